@@ -1,0 +1,100 @@
+"""Test backends: one factory per backend name, a fresh namespace per test.
+
+Server URLs come from ``WG_TEST_REDIS_URL``, ``WG_TEST_POSTGRES_URL`` and
+``WG_TEST_MYSQL_URL`` (defaults: the local servers of this project's machines). A
+backend whose server is unreachable is skipped with the reason on a laptop, and fails
+the run when ``CI=true``. A backend whose module does not exist yet is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wg_core.backend import Backend
+from wg_core.errors import BackendUnavailableError
+
+ALL_BACKENDS = ("memory", "sqlite", "redis", "postgres", "mysql")
+
+URLS = {
+    "redis": os.environ.get("WG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    "postgres": os.environ.get("WG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    "mysql": os.environ.get("WG_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+}
+
+_MODULES = {
+    "memory": ("wg_core.backends.memory", "MemoryBackend"),
+    "sqlite": ("wg_core.backends.sqlite", "SqliteBackend"),
+    "redis": ("wg_core.backends.redis", "RedisBackend"),
+    "postgres": ("wg_core.backends.postgres", "PostgresBackend"),
+    "mysql": ("wg_core.backends.mysql", "MySqlBackend"),
+}
+
+
+def fresh_namespace() -> str:
+    """A namespace no other test uses."""
+    return "t" + uuid.uuid4().hex[:12]
+
+
+def backend_url(name: str, tmp_path: Path) -> str:
+    """The URL a test process (e.g. a worker subprocess) uses for backend ``name``."""
+    if name == "sqlite":
+        return f"sqlite:{tmp_path / 'wg.db'}"
+    if name == "memory":
+        return "memory:"
+    return URLS[name]
+
+
+def _backend_class(name: str) -> Any:
+    module_name, class_name = _MODULES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            pytest.skip(f"the {name} backend is not implemented yet")
+        raise
+    return getattr(module, class_name)
+
+
+def make_backend(name: str, namespace: str, tmp_path: Path, **options: Any) -> Backend:
+    """An unopened backend of kind ``name``."""
+    cls = _backend_class(name)
+    if name == "memory":
+        backend: Backend = cls(namespace, **options)
+    else:
+        backend = cls(backend_url(name, tmp_path), namespace, **options)
+    return backend
+
+
+def unreachable(name: str, exc: BaseException) -> None:
+    """Skip (laptop) or fail (CI) a test whose backend server cannot be reached."""
+    message = f"{name} server unreachable: {exc}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@asynccontextmanager
+async def open_backend(
+    name: str, tmp_path: Path, *, namespace: str | None = None, **options: Any
+) -> AsyncIterator[Backend]:
+    """An opened backend under a fresh namespace, destroyed afterwards."""
+    backend = make_backend(name, namespace or fresh_namespace(), tmp_path, **options)
+    try:
+        await backend.open()
+    except BackendUnavailableError as exc:
+        unreachable(name, exc)
+    try:
+        yield backend
+    finally:
+        try:
+            await backend.destroy()
+        finally:
+            await backend.close()

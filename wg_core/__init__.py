@@ -1,0 +1,99 @@
+"""wg: a job queue with one API over Redis, PostgreSQL, MySQL/MariaDB and SQLite.
+
+```python
+client = await Client.connect("sqlite:jobs.db", "myapp")
+await client.enqueue(EmailJob(to="a@b.c", subject="Hi", body="..."))
+
+pool = WorkerPool(handler=process_email, url="sqlite:jobs.db", namespace="myapp")
+await pool.run()  # until SIGINT/SIGTERM, then drains
+```
+"""
+
+from wg_core.backend import (
+    Attempt,
+    Backend,
+    Counters,
+    HeartbeatReply,
+    JobState,
+    Move,
+    NewJob,
+    StateCounts,
+    StoredJob,
+    WorkerInfo,
+)
+from wg_core.backends.memory import MemoryBackend
+from wg_core.blocking import BlockingClient
+from wg_core.client import Client, JobSpec
+from wg_core.envelope import DEFAULT_JOB_NAME, Envelope, EnvelopeError
+from wg_core.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    JobError,
+    JobNotFoundError,
+    MissingDependencyError,
+    PayloadError,
+    SchemaError,
+    WgError,
+)
+from wg_core.jobs import JobContext, JobInfo
+from wg_core.options import JobOptions, WorkerConfig
+from wg_core.pool import PoolStats, WorkerPool
+from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_JOB_NAME",
+    "DEFAULT_URL",
+    "Attempt",
+    "Backend",
+    "BackendError",
+    "BackendUnavailableError",
+    "BlockingClient",
+    "Client",
+    "ConfigError",
+    "Counters",
+    "Envelope",
+    "EnvelopeError",
+    "HeartbeatReply",
+    "JobContext",
+    "JobError",
+    "JobInfo",
+    "JobNotFoundError",
+    "JobOptions",
+    "JobSpec",
+    "JobState",
+    "MemoryBackend",
+    "MissingDependencyError",
+    "Move",
+    "NewJob",
+    "PayloadError",
+    "PoolStats",
+    "SchemaError",
+    "StateCounts",
+    "StoredJob",
+    "WgError",
+    "WorkerConfig",
+    "WorkerInfo",
+    "WorkerPool",
+    "__version__",
+    "backend_from_url",
+    "redact_url",
+]
+
+
+def __getattr__(name: str) -> object:
+    # Backends with drivers are imported on first use, so `import wg_core` needs only
+    # the standard library.
+    lazy = {
+        "SqliteBackend": "wg_core.backends.sqlite",
+        "RedisBackend": "wg_core.backends.redis",
+        "PostgresBackend": "wg_core.backends.postgres",
+        "MySqlBackend": "wg_core.backends.mysql",
+    }
+    if name in lazy:
+        import importlib
+
+        return getattr(importlib.import_module(lazy[name]), name)
+    raise AttributeError(f"module 'wg_core' has no attribute {name!r}")

@@ -1,0 +1,345 @@
+"""The backend contract: what a storage engine must do for wg, in domain terms.
+
+A backend stores job envelopes (opaque JSON text to it) and moves them between states
+*atomically*. It never parses envelopes on the hot path, never decides whether a job
+is retried, never generates ids or timestamps for envelopes: ``Client`` and
+``WorkerPool`` do that once, above every backend. Every backend passes the same
+conformance suite (``tests/conformance``).
+
+States and where a job lives::
+
+    enqueue ──► QUEUED ──claim──► RUNNING ──complete──► (deleted, processed += 1)
+       │          ▲   ▲              │ │ └──release──► QUEUED (front, no attempt used)
+       │          │   │              │ └────bury─────► DEAD (failed += 1)
+       └► SCHEDULED   └──promote── RETRY ◄──retry──┘ (failed += 1)
+           (promote when due)         ▲
+                                      └── reclaim_expired: a RUNNING job whose lease ran out
+                                          is re-leased to the reaper, which retries or buries it
+
+Guarantees every backend gives:
+
+* **Claim is atomic and leased.** ``claim`` moves up to ``limit`` jobs from QUEUED
+  to RUNNING in FIFO order (oldest first; released jobs keep their place at the
+  front), each under a lease (a deadline on the backend's clock) and a fresh random
+  ``token`` naming this attempt. Two concurrent claims never return the same attempt.
+  A job is never outside durable storage.
+* **Transitions are compare-and-set on the attempt.** ``complete``, ``retry``,
+  ``bury``, ``release`` and lease renewal act only if the job is still RUNNING under
+  that ``token``; otherwise they change nothing and report it (the worker lost its
+  lease, and someone else owns the job now).
+* **Due times and leases use the backend's clock**: the server's for Redis and SQL
+  servers, an injectable clock for the memory and SQLite backends. Callers pass
+  *relative* delays.
+* **Promotion is exactly-once**: with many pools promoting at once, each due job is
+  moved to QUEUED once.
+* **Counters** (``processed``, ``failed``) change in the same atomic step as the
+  transition that causes them.
+* **Pause** is stored in the backend: while paused, ``claim`` returns nothing.
+
+Cancelling a backend call is safe while it *waits* (``claim(wait=...)``); cancelling
+mid-transition may leave a job RUNNING under a lease nobody renews, which the reaper
+then recovers. Nothing is lost either way.
+
+Driver errors are translated at the adapter edge into ``wg_core.errors.BackendError``
+(``BackendUnavailableError`` when the server cannot be reached).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "Attempt",
+    "Backend",
+    "Counters",
+    "HeartbeatReply",
+    "JobState",
+    "Move",
+    "NewJob",
+    "StateCounts",
+    "StoredJob",
+    "WorkerInfo",
+]
+
+
+class JobState(enum.StrEnum):
+    """Where a job is. Completed jobs are deleted (and counted), as in the Rust wg."""
+
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    RETRY = "retry"
+    RUNNING = "running"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to store. ``raw`` is the encoded envelope; ``job_id`` and ``job_name`` are
+    copies of its fields for indexing. ``delay`` > 0 stores it SCHEDULED, due that many
+    seconds from now on the backend's clock; otherwise QUEUED."""
+
+    job_id: str
+    job_name: str
+    raw: str
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One claimed run of a job: the handle for every later transition.
+
+    ``key`` is the backend's own handle for the stored job (a row id, a list entry...),
+    opaque to callers; ``token`` is unique to this attempt; ``raw`` is the stored text
+    exactly as read (it may not even be valid JSON: callers decode it).
+    """
+
+    key: str
+    token: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredJob:
+    """A job as the admin side sees it.
+
+    ``due_at``: when a SCHEDULED/RETRY job becomes due (Unix seconds, backend clock).
+    ``lease_until`` and ``worker_id``: for RUNNING jobs. ``updated_at``: when the job
+    entered its current state (for DEAD: when it died), if the backend knows.
+    """
+
+    job_id: str
+    state: JobState
+    raw: str
+    due_at: float | None = None
+    lease_until: float | None = None
+    worker_id: str | None = None
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Admin move of one job from ``from_state`` to QUEUED, replacing its envelope with
+    ``raw`` (e.g. ``retry_count`` reset). Applies only if the job is still in
+    ``from_state``."""
+
+    job_id: str
+    from_state: JobState
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateCounts:
+    """How many jobs are in each state, and when the oldest queued one was enqueued
+    (Unix seconds, ``None`` when the queue is empty or the backend cannot tell)."""
+
+    queued: int = 0
+    scheduled: int = 0
+    retry: int = 0
+    running: int = 0
+    dead: int = 0
+    oldest_queued_at: float | None = None
+
+    @property
+    def total(self) -> int:
+        """All jobs not yet completed."""
+        return self.queued + self.scheduled + self.retry + self.running + self.dead
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Monotonic totals since the namespace was created: completed attempts
+    (``processed``) and failed attempts (``failed``: retried or buried)."""
+
+    processed: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker pool as registered in the backend (shown by ``wg inspect workers``).
+
+    ``started_at`` and ``last_seen`` are Unix seconds; ``last_seen`` is set by the
+    backend on each heartbeat (its clock), whatever the caller passes.
+    """
+
+    worker_id: str
+    host: str
+    pid: int
+    concurrency: int
+    running: int = 0
+    started_at: float = 0.0
+    last_seen: float = 0.0
+    state: str = "running"
+    """``running`` or ``draining``."""
+    stop_requested: bool = False
+    job_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    """What a heartbeat learned: tokens whose lease is gone (another worker may own
+    those jobs now) and whether an operator asked this worker to stop."""
+
+    lost: frozenset[str] = field(default_factory=frozenset)
+    stop_requested: bool = False
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A storage engine for wg. See the module docstring for the guarantees."""
+
+    @property
+    def namespace(self) -> str:
+        """The validated namespace this backend stores under."""
+        ...
+
+    @property
+    def display_url(self) -> str:
+        """Where the backend stores, with any credentials redacted."""
+        ...
+
+    @property
+    def supports_transactional_enqueue(self) -> bool:
+        """Whether ``enqueue(..., connection=...)`` accepts the caller's own connection."""
+        ...
+
+    async def open(self) -> None:
+        """Connect and create the storage if missing (idempotent, safe to race)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections. Safe to call twice."""
+        ...
+
+    async def destroy(self) -> None:
+        """Delete everything stored under this namespace (tables or keys), for tests
+        and decommissioning. Irreversible. The backend stays usable (``open`` recreates)."""
+        ...
+
+    # -- producing ---------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+        """Store ``jobs`` in one atomic step (all or none) and wake idle claimers.
+
+        With ``connection`` (only where ``supports_transactional_enqueue``), write through
+        the caller's connection inside the caller's transaction.
+        """
+        ...
+
+    # -- working -----------------------------------------------------------------------
+
+    async def claim(
+        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+    ) -> list[Attempt]:
+        """Lease up to ``limit`` QUEUED jobs, oldest first, for ``lease`` seconds.
+
+        When none is ready, wait up to ``wait`` seconds for one (woken by enqueue,
+        promotion or release, not by polling where the backend has a native signal)
+        and return what a second try finds; ``[]`` on timeout or while paused.
+        """
+        ...
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        """Delete finished jobs still held under their tokens; ``processed += n``.
+
+        Returns how many were still held (the rest lost their lease: nothing changes).
+        """
+        ...
+
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+        """RUNNING → RETRY due in ``delay`` seconds, envelope replaced by ``raw``;
+        ``failed += 1``. False (and nothing changed) if the attempt lost its lease."""
+        ...
+
+    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+        """RUNNING → DEAD with envelope ``raw``; ``failed += 1``. False if lease lost."""
+        ...
+
+    async def release(self, attempts: Sequence[Attempt]) -> int:
+        """RUNNING → QUEUED at the *front*, envelope unchanged, no attempt consumed
+        (shutdown). Returns how many were still held."""
+        ...
+
+    async def heartbeat(
+        self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
+    ) -> HeartbeatReply:
+        """Register/refresh ``worker`` and extend the leases of ``attempts`` to
+        ``lease`` seconds from now. Reports attempts no longer held."""
+        ...
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Remove a worker from the registry (clean shutdown)."""
+        ...
+
+    async def promote(self, state: JobState, *, limit: int) -> int:
+        """Move up to ``limit`` due SCHEDULED (or RETRY) jobs to QUEUED, each exactly
+        once across all callers; wake idle claimers. Returns how many moved."""
+        ...
+
+    async def reclaim_expired(self, *, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        """Take over up to ``limit`` RUNNING jobs whose lease has expired, under new
+        tokens and a new lease, for the caller to retry or bury (a crash counts as a
+        failed attempt). Also forgets workers silent for much longer than a lease."""
+        ...
+
+    # -- admin -------------------------------------------------------------------------
+
+    async def counts(self) -> StateCounts:
+        """Jobs per state."""
+        ...
+
+    async def counters(self) -> Counters:
+        """Processed/failed totals."""
+        ...
+
+    async def list_jobs(
+        self,
+        state: JobState,
+        *,
+        limit: int,
+        offset: int = 0,
+        newest_first: bool = False,
+        job_name: str | None = None,
+        error_contains: str | None = None,
+    ) -> list[StoredJob]:
+        """A page of one state. Order: queue order for QUEUED (next to run first),
+        due time for SCHEDULED/RETRY, claim order for RUNNING, burial order for DEAD;
+        ``newest_first`` reverses it. ``error_contains`` matches ``last_error``
+        case-insensitively."""
+        ...
+
+    async def get_job(self, job_id: str) -> StoredJob | None:
+        """The job with that id in any state, or ``None``."""
+        ...
+
+    async def move_to_queue(self, moves: Sequence[Move]) -> int:
+        """Apply admin moves (requeue dead, run scheduled/retry now) atomically per job;
+        returns how many moved (a job no longer in ``from_state`` is skipped)."""
+        ...
+
+    async def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete jobs by id in any state except RUNNING; returns how many."""
+        ...
+
+    async def purge(self, state: JobState) -> int:
+        """Delete every job in ``state`` (not RUNNING); returns how many."""
+        ...
+
+    async def set_paused(self, paused: bool) -> None:
+        """Pause or resume claiming for the whole namespace."""
+        ...
+
+    async def is_paused(self) -> bool:
+        """Whether the namespace is paused."""
+        ...
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, most recently started first."""
+        ...
+
+    async def request_worker_stop(self, worker_id: str) -> bool:
+        """Ask a worker to drain and stop (it learns at its next heartbeat)."""
+        ...

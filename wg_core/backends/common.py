@@ -1,0 +1,72 @@
+"""Small pieces every backend adapter shares: wake-ups, filters, worker expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Final
+
+__all__ = ["WORKER_FORGET_AFTER_LEASES", "Waiters", "error_matches", "last_error_of"]
+
+WORKER_FORGET_AFTER_LEASES: Final = 10
+"""A worker silent for this many lease durations is dropped from the registry."""
+
+
+class Waiters:
+    """Idle claimers waiting for work in this process, woken by local enqueues.
+
+    Waiters may sit on different event loops (the blocking facade runs its own), so
+    each is woken through its own loop, thread-safely.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until woken or ``timeout`` seconds pass; True if woken."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        entry = (loop, future)
+        with self._lock:
+            self._waiting.add(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                self._waiting.discard(entry)
+
+    def wake_all(self) -> None:
+        """Wake every waiter (they re-check for work; spurious wake-ups are harmless)."""
+        with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for loop, future in waiting:
+            if loop.is_closed():
+                continue
+            loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def last_error_of(raw: str) -> str | None:
+    """The ``last_error`` of a stored envelope, or ``None`` if it has none or is not JSON."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    error = document.get("last_error") if isinstance(document, dict) else None
+    return error if isinstance(error, str) else None
+
+
+def error_matches(raw: str, needle: str) -> bool:
+    """Whether the envelope's ``last_error`` contains ``needle`` (case-insensitive)."""
+    error = last_error_of(raw)
+    return error is not None and needle.casefold() in error.casefold()

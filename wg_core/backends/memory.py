@@ -1,0 +1,429 @@
+"""``MemoryBackend``: the whole backend contract in plain Python structures.
+
+For tests (yours and wg's) and for single-process apps that accept losing queued jobs
+when the process exits. It passes the same conformance suite as the durable backends.
+Every operation runs without awaiting in between, so each is atomic with respect to
+the event loop; a lock keeps it atomic when the blocking facade calls it from another
+thread. Time comes from an injectable ``clock`` (Unix seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from wg_core.backend import (
+    Attempt,
+    Counters,
+    HeartbeatReply,
+    JobState,
+    Move,
+    NewJob,
+    StateCounts,
+    StoredJob,
+    WorkerInfo,
+)
+from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, Waiters, error_matches
+from wg_core.namespace import validate_namespace
+
+__all__ = ["MemoryBackend"]
+
+
+@dataclass(slots=True)
+class _Job:
+    job_id: str
+    job_name: str
+    raw: str
+    state: JobState
+    seq: int  # queue position: lower runs first
+    due_at: float | None = None
+    token: str | None = None
+    lease_until: float | None = None
+    worker_id: str | None = None
+    updated_at: float = 0.0
+
+
+class MemoryBackend:
+    """Jobs in dictionaries and heaps, in this process only."""
+
+    def __init__(self, namespace: str = "wg", *, clock: Callable[[], float] = time.time) -> None:
+        self._namespace = validate_namespace(namespace)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._jobs: dict[str, _Job] = {}
+        self._queue: list[tuple[int, str]] = []  # heap of (seq, job_id); stale entries skipped
+        self._running: dict[str, str] = {}  # token -> job_id
+        self._seq = itertools.count(1)
+        # Released jobs go in front of everything: negative, decreasing sequence numbers.
+        self._front_seq = itertools.count(-1, -1)
+        self._dead_seq = itertools.count(1)
+        self._processed = 0
+        self._failed = 0
+        self._paused = False
+        self._workers: dict[str, WorkerInfo] = {}
+        self._waiters = Waiters()
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    @property
+    def display_url(self) -> str:
+        return "memory:"
+
+    @property
+    def supports_transactional_enqueue(self) -> bool:
+        return False
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._waiters.wake_all()
+
+    async def destroy(self) -> None:
+        with self._lock:
+            self._jobs.clear()
+            self._queue.clear()
+            self._running.clear()
+            self._workers.clear()
+            self._processed = self._failed = 0
+            self._paused = False
+
+    def __repr__(self) -> str:
+        return f"MemoryBackend(namespace={self._namespace!r})"
+
+    # -- producing -----------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+        if connection is not None:
+            raise TypeError("MemoryBackend has no transactions: pass no connection")
+        now = self._clock()
+        with self._lock:
+            duplicates = [job.job_id for job in jobs if job.job_id in self._jobs]
+            if duplicates:
+                raise ValueError(f"job id already stored: {duplicates[0]}")
+            for job in jobs:
+                scheduled = job.delay > 0
+                stored = _Job(
+                    job_id=job.job_id,
+                    job_name=job.job_name,
+                    raw=job.raw,
+                    state=JobState.SCHEDULED if scheduled else JobState.QUEUED,
+                    seq=next(self._seq),
+                    due_at=now + job.delay if scheduled else None,
+                    updated_at=now,
+                )
+                self._jobs[job.job_id] = stored
+                if not scheduled:
+                    heapq.heappush(self._queue, (stored.seq, stored.job_id))
+        self._waiters.wake_all()
+
+    # -- working -------------------------------------------------------------------------
+
+    async def claim(
+        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+    ) -> list[Attempt]:
+        attempts = self._claim_now(limit, lease, worker_id)
+        if attempts or wait <= 0:
+            return attempts
+        await self._waiters.wait(wait)
+        return self._claim_now(limit, lease, worker_id)
+
+    def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        now = self._clock()
+        attempts: list[Attempt] = []
+        with self._lock:
+            if self._paused:
+                return attempts
+            while self._queue and len(attempts) < limit:
+                seq, job_id = heapq.heappop(self._queue)
+                job = self._jobs.get(job_id)
+                if job is None or job.state is not JobState.QUEUED or job.seq != seq:
+                    continue  # stale heap entry
+                attempts.append(self._lease(job, lease, worker_id, now))
+        return attempts
+
+    def _lease(self, job: _Job, lease: float, worker_id: str, now: float) -> Attempt:
+        if job.token is not None:
+            self._running.pop(job.token, None)
+        token = uuid.uuid4().hex
+        job.state = JobState.RUNNING
+        job.token = token
+        job.lease_until = now + lease
+        job.worker_id = worker_id
+        job.updated_at = now
+        self._running[token] = job.job_id
+        return Attempt(key=job.job_id, token=token, raw=job.raw)
+
+    def _held(self, attempt: Attempt) -> _Job | None:
+        job = self._jobs.get(attempt.key)
+        if job is None or job.state is not JobState.RUNNING or job.token != attempt.token:
+            return None
+        return job
+
+    def _leave_running(self, job: _Job) -> None:
+        if job.token is not None:
+            self._running.pop(job.token, None)
+        job.token = None
+        job.lease_until = None
+        job.worker_id = None
+        job.updated_at = self._clock()
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        done = 0
+        with self._lock:
+            for attempt in attempts:
+                job = self._held(attempt)
+                if job is None:
+                    continue
+                self._leave_running(job)
+                del self._jobs[job.job_id]
+                done += 1
+            self._processed += done
+        return done
+
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+        with self._lock:
+            job = self._held(attempt)
+            if job is None:
+                return False
+            self._leave_running(job)
+            job.raw = raw
+            job.state = JobState.RETRY
+            job.due_at = self._clock() + delay
+            self._failed += 1
+        return True
+
+    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+        with self._lock:
+            job = self._held(attempt)
+            if job is None:
+                return False
+            self._leave_running(job)
+            job.raw = raw
+            job.state = JobState.DEAD
+            job.due_at = None
+            job.seq = next(self._dead_seq)
+            self._failed += 1
+        return True
+
+    async def release(self, attempts: Sequence[Attempt]) -> int:
+        released = 0
+        with self._lock:
+            # Release in reverse so that the first-claimed job ends up first in line.
+            for attempt in reversed(attempts):
+                job = self._held(attempt)
+                if job is None:
+                    continue
+                self._leave_running(job)
+                self._queue_front(job)
+                released += 1
+        if released:
+            self._waiters.wake_all()
+        return released
+
+    def _queue_front(self, job: _Job) -> None:
+        job.state = JobState.QUEUED
+        job.due_at = None
+        job.seq = next(self._front_seq)
+        heapq.heappush(self._queue, (job.seq, job.job_id))
+
+    def _queue_back(self, job: _Job) -> None:
+        job.state = JobState.QUEUED
+        job.due_at = None
+        job.seq = next(self._seq)
+        job.updated_at = self._clock()
+        heapq.heappush(self._queue, (job.seq, job.job_id))
+
+    async def heartbeat(
+        self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
+    ) -> HeartbeatReply:
+        now = self._clock()
+        lost: set[str] = set()
+        with self._lock:
+            for attempt in attempts:
+                job = self._held(attempt)
+                if job is None:
+                    lost.add(attempt.token)
+                else:
+                    job.lease_until = now + lease
+            previous = self._workers.get(worker.worker_id)
+            stop = previous.stop_requested if previous else False
+            self._workers[worker.worker_id] = replace(
+                worker, last_seen=now, stop_requested=stop or worker.stop_requested
+            )
+        return HeartbeatReply(lost=frozenset(lost), stop_requested=stop)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        with self._lock:
+            self._workers.pop(worker_id, None)
+
+    async def promote(self, state: JobState, *, limit: int) -> int:
+        if state not in (JobState.SCHEDULED, JobState.RETRY):
+            raise ValueError(f"only scheduled and retry jobs are promoted, not {state}")
+        now = self._clock()
+        with self._lock:
+            due = sorted(
+                (job for job in self._jobs.values() if job.state is state),
+                key=lambda job: (job.due_at or 0.0, job.seq),
+            )
+            moved = 0
+            for job in due:
+                if moved >= limit or (job.due_at or 0.0) > now:
+                    break
+                self._queue_back(job)
+                moved += 1
+        if moved:
+            self._waiters.wake_all()
+        return moved
+
+    async def reclaim_expired(self, *, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        now = self._clock()
+        with self._lock:
+            expired = sorted(
+                (
+                    self._jobs[job_id]
+                    for job_id in self._running.values()
+                    if (self._jobs[job_id].lease_until or 0.0) <= now
+                ),
+                key=lambda job: job.lease_until or 0.0,
+            )[:limit]
+            attempts = [self._lease(job, lease, worker_id, now) for job in expired]
+            forget_before = now - WORKER_FORGET_AFTER_LEASES * lease
+            for stale in [w for w in self._workers.values() if w.last_seen < forget_before]:
+                del self._workers[stale.worker_id]
+        return attempts
+
+    # -- admin ---------------------------------------------------------------------------
+
+    async def counts(self) -> StateCounts:
+        with self._lock:
+            tally = dict.fromkeys(JobState, 0)
+            oldest: float | None = None
+            for job in self._jobs.values():
+                tally[job.state] += 1
+                if job.state is JobState.QUEUED and (oldest is None or job.updated_at < oldest):
+                    oldest = job.updated_at
+        return StateCounts(
+            queued=tally[JobState.QUEUED],
+            scheduled=tally[JobState.SCHEDULED],
+            retry=tally[JobState.RETRY],
+            running=tally[JobState.RUNNING],
+            dead=tally[JobState.DEAD],
+            oldest_queued_at=oldest,
+        )
+
+    async def counters(self) -> Counters:
+        with self._lock:
+            return Counters(processed=self._processed, failed=self._failed)
+
+    async def list_jobs(
+        self,
+        state: JobState,
+        *,
+        limit: int,
+        offset: int = 0,
+        newest_first: bool = False,
+        job_name: str | None = None,
+        error_contains: str | None = None,
+    ) -> list[StoredJob]:
+        with self._lock:
+            jobs = [
+                job
+                for job in self._jobs.values()
+                if job.state is state
+                and (job_name is None or job.job_name == job_name)
+                and (error_contains is None or error_matches(job.raw, error_contains))
+            ]
+            if state in (JobState.SCHEDULED, JobState.RETRY):
+                jobs.sort(key=lambda job: (job.due_at or 0.0, job.seq))
+            elif state is JobState.RUNNING:
+                jobs.sort(key=lambda job: job.updated_at)
+            else:
+                jobs.sort(key=lambda job: job.seq)
+            if newest_first:
+                jobs.reverse()
+            return [self._stored(job) for job in jobs[offset : offset + limit]]
+
+    @staticmethod
+    def _stored(job: _Job) -> StoredJob:
+        return StoredJob(
+            job_id=job.job_id,
+            state=job.state,
+            raw=job.raw,
+            due_at=job.due_at,
+            lease_until=job.lease_until,
+            worker_id=job.worker_id,
+            updated_at=job.updated_at,
+        )
+
+    async def get_job(self, job_id: str) -> StoredJob | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else self._stored(job)
+
+    async def move_to_queue(self, moves: Sequence[Move]) -> int:
+        moved = 0
+        with self._lock:
+            for move in moves:
+                job = self._jobs.get(move.job_id)
+                if job is None or job.state is not move.from_state:
+                    continue
+                if job.state is JobState.RUNNING:
+                    continue
+                job.raw = move.raw
+                self._queue_back(job)
+                moved += 1
+        if moved:
+            self._waiters.wake_all()
+        return moved
+
+    async def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        deleted = 0
+        with self._lock:
+            for job_id in job_ids:
+                job = self._jobs.get(job_id)
+                if job is None or job.state is JobState.RUNNING:
+                    continue
+                del self._jobs[job_id]
+                deleted += 1
+        return deleted
+
+    async def purge(self, state: JobState) -> int:
+        if state is JobState.RUNNING:
+            raise ValueError("running jobs cannot be purged; stop their workers first")
+        with self._lock:
+            doomed = [job_id for job_id, job in self._jobs.items() if job.state is state]
+            for job_id in doomed:
+                del self._jobs[job_id]
+        return len(doomed)
+
+    async def set_paused(self, paused: bool) -> None:
+        with self._lock:
+            self._paused = paused
+        if not paused:
+            self._waiters.wake_all()
+
+    async def is_paused(self) -> bool:
+        return self._paused
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        with self._lock:
+            return sorted(self._workers.values(), key=lambda w: w.started_at, reverse=True)
+
+    async def request_worker_stop(self, worker_id: str) -> bool:
+        with self._lock:
+            worker = self._workers.get(worker_id)
+            if worker is None:
+                return False
+            self._workers[worker_id] = replace(worker, stop_requested=True)
+        return True

@@ -1,0 +1,383 @@
+"""``Client``: enqueue jobs and administer a namespace, on any backend.
+
+The client does the cross-cutting work once, above every backend: job ids, the
+envelope's JSON, timestamps, payload size caps, and the read-modify-write of admin
+operations (requeueing a dead job resets its ``retry_count``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final, Self
+
+from wg_core.backend import (
+    Backend,
+    Counters,
+    JobState,
+    Move,
+    NewJob,
+    StateCounts,
+    WorkerInfo,
+)
+from wg_core.envelope import Envelope
+from wg_core.errors import ConfigError, PayloadError
+from wg_core.jobs import JobInfo
+from wg_core.options import Duration, JobOptions, to_seconds
+from wg_core.payloads import encode_payload, job_name_for
+from wg_core.urls import backend_from_url
+
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Client", "JobSpec"]
+
+DEFAULT_MAX_PAYLOAD_BYTES: Final = 512 * 1024
+"""Envelopes larger than this are refused at enqueue."""
+
+_ADMIN_PAGE: Final = 500
+_REQUEUEABLE: Final = (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSpec:
+    """One job for ``enqueue_many`` when jobs in a batch differ in name, options or time."""
+
+    payload: Any
+    job_name: str | None = None
+    options: JobOptions | None = None
+    delay: Duration | None = None
+    job_id: str | None = None
+
+
+class Client:
+    """Enqueue and inspect jobs. ``await Client.connect(url, namespace)`` or
+    ``Client(backend)``; use as ``async with`` to close the backend at the end."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        default_options: JobOptions | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        clock: Any = time.time,
+    ) -> None:
+        self._backend = backend
+        self._default_options = default_options or JobOptions()
+        self._max_payload_bytes = max_payload_bytes
+        self._clock = clock
+        self._opened = False
+        self._open_lock: asyncio.Lock | None = None
+
+    @classmethod
+    async def connect(cls, url: str, namespace: str = "wg", **backend_options: Any) -> Client:
+        """Open the backend named by ``url`` (see ``wg_core.urls``) and return a client."""
+        client = cls(backend_from_url(url, namespace, **backend_options))
+        await client.open()
+        return client
+
+    @property
+    def backend(self) -> Backend:
+        """The backend this client talks to."""
+        return self._backend
+
+    @property
+    def namespace(self) -> str:
+        """The namespace jobs are stored under."""
+        return self._backend.namespace
+
+    async def open(self) -> None:
+        """Open the backend (done on first use anyway)."""
+        if self._opened:
+            return
+        await self._backend.open()
+        self._opened = True
+
+    async def close(self) -> None:
+        """Close the backend."""
+        await self._backend.close()
+        self._opened = False
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _ready(self) -> Backend:
+        if not self._opened:
+            await self.open()
+        return self._backend
+
+    # -- producing -----------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        job: Any,
+        *,
+        job_name: str | None = None,
+        options: JobOptions | None = None,
+        delay: Duration | None = None,
+        at: datetime | None = None,
+        job_id: str | None = None,
+        connection: object | None = None,
+    ) -> str:
+        """Store ``job`` for processing now (or after ``delay`` / at ``at``); returns its id.
+
+        ``job`` is a dataclass, a pydantic-style model or plain JSON values. The job name
+        defaults to the class's ``job_name`` attribute or its snake_case name.
+        ``connection``: the caller's own database connection, so the job is stored
+        inside the caller's transaction (backends that support it).
+        """
+        if delay is not None and at is not None:
+            raise ConfigError("give delay or at, not both")
+        if at is not None:
+            delay = self._delay_until(at)
+        new = self._new_job(job, job_name=job_name, options=options, delay=delay, job_id=job_id)
+        backend = await self._ready()
+        await backend.enqueue([new], connection=connection)
+        return new.job_id
+
+    async def schedule(
+        self,
+        job: Any,
+        when: Duration | datetime,
+        *,
+        job_name: str | None = None,
+        options: JobOptions | None = None,
+        connection: object | None = None,
+    ) -> str:
+        """Store ``job`` to run after ``when`` (a delay) or at ``when`` (a datetime)."""
+        if isinstance(when, datetime):
+            return await self.enqueue(
+                job, job_name=job_name, options=options, at=when, connection=connection
+            )
+        return await self.enqueue(
+            job, job_name=job_name, options=options, delay=when, connection=connection
+        )
+
+    async def enqueue_with_options(
+        self, job: Any, options: JobOptions, *, job_name: str | None = None
+    ) -> str:
+        """``enqueue`` with explicit ``JobOptions`` (the spec's ``enqueue_with_options``)."""
+        return await self.enqueue(job, job_name=job_name, options=options)
+
+    async def enqueue_many(
+        self,
+        jobs: Iterable[Any],
+        *,
+        job_name: str | None = None,
+        options: JobOptions | None = None,
+        delay: Duration | None = None,
+        connection: object | None = None,
+    ) -> list[str]:
+        """Store many jobs in one atomic round trip; returns their ids in order.
+
+        Items may be ``JobSpec``s to vary name, options or delay per job.
+        """
+        batch: list[NewJob] = []
+        for job in jobs:
+            if isinstance(job, JobSpec):
+                batch.append(
+                    self._new_job(
+                        job.payload,
+                        job_name=job.job_name or job_name,
+                        options=job.options or options,
+                        delay=job.delay if job.delay is not None else delay,
+                        job_id=job.job_id,
+                    )
+                )
+            else:
+                batch.append(self._new_job(job, job_name=job_name, options=options, delay=delay))
+        if batch:
+            backend = await self._ready()
+            await backend.enqueue(batch, connection=connection)
+        return [new.job_id for new in batch]
+
+    def _delay_until(self, at: datetime) -> float:
+        if at.tzinfo is None:
+            raise ConfigError("at must be timezone-aware (e.g. datetime.now(UTC) + ...)")
+        return max(0.0, at.timestamp() - self._clock())
+
+    def _new_job(
+        self,
+        job: Any,
+        *,
+        job_name: str | None,
+        options: JobOptions | None,
+        delay: Duration | None,
+        job_id: str | None = None,
+    ) -> NewJob:
+        opts = options or self._default_options
+        delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
+        now = self._clock()
+        name = job_name or job_name_for(job)
+        envelope = Envelope(
+            id=job_id or str(uuid.uuid4()),
+            job_name=name,
+            payload=encode_payload(job),
+            max_retries=opts.max_retries,
+            retry_count=0,
+            timeout=opts.timeout,
+            retry_delay=opts.retry_delay,
+            status="Scheduled" if delay_s > 0 else "Pending",
+            created_at=int(now),
+            scheduled_at=int(now + delay_s) if delay_s > 0 else None,
+        )
+        try:
+            raw = envelope.encode()
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(f"payload of {name!r} is not JSON-serialisable: {exc}") from None
+        except RecursionError:
+            raise PayloadError(f"payload of {name!r} is nested too deeply") from None
+        size = len(raw.encode())
+        if size > self._max_payload_bytes:
+            raise PayloadError(
+                f"job {name!r} is {size} bytes encoded, over the {self._max_payload_bytes}-byte cap"
+            )
+        return NewJob(job_id=envelope.id, job_name=name, raw=raw, delay=delay_s)
+
+    # -- inspecting ----------------------------------------------------------------------
+
+    async def counts(self) -> StateCounts:
+        """Jobs per state (queued, scheduled, retry, running, dead)."""
+        return await (await self._ready()).counts()
+
+    async def counters(self) -> Counters:
+        """Processed and failed totals (sample twice for throughput)."""
+        return await (await self._ready()).counters()
+
+    async def list_jobs(
+        self,
+        state: JobState | str,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        newest_first: bool = False,
+        job_name: str | None = None,
+        error_contains: str | None = None,
+    ) -> list[JobInfo]:
+        """A page of the jobs in ``state``, decoded."""
+        if limit < 0 or offset < 0:
+            raise ConfigError("limit and offset must be non-negative")
+        backend = await self._ready()
+        stored = await backend.list_jobs(
+            JobState(state),
+            limit=limit,
+            offset=offset,
+            newest_first=newest_first,
+            job_name=job_name,
+            error_contains=error_contains,
+        )
+        return [JobInfo.from_stored(job) for job in stored]
+
+    async def get_job(self, job_id: str) -> JobInfo | None:
+        """The job with that id in any state, or ``None``."""
+        stored = await (await self._ready()).get_job(job_id)
+        return None if stored is None else JobInfo.from_stored(stored)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Registered worker pools with their last heartbeat."""
+        return await (await self._ready()).list_workers()
+
+    async def is_paused(self) -> bool:
+        """Whether workers of this namespace are told not to claim."""
+        return await (await self._ready()).is_paused()
+
+    # -- administering -------------------------------------------------------------------
+
+    async def retry_jobs(self, job_ids: Sequence[str]) -> int:
+        """Put dead, retry or scheduled jobs back in the queue now; returns how many.
+
+        Dead jobs start over (``retry_count`` reset to 0; ``last_error`` is kept for
+        the record). Ids not found or currently running are skipped.
+        """
+        backend = await self._ready()
+        moves: list[Move] = []
+        for job_id in dict.fromkeys(job_ids):
+            stored = await backend.get_job(job_id)
+            if stored is None or stored.state not in _REQUEUEABLE:
+                continue
+            moves.append(self._requeue_move(JobInfo.from_stored(stored)))
+        return await backend.move_to_queue(moves) if moves else 0
+
+    async def retry_all(
+        self,
+        state: JobState | str = JobState.DEAD,
+        *,
+        job_name: str | None = None,
+        error_contains: str | None = None,
+    ) -> int:
+        """Requeue every job in ``state`` (dead by default) matching the filters."""
+        source = JobState(state)
+        if source not in _REQUEUEABLE:
+            raise ConfigError(f"only {', '.join(_REQUEUEABLE)} jobs can be requeued")
+        backend = await self._ready()
+        total = 0
+        while True:
+            # Always read the first page: moved jobs leave the state, so offsets shift.
+            page = await backend.list_jobs(
+                source, limit=_ADMIN_PAGE, job_name=job_name, error_contains=error_contains
+            )
+            if not page:
+                return total
+            moved = await backend.move_to_queue(
+                [self._requeue_move(JobInfo.from_stored(job)) for job in page]
+            )
+            total += moved
+            if moved == 0:
+                return total  # someone else is moving them; do not spin
+
+    @staticmethod
+    def _requeue_move(job: JobInfo) -> Move:
+        envelope = job.envelope
+        if envelope is None:
+            # Not ours to rewrite: move the stored text as it is; the worker will
+            # bury it again with the decode error.
+            return Move(job_id=job.job_id, from_state=job.state, raw=job.raw)
+        changes: dict[str, Any] = {"status": "Pending", "scheduled_at": None}
+        if job.state is JobState.DEAD:
+            changes["retry_count"] = 0
+        return Move(
+            job_id=job.job_id, from_state=job.state, raw=envelope.evolve(**changes).encode()
+        )
+
+    async def run_now(self, job_ids: Sequence[str]) -> int:
+        """Move scheduled or retry jobs to the queue now (``retry_count`` kept)."""
+        backend = await self._ready()
+        moves: list[Move] = []
+        for job_id in dict.fromkeys(job_ids):
+            stored = await backend.get_job(job_id)
+            if stored is None or stored.state not in (JobState.SCHEDULED, JobState.RETRY):
+                continue
+            moves.append(self._requeue_move(JobInfo.from_stored(stored)))
+        return await backend.move_to_queue(moves) if moves else 0
+
+    async def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete jobs by id (not running ones); returns how many."""
+        return await (await self._ready()).delete_jobs(list(dict.fromkeys(job_ids)))
+
+    async def purge(self, state: JobState | str) -> int:
+        """Delete every job in ``state`` (queued, scheduled, retry or dead)."""
+        return await (await self._ready()).purge(JobState(state))
+
+    async def pause(self) -> None:
+        """Tell every worker of the namespace to stop claiming (running jobs finish)."""
+        await (await self._ready()).set_paused(True)
+
+    async def resume(self) -> None:
+        """Let workers claim again."""
+        await (await self._ready()).set_paused(False)
+
+    async def stop_worker(self, worker_id: str) -> bool:
+        """Ask one worker pool to drain and exit (at its next heartbeat)."""
+        return await (await self._ready()).request_worker_stop(worker_id)
+

@@ -1,0 +1,104 @@
+"""wg's exceptions.
+
+The tree::
+
+    WgError                       root of everything wg raises on its own
+    ├── ConfigError               bad namespace, URL or option (also a ValueError)
+    ├── MissingDependencyError    a backend's driver is not installed (also an ImportError)
+    ├── PayloadError              a job cannot be enqueued: not JSON, too large (also a ValueError)
+    ├── JobNotFoundError          no job with that id (also a LookupError)
+    └── BackendError              the storage failed; driver errors are translated to this
+        ├── BackendUnavailableError   cannot reach the server (connection refused, auth, DNS)
+        └── SchemaError               a table or key exists but has the wrong shape
+
+    JobError                      raised by *handlers* to say how a job failed:
+                                  ``JobError.retryable(...)`` or ``JobError.fatal(...)``
+
+``JobError`` is not a ``WgError``: it is the handler's verdict on one job, not a
+failure of wg. Any other exception raised by a handler counts as retryable.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "ConfigError",
+    "JobError",
+    "JobNotFoundError",
+    "MissingDependencyError",
+    "PayloadError",
+    "SchemaError",
+    "WgError",
+]
+
+
+class WgError(Exception):
+    """wg failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        # The docstring of each class is its default message.
+        super().__init__(message or (type(self).__doc__ or "").strip())
+
+
+class ConfigError(WgError, ValueError):
+    """Invalid configuration."""
+
+
+class MissingDependencyError(WgError, ImportError):
+    """An optional dependency is missing."""
+
+    @classmethod
+    def for_extra(cls, module: str, extra: str) -> MissingDependencyError:
+        """The error for a driver module that belongs to the ``wg[extra]`` install."""
+        return cls(
+            f"the {extra} backend needs the {module!r} package: pip install 'wg[{extra}]'"
+        )
+
+
+class PayloadError(WgError, ValueError):
+    """The job's payload cannot be enqueued."""
+
+
+class JobNotFoundError(WgError, LookupError):
+    """No job with that id."""
+
+
+class BackendError(WgError):
+    """The storage backend failed."""
+
+
+class BackendUnavailableError(BackendError):
+    """The storage backend cannot be reached."""
+
+
+class SchemaError(BackendError):
+    """The storage exists but does not have the shape wg expects."""
+
+
+class JobError(Exception):
+    """A handler's verdict on a failed job.
+
+    ``JobError.retryable("Service unavailable")`` retries the job with exponential
+    backoff (as any other exception does); ``JobError.fatal("Invalid data")`` sends it
+    straight to the dead-letter queue.
+    """
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.is_fatal = fatal
+
+    @classmethod
+    def retryable(cls, message: str) -> JobError:
+        """A failure worth another attempt (after the retry delay)."""
+        return cls(message, fatal=False)
+
+    @classmethod
+    def fatal(cls, message: str) -> JobError:
+        """A failure no retry can fix: the job goes to the dead-letter queue at once."""
+        return cls(message, fatal=True)
+
+    def __repr__(self) -> str:
+        kind = "fatal" if self.is_fatal else "retryable"
+        return f"JobError.{kind}({self.message!r})"

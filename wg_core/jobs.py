@@ -1,0 +1,95 @@
+"""What users get back about jobs: ``JobInfo`` (admin view) and ``JobContext`` (handlers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wg_core.backend import JobState, StoredJob
+from wg_core.envelope import Envelope, EnvelopeError
+
+__all__ = ["JobContext", "JobInfo"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobContext:
+    """Facts about the running attempt, passed to handlers that take a second parameter.
+
+    ``attempt`` counts from 1. Use ``job_id`` as an idempotency key: delivery is
+    at-least-once, so a job whose worker crashed may run again.
+    """
+
+    job_id: str
+    job_name: str
+    attempt: int
+    max_retries: int
+    created_at: int
+    worker_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobInfo:
+    """One stored job, decoded for people and scripts.
+
+    When the stored text is not a valid envelope (written by some other program),
+    ``envelope`` is ``None`` and ``decode_error`` says why; ``raw`` is always the
+    stored text.
+    """
+
+    job_id: str
+    state: JobState
+    raw: str
+    envelope: Envelope | None
+    decode_error: str | None = None
+    due_at: float | None = None
+    lease_until: float | None = None
+    worker_id: str | None = None
+    updated_at: float | None = None
+
+    @classmethod
+    def from_stored(cls, stored: StoredJob) -> JobInfo:
+        """Decode a backend's ``StoredJob``."""
+        envelope: Envelope | None = None
+        error: str | None = None
+        try:
+            envelope = Envelope.decode(stored.raw)
+        except EnvelopeError as exc:
+            error = str(exc)
+        return cls(
+            job_id=stored.job_id,
+            state=stored.state,
+            raw=stored.raw,
+            envelope=envelope,
+            decode_error=error,
+            due_at=stored.due_at,
+            lease_until=stored.lease_until,
+            worker_id=stored.worker_id,
+            updated_at=stored.updated_at,
+        )
+
+    @property
+    def job_name(self) -> str | None:
+        """The envelope's job name (``None`` if undecodable)."""
+        return self.envelope.job_name if self.envelope else None
+
+    @property
+    def payload(self) -> Any:
+        """The envelope's payload (``None`` if undecodable)."""
+        return self.envelope.payload if self.envelope else None
+
+    @property
+    def last_error(self) -> str | None:
+        """The last failure's message, or the reason the envelope cannot be read."""
+        if self.envelope is None:
+            return self.decode_error
+        return self.envelope.last_error
+
+    @property
+    def retry_count(self) -> int:
+        """Failed attempts so far."""
+        return self.envelope.retry_count if self.envelope else 0
+
+    @property
+    def max_retries(self) -> int:
+        """Failed attempts allowed before the job goes dead."""
+        return self.envelope.max_retries if self.envelope else 0

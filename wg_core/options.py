@@ -1,0 +1,143 @@
+"""Configuration objects: per-job options and worker-pool settings.
+
+Durations are accepted as seconds (``int``/``float``) or ``datetime.timedelta`` and
+stored as float seconds. Defaults are the Rust wg's (see the README's configuration
+table); the lease settings are wg's own addition (at-least-once delivery).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from wg_core.errors import ConfigError
+from wg_core.namespace import validate_namespace
+
+__all__ = ["Duration", "JobOptions", "WorkerConfig", "to_seconds"]
+
+Duration = float | int | timedelta
+"""A duration: seconds, or a ``timedelta``."""
+
+
+def to_seconds(value: Duration, *, name: str = "duration") -> float:
+    """Seconds in ``value``; refuses negative, NaN and infinite durations."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        raise ConfigError(f"{name} must be a finite, non-negative duration, got {value!r}")
+    return seconds
+
+
+def _optional_seconds(value: Duration | None, name: str) -> float | None:
+    return None if value is None else to_seconds(value, name=name)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobOptions:
+    """How one job is run and retried.
+
+    ``max_retries``: failed attempts allowed before the job goes dead (3 means up to
+    four runs in all). ``timeout``: a run longer than this is cancelled and counts as a
+    failure (``None``: no limit). ``retry_delay``: the first retry's delay; each further
+    retry doubles it (capped by ``WorkerConfig.max_retry_delay``, with jitter).
+    """
+
+    max_retries: int = 3
+    timeout: float | None = 300.0
+    retry_delay: float | None = 10.0
+
+    def __init__(
+        self,
+        *,
+        max_retries: int = 3,
+        timeout: Duration | None = 300.0,
+        retry_delay: Duration | None = 10.0,
+    ) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError(f"max_retries must be a non-negative int, got {max_retries!r}")
+        object.__setattr__(self, "max_retries", max_retries)
+        object.__setattr__(self, "timeout", _optional_seconds(timeout, "timeout"))
+        object.__setattr__(self, "retry_delay", _optional_seconds(retry_delay, "retry_delay"))
+
+
+def _positive(value: Duration, name: str) -> float:
+    seconds = to_seconds(value, name=name)
+    if seconds <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkerConfig:
+    """A worker pool's settings, with the Rust wg's defaults.
+
+    Beyond the spec: ``lease`` is how long a claimed job stays reserved without a
+    heartbeat (a crashed worker's jobs come back after at most this plus
+    ``reaper_interval``); ``heartbeat_interval`` renews leases and refreshes the worker
+    registry; ``max_retry_delay`` caps the exponential backoff; ``retry_jitter`` is the
+    fraction of random spread added to each retry delay; ``max_payload_bytes`` caps
+    the envelope size accepted at enqueue.
+    """
+
+    namespace: str = "wg"
+    workers: int = 4
+    fetch_timeout: float = 5.0
+    scheduler_interval: float = 1.0
+    retrier_interval: float = 1.0
+    batch_size: int = 100
+    shutdown_timeout: float = 30.0
+    lease: float = 30.0
+    heartbeat_interval: float = 10.0
+    reaper_interval: float = 15.0
+    max_retry_delay: float = 3600.0
+    retry_jitter: float = 0.1
+    default_options: JobOptions = field(default_factory=JobOptions)
+
+    def __init__(
+        self,
+        *,
+        namespace: str = "wg",
+        workers: int = 4,
+        fetch_timeout: Duration = 5.0,
+        scheduler_interval: Duration = 1.0,
+        retrier_interval: Duration = 1.0,
+        batch_size: int = 100,
+        shutdown_timeout: Duration = 30.0,
+        lease: Duration = 30.0,
+        heartbeat_interval: Duration = 10.0,
+        reaper_interval: Duration = 15.0,
+        max_retry_delay: Duration = 3600.0,
+        retry_jitter: float = 0.1,
+        default_options: JobOptions | None = None,
+    ) -> None:
+        validate_namespace(namespace)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be a positive int, got {workers!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+        if not 0 <= retry_jitter <= 1:
+            raise ConfigError(f"retry_jitter must be between 0 and 1, got {retry_jitter!r}")
+        lease_s = _positive(lease, "lease")
+        heartbeat_s = _positive(heartbeat_interval, "heartbeat_interval")
+        if heartbeat_s >= lease_s:
+            # A heartbeat slower than the lease lets live jobs' leases expire.
+            raise ConfigError(
+                f"heartbeat_interval ({heartbeat_s}s) must be shorter than lease ({lease_s}s)"
+            )
+        values = {
+            "namespace": namespace,
+            "workers": workers,
+            "fetch_timeout": _positive(fetch_timeout, "fetch_timeout"),
+            "scheduler_interval": _positive(scheduler_interval, "scheduler_interval"),
+            "retrier_interval": _positive(retrier_interval, "retrier_interval"),
+            "batch_size": batch_size,
+            "shutdown_timeout": to_seconds(shutdown_timeout, name="shutdown_timeout"),
+            "lease": lease_s,
+            "heartbeat_interval": heartbeat_s,
+            "reaper_interval": _positive(reaper_interval, "reaper_interval"),
+            "max_retry_delay": to_seconds(max_retry_delay, name="max_retry_delay"),
+            "retry_jitter": float(retry_jitter),
+            "default_options": default_options or JobOptions(),
+        }
+        for key, value in values.items():
+            object.__setattr__(self, key, value)

@@ -1,0 +1,101 @@
+"""Turning user objects into JSON payloads and back, by the handler's type annotation.
+
+Supported payload types: dataclasses, pydantic-style models (anything with
+``model_dump``/``model_validate``, duck-typed so wg needs no pydantic), ``TypedDict``
+and plain JSON values (dict, list, str, int, float, bool, None). JSON only: never
+pickle, which would let anyone who can write to the store run code in the worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from typing import Any
+
+from wg_core.envelope import DEFAULT_JOB_NAME
+from wg_core.errors import PayloadError
+
+__all__ = ["PayloadDecodeError", "decode_payload", "encode_payload", "job_name_for"]
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+class PayloadDecodeError(ValueError):
+    """A stored payload does not fit the handler's parameter type."""
+
+
+def job_name_for(job: object) -> str:
+    """The job name for ``job``: a ``job_name`` class attribute if it has one, else the
+    class name in snake_case (``EmailJob`` → ``email_job``); plain JSON values get
+    ``DEFAULT_JOB_NAME``."""
+    explicit = getattr(type(job), "job_name", None)
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    if isinstance(job, dict | list | _JSON_SCALARS):
+        return DEFAULT_JOB_NAME
+    return _CAMEL_BOUNDARY.sub("_", type(job).__name__).lower()
+
+
+def encode_payload(job: object) -> Any:
+    """A JSON-ready value for ``job``; raises ``PayloadError`` for anything else."""
+    if dataclasses.is_dataclass(job) and not isinstance(job, type):
+        return dataclasses.asdict(job)
+    model_dump = getattr(job, "model_dump", None)
+    if callable(model_dump):
+        return model_dump(mode="json")
+    if isinstance(job, dict | list | _JSON_SCALARS):
+        return job
+    raise PayloadError(
+        f"cannot enqueue a {type(job).__name__}: use a dataclass, a pydantic model, "
+        "or plain JSON values (dict, list, str, int, float, bool, None)"
+    )
+
+
+def decode_payload(payload: Any, annotation: Any) -> Any:
+    """``payload`` converted to ``annotation`` (the handler parameter's type).
+
+    Raises ``PayloadDecodeError`` with a readable reason when it does not fit.
+    """
+    if annotation is Any or annotation is object or annotation is None:
+        return payload
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        if not isinstance(payload, dict):
+            raise PayloadDecodeError(
+                f"{annotation.__name__} needs a JSON object, got {type(payload).__name__}"
+            )
+        try:
+            return annotation(**payload)
+        except TypeError as exc:
+            raise PayloadDecodeError(f"payload does not fit {annotation.__name__}: {exc}") from None
+    model_validate = getattr(annotation, "model_validate", None)
+    if callable(model_validate):
+        try:
+            return model_validate(payload)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise PayloadDecodeError(f"payload does not fit {annotation.__name__}: {exc}") from None
+    if typing.is_typeddict(annotation):
+        if not isinstance(payload, dict):
+            raise PayloadDecodeError(f"{annotation.__name__} needs a JSON object")
+        missing = getattr(annotation, "__required_keys__", frozenset()) - payload.keys()
+        if missing:
+            raise PayloadDecodeError(
+                f"payload lacks {', '.join(sorted(missing))} for {annotation.__name__}"
+            )
+        return payload
+    origin = typing.get_origin(annotation) or annotation
+    if origin in (dict, list, str, bool):
+        if not isinstance(payload, origin):
+            raise PayloadDecodeError(f"expected {origin.__name__}, got {type(payload).__name__}")
+        return payload
+    if origin is int:
+        if isinstance(payload, bool) or not isinstance(payload, int):
+            raise PayloadDecodeError(f"expected int, got {type(payload).__name__}")
+        return payload
+    if origin is float:
+        if isinstance(payload, bool) or not isinstance(payload, int | float):
+            raise PayloadDecodeError(f"expected float, got {type(payload).__name__}")
+        return float(payload)
+    # Unions, Optional, generics we do not check: hand over the JSON value as is.
+    return payload

@@ -1,0 +1,75 @@
+"""Backend URLs: pick the backend by scheme, import its driver lazily, redact secrets.
+
+==========================  ==================================
+``redis://``, ``rediss://``  ``RedisBackend``   (``wg[redis]``)
+``postgres://``,
+``postgresql://``            ``PostgresBackend`` (``wg[postgres]``)
+``mysql://``                 ``MySqlBackend``    (``wg[mysql]``)
+``sqlite:PATH``,
+``sqlite:///ABS``,
+``sqlite::memory:``          ``SqliteBackend``   (``wg[sqlite]``)
+``memory:``                  ``MemoryBackend``   (no dependency)
+==========================  ==================================
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from wg_core.backend import Backend
+from wg_core.errors import ConfigError
+
+__all__ = ["DEFAULT_URL", "backend_from_url", "redact_url"]
+
+DEFAULT_URL = "sqlite:wg.db"
+"""The URL the CLI and TUI use when given none: an embedded SQLite file."""
+
+# scheme -> (module, class name)
+_BACKENDS: dict[str, tuple[str, str]] = {
+    "redis": ("wg_core.backends.redis", "RedisBackend"),
+    "rediss": ("wg_core.backends.redis", "RedisBackend"),
+    "postgres": ("wg_core.backends.postgres", "PostgresBackend"),
+    "postgresql": ("wg_core.backends.postgres", "PostgresBackend"),
+    "mysql": ("wg_core.backends.mysql", "MySqlBackend"),
+    "sqlite": ("wg_core.backends.sqlite", "SqliteBackend"),
+    "memory": ("wg_core.backends.memory", "MemoryBackend"),
+}
+
+
+def backend_from_url(url: str, namespace: str = "wg", **options: Any) -> Backend:
+    """An unopened backend for ``url``; ``options`` go to the backend's constructor."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in _BACKENDS:
+        known = ", ".join(f"{name}:" for name in sorted(_BACKENDS))
+        raise ConfigError(f"unsupported backend URL {redact_url(url)!r}: use one of {known}")
+    module_name, class_name = _BACKENDS[scheme]
+    module = importlib.import_module(module_name)
+    backend_class = getattr(module, class_name)
+    if scheme == "memory":
+        backend: Backend = backend_class(namespace, **options)
+    else:
+        backend = backend_class(url, namespace, **options)
+    return backend
+
+
+_USERINFO = re.compile(r"//([^/@]*)@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (user names are kept)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _USERINFO.sub("//***@", url)
+    if parts.password is None and "password=" not in parts.query:
+        return url
+    netloc = parts.netloc
+    if parts.password is not None:
+        user = parts.username or ""
+        host = netloc.rsplit("@", 1)[1]
+        netloc = f"{user}:***@{host}"
+    query = re.sub(r"(password=)[^&]*", r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
