@@ -19,7 +19,7 @@ from wg_core.errors import PayloadError
 __all__ = ["PayloadDecodeError", "decode_payload", "encode_payload", "job_name_for"]
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_JSON_SCALARS = (str, int, float, bool, type(None))
+_JSON_VALUES = (dict, list, str, int, float, bool, type(None))
 
 
 class PayloadDecodeError(ValueError):
@@ -33,7 +33,7 @@ def job_name_for(job: object) -> str:
     explicit = getattr(type(job), "job_name", None)
     if isinstance(explicit, str) and explicit:
         return explicit
-    if isinstance(job, dict | list | _JSON_SCALARS):
+    if isinstance(job, _JSON_VALUES):
         return DEFAULT_JOB_NAME
     return _CAMEL_BOUNDARY.sub("_", type(job).__name__).lower()
 
@@ -45,7 +45,7 @@ def encode_payload(job: object) -> Any:
     model_dump = getattr(job, "model_dump", None)
     if callable(model_dump):
         return model_dump(mode="json")
-    if isinstance(job, dict | list | _JSON_SCALARS):
+    if isinstance(job, _JSON_VALUES):
         return job
     raise PayloadError(
         f"cannot enqueue a {type(job).__name__}: use a dataclass, a pydantic model, "

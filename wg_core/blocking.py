@@ -1,0 +1,5 @@
+"""BlockingClient (being written)."""
+
+
+class BlockingClient:
+    pass
