@@ -1,5 +1,246 @@
-"""BlockingClient (being written)."""
+"""``BlockingClient``: the ``Client`` API for synchronous code (Flask, Django, scripts).
+
+It runs a private event loop on a daemon thread and forwards each call to an async
+``Client`` there, so it works from any thread, including inside an app that has its
+own event loop elsewhere. Close it (or use ``with``) to stop the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from wg_core.backend import Backend, Counters, JobState, StateCounts, WorkerInfo
+from wg_core.client import Client
+from wg_core.jobs import JobInfo
+from wg_core.options import Duration, JobOptions
+
+__all__ = ["BlockingClient"]
+
+T = TypeVar("T")
 
 
 class BlockingClient:
-    pass
+    """Enqueue and inspect jobs without ``async``.
+
+    ``BlockingClient.connect("sqlite:jobs.db", "myapp")`` or ``BlockingClient(backend)``.
+    Every method mirrors ``Client``'s and blocks until it is done.
+    """
+
+    def __init__(self, backend: Backend, **client_options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="wg-blocking-client", daemon=True
+        )
+        self._thread.start()
+        self._client = Client(backend, **client_options)
+        self._closed = False
+
+    @classmethod
+    def connect(cls, url: str, namespace: str = "wg", **backend_options: Any) -> BlockingClient:
+        """Open the backend named by ``url`` and return a blocking client."""
+        from wg_core.urls import backend_from_url
+
+        client = cls(backend_from_url(url, namespace, **backend_options))
+        try:
+            client.open()
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coroutine.close()
+            raise RuntimeError("this BlockingClient is closed")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    @property
+    def client(self) -> Client:
+        """The async client underneath (for use on its own loop only)."""
+        return self._client
+
+    @property
+    def namespace(self) -> str:
+        """The namespace jobs are stored under."""
+        return self._client.namespace
+
+    def open(self) -> None:
+        """Open the backend (done on first use anyway)."""
+        self._run(self._client.open())
+
+    def close(self) -> None:
+        """Close the backend and stop the loop thread. Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self._run(self._client.close())
+        finally:
+            self._closed = True
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self._loop.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- producing -----------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        job: Any,
+        *,
+        job_name: str | None = None,
+        options: JobOptions | None = None,
+        delay: Duration | None = None,
+        at: datetime | None = None,
+        job_id: str | None = None,
+        connection: object | None = None,
+    ) -> str:
+        """See ``Client.enqueue``."""
+        return self._run(
+            self._client.enqueue(
+                job,
+                job_name=job_name,
+                options=options,
+                delay=delay,
+                at=at,
+                job_id=job_id,
+                connection=connection,
+            )
+        )
+
+    def schedule(
+        self,
+        job: Any,
+        when: Duration | datetime,
+        *,
+        job_name: str | None = None,
+        options: JobOptions | None = None,
+        connection: object | None = None,
+    ) -> str:
+        """See ``Client.schedule``."""
+        return self._run(
+            self._client.schedule(
+                job, when, job_name=job_name, options=options, connection=connection
+            )
+        )
+
+    def enqueue_with_options(
+        self, job: Any, options: JobOptions, *, job_name: str | None = None
+    ) -> str:
+        """See ``Client.enqueue_with_options``."""
+        return self._run(self._client.enqueue_with_options(job, options, job_name=job_name))
+
+    def enqueue_many(
+        self,
+        jobs: Iterable[Any],
+        *,
+        job_name: str | None = None,
+        options: JobOptions | None = None,
+        delay: Duration | None = None,
+        connection: object | None = None,
+    ) -> list[str]:
+        """See ``Client.enqueue_many``."""
+        return self._run(
+            self._client.enqueue_many(
+                list(jobs), job_name=job_name, options=options, delay=delay, connection=connection
+            )
+        )
+
+    # -- inspecting and administering ----------------------------------------------------
+
+    def counts(self) -> StateCounts:
+        """See ``Client.counts``."""
+        return self._run(self._client.counts())
+
+    def counters(self) -> Counters:
+        """See ``Client.counters``."""
+        return self._run(self._client.counters())
+
+    def list_jobs(
+        self,
+        state: JobState | str,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        newest_first: bool = False,
+        job_name: str | None = None,
+        error_contains: str | None = None,
+    ) -> list[JobInfo]:
+        """See ``Client.list_jobs``."""
+        return self._run(
+            self._client.list_jobs(
+                state,
+                limit=limit,
+                offset=offset,
+                newest_first=newest_first,
+                job_name=job_name,
+                error_contains=error_contains,
+            )
+        )
+
+    def get_job(self, job_id: str) -> JobInfo | None:
+        """See ``Client.get_job``."""
+        return self._run(self._client.get_job(job_id))
+
+    def workers(self) -> list[WorkerInfo]:
+        """See ``Client.workers``."""
+        return self._run(self._client.workers())
+
+    def is_paused(self) -> bool:
+        """See ``Client.is_paused``."""
+        return self._run(self._client.is_paused())
+
+    def retry_jobs(self, job_ids: Sequence[str]) -> int:
+        """See ``Client.retry_jobs``."""
+        return self._run(self._client.retry_jobs(job_ids))
+
+    def retry_all(
+        self,
+        state: JobState | str = JobState.DEAD,
+        *,
+        job_name: str | None = None,
+        error_contains: str | None = None,
+    ) -> int:
+        """See ``Client.retry_all``."""
+        return self._run(
+            self._client.retry_all(state, job_name=job_name, error_contains=error_contains)
+        )
+
+    def run_now(self, job_ids: Sequence[str]) -> int:
+        """See ``Client.run_now``."""
+        return self._run(self._client.run_now(job_ids))
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        """See ``Client.delete_jobs``."""
+        return self._run(self._client.delete_jobs(job_ids))
+
+    def purge(self, state: JobState | str) -> int:
+        """See ``Client.purge``."""
+        return self._run(self._client.purge(state))
+
+    def pause(self) -> None:
+        """See ``Client.pause``."""
+        self._run(self._client.pause())
+
+    def resume(self) -> None:
+        """See ``Client.resume``."""
+        self._run(self._client.resume())
+
+    def stop_worker(self, worker_id: str) -> bool:
+        """See ``Client.stop_worker``."""
+        return self._run(self._client.stop_worker(worker_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -62,7 +62,7 @@ class Client:
         *,
         default_options: JobOptions | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._backend = backend
         self._default_options = default_options or JobOptions()
@@ -380,4 +380,3 @@ class Client:
     async def stop_worker(self, worker_id: str) -> bool:
         """Ask one worker pool to drain and exit (at its next heartbeat)."""
         return await (await self._ready()).request_worker_stop(worker_id)
-

@@ -78,7 +78,8 @@ def decode_payload(payload: Any, annotation: Any) -> Any:
     if typing.is_typeddict(annotation):
         if not isinstance(payload, dict):
             raise PayloadDecodeError(f"{annotation.__name__} needs a JSON object")
-        missing = getattr(annotation, "__required_keys__", frozenset()) - payload.keys()
+        required: frozenset[str] = getattr(annotation, "__required_keys__", frozenset())
+        missing = required - payload.keys()
         if missing:
             raise PayloadDecodeError(
                 f"payload lacks {', '.join(sorted(missing))} for {annotation.__name__}"

@@ -1,17 +1,584 @@
-"""WorkerPool (being written: this placeholder keeps the package importable)."""
+"""``WorkerPool``: claim jobs, run handlers, record outcomes; drain on shutdown.
+
+One pool is one asyncio task group over one backend:
+
+* the **claimer** leases up to the number of free slots at a time, waiting on the
+  backend's wake-up signal when the queue is empty;
+* one **task per job** decodes the envelope, routes it to its handler by job name,
+  runs it (with the job's timeout) and records the outcome;
+* the **acknowledger** completes finished attempts in batches;
+* the **heartbeat** renews the leases of every held attempt and refreshes the worker
+  registry; an attempt whose lease was lost is cancelled here (someone else owns it);
+* the **scheduler**, **retrier** and **reaper** move due scheduled jobs, due retries
+  and expired leases (a crashed worker's jobs) back to the queue.
+
+Delivery is at-least-once: a job runs again if its worker dies before recording the
+outcome, so handlers should be idempotent (``JobContext.job_id`` is a stable key).
+Shutdown (``shutdown()``, SIGINT or SIGTERM): stop claiming, let running jobs finish up
+to ``shutdown_timeout`` while leases keep being renewed, then cancel the rest and
+release them to the front of the queue without using an attempt. A second signal
+stops at once; the leases bring those jobs back. A sync handler cannot be interrupted:
+its thread runs on after a timeout or a forced stop, and the job may run again.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+from wg_core.backend import Attempt, Backend, JobState, WorkerInfo
+from wg_core.envelope import Envelope, EnvelopeError
+from wg_core.errors import BackendError, ConfigError
+from wg_core.failures import (
+    Failure,
+    backoff_delay,
+    failed_envelope,
+    failure_from_exception,
+    is_exhausted,
+    malformed_dead_envelope,
+)
+from wg_core.handlers import Handler, HandlerFunc, build_routes
+from wg_core.jobs import JobContext
+from wg_core.options import WorkerConfig
+from wg_core.payloads import PayloadDecodeError
+from wg_core.urls import backend_from_url, redact_url
+
+__all__ = ["PoolStats", "WorkerPool"]
+
+logger = logging.getLogger("wg.pool")
+
+_BACKOFF_START: Final = 0.05
+_BACKOFF_MAX: Final = 5.0
+_REAPED_ERROR: Final = "lease expired: the worker running this job crashed or stalled"
 
 
 @dataclass(frozen=True, slots=True)
 class PoolStats:
+    """What this pool has done since it started.
+
+    ``failed`` counts failed attempts (``retried`` + those that went ``dead``);
+    ``stale_writes`` counts outcomes the backend refused because the lease had been
+    lost; ``released`` counts jobs put back unrun at shutdown.
+    """
+
     processed: int = 0
     failed: int = 0
+    retried: int = 0
+    dead: int = 0
+    stale_writes: int = 0
+    released: int = 0
+    running: int = 0
+
+
+class _Backoff:
+    """Exponential backoff with full jitter for reconnect loops."""
+
+    def __init__(self) -> None:
+        self._delay = _BACKOFF_START
+
+    def next(self) -> float:
+        delay = random.uniform(0, self._delay)
+        self._delay = min(self._delay * 2, _BACKOFF_MAX)
+        return delay
+
+    def reset(self) -> None:
+        self._delay = _BACKOFF_START
 
 
 class WorkerPool:
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError
+    """Process jobs from one namespace with ``workers`` concurrent slots.
+
+    ``WorkerPool(handler=f, url="sqlite:jobs.db", namespace="myapp", workers=4)``
+    or ``WorkerPool(handlers={"send_email": f, ...}, backend=backend)``. Settings are
+    ``WorkerConfig``'s: pass ``config=`` or its fields as keyword arguments.
+    """
+
+    def __init__(
+        self,
+        handler: HandlerFunc | None = None,
+        *,
+        handlers: Mapping[str, HandlerFunc] | None = None,
+        url: str | None = None,
+        backend: Backend | None = None,
+        config: WorkerConfig | None = None,
+        **config_fields: Any,
+    ) -> None:
+        if config is not None and config_fields:
+            raise ConfigError("give config= or WorkerConfig fields as keywords, not both")
+        if (url is None) == (backend is None):
+            raise ConfigError("give exactly one of url= or backend=")
+        if config is None:
+            if backend is not None and "namespace" not in config_fields:
+                config_fields["namespace"] = backend.namespace
+            config = WorkerConfig(**config_fields)
+        if backend is not None and backend.namespace != config.namespace:
+            raise ConfigError(
+                f"the backend's namespace {backend.namespace!r} differs from the pool's "
+                f"{config.namespace!r}"
+            )
+        self.config = config
+        self._routes, self._fallback = build_routes(handler, handlers)
+        self._owns_backend = backend is None
+        self._backend = (
+            backend if backend is not None else backend_from_url(url or "", config.namespace)
+        )
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._started_at = 0.0
+        self._rng = random.Random()
+        # token -> task running the handler (frees a slot when done)
+        self._active: dict[str, asyncio.Task[None]] = {}
+        # every attempt this pool holds a lease on: running, or waiting for its ack
+        self._held: dict[str, Attempt] = {}
+        self._acks: list[Attempt] = []
+        self._ack_wake = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._draining = False
+        self._force = False
+        self._crashed: BaseException | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._counts = dict.fromkeys(
+            ("processed", "failed", "retried", "dead", "stale_writes", "released"), 0
+        )
+
+    # -- public surface ------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The backend this pool works on."""
+        return self._backend
+
+    @property
+    def stats(self) -> PoolStats:
+        """Counts of what this pool has done so far."""
+        return PoolStats(running=len(self._active), **self._counts)
+
+    @property
+    def running(self) -> bool:
+        """Whether the pool has started and not yet stopped."""
+        return self._main is not None and not self._main.done()
+
+    async def start(self) -> None:
+        """Open the backend and start working in the background."""
+        if self._main is not None:
+            raise RuntimeError("this WorkerPool has already been started")
+        self._loop = asyncio.get_running_loop()
+        await self._backend.open()
+        self._started_at = time.time()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.config.workers, thread_name_prefix="wg-handler"
+        )
+        self._main = asyncio.create_task(self._supervise(), name=f"wg-pool-{self.worker_id}")
+        logger.info(
+            "worker %s started: %s namespace %r, %d workers",
+            self.worker_id,
+            redact_url(self._backend.display_url),
+            self.config.namespace,
+            self.config.workers,
+        )
+
+    async def run(self) -> None:
+        """Start, process jobs until SIGINT/SIGTERM or ``shutdown()``, drain, return."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signal support: shutdown() still works
+        try:
+            await self.wait_closed()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def shutdown(self) -> None:
+        """Stop claiming and drain (see the module docstring). Idempotent; thread-safe."""
+        loop = self._loop
+        if loop is None:
+            self._stop.set()
+        elif loop.is_closed():
+            return
+        else:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                self._stop.set()
+            else:
+                loop.call_soon_threadsafe(self._stop.set)
+
+    async def wait_closed(self) -> None:
+        """Wait until the pool has drained and stopped."""
+        if self._main is None:
+            return
+        await asyncio.shield(self._main)
+
+    async def __aenter__(self) -> WorkerPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.shutdown()
+        await self.wait_closed()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stop.is_set():
+            logger.warning("second %s: stopping now; leases will return running jobs", sig.name)
+            self._force = True
+            if self._main is not None:
+                self._main.cancel()
+            return
+        logger.info("%s received: draining (up to %.0fs)", sig.name, self.config.shutdown_timeout)
+        self._stop.set()
+
+    # -- supervision ---------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        background = [
+            asyncio.create_task(self._heartbeat_loop(), name="wg-heartbeat"),
+            asyncio.create_task(self._ack_loop(), name="wg-ack"),
+            asyncio.create_task(
+                self._promote_loop(JobState.SCHEDULED, self.config.scheduler_interval),
+                name="wg-scheduler",
+            ),
+            asyncio.create_task(
+                self._promote_loop(JobState.RETRY, self.config.retrier_interval),
+                name="wg-retrier",
+            ),
+            asyncio.create_task(self._reap_loop(), name="wg-reaper"),
+        ]
+        claimer = asyncio.create_task(self._claim_loop(), name="wg-claimer")
+        for task in (*background, claimer):
+            task.add_done_callback(self._check_crash)
+        try:
+            await self._stop.wait()
+            self._draining = True
+            claimer.cancel()
+            await asyncio.gather(claimer, return_exceptions=True)
+            await self._drain()
+        except asyncio.CancelledError:
+            if not self._force:
+                raise
+        finally:
+            claimer.cancel()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(claimer, *background, return_exceptions=True)
+            if self._force:
+                for task in self._active.values():
+                    task.cancel()
+            else:
+                await self._finish_quietly()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            if self._owns_backend:
+                await self._quietly(self._backend.close())
+            logger.info("worker %s stopped: %s", self.worker_id, self.stats)
+        if self._crashed is not None:
+            raise RuntimeError("a wg worker pool task crashed") from self._crashed
+
+    def _check_crash(self, task: asyncio.Task[None]) -> None:
+        # A background loop only ends by cancellation; anything else is a bug in wg or
+        # the backend: say so loudly and stop rather than run on half-alive.
+        if task.cancelled() or task.exception() is None:
+            return
+        logger.error("%s crashed; stopping the pool", task.get_name(), exc_info=task.exception())
+        self._crashed = task.exception()
+        self._stop.set()
+
+    async def _drain(self) -> None:
+        """Wait for running jobs up to shutdown_timeout, then cancel and release the rest."""
+        if self._active:
+            logger.info("draining %d running jobs", len(self._active))
+            _, pending = await asyncio.wait(
+                list(self._active.values()), timeout=self.config.shutdown_timeout
+            )
+            if pending:
+                logger.warning(
+                    "%d jobs still running after the shutdown timeout: released", len(pending)
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self._flush_acks()
+
+    async def _finish_quietly(self) -> None:
+        """Last writes on the way out: acknowledge, release leftovers, unregister."""
+        await self._quietly(self._flush_acks())
+        leftovers = [a for token, a in self._held.items() if token not in self._active]
+        if leftovers:
+            released = await self._quietly(self._backend.release(leftovers))
+            if isinstance(released, int):
+                self._counts["released"] += released
+        await self._quietly(self._backend.unregister_worker(self.worker_id))
+
+    async def _quietly(self, awaitable: Any) -> Any:
+        try:
+            return await asyncio.wait_for(awaitable, timeout=10)
+        except (BackendError, TimeoutError, OSError) as exc:
+            logger.warning("while stopping: %s", exc)
+            return None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, waking early when the pool is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    # -- claiming ------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        backoff = _Backoff()
+        while not self._stop.is_set():
+            free = self.config.workers - len(self._active)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                attempts = await self._backend.claim(
+                    limit=free,
+                    lease=self.config.lease,
+                    worker_id=self.worker_id,
+                    wait=self.config.fetch_timeout,
+                )
+            except BackendError as exc:
+                delay = backoff.next()
+                logger.warning("claim failed (%s); retrying in %.2fs", exc, delay)
+                await self._pause(delay)
+                continue
+            backoff.reset()
+            for attempt in attempts:
+                self._start_job(attempt)
+
+    def _start_job(self, attempt: Attempt) -> None:
+        self._held[attempt.token] = attempt
+        task = asyncio.create_task(self._run_job(attempt), name=f"wg-job-{attempt.key}")
+        self._active[attempt.token] = task
+        task.add_done_callback(lambda _: self._job_done(attempt.token))
+
+    def _job_done(self, token: str) -> None:
+        self._active.pop(token, None)
+        self._slot_free.set()
+
+    # -- running one job -----------------------------------------------------------------
+
+    async def _run_job(self, attempt: Attempt) -> None:
+        try:
+            envelope = Envelope.decode(attempt.raw)
+        except EnvelopeError as exc:
+            dead = malformed_dead_envelope(
+                attempt.raw, f"undecodable envelope: {exc}", now=time.time()
+            )
+            await self._record(attempt, "bury", raw=dead.encode())
+            return
+        handler = self._routes.get(envelope.job_name, self._fallback)
+        if handler is None:
+            reason = f"unknown job name {envelope.job_name!r}: no handler in this pool"
+            await self._bury(attempt, envelope, Failure(message=reason, fatal=True))
+            return
+        try:
+            job = handler.decode(envelope.payload)
+        except PayloadDecodeError as exc:
+            await self._bury(attempt, envelope, Failure(message=str(exc), fatal=True))
+            return
+        context = JobContext(
+            job_id=envelope.id,
+            job_name=envelope.job_name,
+            attempt=envelope.retry_count + 1,
+            max_retries=envelope.max_retries,
+            created_at=envelope.created_at,
+            worker_id=self.worker_id,
+        )
+        try:
+            await self._call(handler, job, context, envelope.timeout)
+        except asyncio.CancelledError:
+            # Shutdown after the drain timeout, or the lease was lost: the job is not
+            # ours to finish. _finish_quietly releases it if we still hold it.
+            raise
+        except Exception as exc:
+            await self._fail(attempt, envelope, failure_from_exception(exc))
+            return
+        self._acks.append(attempt)
+        self._ack_wake.set()
+
+    async def _call(
+        self, handler: Handler, job: Any, context: JobContext, timeout: float | None
+    ) -> None:
+        assert self._executor is not None
+        coroutine = handler.call(job, context, self._executor)
+        if timeout is None:
+            await coroutine
+        else:
+            await asyncio.wait_for(coroutine, timeout)
+
+    async def _fail(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
+        if failure.fatal or is_exhausted(envelope):
+            await self._bury(attempt, envelope, failure)
+            return
+        delay = backoff_delay(
+            envelope,
+            default_delay=self.config.default_options.retry_delay or 10.0,
+            max_delay=self.config.max_retry_delay,
+            jitter=self.config.retry_jitter,
+            rng=self._rng,
+        )
+        raw = failed_envelope(envelope, failure, dead=False).encode()
+        if await self._record(attempt, "retry", raw=raw, delay=delay):
+            self._counts["retried"] += 1
+            logger.info(
+                "job %s (%s) failed, retry in %.1fs: %s",
+                envelope.id,
+                envelope.job_name,
+                delay,
+                failure.message,
+            )
+
+    async def _bury(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
+        raw = failed_envelope(envelope, failure, dead=True).encode()
+        if await self._record(attempt, "bury", raw=raw):
+            logger.warning(
+                "job %s (%s) is dead: %s", envelope.id, envelope.job_name, failure.message
+            )
+
+    async def _record(self, attempt: Attempt, verb: str, **kwargs: Any) -> bool:
+        """Retry or bury, retrying the write through backend outages while we hold it."""
+        backoff = _Backoff()
+        while True:
+            try:
+                if verb == "retry":
+                    ok = await self._backend.retry(attempt, **kwargs)
+                else:
+                    ok = await self._backend.bury(attempt, **kwargs)
+                break
+            except BackendError as exc:
+                if attempt.token not in self._held:
+                    return False
+                delay = backoff.next()
+                logger.warning("%s failed (%s); retrying in %.2fs", verb, exc, delay)
+                await asyncio.sleep(delay)
+        self._held.pop(attempt.token, None)
+        if not ok:
+            self._counts["stale_writes"] += 1
+            logger.warning("lease lost before %s of %s: another worker owns it", verb, attempt.key)
+            return False
+        self._counts["failed"] += 1
+        if verb == "bury":
+            self._counts["dead"] += 1
+        return True
+
+    # -- acknowledging -------------------------------------------------------------------
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await self._ack_wake.wait()
+            self._ack_wake.clear()
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        backoff = _Backoff()
+        while self._acks:
+            batch, self._acks = self._acks, []
+            try:
+                done = await self._backend.complete(batch)
+            except BackendError as exc:
+                # Still held (the heartbeat keeps renewing them): try again.
+                self._acks[:0] = batch
+                delay = backoff.next()
+                logger.warning("acknowledging failed (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            for attempt in batch:
+                self._held.pop(attempt.token, None)
+            self._counts["processed"] += done
+            if done < len(batch):
+                self._counts["stale_writes"] += len(batch) - done
+                logger.warning("%d completions refused: their leases were lost", len(batch) - done)
+
+    # -- heartbeat -----------------------------------------------------------------------
+
+    def _worker_info(self) -> WorkerInfo:
+        return WorkerInfo(
+            worker_id=self.worker_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            concurrency=self.config.workers,
+            running=len(self._active),
+            started_at=self._started_at,
+            last_seen=time.time(),
+            state="draining" if self._draining else "running",
+            job_names=tuple(sorted(self._routes)),
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                reply = await self._backend.heartbeat(
+                    self._worker_info(), attempts=list(self._held.values()), lease=self.config.lease
+                )
+            except BackendError as exc:
+                logger.warning("heartbeat failed: %s", exc)
+            else:
+                for token in reply.lost:
+                    self._held.pop(token, None)
+                    task = self._active.get(token)
+                    if task is not None:
+                        logger.warning("lease lost for a running job: cancelling it")
+                        task.cancel()
+                if reply.stop_requested and not self._stop.is_set():
+                    logger.info("stop requested by an operator: draining")
+                    self._stop.set()
+            await asyncio.sleep(self.config.heartbeat_interval)
+
+    # -- scheduler, retrier, reaper ------------------------------------------------------
+
+    async def _promote_loop(self, state: JobState, interval: float) -> None:
+        while True:
+            try:
+                while await self._backend.promote(state, limit=self.config.batch_size) >= (
+                    self.config.batch_size
+                ):
+                    pass  # a full batch: more may be due right now
+            except BackendError as exc:
+                logger.warning("promoting %s jobs failed: %s", state, exc)
+            await asyncio.sleep(interval)
+
+    async def _reap_loop(self) -> None:
+        while True:
+            try:
+                expired = await self._backend.reclaim_expired(
+                    limit=self.config.batch_size, lease=self.config.lease, worker_id=self.worker_id
+                )
+            except BackendError as exc:
+                logger.warning("reaping expired leases failed: %s", exc)
+                expired = []
+            for attempt in expired:
+                self._held[attempt.token] = attempt
+                try:
+                    envelope = Envelope.decode(attempt.raw)
+                except EnvelopeError as exc:
+                    dead = malformed_dead_envelope(
+                        attempt.raw, f"undecodable envelope: {exc}", now=time.time()
+                    )
+                    await self._record(attempt, "bury", raw=dead.encode())
+                    continue
+                logger.warning("job %s: %s", envelope.id, _REAPED_ERROR)
+                await self._fail(attempt, envelope, Failure(message=_REAPED_ERROR))
+            if len(expired) < self.config.batch_size:
+                await asyncio.sleep(self.config.reaper_interval)

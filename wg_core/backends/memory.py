@@ -9,7 +9,6 @@ thread. Time comes from an injectable ``clock`` (Unix seconds).
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import threading
