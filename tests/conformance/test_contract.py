@@ -268,7 +268,7 @@ async def fill_every_state(backend: Backend) -> dict[JobState, str]:
     queued, running, retry, dead = (new_job(f"kind{n}") for n in range(4))
     scheduled = new_job("kind4", delay=3600)
     await backend.enqueue([retry, dead, running])
-    r, d, u = await claim(backend, 3)
+    r, d, _running = await claim(backend, 3)
     raw = envelope("kind0").evolve(id=retry.job_id, last_error="Temporary FAILURE 42").encode()
     assert await backend.retry(r, raw=raw, delay=3600)
     raw = envelope("kind1").evolve(id=dead.job_id, last_error="fatal: bad address").encode()
