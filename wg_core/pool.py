@@ -207,22 +207,31 @@ class WorkerPool:
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
-    def shutdown(self) -> None:
-        """Stop claiming and drain (see the module docstring). Idempotent; thread-safe."""
+    def shutdown(self, *, now: bool = False) -> None:
+        """Stop claiming and drain (see the module docstring). Idempotent; thread-safe.
+
+        ``now=True`` stops at once, like a second signal: running jobs are abandoned
+        without being released, and their leases bring them back after they expire.
+        """
         loop = self._loop
-        if loop is None:
+        if loop is None or loop.is_closed():
             self._stop.set()
-        elif loop.is_closed():
             return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._request_stop(now)
         else:
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                self._stop.set()
-            else:
-                loop.call_soon_threadsafe(self._stop.set)
+            loop.call_soon_threadsafe(self._request_stop, now)
+
+    def _request_stop(self, now: bool) -> None:
+        if now:
+            self._force = True
+            if self._main is not None:
+                self._main.cancel()
+        self._stop.set()
 
     async def wait_closed(self) -> None:
         """Wait until the pool has drained and stopped."""
@@ -241,9 +250,7 @@ class WorkerPool:
     def _on_signal(self, sig: signal.Signals) -> None:
         if self._stop.is_set():
             logger.warning("second %s: stopping now; leases will return running jobs", sig.name)
-            self._force = True
-            if self._main is not None:
-                self._main.cancel()
+            self._request_stop(now=True)
             return
         logger.info("%s received: draining (up to %.0fs)", sig.name, self.config.shutdown_timeout)
         self._stop.set()
