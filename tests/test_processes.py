@@ -76,7 +76,7 @@ async def test_sigkilled_workers_lose_no_job(
     kills = 0
     try:
         for _ in range(6):
-            await wait_for(lambda: len(events(log, "start")) > kills * 20, timeout=60)
+            await wait_for(lambda k=kills: len(events(log, "start")) > k * 20, timeout=60)
             victim = rng.randrange(len(workers))
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait()
