@@ -1,0 +1,121 @@
+"""Fixtures for the CLI tests: a ``wg`` runner bound to a fresh SQLite file and namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from typer.testing import CliRunner, Result
+
+import wg_cli.session
+from tests.backends import fresh_namespace
+from wg_cli.main import app
+from wg_core import Client, Envelope, MemoryBackend
+
+T = TypeVar("T")
+
+HAS_SQLITE = importlib.util.find_spec("wg_core.backends.sqlite") is not None
+
+
+@dataclass
+class Wg:
+    """Runs ``wg -u URL -n NAMESPACE ARGS...`` in-process and seeds data through the core."""
+
+    url: str
+    namespace: str
+    connect: Callable[[], Coroutine[Any, Any, Client]]
+    runner: CliRunner
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        return self.runner.invoke(
+            app, ["-u", self.url, "-n", self.namespace, *args], input=input, catch_exceptions=False
+        )
+
+    def json(self, *args: str, input: str | None = None, code: int = 0) -> Any:
+        """Run with ``-o json``; assert the exit code and that stdout is one JSON document."""
+        result = self(*args, "-o", "json", input=input)
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+    def core(self, body: Callable[[Client], Coroutine[Any, Any, T]]) -> T:
+        """Run ``body(client)`` against the same namespace (to seed or check state)."""
+
+        async def main() -> T:
+            client = await self.connect()
+            try:
+                return await body(client)
+            finally:
+                await client.close()
+
+        return asyncio.run(main())
+
+    def enqueue(self, job_name: str = "send_email", payload: Any = None, **kwargs: Any) -> str:
+        """Enqueue one job through the core; returns its id."""
+
+        async def body(client: Client) -> str:
+            return await client.enqueue(
+                {"to": "a@b.c"} if payload is None else payload, job_name=job_name, **kwargs
+            )
+
+        return self.core(body)
+
+    def kill(self, count: int = 1, error: str = "boom") -> list[str]:
+        """Claim ``count`` queued jobs and bury them with ``error`` (as a worker would)."""
+
+        async def body(client: Client) -> list[str]:
+            backend = client.backend
+            attempts = await backend.claim(limit=count, lease=30, worker_id="test")
+            ids = []
+            for attempt in attempts:
+                envelope = Envelope.decode(attempt.raw)
+                dead = envelope.evolve(status="Dead", last_error=error)
+                assert await backend.bury(attempt, raw=dead.encode())
+                ids.append(envelope.id)
+            return ids
+
+        return self.core(body)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state, read through the core."""
+
+        async def body(client: Client) -> dict[str, int]:
+            counts = await client.counts()
+            return {
+                s: getattr(counts, s) for s in ("queued", "scheduled", "retry", "running", "dead")
+            }
+
+        return self.core(body)
+
+
+@pytest.fixture
+def wg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wg]:
+    """``wg`` on a SQLite file under ``tmp_path`` with a fresh namespace.
+
+    Until the SQLite backend lands, a MemoryBackend shared by every invocation stands
+    in for it (the CLI then sees the same jobs across commands, as with a file).
+    """
+    namespace = fresh_namespace()
+    runner = CliRunner()
+    if HAS_SQLITE:
+        url = f"sqlite:{tmp_path / 'wg.db'}"
+
+        async def connect() -> Client:
+            return await Client.connect(url, namespace)
+
+        yield Wg(url, namespace, connect, runner)
+        return
+    backend = MemoryBackend(namespace)
+
+    async def shared(settings: Any = None) -> Client:
+        client = Client(backend)
+        await client.open()
+        return client
+
+    monkeypatch.setattr(wg_cli.session, "connect", shared)
+    yield Wg("memory:", namespace, shared, runner)

@@ -1,0 +1,1 @@
+"""The ``wg`` commands, one module per noun; importing a module registers its commands."""

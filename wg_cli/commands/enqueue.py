@@ -1,0 +1,253 @@
+"""``wg enqueue``: add one job, or many from JSON lines on stdin in one atomic batch."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from wg_cli.app import app
+from wg_cli.commands.common import duration_arg, json_arg, timestamp_arg
+from wg_cli.durations import rfc3339
+from wg_cli.errors import CliError, ExitCode
+from wg_cli.output import document, emit, emit_line
+from wg_cli.session import run
+from wg_cli.settings import (
+    JsonOpt,
+    NamespaceOpt,
+    OutputFormat,
+    OutputOpt,
+    Settings,
+    UrlOpt,
+    resolve,
+)
+from wg_core import Client, ConfigError, JobOptions, JobSpec
+
+__all__ = ["enqueue"]
+
+_LINE_KEYS = frozenset(
+    {"job_name", "payload", "in", "at", "max_retries", "timeout", "retry_delay", "id"}
+)
+
+
+NO_TIMEOUT = -1.0
+"""Stands for ``--timeout none``: no limit (``None`` already means "not given")."""
+
+
+def _timeout_arg(value: str | None) -> float | None:
+    if value is not None and value.strip().lower() in ("none", "off"):
+        return NO_TIMEOUT
+    return duration_arg(value, "--timeout")
+
+
+def _options(
+    max_retries: int | None, timeout: float | None, retry_delay: float | None
+) -> JobOptions | None:
+    """Options from what was given, the defaults for the rest; ``None`` if nothing was."""
+    if max_retries is None and timeout is None and retry_delay is None:
+        return None
+    defaults = JobOptions()
+    if timeout is None:
+        timeout = defaults.timeout
+    try:
+        return JobOptions(
+            max_retries=defaults.max_retries if max_retries is None else max_retries,
+            timeout=None if timeout == NO_TIMEOUT else timeout,
+            retry_delay=defaults.retry_delay if retry_delay is None else retry_delay,
+        )
+    except ConfigError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+def _delay(in_: float | None, at: datetime | None) -> float | None:
+    if in_ is not None and at is not None:
+        raise CliError("give --in or --at, not both", ExitCode.USAGE)
+    if at is not None:
+        return max(0.0, at.timestamp() - time.time())
+    return in_ if in_ else None
+
+
+def _line_duration(value: Any, key: str, line: int) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise CliError(f"line {line}: {key} must not be negative", ExitCode.USAGE)
+        return float(value)
+    if isinstance(value, str):
+        return duration_arg(value, f"{key!r} on line {line}")
+    raise CliError(f"line {line}: {key} must be a duration string or seconds", ExitCode.USAGE)
+
+
+def _spec_from_line(
+    text: str,
+    line: int,
+    *,
+    job_name: str | None,
+    options: JobOptions | None,
+    delay: float | None,
+) -> JobSpec:
+    value = json_arg(text, f"line {line}")
+    if job_name is not None:
+        return JobSpec(payload=value, job_name=job_name, options=options, delay=delay)
+    if not isinstance(value, dict):
+        raise CliError(
+            f"line {line}: expected an object with job_name and payload "
+            "(or give JOB_NAME to read one payload per line)",
+            ExitCode.USAGE,
+        )
+    unknown = set(value) - _LINE_KEYS
+    if unknown:
+        raise CliError(
+            f"line {line}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(_LINE_KEYS))}",
+            ExitCode.USAGE,
+        )
+    name = value.get("job_name")
+    if not isinstance(name, str) or not name:
+        raise CliError(f"line {line}: job_name must be a non-empty string", ExitCode.USAGE)
+    at_value = value.get("at")
+    if at_value is not None and not isinstance(at_value, str):
+        raise CliError(f"line {line}: at must be an ISO 8601 string", ExitCode.USAGE)
+    line_delay = _delay(
+        _line_duration(value.get("in"), "in", line),
+        timestamp_arg(at_value, f"'at' on line {line}"),
+    )
+    max_retries = value.get("max_retries")
+    if max_retries is not None and (
+        isinstance(max_retries, bool) or not isinstance(max_retries, int)
+    ):
+        raise CliError(f"line {line}: max_retries must be an integer", ExitCode.USAGE)
+    timeout_value = value.get("timeout")
+    line_options = _options(
+        max_retries,
+        # An explicit null lifts the limit, as in the envelope.
+        NO_TIMEOUT
+        if "timeout" in value and timeout_value is None
+        else _line_duration(timeout_value, "timeout", line),
+        _line_duration(value.get("retry_delay"), "retry_delay", line),
+    )
+    job_id = value.get("id")
+    if job_id is not None and not isinstance(job_id, str):
+        raise CliError(f"line {line}: id must be a string", ExitCode.USAGE)
+    return JobSpec(
+        payload=value.get("payload", {}),
+        job_name=name,
+        options=line_options or options,
+        delay=line_delay if line_delay is not None else delay,
+        job_id=job_id,
+    )
+
+
+def _report(settings: Settings, specs: list[JobSpec], ids: list[str]) -> None:
+    now = time.time()
+    if settings.output in (OutputFormat.TABLE, OutputFormat.ID):
+        for job_id in ids:
+            typer.echo(job_id)
+        return
+    jobs = []
+    for spec, job_id in zip(specs, ids, strict=True):
+        delay = float(spec.delay or 0)  # type: ignore[arg-type]
+        jobs.append(
+            {
+                "id": job_id,
+                "job_name": spec.job_name,
+                "state": "scheduled" if delay > 0 else "queued",
+                "due_at": rfc3339(round(now + delay, 3)) if delay > 0 else None,
+            }
+        )
+    if settings.output is OutputFormat.JSON:
+        emit(document(settings, jobs=jobs))
+    else:
+        for job in jobs:
+            emit_line(job)
+
+
+@app.command()
+def enqueue(
+    ctx: typer.Context,
+    job_name: Annotated[
+        str | None,
+        typer.Argument(help="The job's name (what workers route on).", show_default=False),
+    ] = None,
+    payload: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[PAYLOAD_JSON | -]",
+            help="The payload as JSON, or - to read it from stdin [default: {}].",
+            show_default=False,
+        ),
+    ] = None,
+    in_: Annotated[
+        str | None, typer.Option("--in", help="Run after this delay: 30s, 5m, 1h30m, 2d.")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Run at this ISO 8601 time (no offset means UTC)."),
+    ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option("--max-retries", min=0, help="Failed attempts allowed before dead [3]."),
+    ] = None,
+    timeout: Annotated[
+        str | None,
+        typer.Option("--timeout", help="Cancel a run after this long, or 'none' [5m]."),
+    ] = None,
+    retry_delay: Annotated[
+        str | None,
+        typer.Option("--retry-delay", help="First retry's delay, doubled each time [10s]."),
+    ] = None,
+    job_id: Annotated[
+        str | None, typer.Option("--id", help="Use this job id instead of a new UUID.")
+    ] = None,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help="Read many jobs from stdin, one JSON line each, and enqueue them in one "
+            "atomic batch. With JOB_NAME each line is a payload; without, each line is "
+            '{"job_name": ..., "payload": ..., "in"/"at"/"max_retries"/"timeout"/'
+            '"retry_delay"/"id": optional}.',
+        ),
+    ] = False,
+    url: UrlOpt = None,
+    namespace: NamespaceOpt = None,
+    output: OutputOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Add a job; prints its id (one per line with --jsonl)."""
+    settings = resolve(ctx, url, namespace, output, json_output)
+    options = _options(
+        max_retries, _timeout_arg(timeout), duration_arg(retry_delay, "--retry-delay")
+    )
+    delay = _delay(duration_arg(in_, "--in"), timestamp_arg(at, "--at"))
+    if job_name is not None and not job_name.strip():
+        raise CliError("JOB_NAME must not be empty", ExitCode.USAGE)
+    specs: list[JobSpec]
+    if jsonl:
+        if payload is not None:
+            raise CliError("--jsonl reads payloads from stdin: give no PAYLOAD", ExitCode.USAGE)
+        if job_id is not None:
+            raise CliError("--id names one job: put ids in the lines instead", ExitCode.USAGE)
+        specs = [
+            _spec_from_line(text, number, job_name=job_name, options=options, delay=delay)
+            for number, text in enumerate(sys.stdin.read().splitlines(), start=1)
+            if text.strip()
+        ]
+    else:
+        if job_name is None:
+            raise CliError("missing JOB_NAME (see 'wg enqueue --help')", ExitCode.USAGE)
+        text = sys.stdin.read() if payload == "-" else payload
+        value = {} if text is None else json_arg(text, "PAYLOAD_JSON")
+        specs = [
+            JobSpec(payload=value, job_name=job_name, options=options, delay=delay, job_id=job_id)
+        ]
+
+    async def body(client: Client) -> list[str]:
+        return await client.enqueue_many(specs)
+
+    ids = run(settings, body) if specs else []
+    _report(settings, specs, ids)

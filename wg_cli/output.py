@@ -1,0 +1,200 @@
+"""Printing results: versioned JSON documents for scripts, Rich tables for people.
+
+JSON goes to stdout through ``json.dumps`` and ``typer.echo``, never through Rich, so
+markup and line wrapping cannot corrupt it. Every document is an object with
+``"version": 1`` and the ``namespace``; times are RFC 3339 UTC strings, durations are
+numbers of seconds. Fields are only ever added within a version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from wg_cli.durations import format_age, format_duration, rfc3339
+from wg_cli.settings import OutputFormat, Settings
+from wg_core import JobInfo, WorkerInfo
+
+__all__ = [
+    "DOCUMENT_VERSION",
+    "document",
+    "emit",
+    "emit_line",
+    "job_document",
+    "jobs_table",
+    "stderr_console",
+    "stdout_console",
+    "worker_document",
+    "workers_table",
+]
+
+DOCUMENT_VERSION: Final = 1
+
+
+def stdout_console() -> Console:
+    """A Rich console on the current stdout (looked up now, so test runners see it)."""
+    return Console(highlight=False)
+
+
+def stderr_console() -> Console:
+    """A Rich console on stderr, for progress and notes that must not reach a pipe."""
+    return Console(stderr=True, highlight=False)
+
+
+def document(settings: Settings, **fields: Any) -> dict[str, Any]:
+    """A versioned JSON document about ``settings``' namespace."""
+    return {
+        "version": DOCUMENT_VERSION,
+        "namespace": settings.namespace,
+        "backend": settings.display_url,
+        **fields,
+    }
+
+
+def emit(doc: Mapping[str, Any]) -> None:
+    """Print one JSON document (indented) on stdout."""
+    typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def emit_line(value: Any) -> None:
+    """Print one compact JSON value on a line of its own (``jsonl`` output)."""
+    typer.echo(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def job_document(job: JobInfo, *, envelope: bool = False) -> dict[str, Any]:
+    """One job as JSON. ``envelope=True`` adds the whole stored envelope, parsed."""
+    env = job.envelope
+    doc: dict[str, Any] = {
+        "id": job.job_id,
+        "job_name": job.job_name,
+        "state": str(job.state),
+        "status": env.status if env else None,
+        "payload": job.payload,
+        "retry_count": job.retry_count,
+        "max_retries": job.max_retries,
+        "timeout_seconds": env.timeout if env else None,
+        "retry_delay_seconds": env.retry_delay if env else None,
+        "created_at": rfc3339(env.created_at) if env else None,
+        "scheduled_at": rfc3339(env.scheduled_at) if env else None,
+        "due_at": rfc3339(job.due_at),
+        "updated_at": rfc3339(job.updated_at),
+        "lease_until": rfc3339(job.lease_until),
+        "worker_id": job.worker_id,
+        "last_error": job.last_error,
+        "decode_error": job.decode_error,
+    }
+    if envelope:
+        try:
+            doc["envelope"] = json.loads(job.raw)
+        except (ValueError, RecursionError):
+            doc["envelope"] = None
+    return doc
+
+
+def worker_document(worker: WorkerInfo) -> dict[str, Any]:
+    """One registered worker pool as JSON."""
+    return {
+        "worker_id": worker.worker_id,
+        "host": worker.host,
+        "pid": worker.pid,
+        "concurrency": worker.concurrency,
+        "running": worker.running,
+        "state": worker.state,
+        "stop_requested": worker.stop_requested,
+        "job_names": list(worker.job_names),
+        "started_at": rfc3339(worker.started_at),
+        "last_seen": rfc3339(worker.last_seen),
+    }
+
+
+def _short(text: str | None, width: int) -> Text:
+    # Text objects, never markup strings: job names and errors are user data and may
+    # contain square brackets.
+    if text is None:
+        return Text("-", style="dim")
+    flat = " ".join(text.split())
+    return Text(flat if len(flat) <= width else flat[: width - 1] + "…")
+
+
+def _payload_preview(job: JobInfo, width: int = 40) -> Text:
+    if job.envelope is None:
+        return Text("(undecodable)", style="red")
+    return _short(json.dumps(job.payload, ensure_ascii=False, separators=(",", ":")), width)
+
+
+_TIME_COLUMN: Final = {
+    "queued": ("enqueued", "updated_at"),
+    "scheduled": ("due", "due_at"),
+    "retry": ("retry due", "due_at"),
+    "running": ("lease until", "lease_until"),
+    "dead": ("died", "updated_at"),
+}
+
+
+def jobs_table(jobs: Iterable[JobInfo], state: str, *, title: str | None = None) -> Table:
+    """A table of jobs of one state, for people."""
+    now = time.time()
+    label, attribute = _TIME_COLUMN[state]
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("job", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column(label, no_wrap=True)
+    if state == "running":
+        table.add_column("worker", no_wrap=True)
+    if state in ("retry", "dead"):
+        table.add_column("last error")
+    table.add_column("payload")
+    for job in jobs:
+        row: list[Text] = [
+            Text(job.job_id, style="cyan"),
+            _short(job.job_name, 30),
+            Text(f"{job.retry_count}/{job.max_retries}"),
+            Text(format_age(getattr(job, attribute), now)),
+        ]
+        if state == "running":
+            row.append(_short(job.worker_id, 24))
+        if state in ("retry", "dead"):
+            row.append(_short(job.last_error, 60))
+        row.append(_payload_preview(job))
+        table.add_row(*row)
+    return table
+
+
+def workers_table(workers: Iterable[WorkerInfo]) -> Table:
+    """A table of registered worker pools, for people."""
+    now = time.time()
+    table = Table(header_style="bold")
+    for column in ("worker", "host", "pid", "state", "busy", "up", "last seen", "jobs"):
+        table.add_column(column, no_wrap=column != "jobs")
+    for worker in workers:
+        state = worker.state + (" (stop requested)" if worker.stop_requested else "")
+        table.add_row(
+            Text(worker.worker_id, style="cyan"),
+            Text(worker.host),
+            Text(str(worker.pid)),
+            Text(state, style="yellow" if worker.state != "running" else "green"),
+            Text(f"{worker.running}/{worker.concurrency}"),
+            Text(format_duration(now - worker.started_at) if worker.started_at else "-"),
+            Text(format_age(worker.last_seen, now)),
+            Text(", ".join(worker.job_names) or "all"),
+        )
+    return table
+
+
+def print_ids(ids: Iterable[str]) -> None:
+    """One id per line (``-o id``)."""
+    for job_id in ids:
+        typer.echo(job_id)
+
+
+def wants(settings: Settings, *formats: OutputFormat) -> bool:
+    """Whether the output format is one of ``formats``."""
+    return settings.output in formats

@@ -1,0 +1,114 @@
+"""Where to connect and how to print: the options every command shares.
+
+The global options live on the root callback (``wg -n myapp inspect dead``) and are
+accepted again after the command (``wg inspect dead -n myapp -o id``), because that is
+where people type them; a value given after the command wins.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import Annotated
+
+import typer
+
+from wg_core import redact_url
+
+__all__ = [
+    "JsonOpt",
+    "NamespaceOpt",
+    "OutputFormat",
+    "OutputOpt",
+    "Settings",
+    "UrlOpt",
+    "resolve",
+]
+
+PANEL = "Connection and output"
+
+
+class OutputFormat(enum.StrEnum):
+    """``table`` for people; ``json`` (one versioned document), ``jsonl`` (one object per
+    line) and ``id`` (one job id per line) for scripts."""
+
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
+    ID = "id"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The resolved global options of one invocation."""
+
+    url: str
+    namespace: str
+    output: OutputFormat = OutputFormat.TABLE
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password replaced by ``***``: the only form ever printed."""
+        return redact_url(self.url)
+
+    @property
+    def machine(self) -> bool:
+        """Whether output is for scripts (anything but a table)."""
+        return self.output is not OutputFormat.TABLE
+
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        "-u",
+        help="Backend URL (redis://, postgresql://, mysql://, sqlite:PATH). [env: WG_URL]",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="Namespace of the queue. [env: WG_NAMESPACE]",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="table (for people), json, jsonl or id (for scripts).",
+        rich_help_panel=PANEL,
+        show_default=False,
+        case_sensitive=False,
+    ),
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="Shorthand for --output json.", rich_help_panel=PANEL),
+]
+
+
+def resolve(
+    ctx: typer.Context,
+    url: str | None = None,
+    namespace: str | None = None,
+    output: OutputFormat | None = None,
+    json_output: bool = False,
+) -> Settings:
+    """The settings for this command: the root's, overridden by options given after it."""
+    root = ctx.find_root().obj
+    base = root if isinstance(root, Settings) else Settings(url="", namespace="wg")
+    if json_output:
+        output = OutputFormat.JSON
+    return replace(
+        base,
+        url=url if url is not None else base.url,
+        namespace=namespace if namespace is not None else base.namespace,
+        output=output if output is not None else base.output,
+    )
