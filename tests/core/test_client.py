@@ -1,0 +1,114 @@
+"""Client behaviour that does not depend on the backend: payloads, names, the facade."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypedDict
+
+import pytest
+
+from wg_core import BlockingClient, Client, ConfigError, JobSpec, MemoryBackend, PayloadError
+from wg_core.payloads import PayloadDecodeError, decode_payload, job_name_for
+
+
+@dataclass
+class EmailJob:
+    to: str
+    subject: str = ""
+
+
+class ResizeJob:
+    job_name = "images.resize"
+
+    def model_dump(self, mode: str) -> dict[str, int]:
+        return {"w": 1}
+
+
+class Point(TypedDict):
+    x: int
+    y: int
+
+
+def test_job_names_come_from_the_class() -> None:
+    assert job_name_for(EmailJob(to="a")) == "email_job"
+    assert job_name_for(ResizeJob()) == "images.resize"
+    assert job_name_for({"a": 1}) == "default"
+
+
+def test_payloads_decode_by_the_handlers_annotation() -> None:
+    assert decode_payload({"to": "a"}, EmailJob) == EmailJob(to="a")
+    assert decode_payload({"x": 1, "y": 2}, Point) == {"x": 1, "y": 2}
+    assert decode_payload(3, float) == 3.0
+    with pytest.raises(PayloadDecodeError, match="EmailJob"):
+        decode_payload({"recipient": "a"}, EmailJob)
+    with pytest.raises(PayloadDecodeError, match="lacks y"):
+        decode_payload({"x": 1}, Point)
+    with pytest.raises(PayloadDecodeError, match="expected int"):
+        decode_payload(True, int)
+
+
+async def test_unserialisable_and_oversized_payloads_are_refused() -> None:
+    backend = MemoryBackend("p")
+    client = Client(backend, max_payload_bytes=1000)
+    with pytest.raises(PayloadError, match="cannot enqueue a set"):
+        await client.enqueue({1, 2})
+    with pytest.raises(PayloadError, match="not JSON-serialisable"):
+        await client.enqueue({"when": datetime.now(UTC)})
+    with pytest.raises(PayloadError, match="not JSON-serialisable"):
+        await client.enqueue({"x": float("nan")})
+    with pytest.raises(PayloadError, match="over the 1000-byte cap"):
+        await client.enqueue({"blob": "x" * 2000})
+    with pytest.raises(PayloadError):
+        await client.enqueue_many([{"ok": 1}, {"bad": {1}}])
+    assert (await client.counts()).total == 0  # nothing half-stored
+
+
+async def test_schedule_accepts_a_delay_or_an_aware_datetime() -> None:
+    now = 1_800_000_000.0
+    client = Client(MemoryBackend("s"), clock=lambda: now)
+    by_delay = await client.schedule(EmailJob(to="a"), timedelta(hours=1))
+    at = datetime.fromtimestamp(now + 60, UTC)
+    by_time = await client.schedule(EmailJob(to="b"), at)
+    for job_id, due in ((by_delay, now + 3600), (by_time, now + 60)):
+        job = await client.get_job(job_id)
+        assert job is not None
+        assert job.envelope is not None
+        assert job.envelope.scheduled_at == int(due)
+    with pytest.raises(ConfigError, match="timezone-aware"):
+        await client.schedule(EmailJob(to="c"), datetime(2030, 1, 1))
+
+
+async def test_enqueue_many_with_specs() -> None:
+    client = Client(MemoryBackend("m"))
+    ids = await client.enqueue_many(
+        [JobSpec(payload={"a": 1}, job_name="one", job_id="fixed-id"), EmailJob(to="x")],
+        job_name="fallback",
+    )
+    assert ids[0] == "fixed-id"
+    names = [job.job_name for job in await client.list_jobs("queued")]
+    assert names == ["one", "fallback"]
+
+
+def test_blocking_client_works_without_async_from_any_thread() -> None:
+    backend = MemoryBackend("sync")
+    with BlockingClient(backend) as client:
+        job_id = client.enqueue(EmailJob(to="a@b.c"))
+        results: list[int] = []
+        thread = threading.Thread(target=lambda: results.append(client.counts().queued))
+        thread.start()
+        thread.join()
+        assert results == [1]
+        [job] = client.list_jobs("queued")
+        assert (job.job_id, job.payload) == (job_id, {"to": "a@b.c", "subject": ""})
+        assert client.enqueue_many([{"n": 1}, {"n": 2}], job_name="n")
+        assert client.purge("queued") == 3
+    with pytest.raises(RuntimeError, match="closed"):
+        client.counts()
+
+
+def test_blocking_client_connects_by_url(tmp_path: object) -> None:
+    with BlockingClient.connect("memory:", "byurl") as client:
+        client.enqueue({"x": 1})
+        assert client.counts().queued == 1

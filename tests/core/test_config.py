@@ -1,0 +1,136 @@
+"""Options, namespaces, URLs: bad input is refused before any I/O, with a clear message."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import sys
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from wg_core import (
+    Client,
+    ConfigError,
+    JobOptions,
+    MemoryBackend,
+    MissingDependencyError,
+    WorkerConfig,
+    WorkerPool,
+    backend_from_url,
+    redact_url,
+)
+from wg_core.namespace import validate_namespace
+
+
+def test_worker_config_defaults_are_the_specs() -> None:
+    config = WorkerConfig()
+    assert (config.namespace, config.workers, config.fetch_timeout) == ("wg", 4, 5.0)
+    assert (config.scheduler_interval, config.retrier_interval) == (1.0, 1.0)
+    assert (config.batch_size, config.shutdown_timeout) == (100, 30.0)
+
+
+def test_job_options_defaults_and_durations() -> None:
+    assert JobOptions() == JobOptions(max_retries=3, timeout=300, retry_delay=10)
+    options = JobOptions(max_retries=5, timeout=timedelta(minutes=1), retry_delay=30)
+    assert (options.timeout, options.retry_delay) == (60.0, 30.0)
+    assert JobOptions(timeout=None).timeout is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_retries": -1}, {"max_retries": True}, {"timeout": -5}, {"retry_delay": float("nan")}],
+)
+def test_bad_job_options_are_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        JobOptions(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"workers": 0},
+        {"batch_size": 0},
+        {"fetch_timeout": 0},
+        {"lease": 5, "heartbeat_interval": 5},
+        {"retry_jitter": 2},
+        {"namespace": "Bad-Name"},
+    ],
+)
+def test_bad_worker_config_is_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        WorkerConfig(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["myapp", "a", "app_2", "x" * 32])
+def test_valid_namespaces(name: str) -> None:
+    assert validate_namespace(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "1app", "_app", "App", "my-app", "my app", "a;drop table x", "x" * 33, "é", 7, None],
+)
+def test_invalid_namespaces_are_refused_before_any_io(name: object) -> None:
+    with pytest.raises(ConfigError, match="namespace"):
+        validate_namespace(name)
+    with pytest.raises(ConfigError):
+        MemoryBackend(name)  # type: ignore[arg-type]
+
+
+def test_urls_pick_the_backend_and_unknown_schemes_are_refused() -> None:
+    assert isinstance(backend_from_url("memory:", "x"), MemoryBackend)
+    with pytest.raises(ConfigError, match="unsupported backend URL 'ftp://u:\\*\\*\\*@h'"):
+        backend_from_url("ftp://u:secret@h", "x")
+
+
+def test_missing_driver_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "redis", raising=False)
+    monkeypatch.delitem(sys.modules, "redis.asyncio", raising=False)
+    real_import = builtins.__import__
+
+    def no_redis(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "redis" or name.startswith("redis."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_redis)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'wg\[redis\]'"):
+        asyncio.run(_open_redis())
+
+
+async def _open_redis() -> None:
+    await backend_from_url("redis://127.0.0.1:6379", "x").open()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:s3cret@db:5432/jobs", "postgresql://app:***@db:5432/jobs"),
+        ("redis://:pw@localhost:6379/0", "redis://:***@localhost:6379/0"),
+        ("mysql://root@127.0.0.1/test", "mysql://root@127.0.0.1/test"),
+        (
+            "postgresql://h/db?password=x&sslmode=require",
+            "postgresql://h/db?password=***&sslmode=require",
+        ),
+        ("sqlite:jobs.db", "sqlite:jobs.db"),
+    ],
+)
+def test_credentials_are_redacted(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_pool_needs_a_handler_and_one_backend() -> None:
+    with pytest.raises(ConfigError, match="handler"):
+        WorkerPool(backend=MemoryBackend("x"))
+    with pytest.raises(ConfigError, match="exactly one"):
+        WorkerPool(lambda job: None)
+    with pytest.raises(ConfigError, match="namespace"):
+        WorkerPool(lambda job: None, backend=MemoryBackend("x"), namespace="y")
+    with pytest.raises(ConfigError, match="at most"):
+        WorkerPool(lambda a, b, c: None, backend=MemoryBackend("x"))
+
+
+def test_client_exposes_the_namespace() -> None:
+    assert Client(MemoryBackend("shop")).namespace == "shop"

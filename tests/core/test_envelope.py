@@ -1,0 +1,111 @@
+"""The wire format: wg reads the Rust wg's envelopes and writes ones it accepts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wg_core import DEFAULT_JOB_NAME, Client, Envelope, EnvelopeError, JobOptions, MemoryBackend
+
+GOLDEN = [
+    '{"id":"0b7f5c9e-3d1a-4f2b-9c8e-5a6d7e8f9012","job_name":"send_email","payload":{"to":"user@example.com","subject":"Hello","body":"World"},"options":{"max_retries":3,"retry_count":0,"timeout":300000,"retry_delay":10000},"status":"Pending","created_at":1767225600,"scheduled_at":null,"last_error":null}',
+    '{"id":"5e2d8a41-7c3b-4e9f-8a1d-2b3c4d5e6f70","payload":{"to":"user@example.com","subject":"Reminder","body":"Don\'t forget!"},"options":{"max_retries":5,"retry_count":0,"timeout":60000,"retry_delay":30000},"status":"Scheduled","created_at":1767225600,"scheduled_at":1767229200,"last_error":null}',  # noqa: E501
+    '{"id":"9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d","job_name":"send_email","payload":{"to":"user@example.com"},"options":{"max_retries":3,"retry_count":1,"timeout":300000,"retry_delay":10000},"status":"Retry","created_at":1767225600,"scheduled_at":null,"last_error":"Service unavailable"}',  # noqa: E501
+    '{"id":"1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b","job_name":"send_email","payload":{"to":""},"options":{"max_retries":3,"retry_count":0,"timeout":null,"retry_delay":null},"status":"Dead","created_at":1767225600,"scheduled_at":null,"last_error":"Invalid email address"}',  # noqa: E501
+]
+
+
+@pytest.mark.parametrize("raw", GOLDEN)
+def test_golden_rust_envelopes_decode_and_re_encode_identically(raw: str) -> None:
+    envelope = Envelope.decode(raw)
+    if '"job_name"' in raw:
+        assert envelope.encode() == raw
+    else:
+        assert envelope.job_name == DEFAULT_JOB_NAME
+
+
+def test_golden_fields_are_read_with_their_units() -> None:
+    scheduled = Envelope.decode(GOLDEN[1])
+    assert (scheduled.max_retries, scheduled.timeout, scheduled.retry_delay) == (5, 60.0, 30.0)
+    assert (scheduled.status, scheduled.scheduled_at) == ("Scheduled", 1767229200)
+    dead = Envelope.decode(GOLDEN[3])
+    assert (dead.timeout, dead.retry_delay, dead.last_error) == (
+        None,
+        None,
+        "Invalid email address",
+    )
+    retry = Envelope.decode(GOLDEN[2])
+    assert (retry.retry_count, retry.status) == (1, "Retry")
+
+
+def test_unknown_keys_survive_a_round_trip() -> None:
+    document = json.loads(GOLDEN[0])
+    document["trace_id"] = "abc"
+    document["options"]["priority"] = 7
+    envelope = Envelope.decode(json.dumps(document))
+    again = json.loads(envelope.evolve(retry_count=1).encode())
+    assert again["trace_id"] == "abc"
+    assert again["options"]["priority"] == 7
+    assert again["options"]["retry_count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"payload": 1}', "no string 'id'"),
+        ('{"id": "x", "payload": 1, "options": {"max_retries": 1}}', "options lack"),
+        (
+            '{"id": "x", "payload": 1, "options": {"max_retries": -1, "retry_count": 0, '
+            '"timeout": null, "retry_delay": null}, "created_at": 1}',
+            "max_retries",
+        ),
+        (
+            '{"id": "x", "payload": 1, "options": {"max_retries": 1, "retry_count": 0, '
+            '"timeout": null, "retry_delay": null}, "created_at": 1, "status": "Weird"}',
+            "status",
+        ),
+        ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
+        (b'{"id": "\xff"}', "UTF-8"),
+    ],
+)
+def test_bad_envelopes_say_what_is_wrong(raw: str | bytes, reason: str) -> None:
+    with pytest.raises(EnvelopeError, match=reason):
+        Envelope.decode(raw)
+
+
+async def test_what_wg_writes_has_the_rust_shape() -> None:
+    client = Client(MemoryBackend("wire"), clock=lambda: 1767225600.5)
+    job_id = await client.enqueue(
+        {"to": "a@b.c"},
+        job_name="send_email",
+        options=JobOptions(max_retries=5, timeout=60, retry_delay=30),
+    )
+    [job] = await client.list_jobs("queued")
+    document = json.loads(job.raw)
+    assert list(document) == [
+        "id",
+        "job_name",
+        "payload",
+        "options",
+        "status",
+        "created_at",
+        "scheduled_at",
+        "last_error",
+    ]
+    assert document["id"] == job_id
+    assert document["options"] == {
+        "max_retries": 5,
+        "retry_count": 0,
+        "timeout": 60000,
+        "retry_delay": 30000,
+    }
+    assert (document["status"], document["created_at"]) == ("Pending", 1767225600)
+    assert document["scheduled_at"] is None
+    later = await client.schedule({"x": 1}, 3600, job_name="remind")
+    stored = await client.get_job(later)
+    assert stored is not None
+    assert json.loads(stored.raw)["scheduled_at"] == 1767225600 + 3600
+    assert json.loads(stored.raw)["status"] == "Scheduled"
