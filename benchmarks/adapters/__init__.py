@@ -1,0 +1,64 @@
+"""One module per measured system; ``SYSTEMS`` maps a row key to its adapter.
+
+Adapters are imported lazily by key, so the harness process never imports a peer queue:
+each system runs in its own child processes (see ``benchmarks.child``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from benchmarks.adapters.base import Adapter, Servers
+
+
+@dataclass(frozen=True, slots=True)
+class SystemSpec:
+    """A row of the table: which adapter, with which variant, on which backend."""
+
+    key: str
+    backend: str
+    module: str
+    variant: str = "default"
+    group: str = "peer"  # "wg", "peer" or "raw"
+
+
+SYSTEMS: tuple[SystemSpec, ...] = (
+    # Redis
+    SystemSpec("wg-redis", "redis", "wg_adapter", group="wg"),
+    SystemSpec("raw-redis", "redis", "raw_redis", group="raw"),
+    SystemSpec("arq", "redis", "arq_adapter"),
+    SystemSpec("arq-tuned", "redis", "arq_adapter", "tuned"),
+    SystemSpec("saq-redis", "redis", "saq_adapter"),
+    SystemSpec("rq", "redis", "rq_adapter"),
+    SystemSpec("rq-tuned", "redis", "rq_adapter", "tuned"),
+    SystemSpec("streaq", "redis", "streaq_adapter"),
+    SystemSpec("dramatiq", "redis", "dramatiq_adapter"),
+    SystemSpec("huey-redis", "redis", "huey_adapter"),
+    SystemSpec("celery", "redis", "celery_adapter"),
+    # PostgreSQL
+    SystemSpec("wg-postgres", "postgres", "wg_adapter", group="wg"),
+    SystemSpec("raw-postgres", "postgres", "raw_sql", group="raw"),
+    SystemSpec("procrastinate", "postgres", "procrastinate_adapter"),
+    SystemSpec("pgqueuer", "postgres", "pgqueuer_adapter"),
+    SystemSpec("saq-postgres", "postgres", "saq_adapter"),
+    SystemSpec("saq-postgres-tuned", "postgres", "saq_adapter", "tuned"),
+    # SQLite
+    SystemSpec("wg-sqlite", "sqlite", "wg_adapter", group="wg"),
+    SystemSpec("raw-sqlite", "sqlite", "raw_sql", group="raw"),
+    SystemSpec("huey-sqlite", "sqlite", "huey_adapter"),
+    SystemSpec("huey-sqlite-tuned", "sqlite", "huey_adapter", "tuned"),
+    # MySQL / MariaDB: no Python peer queue supports it
+    SystemSpec("wg-mysql", "mysql", "wg_adapter", group="wg"),
+    SystemSpec("raw-mysql", "mysql", "raw_sql", group="raw"),
+)
+
+BY_KEY = {spec.key: spec for spec in SYSTEMS}
+
+
+def load(key: str, servers: Servers) -> Adapter:
+    """Import the adapter module for ``key`` and build it."""
+    spec = BY_KEY[key]
+    module = importlib.import_module(f"benchmarks.adapters.{spec.module}")
+    adapter: Adapter = module.make(spec.key, spec.backend, spec.variant, servers)
+    return adapter

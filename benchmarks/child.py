@@ -1,0 +1,80 @@
+"""Child-process entry point: ``python -m benchmarks.child OP KEY [options]``.
+
+The harness runs every system in child processes so that no two systems share an
+interpreter, an event loop or imported modules:
+
+- ``reset KEY``: wipe the system's private storage and create its schema.
+- ``produce KEY --n N --mode one|bulk|latency``: enqueue N jobs, print the seconds taken
+  as JSON on stdout (exit 3 if the system has no bulk API).
+- ``work KEY --concurrency C``: run one worker until killed.
+
+Server locations come in ``BENCH_SERVERS`` (JSON of ``Servers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+
+from benchmarks.adapters import load
+from benchmarks.adapters.base import Adapter, Job, NotSupported, Servers
+
+EXIT_NOT_SUPPORTED = 3
+
+
+def servers_from_env() -> Servers:
+    return Servers(**json.loads(os.environ["BENCH_SERVERS"]))
+
+
+async def produce(adapter: Adapter, n: int, mode: str, interval: float) -> float:
+    await adapter.open()
+    try:
+        if mode == "bulk":
+            now = time.time()
+            jobs: list[Job] = [{"i": i, "t": now} for i in range(n)]
+            started = time.perf_counter()
+            await adapter.enqueue_many(jobs)
+            return time.perf_counter() - started
+        started = time.perf_counter()
+        for i in range(n):
+            await adapter.enqueue({"i": i, "t": time.time()})
+            if mode == "latency":
+                await asyncio.sleep(interval)
+        return time.perf_counter() - started
+    finally:
+        await adapter.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.child")
+    parser.add_argument("op", choices=["reset", "produce", "work", "version"])
+    parser.add_argument("key")
+    parser.add_argument("--n", type=int, default=0)
+    parser.add_argument("--mode", choices=["one", "bulk", "latency"], default="one")
+    parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args(argv)
+    adapter = load(args.key, servers_from_env())
+    if args.op == "reset":
+        adapter.reset_storage()
+        asyncio.run(adapter.setup())
+    elif args.op == "version":
+        print(json.dumps({"version": adapter.version(), "label": adapter.label,
+                          "worker_model": adapter.worker_model}))
+    elif args.op == "produce":
+        try:
+            seconds = asyncio.run(produce(adapter, args.n, args.mode, args.interval))
+        except NotSupported:
+            return EXIT_NOT_SUPPORTED
+        print(json.dumps({"seconds": seconds}))
+    else:
+        adapter.run_worker(args.concurrency)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
