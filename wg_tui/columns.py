@@ -1,0 +1,272 @@
+"""How jobs and workers read as table rows and text: columns per state, ages, times.
+
+Plain strings only (no Textual, no Rich): widgets decide the styling. Every function
+takes ``now`` explicitly so the output depends on the injected clock alone. Times are
+shown in UTC, so that screenshots and operators in different zones read the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from wg_core import JobInfo, JobState, WorkerInfo
+from wg_tui.snapshot import worker_is_stale
+
+__all__ = [
+    "JOB_COLUMNS",
+    "WORKER_COLUMNS",
+    "JobRow",
+    "WorkerRow",
+    "describe_error",
+    "format_age",
+    "format_duration",
+    "format_relative",
+    "format_time",
+    "job_row",
+    "one_line",
+    "pretty_json",
+    "short_id",
+    "sparkline",
+    "worker_row",
+]
+
+_ERROR_WIDTH: Final = 60
+_PAYLOAD_WIDTH: Final = 40
+
+JOB_COLUMNS: Final[dict[JobState, tuple[str, ...]]] = {
+    JobState.QUEUED: ("id", "job", "enqueued", "waiting", "attempts", "payload"),
+    JobState.SCHEDULED: ("id", "job", "run at", "due", "attempts", "payload"),
+    JobState.RETRY: ("id", "job", "attempt", "next try", "last error"),
+    JobState.RUNNING: ("id", "job", "worker", "started", "lease", "attempt"),
+    JobState.DEAD: ("id", "job", "died at", "attempts", "last error"),
+}
+"""Column titles of each state's tab, after the selection marker."""
+
+WORKER_COLUMNS: Final = (
+    "id",
+    "host",
+    "pid",
+    "concurrency",
+    "running",
+    "started",
+    "heartbeat",
+    "state",
+)
+
+
+def short_id(job_id: str) -> str:
+    """The first eight characters of an id, as ``git`` shortens hashes."""
+    return job_id[:8]
+
+
+def format_duration(seconds: float) -> str:
+    """A compact, rounded-down duration: ``45s``, ``5m``, ``2h 5m``, ``3d 4h``."""
+    total = int(max(0.0, seconds))
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs}s" if secs and minutes < 10 else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def format_age(then: float | None, now: float) -> str:
+    """How long ago ``then`` was (``—`` if unknown)."""
+    if then is None:
+        return "—"
+    return format_duration(now - then)
+
+
+def format_relative(when: float | None, now: float) -> str:
+    """``in 5m`` for the future, ``5m ago`` for the past, ``now`` within a second."""
+    if when is None:
+        return "—"
+    delta = when - now
+    if abs(delta) < 1:
+        return "now"
+    if delta > 0:
+        return f"in {format_duration(delta)}"
+    return f"{format_duration(-delta)} ago"
+
+
+def format_time(when: float | None) -> str:
+    """``2026-01-01 12:00:00`` in UTC (``—`` if unknown)."""
+    if when is None:
+        return "—"
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def one_line(text: str | None, width: int) -> str:
+    """``text`` on one line (first line, whitespace collapsed), cut to ``width`` with …."""
+    if not text:
+        return ""
+    first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
+    return first if len(first) <= width else first[: width - 1] + "…"
+
+
+def pretty_json(value: Any) -> str:
+    """``value`` as indented JSON (what the payload looks like to a person)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def _payload_preview(job: JobInfo) -> str:
+    if job.envelope is None:
+        return "(undecodable)"
+    return one_line(
+        json.dumps(job.payload, ensure_ascii=False, separators=(",", ":")), _PAYLOAD_WIDTH
+    )
+
+
+def _attempts(job: JobInfo) -> str:
+    # retry_count counts failed attempts; max_retries is how many failures are retried,
+    # so a job gets max_retries + 1 attempts in all.
+    return f"{job.retry_count}/{job.max_retries + 1}" if job.envelope else "—"
+
+
+def _current_attempt(job: JobInfo) -> str:
+    return f"{job.retry_count + 1}/{job.max_retries + 1}" if job.envelope else "—"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One job as a table row, keyed by its id."""
+
+    key: str
+    cells: tuple[str, ...]
+    failed: bool = False
+    """The row shows an error (retry and dead tabs, undecodable jobs)."""
+
+
+def job_row(job: JobInfo, now: float) -> JobRow:
+    """The row for ``job`` in its state's tab (cells in ``JOB_COLUMNS`` order)."""
+    name = job.job_name or "?"
+    ident = short_id(job.job_id)
+    state = job.state
+    envelope = job.envelope
+    cells: tuple[str, ...]
+    if state is JobState.QUEUED:
+        enqueued = job.updated_at if job.updated_at is not None else _created(job)
+        cells = (
+            ident,
+            name,
+            format_time(enqueued),
+            format_age(enqueued, now),
+            _attempts(job),
+            _payload_preview(job),
+        )
+    elif state is JobState.SCHEDULED:
+        run_at = job.due_at if job.due_at is not None else _scheduled(job)
+        cells = (
+            ident,
+            name,
+            format_time(run_at),
+            format_relative(run_at, now),
+            _attempts(job),
+            _payload_preview(job),
+        )
+    elif state is JobState.RETRY:
+        cells = (
+            ident,
+            name,
+            _current_attempt(job),
+            format_relative(job.due_at, now),
+            one_line(job.last_error, _ERROR_WIDTH),
+        )
+    elif state is JobState.RUNNING:
+        cells = (
+            ident,
+            name,
+            job.worker_id or "—",
+            format_age(job.updated_at, now),
+            format_relative(job.lease_until, now),
+            _current_attempt(job),
+        )
+    else:
+        cells = (
+            ident,
+            name,
+            format_time(job.updated_at),
+            _attempts(job),
+            one_line(job.last_error, _ERROR_WIDTH),
+        )
+    failed = envelope is None or state in (JobState.RETRY, JobState.DEAD)
+    return JobRow(key=job.job_id, cells=cells, failed=failed)
+
+
+def _created(job: JobInfo) -> float | None:
+    return float(job.envelope.created_at) if job.envelope else None
+
+
+def _scheduled(job: JobInfo) -> float | None:
+    if job.envelope is None or job.envelope.scheduled_at is None:
+        return None
+    return float(job.envelope.scheduled_at)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """One worker pool as a table row, keyed by its id."""
+
+    key: str
+    cells: tuple[str, ...]
+    stale: bool
+    """No heartbeat for longer than ``STALE_AFTER``: highlighted."""
+
+
+def worker_row(worker: WorkerInfo, now: float) -> WorkerRow:
+    """The row for ``worker`` (cells in ``WORKER_COLUMNS`` order)."""
+    stale = worker_is_stale(worker, now)
+    if worker.stop_requested and worker.state != "draining":
+        state = "stop requested"
+    else:
+        state = worker.state
+    heartbeat = format_age(worker.last_seen, now) + " ago"
+    if stale:
+        heartbeat += " (stale)"
+    return WorkerRow(
+        key=worker.worker_id,
+        cells=(
+            worker.worker_id,
+            worker.host,
+            str(worker.pid),
+            str(worker.concurrency),
+            str(worker.running),
+            format_time(worker.started_at),
+            heartbeat,
+            state,
+        ),
+        stale=stale,
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as one short line for the status bar or a notification."""
+    message = one_line(str(exc), 160)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+_BARS: Final = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int], width: int) -> str:
+    """The last ``width`` values as bars scaled from zero to the largest (newest right).
+
+    Zero is a blank and any non-zero value shows at least the lowest bar, so a quiet
+    interval never looks like a busy one, and a trickle never looks like nothing.
+    """
+    shown = values[-width:] if width > 0 else []
+    peak = max(shown, default=0)
+    if peak <= 0:
+        return " " * width
+    top = len(_BARS) - 1
+    bars = "".join(
+        _BARS[0] if value <= 0 else _BARS[max(1, round(value / peak * top))] for value in shown
+    )
+    return bars.rjust(width)

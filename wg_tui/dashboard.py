@@ -1,0 +1,597 @@
+"""The dashboard screen: the overview, one tab per state, the workers, and the actions.
+
+The screen owns the state (which page of which tab, the filters, the selection, the
+throughput history) and is the only place that calls the client. Widgets are passive.
+
+Refreshing: a timer ticks every ``refresh_every`` seconds; a tick starts a refresh only
+when this screen is on top (no refresh under a dialog or the job detail) and no refresh
+is already running. The refresh runs in an exclusive worker, so a newer one (after a tab
+switch, say) cancels a stale one, and fetches only what the visible tab shows. When the
+backend fails, the error goes to the status line and the following ticks are skipped with
+exponential backoff (up to ~30 s); the tables keep their last data, and the first refresh
+that succeeds clears the error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable
+from dataclasses import replace
+from typing import Final, TypeVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from wg_core import JobState
+from wg_tui.columns import describe_error, job_row, worker_row
+from wg_tui.detail import JobDetailScreen
+from wg_tui.dialogs import ConfirmScreen, HelpScreen, help_entries
+from wg_tui.settings import TuiSettings
+from wg_tui.snapshot import (
+    STATE_TABS,
+    JobPage,
+    PageRequest,
+    Snapshot,
+    Throughput,
+    count_matching,
+    take_snapshot,
+)
+from wg_tui.widgets import FilterBar, JobTable, OverviewPanel, StatusBar, WorkerTable
+
+__all__ = ["WRITE_ACTIONS", "DashboardScreen"]
+
+T = TypeVar("T")
+
+_STATE_TAB_IDS: Final = frozenset(state.value for state in STATE_TABS)
+_REMOVABLE: Final = frozenset({"queued", "scheduled", "retry", "dead"})
+
+_APPLIES_TO: Final[dict[str, frozenset[str]]] = {
+    "retry": frozenset({"dead", "retry"}),
+    "run_now": frozenset({"scheduled", "retry"}),
+    "delete": _REMOVABLE,
+    "purge": _REMOVABLE,
+    "retry_all": frozenset({"dead", "retry"}),
+    "stop_worker": frozenset({"workers"}),
+    "toggle_order": _STATE_TAB_IDS,
+    "page": _STATE_TAB_IDS,
+    "toggle_select": _STATE_TAB_IDS,
+    "filter": _STATE_TAB_IDS,
+}
+"""Actions that make sense on some tabs only (hidden elsewhere)."""
+
+WRITE_ACTIONS: Final = frozenset(
+    {"retry", "run_now", "delete", "purge", "retry_all", "toggle_pause", "stop_worker"}
+)
+"""Actions that change the backend: greyed out under ``--read-only``."""
+
+_BACKOFF_CAP: Final = 30.0
+
+
+class DashboardScreen(Screen[None]):
+    """Overview, state tabs and workers, refreshed in the background."""
+
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+r", "refresh_now", "Refresh"),
+        Binding("1", "show_tab('overview')", "Overview tab", show=False),
+        Binding("2", "show_tab('queued')", "Queued tab", show=False),
+        Binding("3", "show_tab('scheduled')", "Scheduled tab", show=False),
+        Binding("4", "show_tab('retry')", "Retry tab", show=False),
+        Binding("5", "show_tab('running')", "Running tab", show=False),
+        Binding("6", "show_tab('dead')", "Dead tab", show=False),
+        Binding("7", "show_tab('workers')", "Workers tab", show=False),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("o", "toggle_order", "Newest first", show=False),
+        Binding("left_square_bracket", "page(-1)", "Previous page", key_display="[", show=False),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]", show=False),
+        Binding("space", "toggle_select", "Select", show=False),
+        Binding("r", "retry", "Retry"),
+        Binding("n", "run_now", "Run now"),
+        Binding("d", "delete", "Delete"),
+        Binding("A", "retry_all", "Retry all", key_display="A"),
+        Binding("P", "purge", "Purge", key_display="P"),
+        Binding("p", "toggle_pause", "Pause/resume"),
+        Binding("s", "stop_worker", "Stop worker"),
+    ]
+
+    def __init__(self, settings: TuiSettings) -> None:
+        super().__init__()
+        self._settings = settings
+        self._client = settings.client
+        self._tab = "overview"
+        self._requests = {
+            state: PageRequest(state=state, limit=settings.page_size) for state in STATE_TABS
+        }
+        self._job_name = ""
+        self._error_contains = ""
+        self._selected: dict[JobState, set[str]] = {state: set() for state in STATE_TABS}
+        self._pages: dict[JobState, JobPage] = {}
+        self._throughput = Throughput()
+        self._snapshot: Snapshot | None = None
+        self._error: str | None = None
+        self._failures = 0
+        self._skip_ticks = 0
+        self._refresh_serial = 0
+        self._refreshing = False
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with TabbedContent(initial="overview", id="tabs"):
+            with TabPane("Overview", id="overview"):
+                yield OverviewPanel(id="overview-panel")
+            for state in STATE_TABS:
+                with TabPane(state.value.capitalize(), id=state.value):
+                    yield JobTable(id=f"table-{state.value}")
+                    yield Static(id=f"page-{state.value}", classes="page-info")
+            with TabPane("Workers", id="workers"):
+                yield WorkerTable(id="table-workers")
+        yield FilterBar(cursor_blink=self._settings.cursor_blink, id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for state in STATE_TABS:
+            self._table(state).use_state_columns(state)
+        self.query_one(FilterBar).display = False
+        self._show_status()
+        self.refresh_data()
+        if self._settings.refresh_every:
+            self.set_interval(self._settings.refresh_every, self._tick)
+
+    # -- refreshing ------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """What the last successful refresh saw."""
+        return self._snapshot
+
+    @property
+    def error(self) -> str | None:
+        """The last refresh's error, until a refresh succeeds."""
+        return self._error
+
+    def _tick(self) -> None:
+        if self.app.screen is not self or self._refreshing:
+            return
+        if self._skip_ticks > 0:
+            self._skip_ticks -= 1
+            self._show_status()
+            return
+        self.refresh_data()
+
+    @work(exclusive=True, group="refresh")
+    async def refresh_data(self) -> None:
+        """Fetch what the visible tab needs and show it (cancels a refresh in flight)."""
+        self._refresh_serial += 1
+        serial = self._refresh_serial
+        self._refreshing = True
+        tab = self._tab
+        state = JobState(tab) if tab in _STATE_TAB_IDS else None
+        try:
+            snapshot = await take_snapshot(
+                self._client,
+                clock=self._settings.clock,
+                page=self._requests[state] if state is not None else None,
+                workers=tab in ("overview", "workers"),
+            )
+        except Exception as exc:
+            # Anything a backend raises, even untranslated, must not take the app down.
+            self._failed(exc)
+            return
+        finally:
+            if serial == self._refresh_serial:
+                self._refreshing = False
+        self._error = None
+        self._failures = 0
+        self._skip_ticks = 0
+        self._throughput.add(snapshot.taken_at, snapshot.counters)
+        self._show(snapshot)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._failures += 1
+        self._error = describe_error(exc)
+        every = self._settings.refresh_every
+        if every:
+            cap = max(0, math.ceil(_BACKOFF_CAP / every) - 1)
+            self._skip_ticks = min(2 ** min(self._failures - 1, 16) - 1, cap)
+        self._show_status()
+
+    def _show(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._show_status()
+        tabs = self.query_one(TabbedContent)
+        for state in STATE_TABS:
+            tabs.get_tab(
+                state.value
+            ).label = f"{state.value.capitalize()} {snapshot.count(state):,}"
+        if snapshot.workers is not None:
+            tabs.get_tab("workers").label = f"Workers {len(snapshot.workers)}"
+            self.query_one(WorkerTable).show(
+                [worker_row(worker, snapshot.taken_at) for worker in snapshot.workers]
+            )
+            self.query_one(OverviewPanel).show(
+                snapshot,
+                self._throughput,
+                url=self._settings.display_url,
+                namespace=self._settings.namespace,
+            )
+        if snapshot.page is not None:
+            self._show_page(snapshot.page, snapshot)
+
+    def _show_page(self, page: JobPage, snapshot: Snapshot) -> None:
+        state = page.request.state
+        if page.request != self._requests[state]:
+            return  # fetched for an order, page or filter the operator has since changed
+        if not page.jobs and page.request.offset > 0:
+            # The jobs of this page left the state: step back rather than show nothing.
+            self._requests[state] = page.request.previous_page()
+            self.call_later(self.refresh_data)
+            return
+        self._pages[state] = page
+        self._selected[state] &= {job.job_id for job in page.jobs}
+        self._render_page(state)
+        self._show_page_info(state, page, snapshot)
+
+    def _render_page(self, state: JobState) -> None:
+        page = self._pages.get(state)
+        if page is None:
+            return
+        now = self._snapshot.taken_at if self._snapshot else self._settings.clock()
+        self._table(state).show([job_row(job, now) for job in page.jobs], self._selected[state])
+
+    def _show_page_info(self, state: JobState, page: JobPage, snapshot: Snapshot) -> None:
+        request = page.request
+        info = Text()
+        if page.jobs:
+            first, last = request.offset + 1, request.offset + len(page.jobs)
+            info.append(f"rows {first:,}–{last:,}")
+        else:
+            info.append("no jobs")
+        if request.filtered:
+            info.append(" matching ")
+            info.append(self._filter_text(), style="bold")
+        else:
+            info.append(f" of {snapshot.count(state):,}")
+        info.append(" · newest first" if request.newest_first else " · oldest first")
+        page_number = request.offset // max(1, request.limit) + 1
+        info.append(f" · page {page_number}")
+        info.append("   o order  [ ] pages  space select  enter details", style="dim")
+        if self._selected[state]:
+            info.append(f" · {len(self._selected[state])} selected", style="bold yellow")
+        self.query_one(f"#page-{state.value}", Static).update(info)
+
+    def _filter_text(self) -> str:
+        parts = []
+        if self._job_name:
+            parts.append(f"job name {self._job_name!r}")
+        if self._error_contains:
+            parts.append(f"error containing {self._error_contains!r}")
+        return " and ".join(parts)
+
+    def _show_status(self) -> None:
+        every = self._settings.refresh_every
+        retry_in = (self._skip_ticks + 1) * every if self._error and every else None
+        self.query_one(StatusBar).show(
+            namespace=self._settings.namespace,
+            url=self._settings.display_url,
+            error=self._error,
+            refreshed_at=self._snapshot.taken_at if self._snapshot else None,
+            paused=self._snapshot.paused if self._snapshot else None,
+            read_only=self._settings.read_only,
+            retry_in=retry_in,
+        )
+
+    # -- navigation ------------------------------------------------------------------------
+
+    def _table(self, state: JobState) -> JobTable:
+        return self.query_one(f"#table-{state.value}", JobTable)
+
+    def _active_state(self) -> JobState | None:
+        return JobState(self._tab) if self._tab in _STATE_TAB_IDS else None
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        self._tab = event.pane.id or "overview"
+        self.query_one(FilterBar).display = self._tab in _STATE_TAB_IDS
+        self.refresh_bindings()
+        state = self._active_state()
+        if state is not None:
+            self._table(state).focus()
+        elif self._tab == "workers":
+            self.query_one(WorkerTable).focus()
+        self.refresh_data()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide actions that do not apply to the visible tab; grey out writes when
+        read-only."""
+        tabs = _APPLIES_TO.get(action)
+        if tabs is not None and self._tab not in tabs:
+            return False
+        if action in WRITE_ACTIONS and self._settings.read_only:
+            return None
+        return True
+
+    def action_show_tab(self, tab: str) -> None:
+        """Switch to a tab by id."""
+        self.query_one(TabbedContent).active = tab
+
+    def action_refresh_now(self) -> None:
+        """Refresh now, even while backing off."""
+        self._skip_ticks = 0
+        self.refresh_data()
+
+    def action_help(self) -> None:
+        """Show the keys of this tab."""
+        note = "Read-only: actions that change the backend are disabled." * self._settings.read_only
+        self.app.push_screen(HelpScreen("Keys", help_entries(self), note=note))
+
+    def action_filter(self) -> None:
+        """Edit the job-name and error filters (Enter applies them)."""
+        self.query_one(FilterBar).focus_first()
+
+    @on(FilterBar.Changed)
+    def _filters_changed(self, event: FilterBar.Changed) -> None:
+        self._job_name = event.job_name
+        self._error_contains = event.error_contains
+        for state, request in self._requests.items():
+            self._requests[state] = replace(
+                request,
+                offset=0,
+                job_name=event.job_name or None,
+                error_contains=event.error_contains or None,
+            )
+            self._selected[state].clear()
+        active = self._active_state()
+        if active is not None:
+            self._table(active).focus()
+        self.refresh_data()
+
+    def action_toggle_order(self) -> None:
+        """Flip between oldest-first and newest-first."""
+        state = self._active_state()
+        if state is None:
+            return
+        request = self._requests[state]
+        self._requests[state] = replace(request, newest_first=not request.newest_first, offset=0)
+        self._selected[state].clear()
+        self.refresh_data()
+
+    def action_page(self, step: int) -> None:
+        """Go to the next (``step`` > 0) or previous page."""
+        state = self._active_state()
+        if state is None:
+            return
+        request = self._requests[state]
+        page = self._pages.get(state)
+        if step > 0:
+            if page is None or not page.has_next:
+                self.notify("This is the last page.", timeout=2)
+                return
+            self._requests[state] = request.next_page()
+        else:
+            if request.offset == 0:
+                self.notify("This is the first page.", timeout=2)
+                return
+            self._requests[state] = request.previous_page()
+        self._selected[state].clear()
+        self.refresh_data()
+
+    def action_toggle_select(self) -> None:
+        """Select or unselect the job under the cursor, then move down."""
+        state = self._active_state()
+        if state is None:
+            return
+        table = self._table(state)
+        key = table.cursor_key
+        if key is None:
+            return
+        self._selected[state] ^= {key}
+        self._render_page(state)
+        if self._snapshot is not None and state in self._pages:
+            self._show_page_info(state, self._pages[state], self._snapshot)
+        table.action_cursor_down()
+
+    @on(DataTable.RowSelected)
+    def _open_job(self, event: DataTable.RowSelected) -> None:
+        if not isinstance(event.data_table, JobTable) or event.row_key.value is None:
+            return
+        self.app.push_screen(JobDetailScreen(self._settings, str(event.row_key.value)))
+
+    # -- actions that write ----------------------------------------------------------------
+
+    def _targets(self, state: JobState) -> list[str]:
+        """The selected jobs in table order, else the job under the cursor."""
+        table = self._table(state)
+        if self._selected[state]:
+            return [key for key in table.row_keys if key in self._selected[state]]
+        key = table.cursor_key
+        return [key] if key is not None else []
+
+    def _targets_or_warn(self) -> tuple[JobState, list[str]] | None:
+        state = self._active_state()
+        if state is None:
+            return None
+        ids = self._targets(state)
+        if not ids:
+            self.notify("No job here.", severity="warning", timeout=3)
+            return None
+        return state, ids
+
+    async def _write(self, what: str, call: Awaitable[T]) -> T | None:
+        """Await a client call, turning a failure into a notification."""
+        try:
+            return await call
+        except Exception as exc:
+            self.notify(describe_error(exc), title=f"{what} failed", severity="error")
+            return None
+
+    async def _write_ok(self, what: str, call: Awaitable[None]) -> bool:
+        """Await a client call that returns nothing; whether it succeeded."""
+        try:
+            await call
+        except Exception as exc:
+            self.notify(describe_error(exc), title=f"{what} failed", severity="error")
+            return False
+        return True
+
+    def _done(self, state: JobState | None) -> None:
+        if state is not None:
+            self._selected[state].clear()
+        self.refresh_data()
+
+    def action_retry(self) -> None:
+        """Put the selected (or highlighted) dead/retry jobs back in the queue."""
+        if (found := self._targets_or_warn()) is not None:
+            self._retry(*found)
+
+    @work(group="actions")
+    async def _retry(self, state: JobState, ids: list[str]) -> None:
+        moved = await self._write("Retry", self._client.retry_jobs(ids))
+        if moved is not None:
+            self.notify(f"Requeued {moved} of {len(ids)} {state.value} job(s).")
+        self._done(state)
+
+    def action_run_now(self) -> None:
+        """Move the selected (or highlighted) scheduled/retry jobs to the queue now."""
+        if (found := self._targets_or_warn()) is not None:
+            self._run_now(*found)
+
+    @work(group="actions")
+    async def _run_now(self, state: JobState, ids: list[str]) -> None:
+        moved = await self._write("Run now", self._client.run_now(ids))
+        if moved is not None:
+            self.notify(f"Queued {moved} of {len(ids)} {state.value} job(s) to run now.")
+        self._done(state)
+
+    def action_delete(self) -> None:
+        """Delete the selected (or highlighted) jobs, after confirmation."""
+        if (found := self._targets_or_warn()) is not None:
+            self._delete(*found)
+
+    @work(group="actions")
+    async def _delete(self, state: JobState, ids: list[str]) -> None:
+        what = (
+            f"the {state.value} job {ids[0]}" if len(ids) == 1 else f"{len(ids)} {state.value} jobs"
+        )
+        question = (
+            f"Delete {what} from namespace {self._settings.namespace!r}?\n\nThis cannot be undone."
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmScreen("Delete", question, confirm_label="Delete")
+        ):
+            return
+        deleted = await self._write("Delete", self._client.delete_jobs(ids))
+        if deleted is not None:
+            self.notify(f"Deleted {deleted} of {len(ids)} job(s).")
+        self._done(state)
+
+    def action_purge(self) -> None:
+        """Delete every job of the visible state, after confirmation."""
+        state = self._active_state()
+        if state is not None:
+            self._purge(state)
+
+    @work(group="actions")
+    async def _purge(self, state: JobState) -> None:
+        counts = await self._write("Count", self._client.counts())
+        if counts is None:
+            return
+        total: int = getattr(counts, state.value)
+        if total == 0:
+            self.notify(f"There are no {state.value} jobs.", timeout=3)
+            return
+        question = (
+            f"Delete all {total:,} {state.value} jobs in namespace "
+            f"{self._settings.namespace!r}?\n\nThis cannot be undone."
+        )
+        if self._job_name or self._error_contains:
+            question += " The filter does not apply: every job in the state goes."
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(f"Purge {state.value}", question, confirm_label="Purge")
+        ):
+            return
+        purged = await self._write("Purge", self._client.purge(state))
+        if purged is not None:
+            self.notify(f"Deleted {purged:,} {state.value} job(s).")
+        self._done(state)
+
+    def action_retry_all(self) -> None:
+        """Requeue every job of the visible state matching the filter, after confirmation."""
+        state = self._active_state()
+        if state is not None:
+            self._retry_all(state)
+
+    @work(group="actions")
+    async def _retry_all(self, state: JobState) -> None:
+        job_name, error = self._job_name or None, self._error_contains or None
+        count = await self._write(
+            "Count",
+            count_matching(self._client, state, job_name=job_name, error_contains=error),
+        )
+        if count is None:
+            return
+        matching = f" matching {self._filter_text()}" if job_name or error else ""
+        if count == 0:
+            self.notify(f"No {state.value} jobs{matching}.", timeout=3)
+            return
+        question = (
+            f"Requeue {count:,} {state.value} job(s){matching} "
+            f"in namespace {self._settings.namespace!r}?"
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmScreen("Retry all", question, confirm_label="Requeue")
+        ):
+            return
+        moved = await self._write(
+            "Retry all", self._client.retry_all(state, job_name=job_name, error_contains=error)
+        )
+        if moved is not None:
+            self.notify(f"Requeued {moved:,} {state.value} job(s).")
+        self._done(state)
+
+    def action_toggle_pause(self) -> None:
+        """Pause the namespace (workers stop claiming) or resume it."""
+        self._toggle_pause()
+
+    @work(group="actions")
+    async def _toggle_pause(self) -> None:
+        paused = await self._write("Pause", self._client.is_paused())
+        if paused is None:
+            return
+        namespace = self._settings.namespace
+        if paused:
+            if await self._write_ok("Resume", self._client.resume()):
+                self.notify(f"Resumed {namespace!r}: workers claim again.")
+        elif await self._write_ok("Pause", self._client.pause()):
+            self.notify(f"Paused {namespace!r}: workers stop claiming.")
+        self._done(None)
+
+    def action_stop_worker(self) -> None:
+        """Ask the highlighted worker pool to drain and exit, after confirmation."""
+        worker_id = self.query_one(WorkerTable).cursor_key
+        if worker_id is None:
+            self.notify("No worker here.", severity="warning", timeout=3)
+            return
+        self._stop_worker(worker_id)
+
+    @work(group="actions")
+    async def _stop_worker(self, worker_id: str) -> None:
+        question = (
+            f"Ask worker {worker_id} to drain and stop?\n\n"
+            "It stops claiming at its next heartbeat, lets running jobs finish, and exits."
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmScreen("Stop worker", question, confirm_label="Stop")
+        ):
+            return
+        found = await self._write("Stop worker", self._client.stop_worker(worker_id))
+        if found:
+            self.notify(f"Asked {worker_id} to stop.")
+        elif found is not None:
+            self.notify(f"Worker {worker_id} is no longer registered.", severity="warning")
+        self._done(None)

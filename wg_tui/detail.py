@@ -1,0 +1,221 @@
+"""The job detail screen: everything stored about one job, and the actions on it.
+
+Loaded once when opened (and again with ctrl+r or after an action): a job's detail does
+not need a timer, and the dashboard underneath does not refresh while this is on top.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from wg_core import JobInfo, JobState
+from wg_tui.columns import describe_error, format_relative, format_time, pretty_json
+from wg_tui.dialogs import ConfirmScreen, HelpScreen, help_entries
+from wg_tui.settings import TuiSettings
+
+__all__ = ["JobDetailScreen"]
+
+_APPLIES_TO: Final[dict[str, frozenset[JobState]]] = {
+    "retry": frozenset({JobState.DEAD, JobState.RETRY}),
+    "run_now": frozenset({JobState.SCHEDULED, JobState.RETRY}),
+    "delete": frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD}),
+}
+# Fixed colours keep screenshots identical whatever the terminal's theme.
+_SYNTAX_THEME: Final = "monokai"
+
+
+class JobDetailScreen(Screen[None]):
+    """One job: id, name, state, options, times, last error, payload, raw JSON."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("j", "toggle_raw", "Raw JSON"),
+        Binding("ctrl+r", "reload", "Reload"),
+        Binding("r", "retry", "Retry"),
+        Binding("n", "run_now", "Run now"),
+        Binding("d", "delete", "Delete"),
+    ]
+
+    def __init__(self, settings: TuiSettings, job_id: str) -> None:
+        super().__init__()
+        self._settings = settings
+        self._client = settings.client
+        self._job_id = job_id
+        self._job: JobInfo | None = None
+        self._raw = False
+
+    @property
+    def job(self) -> JobInfo | None:
+        """The job as last loaded (``None`` before loading, or once it is gone)."""
+        return self._job
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="detail-facts", classes="box")
+            with VerticalScroll(id="detail-error", classes="box"):
+                yield Static(id="detail-error-text")
+            yield Static(id="detail-payload", classes="box")
+            yield Static(id="detail-raw", classes="box")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-facts", Static).border_title = "Job"
+        self.query_one("#detail-error", VerticalScroll).border_title = "Last error"
+        self.query_one("#detail-payload", Static).border_title = "Payload"
+        self.query_one("#detail-raw", Static).border_title = "Stored JSON (raw)"
+        self.query_one("#detail-raw", Static).display = False
+        self.query_one("#detail-title", Static).update(Text(f" Job {self._job_id}", "bold"))
+        self.load()
+
+    @work(exclusive=True, group="detail")
+    async def load(self) -> None:
+        """Fetch the job and show it."""
+        try:
+            job = await self._client.get_job(self._job_id)
+        except Exception as exc:
+            self.notify(describe_error(exc), title="Loading the job failed", severity="error")
+            return
+        self._job = job
+        self._show()
+        self.refresh_bindings()
+
+    def _show(self) -> None:
+        job = self._job
+        facts = self.query_one("#detail-facts", Static)
+        if job is None:
+            facts.update(Text("This job no longer exists (completed or deleted).", "italic"))
+            for box in ("#detail-error", "#detail-payload", "#detail-raw"):
+                self.query_one(box).display = False
+            return
+        now = self._settings.clock()
+        envelope = job.envelope
+        text = Text()
+
+        def fact(label: str, value: str, style: str = "") -> None:
+            text.append(f"{label:<16}", style="dim")
+            text.append(f"{value}\n", style=style)
+
+        fact("id", job.job_id, "bold")
+        fact("job name", job.job_name or "?", "bold")
+        fact("state", job.state.value, "bold red" if job.state is JobState.DEAD else "bold")
+        if envelope is not None:
+            fact("status", envelope.status)
+            fact("attempts", f"{envelope.retry_count} failed of {envelope.max_retries + 1} allowed")
+            fact("timeout", "none" if envelope.timeout is None else f"{envelope.timeout:g}s")
+            fact(
+                "retry delay",
+                "none" if envelope.retry_delay is None else f"{envelope.retry_delay:g}s",
+            )
+            fact("created", _when(envelope.created_at, now))
+            if envelope.scheduled_at is not None:
+                fact("scheduled at", _when(envelope.scheduled_at, now))
+        else:
+            fact("envelope", job.decode_error or "undecodable", "bold red")
+        if job.due_at is not None:
+            fact("due", _when(job.due_at, now))
+        if job.updated_at is not None:
+            fact("in state since", _when(job.updated_at, now))
+        if job.worker_id is not None:
+            fact("worker", job.worker_id)
+        if job.lease_until is not None:
+            fact("lease until", _when(job.lease_until, now))
+        text.rstrip()
+        facts.update(text)
+
+        error_box = self.query_one("#detail-error", VerticalScroll)
+        error_box.display = bool(job.last_error)
+        self.query_one("#detail-error-text", Static).update(Text(job.last_error or "", "red"))
+
+        payload = self.query_one("#detail-payload", Static)
+        payload.display = envelope is not None
+        if envelope is not None:
+            payload.update(Syntax(pretty_json(envelope.payload), "json", theme=_SYNTAX_THEME))
+        raw = self.query_one("#detail-raw", Static)
+        raw.display = self._raw
+        # Exactly the stored text (it may be what made the job undecodable), wrapped.
+        raw.update(Syntax(job.raw, "json", theme=_SYNTAX_THEME, word_wrap=True))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer only the actions that apply to the job's state; grey them out when
+        read-only."""
+        states = _APPLIES_TO.get(action)
+        if states is None:
+            return True
+        if self._job is None or self._job.state not in states:
+            return False
+        return None if self._settings.read_only else True
+
+    def action_back(self) -> None:
+        """Back to the dashboard."""
+        self.dismiss(None)
+
+    def action_help(self) -> None:
+        """Show the keys of this screen."""
+        self.app.push_screen(HelpScreen("Keys", help_entries(self)))
+
+    def action_toggle_raw(self) -> None:
+        """Show or hide the stored JSON exactly as the backend holds it."""
+        self._raw = not self._raw
+        self.query_one("#detail-raw", Static).display = self._raw and self._job is not None
+
+    def action_reload(self) -> None:
+        """Load the job again."""
+        self.load()
+
+    def action_retry(self) -> None:
+        """Put this job back in the queue."""
+        self._act("retry")
+
+    def action_run_now(self) -> None:
+        """Move this scheduled/retry job to the queue now."""
+        self._act("run_now")
+
+    def action_delete(self) -> None:
+        """Delete this job, after confirmation."""
+        self._act("delete")
+
+    @work(group="detail-actions")
+    async def _act(self, action: str) -> None:
+        ids = [self._job_id]
+        try:
+            if action == "delete":
+                question = (
+                    f"Delete job {self._job_id} from namespace "
+                    f"{self._settings.namespace!r}?\n\nThis cannot be undone."
+                )
+                confirmed = await self.app.push_screen_wait(
+                    ConfirmScreen("Delete", question, confirm_label="Delete")
+                )
+                if not confirmed:
+                    return
+                done = await self._client.delete_jobs(ids)
+                verb = "Deleted"
+            elif action == "retry":
+                done = await self._client.retry_jobs(ids)
+                verb = "Requeued"
+            else:
+                done = await self._client.run_now(ids)
+                verb = "Queued to run now"
+        except Exception as exc:
+            self.notify(describe_error(exc), title="Action failed", severity="error")
+            return
+        if done:
+            self.notify(f"{verb}: {self._job_id}.")
+        else:
+            self.notify("The job was no longer in that state.", severity="warning")
+        self.load()
+
+
+def _when(timestamp: float, now: float) -> str:
+    return f"{format_time(timestamp)} UTC ({format_relative(timestamp, now)})"
