@@ -56,6 +56,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
@@ -348,6 +349,11 @@ def _run_read(connection: sqlite3.Connection, call: _Call) -> None:
         call.future.set_result(result)
 
 
+def _when_done(callback: Callable[[Any], object], future: concurrent.futures.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        callback(future.result())
+
+
 def _rollback(connection: sqlite3.Connection) -> None:
     if connection.in_transaction:
         with contextlib.suppress(sqlite3.Error):
@@ -630,11 +636,31 @@ class SqliteBackend:
             )
         return BackendError(f"SQLite error on {where}: {message}")
 
-    async def _call(self, thread: _ConnectionThread | None, fn: _Fn, *, write: bool) -> Any:
+    async def _call(
+        self,
+        thread: _ConnectionThread | None,
+        fn: _Fn,
+        *,
+        write: bool,
+        on_abandon: Callable[[Any], object] | None = None,
+    ) -> Any:
+        """Run ``fn`` on ``thread``'s connection and return its result.
+
+        Cancelling the caller: a read or a claim that has not started yet never runs. A
+        write that has started, or any write but a claim, still runs to completion (a
+        job that ran gets acknowledged even if the acknowledger is being cancelled); for
+        a claim that did run, ``on_abandon`` gets its result (to release the jobs).
+        """
         if thread is None:
             raise BackendError("the SQLite backend is not open: await backend.open() first")
+        future = thread.submit(fn, write=write)
         try:
-            return await asyncio.wrap_future(thread.submit(fn, write=write))
+            return await asyncio.shield(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            cancellable = not write or on_abandon is not None
+            if cancellable and not future.cancel() and on_abandon is not None:
+                future.add_done_callback(partial(_when_done, on_abandon))
+            raise
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"job id already stored ({exc})") from exc
         except sqlite3.Error as exc:
@@ -729,7 +755,22 @@ class SqliteBackend:
             return []
         now = self._now_ms()
         params = (uuid.uuid4().hex, now + _ms(lease), worker_id, now, limit)
-        return await self._write(lambda c: self._lease_rows(c, "claim", params))
+        attempts: list[Attempt] = await self._call(
+            self._writer,
+            lambda c: self._lease_rows(c, "claim", params),
+            write=True,
+            on_abandon=self._release_abandoned,
+        )
+        return attempts
+
+    def _release_abandoned(self, attempts: list[Attempt]) -> None:
+        """Put back what a cancelled claim leased (called on the writer thread)."""
+        writer = self._writer
+        if attempts and writer is not None:
+            params = [(int(a.key), a.token) for a in attempts]
+            (release,) = self._q["release"]
+            writer.submit(lambda c: c.executemany(release, params).rowcount, write=True)
+            self._waiters.wake_all()
 
     def _lease_rows(
         self, connection: sqlite3.Connection, name: str, params: tuple[object, ...]
