@@ -76,7 +76,9 @@ class WorkerConfig:
     ``reaper_interval``); ``heartbeat_interval`` renews leases and refreshes the worker
     registry; ``max_retry_delay`` caps the exponential backoff; ``retry_jitter`` is the
     fraction of random spread added to each retry delay; ``max_payload_bytes`` caps
-    the envelope size accepted at enqueue.
+    the envelope size accepted at enqueue. ``max_backend_outage``: a pool that cannot
+    reach its backend for this long stops with ``BackendUnavailableError`` (so its
+    supervisor restarts it) instead of idling forever (``None``: never give up).
     """
 
     namespace: str = "wg"
@@ -91,6 +93,7 @@ class WorkerConfig:
     reaper_interval: float = 15.0
     max_retry_delay: float = 3600.0
     retry_jitter: float = 0.1
+    max_backend_outage: float | None = 300.0
     default_options: JobOptions = field(default_factory=JobOptions)
 
     def __init__(
@@ -108,6 +111,7 @@ class WorkerConfig:
         reaper_interval: Duration = 15.0,
         max_retry_delay: Duration = 3600.0,
         retry_jitter: float = 0.1,
+        max_backend_outage: Duration | None = 300.0,
         default_options: JobOptions | None = None,
     ) -> None:
         validate_namespace(namespace)
@@ -137,6 +141,11 @@ class WorkerConfig:
             "reaper_interval": _positive(reaper_interval, "reaper_interval"),
             "max_retry_delay": to_seconds(max_retry_delay, name="max_retry_delay"),
             "retry_jitter": float(retry_jitter),
+            "max_backend_outage": (
+                None
+                if max_backend_outage is None
+                else _positive(max_backend_outage, "max_backend_outage")
+            ),
             "default_options": default_options or JobOptions(),
         }
         for key, value in values.items():

@@ -39,7 +39,7 @@ from typing import Any, Final
 
 from wg_core.backend import Attempt, Backend, JobState, WorkerInfo
 from wg_core.envelope import Envelope, EnvelopeError
-from wg_core.errors import BackendError, ConfigError
+from wg_core.errors import BackendError, BackendUnavailableError, ConfigError
 from wg_core.failures import (
     Failure,
     backoff_delay,
@@ -298,6 +298,8 @@ class WorkerPool:
             if self._owns_backend:
                 await self._quietly(self._backend.close())
             logger.info("worker %s stopped: %s", self.worker_id, self.stats)
+        if isinstance(self._crashed, BackendUnavailableError):
+            raise self._crashed
         if self._crashed is not None:
             raise RuntimeError("a wg worker pool task crashed") from self._crashed
 
@@ -352,6 +354,7 @@ class WorkerPool:
 
     async def _claim_loop(self) -> None:
         backoff = _Backoff()
+        failing_since: float | None = None
         while not self._stop.is_set():
             free = self.config.workers - len(self._active)
             if free <= 0:
@@ -366,10 +369,21 @@ class WorkerPool:
                     wait=self.config.fetch_timeout,
                 )
             except BackendError as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                outage = self.config.max_backend_outage
+                if outage is not None and now - failing_since > outage:
+                    logger.error("backend unreachable for %.0fs: giving up (%s)", outage, exc)
+                    self._crashed = BackendUnavailableError(
+                        f"backend unreachable for over {outage:.0f}s: {exc}"
+                    )
+                    self._stop.set()
+                    return
                 delay = backoff.next()
                 logger.warning("claim failed (%s); retrying in %.2fs", exc, delay)
                 await self._pause(delay)
                 continue
+            failing_since = None
             backoff.reset()
             for attempt in attempts:
                 self._start_job(attempt)

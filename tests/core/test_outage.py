@@ -1,0 +1,74 @@
+"""Backend outages: workers ride out short ones and give up loudly on long ones."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.helpers import wait_until
+from wg_core import Attempt, BackendUnavailableError, Client, MemoryBackend, WorkerPool
+
+
+class FlakyBackend(MemoryBackend):
+    """A memory backend whose every call fails while ``down`` (a fault injector)."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise BackendUnavailableError("connection refused (injected)")
+
+    async def claim(self, **kwargs: Any) -> list[Attempt]:
+        self._check()
+        return await super().claim(**kwargs)
+
+    async def complete(self, attempts: Any) -> int:
+        self._check()
+        return await super().complete(attempts)
+
+
+FAST = {"fetch_timeout": 0.1, "heartbeat_interval": 0.1, "lease": 5}
+
+
+async def test_a_short_outage_is_ridden_out_and_nothing_is_lost() -> None:
+    backend = FlakyBackend("flaky")
+    client = Client(backend)
+    done: list[int] = []
+    gate = asyncio.Event()
+
+    async def handle(job: dict[str, int]) -> None:
+        await gate.wait()
+        done.append(job["n"])
+
+    await client.enqueue({"n": 1})
+    pool = WorkerPool(handle, backend=backend, max_backend_outage=30, **FAST)
+    await pool.start()
+    await wait_until(lambda: _running(client))
+    backend.down = True  # the ack and the next claims fail
+    gate.set()
+    await asyncio.sleep(0.3)
+    await client.enqueue({"n": 2})
+    backend.down = False
+    await wait_until(lambda: _empty(client))
+    pool.shutdown()
+    await pool.wait_closed()
+    assert sorted(done) == [1, 2]
+    assert pool.stats.processed == 2
+
+
+async def test_a_long_outage_stops_the_pool_with_an_error() -> None:
+    backend = FlakyBackend("down")
+    pool = WorkerPool(lambda job: None, backend=backend, max_backend_outage=0.3, **FAST)
+    backend.down = True
+    with pytest.raises(BackendUnavailableError, match="unreachable for over"):
+        await asyncio.wait_for(pool.run(), timeout=30)
+
+
+async def _running(client: Client) -> bool:
+    return (await client.counts()).running == 1
+
+
+async def _empty(client: Client) -> bool:
+    return (await client.counts()).total == 0
