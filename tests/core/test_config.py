@@ -134,3 +134,15 @@ def test_pool_needs_a_handler_and_one_backend() -> None:
 
 def test_client_exposes_the_namespace() -> None:
     assert Client(MemoryBackend("shop")).namespace == "shop"
+
+
+def test_importing_the_core_imports_no_driver_or_front_end() -> None:
+    import subprocess
+
+    code = (
+        "import sys, wg_core; "
+        "print([m for m in ('redis', 'psycopg', 'psycopg_pool', 'pymysql', 'aiosqlite', "
+        "'typer', 'textual', 'rich') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
