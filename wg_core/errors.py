@@ -51,9 +51,7 @@ class MissingDependencyError(WgError, ImportError):
     @classmethod
     def for_extra(cls, module: str, extra: str) -> MissingDependencyError:
         """The error for a driver module that belongs to the ``wg[extra]`` install."""
-        return cls(
-            f"the {extra} backend needs the {module!r} package: pip install 'wg[{extra}]'"
-        )
+        return cls(f"the {extra} backend needs the {module!r} package: pip install 'wg[{extra}]'")
 
 
 class PayloadError(WgError, ValueError):
