@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import typer
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -29,8 +30,10 @@ __all__ = [
     "emit_line",
     "job_document",
     "jobs_table",
+    "print_ids",
     "stderr_console",
     "stdout_console",
+    "wants",
     "worker_document",
     "workers_table",
 ]
@@ -138,34 +141,82 @@ _TIME_COLUMN: Final = {
 }
 
 
-def jobs_table(jobs: Iterable[JobInfo], state: str, *, title: str | None = None) -> Table:
-    """A table of jobs of one state, for people."""
+def jobs_table(
+    jobs: Iterable[JobInfo], state: str, *, title: str | None = None, width: int = 120
+) -> RenderableType:
+    """Jobs of one state for people, fitted to ``width``: one line per job, or two on a
+    narrow terminal when there is an error to show (ids are never cut: people copy them)."""
     now = time.time()
     label, attribute = _TIME_COLUMN[state]
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("id", no_wrap=True)
-    table.add_column("job", no_wrap=True)
-    table.add_column("tries", justify="right", no_wrap=True)
-    table.add_column(label, no_wrap=True)
+    rows = list(jobs)
+    with_error = state in ("retry", "dead")
+    longest_name = max((len(job.job_name or "-") for job in rows), default=3)
+    fixed = {"id": 36, "job": max(3, min(longest_name, 20))}
+    if state != "queued" and state != "scheduled":
+        fixed["fails"] = 5
+    fixed[label] = max(len(label), 10)
     if state == "running":
-        table.add_column("worker", no_wrap=True)
-    if state in ("retry", "dead"):
-        table.add_column("last error")
-    table.add_column("payload")
-    for job in jobs:
-        row: list[Text] = [
-            Text(job.job_id, style="cyan"),
-            _short(job.job_name, 30),
-            Text(f"{job.retry_count}/{job.max_retries}"),
-            Text(format_age(getattr(job, attribute), now)),
-        ]
+        fixed["worker"] = 20
+    # Columns are separated by two spaces (no vertical borders); one more for the
+    # separator of each free column.
+    left = width - sum(fixed.values()) - 2 * len(fixed) - 1
+    if with_error and left < 40:
+        return _jobs_two_lines(rows, label, attribute, title, now)
+    error_width = min(left, 80) if with_error else 0
+    payload_width = left - error_width - (2 if with_error else 0)
+    table = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for name, size in fixed.items():
+        justify: Literal["left", "right"] = "right" if name == "fails" else "left"
+        table.add_column(name, width=size, no_wrap=True, overflow="ellipsis", justify=justify)
+    if with_error:
+        table.add_column("last error", width=error_width, no_wrap=True, overflow="ellipsis")
+    with_payload = payload_width >= 12
+    if with_payload:
+        table.add_column("payload", width=payload_width, no_wrap=True, overflow="ellipsis")
+    for job in rows:
+        row: list[Text] = [Text(job.job_id, style="cyan"), _short(job.job_name, 200)]
+        if "fails" in fixed:
+            row.append(Text(str(job.retry_count)))
+        row.append(Text(format_age(getattr(job, attribute), now)))
         if state == "running":
-            row.append(_short(job.worker_id, 24))
-        if state in ("retry", "dead"):
-            row.append(_short(job.last_error, 60))
-        row.append(_payload_preview(job))
+            row.append(_short(job.worker_id, 200))
+        if with_error:
+            row.append(_short(job.last_error, 500))
+        if with_payload:
+            row.append(_payload_preview(job, 500))
         table.add_row(*row)
     return table
+
+
+def _jobs_two_lines(
+    rows: list[JobInfo], label: str, attribute: str, title: str | None, now: float
+) -> RenderableType:
+    lines: list[RenderableType] = [Text(title, style="bold")] if title else []
+    for job in rows:
+        lines.append(
+            Text.assemble(
+                (job.job_id, "cyan"),
+                "  ",
+                job.job_name or "-",
+                ("  fails ", "dim"),
+                str(job.retry_count),
+                (f"  {label} ", "dim"),
+                format_age(getattr(job, attribute), now),
+            )
+        )
+        error = Text("    ") + _short(job.last_error, 500)
+        error.no_wrap = True
+        error.overflow = "ellipsis"
+        lines.append(error)
+    return Group(*lines)
 
 
 def workers_table(workers: Iterable[WorkerInfo]) -> Table:

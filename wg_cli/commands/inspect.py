@@ -161,7 +161,8 @@ def _list_state(
             console.print(Text(f"No {state} jobs in namespace {settings.namespace!r}.", "dim"))
             return
         where = f"{offset + 1}–{offset + len(jobs)}" + ("" if total is None else f" of {total}")
-        console.print(jobs_table(jobs, str(state), title=f"{state} jobs {where}"))
+        title = f"{state} jobs {where}"
+        console.print(jobs_table(jobs, str(state), title=title, width=console.width))
         if more:
             console.print(Text(f"More: --offset {offset + len(jobs)} (or --all)", "dim"))
 
