@@ -1,0 +1,416 @@
+-- Lua scripts of the Redis backend (wg_core/backends/redis.py), one per transition.
+--
+-- Every key a script touches is passed in KEYS, so that with the hash-tag option each
+-- script is single-slot (Redis Cluster). The "prelude" block is prepended to every
+-- other block. Job states in the id index ({ns}:ids, job id -> location) are one letter
+-- followed by the location: q<envelope> (in {ns}:jobs), s<envelope> ({ns}:schedule),
+-- t<envelope> ({ns}:retry), d<envelope> ({ns}:dead), r<token> (running).
+-- Times are Unix seconds from the server's clock (TIME); Lua numbers are returned as
+-- strings because Redis truncates Lua numbers to integers in replies.
+
+-- name: prelude
+local function now_seconds()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000, t
+end
+
+-- The job id of an envelope: a pattern for the usual compact layout (both the Rust and
+-- the Python writers put "id" first), else a full decode; nil for text that is not an
+-- envelope (the worker buries it with the decode error).
+local function envelope_id(raw)
+  local id = string.match(raw, '^{"id":"([^"\\]*)"')
+  if id then
+    return id
+  end
+  local ok, doc = pcall(cjson.decode, raw)
+  if ok and type(doc) == 'table' and type(doc.id) == 'string' then
+    return doc.id
+  end
+  return nil
+end
+
+-- Attempt tokens: a per-namespace counter, prefixed with the server time so that tokens
+-- stay unique across destroy() (which resets the counter).
+local function token_factory(seq_key, count, t)
+  local last = redis.call('INCRBY', seq_key, count)
+  local first = last - count
+  local prefix = string.format('%s%06d-', t[1], tonumber(t[2]))
+  local n = 0
+  return function()
+    n = n + 1
+    return prefix .. (first + n)
+  end
+end
+
+-- Forget a running attempt's bookkeeping (the caller has already removed it from
+-- {ns}:running). Returns the job id whose index entry the caller should rewrite: the
+-- entry points at this attempt, or is missing; nil if the entry belongs to another job
+-- with the same id (never clobber it) or the text had no id.
+local function end_attempt(leases, attempts, index, token)
+  redis.call('ZREM', leases, token)
+  local meta = redis.call('HGET', attempts, token)
+  redis.call('HDEL', attempts, token)
+  if not meta then
+    return nil
+  end
+  local id = cjson.decode(meta)[1]
+  if id == '' then
+    return nil
+  end
+  local current = redis.call('HGET', index, id)
+  if current == false or current == 'r' .. token then
+    return id
+  end
+  return nil
+end
+
+-- Start an attempt on `raw` under a fresh token; returns the reply triple.
+local function start_attempt(keys, raw, token, now, deadline, worker, old_token)
+  local running, leases, attempts, index = keys[1], keys[2], keys[3], keys[4]
+  local id = envelope_id(raw)
+  redis.call('HSET', running, token, raw)
+  redis.call('ZADD', leases, deadline, token)
+  redis.call('HSET', attempts, token, cjson.encode({id or '', worker, now}))
+  if id then
+    local current = redis.call('HGET', index, id)
+    if current == false or old_token == nil or current == 'r' .. old_token then
+      redis.call('HSET', index, id, 'r' .. token)
+    end
+  end
+  return id or ''
+end
+
+-- name: enqueue
+-- KEYS: jobs, schedule, ids.  ARGV: (job id, envelope, delay seconds)...
+-- All or nothing: a duplicate id fails the whole batch before anything is written. The
+-- same job sent twice (a retried call whose first reply was lost) is not a duplicate.
+local seen = {}
+local again = {}
+for i = 1, #ARGV, 3 do
+  local id, raw = ARGV[i], ARGV[i + 1]
+  if seen[id] then
+    return redis.error_reply('WGDUP ' .. id)
+  end
+  seen[id] = true
+  local current = redis.call('HGET', KEYS[3], id)
+  if current then
+    if current == 'q' .. raw or current == 's' .. raw then
+      again[i] = true
+    else
+      return redis.error_reply('WGDUP ' .. id)
+    end
+  end
+end
+local now = now_seconds()
+for i = 1, #ARGV, 3 do
+  if not again[i] then
+    local id, raw, delay = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+    if delay > 0 then
+      redis.call('ZADD', KEYS[2], now + delay, raw)
+      redis.call('HSET', KEYS[3], id, 's' .. raw)
+    else
+      redis.call('LPUSH', KEYS[1], raw)
+      redis.call('HSET', KEYS[3], id, 'q' .. raw)
+    end
+  end
+end
+return #ARGV / 3
+
+-- name: claim
+-- KEYS: jobs, running, leases, attempts, ids, seq, paused.  ARGV: limit, lease, worker id.
+-- Leases up to `limit` jobs from the right end of the list (oldest first).
+-- Returns {paused 0|1, (job id or '', token, envelope)...}.
+if redis.call('EXISTS', KEYS[7]) == 1 then
+  return {1}
+end
+local raws = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))
+if not raws then
+  return {0}
+end
+local now, t = now_seconds()
+local deadline = now + tonumber(ARGV[2])
+local next_token = token_factory(KEYS[6], #raws, t)
+local keys = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
+local out = {0}
+for _, raw in ipairs(raws) do
+  local token = next_token()
+  out[#out + 1] = start_attempt(keys, raw, token, now, deadline, ARGV[3], nil)
+  out[#out + 1] = token
+  out[#out + 1] = raw
+end
+return out
+
+-- name: complete
+-- KEYS: running, leases, attempts, ids, stats.  ARGV: tokens.
+-- Deletes the jobs still held under these tokens; processed += how many.
+local done = 0
+for _, token in ipairs(ARGV) do
+  if redis.call('HDEL', KEYS[1], token) == 1 then
+    done = done + 1
+    local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], token)
+    if id then
+      redis.call('HDEL', KEYS[4], id)
+    end
+  end
+end
+if done > 0 then
+  redis.call('HINCRBY', KEYS[5], 'processed', done)
+end
+return done
+
+-- name: retry
+-- KEYS: running, leases, attempts, ids, stats, retry.  ARGV: token, envelope, delay.
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[6], now_seconds() + tonumber(ARGV[3]), ARGV[2])
+if id then
+  redis.call('HSET', KEYS[4], id, 't' .. ARGV[2])
+end
+redis.call('HINCRBY', KEYS[5], 'failed', 1)
+return 1
+
+-- name: bury
+-- KEYS: running, leases, attempts, ids, stats, dead.  ARGV: token, envelope.
+-- The dead list grows at the left, like the queue: the oldest burial is at the right.
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+redis.call('LPUSH', KEYS[6], ARGV[2])
+if id then
+  redis.call('HSET', KEYS[4], id, 'd' .. ARGV[2])
+end
+redis.call('HINCRBY', KEYS[5], 'failed', 1)
+return 1
+
+-- name: release
+-- KEYS: running, leases, attempts, ids, jobs.  ARGV: tokens in claim order.
+-- Puts the jobs back at the right end (the front), the first-claimed rightmost.
+local released = 0
+for i = #ARGV, 1, -1 do
+  local token = ARGV[i]
+  local raw = redis.call('HGET', KEYS[1], token)
+  if raw then
+    redis.call('HDEL', KEYS[1], token)
+    local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], token)
+    redis.call('RPUSH', KEYS[5], raw)
+    if id then
+      redis.call('HSET', KEYS[4], id, 'q' .. raw)
+    end
+    released = released + 1
+  end
+end
+return released
+
+-- name: heartbeat
+-- KEYS: running, leases, workers, seen, stopping.
+-- ARGV: lease, worker id, worker JSON, stop flag 0|1, tokens...
+-- Returns {stop requested before this beat 0|1, lost tokens...}.
+local now = now_seconds()
+local deadline = now + tonumber(ARGV[1])
+local reply = {0}
+for i = 5, #ARGV do
+  local token = ARGV[i]
+  if redis.call('HEXISTS', KEYS[1], token) == 1 then
+    redis.call('ZADD', KEYS[2], 'XX', deadline, token)
+  else
+    reply[#reply + 1] = token
+  end
+end
+reply[1] = redis.call('SISMEMBER', KEYS[5], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[4], now, ARGV[2])
+if ARGV[4] == '1' then
+  redis.call('SADD', KEYS[5], ARGV[2])
+end
+return reply
+
+-- name: unregister_worker
+-- KEYS: workers, seen, stopping.  ARGV: worker id.
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+
+-- name: request_worker_stop
+-- KEYS: workers, stopping.  ARGV: worker id.
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+
+-- name: promote
+-- KEYS: source zset (schedule or retry), jobs, ids.  ARGV: limit, state letter (s|t).
+-- Select, remove and enqueue in one script: each due job moves exactly once however
+-- many pools promote at the same time (the Rust original races here).
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_seconds(), 'LIMIT', 0,
+  tonumber(ARGV[1]))
+for _, raw in ipairs(due) do
+  redis.call('ZREM', KEYS[1], raw)
+  redis.call('LPUSH', KEYS[2], raw)
+  local id = envelope_id(raw)
+  if id then
+    local current = redis.call('HGET', KEYS[3], id)
+    if current == false or current == ARGV[2] .. raw then
+      redis.call('HSET', KEYS[3], id, 'q' .. raw)
+    end
+  end
+end
+return #due
+
+-- name: reclaim_expired
+-- KEYS: running, leases, attempts, ids, seq, workers, seen, stopping.
+-- ARGV: limit, lease, worker id, forget workers silent for this many seconds.
+-- Re-leases expired attempts under new tokens to the caller (the reaper), and drops
+-- workers that stopped heartbeating long ago.
+local now, t = now_seconds()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0,
+  tonumber(ARGV[1]))
+local out = {}
+if #expired > 0 then
+  local deadline = now + tonumber(ARGV[2])
+  local next_token = token_factory(KEYS[5], #expired, t)
+  local keys = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+  for _, old in ipairs(expired) do
+    local raw = redis.call('HGET', KEYS[1], old)
+    redis.call('HDEL', KEYS[1], old)
+    redis.call('ZREM', KEYS[2], old)
+    redis.call('HDEL', KEYS[3], old)
+    if raw then
+      local token = next_token()
+      out[#out + 1] = start_attempt(keys, raw, token, now, deadline, ARGV[3], old)
+      out[#out + 1] = token
+      out[#out + 1] = raw
+    end
+  end
+end
+local silent = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[4]))
+for _, worker in ipairs(silent) do
+  redis.call('HDEL', KEYS[6], worker)
+  redis.call('ZREM', KEYS[7], worker)
+  redis.call('SREM', KEYS[8], worker)
+end
+return out
+
+-- name: get_job
+-- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts.  ARGV: job id.
+-- Returns {state letter, envelope, due time or lease deadline or '', attempt meta or ''},
+-- or nil when the index does not know the id. An entry whose job is gone (popped by a
+-- program that does not keep the index, e.g. a Rust worker) is dropped.
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry then
+  return nil
+end
+local state, rest = string.sub(entry, 1, 1), string.sub(entry, 2)
+if state == 'q' then
+  if redis.call('LPOS', KEYS[2], rest) then
+    return {state, rest, '', ''}
+  end
+elseif state == 'd' then
+  if redis.call('LPOS', KEYS[5], rest) then
+    return {state, rest, '', ''}
+  end
+elseif state == 's' or state == 't' then
+  local score = redis.call('ZSCORE', state == 's' and KEYS[3] or KEYS[4], rest)
+  if score then
+    return {state, rest, score, ''}
+  end
+elseif state == 'r' then
+  local raw = redis.call('HGET', KEYS[6], rest)
+  if raw then
+    return {state, raw, redis.call('ZSCORE', KEYS[7], rest) or '',
+      redis.call('HGET', KEYS[8], rest) or ''}
+  end
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return nil
+
+-- name: move_to_queue
+-- KEYS: jobs, schedule, retry, dead, ids.
+-- ARGV: (job id, state letter, stored envelope, new envelope)...
+-- Each job moves only if it is still where the caller found it.
+local moved = 0
+for i = 1, #ARGV, 4 do
+  local id, state, old, new = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local removed = 0
+  if state == 'q' then
+    removed = redis.call('LREM', KEYS[1], 1, old)
+  elseif state == 's' then
+    removed = redis.call('ZREM', KEYS[2], old)
+  elseif state == 't' then
+    removed = redis.call('ZREM', KEYS[3], old)
+  elseif state == 'd' then
+    removed = redis.call('LREM', KEYS[4], 1, old)
+  end
+  if removed > 0 then
+    redis.call('LPUSH', KEYS[1], new)
+    local current = redis.call('HGET', KEYS[5], id)
+    if current == false or current == state .. old then
+      redis.call('HSET', KEYS[5], id, 'q' .. new)
+    end
+    moved = moved + 1
+  end
+end
+return moved
+
+-- name: delete_jobs
+-- KEYS: jobs, schedule, retry, dead, ids.  ARGV: (job id, state letter, envelope)...
+local deleted = 0
+for i = 1, #ARGV, 3 do
+  local id, state, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local removed = 0
+  if state == 'q' then
+    removed = redis.call('LREM', KEYS[1], 1, raw)
+  elseif state == 's' then
+    removed = redis.call('ZREM', KEYS[2], raw)
+  elseif state == 't' then
+    removed = redis.call('ZREM', KEYS[3], raw)
+  elseif state == 'd' then
+    removed = redis.call('LREM', KEYS[4], 1, raw)
+  end
+  if removed > 0 then
+    if redis.call('HGET', KEYS[5], id) == state .. raw then
+      redis.call('HDEL', KEYS[5], id)
+    end
+    deleted = deleted + 1
+  end
+end
+return deleted
+
+-- name: purge
+-- KEYS: the state's list or zset, ids.  ARGV: 'list' | 'zset', state letter, chunk size.
+-- Deletes up to a chunk (the caller loops, so the server never blocks for long).
+local items
+if ARGV[1] == 'list' then
+  items = redis.call('RPOP', KEYS[1], tonumber(ARGV[3])) or {}
+else
+  items = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+  if #items > 0 then
+    redis.call('ZREM', KEYS[1], unpack(items))
+  end
+end
+for _, raw in ipairs(items) do
+  local id = envelope_id(raw)
+  if id and redis.call('HGET', KEYS[2], id) == ARGV[2] .. raw then
+    redis.call('HDEL', KEYS[2], id)
+  end
+end
+return #items
+
+-- name: set_paused
+-- KEYS: paused, resumed.  ARGV: 1 to pause, 0 to resume.
+-- Paused claimers block on the resumed list; pushing to it wakes all of them (they
+-- rotate it, leaving it in place), and pausing deletes it so that they block again.
+if ARGV[1] == '1' then
+  redis.call('SET', KEYS[1], '1')
+  redis.call('DEL', KEYS[2])
+else
+  redis.call('DEL', KEYS[1])
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('LPUSH', KEYS[2], '1')
+  end
+end
+return 1
