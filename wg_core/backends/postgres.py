@@ -1,0 +1,373 @@
+"""``PostgresBackend``: wg on PostgreSQL (psycopg 3, async, with psycopg_pool).
+
+Guarantees, and how:
+
+* **Atomic, leased, FIFO claims**: one statement locks the oldest ready rows with
+  ``FOR UPDATE SKIP LOCKED`` (in a ``MATERIALIZED`` CTE), stamps them with a lease on the
+  server's clock (``now()``) and a fresh token, and returns them. Concurrent claimers
+  skip each other's rows instead of waiting; no transaction stays open while handlers
+  run (pool connections are in autocommit mode).
+* **Compare-and-set transitions** on (row id, token): a worker that lost its lease
+  changes nothing. ``complete`` acknowledges a whole batch and bumps the counter in
+  one statement.
+* **Exactly-once promotion**: due rows are locked with SKIP LOCKED and moved in one
+  transaction, so many pools can promote at once.
+* **Wake-ups**: ``pg_notify`` in the enqueue/promote/release statement (delivered on
+  commit, so a transactional enqueue wakes workers only if it commits); one dedicated
+  autocommit connection ``LISTEN``s and wakes this process's idle claimers. While that
+  connection is down, claimers poll every ``poll_interval`` seconds, and re-poll as
+  soon as it is back (notifications sent meanwhile are lost).
+* **Transactional enqueue**: ``enqueue(jobs, connection=conn)`` writes through your
+  ``psycopg.AsyncConnection`` (or a sync ``psycopg.Connection``, for the blocking
+  facade) inside your transaction: the job exists if and only if you commit.
+* **Schema**: created on first open under ``pg_advisory_lock``, so processes starting
+  at once do not race on the catalog; an existing table lacking wg's columns is a
+  ``SchemaError``.
+* **Connection loss**: driver errors become ``BackendError`` /
+  ``BackendUnavailableError``; the pool drops broken connections (and checks the idle
+  ones after an error) and opens new ones, and the caller (the worker pool) retries.
+
+Connections are tagged ``application_name = "wg:<namespace>"`` so an operator can find
+them in ``pg_stat_activity``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING, Any, LiteralString
+
+from wg_core.backend import Attempt, NewJob
+from wg_core.backends.common import last_error_of
+from wg_core.backends.sql.base import Params, Row, SqlBackend, SqlSession, micros
+from wg_core.errors import BackendError, BackendUnavailableError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+__all__ = ["PostgresBackend"]
+
+logger = logging.getLogger("wg.postgres")
+
+
+def _driver() -> tuple[Any, Any]:
+    """psycopg and psycopg_pool, imported on first use (wg_core imports no driver)."""
+    try:
+        import psycopg
+    except ModuleNotFoundError as exc:
+        raise MissingDependencyError.for_extra("psycopg", "postgres") from exc
+    try:
+        import psycopg_pool
+    except ModuleNotFoundError as exc:
+        raise MissingDependencyError.for_extra("psycopg_pool", "postgres") from exc
+    return psycopg, psycopg_pool
+
+
+def _query(text: str) -> LiteralString:
+    # Every query is a block of wg's own resource files with only the validated
+    # namespace substituted in: trusted text, never user input. (mypy treats
+    # LiteralString as str, so this is only a marker for readers and other checkers.)
+    return text
+
+
+class _Session:
+    """Runs named blocks on one async connection."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any], sql: dict[str, str]) -> None:
+        self._connection = connection
+        self._sql = sql
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        cursor = await self._connection.execute(_query(self._sql[block]), params or {})
+        return await cursor.fetchall()
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        cursor = await self._connection.execute(_query(self._sql[block]), params or {})
+        return cursor.rowcount
+
+    async def script(self, block: str) -> None:
+        # No parameters: psycopg sends the text as one simple query, all statements in
+        # one implicit transaction.
+        await self._connection.execute(_query(self._sql[block]))
+
+
+class _ThreadSession:
+    """Runs named blocks on a caller's *sync* connection, off the event loop."""
+
+    def __init__(self, connection: psycopg.Connection[Any], sql: dict[str, str]) -> None:
+        self._connection = connection
+        self._sql = sql
+
+    def _run(self, block: str, params: Params | None, fetch: bool) -> Any:
+        cursor = self._connection.execute(_query(self._sql[block]), params or {})
+        return cursor.fetchall() if fetch else cursor.rowcount
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        rows: list[Row] = await asyncio.to_thread(self._run, block, params, True)
+        return rows
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        count: int = await asyncio.to_thread(self._run, block, params, False)
+        return count
+
+    async def script(self, block: str) -> None:
+        await asyncio.to_thread(self._connection.execute, _query(self._sql[block]))
+
+
+class PostgresBackend(SqlBackend):
+    """Jobs in PostgreSQL tables ``{namespace}_jobs``, ``_scheduled``, ``_retry``,
+    ``_dead`` (+ ``_workers``, ``_meta``).
+
+    ``PostgresBackend("postgresql://user@host/db", "myapp")``; then ``Client(backend)``
+    or ``WorkerPool(backend=backend)``. ``pool_size``: connections for this process
+    (size it to the worker concurrency); ``poll_interval``: seconds between polls while
+    the LISTEN connection is down.
+    """
+
+    SQL_FILE = "postgres.sql"
+    EXTRA_BLOCKS = frozenset(
+        {"claim", "complete_counted", "retry_counted", "bury_counted", "listen", "notify"}
+    )
+
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "wg",
+        *,
+        pool_size: int = 10,
+        poll_interval: float = 1.0,
+        connect_timeout: float = 10.0,
+        application_name: str | None = None,
+    ) -> None:
+        super().__init__(url, namespace)
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self._pool_size = pool_size
+        self._poll_interval = poll_interval
+        self._connect_timeout = connect_timeout
+        self._application_name = application_name or f"wg:{self.namespace}"
+        self._pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = False
+        self._listener_ready: asyncio.Event | None = None
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {
+            "autocommit": True,
+            "application_name": self._application_name,
+            "connect_timeout": max(1, round(self._connect_timeout)),
+        }
+
+    async def _connect(self) -> None:
+        psycopg, psycopg_pool = _driver()
+        # Connect once directly first: a refused connection or a bad password gives its
+        # real message here, instead of a pool timeout later.
+        try:
+            probe = await psycopg.AsyncConnection.connect(self._url, **self._connect_kwargs())
+        except psycopg.Error as exc:
+            raise BackendUnavailableError(
+                f"cannot connect to PostgreSQL at {self.display_url}: {exc}"
+            ) from None
+        await probe.close()
+        pool = psycopg_pool.AsyncConnectionPool(
+            self._url,
+            min_size=min(2, self._pool_size),
+            max_size=self._pool_size,
+            kwargs=self._connect_kwargs(),
+            open=False,
+            timeout=self._connect_timeout,
+            name=self._application_name,
+        )
+        await pool.open()
+        self._pool = pool
+
+    async def _disconnect(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        self._listening = False
+        self._listener_ready = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def _require_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        if self._pool is None:
+            raise BackendError(f"{self!r} is not open: call open() first")
+        return self._pool
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[SqlSession]:
+        async with self._require_pool().connection() as connection:
+            yield _Session(connection, self._sql)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[SqlSession]:
+        async with (
+            self._require_pool().connection() as connection,
+            connection.transaction(),
+        ):
+            yield _Session(connection, self._sql)
+
+    @asynccontextmanager
+    async def _foreign(self, connection: object) -> AsyncIterator[SqlSession]:
+        psycopg, _ = _driver()
+        if isinstance(connection, psycopg.AsyncConnection):
+            yield _Session(connection, self._sql)
+        elif isinstance(connection, psycopg.Connection):
+            yield _ThreadSession(connection, self._sql)
+        else:
+            raise TypeError(
+                "PostgresBackend enqueues through a psycopg (3) connection, "
+                f"not {type(connection).__name__}"
+            )
+
+    async def _insert(self, session: SqlSession, block: str, jobs: Sequence[NewJob]) -> None:
+        await session.execute(
+            block,
+            {
+                "raws": [job.raw for job in jobs],
+                "job_ids": [job.job_id for job in jobs],
+                "job_names": [job.job_name for job in jobs],
+                "delays_us": [micros(job.delay) for job in jobs],
+            },
+        )
+
+    async def _announce(self, session: SqlSession) -> None:
+        await session.fetch("notify")
+
+    # -- errors --------------------------------------------------------------------------
+
+    def _translate(self, exc: BaseException) -> BackendError | None:
+        psycopg, psycopg_pool = _driver()
+        if isinstance(exc, psycopg_pool.PoolTimeout):
+            return BackendUnavailableError(
+                f"no PostgreSQL connection available at {self.display_url}: {exc}"
+            )
+        if isinstance(exc, psycopg.OperationalError):
+            # Connections may have died together (server restart, terminated backends):
+            # have the pool test its idle ones now rather than fail on each in turn.
+            if self._pool is not None:
+                asyncio.get_running_loop().create_task(self._check_pool(self._pool))
+            return BackendUnavailableError(f"PostgreSQL at {self.display_url}: {exc}")
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            return BackendError(f"job id already stored: {exc.diag.message_detail or exc}")
+        if isinstance(exc, psycopg.Error):
+            return BackendError(f"PostgreSQL at {self.display_url}: {exc}")
+        return None
+
+    @staticmethod
+    async def _check_pool(pool: psycopg_pool.AsyncConnectionPool[Any]) -> None:
+        try:
+            await pool.check()
+        except Exception:  # the pool may be closing; nothing to recover here
+            logger.debug("pool check failed", exc_info=True)
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        psycopg, _ = _driver()
+        return isinstance(
+            exc,
+            psycopg.errors.DeadlockDetected
+            | psycopg.errors.SerializationFailure
+            | psycopg.errors.LockNotAvailable,
+        )
+
+    # -- hot paths in one statement ------------------------------------------------------
+
+    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        batch = uuid.uuid4().hex
+        params = {"limit": limit, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id}
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch("claim", params)
+
+        rows = await self._run(body, transaction=False)
+        rows.sort()  # RETURNING has no order; the claim order is the id order
+        return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        """Delete finished jobs still held under their tokens and count them, in one
+        statement."""
+        if not attempts:
+            return 0
+        params = {**self._handles(attempts), "shard": self._shard()}
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch("complete_counted", params)
+
+        [(done,)] = await self._run(body, transaction=False)
+        return int(done)
+
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+        """RUNNING → RETRY due in ``delay`` seconds, ``failed += 1``, in one statement."""
+        return await self._fail_now(
+            "retry_counted", attempt, {"raw": raw, "delay_us": micros(delay)}
+        )
+
+    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+        """RUNNING → DEAD, ``failed += 1``, in one statement."""
+        return await self._fail_now("bury_counted", attempt, {"raw": raw})
+
+    async def _fail_now(self, block: str, attempt: Attempt, params: dict[str, Any]) -> bool:
+        values = {
+            **params,
+            "id": int(attempt.key),
+            "token": attempt.token,
+            "shard": self._shard(),
+            "last_error": last_error_of(params["raw"]),
+        }
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch(block, values)
+
+        [(moved,)] = await self._run(body, transaction=False)
+        return bool(moved)
+
+    # -- waiting for work ----------------------------------------------------------------
+
+    async def _wait_for_work(self, timeout: float, generation: int) -> None:
+        if self._wake_generation != generation:
+            return  # woken while the claim ran: look again at once
+        if self._listener is None or self._listener.done():
+            self._listener_ready = asyncio.Event()
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._listener_ready.wait(), min(timeout, 2.0))
+            return  # LISTEN is in place now: anything enqueued before it needs a look
+        if self._wake_generation != generation:
+            return
+        await self._waiters.wait(timeout if self._listening else min(timeout, self._poll_interval))
+
+    async def _listen(self) -> None:
+        """Keep one LISTEN connection up; every notification wakes local claimers."""
+        psycopg, _ = _driver()
+        backoff = 0.05
+        while self._opened:
+            try:
+                connection = await psycopg.AsyncConnection.connect(
+                    self._url, **self._connect_kwargs()
+                )
+                async with connection:
+                    await connection.execute(_query(self._sql["listen"]))
+                    self._listening = True
+                    if self._listener_ready is not None:
+                        self._listener_ready.set()
+                    self._signal()  # notifications may have been missed while down
+                    backoff = 0.05
+                    async for _ in connection.notifies():
+                        self._signal()
+            except psycopg.Error as exc:
+                logger.warning("LISTEN connection to %s lost: %s", self.display_url, exc)
+            finally:
+                self._listening = False
+            self._signal()  # claimers fall back to polling
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, 5.0)

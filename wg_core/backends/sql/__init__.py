@@ -1,0 +1,13 @@
+"""The server-SQL engine shared by the PostgreSQL and MySQL/MariaDB backends.
+
+``SqlBackend`` (``base.py``) holds the logic of every verb; each dialect supplies its
+named SQL blocks (``postgres.sql``, ``mysql.sql``: the same block names) and overrides
+only what its engine does differently (how it connects, how it waits for work, and the
+hot paths it can do in fewer round trips).
+"""
+
+from __future__ import annotations
+
+from wg_core.backends.sql.base import SHARED_BLOCKS, SqlBackend, SqlSession
+
+__all__ = ["SHARED_BLOCKS", "SqlBackend", "SqlSession"]

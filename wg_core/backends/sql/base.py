@@ -1,0 +1,871 @@
+"""``SqlBackend``: the backend contract on a SQL server with ``FOR UPDATE SKIP LOCKED``.
+
+Storage, the same for every SQL engine (and for wg's SQLite backend)::
+
+    {ns}_jobs       FIFO queue and running jobs: id (autoincrement: the queue order),
+                    job_json (the envelope), job_id, job_name, enqueued_at, and for a
+                    running job lease_token / lease_until / worker_id / claimed_at
+    {ns}_scheduled  run_at (Unix seconds, as the Rust wg writes it) + run_at_us
+    {ns}_retry      retry_at (Unix seconds) + retry_at_us, last_error
+    {ns}_dead       last_error, died_at
+    {ns}_workers    the worker registry (heartbeats, stop requests)
+    {ns}_meta       the pause flag and the processed/failed counters
+
+Why it is shaped so:
+
+* A running job stays in ``{ns}_jobs`` with its lease set; releasing it clears the lease,
+  so it keeps its id and therefore its place at the front of the queue.
+* Every column beyond the Rust wg's ``job_json`` / ``run_at`` / ``retry_at`` is nullable
+  or defaulted, so a Rust producer's plain ``INSERT INTO {ns}_jobs (job_json) VALUES
+  (...)`` is claimed like any other job. ``run_at_us`` holds the microseconds past
+  ``run_at`` (0 for Rust rows), so due times are exact and still indexable.
+* A claim's token is ``<random batch id>-<row id>``: unique per attempt, so "held" is
+  ``id IN (...) AND lease_token IN (...)``, one statement for a whole batch.
+* Counters live in rows sharded by a random number and are summed on read, so that
+  many workers acknowledging at once do not queue on one hot row; each bump happens in
+  the transaction of the transition that causes it.
+* Due times and leases come from the server's clock; callers pass relative seconds.
+
+The verbs here are written once as short transactions of named SQL blocks; a dialect
+(``wg_core.backends.postgres``, ``wg_core.backends.mysql``) provides the blocks (the
+same names in ``postgres.sql`` and ``mysql.sql``), the connections, the way idle
+claimers wait, and faster versions of the hot paths where its SQL allows them.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Final, Protocol, TypeVar
+
+from wg_core.backend import (
+    Attempt,
+    Counters,
+    HeartbeatReply,
+    JobState,
+    Move,
+    NewJob,
+    StateCounts,
+    StoredJob,
+    WorkerInfo,
+)
+from wg_core.backends.common import (
+    WORKER_FORGET_AFTER_LEASES,
+    Waiters,
+    error_matches,
+    last_error_of,
+)
+from wg_core.backends.resources import load_blocks
+from wg_core.errors import BackendError, SchemaError
+from wg_core.namespace import validate_namespace
+from wg_core.urls import redact_url
+
+__all__ = [
+    "EXPECTED_COLUMNS",
+    "SHARED_BLOCKS",
+    "Params",
+    "Row",
+    "SqlBackend",
+    "SqlSession",
+    "micros",
+]
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+Params = Mapping[str, Any]
+
+TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
+
+EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
+    "jobs": frozenset(
+        {
+            "id",
+            "job_json",
+            "job_id",
+            "job_name",
+            "enqueued_at",
+            "lease_token",
+            "lease_until",
+            "worker_id",
+            "claimed_at",
+        }
+    ),
+    "scheduled": frozenset(
+        {"id", "job_json", "job_id", "job_name", "run_at", "run_at_us", "enqueued_at"}
+    ),
+    "retry": frozenset(
+        {
+            "id",
+            "job_json",
+            "job_id",
+            "job_name",
+            "retry_at",
+            "retry_at_us",
+            "last_error",
+            "enqueued_at",
+        }
+    ),
+    "dead": frozenset({"id", "job_json", "job_id", "job_name", "last_error", "died_at"}),
+    "workers": frozenset(
+        {
+            "worker_id",
+            "host",
+            "pid",
+            "concurrency",
+            "running",
+            "started_at",
+            "last_seen",
+            "state",
+            "stop_requested",
+            "job_names",
+        }
+    ),
+    "meta": frozenset({"name", "shard", "value"}),
+}
+"""The columns wg needs in each table (``{ns}_<table>``); checked when the backend opens."""
+
+_STATE_TABLES: Final = {
+    JobState.QUEUED: "jobs",
+    JobState.SCHEDULED: "scheduled",
+    JobState.RETRY: "retry",
+    JobState.DEAD: "dead",
+}
+
+SHARED_BLOCKS: Final = frozenset(
+    {
+        # schema
+        "schema_lock",
+        "schema_unlock",
+        "columns",
+        "schema",
+        "drop",
+        # producing
+        "enqueue_jobs",
+        "enqueue_scheduled",
+        # working
+        "claim_select",
+        "lease",
+        "complete",
+        "bump",
+        "hold",
+        "insert_retry",
+        "insert_dead",
+        "release",
+        "renew",
+        "held",
+        "due_scheduled",
+        "due_retry",
+        "requeue_scheduled",
+        "requeue_retry",
+        "expired",
+        "forget_workers",
+        # moving and deleting rows
+        "remove_jobs",
+        "remove_scheduled",
+        "remove_retry",
+        "remove_dead",
+        "find_queued",
+        "find_scheduled",
+        "find_retry",
+        "find_dead",
+        "insert_job",
+        "delete_queued",
+        "delete_scheduled",
+        "delete_retry",
+        "delete_dead",
+        "purge_queued",
+        "purge_scheduled",
+        "purge_retry",
+        "purge_dead",
+        # admin
+        "counts",
+        "counters",
+        "set_paused",
+        "is_paused",
+        "get_job",
+        "list_queued",
+        "list_queued_newest",
+        "list_running",
+        "list_running_newest",
+        "list_scheduled",
+        "list_scheduled_newest",
+        "list_retry",
+        "list_retry_newest",
+        "list_dead",
+        "list_dead_newest",
+        "worker_stop_flag",
+        "register_worker",
+        "unregister_worker",
+        "list_workers",
+        "request_stop",
+    }
+)
+"""The blocks ``SqlBackend`` runs: every dialect's ``.sql`` file defines all of them."""
+
+COUNTER_SHARDS: Final = 16
+"""Counter rows per counter; a bump picks one at random (fewer lock waits)."""
+
+TRANSACTION_ATTEMPTS: Final = 6
+"""A transaction that hits a deadlock or lock-wait timeout is retried this many times."""
+
+_ERROR_SCAN_PAGE: Final = 500
+
+
+class SqlSession(Protocol):
+    """One connection's view for a unit of work: runs named blocks with bound values."""
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        """Run ``block`` and return its rows."""
+        ...
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        """Run ``block``; returns the number of rows it matched."""
+        ...
+
+    async def script(self, block: str) -> None:
+        """Run a block of several statements without parameters (DDL)."""
+        ...
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def micros(seconds: float) -> int:
+    return max(0, round(seconds * 1_000_000))
+
+
+def _job_id_from(raw: str) -> str:
+    """The envelope's id, for rows a foreign producer stored without ``job_id``."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        return ""
+    value = document.get("id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _id_pattern(job_id: str) -> str:
+    """A LIKE pattern finding ``job_id`` in a compact envelope (confirmed by parsing)."""
+    escaped = job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f'%"id":"{escaped}"%'
+
+
+class SqlBackend(abc.ABC):
+    """The shared engine. Subclasses name their SQL file and quote character and provide
+    connections (see the abstract methods)."""
+
+    SQL_FILE: str = ""
+    """The dialect's resource file in ``wg_core.backends.sql``."""
+    EXTRA_BLOCKS: frozenset[str] = frozenset()
+    """Blocks only this dialect has (its single-statement fast paths)."""
+
+    def __init__(self, url: str, namespace: str = "wg") -> None:
+        self._url = url
+        self._namespace = validate_namespace(namespace)
+        blocks = load_blocks("wg_core.backends.sql", self.SQL_FILE)
+        # The namespace is validated (letters, digits, '_'), and the quotes around every
+        # identifier are in the SQL text itself: substitute it once, here.
+        self._sql: dict[str, str] = {
+            name: text.replace("{ns}", self._namespace) for name, text in blocks.items()
+        }
+        self._waiters = Waiters()
+        self._wake_generation = 0
+        self._opened = False
+        self._schema_ready = False
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        """The validated namespace this backend stores under."""
+        return self._namespace
+
+    @property
+    def display_url(self) -> str:
+        """The server URL with any password redacted."""
+        return redact_url(self._url)
+
+    @property
+    def supports_transactional_enqueue(self) -> bool:
+        """SQL backends write through the caller's connection when given one."""
+        return True
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display_url!r}, namespace={self._namespace!r})"
+
+    # -- what a dialect provides ---------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _connect(self) -> None:
+        """Open the connection pool (raise ``BackendUnavailableError`` if unreachable)."""
+
+    @abc.abstractmethod
+    async def _disconnect(self) -> None:
+        """Close every connection."""
+
+    @abc.abstractmethod
+    def _autocommit(self) -> AbstractAsyncContextManager[SqlSession]:
+        """A pooled connection on which each statement commits on its own."""
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[SqlSession]:
+        """A pooled connection inside one transaction: committed when the block exits,
+        rolled back if it raises."""
+
+    @abc.abstractmethod
+    def _foreign(self, connection: object) -> AbstractAsyncContextManager[SqlSession]:
+        """A session over the caller's own connection: no commit, no rollback (theirs)."""
+
+    @abc.abstractmethod
+    async def _insert(self, session: SqlSession, block: str, jobs: Sequence[NewJob]) -> None:
+        """Insert ``jobs`` with ``block`` (``enqueue_jobs``/``enqueue_scheduled``) in one
+        statement, in order."""
+
+    @abc.abstractmethod
+    def _translate(self, exc: BaseException) -> BackendError | None:
+        """wg's error for a driver error, or ``None`` if ``exc`` is not one."""
+
+    @abc.abstractmethod
+    def _is_transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a deadlock or lock timeout worth retrying the transaction."""
+
+    @abc.abstractmethod
+    async def _wait_for_work(self, timeout: float, generation: int) -> None:
+        """Sleep until work may be there (a wake-up since ``generation``) or ``timeout``."""
+
+    async def _announce(self, session: SqlSession) -> None:
+        """Tell other processes' idle claimers that jobs became ready, inside the
+        transaction that made them ready (nothing by default: they poll)."""
+        return None
+
+    def _claim_succeeded(self, found: bool) -> None:
+        """Hook: a claim found jobs (``True``) or found none (polling dialects adapt)."""
+        return None
+
+    # -- running units of work -----------------------------------------------------------
+
+    async def _run(
+        self, body: Callable[[SqlSession], Awaitable[T]], *, transaction: bool = True
+    ) -> T:
+        """Run ``body`` in a transaction (or autocommit), retrying on deadlocks and lock
+        timeouts with jittered backoff, translating driver errors to wg's."""
+        if not self._opened:
+            raise BackendError(f"{self!r} is not open: call open() first")
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                session_cm = self._transaction() if transaction else self._autocommit()
+                async with session_cm as session:
+                    return await body(session)
+            except Exception as exc:
+                if self._is_transient(exc) and attempt + 1 < TRANSACTION_ATTEMPTS:
+                    await asyncio.sleep(random.uniform(0.5, 1.5) * 0.005 * 2**attempt)
+                    continue
+                translated = self._translate(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _signal(self) -> None:
+        """Wake this process's idle claimers (another wake-up generation)."""
+        self._wake_generation += 1
+        self._waiters.wake_all()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect and create the tables if missing (idempotent, safe to race)."""
+        if not self._opened:
+            await self._connect()
+            self._opened = True
+        if not self._schema_ready:
+            await self._run(self._create_schema, transaction=False)
+            self._schema_ready = True
+
+    async def _create_schema(self, session: SqlSession) -> None:
+        lock = {"lock": f"wg-schema:{self._namespace}"}
+        # A server-side lock serialises processes starting at once: concurrent CREATE
+        # TABLE IF NOT EXISTS can otherwise fail on the catalog (PostgreSQL) or race.
+        await session.fetch("schema_lock", lock)
+        try:
+            await self._check_columns(session)
+            await session.script("schema")
+        finally:
+            await session.fetch("schema_unlock", lock)
+
+    async def _check_columns(self, session: SqlSession) -> None:
+        names = {f"{self._namespace}_{table}": table for table in TABLES}
+        found: dict[str, set[str]] = {}
+        for table_name, column in await session.fetch("columns", {"tables": list(names)}):
+            found.setdefault(str(table_name), set()).add(str(column).lower())
+        for table_name, columns in found.items():
+            table = names.get(table_name)
+            if table is None:
+                continue
+            missing = EXPECTED_COLUMNS[table] - columns
+            if missing:
+                raise SchemaError(
+                    f"table {table_name!r} exists but lacks the column(s) "
+                    f"{', '.join(sorted(missing))} that wg needs: it was not created by wg. "
+                    f"Use another namespace, or drop or rename that table."
+                )
+
+    async def close(self) -> None:
+        """Close the connections; waiting claimers return. Safe to call twice."""
+        self._signal()
+        if self._opened:
+            self._opened = False
+            await self._disconnect()
+
+    async def destroy(self) -> None:
+        """Drop this namespace's tables (``open`` creates them again)."""
+
+        async def body(session: SqlSession) -> None:
+            await session.execute("drop")
+
+        await self._run(body, transaction=False)
+        self._schema_ready = False
+
+    # -- producing -----------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+        """Store ``jobs`` in one transaction (the caller's, with ``connection``)."""
+        if not jobs:
+            return
+        queued = [job for job in jobs if job.delay <= 0]
+        scheduled = [job for job in jobs if job.delay > 0]
+
+        async def body(session: SqlSession) -> None:
+            if queued:
+                await self._insert(session, "enqueue_jobs", queued)
+            if scheduled:
+                await self._insert(session, "enqueue_scheduled", scheduled)
+
+        if connection is not None:
+            try:
+                async with self._foreign(connection) as session:
+                    await body(session)
+            except Exception as exc:
+                translated = self._translate(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+        else:
+            # One batch of only-queued or only-scheduled jobs is one statement: no need
+            # for an explicit transaction around it.
+            await self._run(body, transaction=bool(queued) and bool(scheduled))
+        if queued:
+            self._signal()
+
+    # -- claiming ------------------------------------------------------------------------
+
+    async def claim(
+        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+    ) -> list[Attempt]:
+        """Lease up to ``limit`` queued jobs, oldest first; wait up to ``wait`` seconds
+        for a wake-up when none is ready."""
+        if limit <= 0:
+            return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            generation = self._wake_generation
+            attempts = await self._claim_now(limit, lease, worker_id)
+            self._claim_succeeded(bool(attempts))
+            remaining = deadline - loop.time()
+            if attempts or remaining <= 0 or not self._opened:
+                return attempts
+            await self._wait_for_work(remaining, generation)
+
+    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        batch = uuid.uuid4().hex
+
+        async def body(session: SqlSession) -> list[Attempt]:
+            rows = await session.fetch("claim_select", {"limit": limit})
+            if not rows:
+                return []
+            ids = [row[0] for row in rows]
+            await session.execute(
+                "lease",
+                {"ids": ids, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id},
+            )
+            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+
+        return await self._run(body)
+
+    @staticmethod
+    def _handles(attempts: Sequence[Attempt]) -> dict[str, Any]:
+        return {
+            "ids": [int(attempt.key) for attempt in attempts],
+            "tokens": [attempt.token for attempt in attempts],
+        }
+
+    @staticmethod
+    def _shard() -> int:
+        return random.randrange(COUNTER_SHARDS)
+
+    def _bump(self, counter: str, n: int) -> dict[str, Any]:
+        return {"name": counter, "shard": self._shard(), "n": n}
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        """Delete finished jobs still held under their tokens; count them as processed."""
+        if not attempts:
+            return 0
+
+        async def body(session: SqlSession) -> int:
+            done = await session.execute("complete", self._handles(attempts))
+            if done:
+                await session.execute("bump", self._bump("processed", done))
+            return done
+
+        return await self._run(body)
+
+    async def _fail(self, attempt: Attempt, block: str, params: dict[str, Any]) -> bool:
+        async def body(session: SqlSession) -> bool:
+            rows = await session.fetch("hold", {"id": int(attempt.key), "token": attempt.token})
+            if not rows:
+                return False
+            job_id, job_name = rows[0]
+            await session.execute(block, {**params, "job_id": job_id, "job_name": job_name})
+            await session.execute("remove_jobs", {"ids": [int(attempt.key)]})
+            await session.execute("bump", self._bump("failed", 1))
+            return True
+
+        return await self._run(body)
+
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+        """RUNNING → RETRY due in ``delay`` seconds; ``failed += 1``."""
+        return await self._fail(
+            attempt,
+            "insert_retry",
+            {"raw": raw, "delay_us": micros(delay), "last_error": last_error_of(raw)},
+        )
+
+    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+        """RUNNING → DEAD; ``failed += 1``."""
+        return await self._fail(
+            attempt, "insert_dead", {"raw": raw, "last_error": last_error_of(raw)}
+        )
+
+    async def release(self, attempts: Sequence[Attempt]) -> int:
+        """RUNNING → QUEUED keeping the row's id, hence its place at the front."""
+        if not attempts:
+            return 0
+
+        async def body(session: SqlSession) -> int:
+            released = await session.execute("release", self._handles(attempts))
+            if released:
+                await self._announce(session)
+            return released
+
+        released = await self._run(body)
+        if released:
+            self._signal()
+        return released
+
+    async def heartbeat(
+        self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
+    ) -> HeartbeatReply:
+        """Register ``worker`` and renew the leases of ``attempts``."""
+
+        async def body(session: SqlSession) -> HeartbeatReply:
+            lost: frozenset[str] = frozenset()
+            if attempts:
+                handles = self._handles(attempts)
+                await session.execute("renew", {**handles, "lease_us": micros(lease)})
+                held = {row[0] for row in await session.fetch("held", handles)}
+                lost = frozenset(a.token for a in attempts if a.token not in held)
+            rows = await session.fetch("worker_stop_flag", {"worker_id": worker.worker_id})
+            stop = bool(rows and rows[0][0])
+            await session.execute(
+                "register_worker",
+                {
+                    "worker_id": worker.worker_id,
+                    "host": worker.host,
+                    "pid": worker.pid,
+                    "concurrency": worker.concurrency,
+                    "running": worker.running,
+                    "started_at": worker.started_at,
+                    "state": worker.state,
+                    "stop_requested": worker.stop_requested,
+                    "job_names": json.dumps(list(worker.job_names)),
+                },
+            )
+            return HeartbeatReply(lost=lost, stop_requested=stop)
+
+        return await self._run(body)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Remove a worker from the registry."""
+
+        async def body(session: SqlSession) -> None:
+            await session.execute("unregister_worker", {"worker_id": worker_id})
+
+        await self._run(body, transaction=False)
+
+    async def promote(self, state: JobState, *, limit: int) -> int:
+        """Move up to ``limit`` due scheduled/retry jobs to the back of the queue, each
+        once: the rows are locked with SKIP LOCKED and deleted in the same transaction."""
+        if state not in (JobState.SCHEDULED, JobState.RETRY):
+            raise ValueError(f"only scheduled and retry jobs are promoted, not {state}")
+        table = _STATE_TABLES[state]
+
+        async def body(session: SqlSession) -> int:
+            rows = await session.fetch(f"due_{table}", {"limit": limit})
+            if not rows:
+                return 0
+            ids = {"ids": [row[0] for row in rows]}
+            await session.execute(f"requeue_{table}", ids)
+            await session.execute(f"remove_{table}", ids)
+            await self._announce(session)
+            return len(rows)
+
+        moved = await self._run(body)
+        if moved:
+            self._signal()
+        return moved
+
+    async def reclaim_expired(self, *, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        """Re-lease running jobs whose lease ran out; forget long-silent workers."""
+        batch = uuid.uuid4().hex
+        forget_us = micros(WORKER_FORGET_AFTER_LEASES * lease)
+
+        async def body(session: SqlSession) -> list[Attempt]:
+            await session.execute("forget_workers", {"forget_us": forget_us})
+            rows = await session.fetch("expired", {"limit": limit})
+            if not rows:
+                return []
+            ids = [row[0] for row in rows]
+            await session.execute(
+                "lease",
+                {"ids": ids, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id},
+            )
+            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+
+        return await self._run(body)
+
+    # -- admin ---------------------------------------------------------------------------
+
+    async def counts(self) -> StateCounts:
+        """Jobs per state."""
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch("counts")
+
+        [(queued, running, scheduled, retry, dead, oldest)] = await self._run(
+            body, transaction=False
+        )
+        return StateCounts(
+            queued=int(queued),
+            scheduled=int(scheduled),
+            retry=int(retry),
+            running=int(running),
+            dead=int(dead),
+            oldest_queued_at=_seconds(oldest),
+        )
+
+    async def counters(self) -> Counters:
+        """Processed/failed totals, summed over the counter shards."""
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch("counters")
+
+        totals = {str(name): int(value) for name, value in await self._run(body, transaction=False)}
+        return Counters(processed=totals.get("processed", 0), failed=totals.get("failed", 0))
+
+    async def list_jobs(
+        self,
+        state: JobState,
+        *,
+        limit: int,
+        offset: int = 0,
+        newest_first: bool = False,
+        job_name: str | None = None,
+        error_contains: str | None = None,
+    ) -> list[StoredJob]:
+        """A page of one state, in the contract's order."""
+        block = f"list_{state.value}" + ("_newest" if newest_first else "")
+        if error_contains is None:
+            return await self._list_page(block, state, limit, offset, job_name)
+        # last_error lives inside the envelope for most states: filter here, scanning
+        # pages in order, so that offset and limit count matching jobs only.
+        matches: list[StoredJob] = []
+        skip = offset
+        scanned = 0
+        while len(matches) < limit:
+            page = await self._list_page(block, state, _ERROR_SCAN_PAGE, scanned, job_name)
+            scanned += len(page)
+            for job in page:
+                if not error_matches(job.raw, error_contains):
+                    continue
+                if skip:
+                    skip -= 1
+                    continue
+                matches.append(job)
+                if len(matches) == limit:
+                    break
+            if len(page) < _ERROR_SCAN_PAGE:
+                break
+        return matches
+
+    async def _list_page(
+        self, block: str, state: JobState, limit: int, offset: int, job_name: str | None
+    ) -> list[StoredJob]:
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch(
+                block, {"limit": limit, "offset": offset, "job_name": job_name}
+            )
+
+        rows = await self._run(body, transaction=False)
+        return [self._stored(state, *row) for row in rows]
+
+    @staticmethod
+    def _stored(
+        state: JobState,
+        job_id: str | None,
+        raw: str,
+        due_at: Any,
+        lease_until: Any,
+        worker_id: str | None,
+        updated_at: Any,
+    ) -> StoredJob:
+        return StoredJob(
+            job_id=job_id if job_id is not None else _job_id_from(raw),
+            state=state,
+            raw=raw,
+            due_at=_seconds(due_at),
+            lease_until=_seconds(lease_until),
+            worker_id=worker_id,
+            updated_at=_seconds(updated_at),
+        )
+
+    async def get_job(self, job_id: str) -> StoredJob | None:
+        """The job with that id in any state (rows stored without ``job_id`` by a
+        foreign producer are found through their envelope's text)."""
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch(
+                "get_job", {"job_id": job_id, "pattern": _id_pattern(job_id)}
+            )
+
+        for state, *row in await self._run(body, transaction=False):
+            stored = self._stored(JobState(state), *row)
+            if stored.job_id == job_id:
+                return stored
+        return None
+
+    async def move_to_queue(self, moves: Sequence[Move]) -> int:
+        """Requeue jobs still in their ``from_state`` at the back, with new envelopes."""
+        moved = 0
+        for move in moves:
+            if move.from_state is JobState.RUNNING:
+                continue
+            if await self._run(functools.partial(self._move, move=move)):
+                moved += 1
+        if moved:
+            self._signal()
+        return moved
+
+    async def _move(self, session: SqlSession, *, move: Move) -> bool:
+        table = _STATE_TABLES[move.from_state]
+        rows = await session.fetch(
+            f"find_{move.from_state.value}",
+            {"job_id": move.job_id, "pattern": _id_pattern(move.job_id)},
+        )
+        for row_id, stored_id, job_name, raw in rows:
+            if (stored_id if stored_id is not None else _job_id_from(raw)) != move.job_id:
+                continue
+            await session.execute(f"remove_{table}", {"ids": [row_id]})
+            await session.execute(
+                "insert_job", {"raw": move.raw, "job_id": move.job_id, "job_name": job_name}
+            )
+            await self._announce(session)
+            return True
+        return False
+
+    async def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete jobs by id in any state but RUNNING."""
+        if not job_ids:
+            return 0
+        ids = {"ids": list(job_ids)}
+
+        async def body(session: SqlSession) -> int:
+            total = 0
+            for state in ("queued", "scheduled", "retry", "dead"):
+                total += await session.execute(f"delete_{state}", ids)
+            return total
+
+        return await self._run(body)
+
+    async def purge(self, state: JobState) -> int:
+        """Delete every job in ``state`` (not RUNNING)."""
+        if state is JobState.RUNNING:
+            raise ValueError("running jobs cannot be purged; stop their workers first")
+
+        async def body(session: SqlSession) -> int:
+            return await session.execute(f"purge_{state.value}")
+
+        return await self._run(body, transaction=False)
+
+    async def set_paused(self, paused: bool) -> None:
+        """Pause or resume claiming for the namespace."""
+
+        async def body(session: SqlSession) -> None:
+            await session.execute("set_paused", {"value": int(paused)})
+
+        await self._run(body, transaction=False)
+        if not paused:
+            self._signal()
+
+    async def is_paused(self) -> bool:
+        """Whether the namespace is paused."""
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch("is_paused")
+
+        rows = await self._run(body, transaction=False)
+        return bool(rows and rows[0][0])
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers, most recently started first."""
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch("list_workers")
+
+        workers = []
+        for row in await self._run(body, transaction=False):
+            (worker_id, host, pid, concurrency, running, started, seen, state, stop, names) = row
+            try:
+                job_names = tuple(str(name) for name in json.loads(names or "[]"))
+            except (ValueError, TypeError):
+                job_names = ()
+            workers.append(
+                WorkerInfo(
+                    worker_id=worker_id,
+                    host=host,
+                    pid=int(pid),
+                    concurrency=int(concurrency),
+                    running=int(running),
+                    started_at=float(started),
+                    last_seen=float(seen),
+                    state=state,
+                    stop_requested=bool(stop),
+                    job_names=job_names,
+                )
+            )
+        return workers
+
+    async def request_worker_stop(self, worker_id: str) -> bool:
+        """Flag a worker to drain and stop at its next heartbeat."""
+
+        async def body(session: SqlSession) -> int:
+            return await session.execute("request_stop", {"worker_id": worker_id})
+
+        return bool(await self._run(body, transaction=False))

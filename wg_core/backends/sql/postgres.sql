@@ -1,0 +1,490 @@
+-- PostgreSQL dialect of wg's SQL engine (see base.py for the table layout).
+-- {ns} is replaced by the validated namespace; every value is a bound parameter.
+-- Times: now() is the server's clock; microsecond counts are bigint parameters.
+
+-- name: schema_lock
+SELECT pg_advisory_lock(hashtext(%(lock)s))
+
+-- name: schema_unlock
+SELECT pg_advisory_unlock(hashtext(%(lock)s))
+
+-- name: columns
+SELECT table_name::text, column_name::text
+FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s::text[])
+
+-- name: schema
+CREATE TABLE IF NOT EXISTS "{ns}_jobs" (
+    id BIGSERIAL PRIMARY KEY,
+    job_json TEXT NOT NULL,
+    job_id TEXT,
+    job_name TEXT,
+    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    lease_token TEXT,
+    lease_until TIMESTAMPTZ,
+    worker_id TEXT,
+    claimed_at TIMESTAMPTZ
+) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 500);
+CREATE INDEX IF NOT EXISTS "{ns}_jobs_ready_idx" ON "{ns}_jobs" (id) WHERE lease_token IS NULL;
+CREATE INDEX IF NOT EXISTS "{ns}_jobs_lease_idx" ON "{ns}_jobs" (lease_until)
+    WHERE lease_token IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_jobs_job_id_idx" ON "{ns}_jobs" (job_id);
+CREATE TABLE IF NOT EXISTS "{ns}_scheduled" (
+    id BIGSERIAL PRIMARY KEY,
+    job_json TEXT NOT NULL,
+    run_at BIGINT NOT NULL,
+    run_at_us INTEGER NOT NULL DEFAULT 0,
+    job_id TEXT,
+    job_name TEXT,
+    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS "{ns}_scheduled_due_idx" ON "{ns}_scheduled" (run_at, run_at_us, id);
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_scheduled_job_id_idx" ON "{ns}_scheduled" (job_id);
+CREATE TABLE IF NOT EXISTS "{ns}_retry" (
+    id BIGSERIAL PRIMARY KEY,
+    job_json TEXT NOT NULL,
+    retry_at BIGINT NOT NULL,
+    retry_at_us INTEGER NOT NULL DEFAULT 0,
+    job_id TEXT,
+    job_name TEXT,
+    last_error TEXT,
+    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS "{ns}_retry_due_idx" ON "{ns}_retry" (retry_at, retry_at_us, id);
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_retry_job_id_idx" ON "{ns}_retry" (job_id);
+CREATE TABLE IF NOT EXISTS "{ns}_dead" (
+    id BIGSERIAL PRIMARY KEY,
+    job_json TEXT NOT NULL,
+    job_id TEXT,
+    job_name TEXT,
+    last_error TEXT,
+    died_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_dead_job_id_idx" ON "{ns}_dead" (job_id);
+CREATE TABLE IF NOT EXISTS "{ns}_workers" (
+    worker_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL,
+    running INTEGER NOT NULL DEFAULT 0,
+    started_at DOUBLE PRECISION NOT NULL,
+    last_seen TIMESTAMPTZ NOT NULL DEFAULT now(),
+    state TEXT NOT NULL DEFAULT 'running',
+    stop_requested BOOLEAN NOT NULL DEFAULT false,
+    job_names TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS "{ns}_meta" (
+    name TEXT NOT NULL,
+    shard INTEGER NOT NULL DEFAULT 0,
+    value BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, shard)
+);
+
+-- name: drop
+DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
+    "{ns}_workers", "{ns}_meta"
+
+-- name: listen
+LISTEN "{ns}_jobs"
+
+-- name: notify
+SELECT pg_notify('{ns}_jobs', '')
+
+-- name: enqueue_jobs
+-- One statement for the whole batch; the notification is delivered when the
+-- surrounding transaction commits (the caller's, for transactional enqueue).
+WITH added AS (
+    INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
+    SELECT u.raw, u.job_id, u.job_name
+    FROM unnest(%(raws)s::text[], %(job_ids)s::text[], %(job_names)s::text[])
+        WITH ORDINALITY AS u(raw, job_id, job_name, ord)
+    ORDER BY u.ord
+    RETURNING 1
+)
+SELECT pg_notify('{ns}_jobs', '')
+
+-- name: enqueue_scheduled
+INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us)
+SELECT u.raw, u.job_id, u.job_name,
+       (t.now_us + u.delay_us) / 1000000, mod(t.now_us + u.delay_us, 1000000)
+FROM unnest(%(raws)s::text[], %(job_ids)s::text[], %(job_names)s::text[],
+            %(delays_us)s::bigint[]) WITH ORDINALITY AS u(raw, job_id, job_name, delay_us, ord),
+     (SELECT (extract(epoch FROM now()) * 1000000)::bigint AS now_us) AS t
+ORDER BY u.ord
+
+-- name: claim
+-- The whole claim in one statement: lock the oldest ready rows no one else is
+-- locking, lease them, return them. MATERIALIZED keeps the planner from inlining the
+-- CTE (and so from locking more rows than LIMIT).
+WITH picked AS MATERIALIZED (
+    SELECT id FROM "{ns}_jobs"
+    WHERE lease_token IS NULL
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_meta" WHERE name = 'paused' AND value <> 0)
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE "{ns}_jobs" AS j
+SET lease_token = %(batch)s::text || '-' || j.id,
+    lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
+    worker_id = %(worker_id)s,
+    claimed_at = now()
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.id, j.job_json
+
+-- name: claim_select
+SELECT id, job_json FROM "{ns}_jobs"
+WHERE lease_token IS NULL
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_meta" WHERE name = 'paused' AND value <> 0)
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: lease
+UPDATE "{ns}_jobs"
+SET lease_token = %(batch)s::text || '-' || id,
+    lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
+    worker_id = %(worker_id)s,
+    claimed_at = now()
+WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: complete
+DELETE FROM "{ns}_jobs"
+WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+
+-- name: complete_counted
+-- complete + bump in one statement (one round trip per acknowledged batch).
+WITH done AS (
+    DELETE FROM "{ns}_jobs"
+    WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+    RETURNING 1
+), bumped AS (
+    INSERT INTO "{ns}_meta" (name, shard, value)
+    SELECT 'processed', %(shard)s, count(*) FROM done HAVING count(*) > 0
+    ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
+)
+SELECT count(*) FROM done
+
+-- name: retry_counted
+-- RUNNING -> RETRY and the failed counter in one statement (compare-and-set on the token).
+WITH moved AS (
+    DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
+    RETURNING job_id, job_name
+), added AS (
+    INSERT INTO "{ns}_retry" (job_json, job_id, job_name, retry_at, retry_at_us, last_error)
+    SELECT %(raw)s::text, moved.job_id, moved.job_name,
+           t.due_us / 1000000, mod(t.due_us, 1000000), %(last_error)s::text
+    FROM moved,
+         (SELECT (extract(epoch FROM now()) * 1000000)::bigint + %(delay_us)s::bigint
+          AS due_us) AS t
+), bumped AS (
+    INSERT INTO "{ns}_meta" (name, shard, value)
+    SELECT 'failed', %(shard)s, count(*) FROM moved HAVING count(*) > 0
+    ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
+)
+SELECT count(*) FROM moved
+
+-- name: bury_counted
+-- RUNNING -> DEAD and the failed counter in one statement (compare-and-set on the token).
+WITH moved AS (
+    DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
+    RETURNING job_id, job_name
+), added AS (
+    INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error)
+    SELECT %(raw)s::text, moved.job_id, moved.job_name, %(last_error)s::text FROM moved
+), bumped AS (
+    INSERT INTO "{ns}_meta" (name, shard, value)
+    SELECT 'failed', %(shard)s, count(*) FROM moved HAVING count(*) > 0
+    ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
+)
+SELECT count(*) FROM moved
+
+-- name: bump
+INSERT INTO "{ns}_meta" (name, shard, value) VALUES (%(name)s, %(shard)s, %(n)s)
+ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
+
+-- name: hold
+SELECT job_id, job_name FROM "{ns}_jobs"
+WHERE id = %(id)s AND lease_token = %(token)s
+FOR UPDATE
+
+-- name: insert_retry
+INSERT INTO "{ns}_retry" (job_json, job_id, job_name, retry_at, retry_at_us, last_error)
+SELECT %(raw)s::text, %(job_id)s::text, %(job_name)s::text,
+       t.due_us / 1000000, mod(t.due_us, 1000000), %(last_error)s::text
+FROM (SELECT (extract(epoch FROM now()) * 1000000)::bigint + %(delay_us)s::bigint AS due_us) AS t
+
+-- name: insert_dead
+INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error)
+VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s)
+
+-- name: release
+UPDATE "{ns}_jobs"
+SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL
+WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+
+-- name: renew
+UPDATE "{ns}_jobs"
+SET lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0)
+WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+
+-- name: held
+SELECT lease_token FROM "{ns}_jobs"
+WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+
+-- name: due_scheduled
+SELECT id FROM "{ns}_scheduled"
+WHERE run_at <= floor(extract(epoch FROM now()))::bigint
+  AND run_at * 1000000 + run_at_us <= (extract(epoch FROM now()) * 1000000)::bigint
+ORDER BY run_at, run_at_us, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: due_retry
+SELECT id FROM "{ns}_retry"
+WHERE retry_at <= floor(extract(epoch FROM now()))::bigint
+  AND retry_at * 1000000 + retry_at_us <= (extract(epoch FROM now()) * 1000000)::bigint
+ORDER BY retry_at, retry_at_us, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: requeue_scheduled
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
+SELECT job_json, job_id, job_name FROM "{ns}_scheduled"
+WHERE id = ANY(%(ids)s::bigint[])
+ORDER BY run_at, run_at_us, id
+
+-- name: requeue_retry
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
+SELECT job_json, job_id, job_name FROM "{ns}_retry"
+WHERE id = ANY(%(ids)s::bigint[])
+ORDER BY retry_at, retry_at_us, id
+
+-- name: expired
+SELECT id, job_json FROM "{ns}_jobs"
+WHERE lease_token IS NOT NULL AND lease_until <= now()
+ORDER BY lease_until
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: forget_workers
+DELETE FROM "{ns}_workers"
+WHERE last_seen < now() - make_interval(secs => %(forget_us)s::bigint / 1000000.0)
+
+-- name: remove_jobs
+DELETE FROM "{ns}_jobs" WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: remove_scheduled
+DELETE FROM "{ns}_scheduled" WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: remove_retry
+DELETE FROM "{ns}_retry" WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: remove_dead
+DELETE FROM "{ns}_dead" WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: find_queued
+SELECT id, job_id, job_name, job_json FROM "{ns}_jobs"
+WHERE lease_token IS NULL
+  AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
+FOR UPDATE
+
+-- name: find_scheduled
+SELECT id, job_id, job_name, job_json FROM "{ns}_scheduled"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+FOR UPDATE
+
+-- name: find_retry
+SELECT id, job_id, job_name, job_json FROM "{ns}_retry"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+FOR UPDATE
+
+-- name: find_dead
+SELECT id, job_id, job_name, job_json FROM "{ns}_dead"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+FOR UPDATE
+
+-- name: insert_job
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name) VALUES (%(raw)s, %(job_id)s, %(job_name)s)
+
+-- name: delete_queued
+DELETE FROM "{ns}_jobs" WHERE lease_token IS NULL AND job_id = ANY(%(ids)s::text[])
+
+-- name: delete_scheduled
+DELETE FROM "{ns}_scheduled" WHERE job_id = ANY(%(ids)s::text[])
+
+-- name: delete_retry
+DELETE FROM "{ns}_retry" WHERE job_id = ANY(%(ids)s::text[])
+
+-- name: delete_dead
+DELETE FROM "{ns}_dead" WHERE job_id = ANY(%(ids)s::text[])
+
+-- name: purge_queued
+DELETE FROM "{ns}_jobs" WHERE lease_token IS NULL
+
+-- name: purge_scheduled
+DELETE FROM "{ns}_scheduled"
+
+-- name: purge_retry
+DELETE FROM "{ns}_retry"
+
+-- name: purge_dead
+DELETE FROM "{ns}_dead"
+
+-- name: counts
+SELECT
+    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NULL),
+    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NOT NULL),
+    (SELECT count(*) FROM "{ns}_scheduled"),
+    (SELECT count(*) FROM "{ns}_retry"),
+    (SELECT count(*) FROM "{ns}_dead"),
+    (SELECT extract(epoch FROM min(enqueued_at))::float8 FROM "{ns}_jobs"
+     WHERE lease_token IS NULL)
+
+-- name: counters
+SELECT name, sum(value) FROM "{ns}_meta"
+WHERE name IN ('processed', 'failed')
+GROUP BY name
+
+-- name: set_paused
+INSERT INTO "{ns}_meta" (name, shard, value) VALUES ('paused', 0, %(value)s)
+ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
+
+-- name: is_paused
+SELECT value <> 0 FROM "{ns}_meta" WHERE name = 'paused' AND shard = 0
+
+-- name: get_job
+SELECT CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, job_id, job_json,
+       NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
+       extract(epoch FROM coalesce(claimed_at, enqueued_at))::float8
+FROM "{ns}_jobs"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+UNION ALL
+SELECT 'scheduled', job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL, NULL,
+       extract(epoch FROM enqueued_at)::float8
+FROM "{ns}_scheduled"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+UNION ALL
+SELECT 'retry', job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL, NULL,
+       extract(epoch FROM enqueued_at)::float8
+FROM "{ns}_retry"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+UNION ALL
+SELECT 'dead', job_id, job_json, NULL, NULL, NULL, extract(epoch FROM died_at)::float8
+FROM "{ns}_dead"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+
+-- name: list_queued
+SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
+       extract(epoch FROM enqueued_at)::float8
+FROM "{ns}_jobs"
+WHERE lease_token IS NULL AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+ORDER BY id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_queued_newest
+SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
+       extract(epoch FROM enqueued_at)::float8
+FROM "{ns}_jobs"
+WHERE lease_token IS NULL AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_running
+SELECT job_id, job_json, NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
+       extract(epoch FROM claimed_at)::float8
+FROM "{ns}_jobs"
+WHERE lease_token IS NOT NULL
+  AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+ORDER BY claimed_at, id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_running_newest
+SELECT job_id, job_json, NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
+       extract(epoch FROM claimed_at)::float8
+FROM "{ns}_jobs"
+WHERE lease_token IS NOT NULL
+  AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+ORDER BY claimed_at DESC, id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_scheduled
+SELECT job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
+       extract(epoch FROM enqueued_at)::float8
+FROM "{ns}_scheduled"
+WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+ORDER BY run_at, run_at_us, id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_scheduled_newest
+SELECT job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
+       extract(epoch FROM enqueued_at)::float8
+FROM "{ns}_scheduled"
+WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+ORDER BY run_at DESC, run_at_us DESC, id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_retry
+SELECT job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
+       extract(epoch FROM enqueued_at)::float8
+FROM "{ns}_retry"
+WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+ORDER BY retry_at, retry_at_us, id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_retry_newest
+SELECT job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
+       extract(epoch FROM enqueued_at)::float8
+FROM "{ns}_retry"
+WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+ORDER BY retry_at DESC, retry_at_us DESC, id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_dead
+SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
+       extract(epoch FROM died_at)::float8
+FROM "{ns}_dead"
+WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+ORDER BY id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_dead_newest
+SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
+       extract(epoch FROM died_at)::float8
+FROM "{ns}_dead"
+WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+ORDER BY id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: worker_stop_flag
+SELECT stop_requested FROM "{ns}_workers" WHERE worker_id = %(worker_id)s
+
+-- name: register_worker
+INSERT INTO "{ns}_workers" AS w
+    (worker_id, host, pid, concurrency, running, started_at, last_seen, state,
+     stop_requested, job_names)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(concurrency)s, %(running)s, %(started_at)s, now(),
+        %(state)s, %(stop_requested)s, %(job_names)s)
+ON CONFLICT (worker_id) DO UPDATE SET
+    host = EXCLUDED.host,
+    pid = EXCLUDED.pid,
+    concurrency = EXCLUDED.concurrency,
+    running = EXCLUDED.running,
+    started_at = EXCLUDED.started_at,
+    last_seen = now(),
+    state = EXCLUDED.state,
+    stop_requested = w.stop_requested OR EXCLUDED.stop_requested,
+    job_names = EXCLUDED.job_names
+
+-- name: unregister_worker
+DELETE FROM "{ns}_workers" WHERE worker_id = %(worker_id)s
+
+-- name: list_workers
+SELECT worker_id, host, pid, concurrency, running, started_at,
+       extract(epoch FROM last_seen)::float8, state, stop_requested, job_names
+FROM "{ns}_workers"
+ORDER BY started_at DESC, worker_id
+
+-- name: request_stop
+UPDATE "{ns}_workers" SET stop_requested = true WHERE worker_id = %(worker_id)s
