@@ -106,7 +106,7 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str, str]:
         code = ExitCode.USAGE if exc.exit_code == 2 else ExitCode.FAILURE
         message = exc.format_message()
         command = getattr(getattr(exc, "ctx", None), "command_path", None)
-        if code is ExitCode.USAGE and command:
+        if code is ExitCode.USAGE and command and message:
             message = f"{message} (see '{command} --help')"
         return code, _kind(code), message
     if isinstance(exc, BackendUnavailableError):
@@ -144,6 +144,8 @@ def report_failure(exc: BaseException, *, json_mode: bool, urls: tuple[str, ...]
     """
     code, kind, message = _classify(exc)
     message = redact_text(" ".join(str(message).split()), *urls)
+    if not message:
+        return int(code)  # e.g. `wg` alone: the help was shown, there is nothing to add
     if kind == "internal" and os.environ.get("WG_DEBUG"):
         raise exc
     if json_mode:
