@@ -256,6 +256,7 @@ class _Call:
     fn: _Fn
     write: bool
     future: concurrent.futures.Future[Any]
+    durable: bool = True
 
 
 class _ConnectionThread:
@@ -264,10 +265,21 @@ class _ConnectionThread:
     Write calls run inside ``BEGIN IMMEDIATE … COMMIT``; consecutive write calls that are
     already queued share one transaction, each under its own savepoint (group commit).
     Read calls run in a deferred transaction (one consistent snapshot).
+
+    ``lazy_sync``: the statements that switch ``synchronous`` to NORMAL and back to FULL.
+    With them, a transaction made only of calls submitted with ``durable=False`` commits
+    without waiting for the disk (it reaches the disk with the next durable commit).
     """
 
-    def __init__(self, name: str, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        name: str,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        lazy_sync: tuple[str, str] | None = None,
+    ) -> None:
         self._connect = connect
+        self._lazy_sync = lazy_sync
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -276,9 +288,11 @@ class _ConnectionThread:
         self._thread.start()
         await asyncio.wrap_future(self._ready)
 
-    def submit(self, fn: _Fn, *, write: bool) -> concurrent.futures.Future[Any]:
+    def submit(
+        self, fn: _Fn, *, write: bool, durable: bool = True
+    ) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._calls.put(_Call(fn, write, future))
+        self._calls.put(_Call(fn, write, future, durable))
         return future
 
     async def stop(self) -> None:
@@ -299,6 +313,7 @@ class _ConnectionThread:
 
     def _serve(self, connection: sqlite3.Connection) -> None:
         stopping = False
+        lazy = False  # whether synchronous is NORMAL right now
         while not stopping:
             first = self._calls.get()
             if first is None:
@@ -322,7 +337,14 @@ class _ConnectionThread:
                 end = index
                 while end < len(batch) and batch[end].write:
                     end += 1
-                _run_writes(connection, batch[index:end])
+                group = batch[index:end]
+                if self._lazy_sync is not None:
+                    want_lazy = not any(call.durable for call in group)
+                    if want_lazy != lazy:
+                        to_normal, to_full = self._lazy_sync
+                        connection.execute(to_normal if want_lazy else to_full)
+                        lazy = want_lazy
+                _run_writes(connection, group)
                 index = end
         # Fail whatever is still queued after the stop request.
         while True:
@@ -547,7 +569,15 @@ class SqliteBackend:
             await self._write(self._ensure_schema)
 
     async def _start_connections(self) -> None:
-        writer = _ConnectionThread("wg-sqlite-write", lambda: self._connect(write=True))
+        lazy_sync = None
+        if self._synchronous == "full" and not self._in_memory:
+            lazy_sync = (
+                self._q["pragma_synchronous_normal"][0],
+                self._q["pragma_synchronous_full"][0],
+            )
+        writer = _ConnectionThread(
+            "wg-sqlite-write", lambda: self._connect(write=True), lazy_sync=lazy_sync
+        )
         self._writer = writer
         await writer.start()
         if self._in_memory:
@@ -642,6 +672,7 @@ class SqliteBackend:
         fn: _Fn,
         *,
         write: bool,
+        durable: bool = True,
         on_abandon: Callable[[Any], object] | None = None,
     ) -> Any:
         """Run ``fn`` on ``thread``'s connection and return its result.
@@ -653,7 +684,7 @@ class SqliteBackend:
         """
         if thread is None:
             raise BackendError("the SQLite backend is not open: await backend.open() first")
-        future = thread.submit(fn, write=write)
+        future = thread.submit(fn, write=write, durable=durable)
         try:
             return await asyncio.shield(asyncio.wrap_future(future))
         except asyncio.CancelledError:
@@ -666,8 +697,8 @@ class SqliteBackend:
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        result: _T = await self._call(self._writer, fn, write=True)
+    async def _write(self, fn: Callable[[sqlite3.Connection], _T], *, durable: bool = True) -> _T:
+        result: _T = await self._call(self._writer, fn, write=True, durable=durable)
         return result
 
     async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -759,6 +790,7 @@ class SqliteBackend:
             self._writer,
             lambda c: self._lease_rows(c, "claim", params),
             write=True,
+            durable=False,
             on_abandon=self._release_abandoned,
         )
         return attempts
@@ -873,7 +905,7 @@ class SqliteBackend:
             c.execute(upsert, worker_row)
             return HeartbeatReply(lost=lost, stop_requested=bool(row and row[0]))
 
-        reply: HeartbeatReply = await self._write(run)
+        reply: HeartbeatReply = await self._write(run, durable=False)
         return reply
 
     async def unregister_worker(self, worker_id: str) -> None:
@@ -914,7 +946,7 @@ class SqliteBackend:
             c.execute(forget, (forget_before,))
             return attempts
 
-        attempts: list[Attempt] = await self._write(run)
+        attempts: list[Attempt] = await self._write(run, durable=False)
         return attempts
 
     # -- admin ---------------------------------------------------------------------------
