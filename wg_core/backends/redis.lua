@@ -118,7 +118,8 @@ return #ARGV / 3
 
 -- name: claim
 -- KEYS: jobs, running, leases, attempts, ids, seq, paused.  ARGV: limit, lease, worker id.
--- Leases up to `limit` jobs from the right end of the list (oldest first).
+-- Leases up to `limit` jobs from the right end of the list (oldest first), writing each
+-- bookkeeping key once for the whole batch.
 -- Returns {paused 0|1, (job id or '', token, envelope)...}.
 if redis.call('EXISTS', KEYS[7]) == 1 then
   return {1}
@@ -130,33 +131,77 @@ end
 local now, t = now_seconds()
 local deadline = now + tonumber(ARGV[2])
 local next_token = token_factory(KEYS[6], #raws, t)
-local keys = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
+local running, leases, attempts, index = {}, {}, {}, {}
 local out = {0}
 for _, raw in ipairs(raws) do
   local token = next_token()
-  out[#out + 1] = start_attempt(keys, raw, token, now, deadline, ARGV[3], nil)
+  local id = envelope_id(raw)
+  running[#running + 1] = token
+  running[#running + 1] = raw
+  leases[#leases + 1] = deadline
+  leases[#leases + 1] = token
+  attempts[#attempts + 1] = token
+  attempts[#attempts + 1] = cjson.encode({id or '', ARGV[3], now})
+  if id then
+    index[#index + 1] = id
+    index[#index + 1] = 'r' .. token
+  end
+  out[#out + 1] = id or ''
   out[#out + 1] = token
   out[#out + 1] = raw
+end
+redis.call('HSET', KEYS[2], unpack(running))
+redis.call('ZADD', KEYS[3], unpack(leases))
+redis.call('HSET', KEYS[4], unpack(attempts))
+if #index > 0 then
+  redis.call('HSET', KEYS[5], unpack(index))
 end
 return out
 
 -- name: complete
 -- KEYS: running, leases, attempts, ids, stats.  ARGV: tokens.
--- Deletes the jobs still held under these tokens; processed += how many.
-local done = 0
-for _, token in ipairs(ARGV) do
-  if redis.call('HDEL', KEYS[1], token) == 1 then
-    done = done + 1
-    local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], token)
-    if id then
-      redis.call('HDEL', KEYS[4], id)
+-- Deletes the jobs still held under these tokens; processed += how many. Each key is
+-- read and written once for the whole batch.
+local held, unique = {}, {}
+local present = redis.call('HMGET', KEYS[1], unpack(ARGV))
+for i, raw in ipairs(present) do
+  local token = ARGV[i]
+  if raw and not unique[token] then
+    unique[token] = true
+    held[#held + 1] = token
+  end
+end
+if #held == 0 then
+  return 0
+end
+redis.call('HDEL', KEYS[1], unpack(held))
+redis.call('ZREM', KEYS[2], unpack(held))
+local metas = redis.call('HMGET', KEYS[3], unpack(held))
+redis.call('HDEL', KEYS[3], unpack(held))
+local ids, expected = {}, {}
+for i, meta in ipairs(metas) do
+  if meta then
+    local id = cjson.decode(meta)[1]
+    if id ~= '' then
+      ids[#ids + 1] = id
+      expected[#expected + 1] = 'r' .. held[i]
     end
   end
 end
-if done > 0 then
-  redis.call('HINCRBY', KEYS[5], 'processed', done)
+if #ids > 0 then
+  local current = redis.call('HMGET', KEYS[4], unpack(ids))
+  local drop = {}
+  for i, entry in ipairs(current) do
+    if entry == expected[i] then
+      drop[#drop + 1] = ids[i]
+    end
+  end
+  if #drop > 0 then
+    redis.call('HDEL', KEYS[4], unpack(drop))
+  end
 end
-return done
+redis.call('HINCRBY', KEYS[5], 'processed', #held)
+return #held
 
 -- name: retry
 -- KEYS: running, leases, attempts, ids, stats, retry.  ARGV: token, envelope, delay.

@@ -99,6 +99,8 @@ _BLOCK_SLICE: Final = 10.0
 _BLOCK_SOCKET_MARGIN: Final = 10.0
 _MIN_BLOCK: Final = 0.01  # BLMOVE's timeout 0 means "forever": never send less than this
 _SCAN_CHUNK: Final = 500
+# Lua's unpack() is bounded by the C stack (about 8000 values): batches stay well below.
+_MAX_BATCH: Final = 1000
 _PURGE_CHUNK: Final = 1000
 
 _STATE_LETTER: Final = {
@@ -451,6 +453,7 @@ class RedisBackend:
     ) -> list[Attempt]:
         if limit <= 0:
             return []
+        limit = min(limit, _MAX_BATCH)
         deadline = time.monotonic() + wait
         while True:
             paused, attempts = await self._claim_now(limit, lease, worker_id)
@@ -502,11 +505,13 @@ class RedisBackend:
         if not attempts:
             return 0
         k = self._keys
-        done: int = await self._run(
-            "complete",
-            (k.running, k.leases, k.attempts, k.ids, k.stats),
-            [attempt.token for attempt in attempts],
-        )
+        done = 0
+        for start in range(0, len(attempts), _MAX_BATCH):
+            done += await self._run(
+                "complete",
+                (k.running, k.leases, k.attempts, k.ids, k.stats),
+                [attempt.token for attempt in attempts[start : start + _MAX_BATCH]],
+            )
         return done
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
