@@ -1,0 +1,193 @@
+"""The checker: compare the backend's final state with the effects log.
+
+Definitions (per job the harness enqueued):
+
+* **lost** — neither completed nor dead: gone from the backend with no run of its
+  handler ever returning, or (for a job expected to complete) buried for no reason
+  the scenario explains.
+* **duplicates** — handler runs beyond the first, not counting runs the pool cancelled
+  and released at shutdown (those did not finish, and are meant to run again).
+  A duplicate is *explained* when every earlier run was in a worker the harness killed,
+  stopped or terminated, or that crashed; at-least-once delivery allows exactly those.
+* **illegal** — transitions the contract forbids: the ``processed`` counter disagrees
+  with the jobs that left the backend completed (a second completion or a stale write
+  accepted), one attempt number run by two workers (an attempt claimed twice), an
+  attempt number above ``max_retries + 1``, or an unexplained duplicate.
+* **stuck** — still queued, scheduled, retrying or running once the backend has been
+  quiet for a lease, a reaper interval and a drain margin.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaos.effects import EffectsLog
+from chaos.harness import Harness
+from wg_core import JobInfo, JobState, StoredJob
+
+__all__ = ["Verdict", "check", "final_state"]
+
+_PAGE = 500
+
+
+@dataclass
+class Verdict:
+    """One scenario's measured outcome on one backend."""
+
+    scenario: str
+    backend: str
+    seed: int
+    jobs: int = 0
+    faults: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    illegal: int = 0
+    stuck: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run met the pass criteria (no problem recorded)."""
+        return not self.problems
+
+    def fail(self, problem: str) -> None:
+        """Record a violated pass criterion."""
+        self.problems.append(problem)
+
+    def summary(self) -> str:
+        """One line for humans, seed included so a failure can be replayed."""
+        status = "PASS" if self.ok else "FAIL"
+        extra = " ".join(f"{k}={v}" for k, v in self.details.items())
+        line = (
+            f"{status} {self.scenario} [{self.backend}] seed={self.seed} jobs={self.jobs} "
+            f"faults={self.faults} lost={self.lost} duplicates={self.duplicates} "
+            f"illegal={self.illegal} stuck={self.stuck} {extra}"
+        )
+        return line + "".join(f"\n    - {problem}" for problem in self.problems)
+
+
+async def final_state(harness: Harness) -> dict[str, StoredJob]:
+    """Every job still stored in the namespace, by job id."""
+    stored: dict[str, StoredJob] = {}
+    for state in JobState:
+        offset = 0
+        while True:
+            page = await harness.backend.list_jobs(state, limit=_PAGE, offset=offset)
+            for job in page:
+                stored[job.job_id] = job
+            if len(page) < _PAGE:
+                break
+            offset += _PAGE
+    return stored
+
+
+async def check(
+    verdict: Verdict,
+    harness: Harness,
+    *,
+    good: Iterable[str],
+    bad: Mapping[str, str] = {},
+    max_runs: int,
+    settled: bool,
+    released_ok: bool = False,
+) -> tuple[EffectsLog, dict[str, StoredJob]]:
+    """Fill ``verdict`` from the backend's final state and the effects log.
+
+    ``good``: ids expected to complete. ``bad``: ids expected to end dead, each with a
+    fragment its ``last_error`` must contain. ``max_runs``: ``max_retries + 1`` of the
+    good jobs. ``released_ok``: workers were SIGTERMed past their shutdown timeout, so an
+    attempt cut short by a terminated worker may run again under the same number.
+    """
+    good_ids = set(good)
+    log = harness.effects()
+    stored = await final_state(harness)
+    counters = await harness.client.counters()
+    harness.reap_exits()
+    crashed = {worker.pid for worker in harness.workers if worker.fate == "crashed"}
+    faulted = harness.killed | harness.stopped | harness.terminated | crashed
+    verdict.jobs = len(good_ids) + len(bad)
+    verdict.details["starts"] = log.starts
+    if log.torn_lines:
+        verdict.details["torn_log_lines"] = log.torn_lines
+
+    # A malformed job may be buried under a new id (the dead entry keeps the original
+    # text under "raw", and every bad text here contains its job id): find it there.
+    dead_texts = [job for job in stored.values() if job.state is JobState.DEAD]
+    renamed: dict[str, StoredJob] = {}
+    for job_id in bad:
+        if job_id not in stored:
+            match = next((job for job in dead_texts if job_id in job.raw), None)
+            if match is not None:
+                renamed[job_id] = match
+    if renamed:
+        verdict.details["dead_under_new_id"] = len(renamed)
+    stored = {**stored, **renamed}
+    completed_ids = {job_id for job_id in good_ids | set(bad) if job_id not in stored}
+    for job_id in good_ids:
+        job = stored.get(job_id)
+        if job is None:
+            if log.completed(job_id) == 0:
+                verdict.lost += 1
+                verdict.fail(f"job {job_id} left the backend without a finished run")
+        elif job.state is JobState.DEAD:
+            verdict.lost += 1
+            verdict.fail(f"good job {job_id} is dead: {_last_error(job)}")
+        else:
+            verdict.stuck += 1
+    for job_id, reason in bad.items():
+        job = stored.get(job_id)
+        if job is None:
+            verdict.lost += 1
+            verdict.fail(f"bad job {job_id} left the backend instead of going dead ({reason})")
+        elif job.state is not JobState.DEAD:
+            verdict.stuck += 1
+        elif reason.lower() not in _last_error(job).lower():
+            verdict.fail(f"dead job {job_id}: reason {_last_error(job)!r} lacks {reason!r}")
+    if verdict.stuck:
+        verdict.fail(f"{verdict.stuck} jobs not terminal (settled={settled})")
+
+    # A completion is a delete plus processed += 1, in one step: any difference is a
+    # completion counted twice, or a stale write accepted.
+    if counters.processed != len(completed_ids):
+        verdict.illegal += abs(counters.processed - len(completed_ids))
+        verdict.fail(
+            f"processed counter {counters.processed} != {len(completed_ids)} jobs completed"
+        )
+
+    for job_id in good_ids:
+        runs = log.runs.get(job_id, [])
+        claimed = Counter(run.attempt for run in runs)
+        reused = [
+            attempt
+            for attempt, times in claimed.items()
+            if times > 1
+            and not (
+                released_ok
+                and all(
+                    run.pid in harness.terminated and run.end is None
+                    for run in runs[:-1]
+                    if run.attempt == attempt
+                )
+            )
+        ]
+        if reused:
+            verdict.illegal += len(reused)
+            verdict.fail(f"job {job_id}: attempt {reused} run by two workers: {runs}")
+        if any(run.attempt > max_runs for run in runs):
+            verdict.illegal += 1
+            verdict.fail(f"job {job_id}: attempt above {max_runs}: {runs}")
+        released = sum(1 for run in runs[:-1] if run.pid in harness.terminated and run.end is None)
+        extra = max(0, len(runs) - 1 - released)
+        verdict.duplicates += extra
+        if extra and not all(run.pid in faulted for run in runs[:-1]):
+            verdict.illegal += 1
+            verdict.fail(f"job {job_id} ran again with no fault to explain it: {runs}")
+    return log, stored
+
+
+def _last_error(job: StoredJob) -> str:
+    return JobInfo.from_stored(job).last_error or ""

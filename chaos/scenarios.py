@@ -1,0 +1,254 @@
+"""The process scenarios of issue 9: kills, stops, signals, claim races, promotion races.
+
+Each scenario takes an opened ``Harness`` and a ``Profile`` and returns a ``Verdict``
+whose ``problems`` list every violated pass criterion. Timings are short (a 1 s lease,
+a 0.2 s reaper) so a scenario runs in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from chaos.checker import Verdict, check
+from chaos.harness import Harness
+from chaos.profiles import Profile
+from wg_core import JobOptions, JobSpec
+
+__all__ = ["LEASE", "QUIET", "SCENARIOS", "Scenario", "enqueue_work"]
+
+LEASE: Final = 1.0
+REAPER: Final = 0.2
+QUIET: Final = LEASE + REAPER + 5.0
+"""Nothing changed for this long: whatever is not terminal is stuck."""
+MAX_RETRIES: Final = 50
+"""Good jobs survive this many crashes of their worker before going dead."""
+GOOD: Final = JobOptions(max_retries=MAX_RETRIES, retry_delay=0.05, timeout=60)
+
+Scenario = Callable[[Harness, Profile], Awaitable[Verdict]]
+
+
+async def enqueue_work(
+    harness: Harness,
+    count: int,
+    *,
+    ms: tuple[int, int] = (0, 0),
+    job_name: str = "work",
+    delay: float | None = None,
+    chunk: int = 1000,
+) -> list[str]:
+    """Enqueue ``count`` handler jobs lasting a random ``ms`` range; returns their ids."""
+    ids: list[str] = []
+    for first in range(0, count, chunk):
+        specs = [
+            JobSpec(
+                payload={"n": n, "ms": harness.rng.randint(*ms)},
+                job_name=job_name,
+                options=GOOD,
+                delay=delay,
+            )
+            for n in range(first, min(count, first + chunk))
+        ]
+        ids += await harness.client.enqueue_many(specs)
+    return ids
+
+
+def _worker_args(*, workers: int, shutdown_timeout: float = 5.0) -> tuple[str, ...]:
+    return (
+        "--workers",
+        str(workers),
+        "--lease",
+        str(LEASE),
+        "--reaper-interval",
+        str(REAPER),
+        "--shutdown-timeout",
+        str(shutdown_timeout),
+    )
+
+
+async def _finish(
+    verdict: Verdict, harness: Harness, ids: list[str], *, released_ok: bool = False
+) -> Verdict:
+    settled = await harness.settle(quiet_for=QUIET, respawn=True)
+    await harness.stop_all()
+    await check(
+        verdict,
+        harness,
+        good=ids,
+        max_runs=MAX_RETRIES + 1,
+        settled=settled,
+        released_ok=released_ok,
+    )
+    stats = harness.stats()
+    if stats.get("stale_writes"):
+        verdict.details["stale_writes_refused"] = stats["stale_writes"]
+    return verdict
+
+
+async def kill_respawn(harness: Harness, profile: Profile) -> Verdict:
+    """1. SIGKILL random workers mid-job and respawn them."""
+    verdict = Verdict("1-sigkill", harness.backend_name, harness.seed)
+    concurrency = 8
+    harness.worker_args = _worker_args(workers=concurrency)
+    ids = await enqueue_work(harness, profile.kill_jobs, ms=(2, 30))
+    for _ in range(profile.kill_processes):
+        harness.spawn()
+    step = max(1, profile.kill_jobs // (profile.kills + 1))
+    in_flight = 0
+    for kill in range(profile.kills):
+        try:
+            await harness.wait_for_starts((kill + 1) * step, timeout=QUIET * 4)
+        except TimeoutError:
+            break  # everything ran already
+        harness.respawn_crashed()
+        victim = harness.rng.choice(harness.live)
+        harness.kill(victim)
+        verdict.faults += 1
+        # Right after the kill the backend still shows what the victim held (running or
+        # finished but unacknowledged): nothing touches it before its lease runs out.
+        in_flight += await harness.held_by(victim)
+        harness.spawn()
+    await _finish(verdict, harness, ids)
+    verdict.details["in_flight_at_kills"] = in_flight
+    if verdict.duplicates > in_flight:
+        verdict.fail(f"{verdict.duplicates} duplicates > {in_flight} jobs in flight at the kills")
+    return verdict
+
+
+async def sigstop_past_lease(harness: Harness, profile: Profile) -> Verdict:
+    """2. SIGSTOP a worker past its lease, then SIGCONT: its stale writes are refused."""
+    verdict = Verdict("2-sigstop", harness.backend_name, harness.seed)
+    harness.worker_args = _worker_args(workers=4)
+    # Sync handlers: a thread cannot be cancelled, so the resumed worker really tries to
+    # record outcomes for attempts it no longer owns.
+    ids = await enqueue_work(harness, 40 * profile.stops + 40, ms=(200, 400), job_name="sync_work")
+    victims = [harness.spawn() for _ in range(2)]
+    for stop in range(profile.stops):
+        victim = victims[stop % 2]
+        deadline = time.monotonic() + QUIET * 4
+        while await harness.held_by(victim) == 0:
+            if time.monotonic() > deadline:
+                verdict.fail("the victim never held a job")
+                break
+            await asyncio.sleep(0.02)
+        victim.process.send_signal(signal.SIGSTOP)
+        harness.stopped.add(victim.pid)
+        verdict.faults += 1
+        await asyncio.sleep(LEASE * 2 + REAPER * 3)  # past the lease: others reap its jobs
+        victim.process.send_signal(signal.SIGCONT)
+    await _finish(verdict, harness, ids)
+    log = harness.effects()
+    superseded = 0
+    for runs in log.runs.values():
+        for run in runs[:-1]:
+            if run.pid in harness.stopped:
+                superseded += 1
+    verdict.details["stale_attempts"] = superseded
+    if not superseded:
+        verdict.fail("no attempt of a stopped worker was taken over: the fault did not bite")
+    return verdict
+
+
+async def sigterm_within_timeout(harness: Harness, profile: Profile) -> Verdict:
+    """3. SIGTERM while jobs shorter than shutdown_timeout run: they finish, exit 0."""
+    verdict = Verdict("3-sigterm-drain", harness.backend_name, harness.seed)
+    timeout = 3.0
+    harness.worker_args = _worker_args(workers=4, shutdown_timeout=timeout)
+    ids = await enqueue_work(harness, 12 * profile.term_cycles + 12, ms=(200, 600))
+    for _ in range(profile.term_cycles):
+        before = harness.effects().starts
+        worker = harness.spawn()
+        await harness.wait_for_starts(before + 1)
+        await asyncio.sleep(0.05)
+        took = await harness.terminate(worker)
+        verdict.faults += 1
+        verdict.details["max_exit_s"] = round(max(verdict.details.get("max_exit_s", 0), took), 2)
+        if harness.exits[worker.pid] != 0:
+            verdict.fail(f"worker exited {harness.exits[worker.pid]} on SIGTERM")
+        if took > timeout + 1:
+            verdict.fail(f"worker took {took:.2f}s to exit (timeout {timeout}s + 1s)")
+    harness.spawn()
+    await _finish(verdict, harness, ids)
+    if verdict.duplicates:
+        verdict.fail(f"{verdict.duplicates} duplicates: a drained job ran twice")
+    return verdict
+
+
+async def sigterm_past_timeout(harness: Harness, profile: Profile) -> Verdict:
+    """4. SIGTERM while jobs longer than shutdown_timeout run: released, attempt unspent."""
+    verdict = Verdict("4-sigterm-release", harness.backend_name, harness.seed)
+    timeout = 0.2
+    harness.worker_args = _worker_args(workers=4, shutdown_timeout=timeout)
+    ids = await enqueue_work(harness, 8, ms=(1500, 1500))
+    for _ in range(profile.term_cycles):
+        before = harness.effects().starts
+        worker = harness.spawn()
+        await harness.wait_for_starts(before + 4)
+        took = await harness.terminate(worker)
+        verdict.faults += 1
+        verdict.details["max_exit_s"] = round(max(verdict.details.get("max_exit_s", 0), took), 2)
+        if harness.exits[worker.pid] != 0:
+            verdict.fail(f"worker exited {harness.exits[worker.pid]} on SIGTERM")
+        if took > timeout + 2:
+            verdict.fail(f"worker took {took:.2f}s to exit (timeout {timeout}s + 2s)")
+    harness.worker_args = _worker_args(workers=8, shutdown_timeout=timeout)
+    harness.spawn()
+    await _finish(verdict, harness, ids, released_ok=True)
+    log = harness.effects()
+    spent = sorted({run.attempt for runs in log.runs.values() for run in runs})
+    verdict.details["attempt_numbers"] = spent
+    if spent != [1]:
+        verdict.fail(f"released jobs consumed attempts: attempt numbers seen {spent}")
+    return verdict
+
+
+async def concurrent_claimers(harness: Harness, profile: Profile) -> Verdict:
+    """7. Many processes × high concurrency on one queue: no attempt claimed twice."""
+    verdict = Verdict("7-claim-race", harness.backend_name, harness.seed)
+    harness.worker_args = _worker_args(workers=profile.claim_concurrency)
+    for _ in range(profile.claim_processes):
+        harness.spawn()
+    ids = await enqueue_work(harness, profile.claim_jobs)
+    await _finish(verdict, harness, ids)
+    verdict.details["claimers"] = profile.claim_processes * profile.claim_concurrency
+    if verdict.duplicates:
+        verdict.fail(f"{verdict.duplicates} duplicates with no fault injected")
+    return verdict
+
+
+async def promotion_race(harness: Harness, profile: Profile) -> Verdict:
+    """8. Several pools promote many jobs due at the same instant: each runs once."""
+    verdict = Verdict("8-promote-race", harness.backend_name, harness.seed)
+    harness.worker_args = _worker_args(workers=16)
+    for _ in range(profile.promote_processes):
+        harness.spawn()
+    started = time.monotonic()
+    ids = await enqueue_work(harness, profile.promote_jobs, delay=2.0)
+    verdict.details["enqueue_s"] = round(time.monotonic() - started, 2)
+    verdict.details["pools"] = profile.promote_processes
+    await _finish(verdict, harness, ids)
+    if verdict.duplicates:
+        verdict.fail(f"{verdict.duplicates} jobs ran more than once: promoted twice")
+    return verdict
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "1-sigkill": kill_respawn,
+    "3-sigterm-drain": sigterm_within_timeout,
+    "4-sigterm-release": sigterm_past_timeout,
+    "7-claim-race": concurrent_claimers,
+    "8-promote-race": promotion_race,
+    "2-sigstop": sigstop_past_lease,
+}
+
+
+def _poison(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
+    from chaos.poison import poison
+
+    return poison(harness, profile)
+
+
+SCENARIOS["6-poison"] = _poison

@@ -1,0 +1,101 @@
+"""A worker process for fault injection: a real ``WorkerPool`` whose handlers log effects.
+
+    python -m chaos.worker URL NAMESPACE LOG STATS_DIR [--workers N] [--lease S] ...
+
+Job names it serves:
+
+* ``work`` — payload ``{"n": int, "ms": int}``: log the start, sleep ``ms``
+  milliseconds (asyncio), log the end. A payload of another shape is a decode error.
+* ``sync_work`` — the same in a thread (a sync handler cannot be cancelled, so a
+  stopped-then-resumed worker really tries to write its stale outcome).
+* ``crash`` — log the start, then ``os._exit(CRASH_EXIT_CODE)``: a handler that kills
+  its worker on every attempt.
+
+Any other job name has no handler (dead at once). On a graceful exit the pool's stats
+are written to ``STATS_DIR/<pid>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from chaos.effects import EffectsWriter
+from wg_core import JobContext, JobOptions, WorkerPool
+
+__all__ = ["CRASH_EXIT_CODE", "WorkJob", "main"]
+
+CRASH_EXIT_CODE: Final = 17
+
+
+@dataclass(frozen=True, slots=True)
+class WorkJob:
+    """The payload of ``work`` and ``sync_work`` jobs."""
+
+    n: int
+    ms: int = 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one pool until SIGTERM/SIGINT, then write its stats."""
+    parser = argparse.ArgumentParser(prog="python -m chaos.worker")
+    parser.add_argument("url")
+    parser.add_argument("namespace")
+    parser.add_argument("log")
+    parser.add_argument("stats_dir")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--lease", type=float, default=1.0)
+    parser.add_argument("--shutdown-timeout", type=float, default=5.0)
+    parser.add_argument("--reaper-interval", type=float, default=0.2)
+    parser.add_argument("--promote-interval", type=float, default=0.05)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(process)d %(name)s: %(message)s")
+    effects = EffectsWriter(args.log)
+
+    async def work(job: WorkJob, ctx: JobContext) -> None:
+        start = effects.started(ctx.job_id, ctx.attempt)
+        if job.ms:
+            await asyncio.sleep(job.ms / 1000)
+        effects.ended(ctx.job_id, ctx.attempt, start)
+
+    def sync_work(job: WorkJob, ctx: JobContext) -> None:
+        start = effects.started(ctx.job_id, ctx.attempt)
+        if job.ms:
+            time.sleep(job.ms / 1000)
+        effects.ended(ctx.job_id, ctx.attempt, start)
+
+    def crash(job: object, ctx: JobContext) -> None:
+        effects.started(ctx.job_id, ctx.attempt)
+        os._exit(CRASH_EXIT_CODE)
+
+    pool = WorkerPool(
+        handlers={"work": work, "sync_work": sync_work, "crash": crash},
+        url=args.url,
+        namespace=args.namespace,
+        workers=args.workers,
+        lease=args.lease,
+        heartbeat_interval=args.lease / 4,
+        reaper_interval=args.reaper_interval,
+        scheduler_interval=args.promote_interval,
+        retrier_interval=args.promote_interval,
+        fetch_timeout=0.5,
+        shutdown_timeout=args.shutdown_timeout,
+        max_retry_delay=0.5,
+        retry_jitter=0.0,
+        default_options=JobOptions(retry_delay=0.05),
+    )
+    asyncio.run(pool.run())
+    stats = json.dumps(dataclasses.asdict(pool.stats))
+    (Path(args.stats_dir) / f"{os.getpid()}.json").write_text(stats)
+
+
+if __name__ == "__main__":
+    main()
