@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import itertools
 import json
 import math
 import os
@@ -102,6 +101,7 @@ MIN_SQLITE_VERSION: Final = (3, 35, 0)
 
 _MEMORY: Final = ":memory:"
 _MAX_GROUP: Final = 64  # write calls committed together at most
+_RECHECK_INTERVAL: Final = 0.1  # an idle claimer's safety net against a missed wake-up
 # Transaction control, used by the connection threads around every call.
 _BEGIN_WRITE: Final = "BEGIN IMMEDIATE"
 _BEGIN_READ: Final = "BEGIN"
@@ -418,6 +418,61 @@ def _run_writes(connection: sqlite3.Connection, calls: list[_Call]) -> None:
             call.future.set_exception(value)
 
 
+class _CommitWatcher:
+    """Wakes idle claimers when another connection (another process) commits.
+
+    A thread polls ``PRAGMA data_version`` on its own connection every ``interval``
+    seconds (a few microseconds each: it reads shared memory, not the file) and counts
+    the changes it sees in ``changes``.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        query: str,
+        waiters: Waiters,
+        interval: float,
+    ) -> None:
+        self.changes = 0
+        self.ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._connect = connect
+        self._query = query
+        self._waiters = waiters
+        self._interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wg-sqlite-watch", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self) -> None:
+        try:
+            connection = self._connect()
+        except sqlite3.Error:
+            self.ready.set_result(None)  # claimers fall back to their periodic re-check
+            return
+        try:
+            last = self._version(connection)
+            self.ready.set_result(None)
+            while not self._stopping.wait(self._interval):
+                current = self._version(connection)
+                if current != last:
+                    last = current
+                    self.changes += 1
+                    self._waiters.wake_all()
+        finally:
+            connection.close()
+
+    def _version(self, connection: sqlite3.Connection) -> int | None:
+        try:
+            value: int = connection.execute(self._query).fetchone()[0]
+        except sqlite3.Error:
+            return None  # locked for a moment (timeout=0): look again next time
+        return value
+
+
 # -- the backend ---------------------------------------------------------------------------
 
 
@@ -480,10 +535,8 @@ class SqliteBackend:
         self._waiters = Waiters() if self._in_memory else _waiters_for(self._path, namespace)
         self._writer: _ConnectionThread | None = None
         self._reader: _ConnectionThread | None = None
-        self._watch: sqlite3.Connection | None = None
-        self._watch_lock = threading.Lock()
+        self._watcher: _CommitWatcher | None = None
         self._open_lock = asyncio.Lock()
-        self._unknown_version = itertools.count(-1, -1)
         self._closed = False
 
     @classmethod
@@ -586,19 +639,13 @@ class SqliteBackend:
         reader = _ConnectionThread("wg-sqlite-read", lambda: self._connect(write=False))
         self._reader = reader
         await reader.start()
-        # Polled from the event loop (and the blocking facade's threads) under a lock;
-        # timeout=0 so that a poll never blocks the loop on another process's lock.
-        self._watch = await asyncio.to_thread(
-            sqlite3.connect, self._path, timeout=0, isolation_level=None, check_same_thread=False
-        )
 
     async def _stop_connections(self) -> None:
-        writer, reader, watch = self._writer, self._reader, self._watch
+        writer, reader, watcher = self._writer, self._reader, self._watcher
         self._writer = self._reader = None
-        self._watch = None
-        if watch is not None:
-            with self._watch_lock:
-                watch.close()
+        self._watcher = None
+        if watcher is not None:
+            await watcher.stop()
         for thread in {id(t): t for t in (reader, writer) if t is not None}.values():
             await thread.stop()
 
@@ -708,19 +755,16 @@ class SqliteBackend:
     def _now_ms(self) -> int:
         return _ms(self._clock())
 
-    def _data_version(self) -> int:
-        """A number that changes when another connection commits (cheap, no thread hop).
-
-        Returns a fresh negative number when it cannot tell, so that the caller looks.
-        """
-        with self._watch_lock:
-            if self._watch is None:
-                return next(self._unknown_version)
-            try:
-                value: int = self._watch.execute(self._q["data_version"][0]).fetchone()[0]
-            except sqlite3.Error:
-                return next(self._unknown_version)
-            return value
+    async def _commit_watcher(self) -> _CommitWatcher | None:
+        """The watcher of other processes' commits, started on the first idle claim."""
+        if self._in_memory or self._writer is None:
+            return None  # nobody else can write to this database
+        if self._watcher is None:
+            (query,) = self._q["data_version"]
+            connect = partial(sqlite3.connect, self._path, timeout=0, isolation_level=None)
+            self._watcher = _CommitWatcher(connect, query, self._waiters, self._poll_interval)
+        await asyncio.wrap_future(self._watcher.ready)
+        return self._watcher
 
     # -- producing -----------------------------------------------------------------------
 
@@ -767,17 +811,20 @@ class SqliteBackend:
             return await self._claim_now(limit, lease, worker_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        # Read the version before claiming: a commit after it is then always noticed.
-        version = self._data_version()
+        watcher = await self._commit_watcher()
+        # Note the watcher's count before claiming: any commit after it is then seen.
+        seen = watcher.changes if watcher else 0
         attempts = await self._claim_now(limit, lease, worker_id)
         while not attempts and not self._closed:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            woken = await self._waiters.wait(min(remaining, self._poll_interval))
-            current = self._data_version()
-            if woken or current != version:
-                version = current
+            # The watcher may see a commit just before this claimer starts waiting and
+            # wake nobody: waking up now and then to compare counts closes that gap.
+            woken = await self._waiters.wait(min(remaining, _RECHECK_INTERVAL))
+            changes = watcher.changes if watcher else 0
+            if woken or changes != seen:
+                seen = changes
                 attempts = await self._claim_now(limit, lease, worker_id)
         return attempts
 
