@@ -279,6 +279,7 @@ class SqlBackend(abc.ABC):
         self._wake_generation = 0
         self._opened = False
         self._schema_ready = False
+        self._orphans: set[asyncio.Future[Any]] = set()
 
     # -- properties ----------------------------------------------------------------------
 
@@ -358,6 +359,23 @@ class SqlBackend(abc.ABC):
         timeouts with jittered backoff, translating driver errors to wg's."""
         if not self._opened:
             raise BackendError(f"{self!r} is not open: call open() first")
+        # The unit of work runs to its end even if the caller is cancelled: a worker
+        # cancelled while acknowledging must not roll back a completion whose handler
+        # already ran (close() waits for such orphans).
+        task = asyncio.ensure_future(self._attempt(body, transaction))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._orphans.add(task)
+            task.add_done_callback(self._orphan_done)
+            raise
+
+    def _orphan_done(self, task: asyncio.Future[Any]) -> None:
+        self._orphans.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure here was already the caller's problem
+
+    async def _attempt(self, body: Callable[[SqlSession], Awaitable[T]], transaction: bool) -> T:
         for attempt in range(TRANSACTION_ATTEMPTS):
             try:
                 session_cm = self._transaction() if transaction else self._autocommit()
@@ -420,6 +438,8 @@ class SqlBackend(abc.ABC):
     async def close(self) -> None:
         """Close the connections; waiting claimers return. Safe to call twice."""
         self._signal()
+        if self._orphans:
+            await asyncio.gather(*self._orphans, return_exceptions=True)
         if self._opened:
             self._opened = False
             await self._disconnect()
@@ -458,9 +478,9 @@ class SqlBackend(abc.ABC):
                     raise
                 raise translated from exc
         else:
-            # One batch of only-queued or only-scheduled jobs is one statement: no need
-            # for an explicit transaction around it.
-            await self._run(body, transaction=bool(queued) and bool(scheduled))
+            # A batch that is one INSERT needs no explicit transaction; some drivers
+            # insert delayed jobs row by row, so a batch of several takes one.
+            await self._run(body, transaction=bool(scheduled) and len(jobs) > 1)
         if queued:
             self._signal()
 
@@ -477,17 +497,41 @@ class SqlBackend(abc.ABC):
         deadline = loop.time() + wait
         while True:
             generation = self._wake_generation
-            attempts = await self._claim_now(limit, lease, worker_id)
+            attempts = await self._claim_or_release(limit, lease, worker_id)
             self._claim_succeeded(bool(attempts))
             remaining = deadline - loop.time()
             if attempts or remaining <= 0 or not self._opened:
                 return attempts
             await self._wait_for_work(remaining, generation)
 
+    async def _claim_or_release(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        """``_claim_now``, but if the caller is cancelled meanwhile, whatever the claim
+        leased goes straight back to the front of the queue."""
+        task = asyncio.ensure_future(self._claim_now(limit, lease, worker_id))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._orphans.add(task)
+            task.add_done_callback(self._release_orphan)
+            raise
+
+    def _release_orphan(self, task: asyncio.Future[list[Attempt]]) -> None:
+        self._orphans.discard(task)
+        if task.cancelled() or task.exception() is not None or not task.result():
+            return
+        release = asyncio.ensure_future(self.release(task.result()))
+        self._orphans.add(release)
+        release.add_done_callback(self._orphan_done)
+
     async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
         batch = uuid.uuid4().hex
 
         async def body(session: SqlSession) -> list[Attempt]:
+            # The pause flag is read on its own, without a lock: a locking read of it
+            # inside the claim would make every claimer queue on (or skip) that row.
+            paused = await session.fetch("is_paused")
+            if paused and paused[0][0]:
+                return []
             rows = await session.fetch("claim_select", {"limit": limit})
             if not rows:
                 return []
@@ -558,6 +602,11 @@ class SqlBackend(abc.ABC):
         """RUNNING → QUEUED keeping the row's id, hence its place at the front."""
         if not attempts:
             return 0
+        # A completion whose caller was cancelled may still be on its way: let it land
+        # first, or the release would win and a finished job would run again.
+        pending = self._orphans - {asyncio.current_task()}
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
         async def body(session: SqlSession) -> int:
             released = await session.execute("release", self._handles(attempts))

@@ -136,7 +136,6 @@ RETURNING j.id, j.job_json
 -- name: claim_select
 SELECT id, job_json FROM "{ns}_jobs"
 WHERE lease_token IS NULL
-  AND NOT EXISTS (SELECT 1 FROM "{ns}_meta" WHERE name = 'paused' AND value <> 0)
 ORDER BY id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED

@@ -1,0 +1,425 @@
+"""``MySqlBackend``: wg on MySQL 8.0+ / MariaDB 10.6+ (PyMySQL, on threads).
+
+Guarantees, and how:
+
+* **Never blocks the event loop**: PyMySQL is a blocking driver, so every connection
+  gets its own single-thread executor and all of its calls run there, in order. A small
+  pool of such connections serves the backend (``pool_size``).
+* **Atomic, leased, FIFO claims**: one short READ COMMITTED transaction selects the
+  oldest ready ids ``FOR UPDATE SKIP LOCKED``, stamps them with a lease on the server's
+  clock (``UTC_TIMESTAMP(6)``) and a fresh token by primary key, and commits. READ
+  COMMITTED (set on wg's own sessions) avoids the gap locks that REPEATABLE READ takes
+  on locking reads, which would block concurrent enqueues. A transaction that hits a
+  deadlock (1213) or lock-wait timeout (1205) is retried whole, with jittered backoff.
+* **Compare-and-set transitions** on (row id, token), with the counter bump in the same
+  transaction. Connections use ``CLIENT.FOUND_ROWS`` so that an UPDATE reports the rows
+  it matched, not only those it changed.
+* **Exactly-once promotion**: due rows are locked with SKIP LOCKED and moved in one
+  transaction.
+* **Wake-ups**: an enqueue, promotion or release in this process wakes its idle
+  claimers at once; jobs enqueued by other processes are found by adaptive polling:
+  every ``min_poll_interval`` while jobs keep coming, backing off towards the claim's
+  wait (the pool's ``fetch_timeout``) once the queue has been idle for a while.
+* **Transactional enqueue**: ``enqueue(jobs, connection=conn)`` writes through your
+  PyMySQL connection inside your transaction (it is not committed for you).
+* **Refuses old servers**: without ``SKIP LOCKED`` (MariaDB < 10.6, MySQL < 8.0.1)
+  claims could not be both concurrent and FIFO, so ``open`` fails with a clear message.
+* **Connection loss**: driver errors become ``BackendError`` /
+  ``BackendUnavailableError``; a broken connection is closed and replaced on its next
+  use, and the caller (the worker pool) retries.
+
+Tables are InnoDB, ``utf8mb4``; envelopes are ``MEDIUMTEXT`` (up to 16 MiB). Where
+binary logging is on, use ``binlog_format=ROW`` (or MIXED): ``SKIP LOCKED`` is unsafe for
+statement-based replication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
+from typing import Any, Final, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from wg_core.backend import NewJob
+from wg_core.backends.sql.base import Params, Row, SqlBackend, SqlSession, micros
+from wg_core.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    MissingDependencyError,
+)
+
+__all__ = ["MySqlBackend"]
+
+T = TypeVar("T")
+
+_TRANSIENT: Final = frozenset({1205, 1213})  # lock wait timeout, deadlock
+_UNREACHABLE: Final = frozenset(
+    {
+        1040,  # too many connections
+        1045,  # access denied
+        1053,  # server shutdown in progress
+        1927,  # connection killed (MariaDB)
+        2003,  # can't connect
+        2006,  # server has gone away
+        2013,  # lost connection during query
+        2055,  # lost connection (system error)
+        4031,  # disconnected by the server for inactivity (MySQL 8)
+    }
+)
+_DUPLICATE_KEY: Final = 1062
+
+
+def _pymysql() -> Any:
+    """PyMySQL, imported on first use (wg_core imports no driver)."""
+    try:
+        import pymysql
+    except ModuleNotFoundError as exc:
+        raise MissingDependencyError.for_extra("pymysql", "mysql") from exc
+    return pymysql
+
+
+def _split_statements(text: str) -> list[str]:
+    return [statement.strip() for statement in text.split(";") if statement.strip()]
+
+
+def _server_supports_skip_locked(version: str) -> bool:
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    if match is None:
+        return True  # unknown format: let the first claim tell
+    major, minor, patch = (int(part) for part in match.groups())
+    if "mariadb" in version.lower():
+        return (major, minor) >= (10, 6)
+    return (major, minor, patch) >= (8, 0, 1)
+
+
+class _Link:
+    """One PyMySQL connection and the one thread that ever touches it."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._connection: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wg-mysql")
+        self.broken = False
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._guarded, function, *args)
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> None:
+        """Queue work behind whatever the thread is running, without waiting for it."""
+        self._executor.submit(self._guarded, function, *args)
+
+    def _guarded(self, function: Callable[..., T], *args: Any) -> T:
+        # Runs on the link's thread.
+        pymysql = _pymysql()
+        if self._connection is None:
+            self._connection = self._connect()
+            self.broken = False
+        try:
+            return function(self._connection, *args)
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+            code = exc.args[0] if exc.args else 0
+            if isinstance(exc, pymysql.err.InterfaceError) or code in _UNREACHABLE:
+                self._drop()
+            raise
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        self.broken = True
+        if connection is not None:
+            with suppress(Exception):  # already dead; closing is a courtesy
+                connection.close()
+
+    def connection_id(self) -> int | None:
+        """The server's id for this connection (for operators and tests), if connected."""
+        return None if self._connection is None else int(self._connection.thread_id())
+
+    def close(self) -> None:
+        self._executor.submit(self._drop)
+        self._executor.shutdown(wait=True)
+
+
+def _run(connection: Any, sql: str, params: Params | None, fetch: bool) -> Any:
+    with connection.cursor() as cursor:
+        count = cursor.execute(sql, params or {})
+        return list(cursor.fetchall()) if fetch else count
+
+
+def _run_many(connection: Any, sql: str, rows: Sequence[Params]) -> int:
+    with connection.cursor() as cursor:
+        return int(cursor.executemany(sql, rows) or 0)
+
+
+def _script(connection: Any, statements: list[str]) -> None:
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+class _Session:
+    """Runs named blocks on a link (each call hops to the link's thread)."""
+
+    def __init__(self, link: _Link, sql: dict[str, str]) -> None:
+        self._link = link
+        self._sql = sql
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        rows: list[Row] = await self._link.call(_run, self._sql[block], params, True)
+        return rows
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        count: int = await self._link.call(_run, self._sql[block], params, False)
+        return count
+
+    async def execute_many(self, block: str, rows: Sequence[Params]) -> int:
+        return await self._link.call(_run_many, self._sql[block], rows)
+
+    async def script(self, block: str) -> None:
+        await self._link.call(_script, _split_statements(self._sql[block]))
+
+
+class _ForeignSession:
+    """Runs named blocks on a caller's PyMySQL connection, in a worker thread."""
+
+    def __init__(self, connection: Any, sql: dict[str, str]) -> None:
+        self._connection = connection
+        self._sql = sql
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        rows: list[Row] = await asyncio.to_thread(
+            _run, self._connection, self._sql[block], params, True
+        )
+        return rows
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        count: int = await asyncio.to_thread(
+            _run, self._connection, self._sql[block], params, False
+        )
+        return count
+
+    async def execute_many(self, block: str, rows: Sequence[Params]) -> int:
+        return await asyncio.to_thread(_run_many, self._connection, self._sql[block], rows)
+
+    async def script(self, block: str) -> None:
+        await asyncio.to_thread(_script, self._connection, _split_statements(self._sql[block]))
+
+
+class MySqlBackend(SqlBackend):
+    """Jobs in MySQL/MariaDB tables ``{namespace}_jobs``, ``_scheduled``, ``_retry``,
+    ``_dead`` (+ ``_workers``, ``_meta``).
+
+    ``MySqlBackend("mysql://user:password@host:3306/db", "myapp")``. ``pool_size``:
+    connections (and threads) for this process; ``min_poll_interval``: the fastest poll
+    while jobs flow from other processes; ``idle_after``: seconds without jobs before
+    polling backs off.
+    """
+
+    SQL_FILE = "mysql.sql"
+    EXTRA_BLOCKS = frozenset({"version"})
+
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "wg",
+        *,
+        pool_size: int = 10,
+        min_poll_interval: float = 0.005,
+        idle_after: float = 2.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(url, namespace)
+        if pool_size < 1:
+            raise ConfigError("pool_size must be at least 1")
+        self._connect_args = self._parse(url, connect_timeout)
+        self._pool_size = pool_size
+        self._min_poll = min_poll_interval
+        self._idle_after = idle_after
+        self._poll = min_poll_interval
+        self._last_found = 0.0
+        self._links: list[_Link] = []
+        self._idle: asyncio.LifoQueue[_Link] | None = None
+
+    def _parse(self, url: str, connect_timeout: float) -> dict[str, Any]:
+        parts = urlsplit(url)
+        if parts.scheme != "mysql":
+            raise ConfigError(f"not a mysql:// URL: {self.display_url}")
+        args: dict[str, Any] = {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 3306,
+            "user": unquote(parts.username) if parts.username else "root",
+            "password": unquote(parts.password) if parts.password else "",
+            "database": unquote(parts.path.lstrip("/")) or None,
+            "connect_timeout": connect_timeout,
+        }
+        for key, values in parse_qs(parts.query).items():
+            if key in ("unix_socket", "ssl_ca", "ssl_cert", "ssl_key"):
+                args[key] = values[-1]
+        if args["database"] is None:
+            raise ConfigError(f"the MySQL URL needs a database: {self.display_url}")
+        return args
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _new_connection(self) -> Any:
+        pymysql = _pymysql()
+        from pymysql.constants import CLIENT
+
+        connection = pymysql.connect(
+            **self._connect_args,
+            charset="utf8mb4",
+            autocommit=True,
+            client_flag=CLIENT.FOUND_ROWS,
+            init_command="SET time_zone = '+00:00'",
+        )
+        with connection.cursor() as cursor:
+            # For wg's own sessions only: every transaction on them is READ COMMITTED.
+            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        return connection
+
+    async def _connect(self) -> None:
+        pymysql = _pymysql()
+        self._idle = asyncio.LifoQueue()
+        self._links = []
+        link = self._add_link()
+        try:
+            [(version,)] = await _Session(link, self._sql).fetch("version")
+        except pymysql.err.MySQLError as exc:
+            await self._disconnect()
+            raise BackendUnavailableError(
+                f"cannot connect to MySQL at {self.display_url}: {exc}"
+            ) from None
+        if not _server_supports_skip_locked(str(version)):
+            await self._disconnect()
+            raise BackendError(
+                f"{self.display_url} runs {version}, which lacks FOR UPDATE SKIP LOCKED: "
+                "wg needs MariaDB 10.6+ or MySQL 8.0.1+"
+            )
+        self._idle.put_nowait(link)
+
+    def _add_link(self) -> _Link:
+        link = _Link(self._new_connection)
+        self._links.append(link)
+        return link
+
+    async def _disconnect(self) -> None:
+        links, self._links = self._links, []
+        self._idle = None
+        for link in links:
+            await asyncio.to_thread(link.close)
+
+    async def _checkout(self) -> _Link:
+        if self._idle is None:
+            raise BackendError(f"{self!r} is not open: call open() first")
+        if self._idle.empty() and len(self._links) < self._pool_size:
+            return self._add_link()
+        return await self._idle.get()
+
+    def _checkin(self, link: _Link) -> None:
+        if self._idle is not None and link in self._links:
+            self._idle.put_nowait(link)
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[SqlSession]:
+        link = await self._checkout()
+        try:
+            yield _Session(link, self._sql)
+        finally:
+            self._checkin(link)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[SqlSession]:
+        link = await self._checkout()
+        try:
+            await link.call(_begin)
+            try:
+                yield _Session(link, self._sql)
+            except BaseException:
+                # Queued behind any statement still running on the link's thread (when
+                # the caller was cancelled), so the link returns to the pool clean.
+                link.submit(_rollback)
+                raise
+            await link.call(_commit)
+        finally:
+            self._checkin(link)
+
+    @asynccontextmanager
+    async def _foreign(self, connection: object) -> AsyncIterator[SqlSession]:
+        pymysql = _pymysql()
+        if not isinstance(connection, pymysql.connections.Connection):
+            raise TypeError(
+                f"MySqlBackend enqueues through a PyMySQL connection, not "
+                f"{type(connection).__name__}"
+            )
+        yield _ForeignSession(connection, self._sql)
+
+    async def _insert(self, session: SqlSession, block: str, jobs: Sequence[NewJob]) -> None:
+        rows = [
+            {
+                "raw": job.raw,
+                "job_id": job.job_id,
+                "job_name": job.job_name,
+                "delay_us": micros(job.delay),
+            }
+            for job in jobs
+        ]
+        # PyMySQL turns executemany of a plain INSERT ... VALUES into one multi-row
+        # INSERT; enqueue_scheduled computes due times on the server, row by row, inside
+        # the transaction the caller opened for a batch.
+        assert isinstance(session, _Session | _ForeignSession)
+        await session.execute_many(block, rows)
+
+    def connection_ids(self) -> list[int]:
+        """Server-side ids of this backend's open connections (``KILL`` targets)."""
+        return [cid for link in self._links if (cid := link.connection_id()) is not None]
+
+    # -- errors --------------------------------------------------------------------------
+
+    def _translate(self, exc: BaseException) -> BackendError | None:
+        pymysql = _pymysql()
+        if not isinstance(exc, pymysql.err.MySQLError):
+            return None
+        code = exc.args[0] if exc.args else 0
+        if isinstance(exc, pymysql.err.InterfaceError) or code in _UNREACHABLE:
+            return BackendUnavailableError(f"MySQL at {self.display_url}: {exc}")
+        if code == _DUPLICATE_KEY:
+            return BackendError(f"job id already stored: {exc}")
+        return BackendError(f"MySQL at {self.display_url}: {exc}")
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        pymysql = _pymysql()
+        return isinstance(exc, pymysql.err.MySQLError) and bool(
+            exc.args and exc.args[0] in _TRANSIENT
+        )
+
+    # -- waiting for work ----------------------------------------------------------------
+
+    def _claim_succeeded(self, found: bool) -> None:
+        now = time.monotonic()
+        if found:
+            self._last_found = now
+            self._poll = self._min_poll
+        elif now - self._last_found > self._idle_after:
+            self._poll = min(self._poll * 2, 60.0)
+
+    async def _wait_for_work(self, timeout: float, generation: int) -> None:
+        if self._wake_generation != generation:
+            return  # woken while the claim ran: look again at once
+        await self._waiters.wait(min(timeout, self._poll))
+
+
+def _begin(connection: Any) -> None:
+    connection.begin()
+
+
+def _commit(connection: Any) -> None:
+    connection.commit()
+
+
+def _rollback(connection: Any) -> None:
+    with suppress(Exception):  # a dead connection has no transaction left to roll back
+        connection.rollback()

@@ -1,0 +1,397 @@
+-- MySQL 8 / MariaDB 10.6+ dialect of wg's SQL engine (see base.py for the table layout).
+-- {ns} is replaced by the validated namespace; every value is a bound parameter
+-- (PyMySQL expands a list parameter to "(a, b, c)" for IN).
+-- wg's connections run with time_zone = '+00:00', so DATETIME columns hold UTC and
+-- UNIX_TIMESTAMP(column) reads them back as Unix seconds. Due times use
+-- UNIX_TIMESTAMP(NOW(6)), which does not depend on the session's time zone.
+
+-- name: schema_lock
+SELECT GET_LOCK(%(lock)s, 60)
+
+-- name: schema_unlock
+SELECT RELEASE_LOCK(%(lock)s)
+
+-- name: columns
+SELECT table_name, column_name
+FROM information_schema.columns
+WHERE table_schema = DATABASE() AND table_name IN %(tables)s
+
+-- name: schema
+CREATE TABLE IF NOT EXISTS `{ns}_jobs` (
+    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    job_json MEDIUMTEXT NOT NULL,
+    job_id VARCHAR(255) NULL,
+    job_name VARCHAR(255) NULL,
+    enqueued_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    lease_token VARCHAR(64) NULL,
+    lease_until DATETIME(6) NULL,
+    worker_id VARCHAR(255) NULL,
+    claimed_at DATETIME(6) NULL,
+    UNIQUE KEY `{ns}_jobs_job_id_idx` (job_id),
+    KEY `{ns}_jobs_ready_idx` (lease_token, id),
+    KEY `{ns}_jobs_lease_idx` (lease_until)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_scheduled` (
+    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    job_json MEDIUMTEXT NOT NULL,
+    run_at BIGINT NOT NULL,
+    run_at_us INT NOT NULL DEFAULT 0,
+    job_id VARCHAR(255) NULL,
+    job_name VARCHAR(255) NULL,
+    enqueued_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    UNIQUE KEY `{ns}_scheduled_job_id_idx` (job_id),
+    KEY `{ns}_scheduled_due_idx` (run_at, run_at_us, id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_retry` (
+    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    job_json MEDIUMTEXT NOT NULL,
+    retry_at BIGINT NOT NULL,
+    retry_at_us INT NOT NULL DEFAULT 0,
+    job_id VARCHAR(255) NULL,
+    job_name VARCHAR(255) NULL,
+    last_error TEXT NULL,
+    enqueued_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    UNIQUE KEY `{ns}_retry_job_id_idx` (job_id),
+    KEY `{ns}_retry_due_idx` (retry_at, retry_at_us, id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_dead` (
+    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    job_json MEDIUMTEXT NOT NULL,
+    job_id VARCHAR(255) NULL,
+    job_name VARCHAR(255) NULL,
+    last_error TEXT NULL,
+    died_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    UNIQUE KEY `{ns}_dead_job_id_idx` (job_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_workers` (
+    worker_id VARCHAR(255) NOT NULL PRIMARY KEY,
+    host VARCHAR(255) NOT NULL,
+    pid INT NOT NULL,
+    concurrency INT NOT NULL,
+    running INT NOT NULL DEFAULT 0,
+    started_at DOUBLE NOT NULL,
+    last_seen DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    state VARCHAR(32) NOT NULL DEFAULT 'running',
+    stop_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    job_names TEXT NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_meta` (
+    name VARCHAR(64) NOT NULL,
+    shard INT NOT NULL DEFAULT 0,
+    value BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, shard)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
+
+-- name: drop
+DROP TABLE IF EXISTS `{ns}_jobs`, `{ns}_scheduled`, `{ns}_retry`, `{ns}_dead`,
+    `{ns}_workers`, `{ns}_meta`
+
+-- name: version
+SELECT VERSION()
+
+-- name: enqueue_jobs
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name) VALUES (%(raw)s, %(job_id)s, %(job_name)s)
+
+-- name: enqueue_scheduled
+INSERT INTO `{ns}_scheduled` (job_json, job_id, job_name, run_at, run_at_us)
+SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 1000000)
+FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS due_us) AS t
+
+-- name: claim_select
+SELECT id, job_json FROM `{ns}_jobs`
+WHERE lease_token IS NULL
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: lease
+UPDATE `{ns}_jobs`
+SET lease_token = CONCAT(%(batch)s, '-', id),
+    lease_until = UTC_TIMESTAMP(6) + INTERVAL %(lease_us)s MICROSECOND,
+    worker_id = %(worker_id)s,
+    claimed_at = UTC_TIMESTAMP(6)
+WHERE id IN %(ids)s
+
+-- name: complete
+DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+
+-- name: bump
+INSERT INTO `{ns}_meta` (name, shard, value) VALUES (%(name)s, %(shard)s, %(n)s)
+ON DUPLICATE KEY UPDATE value = value + VALUES(value)
+
+-- name: hold
+SELECT job_id, job_name FROM `{ns}_jobs`
+WHERE id = %(id)s AND lease_token = %(token)s
+FOR UPDATE
+
+-- name: insert_retry
+INSERT INTO `{ns}_retry` (job_json, job_id, job_name, retry_at, retry_at_us, last_error)
+SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 1000000),
+       %(last_error)s
+FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS due_us) AS t
+
+-- name: insert_dead
+INSERT INTO `{ns}_dead` (job_json, job_id, job_name, last_error)
+VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s)
+
+-- name: release
+UPDATE `{ns}_jobs`
+SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL
+WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+
+-- name: renew
+UPDATE `{ns}_jobs`
+SET lease_until = UTC_TIMESTAMP(6) + INTERVAL %(lease_us)s MICROSECOND
+WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+
+-- name: held
+SELECT lease_token FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+
+-- name: due_scheduled
+SELECT id FROM `{ns}_scheduled`
+WHERE run_at <= FLOOR(UNIX_TIMESTAMP(NOW(6)))
+  AND run_at * 1000000 + run_at_us <= CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)
+ORDER BY run_at, run_at_us, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: due_retry
+SELECT id FROM `{ns}_retry`
+WHERE retry_at <= FLOOR(UNIX_TIMESTAMP(NOW(6)))
+  AND retry_at * 1000000 + retry_at_us <= CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)
+ORDER BY retry_at, retry_at_us, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: requeue_scheduled
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name)
+SELECT job_json, job_id, job_name FROM `{ns}_scheduled`
+WHERE id IN %(ids)s
+ORDER BY run_at, run_at_us, id
+
+-- name: requeue_retry
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name)
+SELECT job_json, job_id, job_name FROM `{ns}_retry`
+WHERE id IN %(ids)s
+ORDER BY retry_at, retry_at_us, id
+
+-- name: expired
+SELECT id, job_json FROM `{ns}_jobs`
+WHERE lease_token IS NOT NULL AND lease_until <= UTC_TIMESTAMP(6)
+ORDER BY lease_until
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: forget_workers
+DELETE FROM `{ns}_workers`
+WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL %(forget_us)s MICROSECOND
+
+-- name: remove_jobs
+DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s
+
+-- name: remove_scheduled
+DELETE FROM `{ns}_scheduled` WHERE id IN %(ids)s
+
+-- name: remove_retry
+DELETE FROM `{ns}_retry` WHERE id IN %(ids)s
+
+-- name: remove_dead
+DELETE FROM `{ns}_dead` WHERE id IN %(ids)s
+
+-- name: find_queued
+SELECT id, job_id, job_name, job_json FROM `{ns}_jobs`
+WHERE lease_token IS NULL
+  AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
+FOR UPDATE
+
+-- name: find_scheduled
+SELECT id, job_id, job_name, job_json FROM `{ns}_scheduled`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+FOR UPDATE
+
+-- name: find_retry
+SELECT id, job_id, job_name, job_json FROM `{ns}_retry`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+FOR UPDATE
+
+-- name: find_dead
+SELECT id, job_id, job_name, job_json FROM `{ns}_dead`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+FOR UPDATE
+
+-- name: insert_job
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name) VALUES (%(raw)s, %(job_id)s, %(job_name)s)
+
+-- name: delete_queued
+DELETE FROM `{ns}_jobs` WHERE lease_token IS NULL AND job_id IN %(ids)s
+
+-- name: delete_scheduled
+DELETE FROM `{ns}_scheduled` WHERE job_id IN %(ids)s
+
+-- name: delete_retry
+DELETE FROM `{ns}_retry` WHERE job_id IN %(ids)s
+
+-- name: delete_dead
+DELETE FROM `{ns}_dead` WHERE job_id IN %(ids)s
+
+-- name: purge_queued
+DELETE FROM `{ns}_jobs` WHERE lease_token IS NULL
+
+-- name: purge_scheduled
+DELETE FROM `{ns}_scheduled`
+
+-- name: purge_retry
+DELETE FROM `{ns}_retry`
+
+-- name: purge_dead
+DELETE FROM `{ns}_dead`
+
+-- name: counts
+SELECT
+    (SELECT COUNT(*) FROM `{ns}_jobs` WHERE lease_token IS NULL),
+    (SELECT COUNT(*) FROM `{ns}_jobs` WHERE lease_token IS NOT NULL),
+    (SELECT COUNT(*) FROM `{ns}_scheduled`),
+    (SELECT COUNT(*) FROM `{ns}_retry`),
+    (SELECT COUNT(*) FROM `{ns}_dead`),
+    (SELECT UNIX_TIMESTAMP(MIN(enqueued_at)) FROM `{ns}_jobs` WHERE lease_token IS NULL)
+
+-- name: counters
+SELECT name, SUM(value) FROM `{ns}_meta`
+WHERE name IN ('processed', 'failed')
+GROUP BY name
+
+-- name: set_paused
+INSERT INTO `{ns}_meta` (name, shard, value) VALUES ('paused', 0, %(value)s)
+ON DUPLICATE KEY UPDATE value = VALUES(value)
+
+-- name: is_paused
+SELECT value <> 0 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0
+
+-- name: get_job
+SELECT CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, job_id, job_json,
+       NULL, UNIX_TIMESTAMP(lease_until), worker_id,
+       UNIX_TIMESTAMP(COALESCE(claimed_at, enqueued_at))
+FROM `{ns}_jobs`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+UNION ALL
+SELECT 'scheduled', job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
+       UNIX_TIMESTAMP(enqueued_at)
+FROM `{ns}_scheduled`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+UNION ALL
+SELECT 'retry', job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
+       UNIX_TIMESTAMP(enqueued_at)
+FROM `{ns}_retry`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+UNION ALL
+SELECT 'dead', job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at)
+FROM `{ns}_dead`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+
+-- name: list_queued
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at)
+FROM `{ns}_jobs`
+WHERE lease_token IS NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+ORDER BY id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_queued_newest
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at)
+FROM `{ns}_jobs`
+WHERE lease_token IS NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+ORDER BY id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_running
+SELECT job_id, job_json, NULL, UNIX_TIMESTAMP(lease_until), worker_id,
+       UNIX_TIMESTAMP(claimed_at)
+FROM `{ns}_jobs`
+WHERE lease_token IS NOT NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+ORDER BY claimed_at, id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_running_newest
+SELECT job_id, job_json, NULL, UNIX_TIMESTAMP(lease_until), worker_id,
+       UNIX_TIMESTAMP(claimed_at)
+FROM `{ns}_jobs`
+WHERE lease_token IS NOT NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+ORDER BY claimed_at DESC, id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_scheduled
+SELECT job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
+       UNIX_TIMESTAMP(enqueued_at)
+FROM `{ns}_scheduled`
+WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+ORDER BY run_at, run_at_us, id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_scheduled_newest
+SELECT job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
+       UNIX_TIMESTAMP(enqueued_at)
+FROM `{ns}_scheduled`
+WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+ORDER BY run_at DESC, run_at_us DESC, id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_retry
+SELECT job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
+       UNIX_TIMESTAMP(enqueued_at)
+FROM `{ns}_retry`
+WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+ORDER BY retry_at, retry_at_us, id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_retry_newest
+SELECT job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
+       UNIX_TIMESTAMP(enqueued_at)
+FROM `{ns}_retry`
+WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+ORDER BY retry_at DESC, retry_at_us DESC, id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_dead
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at)
+FROM `{ns}_dead`
+WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+ORDER BY id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_dead_newest
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at)
+FROM `{ns}_dead`
+WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+ORDER BY id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: worker_stop_flag
+SELECT stop_requested FROM `{ns}_workers` WHERE worker_id = %(worker_id)s
+
+-- name: register_worker
+INSERT INTO `{ns}_workers`
+    (worker_id, host, pid, concurrency, running, started_at, last_seen, state,
+     stop_requested, job_names)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(concurrency)s, %(running)s, %(started_at)s,
+        UTC_TIMESTAMP(6), %(state)s, %(stop_requested)s, %(job_names)s)
+ON DUPLICATE KEY UPDATE
+    host = VALUES(host),
+    pid = VALUES(pid),
+    concurrency = VALUES(concurrency),
+    running = VALUES(running),
+    started_at = VALUES(started_at),
+    last_seen = UTC_TIMESTAMP(6),
+    state = VALUES(state),
+    stop_requested = stop_requested OR VALUES(stop_requested),
+    job_names = VALUES(job_names)
+
+-- name: unregister_worker
+DELETE FROM `{ns}_workers` WHERE worker_id = %(worker_id)s
+
+-- name: list_workers
+SELECT worker_id, host, pid, concurrency, running, started_at,
+       UNIX_TIMESTAMP(last_seen), state, stop_requested, job_names
+FROM `{ns}_workers`
+ORDER BY started_at DESC, worker_id
+
+-- name: request_stop
+UPDATE `{ns}_workers` SET stop_requested = TRUE WHERE worker_id = %(worker_id)s
