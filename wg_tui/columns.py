@@ -22,11 +22,13 @@ __all__ = [
     "WorkerRow",
     "describe_error",
     "format_age",
+    "format_clock",
     "format_duration",
     "format_relative",
     "format_time",
     "job_row",
     "one_line",
+    "plural",
     "pretty_json",
     "short_id",
     "sparkline",
@@ -101,6 +103,16 @@ def format_time(when: float | None) -> str:
     if when is None:
         return "—"
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_clock(when: float) -> str:
+    """``12:00:00``: the time of day in UTC."""
+    return datetime.fromtimestamp(when, UTC).strftime("%H:%M:%S")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 job``, ``2 jobs``, ``1,200 jobs``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def one_line(text: str | None, width: int) -> str:

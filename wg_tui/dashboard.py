@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from wg_core import JobState
-from wg_tui.columns import describe_error, job_row, worker_row
+from wg_tui.columns import describe_error, job_row, plural, worker_row
 from wg_tui.detail import JobDetailScreen
 from wg_tui.dialogs import ConfirmScreen, HelpScreen, help_entries
 from wg_tui.settings import TuiSettings
@@ -453,7 +453,7 @@ class DashboardScreen(Screen[None]):
     async def _retry(self, state: JobState, ids: list[str]) -> None:
         moved = await self._write("Retry", self._client.retry_jobs(ids))
         if moved is not None:
-            self.notify(f"Requeued {moved} of {len(ids)} {state.value} job(s).")
+            self.notify(f"Requeued {moved} of {plural(len(ids), state.value + ' job')}.")
         self._done(state)
 
     def action_run_now(self) -> None:
@@ -465,7 +465,7 @@ class DashboardScreen(Screen[None]):
     async def _run_now(self, state: JobState, ids: list[str]) -> None:
         moved = await self._write("Run now", self._client.run_now(ids))
         if moved is not None:
-            self.notify(f"Queued {moved} of {len(ids)} {state.value} job(s) to run now.")
+            self.notify(f"Queued {moved} of {plural(len(ids), state.value + ' job')} to run now.")
         self._done(state)
 
     def action_delete(self) -> None:
@@ -476,7 +476,9 @@ class DashboardScreen(Screen[None]):
     @work(group="actions")
     async def _delete(self, state: JobState, ids: list[str]) -> None:
         what = (
-            f"the {state.value} job {ids[0]}" if len(ids) == 1 else f"{len(ids)} {state.value} jobs"
+            f"the {state.value} job {ids[0]}"
+            if len(ids) == 1
+            else plural(len(ids), f"{state.value} job")
         )
         question = (
             f"Delete {what} from namespace {self._settings.namespace!r}?\n\nThis cannot be undone."
@@ -487,7 +489,7 @@ class DashboardScreen(Screen[None]):
             return
         deleted = await self._write("Delete", self._client.delete_jobs(ids))
         if deleted is not None:
-            self.notify(f"Deleted {deleted} of {len(ids)} job(s).")
+            self.notify(f"Deleted {deleted} of {plural(len(ids), 'job')}.")
         self._done(state)
 
     def action_purge(self) -> None:
@@ -517,7 +519,7 @@ class DashboardScreen(Screen[None]):
             return
         purged = await self._write("Purge", self._client.purge(state))
         if purged is not None:
-            self.notify(f"Deleted {purged:,} {state.value} job(s).")
+            self.notify(f"Deleted {plural(purged, state.value + ' job')}.")
         self._done(state)
 
     def action_retry_all(self) -> None:
@@ -540,7 +542,7 @@ class DashboardScreen(Screen[None]):
             self.notify(f"No {state.value} jobs{matching}.", timeout=3)
             return
         question = (
-            f"Requeue {count:,} {state.value} job(s){matching} "
+            f"Requeue {plural(count, state.value + ' job')}{matching}\n"
             f"in namespace {self._settings.namespace!r}?"
         )
         if not await self.app.push_screen_wait(
@@ -551,7 +553,7 @@ class DashboardScreen(Screen[None]):
             "Retry all", self._client.retry_all(state, job_name=job_name, error_contains=error)
         )
         if moved is not None:
-            self.notify(f"Requeued {moved:,} {state.value} job(s).")
+            self.notify(f"Requeued {plural(moved, state.value + ' job')}.")
         self._done(state)
 
     def action_toggle_pause(self) -> None:

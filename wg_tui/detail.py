@@ -140,11 +140,20 @@ class JobDetailScreen(Screen[None]):
         payload = self.query_one("#detail-payload", Static)
         payload.display = envelope is not None
         if envelope is not None:
-            payload.update(Syntax(pretty_json(envelope.payload), "json", theme=_SYNTAX_THEME))
+            payload.update(
+                Syntax(
+                    pretty_json(envelope.payload),
+                    "json",
+                    theme=_SYNTAX_THEME,
+                    background_color="default",
+                )
+            )
         raw = self.query_one("#detail-raw", Static)
         raw.display = self._raw
         # Exactly the stored text (it may be what made the job undecodable), wrapped.
-        raw.update(Syntax(job.raw, "json", theme=_SYNTAX_THEME, word_wrap=True))
+        raw.update(
+            Syntax(job.raw, "json", theme=_SYNTAX_THEME, word_wrap=True, background_color="default")
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer only the actions that apply to the job's state; grey them out when
@@ -167,7 +176,10 @@ class JobDetailScreen(Screen[None]):
     def action_toggle_raw(self) -> None:
         """Show or hide the stored JSON exactly as the backend holds it."""
         self._raw = not self._raw
-        self.query_one("#detail-raw", Static).display = self._raw and self._job is not None
+        raw = self.query_one("#detail-raw", Static)
+        raw.display = self._raw and self._job is not None
+        if raw.display:
+            self.call_after_refresh(raw.scroll_visible, animate=False)
 
     def action_reload(self) -> None:
         """Load the job again."""

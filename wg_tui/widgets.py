@@ -21,8 +21,8 @@ from wg_tui.columns import (
     WORKER_COLUMNS,
     JobRow,
     WorkerRow,
+    format_clock,
     format_duration,
-    format_time,
     sparkline,
 )
 from wg_tui.snapshot import STATE_TABS, Snapshot, Throughput
@@ -60,20 +60,22 @@ class StatusBar(Static):
         line.append(f" {namespace} ", style="bold")
         line.append(f"@ {url}  ")
         if error is not None:
-            line.append("● unavailable ", style="bold red")
+            line.append("● ", style="bold red")
             line.append(error, style="red")
             if retry_in is not None:
-                line.append(f"  retrying in {format_duration(retry_in)}", style="red")
+                line.append(f" · retrying in {format_duration(retry_in)}", style="red")
         elif refreshed_at is None:
             line.append("○ connecting…", style="yellow")
         else:
             line.append("● connected", style="bold green")
         if refreshed_at is not None:
-            line.append(f"  refreshed {format_time(refreshed_at)} UTC", style="dim")
+            line.append(f"  {format_clock(refreshed_at)} UTC", style="dim")
         if paused:
-            line.append("  PAUSED ", style="bold black on yellow")
+            line.append("  ")
+            line.append(" PAUSED ", style="bold black on yellow")
         if read_only:
-            line.append("  READ-ONLY ", style="bold black on cyan")
+            line.append("  ")
+            line.append(" READ-ONLY ", style="bold black on cyan")
         self.set_class(error is not None, "-error")
         self.update(line)
 

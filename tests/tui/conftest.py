@@ -1,0 +1,70 @@
+"""Fixtures for the TUI tests: a populated backend of each kind, and Pilot helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.backends import ALL_BACKENDS, open_backend
+from tests.tui.data import NOW, FakeClock, Fixture, populate
+from wg_core import Backend, Client
+from wg_tui.app import WgApp
+
+SIZE = (120, 36)
+"""Terminal size of every Pilot and snapshot test."""
+
+
+@dataclass
+class Populated:
+    """A backend holding the fixture, a client on it, and the app's settings."""
+
+    backend: Backend
+    client: Client
+    clock: FakeClock
+    fixture: Fixture
+
+    def app(self, **options: object) -> WgApp:
+        """A dashboard on this backend with no refresh timer (tests refresh by hand)."""
+        settings: dict[str, object] = {
+            "refresh_every": None,
+            "clock": self.clock,
+            "cursor_blink": False,
+        }
+        settings.update(options)
+        return WgApp(self.client, **settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+async def populated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Populated]:
+    """Each backend in turn, holding the fixture jobs and workers."""
+    name: str = request.param
+    clock = FakeClock()
+    # The memory and SQLite backends take the fake clock; server backends use their own.
+    options = {"clock": clock} if name in ("memory", "sqlite") else {}
+    async with open_backend(name, tmp_path, **options) as backend:
+        client = Client(backend, clock=clock)
+        fixture = await populate(client, clock)
+        clock.now = NOW
+        yield Populated(backend=backend, client=client, clock=clock, fixture=fixture)
+
+
+async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Let the app run until ``condition()`` holds (fails after ``timeout`` seconds)."""
+    loop_time = asyncio.get_running_loop().time
+    deadline = loop_time() + timeout
+    while not condition():
+        if loop_time() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        await pilot.pause(0.01)
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let every started worker (refresh, action) finish and the screen repaint."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()

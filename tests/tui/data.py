@@ -1,0 +1,232 @@
+"""Fixed, realistic data for the TUI tests: jobs in every state, workers, counters.
+
+Everything is stored through wg's public API (``Client`` to enqueue, the ``Backend``
+verbs a worker uses to claim, fail and complete), with fixed job ids and a stepped
+clock, so snapshots come out identical on every run and every backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Final
+
+from wg_core import Backend, Client, Envelope, JobOptions, JobSpec, WorkerInfo
+
+T0: Final = 1_767_225_600.0
+"""2026-01-01 00:00:00 UTC: when the story starts."""
+
+NOW: Final = T0 + 3600.0
+"""When the dashboard looks (one hour later)."""
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+
+def job_id(n: int) -> str:
+    """A fixed, valid, random-looking UUID for the n-th fixture job."""
+    digest = hashlib.sha256(f"wg-tui-fixture-{n}".encode()).digest()[:16]
+    return str(uuid.UUID(bytes=digest, version=4))
+
+
+TRACEBACK: Final = """\
+ConnectionError: SMTP server smtp.example.com:587 refused the connection
+Traceback (most recent call last):
+  File "app/jobs.py", line 42, in send_email
+    smtp.send_message(message)
+  File "/usr/lib/python3.11/smtplib.py", line 986, in send_message
+    return self.sendmail(from_addr, to_addrs, flatmsg, mail_options, rcpt_options)
+ConnectionRefusedError: [Errno 111] Connection refused"""
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    """Which fixture job is in which state."""
+
+    queued: tuple[str, ...]
+    scheduled: tuple[str, ...]
+    retry: tuple[str, ...]
+    running: tuple[str, ...]
+    dead: tuple[str, ...]
+    fresh_worker: str
+    stale_worker: str
+
+
+async def _fail(
+    backend: Backend, worker: str, *, error: str, dead: bool, clock: FakeClock, delay: float = 20
+) -> str:
+    """Claim the next queued job and fail it (retry in ``delay`` s, or bury it)."""
+    [attempt] = await backend.claim(limit=1, lease=30, worker_id=worker)
+    envelope = Envelope.decode(attempt.raw)
+    failed = envelope.evolve(
+        retry_count=envelope.retry_count + 1,
+        status="Dead" if dead else "Retry",
+        last_error=error,
+    )
+    clock.advance(2)
+    if dead:
+        assert await backend.bury(attempt, raw=failed.encode())
+    else:
+        assert await backend.retry(attempt, raw=failed.encode(), delay=delay)
+    return envelope.id
+
+
+async def populate(client: Client, clock: FakeClock) -> Fixture:
+    """Store the fixture through ``client`` (whose backend uses ``clock``); ends at ``NOW``."""
+    backend = client.backend
+    clock.now = T0
+    fresh, stale = "web-1:4242:a1b2c3", "web-2:977:d4e5f6"
+
+    # Completed work, for the counters.
+    for n in range(1, 6):
+        await client.enqueue({"n": n}, job_name="resize_image", job_id=job_id(100 + n))
+    attempts = await backend.claim(limit=5, lease=30, worker_id=fresh)
+    clock.advance(5)
+    await backend.complete(attempts)
+
+    # Two dead jobs and two waiting for a retry.
+    dead_opts = JobOptions(max_retries=0)
+    await client.enqueue(
+        {"to": "ann@example.com", "subject": "Welcome"},
+        job_name="send_email",
+        job_id=job_id(31),
+        options=dead_opts,
+    )
+    await client.enqueue(
+        {"invoice": 1017, "amount_cents": 129900},
+        job_name="charge_card",
+        job_id=job_id(32),
+        options=dead_opts,
+    )
+    await client.enqueue(
+        {"to": "bob@example.com", "subject": "Your invoice"},
+        job_name="send_email",
+        job_id=job_id(21),
+    )
+    await client.enqueue(
+        {"report": "daily", "day": "2025-12-31"}, job_name="build_report", job_id=job_id(22)
+    )
+    clock.advance(60)
+    dead = (
+        await _fail(backend, fresh, error=TRACEBACK, dead=True, clock=clock),
+        await _fail(
+            backend,
+            fresh,
+            error="CardDeclined: insufficient funds (code 51)",
+            dead=True,
+            clock=clock,
+        ),
+    )
+    clock.advance(1200)
+    retry = (
+        await _fail(backend, fresh, error=TRACEBACK, dead=False, clock=clock, delay=2400),
+        await _fail(
+            backend,
+            stale,
+            error="TimeoutError: job exceeded its 300s timeout",
+            dead=False,
+            clock=clock,
+            delay=7200,
+        ),
+    )
+
+    # One running job, claimed ten minutes before NOW.
+    clock.now = NOW - 600
+    await client.enqueue(
+        {"video": "intro.mp4", "preset": "1080p"}, job_name="transcode", job_id=job_id(41)
+    )
+    [running_attempt] = await backend.claim(limit=1, lease=900, worker_id=fresh)
+
+    # Scheduled for later, and three jobs waiting in the queue.
+    clock.now = NOW - 300
+    scheduled = (
+        await client.enqueue(
+            {"to": "cy@example.com", "subject": "Reminder"},
+            job_name="send_email",
+            job_id=job_id(11),
+            delay=900,
+        ),
+        await client.enqueue(
+            {"report": "weekly"}, job_name="build_report", job_id=job_id(12), delay=86_400
+        ),
+    )
+    queued = []
+    for n, (name, payload) in enumerate(
+        [
+            ("send_email", {"to": "dee@example.com", "subject": "Password reset"}),
+            ("resize_image", {"key": "uploads/cat.png", "width": 640}),
+            ("send_email", {"to": "eve@example.com", "subject": "Receipt #1018"}),
+        ],
+        start=1,
+    ):
+        clock.advance(45)
+        queued.append(await client.enqueue(payload, job_name=name, job_id=job_id(n)))
+
+    # Workers: one heartbeating now, one silent for five minutes.
+    clock.now = NOW - 300
+    await backend.heartbeat(
+        WorkerInfo(stale, host="web-2", pid=977, concurrency=4, started_at=T0 - 86_400),
+        attempts=[],
+        lease=30,
+    )
+    clock.now = NOW
+    await backend.heartbeat(
+        WorkerInfo(fresh, host="web-1", pid=4242, concurrency=8, running=1, started_at=T0),
+        attempts=[running_attempt],
+        lease=900,
+    )
+    return Fixture(
+        queued=tuple(queued),
+        scheduled=scheduled,
+        retry=retry,
+        running=(job_id(41),),
+        dead=dead,
+        fresh_worker=fresh,
+        stale_worker=stale,
+    )
+
+
+TRAFFIC: Final = ((12, 0), (18, 1), (25, 0), (21, 3), (30, 1), (27, 0), (16, 2), (24, 0))
+"""(processed, failed) per refresh interval, for the throughput sparkline."""
+
+
+async def traffic_step(
+    client: Client, clock: FakeClock, step: int, *, processed: int, failed: int
+) -> None:
+    """One refresh interval's work: enqueue, then complete ``processed`` and fail
+    ``failed`` jobs (they wait in retry), then let two seconds pass."""
+    backend = client.backend
+    total = processed + failed
+    await client.enqueue_many(
+        [
+            JobSpec(
+                payload={"key": f"uploads/{step}-{k}.png"},
+                job_name="resize_image",
+                job_id=job_id(10_000 + step * 100 + k),
+            )
+            for k in range(total)
+        ]
+    )
+    attempts = await backend.claim(limit=total, lease=30, worker_id="web-1:4242:a1b2c3")
+    await backend.complete(attempts[:processed])
+    for attempt in attempts[processed:]:
+        envelope = Envelope.decode(attempt.raw)
+        raw = envelope.evolve(
+            retry_count=envelope.retry_count + 1,
+            status="Retry",
+            last_error="OSError: image decoder ran out of memory",
+        ).encode()
+        await backend.retry(attempt, raw=raw, delay=60)
+    clock.advance(2)

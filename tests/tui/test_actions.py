@@ -1,0 +1,276 @@
+"""Every dashboard action through Pilot, on every backend, checked in the backend after."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from tests.tui.conftest import SIZE, Populated, settle, wait_for
+from wg_core import JobState
+from wg_tui.app import WgApp
+from wg_tui.dashboard import DashboardScreen
+from wg_tui.dialogs import ConfirmScreen
+from wg_tui.widgets import FilterBar, JobTable
+
+
+async def state_of(populated: Populated, job_id: str) -> JobState | None:
+    job = await populated.client.get_job(job_id)
+    return None if job is None else job.state
+
+
+def dashboard(app: WgApp) -> DashboardScreen:
+    return app.dashboard
+
+
+def table(app: WgApp, state: JobState) -> JobTable:
+    return app.dashboard.query_one(f"#table-{state.value}", JobTable)
+
+
+async def confirm(pilot: Pilot[None], answer: str) -> str:
+    """Wait for the confirmation dialog, answer it, return what it asked."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+    message = str(pilot.app.screen.query_one("#confirm-message").render())
+    await pilot.press(answer)
+    await settle(pilot)
+    return message
+
+
+async def test_retry_dead_job_under_cursor(populated: Populated) -> None:
+    first, second = populated.fixture.dead
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        assert table(app, JobState.DEAD).row_keys == [first, second]
+        await pilot.press("r")
+        await settle(pilot)
+        assert table(app, JobState.DEAD).row_keys == [second]
+    assert await state_of(populated, first) is JobState.QUEUED
+    assert await state_of(populated, second) is JobState.DEAD
+    requeued = await populated.client.get_job(first)
+    assert requeued is not None
+    assert requeued.retry_count == 0
+
+
+async def test_retry_selected_jobs(populated: Populated) -> None:
+    retry_ids = populated.fixture.retry
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("space", "space")  # selects both rows, cursor moving down
+        await pilot.press("r")
+        await settle(pilot)
+    for job_id in retry_ids:
+        assert await state_of(populated, job_id) is JobState.QUEUED
+
+
+async def test_run_scheduled_job_now(populated: Populated) -> None:
+    first, second = populated.fixture.scheduled
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("down", "n")
+        await settle(pilot)
+    assert await state_of(populated, first) is JobState.SCHEDULED
+    assert await state_of(populated, second) is JobState.QUEUED
+
+
+async def test_delete_asks_first_and_cancel_keeps_the_job(populated: Populated) -> None:
+    first = populated.fixture.queued[0]
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("d")
+        message = await confirm(pilot, "n")
+        assert first in message
+        assert await state_of(populated, first) is JobState.QUEUED
+        await pilot.press("d")
+        await confirm(pilot, "y")
+        assert first not in table(app, JobState.QUEUED).row_keys
+    assert await state_of(populated, first) is None
+    assert (await populated.client.counts()).queued == 2
+
+
+async def test_purge_a_state(populated: Populated) -> None:
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("P")
+        message = await confirm(pilot, "y")
+        assert "all 2 dead jobs" in message
+        assert repr(populated.client.namespace) in message
+    counts = await populated.client.counts()
+    assert counts.dead == 0
+    assert counts.retry == 2  # other states untouched
+
+
+async def test_retry_all_matching_the_filter(populated: Populated) -> None:
+    email_dead, card_dead = populated.fixture.dead
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("slash")
+        await pilot.press(*"charge_card", "enter")
+        await settle(pilot)
+        assert table(app, JobState.DEAD).row_keys == [card_dead]
+        await pilot.press("A")
+        message = await confirm(pilot, "y")
+        assert "Requeue 1 dead job matching job name 'charge_card'" in message
+        assert repr(populated.client.namespace) in message
+    assert await state_of(populated, card_dead) is JobState.QUEUED
+    assert await state_of(populated, email_dead) is JobState.DEAD
+
+
+async def test_retry_all_by_error_text(populated: Populated) -> None:
+    email_retry, report_retry = populated.fixture.retry
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        app.dashboard.query_one(FilterBar).focus_first()
+        await pilot.press("tab", *"timeout", "enter")
+        await settle(pilot)
+        assert table(app, JobState.RETRY).row_keys == [report_retry]
+        await pilot.press("A")
+        message = await confirm(pilot, "y")
+        assert "error containing 'timeout'" in message
+    assert await state_of(populated, report_retry) is JobState.QUEUED
+    assert await state_of(populated, email_retry) is JobState.RETRY
+
+
+async def test_pause_and_resume(populated: Populated) -> None:
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        assert await populated.client.is_paused()
+        assert app.dashboard.snapshot is not None
+        assert app.dashboard.snapshot.paused
+        await pilot.press("p")
+        await settle(pilot)
+        assert not await populated.client.is_paused()
+
+
+async def test_stop_a_worker(populated: Populated) -> None:
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7")
+        await settle(pilot)
+        target = app.dashboard.query_one("#table-workers", JobTable.__base__).cursor_key  # type: ignore[arg-type]
+        assert target is not None
+        await pilot.press("s")
+        message = await confirm(pilot, "y")
+        assert target in message
+    workers = {w.worker_id: w for w in await populated.client.workers()}
+    assert workers[target].stop_requested
+    others = [w for w in workers.values() if w.worker_id != target]
+    assert not any(w.stop_requested for w in others)
+
+
+async def test_read_only_disables_every_write(populated: Populated) -> None:
+    first = populated.fixture.dead[0]
+    app = populated.app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        screen = app.dashboard
+        for action in ("retry", "delete", "purge", "retry_all", "toggle_pause"):
+            assert screen.check_action(action, ()) is None, action  # greyed out, not hidden
+        await pilot.press("r", "d", "P", "A", "p")
+        await settle(pilot)
+        assert app.screen is screen  # no dialog opened
+    assert await state_of(populated, first) is JobState.DEAD
+    assert (await populated.client.counts()).dead == 2
+    assert not await populated.client.is_paused()
+
+
+async def test_cursor_and_selection_survive_a_refresh(populated: Populated) -> None:
+    queued = populated.fixture.queued
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        jobs = table(app, JobState.QUEUED)
+        await pilot.press("down", "down", "space")  # select the third job
+        await pilot.press("up")  # cursor on the second
+        assert jobs.cursor_key == queued[1]
+        # Someone else deletes the first job, and a new one arrives.
+        await populated.client.delete_jobs([queued[0]])
+        await populated.client.enqueue({"n": 1}, job_name="late")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert jobs.row_keys[:2] == [queued[1], queued[2]]
+        assert jobs.cursor_key == queued[1]
+        await pilot.press("d")
+        message = await confirm(pilot, "y")
+        assert queued[2] in message  # the selection, not the cursor row
+    assert await state_of(populated, queued[2]) is None
+    assert await state_of(populated, queued[1]) is JobState.QUEUED
+
+
+async def test_pages_and_newest_first(populated: Populated) -> None:
+    queued = populated.fixture.queued
+    app = populated.app(page_size=2)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        jobs = table(app, JobState.QUEUED)
+        assert jobs.row_keys == list(queued[:2])
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert jobs.row_keys == [queued[2]]
+        await pilot.press("left_square_bracket")
+        await settle(pilot)
+        assert jobs.row_keys == list(queued[:2])
+        await pilot.press("o")
+        await settle(pilot)
+        assert jobs.row_keys == [queued[2], queued[1]]
+
+
+async def test_job_detail_shows_the_job_and_acts_on_it(populated: Populated) -> None:
+    dead = populated.fixture.dead[0]
+    app = populated.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = app.screen
+        assert detail.__class__.__name__ == "JobDetailScreen"
+        facts = str(detail.query_one("#detail-facts").render())
+        assert dead in facts
+        assert "send_email" in facts
+        error = str(detail.query_one("#detail-error-text").render())
+        assert "ConnectionRefusedError" in error  # the whole traceback, not the first line
+        raw = detail.query_one("#detail-raw")
+        assert not raw.display
+        await pilot.press("j")
+        assert raw.display
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is app.dashboard
+    assert await state_of(populated, dead) is JobState.QUEUED
+
+
+async def test_help_lists_the_bindings_of_the_tab(populated: Populated) -> None:
+    app = populated.app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = str(app.screen.query_one("#help-text").render())
+        assert "Retry all" in text
+        assert "Purge" in text
+        assert "not available here" in text  # read-only greys out the writes
+        assert "Stop worker" not in text  # a workers-tab key
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.dashboard

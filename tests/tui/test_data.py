@@ -1,0 +1,131 @@
+"""The data side of the dashboard (no Textual): snapshots, throughput, columns, text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.backends import open_backend
+from tests.tui.data import NOW, FakeClock, job_id, populate
+from wg_core import Client, Counters, JobState, MemoryBackend, WorkerInfo
+from wg_tui.columns import (
+    JOB_COLUMNS,
+    describe_error,
+    format_duration,
+    format_relative,
+    job_row,
+    one_line,
+    plural,
+    sparkline,
+    worker_row,
+)
+from wg_tui.snapshot import PageRequest, Throughput, count_matching, take_snapshot
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (59.9, "59s"), (61, "1m 1s"), (600, "10m"), (3660, "1h 1m"), (90000, "1d 1h")],
+)
+def test_durations(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_relative_times() -> None:
+    assert format_relative(NOW + 300, NOW) == "in 5m"
+    assert format_relative(NOW - 300, NOW) == "5m ago"
+    assert format_relative(NOW + 0.4, NOW) == "now"
+    assert format_relative(None, NOW) == "—"
+
+
+def test_text_helpers() -> None:
+    assert one_line("Boom\n  at line 3", 60) == "Boom"
+    assert one_line("x" * 10, 5) == "xxxx…"
+    assert plural(1, "dead job") == "1 dead job"
+    assert plural(1200, "job") == "1,200 jobs"
+    assert describe_error(ValueError("bad\nthing")) == "ValueError: bad"
+
+
+def test_sparkline_scales_from_zero() -> None:
+    assert sparkline([0, 0], 4) == "    "
+    line = sparkline([0, 1, 8], 3)
+    assert line[0] == " "
+    assert line[1] != " "  # a trickle is never drawn as nothing
+    assert line[2] == "█"
+    assert len(sparkline(list(range(100)), 10)) == 10  # newest values kept
+
+
+def test_throughput_from_counter_deltas() -> None:
+    throughput = Throughput()
+    assert throughput.rates() is None
+    throughput.add(100.0, Counters(processed=10, failed=1))
+    throughput.add(102.0, Counters(processed=30, failed=1))
+    throughput.add(104.0, Counters(processed=31, failed=5))
+    assert throughput.processed() == [20, 1]
+    assert throughput.failed() == [0, 4]
+    assert throughput.rates() == (0.5, 2.0)
+    throughput.add(106.0, Counters())  # namespace recreated: no negative spike
+    assert throughput.processed()[-1] == 0
+
+
+async def test_snapshot_fetches_only_what_the_tab_needs() -> None:
+    clock = FakeClock()
+    client = Client(MemoryBackend(clock=clock), clock=clock)
+    fixture = await populate(client, clock)
+    overview = await take_snapshot(client, clock=clock, workers=True)
+    assert overview.page is None
+    assert overview.workers is not None
+    assert overview.count(JobState.DEAD) == 2
+    assert overview.workers_alive() == 1  # the other one is stale
+    assert overview.oldest_queued_age == pytest.approx(300 - 45)
+    assert overview.taken_at == NOW
+
+    page = PageRequest(state=JobState.QUEUED, limit=2)
+    tab = await take_snapshot(client, clock=clock, page=page)
+    assert tab.workers is None
+    assert tab.page is not None
+    assert [job.job_id for job in tab.page.jobs] == list(fixture.queued[:2])
+    assert tab.page.has_next
+    last = await take_snapshot(client, clock=clock, page=page.next_page())
+    assert last.page is not None
+    assert [job.job_id for job in last.page.jobs] == [fixture.queued[2]]
+    assert not last.page.has_next
+
+
+async def test_count_matching_with_and_without_filters(tmp_path: Path) -> None:
+    async with open_backend("sqlite", tmp_path) as backend:
+        clock = FakeClock()
+        client = Client(backend, clock=clock)
+        await populate(client, clock)
+        assert await count_matching(client, JobState.DEAD) == 2
+        assert await count_matching(client, JobState.DEAD, job_name="charge_card") == 1
+        assert await count_matching(client, JobState.RETRY, error_contains="TIMEOUT") == 1
+        assert await count_matching(client, JobState.DEAD, job_name="nope") == 0
+
+
+async def test_rows_have_one_cell_per_column() -> None:
+    clock = FakeClock()
+    client = Client(MemoryBackend(clock=clock), clock=clock)
+    await populate(client, clock)
+    for state in JOB_COLUMNS:
+        for job in await client.list_jobs(state):
+            row = job_row(job, NOW)
+            assert row.key == job.job_id
+            assert len(row.cells) == len(JOB_COLUMNS[state])
+    [scheduled, _] = await client.list_jobs(JobState.SCHEDULED)
+    assert job_row(scheduled, NOW).cells[3] == "in 10m"
+    [dead, _] = await client.list_jobs(JobState.DEAD)
+    assert job_row(dead, NOW).cells[-1].startswith("ConnectionError: SMTP server")
+    assert job_row(dead, NOW).failed
+
+
+def test_stale_workers_are_flagged() -> None:
+    worker = WorkerInfo("w1", host="h", pid=1, concurrency=4, last_seen=NOW - 31)
+    assert worker_row(worker, NOW).stale
+    assert "stale" in worker_row(worker, NOW).cells[6]
+    assert not worker_row(worker, NOW - 10).stale
+
+
+def test_fixture_ids_are_fixed() -> None:
+    assert job_id(1) == job_id(1)
+    assert job_id(1) != job_id(2)

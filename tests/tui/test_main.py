@@ -1,0 +1,64 @@
+"""The ``wg-tui`` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from wg_core import DEFAULT_URL
+from wg_tui.main import build_parser, main
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WG_URL", raising=False)
+    monkeypatch.delenv("WG_NAMESPACE", raising=False)
+    args = build_parser().parse_args([])
+    assert args.url == DEFAULT_URL
+    assert args.namespace == "wg"
+    assert args.read_only is False
+    assert args.refresh == 2.0
+
+
+def test_environment_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WG_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("WG_NAMESPACE", "shop")
+    args = build_parser().parse_args([])
+    assert (args.url, args.namespace) == ("redis://127.0.0.1:6379/0", "shop")
+    args = build_parser().parse_args(
+        ["-u", "memory:", "-n", "other", "--read-only", "--refresh", "0.5"]
+    )
+    assert (args.url, args.namespace, args.read_only, args.refresh) == (
+        "memory:",
+        "other",
+        True,
+        0.5,
+    )
+
+
+def test_refresh_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--refresh", "0"])
+    assert "more than 0" in capsys.readouterr().err
+
+
+def test_bad_url_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", "ftp://user:secret@host/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wg-tui: ")
+    assert "secret" not in err
+
+
+def test_bad_namespace_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", "memory:", "--namespace", "Bad-Name"]) == 2
+    assert "wg-tui: " in capsys.readouterr().err
+
+
+def test_console_script_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wg_tui", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    for option in ("--url", "--namespace", "--read-only", "--refresh"):
+        assert option in result.stdout
