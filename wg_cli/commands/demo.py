@@ -95,13 +95,14 @@ def demo_jobs_mix(rng: random.Random) -> list[JobSpec]:
     return specs
 
 
-def _hint_flags(settings: Settings) -> str:
-    flags = ""
+def _exports(settings: Settings) -> str:
+    """A shell line that points later commands at the demo's store, if not the default."""
+    parts = []
     if settings.url != DEFAULT_URL:
-        flags += f" -u '{settings.display_url}'"
+        parts.append(f"WG_URL='{settings.display_url}'")
     if settings.namespace != "wg":
-        flags += f" -n {settings.namespace}"
-    return flags
+        parts.append(f"WG_NAMESPACE={settings.namespace}")
+    return f"export {' '.join(parts)}" if parts else ""
 
 
 def _summary(
@@ -137,15 +138,17 @@ def _summary(
         for job in dead:
             dead_table.add_row(job.job_id, job.job_name or "-", Text(job.last_error or "-"))
         console.print(dead_table)
-    flags = _hint_flags(settings)
     hints = Table.grid(padding=(0, 3))
     hints.add_column(style="cyan", no_wrap=True)
     hints.add_column(no_wrap=True, overflow="ellipsis")
-    hints.add_row(f"wg{flags} inspect dead", "the dead jobs, kept in the store")
-    hints.add_row(f"wg{flags} retry --all --yes", "put them back in the queue")
-    hints.add_row(f"wg-tui{flags}", "the live dashboard")
-    hints.add_row(f"wg worker wg_cli.demo_jobs:handlers{flags}", "run the demo's handlers")
+    hints.add_row("wg inspect dead", "the dead jobs, kept in the store")
+    hints.add_row("wg retry --all --yes", "put them back in the queue")
+    hints.add_row("wg-tui", "the live dashboard")
+    hints.add_row("wg worker wg_cli.demo_jobs:handlers", "run the demo's handlers")
     console.print(Text("Next:", "bold"))
+    exports = _exports(settings)
+    if exports:
+        console.print(Text(exports, "cyan"), soft_wrap=True)
     console.print(hints)
 
 
@@ -189,7 +192,7 @@ async def _run_demo(
         raise CliError(
             f"namespace {settings.namespace!r} already has {pending} unfinished job(s), which "
             "the demo's worker would run with the wrong handlers: use another --namespace, "
-            f"or empty it with: wg{_hint_flags(settings)} purge all",
+            "or empty it with: wg purge all",
             ExitCode.FAILURE,
         )
     ids = await client.enqueue_many(specs)

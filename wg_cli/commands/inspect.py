@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Final
 
 import typer
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -310,6 +309,8 @@ def _print_job(job: JobInfo) -> None:
         console.print(Text(job.raw))
     else:
         console.print(Text("\npayload", "dim"))
+        from rich.syntax import Syntax  # only here: it costs ~50 ms at startup
+
         pretty = json.dumps(job.payload, indent=2, ensure_ascii=False)
         console.print(Syntax(pretty, "json", theme="ansi_dark", background_color="default"))
 
