@@ -1,0 +1,273 @@
+"""PostgreSQL-specific behaviour beyond the conformance suite: the spec's tables, schema
+races and checks, Rust interop, transactional enqueue, LISTEN/NOTIFY wake-ups and
+connection loss. Runs against the local server (tests/backends.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.backends import URLS, fresh_namespace, open_backend, unreachable
+from tests.helpers import new_job
+from wg_core.backend import Attempt, Backend
+from wg_core.backends.resources import load_blocks
+from wg_core.backends.sql.base import SHARED_BLOCKS, SqlBackend
+from wg_core.errors import BackendError, SchemaError
+
+psycopg = pytest.importorskip("psycopg")
+
+from wg_core.backends.mysql import MySqlBackend  # noqa: E402
+from wg_core.backends.postgres import PostgresBackend  # noqa: E402
+
+URL = URLS["postgres"]
+SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
+RUST_JOB = (
+    '{"id":"5e2d8a41-7c3b-4e9f-8a1d-2b3c4d5e6f70","payload":{"to":"user@example.com"},'
+    '"options":{"max_retries":5,"retry_count":0,"timeout":60000,"retry_delay":30000},'
+    '"status":"Pending","created_at":1767225600,"scheduled_at":null,"last_error":null}'
+)
+
+
+@pytest.fixture
+async def backend(tmp_path: Path) -> AsyncIterator[PostgresBackend]:
+    async with open_backend("postgres", tmp_path) as opened:
+        assert isinstance(opened, PostgresBackend)
+        yield opened
+
+
+@pytest.fixture
+async def admin() -> AsyncIterator[Any]:
+    """A plain autocommit connection of our own, as an operator or a Rust producer."""
+    try:
+        connection = await psycopg.AsyncConnection.connect(URL, autocommit=True)
+    except psycopg.OperationalError as exc:
+        unreachable("postgres", exc)
+    async with connection:
+        yield connection
+
+
+async def drain(backend: Backend, *, limit: int = 10) -> list[Attempt]:
+    attempts = await backend.claim(limit=limit, lease=30, worker_id="w")
+    if attempts:
+        assert await backend.complete(attempts) == len(attempts)
+    return attempts
+
+
+@pytest.mark.parametrize(
+    ("filename", "dialect"), [("postgres.sql", PostgresBackend), ("mysql.sql", MySqlBackend)]
+)
+def test_every_dialect_defines_the_same_blocks(filename: str, dialect: type[SqlBackend]) -> None:
+    names = set(load_blocks("wg_core.backends.sql", filename))
+    assert SHARED_BLOCKS <= names, f"{filename} lacks {sorted(SHARED_BLOCKS - names)}"
+    assert names - SHARED_BLOCKS == dialect.EXTRA_BLOCKS
+
+
+async def test_the_spec_tables_exist_after_first_use(backend: PostgresBackend, admin: Any) -> None:
+    cursor = await admin.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_name LIKE %s",
+        [f"{backend.namespace}\\_%"],
+    )
+    names = {row[0] for row in await cursor.fetchall()}
+    assert names == {f"{backend.namespace}_{table}" for table in SPEC_TABLES}
+
+
+OPEN_SCRIPT = """
+import asyncio, sys
+from wg_core.backends.postgres import PostgresBackend
+async def main():
+    backend = PostgresBackend(sys.argv[1], sys.argv[2])
+    await backend.open()
+    await backend.close()
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_processes_creating_the_schema_at_once_all_succeed(tmp_path: Path) -> None:
+    namespace = fresh_namespace()
+    processes = [
+        subprocess.Popen([sys.executable, "-c", OPEN_SCRIPT, URL, namespace], cwd=Path.cwd())
+        for _ in range(3)
+    ]
+    codes = [await asyncio.to_thread(process.wait, 60) for process in processes]
+    async with open_backend("postgres", tmp_path, namespace=namespace) as backend:
+        assert codes == [0, 0, 0]
+        await backend.enqueue([new_job()])
+        assert len(await drain(backend)) == 1
+
+
+async def test_a_table_of_the_wrong_shape_is_a_schema_error(admin: Any) -> None:
+    namespace = fresh_namespace()
+    await admin.execute(f'CREATE TABLE "{namespace}_jobs" (id BIGSERIAL, payload TEXT)')
+    backend = PostgresBackend(URL, namespace)
+    try:
+        with pytest.raises(SchemaError, match=f"{namespace}_jobs.*job_json"):
+            await backend.open()
+    finally:
+        await backend.close()
+        await admin.execute(f'DROP TABLE "{namespace}_jobs"')
+
+
+async def test_a_rust_producers_plain_insert_is_claimed(
+    backend: PostgresBackend, admin: Any
+) -> None:
+    await admin.execute(
+        f'INSERT INTO "{backend.namespace}_jobs" (job_json) VALUES (%s)', [RUST_JOB]
+    )
+    stored = await backend.get_job("5e2d8a41-7c3b-4e9f-8a1d-2b3c4d5e6f70")
+    assert stored is not None
+    assert stored.raw == RUST_JOB
+    [attempt] = await drain(backend)
+    assert attempt.raw == RUST_JOB
+    assert (await backend.counters()).processed == 1
+
+
+async def test_transactional_enqueue_commits_or_rolls_back_with_the_caller(
+    backend: PostgresBackend,
+) -> None:
+    committed, rolled_back = new_job(), new_job()
+    async with await psycopg.AsyncConnection.connect(URL) as connection:
+        async with connection.transaction():
+            await backend.enqueue([committed], connection=connection)
+        with pytest.raises(RuntimeError):
+            async with connection.transaction():
+                await backend.enqueue([rolled_back], connection=connection)
+                assert (await backend.counts()).queued == 1  # not visible before commit
+                raise RuntimeError("the caller's transaction fails")
+    assert [a.raw for a in await drain(backend)] == [committed.raw]
+
+
+async def test_transactional_enqueue_through_a_sync_connection(backend: PostgresBackend) -> None:
+    committed, rolled_back = new_job(), new_job()
+    with psycopg.Connection.connect(URL) as connection:
+        with connection.transaction():
+            await backend.enqueue([committed], connection=connection)
+        with pytest.raises(RuntimeError), connection.transaction():
+            await backend.enqueue([rolled_back], connection=connection)
+            raise RuntimeError("the caller's transaction fails")
+    assert [a.raw for a in await drain(backend)] == [committed.raw]
+
+
+async def test_a_foreign_connection_type_is_refused(backend: PostgresBackend) -> None:
+    with pytest.raises(TypeError, match="psycopg"):
+        await backend.enqueue([new_job()], connection=object())
+
+
+async def test_eight_claimers_in_separate_backends_never_share_an_attempt(
+    backend: PostgresBackend,
+) -> None:
+    total = 400
+    await backend.enqueue([new_job(payload={"n": n}) for n in range(total)])
+    others = [PostgresBackend(URL, backend.namespace, pool_size=2) for _ in range(8)]
+    for other in others:
+        await other.open()
+    seen: list[str] = []
+
+    async def claimer(source: PostgresBackend) -> None:
+        while attempts := await source.claim(limit=5, lease=30, worker_id="w"):
+            seen.extend(a.raw for a in attempts)
+            assert await source.complete(attempts) == len(attempts)
+
+    try:
+        await asyncio.gather(*(claimer(other) for other in others))
+    finally:
+        for other in others:
+            await other.close()
+    assert len(seen) == len(set(seen)) == total
+    assert (await backend.counters()).processed == total
+
+
+async def test_the_portable_claim_path_works_here_too(backend: PostgresBackend) -> None:
+    # PostgreSQL claims in one statement; the engine's generic path (MySQL's) must
+    # give the same result on it.
+    jobs = [new_job(payload={"n": n}) for n in range(3)]
+    await backend.enqueue(jobs)
+    attempts = await SqlBackend._claim_now(backend, 2, 30, "w")
+    assert [a.raw for a in attempts] == [j.raw for j in jobs[:2]]
+    assert await SqlBackend.complete(backend, attempts) == 2
+    assert [a.raw for a in await drain(backend)] == [jobs[2].raw]
+
+
+async def test_an_idle_claimer_is_woken_by_notify_not_by_polling(
+    backend: PostgresBackend, tmp_path: Path
+) -> None:
+    # Polling every minute: only LISTEN/NOTIFY can wake this claimer in time.
+    async with open_backend(
+        "postgres", tmp_path, namespace=backend.namespace, poll_interval=60.0
+    ) as idle:
+        waiter = asyncio.create_task(idle.claim(limit=1, lease=30, worker_id="w", wait=60))
+        await asyncio.sleep(0.1)  # let it go idle (LISTEN in place)
+        assert not waiter.done()
+        job = new_job()
+        await backend.enqueue([job])
+        attempts = await asyncio.wait_for(waiter, timeout=10)
+        assert [a.raw for a in attempts] == [job.raw]
+
+
+async def terminate_wg_connections(admin: Any, namespace: str) -> int:
+    cursor = await admin.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+        [f"wg:{namespace}"],
+    )
+    row = await cursor.fetchone()
+    return int(row[0])
+
+
+@pytest.mark.slow
+async def test_connection_loss_under_load_loses_nothing(
+    backend: PostgresBackend, admin: Any
+) -> None:
+    total = 600
+    await backend.enqueue([new_job(payload={"n": n}) for n in range(total)])
+    done: list[str] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        while True:
+            try:
+                attempts = await backend.claim(limit=10, lease=30, worker_id="w")
+                if not attempts:
+                    return
+                while True:  # as the pool does: keep acknowledging through the outage
+                    try:
+                        await backend.complete(attempts)
+                        break
+                    except BackendError:
+                        errors += 1
+                        await asyncio.sleep(0.01)
+                done.extend(a.raw for a in attempts)
+            except BackendError:
+                errors += 1
+                await asyncio.sleep(0.01)
+
+    async def killer() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            await terminate_wg_connections(admin, backend.namespace)
+
+    await asyncio.gather(killer(), *(worker() for _ in range(4)))
+    # A claim whose reply was lost leaves its jobs leased: the reaper's job, so speed
+    # it up here by expiring every lease and re-running what it recovers.
+    await admin.execute(
+        f"UPDATE \"{backend.namespace}_jobs\" SET lease_until = now() - interval '1 second'"
+    )
+    while recovered := await backend.reclaim_expired(limit=100, lease=30, worker_id="r"):
+        await backend.complete(recovered)
+        done.extend(a.raw for a in recovered)
+    assert errors > 0, "the connections were never cut"
+    assert (await backend.counts()).total == 0
+    assert len(set(done)) == total
+
+    # The LISTEN connection came back too: an idle claimer is still woken.
+    waiter = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=30))
+    await asyncio.sleep(0.1)
+    job = new_job()
+    await backend.enqueue([job])
+    assert [a.raw for a in await asyncio.wait_for(waiter, 10)] == [job.raw]
