@@ -70,3 +70,64 @@ async def test_a_job_finished_while_draining_is_not_released(name: str, tmp_path
         await wait_until(settled)
         assert (await client.counters()).processed == 1
         assert (await client.counts()).queued == 0, "the finished job was released to run again"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the worker runs an envelope over the size cap written straight into storage "
+    "instead of burying it (issue 9, scenario 6); WorkerConfig documents "
+    "max_payload_bytes but has no such field",
+)
+async def test_an_over_cap_envelope_in_storage_goes_dead(tmp_path: Path, chaos_seed: int) -> None:
+    from chaos.poison import OVER_CAP, poison
+    from chaos.profiles import PROFILES
+    from chaos.runner import run_scenario
+
+    async def over_cap_only(harness: Any, profile: Any) -> Any:
+        return await poison(harness, profile, kinds=(OVER_CAP,))
+
+    verdict = await run_scenario(
+        over_cap_only, "sqlite", PROFILES["ci"], seed=chaos_seed, workdir=tmp_path
+    )
+    assert verdict.ok, verdict.summary()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=f"{name}: text that is not UTF-8 escapes the adapter as "
+                "UnicodeEncodeError instead of a BackendError",
+            ),
+        )
+        for name in ("sqlite", "postgres", "mysql")
+    ],
+)
+async def test_unstorable_text_is_refused_with_a_wg_error(name: str, tmp_path: Path) -> None:
+    from wg_core import NewJob
+    from wg_core.errors import BackendError
+
+    raw = b"\xff\xfe not utf-8".decode("utf-8", "surrogateescape")
+    async with open_backend(name, tmp_path) as backend:
+        try:
+            await backend.enqueue([NewJob(job_id="x", job_name="x", raw=raw)])
+        except BackendError:
+            pass  # refused cleanly
+        else:
+            assert await backend.get_job("x") is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Client.enqueue lets UnicodeEncodeError out for a payload with a lone "
+    "surrogate (the size check encodes it) instead of PayloadError",
+)
+async def test_a_payload_that_is_not_utf8_is_a_payload_error() -> None:
+    from wg_core import MemoryBackend
+    from wg_core.errors import PayloadError
+
+    with pytest.raises(PayloadError):
+        await Client(MemoryBackend("findings")).enqueue({"s": "\udcff"})
