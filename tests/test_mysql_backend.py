@@ -5,9 +5,9 @@ and the refusal of servers without SKIP LOCKED. Runs against the local server.""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -119,10 +119,10 @@ asyncio.run(main())
 async def test_processes_creating_the_schema_at_once_all_succeed(tmp_path: Path) -> None:
     namespace = fresh_namespace()
     processes = [
-        subprocess.Popen([sys.executable, "-c", OPEN_SCRIPT, URL, namespace], cwd=Path.cwd())
+        await asyncio.create_subprocess_exec(sys.executable, "-c", OPEN_SCRIPT, URL, namespace)
         for _ in range(3)
     ]
-    codes = [await asyncio.to_thread(process.wait, 60) for process in processes]
+    codes = [await asyncio.wait_for(process.wait(), 60) for process in processes]
     async with open_backend("mysql", tmp_path, namespace=namespace) as backend:
         assert codes == [0, 0, 0]
         await backend.enqueue([new_job()])
@@ -265,10 +265,8 @@ async def test_connection_loss_under_load_loses_nothing(backend: MySqlBackend, a
         for _ in range(3):
             await asyncio.sleep(0.05)
             for connection_id in backend.connection_ids():
-                try:
+                with suppress(pymysql.err.MySQLError):  # already gone
                     sql(admin, "KILL CONNECTION %s", connection_id)
-                except pymysql.err.MySQLError:
-                    pass  # already gone
 
     await asyncio.gather(killer(), *(worker() for _ in range(4)))
     # A claim whose reply was lost leaves its jobs leased: the reaper's job, so speed
