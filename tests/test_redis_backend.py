@@ -1,0 +1,509 @@
+"""RedisBackend specifics, checked against real Redis servers.
+
+Most tests use the shared server (127.0.0.1:6379) under a fresh namespace, and look at
+the keys with plain redis commands, not through wg. Tests that flush scripts, kill
+connections or restart the server run a private ``redis-server`` on a free loopback
+port, so that nobody else's work is disturbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as redis_asyncio
+from redis.crc import key_slot
+
+from tests.backends import URLS, open_backend
+from tests.helpers import new_job, wait_until
+from wg_core import Client, WorkerPool
+from wg_core.backend import Attempt, Backend, JobState, NewJob
+from wg_core.backends.redis import RedisBackend
+from wg_core.errors import BackendUnavailableError
+
+RUST_ENVELOPE = (
+    '{"id":"%s","job_name":"send_email","payload":{"to":"user@example.com","subject":"Hello",'
+    '"body":"World"},"options":{"max_retries":3,"retry_count":0,"timeout":300000,'
+    '"retry_delay":10000},"status":"Pending","created_at":1767225600,"scheduled_at":null,'
+    '"last_error":null}'
+)
+
+
+def rust_envelope(job_id: str | None = None) -> str:
+    """An envelope exactly as the Rust wg serialises it."""
+    return RUST_ENVELOPE % (job_id or str(uuid.uuid4()))
+
+
+@pytest.fixture
+async def backend(tmp_path: Path) -> AsyncIterator[Backend]:
+    async with open_backend("redis", tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def plain(backend: Backend) -> AsyncIterator[Any]:
+    """A plain redis-py client on the same server: wg's keys as other programs see them."""
+    client = redis_asyncio.Redis.from_url(URLS["redis"], decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def server_time(plain: Any) -> float:
+    seconds, micros = await plain.time()
+    return float(seconds) + micros / 1_000_000
+
+
+async def claim_one(backend: Backend) -> Attempt:
+    attempts = await backend.claim(limit=1, lease=30, worker_id="test")
+    assert len(attempts) == 1
+    return attempts[0]
+
+
+# -- the spec's keys ---------------------------------------------------------------------
+
+
+async def test_spec_keys_hold_the_envelopes(backend: Backend, plain: Any) -> None:
+    ns = backend.namespace
+    first, second = new_job("a"), new_job("b")
+    await backend.enqueue([first, second])
+    # LPUSH in, consumed from the right: the oldest is the rightmost element.
+    assert await plain.lrange(f"{ns}:jobs", 0, -1) == [second.raw, first.raw]
+
+    later = new_job("later")
+    before = await server_time(plain)
+    await backend.enqueue([NewJob(later.job_id, later.job_name, later.raw, delay=60)])
+    score = await plain.zscore(f"{ns}:schedule", later.raw)
+    assert score is not None
+    assert before + 59 <= score <= await server_time(plain) + 61
+
+    attempt = await claim_one(backend)
+    assert attempt.raw == first.raw
+    assert await plain.lrange(f"{ns}:jobs", 0, -1) == [second.raw]
+    failed = json.loads(attempt.raw) | {"status": "Retry", "last_error": "Service unavailable"}
+    retry_raw = json.dumps(failed, separators=(",", ":"))
+    before = await server_time(plain)
+    assert await backend.retry(attempt, raw=retry_raw, delay=30)
+    score = await plain.zscore(f"{ns}:retry", retry_raw)
+    assert score is not None
+    assert before + 29 <= score <= await server_time(plain) + 31
+
+    attempt = await claim_one(backend)
+    dead_raw = attempt.raw.replace('"Pending"', '"Dead"')
+    assert await backend.bury(attempt, raw=dead_raw)
+    assert await plain.lrange(f"{ns}:dead", 0, -1) == [dead_raw]
+    assert await plain.llen(f"{ns}:jobs") == 0
+    for key in ("jobs", "dead"):
+        assert await plain.type(f"{ns}:{key}") in ("list", "none")
+    for key in ("schedule", "retry"):
+        assert await plain.type(f"{ns}:{key}") == "zset"
+
+
+async def test_a_rust_producers_lpush_is_claimed_and_found_by_id(
+    backend: Backend, plain: Any
+) -> None:
+    ns = backend.namespace
+    job_id = str(uuid.uuid4())
+    await plain.lpush(f"{ns}:jobs", rust_envelope(job_id))
+    # Not in wg's index yet: found anyway.
+    stored = await backend.get_job(job_id)
+    assert stored is not None
+    assert (stored.state, stored.raw) == (JobState.QUEUED, rust_envelope(job_id))
+
+    attempt = await claim_one(backend)
+    assert (attempt.key, attempt.raw) == (job_id, rust_envelope(job_id))
+    running = await backend.get_job(job_id)
+    assert running is not None
+    assert running.state is JobState.RUNNING
+    assert running.worker_id == "test"
+    assert await backend.complete([attempt]) == 1
+    assert await backend.get_job(job_id) is None
+
+
+async def test_a_rust_producers_scheduled_job_is_promoted_once(
+    backend: Backend, plain: Any
+) -> None:
+    ns = backend.namespace
+    job_id = str(uuid.uuid4())
+    raw = rust_envelope(job_id).replace('"Pending"', '"Scheduled"')
+    await plain.zadd(f"{ns}:schedule", {raw: await server_time(plain) - 1})
+    assert await backend.promote(JobState.SCHEDULED, limit=10) == 1
+    assert await backend.promote(JobState.SCHEDULED, limit=10) == 0
+    stored = await backend.get_job(job_id)
+    assert stored is not None
+    assert stored.state is JobState.QUEUED
+    assert await plain.lrange(f"{ns}:jobs", 0, -1) == [raw]
+
+
+async def test_text_that_is_not_utf8_reaches_the_worker_and_is_buried_byte_for_byte(
+    backend: Backend,
+) -> None:
+    ns = backend.namespace
+    garbage = b"\xff\xfe not an envelope \xc3"
+    raw_client = redis_asyncio.Redis.from_url(URLS["redis"])
+    try:
+        await raw_client.lpush(f"{ns}:jobs", garbage)
+        attempt = await claim_one(backend)
+        assert attempt.key == ""
+        assert await backend.bury(attempt, raw=attempt.raw)
+        assert await raw_client.lrange(f"{ns}:dead", 0, -1) == [garbage]
+    finally:
+        await raw_client.aclose()
+
+
+async def test_hash_tag_puts_every_key_in_one_slot(tmp_path: Path, plain: Any) -> None:
+    async with open_backend("redis", tmp_path, hash_tag=True) as backend:
+        ns = backend.namespace
+        assert isinstance(backend, RedisBackend)
+        await backend.enqueue([new_job(), new_job(), new_job(delay=60)])
+        attempt = await claim_one(backend)
+        await backend.bury(attempt, raw=attempt.raw)
+        await backend.set_paused(True)
+        await backend.set_paused(False)
+        stored = [key async for key in plain.scan_iter(match=f"*{ns}*")]
+        assert f"{{{ns}}}:jobs" in stored
+        assert f"{{{ns}}}:schedule" in stored
+        assert f"{{{ns}}}:dead" in stored
+        assert set(stored) <= set(backend.keys)
+        assert len({key_slot(key.encode()) for key in backend.keys}) == 1
+        # (CLUSTER KEYSLOT needs a cluster-enabled server; redis-py's key_slot is the
+        # same CRC16 computation.)
+        assert key_slot(b"{myapp}:jobs") == key_slot(b"{myapp}:running")
+
+
+async def test_destroy_leaves_no_key_behind(backend: Backend, plain: Any) -> None:
+    ns = backend.namespace
+    await backend.enqueue([new_job(), new_job(delay=60)])
+    attempt = await claim_one(backend)
+    await backend.retry(attempt, raw=attempt.raw, delay=60)
+    await backend.set_paused(True)
+    await backend.set_paused(False)
+    assert [key async for key in plain.scan_iter(match=f"{ns}:*")]
+    await backend.destroy()
+    assert [key async for key in plain.scan_iter(match=f"{ns}:*")] == []
+
+
+# -- concurrency -------------------------------------------------------------------------
+
+
+async def test_concurrent_claimers_never_get_the_same_job(backend: Backend, tmp_path: Path) -> None:
+    jobs = [new_job(payload={"n": n}) for n in range(300)]
+    await backend.enqueue(jobs)
+    others = [RedisBackend(URLS["redis"], backend.namespace) for _ in range(3)]
+    for other in others:
+        await other.open()
+    claimed: list[Attempt] = []
+
+    async def drain(instance: Backend) -> None:
+        while batch := await instance.claim(limit=7, lease=30, worker_id="w"):
+            claimed.extend(batch)
+
+    try:
+        await asyncio.gather(*(drain(instance) for instance in [backend, *others]))
+    finally:
+        for other in others:
+            await other.close()
+    assert sorted(a.key for a in claimed) == sorted(job.job_id for job in jobs)
+    assert len({a.token for a in claimed}) == len(jobs)
+    assert await backend.complete(claimed) == len(jobs)
+
+
+async def test_promotion_is_exactly_once_with_concurrent_promoters(
+    backend: Backend, plain: Any
+) -> None:
+    jobs = [new_job(payload={"n": n}, delay=0.05) for n in range(300)]
+    await backend.enqueue(jobs)
+    promoters = [RedisBackend(URLS["redis"], backend.namespace) for _ in range(4)]
+    for promoter in promoters:
+        await promoter.open()
+    await asyncio.sleep(0.1)
+
+    async def promote_all(instance: Backend) -> int:
+        moved = 0
+        while step := await instance.promote(JobState.SCHEDULED, limit=10):
+            moved += step
+        return moved
+
+    try:
+        moved = await asyncio.gather(*(promote_all(p) for p in promoters))
+    finally:
+        for promoter in promoters:
+            await promoter.close()
+    assert sum(moved) == len(jobs)
+    queued = await plain.lrange(f"{backend.namespace}:jobs", 0, -1)
+    assert sorted(queued) == sorted(job.raw for job in jobs)
+    assert await plain.zcard(f"{backend.namespace}:schedule") == 0
+
+
+async def test_an_idle_claimer_is_woken_by_a_push_not_by_its_timeout(
+    backend: Backend, plain: Any
+) -> None:
+    producer = RedisBackend(URLS["redis"], backend.namespace)
+    await producer.open()
+    try:
+        for push in ("wg", "plain"):
+            waiting = asyncio.create_task(backend.claim(limit=5, lease=30, worker_id="w", wait=60))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+            started = time.monotonic()
+            if push == "wg":
+                await producer.enqueue([new_job()])
+            else:
+                await plain.lpush(f"{backend.namespace}:jobs", rust_envelope())
+            attempts = await asyncio.wait_for(waiting, 30)
+            woke_after = time.monotonic() - started
+            assert len(attempts) == 1, push
+            # Far below the 60 s wait: woken by the push (milliseconds when the machine
+            # is quiet; the bound only guards against falling back to the timeout).
+            assert woke_after < 10, push
+            await backend.complete(attempts)
+    finally:
+        await producer.close()
+
+
+async def test_several_idle_claimers_each_get_a_job(backend: Backend) -> None:
+    claimers = [RedisBackend(URLS["redis"], backend.namespace) for _ in range(3)]
+    for claimer in claimers:
+        await claimer.open()
+    try:
+        waiting = [
+            asyncio.create_task(c.claim(limit=1, lease=30, worker_id="w", wait=60))
+            for c in claimers
+        ]
+        await asyncio.sleep(0.05)
+        await backend.enqueue([new_job() for _ in range(3)])
+        results = await asyncio.wait_for(asyncio.gather(*waiting), 30)
+        assert sorted(len(r) for r in results) == [1, 1, 1]
+        assert len({r[0].key for r in results}) == 3
+    finally:
+        for claimer in claimers:
+            await claimer.close()
+
+
+# -- a private server: scripts, connection loss, restarts -------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free loopback port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [
+                executable,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.directory),
+                "--save", "",
+                "--appendonly", "yes",
+                "--appendfsync", "always",
+                "--daemonize", "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the private redis-server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def admin(server: PrivateRedis) -> AsyncIterator[Any]:
+    client = redis_asyncio.Redis.from_url(server.url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_scripts_are_reloaded_after_script_flush(private_redis: PrivateRedis) -> None:
+    backend = RedisBackend(private_redis.url, "flushed")
+    await backend.open()
+    try:
+        await backend.enqueue([new_job()])
+        async with admin(private_redis) as plain:
+            await plain.script_flush()
+        attempt = await claim_one(backend)
+        async with admin(private_redis) as plain:
+            await plain.script_flush()
+        assert await backend.complete([attempt]) == 1
+        assert (await backend.counters()).processed == 1
+    finally:
+        await backend.close()
+
+
+async def test_eviction_policy_other_than_noeviction_is_warned_about(
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with admin(private_redis) as plain:
+        await plain.config_set("maxmemory-policy", "allkeys-lru")
+    backend = RedisBackend(private_redis.url, "evicting")
+    with caplog.at_level(logging.WARNING, logger="wg_core.backends.redis"):
+        await backend.open()
+    await backend.close()
+    assert "maxmemory-policy=allkeys-lru" in caplog.text
+    assert "noeviction" in caplog.text
+
+
+async def test_an_unreachable_server_is_reported_as_unavailable() -> None:
+    backend = RedisBackend(f"redis://127.0.0.1:{free_port()}/0", "nobody", connect_timeout=1)
+    with pytest.raises(BackendUnavailableError, match="unreachable"):
+        await backend.open()
+
+
+async def test_calls_recover_after_the_connections_are_killed(
+    private_redis: PrivateRedis,
+) -> None:
+    backend = RedisBackend(private_redis.url, "killed")
+    await backend.open()
+    try:
+        await backend.enqueue([new_job() for _ in range(3)])
+        assert len(await backend.claim(limit=1, lease=30, worker_id="w")) == 1
+        async with admin(private_redis) as plain:
+            killed = await plain.client_kill_filter(_type="normal", skipme=True)
+        assert killed >= 1
+        # Reads and repeatable writes retry once on a fresh connection.
+        assert (await backend.counts()).queued == 2
+        await backend.enqueue([new_job()])
+        # A claim is never re-sent blindly; at worst this one call fails, the next works.
+        with contextlib.suppress(BackendUnavailableError):
+            await backend.claim(limit=1, lease=30, worker_id="w")
+        assert await backend.claim(limit=1, lease=30, worker_id="w")
+    finally:
+        await backend.close()
+
+
+async def test_a_waiting_claim_survives_its_connection_being_killed(
+    private_redis: PrivateRedis,
+) -> None:
+    backend = RedisBackend(private_redis.url, "blockkill")
+    await backend.open()
+    try:
+        waiting = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=60))
+        await asyncio.sleep(0.1)
+        async with admin(private_redis) as plain:
+            await plain.client_kill_filter(_type="normal", skipme=True)
+            await asyncio.sleep(0.05)
+            await plain.lpush("blockkill:jobs", rust_envelope())
+        attempts = await asyncio.wait_for(waiting, 30)
+        assert len(attempts) == 1
+    finally:
+        await backend.close()
+
+
+async def test_a_pool_loses_nothing_through_connection_kills_and_a_restart(
+    private_redis: PrivateRedis,
+) -> None:
+    total = 400
+    seen: set[int] = set()
+    client = Client(RedisBackend(private_redis.url, "outage"))
+    await client.enqueue_many([{"n": n} for n in range(total)], job_name="count")
+
+    async def handle(job: dict[str, int]) -> None:
+        await asyncio.sleep(0.002)
+        seen.add(job["n"])
+
+    pool = WorkerPool(
+        handle,
+        url=private_redis.url,
+        namespace="outage",
+        workers=8,
+        fetch_timeout=0.5,
+        heartbeat_interval=0.2,
+        lease=5.0,
+        reaper_interval=0.2,
+        max_backend_outage=60,
+    )
+    await pool.start()
+    try:
+        await wait_until(lambda: _async(len(seen) >= total // 4), timeout=30)
+        async with admin(private_redis) as plain:
+            await plain.client_kill_filter(_type="normal", skipme=True)
+        await wait_until(lambda: _async(len(seen) >= total // 2), timeout=30)
+        private_redis.stop()  # AOF with fsync always: everything acknowledged is on disk
+        await asyncio.sleep(0.3)
+        private_redis.start()
+        await wait_until(lambda: _async(len(seen) == total), timeout=60)
+        await wait_until(_settled(client), timeout=30)
+    finally:
+        pool.shutdown()
+        await asyncio.wait_for(pool.wait_closed(), 30)
+        await client.close()
+    assert seen == set(range(total))
+    counts = await _reopened_counts(private_redis)
+    assert counts == (0, 0, 0)
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+def _settled(client: Client) -> Any:
+    async def check() -> bool:
+        counts = await client.counts()
+        return counts.total == 0
+
+    return check
+
+
+async def _reopened_counts(server: PrivateRedis) -> tuple[int, int, int]:
+    backend = RedisBackend(server.url, "outage")
+    await backend.open()
+    try:
+        counts = await backend.counts()
+        return counts.queued, counts.running, counts.dead
+    finally:
+        await backend.close()
