@@ -386,6 +386,10 @@ class RedisBackend:
                 raise self._translate(exc) from exc
         except redis_errors.RedisError as exc:
             raise self._translate(exc) from exc
+        except UnicodeEncodeError as exc:
+            # Text that no byte sequence represents (a lone surrogate): refuse it here,
+            # before anything was sent.
+            raise BackendError(f"cannot store text that is not valid Unicode: {exc}") from exc
         try:
             async with asyncio.timeout(limit):
                 return await call()
