@@ -452,7 +452,7 @@ async def test_admin_requeue_run_now_delete_purge(client: Client, start_pool: An
             raise JobError.fatal("nope")
 
     dead_ids = [await client.enqueue(EmailJob(to="bad"), options=QUICK_RETRY) for _ in range(3)]
-    pool = await start_pool(handle)
+    pool = await start_pool(handle, workers=1)  # one at a time: burial order is known
     await wait_until(lambda: settled(client))
     pool.shutdown()
     await pool.wait_closed()
