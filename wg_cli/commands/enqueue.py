@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -62,11 +62,11 @@ def _options(
         raise CliError(str(exc), ExitCode.USAGE) from None
 
 
-def _delay(in_: float | None, at: datetime | None) -> float | None:
+def _delay(in_: float | None, at: datetime | None, now: float) -> float | None:
     if in_ is not None and at is not None:
         raise CliError("give --in or --at, not both", ExitCode.USAGE)
     if at is not None:
-        return max(0.0, at.timestamp() - time.time())
+        return max(0.0, at.timestamp() - now)
     return in_ if in_ else None
 
 
@@ -89,6 +89,7 @@ def _spec_from_line(
     job_name: str | None,
     options: JobOptions | None,
     delay: float | None,
+    now: float,
 ) -> JobSpec:
     value = json_arg(text, f"line {line}")
     if job_name is not None:
@@ -115,6 +116,7 @@ def _spec_from_line(
     line_delay = _delay(
         _line_duration(value.get("in"), "in", line),
         timestamp_arg(at_value, f"'at' on line {line}"),
+        now,
     )
     max_retries = value.get("max_retries")
     if max_retries is not None and (
@@ -142,15 +144,15 @@ def _spec_from_line(
     )
 
 
-def _report(settings: Settings, specs: list[JobSpec], ids: list[str]) -> None:
-    now = time.time()
+def _report(settings: Settings, specs: list[JobSpec], ids: list[str], now: float) -> None:
     if settings.output in (OutputFormat.TABLE, OutputFormat.ID):
         for job_id in ids:
             typer.echo(job_id)
         return
     jobs = []
     for spec, job_id in zip(specs, ids, strict=True):
-        delay = float(spec.delay or 0)  # type: ignore[arg-type]
+        given = spec.delay
+        delay = given.total_seconds() if isinstance(given, timedelta) else float(given or 0)
         jobs.append(
             {
                 "id": job_id,
@@ -223,7 +225,10 @@ def enqueue(
     options = _options(
         max_retries, _timeout_arg(timeout), duration_arg(retry_delay, "--retry-delay")
     )
-    delay = _delay(duration_arg(in_, "--in"), timestamp_arg(at, "--at"))
+    # One "now" for every delay and for the due times reported, so that `--at T`
+    # reports exactly T.
+    now = time.time()
+    delay = _delay(duration_arg(in_, "--in"), timestamp_arg(at, "--at"), now)
     if job_name is not None and not job_name.strip():
         raise CliError("JOB_NAME must not be empty", ExitCode.USAGE)
     specs: list[JobSpec]
@@ -233,7 +238,7 @@ def enqueue(
         if job_id is not None:
             raise CliError("--id names one job: put ids in the lines instead", ExitCode.USAGE)
         specs = [
-            _spec_from_line(text, number, job_name=job_name, options=options, delay=delay)
+            _spec_from_line(text, number, job_name=job_name, options=options, delay=delay, now=now)
             for number, text in enumerate(sys.stdin.read().splitlines(), start=1)
             if text.strip()
         ]
@@ -250,4 +255,4 @@ def enqueue(
         return await client.enqueue_many(specs)
 
     ids = run(settings, body) if specs else []
-    _report(settings, specs, ids)
+    _report(settings, specs, ids, now)

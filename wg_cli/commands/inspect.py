@@ -288,7 +288,7 @@ def _print_job(job: JobInfo) -> None:
         ("job", job.job_name),
         ("state", str(job.state)),
         ("status", env.status if env else None),
-        ("tries", f"{job.retry_count} failed of {job.max_retries} retries allowed"),
+        ("failures", f"{job.retry_count} (max_retries {job.max_retries})"),
         ("timeout", _seconds(env.timeout) if env else None),
         ("retry delay", _seconds(env.retry_delay) if env else None),
         ("created", format_age(env.created_at, now) if env else None),
