@@ -143,7 +143,7 @@ _COLUMNS: Final = {
         "job_id",
         "job_name",
         "last_error",
-        "failed_at",
+        "enqueued_at",
     ),
     "dead": ("id", "job_json", "job_id", "job_name", "last_error", "died_at"),
     "workers": (

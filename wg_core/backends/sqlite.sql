@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS "{ns}_retry" (
     job_id TEXT,
     job_name TEXT,
     last_error TEXT,
-    failed_at INTEGER
+    enqueued_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS "{ns}_dead" (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -120,7 +120,7 @@ ALTER TABLE "{ns}_retry" ADD COLUMN retry_at_ms INTEGER;
 ALTER TABLE "{ns}_retry" ADD COLUMN job_id TEXT;
 ALTER TABLE "{ns}_retry" ADD COLUMN job_name TEXT;
 ALTER TABLE "{ns}_retry" ADD COLUMN last_error TEXT;
-ALTER TABLE "{ns}_retry" ADD COLUMN failed_at INTEGER
+ALTER TABLE "{ns}_retry" ADD COLUMN enqueued_at INTEGER
 
 -- name: upgrade_dead
 ALTER TABLE "{ns}_dead" ADD COLUMN job_id TEXT;
@@ -200,7 +200,7 @@ DELETE FROM "{ns}_jobs" WHERE id = ?1 AND lease_token = ?2 RETURNING job_id, job
 -- ?1 job_json, ?2 job_id, ?3 job_name, ?4 now (ms), ?5 due (ms), ?6 due (s, rounded up),
 -- ?7 last_error
 INSERT INTO "{ns}_retry"
-    (job_json, job_id, job_name, failed_at, retry_at_ms, retry_at, last_error)
+    (job_json, job_id, job_name, enqueued_at, retry_at_ms, retry_at, last_error)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 
 -- name: insert_dead
@@ -343,14 +343,14 @@ WHERE (?1 IS NULL OR coalesce(job_name, wg_job_name(job_json)) = ?1)
 ORDER BY coalesce(run_at_ms, run_at * 1000) DESC, id DESC LIMIT ?3 OFFSET ?4
 
 -- name: list_retry
-SELECT id, job_id, job_json, coalesce(retry_at_ms, retry_at * 1000), NULL, NULL, failed_at
+SELECT id, job_id, job_json, coalesce(retry_at_ms, retry_at * 1000), NULL, NULL, enqueued_at
 FROM "{ns}_retry"
 WHERE (?1 IS NULL OR coalesce(job_name, wg_job_name(job_json)) = ?1)
   AND (?2 IS NULL OR wg_error_matches(job_json, ?2))
 ORDER BY coalesce(retry_at_ms, retry_at * 1000), id LIMIT ?3 OFFSET ?4
 
 -- name: list_retry_desc
-SELECT id, job_id, job_json, coalesce(retry_at_ms, retry_at * 1000), NULL, NULL, failed_at
+SELECT id, job_id, job_json, coalesce(retry_at_ms, retry_at * 1000), NULL, NULL, enqueued_at
 FROM "{ns}_retry"
 WHERE (?1 IS NULL OR coalesce(job_name, wg_job_name(job_json)) = ?1)
   AND (?2 IS NULL OR wg_error_matches(job_json, ?2))
@@ -383,7 +383,7 @@ FROM "{ns}_scheduled"
 WHERE job_id = ?1 OR (job_id IS NULL AND wg_envelope_id(job_json) = ?1)
 UNION ALL
 SELECT 'retry', id, job_id, job_json, coalesce(retry_at_ms, retry_at * 1000), NULL, NULL,
-       failed_at
+       enqueued_at
 FROM "{ns}_retry"
 WHERE job_id = ?1 OR (job_id IS NULL AND wg_envelope_id(job_json) = ?1)
 UNION ALL
