@@ -245,6 +245,24 @@ async def test_promotion_is_exactly_once_with_concurrent_promoters(
     assert await plain.zcard(f"{backend.namespace}:schedule") == 0
 
 
+async def test_a_cancelled_claim_leaves_no_job_leased_to_nobody(backend: Backend) -> None:
+    await backend.enqueue([new_job(payload={"n": n}) for n in range(120)])
+    returned: list[Attempt] = []
+    for round_ in range(60):
+        call = asyncio.create_task(backend.claim(limit=2, lease=30, worker_id="w"))
+        # Cancel at varying points: before sending, while the script runs, after it ran.
+        for _ in range(round_ % 4):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.0005 * (round_ % 3))
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            returned.extend(await call)
+    counts = await backend.counts()
+    # Every running job is one a claim actually returned; the rest are queued again.
+    assert counts.running == len(returned)
+    assert counts.queued + counts.running == 120
+
+
 async def test_an_idle_claimer_is_woken_by_a_push_not_by_its_timeout(
     backend: Backend, plain: Any
 ) -> None:

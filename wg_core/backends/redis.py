@@ -43,6 +43,7 @@ warns about it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -474,16 +475,24 @@ class RedisBackend:
         self, limit: int, lease: float, worker_id: str
     ) -> tuple[bool, list[Attempt]]:
         k = self._keys
-        reply = await self._run(
-            "claim",
-            (k.jobs, k.running, k.leases, k.attempts, k.ids, k.seq, k.paused),
-            (limit, repr(float(lease)), worker_id),
+        call = asyncio.ensure_future(
+            self._run(
+                "claim",
+                (k.jobs, k.running, k.leases, k.attempts, k.ids, k.seq, k.paused),
+                (limit, repr(float(lease)), worker_id),
+            )
         )
-        attempts = [
-            Attempt(key=reply[i], token=reply[i + 1], raw=reply[i + 2])
-            for i in range(1, len(reply), 3)
-        ]
-        return bool(reply[0]), attempts
+        try:
+            reply = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # The script may have leased jobs already: let the call finish and put them
+            # back at the front, rather than leave them to wait for their lease to expire.
+            with contextlib.suppress(Exception):
+                _, leased = _claim_reply(await call)
+                if leased:
+                    await self.release(leased)
+            raise
+        return _claim_reply(reply)
 
     async def _block_until_pushed(self, key: str, timeout: float) -> None:
         """Wait until ``key`` (a list) is non-empty, without taking anything from it."""
@@ -860,6 +869,14 @@ class RedisBackend:
             "request_worker_stop", (k.workers, k.stopping), (worker_id,)
         )
         return bool(done)
+
+
+def _claim_reply(reply: list[Any]) -> tuple[bool, list[Attempt]]:
+    """(paused, attempts) from the claim script's reply."""
+    attempts = [
+        Attempt(key=reply[i], token=reply[i + 1], raw=reply[i + 2]) for i in range(1, len(reply), 3)
+    ]
+    return bool(reply[0]), attempts
 
 
 def _score_pairs(reply: list[Any]) -> list[tuple[str, float]]:
