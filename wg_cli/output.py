@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wg_cli.durations import format_age, format_duration, rfc3339
-from wg_cli.settings import OutputFormat, Settings
+from wg_cli.settings import Settings
 from wg_core import JobInfo, WorkerInfo
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "print_ids",
     "stderr_console",
     "stdout_console",
-    "wants",
     "worker_document",
     "workers_table",
 ]
@@ -244,8 +243,3 @@ def print_ids(ids: Iterable[str]) -> None:
     """One id per line (``-o id``)."""
     for job_id in ids:
         typer.echo(job_id)
-
-
-def wants(settings: Settings, *formats: OutputFormat) -> bool:
-    """Whether the output format is one of ``formats``."""
-    return settings.output in formats

@@ -236,3 +236,14 @@ def test_pause_and_resume(wg: Wg) -> None:
     assert "paused" in wg("pause").stdout
     assert wg.json("resume")["paused"] is False
     assert wg.json("status")["paused"] is False
+
+
+def test_retry_all_asks_on_a_terminal(wg: Wg, terminal: None) -> None:
+    _dead(wg, 2)
+    declined = wg("retry", "--all", input="n\n")
+    assert declined.exit_code == 5
+    assert f"Retry 2 dead job(s) in namespace '{wg.namespace}'?" in declined.stderr
+    assert wg.counts()["dead"] == 2
+    accepted = wg("retry", "--all", input="y\n")
+    assert accepted.exit_code == 0
+    assert wg.counts()["queued"] == 2

@@ -61,6 +61,7 @@ def _run(*args: str, input: str | None = None) -> tuple[int, str, str]:
         ["enqueue", "x", "{}"],
         ["retry", "--all", "--yes"],
         ["purge", "dead", "--yes"],
+        ["worker", "wg_cli.demo_jobs:handlers"],
     ],
     ids=lambda c: c[0],
 )

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from tests.cli.conftest import Wg
-from wg_core import Client, WorkerInfo
+from wg_core import Client, NewJob, WorkerInfo
 
 
 def _rfc3339_utc(text: str) -> datetime:
@@ -177,3 +177,38 @@ def test_inspect_workers(wg: Wg) -> None:
     assert abs(_rfc3339_utc(worker["last_seen"]).timestamp() - time.time()) < 60
     assert wg("inspect", "workers", "-o", "id").stdout.split() == ["host-1-abc"]
     assert "host-1-abc" in wg("inspect", "workers").stdout
+
+
+def test_inspect_running_shows_worker_and_lease(wg: Wg) -> None:
+    job_id = wg.enqueue("slow", {})
+
+    async def claim(client: Client) -> None:
+        await client.backend.claim(limit=1, lease=300, worker_id="worker-7")
+
+    wg.core(claim)
+    (job,) = wg.json("inspect", "running")["jobs"]
+    assert (job["id"], job["state"], job["worker_id"]) == (job_id, "running", "worker-7")
+    lease = _rfc3339_utc(job["lease_until"]).timestamp()
+    assert 0 < lease - time.time() <= 300
+    assert "worker-7" in wg("inspect", "running").stdout
+
+
+def test_undecodable_jobs_are_shown_not_fatal(wg: Wg) -> None:
+    """A job written by another program that is not a valid envelope."""
+
+    async def store(client: Client) -> None:
+        await client.backend.enqueue([NewJob(job_id="raw-1", job_name="x", raw="not json {")])
+
+    wg.core(store)
+    (job,) = wg.json("inspect", "queued")["jobs"]
+    assert job["id"] == "raw-1"
+    assert job["job_name"] is None
+    assert job["payload"] is None
+    assert job["decode_error"].startswith("envelope is not JSON")
+    assert job["last_error"] == job["decode_error"]
+    assert "(undecodable)" in wg("inspect", "queued").stdout
+    assert wg("inspect", "job", "raw-1", "--raw").stdout == "not json {\n"
+    assert wg.json("inspect", "job", "raw-1")["job"]["envelope"] is None
+    shown = wg("inspect", "job", "raw-1")
+    assert shown.exit_code == 0
+    assert "not a valid envelope" in shown.stdout

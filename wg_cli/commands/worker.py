@@ -137,11 +137,7 @@ def worker(
         workers=workers,
         shutdown_timeout=timeout if timeout is not None else 30.0,
     )
-    if not settings.machine:
-        stderr_console().print(
-            f"worker {pool.worker_id}: namespace {settings.namespace!r} on "
-            f"{settings.display_url}, {workers} at a time. Ctrl-C or SIGTERM to drain and stop."
-        )
+    # The pool logs its start (after connecting) and its stop on stderr.
     try:
         asyncio.run(pool.run())
     except RuntimeError as exc:
