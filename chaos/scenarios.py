@@ -252,3 +252,12 @@ def _poison(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
 
 
 SCENARIOS["6-poison"] = _poison
+
+
+def _outage(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
+    from chaos.outages import outage
+
+    return outage(harness, profile)
+
+
+SCENARIOS["5-conn-drop"] = _outage

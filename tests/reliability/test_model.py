@@ -21,8 +21,8 @@ from wg_core.errors import BackendUnavailableError
 from wg_core.failures import backoff_delay
 
 MACHINE_SETTINGS = settings(
-    max_examples=int(os.environ.get("WG_CHAOS_MODEL_EXAMPLES", "12")),
-    stateful_step_count=20,
+    max_examples=int(os.environ.get("WG_CHAOS_MODEL_EXAMPLES", "10")),
+    stateful_step_count=15,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -62,7 +62,7 @@ def _nobody_connected(server: socket.socket) -> bool:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(namespace=INVALID)
 def test_invalid_namespaces_are_refused_before_any_io(
@@ -96,7 +96,7 @@ VALID = st.one_of(
 
 @pytest.mark.parametrize("name", ALL_BACKENDS)
 def test_valid_namespaces_round_trip(name: str, tmp_path: Path) -> None:
-    @settings(max_examples=6, deadline=None, database=None)
+    @settings(max_examples=4, deadline=None, database=None)
     @given(namespace=VALID)
     def round_trip(namespace: str) -> None:
         asyncio.run(_round_trip(name, namespace, Path(tempfile.mkdtemp(dir=tmp_path))))
