@@ -104,7 +104,10 @@ async def kill_respawn(harness: Harness, profile: Profile) -> Verdict:
         except TimeoutError:
             break  # everything ran already
         harness.respawn_crashed()
-        victim = harness.rng.choice(harness.live)
+        live = harness.live
+        # Kill a worker that holds jobs (a fresh one may still be importing).
+        busy = [worker for worker in live if await harness.held_by(worker)]
+        victim = harness.rng.choice(busy or live)
         harness.kill(victim)
         verdict.faults += 1
         # Right after the kill the backend still shows what the victim held (running or
@@ -261,3 +264,13 @@ def _outage(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
 
 
 SCENARIOS["5-conn-drop"] = _outage
+
+
+def _soak(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
+    from chaos.soak import soak
+
+    return soak(harness, profile)
+
+
+SCENARIOS["11-soak"] = _soak
+"""Large profile only: in the ci profile it returns at once, marked skipped."""
