@@ -753,6 +753,9 @@ class SqliteBackend:
             raise
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"job id already stored ({exc})") from exc
+        except UnicodeEncodeError as exc:
+            # sqlite3 stores text as UTF-8: a lone surrogate cannot be written.
+            raise BackendError(f"text that is not valid Unicode cannot be stored: {exc}") from exc
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
 
