@@ -103,8 +103,9 @@ async def test_an_over_cap_envelope_in_storage_goes_dead(tmp_path: Path, chaos_s
                 "UnicodeEncodeError instead of a BackendError",
             ),
         )
-        for name in ("sqlite", "postgres", "mysql")
-    ],
+        for name in ("postgres", "mysql")
+    ]
+    + ["sqlite"],
 )
 async def test_unstorable_text_is_refused_with_a_wg_error(name: str, tmp_path: Path) -> None:
     from wg_core import NewJob
