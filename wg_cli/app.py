@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from wg_cli.errors import EXIT_CODES_HELP, report_failure
+from wg_cli.errors import EXIT_CODES_HELP, CliError, ExitCode, report_failure
 from wg_cli.settings import JsonOpt, OutputFormat, OutputOpt, Settings
 from wg_core import DEFAULT_URL, __version__
 
@@ -71,8 +71,9 @@ class WgGroup(TyperGroup):
         except KeyboardInterrupt:
             code = 130
         except typer.Abort:
-            typer.echo("aborted", err=True)
-            code = 130
+            # Only prompts abort (Ctrl-C or end of input at "[y/N]"): nobody said yes.
+            refused = CliError("not confirmed: nothing was changed", ExitCode.REFUSED)
+            code = report_failure(refused, json_mode=_wants_json(arguments))
         except BrokenPipeError:
             # The reader went away (`wg inspect dead -o id | head`): say nothing more.
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,14 +12,11 @@ from typing import Any, TypeVar
 import pytest
 from typer.testing import CliRunner, Result
 
-import wg_cli.session
 from tests.backends import fresh_namespace
 from wg_cli.main import app
-from wg_core import Client, Envelope, MemoryBackend
+from wg_core import Client, Envelope
 
 T = TypeVar("T")
-
-HAS_SQLITE = importlib.util.find_spec("wg_core.backends.sqlite") is not None
 
 
 @dataclass
@@ -94,28 +90,12 @@ class Wg:
 
 
 @pytest.fixture
-def wg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wg]:
-    """``wg`` on a SQLite file under ``tmp_path`` with a fresh namespace.
-
-    Until the SQLite backend lands, a MemoryBackend shared by every invocation stands
-    in for it (the CLI then sees the same jobs across commands, as with a file).
-    """
+def wg(tmp_path: Path) -> Wg:
+    """``wg`` on a SQLite file under ``tmp_path``, with a fresh namespace."""
     namespace = fresh_namespace()
-    runner = CliRunner()
-    if HAS_SQLITE:
-        url = f"sqlite:{tmp_path / 'wg.db'}"
+    url = f"sqlite:{tmp_path / 'wg.db'}"
 
-        async def connect() -> Client:
-            return await Client.connect(url, namespace)
+    async def connect() -> Client:
+        return await Client.connect(url, namespace)
 
-        yield Wg(url, namespace, connect, runner)
-        return
-    backend = MemoryBackend(namespace)
-
-    async def shared(settings: Any = None) -> Client:
-        client = Client(backend)
-        await client.open()
-        return client
-
-    monkeypatch.setattr(wg_cli.session, "connect", shared)
-    yield Wg("memory:", namespace, shared, runner)
+    return Wg(url, namespace, connect, CliRunner())

@@ -247,3 +247,11 @@ def test_retry_all_asks_on_a_terminal(wg: Wg, terminal: None) -> None:
     accepted = wg("retry", "--all", input="y\n")
     assert accepted.exit_code == 0
     assert wg.counts()["queued"] == 2
+
+
+def test_end_of_input_at_the_prompt_is_a_refusal(wg: Wg, terminal: None) -> None:
+    _dead(wg, 1)
+    result = wg("purge", "dead", input="")
+    assert result.exit_code == 5
+    assert "not confirmed" in result.stderr
+    assert wg.counts()["dead"] == 1

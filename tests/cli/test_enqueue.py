@@ -128,6 +128,7 @@ def test_jsonl_objects_choose_name_delay_and_options(wg: Wg) -> None:
         (["enqueue", "--jsonl"], '{"job_name": "a", "when": 1}\n', "unknown key(s) when"),
         (["enqueue", "--jsonl"], '{"job_name": "a", "in": "never"}\n', "'never' is not a"),
         (["enqueue", "--jsonl"], "[1]\n", "expected an object"),
+        (["enqueue", "x", "-"], '"' + "x" * 600_000 + '"', "-byte cap"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_enqueued(

@@ -181,6 +181,11 @@ def demo(
 
     stats, elapsed, dead = asyncio.run(body())
     _summary(settings, stats, len(specs), elapsed, dead)
+    if elapsed >= DEADLINE:
+        raise CliError(
+            f"the demo did not finish within {DEADLINE:.0f}s; `wg status` shows what is left",
+            ExitCode.FAILURE,
+        )
 
 
 async def _run_demo(
