@@ -101,11 +101,12 @@ for i = 1, #ARGV, 3 do
     end
   end
 end
-local now = now_seconds()
+local now = nil -- TIME only when a job is scheduled: the common enqueue needs no clock
 for i = 1, #ARGV, 3 do
   if not again[i] then
     local id, raw, delay = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
     if delay > 0 then
+      now = now or now_seconds()
       redis.call('ZADD', KEYS[2], now + delay, raw)
       redis.call('HSET', KEYS[3], id, 's' .. raw)
     else
