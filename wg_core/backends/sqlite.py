@@ -320,6 +320,34 @@ class _ConnectionThread:
         finally:
             connection.close()
 
+    def _run_batch(self, connection: sqlite3.Connection, batch: list[_Call], lazy: bool) -> bool:
+        """Run ``batch`` in order; returns whether ``synchronous`` is NORMAL afterwards."""
+        index = 0
+        while index < len(batch):
+            if not batch[index].write:
+                _run_read(connection, batch[index])
+                index += 1
+                continue
+            end = index
+            while end < len(batch) and batch[end].write:
+                end += 1
+            group = batch[index:end]
+            index = end
+            if self._lazy_sync is not None:
+                want_lazy = not any(call.durable for call in group)
+                if want_lazy != lazy:
+                    to_normal, to_full = self._lazy_sync
+                    try:
+                        connection.execute(to_normal if want_lazy else to_full)
+                    except sqlite3.Error as exc:
+                        if not want_lazy:  # durability cannot be promised: refuse
+                            _fail(group, exc)
+                            continue
+                    else:
+                        lazy = want_lazy
+            _run_writes(connection, group)
+        return lazy
+
     def _serve(self, connection: sqlite3.Connection) -> None:
         stopping = False
         lazy = False  # whether synchronous is NORMAL right now
@@ -337,24 +365,12 @@ class _ConnectionThread:
                     stopping = True
                     break
                 batch.append(call)
-            index = 0
-            while index < len(batch):
-                if not batch[index].write:
-                    _run_read(connection, batch[index])
-                    index += 1
-                    continue
-                end = index
-                while end < len(batch) and batch[end].write:
-                    end += 1
-                group = batch[index:end]
-                if self._lazy_sync is not None:
-                    want_lazy = not any(call.durable for call in group)
-                    if want_lazy != lazy:
-                        to_normal, to_full = self._lazy_sync
-                        connection.execute(to_normal if want_lazy else to_full)
-                        lazy = want_lazy
-                _run_writes(connection, group)
-                index = end
+            try:
+                lazy = self._run_batch(connection, batch, lazy)
+            except BaseException as exc:  # never let the thread die with callers waiting
+                for call in batch:
+                    if not call.future.done():
+                        call.future.set_exception(exc)
         # Fail whatever is still queued after the stop request.
         while True:
             try:
@@ -363,6 +379,12 @@ class _ConnectionThread:
                 return
             if call is not None and call.future.set_running_or_notify_cancel():
                 call.future.set_exception(BackendError("the SQLite backend is closed"))
+
+
+def _fail(calls: list[_Call], exc: BaseException) -> None:
+    for call in calls:
+        if call.future.set_running_or_notify_cancel():
+            call.future.set_exception(exc)
 
 
 def _run_read(connection: sqlite3.Connection, call: _Call) -> None:
