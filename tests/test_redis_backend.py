@@ -289,6 +289,15 @@ async def test_an_idle_claimer_is_woken_by_a_push_not_by_its_timeout(
         await producer.close()
 
 
+async def test_closing_the_backend_ends_a_waiting_claim() -> None:
+    backend = RedisBackend(URLS["redis"], "closing")
+    await backend.open()
+    waiting = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=60))
+    await asyncio.sleep(0.05)
+    await backend.close()
+    assert await asyncio.wait_for(waiting, 30) == []
+
+
 async def test_several_idle_claimers_each_get_a_job(backend: Backend) -> None:
     claimers = [RedisBackend(URLS["redis"], backend.namespace) for _ in range(3)]
     for claimer in claimers:

@@ -253,6 +253,7 @@ class RedisBackend:
         self._client: aioredis.Redis | None = None
         self._blocking: aioredis.Redis | None = None
         self._closing = False
+        self._open_lock = asyncio.Lock()
 
     # -- properties ----------------------------------------------------------------------
 
@@ -302,17 +303,18 @@ class RedisBackend:
         return client
 
     async def open(self) -> None:
-        if self._client is not None:
-            return
-        self._closing = False
-        client = self._connect()
-        try:
-            await self._check_server(client)
-        except BaseException:
-            await client.aclose()
-            raise
-        self._client = client
-        self._blocking = self._connect()
+        async with self._open_lock:
+            if self._client is not None:
+                return
+            self._closing = False
+            client = self._connect()
+            try:
+                await self._check_server(client)
+            except BaseException:
+                await client.aclose()
+                raise
+            self._client = client
+            self._blocking = self._connect()
 
     async def _check_server(self, client: aioredis.Redis) -> None:
         info: dict[str, Any] = await self._guard(lambda: client.info("server"), idempotent=True)
@@ -383,7 +385,7 @@ class RedisBackend:
             # The server restarted or the network dropped: pooled idle connections are
             # as dead as this one, so drop them all and let the next call reconnect.
             await self._drop_idle_connections()
-            if not idempotent:
+            if not idempotent or self._closing:
                 raise self._translate(exc) from exc
         except redis_errors.RedisError as exc:
             raise self._translate(exc) from exc
@@ -461,6 +463,8 @@ class RedisBackend:
         limit = min(limit, _MAX_BATCH)
         deadline = time.monotonic() + wait
         while True:
+            if self._closing:
+                return []  # closed while waiting, as the memory backend's close() wakes it
             paused, attempts = await self._claim_now(limit, lease, worker_id)
             if attempts:
                 return attempts
