@@ -8,7 +8,8 @@ Definitions (per job the harness enqueued):
 * **duplicates** — handler runs beyond the first, not counting runs the pool cancelled
   and released at shutdown (those did not finish, and are meant to run again).
   A duplicate is *explained* when every earlier run was in a worker the harness killed,
-  stopped or terminated, or that crashed; at-least-once delivery allows exactly those.
+  stopped, terminated or cut off from the backend, or that crashed; at-least-once
+  delivery allows exactly those.
 * **illegal** — transitions the contract forbids: the ``processed`` counter disagrees
   with the jobs that left the backend completed (a second completion or a stale write
   accepted), one attempt number run by two workers (an attempt claimed twice), an
@@ -108,7 +109,7 @@ async def check(
     counters = await harness.client.counters()
     harness.reap_exits()
     crashed = {worker.pid for worker in harness.workers if worker.fate == "crashed"}
-    faulted = harness.killed | harness.stopped | harness.terminated | crashed
+    faulted = harness.killed | harness.stopped | harness.terminated | harness.disturbed | crashed
     verdict.jobs = len(good_ids) + len(bad)
     verdict.details["starts"] = log.starts
     if log.torn_lines:

@@ -79,7 +79,8 @@ class Worker:
     process: subprocess.Popen[bytes]
     started: float
     fate: str = "running"
-    """``running``, ``killed`` (SIGKILL), ``terminated`` (SIGTERM), ``crashed``."""
+    """``running``, ``killed`` (SIGKILL), ``terminated`` (SIGTERM as a fault),
+    ``crashed``, ``stopped`` (the clean SIGTERM at the end of a run)."""
     replaced: bool = False
     """A crashed worker the harness has started a replacement for."""
 
@@ -102,6 +103,8 @@ class Harness:
     killed: set[int] = field(default_factory=set)
     stopped: set[int] = field(default_factory=set)
     terminated: set[int] = field(default_factory=set)
+    disturbed: set[int] = field(default_factory=set)
+    """Workers whose backend connections the harness dropped."""
     exits: dict[int, int] = field(default_factory=dict)
     """Exit code of every worker that has ended, by pid."""
 
@@ -182,11 +185,18 @@ class Harness:
         marker = f"-{worker.pid}-"
         return sum(1 for job in running if job.worker_id and marker in job.worker_id)
 
-    async def terminate(self, worker: Worker, timeout: float = 60.0) -> float:
-        """SIGTERM ``worker``; returns how long it took to exit."""
+    async def terminate(
+        self, worker: Worker, timeout: float = 60.0, *, fault: bool = True
+    ) -> float:
+        """SIGTERM ``worker``; returns how long it took to exit.
+
+        ``fault=False`` for the clean stop at the end of a run: its runs are then not
+        excused as victims of a fault.
+        """
         begun = time.monotonic()
-        worker.fate = "terminated"
-        self.terminated.add(worker.pid)
+        worker.fate = "terminated" if fault else "stopped"
+        if fault:
+            self.terminated.add(worker.pid)
         worker.process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(worker.process.wait, timeout)
         self.exits[worker.pid] = code
@@ -194,7 +204,7 @@ class Harness:
 
     async def stop_all(self) -> None:
         """SIGTERM every live worker and wait for all of them."""
-        await asyncio.gather(*(self.terminate(worker) for worker in self.live))
+        await asyncio.gather(*(self.terminate(worker, fault=False) for worker in self.live))
 
     def stats(self) -> dict[str, int]:
         """The sum of the stats files written by workers that exited gracefully."""

@@ -197,11 +197,14 @@ async def _drops(harness: Harness, profile: Profile, server: _PrivateRedis | Non
                 _drop_sql_sessions, harness.backend_name, harness.url, ports
             )
         verdict.faults += 1
+        # A dropped connection may hold up a heartbeat past the (short) lease: the
+        # reaper then rightly runs the job again. Every live worker was cut off.
+        harness.disturbed.update(worker.pid for worker in harness.live)
     if dropped:
         verdict.details["sessions_killed"] = dropped
     settled = await harness.settle(quiet_for=QUIET)
     harness.reap_exits()
-    exits = {pid: code for pid, code in harness.exits.items() if pid not in harness.terminated}
+    exits = dict(harness.exits)
     await harness.stop_all()
     await check(verdict, harness, good=ids, max_runs=MAX_RETRIES + 1, settled=settled)
     if exits:
@@ -240,7 +243,7 @@ async def _sqlite_writer_killed(harness: Harness, profile: Profile) -> Verdict:
         (acknowledged if kind == "A" else intended).update(batch)
     settled = await harness.settle(quiet_for=QUIET)
     harness.reap_exits()
-    exits = {pid: code for pid, code in harness.exits.items() if pid not in harness.terminated}
+    exits = dict(harness.exits)
     await harness.stop_all()
     log = harness.effects()
     # A batch in flight when its producer died was stored whole or not at all; either is

@@ -139,7 +139,8 @@ async def poison(harness: Harness, profile: Profile, *, kinds: tuple[str, ...] =
     )
     verdict.faults = len(bad) + sum(refused.values())
     crash_runs = sum(len(log.runs.get(job_id, [])) for job_id in crashers)
-    exits = [code for pid, code in harness.exits.items() if pid not in harness.terminated]
+    stopped_cleanly = {w.pid for w in harness.workers if w.fate == "stopped"}
+    exits = [code for pid, code in harness.exits.items() if pid not in stopped_cleanly]
     unexplained = [code for code in exits if code != CRASH_EXIT_CODE]
     verdict.details["crash_exits"] = len(exits) - len(unexplained)
     if refused:
