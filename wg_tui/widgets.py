@@ -15,17 +15,18 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowKey
 
-from wg_core import JobState
+from wg_core import JobState, WorkerInfo
 from wg_tui.columns import (
     JOB_COLUMNS,
     WORKER_COLUMNS,
     JobRow,
     WorkerRow,
+    format_age,
     format_clock,
     format_duration,
     sparkline,
 )
-from wg_tui.snapshot import STATE_TABS, Snapshot, Throughput
+from wg_tui.snapshot import STATE_TABS, Snapshot, Throughput, worker_is_stale
 
 __all__ = [
     "FilterBar",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 _SELECTED = "●"
+_OVERVIEW_WORKERS = 8
 SPARK_WIDTH = 60
 """Intervals the throughput sparklines show (one column each, newest on the right)."""
 
@@ -91,11 +93,13 @@ class OverviewPanel(Vertical):
             yield Static(id="spark-processed", classes="spark")
             yield Static(id="spark-failed", classes="spark")
             yield Static(id="overview-rates")
+        yield Static(id="overview-workers", classes="box")
 
     def on_mount(self) -> None:
         self.query_one("#overview-counts", Static).border_title = "Jobs"
         self.query_one("#overview-facts", Static).border_title = "Namespace"
         self.query_one("#overview-throughput", Vertical).border_title = "Throughput"
+        self.query_one("#overview-workers", Static).border_title = "Workers"
 
     def show(self, snapshot: Snapshot, throughput: Throughput, *, url: str, namespace: str) -> None:
         """Render ``snapshot`` (with the worker registry) and the throughput so far."""
@@ -140,6 +144,9 @@ class OverviewPanel(Vertical):
             line.append(f"   over the last {len(processed)} intervals: ", style="dim")
             line.append(f"{sum(processed):,} processed, {sum(failed):,} failed", style="dim")
         self.query_one("#overview-rates", Static).update(line)
+        self.query_one("#overview-workers", Static).update(
+            _workers_summary(snapshot.workers or (), snapshot.taken_at)
+        )
 
     def _spark(self, selector: str, label: str, values: list[int], colour: str) -> None:
         widget = self.query_one(selector, Static)
@@ -148,6 +155,29 @@ class OverviewPanel(Vertical):
         line.append(sparkline(values, SPARK_WIDTH), style=f"{colour} on grey15")
         line.append(f"  peak {max(values, default=0):>6,}", style="dim")
         widget.update(line)
+
+
+def _workers_summary(workers: Sequence[WorkerInfo], now: float) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if not workers:
+        text.append("no worker has registered in this namespace", style="dim")
+        return text
+    shown = workers[:_OVERVIEW_WORKERS]
+    for index, worker in enumerate(shown):
+        stale = worker_is_stale(worker, now)
+        text.append("● ", style="bold red" if stale else "bold green")
+        text.append(f"{worker.worker_id:<28}", style="bold")
+        text.append(f"running {worker.running}/{worker.concurrency:<4}")
+        text.append(f"  heartbeat {format_age(worker.last_seen, now)} ago")
+        if stale:
+            text.append(" (stale)", style="bold red")
+        if worker.stop_requested or worker.state == "draining":
+            text.append("  draining", style="yellow")
+        if index < len(shown) - 1:
+            text.append("\n")
+    if len(workers) > len(shown):
+        text.append(f"\n… and {len(workers) - len(shown)} more (tab 7)", style="dim")
+    return text
 
 
 class _KeyedTable(DataTable[Text | str]):

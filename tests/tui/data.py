@@ -41,6 +41,11 @@ def job_id(n: int) -> str:
     return str(uuid.UUID(bytes=digest, version=4))
 
 
+FRESH_WORKER: Final = WorkerInfo(
+    "web-1:4242:a1b2c3", host="web-1", pid=4242, concurrency=8, running=1, started_at=T0
+)
+"""The worker pool that heartbeats (the other one went silent)."""
+
 TRACEBACK: Final = """\
 ConnectionError: SMTP server smtp.example.com:587 refused the connection
 Traceback (most recent call last):
@@ -87,7 +92,7 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
     """Store the fixture through ``client`` (whose backend uses ``clock``); ends at ``NOW``."""
     backend = client.backend
     clock.now = T0
-    fresh, stale = "web-1:4242:a1b2c3", "web-2:977:d4e5f6"
+    fresh, stale = FRESH_WORKER.worker_id, "web-2:977:d4e5f6"
 
     # Completed work, for the counters.
     for n in range(1, 6):
@@ -183,7 +188,7 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
     )
     clock.now = NOW
     await backend.heartbeat(
-        WorkerInfo(fresh, host="web-1", pid=4242, concurrency=8, running=1, started_at=T0),
+        FRESH_WORKER,
         attempts=[running_attempt],
         lease=900,
     )
@@ -219,7 +224,7 @@ async def traffic_step(
             for k in range(total)
         ]
     )
-    attempts = await backend.claim(limit=total, lease=30, worker_id="web-1:4242:a1b2c3")
+    attempts = await backend.claim(limit=total, lease=30, worker_id=FRESH_WORKER.worker_id)
     await backend.complete(attempts[:processed])
     for attempt in attempts[processed:]:
         envelope = Envelope.decode(attempt.raw)
@@ -230,3 +235,5 @@ async def traffic_step(
         ).encode()
         await backend.retry(attempt, raw=raw, delay=60)
     clock.advance(2)
+    # A live worker keeps heartbeating while it works.
+    await backend.heartbeat(FRESH_WORKER, attempts=[], lease=30)
