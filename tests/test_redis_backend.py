@@ -161,6 +161,22 @@ async def test_text_that_is_not_utf8_reaches_the_worker_and_is_buried_byte_for_b
         await raw_client.aclose()
 
 
+async def test_a_duplicate_id_refuses_the_whole_batch(backend: Backend, plain: Any) -> None:
+    stored = new_job()
+    await backend.enqueue([stored])
+    # The same job sent again (a retried call whose reply was lost) is not a duplicate.
+    await backend.enqueue([stored])
+    fresh = new_job()
+    other_raw = stored.raw.replace('"job_name":"job"', '"job_name":"other"')
+    assert other_raw != stored.raw
+    clash = NewJob(stored.job_id, "other", other_raw)
+    with pytest.raises(ValueError, match=stored.job_id):
+        await backend.enqueue([fresh, clash])
+    with pytest.raises(ValueError, match=fresh.job_id):
+        await backend.enqueue([fresh, fresh])
+    assert await plain.lrange(f"{backend.namespace}:jobs", 0, -1) == [stored.raw]
+
+
 async def test_hash_tag_puts_every_key_in_one_slot(tmp_path: Path, plain: Any) -> None:
     async with open_backend("redis", tmp_path, hash_tag=True) as backend:
         ns = backend.namespace
