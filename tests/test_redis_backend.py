@@ -197,6 +197,19 @@ async def test_hash_tag_puts_every_key_in_one_slot(tmp_path: Path, plain: Any) -
         assert key_slot(b"{myapp}:jobs") == key_slot(b"{myapp}:running")
 
 
+async def test_the_hash_tag_can_be_asked_for_in_the_url(plain: Any) -> None:
+    backend = RedisBackend(URLS["redis"] + "?hash_tag=true", "tagged")
+    assert backend.keys[0] == "{tagged}:jobs"
+    assert "hash_tag" not in backend.display_url
+    await backend.open()
+    try:
+        await backend.enqueue([new_job()])
+        assert await plain.llen("{tagged}:jobs") == 1
+    finally:
+        await backend.destroy()
+        await backend.close()
+
+
 async def test_destroy_leaves_no_key_behind(backend: Backend, plain: Any) -> None:
     ns = backend.namespace
     await backend.enqueue([new_job(), new_job(delay=60)])

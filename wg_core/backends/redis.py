@@ -53,6 +53,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wg_core.backend import (
     Attempt,
@@ -70,6 +71,7 @@ from wg_core.backends.resources import load_blocks
 from wg_core.errors import (
     BackendError,
     BackendUnavailableError,
+    ConfigError,
     MissingDependencyError,
     SchemaError,
 )
@@ -211,6 +213,21 @@ def _job_name_of(raw: str) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _split_hash_tag(url: str) -> tuple[str, bool]:
+    """``url`` without wg's own ``hash_tag`` query parameter (redis-py would refuse it),
+    and whether it asked for the hash tag."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    wanted = [value for name, value in query if name == "hash_tag"]
+    if not wanted:
+        return url, False
+    value = wanted[-1].lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError(f"hash_tag must be true or false in the Redis URL, not {value!r}")
+    rest = urlencode([(name, v) for name, v in query if name != "hash_tag"])
+    return urlunsplit(parts._replace(query=rest)), value in ("1", "true", "yes", "on")
+
+
 def _parse_version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
@@ -229,7 +246,8 @@ class RedisBackend:
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as
     redis-py reads them). ``hash_tag``: name keys ``{ns}:…`` so that the namespace lives
-    in one Redis Cluster slot. ``socket_timeout`` bounds every non-blocking command.
+    in one Redis Cluster slot; ``?hash_tag=true`` in the URL does the same, for the CLI
+    and TUI. ``socket_timeout`` bounds every non-blocking command.
     """
 
     def __init__(
@@ -242,13 +260,13 @@ class RedisBackend:
         connect_timeout: float = 5.0,
         max_connections: int | None = None,
     ) -> None:
-        self._url = url
+        self._url, url_hash_tag = _split_hash_tag(url)
         self._namespace = validate_namespace(namespace)
-        self._hash_tag = hash_tag
+        self._hash_tag = hash_tag or url_hash_tag
         self._socket_timeout = socket_timeout
         self._connect_timeout = connect_timeout
         self._max_connections = max_connections
-        self._keys = _Keys.for_namespace(self._namespace, hash_tag=hash_tag)
+        self._keys = _Keys.for_namespace(self._namespace, hash_tag=self._hash_tag)
         self._scripts = _load_scripts()
         self._client: aioredis.Redis | None = None
         self._blocking: aioredis.Redis | None = None
