@@ -182,6 +182,13 @@ async def _drops(harness: Harness, profile: Profile, server: _PrivateRedis | Non
         harness.spawn()
     step = max(1, profile.outage_jobs // (profile.outages + 1))
     dropped = 0
+    # Faults start once both pools are up: a pool that cannot reach its backend at
+    # start-up fails fast by design; staying up through an outage is what is measured.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if len(await harness.client.workers()) >= 2:
+            break
+        await asyncio.sleep(0.05)
     for fault in range(profile.outages):
         await harness.wait_for_starts((fault + 1) * step)
         if server is not None and fault % 2 == 0:
