@@ -106,6 +106,25 @@ def test_bad_urls_are_refused_before_any_io(url: str) -> None:
         SqliteBackend(url)
 
 
+@pytest.mark.parametrize(
+    "options", [{"synchronous": "off"}, {"busy_timeout": -1}, {"poll_interval": 0}]
+)
+def test_bad_options_are_refused(options: dict[str, object], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        SqliteBackend(tmp_path / "x.db", **options)  # type: ignore[arg-type]
+
+
+async def test_synchronous_normal_is_a_working_backend(db: Path) -> None:
+    backend = SqliteBackend(db, fresh_namespace(), synchronous="normal")
+    await backend.open()
+    try:
+        await backend.enqueue([new_job()])
+        [attempt] = await backend.claim(limit=5, lease=30, worker_id="w")
+        assert await backend.complete([attempt]) == 1
+    finally:
+        await backend.close()
+
+
 def test_bad_namespace_is_refused_before_any_io(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         SqliteBackend(tmp_path / "x.db", "Robert'); DROP TABLE students;--")
