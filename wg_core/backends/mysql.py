@@ -144,13 +144,17 @@ class _Link:
         self._executor.shutdown(wait=True)
 
 
-def _run(connection: Any, sql: str, params: Params | None, fetch: bool) -> Any:
+def _run(connection: Any, sql: str, params: Params | None, fetch: bool, begin: bool = False) -> Any:
+    if begin:
+        connection.begin()
     with connection.cursor() as cursor:
         count = cursor.execute(sql, params or {})
         return list(cursor.fetchall()) if fetch else count
 
 
-def _run_many(connection: Any, sql: str, rows: Sequence[Params]) -> int:
+def _run_many(connection: Any, sql: str, rows: Sequence[Params], begin: bool = False) -> int:
+    if begin:
+        connection.begin()
     with connection.cursor() as cursor:
         return int(cursor.executemany(sql, rows) or 0)
 
@@ -164,20 +168,26 @@ def _script(connection: Any, statements: list[str]) -> None:
 class _Session:
     """Runs named blocks on a link (each call hops to the link's thread)."""
 
-    def __init__(self, link: _Link, sql: dict[str, str]) -> None:
+    def __init__(self, link: _Link, sql: dict[str, str], *, begin: bool = False) -> None:
         self._link = link
         self._sql = sql
+        # In a transaction, BEGIN travels with the first statement: one thread hop less.
+        self.begin_pending = begin
+
+    def _begin(self) -> bool:
+        begin, self.begin_pending = self.begin_pending, False
+        return begin
 
     async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
-        rows: list[Row] = await self._link.call(_run, self._sql[block], params, True)
+        rows: list[Row] = await self._link.call(_run, self._sql[block], params, True, self._begin())
         return rows
 
     async def execute(self, block: str, params: Params | None = None) -> int:
-        count: int = await self._link.call(_run, self._sql[block], params, False)
+        count: int = await self._link.call(_run, self._sql[block], params, False, self._begin())
         return count
 
     async def execute_many(self, block: str, rows: Sequence[Params]) -> int:
-        return await self._link.call(_run_many, self._sql[block], rows)
+        return await self._link.call(_run_many, self._sql[block], rows, self._begin())
 
     async def script(self, block: str) -> None:
         await self._link.call(_script, _split_statements(self._sql[block]))
@@ -324,7 +334,9 @@ class MySqlBackend(SqlBackend):
             self._idle.put_nowait(link)
 
     @asynccontextmanager
-    async def _autocommit(self) -> AsyncIterator[SqlSession]:
+    async def _autocommit(self, *, durable: bool = True) -> AsyncIterator[SqlSession]:
+        # InnoDB's flush policy is server-wide (innodb_flush_log_at_trx_commit): every
+        # commit here is as durable as the server is configured to make it.
         link = await self._checkout()
         try:
             yield _Session(link, self._sql)
@@ -335,15 +347,16 @@ class MySqlBackend(SqlBackend):
     async def _transaction(self) -> AsyncIterator[SqlSession]:
         link = await self._checkout()
         try:
-            await link.call(_begin)
+            session = _Session(link, self._sql, begin=True)
             try:
-                yield _Session(link, self._sql)
+                yield session
             except BaseException:
                 # Queued behind any statement still running on the link's thread (when
                 # the caller was cancelled), so the link returns to the pool clean.
                 link.submit(_rollback)
                 raise
-            await link.call(_commit)
+            if not session.begin_pending:  # nothing ran: nothing to commit
+                await link.call(_commit)
         finally:
             self._checkin(link)
 
@@ -410,10 +423,6 @@ class MySqlBackend(SqlBackend):
         if self._wake_generation != generation:
             return  # woken while the claim ran: look again at once
         await self._waiters.wait(min(timeout, self._poll))
-
-
-def _begin(connection: Any) -> None:
-    connection.begin()
 
 
 def _commit(connection: Any) -> None:

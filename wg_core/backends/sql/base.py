@@ -312,8 +312,12 @@ class SqlBackend(abc.ABC):
         """Close every connection."""
 
     @abc.abstractmethod
-    def _autocommit(self) -> AbstractAsyncContextManager[SqlSession]:
-        """A pooled connection on which each statement commits on its own."""
+    def _autocommit(self, *, durable: bool = True) -> AbstractAsyncContextManager[SqlSession]:
+        """A pooled connection on which each statement commits on its own.
+
+        ``durable=False`` allows a commit that a *server* crash may lose (never a process
+        crash); only for writes whose loss merely lets a job run again, such as claims.
+        Dialects without such a setting ignore it."""
 
     @abc.abstractmethod
     def _transaction(self) -> AbstractAsyncContextManager[SqlSession]:
@@ -353,7 +357,11 @@ class SqlBackend(abc.ABC):
     # -- running units of work -----------------------------------------------------------
 
     async def _run(
-        self, body: Callable[[SqlSession], Awaitable[T]], *, transaction: bool = True
+        self,
+        body: Callable[[SqlSession], Awaitable[T]],
+        *,
+        transaction: bool = True,
+        durable: bool = True,
     ) -> T:
         """Run ``body`` in a transaction (or autocommit), retrying on deadlocks and lock
         timeouts with jittered backoff, translating driver errors to wg's."""
@@ -362,7 +370,7 @@ class SqlBackend(abc.ABC):
         # The unit of work runs to its end even if the caller is cancelled: a worker
         # cancelled while acknowledging must not roll back a completion whose handler
         # already ran (close() waits for such orphans).
-        task = asyncio.ensure_future(self._attempt(body, transaction))
+        task = asyncio.ensure_future(self._attempt(body, transaction, durable))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -375,10 +383,14 @@ class SqlBackend(abc.ABC):
         if not task.cancelled():
             task.exception()  # retrieved: a failure here was already the caller's problem
 
-    async def _attempt(self, body: Callable[[SqlSession], Awaitable[T]], transaction: bool) -> T:
+    async def _attempt(
+        self, body: Callable[[SqlSession], Awaitable[T]], transaction: bool, durable: bool
+    ) -> T:
         for attempt in range(TRANSACTION_ATTEMPTS):
             try:
-                session_cm = self._transaction() if transaction else self._autocommit()
+                session_cm = (
+                    self._transaction() if transaction else self._autocommit(durable=durable)
+                )
                 async with session_cm as session:
                     return await body(session)
             except Exception as exc:

@@ -91,12 +91,12 @@ LISTEN "{ns}_jobs"
 SELECT pg_notify('{ns}_jobs', '')
 
 -- name: enqueue_jobs
--- One statement for the whole batch; the notification is delivered when the
+-- One statement for the whole batch (arrays sent in binary: no escaping of the JSON); the notification is delivered when the
 -- surrounding transaction commits (the caller's, for transactional enqueue).
 WITH added AS (
     INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
     SELECT u.raw, u.job_id, u.job_name
-    FROM unnest(%(raws)s::text[], %(job_ids)s::text[], %(job_names)s::text[])
+    FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[])
         WITH ORDINALITY AS u(raw, job_id, job_name, ord)
     ORDER BY u.ord
     RETURNING 1
@@ -107,8 +107,8 @@ SELECT pg_notify('{ns}_jobs', '')
 INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us)
 SELECT u.raw, u.job_id, u.job_name,
        (t.now_us + u.delay_us) / 1000000, mod(t.now_us + u.delay_us, 1000000)
-FROM unnest(%(raws)s::text[], %(job_ids)s::text[], %(job_names)s::text[],
-            %(delays_us)s::bigint[]) WITH ORDINALITY AS u(raw, job_id, job_name, delay_us, ord),
+FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
+            %(delays_us)b::bigint[]) WITH ORDINALITY AS u(raw, job_id, job_name, delay_us, ord),
      (SELECT (extract(epoch FROM now()) * 1000000)::bigint AS now_us) AS t
 ORDER BY u.ord
 
