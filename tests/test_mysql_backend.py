@@ -282,3 +282,31 @@ async def test_connection_loss_under_load_loses_nothing(backend: MySqlBackend, a
     assert errors > 0, "the connections were never cut"
     assert (await backend.counts()).total == 0
     assert len(set(done)) == total
+
+
+def test_the_blocking_client_enqueues_inside_a_sync_transaction() -> None:
+    from wg_core.blocking import BlockingClient
+
+    namespace = fresh_namespace()
+    try:
+        admin = connect()
+    except pymysql.err.OperationalError as exc:
+        unreachable("mysql", exc)
+    try:
+        with BlockingClient.connect(URL, namespace) as client:
+            connection = connect()
+            try:
+                connection.begin()
+                client.enqueue({"n": 1}, job_name="kept", connection=connection)
+                connection.commit()
+                connection.begin()
+                client.enqueue({"n": 2}, job_name="dropped", connection=connection)
+                connection.rollback()
+            finally:
+                connection.close()
+            [job] = client.list_jobs("queued")
+            assert job.job_name == "kept"
+    finally:
+        for table in SPEC_TABLES:
+            sql(admin, f"DROP TABLE IF EXISTS `{namespace}_{table}`")
+        admin.close()

@@ -267,3 +267,26 @@ async def test_connection_loss_under_load_loses_nothing(
     job = new_job()
     await backend.enqueue([job])
     assert [a.raw for a in await asyncio.wait_for(waiter, 10)] == [job.raw]
+
+
+def test_the_blocking_client_enqueues_inside_a_sync_transaction() -> None:
+    from wg_core.blocking import BlockingClient
+
+    namespace = fresh_namespace()
+    try:
+        admin = psycopg.Connection.connect(URL, autocommit=True)
+    except psycopg.OperationalError as exc:
+        unreachable("postgres", exc)
+    try:
+        with BlockingClient.connect(URL, namespace) as client:
+            with psycopg.Connection.connect(URL) as connection:
+                with connection.transaction():
+                    client.enqueue({"n": 1}, job_name="kept", connection=connection)
+                client.enqueue({"n": 2}, job_name="dropped", connection=connection)
+                connection.rollback()
+            [job] = client.list_jobs("queued")
+            assert job.job_name == "kept"
+    finally:
+        for table in SPEC_TABLES:
+            admin.execute(f'DROP TABLE IF EXISTS "{namespace}_{table}"')
+        admin.close()
