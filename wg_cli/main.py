@@ -10,7 +10,17 @@ __all__ = ["app", "main"]
 
 # Importing a command module registers its commands; this order is the order of
 # `wg --help`, most used first.
-_COMMAND_MODULES = ("status", "inspect", "enqueue", "admin", "health", "worker", "demo")
+_COMMAND_MODULES = (
+    "status",
+    "inspect",
+    "enqueue",
+    "retry",
+    "removal",
+    "pause",
+    "health",
+    "worker",
+    "demo",
+)
 for _module in _COMMAND_MODULES:
     try:
         importlib.import_module(f"wg_cli.commands.{_module}")

@@ -1,0 +1,146 @@
+"""``wg delete`` and ``wg purge``: remove jobs by id, or every job of a state."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import typer
+
+from wg_cli.app import app
+from wg_cli.commands.bulk import (
+    BulkResult,
+    DryRunOpt,
+    IdsArg,
+    YesOpt,
+    apply_per_id,
+    classify,
+    report_bulk,
+)
+from wg_cli.errors import CliError, ExitCode
+from wg_cli.output import document, emit, emit_line, stdout_console
+from wg_cli.session import confirm_destructive, read_ids, run
+from wg_cli.settings import (
+    JsonOpt,
+    NamespaceOpt,
+    OutputFormat,
+    OutputOpt,
+    UrlOpt,
+    resolve,
+)
+from wg_core import Client, JobState
+
+__all__ = ["PurgeTarget", "delete", "purge"]
+
+
+class PurgeTarget(enum.StrEnum):
+    """States ``purge`` empties (``all``: every state but running)."""
+
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    RETRY = "retry"
+    DEAD = "dead"
+    ALL = "all"
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    job_ids: IdsArg = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    url: UrlOpt = None,
+    namespace: NamespaceOpt = None,
+    output: OutputOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Delete jobs by id, in any state but running."""
+    settings = resolve(ctx, url, namespace, output, json_output)
+    ids, from_stdin = read_ids(job_ids or [])
+    deletable = (JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD)
+
+    async def body(client: Client) -> BulkResult:
+        if dry_run:
+            return await classify(client, ids, deletable, "deleted")
+        confirm_destructive(
+            f"Delete {len(ids)} job(s) from namespace {settings.namespace!r}?",
+            yes=yes,
+            stdin_used=from_stdin,
+        )
+
+        async def act(job_id: str) -> bool:
+            return await client.delete_jobs([job_id]) == 1
+
+        return await apply_per_id(client, ids, act, deletable, "deleted")
+
+    result = run(settings, body) if ids else BulkResult()
+    report_bulk(settings, result, action="delete", past="deleted", dry_run=dry_run)
+
+
+@app.command()
+def purge(
+    ctx: typer.Context,
+    target: Annotated[
+        PurgeTarget,
+        typer.Argument(
+            metavar="queued|scheduled|retry|dead|all",
+            help="The state to empty; all = every state but running.",
+            case_sensitive=False,
+        ),
+    ],
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    url: UrlOpt = None,
+    namespace: NamespaceOpt = None,
+    output: OutputOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Delete every job in a state. Running jobs are never purged."""
+    settings = resolve(ctx, url, namespace, output, json_output)
+    if settings.output is OutputFormat.ID:
+        raise CliError("purge prints no ids: use -o table, json or jsonl", ExitCode.USAGE)
+    states = (
+        [JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD]
+        if target is PurgeTarget.ALL
+        else [JobState(target)]
+    )
+
+    async def body(client: Client) -> tuple[dict[str, int], dict[str, int]]:
+        counts = await client.counts()
+        matched = {str(state): int(getattr(counts, str(state))) for state in states}
+        deleted = dict.fromkeys(matched, 0)
+        total = sum(matched.values())
+        if dry_run or total == 0:
+            return matched, deleted
+        what = "" if target is PurgeTarget.ALL else f" {target}"
+        confirm_destructive(
+            f"Delete {total}{what} job(s) from namespace {settings.namespace!r} "
+            f"({settings.display_url})?",
+            yes=yes,
+        )
+        for state in states:
+            deleted[str(state)] = await client.purge(state)
+        return matched, deleted
+
+    matched, deleted = run(settings, body)
+    if settings.output is OutputFormat.JSON:
+        emit(
+            document(
+                settings,
+                action="purge",
+                state=str(target),
+                dry_run=dry_run,
+                matched=matched,
+                deleted=deleted,
+                total=sum(deleted.values()),
+            )
+        )
+    elif settings.output is OutputFormat.JSONL:
+        for state, count in matched.items():
+            emit_line({"state": state, "matched": count, "deleted": deleted[state]})
+    elif dry_run:
+        parts = ", ".join(f"{n} {s}" for s, n in matched.items())
+        stdout_console().print(f"Would delete {parts} job(s); nothing changed (dry run).")
+    else:
+        parts = ", ".join(f"{n} {s}" for s, n in deleted.items())
+        stdout_console().print(f"Deleted {parts} job(s) from namespace {settings.namespace!r}.")
