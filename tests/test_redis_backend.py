@@ -30,7 +30,7 @@ from tests.helpers import new_job, wait_until
 from wg_core import Client, WorkerPool
 from wg_core.backend import Attempt, Backend, JobState, NewJob
 from wg_core.backends.redis import RedisBackend
-from wg_core.errors import BackendUnavailableError
+from wg_core.errors import BackendError, BackendUnavailableError
 
 RUST_ENVELOPE = (
     '{"id":"%s","job_name":"send_email","payload":{"to":"user@example.com","subject":"Hello",'
@@ -452,6 +452,39 @@ async def test_eviction_policy_other_than_noeviction_is_warned_about(
     await backend.close()
     assert "maxmemory-policy=allkeys-lru" in caplog.text
     assert "noeviction" in caplog.text
+
+
+async def test_a_server_older_than_6_2_is_refused_with_a_clear_message() -> None:
+    # No Redis 6.0 runs here: a few lines of RESP stand in for one (OK to everything,
+    # an INFO reply saying 6.0.16).
+    info = b"# Server\r\nredis_version:6.0.16\r\n"
+
+    async def old_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while header := await reader.readline():
+                words = []
+                for _ in range(int(header[1:])):
+                    await reader.readline()
+                    words.append((await reader.readline()).strip().upper())
+                if words[0] == b"INFO":
+                    writer.write(b"$%d\r\n%s\r\n" % (len(info), info))
+                else:
+                    writer.write(b"+OK\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(old_redis, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        backend = RedisBackend(f"redis://127.0.0.1:{port}/0", "old")
+        with pytest.raises(BackendError, match=r"Redis 6\.0\.16 .* too old: wg needs Redis 6\.2"):
+            await backend.open()
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_an_unreachable_server_is_reported_as_unavailable() -> None:
