@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from wg_core import redact_url
+from wg_core import DEFAULT_URL, redact_url
 
 __all__ = [
     "JsonOpt",
@@ -103,7 +103,7 @@ def resolve(
 ) -> Settings:
     """The settings for this command: the root's, overridden by options given after it."""
     root = ctx.find_root().obj
-    base = root if isinstance(root, Settings) else Settings(url="", namespace="wg")
+    base = root if isinstance(root, Settings) else Settings(url=DEFAULT_URL, namespace="wg")
     if json_output:
         output = OutputFormat.JSON
     return replace(
