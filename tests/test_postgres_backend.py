@@ -14,7 +14,7 @@ import pytest
 
 from tests.backends import URLS, fresh_namespace, open_backend, unreachable
 from tests.helpers import new_job
-from wg_core.backend import Attempt, Backend
+from wg_core.backend import Attempt, Backend, JobState
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql.base import SHARED_BLOCKS, SqlBackend
 from wg_core.errors import BackendError, SchemaError
@@ -290,3 +290,32 @@ def test_the_blocking_client_enqueues_inside_a_sync_transaction() -> None:
         for table in SPEC_TABLES:
             admin.execute(f'DROP TABLE IF EXISTS "{namespace}_{table}"')
         admin.close()
+
+
+RUST_SCHEMA = (
+    'CREATE TABLE "{ns}_jobs" (id BIGSERIAL PRIMARY KEY, job_json TEXT NOT NULL, '
+    "created_at TIMESTAMPTZ DEFAULT NOW())",
+    'CREATE TABLE "{ns}_scheduled" (id BIGSERIAL PRIMARY KEY, job_json TEXT NOT NULL, '
+    "run_at BIGINT NOT NULL, created_at TIMESTAMPTZ DEFAULT NOW())",
+    'CREATE TABLE "{ns}_retry" (id BIGSERIAL PRIMARY KEY, job_json TEXT NOT NULL, '
+    "retry_at BIGINT NOT NULL, created_at TIMESTAMPTZ DEFAULT NOW())",
+    'CREATE TABLE "{ns}_dead" (id BIGSERIAL PRIMARY KEY, job_json TEXT NOT NULL, '
+    "created_at TIMESTAMPTZ DEFAULT NOW())",
+)
+
+
+async def test_tables_created_by_the_rust_wg_are_upgraded_in_place(
+    admin: Any, tmp_path: Path
+) -> None:
+    namespace = fresh_namespace()
+    for statement in RUST_SCHEMA:
+        await admin.execute(statement.format(ns=namespace))
+    await admin.execute(f'INSERT INTO "{namespace}_jobs" (job_json) VALUES (%s)', [RUST_JOB])
+    await admin.execute(
+        f'INSERT INTO "{namespace}_scheduled" (job_json, run_at) VALUES (%s, 0)', [RUST_JOB]
+    )
+    async with open_backend("postgres", tmp_path, namespace=namespace) as backend:
+        job = new_job()
+        await backend.enqueue([job])
+        assert await backend.promote(JobState.SCHEDULED, limit=10) == 1
+        assert [a.raw for a in await drain(backend)] == [RUST_JOB, job.raw, RUST_JOB]

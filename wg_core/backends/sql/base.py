@@ -130,6 +130,15 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
 }
 """The columns wg needs in each table (``{ns}_<table>``); checked when the backend opens."""
 
+RUST_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
+    "jobs": frozenset({"id", "job_json"}),
+    "scheduled": frozenset({"id", "job_json", "run_at"}),
+    "retry": frozenset({"id", "job_json", "retry_at"}),
+    "dead": frozenset({"id", "job_json"}),
+}
+"""The columns of the Rust wg's tables: a table with these is upgraded in place (wg's
+columns added, all nullable or defaulted) rather than refused."""
+
 _STATE_TABLES: Final = {
     JobState.QUEUED: "jobs",
     JobState.SCHEDULED: "scheduled",
@@ -144,6 +153,10 @@ SHARED_BLOCKS: Final = frozenset(
         "schema_unlock",
         "columns",
         "schema",
+        "upgrade_jobs",
+        "upgrade_scheduled",
+        "upgrade_retry",
+        "upgrade_dead",
         "drop",
         # producing
         "enqueue_jobs",
@@ -425,13 +438,25 @@ class SqlBackend(abc.ABC):
         # TABLE IF NOT EXISTS can otherwise fail on the catalog (PostgreSQL) or race.
         await session.fetch("schema_lock", lock)
         try:
-            await self._check_columns(session)
+            for table in await self._check_columns(session):
+                try:
+                    await session.script(f"upgrade_{table}")
+                except Exception as exc:
+                    if self._translate(exc) is None:
+                        raise
+                    raise SchemaError(
+                        f"table {self._namespace}_{table} looks like the Rust wg's, but adding "
+                        f"wg's columns to it failed ({exc}); add them by hand (see the "
+                        f"'upgrade_{table}' block of {self.SQL_FILE}) or use another namespace"
+                    ) from exc
             await session.script("schema")
         finally:
             await session.fetch("schema_unlock", lock)
 
-    async def _check_columns(self, session: SqlSession) -> None:
+    async def _check_columns(self, session: SqlSession) -> list[str]:
+        """Tables to upgrade from the Rust wg's shape; SchemaError for foreign ones."""
         names = {f"{self._namespace}_{table}": table for table in TABLES}
+        upgrades: list[str] = []
         found: dict[str, set[str]] = {}
         for table_name, column in await session.fetch("columns", {"tables": list(names)}):
             found.setdefault(str(table_name), set()).add(str(column).lower())
@@ -440,12 +465,17 @@ class SqlBackend(abc.ABC):
             if table is None:
                 continue
             missing = EXPECTED_COLUMNS[table] - columns
-            if missing:
+            if not missing:
+                continue
+            if table in RUST_COLUMNS and RUST_COLUMNS[table] <= columns:
+                upgrades.append(table)
+            else:
                 raise SchemaError(
                     f"table {table_name!r} exists but lacks the column(s) "
                     f"{', '.join(sorted(missing))} that wg needs: it was not created by wg. "
                     f"Use another namespace, or drop or rename that table."
                 )
+        return upgrades
 
     async def close(self) -> None:
         """Close the connections; waiting claimers return. Safe to call twice."""

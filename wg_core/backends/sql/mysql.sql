@@ -82,6 +82,48 @@ CREATE TABLE IF NOT EXISTS `{ns}_meta` (
     PRIMARY KEY (name, shard)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
 
+-- name: upgrade_jobs
+-- A table created by the Rust wg (id, job_json, created_at): add wg's columns and
+-- indexes (IF NOT EXISTS on columns is MariaDB's: on MySQL 8, add them by hand).
+ALTER TABLE `{ns}_jobs`
+    ADD COLUMN IF NOT EXISTS job_id VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS job_name VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS enqueued_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    ADD COLUMN IF NOT EXISTS lease_token VARCHAR(64) NULL,
+    ADD COLUMN IF NOT EXISTS lease_until DATETIME(6) NULL,
+    ADD COLUMN IF NOT EXISTS worker_id VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS claimed_at DATETIME(6) NULL,
+    ADD UNIQUE KEY IF NOT EXISTS `{ns}_jobs_job_id_idx` (job_id),
+    ADD KEY IF NOT EXISTS `{ns}_jobs_ready_idx` (lease_token, id),
+    ADD KEY IF NOT EXISTS `{ns}_jobs_lease_idx` (lease_until)
+
+-- name: upgrade_scheduled
+ALTER TABLE `{ns}_scheduled`
+    ADD COLUMN IF NOT EXISTS run_at_us INT NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS job_id VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS job_name VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS enqueued_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    ADD UNIQUE KEY IF NOT EXISTS `{ns}_scheduled_job_id_idx` (job_id),
+    ADD KEY IF NOT EXISTS `{ns}_scheduled_due_idx` (run_at, run_at_us, id)
+
+-- name: upgrade_retry
+ALTER TABLE `{ns}_retry`
+    ADD COLUMN IF NOT EXISTS retry_at_us INT NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS job_id VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS job_name VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS last_error TEXT NULL,
+    ADD COLUMN IF NOT EXISTS enqueued_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    ADD UNIQUE KEY IF NOT EXISTS `{ns}_retry_job_id_idx` (job_id),
+    ADD KEY IF NOT EXISTS `{ns}_retry_due_idx` (retry_at, retry_at_us, id)
+
+-- name: upgrade_dead
+ALTER TABLE `{ns}_dead`
+    ADD COLUMN IF NOT EXISTS job_id VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS job_name VARCHAR(255) NULL,
+    ADD COLUMN IF NOT EXISTS last_error TEXT NULL,
+    ADD COLUMN IF NOT EXISTS died_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    ADD UNIQUE KEY IF NOT EXISTS `{ns}_dead_job_id_idx` (job_id)
+
 -- name: drop
 DROP TABLE IF EXISTS `{ns}_jobs`, `{ns}_scheduled`, `{ns}_retry`, `{ns}_dead`,
     `{ns}_workers`, `{ns}_meta`

@@ -80,6 +80,39 @@ CREATE TABLE IF NOT EXISTS "{ns}_meta" (
     PRIMARY KEY (name, shard)
 );
 
+-- name: upgrade_jobs
+-- A table created by the Rust wg (id, job_json, created_at): add wg's columns.
+ALTER TABLE "{ns}_jobs"
+    ADD COLUMN IF NOT EXISTS job_id TEXT,
+    ADD COLUMN IF NOT EXISTS job_name TEXT,
+    ADD COLUMN IF NOT EXISTS enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    ADD COLUMN IF NOT EXISTS lease_token TEXT,
+    ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ,
+    ADD COLUMN IF NOT EXISTS worker_id TEXT,
+    ADD COLUMN IF NOT EXISTS claimed_at TIMESTAMPTZ
+
+-- name: upgrade_scheduled
+ALTER TABLE "{ns}_scheduled"
+    ADD COLUMN IF NOT EXISTS run_at_us INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS job_id TEXT,
+    ADD COLUMN IF NOT EXISTS job_name TEXT,
+    ADD COLUMN IF NOT EXISTS enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now()
+
+-- name: upgrade_retry
+ALTER TABLE "{ns}_retry"
+    ADD COLUMN IF NOT EXISTS retry_at_us INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS job_id TEXT,
+    ADD COLUMN IF NOT EXISTS job_name TEXT,
+    ADD COLUMN IF NOT EXISTS last_error TEXT,
+    ADD COLUMN IF NOT EXISTS enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now()
+
+-- name: upgrade_dead
+ALTER TABLE "{ns}_dead"
+    ADD COLUMN IF NOT EXISTS job_id TEXT,
+    ADD COLUMN IF NOT EXISTS job_name TEXT,
+    ADD COLUMN IF NOT EXISTS last_error TEXT,
+    ADD COLUMN IF NOT EXISTS died_at TIMESTAMPTZ NOT NULL DEFAULT now()
+
 -- name: drop
 DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
     "{ns}_workers", "{ns}_meta"
