@@ -17,7 +17,8 @@ Why it is shaped so:
   so it keeps its id and therefore its place at the front of the queue.
 * Every column beyond the Rust wg's ``job_json`` / ``run_at`` / ``retry_at`` is nullable
   or defaulted, so a Rust producer's plain ``INSERT INTO {ns}_jobs (job_json) VALUES
-  (...)`` is claimed like any other job. ``run_at_us`` holds the microseconds past
+  (...)`` is claimed like any other job, and tables the Rust wg created are upgraded in
+  place (``upgrade_*`` blocks); any other table lacking wg's columns is a SchemaError. ``run_at_us`` holds the microseconds past
   ``run_at`` (0 for Rust rows), so due times are exact and still indexable.
 * A claim's token is ``<random batch id>-<row id>``: unique per attempt, so "held" is
   ``id IN (...) AND lease_token IN (...)``, one statement for a whole batch.
