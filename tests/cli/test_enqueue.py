@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tests.cli.conftest import Wg
+from wg_cli.main import app
 
 
 def test_enqueue_prints_the_new_id_and_stores_the_job(wg: Wg) -> None:
@@ -159,3 +160,22 @@ def test_past_at_runs_now(wg: Wg) -> None:
     doc = wg.json("enqueue", "x", "--at", "2001-01-01T00:00:00Z")
     assert doc["jobs"][0]["state"] == "queued"
     assert wg.counts()["queued"] == 1
+
+
+def test_a_duplicate_id_is_refused(wg: Wg) -> None:
+    assert wg("enqueue", "x", "--id", "order-17").stdout == "order-17\n"
+    again = wg("enqueue", "x", '{"n": 2}', "--id", "order-17")
+    assert again.exit_code == 1
+    assert again.stderr.startswith("error: not enqueued: ")
+    assert "order-17" in again.stderr
+    assert wg.counts()["queued"] == 1
+
+
+def test_settings_from_the_environment(wg: Wg) -> None:
+    wg.enqueue("x", {})
+    result = wg.runner.invoke(
+        app, ["-o", "json", "status"], env={"WG_URL": wg.url, "WG_NAMESPACE": wg.namespace}
+    )
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["namespace"], doc["counts"]["queued"]) == (wg.namespace, 1)

@@ -24,7 +24,7 @@ from wg_cli.settings import (
     UrlOpt,
     resolve,
 )
-from wg_core import Client, ConfigError, JobOptions, JobSpec
+from wg_core import Client, ConfigError, JobOptions, JobSpec, WgError
 
 __all__ = ["enqueue"]
 
@@ -252,7 +252,13 @@ def enqueue(
         ]
 
     async def body(client: Client) -> list[str]:
-        return await client.enqueue_many(specs)
+        try:
+            return await client.enqueue_many(specs)
+        except WgError:
+            raise
+        except ValueError as exc:
+            # Backends refuse a job id that is already stored with a plain ValueError.
+            raise CliError(f"not enqueued: {exc}", ExitCode.FAILURE) from None
 
     ids = run(settings, body) if specs else []
     _report(settings, specs, ids, now)
