@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "benchmarks" / ".venv"
 REQUIREMENTS = ROOT / "benchmarks" / "requirements.txt"
+REQUIREMENTS_NODEPS = ROOT / "benchmarks" / "requirements-nodeps.txt"
 
 
 def _venv_python() -> Path:
@@ -41,7 +42,9 @@ def ensure_venv() -> None:
         return
     stamp = VENV / ".requirements-sha"
     wanted = hashlib.sha256(
-        REQUIREMENTS.read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+        REQUIREMENTS.read_bytes()
+        + REQUIREMENTS_NODEPS.read_bytes()
+        + (ROOT / "pyproject.toml").read_bytes()
     ).hexdigest()
     if not _venv_python().exists():
         print(f"creating {VENV} …", file=sys.stderr)
@@ -51,6 +54,11 @@ def ensure_venv() -> None:
         subprocess.run(
             [str(_venv_python()), "-m", "pip", "install", "-q",
              "-e", f"{ROOT}[redis,postgres,mysql,sqlite]", "-r", str(REQUIREMENTS)],
+            check=True,
+        )  # fmt: skip
+        subprocess.run(
+            [str(_venv_python()), "-m", "pip", "install", "-q", "--no-deps",
+             "-r", str(REQUIREMENTS_NODEPS)],
             check=True,
         )  # fmt: skip
         stamp.write_text(wanted)

@@ -61,7 +61,7 @@ PROFILES = {
     ),
     # Default: same shape, smaller counts, so every backend fits in about 15 minutes.
     "quick": Profile(
-        enqueue=3_000, bulk=5_000, drain=5_000, io=1_000, latency=100, memory=20_000, cap=30
+        enqueue=3_000, bulk=5_000, drain=5_000, io=1_000, latency=100, memory=10_000, cap=30
     ),
 }
 
@@ -257,7 +257,7 @@ class Harness:
                 last[0] = rss
 
             done = self.wait_lines(
-                proc, record, n, time.monotonic() + self.profile.cap * 4, on_poll=sample
+                proc, record, n, time.monotonic() + self.profile.cap * 2, on_poll=sample
             )
             last[0] = _group_rss(proc.pid) or last[0]
         values = {"peak_mb": peak / 2**20}

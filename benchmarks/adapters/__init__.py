@@ -36,13 +36,13 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("dramatiq", "redis", "dramatiq_adapter"),
     SystemSpec("huey-redis", "redis", "huey_adapter"),
     SystemSpec("celery", "redis", "celery_adapter"),
+    SystemSpec("celery-prefork", "redis", "celery_adapter", "prefork"),
     # PostgreSQL
     SystemSpec("wg-postgres", "postgres", "wg_adapter", group="wg"),
     SystemSpec("raw-postgres", "postgres", "raw_sql", group="raw"),
     SystemSpec("procrastinate", "postgres", "procrastinate_adapter"),
     SystemSpec("pgqueuer", "postgres", "pgqueuer_adapter"),
     SystemSpec("saq-postgres", "postgres", "saq_adapter"),
-    SystemSpec("saq-postgres-tuned", "postgres", "saq_adapter", "tuned"),
     # SQLite
     SystemSpec("wg-sqlite", "sqlite", "wg_adapter", group="wg"),
     SystemSpec("raw-sqlite", "sqlite", "raw_sql", group="raw"),

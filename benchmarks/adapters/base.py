@@ -34,7 +34,7 @@ class Servers:
 
 
 _ORDER = (
-    "wg-redis raw-redis arq arq-tuned saq-redis rq rq-tuned streaq dramatiq huey-redis celery"
+    "wg-redis raw-redis arq arq-tuned saq-redis rq rq-tuned streaq dramatiq huey-redis celery celery-prefork"
 ).split()
 
 
