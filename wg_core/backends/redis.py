@@ -27,12 +27,15 @@ Guarantees, and how they are kept:
   itself). Any push wakes it (wg's enqueue, promote and release, or a Rust producer's
   LPUSH), then the claim script leases the job. Cancelling the wait is therefore always
   safe: the blocking command never takes a job out of the list. Paused claimers block the
-  same way on ``{ns}:resumed``, which resuming creates.
+  same way on ``{ns}:resumed``, which resuming creates. A claim cancelled while its
+  script runs waits for the reply and releases what it leased, so a shutting-down pool
+  does not leave jobs to wait for their lease to expire.
 * **Errors**: redis-py's own command retries are switched off, because re-sending a
   claim whose reply was lost would leave jobs leased to nobody; calls that are safe to
   repeat are retried once on a fresh connection, the rest raise
   ``BackendUnavailableError`` and the worker pool backs off and calls again. Connections
-  reconnect on the next call after the server comes back.
+  reconnect on the next call after the server comes back. Every call is bounded by
+  ``asyncio.timeout`` rather than redis-py's ``socket_timeout`` (see ``_connect``).
 
 Durability is Redis's: what the server acknowledged survives a crash only as far as its
 persistence setting allows (AOF ``appendfsync everysec`` may lose about a second). A
@@ -308,10 +311,11 @@ class RedisBackend:
             # which buries it, instead of failing every claim; it is written back byte for
             # byte.
             encoding_errors="surrogateescape",
-            # No socket timeout inside redis-py: with one, redis-py 8 on Python 3.11
-            # swallows task cancellation (a cancelled claim or ack carries on as if
-            # nothing happened, and a pool never finishes stopping). _guard() bounds
-            # every call with asyncio.timeout instead; keepalive notices dead peers.
+            # No socket timeout inside redis-py: with one, redis-py 8 wraps its socket
+            # writes in asyncio.wait_for, which on Python 3.11 can swallow a task's
+            # cancellation (measured: most cancels of a busy task were lost, and a pool
+            # never finished stopping). _guard() bounds every call with asyncio.timeout
+            # instead, which does not; keepalive notices dead peers.
             socket_timeout=None,
             socket_keepalive=True,
             socket_connect_timeout=self._connect_timeout,
