@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.backends import backend_url, fresh_namespace, make_backend, unreachable
-from tests.cli.test_worker_demo import wg_command
+from tests.cli.processes import wg_command
 from wg_core import Backend, BackendUnavailableError, Envelope
 
 pytestmark = pytest.mark.slow

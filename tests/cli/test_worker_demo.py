@@ -6,31 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import Wg
-
-
-def wg_command() -> list[str]:
-    """The installed console script next to this interpreter, else ``python -m wg_cli``."""
-    script = Path(sys.executable).parent / "wg"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "wg_cli"]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "it") -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
+from tests.cli.processes import wait_for, wg_command
 
 HANDLERS = textwrap.dedent(
     """
