@@ -127,7 +127,7 @@ async def sigstop_past_lease(harness: Harness, profile: Profile) -> Verdict:
     harness.worker_args = _worker_args(workers=4)
     # Sync handlers: a thread cannot be cancelled, so the resumed worker really tries to
     # record outcomes for attempts it no longer owns.
-    ids = await enqueue_work(harness, 24 * profile.stops + 24, ms=(200, 400), job_name="sync_work")
+    ids = await enqueue_work(harness, 16 * profile.stops + 16, ms=(200, 400), job_name="sync_work")
     victims = [harness.spawn() for _ in range(2)]
     for stop in range(profile.stops):
         victim = victims[stop % 2]

@@ -50,11 +50,17 @@ async def soak(harness: Harness, profile: Profile) -> Verdict:
     worker = harness.spawn()
     ids: list[str] = []
     samples: list[tuple[int, int, int]] = []
+    # ``processed`` counts completions only; retries of fail_once jobs add ``failed``.
     chunk = 5_000
     while len(ids) < profile.soak_jobs:
         counts = await harness.client.counts()
         if counts.queued < chunk:
-            ids += await enqueue_work(harness, min(chunk, profile.soak_jobs - len(ids)), ms=(0, 2))
+            size = min(chunk, profile.soak_jobs - len(ids))
+            # Mixed: mostly async jobs, some in threads, some failing once (a retry
+            # with a stored traceback), so every path of the pool runs many times.
+            ids += await enqueue_work(harness, size - 2 * (size // 10), ms=(0, 2))
+            ids += await enqueue_work(harness, size // 10, ms=(0, 2), job_name="sync_work")
+            ids += await enqueue_work(harness, size // 10, ms=(0, 2), job_name="fail_once")
         processed = (await harness.client.counters()).processed
         samples.append((processed, *_sample(worker.pid)))
         await asyncio.sleep(0.5)

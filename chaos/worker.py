@@ -8,6 +8,8 @@ Job names it serves:
   milliseconds (asyncio), log the end. A payload of another shape is a decode error.
 * ``sync_work`` — the same in a thread (a sync handler cannot be cancelled, so a
   stopped-then-resumed worker really tries to write its stale outcome).
+* ``fail_once`` — raise on the first attempt (a retry, with its traceback stored),
+  then behave like ``work`` (only the successful run is logged).
 * ``crash`` — log the start, then ``os._exit(CRASH_EXIT_CODE)``: a handler that kills
   its worker on every attempt.
 
@@ -72,12 +74,17 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(job.ms / 1000)
         effects.ended(ctx.job_id, ctx.attempt, start)
 
+    async def fail_once(job: WorkJob, ctx: JobContext) -> None:
+        if ctx.attempt == 1:
+            raise RuntimeError("chaos: fails on its first attempt")
+        await work(job, ctx)
+
     def crash(job: object, ctx: JobContext) -> None:
         effects.started(ctx.job_id, ctx.attempt)
         os._exit(CRASH_EXIT_CODE)
 
     pool = WorkerPool(
-        handlers={"work": work, "sync_work": sync_work, "crash": crash},
+        handlers={"work": work, "sync_work": sync_work, "fail_once": fail_once, "crash": crash},
         url=args.url,
         namespace=args.namespace,
         workers=args.workers,

@@ -21,7 +21,7 @@ from wg_core.errors import BackendUnavailableError
 from wg_core.failures import backoff_delay
 
 MACHINE_SETTINGS = settings(
-    max_examples=int(os.environ.get("WG_CHAOS_MODEL_EXAMPLES", "10")),
+    max_examples=int(os.environ.get("WG_CHAOS_MODEL_EXAMPLES", "8")),
     stateful_step_count=15,
     deadline=None,
     database=None,
