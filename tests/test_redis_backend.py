@@ -145,6 +145,33 @@ async def test_a_rust_producers_scheduled_job_is_promoted_once(
     assert await plain.lrange(f"{ns}:jobs", 0, -1) == [raw]
 
 
+async def test_admin_moves_reach_jobs_the_index_does_not_know(backend: Backend, plain: Any) -> None:
+    ns = backend.namespace
+    client = Client(backend)
+    dead_ids = [str(uuid.uuid4()) for _ in range(3)]
+    for job_id in dead_ids:  # buried by a Rust worker: not in wg's index
+        await plain.lpush(f"{ns}:dead", rust_envelope(job_id).replace('"Pending"', '"Dead"'))
+    queued_id = str(uuid.uuid4())
+    await plain.lpush(f"{ns}:jobs", rust_envelope(queued_id))
+    assert await client.retry_jobs([dead_ids[0]]) == 1
+    assert await client.delete_jobs([queued_id, "no-such-id"]) == 1
+    assert await client.retry_all() == 2
+    assert await plain.llen(f"{ns}:dead") == 0
+    queued = await backend.list_jobs(JobState.QUEUED, limit=10)
+    assert [job.job_id for job in queued] == dead_ids
+    assert all('"retry_count":0' in job.raw and '"Pending"' in job.raw for job in queued)
+
+
+async def test_requeueing_many_dead_jobs_moves_each_once(backend: Backend) -> None:
+    await backend.enqueue([new_job(payload={"n": n}) for n in range(250)])
+    while attempts := await backend.claim(limit=100, lease=30, worker_id="w"):
+        for attempt in attempts:
+            await backend.bury(attempt, raw=attempt.raw)
+    assert await Client(backend).retry_all() == 250
+    counts = await backend.counts()
+    assert (counts.queued, counts.dead) == (250, 0)
+
+
 async def test_text_that_is_not_utf8_reaches_the_worker_and_is_buried_byte_for_byte(
     backend: Backend,
 ) -> None:

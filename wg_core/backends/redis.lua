@@ -64,6 +64,22 @@ local function end_attempt(leases, attempts, index, token)
   return nil
 end
 
+-- Remove one stored envelope from the structure of its state (keys: jobs, schedule,
+-- retry, dead). Lists are searched from the right, the oldest end, where admin commands
+-- (requeue the oldest dead jobs first) usually find them at once.
+local function remove_stored(keys, state, raw)
+  if state == 'q' then
+    return redis.call('LREM', keys[1], -1, raw)
+  elseif state == 's' then
+    return redis.call('ZREM', keys[2], raw)
+  elseif state == 't' then
+    return redis.call('ZREM', keys[3], raw)
+  elseif state == 'd' then
+    return redis.call('LREM', keys[4], -1, raw)
+  end
+  return 0
+end
+
 -- Start an attempt on `raw` under a fresh token; returns the reply triple.
 local function start_attempt(keys, raw, token, now, deadline, worker, old_token)
   local running, leases, attempts, index = keys[1], keys[2], keys[3], keys[4]
@@ -376,55 +392,70 @@ return nil
 
 -- name: move_to_queue
 -- KEYS: jobs, schedule, retry, dead, ids.
--- ARGV: (job id, state letter, stored envelope, new envelope)...
--- Each job moves only if it is still where the caller found it.
-local moved = 0
+-- ARGV: (job id, state letter, stored envelope or '', new envelope)...
+-- An empty stored envelope means "where the id index says". Each job moves only if it is
+-- still in that state. Returns one status per job: 1 moved, 0 not in that state, -1 the
+-- index does not know where it is (the caller looks for it and calls again).
+local statuses = {}
 for i = 1, #ARGV, 4 do
   local id, state, old, new = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local removed = 0
-  if state == 'q' then
-    removed = redis.call('LREM', KEYS[1], 1, old)
-  elseif state == 's' then
-    removed = redis.call('ZREM', KEYS[2], old)
-  elseif state == 't' then
-    removed = redis.call('ZREM', KEYS[3], old)
-  elseif state == 'd' then
-    removed = redis.call('LREM', KEYS[4], 1, old)
-  end
-  if removed > 0 then
-    redis.call('LPUSH', KEYS[1], new)
-    local current = redis.call('HGET', KEYS[5], id)
-    if current == false or current == state .. old then
-      redis.call('HSET', KEYS[5], id, 'q' .. new)
+  local status, indexed = 0, old == ''
+  if indexed then
+    local entry = redis.call('HGET', KEYS[5], id)
+    if not entry then
+      status = -1
+    elseif string.sub(entry, 1, 1) == state then
+      old = string.sub(entry, 2)
     end
-    moved = moved + 1
   end
+  if old ~= '' then
+    if remove_stored(KEYS, state, old) > 0 then
+      redis.call('LPUSH', KEYS[1], new)
+      local current = redis.call('HGET', KEYS[5], id)
+      if current == false or current == state .. old then
+        redis.call('HSET', KEYS[5], id, 'q' .. new)
+      end
+      status = 1
+    elseif indexed then
+      -- The index was stale (a program that does not keep it moved the job).
+      redis.call('HDEL', KEYS[5], id)
+      status = -1
+    end
+  end
+  statuses[#statuses + 1] = status
 end
-return moved
+return statuses
 
 -- name: delete_jobs
--- KEYS: jobs, schedule, retry, dead, ids.  ARGV: (job id, state letter, envelope)...
-local deleted = 0
+-- KEYS: jobs, schedule, retry, dead, ids.  ARGV: (job id, state letter or '', envelope or '')...
+-- Empty state and envelope mean "where the id index says" (never a running job).
+-- Returns one status per job, as move_to_queue does.
+local statuses = {}
 for i = 1, #ARGV, 3 do
   local id, state, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local removed = 0
-  if state == 'q' then
-    removed = redis.call('LREM', KEYS[1], 1, raw)
-  elseif state == 's' then
-    removed = redis.call('ZREM', KEYS[2], raw)
-  elseif state == 't' then
-    removed = redis.call('ZREM', KEYS[3], raw)
-  elseif state == 'd' then
-    removed = redis.call('LREM', KEYS[4], 1, raw)
-  end
-  if removed > 0 then
-    if redis.call('HGET', KEYS[5], id) == state .. raw then
-      redis.call('HDEL', KEYS[5], id)
+  local status, indexed = 0, raw == ''
+  if indexed then
+    local entry = redis.call('HGET', KEYS[5], id)
+    if not entry then
+      status = -1
+    elseif string.sub(entry, 1, 1) ~= 'r' then
+      state, raw = string.sub(entry, 1, 1), string.sub(entry, 2)
     end
-    deleted = deleted + 1
   end
+  if raw ~= '' then
+    if remove_stored(KEYS, state, raw) > 0 then
+      if redis.call('HGET', KEYS[5], id) == state .. raw then
+        redis.call('HDEL', KEYS[5], id)
+      end
+      status = 1
+    elseif indexed then
+      redis.call('HDEL', KEYS[5], id)
+      status = -1
+    end
+  end
+  statuses[#statuses + 1] = status
 end
-return deleted
+return statuses
 
 -- name: purge
 -- KEYS: the state's list or zset, ids.  ARGV: 'list' | 'zset', state letter, chunk size.

@@ -108,6 +108,7 @@ _SCAN_CHUNK: Final = 500
 # Lua's unpack() is bounded by the C stack (about 8000 values): batches stay well below.
 _MAX_BATCH: Final = 1000
 _PURGE_CHUNK: Final = 1000
+_ADMIN_CHUNK: Final = 100
 
 _STATE_LETTER: Final = {
     JobState.QUEUED: "q",
@@ -800,36 +801,46 @@ class RedisBackend:
         return None
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:
-        args: list[str] = []
-        for move in moves:
-            if move.from_state is JobState.RUNNING:
-                continue
-            stored = await self.get_job(move.job_id)
-            if stored is None or stored.state is not move.from_state:
-                continue
-            args += (move.job_id, _STATE_LETTER[stored.state], stored.raw, move.raw)
-        if not args:
-            return 0
-        k = self._keys
-        moved: int = await self._run(
-            "move_to_queue", (k.jobs, k.schedule, k.retry, k.dead, k.ids), args
+        wanted = [move for move in moves if move.from_state is not JobState.RUNNING]
+        statuses = await self._admin(
+            "move_to_queue",
+            [(m.job_id, _STATE_LETTER[m.from_state], "", m.raw) for m in wanted],
         )
+        moved = statuses.count(1)
+        # Jobs the index does not know (another program stored them): look, then move.
+        found: list[tuple[str, ...]] = []
+        for move, status in zip(wanted, statuses, strict=True):
+            if status == -1:
+                stored = await self._find_unindexed(move.job_id)
+                if stored is not None and stored.state is move.from_state:
+                    letter = _STATE_LETTER[stored.state]
+                    found.append((move.job_id, letter, stored.raw, move.raw))
+        if found:
+            moved += (await self._admin("move_to_queue", found)).count(1)
         return moved
 
     async def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        args: list[str] = []
-        for job_id in job_ids:
-            stored = await self.get_job(job_id)
-            if stored is None or stored.state is JobState.RUNNING:
-                continue
-            args += (job_id, _STATE_LETTER[stored.state], stored.raw)
-        if not args:
-            return 0
-        k = self._keys
-        deleted: int = await self._run(
-            "delete_jobs", (k.jobs, k.schedule, k.retry, k.dead, k.ids), args
-        )
+        statuses = await self._admin("delete_jobs", [(job_id, "", "") for job_id in job_ids])
+        deleted = statuses.count(1)
+        found: list[tuple[str, ...]] = []
+        for job_id, status in zip(job_ids, statuses, strict=True):
+            if status == -1:
+                stored = await self._find_unindexed(job_id)
+                if stored is not None:
+                    found.append((job_id, _STATE_LETTER[stored.state], stored.raw))
+        if found:
+            deleted += (await self._admin("delete_jobs", found)).count(1)
         return deleted
+
+    async def _admin(self, name: str, items: Sequence[tuple[str, ...]]) -> list[int]:
+        """Run an admin script over ``items`` in chunks (each one script call, so that a
+        long list never blocks the server for long); one status per item."""
+        k = self._keys
+        statuses: list[int] = []
+        for start in range(0, len(items), _ADMIN_CHUNK):
+            args = [value for item in items[start : start + _ADMIN_CHUNK] for value in item]
+            statuses += await self._run(name, (k.jobs, k.schedule, k.retry, k.dead, k.ids), args)
+        return statuses
 
     async def purge(self, state: JobState) -> int:
         if state is JobState.RUNNING:
