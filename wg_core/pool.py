@@ -141,6 +141,8 @@ class WorkerPool:
         # every attempt this pool holds a lease on: running, or waiting for its ack
         self._held: dict[str, Attempt] = {}
         self._acks: list[Attempt] = []
+        self._acking: list[Attempt] = []  # the batch being written right now
+        self._ack_task: asyncio.Task[None] | None = None
         self._ack_wake = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._stop = asyncio.Event()
@@ -331,7 +333,14 @@ class WorkerPool:
     async def _finish_quietly(self) -> None:
         """Last writes on the way out: acknowledge, release leftovers, unregister."""
         await self._quietly(self._flush_acks())
-        leftovers = [a for token, a in self._held.items() if token not in self._active]
+        # Finished jobs whose completion could not be written stay leased (their lease
+        # expires and they run again): releasing them would run them again sooner.
+        acking = {a.token for a in (*self._acks, *self._acking)}
+        leftovers = [
+            a
+            for token, a in self._held.items()
+            if token not in self._active and token not in acking
+        ]
         if leftovers:
             released = await self._quietly(self._backend.release(leftovers))
             if isinstance(released, int):
@@ -513,9 +522,22 @@ class WorkerPool:
             await self._flush_acks()
 
     async def _flush_acks(self) -> None:
+        """Complete every finished attempt; waits for a batch already on its way.
+
+        The write runs in its own task, shielded: cancelling whoever waits for it (the
+        shutdown) must not leave a completion half-sent, or the job would be released
+        and run again, and the pool's counts would miss it.
+        """
+        while self._acks or (self._ack_task is not None and not self._ack_task.done()):
+            if self._ack_task is None or self._ack_task.done():
+                self._ack_task = asyncio.create_task(self._complete_acks(), name="wg-ack-write")
+            await asyncio.shield(self._ack_task)
+
+    async def _complete_acks(self) -> None:
         backoff = _Backoff()
         while self._acks:
             batch, self._acks = self._acks, []
+            self._acking = batch
             try:
                 done = await self._backend.complete(batch)
             except BackendError as exc:
@@ -525,6 +547,8 @@ class WorkerPool:
                 logger.warning("acknowledging failed (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
+            finally:
+                self._acking = []
             for attempt in batch:
                 self._held.pop(attempt.token, None)
             self._counts["processed"] += done

@@ -471,3 +471,22 @@ async def test_admin_requeue_run_now_delete_purge(client: Client, start_pool: An
     assert await client.delete_jobs([later]) == 1
     assert await client.purge("queued") == 3
     assert (await client.counts()).total == 0
+
+
+async def test_a_job_finishing_during_shutdown_is_acknowledged_once(
+    client: Client, start_pool: Any
+) -> None:
+    started = asyncio.Event()
+
+    async def handle(job: dict[str, int]) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+
+    await client.enqueue({"n": 1})
+    pool = await start_pool(handle)
+    await asyncio.wait_for(started.wait(), 10)
+    pool.shutdown()
+    await asyncio.wait_for(pool.wait_closed(), 10)
+    assert (pool.stats.processed, pool.stats.released) == (1, 0)
+    assert (await client.counters()).processed == 1
+    assert (await client.counts()).total == 0
