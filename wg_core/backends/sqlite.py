@@ -486,6 +486,9 @@ class _CommitWatcher:
         except sqlite3.Error:
             self.ready.set_result(None)  # claimers fall back to their periodic re-check
             return
+        except BaseException:
+            self.ready.set_result(None)  # never leave a claimer waiting on a dead thread
+            raise
         try:
             last = self._version(connection)
             self.ready.set_result(None)
