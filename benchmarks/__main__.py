@@ -25,6 +25,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.adapters.base import Servers
+    from benchmarks.harness import Harness
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "benchmarks" / ".venv"
@@ -65,7 +70,8 @@ def ensure_venv() -> None:
     os.execv(str(_venv_python()), [str(_venv_python()), "-m", "benchmarks", *sys.argv[1:]])
 
 
-def _machine(servers: object, redis_url: str) -> dict[str, str]:
+def _machine(servers: Servers, redis_url: str) -> dict[str, str]:
+    """Versions of everything measured, for the report (failures are written, not raised)."""
     info = {
         "cpu": _cpu_model(),
         "cores": str(os.cpu_count()),
@@ -75,26 +81,27 @@ def _machine(servers: object, redis_url: str) -> dict[str, str]:
     try:
         import redis
 
-        info["redis"] = str(redis.Redis.from_url(redis_url).info("server")["redis_version"])
-    except Exception as exc:  # noqa: BLE001 - informational only
+        server: Any = redis.Redis.from_url(redis_url).info("server")
+        info["redis"] = str(server["redis_version"])
+    except Exception as exc:
         info["redis"] = f"? ({exc})"
     try:
         import psycopg
 
-        with psycopg.connect(f"{servers.postgres_url}/postgres") as conn:  # type: ignore[attr-defined]
-            row = conn.execute("SHOW server_version").fetchone()
+        with psycopg.connect(f"{servers.postgres_url}/postgres") as pg:
+            row = pg.execute("SHOW server_version").fetchone()
             info["postgresql"] = str(row[0]) if row else "?"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         info["postgresql"] = f"? ({exc})"
     try:
         from benchmarks.storage import _mysql_connect
 
-        conn = _mysql_connect(servers.mysql_url)  # type: ignore[attr-defined]
-        with conn.cursor() as cur:  # type: ignore[attr-defined]
+        my = _mysql_connect(servers.mysql_url)
+        with my.cursor() as cur:
             cur.execute("SELECT VERSION()")
             info["mysql"] = str(cur.fetchone()[0])
-        conn.close()  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001
+        my.close()
+    except Exception as exc:
         info["mysql"] = f"? ({exc})"
     import sqlite3
 
@@ -181,21 +188,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cleanup(harness: object, key: str) -> None:
+def _cleanup(harness: Harness, key: str) -> None:
+    """Leave nothing behind: empty the system's storage and drop its database."""
     from benchmarks.adapters import BY_KEY
     from benchmarks.storage import drop_mysql, drop_postgres
 
-    h = harness  # the harness owns the children; storage is dropped by name
     try:
-        h.reset(key)  # type: ignore[attr-defined]
+        harness.reset(key)
         backend = BY_KEY[key].backend
-        servers = h.servers  # type: ignore[attr-defined]
+        servers = harness.servers
         name = f"bench_{key.replace('-', '_')}"
         if backend == "postgres":
             drop_postgres(servers.postgres_url, name)
         elif backend == "mysql":
             drop_mysql(servers.mysql_url, name)
-    except Exception as exc:  # noqa: BLE001 - best effort, reported
+    except Exception as exc:
         print(f"cleanup of {key} failed: {exc}", file=sys.stderr)
 
 
@@ -223,6 +230,29 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from benchmarks.adapters.base import Servers
+    from benchmarks.harness import PROFILES, RESULTS, Harness, private_redis
+    from benchmarks.profiling import profile
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = RESULTS / f"profile-{stamp}.jsonl"
+    work_dir = Path(tempfile.mkdtemp(prefix="wg-bench-", dir=RESULTS))
+    with private_redis(work_dir) if args.redis_url is None else _given(args.redis_url) as rurl:
+        servers = Servers(
+            redis_url=rurl, postgres_url=args.postgres_url, mysql_url=args.mysql_url,
+            work_dir=str(work_dir),
+        )  # fmt: skip
+        harness = Harness(servers, PROFILES["quick"], out, args.verbose)
+        for key in args.systems.split(","):
+            text = profile(harness, key, args.n, args.concurrency, args.top)
+            (RESULTS / f"profile-{stamp}-{key}.txt").write_text(text)
+            print(text)
+            _cleanup(harness, key)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from benchmarks.adapters import SYSTEMS
 
@@ -232,18 +262,24 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the benchmarks and print the table")
-    run.add_argument("--backend", default="all",
-                     help="redis, postgres, sqlite, mysql, comma-separated, or all")
+    run.add_argument(
+        "--backend", default="all", help="redis, postgres, sqlite, mysql, comma-separated, or all"
+    )
     run.add_argument("--systems", help="comma-separated system keys (see `list`)")
     run.add_argument("--workloads", help="comma-separated: enqueue,bulk,drain,io,latency,memory")
     run.add_argument("--runs", type=int, default=3)
     run.add_argument("--profile", choices=["quick", "full"], default="quick")
-    run.add_argument("--redis-url", help="use this Redis (DBs 1-21 are FLUSHed!) instead of "
-                     "a private redis-server")
+    run.add_argument(
+        "--redis-url",
+        help="use this Redis (DBs 1-21 are FLUSHed!) instead of a private redis-server",
+    )
     run.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432")
     run.add_argument("--mysql-url", default="mysql://root@127.0.0.1:3306")
     run.add_argument("--no-venv", action="store_true", help="run in the current interpreter")
@@ -251,10 +287,22 @@ def main() -> int:
     table = sub.add_parser("table", help="re-render the table of a results file")
     table.add_argument("file")
     sub.add_parser("list", help="list the systems")
+    prof = sub.add_parser("profile", help="cProfile a worker draining N jobs")
+    prof.add_argument("systems", help="comma-separated system keys")
+    prof.add_argument("--n", type=int, default=20_000)
+    prof.add_argument("--concurrency", type=int, default=10)
+    prof.add_argument("--top", type=int, default=30)
+    prof.add_argument("--redis-url")
+    prof.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432")
+    prof.add_argument("--mysql-url", default="mysql://root@127.0.0.1:3306")
+    prof.add_argument("--no-venv", action="store_true")
+    prof.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
-    if args.command == "run" and not args.no_venv:
+    if args.command in ("run", "profile") and not args.no_venv:
         ensure_venv()
-    handler = {"run": cmd_run, "table": cmd_table, "list": cmd_list}[args.command]
+    handler = {"run": cmd_run, "table": cmd_table, "list": cmd_list, "profile": cmd_profile}[
+        args.command
+    ]
     return handler(args)
 
 

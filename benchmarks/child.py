@@ -17,8 +17,10 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 
 from benchmarks.adapters import load
 from benchmarks.adapters.base import Adapter, Job, NotSupported, Servers
@@ -63,17 +65,43 @@ def main(argv: list[str] | None = None) -> int:
         adapter.reset_storage()
         asyncio.run(adapter.setup())
     elif args.op == "version":
-        print(json.dumps({"version": adapter.version(), "label": adapter.label,
-                          "worker_model": adapter.worker_model}))
+        print(
+            json.dumps(
+                {
+                    "version": adapter.version(),
+                    "label": adapter.label,
+                    "worker_model": adapter.worker_model,
+                }
+            )
+        )
     elif args.op == "produce":
         try:
             seconds = asyncio.run(produce(adapter, args.n, args.mode, args.interval))
         except NotSupported:
             return EXIT_NOT_SUPPORTED
         print(json.dumps({"seconds": seconds}))
+    elif os.environ.get("BENCH_PROFILE"):
+        _profiled(lambda: adapter.run_worker(args.concurrency), os.environ["BENCH_PROFILE"])
     else:
         adapter.run_worker(args.concurrency)
     return 0
+
+
+def _profiled(work: Callable[[], None], path: str) -> None:
+    """Run ``work`` under cProfile; SIGUSR1 writes the stats to ``path`` (the harness
+    sends it once the last job is recorded, so start-up and idle time stay small)."""
+    import cProfile
+
+    profiler = cProfile.Profile()
+
+    def dump(signum: int, frame: object) -> None:
+        profiler.disable()
+        profiler.dump_stats(path + ".part")
+        os.replace(path + ".part", path)
+
+    signal.signal(signal.SIGUSR1, dump)
+    profiler.enable()
+    work()
 
 
 if __name__ == "__main__":

@@ -33,9 +33,7 @@ def _cell(summary: Summary, system: str, workload: str, value: str) -> float | N
 def _best(summary: Summary, systems: Sequence[str], column: tuple[str, str, str, bool, str]
           ) -> tuple[str, float] | None:  # fmt: skip
     workload, value, _, higher, _ = column
-    found = [
-        (s, v) for s in systems if (v := _cell(summary, s, workload, value)) is not None
-    ]
+    found = [(s, v) for s in systems if (v := _cell(summary, s, workload, value)) is not None]
     if not found:
         return None
     return (max if higher else min)(found, key=lambda item: item[1])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -33,7 +35,7 @@ def drop_postgres(server_url: str, database: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def _mysql_connect(server_url: str) -> object:
+def _mysql_connect(server_url: str) -> Any:
     import pymysql
 
     parts = urlsplit(server_url)
@@ -48,22 +50,20 @@ def _mysql_connect(server_url: str) -> object:
 
 def recreate_mysql(server_url: str, database: str) -> None:
     conn = _mysql_connect(server_url)
-    with conn.cursor() as cur:  # type: ignore[attr-defined]
+    with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
         cur.execute(f"CREATE DATABASE `{database}`")
-    conn.close()  # type: ignore[attr-defined]
+    conn.close()
 
 
 def drop_mysql(server_url: str, database: str) -> None:
     conn = _mysql_connect(server_url)
-    with conn.cursor() as cur:  # type: ignore[attr-defined]
+    with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-    conn.close()  # type: ignore[attr-defined]
+    conn.close()
 
 
 def remove_sqlite(path: str) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.remove(path + suffix)
-        except FileNotFoundError:
-            pass

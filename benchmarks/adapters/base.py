@@ -28,14 +28,27 @@ class Servers:
     """Where the servers are; each system gets its own database inside them."""
 
     redis_url: str  # base URL without a DB number, e.g. redis://127.0.0.1:6390
-    postgres_url: str  # server URL without a database, e.g. postgresql://postgres@127.0.0.1:5432
+    # Server URL without a database, e.g. postgresql://postgres@127.0.0.1:5432
+    postgres_url: str
     mysql_url: str  # e.g. mysql://root@127.0.0.1:3306
     work_dir: str  # SQLite files and scratch
 
 
-_ORDER = (
-    "wg-redis raw-redis arq arq-tuned saq-redis rq rq-tuned streaq dramatiq huey-redis celery celery-prefork"
-).split()
+# Redis systems, in DB-number order: each gets its own DB of the private redis-server.
+_ORDER = [
+    "wg-redis",
+    "raw-redis",
+    "arq",
+    "arq-tuned",
+    "saq-redis",
+    "rq",
+    "rq-tuned",
+    "streaq",
+    "dramatiq",
+    "huey-redis",
+    "celery",
+    "celery-prefork",
+]
 
 
 class Adapter(abc.ABC):
@@ -98,13 +111,13 @@ class Adapter(abc.ABC):
 
     # -- the verbs ----------------------------------------------------------------------
 
-    async def setup(self) -> None:
+    async def setup(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Create schema after a reset (systems that need an explicit install step)."""
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Open the producer's connection."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Close the producer's connection."""
 
     @abc.abstractmethod

@@ -22,11 +22,11 @@ class CeleryAdapter(Adapter):
         return "celery (--pool threads -c 10)"
 
     def _app(self) -> Any:
-        from celery import Celery
+        from celery import Celery  # type: ignore[import-untyped]
 
         app = Celery("bench", broker=self.redis_url)
 
-        @app.task(name="bench")
+        @app.task(name="bench")  # type: ignore[untyped-decorator]
         def bench(t: float) -> None:
             run_job_sync(t)
 

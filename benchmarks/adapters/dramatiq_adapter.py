@@ -21,13 +21,13 @@ class DramatiqAdapter(Adapter):
         import dramatiq
         from dramatiq.brokers.redis import RedisBroker
 
-        self.broker = RedisBroker(url=self.redis_url)
+        self.broker = RedisBroker(url=self.redis_url)  # type: ignore[no-untyped-call]
         dramatiq.set_broker(self.broker)
 
         def bench(t: float) -> None:
             run_job_sync(t)
 
-        return dramatiq.actor(bench, actor_name="bench", broker=self.broker)
+        return dramatiq.actor(actor_name="bench", broker=self.broker)(bench)
 
     async def open(self) -> None:
         self.actor = self._actor()

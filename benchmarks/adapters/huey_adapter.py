@@ -24,14 +24,14 @@ class HueyAdapter(Adapter):
         return f"huey ({self.backend}, -w 10 -k thread)"
 
     def _huey(self) -> Any:
-        from huey import RedisHuey, SqliteHuey
+        from huey import RedisHuey, SqliteHuey  # type: ignore[import-untyped]
 
         if self.backend == "redis":
             huey = RedisHuey("bench", url=self.redis_url)
         else:
             huey = SqliteHuey("bench", filename=self.sqlite_path)
 
-        @huey.task(name="bench")
+        @huey.task(name="bench")  # type: ignore[untyped-decorator]
         def bench(t: float) -> None:
             run_job_sync(t)
 

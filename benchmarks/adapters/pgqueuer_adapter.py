@@ -19,7 +19,7 @@ class PgqueuerAdapter(Adapter):
     worker_model = "asyncio QueueManager, entrypoint concurrency_limit=10"
 
     async def _driver(self) -> Any:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
         from pgqueuer import AsyncpgDriver
 
         self.conn = await asyncpg.connect(self.postgres_url)

@@ -39,9 +39,7 @@ MY_CREATE = (
 MY_INSERT = "INSERT INTO raw_jobs (payload) VALUES (%s)"
 MY_SELECT = "SELECT id, payload FROM raw_jobs ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
 MY_DELETE = "DELETE FROM raw_jobs WHERE id = %s"
-LITE_CREATE = (
-    "CREATE TABLE IF NOT EXISTS raw_jobs (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)"
-)
+LITE_CREATE = "CREATE TABLE IF NOT EXISTS raw_jobs (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)"
 LITE_INSERT = "INSERT INTO raw_jobs (payload) VALUES (?)"
 LITE_TAKE = (
     "DELETE FROM raw_jobs WHERE id = (SELECT id FROM raw_jobs ORDER BY id LIMIT 1) "
@@ -65,6 +63,7 @@ def _mysql(url: str) -> Any:
 
 class RawSql(Adapter):
     worker_model = "asyncio, one poll loop per slot"
+    conn: Any  # psycopg AsyncConnection, a PyMySQL connection or an aiosqlite one
 
     @property
     def label(self) -> str:  # type: ignore[override]
