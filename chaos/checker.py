@@ -20,6 +20,7 @@ Definitions (per job the harness enqueued):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from wg_core import JobInfo, JobState, StoredJob
 __all__ = ["Verdict", "check", "final_state"]
 
 _PAGE = 500
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass
@@ -117,13 +119,17 @@ async def check(
 
     # A malformed job may be buried under a new id (the dead entry keeps the original
     # text under "raw", and every bad text here contains its job id): find it there.
-    dead_texts = [job for job in stored.values() if job.state is JobState.DEAD]
-    renamed: dict[str, StoredJob] = {}
-    for job_id in bad:
-        if job_id not in stored:
-            match = next((job for job in dead_texts if job_id in job.raw), None)
-            if match is not None:
-                renamed[job_id] = match
+    by_mention: dict[str, StoredJob] = {}
+    if any(job_id not in stored for job_id in bad):
+        for entry in stored.values():
+            if entry.state is JobState.DEAD:
+                for mentioned in _UUID.findall(entry.raw):
+                    by_mention.setdefault(mentioned, entry)
+    renamed = {
+        job_id: by_mention[job_id]
+        for job_id in bad
+        if job_id not in stored and job_id in by_mention
+    }
     if renamed:
         verdict.details["dead_under_new_id"] = len(renamed)
     stored = {**stored, **renamed}
