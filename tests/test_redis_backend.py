@@ -198,6 +198,8 @@ async def test_a_duplicate_id_refuses_the_whole_batch(backend: Backend, plain: A
     assert other_raw != stored.raw
     clash = NewJob(stored.job_id, "other", other_raw)
     with pytest.raises(ValueError, match=stored.job_id):
+        await backend.enqueue([clash])
+    with pytest.raises(ValueError, match=stored.job_id):
         await backend.enqueue([fresh, clash])
     with pytest.raises(ValueError, match=fresh.job_id):
         await backend.enqueue([fresh, fresh])

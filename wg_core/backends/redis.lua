@@ -133,6 +133,21 @@ for i = 1, #ARGV, 3 do
 end
 return #ARGV / 3
 
+-- name: enqueue_one
+-- KEYS: jobs, ids.  ARGV: job id, envelope.
+-- The common case, one job for now, in as little script as possible (enqueue's
+-- semantics: a duplicate id fails, the same job sent twice is stored once).
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if current then
+  if current == 'q' .. ARGV[2] then
+    return 0
+  end
+  return redis.error_reply('WGDUP ' .. ARGV[1])
+end
+redis.call('LPUSH', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], 'q' .. ARGV[2])
+return 1
+
 -- name: claim
 -- KEYS: jobs, running, leases, attempts, ids, seq, paused.  ARGV: limit, lease, worker id.
 -- Leases up to `limit` jobs from the right end of the list (oldest first), writing each

@@ -462,13 +462,17 @@ class RedisBackend:
             raise TypeError("RedisBackend has no transactions: pass no connection")
         if not jobs:
             return
-        args: list[Any] = []
-        for job in jobs:
-            args += (job.job_id, job.raw, repr(job.delay) if job.delay > 0 else "0")
         k = self._keys
+        keys: tuple[str, ...]
+        if len(jobs) == 1 and jobs[0].delay <= 0:
+            name, keys, args = "enqueue_one", (k.jobs, k.ids), [jobs[0].job_id, jobs[0].raw]
+        else:
+            name, keys, args = "enqueue", (k.jobs, k.schedule, k.ids), []
+            for job in jobs:
+                args += (job.job_id, job.raw, repr(job.delay) if job.delay > 0 else "0")
         try:
-            # Repeating the call is harmless: the script recognises jobs it already stored.
-            await self._run_idempotent("enqueue", (k.jobs, k.schedule, k.ids), args)
+            # Repeating the call is harmless: the scripts recognise jobs they already stored.
+            await self._run_idempotent(name, keys, args)
         except BackendError as exc:
             message = str(exc)
             if "WGDUP " in message:
