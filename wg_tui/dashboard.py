@@ -204,13 +204,10 @@ class DashboardScreen(Screen[None]):
     def _show(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         self._show_status()
-        tabs = self.query_one(TabbedContent)
         for state in STATE_TABS:
-            tabs.get_tab(
-                state.value
-            ).label = f"{state.value.capitalize()} {snapshot.count(state):,}"
+            self._label_tab(state.value, f"{state.value.capitalize()} {snapshot.count(state):,}")
         if snapshot.workers is not None:
-            tabs.get_tab("workers").label = f"Workers {len(snapshot.workers)}"
+            self._label_tab("workers", f"Workers {len(snapshot.workers)}")
             self.query_one(WorkerTable).show(
                 [worker_row(worker, snapshot.taken_at) for worker in snapshot.workers]
             )
@@ -222,6 +219,12 @@ class DashboardScreen(Screen[None]):
             )
         if snapshot.page is not None:
             self._show_page(snapshot.page, snapshot)
+
+    def _label_tab(self, pane_id: str, label: str) -> None:
+        # Relabelling makes the tab bar lay itself out again: only when the text changes.
+        tab = self.query_one(TabbedContent).get_tab(pane_id)
+        if tab.label.plain != label:
+            tab.label = label
 
     def _show_page(self, page: JobPage, snapshot: Snapshot) -> None:
         state = page.request.state

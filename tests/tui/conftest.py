@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -14,6 +16,8 @@ from tests.backends import ALL_BACKENDS, open_backend
 from tests.tui.data import NOW, FakeClock, Fixture, populate
 from wg_core import Backend, Client
 from wg_tui.app import WgApp
+
+EMBEDDED_BACKENDS = ("memory", "sqlite")
 
 SIZE = (120, 36)
 """Terminal size of every Pilot and snapshot test."""
@@ -39,18 +43,34 @@ class Populated:
         return WgApp(self.client, **settings)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=ALL_BACKENDS)
-async def populated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Populated]:
-    """Each backend in turn, holding the fixture jobs and workers."""
-    name: str = request.param
+@asynccontextmanager
+async def _populated(name: str, tmp_path: Path) -> AsyncIterator[Populated]:
     clock = FakeClock()
     # The memory and SQLite backends take the fake clock; server backends use their own.
-    options = {"clock": clock} if name in ("memory", "sqlite") else {}
+    options: dict[str, Any] = {"clock": clock} if name in ("memory", "sqlite") else {}
     async with open_backend(name, tmp_path, **options) as backend:
         client = Client(backend, clock=clock)
         fixture = await populate(client, clock)
         clock.now = NOW
         yield Populated(backend=backend, client=client, clock=clock, fixture=fixture)
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+async def populated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Populated]:
+    """Each backend in turn, holding the fixture jobs and workers (for actions, whose
+    effect on the backend is what is checked)."""
+    async with _populated(request.param, tmp_path) as ready:
+        yield ready
+
+
+@pytest.fixture(params=EMBEDDED_BACKENDS)
+async def populated_local(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Populated]:
+    """The memory and SQLite backends holding the fixture (for behaviour of the
+    interface itself, which does not depend on the backend: Pilot is slow enough)."""
+    async with _populated(request.param, tmp_path) as ready:
+        yield ready
 
 
 async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10) -> None:

@@ -1,4 +1,8 @@
-"""Every dashboard action through Pilot, on every backend, checked in the backend after."""
+"""Every dashboard action through Pilot, on every backend, checked in the backend after.
+
+Behaviour of the interface alone (read-only, cursor, paging, help) runs on the memory
+and SQLite backends only.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from wg_core import JobState
 from wg_tui.app import WgApp
 from wg_tui.dashboard import DashboardScreen
 from wg_tui.dialogs import ConfirmScreen
-from wg_tui.widgets import FilterBar, JobTable
+from wg_tui.widgets import FilterBar, JobTable, WorkerTable
 
 
 async def state_of(populated: Populated, job_id: str) -> JobState | None:
@@ -161,7 +165,7 @@ async def test_stop_a_worker(populated: Populated) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("7")
         await settle(pilot)
-        target = app.dashboard.query_one("#table-workers", JobTable.__base__).cursor_key  # type: ignore[arg-type]
+        target = app.dashboard.query_one(WorkerTable).cursor_key
         assert target is not None
         await pilot.press("s")
         message = await confirm(pilot, "y")
@@ -172,9 +176,9 @@ async def test_stop_a_worker(populated: Populated) -> None:
     assert not any(w.stop_requested for w in others)
 
 
-async def test_read_only_disables_every_write(populated: Populated) -> None:
-    first = populated.fixture.dead[0]
-    app = populated.app(read_only=True)
+async def test_read_only_disables_every_write(populated_local: Populated) -> None:
+    first = populated_local.fixture.dead[0]
+    app = populated_local.app(read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
         await settle(pilot)
@@ -184,14 +188,14 @@ async def test_read_only_disables_every_write(populated: Populated) -> None:
         await pilot.press("r", "d", "P", "A", "p")
         await settle(pilot)
         assert app.screen is screen  # no dialog opened
-    assert await state_of(populated, first) is JobState.DEAD
-    assert (await populated.client.counts()).dead == 2
-    assert not await populated.client.is_paused()
+    assert await state_of(populated_local, first) is JobState.DEAD
+    assert (await populated_local.client.counts()).dead == 2
+    assert not await populated_local.client.is_paused()
 
 
-async def test_cursor_and_selection_survive_a_refresh(populated: Populated) -> None:
-    queued = populated.fixture.queued
-    app = populated.app()
+async def test_cursor_and_selection_survive_a_refresh(populated_local: Populated) -> None:
+    queued = populated_local.fixture.queued
+    app = populated_local.app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await settle(pilot)
@@ -200,8 +204,8 @@ async def test_cursor_and_selection_survive_a_refresh(populated: Populated) -> N
         await pilot.press("up")  # cursor on the second
         assert jobs.cursor_key == queued[1]
         # Someone else deletes the first job, and a new one arrives.
-        await populated.client.delete_jobs([queued[0]])
-        await populated.client.enqueue({"n": 1}, job_name="late")
+        await populated_local.client.delete_jobs([queued[0]])
+        await populated_local.client.enqueue({"n": 1}, job_name="late")
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert jobs.row_keys[:2] == [queued[1], queued[2]]
@@ -209,13 +213,13 @@ async def test_cursor_and_selection_survive_a_refresh(populated: Populated) -> N
         await pilot.press("d")
         message = await confirm(pilot, "y")
         assert queued[2] in message  # the selection, not the cursor row
-    assert await state_of(populated, queued[2]) is None
-    assert await state_of(populated, queued[1]) is JobState.QUEUED
+    assert await state_of(populated_local, queued[2]) is None
+    assert await state_of(populated_local, queued[1]) is JobState.QUEUED
 
 
-async def test_pages_and_newest_first(populated: Populated) -> None:
-    queued = populated.fixture.queued
-    app = populated.app(page_size=2)
+async def test_pages_and_newest_first(populated_local: Populated) -> None:
+    queued = populated_local.fixture.queued
+    app = populated_local.app(page_size=2)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await settle(pilot)
@@ -259,8 +263,8 @@ async def test_job_detail_shows_the_job_and_acts_on_it(populated: Populated) -> 
     assert await state_of(populated, dead) is JobState.QUEUED
 
 
-async def test_help_lists_the_bindings_of_the_tab(populated: Populated) -> None:
-    app = populated.app(read_only=True)
+async def test_help_lists_the_bindings_of_the_tab(populated_local: Populated) -> None:
+    app = populated_local.app(read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
         await settle(pilot)
@@ -274,3 +278,24 @@ async def test_help_lists_the_bindings_of_the_tab(populated: Populated) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.dashboard
+
+
+async def test_command_palette_offers_the_actions_of_the_tab(populated_local: Populated) -> None:
+    app = populated_local.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        titles = {command.title for command in app.get_system_commands(app.dashboard)}
+        assert {
+            "Retry selected jobs",
+            "Retry all matching the filter",
+            "Purge this state",
+        } <= titles
+        assert "Stop the highlighted worker" not in titles
+    read_only = populated_local.app(read_only=True)
+    async with read_only.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        titles = {command.title for command in read_only.get_system_commands(read_only.dashboard)}
+        assert "Retry selected jobs" not in titles
+        assert "Refresh" in titles
