@@ -203,8 +203,16 @@ class Harness:
                   ) -> tuple[dict[str, float], str]:  # fmt: skip
         self.reset(key)
         self.prefill(key, n)
+        begun_at: list[tuple[int, float]] = []  # (jobs done, CPU s) once work has begun
         with self.worker(key, name, concurrency, sleep) as (proc, record):
-            done = self.wait_lines(proc, record, n, time.monotonic() + self.profile.cap)
+
+            def begun(count: int) -> None:
+                if count and not begun_at:
+                    begun_at.append((count, _group_cpu(proc.pid)))
+
+            deadline = time.monotonic() + self.profile.cap
+            done = self.wait_lines(proc, record, n, deadline, on_poll=begun)
+            cpu = _group_cpu(proc.pid)
         lines = _read_record(record)
         if not lines:
             return {}, f"no job finished within {self.profile.cap:.0f} s"
@@ -212,6 +220,10 @@ class Harness:
         last = max(finished for _, _, finished in lines)
         seconds = max(last - first, 1e-9)
         values = {"rate": len(lines) / seconds, "seconds": seconds}
+        if begun_at and done > begun_at[0][0]:
+            # CPU the worker's processes used per job after start-up: far less sensitive
+            # to the other tenants of a shared machine than a wall-clock rate.
+            values["cpu_us"] = (cpu - begun_at[0][1]) / (done - begun_at[0][0]) * 1e6
         if sleep:
             ideal = n * sleep / concurrency
             values["efficiency"] = ideal / seconds if done >= n else 0.0
@@ -327,6 +339,32 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system, all threads, reaped children) of a process group."""
+    total = 0
+    for fields in _group_stats(pgid):
+        # utime stime cutime cstime are fields 14-17 of /proc/PID/stat (11-14 here).
+        total += sum(int(v) for v in fields[11:15])
+    return total / _TICKS
+
+
+def _group_stats(pgid: int) -> Iterator[list[bytes]]:
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 15 and int(fields[2]) == pgid:
+            yield fields
 
 
 def _group_rss(pgid: int) -> int:
