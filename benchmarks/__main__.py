@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,6 +126,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmarks.harness import PROFILES, RESULTS, WORKLOADS, Harness, private_redis, summarise
     from benchmarks.report import render
 
+    # SIGTERM (and SIGINT, which a background shell job ignores) must unwind through the
+    # `finally` blocks that kill worker process groups and the private redis-server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     backends = set(args.backend.split(",")) if args.backend != "all" else None
     if args.systems:
         keys = [k.strip() for k in args.systems.split(",")]
