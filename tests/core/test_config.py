@@ -86,8 +86,10 @@ def test_urls_pick_the_backend_and_unknown_schemes_are_refused() -> None:
 
 
 def test_missing_driver_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "redis", raising=False)
-    monkeypatch.delitem(sys.modules, "redis.asyncio", raising=False)
+    # Forget redis and wg's adapter as if neither had ever been imported here.
+    for name in list(sys.modules):
+        if name in ("redis", "wg_core.backends.redis") or name.startswith("redis."):
+            monkeypatch.delitem(sys.modules, name)
     real_import = builtins.__import__
 
     def no_redis(name: str, *args: Any, **kwargs: Any) -> Any:
