@@ -139,9 +139,11 @@ async def sigstop_past_lease(harness: Harness, profile: Profile) -> Verdict:
     harness.worker_args = _worker_args(workers=4)
     # Sync handlers: a thread cannot be cancelled, so the resumed worker really tries to
     # record outcomes for attempts it no longer owns.
-    ids = await enqueue_work(harness, 16 * profile.stops + 16, ms=(200, 400), job_name="sync_work")
+    ids: list[str] = []
     victims = [harness.spawn() for _ in range(2)]
     for stop in range(profile.stops):
+        # Work for this round: enough that the victim holds some when it is stopped.
+        ids += await enqueue_work(harness, 16, ms=(200, 400), job_name="sync_work")
         victim = victims[stop % 2]
         deadline = time.monotonic() + QUIET * 4
         while await harness.held_by(victim) == 0:
