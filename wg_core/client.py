@@ -28,14 +28,11 @@ from wg_core.backend import (
 from wg_core.envelope import Envelope
 from wg_core.errors import ConfigError, PayloadError
 from wg_core.jobs import JobInfo
-from wg_core.options import Duration, JobOptions, to_seconds
+from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES, Duration, JobOptions, to_seconds
 from wg_core.payloads import encode_payload, job_name_for
 from wg_core.urls import backend_from_url
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Client", "JobSpec"]
-
-DEFAULT_MAX_PAYLOAD_BYTES: Final = 512 * 1024
-"""Envelopes larger than this are refused at enqueue."""
 
 _ADMIN_PAGE: Final = 500
 _REQUEUEABLE: Final = (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED)
@@ -238,7 +235,10 @@ class Client:
             raise PayloadError(f"payload of {name!r} is not JSON-serialisable: {exc}") from None
         except RecursionError:
             raise PayloadError(f"payload of {name!r} is nested too deeply") from None
-        size = len(raw.encode())
+        try:
+            size = len(raw.encode())
+        except UnicodeEncodeError as exc:  # a lone surrogate: not storable as UTF-8
+            raise PayloadError(f"payload of {name!r} is not valid Unicode text: {exc}") from None
         if size > self._max_payload_bytes:
             raise PayloadError(
                 f"job {name!r} is {size} bytes encoded, over the {self._max_payload_bytes}-byte cap"

@@ -14,7 +14,10 @@ from datetime import timedelta
 from wg_core.errors import ConfigError
 from wg_core.namespace import validate_namespace
 
-__all__ = ["Duration", "JobOptions", "WorkerConfig", "to_seconds"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Duration", "JobOptions", "WorkerConfig", "to_seconds"]
+
+DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024
+"""Envelopes larger than this are refused at enqueue and buried by workers."""
 
 Duration = float | int | timedelta
 """A duration: seconds, or a ``timedelta``."""
@@ -76,9 +79,11 @@ class WorkerConfig:
     ``reaper_interval``); ``heartbeat_interval`` renews leases and refreshes the worker
     registry; ``max_retry_delay`` caps the exponential backoff; ``retry_jitter`` is the
     fraction of random spread added to each retry delay; ``max_payload_bytes`` caps
-    the envelope size accepted at enqueue. ``max_backend_outage``: a pool that cannot
-    reach its backend for this long stops with ``BackendUnavailableError`` (so its
-    supervisor restarts it) instead of idling forever (``None``: never give up).
+    the envelope size a worker will decode (a bigger one written straight into storage
+    goes dead unread: it could exhaust the worker's memory). ``max_backend_outage``: a
+    pool that cannot reach its backend for this long stops with
+    ``BackendUnavailableError`` (so its supervisor restarts it) instead of idling
+    forever (``None``: never give up).
     """
 
     namespace: str = "wg"
@@ -94,6 +99,7 @@ class WorkerConfig:
     max_retry_delay: float = 3600.0
     retry_jitter: float = 0.1
     max_backend_outage: float | None = 300.0
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     default_options: JobOptions = field(default_factory=JobOptions)
 
     def __init__(
@@ -112,6 +118,7 @@ class WorkerConfig:
         max_retry_delay: Duration = 3600.0,
         retry_jitter: float = 0.1,
         max_backend_outage: Duration | None = 300.0,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         default_options: JobOptions | None = None,
     ) -> None:
         validate_namespace(namespace)
@@ -121,6 +128,14 @@ class WorkerConfig:
             raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
         if not 0 <= retry_jitter <= 1:
             raise ConfigError(f"retry_jitter must be between 0 and 1, got {retry_jitter!r}")
+        if (
+            isinstance(max_payload_bytes, bool)
+            or not isinstance(max_payload_bytes, int)
+            or max_payload_bytes < 1
+        ):
+            raise ConfigError(
+                f"max_payload_bytes must be a positive int, got {max_payload_bytes!r}"
+            )
         lease_s = _positive(lease, "lease")
         heartbeat_s = _positive(heartbeat_interval, "heartbeat_interval")
         if heartbeat_s >= lease_s:
@@ -146,6 +161,7 @@ class WorkerConfig:
                 if max_backend_outage is None
                 else _positive(max_backend_outage, "max_backend_outage")
             ),
+            "max_payload_bytes": max_payload_bytes,
             "default_options": default_options or JobOptions(),
         }
         for key, value in values.items():

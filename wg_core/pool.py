@@ -410,6 +410,11 @@ class WorkerPool:
     # -- running one job -----------------------------------------------------------------
 
     async def _run_job(self, attempt: Attempt) -> None:
+        oversized = self._oversized(attempt.raw)
+        if oversized:
+            dead = malformed_dead_envelope(attempt.raw, oversized, now=time.time())
+            await self._record(attempt, "bury", raw=dead.encode())
+            return
         try:
             envelope = Envelope.decode(attempt.raw)
         except EnvelopeError as exc:
@@ -447,6 +452,17 @@ class WorkerPool:
             return
         self._acks.append(attempt)
         self._ack_wake.set()
+
+    def _oversized(self, raw: str) -> str | None:
+        """Why ``raw`` is too big to decode, or ``None``. (Characters are at most four
+        bytes, so the exact byte count is only computed near the cap.)"""
+        cap = self.config.max_payload_bytes
+        if len(raw) <= cap // 4:
+            return None
+        size = len(raw.encode(errors="surrogateescape"))
+        if size <= cap:
+            return None
+        return f"envelope is {size} bytes, over the {cap}-byte cap: not decoded"
 
     async def _call(
         self, handler: Handler, job: Any, context: JobContext, timeout: float | None

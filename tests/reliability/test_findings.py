@@ -35,11 +35,6 @@ class SlowAcks:
         return getattr(self._backend, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="WorkerPool drain cancels an in-flight acknowledgement and releases the job: "
-    "a job that finished during a graceful shutdown runs again (chaos scenario 3)",
-)
 @pytest.mark.parametrize("name", ["memory", "sqlite"])
 async def test_a_job_finished_while_draining_is_not_released(name: str, tmp_path: Path) -> None:
     async with open_backend(name, tmp_path) as real:
@@ -72,12 +67,6 @@ async def test_a_job_finished_while_draining_is_not_released(name: str, tmp_path
         assert (await client.counts()).queued == 0, "the finished job was released to run again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the worker runs an envelope over the size cap written straight into storage "
-    "instead of burying it (issue 9, scenario 6); WorkerConfig documents "
-    "max_payload_bytes but has no such field",
-)
 async def test_an_over_cap_envelope_in_storage_goes_dead(tmp_path: Path, chaos_seed: int) -> None:
     from chaos.poison import OVER_CAP, poison
     from chaos.profiles import PROFILES
@@ -121,11 +110,6 @@ async def test_unstorable_text_is_refused_with_a_wg_error(name: str, tmp_path: P
             assert await backend.get_job("x") is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Client.enqueue lets UnicodeEncodeError out for a payload with a lone "
-    "surrogate (the size check encodes it) instead of PayloadError",
-)
 async def test_a_payload_that_is_not_utf8_is_a_payload_error() -> None:
     from wg_core import MemoryBackend
     from wg_core.errors import PayloadError
