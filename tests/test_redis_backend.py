@@ -522,6 +522,27 @@ async def test_an_unreachable_server_is_reported_as_unavailable() -> None:
         await backend.open()
 
 
+async def test_a_paused_claimer_waits_quietly_even_if_pause_was_set_by_hand(
+    private_redis: PrivateRedis,
+) -> None:
+    backend = RedisBackend(private_redis.url, "handpaused")
+    await backend.open()
+    try:
+        await backend.set_paused(True)
+        await backend.set_paused(False)  # leaves the wake-up list behind
+        async with admin(private_redis) as plain:
+            await plain.set("handpaused:paused", "1")  # paused without going through wg
+            await backend.enqueue([new_job()])
+            before = int((await plain.info("stats"))["total_commands_processed"])
+            assert await backend.claim(limit=1, lease=30, worker_id="w", wait=0.3) == []
+            spent = int((await plain.info("stats"))["total_commands_processed"]) - before
+        assert spent < 30  # it blocked instead of spinning (a spin makes thousands)
+        await backend.set_paused(False)
+        assert len(await backend.claim(limit=1, lease=30, worker_id="w", wait=5)) == 1
+    finally:
+        await backend.close()
+
+
 async def test_calls_recover_after_the_connections_are_killed(
     private_redis: PrivateRedis,
 ) -> None:

@@ -149,11 +149,15 @@ redis.call('HSET', KEYS[2], ARGV[1], 'q' .. ARGV[2])
 return 1
 
 -- name: claim
--- KEYS: jobs, running, leases, attempts, ids, seq, paused.  ARGV: limit, lease, worker id.
+-- KEYS: jobs, running, leases, attempts, ids, seq, paused, resumed.
+-- ARGV: limit, lease, worker id.
 -- Leases up to `limit` jobs from the right end of the list (oldest first), writing each
 -- bookkeeping key once for the whole batch.
 -- Returns {paused 0|1, (job id or '', token, envelope)...}.
 if redis.call('EXISTS', KEYS[7]) == 1 then
+  -- Paused claimers block on `resumed`: make sure it is absent (set_paused deletes it;
+  -- a pause flag set by hand would otherwise let them spin).
+  redis.call('DEL', KEYS[8])
   return {1}
 end
 local raws = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))

@@ -509,7 +509,7 @@ class RedisBackend:
         call = asyncio.ensure_future(
             self._run(
                 "claim",
-                (k.jobs, k.running, k.leases, k.attempts, k.ids, k.seq, k.paused),
+                (k.jobs, k.running, k.leases, k.attempts, k.ids, k.seq, k.paused, k.resumed),
                 (limit, repr(float(lease)), worker_id),
             )
         )
