@@ -340,9 +340,17 @@ class RedisBackend:
             self._blocking = self._connect()
 
     async def _check_server(self, client: aioredis.Redis) -> None:
-        info: dict[str, Any] = await self._guard(lambda: client.info("server"), idempotent=True)
-        version_text = str(info.get("redis_version", "0"))
-        if _parse_version(version_text) < MIN_REDIS_VERSION:
+        try:
+            info: dict[str, Any] = await self._guard(lambda: client.info("server"), idempotent=True)
+        except BackendError as exc:
+            if isinstance(exc, BackendUnavailableError):
+                raise
+            # INFO disabled (some managed services): the scripts will fail loudly on a
+            # server that lacks a command, so go on without the early check.
+            _log.warning("cannot check the Redis version at %s: %s", self.display_url, exc)
+            info = {}
+        version_text = str(info.get("redis_version", ""))
+        if version_text and _parse_version(version_text) < MIN_REDIS_VERSION:
             floor = ".".join(map(str, MIN_REDIS_VERSION[:2]))
             raise BackendError(
                 f"Redis {version_text} at {self.display_url} is too old: wg needs Redis "
