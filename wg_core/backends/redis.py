@@ -483,9 +483,9 @@ class RedisBackend:
             await self._run_idempotent(name, keys, args)
         except BackendError as exc:
             message = str(exc)
-            if "WGDUP " in message:
-                duplicate = message.split("WGDUP ", 1)[1].split()[0]
-                raise ValueError(f"job id already stored: {duplicate}") from None
+            for job in jobs:
+                if f"WGDUP {job.job_id}" in message:
+                    raise ValueError(f"job id already stored: {job.job_id}") from None
             raise
 
     # -- working -------------------------------------------------------------------------
