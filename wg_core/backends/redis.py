@@ -483,9 +483,10 @@ class RedisBackend:
             await self._run_idempotent(name, keys, args)
         except BackendError as exc:
             message = str(exc)
-            for job in jobs:
-                if f"WGDUP {job.job_id}" in message:
-                    raise ValueError(f"job id already stored: {job.job_id}") from None
+            named = [job.job_id for job in jobs if f"WGDUP {job.job_id}" in message]
+            if named:
+                duplicate = max(named, key=len)  # "a" is in "WGDUP ab" too
+                raise ValueError(f"job id already stored: {duplicate}") from None
             raise
 
     # -- working -------------------------------------------------------------------------
