@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable
+from contextlib import suppress
 from dataclasses import replace
 from typing import Final, TypeVar
 
@@ -23,6 +24,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
@@ -60,6 +62,7 @@ _APPLIES_TO: Final[dict[str, frozenset[str]]] = {
     "page": _STATE_TAB_IDS,
     "toggle_select": _STATE_TAB_IDS,
     "filter": _STATE_TAB_IDS,
+    "focus_table": _STATE_TAB_IDS,
 }
 """Actions that make sense on some tabs only (hidden elsewhere)."""
 
@@ -69,6 +72,15 @@ WRITE_ACTIONS: Final = frozenset(
 """Actions that change the backend: greyed out under ``--read-only``."""
 
 _BACKOFF_CAP: Final = 30.0
+
+
+def _unless_closing() -> suppress:
+    """Skip UI updates when the app is closing under a refresh that was in flight.
+
+    On exit Textual removes the screen's children before it cancels the screen's
+    workers, so a refresh that completes in between finds its widgets gone.
+    """
+    return suppress(NoMatches)
 
 
 class DashboardScreen(Screen[None]):
@@ -85,6 +97,7 @@ class DashboardScreen(Screen[None]):
         Binding("6", "show_tab('dead')", "Dead tab", show=False),
         Binding("7", "show_tab('workers')", "Workers tab", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "focus_table", "Leave the filter", show=False),
         Binding("o", "toggle_order", "Newest first", show=False),
         Binding("left_square_bracket", "page(-1)", "Previous page", key_display="[", show=False),
         Binding("right_square_bracket", "page(1)", "Next page", key_display="]", show=False),
@@ -181,7 +194,8 @@ class DashboardScreen(Screen[None]):
             )
         except Exception as exc:
             # Anything a backend raises, even untranslated, must not take the app down.
-            self._failed(exc)
+            with _unless_closing():
+                self._failed(exc)
             return
         finally:
             if serial == self._refresh_serial:
@@ -190,7 +204,8 @@ class DashboardScreen(Screen[None]):
         self._failures = 0
         self._skip_ticks = 0
         self._throughput.add(snapshot.taken_at, snapshot.counters)
-        self._show(snapshot)
+        with _unless_closing():
+            self._show(snapshot)
 
     def _failed(self, exc: BaseException) -> None:
         self._failures += 1
@@ -336,6 +351,12 @@ class DashboardScreen(Screen[None]):
     def action_filter(self) -> None:
         """Edit the job-name and error filters (Enter applies them)."""
         self.query_one(FilterBar).focus_first()
+
+    def action_focus_table(self) -> None:
+        """Put the keyboard back in the visible tab's table."""
+        state = self._active_state()
+        if state is not None:
+            self._table(state).focus()
 
     @on(FilterBar.Changed)
     def _filters_changed(self, event: FilterBar.Changed) -> None:

@@ -14,6 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -87,7 +88,10 @@ class JobDetailScreen(Screen[None]):
             self.notify(describe_error(exc), title="Loading the job failed", severity="error")
             return
         self._job = job
-        self._show()
+        try:
+            self._show()
+        except NoMatches:
+            return  # the screen closed while the job was loading
         self.refresh_bindings()
 
     def _show(self) -> None:

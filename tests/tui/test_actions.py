@@ -7,6 +7,8 @@ and SQLite backends only.
 from __future__ import annotations
 
 from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Input
 
 from tests.tui.conftest import SIZE, Populated, settle, wait_for
 from wg_core import JobState
@@ -23,6 +25,10 @@ async def state_of(populated: Populated, job_id: str) -> JobState | None:
 
 def dashboard(app: WgApp) -> DashboardScreen:
     return app.dashboard
+
+
+def focused(app: WgApp) -> Widget | None:
+    return app.focused
 
 
 def table(app: WgApp, state: JobState) -> JobTable:
@@ -117,6 +123,10 @@ async def test_retry_all_matching_the_filter(populated: Populated) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
         await settle(pilot)
+        await pilot.press("slash")
+        assert isinstance(focused(app), Input)
+        await pilot.press("escape")  # back to the table, filter unchanged
+        assert focused(app) is table(app, JobState.DEAD)
         await pilot.press("slash")
         await pilot.press(*"charge_card", "enter")
         await settle(pilot)
