@@ -341,7 +341,7 @@ async def test_an_idle_claimer_is_woken_by_a_push_not_by_its_timeout(
             assert len(attempts) == 1, push
             # Far below the 60 s wait: woken by the push (milliseconds when the machine
             # is quiet; the bound only guards against falling back to the timeout).
-            assert woke_after < 10, push
+            assert woke_after < 20, push
             await backend.complete(attempts)
     finally:
         await producer.close()
