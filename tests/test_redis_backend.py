@@ -25,7 +25,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 from redis.crc import key_slot
 
-from tests.backends import URLS, open_backend
+from tests.backends import URLS, fresh_namespace, open_backend
 from tests.helpers import new_job, wait_until
 from wg_core import Client, WorkerPool
 from wg_core.backend import Attempt, Backend, JobState, NewJob
@@ -227,13 +227,14 @@ async def test_hash_tag_puts_every_key_in_one_slot(tmp_path: Path, plain: Any) -
 
 
 async def test_the_hash_tag_can_be_asked_for_in_the_url(plain: Any) -> None:
-    backend = RedisBackend(URLS["redis"] + "?hash_tag=true", "tagged")
-    assert backend.keys[0] == "{tagged}:jobs"
+    ns = fresh_namespace()
+    backend = RedisBackend(URLS["redis"] + "?hash_tag=true", ns)
+    assert backend.keys[0] == f"{{{ns}}}:jobs"
     assert "hash_tag" not in backend.display_url
     await backend.open()
     try:
         await backend.enqueue([new_job()])
-        assert await plain.llen("{tagged}:jobs") == 1
+        assert await plain.llen(f"{{{ns}}}:jobs") == 1
     finally:
         await backend.destroy()
         await backend.close()
@@ -348,7 +349,7 @@ async def test_an_idle_claimer_is_woken_by_a_push_not_by_its_timeout(
 
 
 async def test_closing_the_backend_ends_a_waiting_claim() -> None:
-    backend = RedisBackend(URLS["redis"], "closing")
+    backend = RedisBackend(URLS["redis"], fresh_namespace())
     await backend.open()
     waiting = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=60))
     await asyncio.sleep(0.05)
