@@ -178,7 +178,7 @@ class WorkerPool:
         if self._main is not None:
             raise RuntimeError("this WorkerPool has already been started")
         self._loop = asyncio.get_running_loop()
-        await self._backend.open()
+        await self._open_backend()
         self._started_at = time.time()
         self._executor = ThreadPoolExecutor(
             max_workers=self.config.workers, thread_name_prefix="wg-handler"
@@ -191,6 +191,23 @@ class WorkerPool:
             self.config.namespace,
             self.config.workers,
         )
+
+    async def _open_backend(self) -> None:
+        """Open the backend, waiting out an outage up to ``max_backend_outage``: a worker
+        started while its server restarts comes up when the server does."""
+        backoff = _Backoff()
+        started = time.monotonic()
+        while True:
+            try:
+                await self._backend.open()
+                return
+            except BackendUnavailableError as exc:
+                outage = self.config.max_backend_outage
+                if outage is None or time.monotonic() - started > outage:
+                    raise
+                delay = max(backoff.next(), 0.5)
+                logger.warning("backend unreachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
 
     async def run(self) -> None:
         """Start, process jobs until SIGINT/SIGTERM or ``shutdown()``, drain, return."""

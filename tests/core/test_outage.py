@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import new_job, wait_until
 from wg_core import Attempt, BackendUnavailableError, Client, MemoryBackend, WorkerPool
 
 
@@ -72,3 +72,39 @@ async def _running(client: Client) -> bool:
 
 async def _empty(client: Client) -> bool:
     return (await client.counts()).total == 0
+
+
+class LateBackend(MemoryBackend):
+    """A memory backend that cannot be opened for the first few tries."""
+
+    failures = 2
+
+    async def open(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise BackendUnavailableError("connection refused (injected)")
+        await super().open()
+
+
+async def test_a_pool_started_during_an_outage_comes_up_with_the_backend() -> None:
+    backend = LateBackend("late")
+    done: list[int] = []
+
+    async def handle(job: dict[str, int]) -> None:
+        done.append(job["n"])
+
+    await MemoryBackend.enqueue(backend, [new_job(payload={"n": 1})])  # behind its back
+    pool = WorkerPool(handle, backend=backend, max_backend_outage=60, **FAST)
+    await pool.start()
+    await wait_until(lambda: _empty(Client(backend)))
+    pool.shutdown()
+    await pool.wait_closed()
+    assert done == [1]
+
+
+async def test_a_pool_that_cannot_open_past_the_outage_limit_raises() -> None:
+    backend = LateBackend("never")
+    backend.failures = 10**6
+    pool = WorkerPool(lambda job: None, backend=backend, max_backend_outage=0.1, **FAST)
+    with pytest.raises(BackendUnavailableError):
+        await asyncio.wait_for(pool.start(), timeout=30)
