@@ -339,3 +339,13 @@ async def test_tables_created_by_the_rust_wg_are_upgraded_in_place(
         await backend.enqueue([job])
         assert await backend.promote(JobState.SCHEDULED, limit=10) == 1
         assert [a.raw for a in await drain(backend)] == [RUST_JOB, job.raw, RUST_JOB]
+
+
+async def test_a_batch_bigger_than_one_statement_is_all_or_nothing(backend: MySqlBackend) -> None:
+    # About 3 MB of envelopes: PyMySQL splits it into several INSERTs. The last job's id
+    # is already stored, so the batch must fail as a whole.
+    big = [new_job(payload={"pad": "x" * 2000, "n": n}) for n in range(1500)]
+    await backend.enqueue([big[-1]])
+    with pytest.raises(BackendError, match="already stored"):
+        await backend.enqueue(big)
+    assert (await backend.counts()).queued == 1

@@ -380,9 +380,10 @@ class MySqlBackend(SqlBackend):
             }
             for job in jobs
         ]
-        # PyMySQL turns executemany of a plain INSERT ... VALUES into one multi-row
-        # INSERT; enqueue_scheduled computes due times on the server, row by row, inside
-        # the transaction the caller opened for a batch.
+        # PyMySQL turns executemany of a plain INSERT ... VALUES into multi-row INSERTs
+        # of up to 1 MB each; enqueue_scheduled computes due times on the server, row by
+        # row. A batch of several jobs therefore runs inside a transaction (the base
+        # class opens one: ONE_STATEMENT_BATCHES is False).
         assert isinstance(session, _Session | _ForeignSession)
         await session.execute_many(block, rows)
 

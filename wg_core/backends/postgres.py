@@ -130,6 +130,7 @@ class PostgresBackend(SqlBackend):
     """
 
     SQL_FILE = "postgres.sql"
+    ONE_STATEMENT_BATCHES = True  # unnest() of arrays: any batch is one INSERT
     EXTRA_BLOCKS = frozenset(
         {"claim", "complete_counted", "retry_counted", "bury_counted", "listen", "notify"}
     )

@@ -18,8 +18,9 @@ Why it is shaped so:
 * Every column beyond the Rust wg's ``job_json`` / ``run_at`` / ``retry_at`` is nullable
   or defaulted, so a Rust producer's plain ``INSERT INTO {ns}_jobs (job_json) VALUES
   (...)`` is claimed like any other job, and tables the Rust wg created are upgraded in
-  place (``upgrade_*`` blocks); any other table lacking wg's columns is a SchemaError. ``run_at_us`` holds the microseconds past
-  ``run_at`` (0 for Rust rows), so due times are exact and still indexable.
+  place (``upgrade_*`` blocks); any other table lacking wg's columns is a SchemaError.
+  ``run_at_us`` holds the microseconds past ``run_at`` (0 for Rust rows), so due times
+  are exact and still indexable.
 * A claim's token is ``<random batch id>-<row id>``: unique per attempt, so "held" is
   ``id IN (...) AND lease_token IN (...)``, one statement for a whole batch.
 * Counters live in rows sharded by a random number and are summed on read, so that
@@ -279,6 +280,9 @@ class SqlBackend(abc.ABC):
     """The dialect's resource file in ``wg_core.backends.sql``."""
     EXTRA_BLOCKS: frozenset[str] = frozenset()
     """Blocks only this dialect has (its single-statement fast paths)."""
+    ONE_STATEMENT_BATCHES: bool = False
+    """Whether ``_insert`` stores any batch in one statement (else a batch of several
+    jobs gets an explicit transaction, so that it is all or nothing)."""
 
     def __init__(self, url: str, namespace: str = "wg") -> None:
         self._url = url
@@ -521,9 +525,11 @@ class SqlBackend(abc.ABC):
                     raise
                 raise translated from exc
         else:
-            # A batch that is one INSERT needs no explicit transaction; some drivers
-            # insert delayed jobs row by row, so a batch of several takes one.
-            await self._run(body, transaction=bool(scheduled) and len(jobs) > 1)
+            # A batch that is one INSERT statement needs no explicit transaction.
+            several_statements = (bool(queued) and bool(scheduled)) or (
+                len(jobs) > 1 and not self.ONE_STATEMENT_BATCHES
+            )
+            await self._run(body, transaction=several_statements)
         if queued:
             self._signal()
 
