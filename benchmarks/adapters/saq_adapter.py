@@ -31,6 +31,13 @@ class SaqAdapter(Adapter):
         url = self.redis_url if self.backend == "redis" else self.postgres_url
         return Queue.from_url(url, name="bench")
 
+    async def setup(self) -> None:
+        # Connecting creates SAQ's PostgreSQL tables; doing it here keeps a worker and a
+        # producer that start together from racing to create them.
+        queue = self._queue()
+        await queue.connect()
+        await queue.disconnect()
+
     async def open(self) -> None:
         self.queue = self._queue()
         await self.queue.connect()
