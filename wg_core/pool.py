@@ -485,11 +485,9 @@ class WorkerPool:
         self, handler: Handler, job: Any, context: JobContext, timeout: float | None
     ) -> None:
         assert self._executor is not None
-        coroutine = handler.call(job, context, self._executor)
-        if timeout is None:
-            await coroutine
-        else:
-            await asyncio.wait_for(coroutine, timeout)
+        # asyncio.timeout runs the handler in this task; wait_for would add one per job.
+        async with asyncio.timeout(timeout):
+            await handler.call(job, context, self._executor)
 
     async def _fail(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
         if failure.fatal or is_exhausted(envelope):
