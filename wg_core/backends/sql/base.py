@@ -396,6 +396,13 @@ class SqlBackend(abc.ABC):
             task.add_done_callback(self._orphan_done)
             raise
 
+    async def _settle_orphans(self) -> None:
+        """Wait for work whose caller was cancelled (and for what it set off, such as
+        releasing a cancelled claim's jobs), so that later calls see its effects."""
+        current = asyncio.current_task()
+        while pending := self._orphans - {current}:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     def _orphan_done(self, task: asyncio.Future[Any]) -> None:
         self._orphans.discard(task)
         if not task.cancelled():
@@ -542,6 +549,7 @@ class SqlBackend(abc.ABC):
         for a wake-up when none is ready."""
         if limit <= 0:
             return []
+        await self._settle_orphans()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
@@ -653,9 +661,7 @@ class SqlBackend(abc.ABC):
             return 0
         # A completion whose caller was cancelled may still be on its way: let it land
         # first, or the release would win and a finished job would run again.
-        pending = self._orphans - {asyncio.current_task()}
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self._settle_orphans()
 
         async def body(session: SqlSession) -> int:
             released = await session.execute("release", self._handles(attempts))
