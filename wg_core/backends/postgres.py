@@ -154,6 +154,7 @@ class PostgresBackend(SqlBackend):
         self._application_name = application_name or f"wg:{self.namespace}"
         self._pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
         self._lease_pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
+        self._checks: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._listening = False
         self._listener_ready: asyncio.Event | None = None
@@ -277,7 +278,9 @@ class PostgresBackend(SqlBackend):
             # have the pool test its idle ones now rather than fail on each in turn.
             for pool in (self._pool, self._lease_pool):
                 if pool is not None:
-                    asyncio.get_running_loop().create_task(self._check_pool(pool))
+                    check = asyncio.get_running_loop().create_task(self._check_pool(pool))
+                    self._checks.add(check)  # keep a reference until it is done
+                    check.add_done_callback(self._checks.discard)
             return BackendUnavailableError(f"PostgreSQL at {self.display_url}: {exc}")
         if isinstance(exc, psycopg.errors.UniqueViolation):
             return BackendError(f"job id already stored: {exc.diag.message_detail or exc}")
