@@ -31,7 +31,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from wg_core import JobState
 from wg_tui.columns import describe_error, job_row, plural, worker_row
 from wg_tui.detail import JobDetailScreen
-from wg_tui.dialogs import ConfirmScreen, HelpScreen, help_entries
+from wg_tui.dialogs import ConfirmScreen, HelpEntry, HelpScreen, help_entries
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import (
     STATE_TABS,
@@ -346,7 +346,10 @@ class DashboardScreen(Screen[None]):
     def action_help(self) -> None:
         """Show the keys of this tab."""
         note = "Read-only: actions that change the backend are disabled." * self._settings.read_only
-        self.app.push_screen(HelpScreen("Keys", help_entries(self), note=note))
+        extra = (
+            [HelpEntry("enter", "Job details", True)] if self._active_state() is not None else []
+        )
+        self.app.push_screen(HelpScreen("Keys", help_entries(self, extra), note=note))
 
     def action_filter(self) -> None:
         """Edit the job-name and error filters (Enter applies them)."""

@@ -85,7 +85,7 @@ class HelpScreen(ModalScreen[None]):
             text.append(f"{entry.keys:>{width}}  ", style="bold" if entry.enabled else "dim")
             text.append(entry.description, style=style)
             if not entry.enabled:
-                text.append("  (not available here)", style="dim italic")
+                text.append("  (read-only)", style="dim italic")
             text.append("\n")
         if self._note:
             text.append(f"\n{self._note}", style="italic")
@@ -106,19 +106,34 @@ def help_entries(screen: Screen[Any], extra: Iterable[HelpEntry] = ()) -> list[H
     """The bindings of ``screen`` and the app that apply right now, in declaration order.
 
     Bindings hidden on this tab are left out; bindings greyed out (``--read-only``)
-    are listed as unavailable. The focused widget's own keys (cursor movement) are not
-    repeated here.
+    are listed as such. The focused widget's own keys (cursor movement) and the keys
+    every Textual app has are not repeated here.
     """
-    entries: list[HelpEntry] = []
-    seen: set[str] = set()
+    keys: dict[str, list[str]] = {}
+    enabled: dict[str, bool] = {}
+    # Only actions the screen and the app bind themselves, not the ones every Textual
+    # screen and app inherit (focus cycling, copy), which would crowd them out. An
+    # action keeps all its keys (q and the inherited ctrl+q both quit).
+    own_actions = {
+        binding.action
+        for node in (type(screen), type(screen.app))
+        for binding in node.__dict__.get("BINDINGS", [])
+        if isinstance(binding, Binding)
+    }
     for active in screen.active_bindings.values():
         binding = active.binding
-        if active.node is not screen and active.node is not screen.app:
+        if binding.action not in own_actions or active.node not in (screen, screen.app):
             continue
-        if not binding.description or binding.description in seen:
+        if not binding.description:
             continue
-        seen.add(binding.description)
-        keys = screen.app.get_key_display(binding)
-        entries.append(HelpEntry(keys, binding.description, active.enabled))
+        # Several keys for one action (q and ctrl+q both quit) make one line.
+        display = screen.app.get_key_display(binding)
+        if display not in keys.setdefault(binding.description, []):
+            keys[binding.description].append(display)
+        enabled[binding.description] = enabled.get(binding.description, False) or active.enabled
+    entries = [
+        HelpEntry(", ".join(shown), description, enabled[description])
+        for description, shown in keys.items()
+    ]
     entries.extend(extra)
     return entries

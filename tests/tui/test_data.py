@@ -20,6 +20,7 @@ from wg_tui.columns import (
     sparkline,
     worker_row,
 )
+from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import PageRequest, Throughput, count_matching, take_snapshot
 
 
@@ -129,3 +130,11 @@ def test_stale_workers_are_flagged() -> None:
 def test_fixture_ids_are_fixed() -> None:
     assert job_id(1) == job_id(1)
     assert job_id(1) != job_id(2)
+
+
+def test_header_url_never_shows_a_password() -> None:
+    client = Client(MemoryBackend())
+    settings = TuiSettings(client=client, url="redis://ops:hunter2@cache.internal:6379/0")
+    assert "hunter2" not in settings.display_url
+    assert "cache.internal" in settings.display_url
+    assert TuiSettings(client=client).display_url == "memory:"

@@ -152,3 +152,8 @@ def test_backend_outage_in_the_header(snap_compare: SnapCompare) -> None:
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_read_only(snap_compare: SnapCompare) -> None:
+    app, _ = make_app(read_only=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=pressing("6", "question_mark"))
