@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -98,28 +98,30 @@ def _server_supports_skip_locked(version: str) -> bool:
 
 
 class _Link:
-    """One PyMySQL connection and the one thread that ever touches it."""
+    """One PyMySQL connection, the one thread that ever touches it, and an event loop on
+    that thread. A whole unit of work (all statements of a transaction) runs there in
+    one hop: the caller's loop waits on a single future, never on the driver."""
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
         self._connection: Any = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wg-mysql")
-        self.broken = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="wg-mysql", daemon=True)
+        self._thread.start()
 
-    async def call(self, function: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guarded, function, *args)
+    async def run(self, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work()`` on the link's thread; wait for it from the caller's loop."""
+        future = asyncio.run_coroutine_threadsafe(work(), self._loop)
+        return await asyncio.wrap_future(future)
 
-    def submit(self, function: Callable[..., Any], *args: Any) -> None:
-        """Queue work behind whatever the thread is running, without waiting for it."""
-        self._executor.submit(self._guarded, function, *args)
+    # -- on the link's thread ------------------------------------------------------------
 
-    def _guarded(self, function: Callable[..., T], *args: Any) -> T:
-        # Runs on the link's thread.
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(connection, *args)``, connecting first if needed; a connection
+        that broke is dropped (and replaced at the next call)."""
         pymysql = _pymysql()
         if self._connection is None:
             self._connection = self._connect()
-            self.broken = False
         try:
             return function(self._connection, *args)
         except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
@@ -128,33 +130,41 @@ class _Link:
                 self._drop()
             raise
 
+    def rollback(self) -> None:
+        if self._connection is not None:
+            with suppress(Exception):  # a dead connection has no transaction to roll back
+                self._connection.rollback()
+
     def _drop(self) -> None:
         connection, self._connection = self._connection, None
-        self.broken = True
         if connection is not None:
             with suppress(Exception):  # already dead; closing is a courtesy
                 connection.close()
 
+    # -- from anywhere -------------------------------------------------------------------
+
     def connection_id(self) -> int | None:
         """The server's id for this connection (for operators and tests), if connected."""
-        return None if self._connection is None else int(self._connection.thread_id())
+        connection = self._connection
+        return None if connection is None else int(connection.thread_id())
 
     def close(self) -> None:
-        self._executor.submit(self._drop)
-        self._executor.shutdown(wait=True)
+        """Close the connection and stop the thread (blocking: call from a thread)."""
+        if self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._drop)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
 
-def _run(connection: Any, sql: str, params: Params | None, fetch: bool, begin: bool = False) -> Any:
-    if begin:
-        connection.begin()
+def _run(connection: Any, sql: str, params: Params | None, fetch: bool) -> Any:
     with connection.cursor() as cursor:
         count = cursor.execute(sql, params or {})
         return list(cursor.fetchall()) if fetch else count
 
 
-def _run_many(connection: Any, sql: str, rows: Sequence[Params], begin: bool = False) -> int:
-    if begin:
-        connection.begin()
+def _run_many(connection: Any, sql: str, rows: Sequence[Params]) -> int:
     with connection.cursor() as cursor:
         return int(cursor.executemany(sql, rows) or 0)
 
@@ -165,32 +175,35 @@ def _script(connection: Any, statements: list[str]) -> None:
             cursor.execute(statement)
 
 
-class _Session:
-    """Runs named blocks on a link (each call hops to the link's thread)."""
+def _begin(connection: Any) -> None:
+    connection.begin()
 
-    def __init__(self, link: _Link, sql: dict[str, str], *, begin: bool = False) -> None:
+
+def _commit(connection: Any) -> None:
+    connection.commit()
+
+
+class _Session:
+    """Runs named blocks on a link, from the link's own thread (so each call simply
+    blocks that thread, which exists for this)."""
+
+    def __init__(self, link: _Link, sql: dict[str, str]) -> None:
         self._link = link
         self._sql = sql
-        # In a transaction, BEGIN travels with the first statement: one thread hop less.
-        self.begin_pending = begin
-
-    def _begin(self) -> bool:
-        begin, self.begin_pending = self.begin_pending, False
-        return begin
 
     async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
-        rows: list[Row] = await self._link.call(_run, self._sql[block], params, True, self._begin())
+        rows: list[Row] = self._link.call(_run, self._sql[block], params, True)
         return rows
 
     async def execute(self, block: str, params: Params | None = None) -> int:
-        count: int = await self._link.call(_run, self._sql[block], params, False, self._begin())
+        count: int = self._link.call(_run, self._sql[block], params, False)
         return count
 
     async def execute_many(self, block: str, rows: Sequence[Params]) -> int:
-        return await self._link.call(_run_many, self._sql[block], rows, self._begin())
+        return self._link.call(_run_many, self._sql[block], rows)
 
     async def script(self, block: str) -> None:
-        await self._link.call(_script, _split_statements(self._sql[block]))
+        self._link.call(_script, _split_statements(self._sql[block]))
 
 
 class _ForeignSession:
@@ -296,18 +309,22 @@ class MySqlBackend(SqlBackend):
         self._idle = asyncio.LifoQueue()
         self._links = []
         link = self._add_link()
+
+        async def version() -> list[Row]:
+            return await _Session(link, self._sql).fetch("version")
+
         try:
-            [(version,)] = await _Session(link, self._sql).fetch("version")
+            [(server_version,)] = await link.run(version)
         except pymysql.err.MySQLError as exc:
             await self._disconnect()
             raise BackendUnavailableError(
                 f"cannot connect to MySQL at {self.display_url}: {exc}"
             ) from None
-        if not _server_supports_skip_locked(str(version)):
+        if not _server_supports_skip_locked(str(server_version)):
             await self._disconnect()
             raise BackendError(
-                f"{self.display_url} runs {version}, which lacks FOR UPDATE SKIP LOCKED: "
-                "wg needs MariaDB 10.6+ or MySQL 8.0.1+"
+                f"{self.display_url} runs {server_version}, which lacks FOR UPDATE SKIP "
+                "LOCKED: wg needs MariaDB 10.6+ or MySQL 8.0.1+"
             )
         self._idle.put_nowait(link)
 
@@ -333,30 +350,29 @@ class MySqlBackend(SqlBackend):
         if self._idle is not None and link in self._links:
             self._idle.put_nowait(link)
 
-    @asynccontextmanager
-    async def _autocommit(self, *, durable: bool = True) -> AsyncIterator[SqlSession]:
+    async def _unit(
+        self, body: Callable[[SqlSession], Awaitable[T]], *, transaction: bool, durable: bool
+    ) -> T:
         # InnoDB's flush policy is server-wide (innodb_flush_log_at_trx_commit): every
         # commit here is as durable as the server is configured to make it.
         link = await self._checkout()
-        try:
-            yield _Session(link, self._sql)
-        finally:
-            self._checkin(link)
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[SqlSession]:
-        link = await self._checkout()
-        try:
-            session = _Session(link, self._sql, begin=True)
+        async def work() -> T:
+            # On the link's thread: BEGIN, the body's statements and COMMIT in one hop.
+            session = _Session(link, self._sql)
+            if not transaction:
+                return await body(session)
+            link.call(_begin)
             try:
-                yield session
+                result = await body(session)
+                link.call(_commit)
             except BaseException:
-                # Queued behind any statement still running on the link's thread (when
-                # the caller was cancelled), so the link returns to the pool clean.
-                link.submit(_rollback)
+                link.rollback()
                 raise
-            if not session.begin_pending:  # nothing ran: nothing to commit
-                await link.call(_commit)
+            return result
+
+        try:
+            return await link.run(work)
         finally:
             self._checkin(link)
 
@@ -424,12 +440,3 @@ class MySqlBackend(SqlBackend):
         if self._wake_generation != generation:
             return  # woken while the claim ran: look again at once
         await self._waiters.wait(min(timeout, self._poll))
-
-
-def _commit(connection: Any) -> None:
-    connection.commit()
-
-
-def _rollback(connection: Any) -> None:
-    with suppress(Exception):  # a dead connection has no transaction left to roll back
-        connection.rollback()

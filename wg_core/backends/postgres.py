@@ -37,9 +37,9 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, Any, LiteralString
+from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 from wg_core.backend import Attempt, NewJob
 from wg_core.backends.common import last_error_of
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     import psycopg_pool
 
 __all__ = ["PostgresBackend"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("wg.postgres")
 
@@ -225,18 +227,15 @@ class PostgresBackend(SqlBackend):
             raise BackendError(f"{self!r} is not open: call open() first")
         return pool
 
-    @asynccontextmanager
-    async def _autocommit(self, *, durable: bool = True) -> AsyncIterator[SqlSession]:
+    async def _unit(
+        self, body: Callable[[SqlSession], Awaitable[T]], *, transaction: bool, durable: bool
+    ) -> T:
+        # Pool connections are in autocommit mode: a single statement needs no BEGIN.
         async with self._require_pool(durable=durable).connection() as connection:
-            yield _Session(connection, self._sql)
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[SqlSession]:
-        async with (
-            self._require_pool().connection() as connection,
-            connection.transaction(),
-        ):
-            yield _Session(connection, self._sql)
+            if not transaction:
+                return await body(_Session(connection, self._sql))
+            async with connection.transaction():
+                return await body(_Session(connection, self._sql))
 
     @asynccontextmanager
     async def _foreign(self, connection: object) -> AsyncIterator[SqlSession]:

@@ -330,17 +330,16 @@ class SqlBackend(abc.ABC):
         """Close every connection."""
 
     @abc.abstractmethod
-    def _autocommit(self, *, durable: bool = True) -> AbstractAsyncContextManager[SqlSession]:
-        """A pooled connection on which each statement commits on its own.
+    async def _unit(
+        self, body: Callable[[SqlSession], Awaitable[T]], *, transaction: bool, durable: bool
+    ) -> T:
+        """Run ``body`` once on a pooled connection: inside one transaction (committed
+        when ``body`` returns, rolled back if it raises), or with each statement
+        committing on its own (``transaction=False``).
 
         ``durable=False`` allows a commit that a *server* crash may lose (never a process
         crash); only for writes whose loss merely lets a job run again, such as claims.
         Dialects without such a setting ignore it."""
-
-    @abc.abstractmethod
-    def _transaction(self) -> AbstractAsyncContextManager[SqlSession]:
-        """A pooled connection inside one transaction: committed when the block exits,
-        rolled back if it raises."""
 
     @abc.abstractmethod
     def _foreign(self, connection: object) -> AbstractAsyncContextManager[SqlSession]:
@@ -413,11 +412,7 @@ class SqlBackend(abc.ABC):
     ) -> T:
         for attempt in range(TRANSACTION_ATTEMPTS):
             try:
-                session_cm = (
-                    self._transaction() if transaction else self._autocommit(durable=durable)
-                )
-                async with session_cm as session:
-                    return await body(session)
+                return await self._unit(body, transaction=transaction, durable=durable)
             except Exception as exc:
                 if self._is_transient(exc) and attempt + 1 < TRANSACTION_ATTEMPTS:
                     await asyncio.sleep(random.uniform(0.5, 1.5) * 0.005 * 2**attempt)
