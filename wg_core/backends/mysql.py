@@ -3,8 +3,9 @@
 Guarantees, and how:
 
 * **Never blocks the event loop**: PyMySQL is a blocking driver, so every connection
-  gets its own single-thread executor and all of its calls run there, in order. A small
-  pool of such connections serves the backend (``pool_size``).
+  gets its own thread, and a whole unit of work (BEGIN, the statements, COMMIT) runs
+  there in one hop while the caller's loop waits on a single future. A small pool of
+  such connections serves the backend (``pool_size``).
 * **Atomic, leased, FIFO claims**: one short READ COMMITTED transaction selects the
   oldest ready ids ``FOR UPDATE SKIP LOCKED``, stamps them with a lease on the server's
   clock (``UTC_TIMESTAMP(6)``) and a fresh token by primary key, and commits. READ
