@@ -1,7 +1,8 @@
 """The dashboard screen: the overview, one tab per state, the workers, and the actions.
 
 The screen owns the state (which page of which tab, the filters, the selection, the
-throughput history) and is the only place that calls the client. Widgets are passive.
+throughput history) and calls the client; widgets are passive. The actions that write
+live in ``wg_tui.controls`` (the base class), fed by this screen's hooks.
 
 Refreshing: a timer ticks every ``refresh_every`` seconds; a tick starts a refresh only
 when this screen is on top (no refresh under a dialog or the job detail) and no refresh
@@ -15,23 +16,22 @@ that succeeds clears the error.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable
 from contextlib import suppress
 from dataclasses import replace
-from typing import Final, TypeVar
+from typing import Final
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from wg_core import JobState
-from wg_tui.columns import describe_error, job_row, plural, worker_row
+from wg_tui.columns import describe_error, job_row, worker_row
+from wg_tui.controls import WRITE_ACTIONS, ControlledScreen
 from wg_tui.detail import JobDetailScreen
-from wg_tui.dialogs import ConfirmScreen, HelpEntry, HelpScreen, help_entries
+from wg_tui.dialogs import HelpEntry, HelpScreen, help_entries
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import (
     STATE_TABS,
@@ -39,14 +39,11 @@ from wg_tui.snapshot import (
     PageRequest,
     Snapshot,
     Throughput,
-    count_matching,
     take_snapshot,
 )
 from wg_tui.widgets import FilterBar, JobTable, OverviewPanel, StatusBar, WorkerTable
 
-__all__ = ["WRITE_ACTIONS", "DashboardScreen"]
-
-T = TypeVar("T")
+__all__ = ["DashboardScreen"]
 
 _STATE_TAB_IDS: Final = frozenset(state.value for state in STATE_TABS)
 _REMOVABLE: Final = frozenset({"queued", "scheduled", "retry", "dead"})
@@ -66,10 +63,6 @@ _APPLIES_TO: Final[dict[str, frozenset[str]]] = {
 }
 """Actions that make sense on some tabs only (hidden elsewhere)."""
 
-WRITE_ACTIONS: Final = frozenset(
-    {"retry", "run_now", "delete", "purge", "retry_all", "toggle_pause", "stop_worker"}
-)
-"""Actions that change the backend: greyed out under ``--read-only``."""
 
 _BACKOFF_CAP: Final = 30.0
 
@@ -83,7 +76,7 @@ def _unless_closing() -> suppress:
     return suppress(NoMatches)
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(ControlledScreen):
     """Overview, state tabs and workers, refreshed in the background."""
 
     BINDINGS = [
@@ -112,9 +105,7 @@ class DashboardScreen(Screen[None]):
     ]
 
     def __init__(self, settings: TuiSettings) -> None:
-        super().__init__()
-        self._settings = settings
-        self._client = settings.client
+        super().__init__(settings)
         self._tab = "overview"
         self._requests = {
             state: PageRequest(state=state, limit=settings.page_size) for state in STATE_TABS
@@ -429,7 +420,7 @@ class DashboardScreen(Screen[None]):
             return
         self.app.push_screen(JobDetailScreen(self._settings, str(event.row_key.value)))
 
-    # -- actions that write ----------------------------------------------------------------
+    # -- what the controls act on (hooks of ControlledScreen) -------------------------------
 
     def _targets(self, state: JobState) -> list[str]:
         """The selected jobs in table order, else the job under the cursor."""
@@ -439,188 +430,16 @@ class DashboardScreen(Screen[None]):
         key = table.cursor_key
         return [key] if key is not None else []
 
-    def _targets_or_warn(self) -> tuple[JobState, list[str]] | None:
-        state = self._active_state()
-        if state is None:
-            return None
-        ids = self._targets(state)
-        if not ids:
-            self.notify("No job here.", severity="warning", timeout=3)
-            return None
-        return state, ids
+    def _highlighted_worker(self) -> str | None:
+        """The worker pool under the cursor of the workers tab."""
+        return self.query_one(WorkerTable).cursor_key
 
-    async def _write(self, what: str, call: Awaitable[T]) -> T | None:
-        """Await a client call, turning a failure into a notification."""
-        try:
-            return await call
-        except Exception as exc:
-            self.notify(describe_error(exc), title=f"{what} failed", severity="error")
-            return None
-
-    async def _write_ok(self, what: str, call: Awaitable[None]) -> bool:
-        """Await a client call that returns nothing; whether it succeeded."""
-        try:
-            await call
-        except Exception as exc:
-            self.notify(describe_error(exc), title=f"{what} failed", severity="error")
-            return False
-        return True
+    def _filters(self) -> tuple[str | None, str | None]:
+        """The job-name and error filters (``None`` when unset)."""
+        return self._job_name or None, self._error_contains or None
 
     def _done(self, state: JobState | None) -> None:
+        """After a write: forget the selection and show the result."""
         if state is not None:
             self._selected[state].clear()
         self.refresh_data()
-
-    def action_retry(self) -> None:
-        """Put the selected (or highlighted) dead/retry jobs back in the queue."""
-        if (found := self._targets_or_warn()) is not None:
-            self._retry(*found)
-
-    @work(group="actions")
-    async def _retry(self, state: JobState, ids: list[str]) -> None:
-        moved = await self._write("Retry", self._client.retry_jobs(ids))
-        if moved is not None:
-            self.notify(f"Requeued {moved} of {plural(len(ids), state.value + ' job')}.")
-        self._done(state)
-
-    def action_run_now(self) -> None:
-        """Move the selected (or highlighted) scheduled/retry jobs to the queue now."""
-        if (found := self._targets_or_warn()) is not None:
-            self._run_now(*found)
-
-    @work(group="actions")
-    async def _run_now(self, state: JobState, ids: list[str]) -> None:
-        moved = await self._write("Run now", self._client.run_now(ids))
-        if moved is not None:
-            self.notify(f"Queued {moved} of {plural(len(ids), state.value + ' job')} to run now.")
-        self._done(state)
-
-    def action_delete(self) -> None:
-        """Delete the selected (or highlighted) jobs, after confirmation."""
-        if (found := self._targets_or_warn()) is not None:
-            self._delete(*found)
-
-    @work(group="actions")
-    async def _delete(self, state: JobState, ids: list[str]) -> None:
-        what = (
-            f"the {state.value} job {ids[0]}"
-            if len(ids) == 1
-            else plural(len(ids), f"{state.value} job")
-        )
-        question = (
-            f"Delete {what} from namespace {self._settings.namespace!r}?\n\nThis cannot be undone."
-        )
-        if not await self.app.push_screen_wait(
-            ConfirmScreen("Delete", question, confirm_label="Delete")
-        ):
-            return
-        deleted = await self._write("Delete", self._client.delete_jobs(ids))
-        if deleted is not None:
-            self.notify(f"Deleted {deleted} of {plural(len(ids), 'job')}.")
-        self._done(state)
-
-    def action_purge(self) -> None:
-        """Delete every job of the visible state, after confirmation."""
-        state = self._active_state()
-        if state is not None:
-            self._purge(state)
-
-    @work(group="actions")
-    async def _purge(self, state: JobState) -> None:
-        counts = await self._write("Count", self._client.counts())
-        if counts is None:
-            return
-        total: int = getattr(counts, state.value)
-        if total == 0:
-            self.notify(f"There are no {state.value} jobs.", timeout=3)
-            return
-        question = (
-            f"Delete all {total:,} {state.value} jobs in namespace "
-            f"{self._settings.namespace!r}?\n\nThis cannot be undone."
-        )
-        if self._job_name or self._error_contains:
-            question += " The filter does not apply: every job in the state goes."
-        if not await self.app.push_screen_wait(
-            ConfirmScreen(f"Purge {state.value}", question, confirm_label="Purge")
-        ):
-            return
-        purged = await self._write("Purge", self._client.purge(state))
-        if purged is not None:
-            self.notify(f"Deleted {plural(purged, state.value + ' job')}.")
-        self._done(state)
-
-    def action_retry_all(self) -> None:
-        """Requeue every job of the visible state matching the filter, after confirmation."""
-        state = self._active_state()
-        if state is not None:
-            self._retry_all(state)
-
-    @work(group="actions")
-    async def _retry_all(self, state: JobState) -> None:
-        job_name, error = self._job_name or None, self._error_contains or None
-        count = await self._write(
-            "Count",
-            count_matching(self._client, state, job_name=job_name, error_contains=error),
-        )
-        if count is None:
-            return
-        matching = f" matching {self._filter_text()}" if job_name or error else ""
-        if count == 0:
-            self.notify(f"No {state.value} jobs{matching}.", timeout=3)
-            return
-        question = (
-            f"Requeue {plural(count, state.value + ' job')}{matching}\n"
-            f"in namespace {self._settings.namespace!r}?"
-        )
-        if not await self.app.push_screen_wait(
-            ConfirmScreen("Retry all", question, confirm_label="Requeue")
-        ):
-            return
-        moved = await self._write(
-            "Retry all", self._client.retry_all(state, job_name=job_name, error_contains=error)
-        )
-        if moved is not None:
-            self.notify(f"Requeued {plural(moved, state.value + ' job')}.")
-        self._done(state)
-
-    def action_toggle_pause(self) -> None:
-        """Pause the namespace (workers stop claiming) or resume it."""
-        self._toggle_pause()
-
-    @work(group="actions")
-    async def _toggle_pause(self) -> None:
-        paused = await self._write("Pause", self._client.is_paused())
-        if paused is None:
-            return
-        namespace = self._settings.namespace
-        if paused:
-            if await self._write_ok("Resume", self._client.resume()):
-                self.notify(f"Resumed {namespace!r}: workers claim again.")
-        elif await self._write_ok("Pause", self._client.pause()):
-            self.notify(f"Paused {namespace!r}: workers stop claiming.")
-        self._done(None)
-
-    def action_stop_worker(self) -> None:
-        """Ask the highlighted worker pool to drain and exit, after confirmation."""
-        worker_id = self.query_one(WorkerTable).cursor_key
-        if worker_id is None:
-            self.notify("No worker here.", severity="warning", timeout=3)
-            return
-        self._stop_worker(worker_id)
-
-    @work(group="actions")
-    async def _stop_worker(self, worker_id: str) -> None:
-        question = (
-            f"Ask worker {worker_id} to drain and stop?\n\n"
-            "It stops claiming at its next heartbeat, lets running jobs finish, and exits."
-        )
-        if not await self.app.push_screen_wait(
-            ConfirmScreen("Stop worker", question, confirm_label="Stop")
-        ):
-            return
-        found = await self._write("Stop worker", self._client.stop_worker(worker_id))
-        if found:
-            self.notify(f"Asked {worker_id} to stop.")
-        elif found is not None:
-            self.notify(f"Worker {worker_id} is no longer registered.", severity="warning")
-        self._done(None)

@@ -1,0 +1,254 @@
+"""The dashboard's controls: every action that writes to the backend.
+
+``ControlledScreen`` holds them; ``DashboardScreen`` derives from it and supplies what
+they act on through a few hooks (the visible state, the selected or highlighted jobs,
+the filters, the highlighted worker). Each action asks for confirmation when it cannot
+be undone or touches a whole state or filter (the dialog states the count and the
+namespace), calls the client in a worker, reports the outcome in a notification, and
+asks for a refresh. A failed call becomes an error notification; the app stays up.
+
+Under ``--read-only`` the dashboard's ``check_action`` greys every one of these out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Final, TypeVar
+
+from textual import work
+from textual.screen import Screen
+
+from wg_core import JobState
+from wg_tui.columns import describe_error, plural
+from wg_tui.dialogs import ConfirmScreen
+from wg_tui.settings import TuiSettings
+from wg_tui.snapshot import count_matching
+
+__all__ = ["WRITE_ACTIONS", "ControlledScreen"]
+
+T = TypeVar("T")
+
+WRITE_ACTIONS: Final = frozenset(
+    {"retry", "run_now", "delete", "purge", "retry_all", "toggle_pause", "stop_worker"}
+)
+"""Actions that change the backend: greyed out under ``--read-only``."""
+
+
+class ControlledScreen(Screen[None]):
+    """A screen with the write actions; subclasses implement the hooks."""
+
+    def __init__(self, settings: TuiSettings) -> None:
+        super().__init__()
+        self._settings = settings
+        self._client = settings.client
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def _active_state(self) -> JobState | None:
+        """The state whose tab is visible (``None`` on other tabs)."""
+        raise NotImplementedError
+
+    def _targets(self, state: JobState) -> list[str]:
+        """The ids an action on ``state`` applies to, in display order."""
+        raise NotImplementedError
+
+    def _filters(self) -> tuple[str | None, str | None]:
+        """The job-name and error-text filters."""
+        raise NotImplementedError
+
+    def _filter_text(self) -> str:
+        """The filters in words, for confirmations."""
+        raise NotImplementedError
+
+    def _highlighted_worker(self) -> str | None:
+        """The worker pool under the cursor, if any."""
+        raise NotImplementedError
+
+    def _done(self, state: JobState | None) -> None:
+        """Called after every write (refresh, clear the selection)."""
+        raise NotImplementedError
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _targets_or_warn(self) -> tuple[JobState, list[str]] | None:
+        state = self._active_state()
+        if state is None:
+            return None
+        ids = self._targets(state)
+        if not ids:
+            self.notify("No job here.", severity="warning", timeout=3)
+            return None
+        return state, ids
+
+    async def _write(self, what: str, call: Awaitable[T]) -> T | None:
+        """Await a client call, turning a failure into a notification."""
+        try:
+            return await call
+        except Exception as exc:
+            self.notify(describe_error(exc), title=f"{what} failed", severity="error")
+            return None
+
+    async def _write_ok(self, what: str, call: Awaitable[None]) -> bool:
+        """Await a client call that returns nothing; whether it succeeded."""
+        try:
+            await call
+        except Exception as exc:
+            self.notify(describe_error(exc), title=f"{what} failed", severity="error")
+            return False
+        return True
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_retry(self) -> None:
+        """Put the selected (or highlighted) dead/retry jobs back in the queue."""
+        if (found := self._targets_or_warn()) is not None:
+            self._retry(*found)
+
+    @work(group="actions")
+    async def _retry(self, state: JobState, ids: list[str]) -> None:
+        moved = await self._write("Retry", self._client.retry_jobs(ids))
+        if moved is not None:
+            self.notify(f"Requeued {moved} of {plural(len(ids), state.value + ' job')}.")
+        self._done(state)
+
+    def action_run_now(self) -> None:
+        """Move the selected (or highlighted) scheduled/retry jobs to the queue now."""
+        if (found := self._targets_or_warn()) is not None:
+            self._run_now(*found)
+
+    @work(group="actions")
+    async def _run_now(self, state: JobState, ids: list[str]) -> None:
+        moved = await self._write("Run now", self._client.run_now(ids))
+        if moved is not None:
+            self.notify(f"Queued {moved} of {plural(len(ids), state.value + ' job')} to run now.")
+        self._done(state)
+
+    def action_delete(self) -> None:
+        """Delete the selected (or highlighted) jobs, after confirmation."""
+        if (found := self._targets_or_warn()) is not None:
+            self._delete(*found)
+
+    @work(group="actions")
+    async def _delete(self, state: JobState, ids: list[str]) -> None:
+        what = (
+            f"the {state.value} job {ids[0]}"
+            if len(ids) == 1
+            else plural(len(ids), f"{state.value} job")
+        )
+        question = (
+            f"Delete {what} from namespace {self._settings.namespace!r}?\n\nThis cannot be undone."
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmScreen("Delete", question, confirm_label="Delete")
+        ):
+            return
+        deleted = await self._write("Delete", self._client.delete_jobs(ids))
+        if deleted is not None:
+            self.notify(f"Deleted {deleted} of {plural(len(ids), 'job')}.")
+        self._done(state)
+
+    def action_purge(self) -> None:
+        """Delete every job of the visible state, after confirmation."""
+        state = self._active_state()
+        if state is not None:
+            self._purge(state)
+
+    @work(group="actions")
+    async def _purge(self, state: JobState) -> None:
+        counts = await self._write("Count", self._client.counts())
+        if counts is None:
+            return
+        total: int = getattr(counts, state.value)
+        if total == 0:
+            self.notify(f"There are no {state.value} jobs.", timeout=3)
+            return
+        question = (
+            f"Delete all {total:,} {state.value} jobs in namespace "
+            f"{self._settings.namespace!r}?\n\nThis cannot be undone."
+        )
+        if any(self._filters()):
+            question += " The filter does not apply: every job in the state goes."
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(f"Purge {state.value}", question, confirm_label="Purge")
+        ):
+            return
+        purged = await self._write("Purge", self._client.purge(state))
+        if purged is not None:
+            self.notify(f"Deleted {plural(purged, state.value + ' job')}.")
+        self._done(state)
+
+    def action_retry_all(self) -> None:
+        """Requeue every job of the visible state matching the filter, after confirmation."""
+        state = self._active_state()
+        if state is not None:
+            self._retry_all(state)
+
+    @work(group="actions")
+    async def _retry_all(self, state: JobState) -> None:
+        job_name, error = self._filters()
+        count = await self._write(
+            "Count",
+            count_matching(self._client, state, job_name=job_name, error_contains=error),
+        )
+        if count is None:
+            return
+        matching = f" matching {self._filter_text()}" if job_name or error else ""
+        if count == 0:
+            self.notify(f"No {state.value} jobs{matching}.", timeout=3)
+            return
+        question = (
+            f"Requeue {plural(count, state.value + ' job')}{matching}\n"
+            f"in namespace {self._settings.namespace!r}?"
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmScreen("Retry all", question, confirm_label="Requeue")
+        ):
+            return
+        moved = await self._write(
+            "Retry all", self._client.retry_all(state, job_name=job_name, error_contains=error)
+        )
+        if moved is not None:
+            self.notify(f"Requeued {plural(moved, state.value + ' job')}.")
+        self._done(state)
+
+    def action_toggle_pause(self) -> None:
+        """Pause the namespace (workers stop claiming) or resume it."""
+        self._toggle_pause()
+
+    @work(group="actions")
+    async def _toggle_pause(self) -> None:
+        paused = await self._write("Pause", self._client.is_paused())
+        if paused is None:
+            return
+        namespace = self._settings.namespace
+        if paused:
+            if await self._write_ok("Resume", self._client.resume()):
+                self.notify(f"Resumed {namespace!r}: workers claim again.")
+        elif await self._write_ok("Pause", self._client.pause()):
+            self.notify(f"Paused {namespace!r}: workers stop claiming.")
+        self._done(None)
+
+    def action_stop_worker(self) -> None:
+        """Ask the highlighted worker pool to drain and exit, after confirmation."""
+        worker_id = self._highlighted_worker()
+        if worker_id is None:
+            self.notify("No worker here.", severity="warning", timeout=3)
+            return
+        self._stop_worker(worker_id)
+
+    @work(group="actions")
+    async def _stop_worker(self, worker_id: str) -> None:
+        question = (
+            f"Ask worker {worker_id} to drain and stop?\n\n"
+            "It stops claiming at its next heartbeat, lets running jobs finish, and exits."
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmScreen("Stop worker", question, confirm_label="Stop")
+        ):
+            return
+        found = await self._write("Stop worker", self._client.stop_worker(worker_id))
+        if found:
+            self.notify(f"Asked {worker_id} to stop.")
+        elif found is not None:
+            self.notify(f"Worker {worker_id} is no longer registered.", severity="warning")
+        self._done(None)
