@@ -196,7 +196,7 @@ def job_row(job: JobInfo, now: float) -> JobRow:
             ident,
             name,
             job.worker_id or "—",
-            format_age(job.updated_at, now),
+            format_relative(job.updated_at, now),
             format_relative(job.lease_until, now),
             _current_attempt(job),
         )
