@@ -54,7 +54,7 @@ class Run:
 
 @dataclass
 class EffectsLog:
-    """The parsed log: every run of every job, in start order."""
+    """The parsed log: every run of every job, in order of start time."""
 
     runs: dict[str, list[Run]] = field(default_factory=lambda: defaultdict(list))
     torn_lines: int = 0
@@ -83,6 +83,10 @@ class EffectsLog:
                     log.torn_lines += 1
             except (IndexError, ValueError, KeyError):
                 log.torn_lines += 1
+        # File order is not run order: a worker stopped (SIGSTOP) between reading the
+        # clock and writing its line writes it late. Start times are comparable.
+        for runs in log.runs.values():
+            runs.sort(key=lambda run: run.start)
         return log
 
     def completed(self, job_id: str) -> int:
