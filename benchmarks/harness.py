@@ -441,8 +441,8 @@ def summarise(samples: list[Sample]) -> dict[tuple[str, str], dict[str, Any]]:
         for name in names:
             data = [s.values[name] for s in group if name in s.values]
             values[name] = statistics.median(data)
-        notes = sorted({s.note for s in group if s.note})
-        values["note"] = "; ".join(notes)
+        # One note per sample (not deduplicated), so the report can count runs.
+        values["note"] = "; ".join(s.note for s in group if s.note)
         values["n"] = sum(1 for s in group if s.values)
         summary[cell] = values
     return summary

@@ -40,6 +40,23 @@ def _best(summary: Summary, systems: Sequence[str], column: tuple[str, str, str,
     return (max if higher else min)(found, key=lambda item: item[1])
 
 
+def _notes(summary: Summary, system: str) -> list[str]:
+    """Short notes per workload: how many runs were cut at the cap or failed."""
+    notes = []
+    for workload in dict.fromkeys(c[0] for c in COLUMNS):
+        data = summary.get((system, workload))
+        if not data:
+            continue
+        parts = [p for p in data["note"].split("; ") if p]
+        cut = sum(1 for p in parts if p.startswith("cut"))
+        errors = sum(1 for p in parts if p.startswith("error"))
+        if cut:
+            notes.append(f"{workload}: cut at the time cap ({cut} run{'s' * (cut > 1)})")
+        if errors:
+            notes.append(f"{workload}: failed in {errors} run{'s' * (errors > 1)}")
+    return notes
+
+
 def render(summary: Summary, systems: Sequence[str], labels: dict[str, str]) -> str:
     """A Markdown table per backend, with ratio rows for each wg row."""
     out: list[str] = []
@@ -56,10 +73,7 @@ def render(summary: Summary, systems: Sequence[str], labels: dict[str, str]) -> 
             for workload, value, _, _, fmt in COLUMNS:
                 v = _cell(summary, system, workload, value)
                 cells.append("—" if v is None else fmt.format(v))
-            notes = sorted(
-                {summary[(system, w)]["note"] for w in {c[0] for c in COLUMNS}
-                 if (system, w) in summary and summary[(system, w)]["note"]}
-            )  # fmt: skip
+            notes = _notes(summary, system)
             label = labels.get(system, system)
             out.append(f"| {label} | " + " | ".join(cells) + f" | {'; '.join(notes)} |")
         for system in (s for s in rows if BY_KEY[s].group == "wg"):
