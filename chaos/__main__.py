@@ -14,7 +14,7 @@ from chaos.checker import Verdict
 from chaos.harness import BACKENDS, BackendMissing, available_backends
 from chaos.profiles import PROFILES
 from chaos.runner import new_seed, run_scenario
-from chaos.scenarios import SCENARIOS
+from chaos.scenarios import LARGE_ONLY, SCENARIOS
 
 
 def markdown_table(verdicts: list[Verdict]) -> str:
@@ -40,7 +40,7 @@ async def _run(args: argparse.Namespace) -> int:
     names = available_backends() if args.backend == "all" else [args.backend]
     chosen = [s for s in SCENARIOS if s in (args.scenario or SCENARIOS)]
     if profile.name == "ci" and not args.scenario:
-        chosen.remove("11-soak")  # the soak is a large-profile scenario
+        chosen = [name for name in chosen if name not in LARGE_ONLY]
     print(f"chaos: profile={profile.name} seed={seed} backends={names}", flush=True)
     verdicts: list[Verdict] = []
     for name in names:

@@ -18,7 +18,7 @@ from chaos.harness import Harness
 from chaos.profiles import Profile
 from wg_core import JobOptions, JobSpec
 
-__all__ = ["LEASE", "QUIET", "SCENARIOS", "Scenario", "enqueue_work"]
+__all__ = ["LARGE_ONLY", "LEASE", "QUIET", "SCENARIOS", "Scenario", "enqueue_work"]
 
 LEASE: Final = 1.0
 REAPER: Final = 0.2
@@ -294,4 +294,5 @@ def _soak(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
 
 
 SCENARIOS["11-soak"] = _soak
-"""Large profile only: in the ci profile it returns at once, marked skipped."""
+LARGE_ONLY: Final = ("11-soak",)
+"""Scenarios that only mean something at the large profile's size."""

@@ -14,13 +14,13 @@ import pytest
 from chaos.harness import BackendMissing
 from chaos.profiles import PROFILES
 from chaos.runner import run_scenario
-from chaos.scenarios import SCENARIOS
+from chaos.scenarios import LARGE_ONLY, SCENARIOS
 from tests.backends import unreachable
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("scenario", [name for name in SCENARIOS if name != "11-soak"])
+@pytest.mark.parametrize("scenario", [name for name in SCENARIOS if name not in LARGE_ONLY])
 async def test_scenario(scenario: str, chaos_backend: str, chaos_seed: int, tmp_path: Path) -> None:
     try:
         verdict = await run_scenario(
