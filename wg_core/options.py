@@ -83,7 +83,9 @@ class WorkerConfig:
     goes dead unread: it could exhaust the worker's memory). ``max_backend_outage``: a
     pool that cannot reach its backend for this long stops with
     ``BackendUnavailableError`` (so its supervisor restarts it) instead of idling
-    forever (``None``: never give up).
+    forever (``None``: never give up). ``wait_for_backend``: how long ``start()`` keeps
+    trying to reach an unreachable backend (0: fail at once, so a typo in a URL is
+    reported immediately; raise it for workers that may start before their server).
     """
 
     namespace: str = "wg"
@@ -100,6 +102,7 @@ class WorkerConfig:
     retry_jitter: float = 0.1
     max_backend_outage: float | None = 300.0
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    wait_for_backend: float = 0.0
     default_options: JobOptions = field(default_factory=JobOptions)
 
     def __init__(
@@ -119,6 +122,7 @@ class WorkerConfig:
         retry_jitter: float = 0.1,
         max_backend_outage: Duration | None = 300.0,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        wait_for_backend: Duration = 0.0,
         default_options: JobOptions | None = None,
     ) -> None:
         validate_namespace(namespace)
@@ -162,6 +166,7 @@ class WorkerConfig:
                 else _positive(max_backend_outage, "max_backend_outage")
             ),
             "max_payload_bytes": max_payload_bytes,
+            "wait_for_backend": to_seconds(wait_for_backend, name="wait_for_backend"),
             "default_options": default_options or JobOptions(),
         }
         for key, value in values.items():

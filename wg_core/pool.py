@@ -193,7 +193,7 @@ class WorkerPool:
         )
 
     async def _open_backend(self) -> None:
-        """Open the backend, waiting out an outage up to ``max_backend_outage``: a worker
+        """Open the backend, waiting out an outage up to ``wait_for_backend``: a worker
         started while its server restarts comes up when the server does."""
         backoff = _Backoff()
         started = time.monotonic()
@@ -202,8 +202,7 @@ class WorkerPool:
                 await self._backend.open()
                 return
             except BackendUnavailableError as exc:
-                outage = self.config.max_backend_outage
-                if outage is None or time.monotonic() - started > outage:
+                if time.monotonic() - started >= self.config.wait_for_backend:
                     raise
                 delay = max(backoff.next(), 0.5)
                 logger.warning("backend unreachable (%s); retrying in %.1fs", exc, delay)

@@ -94,7 +94,7 @@ async def test_a_pool_started_during_an_outage_comes_up_with_the_backend() -> No
         done.append(job["n"])
 
     await MemoryBackend.enqueue(backend, [new_job(payload={"n": 1})])  # behind its back
-    pool = WorkerPool(handle, backend=backend, max_backend_outage=60, **FAST)
+    pool = WorkerPool(handle, backend=backend, wait_for_backend=60, **FAST)
     await pool.start()
     await wait_until(lambda: _empty(Client(backend)))
     pool.shutdown()
@@ -105,6 +105,7 @@ async def test_a_pool_started_during_an_outage_comes_up_with_the_backend() -> No
 async def test_a_pool_that_cannot_open_past_the_outage_limit_raises() -> None:
     backend = LateBackend("never")
     backend.failures = 10**6
-    pool = WorkerPool(lambda job: None, backend=backend, max_backend_outage=0.1, **FAST)
+    pool = WorkerPool(lambda job: None, backend=backend, **FAST)  # default: fail at once
     with pytest.raises(BackendUnavailableError):
         await asyncio.wait_for(pool.start(), timeout=30)
+    assert backend.failures == 10**6 - 1
