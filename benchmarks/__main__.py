@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     )  # fmt: skip
             for key in usable:  # leave nothing behind
                 _cleanup(harness, key)
+    shutil.rmtree(work_dir, ignore_errors=True)  # SQLite files and redis-server's dir
     table = render(summarise(harness.samples), usable, labels)
     out.with_suffix(".md").write_text(table)
     print(table)
@@ -255,6 +257,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             (RESULTS / f"profile-{stamp}-{key}.txt").write_text(text)
             print(text)
             _cleanup(harness, key)
+    shutil.rmtree(work_dir, ignore_errors=True)
     return 0
 
 
