@@ -1,7 +1,8 @@
-"""Bugs the reliability suite found, each pinned by a test that fails until it is fixed.
+"""Bugs the reliability suite found, each pinned by a test (docs/reliability.md, Findings).
 
-They are marked ``xfail(strict=True)`` so the default run stays green while the fix is
-pending, and turns red (XPASS) the moment the fix lands: then delete the mark.
+A test whose fix is pending is marked ``xfail(strict=True)``: the default run stays
+green, and turns red (XPASS) the moment the fix lands; then the mark is deleted and the
+test stays as a regression test.
 """
 
 from __future__ import annotations
