@@ -117,3 +117,35 @@ async def test_a_payload_that_is_not_utf8_is_a_payload_error() -> None:
 
     with pytest.raises(PayloadError):
         await Client(MemoryBackend("findings")).enqueue({"s": "\udcff"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "memory",
+        "sqlite",
+        pytest.param(
+            "redis",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="redis: a malformed job is buried under the id of its dead-letter "
+                "envelope, not the id it was stored under (docs/reliability.md, finding 4)",
+            ),
+        ),
+        "postgres",
+        "mysql",
+    ],
+)
+async def test_a_malformed_job_keeps_its_id_when_buried(name: str, tmp_path: Path) -> None:
+    from wg_core import JobState, NewJob
+    from wg_core.failures import malformed_dead_envelope
+
+    async with open_backend(name, tmp_path) as backend:
+        await backend.enqueue([NewJob(job_id="bad-1", job_name="x", raw="not json {")])
+        [attempt] = await backend.claim(limit=1, lease=30, worker_id="w")
+        dead = malformed_dead_envelope(attempt.raw, "undecodable envelope", now=0)
+        assert await backend.bury(attempt, raw=dead.encode())
+        assert [job.job_id for job in await backend.list_jobs(JobState.DEAD, limit=10)] == ["bad-1"]
+        stored = await backend.get_job("bad-1")
+        assert stored is not None
+        assert stored.state is JobState.DEAD
