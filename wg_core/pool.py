@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
-from wg_core.backend import Attempt, Backend, JobState, WorkerInfo
+from wg_core.backend import Attempt, Backend, HeartbeatReply, JobState, WorkerInfo
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.errors import BackendError, BackendUnavailableError, ConfigError
 from wg_core.failures import (
@@ -143,6 +143,8 @@ class WorkerPool:
         self._acks: list[Attempt] = []
         self._acking: list[Attempt] = []  # the batch being written right now
         self._ack_task: asyncio.Task[None] | None = None
+        self._heartbeat_call: asyncio.Task[HeartbeatReply] | None = None
+        self._renewed_at = 0.0  # monotonic time of the last heartbeat that renewed leases
         self._ack_wake = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._stop = asyncio.Event()
@@ -361,6 +363,9 @@ class WorkerPool:
             released = await self._quietly(self._backend.release(leftovers))
             if isinstance(released, int):
                 self._counts["released"] += released
+        if self._heartbeat_call is not None:
+            with contextlib.suppress(BackendError):
+                await self._quietly(self._heartbeat_call)
         await self._quietly(self._backend.unregister_worker(self.worker_id))
 
     async def _quietly(self, awaitable: Any) -> Any:
@@ -415,7 +420,8 @@ class WorkerPool:
 
     def _start_job(self, attempt: Attempt) -> None:
         self._held[attempt.token] = attempt
-        task = asyncio.create_task(self._run_job(attempt), name=f"wg-job-{attempt.key}")
+        claimed_at = time.monotonic()
+        task = asyncio.create_task(self._run_job(attempt, claimed_at), name=f"wg-job-{attempt.key}")
         self._active[attempt.token] = task
         task.add_done_callback(lambda _: self._job_done(attempt.token))
 
@@ -425,7 +431,14 @@ class WorkerPool:
 
     # -- running one job -----------------------------------------------------------------
 
-    async def _run_job(self, attempt: Attempt) -> None:
+    async def _run_job(self, attempt: Attempt, claimed_at: float) -> None:
+        # A process frozen (SIGSTOP, a VM pause) between claiming and starting must not
+        # start a job whose lease ran out meanwhile: another worker may own it now.
+        renewed_at = max(claimed_at, self._renewed_at)
+        if time.monotonic() - renewed_at > self.config.lease:
+            logger.warning("lease of job %s ran out before it started: skipped", attempt.key)
+            self._held.pop(attempt.token, None)
+            return
         oversized = self._oversized(attempt.raw)
         if oversized:
             dead = malformed_dead_envelope(attempt.raw, oversized, now=time.time())
@@ -603,13 +616,21 @@ class WorkerPool:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            try:
-                reply = await self._backend.heartbeat(
+            # The write runs in its own task so that stopping the loop never leaves it
+            # half-sent: unregistering waits for it, or it could re-register us after.
+            self._heartbeat_call = asyncio.create_task(
+                self._backend.heartbeat(
                     self._worker_info(), attempts=list(self._held.values()), lease=self.config.lease
-                )
+                ),
+                name="wg-heartbeat-write",
+            )
+            sent_at = time.monotonic()
+            try:
+                reply = await asyncio.shield(self._heartbeat_call)
             except BackendError as exc:
                 logger.warning("heartbeat failed: %s", exc)
             else:
+                self._renewed_at = sent_at
                 for token in reply.lost:
                     self._held.pop(token, None)
                     task = self._active.get(token)
