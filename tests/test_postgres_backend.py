@@ -16,7 +16,7 @@ from tests.backends import URLS, fresh_namespace, open_backend, unreachable
 from tests.helpers import new_job
 from wg_core.backend import Attempt, Backend, JobState
 from wg_core.backends.resources import load_blocks
-from wg_core.backends.sql.base import SHARED_BLOCKS, SqlBackend
+from wg_core.backends.sql import SHARED_BLOCKS, SqlBackend
 from wg_core.errors import BackendError, SchemaError
 
 psycopg = pytest.importorskip("psycopg")

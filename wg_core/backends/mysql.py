@@ -46,7 +46,8 @@ from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wg_core.backend import NewJob
-from wg_core.backends.sql.base import Params, Row, SqlBackend, SqlSession, micros
+from wg_core.backends.sql.base import SqlBackend
+from wg_core.backends.sql.session import Params, Row, SqlSession, micros
 from wg_core.errors import (
     BackendError,
     BackendUnavailableError,

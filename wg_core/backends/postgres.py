@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 from wg_core.backend import Attempt, NewJob
 from wg_core.backends.common import last_error_of
-from wg_core.backends.sql.base import Params, Row, SqlBackend, SqlSession, micros
+from wg_core.backends.sql.base import SqlBackend
+from wg_core.backends.sql.session import Params, Row, SqlSession, micros
 from wg_core.errors import BackendError, BackendUnavailableError, MissingDependencyError
 
 if TYPE_CHECKING:

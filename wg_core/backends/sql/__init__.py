@@ -8,6 +8,8 @@ hot paths it can do in fewer round trips).
 
 from __future__ import annotations
 
-from wg_core.backends.sql.base import SHARED_BLOCKS, SqlBackend, SqlSession
+from wg_core.backends.sql.base import SqlBackend
+from wg_core.backends.sql.schema import SHARED_BLOCKS
+from wg_core.backends.sql.session import SqlSession
 
 __all__ = ["SHARED_BLOCKS", "SqlBackend", "SqlSession"]

@@ -1,0 +1,171 @@
+"""The tables of wg's SQL engine, the columns it checks, and the SQL blocks it runs.
+
+Storage, the same for every SQL engine (and for wg's SQLite backend)::
+
+    {ns}_jobs       FIFO queue and running jobs: id (autoincrement: the queue order),
+                    job_json (the envelope), job_id, job_name, enqueued_at, and for a
+                    running job lease_token / lease_until / worker_id / claimed_at
+    {ns}_scheduled  run_at (Unix seconds, as the Rust wg writes it) + run_at_us
+    {ns}_retry      retry_at (Unix seconds) + retry_at_us, last_error
+    {ns}_dead       last_error, died_at
+    {ns}_workers    the worker registry (heartbeats, stop requests)
+    {ns}_meta       the pause flag and the processed/failed counters
+
+Why it is shaped so:
+
+* A running job stays in ``{ns}_jobs`` with its lease set; releasing it clears the lease,
+  so it keeps its id and therefore its place at the front of the queue.
+* Every column beyond the Rust wg's ``job_json`` / ``run_at`` / ``retry_at`` is nullable
+  or defaulted, so a Rust producer's plain ``INSERT INTO {ns}_jobs (job_json) VALUES
+  (...)`` is claimed like any other job, and tables the Rust wg created are upgraded in
+  place (``upgrade_*`` blocks); any other table lacking wg's columns is a SchemaError.
+  ``run_at_us`` holds the microseconds past ``run_at`` (0 for Rust rows), so due times
+  are exact and still indexable.
+* A claim's token is ``<random batch id>-<row id>``: unique per attempt, so "held" is
+  ``id IN (...) AND lease_token IN (...)``, one statement for a whole batch.
+* Counters live in rows sharded by a random number and are summed on read, so that
+  many workers acknowledging at once do not queue on one hot row; each bump happens in
+  the transaction of the transition that causes it.
+* Due times and leases come from the server's clock; callers pass relative seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+__all__ = ["EXPECTED_COLUMNS", "RUST_COLUMNS", "SHARED_BLOCKS", "TABLES"]
+
+TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
+
+EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
+    "jobs": frozenset(
+        {
+            "id",
+            "job_json",
+            "job_id",
+            "job_name",
+            "enqueued_at",
+            "lease_token",
+            "lease_until",
+            "worker_id",
+            "claimed_at",
+        }
+    ),
+    "scheduled": frozenset(
+        {"id", "job_json", "job_id", "job_name", "run_at", "run_at_us", "enqueued_at"}
+    ),
+    "retry": frozenset(
+        {
+            "id",
+            "job_json",
+            "job_id",
+            "job_name",
+            "retry_at",
+            "retry_at_us",
+            "last_error",
+            "enqueued_at",
+        }
+    ),
+    "dead": frozenset({"id", "job_json", "job_id", "job_name", "last_error", "died_at"}),
+    "workers": frozenset(
+        {
+            "worker_id",
+            "host",
+            "pid",
+            "concurrency",
+            "running",
+            "started_at",
+            "last_seen",
+            "state",
+            "stop_requested",
+            "job_names",
+        }
+    ),
+    "meta": frozenset({"name", "shard", "value"}),
+}
+"""The columns wg needs in each table (``{ns}_<table>``); checked when the backend opens."""
+
+RUST_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
+    "jobs": frozenset({"id", "job_json"}),
+    "scheduled": frozenset({"id", "job_json", "run_at"}),
+    "retry": frozenset({"id", "job_json", "retry_at"}),
+    "dead": frozenset({"id", "job_json"}),
+}
+"""The columns of the Rust wg's tables: a table with these is upgraded in place (wg's
+columns added, all nullable or defaulted) rather than refused."""
+
+SHARED_BLOCKS: Final = frozenset(
+    {
+        # schema
+        "schema_lock",
+        "schema_unlock",
+        "columns",
+        "schema",
+        "upgrade_jobs",
+        "upgrade_scheduled",
+        "upgrade_retry",
+        "upgrade_dead",
+        "drop",
+        # producing
+        "enqueue_jobs",
+        "enqueue_scheduled",
+        # working
+        "claim_select",
+        "lease",
+        "complete",
+        "bump",
+        "hold",
+        "insert_retry",
+        "insert_dead",
+        "release",
+        "renew",
+        "held",
+        "due_scheduled",
+        "due_retry",
+        "requeue_scheduled",
+        "requeue_retry",
+        "expired",
+        "forget_workers",
+        # moving and deleting rows
+        "remove_jobs",
+        "remove_scheduled",
+        "remove_retry",
+        "remove_dead",
+        "find_queued",
+        "find_scheduled",
+        "find_retry",
+        "find_dead",
+        "insert_job",
+        "delete_queued",
+        "delete_scheduled",
+        "delete_retry",
+        "delete_dead",
+        "purge_queued",
+        "purge_scheduled",
+        "purge_retry",
+        "purge_dead",
+        # admin
+        "counts",
+        "counters",
+        "set_paused",
+        "is_paused",
+        "get_job",
+        "list_queued",
+        "list_queued_newest",
+        "list_running",
+        "list_running_newest",
+        "list_scheduled",
+        "list_scheduled_newest",
+        "list_retry",
+        "list_retry_newest",
+        "list_dead",
+        "list_dead_newest",
+        "worker_stop_flag",
+        "register_worker",
+        "unregister_worker",
+        "list_workers",
+        "request_stop",
+    }
+)
+"""The blocks ``SqlBackend`` runs: every dialect's ``.sql`` file defines all of them."""

@@ -1,0 +1,32 @@
+"""What a dialect gives the engine to run SQL on: a session over one connection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+__all__ = ["Params", "Row", "SqlSession", "micros"]
+
+Row = tuple[Any, ...]
+Params = Mapping[str, Any]
+
+
+class SqlSession(Protocol):
+    """One connection's view for a unit of work: runs named blocks with bound values."""
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        """Run ``block`` and return its rows."""
+        ...
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        """Run ``block``; returns the number of rows it matched."""
+        ...
+
+    async def script(self, block: str) -> None:
+        """Run a block of several statements without parameters (DDL)."""
+        ...
+
+
+def micros(seconds: float) -> int:
+    """Whole microseconds in ``seconds`` (never negative): how durations are bound."""
+    return max(0, round(seconds * 1_000_000))
