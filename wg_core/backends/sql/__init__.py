@@ -1,9 +1,11 @@
 """The server-SQL engine shared by the PostgreSQL and MySQL/MariaDB backends.
 
-``SqlBackend`` (``base.py``) holds the logic of every verb; each dialect supplies its
-named SQL blocks (``postgres.sql``, ``mysql.sql``: the same block names) and overrides
-only what its engine does differently (how it connects, how it waits for work, and the
-hot paths it can do in fewer round trips).
+``SqlBackend`` (``base.py``: lifecycle, producing, claiming and transitions;
+``admin.py``: the admin verbs) holds the logic of every verb; ``schema.py`` describes the
+tables and lists the SQL blocks; ``session.py`` is what a dialect runs them on. Each
+dialect supplies its named SQL blocks (``postgres.sql``, ``mysql.sql``: the same block
+names) and overrides only what its engine does differently (how it connects, how it
+waits for work, and the hot paths it can do in fewer round trips).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import functools
 import json
 import random
 import uuid
@@ -21,24 +20,20 @@ from typing import Any, Final, TypeVar
 
 from wg_core.backend import (
     Attempt,
-    Counters,
     HeartbeatReply,
     JobState,
-    Move,
     NewJob,
-    StateCounts,
-    StoredJob,
     WorkerInfo,
 )
 from wg_core.backends.common import (
     WORKER_FORGET_AFTER_LEASES,
     Waiters,
-    error_matches,
     last_error_of,
 )
 from wg_core.backends.resources import load_blocks
-from wg_core.backends.sql.schema import EXPECTED_COLUMNS, RUST_COLUMNS, TABLES
-from wg_core.backends.sql.session import Row, SqlSession, micros
+from wg_core.backends.sql.admin import AdminVerbs
+from wg_core.backends.sql.schema import EXPECTED_COLUMNS, RUST_COLUMNS, STATE_TABLES, TABLES
+from wg_core.backends.sql.session import SqlSession, micros
 from wg_core.errors import BackendError, SchemaError
 from wg_core.namespace import validate_namespace
 from wg_core.urls import redact_url
@@ -47,13 +42,6 @@ __all__ = ["SqlBackend"]
 
 T = TypeVar("T")
 
-_STATE_TABLES: Final = {
-    JobState.QUEUED: "jobs",
-    JobState.SCHEDULED: "scheduled",
-    JobState.RETRY: "retry",
-    JobState.DEAD: "dead",
-}
-
 
 COUNTER_SHARDS: Final = 16
 """Counter rows per counter; a bump picks one at random (fewer lock waits)."""
@@ -61,30 +49,8 @@ COUNTER_SHARDS: Final = 16
 TRANSACTION_ATTEMPTS: Final = 6
 """A transaction that hits a deadlock or lock-wait timeout is retried this many times."""
 
-_ERROR_SCAN_PAGE: Final = 500
 
-
-def _seconds(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _job_id_from(raw: str) -> str:
-    """The envelope's id, for rows a foreign producer stored without ``job_id``."""
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return ""
-    value = document.get("id") if isinstance(document, dict) else None
-    return value if isinstance(value, str) else ""
-
-
-def _id_pattern(job_id: str) -> str:
-    """A LIKE pattern finding ``job_id`` in a compact envelope (confirmed by parsing)."""
-    escaped = job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f'%"id":"{escaped}"%'
-
-
-class SqlBackend(abc.ABC):
+class SqlBackend(AdminVerbs):
     """The shared engine. Subclasses name their SQL file and quote character and provide
     connections (see the abstract methods)."""
 
@@ -526,7 +492,7 @@ class SqlBackend(abc.ABC):
         once: the rows are locked with SKIP LOCKED and deleted in the same transaction."""
         if state not in (JobState.SCHEDULED, JobState.RETRY):
             raise ValueError(f"only scheduled and retry jobs are promoted, not {state}")
-        table = _STATE_TABLES[state]
+        table = STATE_TABLES[state]
 
         async def body(session: SqlSession) -> int:
             rows = await session.fetch(f"due_{table}", {"limit": limit})
@@ -561,222 +527,3 @@ class SqlBackend(abc.ABC):
             return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
 
         return await self._run(body)
-
-    # -- admin ---------------------------------------------------------------------------
-
-    async def counts(self) -> StateCounts:
-        """Jobs per state."""
-
-        async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("counts")
-
-        [(queued, running, scheduled, retry, dead, oldest)] = await self._run(
-            body, transaction=False
-        )
-        return StateCounts(
-            queued=int(queued),
-            scheduled=int(scheduled),
-            retry=int(retry),
-            running=int(running),
-            dead=int(dead),
-            oldest_queued_at=_seconds(oldest),
-        )
-
-    async def counters(self) -> Counters:
-        """Processed/failed totals, summed over the counter shards."""
-
-        async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("counters")
-
-        totals = {str(name): int(value) for name, value in await self._run(body, transaction=False)}
-        return Counters(processed=totals.get("processed", 0), failed=totals.get("failed", 0))
-
-    async def list_jobs(
-        self,
-        state: JobState,
-        *,
-        limit: int,
-        offset: int = 0,
-        newest_first: bool = False,
-        job_name: str | None = None,
-        error_contains: str | None = None,
-    ) -> list[StoredJob]:
-        """A page of one state, in the contract's order."""
-        block = f"list_{state.value}" + ("_newest" if newest_first else "")
-        if error_contains is None:
-            return await self._list_page(block, state, limit, offset, job_name)
-        # last_error lives inside the envelope for most states: filter here, scanning
-        # pages in order, so that offset and limit count matching jobs only.
-        matches: list[StoredJob] = []
-        skip = offset
-        scanned = 0
-        while len(matches) < limit:
-            page = await self._list_page(block, state, _ERROR_SCAN_PAGE, scanned, job_name)
-            scanned += len(page)
-            for job in page:
-                if not error_matches(job.raw, error_contains):
-                    continue
-                if skip:
-                    skip -= 1
-                    continue
-                matches.append(job)
-                if len(matches) == limit:
-                    break
-            if len(page) < _ERROR_SCAN_PAGE:
-                break
-        return matches
-
-    async def _list_page(
-        self, block: str, state: JobState, limit: int, offset: int, job_name: str | None
-    ) -> list[StoredJob]:
-        async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch(
-                block, {"limit": limit, "offset": offset, "job_name": job_name}
-            )
-
-        rows = await self._run(body, transaction=False)
-        return [self._stored(state, *row) for row in rows]
-
-    @staticmethod
-    def _stored(
-        state: JobState,
-        job_id: str | None,
-        raw: str,
-        due_at: Any,
-        lease_until: Any,
-        worker_id: str | None,
-        updated_at: Any,
-    ) -> StoredJob:
-        return StoredJob(
-            job_id=job_id if job_id is not None else _job_id_from(raw),
-            state=state,
-            raw=raw,
-            due_at=_seconds(due_at),
-            lease_until=_seconds(lease_until),
-            worker_id=worker_id,
-            updated_at=_seconds(updated_at),
-        )
-
-    async def get_job(self, job_id: str) -> StoredJob | None:
-        """The job with that id in any state (rows stored without ``job_id`` by a
-        foreign producer are found through their envelope's text)."""
-
-        async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch(
-                "get_job", {"job_id": job_id, "pattern": _id_pattern(job_id)}
-            )
-
-        for state, *row in await self._run(body, transaction=False):
-            stored = self._stored(JobState(state), *row)
-            if stored.job_id == job_id:
-                return stored
-        return None
-
-    async def move_to_queue(self, moves: Sequence[Move]) -> int:
-        """Requeue jobs still in their ``from_state`` at the back, with new envelopes."""
-        moved = 0
-        for move in moves:
-            if move.from_state is JobState.RUNNING:
-                continue
-            if await self._run(functools.partial(self._move, move=move)):
-                moved += 1
-        if moved:
-            self._signal()
-        return moved
-
-    async def _move(self, session: SqlSession, *, move: Move) -> bool:
-        table = _STATE_TABLES[move.from_state]
-        rows = await session.fetch(
-            f"find_{move.from_state.value}",
-            {"job_id": move.job_id, "pattern": _id_pattern(move.job_id)},
-        )
-        for row_id, stored_id, job_name, raw in rows:
-            if (stored_id if stored_id is not None else _job_id_from(raw)) != move.job_id:
-                continue
-            await session.execute(f"remove_{table}", {"ids": [row_id]})
-            await session.execute(
-                "insert_job", {"raw": move.raw, "job_id": move.job_id, "job_name": job_name}
-            )
-            await self._announce(session)
-            return True
-        return False
-
-    async def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        """Delete jobs by id in any state but RUNNING."""
-        if not job_ids:
-            return 0
-        ids = {"ids": list(job_ids)}
-
-        async def body(session: SqlSession) -> int:
-            total = 0
-            for state in ("queued", "scheduled", "retry", "dead"):
-                total += await session.execute(f"delete_{state}", ids)
-            return total
-
-        return await self._run(body)
-
-    async def purge(self, state: JobState) -> int:
-        """Delete every job in ``state`` (not RUNNING)."""
-        if state is JobState.RUNNING:
-            raise ValueError("running jobs cannot be purged; stop their workers first")
-
-        async def body(session: SqlSession) -> int:
-            return await session.execute(f"purge_{state.value}")
-
-        return await self._run(body, transaction=False)
-
-    async def set_paused(self, paused: bool) -> None:
-        """Pause or resume claiming for the namespace."""
-
-        async def body(session: SqlSession) -> None:
-            await session.execute("set_paused", {"value": int(paused)})
-
-        await self._run(body, transaction=False)
-        if not paused:
-            self._signal()
-
-    async def is_paused(self) -> bool:
-        """Whether the namespace is paused."""
-
-        async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("is_paused")
-
-        rows = await self._run(body, transaction=False)
-        return bool(rows and rows[0][0])
-
-    async def list_workers(self) -> list[WorkerInfo]:
-        """Registered workers, most recently started first."""
-
-        async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("list_workers")
-
-        workers = []
-        for row in await self._run(body, transaction=False):
-            (worker_id, host, pid, concurrency, running, started, seen, state, stop, names) = row
-            try:
-                job_names = tuple(str(name) for name in json.loads(names or "[]"))
-            except (ValueError, TypeError):
-                job_names = ()
-            workers.append(
-                WorkerInfo(
-                    worker_id=worker_id,
-                    host=host,
-                    pid=int(pid),
-                    concurrency=int(concurrency),
-                    running=int(running),
-                    started_at=float(started),
-                    last_seen=float(seen),
-                    state=state,
-                    stop_requested=bool(stop),
-                    job_names=job_names,
-                )
-            )
-        return workers
-
-    async def request_worker_stop(self, worker_id: str) -> bool:
-        """Flag a worker to drain and stop at its next heartbeat."""
-
-        async def body(session: SqlSession) -> int:
-            return await session.execute("request_stop", {"worker_id": worker_id})
-
-        return bool(await self._run(body, transaction=False))

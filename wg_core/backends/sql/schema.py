@@ -34,7 +34,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["EXPECTED_COLUMNS", "RUST_COLUMNS", "SHARED_BLOCKS", "TABLES"]
+from wg_core.backend import JobState
+
+__all__ = ["EXPECTED_COLUMNS", "RUST_COLUMNS", "SHARED_BLOCKS", "STATE_TABLES", "TABLES"]
 
 TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
 
@@ -169,3 +171,11 @@ SHARED_BLOCKS: Final = frozenset(
     }
 )
 """The blocks ``SqlBackend`` runs: every dialect's ``.sql`` file defines all of them."""
+
+STATE_TABLES: Final = {
+    JobState.QUEUED: "jobs",
+    JobState.SCHEDULED: "scheduled",
+    JobState.RETRY: "retry",
+    JobState.DEAD: "dead",
+}
+"""The table holding each state but RUNNING (running jobs stay in ``{ns}_jobs``)."""
