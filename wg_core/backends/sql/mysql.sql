@@ -1,4 +1,4 @@
--- MySQL 8 / MariaDB 10.6+ dialect of wg's SQL engine (see base.py for the table layout).
+-- MySQL 8 / MariaDB 10.6+ dialect of wg's SQL engine (see schema.py for the table layout).
 -- {ns} is replaced by the validated namespace; every value is a bound parameter
 -- (PyMySQL expands a list parameter to "(a, b, c)" for IN).
 -- wg's connections run with time_zone = '+00:00', so DATETIME columns hold UTC and

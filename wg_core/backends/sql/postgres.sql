@@ -1,4 +1,4 @@
--- PostgreSQL dialect of wg's SQL engine (see base.py for the table layout).
+-- PostgreSQL dialect of wg's SQL engine (see schema.py for the table layout).
 -- {ns} is replaced by the validated namespace; every value is a bound parameter.
 -- Times: now() is the server's clock; microsecond counts are bigint parameters.
 
