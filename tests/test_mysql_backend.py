@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,6 +23,7 @@ pymysql = pytest.importorskip("pymysql")
 
 from wg_core.backends.mysql import MySqlBackend, _server_supports_skip_locked  # noqa: E402
 
+T = TypeVar("T")
 URL = URLS["mysql"]
 SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
 RUST_JOB = (
@@ -69,6 +70,17 @@ def sql(connection: Any, query: str, *args: Any) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(query, args or None)
         return list(cursor.fetchall())
+
+
+async def retrying(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, retried through connection errors as the worker pool does (an idle
+    pooled connection may have been cut too)."""
+    for _ in range(50):
+        try:
+            return await call()
+        except BackendError:
+            await asyncio.sleep(0.02)
+    return await call()
 
 
 async def drain(backend: Backend, *, limit: int = 10) -> list[Attempt]:
@@ -276,8 +288,10 @@ async def test_connection_loss_under_load_loses_nothing(backend: MySqlBackend, a
         f"UPDATE `{backend.namespace}_jobs` SET lease_until = UTC_TIMESTAMP(6) "
         "- INTERVAL 1 SECOND WHERE lease_token IS NOT NULL",
     )
-    while recovered := await backend.reclaim_expired(limit=100, lease=30, worker_id="r"):
-        await backend.complete(recovered)
+    while recovered := await retrying(
+        lambda: backend.reclaim_expired(limit=100, lease=30, worker_id="r")
+    ):
+        await retrying(lambda: backend.complete(recovered))
         done.extend(a.raw for a in recovered)
     assert errors > 0, "the connections were never cut"
     assert (await backend.counts()).total == 0

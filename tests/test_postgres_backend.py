@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -24,6 +24,7 @@ psycopg = pytest.importorskip("psycopg")
 from wg_core.backends.mysql import MySqlBackend  # noqa: E402
 from wg_core.backends.postgres import PostgresBackend  # noqa: E402
 
+T = TypeVar("T")
 URL = URLS["postgres"]
 SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
 RUST_JOB = (
@@ -49,6 +50,17 @@ async def admin() -> AsyncIterator[Any]:
         unreachable("postgres", exc)
     async with connection:
         yield connection
+
+
+async def retrying(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, retried through connection errors as the worker pool does (an idle
+    pooled connection may have been cut too)."""
+    for _ in range(50):
+        try:
+            return await call()
+        except BackendError:
+            await asyncio.sleep(0.02)
+    return await call()
 
 
 async def drain(backend: Backend, *, limit: int = 10) -> list[Attempt]:
@@ -254,18 +266,22 @@ async def test_connection_loss_under_load_loses_nothing(
     await admin.execute(
         f"UPDATE \"{backend.namespace}_jobs\" SET lease_until = now() - interval '1 second'"
     )
-    while recovered := await backend.reclaim_expired(limit=100, lease=30, worker_id="r"):
-        await backend.complete(recovered)
+    while recovered := await retrying(
+        lambda: backend.reclaim_expired(limit=100, lease=30, worker_id="r")
+    ):
+        await retrying(lambda: backend.complete(recovered))
         done.extend(a.raw for a in recovered)
     assert errors > 0, "the connections were never cut"
     assert (await backend.counts()).total == 0
     assert len(set(done)) == total
 
     # The LISTEN connection came back too: an idle claimer is still woken.
-    waiter = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=30))
+    waiter = asyncio.create_task(
+        retrying(lambda: backend.claim(limit=1, lease=30, worker_id="w", wait=30))
+    )
     await asyncio.sleep(0.1)
     job = new_job()
-    await backend.enqueue([job])
+    await retrying(lambda: backend.enqueue([job]))
     assert [a.raw for a in await asyncio.wait_for(waiter, 10)] == [job.raw]
 
 
