@@ -17,7 +17,7 @@ import pytest
 from tests.backends import URLS, fresh_namespace, open_backend, unreachable
 from tests.helpers import new_job
 from wg_core.backend import Attempt, Backend, JobState
-from wg_core.errors import BackendError, SchemaError
+from wg_core.errors import BackendError, DuplicateJobError, SchemaError
 
 pymysql = pytest.importorskip("pymysql")
 
@@ -360,6 +360,6 @@ async def test_a_batch_bigger_than_one_statement_is_all_or_nothing(backend: MySq
     # is already stored, so the batch must fail as a whole.
     big = [new_job(payload={"pad": "x" * 2000, "n": n}) for n in range(1500)]
     await backend.enqueue([big[-1]])
-    with pytest.raises(BackendError, match="already stored"):
+    with pytest.raises(DuplicateJobError, match="already stored"):
         await backend.enqueue(big)
     assert (await backend.counts()).queued == 1

@@ -19,7 +19,13 @@ from tests.backends import fresh_namespace
 from tests.helpers import envelope, new_job, wait_until
 from wg_core.backend import JobState, Move, NewJob
 from wg_core.backends.sqlite import SqliteBackend
-from wg_core.errors import BackendError, BackendUnavailableError, ConfigError, SchemaError
+from wg_core.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    DuplicateJobError,
+    SchemaError,
+)
 from wg_core.urls import backend_from_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -324,7 +330,7 @@ async def test_concurrent_writes_fail_alone(backend: SqliteBackend) -> None:
         *(backend.enqueue([job]) for job in [*others[:5], duplicate, *others[5:]]),
         return_exceptions=True,
     )
-    assert [type(r) for r in results].count(ValueError) == 1
+    assert [type(r) for r in results].count(DuplicateJobError) == 1
     assert (await backend.counts()).queued == 11
 
 

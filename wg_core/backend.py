@@ -223,6 +223,7 @@ class Backend(Protocol):
 
     async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
         """Store ``jobs`` in one atomic step (all or none) and wake idle claimers.
+        A job id already stored raises ``DuplicateJobError`` and stores nothing.
 
         With ``connection`` (only where ``supports_transactional_enqueue``), write through
         the caller's connection inside the caller's transaction.

@@ -6,6 +6,7 @@ The tree::
     ├── ConfigError               bad namespace, URL or option (also a ValueError)
     ├── MissingDependencyError    a backend's driver is not installed (also an ImportError)
     ├── PayloadError              a job cannot be enqueued: not JSON, too large (also a ValueError)
+    ├── DuplicateJobError         a job with that id is already stored (also a ValueError)
     ├── JobNotFoundError          no job with that id (also a LookupError)
     └── BackendError              the storage failed; driver errors are translated to this
         ├── BackendUnavailableError   cannot reach the server (connection refused, auth, DNS)
@@ -24,6 +25,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "ConfigError",
+    "DuplicateJobError",
     "JobError",
     "JobNotFoundError",
     "MissingDependencyError",
@@ -56,6 +58,10 @@ class MissingDependencyError(WgError, ImportError):
 
 class PayloadError(WgError, ValueError):
     """The job's payload cannot be enqueued."""
+
+
+class DuplicateJobError(WgError, ValueError):
+    """A job with that id is already stored."""
 
 
 class JobNotFoundError(WgError, LookupError):

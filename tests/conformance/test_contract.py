@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import envelope, new_job, wait_until
 from wg_core.backend import Attempt, Backend, JobState, Move, NewJob, WorkerInfo
+from wg_core.errors import DuplicateJobError
 
 LEASE = 30.0
 
@@ -390,3 +391,17 @@ async def test_destroy_removes_everything(backend: Backend) -> None:
     await backend.destroy()
     await backend.open()
     assert (await backend.counts()).total == 0
+
+
+async def test_a_duplicate_id_refuses_the_whole_batch(backend: Backend) -> None:
+    first = new_job()
+    await backend.enqueue([first])
+    fresh = new_job()
+    # Another job under a taken id. (Redis accepts a byte-identical re-send as the
+    # retry of a call whose reply was lost: that is not a duplicate.)
+    other = envelope(payload={"other": True}).evolve(id=first.job_id).encode()
+    again = NewJob(job_id=first.job_id, job_name="job", raw=other)
+    with pytest.raises(DuplicateJobError):
+        await backend.enqueue([fresh, again])
+    assert (await backend.counts()).queued == 1
+    assert await backend.get_job(fresh.job_id) is None

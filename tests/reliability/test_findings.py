@@ -84,18 +84,7 @@ async def test_an_over_cap_envelope_in_storage_goes_dead(tmp_path: Path, chaos_s
 
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"{name}: text that is not UTF-8 escapes the adapter as "
-                "UnicodeEncodeError instead of a BackendError",
-            ),
-        )
-        for name in ("postgres", "mysql")
-    ]
-    + ["sqlite"],
+    ["postgres", "mysql", "sqlite"],
 )
 async def test_unstorable_text_is_refused_with_a_wg_error(name: str, tmp_path: Path) -> None:
     from wg_core import NewJob

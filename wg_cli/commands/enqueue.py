@@ -24,7 +24,7 @@ from wg_cli.settings import (
     UrlOpt,
     resolve,
 )
-from wg_core import Client, ConfigError, JobOptions, JobSpec, WgError
+from wg_core import Client, ConfigError, DuplicateJobError, JobOptions, JobSpec
 
 __all__ = ["enqueue"]
 
@@ -254,10 +254,7 @@ def enqueue(
     async def body(client: Client) -> list[str]:
         try:
             return await client.enqueue_many(specs)
-        except WgError:
-            raise
-        except ValueError as exc:
-            # Backends refuse a job id that is already stored with a plain ValueError.
+        except DuplicateJobError as exc:
             raise CliError(f"not enqueued: {exc}", ExitCode.FAILURE) from None
 
     ids = run(settings, body) if specs else []

@@ -29,6 +29,7 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, Waiters, error_matches
+from wg_core.errors import DuplicateJobError
 from wg_core.namespace import validate_namespace
 
 __all__ = ["MemoryBackend"]
@@ -109,7 +110,7 @@ class MemoryBackend:
         with self._lock:
             duplicates = [job.job_id for job in jobs if job.job_id in self._jobs]
             if duplicates:
-                raise ValueError(f"job id already stored: {duplicates[0]}")
+                raise DuplicateJobError(f"job id already stored: {duplicates[0]}")
             for job in jobs:
                 scheduled = job.delay > 0
                 stored = _Job(

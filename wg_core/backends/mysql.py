@@ -52,7 +52,9 @@ from wg_core.errors import (
     BackendError,
     BackendUnavailableError,
     ConfigError,
+    DuplicateJobError,
     MissingDependencyError,
+    WgError,
 )
 
 __all__ = ["MySqlBackend"]
@@ -411,7 +413,7 @@ class MySqlBackend(SqlBackend):
 
     # -- errors --------------------------------------------------------------------------
 
-    def _translate(self, exc: BaseException) -> BackendError | None:
+    def _translate(self, exc: BaseException) -> WgError | None:
         pymysql = _pymysql()
         if not isinstance(exc, pymysql.err.MySQLError):
             return None
@@ -419,7 +421,7 @@ class MySqlBackend(SqlBackend):
         if isinstance(exc, pymysql.err.InterfaceError) or code in _UNREACHABLE:
             return BackendUnavailableError(f"MySQL at {self.display_url}: {exc}")
         if code == _DUPLICATE_KEY:
-            return BackendError(f"job id already stored: {exc}")
+            return DuplicateJobError(f"job id already stored: {exc}")
         return BackendError(f"MySQL at {self.display_url}: {exc}")
 
     def _is_transient(self, exc: BaseException) -> bool:

@@ -45,7 +45,13 @@ from wg_core.backend import Attempt, NewJob
 from wg_core.backends.common import last_error_of
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Params, Row, SqlSession, micros
-from wg_core.errors import BackendError, BackendUnavailableError, MissingDependencyError
+from wg_core.errors import (
+    BackendError,
+    BackendUnavailableError,
+    DuplicateJobError,
+    MissingDependencyError,
+    WgError,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -267,7 +273,7 @@ class PostgresBackend(SqlBackend):
 
     # -- errors --------------------------------------------------------------------------
 
-    def _translate(self, exc: BaseException) -> BackendError | None:
+    def _translate(self, exc: BaseException) -> WgError | None:
         psycopg, psycopg_pool = _driver()
         if isinstance(exc, psycopg_pool.PoolTimeout):
             return BackendUnavailableError(
@@ -283,7 +289,7 @@ class PostgresBackend(SqlBackend):
                     check.add_done_callback(self._checks.discard)
             return BackendUnavailableError(f"PostgreSQL at {self.display_url}: {exc}")
         if isinstance(exc, psycopg.errors.UniqueViolation):
-            return BackendError(f"job id already stored: {exc.diag.message_detail or exc}")
+            return DuplicateJobError(f"job id already stored: {exc.diag.message_detail or exc}")
         if isinstance(exc, psycopg.Error):
             return BackendError(f"PostgreSQL at {self.display_url}: {exc}")
         return None

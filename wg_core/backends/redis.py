@@ -75,6 +75,7 @@ from wg_core.errors import (
     BackendError,
     BackendUnavailableError,
     ConfigError,
+    DuplicateJobError,
     MissingDependencyError,
     SchemaError,
 )
@@ -486,7 +487,7 @@ class RedisBackend:
             named = [job.job_id for job in jobs if f"WGDUP {job.job_id}" in message]
             if named:
                 duplicate = max(named, key=len)  # "a" is in "WGDUP ab" too
-                raise ValueError(f"job id already stored: {duplicate}") from None
+                raise DuplicateJobError(f"job id already stored: {duplicate}") from None
             raise
 
     # -- working -------------------------------------------------------------------------

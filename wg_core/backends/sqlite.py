@@ -91,6 +91,7 @@ from wg_core.errors import (
     BackendError,
     BackendUnavailableError,
     ConfigError,
+    DuplicateJobError,
     MissingDependencyError,
     SchemaError,
 )
@@ -785,7 +786,7 @@ class SqliteBackend:
                 future.add_done_callback(partial(_when_done, on_abandon))
             raise
         except sqlite3.IntegrityError as exc:
-            raise ValueError(f"job id already stored ({exc})") from exc
+            raise DuplicateJobError(f"job id already stored ({exc})") from exc
         except UnicodeEncodeError as exc:
             # sqlite3 stores text as UTF-8: a lone surrogate cannot be written.
             raise BackendError(f"text that is not valid Unicode cannot be stored: {exc}") from exc
@@ -825,7 +826,7 @@ class SqliteBackend:
         seen: set[str] = set()
         for job in jobs:
             if job.job_id in seen:
-                raise ValueError(f"job id already stored: {job.job_id}")
+                raise DuplicateJobError(f"job id already stored: {job.job_id}")
             seen.add(job.job_id)
         queued = [(j.raw, j.job_id, j.job_name, now) for j in jobs if j.delay <= 0]
         scheduled = [
@@ -840,7 +841,7 @@ class SqliteBackend:
         def run(c: sqlite3.Connection) -> None:
             for job in jobs:
                 if c.execute(id_taken, (job.job_id,)).fetchone() is not None:
-                    raise ValueError(f"job id already stored: {job.job_id}")
+                    raise DuplicateJobError(f"job id already stored: {job.job_id}")
             if queued:
                 c.executemany(insert_queued, queued)
             if scheduled:

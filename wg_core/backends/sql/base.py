@@ -34,7 +34,7 @@ from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql.admin import AdminVerbs
 from wg_core.backends.sql.schema import EXPECTED_COLUMNS, RUST_COLUMNS, STATE_TABLES, TABLES
 from wg_core.backends.sql.session import SqlSession, micros
-from wg_core.errors import BackendError, SchemaError
+from wg_core.errors import BackendError, SchemaError, WgError
 from wg_core.namespace import validate_namespace
 from wg_core.urls import redact_url
 
@@ -129,8 +129,15 @@ class SqlBackend(AdminVerbs):
         statement, in order."""
 
     @abc.abstractmethod
-    def _translate(self, exc: BaseException) -> BackendError | None:
+    def _translate(self, exc: BaseException) -> WgError | None:
         """wg's error for a driver error, or ``None`` if ``exc`` is not one."""
+
+    def _wg_error(self, exc: BaseException) -> WgError | None:
+        """``_translate``, plus what every dialect shares: text the driver cannot
+        encode (a lone surrogate) is refused as a ``BackendError``."""
+        if isinstance(exc, UnicodeError):
+            return BackendError(f"cannot store text that is not valid UTF-8: {exc}")
+        return self._translate(exc)
 
     @abc.abstractmethod
     def _is_transient(self, exc: BaseException) -> bool:
@@ -195,7 +202,7 @@ class SqlBackend(AdminVerbs):
                 if self._is_transient(exc) and attempt + 1 < TRANSACTION_ATTEMPTS:
                     await asyncio.sleep(random.uniform(0.5, 1.5) * 0.005 * 2**attempt)
                     continue
-                translated = self._translate(exc)
+                translated = self._wg_error(exc)
                 if translated is None:
                     raise
                 raise translated from exc
@@ -227,7 +234,7 @@ class SqlBackend(AdminVerbs):
                 try:
                     await session.script(f"upgrade_{table}")
                 except Exception as exc:
-                    if self._translate(exc) is None:
+                    if self._wg_error(exc) is None:
                         raise
                     raise SchemaError(
                         f"table {self._namespace}_{table} looks like the Rust wg's, but adding "
@@ -300,7 +307,7 @@ class SqlBackend(AdminVerbs):
                 async with self._foreign(connection) as session:
                     await body(session)
             except Exception as exc:
-                translated = self._translate(exc)
+                translated = self._wg_error(exc)
                 if translated is None:
                     raise
                 raise translated from exc
