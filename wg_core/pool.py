@@ -60,6 +60,8 @@ logger = logging.getLogger("wg.pool")
 
 _BACKOFF_START: Final = 0.05
 _BACKOFF_MAX: Final = 5.0
+LAST_WRITES_TIMEOUT = 10.0
+"""Seconds each of the last writes of a stopping pool may take before it gives up."""
 _REAPED_ERROR: Final = "lease expired: the worker running this job crashed or stalled"
 
 
@@ -313,6 +315,11 @@ class WorkerPool:
                     task.cancel()
             else:
                 await self._finish_quietly()
+            if self._ack_task is not None and not self._ack_task.done():
+                # Gave up on a backend that stayed down: those jobs stay leased and
+                # come back when their leases expire.
+                self._ack_task.cancel()
+                await asyncio.gather(self._ack_task, return_exceptions=True)
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
             if self._owns_backend:
@@ -346,7 +353,7 @@ class WorkerPool:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-        await self._flush_acks()
+        await self._quietly(self._flush_acks())  # bounded: the backend may be down
 
     async def _finish_quietly(self) -> None:
         """Last writes on the way out: acknowledge, release leftovers, unregister."""
@@ -370,7 +377,7 @@ class WorkerPool:
 
     async def _quietly(self, awaitable: Any) -> Any:
         try:
-            return await asyncio.wait_for(awaitable, timeout=10)
+            return await asyncio.wait_for(awaitable, timeout=LAST_WRITES_TIMEOUT)
         except (BackendError, TimeoutError, OSError) as exc:
             logger.warning("while stopping: %s", exc)
             return None

@@ -109,3 +109,28 @@ async def test_a_pool_that_cannot_open_past_the_outage_limit_raises() -> None:
     with pytest.raises(BackendUnavailableError):
         await asyncio.wait_for(pool.start(), timeout=30)
     assert backend.failures == 10**6 - 1
+
+
+async def test_shutdown_with_the_backend_down_gives_up_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import wg_core.pool
+
+    monkeypatch.setattr(wg_core.pool, "LAST_WRITES_TIMEOUT", 0.2)
+    backend = FlakyBackend("stuck")
+    client = Client(backend)
+    await client.enqueue({"n": 1})
+    finished = asyncio.Event()
+
+    async def handle(job: dict[str, int]) -> None:
+        backend.down = True  # the completion cannot be written
+        finished.set()
+
+    pool = WorkerPool(handle, backend=backend, **FAST)
+    await pool.start()
+    await asyncio.wait_for(finished.wait(), 10)
+    pool.shutdown()
+    await asyncio.wait_for(pool.wait_closed(), 10)  # does not hang on the dead backend
+    backend.down = False
+    counts = await client.counts()
+    assert (counts.running, counts.total) == (1, 1)  # still leased: it comes back, not lost
