@@ -5,7 +5,6 @@ and the refusal of servers without SKIP LOCKED. Runs against the local server.""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -114,31 +113,6 @@ async def test_the_spec_tables_exist_after_first_use(backend: MySqlBackend, admi
     )
     assert {row[0] for row in rows} == {f"{backend.namespace}_{table}" for table in SPEC_TABLES}
     assert {(row[1], row[2].split("_")[0]) for row in rows} == {("InnoDB", "utf8mb4")}
-
-
-OPEN_SCRIPT = """
-import asyncio, sys
-from wg_core.backends.mysql import MySqlBackend
-async def main():
-    backend = MySqlBackend(sys.argv[1], sys.argv[2])
-    await backend.open()
-    await backend.close()
-asyncio.run(main())
-"""
-
-
-@pytest.mark.slow
-async def test_processes_creating_the_schema_at_once_all_succeed(tmp_path: Path) -> None:
-    namespace = fresh_namespace()
-    processes = [
-        await asyncio.create_subprocess_exec(sys.executable, "-c", OPEN_SCRIPT, URL, namespace)
-        for _ in range(3)
-    ]
-    codes = [await asyncio.wait_for(process.wait(), 60) for process in processes]
-    async with open_backend("mysql", tmp_path, namespace=namespace) as backend:
-        assert codes == [0, 0, 0]
-        await backend.enqueue([new_job()])
-        assert len(await drain(backend)) == 1
 
 
 async def test_a_table_of_the_wrong_shape_is_a_schema_error(admin: Any) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import backend_url, open_backend
+from tests.backends import backend_url, fresh_namespace, open_backend
 from wg_core import Backend, Client, JobOptions
 
 DURABLE = ("sqlite", "redis", "postgres", "mysql")
@@ -148,3 +148,30 @@ async def test_sigterm_past_the_timeout_releases_jobs_unspent(
     queued = await client.list_jobs("queued")
     assert {job.job_id for job in queued} == ids
     assert all(job.retry_count == 0 for job in queued)
+
+
+OPEN_SCRIPT = """
+import asyncio, sys
+from wg_core import backend_from_url
+async def main():
+    backend = backend_from_url(sys.argv[1], sys.argv[2])
+    await backend.open()
+    await backend.close()
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+async def test_processes_creating_the_schema_at_once_all_succeed(name: str, tmp_path: Path) -> None:
+    namespace = fresh_namespace()
+    url = backend_url(name, tmp_path)
+    processes = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", OPEN_SCRIPT, url, namespace)
+        for _ in range(3)
+    ]
+    codes = [await asyncio.wait_for(process.wait(), 60) for process in processes]
+    async with open_backend(name, tmp_path, namespace=namespace) as backend:
+        assert codes == [0, 0, 0]
+        await Client(backend).enqueue({"n": 1})
+        assert len(await backend.claim(limit=10, lease=30, worker_id="w")) == 1
