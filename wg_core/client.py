@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,7 @@ from wg_core.backend import (
     StateCounts,
     WorkerInfo,
 )
-from wg_core.envelope import Envelope
+from wg_core.envelope import encode_new, new_job_id
 from wg_core.errors import ConfigError, PayloadError
 from wg_core.jobs import JobInfo
 from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES, Duration, JobOptions, to_seconds
@@ -217,33 +216,37 @@ class Client:
         delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
         now = self._clock()
         name = job_name or job_name_for(job)
-        envelope = Envelope(
-            id=job_id or str(uuid.uuid4()),
-            job_name=name,
-            payload=encode_payload(job),
-            max_retries=opts.max_retries,
-            retry_count=0,
-            timeout=opts.timeout,
-            retry_delay=opts.retry_delay,
-            status="Scheduled" if delay_s > 0 else "Pending",
-            created_at=int(now),
-            scheduled_at=int(now + delay_s) if delay_s > 0 else None,
-        )
+        new_id = job_id or new_job_id()
         try:
-            raw = envelope.encode()
+            raw = encode_new(
+                job_id=new_id,
+                job_name=name,
+                payload=encode_payload(job),
+                max_retries=opts.max_retries,
+                timeout=opts.timeout,
+                retry_delay=opts.retry_delay,
+                status="Scheduled" if delay_s > 0 else "Pending",
+                created_at=int(now),
+                scheduled_at=int(now + delay_s) if delay_s > 0 else None,
+            )
         except (TypeError, ValueError) as exc:
             raise PayloadError(f"payload of {name!r} is not JSON-serialisable: {exc}") from None
         except RecursionError:
             raise PayloadError(f"payload of {name!r} is nested too deeply") from None
-        try:
-            size = len(raw.encode())
-        except UnicodeEncodeError as exc:  # a lone surrogate: not storable as UTF-8
-            raise PayloadError(f"payload of {name!r} is not valid Unicode text: {exc}") from None
+        if raw.isascii():  # the common case: one byte per character, nothing to check
+            size = len(raw)
+        else:
+            try:
+                size = len(raw.encode())
+            except UnicodeEncodeError as exc:  # a lone surrogate: not storable as UTF-8
+                raise PayloadError(
+                    f"payload of {name!r} is not valid Unicode text: {exc}"
+                ) from None
         if size > self._max_payload_bytes:
             raise PayloadError(
                 f"job {name!r} is {size} bytes encoded, over the {self._max_payload_bytes}-byte cap"
             )
-        return NewJob(job_id=envelope.id, job_name=name, raw=raw, delay=delay_s)
+        return NewJob(job_id=new_id, job_name=name, raw=raw, delay=delay_s)
 
     # -- inspecting ----------------------------------------------------------------------
 

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
-from wg_core import DEFAULT_JOB_NAME, Client, Envelope, EnvelopeError, JobOptions, MemoryBackend
+from wg_core import (
+    DEFAULT_JOB_NAME,
+    Client,
+    Envelope,
+    EnvelopeError,
+    JobOptions,
+    MemoryBackend,
+    PayloadError,
+)
+from wg_core.envelope import encode_new, new_job_id
 
 GOLDEN = [
     '{"id":"0b7f5c9e-3d1a-4f2b-9c8e-5a6d7e8f9012","job_name":"send_email","payload":{"to":"user@example.com","subject":"Hello","body":"World"},"options":{"max_retries":3,"retry_count":0,"timeout":300000,"retry_delay":10000},"status":"Pending","created_at":1767225600,"scheduled_at":null,"last_error":null}',
@@ -109,3 +119,61 @@ async def test_what_wg_writes_has_the_rust_shape() -> None:
     assert stored is not None
     assert json.loads(stored.raw)["scheduled_at"] == 1767225600 + 3600
     assert json.loads(stored.raw)["status"] == "Scheduled"
+
+
+@pytest.mark.parametrize(
+    ("job_id", "job_name", "payload", "options", "scheduled_at"),
+    [
+        ("a1", "send_email", {"to": "a@b.c", "n": [1, 2.5, None, True]}, JobOptions(), None),
+        ('quote " and \\ back', "naïve ✓", "héllo\n\t\u2028", JobOptions(timeout=None), 17),
+        ("x", "n", 1.0e-7, JobOptions(max_retries=0, timeout=1.5, retry_delay=None), None),
+        ("x", "n", {"nested": {"deep": ["\x00", "\u00e9"]}}, JobOptions(retry_delay=2.5), 99),
+    ],
+)
+def test_the_fast_new_job_text_is_the_envelopes_own(
+    job_id: str, job_name: str, payload: object, options: JobOptions, scheduled_at: int | None
+) -> None:
+    # The client builds new jobs' text from cached pieces; it must be byte for byte what
+    # Envelope.encode writes, or Rust readers and golden tests would see two formats.
+    status = "Pending" if scheduled_at is None else "Scheduled"
+    envelope = Envelope(
+        id=job_id,
+        job_name=job_name,
+        payload=payload,
+        max_retries=options.max_retries,
+        retry_count=0,
+        timeout=options.timeout,
+        retry_delay=options.retry_delay,
+        status=status,
+        created_at=1767225600,
+        scheduled_at=scheduled_at,
+    )
+    fast = encode_new(
+        job_id=job_id,
+        job_name=job_name,
+        payload=payload,
+        max_retries=options.max_retries,
+        timeout=options.timeout,
+        retry_delay=options.retry_delay,
+        status=status,
+        created_at=1767225600,
+        scheduled_at=scheduled_at,
+    )
+    assert fast == envelope.encode()
+    assert Envelope.decode(fast) == envelope
+
+
+def test_new_job_ids_are_random_version_4_uuids() -> None:
+    ids = {new_job_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in list(ids)[:50]:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+
+
+def test_payloads_json_cannot_express_are_refused_before_storing() -> None:
+    client = Client(MemoryBackend("nan"))
+    with pytest.raises(PayloadError, match="not JSON-serialisable"):
+        client._new_job({"x": float("nan")}, job_name="n", options=None, delay=None)
+    with pytest.raises(PayloadError, match="not valid Unicode"):
+        client._new_job({"x": "\ud800"}, job_name="n", options=None, delay=None)
