@@ -24,7 +24,7 @@ from wg_core.backend import (
     StateCounts,
     WorkerInfo,
 )
-from wg_core.envelope import encode_new, new_job_id
+from wg_core.envelope import new_job_id, new_job_text
 from wg_core.errors import ConfigError, PayloadError
 from wg_core.jobs import JobInfo
 from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES, Duration, JobOptions, to_seconds
@@ -217,18 +217,17 @@ class Client:
         now = self._clock()
         name = job_name or job_name_for(job)
         new_id = job_id or new_job_id()
+        text = new_job_text(
+            job_name=name,
+            max_retries=opts.max_retries,
+            timeout=opts.timeout,
+            retry_delay=opts.retry_delay,
+            status="Scheduled" if delay_s > 0 else "Pending",
+            created_at=int(now),
+            scheduled_at=int(now + delay_s) if delay_s > 0 else None,
+        )
         try:
-            raw = encode_new(
-                job_id=new_id,
-                job_name=name,
-                payload=encode_payload(job),
-                max_retries=opts.max_retries,
-                timeout=opts.timeout,
-                retry_delay=opts.retry_delay,
-                status="Scheduled" if delay_s > 0 else "Pending",
-                created_at=int(now),
-                scheduled_at=int(now + delay_s) if delay_s > 0 else None,
-            )
+            raw = text(new_id, encode_payload(job))
         except (TypeError, ValueError) as exc:
             raise PayloadError(f"payload of {name!r} is not JSON-serialisable: {exc}") from None
         except RecursionError:

@@ -20,7 +20,7 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from json.encoder import encode_basestring
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
 
 __all__ = [
@@ -28,8 +28,10 @@ __all__ = [
     "STATUSES",
     "Envelope",
     "EnvelopeError",
+    "NewJobText",
     "encode_new",
     "new_job_id",
+    "new_job_text",
 ]
 
 DEFAULT_JOB_NAME: Final = "default"
@@ -43,9 +45,28 @@ _KNOWN_KEYS: Final = frozenset(
 _KNOWN_OPTION_KEYS: Final = frozenset({"max_retries", "retry_count", "timeout", "retry_delay"})
 
 
-# One encoder for every envelope: ``json.dumps`` with non-default arguments builds a new
-# encoder per call, which is a measurable share of an enqueue.
-_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# ``json.dumps`` with wg's settings (compact, UTF-8 kept, no NaN) builds an encoder and a
+# closure on every call; a producer pays that per job. The C encoder built once here
+# does the same work without them. No circular-reference check (``markers=None``): a
+# payload that contains itself fails with ``RecursionError``, which callers report.
+_C_ENCODER: Final = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, json.JSONEncoder().default, encode_basestring, None, ":", ",", False, False, False
+    )
+)
+_PY_ENCODE: Final = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _encode(value: Any) -> str:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)``."""
+    if _C_ENCODER is None:  # pragma: no cover - CPython always has the C encoder
+        return _PY_ENCODE(value)
+    return "".join(_C_ENCODER(value, 0))
+
 
 # uuid4 bits: version 4 in bits 76-79, the RFC 4122 variant (0b10) in bits 62-63.
 _UUID4_CLEAR: Final = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
@@ -63,12 +84,28 @@ def new_job_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@lru_cache(maxsize=256)
-def _options_and_status(
-    max_retries: int, timeout: float | None, retry_delay: float | None, status: str
-) -> str:
-    return (
-        _ENCODE(
+class NewJobText:
+    """Writes the envelope text of new jobs that share a name, options, status and times.
+
+    Only the id and the payload differ from job to job, so everything else is encoded
+    once, here; the result is byte for byte what ``Envelope(...).encode()`` gives for a
+    job with ``retry_count`` 0 and no unknown keys.
+    """
+
+    __slots__ = ("_middle", "_tail")
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        max_retries: int,
+        timeout: float | None,
+        retry_delay: float | None,
+        status: str,
+        created_at: int,
+        scheduled_at: int | None,
+    ) -> None:
+        options = _encode(
             {
                 "max_retries": max_retries,
                 "retry_count": 0,
@@ -76,8 +113,22 @@ def _options_and_status(
                 "retry_delay": _ms(retry_delay),
             }
         )
-        + f',"status":{encode_basestring(status)}'
-    )
+        self._middle = f',"job_name":{encode_basestring(job_name)},"payload":'
+        self._tail = (
+            f',"options":{options},"status":{encode_basestring(status)},'
+            f'"created_at":{created_at},"scheduled_at":{_encode(scheduled_at)},'
+            '"last_error":null}'
+        )
+
+    def __call__(self, job_id: str, payload: Any) -> str:
+        """The text for one job; raises what ``json.dumps`` raises for a payload that is
+        not JSON (``TypeError``, ``ValueError``, ``RecursionError``)."""
+        return f'{{"id":{encode_basestring(job_id)}{self._middle}{_encode(payload)}{self._tail}'
+
+
+new_job_text: Final = lru_cache(maxsize=64)(NewJobText)
+"""``NewJobText(...)``, cached: a producer enqueueing the same kind of job in the same
+second reuses one."""
 
 
 def encode_new(
@@ -92,19 +143,17 @@ def encode_new(
     created_at: int,
     scheduled_at: int | None,
 ) -> str:
-    """The text ``Envelope(...).encode()`` gives for a new job (no retries, no extra
-    keys), built from cached pieces: only the id and the payload are encoded per job.
-
-    Raises what ``json.dumps`` raises for a payload that is not JSON (``TypeError``,
-    ``ValueError``, ``RecursionError``).
-    """
-    scheduled = "null" if scheduled_at is None else str(scheduled_at)
-    return (
-        f'{{"id":{encode_basestring(job_id)},"job_name":{encode_basestring(job_name)},'
-        f'"payload":{_ENCODE(payload)},"options":'
-        f"{_options_and_status(max_retries, timeout, retry_delay, status)},"
-        f'"created_at":{created_at},"scheduled_at":{scheduled},"last_error":null}}'
-    )
+    """The text ``Envelope(...).encode()`` gives for a new job (no retries, no unknown
+    keys), built from cached pieces: only the id and the payload are encoded per job."""
+    return new_job_text(
+        job_name=job_name,
+        max_retries=max_retries,
+        timeout=timeout,
+        retry_delay=retry_delay,
+        status=status,
+        created_at=created_at,
+        scheduled_at=scheduled_at,
+    )(job_id, payload)
 
 
 class EnvelopeError(ValueError):
@@ -182,7 +231,7 @@ class Envelope:
             "last_error": self.last_error,
         }
         document.update(self.extra)
-        return _ENCODE(document)
+        return _encode(document)
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Envelope:

@@ -177,3 +177,9 @@ def test_payloads_json_cannot_express_are_refused_before_storing() -> None:
         client._new_job({"x": float("nan")}, job_name="n", options=None, delay=None)
     with pytest.raises(PayloadError, match="not valid Unicode"):
         client._new_job({"x": "\ud800"}, job_name="n", options=None, delay=None)
+    with pytest.raises(PayloadError, match="not JSON-serialisable"):
+        client._new_job({"x": object()}, job_name="n", options=None, delay=None)
+    circular: dict[str, object] = {}
+    circular["self"] = circular
+    with pytest.raises(PayloadError, match="nested too deeply"):
+        client._new_job(circular, job_name="n", options=None, delay=None)
