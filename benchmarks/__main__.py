@@ -90,6 +90,8 @@ def _machine(servers: Servers, redis_url: str) -> dict[str, str]:
     try:
         import psycopg
 
+        # "binary"/"c" (the C implementation) or "python": a large difference in speed.
+        info["psycopg"] = f"{psycopg.__version__} ({psycopg.pq.__impl__})"
         with psycopg.connect(f"{servers.postgres_url}/postgres") as pg:
             row = pg.execute("SHOW server_version").fetchone()
             info["postgresql"] = str(row[0]) if row else "?"
