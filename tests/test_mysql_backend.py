@@ -16,7 +16,7 @@ import pytest
 from tests.backends import URLS, fresh_namespace, open_backend, unreachable
 from tests.helpers import new_job
 from wg_core.backend import Attempt, Backend, JobState
-from wg_core.errors import BackendError, DuplicateJobError, SchemaError
+from wg_core.errors import BackendError, ConfigError, DuplicateJobError, SchemaError
 
 pymysql = pytest.importorskip("pymysql")
 
@@ -337,3 +337,40 @@ async def test_a_batch_bigger_than_one_statement_is_all_or_nothing(backend: MySq
     with pytest.raises(DuplicateJobError, match="already stored"):
         await backend.enqueue(big)
     assert (await backend.counts()).queued == 1
+
+
+@pytest.mark.parametrize(
+    "intervals",
+    [
+        {"min_poll_interval": 0},
+        {"min_poll_interval": 0.5, "max_poll_interval": 0.1},
+        {"idle_after": -1},
+    ],
+)
+def test_bad_poll_intervals_are_refused(intervals: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        MySqlBackend(URL, "wg", **intervals)
+
+
+async def test_a_paused_queue_with_jobs_does_not_set_off_claim_after_claim(
+    backend: MySqlBackend, tmp_path: Path
+) -> None:
+    # The poller's probe sees the pause flag: a waiting claimer is not woken for jobs it
+    # may not take (each wake-up would be a whole locking claim, every poll interval).
+    await backend.enqueue([new_job() for _ in range(3)])
+    await backend.set_paused(True)
+    claims = 0
+    claim_now = backend._claim_now
+
+    async def counting(limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        nonlocal claims
+        claims += 1
+        return await claim_now(limit, lease, worker_id)
+
+    backend._claim_now = counting  # type: ignore[method-assign]
+    assert await backend.claim(limit=1, lease=30, worker_id="w", wait=0.3) == []
+    assert claims <= 2  # the first look, and at most one at the deadline's edge
+    async with open_backend("mysql", tmp_path, namespace=backend.namespace) as other:
+        # Resumed by another process: the poller finds the jobs (no local wake-up).
+        await other.set_paused(False)
+        assert len(await backend.claim(limit=3, lease=30, worker_id="w", wait=10)) == 3

@@ -18,9 +18,16 @@ Guarantees, and how:
 * **Exactly-once promotion**: due rows are locked with SKIP LOCKED and moved in one
   transaction.
 * **Wake-ups**: an enqueue, promotion or release in this process wakes its idle
-  claimers at once; jobs enqueued by other processes are found by adaptive polling:
-  every ``min_poll_interval`` while jobs keep coming, backing off towards the claim's
-  wait (the pool's ``fetch_timeout``) once the queue has been idle for a while.
+  claimers at once. Jobs enqueued by other processes are found by a *poller*: while
+  at least one claimer waits, one dedicated connection (on its own thread, so it never
+  queues behind busy pooled connections nor wakes the event loop for nothing) runs a
+  cheap probe, a single indexed ``SELECT`` without locks or transaction, and wakes the
+  claimers only when it sees a claimable job; the locking claim runs only then. The
+  probe runs every ``min_poll_interval`` (1 ms) while jobs flowed in the last
+  ``idle_after`` seconds (2 s), then backs off, doubling, to ``max_poll_interval``
+  (1 s): an idle worker costs about one probe a second. A claim also runs on its own at
+  least every claim wait (the pool's ``fetch_timeout``). The poller stops while no
+  claimer waits (every slot busy).
 * **Transactional enqueue**: ``enqueue(jobs, connection=conn)`` writes through your
   PyMySQL connection inside your transaction (it is not committed for you).
 * **Refuses old servers**: without ``SKIP LOCKED`` (MariaDB < 10.6, MySQL < 8.0.1)
@@ -118,6 +125,10 @@ class _Link:
         future = asyncio.run_coroutine_threadsafe(work(), self._loop)
         return await asyncio.wrap_future(future)
 
+    def submit(self, function: Callable[[], object]) -> None:
+        """Run ``function()`` on the link's thread, without waiting for it."""
+        self._loop.call_soon_threadsafe(function)
+
     # -- on the link's thread ------------------------------------------------------------
 
     def call(self, function: Callable[..., T], *args: Any) -> T:
@@ -177,6 +188,13 @@ def _script(connection: Any, statements: list[str]) -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+
+
+def _probe(connection: Any, sql: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _begin(connection: Any) -> None:
@@ -240,14 +258,19 @@ class MySqlBackend(SqlBackend):
     """Jobs in MySQL/MariaDB tables ``{namespace}_jobs``, ``_scheduled``, ``_retry``,
     ``_dead`` (+ ``_workers``, ``_meta``).
 
-    ``MySqlBackend("mysql://user:password@host:3306/db", "myapp")``. ``pool_size``:
-    connections (and threads) for this process; ``min_poll_interval``: the fastest poll
-    while jobs flow from other processes; ``idle_after``: seconds without jobs before
-    polling backs off.
+    ``MySqlBackend("mysql://user:password@host:3306/db", "myapp")``.
+
+    * ``pool_size``: connections (and threads) for this process's units of work; the
+      poller has one more of its own.
+    * ``min_poll_interval`` (seconds, default 0.001): the poller's cadence while jobs
+      flow from other processes (the latency floor for their jobs).
+    * ``idle_after`` (default 2.0): seconds without a job found before polling backs off.
+    * ``max_poll_interval`` (default 1.0): the slowest cadence the back-off reaches (the
+      worst extra latency for the first job into an idle queue from another process).
     """
 
     SQL_FILE = "mysql.sql"
-    EXTRA_BLOCKS = frozenset({"version"})
+    EXTRA_BLOCKS = frozenset({"version", "probe"})
 
     def __init__(
         self,
@@ -255,21 +278,33 @@ class MySqlBackend(SqlBackend):
         namespace: str = "wg",
         *,
         pool_size: int = 10,
-        min_poll_interval: float = 0.005,
+        min_poll_interval: float = 0.001,
         idle_after: float = 2.0,
+        max_poll_interval: float = 1.0,
         connect_timeout: float = 10.0,
     ) -> None:
         super().__init__(url, namespace)
         if pool_size < 1:
             raise ConfigError("pool_size must be at least 1")
+        if not 0 < min_poll_interval <= max_poll_interval:
+            raise ConfigError("need 0 < min_poll_interval <= max_poll_interval")
+        if idle_after < 0:
+            raise ConfigError("idle_after must not be negative")
         self._connect_args = self._parse(url, connect_timeout)
         self._pool_size = pool_size
         self._min_poll = min_poll_interval
+        self._max_poll = max_poll_interval
         self._idle_after = idle_after
-        self._poll = min_poll_interval
-        self._last_found = 0.0
+        self._poll = min_poll_interval  # the poller's current interval (backs off)
+        self._last_found = 0.0  # monotonic time a claim or probe last found jobs
         self._links: list[_Link] = []
         self._idle: asyncio.LifoQueue[_Link] | None = None
+        # The poller: its link, whether its loop runs, how many claimers wait for it.
+        self._poller: _Link | None = None
+        self._poll_lock = threading.Lock()
+        self._polling = False
+        self._wanting = 0
+        self._poll_stop = threading.Event()
 
     def _parse(self, url: str, connect_timeout: float) -> dict[str, Any]:
         parts = urlsplit(url)
@@ -331,6 +366,10 @@ class MySqlBackend(SqlBackend):
                 "LOCKED: wg needs MariaDB 10.6+ or MySQL 8.0.1+"
             )
         self._idle.put_nowait(link)
+        with self._poll_lock:
+            self._poll_stop = threading.Event()
+            self._polling = False
+            self._poller = _Link(self._new_connection)
 
     def _add_link(self) -> _Link:
         link = _Link(self._new_connection)
@@ -340,6 +379,11 @@ class MySqlBackend(SqlBackend):
     async def _disconnect(self) -> None:
         links, self._links = self._links, []
         self._idle = None
+        with self._poll_lock:
+            self._poll_stop.set()
+            poller, self._poller = self._poller, None
+        if poller is not None:
+            links.append(poller)
         for link in links:
             await asyncio.to_thread(link.close)
 
@@ -409,7 +453,8 @@ class MySqlBackend(SqlBackend):
 
     def connection_ids(self) -> list[int]:
         """Server-side ids of this backend's open connections (``KILL`` targets)."""
-        return [cid for link in self._links if (cid := link.connection_id()) is not None]
+        links = [*self._links, *([self._poller] if self._poller is not None else [])]
+        return [cid for link in links if (cid := link.connection_id()) is not None]
 
     # -- errors --------------------------------------------------------------------------
 
@@ -433,14 +478,56 @@ class MySqlBackend(SqlBackend):
     # -- waiting for work ----------------------------------------------------------------
 
     def _claim_succeeded(self, found: bool) -> None:
-        now = time.monotonic()
         if found:
-            self._last_found = now
-            self._poll = self._min_poll
-        elif now - self._last_found > self._idle_after:
-            self._poll = min(self._poll * 2, 60.0)
+            self._last_found = time.monotonic()
 
     async def _wait_for_work(self, timeout: float, generation: int) -> None:
         if self._wake_generation != generation:
             return  # woken while the claim ran: look again at once
-        await self._waiters.wait(min(timeout, self._poll))
+        self._want_poller(1)
+        try:
+            # The poller wakes us (through _signal) when it sees a claimable job.
+            await self._waiters.wait(timeout)
+        finally:
+            self._want_poller(-1)
+
+    def _want_poller(self, delta: int) -> None:
+        with self._poll_lock:
+            self._wanting += delta
+            if self._polling or self._wanting <= 0 or self._poller is None:
+                return
+            self._polling = True
+            poller, stop = self._poller, self._poll_stop
+        with suppress(RuntimeError):  # closed meanwhile: nobody to poll for
+            poller.submit(lambda: self._poll_loop(poller, stop))
+
+    def _poll_loop(self, link: _Link, stop: threading.Event) -> None:
+        """On the poller's thread, while claimers wait: probe, wake them if it found a
+        claimable job, sleep the adaptive interval, again."""
+        probe = self._sql["probe"]
+        if time.monotonic() - self._last_found < self._idle_after:
+            self._poll = self._min_poll
+        # Sleep first: the claimer that started us has just looked.
+        while not stop.wait(self._poll):
+            with self._poll_lock:
+                if self._wanting <= 0:
+                    break
+            try:
+                found = link.call(_probe, probe)
+            except Exception:  # the claimers' own claims report server trouble
+                self._poll = min(self._poll * 2, self._max_poll)  # don't hammer a sick server
+                continue
+            now = time.monotonic()
+            if found:
+                self._last_found = now
+                self._poll = self._min_poll
+                # Wake every claimer; one that misses this (it was between looking and
+                # waiting) is woken by the next probe, a poll interval later.
+                self._signal()
+            elif now - self._last_found > self._idle_after:
+                self._poll = min(self._poll * 2, self._max_poll)
+            else:
+                self._poll = self._min_poll
+        with self._poll_lock:
+            if stop is self._poll_stop:  # else a later open() has its own poller
+                self._polling = False

@@ -139,6 +139,13 @@ INSERT INTO `{ns}_scheduled` (job_json, job_id, job_name, run_at, run_at_us)
 SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 1000000)
 FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS due_us) AS t
 
+-- name: probe
+-- The poller's look for claimable jobs (mysql.py): one plain read of the ready index,
+-- no lock, no transaction. False while the queue is paused, so that a paused queue
+-- with jobs in it does not set off claim after claim.
+SELECT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE lease_token IS NULL)
+   AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
+
 -- name: claim_select
 SELECT id, job_json FROM `{ns}_jobs`
 WHERE lease_token IS NULL
