@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -645,5 +645,177 @@ async def _reopened_counts(server: PrivateRedis) -> tuple[int, int, int]:
     try:
         counts = await backend.counts()
         return counts.queued, counts.running, counts.dead
+    finally:
+        await backend.close()
+
+
+# -- blocking claims: BLMOVE into a claiming list, then the claim script -----------------
+
+
+async def claiming_keys(plain: Any, namespace: str) -> list[str]:
+    return [key async for key in plain.scan_iter(match=f"{namespace}:claiming:*")]
+
+
+def armed(plain: Any, namespace: str, *, expected: bool = True) -> Callable[[], Awaitable[bool]]:
+    """A condition for wait_until: a blocking claim is (or no longer is) waiting."""
+
+    async def condition() -> bool:
+        return bool(await plain.zcard(f"{namespace}:claimers")) is expected
+
+    return condition
+
+
+async def strand_a_job(plain: Any, namespace: str, *, seconds: float) -> str:
+    """What a claimer that died between its BLMOVE and its claim script leaves behind:
+    its claiming list armed (for ``seconds`` past the server's clock, plus the arm
+    script's one-second margin) and a job moved into it. Done here by hand on a
+    connection that is then closed, since wg's own pipeline sends both at once."""
+    from wg_core.backends.redis import _ARM  # the exact script the claimer sends
+
+    claiming = f"{namespace}:claiming:dead-worker:0.0"
+    claimer = redis_asyncio.Redis.from_url(URLS["redis"], decode_responses=True)
+    try:
+        await claimer.eval(_ARM, 1, f"{namespace}:claimers", claiming, repr(seconds))
+        moved = await claimer.blmove(f"{namespace}:jobs", claiming, 1, "RIGHT", "LEFT")
+        assert moved is not None
+    finally:
+        await claimer.aclose()
+    return claiming
+
+
+async def test_a_job_stranded_between_blmove_and_lease_comes_back(
+    backend: Backend, plain: Any
+) -> None:
+    ns = backend.namespace
+    job = new_job()
+    await backend.enqueue([job])
+    claiming = await strand_a_job(plain, ns, seconds=-5)  # its deadline has passed
+    assert await plain.lrange(claiming, 0, -1) == [job.raw]
+    # Not lost meanwhile: still found by id, as queued; no live claimer takes it.
+    stored = await backend.get_job(job.job_id)
+    assert stored is not None
+    assert stored.state is JobState.QUEUED
+    assert await backend.claim(limit=1, lease=30, worker_id="w") == []
+    # The reaper puts it back at the front of the queue; a claim gets it.
+    assert await backend.reclaim_expired(limit=10, lease=30, worker_id="reaper") == []
+    assert await plain.exists(claiming) == 0
+    assert await plain.zcard(f"{ns}:claimers") == 0
+    attempt = await claim_one(backend)
+    assert attempt.key == job.job_id
+    assert await backend.complete([attempt]) == 1
+
+
+async def test_a_live_claimers_claiming_list_is_left_alone(backend: Backend, plain: Any) -> None:
+    ns = backend.namespace
+    job = new_job()
+    await backend.enqueue([job])
+    claiming = await strand_a_job(plain, ns, seconds=60)  # the claimer may still lease it
+    await backend.reclaim_expired(limit=10, lease=30, worker_id="reaper")
+    assert await plain.lrange(claiming, 0, -1) == [job.raw]
+    await backend.destroy()
+    assert await claiming_keys(plain, ns) == []
+
+
+async def test_an_idle_claim_leases_the_job_its_blmove_took(backend: Backend, plain: Any) -> None:
+    ns = backend.namespace
+    waiting = asyncio.create_task(backend.claim(limit=5, lease=30, worker_id="w", wait=60))
+    await wait_until(armed(plain, ns))
+    jobs = [new_job() for _ in range(3)]
+    await backend.enqueue(jobs[:1])
+    await backend.enqueue(jobs[1:])
+    attempts = await asyncio.wait_for(waiting, 30)
+    # The first job always (BLMOVE took it), maybe the others (the script's RPOP).
+    assert attempts[0].key == jobs[0].job_id
+    assert await claiming_keys(plain, ns) == []
+    assert await plain.zcard(f"{ns}:claimers") == 0
+    stored = await backend.get_job(jobs[0].job_id)
+    assert stored is not None
+    assert stored.state is JobState.RUNNING
+    assert await backend.complete(attempts) == len(attempts)
+
+
+async def test_cancelled_idle_claims_strand_nothing(backend: Backend, plain: Any) -> None:
+    ns = backend.namespace
+    returned: list[Attempt] = []
+    total = 40
+    for round_ in range(total):
+        # What earlier rounds put back is claimed first, so that this claim blocks.
+        while batch := await backend.claim(limit=100, lease=30, worker_id="w"):
+            returned.extend(batch)
+        waiting = asyncio.create_task(backend.claim(limit=2, lease=30, worker_id="w", wait=60))
+        await wait_until(armed(plain, ns))
+        # A push racing the cancellation: the job may be taken, leased or neither.
+        await plain.lpush(f"{ns}:jobs", rust_envelope())
+        for _ in range(round_ % 5):
+            await asyncio.sleep(0)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            returned.extend(await waiting)
+    counts = await backend.counts()
+    assert counts.running == len(returned)
+    assert counts.queued + counts.running == total
+    assert await claiming_keys(plain, ns) == []
+    assert await plain.zcard(f"{ns}:claimers") == 0
+
+
+async def test_a_claim_blocked_when_the_queue_is_paused_puts_the_job_back(
+    backend: Backend, plain: Any
+) -> None:
+    ns = backend.namespace
+    waiting = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=60))
+    await wait_until(armed(plain, ns))
+    await backend.set_paused(True)
+    job = new_job()
+    await backend.enqueue([job])
+    # BLMOVE took it, the script saw the pause and put it back; the claimer now waits
+    # for the resume.
+    await wait_until(armed(plain, ns, expected=False))
+    assert await plain.lrange(f"{ns}:jobs", 0, -1) == [job.raw]
+    assert not waiting.done()
+    await backend.set_paused(False)
+    attempts = await asyncio.wait_for(waiting, 30)
+    assert [a.key for a in attempts] == [job.job_id]
+
+
+async def test_bulk_enqueue_over_several_script_chunks(backend: Backend, plain: Any) -> None:
+    ns = backend.namespace
+    jobs = [new_job(delay=60 if n % 7 == 0 else 0) for n in range(1_234)]
+    await backend.enqueue(jobs)
+    queued = [job for job in jobs if job.delay <= 0]
+    # The first job given is the first to run (rightmost).
+    assert await plain.lrange(f"{ns}:jobs", 0, -1) == [job.raw for job in reversed(queued)]
+    assert await plain.zcard(f"{ns}:schedule") == len(jobs) - len(queued)
+    assert await plain.hlen(f"{ns}:ids") == len(jobs)
+    for job in (jobs[0], jobs[1], jobs[700], jobs[-1]):
+        stored = await backend.get_job(job.job_id)
+        assert stored is not None
+        assert stored.raw == job.raw
+    # Sent again (a lost reply): stored once. A taken id past the first chunk refuses
+    # the whole batch.
+    await backend.enqueue(jobs)
+    assert await plain.llen(f"{ns}:jobs") == len(queued)
+    fresh = [new_job() for _ in range(900)]
+    clash = NewJob(job_id=jobs[5].job_id, job_name="x", raw=new_job().raw)
+    with pytest.raises(ValueError, match=jobs[5].job_id):
+        await backend.enqueue([*fresh, clash])
+    assert await plain.llen(f"{ns}:jobs") == len(queued)
+    assert await plain.hlen(f"{ns}:ids") == len(jobs)
+
+
+async def test_a_blocked_claim_survives_a_script_flush(private_redis: PrivateRedis) -> None:
+    backend = RedisBackend(private_redis.url, "flushblock")
+    await backend.open()
+    try:
+        # The claim script is loaded (and a claim of an empty queue returns at once).
+        assert await backend.claim(limit=1, lease=30, worker_id="w") == []
+        async with admin(private_redis) as plain:
+            waiting = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=60))
+            await wait_until(armed(plain, "flushblock"))
+            await plain.script_flush()
+            await plain.lpush("flushblock:jobs", rust_envelope())
+            attempts = await asyncio.wait_for(waiting, 30)
+            assert len(attempts) == 1
+            assert await plain.zcard("flushblock:claimers") == 0
+            assert await plain.keys("flushblock:claiming:*") == []
     finally:
         await backend.close()

@@ -97,71 +97,129 @@ local function start_attempt(keys, raw, token, now, deadline, worker, old_token)
 end
 
 -- name: enqueue
--- KEYS: jobs, schedule, ids.  ARGV: (job id, envelope, delay seconds)...
+-- KEYS: jobs, schedule, ids.  ARGV: n, timed 0|1, n job ids, n envelopes, and when timed
+-- n delays in seconds.
 -- All or nothing: a duplicate id fails the whole batch before anything is written. The
 -- same job sent twice (a retried call whose first reply was lost) is not a duplicate.
+-- Each key is read and written in commands of many jobs (unpack() is bounded by the C
+-- stack, hence the chunks), not one command per job.
+local n, timed = tonumber(ARGV[1]), ARGV[2] == '1'
+local chunk = 500
 local seen = {}
-local again = {}
-for i = 1, #ARGV, 3 do
-  local id, raw = ARGV[i], ARGV[i + 1]
+for i = 3, n + 2 do
+  local id = ARGV[i]
   if seen[id] then
     return redis.error_reply('WGDUP ' .. id)
   end
   seen[id] = true
-  local current = redis.call('HGET', KEYS[3], id)
-  if current then
-    if current == 'q' .. raw or current == 's' .. raw then
-      again[i] = true
-    else
-      return redis.error_reply('WGDUP ' .. id)
+end
+local again = {}
+for first = 1, n, chunk do
+  local last = math.min(n, first + chunk - 1)
+  local current = redis.call('HMGET', KEYS[3], unpack(ARGV, first + 2, last + 2))
+  for j = 1, last - first + 1 do
+    local entry = current[j]
+    if entry then
+      local i = first + j - 1
+      local raw = ARGV[n + 2 + i]
+      if entry == 'q' .. raw or entry == 's' .. raw then
+        again[i] = true
+      else
+        return redis.error_reply('WGDUP ' .. ARGV[i + 2])
+      end
     end
   end
 end
 local now = nil -- TIME only when a job is scheduled: the common enqueue needs no clock
-for i = 1, #ARGV, 3 do
-  if not again[i] then
-    local id, raw, delay = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-    if delay > 0 then
-      now = now or now_seconds()
-      redis.call('ZADD', KEYS[2], now + delay, raw)
-      redis.call('HSET', KEYS[3], id, 's' .. raw)
-    else
-      redis.call('LPUSH', KEYS[1], raw)
-      redis.call('HSET', KEYS[3], id, 'q' .. raw)
+for first = 1, n, chunk do
+  local last = math.min(n, first + chunk - 1)
+  local queued, index, scheduled = {}, {}, {}
+  for i = first, last do
+    if not again[i] then
+      local id, raw = ARGV[i + 2], ARGV[n + 2 + i]
+      local delay = timed and tonumber(ARGV[2 * n + 2 + i]) or 0
+      index[#index + 1] = id
+      if delay > 0 then
+        now = now or now_seconds()
+        scheduled[#scheduled + 1] = now + delay
+        scheduled[#scheduled + 1] = raw
+        index[#index + 1] = 's' .. raw
+      else
+        queued[#queued + 1] = raw
+        index[#index + 1] = 'q' .. raw
+      end
     end
   end
+  if #queued > 0 then
+    redis.call('LPUSH', KEYS[1], unpack(queued))
+  end
+  if #scheduled > 0 then
+    redis.call('ZADD', KEYS[2], unpack(scheduled))
+  end
+  if #index > 0 then
+    redis.call('HSET', KEYS[3], unpack(index))
+  end
 end
-return #ARGV / 3
+return n
 
 -- name: enqueue_one
 -- KEYS: jobs, ids.  ARGV: job id, envelope.
 -- The common case, one job for now, in as little script as possible (enqueue's
 -- semantics: a duplicate id fails, the same job sent twice is stored once).
-local current = redis.call('HGET', KEYS[2], ARGV[1])
-if current then
-  if current == 'q' .. ARGV[2] then
-    return 0
-  end
-  return redis.error_reply('WGDUP ' .. ARGV[1])
+local entry = 'q' .. ARGV[2]
+if redis.call('HSETNX', KEYS[2], ARGV[1], entry) == 1 then
+  redis.call('LPUSH', KEYS[1], ARGV[2])
+  return 1
 end
-redis.call('LPUSH', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], 'q' .. ARGV[2])
-return 1
+if redis.call('HGET', KEYS[2], ARGV[1]) == entry then
+  return 0
+end
+return redis.error_reply('WGDUP ' .. ARGV[1])
 
 -- name: claim
--- KEYS: jobs, running, leases, attempts, ids, seq, paused, resumed.
+-- KEYS: jobs, running, leases, attempts, ids, seq, paused, resumed, and for a claim that
+-- blocked: its claiming list and claimers.
 -- ARGV: limit, lease, worker id.
 -- Leases up to `limit` jobs from the right end of the list (oldest first), writing each
--- bookkeeping key once for the whole batch.
+-- bookkeeping key once for the whole batch. A blocked claim runs this right after its
+-- BLMOVE took a job into the claiming list: that job is leased first, and the claiming
+-- list is disarmed (see `arm`).
 -- Returns {paused 0|1, (job id or '', token, envelope)...}.
+local claiming = KEYS[9]
+if claiming then
+  redis.call('ZREM', KEYS[10], claiming)
+end
 if redis.call('EXISTS', KEYS[7]) == 1 then
   -- Paused claimers block on `resumed`: make sure it is absent (set_paused deletes it;
   -- a pause flag set by hand would otherwise let them spin).
   redis.call('DEL', KEYS[8])
+  if claiming then
+    -- Back to the front, in the order they were taken.
+    while redis.call('LMOVE', claiming, KEYS[1], 'LEFT', 'RIGHT') do
+    end
+  end
   return {1}
 end
-local raws = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))
-if not raws then
+local limit = tonumber(ARGV[1])
+local raws = {}
+if claiming then
+  local taken = redis.call('LRANGE', claiming, 0, -1)
+  if #taken > 0 then
+    redis.call('DEL', claiming)
+    for i = #taken, 1, -1 do
+      raws[#raws + 1] = taken[i]
+    end
+  end
+end
+if #raws < limit then
+  local more = redis.call('RPOP', KEYS[1], limit - #raws)
+  if more then
+    for _, raw in ipairs(more) do
+      raws[#raws + 1] = raw
+    end
+  end
+end
+if #raws == 0 then
   return {0}
 end
 local now, t = now_seconds()
@@ -193,6 +251,29 @@ if #index > 0 then
   redis.call('HSET', KEYS[5], unpack(index))
 end
 return out
+
+-- name: arm
+-- KEYS: claimers.  ARGV: claiming list, seconds.
+-- Sent just before a claimer's BLMOVE into its own claiming list (one pipeline: arm,
+-- BLMOVE, claim): a job that BLMOVE took stays there, in Redis, until the claim script
+-- leases it. Should the claim script never run (the connection died in between),
+-- reclaim_expired puts the job back at the front of the queue once the deadline passed.
+-- Sent with EVAL, not EVALSHA: a NOSCRIPT here would leave BLMOVE to take a job into a
+-- list nobody watches. Hence no prelude either (the text stays short).
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], tonumber(t[1]) + 1 + tonumber(ARGV[2]), ARGV[1])
+return 1
+
+-- name: unclaim
+-- KEYS: a claiming list, claimers, jobs.
+-- A blocking claim that ended without its claim script (cancelled, or an error reply):
+-- whatever its BLMOVE took goes back to the front of the queue, in the order taken.
+local moved = 0
+while redis.call('LMOVE', KEYS[1], KEYS[3], 'LEFT', 'RIGHT') do
+  moved = moved + 1
+end
+redis.call('ZREM', KEYS[2], KEYS[1])
+return moved
 
 -- name: complete
 -- KEYS: running, leases, attempts, ids, stats.  ARGV: tokens.
@@ -343,11 +424,19 @@ end
 return #due
 
 -- name: reclaim_expired
--- KEYS: running, leases, attempts, ids, seq, workers, seen, stopping.
+-- KEYS: running, leases, attempts, ids, seq, workers, seen, stopping, claimers, jobs.
 -- ARGV: limit, lease, worker id, forget workers silent for this many seconds.
--- Re-leases expired attempts under new tokens to the caller (the reaper), and drops
--- workers that stopped heartbeating long ago.
+-- Re-leases expired attempts under new tokens to the caller (the reaper), puts jobs
+-- stranded in the claiming list of a claimer that died between its BLMOVE and its claim
+-- script back at the front of the queue (their index entries still say queued), and
+-- drops workers that stopped heartbeating long ago.
 local now, t = now_seconds()
+local stranded = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
+for _, claiming in ipairs(stranded) do
+  while redis.call('LMOVE', claiming, KEYS[10], 'LEFT', 'RIGHT') do
+  end
+  redis.call('ZREM', KEYS[9], claiming)
+end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0,
   tonumber(ARGV[1]))
 local out = {}
@@ -377,7 +466,8 @@ end
 return out
 
 -- name: get_job
--- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts.  ARGV: job id.
+-- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts, claimers.
+-- ARGV: job id.
 -- Returns {state letter, envelope, due time or lease deadline or '', attempt meta or ''},
 -- or nil when the index does not know the id. An entry whose job is gone (popped by a
 -- program that does not keep the index, e.g. a Rust worker) is dropped.
@@ -389,6 +479,12 @@ local state, rest = string.sub(entry, 1, 1), string.sub(entry, 2)
 if state == 'q' then
   if redis.call('LPOS', KEYS[2], rest) then
     return {state, rest, '', ''}
+  end
+  -- Taken by a claimer's BLMOVE, not leased yet: still queued.
+  for _, claiming in ipairs(redis.call('ZRANGE', KEYS[9], 0, -1)) do
+    if redis.call('LPOS', claiming, rest) then
+      return {state, rest, '', ''}
+    end
   end
 elseif state == 'd' then
   if redis.call('LPOS', KEYS[5], rest) then

@@ -21,15 +21,20 @@ Guarantees, and how they are kept:
   server). Leases and due times use the server's clock (``TIME`` inside the scripts).
 * **Batched**: a claim leases up to ``limit`` jobs in one round trip; ``complete`` and
   ``release`` acknowledge any number of attempts in one script call.
-* **Idle claimers block, never poll**: after an empty claim, a claimer waits on a
-  dedicated connection with ``BLMOVE {ns}:jobs {ns}:jobs RIGHT RIGHT``, which returns as
-  soon as the list is non-empty and moves nothing (it rotates the last element onto
-  itself). Any push wakes it (wg's enqueue, promote and release, or a Rust producer's
-  LPUSH), then the claim script leases the job. Cancelling the wait is therefore always
-  safe: the blocking command never takes a job out of the list. Paused claimers block the
-  same way on ``{ns}:resumed``, which resuming creates. A claim cancelled while its
-  script runs waits for the reply and releases what it leased, so a shutting-down pool
-  does not leave jobs to wait for their lease to expire.
+* **Idle claimers block, never poll, and wake up with the job**: after an empty claim, a
+  claimer sends one pipeline on a dedicated connection: ``arm`` (lists its own claiming
+  list in ``{ns}:claimers`` with a deadline), ``BLMOVE {ns}:jobs <claiming list>``, and
+  the claim script. BLMOVE returns as soon as anything is pushed (wg's enqueue, promote
+  and release, or a Rust producer's LPUSH) and moves the job into the claiming list, a
+  list on the server; Redis then runs the claim script, which leases it from there, so
+  the handler starts after one round trip. The job never leaves Redis: a claimer that
+  dies between the two leaves it in its claiming list, which ``reclaim_expired`` empties
+  back to the front of the queue once the deadline has passed, and ``get_job`` still
+  finds it there as queued. A cancelled wait is ended with ``CLIENT UNBLOCK`` and gives
+  back what it took. Paused claimers block on ``{ns}:resumed`` (BLMOVE onto itself,
+  which moves nothing), which resuming creates. A claim cancelled while its script runs
+  waits for the reply and releases what it leased, so a shutting-down pool does not
+  leave jobs to wait for their lease to expire.
 * **Errors**: redis-py's own command retries are switched off, because re-sending a
   claim whose reply was lost would leave jobs leased to nobody; calls that are safe to
   repeat are retried once on a fresh connection, the rest raise
@@ -53,6 +58,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -104,6 +110,7 @@ _T = TypeVar("_T")
 # cf. redis-py issue #2807).
 _BLOCK_SLICE: Final = 10.0
 _BLOCK_SOCKET_MARGIN: Final = 10.0
+_ABANDON_TIMEOUT: Final = 2.0  # to end a cancelled blocking claim before closing its connection
 _MIN_BLOCK: Final = 0.01  # BLMOVE's timeout 0 means "forever": never send less than this
 _SCAN_CHUNK: Final = 500
 # Lua's unpack() is bounded by the C stack (about 8000 values): batches stay well below.
@@ -141,6 +148,7 @@ class _Keys:
     workers: str
     seen: str
     stopping: str
+    claimers: str
 
     @classmethod
     def for_namespace(cls, namespace: str, *, hash_tag: bool) -> _Keys:
@@ -161,10 +169,15 @@ class _Keys:
             workers=f"{prefix}:workers",
             seen=f"{prefix}:workers_seen",
             stopping=f"{prefix}:workers_stopping",
+            claimers=f"{prefix}:claimers",
         )
 
+    def claiming(self, worker_id: str, instance: str, slot: int) -> str:
+        """The claiming list of one blocking claim (listed in ``claimers`` while in use)."""
+        return f"{self.jobs.removesuffix(':jobs')}:claiming:{worker_id}:{instance}.{slot}"
+
     def all(self) -> tuple[str, ...]:
-        """Every key, for destroy()."""
+        """Every fixed key (the claiming lists are named in ``claimers``)."""
         return tuple(getattr(self, name) for name in self.__dataclass_fields__)
 
 
@@ -190,8 +203,23 @@ def _load_scripts() -> dict[str, _Script]:
     blocks = load_blocks("wg_core.backends", "redis.lua")
     prelude = blocks["prelude"]
     return {
-        name: _Script(name, prelude, body) for name, body in blocks.items() if name != "prelude"
+        name: _Script(name, prelude, body)
+        for name, body in blocks.items()
+        if name not in ("prelude", "arm")
     }
+
+
+_ARM: Final = load_blocks("wg_core.backends", "redis.lua")["arm"]
+"""Sent with EVAL (see the block): a short text that can never be missing."""
+
+
+async def _read_reply(connection: Any) -> Any:
+    """The next reply of a pipeline on ``connection``; an error reply is returned, not
+    raised, so that the replies after it can still be read."""
+    try:
+        return await connection.read_response(disconnect_on_error=False)
+    except redis_errors.ResponseError as exc:
+        return exc
 
 
 def _job_id_of(raw: str) -> str:
@@ -277,6 +305,14 @@ class RedisBackend:
         self._blocking: aioredis.Redis | None = None
         self._closing = False
         self._open_lock = asyncio.Lock()
+        # Blocking claims in flight each use a claiming list of their own: a slot number
+        # within this instance, which is itself told apart from other processes'.
+        self._instance = uuid.uuid4().hex[:8]
+        self._free_slots: list[int] = []
+        self._next_slot = 0
+        self._claiming_in_use: set[str] = set()
+        self._enqueue_one_keys = (self._keys.jobs, self._keys.ids)
+        self._enqueue_keys = (self._keys.jobs, self._keys.schedule, self._keys.ids)
 
     # -- properties ----------------------------------------------------------------------
 
@@ -378,9 +414,15 @@ class RedisBackend:
         self._closing = True
         client, blocking = self._client, self._blocking
         self._client = self._blocking = None
-        for connection in (blocking, client):
-            if connection is not None:
-                await connection.aclose()
+        if blocking is not None:
+            await blocking.aclose()
+        if client is not None:
+            # A blocking claim cut short may have had a job taken into its claiming list:
+            # put it back now rather than leave it to reclaim_expired.
+            for claiming in list(self._claiming_in_use):
+                with contextlib.suppress(Exception):
+                    await self._unclaim(client, claiming)
+            await client.aclose()
 
     def _ready(self) -> aioredis.Redis:
         if self._client is None:
@@ -388,7 +430,8 @@ class RedisBackend:
         return self._client
 
     async def destroy(self) -> None:
-        await self._command("UNLINK", *self._keys.all())
+        claiming = await self._command("ZRANGE", self._keys.claimers, 0, -1)
+        await self._command("UNLINK", *self._keys.all(), *claiming)
 
     # -- error translation ---------------------------------------------------------------
 
@@ -431,6 +474,15 @@ class RedisBackend:
         except (redis_errors.RedisError, OSError) as exc:
             raise self._translate(exc) from exc
 
+    async def _unclaim(self, client: Any, claiming: str) -> int:
+        """Put back what a blocking claim's BLMOVE took into ``claiming``."""
+        k = self._keys
+        script = self._scripts["unclaim"]
+        moved: int = await self._guard(
+            lambda: script(client, (claiming, k.claimers, k.jobs), ()), idempotent=True
+        )
+        return moved
+
     async def _drop_idle_connections(self) -> None:
         for client in (self._client, self._blocking):
             if client is not None:
@@ -471,14 +523,20 @@ class RedisBackend:
             raise TypeError("RedisBackend has no transactions: pass no connection")
         if not jobs:
             return
-        k = self._keys
         keys: tuple[str, ...]
+        args: list[Any]
         if len(jobs) == 1 and jobs[0].delay <= 0:
-            name, keys, args = "enqueue_one", (k.jobs, k.ids), [jobs[0].job_id, jobs[0].raw]
+            name, keys, args = "enqueue_one", self._enqueue_one_keys, [jobs[0].job_id, jobs[0].raw]
         else:
-            name, keys, args = "enqueue", (k.jobs, k.schedule, k.ids), []
-            for job in jobs:
-                args += (job.job_id, job.raw, repr(job.delay) if job.delay > 0 else "0")
+            # Columns rather than rows: ids, then envelopes, then (if any job is
+            # scheduled) delays, which the script reads in chunks of many jobs.
+            timed = any(job.delay > 0 for job in jobs)
+            name, keys = "enqueue", self._enqueue_keys
+            args = [len(jobs), "1" if timed else "0"]
+            args += [job.job_id for job in jobs]
+            args += [job.raw for job in jobs]
+            if timed:
+                args += [repr(job.delay) if job.delay > 0 else "0" for job in jobs]
         try:
             # Repeating the call is harmless: the scripts recognise jobs they already stored.
             await self._run_idempotent(name, keys, args)
@@ -508,9 +566,14 @@ class RedisBackend:
             remaining = deadline - time.monotonic()
             if remaining < _MIN_BLOCK or self._closing:
                 return []
-            await self._block_until_pushed(
-                self._keys.resumed if paused else self._keys.jobs, min(remaining, _BLOCK_SLICE)
+            if paused:
+                await self._block_until_pushed(self._keys.resumed, min(remaining, _BLOCK_SLICE))
+                continue
+            paused, attempts = await self._claim_blocking(
+                limit, lease, worker_id, min(remaining, _BLOCK_SLICE)
             )
+            if attempts:
+                return attempts
 
     async def _claim_now(
         self, limit: int, lease: float, worker_id: str
@@ -534,6 +597,143 @@ class RedisBackend:
                     await self.release(leased)
             raise
         return _claim_reply(reply)
+
+    async def _claim_blocking(
+        self, limit: int, lease: float, worker_id: str, timeout: float
+    ) -> tuple[bool, list[Attempt]]:
+        """Wait for a job and lease it, in one round trip once it is pushed.
+
+        One pipeline on the blocking connection: ``CLIENT ID``, ``arm`` (lists this
+        claim's claiming list in ``claimers`` with a deadline), ``BLMOVE {ns}:jobs
+        <claiming list>`` (blocks until a job is pushed, and takes it *into Redis's own
+        claiming list*, so it never leaves the server), then the claim script, which
+        leases it (plus more from the queue, up to ``limit``) and disarms the list. Redis
+        runs the script as soon as BLMOVE returns, so both replies come back together.
+        A job stranded by a claimer that died between the two is put back by
+        ``reclaim_expired`` after the deadline; a claim that fails or is cancelled puts
+        it back itself (``unclaim``), or releases what the script leased.
+        """
+        for again in (False, True):
+            try:
+                return await self._claim_blocking_once(limit, lease, worker_id, timeout)
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+                # Safe to call again: whatever the lost pipeline took is in Redis, leased
+                # (its lease expires) or in the claiming list (reclaim_expired).
+                await self._drop_idle_connections()
+                if self._closing:
+                    return False, []
+                if again:
+                    raise self._translate(exc) from exc
+            except redis_errors.RedisError as exc:
+                raise self._translate(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _take_claiming(self, worker_id: str) -> tuple[str, int]:
+        slot = self._free_slots.pop() if self._free_slots else self._next_slot
+        if slot == self._next_slot:
+            self._next_slot += 1
+        claiming = self._keys.claiming(worker_id, self._instance, slot)
+        self._claiming_in_use.add(claiming)
+        return claiming, slot
+
+    def _give_back_claiming(self, claiming: str, slot: int) -> None:
+        self._claiming_in_use.discard(claiming)
+        self._free_slots.append(slot)
+
+    async def _claim_blocking_once(
+        self, limit: int, lease: float, worker_id: str, timeout: float
+    ) -> tuple[bool, list[Attempt]]:
+        blocking: Any = self._blocking
+        client: Any = self._client
+        if blocking is None or client is None:
+            raise BackendError("the Redis backend is not open: call open() first")
+        k = self._keys
+        claiming, slot = self._take_claiming(worker_id)
+        keys: tuple[str, ...] = (k.jobs, k.running, k.leases, k.attempts, k.ids, k.seq)
+        keys += (k.paused, k.resumed, claiming, k.claimers)
+        args = (limit, repr(float(lease)), worker_id)
+        script = self._scripts["claim"]
+        pool = blocking.connection_pool
+        connection = await pool.get_connection()
+        replies: list[Any] = []
+        try:
+            packed = connection.pack_commands(
+                [
+                    ("CLIENT", "ID"),
+                    ("EVAL", _ARM, 1, k.claimers, claiming, repr(timeout + float(lease))),
+                    ("BLMOVE", k.jobs, claiming, "RIGHT", "LEFT", f"{timeout:.3f}"),
+                    ("EVALSHA", script.sha, len(keys), *keys, *args),
+                ]
+            )
+            async with asyncio.timeout(timeout + _BLOCK_SOCKET_MARGIN):
+                await connection.send_packed_command(packed, check_health=False)
+                while len(replies) < 4:
+                    replies.append(await _read_reply(connection))
+        except asyncio.CancelledError:
+            # Hand the connection and the claiming list over to a task that cannot be
+            # cancelled: it ends the wait and gives back whatever the claim took.
+            cleanup = asyncio.ensure_future(
+                self._abandon_claim(client, pool, connection, replies, claiming, slot)
+            )
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(cleanup)
+            raise
+        except BaseException:
+            await connection.disconnect()
+            await pool.release(connection)
+            self._give_back_claiming(claiming, slot)
+            raise
+        await pool.release(connection)
+        try:
+            reply = replies[3]
+            if isinstance(reply, redis_errors.NoScriptError):
+                # A flushed or restarted server: the job waits in the claiming list, and
+                # the claim script (loaded now) takes it from there.
+                reply = await self._run("claim", keys, args)
+            elif isinstance(reply, Exception) or isinstance(replies[1], Exception):
+                await self._unclaim(client, claiming)
+                error = reply if isinstance(reply, Exception) else replies[1]
+                raise self._translate(error)
+        finally:
+            self._give_back_claiming(claiming, slot)
+        return _claim_reply(reply)
+
+    async def _abandon_claim(
+        self,
+        client: Any,
+        pool: Any,
+        connection: Any,
+        replies: list[Any],
+        claiming: str,
+        slot: int,
+    ) -> None:
+        """End a cancelled blocking claim: unblock it (``CLIENT UNBLOCK`` its connection,
+        whose id is the pipeline's first reply), read the rest of its replies and release
+        what its script leased. If that fails, close the connection and put back what
+        BLMOVE took; anything the server still does for the closed connection is put
+        back by lease expiry or ``reclaim_expired``."""
+        leased: list[Attempt] = []
+        try:
+            try:
+                if not replies or not isinstance(replies[0], int):
+                    raise BackendError("no client id")
+                async with asyncio.timeout(_ABANDON_TIMEOUT):
+                    await client.execute_command("CLIENT", "UNBLOCK", replies[0])
+                    while len(replies) < 4:
+                        replies.append(await _read_reply(connection))
+                if not isinstance(replies[3], list):
+                    raise BackendError("the claim script did not run")
+                leased = _claim_reply(replies[3])[1]
+            except Exception:
+                await connection.disconnect()
+                await self._unclaim(client, claiming)
+            if leased:
+                await self.release(leased)
+        except Exception as exc:  # pragma: no cover - the server went away meanwhile
+            _log.debug("a cancelled claim could not give back its job: %s", exc)
+        finally:
+            await pool.release(connection)
+            self._give_back_claiming(claiming, slot)
 
     async def _block_until_pushed(self, key: str, timeout: float) -> None:
         """Wait until ``key`` (a list) is non-empty, without taking anything from it."""
@@ -650,7 +850,18 @@ class RedisBackend:
         k = self._keys
         reply = await self._run(
             "reclaim_expired",
-            (k.running, k.leases, k.attempts, k.ids, k.seq, k.workers, k.seen, k.stopping),
+            (
+                k.running,
+                k.leases,
+                k.attempts,
+                k.ids,
+                k.seq,
+                k.workers,
+                k.seen,
+                k.stopping,
+                k.claimers,
+                k.jobs,
+            ),
             (
                 max(0, limit),
                 repr(float(lease)),
@@ -783,7 +994,17 @@ class RedisBackend:
         k = self._keys
         reply = await self._run_idempotent(
             "get_job",
-            (k.ids, k.jobs, k.schedule, k.retry, k.dead, k.running, k.leases, k.attempts),
+            (
+                k.ids,
+                k.jobs,
+                k.schedule,
+                k.retry,
+                k.dead,
+                k.running,
+                k.leases,
+                k.attempts,
+                k.claimers,
+            ),
             (job_id,),
         )
         if reply is not None:
