@@ -334,6 +334,30 @@ async def test_concurrent_writes_fail_alone(backend: SqliteBackend) -> None:
     assert (await backend.counts()).queued == 11
 
 
+async def test_an_id_taken_in_any_state_refuses_any_batch(backend: SqliteBackend) -> None:
+    # A single job is checked by its insert; a batch by one look-up per 512 ids: an id
+    # taken in every state, sent alone, due later, or deep in a large batch, is refused.
+    queued, running, retry, dead, scheduled = (new_job() for _ in range(5))
+    await backend.enqueue([running, retry, dead])
+    attempts = await backend.claim(limit=3, lease=30, worker_id="w")
+    by_id = {json.loads(a.raw)["id"]: a for a in attempts}
+    assert await backend.retry(by_id[retry.job_id], raw=retry.raw, delay=3600)
+    assert await backend.bury(by_id[dead.job_id], raw=dead.raw)
+    await backend.enqueue([queued, NewJob(scheduled.job_id, "job", scheduled.raw, 3600)])
+    before = await backend.counts()
+    for taken in (queued, running, retry, dead, scheduled):
+        for delay in (0.0, 60.0):
+            again = NewJob(taken.job_id, "job", taken.raw, delay)
+            with pytest.raises(DuplicateJobError):
+                await backend.enqueue([again])
+            batch = [new_job() for _ in range(700)]
+            with pytest.raises(DuplicateJobError):
+                await backend.enqueue([*batch[:600], again, *batch[600:]])
+    assert await backend.counts() == before
+    await backend.enqueue([new_job() for _ in range(700)])  # fresh ids still go in
+    assert (await backend.counts()).queued == before.queued + 700
+
+
 async def test_a_cancelled_claim_strands_no_job(backend: SqliteBackend) -> None:
     # Cancelled before it ran, the claim never runs; cancelled while it ran, what it
     # leased is released. Cancel at different moments to hit both.

@@ -111,6 +111,7 @@ MIN_SQLITE_VERSION: Final = (3, 35, 0)
 
 _MEMORY: Final = ":memory:"
 _MAX_GROUP: Final = 64  # write calls committed together at most
+_ID_CHUNK: Final = 512  # job ids looked up by one statement at most (a power of two)
 _RECHECK_INTERVAL: Final = 0.1  # an idle claimer's safety net against a missed wake-up
 _BUSY_WINDOW: Final = 1.0  # seconds after a commit during which the watcher polls faster
 # Transaction control, used by the connection threads around every call.
@@ -261,13 +262,81 @@ def _register_functions(connection: sqlite3.Connection) -> None:
 
 # -- one connection, one thread ------------------------------------------------------------
 
+_PENDING: Final = 0
+_SKIPPED: Final = 1  # cancelled before it started: never ran
+_OK: Final = 2
+_FAILED: Final = 3
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, eq=False)
 class _Call:
+    """One piece of work for a connection thread, and its outcome.
+
+    ``future`` belongs to ``loop`` (the caller's): the connection thread only reads
+    whether it was cancelled, and hands outcomes back with one ``call_soon_threadsafe``
+    per batch (``_deliver``), so a call costs one thread hop each way. ``future`` is
+    ``None`` for a write nobody waits for. ``cancellable``: a call whose caller was
+    cancelled before it started is skipped (reads and claims; every other write runs
+    regardless). ``on_abandon`` receives, on the caller's loop, the result of a call that
+    ran although its caller had gone (a claim: the jobs are released).
+    """
+
     fn: _Fn
     write: bool
-    future: concurrent.futures.Future[Any]
-    durable: bool = True
+    durable: bool
+    loop: asyncio.AbstractEventLoop | None
+    future: asyncio.Future[Any] | None
+    cancellable: bool = False
+    on_abandon: Callable[[Any], object] | None = None
+    state: int = _PENDING
+    value: Any = None
+
+    def start(self) -> bool:
+        """Whether to run the call now (False: its caller went away first)."""
+        future = self.future
+        if self.cancellable and future is not None and future.cancelled():
+            self.state = _SKIPPED
+            return False
+        return True
+
+    def succeed(self, value: Any) -> None:
+        self.state = _OK
+        self.value = value
+
+    def fail(self, exc: BaseException) -> None:
+        self.state = _FAILED
+        self.value = exc
+
+
+def _settle(calls: list[_Call]) -> None:
+    """Hand outcomes to their callers (runs on the callers' loop)."""
+    for call in calls:
+        future = call.future
+        if future is None or call.state == _SKIPPED:
+            continue
+        if future.cancelled():
+            if call.state == _OK and call.on_abandon is not None:
+                try:
+                    call.on_abandon(call.value)
+                except Exception as exc:  # keep settling the others
+                    message = "SQLite backend: releasing an abandoned claim failed"
+                    context = {"message": message, "exception": exc}
+                    future.get_loop().call_exception_handler(context)
+        elif call.state == _OK:
+            future.set_result(call.value)
+        else:
+            future.set_exception(call.value)
+
+
+def _deliver(calls: list[_Call]) -> None:
+    """Wake each caller's loop once for the whole batch (called on the connection thread)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
+    for call in calls:
+        if call.future is not None and call.loop is not None:
+            by_loop.setdefault(call.loop, []).append(call)
+    for loop, group in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle, group)
 
 
 class _ConnectionThread:
@@ -275,6 +344,7 @@ class _ConnectionThread:
 
     Write calls run inside ``BEGIN IMMEDIATE … COMMIT``; consecutive write calls that are
     already queued share one transaction, each under its own savepoint (group commit).
+    A call never waits for others to arrive: a lone call commits at once.
     Read calls run in a deferred transaction (one consistent snapshot).
 
     ``lazy_sync``: the statements that switch ``synchronous`` to NORMAL and back to FULL.
@@ -299,12 +369,12 @@ class _ConnectionThread:
         self._thread.start()
         await asyncio.wrap_future(self._ready)
 
-    def submit(
-        self, fn: _Fn, *, write: bool, durable: bool = True
-    ) -> concurrent.futures.Future[Any]:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._calls.put(_Call(fn, write, future, durable))
-        return future
+    def submit(self, call: _Call) -> None:
+        self._calls.put(call)
+
+    def submit_unawaited(self, fn: _Fn) -> None:
+        """Queue a durable write whose outcome nobody waits for."""
+        self._calls.put(_Call(fn, True, True, None, None))
 
     async def stop(self) -> None:
         self._calls.put(None)
@@ -333,7 +403,7 @@ class _ConnectionThread:
             end = index
             while end < len(batch) and batch[end].write:
                 end += 1
-            group = batch[index:end]
+            group = batch[index:end] if index or end < len(batch) else batch
             index = end
             if self._lazy_sync is not None:
                 want_lazy = not any(call.durable for call in group)
@@ -351,18 +421,17 @@ class _ConnectionThread:
         return lazy
 
     def _serve(self, connection: sqlite3.Connection) -> None:
+        calls = self._calls
         stopping = False
         lazy = False  # whether synchronous is NORMAL right now
         while not stopping:
-            first = self._calls.get()
+            first = calls.get()
             if first is None:
                 break
             batch = [first]
-            while len(batch) < _MAX_GROUP:
-                try:
-                    call = self._calls.get_nowait()
-                except queue.Empty:
-                    break
+            # Take what is already queued, without waiting for more (no batching window).
+            while not calls.empty() and len(batch) < _MAX_GROUP:
+                call = calls.get()
                 if call is None:
                     stopping = True
                     break
@@ -371,26 +440,28 @@ class _ConnectionThread:
                 lazy = self._run_batch(connection, batch, lazy)
             except BaseException as exc:  # never let the thread die with callers waiting
                 for call in batch:
-                    if not call.future.done():
-                        call.future.set_exception(exc)
+                    if call.state == _PENDING:
+                        call.fail(exc)
+            _deliver(batch)
         # Fail whatever is still queued after the stop request.
-        while True:
-            try:
-                call = self._calls.get_nowait()
-            except queue.Empty:
-                return
-            if call is not None and call.future.set_running_or_notify_cancel():
-                call.future.set_exception(BackendError("the SQLite backend is closed"))
+        closed = BackendError("the SQLite backend is closed")
+        left: list[_Call] = []
+        while not calls.empty():
+            call = calls.get()
+            if call is not None and call.start():
+                call.fail(closed)
+                left.append(call)
+        _deliver(left)
 
 
 def _fail(calls: list[_Call], exc: BaseException) -> None:
     for call in calls:
-        if call.future.set_running_or_notify_cancel():
-            call.future.set_exception(exc)
+        if call.start():
+            call.fail(exc)
 
 
 def _run_read(connection: sqlite3.Connection, call: _Call) -> None:
-    if not call.future.set_running_or_notify_cancel():
+    if not call.start():
         return
     try:
         connection.execute(_BEGIN_READ)
@@ -399,14 +470,30 @@ def _run_read(connection: sqlite3.Connection, call: _Call) -> None:
         finally:
             connection.execute(_COMMIT)
     except BaseException as exc:
-        call.future.set_exception(exc)
+        call.fail(exc)
     else:
-        call.future.set_result(result)
+        call.succeed(result)
 
 
-def _when_done(callback: Callable[[Any], object], future: concurrent.futures.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        callback(future.result())
+def _enqueue_one(
+    statement: str, row: tuple[str, str, str, int], connection: sqlite3.Connection
+) -> None:
+    if connection.execute(statement, row).rowcount != 1:
+        raise DuplicateJobError(f"job id already stored: {row[1]}")
+
+
+def _first_taken(
+    connection: sqlite3.Connection, query: Callable[[int], str], ids: list[str]
+) -> str | None:
+    """The first of ``ids`` that ``query`` finds stored, or ``None``."""
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
+        size = _ID_CHUNK if len(chunk) == _ID_CHUNK else 1 << (len(chunk) - 1).bit_length()
+        chunk += chunk[:1] * (size - len(chunk))  # a few statement sizes, cached
+        row = connection.execute(query(size), chunk).fetchone()
+        if row is not None:
+            return str(row[0])
+    return None
 
 
 def _rollback(connection: sqlite3.Connection) -> None:
@@ -417,7 +504,7 @@ def _rollback(connection: sqlite3.Connection) -> None:
 
 def _run_writes(connection: sqlite3.Connection, calls: list[_Call]) -> None:
     # Calls cancelled before they started never run (e.g. an abandoned claim).
-    live = [call for call in calls if call.future.set_running_or_notify_cancel()]
+    live = [call for call in calls if call.start()]
     if not live:
         return
     grouped = len(live) > 1
@@ -442,13 +529,13 @@ def _run_writes(connection: sqlite3.Connection, calls: list[_Call]) -> None:
     except BaseException as exc:
         _rollback(connection)
         for call in live:
-            call.future.set_exception(exc)
+            call.fail(exc)
         return
     for call, (ok, value) in zip(live, outcomes, strict=True):
         if ok:
-            call.future.set_result(value)
+            call.succeed(value)
         else:
-            call.future.set_exception(value)
+            call.fail(value)
 
 
 class _CommitWatcher:
@@ -572,6 +659,7 @@ class SqliteBackend:
         self._synchronous = synchronous
         self._poll_interval = poll_interval
         self._q = _queries(self._namespace)
+        self._sized_queries: dict[tuple[str, int], str] = {}
         self._in_memory = self._path == _MEMORY
         # An in-memory database is private to this backend (one connection holds it).
         self._waiters = Waiters() if self._in_memory else _waiters_for(self._path, namespace)
@@ -777,13 +865,22 @@ class SqliteBackend:
         """
         if thread is None:
             raise BackendError("the SQLite backend is not open: await backend.open() first")
-        future = thread.submit(fn, write=write, durable=durable)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        cancellable = not write or on_abandon is not None
+        thread.submit(_Call(fn, write, durable, loop, future, cancellable, on_abandon))
         try:
-            return await asyncio.shield(asyncio.wrap_future(future))
+            return await future
         except asyncio.CancelledError:
-            cancellable = not write or on_abandon is not None
-            if cancellable and not future.cancel() and on_abandon is not None:
-                future.add_done_callback(partial(_when_done, on_abandon))
+            # The result came back but this task was cancelled before it could resume:
+            # the claim's jobs must not stay leased to nobody.
+            if (
+                on_abandon is not None
+                and future.done()
+                and not future.cancelled()
+                and future.exception() is None
+            ):
+                on_abandon(future.result())
             raise
         except sqlite3.IntegrityError as exc:
             raise DuplicateJobError(f"job id already stored ({exc})") from exc
@@ -804,6 +901,21 @@ class SqliteBackend:
     def _now_ms(self) -> int:
         return _ms(self._clock())
 
+    def _ids_taken_query(self, name: str) -> Callable[[int], str]:
+        """``size`` -> the block ``name`` for that many ids (built once per size)."""
+        (template,) = self._q[name]
+        cache = self._sized_queries
+
+        def query(size: int) -> str:
+            key = (name, size)
+            text = cache.get(key)
+            if text is None:
+                ids = ", ".join(f"?{i}" for i in range(1, size + 1))
+                text = cache[key] = template.replace("{ids}", ids)
+            return text
+
+        return query
+
     async def _commit_watcher(self) -> _CommitWatcher | None:
         """The watcher of other processes' commits, started on the first idle claim."""
         if self._in_memory or self._writer is None:
@@ -823,25 +935,39 @@ class SqliteBackend:
         if not jobs:
             return
         now = self._now_ms()
+        if len(jobs) == 1 and jobs[0].delay <= 0:  # the common case, kept lean
+            job = jobs[0]
+            row = (job.raw, job.job_id, job.job_name, now)
+            await self._write(partial(_enqueue_one, self._q["enqueue_queued"][0], row))
+            self._waiters.wake_all()
+            return
         seen: set[str] = set()
+        queued: list[tuple[str, str, str, int]] = []
+        scheduled: list[tuple[str, str, str, int, int, int]] = []
         for job in jobs:
             if job.job_id in seen:
                 raise DuplicateJobError(f"job id already stored: {job.job_id}")
             seen.add(job.job_id)
-        queued = [(j.raw, j.job_id, j.job_name, now) for j in jobs if j.delay <= 0]
-        scheduled = [
-            (j.raw, j.job_id, j.job_name, now, now + _ms(j.delay), math.ceil(now / 1000 + j.delay))
-            for j in jobs
-            if j.delay > 0
-        ]
-        (id_taken,) = self._q["id_taken"]
+            if job.delay <= 0:
+                queued.append((job.raw, job.job_id, job.job_name, now))
+            else:
+                due = now + _ms(job.delay)
+                scheduled.append(
+                    (job.raw, job.job_id, job.job_name, now, due, math.ceil(now / 1000 + job.delay))
+                )
+        check_queued = self._ids_taken_query("ids_taken_queued")
+        check_scheduled = self._ids_taken_query("ids_taken_scheduled")
         (insert_queued,) = self._q["insert_queued"]
         (insert_scheduled,) = self._q["insert_scheduled"]
 
         def run(c: sqlite3.Connection) -> None:
-            for job in jobs:
-                if c.execute(id_taken, (job.job_id,)).fetchone() is not None:
-                    raise DuplicateJobError(f"job id already stored: {job.job_id}")
+            # An id stored in the table a job goes to raises IntegrityError (its unique
+            # index); one stored in another table is looked up for the whole batch at once.
+            # Either way the whole batch is refused (rolled back).
+            taken = _first_taken(c, check_queued, [row[1] for row in queued])
+            taken = taken or _first_taken(c, check_scheduled, [row[1] for row in scheduled])
+            if taken is not None:
+                raise DuplicateJobError(f"job id already stored: {taken}")
             if queued:
                 c.executemany(insert_queued, queued)
             if scheduled:
@@ -892,12 +1018,12 @@ class SqliteBackend:
         return attempts
 
     def _release_abandoned(self, attempts: list[Attempt]) -> None:
-        """Put back what a cancelled claim leased (called on the writer thread)."""
+        """Put back what a cancelled claim leased (called on the claimer's loop)."""
         writer = self._writer
         if attempts and writer is not None:
             params = [(int(a.key), a.token) for a in attempts]
             (release,) = self._q["release"]
-            writer.submit(lambda c: c.executemany(release, params).rowcount, write=True)
+            writer.submit_unawaited(lambda c: c.executemany(release, params).rowcount)
             self._waiters.wake_all()
 
     def _lease_rows(

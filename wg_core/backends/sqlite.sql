@@ -139,21 +139,42 @@ DROP TABLE IF EXISTS "{ns}_dead";
 DROP TABLE IF EXISTS "{ns}_workers";
 DROP TABLE IF EXISTS "{ns}_meta"
 
--- name: id_taken
-SELECT 1 FROM "{ns}_jobs" WHERE job_id = ?1
-UNION ALL SELECT 1 FROM "{ns}_scheduled" WHERE job_id = ?1
-UNION ALL SELECT 1 FROM "{ns}_retry" WHERE job_id = ?1
-UNION ALL SELECT 1 FROM "{ns}_dead" WHERE job_id = ?1
+-- name: enqueue_queued
+-- Store a new QUEUED job, unless its id is taken: {ns}_jobs's unique index refuses a
+-- duplicate there (an IntegrityError), and an id found in another table makes this insert
+-- nothing (the caller counts the rows stored). One statement per job: no separate lookup.
+-- ?1 job_json, ?2 job_id, ?3 job_name, ?4 now (ms)
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at)
+SELECT ?1, ?2, ?3, ?4
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = ?2)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = ?2)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = ?2)
+
+-- name: ids_taken_queued
+-- Which of a batch of new QUEUED jobs' ids are stored in another table ({ns}_jobs's own
+-- unique index refuses a duplicate there). {ids} is ?1, ?2 … ?N (the caller repeats an
+-- id to fill a short batch): one statement for a whole batch, the probes all in C.
+SELECT job_id FROM "{ns}_scheduled" WHERE job_id IN ({ids})
+UNION ALL SELECT job_id FROM "{ns}_retry" WHERE job_id IN ({ids})
+UNION ALL SELECT job_id FROM "{ns}_dead" WHERE job_id IN ({ids})
 LIMIT 1
 
--- name: insert_queued
--- ?1 job_json, ?2 job_id, ?3 job_name, ?4 now (ms)
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at) VALUES (?1, ?2, ?3, ?4)
+-- name: ids_taken_scheduled
+-- The same for a batch of new SCHEDULED jobs.
+SELECT job_id FROM "{ns}_jobs" WHERE job_id IN ({ids})
+UNION ALL SELECT job_id FROM "{ns}_retry" WHERE job_id IN ({ids})
+UNION ALL SELECT job_id FROM "{ns}_dead" WHERE job_id IN ({ids})
+LIMIT 1
 
 -- name: insert_scheduled
 -- ?1 job_json, ?2 job_id, ?3 job_name, ?4 now (ms), ?5 due (ms), ?6 due (s, rounded up)
 INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, enqueued_at, run_at_ms, run_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+
+-- name: insert_queued
+-- Bulk enqueue (after ids_taken_queued), promotion and admin moves.
+-- ?1 job_json, ?2 job_id, ?3 job_name, ?4 now (ms)
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at) VALUES (?1, ?2, ?3, ?4)
 
 -- name: claim
 -- Lease up to ?5 queued jobs, oldest first, unless the namespace is paused. Each attempt's
