@@ -3,7 +3,10 @@
 One pool is one asyncio task group over one backend:
 
 * the **claimer** leases up to the number of free slots at a time, waiting on the
-  backend's wake-up signal when the queue is empty;
+  backend's wake-up signal when the queue is empty. While the queue is deep (the last
+  claim came back full) it also **claims ahead**: up to ``prefetch`` more jobs wait,
+  leased, in a local buffer, so a slot that frees starts its next job at once instead
+  of after a claim round trip (see ``WorkerPool``);
 * one **task per job** decodes the envelope, routes it to its handler by job name,
   runs it (with the job's timeout) and records the outcome;
 * the **acknowledger** completes finished attempts in batches;
@@ -26,12 +29,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import signal
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +67,12 @@ _BACKOFF_START: Final = 0.05
 _BACKOFF_MAX: Final = 5.0
 LAST_WRITES_TIMEOUT = 10.0
 """Seconds each of the last writes of a stopping pool may take before it gives up."""
+PREFETCH_HOLD = 1.0
+"""Seconds a claimed-ahead job may wait in a pool's buffer before it is released."""
+_PREFETCH_COOLDOWN_MAX: Final = 60.0
+_TIMEOUT_GRAIN: Final = 0.05
+"""Job timeouts fire up to this late (or 0.1 % of the timeout, if more): jobs whose
+deadlines fall in the same slice share one timer instead of arming one each."""
 _REAPED_ERROR: Final = "lease expired: the worker running this job crashed or stalled"
 
 
@@ -71,7 +82,9 @@ class PoolStats:
 
     ``failed`` counts failed attempts (``retried`` + those that went ``dead``);
     ``stale_writes`` counts outcomes the backend refused because the lease had been
-    lost; ``released`` counts jobs put back unrun at shutdown.
+    lost; ``released`` counts jobs put back unrun (at shutdown, and claimed-ahead jobs
+    given back because they waited too long or the namespace was paused);
+    ``buffered`` is how many claimed-ahead jobs are waiting for a free slot.
     """
 
     processed: int = 0
@@ -81,6 +94,7 @@ class PoolStats:
     stale_writes: int = 0
     released: int = 0
     running: int = 0
+    buffered: int = 0
 
 
 class _Backoff:
@@ -104,6 +118,13 @@ class WorkerPool:
     ``WorkerPool(handler=f, url="sqlite:jobs.db", namespace="myapp", workers=4)``
     or ``WorkerPool(handlers={"send_email": f, ...}, backend=backend)``. Settings are
     ``WorkerConfig``'s: pass ``config=`` or its fields as keyword arguments.
+
+    ``prefetch`` (default: ``workers``; 0 turns it off) is how many jobs beyond its free
+    slots the pool may hold leased, waiting for a slot, while the queue is deep. Those
+    jobs are this worker's: the heartbeat renews their leases; one not started within
+    ``prefetch_hold`` seconds, and every one once the pool learns the namespace is
+    paused (at its next heartbeat, or a claim that came back short) or starts to stop,
+    is released to the front of the queue at once, without using an attempt.
     """
 
     def __init__(
@@ -114,6 +135,8 @@ class WorkerPool:
         url: str | None = None,
         backend: Backend | None = None,
         config: WorkerConfig | None = None,
+        prefetch: int | None = None,
+        prefetch_hold: float = PREFETCH_HOLD,
         **config_fields: Any,
     ) -> None:
         if config is not None and config_fields:
@@ -129,7 +152,17 @@ class WorkerPool:
                 f"the backend's namespace {backend.namespace!r} differs from the pool's "
                 f"{config.namespace!r}"
             )
+        if prefetch is None:
+            prefetch = config.workers
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise ConfigError(f"prefetch must be an int >= 0, got {prefetch!r}")
+        if not prefetch_hold > 0:
+            raise ConfigError(f"prefetch_hold must be positive, got {prefetch_hold!r}")
         self.config = config
+        self._prefetch = prefetch
+        # A buffered job waits at most this long: well inside its lease, which is only
+        # renewed every heartbeat_interval.
+        self._prefetch_hold = min(float(prefetch_hold), config.lease / 2)
         self._routes, self._fallback = build_routes(handler, handlers)
         self._owns_backend = backend is None
         self._backend = (
@@ -140,9 +173,19 @@ class WorkerPool:
         self._rng = random.Random()
         # token -> task running the handler (frees a slot when done)
         self._active: dict[str, asyncio.Task[None]] = {}
-        # every attempt this pool holds a lease on: running, or waiting for its ack
+        # every attempt this pool holds a lease on: buffered, running, or waiting for
+        # its ack (the heartbeat renews them all)
         self._held: dict[str, Attempt] = {}
+        # claimed ahead, oldest first: (attempt, monotonic time of its claim)
+        self._buffer: deque[tuple[Attempt, float]] = deque()
+        self._ahead = 0  # how many to claim beyond the free slots next time
+        self._paused = False  # the namespace is paused, as last learned
+        self._prefetch_after = 0.0  # no claiming ahead before this (monotonic)
+        self._prefetch_cooldown = self._prefetch_hold
         self._acks: list[Attempt] = []
+        # deadline (loop time) -> (tasks whose job times out then, the timer)
+        self._deadlines: dict[float, tuple[set[asyncio.Task[Any]], asyncio.TimerHandle]] = {}
+        self._timed_out: set[asyncio.Task[Any]] = set()
         self._acking: list[Attempt] = []  # the batch being written right now
         self._ack_task: asyncio.Task[None] | None = None
         self._heartbeat_call: asyncio.Task[HeartbeatReply] | None = None
@@ -170,7 +213,7 @@ class WorkerPool:
     @property
     def stats(self) -> PoolStats:
         """Counts of what this pool has done so far."""
-        return PoolStats(running=len(self._active), **self._counts)
+        return PoolStats(running=len(self._active), buffered=len(self._buffer), **self._counts)
 
     @property
     def running(self) -> bool:
@@ -301,6 +344,8 @@ class WorkerPool:
             self._draining = True
             claimer.cancel()
             await asyncio.gather(claimer, return_exceptions=True)
+            # Claimed-ahead jobs go back first, so other workers run them while we drain.
+            await self._quietly(self._release_buffer())
             await self._drain()
         except asyncio.CancelledError:
             if not self._force:
@@ -313,6 +358,8 @@ class WorkerPool:
             if self._force:
                 for task in self._active.values():
                     task.cancel()
+                # Unstarted jobs need no lease to come back: give them back now.
+                await self._quietly(self._release_buffer())
             else:
                 await self._finish_quietly()
             if self._ack_task is not None and not self._ack_task.done():
@@ -320,6 +367,9 @@ class WorkerPool:
                 # come back when their leases expire.
                 self._ack_task.cancel()
                 await asyncio.gather(self._ack_task, return_exceptions=True)
+            for _, timer in self._deadlines.values():
+                timer.cancel()
+            self._deadlines.clear()
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
             if self._owns_backend:
@@ -392,18 +442,20 @@ class WorkerPool:
     async def _claim_loop(self) -> None:
         backoff = _Backoff()
         failing_since: float | None = None
+        workers = self.config.workers
         while not self._stop.is_set():
-            free = self.config.workers - len(self._active)
-            if free <= 0:
-                self._slot_free.clear()
-                await self._slot_free.wait()
+            free = workers - len(self._active)
+            want = free + self._ahead - len(self._buffer)
+            if want <= 0 or (self._paused and self._buffer):
+                await self._wait_for_slot()
                 continue
             try:
                 attempts = await self._backend.claim(
-                    limit=free,
+                    limit=want,
                     lease=self.config.lease,
                     worker_id=self.worker_id,
-                    wait=self.config.fetch_timeout,
+                    # Holding jobs already: don't block (a short answer may mean paused).
+                    wait=0.0 if self._buffer else self.config.fetch_timeout,
                 )
             except BackendError as exc:
                 now = time.monotonic()
@@ -422,19 +474,103 @@ class WorkerPool:
                 continue
             failing_since = None
             backoff.reset()
-            for attempt in attempts:
-                self._start_job(attempt)
+            claimed_at = time.monotonic()
+            full = len(attempts) >= want
+            if attempts:
+                self._paused = False  # the claim checked the flag
+                held = self._held
+                buffer = self._buffer
+                for attempt in attempts:
+                    held[attempt.token] = attempt
+                    buffer.append((attempt, claimed_at))
+                self._fill_slots()
+            # Claim ahead only while the queue is deep: a short claim means it is empty
+            # (or paused), and jobs already buffered would just wait.
+            self._ahead = self._prefetch if full and claimed_at >= self._prefetch_after else 0
+            if not full and self._buffer:
+                await self._check_paused()
 
-    def _start_job(self, attempt: Attempt) -> None:
-        self._held[attempt.token] = attempt
-        claimed_at = time.monotonic()
-        task = asyncio.create_task(self._run_job(attempt, claimed_at), name=f"wg-job-{attempt.key}")
-        self._active[attempt.token] = task
-        task.add_done_callback(lambda _: self._job_done(attempt.token))
+    async def _wait_for_slot(self) -> None:
+        """Wait until a job ends; release buffered jobs that waited too long."""
+        self._slot_free.clear()
+        if not self._buffer:
+            await self._slot_free.wait()
+            return
+        oldest = self._buffer[0][1]
+        timeout = oldest + self._prefetch_hold - time.monotonic()
+        if timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._slot_free.wait()
+                return
+        # The oldest buffered job waited its hold out: slots free slower than expected
+        # (long jobs) or not at all (paused). Other workers may be idle: give them back,
+        # and claim ahead again only after a cool-down that grows while this repeats.
+        now = time.monotonic()
+        self._prefetch_after = now + self._prefetch_cooldown
+        self._prefetch_cooldown = min(self._prefetch_cooldown * 2, _PREFETCH_COOLDOWN_MAX)
+        self._ahead = 0
+        await self._release_buffer()
 
-    def _job_done(self, token: str) -> None:
-        self._active.pop(token, None)
-        self._slot_free.set()
+    async def _check_paused(self) -> None:
+        """Learn whether the namespace is paused; if so, give the buffered jobs back."""
+        try:
+            self._paused = await self._backend.is_paused()
+        except BackendError as exc:
+            logger.warning("checking the pause flag failed: %s", exc)
+            return
+        if self._paused:
+            self._ahead = 0
+            await self._release_buffer()
+
+    async def _release_buffer(self) -> None:
+        """Put every buffered (claimed ahead, unstarted) job back at the queue's front."""
+        if not self._buffer:
+            return
+        attempts = [attempt for attempt, _ in self._buffer if attempt.token in self._held]
+        self._buffer.clear()
+        for attempt in attempts:
+            self._held.pop(attempt.token, None)
+        if not attempts:
+            return
+        try:
+            released = await self._backend.release(attempts)
+        except BackendError as exc:
+            # Still leased to us but no longer renewed: they come back when it expires.
+            logger.warning("releasing %d claimed-ahead jobs failed: %s", len(attempts), exc)
+            return
+        self._counts["released"] += released
+
+    def _fill_slots(self) -> None:
+        """Start buffered jobs, oldest first, in the free slots."""
+        if self._stop.is_set() or self._paused:
+            return
+        buffer = self._buffer
+        active = self._active
+        held = self._held
+        workers = self.config.workers
+        while buffer and len(active) < workers:
+            attempt, claimed_at = buffer.popleft()
+            if attempt.token not in held:
+                continue  # its lease was lost (the heartbeat said so)
+            # Started straight from here (not via call_soon): no hop between a claim
+            # returning, or a slot freeing, and the job's task being scheduled.
+            active[attempt.token] = asyncio.create_task(
+                self._job(attempt, claimed_at), name=f"wg-job-{attempt.key}"
+            )
+
+    async def _job(self, attempt: Attempt, claimed_at: float) -> None:
+        try:
+            await self._run_job(attempt, claimed_at)
+        finally:
+            # The slot is free: hand it the next buffered job now, and wake the claimer.
+            self._active.pop(attempt.token, None)
+            if self._buffer:
+                self._fill_slots()
+                if not self._buffer:
+                    # Claimed-ahead jobs are being used up: claiming ahead pays.
+                    self._prefetch_cooldown = self._prefetch_hold
+            self._slot_free.set()
 
     # -- running one job -----------------------------------------------------------------
 
@@ -503,10 +639,45 @@ class WorkerPool:
     async def _call(
         self, handler: Handler, job: Any, context: JobContext, timeout: float | None
     ) -> None:
+        """Run the handler in this task, cancelling it into a ``TimeoutError`` once
+        ``timeout`` has passed (like ``asyncio.timeout``, without a timer per job)."""
         assert self._executor is not None
-        # asyncio.timeout runs the handler in this task; wait_for would add one per job.
-        async with asyncio.timeout(timeout):
+        assert self._loop is not None
+        if timeout is None:
             await handler.call(job, context, self._executor)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        loop = self._loop
+        grain = max(_TIMEOUT_GRAIN, timeout / 1000)
+        deadline = math.ceil((loop.time() + timeout) / grain) * grain
+        entry = self._deadlines.get(deadline)
+        if entry is None:
+            entry = self._deadlines[deadline] = (
+                set(),
+                loop.call_at(deadline, self._expire, deadline),
+            )
+        tasks = entry[0]
+        tasks.add(task)
+        cancelling = task.cancelling()
+        try:
+            await handler.call(job, context, self._executor)
+        except asyncio.CancelledError:
+            # Ours (and nobody else's, e.g. a shutdown's): the job timed out.
+            if task in self._timed_out and task.uncancel() <= cancelling:
+                raise TimeoutError from None
+            raise
+        finally:
+            tasks.discard(task)
+            self._timed_out.discard(task)
+
+    def _expire(self, deadline: float) -> None:
+        entry = self._deadlines.pop(deadline, None)
+        if entry is None:
+            return
+        for task in entry[0]:
+            self._timed_out.add(task)
+            task.cancel()
 
     async def _fail(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
         if failure.fatal or is_exhausted(envelope):
@@ -647,6 +818,10 @@ class WorkerPool:
                 if reply.stop_requested and not self._stop.is_set():
                     logger.info("stop requested by an operator: draining")
                     self._stop.set()
+                if self._buffer and not self._stop.is_set():
+                    # A claim checks the pause flag, buffered jobs don't: check it for
+                    # them, so a pause stops them within a heartbeat at most.
+                    await self._check_paused()
             await asyncio.sleep(self.config.heartbeat_interval)
 
     # -- scheduler, retrier, reaper ------------------------------------------------------

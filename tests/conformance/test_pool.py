@@ -22,6 +22,7 @@ from wg_core import (
     NewJob,
     WorkerPool,
 )
+from wg_core.envelope import Envelope
 from wg_core.failures import MALFORMED_JOB_NAME
 
 FAST = {
@@ -353,7 +354,8 @@ async def test_shutdown_timeout_releases_jobs_without_using_an_attempt(
 
     first = await client.enqueue({"n": 1})
     second = await client.enqueue({"n": 2})
-    pool = await start_pool(stuck, workers=1, shutdown_timeout=0.2)
+    # prefetch=0: the second job stays queued (claimed-ahead jobs have their own tests)
+    pool = await start_pool(stuck, workers=1, shutdown_timeout=0.2, prefetch=0)
     await asyncio.wait_for(started.wait(), 10)
     pool.shutdown()
     await asyncio.wait_for(pool.wait_closed(), 10)
@@ -490,3 +492,144 @@ async def test_a_job_finishing_during_shutdown_is_acknowledged_once(
     assert (pool.stats.processed, pool.stats.released) == (1, 0)
     assert (await client.counters()).processed == 1
     assert (await client.counts()).total == 0
+
+
+# -- claiming ahead (prefetch) ------------------------------------------------------------
+
+# A long lease and hold, so that only what a test does releases claimed-ahead jobs.
+PREFETCH = {"workers": 1, "prefetch": 3, "lease": 30.0, "prefetch_hold": 30.0}
+
+
+async def _blocked_with_a_full_buffer(
+    client: Client, start_pool: Any, **kwargs: Any
+) -> tuple[WorkerPool, list[int], asyncio.Event]:
+    """A one-slot pool running job 0 (blocked until the event is set) with jobs 1-3
+    claimed ahead; job 4 stays queued."""
+    started: list[int] = []
+    go = asyncio.Event()
+
+    async def handle(job: dict[str, int]) -> None:
+        started.append(job["n"])
+        if job["n"] == 0:
+            await go.wait()
+
+    await client.enqueue_many([{"n": n} for n in range(5)])
+    pool = await start_pool(handle, **{**PREFETCH, **kwargs})
+
+    async def buffered() -> bool:
+        return started == [0] and pool.stats.buffered == 3
+
+    await wait_until(buffered)
+    assert (await client.counts()).running == 4  # claimed ahead = leased to this worker
+    return pool, started, go
+
+
+async def test_claimed_ahead_jobs_go_back_at_once_when_a_pool_drains(
+    client: Client, backend: Backend, start_pool: Any
+) -> None:
+    pool, started, go = await _blocked_with_a_full_buffer(client, start_pool)
+    pool.shutdown()  # graceful: job 0 may finish, the buffer must not wait for it
+
+    async def given_back() -> bool:
+        return (await client.counts()).queued == 4
+
+    await wait_until(given_back)
+    # Another worker gets them at once (no lease to wait out), oldest first.
+    others = await backend.claim(limit=10, lease=30.0, worker_id="other")
+    assert [Envelope.decode(a.raw).payload["n"] for a in others] == [1, 2, 3, 4]
+    assert Envelope.decode(others[0].raw).retry_count == 0  # no attempt used
+    go.set()
+    await asyncio.wait_for(pool.wait_closed(), 10)
+    assert started == [0]
+    assert pool.stats.released == 3
+    assert pool.stats.processed == 1
+    assert await backend.complete(others) == 4
+
+
+async def test_claimed_ahead_jobs_go_back_when_a_pool_stops_now(
+    client: Client, start_pool: Any
+) -> None:
+    pool, started, _ = await _blocked_with_a_full_buffer(client, start_pool)
+    pool.shutdown(now=True)
+    await asyncio.wait_for(pool.wait_closed(), 10)
+    counts = await client.counts()
+    assert counts.queued == 4  # the buffer went back; job 0 comes back with its lease
+    assert counts.running == 1
+    assert pool.stats.released == 3
+    assert started == [0]
+
+
+async def test_a_paused_namespace_starts_nothing_from_the_buffer(
+    client: Client, start_pool: Any
+) -> None:
+    pool, started, go = await _blocked_with_a_full_buffer(client, start_pool)
+    await client.pause()  # by an operator: the pool learns it at its next heartbeat
+
+    async def given_back() -> bool:
+        return pool.stats.buffered == 0 and (await client.counts()).queued == 4
+
+    await wait_until(given_back)
+    go.set()
+
+    async def job_0_done() -> bool:
+        return pool.stats.processed == 1
+
+    await wait_until(job_0_done)
+    await asyncio.sleep(0.3)  # a few heartbeats and claim attempts
+    assert started == [0]
+    assert (await client.counts()).queued == 4
+    await client.resume()
+    await wait_until(lambda: settled(client))
+    assert started == [0, 1, 2, 3, 4]
+
+
+async def test_claimed_ahead_jobs_unstarted_after_the_hold_are_given_back(
+    client: Client, start_pool: Any
+) -> None:
+    pool, started, go = await _blocked_with_a_full_buffer(client, start_pool, prefetch_hold=0.2)
+
+    async def given_back() -> bool:
+        return pool.stats.released == 3 and (await client.counts()).queued == 4
+
+    await wait_until(given_back)
+    go.set()
+    await wait_until(lambda: settled(client))
+    assert started == [0, 1, 2, 3, 4]
+
+
+async def test_the_heartbeat_renews_claimed_ahead_jobs_leases(
+    client: Client, start_pool: Any
+) -> None:
+    # lease 4 s: the hold is capped at half the lease (2 s), heartbeats every 0.2 s.
+    pool, _, go = await _blocked_with_a_full_buffer(client, start_pool, lease=4.0)
+    (buffered,) = [
+        job
+        for job in await client.list_jobs(JobState.RUNNING)
+        if Envelope.decode(job.raw).payload["n"] == 1
+    ]
+    assert buffered.lease_until is not None
+
+    async def renewed() -> bool:
+        job = await client.get_job(buffered.job_id)
+        assert job is not None
+        assert job.lease_until is not None
+        return job.state is JobState.RUNNING and job.lease_until > buffered.lease_until
+
+    await wait_until(renewed, timeout=1.5)  # before the hold gives it back
+    assert pool.stats.buffered == 3
+    go.set()
+
+
+async def test_with_claiming_ahead_every_job_runs_once(client: Client, start_pool: Any) -> None:
+    runs: dict[int, int] = {}
+
+    async def handle(job: dict[str, int]) -> None:
+        runs[job["n"]] = runs.get(job["n"], 0) + 1
+        await asyncio.sleep(0)
+
+    await client.enqueue_many([{"n": n} for n in range(300)])
+    pool = await start_pool(handle, workers=4, prefetch=8)
+    await wait_until(lambda: settled(client))
+    assert runs == dict.fromkeys(range(300), 1)
+    assert pool.stats.processed == 300
+    assert (await client.counters()).processed == 300
