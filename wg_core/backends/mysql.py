@@ -47,12 +47,13 @@ import asyncio
 import re
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from wg_core.backend import NewJob
+from wg_core.backend import Attempt, NewJob
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Params, Row, SqlSession, micros
 from wg_core.errors import (
@@ -197,6 +198,27 @@ def _probe(connection: Any, sql: str) -> bool:
     return bool(row and row[0])
 
 
+def _claim(connection: Any, begin: str, lease: str, params: dict[str, Any]) -> list[Row]:
+    """The claim transaction in two round trips (see ``claim_begin``/``claim_lease``)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(begin, params)
+            cursor.nextset()  # START TRANSACTION's result, then the SELECT's
+            rows: list[Row] = list(cursor.fetchall())
+            if rows:
+                params["ids"] = [row[0] for row in rows]
+                cursor.execute(lease, params)
+                while cursor.nextset():  # the COMMIT's result: read, or the next
+                    pass  # statement on this connection would be out of sync
+            else:
+                connection.commit()  # nothing locked; just end the transaction
+    except BaseException:
+        with suppress(Exception):  # a dead connection has no transaction to roll back
+            connection.rollback()
+        raise
+    return rows
+
+
 def _begin(connection: Any) -> None:
     connection.begin()
 
@@ -226,6 +248,10 @@ class _Session:
 
     async def script(self, block: str) -> None:
         self._link.call(_script, _split_statements(self._sql[block]))
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(connection, *args)`` on the link's thread (it already is)."""
+        return self._link.call(function, *args)
 
 
 class _ForeignSession:
@@ -270,7 +296,7 @@ class MySqlBackend(SqlBackend):
     """
 
     SQL_FILE = "mysql.sql"
-    EXTRA_BLOCKS = frozenset({"version", "probe"})
+    EXTRA_BLOCKS = frozenset({"version", "probe", "claim_begin", "claim_lease"})
 
     def __init__(
         self,
@@ -335,7 +361,10 @@ class MySqlBackend(SqlBackend):
             **self._connect_args,
             charset="utf8mb4",
             autocommit=True,
-            client_flag=CLIENT.FOUND_ROWS,
+            # MULTI_STATEMENTS: the claim sends BEGIN with its SELECT and the lease with
+            # its COMMIT (two round trips, not five). Every value is still bound by
+            # the driver; the statements are wg's own text.
+            client_flag=CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
             init_command="SET time_zone = '+00:00'",
         )
         with connection.cursor() as cursor:
@@ -450,6 +479,26 @@ class MySqlBackend(SqlBackend):
         # class opens one: ONE_STATEMENT_BATCHES is False).
         assert isinstance(session, _Session | _ForeignSession)
         await session.execute_many(block, rows)
+
+    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        # The shared claim's statements, pipelined into two round trips, in one function
+        # on the link's thread: START TRANSACTION + the locking SELECT (with the pause
+        # check), then the lease UPDATE + COMMIT (see claim_begin in mysql.sql).
+        batch = uuid.uuid4().hex
+        begin, lease_sql = self._sql["claim_begin"], self._sql["claim_lease"]
+
+        async def body(session: SqlSession) -> list[Row]:
+            assert isinstance(session, _Session)
+            params = {
+                "limit": limit,
+                "batch": batch,
+                "lease_us": micros(lease),
+                "worker_id": worker_id,
+            }
+            return session.call(_claim, begin, lease_sql, params)
+
+        rows = await self._run(body, transaction=False)
+        return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
 
     def connection_ids(self) -> list[int]:
         """Server-side ids of this backend's open connections (``KILL`` targets)."""

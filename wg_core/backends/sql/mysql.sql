@@ -146,6 +146,28 @@ FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS 
 SELECT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE lease_token IS NULL)
    AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
 
+-- name: claim_begin
+-- The claim's first round trip (a multi-statement, on wg's own connections): open the
+-- transaction and lock the oldest ready rows. The pause flag is read in a subquery,
+-- which a locking read does not lock (claimers neither queue on nor skip that row).
+START TRANSACTION;
+SELECT id, job_json FROM `{ns}_jobs`
+WHERE lease_token IS NULL
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: claim_lease
+-- The claim's second round trip: stamp the locked rows and commit.
+UPDATE `{ns}_jobs`
+SET lease_token = CONCAT(%(batch)s, '-', id),
+    lease_until = UTC_TIMESTAMP(6) + INTERVAL %(lease_us)s MICROSECOND,
+    worker_id = %(worker_id)s,
+    claimed_at = UTC_TIMESTAMP(6)
+WHERE id IN %(ids)s;
+COMMIT
+
 -- name: claim_select
 SELECT id, job_json FROM `{ns}_jobs`
 WHERE lease_token IS NULL
