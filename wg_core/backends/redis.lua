@@ -134,30 +134,34 @@ local now = nil -- TIME only when a job is scheduled: the common enqueue needs n
 for first = 1, n, chunk do
   local last = math.min(n, first + chunk - 1)
   local queued, index, scheduled = {}, {}, {}
+  local nq, ni, ns = 0, 0, 0 -- explicit counts: # is not O(1) in Lua 5.1
   for i = first, last do
     if not again[i] then
-      local id, raw = ARGV[i + 2], ARGV[n + 2 + i]
+      local raw = ARGV[n + 2 + i]
       local delay = timed and tonumber(ARGV[2 * n + 2 + i]) or 0
-      index[#index + 1] = id
+      index[ni + 1] = ARGV[i + 2]
       if delay > 0 then
         now = now or now_seconds()
-        scheduled[#scheduled + 1] = now + delay
-        scheduled[#scheduled + 1] = raw
-        index[#index + 1] = 's' .. raw
+        scheduled[ns + 1] = now + delay
+        scheduled[ns + 2] = raw
+        ns = ns + 2
+        index[ni + 2] = 's' .. raw
       else
-        queued[#queued + 1] = raw
-        index[#index + 1] = 'q' .. raw
+        nq = nq + 1
+        queued[nq] = raw
+        index[ni + 2] = 'q' .. raw
       end
+      ni = ni + 2
     end
   end
-  if #queued > 0 then
-    redis.call('LPUSH', KEYS[1], unpack(queued))
+  if nq > 0 then
+    redis.call('LPUSH', KEYS[1], unpack(queued, 1, nq))
   end
-  if #scheduled > 0 then
-    redis.call('ZADD', KEYS[2], unpack(scheduled))
+  if ns > 0 then
+    redis.call('ZADD', KEYS[2], unpack(scheduled, 1, ns))
   end
-  if #index > 0 then
-    redis.call('HSET', KEYS[3], unpack(index))
+  if ni > 0 then
+    redis.call('HSET', KEYS[3], unpack(index, 1, ni))
   end
 end
 return n

@@ -186,7 +186,7 @@ class _Script:
 
     def __init__(self, name: str, prelude: str, body: str) -> None:
         self.name = name
-        self.text = f"{prelude}\n{body}\n"
+        self.text = f"{_helpers_for(prelude, body)}{body}\n"
         self.sha = hashlib.sha1(self.text.encode()).hexdigest()
 
     async def __call__(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -197,6 +197,32 @@ class _Script:
             # script did not run, so running it now is not a repeat.
             await client.script_load(self.text)
             return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+def _helpers_for(prelude: str, body: str) -> str:
+    """The prelude's helper functions that ``body`` calls, directly or through another
+    helper, in prelude order. Helpers are defined anew on every run of a script, and an
+    empty script already costs the server several microseconds: each block gets only
+    what it uses."""
+    # The prelude is a series of blank-line separated paragraphs, each defining one
+    # helper (its comment first).
+    helpers: dict[str, str] = {}
+    for paragraph in prelude.split("\n\n"):
+        names = re.findall(r"^local function (\w+)", paragraph, re.MULTILINE)
+        if len(names) != 1:
+            raise ValueError(f"redis.lua: a prelude paragraph defines {names}, not one helper")
+        helpers[names[0]] = paragraph
+
+    def calls(text: str) -> set[str]:
+        return {name for name in helpers if re.search(rf"\b{name}\(", text)}
+
+    wanted = calls(body)
+    while True:
+        more = set().union(*(calls(helpers[name]) for name in wanted)) - wanted
+        if not more:
+            break
+        wanted |= more
+    return "".join(f"{text}\n\n" for name, text in helpers.items() if name in wanted)
 
 
 def _load_scripts() -> dict[str, _Script]:
