@@ -819,3 +819,23 @@ async def test_a_blocked_claim_survives_a_script_flush(private_redis: PrivateRed
             assert await plain.keys("flushblock:claiming:*") == []
     finally:
         await backend.close()
+
+
+async def test_calls_cancelled_mid_flight_never_leave_a_reply_for_the_next_call(
+    backend: Backend,
+) -> None:
+    # Scripts run straight on connections kept between calls: one cancelled between its
+    # write and its reply must not let the next call read that reply.
+    jobs = [new_job(payload={"n": n}) for n in range(8)]
+    await backend.enqueue(jobs)
+    for round_ in range(80):
+        asked, checked = jobs[round_ % 8], jobs[(round_ + 3) % 8]
+        call = asyncio.create_task(backend.get_job(asked.job_id))
+        for _ in range(round_ % 4):
+            await asyncio.sleep(0)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        stored = await backend.get_job(checked.job_id)
+        assert stored is not None
+        assert stored.job_id == checked.job_id
