@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.backends import URLS, fresh_namespace, open_backend, unreachable
-from tests.helpers import new_job
-from wg_core.backend import Attempt, Backend, JobState
+from tests.helpers import new_job, wait_until
+from wg_core.backend import Attempt, Backend, JobState, NewJob
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql import SHARED_BLOCKS, SqlBackend
-from wg_core.errors import BackendError, SchemaError
+from wg_core.errors import BackendError, DuplicateJobError, SchemaError
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -309,3 +309,90 @@ async def test_tables_created_by_the_rust_wg_are_upgraded_in_place(
         await backend.enqueue([job])
         assert await backend.promote(JobState.SCHEDULED, limit=10) == 1
         assert [a.raw for a in await drain(backend)] == [RUST_JOB, job.raw, RUST_JOB]
+
+
+# -- one-at-a-time enqueue: one statement, one commit ---------------------------------
+
+
+def _client_messages(trace: str) -> list[str]:
+    """The names of the messages the client sent, from a libpq protocol trace."""
+    names = []
+    for line in trace.splitlines():
+        fields = line.split("\t")
+        if "F" in fields:  # (timestamp,) direction, length, message, contents
+            names.append(fields[fields.index("F") + 2].strip())
+    return names
+
+
+async def test_a_single_enqueue_is_one_round_trip_with_no_explicit_transaction(
+    tmp_path: Path,
+) -> None:
+    async with open_backend("postgres", tmp_path, pool_size=1) as opened:
+        assert isinstance(opened, PostgresBackend)
+        pool = opened._require_pool()
+        for _ in range(6):  # the driver prepares a statement on its fifth run
+            await opened.enqueue([new_job()])
+        path = tmp_path / "trace.txt"
+        with path.open("w") as trace:
+            connection = await pool.getconn()  # the pool's only connection
+            connection.pgconn.trace(trace.fileno())
+            await pool.putconn(connection)
+            for _ in range(6):
+                await opened.enqueue([new_job()])
+            connection = await pool.getconn()
+            connection.pgconn.untrace()
+            await pool.putconn(connection)
+        sent = _client_messages(path.read_text())
+        # One Sync per call is one round trip; no simple Query (BEGIN, COMMIT): each
+        # INSERT commits on its own, durably (the pool is not the claims' one).
+        # A prepared statement: no Parse either.
+        assert sent.count("Sync") == 6
+        assert "Query" not in sent
+        assert "Parse" not in sent
+        assert (await opened.counts()).queued == 12
+
+
+async def test_a_taken_id_is_refused_one_job_at_a_time(backend: PostgresBackend) -> None:
+    first = new_job()
+    await backend.enqueue([first])
+    again = NewJob(job_id=first.job_id, job_name="job", raw=new_job().raw)
+    with pytest.raises(DuplicateJobError):
+        await backend.enqueue([again])
+    async with await psycopg.AsyncConnection.connect(URL) as connection:
+        with pytest.raises(DuplicateJobError):
+            await backend.enqueue([again], connection=connection)
+    later = new_job()
+    await backend.enqueue([later])  # the connection that saw the error is fine
+    assert [a.raw for a in await drain(backend)] == [first.raw, later.raw]
+
+
+async def test_a_cancelled_single_enqueue_leaves_the_pool_usable(
+    tmp_path: Path, admin: Any
+) -> None:
+    async with open_backend("postgres", tmp_path, pool_size=1) as opened:
+        assert isinstance(opened, PostgresBackend)
+        namespace = opened.namespace
+        cancelled = new_job()
+        async with await psycopg.AsyncConnection.connect(URL) as locker:
+            # Hold a lock the INSERT needs, so that the call is cancelled mid-statement.
+            await locker.execute(f'LOCK TABLE "{namespace}_jobs" IN SHARE MODE')
+            task = asyncio.create_task(opened.enqueue([cancelled]))
+
+            async def blocked() -> bool:
+                cursor = await admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = %s AND wait_event_type = 'Lock'",
+                    [f"wg:{namespace}"],
+                )
+                row = await cursor.fetchone()
+                return bool(row and row[0])
+
+            await wait_until(blocked)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await locker.rollback()
+        later = new_job()
+        await opened.enqueue([later])  # on the same (only) connection
+        assert await opened.get_job(cancelled.job_id) is None
+        assert [a.raw for a in await drain(opened)] == [later.raw]

@@ -136,6 +136,16 @@ WITH added AS (
 )
 SELECT pg_notify('{ns}_jobs', '')
 
+-- name: enqueue_job
+-- One queued job (the common one-at-a-time enqueue): scalar parameters, no arrays to
+-- build and send; the same notification as enqueue_jobs.
+WITH added AS (
+    INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
+    VALUES (%(raw)s, %(job_id)s, %(job_name)s)
+    RETURNING 1
+)
+SELECT pg_notify('{ns}_jobs', '')
+
 -- name: enqueue_scheduled
 INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us)
 SELECT u.raw, u.job_id, u.job_name,
