@@ -69,7 +69,11 @@ LAST_WRITES_TIMEOUT = 10.0
 """Seconds each of the last writes of a stopping pool may take before it gives up."""
 PREFETCH_HOLD = 1.0
 """Seconds a claimed-ahead job may wait in a pool's buffer before it is released."""
+PREFETCH_HORIZON = 0.05
+"""Seconds of work (at the pool's recent pace) it may claim ahead, beyond ``workers``."""
 _PREFETCH_COOLDOWN_MAX: Final = 60.0
+ACK_DELAY = 0.002
+"""Seconds a finished job's completion may wait to share one write with others'."""
 _TIMEOUT_GRAIN: Final = 0.05
 """Job timeouts fire up to this late (or 0.1 % of the timeout, if more): jobs whose
 deadlines fall in the same slice share one timer instead of arming one each."""
@@ -119,12 +123,15 @@ class WorkerPool:
     or ``WorkerPool(handlers={"send_email": f, ...}, backend=backend)``. Settings are
     ``WorkerConfig``'s: pass ``config=`` or its fields as keyword arguments.
 
-    ``prefetch`` (default: ``workers``; 0 turns it off) is how many jobs beyond its free
-    slots the pool may hold leased, waiting for a slot, while the queue is deep. Those
-    jobs are this worker's: the heartbeat renews their leases; one not started within
-    ``prefetch_hold`` seconds, and every one once the pool learns the namespace is
-    paused (at its next heartbeat, or a claim that came back short) or starts to stop,
-    is released to the front of the queue at once, without using an attempt.
+    While the queue is deep (its last claim came back full) the pool claims ahead: it
+    holds up to ``workers`` jobs beyond its free slots leased, waiting for a slot, and
+    more, up to ``prefetch`` (default: the larger of ``workers`` and ``batch_size``; 0
+    turns claiming ahead off), when it finishes jobs fast enough to start them within
+    ``PREFETCH_HORIZON``. Those jobs are this worker's: the heartbeat renews their
+    leases; one not started within ``prefetch_hold`` seconds, and every one once the
+    pool learns the namespace is paused (at its next heartbeat, or a claim that came
+    back short) or starts to stop, is released to the front of the queue at once,
+    without using an attempt.
     """
 
     def __init__(
@@ -153,13 +160,14 @@ class WorkerPool:
                 f"{config.namespace!r}"
             )
         if prefetch is None:
-            prefetch = config.workers
+            prefetch = max(config.workers, config.batch_size)
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
             raise ConfigError(f"prefetch must be an int >= 0, got {prefetch!r}")
         if not prefetch_hold > 0:
             raise ConfigError(f"prefetch_hold must be positive, got {prefetch_hold!r}")
         self.config = config
         self._prefetch = prefetch
+        self._prefetch_floor = min(prefetch, config.workers)
         # A buffered job waits at most this long: well inside its lease, which is only
         # renewed every heartbeat_interval.
         self._prefetch_hold = min(float(prefetch_hold), config.lease / 2)
@@ -179,9 +187,15 @@ class WorkerPool:
         # claimed ahead, oldest first: (attempt, monotonic time of its claim)
         self._buffer: deque[tuple[Attempt, float]] = deque()
         self._ahead = 0  # how many to claim beyond the free slots next time
+        self._finished = 0  # jobs whose slot has freed, ever
+        self._rate = 0.0  # jobs finished per second, smoothed over recent claims
+        self._rate_mark = (0.0, 0)  # (monotonic time, _finished) at the last claim
         self._paused = False  # the namespace is paused, as last learned
         self._prefetch_after = 0.0  # no claiming ahead before this (monotonic)
         self._prefetch_cooldown = self._prefetch_hold
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._hold_expired = False
+        self._ack_timer: asyncio.TimerHandle | None = None
         self._acks: list[Attempt] = []
         # deadline (loop time) -> (tasks whose job times out then, the timer)
         self._deadlines: dict[float, tuple[set[asyncio.Task[Any]], asyncio.TimerHandle]] = {}
@@ -369,6 +383,9 @@ class WorkerPool:
                 await asyncio.gather(self._ack_task, return_exceptions=True)
             for _, timer in self._deadlines.values():
                 timer.cancel()
+            for handle in (self._hold_timer, self._ack_timer):
+                if handle is not None:
+                    handle.cancel()
             self._deadlines.clear()
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
@@ -442,12 +459,14 @@ class WorkerPool:
     async def _claim_loop(self) -> None:
         backoff = _Backoff()
         failing_since: float | None = None
-        workers = self.config.workers
         while not self._stop.is_set():
-            free = workers - len(self._active)
-            want = free + self._ahead - len(self._buffer)
-            if want <= 0 or (self._paused and self._buffer):
-                await self._wait_for_slot()
+            if self._hold_expired:
+                await self._give_back_stale()
+                continue
+            want = self._wanted()
+            if want <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
                 continue
             try:
                 attempts = await self._backend.claim(
@@ -484,30 +503,60 @@ class WorkerPool:
                     held[attempt.token] = attempt
                     buffer.append((attempt, claimed_at))
                 self._fill_slots()
+                if buffer and self._hold_timer is None:
+                    self._arm_hold_timer()
             # Claim ahead only while the queue is deep: a short claim means it is empty
             # (or paused), and jobs already buffered would just wait.
-            self._ahead = self._prefetch if full and claimed_at >= self._prefetch_after else 0
+            self._ahead = self._claim_ahead(claimed_at) if full else 0
             if not full and self._buffer:
                 await self._check_paused()
 
-    async def _wait_for_slot(self) -> None:
-        """Wait until a job ends; release buffered jobs that waited too long."""
-        self._slot_free.clear()
+    def _claim_ahead(self, now: float) -> int:
+        """How many jobs to hold beyond the free slots, after a full claim: ``workers``,
+        or as many as this pool finishes within PREFETCH_HORIZON, up to ``prefetch``."""
+        since, finished = self._rate_mark
+        self._rate_mark = (now, self._finished)
+        if now > since:
+            self._rate = (self._rate + (self._finished - finished) / (now - since)) / 2
+        if now < self._prefetch_after:
+            return 0  # cooling down: buffered jobs waited out their hold recently
+        return min(self._prefetch, max(self._prefetch_floor, int(self._rate * PREFETCH_HORIZON)))
+
+    def _wanted(self) -> int:
+        """How many jobs to claim now; 0 to wait for slots to free first."""
+        buffered = len(self._buffer)
+        want = self.config.workers - len(self._active) + self._ahead - buffered
+        if buffered and (self._paused or want < self._ahead // 2):
+            # The slots are fed from the buffer meanwhile: refill it by half-batches,
+            # not a job at a time, to save claim round trips.
+            return 0
+        return want
+
+    def _arm_hold_timer(self) -> None:
+        """Check when the oldest buffered job's hold runs out."""
+        assert self._loop is not None
+        due = self._buffer[0][1] + self._prefetch_hold
+        self._hold_timer = self._loop.call_later(
+            max(due - time.monotonic(), 0.0), self._hold_timer_fired
+        )
+
+    def _hold_timer_fired(self) -> None:
+        self._hold_timer = None
         if not self._buffer:
-            await self._slot_free.wait()
             return
-        oldest = self._buffer[0][1]
-        timeout = oldest + self._prefetch_hold - time.monotonic()
-        if timeout > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._slot_free.wait()
-                return
-        # The oldest buffered job waited its hold out: slots free slower than expected
-        # (long jobs) or not at all (paused). Other workers may be idle: give them back,
-        # and claim ahead again only after a cool-down that grows while this repeats.
-        now = time.monotonic()
-        self._prefetch_after = now + self._prefetch_cooldown
+        if time.monotonic() < self._buffer[0][1] + self._prefetch_hold:
+            self._arm_hold_timer()  # that one started; wait for the next oldest
+            return
+        self._hold_expired = True
+        self._slot_free.set()  # the claimer gives them back
+
+    async def _give_back_stale(self) -> None:
+        """The oldest buffered job waited its hold out: slots free slower than expected
+        (long jobs) or not at all (paused). Other workers may be idle: give them all
+        back, and claim ahead again only after a cool-down that grows while this
+        repeats."""
+        self._hold_expired = False
+        self._prefetch_after = time.monotonic() + self._prefetch_cooldown
         self._prefetch_cooldown = min(self._prefetch_cooldown * 2, _PREFETCH_COOLDOWN_MAX)
         self._ahead = 0
         await self._release_buffer()
@@ -565,12 +614,14 @@ class WorkerPool:
         finally:
             # The slot is free: hand it the next buffered job now, and wake the claimer.
             self._active.pop(attempt.token, None)
+            self._finished += 1
             if self._buffer:
                 self._fill_slots()
                 if not self._buffer:
                     # Claimed-ahead jobs are being used up: claiming ahead pays.
                     self._prefetch_cooldown = self._prefetch_hold
-            self._slot_free.set()
+            if self._wanted() > 0:
+                self._slot_free.set()
 
     # -- running one job -----------------------------------------------------------------
 
@@ -622,8 +673,18 @@ class WorkerPool:
         except Exception as exc:
             await self._fail(attempt, envelope, failure_from_exception(exc))
             return
-        self._acks.append(attempt)
-        self._ack_wake.set()
+        self._ack(attempt)
+
+    def _ack(self, attempt: Attempt) -> None:
+        """Queue a completion. While other jobs are running, completions are gathered
+        for up to ACK_DELAY (or a batch_size of them) into one write."""
+        acks = self._acks
+        acks.append(attempt)
+        if len(acks) >= self.config.batch_size or (len(self._active) <= 1 and not self._buffer):
+            self._ack_wake.set()  # a full batch, or the pool is going idle: write now
+        elif self._ack_timer is None:
+            assert self._loop is not None
+            self._ack_timer = self._loop.call_later(ACK_DELAY, self._ack_wake.set)
 
     def _oversized(self, raw: str) -> str | None:
         """Why ``raw`` is too big to decode, or ``None``. (Characters are at most four
@@ -740,6 +801,9 @@ class WorkerPool:
         while True:
             await self._ack_wake.wait()
             self._ack_wake.clear()
+            if self._ack_timer is not None:
+                self._ack_timer.cancel()
+                self._ack_timer = None
             await self._flush_acks()
 
     async def _flush_acks(self) -> None:

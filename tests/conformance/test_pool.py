@@ -497,30 +497,31 @@ async def test_a_job_finishing_during_shutdown_is_acknowledged_once(
 # -- claiming ahead (prefetch) ------------------------------------------------------------
 
 # A long lease and hold, so that only what a test does releases claimed-ahead jobs.
-PREFETCH = {"workers": 1, "prefetch": 3, "lease": 30.0, "prefetch_hold": 30.0}
+# Without a measured pace the pool claims ``workers`` ahead once its claims come back full.
+PREFETCH = {"workers": 3, "prefetch": 3, "lease": 30.0, "prefetch_hold": 30.0}
 
 
 async def _blocked_with_a_full_buffer(
     client: Client, start_pool: Any, **kwargs: Any
 ) -> tuple[WorkerPool, list[int], asyncio.Event]:
-    """A one-slot pool running job 0 (blocked until the event is set) with jobs 1-3
-    claimed ahead; job 4 stays queued."""
+    """A three-slot pool running jobs 0-2 (blocked until the event is set) with jobs
+    3-5 claimed ahead; job 6 stays queued."""
     started: list[int] = []
     go = asyncio.Event()
 
     async def handle(job: dict[str, int]) -> None:
         started.append(job["n"])
-        if job["n"] == 0:
+        if job["n"] < 3:
             await go.wait()
 
-    await client.enqueue_many([{"n": n} for n in range(5)])
+    await client.enqueue_many([{"n": n} for n in range(7)])
     pool = await start_pool(handle, **{**PREFETCH, **kwargs})
 
     async def buffered() -> bool:
-        return started == [0] and pool.stats.buffered == 3
+        return sorted(started) == [0, 1, 2] and pool.stats.buffered == 3
 
     await wait_until(buffered)
-    assert (await client.counts()).running == 4  # claimed ahead = leased to this worker
+    assert (await client.counts()).running == 6  # claimed ahead = leased to this worker
     return pool, started, go
 
 
@@ -536,13 +537,13 @@ async def test_claimed_ahead_jobs_go_back_at_once_when_a_pool_drains(
     await wait_until(given_back)
     # Another worker gets them at once (no lease to wait out), oldest first.
     others = await backend.claim(limit=10, lease=30.0, worker_id="other")
-    assert [Envelope.decode(a.raw).payload["n"] for a in others] == [1, 2, 3, 4]
+    assert [Envelope.decode(a.raw).payload["n"] for a in others] == [3, 4, 5, 6]
     assert Envelope.decode(others[0].raw).retry_count == 0  # no attempt used
     go.set()
     await asyncio.wait_for(pool.wait_closed(), 10)
-    assert started == [0]
+    assert sorted(started) == [0, 1, 2]
     assert pool.stats.released == 3
-    assert pool.stats.processed == 1
+    assert pool.stats.processed == 3
     assert await backend.complete(others) == 4
 
 
@@ -553,10 +554,10 @@ async def test_claimed_ahead_jobs_go_back_when_a_pool_stops_now(
     pool.shutdown(now=True)
     await asyncio.wait_for(pool.wait_closed(), 10)
     counts = await client.counts()
-    assert counts.queued == 4  # the buffer went back; job 0 comes back with its lease
-    assert counts.running == 1
+    assert counts.queued == 4  # the buffer went back; jobs 0-2 come back with their leases
+    assert counts.running == 3
     assert pool.stats.released == 3
-    assert started == [0]
+    assert sorted(started) == [0, 1, 2]
 
 
 async def test_a_paused_namespace_starts_nothing_from_the_buffer(
@@ -571,16 +572,16 @@ async def test_a_paused_namespace_starts_nothing_from_the_buffer(
     await wait_until(given_back)
     go.set()
 
-    async def job_0_done() -> bool:
-        return pool.stats.processed == 1
+    async def first_jobs_done() -> bool:
+        return pool.stats.processed == 3
 
-    await wait_until(job_0_done)
+    await wait_until(first_jobs_done)
     await asyncio.sleep(0.3)  # a few heartbeats and claim attempts
-    assert started == [0]
+    assert sorted(started) == [0, 1, 2]
     assert (await client.counts()).queued == 4
     await client.resume()
     await wait_until(lambda: settled(client))
-    assert started == [0, 1, 2, 3, 4]
+    assert sorted(started) == list(range(7))
 
 
 async def test_claimed_ahead_jobs_unstarted_after_the_hold_are_given_back(
@@ -594,7 +595,7 @@ async def test_claimed_ahead_jobs_unstarted_after_the_hold_are_given_back(
     await wait_until(given_back)
     go.set()
     await wait_until(lambda: settled(client))
-    assert started == [0, 1, 2, 3, 4]
+    assert sorted(started) == list(range(7))
 
 
 async def test_the_heartbeat_renews_claimed_ahead_jobs_leases(
@@ -605,7 +606,7 @@ async def test_the_heartbeat_renews_claimed_ahead_jobs_leases(
     (buffered,) = [
         job
         for job in await client.list_jobs(JobState.RUNNING)
-        if Envelope.decode(job.raw).payload["n"] == 1
+        if Envelope.decode(job.raw).payload["n"] == 3
     ]
     assert buffered.lease_until is not None
 
