@@ -202,16 +202,14 @@ class _Script:
 def _pack(args: Sequence[Any], encoding: str, errors: str) -> bytes:
     """``args`` (text and numbers) as one RESP command, in a third of the time redis-py's
     ``pack_command`` takes for a small script call."""
-    data: list[bytes] = []
-    for arg in args:
-        kind = type(arg)
-        if kind is str:
-            data.append(arg.encode(encoding, errors))
-        elif kind is int or kind is float:
-            data.append(repr(arg).encode())
-        else:
-            raise TypeError(f"cannot send a {kind.__name__} to Redis: {arg!r}")
+    data = [arg.encode(encoding, errors) if type(arg) is str else _number(arg) for arg in args]
     return b"*%d\r\n" % len(data) + b"".join([b"$%d\r\n%b\r\n" % (len(d), d) for d in data])
+
+
+def _number(arg: Any) -> bytes:
+    if type(arg) is int or type(arg) is float:
+        return repr(arg).encode()
+    raise TypeError(f"cannot send a {type(arg).__name__} to Redis: {arg!r}")
 
 
 class _Lane:
