@@ -839,3 +839,22 @@ async def test_calls_cancelled_mid_flight_never_leave_a_reply_for_the_next_call(
         stored = await backend.get_job(checked.job_id)
         assert stored is not None
         assert stored.job_id == checked.job_id
+
+
+async def test_a_backend_capped_at_one_connection_keeps_working() -> None:
+    # Script calls keep connections out of the pool between calls, except under a cap,
+    # where plain commands would otherwise find none left.
+    backend = RedisBackend(URLS["redis"], fresh_namespace(), max_connections=1)
+    await backend.open()
+    try:
+        job = new_job()
+        await backend.enqueue([job])
+        assert (await backend.counts()).queued == 1
+        attempt = await claim_one(backend)
+        assert (await backend.counts()).running == 1
+        assert await backend.complete([attempt]) == 1
+        assert (await backend.counters()).processed == 1
+        assert await backend.claim(limit=1, lease=30, worker_id="w", wait=0.05) == []
+    finally:
+        await backend.destroy()
+        await backend.close()

@@ -110,6 +110,7 @@ _T = TypeVar("_T")
 # cf. redis-py issue #2807).
 _BLOCK_SLICE: Final = 10.0
 _BLOCK_SOCKET_MARGIN: Final = 10.0
+_LANE_KEEP: Final = 16
 _ABANDON_TIMEOUT: Final = 2.0  # to end a cancelled blocking claim before closing its connection
 _MIN_BLOCK: Final = 0.01  # BLMOVE's timeout 0 means "forever": never send less than this
 _SCAN_CHUNK: Final = 500
@@ -224,9 +225,8 @@ class _Lane:
     reconnects on its next use), so no reply can be read by the wrong call.
     """
 
-    _KEEP: Final = 16  # idle connections kept here; more go back to the pool
-
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, keep: int) -> None:
+        self._keep_at_most = keep  # idle connections kept here; more go back to the pool
         self._pool = client.connection_pool
         self.idle: list[Any] = []
         # Text is encoded as redis-py would (the URL may name another encoding).
@@ -248,14 +248,14 @@ class _Lane:
             await connection.disconnect(nowait=True)
             await self._keep(connection)
             raise
-        if len(idle) < self._KEEP:
+        if len(idle) < self._keep_at_most:
             idle.append(connection)
         else:
             await self._keep(connection)
         return reply
 
     async def _keep(self, connection: Any) -> None:
-        if len(self.idle) < self._KEEP:
+        if len(self.idle) < self._keep_at_most:
             self.idle.append(connection)
         else:
             # A burst of concurrent calls is over: give the extra connection back.
@@ -469,7 +469,9 @@ class RedisBackend:
                 await client.aclose()
                 raise
             self._client = client
-            self._lane = _Lane(client)
+            # With a cap on connections, keeping some out of the pool could starve the
+            # plain commands: then every call gives its connection back.
+            self._lane = _Lane(client, keep=_LANE_KEEP if self._max_connections is None else 0)
             self._blocking = self._connect()
 
     async def _check_server(self, client: aioredis.Redis) -> None:
@@ -510,12 +512,13 @@ class RedisBackend:
         self._closing = True
         client, blocking, lane = self._client, self._blocking, self._lane
         self._client = self._blocking = self._lane = None
+        in_use = list(self._claiming_in_use)
         if blocking is not None:
             await blocking.aclose()
         if client is not None and lane is not None:
             # A blocking claim cut short may have had a job taken into its claiming list:
             # put it back now rather than leave it to reclaim_expired.
-            for claiming in list(self._claiming_in_use):
+            for claiming in in_use:
                 with contextlib.suppress(Exception):
                     await self._unclaim(lane, claiming)
             # The lane's connections are the pool's, in use: aclose closes them too.
