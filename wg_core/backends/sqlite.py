@@ -570,6 +570,9 @@ class _CommitWatcher:
     seconds (a few microseconds each: it reads shared memory, not the file) and counts
     the changes it sees in ``changes``. Within a second of a change it polls five times
     as often: work tends to come in runs, and a quiet queue costs the slower rate only.
+    It polls only while a claimer is idle (between ``enter`` and ``leave``): a busy
+    worker's claims find the work themselves, and its own commits would otherwise keep
+    the watcher polling at the fast rate for nothing.
     """
 
     def __init__(
@@ -586,11 +589,25 @@ class _CommitWatcher:
         self._waiters = waiters
         self._interval = interval
         self._stopping = threading.Event()
+        self._wanted = threading.Event()  # set when a claimer goes idle
+        self._idle = 0  # claimers between enter() and leave()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="wg-sqlite-watch", daemon=True)
         self._thread.start()
 
+    def enter(self) -> None:
+        """A claimer found no work and is about to wait: watch (at once) until it leaves."""
+        with self._lock:
+            self._idle += 1
+        self._wanted.set()
+
+    def leave(self) -> None:
+        with self._lock:
+            self._idle -= 1
+
     async def stop(self) -> None:
         self._stopping.set()
+        self._wanted.set()
         await asyncio.to_thread(self._thread.join)
 
     def _run(self) -> None:
@@ -607,7 +624,16 @@ class _CommitWatcher:
             self.ready.set_result(None)
             busy_until = 0.0
             interval = self._interval
-            while not self._stopping.wait(interval):
+            while not self._stopping.is_set():
+                if not self._idle:
+                    # Nobody waits: sleep until a claimer goes idle, then look at once
+                    # (commits made meanwhile show as one change).
+                    self._wanted.wait()
+                    self._wanted.clear()
+                    if self._stopping.is_set():
+                        break
+                elif self._stopping.wait(interval):
+                    break
                 current = self._version(connection)
                 now = time.monotonic()
                 if current != last:
@@ -956,7 +982,8 @@ class SqliteBackend:
             (query,) = self._q["data_version"]
             connect = partial(sqlite3.connect, self._path, timeout=0, isolation_level=None)
             self._watcher = _CommitWatcher(connect, query, self._waiters, self._poll_interval)
-        await asyncio.wrap_future(self._watcher.ready)
+        if not self._watcher.ready.done():
+            await asyncio.wrap_future(self._watcher.ready)
         return self._watcher
 
     # -- producing -----------------------------------------------------------------------
@@ -1023,6 +1050,28 @@ class SqliteBackend:
         # Note the watcher's count before claiming: any commit after it is then seen.
         seen = watcher.changes if watcher else 0
         attempts = await self._claim_now(limit, lease, worker_id)
+        if attempts:
+            return attempts
+        if watcher is None:  # in memory: only this backend writes (and wakes us)
+            return await self._claim_waiting(deadline, limit, lease, worker_id, 0)
+        watcher.enter()
+        try:
+            return await self._claim_waiting(deadline, limit, lease, worker_id, seen, watcher)
+        finally:
+            watcher.leave()
+
+    async def _claim_waiting(
+        self,
+        deadline: float,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        seen: int,
+        watcher: _CommitWatcher | None = None,
+    ) -> list[Attempt]:
+        """Claim again whenever woken (or the watcher counted a commit) until the deadline."""
+        loop = asyncio.get_running_loop()
+        attempts: list[Attempt] = []
         while not attempts and not self._closed:
             remaining = deadline - loop.time()
             if remaining <= 0:
