@@ -293,6 +293,7 @@ class _Call:
     on_abandon: Callable[[Any], object] | None = None
     atomic: bool = False  # ``fn`` runs one statement: alone, it needs no BEGIN … COMMIT
     state: int = _PENDING
+    delivered: bool = False
     value: Any = None
 
     def start(self) -> bool:
@@ -335,14 +336,17 @@ def _settle(calls: list[_Call]) -> None:
 def _deliver(calls: list[_Call]) -> None:
     """Wake each caller's loop once for the whole batch (called on the connection thread)."""
     if len(calls) == 1:  # the usual case when nothing else was queued
-        loop = calls[0].loop
-        if loop is not None:
+        call = calls[0]
+        loop = call.loop
+        if loop is not None and not call.delivered:
+            call.delivered = True
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed
                 loop.call_soon_threadsafe(_settle, calls)
         return
     by_loop: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
     for call in calls:
-        if call.future is not None and call.loop is not None:
+        if call.future is not None and call.loop is not None and not call.delivered:
+            call.delivered = True
             by_loop.setdefault(call.loop, []).append(call)
     for loop, group in by_loop.items():
         with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
@@ -403,7 +407,14 @@ class _ConnectionThread:
             connection.close()
 
     def _run_batch(self, connection: sqlite3.Connection, batch: list[_Call], lazy: bool) -> bool:
-        """Run ``batch`` in order; returns whether ``synchronous`` is NORMAL afterwards."""
+        """Run ``batch`` in order; returns whether ``synchronous`` is NORMAL afterwards.
+
+        Among consecutive writes, those that need not reach the disk (claims, lease
+        renewals) commit first, in their own transaction, and their callers get their
+        results before the others wait for the disk: a claim never waits for another
+        caller's fsync. Callers that run concurrently have no order among themselves
+        anyway, and a caller waits for each call before making the next.
+        """
         index = 0
         size = len(batch)
         while index < size:
@@ -416,23 +427,36 @@ class _ConnectionThread:
                 end += 1
             group = batch if end - index == size else batch[index:end]
             index = end
-            if self._lazy_sync is not None:
-                want_lazy = True
-                for call in group:
-                    if call.durable:
-                        want_lazy = False
-                        break
-                if want_lazy != lazy:
-                    to_normal, to_full = self._lazy_sync
-                    try:
-                        connection.execute(to_normal if want_lazy else to_full)
-                    except sqlite3.Error as exc:
-                        if not want_lazy:  # durability cannot be promised: refuse
-                            _fail(group, exc)
-                            continue
-                    else:
-                        lazy = want_lazy
-            _run_writes(connection, group)
+            if self._lazy_sync is None:
+                _run_writes(connection, group)
+                continue
+            quick = [call for call in group if not call.durable]
+            if len(quick) == len(group):
+                lazy = self._run_synced(connection, group, lazy, want_lazy=True)
+                continue
+            if quick:
+                lazy = self._run_synced(connection, quick, lazy, want_lazy=True)
+                _deliver(quick)
+                group = [call for call in group if call.durable]
+            lazy = self._run_synced(connection, group, lazy, want_lazy=False)
+        return lazy
+
+    def _run_synced(
+        self, connection: sqlite3.Connection, group: list[_Call], lazy: bool, *, want_lazy: bool
+    ) -> bool:
+        """Run a group of writes with ``synchronous`` NORMAL (``want_lazy``) or FULL."""
+        assert self._lazy_sync is not None
+        if want_lazy != lazy:
+            to_normal, to_full = self._lazy_sync
+            try:
+                connection.execute(to_normal if want_lazy else to_full)
+            except sqlite3.Error as exc:
+                if not want_lazy:  # durability cannot be promised: refuse
+                    _fail(group, exc)
+                    return lazy
+            else:
+                lazy = want_lazy
+        _run_writes(connection, group)
         return lazy
 
     def _serve(self, connection: sqlite3.Connection) -> None:
