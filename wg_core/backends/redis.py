@@ -10,8 +10,9 @@ Guarantees, and how they are kept:
   Rust reader finds envelopes where it expects them. What the spec lacks lives beside
   them: running attempts (``:running`` token → envelope, ``:leases`` token → deadline,
   ``:attempts`` token → job id, worker, claim time), the id index (``:ids``, job id →
-  state and envelope, so that admin look-ups are O(1)), counters, the pause flag and the
-  worker registry. ``hash_tag=True`` names every key ``{ns}:…`` so that a namespace
+  state and envelope, so that admin look-ups are O(1)), counters, the pause flag, the
+  worker registry, and the claiming lists of blocking claims (``:claimers``, a ZSET of
+  list name → deadline, and the short-lived ``:claiming:…`` lists it names). ``hash_tag=True`` names every key ``{ns}:…`` so that a namespace
   lives in one Redis Cluster slot.
 * **Every transition is one Lua script** (redis.lua): claim, complete, retry, bury,
   release, heartbeat, promote, reclaim, admin moves. Each is atomic, so a job is always
@@ -425,7 +426,8 @@ class RedisBackend:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """Every Redis key this namespace may use (the spec's four first)."""
+        """Every fixed Redis key of this namespace (the spec's four first). Blocking claims
+        also use short-lived claiming lists, ``{ns}:claiming:…``, listed in ``{ns}:claimers``."""
         return self._keys.all()
 
     def __repr__(self) -> str:
