@@ -277,6 +277,24 @@ def _claim(connection: Any, begin: str, lease: str, params: dict[str, Any]) -> l
     return rows
 
 
+def _script_counts(connection: Any, sql: str, params: dict[str, Any]) -> list[int]:
+    """Run a multi-statement transaction (``START TRANSACTION; …; COMMIT``) in one
+    round trip; each statement's affected-row count. On any error the rest of the
+    statements did not run: the open transaction is rolled back."""
+    counts: list[int] = []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            counts.append(cursor.rowcount)
+            while cursor.nextset():  # reads (and raises) each statement's result
+                counts.append(cursor.rowcount)
+    except BaseException:
+        with suppress(Exception):  # a dead connection has no transaction to roll back
+            connection.rollback()
+        raise
+    return counts
+
+
 def _begin(connection: Any) -> None:
     connection.begin()
 
@@ -354,7 +372,7 @@ class MySqlBackend(SqlBackend):
     """
 
     SQL_FILE = "mysql.sql"
-    EXTRA_BLOCKS = frozenset({"version", "probe", "claim_begin", "claim_lease"})
+    EXTRA_BLOCKS = frozenset({"version", "probe", "claim_begin", "claim_lease", "complete_counted"})
 
     def __init__(
         self,
@@ -557,6 +575,21 @@ class MySqlBackend(SqlBackend):
 
         rows = await self._run(body, transaction=False)
         return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        """Delete finished jobs still held under their tokens; count them as processed
+        (the shared verb's transaction, in one round trip: see ``complete_counted``)."""
+        if not attempts:
+            return 0
+        sql = self._sql["complete_counted"]
+        params = {**self._handles(attempts), "shard": self._shard()}
+
+        async def body(session: SqlSession) -> int:
+            assert isinstance(session, _Session)
+            # START TRANSACTION, DELETE, SET, INSERT, COMMIT: the DELETE's count.
+            return session.call(_script_counts, sql, params)[1]
+
+        return await self._run(body, transaction=False)
 
     def connection_ids(self) -> list[int]:
         """Server-side ids of this backend's open connections (``KILL`` targets)."""

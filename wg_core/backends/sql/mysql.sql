@@ -168,6 +168,18 @@ SET lease_token = CONCAT(%(batch)s, '-', id),
 WHERE id IN %(ids)s;
 COMMIT
 
+-- name: complete_counted
+-- The whole acknowledgement in one round trip (a multi-statement on wg's own
+-- connections): delete the rows still held under their tokens and count them as
+-- processed in the same transaction (the DELETE's row count is the caller's answer).
+START TRANSACTION;
+DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s;
+SET @wg_done = ROW_COUNT();
+INSERT INTO `{ns}_meta` (name, shard, value)
+SELECT 'processed', %(shard)s, @wg_done FROM DUAL WHERE @wg_done > 0
+ON DUPLICATE KEY UPDATE value = value + VALUES(value);
+COMMIT
+
 -- name: claim_select
 SELECT id, job_json FROM `{ns}_jobs`
 WHERE lease_token IS NULL
