@@ -334,9 +334,10 @@ async def test_concurrent_writes_fail_alone(backend: SqliteBackend) -> None:
     assert (await backend.counts()).queued == 11
 
 
-async def test_an_id_taken_in_any_state_refuses_any_batch(backend: SqliteBackend) -> None:
-    # A single job is checked by its insert; a batch by one look-up per 512 ids: an id
-    # taken in every state, sent alone, due later, or deep in a large batch, is refused.
+async def test_an_id_taken_in_any_state_refuses_any_batch(backend: SqliteBackend, db: Path) -> None:
+    # A single job is checked by its insert; a batch reads a small table's ids, or probes
+    # a large one's index 512 ids at a time: an id taken in any state, sent alone, due
+    # later, or deep in a large batch, is refused.
     queued, running, retry, dead, scheduled = (new_job() for _ in range(5))
     await backend.enqueue([running, retry, dead])
     attempts = await backend.claim(limit=3, lease=30, worker_id="w")
@@ -354,6 +355,16 @@ async def test_an_id_taken_in_any_state_refuses_any_batch(backend: SqliteBackend
             with pytest.raises(DuplicateJobError):
                 await backend.enqueue([*batch[:600], again, *batch[600:]])
     assert await backend.counts() == before
+    # A table whose id range is wider than the batch is probed rather than read.
+    buried = new_job()
+    dead_table = f'"{backend.namespace}_dead"'
+    raw_sql(db, f"INSERT INTO {dead_table} (id, job_json, job_id) VALUES (10000, ?, ?)",
+            buried.raw, buried.job_id)  # fmt: skip
+    for delay in (0.0, 60.0):
+        batch = [new_job() for _ in range(700)]
+        again = NewJob(buried.job_id, "job", buried.raw, delay)
+        with pytest.raises(DuplicateJobError, match=buried.job_id):
+            await backend.enqueue([*batch[:600], again, *batch[600:]])
     await backend.enqueue([new_job() for _ in range(700)])  # fresh ids still go in
     assert (await backend.counts()).queued == before.queued + 700
 

@@ -112,6 +112,7 @@ MIN_SQLITE_VERSION: Final = (3, 35, 0)
 _MEMORY: Final = ":memory:"
 _MAX_GROUP: Final = 64  # write calls committed together at most
 _ID_CHUNK: Final = 512  # job ids looked up by one statement at most (a power of two)
+_TABLES: Final = ("jobs", "scheduled", "retry", "dead")  # the order of table_spans
 _RECHECK_INTERVAL: Final = 0.1  # an idle claimer's safety net against a missed wake-up
 _BUSY_WINDOW: Final = 1.0  # seconds after a commit during which the watcher polls faster
 # Transaction control, used by the connection threads around every call.
@@ -521,20 +522,6 @@ def _enqueue_one(
         raise DuplicateJobError(f"job id already stored: {row[1]}")
 
 
-def _first_taken(
-    connection: sqlite3.Connection, query: Callable[[int], str], ids: list[str]
-) -> str | None:
-    """The first of ``ids`` that ``query`` finds stored, or ``None``."""
-    for start in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[start : start + _ID_CHUNK]
-        size = _ID_CHUNK if len(chunk) == _ID_CHUNK else 1 << (len(chunk) - 1).bit_length()
-        chunk += chunk[:1] * (size - len(chunk))  # a few statement sizes, cached
-        row = connection.execute(query(size), chunk).fetchone()
-        if row is not None:
-            return str(row[0])
-    return None
-
-
 def _rollback(connection: sqlite3.Connection) -> None:
     if connection.in_transaction:
         with contextlib.suppress(sqlite3.Error):
@@ -734,7 +721,7 @@ class SqliteBackend:
         self._synchronous = synchronous
         self._poll_interval = poll_interval
         self._q = _queries(self._namespace)
-        self._sized_queries: dict[tuple[str, int], str] = {}
+        self._sized_queries: dict[tuple[str, str, int], str] = {}
         self._in_memory = self._path == _MEMORY
         # An in-memory database is private to this backend (one connection holds it).
         self._waiters = Waiters() if self._in_memory else _waiters_for(self._path, namespace)
@@ -983,20 +970,49 @@ class SqliteBackend:
     def _now_ms(self) -> int:
         return _ms(self._clock())
 
-    def _ids_taken_query(self, name: str) -> Callable[[int], str]:
-        """``size`` -> the block ``name`` for that many ids (built once per size)."""
-        (template,) = self._q[name]
-        cache = self._sized_queries
+    def _taken_elsewhere(
+        self, connection: sqlite3.Connection, target: str, ids: list[str]
+    ) -> str | None:
+        """The first of ``ids`` (new jobs for table ``target``) stored in another table.
 
-        def query(size: int) -> str:
-            key = (name, size)
-            text = cache.get(key)
-            if text is None:
-                ids = ", ".join(f"?{i}" for i in range(1, size + 1))
-                text = cache[key] = template.replace("{ids}", ids)
-            return text
+        Runs on the writer thread. Each other table is checked the cheaper way: all its
+        ids read when it holds no more rows than the batch, else its index probed.
+        """
+        if not ids:
+            return None
+        spans = connection.execute(self._q["table_spans"][0]).fetchone()
+        wanted: set[str] | None = None
+        for table, span in zip(_TABLES, spans, strict=True):
+            if table == target or not span:
+                continue
+            if span <= len(ids):
+                wanted = wanted or set(ids)
+                for (job_id,) in connection.execute(self._table_query("job_ids_in", table)):
+                    if job_id in wanted:
+                        return str(job_id)
+                continue
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[start : start + _ID_CHUNK]
+                size = len(chunk)
+                if size < _ID_CHUNK:  # a few statement sizes serve every batch (cached)
+                    size = 1 << (size - 1).bit_length()
+                    chunk += chunk[:1] * (size - len(chunk))
+                query = self._table_query("ids_taken_in", table, size)
+                row = connection.execute(query, chunk).fetchone()
+                if row is not None:
+                    return str(row[0])
+        return None
 
-        return query
+    def _table_query(self, name: str, table: str, size: int = 0) -> str:
+        """Block ``name`` for ``table`` (and ``size`` ids), built once and kept."""
+        key = (name, table, size)
+        text = self._sized_queries.get(key)
+        if text is None:
+            ids = ", ".join(f"?{i}" for i in range(1, size + 1))
+            (template,) = self._q[name]
+            text = template.replace("{table}", table).replace("{ids}", ids)
+            self._sized_queries[key] = text
+        return text
 
     async def _commit_watcher(self) -> _CommitWatcher | None:
         """The watcher of other processes' commits, started on the first idle claim."""
@@ -1039,8 +1055,6 @@ class SqliteBackend:
                 scheduled.append(
                     (job.raw, job.job_id, job.job_name, now, due, math.ceil(now / 1000 + job.delay))
                 )
-        check_queued = self._ids_taken_query("ids_taken_queued")
-        check_scheduled = self._ids_taken_query("ids_taken_scheduled")
         (insert_queued,) = self._q["insert_queued"]
         (insert_scheduled,) = self._q["insert_scheduled"]
 
@@ -1048,8 +1062,9 @@ class SqliteBackend:
             # An id stored in the table a job goes to raises IntegrityError (its unique
             # index); one stored in another table is looked up for the whole batch at once.
             # Either way the whole batch is refused (rolled back).
-            taken = _first_taken(c, check_queued, [row[1] for row in queued])
-            taken = taken or _first_taken(c, check_scheduled, [row[1] for row in scheduled])
+            taken = self._taken_elsewhere(c, "jobs", [row[1] for row in queued])
+            if taken is None and scheduled:
+                taken = self._taken_elsewhere(c, "scheduled", [row[1] for row in scheduled])
             if taken is not None:
                 raise DuplicateJobError(f"job id already stored: {taken}")
             if queued:

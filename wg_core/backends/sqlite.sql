@@ -150,21 +150,28 @@ WHERE NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = ?2)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = ?2)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = ?2)
 
--- name: ids_taken_queued
--- Which of a batch of new QUEUED jobs' ids are stored in another table ({ns}_jobs's own
--- unique index refuses a duplicate there). {ids} is ?1, ?2 … ?N (the caller repeats an
--- id to fill a short batch): one statement for a whole batch, the probes all in C.
-SELECT job_id FROM "{ns}_scheduled" WHERE job_id IN ({ids})
-UNION ALL SELECT job_id FROM "{ns}_retry" WHERE job_id IN ({ids})
-UNION ALL SELECT job_id FROM "{ns}_dead" WHERE job_id IN ({ids})
-LIMIT 1
+-- Bulk enqueue's duplicate check. A job id stored in the table a batch goes to is
+-- refused by that table's unique index; the other tables are checked per batch, each
+-- the cheaper way: read all of a table's ids when it is no larger than the batch
+-- (often: it is empty), else probe its index with the batch's ids. {table} is one of
+-- jobs, scheduled, retry, dead (substituted by the backend).
 
--- name: ids_taken_scheduled
--- The same for a batch of new SCHEDULED jobs.
-SELECT job_id FROM "{ns}_jobs" WHERE job_id IN ({ids})
-UNION ALL SELECT job_id FROM "{ns}_retry" WHERE job_id IN ({ids})
-UNION ALL SELECT job_id FROM "{ns}_dead" WHERE job_id IN ({ids})
-LIMIT 1
+-- name: table_spans
+-- An upper bound of each table's row count, from its id range (two index look-ups each,
+-- where count(*) reads the whole table); NULL when the table is empty.
+SELECT
+    (SELECT max(id) FROM "{ns}_jobs") - (SELECT min(id) FROM "{ns}_jobs") + 1,
+    (SELECT max(id) FROM "{ns}_scheduled") - (SELECT min(id) FROM "{ns}_scheduled") + 1,
+    (SELECT max(id) FROM "{ns}_retry") - (SELECT min(id) FROM "{ns}_retry") + 1,
+    (SELECT max(id) FROM "{ns}_dead") - (SELECT min(id) FROM "{ns}_dead") + 1
+
+-- name: job_ids_in
+SELECT job_id FROM "{ns}_{table}" WHERE job_id IS NOT NULL
+
+-- name: ids_taken_in
+-- {ids} is ?1, ?2 … ?N (the caller repeats an id to fill a short chunk, so that a few
+-- statement sizes serve every batch).
+SELECT job_id FROM "{ns}_{table}" WHERE job_id IN ({ids}) LIMIT 1
 
 -- name: insert_scheduled
 -- ?1 job_json, ?2 job_id, ?3 job_name, ?4 now (ms), ?5 due (ms), ?6 due (s, rounded up)
