@@ -347,7 +347,7 @@ async def test_a_batch_bigger_than_one_statement_is_all_or_nothing(backend: MySq
         {"idle_after": -1},
     ],
 )
-def test_bad_poll_intervals_are_refused(intervals: dict[str, float]) -> None:
+def test_bad_poll_intervals_are_refused(intervals: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         MySqlBackend(URL, "wg", **intervals)
 
@@ -374,3 +374,32 @@ async def test_a_paused_queue_with_jobs_does_not_set_off_claim_after_claim(
         # Resumed by another process: the poller finds the jobs (no local wake-up).
         await other.set_paused(False)
         assert len(await backend.claim(limit=3, lease=30, worker_id="w", wait=10)) == 3
+
+
+async def test_an_idle_claimer_finds_another_process_job_by_the_backed_off_poll(
+    tmp_path: Path,
+) -> None:
+    # idle_after=0: polling backs off at once, to max_poll_interval (short here): the
+    # remote job is found by the poller long before the claim's own 60 s wait ends.
+    async with open_backend(
+        "mysql", tmp_path, min_poll_interval=0.001, idle_after=0, max_poll_interval=0.05
+    ) as waiting:
+        assert isinstance(waiting, MySqlBackend)
+        async with open_backend("mysql", tmp_path, namespace=waiting.namespace) as other:
+            waiter = asyncio.create_task(waiting.claim(limit=1, lease=30, worker_id="w", wait=60))
+            await asyncio.sleep(0.3)  # long enough to have backed off to the cap
+            assert not waiter.done()
+            remote = new_job()
+            await other.enqueue([remote])
+            assert [a.raw for a in await asyncio.wait_for(waiter, 10)] == [remote.raw]
+
+
+async def test_the_poller_stops_when_no_claimer_waits(backend: MySqlBackend) -> None:
+    # A worker whose slots are all busy does not poll: the poller runs only while a
+    # claim waits, and its thread's connection is one more than pool_size.
+    assert await backend.claim(limit=1, lease=30, worker_id="w", wait=0.05) == []
+    for _ in range(100):
+        if not backend._polling:
+            break
+        await asyncio.sleep(0.01)
+    assert not backend._polling
