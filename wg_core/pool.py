@@ -72,7 +72,7 @@ PREFETCH_HOLD = 1.0
 PREFETCH_HORIZON = 0.05
 """Seconds of work (at the pool's recent pace) it may claim ahead, beyond ``workers``."""
 _PREFETCH_COOLDOWN_MAX: Final = 60.0
-ACK_DELAY = 0.002
+ACK_DELAY = 0.005
 """Seconds a finished job's completion may wait to share one write with others'."""
 _TIMEOUT_GRAIN: Final = 0.05
 """Job timeouts fire up to this late (or 0.1 % of the timeout, if more): jobs whose
@@ -131,7 +131,8 @@ class WorkerPool:
     leases; one not started within ``prefetch_hold`` seconds, and every one once the
     pool learns the namespace is paused (at its next heartbeat, or a claim that came
     back short) or starts to stop, is released to the front of the queue at once,
-    without using an attempt.
+    without using an attempt. If the worker dies instead, they come back like its
+    running jobs, when their leases expire, as a failed attempt.
     """
 
     def __init__(

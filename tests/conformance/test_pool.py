@@ -634,3 +634,23 @@ async def test_with_claiming_ahead_every_job_runs_once(client: Client, start_poo
     assert runs == dict.fromkeys(range(300), 1)
     assert pool.stats.processed == 300
     assert (await client.counters()).processed == 300
+
+
+async def test_prefetch_0_claims_only_for_free_slots(client: Client, start_pool: Any) -> None:
+    go = asyncio.Event()
+
+    async def handle(job: dict[str, int]) -> None:
+        await go.wait()
+
+    await client.enqueue_many([{"n": n} for n in range(4)])
+    pool = await start_pool(handle, workers=2, prefetch=0)
+
+    async def running() -> bool:
+        return pool.stats.running == 2
+
+    await wait_until(running)
+    await asyncio.sleep(0.1)  # a claimer that claimed ahead would have done so by now
+    assert pool.stats.buffered == 0
+    assert (await client.counts()).queued == 2
+    go.set()
+    await wait_until(lambda: settled(client))
