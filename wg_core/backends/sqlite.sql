@@ -1,4 +1,4 @@
--- SQLite queries of SqliteBackend (wg_core/backends/sqlite.py), one named block each.
+-- SQLite queries of SqliteBackend (the wg_core/backends/sqlite package), one named block each.
 --
 -- {ns} is replaced once, at construction, by the validated namespace; tables are quoted.
 -- Times are integer Unix milliseconds from the backend's injectable clock, passed as
