@@ -396,3 +396,18 @@ async def test_a_cancelled_single_enqueue_leaves_the_pool_usable(
         await opened.enqueue([later])  # on the same (only) connection
         assert await opened.get_job(cancelled.job_id) is None
         assert [a.raw for a in await drain(opened)] == [later.raw]
+
+
+async def test_single_enqueues_survive_lost_connections_without_keeping_them(
+    tmp_path: Path, admin: Any
+) -> None:
+    async with open_backend("postgres", tmp_path, pool_size=2) as opened:
+        assert isinstance(opened, PostgresBackend)
+        jobs = [new_job() for _ in range(4)]
+        for job in jobs:
+            await opened.enqueue([job])
+            await terminate_wg_connections(admin, opened.namespace)
+            await retrying(lambda: opened.enqueue([new_job()]))
+        # Each replaced connection's cached cursor is dropped, not kept for ever.
+        assert len(opened._producer_cursors) <= 2
+        assert (await retrying(opened.counts)).queued == 8

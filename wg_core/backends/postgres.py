@@ -175,6 +175,7 @@ class PostgresBackend(SqlBackend):
         self._listener: asyncio.Task[None] | None = None
         self._listening = False
         self._listener_ready: asyncio.Event | None = None
+        self._producer_cursors: dict[psycopg.AsyncConnection[Any], psycopg.AsyncCursor[Any]] = {}
 
     # -- connections ---------------------------------------------------------------------
 
@@ -235,6 +236,7 @@ class PostgresBackend(SqlBackend):
             if pool is not None:
                 await pool.close()
         self._pool = self._lease_pool = None
+        self._producer_cursors.clear()
 
     def _require_pool(self, *, durable: bool = True) -> psycopg_pool.AsyncConnectionPool[Any]:
         pool = self._pool if durable else self._lease_pool
@@ -305,13 +307,16 @@ class PostgresBackend(SqlBackend):
         try:
             conn = await pool.getconn()
             try:
+                cursor = self._producer_cursors.get(conn)
+                if cursor is None:
+                    cursor = self._producer_cursor(conn)
                 # Not shielded from cancellation as _run's units are (the extra task
                 # and loop turns cost more CPU than the rest of wg's share of the
                 # call): cancelled mid-statement, psycopg cancels the query on the
                 # server and waits (at most ~10 s) for it to end, so the connection
                 # goes back to the pool idle. The job is then stored or not, and the
                 # caller was told neither.
-                await conn.execute(_query(self._sql["enqueue_job"]), params)
+                await cursor.execute(_query(self._sql["enqueue_job"]), params)
             finally:
                 await pool.putconn(conn)
         except Exception as exc:
@@ -319,6 +324,17 @@ class PostgresBackend(SqlBackend):
             if translated is None:
                 raise
             raise translated from exc
+
+    def _producer_cursor(
+        self, connection: psycopg.AsyncConnection[Any]
+    ) -> psycopg.AsyncCursor[Any]:
+        # One cursor per pooled connection, kept for single enqueues: a new cursor per
+        # call (connection.execute) costs ~20 us of adapter set-up, a tenth of the
+        # whole call. Connections the pool has closed since are forgotten here.
+        for stale in [conn for conn in self._producer_cursors if conn.closed]:
+            del self._producer_cursors[stale]
+        cursor = self._producer_cursors[connection] = connection.cursor()
+        return cursor
 
     async def _announce(self, session: SqlSession) -> None:
         await session.fetch("notify")
