@@ -349,10 +349,10 @@ async def test_an_id_taken_in_any_state_refuses_any_batch(backend: SqliteBackend
     for taken in (queued, running, retry, dead, scheduled):
         for delay in (0.0, 60.0):
             again = NewJob(taken.job_id, "job", taken.raw, delay)
-            with pytest.raises(DuplicateJobError):
+            with pytest.raises(DuplicateJobError, match=taken.job_id):  # named
                 await backend.enqueue([again])
             batch = [new_job() for _ in range(700)]
-            with pytest.raises(DuplicateJobError):
+            with pytest.raises(DuplicateJobError, match=taken.job_id):
                 await backend.enqueue([*batch[:600], again, *batch[600:]])
     assert await backend.counts() == before
     # A table whose id range is wider than the batch is probed rather than read.

@@ -80,8 +80,32 @@ def _ms(seconds: float) -> int:
 def _enqueue_one(
     statement: str, row: tuple[str, str, str, int], connection: sqlite3.Connection
 ) -> None:
-    if connection.execute(statement, row).rowcount != 1:
+    """Store one new job; a taken id is a ``DuplicateJobError`` naming it, whether the
+    unique index refused it or the statement stored nothing (the id is elsewhere)."""
+    try:
+        inserted = connection.execute(statement, row).rowcount
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" not in str(exc):
+            raise
+        raise DuplicateJobError(f"job id already stored: {row[1]}") from exc
+    if inserted != 1:
         raise DuplicateJobError(f"job id already stored: {row[1]}")
+
+
+def _insert_new(
+    connection: sqlite3.Connection, statement: str, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Store new jobs' ``rows`` (job id second); an id the table's unique index refuses
+    is a ``DuplicateJobError`` naming it."""
+    before = connection.total_changes
+    try:
+        connection.executemany(statement, rows)
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" not in str(exc):
+            raise
+        # The rows before the refused one went in: their count points at it.
+        failed = rows[min(connection.total_changes - before, len(rows) - 1)]
+        raise DuplicateJobError(f"job id already stored: {failed[1]}") from exc
 
 
 class SqliteBackend(SqliteAdmin):
@@ -438,9 +462,9 @@ class SqliteBackend(SqliteAdmin):
             if taken is not None:
                 raise DuplicateJobError(f"job id already stored: {taken}")
             if queued:
-                c.executemany(insert_queued, queued)
+                _insert_new(c, insert_queued, queued)
             if scheduled:
-                c.executemany(insert_scheduled, scheduled)
+                _insert_new(c, insert_scheduled, scheduled)
 
         await self._write(run)
         if queued:
