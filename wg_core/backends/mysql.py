@@ -563,7 +563,10 @@ class MySqlBackend(SqlBackend):
         # row. A batch of several jobs therefore runs inside a transaction (the base
         # class opens one: ONE_STATEMENT_BATCHES is False).
         assert isinstance(session, _Session | _ForeignSession)
-        await session.execute_many(block, rows)
+        if len(rows) == 1:
+            await session.execute(block, rows[0])  # no executemany rewriting for one row
+        else:
+            await session.execute_many(block, rows)
 
     async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
         # The shared claim's statements, pipelined into two round trips, in one function
