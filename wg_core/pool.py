@@ -562,12 +562,13 @@ class WorkerPool:
         self._ahead = 0
         await self._release_buffer()
 
-    async def _check_paused(self) -> None:
+    async def _check_paused(self, timeout: float | None = None) -> None:
         """Learn whether the namespace is paused; if so, give the buffered jobs back."""
         try:
-            self._paused = await self._backend.is_paused()
-        except BackendError as exc:
-            logger.warning("checking the pause flag failed: %s", exc)
+            async with asyncio.timeout(timeout):
+                self._paused = await self._backend.is_paused()
+        except (BackendError, TimeoutError) as exc:
+            logger.warning("checking the pause flag failed: %r", exc)
             return
         if self._paused:
             self._ahead = 0
@@ -885,8 +886,9 @@ class WorkerPool:
                     self._stop.set()
                 if self._buffer and not self._stop.is_set():
                     # A claim checks the pause flag, buffered jobs don't: check it for
-                    # them, so a pause stops them within a heartbeat at most.
-                    await self._check_paused()
+                    # them, so a pause stops them within a heartbeat at most. Bounded:
+                    # the next heartbeat must not wait long for it.
+                    await self._check_paused(timeout=self.config.heartbeat_interval / 2)
             await asyncio.sleep(self.config.heartbeat_interval)
 
     # -- scheduler, retrier, reaper ------------------------------------------------------
