@@ -12,8 +12,9 @@ Guarantees, and how they are kept:
   ``:attempts`` token → job id, worker, claim time), the id index (``:ids``, job id →
   state and envelope, so that admin look-ups are O(1)), counters, the pause flag, the
   worker registry, and the claiming lists of blocking claims (``:claimers``, a ZSET of
-  list name → deadline, and the short-lived ``:claiming:…`` lists it names). ``hash_tag=True`` names every key ``{ns}:…`` so that a namespace
-  lives in one Redis Cluster slot.
+  list name → deadline, and the short-lived ``:claiming:…`` lists it names).
+  ``hash_tag=True`` names every key ``{ns}:…`` so that a namespace lives in one Redis
+  Cluster slot.
 * **Every transition is one Lua script** (redis.lua): claim, complete, retry, bury,
   release, heartbeat, promote, reclaim, admin moves. Each is atomic, so a job is always
   in exactly one place, transitions are compare-and-set on the attempt token, counters
