@@ -24,16 +24,22 @@ Guarantees, and how:
   claimers at once. Jobs enqueued by other processes are found by a *poller*: while
   at least one claimer waits, one dedicated connection (on its own thread, so it never
   queues behind busy pooled connections nor wakes the event loop for nothing) runs a
-  cheap probe, a single indexed ``SELECT`` without locks or transaction, and wakes the
-  claimers only when it sees a claimable job; the locking claim runs only then. The
-  probe runs every ``min_poll_interval`` (1 ms) while jobs flowed in the last
-  ``idle_after`` seconds (2 s), then backs off, doubling, to ``max_poll_interval``
-  (1 s): an idle worker costs about one probe a second. A claim also runs on its own at
-  least every claim wait (the pool's ``fetch_timeout``). The poller stops while no
-  claimer waits (every slot busy). The fast cadence has a price while it lasts: a
-  probe is roughly 0.1 ms of worker CPU and as much of the server's, so 1 ms polling
-  is about a tenth of a core on each side (measured on a busy 2-core machine); raise
-  ``min_poll_interval`` or lower ``idle_after`` to trade latency for it.
+  cheap probe, a single indexed ``SELECT`` without locks or transaction; only when it
+  sees a claimable job does it run the locking claim, itself, on its connection (the
+  same statements, each waiting claimer's own limit and lease, oldest claimer first),
+  and hand the attempts to that claimer: no wake-up, no hand-off to a pooled link, no
+  gap between probe and claim. A claimer that is cancelled while the poller claims for
+  it leaves the attempts to the poller, which releases them at once (they go to the
+  front of the queue, and the claimers are woken); one whose wait ends meanwhile
+  takes them. The probe runs every ``min_poll_interval`` (1 ms) while jobs flowed in
+  the last ``idle_after`` seconds (2 s), then backs off, doubling, to
+  ``max_poll_interval`` (1 s): an idle worker costs about one probe a second. A claim
+  also runs on its own at least every claim wait (the pool's ``fetch_timeout``). The
+  poller stops while no claimer waits (every slot busy). The fast cadence has a price
+  while it lasts: a probe is roughly 0.1 ms of worker CPU and as much of the server's,
+  so 1 ms polling is about a tenth of a core on each side (measured on a busy 2-core
+  machine); raise ``min_poll_interval`` or lower ``idle_after`` to trade latency for
+  it.
 * **Transactional enqueue**: ``enqueue(jobs, connection=conn)`` writes through your
   PyMySQL connection inside your transaction (it is not committed for you).
 * **Refuses old servers**: without ``SKIP LOCKED`` (MariaDB < 10.6, MySQL < 8.0.1)
@@ -50,6 +56,7 @@ statement-based replication.
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import re
 import threading
@@ -128,13 +135,13 @@ class _Link:
     under load). The unit's coroutine is driven by hand (it never suspends: every
     statement blocks this thread, which exists for that)."""
 
-    def __init__(self, connect: Callable[[], Any]) -> None:
+    def __init__(self, connect: Callable[[], Any], name: str = "wg-mysql") -> None:
         self._connect = connect
         self._connection: Any = None
         self._jobs: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._closed = False
         self._closing = threading.Lock()  # no job is queued behind the last one
-        self._thread = threading.Thread(target=self._serve, name="wg-mysql", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
@@ -208,6 +215,45 @@ class _Link:
             self._closed = True
             self._jobs.put(None)
         self._thread.join()
+
+
+_WAITING: Final = "waiting"  # in the poller's queue
+_TAKEN: Final = "taken"  # the poller runs a claim for it
+_DELIVERED: Final = "delivered"  # the poller's claim is done: attempts are set
+_DONE: Final = "done"  # nothing more will come (woken, timed out or answered)
+_GONE: Final = "gone"  # the claimer left while taken: the poller releases its claim
+
+
+class _Request:
+    """A claimer waiting for the poller, and what it asks for. ``state`` and
+    ``attempts`` change only under the backend's poll lock: whoever moves the request
+    on owns the attempts (the claimer returns them, or the poller releases them)."""
+
+    __slots__ = ("attempts", "future", "lease", "limit", "loop", "state", "worker_id")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, limit: int, lease: float, worker_id: str
+    ) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.limit = limit
+        self.lease = lease
+        self.worker_id = worker_id
+        self.state: str = _WAITING
+        self.attempts: list[Attempt] = []
+
+    def wake(self) -> bool:
+        """Resolve the claimer's future from any thread; False if its loop is closed."""
+        try:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+        except RuntimeError:  # the loop is closed: nobody waits there any more
+            return False
+        return True
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -414,7 +460,7 @@ class MySqlBackend(SqlBackend):
         self._poller: _Link | None = None
         self._poll_lock = threading.Lock()
         self._polling = False
-        self._wanting = 0
+        self._requests: collections.deque[_Request] = collections.deque()  # oldest first
         self._poll_stop = threading.Event()
 
     def _parse(self, url: str, connect_timeout: float) -> dict[str, Any]:
@@ -483,7 +529,7 @@ class MySqlBackend(SqlBackend):
         with self._poll_lock:
             self._poll_stop = threading.Event()
             self._polling = False
-            self._poller = _Link(self._new_connection)
+            self._poller = _Link(self._new_connection, "wg-mysql-poller")
 
     def _add_link(self) -> _Link:
         link = _Link(self._new_connection)
@@ -572,20 +618,17 @@ class MySqlBackend(SqlBackend):
         # The shared claim's statements, pipelined into two round trips, in one function
         # on the link's thread: START TRANSACTION + the locking SELECT (with the pause
         # check), then the lease UPDATE + COMMIT (see claim_begin in mysql.sql).
-        batch = uuid.uuid4().hex
-        begin, lease_sql = self._sql["claim_begin"], self._sql["claim_lease"]
-
-        async def body(session: SqlSession) -> list[Row]:
+        async def body(session: SqlSession) -> list[Attempt]:
             assert isinstance(session, _Session)
-            params = {
-                "limit": limit,
-                "batch": batch,
-                "lease_us": micros(lease),
-                "worker_id": worker_id,
-            }
-            return session.call(_claim, begin, lease_sql, params)
+            return session.call(self._claim_on, limit, lease, worker_id)
 
-        rows = await self._run(body, transaction=False)
+        return await self._run(body, transaction=False)
+
+    def _claim_on(self, connection: Any, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        """The claim on ``connection`` (a link's thread: a pooled one or the poller's)."""
+        batch = uuid.uuid4().hex
+        params = {"limit": limit, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id}
+        rows = _claim(connection, self._sql["claim_begin"], self._sql["claim_lease"], params)
         return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
 
     async def complete(self, attempts: Sequence[Attempt]) -> int:
@@ -633,20 +676,96 @@ class MySqlBackend(SqlBackend):
         if found:
             self._last_found = time.monotonic()
 
-    async def _wait_for_work(self, timeout: float, generation: int) -> None:
-        if self._wake_generation != generation:
-            return  # woken while the claim ran: look again at once
-        self._want_poller(1)
-        try:
-            # The poller wakes us (through _signal) when it sees a claimable job.
-            await self._waiters.wait(timeout)
-        finally:
-            self._want_poller(-1)
+    async def claim(
+        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+    ) -> list[Attempt]:
+        """Lease up to ``limit`` queued jobs, oldest first; wait up to ``wait`` seconds
+        when none is ready (the shared verb, except that while it waits the poller may
+        claim for it: see the module docstring)."""
+        if limit <= 0:
+            return []
+        await self._settle_orphans()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            generation = self._wake_generation
+            attempts = await self._claim_or_release(limit, lease, worker_id)
+            self._claim_succeeded(bool(attempts))
+            remaining = deadline - loop.time()
+            if attempts or remaining <= 0 or not self._opened:
+                return attempts
+            if self._wake_generation != generation:
+                continue  # woken while the claim ran: look again at once
+            attempts = await self._wait_for_poller(remaining, limit, lease, worker_id)
+            if attempts:
+                return attempts
+            # Woken (a local enqueue, release, close), timed out, or the poller's claim
+            # came back empty: look again (the loop returns once the time is up).
 
-    def _want_poller(self, delta: int) -> None:
+    async def _wait_for_work(self, timeout: float, generation: int) -> None:
+        # The shared claim's wait (``claim`` above waits for the poller instead).
+        if self._wake_generation == generation:
+            await self._waiters.wait(timeout)
+
+    async def _wait_for_poller(
+        self, timeout: float, limit: int, lease: float, worker_id: str
+    ) -> list[Attempt]:
+        """Wait up to ``timeout`` for a wake-up or for the jobs the poller claims for
+        us ([] unless it did). Whatever the poller claimed for us is never stranded:
+        it is returned, or, if we are cancelled, released at once."""
+        request = _Request(asyncio.get_running_loop(), limit, lease, worker_id)
+        self._enlist(request)
+        try:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(request.future), timeout)
+            with self._poll_lock:
+                if request.state == _WAITING:
+                    self._requests.remove(request)
+                    request.state = _DONE
+                taken = request.state == _TAKEN
+            if taken:
+                # Timed out just as the poller took us: its claim (two round trips) is
+                # on its way, and ours to take.
+                await asyncio.shield(request.future)
+            with self._poll_lock:
+                attempts, request.attempts = request.attempts, []
+                request.state = _DONE
+            return attempts
+        except BaseException:  # cancelled (or worse): give back what came for us
+            with self._poll_lock:
+                attempts, request.attempts = request.attempts, []
+                if request.state == _WAITING:
+                    self._requests.remove(request)
+                # Taken: the poller's claim lands after we left, so it releases it.
+                request.state = _GONE if request.state == _TAKEN else _DONE
+            if attempts:
+                self._release_soon(attempts)
+            raise
+
+    def _release_soon(self, attempts: list[Attempt]) -> None:
+        """Release ``attempts`` in the background (close() waits for it), as a
+        cancelled claim's are."""
+        release = asyncio.ensure_future(self.release(attempts))
+        self._orphans.add(release)
+        release.add_done_callback(self._orphan_done)
+
+    def _signal(self) -> None:
+        """Wake this process's idle claimers, those waiting for the poller too (they
+        look for themselves; the poller no longer claims for them)."""
+        super()._signal()
         with self._poll_lock:
-            self._wanting += delta
-            if self._polling or self._wanting <= 0 or self._poller is None:
+            woken = list(self._requests)
+            self._requests.clear()
+            for request in woken:
+                request.state = _DONE
+        for request in woken:
+            request.wake()
+
+    def _enlist(self, request: _Request) -> None:
+        """Queue ``request`` for the poller, starting it if it is not running."""
+        with self._poll_lock:
+            self._requests.append(request)
+            if self._polling or self._poller is None:
                 return
             self._polling = True
             poller, stop = self._poller, self._poll_stop
@@ -654,16 +773,27 @@ class MySqlBackend(SqlBackend):
             poller.submit(lambda: self._poll_loop(poller, stop))
 
     def _poll_loop(self, link: _Link, stop: threading.Event) -> None:
-        """On the poller's thread, while claimers wait: probe, wake them if it found a
-        claimable job, sleep the adaptive interval, again."""
+        """On the poller's thread, while claimers wait: probe; when it found a
+        claimable job, claim for the waiting claimers; sleep the adaptive interval;
+        again."""
+        try:
+            self._polling_on(link, stop)
+        finally:
+            with self._poll_lock:
+                if stop is self._poll_stop:  # else a later open() has its own poller
+                    self._polling = False
+
+    def _polling_on(self, link: _Link, stop: threading.Event) -> None:
         probe = self._sql["probe"]
         if time.monotonic() - self._last_found < self._idle_after:
             self._poll = self._min_poll
         # Sleep first: the claimer that started us has just looked.
         while not stop.wait(self._poll):
             with self._poll_lock:
-                if self._wanting <= 0:
-                    break
+                if not self._requests:
+                    if stop is self._poll_stop:
+                        self._polling = False  # with the check: a new claimer restarts us
+                    return
             try:
                 found = link.call(_probe, probe)
             except Exception:  # the claimers' own claims report server trouble
@@ -673,13 +803,42 @@ class MySqlBackend(SqlBackend):
             if found:
                 self._last_found = now
                 self._poll = self._min_poll
-                # Wake every claimer; one that misses this (it was between looking and
-                # waiting) is woken by the next probe, a poll interval later.
-                self._signal()
+                self._claim_for_waiting(link)
             elif now - self._last_found > self._idle_after:
                 self._poll = min(self._poll * 2, self._max_poll)
             else:
                 self._poll = self._min_poll
-        with self._poll_lock:
-            if stop is self._poll_stop:  # else a later open() has its own poller
-                self._polling = False
+
+    def _claim_for_waiting(self, link: _Link) -> None:
+        """Run the claim for the oldest waiting claimer, with its limit and lease, on
+        the poller's connection and hand it the attempts (saving its wake-up and a
+        hand-off to a pooled link); then for the next one while claims come back full.
+        Attempts whose claimer left meanwhile are released at once."""
+        while True:
+            with self._poll_lock:
+                if not self._requests:
+                    return
+                request = self._requests.popleft()
+                request.state = _TAKEN
+            try:
+                attempts = link.call(
+                    self._claim_on, request.limit, request.lease, request.worker_id
+                )
+            except Exception:  # the claimer, woken empty-handed, claims and reports it
+                attempts = []
+            with self._poll_lock:
+                delivered = request.state == _TAKEN
+                if delivered:
+                    request.state = _DELIVERED
+                    request.attempts = attempts
+            if not (delivered and request.wake()) and attempts:
+                self._release_on(link, attempts)
+            if len(attempts) < request.limit:
+                return  # the queue ran dry (or the claim failed): back to probing
+
+    def _release_on(self, link: _Link, attempts: list[Attempt]) -> None:
+        """Release attempts nobody took, on the poller's connection, and wake the
+        claimers for them (if this fails, their leases expire: nothing is lost)."""
+        with suppress(Exception):
+            link.call(_run, self._sql["release"], self._handles(attempts), False)
+        self._signal()
