@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,16 @@ async def settled(client: Client) -> bool:
     return counts.queued + counts.scheduled + counts.retry + counts.running == 0
 
 
+def processed(pool: WorkerPool, n: int) -> Callable[[], Awaitable[bool]]:
+    """The pool counts a job once its acknowledgement returns, a moment after the
+    storage is already empty: wait for that rather than race it."""
+
+    async def check() -> bool:
+        return pool.stats.processed == n
+
+    return check
+
+
 async def test_jobs_run_in_fifo_order_and_are_deleted(client: Client, start_pool: Any) -> None:
     seen: list[str] = []
 
@@ -87,7 +97,7 @@ async def test_jobs_run_in_fifo_order_and_are_deleted(client: Client, start_pool
     assert seen == [f"u{n}@example.com" for n in range(20)]
     assert (await client.counts()).total == 0
     assert (await client.counters()).processed == 20
-    assert pool.stats.processed == 20
+    await wait_until(processed(pool, 20))
 
 
 async def test_enqueue_many_and_second_context_parameter(client: Client, start_pool: Any) -> None:
@@ -632,7 +642,7 @@ async def test_with_claiming_ahead_every_job_runs_once(client: Client, start_poo
     pool = await start_pool(handle, workers=4, prefetch=8)
     await wait_until(lambda: settled(client))
     assert runs == dict.fromkeys(range(300), 1)
-    assert pool.stats.processed == 300
+    await wait_until(processed(pool, 300))
     assert (await client.counters()).processed == 300
 
 
