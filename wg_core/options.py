@@ -86,6 +86,13 @@ class WorkerConfig:
     forever (``None``: never give up). ``wait_for_backend``: how long ``start()`` keeps
     trying to reach an unreachable backend (0: fail at once, so a typo in a URL is
     reported immediately; raise it for workers that may start before their server).
+    ``prefetch``: while the queue is deep, how many jobs beyond the free slots a pool
+    may hold leased in a local buffer, so a slot that frees starts its next job at once
+    (``None``: the larger of ``workers`` and ``batch_size``; 0: claim only for free
+    slots, e.g. for long jobs spread over many workers). ``prefetch_hold``: a buffered
+    job not started within this many seconds is released to the front of the queue
+    (capped at half the lease); if the worker dies, its buffered jobs come back when
+    their leases expire, counted as a failed attempt like any claimed job.
     """
 
     namespace: str = "wg"
@@ -103,6 +110,8 @@ class WorkerConfig:
     max_backend_outage: float | None = 300.0
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     wait_for_backend: float = 0.0
+    prefetch: int | None = None
+    prefetch_hold: float = 1.0
     default_options: JobOptions = field(default_factory=JobOptions)
 
     def __init__(
@@ -123,6 +132,8 @@ class WorkerConfig:
         max_backend_outage: Duration | None = 300.0,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         wait_for_backend: Duration = 0.0,
+        prefetch: int | None = None,
+        prefetch_hold: Duration = 1.0,
         default_options: JobOptions | None = None,
     ) -> None:
         validate_namespace(namespace)
@@ -140,6 +151,10 @@ class WorkerConfig:
             raise ConfigError(
                 f"max_payload_bytes must be a positive int, got {max_payload_bytes!r}"
             )
+        if prefetch is not None and (
+            isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0
+        ):
+            raise ConfigError(f"prefetch must be an int >= 0 or None, got {prefetch!r}")
         lease_s = _positive(lease, "lease")
         heartbeat_s = _positive(heartbeat_interval, "heartbeat_interval")
         if heartbeat_s >= lease_s:
@@ -167,6 +182,8 @@ class WorkerConfig:
             ),
             "max_payload_bytes": max_payload_bytes,
             "wait_for_backend": to_seconds(wait_for_backend, name="wait_for_backend"),
+            "prefetch": prefetch,
+            "prefetch_hold": _positive(prefetch_hold, "prefetch_hold"),
             "default_options": default_options or JobOptions(),
         }
         for key, value in values.items():

@@ -67,8 +67,6 @@ _BACKOFF_START: Final = 0.05
 _BACKOFF_MAX: Final = 5.0
 LAST_WRITES_TIMEOUT = 10.0
 """Seconds each of the last writes of a stopping pool may take before it gives up."""
-PREFETCH_HOLD = 1.0
-"""Seconds a claimed-ahead job may wait in a pool's buffer before it is released."""
 PREFETCH_HORIZON = 0.05
 """Seconds of work (at the pool's recent pace) it may claim ahead, beyond ``workers``."""
 _PREFETCH_COOLDOWN_MAX: Final = 60.0
@@ -125,9 +123,9 @@ class WorkerPool:
 
     While the queue is deep (its last claim came back full) the pool claims ahead: it
     holds up to ``workers`` jobs beyond its free slots leased, waiting for a slot, and
-    more, up to ``prefetch`` (default: the larger of ``workers`` and ``batch_size``; 0
-    turns claiming ahead off), when it finishes jobs fast enough to start them within
-    ``PREFETCH_HORIZON``. Those jobs are this worker's: the heartbeat renews their
+    more, up to ``WorkerConfig.prefetch`` (default: the larger of ``workers`` and
+    ``batch_size``; 0 turns claiming ahead off), when it finishes jobs fast enough to
+    start them within ``PREFETCH_HORIZON``. Those jobs are this worker's: the heartbeat renews their
     leases; one not started within ``prefetch_hold`` seconds, and every one once the
     pool learns the namespace is paused (at its next heartbeat, or a claim that came
     back short) or starts to stop, is released to the front of the queue at once,
@@ -143,8 +141,6 @@ class WorkerPool:
         url: str | None = None,
         backend: Backend | None = None,
         config: WorkerConfig | None = None,
-        prefetch: int | None = None,
-        prefetch_hold: float = PREFETCH_HOLD,
         **config_fields: Any,
     ) -> None:
         if config is not None and config_fields:
@@ -160,18 +156,15 @@ class WorkerPool:
                 f"the backend's namespace {backend.namespace!r} differs from the pool's "
                 f"{config.namespace!r}"
             )
+        prefetch = config.prefetch
         if prefetch is None:
             prefetch = max(config.workers, config.batch_size)
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise ConfigError(f"prefetch must be an int >= 0, got {prefetch!r}")
-        if not prefetch_hold > 0:
-            raise ConfigError(f"prefetch_hold must be positive, got {prefetch_hold!r}")
         self.config = config
         self._prefetch = prefetch
         self._prefetch_floor = min(prefetch, config.workers)
         # A buffered job waits at most this long: well inside its lease, which is only
         # renewed every heartbeat_interval.
-        self._prefetch_hold = min(float(prefetch_hold), config.lease / 2)
+        self._prefetch_hold = min(config.prefetch_hold, config.lease / 2)
         self._routes, self._fallback = build_routes(handler, handlers)
         self._owns_backend = backend is None
         self._backend = (

@@ -1,12 +1,13 @@
-"""WorkerPool's claiming-ahead settings (the behaviour is in tests/conformance/test_pool.py)."""
+"""The claiming-ahead settings (the behaviour is in tests/conformance/test_pool.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from wg_core import ConfigError, WorkerPool
+from wg_core import ConfigError, WorkerConfig, WorkerPool
 from wg_core.backends.memory import MemoryBackend
 
 
@@ -26,6 +27,8 @@ def test_prefetch_hold_must_be_positive(hold: float) -> None:
         WorkerPool(handle, backend=MemoryBackend(), prefetch_hold=hold)
 
 
-def test_prefetch_keywords_are_not_taken_for_worker_config_fields() -> None:
+def test_prefetch_settings_are_worker_config_fields() -> None:
     pool = WorkerPool(handle, backend=MemoryBackend(), workers=3, prefetch=0, prefetch_hold=0.5)
-    assert pool.config.workers == 3
+    assert (pool.config.workers, pool.config.prefetch, pool.config.prefetch_hold) == (3, 0, 0.5)
+    config = WorkerConfig(prefetch_hold=timedelta(milliseconds=250))
+    assert (config.prefetch, config.prefetch_hold) == (None, 0.25)
