@@ -24,7 +24,7 @@ from wg_core.backend import (
     StateCounts,
     WorkerInfo,
 )
-from wg_core.envelope import new_job_id, new_job_text
+from wg_core.envelope import NewJobText, new_job_id, new_job_ids, new_job_text
 from wg_core.errors import ConfigError, PayloadError
 from wg_core.jobs import JobInfo
 from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES, Duration, JobOptions, to_seconds
@@ -179,20 +179,7 @@ class Client:
 
         Items may be ``JobSpec``s to vary name, options or delay per job.
         """
-        batch: list[NewJob] = []
-        for job in jobs:
-            if isinstance(job, JobSpec):
-                batch.append(
-                    self._new_job(
-                        job.payload,
-                        job_name=job.job_name or job_name,
-                        options=job.options or options,
-                        delay=job.delay if job.delay is not None else delay,
-                        job_id=job.job_id,
-                    )
-                )
-            else:
-                batch.append(self._new_job(job, job_name=job_name, options=options, delay=delay))
+        batch = self._new_jobs(jobs, job_name=job_name, options=options, delay=delay)
         if batch:
             backend = await self._ready()
             await backend.enqueue(batch, connection=connection)
@@ -212,12 +199,60 @@ class Client:
         delay: Duration | None,
         job_id: str | None = None,
     ) -> NewJob:
-        opts = options or self._default_options
-        delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
-        now = self._clock()
         name = job_name or job_name_for(job)
+        delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
+        text = self._text_for(name, options, delay_s)
         new_id = job_id or new_job_id()
-        text = new_job_text(
+        return NewJob(
+            job_id=new_id, job_name=name, raw=self._encode(text, new_id, job, name), delay=delay_s
+        )
+
+    def _new_jobs(
+        self,
+        jobs: Iterable[Any],
+        *,
+        job_name: str | None,
+        options: JobOptions | None,
+        delay: Duration | None,
+    ) -> list[NewJob]:
+        """``_new_job`` for each item, sharing what a batch has in common (the clock
+        reading, the text templates, one read of the random source for the ids): a bulk
+        enqueue is bounded by this loop."""
+        items = list(jobs)
+        ids = new_job_ids(len(items))
+        delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
+        texts: dict[str, NewJobText] = {}
+        batch: list[NewJob] = []
+        for job, new_id in zip(items, ids, strict=True):
+            if isinstance(job, JobSpec):
+                batch.append(
+                    self._new_job(
+                        job.payload,
+                        job_name=job.job_name or job_name,
+                        options=job.options or options,
+                        delay=job.delay if job.delay is not None else delay,
+                        job_id=job.job_id,
+                    )
+                )
+                continue
+            name = job_name or job_name_for(job)
+            text = texts.get(name)
+            if text is None:
+                text = texts[name] = self._text_for(name, options, delay_s)
+            batch.append(
+                NewJob(
+                    job_id=new_id,
+                    job_name=name,
+                    raw=self._encode(text, new_id, job, name),
+                    delay=delay_s,
+                )
+            )
+        return batch
+
+    def _text_for(self, name: str, options: JobOptions | None, delay_s: float) -> NewJobText:
+        opts = options or self._default_options
+        now = self._clock()
+        return new_job_text(
             job_name=name,
             max_retries=opts.max_retries,
             timeout=opts.timeout,
@@ -226,8 +261,11 @@ class Client:
             created_at=int(now),
             scheduled_at=int(now + delay_s) if delay_s > 0 else None,
         )
+
+    def _encode(self, text: NewJobText, job_id: str, job: Any, name: str) -> str:
+        """The envelope text of one new job, or ``PayloadError`` saying why not."""
         try:
-            raw = text(new_id, encode_payload(job))
+            raw = text(job_id, encode_payload(job))
         except (TypeError, ValueError) as exc:
             raise PayloadError(f"payload of {name!r} is not JSON-serialisable: {exc}") from None
         except RecursionError:
@@ -245,7 +283,7 @@ class Client:
             raise PayloadError(
                 f"job {name!r} is {size} bytes encoded, over the {self._max_payload_bytes}-byte cap"
             )
-        return NewJob(job_id=new_id, job_name=name, raw=raw, delay=delay_s)
+        return raw
 
     # -- inspecting ----------------------------------------------------------------------
 
