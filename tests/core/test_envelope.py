@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -16,7 +17,7 @@ from wg_core import (
     MemoryBackend,
     PayloadError,
 )
-from wg_core.envelope import encode_new, new_job_id
+from wg_core.envelope import encode_new, new_job_id, new_job_ids
 
 GOLDEN = [
     '{"id":"0b7f5c9e-3d1a-4f2b-9c8e-5a6d7e8f9012","job_name":"send_email","payload":{"to":"user@example.com","subject":"Hello","body":"World"},"options":{"max_retries":3,"retry_count":0,"timeout":300000,"retry_delay":10000},"status":"Pending","created_at":1767225600,"scheduled_at":null,"last_error":null}',
@@ -163,12 +164,21 @@ def test_the_fast_new_job_text_is_the_envelopes_own(
     assert Envelope.decode(fast) == envelope
 
 
-def test_new_job_ids_are_random_version_4_uuids() -> None:
-    ids = {new_job_id() for _ in range(2000)}
-    assert len(ids) == 2000
-    for text in list(ids)[:50]:
+def test_new_job_ids_are_unique_time_ordered_uuids() -> None:
+    before = time.time()
+    ids = [new_job_id() for _ in range(2000)]
+    batch = new_job_ids(3000)
+    after = time.time()
+    assert len(set(ids) | set(batch)) == 5000
+    assert batch == sorted(batch)  # a bulk insert appends to the job_id index in order
+    for text in ids[:50] + batch[:50]:
         parsed = uuid.UUID(text)
-        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 7, uuid.RFC_4122)
+        assert before - 0.001 <= (parsed.int >> 80) / 1000 <= after + 0.001
+    # Time-ordered across calls at millisecond granularity: a later id never sorts
+    # before an id from an earlier millisecond.
+    millis = [int(text[:8] + text[9:13], 16) for text in ids]
+    assert millis == sorted(millis)
 
 
 def test_payloads_json_cannot_express_are_refused_before_storing() -> None:
