@@ -676,36 +676,14 @@ class MySqlBackend(SqlBackend):
         if found:
             self._last_found = time.monotonic()
 
-    async def claim(
-        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+    async def _wait_for_work(
+        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
     ) -> list[Attempt]:
-        """Lease up to ``limit`` queued jobs, oldest first; wait up to ``wait`` seconds
-        when none is ready (the shared verb, except that while it waits the poller may
-        claim for it: see the module docstring)."""
-        if limit <= 0:
-            return []
-        await self._settle_orphans()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            generation = self._wake_generation
-            attempts = await self._claim_or_release(limit, lease, worker_id)
-            self._claim_succeeded(bool(attempts))
-            remaining = deadline - loop.time()
-            if attempts or remaining <= 0 or not self._opened:
-                return attempts
-            if self._wake_generation != generation:
-                continue  # woken while the claim ran: look again at once
-            attempts = await self._wait_for_poller(remaining, limit, lease, worker_id)
-            if attempts:
-                return attempts
-            # Woken (a local enqueue, release, close), timed out, or the poller's claim
-            # came back empty: look again (the loop returns once the time is up).
-
-    async def _wait_for_work(self, timeout: float, generation: int) -> None:
-        # The shared claim's wait (``claim`` above waits for the poller instead).
-        if self._wake_generation == generation:
-            await self._waiters.wait(timeout)
+        # The shared claim's wait, except that while it waits the poller may claim for
+        # it (see the module docstring): those jobs come back from here.
+        if self._wake_generation != generation:
+            return []  # woken while the claim ran: look again at once
+        return await self._wait_for_poller(timeout, limit, lease, worker_id)
 
     async def _wait_for_poller(
         self, timeout: float, limit: int, lease: float, worker_id: str

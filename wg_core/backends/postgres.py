@@ -431,18 +431,21 @@ class PostgresBackend(SqlBackend):
 
     # -- waiting for work ----------------------------------------------------------------
 
-    async def _wait_for_work(self, timeout: float, generation: int) -> None:
+    async def _wait_for_work(
+        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+    ) -> list[Attempt]:
         if self._wake_generation != generation:
-            return  # woken while the claim ran: look again at once
+            return []  # woken while the claim ran: look again at once
         if self._listener is None or self._listener.done():
             self._listener_ready = asyncio.Event()
             self._listener = asyncio.get_running_loop().create_task(self._listen())
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._listener_ready.wait(), min(timeout, 2.0))
-            return  # LISTEN is in place now: anything enqueued before it needs a look
+            return []  # LISTEN is in place now: anything enqueued before it needs a look
         if self._wake_generation != generation:
-            return
+            return []
         await self._waiters.wait(timeout if self._listening else min(timeout, self._poll_interval))
+        return []
 
     async def _listen(self) -> None:
         """Keep one LISTEN connection up; every notification wakes local claimers."""

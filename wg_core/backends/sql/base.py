@@ -144,8 +144,14 @@ class SqlBackend(AdminVerbs):
         """Whether ``exc`` is a deadlock or lock timeout worth retrying the transaction."""
 
     @abc.abstractmethod
-    async def _wait_for_work(self, timeout: float, generation: int) -> None:
-        """Sleep until work may be there (a wake-up since ``generation``) or ``timeout``."""
+    async def _wait_for_work(
+        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+    ) -> list[Attempt]:
+        """Sleep until work may be there (a wake-up since ``generation``) or ``timeout``.
+
+        Returns ``[]``, or jobs claimed for this waiter (``limit``, ``lease`` and
+        ``worker_id`` are its claim's) by a dialect whose waiting claims on its behalf.
+        """
 
     async def _announce(self, session: SqlSession) -> None:
         """Tell other processes' idle claimers that jobs became ready, inside the
@@ -339,7 +345,9 @@ class SqlBackend(AdminVerbs):
             remaining = deadline - loop.time()
             if attempts or remaining <= 0 or not self._opened:
                 return attempts
-            await self._wait_for_work(remaining, generation)
+            attempts = await self._wait_for_work(remaining, generation, limit, lease, worker_id)
+            if attempts:
+                return attempts
 
     async def _claim_or_release(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
         """``_claim_now``, but if the caller is cancelled meanwhile, whatever the claim
