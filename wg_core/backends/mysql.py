@@ -12,8 +12,9 @@ Guarantees, and how:
   COMMITTED (set on wg's own sessions) avoids the gap locks that REPEATABLE READ takes
   on locking reads, which would block concurrent enqueues. A transaction that hits a
   deadlock (1213) or lock-wait timeout (1205) is retried whole, with jittered backoff.
-  The claim takes two round trips and the acknowledgement one: their statements are
-  sent together as multi-statements (``CLIENT.MULTI_STATEMENTS``, on wg's own
+  The claim and the acknowledgement take two round trips each: their statements are
+  sent together as multi-statements, the acknowledgement's ``COMMIT`` on its own once
+  its results are read (``CLIENT.MULTI_STATEMENTS``, on wg's own
   connections only; values are still bound by the driver).
 * **Compare-and-set transitions** on (row id, token), with the counter bump in the same
   transaction. Connections use ``CLIENT.FOUND_ROWS`` so that an UPDATE reports the rows
@@ -333,9 +334,10 @@ def _claim(connection: Any, begin: str, lease: str, params: dict[str, Any]) -> l
 
 
 def _script_counts(connection: Any, sql: str, params: dict[str, Any]) -> list[int]:
-    """Run a multi-statement transaction (``START TRANSACTION; …; COMMIT``) in one
-    round trip; each statement's affected-row count. On any error the rest of the
-    statements did not run: the open transaction is rolled back."""
+    """Run a multi-statement transaction (``START TRANSACTION; …``) in one round trip,
+    then ``COMMIT`` once every result is read (two round trips); each statement's
+    affected-row count. On any error the rest of the statements did not run: the open
+    transaction is rolled back."""
     counts: list[int] = []
     try:
         with connection.cursor() as cursor:
@@ -343,6 +345,7 @@ def _script_counts(connection: Any, sql: str, params: dict[str, Any]) -> list[in
             counts.append(cursor.rowcount)
             while cursor.nextset():  # reads (and raises) each statement's result
                 counts.append(cursor.rowcount)
+        connection.commit()
     except BaseException:
         with suppress(Exception):  # a dead connection has no transaction to roll back
             connection.rollback()
@@ -641,7 +644,7 @@ class MySqlBackend(SqlBackend):
 
         async def body(session: SqlSession) -> int:
             assert isinstance(session, _Session)
-            # START TRANSACTION, DELETE, SET, INSERT, COMMIT: the DELETE's count.
+            # START TRANSACTION, DELETE, SET, INSERT (then COMMIT): the DELETE's count.
             return session.call(_script_counts, sql, params)[1]
 
         return await self._run(body, transaction=False)
