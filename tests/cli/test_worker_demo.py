@@ -94,6 +94,7 @@ def test_worker_json_summary(wg: Wg, tmp_path: Path) -> None:
         ("wg_cli.demo_jobs:handlers", ["--job-name", "fax"], "no handler for fax"),
         ("wg_cli.demo_jobs:__doc__", [], "neither a function nor a mapping"),
         ("wg_cli.demo_jobs:handlers", ["--shutdown-timeout", "later"], "--shutdown-timeout"),
+        ("wg_cli.demo_jobs:handlers", ["--prefetch", "-1"], "--prefetch"),
     ],
 )
 def test_worker_bad_target_is_a_usage_error(

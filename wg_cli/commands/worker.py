@@ -110,6 +110,17 @@ def worker(
         str,
         typer.Option("--shutdown-timeout", help="How long running jobs may finish on SIGTERM."),
     ] = "30s",
+    prefetch: Annotated[
+        int | None,
+        typer.Option(
+            "--prefetch",
+            min=0,
+            help="Jobs this worker may hold leased beyond its free slots while the queue is "
+            "deep, so a freed slot starts its next job at once (default: the larger of "
+            "--workers and 100; 0: claim only for free slots, e.g. for long jobs spread "
+            "over many workers).",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="Logging level of the wg loggers on stderr.")
     ] = "INFO",
@@ -136,6 +147,7 @@ def worker(
         namespace=settings.namespace,
         workers=workers,
         shutdown_timeout=timeout if timeout is not None else 30.0,
+        prefetch=prefetch,
     )
     # The pool logs its start (after connecting) and its stop on stderr.
     try:
