@@ -30,7 +30,6 @@ __all__ = [
     "Envelope",
     "EnvelopeError",
     "NewJobText",
-    "encode_new",
     "new_job_id",
     "new_job_ids",
     "new_job_text",
@@ -152,31 +151,6 @@ class NewJobText:
 new_job_text: Final = lru_cache(maxsize=64)(NewJobText)
 """``NewJobText(...)``, cached: a producer enqueueing the same kind of job in the same
 second reuses one."""
-
-
-def encode_new(
-    *,
-    job_id: str,
-    job_name: str,
-    payload: Any,
-    max_retries: int,
-    timeout: float | None,
-    retry_delay: float | None,
-    status: str,
-    created_at: int,
-    scheduled_at: int | None,
-) -> str:
-    """The text ``Envelope(...).encode()`` gives for a new job (no retries, no unknown
-    keys), built from cached pieces: only the id and the payload are encoded per job."""
-    return new_job_text(
-        job_name=job_name,
-        max_retries=max_retries,
-        timeout=timeout,
-        retry_delay=retry_delay,
-        status=status,
-        created_at=created_at,
-        scheduled_at=scheduled_at,
-    )(job_id, payload)
 
 
 class EnvelopeError(ValueError):

@@ -17,7 +17,7 @@ from wg_core import (
     MemoryBackend,
     PayloadError,
 )
-from wg_core.envelope import encode_new, new_job_id, new_job_ids
+from wg_core.envelope import NewJobText, new_job_id, new_job_ids
 
 GOLDEN = [
     '{"id":"0b7f5c9e-3d1a-4f2b-9c8e-5a6d7e8f9012","job_name":"send_email","payload":{"to":"user@example.com","subject":"Hello","body":"World"},"options":{"max_retries":3,"retry_count":0,"timeout":300000,"retry_delay":10000},"status":"Pending","created_at":1767225600,"scheduled_at":null,"last_error":null}',
@@ -149,17 +149,15 @@ def test_the_fast_new_job_text_is_the_envelopes_own(
         created_at=1767225600,
         scheduled_at=scheduled_at,
     )
-    fast = encode_new(
-        job_id=job_id,
+    fast = NewJobText(
         job_name=job_name,
-        payload=payload,
         max_retries=options.max_retries,
         timeout=options.timeout,
         retry_delay=options.retry_delay,
         status=status,
         created_at=1767225600,
         scheduled_at=scheduled_at,
-    )
+    )(job_id, payload)
     assert fast == envelope.encode()
     assert Envelope.decode(fast) == envelope
 
