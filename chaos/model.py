@@ -169,12 +169,16 @@ class BackendMachine(RuleBasedStateMachine):
         retry_count = job.retry_count if job is not None else 0
         job_id = Envelope.decode(attempt.raw).id
         if retry_count >= MAX_RETRIES:  # what the pool does: bury once retries are spent
-            ok = self._run(self.backend.bury(attempt, raw=_raw(job_id, retry_count + 1)))
+            ok = self._run(
+                self.backend.bury(attempt, raw=_raw(job_id, retry_count + 1), error=None)
+            )
             new_state = JobState.DEAD.value
         else:
             delay = 0.0 if due_now else FAR
             ok = self._run(
-                self.backend.retry(attempt, raw=_raw(job_id, retry_count + 1), delay=delay)
+                self.backend.retry(
+                    attempt, raw=_raw(job_id, retry_count + 1), delay=delay, error=None
+                )
             )
             new_state = RETRY_DUE if due_now else JobState.RETRY.value
         assert ok == (job is not None), (

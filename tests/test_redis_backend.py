@@ -93,14 +93,14 @@ async def test_spec_keys_hold_the_envelopes(backend: Backend, plain: Any) -> Non
     failed = json.loads(attempt.raw) | {"status": "Retry", "last_error": "Service unavailable"}
     retry_raw = json.dumps(failed, separators=(",", ":"))
     before = await server_time(plain)
-    assert await backend.retry(attempt, raw=retry_raw, delay=30)
+    assert await backend.retry(attempt, raw=retry_raw, delay=30, error=None)
     score = await plain.zscore(f"{ns}:retry", retry_raw)
     assert score is not None
     assert before + 29 <= score <= await server_time(plain) + 31
 
     attempt = await claim_one(backend)
     dead_raw = attempt.raw.replace('"Pending"', '"Dead"')
-    assert await backend.bury(attempt, raw=dead_raw)
+    assert await backend.bury(attempt, raw=dead_raw, error=None)
     assert await plain.lrange(f"{ns}:dead", 0, -1) == [dead_raw]
     assert await plain.llen(f"{ns}:jobs") == 0
     for key in ("jobs", "dead"):
@@ -166,7 +166,7 @@ async def test_requeueing_many_dead_jobs_moves_each_once(backend: Backend) -> No
     await backend.enqueue([new_job(payload={"n": n}) for n in range(250)])
     while attempts := await backend.claim(limit=100, lease=30, worker_id="w"):
         for attempt in attempts:
-            await backend.bury(attempt, raw=attempt.raw)
+            await backend.bury(attempt, raw=attempt.raw, error=None)
     assert await Client(backend).retry_all() == 250
     counts = await backend.counts()
     assert (counts.queued, counts.dead) == (250, 0)
@@ -182,7 +182,7 @@ async def test_text_that_is_not_utf8_reaches_the_worker_and_is_buried_byte_for_b
         await raw_client.lpush(f"{ns}:jobs", garbage)
         attempt = await claim_one(backend)
         assert attempt.key == ""
-        assert await backend.bury(attempt, raw=attempt.raw)
+        assert await backend.bury(attempt, raw=attempt.raw, error=None)
         assert await raw_client.lrange(f"{ns}:dead", 0, -1) == [garbage]
     finally:
         await raw_client.aclose()
@@ -212,7 +212,7 @@ async def test_hash_tag_puts_every_key_in_one_slot(tmp_path: Path, plain: Any) -
         assert isinstance(backend, RedisBackend)
         await backend.enqueue([new_job(), new_job(), new_job(delay=60)])
         attempt = await claim_one(backend)
-        await backend.bury(attempt, raw=attempt.raw)
+        await backend.bury(attempt, raw=attempt.raw, error=None)
         await backend.set_paused(True)
         await backend.set_paused(False)
         stored = [key async for key in plain.scan_iter(match=f"*{ns}*")]
@@ -244,7 +244,7 @@ async def test_destroy_leaves_no_key_behind(backend: Backend, plain: Any) -> Non
     ns = backend.namespace
     await backend.enqueue([new_job(), new_job(delay=60)])
     attempt = await claim_one(backend)
-    await backend.retry(attempt, raw=attempt.raw, delay=60)
+    await backend.retry(attempt, raw=attempt.raw, delay=60, error=None)
     await backend.set_paused(True)
     await backend.set_paused(False)
     assert [key async for key in plain.scan_iter(match=f"{ns}:*")]

@@ -277,8 +277,8 @@ async def test_tables_the_rust_wg_created_are_upgraded(db: Path) -> None:
         await backend.enqueue([new_job()])
         attempts = await backend.claim(limit=5, lease=30, worker_id="w")
         assert len(attempts) == 2
-        assert await backend.retry(attempts[0], raw=attempts[0].raw, delay=0) is True
-        assert await backend.bury(attempts[1], raw=attempts[1].raw) is True
+        assert await backend.retry(attempts[0], raw=attempts[0].raw, delay=0, error=None) is True
+        assert await backend.bury(attempts[1], raw=attempts[1].raw, error=None) is True
         assert await backend.promote(JobState.RETRY, limit=5) == 1
     finally:
         await backend.close()
@@ -342,8 +342,8 @@ async def test_an_id_taken_in_any_state_refuses_any_batch(backend: SqliteBackend
     await backend.enqueue([running, retry, dead])
     attempts = await backend.claim(limit=3, lease=30, worker_id="w")
     by_id = {json.loads(a.raw)["id"]: a for a in attempts}
-    assert await backend.retry(by_id[retry.job_id], raw=retry.raw, delay=3600)
-    assert await backend.bury(by_id[dead.job_id], raw=dead.raw)
+    assert await backend.retry(by_id[retry.job_id], raw=retry.raw, delay=3600, error=None)
+    assert await backend.bury(by_id[dead.job_id], raw=dead.raw, error=None)
     await backend.enqueue([queued, NewJob(scheduled.job_id, "job", scheduled.raw, 3600)])
     before = await backend.counts()
     for taken in (queued, running, retry, dead, scheduled):

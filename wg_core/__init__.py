@@ -26,6 +26,7 @@ from wg_core.blocking import BlockingClient
 from wg_core.client import Client, JobSpec
 from wg_core.envelope import DEFAULT_JOB_NAME, Envelope, EnvelopeError
 from wg_core.errors import (
+    BackendConfigError,
     BackendError,
     BackendUnavailableError,
     ConfigError,
@@ -33,6 +34,7 @@ from wg_core.errors import (
     JobError,
     JobNotFoundError,
     MissingDependencyError,
+    NamespaceNotFoundError,
     PayloadError,
     SchemaError,
     WgError,
@@ -49,6 +51,7 @@ __all__ = [
     "DEFAULT_URL",
     "Attempt",
     "Backend",
+    "BackendConfigError",
     "BackendError",
     "BackendUnavailableError",
     "BlockingClient",
@@ -69,6 +72,7 @@ __all__ = [
     "MemoryBackend",
     "MissingDependencyError",
     "Move",
+    "NamespaceNotFoundError",
     "NewJob",
     "PayloadError",
     "PoolStats",

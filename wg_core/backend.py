@@ -206,8 +206,22 @@ class Backend(Protocol):
         """Whether ``enqueue(..., connection=...)`` accepts the caller's own connection."""
         ...
 
-    async def open(self) -> None:
-        """Connect and create the storage if missing (idempotent, safe to race)."""
+    async def open(self, *, create: bool = True) -> None:
+        """Connect and create the storage if missing (idempotent, safe to race).
+
+        ``create=False`` is how readers (``wg status``, ``wg inspect``, the TUI) open:
+        connect only, create nothing (no file, table or key), and raise
+        ``NamespaceNotFoundError`` if this namespace was never created here.
+        """
+        ...
+
+    def clone(self) -> Backend:
+        """A new, unopened backend on the same storage with the same settings, for use
+        from another thread and event loop (the worker pool's lease keeper renews
+        leases from its own thread, so a blocked event loop cannot stop it). A backend
+        whose data lives in this process (memory, in-memory SQLite) returns one that
+        shares that data, safe to call from any thread.
+        """
         ...
 
     async def close(self) -> None:
@@ -250,13 +264,18 @@ class Backend(Protocol):
         """
         ...
 
-    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         """RUNNING → RETRY due in ``delay`` seconds, envelope replaced by ``raw``;
-        ``failed += 1``. False (and nothing changed) if the attempt lost its lease."""
+        ``failed += 1``. False (and nothing changed) if the attempt lost its lease.
+
+        ``error`` is the envelope's ``last_error`` as the caller wrote it into ``raw``,
+        passed along so that no backend parses the envelope to index it."""
         ...
 
-    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
-        """RUNNING → DEAD with envelope ``raw``; ``failed += 1``. False if lease lost."""
+    async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
+        """RUNNING → DEAD with envelope ``raw`` (``error`` as for ``retry``);
+        ``failed += 1``; the job's ``updated_at`` becomes its time of death.
+        False if the lease was lost."""
         ...
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
@@ -280,10 +299,18 @@ class Backend(Protocol):
         once across all callers; wake idle claimers. Returns how many moved."""
         ...
 
-    async def reclaim_expired(self, *, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def reclaim_expired(
+        self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
+    ) -> list[Attempt]:
         """Take over up to ``limit`` RUNNING jobs whose lease has expired, under new
         tokens and a new lease, for the caller to retry or bury (a crash counts as a
-        failed attempt). Also forgets workers silent for much longer than a lease."""
+        failed attempt). Also forgets workers silent for much longer than a lease.
+
+        With ``silent_after``, also take over jobs whose lease has not expired yet but
+        whose worker is registered and has not heartbeaten for ``silent_after`` seconds
+        (it died: recover its jobs without waiting out the lease). A job whose worker
+        has no registry entry, or was seen within ``silent_after``, is never taken
+        before its lease expires."""
         ...
 
     # -- admin -------------------------------------------------------------------------
@@ -305,11 +332,13 @@ class Backend(Protocol):
         newest_first: bool = False,
         job_name: str | None = None,
         error_contains: str | None = None,
+        text_contains: str | None = None,
     ) -> list[StoredJob]:
         """A page of one state. Order: queue order for QUEUED (next to run first),
         due time for SCHEDULED/RETRY, claim order for RUNNING, burial order for DEAD;
         ``newest_first`` reverses it. ``error_contains`` matches ``last_error``
-        case-insensitively."""
+        case-insensitively; ``text_contains`` matches anywhere in the stored envelope
+        text (id, job name, payload, error), case-insensitively (ASCII case folding)."""
         ...
 
     async def get_job(self, job_id: str) -> StoredJob | None:

@@ -41,11 +41,14 @@ class BlockingClient:
         self._closed = False
 
     @classmethod
-    def connect(cls, url: str, namespace: str = "wg", **backend_options: Any) -> BlockingClient:
-        """Open the backend named by ``url`` and return a blocking client."""
+    def connect(
+        cls, url: str, namespace: str = "wg", *, create: bool = True, **backend_options: Any
+    ) -> BlockingClient:
+        """Open the backend named by ``url`` and return a blocking client
+        (``create=False``: as a reader, see ``Client.connect``)."""
         from wg_core.urls import backend_from_url
 
-        client = cls(backend_from_url(url, namespace, **backend_options))
+        client = cls(backend_from_url(url, namespace, **backend_options), create=create)
         try:
             client.open()
         except BaseException:

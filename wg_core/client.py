@@ -24,6 +24,7 @@ from wg_core.backend import (
     StateCounts,
     WorkerInfo,
 )
+from wg_core.dispatch import checked
 from wg_core.envelope import NewJobText, new_job_id, new_job_ids, new_job_text
 from wg_core.errors import ConfigError, PayloadError
 from wg_core.jobs import JobInfo
@@ -59,8 +60,12 @@ class Client:
         default_options: JobOptions | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         clock: Callable[[], float] = time.time,
+        create: bool = True,
     ) -> None:
-        self._backend = backend
+        self._given = backend
+        # Every call goes through the checked-dispatch layer (arguments validated once).
+        self._backend = checked(backend)
+        self._create = create
         self._default_options = default_options or JobOptions()
         self._max_payload_bytes = max_payload_bytes
         self._clock = clock
@@ -68,16 +73,21 @@ class Client:
         self._open_lock: asyncio.Lock | None = None
 
     @classmethod
-    async def connect(cls, url: str, namespace: str = "wg", **backend_options: Any) -> Client:
-        """Open the backend named by ``url`` (see ``wg_core.urls``) and return a client."""
-        client = cls(backend_from_url(url, namespace, **backend_options))
+    async def connect(
+        cls, url: str, namespace: str = "wg", *, create: bool = True, **backend_options: Any
+    ) -> Client:
+        """Open the backend named by ``url`` (see ``wg_core.urls``) and return a client.
+
+        ``create=False`` opens as a reader: nothing is created, and a namespace (or
+        SQLite file) that does not exist raises ``NamespaceNotFoundError``."""
+        client = cls(backend_from_url(url, namespace, **backend_options), create=create)
         await client.open()
         return client
 
     @property
     def backend(self) -> Backend:
-        """The backend this client talks to."""
-        return self._backend
+        """The backend this client talks to (as given, without the checked layer)."""
+        return self._given
 
     @property
     def namespace(self) -> str:
@@ -88,7 +98,7 @@ class Client:
         """Open the backend (done on first use anyway)."""
         if self._opened:
             return
-        await self._backend.open()
+        await self._backend.open(create=self._create)
         self._opened = True
 
     async def close(self) -> None:

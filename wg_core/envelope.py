@@ -29,10 +29,12 @@ __all__ = [
     "STATUSES",
     "Envelope",
     "EnvelopeError",
+    "EnvelopePeek",
     "NewJobText",
     "new_job_id",
     "new_job_ids",
     "new_job_text",
+    "peek_envelope",
 ]
 
 DEFAULT_JOB_NAME: Final = "default"
@@ -304,3 +306,34 @@ class Envelope:
     def evolve(self, **changes: Any) -> Envelope:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopePeek:
+    """The few fields the admin side reads from stored text it does not otherwise
+    decode: each ``None`` when absent, of the wrong type, or the text is not JSON."""
+
+    job_id: str | None = None
+    job_name: str | None = None
+    last_error: str | None = None
+
+
+_NOTHING: Final = EnvelopePeek()
+
+
+def peek_envelope(raw: str | bytes) -> EnvelopePeek:
+    """Read ``id``, ``job_name`` and ``last_error`` from stored text, leniently (never
+    raises: text that is not a JSON object peeks as all ``None``). The one place that
+    sniffs stored text; everything that must *run* a job uses ``Envelope.decode``."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return _NOTHING
+    if not isinstance(document, dict):
+        return _NOTHING
+
+    def text(key: str) -> str | None:
+        value = document.get(key)
+        return value if isinstance(value, str) else None
+
+    return EnvelopePeek(job_id=text("id"), job_name=text("job_name"), last_error=text("last_error"))

@@ -8,8 +8,14 @@ The tree::
     ├── PayloadError              a job cannot be enqueued: not JSON, too large (also a ValueError)
     ├── DuplicateJobError         a job with that id is already stored (also a ValueError)
     ├── JobNotFoundError          no job with that id (also a LookupError)
+    ├── NamespaceNotFoundError    a reader opened a namespace (or SQLite file) that does
+    │                             not exist; nothing was created (also a LookupError)
     └── BackendError              the storage failed; driver errors are translated to this
-        ├── BackendUnavailableError   cannot reach the server (connection refused, auth, DNS)
+        ├── BackendUnavailableError   cannot reach the server (refused, timeout, DNS):
+        │                             worth retrying later
+        ├── BackendConfigError        the server answers but refuses this configuration
+        │                             (wrong password, unknown database, access denied):
+        │                             retrying will not help
         └── SchemaError               a table or key exists but has the wrong shape
 
     JobError                      raised by *handlers* to say how a job failed:
@@ -22,6 +28,7 @@ failure of wg. Any other exception raised by a handler counts as retryable.
 from __future__ import annotations
 
 __all__ = [
+    "BackendConfigError",
     "BackendError",
     "BackendUnavailableError",
     "ConfigError",
@@ -29,6 +36,7 @@ __all__ = [
     "JobError",
     "JobNotFoundError",
     "MissingDependencyError",
+    "NamespaceNotFoundError",
     "PayloadError",
     "SchemaError",
     "WgError",
@@ -68,12 +76,20 @@ class JobNotFoundError(WgError, LookupError):
     """No job with that id."""
 
 
+class NamespaceNotFoundError(WgError, LookupError):
+    """No such namespace: nothing is stored there (nothing was created)."""
+
+
 class BackendError(WgError):
     """The storage backend failed."""
 
 
 class BackendUnavailableError(BackendError):
     """The storage backend cannot be reached."""
+
+
+class BackendConfigError(BackendError):
+    """The storage backend refuses this configuration (credentials, database, access)."""
 
 
 class SchemaError(BackendError):

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from wg_core.backend import Attempt, Backend, HeartbeatReply, JobState, WorkerInfo
+from wg_core.dispatch import checked
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.errors import BackendError, BackendUnavailableError, ConfigError
 from wg_core.failures import (
@@ -167,7 +168,7 @@ class WorkerPool:
         self._prefetch_hold = min(config.prefetch_hold, config.lease / 2)
         self._routes, self._fallback = build_routes(handler, handlers)
         self._owns_backend = backend is None
-        self._backend = (
+        self._backend = checked(
             backend if backend is not None else backend_from_url(url or "", config.namespace)
         )
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -215,7 +216,7 @@ class WorkerPool:
 
     @property
     def backend(self) -> Backend:
-        """The backend this pool works on."""
+        """The backend this pool works on (behind the checked-dispatch layer)."""
         return self._backend
 
     @property
@@ -631,7 +632,7 @@ class WorkerPool:
         oversized = self._oversized(attempt.raw)
         if oversized:
             dead = malformed_dead_envelope(attempt.raw, oversized, now=time.time())
-            await self._record(attempt, "bury", raw=dead.encode())
+            await self._record(attempt, "bury", raw=dead.encode(), error=dead.last_error)
             return
         try:
             envelope = Envelope.decode(attempt.raw)
@@ -639,7 +640,7 @@ class WorkerPool:
             dead = malformed_dead_envelope(
                 attempt.raw, f"undecodable envelope: {exc}", now=time.time()
             )
-            await self._record(attempt, "bury", raw=dead.encode())
+            await self._record(attempt, "bury", raw=dead.encode(), error=dead.last_error)
             return
         handler = self._routes.get(envelope.job_name, self._fallback)
         if handler is None:
@@ -746,8 +747,10 @@ class WorkerPool:
             jitter=self.config.retry_jitter,
             rng=self._rng,
         )
-        raw = failed_envelope(envelope, failure, dead=False).encode()
-        if await self._record(attempt, "retry", raw=raw, delay=delay):
+        failed = failed_envelope(envelope, failure, dead=False)
+        if await self._record(
+            attempt, "retry", raw=failed.encode(), delay=delay, error=failed.last_error
+        ):
             self._counts["retried"] += 1
             logger.info(
                 "job %s (%s) failed, retry in %.1fs: %s",
@@ -758,8 +761,8 @@ class WorkerPool:
             )
 
     async def _bury(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
-        raw = failed_envelope(envelope, failure, dead=True).encode()
-        if await self._record(attempt, "bury", raw=raw):
+        failed = failed_envelope(envelope, failure, dead=True)
+        if await self._record(attempt, "bury", raw=failed.encode(), error=failed.last_error):
             logger.warning(
                 "job %s (%s) is dead: %s", envelope.id, envelope.job_name, failure.message
             )
@@ -914,7 +917,7 @@ class WorkerPool:
                     dead = malformed_dead_envelope(
                         attempt.raw, f"undecodable envelope: {exc}", now=time.time()
                     )
-                    await self._record(attempt, "bury", raw=dead.encode())
+                    await self._record(attempt, "bury", raw=dead.encode(), error=dead.last_error)
                     continue
                 logger.warning("job %s: %s", envelope.id, _REAPED_ERROR)
                 await self._fail(attempt, envelope, Failure(message=_REAPED_ERROR))

@@ -71,7 +71,7 @@ class Wg:
             for attempt in attempts:
                 envelope = Envelope.decode(attempt.raw)
                 dead = envelope.evolve(status="Dead", last_error=error)
-                assert await backend.bury(attempt, raw=dead.encode())
+                assert await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
                 ids.append(envelope.id)
             return ids
 

@@ -126,7 +126,7 @@ def test_retry_all_from_retry(wg: Wg) -> None:
 
     async def fail_once(client: Client) -> None:
         (attempt,) = await client.backend.claim(limit=1, lease=30, worker_id="t")
-        assert await client.backend.retry(attempt, raw=attempt.raw, delay=3600)
+        assert await client.backend.retry(attempt, raw=attempt.raw, delay=3600, error=None)
 
     wg.core(fail_once)
     assert wg.counts()["retry"] == 1

@@ -27,7 +27,7 @@ def _bury_queued(backend: Backend, count: int) -> list[str]:
             for attempt in attempts:
                 envelope = Envelope.decode(attempt.raw)
                 dead = envelope.evolve(status="Dead", last_error="smtp refused")
-                assert await backend.bury(attempt, raw=dead.encode())
+                assert await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
                 ids.append(envelope.id)
             return ids
         finally:

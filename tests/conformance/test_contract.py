@@ -138,8 +138,10 @@ async def test_retry_stores_the_new_envelope_until_due(backend: Backend) -> None
     await backend.enqueue([job])
     attempt = await claim_one(backend)
     retried = envelope().evolve(id=job.job_id, retry_count=1, status="Retry", last_error="boom")
-    assert await backend.retry(attempt, raw=retried.encode(), delay=0.3)
-    assert not await backend.retry(attempt, raw=retried.encode(), delay=0.3)  # not held now
+    assert await backend.retry(attempt, raw=retried.encode(), delay=0.3, error=retried.last_error)
+    assert not await backend.retry(
+        attempt, raw=retried.encode(), delay=0.3, error=retried.last_error
+    )  # not held now
     counts = await backend.counts()
     assert (counts.running, counts.retry) == (0, 1)
     assert (await backend.counters()).failed == 1
@@ -159,8 +161,8 @@ async def test_bury_keeps_the_job_with_its_error(backend: Backend) -> None:
     await backend.enqueue([job])
     attempt = await claim_one(backend)
     dead = envelope().evolve(id=job.job_id, status="Dead", last_error="Invalid email address")
-    assert await backend.bury(attempt, raw=dead.encode())
-    assert not await backend.bury(attempt, raw=dead.encode())
+    assert await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
+    assert not await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
     [stored] = await backend.list_jobs(JobState.DEAD, limit=10)
     assert stored.raw == dead.encode()
     assert stored.job_id == job.job_id
@@ -196,8 +198,8 @@ async def test_expired_leases_are_reclaimed_and_stale_writes_refused(backend: Ba
     assert attempt.token != crashed.token
     # The crashed worker wakes up: none of its writes may land.
     assert await backend.complete([crashed]) == 0
-    assert not await backend.retry(crashed, raw=crashed.raw, delay=0)
-    assert not await backend.bury(crashed, raw=crashed.raw)
+    assert not await backend.retry(crashed, raw=crashed.raw, delay=0, error=None)
+    assert not await backend.bury(crashed, raw=crashed.raw, error=None)
     assert await backend.release([crashed]) == 0
     assert (await backend.counts()).running == 1
     assert await backend.complete([attempt]) == 1
@@ -271,9 +273,9 @@ async def fill_every_state(backend: Backend) -> dict[JobState, str]:
     await backend.enqueue([retry, dead, running])
     r, d, _running = await claim(backend, 3)
     raw = envelope("kind0").evolve(id=retry.job_id, last_error="Temporary FAILURE 42").encode()
-    assert await backend.retry(r, raw=raw, delay=3600)
+    assert await backend.retry(r, raw=raw, delay=3600, error="Temporary FAILURE 42")
     raw = envelope("kind1").evolve(id=dead.job_id, last_error="fatal: bad address").encode()
-    assert await backend.bury(d, raw=raw)
+    assert await backend.bury(d, raw=raw, error="fatal: bad address")
     await backend.enqueue([queued, scheduled])
     return {
         JobState.QUEUED: queued.job_id,

@@ -79,11 +79,11 @@ class LateBackend(MemoryBackend):
 
     failures = 2
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         if self.failures:
             self.failures -= 1
             raise BackendUnavailableError("connection refused (injected)")
-        await super().open()
+        await super().open(create=create)
 
 
 async def test_a_pool_started_during_an_outage_comes_up_with_the_backend() -> None:

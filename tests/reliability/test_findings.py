@@ -133,7 +133,7 @@ async def test_a_malformed_job_keeps_its_id_when_buried(name: str, tmp_path: Pat
         await backend.enqueue([NewJob(job_id="bad-1", job_name="x", raw="not json {")])
         [attempt] = await backend.claim(limit=1, lease=30, worker_id="w")
         dead = malformed_dead_envelope(attempt.raw, "undecodable envelope", now=0)
-        assert await backend.bury(attempt, raw=dead.encode())
+        assert await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
         assert [job.job_id for job in await backend.list_jobs(JobState.DEAD, limit=10)] == ["bad-1"]
         stored = await backend.get_job("bad-1")
         assert stored is not None

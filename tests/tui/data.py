@@ -82,9 +82,11 @@ async def _fail(
     )
     clock.advance(2)
     if dead:
-        assert await backend.bury(attempt, raw=failed.encode())
+        assert await backend.bury(attempt, raw=failed.encode(), error=failed.last_error)
     else:
-        assert await backend.retry(attempt, raw=failed.encode(), delay=delay)
+        assert await backend.retry(
+            attempt, raw=failed.encode(), delay=delay, error=failed.last_error
+        )
     return envelope.id
 
 
@@ -233,7 +235,9 @@ async def traffic_step(
             status="Retry",
             last_error="OSError: image decoder ran out of memory",
         ).encode()
-        await backend.retry(attempt, raw=raw, delay=60)
+        await backend.retry(
+            attempt, raw=raw, delay=60, error="OSError: image decoder ran out of memory"
+        )
     clock.advance(2)
     # A live worker keeps heartbeating while it works.
     await backend.heartbeat(FRESH_WORKER, attempts=[], lease=30)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from typing import Final
 
-__all__ = ["WORKER_FORGET_AFTER_LEASES", "Waiters", "error_matches", "last_error_of"]
+from wg_core.envelope import peek_envelope
+
+__all__ = ["WORKER_FORGET_AFTER_LEASES", "Waiters", "error_matches", "text_matches"]
 
 WORKER_FORGET_AFTER_LEASES: Final = 10
 """A worker silent for this many lease durations is dropped from the registry."""
@@ -56,17 +57,20 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def last_error_of(raw: str) -> str | None:
-    """The ``last_error`` of a stored envelope, or ``None`` if it has none or is not JSON."""
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    error = document.get("last_error") if isinstance(document, dict) else None
-    return error if isinstance(error, str) else None
-
-
 def error_matches(raw: str, needle: str) -> bool:
     """Whether the envelope's ``last_error`` contains ``needle`` (case-insensitive)."""
-    error = last_error_of(raw)
+    error = peek_envelope(raw).last_error
     return error is not None and needle.casefold() in error.casefold()
+
+
+def text_matches(raw: str, needle: str) -> bool:
+    """Whether the stored text contains ``needle``, ASCII case folded (as SQL's
+    ``LOWER``/``LIKE`` fold it, so every backend matches the same jobs)."""
+    return _ascii_lower(needle) in _ascii_lower(raw)
+
+
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)

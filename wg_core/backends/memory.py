@@ -28,7 +28,12 @@ from wg_core.backend import (
     StoredJob,
     WorkerInfo,
 )
-from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, Waiters, error_matches
+from wg_core.backends.common import (
+    WORKER_FORGET_AFTER_LEASES,
+    Waiters,
+    error_matches,
+    text_matches,
+)
 from wg_core.errors import DuplicateJobError
 from wg_core.namespace import validate_namespace
 
@@ -83,8 +88,14 @@ class MemoryBackend:
     def supports_transactional_enqueue(self) -> bool:
         return False
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
+        # The data is this object: it exists as long as the backend does.
         return None
+
+    def clone(self) -> MemoryBackend:
+        # Another view of in-process data is the same object (its lock makes every call
+        # safe from any thread and event loop).
+        return self
 
     async def close(self) -> None:
         self._waiters.wake_all()
@@ -191,7 +202,7 @@ class MemoryBackend:
             self._processed += done
         return done
 
-    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         with self._lock:
             job = self._held(attempt)
             if job is None:
@@ -203,7 +214,7 @@ class MemoryBackend:
             self._failed += 1
         return True
 
-    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+    async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
         with self._lock:
             job = self._held(attempt)
             if job is None:
@@ -213,6 +224,7 @@ class MemoryBackend:
             job.state = JobState.DEAD
             job.due_at = None
             job.seq = next(self._dead_seq)
+            job.updated_at = self._clock()
             self._failed += 1
         return True
 
@@ -286,14 +298,23 @@ class MemoryBackend:
             self._waiters.wake_all()
         return moved
 
-    async def reclaim_expired(self, *, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def reclaim_expired(
+        self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
+    ) -> list[Attempt]:
         now = self._clock()
         with self._lock:
+            silent = (
+                set()
+                if silent_after is None
+                else {
+                    w.worker_id for w in self._workers.values() if w.last_seen < now - silent_after
+                }
+            )
             expired = sorted(
                 (
-                    self._jobs[job_id]
-                    for job_id in self._running.values()
-                    if (self._jobs[job_id].lease_until or 0.0) <= now
+                    job
+                    for job in (self._jobs[job_id] for job_id in self._running.values())
+                    if (job.lease_until or 0.0) <= now or job.worker_id in silent
                 ),
                 key=lambda job: job.lease_until or 0.0,
             )[:limit]
@@ -335,6 +356,7 @@ class MemoryBackend:
         newest_first: bool = False,
         job_name: str | None = None,
         error_contains: str | None = None,
+        text_contains: str | None = None,
     ) -> list[StoredJob]:
         with self._lock:
             jobs = [
@@ -343,6 +365,7 @@ class MemoryBackend:
                 if job.state is state
                 and (job_name is None or job.job_name == job_name)
                 and (error_contains is None or error_matches(job.raw, error_contains))
+                and (text_contains is None or text_matches(job.raw, text_contains))
             ]
             if state in (JobState.SCHEDULED, JobState.RETRY):
                 jobs.sort(key=lambda job: (job.due_at or 0.0, job.seq))

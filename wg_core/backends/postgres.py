@@ -42,7 +42,6 @@ from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 from wg_core.backend import Attempt, NewJob
-from wg_core.backends.common import last_error_of
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Params, Row, SqlSession, micros
 from wg_core.errors import (
@@ -404,15 +403,15 @@ class PostgresBackend(SqlBackend):
         [(done,)] = await self._run(body, transaction=False)
         return int(done)
 
-    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         """RUNNING → RETRY due in ``delay`` seconds, ``failed += 1``, in one statement."""
         return await self._fail_now(
-            "retry_counted", attempt, {"raw": raw, "delay_us": micros(delay)}
+            "retry_counted", attempt, {"raw": raw, "delay_us": micros(delay), "last_error": error}
         )
 
-    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+    async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
         """RUNNING → DEAD, ``failed += 1``, in one statement."""
-        return await self._fail_now("bury_counted", attempt, {"raw": raw})
+        return await self._fail_now("bury_counted", attempt, {"raw": raw, "last_error": error})
 
     async def _fail_now(self, block: str, attempt: Attempt, params: dict[str, Any]) -> bool:
         values = {
@@ -420,7 +419,6 @@ class PostgresBackend(SqlBackend):
             "id": int(attempt.key),
             "token": attempt.token,
             "shard": self._shard(),
-            "last_error": last_error_of(params["raw"]),
         }
 
         async def body(session: SqlSession) -> list[Row]:

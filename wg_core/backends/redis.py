@@ -460,7 +460,7 @@ class RedisBackend:
         )
         return client
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         async with self._open_lock:
             if self._client is not None:
                 return
@@ -880,7 +880,7 @@ class RedisBackend:
             )
         return done
 
-    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         k = self._keys
         moved = await self._run(
             "retry",
@@ -889,7 +889,7 @@ class RedisBackend:
         )
         return bool(moved)
 
-    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+    async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
         k = self._keys
         moved = await self._run(
             "bury",
@@ -958,7 +958,9 @@ class RedisBackend:
         )
         return moved
 
-    async def reclaim_expired(self, *, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def reclaim_expired(
+        self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
+    ) -> list[Attempt]:
         k = self._keys
         reply = await self._run(
             "reclaim_expired",
@@ -1020,6 +1022,7 @@ class RedisBackend:
         newest_first: bool = False,
         job_name: str | None = None,
         error_contains: str | None = None,
+        text_contains: str | None = None,
     ) -> list[StoredJob]:
         if limit <= 0:
             return []

@@ -98,6 +98,7 @@ class AdminVerbs(abc.ABC):
         newest_first: bool = False,
         job_name: str | None = None,
         error_contains: str | None = None,
+        text_contains: str | None = None,
     ) -> list[StoredJob]:
         """A page of one state, in the contract's order."""
         block = f"list_{state.value}" + ("_newest" if newest_first else "")

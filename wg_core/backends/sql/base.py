@@ -28,7 +28,6 @@ from wg_core.backend import (
 from wg_core.backends.common import (
     WORKER_FORGET_AFTER_LEASES,
     Waiters,
-    last_error_of,
 )
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql.admin import AdminVerbs
@@ -221,7 +220,7 @@ class SqlBackend(AdminVerbs):
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         """Connect and create the tables if missing (idempotent, safe to race)."""
         if not self._opened:
             await self._connect()
@@ -429,19 +428,17 @@ class SqlBackend(AdminVerbs):
 
         return await self._run(body)
 
-    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         """RUNNING → RETRY due in ``delay`` seconds; ``failed += 1``."""
         return await self._fail(
             attempt,
             "insert_retry",
-            {"raw": raw, "delay_us": micros(delay), "last_error": last_error_of(raw)},
+            {"raw": raw, "delay_us": micros(delay), "last_error": error},
         )
 
-    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+    async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
         """RUNNING → DEAD; ``failed += 1``."""
-        return await self._fail(
-            attempt, "insert_dead", {"raw": raw, "last_error": last_error_of(raw)}
-        )
+        return await self._fail(attempt, "insert_dead", {"raw": raw, "last_error": error})
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
         """RUNNING → QUEUED keeping the row's id, hence its place at the front."""
@@ -524,7 +521,9 @@ class SqlBackend(AdminVerbs):
             self._signal()
         return moved
 
-    async def reclaim_expired(self, *, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def reclaim_expired(
+        self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
+    ) -> list[Attempt]:
         """Re-lease running jobs whose lease ran out; forget long-silent workers."""
         batch = uuid.uuid4().hex
         forget_us = micros(WORKER_FORGET_AFTER_LEASES * lease)

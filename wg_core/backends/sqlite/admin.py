@@ -84,6 +84,7 @@ class SqliteAdmin:
         newest_first: bool = False,
         job_name: str | None = None,
         error_contains: str | None = None,
+        text_contains: str | None = None,
     ) -> list[StoredJob]:
         name = _LIST_BLOCKS[JobState(state)] + ("_desc" if newest_first else "")
         (query,) = self._q[name]

@@ -26,7 +26,6 @@ from wg_core.backend import (
 from wg_core.backends.common import (
     WORKER_FORGET_AFTER_LEASES,
     Waiters,
-    last_error_of,
 )
 from wg_core.backends.sqlite.admin import SqliteAdmin
 from wg_core.backends.sqlite.connection import Call, ConnectionThread, Fn
@@ -210,7 +209,7 @@ class SqliteBackend(SqliteAdmin):
             raise
         return connection
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         """Open the connections and create the tables if missing (idempotent, safe when
         several processes open the same file at once)."""
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
@@ -565,10 +564,9 @@ class SqliteBackend(SqliteAdmin):
         done: int = await self._write(run)
         return done
 
-    async def retry(self, attempt: Attempt, *, raw: str, delay: float) -> bool:
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         now = self._now_ms()
         due = now + _ms(delay)
-        error = last_error_of(raw)
         (take,) = self._q["take_running"]
         (insert,) = self._q["insert_retry"]
         (count,) = self._q["count_failed"]
@@ -584,9 +582,8 @@ class SqliteBackend(SqliteAdmin):
         moved: bool = await self._write(run)
         return moved
 
-    async def bury(self, attempt: Attempt, *, raw: str) -> bool:
+    async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
         now = self._now_ms()
-        error = last_error_of(raw)
         (take,) = self._q["take_running"]
         (insert,) = self._q["insert_dead"]
         (count,) = self._q["count_failed"]
@@ -673,7 +670,9 @@ class SqliteBackend(SqliteAdmin):
             self._waiters.wake_all()
         return moved
 
-    async def reclaim_expired(self, *, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def reclaim_expired(
+        self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
+    ) -> list[Attempt]:
         now = self._now_ms()
         params = (uuid.uuid4().hex, now + _ms(lease), worker_id, now, limit)
         forget_before = now - _ms(WORKER_FORGET_AFTER_LEASES * lease)

@@ -1,0 +1,247 @@
+"""``CheckedBackend``: the one layer between wg's front (``Client``, ``WorkerPool``) and
+every backend.
+
+It validates each verb's arguments once, so no backend repeats the guards (a purge of
+RUNNING jobs, promoting a state that is never due, a lease that is not a positive
+number…), and short-cuts calls that cannot change anything (acknowledging no attempts).
+It is also where hooks and metrics attach: one place sees every storage call.
+
+Validation raises ``ValueError`` (``ConfigError`` for settings): a wrong argument is
+the caller's bug, never the storage's failure, so it is not a ``BackendError``.
+Everything else passes through untouched: values, exceptions, cancellation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from wg_core.backend import (
+    Attempt,
+    Backend,
+    Counters,
+    HeartbeatReply,
+    JobState,
+    Move,
+    NewJob,
+    StateCounts,
+    StoredJob,
+    WorkerInfo,
+)
+
+__all__ = ["CheckedBackend", "checked"]
+
+_DUE_STATES = (JobState.SCHEDULED, JobState.RETRY)
+
+
+def checked(backend: Backend) -> CheckedBackend:
+    """``backend`` behind the checked-dispatch layer (once: a checked one is returned
+    as it is)."""
+    return backend if isinstance(backend, CheckedBackend) else CheckedBackend(backend)
+
+
+def _seconds(name: str, value: float, *, positive: bool) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        raise ValueError(f"{name} must be a number of seconds, not {value!r}")
+    if math.isinf(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be finite and {bound}, not {value!r}")
+
+
+def _count(name: str, value: int, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+
+class CheckedBackend:
+    """A ``Backend`` that validates arguments, then delegates to ``inner``."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Backend) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Backend:
+        """The backend behind this layer."""
+        return self._inner
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+    # -- properties and lifecycle --------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        """The validated namespace the backend stores under."""
+        return self._inner.namespace
+
+    @property
+    def display_url(self) -> str:
+        """Where the backend stores, credentials redacted."""
+        return self._inner.display_url
+
+    @property
+    def supports_transactional_enqueue(self) -> bool:
+        """Whether ``enqueue(..., connection=...)`` is supported."""
+        return self._inner.supports_transactional_enqueue
+
+    async def open(self, *, create: bool = True) -> None:
+        """Connect (and create the storage unless ``create=False``)."""
+        await self._inner.open(create=create)
+
+    def clone(self) -> CheckedBackend:
+        """A checked clone of the backend (see ``Backend.clone``)."""
+        return CheckedBackend(self._inner.clone())
+
+    async def close(self) -> None:
+        """Release connections."""
+        await self._inner.close()
+
+    async def destroy(self) -> None:
+        """Delete everything under the namespace."""
+        await self._inner.destroy()
+
+    # -- producing -----------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+        """Store ``jobs`` atomically (nothing to do for an empty batch)."""
+        if not jobs:
+            return
+        for job in jobs:
+            if not job.job_id:
+                raise ValueError("a job to store needs a job id")
+            _seconds("delay", job.delay, positive=False)
+        if connection is not None and not self._inner.supports_transactional_enqueue:
+            raise TypeError(f"{type(self._inner).__name__} cannot enqueue through a connection")
+        await self._inner.enqueue(jobs, connection=connection)
+
+    # -- working -------------------------------------------------------------------------
+
+    async def claim(
+        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+    ) -> list[Attempt]:
+        """Lease up to ``limit`` queued jobs."""
+        _count("limit", limit, minimum=1)
+        _seconds("lease", lease, positive=True)
+        _seconds("wait", wait, positive=False)
+        return await self._inner.claim(limit=limit, lease=lease, worker_id=worker_id, wait=wait)
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        """Acknowledge finished attempts."""
+        return await self._inner.complete(attempts) if attempts else 0
+
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
+        """RUNNING → RETRY in ``delay`` seconds."""
+        _seconds("delay", delay, positive=False)
+        return await self._inner.retry(attempt, raw=raw, delay=delay, error=error)
+
+    async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
+        """RUNNING → DEAD."""
+        return await self._inner.bury(attempt, raw=raw, error=error)
+
+    async def release(self, attempts: Sequence[Attempt]) -> int:
+        """RUNNING → QUEUED at the front, no attempt used."""
+        return await self._inner.release(attempts) if attempts else 0
+
+    async def heartbeat(
+        self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
+    ) -> HeartbeatReply:
+        """Register the worker and renew leases."""
+        _seconds("lease", lease, positive=True)
+        return await self._inner.heartbeat(worker, attempts=attempts, lease=lease)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Remove a worker from the registry."""
+        await self._inner.unregister_worker(worker_id)
+
+    async def promote(self, state: JobState, *, limit: int) -> int:
+        """Move due SCHEDULED or RETRY jobs to QUEUED."""
+        if state not in _DUE_STATES:
+            raise ValueError(f"only scheduled and retry jobs are promoted, not {state}")
+        _count("limit", limit, minimum=1)
+        return await self._inner.promote(state, limit=limit)
+
+    async def reclaim_expired(
+        self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
+    ) -> list[Attempt]:
+        """Take over expired leases (and those of silent workers)."""
+        _count("limit", limit, minimum=1)
+        _seconds("lease", lease, positive=True)
+        if silent_after is not None:
+            _seconds("silent_after", silent_after, positive=True)
+        return await self._inner.reclaim_expired(
+            limit=limit, lease=lease, worker_id=worker_id, silent_after=silent_after
+        )
+
+    # -- admin ---------------------------------------------------------------------------
+
+    async def counts(self) -> StateCounts:
+        """Jobs per state."""
+        return await self._inner.counts()
+
+    async def counters(self) -> Counters:
+        """Processed/failed totals."""
+        return await self._inner.counters()
+
+    async def list_jobs(
+        self,
+        state: JobState,
+        *,
+        limit: int,
+        offset: int = 0,
+        newest_first: bool = False,
+        job_name: str | None = None,
+        error_contains: str | None = None,
+        text_contains: str | None = None,
+    ) -> list[StoredJob]:
+        """A page of one state."""
+        _count("limit", limit, minimum=0)
+        _count("offset", offset, minimum=0)
+        if limit == 0:
+            return []
+        return await self._inner.list_jobs(
+            JobState(state),
+            limit=limit,
+            offset=offset,
+            newest_first=newest_first,
+            job_name=job_name,
+            error_contains=error_contains or None,
+            text_contains=text_contains or None,
+        )
+
+    async def get_job(self, job_id: str) -> StoredJob | None:
+        """The job with that id, or ``None``."""
+        return await self._inner.get_job(job_id) if job_id else None
+
+    async def move_to_queue(self, moves: Sequence[Move]) -> int:
+        """Apply admin moves to QUEUED."""
+        if any(move.from_state is JobState.RUNNING for move in moves):
+            raise ValueError("running jobs cannot be moved; stop their workers first")
+        return await self._inner.move_to_queue(moves) if moves else 0
+
+    async def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete jobs by id (not RUNNING)."""
+        return await self._inner.delete_jobs(job_ids) if job_ids else 0
+
+    async def purge(self, state: JobState) -> int:
+        """Delete every job in ``state`` (not RUNNING)."""
+        if JobState(state) is JobState.RUNNING:
+            raise ValueError("running jobs cannot be purged; stop their workers first")
+        return await self._inner.purge(JobState(state))
+
+    async def set_paused(self, paused: bool) -> None:
+        """Pause or resume the namespace."""
+        await self._inner.set_paused(bool(paused))
+
+    async def is_paused(self) -> bool:
+        """Whether the namespace is paused."""
+        return await self._inner.is_paused()
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Registered workers."""
+        return await self._inner.list_workers()
+
+    async def request_worker_stop(self, worker_id: str) -> bool:
+        """Ask a worker to drain and stop."""
+        return await self._inner.request_worker_stop(worker_id)
