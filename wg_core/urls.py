@@ -17,12 +17,12 @@ from __future__ import annotations
 import importlib
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from wg_core.backend import Backend
 from wg_core.errors import ConfigError
 
-__all__ = ["DEFAULT_URL", "backend_from_url", "redact_url"]
+__all__ = ["DEFAULT_URL", "backend_from_url", "redact_url", "scrub_secrets"]
 
 DEFAULT_URL = "sqlite:wg.db"
 """The URL the CLI and TUI use when given none: an embedded SQLite file."""
@@ -73,3 +73,32 @@ def redact_url(url: str) -> str:
         netloc = f"{user}:***@{host}"
     query = re.sub(r"(password=)[^&]*", r"\1***", parts.query)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_PASSWORD_PARAM = re.compile(r"password=([^&]*)")
+
+
+def _secrets_of(url: str) -> set[str]:
+    """The password of ``url`` as written and percent-decoded, wherever it sits
+    (userinfo or a ``password=`` parameter), parsed leniently: a URL too malformed for
+    ``urlsplit`` still has its userinfo found by hand."""
+    found: set[str] = set()
+    match = _USERINFO.search(url)
+    if match and ":" in match.group(1):
+        found.add(match.group(1).split(":", 1)[1])
+    found.update(_PASSWORD_PARAM.findall(url))
+    return {form for secret in found if secret for form in (secret, unquote(secret))}
+
+
+def scrub_secrets(text: str, url: str) -> str:
+    """``text`` (a driver's error message, say) with ``url`` and every form of its
+    password replaced: the URL by its redacted form, the password by ``***``.
+
+    Drivers echo what they were given (libpq quotes a malformed URI or its userinfo);
+    every backend passes its driver's messages through this at the edge."""
+    if not text:
+        return text
+    text = text.replace(url, redact_url(url))
+    for secret in sorted(_secrets_of(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
