@@ -54,13 +54,19 @@ class Maintenance:
             await asyncio.sleep(interval)
 
     async def reap(self) -> None:
-        """Take over jobs whose lease expired (their worker died) and count each as a
-        failed attempt: retried, or dead once its retries are used up."""
+        """Take over jobs whose lease expired, or whose registered worker has been
+        silent for ``silent_after`` (it died), and count each as a failed attempt: so
+        a job that kills its worker ends dead after ``max_retries``, not in a loop.
+        The retry is due at once: waiting for the dead worker to be noticed was its
+        backoff, and a crash says nothing about the job's dependencies being down."""
         config = self._config
         while True:
             try:
                 expired = await self._backend.reclaim_expired(
-                    limit=config.batch_size, lease=config.lease, worker_id=self._worker_id
+                    limit=config.batch_size,
+                    lease=config.lease,
+                    worker_id=self._worker_id,
+                    silent_after=config.silent_after,
                 )
             except BackendError as exc:
                 logger.warning("reaping expired leases failed: %s", exc)
@@ -73,6 +79,8 @@ class Maintenance:
                     await self._outcomes.bury_malformed(attempt, f"undecodable envelope: {exc}")
                     continue
                 logger.warning("job %s: %s", envelope.id, REAPED_ERROR)
-                await self._outcomes.fail(attempt, envelope, Failure(message=REAPED_ERROR))
+                await self._outcomes.fail(
+                    attempt, envelope, Failure(message=REAPED_ERROR), delay=0.0
+                )
             if len(expired) < config.batch_size:
                 await asyncio.sleep(config.reaper_interval)

@@ -13,6 +13,7 @@ from wg_core.errors import BackendError
 from wg_core.failures import (
     Failure,
     backoff_delay,
+    describe_exception,
     failed_envelope,
     is_exhausted,
     malformed_dead_envelope,
@@ -24,6 +25,7 @@ from wg_core.worker.ledger import Ledger
 __all__ = ["Outcomes"]
 
 logger = logging.getLogger("wg.pool")
+job_log = logging.getLogger("wg.job")
 
 
 class Outcomes:
@@ -38,45 +40,78 @@ class Outcomes:
         self._ledger = ledger
         self._rng = random.Random()
 
-    async def fail(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
-        """Retry the job after its backoff delay, or bury it if the failure is fatal
-        or its retries are used up."""
+    async def fail(
+        self,
+        attempt: Attempt,
+        envelope: Envelope,
+        failure: Failure,
+        *,
+        delay: float | None = None,
+    ) -> None:
+        """Retry the job after its backoff delay (or ``delay``), or bury it if the
+        failure is fatal or its retries are used up."""
         if failure.fatal or is_exhausted(envelope):
             await self.bury(attempt, envelope, failure)
             return
         config = self._config
-        delay = backoff_delay(
-            envelope,
-            default_delay=config.default_options.retry_delay or 10.0,
-            max_delay=config.max_retry_delay,
-            jitter=config.retry_jitter,
-            rng=self._rng,
-        )
-        failed = failed_envelope(envelope, failure, dead=False)
-        if await self._record(
-            attempt, "retry", raw=failed.encode(), delay=delay, error=failed.last_error
-        ):
-            self._ledger.counts["retried"] += 1
-            logger.info(
-                "job %s (%s) failed, retry in %.1fs: %s",
-                envelope.id,
-                envelope.job_name,
-                delay,
-                failure.message,
+        if delay is None:
+            delay = backoff_delay(
+                envelope,
+                default_delay=config.default_options.retry_delay or 10.0,
+                max_delay=config.max_retry_delay,
+                jitter=config.retry_jitter,
+                rng=self._rng,
             )
+        failed = failed_envelope(envelope, failure, dead=False)
+        raw = await self._encode(attempt, failed, failure)
+        if raw is None:
+            return
+        if await self._record(attempt, "retry", raw=raw, delay=delay, error=failed.last_error):
+            self._ledger.counts["retried"] += 1
+            if job_log.isEnabledFor(logging.WARNING):
+                job_log.warning(
+                    "job %s (%s) attempt %d failed, retry in %.1fs: %s",
+                    envelope.id,
+                    envelope.job_name,
+                    envelope.retry_count + 1,
+                    delay,
+                    failure.message,
+                )
 
     async def bury(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
         """Move the job to dead with ``failure`` as its last error."""
         failed = failed_envelope(envelope, failure, dead=True)
-        if await self._record(attempt, "bury", raw=failed.encode(), error=failed.last_error):
-            logger.warning(
-                "job %s (%s) is dead: %s", envelope.id, envelope.job_name, failure.message
+        raw = await self._encode(attempt, failed, failure)
+        if raw is None:
+            return
+        if await self._record(attempt, "bury", raw=raw, error=failed.last_error):
+            job_log.warning(
+                "job %s (%s) attempt %d is dead: %s",
+                envelope.id,
+                envelope.job_name,
+                envelope.retry_count + 1,
+                failure.message,
             )
+
+    async def _encode(self, attempt: Attempt, failed: Envelope, failure: Failure) -> str | None:
+        """The failed envelope's text; ``None`` if it cannot be written (a payload
+        number Python read as infinity, say): then the job is buried as stored, with
+        the reason, instead (it could never record a retry either)."""
+        try:
+            return failed.encode()
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            reason = (
+                f"the envelope cannot be written back ({describe_exception(exc)}); "
+                f"the attempt failed with: {failure.message}"
+            )
+            await self.bury_malformed(attempt, reason)
+            return None
 
     async def bury_malformed(self, attempt: Attempt, reason: str) -> None:
         """Bury stored text that is no usable envelope, keeping it and the reason."""
         dead = malformed_dead_envelope(attempt.raw, reason, now=time.time())
-        await self._record(attempt, "bury", raw=dead.encode(), error=dead.last_error)
+        if await self._record(attempt, "bury", raw=dead.encode(), error=dead.last_error):
+            job_log.warning("job %s is dead: %s", dead.id, reason)
 
     async def _record(
         self,

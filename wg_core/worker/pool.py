@@ -142,6 +142,8 @@ class WorkerPool:
             ledger=ledger,
             worker_info=self._worker_info,
             request_stop=self._stop_requested,
+            on_loop=self._runner_on_loop,
+            async_jobs=self._runner_async_jobs,
         )
         self._runner = JobRunner(
             config=config,
@@ -301,6 +303,12 @@ class WorkerPool:
             self._ledger.active.pop(attempt.token, None)
             self._claimer.slot_freed()
 
+    def _runner_on_loop(self, task: asyncio.Task[Any] | None) -> str | None:
+        return self._runner.on_loop(task)
+
+    def _runner_async_jobs(self) -> list[str]:
+        return self._runner.async_jobs()
+
     def _going_idle(self) -> bool:
         return len(self._ledger.active) <= 1 and not self._claimer.buffer
 
@@ -322,8 +330,8 @@ class WorkerPool:
     async def _supervise(self) -> None:
         config = self.config
         maintenance = self._maintenance
+        self._leases.start()
         background = [
-            asyncio.create_task(self._leases.run(), name="wg-heartbeat"),
             asyncio.create_task(self._acks.run(), name="wg-ack"),
             asyncio.create_task(self._claimer.watch_pause(), name="wg-pause-watch"),
             asyncio.create_task(
@@ -359,8 +367,10 @@ class WorkerPool:
                     task.cancel()
                 # Unstarted jobs need no lease to come back: give them back now.
                 await self._quietly(self._claimer.release_buffer())
+                await self._leases.stop()
             else:
                 await self._finish_quietly()
+            await self._leases.stop()  # (done already, unless the last writes raised)
             await self._acks.abandon()
             self._claimer.close()
             self._runner.close()
@@ -412,7 +422,7 @@ class WorkerPool:
             released = await self._quietly(self._backend.release(leftovers))
             if isinstance(released, int):
                 self._ledger.counts["released"] += released
-        await self._quietly(self._leases.settle())
+        await self._leases.stop()  # before unregistering: a last beat would re-register
         await self._quietly(self._backend.unregister_worker(self.worker_id))
 
     async def _quietly(self, awaitable: Any) -> Any:

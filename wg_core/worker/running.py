@@ -8,22 +8,30 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from wg_core.backend import Attempt
 from wg_core.envelope import Envelope, EnvelopeError
-from wg_core.failures import Failure, failure_from_exception
+from wg_core.failures import Failure, describe_exception, failure_from_exception
 from wg_core.handlers import Handler
 from wg_core.jobs import JobContext
 from wg_core.options import WorkerConfig
 from wg_core.payloads import PayloadDecodeError
 from wg_core.worker.acks import Acknowledger
-from wg_core.worker.deadlines import Deadlines
+from wg_core.worker.deadlines import Deadlines, Overran
 from wg_core.worker.ledger import Ledger
 from wg_core.worker.outcomes import Outcomes
 
 __all__ = ["JobRunner"]
 
 logger = logging.getLogger("wg.pool")
+job_log = logging.getLogger("wg.job")
+"""One line per job: started and completed (with its duration) at DEBUG; retried and
+dead at WARNING (``outcomes``). The level is checked before anything is formatted."""
+
+
+def _describe(envelope: Envelope, number: int) -> str:
+    return f"job {envelope.id} ({envelope.job_name}) attempt {number}"
 
 
 class JobRunner:
@@ -33,6 +41,7 @@ class JobRunner:
 
     __slots__ = (
         "_acks",
+        "_async_jobs",
         "_config",
         "_deadlines",
         "_executor",
@@ -41,6 +50,7 @@ class JobRunner:
         "_outcomes",
         "_renewed_at",
         "_routes",
+        "_unsafe_after",
         "_worker_id",
     )
 
@@ -66,6 +76,11 @@ class JobRunner:
         self._renewed_at = renewed_at
         self._deadlines = Deadlines()
         self._executor: ThreadPoolExecutor | None = None
+        # A held lease not renewed for this long may have been taken over.
+        self._unsafe_after = min(config.lease, config.silent_after)
+        # task -> the job it runs, for jobs whose handler runs on the event loop (the
+        # lease keeper names the one holding the loop when it stalls)
+        self._async_jobs: dict[asyncio.Task[Any], tuple[Envelope, int]] = {}
 
     @property
     def job_names(self) -> tuple[str, ...]:
@@ -85,14 +100,34 @@ class JobRunner:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
+    def on_loop(self, task: asyncio.Task[Any] | None) -> str | None:
+        """Which job ``task`` runs (``"job <id> (<name>) attempt <n>"``), if it runs an
+        async handler. Safe from another thread (one dictionary read)."""
+        job = self._async_jobs.get(task) if task is not None else None
+        return None if job is None else _describe(*job)
+
+    def async_jobs(self) -> list[str]:
+        """Every job running an async handler now, described as by ``on_loop``."""
+        return [_describe(*job) for job in self._async_jobs.copy().values()]
+
     async def run(self, attempt: Attempt, claimed_at: float) -> None:
-        """Run one attempt to its outcome."""
-        config = self._config
+        """Run one attempt to a recorded outcome — completed, retried, dead, or (when
+        the pool cancels it) left held for the pool to release — whatever raises on
+        the way. Cancels from the pool (shutdown, a lost lease) propagate."""
+        try:
+            await self._run(attempt, claimed_at)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a bug on wg's side of the job: still end it
+            await self._rescue(attempt, exc)
+
+    async def _run(self, attempt: Attempt, claimed_at: float) -> None:
         outcomes = self._outcomes
         # A process frozen (SIGSTOP, a VM pause) between claiming and starting must not
-        # start a job whose lease ran out meanwhile: another worker may own it now.
+        # start a job whose lease may be someone else's by now: others take it over
+        # once its lease expires, or once this worker has been silent for silent_after.
         renewed_at = max(claimed_at, self._renewed_at())
-        if time.monotonic() - renewed_at > config.lease:
+        if time.monotonic() - renewed_at > self._unsafe_after:
             logger.warning("lease of job %s ran out before it started: skipped", attempt.key)
             self._ledger.drop(attempt.token)
             return
@@ -115,25 +150,78 @@ class JobRunner:
         except PayloadDecodeError as exc:
             await outcomes.bury(attempt, envelope, Failure(message=str(exc), fatal=True))
             return
+        number = envelope.retry_count + 1
         context = JobContext(
             job_id=envelope.id,
             job_name=envelope.job_name,
-            attempt=envelope.retry_count + 1,
+            attempt=number,
             max_retries=envelope.max_retries,
             created_at=envelope.created_at,
             worker_id=self._worker_id,
         )
+        task = asyncio.current_task()
+        assert task is not None
         assert self._executor is not None
+        logging_jobs = job_log.isEnabledFor(logging.DEBUG)
+        if logging_jobs:
+            job_log.debug("job %s (%s) attempt %d started", envelope.id, envelope.job_name, number)
+            started = time.monotonic()
+        if handler.is_async:
+            self._async_jobs[task] = (envelope, number)
+        cancelling = task.cancelling()
         try:
             await self._deadlines.run(handler.call(job, context, self._executor), envelope.timeout)
-        except asyncio.CancelledError:
-            # Shutdown after the drain timeout, or the lease was lost: the job is not
-            # ours to finish. The pool releases it at shutdown if we still hold it.
-            raise
-        except Exception as exc:
-            await outcomes.fail(attempt, envelope, failure_from_exception(exc))
+        except BaseException as exc:
+            if task.cancelling() > cancelling:
+                # The pool cancelled it (shutdown after the drain timeout, or the lease
+                # was lost), whatever the handler raised on its way out: not ours to
+                # finish. The pool releases it at shutdown if it still holds it.
+                raise asyncio.CancelledError from None
+            # Anything else a handler raises — SystemExit, KeyboardInterrupt, its own
+            # CancelledError, any BaseException — is this job's failure, never the
+            # worker's: only a signal or shutdown() stops a pool.
+            if isinstance(exc, Overran):
+                logger.warning(
+                    "job %s (%s) attempt %d ran %.2fs, past its %gs timeout, without "
+                    "yielding the event loop: recorded as timed out",
+                    envelope.id,
+                    envelope.job_name,
+                    number,
+                    exc.elapsed,
+                    envelope.timeout,
+                )
+                failure = Failure(message=str(exc), error_type="TimeoutError")
+            else:
+                failure = failure_from_exception(exc)
+            await outcomes.fail(attempt, envelope, failure)
             return
+        finally:
+            if handler.is_async:
+                del self._async_jobs[task]
         self._acks.ack(attempt)
+        if logging_jobs:
+            job_log.debug(
+                "job %s (%s) attempt %d completed in %.3fs",
+                envelope.id,
+                envelope.job_name,
+                number,
+                time.monotonic() - started,
+            )
+
+    async def _rescue(self, attempt: Attempt, exc: BaseException) -> None:
+        """Wg itself failed between claiming a job and recording its outcome (a bug, or
+        text it could not handle): bury the job with the reason and its stored text;
+        if even that fails, stop renewing its lease, so that it expires and the reaper
+        counts a failed attempt (bounded by max_retries: it cannot repeat forever)."""
+        logger.error("recording the outcome of job %s failed", attempt.key, exc_info=exc)
+        reason = f"wg could not record this job's outcome: {describe_exception(exc)}"
+        try:
+            await self._outcomes.bury_malformed(attempt, reason)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            logger.exception("burying job %s failed: its lease is left to expire", attempt.key)
+            self._ledger.drop(attempt.token)
 
     def _oversized(self, raw: str) -> str | None:
         """Why ``raw`` is too big to decode, or ``None``. (Characters are at most four
