@@ -41,8 +41,8 @@ from wg_core.errors import (
 )
 from wg_core.jobs import JobContext, JobInfo
 from wg_core.options import JobOptions, WorkerConfig
-from wg_core.pool import PoolStats, WorkerPool
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
+from wg_core.worker import PoolStats, WorkerPool
 
 __version__ = "0.1.0"
 

@@ -159,6 +159,17 @@ class EnvelopeError(ValueError):
     """A stored job that is not a valid envelope; the message says why."""
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN, Infinity and -Infinity, which are not JSON: the Rust
+    # reader refuses them, and wg could never write such an envelope back (its encoder
+    # refuses them too), so a job carrying one could not even record its failure.
+    raise EnvelopeError(f"envelope is not JSON: {name} is not a JSON number")
+
+
+_DECODE: Final = json.JSONDecoder(parse_constant=_refuse_constant).decode
+"""``json.loads`` refusing NaN and infinities (built once: as fast as ``json.loads``)."""
+
+
 def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * 1000)
 
@@ -173,10 +184,14 @@ def _optional_ms(value: Any, name: str) -> float | None:
     if value is None:
         return None
     kind = type(value)
-    if (kind is int or kind is float) and value >= 0:  # the usual case, without the union check
+    if kind is int and value >= 0:  # the usual case, without the union check
         return float(value) / 1000.0
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise EnvelopeError(f"{name} must be milliseconds or null, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value < math.inf  # also refuses NaN, and 1e999 (read as infinity)
+    ):
+        raise EnvelopeError(f"{name} must be finite milliseconds or null, got {value!r}")
     return float(value) / 1000.0
 
 
@@ -234,9 +249,18 @@ class Envelope:
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Envelope:
-        """Parse stored text; raises ``EnvelopeError`` saying what is wrong."""
+        """Parse stored text; raises ``EnvelopeError`` saying what is wrong.
+
+        Strict where Python's ``json`` is lenient: ``NaN``, ``Infinity`` and
+        ``-Infinity`` are refused (they are not JSON), and so are ``timeout`` and
+        ``retry_delay`` values too large to be finite (``1e999``). A payload number too
+        large for a float (``1e999`` again) is read as infinity, as JSON allows; such
+        a job can run, but if it fails its envelope cannot be written back, and the
+        worker buries it with its stored text and the reason."""
         try:
-            document = json.loads(raw)
+            document = _DECODE(raw if isinstance(raw, str) else raw.decode())
+        except EnvelopeError:
+            raise
         except RecursionError:
             raise EnvelopeError("envelope is nested too deeply to decode") from None
         except UnicodeDecodeError as exc:

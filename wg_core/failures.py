@@ -24,6 +24,7 @@ __all__ = [
     "MAX_TRACEBACK_CHARS",
     "Failure",
     "backoff_delay",
+    "describe_exception",
     "failed_envelope",
     "failure_from_exception",
     "is_exhausted",
@@ -51,15 +52,29 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 15] + "… [truncated]"
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message"`` (or ``"Type"``), even for an exception whose ``str()`` raises."""
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not stop the job's failure being recorded
+        text = "<its message could not be read>"
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
 def failure_from_exception(exc: BaseException) -> Failure:
-    """A ``Failure`` for an exception raised by a handler (or its timeout)."""
+    """A ``Failure`` for an exception raised by a handler (or its timeout): any class,
+    ``SystemExit`` and ``KeyboardInterrupt`` included, is that job's failure, recorded
+    with the class name in the message."""
     if isinstance(exc, JobError):
         return Failure(message=_clip(exc.message, MAX_ERROR_CHARS), fatal=exc.is_fatal)
     if isinstance(exc, TimeoutError):
         return Failure(message="timed out", error_type="TimeoutError")
-    text = str(exc)
-    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    formatted = "".join(traceback.format_exception(exc))
+    message = describe_exception(exc)
+    try:
+        formatted = "".join(traceback.format_exception(exc))
+    except Exception:
+        formatted = message
     return Failure(
         message=_clip(message, MAX_ERROR_CHARS),
         error_type=type(exc).__qualname__,

@@ -75,9 +75,17 @@ class WorkerConfig:
     """A worker pool's settings, with the Rust wg's defaults.
 
     Beyond the spec: ``lease`` is how long a claimed job stays reserved without a
-    heartbeat (a crashed worker's jobs come back after at most this plus
-    ``reaper_interval``); ``heartbeat_interval`` renews leases and refreshes the worker
-    registry; ``max_retry_delay`` caps the exponential backoff; ``retry_jitter`` is the
+    heartbeat; ``heartbeat_interval`` renews leases and refreshes the worker registry
+    (from a thread of its own, so a blocked event loop cannot stop it);
+    ``silent_after``: a registered worker not heard from for this long is dead, and
+    any pool's reaper (every ``reaper_interval``) takes its jobs over at once, without
+    waiting out their leases (``None``: three heartbeat intervals; it must exceed one).
+    With the defaults a SIGKILLed worker's jobs run again within about 9 s
+    (``silent_after`` + ``reaper_interval`` + ``retrier_interval``); a worker that is
+    not registered (or a backend that keeps no registry) is recovered when the lease
+    expires. ``loop_stall_after``: an event loop that goes this long without a turn
+    (an async handler calling blocking code) is logged as a WARNING naming the job
+    that held it. ``max_retry_delay`` caps the exponential backoff; ``retry_jitter`` is the
     fraction of random spread added to each retry delay; ``max_payload_bytes`` caps
     the envelope size a worker will decode (a bigger one written straight into storage
     goes dead unread: it could exhaust the worker's memory). ``max_backend_outage``: a
@@ -103,8 +111,10 @@ class WorkerConfig:
     batch_size: int = 100
     shutdown_timeout: float = 30.0
     lease: float = 30.0
-    heartbeat_interval: float = 10.0
-    reaper_interval: float = 15.0
+    heartbeat_interval: float = 2.0
+    reaper_interval: float = 2.0
+    silent_after: float = 6.0
+    loop_stall_after: float = 1.0
     max_retry_delay: float = 3600.0
     retry_jitter: float = 0.1
     max_backend_outage: float | None = 300.0
@@ -125,8 +135,10 @@ class WorkerConfig:
         batch_size: int = 100,
         shutdown_timeout: Duration = 30.0,
         lease: Duration = 30.0,
-        heartbeat_interval: Duration = 10.0,
-        reaper_interval: Duration = 15.0,
+        heartbeat_interval: Duration = 2.0,
+        reaper_interval: Duration = 2.0,
+        silent_after: Duration | None = None,
+        loop_stall_after: Duration = 1.0,
         max_retry_delay: Duration = 3600.0,
         retry_jitter: float = 0.1,
         max_backend_outage: Duration | None = 300.0,
@@ -162,6 +174,17 @@ class WorkerConfig:
             raise ConfigError(
                 f"heartbeat_interval ({heartbeat_s}s) must be shorter than lease ({lease_s}s)"
             )
+        silent_s = (
+            3 * heartbeat_s
+            if silent_after is None
+            else to_seconds(silent_after, name="silent_after")
+        )
+        if silent_s <= heartbeat_s:
+            # A live worker is silent for up to a heartbeat interval between beats.
+            raise ConfigError(
+                f"silent_after ({silent_s}s) must be longer than heartbeat_interval "
+                f"({heartbeat_s}s)"
+            )
         values = {
             "namespace": namespace,
             "workers": workers,
@@ -173,6 +196,8 @@ class WorkerConfig:
             "lease": lease_s,
             "heartbeat_interval": heartbeat_s,
             "reaper_interval": _positive(reaper_interval, "reaper_interval"),
+            "silent_after": silent_s,
+            "loop_stall_after": _positive(loop_stall_after, "loop_stall_after"),
             "max_retry_delay": to_seconds(max_retry_delay, name="max_retry_delay"),
             "retry_jitter": float(retry_jitter),
             "max_backend_outage": (

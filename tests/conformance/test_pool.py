@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -664,3 +665,148 @@ async def test_prefetch_0_claims_only_for_free_slots(client: Client, start_pool:
     assert (await client.counts()).queued == 2
     go.set()
     await wait_until(lambda: settled(client))
+
+
+# -- reliability: every claimed job ends recorded, whatever raises ----------------------
+
+
+def _raise(kind: str) -> None:
+    if kind == "SystemExit":
+        raise SystemExit(3)
+    if kind == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    if kind == "BaseException":
+        raise BaseException("boom")
+    if kind == "CancelledError":
+        raise asyncio.CancelledError
+    if kind == "GeneratorExit":
+        raise GeneratorExit
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "sync"),
+    [
+        ("SystemExit", False),
+        ("SystemExit", True),
+        ("KeyboardInterrupt", False),
+        ("KeyboardInterrupt", True),
+        ("BaseException", False),
+        ("CancelledError", False),
+        ("GeneratorExit", False),
+    ],
+)
+async def test_a_handler_raising_any_exception_class_fails_only_its_job(
+    client: Client, start_pool: Any, kind: str, sync: bool
+) -> None:
+    attempts: list[int] = []
+
+    async def async_handler(job: dict[str, int], ctx: JobContext) -> None:
+        attempts.append(ctx.attempt)
+        if job["n"] == 1:
+            _raise(kind)
+
+    def sync_handler(job: dict[str, int], ctx: JobContext) -> None:
+        attempts.append(ctx.attempt)
+        if job["n"] == 1:
+            _raise(kind)
+
+    bad = await client.enqueue({"n": 1}, options=JobOptions(max_retries=1, retry_delay=0.05))
+    pool = await start_pool(sync_handler if sync else async_handler)
+
+    async def dead() -> bool:
+        job = await client.get_job(bad)
+        return job is not None and job.state is JobState.DEAD
+
+    await wait_until(dead)
+    job = await client.get_job(bad)
+    assert job is not None
+    assert kind in (job.last_error or "")
+    assert job.retry_count == 2  # retried once, then dead: two failed attempts
+    assert pool.running
+    await client.enqueue({"n": 2})  # the pool is still working
+    await wait_until(lambda: settled(client))
+    assert attempts == [1, 2, 1]
+    assert (await client.counts()).running == 0
+
+
+def _stored(job_id: str, *, payload: str = "{}", timeout: str = "300000") -> str:
+    return (
+        f'{{"id":"{job_id}","job_name":"job","payload":{payload},'
+        f'"options":{{"max_retries":3,"retry_count":0,"timeout":{timeout},'
+        f'"retry_delay":10000}},"status":"Pending","created_at":1767225600,'
+        '"scheduled_at":null,"last_error":null}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "reason"),
+    [
+        ("nan-payload", {"payload": '{"x":NaN}'}, "NaN"),
+        ("minus-infinity-payload", {"payload": '{"x":-Infinity}'}, "-Infinity"),
+        ("infinite-timeout", {"timeout": "1e999"}, "timeout"),
+        # JSON, but read as infinity: the job runs, and its failure cannot be written.
+        ("overflowing-payload", {"payload": '{"x":1e999}'}, "cannot be written back"),
+    ],
+)
+async def test_an_envelope_that_cannot_be_written_back_goes_dead_with_its_text(
+    client: Client, backend: Backend, start_pool: Any, name: str, fields: Any, reason: str
+) -> None:
+    async def fail(job: Any) -> None:
+        raise ValueError("the handler failed")
+
+    job_id = str(uuid.uuid4())
+    raw = _stored(job_id, **fields)
+    await backend.enqueue([NewJob(job_id=job_id, job_name="job", raw=raw)])
+    pool = await start_pool(fail)
+    await wait_until(lambda: settled(client))
+    [dead] = await client.list_jobs(JobState.DEAD)
+    assert dead.envelope is not None
+    assert dead.envelope.extra["raw"] == raw
+    assert reason in (dead.last_error or "")
+    assert dead.job_id == job_id
+    assert pool.running
+    assert pool.stats.dead == 1
+
+
+async def test_a_silent_workers_jobs_are_taken_over_before_their_lease_expires(
+    client: Client, backend: Backend, start_pool: Any
+) -> None:
+    from wg_core import WorkerInfo
+
+    seen: list[int] = []
+
+    async def handle(job: dict[str, int], ctx: JobContext) -> None:
+        seen.append(ctx.attempt)
+
+    job_id = await client.enqueue({"n": 1}, options=QUICK_RETRY)
+    # A worker registers, claims it under a long lease, and dies (SIGKILL).
+    [attempt] = await backend.claim(limit=1, lease=600, worker_id="killed")
+    await backend.heartbeat(
+        WorkerInfo(worker_id="killed", host="h", pid=1, concurrency=1),
+        attempts=[attempt],
+        lease=600,
+    )
+    await start_pool(handle, heartbeat_interval=0.1, silent_after=0.3)
+    await wait_until(lambda: settled(client))
+    assert seen == [2]  # the crash counted as a failed attempt
+    assert await client.get_job(job_id) is None
+
+
+async def test_a_worker_busy_in_a_long_sync_handler_is_not_reaped(
+    client: Client, start_pool: Any
+) -> None:
+    runs: list[int] = []
+
+    def slow(job: dict[str, int], ctx: JobContext) -> None:
+        runs.append(ctx.attempt)
+        time.sleep(1.0)  # a thread: the lease keeper keeps heartbeating
+
+    await client.enqueue({"n": 1}, options=QUICK_RETRY)
+    pool = await start_pool(slow, heartbeat_interval=0.1, silent_after=0.3, lease=0.5)
+    other = await start_pool(slow, heartbeat_interval=0.1, silent_after=0.3, lease=0.5)
+    await wait_until(lambda: settled(client))
+    await wait_until(processed(pool, 1))
+    assert runs == [1]
+    assert pool.stats.stale_writes == other.stats.stale_writes == 0
+    assert (await client.counters()).failed == 0

@@ -114,9 +114,9 @@ async def test_a_pool_that_cannot_open_past_the_outage_limit_raises() -> None:
 async def test_shutdown_with_the_backend_down_gives_up_and_loses_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import wg_core.pool
+    import wg_core.worker.pool
 
-    monkeypatch.setattr(wg_core.pool, "LAST_WRITES_TIMEOUT", 0.2)
+    monkeypatch.setattr(wg_core.worker.pool, "LAST_WRITES_TIMEOUT", 0.2)
     backend = FlakyBackend("stuck")
     client = Client(backend)
     await client.enqueue({"n": 1})

@@ -1,0 +1,123 @@
+"""Acknowledgements: finished attempts completed in batches, one write for many."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from wg_core.backend import Attempt, Backend
+from wg_core.errors import BackendError
+from wg_core.worker.backoff import Backoff
+from wg_core.worker.ledger import Ledger
+
+__all__ = ["ACK_DELAY", "Acknowledger"]
+
+logger = logging.getLogger("wg.pool")
+
+ACK_DELAY: Final = 0.005
+"""Seconds a finished job's completion may wait to share one write with others'."""
+
+
+class Acknowledger:
+    """Gathers completions for up to ``ACK_DELAY`` (or ``batch_size`` of them) while
+    other jobs are running, and writes each gathering with one ``complete`` call."""
+
+    __slots__ = (
+        "_acking",
+        "_backend",
+        "_batch_size",
+        "_going_idle",
+        "_ledger",
+        "_pending",
+        "_timer",
+        "_wake",
+        "_write",
+    )
+
+    def __init__(
+        self,
+        backend: Backend,
+        ledger: Ledger,
+        *,
+        batch_size: int,
+        going_idle: Callable[[], bool],
+    ) -> None:
+        self._backend = backend
+        self._ledger = ledger
+        self._batch_size = batch_size
+        self._going_idle = going_idle  # no other job will finish soon: don't wait
+        self._pending: list[Attempt] = []
+        self._acking: list[Attempt] = []  # the batch being written right now
+        self._timer: asyncio.TimerHandle | None = None
+        self._wake = asyncio.Event()
+        self._write: asyncio.Task[None] | None = None
+
+    def ack(self, attempt: Attempt) -> None:
+        """Queue a completion."""
+        pending = self._pending
+        pending.append(attempt)
+        if len(pending) >= self._batch_size or self._going_idle():
+            self._wake.set()  # a full batch, or the pool is going idle: write now
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._wake.set)
+
+    def unwritten(self) -> set[str]:
+        """Tokens of finished attempts whose completion is not written yet."""
+        return {a.token for a in (*self._pending, *self._acking)}
+
+    async def run(self) -> None:
+        """Write completions as they are queued (a background task of the pool)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Complete every finished attempt; waits for a batch already on its way.
+
+        The write runs in its own task, shielded: cancelling whoever waits for it (the
+        shutdown) must not leave a completion half-sent, or the job would be released
+        and run again, and the pool's counts would miss it.
+        """
+        while self._pending or (self._write is not None and not self._write.done()):
+            if self._write is None or self._write.done():
+                self._write = asyncio.create_task(self._complete(), name="wg-ack-write")
+            await asyncio.shield(self._write)
+
+    async def abandon(self) -> None:
+        """Stop a write still retrying against a backend that stayed down: those jobs
+        stay leased and come back when their leases expire."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._write is not None and not self._write.done():
+            self._write.cancel()
+            await asyncio.gather(self._write, return_exceptions=True)
+
+    async def _complete(self) -> None:
+        backoff = Backoff()
+        counts = self._ledger.counts
+        while self._pending:
+            batch, self._pending = self._pending, []
+            self._acking = batch
+            try:
+                done = await self._backend.complete(batch)
+            except BackendError as exc:
+                # Still held (the lease keeper keeps renewing them): try again.
+                self._pending[:0] = batch
+                delay = backoff.next()
+                logger.warning("acknowledging failed (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            finally:
+                self._acking = []
+            self._ledger.drop_all(batch)
+            counts["processed"] += done
+            if done < len(batch):
+                counts["stale_writes"] += len(batch) - done
+                logger.warning("%d completions refused: their leases were lost", len(batch) - done)

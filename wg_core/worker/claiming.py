@@ -1,0 +1,249 @@
+"""Claiming: lease jobs for the free slots (and, while the queue is deep, ahead of them)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+from wg_core.backend import Attempt, Backend
+from wg_core.errors import BackendError, BackendUnavailableError
+from wg_core.options import WorkerConfig
+from wg_core.worker.backoff import Backoff
+from wg_core.worker.ledger import Ledger
+from wg_core.worker.prefetch import PrefetchPolicy
+
+__all__ = ["Claimer"]
+
+logger = logging.getLogger("wg.pool")
+
+
+class Claimer:
+    """Leases up to the number of free slots at a time, waiting on the backend's
+    wake-up signal when the queue is empty, and keeps claimed-ahead jobs in a local
+    buffer (oldest first) that feeds slots as they free.
+
+    ``start_job(attempt, claimed_at)`` starts a job in a free slot; ``give_up(exc)``
+    stops the pool (the backend stayed unreachable past ``max_backend_outage``).
+    """
+
+    __slots__ = (
+        "_backend",
+        "_config",
+        "_give_up",
+        "_hold_expired",
+        "_hold_timer",
+        "_ledger",
+        "_slot_free",
+        "_start_job",
+        "_stop",
+        "_worker_id",
+        "buffer",
+        "paused",
+        "prefetch",
+    )
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        config: WorkerConfig,
+        worker_id: str,
+        ledger: Ledger,
+        stop: asyncio.Event,
+        start_job: Callable[[Attempt, float], None],
+        give_up: Callable[[BaseException], None],
+    ) -> None:
+        self._backend = backend
+        self._config = config
+        self._worker_id = worker_id
+        self._ledger = ledger
+        self._stop = stop
+        self._start_job = start_job
+        self._give_up = give_up
+        self.prefetch = PrefetchPolicy(config)
+        # claimed ahead, oldest first: (attempt, monotonic time of its claim)
+        self.buffer: deque[tuple[Attempt, float]] = deque()
+        self.paused = False  # the namespace is paused, as last learned
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._hold_expired = False
+        self._slot_free = asyncio.Event()
+
+    # -- the claim loop ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Claim until the pool stops (a background task of the pool)."""
+        config = self._config
+        backoff = Backoff()
+        failing_since: float | None = None
+        while not self._stop.is_set():
+            if self._hold_expired:
+                await self._give_back_stale()
+                continue
+            want = self.wanted()
+            if want <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                attempts = await self._backend.claim(
+                    limit=want,
+                    lease=config.lease,
+                    worker_id=self._worker_id,
+                    # Holding jobs already: don't block (a short answer may mean paused).
+                    wait=0.0 if self.buffer else config.fetch_timeout,
+                )
+            except BackendError as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                outage = config.max_backend_outage
+                if outage is not None and now - failing_since > outage:
+                    logger.error("backend unreachable for %.0fs: giving up (%s)", outage, exc)
+                    self._give_up(
+                        BackendUnavailableError(
+                            f"backend unreachable for over {outage:.0f}s: {exc}"
+                        )
+                    )
+                    return
+                delay = backoff.next()
+                logger.warning("claim failed (%s); retrying in %.2fs", exc, delay)
+                await self._pause(delay)
+                continue
+            failing_since = None
+            backoff.reset()
+            claimed_at = time.monotonic()
+            full = len(attempts) >= want
+            if attempts:
+                self.paused = False  # the claim checked the flag
+                self._ledger.hold_all(attempts)
+                buffer = self.buffer
+                for attempt in attempts:
+                    buffer.append((attempt, claimed_at))
+                self.fill_slots()
+                if buffer and self._hold_timer is None:
+                    self._arm_hold_timer()
+            self.prefetch.claimed(claimed_at, full=full)
+            if not full and self.buffer:
+                await self.check_paused()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, waking early when the pool is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    def wanted(self) -> int:
+        """How many jobs to claim now; 0 to wait for slots to free first."""
+        buffered = len(self.buffer)
+        ahead = self.prefetch.ahead
+        want = self._config.workers - len(self._ledger.active) + ahead - buffered
+        if buffered and (self.paused or want < ahead // 2):
+            # The slots are fed from the buffer meanwhile: refill it by half-batches,
+            # not a job at a time, to save claim round trips.
+            return 0
+        return want
+
+    # -- slots ---------------------------------------------------------------------------
+
+    def fill_slots(self) -> None:
+        """Start buffered jobs, oldest first, in the free slots."""
+        if self._stop.is_set() or self.paused:
+            return
+        buffer = self.buffer
+        active = self._ledger.active
+        holds = self._ledger.holds
+        workers = self._config.workers
+        start_job = self._start_job
+        while buffer and len(active) < workers:
+            attempt, claimed_at = buffer.popleft()
+            if not holds(attempt.token):
+                continue  # its lease was lost (the heartbeat said so)
+            # Started straight from here (not via call_soon): no hop between a claim
+            # returning, or a slot freeing, and the job's task being scheduled.
+            start_job(attempt, claimed_at)
+
+    def slot_freed(self) -> None:
+        """A job ended: hand its slot the next buffered job now, and wake the claim loop."""
+        self.prefetch.job_finished()
+        if self.buffer:
+            self.fill_slots()
+            if not self.buffer:
+                self.prefetch.buffer_used_up()
+        if self.wanted() > 0:
+            self._slot_free.set()
+
+    # -- the buffer ----------------------------------------------------------------------
+
+    def _arm_hold_timer(self) -> None:
+        """Check when the oldest buffered job's hold runs out."""
+        due = self.buffer[0][1] + self.prefetch.hold
+        self._hold_timer = asyncio.get_running_loop().call_later(
+            max(due - time.monotonic(), 0.0), self._hold_timer_fired
+        )
+
+    def _hold_timer_fired(self) -> None:
+        self._hold_timer = None
+        if not self.buffer:
+            return
+        if time.monotonic() < self.buffer[0][1] + self.prefetch.hold:
+            self._arm_hold_timer()  # that one started; wait for the next oldest
+            return
+        self._hold_expired = True
+        self._slot_free.set()  # the claim loop gives them back
+
+    async def _give_back_stale(self) -> None:
+        """The oldest buffered job waited its hold out: slots free slower than expected
+        (long jobs) or not at all (paused). Other workers may be idle: give them all
+        back, and claim ahead again only after a cool-down that grows while this
+        repeats."""
+        self._hold_expired = False
+        self.prefetch.cool_down(time.monotonic())
+        await self.release_buffer()
+
+    async def check_paused(self, timeout: float | None = None) -> None:
+        """Learn whether the namespace is paused; if so, give the buffered jobs back."""
+        try:
+            async with asyncio.timeout(timeout):
+                self.paused = await self._backend.is_paused()
+        except (BackendError, TimeoutError) as exc:
+            logger.warning("checking the pause flag failed: %r", exc)
+            return
+        if self.paused:
+            self.prefetch.ahead = 0
+            await self.release_buffer()
+
+    async def watch_pause(self) -> None:
+        """A claim checks the pause flag, buffered jobs don't: check it for them every
+        heartbeat interval, so a pause stops them within one at most (a background
+        task of the pool). Bounded, so a slow answer cannot pile checks up."""
+        interval = self._config.heartbeat_interval
+        while True:
+            await asyncio.sleep(interval)
+            if self.buffer and not self._stop.is_set():
+                await self.check_paused(timeout=interval / 2)
+
+    async def release_buffer(self) -> None:
+        """Put every buffered (claimed ahead, unstarted) job back at the queue's front."""
+        if not self.buffer:
+            return
+        holds = self._ledger.holds
+        attempts = [attempt for attempt, _ in self.buffer if holds(attempt.token)]
+        self.buffer.clear()
+        self._ledger.drop_all(attempts)
+        if not attempts:
+            return
+        try:
+            released = await self._backend.release(attempts)
+        except BackendError as exc:
+            # Still leased to us but no longer renewed: they come back when it expires.
+            logger.warning("releasing %d claimed-ahead jobs failed: %s", len(attempts), exc)
+            return
+        self._ledger.counts["released"] += released
+
+    def close(self) -> None:
+        """Cancel the hold timer (the pool is stopping)."""
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None

@@ -1,0 +1,285 @@
+"""The lease keeper: renews the leases of every held attempt and keeps the worker
+registered, from a thread of its own; an attempt whose lease was lost is cancelled
+(someone else owns it). It also notices when the pool's event loop stalls.
+
+Why a thread: an async handler that calls blocking code (``time.sleep``, a sync
+driver, a long computation) holds the event loop, and a heartbeat on that loop would
+stop with it — the other jobs' leases would lapse and they would run twice, and the
+worker would look dead to the others' reapers. The keeper runs its own event loop on
+its own thread with its own connection (``Backend.clone()``), fed a snapshot of the
+held attempts (``Ledger.held``, under a lock); what it learns (lost leases, an
+operator's stop request) is handed to the pool's loop with ``call_soon_threadsafe``.
+A backend that cannot be cloned gets the keeper as a task on the pool's loop instead.
+
+Loop stalls: the pool's loop stamps ``tick`` every ``loop_stall_after / 4`` seconds;
+the keeper checks the stamp every ``loop_stall_after / 2`` and, when it is older than
+``loop_stall_after``, logs a WARNING naming the job whose task holds the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from wg_core.backend import Backend, HeartbeatReply, WorkerInfo
+from wg_core.errors import BackendError
+from wg_core.options import WorkerConfig
+from wg_core.worker.ledger import Ledger
+
+__all__ = ["LeaseKeeper"]
+
+logger = logging.getLogger("wg.pool")
+
+_STOP_TIMEOUT: Final = 10.0
+"""Seconds the keeper's last heartbeat may take at shutdown before it is cancelled."""
+
+
+def _inner(backend: Backend) -> object:
+    """The backend behind the checked-dispatch layer (a clone of in-process data may be
+    the very same object: then it is not the keeper's to close)."""
+    return getattr(backend, "inner", backend)
+
+
+class LeaseKeeper:
+    """Heartbeats every ``heartbeat_interval``: renews the held attempts' leases,
+    refreshes the registry entry ``worker_info()`` describes (called on the keeper's
+    thread: it reads plain values only), and acts on the reply on the pool's loop
+    (lost leases cancel their jobs; an operator's stop request calls
+    ``request_stop``). ``renewed_at``: monotonic time of the last heartbeat that
+    renewed leases, as the pool's loop has learned it. ``on_loop(task)`` names the
+    job a task runs, for the stall warning; ``async_jobs()`` lists them all."""
+
+    __slots__ = (
+        "_async_jobs",
+        "_backend",
+        "_config",
+        "_done",
+        "_ledger",
+        "_loop",
+        "_on_loop",
+        "_request_stop",
+        "_stalled",
+        "_stopping",
+        "_task",
+        "_thread",
+        "_thread_loop",
+        "_ticker",
+        "_wake",
+        "_worker_info",
+        "renewed_at",
+        "tick",
+    )
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        config: WorkerConfig,
+        ledger: Ledger,
+        worker_info: Callable[[], WorkerInfo],
+        request_stop: Callable[[], None],
+        on_loop: Callable[[asyncio.Task[Any] | None], str | None],
+        async_jobs: Callable[[], list[str]],
+    ) -> None:
+        self._backend = backend
+        self._config = config
+        self._ledger = ledger
+        self._worker_info = worker_info
+        self._request_stop = request_stop
+        self._on_loop = on_loop
+        self._async_jobs = async_jobs
+        self._loop: asyncio.AbstractEventLoop | None = None  # the pool's
+        self._thread: threading.Thread | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None  # the keeper's
+        self._wake: asyncio.Event | None = None  # on the keeper's loop
+        self._stopping = threading.Event()
+        self._done: asyncio.Future[None] | None = None  # on the pool's loop
+        self._task: asyncio.Task[None] | None = None  # the keeper's, on its own loop
+        self._ticker: asyncio.TimerHandle | None = None
+        self._stalled = False
+        self.renewed_at = 0.0
+        self.tick = 0.0
+
+    # -- the pool's side -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start heartbeating (the first beat registers the worker at once)."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        try:
+            clone = self._backend.clone()
+        except (AttributeError, NotImplementedError) as exc:
+            logger.warning(
+                "%r cannot be cloned (%s): leases are renewed on the event loop, so an "
+                "async handler that blocks it stops their renewal",
+                self._backend,
+                exc,
+            )
+            task = loop.create_task(self._beats(self._backend), name="wg-heartbeat")
+            task.add_done_callback(lambda _: self._finished())
+            return
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(clone,), name="wg-lease-keeper", daemon=True
+        )
+        self._thread.start()
+        self._tick()
+
+    async def stop(self) -> None:
+        """Stop heartbeating, after the beat under way (bounded), and close the
+        keeper's connection and thread. Idempotent. Unregister after this, or a last
+        heartbeat could register the worker again."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        if self._done is None:
+            return
+        self._stopping.set()
+        self._call_keeper(self._wake_up)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._done), _STOP_TIMEOUT)
+        except TimeoutError:
+            logger.warning("the last heartbeat did not finish in %.0fs: abandoned", _STOP_TIMEOUT)
+            self._call_keeper(self._cancel)
+            await asyncio.wait({self._done}, timeout=1.0)
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        self.tick = time.monotonic()
+        self._ticker = self._loop.call_later(self._config.loop_stall_after / 4, self._tick)
+
+    def _on_reply(self, reply: HeartbeatReply, sent_at: float) -> None:
+        self.renewed_at = max(self.renewed_at, sent_at)
+        ledger = self._ledger
+        for token in reply.lost:
+            ledger.drop(token)
+            task = ledger.active.get(token)
+            if task is not None:
+                logger.warning("lease lost for a running job: cancelling it")
+                task.cancel()
+        if reply.stop_requested:
+            self._request_stop()
+
+    def _finished(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback(*args)`` on the pool's loop."""
+        assert self._loop is not None
+        if self._thread is None:
+            callback(*args)
+            return
+        with contextlib.suppress(RuntimeError):  # the pool's loop is closed: nobody to tell
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _call_keeper(self, callback: Callable[[], None]) -> None:
+        """Run ``callback()`` on the keeper's loop (if it is running yet: if not, it
+        sees ``_stopping`` before its first wait)."""
+        loop = self._thread_loop
+        if self._thread is None:
+            callback()
+        elif loop is not None:
+            with contextlib.suppress(RuntimeError):  # the keeper's loop has finished
+                loop.call_soon_threadsafe(callback)
+
+    def _wake_up(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- the keeper's side ---------------------------------------------------------------
+
+    def _thread_main(self, backend: Backend) -> None:
+        try:
+            asyncio.run(self._beats(backend, own_loop=True))
+        except BaseException:  # a bug: say so, and let the pool's leases expire loudly
+            logger.exception("the lease keeper crashed")
+        finally:
+            self._post(self._finished)
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _beats(self, backend: Backend, *, own_loop: bool = False) -> None:
+        """Heartbeat until stopped."""
+        wake = self._wake = asyncio.Event()
+        self._task = asyncio.current_task()
+        if own_loop:
+            self._thread_loop = asyncio.get_running_loop()
+        config = self._config
+        check = config.loop_stall_after / 2 if own_loop else config.heartbeat_interval
+        try:
+            if own_loop:
+                await self._open(backend, wake)
+            next_beat = 0.0
+            while not self._stopping.is_set():
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + config.heartbeat_interval
+                    await self._beat(backend)
+                if own_loop:
+                    self._check_stall()
+                timeout = max(min(next_beat - time.monotonic(), check), 0.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout)
+        finally:
+            if own_loop and _inner(backend) is not _inner(self._backend):
+                await backend.close()
+
+    async def _open(self, backend: Backend, wake: asyncio.Event) -> None:
+        while not self._stopping.is_set():
+            try:
+                await backend.open(create=False)
+                return
+            except BackendError as exc:
+                logger.warning("the lease keeper cannot connect: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self._config.heartbeat_interval)
+
+    async def _beat(self, backend: Backend) -> None:
+        sent_at = time.monotonic()
+        try:
+            reply = await backend.heartbeat(
+                self._worker_info(), attempts=self._ledger.held(), lease=self._config.lease
+            )
+        except BackendError as exc:
+            logger.warning("heartbeat failed: %s", exc)
+            return
+        except Exception:  # a bug: say so, and keep beating (the leases depend on it)
+            logger.exception("heartbeat failed")
+            return
+        self._post(self._on_reply, reply, sent_at)
+
+    def _check_stall(self) -> None:
+        """On the keeper's thread: has the pool's loop stopped turning?"""
+        lag = time.monotonic() - self.tick
+        if lag <= self._config.loop_stall_after:
+            self._stalled = False
+            return
+        if self._stalled:
+            return  # reported already
+        self._stalled = True
+        loop = self._loop
+        try:
+            holder = self._on_loop(asyncio.current_task(loop)) if loop is not None else None
+        except RuntimeError:
+            holder = None
+        if holder is not None:
+            culprit = f"by {holder}"
+        else:
+            jobs = self._async_jobs()
+            culprit = f"while running {', '.join(jobs)}" if jobs else "outside any job"
+        logger.warning(
+            "the event loop has been blocked for %.1fs %s: an async handler must not call "
+            "blocking code (make it a sync handler, which runs in a thread, or use "
+            "asyncio.to_thread); its timeout cannot interrupt it meanwhile, and leases "
+            "are still renewed",
+            lag,
+            culprit,
+        )

@@ -1,0 +1,86 @@
+"""The pool's housekeeping: promote due scheduled jobs and retries, reap expired leases."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+from wg_core.backend import Backend, JobState
+from wg_core.envelope import Envelope, EnvelopeError
+from wg_core.errors import BackendError
+from wg_core.failures import Failure
+from wg_core.options import WorkerConfig
+from wg_core.worker.ledger import Ledger
+from wg_core.worker.outcomes import Outcomes
+
+__all__ = ["REAPED_ERROR", "Maintenance"]
+
+logger = logging.getLogger("wg.pool")
+
+REAPED_ERROR: Final = "lease expired: the worker running this job crashed or stalled"
+
+
+class Maintenance:
+    """The scheduler, the retrier and the reaper: background loops every pool runs
+    (each move is atomic at the backend, so many pools may run them at once)."""
+
+    __slots__ = ("_backend", "_config", "_ledger", "_outcomes", "_worker_id")
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        config: WorkerConfig,
+        worker_id: str,
+        ledger: Ledger,
+        outcomes: Outcomes,
+    ) -> None:
+        self._backend = backend
+        self._config = config
+        self._worker_id = worker_id
+        self._ledger = ledger
+        self._outcomes = outcomes
+
+    async def promote(self, state: JobState, interval: float) -> None:
+        """Move due jobs of ``state`` to the queue every ``interval`` seconds."""
+        batch = self._config.batch_size
+        while True:
+            try:
+                while await self._backend.promote(state, limit=batch) >= batch:
+                    pass  # a full batch: more may be due right now
+            except BackendError as exc:
+                logger.warning("promoting %s jobs failed: %s", state, exc)
+            await asyncio.sleep(interval)
+
+    async def reap(self) -> None:
+        """Take over jobs whose lease expired, or whose registered worker has been
+        silent for ``silent_after`` (it died), and count each as a failed attempt: so
+        a job that kills its worker ends dead after ``max_retries``, not in a loop.
+        The retry is due at once: waiting for the dead worker to be noticed was its
+        backoff, and a crash says nothing about the job's dependencies being down."""
+        config = self._config
+        while True:
+            try:
+                expired = await self._backend.reclaim_expired(
+                    limit=config.batch_size,
+                    lease=config.lease,
+                    worker_id=self._worker_id,
+                    silent_after=config.silent_after,
+                )
+            except BackendError as exc:
+                logger.warning("reaping expired leases failed: %s", exc)
+                expired = []
+            for attempt in expired:
+                self._ledger.hold(attempt)
+                try:
+                    envelope = Envelope.decode(attempt.raw)
+                except EnvelopeError as exc:
+                    await self._outcomes.bury_malformed(attempt, f"undecodable envelope: {exc}")
+                    continue
+                logger.warning("job %s: %s", envelope.id, REAPED_ERROR)
+                await self._outcomes.fail(
+                    attempt, envelope, Failure(message=REAPED_ERROR), delay=0.0
+                )
+            if len(expired) < config.batch_size:
+                await asyncio.sleep(config.reaper_interval)

@@ -1,0 +1,150 @@
+"""Outcomes of failed attempts: retry (with backoff) or bury, written back reliably."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from wg_core.backend import Attempt, Backend
+from wg_core.envelope import Envelope
+from wg_core.errors import BackendError
+from wg_core.failures import (
+    Failure,
+    backoff_delay,
+    describe_exception,
+    failed_envelope,
+    is_exhausted,
+    malformed_dead_envelope,
+)
+from wg_core.options import WorkerConfig
+from wg_core.worker.backoff import Backoff
+from wg_core.worker.ledger import Ledger
+
+__all__ = ["Outcomes"]
+
+logger = logging.getLogger("wg.pool")
+job_log = logging.getLogger("wg.job")
+
+
+class Outcomes:
+    """Decides what a failed attempt becomes (``failures`` has the rules) and writes
+    it, retrying the write through backend outages while the pool holds the lease."""
+
+    __slots__ = ("_backend", "_config", "_ledger", "_rng")
+
+    def __init__(self, backend: Backend, config: WorkerConfig, ledger: Ledger) -> None:
+        self._backend = backend
+        self._config = config
+        self._ledger = ledger
+        self._rng = random.Random()
+
+    async def fail(
+        self,
+        attempt: Attempt,
+        envelope: Envelope,
+        failure: Failure,
+        *,
+        delay: float | None = None,
+    ) -> None:
+        """Retry the job after its backoff delay (or ``delay``), or bury it if the
+        failure is fatal or its retries are used up."""
+        if failure.fatal or is_exhausted(envelope):
+            await self.bury(attempt, envelope, failure)
+            return
+        config = self._config
+        if delay is None:
+            delay = backoff_delay(
+                envelope,
+                default_delay=config.default_options.retry_delay or 10.0,
+                max_delay=config.max_retry_delay,
+                jitter=config.retry_jitter,
+                rng=self._rng,
+            )
+        failed = failed_envelope(envelope, failure, dead=False)
+        raw = await self._encode(attempt, failed, failure)
+        if raw is None:
+            return
+        if await self._record(attempt, "retry", raw=raw, delay=delay, error=failed.last_error):
+            self._ledger.counts["retried"] += 1
+            if job_log.isEnabledFor(logging.WARNING):
+                job_log.warning(
+                    "job %s (%s) attempt %d failed, retry in %.1fs: %s",
+                    envelope.id,
+                    envelope.job_name,
+                    envelope.retry_count + 1,
+                    delay,
+                    failure.message,
+                )
+
+    async def bury(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
+        """Move the job to dead with ``failure`` as its last error."""
+        failed = failed_envelope(envelope, failure, dead=True)
+        raw = await self._encode(attempt, failed, failure)
+        if raw is None:
+            return
+        if await self._record(attempt, "bury", raw=raw, error=failed.last_error):
+            job_log.warning(
+                "job %s (%s) attempt %d is dead: %s",
+                envelope.id,
+                envelope.job_name,
+                envelope.retry_count + 1,
+                failure.message,
+            )
+
+    async def _encode(self, attempt: Attempt, failed: Envelope, failure: Failure) -> str | None:
+        """The failed envelope's text; ``None`` if it cannot be written (a payload
+        number Python read as infinity, say): then the job is buried as stored, with
+        the reason, instead (it could never record a retry either)."""
+        try:
+            return failed.encode()
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            reason = (
+                f"the envelope cannot be written back ({describe_exception(exc)}); "
+                f"the attempt failed with: {failure.message}"
+            )
+            await self.bury_malformed(attempt, reason)
+            return None
+
+    async def bury_malformed(self, attempt: Attempt, reason: str) -> None:
+        """Bury stored text that is no usable envelope, keeping it and the reason."""
+        dead = malformed_dead_envelope(attempt.raw, reason, now=time.time())
+        if await self._record(attempt, "bury", raw=dead.encode(), error=dead.last_error):
+            job_log.warning("job %s is dead: %s", dead.id, reason)
+
+    async def _record(
+        self,
+        attempt: Attempt,
+        verb: str,
+        *,
+        raw: str,
+        error: str | None,
+        delay: float = 0.0,
+    ) -> bool:
+        """Retry or bury, retrying the write through backend outages while we hold it."""
+        backoff = Backoff()
+        ledger = self._ledger
+        while True:
+            try:
+                if verb == "retry":
+                    ok = await self._backend.retry(attempt, raw=raw, delay=delay, error=error)
+                else:
+                    ok = await self._backend.bury(attempt, raw=raw, error=error)
+                break
+            except BackendError as exc:
+                if not ledger.holds(attempt.token):
+                    return False
+                pause = backoff.next()
+                logger.warning("%s failed (%s); retrying in %.2fs", verb, exc, pause)
+                await asyncio.sleep(pause)
+        ledger.drop(attempt.token)
+        counts = ledger.counts
+        if not ok:
+            counts["stale_writes"] += 1
+            logger.warning("lease lost before %s of %s: another worker owns it", verb, attempt.key)
+            return False
+        counts["failed"] += 1
+        if verb == "bury":
+            counts["dead"] += 1
+        return True
