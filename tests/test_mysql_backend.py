@@ -20,7 +20,8 @@ from wg_core.errors import BackendError, ConfigError, DuplicateJobError, SchemaE
 
 pymysql = pytest.importorskip("pymysql")
 
-from wg_core.backends.mysql import MySqlBackend, _server_supports_skip_locked  # noqa: E402
+from wg_core.backends.mysql import MySqlBackend  # noqa: E402
+from wg_core.backends.mysql.driver import server_supports_skip_locked as _server_supports_skip_locked  # noqa: E402
 
 T = TypeVar("T")
 URL = URLS["mysql"]
