@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wg_core.backend import Attempt, NewJob
+from wg_core.backends.common import scrub_exception
 from wg_core.backends.mysql.driver import (
+    CONFIG_REFUSED,
     DUPLICATE_KEY,
     TRANSIENT,
     UNREACHABLE,
@@ -36,6 +38,7 @@ from wg_core.backends.mysql.sessions import (
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.errors import (
+    BackendConfigError,
     BackendError,
     BackendUnavailableError,
     ConfigError,
@@ -101,12 +104,18 @@ class MySqlBackend(SqlBackend):
         )
 
     def _parse(self, url: str, connect_timeout: float) -> dict[str, Any]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # parsed on first use: a bad one raises here
+        except ValueError as exc:  # a port out of range or not a number, a broken host
+            raise ConfigError(
+                f"malformed MySQL URL {self.display_url}: {scrub_exception(exc, url)}"
+            ) from None
         if parts.scheme != "mysql":
             raise ConfigError(f"not a mysql:// URL: {self.display_url}")
         args: dict[str, Any] = {
             "host": parts.hostname or "127.0.0.1",
-            "port": parts.port or 3306,
+            "port": port or 3306,
             "user": unquote(parts.username) if parts.username else "root",
             "password": unquote(parts.password) if parts.password else "",
             "database": unquote(parts.path.lstrip("/")) or None,
@@ -153,8 +162,10 @@ class MySqlBackend(SqlBackend):
             [(server_version,)] = await link.run(version)
         except pymysql.err.MySQLError as exc:
             await self._disconnect()
+            if isinstance(refused := self._translate(exc), BackendConfigError):
+                raise refused from None  # retrying will not help: say so
             raise BackendUnavailableError(
-                f"cannot connect to MySQL at {self.display_url}: {exc}"
+                f"cannot connect to MySQL at {self.display_url}: {scrub_exception(exc, self._url)}"
             ) from None
         if not server_supports_skip_locked(str(server_version)):
             await self._disconnect()
@@ -291,11 +302,16 @@ class MySqlBackend(SqlBackend):
         if not isinstance(exc, pymysql.err.MySQLError):
             return None
         code = exc.args[0] if exc.args else 0
+        message = scrub_exception(exc, self._url)  # and the driver's own text, chained
         if isinstance(exc, pymysql.err.InterfaceError) or code in UNREACHABLE:
-            return BackendUnavailableError(f"MySQL at {self.display_url}: {exc}")
+            return BackendUnavailableError(f"MySQL at {self.display_url}: {message}")
+        if code in CONFIG_REFUSED:
+            return BackendConfigError(
+                f"MySQL at {self.display_url} refuses this configuration: {message}"
+            )
         if code == DUPLICATE_KEY:
-            return DuplicateJobError(f"job id already stored: {exc}")
-        return BackendError(f"MySQL at {self.display_url}: {exc}")
+            return DuplicateJobError(f"job id already stored: {message}")
+        return BackendError(f"MySQL at {self.display_url}: {message}")
 
     def _is_transient(self, exc: BaseException) -> bool:
         pymysql = load_pymysql()

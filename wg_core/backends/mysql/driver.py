@@ -9,6 +9,7 @@ from typing import Any, Final
 from wg_core.errors import MissingDependencyError
 
 __all__ = [
+    "CONFIG_REFUSED",
     "DUPLICATE_KEY",
     "TRANSIENT",
     "UNREACHABLE",
@@ -20,7 +21,6 @@ TRANSIENT: Final = frozenset({1205, 1213})  # lock wait timeout, deadlock: retry
 UNREACHABLE: Final = frozenset(
     {
         1040,  # too many connections
-        1045,  # access denied
         1053,  # server shutdown in progress
         1927,  # connection killed (MariaDB)
         2003,  # can't connect
@@ -31,6 +31,22 @@ UNREACHABLE: Final = frozenset(
     }
 )
 """The connection is gone or cannot be made now: worth trying again later."""
+CONFIG_REFUSED: Final = frozenset(
+    {
+        1044,  # access denied for user to database
+        1045,  # access denied for user (wrong password, unknown user)
+        1049,  # unknown database
+        1130,  # host is not allowed to connect
+        1142,  # command denied to user for table
+        1143,  # column command denied
+        1227,  # access denied: needs a privilege (SUPER, PROCESS...)
+        1251,  # client does not support the authentication protocol
+        1698,  # access denied (socket authentication)
+        2059,  # authentication plugin cannot be loaded
+    }
+)
+"""The server answers but refuses these credentials, this database or this access:
+retrying with the same configuration will not help."""
 DUPLICATE_KEY: Final = 1062
 
 
