@@ -26,6 +26,15 @@ Guarantees, and how:
 * **Connection loss**: driver errors become ``BackendError`` /
   ``BackendUnavailableError``; the pool drops broken connections (and checks the idle
   ones after an error) and opens new ones, and the caller (the worker pool) retries.
+* **Errors that say what is wrong**: a server that refuses the password, the role, the
+  database or the access (no ``pg_hba.conf`` entry, SQLSTATE class 28, 3D000, 42501)
+  raises ``BackendConfigError``, not ``BackendUnavailableError`` (refused, timed out,
+  unresolvable: try later). libpq gives a refused *connection* no SQLSTATE, so there
+  its message is matched, in English (a server with another ``lc_messages`` reports
+  them as unreachable). A URL libpq cannot parse, or a bad port, is a ``ConfigError`` at
+  construction. No message carries the URL's password: libpq quotes a malformed URI
+  or its userinfo, so every driver message, and the driver's exception chained to
+  wg's, is scrubbed at the edge.
 
 Connections are tagged ``application_name = "wg:<namespace>"`` so an operator can find
 them in ``pg_stat_activity``.

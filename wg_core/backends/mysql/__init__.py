@@ -50,6 +50,11 @@ Guarantees, and how:
 * **Connection loss**: driver errors become ``BackendError`` /
   ``BackendUnavailableError``; a broken connection is closed and replaced on its next
   use, and the caller (the worker pool) retries.
+* **Errors that say what is wrong**: a server that refuses the credentials, the
+  database or the access (1044, 1045, 1049, 1698 …) raises ``BackendConfigError``, not
+  ``BackendUnavailableError`` (refused, timed out, unresolvable: try later); a
+  malformed URL or port is a ``ConfigError``. No message carries the URL's password: every
+  driver message, and the driver's exception chained to wg's, is scrubbed at the edge.
 
 Tables are InnoDB, ``utf8mb4``; envelopes are ``MEDIUMTEXT`` (up to 16 MiB). Where
 binary logging is on, use ``binlog_format=ROW`` (or MIXED): ``SKIP LOCKED`` is unsafe for
