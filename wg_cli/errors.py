@@ -14,7 +14,9 @@ code  meaning
 4     not found (no job with that id)
 5     refused: a destructive command was not confirmed (no ``--yes`` and stdin is
       not a terminal, or the answer was no)
-69    the backend is unreachable (connection refused, DNS, authentication)
+69    the backend is unreachable (connection refused, timeout, DNS): try again later
+78    the backend refuses the configuration (wrong password, unknown user, role or
+      database, access denied): retrying will not help
 ====  ==========================================================================
 """
 
@@ -30,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 import typer
 
 from wg_core import (
+    BackendConfigError,
     BackendError,
     BackendUnavailableError,
     ConfigError,
@@ -53,13 +56,15 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 4
     REFUSED = 5
     UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE
+    CONFIG = 78  # sysexits.h EX_CONFIG
 
 
 EXIT_CODES_HELP: Final = (
     "Exit codes: 0 ok (also when nothing matched) · 1 failure · 2 usage error "
     "(bad option, state, JSON, duration or time) · 3 partial failure in a bulk operation · "
     "4 not found · 5 refused (destructive command not confirmed: no --yes and stdin is not "
-    "a terminal) · 69 backend unreachable."
+    "a terminal) · 69 backend unreachable · 78 backend refuses the configuration "
+    "(credentials, database, access)."
 )
 
 
@@ -111,6 +116,8 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str, str]:
         return code, _kind(code), message
     if isinstance(exc, BackendUnavailableError):
         return ExitCode.UNAVAILABLE, "unavailable", f"backend unreachable: {exc}"
+    if isinstance(exc, BackendConfigError):
+        return ExitCode.CONFIG, "config", f"backend refuses the configuration: {exc}"
     if isinstance(exc, JobNotFoundError):
         return ExitCode.NOT_FOUND, "not_found", str(exc)
     if isinstance(exc, ConfigError | PayloadError):
@@ -133,6 +140,7 @@ def _kind(code: ExitCode) -> str:
         ExitCode.NOT_FOUND: "not_found",
         ExitCode.REFUSED: "refused",
         ExitCode.UNAVAILABLE: "unavailable",
+        ExitCode.CONFIG: "config",
     }.get(code, "failure")
 
 

@@ -36,24 +36,28 @@ UNREACHABLE = [
     pytest.param(
         f"redis://nobody:{SECRET}@127.0.0.1:6379/0", marks=_needs("redis"), id="redis-wrongpass"
     ),
+]
+REFUSED_CONFIG = [
     pytest.param(
         f"postgresql://nobody:{SECRET}@127.0.0.1:5432/test",
         marks=_needs("postgres"),
         id="pg-unknown-role",
     ),
     pytest.param(
+        f"postgresql://postgres:{SECRET}@127.0.0.1:5432/wg_no_such_database",
+        marks=_needs("postgres"),
+        id="pg-unknown-database",
+    ),
+    pytest.param(
         f"mysql://root:{SECRET}@127.0.0.1:3306/test", marks=_needs("mysql"), id="mysql-wrongpass"
     ),
+    pytest.param(
+        "mysql://root@127.0.0.1:3306/wg_no_such_database",
+        marks=_needs("mysql"),
+        id="mysql-unknown-database",
+    ),
 ]
-
-
-def _run(*args: str, input: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.mark.parametrize("url", UNREACHABLE)
-@pytest.mark.parametrize(
+COMMANDS = pytest.mark.parametrize(
     "command",
     [
         ["status"],
@@ -65,12 +69,35 @@ def _run(*args: str, input: str | None = None) -> tuple[int, str, str]:
     ],
     ids=lambda c: c[0],
 )
+
+
+def _run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("url", UNREACHABLE)
+@COMMANDS
 def test_unreachable_backend_is_exit_69(url: str, command: list[str]) -> None:
     code, stdout, stderr = _run("-u", url, *command)
     assert code == 69, stderr
     assert stdout == ""
     assert stderr.count("\n") == 1, stderr
     assert stderr.startswith("error: backend unreachable: ")
+    assert "Traceback" not in stderr
+    assert SECRET not in stderr
+
+
+@pytest.mark.parametrize("url", REFUSED_CONFIG)
+@COMMANDS
+def test_a_refused_configuration_is_exit_78_not_unreachable(url: str, command: list[str]) -> None:
+    # Supervisors retry 69 (EX_UNAVAILABLE); a wrong password or an unknown database
+    # will not fix itself: 78 (EX_CONFIG).
+    code, stdout, stderr = _run("-u", url, *command)
+    assert code == 78, stderr
+    assert stdout == ""
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith("error: backend refuses the configuration: ")
     assert "Traceback" not in stderr
     assert SECRET not in stderr
 

@@ -1,14 +1,23 @@
-"""Small pieces every backend adapter shares: wake-ups, filters, worker expiry."""
+"""Small pieces every backend adapter shares: wake-ups, filters, worker expiry, driver
+errors without secrets."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Final
 
 from wg_core.envelope import peek_envelope
+from wg_core.urls import scrub_secrets
 
-__all__ = ["WORKER_FORGET_AFTER_LEASES", "Waiters", "error_matches", "text_matches"]
+__all__ = [
+    "WORKER_FORGET_AFTER_LEASES",
+    "Waiters",
+    "error_matches",
+    "scrub_exception",
+    "text_matches",
+]
 
 WORKER_FORGET_AFTER_LEASES: Final = 10
 """A worker silent for this many lease durations is dropped from the registry."""
@@ -74,3 +83,20 @@ _ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklm
 
 def _ascii_lower(text: str) -> str:
     return text.translate(_ASCII_LOWER)
+
+
+def scrub_exception(exc: BaseException, url: str) -> str:
+    """``exc``'s text without ``url``'s password (``scrub_secrets``), after removing it
+    in place from the arguments of ``exc`` and of every exception chained to it: wg
+    raises its own errors *from* the driver's, and a traceback prints the driver's
+    text too (libpq quotes a malformed URI, password and all)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        with contextlib.suppress(TypeError, AttributeError):  # args fixed by the class
+            current.args = tuple(
+                scrub_secrets(arg, url) if isinstance(arg, str) else arg for arg in current.args
+            )
+        current = current.__cause__ or current.__context__
+    return scrub_secrets(str(exc), url)

@@ -26,6 +26,15 @@ Guarantees, and how:
 * **Connection loss**: driver errors become ``BackendError`` /
   ``BackendUnavailableError``; the pool drops broken connections (and checks the idle
   ones after an error) and opens new ones, and the caller (the worker pool) retries.
+* **Errors that say what is wrong**: a server that refuses the password, the role, the
+  database or the access (no ``pg_hba.conf`` entry, SQLSTATE class 28, 3D000, 42501)
+  raises ``BackendConfigError``, not ``BackendUnavailableError`` (refused, timed out,
+  unresolvable: try later). libpq gives a refused *connection* no SQLSTATE, so there
+  its message is matched, in English (a server with another ``lc_messages`` reports
+  them as unreachable). A URL libpq cannot parse, or a bad port, is a ``ConfigError`` at
+  construction. No message carries the URL's password: libpq quotes a malformed URI
+  or its userinfo, so every driver message, and the driver's exception chained to
+  wg's, is scrubbed at the edge.
 
 Connections are tagged ``application_name = "wg:<namespace>"`` so an operator can find
 them in ``pg_stat_activity``.
@@ -36,17 +45,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 from wg_core.backend import Attempt, NewJob
+from wg_core.backends.common import scrub_exception
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Params, Row, SqlSession, micros
 from wg_core.errors import (
+    BackendConfigError,
     BackendError,
     BackendUnavailableError,
+    ConfigError,
     DuplicateJobError,
     MissingDependencyError,
     WgError,
@@ -74,6 +87,51 @@ def _driver() -> tuple[Any, Any]:
     except ModuleNotFoundError as exc:
         raise MissingDependencyError.for_extra("psycopg_pool", "postgres") from exc
     return psycopg, psycopg_pool
+
+
+# SQLSTATEs of a server that answers but refuses the configuration: class 28 (invalid
+# authorization: bad password, unknown role, no pg_hba.conf entry), 3D000 (no such
+# database), 42501 (insufficient privilege).
+_CONFIG_SQLSTATE_CLASSES = ("28",)
+_CONFIG_SQLSTATES = frozenset({"3D000", "42501"})
+# libpq reports a refused *connection* without its SQLSTATE: the server's FATAL line
+# (English unless the server's lc_messages says otherwise) or libpq's own words are all
+# there is. Refused, timed out, unresolvable, starting up: none of these match.
+_CONFIG_REFUSALS = re.compile(
+    r"authentication failed"  # password, ident, peer, PAM, certificate...
+    r'|(?:database|role) "[^"]*" does not exist'
+    r"|no pg_hba\.conf entry|pg_hba\.conf rejects connection"
+    r"|permission denied for database|is not permitted to log in"
+    r"|no password supplied"
+)
+
+
+def _refuses_config(exc: BaseException) -> bool:
+    """Whether a psycopg error says the server refuses these credentials, this database
+    or this access (retrying will not help), rather than that it cannot be reached."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(_CONFIG_SQLSTATE_CLASSES) or sqlstate in _CONFIG_SQLSTATES
+    return _CONFIG_REFUSALS.search(str(exc)) is not None
+
+
+def _check_url(url: str, display_url: str) -> None:
+    """Refuse a URL libpq cannot parse, or with a port that is not one, as a
+    ``ConfigError`` whose text has no secret (libpq's own message quotes the URI or its
+    userinfo). Without psycopg installed, ``open()`` says what to install instead."""
+    try:
+        from psycopg import Error
+        from psycopg.conninfo import conninfo_to_dict
+    except ModuleNotFoundError:
+        return
+    try:
+        params = conninfo_to_dict(url)
+    except Error as exc:
+        reason = scrub_exception(exc, url).strip()
+        raise ConfigError(f"malformed PostgreSQL URL {display_url}: {reason}") from None
+    for port in str(params.get("port") or "").split(","):  # libpq takes a list
+        if port and not (port.isdigit() and 0 < int(port) <= 65535):
+            raise ConfigError(f"not a port number in the PostgreSQL URL {display_url}")
 
 
 def _query(text: str) -> LiteralString:
@@ -162,8 +220,9 @@ class PostgresBackend(SqlBackend):
         application_name: str | None = None,
     ) -> None:
         super().__init__(url, namespace)
+        _check_url(url, self.display_url)
         if pool_size < 1:
-            raise ValueError("pool_size must be at least 1")
+            raise ConfigError("pool_size must be at least 1")
         self._pool_size = pool_size
         self._poll_interval = poll_interval
         self._connect_timeout = connect_timeout
@@ -192,8 +251,13 @@ class PostgresBackend(SqlBackend):
         try:
             probe = await psycopg.AsyncConnection.connect(self._url, **self._connect_kwargs())
         except psycopg.Error as exc:
+            message = scrub_exception(exc, self._url)
+            if _refuses_config(exc):  # retrying will not help: say so
+                raise BackendConfigError(
+                    f"PostgreSQL at {self.display_url} refuses this configuration: {message}"
+                ) from None
             raise BackendUnavailableError(
-                f"cannot connect to PostgreSQL at {self.display_url}: {exc}"
+                f"cannot connect to PostgreSQL at {self.display_url}: {message}"
             ) from None
         await probe.close()
         pool = psycopg_pool.AsyncConnectionPool(
@@ -342,9 +406,16 @@ class PostgresBackend(SqlBackend):
 
     def _translate(self, exc: BaseException) -> WgError | None:
         psycopg, psycopg_pool = _driver()
+        if not isinstance(exc, psycopg.Error):  # PoolTimeout is one too
+            return None
+        message = scrub_exception(exc, self._url)  # and the driver's own text, chained
         if isinstance(exc, psycopg_pool.PoolTimeout):
             return BackendUnavailableError(
-                f"no PostgreSQL connection available at {self.display_url}: {exc}"
+                f"no PostgreSQL connection available at {self.display_url}: {message}"
+            )
+        if _refuses_config(exc):
+            return BackendConfigError(
+                f"PostgreSQL at {self.display_url} refuses this configuration: {message}"
             )
         if isinstance(exc, psycopg.OperationalError):
             # Connections may have died together (server restart, terminated backends):
@@ -354,12 +425,10 @@ class PostgresBackend(SqlBackend):
                     check = asyncio.get_running_loop().create_task(self._check_pool(pool))
                     self._checks.add(check)  # keep a reference until it is done
                     check.add_done_callback(self._checks.discard)
-            return BackendUnavailableError(f"PostgreSQL at {self.display_url}: {exc}")
+            return BackendUnavailableError(f"PostgreSQL at {self.display_url}: {message}")
         if isinstance(exc, psycopg.errors.UniqueViolation):
-            return DuplicateJobError(f"job id already stored: {exc.diag.message_detail or exc}")
-        if isinstance(exc, psycopg.Error):
-            return BackendError(f"PostgreSQL at {self.display_url}: {exc}")
-        return None
+            return DuplicateJobError(f"job id already stored: {exc.diag.message_detail or message}")
+        return BackendError(f"PostgreSQL at {self.display_url}: {message}")
 
     @staticmethod
     async def _check_pool(pool: psycopg_pool.AsyncConnectionPool[Any]) -> None:
@@ -464,7 +533,11 @@ class PostgresBackend(SqlBackend):
                     async for _ in connection.notifies():
                         self._signal()
             except psycopg.Error as exc:
-                logger.warning("LISTEN connection to %s lost: %s", self.display_url, exc)
+                logger.warning(
+                    "LISTEN connection to %s lost: %s",
+                    self.display_url,
+                    scrub_exception(exc, self._url),
+                )
             finally:
                 self._listening = False
             self._signal()  # claimers fall back to polling

@@ -1,28 +1,39 @@
 """MySQL/MariaDB-specific behaviour beyond the conformance suite: the spec's tables,
-schema races and checks, Rust interop, transactional enqueue, wake-ups, connection loss,
-and the refusal of servers without SKIP LOCKED. Runs against the local server."""
+schema races and checks, Rust interop, transactional enqueue, connection loss,
+the refusal of servers without SKIP LOCKED, errors that say what is wrong and never
+show a password. Runs against the local server; the poller has its own file
+(test_mysql_poller.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.backends import URLS, fresh_namespace, open_backend, unreachable
+from tests.backends import URLS, fresh_namespace, open_backend
+from tests.backends.connection_loss import drain_through_cuts
+from tests.backends.leaks import assert_no_secret
+from tests.backends.mysql_admin import admin_connection, connect, sql
 from tests.helpers import new_job
 from wg_core.backend import Attempt, Backend, JobState
-from wg_core.errors import BackendError, ConfigError, DuplicateJobError, SchemaError
+from wg_core.errors import (
+    BackendConfigError,
+    BackendUnavailableError,
+    ConfigError,
+    DuplicateJobError,
+    SchemaError,
+)
 
 pymysql = pytest.importorskip("pymysql")
 
-from wg_core.backends.mysql import MySqlBackend, _server_supports_skip_locked  # noqa: E402
+from wg_core.backends.mysql import MySqlBackend  # noqa: E402
+from wg_core.backends.mysql.driver import server_supports_skip_locked  # noqa: E402
 
-T = TypeVar("T")
 URL = URLS["mysql"]
 SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
 RUST_JOB = (
@@ -30,18 +41,6 @@ RUST_JOB = (
     '"options":{"max_retries":5,"retry_count":0,"timeout":60000,"retry_delay":30000},'
     '"status":"Pending","created_at":1767225600,"scheduled_at":null,"last_error":null}'
 )
-
-
-def connect() -> Any:
-    parts = urlsplit(URL)
-    return pymysql.connect(
-        host=parts.hostname,
-        port=parts.port or 3306,
-        user=parts.username or "root",
-        password=parts.password or "",
-        database=parts.path.lstrip("/"),
-        charset="utf8mb4",
-    )
 
 
 @pytest.fixture
@@ -54,32 +53,8 @@ async def backend(tmp_path: Path) -> AsyncIterator[MySqlBackend]:
 @pytest.fixture
 def admin() -> Iterator[Any]:
     """A plain autocommit connection of our own, as an operator or a Rust producer."""
-    try:
-        connection = connect()
-    except pymysql.err.OperationalError as exc:
-        unreachable("mysql", exc)
-    connection.autocommit(True)
-    try:
+    with admin_connection() as connection:
         yield connection
-    finally:
-        connection.close()
-
-
-def sql(connection: Any, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(query, args or None)
-        return list(cursor.fetchall())
-
-
-async def retrying(call: Callable[[], Awaitable[T]]) -> T:
-    """``call()``, retried through connection errors as the worker pool does (an idle
-    pooled connection may have been cut too)."""
-    for _ in range(50):
-        try:
-            return await call()
-        except BackendError:
-            await asyncio.sleep(0.02)
-    return await call()
 
 
 async def drain(backend: Backend, *, limit: int = 10) -> list[Attempt]:
@@ -101,7 +76,7 @@ async def drain(backend: Backend, *, limit: int = 10) -> list[Attempt]:
     ],
 )
 def test_servers_without_skip_locked_are_refused(version: str, supported: bool) -> None:
-    assert _server_supports_skip_locked(version) is supported
+    assert server_supports_skip_locked(version) is supported
 
 
 async def test_the_spec_tables_exist_after_first_use(backend: MySqlBackend, admin: Any) -> None:
@@ -201,103 +176,54 @@ async def test_claims_do_not_block_the_event_loop(backend: MySqlBackend) -> None
     assert ticks > 40
 
 
-async def test_an_idle_claimer_is_woken_by_a_local_enqueue_and_by_polling(
-    backend: MySqlBackend, tmp_path: Path
-) -> None:
-    waiter = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=60))
-    await asyncio.sleep(0.05)
-    assert not waiter.done()
-    local = new_job()
-    await backend.enqueue([local])
-    assert [a.raw for a in await asyncio.wait_for(waiter, 10)] == [local.raw]
-
-    # Another process's enqueue (another backend instance here) is found by polling,
-    # which is still fast right after jobs flowed.
-    async with open_backend("mysql", tmp_path, namespace=backend.namespace) as other:
-        waiter = asyncio.create_task(backend.claim(limit=1, lease=30, worker_id="w", wait=60))
-        await asyncio.sleep(0.05)
-        remote = new_job()
-        await other.enqueue([remote])
-        assert [a.raw for a in await asyncio.wait_for(waiter, 10)] == [remote.raw]
+def kill_connections(admin: Any, backend: MySqlBackend) -> int:
+    """KILL every connection the backend has open, server-side; how many the server
+    ended (one already gone is an unknown thread to it)."""
+    ended = 0
+    for connection_id in backend.connection_ids():
+        with suppress(pymysql.err.MySQLError):  # already gone
+            sql(admin, "KILL CONNECTION %s", connection_id)
+            ended += 1
+    return ended
 
 
 @pytest.mark.slow
 async def test_connection_loss_under_load_loses_nothing(backend: MySqlBackend, admin: Any) -> None:
-    total = 400
-    await backend.enqueue([new_job(payload={"n": n}) for n in range(total)])
-    done: list[str] = []
-    errors = 0
+    async def cut() -> int:
+        return kill_connections(admin, backend)
 
-    async def worker() -> None:
-        nonlocal errors
-        while True:
-            try:
-                attempts = await backend.claim(limit=10, lease=30, worker_id="w")
-                if not attempts:
-                    return
-                while True:  # as the pool does: keep acknowledging through the outage
-                    try:
-                        await backend.complete(attempts)
-                        break
-                    except BackendError:
-                        errors += 1
-                        await asyncio.sleep(0.01)
-                done.extend(a.raw for a in attempts)
-            except BackendError:
-                errors += 1
-                await asyncio.sleep(0.01)
+    async def expire_leases() -> None:
+        sql(
+            admin,
+            f"UPDATE `{backend.namespace}_jobs` SET lease_until = UTC_TIMESTAMP(6) "
+            "- INTERVAL 1 SECOND WHERE lease_token IS NOT NULL",
+        )
 
-    async def killer() -> None:
-        for _ in range(3):
-            await asyncio.sleep(0.05)
-            for connection_id in backend.connection_ids():
-                with suppress(pymysql.err.MySQLError):  # already gone
-                    sql(admin, "KILL CONNECTION %s", connection_id)
-
-    await asyncio.gather(killer(), *(worker() for _ in range(4)))
-    # A claim whose reply was lost leaves its jobs leased: the reaper's job, so speed
-    # it up here by expiring every lease and re-running what it recovers.
-    sql(
-        admin,
-        f"UPDATE `{backend.namespace}_jobs` SET lease_until = UTC_TIMESTAMP(6) "
-        "- INTERVAL 1 SECOND WHERE lease_token IS NOT NULL",
-    )
-    while recovered := await retrying(
-        lambda: backend.reclaim_expired(limit=100, lease=30, worker_id="r")
-    ):
-        await retrying(lambda: backend.complete(recovered))
-        done.extend(a.raw for a in recovered)
-    assert errors > 0, "the connections were never cut"
-    assert (await backend.counts()).total == 0
-    assert len(set(done)) == total
+    await drain_through_cuts(backend, total=400, cut=cut, expire_leases=expire_leases)
 
 
 def test_the_blocking_client_enqueues_inside_a_sync_transaction() -> None:
     from wg_core.blocking import BlockingClient
 
     namespace = fresh_namespace()
-    try:
-        admin = connect()
-    except pymysql.err.OperationalError as exc:
-        unreachable("mysql", exc)
-    try:
-        with BlockingClient.connect(URL, namespace) as client:
-            connection = connect()
-            try:
-                connection.begin()
-                client.enqueue({"n": 1}, job_name="kept", connection=connection)
-                connection.commit()
-                connection.begin()
-                client.enqueue({"n": 2}, job_name="dropped", connection=connection)
-                connection.rollback()
-            finally:
-                connection.close()
-            [job] = client.list_jobs("queued")
-            assert job.job_name == "kept"
-    finally:
-        for table in SPEC_TABLES:
-            sql(admin, f"DROP TABLE IF EXISTS `{namespace}_{table}`")
-        admin.close()
+    with admin_connection() as admin:
+        try:
+            with BlockingClient.connect(URL, namespace) as client:
+                connection = connect()
+                try:
+                    connection.begin()
+                    client.enqueue({"n": 1}, job_name="kept", connection=connection)
+                    connection.commit()
+                    connection.begin()
+                    client.enqueue({"n": 2}, job_name="dropped", connection=connection)
+                    connection.rollback()
+                finally:
+                    connection.close()
+                [job] = client.list_jobs("queued")
+                assert job.job_name == "kept"
+        finally:
+            for table in SPEC_TABLES:
+                sql(admin, f"DROP TABLE IF EXISTS `{namespace}_{table}`")
 
 
 RUST_SCHEMA = (
@@ -352,54 +278,87 @@ def test_bad_poll_intervals_are_refused(intervals: dict[str, Any]) -> None:
         MySqlBackend(URL, "wg", **intervals)
 
 
-async def test_a_paused_queue_with_jobs_does_not_set_off_claim_after_claim(
-    backend: MySqlBackend, tmp_path: Path
+# -- errors that say what is wrong, and never show the password -----------------------
+
+SECRET = "s3cret%21pw"
+
+
+def _with(*, user: str = "root", password: str | None = None, host: str = "", db: str = "") -> str:
+    """The test server's URL with some of its parts replaced."""
+    url = urlsplit(URL)
+    userinfo = f"{user}:{password}" if password is not None else user
+    host = host or f"{url.hostname}:{url.port or 3306}"
+    return f"mysql://{userinfo}@{host}/{db or url.path.lstrip('/')}"
+
+
+@pytest.fixture
+def throwaway_user(admin: Any) -> Iterator[str]:
+    """A user with a password and no privileges, dropped afterwards."""
+    name = fresh_namespace()
+    sql(admin, "CREATE USER %s@'%%' IDENTIFIED BY %s", name, "right-password")
+    try:
+        yield name
+    finally:
+        sql(admin, "DROP USER %s@'%%'", name)
+
+
+async def _refused(url: str) -> BaseException:
+    backend = MySqlBackend(url, fresh_namespace())
+    try:
+        with pytest.raises(BackendConfigError) as caught:
+            await backend.open()
+    finally:
+        await backend.close()
+    assert not isinstance(caught.value, BackendUnavailableError)  # not "try later"
+    return caught.value
+
+
+async def test_an_unknown_database_is_a_config_error() -> None:
+    refused = await _refused(_with(db="wg_no_such_database"))
+    assert "1049" in str(refused)
+
+
+async def test_a_wrong_password_is_a_config_error_that_does_not_show_it(
+    throwaway_user: str,
 ) -> None:
-    # The poller's probe sees the pause flag: a waiting claimer is not woken for jobs it
-    # may not take (each wake-up would be a whole locking claim, every poll interval).
-    await backend.enqueue([new_job() for _ in range(3)])
-    await backend.set_paused(True)
-    claims = 0
-    claim_now = backend._claim_now
-
-    async def counting(limit: int, lease: float, worker_id: str) -> list[Attempt]:
-        nonlocal claims
-        claims += 1
-        return await claim_now(limit, lease, worker_id)
-
-    backend._claim_now = counting  # type: ignore[method-assign]
-    assert await backend.claim(limit=1, lease=30, worker_id="w", wait=0.3) == []
-    assert claims <= 2  # the first look, and at most one at the deadline's edge
-    async with open_backend("mysql", tmp_path, namespace=backend.namespace) as other:
-        # Resumed by another process: the poller finds the jobs (no local wake-up).
-        await other.set_paused(False)
-        assert len(await backend.claim(limit=3, lease=30, worker_id="w", wait=10)) == 3
+    refused = await _refused(_with(user=throwaway_user, password=SECRET))
+    assert "1045" in str(refused)
+    assert_no_secret(refused, SECRET)
 
 
-async def test_an_idle_claimer_finds_another_process_job_by_the_backed_off_poll(
-    tmp_path: Path,
+async def test_an_unknown_user_is_a_config_error() -> None:
+    refused = await _refused(_with(user="wg_no_such_user", password=SECRET))
+    assert "Access denied" in str(refused)  # 1045 on MySQL, 1698 on MariaDB
+    assert_no_secret(refused, SECRET)
+
+
+async def test_a_user_without_access_to_the_database_is_a_config_error(
+    throwaway_user: str,
 ) -> None:
-    # idle_after=0: polling backs off at once, to max_poll_interval (short here): the
-    # remote job is found by the poller long before the claim's own 60 s wait ends.
-    async with open_backend(
-        "mysql", tmp_path, min_poll_interval=0.001, idle_after=0, max_poll_interval=0.05
-    ) as waiting:
-        assert isinstance(waiting, MySqlBackend)
-        async with open_backend("mysql", tmp_path, namespace=waiting.namespace) as other:
-            waiter = asyncio.create_task(waiting.claim(limit=1, lease=30, worker_id="w", wait=60))
-            await asyncio.sleep(0.3)  # long enough to have backed off to the cap
-            assert not waiter.done()
-            remote = new_job()
-            await other.enqueue([remote])
-            assert [a.raw for a in await asyncio.wait_for(waiter, 10)] == [remote.raw]
+    refused = await _refused(_with(user=throwaway_user, password="right-password"))
+    assert "1044" in str(refused)
+    assert_no_secret(refused, "right-password")
 
 
-async def test_the_poller_stops_when_no_claimer_waits(backend: MySqlBackend) -> None:
-    # A worker whose slots are all busy does not poll: the poller runs only while a
-    # claim waits, and its thread's connection is one more than pool_size.
-    assert await backend.claim(limit=1, lease=30, worker_id="w", wait=0.05) == []
-    for _ in range(100):
-        if not backend._polling:
-            break
-        await asyncio.sleep(0.01)
-    assert not backend._polling
+async def test_an_unreachable_server_is_unavailable_without_the_password() -> None:
+    backend = MySqlBackend(_with(password=SECRET, host="127.0.0.1:1"), "wg")
+    try:
+        with pytest.raises(BackendUnavailableError) as caught:
+            await backend.open()
+    finally:
+        await backend.close()
+    assert_no_secret(caught.value, SECRET)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://root:s3cret%21pw@127.0.0.1:99999/test",
+        "mysql://root:s3cret%21pw@127.0.0.1:notaport/test",
+        "mysql://root:s3cret%21pw@[::1/test",
+    ],
+)
+def test_a_malformed_url_is_a_config_error_without_the_password(url: str) -> None:
+    with pytest.raises(ConfigError, match="malformed MySQL URL") as caught:
+        MySqlBackend(url, "wg")
+    assert_no_secret(caught.value, SECRET)

@@ -1,29 +1,38 @@
 """PostgreSQL-specific behaviour beyond the conformance suite: the spec's tables, schema
 races and checks, Rust interop, transactional enqueue, LISTEN/NOTIFY wake-ups and
-connection loss. Runs against the local server (tests/backends.py)."""
+connection loss, errors that say what is wrong and never show a password. Runs
+against the local server (tests/backends)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.backends import URLS, fresh_namespace, open_backend, unreachable
+from tests.backends.connection_loss import drain_through_cuts, retrying
+from tests.backends.leaks import assert_no_secret
 from tests.helpers import new_job, wait_until
 from wg_core.backend import Attempt, Backend, JobState, NewJob
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql import SHARED_BLOCKS, SqlBackend
-from wg_core.errors import BackendError, DuplicateJobError, SchemaError
+from wg_core.errors import (
+    BackendConfigError,
+    BackendUnavailableError,
+    ConfigError,
+    DuplicateJobError,
+    SchemaError,
+)
 
 psycopg = pytest.importorskip("psycopg")
 
 from wg_core.backends.mysql import MySqlBackend  # noqa: E402
 from wg_core.backends.postgres import PostgresBackend  # noqa: E402
 
-T = TypeVar("T")
 URL = URLS["postgres"]
 SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
 RUST_JOB = (
@@ -49,17 +58,6 @@ async def admin() -> AsyncIterator[Any]:
         unreachable("postgres", exc)
     async with connection:
         yield connection
-
-
-async def retrying(call: Callable[[], Awaitable[T]]) -> T:
-    """``call()``, retried through connection errors as the worker pool does (an idle
-    pooled connection may have been cut too)."""
-    for _ in range(50):
-        try:
-            return await call()
-        except BackendError:
-            await asyncio.sleep(0.02)
-    return await call()
 
 
 async def drain(backend: Backend, *, limit: int = 10) -> list[Attempt]:
@@ -193,8 +191,11 @@ async def test_an_idle_claimer_is_woken_by_notify_not_by_polling(
 
 
 async def terminate_wg_connections(admin: Any, namespace: str) -> int:
+    """End every connection of the namespace's backends, server-side; how many ended
+    (each termination is waited for, so none lingers in ``pg_stat_activity``)."""
     cursor = await admin.execute(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000))"
+        " FROM pg_stat_activity WHERE application_name = %s",
         [f"wg:{namespace}"],
     )
     row = await cursor.fetchone()
@@ -205,49 +206,17 @@ async def terminate_wg_connections(admin: Any, namespace: str) -> int:
 async def test_connection_loss_under_load_loses_nothing(
     backend: PostgresBackend, admin: Any
 ) -> None:
-    total = 600
-    await backend.enqueue([new_job(payload={"n": n}) for n in range(total)])
-    done: list[str] = []
-    errors = 0
+    async def expire_leases() -> None:
+        await admin.execute(
+            f"UPDATE \"{backend.namespace}_jobs\" SET lease_until = now() - interval '1 second'"
+        )
 
-    async def worker() -> None:
-        nonlocal errors
-        while True:
-            try:
-                attempts = await backend.claim(limit=10, lease=30, worker_id="w")
-                if not attempts:
-                    return
-                while True:  # as the pool does: keep acknowledging through the outage
-                    try:
-                        await backend.complete(attempts)
-                        break
-                    except BackendError:
-                        errors += 1
-                        await asyncio.sleep(0.01)
-                done.extend(a.raw for a in attempts)
-            except BackendError:
-                errors += 1
-                await asyncio.sleep(0.01)
-
-    async def killer() -> None:
-        for _ in range(3):
-            await asyncio.sleep(0.05)
-            await terminate_wg_connections(admin, backend.namespace)
-
-    await asyncio.gather(killer(), *(worker() for _ in range(4)))
-    # A claim whose reply was lost leaves its jobs leased: the reaper's job, so speed
-    # it up here by expiring every lease and re-running what it recovers.
-    await admin.execute(
-        f"UPDATE \"{backend.namespace}_jobs\" SET lease_until = now() - interval '1 second'"
+    await drain_through_cuts(
+        backend,
+        total=600,
+        cut=lambda: terminate_wg_connections(admin, backend.namespace),
+        expire_leases=expire_leases,
     )
-    while recovered := await retrying(
-        lambda: backend.reclaim_expired(limit=100, lease=30, worker_id="r")
-    ):
-        await retrying(lambda: backend.complete(recovered))
-        done.extend(a.raw for a in recovered)
-    assert errors > 0, "the connections were never cut"
-    assert (await backend.counts()).total == 0
-    assert len(set(done)) == total
 
     # The LISTEN connection came back too: an idle claimer is still woken.
     waiter = asyncio.create_task(
@@ -411,3 +380,68 @@ async def test_single_enqueues_survive_lost_connections_without_keeping_them(
         # Each replaced connection's cached cursor is dropped, not kept for ever.
         assert len(opened._producer_cursors) <= 2
         assert (await retrying(opened.counts)).queued == 8
+
+
+# -- errors that say what is wrong, and never show the password -----------------------
+
+SECRET = "s3cret%21pw"
+
+
+def _with(**parts: str) -> str:
+    """The test server's URL with some of its parts replaced."""
+    url = urlsplit(URL)
+    user = parts.get("user", url.username or "postgres")
+    password = parts.get("password")
+    host = parts.get("host", f"{url.hostname}:{url.port or 5432}")
+    userinfo = f"{user}:{password}" if password is not None else user
+    return f"postgresql://{userinfo}@{host}/{parts.get('database', url.path.lstrip('/'))}"
+
+
+@pytest.mark.parametrize(
+    ("parts", "reason"),
+    [
+        ({"database": "wg_no_such_database"}, 'database "wg_no_such_database" does not exist'),
+        ({"user": "wg_no_such_role"}, 'role "wg_no_such_role" does not exist'),
+        ({"user": "wg_no_such_role", "password": SECRET}, "wg_no_such_role"),
+    ],
+)
+async def test_a_refused_configuration_is_not_reported_as_unreachable(
+    parts: dict[str, str], reason: str
+) -> None:
+    # Supervisors retry "unreachable" forever; a database or role that does not exist
+    # will not appear by retrying (the server here trusts every role that exists).
+    backend = PostgresBackend(_with(**parts), fresh_namespace())
+    try:
+        with pytest.raises(BackendConfigError, match=reason) as caught:
+            await backend.open()
+    finally:
+        await backend.close()
+    assert not isinstance(caught.value, BackendUnavailableError)
+    assert_no_secret(caught.value, SECRET)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:1", "wg-no-such-host.invalid"])
+async def test_an_unreachable_server_is_unavailable_without_the_password(host: str) -> None:
+    backend = PostgresBackend(_with(password=SECRET, host=host), "wg")
+    try:
+        with pytest.raises(BackendUnavailableError) as caught:
+            await backend.open()
+    finally:
+        await backend.close()
+    assert_no_secret(caught.value, SECRET)
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("postgresql://u:s3cretR%zz@127.0.0.1/test", "s3cretR%zz"),  # bad percent-encoding
+        ("postgresql://u:s3cret@[::1/test", "s3cret"),  # malformed IPv6 host
+        ("postgresql://u:pass word@127.0.0.1/test", "pass word"),  # a space
+        ("postgresql://u:s3cret@127.0.0.1:notaport/test", "s3cret"),
+        ("postgresql://u:s3cret@127.0.0.1:99999/test", "s3cret"),
+    ],
+)
+def test_a_malformed_url_is_a_config_error_without_the_password(url: str, secret: str) -> None:
+    with pytest.raises(ConfigError, match="PostgreSQL URL") as caught:
+        PostgresBackend(url, "wg")
+    assert_no_secret(caught.value, secret)

@@ -1,0 +1,170 @@
+"""The MySQL backend's sessions (the SQL engine's ``SqlSession``) and the statement
+runners they use: plain functions of a PyMySQL connection, called on a link's thread
+(``Session``) or in a worker thread on the caller's own connection
+(``ForeignSession``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any, TypeVar
+
+from wg_core.backends.mysql.link import Link
+from wg_core.backends.sql.session import Params, Row
+
+__all__ = [
+    "ForeignSession",
+    "Session",
+    "begin",
+    "claim",
+    "commit",
+    "probe",
+    "run",
+    "script_counts",
+]
+
+T = TypeVar("T")
+
+
+def split_statements(text: str) -> list[str]:
+    """The statements of a block, for drivers that run one statement a call."""
+    return [statement.strip() for statement in text.split(";") if statement.strip()]
+
+
+def run(connection: Any, sql: str, params: Params | None, fetch: bool) -> Any:
+    """One statement: its rows (``fetch``) or its affected-row count."""
+    with connection.cursor() as cursor:
+        count = cursor.execute(sql, params or {})
+        return list(cursor.fetchall()) if fetch else count
+
+
+def run_many(connection: Any, sql: str, rows: Sequence[Params]) -> int:
+    """One statement for each of ``rows`` (PyMySQL batches a plain INSERT)."""
+    with connection.cursor() as cursor:
+        return int(cursor.executemany(sql, rows) or 0)
+
+
+def script(connection: Any, statements: list[str]) -> None:
+    """Each statement in turn, without parameters."""
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def probe(connection: Any, sql: str) -> bool:
+    """Whether a one-value query answers true."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def claim(connection: Any, begin: str, lease: str, params: dict[str, Any]) -> list[Row]:
+    """The claim transaction in two round trips (see ``claim_begin``/``claim_lease``)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(begin, params)
+            cursor.nextset()  # START TRANSACTION's result, then the SELECT's
+            rows: list[Row] = list(cursor.fetchall())
+            if rows:
+                params["ids"] = [row[0] for row in rows]
+                cursor.execute(lease, params)
+                while cursor.nextset():  # the COMMIT's result: read, or the next
+                    pass  # statement on this connection would be out of sync
+            else:
+                connection.commit()  # nothing locked; just end the transaction
+    except BaseException:
+        with suppress(Exception):  # a dead connection has no transaction to roll back
+            connection.rollback()
+        raise
+    return rows
+
+
+def script_counts(connection: Any, sql: str, params: dict[str, Any]) -> list[int]:
+    """Run a multi-statement transaction (``START TRANSACTION; …``) in one round trip,
+    then ``COMMIT`` once every result is read (two round trips); each statement's
+    affected-row count. On any error the rest of the statements did not run: the open
+    transaction is rolled back."""
+    counts: list[int] = []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            counts.append(cursor.rowcount)
+            while cursor.nextset():  # reads (and raises) each statement's result
+                counts.append(cursor.rowcount)
+        connection.commit()
+    except BaseException:
+        with suppress(Exception):  # a dead connection has no transaction to roll back
+            connection.rollback()
+        raise
+    return counts
+
+
+def begin(connection: Any) -> None:
+    """Open a transaction."""
+    connection.begin()
+
+
+def commit(connection: Any) -> None:
+    """Commit the open transaction."""
+    connection.commit()
+
+
+class Session:
+    """Runs named blocks on a link, from the link's own thread (so each call simply
+    blocks that thread, which exists for this)."""
+
+    def __init__(self, link: Link, sql: dict[str, str]) -> None:
+        self._link = link
+        self._sql = sql
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        """The rows of ``block``."""
+        rows: list[Row] = self._link.call(run, self._sql[block], params, True)
+        return rows
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        """``block``'s affected-row count."""
+        count: int = self._link.call(run, self._sql[block], params, False)
+        return count
+
+    async def execute_many(self, block: str, rows: Sequence[Params]) -> int:
+        """``block`` once for each of ``rows``."""
+        return self._link.call(run_many, self._sql[block], rows)
+
+    async def script(self, block: str) -> None:
+        """Every statement of ``block``."""
+        self._link.call(script, split_statements(self._sql[block]))
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(connection, *args)`` on the link's thread (it already is)."""
+        return self._link.call(function, *args)
+
+
+class ForeignSession:
+    """Runs named blocks on a caller's PyMySQL connection, in a worker thread."""
+
+    def __init__(self, connection: Any, sql: dict[str, str]) -> None:
+        self._connection = connection
+        self._sql = sql
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        """The rows of ``block``."""
+        rows: list[Row] = await asyncio.to_thread(
+            run, self._connection, self._sql[block], params, True
+        )
+        return rows
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        """``block``'s affected-row count."""
+        count: int = await asyncio.to_thread(run, self._connection, self._sql[block], params, False)
+        return count
+
+    async def execute_many(self, block: str, rows: Sequence[Params]) -> int:
+        """``block`` once for each of ``rows``."""
+        return await asyncio.to_thread(run_many, self._connection, self._sql[block], rows)
+
+    async def script(self, block: str) -> None:
+        """Every statement of ``block``."""
+        await asyncio.to_thread(script, self._connection, split_statements(self._sql[block]))
