@@ -10,7 +10,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
@@ -31,8 +31,8 @@ class WorkVerbs(abc.ABC):
     """The producing and working verbs, written over ``_run``; ``SqlBackend`` provides
     the plumbing named here."""
 
-    ONE_STATEMENT_BATCHES: bool
-    UNITS_OUTLIVE_CALLERS: bool
+    ONE_STATEMENT_BATCHES: ClassVar[bool]
+    UNITS_OUTLIVE_CALLERS: ClassVar[bool]
     _opened: bool
     _wake_generation: int
     _orphans: set[asyncio.Future[Any]]

@@ -29,7 +29,6 @@ from wg_core.errors import (
     BackendUnavailableError,
     ConfigError,
     DuplicateJobError,
-    NamespaceNotFoundError,
     WgError,
 )
 
@@ -189,10 +188,6 @@ class SqliteBackend(SqlBackend):
                 raise BackendError(f"{origin!r}, whose in-memory database this is, is not open")
             self._writer = self._reader = origin._writer
             return
-        if not create and not self._in_memory and not os.path.exists(self._path):
-            raise NamespaceNotFoundError(
-                f"no SQLite database at {self._path} (a reader creates nothing)"
-            )
         try:
             await self._start_connections(create)
         except sqlite3.Error as exc:
@@ -209,11 +204,14 @@ class SqliteBackend(SqlBackend):
             if create:  # a reader never changes the file's journal mode
                 writes.insert(0, self._sql["pragma_wal"])
             if self._synchronous == "full":
-                lazy_sync = (self._sql["pragma_synchronous_normal"], self._sql["pragma_synchronous_full"])
-        options = {"create": create, "busy_timeout": self._busy_timeout}
+                lazy_sync = (
+                    self._sql["pragma_synchronous_normal"],
+                    self._sql["pragma_synchronous_full"],
+                )
+        opener = partial(connect, self._path, create=create, busy_timeout=self._busy_timeout)
         writer = ConnectionThread(
             "wg-sqlite-write",
-            partial(connect, self._path, write=True, pragmas=writes, **options),
+            partial(opener, write=True, pragmas=writes),
             lazy_sync=lazy_sync,
         )
         self._writer = writer
@@ -222,9 +220,7 @@ class SqliteBackend(SqlBackend):
             self._reader = writer  # one connection holds the whole database
             return
         reads = [self._sql["pragma_query_only"]]
-        reader = ConnectionThread(
-            "wg-sqlite-read", partial(connect, self._path, write=False, pragmas=reads, **options)
-        )
+        reader = ConnectionThread("wg-sqlite-read", partial(opener, write=False, pragmas=reads))
         self._reader = reader
         await reader.start()
 
@@ -491,7 +487,9 @@ class SqliteBackend(SqlBackend):
         if self._watcher is None:
             query = self._sql["data_version"]
             connect_ = partial(sqlite3.connect, self._path, timeout=0, isolation_level=None)
-            self._watcher = CommitWatcher(connect_, query, self._external_change, self._poll_interval)
+            self._watcher = CommitWatcher(
+                connect_, query, self._external_change, self._poll_interval
+            )
         if not self._watcher.ready.done():
             await asyncio.wrap_future(self._watcher.ready)
         return self._watcher, started

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Final
 
 from wg_core.envelope import DEFAULT_JOB_NAME, peek_envelope
-from wg_core.errors import BackendError, BackendUnavailableError, ConfigError
+from wg_core.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    NamespaceNotFoundError,
+)
 
 __all__ = ["MEMORY", "connect", "parse_url", "statements"]
 
@@ -58,12 +63,14 @@ def connect(
     the file."""
     in_memory = path == MEMORY
     directory = os.path.dirname(path)
-    if not in_memory and not os.path.isdir(directory):
+    if not in_memory and not os.path.isdir(directory) and create:
         raise BackendUnavailableError(
             f"cannot open SQLite database {path}: directory {directory} does not exist"
         )
     target, uri = path, False
     if not create and not in_memory:
+        if not os.path.exists(path):
+            raise NamespaceNotFoundError(f"no SQLite database at {path} (a reader creates nothing)")
         target, uri = f"{Path(path).as_uri()}?mode=rw", True
     connection = sqlite3.connect(
         target,

@@ -20,7 +20,7 @@ class SqliteSession:
     The methods are ``async`` for the engine's bodies but never suspend: each call runs
     the statement on this thread (the driver drives the body by hand)."""
 
-    __slots__ = ("connection", "now_ms", "_sql")
+    __slots__ = ("_sql", "connection", "now_ms")
 
     def __init__(self, connection: sqlite3.Connection, sql: dict[str, str], now_ms: int) -> None:
         self.connection = connection

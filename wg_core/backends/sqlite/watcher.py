@@ -20,8 +20,9 @@ class CommitWatcher:
 
     A thread polls ``PRAGMA data_version`` on its own connection every ``interval``
     seconds (a few microseconds each: it reads shared memory, not the file) and calls
-    ``on_change`` (from its thread) for each change it sees. Within a second of a change it polls five times
-    as often: work tends to come in runs, and a quiet queue costs the slower rate only.
+    ``on_change`` (from its thread) for each change it sees. Within a second of a
+    change it polls five times as often: work tends to come in runs, and a quiet queue
+    costs the slower rate only.
     It polls only while a claimer is idle (between ``enter`` and ``leave``): a busy
     worker's claims find the work themselves, and its own commits would otherwise keep
     the watcher polling at the fast rate for nothing.
