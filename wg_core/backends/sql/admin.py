@@ -13,32 +13,34 @@ from wg_core.backend import Counters, JobState, Move, StateCounts, StoredJob, Wo
 from wg_core.backends.common import error_matches
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession
+from wg_core.envelope import peek_envelope
 
-__all__ = ["AdminVerbs"]
+__all__ = ["AdminVerbs", "like_pattern"]
 
 T = TypeVar("T")
 
 _ERROR_SCAN_PAGE: Final = 500
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _seconds(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _job_id_from(raw: str) -> str:
-    """The envelope's id, for rows a foreign producer stored without ``job_id``."""
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return ""
-    value = document.get("id") if isinstance(document, dict) else None
-    return value if isinstance(value, str) else ""
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def like_pattern(needle: str) -> str:
+    """A ``LIKE … ESCAPE '\\'`` pattern matching ``needle`` anywhere, ASCII-lowercased:
+    each dialect's block compares it with the stored text folded the same way (as
+    ``wg_core.backends.common.text_matches`` does)."""
+    return f"%{_escape_like(needle.translate(_ASCII_LOWER))}%"
 
 
 def _id_pattern(job_id: str) -> str:
-    """A LIKE pattern finding ``job_id`` in a compact envelope (confirmed by parsing)."""
-    escaped = job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f'%"id":"{escaped}"%'
+    """A LIKE pattern finding ``job_id`` in a compact envelope (confirmed by peeking)."""
+    return f'%"id":"{_escape_like(job_id)}"%'
 
 
 class AdminVerbs(abc.ABC):
@@ -51,6 +53,7 @@ class AdminVerbs(abc.ABC):
         *,
         transaction: bool = True,
         durable: bool = True,
+        read: bool = False,
     ) -> T:
         """Run a unit of work (see ``SqlBackend._run``)."""
 
@@ -68,9 +71,7 @@ class AdminVerbs(abc.ABC):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch("counts")
 
-        [(queued, running, scheduled, retry, dead, oldest)] = await self._run(
-            body, transaction=False
-        )
+        [(queued, running, scheduled, retry, dead, oldest)] = await self._run(body, read=True)
         return StateCounts(
             queued=int(queued),
             scheduled=int(scheduled),
@@ -86,7 +87,7 @@ class AdminVerbs(abc.ABC):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch("counters")
 
-        totals = {str(name): int(value) for name, value in await self._run(body, transaction=False)}
+        totals = {str(name): int(value) for name, value in await self._run(body, read=True)}
         return Counters(processed=totals.get("processed", 0), failed=totals.get("failed", 0))
 
     async def list_jobs(
@@ -102,15 +103,19 @@ class AdminVerbs(abc.ABC):
     ) -> list[StoredJob]:
         """A page of one state, in the contract's order."""
         block = f"list_{state.value}" + ("_newest" if newest_first else "")
+        filters = {
+            "job_name": job_name,
+            "text": None if text_contains is None else like_pattern(text_contains),
+        }
         if error_contains is None:
-            return await self._list_page(block, state, limit, offset, job_name)
+            return await self._list_page(block, state, limit, offset, filters)
         # last_error lives inside the envelope for most states: filter here, scanning
         # pages in order, so that offset and limit count matching jobs only.
         matches: list[StoredJob] = []
         skip = offset
         scanned = 0
         while len(matches) < limit:
-            page = await self._list_page(block, state, _ERROR_SCAN_PAGE, scanned, job_name)
+            page = await self._list_page(block, state, _ERROR_SCAN_PAGE, scanned, filters)
             scanned += len(page)
             for job in page:
                 if not error_matches(job.raw, error_contains):
@@ -126,14 +131,12 @@ class AdminVerbs(abc.ABC):
         return matches
 
     async def _list_page(
-        self, block: str, state: JobState, limit: int, offset: int, job_name: str | None
+        self, block: str, state: JobState, limit: int, offset: int, filters: dict[str, Any]
     ) -> list[StoredJob]:
         async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch(
-                block, {"limit": limit, "offset": offset, "job_name": job_name}
-            )
+            return await session.fetch(block, {"limit": limit, "offset": offset, **filters})
 
-        rows = await self._run(body, transaction=False)
+        rows = await self._run(body, read=True)
         return [self._stored(state, *row) for row in rows]
 
     @staticmethod
@@ -147,7 +150,9 @@ class AdminVerbs(abc.ABC):
         updated_at: Any,
     ) -> StoredJob:
         return StoredJob(
-            job_id=job_id if job_id is not None else _job_id_from(raw),
+            # Rows a foreign producer (the Rust wg) stored carry their id only inside
+            # the envelope.
+            job_id=job_id if job_id is not None else peek_envelope(raw).job_id or "",
             state=state,
             raw=raw,
             due_at=_seconds(due_at),
@@ -165,7 +170,7 @@ class AdminVerbs(abc.ABC):
                 "get_job", {"job_id": job_id, "pattern": _id_pattern(job_id)}
             )
 
-        for state, *row in await self._run(body, transaction=False):
+        for state, *row in await self._run(body, read=True):
             stored = self._stored(JobState(state), *row)
             if stored.job_id == job_id:
                 return stored
@@ -175,8 +180,6 @@ class AdminVerbs(abc.ABC):
         """Requeue jobs still in their ``from_state`` at the back, with new envelopes."""
         moved = 0
         for move in moves:
-            if move.from_state is JobState.RUNNING:
-                continue
             if await self._run(functools.partial(self._move, move=move)):
                 moved += 1
         if moved:
@@ -190,7 +193,7 @@ class AdminVerbs(abc.ABC):
             {"job_id": move.job_id, "pattern": _id_pattern(move.job_id)},
         )
         for row_id, stored_id, job_name, raw in rows:
-            if (stored_id if stored_id is not None else _job_id_from(raw)) != move.job_id:
+            if (stored_id if stored_id is not None else peek_envelope(raw).job_id) != move.job_id:
                 continue
             await session.execute(f"remove_{table}", {"ids": [row_id]})
             await session.execute(
@@ -215,9 +218,7 @@ class AdminVerbs(abc.ABC):
         return await self._run(body)
 
     async def purge(self, state: JobState) -> int:
-        """Delete every job in ``state`` (not RUNNING)."""
-        if state is JobState.RUNNING:
-            raise ValueError("running jobs cannot be purged; stop their workers first")
+        """Delete every job in ``state`` (not RUNNING: the checked layer refuses it)."""
 
         async def body(session: SqlSession) -> int:
             return await session.execute(f"purge_{state.value}")
@@ -240,7 +241,7 @@ class AdminVerbs(abc.ABC):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch("is_paused")
 
-        rows = await self._run(body, transaction=False)
+        rows = await self._run(body, read=True)
         return bool(rows and rows[0][0])
 
     async def list_workers(self) -> list[WorkerInfo]:
@@ -250,7 +251,7 @@ class AdminVerbs(abc.ABC):
             return await session.fetch("list_workers")
 
         workers = []
-        for row in await self._run(body, transaction=False):
+        for row in await self._run(body, read=True):
             (worker_id, host, pid, concurrency, running, started, seen, state, stop, names) = row
             try:
                 job_names = tuple(str(name) for name in json.loads(names or "[]"))

@@ -262,8 +262,15 @@ WHERE id IN %(ids)s
 ORDER BY retry_at, retry_at_us, id
 
 -- name: expired
+-- Running jobs whose lease ran out, and (with silent_us) those of registered workers not
+-- heard from for that long; never an unregistered worker's before its lease ends. The
+-- subquery's rows are not locked (a locking read locks the outer table's rows only).
 SELECT id, job_json FROM `{ns}_jobs`
-WHERE lease_token IS NOT NULL AND lease_until <= UTC_TIMESTAMP(6)
+WHERE lease_token IS NOT NULL
+  AND (lease_until <= UTC_TIMESTAMP(6)
+       OR (%(silent_us)s IS NOT NULL AND worker_id IN (
+           SELECT worker_id FROM `{ns}_workers`
+           WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL %(silent_us)s MICROSECOND)))
 ORDER BY lease_until
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -378,6 +385,7 @@ WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at)
 FROM `{ns}_jobs`
 WHERE lease_token IS NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -385,6 +393,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at)
 FROM `{ns}_jobs`
 WHERE lease_token IS NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -393,6 +402,7 @@ SELECT job_id, job_json, NULL, UNIX_TIMESTAMP(lease_until), worker_id,
        UNIX_TIMESTAMP(claimed_at)
 FROM `{ns}_jobs`
 WHERE lease_token IS NOT NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY claimed_at, id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -401,6 +411,7 @@ SELECT job_id, job_json, NULL, UNIX_TIMESTAMP(lease_until), worker_id,
        UNIX_TIMESTAMP(claimed_at)
 FROM `{ns}_jobs`
 WHERE lease_token IS NOT NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY claimed_at DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -408,7 +419,8 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
        UNIX_TIMESTAMP(enqueued_at)
 FROM `{ns}_scheduled`
-WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY run_at, run_at_us, id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -416,7 +428,8 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
        UNIX_TIMESTAMP(enqueued_at)
 FROM `{ns}_scheduled`
-WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY run_at DESC, run_at_us DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -424,7 +437,8 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
        UNIX_TIMESTAMP(enqueued_at)
 FROM `{ns}_retry`
-WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY retry_at, retry_at_us, id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -432,21 +446,24 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
        UNIX_TIMESTAMP(enqueued_at)
 FROM `{ns}_retry`
-WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY retry_at DESC, retry_at_us DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_dead
 SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at)
 FROM `{ns}_dead`
-WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_dead_newest
 SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at)
 FROM `{ns}_dead`
-WHERE %(job_name)s IS NULL OR job_name = %(job_name)s
+WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 

@@ -304,8 +304,14 @@ WHERE id = ANY(%(ids)s::bigint[])
 ORDER BY retry_at, retry_at_us, id
 
 -- name: expired
+-- Running jobs whose lease ran out, and (with silent_us) those of registered workers not
+-- heard from for that long; never an unregistered worker's before its lease ends.
 SELECT id, job_json FROM "{ns}_jobs"
-WHERE lease_token IS NOT NULL AND lease_until <= now()
+WHERE lease_token IS NOT NULL
+  AND (lease_until <= now()
+       OR (%(silent_us)s::bigint IS NOT NULL AND worker_id IN (
+           SELECT worker_id FROM "{ns}_workers"
+           WHERE last_seen < now() - make_interval(secs => %(silent_us)s::bigint / 1000000.0))))
 ORDER BY lease_until
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -422,6 +428,9 @@ SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
        extract(epoch FROM enqueued_at)::float8
 FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -430,6 +439,9 @@ SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
        extract(epoch FROM enqueued_at)::float8
 FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -439,6 +451,9 @@ SELECT job_id, job_json, NULL::float8, extract(epoch FROM lease_until)::float8, 
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY claimed_at, id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -448,6 +463,9 @@ SELECT job_id, job_json, NULL::float8, extract(epoch FROM lease_until)::float8, 
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY claimed_at DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -455,7 +473,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
        extract(epoch FROM enqueued_at)::float8
 FROM "{ns}_scheduled"
-WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY run_at, run_at_us, id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -463,7 +484,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
        extract(epoch FROM enqueued_at)::float8
 FROM "{ns}_scheduled"
-WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY run_at DESC, run_at_us DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -471,7 +495,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
        extract(epoch FROM enqueued_at)::float8
 FROM "{ns}_retry"
-WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY retry_at, retry_at_us, id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -479,7 +506,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
        extract(epoch FROM enqueued_at)::float8
 FROM "{ns}_retry"
-WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY retry_at DESC, retry_at_us DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -487,7 +517,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
        extract(epoch FROM died_at)::float8
 FROM "{ns}_dead"
-WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -495,7 +528,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
        extract(epoch FROM died_at)::float8
 FROM "{ns}_dead"
-WHERE %(job_name)s::text IS NULL OR job_name = %(job_name)s::text
+WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
 ORDER BY id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 

@@ -1,15 +1,21 @@
 """The tables of wg's SQL engine, the columns it checks, and the SQL blocks it runs.
 
-Storage, the same for every SQL engine (and for wg's SQLite backend)::
+Storage, the same for every dialect (PostgreSQL, MySQL/MariaDB, SQLite)::
 
     {ns}_jobs       FIFO queue and running jobs: id (autoincrement: the queue order),
                     job_json (the envelope), job_id, job_name, enqueued_at, and for a
                     running job lease_token / lease_until / worker_id / claimed_at
     {ns}_scheduled  run_at (Unix seconds, as the Rust wg writes it) + run_at_us
-    {ns}_retry      retry_at (Unix seconds) + retry_at_us, last_error
+                    (SQLite: run_at_ms, the exact due time in Unix milliseconds)
+    {ns}_retry      retry_at (Unix seconds) + retry_at_us (SQLite: retry_at_ms), last_error
     {ns}_dead       last_error, died_at
     {ns}_workers    the worker registry (heartbeats, stop requests)
-    {ns}_meta       the pause flag and the processed/failed counters
+    {ns}_meta       the pause flag and the processed/failed counters (SQLite: one row
+                    with a column each; the servers: sharded rows of name/shard/value)
+
+Time columns are the server's timestamps on PostgreSQL and MySQL, integer Unix
+milliseconds of the backend's clock on SQLite (which has no server clock); each
+dialect's blocks convert them to Unix seconds for the engine.
 
 Why it is shaped so:
 
@@ -26,7 +32,9 @@ Why it is shaped so:
 * Counters live in rows sharded by a random number and are summed on read, so that
   many workers acknowledging at once do not queue on one hot row; each bump happens in
   the transaction of the transition that causes it.
-* Due times and leases come from the server's clock; callers pass relative seconds.
+* Due times and leases come from the server's clock (SQLite: the backend's injectable
+  clock, bound by its driver as ``:now_ms``); callers pass relative seconds, and the
+  engine binds durations as whole microseconds (``micros``).
 """
 
 from __future__ import annotations
@@ -36,7 +44,14 @@ from typing import Final
 
 from wg_core.backend import JobState
 
-__all__ = ["EXPECTED_COLUMNS", "RUST_COLUMNS", "SHARED_BLOCKS", "STATE_TABLES", "TABLES"]
+__all__ = [
+    "EXPECTED_COLUMNS",
+    "RUST_COLUMNS",
+    "SHARED_BLOCKS",
+    "SQLITE_COLUMNS",
+    "STATE_TABLES",
+    "TABLES",
+]
 
 TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
 
@@ -87,6 +102,14 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "meta": frozenset({"name", "shard", "value"}),
 }
 """The columns wg needs in each table (``{ns}_<table>``); checked when the backend opens."""
+
+SQLITE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
+    **EXPECTED_COLUMNS,
+    "scheduled": EXPECTED_COLUMNS["scheduled"] - {"run_at_us"} | {"run_at_ms"},
+    "retry": EXPECTED_COLUMNS["retry"] - {"retry_at_us"} | {"retry_at_ms"},
+    "meta": frozenset({"id", "paused", "processed", "failed"}),
+}
+"""SQLite's columns: due times in milliseconds, and one row of counters."""
 
 RUST_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs": frozenset({"id", "job_json"}),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Coroutine, Mapping
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Params", "Row", "SqlSession", "micros"]
+__all__ = ["Params", "Row", "SqlSession", "drive", "micros"]
+
+T = TypeVar("T")
 
 Row = tuple[Any, ...]
 Params = Mapping[str, Any]
@@ -30,3 +32,18 @@ class SqlSession(Protocol):
 def micros(seconds: float) -> int:
     """Whole microseconds in ``seconds`` (never negative): how durations are bound."""
     return max(0, round(seconds * 1_000_000))
+
+
+def drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a unit of work's coroutine that never suspends to its end, on this thread.
+
+    Drivers whose connection lives on a thread of its own (SQLite, MySQL) run the
+    engine's ``async`` bodies there: every statement blocks that thread (which exists
+    for that), so the coroutine completes in one ``send``."""
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    coroutine.close()
+    raise RuntimeError("a unit of work run on a connection's thread must not suspend")

@@ -9,9 +9,9 @@ Guarantees, and how they are kept:
   commit without waiting for the disk: losing one on power loss only puts a job back
   in the queue, and the next durable commit carries it to disk anyway.
 * **Atomic leased claims, FIFO.** A claim is one ``UPDATE … WHERE id IN (SELECT … ORDER
-  BY id LIMIT n) RETURNING`` statement under the write lock, so two claimers (threads,
-  backends, processes) never lease the same row. A running job stays
-  in ``{ns}_jobs`` with its lease set; releasing it clears the lease, so it keeps its
+  BY id LIMIT n) RETURNING`` statement under the write lock (the dialect's fast path),
+  so two claimers (threads, backends, processes) never lease the same row. A running
+  job stays in ``{ns}_jobs`` with its lease set; releasing it clears the lease, so it keeps its
   place at the front.
 * **Compare-and-set transitions.** Complete, retry, bury, release and lease renewal
   match the row *and* the attempt's token; counters change in the same transaction.
@@ -26,12 +26,26 @@ Guarantees, and how they are kept:
 * **Times** come from the injectable ``clock`` (Unix seconds) and are passed to SQL as
   integer milliseconds; SQLite's own clock is never used.
 
+How it is built: ``SqliteBackend`` is a dialect of the one SQL engine
+(``wg_core.backends.sql``), beside PostgreSQL and MySQL: the verbs, the schema code
+and the admin code are the engine's, the queries are ``sql/sqlite.sql`` (the engine's
+block names; times bound as integer milliseconds of the injectable ``clock``, lists as
+JSON arrays). This package is only the driver layer:
+
+* ``backend.py``: the dialect's hooks: how a unit of work runs on a connection, the
+  one-statement claim, bulk enqueue's duplicate check, idle claimers' wait;
+* ``connection.py``: one ``sqlite3`` connection on its own thread, with group commit;
+* ``session.py``: the engine's named blocks on such a connection;
+* ``watcher.py``: wake-ups for other processes' commits;
+* ``database.py``: URLs, opening the file (or not: readers), wg's SQL functions.
+
 How it runs: each backend owns one write connection and one read connection (admin
 queries), each on its own thread, so the event loop never blocks on SQLite. The standard
 library's ``sqlite3`` is driven directly rather than through aiosqlite: one thread hop
-runs a whole transaction, where aiosqlite needs one per statement (about 0.2 ms each);
-on this project's machines that is 1.7× the throughput of a claim/complete loop. The
-caller's asyncio future travels with the call and is settled by one
+runs a whole unit of work (the engine's ``async`` body, driven by hand on that thread:
+its statements never suspend), where aiosqlite needs one per statement (about 0.2 ms
+each); on this project's machines that is 1.7× the throughput of a claim/complete loop.
+The caller's asyncio future travels with the call and is settled by one
 ``call_soon_threadsafe`` per batch: a call is one hop there and one back. A call
 never waits for others to arrive. Write calls that arrive while a transaction is
 running are committed together in the next one (group commit), each in its own
@@ -42,6 +56,10 @@ lease renewals) commit first and are answered before the others wait for their f
 Cancelling a caller never abandons a write half-way: a submitted write runs to the end
 (so a finished job is acknowledged even if its acknowledger is cancelled); a claim
 cancelled before it ran never runs, and one cancelled while running releases its jobs.
+
+Readers: ``open(create=False)`` opens an existing file only (``mode=rw``: no file is
+created, its journal mode is left alone, no table is created or upgraded) and raises
+``NamespaceNotFoundError`` when the file or the namespace's tables do not exist.
 
 Wake-ups: enqueue, promotion, release and resume wake idle claimers of every
 ``SqliteBackend`` on the same file and namespace in this process at once (a shared
@@ -55,7 +73,7 @@ claimers.
 Tables (the spec's names): ``{ns}_jobs``, ``{ns}_scheduled`` (``run_at``),
 ``{ns}_retry`` (``retry_at``), ``{ns}_dead``, plus ``{ns}_workers`` and ``{ns}_meta``.
 A Rust producer's ``INSERT INTO {ns}_jobs (job_json) VALUES (?)`` is picked up by
-workers. The queries live in ``sqlite.sql``.
+workers.
 """
 
 from __future__ import annotations

@@ -45,9 +45,10 @@ class Call:
     cancelled before it started is skipped (reads and claims; every other write runs
     regardless). ``on_abandon`` receives, on the caller's loop, the result of a call that
     ran although its caller had gone (a claim: the jobs are released). ``atomic``: ``fn``
-    executes exactly one statement and consumes its rows, so when it is alone in its
-    batch it runs in autocommit mode: the statement is its own transaction (its write
-    lock waits up to ``busy_timeout`` like ``BEGIN IMMEDIATE``), two statements fewer.
+    needs no transaction (an engine unit with ``transaction=False``: usually one
+    statement, whose rows it consumes), so when it is alone in its batch it runs in
+    autocommit mode: each statement is its own transaction (a write statement's lock
+    waits up to ``busy_timeout`` like ``BEGIN IMMEDIATE``), two statements fewer.
     """
 
     fn: Fn
@@ -57,7 +58,7 @@ class Call:
     future: asyncio.Future[Any] | None
     cancellable: bool = False
     on_abandon: Callable[[Any], object] | None = None
-    atomic: bool = False  # ``fn`` runs one statement: alone, it needs no BEGIN … COMMIT
+    atomic: bool = False  # ``fn`` needs no transaction: alone, it runs without BEGIN … COMMIT
     state: int = _PENDING
     delivered: bool = False
     value: Any = None

@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from wg_core.backends.common import Waiters
-
 __all__ = ["CommitWatcher"]
 
 _BUSY_WINDOW: Final = 1.0  # seconds after a commit during which the watcher polls faster
@@ -21,9 +19,10 @@ class CommitWatcher:
     """Wakes idle claimers when another connection (another process) commits.
 
     A thread polls ``PRAGMA data_version`` on its own connection every ``interval``
-    seconds (a few microseconds each: it reads shared memory, not the file) and counts
-    the changes it sees in ``changes``. Within a second of a change it polls five times
-    as often: work tends to come in runs, and a quiet queue costs the slower rate only.
+    seconds (a few microseconds each: it reads shared memory, not the file) and calls
+    ``on_change`` (from its thread) for each change it sees. Within a second of a
+    change it polls five times as often: work tends to come in runs, and a quiet queue
+    costs the slower rate only.
     It polls only while a claimer is idle (between ``enter`` and ``leave``): a busy
     worker's claims find the work themselves, and its own commits would otherwise keep
     the watcher polling at the fast rate for nothing.
@@ -33,14 +32,13 @@ class CommitWatcher:
         self,
         connect: Callable[[], sqlite3.Connection],
         query: str,
-        waiters: Waiters,
+        on_change: Callable[[], object],
         interval: float,
     ) -> None:
-        self.changes = 0
         self.ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._connect = connect
         self._query = query
-        self._waiters = waiters
+        self._on_change = on_change
         self._interval = interval
         self._stopping = threading.Event()
         self._wanted = threading.Event()  # set when a claimer goes idle
@@ -56,10 +54,12 @@ class CommitWatcher:
         self._wanted.set()
 
     def leave(self) -> None:
+        """The claimer stopped waiting."""
         with self._lock:
             self._idle -= 1
 
     async def stop(self) -> None:
+        """Stop the thread (and close its connection)."""
         self._stopping.set()
         self._wanted.set()
         await asyncio.to_thread(self._thread.join)
@@ -68,7 +68,7 @@ class CommitWatcher:
         try:
             connection = self._connect()
         except sqlite3.Error:
-            self.ready.set_result(None)  # claimers fall back to their periodic re-check
+            self.ready.set_result(None)  # claimers look again when their wait ends
             return
         except BaseException:
             self.ready.set_result(None)  # never leave a claimer waiting on a dead thread
@@ -92,8 +92,7 @@ class CommitWatcher:
                 now = time.monotonic()
                 if current != last:
                     last = current
-                    self.changes += 1
-                    self._waiters.wake_all()
+                    self._on_change()
                     busy_until = now + _BUSY_WINDOW
                 interval = self._interval / 5 if now < busy_until else self._interval
         finally:

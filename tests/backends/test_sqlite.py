@@ -1,6 +1,6 @@
-"""What is specific to the SQLite backend: URLs, files, the spec's tables, Rust interop,
-several instances and processes on one file. The contract itself is the conformance
-suite's (tests/conformance)."""
+"""What is specific to the SQLite backend: URLs, files, readers, the spec's tables, Rust
+interop, several instances and processes on one file. The contract itself is the
+conformance suite's (tests/conformance)."""
 
 from __future__ import annotations
 
@@ -18,17 +18,20 @@ import pytest
 from tests.backends import fresh_namespace
 from tests.helpers import envelope, new_job, wait_until
 from wg_core.backend import JobState, Move, NewJob
+from wg_core.backends.resources import load_blocks
+from wg_core.backends.sql import SHARED_BLOCKS
 from wg_core.backends.sqlite import SqliteBackend
 from wg_core.errors import (
     BackendError,
     BackendUnavailableError,
     ConfigError,
     DuplicateJobError,
+    NamespaceNotFoundError,
     SchemaError,
 )
 from wg_core.urls import backend_from_url
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SPEC_TABLES = {"jobs", "scheduled", "retry", "dead", "workers", "meta"}
 
 # The Rust wg's own table definitions (its SQLite backend creates exactly these).
@@ -65,6 +68,11 @@ def tables(db: Path, namespace: str) -> set[str]:
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     prefix = f"{namespace}_"
     return {name[len(prefix) :] for name in names if name.startswith(prefix)}
+
+
+def snapshot(path: Path) -> list[tuple[str, bytes]]:
+    """Everything under ``path``: each file with its bytes, each directory with none."""
+    return sorted((str(f), f.read_bytes() if f.is_file() else b"") for f in path.rglob("*"))
 
 
 def raw_sql(db: Path, statement: str, *params: object) -> None:
@@ -181,6 +189,67 @@ async def test_too_old_sqlite_fails_clearly(db: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
     with pytest.raises(BackendError, match=r"3\.35"):
         await SqliteBackend(db).open()
+
+
+def test_the_sqlite_dialect_defines_the_engines_blocks() -> None:
+    names = set(load_blocks("wg_core.backends.sql", "sqlite.sql"))
+    assert names >= SHARED_BLOCKS, f"sqlite.sql lacks {sorted(SHARED_BLOCKS - names)}"
+    assert names - SHARED_BLOCKS == SqliteBackend.EXTRA_BLOCKS
+
+
+# -- readers ----------------------------------------------------------------------------------
+
+
+async def test_a_reader_on_a_missing_file_creates_no_file(tmp_path: Path) -> None:
+    for missing in (tmp_path / "absent.db", tmp_path / "no" / "dir" / "absent.db"):
+        reader = SqliteBackend(missing, "myapp")
+        with pytest.raises(NamespaceNotFoundError, match=str(missing)):
+            await reader.open(create=False)
+        await reader.close()
+    assert snapshot(tmp_path) == []  # no database, journal or directory made
+
+
+async def test_a_reader_upgrades_nothing(db: Path) -> None:
+    namespace = fresh_namespace()
+    with sqlite3.connect(db) as connection:
+        connection.executescript(RUST_DDL.format(ns=namespace))
+    before = snapshot(db.parent)
+    reader = SqliteBackend(db, namespace)
+    with pytest.raises(SchemaError, match="writer"):  # tells how to upgrade it
+        await reader.open(create=False)
+    await reader.close()
+    assert snapshot(db.parent) == before
+    assert tables(db, namespace) == {"jobs", "scheduled", "retry", "dead"}
+
+
+async def test_a_reader_sees_a_writers_jobs_and_may_change_them(db: Path) -> None:
+    namespace = fresh_namespace()
+    writer = SqliteBackend(db, namespace)
+    await writer.open()
+    reader = SqliteBackend(db, namespace)
+    try:
+        await writer.enqueue([new_job()])
+        await reader.open(create=False)
+        assert (await reader.counts()).queued == 1
+        await reader.set_paused(True)  # an operator's admin change through a reader
+        assert await writer.is_paused()
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_an_in_memory_clone_shares_its_database() -> None:
+    backend = SqliteBackend.in_memory("myapp")
+    await backend.open()
+    clone = backend.clone()
+    try:
+        await clone.open()
+        await clone.enqueue([new_job()])
+        assert (await backend.counts()).queued == 1
+        await clone.close()  # the database stays with the backend it was cloned from
+        assert (await backend.counts()).queued == 1
+    finally:
+        await backend.close()
 
 
 # -- the spec's tables ----------------------------------------------------------------------

@@ -1,0 +1,343 @@
+"""Producing, claiming and transitions of the SQL engine (mixed into ``SqlBackend``):
+each verb is one short unit of work of named blocks, the same for every dialect."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, ClassVar, Final, TypeVar
+
+from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
+from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
+from wg_core.backends.sql.schema import STATE_TABLES
+from wg_core.backends.sql.session import SqlSession, micros
+from wg_core.errors import WgError
+
+__all__ = ["COUNTER_SHARDS", "WorkVerbs"]
+
+T = TypeVar("T")
+
+COUNTER_SHARDS: Final = 16
+"""Counter rows per counter; a bump picks one at random (fewer lock waits). Dialects
+with a single writer (SQLite) keep one row and ignore the shard."""
+
+
+class WorkVerbs(abc.ABC):
+    """The producing and working verbs, written over ``_run``; ``SqlBackend`` provides
+    the plumbing named here."""
+
+    ONE_STATEMENT_BATCHES: ClassVar[bool]
+    UNITS_OUTLIVE_CALLERS: ClassVar[bool]
+    _opened: bool
+    _wake_generation: int
+    _orphans: set[asyncio.Future[Any]]
+
+    @abc.abstractmethod
+    async def _run(
+        self,
+        body: Callable[[SqlSession], Awaitable[T]],
+        *,
+        transaction: bool = True,
+        durable: bool = True,
+        read: bool = False,
+    ) -> T:
+        """Run a unit of work (see ``SqlBackend._run``)."""
+
+    @abc.abstractmethod
+    def _foreign(self, connection: object) -> AbstractAsyncContextManager[SqlSession]:
+        """A session over the caller's connection (see ``SqlBackend``)."""
+
+    @abc.abstractmethod
+    async def _insert(self, session: SqlSession, block: str, jobs: Sequence[NewJob]) -> None:
+        """Insert jobs (see ``SqlBackend``)."""
+
+    @abc.abstractmethod
+    def _wg_error(self, exc: BaseException) -> WgError | None:
+        """wg's error for a driver error (see ``SqlBackend``)."""
+
+    @abc.abstractmethod
+    async def _wait_for_work(
+        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+    ) -> list[Attempt]:
+        """Wait for work (see ``SqlBackend``)."""
+
+    @abc.abstractmethod
+    async def _announce(self, session: SqlSession) -> None:
+        """Tell other processes that jobs became ready (see ``SqlBackend``)."""
+
+    @abc.abstractmethod
+    def _claim_succeeded(self, found: bool) -> None:
+        """Hook after each claim (see ``SqlBackend``)."""
+
+    @abc.abstractmethod
+    def _signal(self) -> None:
+        """Wake this process's idle claimers."""
+
+    @abc.abstractmethod
+    async def _settle_orphans(self) -> None:
+        """Wait for units whose caller was cancelled (see ``SqlBackend``)."""
+
+    @abc.abstractmethod
+    def _orphan_done(self, task: asyncio.Future[Any]) -> None:
+        """Forget a settled orphan (see ``SqlBackend``)."""
+
+    # -- producing -----------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+        """Store ``jobs`` in one transaction (the caller's, with ``connection``)."""
+        if not jobs:
+            return
+        queued = [job for job in jobs if job.delay <= 0]
+        scheduled = [job for job in jobs if job.delay > 0]
+
+        async def body(session: SqlSession) -> None:
+            if queued:
+                await self._insert(session, "enqueue_jobs", queued)
+            if scheduled:
+                await self._insert(session, "enqueue_scheduled", scheduled)
+
+        if connection is not None:
+            try:
+                async with self._foreign(connection) as session:
+                    await body(session)
+            except Exception as exc:
+                translated = self._wg_error(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+        else:
+            # A batch that is one INSERT statement needs no explicit transaction.
+            several_statements = (bool(queued) and bool(scheduled)) or (
+                len(jobs) > 1 and not self.ONE_STATEMENT_BATCHES
+            )
+            await self._run(body, transaction=several_statements)
+        if queued:
+            self._signal()
+
+    # -- claiming ------------------------------------------------------------------------
+
+    async def claim(
+        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+    ) -> list[Attempt]:
+        """Lease up to ``limit`` queued jobs, oldest first; wait up to ``wait`` seconds
+        for a wake-up when none is ready."""
+        await self._settle_orphans()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            generation = self._wake_generation
+            attempts = await self._claim_or_release(limit, lease, worker_id)
+            self._claim_succeeded(bool(attempts))
+            remaining = deadline - loop.time()
+            if attempts or remaining <= 0 or not self._opened:
+                return attempts
+            attempts = await self._wait_for_work(remaining, generation, limit, lease, worker_id)
+            if attempts or not self._opened:
+                return attempts
+
+    async def _claim_or_release(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        """``_claim_now``, but if the caller is cancelled meanwhile, whatever the claim
+        leased goes straight back to the front of the queue (by the driver itself where
+        units outlive their callers)."""
+        if self.UNITS_OUTLIVE_CALLERS:
+            return await self._claim_now(limit, lease, worker_id)
+        task = asyncio.ensure_future(self._claim_now(limit, lease, worker_id))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._orphans.add(task)
+            task.add_done_callback(self._release_orphan)
+            raise
+
+    def _release_orphan(self, task: asyncio.Future[list[Attempt]]) -> None:
+        self._orphans.discard(task)
+        if task.cancelled() or task.exception() is not None or not task.result():
+            return
+        release = asyncio.ensure_future(self.release(task.result()))
+        self._orphans.add(release)
+        release.add_done_callback(self._orphan_done)
+
+    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+        batch = uuid.uuid4().hex
+
+        async def body(session: SqlSession) -> list[Attempt]:
+            # The pause flag is read on its own, without a lock: a locking read of it
+            # inside the claim would make every claimer queue on (or skip) that row.
+            paused = await session.fetch("is_paused")
+            if paused and paused[0][0]:
+                return []
+            rows = await session.fetch("claim_select", {"limit": limit})
+            if not rows:
+                return []
+            ids = [row[0] for row in rows]
+            await session.execute(
+                "lease",
+                {"ids": ids, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id},
+            )
+            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+
+        return await self._run(body)
+
+    @staticmethod
+    def _handles(attempts: Sequence[Attempt]) -> dict[str, Any]:
+        return {
+            "ids": [int(attempt.key) for attempt in attempts],
+            "tokens": [attempt.token for attempt in attempts],
+        }
+
+    @staticmethod
+    def _shard() -> int:
+        return random.randrange(COUNTER_SHARDS)
+
+    def _bump(self, counter: str, n: int) -> dict[str, Any]:
+        return {"name": counter, "shard": self._shard(), "n": n}
+
+    # -- transitions ---------------------------------------------------------------------
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        """Delete finished jobs still held under their tokens; count them as processed."""
+        if not attempts:
+            return 0
+
+        async def body(session: SqlSession) -> int:
+            done = await session.execute("complete", self._handles(attempts))
+            if done:
+                await session.execute("bump", self._bump("processed", done))
+            return done
+
+        return await self._run(body)
+
+    async def _fail(self, attempt: Attempt, block: str, params: dict[str, Any]) -> bool:
+        async def body(session: SqlSession) -> bool:
+            rows = await session.fetch("hold", {"id": int(attempt.key), "token": attempt.token})
+            if not rows:
+                return False
+            job_id, job_name = rows[0]
+            await session.execute(block, {**params, "job_id": job_id, "job_name": job_name})
+            await session.execute("remove_jobs", {"ids": [int(attempt.key)]})
+            await session.execute("bump", self._bump("failed", 1))
+            return True
+
+        return await self._run(body)
+
+    async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
+        """RUNNING → RETRY due in ``delay`` seconds; ``failed += 1``."""
+        return await self._fail(
+            attempt,
+            "insert_retry",
+            {"raw": raw, "delay_us": micros(delay), "last_error": error},
+        )
+
+    async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
+        """RUNNING → DEAD (``died_at``: now); ``failed += 1``."""
+        return await self._fail(attempt, "insert_dead", {"raw": raw, "last_error": error})
+
+    async def release(self, attempts: Sequence[Attempt]) -> int:
+        """RUNNING → QUEUED keeping the row's id, hence its place at the front."""
+        if not attempts:
+            return 0
+        # A completion whose caller was cancelled may still be on its way: let it land
+        # first, or the release would win and a finished job would run again.
+        await self._settle_orphans()
+
+        async def body(session: SqlSession) -> int:
+            released = await session.execute("release", self._handles(attempts))
+            if released:
+                await self._announce(session)
+            return released
+
+        released = await self._run(body)
+        if released:
+            self._signal()
+        return released
+
+    async def heartbeat(
+        self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
+    ) -> HeartbeatReply:
+        """Register ``worker`` and renew the leases of ``attempts``. Not durable: a lost
+        renewal only lets a job run again."""
+
+        async def body(session: SqlSession) -> HeartbeatReply:
+            lost: frozenset[str] = frozenset()
+            if attempts:
+                handles = self._handles(attempts)
+                await session.execute("renew", {**handles, "lease_us": micros(lease)})
+                held = {row[0] for row in await session.fetch("held", handles)}
+                lost = frozenset(a.token for a in attempts if a.token not in held)
+            rows = await session.fetch("worker_stop_flag", {"worker_id": worker.worker_id})
+            stop = bool(rows and rows[0][0])
+            await session.execute(
+                "register_worker",
+                {
+                    "worker_id": worker.worker_id,
+                    "host": worker.host,
+                    "pid": worker.pid,
+                    "concurrency": worker.concurrency,
+                    "running": worker.running,
+                    "started_at": worker.started_at,
+                    "state": worker.state,
+                    "stop_requested": worker.stop_requested,
+                    "job_names": json.dumps(list(worker.job_names)),
+                },
+            )
+            return HeartbeatReply(lost=lost, stop_requested=stop)
+
+        return await self._run(body, durable=False)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Remove a worker from the registry."""
+
+        async def body(session: SqlSession) -> None:
+            await session.execute("unregister_worker", {"worker_id": worker_id})
+
+        await self._run(body, transaction=False)
+
+    async def promote(self, state: JobState, *, limit: int) -> int:
+        """Move up to ``limit`` due scheduled/retry jobs to the back of the queue, each
+        once: the rows are locked (SKIP LOCKED, or SQLite's write lock) and deleted in
+        the same transaction."""
+        table = STATE_TABLES[state]
+
+        async def body(session: SqlSession) -> int:
+            rows = await session.fetch(f"due_{table}", {"limit": limit})
+            if not rows:
+                return 0
+            ids = {"ids": [row[0] for row in rows]}
+            await session.execute(f"requeue_{table}", ids)
+            await session.execute(f"remove_{table}", ids)
+            await self._announce(session)
+            return len(rows)
+
+        moved = await self._run(body)
+        if moved:
+            self._signal()
+        return moved
+
+    async def reclaim_expired(
+        self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
+    ) -> list[Attempt]:
+        """Re-lease running jobs whose lease ran out (or whose registered worker has
+        been silent for ``silent_after`` seconds); forget long-silent workers. Not
+        durable: a lost reclaim leaves the job to the next one."""
+        batch = uuid.uuid4().hex
+        forget_us = micros(WORKER_FORGET_AFTER_LEASES * lease)
+        silent_us = None if silent_after is None else micros(silent_after)
+
+        async def body(session: SqlSession) -> list[Attempt]:
+            await session.execute("forget_workers", {"forget_us": forget_us})
+            rows = await session.fetch("expired", {"limit": limit, "silent_us": silent_us})
+            if not rows:
+                return []
+            ids = [row[0] for row in rows]
+            await session.execute(
+                "lease",
+                {"ids": ids, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id},
+            )
+            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+
+        return await self._run(body, durable=False)
