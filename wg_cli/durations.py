@@ -21,6 +21,7 @@ __all__ = [
     "rfc3339",
 ]
 
+
 def format_duration(seconds: float) -> str:
     """A short human form: ``45s``, ``3m20s``, ``2h5m``, ``3d4h``; ``250ms`` below 1 s."""
     if seconds < 0:

@@ -34,6 +34,7 @@ __all__ = [
     "WorkerConfig",
     "WorkerSetting",
     "parse_duration",
+    "settings_to_fields",
     "to_seconds",
     "worker_settings",
 ]
@@ -301,19 +302,12 @@ class WorkerConfig:
         counts as unset. A bad value raises ``ConfigError`` naming the variable.
         """
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        job_options: dict[str, Any] = {}
+        parsed: dict[str, object] = {}
         for setting in worker_settings():
             text = env.get(setting.env)
-            if text is None or not text.strip():
-                continue
-            value = setting.parse(text, source=setting.env)
-            if setting.name.startswith(_JOB_PREFIX):
-                job_options[setting.name.removeprefix(_JOB_PREFIX)] = value
-            else:
-                values[setting.name] = value
-        if job_options:
-            values["default_options"] = JobOptions(**job_options)
+            if text is not None and text.strip():
+                parsed[setting.name] = setting.parse(text, source=setting.env)
+        values = settings_to_fields(parsed)
         values.update(overrides)
         try:
             return cls(**values)
@@ -410,6 +404,21 @@ class WorkerSetting:
         if self.kind == "duration" and isinstance(value, int | float):
             return _show_seconds(float(value))
         return str(value)
+
+
+def settings_to_fields(values: Mapping[str, object]) -> dict[str, Any]:
+    """``WorkerConfig`` keyword arguments from values keyed by ``WorkerSetting.name``
+    (``default_retry_delay`` goes into ``default_options``)."""
+    fields: dict[str, Any] = {}
+    job_options: dict[str, Any] = {}
+    for name, value in values.items():
+        if name.startswith(_JOB_PREFIX):
+            job_options[name.removeprefix(_JOB_PREFIX)] = value
+        else:
+            fields[name] = value
+    if job_options:
+        fields["default_options"] = JobOptions(**job_options)
+    return fields
 
 
 def _show_seconds(seconds: float) -> str:

@@ -173,7 +173,7 @@ def demo(
     specs = demo_jobs_mix(random.Random(seed))
 
     async def body() -> tuple[PoolStats, float, list[JobInfo]]:
-        client = await connect(settings)
+        client = await connect(settings, create=True)
         try:
             return await _run_demo(client, settings, specs, workers)
         finally:
