@@ -109,6 +109,7 @@ def test_id_and_jsonl_output_stream_every_job(wg: Wg) -> None:
 
 def test_options_after_the_command_override_the_global_ones(wg: Wg) -> None:
     wg.enqueue("n", {})
+    assert wg("-n", "someotherns", "init").exit_code == 0  # readers create nothing
     other = wg("inspect", "queued", "-n", "someotherns", "-o", "id")
     assert other.exit_code == 0
     assert other.stdout == ""
