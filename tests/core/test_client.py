@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TypedDict
 
 import pytest
 
 from wg_core import BlockingClient, Client, ConfigError, JobSpec, MemoryBackend, PayloadError
+from wg_core.backends.sqlite import SqliteBackend
 from wg_core.client import is_job_id
 from wg_core.payloads import PayloadDecodeError, decode_payload, job_name_for
 
@@ -166,3 +171,35 @@ async def test_delays_beyond_every_backend_are_refused(when: timedelta | int | d
         await client.schedule({}, when, job_name="x")
     assert (await client.counts()).total == 0
     assert await client.schedule({}, timedelta(days=365 * 99), job_name="x")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+@pytest.mark.skipif(
+    not hasattr(SqliteBackend, "clone"), reason="SqliteBackend.clone() lands with the SQL engine"
+)
+def test_blocking_client_keeps_working_in_a_forked_child(tmp_path: Path) -> None:
+    """gunicorn --preload, uwsgi, multiprocessing: the client made before fork() is used
+    in the child. The child used to hang forever waiting on a loop thread it does not
+    have; now it reconnects, and the parent's connections keep working."""
+    url = f"sqlite:{tmp_path / 'fork.db'}"
+    with BlockingClient.connect(url, "forked") as client:
+        client.enqueue({"from": "parent"}, job_name="x")
+        with warnings.catch_warnings():
+            # Python warns that fork() in a multi-threaded process may deadlock: exactly
+            # the situation under test.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: report by exit status, never return into pytest
+            status = 1
+            try:
+                signal.alarm(20)  # a hang fails the test instead of blocking it
+                client.enqueue({"from": "child"}, job_name="x")
+                status = 0 if client.counts().queued == 2 else 2
+                client.close()
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert client.counts().queued == 2  # the parent's loop and connections still work
+        payloads = sorted(job.payload["from"] for job in client.list_jobs("queued"))
+        assert payloads == ["child", "parent"]
