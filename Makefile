@@ -6,16 +6,22 @@ BIN := $(VENV)/bin
 
 .PHONY: demo example test lint clean
 
-$(BIN)/.installed: pyproject.toml
+# Two stamps: the demo needs only the CLI and the TUI (SQLite is in the standard
+# library); the test and lint targets add the test tools (pytest, mypy, ruff, ...).
+$(BIN)/.demo-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[cli,tui]'
+	touch $@
+
+$(BIN)/.installed: pyproject.toml $(BIN)/.demo-installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(BIN)/.installed
+demo: $(BIN)/.demo-installed
 	$(BIN)/wg demo
 
-example: $(BIN)/.installed
+example: $(BIN)/.demo-installed
 	$(BIN)/python examples/quickstart.py
 
 test: $(BIN)/.installed

@@ -15,7 +15,14 @@ import typer
 from typer.core import TyperGroup
 
 from wg_cli.errors import EXIT_CODES_HELP, CliError, ExitCode, report_failure
-from wg_cli.settings import JsonOpt, OutputFormat, OutputOpt, Settings
+from wg_cli.settings import (
+    JsonOpt,
+    LogLevelOpt,
+    OutputFormat,
+    OutputOpt,
+    Settings,
+    configure_logging,
+)
 from wg_core import DEFAULT_URL, __version__
 
 __all__ = ["WgGroup", "app"]
@@ -131,6 +138,7 @@ def root(
     ] = "wg",
     output: OutputOpt = None,
     json_output: JsonOpt = False,
+    log_level: LogLevelOpt = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -140,4 +148,6 @@ def root(
 ) -> None:
     """Global options; they may also be given after the command."""
     chosen = OutputFormat.JSON if json_output else (output or OutputFormat.TABLE)
-    ctx.obj = Settings(url=url, namespace=namespace, output=chosen)
+    if log_level is not None:
+        configure_logging(log_level)
+    ctx.obj = Settings(url=url, namespace=namespace, output=chosen, log_level=log_level)

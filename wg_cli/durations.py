@@ -1,6 +1,7 @@
 """Durations and timestamps as people type them, and times as the CLI prints them.
 
-Durations: ``30s``, ``5m``, ``1h30m``, ``2d``, ``250ms``, or a bare number of seconds.
+Durations: ``30s``, ``5m``, ``1h30m``, ``2d``, ``250ms``, or a bare number of seconds
+(parsed by the core's ``parse_duration``, so ``WG_*`` variables read the same way).
 Timestamps (``--at``): ISO 8601; a time without an offset is taken as **UTC**, because
 every time wg prints is UTC (RFC 3339 with ``Z``), so a printed time can be pasted back
 as it is, whatever the terminal's time zone.
@@ -8,10 +9,9 @@ as it is, whatever the terminal's time zone.
 
 from __future__ import annotations
 
-import math
-import re
 from datetime import UTC, datetime
-from typing import Final
+
+from wg_core.options import parse_duration
 
 __all__ = [
     "format_age",
@@ -20,35 +20,6 @@ __all__ = [
     "parse_timestamp",
     "rfc3339",
 ]
-
-_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_HINT: Final = "use e.g. 30s, 5m, 1h30m, 2d or a number of seconds"
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``text``; raises ``ValueError`` with a readable message."""
-    cleaned = text.strip().lower().replace(" ", "")
-    if not cleaned:
-        raise ValueError(f"empty duration: {_HINT}")
-    try:
-        seconds = float(cleaned)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds) or seconds < 0:
-            raise ValueError(f"{text!r} is not a non-negative duration: {_HINT}")
-        return seconds
-    position = 0
-    total = 0.0
-    for match in _PART.finditer(cleaned):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        position = match.end()
-    if position != len(cleaned) or position == 0:
-        raise ValueError(f"{text!r} is not a duration: {_HINT}")
-    return total
 
 
 def format_duration(seconds: float) -> str:

@@ -11,13 +11,18 @@ code  meaning
 1     failure (the backend failed, a health check failed, an unexpected error)
 2     usage error: unknown option or state, malformed JSON, bad duration or time
 3     partial failure in a bulk operation (some ids done, some not)
-4     not found (no job with that id)
+4     not found: no job with that id, or no such namespace or SQLite file (readers
+      create nothing)
 5     refused: a destructive command was not confirmed (no ``--yes`` and stdin is
       not a terminal, or the answer was no)
-69    the backend is unreachable (connection refused, timeout, DNS): try again later
-78    the backend refuses the configuration (wrong password, unknown user, role or
-      database, access denied): retrying will not help
+69    the backend is unreachable (connection refused, timeout, DNS): worth retrying
+      later (sysexits ``EX_UNAVAILABLE``)
+78    the backend answers but refuses the configuration (wrong password, unknown
+      database, access denied): retrying will not help, fix the URL (sysexits
+      ``EX_CONFIG``)
 ====  ==========================================================================
+
+Set ``WG_DEBUG=1`` to get the traceback of an unexpected error (exit 1, "unexpected …").
 """
 
 from __future__ import annotations
@@ -38,12 +43,20 @@ from wg_core import (
     ConfigError,
     JobNotFoundError,
     MissingDependencyError,
+    NamespaceNotFoundError,
     PayloadError,
     WgError,
     redact_url,
 )
 
-__all__ = ["EXIT_CODES_HELP", "CliError", "ExitCode", "redact_text", "report_failure"]
+__all__ = [
+    "CREATE_HINT",
+    "EXIT_CODES_HELP",
+    "CliError",
+    "ExitCode",
+    "redact_text",
+    "report_failure",
+]
 
 
 class ExitCode(enum.IntEnum):
@@ -55,17 +68,21 @@ class ExitCode(enum.IntEnum):
     PARTIAL = 3
     NOT_FOUND = 4
     REFUSED = 5
-    UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE
-    CONFIG = 78  # sysexits.h EX_CONFIG
+    UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: try again later
+    CONFIG = 78  # sysexits.h EX_CONFIG: retrying will not help
 
 
 EXIT_CODES_HELP: Final = (
     "Exit codes: 0 ok (also when nothing matched) · 1 failure · 2 usage error "
     "(bad option, state, JSON, duration or time) · 3 partial failure in a bulk operation · "
-    "4 not found · 5 refused (destructive command not confirmed: no --yes and stdin is not "
-    "a terminal) · 69 backend unreachable · 78 backend refuses the configuration "
-    "(credentials, database, access)."
+    "4 not found (job, namespace or SQLite file) · 5 refused (destructive command not "
+    "confirmed: no --yes and stdin is not a terminal) · 69 backend unreachable (retry later) · "
+    "78 backend refuses the configuration (password, database, access: fix the URL). "
+    "WG_DEBUG=1 prints the traceback of an unexpected error."
 )
+
+
+CREATE_HINT: Final = "writers create it: wg enqueue, wg worker, or wg init"
 
 
 class CliError(Exception):
@@ -117,7 +134,10 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str, str]:
     if isinstance(exc, BackendUnavailableError):
         return ExitCode.UNAVAILABLE, "unavailable", f"backend unreachable: {exc}"
     if isinstance(exc, BackendConfigError):
-        return ExitCode.CONFIG, "config", f"backend refuses the configuration: {exc}"
+        return ExitCode.CONFIG, "config", f"backend refused the configuration: {exc}"
+    if isinstance(exc, NamespaceNotFoundError):
+        hint = "nothing was created; a writer creates it (wg enqueue, wg worker) or: wg init"
+        return ExitCode.NOT_FOUND, "not_found", f"{exc} ({hint})"
     if isinstance(exc, JobNotFoundError):
         return ExitCode.NOT_FOUND, "not_found", str(exc)
     if isinstance(exc, ConfigError | PayloadError):

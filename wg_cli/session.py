@@ -3,36 +3,62 @@
 Each command is a sync Typer function that resolves its options and calls ``run``
 with an async body taking a connected ``Client``; the client is closed whatever
 happens. Failures propagate to ``WgGroup.main``, the one place that prints them.
+
+Commands open as readers unless they write jobs: ``create=False`` connects and creates
+nothing, so ``wg status -u sqlite:typo.db`` says the file does not exist (exit 4)
+instead of creating an empty database and reporting on it. Only writers create a
+namespace: ``wg enqueue``, ``wg worker``, ``wg demo`` and ``wg init``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 import typer
 
-from wg_cli.errors import CliError, ExitCode
+from wg_cli.errors import CREATE_HINT, CliError, ExitCode
 from wg_cli.settings import Settings
-from wg_core import Client
+from wg_core import Client, NamespaceNotFoundError
+from wg_core.client import is_job_id
 
-__all__ = ["confirm_destructive", "connect", "read_ids", "run", "stdin_is_terminal"]
+__all__ = [
+    "check_ids",
+    "confirm_destructive",
+    "connect",
+    "read_ids",
+    "run",
+    "stdin_is_terminal",
+]
 
 T = TypeVar("T")
 
 
-async def connect(settings: Settings) -> Client:
-    """A client connected to ``settings``' backend and namespace."""
-    return await Client.connect(settings.url, settings.namespace)
+async def connect(settings: Settings, *, create: bool = False) -> Client:
+    """A client connected to ``settings``' backend and namespace; ``create``: create the
+    namespace if missing (writers only), else a missing one is exit 4."""
+    try:
+        return await Client.connect(settings.url, settings.namespace, create=create)
+    except NamespaceNotFoundError as exc:
+        raise CliError(
+            f"no namespace {settings.namespace!r} at {settings.display_url}: {exc} ({CREATE_HINT})",
+            ExitCode.NOT_FOUND,
+        ) from None
 
 
-def run(settings: Settings, body: Callable[[Client], Coroutine[Any, Any, T]]) -> T:
-    """Run ``body(client)`` on a fresh event loop and return its result."""
+def run(
+    settings: Settings,
+    body: Callable[[Client], Coroutine[Any, Any, T]],
+    *,
+    create: bool = False,
+) -> T:
+    """Run ``body(client)`` on a fresh event loop and return its result. The client is
+    a reader unless ``create`` (see the module docstring)."""
 
     async def main() -> T:
-        client = await connect(settings)
+        client = await connect(settings, create=create)
         try:
             return await body(client)
         finally:
@@ -81,5 +107,19 @@ def read_ids(arguments: Sequence[str]) -> tuple[list[str], bool]:
             raise CliError("'-' reads ids from stdin: give it alone", ExitCode.USAGE)
         lines = sys.stdin.read().splitlines()
         ids = [line.strip() for line in lines]
-        return list(dict.fromkeys(i for i in ids if i and not i.startswith("#"))), True
-    return list(dict.fromkeys(a.strip() for a in arguments if a.strip())), False
+        return check_ids(i for i in ids if i and not i.startswith("#")), True
+    return check_ids(a.strip() for a in arguments if a.strip()), False
+
+
+def check_ids(ids: Iterable[str]) -> list[str]:
+    """``ids`` without duplicates (order kept), all job ids (UUIDs, lowercased), or a
+    usage error naming the ones that are not — before anything is changed."""
+    unique = list(dict.fromkeys(ids))
+    bad = [i for i in unique if not is_job_id(i)]
+    if bad:
+        shown = ", ".join(repr(i) for i in bad[:3]) + (" …" if len(bad) > 3 else "")
+        raise CliError(
+            f"not a job id: {shown} (job ids are UUIDs, like 6f1c2d0e-8a4b-4c1e-9f3a-2b7d5e6a9c01)",
+            ExitCode.USAGE,
+        )
+    return list(dict.fromkeys(i.lower() for i in unique))

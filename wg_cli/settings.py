@@ -8,6 +8,8 @@ where people type them; a value given after the command wins.
 from __future__ import annotations
 
 import enum
+import logging
+import sys
 from dataclasses import dataclass, replace
 from typing import Annotated
 
@@ -17,11 +19,13 @@ from wg_core import DEFAULT_URL, redact_url
 
 __all__ = [
     "JsonOpt",
+    "LogLevelOpt",
     "NamespaceOpt",
     "OutputFormat",
     "OutputOpt",
     "Settings",
     "UrlOpt",
+    "configure_logging",
     "resolve",
 ]
 
@@ -45,6 +49,7 @@ class Settings:
     url: str
     namespace: str
     output: OutputFormat = OutputFormat.TABLE
+    log_level: str | None = None
 
     @property
     def display_url(self) -> str:
@@ -62,7 +67,7 @@ UrlOpt = Annotated[
     typer.Option(
         "--url",
         "-u",
-        help="Backend URL (redis://, postgresql://, mysql://, sqlite:PATH). [env: WG_URL]",
+        help="Backend URL (redis://, postgresql://, mysql://, sqlite:PATH). \\[env: WG_URL]",
         rich_help_panel=PANEL,
         show_default=False,
     ),
@@ -72,7 +77,7 @@ NamespaceOpt = Annotated[
     typer.Option(
         "--namespace",
         "-n",
-        help="Namespace of the queue. [env: WG_NAMESPACE]",
+        help="Namespace of the queue. \\[env: WG_NAMESPACE]",
         rich_help_panel=PANEL,
         show_default=False,
     ),
@@ -88,10 +93,39 @@ OutputOpt = Annotated[
         case_sensitive=False,
     ),
 ]
+LogLevelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log-level",
+        envvar="WG_LOG_LEVEL",
+        metavar="LEVEL",
+        help="Log wg's messages at this level (DEBUG, INFO, WARNING, ERROR) on stderr "
+        "\\[default: WARNING; INFO for worker].",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Shorthand for --output json.", rich_help_panel=PANEL),
 ]
+
+
+def configure_logging(level_name: str) -> None:
+    """Send the ``wg`` loggers' records at ``level_name`` and above to stderr (never
+    stdout: it carries the JSON documents)."""
+    level = logging.getLevelName(level_name.strip().upper())
+    if not isinstance(level, int):
+        from wg_cli.errors import CliError, ExitCode
+
+        raise CliError(
+            f"invalid --log-level {level_name!r}: use DEBUG, INFO, WARNING or ERROR",
+            ExitCode.USAGE,
+        )
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("wg").setLevel(level)
 
 
 def resolve(

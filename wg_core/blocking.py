@@ -2,12 +2,27 @@
 
 It runs a private event loop on a daemon thread and forwards each call to an async
 ``Client`` there, so it works from any thread, including inside an app that has its
-own event loop elsewhere. Close it (or use ``with``) to stop the thread.
+own event loop elsewhere.
+
+- **Lifetime**: create one per process (at import or app start-up) and keep it; each
+  call reuses its connections. ``close()`` (or ``with``) closes the backend and stops
+  the thread; a closed client raises ``RuntimeError``.
+- **Threads**: one client may be shared by every thread of the process; calls from
+  several threads run concurrently on its loop (the backend's connection pool sizes
+  how many at once).
+- **Fork**: after ``os.fork()`` (gunicorn ``--preload``, uwsgi, ``multiprocessing``
+  with the fork start method) the child has no loop thread and shares the parent's
+  sockets. The first call in the child notices the new process id and reconnects: a
+  fresh loop thread and a fresh backend (``Backend.clone()``); the parent's
+  connections are left alone (never closed from the child, which would break them for
+  the parent). Creating the client after the fork (a ``post_fork`` hook) avoids even
+  that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from datetime import datetime
@@ -32,13 +47,40 @@ class BlockingClient:
     """
 
     def __init__(self, backend: Backend, **client_options: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="wg-blocking-client", daemon=True
-        )
-        self._thread.start()
-        self._client = Client(backend, **client_options)
+        self._client_options = client_options
+        self._loop, self._thread = self._start_loop()
+        self._async_client = Client(backend, **client_options)
         self._closed = False
+        self._pid = os.getpid()
+        self._fork_lock = threading.Lock()
+        # What a forked child inherited: kept referenced, never closed or collected
+        # there (a driver closing a socket it shares with the parent breaks the parent).
+        self._inherited: list[object] = []
+
+    @staticmethod
+    def _start_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="wg-blocking-client", daemon=True)
+        thread.start()
+        return loop, thread
+
+    def _after_fork(self) -> None:
+        """In a forked child: a new loop thread and a new backend on the same storage."""
+        with self._fork_lock:
+            if self._pid == os.getpid():
+                return  # another thread of this child did it first
+            old = self._async_client
+            self._inherited.append((self._loop, self._thread, old))
+            self._loop, self._thread = self._start_loop()
+            self._async_client = Client(old.backend.clone(), **self._client_options)
+            self._pid = os.getpid()
+
+    @property
+    def _client(self) -> Client:
+        # Every method builds its coroutine from this: after a fork, from the new client.
+        if self._pid != os.getpid():
+            self._after_fork()
+        return self._async_client
 
     @classmethod
     def connect(

@@ -3,11 +3,25 @@
 The client does the cross-cutting work once, above every backend: job ids, the
 envelope's JSON, timestamps, payload size caps, and the read-modify-write of admin
 operations (requeueing a dead job resets its ``retry_count``).
+
+It also refuses, before any I/O, what no reader could handle (``ConfigError``):
+
+- **job names**: 1 to 128 characters, an ASCII letter or ``_`` first, then letters,
+  digits, ``_``, ``.``, ``:`` or ``-`` (``send_email``, ``images.resize``,
+  ``billing:charge-card``). No spaces: names are routing keys, typed on command lines,
+  matched exactly; 128 fits every backend's ``job_name`` column.
+- **job ids** given by the caller: a UUID in its canonical text form
+  (``6f1c2d0e-8a4b-4c1e-9f3a-2b7d5e6a9c01``, any case, stored in lowercase). The
+  envelope's ``id`` is a UUID string for the Rust reader too; an id wg chooses is a
+  UUIDv7.
+- **delays** (``delay``, ``at``): as every duration, at most ``MAX_DURATION`` (100
+  years, see ``wg_core.options``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,10 +46,49 @@ from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES, Duration, JobOptions, to_
 from wg_core.payloads import encode_payload, job_name_for
 from wg_core.urls import backend_from_url
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Client", "JobSpec"]
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "MAX_JOB_NAME_LENGTH",
+    "Client",
+    "JobSpec",
+    "is_job_id",
+    "validate_job_id",
+    "validate_job_name",
+]
 
+MAX_JOB_NAME_LENGTH: Final = 128
+_JOB_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+_JOB_ID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _ADMIN_PAGE: Final = 500
 _REQUEUEABLE: Final = (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED)
+
+
+def validate_job_name(name: object) -> str:
+    """``name`` if it is a valid job name (see the module docstring), else ``ConfigError``."""
+    if not isinstance(name, str):
+        raise ConfigError(f"a job name must be a string, got {type(name).__name__}")
+    if len(name) > MAX_JOB_NAME_LENGTH or not _JOB_NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid job name {name!r}: use 1 to {MAX_JOB_NAME_LENGTH} characters, an ASCII "
+            "letter or '_' first, then letters, digits, '_', '.', ':' or '-' (no spaces)"
+        )
+    return name
+
+
+def is_job_id(text: object) -> bool:
+    """Whether ``text`` is a job id: a UUID in canonical form (any case)."""
+    return isinstance(text, str) and _JOB_ID.fullmatch(text) is not None
+
+
+def validate_job_id(job_id: object) -> str:
+    """``job_id`` in lowercase if it is a job id (a canonical UUID), else ``ConfigError``."""
+    if not is_job_id(job_id):
+        raise ConfigError(
+            f"invalid job id {job_id!r}: job ids are UUIDs "
+            "(like 6f1c2d0e-8a4b-4c1e-9f3a-2b7d5e6a9c01)"
+        )
+    assert isinstance(job_id, str)
+    return job_id.lower()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,10 +262,10 @@ class Client:
         delay: Duration | None,
         job_id: str | None = None,
     ) -> NewJob:
-        name = job_name or job_name_for(job)
+        name = validate_job_name(job_name_for(job) if job_name is None else job_name)
         delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
         text = self._text_for(name, options, delay_s)
-        new_id = job_id or new_job_id()
+        new_id = new_job_id() if job_id is None else validate_job_id(job_id)
         return NewJob(
             job_id=new_id, job_name=name, raw=self._encode(text, new_id, job, name), delay=delay_s
         )
@@ -238,17 +291,18 @@ class Client:
                 batch.append(
                     self._new_job(
                         job.payload,
-                        job_name=job.job_name or job_name,
+                        job_name=job_name if job.job_name is None else job.job_name,
                         options=job.options or options,
                         delay=job.delay if job.delay is not None else delay,
                         job_id=job.job_id,
                     )
                 )
                 continue
-            name = job_name or job_name_for(job)
+            name = job_name_for(job) if job_name is None else job_name
             text = texts.get(name)
             if text is None:
-                text = texts[name] = self._text_for(name, options, delay_s)
+                # Once per distinct name: the bulk path stays one dict lookup per job.
+                text = texts[validate_job_name(name)] = self._text_for(name, options, delay_s)
             batch.append(
                 NewJob(
                     job_id=new_id,

@@ -1,38 +1,134 @@
-"""Configuration objects: per-job options and worker-pool settings.
+"""Configuration objects: per-job options and worker-pool settings, and their bounds.
 
 Durations are accepted as seconds (``int``/``float``) or ``datetime.timedelta`` and
 stored as float seconds. Defaults are the Rust wg's (see the README's configuration
 table); the lease settings are wg's own addition (at-least-once delivery).
+
+Every value is checked here, once, for the API, the CLI and the TUI alike: a wrong
+type, a negative or non-finite number or one beyond what storage can hold raises
+``ConfigError`` naming the option. ``WorkerConfig.from_env`` reads every setting from
+``WG_*`` environment variables (the table: ``worker_settings()``, the README).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, Final
 
 from wg_core.errors import ConfigError
 from wg_core.namespace import validate_namespace
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Duration", "JobOptions", "WorkerConfig", "to_seconds"]
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "ENV_PREFIX",
+    "MAX_DURATION",
+    "MAX_RETRIES_LIMIT",
+    "Duration",
+    "JobOptions",
+    "WorkerConfig",
+    "WorkerSetting",
+    "parse_duration",
+    "settings_to_fields",
+    "to_seconds",
+    "worker_settings",
+]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024
 """Envelopes larger than this are refused at enqueue and buried by workers."""
 
+MAX_RETRIES_LIMIT: Final = 2**31 - 1
+"""The largest ``max_retries``. The Rust reader decodes ``max_retries`` and
+``retry_count`` as ``u32``, and a signed 32-bit column (MySQL ``INT``, PostgreSQL
+``integer``) holds 2^31 - 1: the smaller of the two, so every reader and every column
+that may ever hold a count accepts it."""
+
+MAX_DURATION: Final = 100 * 365.25 * 86400.0
+"""The longest duration (timeout, retry delay, schedule delay, any worker setting):
+100 years. A due time is "now + duration" and must stay a valid time for every reader:
+the Rust reader's ``u64`` milliseconds, SQL ``BIGINT`` milliseconds and Redis scores
+(doubles, exact to 2^53 ms ≈ 285 000 years) hold far more, but Python's ``datetime``
+(what the CLI and TUI print times with) ends at year 9999, and asyncio timers misbehave
+with absurd delays. 100 years is beyond any real schedule and far inside every limit."""
+
 Duration = float | int | timedelta
 """A duration: seconds, or a ``timedelta``."""
 
+_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_HINT: Final = "use e.g. 30s, 5m, 1h30m, 2d or a number of seconds"
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text`` (``30s``, ``5m``, ``1h30m``, ``2d``, ``250ms``, ``1w`` or a bare
+    number of seconds); raises ``ValueError`` with a readable message. The result is not
+    bounded: ``to_seconds`` does that."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if not cleaned:
+        raise ValueError(f"empty duration: {_HINT}")
+    try:
+        seconds = float(cleaned)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"{text!r} is not a non-negative duration: {_HINT}")
+        return seconds
+    position = 0
+    total = 0.0
+    for match in _PART.finditer(cleaned):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if position != len(cleaned) or position == 0:
+        raise ValueError(f"{text!r} is not a duration: {_HINT}")
+    return total
+
 
 def to_seconds(value: Duration, *, name: str = "duration") -> float:
-    """Seconds in ``value``; refuses negative, NaN and infinite durations."""
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    """Seconds in ``value``; refuses other types, negative, NaN, infinite durations and
+    durations over ``MAX_DURATION``, with a ``ConfigError`` naming ``name``."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float: over the bound anyway
+            seconds = MAX_DURATION * 2
+    else:
+        raise ConfigError(f"{name} must be a number of seconds or a timedelta, got {_shown(value)}")
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
-        raise ConfigError(f"{name} must be a finite, non-negative duration, got {value!r}")
+        raise ConfigError(f"{name} must be a finite, non-negative duration, got {_shown(value)}")
+    if seconds > MAX_DURATION:
+        raise ConfigError(
+            f"{name} must be at most {MAX_DURATION:.0f} seconds (100 years), got {_shown(value)}"
+        )
     return seconds
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short: a message must stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _optional_seconds(value: Duration | None, name: str) -> float | None:
     return None if value is None else to_seconds(value, name=name)
+
+
+def _int(value: object, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """``value`` if it is an ``int`` in range (never a ``bool``), else ``ConfigError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {_shown(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {_shown(value)}")
+    return value
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,8 +152,7 @@ class JobOptions:
         timeout: Duration | None = 300.0,
         retry_delay: Duration | None = 10.0,
     ) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigError(f"max_retries must be a non-negative int, got {max_retries!r}")
+        _int(max_retries, "max_retries", minimum=0, maximum=MAX_RETRIES_LIMIT)
         object.__setattr__(self, "max_retries", max_retries)
         object.__setattr__(self, "timeout", _optional_seconds(timeout, "timeout"))
         object.__setattr__(self, "retry_delay", _optional_seconds(retry_delay, "retry_delay"))
@@ -153,8 +248,14 @@ class WorkerConfig:
             raise ConfigError(f"workers must be a positive int, got {workers!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
-        if not 0 <= retry_jitter <= 1:
+        if (
+            isinstance(retry_jitter, bool)
+            or not isinstance(retry_jitter, int | float)
+            or not 0 <= retry_jitter <= 1
+        ):
             raise ConfigError(f"retry_jitter must be between 0 and 1, got {retry_jitter!r}")
+        if default_options is not None and not isinstance(default_options, JobOptions):
+            raise ConfigError(f"default_options must be JobOptions, got {default_options!r}")
         if (
             isinstance(max_payload_bytes, bool)
             or not isinstance(max_payload_bytes, int)
@@ -213,3 +314,187 @@ class WorkerConfig:
         }
         for key, value in values.items():
             object.__setattr__(self, key, value)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WorkerConfig:
+        """Settings from ``WG_*`` environment variables (``os.environ`` by default), then
+        ``overrides`` (fields as keywords) on top; defaults for the rest.
+
+        One variable per field: ``WG_`` and the field's name in capitals (``WG_WORKERS``,
+        ``WG_LEASE``, ``WG_FETCH_TIMEOUT``…), and ``WG_DEFAULT_RETRY_DELAY`` for
+        ``default_options``; the table is ``worker_settings()``. Durations take ``30s``,
+        ``5m``, ``1h30m`` or seconds; optional ones take ``none``. An empty variable
+        counts as unset. A bad value raises ``ConfigError`` naming the variable.
+        """
+        env = os.environ if environ is None else environ
+        parsed: dict[str, object] = {}
+        for setting in worker_settings():
+            text = env.get(setting.env)
+            if text is not None and text.strip():
+                parsed[setting.name] = setting.parse(text, source=setting.env)
+        values = settings_to_fields(parsed)
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except TypeError as exc:  # an override that is no field
+            raise ConfigError(f"WorkerConfig: {exc}") from None
+
+
+ENV_PREFIX: Final = "WG_"
+"""Every worker setting's environment variable is this prefix and the field's name."""
+
+_JOB_PREFIX: Final = "default_"
+_DEFAULT_OPTION_FIELDS: Final = ("retry_delay",)
+"""The ``default_options`` fields a worker uses (the retry delay of an envelope whose
+``retry_delay`` is null); the others are the producer's business, so no variable sets
+them here."""
+_FRACTIONS: Final = frozenset({"retry_jitter"})
+"""``float`` fields that are not durations (every other ``float`` field is one)."""
+
+_HELP: Final = {
+    "namespace": "Prefix for all keys and tables",
+    "workers": "Jobs run concurrently by one pool",
+    "fetch_timeout": "How long an idle claim waits for work before looking again",
+    "scheduler_interval": "How often due scheduled jobs are moved to the queue",
+    "retrier_interval": "How often due retries are moved to the queue",
+    "batch_size": "Jobs moved per scheduler/retrier/reaper tick",
+    "shutdown_timeout": "How long running jobs may finish after SIGINT/SIGTERM",
+    "lease": "How long a claimed job stays reserved without a heartbeat",
+    "heartbeat_interval": "How often leases are renewed and the worker registry refreshed",
+    "reaper_interval": "How often expired leases (crashed workers' jobs) are recovered",
+    "max_retry_delay": "Cap on the exponential retry backoff",
+    "retry_jitter": "Random spread added to each retry delay (a fraction, 0 to 1)",
+    "max_backend_outage": "Exit after the backend is unreachable this long (none: never)",
+    "max_payload_bytes": "Envelopes bigger than this are buried unread",
+    "wait_for_backend": "How long starting keeps trying an unreachable backend (0: fail at once)",
+    "prefetch": "Jobs held leased beyond the free slots while the queue is deep "
+    "(none: the larger of workers and batch_size; 0: off)",
+    "prefetch_hold": "A held job not started by then goes back to the front of the queue",
+    "default_retry_delay": "First retry delay of jobs whose envelope has none (null)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSetting:
+    """One ``WorkerConfig`` setting as the environment variable and ``wg worker`` flag
+    that set it. ``kind``: ``duration``, ``int``, ``fraction`` or ``text``;
+    ``optional``: whether ``none`` is accepted (it means ``None``)."""
+
+    name: str
+    kind: str
+    optional: bool
+    default: object
+    help: str
+
+    @property
+    def env(self) -> str:
+        """The environment variable: ``WG_LEASE``."""
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        """The ``wg worker`` flag: ``--lease``."""
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, text: str, *, source: str | None = None) -> object:
+        """The value of ``text`` (as given in ``source``, for the message), checked for
+        its type; the range is checked by ``WorkerConfig`` itself."""
+        where = source or self.env
+        cleaned = text.strip()
+        if self.optional and cleaned.lower() in ("none", "off", "never"):
+            return None
+        try:
+            if self.kind == "duration":
+                return parse_duration(cleaned)
+            if self.kind == "int":
+                return int(cleaned.replace("_", ""))
+            if self.kind == "fraction":
+                value = float(cleaned)
+                if not math.isfinite(value):
+                    raise ValueError("not a finite number")
+                return value
+        except ValueError as exc:
+            hint = " (or none)" if self.optional else ""
+            if self.kind == "duration":
+                raise ConfigError(f"{where}: {exc}{hint}") from None
+            expected = "an integer" if self.kind == "int" else "a number from 0 to 1"
+            raise ConfigError(f"{where}={text!r} is not {expected}{hint}") from None
+        return cleaned
+
+    def show_default(self) -> str:
+        """The default as one would type it (``30s``, ``none``, ``4``)."""
+        value = self.default
+        if value is None:
+            return "none"
+        if self.kind == "duration" and isinstance(value, int | float):
+            return _show_seconds(float(value))
+        return str(value)
+
+
+def settings_to_fields(values: Mapping[str, object]) -> dict[str, Any]:
+    """``WorkerConfig`` keyword arguments from values keyed by ``WorkerSetting.name``
+    (``default_retry_delay`` goes into ``default_options``)."""
+    fields: dict[str, Any] = {}
+    job_options: dict[str, Any] = {}
+    for name, value in values.items():
+        if name.startswith(_JOB_PREFIX):
+            job_options[name.removeprefix(_JOB_PREFIX)] = value
+        else:
+            fields[name] = value
+    if job_options:
+        fields["default_options"] = JobOptions(**job_options)
+    return fields
+
+
+def _show_seconds(seconds: float) -> str:
+    for unit, size in (("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _kind_of(name: str, annotation: str) -> tuple[str, bool]:
+    optional = annotation.replace(" ", "").endswith("|None")
+    base = annotation.replace(" ", "").removesuffix("|None")
+    if base == "float":
+        return ("fraction" if name in _FRACTIONS else "duration"), optional
+    if base == "int":
+        return "int", optional
+    if base == "str":
+        return "text", optional
+    raise TypeError(f"WorkerConfig.{name}: no environment form for {annotation!r}")
+
+
+def worker_settings() -> tuple[WorkerSetting, ...]:
+    """Every ``WorkerConfig`` setting, in field order, derived from the dataclass's
+    fields (so a new field gets its variable and flag by itself; a ``float`` field is
+    read as a duration unless listed in ``_FRACTIONS``). ``default_options`` appears as
+    ``default_retry_delay``, the one of its fields a worker uses."""
+    return _WORKER_SETTINGS
+
+
+def _derive_settings() -> tuple[WorkerSetting, ...]:
+    settings: list[WorkerSetting] = []
+    defaults = WorkerConfig()
+    for spec in dataclasses.fields(WorkerConfig):
+        annotation = str(spec.type)
+        if spec.name == "default_options":
+            options = JobOptions()
+            for sub in dataclasses.fields(JobOptions):
+                if sub.name not in _DEFAULT_OPTION_FIELDS:
+                    continue
+                name = _JOB_PREFIX + sub.name
+                kind, optional = _kind_of(name, str(sub.type))
+                settings.append(
+                    WorkerSetting(name, kind, optional, getattr(options, sub.name), _HELP[name])
+                )
+            continue
+        kind, optional = _kind_of(spec.name, annotation)
+        help_text = _HELP.get(spec.name, f"WorkerConfig.{spec.name}")
+        settings.append(
+            WorkerSetting(spec.name, kind, optional, getattr(defaults, spec.name), help_text)
+        )
+    return tuple(settings)
+
+
+_WORKER_SETTINGS: Final = _derive_settings()

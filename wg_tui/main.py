@@ -69,6 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from wg_tui.app import WgApp
 
         backend = backend_from_url(args.url, args.namespace)
+    except ModuleNotFoundError as exc:
+        # Textual comes with the tui extra, not with the base install.
+        if (exc.name or "").partition(".")[0] not in ("textual", "rich"):
+            raise
+        print(
+            f"wg-tui: the dashboard needs the {exc.name!r} package, which is not installed. "
+            "Install it with: pip install 'wg[tui]'  (from a checkout: pip install '.[tui]')",
+            file=sys.stderr,
+        )
+        return 1
     except WgError as exc:
         print(f"wg-tui: {exc}", file=sys.stderr)
         return 2

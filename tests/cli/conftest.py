@@ -98,4 +98,10 @@ def wg(tmp_path: Path) -> Wg:
     async def connect() -> Client:
         return await Client.connect(url, namespace)
 
+    async def create() -> None:
+        # Readers create nothing (exit 4 on a missing namespace): the tests start from
+        # an existing, empty one, as after `wg init`.
+        await (await connect()).close()
+
+    asyncio.run(create())
     return Wg(url, namespace, connect, CliRunner())

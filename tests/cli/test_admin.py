@@ -18,6 +18,10 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wg_cli.session, "stdin_is_terminal", lambda: True)
 
 
+MISSING = "00000000-0000-4000-8000-000000000001"  # a well-formed id no job has
+OTHER_MISSING = "00000000-0000-4000-8000-000000000002"
+
+
 def _dead(wg: Wg, count: int, error: str = "boom", job_name: str = "send_email") -> list[str]:
     for n in range(count):
         wg.enqueue(job_name, {"n": n})
@@ -42,13 +46,13 @@ def test_retry_ids_requeues_and_resets_the_retry_count(wg: Wg) -> None:
 def test_retry_partial_failure_is_exit_3(wg: Wg) -> None:
     (dead,) = _dead(wg, 1)
     queued = wg.enqueue("other", {})
-    result = wg("retry", dead, "missing-id", queued, "--json")
+    result = wg("retry", dead, MISSING, queued, "--json")
     assert result.exit_code == 3
     doc = json.loads(result.stdout)
     assert doc["retried"] == 1
     assert doc["ids"] == [dead]
     assert doc["failed"] == [
-        {"id": "missing-id", "reason": "not found"},
+        {"id": MISSING, "reason": "not found"},
         {"id": queued, "reason": "is queued, cannot be retried"},
     ]
     error = json.loads(result.stderr)["error"]
@@ -58,7 +62,7 @@ def test_retry_partial_failure_is_exit_3(wg: Wg) -> None:
 
 def test_retry_unknown_ids_is_exit_4_and_changes_nothing(wg: Wg) -> None:
     _dead(wg, 1)
-    result = wg("retry", "nope-1", "nope-2")
+    result = wg("retry", MISSING, OTHER_MISSING)
     assert result.exit_code == 4
     assert result.stderr.strip().endswith("error: 2 of 2 job(s) not retried")
     assert wg.counts()["dead"] == 1
@@ -94,11 +98,11 @@ def test_the_pipe_idiom(wg: Wg) -> None:
 
 def test_retry_dry_run_changes_nothing(wg: Wg) -> None:
     ids = _dead(wg, 2)
-    doc = wg.json("retry", *ids, "nope", "--dry-run", code=3)
+    doc = wg.json("retry", *ids, MISSING, "--dry-run", code=3)
     assert doc["dry_run"] is True
     assert doc["matched"] == 2
     assert doc["retried"] == 0
-    assert doc["failed"] == [{"id": "nope", "reason": "not found"}]
+    assert doc["failed"] == [{"id": MISSING, "reason": "not found"}]
     assert wg.counts()["dead"] == 2
 
 
@@ -150,7 +154,11 @@ def test_retry_all_with_nothing_matching_is_success(wg: Wg) -> None:
         (["retry", "-", "a"], "give it alone"),
         (["retry", "--all", "--from", "queued"], "'--from'"),
         (["delete"], "give one or more job ids"),
-        (["purge", "running"], "'running' is not one of"),
+        (["purge", "running"], "running jobs cannot be purged"),
+        (["purge", "everything"], "choose one of queued, scheduled, retry, dead, all"),
+        (["retry", "has space"], "not a job id: 'has space'"),
+        (["retry", "notauuid", "--dry-run"], "job ids are UUIDs"),
+        (["delete", "--yes", "x"], "not a job id: 'x'"),
         (["purge"], "Missing argument"),
     ],
 )
@@ -170,7 +178,7 @@ def test_delete(wg: Wg, terminal: None) -> None:
     assert refused.exit_code == 5
     assert "Delete 2 job(s)" in refused.stderr
     assert wg.counts()["dead"] == 1
-    done = wg("delete", dead, queued, "nope", input="y\n")
+    done = wg("delete", dead, queued, MISSING, input="y\n")
     assert done.exit_code == 3
     assert "2 of 3 job(s) deleted" in done.stdout
     assert sum(wg.counts().values()) == 0

@@ -50,7 +50,7 @@ def test_enqueue_json_document(wg: Wg) -> None:
 
 def test_default_payload_and_options(wg: Wg) -> None:
     job_id = wg(
-        "enqueue", "cleanup", "--max-retries", "7", "--timeout", "none", "--retry-delay", "2m"
+        "enqueue", "cleanup", "{}", "--max-retries", "7", "--timeout", "none", "--retry-delay", "2m"
     ).stdout.strip()
     job = wg.json("inspect", "job", job_id)["job"]
     assert job["payload"] == {}
@@ -68,14 +68,14 @@ def test_payload_from_stdin(wg: Wg) -> None:
 
 def test_at_without_offset_is_utc(wg: Wg) -> None:
     when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0, tzinfo=None)
-    doc = wg.json("enqueue", "later", "--at", when.isoformat())
+    doc = wg.json("enqueue", "later", "{}", "--at", when.isoformat())
     assert doc["jobs"][0]["due_at"] == when.isoformat() + "Z"
 
 
 def test_at_with_offset(wg: Wg) -> None:
     when = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
     india = when.astimezone(timezone(timedelta(hours=5, minutes=30)))
-    doc = wg.json("enqueue", "later", "--at", india.isoformat())
+    doc = wg.json("enqueue", "later", "{}", "--at", india.isoformat())
     assert datetime.fromisoformat(doc["jobs"][0]["due_at"]) == when
 
 
@@ -130,6 +130,25 @@ def test_jsonl_objects_choose_name_delay_and_options(wg: Wg) -> None:
         (["enqueue", "--jsonl"], '{"job_name": "a", "in": "never"}\n', "'never' is not a"),
         (["enqueue", "--jsonl"], "[1]\n", "expected an object"),
         (["enqueue", "x", "-"], '"' + "x" * 600_000 + '"', "-byte cap"),
+        # No payload and a stdin that is not a terminal: never a silent {}.
+        (["enqueue", "x"], "", "missing PAYLOAD_JSON"),
+        (["enqueue", "x"], '{"n": 1}', "missing PAYLOAD_JSON"),
+        # The core's bounds and allowed sets, as usage errors.
+        (["enqueue", "has space", "{}"], None, "invalid job name 'has space'"),
+        (["enqueue", "x", "{}", "--id", "order 17"], None, "job ids are UUIDs"),
+        (["enqueue", "x", "{}", "--max-retries", "9" * 20], None, "max_retries must be at most"),
+        (["enqueue", "x", "{}", "--in", "99999999d"], None, "--in must be at most"),
+        (["enqueue", "x", "{}", "--at", "9999-12-31T00:00:00Z"], None, "must be at most"),
+        (["enqueue", "x", "{}", "--timeout", "99999999d"], None, "timeout must be at most"),
+        (["enqueue", "x", "{}", "--retry-delay", "1e30"], None, "retry_delay must be at most"),
+        (["enqueue", "--jsonl"], '{"job_name": "a b"}\n', "line 1: invalid job name"),
+        (["enqueue", "--jsonl"], '{"job_name": "a", "id": "x"}\n', "line 1: invalid job id"),
+        (
+            ["enqueue", "--jsonl"],
+            '{"job_name": "a", "max_retries": 99999999999999999999}\n',
+            "max_retries must be at most",
+        ),
+        (["enqueue", "--jsonl"], '{"job_name": "a", "in": "99999999d"}\n', "line 1: the delay"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_enqueued(
@@ -157,17 +176,18 @@ def test_bad_input_in_json_mode_is_one_json_line(wg: Wg) -> None:
 
 
 def test_past_at_runs_now(wg: Wg) -> None:
-    doc = wg.json("enqueue", "x", "--at", "2001-01-01T00:00:00Z")
+    doc = wg.json("enqueue", "x", "{}", "--at", "2001-01-01T00:00:00Z")
     assert doc["jobs"][0]["state"] == "queued"
     assert wg.counts()["queued"] == 1
 
 
 def test_a_duplicate_id_is_refused(wg: Wg) -> None:
-    assert wg("enqueue", "x", "--id", "order-17").stdout == "order-17\n"
-    again = wg("enqueue", "x", '{"n": 2}', "--id", "order-17")
+    given = "0B7F5C9E-3D1A-4F2B-9C8E-5A6D7E8F9012"
+    assert wg("enqueue", "x", "{}", "--id", given).stdout == given.lower() + "\n"
+    again = wg("enqueue", "x", '{"n": 2}', "--id", given.lower())
     assert again.exit_code == 1
     assert again.stderr.startswith("error: not enqueued: ")
-    assert "order-17" in again.stderr
+    assert given.lower() in again.stderr
     assert wg.counts()["queued"] == 1
 
 

@@ -33,11 +33,11 @@ UNREACHABLE = [
     pytest.param("redis://127.0.0.1:1/0", marks=_needs("redis"), id="redis-refused"),
     pytest.param("postgresql://nobody@127.0.0.1:1/x", marks=_needs("postgres"), id="pg-refused"),
     pytest.param("mysql://root@127.0.0.1:1/test", marks=_needs("mysql"), id="mysql-refused"),
+]
+REFUSED_CONFIG = [
     pytest.param(
         f"redis://nobody:{SECRET}@127.0.0.1:6379/0", marks=_needs("redis"), id="redis-wrongpass"
     ),
-]
-REFUSED_CONFIG = [
     pytest.param(
         f"postgresql://nobody:{SECRET}@127.0.0.1:5432/test",
         marks=_needs("postgres"),
@@ -97,7 +97,7 @@ def test_a_refused_configuration_is_exit_78_not_unreachable(url: str, command: l
     assert code == 78, stderr
     assert stdout == ""
     assert stderr.count("\n") == 1, stderr
-    assert stderr.startswith("error: backend refuses the configuration: ")
+    assert stderr.startswith("error: backend refused the configuration: ")
     assert "Traceback" not in stderr
     assert SECRET not in stderr
 
@@ -174,12 +174,26 @@ def test_help_documents_the_exit_codes() -> None:
         "4 not found",
         "5 refused",
         "69 backend unreachable",
+        "78 backend refuses the configuration",
+        "WG_DEBUG=1",
     ):
         assert fragment in text
 
 
 def test_every_command_has_help() -> None:
-    for command in ("status", "inspect", "enqueue", "retry", "delete", "purge", "pause"):
+    for command in (
+        "status",
+        "inspect",
+        "enqueue",
+        "retry",
+        "delete",
+        "purge",
+        "pause",
+        "health",
+        "init",
+        "drop",
+        "worker",
+    ):
         code, stdout, _ = _run(command, "--help")
         assert code == 0
         assert "Usage" in stdout

@@ -11,6 +11,9 @@ import pytest
 from tests.cli.conftest import Wg
 from wg_core import Client, NewJob, WorkerInfo
 
+MISSING = "00000000-0000-4000-8000-000000000001"  # a well-formed id no job has
+RAW_ID = "00000000-0000-4000-8000-000000000002"
+
 
 def _rfc3339_utc(text: str) -> datetime:
     assert text.endswith("Z"), text
@@ -106,6 +109,7 @@ def test_id_and_jsonl_output_stream_every_job(wg: Wg) -> None:
 
 def test_options_after_the_command_override_the_global_ones(wg: Wg) -> None:
     wg.enqueue("n", {})
+    assert wg("-n", "someotherns", "init").exit_code == 0  # readers create nothing
     other = wg("inspect", "queued", "-n", "someotherns", "-o", "id")
     assert other.exit_code == 0
     assert other.stdout == ""
@@ -127,15 +131,15 @@ def test_inspect_job_table_raw_and_json(wg: Wg) -> None:
 
 
 def test_inspect_unknown_job_is_exit_4(wg: Wg) -> None:
-    result = wg("inspect", "job", "no-such-id")
+    result = wg("inspect", "job", MISSING)
     assert result.exit_code == 4
     assert result.stdout == ""
-    assert result.stderr.strip() == f"error: no job 'no-such-id' in namespace '{wg.namespace}'"
-    as_json = wg("inspect", "job", "no-such-id", "--json")
+    assert result.stderr.strip() == f"error: no job '{MISSING}' in namespace '{wg.namespace}'"
+    as_json = wg("inspect", "job", MISSING, "--json")
     assert json.loads(as_json.stderr)["error"] == {
         "code": 4,
         "kind": "not_found",
-        "message": f"no job 'no-such-id' in namespace '{wg.namespace}'",
+        "message": f"no job '{MISSING}' in namespace '{wg.namespace}'",
     }
 
 
@@ -197,18 +201,18 @@ def test_undecodable_jobs_are_shown_not_fatal(wg: Wg) -> None:
     """A job written by another program that is not a valid envelope."""
 
     async def store(client: Client) -> None:
-        await client.backend.enqueue([NewJob(job_id="raw-1", job_name="x", raw="not json {")])
+        await client.backend.enqueue([NewJob(job_id=RAW_ID, job_name="x", raw="not json {")])
 
     wg.core(store)
     (job,) = wg.json("inspect", "queued")["jobs"]
-    assert job["id"] == "raw-1"
+    assert job["id"] == RAW_ID
     assert job["job_name"] is None
     assert job["payload"] is None
     assert job["decode_error"].startswith("envelope is not JSON")
     assert job["last_error"] == job["decode_error"]
     assert "(undecodable)" in wg("inspect", "queued").stdout
-    assert wg("inspect", "job", "raw-1", "--raw").stdout == "not json {\n"
-    assert wg.json("inspect", "job", "raw-1")["job"]["envelope"] is None
-    shown = wg("inspect", "job", "raw-1")
+    assert wg("inspect", "job", RAW_ID, "--raw").stdout == "not json {\n"
+    assert wg.json("inspect", "job", RAW_ID)["job"]["envelope"] is None
+    shown = wg("inspect", "job", RAW_ID)
     assert shown.exit_code == 0
     assert "not a valid envelope" in shown.stdout

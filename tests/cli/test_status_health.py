@@ -68,10 +68,40 @@ def test_status_bad_watch_interval(wg: Wg) -> None:
         assert "--watch" in result.stderr
 
 
-def test_healthy_with_no_checks(wg: Wg) -> None:
+def _register_worker(wg: Wg, *, seen_ago: float = 0.0) -> None:
+    async def register(client: Client) -> None:
+        info = WorkerInfo(
+            worker_id="w1", host="h", pid=1, concurrency=1, started_at=time.time() - seen_ago
+        )
+        await client.backend.heartbeat(info, attempts=[], lease=30)
+
+    wg.core(register)
+
+
+def test_an_empty_namespace_is_healthy_under_the_default_checks(wg: Wg) -> None:
     result = wg("health")
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.stderr
     assert "healthy" in result.stdout
+    doc = wg.json("health")
+    assert [check["check"] for check in doc["checks"]] == ["dead", "queued_age", "heartbeat_age"]
+    assert [check["limit"] for check in doc["checks"]] == [0, 300.0, 60.0]
+
+
+def test_dead_jobs_are_unhealthy_by_default(wg: Wg) -> None:
+    wg.enqueue("a", {})
+    wg.kill(1, "boom")
+    result = wg("health")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: unhealthy: 1 dead jobs (limit 0)"
+
+
+def test_ready_jobs_with_no_live_worker_are_unhealthy_by_default(wg: Wg) -> None:
+    wg.enqueue("a", {})
+    result = wg("health")
+    assert result.exit_code == 1
+    assert "1 job(s) queued or running and no worker registered" in result.stderr
+    _register_worker(wg)
+    assert wg("health").exit_code == 0
 
 
 def test_health_max_dead(wg: Wg) -> None:
@@ -79,44 +109,58 @@ def test_health_max_dead(wg: Wg) -> None:
     wg.enqueue("b", {})
     wg.kill(2, "boom")
     assert wg("health", "--max-dead", "2").exit_code == 0
+    assert wg("health", "--max-dead", "none").exit_code == 0
     result = wg("health", "--max-dead", "1")
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: unhealthy: 2 dead jobs (limit 1)"
     doc = json.loads(wg("health", "--max-dead", "1", "--json").stdout)
     assert doc["healthy"] is False
     assert doc["reasons"] == ["2 dead jobs (limit 1)"]
-    assert doc["checks"] == [
-        {"check": "dead", "ok": False, "value": 2, "limit": 1, "reason": "2 dead jobs (limit 1)"}
-    ]
+    assert doc["checks"][0] == {
+        "check": "dead",
+        "ok": False,
+        "value": 2,
+        "limit": 1,
+        "reason": "2 dead jobs (limit 1)",
+    }
 
 
 def test_health_queued_age(wg: Wg) -> None:
     assert wg("health", "--max-queued-age", "0s").exit_code == 0  # nothing queued
     wg.enqueue("a", {})
+    _register_worker(wg)
     time.sleep(0.05)
     result = wg("health", "--max-queued-age", "10ms")
     assert result.exit_code == 1
     assert "oldest queued job waited" in result.stderr
     assert wg("health", "--max-queued-age", "1h").exit_code == 0
+    assert wg("health", "--max-queued-age", "none").exit_code == 0
 
 
 def test_health_heartbeat_age(wg: Wg) -> None:
-    result = wg("health", "--max-heartbeat-age", "60s")
+    assert wg("health", "--max-heartbeat-age", "60s").exit_code == 0  # nothing waiting
+    result = wg("health", "--require-worker")
     assert result.exit_code == 1
     assert "no worker registered" in result.stderr
-
-    async def register(client: Client) -> None:
-        info = WorkerInfo(worker_id="w1", host="h", pid=1, concurrency=1, started_at=time.time())
-        await client.backend.heartbeat(info, attempts=[], lease=30)
-
-    wg.core(register)
-    doc = json.loads(wg("health", "--max-heartbeat-age", "60s", "-o", "json").stdout)
+    _register_worker(wg)
+    doc = json.loads(wg("health", "--require-worker", "-o", "json").stdout)
     assert doc["healthy"] is True
-    assert doc["checks"][0]["check"] == "heartbeat_age"
-    assert doc["checks"][0]["ok"] is True
+    assert doc["checks"][2]["check"] == "heartbeat_age"
+    assert doc["checks"][2]["ok"] is True
+    wg.enqueue("a", {})
+    assert wg("health", "--max-heartbeat-age", "none").exit_code == 0
 
 
 def test_health_bad_duration(wg: Wg) -> None:
     result = wg("health", "--max-queued-age", "five minutes")
     assert result.exit_code == 2
     assert "invalid --max-queued-age" in result.stderr
+
+
+def test_health_bad_limits(wg: Wg) -> None:
+    for args in (["--max-dead", "many"], ["--max-dead", "-1"]):
+        result = wg("health", *args)
+        assert result.exit_code == 2
+        assert "--max-dead" in result.stderr
+    result = wg("health", "--require-worker", "--max-heartbeat-age", "none")
+    assert result.exit_code == 2

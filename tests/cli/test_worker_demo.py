@@ -138,3 +138,23 @@ def test_demo_refuses_a_namespace_with_unfinished_jobs(wg: Wg) -> None:
     assert result.exit_code == 1
     assert "1 unfinished job(s)" in result.stderr
     assert wg.counts()["queued"] == 1
+
+
+@pytest.mark.slow
+def test_demo_output_in_a_pipe_keeps_the_progress_and_the_summary_apart(wg: Wg) -> None:
+    """`make demo | tee log`: stdout and stderr in one pipe, no terminal. The live
+    display's last frame used to run into the summary's title (`… 5 deadwg demo — 4s`)."""
+    done = subprocess.run(
+        [*wg_command(), "-u", wg.url, "-n", wg.namespace, "demo", "--seed", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("wg demo — ") for line in lines), done.stdout
+    assert not any("deadwg" in line for line in lines)
+    progress = [line for line in lines if line.startswith("wg demo: ")]
+    assert len(progress) == 1, done.stdout
+    assert progress[0].endswith("5 dead")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
+import re
 import sys
 from datetime import timedelta
 from typing import Any
@@ -22,6 +24,7 @@ from wg_core import (
     redact_url,
 )
 from wg_core.namespace import validate_namespace
+from wg_core.options import MAX_DURATION, MAX_RETRIES_LIMIT, worker_settings
 
 
 def test_worker_config_defaults_are_the_specs() -> None:
@@ -148,3 +151,121 @@ def test_importing_the_core_imports_no_driver_or_front_end() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- bounds: what every reader (the Rust wg's u32/u64 fields) and every backend accepts ----
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_retries": 99999999999999999999},  # overflows the Rust reader's u32
+        {"max_retries": MAX_RETRIES_LIMIT + 1},
+        {"max_retries": "3"},
+        {"timeout": "abc"},  # was a raw ValueError
+        {"timeout": [5]},
+        {"timeout": True},
+        {"retry_delay": 10**30},  # an int too large for a float
+        {"retry_delay": MAX_DURATION + 1},
+        {"timeout": timedelta(days=365 * 200)},
+    ],
+)
+def test_job_options_out_of_range_or_of_the_wrong_type_are_config_errors(
+    kwargs: dict[str, Any],
+) -> None:
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        JobOptions(**kwargs)
+
+
+def test_job_options_at_their_bounds_are_accepted() -> None:
+    options = JobOptions(max_retries=MAX_RETRIES_LIMIT, timeout=MAX_DURATION, retry_delay=0)
+    assert options.max_retries == 2**31 - 1
+    assert options.timeout == MAX_DURATION
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"lease": "abc"},
+        {"fetch_timeout": None},
+        {"retry_jitter": "x"},
+        {"workers": "4"},
+        {"max_payload_bytes": 1.5},
+        {"max_backend_outage": 10**30},
+        {"shutdown_timeout": MAX_DURATION * 2},
+        {"default_options": {"max_retries": 1}},
+    ],
+)
+def test_every_worker_config_field_refuses_bad_values_with_config_error(
+    kwargs: dict[str, Any],
+) -> None:
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        WorkerConfig(**kwargs)
+
+
+# -- WorkerConfig.from_env: one variable per field ------------------------------------
+
+
+def test_every_worker_config_field_has_an_environment_variable() -> None:
+    names = {setting.name for setting in worker_settings()}
+    for spec in dataclasses.fields(WorkerConfig):
+        if spec.name == "default_options":
+            assert "default_retry_delay" in names
+        else:
+            assert spec.name in names, f"WorkerConfig.{spec.name} has no WG_ variable"
+    envs = [setting.env for setting in worker_settings()]
+    assert len(envs) == len(set(envs))
+    assert {"WG_WORKERS", "WG_LEASE", "WG_FETCH_TIMEOUT", "WG_MAX_BACKEND_OUTAGE"} <= set(envs)
+
+
+def test_from_env_reads_durations_ints_fractions_and_none() -> None:
+    config = WorkerConfig.from_env(
+        {
+            "WG_NAMESPACE": "shop",
+            "WG_WORKERS": "8",
+            "WG_LEASE": "1m",
+            "WG_HEARTBEAT_INTERVAL": "15s",
+            "WG_FETCH_TIMEOUT": "250ms",
+            "WG_MAX_BACKEND_OUTAGE": "none",
+            "WG_PREFETCH": "0",
+            "WG_RETRY_JITTER": "0.25",
+            "WG_MAX_PAYLOAD_BYTES": "1_000_000",
+            "WG_DEFAULT_RETRY_DELAY": "2m",
+            "WG_SHUTDOWN_TIMEOUT": "",  # empty: unset, the default stays
+            "WG_URL": "sqlite:ignored.db",  # not a WorkerConfig setting
+        }
+    )
+    assert (config.namespace, config.workers, config.lease) == ("shop", 8, 60.0)
+    assert (config.heartbeat_interval, config.fetch_timeout) == (15.0, 0.25)
+    assert config.max_backend_outage is None
+    assert (config.prefetch, config.retry_jitter, config.max_payload_bytes) == (0, 0.25, 10**6)
+    assert config.default_options.retry_delay == 120.0
+    assert config.shutdown_timeout == 30.0
+
+
+def test_from_env_overrides_win_and_the_process_environment_is_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WG_WORKERS", "6")
+    monkeypatch.setenv("WG_LEASE", "45s")
+    config = WorkerConfig.from_env(workers=2)
+    assert (config.workers, config.lease) == (2, 45.0)
+    assert WorkerConfig.from_env({}) == WorkerConfig()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WG_LEASE": "abc"}, "WG_LEASE: 'abc' is not a duration"),
+        ({"WG_WORKERS": "four"}, "WG_WORKERS='four' is not an integer"),
+        ({"WG_RETRY_JITTER": "nan"}, "WG_RETRY_JITTER='nan' is not a number"),
+        ({"WG_FETCH_TIMEOUT": "none"}, "WG_FETCH_TIMEOUT: 'none' is not a duration"),
+        ({"WG_LEASE": "99999999d"}, "lease must be at most"),
+        ({"WG_WORKERS": "0"}, "workers must be a positive int"),
+    ],
+)
+def test_from_env_bad_values_are_config_errors_naming_the_variable(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        WorkerConfig.from_env(env)

@@ -61,9 +61,10 @@ async def test_the_timer_picks_up_new_jobs() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await wait_for(pilot, lambda: app.dashboard.snapshot is not None)
-        await app.settings.client.enqueue({"n": 1}, job_name="late", job_id="late-job")
+        late = "0b7f5c9e-3d1a-4f2b-9c8e-5a6d7e8f9012"  # job ids are UUIDs
+        await app.settings.client.enqueue({"n": 1}, job_name="late", job_id=late)
         table = app.dashboard.query_one("#table-queued")
-        await wait_for(pilot, lambda: "late-job" in table.row_keys)  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: late in table.row_keys)  # type: ignore[attr-defined]
 
 
 async def test_no_refresh_while_a_dialog_is_open() -> None:

@@ -10,6 +10,7 @@ goes to stdout. Dead jobs stay in the store, so ``wg inspect dead`` shows them a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -173,7 +174,7 @@ def demo(
     specs = demo_jobs_mix(random.Random(seed))
 
     async def body() -> tuple[PoolStats, float, list[JobInfo]]:
-        client = await connect(settings)
+        client = await connect(settings, create=True)
         try:
             return await _run_demo(client, settings, specs, workers)
         finally:
@@ -224,9 +225,18 @@ async def _run_demo(
     level = wg_logger.level
     # The pool logs each dead job; the live display and the summary already say it.
     wg_logger.setLevel(logging.ERROR)
+    console = stderr_console()
+    # A live display only on a terminal: elsewhere (a pipe, a log, CI) Rich leaves its
+    # last frame without a line break, and the summary's title ran into it. There, one
+    # line at the end says the same.
+    live = (
+        Live(Group(progress, states), console=console, refresh_per_second=10)
+        if console.is_terminal
+        else contextlib.nullcontext()
+    )
     await pool.start()
     try:
-        with Live(Group(progress, states), console=stderr_console(), refresh_per_second=10):
+        with live:
             while time.monotonic() - started < DEADLINE:
                 counts = await client.counts()
                 stats = pool.stats
@@ -244,6 +254,8 @@ async def _run_demo(
         pool.shutdown()
         await pool.wait_closed()
         wg_logger.setLevel(level)
+    if not console.is_terminal:
+        console.print(f"wg demo: {states.plain}", soft_wrap=True)
     elapsed = time.monotonic() - started
     # Only this run's dead jobs: earlier demos' may still be there.
     ours = set(ids)

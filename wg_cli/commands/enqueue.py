@@ -25,6 +25,8 @@ from wg_cli.settings import (
     resolve,
 )
 from wg_core import Client, ConfigError, DuplicateJobError, JobOptions, JobSpec
+from wg_core.client import validate_job_id, validate_job_name
+from wg_core.options import to_seconds
 
 __all__ = ["enqueue"]
 
@@ -62,12 +64,19 @@ def _options(
         raise CliError(str(exc), ExitCode.USAGE) from None
 
 
-def _delay(in_: float | None, at: datetime | None, now: float) -> float | None:
+def _delay(
+    in_: float | None, at: datetime | None, now: float, *, what: str | None = None
+) -> float | None:
     if in_ is not None and at is not None:
         raise CliError("give --in or --at, not both", ExitCode.USAGE)
-    if at is not None:
-        return max(0.0, at.timestamp() - now)
-    return in_ if in_ else None
+    delay = max(0.0, at.timestamp() - now) if at is not None else in_
+    if not delay:
+        return None
+    try:
+        # The core's bound (100 years), checked here to name the option that broke it.
+        return to_seconds(delay, name=what or ("--at" if at is not None else "--in"))
+    except ConfigError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
 
 
 def _line_duration(value: Any, key: str, line: int) -> float | None:
@@ -110,6 +119,14 @@ def _spec_from_line(
     name = value.get("job_name")
     if not isinstance(name, str) or not name:
         raise CliError(f"line {line}: job_name must be a non-empty string", ExitCode.USAGE)
+    job_id = value.get("id")
+    if job_id is not None and not isinstance(job_id, str):
+        raise CliError(f"line {line}: id must be a string", ExitCode.USAGE)
+    try:
+        validate_job_name(name)
+        job_id = None if job_id is None else validate_job_id(job_id)
+    except ConfigError as exc:
+        raise CliError(f"line {line}: {exc}", ExitCode.USAGE) from None
     at_value = value.get("at")
     if at_value is not None and not isinstance(at_value, str):
         raise CliError(f"line {line}: at must be an ISO 8601 string", ExitCode.USAGE)
@@ -117,6 +134,7 @@ def _spec_from_line(
         _line_duration(value.get("in"), "in", line),
         timestamp_arg(at_value, f"'at' on line {line}"),
         now,
+        what=f"line {line}: the delay",
     )
     max_retries = value.get("max_retries")
     if max_retries is not None and (
@@ -132,9 +150,6 @@ def _spec_from_line(
         else _line_duration(timeout_value, "timeout", line),
         _line_duration(value.get("retry_delay"), "retry_delay", line),
     )
-    job_id = value.get("id")
-    if job_id is not None and not isinstance(job_id, str):
-        raise CliError(f"line {line}: id must be a string", ExitCode.USAGE)
     return JobSpec(
         payload=value.get("payload", {}),
         job_name=name,
@@ -179,7 +194,7 @@ def enqueue(
         str | None,
         typer.Argument(
             metavar="[PAYLOAD_JSON | -]",
-            help="The payload as JSON, or - to read it from stdin [default: {}].",
+            help="The payload as JSON ('{}' for none), or - to read it from stdin.",
             show_default=False,
         ),
     ] = None,
@@ -229,8 +244,10 @@ def enqueue(
     # reports exactly T.
     now = time.time()
     delay = _delay(duration_arg(in_, "--in"), timestamp_arg(at, "--at"), now)
-    if job_name is not None and not job_name.strip():
-        raise CliError("JOB_NAME must not be empty", ExitCode.USAGE)
+    if job_name is not None:
+        validate_job_name(job_name)  # a ConfigError is a usage error (exit 2)
+    if job_id is not None:
+        job_id = validate_job_id(job_id)
     specs: list[JobSpec]
     if jsonl:
         if payload is not None:
@@ -245,8 +262,16 @@ def enqueue(
     else:
         if job_name is None:
             raise CliError("missing JOB_NAME (see 'wg enqueue --help')", ExitCode.USAGE)
+        if payload is None:
+            # Never guess: an empty stdin, a forgotten argument and a pipe that is not
+            # ready yet would all silently store {}.
+            raise CliError(
+                "missing PAYLOAD_JSON: give the payload ('{}' for none), or - to read it "
+                "from stdin",
+                ExitCode.USAGE,
+            )
         text = sys.stdin.read() if payload == "-" else payload
-        value = {} if text is None else json_arg(text, "PAYLOAD_JSON")
+        value = json_arg(text, "PAYLOAD_JSON")
         specs = [
             JobSpec(payload=value, job_name=job_name, options=options, delay=delay, job_id=job_id)
         ]
@@ -257,5 +282,5 @@ def enqueue(
         except DuplicateJobError as exc:
             raise CliError(f"not enqueued: {exc}", ExitCode.FAILURE) from None
 
-    ids = run(settings, body) if specs else []
+    ids = run(settings, body, create=True) if specs else []
     _report(settings, specs, ids, now)

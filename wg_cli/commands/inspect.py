@@ -26,7 +26,7 @@ from wg_cli.output import (
     worker_document,
     workers_table,
 )
-from wg_cli.session import run
+from wg_cli.session import check_ids, run
 from wg_cli.settings import (
     JsonOpt,
     NamespaceOpt,
@@ -255,6 +255,7 @@ def inspect_job(
 ) -> None:
     """One job in any state: the whole envelope, where it is and why it failed."""
     settings = resolve(ctx, url, namespace, output, json_output)
+    [job_id] = check_ids([job_id.strip()])  # not a UUID: a usage error (2), not "not found"
 
     async def body(client: Client) -> None:
         job = await client.get_job(job_id)

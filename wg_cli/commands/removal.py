@@ -77,15 +77,30 @@ def delete(
     report_bulk(settings, result, action="delete", past="deleted", dry_run=dry_run)
 
 
+def _purge_target(name: str) -> PurgeTarget:
+    cleaned = name.strip().lower()
+    if cleaned == str(JobState.RUNNING):
+        raise CliError(
+            "running jobs cannot be purged: their workers hold them (stop the workers, "
+            "then their jobs are queued again; or wait for them to finish)",
+            ExitCode.USAGE,
+        )
+    try:
+        return PurgeTarget(cleaned)
+    except ValueError:
+        choices = ", ".join(str(t) for t in PurgeTarget)
+        raise CliError(f"cannot purge {name!r}: choose one of {choices}", ExitCode.USAGE) from None
+
+
 @app.command()
 def purge(
     ctx: typer.Context,
-    target: Annotated[
-        PurgeTarget,
+    target_name: Annotated[
+        str,
         typer.Argument(
             metavar="queued|scheduled|retry|dead|all",
             help="The state to empty; all = every state but running.",
-            case_sensitive=False,
+            show_default=False,
         ),
     ],
     dry_run: DryRunOpt = False,
@@ -99,6 +114,7 @@ def purge(
     settings = resolve(ctx, url, namespace, output, json_output)
     if settings.output is OutputFormat.ID:
         raise CliError("purge prints no ids: use -o table, json or jsonl", ExitCode.USAGE)
+    target = _purge_target(target_name)
     states = (
         [JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD]
         if target is PurgeTarget.ALL

@@ -6,26 +6,39 @@ ones) or a mapping ``{job_name: function}``. The current directory is put on
 ``./myapp/jobs.py``. SIGINT/SIGTERM drain: no new claims, running jobs get up to
 ``--shutdown-timeout`` to finish, the rest go back to the front of the queue; a second
 signal stops at once. Exit 0 after a clean drain.
+
+Every ``WorkerConfig`` setting is a flag (``--lease 1m``) and a ``WG_*`` variable
+(``WG_LEASE=1m``), derived from ``wg_core.options.worker_settings()``: the flag wins,
+then the variable, then the default.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
+import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 
 from wg_cli.app import app
-from wg_cli.commands.common import duration_arg
 from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import document, emit, emit_line, stderr_console
-from wg_cli.settings import JsonOpt, NamespaceOpt, OutputFormat, OutputOpt, UrlOpt, resolve
-from wg_core import PoolStats, WgError, WorkerPool
+from wg_cli.settings import (
+    JsonOpt,
+    LogLevelOpt,
+    NamespaceOpt,
+    OutputFormat,
+    OutputOpt,
+    UrlOpt,
+    configure_logging,
+    resolve,
+)
+from wg_core import ConfigError, PoolStats, WgError, WorkerConfig, WorkerPool
+from wg_core.options import WorkerSetting, settings_to_fields, worker_settings
 
 __all__ = ["load_target", "worker"]
 
@@ -83,7 +96,42 @@ def _stats_document(stats: PoolStats) -> dict[str, int]:
     }
 
 
-@app.command()
+_SETTING_FLAGS: Final = tuple(s for s in worker_settings() if s.name != "namespace")
+"""Every ``WorkerConfig`` setting but the namespace (the global ``-n``) as a flag."""
+PANEL: Final = "Worker settings (flag > WG_* variable > default)"
+
+
+def _setting_parameter(setting: WorkerSetting) -> inspect.Parameter:
+    names = [setting.flag, "-w"] if setting.name == "workers" else [setting.flag]
+    metavar = {"duration": "DURATION", "int": "N", "fraction": "FRACTION"}.get(setting.kind, "TEXT")
+    option = typer.Option(
+        *names,
+        metavar=f"{metavar}|none" if setting.optional else metavar,
+        # "\\[": a literal bracket, not Rich markup.
+        help=f"{setting.help}. \\[env: {setting.env}; default: {setting.show_default()}]",
+        rich_help_panel=PANEL,
+        show_default=False,
+    )
+    return inspect.Parameter(
+        setting.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[str | None, option],
+    )
+
+
+def _name_the_source(message: str, given: Mapping[str, object]) -> str:
+    """``message`` (about a field, "lease must be …") prefixed with the flag or the
+    variable that set that field."""
+    for setting in _SETTING_FLAGS:
+        if message.startswith(f"{setting.name} "):
+            if setting.name in given:
+                return f"{setting.flag}: {message}"
+            if os.environ.get(setting.env, "").strip():
+                return f"{setting.env}: {message}"
+    return message
+
+
 def worker(
     ctx: typer.Context,
     target: Annotated[
@@ -94,9 +142,6 @@ def worker(
             "module (e.g. wg_cli.demo_jobs:handlers).",
         ),
     ],
-    workers: Annotated[
-        int, typer.Option("--workers", "-w", min=1, help="Jobs run at the same time.")
-    ] = 4,
     job_names: Annotated[
         list[str] | None,
         typer.Option(
@@ -106,49 +151,31 @@ def worker(
             "pool claims go to the dead-letter queue, as with WorkerPool(handlers=...).",
         ),
     ] = None,
-    shutdown_timeout: Annotated[
-        str,
-        typer.Option("--shutdown-timeout", help="How long running jobs may finish on SIGTERM."),
-    ] = "30s",
-    prefetch: Annotated[
-        int | None,
-        typer.Option(
-            "--prefetch",
-            min=0,
-            help="Jobs this worker may hold leased beyond its free slots while the queue is "
-            "deep, so a freed slot starts its next job at once (default: the larger of "
-            "--workers and 100; 0: claim only for free slots, e.g. for long jobs spread "
-            "over many workers).",
-        ),
-    ] = None,
-    log_level: Annotated[
-        str, typer.Option("--log-level", help="Logging level of the wg loggers on stderr.")
-    ] = "INFO",
+    log_level: LogLevelOpt = None,
     url: UrlOpt = None,
     namespace: NamespaceOpt = None,
     output: OutputOpt = None,
     json_output: JsonOpt = False,
+    **setting_flags: str | None,
 ) -> None:
-    """Process jobs until SIGINT/SIGTERM, then drain and exit 0."""
+    """Process jobs until SIGINT/SIGTERM, then drain and exit 0.
+
+    Every WorkerConfig setting is a flag below and a WG_* environment variable
+    (flag first, then the variable, then the default), e.g. --lease 1m or WG_LEASE=1m.
+    """
     settings = resolve(ctx, url, namespace, output, json_output)
-    timeout = duration_arg(shutdown_timeout, "--shutdown-timeout")
-    level = logging.getLevelName(log_level.upper())
-    if not isinstance(level, int):
-        raise CliError(f"invalid --log-level {log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+    configure_logging(log_level or settings.log_level or "INFO")
+    given = {
+        setting.name: setting.parse(text, source=setting.flag)
+        for setting in _SETTING_FLAGS
+        if (text := setting_flags.get(setting.name)) is not None
+    }
+    try:
+        config = WorkerConfig.from_env(namespace=settings.namespace, **settings_to_fields(given))
+    except ConfigError as exc:
+        raise CliError(_name_the_source(str(exc), given), ExitCode.USAGE) from None
     handler, handlers = load_target(target, job_names or [])
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("wg").setLevel(level)
-    pool = WorkerPool(
-        handler,
-        handlers=handlers,
-        url=settings.url,
-        namespace=settings.namespace,
-        workers=workers,
-        shutdown_timeout=timeout if timeout is not None else 30.0,
-        prefetch=prefetch,
-    )
+    pool = WorkerPool(handler, handlers=handlers, url=settings.url, config=config)
     # The pool logs its start (after connecting) and its stop on stderr.
     try:
         asyncio.run(pool.run())
@@ -168,3 +195,13 @@ def worker(
             f"worker {pool.worker_id} stopped: {stats.processed} processed, "
             f"{stats.retried} retried, {stats.dead} dead, {stats.released} released."
         )
+
+
+# Typer reads the signature: the settings' flags join the declared parameters, so a
+# field added to WorkerConfig gets its flag here without touching this module.
+_signature = inspect.signature(worker, eval_str=True)
+_declared = [p for p in _signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+worker.__signature__ = _signature.replace(  # type: ignore[attr-defined]
+    parameters=[*_declared, *(_setting_parameter(s) for s in _SETTING_FLAGS)]
+)
+app.command()(worker)
