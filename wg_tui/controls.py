@@ -7,15 +7,17 @@ be undone or touches a whole state or filter (the dialog states the count and th
 namespace), calls the client in a worker, reports the outcome in a notification, and
 asks for a refresh. A failed call becomes an error notification; the app stays up.
 
-Under ``--read-only`` the dashboard's ``check_action`` greys every one of these out.
+Under ``--read-only`` every one of these is hidden (footer, help, command palette), and
+pressing its key says "read-only" instead of doing nothing (``write_binding``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from textual import work
+from textual.binding import Binding
 from textual.screen import Screen
 
 from wg_core import JobState
@@ -24,14 +26,36 @@ from wg_tui.dialogs import ConfirmScreen
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import count_matching
 
-__all__ = ["WRITE_ACTIONS", "ControlledScreen"]
+__all__ = ["WRITE_ACTIONS", "ControlledScreen", "read_only_notice", "write_binding"]
 
 T = TypeVar("T")
 
 WRITE_ACTIONS: Final = frozenset(
     {"retry", "run_now", "delete", "purge", "retry_all", "toggle_pause", "stop_worker"}
 )
-"""Actions that change the backend: greyed out under ``--read-only``."""
+"""Actions that change the backend: hidden under ``--read-only``."""
+
+
+def write_binding(screen: Screen[Any], key: str) -> Binding | None:
+    """The binding of ``screen`` that puts ``key`` on a write action, if any.
+
+    Under ``--read-only`` those bindings are hidden, and a hidden binding ignores its
+    key silently, which reads as a broken key: the screens look the key up here from
+    ``on_key`` and say "read-only" instead (``read_only_notice``).
+    """
+    for binding in type(screen).BINDINGS:
+        if (
+            isinstance(binding, Binding)
+            and binding.action in WRITE_ACTIONS
+            and key in (part.strip() for part in binding.key.split(","))
+        ):
+            return binding
+    return None
+
+
+def read_only_notice(binding: Binding) -> str:
+    """What pressing ``binding``'s key on a read-only dashboard tells the operator."""
+    return f"Read-only: {binding.description.lower()} is disabled (wg-tui --read-only)."
 
 
 class ControlledScreen(Screen[None]):

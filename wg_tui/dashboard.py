@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Final
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -29,9 +29,9 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from wg_core import JobState
 from wg_tui.columns import describe_error, job_row, worker_row
-from wg_tui.controls import WRITE_ACTIONS, ControlledScreen
+from wg_tui.controls import WRITE_ACTIONS, ControlledScreen, read_only_notice, write_binding
 from wg_tui.detail import JobDetailScreen
-from wg_tui.dialogs import HelpEntry, HelpScreen, help_entries
+from wg_tui.dialogs import READ_ONLY_HELP, HelpEntry, HelpScreen, help_entries
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import (
     STATE_TABS,
@@ -315,15 +315,24 @@ class DashboardScreen(ControlledScreen):
             self.query_one(WorkerTable).focus()
         self.refresh_data()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide actions that do not apply to the visible tab; grey out writes when
-        read-only."""
+    def _applies(self, action: str) -> bool:
         tabs = _APPLIES_TO.get(action)
-        if tabs is not None and self._tab not in tabs:
+        return tabs is None or self._tab in tabs
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide actions that do not apply to the visible tab, and writes when read-only."""
+        if not self._applies(action):
             return False
-        if action in WRITE_ACTIONS and self._settings.read_only:
-            return None
-        return True
+        return not (action in WRITE_ACTIONS and self._settings.read_only)
+
+    def on_key(self, event: events.Key) -> None:
+        """Read-only: a write key of this tab says so rather than doing nothing."""
+        if not self._settings.read_only:
+            return
+        binding = write_binding(self, event.key)
+        if binding is not None and self._applies(binding.action):
+            event.stop()
+            self.notify(read_only_notice(binding), severity="warning", timeout=3)
 
     def action_show_tab(self, tab: str) -> None:
         """Switch to a tab by id."""
@@ -336,7 +345,7 @@ class DashboardScreen(ControlledScreen):
 
     def action_help(self) -> None:
         """Show the keys of this tab."""
-        note = "Read-only: actions that change the backend are disabled." * self._settings.read_only
+        note = READ_ONLY_HELP if self._settings.read_only else ""
         extra = (
             [HelpEntry("enter", "Job details", True)] if self._active_state() is not None else []
         )
