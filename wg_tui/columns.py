@@ -13,12 +13,15 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from wg_core import JobInfo, JobState, WorkerInfo
+from wg_tui.error_groups import ErrorGroup
 from wg_tui.snapshot import worker_is_stale
 
 __all__ = [
+    "GROUP_COLUMNS",
     "JOB_COLUMNS",
     "SHORT_ID_LENGTH",
     "WORKER_COLUMNS",
+    "GroupRow",
     "JobRow",
     "WorkerRow",
     "describe_error",
@@ -28,6 +31,7 @@ __all__ = [
     "format_duration",
     "format_relative",
     "format_time",
+    "group_row",
     "job_row",
     "one_line",
     "plural",
@@ -48,6 +52,9 @@ JOB_COLUMNS: Final[dict[JobState, tuple[str, ...]]] = {
     JobState.DEAD: ("id", "job", "died at", "attempts", "last error"),
 }
 """Column titles of each state's tab, after the selection marker."""
+
+GROUP_COLUMNS: Final = ("jobs", "error (type and message)", "job names", "last died")
+"""Column titles of the dead tab grouped by error."""
 
 WORKER_COLUMNS: Final = (
     "id",
@@ -219,6 +226,29 @@ def job_row(job: JobInfo, now: float) -> JobRow:
         )
     failed = envelope is None or state in (JobState.RETRY, JobState.DEAD)
     return JobRow(key=job.job_id, cells=cells, failed=failed)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """One error group as a table row, keyed by the error's first line."""
+
+    key: str
+    cells: tuple[str, ...]
+
+
+def group_row(group: ErrorGroup, now: float) -> GroupRow:
+    """The row for ``group`` (cells in ``GROUP_COLUMNS`` order)."""
+    names = ", ".join(group.job_names[:3]) + (" …" if len(group.job_names) > 3 else "")
+    died = "—" if group.last_died is None else format_relative(group.last_died, now)
+    return GroupRow(
+        key=group.key,
+        cells=(
+            f"{group.count:,}",
+            one_line(group.key, 80) or "(no error recorded)",
+            names,
+            died,
+        ),
+    )
 
 
 def _created(job: JobInfo) -> float | None:

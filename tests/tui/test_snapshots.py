@@ -14,6 +14,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from tests.tui.conftest import SIZE
 from tests.tui.data import NOW, TRAFFIC, FakeClock, populate, traffic_step
@@ -50,7 +51,12 @@ def make_app(
 
 async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    while True:
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue  # a newer refresh replaced a stale one (exclusive workers): wait on
+        break
     await pilot.pause()
 
 
