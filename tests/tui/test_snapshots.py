@@ -163,3 +163,8 @@ def test_backend_outage_in_the_header(snap_compare: SnapCompare) -> None:
 def test_help_read_only(snap_compare: SnapCompare) -> None:
     app, _ = make_app(read_only=True)
     assert snap_compare(app, terminal_size=SIZE, run_before=pressing("6", "question_mark"))
+
+
+def test_dead_tab_grouped_by_error(snap_compare: SnapCompare) -> None:
+    app, _ = make_app()
+    assert snap_compare(app, terminal_size=SIZE, run_before=pressing("6", "g"))
