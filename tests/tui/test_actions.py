@@ -127,7 +127,7 @@ async def test_retry_all_matching_the_filter(populated: Populated) -> None:
         assert isinstance(focused(app), Input)
         await pilot.press("escape")  # back to the table, filter unchanged
         assert focused(app) is table(app, JobState.DEAD)
-        await pilot.press("slash")
+        await pilot.press("slash", "tab")  # past the search, to the job name
         await pilot.press(*"charge_card", "enter")
         await settle(pilot)
         assert table(app, JobState.DEAD).row_keys == [card_dead]
@@ -146,7 +146,7 @@ async def test_retry_all_by_error_text(populated: Populated) -> None:
         await pilot.press("4")
         await settle(pilot)
         app.dashboard.query_one(FilterBar).focus_first()
-        await pilot.press("tab", *"timeout", "enter")
+        await pilot.press("tab", "tab", *"timeout", "enter")  # search, job name, error
         await settle(pilot)
         assert table(app, JobState.RETRY).row_keys == [report_retry]
         await pilot.press("A")
