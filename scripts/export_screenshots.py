@@ -129,6 +129,7 @@ SCENES: dict[str, Scene] = {
     "queued": keys("2"),
     "retry": keys("4"),
     "dead": keys("6", "space"),
+    "dead-grouped": keys("6", "g"),
     "job-detail": keys("6", "enter"),
     "workers": keys("7"),
     "confirm-retry-all": confirm_retry_all,

@@ -81,6 +81,8 @@ def job_document(job: JobInfo, *, envelope: bool = False) -> dict[str, Any]:
         "payload": job.payload,
         "retry_count": job.retry_count,
         "max_retries": job.max_retries,
+        "runs": job.runs,
+        "runs_allowed": job.runs_allowed,
         "timeout_seconds": env.timeout if env else None,
         "retry_delay_seconds": env.retry_delay if env else None,
         "created_at": rfc3339(env.created_at) if env else None,
@@ -151,8 +153,7 @@ def jobs_table(
     with_error = state in ("retry", "dead")
     longest_name = max((len(job.job_name or "-") for job in rows), default=3)
     fixed = {"id": 36, "job": max(3, min(longest_name, 20))}
-    if state != "queued" and state != "scheduled":
-        fixed["fails"] = 5
+    fixed["runs"] = 5
     fixed[label] = max(len(label), 10)
     if state == "running":
         fixed["worker"] = 20
@@ -173,7 +174,7 @@ def jobs_table(
         padding=(0, 1, 0, 0),
     )
     for name, size in fixed.items():
-        justify: Literal["left", "right"] = "right" if name == "fails" else "left"
+        justify: Literal["left", "right"] = "right" if name == "runs" else "left"
         table.add_column(name, width=size, no_wrap=True, overflow="ellipsis", justify=justify)
     if with_error:
         table.add_column("last error", width=error_width, no_wrap=True, overflow="ellipsis")
@@ -182,8 +183,7 @@ def jobs_table(
         table.add_column("payload", width=payload_width, no_wrap=True, overflow="ellipsis")
     for job in rows:
         row: list[Text] = [Text(job.job_id, style="cyan"), _short(job.job_name, 200)]
-        if "fails" in fixed:
-            row.append(Text(str(job.retry_count)))
+        row.append(Text(_runs(job)))
         row.append(Text(format_age(getattr(job, attribute), now)))
         if state == "running":
             row.append(_short(job.worker_id, 200))
@@ -205,8 +205,8 @@ def _jobs_two_lines(
                 (job.job_id, "cyan"),
                 "  ",
                 job.job_name or "-",
-                ("  fails ", "dim"),
-                str(job.retry_count),
+                ("  runs ", "dim"),
+                _runs(job),
                 (f"  {label} ", "dim"),
                 format_age(getattr(job, attribute), now),
             )
@@ -216,6 +216,11 @@ def _jobs_two_lines(
         error.overflow = "ellipsis"
         lines.append(error)
     return Group(*lines)
+
+
+def _runs(job: JobInfo) -> str:
+    # Runs so far of runs allowed (JobInfo.runs: a fatal run and a running one count).
+    return "-" if job.runs is None else f"{job.runs}/{job.runs_allowed}"
 
 
 def workers_table(workers: Iterable[WorkerInfo]) -> Table:

@@ -368,8 +368,11 @@ class Client:
         newest_first: bool = False,
         job_name: str | None = None,
         error_contains: str | None = None,
+        text_contains: str | None = None,
     ) -> list[JobInfo]:
-        """A page of the jobs in ``state``, decoded."""
+        """A page of the jobs in ``state``, decoded. ``error_contains`` matches the last
+        error; ``text_contains`` the whole stored envelope (id, job name, payload, last
+        error): both case-insensitively (ASCII), as substrings."""
         if limit < 0 or offset < 0:
             raise ConfigError("limit and offset must be non-negative")
         backend = await self._ready()
@@ -380,6 +383,7 @@ class Client:
             newest_first=newest_first,
             job_name=job_name,
             error_contains=error_contains,
+            text_contains=text_contains,
         )
         return [JobInfo.from_stored(job) for job in stored]
 

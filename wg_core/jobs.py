@@ -93,3 +93,30 @@ class JobInfo:
     def max_retries(self) -> int:
         """Failed attempts allowed before the job goes dead."""
         return self.envelope.max_retries if self.envelope else 0
+
+    @property
+    def runs(self) -> int | None:
+        """Attempts run so far, the one running now included (``None`` if undecodable).
+
+        ``retry_count`` counts retried failures only: a fatal failure
+        (``JobError.fatal``, or a payload the handler cannot take) buries the job
+        without incrementing it, while the failure that uses up the retries does. So a
+        dead job whose count is still within ``max_retries`` died of a fatal failure on
+        one more run than it counts; a running job is on run ``retry_count + 1``; a
+        waiting job (queued, scheduled, retry) has run ``retry_count`` times. A dead job
+        requeued by an operator starts over from 0.
+        """
+        envelope = self.envelope
+        if envelope is None:
+            return None
+        count = envelope.retry_count
+        if self.state is JobState.RUNNING:
+            return count + 1
+        if self.state is JobState.DEAD and count <= envelope.max_retries:
+            return count + 1
+        return count
+
+    @property
+    def runs_allowed(self) -> int | None:
+        """Attempts the job may run in all: ``max_retries + 1`` (``None`` if undecodable)."""
+        return self.envelope.max_retries + 1 if self.envelope else None

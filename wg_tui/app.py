@@ -34,7 +34,8 @@ _PALETTE: tuple[tuple[str, str, str], ...] = (
     ("purge", "Purge this state", "Delete every job in it, after confirmation"),
     ("stop_worker", "Stop the highlighted worker", "It drains and exits"),
     ("toggle_order", "Toggle newest first", "Reverse the order of this tab"),
-    ("filter", "Filter by job name or error", "Edit the filters"),
+    ("filter", "Search", "Find jobs by id, id fragment or text; filter by job name or error"),
+    ("toggle_groups", "Group dead jobs by error", "Or show the dead jobs again"),
 )
 
 

@@ -13,19 +13,25 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from wg_core import JobInfo, JobState, WorkerInfo
+from wg_tui.error_groups import ErrorGroup
 from wg_tui.snapshot import worker_is_stale
 
 __all__ = [
+    "GROUP_COLUMNS",
     "JOB_COLUMNS",
+    "SHORT_ID_LENGTH",
     "WORKER_COLUMNS",
+    "GroupRow",
     "JobRow",
     "WorkerRow",
     "describe_error",
     "format_age",
+    "format_attempts",
     "format_clock",
     "format_duration",
     "format_relative",
     "format_time",
+    "group_row",
     "job_row",
     "one_line",
     "plural",
@@ -41,11 +47,14 @@ _PAYLOAD_WIDTH: Final = 40
 JOB_COLUMNS: Final[dict[JobState, tuple[str, ...]]] = {
     JobState.QUEUED: ("id", "job", "enqueued", "waiting", "attempts", "payload"),
     JobState.SCHEDULED: ("id", "job", "run at", "due", "attempts", "payload"),
-    JobState.RETRY: ("id", "job", "attempt", "next try", "last error"),
-    JobState.RUNNING: ("id", "job", "worker", "started", "lease", "attempt"),
+    JobState.RETRY: ("id", "job", "attempts", "next try", "last error"),
+    JobState.RUNNING: ("id", "job", "worker", "started", "lease", "attempts"),
     JobState.DEAD: ("id", "job", "died at", "attempts", "last error"),
 }
 """Column titles of each state's tab, after the selection marker."""
+
+GROUP_COLUMNS: Final = ("jobs", "error (type and message)", "job names", "last died")
+"""Column titles of the dead tab grouped by error."""
 
 WORKER_COLUMNS: Final = (
     "id",
@@ -59,9 +68,18 @@ WORKER_COLUMNS: Final = (
 )
 
 
+SHORT_ID_LENGTH: Final = 8
+
+
 def short_id(job_id: str) -> str:
-    """The first eight characters of an id, as ``git`` shortens hashes."""
-    return job_id[:8]
+    """The last eight characters of an id: the part that tells jobs apart.
+
+    wg's ids are time-ordered UUIDs (version 7): their first eight hex digits are the
+    creation time, the same for every job of one run (and jobs enqueued together
+    count up in the last digits). The tail is random, or that count, in every UUID
+    version; search (``/``) finds a job by this fragment.
+    """
+    return job_id[-SHORT_ID_LENGTH:]
 
 
 def format_duration(seconds: float) -> str:
@@ -136,14 +154,12 @@ def _payload_preview(job: JobInfo) -> str:
     )
 
 
-def _attempts(job: JobInfo) -> str:
-    # retry_count counts failed attempts; max_retries is how many failures are retried,
-    # so a job gets max_retries + 1 attempts in all.
-    return f"{job.retry_count}/{job.max_retries + 1}" if job.envelope else "—"
-
-
-def _current_attempt(job: JobInfo) -> str:
-    return f"{job.retry_count + 1}/{job.max_retries + 1}" if job.envelope else "—"
+def format_attempts(job: JobInfo) -> str:
+    """``runs/allowed``: attempts run so far (``JobInfo.runs``, the running one and a
+    fatal failure's included) against attempts allowed; ``—`` if undecodable."""
+    if job.runs is None or job.runs_allowed is None:
+        return "—"
+    return f"{job.runs}/{job.runs_allowed}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +186,7 @@ def job_row(job: JobInfo, now: float) -> JobRow:
             name,
             format_time(enqueued),
             format_age(enqueued, now),
-            _attempts(job),
+            format_attempts(job),
             _payload_preview(job),
         )
     elif state is JobState.SCHEDULED:
@@ -180,14 +196,14 @@ def job_row(job: JobInfo, now: float) -> JobRow:
             name,
             format_time(run_at),
             format_relative(run_at, now),
-            _attempts(job),
+            format_attempts(job),
             _payload_preview(job),
         )
     elif state is JobState.RETRY:
         cells = (
             ident,
             name,
-            _current_attempt(job),
+            format_attempts(job),
             format_relative(job.due_at, now),
             one_line(job.last_error, _ERROR_WIDTH),
         )
@@ -198,18 +214,41 @@ def job_row(job: JobInfo, now: float) -> JobRow:
             job.worker_id or "—",
             format_relative(job.updated_at, now),
             format_relative(job.lease_until, now),
-            _current_attempt(job),
+            format_attempts(job),
         )
     else:
         cells = (
             ident,
             name,
             format_time(job.updated_at),
-            _attempts(job),
+            format_attempts(job),
             one_line(job.last_error, _ERROR_WIDTH),
         )
     failed = envelope is None or state in (JobState.RETRY, JobState.DEAD)
     return JobRow(key=job.job_id, cells=cells, failed=failed)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """One error group as a table row, keyed by the error's first line."""
+
+    key: str
+    cells: tuple[str, ...]
+
+
+def group_row(group: ErrorGroup, now: float) -> GroupRow:
+    """The row for ``group`` (cells in ``GROUP_COLUMNS`` order)."""
+    names = ", ".join(group.job_names[:3]) + (" …" if len(group.job_names) > 3 else "")
+    died = "—" if group.last_died is None else format_relative(group.last_died, now)
+    return GroupRow(
+        key=group.key,
+        cells=(
+            f"{group.count:,}",
+            one_line(group.key, 80) or "(no error recorded)",
+            names,
+            died,
+        ),
+    )
 
 
 def _created(job: JobInfo) -> float | None:

@@ -7,31 +7,68 @@ be undone or touches a whole state or filter (the dialog states the count and th
 namespace), calls the client in a worker, reports the outcome in a notification, and
 asks for a refresh. A failed call becomes an error notification; the app stays up.
 
-Under ``--read-only`` the dashboard's ``check_action`` greys every one of these out.
+Under ``--read-only`` every one of these is hidden (footer, help, command palette), and
+pressing its key says "read-only" instead of doing nothing (``write_binding``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Final, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final, TypeVar
 
 from textual import work
+from textual.binding import Binding
 from textual.screen import Screen
 
 from wg_core import JobState
-from wg_tui.columns import describe_error, plural
+from wg_tui.columns import describe_error, one_line, plural
 from wg_tui.dialogs import ConfirmScreen
+from wg_tui.error_groups import group_job_ids
 from wg_tui.settings import TuiSettings
-from wg_tui.snapshot import count_matching
+from wg_tui.snapshot import count_matching, matching_ids
 
-__all__ = ["WRITE_ACTIONS", "ControlledScreen"]
+__all__ = ["WRITE_ACTIONS", "ControlledScreen", "read_only_notice", "write_binding"]
 
 T = TypeVar("T")
 
 WRITE_ACTIONS: Final = frozenset(
     {"retry", "run_now", "delete", "purge", "retry_all", "toggle_pause", "stop_worker"}
 )
-"""Actions that change the backend: greyed out under ``--read-only``."""
+"""Actions that change the backend: hidden under ``--read-only``."""
+
+
+def write_binding(screen: Screen[Any], key: str) -> Binding | None:
+    """The binding of ``screen`` that puts ``key`` on a write action, if any.
+
+    Under ``--read-only`` those bindings are hidden, and a hidden binding ignores its
+    key silently, which reads as a broken key: the screens look the key up here from
+    ``on_key`` and say "read-only" instead (``read_only_notice``).
+    """
+    for binding in type(screen).BINDINGS:
+        if (
+            isinstance(binding, Binding)
+            and binding.action in WRITE_ACTIONS
+            and key in (part.strip() for part in binding.key.split(","))
+        ):
+            return binding
+    return None
+
+
+def read_only_notice(binding: Binding) -> str:
+    """What pressing ``binding``'s key on a read-only dashboard tells the operator."""
+    return f"Read-only: {binding.description.lower()} is disabled (wg-tui --read-only)."
+
+
+_BATCH: Final = 500
+"""Ids per call when acting on a whole group or search."""
+
+
+async def _in_batches(call: Callable[[Sequence[str]], Awaitable[int]], ids: list[str]) -> int:
+    """``call`` (retry_jobs, delete_jobs) over ``ids`` ``_BATCH`` at a time; the total."""
+    total = 0
+    for start in range(0, len(ids), _BATCH):
+        total += await call(ids[start : start + _BATCH])
+    return total
 
 
 class ControlledScreen(Screen[None]):
@@ -52,8 +89,12 @@ class ControlledScreen(Screen[None]):
         """The ids an action on ``state`` applies to, in display order."""
         raise NotImplementedError
 
-    def _filters(self) -> tuple[str | None, str | None]:
-        """The job-name and error-text filters."""
+    def _filters(self) -> tuple[str | None, str | None, str | None]:
+        """The job-name, error-text and search filters."""
+        raise NotImplementedError
+
+    def _highlighted_group(self) -> str | None:
+        """The error group under the cursor, when the dead tab shows groups."""
         raise NotImplementedError
 
     def _filter_text(self) -> str:
@@ -100,8 +141,11 @@ class ControlledScreen(Screen[None]):
     # -- actions -----------------------------------------------------------------------------
 
     def action_retry(self) -> None:
-        """Put the selected (or highlighted) dead/retry jobs back in the queue."""
-        if (found := self._targets_or_warn()) is not None:
+        """Put the selected (or highlighted) dead/retry jobs back in the queue; on the
+        grouped dead tab, every job of the highlighted group, after confirmation."""
+        if (group := self._highlighted_group()) is not None:
+            self._act_on_group("retry", group)
+        elif (found := self._targets_or_warn()) is not None:
             self._retry(*found)
 
     @work(group="actions")
@@ -124,8 +168,11 @@ class ControlledScreen(Screen[None]):
         self._done(state)
 
     def action_delete(self) -> None:
-        """Delete the selected (or highlighted) jobs, after confirmation."""
-        if (found := self._targets_or_warn()) is not None:
+        """Delete the selected (or highlighted) jobs, after confirmation; on the grouped
+        dead tab, every job of the highlighted group."""
+        if (group := self._highlighted_group()) is not None:
+            self._act_on_group("delete", group)
+        elif (found := self._targets_or_warn()) is not None:
             self._delete(*found)
 
     @work(group="actions")
@@ -185,14 +232,29 @@ class ControlledScreen(Screen[None]):
 
     @work(group="actions")
     async def _retry_all(self, state: JobState) -> None:
-        job_name, error = self._filters()
-        count = await self._write(
-            "Count",
-            count_matching(self._client, state, job_name=job_name, error_contains=error),
-        )
+        job_name, error, text = self._filters()
+        ids: list[str] | None = None
+        if text:
+            # The core's retry_all cannot search: requeue exactly the ids found.
+            ids = await self._write(
+                "Search",
+                matching_ids(
+                    self._client,
+                    state,
+                    job_name=job_name,
+                    error_contains=error,
+                    text_contains=text,
+                ),
+            )
+            count = None if ids is None else len(ids)
+        else:
+            count = await self._write(
+                "Count",
+                count_matching(self._client, state, job_name=job_name, error_contains=error),
+            )
         if count is None:
             return
-        matching = f" matching {self._filter_text()}" if job_name or error else ""
+        matching = f" matching {self._filter_text()}" if job_name or error or text else ""
         if count == 0:
             self.notify(f"No {state.value} jobs{matching}.", timeout=3)
             return
@@ -204,12 +266,52 @@ class ControlledScreen(Screen[None]):
             ConfirmScreen("Retry all", question, confirm_label="Requeue")
         ):
             return
-        moved = await self._write(
-            "Retry all", self._client.retry_all(state, job_name=job_name, error_contains=error)
-        )
+        if ids is not None:
+            moved = await self._write("Retry all", _in_batches(self._client.retry_jobs, ids))
+        else:
+            moved = await self._write(
+                "Retry all",
+                self._client.retry_all(state, job_name=job_name, error_contains=error),
+            )
         if moved is not None:
             self.notify(f"Requeued {plural(moved, state.value + ' job')}.")
         self._done(state)
+
+    @work(group="actions")
+    async def _act_on_group(self, verb: str, key: str) -> None:
+        job_name, _, text = self._filters()
+        ids = await self._write(
+            "Collect the group",
+            group_job_ids(self._client, key, job_name=job_name, text_contains=text),
+        )
+        if ids is None:
+            return
+        error = one_line(key, 200) or "(no error recorded)"
+        if not ids:
+            self.notify(f"No dead jobs fail with {error!r} any more.", timeout=3)
+            self._done(JobState.DEAD)
+            return
+        namespace = self._settings.namespace
+        jobs = plural(len(ids), "dead job")
+        if verb == "retry":
+            title, label = "Retry group", "Requeue"
+            question = (
+                f"Requeue {jobs} that failed with\n\n  {error}\n\nin namespace {namespace!r}?"
+            )
+        else:
+            title, label = "Delete group", "Delete"
+            question = (
+                f"Delete {jobs} that failed with\n\n  {error}\n\nfrom namespace "
+                f"{namespace!r}?\n\nThis cannot be undone."
+            )
+        if not await self.app.push_screen_wait(ConfirmScreen(title, question, confirm_label=label)):
+            return
+        call = self._client.retry_jobs if verb == "retry" else self._client.delete_jobs
+        done = await self._write(title, _in_batches(call, ids))
+        if done is not None:
+            verb_done = "Requeued" if verb == "retry" else "Deleted"
+            self.notify(f"{verb_done} {done:,} of {jobs}.")
+        self._done(JobState.DEAD)
 
     def action_toggle_pause(self) -> None:
         """Pause the namespace (workers stop claiming) or resume it."""

@@ -21,27 +21,37 @@ from dataclasses import replace
 from typing import Final
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from wg_core import JobState
-from wg_tui.columns import describe_error, job_row, worker_row
-from wg_tui.controls import WRITE_ACTIONS, ControlledScreen
+from wg_tui.columns import describe_error, group_row, job_row, plural, worker_row
+from wg_tui.controls import WRITE_ACTIONS, ControlledScreen, read_only_notice, write_binding
 from wg_tui.detail import JobDetailScreen
-from wg_tui.dialogs import HelpEntry, HelpScreen, help_entries
+from wg_tui.dialogs import READ_ONLY_HELP, HelpEntry, HelpScreen, help_entries
+from wg_tui.error_groups import ErrorGroups
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import (
+    FIND_PER_STATE,
     STATE_TABS,
     JobPage,
     PageRequest,
     Snapshot,
     Throughput,
+    find_jobs,
     take_snapshot,
 )
-from wg_tui.widgets import FilterBar, JobTable, OverviewPanel, StatusBar, WorkerTable
+from wg_tui.widgets import (
+    ErrorGroupTable,
+    FilterBar,
+    JobTable,
+    OverviewPanel,
+    StatusBar,
+    WorkerTable,
+)
 
 __all__ = ["DashboardScreen"]
 
@@ -60,8 +70,12 @@ _APPLIES_TO: Final[dict[str, frozenset[str]]] = {
     "toggle_select": _STATE_TAB_IDS,
     "filter": _STATE_TAB_IDS,
     "focus_table": _STATE_TAB_IDS,
+    "toggle_groups": frozenset({"dead"}),
 }
 """Actions that make sense on some tabs only (hidden elsewhere)."""
+
+_JOB_LIST_ONLY: Final = frozenset({"toggle_select", "toggle_order", "page", "run_now"})
+"""Actions on a list of jobs, hidden while the dead tab shows error groups."""
 
 
 _BACKOFF_CAP: Final = 30.0
@@ -89,7 +103,8 @@ class DashboardScreen(ControlledScreen):
         Binding("5", "show_tab('running')", "Running tab", show=False),
         Binding("6", "show_tab('dead')", "Dead tab", show=False),
         Binding("7", "show_tab('workers')", "Workers tab", show=False),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("slash", "filter", "Search", key_display="/"),
+        Binding("g", "toggle_groups", "Group by error"),
         Binding("escape", "focus_table", "Leave the filter", show=False),
         Binding("o", "toggle_order", "Newest first", show=False),
         Binding("left_square_bracket", "page(-1)", "Previous page", key_display="[", show=False),
@@ -112,6 +127,8 @@ class DashboardScreen(ControlledScreen):
         }
         self._job_name = ""
         self._error_contains = ""
+        self._text = ""
+        self._grouped = False
         self._selected: dict[JobState, set[str]] = {state: set() for state in STATE_TABS}
         self._pages: dict[JobState, JobPage] = {}
         self._throughput = Throughput()
@@ -132,6 +149,8 @@ class DashboardScreen(ControlledScreen):
             for state in STATE_TABS:
                 with TabPane(state.value.capitalize(), id=state.value):
                     yield JobTable(id=f"table-{state.value}")
+                    if state is JobState.DEAD:
+                        yield ErrorGroupTable(id="table-groups")
                     yield Static(id=f"page-{state.value}", classes="page-info")
             with TabPane("Workers", id="workers"):
                 yield WorkerTable(id="table-workers")
@@ -142,6 +161,7 @@ class DashboardScreen(ControlledScreen):
         for state in STATE_TABS:
             self._table(state).use_state_columns(state)
         self.query_one(FilterBar).display = False
+        self.query_one(ErrorGroupTable).display = False
         self._show_status()
         self.refresh_data()
         if self._settings.refresh_every:
@@ -182,6 +202,7 @@ class DashboardScreen(ControlledScreen):
                 clock=self._settings.clock,
                 page=self._requests[state] if state is not None else None,
                 workers=tab in ("overview", "workers"),
+                groups=state is JobState.DEAD and self._grouped,
             )
         except Exception as exc:
             # Anything a backend raises, even untranslated, must not take the app down.
@@ -225,6 +246,20 @@ class DashboardScreen(ControlledScreen):
             )
         if snapshot.page is not None:
             self._show_page(snapshot.page, snapshot)
+        if snapshot.groups is not None and self._grouped:
+            self._show_groups(snapshot.groups, snapshot.taken_at)
+
+    def _show_groups(self, groups: ErrorGroups, now: float) -> None:
+        self.query_one(ErrorGroupTable).show([group_row(group, now) for group in groups.groups])
+        info = Text(plural(len(groups.groups), "error"))
+        info.append(f" in {plural(groups.scanned, 'dead job')}")
+        if not groups.complete:
+            info.append(f" (the first {groups.scanned:,} read)", style="bold yellow")
+        if self._requests[JobState.DEAD].filtered:
+            info.append(" matching ")
+            info.append(self._filter_text(), style="bold")
+        info.append("   g jobs  r requeue group  d delete group  enter show its jobs", style="dim")
+        self.query_one("#page-dead", Static).update(info)
 
     def _label_tab(self, pane_id: str, label: str) -> None:
         # Relabelling makes the tab bar lay itself out again: only when the text changes.
@@ -276,6 +311,8 @@ class DashboardScreen(ControlledScreen):
 
     def _filter_text(self) -> str:
         parts = []
+        if self._text:
+            parts.append(f"search {self._text!r}")
         if self._job_name:
             parts.append(f"job name {self._job_name!r}")
         if self._error_contains:
@@ -310,20 +347,31 @@ class DashboardScreen(ControlledScreen):
         self.refresh_bindings()
         state = self._active_state()
         if state is not None:
-            self._table(state).focus()
+            self._focus_table(state)
         elif self._tab == "workers":
             self.query_one(WorkerTable).focus()
         self.refresh_data()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide actions that do not apply to the visible tab; grey out writes when
-        read-only."""
-        tabs = _APPLIES_TO.get(action)
-        if tabs is not None and self._tab not in tabs:
+    def _applies(self, action: str) -> bool:
+        if self._grouped and self._tab == "dead" and action in _JOB_LIST_ONLY:
             return False
-        if action in WRITE_ACTIONS and self._settings.read_only:
-            return None
-        return True
+        tabs = _APPLIES_TO.get(action)
+        return tabs is None or self._tab in tabs
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide actions that do not apply to the visible tab, and writes when read-only."""
+        if not self._applies(action):
+            return False
+        return not (action in WRITE_ACTIONS and self._settings.read_only)
+
+    def on_key(self, event: events.Key) -> None:
+        """Read-only: a write key of this tab says so rather than doing nothing."""
+        if not self._settings.read_only:
+            return
+        binding = write_binding(self, event.key)
+        if binding is not None and self._applies(binding.action):
+            event.stop()
+            self.notify(read_only_notice(binding), severity="warning", timeout=3)
 
     def action_show_tab(self, tab: str) -> None:
         """Switch to a tab by id."""
@@ -336,7 +384,7 @@ class DashboardScreen(ControlledScreen):
 
     def action_help(self) -> None:
         """Show the keys of this tab."""
-        note = "Read-only: actions that change the backend are disabled." * self._settings.read_only
+        note = READ_ONLY_HELP if self._settings.read_only else ""
         extra = (
             [HelpEntry("enter", "Job details", True)] if self._active_state() is not None else []
         )
@@ -350,24 +398,89 @@ class DashboardScreen(ControlledScreen):
         """Put the keyboard back in the visible tab's table."""
         state = self._active_state()
         if state is not None:
+            self._focus_table(state)
+
+    def _focus_table(self, state: JobState) -> None:
+        if state is JobState.DEAD and self._grouped:
+            self.query_one(ErrorGroupTable).focus()
+        else:
             self._table(state).focus()
+
+    def action_toggle_groups(self) -> None:
+        """Show the dead jobs grouped by error (type and message), or the jobs again."""
+        self._set_grouped(not self._grouped)
+        self.refresh_data()
+
+    def _set_grouped(self, grouped: bool) -> None:
+        self._grouped = grouped
+        self._table(JobState.DEAD).display = not grouped
+        self.query_one(ErrorGroupTable).display = grouped
+        self._focus_table(JobState.DEAD)
+
+    def _highlighted_group(self) -> str | None:
+        """The error group under the cursor, when the dead tab shows groups."""
+        if not (self._grouped and self._tab == "dead"):
+            return None
+        return self.query_one(ErrorGroupTable).cursor_key
 
     @on(FilterBar.Changed)
     def _filters_changed(self, event: FilterBar.Changed) -> None:
-        self._job_name = event.job_name
-        self._error_contains = event.error_contains
+        # A search decides itself where the keyboard goes: focusing this tab's table
+        # now would pull the tabs back here after the search moved to another.
+        searching = bool(event.text)
+        self._apply_filters(event.job_name, event.error_contains, event.text, focus=not searching)
+        if searching:
+            self._find(event.text)
+
+    def _apply_filters(
+        self, job_name: str, error_contains: str, text: str, *, focus: bool = True
+    ) -> None:
+        self._job_name = job_name
+        self._error_contains = error_contains
+        self._text = text
         for state, request in self._requests.items():
             self._requests[state] = replace(
                 request,
                 offset=0,
-                job_name=event.job_name or None,
-                error_contains=event.error_contains or None,
+                job_name=job_name or None,
+                error_contains=error_contains or None,
+                text_contains=text or None,
             )
             self._selected[state].clear()
         active = self._active_state()
-        if active is not None:
-            self._table(active).focus()
+        if active is not None and focus:
+            self._focus_table(active)
         self.refresh_data()
+
+    @work(exclusive=True, group="find")
+    async def _find(self, text: str) -> None:
+        """Search every state: open the job if exactly one matches, else go to a tab
+        that has matches and say where the others are."""
+        active = self._active_state()
+        try:
+            result = await find_jobs(self._client, text)
+        except Exception as exc:
+            self.notify(describe_error(exc), title="Search failed", severity="error")
+            result = None
+        states = [] if result is None else result.states
+        if active is not None and active not in states and states:
+            self.action_show_tab(states[0].value)  # which focuses its table
+        elif active is not None:
+            self._focus_table(active)
+        if result is None:
+            return
+        if result.only is not None:
+            self.app.push_screen(JobDetailScreen(self._settings, result.only.job_id))
+            return
+        if not states:
+            self.notify(f"No job matches {text!r}.", severity="warning", timeout=4)
+            return
+        where = ", ".join(
+            f"{state.value} ({len(result.found[state])}"
+            f"{'+' if len(result.found[state]) >= FIND_PER_STATE else ''})"
+            for state in states
+        )
+        self.notify(f"{text!r} matches jobs in: {where}.", timeout=5)
 
     def action_toggle_order(self) -> None:
         """Flip between oldest-first and newest-first."""
@@ -416,9 +529,16 @@ class DashboardScreen(ControlledScreen):
 
     @on(DataTable.RowSelected)
     def _open_job(self, event: DataTable.RowSelected) -> None:
-        if not isinstance(event.data_table, JobTable) or event.row_key.value is None:
+        if event.row_key.value is None:
             return
-        self.app.push_screen(JobDetailScreen(self._settings, str(event.row_key.value)))
+        key = str(event.row_key.value)
+        if isinstance(event.data_table, ErrorGroupTable):
+            # A group's jobs: the job list, filtered by the group's error.
+            self.query_one(FilterBar).set_error(key)
+            self._set_grouped(False)
+            self._apply_filters(self._job_name, key, self._text)
+        elif isinstance(event.data_table, JobTable):
+            self.app.push_screen(JobDetailScreen(self._settings, key))
 
     # -- what the controls act on (hooks of ControlledScreen) -------------------------------
 
@@ -434,9 +554,9 @@ class DashboardScreen(ControlledScreen):
         """The worker pool under the cursor of the workers tab."""
         return self.query_one(WorkerTable).cursor_key
 
-    def _filters(self) -> tuple[str | None, str | None]:
-        """The job-name and error filters (``None`` when unset)."""
-        return self._job_name or None, self._error_contains or None
+    def _filters(self) -> tuple[str | None, str | None, str | None]:
+        """The job-name, error and search filters (``None`` when unset)."""
+        return self._job_name or None, self._error_contains or None, self._text or None
 
     def _done(self, state: JobState | None) -> None:
         """After a write: forget the selection and show the result."""

@@ -10,7 +10,7 @@ from typing import Final
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -20,7 +20,8 @@ from textual.widgets import Footer, Static
 
 from wg_core import JobInfo, JobState
 from wg_tui.columns import describe_error, format_relative, format_time, pretty_json
-from wg_tui.dialogs import ConfirmScreen, HelpScreen, help_entries
+from wg_tui.controls import WRITE_ACTIONS, read_only_notice, write_binding
+from wg_tui.dialogs import READ_ONLY_HELP, ConfirmScreen, HelpScreen, help_entries
 from wg_tui.settings import TuiSettings
 
 __all__ = ["JobDetailScreen"]
@@ -115,7 +116,7 @@ class JobDetailScreen(Screen[None]):
         fact("state", job.state.value, "bold red" if job.state is JobState.DEAD else "bold")
         if envelope is not None:
             fact("status", envelope.status)
-            fact("attempts", f"{envelope.retry_count} failed of {envelope.max_retries + 1} allowed")
+            fact("attempts", f"{job.runs} run of {job.runs_allowed} allowed")
             fact("timeout", "none" if envelope.timeout is None else f"{envelope.timeout:g}s")
             fact(
                 "retry delay",
@@ -128,7 +129,10 @@ class JobDetailScreen(Screen[None]):
             fact("envelope", job.decode_error or "undecodable", "bold red")
         if job.due_at is not None:
             fact("due", _when(job.due_at, now))
-        if job.updated_at is not None:
+        # The same field as the dead tab's "died at", on every backend.
+        if job.state is JobState.DEAD:
+            fact("died", "—" if job.updated_at is None else _when(job.updated_at, now))
+        elif job.updated_at is not None:
             fact("in state since", _when(job.updated_at, now))
         if job.worker_id is not None:
             fact("worker", job.worker_id)
@@ -159,15 +163,25 @@ class JobDetailScreen(Screen[None]):
             Syntax(job.raw, "json", theme=_SYNTAX_THEME, word_wrap=True, background_color="default")
         )
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer only the actions that apply to the job's state; grey them out when
-        read-only."""
+    def _applies(self, action: str) -> bool:
         states = _APPLIES_TO.get(action)
-        if states is None:
-            return True
-        if self._job is None or self._job.state not in states:
+        return states is None or (self._job is not None and self._job.state in states)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer only the actions that apply to the job's state; none that write when
+        read-only."""
+        if not self._applies(action):
             return False
-        return None if self._settings.read_only else True
+        return not (action in WRITE_ACTIONS and self._settings.read_only)
+
+    def on_key(self, event: events.Key) -> None:
+        """Read-only: a write key that applies to this job says so."""
+        if not self._settings.read_only:
+            return
+        binding = write_binding(self, event.key)
+        if binding is not None and self._applies(binding.action):
+            event.stop()
+            self.notify(read_only_notice(binding), severity="warning", timeout=3)
 
     def action_back(self) -> None:
         """Back to the dashboard."""
@@ -175,7 +189,8 @@ class JobDetailScreen(Screen[None]):
 
     def action_help(self) -> None:
         """Show the keys of this screen."""
-        self.app.push_screen(HelpScreen("Keys", help_entries(self)))
+        note = READ_ONLY_HELP if self._settings.read_only else ""
+        self.app.push_screen(HelpScreen("Keys", help_entries(self), note=note))
 
     def action_toggle_raw(self) -> None:
         """Show or hide the stored JSON exactly as the backend holds it."""

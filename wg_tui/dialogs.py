@@ -17,7 +17,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Static
 
-__all__ = ["ConfirmScreen", "HelpEntry", "HelpScreen", "help_entries"]
+__all__ = ["READ_ONLY_HELP", "ConfirmScreen", "HelpEntry", "HelpScreen", "help_entries"]
+
+READ_ONLY_HELP = (
+    "Read-only (--read-only): the keys that retry, run, delete, purge, pause or stop are "
+    "hidden, and pressing one says so."
+)
+"""The help's note when the dashboard runs read-only."""
 
 
 class ConfirmScreen(ModalScreen[bool]):

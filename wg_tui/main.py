@@ -2,18 +2,31 @@
 
 Options mirror the ``wg`` CLI: ``--url``/``WG_URL`` (default: the embedded SQLite file
 ``wg.db``), ``--namespace``/``WG_NAMESPACE`` (default ``wg``), plus ``--read-only`` and
-``--refresh SECONDS``. argparse, not Typer: Typer belongs to the ``cli`` extra, and
+``--refresh SECONDS``. It only reads unless told to act: the namespace (or SQLite
+file) must exist already, else it says so and exits with status 4, creating nothing
+(as ``wg status`` does). argparse, not Typer: Typer belongs to the ``cli`` extra, and
 ``pip install 'wg[tui]'`` must be enough to run this.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
 
-from wg_core import DEFAULT_URL, Client, WgError, backend_from_url, redact_url
+from wg_core import (
+    DEFAULT_URL,
+    BackendConfigError,
+    BackendUnavailableError,
+    Client,
+    ConfigError,
+    NamespaceNotFoundError,
+    WgError,
+    backend_from_url,
+    redact_url,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -61,14 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _check_namespace(url: str, namespace: str) -> None:
+    """Open the namespace as a reader once and close it again: raises
+    ``NamespaceNotFoundError`` (and creates nothing) if it does not exist.
+
+    The app's own client is opened inside the app's event loop, where a failure only
+    reaches the status line; this check runs first so that a typo in ``--url`` or
+    ``--namespace`` is one line and exit status 4, not an empty dashboard.
+    """
+    client = Client(backend_from_url(url, namespace), create=False)
+    try:
+        await client.open()
+    finally:
+        await client.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``wg-tui``; returns the exit status."""
+    """Run ``wg-tui``; returns the exit status (as ``wg``'s: 2 bad arguments, 4 no such
+    namespace or SQLite file, 69 backend unreachable, 78 configuration refused, 1 any
+    other failure)."""
     args = build_parser().parse_args(argv)
+    shown_url = redact_url(args.url)
     try:
         # Importing Textual costs a moment: do it after the arguments are known good.
         from wg_tui.app import WgApp
 
         backend = backend_from_url(args.url, args.namespace)
+        asyncio.run(_check_namespace(args.url, args.namespace))
     except ModuleNotFoundError as exc:
         # Textual comes with the tui extra, not with the base install.
         if (exc.name or "").partition(".")[0] not in ("textual", "rich"):
@@ -79,14 +111,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except WgError as exc:
+    except NamespaceNotFoundError as exc:
+        print(
+            f"wg-tui: {exc} (namespace {args.namespace!r} at {shown_url} does not exist; "
+            "nothing was created: check --url and --namespace)",
+            file=sys.stderr,
+        )
+        return 4
+    except ConfigError as exc:
         print(f"wg-tui: {exc}", file=sys.stderr)
         return 2
+    except BackendUnavailableError as exc:
+        print(f"wg-tui: backend unreachable: {exc}", file=sys.stderr)
+        return 69
+    except BackendConfigError as exc:
+        print(f"wg-tui: backend refused the configuration: {exc}", file=sys.stderr)
+        return 78
+    except WgError as exc:
+        print(f"wg-tui: {exc}", file=sys.stderr)
+        return 1
     app = WgApp(
-        Client(backend),
+        # A dashboard reads: it never creates the namespace or the SQLite file.
+        Client(backend, create=False),
         read_only=args.read_only,
         refresh_every=args.refresh,
-        url=redact_url(args.url),
+        url=shown_url,
         close_client=True,
     )
     app.run()

@@ -13,23 +13,29 @@ are reproducible in tests and screenshots.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Final
 
 from wg_core import Client, Counters, JobInfo, JobState, StateCounts, WorkerConfig, WorkerInfo
+from wg_tui.error_groups import ErrorGroups, group_dead_jobs
 
 __all__ = [
+    "FIND_PER_STATE",
     "PAGE_SIZE",
     "STALE_AFTER",
     "STATE_TABS",
     "Clock",
     "JobPage",
     "PageRequest",
+    "SearchResult",
     "Snapshot",
     "Throughput",
     "count_matching",
+    "find_jobs",
+    "matching_ids",
     "take_snapshot",
     "worker_is_stale",
 ]
@@ -73,11 +79,13 @@ class PageRequest:
     newest_first: bool = False
     job_name: str | None = None
     error_contains: str | None = None
+    text_contains: str | None = None
+    """Search: a substring of the stored envelope (id, job name, payload, error)."""
 
     @property
     def filtered(self) -> bool:
-        """Whether a job-name or error filter narrows the state."""
-        return bool(self.job_name or self.error_contains)
+        """Whether a job-name, error or search filter narrows the state."""
+        return bool(self.job_name or self.error_contains or self.text_contains)
 
     def next_page(self) -> PageRequest:
         """The following page."""
@@ -117,6 +125,8 @@ class Snapshot:
     """The worker registry, when the visible tab needs it."""
     page: JobPage | None = None
     """A page of one state, when a state tab is visible."""
+    groups: ErrorGroups | None = None
+    """The dead jobs grouped by error, when the dead tab shows groups."""
 
     def count(self, state: JobState) -> int:
         """How many jobs are in ``state``."""
@@ -142,8 +152,12 @@ async def take_snapshot(
     clock: Clock,
     page: PageRequest | None = None,
     workers: bool = False,
+    groups: bool = False,
 ) -> Snapshot:
     """Ask ``client`` for the global facts plus ``page`` and/or the worker registry.
+
+    ``groups=True`` groups the dead jobs matching ``page``'s filters by error instead
+    of fetching ``page`` (``wg_tui.error_groups``; bounded by its ``SCAN_LIMIT``).
 
     The calls run one after the other: backends serialise them on one connection anyway,
     and a failure (``wg_core.errors.BackendError``) propagates to the caller, which
@@ -154,7 +168,16 @@ async def take_snapshot(
     paused = await client.is_paused()
     registry = tuple(await client.workers()) if workers else None
     job_page: JobPage | None = None
-    if page is not None:
+    error_groups: ErrorGroups | None = None
+    if groups:
+        filters = page or PageRequest(state=JobState.DEAD)
+        error_groups = await group_dead_jobs(
+            client,
+            job_name=filters.job_name or None,
+            error_contains=filters.error_contains or None,
+            text_contains=filters.text_contains or None,
+        )
+    elif page is not None:
         jobs = await client.list_jobs(
             page.state,
             limit=page.limit,
@@ -162,6 +185,7 @@ async def take_snapshot(
             newest_first=page.newest_first,
             job_name=page.job_name or None,
             error_contains=page.error_contains or None,
+            text_contains=page.text_contains or None,
         )
         job_page = JobPage(request=page, jobs=tuple(jobs))
     return Snapshot(
@@ -171,6 +195,7 @@ async def take_snapshot(
         paused=paused,
         workers=registry,
         page=job_page,
+        groups=error_groups,
     )
 
 
@@ -180,13 +205,14 @@ async def count_matching(
     *,
     job_name: str | None = None,
     error_contains: str | None = None,
+    text_contains: str | None = None,
 ) -> int:
     """How many jobs in ``state`` match the filters (for a confirmation dialog).
 
     Unfiltered, this is one ``counts()`` call. The core has no filtered count, so a
     filtered one pages through the matches, ``_COUNT_PAGE`` at a time.
     """
-    if not (job_name or error_contains):
+    if not (job_name or error_contains or text_contains):
         counts = await client.counts()
         total: int = getattr(counts, state.value)
         return total
@@ -198,10 +224,86 @@ async def count_matching(
             offset=total,
             job_name=job_name or None,
             error_contains=error_contains or None,
+            text_contains=text_contains or None,
         )
         total += len(page)
         if len(page) < _COUNT_PAGE:
             return total
+
+
+async def matching_ids(
+    client: Client,
+    state: JobState,
+    *,
+    job_name: str | None = None,
+    error_contains: str | None = None,
+    text_contains: str | None = None,
+) -> list[str]:
+    """The ids of every job in ``state`` matching the filters, read ``_COUNT_PAGE`` at a
+    time (ids only: for acting on a search the core's bulk verbs cannot filter by)."""
+    ids: list[str] = []
+    while True:
+        page = await client.list_jobs(
+            state,
+            limit=_COUNT_PAGE,
+            offset=len(ids),
+            job_name=job_name or None,
+            error_contains=error_contains or None,
+            text_contains=text_contains or None,
+        )
+        ids.extend(job.job_id for job in page)
+        if len(page) < _COUNT_PAGE:
+            return ids
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchResult:
+    """Where a search found jobs: up to ``FIND_PER_STATE`` of each state."""
+
+    text: str
+    found: dict[JobState, tuple[JobInfo, ...]]
+
+    @property
+    def only(self) -> JobInfo | None:
+        """The one job found, when the search names exactly one."""
+        jobs = [job for hits in self.found.values() for job in hits]
+        return jobs[0] if len(jobs) == 1 else None
+
+    @property
+    def states(self) -> list[JobState]:
+        """The states with matches, in tab order."""
+        return [state for state in STATE_TABS if self.found.get(state)]
+
+
+FIND_PER_STATE: Final = 2
+"""Matches fetched per state by ``find_jobs``: enough to tell one from several."""
+
+
+async def find_jobs(client: Client, text: str) -> SearchResult:
+    """Find jobs by id (whole, or any fragment) or by text of their envelope.
+
+    A whole id is looked up directly (one call, in whatever state the job is);
+    otherwise each state is searched with ``text_contains``, ``FIND_PER_STATE`` jobs
+    at most, so the search costs one small call per state whatever the queue's size.
+    """
+    text = text.strip()
+    if _looks_like_uuid(text):
+        job = await client.get_job(text.lower())
+        if job is not None and job.state in STATE_TABS:
+            return SearchResult(text=text, found={job.state: (job,)})
+    found: dict[JobState, tuple[JobInfo, ...]] = {}
+    for state in STATE_TABS:
+        hits = await client.list_jobs(state, limit=FIND_PER_STATE, text_contains=text)
+        if hits:
+            found[state] = tuple(hits)
+    return SearchResult(text=text, found=found)
+
+
+def _looks_like_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
 
 
 @dataclass(slots=True)

@@ -17,8 +17,10 @@ from textual.widgets.data_table import RowKey
 
 from wg_core import JobState, WorkerInfo
 from wg_tui.columns import (
+    GROUP_COLUMNS,
     JOB_COLUMNS,
     WORKER_COLUMNS,
+    GroupRow,
     JobRow,
     WorkerRow,
     format_age,
@@ -29,6 +31,7 @@ from wg_tui.columns import (
 from wg_tui.snapshot import STATE_TABS, Snapshot, Throughput, worker_is_stale
 
 __all__ = [
+    "ErrorGroupTable",
     "FilterBar",
     "JobTable",
     "OverviewPanel",
@@ -266,6 +269,28 @@ class JobTable(_KeyedTable):
         self.set_columns((" ", *JOB_COLUMNS[state]))
 
 
+class ErrorGroupTable(_KeyedTable):
+    """The dead jobs grouped by error: one row per group, keyed by the error line."""
+
+    def on_mount(self) -> None:
+        self.set_columns(GROUP_COLUMNS)
+
+    def show(self, rows: Sequence[GroupRow]) -> None:
+        """Show the groups, largest first."""
+        self._apply(
+            [
+                (
+                    row.key,
+                    tuple(
+                        Text(cell, style="red") if i == 1 else cell
+                        for i, cell in enumerate(row.cells)
+                    ),
+                )
+                for row in rows
+            ]
+        )
+
+
 class WorkerTable(_KeyedTable):
     """The worker registry; a stale heartbeat is highlighted."""
 
@@ -289,26 +314,34 @@ class WorkerTable(_KeyedTable):
 
 
 class FilterBar(Horizontal):
-    """Job-name and error-text filters for the state tabs; posts ``Changed`` on Enter."""
+    """Search and filters for the state tabs; posts ``Changed`` on Enter.
+
+    The search field matches anywhere in a job's stored envelope (id or a fragment of
+    it, job name, payload, error); the other two narrow by exact job name and by text
+    in the last error.
+    """
 
     class Changed(Message):
         """The operator submitted new filters (empty strings mean no filter)."""
 
-        def __init__(self, job_name: str, error_contains: str) -> None:
+        def __init__(self, job_name: str, error_contains: str, text: str = "") -> None:
             super().__init__()
             self.job_name = job_name
             self.error_contains = error_contains
+            self.text = text
 
     def __init__(self, *, cursor_blink: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
         self._cursor_blink = cursor_blink
 
     def compose(self) -> ComposeResult:
-        yield Static("filter", classes="filter-label")
+        yield Static("search", classes="filter-label")
+        text = Input(placeholder="id, fragment or text…", id="filter-text")
         name = Input(placeholder="job name (exact)", id="filter-name")
         error = Input(placeholder="error contains…", id="filter-error")
-        for field in (name, error):
+        for field in (text, name, error):
             field.cursor_blink = self._cursor_blink
+        yield text
         yield name
         yield error
 
@@ -318,12 +351,17 @@ class FilterBar(Horizontal):
             self.Changed(
                 self.query_one("#filter-name", Input).value.strip(),
                 self.query_one("#filter-error", Input).value.strip(),
+                self.query_one("#filter-text", Input).value.strip(),
             )
         )
 
     def focus_first(self) -> None:
-        """Put the keyboard in the job-name field."""
-        self.query_one("#filter-name", Input).focus()
+        """Put the keyboard in the search field."""
+        self.query_one("#filter-text", Input).focus()
+
+    def set_error(self, error_contains: str) -> None:
+        """Put ``error_contains`` in the error field (the screen applies it)."""
+        self.query_one("#filter-error", Input).value = error_contains
 
 
 def row_key_value(key: RowKey) -> str:

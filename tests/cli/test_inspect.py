@@ -31,7 +31,7 @@ def test_inspect_dead_document(wg: Wg) -> None:
     assert doc["order"] == "oldest"
     assert doc["limit"] == 50
     assert doc["offset"] == 0
-    assert doc["filters"] == {"job_name": None, "error_contains": None}
+    assert doc["filters"] == {"job_name": None, "error_contains": None, "search": None}
     assert doc["count"] == 1
     assert doc["total"] == 1
     assert doc["next_offset"] is None
@@ -92,7 +92,7 @@ def test_filters(wg: Wg) -> None:
     doc = wg.json("inspect", "dead", "--error-contains", "reset")
     assert [job["id"] for job in doc["jobs"]] == [a]
     assert doc["total"] is None  # unknown with filters
-    assert doc["filters"] == {"job_name": None, "error_contains": "reset"}
+    assert doc["filters"] == {"job_name": None, "error_contains": "reset", "search": None}
     doc = wg.json("inspect", "dead", "-j", "beta")
     assert [job["id"] for job in doc["jobs"]] == [b]
 

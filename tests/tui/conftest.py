@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from tests.backends import ALL_BACKENDS, open_backend
 from tests.tui.data import NOW, FakeClock, Fixture, populate
@@ -86,5 +87,10 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], timeout: f
 async def settle(pilot: Pilot[None]) -> None:
     """Let every started worker (refresh, action) finish and the screen repaint."""
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    while True:
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue  # a newer refresh replaced a stale one (exclusive workers): wait on
+        break
     await pilot.pause()

@@ -70,13 +70,23 @@ class Fixture:
 
 
 async def _fail(
-    backend: Backend, worker: str, *, error: str, dead: bool, clock: FakeClock, delay: float = 20
+    backend: Backend,
+    worker: str,
+    *,
+    error: str,
+    dead: bool,
+    clock: FakeClock,
+    delay: float = 20,
+    fatal: bool = False,
 ) -> str:
-    """Claim the next queued job and fail it (retry in ``delay`` s, or bury it)."""
+    """Claim the next queued job and fail it (retry in ``delay`` s, or bury it).
+
+    As the worker does, a fatal failure buries the job without counting it in
+    ``retry_count``."""
     [attempt] = await backend.claim(limit=1, lease=30, worker_id=worker)
     envelope = Envelope.decode(attempt.raw)
     failed = envelope.evolve(
-        retry_count=envelope.retry_count + 1,
+        retry_count=envelope.retry_count + (0 if fatal else 1),
         status="Dead" if dead else "Retry",
         last_error=error,
     )
@@ -103,19 +113,18 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
     clock.advance(5)
     await backend.complete(attempts)
 
-    # Two dead jobs and two waiting for a retry.
-    dead_opts = JobOptions(max_retries=0)
+    # Two dead jobs (one out of retries, one failed fatally on its first run) and two
+    # waiting for a retry.
     await client.enqueue(
         {"to": "ann@example.com", "subject": "Welcome"},
         job_name="send_email",
         job_id=job_id(31),
-        options=dead_opts,
+        options=JobOptions(max_retries=0),
     )
     await client.enqueue(
         {"invoice": 1017, "amount_cents": 129900},
         job_name="charge_card",
         job_id=job_id(32),
-        options=dead_opts,
     )
     await client.enqueue(
         {"to": "bob@example.com", "subject": "Your invoice"},
@@ -134,6 +143,7 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
             error="CardDeclined: insufficient funds (code 51)",
             dead=True,
             clock=clock,
+            fatal=True,
         ),
     )
     clock.advance(1200)

@@ -127,7 +127,7 @@ async def test_retry_all_matching_the_filter(populated: Populated) -> None:
         assert isinstance(focused(app), Input)
         await pilot.press("escape")  # back to the table, filter unchanged
         assert focused(app) is table(app, JobState.DEAD)
-        await pilot.press("slash")
+        await pilot.press("slash", "tab")  # past the search, to the job name
         await pilot.press(*"charge_card", "enter")
         await settle(pilot)
         assert table(app, JobState.DEAD).row_keys == [card_dead]
@@ -146,7 +146,7 @@ async def test_retry_all_by_error_text(populated: Populated) -> None:
         await pilot.press("4")
         await settle(pilot)
         app.dashboard.query_one(FilterBar).focus_first()
-        await pilot.press("tab", *"timeout", "enter")
+        await pilot.press("tab", "tab", *"timeout", "enter")  # search, job name, error
         await settle(pilot)
         assert table(app, JobState.RETRY).row_keys == [report_retry]
         await pilot.press("A")
@@ -194,10 +194,24 @@ async def test_read_only_disables_every_write(populated_local: Populated) -> Non
         await settle(pilot)
         screen = app.dashboard
         for action in ("retry", "delete", "purge", "retry_all", "toggle_pause"):
-            assert screen.check_action(action, ()) is None, action  # greyed out, not hidden
+            assert screen.check_action(action, ()) is False, action  # hidden
+        shown = {active.binding.action for active in screen.active_bindings.values()}
+        assert not shown & {"retry", "delete", "purge", "retry_all", "toggle_pause"}
         await pilot.press("r", "d", "P", "A", "p")
         await settle(pilot)
         assert app.screen is screen  # no dialog opened
+        # Each key says why it did nothing, rather than nothing.
+        notices = [notification.message for notification in app._notifications]
+        assert len(notices) == 5
+        assert all(notice.startswith("Read-only: ") for notice in notices)
+        assert "Read-only: delete is disabled" in notices[1]
+        # On the job detail too.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is not screen
+        await pilot.press("r")
+        await settle(pilot)
+        assert len(app._notifications) == 6
     assert await state_of(populated_local, first) is JobState.DEAD
     assert (await populated_local.client.counts()).dead == 2
     assert not await populated_local.client.is_paused()
@@ -274,21 +288,23 @@ async def test_job_detail_shows_the_job_and_acts_on_it(populated: Populated) -> 
 
 
 async def test_help_lists_the_bindings_of_the_tab(populated_local: Populated) -> None:
-    app = populated_local.app(read_only=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("6")
-        await settle(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-        text = str(app.screen.query_one("#help-text").render())
-        assert "Retry all" in text
-        assert "Purge" in text
-        assert "Retry  (read-only)" in text  # greyed out, still listed
-        assert "Job details" in text
-        assert "Stop worker" not in text  # a workers-tab key
-        await pilot.press("escape")
-        await pilot.pause()
-        assert app.screen is app.dashboard
+    for read_only in (False, True):
+        app = populated_local.app(read_only=read_only)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("6")
+            await settle(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            text = str(app.screen.query_one("#help-text").render())
+            # Read-only: the write keys are hidden, and the note says so.
+            assert ("Retry all" in text) is not read_only
+            assert ("Purge" in text) is not read_only
+            assert ("Read-only (--read-only)" in text) is read_only
+            assert "Job details" in text
+            assert "Stop worker" not in text  # a workers-tab key
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is app.dashboard
 
 
 async def test_command_palette_offers_the_actions_of_the_tab(populated_local: Populated) -> None:

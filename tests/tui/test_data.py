@@ -9,14 +9,17 @@ import pytest
 from tests.backends import open_backend
 from tests.tui.data import NOW, FakeClock, job_id, populate
 from wg_core import Client, Counters, JobState, MemoryBackend, WorkerInfo
+from wg_core.envelope import new_job_ids
 from wg_tui.columns import (
     JOB_COLUMNS,
     describe_error,
+    format_attempts,
     format_duration,
     format_relative,
     job_row,
     one_line,
     plural,
+    short_id,
     sparkline,
     worker_row,
 )
@@ -138,3 +141,29 @@ def test_header_url_never_shows_a_password() -> None:
     assert "hunter2" not in settings.display_url
     assert "cache.internal" in settings.display_url
     assert TuiSettings(client=client).display_url == "memory:"
+
+
+async def test_attempts_are_runs_so_far_of_runs_allowed() -> None:
+    clock = FakeClock()
+    client = Client(MemoryBackend(clock=clock), clock=clock)
+    fixture = await populate(client, clock)
+
+    async def attempts(job_id: str) -> str:
+        job = await client.get_job(job_id)
+        assert job is not None
+        return format_attempts(job)
+
+    out_of_retries, fatal = fixture.dead
+    assert await attempts(out_of_retries) == "1/1"  # max_retries=0: one run, used up
+    assert await attempts(fatal) == "1/4"  # JobError.fatal on its first run, not 0/4
+    assert await attempts(fixture.retry[0]) == "1/4"  # failed once, three more allowed
+    assert await attempts(fixture.running[0]) == "1/4"  # the run in progress counts
+    assert await attempts(fixture.queued[0]) == "0/4"
+
+
+def test_short_ids_tell_time_ordered_ids_apart() -> None:
+    # One run's ids share their first eight hex digits (the time in milliseconds).
+    batch = new_job_ids(35)
+    assert len({job_id[:8] for job_id in batch}) == 1
+    assert len({short_id(job_id) for job_id in batch}) == 35
+    assert short_id(batch[0]) in batch[0]

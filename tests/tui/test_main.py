@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from wg_core import DEFAULT_URL
+from wg_core import DEFAULT_URL, MemoryBackend, NamespaceNotFoundError
 from wg_tui.main import build_parser, main
 
 
@@ -62,3 +63,55 @@ def test_console_script_help() -> None:
     assert result.returncode == 0
     for option in ("--url", "--namespace", "--read-only", "--refresh"):
         assert option in result.stdout
+
+
+class _NoSuchNamespace(MemoryBackend):
+    """A store where the namespace was never created (a memory store always exists)."""
+
+    opened_with: list[bool] = []
+
+    async def open(self, *, create: bool = True) -> None:
+        self.opened_with.append(create)
+        if not create:
+            raise NamespaceNotFoundError(f"no namespace {self.namespace!r} here")
+
+
+def test_a_missing_namespace_is_exit_4_and_nothing_is_created(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _never_run_the_app(monkeypatch)
+    _NoSuchNamespace.opened_with = []
+    monkeypatch.setattr(
+        "wg_tui.main.backend_from_url", lambda url, namespace: _NoSuchNamespace(namespace)
+    )
+    assert main(["--url", "memory:", "--namespace", "shop"]) == 4
+    assert _NoSuchNamespace.opened_with == [False]  # opened as a reader only
+    err = capsys.readouterr().err
+    assert err.startswith("wg-tui: ")
+    assert "'shop'" in err
+    assert "does not exist" in err
+
+
+def _never_run_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Should the check let a missing namespace through, fail at once rather than run
+    # the dashboard in the test's terminal.
+    def run(self: object) -> None:
+        raise AssertionError("the dashboard started")
+
+    monkeypatch.setattr("wg_tui.app.WgApp.run", run)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="SqliteBackend.open(create=False) is being implemented on another branch: "
+    "remove this marker once it is merged",
+)
+def test_a_mistyped_sqlite_file_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _never_run_the_app(monkeypatch)
+    typo = tmp_path / "typo.db"
+    assert main(["--url", f"sqlite:{typo}"]) == 4
+    assert not typo.exists()
+    assert list(tmp_path.iterdir()) == []  # no -wal or -shm either
+    assert "does not exist" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from tests.tui.conftest import SIZE
 from tests.tui.data import NOW, TRAFFIC, FakeClock, populate, traffic_step
@@ -50,7 +51,12 @@ def make_app(
 
 async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    while True:
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue  # a newer refresh replaced a stale one (exclusive workers): wait on
+        break
     await pilot.pause()
 
 
@@ -157,3 +163,8 @@ def test_backend_outage_in_the_header(snap_compare: SnapCompare) -> None:
 def test_help_read_only(snap_compare: SnapCompare) -> None:
     app, _ = make_app(read_only=True)
     assert snap_compare(app, terminal_size=SIZE, run_before=pressing("6", "question_mark"))
+
+
+def test_dead_tab_grouped_by_error(snap_compare: SnapCompare) -> None:
+    app, _ = make_app()
+    assert snap_compare(app, terminal_size=SIZE, run_before=pressing("6", "g"))

@@ -67,6 +67,7 @@ async def iter_jobs(
     newest_first: bool = False,
     job_name: str | None = None,
     error_contains: str | None = None,
+    text_contains: str | None = None,
 ) -> AsyncIterator[JobInfo]:
     """Up to ``limit`` jobs (all when ``None``) of ``state``, fetched in pages.
 
@@ -83,6 +84,7 @@ async def iter_jobs(
             newest_first=newest_first,
             job_name=job_name,
             error_contains=error_contains,
+            text_contains=text_contains,
         )
         for job in page:
             yield job
@@ -101,6 +103,7 @@ def _list_state(
     job_name: str | None,
     error_contains: str | None,
     order: Order,
+    search: str | None = None,
 ) -> None:
     if every and limit is not None:
         raise CliError("give --limit or --all, not both", ExitCode.USAGE)
@@ -110,7 +113,7 @@ def _list_state(
     else:
         wanted = DEFAULT_LIMIT if limit is None else limit
     newest = order is Order.NEWEST
-    filtered = job_name is not None or error_contains is not None
+    filtered = job_name is not None or error_contains is not None or search is not None
 
     async def body(client: Client) -> None:
         # One extra job tells whether there is a next page.
@@ -123,6 +126,7 @@ def _list_state(
             newest_first=newest,
             job_name=job_name,
             error_contains=error_contains,
+            text_contains=search,
         )
         if streaming:
             shown = 0
@@ -147,7 +151,11 @@ def _list_state(
                     order=str(order),
                     limit=wanted,
                     offset=offset,
-                    filters={"job_name": job_name, "error_contains": error_contains},
+                    filters={
+                        "job_name": job_name,
+                        "error_contains": error_contains,
+                        "search": search,
+                    },
                     count=len(jobs),
                     total=total,
                     next_offset=offset + len(jobs) if more else None,
@@ -187,6 +195,16 @@ ErrorOpt = Annotated[
     str | None,
     typer.Option("--error-contains", "-e", help="Only jobs whose last error contains TEXT."),
 ]
+SearchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--search",
+        "-s",
+        metavar="TEXT",
+        help="Only jobs whose stored envelope contains TEXT (id or a fragment of it, "
+        "job name, payload, error; case-insensitive).",
+    ),
+]
 OrderOpt = Annotated[
     Order,
     typer.Option(
@@ -214,6 +232,7 @@ def _register_state_command(state: JobState) -> None:
         offset: OffsetOpt = 0,
         job_name: JobNameOpt = None,
         error_contains: ErrorOpt = None,
+        search: SearchOpt = None,
         order: OrderOpt = Order.OLDEST,
         url: UrlOpt = None,
         namespace: NamespaceOpt = None,
@@ -230,6 +249,7 @@ def _register_state_command(state: JobState) -> None:
             job_name=job_name,
             error_contains=error_contains,
             order=order,
+            search=search,
         )
 
     command.__doc__ = _STATE_HELP[state]
@@ -289,14 +309,18 @@ def _print_job(job: JobInfo) -> None:
         ("job", job.job_name),
         ("state", str(job.state)),
         ("status", env.status if env else None),
-        ("failures", f"{job.retry_count} (max_retries {job.max_retries})"),
+        # Runs so far of runs allowed, as the TUI shows them (JobInfo.runs).
+        ("attempts", f"{job.runs} run of {job.runs_allowed} allowed" if env else None),
         ("timeout", _seconds(env.timeout) if env else None),
         ("retry delay", _seconds(env.retry_delay) if env else None),
         ("created", format_age(env.created_at, now) if env else None),
         ("due", format_age(job.due_at, now) if job.due_at is not None else None),
         ("lease until", format_age(job.lease_until, now) if job.lease_until else None),
         ("worker", job.worker_id),
-        ("updated", format_age(job.updated_at, now) if job.updated_at else None),
+        # For a dead job the same field is its time of death, on every backend.
+        ("died", _died(job, now))
+        if job.state is JobState.DEAD
+        else ("updated", _updated(job, now)),
     ]
     for label, value in rows:
         if value is not None:
@@ -314,6 +338,14 @@ def _print_job(job: JobInfo) -> None:
 
         pretty = json.dumps(job.payload, indent=2, ensure_ascii=False)
         console.print(Syntax(pretty, "json", theme="ansi_dark", background_color="default"))
+
+
+def _died(job: JobInfo, now: float) -> str:
+    return "-" if job.updated_at is None else format_age(job.updated_at, now)
+
+
+def _updated(job: JobInfo, now: float) -> str | None:
+    return None if job.updated_at is None else format_age(job.updated_at, now)
 
 
 def _seconds(value: float | None) -> str:
