@@ -29,11 +29,6 @@ def test_a_queued_job_has_run_zero_times(wg: Wg) -> None:
     assert (job["runs"], job["runs_allowed"]) == (0, 4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqliteBackend list_jobs(text_contains=) is being implemented on another "
-    "branch: remove this marker once it is merged",
-)
 def test_search_finds_a_job_by_id_fragment_or_payload_text(wg: Wg) -> None:
     first = wg.enqueue("send_email", {"to": "ann@example.com"})
     second = wg.enqueue("send_email", {"to": "bob@example.com"})

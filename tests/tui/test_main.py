@@ -101,11 +101,6 @@ def _never_run_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("wg_tui.app.WgApp.run", run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqliteBackend.open(create=False) is being implemented on another branch: "
-    "remove this marker once it is merged",
-)
 def test_a_mistyped_sqlite_file_is_not_created(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

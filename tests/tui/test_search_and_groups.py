@@ -9,7 +9,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tests.backends import open_backend
+from tests.backends import ALL_BACKENDS, open_backend
 from tests.tui.conftest import SIZE, Populated, _populated, settle, wait_for
 from tests.tui.data import NOW, FakeClock
 from wg_core import Client, Envelope, JobOptions, JobState
@@ -19,14 +19,7 @@ from wg_tui.detail import JobDetailScreen
 from wg_tui.dialogs import ConfirmScreen
 from wg_tui.widgets import ErrorGroupTable, JobTable
 
-_TEXT_SEARCH_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="SqliteBackend list_jobs(text_contains=) is being implemented on another "
-    "branch: remove this marker once it is merged",
-)
-
-
-@pytest.fixture(params=["memory", pytest.param("sqlite", marks=_TEXT_SEARCH_PENDING)])
+@pytest.fixture(params=ALL_BACKENDS)
 async def searchable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Populated]:
     """The fixture on the backends that search the envelope text."""
     async with _populated(request.param, tmp_path) as ready:
