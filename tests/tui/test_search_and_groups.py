@@ -19,6 +19,7 @@ from wg_tui.detail import JobDetailScreen
 from wg_tui.dialogs import ConfirmScreen
 from wg_tui.widgets import ErrorGroupTable, JobTable
 
+
 @pytest.fixture(params=ALL_BACKENDS)
 async def searchable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Populated]:
     """The fixture on the backends that search the envelope text."""
