@@ -288,5 +288,14 @@ def _soak(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
 
 
 SCENARIOS["11-soak"] = _soak
+
+
+def _server_crash(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
+    from chaos.crashes import server_crash
+
+    return server_crash(harness, profile)
+
+
+SCENARIOS["12-server-crash"] = _server_crash
 LARGE_ONLY: Final = ("11-soak",)
 """Scenarios that only mean something at the large profile's size."""
