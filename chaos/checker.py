@@ -101,9 +101,10 @@ async def check(
     """Fill ``verdict`` from the backend's final state and the effects log.
 
     ``good``: ids expected to complete. ``bad``: ids expected to end dead, each with a
-    fragment its ``last_error`` must contain. ``max_runs``: ``max_retries + 1`` of the
-    good jobs. ``released_ok``: workers were SIGTERMed past their shutdown timeout, so an
-    attempt cut short by a terminated worker may run again under the same number.
+    fragment its ``last_error`` must contain (which must not be empty in any case).
+    ``max_runs``: ``max_retries + 1`` of the good jobs. ``released_ok``: workers were
+    SIGTERMed past their shutdown timeout, so an attempt cut short by a terminated worker
+    may run again under the same number.
     """
     good_ids = set(good)
     log = harness.effects()
@@ -152,6 +153,8 @@ async def check(
             verdict.fail(f"bad job {job_id} left the backend instead of going dead ({reason})")
         elif job.state is not JobState.DEAD:
             verdict.stuck += 1
+        elif not _last_error(job):
+            verdict.fail(f"dead job {job_id} has no reason recorded (expected {reason!r})")
         elif reason.lower() not in _last_error(job).lower():
             verdict.fail(f"dead job {job_id}: reason {_last_error(job)!r} lacks {reason!r}")
     if verdict.stuck:

@@ -90,7 +90,7 @@ async def _crash_mid_drain(
     # Faults start once both pools are up: a pool that cannot reach its backend at
     # start-up waits for it by design; staying up through a crash is what is measured.
     deadline = time.monotonic() + 60
-    while len(await harness.client.workers()) < 2 and time.monotonic() < deadline:
+    while len(await harness.client.workers()) < 2 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     faults = [fault for _ in range(profile.server_crash_rounds) for fault in server.faults]
     step = max(1, profile.server_crash_jobs // (len(faults) + 1))

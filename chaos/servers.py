@@ -81,10 +81,12 @@ def _children(pid: int) -> set[int]:
     found: set[int] = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                with open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.add(int(entry))
+            with (
+                contextlib.suppress(OSError, IndexError, ValueError),
+                open(f"/proc/{entry}/stat") as stat,
+            ):
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(entry))
     return found
 
 
@@ -152,7 +154,7 @@ class PrivateServer:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + STOP_GRACE
-        while self.leftovers() and time.monotonic() < deadline:
+        while self.leftovers() and time.monotonic() < deadline:  # noqa: ASYNC110 - polling /proc
             await asyncio.sleep(0.02)
         self._reap()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -181,7 +183,7 @@ async def _wait_for(ready: Callable[[], bool], what: str, timeout: float = START
         try:
             if await asyncio.to_thread(ready):
                 return
-        except Exception:  # noqa: BLE001,S110 - not up yet, whatever the driver says
+        except Exception:
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"the private {what} did not start within {timeout:.0f}s")
@@ -225,6 +227,9 @@ class PrivatePostgres(PrivateServer):
             raise RuntimeError(f"{' '.join(command[:2])} failed: {detail[-500:]}")
         return result
 
+    def _pg_ctl(self, *args: str) -> None:
+        self._run("pg_ctl", "-D", str(self.data), *args)
+
     def _options(self) -> str:
         # Our own port and socket directory; fsync stays on (durability is the point).
         return f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
@@ -260,7 +265,9 @@ class PrivatePostgres(PrivateServer):
         self._track()
         if name == "immediate":
             # A crash: every backend quits without a checkpoint; the next start replays WAL.
-            await asyncio.to_thread(self._run, "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+            await asyncio.to_thread(
+                self._run, "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"
+            )
             await self.start()
         elif name == "fast":
             await asyncio.to_thread(
@@ -275,7 +282,9 @@ class PrivatePostgres(PrivateServer):
     async def _polite_stop(self) -> None:
         if self.main_pid() is not None:
             self._track()
-            await asyncio.to_thread(self._run, "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+            await asyncio.to_thread(
+                self._run, "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"
+            )
 
 
 def _unprivileged_user() -> str:
@@ -340,7 +349,7 @@ class PrivateMariaDB(PrivateServer):
             if result.returncode != 0:
                 detail = result.stderr.decode(errors="replace").strip()[-500:]
                 raise RuntimeError(f"mariadb-install-db failed: {detail}")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
             [self._server, *self._common(), f"--port={self.port}", "--bind-address=127.0.0.1",
              f"--socket={self.socket}", f"--pid-file={self.root / 'mysqld.pid'}",
              f"--log-error={self.root / 'server.log'}"],
@@ -415,7 +424,7 @@ class PrivateRedis(PrivateServer):
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
             [self._server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
              str(self.root), "--appendonly", "yes", "--appendfsync", self.fsync, "--save", ""],
             stdout=subprocess.DEVNULL,
