@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 START_TIMEOUT: Final = 30.0
+KILL9_DOWNTIME: Final = 0.3
+"""How long a SIGKILLed redis-server stays down before its restart."""
 STOP_GRACE: Final = 5.0
 
 
@@ -412,6 +414,7 @@ class PrivateRedis(PrivateServer):
 
     kind = "redis"
     faults = ("shutdown",)
+    """Scenario 12's fault; scenario 5 uses ``kill9`` and ``drop-clients``."""
 
     def __init__(self, *, fsync: str = "everysec") -> None:
         self._server = _which("redis-server")
@@ -458,6 +461,7 @@ class PrivateRedis(PrivateServer):
         elif name == "kill9":
             self.process.send_signal(signal.SIGKILL)
             await asyncio.to_thread(self.process.wait)
+            await asyncio.sleep(KILL9_DOWNTIME)  # clients notice, and retry meanwhile
             await self.start()
         elif name == "drop-clients":
             await asyncio.to_thread(self._command, b"CLIENT KILL TYPE normal SKIPME yes")

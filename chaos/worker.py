@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         effects.started(ctx.job_id, ctx.attempt)
         raise _zoo_exception(str(job.get("raise")))
 
-    handlers = {
+    handlers: dict[str, Callable[..., Any]] = {
         "work": work, "sync_work": sync_work, "fail_once": fail_once, "crash": crash,
         "fail": fail, "zoo": zoo, "zoo_sync": zoo_sync,
     }  # fmt: skip
