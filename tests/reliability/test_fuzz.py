@@ -264,6 +264,7 @@ URL_TEXT = st.one_of(
 @example(url="redis://u:p@h:99999999/0")
 @example(url="redis://[")  # finding 13: ValueError from urlsplit in RedisBackend
 @example(url="mysql://h:A/test")  # finding 13: ValueError from urlsplit in MySqlBackend
+@example(url="sqlite:a\x00b")  # finding 13: ValueError (embedded null byte) in SqliteBackend
 @example(url="postgresql://[::1/x")
 @example(url="mysql://root@127.0.0.1:3306/test?connect_timeout=abc")
 @example(url="sqlite:")
