@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 
 from chaos.checker import Verdict, check
@@ -34,6 +35,8 @@ from wg_core.errors import BackendError
 __all__ = ["server_crash"]
 
 NAME = "12-server-crash"
+FORGETS_CLAIMS = frozenset({"postgres"})
+"""Backends that commit claims without waiting for durability (documented)."""
 RECONNECT_LIMIT = 30.0
 """How long the harness's own client may take to see the restarted server."""
 
@@ -62,6 +65,17 @@ async def server_crash(harness: Harness, profile: Profile) -> Verdict:
     if left:
         verdict.fail(f"server processes left alive after the stop: {sorted(left)}")
     return verdict
+
+
+def _across_a_fault(harness: Harness, fault_times: list[tuple[float, float]]) -> set[str]:
+    """Jobs with a run started before a fault was over and the next run after it began
+    (a handler may start on a claim while the server is going down)."""
+    found: set[str] = set()
+    for job_id, runs in harness.effects().runs.items():
+        for first, second in itertools.pairwise(runs):
+            if any(first.start < end and second.start > begun for begun, end in fault_times):
+                found.add(job_id)
+    return found
 
 
 async def _running_ids(harness: Harness) -> set[str]:
@@ -95,13 +109,16 @@ async def _crash_mid_drain(
     faults = [fault for _ in range(profile.server_crash_rounds) for fault in server.faults]
     step = max(1, profile.server_crash_jobs // (len(faults) + 1))
     in_flight: set[str] = set()
+    fault_times: list[tuple[float, float]] = []
     outage = 0.0
     for number, fault in enumerate(faults):
         await harness.wait_for_starts((number + 1) * step, timeout=QUIET * 4)
         # Mid-drain: handlers are running and acknowledgements are on their way.
         before = await _running_ids(harness)
         begun = time.monotonic()
+        fault_begun = time.time()  # comparable with the effects log
         await server.fault(fault)
+        fault_times.append((fault_begun, time.time()))
         outage = max(outage, time.monotonic() - begun)
         # What the restarted server recovered as RUNNING: claimed, never acknowledged.
         after = await _running_ids(harness)
@@ -116,7 +133,23 @@ async def _crash_mid_drain(
     harness.reap_exits()
     exits = dict(harness.exits)
     await harness.stop_all()
-    log, _ = await check(verdict, harness, good=ids, max_runs=MAX_RETRIES + 1, settled=settled)
+    # A claim the crashed server forgot: the job ran before the fault, the recovered
+    # server shows it queued, not running, and it runs again under the same attempt
+    # number. PostgreSQL claims with synchronous_commit=off by design (docs/postgres.md):
+    # at-least-once holds, and the job was in flight, but no snapshot can show it.
+    forgotten = _across_a_fault(harness, fault_times) - in_flight
+    allowed = forgotten if harness.backend_name in FORGETS_CLAIMS else set()
+    log, _ = await check(
+        verdict,
+        harness,
+        good=ids,
+        max_runs=MAX_RETRIES + 1,
+        settled=settled,
+        reclaimed_ok=allowed,
+    )
+    if forgotten:
+        verdict.details["claims_forgotten"] = len(forgotten)
+    in_flight |= allowed
     verdict.details["in_flight_at_faults"] = len(in_flight)
     duplicated = {job_id for job_id, runs in log.runs.items() if len(runs) > 1}
     if verdict.duplicates > len(in_flight):
