@@ -182,7 +182,7 @@ def _nested(depth: int, opener: str, inside: str) -> str:
 
 DEEP = st.builds(
     _nested,
-    st.integers(1, 50_000),
+    st.integers(1, 5_000),
     st.sampled_from(["[", '{"a":']),
     st.sampled_from(["1", "null", "", '"x"']),
 )
@@ -194,6 +194,14 @@ STORED_TEXT = st.one_of(
     st.text(max_size=60),
     DEEP,
 )
+
+
+SHALLOW_TEXT = st.one_of(envelope_like(), JSON_VALUES.map(json.dumps), st.text(max_size=60))
+"""``STORED_TEXT`` without deep nesting, for the worker pool: a RecursionError deep in a
+job's task leaves CPython 3.11's AST recursion counter off, and pytest's report of a
+later failure in the same process then dies with an INTERNALERROR ("AST constructor
+recursion depth mismatch"). Deep nesting through a pool is scenario 6's, in a worker
+process."""
 
 
 # -- the envelope decoder -----------------------------------------------------------------
@@ -217,7 +225,7 @@ def _decode_only_envelope_errors(raw: str | bytes) -> None:
          '"retry_delay":null},"status":[],"created_at":0}')  # fmt: skip
 @example(raw='{"id":"x","payload":1,"options":{"max_retries":0,"retry_count":0,"timeout":1e999,'
          '"retry_delay":-1e999},"created_at":1e999}')  # fmt: skip
-@example(raw="[" * 100_000)
+@example(raw="[" * 5_000)
 @example(raw='{"id":"x","options":{"max_retries":' + "9" * 5000 + "}}")
 def test_the_decoder_raises_only_envelope_errors(raw: str) -> None:
     _decode_only_envelope_errors(raw)
@@ -488,7 +496,9 @@ async def _through_a_pool(texts: list[str]) -> dict[str, Any]:
         else [Phase.explicit, Phase.reuse, Phase.generate]
     ),
 )
-@given(texts=st.lists(st.one_of(envelope_like(job_name=None), STORED_TEXT), min_size=1, max_size=6))
+@given(
+    texts=st.lists(st.one_of(envelope_like(job_name=None), SHALLOW_TEXT), min_size=1, max_size=6)
+)
 @example(texts=[json.dumps({**_valid_document(job_name="fail"), "payload": {"x": math.nan}})])
 @example(
     texts=[
@@ -505,10 +515,18 @@ async def _through_a_pool(texts: list[str]) -> dict[str, Any]:
 def test_stored_texts_never_wedge_a_worker_pool(texts: list[str]) -> None:
     outcome = asyncio.run(_through_a_pool(texts))
     before = outcome["before"]
-    assert before.running == 0, f"RUNNING after the drain: {before}"
-    assert before.queued == 0, f"QUEUED after the drain: {before}"
+    problems = []
+    if before.running:
+        problems.append(f"RUNNING after the drain: {before}")
+    if before.queued:
+        problems.append(f"QUEUED after the drain: {before}")
     for job in outcome["stored"].values():
-        assert job.state in (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED), job
-        if job.state is not JobState.SCHEDULED:
-            peeked = peek_envelope(job.raw)
-            assert peeked.last_error, f"{job.state.value} with no reason: {job.raw[:300]!r}"
+        if job.state not in (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED):
+            problems.append(f"{job.job_id} is {job.state.value}")
+        elif job.state is not JobState.SCHEDULED and not peek_envelope(job.raw).last_error:
+            problems.append(f"{job.state.value} with no reason: {job.raw[:300]!r}")
+    if problems:
+        # No traceback: rendering one after a handler task's failure in this process
+        # has crashed pytest's report (CPython 3.11 "AST constructor recursion depth
+        # mismatch"); the message and the falsifying example say it all.
+        pytest.fail("; ".join(problems), pytrace=False)
