@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from chaos.checker import Verdict, check
 from chaos.harness import ROOT, Harness, _child_env
 from chaos.profiles import Profile
 from chaos.scenarios import LEASE, MAX_RETRIES, QUIET, REAPER, enqueue_work
+from chaos.servers import PrivateRedis
 
 __all__ = ["client_ports", "outage"]
 
@@ -52,59 +52,6 @@ def client_ports(pids: list[int]) -> set[int]:
                 if fields[9] in inodes:
                     ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class _PrivateRedis:
-    """A redis-server of our own, durable across restarts (AOF, fsync on every write)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
-        self.dir = workdir / "redis"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def _spawn(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.dir), "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    async def start(self) -> None:
-        self._spawn()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the private redis-server did not start")
-            await asyncio.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def drop_clients(self) -> None:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            s.sendall(b"CLIENT KILL TYPE normal SKIPME yes\r\n")
-            s.recv(64)
 
 
 def _drop_sql_sessions(kind: str, url: str, ports: set[int]) -> int:
@@ -162,19 +109,21 @@ async def outage(harness: Harness, profile: Profile) -> Verdict:
     if harness.backend_name == "sqlite":
         return await _sqlite_writer_killed(harness, profile)
     if harness.backend_name == "redis":
-        server = _PrivateRedis(harness.workdir)
-        await server.start()
-        private = Harness("redis", harness.workdir / "private", harness.seed, url=server.url)
+        server = PrivateRedis(fsync="always")
         try:
-            await private.open()
-            return await _drops(private, profile, server)
+            await server.start()
+            private = Harness("redis", harness.workdir / "private", harness.seed, url=server.url)
+            try:
+                await private.open()
+                return await _drops(private, profile, server)
+            finally:
+                await private.close()
         finally:
-            await private.close()
-            server.kill()
+            await server.stop()
     return await _drops(harness, profile, None)
 
 
-async def _drops(harness: Harness, profile: Profile, server: _PrivateRedis | None) -> Verdict:
+async def _drops(harness: Harness, profile: Profile, server: PrivateRedis | None) -> Verdict:
     verdict = Verdict("5-conn-drop", harness.backend_name, harness.seed)
     harness.worker_args = _worker_args()
     ids = await enqueue_work(harness, profile.outage_jobs, ms=(20, 80))
@@ -192,12 +141,12 @@ async def _drops(harness: Harness, profile: Profile, server: _PrivateRedis | Non
     for fault in range(profile.outages):
         await harness.wait_for_starts((fault + 1) * step)
         if server is not None and fault % 2 == 0:
-            server.kill()  # the server crashes...
-            await asyncio.sleep(0.3)
-            await server.start()  # ...and comes back with every acknowledged write
+            # The server crashes, is down for 0.3 s, and comes back with every
+            # acknowledged write.
+            await server.fault("kill9")
             verdict.details["restarts"] = verdict.details.get("restarts", 0) + 1
         elif server is not None:
-            server.drop_clients()
+            await server.fault("drop-clients")
         else:
             ports = client_ports([worker.pid for worker in harness.live])
             dropped += await asyncio.to_thread(

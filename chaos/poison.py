@@ -6,13 +6,26 @@ not UTF-8 (where the backend can store them), an unknown job name, a payload of 
 wrong shape, 10 000 levels of nesting, and an envelope over the enqueue size cap. A few
 ``crash`` jobs ``os._exit()`` their worker on every attempt.
 
-Pass: every bad job dead with its reason; every good one completed; crash jobs dead
-after ``max_retries``; no worker exit other than the crash jobs' own.
+Issue 16 adds two families:
+
+* **the handler-exception zoo**: handlers that raise ``SystemExit(3)`` (in the event
+  loop and in a thread), ``KeyboardInterrupt``, ``BaseException("boom")``,
+  ``asyncio.CancelledError`` and ``GeneratorExit``. The pool must record each as a
+  failure naming the class (retried, then dead) and keep running;
+* **unencodable envelopes**, as a Rust producer could store them: ``NaN`` and
+  ``-Infinity`` in the payload, ``"timeout": 1e999``, ``"retry_delay": 1e999`` (JSON
+  numbers Python reads as infinity). Their handlers fail, so the failure path must
+  write an envelope for them: dead with a reason, never RUNNING forever.
+
+Pass: every bad job dead with its reason (a non-empty ``last_error``, containing the
+kind's fragment); every good one completed; crash jobs dead after ``max_retries``; no
+worker exit other than the crash jobs' own.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -22,12 +35,12 @@ from chaos.checker import Verdict, check
 from chaos.harness import Harness
 from chaos.profiles import Profile
 from chaos.scenarios import LEASE, MAX_RETRIES, QUIET, REAPER, enqueue_work
-from chaos.worker import CRASH_EXIT_CODE
+from chaos.worker import CRASH_EXIT_CODE, ZOO
 from wg_core import JobOptions, JobSpec, NewJob
 from wg_core.client import DEFAULT_MAX_PAYLOAD_BYTES
 from wg_core.errors import BackendError
 
-__all__ = ["BAD_KINDS", "OVER_CAP", "poison"]
+__all__ = ["BAD_KINDS", "OVER_CAP", "UNENCODABLE_KINDS", "ZOO_KINDS", "poison"]
 
 CRASH_RETRIES: Final = 1
 OVER_CAP: Final = "over-cap"
@@ -75,6 +88,56 @@ def _over_cap(job_id: str) -> str:
     return _envelope(job_id, "work", {"n": 1}, pad="x" * (DEFAULT_MAX_PAYLOAD_BYTES + 1))
 
 
+def _zoo(name: str, job_name: str) -> Callable[[str], str]:
+    def make(job_id: str) -> str:
+        return _envelope(job_id, job_name, {"raise": name})
+
+    return make
+
+
+def _with_option(job_name: str, payload: object, option: str, literal: str) -> Callable[[str], str]:
+    def make(job_id: str) -> str:
+        text = _envelope(job_id, job_name, payload)
+        # A JSON number too big for a double (Python reads it as infinity; Rust's serde
+        # as f64::INFINITY): written as text, since no encoder would produce it.
+        default = {"timeout": '"timeout":60000', "retry_delay": '"retry_delay":50'}[option]
+        return text.replace(default, f'"{option}":{literal}')
+
+    return make
+
+
+def _non_finite(job_name: str, value: float) -> Callable[[str], str]:
+    def make(job_id: str) -> str:
+        # json.dumps writes NaN / -Infinity (allow_nan), as lenient encoders do.
+        return _envelope(job_id, job_name, {"x": value})
+
+    return make
+
+
+# A crash job may kill the worker in the middle of a zoo job's last attempt: the reaper
+# then buries it, rightly, for its expired lease.
+_REAPED: Final = "|lease expired"
+ZOO_KINDS: Final[dict[str, tuple[Callable[[str], str], str]]] = {
+    **{f"zoo-{name}": (_zoo(name, "zoo"), name + _REAPED) for name in ZOO},
+    "zoo-sync-SystemExit": (_zoo("SystemExit", "zoo_sync"), "SystemExit" + _REAPED),
+    "zoo-sync-KeyboardInterrupt": (
+        _zoo("KeyboardInterrupt", "zoo_sync"),
+        "KeyboardInterrupt" + _REAPED,
+    ),
+}
+"""Handlers raising BaseExceptions: the failure must name the class."""
+
+UNENCODABLE_KINDS: Final[dict[str, tuple[Callable[[str], str], str]]] = {
+    # ``fail`` fails every attempt: the retry path must encode the envelope.
+    "nan-payload": (_non_finite("fail", math.nan), ""),
+    # ``work`` cannot take {"x": ...}: the bury path must encode it.
+    "neg-infinity-payload": (_non_finite("work", -math.inf), ""),
+    "timeout-1e999": (_with_option("fail", {}, "timeout", "1e999"), ""),
+    "retry-delay-1e999": (_with_option("fail", {}, "retry_delay", "1e999"), ""),
+}
+"""Envelopes that decode but that ``Envelope.encode`` cannot write back as they are:
+any recorded reason will do (``last_error`` must not be empty)."""
+
 BAD_KINDS: Final[dict[str, tuple[Callable[[str], str], str]]] = {
     "not-json": (_not_json, "not JSON"),
     "invalid-utf8": (_invalid_utf8, "not JSON"),
@@ -82,6 +145,8 @@ BAD_KINDS: Final[dict[str, tuple[Callable[[str], str], str]]] = {
     "wrong-shape": (_wrong_shape, "WorkJob"),
     "deep-nesting": (_deep, "nested too deeply"),
     OVER_CAP: (_over_cap, "bytes"),
+    **ZOO_KINDS,
+    **UNENCODABLE_KINDS,
 }
 """Kind → (raw text for a job id, a fragment the dead job's last_error must contain)."""
 
@@ -127,7 +192,10 @@ async def poison(harness: Harness, profile: Profile, *, kinds: tuple[str, ...] =
         bad[job_id] = "lease expired"
     for _ in range(2):
         harness.spawn()
-    settled = await harness.settle(quiet_for=QUIET, respawn=True)
+    # A pool that lets a handler's BaseException kill it is respawned over and over, so
+    # the backend never goes quiet: bound the wait (the CI size drains in seconds).
+    limit = 90.0 if profile.name == "ci" else 600.0
+    settled = await harness.settle(quiet_for=QUIET, respawn=True, limit=limit)
     await harness.stop_all()
     log, _ = await check(
         verdict,

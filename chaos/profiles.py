@@ -28,6 +28,9 @@ class Profile:
     outage_jobs: int
     outages: int
     soak_jobs: int
+    server_crash_jobs: int
+    server_crash_rounds: int
+    """Each fault of the private server is injected this many times (issue 16: twice)."""
 
 
 PROFILES = {
@@ -49,6 +52,8 @@ PROFILES = {
         outage_jobs=150,
         outages=2,
         soak_jobs=0,
+        server_crash_jobs=300,
+        server_crash_rounds=2,
     ),
     "large": Profile(
         name="large",
@@ -68,5 +73,7 @@ PROFILES = {
         outage_jobs=5_000,
         outages=6,
         soak_jobs=200_000,
+        server_crash_jobs=10_000,
+        server_crash_rounds=5,
     ),
 }

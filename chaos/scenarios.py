@@ -288,5 +288,17 @@ def _soak(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
 
 
 SCENARIOS["11-soak"] = _soak
-LARGE_ONLY: Final = ("11-soak",)
-"""Scenarios that only mean something at the large profile's size."""
+
+
+def _server_crash(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
+    from chaos.crashes import server_crash
+
+    return server_crash(harness, profile)
+
+
+SCENARIOS["12-server-crash"] = _server_crash
+LARGE_ONLY: Final = ("11-soak", "12-server-crash")
+"""Scenarios left out of the default ``pytest`` run and of ``--profile ci`` without
+``--scenario``: the soak only means something at the large profile's size; the server
+crashes take 10–25 s per backend here (their private servers have a cheap smoke test,
+tests/reliability/test_servers.py)."""

@@ -12,6 +12,11 @@ Job names it serves:
   then behave like ``work`` (only the successful run is logged).
 * ``crash`` — log the start, then ``os._exit(CRASH_EXIT_CODE)``: a handler that kills
   its worker on every attempt.
+* ``fail`` — raise ``RuntimeError`` on every attempt (any payload).
+* ``zoo`` / ``zoo_sync`` — payload ``{"raise": NAME}``: raise the ``BaseException``
+  NAME names (``ZOO``: ``SystemExit(3)``, ``KeyboardInterrupt``, ``BaseException``,
+  ``CancelledError``, ``GeneratorExit``), in the event loop or in a thread. The pool
+  must record the failure like any other and keep running.
 
 Any other job name has no handler (dead at once). On a graceful exit the pool's stats
 are written to ``STATS_DIR/<pid>.json``.
@@ -26,16 +31,34 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from chaos.effects import EffectsWriter
 from wg_core import JobContext, JobOptions, WorkerPool
 
-__all__ = ["CRASH_EXIT_CODE", "WorkJob", "main"]
+__all__ = ["CRASH_EXIT_CODE", "ZOO", "ZOO_EXIT_CODE", "WorkJob", "main"]
 
 CRASH_EXIT_CODE: Final = 17
+ZOO_EXIT_CODE: Final = 3
+"""What a pool that let a handler's ``SystemExit(3)`` through would exit with."""
+
+
+def _zoo_exception(name: str) -> BaseException:
+    factories: dict[str, Callable[[], BaseException]] = {
+        "SystemExit": lambda: SystemExit(ZOO_EXIT_CODE),
+        "KeyboardInterrupt": KeyboardInterrupt,
+        "BaseException": lambda: BaseException("boom"),
+        "CancelledError": asyncio.CancelledError,
+        "GeneratorExit": GeneratorExit,
+    }
+    return factories[name]()
+
+
+ZOO: Final = ("SystemExit", "KeyboardInterrupt", "BaseException", "CancelledError", "GeneratorExit")
+"""The exceptions ``zoo`` handlers raise, by class name (which the failure must record)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +106,23 @@ def main(argv: list[str] | None = None) -> None:
         effects.started(ctx.job_id, ctx.attempt)
         os._exit(CRASH_EXIT_CODE)
 
+    async def fail(job: Any, ctx: JobContext) -> None:
+        raise RuntimeError("chaos: fails on every attempt")
+
+    async def zoo(job: dict[str, Any], ctx: JobContext) -> None:
+        effects.started(ctx.job_id, ctx.attempt)
+        raise _zoo_exception(str(job.get("raise")))
+
+    def zoo_sync(job: dict[str, Any], ctx: JobContext) -> None:
+        effects.started(ctx.job_id, ctx.attempt)
+        raise _zoo_exception(str(job.get("raise")))
+
+    handlers: dict[str, Callable[..., Any]] = {
+        "work": work, "sync_work": sync_work, "fail_once": fail_once, "crash": crash,
+        "fail": fail, "zoo": zoo, "zoo_sync": zoo_sync,
+    }  # fmt: skip
     pool = WorkerPool(
-        handlers={"work": work, "sync_work": sync_work, "fail_once": fail_once, "crash": crash},
+        handlers=handlers,
         url=args.url,
         namespace=args.namespace,
         workers=args.workers,
