@@ -284,7 +284,7 @@ class Envelope:
             missing = _KNOWN_OPTION_KEYS - options.keys()
             raise EnvelopeError(f"options lack {', '.join(sorted(missing))}")
         status = document.get("status", "Pending")
-        if status not in STATUSES:
+        if not isinstance(status, str) or status not in STATUSES:
             raise EnvelopeError(f"unknown status {status!r}")
         last_error = document.get("last_error")
         if last_error is not None and not isinstance(last_error, str):

@@ -88,6 +88,8 @@ def parse_duration(text: str) -> float:
         position = match.end()
     if position != len(cleaned) or position == 0:
         raise ValueError(f"{text!r} is not a duration: {_HINT}")
+    if not math.isfinite(total):  # digits enough to overflow a double
+        raise ValueError(f"{text!r} is too long a duration: {_HINT}")
     return total
 
 

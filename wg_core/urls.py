@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from wg_core.backend import Backend
-from wg_core.errors import ConfigError
+from wg_core.errors import ConfigError, WgError
 
 __all__ = ["DEFAULT_URL", "backend_from_url", "redact_url", "scrub_secrets"]
 
@@ -48,10 +48,18 @@ def backend_from_url(url: str, namespace: str = "wg", **options: Any) -> Backend
     module_name, class_name = _BACKENDS[scheme]
     module = importlib.import_module(module_name)
     backend_class = getattr(module, class_name)
-    if scheme == "memory":
-        backend: Backend = backend_class(namespace, **options)
-    else:
-        backend = backend_class(url, namespace, **options)
+    try:
+        if scheme == "memory":
+            backend: Backend = backend_class(namespace, **options)
+        else:
+            backend = backend_class(url, namespace, **options)
+    except WgError:
+        raise
+    except ValueError as exc:
+        # The URL parsers a backend uses (urlsplit, int(port), a path with a NUL) raise
+        # plain ValueErrors; at this edge every malformed URL is the caller's ConfigError.
+        message = scrub_secrets(str(exc), url)
+        raise ConfigError(f"malformed backend URL {redact_url(url)!r}: {message}") from None
     return backend
 
 
