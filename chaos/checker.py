@@ -28,7 +28,8 @@ from typing import Any
 
 from chaos.effects import EffectsLog
 from chaos.harness import Harness
-from wg_core import JobInfo, JobState, StoredJob
+from wg_core import JobInfo, JobState
+from wg_core.backend import StoredJob
 
 __all__ = ["Verdict", "check", "final_state"]
 

@@ -21,7 +21,8 @@ from typing import Any, Final, TypeVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from wg_core import Attempt, Backend, Envelope, JobState, NewJob, WorkerInfo
+from wg_core import Backend, Envelope, JobState, WorkerInfo
+from wg_core.backend import Attempt, NewJob
 
 __all__ = ["BackendMachine", "machine_for"]
 

@@ -36,7 +36,8 @@ from chaos.harness import Harness
 from chaos.profiles import Profile
 from chaos.scenarios import LEASE, MAX_RETRIES, QUIET, REAPER, enqueue_work
 from chaos.worker import CRASH_EXIT_CODE, ZOO
-from wg_core import JobOptions, JobSpec, NewJob
+from wg_core import JobOptions, JobSpec
+from wg_core.backend import NewJob
 from wg_core.client import DEFAULT_MAX_PAYLOAD_BYTES
 from wg_core.errors import BackendError
 

@@ -9,18 +9,9 @@ await pool.run()  # until SIGINT/SIGTERM, then drains
 ```
 """
 
-from wg_core.backend import (
-    Attempt,
-    Backend,
-    Counters,
-    HeartbeatReply,
-    JobState,
-    Move,
-    NewJob,
-    StateCounts,
-    StoredJob,
-    WorkerInfo,
-)
+# Types a user meets through Client and WorkerPool. The types for writing a backend
+# (NewJob, Attempt, StoredJob, Move, HeartbeatReply) live in wg_core.backend.
+from wg_core.backend import Backend, Counters, JobState, StateCounts, WorkerInfo
 from wg_core.backends.memory import MemoryBackend
 from wg_core.blocking import BlockingClient
 from wg_core.client import Client, JobSpec
@@ -49,7 +40,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_JOB_NAME",
     "DEFAULT_URL",
-    "Attempt",
     "Backend",
     "BackendConfigError",
     "BackendError",
@@ -61,7 +51,6 @@ __all__ = [
     "DuplicateJobError",
     "Envelope",
     "EnvelopeError",
-    "HeartbeatReply",
     "JobContext",
     "JobError",
     "JobInfo",
@@ -71,14 +60,11 @@ __all__ = [
     "JobState",
     "MemoryBackend",
     "MissingDependencyError",
-    "Move",
     "NamespaceNotFoundError",
-    "NewJob",
     "PayloadError",
     "PoolStats",
     "SchemaError",
     "StateCounts",
-    "StoredJob",
     "WgError",
     "WorkerConfig",
     "WorkerInfo",

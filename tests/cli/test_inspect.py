@@ -9,7 +9,8 @@ from datetime import datetime
 import pytest
 
 from tests.cli.conftest import Wg
-from wg_core import Client, NewJob, WorkerInfo
+from wg_core import Client, WorkerInfo
+from wg_core.backend import NewJob
 
 MISSING = "00000000-0000-4000-8000-000000000001"  # a well-formed id no job has
 RAW_ID = "00000000-0000-4000-8000-000000000002"

@@ -13,16 +13,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import wait_until
-from wg_core import (
-    Backend,
-    Client,
-    JobContext,
-    JobError,
-    JobOptions,
-    JobState,
-    NewJob,
-    WorkerPool,
-)
+from wg_core import Backend, Client, JobContext, JobError, JobOptions, JobState, WorkerPool
+from wg_core.backend import NewJob
 from wg_core.envelope import Envelope
 from wg_core.failures import MALFORMED_JOB_NAME
 

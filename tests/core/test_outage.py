@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import new_job, wait_until
-from wg_core import Attempt, BackendUnavailableError, Client, MemoryBackend, WorkerPool
+from wg_core import BackendUnavailableError, Client, MemoryBackend, WorkerPool
+from wg_core.backend import Attempt
 
 
 class FlakyBackend(MemoryBackend):

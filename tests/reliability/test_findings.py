@@ -16,7 +16,8 @@ import pytest
 
 from tests.backends import open_backend
 from tests.helpers import wait_until
-from wg_core import Attempt, Backend, Client, JobContext, WorkerPool
+from wg_core import Backend, Client, JobContext, WorkerPool
+from wg_core.backend import Attempt
 
 
 class SlowAcks:
@@ -87,7 +88,7 @@ async def test_an_over_cap_envelope_in_storage_goes_dead(tmp_path: Path, chaos_s
     ["postgres", "mysql", "sqlite"],
 )
 async def test_unstorable_text_is_refused_with_a_wg_error(name: str, tmp_path: Path) -> None:
-    from wg_core import NewJob
+    from wg_core.backend import NewJob
     from wg_core.errors import BackendError
 
     raw = b"\xff\xfe not utf-8".decode("utf-8", "surrogateescape")
@@ -126,7 +127,8 @@ async def test_a_payload_that_is_not_utf8_is_a_payload_error() -> None:
     ],
 )
 async def test_a_malformed_job_keeps_its_id_when_buried(name: str, tmp_path: Path) -> None:
-    from wg_core import JobState, NewJob
+    from wg_core import JobState
+    from wg_core.backend import NewJob
     from wg_core.failures import malformed_dead_envelope
 
     async with open_backend(name, tmp_path) as backend:

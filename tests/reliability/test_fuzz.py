@@ -53,11 +53,11 @@ from wg_core import (
     JobState,
     MemoryBackend,
     MissingDependencyError,
-    NewJob,
     WorkerPool,
     backend_from_url,
     redact_url,
 )
+from wg_core.backend import NewJob
 from wg_core.envelope import peek_envelope
 from wg_core.urls import scrub_secrets
 
