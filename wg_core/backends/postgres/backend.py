@@ -1,67 +1,27 @@
-"""``PostgresBackend``: wg on PostgreSQL (psycopg 3, async, with psycopg_pool).
-
-Guarantees, and how:
-
-* **Atomic, leased, FIFO claims**: one statement locks the oldest ready rows with
-  ``FOR UPDATE SKIP LOCKED`` (in a ``MATERIALIZED`` CTE), stamps them with a lease on the
-  server's clock (``now()``) and a fresh token, and returns them. Concurrent claimers
-  skip each other's rows instead of waiting; no transaction stays open while handlers
-  run (pool connections are in autocommit mode).
-* **Compare-and-set transitions** on (row id, token): a worker that lost its lease
-  changes nothing. ``complete`` acknowledges a whole batch and bumps the counter in
-  one statement.
-* **Exactly-once promotion**: due rows are locked with SKIP LOCKED and moved in one
-  transaction, so many pools can promote at once.
-* **Wake-ups**: ``pg_notify`` in the enqueue/promote/release statement (delivered on
-  commit, so a transactional enqueue wakes workers only if it commits); one dedicated
-  autocommit connection ``LISTEN``s and wakes this process's idle claimers. While that
-  connection is down, claimers poll every ``poll_interval`` seconds, and re-poll as
-  soon as it is back (notifications sent meanwhile are lost).
-* **Transactional enqueue**: ``enqueue(jobs, connection=conn)`` writes through your
-  ``psycopg.AsyncConnection`` (or a sync ``psycopg.Connection``, for the blocking
-  facade) inside your transaction: the job exists if and only if you commit.
-* **Schema**: created on first open under ``pg_advisory_lock``, so processes starting
-  at once do not race on the catalog; an existing table lacking wg's columns is a
-  ``SchemaError``.
-* **Connection loss**: driver errors become ``BackendError`` /
-  ``BackendUnavailableError``; the pool drops broken connections (and checks the idle
-  ones after an error) and opens new ones, and the caller (the worker pool) retries.
-* **Errors that say what is wrong**: a server that refuses the password, the role, the
-  database or the access (no ``pg_hba.conf`` entry, SQLSTATE class 28, 3D000, 42501)
-  raises ``BackendConfigError``, not ``BackendUnavailableError`` (refused, timed out,
-  unresolvable: try later). libpq gives a refused *connection* no SQLSTATE, so there
-  its message is matched, in English (a server with another ``lc_messages`` reports
-  them as unreachable). A URL libpq cannot parse, or a bad port, is a ``ConfigError`` at
-  construction. No message carries the URL's password: libpq quotes a malformed URI
-  or its userinfo, so every driver message, and the driver's exception chained to
-  wg's, is scrubbed at the edge.
-
-Connections are tagged ``application_name = "wg:<namespace>"`` so an operator can find
-them in ``pg_stat_activity``.
-"""
+"""``PostgresBackend``: the PostgreSQL dialect of the SQL engine (see the package docstring)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wg_core.backend import Attempt, NewJob
 from wg_core.backends.common import scrub_exception
+from wg_core.backends.postgres.driver import check_url, load_psycopg, query, refuses_config
+from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.base import SqlBackend
-from wg_core.backends.sql.session import Params, Row, SqlSession, micros
+from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.errors import (
     BackendConfigError,
     BackendError,
     BackendUnavailableError,
     ConfigError,
     DuplicateJobError,
-    MissingDependencyError,
     WgError,
 )
 
@@ -74,115 +34,6 @@ __all__ = ["PostgresBackend"]
 T = TypeVar("T")
 
 logger = logging.getLogger("wg.postgres")
-
-
-def _driver() -> tuple[Any, Any]:
-    """psycopg and psycopg_pool, imported on first use (wg_core imports no driver)."""
-    try:
-        import psycopg
-    except ModuleNotFoundError as exc:
-        raise MissingDependencyError.for_extra("psycopg", "postgres") from exc
-    try:
-        import psycopg_pool
-    except ModuleNotFoundError as exc:
-        raise MissingDependencyError.for_extra("psycopg_pool", "postgres") from exc
-    return psycopg, psycopg_pool
-
-
-# SQLSTATEs of a server that answers but refuses the configuration: class 28 (invalid
-# authorization: bad password, unknown role, no pg_hba.conf entry), 3D000 (no such
-# database), 42501 (insufficient privilege).
-_CONFIG_SQLSTATE_CLASSES = ("28",)
-_CONFIG_SQLSTATES = frozenset({"3D000", "42501"})
-# libpq reports a refused *connection* without its SQLSTATE: the server's FATAL line
-# (English unless the server's lc_messages says otherwise) or libpq's own words are all
-# there is. Refused, timed out, unresolvable, starting up: none of these match.
-_CONFIG_REFUSALS = re.compile(
-    r"authentication failed"  # password, ident, peer, PAM, certificate...
-    r'|(?:database|role) "[^"]*" does not exist'
-    r"|no pg_hba\.conf entry|pg_hba\.conf rejects connection"
-    r"|permission denied for database|is not permitted to log in"
-    r"|no password supplied"
-)
-
-
-def _refuses_config(exc: BaseException) -> bool:
-    """Whether a psycopg error says the server refuses these credentials, this database
-    or this access (retrying will not help), rather than that it cannot be reached."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate:
-        return sqlstate.startswith(_CONFIG_SQLSTATE_CLASSES) or sqlstate in _CONFIG_SQLSTATES
-    return _CONFIG_REFUSALS.search(str(exc)) is not None
-
-
-def _check_url(url: str, display_url: str) -> None:
-    """Refuse a URL libpq cannot parse, or with a port that is not one, as a
-    ``ConfigError`` whose text has no secret (libpq's own message quotes the URI or its
-    userinfo). Without psycopg installed, ``open()`` says what to install instead."""
-    try:
-        from psycopg import Error
-        from psycopg.conninfo import conninfo_to_dict
-    except ModuleNotFoundError:
-        return
-    try:
-        params = conninfo_to_dict(url)
-    except Error as exc:
-        reason = scrub_exception(exc, url).strip()
-        raise ConfigError(f"malformed PostgreSQL URL {display_url}: {reason}") from None
-    for port in str(params.get("port") or "").split(","):  # libpq takes a list
-        if port and not (port.isdigit() and 0 < int(port) <= 65535):
-            raise ConfigError(f"not a port number in the PostgreSQL URL {display_url}")
-
-
-def _query(text: str) -> LiteralString:
-    # Every query is a block of wg's own resource files with only the validated
-    # namespace substituted in: trusted text, never user input. (mypy treats
-    # LiteralString as str, so this is only a marker for readers and other checkers.)
-    return text
-
-
-class _Session:
-    """Runs named blocks on one async connection."""
-
-    def __init__(self, connection: psycopg.AsyncConnection[Any], sql: dict[str, str]) -> None:
-        self._connection = connection
-        self._sql = sql
-
-    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
-        cursor = await self._connection.execute(_query(self._sql[block]), params or {})
-        return await cursor.fetchall()
-
-    async def execute(self, block: str, params: Params | None = None) -> int:
-        cursor = await self._connection.execute(_query(self._sql[block]), params or {})
-        return cursor.rowcount
-
-    async def script(self, block: str) -> None:
-        # No parameters: psycopg sends the text as one simple query, all statements in
-        # one implicit transaction.
-        await self._connection.execute(_query(self._sql[block]))
-
-
-class _ThreadSession:
-    """Runs named blocks on a caller's *sync* connection, off the event loop."""
-
-    def __init__(self, connection: psycopg.Connection[Any], sql: dict[str, str]) -> None:
-        self._connection = connection
-        self._sql = sql
-
-    def _run(self, block: str, params: Params | None, fetch: bool) -> Any:
-        cursor = self._connection.execute(_query(self._sql[block]), params or {})
-        return cursor.fetchall() if fetch else cursor.rowcount
-
-    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
-        rows: list[Row] = await asyncio.to_thread(self._run, block, params, True)
-        return rows
-
-    async def execute(self, block: str, params: Params | None = None) -> int:
-        count: int = await asyncio.to_thread(self._run, block, params, False)
-        return count
-
-    async def script(self, block: str) -> None:
-        await asyncio.to_thread(self._connection.execute, _query(self._sql[block]))
 
 
 class PostgresBackend(SqlBackend):
@@ -220,7 +71,7 @@ class PostgresBackend(SqlBackend):
         application_name: str | None = None,
     ) -> None:
         super().__init__(url, namespace)
-        _check_url(url, self.display_url)
+        check_url(url, self.display_url)
         if pool_size < 1:
             raise ConfigError("pool_size must be at least 1")
         self._pool_size = pool_size
@@ -245,14 +96,14 @@ class PostgresBackend(SqlBackend):
         }
 
     async def _connect(self) -> None:
-        psycopg, psycopg_pool = _driver()
+        psycopg, psycopg_pool = load_psycopg()
         # Connect once directly first: a refused connection or a bad password gives its
         # real message here, instead of a pool timeout later.
         try:
             probe = await psycopg.AsyncConnection.connect(self._url, **self._connect_kwargs())
         except psycopg.Error as exc:
             message = scrub_exception(exc, self._url)
-            if _refuses_config(exc):  # retrying will not help: say so
+            if refuses_config(exc):  # retrying will not help: say so
                 raise BackendConfigError(
                     f"PostgreSQL at {self.display_url} refuses this configuration: {message}"
                 ) from None
@@ -313,17 +164,17 @@ class PostgresBackend(SqlBackend):
         # Pool connections are in autocommit mode: a single statement needs no BEGIN.
         async with self._require_pool(durable=durable).connection() as connection:
             if not transaction:
-                return await body(_Session(connection, self._sql))
+                return await body(Session(connection, self._sql))
             async with connection.transaction():
-                return await body(_Session(connection, self._sql))
+                return await body(Session(connection, self._sql))
 
     @asynccontextmanager
     async def _foreign(self, connection: object) -> AsyncIterator[SqlSession]:
-        psycopg, _ = _driver()
+        psycopg, _ = load_psycopg()
         if isinstance(connection, psycopg.AsyncConnection):
-            yield _Session(connection, self._sql)
+            yield Session(connection, self._sql)
         elif isinstance(connection, psycopg.Connection):
-            yield _ThreadSession(connection, self._sql)
+            yield ThreadSession(connection, self._sql)
         else:
             raise TypeError(
                 "PostgresBackend enqueues through a psycopg (3) connection, "
@@ -379,7 +230,7 @@ class PostgresBackend(SqlBackend):
                 # server and waits (at most ~10 s) for it to end, so the connection
                 # goes back to the pool idle. The job is then stored or not, and the
                 # caller was told neither.
-                await cursor.execute(_query(self._sql["enqueue_job"]), params)
+                await cursor.execute(query(self._sql["enqueue_job"]), params)
             finally:
                 await pool.putconn(conn)
         except Exception as exc:
@@ -405,7 +256,7 @@ class PostgresBackend(SqlBackend):
     # -- errors --------------------------------------------------------------------------
 
     def _translate(self, exc: BaseException) -> WgError | None:
-        psycopg, psycopg_pool = _driver()
+        psycopg, psycopg_pool = load_psycopg()
         if not isinstance(exc, psycopg.Error):  # PoolTimeout is one too
             return None
         message = scrub_exception(exc, self._url)  # and the driver's own text, chained
@@ -413,7 +264,7 @@ class PostgresBackend(SqlBackend):
             return BackendUnavailableError(
                 f"no PostgreSQL connection available at {self.display_url}: {message}"
             )
-        if _refuses_config(exc):
+        if refuses_config(exc):
             return BackendConfigError(
                 f"PostgreSQL at {self.display_url} refuses this configuration: {message}"
             )
@@ -438,7 +289,7 @@ class PostgresBackend(SqlBackend):
             logger.debug("pool check failed", exc_info=True)
 
     def _is_transient(self, exc: BaseException) -> bool:
-        psycopg, _ = _driver()
+        psycopg, _ = load_psycopg()
         return isinstance(
             exc,
             psycopg.errors.DeadlockDetected
@@ -516,7 +367,7 @@ class PostgresBackend(SqlBackend):
 
     async def _listen(self) -> None:
         """Keep one LISTEN connection up; every notification wakes local claimers."""
-        psycopg, _ = _driver()
+        psycopg, _ = load_psycopg()
         backoff = 0.05
         while self._opened:
             try:
@@ -524,7 +375,7 @@ class PostgresBackend(SqlBackend):
                     self._url, **self._connect_kwargs()
                 )
                 async with connection:
-                    await connection.execute(_query(self._sql["listen"]))
+                    await connection.execute(query(self._sql["listen"]))
                     self._listening = True
                     if self._listener_ready is not None:
                         self._listener_ready.set()
