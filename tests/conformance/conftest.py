@@ -1,4 +1,4 @@
-"""The conformance suite: every backend, the same behaviour (ARCHITECTURE.md §8).
+"""The conformance suite: every backend, the same behaviour (docs/architecture.md, "Tests").
 
 The ``backend`` fixture (tests/conftest.py) yields each backend in turn under a fresh
 namespace; ``twin`` is a second, independent instance on the same namespace (another

@@ -140,7 +140,7 @@ SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 10
 FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS due_us) AS t
 
 -- name: probe
--- The poller's look for claimable jobs (mysql.py): one plain read of the ready index,
+-- The poller's look for claimable jobs (mysql/poller.py): one plain read of the ready index,
 -- no lock, no transaction. False while the queue is paused, so that a paused queue
 -- with jobs in it does not set off claim after claim.
 SELECT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE lease_token IS NULL)
