@@ -670,7 +670,7 @@ async def strand_a_job(plain: Any, namespace: str, *, seconds: float) -> str:
     its claiming list armed (for ``seconds`` past the server's clock, plus the arm
     script's one-second margin) and a job moved into it. Done here by hand on a
     connection that is then closed, since wg's own pipeline sends both at once."""
-    from wg_core.backends.redis import _ARM  # the exact script the claimer sends
+    from wg_core.backends.redis.scripts import ARM as _ARM  # the exact script the claimer sends
 
     claiming = f"{namespace}:claiming:dead-worker:0.0"
     claimer = redis_asyncio.Redis.from_url(URLS["redis"], decode_responses=True)

@@ -1,4 +1,4 @@
--- Lua scripts of the Redis backend (wg_core/backends/redis.py), one per transition.
+-- Lua scripts of the Redis backend (wg_core/backends/redis/), one per transition.
 --
 -- Every key a script touches is passed in KEYS, so that with the hash-tag option each
 -- script is single-slot (Redis Cluster). The "prelude" block is prepended to every
