@@ -9,6 +9,7 @@ stored without wg's id index (a Rust producer's LPUSH or ZADD) are found by a sc
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 from wg_core.backend import Counters, JobState, Move, StateCounts, StoredJob, WorkerInfo
-from wg_core.backends.common import error_matches
+from wg_core.backends.common import error_matches, text_matches
 from wg_core.backends.redis.keys import LETTER_STATE, STATE_LETTER, Keys
 from wg_core.backends.redis.transport import Transport
 
@@ -73,25 +74,40 @@ class RedisAdmin:
         error_contains: str | None = None,
         text_contains: str | None = None,
     ) -> list[StoredJob]:
-        if limit <= 0:
-            return []
+        def wanted(raw: str) -> bool:
+            if job_name is not None and _job_name_of(raw) != job_name:
+                return False
+            if text_contains is not None and not text_matches(raw, text_contains):
+                return False
+            return error_contains is None or error_matches(raw, error_contains)
+
         if state is JobState.RUNNING:
             jobs = await self._running_jobs()
             jobs.sort(key=lambda job: job.updated_at or 0.0, reverse=newest_first)
-            jobs = [job for job in jobs if _wanted(job.raw, job_name, error_contains)]
+            jobs = [job for job in jobs if wanted(job.raw)]
             return jobs[offset : offset + limit]
-        wanted: list[StoredJob] = []
+        found: list[StoredJob] = []
         skip = offset
         async for job in self._scan(state, newest_first=newest_first):
-            if not _wanted(job.raw, job_name, error_contains):
+            if not wanted(job.raw):
                 continue
             if skip:
                 skip -= 1
                 continue
-            wanted.append(job)
-            if len(wanted) >= limit:
+            found.append(job)
+            if len(found) >= limit:
                 break
-        return wanted
+        if state is JobState.DEAD and found:
+            found = await self._with_times_of_death(found)
+        return found
+
+    async def _with_times_of_death(self, jobs: list[StoredJob]) -> list[StoredJob]:
+        """``jobs`` (dead) with ``updated_at`` set to their time of death, where known."""
+        died = await self._transport.command("HMGET", self._keys.died, *(j.job_id for j in jobs))
+        return [
+            job if when is None else dataclasses.replace(job, updated_at=float(when))
+            for job, when in zip(jobs, died, strict=True)
+        ]
 
     async def _scan(self, state: JobState, *, newest_first: bool) -> AsyncIterator[StoredJob]:
         """Jobs of a non-running state in the listing order, read in chunks."""
@@ -168,6 +184,7 @@ class RedisAdmin:
                 k.leases,
                 k.attempts,
                 k.claimers,
+                k.died,
             ),
             (job_id,),
         )
@@ -185,7 +202,11 @@ class RedisAdmin:
                     updated_at=claimed_at,
                 )
             return StoredJob(
-                job_id=job_id, state=state, raw=raw, due_at=float(score) if score else None
+                job_id=job_id,
+                state=state,
+                raw=raw,
+                due_at=float(score) if score else None,
+                updated_at=float(meta) if state is JobState.DEAD and meta else None,
             )
         return await self._find_unindexed(job_id)
 
@@ -200,15 +221,14 @@ class RedisAdmin:
         return None
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:
-        wanted = [move for move in moves if move.from_state is not JobState.RUNNING]
         statuses = await self._admin(
             "move_to_queue",
-            [(m.job_id, STATE_LETTER[m.from_state], "", m.raw) for m in wanted],
+            [(m.job_id, STATE_LETTER[m.from_state], "", m.raw) for m in moves],
         )
         moved = statuses.count(1)
         # Jobs the index does not know (another program stored them): look, then move.
         found: list[tuple[str, ...]] = []
-        for move, status in zip(wanted, statuses, strict=True):
+        for move, status in zip(moves, statuses, strict=True):
             if status == -1:
                 stored = await self._find_unindexed(move.job_id)
                 if stored is not None and stored.state is move.from_state:
@@ -239,13 +259,11 @@ class RedisAdmin:
         for start in range(0, len(items), _ADMIN_CHUNK):
             args = [value for item in items[start : start + _ADMIN_CHUNK] for value in item]
             statuses += await self._transport.run(
-                name, (k.jobs, k.schedule, k.retry, k.dead, k.ids), args
+                name, (k.jobs, k.schedule, k.retry, k.dead, k.ids, k.died), args
             )
         return statuses
 
     async def purge(self, state: JobState) -> int:
-        if state is JobState.RUNNING:
-            raise ValueError("running jobs cannot be purged; stop their workers first")
         k = self._keys
         key, kind = {
             JobState.QUEUED: (k.jobs, "list"),
@@ -257,7 +275,7 @@ class RedisAdmin:
         while True:
             # In chunks, so that a purge of millions never blocks the server for long.
             removed: int = await self._transport.run_idempotent(
-                "purge", (key, k.ids), (kind, STATE_LETTER[state], _PURGE_CHUNK)
+                "purge", (key, k.ids, k.died), (kind, STATE_LETTER[state], _PURGE_CHUNK)
             )
             total += removed
             if removed < _PURGE_CHUNK:
@@ -350,12 +368,6 @@ def _score_pairs(reply: list[Any]) -> list[tuple[str, float]]:
     if reply and isinstance(reply[0], list | tuple):
         return [(member, float(score)) for member, score in reply]
     return [(member, float(score)) for member, score in zip(reply[::2], reply[1::2], strict=True)]
-
-
-def _wanted(raw: str, job_name: str | None, error_contains: str | None) -> bool:
-    if job_name is not None and _job_name_of(raw) != job_name:
-        return False
-    return error_contains is None or error_matches(raw, error_contains)
 
 
 def _queued_since(raw: str) -> float | None:

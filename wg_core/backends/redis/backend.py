@@ -23,10 +23,13 @@ from wg_core.backends.redis.claiming import BLOCK_SLICE, MIN_BLOCK, BlockingClai
 from wg_core.backends.redis.keys import STATE_LETTER, Keys, split_hash_tag
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.transport import Transport
-from wg_core.errors import BackendError, DuplicateJobError
+from wg_core.errors import BackendError, DuplicateJobError, NamespaceNotFoundError
 from wg_core.namespace import validate_namespace
 
 __all__ = ["RedisBackend"]
+
+_LAYOUT: Final = "1"
+"""The key layout this code writes, recorded in ``{ns}:meta`` (field ``layout``)."""
 
 # Lua's unpack() is bounded by the C stack (about 8000 values): batches stay well below.
 _MAX_BATCH: Final = 1000
@@ -51,6 +54,13 @@ class RedisBackend(RedisAdmin):
         connect_timeout: float = 5.0,
         max_connections: int | None = None,
     ) -> None:
+        self._options: dict[str, Any] = {
+            "hash_tag": hash_tag,
+            "socket_timeout": socket_timeout,
+            "connect_timeout": connect_timeout,
+            "max_connections": max_connections,
+        }
+        self._given_url = url
         url, url_hash_tag = split_hash_tag(url)
         self._namespace = validate_namespace(namespace)
         self._hash_tag = hash_tag or url_hash_tag
@@ -96,7 +106,25 @@ class RedisBackend(RedisAdmin):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self, *, create: bool = True) -> None:
-        await self._transport.open()
+        """Connect. A writer (``create=True``) marks the namespace as existing (the
+        ``{ns}:meta`` key); a reader creates nothing, and raises
+        ``NamespaceNotFoundError`` when no key of the namespace is there."""
+        transport = self._transport
+        await transport.open()
+        k = self._keys
+        if create:
+            await transport.command("HSETNX", k.meta, "layout", _LAYOUT)
+            return
+        if not await transport.command("EXISTS", *k.existing_marks()):
+            await self.close()
+            raise NamespaceNotFoundError(
+                f"no wg namespace {self._namespace!r} at {self.display_url}: nothing is "
+                "stored there (nothing was created)"
+            )
+
+    def clone(self) -> RedisBackend:
+        """A new, unopened backend on the same server and namespace, same settings."""
+        return RedisBackend(self._given_url, self._namespace, **self._options)
 
     async def close(self) -> None:
         await self._transport.close(self._claims.give_back_on_close())
@@ -108,10 +136,6 @@ class RedisBackend(RedisAdmin):
     # -- producing -----------------------------------------------------------------------
 
     async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
-        if connection is not None:
-            raise TypeError("RedisBackend has no transactions: pass no connection")
-        if not jobs:
-            return
         keys: tuple[str, ...]
         args: list[Any]
         if len(jobs) == 1 and jobs[0].delay <= 0:
@@ -142,8 +166,6 @@ class RedisBackend(RedisAdmin):
     async def claim(
         self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
     ) -> list[Attempt]:
-        if limit <= 0:
-            return []
         limit = min(limit, _MAX_BATCH)
         deadline = time.monotonic() + wait
         while True:
@@ -190,8 +212,6 @@ class RedisBackend(RedisAdmin):
         return claim_reply(reply)
 
     async def complete(self, attempts: Sequence[Attempt]) -> int:
-        if not attempts:
-            return 0
         k = self._keys
         done = 0
         for start in range(0, len(attempts), _MAX_BATCH):
@@ -207,7 +227,7 @@ class RedisBackend(RedisAdmin):
         moved = await self._transport.run(
             "retry",
             (k.running, k.leases, k.attempts, k.ids, k.stats, k.retry),
-            (attempt.token, raw, repr(max(0.0, float(delay)))),
+            (attempt.token, raw, repr(float(delay))),
         )
         return bool(moved)
 
@@ -215,14 +235,12 @@ class RedisBackend(RedisAdmin):
         k = self._keys
         moved = await self._transport.run(
             "bury",
-            (k.running, k.leases, k.attempts, k.ids, k.stats, k.dead),
+            (k.running, k.leases, k.attempts, k.ids, k.stats, k.dead, k.died),
             (attempt.token, raw),
         )
         return bool(moved)
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
-        if not attempts:
-            return 0
         k = self._keys
         released: int = await self._transport.run(
             "release",
@@ -267,14 +285,7 @@ class RedisBackend(RedisAdmin):
         )
 
     async def promote(self, state: JobState, *, limit: int) -> int:
-        if state is JobState.SCHEDULED:
-            source = self._keys.schedule
-        elif state is JobState.RETRY:
-            source = self._keys.retry
-        else:
-            raise ValueError(f"only scheduled and retry jobs are promoted, not {state}")
-        if limit <= 0:
-            return 0
+        source = self._keys.schedule if state is JobState.SCHEDULED else self._keys.retry
         moved: int = await self._transport.run_idempotent(
             "promote", (source, self._keys.jobs, self._keys.ids), (limit, STATE_LETTER[state])
         )
@@ -299,10 +310,11 @@ class RedisBackend(RedisAdmin):
                 k.jobs,
             ),
             (
-                max(0, limit),
+                limit,
                 repr(float(lease)),
                 worker_id,
                 repr(WORKER_FORGET_AFTER_LEASES * float(lease)),
+                "" if silent_after is None else repr(float(silent_after)),
             ),
         )
         return [

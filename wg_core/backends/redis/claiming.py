@@ -29,6 +29,7 @@ from wg_core.backends.redis.keys import Keys
 from wg_core.backends.redis.scripts import ARM
 from wg_core.backends.redis.transport import Lane, Transport, read_reply
 from wg_core.errors import BackendError
+from wg_core.urls import scrub_secrets
 
 __all__ = ["BLOCK_SLICE", "MIN_BLOCK", "BlockingClaims", "claim_reply"]
 
@@ -206,7 +207,8 @@ class BlockingClaims:
             if leased:
                 await self._release(leased)
         except Exception as exc:  # pragma: no cover - the server went away meanwhile
-            _log.debug("a cancelled claim could not give back its job: %s", exc)
+            reason = scrub_secrets(str(exc), self._transport.url)
+            _log.debug("a cancelled claim could not give back its job: %s", reason)
         finally:
             await pool.release(connection)
             self._give_back_claiming(claiming, slot)

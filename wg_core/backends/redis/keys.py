@@ -31,7 +31,11 @@ LETTER_STATE: Final = {letter: state for state, letter in STATE_LETTER.items()}
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Every key of one namespace. The first four are the spec's."""
+    """Every key of one namespace. The first four are the spec's.
+
+    ``meta`` marks the namespace as existing: a writer's ``open`` creates it (readers
+    open only a namespace that has it, or any of the keys jobs leave behind).
+    ``died`` holds dead jobs' times of death (job id -> Unix seconds)."""
 
     jobs: str
     schedule: str
@@ -49,6 +53,8 @@ class Keys:
     seen: str
     stopping: str
     claimers: str
+    died: str
+    meta: str
 
     @classmethod
     def for_namespace(cls, namespace: str, *, hash_tag: bool) -> Keys:
@@ -71,6 +77,8 @@ class Keys:
             seen=f"{prefix}:workers_seen",
             stopping=f"{prefix}:workers_stopping",
             claimers=f"{prefix}:claimers",
+            died=f"{prefix}:died",
+            meta=f"{prefix}:meta",
         )
 
     def claiming(self, worker_id: str, instance: str, slot: int) -> str:
@@ -80,6 +88,22 @@ class Keys:
     def all(self) -> tuple[str, ...]:
         """Every fixed key (the claiming lists are named in ``claimers``)."""
         return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
+    def existing_marks(self) -> tuple[str, ...]:
+        """Keys whose presence says the namespace exists: ``meta``, and for a namespace
+        that older wg versions or another program (a Rust producer) wrote, the keys its
+        jobs, counters or workers leave behind."""
+        return (
+            self.meta,
+            self.jobs,
+            self.schedule,
+            self.retry,
+            self.dead,
+            self.running,
+            self.ids,
+            self.stats,
+            self.workers,
+        )
 
 
 _TRUE: Final = ("1", "true", "yes", "on")

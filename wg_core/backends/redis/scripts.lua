@@ -65,8 +65,9 @@ local function end_attempt(leases, attempts, index, token)
 end
 
 -- Remove one stored envelope from the structure of its state (keys: jobs, schedule,
--- retry, dead). Lists are searched from the right, the oldest end, where admin commands
--- (requeue the oldest dead jobs first) usually find them at once.
+-- retry, dead, ids, died; a dead job's time of death goes with it). Lists are searched
+-- from the right, the oldest end, where admin commands (requeue the oldest dead jobs
+-- first) usually find them at once.
 local function remove_stored(keys, state, raw)
   if state == 'q' then
     return redis.call('LREM', keys[1], -1, raw)
@@ -75,7 +76,12 @@ local function remove_stored(keys, state, raw)
   elseif state == 't' then
     return redis.call('ZREM', keys[3], raw)
   elseif state == 'd' then
-    return redis.call('LREM', keys[4], -1, raw)
+    local removed = redis.call('LREM', keys[4], -1, raw)
+    local id = removed > 0 and envelope_id(raw)
+    if id then
+      redis.call('HDEL', keys[6], id)
+    end
+    return removed
   end
   return 0
 end
@@ -338,8 +344,10 @@ redis.call('HINCRBY', KEYS[5], 'failed', 1)
 return 1
 
 -- name: bury
--- KEYS: running, leases, attempts, ids, stats, dead.  ARGV: token, envelope.
+-- KEYS: running, leases, attempts, ids, stats, dead, died.  ARGV: token, envelope.
 -- The dead list grows at the left, like the queue: the oldest burial is at the right.
+-- The time of death is kept under the id the dead envelope carries (the id a listing
+-- of the dead list reads from it).
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return 0
 end
@@ -347,6 +355,10 @@ local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 redis.call('LPUSH', KEYS[6], ARGV[2])
 if id then
   redis.call('HSET', KEYS[4], id, 'd' .. ARGV[2])
+end
+local dead_id = envelope_id(ARGV[2])
+if dead_id then
+  redis.call('HSET', KEYS[7], dead_id, string.format('%.6f', (now_seconds())))
 end
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
 return 1
@@ -429,10 +441,13 @@ return #due
 
 -- name: reclaim_expired
 -- KEYS: running, leases, attempts, ids, seq, workers, seen, stopping, claimers, jobs.
--- ARGV: limit, lease, worker id, forget workers silent for this many seconds.
--- Re-leases expired attempts under new tokens to the caller (the reaper), puts jobs
+-- ARGV: limit, lease, worker id, forget workers silent for this many seconds, and
+-- silent_after in seconds or ''.
+-- Re-leases to the caller (the reaper), under new tokens, expired attempts and, with
+-- silent_after, the attempts of registered workers not heard from for that long (found
+-- by a pass over the attempts, made only when such a worker exists); puts jobs
 -- stranded in the claiming list of a claimer that died between its BLMOVE and its claim
--- script back at the front of the queue (their index entries still say queued), and
+-- script back at the front of the queue (their index entries still say queued); and
 -- drops workers that stopped heartbeating long ago.
 local now, t = now_seconds()
 local stranded = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
@@ -441,8 +456,30 @@ for _, claiming in ipairs(stranded) do
   end
   redis.call('ZREM', KEYS[9], claiming)
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0,
-  tonumber(ARGV[1]))
+local limit = tonumber(ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
+if ARGV[5] ~= '' and #expired < limit then
+  local quiet = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[5]))
+  if #quiet > 0 then
+    local silent, taken = {}, {}
+    for _, worker in ipairs(quiet) do
+      silent[worker] = true
+    end
+    for _, token in ipairs(expired) do
+      taken[token] = true
+    end
+    local metas = redis.call('HGETALL', KEYS[3])
+    for i = 1, #metas, 2 do
+      if #expired >= limit then
+        break
+      end
+      local token = metas[i]
+      if not taken[token] and silent[cjson.decode(metas[i + 1])[2]] then
+        expired[#expired + 1] = token
+      end
+    end
+  end
+end
 local out = {}
 if #expired > 0 then
   local deadline = now + tonumber(ARGV[2])
@@ -470,9 +507,10 @@ end
 return out
 
 -- name: get_job
--- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts, claimers.
+-- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts, claimers, died.
 -- ARGV: job id.
--- Returns {state letter, envelope, due time or lease deadline or '', attempt meta or ''},
+-- Returns {state letter, envelope, due time or lease deadline or '', attempt meta or
+-- time of death or ''},
 -- or nil when the index does not know the id. An entry whose job is gone (popped by a
 -- program that does not keep the index, e.g. a Rust worker) is dropped.
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
@@ -492,7 +530,7 @@ if state == 'q' then
   end
 elseif state == 'd' then
   if redis.call('LPOS', KEYS[5], rest) then
-    return {state, rest, '', ''}
+    return {state, rest, '', redis.call('HGET', KEYS[10], ARGV[1]) or ''}
   end
 elseif state == 's' or state == 't' then
   local score = redis.call('ZSCORE', state == 's' and KEYS[3] or KEYS[4], rest)
@@ -510,7 +548,7 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return nil
 
 -- name: move_to_queue
--- KEYS: jobs, schedule, retry, dead, ids.
+-- KEYS: jobs, schedule, retry, dead, ids, died.
 -- ARGV: (job id, state letter, stored envelope or '', new envelope)...
 -- An empty stored envelope means "where the id index says". Each job moves only if it is
 -- still in that state. Returns one status per job: 1 moved, 0 not in that state, -1 the
@@ -546,7 +584,7 @@ end
 return statuses
 
 -- name: delete_jobs
--- KEYS: jobs, schedule, retry, dead, ids.  ARGV: (job id, state letter or '', envelope or '')...
+-- KEYS: jobs, schedule, retry, dead, ids, died.  ARGV: (job id, state letter or '', envelope or '')...
 -- Empty state and envelope mean "where the id index says" (never a running job).
 -- Returns one status per job, as move_to_queue does.
 local statuses = {}
@@ -577,8 +615,10 @@ end
 return statuses
 
 -- name: purge
--- KEYS: the state's list or zset, ids.  ARGV: 'list' | 'zset', state letter, chunk size.
--- Deletes up to a chunk (the caller loops, so the server never blocks for long).
+-- KEYS: the state's list or zset, ids, died.  ARGV: 'list' | 'zset', state letter,
+-- chunk size.
+-- Deletes up to a chunk (the caller loops, so the server never blocks for long), and
+-- the times of death of purged dead jobs.
 local items
 if ARGV[1] == 'list' then
   items = redis.call('RPOP', KEYS[1], tonumber(ARGV[3])) or {}
@@ -592,6 +632,9 @@ for _, raw in ipairs(items) do
   local id = envelope_id(raw)
   if id and redis.call('HGET', KEYS[2], id) == ARGV[2] .. raw then
     redis.call('HDEL', KEYS[2], id)
+  end
+  if id and ARGV[2] == 'd' then
+    redis.call('HDEL', KEYS[3], id)
   end
 end
 return #items

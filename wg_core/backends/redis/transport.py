@@ -25,12 +25,19 @@ from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from wg_core.backends.redis.scripts import Script
-from wg_core.errors import BackendError, BackendUnavailableError, SchemaError
-from wg_core.urls import redact_url
+from wg_core.errors import (
+    BackendConfigError,
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    SchemaError,
+)
+from wg_core.urls import redact_url, scrub_secrets
 
 __all__ = ["MIN_REDIS_VERSION", "Lane", "Transport", "read_reply"]
 
@@ -121,6 +128,32 @@ async def read_reply(connection: Any) -> Any:
         return exc
 
 
+# Replies that say the server refuses this configuration: retrying cannot help.
+_REFUSALS: Final = ("NOAUTH", "WRONGPASS", "NOPERM", "DB index is out of range", "ERR AUTH")
+
+
+def _refuses_config(exc: BaseException) -> bool:
+    if isinstance(
+        exc,
+        redis_errors.AuthenticationError
+        | redis_errors.AuthorizationError
+        | redis_errors.NoPermissionError
+        | redis_errors.AuthenticationWrongNumberOfArgsError,
+    ):
+        return True
+    return isinstance(exc, redis_errors.RedisError) and str(exc).startswith(_REFUSALS)
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL redis-py cannot use (a port that is not a number, an unknown
+    scheme or option value) with a ``ConfigError``, before any I/O."""
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        reason = scrub_secrets(str(exc), url)
+        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {reason}") from None
+
+
 def _parse_version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
@@ -138,6 +171,7 @@ class Transport:
         connect_timeout: float,
         max_connections: int | None,
     ) -> None:
+        check_url(url)
         self.url = url
         self.display_url = redact_url(url)
         self._namespace = namespace
@@ -197,7 +231,7 @@ class Transport:
         try:
             info: dict[str, Any] = await self.guard(lambda: client.info("server"), idempotent=True)
         except BackendError as exc:
-            if isinstance(exc, BackendUnavailableError):
+            if isinstance(exc, BackendUnavailableError | BackendConfigError):
                 raise
             # INFO disabled (some managed services): the scripts will fail loudly on a
             # server that lacks a command, so go on without the early check.
@@ -264,13 +298,16 @@ class Transport:
     # -- calls ---------------------------------------------------------------------------
 
     def translate(self, exc: BaseException) -> BackendError:
-        """The wg error for a driver error."""
+        """The wg error for a driver error, its message scrubbed of the URL's secrets."""
         where = self.display_url
+        reason = scrub_secrets(str(exc), self.url)
+        if _refuses_config(exc):
+            return BackendConfigError(f"Redis at {where} refuses this configuration: {reason}")
         if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError | OSError):
-            return BackendUnavailableError(f"Redis at {where} is unreachable: {exc}")
-        if isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("WRONGTYPE"):
-            return SchemaError(f"a key of namespace {self._namespace!r} at {where}: {exc}")
-        return BackendError(f"Redis at {where} failed: {exc}")
+            return BackendUnavailableError(f"Redis at {where} is unreachable: {reason}")
+        if isinstance(exc, redis_errors.ResponseError) and reason.startswith("WRONGTYPE"):
+            return SchemaError(f"a key of namespace {self._namespace!r} at {where}: {reason}")
+        return BackendError(f"Redis at {where} failed: {reason}")
 
     async def guard(
         self,
@@ -289,7 +326,7 @@ class Transport:
             # The server restarted or the network dropped: pooled idle connections are
             # as dead as this one, so drop them all and let the next call reconnect.
             await self.drop_idle_connections()
-            if not idempotent or self.closing:
+            if not idempotent or self.closing or _refuses_config(exc):
                 raise self.translate(exc) from exc
         except redis_errors.RedisError as exc:
             raise self.translate(exc) from exc
