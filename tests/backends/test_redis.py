@@ -994,3 +994,45 @@ async def test_an_envelope_with_bytes_that_are_not_utf8_is_buried_not_run(
     assert "not valid UTF-8" in info.last_error
     assert info.envelope is not None
     assert "us\\xffer@example.com" in info.envelope.extra["raw"]
+
+
+async def test_text_that_is_not_an_envelope_keeps_its_id_through_the_pool(
+    backend: Backend, plain: Any
+) -> None:
+    ns = backend.namespace
+    bad = [
+        NewJob(job_id="bad-text", job_name="x", raw="not json {"),
+        NewJob(job_id="bad-deep", job_name="x", raw='{"id":"bad-deep","p":' + "[" * 5000),
+        NewJob(job_id="bad-list", job_name="x", raw="[1, 2]"),
+    ]
+    await backend.enqueue(bad[:1])
+    await backend.enqueue(bad[1:])  # the single and the bulk script both keep its id
+    names = ["bad-deep", "bad-list", "bad-text"]
+    queued = await backend.list_jobs(JobState.QUEUED, limit=10)
+    assert sorted(job.job_id for job in queued) == names
+
+    async def handle(job: Any) -> None:
+        raise AssertionError("a malformed job reached its handler")
+
+    pool = WorkerPool(handle, backend=backend, fetch_timeout=0.1, lease=5.0, heartbeat_interval=1)
+    await pool.start()
+    try:
+
+        async def buried() -> bool:
+            return (await backend.counts()).dead == 3
+
+        await wait_until(buried, timeout=30)
+    finally:
+        pool.shutdown()
+        await asyncio.wait_for(pool.wait_closed(), 30)
+    dead = await backend.list_jobs(JobState.DEAD, limit=10)
+    assert sorted(job.job_id for job in dead) == names
+    assert all(job.updated_at is not None for job in dead)
+    for job_id in names:
+        stored = await backend.get_job(job_id)
+        assert stored is not None
+        assert stored.state is JobState.DEAD
+    assert await plain.hlen(f"{ns}:aliases") == 3  # the dead-letter texts', not the stored
+    assert await backend.delete_jobs(["bad-text"]) == 1
+    assert await backend.purge(JobState.DEAD) == 2
+    assert await plain.exists(f"{ns}:aliases", f"{ns}:died") == 0

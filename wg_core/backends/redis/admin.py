@@ -97,13 +97,20 @@ class RedisAdmin:
             found.append(job)
             if len(found) >= limit:
                 break
-        if state is JobState.DEAD and found:
-            found = await self._with_times_of_death(found)
-        return found
+        return await self._identified(found) if found else found
 
-    async def _with_times_of_death(self, jobs: list[StoredJob]) -> list[StoredJob]:
-        """``jobs`` (dead) with ``updated_at`` set to their time of death, where known."""
-        died = await self._transport.command("HMGET", self._keys.died, *(j.job_id for j in jobs))
+    async def _identified(self, jobs: list[StoredJob]) -> list[StoredJob]:
+        """``jobs`` (of one non-running state) under the ids their texts are known by
+        (``{ns}:aliases``), and for dead jobs with their time of death, where known."""
+        k = self._keys
+        aliases = await self._transport.command("HMGET", k.aliases, *(j.raw for j in jobs))
+        jobs = [
+            job if alias is None else dataclasses.replace(job, job_id=alias)
+            for job, alias in zip(jobs, aliases, strict=True)
+        ]
+        if jobs[0].state is not JobState.DEAD:
+            return jobs
+        died = await self._transport.command("HMGET", k.died, *(j.job_id for j in jobs))
         return [
             job if when is None else dataclasses.replace(job, updated_at=float(when))
             for job, when in zip(jobs, died, strict=True)
@@ -259,7 +266,7 @@ class RedisAdmin:
         for start in range(0, len(items), _ADMIN_CHUNK):
             args = [value for item in items[start : start + _ADMIN_CHUNK] for value in item]
             statuses += await self._transport.run(
-                name, (k.jobs, k.schedule, k.retry, k.dead, k.ids, k.died), args
+                name, (k.jobs, k.schedule, k.retry, k.dead, k.ids, k.died, k.aliases), args
             )
         return statuses
 
@@ -275,7 +282,9 @@ class RedisAdmin:
         while True:
             # In chunks, so that a purge of millions never blocks the server for long.
             removed: int = await self._transport.run_idempotent(
-                "purge", (key, k.ids, k.died), (kind, STATE_LETTER[state], _PURGE_CHUNK)
+                "purge",
+                (key, k.ids, k.died, k.aliases),
+                (kind, STATE_LETTER[state], _PURGE_CHUNK),
             )
             total += removed
             if removed < _PURGE_CHUNK:

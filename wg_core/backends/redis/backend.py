@@ -74,8 +74,11 @@ class RedisBackend(RedisAdmin):
             max_connections=max_connections,
         )
         self._claims = BlockingClaims(self._transport, self._keys, self.release)
-        self._enqueue_one_keys = (self._keys.jobs, self._keys.ids)
-        self._enqueue_keys = (self._keys.jobs, self._keys.schedule, self._keys.ids)
+        k = self._keys
+        self._enqueue_one_keys = (k.jobs, k.ids, k.aliases)
+        self._enqueue_keys = (k.jobs, k.schedule, k.ids, k.aliases)
+        self._claim_keys: tuple[str, ...] = (k.jobs, k.running, k.leases, k.attempts, k.ids)
+        self._claim_keys += (k.seq, k.paused, k.resumed, k.aliases)
 
     # -- properties ----------------------------------------------------------------------
 
@@ -191,11 +194,10 @@ class RedisBackend(RedisAdmin):
     async def _claim_now(
         self, limit: int, lease: float, worker_id: str
     ) -> tuple[bool, list[Attempt]]:
-        k = self._keys
         call = asyncio.ensure_future(
             self._transport.run(
                 "claim",
-                (k.jobs, k.running, k.leases, k.attempts, k.ids, k.seq, k.paused, k.resumed),
+                self._claim_keys,
                 (limit, repr(float(lease)), worker_id),
             )
         )
@@ -235,7 +237,7 @@ class RedisBackend(RedisAdmin):
         k = self._keys
         moved = await self._transport.run(
             "bury",
-            (k.running, k.leases, k.attempts, k.ids, k.stats, k.dead, k.died),
+            (k.running, k.leases, k.attempts, k.ids, k.stats, k.dead, k.died, k.aliases),
             (attempt.token, raw),
         )
         return bool(moved)
@@ -287,7 +289,9 @@ class RedisBackend(RedisAdmin):
     async def promote(self, state: JobState, *, limit: int) -> int:
         source = self._keys.schedule if state is JobState.SCHEDULED else self._keys.retry
         moved: int = await self._transport.run_idempotent(
-            "promote", (source, self._keys.jobs, self._keys.ids), (limit, STATE_LETTER[state])
+            "promote",
+            (source, self._keys.jobs, self._keys.ids, self._keys.aliases),
+            (limit, STATE_LETTER[state]),
         )
         return moved
 
@@ -308,6 +312,7 @@ class RedisBackend(RedisAdmin):
                 k.stopping,
                 k.claimers,
                 k.jobs,
+                k.aliases,
             ),
             (
                 limit,

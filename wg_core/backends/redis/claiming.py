@@ -126,7 +126,7 @@ class BlockingClaims:
         k = self._keys
         claiming, slot = self._take_claiming(worker_id)
         keys: tuple[str, ...] = (k.jobs, k.running, k.leases, k.attempts, k.ids, k.seq)
-        keys += (k.paused, k.resumed, claiming, k.claimers)
+        keys += (k.paused, k.resumed, k.aliases, claiming, k.claimers)
         args = (limit, repr(float(lease)), worker_id)
         script = transport.scripts["claim"]
         pool = blocking.connection_pool

@@ -35,7 +35,8 @@ class Keys:
 
     ``meta`` marks the namespace as existing: a writer's ``open`` creates it (readers
     open only a namespace that has it, or any of the keys jobs leave behind).
-    ``died`` holds dead jobs' times of death (job id -> Unix seconds)."""
+    ``died`` holds dead jobs' times of death (job id -> Unix seconds); ``aliases`` the
+    id of stored text that does not carry it (text -> job id)."""
 
     jobs: str
     schedule: str
@@ -54,6 +55,7 @@ class Keys:
     stopping: str
     claimers: str
     died: str
+    aliases: str
     meta: str
 
     @classmethod
@@ -78,6 +80,7 @@ class Keys:
             stopping=f"{prefix}:workers_stopping",
             claimers=f"{prefix}:claimers",
             died=f"{prefix}:died",
+            aliases=f"{prefix}:aliases",
             meta=f"{prefix}:meta",
         )
 

@@ -5,6 +5,9 @@
 -- other block. Job states in the id index ({ns}:ids, job id -> location) are one letter
 -- followed by the location: q<envelope> (in {ns}:jobs), s<envelope> ({ns}:schedule),
 -- t<envelope> ({ns}:retry), d<envelope> ({ns}:dead), r<token> (running).
+-- Stored text whose id cannot be read from it (text that is not an envelope, given an id
+-- at enqueue; the dead-letter envelope of such a job) has that id in {ns}:aliases
+-- (text -> job id), so that claims, listings and look-ups agree on the job's id.
 -- Times are Unix seconds from the server's clock (TIME); Lua numbers are returned as
 -- strings because Redis truncates Lua numbers to integers in replies.
 
@@ -27,6 +30,19 @@ local function envelope_id(raw)
     return doc.id
   end
   return nil
+end
+
+-- The id a stored text is known by: its alias if it has one, else its own.
+local function stored_id(aliases, raw)
+  return redis.call('HGET', aliases, raw) or envelope_id(raw)
+end
+
+-- Whether `raw` says it is job `id`: the compact layout's prefix, else a full decode.
+local function says_id(raw, id)
+  if string.sub(raw, 1, #id + 8) == '{"id":"' .. id .. '"' then
+    return true
+  end
+  return envelope_id(raw) == id
 end
 
 -- Attempt tokens: a per-namespace counter, prefixed with the server time so that tokens
@@ -65,7 +81,7 @@ local function end_attempt(leases, attempts, index, token)
 end
 
 -- Remove one stored envelope from the structure of its state (keys: jobs, schedule,
--- retry, dead, ids, died; a dead job's time of death goes with it). Lists are searched
+-- retry, dead, ids, died, aliases; a dead job's time of death and an alias go with it). Lists are searched
 -- from the right, the oldest end, where admin commands (requeue the oldest dead jobs
 -- first) usually find them at once.
 local function remove_stored(keys, state, raw)
@@ -77,9 +93,12 @@ local function remove_stored(keys, state, raw)
     return redis.call('ZREM', keys[3], raw)
   elseif state == 'd' then
     local removed = redis.call('LREM', keys[4], -1, raw)
-    local id = removed > 0 and envelope_id(raw)
+    local id = removed > 0 and stored_id(keys[7], raw)
     if id then
       redis.call('HDEL', keys[6], id)
+    end
+    if removed > 0 then
+      redis.call('HDEL', keys[7], raw)
     end
     return removed
   end
@@ -89,7 +108,7 @@ end
 -- Start an attempt on `raw` under a fresh token; returns the reply triple.
 local function start_attempt(keys, raw, token, now, deadline, worker, old_token)
   local running, leases, attempts, index = keys[1], keys[2], keys[3], keys[4]
-  local id = envelope_id(raw)
+  local id = envelope_id(raw) or redis.call('HGET', keys[5], raw)
   redis.call('HSET', running, token, raw)
   redis.call('ZADD', leases, deadline, token)
   redis.call('HSET', attempts, token, cjson.encode({id or '', worker, now}))
@@ -103,8 +122,8 @@ local function start_attempt(keys, raw, token, now, deadline, worker, old_token)
 end
 
 -- name: enqueue
--- KEYS: jobs, schedule, ids.  ARGV: n, timed 0|1, n job ids, n envelopes, and when timed
--- n delays in seconds.
+-- KEYS: jobs, schedule, ids, aliases.  ARGV: n, timed 0|1, n job ids, n envelopes, and
+-- when timed n delays in seconds.
 -- All or nothing: a duplicate id fails the whole batch before anything is written. The
 -- same job sent twice (a retried call whose first reply was lost) is not a duplicate.
 -- Each key is read and written in commands of many jobs (unpack() is bounded by the C
@@ -139,11 +158,16 @@ end
 local now = nil -- TIME only when a job is scheduled: the common enqueue needs no clock
 for first = 1, n, chunk do
   local last = math.min(n, first + chunk - 1)
-  local queued, index, scheduled = {}, {}, {}
-  local nq, ni, ns = 0, 0, 0 -- explicit counts: # is not O(1) in Lua 5.1
+  local queued, index, scheduled, aliases = {}, {}, {}, {}
+  local nq, ni, ns, na = 0, 0, 0, 0 -- explicit counts: # is not O(1) in Lua 5.1
   for i = first, last do
     if not again[i] then
       local raw = ARGV[n + 2 + i]
+      if not says_id(raw, ARGV[i + 2]) then
+        aliases[na + 1] = raw
+        aliases[na + 2] = ARGV[i + 2]
+        na = na + 2
+      end
       local delay = timed and tonumber(ARGV[2 * n + 2 + i]) or 0
       index[ni + 1] = ARGV[i + 2]
       if delay > 0 then
@@ -169,16 +193,26 @@ for first = 1, n, chunk do
   if ni > 0 then
     redis.call('HSET', KEYS[3], unpack(index, 1, ni))
   end
+  if na > 0 then
+    redis.call('HSET', KEYS[4], unpack(aliases, 1, na))
+  end
 end
 return n
 
 -- name: enqueue_one
--- KEYS: jobs, ids.  ARGV: job id, envelope.
+-- KEYS: jobs, ids, aliases.  ARGV: job id, envelope.
 -- The common case, one job for now, in as little script as possible (enqueue's
--- semantics: a duplicate id fails, the same job sent twice is stored once).
+-- semantics: a duplicate id fails, the same job sent twice is stored once). Text that
+-- does not start with its id (never what wg writes) is decoded to check it.
 local entry = 'q' .. ARGV[2]
 if redis.call('HSETNX', KEYS[2], ARGV[1], entry) == 1 then
   redis.call('LPUSH', KEYS[1], ARGV[2])
+  if string.sub(ARGV[2], 1, #ARGV[1] + 8) ~= '{"id":"' .. ARGV[1] .. '"' then
+    local ok, doc = pcall(cjson.decode, ARGV[2])
+    if not (ok and type(doc) == 'table' and doc.id == ARGV[1]) then
+      redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+    end
+  end
   return 1
 end
 if redis.call('HGET', KEYS[2], ARGV[1]) == entry then
@@ -187,17 +221,17 @@ end
 return redis.error_reply('WGDUP ' .. ARGV[1])
 
 -- name: claim
--- KEYS: jobs, running, leases, attempts, ids, seq, paused, resumed, and for a claim that
--- blocked: its claiming list and claimers.
+-- KEYS: jobs, running, leases, attempts, ids, seq, paused, resumed, aliases, and for a
+-- claim that blocked: its claiming list and claimers.
 -- ARGV: limit, lease, worker id.
 -- Leases up to `limit` jobs from the right end of the list (oldest first), writing each
 -- bookkeeping key once for the whole batch. A blocked claim runs this right after its
 -- BLMOVE took a job into the claiming list: that job is leased first, and the claiming
 -- list is disarmed (see `arm`).
 -- Returns {paused 0|1, (job id or '', token, envelope)...}.
-local claiming = KEYS[9]
+local claiming = KEYS[10]
 if claiming then
-  redis.call('ZREM', KEYS[10], claiming)
+  redis.call('ZREM', KEYS[11], claiming)
 end
 if redis.call('EXISTS', KEYS[7]) == 1 then
   -- Paused claimers block on `resumed`: make sure it is absent (set_paused deletes it;
@@ -239,7 +273,7 @@ local running, leases, attempts, index = {}, {}, {}, {}
 local out = {0}
 for _, raw in ipairs(raws) do
   local token = next_token()
-  local id = envelope_id(raw)
+  local id = envelope_id(raw) or redis.call('HGET', KEYS[9], raw)
   running[#running + 1] = token
   running[#running + 1] = raw
   leases[#leases + 1] = deadline
@@ -344,19 +378,26 @@ redis.call('HINCRBY', KEYS[5], 'failed', 1)
 return 1
 
 -- name: bury
--- KEYS: running, leases, attempts, ids, stats, dead, died.  ARGV: token, envelope.
+-- KEYS: running, leases, attempts, ids, stats, dead, died, aliases.  ARGV: token, envelope.
 -- The dead list grows at the left, like the queue: the oldest burial is at the right.
--- The time of death is kept under the id the dead envelope carries (the id a listing
--- of the dead list reads from it).
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
+-- A dead envelope that does not carry the job's id (the dead-letter entry of text that
+-- was not an envelope) gets an alias. The time of death is kept under the job's id.
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if not stored then
   return 0
 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[8], stored)
 local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 redis.call('LPUSH', KEYS[6], ARGV[2])
+local dead_id = envelope_id(ARGV[2])
 if id then
   redis.call('HSET', KEYS[4], id, 'd' .. ARGV[2])
+  if dead_id ~= id then
+    redis.call('HSET', KEYS[8], ARGV[2], id)
+    dead_id = id
+  end
 end
-local dead_id = envelope_id(ARGV[2])
 if dead_id then
   redis.call('HSET', KEYS[7], dead_id, string.format('%.6f', (now_seconds())))
 end
@@ -421,7 +462,7 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 
 -- name: promote
--- KEYS: source zset (schedule or retry), jobs, ids.  ARGV: limit, state letter (s|t).
+-- KEYS: source zset (schedule or retry), jobs, ids, aliases.  ARGV: limit, state letter.
 -- Select, remove and enqueue in one script: each due job moves exactly once however
 -- many pools promote at the same time (the Rust original races here).
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_seconds(), 'LIMIT', 0,
@@ -429,7 +470,7 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_seconds(), 'LIMIT',
 for _, raw in ipairs(due) do
   redis.call('ZREM', KEYS[1], raw)
   redis.call('LPUSH', KEYS[2], raw)
-  local id = envelope_id(raw)
+  local id = envelope_id(raw) or redis.call('HGET', KEYS[4], raw)
   if id then
     local current = redis.call('HGET', KEYS[3], id)
     if current == false or current == ARGV[2] .. raw then
@@ -440,7 +481,8 @@ end
 return #due
 
 -- name: reclaim_expired
--- KEYS: running, leases, attempts, ids, seq, workers, seen, stopping, claimers, jobs.
+-- KEYS: running, leases, attempts, ids, seq, workers, seen, stopping, claimers, jobs,
+-- aliases.
 -- ARGV: limit, lease, worker id, forget workers silent for this many seconds, and
 -- silent_after in seconds or ''.
 -- Re-leases to the caller (the reaper), under new tokens, expired attempts and, with
@@ -484,7 +526,7 @@ local out = {}
 if #expired > 0 then
   local deadline = now + tonumber(ARGV[2])
   local next_token = token_factory(KEYS[5], #expired, t)
-  local keys = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+  local keys = {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[11]}
   for _, old in ipairs(expired) do
     local raw = redis.call('HGET', KEYS[1], old)
     redis.call('HDEL', KEYS[1], old)
@@ -548,7 +590,7 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return nil
 
 -- name: move_to_queue
--- KEYS: jobs, schedule, retry, dead, ids, died.
+-- KEYS: jobs, schedule, retry, dead, ids, died, aliases.
 -- ARGV: (job id, state letter, stored envelope or '', new envelope)...
 -- An empty stored envelope means "where the id index says". Each job moves only if it is
 -- still in that state. Returns one status per job: 1 moved, 0 not in that state, -1 the
@@ -584,7 +626,7 @@ end
 return statuses
 
 -- name: delete_jobs
--- KEYS: jobs, schedule, retry, dead, ids, died.  ARGV: (job id, state letter or '', envelope or '')...
+-- KEYS: jobs, schedule, retry, dead, ids, died, aliases.  ARGV: (job id, state letter or '', envelope or '')...
 -- Empty state and envelope mean "where the id index says" (never a running job).
 -- Returns one status per job, as move_to_queue does.
 local statuses = {}
@@ -615,8 +657,8 @@ end
 return statuses
 
 -- name: purge
--- KEYS: the state's list or zset, ids, died.  ARGV: 'list' | 'zset', state letter,
--- chunk size.
+-- KEYS: the state's list or zset, ids, died, aliases.  ARGV: 'list' | 'zset', state
+-- letter, chunk size.
 -- Deletes up to a chunk (the caller loops, so the server never blocks for long), and
 -- the times of death of purged dead jobs.
 local items
@@ -628,13 +670,17 @@ else
     redis.call('ZREM', KEYS[1], unpack(items))
   end
 end
+local has_aliases = redis.call('EXISTS', KEYS[4]) == 1
 for _, raw in ipairs(items) do
-  local id = envelope_id(raw)
+  local id = has_aliases and stored_id(KEYS[4], raw) or envelope_id(raw)
   if id and redis.call('HGET', KEYS[2], id) == ARGV[2] .. raw then
     redis.call('HDEL', KEYS[2], id)
   end
   if id and ARGV[2] == 'd' then
     redis.call('HDEL', KEYS[3], id)
+  end
+  if has_aliases then
+    redis.call('HDEL', KEYS[4], raw)
   end
 end
 return #items
