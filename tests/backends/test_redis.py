@@ -630,10 +630,13 @@ async def test_a_job_stranded_between_blmove_and_lease_comes_back(
     await backend.enqueue([job])
     claiming = await strand_a_job(plain, ns, seconds=-5)  # its deadline has passed
     assert await plain.lrange(claiming, 0, -1) == [job.raw]
-    # Not lost meanwhile: still found by id, as queued; no live claimer takes it.
+    # Not lost meanwhile: still found by id and counted, as queued; no live claimer
+    # takes it.
     stored = await backend.get_job(job.job_id)
     assert stored is not None
     assert stored.state is JobState.QUEUED
+    counts = await backend.counts()
+    assert (counts.queued, counts.oldest_queued_at) == (1, json.loads(job.raw)["created_at"])
     assert await backend.claim(limit=1, lease=30, worker_id="w") == []
     # The reaper puts it back at the front of the queue; a claim gets it.
     assert await backend.reclaim_expired(limit=10, lease=30, worker_id="reaper") == []

@@ -40,13 +40,8 @@ class RedisAdmin:
 
     async def counts(self) -> StateCounts:
         k = self._keys
-        queued, scheduled, retry, running, dead, next_raw = await self._transport.snapshot(
-            ("LLEN", k.jobs),
-            ("ZCARD", k.schedule),
-            ("ZCARD", k.retry),
-            ("HLEN", k.running),
-            ("LLEN", k.dead),
-            ("LINDEX", k.jobs, -1),
+        queued, scheduled, retry, running, dead, next_raw = await self._transport.run_idempotent(
+            "counts", (k.jobs, k.schedule, k.retry, k.running, k.dead, k.claimers), ()
         )
         return StateCounts(
             queued=queued,

@@ -548,6 +548,26 @@ for _, worker in ipairs(silent) do
 end
 return out
 
+-- name: counts
+-- KEYS: jobs, schedule, retry, running, dead, claimers.
+-- Returns {queued, scheduled, retry, running, dead, next envelope to run or false}.
+-- A job a blocking claim's BLMOVE just took into its claiming list is still queued
+-- (the claim script leases it a moment later): counted, and next to run, so that the
+-- counts never show a namespace empty while a job is on its way to a worker.
+local queued, next_raw = redis.call('LLEN', KEYS[1]), false
+for _, claiming in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+  local taken = redis.call('LLEN', claiming)
+  if taken > 0 then
+    queued = queued + taken
+    next_raw = next_raw or redis.call('LINDEX', claiming, -1)
+  end
+end
+if not next_raw then
+  next_raw = redis.call('LINDEX', KEYS[1], -1)
+end
+return {queued, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
+  redis.call('HLEN', KEYS[4]), redis.call('LLEN', KEYS[5]), next_raw}
+
 -- name: get_job
 -- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts, claimers, died.
 -- ARGV: job id.
