@@ -30,7 +30,6 @@ from urllib.parse import unquote, urlsplit
 import typer
 
 from wg_core import (
-    BackendConfigError,
     BackendError,
     BackendUnavailableError,
     ConfigError,
@@ -110,9 +109,7 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str, str]:
         if code is ExitCode.USAGE and command and message:
             message = f"{message} (see '{command} --help')"
         return code, _kind(code), message
-    # A refused password or database is exit 69 too (the table above): the command
-    # could not reach its backend, and what to fix is in the message.
-    if isinstance(exc, BackendUnavailableError | BackendConfigError):
+    if isinstance(exc, BackendUnavailableError):
         return ExitCode.UNAVAILABLE, "unavailable", f"backend unreachable: {exc}"
     if isinstance(exc, JobNotFoundError):
         return ExitCode.NOT_FOUND, "not_found", str(exc)
