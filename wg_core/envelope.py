@@ -269,6 +269,16 @@ class Envelope:
             raise EnvelopeError(f"envelope is not JSON: {exc}") from None
         if not isinstance(document, dict):
             raise EnvelopeError(f"envelope must be a JSON object, got {type(document).__name__}")
+        if isinstance(raw, str) and not raw.isascii():  # isascii() is O(1) on str
+            # Stored bytes that are not UTF-8 reach wg as lone surrogates (the Redis
+            # backend reads them losslessly, to write them back byte for byte): not text
+            # a handler can be given, any more than undecodable bytes are.
+            try:
+                raw.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise EnvelopeError(
+                    f"envelope is not valid UTF-8: an undecodable byte at character {exc.start}"
+                ) from None
         job_id = document.get("id")
         if not isinstance(job_id, str) or not job_id:
             raise EnvelopeError("envelope has no string 'id'")

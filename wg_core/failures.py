@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import traceback
 import uuid
 from dataclasses import dataclass
@@ -147,5 +148,22 @@ def malformed_dead_envelope(raw: str, reason: str, *, now: float) -> Envelope:
         status="Dead",
         created_at=int(now),
         last_error=_clip(reason, MAX_ERROR_CHARS),
-        extra={"raw": _clip(raw, MAX_KEPT_RAW_CHARS)},
+        extra={"raw": _printable(_clip(raw, MAX_KEPT_RAW_CHARS))},
     )
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _printable(raw: str) -> str:
+    """``raw`` with the bytes that were not UTF-8 (lone surrogates, as a lossless decode
+    carries them) written as ``\\xNN``: the dead envelope must itself be valid text,
+    or no reader could decode it to show what was wrong."""
+    if raw.isascii():
+        return raw
+
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+    return _SURROGATE.sub(escape, raw)

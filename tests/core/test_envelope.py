@@ -80,11 +80,21 @@ def test_unknown_keys_survive_a_round_trip() -> None:
         ),
         ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
         (b'{"id": "\xff"}', "UTF-8"),
+        # The same bytes read losslessly into a str (as the Redis backend reads them).
+        (b'{"id": "\xff"}'.decode("utf-8", "surrogateescape"), "not valid UTF-8"),
     ],
 )
 def test_bad_envelopes_say_what_is_wrong(raw: str | bytes, reason: str) -> None:
     with pytest.raises(EnvelopeError, match=reason):
         Envelope.decode(raw)
+
+
+def test_a_dead_letter_for_text_that_is_not_utf8_is_itself_readable() -> None:
+    from wg_core.failures import malformed_dead_envelope
+
+    raw = b'{"id":"x","payload":"caf\xe9"}'.decode("utf-8", "surrogateescape")
+    dead = Envelope.decode(malformed_dead_envelope(raw, "not UTF-8", now=0).encode())
+    assert (dead.id, dead.extra["raw"]) == ("x", '{"id":"x","payload":"caf\\xe9"}')
 
 
 async def test_what_wg_writes_has_the_rust_shape() -> None:

@@ -114,14 +114,7 @@ async def test_a_payload_that_is_not_utf8_is_a_payload_error() -> None:
     [
         "memory",
         "sqlite",
-        pytest.param(
-            "redis",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="redis: a malformed job is buried under the id of its dead-letter "
-                "envelope, not the id it was stored under (docs/reliability.md, finding 4)",
-            ),
-        ),
+        "redis",
         "postgres",
         "mysql",
     ],

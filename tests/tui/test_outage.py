@@ -5,14 +5,12 @@ The server is this test's own (a free port, no persistence), never the shared on
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.servers import RedisServer, redis_server
 from tests.tui.conftest import SIZE, wait_for
 from wg_core import Client, backend_from_url
 from wg_tui.app import WgApp
@@ -21,52 +19,10 @@ from wg_tui.widgets import StatusBar
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class PrivateRedis:
-    """A redis-server process this test starts and stops."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
-        self._args = [
-            "redis-server",
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(workdir),
-        ]  # fmt: skip
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL)
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
-
-
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def _until_up(client: Client) -> None:
@@ -81,7 +37,7 @@ async def _until_up(client: Client) -> None:
     raise AssertionError("the private redis-server did not come up")
 
 
-async def test_dashboard_survives_a_backend_restart(private_redis: PrivateRedis) -> None:
+async def test_dashboard_survives_a_backend_restart(private_redis: RedisServer) -> None:
     client = Client(backend_from_url(private_redis.url, "outage"))
     await _until_up(client)
     await client.enqueue({"n": 1}, job_name="before")

@@ -1,10 +1,13 @@
--- Lua scripts of the Redis backend (wg_core/backends/redis.py), one per transition.
+-- Lua scripts of the Redis backend (wg_core/backends/redis/), one per transition.
 --
 -- Every key a script touches is passed in KEYS, so that with the hash-tag option each
 -- script is single-slot (Redis Cluster). The "prelude" block is prepended to every
 -- other block. Job states in the id index ({ns}:ids, job id -> location) are one letter
 -- followed by the location: q<envelope> (in {ns}:jobs), s<envelope> ({ns}:schedule),
 -- t<envelope> ({ns}:retry), d<envelope> ({ns}:dead), r<token> (running).
+-- Stored text whose id cannot be read from it (text that is not an envelope, given an id
+-- at enqueue; the dead-letter envelope of such a job) has that id in {ns}:aliases
+-- (text -> job id), so that claims, listings and look-ups agree on the job's id.
 -- Times are Unix seconds from the server's clock (TIME); Lua numbers are returned as
 -- strings because Redis truncates Lua numbers to integers in replies.
 
@@ -27,6 +30,19 @@ local function envelope_id(raw)
     return doc.id
   end
   return nil
+end
+
+-- The id a stored text is known by: its alias if it has one, else its own.
+local function stored_id(aliases, raw)
+  return redis.call('HGET', aliases, raw) or envelope_id(raw)
+end
+
+-- Whether `raw` says it is job `id`: the compact layout's prefix, else a full decode.
+local function says_id(raw, id)
+  if string.sub(raw, 1, #id + 8) == '{"id":"' .. id .. '"' then
+    return true
+  end
+  return envelope_id(raw) == id
 end
 
 -- Attempt tokens: a per-namespace counter, prefixed with the server time so that tokens
@@ -65,8 +81,9 @@ local function end_attempt(leases, attempts, index, token)
 end
 
 -- Remove one stored envelope from the structure of its state (keys: jobs, schedule,
--- retry, dead). Lists are searched from the right, the oldest end, where admin commands
--- (requeue the oldest dead jobs first) usually find them at once.
+-- retry, dead, ids, died, aliases; a dead job's time of death and an alias go with it). Lists are searched
+-- from the right, the oldest end, where admin commands (requeue the oldest dead jobs
+-- first) usually find them at once.
 local function remove_stored(keys, state, raw)
   if state == 'q' then
     return redis.call('LREM', keys[1], -1, raw)
@@ -75,7 +92,15 @@ local function remove_stored(keys, state, raw)
   elseif state == 't' then
     return redis.call('ZREM', keys[3], raw)
   elseif state == 'd' then
-    return redis.call('LREM', keys[4], -1, raw)
+    local removed = redis.call('LREM', keys[4], -1, raw)
+    local id = removed > 0 and stored_id(keys[7], raw)
+    if id then
+      redis.call('HDEL', keys[6], id)
+    end
+    if removed > 0 then
+      redis.call('HDEL', keys[7], raw)
+    end
+    return removed
   end
   return 0
 end
@@ -83,7 +108,7 @@ end
 -- Start an attempt on `raw` under a fresh token; returns the reply triple.
 local function start_attempt(keys, raw, token, now, deadline, worker, old_token)
   local running, leases, attempts, index = keys[1], keys[2], keys[3], keys[4]
-  local id = envelope_id(raw)
+  local id = envelope_id(raw) or redis.call('HGET', keys[5], raw)
   redis.call('HSET', running, token, raw)
   redis.call('ZADD', leases, deadline, token)
   redis.call('HSET', attempts, token, cjson.encode({id or '', worker, now}))
@@ -97,8 +122,8 @@ local function start_attempt(keys, raw, token, now, deadline, worker, old_token)
 end
 
 -- name: enqueue
--- KEYS: jobs, schedule, ids.  ARGV: n, timed 0|1, n job ids, n envelopes, and when timed
--- n delays in seconds.
+-- KEYS: jobs, schedule, ids, aliases.  ARGV: n, timed 0|1, n job ids, n envelopes, and
+-- when timed n delays in seconds.
 -- All or nothing: a duplicate id fails the whole batch before anything is written. The
 -- same job sent twice (a retried call whose first reply was lost) is not a duplicate.
 -- Each key is read and written in commands of many jobs (unpack() is bounded by the C
@@ -133,11 +158,16 @@ end
 local now = nil -- TIME only when a job is scheduled: the common enqueue needs no clock
 for first = 1, n, chunk do
   local last = math.min(n, first + chunk - 1)
-  local queued, index, scheduled = {}, {}, {}
-  local nq, ni, ns = 0, 0, 0 -- explicit counts: # is not O(1) in Lua 5.1
+  local queued, index, scheduled, aliases = {}, {}, {}, {}
+  local nq, ni, ns, na = 0, 0, 0, 0 -- explicit counts: # is not O(1) in Lua 5.1
   for i = first, last do
     if not again[i] then
       local raw = ARGV[n + 2 + i]
+      if not says_id(raw, ARGV[i + 2]) then
+        aliases[na + 1] = raw
+        aliases[na + 2] = ARGV[i + 2]
+        na = na + 2
+      end
       local delay = timed and tonumber(ARGV[2 * n + 2 + i]) or 0
       index[ni + 1] = ARGV[i + 2]
       if delay > 0 then
@@ -163,16 +193,26 @@ for first = 1, n, chunk do
   if ni > 0 then
     redis.call('HSET', KEYS[3], unpack(index, 1, ni))
   end
+  if na > 0 then
+    redis.call('HSET', KEYS[4], unpack(aliases, 1, na))
+  end
 end
 return n
 
 -- name: enqueue_one
--- KEYS: jobs, ids.  ARGV: job id, envelope.
+-- KEYS: jobs, ids, aliases.  ARGV: job id, envelope.
 -- The common case, one job for now, in as little script as possible (enqueue's
--- semantics: a duplicate id fails, the same job sent twice is stored once).
+-- semantics: a duplicate id fails, the same job sent twice is stored once). Text that
+-- does not start with its id (never what wg writes) is decoded to check it.
 local entry = 'q' .. ARGV[2]
 if redis.call('HSETNX', KEYS[2], ARGV[1], entry) == 1 then
   redis.call('LPUSH', KEYS[1], ARGV[2])
+  if string.sub(ARGV[2], 1, #ARGV[1] + 8) ~= '{"id":"' .. ARGV[1] .. '"' then
+    local ok, doc = pcall(cjson.decode, ARGV[2])
+    if not (ok and type(doc) == 'table' and doc.id == ARGV[1]) then
+      redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+    end
+  end
   return 1
 end
 if redis.call('HGET', KEYS[2], ARGV[1]) == entry then
@@ -181,17 +221,17 @@ end
 return redis.error_reply('WGDUP ' .. ARGV[1])
 
 -- name: claim
--- KEYS: jobs, running, leases, attempts, ids, seq, paused, resumed, and for a claim that
--- blocked: its claiming list and claimers.
+-- KEYS: jobs, running, leases, attempts, ids, seq, paused, resumed, aliases, and for a
+-- claim that blocked: its claiming list and claimers.
 -- ARGV: limit, lease, worker id.
 -- Leases up to `limit` jobs from the right end of the list (oldest first), writing each
 -- bookkeeping key once for the whole batch. A blocked claim runs this right after its
 -- BLMOVE took a job into the claiming list: that job is leased first, and the claiming
 -- list is disarmed (see `arm`).
 -- Returns {paused 0|1, (job id or '', token, envelope)...}.
-local claiming = KEYS[9]
+local claiming = KEYS[10]
 if claiming then
-  redis.call('ZREM', KEYS[10], claiming)
+  redis.call('ZREM', KEYS[11], claiming)
 end
 if redis.call('EXISTS', KEYS[7]) == 1 then
   -- Paused claimers block on `resumed`: make sure it is absent (set_paused deletes it;
@@ -233,7 +273,7 @@ local running, leases, attempts, index = {}, {}, {}, {}
 local out = {0}
 for _, raw in ipairs(raws) do
   local token = next_token()
-  local id = envelope_id(raw)
+  local id = envelope_id(raw) or redis.call('HGET', KEYS[9], raw)
   running[#running + 1] = token
   running[#running + 1] = raw
   leases[#leases + 1] = deadline
@@ -338,15 +378,28 @@ redis.call('HINCRBY', KEYS[5], 'failed', 1)
 return 1
 
 -- name: bury
--- KEYS: running, leases, attempts, ids, stats, dead.  ARGV: token, envelope.
+-- KEYS: running, leases, attempts, ids, stats, dead, died, aliases.  ARGV: token, envelope.
 -- The dead list grows at the left, like the queue: the oldest burial is at the right.
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
+-- A dead envelope that does not carry the job's id (the dead-letter entry of text that
+-- was not an envelope) gets an alias. The time of death is kept under the job's id.
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if not stored then
   return 0
 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[8], stored)
 local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 redis.call('LPUSH', KEYS[6], ARGV[2])
+local dead_id = envelope_id(ARGV[2])
 if id then
   redis.call('HSET', KEYS[4], id, 'd' .. ARGV[2])
+  if dead_id ~= id then
+    redis.call('HSET', KEYS[8], ARGV[2], id)
+    dead_id = id
+  end
+end
+if dead_id then
+  redis.call('HSET', KEYS[7], dead_id, string.format('%.6f', (now_seconds())))
 end
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
 return 1
@@ -409,7 +462,7 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 
 -- name: promote
--- KEYS: source zset (schedule or retry), jobs, ids.  ARGV: limit, state letter (s|t).
+-- KEYS: source zset (schedule or retry), jobs, ids, aliases.  ARGV: limit, state letter.
 -- Select, remove and enqueue in one script: each due job moves exactly once however
 -- many pools promote at the same time (the Rust original races here).
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_seconds(), 'LIMIT', 0,
@@ -417,7 +470,7 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_seconds(), 'LIMIT',
 for _, raw in ipairs(due) do
   redis.call('ZREM', KEYS[1], raw)
   redis.call('LPUSH', KEYS[2], raw)
-  local id = envelope_id(raw)
+  local id = envelope_id(raw) or redis.call('HGET', KEYS[4], raw)
   if id then
     local current = redis.call('HGET', KEYS[3], id)
     if current == false or current == ARGV[2] .. raw then
@@ -428,11 +481,15 @@ end
 return #due
 
 -- name: reclaim_expired
--- KEYS: running, leases, attempts, ids, seq, workers, seen, stopping, claimers, jobs.
--- ARGV: limit, lease, worker id, forget workers silent for this many seconds.
--- Re-leases expired attempts under new tokens to the caller (the reaper), puts jobs
+-- KEYS: running, leases, attempts, ids, seq, workers, seen, stopping, claimers, jobs,
+-- aliases.
+-- ARGV: limit, lease, worker id, forget workers silent for this many seconds, and
+-- silent_after in seconds or ''.
+-- Re-leases to the caller (the reaper), under new tokens, expired attempts and, with
+-- silent_after, the attempts of registered workers not heard from for that long (found
+-- by a pass over the attempts, made only when such a worker exists); puts jobs
 -- stranded in the claiming list of a claimer that died between its BLMOVE and its claim
--- script back at the front of the queue (their index entries still say queued), and
+-- script back at the front of the queue (their index entries still say queued); and
 -- drops workers that stopped heartbeating long ago.
 local now, t = now_seconds()
 local stranded = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
@@ -441,13 +498,35 @@ for _, claiming in ipairs(stranded) do
   end
   redis.call('ZREM', KEYS[9], claiming)
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0,
-  tonumber(ARGV[1]))
+local limit = tonumber(ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
+if ARGV[5] ~= '' and #expired < limit then
+  local quiet = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[5]))
+  if #quiet > 0 then
+    local silent, taken = {}, {}
+    for _, worker in ipairs(quiet) do
+      silent[worker] = true
+    end
+    for _, token in ipairs(expired) do
+      taken[token] = true
+    end
+    local metas = redis.call('HGETALL', KEYS[3])
+    for i = 1, #metas, 2 do
+      if #expired >= limit then
+        break
+      end
+      local token = metas[i]
+      if not taken[token] and silent[cjson.decode(metas[i + 1])[2]] then
+        expired[#expired + 1] = token
+      end
+    end
+  end
+end
 local out = {}
 if #expired > 0 then
   local deadline = now + tonumber(ARGV[2])
   local next_token = token_factory(KEYS[5], #expired, t)
-  local keys = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+  local keys = {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[11]}
   for _, old in ipairs(expired) do
     local raw = redis.call('HGET', KEYS[1], old)
     redis.call('HDEL', KEYS[1], old)
@@ -469,10 +548,31 @@ for _, worker in ipairs(silent) do
 end
 return out
 
+-- name: counts
+-- KEYS: jobs, schedule, retry, running, dead, claimers.
+-- Returns {queued, scheduled, retry, running, dead, next envelope to run or false}.
+-- A job a blocking claim's BLMOVE just took into its claiming list is still queued
+-- (the claim script leases it a moment later): counted, and next to run, so that the
+-- counts never show a namespace empty while a job is on its way to a worker.
+local queued, next_raw = redis.call('LLEN', KEYS[1]), false
+for _, claiming in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+  local taken = redis.call('LLEN', claiming)
+  if taken > 0 then
+    queued = queued + taken
+    next_raw = next_raw or redis.call('LINDEX', claiming, -1)
+  end
+end
+if not next_raw then
+  next_raw = redis.call('LINDEX', KEYS[1], -1)
+end
+return {queued, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
+  redis.call('HLEN', KEYS[4]), redis.call('LLEN', KEYS[5]), next_raw}
+
 -- name: get_job
--- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts, claimers.
+-- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts, claimers, died.
 -- ARGV: job id.
--- Returns {state letter, envelope, due time or lease deadline or '', attempt meta or ''},
+-- Returns {state letter, envelope, due time or lease deadline or '', attempt meta or
+-- time of death or ''},
 -- or nil when the index does not know the id. An entry whose job is gone (popped by a
 -- program that does not keep the index, e.g. a Rust worker) is dropped.
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
@@ -492,7 +592,7 @@ if state == 'q' then
   end
 elseif state == 'd' then
   if redis.call('LPOS', KEYS[5], rest) then
-    return {state, rest, '', ''}
+    return {state, rest, '', redis.call('HGET', KEYS[10], ARGV[1]) or ''}
   end
 elseif state == 's' or state == 't' then
   local score = redis.call('ZSCORE', state == 's' and KEYS[3] or KEYS[4], rest)
@@ -510,7 +610,7 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return nil
 
 -- name: move_to_queue
--- KEYS: jobs, schedule, retry, dead, ids.
+-- KEYS: jobs, schedule, retry, dead, ids, died, aliases.
 -- ARGV: (job id, state letter, stored envelope or '', new envelope)...
 -- An empty stored envelope means "where the id index says". Each job moves only if it is
 -- still in that state. Returns one status per job: 1 moved, 0 not in that state, -1 the
@@ -546,7 +646,7 @@ end
 return statuses
 
 -- name: delete_jobs
--- KEYS: jobs, schedule, retry, dead, ids.  ARGV: (job id, state letter or '', envelope or '')...
+-- KEYS: jobs, schedule, retry, dead, ids, died, aliases.  ARGV: (job id, state letter or '', envelope or '')...
 -- Empty state and envelope mean "where the id index says" (never a running job).
 -- Returns one status per job, as move_to_queue does.
 local statuses = {}
@@ -577,8 +677,10 @@ end
 return statuses
 
 -- name: purge
--- KEYS: the state's list or zset, ids.  ARGV: 'list' | 'zset', state letter, chunk size.
--- Deletes up to a chunk (the caller loops, so the server never blocks for long).
+-- KEYS: the state's list or zset, ids, died, aliases.  ARGV: 'list' | 'zset', state
+-- letter, chunk size.
+-- Deletes up to a chunk (the caller loops, so the server never blocks for long), and
+-- the times of death of purged dead jobs.
 local items
 if ARGV[1] == 'list' then
   items = redis.call('RPOP', KEYS[1], tonumber(ARGV[3])) or {}
@@ -588,10 +690,17 @@ else
     redis.call('ZREM', KEYS[1], unpack(items))
   end
 end
+local has_aliases = redis.call('EXISTS', KEYS[4]) == 1
 for _, raw in ipairs(items) do
-  local id = envelope_id(raw)
+  local id = has_aliases and stored_id(KEYS[4], raw) or envelope_id(raw)
   if id and redis.call('HGET', KEYS[2], id) == ARGV[2] .. raw then
     redis.call('HDEL', KEYS[2], id)
+  end
+  if id and ARGV[2] == 'd' then
+    redis.call('HDEL', KEYS[3], id)
+  end
+  if has_aliases then
+    redis.call('HDEL', KEYS[4], raw)
   end
 end
 return #items

@@ -12,9 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,10 +24,12 @@ from redis.crc import key_slot
 
 from tests.backends import URLS, fresh_namespace, open_backend
 from tests.helpers import new_job, wait_until
-from wg_core import Client, WorkerPool
+from tests.servers import RedisServer, free_port, redis_server
+from wg_core import Client, JobInfo, WorkerPool, backend_from_url
 from wg_core.backend import Attempt, Backend, JobState, NewJob
 from wg_core.backends.redis import RedisBackend
-from wg_core.errors import BackendError, BackendUnavailableError
+from wg_core.backends.redis.scripts import ARM  # the exact script a blocking claimer sends
+from wg_core.errors import BackendConfigError, BackendError, BackendUnavailableError, ConfigError
 
 RUST_ENVELOPE = (
     '{"id":"%s","job_name":"send_email","payload":{"to":"user@example.com","subject":"Hello",'
@@ -379,75 +378,16 @@ async def test_several_idle_claimers_each_get_a_job(backend: Backend) -> None:
 # -- a private server: scripts, connection loss, restarts -------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class PrivateRedis:
-    """A redis-server of the test's own on a free loopback port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        executable = shutil.which("redis-server")
-        if executable is None:
-            pytest.skip("redis-server is not installed")
-        self.process = subprocess.Popen(
-            [
-                executable,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.directory),
-                "--save", "",
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--daemonize", "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the private redis-server did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of the test's own, with AOF fsynced on every write (a restart keeps
+    everything acknowledged)."""
+    with redis_server(tmp_path, aof=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @contextlib.asynccontextmanager
-async def admin(server: PrivateRedis) -> AsyncIterator[Any]:
+async def admin(server: RedisServer) -> AsyncIterator[Any]:
     client = redis_asyncio.Redis.from_url(server.url, decode_responses=True)
     try:
         yield client
@@ -455,7 +395,7 @@ async def admin(server: PrivateRedis) -> AsyncIterator[Any]:
         await client.aclose()
 
 
-async def test_scripts_are_reloaded_after_script_flush(private_redis: PrivateRedis) -> None:
+async def test_scripts_are_reloaded_after_script_flush(private_redis: RedisServer) -> None:
     backend = RedisBackend(private_redis.url, "flushed")
     await backend.open()
     try:
@@ -472,7 +412,7 @@ async def test_scripts_are_reloaded_after_script_flush(private_redis: PrivateRed
 
 
 async def test_eviction_policy_other_than_noeviction_is_warned_about(
-    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with admin(private_redis) as plain:
         await plain.config_set("maxmemory-policy", "allkeys-lru")
@@ -524,7 +464,7 @@ async def test_an_unreachable_server_is_reported_as_unavailable() -> None:
 
 
 async def test_a_paused_claimer_waits_quietly_even_if_pause_was_set_by_hand(
-    private_redis: PrivateRedis,
+    private_redis: RedisServer,
 ) -> None:
     backend = RedisBackend(private_redis.url, "handpaused")
     await backend.open()
@@ -545,7 +485,7 @@ async def test_a_paused_claimer_waits_quietly_even_if_pause_was_set_by_hand(
 
 
 async def test_calls_recover_after_the_connections_are_killed(
-    private_redis: PrivateRedis,
+    private_redis: RedisServer,
 ) -> None:
     backend = RedisBackend(private_redis.url, "killed")
     await backend.open()
@@ -567,7 +507,7 @@ async def test_calls_recover_after_the_connections_are_killed(
 
 
 async def test_a_waiting_claim_survives_its_connection_being_killed(
-    private_redis: PrivateRedis,
+    private_redis: RedisServer,
 ) -> None:
     backend = RedisBackend(private_redis.url, "blockkill")
     await backend.open()
@@ -585,7 +525,7 @@ async def test_a_waiting_claim_survives_its_connection_being_killed(
 
 
 async def test_a_pool_loses_nothing_through_connection_kills_and_a_restart(
-    private_redis: PrivateRedis,
+    private_redis: RedisServer,
 ) -> None:
     total = 400
     seen: set[int] = set()
@@ -639,7 +579,7 @@ def _settled(client: Client) -> Any:
     return check
 
 
-async def _reopened_counts(server: PrivateRedis) -> tuple[int, int, int]:
+async def _reopened_counts(server: RedisServer) -> tuple[int, int, int]:
     backend = RedisBackend(server.url, "outage")
     await backend.open()
     try:
@@ -670,12 +610,11 @@ async def strand_a_job(plain: Any, namespace: str, *, seconds: float) -> str:
     its claiming list armed (for ``seconds`` past the server's clock, plus the arm
     script's one-second margin) and a job moved into it. Done here by hand on a
     connection that is then closed, since wg's own pipeline sends both at once."""
-    from wg_core.backends.redis import _ARM  # the exact script the claimer sends
 
     claiming = f"{namespace}:claiming:dead-worker:0.0"
     claimer = redis_asyncio.Redis.from_url(URLS["redis"], decode_responses=True)
     try:
-        await claimer.eval(_ARM, 1, f"{namespace}:claimers", claiming, repr(seconds))
+        await claimer.eval(ARM, 1, f"{namespace}:claimers", claiming, repr(seconds))
         moved = await claimer.blmove(f"{namespace}:jobs", claiming, 1, "RIGHT", "LEFT")
         assert moved is not None
     finally:
@@ -691,10 +630,13 @@ async def test_a_job_stranded_between_blmove_and_lease_comes_back(
     await backend.enqueue([job])
     claiming = await strand_a_job(plain, ns, seconds=-5)  # its deadline has passed
     assert await plain.lrange(claiming, 0, -1) == [job.raw]
-    # Not lost meanwhile: still found by id, as queued; no live claimer takes it.
+    # Not lost meanwhile: still found by id and counted, as queued; no live claimer
+    # takes it.
     stored = await backend.get_job(job.job_id)
     assert stored is not None
     assert stored.state is JobState.QUEUED
+    counts = await backend.counts()
+    assert (counts.queued, counts.oldest_queued_at) == (1, json.loads(job.raw)["created_at"])
     assert await backend.claim(limit=1, lease=30, worker_id="w") == []
     # The reaper puts it back at the front of the queue; a claim gets it.
     assert await backend.reclaim_expired(limit=10, lease=30, worker_id="reaper") == []
@@ -802,7 +744,7 @@ async def test_bulk_enqueue_over_several_script_chunks(backend: Backend, plain: 
     assert await plain.hlen(f"{ns}:ids") == len(jobs)
 
 
-async def test_a_blocked_claim_survives_a_script_flush(private_redis: PrivateRedis) -> None:
+async def test_a_blocked_claim_survives_a_script_flush(private_redis: RedisServer) -> None:
     backend = RedisBackend(private_redis.url, "flushblock")
     await backend.open()
     try:
@@ -858,3 +800,242 @@ async def test_a_backend_capped_at_one_connection_keeps_working() -> None:
     finally:
         await backend.destroy()
         await backend.close()
+
+
+# -- readers, clones, times of death -----------------------------------------------------
+
+
+async def test_a_reader_opens_a_namespace_only_a_rust_producer_wrote(plain: Any) -> None:
+    ns = fresh_namespace()
+    await plain.lpush(f"{ns}:jobs", rust_envelope())
+    reader = RedisBackend(URLS["redis"], ns)
+    try:
+        await reader.open(create=False)
+        assert (await reader.counts()).queued == 1
+        assert await plain.exists(f"{ns}:meta") == 0  # the reader wrote nothing
+    finally:
+        await reader.close()
+        await plain.delete(f"{ns}:jobs")
+
+
+async def test_a_writers_open_marks_the_namespace_for_readers(plain: Any) -> None:
+    ns = fresh_namespace()
+    writer = RedisBackend(URLS["redis"], ns)
+    await writer.open()
+    reader = RedisBackend(URLS["redis"], ns)
+    try:
+        assert await plain.hget(f"{ns}:meta", "layout") == "1"
+        await reader.open(create=False)  # nothing queued yet, but the namespace exists
+        assert (await reader.counts()).total == 0
+    finally:
+        await reader.close()
+        await writer.destroy()
+        await writer.close()
+    assert [key async for key in plain.scan_iter(match=f"{ns}:*")] == []
+
+
+async def test_a_clone_keeps_the_namespace_and_the_hash_tag(plain: Any) -> None:
+    ns = fresh_namespace()
+    backend = RedisBackend(URLS["redis"] + "?hash_tag=true", ns, socket_timeout=3)
+    clone = backend.clone()
+    assert clone is not backend
+    assert (clone.namespace, clone.keys) == (backend.namespace, backend.keys)
+    await clone.open()
+    try:
+        await clone.enqueue([new_job()])
+        assert await plain.llen(f"{{{ns}}}:jobs") == 1
+    finally:
+        await clone.destroy()
+        await clone.close()
+
+
+async def test_times_of_death_leave_with_their_jobs(backend: Backend, plain: Any) -> None:
+    died = f"{backend.namespace}:died"
+    jobs = [new_job() for _ in range(3)]
+    await backend.enqueue(jobs)
+    for attempt in await backend.claim(limit=3, lease=30, worker_id="w"):
+        assert await backend.bury(attempt, raw=attempt.raw, error=None)
+    before = await server_time(plain)
+    dead = await backend.list_jobs(JobState.DEAD, limit=10)
+    assert all(job.updated_at is not None and job.updated_at <= before for job in dead)
+    assert await plain.hlen(died) == 3
+    client = Client(backend)
+    assert await client.retry_jobs([jobs[0].job_id]) == 1
+    assert await client.delete_jobs([jobs[1].job_id]) == 1
+    assert await plain.hkeys(died) == [jobs[2].job_id]
+    assert await backend.purge(JobState.DEAD) == 1
+    assert await plain.exists(died) == 0
+
+
+# -- bad configuration, and secrets -------------------------------------------------------
+
+PASSWORD = "s3cr@t/pw"
+PASSWORD_IN_URL = "s3cr%40t%2Fpw"
+
+
+@pytest.fixture
+def locked_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of the test's own that wants a password."""
+    with redis_server(tmp_path, args=("--requirepass", PASSWORD)) as server:
+        yield server
+
+
+def assert_no_secret(text: str) -> None:
+    assert PASSWORD not in text
+    assert PASSWORD_IN_URL not in text
+
+
+async def test_the_right_password_in_the_url_works(locked_redis: RedisServer) -> None:
+    url = f"redis://:{PASSWORD_IN_URL}@127.0.0.1:{locked_redis.port}/0"
+    backend = RedisBackend(url, "locked")
+    assert_no_secret(repr(backend))
+    await backend.open()
+    try:
+        await backend.enqueue([new_job()])
+        assert (await backend.counts()).queued == 1
+    finally:
+        await backend.close()
+
+
+@pytest.mark.parametrize(
+    "userinfo",
+    [
+        pytest.param("", id="no-password"),  # NOAUTH
+        pytest.param(":not-it%2F", id="wrong-password"),
+        pytest.param("default:wr%40ng", id="wrong-user-password"),  # WRONGPASS
+        pytest.param("nobody:" + PASSWORD_IN_URL, id="unknown-user"),
+    ],
+)
+async def test_a_refused_password_is_a_config_error_naming_no_secret(
+    locked_redis: RedisServer, userinfo: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    at = f"{userinfo}@" if userinfo else ""
+    backend = RedisBackend(f"redis://{at}127.0.0.1:{locked_redis.port}/0", "locked")
+    with caplog.at_level(logging.DEBUG, logger="wg_core.backends.redis"):
+        with pytest.raises(BackendConfigError, match="refuses") as refused:
+            await backend.open()
+        for create in (True, False):  # readers too, and a second try the same
+            with pytest.raises(BackendConfigError):
+                await backend.open(create=create)
+    await backend.close()
+    assert not isinstance(refused.value, BackendUnavailableError)
+    assert_no_secret(str(refused.value))
+    assert_no_secret(caplog.text)
+    assert "cannot check the Redis version" not in caplog.text
+
+
+async def test_a_database_the_server_lacks_is_a_config_error_and_nothing_else(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = URLS["redis"].rsplit("/", 1)[0] + "/99"  # the default server has 16 databases
+    backend = RedisBackend(url, fresh_namespace())
+    with (
+        caplog.at_level(logging.DEBUG, logger="wg_core.backends.redis"),
+        pytest.raises(BackendConfigError, match="DB index is out of range"),
+    ):
+        await backend.open(create=False)
+    await backend.close()
+    # No stray "cannot check the Redis version" warning before the error.
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://:{PASSWORD_IN_URL}@127.0.0.1:notaport/0",
+        f"redis://:{PASSWORD_IN_URL}@127.0.0.1:6379/0?socket_timeout=soon",
+        f"rediss://:{PASSWORD_IN_URL}@127.0.0.1:99999/0",
+    ],
+)
+def test_a_malformed_url_is_a_config_error_before_any_io(url: str) -> None:
+    for build in (lambda: RedisBackend(url, "x"), lambda: backend_from_url(url, "x")):
+        with pytest.raises(ConfigError, match="invalid Redis URL") as refused:
+            build()
+        assert_no_secret(str(refused.value))
+
+
+# -- text that is not UTF-8 ---------------------------------------------------------------
+
+
+async def test_an_envelope_with_bytes_that_are_not_utf8_is_buried_not_run(
+    backend: Backend,
+) -> None:
+    job_id = str(uuid.uuid4())
+    stored = rust_envelope(job_id).encode().replace(b"user@example.com", b"us\xffer@example.com")
+    raw_client = redis_asyncio.Redis.from_url(URLS["redis"])
+    try:
+        await raw_client.lpush(f"{backend.namespace}:jobs", stored)
+    finally:
+        await raw_client.aclose()
+    handled: list[Any] = []
+
+    async def send_email(job: dict[str, Any]) -> None:
+        handled.append(job)
+
+    pool = WorkerPool(
+        handlers={"send_email": send_email},
+        backend=backend,
+        fetch_timeout=0.1,
+        lease=5.0,
+        heartbeat_interval=1.0,
+    )
+    await pool.start()
+    try:
+
+        async def buried() -> bool:
+            return (await backend.counts()).dead == 1
+
+        await wait_until(buried, timeout=30)
+    finally:
+        pool.shutdown()
+        await asyncio.wait_for(pool.wait_closed(), 30)
+    assert handled == []
+    [dead] = await backend.list_jobs(JobState.DEAD, limit=1)
+    info = JobInfo.from_stored(dead)  # the dead-letter envelope is readable text
+    assert info.job_id == job_id
+    assert info.last_error is not None
+    assert "not valid UTF-8" in info.last_error
+    assert info.envelope is not None
+    assert "us\\xffer@example.com" in info.envelope.extra["raw"]
+
+
+async def test_text_that_is_not_an_envelope_keeps_its_id_through_the_pool(
+    backend: Backend, plain: Any
+) -> None:
+    ns = backend.namespace
+    bad = [
+        NewJob(job_id="bad-text", job_name="x", raw="not json {"),
+        NewJob(job_id="bad-deep", job_name="x", raw='{"id":"bad-deep","p":' + "[" * 5000),
+        NewJob(job_id="bad-list", job_name="x", raw="[1, 2]"),
+    ]
+    await backend.enqueue(bad[:1])
+    await backend.enqueue(bad[1:])  # the single and the bulk script both keep its id
+    names = ["bad-deep", "bad-list", "bad-text"]
+    queued = await backend.list_jobs(JobState.QUEUED, limit=10)
+    assert sorted(job.job_id for job in queued) == names
+
+    async def handle(job: Any) -> None:
+        raise AssertionError("a malformed job reached its handler")
+
+    pool = WorkerPool(handle, backend=backend, fetch_timeout=0.1, lease=5.0, heartbeat_interval=1)
+    await pool.start()
+    try:
+
+        async def buried() -> bool:
+            return (await backend.counts()).dead == 3
+
+        await wait_until(buried, timeout=30)
+    finally:
+        pool.shutdown()
+        await asyncio.wait_for(pool.wait_closed(), 30)
+    dead = await backend.list_jobs(JobState.DEAD, limit=10)
+    assert sorted(job.job_id for job in dead) == names
+    assert all(job.updated_at is not None for job in dead)
+    for job_id in names:
+        stored = await backend.get_job(job_id)
+        assert stored is not None
+        assert stored.state is JobState.DEAD
+    assert await plain.hlen(f"{ns}:aliases") == 3  # the dead-letter texts', not the stored
+    assert await backend.delete_jobs(["bad-text"]) == 1
+    assert await backend.purge(JobState.DEAD) == 2
+    assert await plain.exists(f"{ns}:aliases", f"{ns}:died") == 0

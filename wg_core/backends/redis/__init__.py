@@ -1,0 +1,58 @@
+"""``RedisBackend``: wg on Redis ≥ 6.2 with redis-py's asyncio client.
+
+Guarantees, and how they are kept:
+
+* **The spec's keys, with the spec's meaning** (docs/redis.md has the full layout):
+  ``{ns}:jobs`` is a LIST of envelopes (LPUSH in, consumed from the right; a released job
+  goes back at the right end, the front), ``{ns}:schedule`` and ``{ns}:retry`` are ZSETs
+  of envelopes scored by due time (Unix seconds), ``{ns}:dead`` is a LIST. A Rust
+  producer's plain ``LPUSH {ns}:jobs <envelope>`` is claimed like any other job, and a
+  Rust reader finds envelopes where it expects them. What the spec lacks lives beside
+  them: running attempts (``:running`` token → envelope, ``:leases`` token → deadline,
+  ``:attempts`` token → job id, worker, claim time), the id index (``:ids``, job id →
+  state and envelope, so that admin look-ups are O(1)), counters, the pause flag, the
+  worker registry, and the claiming lists of blocking claims (``:claimers``, a ZSET of
+  list name → deadline, and the short-lived ``:claiming:…`` lists it names).
+  ``hash_tag=True`` names every key ``{ns}:…`` so that a namespace lives in one Redis
+  Cluster slot.
+* **Every transition is one Lua script** (scripts.lua): claim, complete, retry, bury,
+  release, heartbeat, promote, reclaim, admin moves. Each is atomic, so a job is always
+  in exactly one place, transitions are compare-and-set on the attempt token, counters
+  move with the transition, and each due job is promoted exactly once however many pools
+  promote. Scripts run by SHA and are reloaded on ``NOSCRIPT`` (a restarted or flushed
+  server). Leases and due times use the server's clock (``TIME`` inside the scripts).
+* **Batched**: a claim leases up to ``limit`` jobs in one round trip; ``complete`` and
+  ``release`` acknowledge any number of attempts in one script call.
+* **Idle claimers block, never poll, and wake up with the job** (claiming.py): BLMOVE
+  into a claiming list of the claimer's own, on the server, then the claim script, in
+  one pipeline. A claim cancelled while its script runs waits for the reply and
+  releases what it leased, so a shutting-down pool does not leave jobs to wait for
+  their lease to expire.
+* **Errors** (transport.py): calls that are safe to repeat are retried once on a fresh
+  connection, the rest raise ``BackendUnavailableError`` and the worker pool backs off
+  and calls again; nothing is ever re-sent blindly.
+
+Durability is Redis's: what the server acknowledged survives a crash only as far as its
+persistence setting allows (AOF ``appendfsync everysec`` may lose about a second). A
+``maxmemory-policy`` other than ``noeviction`` may silently delete jobs, so ``open``
+warns about it.
+
+The package, by noun: ``keys`` (the namespace's keys and the hash tag), ``scripts``
+(loading scripts.lua's named blocks), ``transport`` (connections, the script lane,
+bounds, retries and error translation), ``claiming`` (blocking claims), ``backend``
+(the class and its working verbs), ``admin`` (the admin verbs).
+"""
+
+from __future__ import annotations
+
+from wg_core.errors import MissingDependencyError
+
+try:
+    import redis  # noqa: F401  (the modules below import it: fail here, with the hint)
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise MissingDependencyError.for_extra("redis", "redis") from exc
+
+from wg_core.backends.redis.backend import RedisBackend
+from wg_core.backends.redis.transport import MIN_REDIS_VERSION
+
+__all__ = ["MIN_REDIS_VERSION", "RedisBackend"]
