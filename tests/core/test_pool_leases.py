@@ -160,3 +160,40 @@ async def test_a_backend_that_cannot_be_cloned_heartbeats_on_the_loop(
 async def _settled(client: Client) -> bool:
     counts = await client.counts()
     return counts.queued + counts.scheduled + counts.retry + counts.running == 0
+
+
+class _SlowReplies(MemoryBackend):
+    """A backend whose retry writes land at once but whose replies come late, so the
+    lease keeper's heartbeats meanwhile see the job moved and report its lease lost."""
+
+    async def retry(self, attempt: Any, *, raw: str, delay: float, error: str | None) -> bool:
+        moved = await super().retry(attempt, raw=raw, delay=delay, error=error)
+        await asyncio.sleep(0.4)  # several heartbeat intervals
+        return moved
+
+
+async def test_a_heartbeat_racing_an_outcome_write_does_not_cancel_it() -> None:
+    backend = _SlowReplies("racing")
+    client = Client(backend)
+    attempts: list[int] = []
+
+    async def handle(job: dict[str, int], ctx: JobContext) -> None:
+        attempts.append(ctx.attempt)
+        if ctx.attempt == 1:
+            raise ConnectionError("reset by peer")
+
+    await client.enqueue({"n": 1}, options=JobOptions(retry_delay=0.01))
+    pool = WorkerPool(handle, backend=backend, **SHORT)
+    await pool.start()
+    try:
+
+        async def done() -> bool:
+            return pool.stats.processed == 1
+
+        await wait_until(done)
+    finally:
+        pool.shutdown()
+        await pool.wait_closed()
+    assert attempts == [1, 2]
+    # The retry was written and counted once, not cut short by the "lost" report.
+    assert (pool.stats.retried, pool.stats.failed, pool.stats.stale_writes) == (1, 1, 0)

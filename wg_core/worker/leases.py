@@ -158,6 +158,8 @@ class LeaseKeeper:
         self.renewed_at = max(self.renewed_at, sent_at)
         ledger = self._ledger
         for token in reply.lost:
+            if token in ledger.recording:
+                continue  # its outcome's write is in flight and will tell (see Outcomes)
             ledger.drop(token)
             task = ledger.active.get(token)
             if task is not None:

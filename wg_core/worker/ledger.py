@@ -42,15 +42,19 @@ class Ledger:
     for its acknowledgement — which the lease keeper renews. It is read from the lease
     keeper's thread, so it changes only under a lock (uncontended: a few tens of
     nanoseconds a job). ``active``: the task running each started job, by token (the
-    event loop's alone). ``counts``: what ``PoolStats`` reports.
+    event loop's alone). ``recording``: tokens whose outcome (retry or bury) is being
+    written now — a heartbeat that raced that write reports them lost, and the write
+    itself says whether it won (the event loop's alone). ``counts``: what
+    ``PoolStats`` reports.
     """
 
-    __slots__ = ("_held", "_lock", "active", "counts")
+    __slots__ = ("_held", "_lock", "active", "counts", "recording")
 
     def __init__(self) -> None:
         self._held: dict[str, Attempt] = {}
         self._lock = threading.Lock()
         self.active: dict[str, asyncio.Task[None]] = {}
+        self.recording: set[str] = set()
         self.counts: dict[str, int] = dict.fromkeys(COUNT_NAMES, 0)
 
     def hold(self, attempt: Attempt) -> None:

@@ -125,19 +125,25 @@ class Outcomes:
         """Retry or bury, retrying the write through backend outages while we hold it."""
         backoff = Backoff()
         ledger = self._ledger
-        while True:
-            try:
-                if verb == "retry":
-                    ok = await self._backend.retry(attempt, raw=raw, delay=delay, error=error)
-                else:
-                    ok = await self._backend.bury(attempt, raw=raw, error=error)
-                break
-            except BackendError as exc:
-                if not ledger.holds(attempt.token):
-                    return False
-                pause = backoff.next()
-                logger.warning("%s failed (%s); retrying in %.2fs", verb, exc, pause)
-                await asyncio.sleep(pause)
+        # While this write is in flight, a heartbeat racing it sees the job already
+        # moved and reports the lease lost: this write, not that report, says who won.
+        ledger.recording.add(attempt.token)
+        try:
+            while True:
+                try:
+                    if verb == "retry":
+                        ok = await self._backend.retry(attempt, raw=raw, delay=delay, error=error)
+                    else:
+                        ok = await self._backend.bury(attempt, raw=raw, error=error)
+                    break
+                except BackendError as exc:
+                    if not ledger.holds(attempt.token):
+                        return False
+                    pause = backoff.next()
+                    logger.warning("%s failed (%s); retrying in %.2fs", verb, exc, pause)
+                    await asyncio.sleep(pause)
+        finally:
+            ledger.recording.discard(attempt.token)
         ledger.drop(attempt.token)
         counts = ledger.counts
         if not ok:
