@@ -29,7 +29,7 @@ from typing import Any
 from chaos.effects import EffectsLog
 from chaos.harness import Harness
 from wg_core import JobInfo, JobState
-from wg_core.backend import StoredJob
+from wg_core.backend import JobQuery, StoredJob
 
 __all__ = ["Verdict", "check", "final_state"]
 
@@ -80,7 +80,9 @@ async def final_state(harness: Harness) -> dict[str, StoredJob]:
     for state in JobState:
         offset = 0
         while True:
-            page = await harness.backend.list_jobs(state, limit=_PAGE, offset=offset)
+            page = await harness.backend.list_jobs(
+                JobQuery(state=state, limit=_PAGE, offset=offset)
+            )
             for job in page:
                 stored[job.job_id] = job
             if len(page) < _PAGE:

@@ -30,6 +30,7 @@ from chaos.profiles import Profile
 from chaos.scenarios import LEASE, MAX_RETRIES, QUIET, REAPER, enqueue_work
 from chaos.servers import PrivateServer, ServerMissing, private_server
 from wg_core import JobState
+from wg_core.backend import JobQuery
 from wg_core.errors import BackendError
 
 __all__ = ["server_crash"]
@@ -83,7 +84,7 @@ async def _running_ids(harness: Harness) -> set[str]:
     deadline = time.monotonic() + RECONNECT_LIMIT
     while True:
         try:
-            jobs = await harness.backend.list_jobs(JobState.RUNNING, limit=100_000)
+            jobs = await harness.backend.list_jobs(JobQuery(state=JobState.RUNNING, limit=100_000))
         except BackendError:
             if time.monotonic() > deadline:
                 raise

@@ -24,6 +24,7 @@ from typing import Final
 
 from chaos.effects import EffectsLog
 from wg_core import Backend, Client, JobState, backend_from_url
+from wg_core.backend import JobQuery
 from wg_core.errors import BackendUnavailableError
 
 __all__ = [
@@ -181,7 +182,7 @@ class Harness:
 
     async def held_by(self, worker: Worker) -> int:
         """How many RUNNING jobs the backend shows leased to ``worker``'s pool."""
-        running = await self.backend.list_jobs(JobState.RUNNING, limit=100_000)
+        running = await self.backend.list_jobs(JobQuery(state=JobState.RUNNING, limit=100_000))
         marker = f"-{worker.pid}-"
         return sum(1 for job in running if job.worker_id and marker in job.worker_id)
 

@@ -56,6 +56,7 @@ __all__ = [
     "Backend",
     "Counters",
     "HeartbeatReply",
+    "JobQuery",
     "JobState",
     "Move",
     "NewJob",
@@ -117,6 +118,26 @@ class StoredJob:
     lease_until: float | None = None
     worker_id: str | None = None
     updated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobQuery:
+    """What ``list_jobs`` returns: a page of the jobs in ``state``.
+
+    Order: queue order for QUEUED (next to run first), due time for SCHEDULED/RETRY,
+    claim order for RUNNING, burial order for DEAD; ``newest_first`` reverses it.
+    Filters (``None``: no filter): ``job_name`` exactly; ``error_contains`` anywhere in
+    ``last_error``; ``text_contains`` anywhere in the stored envelope text (id, job
+    name, payload, error); both case-insensitively, ASCII case folding. ``offset`` and
+    ``limit`` count matching jobs. Validated by the checked-dispatch layer."""
+
+    state: JobState
+    limit: int
+    offset: int = 0
+    newest_first: bool = False
+    job_name: str | None = None
+    error_contains: str | None = None
+    text_contains: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,22 +344,8 @@ class Backend(Protocol):
         """Processed/failed totals."""
         ...
 
-    async def list_jobs(
-        self,
-        state: JobState,
-        *,
-        limit: int,
-        offset: int = 0,
-        newest_first: bool = False,
-        job_name: str | None = None,
-        error_contains: str | None = None,
-        text_contains: str | None = None,
-    ) -> list[StoredJob]:
-        """A page of one state. Order: queue order for QUEUED (next to run first),
-        due time for SCHEDULED/RETRY, claim order for RUNNING, burial order for DEAD;
-        ``newest_first`` reverses it. ``error_contains`` matches ``last_error``
-        case-insensitively; ``text_contains`` matches anywhere in the stored envelope
-        text (id, job name, payload, error), case-insensitively (ASCII case folding)."""
+    async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
+        """A page of one state (see ``JobQuery`` for the order and the filters)."""
         ...
 
     async def get_job(self, job_id: str) -> StoredJob | None:

@@ -32,6 +32,7 @@ from typing import Any, Final, Self
 from wg_core.backend import (
     Backend,
     Counters,
+    JobQuery,
     JobState,
     Move,
     NewJob,
@@ -376,8 +377,8 @@ class Client:
         if limit < 0 or offset < 0:
             raise ConfigError("limit and offset must be non-negative")
         backend = await self._ready()
-        stored = await backend.list_jobs(
-            JobState(state),
+        query = JobQuery(
+            state=JobState(state),
             limit=limit,
             offset=offset,
             newest_first=newest_first,
@@ -385,6 +386,7 @@ class Client:
             error_contains=error_contains,
             text_contains=text_contains,
         )
+        stored = await backend.list_jobs(query)
         return [JobInfo.from_stored(job) for job in stored]
 
     async def get_job(self, job_id: str) -> JobInfo | None:
@@ -433,7 +435,12 @@ class Client:
         while True:
             # Always read the first page: moved jobs leave the state, so offsets shift.
             page = await backend.list_jobs(
-                source, limit=_ADMIN_PAGE, job_name=job_name, error_contains=error_contains
+                JobQuery(
+                    state=source,
+                    limit=_ADMIN_PAGE,
+                    job_name=job_name,
+                    error_contains=error_contains,
+                )
             )
             if not page:
                 return total

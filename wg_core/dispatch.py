@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from wg_core.backend import (
     Attempt,
     Backend,
     Counters,
     HeartbeatReply,
+    JobQuery,
     JobState,
     Move,
     NewJob,
@@ -184,30 +186,20 @@ class CheckedBackend:
         """Processed/failed totals."""
         return await self._inner.counters()
 
-    async def list_jobs(
-        self,
-        state: JobState,
-        *,
-        limit: int,
-        offset: int = 0,
-        newest_first: bool = False,
-        job_name: str | None = None,
-        error_contains: str | None = None,
-        text_contains: str | None = None,
-    ) -> list[StoredJob]:
+    async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
         """A page of one state."""
-        _count("limit", limit, minimum=0)
-        _count("offset", offset, minimum=0)
-        if limit == 0:
+        _count("limit", query.limit, minimum=0)
+        _count("offset", query.offset, minimum=0)
+        if query.limit == 0:
             return []
+        # An empty filter matches everything: pass no filter, not an empty pattern.
         return await self._inner.list_jobs(
-            JobState(state),
-            limit=limit,
-            offset=offset,
-            newest_first=newest_first,
-            job_name=job_name,
-            error_contains=error_contains or None,
-            text_contains=text_contains or None,
+            replace(
+                query,
+                state=JobState(query.state),
+                error_contains=query.error_contains or None,
+                text_contains=query.text_contains or None,
+            )
         )
 
     async def get_job(self, job_id: str) -> StoredJob | None:

@@ -26,7 +26,7 @@ from tests.backends import URLS, fresh_namespace, open_backend
 from tests.helpers import new_job, wait_until
 from tests.servers import RedisServer, free_port, redis_server
 from wg_core import Client, JobInfo, WorkerPool, backend_from_url
-from wg_core.backend import Attempt, Backend, JobState, NewJob
+from wg_core.backend import Attempt, Backend, JobQuery, JobState, NewJob
 from wg_core.backends.redis import RedisBackend
 from wg_core.backends.redis.scripts import ARM  # the exact script a blocking claimer sends
 from wg_core.errors import BackendConfigError, BackendError, BackendUnavailableError, ConfigError
@@ -156,7 +156,7 @@ async def test_admin_moves_reach_jobs_the_index_does_not_know(backend: Backend, 
     assert await client.delete_jobs([queued_id, "no-such-id"]) == 1
     assert await client.retry_all() == 2
     assert await plain.llen(f"{ns}:dead") == 0
-    queued = await backend.list_jobs(JobState.QUEUED, limit=10)
+    queued = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=10))
     assert [job.job_id for job in queued] == dead_ids
     assert all('"retry_count":0' in job.raw and '"Pending"' in job.raw for job in queued)
 
@@ -856,7 +856,7 @@ async def test_times_of_death_leave_with_their_jobs(backend: Backend, plain: Any
     for attempt in await backend.claim(limit=3, lease=30, worker_id="w"):
         assert await backend.bury(attempt, raw=attempt.raw, error=None)
     before = await server_time(plain)
-    dead = await backend.list_jobs(JobState.DEAD, limit=10)
+    dead = await backend.list_jobs(JobQuery(state=JobState.DEAD, limit=10))
     assert all(job.updated_at is not None and job.updated_at <= before for job in dead)
     assert await plain.hlen(died) == 3
     client = Client(backend)
@@ -990,7 +990,7 @@ async def test_an_envelope_with_bytes_that_are_not_utf8_is_buried_not_run(
         pool.shutdown()
         await asyncio.wait_for(pool.wait_closed(), 30)
     assert handled == []
-    [dead] = await backend.list_jobs(JobState.DEAD, limit=1)
+    [dead] = await backend.list_jobs(JobQuery(state=JobState.DEAD, limit=1))
     info = JobInfo.from_stored(dead)  # the dead-letter envelope is readable text
     assert info.job_id == job_id
     assert info.last_error is not None
@@ -1011,7 +1011,7 @@ async def test_text_that_is_not_an_envelope_keeps_its_id_through_the_pool(
     await backend.enqueue(bad[:1])
     await backend.enqueue(bad[1:])  # the single and the bulk script both keep its id
     names = ["bad-deep", "bad-list", "bad-text"]
-    queued = await backend.list_jobs(JobState.QUEUED, limit=10)
+    queued = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=10))
     assert sorted(job.job_id for job in queued) == names
 
     async def handle(job: Any) -> None:
@@ -1028,7 +1028,7 @@ async def test_text_that_is_not_an_envelope_keeps_its_id_through_the_pool(
     finally:
         pool.shutdown()
         await asyncio.wait_for(pool.wait_closed(), 30)
-    dead = await backend.list_jobs(JobState.DEAD, limit=10)
+    dead = await backend.list_jobs(JobQuery(state=JobState.DEAD, limit=10))
     assert sorted(job.job_id for job in dead) == names
     assert all(job.updated_at is not None for job in dead)
     for job_id in names:

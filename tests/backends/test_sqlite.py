@@ -17,7 +17,7 @@ import pytest
 
 from tests.backends import fresh_namespace
 from tests.helpers import envelope, new_job, wait_until
-from wg_core.backend import JobState, Move, NewJob
+from wg_core.backend import JobQuery, JobState, Move, NewJob
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql import SHARED_BLOCKS
 from wg_core.backends.sqlite import SqliteBackend
@@ -300,7 +300,9 @@ async def test_a_rust_producers_plain_insert_is_claimable(backend: SqliteBackend
     stored = await backend.get_job(job_id)
     assert stored is not None
     assert stored.state is JobState.QUEUED
-    assert [j.job_id for j in await backend.list_jobs(JobState.QUEUED, limit=5)] == [job_id]
+    assert [
+        j.job_id for j in await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=5))
+    ] == [job_id]
     [attempt] = await backend.claim(limit=5, lease=30, worker_id="w")
     assert attempt.raw == rust
     assert await backend.complete([attempt]) == 1
@@ -323,7 +325,9 @@ async def test_rust_rows_in_every_table_are_found_by_their_envelope_id(
     assert found is not None
     assert found.state is JobState.SCHEDULED
     assert found.due_at == 0
-    default_named = await backend.list_jobs(JobState.SCHEDULED, limit=5, job_name="default")
+    default_named = await backend.list_jobs(
+        JobQuery(state=JobState.SCHEDULED, limit=5, job_name="default")
+    )
     assert [j.job_id for j in default_named] == [older.id]
     assert await backend.promote(JobState.SCHEDULED, limit=10) == 1
 

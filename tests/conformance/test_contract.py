@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.helpers import envelope, new_job, wait_until
-from wg_core.backend import Attempt, Backend, JobState, Move, NewJob, WorkerInfo
+from wg_core.backend import Attempt, Backend, JobQuery, JobState, Move, NewJob, WorkerInfo
 from wg_core.errors import DuplicateJobError
 
 LEASE = 30.0
@@ -163,7 +163,7 @@ async def test_bury_keeps_the_job_with_its_error(backend: Backend) -> None:
     dead = envelope().evolve(id=job.job_id, status="Dead", last_error="Invalid email address")
     assert await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
     assert not await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
-    [stored] = await backend.list_jobs(JobState.DEAD, limit=10)
+    [stored] = await backend.list_jobs(JobQuery(state=JobState.DEAD, limit=10))
     assert stored.raw == dead.encode()
     assert stored.job_id == job.job_id
     assert (await backend.counts()).dead == 1
@@ -301,7 +301,7 @@ async def test_counts_get_and_list_cover_every_state(backend: Backend) -> None:
         stored = await backend.get_job(job_id)
         assert stored is not None
         assert (stored.state, stored.job_id) == (state, job_id)
-        listed = await backend.list_jobs(state, limit=10)
+        listed = await backend.list_jobs(JobQuery(state=state, limit=10))
         assert [job.job_id for job in listed] == [job_id]
     running = await backend.get_job(ids[JobState.RUNNING])
     assert running is not None
@@ -316,22 +316,29 @@ async def test_counts_get_and_list_cover_every_state(backend: Backend) -> None:
 async def test_list_pages_orders_and_filters(backend: Backend) -> None:
     jobs = [new_job("even" if n % 2 == 0 else "odd", {"n": n}) for n in range(10)]
     await backend.enqueue(jobs)
-    page1 = await backend.list_jobs(JobState.QUEUED, limit=4)
-    page2 = await backend.list_jobs(JobState.QUEUED, limit=4, offset=4)
-    page3 = await backend.list_jobs(JobState.QUEUED, limit=4, offset=8)
+    page1 = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=4))
+    page2 = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=4, offset=4))
+    page3 = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=4, offset=8))
     assert [j.job_id for j in page1 + page2 + page3] == [j.job_id for j in jobs]
-    newest = await backend.list_jobs(JobState.QUEUED, limit=3, newest_first=True)
+    newest = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=3, newest_first=True))
     assert [j.job_id for j in newest] == [j.job_id for j in reversed(jobs)][:3]
-    odd = await backend.list_jobs(JobState.QUEUED, limit=10, job_name="odd")
+    odd = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=10, job_name="odd"))
     assert [j.job_id for j in odd] == [j.job_id for j in jobs[1::2]]
 
 
 async def test_list_filters_by_error_text(backend: Backend) -> None:
     ids = await fill_every_state(backend)
-    found = await backend.list_jobs(JobState.RETRY, limit=10, error_contains="temporary failure")
+    found = await backend.list_jobs(
+        JobQuery(state=JobState.RETRY, limit=10, error_contains="temporary failure")
+    )
     assert [j.job_id for j in found] == [ids[JobState.RETRY]]
-    assert await backend.list_jobs(JobState.RETRY, limit=10, error_contains="fatal") == []
-    dead = await backend.list_jobs(JobState.DEAD, limit=10, error_contains="BAD ADDRESS")
+    assert (
+        await backend.list_jobs(JobQuery(state=JobState.RETRY, limit=10, error_contains="fatal"))
+        == []
+    )
+    dead = await backend.list_jobs(
+        JobQuery(state=JobState.DEAD, limit=10, error_contains="BAD ADDRESS")
+    )
     assert [j.job_id for j in dead] == [ids[JobState.DEAD]]
 
 

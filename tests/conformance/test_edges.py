@@ -12,7 +12,7 @@ import pytest
 
 from tests.backends import fresh_namespace, make_backend
 from tests.helpers import envelope, new_job
-from wg_core.backend import Backend, JobState, WorkerInfo
+from wg_core.backend import Backend, JobQuery, JobState, WorkerInfo
 from wg_core.dispatch import checked
 from wg_core.errors import NamespaceNotFoundError
 
@@ -114,17 +114,24 @@ async def test_text_search_finds_ids_payload_and_errors(backend: Backend) -> Non
     first = new_job(payload={"customer": "ACME Widgets"})
     second = new_job(payload={"customer": "Globex"})
     await backend.enqueue([first, second])
-    found = await backend.list_jobs(JobState.QUEUED, limit=10, text_contains="acme")
+    found = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=10, text_contains="acme"))
     assert [j.job_id for j in found] == [first.job_id]
     fragment = second.job_id[-10:].upper()
-    found = await backend.list_jobs(JobState.QUEUED, limit=10, text_contains=fragment)
+    found = await backend.list_jobs(
+        JobQuery(state=JobState.QUEUED, limit=10, text_contains=fragment)
+    )
     assert [j.job_id for j in found] == [second.job_id]
     attempt = (await backend.claim(limit=1, lease=LEASE, worker_id="w"))[0]
     dead = envelope("kind").evolve(id=first.job_id, last_error="TimeoutError: upstream 504")
     assert await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
-    found = await backend.list_jobs(JobState.DEAD, limit=10, text_contains="UPSTREAM 504")
+    found = await backend.list_jobs(
+        JobQuery(state=JobState.DEAD, limit=10, text_contains="UPSTREAM 504")
+    )
     assert [j.job_id for j in found] == [first.job_id]
-    assert await backend.list_jobs(JobState.DEAD, limit=10, text_contains="globex") == []
+    assert (
+        await backend.list_jobs(JobQuery(state=JobState.DEAD, limit=10, text_contains="globex"))
+        == []
+    )
 
 
 async def test_the_error_indexed_is_the_one_the_caller_passes(backend: Backend) -> None:
@@ -133,7 +140,9 @@ async def test_the_error_indexed_is_the_one_the_caller_passes(backend: Backend) 
     attempt = (await backend.claim(limit=1, lease=LEASE, worker_id="w"))[0]
     raw = envelope("kind").evolve(id=job.job_id, last_error="ValueError: bad row 7").encode()
     assert await backend.bury(attempt, raw=raw, error="ValueError: bad row 7")
-    hits = await backend.list_jobs(JobState.DEAD, limit=10, error_contains="bad ROW")
+    hits = await backend.list_jobs(
+        JobQuery(state=JobState.DEAD, limit=10, error_contains="bad ROW")
+    )
     assert [j.job_id for j in hits] == [job.job_id]
 
 
@@ -141,7 +150,7 @@ async def test_dead_jobs_carry_their_time_of_death(backend: Backend) -> None:
     await backend.enqueue([new_job()])
     attempt = (await backend.claim(limit=1, lease=LEASE, worker_id="w"))[0]
     assert await backend.bury(attempt, raw=attempt.raw, error=None)
-    [dead] = await backend.list_jobs(JobState.DEAD, limit=1)
+    [dead] = await backend.list_jobs(JobQuery(state=JobState.DEAD, limit=1))
     assert dead.updated_at is not None
     assert dead.updated_at > 1.7e9
     stored = await backend.get_job(dead.job_id)
@@ -163,4 +172,4 @@ async def test_the_checked_layer_refuses_bad_arguments_before_the_backend(
     with pytest.raises(ValueError, match="limit"):
         await guarded.claim(limit=0, lease=LEASE, worker_id="w")
     assert await guarded.complete([]) == 0
-    assert await guarded.list_jobs(JobState.QUEUED, limit=0) == []
+    assert await guarded.list_jobs(JobQuery(state=JobState.QUEUED, limit=0)) == []

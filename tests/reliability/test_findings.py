@@ -17,7 +17,7 @@ import pytest
 from tests.backends import open_backend
 from tests.helpers import wait_until
 from wg_core import Backend, Client, JobContext, WorkerPool
-from wg_core.backend import Attempt
+from wg_core.backend import Attempt, JobQuery
 
 
 class SlowAcks:
@@ -129,7 +129,9 @@ async def test_a_malformed_job_keeps_its_id_when_buried(name: str, tmp_path: Pat
         [attempt] = await backend.claim(limit=1, lease=30, worker_id="w")
         dead = malformed_dead_envelope(attempt.raw, "undecodable envelope", now=0)
         assert await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
-        assert [job.job_id for job in await backend.list_jobs(JobState.DEAD, limit=10)] == ["bad-1"]
+        assert [
+            job.job_id for job in await backend.list_jobs(JobQuery(state=JobState.DEAD, limit=10))
+        ] == ["bad-1"]
         stored = await backend.get_job("bad-1")
         assert stored is not None
         assert stored.state is JobState.DEAD

@@ -57,7 +57,7 @@ from wg_core import (
     backend_from_url,
     redact_url,
 )
-from wg_core.backend import NewJob
+from wg_core.backend import JobQuery, NewJob
 from wg_core.envelope import peek_envelope
 from wg_core.urls import scrub_secrets
 
@@ -482,7 +482,9 @@ async def _through_a_pool(texts: list[str]) -> dict[str, Any]:
     pool.shutdown()
     await pool.wait_closed()
     stored = {
-        job.job_id: job for state in JobState for job in await backend.list_jobs(state, limit=1000)
+        job.job_id: job
+        for state in JobState
+        for job in await backend.list_jobs(JobQuery(state=state, limit=1000))
     }
     await client.close()
     return {"before": counts_before, "stored": stored, "crashed": pool.running}

@@ -21,6 +21,7 @@ from wg_core.backend import (
     Attempt,
     Counters,
     HeartbeatReply,
+    JobQuery,
     JobState,
     Move,
     NewJob,
@@ -347,35 +348,26 @@ class MemoryBackend:
         with self._lock:
             return Counters(processed=self._processed, failed=self._failed)
 
-    async def list_jobs(
-        self,
-        state: JobState,
-        *,
-        limit: int,
-        offset: int = 0,
-        newest_first: bool = False,
-        job_name: str | None = None,
-        error_contains: str | None = None,
-        text_contains: str | None = None,
-    ) -> list[StoredJob]:
+    async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
         with self._lock:
             jobs = [
                 job
                 for job in self._jobs.values()
-                if job.state is state
-                and (job_name is None or job.job_name == job_name)
-                and (error_contains is None or error_matches(job.raw, error_contains))
-                and (text_contains is None or text_matches(job.raw, text_contains))
+                if job.state is query.state
+                and (query.job_name is None or job.job_name == query.job_name)
+                and (query.error_contains is None or error_matches(job.raw, query.error_contains))
+                and (query.text_contains is None or text_matches(job.raw, query.text_contains))
             ]
-            if state in (JobState.SCHEDULED, JobState.RETRY):
+            if query.state in (JobState.SCHEDULED, JobState.RETRY):
                 jobs.sort(key=lambda job: (job.due_at or 0.0, job.seq))
-            elif state is JobState.RUNNING:
+            elif query.state is JobState.RUNNING:
                 jobs.sort(key=lambda job: job.updated_at)
             else:
                 jobs.sort(key=lambda job: job.seq)
-            if newest_first:
+            if query.newest_first:
                 jobs.reverse()
-            return [self._stored(job) for job in jobs[offset : offset + limit]]
+            page = jobs[query.offset : query.offset + query.limit]
+            return [self._stored(job) for job in page]
 
     @staticmethod
     def _stored(job: _Job) -> StoredJob:

@@ -17,7 +17,15 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
-from wg_core.backend import Counters, JobState, Move, StateCounts, StoredJob, WorkerInfo
+from wg_core.backend import (
+    Counters,
+    JobQuery,
+    JobState,
+    Move,
+    StateCounts,
+    StoredJob,
+    WorkerInfo,
+)
 from wg_core.backends.common import error_matches, text_matches
 from wg_core.backends.redis.keys import LETTER_STATE, STATE_LETTER, Keys
 from wg_core.backends.redis.transport import Transport
@@ -58,32 +66,25 @@ class RedisAdmin:
         )
         return Counters(processed=int(processed or 0), failed=int(failed or 0))
 
-    async def list_jobs(
-        self,
-        state: JobState,
-        *,
-        limit: int,
-        offset: int = 0,
-        newest_first: bool = False,
-        job_name: str | None = None,
-        error_contains: str | None = None,
-        text_contains: str | None = None,
-    ) -> list[StoredJob]:
+    async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
+        job_name, text, error = query.job_name, query.text_contains, query.error_contains
+
         def wanted(raw: str) -> bool:
             if job_name is not None and _job_name_of(raw) != job_name:
                 return False
-            if text_contains is not None and not text_matches(raw, text_contains):
+            if text is not None and not text_matches(raw, text):
                 return False
-            return error_contains is None or error_matches(raw, error_contains)
+            return error is None or error_matches(raw, error)
 
-        if state is JobState.RUNNING:
+        limit, offset = query.limit, query.offset
+        if query.state is JobState.RUNNING:
             jobs = await self._running_jobs()
-            jobs.sort(key=lambda job: job.updated_at or 0.0, reverse=newest_first)
+            jobs.sort(key=lambda job: job.updated_at or 0.0, reverse=query.newest_first)
             jobs = [job for job in jobs if wanted(job.raw)]
             return jobs[offset : offset + limit]
         found: list[StoredJob] = []
         skip = offset
-        async for job in self._scan(state, newest_first=newest_first):
+        async for job in self._scan(query.state, newest_first=query.newest_first):
             if not wanted(job.raw):
                 continue
             if skip:

@@ -9,7 +9,15 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
-from wg_core.backend import Counters, JobState, Move, StateCounts, StoredJob, WorkerInfo
+from wg_core.backend import (
+    Counters,
+    JobQuery,
+    JobState,
+    Move,
+    StateCounts,
+    StoredJob,
+    WorkerInfo,
+)
 from wg_core.backends.common import error_matches
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession
@@ -90,29 +98,18 @@ class AdminVerbs(abc.ABC):
         totals = {str(name): int(value) for name, value in await self._run(body, read=True)}
         return Counters(processed=totals.get("processed", 0), failed=totals.get("failed", 0))
 
-    async def list_jobs(
-        self,
-        state: JobState,
-        *,
-        limit: int,
-        offset: int = 0,
-        newest_first: bool = False,
-        job_name: str | None = None,
-        error_contains: str | None = None,
-        text_contains: str | None = None,
-    ) -> list[StoredJob]:
+    async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
         """A page of one state, in the contract's order."""
-        block = f"list_{state.value}" + ("_newest" if newest_first else "")
-        filters = {
-            "job_name": job_name,
-            "text": None if text_contains is None else like_pattern(text_contains),
-        }
+        state, limit, error_contains = query.state, query.limit, query.error_contains
+        block = f"list_{state.value}" + ("_newest" if query.newest_first else "")
+        text = query.text_contains
+        filters = {"job_name": query.job_name, "text": None if text is None else like_pattern(text)}
         if error_contains is None:
-            return await self._list_page(block, state, limit, offset, filters)
+            return await self._list_page(block, state, limit, query.offset, filters)
         # last_error lives inside the envelope for most states: filter here, scanning
         # pages in order, so that offset and limit count matching jobs only.
         matches: list[StoredJob] = []
-        skip = offset
+        skip = query.offset
         scanned = 0
         while len(matches) < limit:
             page = await self._list_page(block, state, _ERROR_SCAN_PAGE, scanned, filters)
