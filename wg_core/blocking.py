@@ -22,21 +22,36 @@ own event loop elsewhere.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
-from wg_core.backend import Backend, Counters, JobState, StateCounts, WorkerInfo
+from wg_core.backend import Backend
 from wg_core.client import Client
-from wg_core.jobs import JobInfo
-from wg_core.options import Duration, JobOptions
 
 __all__ = ["BlockingClient"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _blocking(
+    method: Callable[Concatenate[Client, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[BlockingClient, P], T]:
+    """``Client.<method>`` as a blocking method of ``BlockingClient``: same signature,
+    same docstring, run on the client's loop thread."""
+    name = method.__name__
+
+    def call(self: BlockingClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        bound: Callable[P, Coroutine[Any, Any, T]] = getattr(self._client, name)
+        return self._run(bound(*args, **kwargs))
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``Client.{name}``, blocking.\n\n{inspect.getdoc(method) or ''}".rstrip()
+    return call
 
 
 class BlockingClient:
@@ -142,150 +157,25 @@ class BlockingClient:
     ) -> None:
         self.close()
 
-    # -- producing -----------------------------------------------------------------------
+    # -- producing, inspecting and administering: Client's methods, blocking -----------
+    # Each is Client's own signature (ParamSpec keeps it for type checkers), so the two
+    # APIs cannot drift apart.
 
-    def enqueue(
-        self,
-        job: Any,
-        *,
-        job_name: str | None = None,
-        options: JobOptions | None = None,
-        delay: Duration | None = None,
-        at: datetime | None = None,
-        job_id: str | None = None,
-        connection: object | None = None,
-    ) -> str:
-        """See ``Client.enqueue``."""
-        return self._run(
-            self._client.enqueue(
-                job,
-                job_name=job_name,
-                options=options,
-                delay=delay,
-                at=at,
-                job_id=job_id,
-                connection=connection,
-            )
-        )
-
-    def schedule(
-        self,
-        job: Any,
-        when: Duration | datetime,
-        *,
-        job_name: str | None = None,
-        options: JobOptions | None = None,
-        connection: object | None = None,
-    ) -> str:
-        """See ``Client.schedule``."""
-        return self._run(
-            self._client.schedule(
-                job, when, job_name=job_name, options=options, connection=connection
-            )
-        )
-
-    def enqueue_with_options(
-        self, job: Any, options: JobOptions, *, job_name: str | None = None
-    ) -> str:
-        """See ``Client.enqueue_with_options``."""
-        return self._run(self._client.enqueue_with_options(job, options, job_name=job_name))
-
-    def enqueue_many(
-        self,
-        jobs: Iterable[Any],
-        *,
-        job_name: str | None = None,
-        options: JobOptions | None = None,
-        delay: Duration | None = None,
-        connection: object | None = None,
-    ) -> list[str]:
-        """See ``Client.enqueue_many``."""
-        return self._run(
-            self._client.enqueue_many(
-                list(jobs), job_name=job_name, options=options, delay=delay, connection=connection
-            )
-        )
-
-    # -- inspecting and administering ----------------------------------------------------
-
-    def counts(self) -> StateCounts:
-        """See ``Client.counts``."""
-        return self._run(self._client.counts())
-
-    def counters(self) -> Counters:
-        """See ``Client.counters``."""
-        return self._run(self._client.counters())
-
-    def list_jobs(
-        self,
-        state: JobState | str,
-        *,
-        limit: int = 50,
-        offset: int = 0,
-        newest_first: bool = False,
-        job_name: str | None = None,
-        error_contains: str | None = None,
-    ) -> list[JobInfo]:
-        """See ``Client.list_jobs``."""
-        return self._run(
-            self._client.list_jobs(
-                state,
-                limit=limit,
-                offset=offset,
-                newest_first=newest_first,
-                job_name=job_name,
-                error_contains=error_contains,
-            )
-        )
-
-    def get_job(self, job_id: str) -> JobInfo | None:
-        """See ``Client.get_job``."""
-        return self._run(self._client.get_job(job_id))
-
-    def workers(self) -> list[WorkerInfo]:
-        """See ``Client.workers``."""
-        return self._run(self._client.workers())
-
-    def is_paused(self) -> bool:
-        """See ``Client.is_paused``."""
-        return self._run(self._client.is_paused())
-
-    def retry_jobs(self, job_ids: Sequence[str]) -> int:
-        """See ``Client.retry_jobs``."""
-        return self._run(self._client.retry_jobs(job_ids))
-
-    def retry_all(
-        self,
-        state: JobState | str = JobState.DEAD,
-        *,
-        job_name: str | None = None,
-        error_contains: str | None = None,
-    ) -> int:
-        """See ``Client.retry_all``."""
-        return self._run(
-            self._client.retry_all(state, job_name=job_name, error_contains=error_contains)
-        )
-
-    def run_now(self, job_ids: Sequence[str]) -> int:
-        """See ``Client.run_now``."""
-        return self._run(self._client.run_now(job_ids))
-
-    def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        """See ``Client.delete_jobs``."""
-        return self._run(self._client.delete_jobs(job_ids))
-
-    def purge(self, state: JobState | str) -> int:
-        """See ``Client.purge``."""
-        return self._run(self._client.purge(state))
-
-    def pause(self) -> None:
-        """See ``Client.pause``."""
-        self._run(self._client.pause())
-
-    def resume(self) -> None:
-        """See ``Client.resume``."""
-        self._run(self._client.resume())
-
-    def stop_worker(self, worker_id: str) -> bool:
-        """See ``Client.stop_worker``."""
-        return self._run(self._client.stop_worker(worker_id))
+    enqueue = _blocking(Client.enqueue)
+    schedule = _blocking(Client.schedule)
+    enqueue_with_options = _blocking(Client.enqueue_with_options)
+    enqueue_many = _blocking(Client.enqueue_many)
+    counts = _blocking(Client.counts)
+    counters = _blocking(Client.counters)
+    list_jobs = _blocking(Client.list_jobs)
+    get_job = _blocking(Client.get_job)
+    workers = _blocking(Client.workers)
+    is_paused = _blocking(Client.is_paused)
+    retry_jobs = _blocking(Client.retry_jobs)
+    retry_all = _blocking(Client.retry_all)
+    run_now = _blocking(Client.run_now)
+    delete_jobs = _blocking(Client.delete_jobs)
+    purge = _blocking(Client.purge)
+    pause = _blocking(Client.pause)
+    resume = _blocking(Client.resume)
+    stop_worker = _blocking(Client.stop_worker)
