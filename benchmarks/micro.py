@@ -4,17 +4,29 @@ What docs/benchmarks.md's "Per job, in the worker" table reports: a task with
 ``asyncio.wait_for`` vs ``asyncio.timeout`` around a no-op handler, ``Envelope.decode`` vs
 bare ``json.loads``, ``Envelope.encode``, and the producer's ``Client._new_job``.
 CPU time (``time.process_time``), median of 5 rounds, so other tenants matter little.
+
+``python -m benchmarks.micro sqlite [DIR]``: the SQLite backend's own cost per operation
+(CPU of the whole process, connection threads included), on a scratch file in ``DIR``
+(default: ``/dev/shm`` where it exists, so no disk wait hides in it): one-at-a-time
+enqueue, a claim-10/complete loop, a claim-1/complete-1 loop. It uses only the backend
+contract, so the same script measures another checkout side by side:
+``PYTHONPATH=/other/checkout python benchmarks/micro.py sqlite``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
 from wg_core import Client, MemoryBackend
+from wg_core.backend import NewJob
+from wg_core.backends.sqlite import SqliteBackend
 from wg_core.envelope import Envelope
 
 ROUNDS = 5
@@ -74,5 +86,48 @@ async def main() -> None:
         print(f"{name:34} {cost:6.1f} µs/job")
 
 
+def _jobs(prefix: str, n: int) -> list[NewJob]:
+    raw = '{"id":"%s","job_name":"bench","payload":{"i":1,"t":1.0}}'
+    return [NewJob(f"{prefix}{i}", "bench", raw % f"{prefix}{i}") for i in range(n)]
+
+
+async def _sqlite_round(directory: str, n: int = 2_000) -> dict[str, float]:
+    costs: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        backend = SqliteBackend(os.path.join(scratch, "micro.db"), "micro")
+        await backend.open()
+        try:
+            jobs = _jobs("e", n)
+            started = time.process_time()
+            for job in jobs:
+                await backend.enqueue([job])
+            costs["enqueue, one at a time"] = (time.process_time() - started) / n * 1e6
+            for name, limit in (("claim 10 + complete", 10), ("claim 1 + complete 1", 1)):
+                if name != "claim 10 + complete":
+                    await backend.enqueue(_jobs(f"c{limit}-", n))
+                done = 0
+                started = time.process_time()
+                while attempts := await backend.claim(limit=limit, lease=60, worker_id="w"):
+                    done += await backend.complete(attempts)
+                costs[name] = (time.process_time() - started) / done * 1e6
+        finally:
+            await backend.close()
+    return costs
+
+
+async def sqlite_main(directory: str) -> None:
+    """Print the SQLite backend's CPU µs per job for each operation: the median of the
+    rounds, and their minimum (other tenants only ever add to it)."""
+    rounds = [await _sqlite_round(directory) for _ in range(ROUNDS)]
+    for name in rounds[0]:
+        samples = [costs[name] for costs in rounds]
+        median, least = statistics.median(samples), min(samples)
+        print(f"{name:34} {median:6.1f} µs/job (min {least:6.1f})")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    if sys.argv[1:2] == ["sqlite"]:
+        default = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        asyncio.run(sqlite_main(sys.argv[2] if len(sys.argv) > 2 else default))
+    else:
+        asyncio.run(main())

@@ -17,7 +17,7 @@ import pytest
 
 from tests.backends import fresh_namespace
 from tests.helpers import envelope, new_job, wait_until
-from wg_core.backend import JobQuery, JobState, Move, NewJob
+from wg_core.backend import Attempt, JobQuery, JobState, Move, NewJob, WorkerInfo
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql import SHARED_BLOCKS
 from wg_core.backends.sqlite import SqliteBackend
@@ -405,6 +405,28 @@ async def test_concurrent_writes_fail_alone(backend: SqliteBackend) -> None:
     )
     assert [type(r) for r in results].count(DuplicateJobError) == 1
     assert (await backend.counts()).queued == 11
+
+
+async def test_transitions_of_any_number_of_jobs_match_exactly_those(
+    backend: SqliteBackend,
+) -> None:
+    # Lists are bound as IN (?, ...) variants per size bucket (padded), and run in
+    # chunks past the largest: every size must act on exactly the jobs given.
+    await backend.enqueue([new_job() for _ in range(1300)])
+    attempts = await backend.claim(limit=1300, lease=60, worker_id="w")
+    assert len(attempts) == 1300
+    worker = WorkerInfo(worker_id="w", host="h", pid=1, concurrency=1, started_at=1.0)
+    stale = Attempt(key=attempts[0].key, token="not-its-token", raw=attempts[0].raw)
+    reply = await backend.heartbeat(worker, attempts=[*attempts[:1100], stale], lease=60)
+    assert reply.lost == frozenset({"not-its-token"})
+    done = 0
+    for size in (1, 3, 17, 1029):  # exact, exact, padded to 32, two chunks (one padded)
+        done += await backend.complete(attempts[done : done + size])
+        assert (await backend.counts()).running == 1300 - done
+    assert await backend.release(attempts) == 1300 - done
+    counts = await backend.counts()
+    assert (counts.queued, counts.running) == (1300 - done, 0)
+    assert (await backend.counters()).processed == done
 
 
 async def test_an_id_taken_in_any_state_refuses_any_batch(backend: SqliteBackend, db: Path) -> None:

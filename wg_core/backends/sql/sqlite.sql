@@ -8,7 +8,11 @@
 -- turned into milliseconds here. Time columns hold integer Unix milliseconds; the
 -- Rust-compatible run_at / retry_at hold Unix seconds beside run_at_ms / retry_at_ms, and
 -- due times fall back to them for rows the Rust wg inserted.
--- Lists (:ids, :tokens, :tables) are bound as JSON arrays and read with json_each().
+-- Lists: on the hot paths a list is written IN (:ids); the driver expands it into one
+-- placeholder per value (IN (?3, ?4, ...), variants made once per size and cached:
+-- wg_core/backends/sqlite/prepared.py), several times cheaper than json_each() for the
+-- few ids of an acknowledgement. Elsewhere (admin) lists are bound as JSON arrays and
+-- read with json_each(:name).
 -- wg_job_name() and wg_envelope_id() are functions the driver registers: they read the
 -- envelope (wg_core.envelope.peek_envelope) of rows the Rust wg inserted, which have no
 -- job_name / job_id column values.
@@ -217,12 +221,12 @@ LIMIT :limit
 UPDATE "{ns}_jobs"
 SET lease_token = :batch || '-' || id, lease_until = :now_ms + :lease_us / 1000,
     worker_id = :worker_id, claimed_at = :now_ms
-WHERE id IN (SELECT value FROM json_each(:ids))
+WHERE id IN (:ids)
 
 -- name: complete
 DELETE FROM "{ns}_jobs"
-WHERE id IN (SELECT value FROM json_each(:ids))
-  AND lease_token IN (SELECT value FROM json_each(:tokens))
+WHERE id IN (:ids)
+  AND lease_token IN (:tokens)
 
 -- name: bump
 -- One row of counters (a single writer at a time: no shards to spread lock waits).
@@ -248,18 +252,18 @@ VALUES (:raw, :job_id, :job_name, :now_ms, :last_error)
 -- Back to QUEUED: the row keeps its id, hence its place at the front of the queue.
 UPDATE "{ns}_jobs"
 SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL
-WHERE id IN (SELECT value FROM json_each(:ids))
-  AND lease_token IN (SELECT value FROM json_each(:tokens))
+WHERE id IN (:ids)
+  AND lease_token IN (:tokens)
 
 -- name: renew
 UPDATE "{ns}_jobs" SET lease_until = :now_ms + :lease_us / 1000
-WHERE id IN (SELECT value FROM json_each(:ids))
-  AND lease_token IN (SELECT value FROM json_each(:tokens))
+WHERE id IN (:ids)
+  AND lease_token IN (:tokens)
 
 -- name: held
 SELECT lease_token FROM "{ns}_jobs"
-WHERE id IN (SELECT value FROM json_each(:ids))
-  AND lease_token IN (SELECT value FROM json_each(:tokens))
+WHERE id IN (:ids)
+  AND lease_token IN (:tokens)
 
 -- name: due_scheduled
 SELECT id FROM "{ns}_scheduled"
@@ -277,13 +281,13 @@ LIMIT :limit
 -- Rows are inserted in the SELECT's order: the order they were due in.
 INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at)
 SELECT job_json, job_id, job_name, :now_ms FROM "{ns}_scheduled"
-WHERE id IN (SELECT value FROM json_each(:ids))
+WHERE id IN (:ids)
 ORDER BY coalesce(run_at_ms, run_at * 1000), id
 
 -- name: requeue_retry
 INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at)
 SELECT job_json, job_id, job_name, :now_ms FROM "{ns}_retry"
-WHERE id IN (SELECT value FROM json_each(:ids))
+WHERE id IN (:ids)
 ORDER BY coalesce(retry_at_ms, retry_at * 1000), id
 
 -- name: expired
@@ -302,16 +306,16 @@ LIMIT :limit
 DELETE FROM "{ns}_workers" WHERE last_seen < :now_ms - :forget_us / 1000
 
 -- name: remove_jobs
-DELETE FROM "{ns}_jobs" WHERE id IN (SELECT value FROM json_each(:ids))
+DELETE FROM "{ns}_jobs" WHERE id IN (:ids)
 
 -- name: remove_scheduled
-DELETE FROM "{ns}_scheduled" WHERE id IN (SELECT value FROM json_each(:ids))
+DELETE FROM "{ns}_scheduled" WHERE id IN (:ids)
 
 -- name: remove_retry
-DELETE FROM "{ns}_retry" WHERE id IN (SELECT value FROM json_each(:ids))
+DELETE FROM "{ns}_retry" WHERE id IN (:ids)
 
 -- name: remove_dead
-DELETE FROM "{ns}_dead" WHERE id IN (SELECT value FROM json_each(:ids))
+DELETE FROM "{ns}_dead" WHERE id IN (:ids)
 
 -- Admin look-ups by job id. Rows the Rust wg inserted have no job_id value: their
 -- envelope's id is read instead (wg_envelope_id).

@@ -3,55 +3,55 @@ connection's own thread."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 from wg_core.backends.sql.session import Params, Row
 from wg_core.backends.sqlite.database import statements
+from wg_core.backends.sqlite.prepared import PreparedBlocks
 
 __all__ = ["SqliteSession"]
 
 
 class SqliteSession:
     """Runs named blocks for one unit of work. Every statement is bound ``now_ms`` (the
-    backend's clock, read once for the unit: SQLite has no server clock wg uses), and
-    list values as JSON arrays (the blocks read them with ``json_each``).
+    backend's clock, read once for the unit: SQLite has no server clock wg uses); list
+    values either fill an ``IN (…)`` list or are bound as JSON arrays (``prepared.py``).
 
     The methods are ``async`` for the engine's bodies but never suspend: each call runs
-    the statement on this thread (the driver drives the body by hand)."""
+    the statement on this thread (the driver drives the body by hand). A connection
+    thread keeps one session and sets ``now_ms`` for each unit."""
 
-    __slots__ = ("_sql", "connection", "now_ms")
+    __slots__ = ("_blocks", "_sql", "connection", "now_ms")
 
-    def __init__(self, connection: sqlite3.Connection, sql: dict[str, str], now_ms: int) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, blocks: PreparedBlocks, sql: dict[str, str]
+    ) -> None:
         self.connection = connection
-        self.now_ms = now_ms
+        self.now_ms = 0
+        self._blocks = blocks
         self._sql = sql
-
-    def bind(self, params: Params | None) -> dict[str, object]:
-        """``params`` as SQLite binds them."""
-        bound: dict[str, object] = {"now_ms": self.now_ms}
-        if params:
-            for name, value in params.items():
-                bound[name] = _json_array(value) if isinstance(value, list | tuple) else value
-        return bound
 
     async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
         """Run ``block`` and return its rows."""
-        return self.connection.execute(self._sql[block], self.bind(params)).fetchall()
+        execute = self.connection.execute
+        bound = self._blocks.bind(block, params, self.now_ms)
+        if len(bound) == 1:
+            text, arguments = bound[0]
+            return execute(text, arguments).fetchall()
+        rows: list[Row] = []
+        for text, arguments in bound:
+            rows.extend(execute(text, arguments).fetchall())
+        return rows
 
     async def execute(self, block: str, params: Params | None = None) -> int:
         """Run ``block``; the number of rows it changed."""
-        return self.connection.execute(self._sql[block], self.bind(params)).rowcount
+        execute = self.connection.execute
+        return sum(
+            execute(text, arguments).rowcount
+            for text, arguments in self._blocks.bind(block, params, self.now_ms)
+        )
 
     async def script(self, block: str) -> None:
         """Run a block of several statements (DDL), inside the unit's transaction."""
         for statement in statements(self._sql[block]):
             self.connection.execute(statement)
-
-
-def _json_array(values: list[object] | tuple[object, ...]) -> str:
-    # Row ids are most lists (every acknowledgement's): join them, much cheaper than
-    # json.dumps on this hot path; anything else is encoded by json.
-    if all(type(value) is int for value in values):
-        return f"[{','.join(map(str, values))}]"
-    return json.dumps(values)
