@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from wg_core.envelope import DEFAULT_JOB_NAME, peek_envelope
 from wg_core.errors import (
@@ -82,7 +83,7 @@ def connect(
     try:
         _register_functions(connection)
         for pragma in pragmas:
-            row = connection.execute(pragma).fetchone()
+            row = _pragma(connection, pragma, busy_timeout)
             if write and pragma.endswith("WAL") and str(row[0]).lower() != "wal":
                 raise BackendError(
                     f"could not put {path} in WAL mode (journal_mode={row[0]}): "
@@ -92,6 +93,21 @@ def connect(
         connection.close()
         raise
     return connection
+
+
+def _pragma(connection: sqlite3.Connection, pragma: str, busy_timeout: float) -> Any:
+    """Run ``pragma`` and return its row. Switching a new file to WAL needs the file to
+    itself, and SQLite answers "database is locked" at once, without its busy handler,
+    while another process is doing the same (several workers starting together): keep
+    trying for up to ``busy_timeout``."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            return connection.execute(pragma).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 # -- functions registered on every connection (for rows the Rust wg wrote) ---------------
