@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import sqlite3
 import threading
 import time
@@ -68,14 +69,14 @@ class CommitWatcher:
         try:
             connection = self._connect()
         except sqlite3.Error:
-            self.ready.set_result(None)  # claimers look again when their wait ends
+            self._set_ready()  # claimers look again when their wait ends
             return
         except BaseException:
-            self.ready.set_result(None)  # never leave a claimer waiting on a dead thread
+            self._set_ready()  # never leave a claimer waiting on a dead thread
             raise
         try:
             last = self._version(connection)
-            self.ready.set_result(None)
+            self._set_ready()
             busy_until = 0.0
             interval = self._interval
             while not self._stopping.is_set():
@@ -97,6 +98,12 @@ class CommitWatcher:
                 interval = self._interval / 5 if now < busy_until else self._interval
         finally:
             connection.close()
+
+    def _set_ready(self) -> None:
+        # The claimer that started the watcher awaits ``ready`` through
+        # ``asyncio.wrap_future``: a claimer cancelled meanwhile (shutdown) cancels it.
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            self.ready.set_result(None)
 
     def _version(self, connection: sqlite3.Connection) -> int | None:
         try:
