@@ -205,29 +205,31 @@ class MemoryBackend:
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         with self._lock:
-            job = self._held(attempt)
-            if job is None:
-                return False
-            self._leave_running(job)
-            job.raw = raw
-            job.state = JobState.RETRY
-            job.due_at = self._clock() + delay
-            self._failed += 1
-        return True
+            job = self._failed_attempt(attempt, raw, JobState.RETRY)
+            if job is not None:
+                job.due_at = self._clock() + delay
+        return job is not None
 
     async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
         with self._lock:
-            job = self._held(attempt)
-            if job is None:
-                return False
-            self._leave_running(job)
-            job.raw = raw
-            job.state = JobState.DEAD
-            job.due_at = None
-            job.seq = next(self._dead_seq)
-            job.updated_at = self._clock()
-            self._failed += 1
-        return True
+            job = self._failed_attempt(attempt, raw, JobState.DEAD)
+            if job is not None:
+                job.seq = next(self._dead_seq)
+                job.updated_at = self._clock()
+        return job is not None
+
+    def _failed_attempt(self, attempt: Attempt, raw: str, state: JobState) -> _Job | None:
+        """RUNNING → ``state`` with envelope ``raw``, ``failed += 1``; the job, or
+        ``None`` if the attempt lost its lease (under the lock)."""
+        job = self._held(attempt)
+        if job is None:
+            return None
+        self._leave_running(job)
+        job.raw = raw
+        job.state = state
+        job.due_at = None
+        self._failed += 1
+        return job
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
         released = 0
