@@ -345,20 +345,25 @@ class Envelope:
 @dataclass(frozen=True, slots=True)
 class EnvelopePeek:
     """The few fields the admin side reads from stored text it does not otherwise
-    decode: each ``None`` when absent, of the wrong type, or the text is not JSON."""
+    decode: each ``None`` when absent, of the wrong type, or the text is not JSON —
+    except ``job_name``, which reads as ``Envelope.decode`` reads it
+    (``DEFAULT_JOB_NAME`` for an object without one, as the older Rust wg wrote)."""
 
     job_id: str | None = None
     job_name: str | None = None
     last_error: str | None = None
+    created_at: float | None = None
+    scheduled_at: float | None = None
 
 
 _NOTHING: Final = EnvelopePeek()
 
 
 def peek_envelope(raw: str | bytes) -> EnvelopePeek:
-    """Read ``id``, ``job_name`` and ``last_error`` from stored text, leniently (never
-    raises: text that is not a JSON object peeks as all ``None``). The one place that
-    sniffs stored text; everything that must *run* a job uses ``Envelope.decode``."""
+    """Read ``id``, ``job_name``, ``last_error`` and the two times from stored text,
+    leniently (never raises: text that is not a JSON object peeks as all ``None``). The
+    one place that sniffs stored text; everything that must *run* a job uses
+    ``Envelope.decode``."""
     try:
         document = json.loads(raw)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
@@ -370,4 +375,17 @@ def peek_envelope(raw: str | bytes) -> EnvelopePeek:
         value = document.get(key)
         return value if isinstance(value, str) else None
 
-    return EnvelopePeek(job_id=text("id"), job_name=text("job_name"), last_error=text("last_error"))
+    def seconds(key: str) -> float | None:
+        value = document.get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        return float(value) if math.isfinite(value) else None
+
+    name = document.get("job_name", DEFAULT_JOB_NAME)
+    return EnvelopePeek(
+        job_id=text("id"),
+        job_name=name if isinstance(name, str) else None,
+        last_error=text("last_error"),
+        created_at=seconds("created_at"),
+        scheduled_at=seconds("scheduled_at"),
+    )

@@ -29,6 +29,7 @@ from wg_core.backend import (
 from wg_core.backends.common import error_matches, text_matches
 from wg_core.backends.redis.keys import LETTER_STATE, STATE_LETTER, Keys
 from wg_core.backends.redis.transport import Transport
+from wg_core.envelope import peek_envelope
 
 __all__ = ["RedisAdmin", "attempt_meta", "job_id_of"]
 
@@ -339,23 +340,11 @@ def job_id_of(raw: str) -> str:
     match = _ID_PREFIX.match(raw)
     if match:
         return match.group(1)
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return ""
-    job_id = document.get("id") if isinstance(document, dict) else None
-    return job_id if isinstance(job_id, str) else ""
+    return peek_envelope(raw).job_id or ""
 
 
 def _job_name_of(raw: str) -> str | None:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    name = document.get("job_name", "default")
-    return name if isinstance(name, str) else None
+    return peek_envelope(raw).job_name
 
 
 def attempt_meta(meta: str) -> tuple[str, str | None, float | None]:
@@ -378,15 +367,6 @@ def _score_pairs(reply: list[Any]) -> list[tuple[str, float]]:
 def _queued_since(raw: str) -> float | None:
     """When the next job to run entered the queue, as far as its envelope tells: its
     scheduled time if it had one, else its creation time."""
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    times = [
-        value
-        for value in (document.get("created_at"), document.get("scheduled_at"))
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    ]
-    return float(max(times)) if times else None
+    peek = peek_envelope(raw)
+    times = [when for when in (peek.created_at, peek.scheduled_at) if when is not None]
+    return max(times) if times else None
