@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-from wg_core.backend import Attempt, Backend
+from wg_core.backend import Attempt
 from wg_core.errors import BackendError
 from wg_core.worker.backoff import Backoff
-from wg_core.worker.ledger import Ledger
+from wg_core.worker.shared import Shared
 
 __all__ = ["ACK_DELAY", "Acknowledger"]
 
@@ -26,27 +26,18 @@ class Acknowledger:
 
     __slots__ = (
         "_acking",
-        "_backend",
         "_batch_size",
         "_going_idle",
-        "_ledger",
         "_pending",
+        "_shared",
         "_timer",
         "_wake",
         "_write",
     )
 
-    def __init__(
-        self,
-        backend: Backend,
-        ledger: Ledger,
-        *,
-        batch_size: int,
-        going_idle: Callable[[], bool],
-    ) -> None:
-        self._backend = backend
-        self._ledger = ledger
-        self._batch_size = batch_size
+    def __init__(self, shared: Shared, *, going_idle: Callable[[], bool]) -> None:
+        self._shared = shared
+        self._batch_size = shared.config.batch_size  # read per job: one hop, not two
         self._going_idle = going_idle  # no other job will finish soon: don't wait
         self._pending: list[Attempt] = []
         self._acking: list[Attempt] = []  # the batch being written right now
@@ -101,12 +92,14 @@ class Acknowledger:
 
     async def _complete(self) -> None:
         backoff = Backoff()
-        counts = self._ledger.counts
+        backend = self._shared.backend
+        ledger = self._shared.ledger
+        counts = ledger.counts
         while self._pending:
             batch, self._pending = self._pending, []
             self._acking = batch
             try:
-                done = await self._backend.complete(batch)
+                done = await backend.complete(batch)
             except BackendError as exc:
                 # Still held (the lease keeper keeps renewing them): try again.
                 self._pending[:0] = batch
@@ -116,7 +109,7 @@ class Acknowledger:
                 continue
             finally:
                 self._acking = []
-            self._ledger.drop_all(batch)
+            ledger.drop_all(batch)
             counts["processed"] += done
             if done < len(batch):
                 counts["stale_writes"] += len(batch) - done

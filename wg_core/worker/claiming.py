@@ -9,12 +9,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from wg_core.backend import Attempt, Backend
+from wg_core.backend import Attempt
 from wg_core.errors import BackendError, BackendUnavailableError
-from wg_core.options import WorkerConfig
 from wg_core.worker.backoff import Backoff
-from wg_core.worker.ledger import Ledger
 from wg_core.worker.prefetch import PrefetchPolicy
+from wg_core.worker.shared import Shared
 
 __all__ = ["Claimer"]
 
@@ -31,16 +30,13 @@ class Claimer:
     """
 
     __slots__ = (
-        "_backend",
-        "_config",
         "_give_up",
         "_hold_expired",
         "_hold_timer",
-        "_ledger",
+        "_shared",
         "_slot_free",
         "_start_job",
         "_stop",
-        "_worker_id",
         "buffer",
         "paused",
         "prefetch",
@@ -48,23 +44,17 @@ class Claimer:
 
     def __init__(
         self,
+        shared: Shared,
         *,
-        backend: Backend,
-        config: WorkerConfig,
-        worker_id: str,
-        ledger: Ledger,
         stop: asyncio.Event,
         start_job: Callable[[Attempt, float], None],
         give_up: Callable[[BaseException], None],
     ) -> None:
-        self._backend = backend
-        self._config = config
-        self._worker_id = worker_id
-        self._ledger = ledger
+        self._shared = shared
         self._stop = stop
         self._start_job = start_job
         self._give_up = give_up
-        self.prefetch = PrefetchPolicy(config)
+        self.prefetch = PrefetchPolicy(shared.config)
         # claimed ahead, oldest first: (attempt, monotonic time of its claim)
         self.buffer: deque[tuple[Attempt, float]] = deque()
         self.paused = False  # the namespace is paused, as last learned
@@ -76,7 +66,8 @@ class Claimer:
 
     async def run(self) -> None:
         """Claim until the pool stops (a background task of the pool)."""
-        config = self._config
+        shared = self._shared
+        config = shared.config
         backoff = Backoff()
         failing_since: float | None = None
         while not self._stop.is_set():
@@ -89,10 +80,10 @@ class Claimer:
                 await self._slot_free.wait()
                 continue
             try:
-                attempts = await self._backend.claim(
+                attempts = await shared.backend.claim(
                     limit=want,
                     lease=config.lease,
-                    worker_id=self._worker_id,
+                    worker_id=shared.worker_id,
                     # Holding jobs already: don't block (a short answer may mean paused).
                     wait=0.0 if self.buffer else config.fetch_timeout,
                 )
@@ -118,7 +109,7 @@ class Claimer:
             full = len(attempts) >= want
             if attempts:
                 self.paused = False  # the claim checked the flag
-                self._ledger.hold_all(attempts)
+                shared.ledger.hold_all(attempts)
                 buffer = self.buffer
                 for attempt in attempts:
                     buffer.append((attempt, claimed_at))
@@ -136,9 +127,10 @@ class Claimer:
 
     def wanted(self) -> int:
         """How many jobs to claim now; 0 to wait for slots to free first."""
+        shared = self._shared
         buffered = len(self.buffer)
         ahead = self.prefetch.ahead
-        want = self._config.workers - len(self._ledger.active) + ahead - buffered
+        want = shared.config.workers - len(shared.ledger.active) + ahead - buffered
         if buffered and (self.paused or want < ahead // 2):
             # The slots are fed from the buffer meanwhile: refill it by half-batches,
             # not a job at a time, to save claim round trips.
@@ -151,10 +143,11 @@ class Claimer:
         """Start buffered jobs, oldest first, in the free slots."""
         if self._stop.is_set() or self.paused:
             return
+        shared = self._shared
         buffer = self.buffer
-        active = self._ledger.active
-        holds = self._ledger.holds
-        workers = self._config.workers
+        active = shared.ledger.active
+        holds = shared.ledger.holds
+        workers = shared.config.workers
         start_job = self._start_job
         while buffer and len(active) < workers:
             attempt, claimed_at = buffer.popleft()
@@ -206,7 +199,7 @@ class Claimer:
         """Learn whether the namespace is paused; if so, give the buffered jobs back."""
         try:
             async with asyncio.timeout(timeout):
-                self.paused = await self._backend.is_paused()
+                self.paused = await self._shared.backend.is_paused()
         except (BackendError, TimeoutError) as exc:
             logger.warning("checking the pause flag failed: %r", exc)
             return
@@ -218,7 +211,7 @@ class Claimer:
         """A claim checks the pause flag, buffered jobs don't: check it for them every
         heartbeat interval, so a pause stops them within one at most (a background
         task of the pool). Bounded, so a slow answer cannot pile checks up."""
-        interval = self._config.heartbeat_interval
+        interval = self._shared.config.heartbeat_interval
         while True:
             await asyncio.sleep(interval)
             if self.buffer and not self._stop.is_set():
@@ -228,19 +221,20 @@ class Claimer:
         """Put every buffered (claimed ahead, unstarted) job back at the queue's front."""
         if not self.buffer:
             return
-        holds = self._ledger.holds
+        shared = self._shared
+        holds = shared.ledger.holds
         attempts = [attempt for attempt, _ in self.buffer if holds(attempt.token)]
         self.buffer.clear()
-        self._ledger.drop_all(attempts)
+        shared.ledger.drop_all(attempts)
         if not attempts:
             return
         try:
-            released = await self._backend.release(attempts)
+            released = await shared.backend.release(attempts)
         except BackendError as exc:
             # Still leased to us but no longer renewed: they come back when it expires.
             logger.warning("releasing %d claimed-ahead jobs failed: %s", len(attempts), exc)
             return
-        self._ledger.counts["released"] += released
+        shared.ledger.counts["released"] += released
 
     def close(self) -> None:
         """Cancel the hold timer (the pool is stopping)."""

@@ -24,14 +24,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from wg_core.backend import Backend, HeartbeatReply, WorkerInfo
 from wg_core.errors import BackendError
-from wg_core.options import WorkerConfig
-from wg_core.worker.ledger import Ledger
+from wg_core.worker.shared import Shared
 
-__all__ = ["LeaseKeeper"]
+__all__ = ["LeaseKeeper", "LoopJobs"]
 
 logger = logging.getLogger("wg.pool")
 
@@ -45,24 +44,32 @@ def _inner(backend: Backend) -> object:
     return getattr(backend, "inner", backend)
 
 
+class LoopJobs(Protocol):
+    """Names the jobs whose handlers run on the pool's loop (the ``JobRunner``), for
+    the stall warning. Both are called from the keeper's thread."""
+
+    def on_loop(self, task: asyncio.Task[Any] | None) -> str | None:
+        """The job ``task`` runs, if it runs an async handler."""
+
+    def async_jobs(self) -> list[str]:
+        """Every job running an async handler now."""
+
+
 class LeaseKeeper:
     """Heartbeats every ``heartbeat_interval``: renews the held attempts' leases,
     refreshes the registry entry ``worker_info()`` describes (called on the keeper's
     thread: it reads plain values only), and acts on the reply on the pool's loop
     (lost leases cancel their jobs; an operator's stop request calls
     ``request_stop``). ``renewed_at``: monotonic time of the last heartbeat that
-    renewed leases, as the pool's loop has learned it. ``on_loop(task)`` names the
-    job a task runs, for the stall warning; ``async_jobs()`` lists them all."""
+    renewed leases, as the pool's loop has learned it. ``jobs`` names the job that
+    holds a stalled loop, for the warning."""
 
     __slots__ = (
-        "_async_jobs",
-        "_backend",
-        "_config",
         "_done",
-        "_ledger",
+        "_jobs",
         "_loop",
-        "_on_loop",
         "_request_stop",
+        "_shared",
         "_stalled",
         "_stopping",
         "_task",
@@ -77,22 +84,16 @@ class LeaseKeeper:
 
     def __init__(
         self,
+        shared: Shared,
         *,
-        backend: Backend,
-        config: WorkerConfig,
-        ledger: Ledger,
         worker_info: Callable[[], WorkerInfo],
         request_stop: Callable[[], None],
-        on_loop: Callable[[asyncio.Task[Any] | None], str | None],
-        async_jobs: Callable[[], list[str]],
+        jobs: LoopJobs,
     ) -> None:
-        self._backend = backend
-        self._config = config
-        self._ledger = ledger
+        self._shared = shared
         self._worker_info = worker_info
         self._request_stop = request_stop
-        self._on_loop = on_loop
-        self._async_jobs = async_jobs
+        self._jobs = jobs
         self._loop: asyncio.AbstractEventLoop | None = None  # the pool's
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None  # the keeper's
@@ -111,16 +112,17 @@ class LeaseKeeper:
         """Start heartbeating (the first beat registers the worker at once)."""
         loop = self._loop = asyncio.get_running_loop()
         self._done = loop.create_future()
+        backend = self._shared.backend
         try:
-            clone = self._backend.clone()
+            clone = backend.clone()
         except (AttributeError, NotImplementedError) as exc:
             logger.warning(
                 "%r cannot be cloned (%s): leases are renewed on the event loop, so an "
                 "async handler that blocks it stops their renewal",
-                self._backend,
+                backend,
                 exc,
             )
-            task = loop.create_task(self._beats(self._backend), name="wg-heartbeat")
+            task = loop.create_task(self._beats(backend), name="wg-heartbeat")
             task.add_done_callback(lambda _: self._finished())
             return
         self._thread = threading.Thread(
@@ -152,11 +154,11 @@ class LeaseKeeper:
     def _tick(self) -> None:
         assert self._loop is not None
         self.tick = time.monotonic()
-        self._ticker = self._loop.call_later(self._config.loop_stall_after / 4, self._tick)
+        self._ticker = self._loop.call_later(self._shared.config.loop_stall_after / 4, self._tick)
 
     def _on_reply(self, reply: HeartbeatReply, sent_at: float) -> None:
         self.renewed_at = max(self.renewed_at, sent_at)
-        ledger = self._ledger
+        ledger = self._shared.ledger
         for token in reply.lost:
             if token in ledger.recording:
                 continue  # its outcome's write is in flight and will tell (see Outcomes)
@@ -215,7 +217,7 @@ class LeaseKeeper:
         self._task = asyncio.current_task()
         if own_loop:
             self._thread_loop = asyncio.get_running_loop()
-        config = self._config
+        config = self._shared.config
         check = config.loop_stall_after / 2 if own_loop else config.heartbeat_interval
         try:
             if own_loop:
@@ -231,7 +233,7 @@ class LeaseKeeper:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout)
         finally:
-            if own_loop and _inner(backend) is not _inner(self._backend):
+            if own_loop and _inner(backend) is not _inner(self._shared.backend):
                 await backend.close()
 
     async def _open(self, backend: Backend, wake: asyncio.Event) -> None:
@@ -242,13 +244,14 @@ class LeaseKeeper:
             except BackendError as exc:
                 logger.warning("the lease keeper cannot connect: %s", exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self._config.heartbeat_interval)
+                    await asyncio.wait_for(wake.wait(), self._shared.config.heartbeat_interval)
 
     async def _beat(self, backend: Backend) -> None:
         sent_at = time.monotonic()
+        shared = self._shared
         try:
             reply = await backend.heartbeat(
-                self._worker_info(), attempts=self._ledger.held(), lease=self._config.lease
+                self._worker_info(), attempts=shared.ledger.held(), lease=shared.config.lease
             )
         except BackendError as exc:
             logger.warning("heartbeat failed: %s", exc)
@@ -261,7 +264,7 @@ class LeaseKeeper:
     def _check_stall(self) -> None:
         """On the keeper's thread: has the pool's loop stopped turning?"""
         lag = time.monotonic() - self.tick
-        if lag <= self._config.loop_stall_after:
+        if lag <= self._shared.config.loop_stall_after:
             self._stalled = False
             return
         if self._stalled:
@@ -269,13 +272,13 @@ class LeaseKeeper:
         self._stalled = True
         loop = self._loop
         try:
-            holder = self._on_loop(asyncio.current_task(loop)) if loop is not None else None
+            holder = self._jobs.on_loop(asyncio.current_task(loop)) if loop is not None else None
         except RuntimeError:
             holder = None
         if holder is not None:
             culprit = f"by {holder}"
         else:
-            jobs = self._async_jobs()
+            jobs = self._jobs.async_jobs()
             culprit = f"while running {', '.join(jobs)}" if jobs else "outside any job"
         logger.warning(
             "the event loop has been blocked for %.1fs %s: an async handler must not call "

@@ -6,13 +6,12 @@ import asyncio
 import logging
 from typing import Final
 
-from wg_core.backend import Backend, JobState
+from wg_core.backend import JobState
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.errors import BackendError
 from wg_core.failures import Failure
-from wg_core.options import WorkerConfig
-from wg_core.worker.ledger import Ledger
 from wg_core.worker.outcomes import Outcomes
+from wg_core.worker.shared import Shared
 
 __all__ = ["REAPED_ERROR", "Maintenance"]
 
@@ -25,29 +24,19 @@ class Maintenance:
     """The scheduler, the retrier and the reaper: background loops every pool runs
     (each move is atomic at the backend, so many pools may run them at once)."""
 
-    __slots__ = ("_backend", "_config", "_ledger", "_outcomes", "_worker_id")
+    __slots__ = ("_outcomes", "_shared")
 
-    def __init__(
-        self,
-        *,
-        backend: Backend,
-        config: WorkerConfig,
-        worker_id: str,
-        ledger: Ledger,
-        outcomes: Outcomes,
-    ) -> None:
-        self._backend = backend
-        self._config = config
-        self._worker_id = worker_id
-        self._ledger = ledger
+    def __init__(self, shared: Shared, outcomes: Outcomes) -> None:
+        self._shared = shared
         self._outcomes = outcomes
 
     async def promote(self, state: JobState, interval: float) -> None:
         """Move due jobs of ``state`` to the queue every ``interval`` seconds."""
-        batch = self._config.batch_size
+        backend = self._shared.backend
+        batch = self._shared.config.batch_size
         while True:
             try:
-                while await self._backend.promote(state, limit=batch) >= batch:
+                while await backend.promote(state, limit=batch) >= batch:
                     pass  # a full batch: more may be due right now
             except BackendError as exc:
                 logger.warning("promoting %s jobs failed: %s", state, exc)
@@ -59,20 +48,21 @@ class Maintenance:
         a job that kills its worker ends dead after ``max_retries``, not in a loop.
         The retry is due at once: waiting for the dead worker to be noticed was its
         backoff, and a crash says nothing about the job's dependencies being down."""
-        config = self._config
+        shared = self._shared
+        config = shared.config
         while True:
             try:
-                expired = await self._backend.reclaim_expired(
+                expired = await shared.backend.reclaim_expired(
                     limit=config.batch_size,
                     lease=config.lease,
-                    worker_id=self._worker_id,
+                    worker_id=shared.worker_id,
                     silent_after=config.silent_after,
                 )
             except BackendError as exc:
                 logger.warning("reaping expired leases failed: %s", exc)
                 expired = []
             for attempt in expired:
-                self._ledger.hold(attempt)
+                shared.ledger.hold(attempt)
                 try:
                     envelope = Envelope.decode(attempt.raw)
                 except EnvelopeError as exc:

@@ -7,7 +7,7 @@ import logging
 import random
 import time
 
-from wg_core.backend import Attempt, Backend
+from wg_core.backend import Attempt
 from wg_core.envelope import Envelope
 from wg_core.errors import BackendError
 from wg_core.failures import (
@@ -18,9 +18,8 @@ from wg_core.failures import (
     is_exhausted,
     malformed_dead_envelope,
 )
-from wg_core.options import WorkerConfig
 from wg_core.worker.backoff import Backoff
-from wg_core.worker.ledger import Ledger
+from wg_core.worker.shared import Shared
 
 __all__ = ["Outcomes"]
 
@@ -32,12 +31,10 @@ class Outcomes:
     """Decides what a failed attempt becomes (``failures`` has the rules) and writes
     it, retrying the write through backend outages while the pool holds the lease."""
 
-    __slots__ = ("_backend", "_config", "_ledger", "_rng")
+    __slots__ = ("_rng", "_shared")
 
-    def __init__(self, backend: Backend, config: WorkerConfig, ledger: Ledger) -> None:
-        self._backend = backend
-        self._config = config
-        self._ledger = ledger
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
         self._rng = random.Random()
 
     async def fail(
@@ -53,7 +50,7 @@ class Outcomes:
         if failure.fatal or is_exhausted(envelope):
             await self.bury(attempt, envelope, failure)
             return
-        config = self._config
+        config = self._shared.config
         if delay is None:
             delay = backoff_delay(
                 envelope,
@@ -67,7 +64,7 @@ class Outcomes:
         if raw is None:
             return
         if await self._record(attempt, "retry", raw=raw, delay=delay, error=failed.last_error):
-            self._ledger.counts["retried"] += 1
+            self._shared.ledger.counts["retried"] += 1
             if job_log.isEnabledFor(logging.WARNING):
                 job_log.warning(
                     "job %s (%s) attempt %d failed, retry in %.1fs: %s",
@@ -124,7 +121,8 @@ class Outcomes:
     ) -> bool:
         """Retry or bury, retrying the write through backend outages while we hold it."""
         backoff = Backoff()
-        ledger = self._ledger
+        backend = self._shared.backend
+        ledger = self._shared.ledger
         # While this write is in flight, a heartbeat racing it sees the job already
         # moved and reports the lease lost: this write, not that report, says who won.
         ledger.recording.add(attempt.token)
@@ -132,9 +130,9 @@ class Outcomes:
             while True:
                 try:
                     if verb == "retry":
-                        ok = await self._backend.retry(attempt, raw=raw, delay=delay, error=error)
+                        ok = await backend.retry(attempt, raw=raw, delay=delay, error=error)
                     else:
-                        ok = await self._backend.bury(attempt, raw=raw, error=error)
+                        ok = await backend.bury(attempt, raw=raw, error=error)
                     break
                 except BackendError as exc:
                     if not ledger.holds(attempt.token):

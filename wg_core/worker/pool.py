@@ -54,6 +54,7 @@ from wg_core.worker.ledger import Ledger, PoolStats
 from wg_core.worker.maintenance import Maintenance
 from wg_core.worker.outcomes import Outcomes
 from wg_core.worker.running import JobRunner
+from wg_core.worker.shared import Shared
 
 __all__ = ["LAST_WRITES_TIMEOUT", "PoolStats", "WorkerPool"]
 
@@ -107,68 +108,53 @@ class WorkerPool:
             )
         routes, fallback = build_routes(handler, handlers)
         self.config = config
-        self._owns_backend = backend is None
-        self._backend = checked(
-            backend if backend is not None else backend_from_url(url or "", config.namespace)
-        )
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._owns_backend = backend is None
+        self._shared = shared = Shared(
+            backend=checked(
+                backend if backend is not None else backend_from_url(url or "", config.namespace)
+            ),
+            config=config,
+            worker_id=self.worker_id,
+            ledger=Ledger(),
+        )
+        self._ledger = shared.ledger  # the pool's own books, read per job
         self._started_at = 0.0
-        self._ledger = ledger = Ledger()
         self._stop = asyncio.Event()
         self._draining = False
         self._force = False
         self._crashed: BaseException | None = None
         self._main: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        outcomes = Outcomes(self._backend, config, ledger)
+        outcomes = Outcomes(shared)
         self._claimer = Claimer(
-            backend=self._backend,
-            config=config,
-            worker_id=self.worker_id,
-            ledger=ledger,
-            stop=self._stop,
-            start_job=self._start_job,
-            give_up=self._give_up,
+            shared, stop=self._stop, start_job=self._start_job, give_up=self._give_up
         )
-        self._acks = Acknowledger(
-            self._backend,
-            ledger,
-            batch_size=config.batch_size,
-            going_idle=self._going_idle,
-        )
-        self._leases = LeaseKeeper(
-            backend=self._backend,
-            config=config,
-            ledger=ledger,
-            worker_info=self._worker_info,
-            request_stop=self._stop_requested,
-            on_loop=self._runner_on_loop,
-            async_jobs=self._runner_async_jobs,
-        )
-        self._runner = JobRunner(
-            config=config,
-            worker_id=self.worker_id,
+        self._acks = Acknowledger(shared, going_idle=self._going_idle)
+        # The runner and the lease keeper read each other: the runner the time of the
+        # last renewal, the keeper which job holds a stalled loop.
+        self._runner = runner = JobRunner(
+            shared,
             routes=routes,
             fallback=fallback,
-            ledger=ledger,
             outcomes=outcomes,
             acks=self._acks,
             renewed_at=lambda: self._leases.renewed_at,
         )
-        self._maintenance = Maintenance(
-            backend=self._backend,
-            config=config,
-            worker_id=self.worker_id,
-            ledger=ledger,
-            outcomes=outcomes,
+        self._leases = LeaseKeeper(
+            shared,
+            worker_info=self._worker_info,
+            request_stop=self._stop_requested,
+            jobs=runner,
         )
+        self._maintenance = Maintenance(shared, outcomes)
 
     # -- public surface ------------------------------------------------------------------
 
     @property
     def backend(self) -> Backend:
         """The backend this pool works on (behind the checked-dispatch layer)."""
-        return self._backend
+        return self._shared.backend
 
     @property
     def stats(self) -> PoolStats:
@@ -192,7 +178,7 @@ class WorkerPool:
         logger.info(
             "worker %s started: %s namespace %r, %d workers",
             self.worker_id,
-            redact_url(self._backend.display_url),
+            redact_url(self._shared.backend.display_url),
             self.config.namespace,
             self.config.workers,
         )
@@ -204,7 +190,7 @@ class WorkerPool:
         started = time.monotonic()
         while True:
             try:
-                await self._backend.open()
+                await self._shared.backend.open()
                 return
             except BackendUnavailableError as exc:
                 if time.monotonic() - started >= self.config.wait_for_backend:
@@ -303,12 +289,6 @@ class WorkerPool:
             self._ledger.active.pop(attempt.token, None)
             self._claimer.slot_freed()
 
-    def _runner_on_loop(self, task: asyncio.Task[Any] | None) -> str | None:
-        return self._runner.on_loop(task)
-
-    def _runner_async_jobs(self) -> list[str]:
-        return self._runner.async_jobs()
-
     def _going_idle(self) -> bool:
         return len(self._ledger.active) <= 1 and not self._claimer.buffer
 
@@ -375,7 +355,7 @@ class WorkerPool:
             self._claimer.close()
             self._runner.close()
             if self._owns_backend:
-                await self._quietly(self._backend.close())
+                await self._quietly(self._shared.backend.close())
             logger.info("worker %s stopped: %s", self.worker_id, self.stats)
         if isinstance(self._crashed, BackendUnavailableError):
             raise self._crashed
@@ -419,11 +399,11 @@ class WorkerPool:
             a for a in self._ledger.held() if a.token not in active and a.token not in unwritten
         ]
         if leftovers:
-            released = await self._quietly(self._backend.release(leftovers))
+            released = await self._quietly(self._shared.backend.release(leftovers))
             if isinstance(released, int):
                 self._ledger.counts["released"] += released
         await self._leases.stop()  # before unregistering: a last beat would re-register
-        await self._quietly(self._backend.unregister_worker(self.worker_id))
+        await self._quietly(self._shared.backend.unregister_worker(self.worker_id))
 
     async def _quietly(self, awaitable: Any) -> Any:
         try:

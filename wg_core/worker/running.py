@@ -15,12 +15,11 @@ from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.failures import Failure, describe_exception, failure_from_exception
 from wg_core.handlers import Handler
 from wg_core.jobs import JobContext
-from wg_core.options import WorkerConfig
 from wg_core.payloads import PayloadDecodeError
 from wg_core.worker.acks import Acknowledger
 from wg_core.worker.deadlines import Deadlines, Overran
-from wg_core.worker.ledger import Ledger
 from wg_core.worker.outcomes import Outcomes
+from wg_core.worker.shared import Shared
 
 __all__ = ["JobRunner"]
 
@@ -42,40 +41,38 @@ class JobRunner:
     __slots__ = (
         "_acks",
         "_async_jobs",
-        "_config",
         "_deadlines",
         "_executor",
         "_fallback",
-        "_ledger",
+        "_max_payload_bytes",
         "_outcomes",
         "_renewed_at",
         "_routes",
+        "_shared",
         "_unsafe_after",
-        "_worker_id",
     )
 
     def __init__(
         self,
+        shared: Shared,
         *,
-        config: WorkerConfig,
-        worker_id: str,
         routes: dict[str, Handler],
         fallback: Handler | None,
-        ledger: Ledger,
         outcomes: Outcomes,
         acks: Acknowledger,
         renewed_at: Callable[[], float],
     ) -> None:
-        self._config = config
-        self._worker_id = worker_id
+        config = shared.config
+        self._shared = shared
         self._routes = routes
         self._fallback = fallback
-        self._ledger = ledger
         self._outcomes = outcomes
         self._acks = acks
         self._renewed_at = renewed_at
         self._deadlines = Deadlines()
         self._executor: ThreadPoolExecutor | None = None
+        # Read per job, so kept here rather than looked up through the config.
+        self._max_payload_bytes = config.max_payload_bytes
         # A held lease not renewed for this long may have been taken over.
         self._unsafe_after = min(config.lease, config.silent_after)
         # task -> the job it runs, for jobs whose handler runs on the event loop (the
@@ -90,7 +87,7 @@ class JobRunner:
     def open(self) -> None:
         """Start the threads sync handlers run in."""
         self._executor = ThreadPoolExecutor(
-            max_workers=self._config.workers, thread_name_prefix="wg-handler"
+            max_workers=self._shared.config.workers, thread_name_prefix="wg-handler"
         )
 
     def close(self) -> None:
@@ -129,7 +126,7 @@ class JobRunner:
         renewed_at = max(claimed_at, self._renewed_at())
         if time.monotonic() - renewed_at > self._unsafe_after:
             logger.warning("lease of job %s ran out before it started: skipped", attempt.key)
-            self._ledger.drop(attempt.token)
+            self._shared.ledger.drop(attempt.token)
             return
         oversized = self._oversized(attempt.raw)
         if oversized:
@@ -157,7 +154,7 @@ class JobRunner:
             attempt=number,
             max_retries=envelope.max_retries,
             created_at=envelope.created_at,
-            worker_id=self._worker_id,
+            worker_id=self._shared.worker_id,
         )
         task = asyncio.current_task()
         assert task is not None
@@ -221,12 +218,12 @@ class JobRunner:
             raise
         except BaseException:
             logger.exception("burying job %s failed: its lease is left to expire", attempt.key)
-            self._ledger.drop(attempt.token)
+            self._shared.ledger.drop(attempt.token)
 
     def _oversized(self, raw: str) -> str | None:
         """Why ``raw`` is too big to decode, or ``None``. (Characters are at most four
         bytes, so the exact byte count is only computed near the cap.)"""
-        cap = self._config.max_payload_bytes
+        cap = self._max_payload_bytes
         if len(raw) <= cap // 4:
             return None
         size = len(raw.encode(errors="surrogateescape"))
