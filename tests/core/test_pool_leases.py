@@ -197,3 +197,15 @@ async def test_a_heartbeat_racing_an_outcome_write_does_not_cancel_it() -> None:
     assert attempts == [1, 2]
     # The retry was written and counted once, not cut short by the "lost" report.
     assert (pool.stats.retried, pool.stats.failed, pool.stats.stale_writes) == (1, 1, 0)
+
+
+async def test_an_idle_pool_reports_no_loop_stall(caplog: pytest.LogCaptureFixture) -> None:
+    # The keeper's first stall check once compared against a tick of 0.0 and reported
+    # the machine's uptime as a stall.
+    caplog.set_level(logging.WARNING, logger="wg")
+    pool = WorkerPool(lambda job: None, backend=MemoryBackend("idle"), **SHORT)
+    await pool.start()
+    await asyncio.sleep(0.3)
+    pool.shutdown()
+    await pool.wait_closed()
+    assert not [r for r in caplog.records if "blocked" in r.getMessage()]

@@ -125,11 +125,13 @@ class LeaseKeeper:
             task = loop.create_task(self._beats(backend), name="wg-heartbeat")
             task.add_done_callback(lambda _: self._finished())
             return
+        # The first tick before the thread: its first stall check must not compare
+        # against a tick of 0.0 (it would report the machine's uptime as a stall).
+        self._tick()
         self._thread = threading.Thread(
             target=self._thread_main, args=(clone,), name="wg-lease-keeper", daemon=True
         )
         self._thread.start()
-        self._tick()
 
     async def stop(self) -> None:
         """Stop heartbeating, after the beat under way (bounded), and close the
