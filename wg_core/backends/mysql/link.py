@@ -2,8 +2,8 @@
 touches it, so that the blocking driver never blocks the caller's event loop.
 
 A whole unit of work (BEGIN, the statements, COMMIT) is one coroutine that never
-suspends; the link's thread drives it to its end (``drive``) and hands the outcome back
-to the caller's loop (``settle``), which waited on a single future meanwhile.
+suspends; the link's thread drives it to its end (the engine's ``drive``) and hands the
+outcome back to the caller's loop (``settle``), which waited on a single future meanwhile.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from contextlib import suppress
 from typing import Any, TypeVar
 
 from wg_core.backends.mysql.driver import UNREACHABLE, load_pymysql
+from wg_core.backends.sql.session import drive
 from wg_core.errors import BackendError
 
-__all__ = ["Link", "drive", "settle"]
+__all__ = ["Link", "settle"]
 
 T = TypeVar("T")
 
@@ -116,17 +117,6 @@ class Link:
             self._closed = True
             self._jobs.put(None)
         self._thread.join()
-
-
-def drive(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends to its end, on this thread."""
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-    coroutine.close()
-    raise RuntimeError("a MySQL unit of work must not suspend (it runs on a link's thread)")
 
 
 def settle(

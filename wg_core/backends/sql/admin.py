@@ -3,10 +3,9 @@ pause flag and the worker registry (mixed into ``SqlBackend``)."""
 
 from __future__ import annotations
 
-import abc
 import functools
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
 from wg_core.backend import (
@@ -20,7 +19,7 @@ from wg_core.backend import (
 )
 from wg_core.backends.common import error_matches
 from wg_core.backends.sql.schema import STATE_TABLES
-from wg_core.backends.sql.session import Row, SqlSession
+from wg_core.backends.sql.session import Row, SqlSession, UnitRunner
 from wg_core.envelope import peek_envelope
 
 __all__ = ["AdminVerbs", "like_pattern"]
@@ -51,27 +50,8 @@ def _id_pattern(job_id: str) -> str:
     return f'%"id":"{_escape_like(job_id)}"%'
 
 
-class AdminVerbs(abc.ABC):
+class AdminVerbs(UnitRunner):
     """Admin verbs written over ``_run``; ``SqlBackend`` provides it."""
-
-    @abc.abstractmethod
-    async def _run(
-        self,
-        body: Callable[[SqlSession], Awaitable[T]],
-        *,
-        transaction: bool = True,
-        durable: bool = True,
-        read: bool = False,
-    ) -> T:
-        """Run a unit of work (see ``SqlBackend._run``)."""
-
-    @abc.abstractmethod
-    def _signal(self) -> None:
-        """Wake this process's idle claimers."""
-
-    @abc.abstractmethod
-    async def _announce(self, session: SqlSession) -> None:
-        """Tell other processes that jobs became ready (see ``SqlBackend``)."""
 
     async def counts(self) -> StateCounts:
         """Jobs per state."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Final, Self, TypeVar
 
@@ -24,7 +24,7 @@ from wg_core.backends.common import Waiters
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql.admin import AdminVerbs
 from wg_core.backends.sql.schema import EXPECTED_COLUMNS, RUST_COLUMNS, TABLES
-from wg_core.backends.sql.session import SqlSession
+from wg_core.backends.sql.session import Body, SqlSession
 from wg_core.backends.sql.verbs import WorkVerbs
 from wg_core.errors import BackendError, NamespaceNotFoundError, SchemaError, WgError
 from wg_core.namespace import validate_namespace
@@ -118,9 +118,7 @@ class SqlBackend(WorkVerbs, AdminVerbs):
         """Close every connection."""
 
     @abc.abstractmethod
-    async def _unit(
-        self, body: Callable[[SqlSession], Awaitable[T]], *, transaction: bool, durable: bool
-    ) -> T:
+    async def _unit(self, body: Body[T], *, transaction: bool, durable: bool) -> T:
         """Run ``body`` once on a pooled connection: inside one transaction (committed
         when ``body`` returns, rolled back if it raises), or with each statement
         committing on its own (``transaction=False``).
@@ -129,7 +127,7 @@ class SqlBackend(WorkVerbs, AdminVerbs):
         crash); only for writes whose loss merely lets a job run again, such as claims
         and lease renewals. Dialects without such a setting ignore it."""
 
-    async def _read_unit(self, body: Callable[[SqlSession], Awaitable[T]]) -> T:
+    async def _read_unit(self, body: Body[T]) -> T:
         """Run a ``body`` that only reads (the admin queries). By default an autocommit
         unit; a dialect may send it to a connection of its own."""
         return await self._unit(body, transaction=False, durable=True)
@@ -180,12 +178,7 @@ class SqlBackend(WorkVerbs, AdminVerbs):
     # -- running units of work -----------------------------------------------------------
 
     async def _run(
-        self,
-        body: Callable[[SqlSession], Awaitable[T]],
-        *,
-        transaction: bool = True,
-        durable: bool = True,
-        read: bool = False,
+        self, body: Body[T], *, transaction: bool = True, durable: bool = True, read: bool = False
     ) -> T:
         """Run ``body`` in a transaction (or autocommit; ``read``: a read-only unit),
         retrying on deadlocks and lock timeouts with jittered backoff, translating
@@ -197,13 +190,9 @@ class SqlBackend(WorkVerbs, AdminVerbs):
         # The unit of work runs to its end even if the caller is cancelled: a worker
         # cancelled while acknowledging must not roll back a completion whose handler
         # already ran (close() waits for such orphans).
-        task = asyncio.ensure_future(self._attempt(body, transaction, durable, read))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            self._orphans.add(task)
-            task.add_done_callback(self._orphan_done)
-            raise
+        return await self._outliving(
+            self._attempt(body, transaction, durable, read), self._orphan_done
+        )
 
     async def _settle_orphans(self) -> None:
         """Wait for work whose caller was cancelled (and for what it set off, such as
@@ -219,7 +208,7 @@ class SqlBackend(WorkVerbs, AdminVerbs):
 
     async def _attempt(
         self,
-        body: Callable[[SqlSession], Awaitable[T]],
+        body: Body[T],
         transaction: bool,
         durable: bool,
         read: bool,

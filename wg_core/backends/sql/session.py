@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
-from typing import Any, Protocol, TypeVar
+import abc
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Protocol, TypeAlias, TypeVar
 
-__all__ = ["Params", "Row", "SqlSession", "drive", "micros"]
+__all__ = ["Body", "Params", "Row", "SqlSession", "UnitRunner", "drive", "micros"]
 
 T = TypeVar("T")
 
@@ -27,6 +28,29 @@ class SqlSession(Protocol):
     async def script(self, block: str) -> None:
         """Run a block of several statements without parameters (DDL)."""
         ...
+
+
+Body: TypeAlias = Callable[[SqlSession], Awaitable[T]]
+"""A unit of work: the statements to run on one session, returning their outcome."""
+
+
+class UnitRunner(abc.ABC):
+    """What the engine's verbs (``WorkVerbs``, ``AdminVerbs``) are written over;
+    ``SqlBackend`` provides it."""
+
+    @abc.abstractmethod
+    async def _run(
+        self, body: Body[T], *, transaction: bool = True, durable: bool = True, read: bool = False
+    ) -> T:
+        """Run a unit of work (see ``SqlBackend._run``)."""
+
+    @abc.abstractmethod
+    def _signal(self) -> None:
+        """Wake this process's idle claimers."""
+
+    @abc.abstractmethod
+    async def _announce(self, session: SqlSession) -> None:
+        """Tell other processes that jobs became ready (see ``SqlBackend``)."""
 
 
 def micros(seconds: float) -> int:

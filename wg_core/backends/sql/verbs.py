@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Final, TypeVar
 from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
 from wg_core.backends.sql.schema import STATE_TABLES
-from wg_core.backends.sql.session import SqlSession, micros
+from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
 from wg_core.errors import WgError
 
 __all__ = ["COUNTER_SHARDS", "WorkVerbs"]
@@ -27,7 +27,7 @@ COUNTER_SHARDS: Final = 16
 with a single writer (SQLite) keep one row and ignore the shard."""
 
 
-class WorkVerbs(abc.ABC):
+class WorkVerbs(UnitRunner):
     """The producing and working verbs, written over ``_run``; ``SqlBackend`` provides
     the plumbing named here."""
 
@@ -36,17 +36,6 @@ class WorkVerbs(abc.ABC):
     _opened: bool
     _wake_generation: int
     _orphans: set[asyncio.Future[Any]]
-
-    @abc.abstractmethod
-    async def _run(
-        self,
-        body: Callable[[SqlSession], Awaitable[T]],
-        *,
-        transaction: bool = True,
-        durable: bool = True,
-        read: bool = False,
-    ) -> T:
-        """Run a unit of work (see ``SqlBackend._run``)."""
 
     @abc.abstractmethod
     def _foreign(self, connection: object) -> AbstractAsyncContextManager[SqlSession]:
@@ -67,16 +56,8 @@ class WorkVerbs(abc.ABC):
         """Wait for work (see ``SqlBackend``)."""
 
     @abc.abstractmethod
-    async def _announce(self, session: SqlSession) -> None:
-        """Tell other processes that jobs became ready (see ``SqlBackend``)."""
-
-    @abc.abstractmethod
     def _claim_succeeded(self, found: bool) -> None:
         """Hook after each claim (see ``SqlBackend``)."""
-
-    @abc.abstractmethod
-    def _signal(self) -> None:
-        """Wake this process's idle claimers."""
 
     @abc.abstractmethod
     async def _settle_orphans(self) -> None:
@@ -146,12 +127,19 @@ class WorkVerbs(abc.ABC):
         units outlive their callers)."""
         if self.UNITS_OUTLIVE_CALLERS:
             return await self._claim_now(limit, lease, worker_id)
-        task = asyncio.ensure_future(self._claim_now(limit, lease, worker_id))
+        return await self._outliving(self._claim_now(limit, lease, worker_id), self._release_orphan)
+
+    async def _outliving(
+        self, work: Awaitable[T], orphaned: Callable[[asyncio.Future[T]], object]
+    ) -> T:
+        """Await ``work``, which runs to its end even if the caller is cancelled: then it
+        becomes an orphan (``close()`` waits for those) and ``orphaned`` gets its task."""
+        task = asyncio.ensure_future(work)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             self._orphans.add(task)
-            task.add_done_callback(self._release_orphan)
+            task.add_done_callback(orphaned)
             raise
 
     def _release_orphan(self, task: asyncio.Future[list[Attempt]]) -> None:
@@ -174,14 +162,21 @@ class WorkVerbs(abc.ABC):
             rows = await session.fetch("claim_select", {"limit": limit})
             if not rows:
                 return []
-            ids = [row[0] for row in rows]
-            await session.execute(
-                "lease",
-                {"ids": ids, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id},
-            )
-            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+            return await self._lease(session, rows, batch, lease, worker_id)
 
         return await self._run(body)
+
+    @staticmethod
+    async def _lease(
+        session: SqlSession, rows: Sequence[Row], batch: str, lease: float, worker_id: str
+    ) -> list[Attempt]:
+        """Lease the selected ``(id, raw)`` rows to ``worker_id`` as one batch."""
+        ids = [row[0] for row in rows]
+        await session.execute(
+            "lease",
+            {"ids": ids, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id},
+        )
+        return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
 
     @staticmethod
     def _handles(attempts: Sequence[Attempt]) -> dict[str, Any]:
@@ -333,11 +328,6 @@ class WorkVerbs(abc.ABC):
             rows = await session.fetch("expired", {"limit": limit, "silent_us": silent_us})
             if not rows:
                 return []
-            ids = [row[0] for row in rows]
-            await session.execute(
-                "lease",
-                {"ids": ids, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id},
-            )
-            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+            return await self._lease(session, rows, batch, lease, worker_id)
 
         return await self._run(body, durable=False)

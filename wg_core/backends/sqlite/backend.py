@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,7 @@ from wg_core.backend import Attempt, NewJob
 from wg_core.backends.common import Waiters
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.schema import SQLITE_COLUMNS
-from wg_core.backends.sql.session import SqlSession, drive, micros
+from wg_core.backends.sql.session import Body, SqlSession, drive, micros
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
 from wg_core.backends.sqlite.database import MEMORY, connect, parse_url
 from wg_core.backends.sqlite.prepared import PreparedBlocks
@@ -251,7 +251,7 @@ class SqliteBackend(SqlBackend):
     async def _call(
         self,
         thread: ConnectionThread | None,
-        body: Callable[[SqlSession], Awaitable[T]],
+        body: Body[T],
         *,
         write: bool,
         durable: bool = True,
@@ -293,12 +293,7 @@ class SqliteBackend(SqlBackend):
             raise
 
     async def _run(
-        self,
-        body: Callable[[SqlSession], Awaitable[T]],
-        *,
-        transaction: bool = True,
-        durable: bool = True,
-        read: bool = False,
+        self, body: Body[T], *, transaction: bool = True, durable: bool = True, read: bool = False
     ) -> T:
         # The engine's _run, without its retry loop and the shield: SQLite has no
         # transient error worth retrying (busy_timeout already waited) and a submitted
@@ -325,16 +320,14 @@ class SqliteBackend(SqlBackend):
             self._sessions[connection] = session
         return session
 
-    async def _unit(
-        self, body: Callable[[SqlSession], Awaitable[T]], *, transaction: bool, durable: bool
-    ) -> T:
+    async def _unit(self, body: Body[T], *, transaction: bool, durable: bool) -> T:
         # Without a transaction, a unit alone in its batch runs in autocommit mode (each
         # statement is its own transaction); with others it shares their group commit.
         return await self._call(
             self._writer, body, write=True, durable=durable, atomic=not transaction
         )
 
-    async def _read_unit(self, body: Callable[[SqlSession], Awaitable[T]]) -> T:
+    async def _read_unit(self, body: Body[T]) -> T:
         return await self._call(self._reader, body, write=False)
 
     @asynccontextmanager
