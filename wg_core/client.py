@@ -116,7 +116,8 @@ class Client:
         clock: Callable[[], float] = time.time,
         create: bool = True,
     ) -> None:
-        self._given = backend
+        self.backend: Final[Backend] = backend
+        """The backend this client talks to (as given, without the checked layer)."""
         # Every call goes through the checked-dispatch layer (arguments validated once).
         self._backend = checked(backend)
         self._create = create
@@ -137,11 +138,6 @@ class Client:
         client = cls(backend_from_url(url, namespace, **backend_options), create=create)
         await client.open()
         return client
-
-    @property
-    def backend(self) -> Backend:
-        """The backend this client talks to (as given, without the checked layer)."""
-        return self._given
 
     @property
     def namespace(self) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from typing import Final
+from typing import Any, Final
 
+from wg_core.backend import WorkerInfo
 from wg_core.envelope import peek_envelope
 from wg_core.urls import scrub_secrets
 
@@ -15,6 +16,7 @@ __all__ = [
     "WORKER_FORGET_AFTER_LEASES",
     "Waiters",
     "error_matches",
+    "registry_fields",
     "scrub_exception",
     "text_matches",
 ]
@@ -100,3 +102,17 @@ def scrub_exception(exc: BaseException, url: str) -> str:
             )
         current = current.__cause__ or current.__context__
     return scrub_secrets(str(exc), url)
+
+
+def registry_fields(worker: WorkerInfo) -> dict[str, Any]:
+    """What a worker's registry entry stores besides its id and stop flag: the same
+    fields on every backend (``last_seen`` is the backend's clock, not the caller's)."""
+    return {
+        "host": worker.host,
+        "pid": worker.pid,
+        "concurrency": worker.concurrency,
+        "running": worker.running,
+        "started_at": worker.started_at,
+        "state": worker.state,
+        "job_names": list(worker.job_names),
+    }

@@ -176,21 +176,10 @@ class RedisAdmin:
 
     async def get_job(self, job_id: str) -> StoredJob | None:
         k = self._keys
+        waiting = (k.jobs, k.schedule, k.retry, k.dead)  # the spec's four
+        running = (k.running, k.leases, k.attempts, k.claimers)
         reply = await self._transport.run_idempotent(
-            "get_job",
-            (
-                k.ids,
-                k.jobs,
-                k.schedule,
-                k.retry,
-                k.dead,
-                k.running,
-                k.leases,
-                k.attempts,
-                k.claimers,
-                k.died,
-            ),
-            (job_id,),
+            "get_job", (k.ids, *waiting, *running, k.died), (job_id,)
         )
         if reply is not None:
             letter, raw, score, meta = reply

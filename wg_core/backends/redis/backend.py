@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
-from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
+from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.redis.admin import RedisAdmin
 from wg_core.backends.redis.claiming import BLOCK_SLICE, MIN_BLOCK, BlockingClaims, claim_reply
 from wg_core.backends.redis.keys import STATE_LETTER, Keys, split_hash_tag
@@ -44,6 +44,8 @@ class RedisBackend(RedisAdmin):
     and TUI. ``socket_timeout`` bounds every non-blocking command.
     """
 
+    supports_transactional_enqueue: Final = False  # Redis has no transaction to join
+
     def __init__(
         self,
         url: str,
@@ -62,12 +64,12 @@ class RedisBackend(RedisAdmin):
         }
         self._given_url = url
         url, url_hash_tag = split_hash_tag(url)
-        self._namespace = validate_namespace(namespace)
+        self.namespace: Final = validate_namespace(namespace)
         self._hash_tag = hash_tag or url_hash_tag
-        self._keys = Keys.for_namespace(self._namespace, hash_tag=self._hash_tag)
+        self._keys = Keys.for_namespace(self.namespace, hash_tag=self._hash_tag)
         self._transport = Transport(
             url,
-            self._namespace,
+            self.namespace,
             scripts=load_scripts(),
             socket_timeout=socket_timeout,
             connect_timeout=connect_timeout,
@@ -83,16 +85,8 @@ class RedisBackend(RedisAdmin):
     # -- properties ----------------------------------------------------------------------
 
     @property
-    def namespace(self) -> str:
-        return self._namespace
-
-    @property
     def display_url(self) -> str:
         return self._transport.display_url
-
-    @property
-    def supports_transactional_enqueue(self) -> bool:
-        return False
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -102,7 +96,7 @@ class RedisBackend(RedisAdmin):
 
     def __repr__(self) -> str:
         return (
-            f"RedisBackend({self.display_url!r}, namespace={self._namespace!r}, "
+            f"RedisBackend({self.display_url!r}, namespace={self.namespace!r}, "
             f"hash_tag={self._hash_tag})"
         )
 
@@ -121,13 +115,13 @@ class RedisBackend(RedisAdmin):
         if not await transport.command("EXISTS", *k.existing_marks()):
             await self.close()
             raise NamespaceNotFoundError(
-                f"no wg namespace {self._namespace!r} at {self.display_url}: nothing is "
+                f"no wg namespace {self.namespace!r} at {self.display_url}: nothing is "
                 "stored there (nothing was created)"
             )
 
     def clone(self) -> RedisBackend:
         """A new, unopened backend on the same server and namespace, same settings."""
-        return RedisBackend(self._given_url, self._namespace, **self._options)
+        return RedisBackend(self._given_url, self.namespace, **self._options)
 
     async def close(self) -> None:
         await self._transport.close(self._claims.give_back_on_close())
@@ -255,18 +249,7 @@ class RedisBackend(RedisAdmin):
         self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
     ) -> HeartbeatReply:
         k = self._keys
-        document = json.dumps(
-            {
-                "host": worker.host,
-                "pid": worker.pid,
-                "concurrency": worker.concurrency,
-                "running": worker.running,
-                "started_at": worker.started_at,
-                "state": worker.state,
-                "job_names": list(worker.job_names),
-            },
-            separators=(",", ":"),
-        )
+        document = json.dumps(registry_fields(worker), separators=(",", ":"))
         reply = await self._transport.run_idempotent(
             "heartbeat",
             (k.running, k.leases, k.workers, k.seen, k.stopping),
@@ -299,21 +282,11 @@ class RedisBackend(RedisAdmin):
         self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
     ) -> list[Attempt]:
         k = self._keys
+        held = (k.running, k.leases, k.attempts, k.ids, k.seq)
+        registry = (k.workers, k.seen, k.stopping, k.claimers)
         reply = await self._transport.run(
             "reclaim_expired",
-            (
-                k.running,
-                k.leases,
-                k.attempts,
-                k.ids,
-                k.seq,
-                k.workers,
-                k.seen,
-                k.stopping,
-                k.claimers,
-                k.jobs,
-                k.aliases,
-            ),
+            (*held, *registry, k.jobs, k.aliases),
             (
                 limit,
                 repr(float(lease)),

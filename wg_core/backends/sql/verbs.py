@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Final, TypeVar
 
 from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
-from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
+from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
 from wg_core.errors import WgError
@@ -269,13 +269,8 @@ class WorkVerbs(UnitRunner):
             await session.execute(
                 "register_worker",
                 {
+                    **registry_fields(worker),
                     "worker_id": worker.worker_id,
-                    "host": worker.host,
-                    "pid": worker.pid,
-                    "concurrency": worker.concurrency,
-                    "running": worker.running,
-                    "started_at": worker.started_at,
-                    "state": worker.state,
                     "stop_requested": worker.stop_requested,
                     "job_names": json.dumps(list(worker.job_names)),
                 },
