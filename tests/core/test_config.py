@@ -24,7 +24,8 @@ from wg_core import (
     redact_url,
 )
 from wg_core.namespace import validate_namespace
-from wg_core.options import MAX_DURATION, MAX_RETRIES_LIMIT, worker_settings
+from wg_core.options import MAX_DURATION, MAX_RETRIES_LIMIT
+from wg_core.settings import worker_settings
 
 
 def test_worker_config_defaults_are_the_specs() -> None:

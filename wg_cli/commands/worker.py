@@ -8,7 +8,7 @@ ones) or a mapping ``{job_name: function}``. The current directory is put on
 signal stops at once. Exit 0 after a clean drain.
 
 Every ``WorkerConfig`` setting is a flag (``--lease 1m``) and a ``WG_*`` variable
-(``WG_LEASE=1m``), derived from ``wg_core.options.worker_settings()``: the flag wins,
+(``WG_LEASE=1m``), derived from ``wg_core.settings.worker_settings()``: the flag wins,
 then the variable, then the default.
 """
 
@@ -38,7 +38,7 @@ from wg_cli.settings import (
     resolve,
 )
 from wg_core import ConfigError, PoolStats, WgError, WorkerConfig, WorkerPool
-from wg_core.options import WorkerSetting, settings_to_fields, worker_settings
+from wg_core.settings import WorkerSetting, settings_to_fields, worker_settings
 
 __all__ = ["load_target", "worker"]
 

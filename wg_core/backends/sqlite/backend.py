@@ -22,6 +22,7 @@ from wg_core.backends.sql.schema import SQLITE_COLUMNS
 from wg_core.backends.sql.session import Body, SqlSession, drive, micros
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
 from wg_core.backends.sqlite.database import MEMORY, connect, parse_url
+from wg_core.backends.sqlite.inserts import IdLookups, insert_new
 from wg_core.backends.sqlite.prepared import PreparedBlocks
 from wg_core.backends.sqlite.session import SqliteSession
 from wg_core.backends.sqlite.watcher import CommitWatcher
@@ -38,8 +39,6 @@ __all__ = ["MIN_SQLITE_VERSION", "SqliteBackend"]
 MIN_SQLITE_VERSION: Final = (3, 35, 0)
 """``UPDATE … RETURNING`` appeared in SQLite 3.35."""
 
-_ID_CHUNK: Final = 512  # job ids looked up by one statement at most (a power of two)
-_TABLES: Final = ("jobs", "scheduled", "retry", "dead")  # the order of table_spans
 _RECHECK_INTERVAL: Final = 0.1  # an idle claimer's safety net against a missed wake-up
 T = TypeVar("T")
 
@@ -62,20 +61,6 @@ def _waiters_for(path: str, namespace: str) -> Waiters:
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
-
-
-def _insert_new(connection: sqlite3.Connection, statement: str, rows: list[dict[str, Any]]) -> None:
-    """Store new jobs' ``rows``; an id the table's unique index refuses is a
-    ``DuplicateJobError`` naming it."""
-    before = connection.total_changes
-    try:
-        connection.executemany(statement, rows)
-    except sqlite3.IntegrityError as exc:
-        if "UNIQUE" not in str(exc):
-            raise
-        # The rows before the refused one went in: their count points at it.
-        failed = rows[min(connection.total_changes - before, len(rows) - 1)]
-        raise DuplicateJobError(f"job id already stored: {failed['job_id']}") from exc
 
 
 class SqliteBackend(SqlBackend):
@@ -131,7 +116,7 @@ class SqliteBackend(SqlBackend):
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous
         self._poll_interval = poll_interval
-        self._sized_queries: dict[tuple[str, str, int], str] = {}
+        self._ids = IdLookups(self._sql)
         self._blocks = PreparedBlocks(self._sql)
         # One session per connection (each used by its own thread only), reused by
         # every unit of work there: a unit only sets its clock reading.
@@ -392,53 +377,10 @@ class SqliteBackend(SqlBackend):
         # index); one stored in another table is looked up for the whole batch at once.
         # Either way the whole batch is refused (rolled back).
         target = "jobs" if block == "enqueue_jobs" else "scheduled"
-        taken = self._taken_elsewhere(connection, target, [job.job_id for job in jobs])
+        taken = self._ids.taken_elsewhere(connection, target, [job.job_id for job in jobs])
         if taken is not None:
             raise DuplicateJobError(f"job id already stored: {taken}")
-        _insert_new(connection, self._sql[block], rows)
-
-    def _taken_elsewhere(
-        self, connection: sqlite3.Connection, target: str, ids: list[str]
-    ) -> str | None:
-        """The first of ``ids`` (new jobs for table ``target``) stored in another table.
-
-        Runs on the writer thread. Each other table is checked the cheaper way: all its
-        ids read when it holds no more rows than the batch, else its index probed.
-        """
-        if not ids:
-            return None
-        spans = connection.execute(self._sql["table_spans"]).fetchone()
-        wanted: set[str] | None = None
-        for table, span in zip(_TABLES, spans, strict=True):
-            if table == target or not span:
-                continue
-            if span <= len(ids):
-                wanted = wanted or set(ids)
-                for (job_id,) in connection.execute(self._table_query("job_ids_in", table)):
-                    if job_id in wanted:
-                        return str(job_id)
-                continue
-            for start in range(0, len(ids), _ID_CHUNK):
-                chunk = ids[start : start + _ID_CHUNK]
-                size = len(chunk)
-                if size < _ID_CHUNK:  # a few statement sizes serve every batch (cached)
-                    size = 1 << (size - 1).bit_length()
-                    chunk += chunk[:1] * (size - len(chunk))
-                query = self._table_query("ids_taken_in", table, size)
-                row = connection.execute(query, chunk).fetchone()
-                if row is not None:
-                    return str(row[0])
-        return None
-
-    def _table_query(self, name: str, table: str, size: int = 0) -> str:
-        """Block ``name`` for ``table`` (and ``size`` ids), built once and kept."""
-        key = (name, table, size)
-        text = self._sized_queries.get(key)
-        if text is None:
-            ids = ", ".join(f"?{i}" for i in range(1, size + 1))
-            text = self._sql[name].replace("{table}", table).replace("{ids}", ids)
-            self._sized_queries[key] = text
-        return text
+        insert_new(connection, self._sql[block], rows)
 
     # -- claiming ------------------------------------------------------------------------
 
