@@ -19,10 +19,21 @@ States and where a job lives::
 Guarantees every backend gives:
 
 * **Claim is atomic and leased.** ``claim`` moves up to ``limit`` jobs from QUEUED
-  to RUNNING in FIFO order (oldest first; released jobs keep their place at the
-  front), each under a lease (a deadline on the backend's clock) and a fresh random
+  to RUNNING, each under a lease (a deadline on the backend's clock) and a fresh random
   ``token`` naming this attempt. Two concurrent claims never return the same attempt.
   A job is never outside durable storage.
+* **Queues and priorities.** Every job belongs to one named queue (``default`` unless
+  given) at one priority (``0`` unless given; see ``wg_core.queues``), and keeps both
+  through every state (scheduled, retried, dead, requeued). ``claim(queues=...)`` takes
+  jobs from the listed queues in *strict* order: a later queue only while the earlier
+  ones have nothing ready (or are paused). Within a queue, higher priority first; within
+  one priority, FIFO (oldest first; released jobs keep their place at the front). The
+  queue ``default`` at priority 0 lives in the Rust wg's structures.
+* **Layout versions.** Each namespace records the version of its storage layout
+  (``LAYOUT_VERSION``). A writer's ``open`` upgrades an older namespace in place,
+  idempotently, under the backend's own lock, losing and re-running nothing; a reader's
+  ``open(create=False)`` never upgrades and refuses a namespace whose layout is older
+  (``SchemaOutdatedError``) or newer (``SchemaError``) than it can read.
 * **Transitions are compare-and-set on the attempt.** ``complete``, ``retry``,
   ``bury``, ``release`` and lease renewal act only if the job is still RUNNING under
   that ``token``; otherwise they change nothing and report it (the worker lost its
@@ -34,7 +45,8 @@ Guarantees every backend gives:
   moved to QUEUED once.
 * **Counters** (``processed``, ``failed``) change in the same atomic step as the
   transition that causes them.
-* **Pause** is stored in the backend: while paused, ``claim`` returns nothing.
+* **Pause** is stored in the backend, for the whole namespace or one queue: while the
+  namespace is paused ``claim`` returns nothing; a paused queue is skipped.
 
 Cancelling a backend call is safe while it *waits* (``claim(wait=...)``); cancelling
 mid-transition may leave a job RUNNING under a lease nobody renews, which the reaper
@@ -49,9 +61,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
+
+from wg_core.queues import DEFAULT_QUEUE
+
+LAYOUT_VERSION: Final = 2
+"""The storage layout this wg writes. 1: the layout of the first release (the Rust wg's
+structures plus wg's leases, workers and counters); 2: named queues and priorities. A
+namespace the Rust wg created (no version recorded) reads as 0."""
 
 __all__ = [
+    "LAYOUT_VERSION",
     "Attempt",
     "Backend",
     "Counters",
@@ -60,6 +80,7 @@ __all__ = [
     "JobState",
     "Move",
     "NewJob",
+    "QueueInfo",
     "StateCounts",
     "StoredJob",
     "WorkerInfo",
@@ -80,12 +101,15 @@ class JobState(enum.StrEnum):
 class NewJob:
     """A job to store. ``raw`` is the encoded envelope; ``job_id`` and ``job_name`` are
     copies of its fields for indexing. ``delay`` > 0 stores it SCHEDULED, due that many
-    seconds from now on the backend's clock; otherwise QUEUED."""
+    seconds from now on the backend's clock; otherwise QUEUED. ``queue`` and
+    ``priority`` are validated by ``Client`` (``wg_core.queues``)."""
 
     job_id: str
     job_name: str
     raw: str
     delay: float = 0.0
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +133,7 @@ class StoredJob:
     ``due_at``: when a SCHEDULED/RETRY job becomes due (Unix seconds, backend clock).
     ``lease_until`` and ``worker_id``: for RUNNING jobs. ``updated_at``: when the job
     entered its current state (for DEAD: when it died), if the backend knows.
+    ``queue`` and ``priority``: as stored with the job.
     """
 
     job_id: str
@@ -118,15 +143,19 @@ class StoredJob:
     lease_until: float | None = None
     worker_id: str | None = None
     updated_at: float | None = None
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobQuery:
     """What ``list_jobs`` returns: a page of the jobs in ``state``.
 
-    Order: queue order for QUEUED (next to run first), due time for SCHEDULED/RETRY,
-    claim order for RUNNING, burial order for DEAD; ``newest_first`` reverses it.
-    Filters (``None``: no filter): ``job_name`` exactly; ``error_contains`` anywhere in
+    Order: for QUEUED, enqueue order (oldest first; a released job keeps its place;
+    priority and queue order are the claim's business, not the listing's), due time for
+    SCHEDULED/RETRY, claim order for RUNNING, burial order for DEAD; ``newest_first``
+    reverses it. Filters (``None``: no filter): ``queue`` exactly; ``job_name`` exactly;
+    ``error_contains`` anywhere in
     ``last_error``; ``text_contains`` anywhere in the stored envelope text (id, job
     name, payload, error); both case-insensitively, ASCII case folding. ``offset`` and
     ``limit`` count matching jobs. Validated by the checked-dispatch layer."""
@@ -135,6 +164,7 @@ class JobQuery:
     limit: int
     offset: int = 0
     newest_first: bool = False
+    queue: str | None = None
     job_name: str | None = None
     error_contains: str | None = None
     text_contains: str | None = None
@@ -144,7 +174,7 @@ class JobQuery:
 class Move:
     """Admin move of one job from ``from_state`` to QUEUED, replacing its envelope with
     ``raw`` (e.g. ``retry_count`` reset). Applies only if the job is still in
-    ``from_state``."""
+    ``from_state``. The job keeps its queue and priority."""
 
     job_id: str
     from_state: JobState
@@ -179,6 +209,17 @@ class Counters:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """One named queue: its jobs per state, its totals and whether it is paused (on
+    its own: the namespace-wide pause is ``Backend.is_paused()``)."""
+
+    name: str
+    counts: StateCounts
+    counters: Counters
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
     """A worker pool as registered in the backend (shown by ``wg inspect workers``).
 
@@ -197,6 +238,8 @@ class WorkerInfo:
     """``running`` or ``draining``."""
     stop_requested: bool = False
     job_names: tuple[str, ...] = ()
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
+    """The queues the pool serves, in its claiming order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,12 +271,21 @@ class Backend(Protocol):
         ...
 
     async def open(self, *, create: bool = True) -> None:
-        """Connect and create the storage if missing (idempotent, safe to race).
+        """Connect, create the storage if missing and upgrade an older layout to
+        ``LAYOUT_VERSION`` (idempotent, safe to race: several writers opening at once
+        create or upgrade it exactly once, under the backend's lock).
 
         ``create=False`` is how readers (``wg status``, ``wg inspect``, the TUI) open:
-        connect only, create nothing (no file, table or key), and raise
-        ``NamespaceNotFoundError`` if this namespace was never created here.
+        connect only, create and upgrade nothing (no file, table or key), and raise
+        ``NamespaceNotFoundError`` if this namespace was never created here,
+        ``SchemaOutdatedError`` if its layout is older than ``LAYOUT_VERSION`` (a
+        writer's ``open``, or ``wg upgrade``, upgrades it).
         """
+        ...
+
+    async def layout_version(self) -> int:
+        """The layout version recorded for this namespace (0: created by the Rust wg,
+        or by a wg that recorded none)."""
         ...
 
     def clone(self) -> Backend:
@@ -268,13 +320,22 @@ class Backend(Protocol):
     # -- working -----------------------------------------------------------------------
 
     async def claim(
-        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+        self,
+        *,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        wait: float = 0.0,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> list[Attempt]:
-        """Lease up to ``limit`` QUEUED jobs, oldest first, for ``lease`` seconds.
+        """Lease up to ``limit`` QUEUED jobs of ``queues`` for ``lease`` seconds: the
+        first queue's jobs before any of the second's, and so on (a paused queue is
+        skipped); within a queue, higher priority first, then oldest first.
 
         When none is ready, wait up to ``wait`` seconds for one (woken by enqueue,
         promotion or release, not by polling where the backend has a native signal)
-        and return what a second try finds; ``[]`` on timeout or while paused.
+        and return what a second try finds; ``[]`` on timeout or while the namespace
+        is paused.
         """
         ...
 
@@ -300,8 +361,8 @@ class Backend(Protocol):
         ...
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
-        """RUNNING → QUEUED at the *front*, envelope unchanged, no attempt consumed
-        (shutdown). Returns how many were still held."""
+        """RUNNING → QUEUED at the *front* of its queue and priority, envelope
+        unchanged, no attempt consumed (shutdown). Returns how many were still held."""
         ...
 
     async def heartbeat(
@@ -336,12 +397,17 @@ class Backend(Protocol):
 
     # -- admin -------------------------------------------------------------------------
 
-    async def counts(self) -> StateCounts:
-        """Jobs per state."""
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
+        """Jobs per state, of one queue or (``None``) of the whole namespace."""
         ...
 
-    async def counters(self) -> Counters:
-        """Processed/failed totals."""
+    async def counters(self, *, queue: str | None = None) -> Counters:
+        """Processed/failed totals, of one queue or of the whole namespace."""
+        ...
+
+    async def queues(self) -> list[QueueInfo]:
+        """Every queue that holds a job in any state, is paused, or has counted a
+        processed or failed job; by name. The queue ``default`` is always listed."""
         ...
 
     async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
@@ -361,16 +427,20 @@ class Backend(Protocol):
         """Delete jobs by id in any state except RUNNING; returns how many."""
         ...
 
-    async def purge(self, state: JobState) -> int:
-        """Delete every job in ``state`` (not RUNNING); returns how many."""
+    async def purge(self, state: JobState, *, queue: str | None = None) -> int:
+        """Delete every job in ``state`` (not RUNNING), of one queue or of all;
+        returns how many."""
         ...
 
-    async def set_paused(self, paused: bool) -> None:
-        """Pause or resume claiming for the whole namespace."""
+    async def set_paused(self, paused: bool, *, queue: str | None = None) -> None:
+        """Pause or resume claiming for the whole namespace (``queue=None``) or for
+        one queue. The two are independent: resuming a queue does not resume a paused
+        namespace."""
         ...
 
-    async def is_paused(self) -> bool:
-        """Whether the namespace is paused."""
+    async def is_paused(self, *, queue: str | None = None) -> bool:
+        """Whether the namespace (``queue=None``) or that queue is paused (on its
+        own)."""
         ...
 
     async def list_workers(self) -> list[WorkerInfo]:

@@ -26,10 +26,12 @@ from wg_core.backend import (
     JobState,
     Move,
     NewJob,
+    QueueInfo,
     StateCounts,
     StoredJob,
     WorkerInfo,
 )
+from wg_core.queues import DEFAULT_QUEUE, validate_priority, validate_queue, validate_queues
 
 __all__ = ["CheckedBackend", "checked"]
 
@@ -53,6 +55,11 @@ def _seconds(name: str, value: float, *, positive: bool) -> None:
 def _count(name: str, value: int, *, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+
+def _queue(queue: str | None) -> str | None:
+    """A queue filter: ``None`` (every queue) or a valid name."""
+    return None if queue is None else validate_queue(queue)
 
 
 class CheckedBackend:
@@ -114,6 +121,8 @@ class CheckedBackend:
             if not job.job_id:
                 raise ValueError("a job to store needs a job id")
             _seconds("delay", job.delay, positive=False)
+            validate_queue(job.queue)
+            validate_priority(job.priority)
         if connection is not None and not self._inner.supports_transactional_enqueue:
             raise TypeError(f"{type(self._inner).__name__} cannot enqueue through a connection")
         await self._inner.enqueue(jobs, connection=connection)
@@ -121,13 +130,21 @@ class CheckedBackend:
     # -- working -------------------------------------------------------------------------
 
     async def claim(
-        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+        self,
+        *,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        wait: float = 0.0,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> list[Attempt]:
-        """Lease up to ``limit`` queued jobs."""
+        """Lease up to ``limit`` queued jobs of ``queues``, in their order."""
         _count("limit", limit, minimum=1)
         _seconds("lease", lease, positive=True)
         _seconds("wait", wait, positive=False)
-        return await self._inner.claim(limit=limit, lease=lease, worker_id=worker_id, wait=wait)
+        return await self._inner.claim(
+            limit=limit, lease=lease, worker_id=worker_id, wait=wait, queues=validate_queues(queues)
+        )
 
     async def complete(self, attempts: Sequence[Attempt]) -> int:
         """Acknowledge finished attempts."""
@@ -178,13 +195,21 @@ class CheckedBackend:
 
     # -- admin ---------------------------------------------------------------------------
 
-    async def counts(self) -> StateCounts:
-        """Jobs per state."""
-        return await self._inner.counts()
+    async def layout_version(self) -> int:
+        """The namespace's recorded storage layout version."""
+        return await self._inner.layout_version()
 
-    async def counters(self) -> Counters:
-        """Processed/failed totals."""
-        return await self._inner.counters()
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
+        """Jobs per state (of one queue)."""
+        return await self._inner.counts(queue=_queue(queue))
+
+    async def counters(self, *, queue: str | None = None) -> Counters:
+        """Processed/failed totals (of one queue)."""
+        return await self._inner.counters(queue=_queue(queue))
+
+    async def queues(self) -> list[QueueInfo]:
+        """The namespace's queues."""
+        return await self._inner.queues()
 
     async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
         """A page of one state."""
@@ -197,6 +222,7 @@ class CheckedBackend:
             replace(
                 query,
                 state=JobState(query.state),
+                queue=_queue(query.queue),
                 error_contains=query.error_contains or None,
                 text_contains=query.text_contains or None,
             )
@@ -216,19 +242,19 @@ class CheckedBackend:
         """Delete jobs by id (not RUNNING)."""
         return await self._inner.delete_jobs(job_ids) if job_ids else 0
 
-    async def purge(self, state: JobState) -> int:
-        """Delete every job in ``state`` (not RUNNING)."""
+    async def purge(self, state: JobState, *, queue: str | None = None) -> int:
+        """Delete every job in ``state`` (not RUNNING), of one queue or all."""
         if JobState(state) is JobState.RUNNING:
             raise ValueError("running jobs cannot be purged; stop their workers first")
-        return await self._inner.purge(JobState(state))
+        return await self._inner.purge(JobState(state), queue=_queue(queue))
 
-    async def set_paused(self, paused: bool) -> None:
-        """Pause or resume the namespace."""
-        await self._inner.set_paused(bool(paused))
+    async def set_paused(self, paused: bool, *, queue: str | None = None) -> None:
+        """Pause or resume the namespace, or one queue."""
+        await self._inner.set_paused(bool(paused), queue=_queue(queue))
 
-    async def is_paused(self) -> bool:
-        """Whether the namespace is paused."""
-        return await self._inner.is_paused()
+    async def is_paused(self, *, queue: str | None = None) -> bool:
+        """Whether the namespace (or one queue) is paused."""
+        return await self._inner.is_paused(queue=_queue(queue))
 
     async def list_workers(self) -> list[WorkerInfo]:
         """Registered workers."""

@@ -17,6 +17,8 @@ The tree::
         │                             (wrong password, unknown database, access denied):
         │                             retrying will not help
         └── SchemaError               a table or key exists but has the wrong shape
+            └── SchemaOutdatedError   a reader met a namespace of an older storage layout:
+                                      a writer's open (or ``wg upgrade``) upgrades it
 
     JobError                      raised by *handlers* to say how a job failed:
                                   ``JobError.retryable(...)`` or ``JobError.fatal(...)``
@@ -39,6 +41,7 @@ __all__ = [
     "NamespaceNotFoundError",
     "PayloadError",
     "SchemaError",
+    "SchemaOutdatedError",
     "WgError",
 ]
 
@@ -122,3 +125,8 @@ class JobError(Exception):
     def __repr__(self) -> str:
         kind = "fatal" if self.is_fatal else "retryable"
         return f"JobError.{kind}({self.message!r})"
+
+
+class SchemaOutdatedError(SchemaError):
+    """The namespace's storage layout is older than this wg reads: open it as a writer
+    (start a worker, enqueue) or run `wg upgrade` to upgrade it in place."""
