@@ -26,6 +26,7 @@ class SystemSpec:
 SYSTEMS: tuple[SystemSpec, ...] = (
     # Redis
     SystemSpec("wg-redis", "redis", "wg_adapter", group="wg"),
+    SystemSpec("wg-redis-queues", "redis", "wg_adapter", "queues", group="wg"),
     SystemSpec("raw-redis", "redis", "raw_redis", group="raw"),
     SystemSpec("arq", "redis", "arq_adapter"),
     SystemSpec("arq-tuned", "redis", "arq_adapter", "tuned"),
@@ -39,17 +40,20 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("celery-prefork", "redis", "celery_adapter", "prefork"),
     # PostgreSQL
     SystemSpec("wg-postgres", "postgres", "wg_adapter", group="wg"),
+    SystemSpec("wg-postgres-queues", "postgres", "wg_adapter", "queues", group="wg"),
     SystemSpec("raw-postgres", "postgres", "raw_sql", group="raw"),
     SystemSpec("procrastinate", "postgres", "procrastinate_adapter"),
     SystemSpec("pgqueuer", "postgres", "pgqueuer_adapter"),
     SystemSpec("saq-postgres", "postgres", "saq_adapter"),
     # SQLite
     SystemSpec("wg-sqlite", "sqlite", "wg_adapter", group="wg"),
+    SystemSpec("wg-sqlite-queues", "sqlite", "wg_adapter", "queues", group="wg"),
     SystemSpec("raw-sqlite", "sqlite", "raw_sql", group="raw"),
     SystemSpec("huey-sqlite", "sqlite", "huey_adapter"),
     SystemSpec("huey-sqlite-tuned", "sqlite", "huey_adapter", "tuned"),
     # MySQL / MariaDB: no Python peer queue supports it
     SystemSpec("wg-mysql", "mysql", "wg_adapter", group="wg"),
+    SystemSpec("wg-mysql-queues", "mysql", "wg_adapter", "queues", group="wg"),
     SystemSpec("raw-mysql", "mysql", "raw_sql", group="raw"),
 )
 
