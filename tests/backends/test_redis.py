@@ -438,6 +438,10 @@ async def test_a_server_older_than_6_2_is_refused_with_a_clear_message() -> None
                     words.append((await reader.readline()).strip().upper())
                 if words[0] == b"INFO":
                     writer.write(b"$%d\r\n%s\r\n" % (len(info), info))
+                elif words[0] == b"HELLO":
+                    # redis-py 8 opens with HELLO 3 and reads a RESP3 map back.
+                    version = words[1] if len(words) > 1 else b"2"
+                    writer.write(b"%%1\r\n$5\r\nproto\r\n:%s\r\n" % version)
                 else:
                     writer.write(b"+OK\r\n")
                 await writer.drain()
