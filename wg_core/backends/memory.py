@@ -5,6 +5,12 @@ when the process exits. It passes the same conformance suite as the durable back
 Every operation runs without awaiting in between, so each is atomic with respect to
 the event loop; a lock keeps it atomic when the blocking facade calls it from another
 thread. Time comes from an injectable ``clock`` (Unix seconds).
+
+It is also the model the other backends are checked against (``chaos/model.py``): each
+queue has one heap of ready jobs ordered by (priority, descending; sequence number), so
+the claim order is the contract's with nothing else to it. Released jobs take
+sequence numbers below every enqueued one, which puts them at the front of their
+(queue, priority).
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from wg_core.backend import (
+    LAYOUT_VERSION,
     Attempt,
     Counters,
     HeartbeatReply,
@@ -25,6 +33,7 @@ from wg_core.backend import (
     JobState,
     Move,
     NewJob,
+    QueueInfo,
     StateCounts,
     StoredJob,
     WorkerInfo,
@@ -37,6 +46,7 @@ from wg_core.backends.common import (
 )
 from wg_core.errors import DuplicateJobError
 from wg_core.namespace import validate_namespace
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["MemoryBackend"]
 
@@ -47,12 +57,45 @@ class _Job:
     job_name: str
     raw: str
     state: JobState
-    seq: int  # queue position: lower runs first
+    seq: int  # position within its (queue, priority): lower runs first
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
     due_at: float | None = None
     token: str | None = None
     lease_until: float | None = None
     worker_id: str | None = None
     updated_at: float = 0.0
+
+
+class _Ready:
+    """The QUEUED jobs of every queue: one heap of (-priority, seq, job_id) per queue.
+
+    Entries are never removed from the middle: a job that left QUEUED (claimed,
+    deleted, purged) or came back under a new sequence number leaves a stale entry,
+    which ``pop`` skips by comparing it with the job itself.
+    """
+
+    __slots__ = ("_heaps",)
+
+    def __init__(self) -> None:
+        self._heaps: dict[str, list[tuple[int, int, str]]] = {}
+
+    def push(self, job: _Job) -> None:
+        heap = self._heaps.setdefault(job.queue, [])
+        heapq.heappush(heap, (-job.priority, job.seq, job.job_id))
+
+    def pop(self, queue: str, jobs: dict[str, _Job]) -> _Job | None:
+        """The next ready job of ``queue``, taken off its heap, or ``None``."""
+        heap = self._heaps.get(queue)
+        while heap:
+            _, seq, job_id = heapq.heappop(heap)
+            job = jobs.get(job_id)
+            if job is not None and job.state is JobState.QUEUED and job.seq == seq:
+                return job
+        return None
+
+    def clear(self) -> None:
+        self._heaps.clear()
 
 
 class MemoryBackend:
@@ -63,15 +106,17 @@ class MemoryBackend:
         self._clock = clock
         self._lock = threading.RLock()
         self._jobs: dict[str, _Job] = {}
-        self._queue: list[tuple[int, str]] = []  # heap of (seq, job_id); stale entries skipped
+        self._ready = _Ready()
         self._running: dict[str, str] = {}  # token -> job_id
         self._seq = itertools.count(1)
         # Released jobs go in front of everything: negative, decreasing sequence numbers.
         self._front_seq = itertools.count(-1, -1)
         self._dead_seq = itertools.count(1)
-        self._processed = 0
-        self._failed = 0
+        # Per queue; a queue appears once it has counted something.
+        self._processed: Counter[str] = Counter()
+        self._failed: Counter[str] = Counter()
         self._paused = False
+        self._paused_queues: set[str] = set()
         self._workers: dict[str, WorkerInfo] = {}
         self._waiters = Waiters()
 
@@ -104,11 +149,13 @@ class MemoryBackend:
     async def destroy(self) -> None:
         with self._lock:
             self._jobs.clear()
-            self._queue.clear()
+            self._ready.clear()
             self._running.clear()
             self._workers.clear()
-            self._processed = self._failed = 0
+            self._processed.clear()
+            self._failed.clear()
             self._paused = False
+            self._paused_queues.clear()
 
     def __repr__(self) -> str:
         return f"MemoryBackend(namespace={self._namespace!r})"
@@ -131,37 +178,46 @@ class MemoryBackend:
                     raw=job.raw,
                     state=JobState.SCHEDULED if scheduled else JobState.QUEUED,
                     seq=next(self._seq),
+                    queue=job.queue,
+                    priority=job.priority,
                     due_at=now + job.delay if scheduled else None,
                     updated_at=now,
                 )
                 self._jobs[job.job_id] = stored
                 if not scheduled:
-                    heapq.heappush(self._queue, (stored.seq, stored.job_id))
+                    self._ready.push(stored)
         self._waiters.wake_all()
 
     # -- working -------------------------------------------------------------------------
 
     async def claim(
-        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+        self,
+        *,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        wait: float = 0.0,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> list[Attempt]:
-        attempts = self._claim_now(limit, lease, worker_id)
+        attempts = self._claim_now(limit, lease, worker_id, queues)
         if attempts or wait <= 0:
             return attempts
         await self._waiters.wait(wait)
-        return self._claim_now(limit, lease, worker_id)
+        return self._claim_now(limit, lease, worker_id, queues)
 
-    def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    def _claim_now(
+        self, limit: int, lease: float, worker_id: str, queues: Sequence[str]
+    ) -> list[Attempt]:
         now = self._clock()
         attempts: list[Attempt] = []
         with self._lock:
             if self._paused:
                 return attempts
-            while self._queue and len(attempts) < limit:
-                seq, job_id = heapq.heappop(self._queue)
-                job = self._jobs.get(job_id)
-                if job is None or job.state is not JobState.QUEUED or job.seq != seq:
-                    continue  # stale heap entry
-                attempts.append(self._lease(job, lease, worker_id, now))
+            for queue in queues:
+                if queue in self._paused_queues:
+                    continue
+                while len(attempts) < limit and (job := self._ready.pop(queue, self._jobs)):
+                    attempts.append(self._lease(job, lease, worker_id, now))
         return attempts
 
     def _lease(self, job: _Job, lease: float, worker_id: str, now: float) -> Attempt:
@@ -199,8 +255,8 @@ class MemoryBackend:
                     continue
                 self._leave_running(job)
                 del self._jobs[job.job_id]
+                self._processed[job.queue] += 1
                 done += 1
-            self._processed += done
         return done
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
@@ -228,7 +284,7 @@ class MemoryBackend:
         job.raw = raw
         job.state = state
         job.due_at = None
-        self._failed += 1
+        self._failed[job.queue] += 1
         return job
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
@@ -250,14 +306,14 @@ class MemoryBackend:
         job.state = JobState.QUEUED
         job.due_at = None
         job.seq = next(self._front_seq)
-        heapq.heappush(self._queue, (job.seq, job.job_id))
+        self._ready.push(job)
 
     def _queue_back(self, job: _Job) -> None:
         job.state = JobState.QUEUED
         job.due_at = None
         job.seq = next(self._seq)
         job.updated_at = self._clock()
-        heapq.heappush(self._queue, (job.seq, job.job_id))
+        self._ready.push(job)
 
     async def heartbeat(
         self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
@@ -329,14 +385,26 @@ class MemoryBackend:
 
     # -- admin ---------------------------------------------------------------------------
 
-    async def counts(self) -> StateCounts:
+    async def layout_version(self) -> int:
+        # Nothing older can exist in memory: the data is as new as this process.
+        return LAYOUT_VERSION
+
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
         with self._lock:
-            tally = dict.fromkeys(JobState, 0)
-            oldest: float | None = None
-            for job in self._jobs.values():
-                tally[job.state] += 1
-                if job.state is JobState.QUEUED and (oldest is None or job.updated_at < oldest):
-                    oldest = job.updated_at
+            return self._counts(self._of_queue(self._jobs.values(), queue))
+
+    @staticmethod
+    def _of_queue(jobs: Iterable[_Job], queue: str | None) -> Iterable[_Job]:
+        return jobs if queue is None else (job for job in jobs if job.queue == queue)
+
+    @staticmethod
+    def _counts(jobs: Iterable[_Job]) -> StateCounts:
+        tally = dict.fromkeys(JobState, 0)
+        oldest: float | None = None
+        for job in jobs:
+            tally[job.state] += 1
+            if job.state is JobState.QUEUED and (oldest is None or job.updated_at < oldest):
+                oldest = job.updated_at
         return StateCounts(
             queued=tally[JobState.QUEUED],
             scheduled=tally[JobState.SCHEDULED],
@@ -346,9 +414,28 @@ class MemoryBackend:
             oldest_queued_at=oldest,
         )
 
-    async def counters(self) -> Counters:
+    async def counters(self, *, queue: str | None = None) -> Counters:
         with self._lock:
-            return Counters(processed=self._processed, failed=self._failed)
+            if queue is None:
+                return Counters(processed=self._processed.total(), failed=self._failed.total())
+            return Counters(processed=self._processed[queue], failed=self._failed[queue])
+
+    async def queues(self) -> list[QueueInfo]:
+        with self._lock:
+            by_queue: dict[str, list[_Job]] = {DEFAULT_QUEUE: []}
+            for job in self._jobs.values():
+                by_queue.setdefault(job.queue, []).append(job)
+            for name in (*self._paused_queues, *self._processed, *self._failed):
+                by_queue.setdefault(name, [])
+            return [
+                QueueInfo(
+                    name=name,
+                    counts=self._counts(by_queue[name]),
+                    counters=Counters(processed=self._processed[name], failed=self._failed[name]),
+                    paused=name in self._paused_queues,
+                )
+                for name in sorted(by_queue)
+            ]
 
     async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
         with self._lock:
@@ -356,6 +443,7 @@ class MemoryBackend:
                 job
                 for job in self._jobs.values()
                 if job.state is query.state
+                and (query.queue is None or job.queue == query.queue)
                 and (query.job_name is None or job.job_name == query.job_name)
                 and (query.error_contains is None or error_matches(job.raw, query.error_contains))
                 and (query.text_contains is None or text_matches(job.raw, query.text_contains))
@@ -381,6 +469,8 @@ class MemoryBackend:
             lease_until=job.lease_until,
             worker_id=job.worker_id,
             updated_at=job.updated_at,
+            queue=job.queue,
+            priority=job.priority,
         )
 
     async def get_job(self, job_id: str) -> StoredJob | None:
@@ -415,23 +505,33 @@ class MemoryBackend:
                 deleted += 1
         return deleted
 
-    async def purge(self, state: JobState) -> int:
+    async def purge(self, state: JobState, *, queue: str | None = None) -> int:
         if state is JobState.RUNNING:
             raise ValueError("running jobs cannot be purged; stop their workers first")
         with self._lock:
-            doomed = [job_id for job_id, job in self._jobs.items() if job.state is state]
+            doomed = [
+                job.job_id
+                for job in self._of_queue(self._jobs.values(), queue)
+                if job.state is state
+            ]
             for job_id in doomed:
                 del self._jobs[job_id]
         return len(doomed)
 
-    async def set_paused(self, paused: bool) -> None:
+    async def set_paused(self, paused: bool, *, queue: str | None = None) -> None:
         with self._lock:
-            self._paused = paused
+            if queue is None:
+                self._paused = paused
+            elif paused:
+                self._paused_queues.add(queue)
+            else:
+                self._paused_queues.discard(queue)
         if not paused:
             self._waiters.wake_all()
 
-    async def is_paused(self) -> bool:
-        return self._paused
+    async def is_paused(self, *, queue: str | None = None) -> bool:
+        with self._lock:
+            return self._paused if queue is None else queue in self._paused_queues
 
     async def list_workers(self) -> list[WorkerInfo]:
         with self._lock:
