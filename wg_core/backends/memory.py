@@ -15,14 +15,13 @@ sequence numbers below every enqueued one, which puts them at the front of their
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from wg_core.backend import (
     LAYOUT_VERSION,
@@ -44,58 +43,18 @@ from wg_core.backends.common import (
     error_matches,
     text_matches,
 )
+from wg_core.backends.memory_jobs import (
+    MemoryJob,
+    ReadyJobs,
+    count_states,
+    of_queue,
+    stored_job,
+)
 from wg_core.errors import DuplicateJobError
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["MemoryBackend"]
-
-
-@dataclass(slots=True)
-class _Job:
-    job_id: str
-    job_name: str
-    raw: str
-    state: JobState
-    seq: int  # position within its (queue, priority): lower runs first
-    queue: str = DEFAULT_QUEUE
-    priority: int = 0
-    due_at: float | None = None
-    token: str | None = None
-    lease_until: float | None = None
-    worker_id: str | None = None
-    updated_at: float = 0.0
-
-
-class _Ready:
-    """The QUEUED jobs of every queue: one heap of (-priority, seq, job_id) per queue.
-
-    Entries are never removed from the middle: a job that left QUEUED (claimed,
-    deleted, purged) or came back under a new sequence number leaves a stale entry,
-    which ``pop`` skips by comparing it with the job itself.
-    """
-
-    __slots__ = ("_heaps",)
-
-    def __init__(self) -> None:
-        self._heaps: dict[str, list[tuple[int, int, str]]] = {}
-
-    def push(self, job: _Job) -> None:
-        heap = self._heaps.setdefault(job.queue, [])
-        heapq.heappush(heap, (-job.priority, job.seq, job.job_id))
-
-    def pop(self, queue: str, jobs: dict[str, _Job]) -> _Job | None:
-        """The next ready job of ``queue``, taken off its heap, or ``None``."""
-        heap = self._heaps.get(queue)
-        while heap:
-            _, seq, job_id = heapq.heappop(heap)
-            job = jobs.get(job_id)
-            if job is not None and job.state is JobState.QUEUED and job.seq == seq:
-                return job
-        return None
-
-    def clear(self) -> None:
-        self._heaps.clear()
 
 
 class MemoryBackend:
@@ -105,8 +64,8 @@ class MemoryBackend:
         self._namespace = validate_namespace(namespace)
         self._clock = clock
         self._lock = threading.RLock()
-        self._jobs: dict[str, _Job] = {}
-        self._ready = _Ready()
+        self._jobs: dict[str, MemoryJob] = {}
+        self._ready = ReadyJobs()
         self._running: dict[str, str] = {}  # token -> job_id
         self._seq = itertools.count(1)
         # Released jobs go in front of everything: negative, decreasing sequence numbers.
@@ -172,7 +131,7 @@ class MemoryBackend:
                 raise DuplicateJobError(f"job id already stored: {duplicates[0]}")
             for job in jobs:
                 scheduled = job.delay > 0
-                stored = _Job(
+                stored = MemoryJob(
                     job_id=job.job_id,
                     job_name=job.job_name,
                     raw=job.raw,
@@ -220,7 +179,7 @@ class MemoryBackend:
                     attempts.append(self._lease(job, lease, worker_id, now))
         return attempts
 
-    def _lease(self, job: _Job, lease: float, worker_id: str, now: float) -> Attempt:
+    def _lease(self, job: MemoryJob, lease: float, worker_id: str, now: float) -> Attempt:
         if job.token is not None:
             self._running.pop(job.token, None)
         token = uuid.uuid4().hex
@@ -232,13 +191,13 @@ class MemoryBackend:
         self._running[token] = job.job_id
         return Attempt(key=job.job_id, token=token, raw=job.raw)
 
-    def _held(self, attempt: Attempt) -> _Job | None:
+    def _held(self, attempt: Attempt) -> MemoryJob | None:
         job = self._jobs.get(attempt.key)
         if job is None or job.state is not JobState.RUNNING or job.token != attempt.token:
             return None
         return job
 
-    def _leave_running(self, job: _Job) -> None:
+    def _leave_running(self, job: MemoryJob) -> None:
         if job.token is not None:
             self._running.pop(job.token, None)
         job.token = None
@@ -274,7 +233,7 @@ class MemoryBackend:
                 job.updated_at = self._clock()
         return job is not None
 
-    def _failed_attempt(self, attempt: Attempt, raw: str, state: JobState) -> _Job | None:
+    def _failed_attempt(self, attempt: Attempt, raw: str, state: JobState) -> MemoryJob | None:
         """RUNNING → ``state`` with envelope ``raw``, ``failed += 1``; the job, or
         ``None`` if the attempt lost its lease (under the lock)."""
         job = self._held(attempt)
@@ -302,13 +261,13 @@ class MemoryBackend:
             self._waiters.wake_all()
         return released
 
-    def _queue_front(self, job: _Job) -> None:
+    def _queue_front(self, job: MemoryJob) -> None:
         job.state = JobState.QUEUED
         job.due_at = None
         job.seq = next(self._front_seq)
         self._ready.push(job)
 
-    def _queue_back(self, job: _Job) -> None:
+    def _queue_back(self, job: MemoryJob) -> None:
         job.state = JobState.QUEUED
         job.due_at = None
         job.seq = next(self._seq)
@@ -391,28 +350,7 @@ class MemoryBackend:
 
     async def counts(self, *, queue: str | None = None) -> StateCounts:
         with self._lock:
-            return self._counts(self._of_queue(self._jobs.values(), queue))
-
-    @staticmethod
-    def _of_queue(jobs: Iterable[_Job], queue: str | None) -> Iterable[_Job]:
-        return jobs if queue is None else (job for job in jobs if job.queue == queue)
-
-    @staticmethod
-    def _counts(jobs: Iterable[_Job]) -> StateCounts:
-        tally = dict.fromkeys(JobState, 0)
-        oldest: float | None = None
-        for job in jobs:
-            tally[job.state] += 1
-            if job.state is JobState.QUEUED and (oldest is None or job.updated_at < oldest):
-                oldest = job.updated_at
-        return StateCounts(
-            queued=tally[JobState.QUEUED],
-            scheduled=tally[JobState.SCHEDULED],
-            retry=tally[JobState.RETRY],
-            running=tally[JobState.RUNNING],
-            dead=tally[JobState.DEAD],
-            oldest_queued_at=oldest,
-        )
+            return count_states(of_queue(self._jobs.values(), queue))
 
     async def counters(self, *, queue: str | None = None) -> Counters:
         with self._lock:
@@ -422,7 +360,7 @@ class MemoryBackend:
 
     async def queues(self) -> list[QueueInfo]:
         with self._lock:
-            by_queue: dict[str, list[_Job]] = {DEFAULT_QUEUE: []}
+            by_queue: dict[str, list[MemoryJob]] = {DEFAULT_QUEUE: []}
             for job in self._jobs.values():
                 by_queue.setdefault(job.queue, []).append(job)
             for name in (*self._paused_queues, *self._processed, *self._failed):
@@ -430,7 +368,7 @@ class MemoryBackend:
             return [
                 QueueInfo(
                     name=name,
-                    counts=self._counts(by_queue[name]),
+                    counts=count_states(by_queue[name]),
                     counters=Counters(processed=self._processed[name], failed=self._failed[name]),
                     paused=name in self._paused_queues,
                 )
@@ -457,26 +395,12 @@ class MemoryBackend:
             if query.newest_first:
                 jobs.reverse()
             page = jobs[query.offset : query.offset + query.limit]
-            return [self._stored(job) for job in page]
-
-    @staticmethod
-    def _stored(job: _Job) -> StoredJob:
-        return StoredJob(
-            job_id=job.job_id,
-            state=job.state,
-            raw=job.raw,
-            due_at=job.due_at,
-            lease_until=job.lease_until,
-            worker_id=job.worker_id,
-            updated_at=job.updated_at,
-            queue=job.queue,
-            priority=job.priority,
-        )
+            return [stored_job(job) for job in page]
 
     async def get_job(self, job_id: str) -> StoredJob | None:
         with self._lock:
             job = self._jobs.get(job_id)
-            return None if job is None else self._stored(job)
+            return None if job is None else stored_job(job)
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:
         moved = 0
@@ -510,9 +434,7 @@ class MemoryBackend:
             raise ValueError("running jobs cannot be purged; stop their workers first")
         with self._lock:
             doomed = [
-                job.job_id
-                for job in self._of_queue(self._jobs.values(), queue)
-                if job.state is state
+                job.job_id for job in of_queue(self._jobs.values(), queue) if job.state is state
             ]
             for job_id in doomed:
                 del self._jobs[job_id]
