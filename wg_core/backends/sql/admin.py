@@ -323,7 +323,8 @@ class AdminVerbs(UnitRunner):
 
         workers = []
         for row in await self._run(body, read=True):
-            (worker_id, host, pid, concurrency, running, started, seen, state, stop, names) = row[:10]
+            (worker_id, host, pid, concurrency, running, started, seen, state, stop) = row[:9]
+            names, queues = row[9], row[10]
             workers.append(
                 WorkerInfo(
                     worker_id=worker_id,
@@ -336,7 +337,7 @@ class AdminVerbs(UnitRunner):
                     state=state,
                     stop_requested=bool(stop),
                     job_names=_names(names, ()),
-                    queues=_names(row[10], (DEFAULT_QUEUE,)) or (DEFAULT_QUEUE,),
+                    queues=_names(queues, (DEFAULT_QUEUE,)) or (DEFAULT_QUEUE,),
                 )
             )
         return workers

@@ -139,8 +139,9 @@ ALTER TABLE `{ns}_dead`
 
 -- name: upgrade_v2_jobs
 -- Layout 1 -> 2 (queues and priorities): one ALTER per table, atomic in InnoDB (MySQL 8
--- and MariaDB alike; the engine runs it only on a table without the queue column).
--- The claim's index replaces the FIFO one.
+-- and MariaDB alike), run by the engine only on a table without the queue column.
+-- The claim's index replaces the FIFO one. (No semicolons in this block's comments:
+-- the driver splits a script on them.)
 ALTER TABLE `{ns}_jobs`
     ADD COLUMN queue VARCHAR(64) NOT NULL DEFAULT 'default',
     ADD COLUMN priority SMALLINT NOT NULL DEFAULT 0,

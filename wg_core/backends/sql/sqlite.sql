@@ -538,8 +538,9 @@ FROM "{ns}_dead"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 
 -- Admin listings: job_id, job_json, due, lease_until, worker_id, updated (Unix seconds),
--- queue, priority. Filters: :queue (or NULL), :job_name (or NULL; the envelope's for Rust rows), :text (a LIKE pattern of
--- the stored text, or NULL: SQLite's LIKE folds ASCII case, as the engine asks).
+-- queue, priority. Filters: :queue (or NULL), :job_name (or NULL; the envelope's for Rust
+-- rows), :text (a LIKE pattern of the stored text, or NULL: SQLite's LIKE folds ASCII
+-- case, as the engine asks).
 
 -- name: list_queued
 SELECT job_id, job_json, NULL, NULL, NULL, enqueued_at / 1000.0, queue, priority

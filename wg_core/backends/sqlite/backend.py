@@ -63,6 +63,19 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def _row(job: NewJob, now_ms: int) -> dict[str, Any]:
+    """The values the enqueue blocks bind for ``job`` (each uses those it names)."""
+    return {
+        "raw": job.raw,
+        "job_id": job.job_id,
+        "job_name": job.job_name,
+        "delay_us": micros(job.delay),
+        "now_ms": now_ms,
+        "queue": job.queue,
+        "priority": job.priority,
+    }
+
+
 class SqliteBackend(SqlBackend):
     """Jobs in an SQLite database file, shared by every process on this machine.
 
@@ -354,14 +367,7 @@ class SqliteBackend(SqlBackend):
             # The common case, one statement: an id taken in another table stores
             # nothing, one taken in {ns}_jobs is refused by its unique index.
             job = jobs[0]
-            row = {
-                "raw": job.raw,
-                "job_id": job.job_id,
-                "job_name": job.job_name,
-                "now_ms": now,
-                "queue": job.queue,
-                "priority": job.priority,
-            }
+            row = _row(job, now)
             try:
                 inserted = connection.execute(self._sql["enqueue_job"], row).rowcount
             except sqlite3.IntegrityError as exc:
@@ -371,18 +377,7 @@ class SqliteBackend(SqlBackend):
             if inserted != 1:
                 raise DuplicateJobError(f"job id already stored: {job.job_id}")
             return
-        rows = [
-            {
-                "raw": job.raw,
-                "job_id": job.job_id,
-                "job_name": job.job_name,
-                "delay_us": micros(job.delay),
-                "now_ms": now,
-                "queue": job.queue,
-                "priority": job.priority,
-            }
-            for job in jobs
-        ]
+        rows = [_row(job, now) for job in jobs]
         # An id stored in the table a job goes to raises IntegrityError (its unique
         # index); one stored in another table is looked up for the whole batch at once.
         # Either way the whole batch is refused (rolled back).
