@@ -125,7 +125,13 @@ class AdminVerbs(UnitRunner):
                 oldest[str(queue)] = _seconds(first)
         totals = _counter_totals(counter_rows)
         paused = {str(name): bool(flag) for name, flag in flags}
-        names = {DEFAULT_QUEUE, *states, *totals, *(name for name, on in paused.items() if on)}
+        counted_names = (name for name, per_queue in totals.items() if any(per_queue.values()))
+        names = {
+            DEFAULT_QUEUE,
+            *states,
+            *counted_names,
+            *(name for name, on in paused.items() if on),
+        }
         infos = []
         for name in sorted(names):
             per_state = states.get(name, {})
