@@ -310,9 +310,16 @@ WHERE id IN (:ids)
   AND lease_token IN (:tokens)
 RETURNING queue
 
+-- name: bump_default
+-- The queue default's counters: layout 1's row of {ns}_meta (a single writer at a time:
+-- no shards to spread lock waits), updated by rowid as before.
+UPDATE "{ns}_meta"
+SET processed = processed + CASE WHEN :name = 'processed' THEN :n ELSE 0 END,
+    failed = failed + CASE WHEN :name = 'failed' THEN :n ELSE 0 END
+WHERE id = 1
+
 -- name: bump
--- A queue's counters, one row per queue (a single writer at a time: no shards to
--- spread lock waits). The layout 1 counters in {ns}_meta stay the queue default's.
+-- Another queue's counters, one row per queue in {ns}_queues.
 INSERT INTO "{ns}_queues" (name, processed, failed)
 VALUES (:queue, CASE WHEN :name = 'processed' THEN :n ELSE 0 END,
         CASE WHEN :name = 'failed' THEN :n ELSE 0 END)
@@ -490,7 +497,7 @@ UNION ALL
 SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
 
 -- name: counters
--- The layout 1 counters (the queue default's), then each queue's ('<counter>:<queue>').
+-- The queue default's counters ({ns}_meta), then each other queue's ('<counter>:<queue>').
 SELECT 'processed', processed FROM "{ns}_meta" WHERE id = 1
 UNION ALL
 SELECT 'failed', failed FROM "{ns}_meta" WHERE id = 1
