@@ -12,9 +12,9 @@ Guarantees, and how:
   index ``{ns}_jobs_claim_idx``) with ``FOR UPDATE SKIP LOCKED`` (in a ``MATERIALIZED``
   CTE; several queues: a ``LATERAL`` scan per queue over ``unnest(queues) WITH
   ORDINALITY``, stopped by the batch's ``LIMIT``), skipping paused queues, stamps them
-  with a lease on the server's clock (``now()``) and a fresh token, and returns them. Concurrent claimers
-  skip each other's rows instead of waiting; no transaction stays open while handlers
-  run (pool connections are in autocommit mode).
+  with a lease on the server's clock (``now()``) and a fresh token, and returns them.
+  Concurrent claimers skip each other's rows instead of waiting; no transaction stays
+  open while handlers run (pool connections are in autocommit mode).
 * **Compare-and-set transitions** on (row id, token): a worker that lost its lease
   changes nothing. ``complete`` acknowledges a whole batch and bumps the counter in
   one statement.
