@@ -312,6 +312,14 @@ WHERE id IN (:ids)
   AND lease_token IN (:tokens)
 RETURNING queue
 
+-- name: complete_default
+-- The queue default's held rows (the SQLite backend's complete: a plain DELETE, no
+-- RETURNING); the rest, if any, go through complete.
+DELETE FROM "{ns}_jobs"
+WHERE id IN (:ids)
+  AND lease_token IN (:tokens)
+  AND queue = 'default'
+
 -- name: bump_default
 -- The queue default's counters: layout 1's row of {ns}_meta (a single writer at a time:
 -- no shards to spread lock waits), updated by rowid as before.

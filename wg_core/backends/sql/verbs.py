@@ -233,21 +233,26 @@ class WorkVerbs(UnitRunner):
         if not attempts:
             return 0
 
+        handles = self._handles(attempts)
+
         async def body(session: SqlSession) -> int:
-            # The deleted rows' queues, each counted in its own counter (mostly one queue).
-            done = await session.fetch("complete", self._handles(attempts))
-            if not done:
-                return 0
-            first = done[0][0]
-            if all(row[0] == first for row in done):
-                counted = {first: len(done)}
-            else:
-                counted = collections.Counter(row[0] for row in done)
-            for queue, n in counted.items():
-                await session.execute(self._bump_block(queue), self._bump("processed", queue, n))
-            return len(done)
+            return await self._complete_counted(session, handles)
 
         return await self._run(body)
+
+    async def _complete_counted(self, session: SqlSession, handles: dict[str, Any]) -> int:
+        """Delete the held rows of ``handles`` and count each queue's in its counter."""
+        done = await session.fetch("complete", handles)
+        if not done:
+            return 0
+        first = done[0][0]
+        if all(row[0] == first for row in done):  # mostly: a batch of one queue
+            counted = {first: len(done)}
+        else:
+            counted = collections.Counter(row[0] for row in done)
+        for queue, n in counted.items():
+            await session.execute(self._bump_block(queue), self._bump("processed", queue, n))
+        return len(done)
 
     async def _fail(self, attempt: Attempt, block: str, params: dict[str, Any]) -> bool:
         async def body(session: SqlSession) -> bool:

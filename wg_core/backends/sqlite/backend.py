@@ -21,14 +21,13 @@ from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.schema import SQLITE_COLUMNS
 from wg_core.backends.sql.session import Body, Row, SqlSession, drive, micros
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
-from wg_core.backends.sqlite.database import MEMORY, connect, parse_url
-from wg_core.backends.sqlite.inserts import IdLookups, insert_new
+from wg_core.backends.sqlite.database import MEMORY, connect, parse_url, translate_error
+from wg_core.backends.sqlite.inserts import IdLookups, insert_new, job_row
 from wg_core.backends.sqlite.prepared import PreparedBlocks
 from wg_core.backends.sqlite.session import SqliteSession
 from wg_core.backends.sqlite.watcher import CommitWatcher
 from wg_core.errors import (
     BackendError,
-    BackendUnavailableError,
     ConfigError,
     DuplicateJobError,
     WgError,
@@ -69,19 +68,6 @@ def _priority_then_age(row: Row) -> tuple[int, int]:
     return -row[2], row[0]
 
 
-def _row(job: NewJob, now_ms: int) -> dict[str, Any]:
-    """The values the enqueue blocks bind for ``job`` (each uses those it names)."""
-    return {
-        "raw": job.raw,
-        "job_id": job.job_id,
-        "job_name": job.job_name,
-        "delay_us": micros(job.delay),
-        "now_ms": now_ms,
-        "queue": job.queue,
-        "priority": job.priority,
-    }
-
-
 class SqliteBackend(SqlBackend):
     """Jobs in an SQLite database file, shared by every process on this machine.
 
@@ -105,6 +91,7 @@ class SqliteBackend(SqlBackend):
             "claim",
             "claim_queues",
             "bump_default",
+            "complete_default",
             "enqueue_job",
             "table_spans",
             "job_ids_in",
@@ -342,25 +329,8 @@ class SqliteBackend(SqlBackend):
         yield  # pragma: no cover - never reached
 
     def _translate(self, exc: BaseException) -> WgError | None:
-        if not isinstance(exc, sqlite3.Error):
-            return None
-        message = str(exc)
         where = "memory" if self._in_memory else self._path
-        if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in message:
-            return DuplicateJobError(f"job id already stored ({message})")
-        if "unable to open database file" in message:
-            return BackendUnavailableError(f"cannot open SQLite database {where}: {message}")
-        if "database is locked" in message or "database is busy" in message:
-            return BackendError(
-                f"SQLite database {where} stayed locked by another connection for longer "
-                f"than busy_timeout={self._busy_timeout}s"
-            )
-        if "no such table" in message:
-            return BackendError(
-                f"SQLite database {where} has no tables for namespace {self.namespace!r} "
-                f"(call open() first): {message}"
-            )
-        return BackendError(f"SQLite error on {where}: {message}")
+        return translate_error(exc, where, self._busy_timeout, self.namespace)
 
     def _is_transient(self, exc: BaseException) -> bool:
         return False  # a busy database was already waited for (busy_timeout)
@@ -374,7 +344,7 @@ class SqliteBackend(SqlBackend):
             # The common case, one statement: an id taken in another table stores
             # nothing, one taken in {ns}_jobs is refused by its unique index.
             job = jobs[0]
-            row = _row(job, now)
+            row = job_row(job, now)
             try:
                 inserted = connection.execute(self._sql["enqueue_job"], row).rowcount
             except sqlite3.IntegrityError as exc:
@@ -384,7 +354,7 @@ class SqliteBackend(SqlBackend):
             if inserted != 1:
                 raise DuplicateJobError(f"job id already stored: {job.job_id}")
             return
-        rows = [_row(job, now) for job in jobs]
+        rows = [job_row(job, now) for job in jobs]
         # An id stored in the table a job goes to raises IntegrityError (its unique
         # index); one stored in another table is looked up for the whole batch at once.
         # Either way the whole batch is refused (rolled back).
@@ -399,6 +369,24 @@ class SqliteBackend(SqlBackend):
     def _bump_block(self, queue: str) -> str:
         # The queue default's counters stay in {ns}_meta's one row (a rowid update).
         return "bump_default" if queue == DEFAULT_QUEUE else "bump"
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        """The engine's complete, the queue ``default``'s jobs first without
+        ``RETURNING`` (which costs SQLite a temporary table per statement): a pool
+        serving ``default`` acknowledges in one DELETE and one counter update."""
+        if not attempts:
+            return 0
+        handles = self._handles(attempts)
+
+        async def body(session: SqlSession) -> int:
+            done = await session.execute("complete_default", handles)
+            if done:
+                await session.execute("bump_default", self._bump("processed", DEFAULT_QUEUE, done))
+            if done == len(attempts):
+                return done
+            return done + await self._complete_counted(session, handles)
+
+        return await self._run(body)
 
     async def _claim_now(
         self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
