@@ -19,20 +19,20 @@ from wg_core.backend import Attempt, NewJob
 from wg_core.backends.common import Waiters
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.schema import SQLITE_COLUMNS
-from wg_core.backends.sql.session import Body, SqlSession, drive, micros
+from wg_core.backends.sql.session import Body, Row, SqlSession, drive, micros
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
-from wg_core.backends.sqlite.database import MEMORY, connect, parse_url
-from wg_core.backends.sqlite.inserts import IdLookups, insert_new
+from wg_core.backends.sqlite.database import MEMORY, connect, parse_url, translate_error
+from wg_core.backends.sqlite.inserts import IdLookups, insert_new, job_row
 from wg_core.backends.sqlite.prepared import PreparedBlocks
 from wg_core.backends.sqlite.session import SqliteSession
 from wg_core.backends.sqlite.watcher import CommitWatcher
 from wg_core.errors import (
     BackendError,
-    BackendUnavailableError,
     ConfigError,
     DuplicateJobError,
     WgError,
 )
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["MIN_SQLITE_VERSION", "SqliteBackend"]
 
@@ -63,6 +63,11 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def _priority_then_age(row: Row) -> tuple[int, int]:
+    """A claimed row's place in its queue: higher priority first, then lower id."""
+    return -row[2], row[0]
+
+
 class SqliteBackend(SqlBackend):
     """Jobs in an SQLite database file, shared by every process on this machine.
 
@@ -84,6 +89,9 @@ class SqliteBackend(SqlBackend):
             "pragma_query_only",
             "data_version",
             "claim",
+            "claim_queues",
+            "bump_default",
+            "complete_default",
             "enqueue_job",
             "table_spans",
             "job_ids_in",
@@ -321,25 +329,8 @@ class SqliteBackend(SqlBackend):
         yield  # pragma: no cover - never reached
 
     def _translate(self, exc: BaseException) -> WgError | None:
-        if not isinstance(exc, sqlite3.Error):
-            return None
-        message = str(exc)
         where = "memory" if self._in_memory else self._path
-        if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in message:
-            return DuplicateJobError(f"job id already stored ({message})")
-        if "unable to open database file" in message:
-            return BackendUnavailableError(f"cannot open SQLite database {where}: {message}")
-        if "database is locked" in message or "database is busy" in message:
-            return BackendError(
-                f"SQLite database {where} stayed locked by another connection for longer "
-                f"than busy_timeout={self._busy_timeout}s"
-            )
-        if "no such table" in message:
-            return BackendError(
-                f"SQLite database {where} has no tables for namespace {self.namespace!r} "
-                f"(call open() first): {message}"
-            )
-        return BackendError(f"SQLite error on {where}: {message}")
+        return translate_error(exc, where, self._busy_timeout, self.namespace)
 
     def _is_transient(self, exc: BaseException) -> bool:
         return False  # a busy database was already waited for (busy_timeout)
@@ -353,7 +344,7 @@ class SqliteBackend(SqlBackend):
             # The common case, one statement: an id taken in another table stores
             # nothing, one taken in {ns}_jobs is refused by its unique index.
             job = jobs[0]
-            row = {"raw": job.raw, "job_id": job.job_id, "job_name": job.job_name, "now_ms": now}
+            row = job_row(job, now)
             try:
                 inserted = connection.execute(self._sql["enqueue_job"], row).rowcount
             except sqlite3.IntegrityError as exc:
@@ -363,16 +354,7 @@ class SqliteBackend(SqlBackend):
             if inserted != 1:
                 raise DuplicateJobError(f"job id already stored: {job.job_id}")
             return
-        rows = [
-            {
-                "raw": job.raw,
-                "job_id": job.job_id,
-                "job_name": job.job_name,
-                "delay_us": micros(job.delay),
-                "now_ms": now,
-            }
-            for job in jobs
-        ]
+        rows = [job_row(job, now) for job in jobs]
         # An id stored in the table a job goes to raises IntegrityError (its unique
         # index); one stored in another table is looked up for the whole batch at once.
         # Either way the whole batch is refused (rolled back).
@@ -384,19 +366,55 @@ class SqliteBackend(SqlBackend):
 
     # -- claiming ------------------------------------------------------------------------
 
-    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    def _bump_block(self, queue: str) -> str:
+        # The queue default's counters stay in {ns}_meta's one row (a rowid update).
+        return "bump_default" if queue == DEFAULT_QUEUE else "bump"
+
+    async def complete(self, attempts: Sequence[Attempt]) -> int:
+        """The engine's complete, the queue ``default``'s jobs first without
+        ``RETURNING`` (which costs SQLite a temporary table per statement): a pool
+        serving ``default`` acknowledges in one DELETE and one counter update."""
+        if not attempts:
+            return 0
+        handles = self._handles(attempts)
+
+        async def body(session: SqlSession) -> int:
+            done = await session.execute("complete_default", handles)
+            if done:
+                await session.execute("bump_default", self._bump("processed", DEFAULT_QUEUE, done))
+            if done == len(attempts):
+                return done
+            return done + await self._complete_counted(session, handles)
+
+        return await self._run(body)
+
+    async def _claim_now(
+        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
+    ) -> list[Attempt]:
         # The claim in one UPDATE … RETURNING statement (autocommit when alone: the
         # statement takes the write lock before it reads). Cancelled before it ran, it
         # never runs; cancelled while it ran, its jobs are released.
         if not self._opened:
             raise BackendError(f"{self!r} is not open: call open() first")
         batch = uuid.uuid4().hex
-        params = {"batch": batch, "lease_us": micros(lease), "worker_id": worker_id, "limit": limit}
+        params: dict[str, Any] = {
+            "batch": batch,
+            "lease_us": micros(lease),
+            "worker_id": worker_id,
+            "limit": limit,
+        }
+        if len(queues) == 1:
+            block, params["queue"] = "claim", queues[0]
+            key: Callable[[Row], Any] = _priority_then_age
+        else:
+            block, params["queues"] = "claim_queues", queues
+            order = {queue: position for position, queue in enumerate(queues)}
+            key = lambda row: (order[row[3]], -row[2], row[0])  # noqa: E731
 
         async def body(session: SqlSession) -> list[Attempt]:
-            rows = await session.fetch("claim", params)
-            rows.sort()  # RETURNING has no defined order: oldest first
-            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+            rows = await session.fetch(block, params)
+            rows.sort(key=key)  # RETURNING has no defined order: the claim's order
+            return [Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1]) for row in rows]
 
         try:
             return await self._call(
@@ -429,7 +447,13 @@ class SqliteBackend(SqlBackend):
         self._waiters.wake_all()
 
     async def _wait_for_work(
-        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+        self,
+        timeout: float,
+        generation: int,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: Sequence[str],
     ) -> list[Attempt]:
         # Woken by this process's enqueues (the shared Waiters) and by the commit
         # watcher, which sees other processes' commits and moves the wake generation on.

@@ -1,5 +1,5 @@
-"""The SQLite file itself: URLs, opening connections, and the SQL functions wg
-registers on each of them."""
+"""The SQLite file itself: URLs, opening connections, the SQL functions wg registers on
+each of them, and what sqlite3's errors mean for wg."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from wg_core.errors import (
     BackendError,
     BackendUnavailableError,
     ConfigError,
+    DuplicateJobError,
     NamespaceNotFoundError,
+    WgError,
 )
 
-__all__ = ["MEMORY", "connect", "parse_url", "statements"]
+__all__ = ["MEMORY", "connect", "parse_url", "statements", "translate_error"]
 
 MEMORY: Final = ":memory:"
 
@@ -130,3 +132,28 @@ def _envelope_job_name(raw: object) -> str | None:
 def _register_functions(connection: sqlite3.Connection) -> None:
     connection.create_function("wg_envelope_id", 1, _envelope_id, deterministic=True)
     connection.create_function("wg_job_name", 1, _envelope_job_name, deterministic=True)
+
+
+def translate_error(
+    exc: BaseException, where: str, busy_timeout: float, namespace: str
+) -> WgError | None:
+    """wg's error for a ``sqlite3`` error on the database ``where`` (``None`` for any
+    other exception)."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    message = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in message:
+        return DuplicateJobError(f"job id already stored ({message})")
+    if "unable to open database file" in message:
+        return BackendUnavailableError(f"cannot open SQLite database {where}: {message}")
+    if "database is locked" in message or "database is busy" in message:
+        return BackendError(
+            f"SQLite database {where} stayed locked by another connection for longer "
+            f"than busy_timeout={busy_timeout}s"
+        )
+    if "no such table" in message:
+        return BackendError(
+            f"SQLite database {where} has no tables for namespace {namespace!r} "
+            f"(call open() first): {message}"
+        )
+    return BackendError(f"SQLite error on {where}: {message}")

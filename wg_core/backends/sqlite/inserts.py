@@ -6,12 +6,27 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Final
 
+from wg_core.backend import NewJob
+from wg_core.backends.sql.session import micros
 from wg_core.errors import DuplicateJobError
 
-__all__ = ["IdLookups", "insert_new"]
+__all__ = ["IdLookups", "insert_new", "job_row"]
 
 _ID_CHUNK: Final = 512  # job ids looked up by one statement at most (a power of two)
 _TABLES: Final = ("jobs", "scheduled", "retry", "dead")  # the order of table_spans
+
+
+def job_row(job: NewJob, now_ms: int) -> dict[str, Any]:
+    """The values the enqueue blocks bind for ``job`` (each uses those it names)."""
+    return {
+        "raw": job.raw,
+        "job_id": job.job_id,
+        "job_name": job.job_name,
+        "delay_us": micros(job.delay),
+        "now_ms": now_ms,
+        "queue": job.queue,
+        "priority": job.priority,
+    }
 
 
 def insert_new(connection: sqlite3.Connection, statement: str, rows: list[dict[str, Any]]) -> None:
