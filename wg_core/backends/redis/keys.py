@@ -46,8 +46,10 @@ def token_queue(token: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
-    """The keys of one queue. ``jobs`` holds its priority-0 jobs (a LIST, as the spec's
-    ``{ns}:jobs``), ``prio`` the others (a ZSET scored by priority, then arrival);
+    """The keys of one queue. ``prio`` holds its queued jobs (a ZSET scored by priority,
+    then arrival), but for ``default``'s priority-0 jobs, which are in ``jobs``: the
+    spec's LIST ``{ns}:jobs``. (Other queues' ``jobs`` lists stay empty: the scripts
+    treat every queue alike, and an empty list costs nothing.)
     ``schedule``, ``retry`` and ``dead`` are the spec's structures for this queue;
     ``paused`` is its pause flag; ``wake`` a STREAM appended to whenever a job lands
     anywhere but ``{ns}:jobs``, which idle claimers block on (XREAD)."""

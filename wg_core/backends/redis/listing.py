@@ -106,7 +106,7 @@ class RedisListing:
             for job, alias in zip(jobs, aliases, strict=True)
         ]
         if jobs[0].state is JobState.QUEUED:
-            return jobs
+            return [dataclasses.replace(job, due_at=None) for job in jobs]
         placed = await self.placements([job.job_id for job in jobs])
         jobs = [
             dataclasses.replace(job, priority=priority)
@@ -124,67 +124,75 @@ class RedisListing:
         self, state: JobState, names: Sequence[str], *, newest_first: bool
     ) -> AsyncIterator[StoredJob]:
         """The jobs of ``state`` in ``names``'s queues, in the listing order."""
-        if state is JobState.QUEUED or len(names) == 1:
-            ordered = reversed(names) if newest_first and state is JobState.QUEUED else names
-            for name in ordered:
-                async for job in self._scan(state, name, newest_first=newest_first):
-                    yield job
-            return
-        # Due time (scheduled, retry) or time of death (dead), each queue already in
-        # that order: merge them.
-        key: Callable[[StoredJob], float]
-        if state is JobState.DEAD:
-            key = lambda job: job.updated_at or 0.0  # noqa: E731
+        if state is JobState.QUEUED:
+            streams = [await self._queued(name, newest_first=newest_first) for name in names]
+            key = _enqueued
         else:
-            key = lambda job: job.due_at or 0.0  # noqa: E731
-        sign = -1.0 if newest_first else 1.0
-        streams = [self._scan(state, name, newest_first=newest_first) for name in names]
-        heads: list[tuple[float, int, int, StoredJob]] = []
-        serial = 0
-        for index, stream in enumerate(streams):
-            job = await anext(stream, None)
-            if job is not None:
-                heads.append((sign * key(job), serial, index, job))
-                serial += 1
-        heapq.heapify(heads)
-        while heads:
-            _, _, index, job = heapq.heappop(heads)
+            streams = [self._scan(state, name, newest_first=newest_first) for name in names]
+            key = _died if state is JobState.DEAD else _due
+        async for job in _merge(streams, key, newest_first=newest_first):
             yield job
-            following = await anext(streams[index], None)
-            if following is not None:
-                heapq.heappush(heads, (sign * key(following), serial, index, following))
-                serial += 1
+
+    async def _queued(self, queue: str, *, newest_first: bool) -> AsyncIterator[StoredJob]:
+        """The queued jobs of one queue in enqueue order: its priority set's priorities
+        merged by arrival (each in arrival order already), and for ``default`` its list
+        merged with them by envelope time, then id (the list's jobs carry no arrival)."""
+        q = self._keys.queue(queue)
+        bands: list[AsyncIterator[StoredJob]] = []
+        low = "-inf"
+        while True:
+            first = await self._transport.command(
+                "ZRANGEBYSCORE", q.prio, low, "+inf", "WITHSCORES", "LIMIT", 0, 1
+            )
+            if not first:
+                break
+            [(_, score)] = score_pairs(first)
+            priority = score_priority(score)
+            center = -priority * _PRIO_UNIT
+            low, high = str(center - _PRIO_UNIT // 2), str(center + _PRIO_UNIT // 2)
+            bands.append(
+                self._segment(JobState.QUEUED, queue, q.prio, (low, f"({high}"), newest_first)
+            )
+            low = high
+        merged = _merge(bands, _arrival, newest_first=newest_first)
+        if queue != DEFAULT_QUEUE:
+            return merged
+        listed = self._segment(JobState.QUEUED, queue, q.jobs, ("", ""), newest_first)
+        return _merge([listed, merged], _enqueued, newest_first=newest_first)
 
     async def _scan(
         self, state: JobState, queue: str, *, newest_first: bool
     ) -> AsyncIterator[StoredJob]:
         """Jobs of a non-running state of one queue in the listing order, read in
-        chunks. Queued: the order claims take them (higher priorities, the list, lower
-        priorities)."""
-        q = self._keys.queue(queue)
-        segments: list[tuple[str, str, str]]
+        chunks."""
         if state is JobState.QUEUED:
-            segments = [(q.prio, "-inf", "(0"), (q.jobs, "", ""), (q.prio, "0", "+inf")]
-            if newest_first:
-                segments.reverse()
-        elif state is JobState.DEAD:
-            segments = [(q.dead, "", "")]
+            async for job in await self._queued(queue, newest_first=newest_first):
+                yield job
+            return
+        q = self._keys.queue(queue)
+        if state is JobState.DEAD:
+            segment = self._segment(state, queue, q.dead, ("", ""), newest_first)
         else:
-            segments = [(q.schedule if state is JobState.SCHEDULED else q.retry, "-inf", "+inf")]
-        for key, low, high in segments:
-            start = 0
-            while True:
-                page = await self._transport.guard(
-                    functools.partial(
-                        self._page, state, queue, key, (low, high), start, newest_first
-                    ),
-                    idempotent=True,
-                )
-                for job in page:
-                    yield job
-                if len(page) < _SCAN_CHUNK:
-                    break
-                start += _SCAN_CHUNK
+            key = q.schedule if state is JobState.SCHEDULED else q.retry
+            segment = self._segment(state, queue, key, ("-inf", "+inf"), newest_first)
+        async for job in segment:
+            yield job
+
+    async def _segment(
+        self, state: JobState, queue: str, key: str, scores: tuple[str, str], newest_first: bool
+    ) -> AsyncIterator[StoredJob]:
+        """One list (``scores`` empty) or score range of a sorted set, in chunks."""
+        start = 0
+        while True:
+            page = await self._transport.guard(
+                functools.partial(self._page, state, queue, key, scores, start, newest_first),
+                idempotent=True,
+            )
+            for job in page:
+                yield job
+            if len(page) < _SCAN_CHUNK:
+                return
+            start += _SCAN_CHUNK
 
     async def _page(
         self,
@@ -223,6 +231,8 @@ class RedisListing:
             *command, "WITHSCORES", "LIMIT", start, _SCAN_CHUNK
         )
         if state is JobState.QUEUED:
+            # The arrival rides in due_at until _arrival has read it (listings of queued
+            # jobs have no due time: _identified clears it).
             return [
                 StoredJob(
                     job_id=job_id_of(raw),
@@ -230,6 +240,7 @@ class RedisListing:
                     raw=raw,
                     queue=queue,
                     priority=score_priority(score),
+                    due_at=score + score_priority(score) * _PRIO_UNIT,
                 )
                 for raw, score in score_pairs(scored)
             ]
@@ -310,6 +321,69 @@ class RedisListing:
                 if needle in job.raw and job.job_id == job_id:
                     return job
         return None
+
+
+async def _merge(
+    streams: Sequence[AsyncIterator[StoredJob]],
+    key: Callable[[StoredJob], tuple[float, str]],
+    *,
+    newest_first: bool,
+) -> AsyncIterator[StoredJob]:
+    """Streams each in ``key`` order (descending when ``newest_first``) merged into one;
+    ties go to the earlier stream."""
+    if len(streams) == 1:
+        async for job in streams[0]:
+            yield job
+        return
+
+    def rank(job: StoredJob, index: int) -> tuple[Any, int]:
+        return (_Descending(key(job)) if newest_first else key(job), index)
+
+    heads: list[tuple[tuple[Any, int], int, StoredJob]] = []
+    for index, stream in enumerate(streams):
+        job = await anext(stream, None)
+        if job is not None:
+            heads.append((rank(job, index), index, job))
+    heapq.heapify(heads)
+    while heads:
+        _, index, job = heapq.heappop(heads)
+        yield job
+        following = await anext(streams[index], None)
+        if following is not None:
+            heapq.heappush(heads, (rank(following, index), index, following))
+
+
+class _Descending:
+    """A sort key that orders the other way round."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple[float, str]) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Descending) -> bool:
+        return self.key > other.key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.key == other.key
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _arrival(job: StoredJob) -> tuple[float, str]:
+    return (job.due_at or 0.0, "")
+
+
+def _enqueued(job: StoredJob) -> tuple[float, str]:
+    return (queued_since(job.raw) or 0.0, job.job_id)
+
+
+def _due(job: StoredJob) -> tuple[float, str]:
+    return (job.due_at or 0.0, "")
+
+
+def _died(job: StoredJob) -> tuple[float, str]:
+    return (job.updated_at or 0.0, "")
 
 
 def _placement(entry: str | None) -> tuple[str, int]:

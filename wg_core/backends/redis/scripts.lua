@@ -13,12 +13,14 @@
 -- Times are Unix seconds from the server's clock (TIME); Lua numbers are returned as
 -- strings because Redis truncates Lua numbers to integers in replies.
 --
--- A queue's jobs: priority 0 in its LIST (the queue default's is the spec's {ns}:jobs),
--- LPUSH in, taken from the right; other priorities in its priority ZSET, scored
--- -priority * 2^42 + arrival (FIFO within a priority; a released job gets a decreasing
--- front arrival). Arrivals stay within +-2^41 and priorities within +-1000, so scores
--- are exact in a double; a negative score is a priority above 0. Claim order within a
--- queue: negative scores, then the list, then the rest of the ZSET.
+-- A queue's jobs: its priority ZSET, scored -priority * 2^42 + arrival (FIFO within a
+-- priority; a released job gets a decreasing front arrival); arrivals stay within
+-- +-2^41 and priorities within +-1000, so scores are exact in a double, and a negative
+-- score is a priority above 0. The queue default's priority-0 jobs are in the spec's
+-- LIST {ns}:jobs instead (LPUSH in, taken from the right), where the Rust wg reads and
+-- writes them; the LIST of any other queue stays empty (wg 2 writes none; the key is
+-- kept for a later layout). Claim order within a queue: negative scores, then the
+-- list, then the rest of the ZSET.
 
 -- name: prelude
 local function now_seconds()
@@ -75,12 +77,13 @@ local function placement_of(placements, id)
   return queue, tonumber(priority)
 end
 
--- Put `raw` at the back (or the front) of its queue and priority: priority 0 in the
--- queue's list, others in its priority set. A job that lands anywhere but {ns}:jobs
--- (whose pushes wake blocked claimers by themselves) appends to the queue's wake
--- stream, which the other idle claimers block on. `q`: {jobs=, prio=, wake=, spec=}.
+-- Put `raw` at the back (or the front) of its queue and priority: default's priority
+-- 0 in the spec's list, everything else in the queue's priority set. A job that lands
+-- anywhere but {ns}:jobs (whose pushes wake blocked claimers by themselves) appends to
+-- the queue's wake stream, which the other idle claimers block on.
+-- `q`: {jobs=, prio=, wake=, spec=}.
 local function push_job(q, raw, priority, order, front)
-  if priority == 0 then
+  if priority == 0 and q.spec then
     if front then
       redis.call('RPUSH', q.jobs, raw)
     else
@@ -264,10 +267,11 @@ for first = 1, n, chunk do
         bucket[#bucket + 1] = raw
         index[ni + 2] = 's' .. raw
       else
-        local bucket = priority == 0 and lists or prios
+        local listed = priority == 0 and queue == 'default'
+        local bucket = listed and lists or prios
         local entries = bucket[qi] or {}
         bucket[qi] = entries
-        if priority == 0 then
+        if listed then
           entries[#entries + 1] = raw
         else
           entries[#entries + 1] = priority
