@@ -133,9 +133,7 @@ async def old(plain: Any) -> AsyncIterator[OldNamespace]:
         await plain.delete(*keys)
 
 
-async def test_a_reader_refuses_layout_1_and_writes_nothing(
-    plain: Any, old: OldNamespace
-) -> None:
+async def test_a_reader_refuses_layout_1_and_writes_nothing(plain: Any, old: OldNamespace) -> None:
     before = await snapshot(plain, old.namespace)
     reader = RedisBackend(URLS["redis"], old.namespace)
     with pytest.raises(SchemaOutdatedError, match="layout 1"):

@@ -8,6 +8,7 @@ that a claim that was not woken fails instead of finding the job when a slice en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -212,10 +213,8 @@ async def test_cancelled_idle_claims_of_several_queues_strand_nothing(
         for _ in range(round_ % 5):
             await asyncio.sleep(0)
         waiting.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             returned.extend(await waiting)
-        except asyncio.CancelledError:
-            pass
     counts = await backend.counts()
     assert counts.running == len(returned)
     assert counts.queued + counts.running == total

@@ -17,7 +17,7 @@ from typing import Final
 
 from wg_core.backend import Counters, JobState, Move, QueueInfo, StateCounts, WorkerInfo
 from wg_core.backends.redis.keys import STATE_LETTER
-from wg_core.backends.redis.listing import RedisListing, score_pairs, queued_since
+from wg_core.backends.redis.listing import RedisListing, queued_since, score_pairs
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["RedisAdmin"]

@@ -143,7 +143,12 @@ class RedisBackend(RedisAdmin):
         keys: tuple[str, ...]
         args: list[Any]
         first = jobs[0]
-        if len(jobs) == 1 and first.delay <= 0 and first.queue == DEFAULT_QUEUE and not first.priority:
+        if (
+            len(jobs) == 1
+            and first.delay <= 0
+            and first.queue == DEFAULT_QUEUE
+            and not first.priority
+        ):
             name, keys, args = "enqueue_one", self._enqueue_one_keys, [first.job_id, first.raw]
         else:
             # Columns rather than rows: ids, envelopes, queue numbers, priorities, then
@@ -255,11 +260,9 @@ class RedisBackend(RedisAdmin):
     async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
         k = self._keys
         dead = k.queue(token_queue(attempt.token)).dead
+        held = (k.running, k.leases, k.attempts, k.ids, k.stats)
         moved = await self._transport.run(
-            "bury",
-            (k.running, k.leases, k.attempts, k.ids, k.stats, dead, k.died, k.aliases)
-            + (k.running_counts,),
-            (attempt.token, raw),
+            "bury", (*held, dead, k.died, k.aliases, k.running_counts), (attempt.token, raw)
         )
         return bool(moved)
 

@@ -149,7 +149,9 @@ class _Doorbell:
                 await client.execute_command("CLIENT", "UNBLOCK", self._claim_id)
         except Exception as exc:
             # No doorbell: the claim still ends at its own timeout (a slice).
-            _log.debug("a claim's doorbell failed: %s", scrub_secrets(str(exc), self._transport.url))
+            _log.debug(
+                "a claim's doorbell failed: %s", scrub_secrets(str(exc), self._transport.url)
+            )
         finally:
             if not clean:
                 await connection.disconnect()
@@ -252,7 +254,7 @@ class BlockingClaims:
         fast = plan.fast(idle)
         wake_ids = [str(entry) for entry in idle[: len(plan.queues)]] or ["0-0"] * len(plan.queues)
         claiming, slot = self._take_claiming(worker_id)
-        keys = plan.keys + (claiming, plan.claimers) if fast else plan.keys
+        keys = (*plan.keys, claiming, plan.claimers) if fast else plan.keys
         args = plan.args(limit, lease, worker_id, fast)
         script = transport.scripts["claim"]
         commands: list[tuple[Any, ...]] = [("CLIENT", "ID")]

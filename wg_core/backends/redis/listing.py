@@ -213,7 +213,9 @@ class RedisListing:
             else:
                 raws = await client.execute_command("LRANGE", key, -stop - 1, -start - 1)
                 raws.reverse()
-            jobs = [StoredJob(job_id=job_id_of(raw), state=state, raw=raw, queue=queue) for raw in raws]
+            jobs = [
+                StoredJob(job_id=job_id_of(raw), state=state, raw=raw, queue=queue) for raw in raws
+            ]
             if state is JobState.DEAD and jobs:
                 died = await client.execute_command(
                     "HMGET", self._keys.died, *(job.job_id for job in jobs)
@@ -227,9 +229,7 @@ class RedisListing:
             command = ("ZREVRANGEBYSCORE", key, high, low)
         else:
             command = ("ZRANGEBYSCORE", key, low, high)
-        scored = await client.execute_command(
-            *command, "WITHSCORES", "LIMIT", start, _SCAN_CHUNK
-        )
+        scored = await client.execute_command(*command, "WITHSCORES", "LIMIT", start, _SCAN_CHUNK)
         if state is JobState.QUEUED:
             # The arrival rides in due_at until _arrival has read it (listings of queued
             # jobs have no due time: _identified clears it).
@@ -341,16 +341,23 @@ async def _merge(
 
     heads: list[tuple[tuple[Any, int], int, StoredJob]] = []
     for index, stream in enumerate(streams):
-        job = await anext(stream, None)
-        if job is not None:
-            heads.append((rank(job, index), index, job))
+        first = await _next(stream)
+        if first is not None:
+            heads.append((rank(first, index), index, first))
     heapq.heapify(heads)
     while heads:
         _, index, job = heapq.heappop(heads)
         yield job
-        following = await anext(streams[index], None)
+        following = await _next(streams[index])
         if following is not None:
             heapq.heappush(heads, (rank(following, index), index, following))
+
+
+async def _next(stream: AsyncIterator[StoredJob]) -> StoredJob | None:
+    try:
+        return await anext(stream)
+    except StopAsyncIteration:
+        return None
 
 
 class _Descending:
