@@ -55,6 +55,7 @@ _log = logging.getLogger(__name__)
 BLOCK_SLICE: Final = 10.0
 _BLOCK_SOCKET_MARGIN: Final = 10.0
 _ABANDON_TIMEOUT: Final = 2.0  # to end a cancelled blocking claim before closing its connection
+_DOORBELL_LINGER: Final = 0.005  # a woken claim's doorbell is ended this much later
 MIN_BLOCK: Final = 0.01  # BLMOVE's timeout 0 means "forever": never send less than this
 
 
@@ -157,9 +158,27 @@ class _Doorbell:
                 await connection.disconnect()
             await pool.release(connection)
 
-    async def stop(self) -> None:
-        """End the doorbell (the claim's pipeline has all its replies)."""
+    def dismiss(self, background: set[asyncio.Future[None]]) -> asyncio.Future[None] | None:
+        """The claim's pipeline has all its replies: the doorbell may no longer unblock
+        it. Returns what to await before the claim's connection is used again (an
+        ``UNBLOCK`` of it in flight), else ends the doorbell in the background (kept in
+        ``background`` meanwhile), so that a woken claim returns at once."""
         self._claim_done = True
+        if self._ringing and self._task is not None:
+            return self._task
+        ending = asyncio.ensure_future(self.stop(after=_DOORBELL_LINGER))
+        background.add(ending)
+        ending.add_done_callback(background.discard)
+        return None
+
+    async def stop(self, *, after: float = 0.0) -> None:
+        """End the doorbell (the claim's pipeline has all its replies), ``after``
+        seconds from now."""
+        self._claim_done = True
+        if after:
+            # Not before the claimed jobs have started: this is the woken claim's
+            # housekeeping, not its work.
+            await asyncio.sleep(after)
         task = self._task
         if task is None or task.done():
             return
@@ -191,6 +210,7 @@ class BlockingClaims:
         self._free_slots: list[int] = []
         self._next_slot = 0
         self._in_use: set[str] = set()
+        self._background: set[asyncio.Future[None]] = set()
 
     async def claim(
         self,
@@ -282,7 +302,9 @@ class BlockingClaims:
                 while len(replies) < expected:
                     replies.append(await read_reply(connection))
                 if doorbell is not None:
-                    await doorbell.stop()
+                    ringing = doorbell.dismiss(self._background)
+                    if ringing is not None:
+                        await asyncio.shield(ringing)
         except asyncio.CancelledError:
             # Hand the connection and the claiming list over to a task that cannot be
             # cancelled: it ends the wait and gives back whatever the claim took.
@@ -397,8 +419,12 @@ class BlockingClaims:
         before the connections close: a claim that then fails gives its list up
         without emptying it.)"""
         in_use = list(self._in_use)
+        background = list(self._background)
 
         async def give_back(lane: Lane) -> None:
+            # Doorbells still ending: let them, so that no task outlives the backend.
+            if background:
+                await asyncio.wait(background, timeout=_ABANDON_TIMEOUT)
             for claiming in in_use:
                 with contextlib.suppress(Exception):
                     await self.unclaim(lane, claiming)
