@@ -155,16 +155,19 @@ class RedisBackend(RedisAdmin):
             # (if any job is scheduled) delays, which the script reads in chunks.
             timed = any(job.delay > 0 for job in jobs)
             names = list(dict.fromkeys(job.queue for job in jobs))
-            number = {queue: index for index, queue in enumerate(names, start=1)}
+            # A batch of one queue at priority 0 (the usual bulk) sends no such columns.
+            mixed = len(names) > 1 or any(job.priority for job in jobs)
             name, keys = "enqueue", self._enqueue_keys
             for queue in names:
                 q = self._keys.queue(queue)
                 keys += (q.jobs, q.prio, q.schedule, q.wake)
-            args = [len(jobs), "1" if timed else "0", len(names), *names]
+            args = [len(jobs), "1" if timed else "0", "1" if mixed else "0", len(names), *names]
             args += [job.job_id for job in jobs]
             args += [job.raw for job in jobs]
-            args += [number[job.queue] for job in jobs]
-            args += [job.priority for job in jobs]
+            if mixed:
+                number = {queue: str(index) for index, queue in enumerate(names, start=1)}
+                args += [number[job.queue] for job in jobs]
+                args += [str(job.priority) for job in jobs]
             if timed:
                 args += [repr(job.delay) if job.delay > 0 else "0" for job in jobs]
         try:

@@ -197,14 +197,16 @@ end
 -- name: enqueue
 -- KEYS: ids, aliases, placements, queues, order, then per queue named in ARGV: its
 -- jobs, prio, schedule, wake.
--- ARGV: n, timed 0|1, nq, nq queue names, then columns of n: job ids, envelopes, queue
--- numbers (1-based), priorities, and when timed delays in seconds.
+-- ARGV: n, timed 0|1, mixed 0|1, nq, nq queue names, then columns of n: job ids,
+-- envelopes, when mixed queue numbers (1-based) and priorities (else every job is the
+-- first queue's at priority 0), and when timed delays in seconds.
 -- All or nothing: a duplicate id fails the whole batch before anything is written. The
 -- same job sent twice (a retried call whose first reply was lost) is not a duplicate.
 -- Each key is read and written in commands of many jobs (unpack() is bounded by the C
 -- stack, hence the chunks), not one command per job.
-local n, timed, nq = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
-local base = 3 + nq
+local n, timed, mixed, nq = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3] == '1', tonumber(ARGV[4])
+local base = 4 + nq
+local delays = base + (mixed and 4 or 2) * n
 local chunk = 500
 local seen = {}
 for i = base + 1, base + n do
@@ -241,8 +243,11 @@ for first = 1, n, chunk do
   for i = first, last do
     if not again[i] then
       local id, raw = ARGV[base + i], ARGV[base + n + i]
-      local qi, priority = tonumber(ARGV[base + 2 * n + i]), tonumber(ARGV[base + 3 * n + i])
-      local queue = ARGV[3 + qi]
+      local qi, priority = 1, 0
+      if mixed then
+        qi, priority = tonumber(ARGV[base + 2 * n + i]), tonumber(ARGV[base + 3 * n + i])
+      end
+      local queue = ARGV[4 + qi]
       if not says_id(raw, id) then
         aliases[na + 1] = raw
         aliases[na + 2] = id
@@ -257,7 +262,7 @@ for first = 1, n, chunk do
           redis.call('SADD', KEYS[4], queue)
         end
       end
-      local delay = timed and tonumber(ARGV[base + 4 * n + i]) or 0
+      local delay = timed and tonumber(ARGV[delays + i]) or 0
       index[ni + 1] = id
       if delay > 0 then
         now = now or now_seconds()
