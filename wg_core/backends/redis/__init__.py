@@ -5,16 +5,23 @@ Guarantees, and how they are kept:
 * **The spec's keys, with the spec's meaning** (docs/redis.md has the full layout):
   ``{ns}:jobs`` is a LIST of envelopes (LPUSH in, consumed from the right; a released job
   goes back at the right end, the front), ``{ns}:schedule`` and ``{ns}:retry`` are ZSETs
-  of envelopes scored by due time (Unix seconds), ``{ns}:dead`` is a LIST. A Rust
-  producer's plain ``LPUSH {ns}:jobs <envelope>`` is claimed like any other job, and a
-  Rust reader finds envelopes where it expects them. What the spec lacks lives beside
-  them: running attempts (``:running`` token → envelope, ``:leases`` token → deadline,
-  ``:attempts`` token → job id, worker, claim time), the id index (``:ids``, job id →
-  state and envelope, so that admin look-ups are O(1)), counters, the pause flag, the
-  worker registry, and the claiming lists of blocking claims (``:claimers``, a ZSET of
-  list name → deadline, and the short-lived ``:claiming:…`` lists it names).
-  ``hash_tag=True`` names every key ``{ns}:…`` so that a namespace lives in one Redis
-  Cluster slot.
+  of envelopes scored by due time (Unix seconds), ``{ns}:dead`` is a LIST. They are the
+  queue ``default``'s (``{ns}:jobs`` at priority 0 only), so a Rust producer's plain
+  ``LPUSH {ns}:jobs <envelope>`` is claimed by a pool serving ``default``, and a Rust
+  reader finds wg's default jobs where it expects them. Every other queue has the same
+  structures under ``{ns}:queue:<name>:…``, and every queue a priority ZSET (score:
+  priority, then arrival) for the jobs not in ``{ns}:jobs``; ``{ns}:placements`` keeps
+  each such job's queue and priority through every state. What the spec lacks lives
+  beside them: running attempts (``:running`` token → envelope, ``:leases`` token →
+  deadline, ``:attempts`` token → job id, worker, claim time, queue, priority), the id
+  index (``:ids``, job id → state and envelope, so that admin look-ups are O(1)),
+  counters, the pause flags, the worker registry, and the claiming lists of blocking
+  claims (``:claimers``, a ZSET of list name → deadline, and the short-lived
+  ``:claiming:…`` lists it names). ``hash_tag=True`` names every key ``{ns}:…`` so that
+  a namespace lives in one Redis Cluster slot.
+* **Layout versions** (layout.py): ``{ns}:meta`` records the layout; a writer's
+  ``open`` upgrades an older namespace in place under a ``SET NX`` lock, a reader's
+  refuses it.
 * **Every transition is one Lua script** (scripts.lua): claim, complete, retry, bury,
   release, heartbeat, promote, reclaim, admin moves. Each is atomic, so a job is always
   in exactly one place, transitions are compare-and-set on the attempt token, counters
@@ -25,9 +32,10 @@ Guarantees, and how they are kept:
   ``release`` acknowledge any number of attempts in one script call.
 * **Idle claimers block, never poll, and wake up with the job** (claiming.py): BLMOVE
   into a claiming list of the claimer's own, on the server, then the claim script, in
-  one pipeline. A claim cancelled while its script runs waits for the reply and
-  releases what it leased, so a shutting-down pool does not leave jobs to wait for
-  their lease to expire.
+  one pipeline; jobs pushed anywhere but ``{ns}:jobs`` append to their queue's wake
+  stream, which an ``XREAD`` of the claimer watches. A claim cancelled while its script
+  runs waits for the reply and releases what it leased, so a shutting-down pool does
+  not leave jobs to wait for their lease to expire.
 * **Errors** (transport.py): calls that are safe to repeat are retried once on a fresh
   connection, the rest raise ``BackendUnavailableError`` and the worker pool backs off
   and calls again; nothing is ever re-sent blindly.
@@ -37,10 +45,11 @@ persistence setting allows (AOF ``appendfsync everysec`` may lose about a second
 ``maxmemory-policy`` other than ``noeviction`` may silently delete jobs, so ``open``
 warns about it.
 
-The package, by noun: ``keys`` (the namespace's keys and the hash tag), ``scripts``
-(loading scripts.lua's named blocks), ``transport`` (connections, the script lane,
-bounds, retries and error translation), ``claiming`` (blocking claims), ``backend``
-(the class and its working verbs), ``admin`` (the admin verbs).
+The package, by noun: ``keys`` (the namespace's and the queues' keys, the hash tag),
+``scripts`` (loading scripts.lua's named blocks), ``transport`` (connections, the
+script lane, bounds, retries and error translation), ``claiming`` (blocking claims),
+``layout`` (layout versions and the upgrade), ``backend`` (the class and its working
+verbs), ``listing`` (listings and look-ups), ``admin`` (the other admin verbs).
 """
 
 from __future__ import annotations
