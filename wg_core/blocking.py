@@ -50,6 +50,8 @@ def _blocking(
         return self._run(bound(*args, **kwargs))
 
     call.__name__ = call.__qualname__ = name
+    # help() and inspect.signature() show Client's parameters, not *args/**kwargs.
+    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
     call.__doc__ = f"``Client.{name}``, blocking.\n\n{inspect.getdoc(method) or ''}".rstrip()
     return call
 
