@@ -274,3 +274,40 @@ async def test_queues_lists_every_queue_with_counts(client: Client) -> None:
     assert (await client.counts()).total == 3
     assert await client.purge(JobState.QUEUED, queue="emails") == 2
     assert (await client.counts()).total == 1
+
+
+async def test_a_paused_queue_starts_nothing_its_pool_claimed_ahead(
+    client: Client, start_pool: Any
+) -> None:
+    """Jobs a pool holds claimed ahead (leased, waiting for a slot) go back to their
+    queue when it is paused, as they do for a paused namespace."""
+    started: list[int] = []
+    go = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        started.append(job["n"])
+        if job["n"] < 3:
+            await go.wait()
+
+    await client.enqueue_many([{"n": n} for n in range(7)], job_name="work", queue="emails")
+    pool = await start_pool(
+        handle, queues=["emails"], workers=3, prefetch=3, lease=30.0, prefetch_hold=30.0
+    )
+
+    async def buffered() -> bool:
+        return sorted(started) == [0, 1, 2] and pool.stats.buffered == 3
+
+    await wait_until(buffered)
+    await client.pause(queue="emails")  # the pool learns it at its next heartbeat
+
+    async def given_back() -> bool:
+        return pool.stats.buffered == 0 and (await client.counts(queue="emails")).queued == 4
+
+    await wait_until(given_back)
+    go.set()
+    await wait_until(processed(pool, 3))
+    await asyncio.sleep(FAST["heartbeat_interval"] * 2)  # a few heartbeats and claims
+    assert sorted(started) == [0, 1, 2]
+    await client.resume(queue="emails")
+    await wait_until(processed(pool, 7))
+    assert sorted(started) == list(range(7))
