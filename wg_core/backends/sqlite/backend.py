@@ -84,6 +84,7 @@ class SqliteBackend(SqlBackend):
             "pragma_query_only",
             "data_version",
             "claim",
+            "claim_queues",
             "enqueue_job",
             "table_spans",
             "job_ids_in",
@@ -353,7 +354,14 @@ class SqliteBackend(SqlBackend):
             # The common case, one statement: an id taken in another table stores
             # nothing, one taken in {ns}_jobs is refused by its unique index.
             job = jobs[0]
-            row = {"raw": job.raw, "job_id": job.job_id, "job_name": job.job_name, "now_ms": now}
+            row = {
+                "raw": job.raw,
+                "job_id": job.job_id,
+                "job_name": job.job_name,
+                "now_ms": now,
+                "queue": job.queue,
+                "priority": job.priority,
+            }
             try:
                 inserted = connection.execute(self._sql["enqueue_job"], row).rowcount
             except sqlite3.IntegrityError as exc:
@@ -370,6 +378,8 @@ class SqliteBackend(SqlBackend):
                 "job_name": job.job_name,
                 "delay_us": micros(job.delay),
                 "now_ms": now,
+                "queue": job.queue,
+                "priority": job.priority,
             }
             for job in jobs
         ]
@@ -384,19 +394,32 @@ class SqliteBackend(SqlBackend):
 
     # -- claiming ------------------------------------------------------------------------
 
-    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def _claim_now(
+        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
+    ) -> list[Attempt]:
         # The claim in one UPDATE … RETURNING statement (autocommit when alone: the
         # statement takes the write lock before it reads). Cancelled before it ran, it
         # never runs; cancelled while it ran, its jobs are released.
         if not self._opened:
             raise BackendError(f"{self!r} is not open: call open() first")
         batch = uuid.uuid4().hex
-        params = {"batch": batch, "lease_us": micros(lease), "worker_id": worker_id, "limit": limit}
+        params: dict[str, Any] = {
+            "batch": batch,
+            "lease_us": micros(lease),
+            "worker_id": worker_id,
+            "limit": limit,
+        }
+        if len(queues) == 1:
+            block, params["queue"] = "claim", queues[0]
+        else:
+            block, params["queues"] = "claim_queues", queues
+        order = {queue: position for position, queue in enumerate(queues)}
 
         async def body(session: SqlSession) -> list[Attempt]:
-            rows = await session.fetch("claim", params)
-            rows.sort()  # RETURNING has no defined order: oldest first
-            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+            rows = await session.fetch(block, params)
+            # RETURNING has no defined order: queue order, priority DESC, oldest first.
+            rows.sort(key=lambda row: (order[row[3]], -row[2], row[0]))
+            return [Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1]) for row in rows]
 
         try:
             return await self._call(
@@ -429,7 +452,13 @@ class SqliteBackend(SqlBackend):
         self._waiters.wake_all()
 
     async def _wait_for_work(
-        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+        self,
+        timeout: float,
+        generation: int,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: Sequence[str],
     ) -> list[Attempt]:
         # Woken by this process's enqueues (the shared Waiters) and by the commit
         # watcher, which sees other processes' commits and moves the wake generation on.
