@@ -19,9 +19,11 @@ from wg_core import JobState, WorkerInfo
 from wg_tui.columns import (
     GROUP_COLUMNS,
     JOB_COLUMNS,
+    QUEUE_COLUMNS,
     WORKER_COLUMNS,
     GroupRow,
     JobRow,
+    QueueRow,
     WorkerRow,
     format_age,
     format_clock,
@@ -35,6 +37,7 @@ __all__ = [
     "FilterBar",
     "JobTable",
     "OverviewPanel",
+    "QueueTable",
     "StatusBar",
     "WorkerTable",
 ]
@@ -306,6 +309,29 @@ class WorkerTable(_KeyedTable):
                     tuple(
                         Text(cell, style="bold red") if row.stale and index == 6 else cell
                         for index, cell in enumerate(row.cells)
+                    ),
+                )
+                for row in rows
+            ]
+        )
+
+
+class QueueTable(_KeyedTable):
+    """The named queues, one row each; a paused queue is highlighted."""
+
+    def on_mount(self) -> None:
+        self.set_columns(QUEUE_COLUMNS)
+
+    def show(self, rows: Sequence[QueueRow]) -> None:
+        """Show the queues (sorted by name, as the core lists them)."""
+        paused_column = QUEUE_COLUMNS.index("paused")
+        self._apply(
+            [
+                (
+                    row.key,
+                    tuple(
+                        Text(cell, style="bold yellow") if row.paused and i == paused_column else cell
+                        for i, cell in enumerate(row.cells)
                     ),
                 )
                 for row in rows
