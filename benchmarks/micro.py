@@ -2,7 +2,7 @@
 
 What docs/benchmarks.md's "Per job, in the worker" table reports: a task with
 ``asyncio.wait_for`` vs ``asyncio.timeout`` around a no-op handler, ``Envelope.decode`` vs
-bare ``json.loads``, ``Envelope.encode``, and the producer's ``Client._new_job``.
+bare ``json.loads``, ``Envelope.encode``, and the producer's ``JobBuilder.one`` (``Client``'s).
 CPU time (``time.process_time``), median of 5 rounds, so other tenants matter little.
 
 ``python -m benchmarks.micro sqlite [DIR]``: the SQLite backend's own cost per operation
@@ -24,10 +24,12 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
-from wg_core import Client, MemoryBackend
+from wg_core import JobOptions
 from wg_core.backend import NewJob
 from wg_core.backends.sqlite import SqliteBackend
 from wg_core.envelope import Envelope
+from wg_core.new_jobs import JobBuilder
+from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES
 
 ROUNDS = 5
 
@@ -67,19 +69,23 @@ async def main() -> None:
     ):
         cost = statistics.median([await _tasks(body) for _ in range(ROUNDS)])
         print(f"{name:34} {cost:6.1f} µs/job")
-    client = Client(MemoryBackend("micro"))
-    # _new_job is private, but it is exactly the piece measured: everything an enqueue
-    # does before it reaches the backend.
-    new = client._new_job({"i": 1, "t": time.time()}, job_name="bench", options=None, delay=None)
+    # The client's JobBuilder: everything an enqueue does before it reaches the backend.
+    builder = JobBuilder(
+        default_options=JobOptions(), max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES, clock=time.time
+    )
+
+    def new_job(payload: object) -> NewJob:
+        return builder.one(
+            payload, job_name="bench", options=None, delay=None, queue="default", priority=0
+        )
+
+    new = new_job({"i": 1, "t": time.time()})
     envelope = Envelope.decode(new.raw)
     pieces: tuple[tuple[str, Callable[[], object]], ...] = (
         ("Envelope.decode", lambda: Envelope.decode(new.raw)),
         ("json.loads (same text)", lambda: json.loads(new.raw)),
         ("Envelope.encode", envelope.encode),
-        (
-            "Client._new_job (producer)",
-            lambda: client._new_job({"i": 1, "t": 1.0}, job_name="bench", options=None, delay=None),
-        ),
+        ("JobBuilder.one (producer)", lambda: new_job({"i": 1, "t": 1.0})),
     )
     for name, call in pieces:
         cost = statistics.median([_per_call(call) for _ in range(ROUNDS)])

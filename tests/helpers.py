@@ -10,6 +10,7 @@ from typing import Any
 
 from wg_core.backend import NewJob
 from wg_core.envelope import Envelope
+from wg_core.queues import DEFAULT_QUEUE
 
 
 def envelope(
@@ -35,10 +36,24 @@ def envelope(
     )
 
 
-def new_job(job_name: str = "job", payload: Any = None, *, delay: float = 0.0) -> NewJob:
-    """A ``NewJob`` ready for ``Backend.enqueue``."""
+def new_job(
+    job_name: str = "job",
+    payload: Any = None,
+    *,
+    delay: float = 0.0,
+    queue: str = DEFAULT_QUEUE,
+    priority: int = 0,
+) -> NewJob:
+    """A ``NewJob`` ready for ``Backend.enqueue``, in ``queue`` at ``priority``."""
     env = envelope(job_name, payload)
-    return NewJob(job_id=env.id, job_name=job_name, raw=env.encode(), delay=delay)
+    return NewJob(
+        job_id=env.id,
+        job_name=job_name,
+        raw=env.encode(),
+        delay=delay,
+        queue=queue,
+        priority=priority,
+    )
 
 
 async def wait_until(

@@ -3,15 +3,17 @@
 ```python
 client = await Client.connect("sqlite:jobs.db", "myapp")
 await client.enqueue(EmailJob(to="a@b.c", subject="Hi", body="..."))
+await client.enqueue(ReportJob(day="2026-01-01"), queue="reports", priority=10)
 
 pool = WorkerPool(handler=process_email, url="sqlite:jobs.db", namespace="myapp")
+# or: WorkerPool(..., queues=["critical", "default"])  (strict order)
 await pool.run()  # until SIGINT/SIGTERM, then drains
 ```
 """
 
 # Types a user meets through Client and WorkerPool. The types for writing a backend
 # (NewJob, Attempt, StoredJob, Move, HeartbeatReply) live in wg_core.backend.
-from wg_core.backend import Backend, Counters, JobState, StateCounts, WorkerInfo
+from wg_core.backend import Backend, Counters, JobState, QueueInfo, StateCounts, WorkerInfo
 from wg_core.backends.memory import MemoryBackend
 from wg_core.blocking import BlockingClient
 from wg_core.client import Client, JobSpec
@@ -28,10 +30,12 @@ from wg_core.errors import (
     NamespaceNotFoundError,
     PayloadError,
     SchemaError,
+    SchemaOutdatedError,
     WgError,
 )
 from wg_core.jobs import JobContext, JobInfo
 from wg_core.options import JobOptions, WorkerConfig
+from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
 from wg_core.worker import PoolStats, WorkerPool
 
@@ -39,7 +43,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_JOB_NAME",
+    "DEFAULT_QUEUE",
     "DEFAULT_URL",
+    "MAX_PRIORITY",
+    "MIN_PRIORITY",
     "Backend",
     "BackendConfigError",
     "BackendError",
@@ -63,7 +70,9 @@ __all__ = [
     "NamespaceNotFoundError",
     "PayloadError",
     "PoolStats",
+    "QueueInfo",
     "SchemaError",
+    "SchemaOutdatedError",
     "StateCounts",
     "WgError",
     "WorkerConfig",

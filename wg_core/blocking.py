@@ -50,6 +50,8 @@ def _blocking(
         return self._run(bound(*args, **kwargs))
 
     call.__name__ = call.__qualname__ = name
+    # help() and inspect.signature() show Client's parameters, not *args/**kwargs.
+    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
     call.__doc__ = f"``Client.{name}``, blocking.\n\n{inspect.getdoc(method) or ''}".rstrip()
     return call
 
@@ -165,8 +167,10 @@ class BlockingClient:
     schedule = _blocking(Client.schedule)
     enqueue_with_options = _blocking(Client.enqueue_with_options)
     enqueue_many = _blocking(Client.enqueue_many)
+    layout_version = _blocking(Client.layout_version)
     counts = _blocking(Client.counts)
     counters = _blocking(Client.counters)
+    queues = _blocking(Client.queues)
     list_jobs = _blocking(Client.list_jobs)
     get_job = _blocking(Client.get_job)
     workers = _blocking(Client.workers)

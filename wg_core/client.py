@@ -4,27 +4,17 @@ The client does the cross-cutting work once, above every backend: job ids, the
 envelope's JSON, timestamps, payload size caps, and the read-modify-write of admin
 operations (requeueing a dead job resets its ``retry_count``).
 
-It also refuses, before any I/O, what no reader could handle (``ConfigError``):
-
-- **job names**: 1 to 128 characters, an ASCII letter or ``_`` first, then letters,
-  digits, ``_``, ``.``, ``:`` or ``-`` (``send_email``, ``images.resize``,
-  ``billing:charge-card``). No spaces: names are routing keys, typed on command lines,
-  matched exactly; 128 fits every backend's ``job_name`` column.
-- **job ids** given by the caller: a UUID in its canonical text form
-  (``6f1c2d0e-8a4b-4c1e-9f3a-2b7d5e6a9c01``, any case, stored in lowercase). The
-  envelope's ``id`` is a UUID string for the Rust reader too; an id wg chooses is a
-  UUIDv7.
-- **delays** (``delay``, ``at``): as every duration, at most ``MAX_DURATION`` (100
-  years, see ``wg_core.options``).
+It also refuses, before any I/O, what no reader could handle (``ConfigError``): job
+names, job ids, queue names and priorities outside their rules (``wg_core.new_jobs``,
+``wg_core.queues``) and delays (``delay``, ``at``) longer than ``MAX_DURATION`` (100
+years, see ``wg_core.options``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Self
@@ -35,16 +25,23 @@ from wg_core.backend import (
     JobQuery,
     JobState,
     Move,
-    NewJob,
+    QueueInfo,
     StateCounts,
     WorkerInfo,
 )
 from wg_core.dispatch import checked
-from wg_core.envelope import NewJobText, new_job_id, new_job_ids, new_job_text
-from wg_core.errors import ConfigError, PayloadError
+from wg_core.errors import ConfigError
 from wg_core.jobs import JobInfo
-from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES, Duration, JobOptions, to_seconds
-from wg_core.payloads import encode_payload, job_name_for
+from wg_core.new_jobs import (
+    MAX_JOB_NAME_LENGTH,
+    JobBuilder,
+    JobSpec,
+    is_job_id,
+    validate_job_id,
+    validate_job_name,
+)
+from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES, Duration, JobOptions
+from wg_core.queues import DEFAULT_QUEUE
 from wg_core.urls import backend_from_url
 
 __all__ = [
@@ -57,50 +54,8 @@ __all__ = [
     "validate_job_name",
 ]
 
-MAX_JOB_NAME_LENGTH: Final = 128
-_JOB_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
-_JOB_ID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _ADMIN_PAGE: Final = 500
 _REQUEUEABLE: Final = (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED)
-
-
-def validate_job_name(name: object) -> str:
-    """``name`` if it is a valid job name (see the module docstring), else ``ConfigError``."""
-    if not isinstance(name, str):
-        raise ConfigError(f"a job name must be a string, got {type(name).__name__}")
-    if len(name) > MAX_JOB_NAME_LENGTH or not _JOB_NAME.fullmatch(name):
-        raise ConfigError(
-            f"invalid job name {name!r}: use 1 to {MAX_JOB_NAME_LENGTH} characters, an ASCII "
-            "letter or '_' first, then letters, digits, '_', '.', ':' or '-' (no spaces)"
-        )
-    return name
-
-
-def is_job_id(text: object) -> bool:
-    """Whether ``text`` is a job id: a UUID in canonical form (any case)."""
-    return isinstance(text, str) and _JOB_ID.fullmatch(text) is not None
-
-
-def validate_job_id(job_id: object) -> str:
-    """``job_id`` in lowercase if it is a job id (a canonical UUID), else ``ConfigError``."""
-    if not is_job_id(job_id):
-        raise ConfigError(
-            f"invalid job id {job_id!r}: job ids are UUIDs "
-            "(like 6f1c2d0e-8a4b-4c1e-9f3a-2b7d5e6a9c01)"
-        )
-    assert isinstance(job_id, str)
-    return job_id.lower()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobSpec:
-    """One job for ``enqueue_many`` when jobs in a batch differ in name, options or time."""
-
-    payload: Any
-    job_name: str | None = None
-    options: JobOptions | None = None
-    delay: Duration | None = None
-    job_id: str | None = None
 
 
 class Client:
@@ -121,9 +76,12 @@ class Client:
         # Every call goes through the checked-dispatch layer (arguments validated once).
         self._backend = checked(backend)
         self._create = create
-        self._default_options = default_options or JobOptions()
-        self._max_payload_bytes = max_payload_bytes
         self._clock = clock
+        self._jobs = JobBuilder(
+            default_options=default_options or JobOptions(),
+            max_payload_bytes=max_payload_bytes,
+            clock=clock,
+        )
         self._opened = False
         self._open_lock: asyncio.Lock | None = None
 
@@ -184,12 +142,17 @@ class Client:
         delay: Duration | None = None,
         at: datetime | None = None,
         job_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
         connection: object | None = None,
     ) -> str:
         """Store ``job`` for processing now (or after ``delay`` / at ``at``); returns its id.
 
         ``job`` is a dataclass, a pydantic-style model or plain JSON values. The job name
         defaults to the class's ``job_name`` attribute or its snake_case name.
+        ``queue``: the named queue it waits in (pools serving that queue run it);
+        ``priority``: from ``MIN_PRIORITY`` to ``MAX_PRIORITY`` (-1000 to 1000), higher
+        runs first within its queue, FIFO within one priority (see ``wg_core.queues``).
         ``connection``: the caller's own database connection, so the job is stored
         inside the caller's transaction (backends that support it).
         """
@@ -197,7 +160,15 @@ class Client:
             raise ConfigError("give delay or at, not both")
         if at is not None:
             delay = self._delay_until(at)
-        new = self._new_job(job, job_name=job_name, options=options, delay=delay, job_id=job_id)
+        new = self._jobs.one(
+            job,
+            job_name=job_name,
+            options=options,
+            delay=delay,
+            job_id=job_id,
+            queue=queue,
+            priority=priority,
+        )
         backend = await self._ready()
         await backend.enqueue([new], connection=connection)
         return new.job_id
@@ -209,22 +180,37 @@ class Client:
         *,
         job_name: str | None = None,
         options: JobOptions | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
         connection: object | None = None,
     ) -> str:
-        """Store ``job`` to run after ``when`` (a delay) or at ``when`` (a datetime)."""
-        if isinstance(when, datetime):
-            return await self.enqueue(
-                job, job_name=job_name, options=options, at=when, connection=connection
-            )
+        """Store ``job`` to run after ``when`` (a delay) or at ``when`` (a datetime), in
+        ``queue`` at ``priority`` (kept when it becomes due)."""
+        at, delay = (when, None) if isinstance(when, datetime) else (None, when)
         return await self.enqueue(
-            job, job_name=job_name, options=options, delay=when, connection=connection
+            job,
+            job_name=job_name,
+            options=options,
+            delay=delay,
+            at=at,
+            queue=queue,
+            priority=priority,
+            connection=connection,
         )
 
     async def enqueue_with_options(
-        self, job: Any, options: JobOptions, *, job_name: str | None = None
+        self,
+        job: Any,
+        options: JobOptions,
+        *,
+        job_name: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> str:
         """``enqueue`` with explicit ``JobOptions`` (the spec's ``enqueue_with_options``)."""
-        return await self.enqueue(job, job_name=job_name, options=options)
+        return await self.enqueue(
+            job, job_name=job_name, options=options, queue=queue, priority=priority
+        )
 
     async def enqueue_many(
         self,
@@ -233,13 +219,18 @@ class Client:
         job_name: str | None = None,
         options: JobOptions | None = None,
         delay: Duration | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
         connection: object | None = None,
     ) -> list[str]:
         """Store many jobs in one atomic round trip; returns their ids in order.
 
-        Items may be ``JobSpec``s to vary name, options or delay per job.
+        Items may be ``JobSpec``s to vary name, options, delay, queue or priority per
+        job; the keywords are the batch's defaults. One invalid job stores none.
         """
-        batch = self._new_jobs(jobs, job_name=job_name, options=options, delay=delay)
+        batch = self._jobs.many(
+            jobs, job_name=job_name, options=options, delay=delay, queue=queue, priority=priority
+        )
         if batch:
             backend = await self._ready()
             await backend.enqueue(batch, connection=connection)
@@ -250,111 +241,27 @@ class Client:
             raise ConfigError("at must be timezone-aware (e.g. datetime.now(UTC) + ...)")
         return max(0.0, at.timestamp() - self._clock())
 
-    def _new_job(
-        self,
-        job: Any,
-        *,
-        job_name: str | None,
-        options: JobOptions | None,
-        delay: Duration | None,
-        job_id: str | None = None,
-    ) -> NewJob:
-        name = validate_job_name(job_name_for(job) if job_name is None else job_name)
-        delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
-        text = self._text_for(name, options, delay_s)
-        new_id = new_job_id() if job_id is None else validate_job_id(job_id)
-        return NewJob(
-            job_id=new_id, job_name=name, raw=self._encode(text, new_id, job, name), delay=delay_s
-        )
-
-    def _new_jobs(
-        self,
-        jobs: Iterable[Any],
-        *,
-        job_name: str | None,
-        options: JobOptions | None,
-        delay: Duration | None,
-    ) -> list[NewJob]:
-        """``_new_job`` for each item, sharing what a batch has in common (the clock
-        reading, the text templates, one read of the random source for the ids): a bulk
-        enqueue is bounded by this loop."""
-        items = list(jobs)
-        ids = new_job_ids(len(items))
-        delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
-        texts: dict[str, NewJobText] = {}
-        batch: list[NewJob] = []
-        for job, new_id in zip(items, ids, strict=True):
-            if isinstance(job, JobSpec):
-                batch.append(
-                    self._new_job(
-                        job.payload,
-                        job_name=job_name if job.job_name is None else job.job_name,
-                        options=job.options or options,
-                        delay=job.delay if job.delay is not None else delay,
-                        job_id=job.job_id,
-                    )
-                )
-                continue
-            name = job_name_for(job) if job_name is None else job_name
-            text = texts.get(name)
-            if text is None:
-                # Once per distinct name: the bulk path stays one dict lookup per job.
-                text = texts[validate_job_name(name)] = self._text_for(name, options, delay_s)
-            batch.append(
-                NewJob(
-                    job_id=new_id,
-                    job_name=name,
-                    raw=self._encode(text, new_id, job, name),
-                    delay=delay_s,
-                )
-            )
-        return batch
-
-    def _text_for(self, name: str, options: JobOptions | None, delay_s: float) -> NewJobText:
-        opts = options or self._default_options
-        now = self._clock()
-        return new_job_text(
-            job_name=name,
-            max_retries=opts.max_retries,
-            timeout=opts.timeout,
-            retry_delay=opts.retry_delay,
-            status="Scheduled" if delay_s > 0 else "Pending",
-            created_at=int(now),
-            scheduled_at=int(now + delay_s) if delay_s > 0 else None,
-        )
-
-    def _encode(self, text: NewJobText, job_id: str, job: Any, name: str) -> str:
-        """The envelope text of one new job, or ``PayloadError`` saying why not."""
-        try:
-            raw = text(job_id, encode_payload(job))
-        except (TypeError, ValueError) as exc:
-            raise PayloadError(f"payload of {name!r} is not JSON-serialisable: {exc}") from None
-        except RecursionError:
-            raise PayloadError(f"payload of {name!r} is nested too deeply") from None
-        if raw.isascii():  # the common case: one byte per character, nothing to check
-            size = len(raw)
-        else:
-            try:
-                size = len(raw.encode())
-            except UnicodeEncodeError as exc:  # a lone surrogate: not storable as UTF-8
-                raise PayloadError(
-                    f"payload of {name!r} is not valid Unicode text: {exc}"
-                ) from None
-        if size > self._max_payload_bytes:
-            raise PayloadError(
-                f"job {name!r} is {size} bytes encoded, over the {self._max_payload_bytes}-byte cap"
-            )
-        return raw
-
     # -- inspecting ----------------------------------------------------------------------
 
-    async def counts(self) -> StateCounts:
-        """Jobs per state (queued, scheduled, retry, running, dead)."""
-        return await (await self._ready()).counts()
+    async def layout_version(self) -> int:
+        """The storage layout version recorded for this namespace (``LAYOUT_VERSION``
+        once a writer has opened it; see ``wg_core.backend``)."""
+        return await (await self._ready()).layout_version()
 
-    async def counters(self) -> Counters:
-        """Processed and failed totals (sample twice for throughput)."""
-        return await (await self._ready()).counters()
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
+        """Jobs per state (queued, scheduled, retry, running, dead), of the whole
+        namespace or of one ``queue``."""
+        return await (await self._ready()).counts(queue=queue)
+
+    async def counters(self, *, queue: str | None = None) -> Counters:
+        """Processed and failed totals (sample twice for throughput), of the whole
+        namespace or of one ``queue``."""
+        return await (await self._ready()).counters(queue=queue)
+
+    async def queues(self) -> list[QueueInfo]:
+        """Every queue of the namespace (any that holds a job, is paused or has counted
+        one; ``default`` always), by name, with its counts, counters and pause flag."""
+        return await (await self._ready()).queues()
 
     async def list_jobs(
         self,
@@ -363,13 +270,15 @@ class Client:
         limit: int = 50,
         offset: int = 0,
         newest_first: bool = False,
+        queue: str | None = None,
         job_name: str | None = None,
         error_contains: str | None = None,
         text_contains: str | None = None,
     ) -> list[JobInfo]:
-        """A page of the jobs in ``state``, decoded. ``error_contains`` matches the last
-        error; ``text_contains`` the whole stored envelope (id, job name, payload, last
-        error): both case-insensitively (ASCII), as substrings."""
+        """A page of the jobs in ``state``, decoded. ``queue`` and ``job_name`` match
+        exactly; ``error_contains`` matches the last error; ``text_contains`` the whole
+        stored envelope (id, job name, payload, last error): both case-insensitively
+        (ASCII), as substrings."""
         if limit < 0 or offset < 0:
             raise ConfigError("limit and offset must be non-negative")
         backend = await self._ready()
@@ -378,6 +287,7 @@ class Client:
             limit=limit,
             offset=offset,
             newest_first=newest_first,
+            queue=queue,
             job_name=job_name,
             error_contains=error_contains,
             text_contains=text_contains,
@@ -394,9 +304,10 @@ class Client:
         """Registered worker pools with their last heartbeat."""
         return await (await self._ready()).list_workers()
 
-    async def is_paused(self) -> bool:
-        """Whether workers of this namespace are told not to claim."""
-        return await (await self._ready()).is_paused()
+    async def is_paused(self, *, queue: str | None = None) -> bool:
+        """Whether workers of this namespace are told not to claim (``queue``: whether
+        that queue is paused on its own, whatever the namespace's flag)."""
+        return await (await self._ready()).is_paused(queue=queue)
 
     # -- administering -------------------------------------------------------------------
 
@@ -419,10 +330,13 @@ class Client:
         self,
         state: JobState | str = JobState.DEAD,
         *,
+        queue: str | None = None,
         job_name: str | None = None,
         error_contains: str | None = None,
     ) -> int:
-        """Requeue every job in ``state`` (dead by default) matching the filters."""
+        """Requeue every job in ``state`` (dead by default) matching the filters
+        (``queue``: only that queue's jobs). Each job goes back to its own queue, at its
+        own priority."""
         source = JobState(state)
         if source not in _REQUEUEABLE:
             raise ConfigError(f"only {', '.join(_REQUEUEABLE)} jobs can be requeued")
@@ -434,6 +348,7 @@ class Client:
                 JobQuery(
                     state=source,
                     limit=_ADMIN_PAGE,
+                    queue=queue,
                     job_name=job_name,
                     error_contains=error_contains,
                 )
@@ -476,17 +391,21 @@ class Client:
         """Delete jobs by id (not running ones); returns how many."""
         return await (await self._ready()).delete_jobs(list(dict.fromkeys(job_ids)))
 
-    async def purge(self, state: JobState | str) -> int:
-        """Delete every job in ``state`` (queued, scheduled, retry or dead)."""
-        return await (await self._ready()).purge(JobState(state))
+    async def purge(self, state: JobState | str, *, queue: str | None = None) -> int:
+        """Delete every job in ``state`` (queued, scheduled, retry or dead), of every
+        queue or of one ``queue``; returns how many."""
+        return await (await self._ready()).purge(JobState(state), queue=queue)
 
-    async def pause(self) -> None:
-        """Tell every worker of the namespace to stop claiming (running jobs finish)."""
-        await (await self._ready()).set_paused(True)
+    async def pause(self, *, queue: str | None = None) -> None:
+        """Tell every worker of the namespace to stop claiming (running jobs finish);
+        with ``queue``, to stop claiming that queue's jobs only (pools go on with
+        their other queues). The two flags are independent."""
+        await (await self._ready()).set_paused(True, queue=queue)
 
-    async def resume(self) -> None:
-        """Let workers claim again."""
-        await (await self._ready()).set_paused(False)
+    async def resume(self, *, queue: str | None = None) -> None:
+        """Let workers claim again (the namespace, or one ``queue``: resuming a queue
+        does not resume a paused namespace)."""
+        await (await self._ready()).set_paused(False, queue=queue)
 
     async def stop_worker(self, worker_id: str) -> bool:
         """Ask one worker pool to drain and exit (at its next heartbeat)."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from wg_core.backend import JobState, StoredJob
 from wg_core.envelope import Envelope, EnvelopeError
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["JobContext", "JobInfo"]
 
@@ -33,7 +34,8 @@ class JobInfo:
 
     When the stored text is not a valid envelope (written by some other program),
     ``envelope`` is ``None`` and ``decode_error`` says why; ``raw`` is always the
-    stored text.
+    stored text. ``queue`` and ``priority`` are stored beside the envelope (not in it)
+    and kept through every state.
     """
 
     job_id: str
@@ -45,6 +47,8 @@ class JobInfo:
     lease_until: float | None = None
     worker_id: str | None = None
     updated_at: float | None = None
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
 
     @classmethod
     def from_stored(cls, stored: StoredJob) -> JobInfo:
@@ -65,6 +69,8 @@ class JobInfo:
             lease_until=stored.lease_until,
             worker_id=stored.worker_id,
             updated_at=stored.updated_at,
+            queue=stored.queue,
+            priority=stored.priority,
         )
 
     @property

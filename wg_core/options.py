@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
 
 from wg_core.errors import ConfigError
 from wg_core.namespace import validate_namespace
+from wg_core.queues import DEFAULT_QUEUE, validate_queues
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
@@ -193,9 +194,13 @@ class WorkerConfig:
     job not started within this many seconds is released to the front of the queue
     (capped at half the lease); if the worker dies, its buffered jobs come back when
     their leases expire, counted as a failed attempt like any claimed job.
+    ``queues``: the queues the pool claims from, in strict order (a job of a later
+    queue only while every earlier one has none ready or is paused; see
+    ``wg_core.queues``); any iterable of names, stored as a tuple.
     """
 
     namespace: str = "wg"
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
     workers: int = 4
     fetch_timeout: float = 5.0
     scheduler_interval: float = 1.0
@@ -220,6 +225,7 @@ class WorkerConfig:
         self,
         *,
         namespace: str = "wg",
+        queues: Iterable[str] = (DEFAULT_QUEUE,),
         workers: int = 4,
         fetch_timeout: Duration = 5.0,
         scheduler_interval: Duration = 1.0,
@@ -285,6 +291,7 @@ class WorkerConfig:
             )
         values = {
             "namespace": namespace,
+            "queues": validate_queues(queues),
             "workers": workers,
             "fetch_timeout": _positive(fetch_timeout, "fetch_timeout"),
             "scheduler_interval": _positive(scheduler_interval, "scheduler_interval"),

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from wg_core.errors import ConfigError
 from wg_core.options import JobOptions, WorkerConfig, parse_duration
+from wg_core.queues import validate_queues
 
 __all__ = ["ENV_PREFIX", "WorkerSetting", "settings_to_fields", "worker_settings"]
 
@@ -29,6 +30,8 @@ _FRACTIONS: Final = frozenset({"retry_jitter"})
 
 _HELP: Final = {
     "namespace": "Prefix for all keys and tables",
+    "queues": "A queue to claim from (repeatable, in strict order: earlier queues first; "
+    "the variable takes them comma-separated)",
     "workers": "Jobs run concurrently by one pool",
     "fetch_timeout": "How long an idle claim waits for work before looking again",
     "scheduler_interval": "How often due scheduled jobs are moved to the queue",
@@ -53,7 +56,8 @@ _HELP: Final = {
 @dataclass(frozen=True, slots=True)
 class WorkerSetting:
     """One ``WorkerConfig`` setting as the environment variable and ``wg worker`` flag
-    that set it. ``kind``: ``duration``, ``int``, ``fraction`` or ``text``;
+    that set it. ``kind``: ``duration``, ``int``, ``fraction``, ``text`` or ``queues``
+    (queue names: the variable takes them comma-separated, the flag is repeated);
     ``optional``: whether ``none`` is accepted (it means ``None``)."""
 
     name: str
@@ -68,14 +72,31 @@ class WorkerSetting:
         return ENV_PREFIX + self.name.upper()
 
     @property
-    def flag(self) -> str:
-        """The ``wg worker`` flag: ``--lease``."""
-        return "--" + self.name.replace("_", "-")
+    def repeatable(self) -> bool:
+        """Whether the flag is given once per item (``--queue a --queue b``)."""
+        return self.kind == "queues"
 
-    def parse(self, text: str, *, source: str | None = None) -> object:
+    @property
+    def flag(self) -> str:
+        """The ``wg worker`` flag: ``--lease``; a list's flag names one item
+        (``queues``: ``--queue``)."""
+        name = self.name.removesuffix("s") if self.repeatable else self.name
+        return "--" + name.replace("_", "-")
+
+    def parse(self, text: str | Sequence[str], *, source: str | None = None) -> object:
         """The value of ``text`` (as given in ``source``, for the message), checked for
-        its type; the range is checked by ``WorkerConfig`` itself."""
+        its type; the range is checked by ``WorkerConfig`` itself. A list (``names``)
+        is read from comma-separated text or from the repeated flag's values."""
         where = source or self.env
+        if self.repeatable:
+            items = [text] if isinstance(text, str) else list(text)
+            names = [name.strip() for item in items for name in item.split(",") if name.strip()]
+            try:
+                return validate_queues(names)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        if not isinstance(text, str):
+            raise ConfigError(f"{where} takes one value, not {len(text)}")
         cleaned = text.strip()
         if self.optional and cleaned.lower() in ("none", "off", "never"):
             return None
@@ -104,6 +125,8 @@ class WorkerSetting:
             return "none"
         if self.kind == "duration" and isinstance(value, int | float):
             return _show_seconds(float(value))
+        if self.repeatable and isinstance(value, tuple):
+            return ",".join(value)
         return str(value)
 
 
@@ -138,6 +161,8 @@ def _kind_of(name: str, annotation: str) -> tuple[str, bool]:
         return "int", optional
     if base == "str":
         return "text", optional
+    if base == "tuple[str,...]":
+        return "queues", optional
     raise TypeError(f"WorkerConfig.{name}: no environment form for {annotation!r}")
 
 

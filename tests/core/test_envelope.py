@@ -189,15 +189,18 @@ def test_new_job_ids_are_unique_time_ordered_uuids() -> None:
     assert millis == sorted(millis)
 
 
-def test_payloads_json_cannot_express_are_refused_before_storing() -> None:
+async def test_payloads_json_cannot_express_are_refused_before_storing() -> None:
     client = Client(MemoryBackend("nan"))
-    with pytest.raises(PayloadError, match="not JSON-serialisable"):
-        client._new_job({"x": float("nan")}, job_name="n", options=None, delay=None)
-    with pytest.raises(PayloadError, match="not valid Unicode"):
-        client._new_job({"x": "\ud800"}, job_name="n", options=None, delay=None)
-    with pytest.raises(PayloadError, match="not JSON-serialisable"):
-        client._new_job({"x": object()}, job_name="n", options=None, delay=None)
     circular: dict[str, object] = {}
     circular["self"] = circular
-    with pytest.raises(PayloadError, match="nested too deeply"):
-        client._new_job(circular, job_name="n", options=None, delay=None)
+    for payload, message in [
+        ({"x": float("nan")}, "not JSON-serialisable"),
+        ({"x": "\ud800"}, "not valid Unicode"),
+        ({"x": object()}, "not JSON-serialisable"),
+        (circular, "nested too deeply"),
+    ]:
+        with pytest.raises(PayloadError, match=message):
+            await client.enqueue(payload, job_name="n")
+        with pytest.raises(PayloadError, match=message):
+            await client.enqueue_many([{"x": 1}, payload], job_name="n")
+    assert (await client.counts()).total == 0

@@ -88,3 +88,33 @@ async def test_an_exception_whose_message_cannot_be_read_still_fails_its_job() -
     assert job is not None
     assert job.state is JobState.DEAD
     assert "Unprintable" in (job.last_error or "")
+
+
+async def test_job_lines_name_the_queue_of_a_pool_serving_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="wg.job")
+    backend = MemoryBackend("queue_logs")
+    client = Client(backend)
+
+    async def handle(job: dict[str, int]) -> None:
+        if job["n"] == 2:
+            raise RuntimeError("smtp down")
+
+    ok = await client.enqueue({"n": 1}, job_name="mail", queue="emails")
+    bad = await client.enqueue(
+        {"n": 2}, job_name="mail", queue="emails", options=JobOptions(max_retries=0)
+    )
+    pool = WorkerPool(handle, backend=backend, queues=["emails"], **FAST)
+    await pool.start()
+
+    async def settled() -> bool:
+        counts = await client.counts()
+        return counts.queued + counts.running == 0 and counts.dead == 1
+
+    await wait_until(settled)
+    pool.shutdown()
+    await pool.wait_closed()
+    lines = [r.getMessage() for r in caplog.records if r.name == "wg.job"]
+    assert f"job {ok} (mail, queue emails) attempt 1 started" in lines
+    assert f"job {bad} (mail, queue emails) attempt 1 is dead: RuntimeError: smtp down" in lines

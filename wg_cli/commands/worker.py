@@ -103,7 +103,9 @@ PANEL: Final = "Worker settings (flag > WG_* variable > default)"
 
 def _setting_parameter(setting: WorkerSetting) -> inspect.Parameter:
     names = [setting.flag, "-w"] if setting.name == "workers" else [setting.flag]
-    metavar = {"duration": "DURATION", "int": "N", "fraction": "FRACTION"}.get(setting.kind, "TEXT")
+    metavar = {"duration": "DURATION", "int": "N", "fraction": "FRACTION", "queues": "QUEUE"}.get(
+        setting.kind, "TEXT"
+    )
     option = typer.Option(
         *names,
         metavar=f"{metavar}|none" if setting.optional else metavar,
@@ -112,11 +114,13 @@ def _setting_parameter(setting: WorkerSetting) -> inspect.Parameter:
         rich_help_panel=PANEL,
         show_default=False,
     )
+    # A list setting (--queue) is given once per item, in order.
+    kind: Any = list[str] | None if setting.repeatable else str | None
     return inspect.Parameter(
         setting.name,
         inspect.Parameter.KEYWORD_ONLY,
         default=None,
-        annotation=Annotated[str | None, option],
+        annotation=Annotated[kind, option],
     )
 
 
@@ -156,7 +160,7 @@ def worker(
     namespace: NamespaceOpt = None,
     output: OutputOpt = None,
     json_output: JsonOpt = False,
-    **setting_flags: str | None,
+    **setting_flags: str | list[str] | None,
 ) -> None:
     """Process jobs until SIGINT/SIGTERM, then drain and exit 0.
 

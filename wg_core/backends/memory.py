@@ -5,19 +5,26 @@ when the process exits. It passes the same conformance suite as the durable back
 Every operation runs without awaiting in between, so each is atomic with respect to
 the event loop; a lock keeps it atomic when the blocking facade calls it from another
 thread. Time comes from an injectable ``clock`` (Unix seconds).
+
+It is also the model the other backends are checked against (``chaos/model.py``): each
+queue has one heap of ready jobs ordered by (priority, descending; sequence number), so
+the claim order is the contract's with nothing else to it. Released jobs take
+sequence numbers below every enqueued one, which puts them at the front of their
+(queue, priority).
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from wg_core.backend import (
+    LAYOUT_VERSION,
     Attempt,
     Counters,
     HeartbeatReply,
@@ -25,6 +32,7 @@ from wg_core.backend import (
     JobState,
     Move,
     NewJob,
+    QueueInfo,
     StateCounts,
     StoredJob,
     WorkerInfo,
@@ -35,24 +43,18 @@ from wg_core.backends.common import (
     error_matches,
     text_matches,
 )
+from wg_core.backends.memory_jobs import (
+    MemoryJob,
+    ReadyJobs,
+    count_states,
+    of_queue,
+    stored_job,
+)
 from wg_core.errors import DuplicateJobError
 from wg_core.namespace import validate_namespace
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["MemoryBackend"]
-
-
-@dataclass(slots=True)
-class _Job:
-    job_id: str
-    job_name: str
-    raw: str
-    state: JobState
-    seq: int  # queue position: lower runs first
-    due_at: float | None = None
-    token: str | None = None
-    lease_until: float | None = None
-    worker_id: str | None = None
-    updated_at: float = 0.0
 
 
 class MemoryBackend:
@@ -62,16 +64,18 @@ class MemoryBackend:
         self._namespace = validate_namespace(namespace)
         self._clock = clock
         self._lock = threading.RLock()
-        self._jobs: dict[str, _Job] = {}
-        self._queue: list[tuple[int, str]] = []  # heap of (seq, job_id); stale entries skipped
+        self._jobs: dict[str, MemoryJob] = {}
+        self._ready = ReadyJobs()
         self._running: dict[str, str] = {}  # token -> job_id
         self._seq = itertools.count(1)
         # Released jobs go in front of everything: negative, decreasing sequence numbers.
         self._front_seq = itertools.count(-1, -1)
         self._dead_seq = itertools.count(1)
-        self._processed = 0
-        self._failed = 0
+        # Per queue; a queue appears once it has counted something.
+        self._processed: Counter[str] = Counter()
+        self._failed: Counter[str] = Counter()
         self._paused = False
+        self._paused_queues: set[str] = set()
         self._workers: dict[str, WorkerInfo] = {}
         self._waiters = Waiters()
 
@@ -104,11 +108,13 @@ class MemoryBackend:
     async def destroy(self) -> None:
         with self._lock:
             self._jobs.clear()
-            self._queue.clear()
+            self._ready.clear()
             self._running.clear()
             self._workers.clear()
-            self._processed = self._failed = 0
+            self._processed.clear()
+            self._failed.clear()
             self._paused = False
+            self._paused_queues.clear()
 
     def __repr__(self) -> str:
         return f"MemoryBackend(namespace={self._namespace!r})"
@@ -125,46 +131,55 @@ class MemoryBackend:
                 raise DuplicateJobError(f"job id already stored: {duplicates[0]}")
             for job in jobs:
                 scheduled = job.delay > 0
-                stored = _Job(
+                stored = MemoryJob(
                     job_id=job.job_id,
                     job_name=job.job_name,
                     raw=job.raw,
                     state=JobState.SCHEDULED if scheduled else JobState.QUEUED,
                     seq=next(self._seq),
+                    queue=job.queue,
+                    priority=job.priority,
                     due_at=now + job.delay if scheduled else None,
                     updated_at=now,
                 )
                 self._jobs[job.job_id] = stored
                 if not scheduled:
-                    heapq.heappush(self._queue, (stored.seq, stored.job_id))
+                    self._ready.push(stored)
         self._waiters.wake_all()
 
     # -- working -------------------------------------------------------------------------
 
     async def claim(
-        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+        self,
+        *,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        wait: float = 0.0,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> list[Attempt]:
-        attempts = self._claim_now(limit, lease, worker_id)
+        attempts = self._claim_now(limit, lease, worker_id, queues)
         if attempts or wait <= 0:
             return attempts
         await self._waiters.wait(wait)
-        return self._claim_now(limit, lease, worker_id)
+        return self._claim_now(limit, lease, worker_id, queues)
 
-    def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    def _claim_now(
+        self, limit: int, lease: float, worker_id: str, queues: Sequence[str]
+    ) -> list[Attempt]:
         now = self._clock()
         attempts: list[Attempt] = []
         with self._lock:
             if self._paused:
                 return attempts
-            while self._queue and len(attempts) < limit:
-                seq, job_id = heapq.heappop(self._queue)
-                job = self._jobs.get(job_id)
-                if job is None or job.state is not JobState.QUEUED or job.seq != seq:
-                    continue  # stale heap entry
-                attempts.append(self._lease(job, lease, worker_id, now))
+            for queue in queues:
+                if queue in self._paused_queues:
+                    continue
+                while len(attempts) < limit and (job := self._ready.pop(queue, self._jobs)):
+                    attempts.append(self._lease(job, lease, worker_id, now))
         return attempts
 
-    def _lease(self, job: _Job, lease: float, worker_id: str, now: float) -> Attempt:
+    def _lease(self, job: MemoryJob, lease: float, worker_id: str, now: float) -> Attempt:
         if job.token is not None:
             self._running.pop(job.token, None)
         token = uuid.uuid4().hex
@@ -176,13 +191,13 @@ class MemoryBackend:
         self._running[token] = job.job_id
         return Attempt(key=job.job_id, token=token, raw=job.raw)
 
-    def _held(self, attempt: Attempt) -> _Job | None:
+    def _held(self, attempt: Attempt) -> MemoryJob | None:
         job = self._jobs.get(attempt.key)
         if job is None or job.state is not JobState.RUNNING or job.token != attempt.token:
             return None
         return job
 
-    def _leave_running(self, job: _Job) -> None:
+    def _leave_running(self, job: MemoryJob) -> None:
         if job.token is not None:
             self._running.pop(job.token, None)
         job.token = None
@@ -199,8 +214,8 @@ class MemoryBackend:
                     continue
                 self._leave_running(job)
                 del self._jobs[job.job_id]
+                self._processed[job.queue] += 1
                 done += 1
-            self._processed += done
         return done
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
@@ -218,7 +233,7 @@ class MemoryBackend:
                 job.updated_at = self._clock()
         return job is not None
 
-    def _failed_attempt(self, attempt: Attempt, raw: str, state: JobState) -> _Job | None:
+    def _failed_attempt(self, attempt: Attempt, raw: str, state: JobState) -> MemoryJob | None:
         """RUNNING → ``state`` with envelope ``raw``, ``failed += 1``; the job, or
         ``None`` if the attempt lost its lease (under the lock)."""
         job = self._held(attempt)
@@ -228,7 +243,7 @@ class MemoryBackend:
         job.raw = raw
         job.state = state
         job.due_at = None
-        self._failed += 1
+        self._failed[job.queue] += 1
         return job
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
@@ -246,18 +261,18 @@ class MemoryBackend:
             self._waiters.wake_all()
         return released
 
-    def _queue_front(self, job: _Job) -> None:
+    def _queue_front(self, job: MemoryJob) -> None:
         job.state = JobState.QUEUED
         job.due_at = None
         job.seq = next(self._front_seq)
-        heapq.heappush(self._queue, (job.seq, job.job_id))
+        self._ready.push(job)
 
-    def _queue_back(self, job: _Job) -> None:
+    def _queue_back(self, job: MemoryJob) -> None:
         job.state = JobState.QUEUED
         job.due_at = None
         job.seq = next(self._seq)
         job.updated_at = self._clock()
-        heapq.heappush(self._queue, (job.seq, job.job_id))
+        self._ready.push(job)
 
     async def heartbeat(
         self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
@@ -329,26 +344,36 @@ class MemoryBackend:
 
     # -- admin ---------------------------------------------------------------------------
 
-    async def counts(self) -> StateCounts:
-        with self._lock:
-            tally = dict.fromkeys(JobState, 0)
-            oldest: float | None = None
-            for job in self._jobs.values():
-                tally[job.state] += 1
-                if job.state is JobState.QUEUED and (oldest is None or job.updated_at < oldest):
-                    oldest = job.updated_at
-        return StateCounts(
-            queued=tally[JobState.QUEUED],
-            scheduled=tally[JobState.SCHEDULED],
-            retry=tally[JobState.RETRY],
-            running=tally[JobState.RUNNING],
-            dead=tally[JobState.DEAD],
-            oldest_queued_at=oldest,
-        )
+    async def layout_version(self) -> int:
+        # Nothing older can exist in memory: the data is as new as this process.
+        return LAYOUT_VERSION
 
-    async def counters(self) -> Counters:
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
         with self._lock:
-            return Counters(processed=self._processed, failed=self._failed)
+            return count_states(of_queue(self._jobs.values(), queue))
+
+    async def counters(self, *, queue: str | None = None) -> Counters:
+        with self._lock:
+            if queue is None:
+                return Counters(processed=self._processed.total(), failed=self._failed.total())
+            return Counters(processed=self._processed[queue], failed=self._failed[queue])
+
+    async def queues(self) -> list[QueueInfo]:
+        with self._lock:
+            by_queue: dict[str, list[MemoryJob]] = {DEFAULT_QUEUE: []}
+            for job in self._jobs.values():
+                by_queue.setdefault(job.queue, []).append(job)
+            for name in (*self._paused_queues, *self._processed, *self._failed):
+                by_queue.setdefault(name, [])
+            return [
+                QueueInfo(
+                    name=name,
+                    counts=count_states(by_queue[name]),
+                    counters=Counters(processed=self._processed[name], failed=self._failed[name]),
+                    paused=name in self._paused_queues,
+                )
+                for name in sorted(by_queue)
+            ]
 
     async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
         with self._lock:
@@ -356,6 +381,7 @@ class MemoryBackend:
                 job
                 for job in self._jobs.values()
                 if job.state is query.state
+                and (query.queue is None or job.queue == query.queue)
                 and (query.job_name is None or job.job_name == query.job_name)
                 and (query.error_contains is None or error_matches(job.raw, query.error_contains))
                 and (query.text_contains is None or text_matches(job.raw, query.text_contains))
@@ -369,24 +395,12 @@ class MemoryBackend:
             if query.newest_first:
                 jobs.reverse()
             page = jobs[query.offset : query.offset + query.limit]
-            return [self._stored(job) for job in page]
-
-    @staticmethod
-    def _stored(job: _Job) -> StoredJob:
-        return StoredJob(
-            job_id=job.job_id,
-            state=job.state,
-            raw=job.raw,
-            due_at=job.due_at,
-            lease_until=job.lease_until,
-            worker_id=job.worker_id,
-            updated_at=job.updated_at,
-        )
+            return [stored_job(job) for job in page]
 
     async def get_job(self, job_id: str) -> StoredJob | None:
         with self._lock:
             job = self._jobs.get(job_id)
-            return None if job is None else self._stored(job)
+            return None if job is None else stored_job(job)
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:
         moved = 0
@@ -415,23 +429,31 @@ class MemoryBackend:
                 deleted += 1
         return deleted
 
-    async def purge(self, state: JobState) -> int:
+    async def purge(self, state: JobState, *, queue: str | None = None) -> int:
         if state is JobState.RUNNING:
             raise ValueError("running jobs cannot be purged; stop their workers first")
         with self._lock:
-            doomed = [job_id for job_id, job in self._jobs.items() if job.state is state]
+            doomed = [
+                job.job_id for job in of_queue(self._jobs.values(), queue) if job.state is state
+            ]
             for job_id in doomed:
                 del self._jobs[job_id]
         return len(doomed)
 
-    async def set_paused(self, paused: bool) -> None:
+    async def set_paused(self, paused: bool, *, queue: str | None = None) -> None:
         with self._lock:
-            self._paused = paused
+            if queue is None:
+                self._paused = paused
+            elif paused:
+                self._paused_queues.add(queue)
+            else:
+                self._paused_queues.discard(queue)
         if not paused:
             self._waiters.wake_all()
 
-    async def is_paused(self) -> bool:
-        return self._paused
+    async def is_paused(self, *, queue: str | None = None) -> bool:
+        with self._lock:
+            return self._paused if queue is None else queue in self._paused_queues
 
     async def list_workers(self) -> list[WorkerInfo]:
         with self._lock:

@@ -33,6 +33,7 @@ class Claimer:
         "_give_up",
         "_hold_expired",
         "_hold_timer",
+        "_paused_queues",
         "_shared",
         "_slot_free",
         "_start_job",
@@ -58,6 +59,7 @@ class Claimer:
         # claimed ahead, oldest first: (attempt, monotonic time of its claim)
         self.buffer: deque[tuple[Attempt, float]] = deque()
         self.paused = False  # the namespace is paused, as last learned
+        self._paused_queues: frozenset[str] = frozenset()  # of ours, as last learned
         self._hold_timer: asyncio.TimerHandle | None = None
         self._hold_expired = False
         self._slot_free = asyncio.Event()
@@ -86,6 +88,7 @@ class Claimer:
                     worker_id=shared.worker_id,
                     # Holding jobs already: don't block (a short answer may mean paused).
                     wait=0.0 if self.buffer else config.fetch_timeout,
+                    queues=config.queues,
                 )
             except BackendError as exc:
                 now = time.monotonic()
@@ -196,19 +199,27 @@ class Claimer:
         await self.release_buffer()
 
     async def check_paused(self, timeout: float | None = None) -> None:
-        """Learn whether the namespace is paused; if so, give the buffered jobs back."""
+        """Learn whether the namespace, or a queue this pool serves, is paused; if so
+        (a queue: newly), give the buffered jobs back. All of them for a queue: an
+        attempt does not say its queue, and the next claim skips the paused one."""
+        backend = self._shared.backend
         try:
             async with asyncio.timeout(timeout):
-                self.paused = await self._shared.backend.is_paused()
+                self.paused = await backend.is_paused()
+                paused_queues = frozenset(
+                    [q for q in self._shared.config.queues if await backend.is_paused(queue=q)]
+                )
         except (BackendError, TimeoutError) as exc:
             logger.warning("checking the pause flag failed: %r", exc)
             return
-        if self.paused:
+        newly_paused = paused_queues - self._paused_queues
+        self._paused_queues = paused_queues
+        if self.paused or newly_paused:
             self.prefetch.ahead = 0
             await self.release_buffer()
 
     async def watch_pause(self) -> None:
-        """A claim checks the pause flag, buffered jobs don't: check it for them every
+        """A claim checks the pause flags, buffered jobs don't: check them for them every
         heartbeat interval, so a pause stops them within one at most (a background
         task of the pool). Bounded, so a slow answer cannot pile checks up."""
         interval = self._shared.config.heartbeat_interval

@@ -18,18 +18,30 @@ from wg_core.failures import (
     is_exhausted,
     malformed_dead_envelope,
 )
+from wg_core.queues import DEFAULT_QUEUE
 from wg_core.worker.backoff import Backoff
 from wg_core.worker.shared import Shared
 
-__all__ = ["Outcomes"]
+__all__ = ["Outcomes", "job_label"]
 
 logger = logging.getLogger("wg.pool")
 job_log = logging.getLogger("wg.job")
 
 
+def job_label(job_name: str, queue: str | None) -> str:
+    """How a job's log lines name it: its job name, and its queue unless that is
+    ``default`` or unknown (``None``)."""
+    if queue is None or queue == DEFAULT_QUEUE:
+        return job_name
+    return f"{job_name}, queue {queue}"
+
+
 class Outcomes:
     """Decides what a failed attempt becomes (``failures`` has the rules) and writes
-    it, retrying the write through backend outages while the pool holds the lease."""
+    it, retrying the write through backend outages while the pool holds the lease.
+
+    ``queue``: the job's queue when the caller knows it, for the log lines only (a
+    backend moves a job within its own queue whatever is passed)."""
 
     __slots__ = ("_rng", "_shared")
 
@@ -44,11 +56,12 @@ class Outcomes:
         failure: Failure,
         *,
         delay: float | None = None,
+        queue: str | None = None,
     ) -> None:
         """Retry the job after its backoff delay (or ``delay``), or bury it if the
         failure is fatal or its retries are used up."""
         if failure.fatal or is_exhausted(envelope):
-            await self.bury(attempt, envelope, failure)
+            await self.bury(attempt, envelope, failure, queue=queue)
             return
         config = self._shared.config
         if delay is None:
@@ -69,13 +82,15 @@ class Outcomes:
                 job_log.warning(
                     "job %s (%s) attempt %d failed, retry in %.1fs: %s",
                     envelope.id,
-                    envelope.job_name,
+                    job_label(envelope.job_name, queue),
                     envelope.retry_count + 1,
                     delay,
                     failure.message,
                 )
 
-    async def bury(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
+    async def bury(
+        self, attempt: Attempt, envelope: Envelope, failure: Failure, *, queue: str | None = None
+    ) -> None:
         """Move the job to dead with ``failure`` as its last error."""
         failed = failed_envelope(envelope, failure, dead=True)
         raw = await self._encode(attempt, failed, failure)
@@ -85,7 +100,7 @@ class Outcomes:
             job_log.warning(
                 "job %s (%s) attempt %d is dead: %s",
                 envelope.id,
-                envelope.job_name,
+                job_label(envelope.job_name, queue),
                 envelope.retry_count + 1,
                 failure.message,
             )

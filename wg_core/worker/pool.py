@@ -69,7 +69,9 @@ class WorkerPool:
 
     ``WorkerPool(handler=f, url="sqlite:jobs.db", namespace="myapp", workers=4)``
     or ``WorkerPool(handlers={"send_email": f, ...}, backend=backend)``. Settings are
-    ``WorkerConfig``'s: pass ``config=`` or its fields as keyword arguments.
+    ``WorkerConfig``'s: pass ``config=`` or its fields as keyword arguments, e.g.
+    ``queues=["critical", "default"]``: the queues it claims from, in strict order
+    (``["default"]`` unless given).
 
     While the queue is deep (its last claim came back full) the pool claims ahead: it
     holds up to ``workers`` jobs beyond its free slots leased, waiting for a slot, and
@@ -77,10 +79,10 @@ class WorkerPool:
     ``batch_size``; 0 turns claiming ahead off), when it finishes jobs fast enough to
     start them within ``PREFETCH_HORIZON``. Those jobs are this worker's: the heartbeat
     renews their leases; one not started within ``prefetch_hold`` seconds, and every
-    one once the pool learns the namespace is paused (at its next heartbeat, or a claim
-    that came back short) or starts to stop, is released to the front of the queue at
-    once, without using an attempt. If the worker dies instead, they come back like its
-    running jobs, when their leases expire, as a failed attempt.
+    one once the pool learns the namespace, or one of its queues, is paused (at its next
+    heartbeat, or a claim that came back short) or starts to stop, is released to the
+    front of the queue at once, without using an attempt. If the worker dies instead,
+    they come back like its running jobs, when their leases expire, as a failed attempt.
     """
 
     def __init__(
@@ -176,10 +178,11 @@ class WorkerPool:
         self._runner.open()
         self._main = asyncio.create_task(self._supervise(), name=f"wg-pool-{self.worker_id}")
         logger.info(
-            "worker %s started: %s namespace %r, %d workers",
+            "worker %s started: %s namespace %r, queues %s, %d workers",
             self.worker_id,
             redact_url(self._shared.backend.display_url),
             self.config.namespace,
+            ", ".join(self.config.queues),
             self.config.workers,
         )
 
@@ -303,6 +306,7 @@ class WorkerPool:
             last_seen=time.time(),
             state="draining" if self._draining else "running",
             job_names=self._runner.job_names,
+            queues=self.config.queues,
         )
 
     # -- supervision ---------------------------------------------------------------------

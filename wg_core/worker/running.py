@@ -18,7 +18,7 @@ from wg_core.jobs import JobContext
 from wg_core.payloads import PayloadDecodeError
 from wg_core.worker.acks import Acknowledger
 from wg_core.worker.deadlines import Deadlines, Overran
-from wg_core.worker.outcomes import Outcomes
+from wg_core.worker.outcomes import Outcomes, job_label
 from wg_core.worker.shared import Shared
 
 __all__ = ["JobRunner"]
@@ -46,6 +46,7 @@ class JobRunner:
         "_fallback",
         "_max_payload_bytes",
         "_outcomes",
+        "_queue",
         "_renewed_at",
         "_routes",
         "_shared",
@@ -73,6 +74,9 @@ class JobRunner:
         self._executor: ThreadPoolExecutor | None = None
         # Read per job, so kept here rather than looked up through the config.
         self._max_payload_bytes = config.max_payload_bytes
+        # The queue of every job this pool claims, for the log lines, if it serves one
+        # (an attempt does not say which queue it came from).
+        self._queue = config.queues[0] if len(config.queues) == 1 else None
         # A held lease not renewed for this long may have been taken over.
         self._unsafe_after = min(config.lease, config.silent_after)
         # task -> the job it runs, for jobs whose handler runs on the event loop (the
@@ -140,12 +144,16 @@ class JobRunner:
         handler = self._routes.get(envelope.job_name, self._fallback)
         if handler is None:
             reason = f"unknown job name {envelope.job_name!r}: no handler in this pool"
-            await outcomes.bury(attempt, envelope, Failure(message=reason, fatal=True))
+            await outcomes.bury(
+                attempt, envelope, Failure(message=reason, fatal=True), queue=self._queue
+            )
             return
         try:
             job = handler.decode(envelope.payload)
         except PayloadDecodeError as exc:
-            await outcomes.bury(attempt, envelope, Failure(message=str(exc), fatal=True))
+            await outcomes.bury(
+                attempt, envelope, Failure(message=str(exc), fatal=True), queue=self._queue
+            )
             return
         number = envelope.retry_count + 1
         context = JobContext(
@@ -161,7 +169,8 @@ class JobRunner:
         assert self._executor is not None
         logging_jobs = job_log.isEnabledFor(logging.DEBUG)
         if logging_jobs:
-            job_log.debug("job %s (%s) attempt %d started", envelope.id, envelope.job_name, number)
+            label = job_label(envelope.job_name, self._queue)
+            job_log.debug("job %s (%s) attempt %d started", envelope.id, label, number)
             started = time.monotonic()
         if handler.is_async:
             self._async_jobs[task] = (envelope, number)
@@ -190,7 +199,7 @@ class JobRunner:
                 failure = Failure(message=str(exc), error_type="TimeoutError")
             else:
                 failure = failure_from_exception(exc)
-            await outcomes.fail(attempt, envelope, failure)
+            await outcomes.fail(attempt, envelope, failure, queue=self._queue)
             return
         finally:
             if handler.is_async:
@@ -200,7 +209,7 @@ class JobRunner:
             job_log.debug(
                 "job %s (%s) attempt %d completed in %.3fs",
                 envelope.id,
-                envelope.job_name,
+                label,
                 number,
                 time.monotonic() - started,
             )

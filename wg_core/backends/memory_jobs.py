@@ -1,0 +1,102 @@
+"""The memory backend's jobs: one stored job, the ready heaps of every queue, and the
+tallies that read them (``MemoryBackend``'s data, apart from its verbs)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from wg_core.backend import JobState, StateCounts, StoredJob
+from wg_core.queues import DEFAULT_QUEUE
+
+__all__ = ["MemoryJob", "ReadyJobs", "count_states", "of_queue", "stored_job"]
+
+
+@dataclass(slots=True)
+class MemoryJob:
+    """A job as the memory backend keeps it, in any state."""
+
+    job_id: str
+    job_name: str
+    raw: str
+    state: JobState
+    seq: int  # position within its (queue, priority): lower runs first
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    due_at: float | None = None
+    token: str | None = None
+    lease_until: float | None = None
+    worker_id: str | None = None
+    updated_at: float = 0.0
+
+
+class ReadyJobs:
+    """The QUEUED jobs of every queue: one heap of (-priority, seq, job_id) per queue.
+
+    Entries are never removed from the middle: a job that left QUEUED (claimed,
+    deleted, purged) or came back under a new sequence number leaves a stale entry,
+    which ``pop`` skips by comparing it with the job itself.
+    """
+
+    __slots__ = ("_heaps",)
+
+    def __init__(self) -> None:
+        self._heaps: dict[str, list[tuple[int, int, str]]] = {}
+
+    def push(self, job: MemoryJob) -> None:
+        """Make ``job`` (QUEUED, under its current ``seq``) ready in its queue."""
+        heap = self._heaps.setdefault(job.queue, [])
+        heapq.heappush(heap, (-job.priority, job.seq, job.job_id))
+
+    def pop(self, queue: str, jobs: dict[str, MemoryJob]) -> MemoryJob | None:
+        """The next ready job of ``queue``, taken off its heap, or ``None``."""
+        heap = self._heaps.get(queue)
+        while heap:
+            _, seq, job_id = heapq.heappop(heap)
+            job = jobs.get(job_id)
+            if job is not None and job.state is JobState.QUEUED and job.seq == seq:
+                return job
+        return None
+
+    def clear(self) -> None:
+        """Forget every queue's ready jobs."""
+        self._heaps.clear()
+
+
+def of_queue(jobs: Iterable[MemoryJob], queue: str | None) -> Iterable[MemoryJob]:
+    """``jobs`` of ``queue`` (all of them for ``None``)."""
+    return jobs if queue is None else (job for job in jobs if job.queue == queue)
+
+
+def count_states(jobs: Iterable[MemoryJob]) -> StateCounts:
+    """How many of ``jobs`` are in each state, and the oldest queued one's time."""
+    tally = dict.fromkeys(JobState, 0)
+    oldest: float | None = None
+    for job in jobs:
+        tally[job.state] += 1
+        if job.state is JobState.QUEUED and (oldest is None or job.updated_at < oldest):
+            oldest = job.updated_at
+    return StateCounts(
+        queued=tally[JobState.QUEUED],
+        scheduled=tally[JobState.SCHEDULED],
+        retry=tally[JobState.RETRY],
+        running=tally[JobState.RUNNING],
+        dead=tally[JobState.DEAD],
+        oldest_queued_at=oldest,
+    )
+
+
+def stored_job(job: MemoryJob) -> StoredJob:
+    """The admin view of ``job``."""
+    return StoredJob(
+        job_id=job.job_id,
+        state=job.state,
+        raw=job.raw,
+        due_at=job.due_at,
+        lease_until=job.lease_until,
+        worker_id=job.worker_id,
+        updated_at=job.updated_at,
+        queue=job.queue,
+        priority=job.priority,
+    )
