@@ -55,8 +55,8 @@ from wg_core import (
 
 __all__ = [
     "CREATE_HINT",
-    "UPGRADE_HINT",
     "EXIT_CODES_HELP",
+    "UPGRADE_HINT",
     "CliError",
     "ExitCode",
     "outdated_message",
@@ -199,7 +199,10 @@ def report_failure(exc: BaseException, *, json_mode: bool, urls: tuple[str, ...]
         raise exc
     if json_mode:
         line = json.dumps(
-            {"version": DOCUMENT_VERSION, "error": {"code": int(code), "kind": kind, "message": message}}
+            {
+                "version": DOCUMENT_VERSION,
+                "error": {"code": int(code), "kind": kind, "message": message},
+            }
         )
         typer.echo(line, err=True)
     else:

@@ -303,14 +303,18 @@ def queues_table(queues: Iterable[QueueInfo], *, namespace_paused: bool = False)
     ``namespace_paused``: the whole namespace is paused, which stops every queue
     whatever its own flag says (shown, so that "no" does not read as "claiming").
     """
-    table = Table(header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("queue", no_wrap=True)
+    # No borders and two spaces between columns, as the counts above it: the whole
+    # table fits 80 columns with a queue name of 20 characters.
+    table = Table(header_style="bold", box=None, padding=(0, 2, 0, 0), show_edge=False)
+    table.add_column("queue", no_wrap=True, overflow="ellipsis")
     styles = {"retry": "yellow", "dead": "red", "running": "green"}
     for state in QUEUE_STATES:
-        table.add_column(state, justify="right", style=styles.get(state), no_wrap=True)
-    table.add_column("paused", no_wrap=True)
-    table.add_column("processed", justify="right", no_wrap=True)
-    table.add_column("failed", justify="right", no_wrap=True)
+        table.add_column(
+            state, justify="right", style=styles.get(state), no_wrap=True, min_width=len(state)
+        )
+    for title in ("paused", "processed", "failed"):
+        justify: Literal["left", "right"] = "left" if title == "paused" else "right"
+        table.add_column(title, justify=justify, no_wrap=True, min_width=len(title))
     for queue in queues:
         if queue.paused:
             paused = Text("yes", style="bold yellow")

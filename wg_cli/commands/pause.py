@@ -71,8 +71,7 @@ def _set_paused(settings: Settings, paused: bool, queue_name: str | None) -> Non
         console.print(f"Namespace {settings.namespace!r} resumed: workers claim again.")
         if paused_queues:
             console.print(
-                f"Still paused on their own: {', '.join(paused_queues)} "
-                "(wg resume --queue QUEUE)",
+                f"Still paused on their own: {', '.join(paused_queues)} (wg resume --queue QUEUE)",
                 style="yellow",
             )
 

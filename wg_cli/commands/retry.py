@@ -68,7 +68,10 @@ def retry(
     queue: Annotated[
         str | None,
         typer.Option(
-            "--queue", metavar="QUEUE", help="With --all: only this queue's jobs.", show_default=False
+            "--queue",
+            metavar="QUEUE",
+            help="With --all: only this queue's jobs.",
+            show_default=False,
         ),
     ] = None,
     dry_run: DryRunOpt = False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+
 import typer
 
 from wg_cli.app import app
@@ -41,10 +42,11 @@ class _Outcome:
 
 
 async def _recorded_version(client: Client) -> int | None:
-    # The reader's open refused the layout; the backend may still answer the question.
+    # The reader's open refused the layout; the backend may still answer the question
+    # (asked directly: the client would try to open it again).
     try:
-        return await client.layout_version()
-    except Exception:  # noqa: BLE001 - only a nicer message depends on it
+        return await client.backend.layout_version()
+    except Exception:
         return None
 
 
@@ -130,6 +132,4 @@ def upgrade(
             f"{outcome.after}; nothing changed (dry run)."
         )
     else:
-        console.print(
-            f"{name} upgraded from {_version(outcome.before)} to layout {outcome.after}."
-        )
+        console.print(f"{name} upgraded from {_version(outcome.before)} to layout {outcome.after}.")
