@@ -303,9 +303,7 @@ class ControlledScreen(Screen[None]):
         else:
             moved = await self._write(
                 "Retry all",
-                self._client.retry_all(
-                    state, job_name=job_name, error_contains=error, queue=queue
-                ),
+                self._client.retry_all(state, job_name=job_name, error_contains=error, queue=queue),
             )
         if moved is not None:
             self.notify(f"Requeued {plural(moved, state.value + ' job')}.")

@@ -21,7 +21,6 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Final
 
-from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -82,6 +82,11 @@ class QueueThroughput:
     def add(self, taken_at: float, queues: Iterable[QueueInfo]) -> None:
         """Record every queue's counters as read at ``taken_at``."""
         sample = (taken_at, {queue.name: queue.counters.processed for queue in queues})
+        if self._after is not None and taken_at <= self._after[0]:
+            # A refresh at the same instant (after an action) adds no interval: keep
+            # the one measured, with the newest counters.
+            self._after = sample
+            return
         self._before, self._after = self._after, sample
 
     def rate(self, name: str) -> float | None:

@@ -61,8 +61,10 @@ class StatusBar(Static):
         paused: bool | None,
         read_only: bool,
         retry_in: float | None = None,
+        queue: str | None = None,
     ) -> None:
-        """Render the line. ``error`` replaces the connection state while set."""
+        """Render the line. ``error`` replaces the connection state while set; ``queue``:
+        the job tabs are narrowed to that queue (f changes it)."""
         line = Text()
         line.append(" wg ", style="bold reverse")
         line.append(f" {namespace} ", style="bold")
@@ -81,6 +83,9 @@ class StatusBar(Static):
         if paused:
             line.append("  ")
             line.append(" PAUSED ", style="bold black on yellow")
+        if queue is not None:
+            line.append("  ")
+            line.append(f" queue {queue} ", style="bold black on magenta")
         if read_only:
             line.append("  ")
             line.append(" READ-ONLY ", style="bold black on cyan")
@@ -325,15 +330,16 @@ class QueueTable(_KeyedTable):
     def show(self, rows: Sequence[QueueRow]) -> None:
         """Show the queues (sorted by name, as the core lists them)."""
         paused_column = QUEUE_COLUMNS.index("paused")
+
+        def cell(index: int, text: str, paused: bool) -> Text | str:
+            if index == paused_column:
+                return Text(text, style="bold yellow") if paused else text
+            # Numbers line up on the right; the name stays on the left.
+            return Text(text, justify="right") if index else text
+
         self._apply(
             [
-                (
-                    row.key,
-                    tuple(
-                        Text(cell, style="bold yellow") if row.paused and i == paused_column else cell
-                        for i, cell in enumerate(row.cells)
-                    ),
-                )
+                (row.key, tuple(cell(i, text, row.paused) for i, text in enumerate(row.cells)))
                 for row in rows
             ]
         )

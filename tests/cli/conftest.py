@@ -71,9 +71,7 @@ class Wg:
 
         async def body(client: Client) -> list[str]:
             backend = client.backend
-            attempts = await backend.claim(
-                limit=count, lease=30, worker_id="test", queues=queues
-            )
+            attempts = await backend.claim(limit=count, lease=30, worker_id="test", queues=queues)
             ids = []
             for attempt in attempts:
                 envelope = Envelope.decode(attempt.raw)

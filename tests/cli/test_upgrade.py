@@ -89,7 +89,8 @@ def test_every_reader_names_wg_upgrade(outdated: Wg, args: list[str]) -> None:
     assert result.exit_code == 6, (result.stdout, result.stderr)
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert line.startswith("error: ") and "run wg upgrade" in line
+    assert line.startswith("error: ")
+    assert "run wg upgrade" in line
     assert "layout 1" in line
     as_json = outdated(*args, "-o", "json")
     error = json.loads(as_json.stderr)["error"]
@@ -181,7 +182,9 @@ def _write_v1_namespace(tmp_path: Path, url: str, namespace: str) -> None:
         asyncio.run(main())
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, cwd=old, env={"PYTHONPATH": str(old)})
+    subprocess.run(
+        [sys.executable, "-c", script], check=True, cwd=old, env={"PYTHONPATH": str(old)}
+    )
 
 
 def test_a_v1_sqlite_namespace_is_refused_then_upgraded(tmp_path: Path) -> None:
