@@ -16,6 +16,12 @@ Definitions (per job the harness enqueued):
   attempt number above ``max_retries + 1``, or an unexplained duplicate.
 * **stuck** — still queued, scheduled, retrying or running once the backend has been
   quiet for a lease, a reaper interval and a drain margin.
+
+Queues and priorities (``chaos.placement``): every job still stored must be in the
+queue, at the priority, it was enqueued with (illegal otherwise: a retry, a reap or a
+release moved it), and each queue's ``processed`` counter must equal the number of
+that queue's jobs that completed (a job whose placement the harness does not know was
+enqueued in ``default``).
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ from typing import Any
 
 from chaos.effects import EffectsLog
 from chaos.harness import Harness
-from wg_core import JobInfo, JobState
-from wg_core.backend import JobQuery, StoredJob
+from wg_core import DEFAULT_QUEUE, JobInfo, JobState
+from wg_core.backend import Counters, JobQuery, StoredJob
 
 __all__ = ["Verdict", "check", "final_state"]
 
@@ -172,6 +178,7 @@ async def check(
         verdict.fail(
             f"processed counter {counters.processed} != {len(completed_ids)} jobs completed"
         )
+    await _check_placement(verdict, harness, stored, completed_ids, counters)
 
     for job_id in good_ids:
         runs = log.runs.get(job_id, [])
@@ -206,6 +213,41 @@ async def check(
             verdict.illegal += 1
             verdict.fail(f"job {job_id} ran again with no fault to explain it: {runs}")
     return log, stored
+
+
+async def _check_placement(
+    verdict: Verdict,
+    harness: Harness,
+    stored: Mapping[str, StoredJob],
+    completed_ids: Collection[str],
+    counters: Counters,
+) -> None:
+    """Each job kept its queue and priority; each queue counted its own completions."""
+    placement = harness.placement
+    for job_id, job in stored.items():
+        expected = placement.get(job_id)
+        if expected is not None and (job.queue, job.priority) != expected:
+            verdict.illegal += 1
+            verdict.fail(
+                f"job {job_id} ({job.state}) is in queue {job.queue!r} at priority "
+                f"{job.priority}, enqueued in {expected[0]!r} at {expected[1]}"
+            )
+    queues = await harness.client.queues()
+    processed = {info.name: info.counters.processed for info in queues}
+    if sum(processed.values()) != counters.processed:
+        verdict.illegal += 1
+        verdict.fail(f"queues' processed counters {processed} do not add up to {counters}")
+    expected_processed = Counter(
+        placement.get(job_id, (DEFAULT_QUEUE, 0))[0] for job_id in completed_ids
+    )
+    for name in sorted(set(processed) | set(expected_processed)):
+        if processed.get(name, 0) != expected_processed[name]:
+            verdict.illegal += 1
+            verdict.fail(
+                f"queue {name!r} counted {processed.get(name, 0)} processed, "
+                f"but {expected_processed[name]} of its jobs completed"
+            )
+    verdict.details["queues"] = len(queues)
 
 
 def _last_error(job: StoredJob) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from chaos.effects import EffectsLog
+from chaos.placement import Placement
 from wg_core import Backend, Client, JobState, backend_from_url
 from wg_core.backend import JobQuery
 from wg_core.errors import BackendUnavailableError
@@ -108,6 +109,8 @@ class Harness:
     """Workers whose backend connections the harness dropped."""
     exits: dict[int, int] = field(default_factory=dict)
     """Exit code of every worker that has ended, by pid."""
+    placement: dict[str, Placement] = field(default_factory=dict)
+    """The queue and priority each job was enqueued with, by id (where known)."""
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from chaos.checker import Verdict, check
 from chaos.harness import ROOT, Harness, _child_env
+from chaos.placement import placement_of
 from chaos.profiles import Profile
 from chaos.scenarios import LEASE, MAX_RETRIES, QUIET, REAPER, enqueue_work
 from chaos.servers import PrivateRedis
@@ -195,8 +196,10 @@ async def _sqlite_writer_killed(harness: Harness, profile: Profile) -> Verdict:
     intended: set[str] = set()
     for line in journal.read_text().splitlines():
         kind, _, ids = line.partition(" ")
-        batch = set(filter(None, ids.split(",")))
+        batch = [job_id for job_id in ids.split(",") if job_id]
         (acknowledged if kind == "A" else intended).update(batch)
+        # The producer placed the n-th job of each batch by placement_of(n).
+        harness.placement.update((job_id, placement_of(n)) for n, job_id in enumerate(batch))
     settled = await harness.settle(quiet_for=QUIET)
     harness.reap_exits()
     exits = dict(harness.exits)

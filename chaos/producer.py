@@ -4,7 +4,8 @@
 
 Before each batch it appends ``I <ids>`` to JOURNAL, after the enqueue returns
 ``A <ids>`` (one ``os.write`` each). A SIGKILL mid-transaction must leave either the
-whole batch or none of it; every acknowledged (``A``) batch must be processed.
+whole batch or none of it; every acknowledged (``A``) batch must be processed. Each
+batch spreads over every queue and priority (``chaos.placement.placement_of``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import os
 import uuid
 
+from chaos.placement import placement_of
 from wg_core import Client, JobOptions, JobSpec
 
 
@@ -25,7 +27,14 @@ async def _produce(args: argparse.Namespace) -> None:
             ids = [str(uuid.uuid4()) for _ in range(args.size)]
             os.write(fd, f"I {','.join(ids)}\n".encode())
             specs = [
-                JobSpec(payload={"n": n, "ms": 5}, job_name="work", options=options, job_id=i)
+                JobSpec(
+                    payload={"n": n, "ms": 5},
+                    job_name="work",
+                    options=options,
+                    job_id=i,
+                    queue=placement_of(n)[0],
+                    priority=placement_of(n)[1],
+                )
                 for n, i in enumerate(ids)
             ]
             await client.enqueue_many(specs)

@@ -15,6 +15,7 @@ from typing import Final
 
 from chaos.checker import Verdict, check
 from chaos.harness import Harness
+from chaos.placement import place
 from chaos.profiles import Profile
 from wg_core import JobOptions, JobSpec
 
@@ -45,19 +46,27 @@ async def enqueue_work(
     delay: float | None = None,
     chunk: int = 1000,
 ) -> list[str]:
-    """Enqueue ``count`` handler jobs lasting a random ``ms`` range; returns their ids."""
+    """Enqueue ``count`` handler jobs lasting a random ``ms`` range, each in a random
+    queue at a random priority (``chaos.placement``, recorded in the harness for the
+    checker); returns their ids."""
     ids: list[str] = []
+    rng = harness.rng
     for first in range(0, count, chunk):
+        places = [place(rng) for _ in range(first, min(count, first + chunk))]
         specs = [
             JobSpec(
-                payload={"n": n, "ms": harness.rng.randint(*ms)},
+                payload={"n": n, "ms": rng.randint(*ms)},
                 job_name=job_name,
                 options=GOOD,
                 delay=delay,
+                queue=queue,
+                priority=priority,
             )
-            for n in range(first, min(count, first + chunk))
+            for n, (queue, priority) in enumerate(places, start=first)
         ]
-        ids += await harness.client.enqueue_many(specs)
+        batch = await harness.client.enqueue_many(specs)
+        harness.placement.update(zip(batch, places, strict=True))
+        ids += batch
     return ids
 
 

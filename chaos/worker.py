@@ -2,6 +2,9 @@
 
     python -m chaos.worker URL NAMESPACE LOG STATS_DIR [--workers N] [--lease S] ...
 
+It serves every queue of ``chaos.placement.QUEUES``, in that order (``--queue Q``,
+repeated, for others).
+
 Job names it serves:
 
 * ``work`` — payload ``{"n": int, "ms": int}``: log the start, sleep ``ms``
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from chaos.effects import EffectsWriter
+from chaos.placement import QUEUES
 from wg_core import JobContext, JobOptions, WorkerPool
 
 __all__ = ["CRASH_EXIT_CODE", "ZOO", "ZOO_EXIT_CODE", "WorkJob", "main"]
@@ -81,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shutdown-timeout", type=float, default=5.0)
     parser.add_argument("--reaper-interval", type=float, default=0.2)
     parser.add_argument("--promote-interval", type=float, default=0.05)
+    parser.add_argument(
+        "--queue", action="append", dest="queues", help=f"(repeatable) default: {QUEUES}"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(process)d %(name)s: %(message)s")
     effects = EffectsWriter(args.log)
@@ -125,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         handlers=handlers,
         url=args.url,
         namespace=args.namespace,
+        queues=args.queues or QUEUES,
         workers=args.workers,
         lease=args.lease,
         heartbeat_interval=args.lease / 4,

@@ -85,8 +85,8 @@ class WorkerSetting:
 
     def parse(self, text: str | Sequence[str], *, source: str | None = None) -> object:
         """The value of ``text`` (as given in ``source``, for the message), checked for
-        its type; the range is checked by ``WorkerConfig`` itself. A list (``names``)
-        is read from comma-separated text or from the repeated flag's values."""
+        its type; the range is checked by ``WorkerConfig`` itself. Queue names (``queues``)
+        are read from comma-separated text or from the repeated flag's values, and checked."""
         where = source or self.env
         if self.repeatable:
             items = [text] if isinstance(text, str) else list(text)

@@ -205,10 +205,12 @@ async def test_a_paused_queue_with_jobs_does_not_set_off_claim_after_claim(
     claims = 0
     claim_now = backend._claim_now
 
-    async def counting(limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def counting(
+        limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
+    ) -> list[Attempt]:
         nonlocal claims
         claims += 1
-        return await claim_now(limit, lease, worker_id)
+        return await claim_now(limit, lease, worker_id, queues)
 
     backend._claim_now = counting  # type: ignore[method-assign]
     assert await backend.claim(limit=1, lease=30, worker_id="w", wait=0.3) == []

@@ -34,7 +34,7 @@ from wg_core.backends.mysql import MySqlBackend  # noqa: E402
 from wg_core.backends.postgres import PostgresBackend  # noqa: E402
 
 URL = URLS["postgres"]
-SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
+SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta", "queues")
 RUST_JOB = (
     '{"id":"5e2d8a41-7c3b-4e9f-8a1d-2b3c4d5e6f70","payload":{"to":"user@example.com"},'
     '"options":{"max_retries":5,"retry_count":0,"timeout":60000,"retry_delay":30000},'
@@ -168,7 +168,7 @@ async def test_the_portable_claim_path_works_here_too(backend: PostgresBackend) 
     # give the same result on it.
     jobs = [new_job(payload={"n": n}) for n in range(3)]
     await backend.enqueue(jobs)
-    attempts = await SqlBackend._claim_now(backend, 2, 30, "w")
+    attempts = await SqlBackend._claim_now(backend, 2, 30, "w", ("default",))
     assert [a.raw for a in attempts] == [j.raw for j in jobs[:2]]
     assert await SqlBackend.complete(backend, attempts) == 2
     assert [a.raw for a in await drain(backend)] == [jobs[2].raw]

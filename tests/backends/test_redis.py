@@ -26,10 +26,16 @@ from tests.backends import URLS, fresh_namespace, open_backend
 from tests.helpers import new_job, wait_until
 from tests.servers import RedisServer, free_port, redis_server
 from wg_core import Client, JobInfo, WorkerPool, backend_from_url
-from wg_core.backend import Attempt, Backend, JobQuery, JobState, NewJob
+from wg_core.backend import LAYOUT_VERSION, Attempt, Backend, JobQuery, JobState, NewJob
 from wg_core.backends.redis import RedisBackend
 from wg_core.backends.redis.scripts import ARM  # the exact script a blocking claimer sends
-from wg_core.errors import BackendConfigError, BackendError, BackendUnavailableError, ConfigError
+from wg_core.errors import (
+    BackendConfigError,
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    SchemaOutdatedError,
+)
 
 RUST_ENVELOPE = (
     '{"id":"%s","job_name":"send_email","payload":{"to":"user@example.com","subject":"Hello",'
@@ -805,17 +811,24 @@ async def test_a_backend_capped_at_one_connection_keeps_working() -> None:
 # -- readers, clones, times of death -----------------------------------------------------
 
 
-async def test_a_reader_opens_a_namespace_only_a_rust_producer_wrote(plain: Any) -> None:
+async def test_a_namespace_only_a_rust_producer_wrote_is_layout_0(plain: Any) -> None:
     ns = fresh_namespace()
     await plain.lpush(f"{ns}:jobs", rust_envelope())
     reader = RedisBackend(URLS["redis"], ns)
+    writer = RedisBackend(URLS["redis"], ns)
     try:
+        # Found, but of layout 0: a reader upgrades nothing and says so.
+        with pytest.raises(SchemaOutdatedError, match="layout 0"):
+            await reader.open(create=False)
+        assert await plain.exists(f"{ns}:meta") == 0  # the reader wrote nothing
+        await writer.open()
+        assert await writer.layout_version() == LAYOUT_VERSION
         await reader.open(create=False)
         assert (await reader.counts()).queued == 1
-        assert await plain.exists(f"{ns}:meta") == 0  # the reader wrote nothing
     finally:
         await reader.close()
-        await plain.delete(f"{ns}:jobs")
+        await writer.destroy()
+        await writer.close()
 
 
 async def test_a_writers_open_marks_the_namespace_for_readers(plain: Any) -> None:
@@ -824,7 +837,7 @@ async def test_a_writers_open_marks_the_namespace_for_readers(plain: Any) -> Non
     await writer.open()
     reader = RedisBackend(URLS["redis"], ns)
     try:
-        assert await plain.hget(f"{ns}:meta", "layout") == "1"
+        assert await plain.hget(f"{ns}:meta", "layout") == str(LAYOUT_VERSION)
         await reader.open(create=False)  # nothing queued yet, but the namespace exists
         assert (await reader.counts()).total == 0
     finally:

@@ -32,7 +32,7 @@ from wg_core.errors import (
 from wg_core.urls import backend_from_url
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_TABLES = {"jobs", "scheduled", "retry", "dead", "workers", "meta"}
+SPEC_TABLES = {"jobs", "scheduled", "retry", "dead", "workers", "meta", "queues"}
 
 # The Rust wg's own table definitions (its SQLite backend creates exactly these).
 RUST_DDL = """
@@ -590,3 +590,14 @@ def test_processes_creating_the_schema_at_once_all_succeed(db: Path, tmp_path: P
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
     assert tables(db, namespace) >= SPEC_TABLES
+
+
+async def test_a_queue_paused_then_resumed_with_nothing_counted_is_not_listed(
+    backend: SqliteBackend,
+) -> None:
+    # SQLite keeps a queue's pause flag and counters in one {ns}_queues row: a row whose
+    # flag is off and whose counters are 0 names no queue worth listing.
+    await backend.set_paused(True, queue="emails")
+    assert [info.name for info in await backend.queues()] == ["default", "emails"]
+    await backend.set_paused(False, queue="emails")
+    assert [info.name for info in await backend.queues()] == ["default"]

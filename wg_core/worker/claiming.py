@@ -206,8 +206,13 @@ class Claimer:
         try:
             async with asyncio.timeout(timeout):
                 self.paused = await backend.is_paused()
-                paused_queues = frozenset(
-                    [q for q in self._shared.config.queues if await backend.is_paused(queue=q)]
+                # While the namespace is paused every buffered job goes back anyway.
+                paused_queues = (
+                    self._paused_queues
+                    if self.paused
+                    else frozenset(
+                        [q for q in self._shared.config.queues if await backend.is_paused(queue=q)]
+                    )
                 )
         except (BackendError, TimeoutError) as exc:
             logger.warning("checking the pause flag failed: %r", exc)

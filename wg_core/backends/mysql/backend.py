@@ -88,6 +88,11 @@ class MySqlBackend(SqlBackend):
         if idle_after < 0:
             raise ConfigError("idle_after must not be negative")
         self._connect_args = self._parse(url, connect_timeout)
+        self._claim_sql = (
+            self._sql["claim_begin"],
+            self._sql["claim_select"],
+            self._sql["claim_lease"],
+        )
         self._pool_size = pool_size
         self._links: list[Link] = []
         self._idle: asyncio.LifoQueue[Link] | None = None
@@ -244,6 +249,8 @@ class MySqlBackend(SqlBackend):
                 "job_id": job.job_id,
                 "job_name": job.job_name,
                 "delay_us": micros(job.delay),
+                "queue": job.queue,
+                "priority": job.priority,
             }
             for job in jobs
         ]
@@ -257,21 +264,26 @@ class MySqlBackend(SqlBackend):
         else:
             await session.execute_many(block, rows)
 
-    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
-        # The shared claim's statements, pipelined into two round trips, in one function
-        # on the link's thread: START TRANSACTION + the locking SELECT (with the pause
-        # check), then the lease UPDATE + COMMIT (see claim_begin in mysql.sql).
+    async def _claim_now(
+        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
+    ) -> list[Attempt]:
+        # The shared claim's statements, pipelined into two round trips (one more per
+        # further queue a short batch is filled from), in one function on the link's
+        # thread: START TRANSACTION + the locking SELECT (with the pause checks), then
+        # the lease UPDATE + COMMIT (see claim_begin in mysql.sql).
         async def body(session: SqlSession) -> list[Attempt]:
             assert isinstance(session, Session)
-            return session.call(self._claim_on, limit, lease, worker_id)
+            return session.call(self._claim_on, limit, lease, worker_id, queues)
 
         return await self._run(body, transaction=False)
 
-    def _claim_on(self, connection: Any, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    def _claim_on(
+        self, connection: Any, limit: int, lease: float, worker_id: str, queues: Sequence[str]
+    ) -> list[Attempt]:
         """The claim on ``connection`` (a link's thread: a pooled one or the poller's)."""
         batch = uuid.uuid4().hex
         params = {"limit": limit, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id}
-        rows = claim(connection, self._sql["claim_begin"], self._sql["claim_lease"], params)
+        rows = claim(connection, self._claim_sql, params, queues)
         return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
 
     async def complete(self, attempts: Sequence[Attempt]) -> int:
@@ -284,8 +296,9 @@ class MySqlBackend(SqlBackend):
 
         async def body(session: SqlSession) -> int:
             assert isinstance(session, Session)
-            # START TRANSACTION, DELETE, SET, INSERT (then COMMIT): the DELETE's count.
-            return session.call(script_counts, sql, params)[1]
+            # START TRANSACTION, the locking SELECT, the counters' INSERT, DELETE (then
+            # COMMIT): the DELETE's count.
+            return session.call(script_counts, sql, params)[3]
 
         return await self._run(body, transaction=False)
 
@@ -326,13 +339,19 @@ class MySqlBackend(SqlBackend):
             self._poller.found_jobs()
 
     async def _wait_for_work(
-        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+        self,
+        timeout: float,
+        generation: int,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: Sequence[str],
     ) -> list[Attempt]:
         # The shared claim's wait, except that while it waits the poller may claim for
         # it (see poller.py): those jobs come back from here.
         if self._wake_generation != generation:
             return []  # woken while the claim ran: look again at once
-        return await self._poller.wait(timeout, limit, lease, worker_id)
+        return await self._poller.wait(timeout, limit, lease, worker_id, tuple(queues))
 
     def _release_soon(self, attempts: list[Attempt]) -> None:
         """Release ``attempts`` in the background (close() waits for it), as a

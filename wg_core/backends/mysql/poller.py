@@ -46,8 +46,9 @@ DELIVERED: Final = "delivered"  # the poller's claim is done: attempts are set
 DONE: Final = "done"  # nothing more will come (woken, timed out or answered)
 GONE: Final = "gone"  # the claimer left while taken: the poller releases its claim
 
-ClaimOn = Callable[[Any, int, float, str], list[Attempt]]
-"""``claim(connection, limit, lease, worker_id)``: the claim on a link's connection."""
+ClaimOn = Callable[[Any, int, float, str, Sequence[str]], list[Attempt]]
+"""``claim(connection, limit, lease, worker_id, queues)``: the claim on a link's
+connection."""
 
 
 class Request:
@@ -55,16 +56,22 @@ class Request:
     ``attempts`` change only under the poller's lock: whoever moves the request on owns
     the attempts (the claimer returns them, or the poller releases them)."""
 
-    __slots__ = ("attempts", "future", "lease", "limit", "loop", "state", "worker_id")
+    __slots__ = ("attempts", "future", "lease", "limit", "loop", "queues", "state", "worker_id")
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, limit: int, lease: float, worker_id: str
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: tuple[str, ...],
     ) -> None:
         self.loop = loop
         self.future: asyncio.Future[None] = loop.create_future()
         self.limit = limit
         self.lease = lease
         self.worker_id = worker_id
+        self.queues = queues
         self.state: str = WAITING
         self.attempts: list[Attempt] = []
 
@@ -145,11 +152,18 @@ class Poller:
 
     # -- on the claimer's loop -----------------------------------------------------------
 
-    async def wait(self, timeout: float, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def wait(
+        self,
+        timeout: float,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: tuple[str, ...] = ("default",),
+    ) -> list[Attempt]:
         """Wait up to ``timeout`` for a wake-up or for the jobs the poller claims for
-        us ([] unless it did). Whatever the poller claimed for us is never stranded:
-        it is returned, or, if we are cancelled, released at once."""
-        request = Request(asyncio.get_running_loop(), limit, lease, worker_id)
+        us ([] unless it did) from ``queues``. Whatever the poller claimed for us is
+        never stranded: it is returned, or, if we are cancelled, released at once."""
+        request = Request(asyncio.get_running_loop(), limit, lease, worker_id, queues)
         self._enlist(request)
         try:
             with suppress(TimeoutError):
@@ -223,8 +237,10 @@ class Poller:
                     if stop is self._stop:
                         self._polling = False  # with the check: a new claimer restarts us
                     return
+                # The queues someone waits for, in no particular order.
+                queues = sorted({queue for request in self._requests for queue in request.queues})
             try:
-                found = link.call(probe, probe_sql)
+                found = link.call(probe, probe_sql, {"queues": queues})
             except Exception:  # the claimers' own claims report server trouble
                 self._poll = min(self._poll * 2, self._max_poll)  # don't hammer a sick server
                 continue
@@ -250,7 +266,9 @@ class Poller:
                 request = self._requests.popleft()
                 request.state = TAKEN
             try:
-                attempts = link.call(self._claim, request.limit, request.lease, request.worker_id)
+                attempts = link.call(
+                    self._claim, request.limit, request.lease, request.worker_id, request.queues
+                )
             except Exception:  # the claimer, woken empty-handed, claims and reports it
                 attempts = []
             with self._lock:
@@ -261,7 +279,11 @@ class Poller:
             if not (delivered and request.wake()) and attempts:
                 self._release_on(link, attempts)
             if len(attempts) < request.limit:
-                return  # the queue ran dry (or the claim failed): back to probing
+                with self._lock:
+                    others = any(r.queues != request.queues for r in self._requests)
+                if not others:
+                    return  # its queues ran dry (or the claim failed): back to probing
+                # Claimers of other queues wait: the jobs the probe saw may be theirs.
 
     def _release_on(self, link: Link, attempts: list[Attempt]) -> None:
         """Release attempts nobody took, on the poller's connection, and wake the

@@ -52,21 +52,35 @@ def script(connection: Any, statements: list[str]) -> None:
             cursor.execute(statement)
 
 
-def probe(connection: Any, sql: str) -> bool:
+def probe(connection: Any, sql: str, params: Params | None = None) -> bool:
     """Whether a one-value query answers true."""
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return bool(row and row[0])
 
 
-def claim(connection: Any, begin: str, lease: str, params: dict[str, Any]) -> list[Row]:
-    """The claim transaction in two round trips (see ``claim_begin``/``claim_lease``)."""
+def claim(
+    connection: Any,
+    sql: tuple[str, str, str],
+    params: dict[str, Any],
+    queues: Sequence[str],
+) -> list[Row]:
+    """The claim transaction: two round trips for one queue (``claim_begin``, then
+    ``claim_lease``), one more per further queue while the batch is short
+    (``claim_select``, in the pool's queue order, in the same transaction)."""
+    begin, more, lease = sql
+    limit = params["limit"]
     try:
         with connection.cursor() as cursor:
-            cursor.execute(begin, params)
+            cursor.execute(begin, {**params, "queue": queues[0]})
             cursor.nextset()  # START TRANSACTION's result, then the SELECT's
             rows: list[Row] = list(cursor.fetchall())
+            for queue in queues[1:]:
+                if len(rows) >= limit:
+                    break
+                cursor.execute(more, {"queue": queue, "limit": limit - len(rows)})
+                rows.extend(cursor.fetchall())
             if rows:
                 params["ids"] = [row[0] for row in rows]
                 cursor.execute(lease, params)

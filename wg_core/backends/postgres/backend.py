@@ -51,6 +51,7 @@ class PostgresBackend(SqlBackend):
     EXTRA_BLOCKS = frozenset(
         {
             "claim",
+            "claim_queues",
             "complete_counted",
             "retry_counted",
             "bury_counted",
@@ -186,9 +187,7 @@ class PostgresBackend(SqlBackend):
             # One-at-a-time enqueue, the most common call: three scalars are much cheaper
             # to adapt than three one-element binary arrays (same INSERT and NOTIFY).
             [job] = jobs
-            await session.execute(
-                "enqueue_job", {"raw": job.raw, "job_id": job.job_id, "job_name": job.job_name}
-            )
+            await session.execute("enqueue_job", self._job_params(job))
             return
         await session.execute(
             block,
@@ -197,8 +196,20 @@ class PostgresBackend(SqlBackend):
                 "job_ids": [job.job_id for job in jobs],
                 "job_names": [job.job_name for job in jobs],
                 "delays_us": [micros(job.delay) for job in jobs],
+                "queues": [job.queue for job in jobs],
+                "priorities": [job.priority for job in jobs],
             },
         )
+
+    @staticmethod
+    def _job_params(job: NewJob) -> dict[str, Any]:
+        return {
+            "raw": job.raw,
+            "job_id": job.job_id,
+            "job_name": job.job_name,
+            "queue": job.queue,
+            "priority": job.priority,
+        }
 
     async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
         """Store ``jobs`` in one transaction (the caller's, with ``connection``).
@@ -217,7 +228,7 @@ class PostgresBackend(SqlBackend):
         if not self._opened:
             raise BackendError(f"{self!r} is not open: call open() first")
         pool = self._require_pool()
-        params = {"raw": job.raw, "job_id": job.job_id, "job_name": job.job_name}
+        params = self._job_params(job)
         try:
             conn = await pool.getconn()
             try:
@@ -299,16 +310,28 @@ class PostgresBackend(SqlBackend):
 
     # -- hot paths in one statement ------------------------------------------------------
 
-    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def _claim_now(
+        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
+    ) -> list[Attempt]:
         batch = uuid.uuid4().hex
-        params = {"limit": limit, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id}
+        params: dict[str, Any] = {
+            "limit": limit,
+            "batch": batch,
+            "lease_us": micros(lease),
+            "worker_id": worker_id,
+        }
+        if len(queues) == 1:  # a pool serving one queue (the common case): no array
+            block, params["queue"] = "claim", queues[0]
+        else:
+            block, params["queues"] = "claim_queues", list(queues)
 
         async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("claim", params)
+            return await session.fetch(block, params)
 
         rows = await self._run(body, transaction=False, durable=False)
-        rows.sort()  # RETURNING has no order; the claim order is the id order
-        return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+        # RETURNING has no order; the claim's is queue order, priority DESC, then id.
+        rows.sort(key=lambda row: (row[3] if len(row) > 3 else 0, -row[2], row[0]))
+        return [Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1]) for row in rows]
 
     async def complete(self, attempts: Sequence[Attempt]) -> int:
         """Delete finished jobs still held under their tokens and count them, in one
@@ -350,7 +373,13 @@ class PostgresBackend(SqlBackend):
     # -- waiting for work ----------------------------------------------------------------
 
     async def _wait_for_work(
-        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+        self,
+        timeout: float,
+        generation: int,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: Sequence[str],
     ) -> list[Attempt]:
         if self._wake_generation != generation:
             return []  # woken while the claim ran: look again at once

@@ -1,289 +1,190 @@
-"""The admin verbs of the Redis backend: counts, listings, look-ups, moves, purges, the
-pause flag and the worker registry.
+"""The admin verbs of the Redis backend: counts, counters, queues, moves, deletions,
+purges, the pause flags and the worker registry (listings and look-ups: listing.py).
 
-Reads that must agree with each other run in one MULTI; listings page through the
-lists and sorted sets in chunks; the moves and deletions are scripts run over chunks of
-jobs, so that a long list never blocks the server for long. Jobs that another program
-stored without wg's id index (a Rust producer's LPUSH or ZADD) are found by a scan.
+Counts come from the sizes of each queue's structures in one script (consistent), never
+from a scan; the queue ``default``'s running jobs and counters are the namespace's
+totals minus the other queues' (so what wg 1 and the Rust wg counted stays default's).
+Moves and deletions are scripts run over chunks of jobs of one queue, so that a long
+list never blocks the server for long.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import logging
-import re
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Final
 
-from wg_core.backend import (
-    Counters,
-    JobQuery,
-    JobState,
-    Move,
-    StateCounts,
-    StoredJob,
-    WorkerInfo,
-)
-from wg_core.backends.common import error_matches, text_matches
-from wg_core.backends.redis.keys import LETTER_STATE, STATE_LETTER, Keys
-from wg_core.backends.redis.transport import Transport
-from wg_core.envelope import peek_envelope
+from wg_core.backend import Counters, JobState, Move, QueueInfo, StateCounts, WorkerInfo
+from wg_core.backends.redis.keys import STATE_LETTER
+from wg_core.backends.redis.listing import RedisListing, score_pairs, queued_since
+from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["RedisAdmin", "attempt_meta", "job_id_of"]
+__all__ = ["RedisAdmin"]
 
 _log = logging.getLogger(__name__)
 
-_SCAN_CHUNK: Final = 500
 _PURGE_CHUNK: Final = 1000
 _ADMIN_CHUNK: Final = 100
-_ID_PREFIX: Final = re.compile(r'^\{"id":"([^"\\]*)"')
 
 
-class RedisAdmin:
+class RedisAdmin(RedisListing):
     """The admin half of ``RedisBackend`` (a mixin: it needs the backend's transport)."""
 
-    _keys: Keys
-    _transport: Transport
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
+        names = [queue] if queue is not None else await self.queue_names()
+        per_queue = await self._queue_counts(names)
+        return _sum_counts(list(per_queue.values()))
 
-    async def counts(self) -> StateCounts:
+    async def _queue_counts(self, names: Sequence[str]) -> dict[str, StateCounts]:
         k = self._keys
-        queued, scheduled, retry, running, dead, next_raw = await self._transport.run_idempotent(
-            "counts", (k.jobs, k.schedule, k.retry, k.running, k.dead, k.claimers), ()
-        )
-        return StateCounts(
-            queued=queued,
-            scheduled=scheduled,
-            retry=retry,
-            running=running,
-            dead=dead,
-            oldest_queued_at=None if next_raw is None else _queued_since(next_raw),
-        )
-
-    async def counters(self) -> Counters:
-        processed, failed = await self._transport.command(
-            "HMGET", self._keys.stats, "processed", "failed"
-        )
-        return Counters(processed=int(processed or 0), failed=int(failed or 0))
-
-    async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
-        job_name, text, error = query.job_name, query.text_contains, query.error_contains
-
-        def wanted(raw: str) -> bool:
-            if job_name is not None and _job_name_of(raw) != job_name:
-                return False
-            if text is not None and not text_matches(raw, text):
-                return False
-            return error is None or error_matches(raw, error)
-
-        limit, offset = query.limit, query.offset
-        if query.state is JobState.RUNNING:
-            jobs = await self._running_jobs()
-            jobs.sort(key=lambda job: job.updated_at or 0.0, reverse=query.newest_first)
-            jobs = [job for job in jobs if wanted(job.raw)]
-            return jobs[offset : offset + limit]
-        found: list[StoredJob] = []
-        skip = offset
-        async for job in self._scan(query.state, newest_first=query.newest_first):
-            if not wanted(job.raw):
-                continue
-            if skip:
-                skip -= 1
-                continue
-            found.append(job)
-            if len(found) >= limit:
-                break
-        return await self._identified(found) if found else found
-
-    async def _identified(self, jobs: list[StoredJob]) -> list[StoredJob]:
-        """``jobs`` (of one non-running state) under the ids their texts are known by
-        (``{ns}:aliases``), and for dead jobs with their time of death, where known."""
-        k = self._keys
-        aliases = await self._transport.command("HMGET", k.aliases, *(j.raw for j in jobs))
-        jobs = [
-            job if alias is None else dataclasses.replace(job, job_id=alias)
-            for job, alias in zip(jobs, aliases, strict=True)
-        ]
-        if jobs[0].state is not JobState.DEAD:
-            return jobs
-        died = await self._transport.command("HMGET", k.died, *(j.job_id for j in jobs))
-        return [
-            job if when is None else dataclasses.replace(job, updated_at=float(when))
-            for job, when in zip(jobs, died, strict=True)
-        ]
-
-    async def _scan(self, state: JobState, *, newest_first: bool) -> AsyncIterator[StoredJob]:
-        """Jobs of a non-running state in the listing order, read in chunks."""
-        start = 0
-        while True:
-            page = await self._transport.guard(
-                functools.partial(self._page, state, start, start + _SCAN_CHUNK - 1, newest_first),
-                idempotent=True,
+        keys: tuple[str, ...] = (k.running, k.running_counts, k.claimers)
+        for name in names:
+            q = k.queue(name)
+            keys += (q.jobs, q.prio, q.schedule, q.retry, q.dead)
+        replies = await self._transport.run_idempotent("counts", keys, list(names))
+        counts: dict[str, StateCounts] = {}
+        for name, reply in zip(names, replies, strict=True):
+            queued, scheduled, retry, running, dead, next_raw, first_prio = reply
+            since = [queued_since(raw) for raw in (next_raw, first_prio) if raw is not None]
+            known = [when for when in since if when is not None]
+            counts[name] = StateCounts(
+                queued=queued,
+                scheduled=scheduled,
+                retry=retry,
+                running=max(0, running),
+                dead=dead,
+                oldest_queued_at=min(known) if known else None,
             )
-            for job in page:
-                yield job
-            if len(page) < _SCAN_CHUNK:
-                return
-            start += _SCAN_CHUNK
+        return counts
 
-    async def _page(
-        self, state: JobState, start: int, stop: int, newest_first: bool
-    ) -> list[StoredJob]:
-        client: Any = self._transport.ready()
-        k = self._keys
-        if state in (JobState.QUEUED, JobState.DEAD):
-            key = k.jobs if state is JobState.QUEUED else k.dead
-            # Both lists grow at the left: the next to run (the oldest burial) is rightmost.
-            if newest_first:
-                raws: list[str] = await client.execute_command("LRANGE", key, start, stop)
-            else:
-                raws = await client.execute_command("LRANGE", key, -stop - 1, -start - 1)
-                raws.reverse()
-            return [StoredJob(job_id=job_id_of(raw), state=state, raw=raw) for raw in raws]
-        key = k.schedule if state is JobState.SCHEDULED else k.retry
-        scored = await client.execute_command(
-            "ZRANGE", key, start, stop, *(("REV",) if newest_first else ()), "WITHSCORES"
-        )
-        return [
-            StoredJob(job_id=job_id_of(raw), state=state, raw=raw, due_at=score)
-            for raw, score in _score_pairs(scored)
-        ]
+    async def counters(self, *, queue: str | None = None) -> Counters:
+        return (await self._queue_counters())(queue)
 
-    async def _running_jobs(self) -> list[StoredJob]:
-        k = self._keys
-        running, attempts, leases = await self._transport.snapshot(
-            ("HGETALL", k.running),
-            ("HGETALL", k.attempts),
-            ("ZRANGE", k.leases, 0, -1, "WITHSCORES"),
+    async def _queue_counters(self) -> _Totals:
+        stats = await self._transport.command("HGETALL", self._keys.stats)
+        return _Totals({field: int(value) for field, value in stats.items()})
+
+    async def queues(self) -> list[QueueInfo]:
+        names = await self.queue_names()
+        counts = await self._queue_counts(names)
+        totals = await self._queue_counters()
+        flags = await self._transport.command(
+            "MGET", *(self._keys.queue(name).paused for name in names)
         )
-        deadlines = dict(_score_pairs(leases))
-        jobs: list[StoredJob] = []
-        for token, raw in running.items():
-            job_id, worker_id, claimed_at = attempt_meta(attempts.get(token, ""))
-            deadline = deadlines.get(token)
-            jobs.append(
-                StoredJob(
-                    job_id=job_id or job_id_of(raw),
-                    state=JobState.RUNNING,
-                    raw=raw,
-                    lease_until=None if deadline is None else float(deadline),
-                    worker_id=worker_id,
-                    updated_at=claimed_at,
-                )
+        infos: list[QueueInfo] = []
+        for name, flag in zip(names, flags, strict=True):
+            info = QueueInfo(
+                name=name, counts=counts[name], counters=totals(name), paused=flag is not None
             )
-        return jobs
-
-    async def get_job(self, job_id: str) -> StoredJob | None:
-        k = self._keys
-        waiting = (k.jobs, k.schedule, k.retry, k.dead)  # the spec's four
-        running = (k.running, k.leases, k.attempts, k.claimers)
-        reply = await self._transport.run_idempotent(
-            "get_job", (k.ids, *waiting, *running, k.died), (job_id,)
-        )
-        if reply is not None:
-            letter, raw, score, meta = reply
-            state = LETTER_STATE[letter]
-            if state is JobState.RUNNING:
-                _, worker_id, claimed_at = attempt_meta(meta)
-                return StoredJob(
-                    job_id=job_id,
-                    state=state,
-                    raw=raw,
-                    lease_until=float(score) if score else None,
-                    worker_id=worker_id,
-                    updated_at=claimed_at,
-                )
-            return StoredJob(
-                job_id=job_id,
-                state=state,
-                raw=raw,
-                due_at=float(score) if score else None,
-                updated_at=float(meta) if state is JobState.DEAD and meta else None,
-            )
-        return await self._find_unindexed(job_id)
-
-    async def _find_unindexed(self, job_id: str) -> StoredJob | None:
-        """Look for a job another program stored without wg's index (a Rust producer's
-        LPUSH or ZADD): a scan, so O(jobs), but only for ids the index does not know."""
-        needle = json.dumps(job_id, ensure_ascii=False)
-        for state in (JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD):
-            async for job in self._scan(state, newest_first=False):
-                if needle in job.raw and job.job_id == job_id:
-                    return job
-        return None
+            used = info.counts.total or info.paused or info.counters != Counters()
+            if name == DEFAULT_QUEUE or used:
+                infos.append(info)
+        return sorted(infos, key=lambda info: info.name)
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:
-        statuses = await self._admin(
-            "move_to_queue",
-            [(m.job_id, STATE_LETTER[m.from_state], "", m.raw) for m in moves],
-        )
+        placed = await self.placements([move.job_id for move in moves])
+        items = [
+            (queue, (m.job_id, STATE_LETTER[m.from_state], "", m.raw))
+            for m, (queue, _) in zip(moves, placed, strict=True)
+        ]
+        statuses = await self._admin("move_to_queue", items)
         moved = statuses.count(1)
         # Jobs the index does not know (another program stored them): look, then move.
-        found: list[tuple[str, ...]] = []
+        found: list[tuple[str, tuple[str, ...]]] = []
         for move, status in zip(moves, statuses, strict=True):
             if status == -1:
                 stored = await self._find_unindexed(move.job_id)
                 if stored is not None and stored.state is move.from_state:
                     letter = STATE_LETTER[stored.state]
-                    found.append((move.job_id, letter, stored.raw, move.raw))
+                    found.append((stored.queue, (move.job_id, letter, stored.raw, move.raw)))
         if found:
             moved += (await self._admin("move_to_queue", found)).count(1)
         return moved
 
     async def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        statuses = await self._admin("delete_jobs", [(job_id, "", "") for job_id in job_ids])
+        placed = await self.placements(job_ids)
+        items = [
+            (queue, (job_id, "", "")) for job_id, (queue, _) in zip(job_ids, placed, strict=True)
+        ]
+        statuses = await self._admin("delete_jobs", items)
         deleted = statuses.count(1)
-        found: list[tuple[str, ...]] = []
+        found: list[tuple[str, tuple[str, ...]]] = []
         for job_id, status in zip(job_ids, statuses, strict=True):
             if status == -1:
                 stored = await self._find_unindexed(job_id)
                 if stored is not None:
-                    found.append((job_id, STATE_LETTER[stored.state], stored.raw))
+                    found.append((stored.queue, (job_id, STATE_LETTER[stored.state], stored.raw)))
         if found:
             deleted += (await self._admin("delete_jobs", found)).count(1)
         return deleted
 
-    async def _admin(self, name: str, items: Sequence[tuple[str, ...]]) -> list[int]:
-        """Run an admin script over ``items`` in chunks (each one script call, so that a
-        long list never blocks the server for long); one status per item."""
+    async def _admin(self, name: str, items: Sequence[tuple[str, tuple[str, ...]]]) -> list[int]:
+        """Run an admin script over ``items`` (queue, arguments) in chunks of one queue
+        each (each one script call, so that a long list never blocks the server for
+        long); one status per item, in order."""
         k = self._keys
-        statuses: list[int] = []
-        for start in range(0, len(items), _ADMIN_CHUNK):
-            args = [value for item in items[start : start + _ADMIN_CHUNK] for value in item]
-            statuses += await self._transport.run(
-                name, (k.jobs, k.schedule, k.retry, k.dead, k.ids, k.died, k.aliases), args
-            )
+        statuses: list[int] = [0] * len(items)
+        by_queue: dict[str, list[int]] = {}
+        for index, (queue, _) in enumerate(items):
+            by_queue.setdefault(queue, []).append(index)
+        for queue, indexes in by_queue.items():
+            q = k.queue(queue)
+            keys: tuple[str, ...] = (q.jobs, q.schedule, q.retry, q.dead, k.ids, k.died)
+            keys += (k.aliases, q.prio)
+            if name == "move_to_queue":
+                keys += (q.wake, k.placements, k.order)
+                head: list[str] = [queue]
+            else:
+                keys += (k.placements,)
+                head = []
+            for start in range(0, len(indexes), _ADMIN_CHUNK):
+                chunk = indexes[start : start + _ADMIN_CHUNK]
+                args = head + [value for index in chunk for value in items[index][1]]
+                replies = await self._transport.run(name, keys, args)
+                for index, status in zip(chunk, replies, strict=True):
+                    statuses[index] = status
         return statuses
 
-    async def purge(self, state: JobState) -> int:
+    async def purge(self, state: JobState, *, queue: str | None = None) -> int:
         k = self._keys
-        key, kind = {
-            JobState.QUEUED: (k.jobs, "list"),
-            JobState.SCHEDULED: (k.schedule, "zset"),
-            JobState.RETRY: (k.retry, "zset"),
-            JobState.DEAD: (k.dead, "list"),
-        }[state]
+        names = [queue] if queue is not None else await self.queue_names()
         total = 0
-        while True:
-            # In chunks, so that a purge of millions never blocks the server for long.
-            removed: int = await self._transport.run_idempotent(
-                "purge",
-                (key, k.ids, k.died, k.aliases),
-                (kind, STATE_LETTER[state], _PURGE_CHUNK),
-            )
-            total += removed
-            if removed < _PURGE_CHUNK:
-                return total
+        for name in names:
+            q = k.queue(name)
+            structures = {
+                JobState.QUEUED: ((q.jobs, "list"), (q.prio, "zset")),
+                JobState.SCHEDULED: ((q.schedule, "zset"),),
+                JobState.RETRY: ((q.retry, "zset"),),
+                JobState.DEAD: ((q.dead, "list"),),
+            }[state]
+            for key, kind in structures:
+                while True:
+                    # In chunks, so that a purge of millions never blocks the server for long.
+                    removed: int = await self._transport.run_idempotent(
+                        "purge",
+                        (key, k.ids, k.died, k.aliases, k.placements),
+                        (kind, STATE_LETTER[state], _PURGE_CHUNK),
+                    )
+                    total += removed
+                    if removed < _PURGE_CHUNK:
+                        break
+        return total
 
-    async def set_paused(self, paused: bool) -> None:
+    async def set_paused(self, paused: bool, *, queue: str | None = None) -> None:
         k = self._keys
+        flag = "1" if paused else "0"
+        if queue is None:
+            await self._transport.run_idempotent("set_paused", (k.paused, k.resumed), (flag,))
+            return
+        q = k.queue(queue)
         await self._transport.run_idempotent(
-            "set_paused", (k.paused, k.resumed), ("1" if paused else "0",)
+            "set_queue_paused", (q.paused, q.wake, k.queues), (flag, queue)
         )
 
-    async def is_paused(self) -> bool:
-        return bool(await self._transport.command("EXISTS", self._keys.paused))
+    async def is_paused(self, *, queue: str | None = None) -> bool:
+        key = self._keys.paused if queue is None else self._keys.queue(queue).paused
+        return bool(await self._transport.command("EXISTS", key))
 
     async def list_workers(self) -> list[WorkerInfo]:
         k = self._keys
@@ -292,7 +193,7 @@ class RedisAdmin:
             ("ZRANGE", k.seen, 0, -1, "WITHSCORES"),
             ("SMEMBERS", k.stopping),
         )
-        last_seen = dict(_score_pairs(seen))
+        last_seen = dict(score_pairs(seen))
         workers: list[WorkerInfo] = []
         for worker_id, text in documents.items():
             try:
@@ -309,6 +210,7 @@ class RedisAdmin:
                         state=str(doc.get("state", "running")),
                         stop_requested=worker_id in stopping,
                         job_names=tuple(doc.get("job_names", ())),
+                        queues=tuple(doc.get("queues", (DEFAULT_QUEUE,))),
                     )
                 )
             except (ValueError, KeyError, TypeError):
@@ -324,38 +226,38 @@ class RedisAdmin:
         return bool(done)
 
 
-def job_id_of(raw: str) -> str:
-    """The envelope's id, or '' for text that is not an envelope."""
-    match = _ID_PREFIX.match(raw)
-    if match:
-        return match.group(1)
-    return peek_envelope(raw).job_id or ""
+class _Totals:
+    """The fields of ``{ns}:stats``: namespace totals, and ``processed:<queue>`` /
+    ``failed:<queue>`` for each queue but default, whose are the rest."""
+
+    def __init__(self, fields: dict[str, int]) -> None:
+        self._fields = fields
+
+    def __call__(self, queue: str | None) -> Counters:
+        fields = self._fields
+        processed, failed = fields.get("processed", 0), fields.get("failed", 0)
+        if queue is None:
+            return Counters(processed=processed, failed=failed)
+        if queue != DEFAULT_QUEUE:
+            return Counters(
+                processed=fields.get(f"processed:{queue}", 0),
+                failed=fields.get(f"failed:{queue}", 0),
+            )
+        for field, value in fields.items():
+            if field.startswith("processed:"):
+                processed -= value
+            elif field.startswith("failed:"):
+                failed -= value
+        return Counters(processed=max(0, processed), failed=max(0, failed))
 
 
-def _job_name_of(raw: str) -> str | None:
-    return peek_envelope(raw).job_name
-
-
-def attempt_meta(meta: str) -> tuple[str, str | None, float | None]:
-    """(job id, worker id, claimed at) of an ``:attempts`` entry."""
-    try:
-        job_id, worker_id, claimed_at = json.loads(meta)
-        return str(job_id), str(worker_id), float(claimed_at)
-    except (ValueError, TypeError):
-        return "", None, None
-
-
-def _score_pairs(reply: list[Any]) -> list[tuple[str, float]]:
-    """(member, score) pairs of a ZRANGE … WITHSCORES reply, flat or already paired
-    (redis-py pairs it depending on version and protocol)."""
-    if reply and isinstance(reply[0], list | tuple):
-        return [(member, float(score)) for member, score in reply]
-    return [(member, float(score)) for member, score in zip(reply[::2], reply[1::2], strict=True)]
-
-
-def _queued_since(raw: str) -> float | None:
-    """When the next job to run entered the queue, as far as its envelope tells: its
-    scheduled time if it had one, else its creation time."""
-    peek = peek_envelope(raw)
-    times = [when for when in (peek.created_at, peek.scheduled_at) if when is not None]
-    return max(times) if times else None
+def _sum_counts(counts: list[StateCounts]) -> StateCounts:
+    oldest = [c.oldest_queued_at for c in counts if c.oldest_queued_at is not None]
+    return StateCounts(
+        queued=sum(c.queued for c in counts),
+        scheduled=sum(c.scheduled for c in counts),
+        retry=sum(c.retry for c in counts),
+        running=sum(c.running for c in counts),
+        dead=sum(c.dead for c in counts),
+        oldest_queued_at=min(oldest) if oldest else None,
+    )

@@ -19,17 +19,22 @@ from typing import Any, Final
 from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.redis.admin import RedisAdmin
-from wg_core.backends.redis.claiming import BLOCK_SLICE, MIN_BLOCK, BlockingClaims, claim_reply
-from wg_core.backends.redis.keys import STATE_LETTER, Keys, split_hash_tag
+from wg_core.backends.redis.claiming import (
+    BLOCK_SLICE,
+    MIN_BLOCK,
+    BlockingClaims,
+    ClaimPlan,
+    claim_reply,
+)
+from wg_core.backends.redis.keys import STATE_LETTER, Keys, split_hash_tag, token_queue
+from wg_core.backends.redis.layout import open_layout, read_layout
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.transport import Transport
-from wg_core.errors import BackendError, DuplicateJobError, NamespaceNotFoundError
+from wg_core.errors import BackendError, DuplicateJobError
 from wg_core.namespace import validate_namespace
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["RedisBackend"]
-
-_LAYOUT: Final = "1"
-"""The key layout this code writes, recorded in ``{ns}:meta`` (field ``layout``)."""
 
 # Lua's unpack() is bounded by the C stack (about 8000 values): batches stay well below.
 _MAX_BATCH: Final = 1000
@@ -78,9 +83,8 @@ class RedisBackend(RedisAdmin):
         self._claims = BlockingClaims(self._transport, self._keys, self.release)
         k = self._keys
         self._enqueue_one_keys = (k.jobs, k.ids, k.aliases)
-        self._enqueue_keys = (k.jobs, k.schedule, k.ids, k.aliases)
-        self._claim_keys: tuple[str, ...] = (k.jobs, k.running, k.leases, k.attempts, k.ids)
-        self._claim_keys += (k.seq, k.paused, k.resumed, k.aliases)
+        self._enqueue_keys = (k.ids, k.aliases, k.placements, k.queues, k.order)
+        self._claim_plans: dict[tuple[str, ...], ClaimPlan] = {}
 
     # -- properties ----------------------------------------------------------------------
 
@@ -103,21 +107,21 @@ class RedisBackend(RedisAdmin):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self, *, create: bool = True) -> None:
-        """Connect. A writer (``create=True``) marks the namespace as existing (the
-        ``{ns}:meta`` key); a reader creates nothing, and raises
-        ``NamespaceNotFoundError`` when no key of the namespace is there."""
+        """Connect. A writer (``create=True``) creates the namespace at the current
+        layout (``{ns}:meta``) or upgrades an older one in place (layout.py); a reader
+        writes nothing, and raises ``NamespaceNotFoundError`` when no key of the
+        namespace is there, ``SchemaOutdatedError`` when its layout is older."""
         transport = self._transport
         await transport.open()
-        k = self._keys
-        if create:
-            await transport.command("HSETNX", k.meta, "layout", _LAYOUT)
-            return
-        if not await transport.command("EXISTS", *k.existing_marks()):
+        try:
+            await open_layout(transport, self._keys, create=create, where=self.display_url)
+        except BaseException:
             await self.close()
-            raise NamespaceNotFoundError(
-                f"no wg namespace {self.namespace!r} at {self.display_url}: nothing is "
-                "stored there (nothing was created)"
-            )
+            raise
+
+    async def layout_version(self) -> int:
+        """The layout version recorded for this namespace (0: none recorded)."""
+        return await read_layout(self._transport, self._keys) or 0
 
     def clone(self) -> RedisBackend:
         """A new, unopened backend on the same server and namespace, same settings."""
@@ -127,24 +131,35 @@ class RedisBackend(RedisAdmin):
         await self._transport.close(self._claims.give_back_on_close())
 
     async def destroy(self) -> None:
-        claiming = await self._transport.command("ZRANGE", self._keys.claimers, 0, -1)
-        await self._transport.command("UNLINK", *self._keys.all(), *claiming)
+        k = self._keys
+        claiming = await self._transport.command("ZRANGE", k.claimers, 0, -1)
+        names = {DEFAULT_QUEUE, *await self._transport.command("SMEMBERS", k.queues)}
+        queue_keys = [key for name in names for key in k.queue(name).all()]
+        await self._transport.command("UNLINK", *k.all(), *claiming, *queue_keys)
 
     # -- producing -----------------------------------------------------------------------
 
     async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
         keys: tuple[str, ...]
         args: list[Any]
-        if len(jobs) == 1 and jobs[0].delay <= 0:
-            name, keys, args = "enqueue_one", self._enqueue_one_keys, [jobs[0].job_id, jobs[0].raw]
+        first = jobs[0]
+        if len(jobs) == 1 and first.delay <= 0 and first.queue == DEFAULT_QUEUE and not first.priority:
+            name, keys, args = "enqueue_one", self._enqueue_one_keys, [first.job_id, first.raw]
         else:
-            # Columns rather than rows: ids, then envelopes, then (if any job is
-            # scheduled) delays, which the script reads in chunks of many jobs.
+            # Columns rather than rows: ids, envelopes, queue numbers, priorities, then
+            # (if any job is scheduled) delays, which the script reads in chunks.
             timed = any(job.delay > 0 for job in jobs)
+            names = list(dict.fromkeys(job.queue for job in jobs))
+            number = {queue: index for index, queue in enumerate(names, start=1)}
             name, keys = "enqueue", self._enqueue_keys
-            args = [len(jobs), "1" if timed else "0"]
+            for queue in names:
+                q = self._keys.queue(queue)
+                keys += (q.jobs, q.prio, q.schedule, q.wake)
+            args = [len(jobs), "1" if timed else "0", len(names), *names]
             args += [job.job_id for job in jobs]
             args += [job.raw for job in jobs]
+            args += [number[job.queue] for job in jobs]
+            args += [job.priority for job in jobs]
             if timed:
                 args += [repr(job.delay) if job.delay > 0 else "0" for job in jobs]
         try:
@@ -161,14 +176,21 @@ class RedisBackend(RedisAdmin):
     # -- working -------------------------------------------------------------------------
 
     async def claim(
-        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+        self,
+        *,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        wait: float = 0.0,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> list[Attempt]:
         limit = min(limit, _MAX_BATCH)
+        plan = self._plan(tuple(queues))
         deadline = time.monotonic() + wait
         while True:
             if self._transport.closing:
                 return []  # closed while waiting, as the memory backend's close() wakes it
-            paused, attempts = await self._claim_now(limit, lease, worker_id)
+            paused, attempts, idle = await self._claim_now(plan, limit, lease, worker_id)
             if attempts:
                 return attempts
             remaining = deadline - time.monotonic()
@@ -180,20 +202,22 @@ class RedisBackend(RedisAdmin):
                 )
                 continue
             paused, attempts = await self._claims.claim(
-                limit, lease, worker_id, min(remaining, BLOCK_SLICE)
+                plan, idle, limit, lease, worker_id, min(remaining, BLOCK_SLICE)
             )
             if attempts:
                 return attempts
 
+    def _plan(self, queues: tuple[str, ...]) -> ClaimPlan:
+        plan = self._claim_plans.get(queues)
+        if plan is None:
+            plan = self._claim_plans[queues] = ClaimPlan.for_queues(self._keys, queues)
+        return plan
+
     async def _claim_now(
-        self, limit: int, lease: float, worker_id: str
-    ) -> tuple[bool, list[Attempt]]:
+        self, plan: ClaimPlan, limit: int, lease: float, worker_id: str
+    ) -> tuple[bool, list[Attempt], list[Any]]:
         call = asyncio.ensure_future(
-            self._transport.run(
-                "claim",
-                self._claim_keys,
-                (limit, repr(float(lease)), worker_id),
-            )
+            self._transport.run("claim", plan.keys, plan.args(limit, lease, worker_id, False))
         )
         try:
             reply = await asyncio.shield(call)
@@ -201,7 +225,7 @@ class RedisBackend(RedisAdmin):
             # The script may have leased jobs already: let the call finish and put them
             # back at the front, rather than leave them to wait for their lease to expire.
             with contextlib.suppress(Exception):
-                _, leased = claim_reply(await call)
+                _, leased, _ = claim_reply(await call)
                 if leased:
                     await self.release(leased)
             raise
@@ -213,35 +237,42 @@ class RedisBackend(RedisAdmin):
         for start in range(0, len(attempts), _MAX_BATCH):
             done += await self._transport.run(
                 "complete",
-                (k.running, k.leases, k.attempts, k.ids, k.stats),
+                (k.running, k.leases, k.attempts, k.ids, k.stats, k.placements, k.running_counts),
                 [attempt.token for attempt in attempts[start : start + _MAX_BATCH]],
             )
         return done
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         k = self._keys
+        retry = k.queue(token_queue(attempt.token)).retry
         moved = await self._transport.run(
             "retry",
-            (k.running, k.leases, k.attempts, k.ids, k.stats, k.retry),
+            (k.running, k.leases, k.attempts, k.ids, k.stats, retry, k.running_counts),
             (attempt.token, raw, repr(float(delay))),
         )
         return bool(moved)
 
     async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
         k = self._keys
+        dead = k.queue(token_queue(attempt.token)).dead
         moved = await self._transport.run(
             "bury",
-            (k.running, k.leases, k.attempts, k.ids, k.stats, k.dead, k.died, k.aliases),
+            (k.running, k.leases, k.attempts, k.ids, k.stats, dead, k.died, k.aliases)
+            + (k.running_counts,),
             (attempt.token, raw),
         )
         return bool(moved)
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
         k = self._keys
+        names = list(dict.fromkeys(token_queue(attempt.token) for attempt in attempts))
+        keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.order)
+        keys += (k.running_counts,)
+        for name in names:
+            q = k.queue(name)
+            keys += (q.jobs, q.prio, q.wake)
         released: int = await self._transport.run(
-            "release",
-            (k.running, k.leases, k.attempts, k.ids, k.jobs),
-            [attempt.token for attempt in attempts],
+            "release", keys, [len(names), *names, *(attempt.token for attempt in attempts)]
         )
         return released
 
@@ -249,7 +280,8 @@ class RedisBackend(RedisAdmin):
         self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
     ) -> HeartbeatReply:
         k = self._keys
-        document = json.dumps(registry_fields(worker), separators=(",", ":"))
+        fields = registry_fields(worker) | {"queues": list(worker.queues)}
+        document = json.dumps(fields, separators=(",", ":"))
         reply = await self._transport.run_idempotent(
             "heartbeat",
             (k.running, k.leases, k.workers, k.seen, k.stopping),
@@ -270,12 +302,18 @@ class RedisBackend(RedisAdmin):
         )
 
     async def promote(self, state: JobState, *, limit: int) -> int:
-        source = self._keys.schedule if state is JobState.SCHEDULED else self._keys.retry
-        moved: int = await self._transport.run_idempotent(
-            "promote",
-            (source, self._keys.jobs, self._keys.ids, self._keys.aliases),
-            (limit, STATE_LETTER[state]),
-        )
+        k = self._keys
+        moved = 0
+        for name in await self.queue_names():
+            q = k.queue(name)
+            source = q.schedule if state is JobState.SCHEDULED else q.retry
+            moved += await self._transport.run_idempotent(
+                "promote",
+                (source, q.jobs, q.prio, q.wake, k.ids, k.aliases, k.placements, k.order),
+                (limit - moved, STATE_LETTER[state], name),
+            )
+            if moved >= limit:
+                break
         return moved
 
     async def reclaim_expired(

@@ -1,9 +1,12 @@
 """The keys of one namespace on Redis, and the hash-tag option that names them.
 
-The first four are the spec's (``{ns}:jobs``, ``{ns}:schedule``, ``{ns}:retry``,
-``{ns}:dead``); the rest are wg's (docs/redis.md has the table). With the hash tag,
-every key is named ``{ns}:…`` so that the whole namespace lives in one Redis Cluster
-slot and every script is single-slot.
+The spec's four (``{ns}:jobs``, ``{ns}:schedule``, ``{ns}:retry``, ``{ns}:dead``) are the
+queue ``default``'s; every other queue has the same four of its own, named after it
+(``{ns}:queue:<name>:jobs``...), and every queue has a priority set, a pause flag and a
+wake-up stream (``QueueKeys``). The namespace's bookkeeping (running attempts, the id
+index, counters, workers) is shared (``Keys``). docs/redis.md has the table. With the
+hash tag, every key is named ``{ns}:…`` so that the whole namespace lives in one Redis
+Cluster slot and every script is single-slot.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wg_core.backend import JobState
 from wg_core.errors import ConfigError
+from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["LETTER_STATE", "STATE_LETTER", "Keys", "split_hash_tag"]
+__all__ = ["LETTER_STATE", "STATE_LETTER", "Keys", "QueueKeys", "split_hash_tag", "token_queue"]
 
 STATE_LETTER: Final = {
     JobState.QUEUED: "q",
@@ -28,16 +32,57 @@ STATE_LETTER: Final = {
 
 LETTER_STATE: Final = {letter: state for state, letter in STATE_LETTER.items()}
 
+TOKEN_QUEUE_MARK: Final = "@"
+"""An attempt token of a job of a queue other than ``default`` ends in ``@<queue>``, so
+that each call can name the keys of the queue it acts on (Lua may only touch keys it
+was given)."""
+
+
+def token_queue(token: str) -> str:
+    """The queue of the job an attempt token was issued for."""
+    _, mark, queue = token.rpartition(TOKEN_QUEUE_MARK)
+    return queue if mark else DEFAULT_QUEUE
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue. ``prio`` holds its queued jobs (a ZSET scored by priority,
+    then arrival), but for ``default``'s priority-0 jobs, which are in ``jobs``: the
+    spec's LIST ``{ns}:jobs``. (Other queues' ``jobs`` lists stay empty: the scripts
+    treat every queue alike, and an empty list costs nothing.)
+    ``schedule``, ``retry`` and ``dead`` are the spec's structures for this queue;
+    ``paused`` is its pause flag; ``wake`` a STREAM appended to whenever a job lands
+    anywhere but ``{ns}:jobs``, which idle claimers block on (XREAD)."""
+
+    name: str
+    jobs: str
+    prio: str
+    schedule: str
+    retry: str
+    dead: str
+    paused: str
+    wake: str
+
+    def all(self) -> tuple[str, ...]:
+        """Every key of the queue."""
+        return (self.jobs, self.prio, self.schedule, self.retry, self.dead, self.paused, self.wake)
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Every key of one namespace. The first four are the spec's.
+    """Every key of one namespace but the queues' (``queue()``). The first four are the
+    spec's, the queue ``default``'s.
 
-    ``meta`` marks the namespace as existing: a writer's ``open`` creates it (readers
-    open only a namespace that has it, or any of the keys jobs leave behind).
-    ``died`` holds dead jobs' times of death (job id -> Unix seconds); ``aliases`` the
-    id of stored text that does not carry it (text -> job id)."""
+    ``meta`` records the layout version (and marks the namespace as existing); ``lock``
+    is held while a writer upgrades the layout. ``died`` holds dead jobs' times of death
+    (job id -> Unix seconds); ``aliases`` the id of stored text that does not carry it
+    (text -> job id). ``placements``: job id -> ``<queue> <priority>`` of every job not
+    in ``default`` at priority 0 (absent: default, 0, as for every job the Rust wg
+    writes); ``queues`` the names of the queues other than ``default`` ever used;
+    ``order`` the arrival counters of the priority sets; ``running_counts`` the running
+    jobs of each queue other than ``default`` (default's: the rest)."""
 
+    prefix: str
     jobs: str
     schedule: str
     retry: str
@@ -57,12 +102,18 @@ class Keys:
     died: str
     aliases: str
     meta: str
+    lock: str
+    placements: str
+    queues: str
+    order: str
+    running_counts: str
 
     @classmethod
     def for_namespace(cls, namespace: str, *, hash_tag: bool) -> Keys:
         """The keys of ``namespace`` (already validated)."""
         prefix = f"{{{namespace}}}" if hash_tag else namespace
         return cls(
+            prefix=prefix,
             jobs=f"{prefix}:jobs",
             schedule=f"{prefix}:schedule",
             retry=f"{prefix}:retry",
@@ -82,15 +133,41 @@ class Keys:
             died=f"{prefix}:died",
             aliases=f"{prefix}:aliases",
             meta=f"{prefix}:meta",
+            lock=f"{prefix}:meta_lock",
+            placements=f"{prefix}:placements",
+            queues=f"{prefix}:queues",
+            order=f"{prefix}:order",
+            running_counts=f"{prefix}:running_counts",
+        )
+
+    def queue(self, name: str) -> QueueKeys:
+        """The keys of queue ``name`` (validated by the core: it has no ``:``). The
+        queue ``default`` keeps the spec's four keys."""
+        base = f"{self.prefix}:queue:{name}"
+        if name == DEFAULT_QUEUE:
+            jobs, schedule, retry, dead = self.jobs, self.schedule, self.retry, self.dead
+        else:
+            jobs, schedule = f"{base}:jobs", f"{base}:schedule"
+            retry, dead = f"{base}:retry", f"{base}:dead"
+        return QueueKeys(
+            name=name,
+            jobs=jobs,
+            prio=f"{base}:prio",
+            schedule=schedule,
+            retry=retry,
+            dead=dead,
+            paused=f"{base}:paused",
+            wake=f"{base}:wake",
         )
 
     def claiming(self, worker_id: str, instance: str, slot: int) -> str:
         """The claiming list of one blocking claim (listed in ``claimers`` while in use)."""
-        return f"{self.jobs.removesuffix(':jobs')}:claiming:{worker_id}:{instance}.{slot}"
+        return f"{self.prefix}:claiming:{worker_id}:{instance}.{slot}"
 
     def all(self) -> tuple[str, ...]:
-        """Every fixed key (the claiming lists are named in ``claimers``)."""
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+        """Every fixed key (the claiming lists are named in ``claimers``, the queues'
+        keys in ``queues``)."""
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__ if name != "prefix")
 
     def existing_marks(self) -> tuple[str, ...]:
         """Keys whose presence says the namespace exists: ``meta``, and for a namespace

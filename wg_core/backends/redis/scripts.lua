@@ -1,15 +1,26 @@
 -- Lua scripts of the Redis backend (wg_core/backends/redis/), one per transition.
 --
 -- Every key a script touches is passed in KEYS, so that with the hash-tag option each
--- script is single-slot (Redis Cluster). The "prelude" block is prepended to every
--- other block. Job states in the id index ({ns}:ids, job id -> location) are one letter
--- followed by the location: q<envelope> (in {ns}:jobs), s<envelope> ({ns}:schedule),
--- t<envelope> ({ns}:retry), d<envelope> ({ns}:dead), r<token> (running).
+-- script is single-slot (Redis Cluster); queue names are ARGV data, never script text.
+-- The "prelude" block holds helpers; each script gets those it calls. Job states in the
+-- id index ({ns}:ids, job id -> location) are one letter followed by the location:
+-- q<envelope> (queued), s<envelope> (scheduled), t<envelope> (retry), d<envelope>
+-- (dead), r<token> (running). Which queue's structure holds it, and at which priority,
+-- is in {ns}:placements (job id -> "<queue> <priority>"; absent: default, 0).
 -- Stored text whose id cannot be read from it (text that is not an envelope, given an id
 -- at enqueue; the dead-letter envelope of such a job) has that id in {ns}:aliases
 -- (text -> job id), so that claims, listings and look-ups agree on the job's id.
 -- Times are Unix seconds from the server's clock (TIME); Lua numbers are returned as
 -- strings because Redis truncates Lua numbers to integers in replies.
+--
+-- A queue's jobs: its priority ZSET, scored -priority * 2^42 + arrival (FIFO within a
+-- priority; a released job gets a decreasing front arrival); arrivals stay within
+-- +-2^41 and priorities within +-1000, so scores are exact in a double, and a negative
+-- score is a priority above 0. The queue default's priority-0 jobs are in the spec's
+-- LIST {ns}:jobs instead (LPUSH in, taken from the right), where the Rust wg reads and
+-- writes them; the LIST of any other queue stays empty (wg 2 writes none; the key is
+-- kept for a later layout). Claim order within a queue: negative scores, then the
+-- list, then the rest of the ZSET.
 
 -- name: prelude
 local function now_seconds()
@@ -45,6 +56,52 @@ local function says_id(raw, id)
   return envelope_id(raw) == id
 end
 
+-- The score of a job at `priority` arriving `arrival`-th in its queue's priority set,
+-- as exact decimal text (Lua's own number formatting keeps 14 digits only).
+local function prio_score(priority, arrival)
+  return string.format('%.0f', -priority * 4398046511104 + arrival)
+end
+
+-- The priority a priority-set score stands for.
+local function score_priority(score)
+  return -math.floor((tonumber(score) + 2199023255552) / 4398046511104)
+end
+
+-- The queue and priority of job `id` (default, 0 when it has no placement).
+local function placement_of(placements, id)
+  local entry = id and redis.call('HGET', placements, id)
+  if not entry then
+    return 'default', 0
+  end
+  local queue, priority = string.match(entry, '^(%S+) (%S+)$')
+  return queue, tonumber(priority)
+end
+
+-- Put `raw` at the back (or the front) of its queue and priority: default's priority
+-- 0 in the spec's list, everything else in the queue's priority set. A job that lands
+-- anywhere but {ns}:jobs (whose pushes wake blocked claimers by themselves) appends to
+-- the queue's wake stream, which the other idle claimers block on.
+-- `q`: {jobs=, prio=, wake=, spec=}.
+local function push_job(q, raw, priority, order, front)
+  if priority == 0 and q.spec then
+    if front then
+      redis.call('RPUSH', q.jobs, raw)
+    else
+      redis.call('LPUSH', q.jobs, raw)
+    end
+  else
+    local field, step = 'back', 1
+    if front then
+      field, step = 'front', -1
+    end
+    local arrival = redis.call('HINCRBY', order, field, step)
+    redis.call('ZADD', q.prio, prio_score(priority, arrival), raw)
+  end
+  if not (priority == 0 and q.spec) then
+    redis.call('XADD', q.wake, 'MAXLEN', '1', '*', 'j', '1')
+  end
+end
+
 -- Attempt tokens: a per-namespace counter, prefixed with the server time so that tokens
 -- stay unique across destroy() (which resets the counter).
 local function token_factory(seq_key, count, t)
@@ -58,35 +115,67 @@ local function token_factory(seq_key, count, t)
   end
 end
 
+-- The token suffix naming the queue of a job other than default's (the Python side
+-- reads it to pass that queue's keys to the later transitions).
+local function queue_mark(queue)
+  if queue == 'default' then
+    return ''
+  end
+  return '@' .. queue
+end
+
+-- An attempt's record: [job id, worker, claim time] for a job of default at priority
+-- 0 (what wg 1 wrote), with its queue and priority appended otherwise.
+local function attempt_record(id, worker, now, queue, priority)
+  if queue == 'default' and priority == 0 then
+    return cjson.encode({id or '', worker, now})
+  end
+  return cjson.encode({id or '', worker, now, queue, priority})
+end
+
+-- The job id, queue and priority of an attempt's record.
+local function read_record(meta)
+  local doc = cjson.decode(meta)
+  return doc[1], doc[4] or 'default', doc[5] or 0
+end
+
 -- Forget a running attempt's bookkeeping (the caller has already removed it from
--- {ns}:running). Returns the job id whose index entry the caller should rewrite: the
--- entry points at this attempt, or is missing; nil if the entry belongs to another job
--- with the same id (never clobber it) or the text had no id.
-local function end_attempt(leases, attempts, index, token)
+-- {ns}:running; keys: leases, attempts, ids, running_counts). Returns the job id whose
+-- index entry the caller should rewrite (the entry points at this attempt, or is
+-- missing; nil if the entry belongs to another job with the same id, or the text had
+-- no id), and the attempt's queue and priority.
+local function end_attempt(leases, attempts, index, running_counts, token)
   redis.call('ZREM', leases, token)
   local meta = redis.call('HGET', attempts, token)
   redis.call('HDEL', attempts, token)
   if not meta then
-    return nil
+    return nil, 'default', 0
   end
-  local id = cjson.decode(meta)[1]
+  local id, queue, priority = read_record(meta)
+  if queue ~= 'default' then
+    redis.call('HINCRBY', running_counts, queue, -1)
+  end
   if id == '' then
-    return nil
+    return nil, queue, priority
   end
   local current = redis.call('HGET', index, id)
   if current == false or current == 'r' .. token then
-    return id
+    return id, queue, priority
   end
-  return nil
+  return nil, queue, priority
 end
 
 -- Remove one stored envelope from the structure of its state (keys: jobs, schedule,
--- retry, dead, ids, died, aliases; a dead job's time of death and an alias go with it). Lists are searched
--- from the right, the oldest end, where admin commands (requeue the oldest dead jobs
--- first) usually find them at once.
+-- retry, dead, ids, died, aliases, prio of its queue; a dead job's time of death and an
+-- alias go with it). Lists are searched from the right, the oldest end, where admin
+-- commands (requeue the oldest dead jobs first) usually find them at once.
 local function remove_stored(keys, state, raw)
   if state == 'q' then
-    return redis.call('LREM', keys[1], -1, raw)
+    local removed = redis.call('LREM', keys[1], -1, raw)
+    if removed == 0 then
+      removed = redis.call('ZREM', keys[8], raw)
+    end
+    return removed
   elseif state == 's' then
     return redis.call('ZREM', keys[2], raw)
   elseif state == 't' then
@@ -105,33 +194,20 @@ local function remove_stored(keys, state, raw)
   return 0
 end
 
--- Start an attempt on `raw` under a fresh token; returns the reply triple.
-local function start_attempt(keys, raw, token, now, deadline, worker, old_token)
-  local running, leases, attempts, index = keys[1], keys[2], keys[3], keys[4]
-  local id = envelope_id(raw) or redis.call('HGET', keys[5], raw)
-  redis.call('HSET', running, token, raw)
-  redis.call('ZADD', leases, deadline, token)
-  redis.call('HSET', attempts, token, cjson.encode({id or '', worker, now}))
-  if id then
-    local current = redis.call('HGET', index, id)
-    if current == false or old_token == nil or current == 'r' .. old_token then
-      redis.call('HSET', index, id, 'r' .. token)
-    end
-  end
-  return id or ''
-end
-
 -- name: enqueue
--- KEYS: jobs, schedule, ids, aliases.  ARGV: n, timed 0|1, n job ids, n envelopes, and
--- when timed n delays in seconds.
+-- KEYS: ids, aliases, placements, queues, order, then per queue named in ARGV: its
+-- jobs, prio, schedule, wake.
+-- ARGV: n, timed 0|1, nq, nq queue names, then columns of n: job ids, envelopes, queue
+-- numbers (1-based), priorities, and when timed delays in seconds.
 -- All or nothing: a duplicate id fails the whole batch before anything is written. The
 -- same job sent twice (a retried call whose first reply was lost) is not a duplicate.
 -- Each key is read and written in commands of many jobs (unpack() is bounded by the C
 -- stack, hence the chunks), not one command per job.
-local n, timed = tonumber(ARGV[1]), ARGV[2] == '1'
+local n, timed, nq = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
+local base = 3 + nq
 local chunk = 500
 local seen = {}
-for i = 3, n + 2 do
+for i = base + 1, base + n do
   local id = ARGV[i]
   if seen[id] then
     return redis.error_reply('WGDUP ' .. id)
@@ -141,69 +217,118 @@ end
 local again = {}
 for first = 1, n, chunk do
   local last = math.min(n, first + chunk - 1)
-  local current = redis.call('HMGET', KEYS[3], unpack(ARGV, first + 2, last + 2))
+  local current = redis.call('HMGET', KEYS[1], unpack(ARGV, base + first, base + last))
   for j = 1, last - first + 1 do
     local entry = current[j]
     if entry then
       local i = first + j - 1
-      local raw = ARGV[n + 2 + i]
+      local raw = ARGV[base + n + i]
       if entry == 'q' .. raw or entry == 's' .. raw then
         again[i] = true
       else
-        return redis.error_reply('WGDUP ' .. ARGV[i + 2])
+        return redis.error_reply('WGDUP ' .. ARGV[base + i])
       end
     end
   end
 end
 local now = nil -- TIME only when a job is scheduled: the common enqueue needs no clock
+local rung, named = {}, {}
 for first = 1, n, chunk do
   local last = math.min(n, first + chunk - 1)
-  local queued, index, scheduled, aliases = {}, {}, {}, {}
-  local nq, ni, ns, na = 0, 0, 0, 0 -- explicit counts: # is not O(1) in Lua 5.1
+  local lists, prios, scheduled = {}, {}, {}
+  local index, aliases, placed = {}, {}, {}
+  local ni, na, np = 0, 0, 0 -- explicit counts: # is not O(1) in Lua 5.1
   for i = first, last do
     if not again[i] then
-      local raw = ARGV[n + 2 + i]
-      if not says_id(raw, ARGV[i + 2]) then
+      local id, raw = ARGV[base + i], ARGV[base + n + i]
+      local qi, priority = tonumber(ARGV[base + 2 * n + i]), tonumber(ARGV[base + 3 * n + i])
+      local queue = ARGV[3 + qi]
+      if not says_id(raw, id) then
         aliases[na + 1] = raw
-        aliases[na + 2] = ARGV[i + 2]
+        aliases[na + 2] = id
         na = na + 2
       end
-      local delay = timed and tonumber(ARGV[2 * n + 2 + i]) or 0
-      index[ni + 1] = ARGV[i + 2]
+      if queue ~= 'default' or priority ~= 0 then
+        placed[np + 1] = id
+        placed[np + 2] = queue .. ' ' .. priority
+        np = np + 2
+        if queue ~= 'default' and not named[queue] then
+          named[queue] = true
+          redis.call('SADD', KEYS[4], queue)
+        end
+      end
+      local delay = timed and tonumber(ARGV[base + 4 * n + i]) or 0
+      index[ni + 1] = id
       if delay > 0 then
         now = now or now_seconds()
-        scheduled[ns + 1] = now + delay
-        scheduled[ns + 2] = raw
-        ns = ns + 2
+        local bucket = scheduled[qi] or {}
+        scheduled[qi] = bucket
+        bucket[#bucket + 1] = now + delay
+        bucket[#bucket + 1] = raw
         index[ni + 2] = 's' .. raw
       else
-        nq = nq + 1
-        queued[nq] = raw
+        local listed = priority == 0 and queue == 'default'
+        local bucket = listed and lists or prios
+        local entries = bucket[qi] or {}
+        bucket[qi] = entries
+        if listed then
+          entries[#entries + 1] = raw
+        else
+          entries[#entries + 1] = priority
+          entries[#entries + 1] = raw
+        end
+        if priority ~= 0 or queue ~= 'default' then
+          rung[qi] = true
+        end
         index[ni + 2] = 'q' .. raw
       end
       ni = ni + 2
     end
   end
-  if nq > 0 then
-    redis.call('LPUSH', KEYS[1], unpack(queued, 1, nq))
-  end
-  if ns > 0 then
-    redis.call('ZADD', KEYS[2], unpack(scheduled, 1, ns))
+  for qi = 1, nq do
+    local g = 5 + 4 * (qi - 1)
+    if lists[qi] then
+      redis.call('LPUSH', KEYS[g + 1], unpack(lists[qi]))
+    end
+    local entries = prios[qi]
+    if entries then
+      local count = #entries / 2
+      local arrival = redis.call('HINCRBY', KEYS[5], 'back', count) - count
+      local scored = {}
+      for j = 1, #entries, 2 do
+        arrival = arrival + 1
+        scored[j] = prio_score(entries[j], arrival)
+        scored[j + 1] = entries[j + 1]
+      end
+      redis.call('ZADD', KEYS[g + 2], unpack(scored))
+    end
+    if scheduled[qi] then
+      redis.call('ZADD', KEYS[g + 3], unpack(scheduled[qi]))
+    end
   end
   if ni > 0 then
-    redis.call('HSET', KEYS[3], unpack(index, 1, ni))
+    redis.call('HSET', KEYS[1], unpack(index, 1, ni))
   end
   if na > 0 then
-    redis.call('HSET', KEYS[4], unpack(aliases, 1, na))
+    redis.call('HSET', KEYS[2], unpack(aliases, 1, na))
+  end
+  if np > 0 then
+    redis.call('HSET', KEYS[3], unpack(placed, 1, np))
+  end
+end
+for qi = 1, nq do
+  if rung[qi] then
+    redis.call('XADD', KEYS[5 + 4 * qi], 'MAXLEN', '1', '*', 'j', '1')
   end
 end
 return n
 
 -- name: enqueue_one
 -- KEYS: jobs, ids, aliases.  ARGV: job id, envelope.
--- The common case, one job for now, in as little script as possible (enqueue's
--- semantics: a duplicate id fails, the same job sent twice is stored once). Text that
--- does not start with its id (never what wg writes) is decoded to check it.
+-- The common case, one job for now in default at priority 0, in as little script as
+-- possible (enqueue's semantics: a duplicate id fails, the same job sent twice is
+-- stored once). Text that does not start with its id (never what wg writes) is decoded
+-- to check it.
 local entry = 'q' .. ARGV[2]
 if redis.call('HSETNX', KEYS[2], ARGV[1], entry) == 1 then
   redis.call('LPUSH', KEYS[1], ARGV[2])
@@ -221,78 +346,122 @@ end
 return redis.error_reply('WGDUP ' .. ARGV[1])
 
 -- name: claim
--- KEYS: jobs, running, leases, attempts, ids, seq, paused, resumed, aliases, and for a
--- claim that blocked: its claiming list and claimers.
--- ARGV: limit, lease, worker id.
--- Leases up to `limit` jobs from the right end of the list (oldest first), writing each
--- bookkeeping key once for the whole batch. A blocked claim runs this right after its
--- BLMOVE took a job into the claiming list: that job is leased first, and the claiming
--- list is disarmed (see `arm`).
--- Returns {paused 0|1, (job id or '', token, envelope)...}.
-local claiming = KEYS[10]
-if claiming then
-  redis.call('ZREM', KEYS[11], claiming)
+-- KEYS: running, leases, attempts, ids, seq, paused, resumed, aliases, running_counts,
+-- {ns}:jobs, then per queue served, in order: its jobs, prio, paused, wake; and for a
+-- claim that blocked on {ns}:jobs: its claiming list and claimers.
+-- ARGV: limit, lease, worker id, nq, nq queue names, blocked 0|1.
+-- Leases up to `limit` jobs, queue by queue (a paused queue is skipped), within a queue
+-- higher priority first, then oldest first, writing each bookkeeping key once for the
+-- whole batch. A blocked claim runs this right after its BLMOVE took a job into the
+-- claiming list: that job goes back to the front of {ns}:jobs first (an earlier queue
+-- may have work now), and the claiming list is disarmed (see `arm`).
+-- Returns {paused 0|1, idle, (job id or '', token, envelope)...}; `idle` is empty
+-- unless nothing was leased, then {last wake id of each queue..., paused 0|1 of each
+-- queue...}, what the claimer needs to block until one of its queues gets work.
+local limit, nq = tonumber(ARGV[1]), tonumber(ARGV[4])
+local claiming, claimers = nil, nil
+if ARGV[5 + nq] == '1' then
+  claiming, claimers = KEYS[10 + 4 * nq + 1], KEYS[10 + 4 * nq + 2]
+  redis.call('ZREM', claimers, claiming)
+  -- Back to the front, in the order they were taken.
+  while redis.call('LMOVE', claiming, KEYS[10], 'LEFT', 'RIGHT') do
+  end
 end
-if redis.call('EXISTS', KEYS[7]) == 1 then
+if redis.call('EXISTS', KEYS[6]) == 1 then
   -- Paused claimers block on `resumed`: make sure it is absent (set_paused deletes it;
   -- a pause flag set by hand would otherwise let them spin).
-  redis.call('DEL', KEYS[8])
-  if claiming then
-    -- Back to the front, in the order they were taken.
-    while redis.call('LMOVE', claiming, KEYS[1], 'LEFT', 'RIGHT') do
-    end
-  end
-  return {1}
+  redis.call('DEL', KEYS[7])
+  return {1, {}}
 end
-local limit = tonumber(ARGV[1])
-local raws = {}
-if claiming then
-  local taken = redis.call('LRANGE', claiming, 0, -1)
-  if #taken > 0 then
-    redis.call('DEL', claiming)
-    for i = #taken, 1, -1 do
-      raws[#raws + 1] = taken[i]
-    end
+local raws, queues, priorities = {}, {}, {}
+local paused = {}
+local function take(items, queue, scored)
+  local step = scored and 2 or 1
+  for j = 1, #items, step do
+    raws[#raws + 1] = items[j]
+    queues[#raws] = queue
+    priorities[#raws] = scored and score_priority(items[j + 1]) or 0
   end
 end
-if #raws < limit then
-  local more = redis.call('RPOP', KEYS[1], limit - #raws)
-  if more then
-    for _, raw in ipairs(more) do
-      raws[#raws + 1] = raw
+for i = 1, nq do
+  local g = 10 + 4 * (i - 1)
+  local queue = ARGV[4 + i]
+  if redis.call('EXISTS', KEYS[g + 3]) == 1 then
+    paused[i] = 1
+  else
+    paused[i] = 0
+    local prio = KEYS[g + 2]
+    local has_prio = redis.call('EXISTS', prio) == 1
+    if has_prio and #raws < limit then
+      local higher = redis.call('ZRANGEBYSCORE', prio, '-inf', '(0', 'WITHSCORES', 'LIMIT', 0,
+        limit - #raws)
+      if #higher > 0 then
+        redis.call('ZREMRANGEBYRANK', prio, 0, #higher / 2 - 1)
+        take(higher, queue, true)
+      end
     end
+    if #raws < limit then
+      local more = redis.call('RPOP', KEYS[g + 1], limit - #raws)
+      if more then
+        take(more, queue, false)
+      end
+    end
+    if has_prio and #raws < limit then
+      local lower = redis.call('ZRANGE', prio, 0, limit - #raws - 1, 'WITHSCORES')
+      if #lower > 0 then
+        redis.call('ZREMRANGEBYRANK', prio, 0, #lower / 2 - 1)
+        take(lower, queue, true)
+      end
+    end
+  end
+  if #raws >= limit then
+    break
   end
 end
 if #raws == 0 then
-  return {0}
+  local idle = {}
+  for i = 1, nq do
+    local last = redis.call('XREVRANGE', KEYS[10 + 4 * (i - 1) + 4], '+', '-', 'COUNT', 1)
+    idle[i] = last[1] and last[1][1] or '0-0'
+    idle[nq + i] = paused[i]
+  end
+  return {0, idle}
 end
 local now, t = now_seconds()
 local deadline = now + tonumber(ARGV[2])
-local next_token = token_factory(KEYS[6], #raws, t)
+local next_token = token_factory(KEYS[5], #raws, t)
 local running, leases, attempts, index = {}, {}, {}, {}
-local out = {0}
-for _, raw in ipairs(raws) do
-  local token = next_token()
-  local id = envelope_id(raw) or redis.call('HGET', KEYS[9], raw)
+local per_queue = {}
+local out = {0, {}}
+for j, raw in ipairs(raws) do
+  local queue = queues[j]
+  local token = next_token() .. queue_mark(queue)
+  local id = envelope_id(raw) or redis.call('HGET', KEYS[8], raw)
   running[#running + 1] = token
   running[#running + 1] = raw
   leases[#leases + 1] = deadline
   leases[#leases + 1] = token
   attempts[#attempts + 1] = token
-  attempts[#attempts + 1] = cjson.encode({id or '', ARGV[3], now})
+  attempts[#attempts + 1] = attempt_record(id, ARGV[3], now, queue, priorities[j])
   if id then
     index[#index + 1] = id
     index[#index + 1] = 'r' .. token
+  end
+  if queue ~= 'default' then
+    per_queue[queue] = (per_queue[queue] or 0) + 1
   end
   out[#out + 1] = id or ''
   out[#out + 1] = token
   out[#out + 1] = raw
 end
-redis.call('HSET', KEYS[2], unpack(running))
-redis.call('ZADD', KEYS[3], unpack(leases))
-redis.call('HSET', KEYS[4], unpack(attempts))
+redis.call('HSET', KEYS[1], unpack(running))
+redis.call('ZADD', KEYS[2], unpack(leases))
+redis.call('HSET', KEYS[3], unpack(attempts))
 if #index > 0 then
-  redis.call('HSET', KEYS[5], unpack(index))
+  redis.call('HSET', KEYS[4], unpack(index))
+end
+for queue, count in pairs(per_queue) do
+  redis.call('HINCRBY', KEYS[9], queue, count)
 end
 return out
 
@@ -320,9 +489,11 @@ redis.call('ZREM', KEYS[2], KEYS[1])
 return moved
 
 -- name: complete
--- KEYS: running, leases, attempts, ids, stats.  ARGV: tokens.
--- Deletes the jobs still held under these tokens; processed += how many. Each key is
--- read and written once for the whole batch.
+-- KEYS: running, leases, attempts, ids, stats, placements, running_counts.
+-- ARGV: tokens.
+-- Deletes the jobs still held under these tokens; processed += how many, in total and
+-- for each queue but default (whose count is the rest). Each key is read and written
+-- once for the whole batch.
 local held, unique = {}, {}
 local present = redis.call('HMGET', KEYS[1], unpack(ARGV))
 for i, raw in ipairs(present) do
@@ -339,46 +510,66 @@ redis.call('HDEL', KEYS[1], unpack(held))
 redis.call('ZREM', KEYS[2], unpack(held))
 local metas = redis.call('HMGET', KEYS[3], unpack(held))
 redis.call('HDEL', KEYS[3], unpack(held))
-local ids, expected = {}, {}
+local ids, expected, placed = {}, {}, {}
+local per_queue = {}
 for i, meta in ipairs(metas) do
   if meta then
-    local id = cjson.decode(meta)[1]
+    local id, queue, priority = read_record(meta)
+    if queue ~= 'default' then
+      per_queue[queue] = (per_queue[queue] or 0) + 1
+    end
     if id ~= '' then
       ids[#ids + 1] = id
       expected[#expected + 1] = 'r' .. held[i]
+      placed[#ids] = queue ~= 'default' or priority ~= 0
     end
   end
 end
 if #ids > 0 then
   local current = redis.call('HMGET', KEYS[4], unpack(ids))
-  local drop = {}
+  local drop, unplace = {}, {}
   for i, entry in ipairs(current) do
     if entry == expected[i] then
       drop[#drop + 1] = ids[i]
+    end
+    if placed[i] and (entry == expected[i] or not entry) then
+      unplace[#unplace + 1] = ids[i]
     end
   end
   if #drop > 0 then
     redis.call('HDEL', KEYS[4], unpack(drop))
   end
+  if #unplace > 0 then
+    redis.call('HDEL', KEYS[6], unpack(unplace))
+  end
 end
 redis.call('HINCRBY', KEYS[5], 'processed', #held)
+for queue, count in pairs(per_queue) do
+  redis.call('HINCRBY', KEYS[5], 'processed:' .. queue, count)
+  redis.call('HINCRBY', KEYS[7], queue, -count)
+end
 return #held
 
 -- name: retry
--- KEYS: running, leases, attempts, ids, stats, retry.  ARGV: token, envelope, delay.
+-- KEYS: running, leases, attempts, ids, stats, the job's queue's retry, running_counts.
+-- ARGV: token, envelope, delay.
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return 0
 end
-local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+local id, queue = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[7], ARGV[1])
 redis.call('ZADD', KEYS[6], now_seconds() + tonumber(ARGV[3]), ARGV[2])
 if id then
   redis.call('HSET', KEYS[4], id, 't' .. ARGV[2])
 end
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
+if queue ~= 'default' then
+  redis.call('HINCRBY', KEYS[5], 'failed:' .. queue, 1)
+end
 return 1
 
 -- name: bury
--- KEYS: running, leases, attempts, ids, stats, dead, died, aliases.  ARGV: token, envelope.
+-- KEYS: running, leases, attempts, ids, stats, the job's queue's dead, died, aliases,
+-- running_counts.  ARGV: token, envelope.
 -- The dead list grows at the left, like the queue: the oldest burial is at the right.
 -- A dead envelope that does not carry the job's id (the dead-letter entry of text that
 -- was not an envelope) gets an alias. The time of death is kept under the job's id.
@@ -388,7 +579,7 @@ if not stored then
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[8], stored)
-local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+local id, queue = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[9], ARGV[1])
 redis.call('LPUSH', KEYS[6], ARGV[2])
 local dead_id = envelope_id(ARGV[2])
 if id then
@@ -402,19 +593,32 @@ if dead_id then
   redis.call('HSET', KEYS[7], dead_id, string.format('%.6f', (now_seconds())))
 end
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
+if queue ~= 'default' then
+  redis.call('HINCRBY', KEYS[5], 'failed:' .. queue, 1)
+end
 return 1
 
 -- name: release
--- KEYS: running, leases, attempts, ids, jobs.  ARGV: tokens in claim order.
--- Puts the jobs back at the right end (the front), the first-claimed rightmost.
+-- KEYS: running, leases, attempts, ids, order, running_counts, then per queue named in
+-- ARGV: its jobs, prio, wake.
+-- ARGV: nq, nq queue names, tokens in claim order.
+-- Puts the jobs back at the front of their queue and priority, the first-claimed
+-- frontmost.
+local nq = tonumber(ARGV[1])
+local groups = {}
+for i = 1, nq do
+  local g = 6 + 3 * (i - 1)
+  groups[ARGV[1 + i]] = {jobs = KEYS[g + 1], prio = KEYS[g + 2], wake = KEYS[g + 3],
+    spec = ARGV[1 + i] == 'default'}
+end
 local released = 0
-for i = #ARGV, 1, -1 do
+for i = #ARGV, nq + 2, -1 do
   local token = ARGV[i]
   local raw = redis.call('HGET', KEYS[1], token)
   if raw then
     redis.call('HDEL', KEYS[1], token)
-    local id = end_attempt(KEYS[2], KEYS[3], KEYS[4], token)
-    redis.call('RPUSH', KEYS[5], raw)
+    local id, queue, priority = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[6], token)
+    push_job(groups[queue], raw, priority, KEYS[5], true)
     if id then
       redis.call('HSET', KEYS[4], id, 'q' .. raw)
     end
@@ -462,19 +666,28 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 
 -- name: promote
--- KEYS: source zset (schedule or retry), jobs, ids, aliases.  ARGV: limit, state letter.
+-- KEYS: the queue's schedule or retry, its jobs, prio, wake, then ids, aliases,
+-- placements, order.  ARGV: limit, state letter, queue name.
 -- Select, remove and enqueue in one script: each due job moves exactly once however
--- many pools promote at the same time (the Rust original races here).
+-- many pools promote at the same time (the Rust original races here). Each goes to the
+-- back of its priority.
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_seconds(), 'LIMIT', 0,
   tonumber(ARGV[1]))
+local q = {jobs = KEYS[2], prio = KEYS[3], wake = KEYS[4], spec = ARGV[3] == 'default'}
+local placed = redis.call('EXISTS', KEYS[7]) == 1
 for _, raw in ipairs(due) do
   redis.call('ZREM', KEYS[1], raw)
-  redis.call('LPUSH', KEYS[2], raw)
-  local id = envelope_id(raw) or redis.call('HGET', KEYS[4], raw)
+  local id = envelope_id(raw) or redis.call('HGET', KEYS[6], raw)
+  local priority = 0
+  if placed then
+    local _
+    _, priority = placement_of(KEYS[7], id)
+  end
+  push_job(q, raw, priority, KEYS[8], false)
   if id then
-    local current = redis.call('HGET', KEYS[3], id)
+    local current = redis.call('HGET', KEYS[5], id)
     if current == false or current == ARGV[2] .. raw then
-      redis.call('HSET', KEYS[3], id, 'q' .. raw)
+      redis.call('HSET', KEYS[5], id, 'q' .. raw)
     end
   end
 end
@@ -485,12 +698,12 @@ return #due
 -- aliases.
 -- ARGV: limit, lease, worker id, forget workers silent for this many seconds, and
 -- silent_after in seconds or ''.
--- Re-leases to the caller (the reaper), under new tokens, expired attempts and, with
--- silent_after, the attempts of registered workers not heard from for that long (found
--- by a pass over the attempts, made only when such a worker exists); puts jobs
--- stranded in the claiming list of a claimer that died between its BLMOVE and its claim
--- script back at the front of the queue (their index entries still say queued); and
--- drops workers that stopped heartbeating long ago.
+-- Re-leases to the caller (the reaper), under new tokens (of the same queue), expired
+-- attempts and, with silent_after, the attempts of registered workers not heard from
+-- for that long (found by a pass over the attempts, made only when such a worker
+-- exists); puts jobs stranded in the claiming list of a claimer that died between its
+-- BLMOVE and its claim script back at the front of {ns}:jobs (their index entries still
+-- say queued); and drops workers that stopped heartbeating long ago.
 local now, t = now_seconds()
 local stranded = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
 for _, claiming in ipairs(stranded) do
@@ -526,15 +739,31 @@ local out = {}
 if #expired > 0 then
   local deadline = now + tonumber(ARGV[2])
   local next_token = token_factory(KEYS[5], #expired, t)
-  local keys = {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[11]}
   for _, old in ipairs(expired) do
     local raw = redis.call('HGET', KEYS[1], old)
+    local meta = redis.call('HGET', KEYS[3], old)
     redis.call('HDEL', KEYS[1], old)
     redis.call('ZREM', KEYS[2], old)
     redis.call('HDEL', KEYS[3], old)
     if raw then
-      local token = next_token()
-      out[#out + 1] = start_attempt(keys, raw, token, now, deadline, ARGV[3], old)
+      local id, queue, priority = nil, 'default', 0
+      if meta then
+        id, queue, priority = read_record(meta)
+      end
+      if not id or id == '' then
+        id = envelope_id(raw) or redis.call('HGET', KEYS[11], raw)
+      end
+      local token = next_token() .. queue_mark(queue)
+      redis.call('HSET', KEYS[1], token, raw)
+      redis.call('ZADD', KEYS[2], deadline, token)
+      redis.call('HSET', KEYS[3], token, attempt_record(id, ARGV[3], now, queue, priority))
+      if id then
+        local current = redis.call('HGET', KEYS[4], id)
+        if current == false or current == 'r' .. old then
+          redis.call('HSET', KEYS[4], id, 'r' .. token)
+        end
+      end
+      out[#out + 1] = id or ''
       out[#out + 1] = token
       out[#out + 1] = raw
     end
@@ -549,28 +778,48 @@ end
 return out
 
 -- name: counts
--- KEYS: jobs, schedule, retry, running, dead, claimers.
--- Returns {queued, scheduled, retry, running, dead, next envelope to run or false}.
+-- KEYS: running, running_counts, claimers, then per queue named in ARGV: its jobs,
+-- prio, schedule, retry, dead.  ARGV: queue names.
+-- Returns per queue {queued, scheduled, retry, running, dead, next envelope in its list
+-- or false, first envelope of its priority set or false}, in one consistent read.
 -- A job a blocking claim's BLMOVE just took into its claiming list is still queued
--- (the claim script leases it a moment later): counted, and next to run, so that the
--- counts never show a namespace empty while a job is on its way to a worker.
-local queued, next_raw = redis.call('LLEN', KEYS[1]), false
-for _, claiming in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
-  local taken = redis.call('LLEN', claiming)
-  if taken > 0 then
-    queued = queued + taken
-    next_raw = next_raw or redis.call('LINDEX', claiming, -1)
+-- (the claim script leases it a moment later): counted for default, and next to run,
+-- so that the counts never show a namespace empty while a job is on its way to a
+-- worker. The running jobs of default are those no other queue counts.
+local others = 0
+for _, count in ipairs(redis.call('HVALS', KEYS[2])) do
+  others = others + tonumber(count)
+end
+local out = {}
+for i, queue in ipairs(ARGV) do
+  local g = 3 + 5 * (i - 1)
+  local queued, next_raw = redis.call('LLEN', KEYS[g + 1]), false
+  local running
+  if queue == 'default' then
+    for _, claiming in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+      local taken = redis.call('LLEN', claiming)
+      if taken > 0 then
+        queued = queued + taken
+        next_raw = next_raw or redis.call('LINDEX', claiming, -1)
+      end
+    end
+    running = redis.call('HLEN', KEYS[1]) - others
+  else
+    running = tonumber(redis.call('HGET', KEYS[2], queue) or '0')
   end
+  if not next_raw then
+    next_raw = redis.call('LINDEX', KEYS[g + 1], -1)
+  end
+  local first = redis.call('ZRANGE', KEYS[g + 2], 0, 0)
+  out[i] = {queued + redis.call('ZCARD', KEYS[g + 2]), redis.call('ZCARD', KEYS[g + 3]),
+    redis.call('ZCARD', KEYS[g + 4]), running, redis.call('LLEN', KEYS[g + 5]), next_raw,
+    first[1] or false}
 end
-if not next_raw then
-  next_raw = redis.call('LINDEX', KEYS[1], -1)
-end
-return {queued, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
-  redis.call('HLEN', KEYS[4]), redis.call('LLEN', KEYS[5]), next_raw}
+return out
 
 -- name: get_job
--- KEYS: ids, jobs, schedule, retry, dead, running, leases, attempts, claimers, died.
--- ARGV: job id.
+-- KEYS: ids, then the job's queue's jobs, schedule, retry, dead, then running, leases,
+-- attempts, claimers, died, then the queue's prio.  ARGV: job id.
 -- Returns {state letter, envelope, due time or lease deadline or '', attempt meta or
 -- time of death or ''},
 -- or nil when the index does not know the id. An entry whose job is gone (popped by a
@@ -581,7 +830,7 @@ if not entry then
 end
 local state, rest = string.sub(entry, 1, 1), string.sub(entry, 2)
 if state == 'q' then
-  if redis.call('LPOS', KEYS[2], rest) then
+  if redis.call('LPOS', KEYS[2], rest) or redis.call('ZSCORE', KEYS[11], rest) then
     return {state, rest, '', ''}
   end
   -- Taken by a claimer's BLMOVE, not leased yet: still queued.
@@ -610,13 +859,16 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return nil
 
 -- name: move_to_queue
--- KEYS: jobs, schedule, retry, dead, ids, died, aliases.
--- ARGV: (job id, state letter, stored envelope or '', new envelope)...
+-- KEYS: the queue's jobs, schedule, retry, dead, then ids, died, aliases, then the
+-- queue's prio, wake, then placements, order.
+-- ARGV: queue name, then (job id, state letter, stored envelope or '', new envelope)...
 -- An empty stored envelope means "where the id index says". Each job moves only if it is
--- still in that state. Returns one status per job: 1 moved, 0 not in that state, -1 the
--- index does not know where it is (the caller looks for it and calls again).
+-- still in that state, to the back of its queue and priority. Returns one status per
+-- job: 1 moved, 0 not in that state, -1 the index does not know where it is (the
+-- caller looks for it and calls again).
+local q = {jobs = KEYS[1], prio = KEYS[8], wake = KEYS[9], spec = ARGV[1] == 'default'}
 local statuses = {}
-for i = 1, #ARGV, 4 do
+for i = 2, #ARGV, 4 do
   local id, state, old, new = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local status, indexed = 0, old == ''
   if indexed then
@@ -629,7 +881,8 @@ for i = 1, #ARGV, 4 do
   end
   if old ~= '' then
     if remove_stored(KEYS, state, old) > 0 then
-      redis.call('LPUSH', KEYS[1], new)
+      local _, priority = placement_of(KEYS[10], id)
+      push_job(q, new, priority, KEYS[11], false)
       local current = redis.call('HGET', KEYS[5], id)
       if current == false or current == state .. old then
         redis.call('HSET', KEYS[5], id, 'q' .. new)
@@ -646,7 +899,9 @@ end
 return statuses
 
 -- name: delete_jobs
--- KEYS: jobs, schedule, retry, dead, ids, died, aliases.  ARGV: (job id, state letter or '', envelope or '')...
+-- KEYS: the queue's jobs, schedule, retry, dead, then ids, died, aliases, then the
+-- queue's prio, then placements.
+-- ARGV: (job id, state letter or '', envelope or '')...
 -- Empty state and envelope mean "where the id index says" (never a running job).
 -- Returns one status per job, as move_to_queue does.
 local statuses = {}
@@ -665,6 +920,7 @@ for i = 1, #ARGV, 3 do
     if remove_stored(KEYS, state, raw) > 0 then
       if redis.call('HGET', KEYS[5], id) == state .. raw then
         redis.call('HDEL', KEYS[5], id)
+        redis.call('HDEL', KEYS[9], id)
       end
       status = 1
     elseif indexed then
@@ -677,10 +933,10 @@ end
 return statuses
 
 -- name: purge
--- KEYS: the state's list or zset, ids, died, aliases.  ARGV: 'list' | 'zset', state
--- letter, chunk size.
--- Deletes up to a chunk (the caller loops, so the server never blocks for long), and
--- the times of death of purged dead jobs.
+-- KEYS: the state's list or zset (of one queue), ids, died, aliases, placements.
+-- ARGV: 'list' | 'zset', state letter, chunk size.
+-- Deletes up to a chunk (the caller loops, so the server never blocks for long), with
+-- the times of death of purged dead jobs and the placements of purged jobs.
 local items
 if ARGV[1] == 'list' then
   items = redis.call('RPOP', KEYS[1], tonumber(ARGV[3])) or {}
@@ -691,10 +947,14 @@ else
   end
 end
 local has_aliases = redis.call('EXISTS', KEYS[4]) == 1
+local has_placements = redis.call('EXISTS', KEYS[5]) == 1
 for _, raw in ipairs(items) do
   local id = has_aliases and stored_id(KEYS[4], raw) or envelope_id(raw)
   if id and redis.call('HGET', KEYS[2], id) == ARGV[2] .. raw then
     redis.call('HDEL', KEYS[2], id)
+    if has_placements then
+      redis.call('HDEL', KEYS[5], id)
+    end
   end
   if id and ARGV[2] == 'd' then
     redis.call('HDEL', KEYS[3], id)
@@ -719,3 +979,38 @@ else
   end
 end
 return 1
+
+-- name: set_queue_paused
+-- KEYS: the queue's paused flag, its wake stream, queues.
+-- ARGV: 1 to pause, 0 to resume, queue name.
+-- Claimers skip a paused queue; resuming appends to its wake stream, which wakes the
+-- idle claimers that serve it.
+if ARGV[2] ~= 'default' then
+  redis.call('SADD', KEYS[3], ARGV[2])
+end
+if ARGV[1] == '1' then
+  redis.call('SET', KEYS[1], '1')
+else
+  redis.call('DEL', KEYS[1])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '1', '*', 'j', '1')
+end
+return 1
+
+-- name: upgrade_layout
+-- KEYS: meta, lock.  ARGV: lock token, version found, version to record.
+-- Records the new layout version if the caller still holds the upgrade lock and the
+-- namespace is still at the version it upgraded from; releases the lock. Layout 2 reads
+-- every job of layout 0 and 1 as it is (a job without a placement is default's, at
+-- priority 0; an attempt record of three fields likewise), so recording is the upgrade.
+-- Returns 1 when recorded, 0 when another writer did it first.
+local found = redis.call('HGET', KEYS[1], 'layout') or '0'
+local recorded = 0
+if redis.call('GET', KEYS[2]) == ARGV[1] and found == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'layout', ARGV[3], 'upgraded_from', found)
+  redis.call('HINCRBY', KEYS[1], 'upgrades', 1)
+  recorded = 1
+end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+end
+return recorded

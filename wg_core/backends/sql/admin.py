@@ -13,6 +13,7 @@ from wg_core.backend import (
     JobQuery,
     JobState,
     Move,
+    QueueInfo,
     StateCounts,
     StoredJob,
     WorkerInfo,
@@ -21,6 +22,7 @@ from wg_core.backends.common import error_matches
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, UnitRunner
 from wg_core.envelope import peek_envelope
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["AdminVerbs", "like_pattern"]
 
@@ -45,6 +47,27 @@ def like_pattern(needle: str) -> str:
     return f"%{_escape_like(needle.translate(_ASCII_LOWER))}%"
 
 
+def _names(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A JSON list of names as stored in the worker registry (``default`` if unreadable)."""
+    try:
+        names = tuple(str(name) for name in json.loads(text or "null"))
+    except (ValueError, TypeError):
+        return default
+    return names
+
+
+def _counter_totals(rows: Sequence[Row]) -> dict[str, dict[str, int]]:
+    """Counter rows ``(name, total)`` by queue: a queue's rows are named
+    ``processed:<queue>`` / ``failed:<queue>``, the queue ``default``'s also plainly
+    ``processed`` / ``failed`` (its layout 1 rows)."""
+    totals: dict[str, dict[str, int]] = {}
+    for name, value in rows:
+        counter, _, queue = str(name).partition(":")
+        per_queue = totals.setdefault(queue or DEFAULT_QUEUE, {})
+        per_queue[counter] = per_queue.get(counter, 0) + int(value or 0)
+    return totals
+
+
 def _id_pattern(job_id: str) -> str:
     """A LIKE pattern finding ``job_id`` in a compact envelope (confirmed by peeking)."""
     return f'%"id":"{_escape_like(job_id)}"%'
@@ -53,11 +76,11 @@ def _id_pattern(job_id: str) -> str:
 class AdminVerbs(UnitRunner):
     """Admin verbs written over ``_run``; ``SqlBackend`` provides it."""
 
-    async def counts(self) -> StateCounts:
-        """Jobs per state."""
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
+        """Jobs per state, of one queue or of all."""
 
         async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("counts")
+            return await session.fetch("counts", {"queue": queue})
 
         [(queued, running, scheduled, retry, dead, oldest)] = await self._run(body, read=True)
         return StateCounts(
@@ -69,21 +92,79 @@ class AdminVerbs(UnitRunner):
             oldest_queued_at=_seconds(oldest),
         )
 
-    async def counters(self) -> Counters:
-        """Processed/failed totals, summed over the counter shards."""
+    async def counters(self, *, queue: str | None = None) -> Counters:
+        """Processed/failed totals (of one queue), summed over the counter shards."""
 
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch("counters")
 
-        totals = {str(name): int(value) for name, value in await self._run(body, read=True)}
-        return Counters(processed=totals.get("processed", 0), failed=totals.get("failed", 0))
+        by_queue = _counter_totals(await self._run(body, read=True))
+        wanted = by_queue.values() if queue is None else [by_queue.get(queue, {})]
+        return Counters(
+            processed=sum(totals.get("processed", 0) for totals in wanted),
+            failed=sum(totals.get("failed", 0) for totals in wanted),
+        )
+
+    async def queues(self) -> list[QueueInfo]:
+        """Every queue with a job, a pause flag or a counter (``default`` always), by
+        name, read in one unit."""
+
+        async def body(session: SqlSession) -> tuple[list[Row], list[Row], list[Row]]:
+            return (
+                await session.fetch("counts_by_queue"),
+                await session.fetch("counters"),
+                await session.fetch("queue_flags"),
+            )
+
+        counted, counter_rows, flags = await self._run(body, read=True)
+        states: dict[str, dict[str, int]] = {}
+        oldest: dict[str, float | None] = {}
+        for queue, state, n, first in counted:
+            states.setdefault(str(queue), {})[str(state)] = int(n)
+            if state == "queued":
+                oldest[str(queue)] = _seconds(first)
+        totals = _counter_totals(counter_rows)
+        paused = {str(name): bool(flag) for name, flag in flags}
+        counted_names = (name for name, per_queue in totals.items() if any(per_queue.values()))
+        names = {
+            DEFAULT_QUEUE,
+            *states,
+            *counted_names,
+            *(name for name, on in paused.items() if on),
+        }
+        infos = []
+        for name in sorted(names):
+            per_state = states.get(name, {})
+            infos.append(
+                QueueInfo(
+                    name=name,
+                    counts=StateCounts(
+                        queued=per_state.get("queued", 0),
+                        scheduled=per_state.get("scheduled", 0),
+                        retry=per_state.get("retry", 0),
+                        running=per_state.get("running", 0),
+                        dead=per_state.get("dead", 0),
+                        oldest_queued_at=oldest.get(name),
+                    ),
+                    counters=Counters(
+                        processed=totals.get(name, {}).get("processed", 0),
+                        failed=totals.get(name, {}).get("failed", 0),
+                    ),
+                    paused=paused.get(name, False),
+                )
+            )
+        return infos
 
     async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
         """A page of one state, in the contract's order."""
         state, limit, error_contains = query.state, query.limit, query.error_contains
         block = f"list_{state.value}" + ("_newest" if query.newest_first else "")
         text = query.text_contains
-        filters = {"job_name": query.job_name, "text": None if text is None else like_pattern(text)}
+        filters = {
+            "queue": query.queue,
+            "job_name": query.job_name,
+            "text": None if text is None else like_pattern(text),
+        }
         if error_contains is None:
             return await self._list_page(block, state, limit, query.offset, filters)
         # last_error lives inside the envelope for most states: filter here, scanning
@@ -125,6 +206,8 @@ class AdminVerbs(UnitRunner):
         lease_until: Any,
         worker_id: str | None,
         updated_at: Any,
+        queue: str | None,
+        priority: int | None,
     ) -> StoredJob:
         return StoredJob(
             # Rows a foreign producer (the Rust wg) stored carry their id only inside
@@ -136,6 +219,8 @@ class AdminVerbs(UnitRunner):
             lease_until=_seconds(lease_until),
             worker_id=worker_id,
             updated_at=_seconds(updated_at),
+            queue=queue or DEFAULT_QUEUE,
+            priority=int(priority or 0),
         )
 
     async def get_job(self, job_id: str) -> StoredJob | None:
@@ -169,12 +254,19 @@ class AdminVerbs(UnitRunner):
             f"find_{move.from_state.value}",
             {"job_id": move.job_id, "pattern": _id_pattern(move.job_id)},
         )
-        for row_id, stored_id, job_name, raw in rows:
+        for row_id, stored_id, job_name, raw, queue, priority in rows:
             if (stored_id if stored_id is not None else peek_envelope(raw).job_id) != move.job_id:
                 continue
             await session.execute(f"remove_{table}", {"ids": [row_id]})
             await session.execute(
-                "insert_job", {"raw": move.raw, "job_id": move.job_id, "job_name": job_name}
+                "insert_job",
+                {
+                    "raw": move.raw,
+                    "job_id": move.job_id,
+                    "job_name": job_name,
+                    "queue": queue,
+                    "priority": priority,
+                },
             )
             await self._announce(session)
             return True
@@ -194,29 +286,37 @@ class AdminVerbs(UnitRunner):
 
         return await self._run(body)
 
-    async def purge(self, state: JobState) -> int:
-        """Delete every job in ``state`` (not RUNNING: the checked layer refuses it)."""
+    async def purge(self, state: JobState, *, queue: str | None = None) -> int:
+        """Delete every job in ``state`` (not RUNNING: the checked layer refuses it), of
+        one queue or of all."""
 
         async def body(session: SqlSession) -> int:
-            return await session.execute(f"purge_{state.value}")
+            return await session.execute(f"purge_{state.value}", {"queue": queue})
 
         return await self._run(body, transaction=False)
 
-    async def set_paused(self, paused: bool) -> None:
-        """Pause or resume claiming for the namespace."""
+    async def set_paused(self, paused: bool, *, queue: str | None = None) -> None:
+        """Pause or resume claiming for the namespace, or for one queue."""
 
         async def body(session: SqlSession) -> None:
-            await session.execute("set_paused", {"value": int(paused)})
+            if queue is None:
+                await session.execute("set_paused", {"value": int(paused)})
+            else:
+                await session.execute("set_queue_paused", {"queue": queue, "value": int(paused)})
+            if not paused:
+                await self._announce(session)  # idle claimers in other processes look again
 
         await self._run(body, transaction=False)
         if not paused:
             self._signal()
 
-    async def is_paused(self) -> bool:
-        """Whether the namespace is paused."""
+    async def is_paused(self, *, queue: str | None = None) -> bool:
+        """Whether the namespace (or that queue, on its own) is paused."""
 
         async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("is_paused")
+            if queue is None:
+                return await session.fetch("is_paused")
+            return await session.fetch("is_queue_paused", {"queue": queue})
 
         rows = await self._run(body, read=True)
         return bool(rows and rows[0][0])
@@ -229,11 +329,8 @@ class AdminVerbs(UnitRunner):
 
         workers = []
         for row in await self._run(body, read=True):
-            (worker_id, host, pid, concurrency, running, started, seen, state, stop, names) = row
-            try:
-                job_names = tuple(str(name) for name in json.loads(names or "[]"))
-            except (ValueError, TypeError):
-                job_names = ()
+            (worker_id, host, pid, concurrency, running, started, seen, state, stop) = row[:9]
+            names, queues = row[9], row[10]
             workers.append(
                 WorkerInfo(
                     worker_id=worker_id,
@@ -245,7 +342,8 @@ class AdminVerbs(UnitRunner):
                     last_seen=float(seen),
                     state=state,
                     stop_requested=bool(stop),
-                    job_names=job_names,
+                    job_names=_names(names, ()),
+                    queues=_names(queues, (DEFAULT_QUEUE,)) or (DEFAULT_QUEUE,),
                 )
             )
         return workers

@@ -19,14 +19,20 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Final, Self, TypeVar
 
-from wg_core.backend import Attempt, NewJob
+from wg_core.backend import LAYOUT_VERSION, Attempt, NewJob
 from wg_core.backends.common import Waiters
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql.admin import AdminVerbs
-from wg_core.backends.sql.schema import EXPECTED_COLUMNS, RUST_COLUMNS, TABLES
+from wg_core.backends.sql.schema import EXPECTED_COLUMNS, RUST_COLUMNS, TABLES, V2_ADDED, V2_COLUMNS
 from wg_core.backends.sql.session import Body, SqlSession
 from wg_core.backends.sql.verbs import WorkVerbs
-from wg_core.errors import BackendError, NamespaceNotFoundError, SchemaError, WgError
+from wg_core.errors import (
+    BackendError,
+    NamespaceNotFoundError,
+    SchemaError,
+    SchemaOutdatedError,
+    WgError,
+)
 from wg_core.namespace import validate_namespace
 from wg_core.urls import redact_url
 
@@ -158,12 +164,19 @@ class SqlBackend(WorkVerbs, AdminVerbs):
 
     @abc.abstractmethod
     async def _wait_for_work(
-        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+        self,
+        timeout: float,
+        generation: int,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: Sequence[str],
     ) -> list[Attempt]:
         """Sleep until work may be there (a wake-up since ``generation``) or ``timeout``.
 
-        Returns ``[]``, or jobs claimed for this waiter (``limit``, ``lease`` and
-        ``worker_id`` are its claim's) by a dialect whose waiting claims on its behalf.
+        Returns ``[]``, or jobs claimed for this waiter (``limit``, ``lease``,
+        ``worker_id`` and ``queues`` are its claim's) by a dialect whose waiting claims
+        on its behalf. Any enqueue into the namespace may wake it (it claims again).
         """
 
     async def _announce(self, session: SqlSession) -> None:
@@ -266,30 +279,80 @@ class SqlBackend(WorkVerbs, AdminVerbs):
     async def _create_schema(self, session: SqlSession) -> None:
         lock = {"lock": f"wg-schema:{self._namespace}"}
         # A server-side lock serialises processes starting at once: concurrent CREATE
-        # TABLE IF NOT EXISTS can otherwise fail on the catalog (PostgreSQL) or race.
+        # TABLE IF NOT EXISTS can otherwise fail on the catalog (PostgreSQL) or race, and
+        # the second of two upgraders finds the first one's work done.
         await session.fetch("schema_lock", lock)
         try:
-            for table in await self._check_columns(session):
-                try:
-                    await session.script(f"upgrade_{table}")
-                except Exception as exc:
-                    if self._wg_error(exc) is None:
-                        raise
-                    raise SchemaError(
-                        f"table {self._namespace}_{table} looks like the Rust wg's, but adding "
-                        f"wg's columns to it failed ({exc}); add them by hand (see the "
-                        f"'upgrade_{table}' block of {self.SQL_FILE}) or use another namespace"
-                    ) from exc
+            found = await self._table_columns(session)
+            recorded = await self._recorded_version(session, found)
+            if recorded > LAYOUT_VERSION:
+                raise self._too_new(recorded)
+            for table in self._check_columns(found):
+                await self._upgrade_table(session, f"upgrade_{table}", table)
+            # Layout 1 -> 2, table by table (each block one atomic ALTER where the server
+            # allows it), only where the table lacks layout 2's column: re-running it
+            # after a crash half-way does the rest.
+            for table, column in V2_COLUMNS.items():
+                columns = found.get(f"{self._namespace}_{table}")
+                if columns is not None and column not in columns:
+                    await self._upgrade_table(session, f"upgrade_v2_{table}", table)
+            if f"{self._namespace}_meta" in found and recorded < LAYOUT_VERSION:
+                await session.script("upgrade_v2_meta")
             await session.script("schema")
+            if recorded != LAYOUT_VERSION:
+                # Last: a namespace records layout 2 only once it has all of it.
+                await session.execute("record_layout_version", {"version": LAYOUT_VERSION})
         finally:
             await session.fetch("schema_unlock", lock)
 
+    async def _upgrade_table(self, session: SqlSession, block: str, table: str) -> None:
+        try:
+            await session.script(block)
+        except Exception as exc:
+            if self._wg_error(exc) is None:
+                raise
+            raise SchemaError(
+                f"upgrading table {self._namespace}_{table} failed ({exc}); apply the "
+                f"'{block}' block of {self.SQL_FILE} by hand or use another namespace"
+            ) from exc
+
+    def _too_new(self, recorded: int) -> SchemaError:
+        return SchemaError(
+            f"namespace {self._namespace!r} at {self.display_url} has storage layout "
+            f"{recorded}, newer than this wg's ({LAYOUT_VERSION}): upgrade wg"
+        )
+
+    async def _recorded_version(self, session: SqlSession, found: dict[str, set[str]]) -> int:
+        """The layout version the namespace records (0 where none is recorded)."""
+        meta = found.get(f"{self._namespace}_meta")
+        if meta is None or not self.COLUMNS["meta"] <= meta:
+            return 0  # the Rust wg's tables (no meta), or SQLite's layout 1 meta row
+        rows = await session.fetch("layout_version")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+    async def layout_version(self) -> int:
+        """The layout version recorded for this namespace (0: none recorded)."""
+
+        async def body(session: SqlSession) -> int:
+            return await self._recorded_version(session, await self._table_columns(session))
+
+        return await self._run(body, read=True)
+
     async def _require_schema(self, session: SqlSession) -> None:
-        """A reader's check: the namespace's tables exist and need no upgrade."""
+        """A reader's check: the namespace's tables exist, at this wg's layout."""
         found = await self._table_columns(session)
         if not found:
             raise NamespaceNotFoundError(
                 f"no namespace {self._namespace!r} at {self.display_url} (nothing was created)"
+            )
+        recorded = await self._recorded_version(session, found)
+        if recorded > LAYOUT_VERSION:
+            raise self._too_new(recorded)
+        if recorded < LAYOUT_VERSION:
+            raise SchemaOutdatedError(
+                f"namespace {self._namespace!r} at {self.display_url} has storage layout "
+                f"{recorded}, older than this wg's ({LAYOUT_VERSION}): open it once as a "
+                "writer (start a worker, or run `wg upgrade`) to upgrade it in place"
             )
         for table in TABLES:
             missing = self.COLUMNS[table] - found.get(f"{self._namespace}_{table}", set())
@@ -308,15 +371,16 @@ class SqlBackend(WorkVerbs, AdminVerbs):
             found.setdefault(str(table_name), set()).add(str(column).lower())
         return found
 
-    async def _check_columns(self, session: SqlSession) -> list[str]:
+    def _check_columns(self, found: dict[str, set[str]]) -> list[str]:
         """Tables to upgrade from the Rust wg's shape; SchemaError for foreign ones."""
         names = {f"{self._namespace}_{table}": table for table in TABLES}
         upgrades: list[str] = []
-        for table_name, columns in (await self._table_columns(session)).items():
+        for table_name, columns in found.items():
             table = names.get(table_name)
             if table is None:
                 continue
-            missing = self.COLUMNS[table] - columns
+            # What layout 1 had: layout 2's columns are added by upgrade_v2_<table>.
+            missing = self.COLUMNS[table] - columns - V2_ADDED
             if not missing:
                 continue
             if table in RUST_COLUMNS and RUST_COLUMNS[table] <= columns:

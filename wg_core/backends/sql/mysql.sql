@@ -27,8 +27,10 @@ CREATE TABLE IF NOT EXISTS `{ns}_jobs` (
     lease_until DATETIME(6) NULL,
     worker_id VARCHAR(255) NULL,
     claimed_at DATETIME(6) NULL,
+    queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0,
     UNIQUE KEY `{ns}_jobs_job_id_idx` (job_id),
-    KEY `{ns}_jobs_ready_idx` (lease_token, id),
+    KEY `{ns}_jobs_claim_idx` (lease_token, queue, priority DESC, id),
     KEY `{ns}_jobs_lease_idx` (lease_until)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 CREATE TABLE IF NOT EXISTS `{ns}_scheduled` (
@@ -39,6 +41,8 @@ CREATE TABLE IF NOT EXISTS `{ns}_scheduled` (
     job_id VARCHAR(255) NULL,
     job_name VARCHAR(255) NULL,
     enqueued_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0,
     UNIQUE KEY `{ns}_scheduled_job_id_idx` (job_id),
     KEY `{ns}_scheduled_due_idx` (run_at, run_at_us, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
@@ -51,6 +55,8 @@ CREATE TABLE IF NOT EXISTS `{ns}_retry` (
     job_name VARCHAR(255) NULL,
     last_error TEXT NULL,
     enqueued_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0,
     UNIQUE KEY `{ns}_retry_job_id_idx` (job_id),
     KEY `{ns}_retry_due_idx` (retry_at, retry_at_us, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
@@ -61,6 +67,8 @@ CREATE TABLE IF NOT EXISTS `{ns}_dead` (
     job_name VARCHAR(255) NULL,
     last_error TEXT NULL,
     died_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0,
     UNIQUE KEY `{ns}_dead_job_id_idx` (job_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 CREATE TABLE IF NOT EXISTS `{ns}_workers` (
@@ -73,13 +81,18 @@ CREATE TABLE IF NOT EXISTS `{ns}_workers` (
     last_seen DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     state VARCHAR(32) NOT NULL DEFAULT 'running',
     stop_requested BOOLEAN NOT NULL DEFAULT FALSE,
-    job_names TEXT NOT NULL
+    job_names TEXT NOT NULL,
+    queues TEXT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 CREATE TABLE IF NOT EXISTS `{ns}_meta` (
-    name VARCHAR(64) NOT NULL,
+    name VARCHAR(128) NOT NULL,
     shard INT NOT NULL DEFAULT 0,
     value BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (name, shard)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_queues` (
+    name VARCHAR(64) NOT NULL PRIMARY KEY,
+    paused BOOLEAN NOT NULL DEFAULT FALSE
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
 
 -- name: upgrade_jobs
@@ -124,37 +137,86 @@ ALTER TABLE `{ns}_dead`
     ADD COLUMN IF NOT EXISTS died_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     ADD UNIQUE KEY IF NOT EXISTS `{ns}_dead_job_id_idx` (job_id)
 
+-- name: upgrade_v2_jobs
+-- Layout 1 -> 2 (queues and priorities): one ALTER per table, atomic in InnoDB (MySQL 8
+-- and MariaDB alike), run by the engine only on a table without the queue column.
+-- The claim's index replaces the FIFO one. (No semicolons in this block's comments:
+-- the driver splits a script on them.)
+ALTER TABLE `{ns}_jobs`
+    ADD COLUMN queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    ADD COLUMN priority SMALLINT NOT NULL DEFAULT 0,
+    DROP KEY `{ns}_jobs_ready_idx`,
+    ADD KEY `{ns}_jobs_claim_idx` (lease_token, queue, priority DESC, id)
+
+-- name: upgrade_v2_scheduled
+ALTER TABLE `{ns}_scheduled`
+    ADD COLUMN queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    ADD COLUMN priority SMALLINT NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_retry
+ALTER TABLE `{ns}_retry`
+    ADD COLUMN queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    ADD COLUMN priority SMALLINT NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_dead
+ALTER TABLE `{ns}_dead`
+    ADD COLUMN queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    ADD COLUMN priority SMALLINT NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_workers
+ALTER TABLE `{ns}_workers` ADD COLUMN queues TEXT NULL
+
+-- name: upgrade_v2_meta
+-- Room for a queue's counter rows ('processed:' and a queue name of up to 64).
+ALTER TABLE `{ns}_meta` MODIFY name VARCHAR(128) NOT NULL
+
+-- name: layout_version
+SELECT value FROM `{ns}_meta` WHERE name = 'layout_version' AND shard = 0
+
+-- name: record_layout_version
+INSERT INTO `{ns}_meta` (name, shard, value) VALUES ('layout_version', 0, %(version)s)
+ON DUPLICATE KEY UPDATE value = VALUES(value)
+
 -- name: drop
 DROP TABLE IF EXISTS `{ns}_jobs`, `{ns}_scheduled`, `{ns}_retry`, `{ns}_dead`,
-    `{ns}_workers`, `{ns}_meta`
+    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`
 
 -- name: version
 SELECT VERSION()
 
 -- name: enqueue_jobs
-INSERT INTO `{ns}_jobs` (job_json, job_id, job_name) VALUES (%(raw)s, %(job_id)s, %(job_name)s)
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
+VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
 
 -- name: enqueue_scheduled
-INSERT INTO `{ns}_scheduled` (job_json, job_id, job_name, run_at, run_at_us)
-SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 1000000)
+INSERT INTO `{ns}_scheduled` (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
+SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 1000000),
+       %(queue)s, %(priority)s
 FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS due_us) AS t
 
 -- name: probe
--- The poller's look for claimable jobs (mysql/poller.py): one plain read of the ready index,
--- no lock, no transaction. False while the queue is paused, so that a paused queue
--- with jobs in it does not set off claim after claim.
-SELECT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE lease_token IS NULL)
+-- The poller's look for claimable jobs of the waiting claimers' queues (mysql/poller.py):
+-- one plain read of the claim index, no lock, no transaction. False while the namespace
+-- or those queues are paused, so that paused jobs do not set off claim after claim.
+SELECT EXISTS (
+    SELECT 1 FROM `{ns}_jobs`
+    WHERE lease_token IS NULL AND queue IN %(queues)s
+      AND queue NOT IN (SELECT name FROM `{ns}_queues` WHERE paused))
    AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
 
 -- name: claim_begin
 -- The claim's first round trip (a multi-statement, on wg's own connections): open the
--- transaction and lock the oldest ready rows. The pause flag is read in a subquery,
--- which a locking read does not lock (claimers neither queue on nor skip that row).
+-- transaction and lock the first ready rows of the pool's first queue (priority DESC,
+-- then FIFO: a range of {ns}_jobs_claim_idx, no sort). The pause flags are read in
+-- subqueries, which a locking read does not lock (claimers neither queue on nor skip
+-- those rows). A batch it leaves short is filled from the next queues with
+-- claim_select, in the same transaction (MariaDB has no LATERAL).
 START TRANSACTION;
 SELECT id, job_json FROM `{ns}_jobs`
-WHERE lease_token IS NULL
+WHERE lease_token IS NULL AND queue = %(queue)s
   AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
-ORDER BY id
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_queues` WHERE name = %(queue)s AND paused)
+ORDER BY priority DESC, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 
@@ -176,17 +238,26 @@ COMMIT
 -- With the COMMIT inside the multi-statement, a worker killed mid-acknowledgement left
 -- deletions committed without their count (chaos 1-sigkill on MariaDB 10.11: 13 of
 -- 10 000); a transaction the client never commits is rolled back when it disconnects.
+-- The rows still held are locked first, so that each queue's count (read without locks
+-- under READ COMMITTED) is exactly what the DELETE then removes; the DELETE is the last
+-- statement: its row count is the answer.
 START TRANSACTION;
-DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s;
-SET @wg_done = ROW_COUNT();
+SELECT id FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s FOR UPDATE;
 INSERT INTO `{ns}_meta` (name, shard, value)
-SELECT 'processed', %(shard)s, @wg_done FROM DUAL WHERE @wg_done > 0
-ON DUPLICATE KEY UPDATE value = value + VALUES(value)
+SELECT IF(queue = 'default', 'processed', CONCAT('processed:', queue)), %(shard)s, COUNT(*)
+FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+GROUP BY queue
+ON DUPLICATE KEY UPDATE value = value + VALUES(value);
+DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
 
 -- name: claim_select
+-- One queue's part of a claim (the MySQL backend's claim after claim_begin, the
+-- engine's generic claim): as claim_begin, without opening the transaction.
 SELECT id, job_json FROM `{ns}_jobs`
-WHERE lease_token IS NULL
-ORDER BY id
+WHERE lease_token IS NULL AND queue = %(queue)s
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_queues` WHERE name = %(queue)s AND paused)
+ORDER BY priority DESC, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 
@@ -199,26 +270,33 @@ SET lease_token = CONCAT(%(batch)s, '-', id),
 WHERE id IN %(ids)s
 
 -- name: complete
+-- The engine's generic complete (MariaDB's DELETE ... RETURNING); the MySQL backend
+-- acknowledges with complete_counted, which MySQL 8 runs too.
 DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+RETURNING queue
 
 -- name: bump
-INSERT INTO `{ns}_meta` (name, shard, value) VALUES (%(name)s, %(shard)s, %(n)s)
+-- A queue's counter: the queue default's row is plainly 'processed' / 'failed' (layout
+-- 1's), another queue's '<counter>:<queue>'.
+INSERT INTO `{ns}_meta` (name, shard, value)
+VALUES (IF(%(queue)s = 'default', %(name)s, CONCAT(%(name)s, ':', %(queue)s)), %(shard)s, %(n)s)
 ON DUPLICATE KEY UPDATE value = value + VALUES(value)
 
 -- name: hold
-SELECT job_id, job_name FROM `{ns}_jobs`
+SELECT job_id, job_name, queue, priority FROM `{ns}_jobs`
 WHERE id = %(id)s AND lease_token = %(token)s
 FOR UPDATE
 
 -- name: insert_retry
-INSERT INTO `{ns}_retry` (job_json, job_id, job_name, retry_at, retry_at_us, last_error)
+INSERT INTO `{ns}_retry`
+    (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
 SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 1000000),
-       %(last_error)s
+       %(last_error)s, %(queue)s, %(priority)s
 FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS due_us) AS t
 
 -- name: insert_dead
-INSERT INTO `{ns}_dead` (job_json, job_id, job_name, last_error)
-VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s)
+INSERT INTO `{ns}_dead` (job_json, job_id, job_name, last_error, queue, priority)
+VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s, %(queue)s, %(priority)s)
 
 -- name: release
 UPDATE `{ns}_jobs`
@@ -250,14 +328,14 @@ LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 
 -- name: requeue_scheduled
-INSERT INTO `{ns}_jobs` (job_json, job_id, job_name)
-SELECT job_json, job_id, job_name FROM `{ns}_scheduled`
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
+SELECT job_json, job_id, job_name, queue, priority FROM `{ns}_scheduled`
 WHERE id IN %(ids)s
 ORDER BY run_at, run_at_us, id
 
 -- name: requeue_retry
-INSERT INTO `{ns}_jobs` (job_json, job_id, job_name)
-SELECT job_json, job_id, job_name FROM `{ns}_retry`
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
+SELECT job_json, job_id, job_name, queue, priority FROM `{ns}_retry`
 WHERE id IN %(ids)s
 ORDER BY retry_at, retry_at_us, id
 
@@ -292,28 +370,29 @@ DELETE FROM `{ns}_retry` WHERE id IN %(ids)s
 DELETE FROM `{ns}_dead` WHERE id IN %(ids)s
 
 -- name: find_queued
-SELECT id, job_id, job_name, job_json FROM `{ns}_jobs`
+SELECT id, job_id, job_name, job_json, queue, priority FROM `{ns}_jobs`
 WHERE lease_token IS NULL
   AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
 FOR UPDATE
 
 -- name: find_scheduled
-SELECT id, job_id, job_name, job_json FROM `{ns}_scheduled`
+SELECT id, job_id, job_name, job_json, queue, priority FROM `{ns}_scheduled`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
 -- name: find_retry
-SELECT id, job_id, job_name, job_json FROM `{ns}_retry`
+SELECT id, job_id, job_name, job_json, queue, priority FROM `{ns}_retry`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
 -- name: find_dead
-SELECT id, job_id, job_name, job_json FROM `{ns}_dead`
+SELECT id, job_id, job_name, job_json, queue, priority FROM `{ns}_dead`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
 -- name: insert_job
-INSERT INTO `{ns}_jobs` (job_json, job_id, job_name) VALUES (%(raw)s, %(job_id)s, %(job_name)s)
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
+VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
 
 -- name: delete_queued
 DELETE FROM `{ns}_jobs` WHERE lease_token IS NULL AND job_id IN %(ids)s
@@ -327,31 +406,63 @@ DELETE FROM `{ns}_retry` WHERE job_id IN %(ids)s
 -- name: delete_dead
 DELETE FROM `{ns}_dead` WHERE job_id IN %(ids)s
 
+-- Purges of one state, of one queue or (queue NULL) of all.
+
 -- name: purge_queued
-DELETE FROM `{ns}_jobs` WHERE lease_token IS NULL
+DELETE FROM `{ns}_jobs`
+WHERE lease_token IS NULL AND (%(queue)s IS NULL OR queue = %(queue)s)
 
 -- name: purge_scheduled
-DELETE FROM `{ns}_scheduled`
+DELETE FROM `{ns}_scheduled` WHERE %(queue)s IS NULL OR queue = %(queue)s
 
 -- name: purge_retry
-DELETE FROM `{ns}_retry`
+DELETE FROM `{ns}_retry` WHERE %(queue)s IS NULL OR queue = %(queue)s
 
 -- name: purge_dead
-DELETE FROM `{ns}_dead`
+DELETE FROM `{ns}_dead` WHERE %(queue)s IS NULL OR queue = %(queue)s
 
 -- name: counts
 SELECT
-    (SELECT COUNT(*) FROM `{ns}_jobs` WHERE lease_token IS NULL),
-    (SELECT COUNT(*) FROM `{ns}_jobs` WHERE lease_token IS NOT NULL),
-    (SELECT COUNT(*) FROM `{ns}_scheduled`),
-    (SELECT COUNT(*) FROM `{ns}_retry`),
-    (SELECT COUNT(*) FROM `{ns}_dead`),
-    (SELECT UNIX_TIMESTAMP(MIN(enqueued_at)) FROM `{ns}_jobs` WHERE lease_token IS NULL)
+    (SELECT COUNT(*) FROM `{ns}_jobs`
+     WHERE lease_token IS NULL AND (%(queue)s IS NULL OR queue = %(queue)s)),
+    (SELECT COUNT(*) FROM `{ns}_jobs`
+     WHERE lease_token IS NOT NULL AND (%(queue)s IS NULL OR queue = %(queue)s)),
+    (SELECT COUNT(*) FROM `{ns}_scheduled` WHERE %(queue)s IS NULL OR queue = %(queue)s),
+    (SELECT COUNT(*) FROM `{ns}_retry` WHERE %(queue)s IS NULL OR queue = %(queue)s),
+    (SELECT COUNT(*) FROM `{ns}_dead` WHERE %(queue)s IS NULL OR queue = %(queue)s),
+    (SELECT UNIX_TIMESTAMP(MIN(enqueued_at)) FROM `{ns}_jobs`
+     WHERE lease_token IS NULL AND (%(queue)s IS NULL OR queue = %(queue)s))
+
+-- name: counts_by_queue
+-- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
+SELECT queue, 'queued', COUNT(*), UNIX_TIMESTAMP(MIN(enqueued_at))
+FROM `{ns}_jobs` WHERE lease_token IS NULL GROUP BY queue
+UNION ALL
+SELECT queue, 'running', COUNT(*), NULL FROM `{ns}_jobs` WHERE lease_token IS NOT NULL
+GROUP BY queue
+UNION ALL
+SELECT queue, 'scheduled', COUNT(*), NULL FROM `{ns}_scheduled` GROUP BY queue
+UNION ALL
+SELECT queue, 'retry', COUNT(*), NULL FROM `{ns}_retry` GROUP BY queue
+UNION ALL
+SELECT queue, 'dead', COUNT(*), NULL FROM `{ns}_dead` GROUP BY queue
 
 -- name: counters
+-- Every queue's counters ('processed' / 'failed': the queue default's; with ':<queue>':
+-- that queue's), summed over their shards.
 SELECT name, SUM(value) FROM `{ns}_meta`
-WHERE name IN ('processed', 'failed')
+WHERE SUBSTRING_INDEX(name, ':', 1) IN ('processed', 'failed')
 GROUP BY name
+
+-- name: set_queue_paused
+INSERT INTO `{ns}_queues` (name, paused) VALUES (%(queue)s, %(value)s <> 0)
+ON DUPLICATE KEY UPDATE paused = VALUES(paused)
+
+-- name: is_queue_paused
+SELECT paused FROM `{ns}_queues` WHERE name = %(queue)s
+
+-- name: queue_flags
+SELECT name, paused FROM `{ns}_queues`
 
 -- name: set_paused
 INSERT INTO `{ns}_meta` (name, shard, value) VALUES ('paused', 0, %(value)s)
@@ -363,106 +474,116 @@ SELECT value <> 0 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0
 -- name: get_job
 SELECT CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, job_id, job_json,
        NULL, UNIX_TIMESTAMP(lease_until), worker_id,
-       UNIX_TIMESTAMP(COALESCE(claimed_at, enqueued_at))
+       UNIX_TIMESTAMP(COALESCE(claimed_at, enqueued_at)), queue, priority
 FROM `{ns}_jobs`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
 SELECT 'scheduled', job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
-       UNIX_TIMESTAMP(enqueued_at)
+       UNIX_TIMESTAMP(enqueued_at), queue, priority
 FROM `{ns}_scheduled`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
 SELECT 'retry', job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
-       UNIX_TIMESTAMP(enqueued_at)
+       UNIX_TIMESTAMP(enqueued_at), queue, priority
 FROM `{ns}_retry`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
-SELECT 'dead', job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at)
+SELECT 'dead', job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at), queue, priority
 FROM `{ns}_dead`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 
 -- name: list_queued
-SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at)
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at), queue, priority
 FROM `{ns}_jobs`
 WHERE lease_token IS NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_queued_newest
-SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at)
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at), queue, priority
 FROM `{ns}_jobs`
 WHERE lease_token IS NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_running
 SELECT job_id, job_json, NULL, UNIX_TIMESTAMP(lease_until), worker_id,
-       UNIX_TIMESTAMP(claimed_at)
+       UNIX_TIMESTAMP(claimed_at), queue, priority
 FROM `{ns}_jobs`
 WHERE lease_token IS NOT NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY claimed_at, id
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_running_newest
 SELECT job_id, job_json, NULL, UNIX_TIMESTAMP(lease_until), worker_id,
-       UNIX_TIMESTAMP(claimed_at)
+       UNIX_TIMESTAMP(claimed_at), queue, priority
 FROM `{ns}_jobs`
 WHERE lease_token IS NOT NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY claimed_at DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_scheduled
 SELECT job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
-       UNIX_TIMESTAMP(enqueued_at)
+       UNIX_TIMESTAMP(enqueued_at), queue, priority
 FROM `{ns}_scheduled`
 WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY run_at, run_at_us, id
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_scheduled_newest
 SELECT job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
-       UNIX_TIMESTAMP(enqueued_at)
+       UNIX_TIMESTAMP(enqueued_at), queue, priority
 FROM `{ns}_scheduled`
 WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY run_at DESC, run_at_us DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_retry
 SELECT job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
-       UNIX_TIMESTAMP(enqueued_at)
+       UNIX_TIMESTAMP(enqueued_at), queue, priority
 FROM `{ns}_retry`
 WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY retry_at, retry_at_us, id
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_retry_newest
 SELECT job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
-       UNIX_TIMESTAMP(enqueued_at)
+       UNIX_TIMESTAMP(enqueued_at), queue, priority
 FROM `{ns}_retry`
 WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY retry_at DESC, retry_at_us DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_dead
-SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at)
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at), queue, priority
 FROM `{ns}_dead`
 WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_dead_newest
-SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at)
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at), queue, priority
 FROM `{ns}_dead`
 WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id DESC
 LIMIT %(limit)s OFFSET %(offset)s
@@ -473,9 +594,9 @@ SELECT stop_requested FROM `{ns}_workers` WHERE worker_id = %(worker_id)s
 -- name: register_worker
 INSERT INTO `{ns}_workers`
     (worker_id, host, pid, concurrency, running, started_at, last_seen, state,
-     stop_requested, job_names)
+     stop_requested, job_names, queues)
 VALUES (%(worker_id)s, %(host)s, %(pid)s, %(concurrency)s, %(running)s, %(started_at)s,
-        UTC_TIMESTAMP(6), %(state)s, %(stop_requested)s, %(job_names)s)
+        UTC_TIMESTAMP(6), %(state)s, %(stop_requested)s, %(job_names)s, %(queues)s)
 ON DUPLICATE KEY UPDATE
     host = VALUES(host),
     pid = VALUES(pid),
@@ -485,14 +606,15 @@ ON DUPLICATE KEY UPDATE
     last_seen = UTC_TIMESTAMP(6),
     state = VALUES(state),
     stop_requested = stop_requested OR VALUES(stop_requested),
-    job_names = VALUES(job_names)
+    job_names = VALUES(job_names),
+    queues = VALUES(queues)
 
 -- name: unregister_worker
 DELETE FROM `{ns}_workers` WHERE worker_id = %(worker_id)s
 
 -- name: list_workers
 SELECT worker_id, host, pid, concurrency, running, started_at,
-       UNIX_TIMESTAMP(last_seen), state, stop_requested, job_names
+       UNIX_TIMESTAMP(last_seen), state, stop_requested, job_names, queues
 FROM `{ns}_workers`
 ORDER BY started_at DESC, worker_id
 

@@ -23,9 +23,13 @@ CREATE TABLE IF NOT EXISTS "{ns}_jobs" (
     lease_token TEXT,
     lease_until TIMESTAMPTZ,
     worker_id TEXT,
-    claimed_at TIMESTAMPTZ
+    claimed_at TIMESTAMPTZ,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0
 ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 500);
-CREATE INDEX IF NOT EXISTS "{ns}_jobs_ready_idx" ON "{ns}_jobs" (id) WHERE lease_token IS NULL;
+-- The claim's index: ready jobs of a queue, higher priority first, then FIFO.
+CREATE INDEX IF NOT EXISTS "{ns}_jobs_claim_idx" ON "{ns}_jobs" (queue, priority DESC, id)
+    WHERE lease_token IS NULL;
 CREATE INDEX IF NOT EXISTS "{ns}_jobs_lease_idx" ON "{ns}_jobs" (lease_until)
     WHERE lease_token IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_jobs_job_id_idx" ON "{ns}_jobs" (job_id);
@@ -36,7 +40,9 @@ CREATE TABLE IF NOT EXISTS "{ns}_scheduled" (
     run_at_us INTEGER NOT NULL DEFAULT 0,
     job_id TEXT,
     job_name TEXT,
-    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS "{ns}_scheduled_due_idx" ON "{ns}_scheduled" (run_at, run_at_us, id);
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_scheduled_job_id_idx" ON "{ns}_scheduled" (job_id);
@@ -48,7 +54,9 @@ CREATE TABLE IF NOT EXISTS "{ns}_retry" (
     job_id TEXT,
     job_name TEXT,
     last_error TEXT,
-    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS "{ns}_retry_due_idx" ON "{ns}_retry" (retry_at, retry_at_us, id);
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_retry_job_id_idx" ON "{ns}_retry" (job_id);
@@ -58,7 +66,9 @@ CREATE TABLE IF NOT EXISTS "{ns}_dead" (
     job_id TEXT,
     job_name TEXT,
     last_error TEXT,
-    died_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    died_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_dead_job_id_idx" ON "{ns}_dead" (job_id);
 CREATE TABLE IF NOT EXISTS "{ns}_workers" (
@@ -71,13 +81,18 @@ CREATE TABLE IF NOT EXISTS "{ns}_workers" (
     last_seen TIMESTAMPTZ NOT NULL DEFAULT now(),
     state TEXT NOT NULL DEFAULT 'running',
     stop_requested BOOLEAN NOT NULL DEFAULT false,
-    job_names TEXT NOT NULL DEFAULT '[]'
+    job_names TEXT NOT NULL DEFAULT '[]',
+    queues TEXT NOT NULL DEFAULT '["default"]'
 );
 CREATE TABLE IF NOT EXISTS "{ns}_meta" (
     name TEXT NOT NULL,
     shard INTEGER NOT NULL DEFAULT 0,
     value BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (name, shard)
+);
+CREATE TABLE IF NOT EXISTS "{ns}_queues" (
+    name TEXT PRIMARY KEY,
+    paused BOOLEAN NOT NULL DEFAULT false
 );
 
 -- name: upgrade_jobs
@@ -113,9 +128,48 @@ ALTER TABLE "{ns}_dead"
     ADD COLUMN IF NOT EXISTS last_error TEXT,
     ADD COLUMN IF NOT EXISTS died_at TIMESTAMPTZ NOT NULL DEFAULT now()
 
+-- name: upgrade_v2_jobs
+-- Layout 1 -> 2 (queues and priorities). Adding a column with a constant default
+-- rewrites nothing (PostgreSQL 11+); the claim's index replaces the FIFO one.
+ALTER TABLE "{ns}_jobs"
+    ADD COLUMN IF NOT EXISTS queue TEXT NOT NULL DEFAULT 'default',
+    ADD COLUMN IF NOT EXISTS priority SMALLINT NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS "{ns}_jobs_claim_idx" ON "{ns}_jobs" (queue, priority DESC, id)
+    WHERE lease_token IS NULL;
+DROP INDEX IF EXISTS "{ns}_jobs_ready_idx"
+
+-- name: upgrade_v2_scheduled
+ALTER TABLE "{ns}_scheduled"
+    ADD COLUMN IF NOT EXISTS queue TEXT NOT NULL DEFAULT 'default',
+    ADD COLUMN IF NOT EXISTS priority SMALLINT NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_retry
+ALTER TABLE "{ns}_retry"
+    ADD COLUMN IF NOT EXISTS queue TEXT NOT NULL DEFAULT 'default',
+    ADD COLUMN IF NOT EXISTS priority SMALLINT NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_dead
+ALTER TABLE "{ns}_dead"
+    ADD COLUMN IF NOT EXISTS queue TEXT NOT NULL DEFAULT 'default',
+    ADD COLUMN IF NOT EXISTS priority SMALLINT NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_workers
+ALTER TABLE "{ns}_workers" ADD COLUMN IF NOT EXISTS queues TEXT NOT NULL DEFAULT '["default"]'
+
+-- name: upgrade_v2_meta
+-- Nothing to change: a queue's counters are rows of their own names.
+SELECT 1
+
+-- name: layout_version
+SELECT value FROM "{ns}_meta" WHERE name = 'layout_version' AND shard = 0
+
+-- name: record_layout_version
+INSERT INTO "{ns}_meta" (name, shard, value) VALUES ('layout_version', 0, %(version)s)
+ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
+
 -- name: drop
 DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
-    "{ns}_workers", "{ns}_meta"
+    "{ns}_workers", "{ns}_meta", "{ns}_queues"
 
 -- name: listen
 LISTEN "{ns}_jobs"
@@ -127,10 +181,11 @@ SELECT pg_notify('{ns}_jobs', '')
 -- One statement for the whole batch (arrays sent in binary: no escaping of the JSON); the notification is delivered when the
 -- surrounding transaction commits (the caller's, for transactional enqueue).
 WITH added AS (
-    INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
-    SELECT u.raw, u.job_id, u.job_name
-    FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[])
-        WITH ORDINALITY AS u(raw, job_id, job_name, ord)
+    INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
+    SELECT u.raw, u.job_id, u.job_name, u.queue, u.priority
+    FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
+                %(queues)b::text[], %(priorities)b::smallint[])
+        WITH ORDINALITY AS u(raw, job_id, job_name, queue, priority, ord)
     ORDER BY u.ord
     RETURNING 1
 )
@@ -140,30 +195,34 @@ SELECT pg_notify('{ns}_jobs', '')
 -- One queued job (the common one-at-a-time enqueue): scalar parameters, no arrays to
 -- build and send; the same notification as enqueue_jobs.
 WITH added AS (
-    INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
-    VALUES (%(raw)s, %(job_id)s, %(job_name)s)
+    INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
+    VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
     RETURNING 1
 )
 SELECT pg_notify('{ns}_jobs', '')
 
 -- name: enqueue_scheduled
-INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us)
+INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
 SELECT u.raw, u.job_id, u.job_name,
-       (t.now_us + u.delay_us) / 1000000, mod(t.now_us + u.delay_us, 1000000)
+       (t.now_us + u.delay_us) / 1000000, mod(t.now_us + u.delay_us, 1000000),
+       u.queue, u.priority
 FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
-            %(delays_us)b::bigint[]) WITH ORDINALITY AS u(raw, job_id, job_name, delay_us, ord),
+            %(delays_us)b::bigint[], %(queues)b::text[], %(priorities)b::smallint[])
+        WITH ORDINALITY AS u(raw, job_id, job_name, delay_us, queue, priority, ord),
      (SELECT (extract(epoch FROM now()) * 1000000)::bigint AS now_us) AS t
 ORDER BY u.ord
 
 -- name: claim
--- The whole claim in one statement: lock the oldest ready rows no one else is
--- locking, lease them, return them. MATERIALIZED keeps the planner from inlining the
--- CTE (and so from locking more rows than LIMIT).
+-- The whole claim of one queue in one statement: lock the first ready rows of the
+-- queue (priority DESC, then FIFO) no one else is locking, lease them, return them.
+-- An index range scan of {ns}_jobs_claim_idx, no sort. MATERIALIZED keeps the planner
+-- from inlining the CTE (and so from locking more rows than LIMIT).
 WITH picked AS MATERIALIZED (
     SELECT id FROM "{ns}_jobs"
-    WHERE lease_token IS NULL
+    WHERE lease_token IS NULL AND queue = %(queue)s
       AND NOT EXISTS (SELECT 1 FROM "{ns}_meta" WHERE name = 'paused' AND value <> 0)
-    ORDER BY id
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = %(queue)s AND paused)
+    ORDER BY priority DESC, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
@@ -174,12 +233,44 @@ SET lease_token = %(batch)s::text || '-' || j.id,
     claimed_at = now()
 FROM picked
 WHERE j.id = picked.id
-RETURNING j.id, j.job_json
+RETURNING j.id, j.job_json, j.priority
+
+-- name: claim_queues
+-- The claim of several queues in one statement: for each queue in the pool's order
+-- (unnest WITH ORDINALITY), a LATERAL index scan of that queue's ready rows, locked
+-- with SKIP LOCKED. The nested loop runs the queues in order and the outer LIMIT stops
+-- it once the batch is full, so a later queue is not even read while an earlier one
+-- fills the batch (no ORDER BY above the loop, which would need every queue's rows;
+-- checked with EXPLAIN, docs/postgres.md). Paused queues are skipped.
+WITH picked AS MATERIALIZED (
+    SELECT p.id, q.ord
+    FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, ord)
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM "{ns}_jobs" AS j
+        WHERE j.lease_token IS NULL AND j.queue = q.name
+        ORDER BY j.priority DESC, j.id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS p
+    WHERE NOT EXISTS (SELECT 1 FROM "{ns}_meta" WHERE name = 'paused' AND value <> 0)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" AS f WHERE f.name = q.name AND f.paused)
+    LIMIT %(limit)s
+)
+UPDATE "{ns}_jobs" AS j
+SET lease_token = %(batch)s::text || '-' || j.id,
+    lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
+    worker_id = %(worker_id)s,
+    claimed_at = now()
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.id, j.job_json, j.priority, picked.ord
 
 -- name: claim_select
+-- One queue's part of the engine's generic claim (the dialect claims with claim).
 SELECT id, job_json FROM "{ns}_jobs"
-WHERE lease_token IS NULL
-ORDER BY id
+WHERE lease_token IS NULL AND queue = %(queue)s
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = %(queue)s AND paused)
+ORDER BY priority DESC, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 
@@ -194,16 +285,21 @@ WHERE id = ANY(%(ids)s::bigint[])
 -- name: complete
 DELETE FROM "{ns}_jobs"
 WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+RETURNING queue
 
 -- name: complete_counted
--- complete + bump in one statement (one round trip per acknowledged batch).
+-- complete + bump in one statement (one round trip per acknowledged batch): each
+-- queue's processed counter (the queue default's row is plainly 'processed', as in
+-- layout 1; another queue's is 'processed:<queue>').
 WITH done AS (
     DELETE FROM "{ns}_jobs"
     WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
-    RETURNING 1
+    RETURNING queue
 ), bumped AS (
     INSERT INTO "{ns}_meta" (name, shard, value)
-    SELECT 'processed', %(shard)s, count(*) FROM done HAVING count(*) > 0
+    SELECT CASE WHEN queue = 'default' THEN 'processed' ELSE 'processed:' || queue END,
+           %(shard)s, count(*)
+    FROM done GROUP BY queue
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
 SELECT count(*) FROM done
@@ -212,17 +308,21 @@ SELECT count(*) FROM done
 -- RUNNING -> RETRY and the failed counter in one statement (compare-and-set on the token).
 WITH moved AS (
     DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
-    RETURNING job_id, job_name
+    RETURNING job_id, job_name, queue, priority
 ), added AS (
-    INSERT INTO "{ns}_retry" (job_json, job_id, job_name, retry_at, retry_at_us, last_error)
+    INSERT INTO "{ns}_retry"
+        (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
     SELECT %(raw)s::text, moved.job_id, moved.job_name,
-           t.due_us / 1000000, mod(t.due_us, 1000000), %(last_error)s::text
+           t.due_us / 1000000, mod(t.due_us, 1000000), %(last_error)s::text,
+           moved.queue, moved.priority
     FROM moved,
          (SELECT (extract(epoch FROM now()) * 1000000)::bigint + %(delay_us)s::bigint
           AS due_us) AS t
 ), bumped AS (
     INSERT INTO "{ns}_meta" (name, shard, value)
-    SELECT 'failed', %(shard)s, count(*) FROM moved HAVING count(*) > 0
+    SELECT CASE WHEN queue = 'default' THEN 'failed' ELSE 'failed:' || queue END,
+           %(shard)s, 1
+    FROM moved
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
 SELECT count(*) FROM moved
@@ -231,35 +331,46 @@ SELECT count(*) FROM moved
 -- RUNNING -> DEAD and the failed counter in one statement (compare-and-set on the token).
 WITH moved AS (
     DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
-    RETURNING job_id, job_name
+    RETURNING job_id, job_name, queue, priority
 ), added AS (
-    INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error)
-    SELECT %(raw)s::text, moved.job_id, moved.job_name, %(last_error)s::text FROM moved
+    INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error, queue, priority)
+    SELECT %(raw)s::text, moved.job_id, moved.job_name, %(last_error)s::text,
+           moved.queue, moved.priority
+    FROM moved
 ), bumped AS (
     INSERT INTO "{ns}_meta" (name, shard, value)
-    SELECT 'failed', %(shard)s, count(*) FROM moved HAVING count(*) > 0
+    SELECT CASE WHEN queue = 'default' THEN 'failed' ELSE 'failed:' || queue END,
+           %(shard)s, 1
+    FROM moved
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
 SELECT count(*) FROM moved
 
 -- name: bump
-INSERT INTO "{ns}_meta" (name, shard, value) VALUES (%(name)s, %(shard)s, %(n)s)
+-- A queue's counter: the queue default's row is plainly 'processed' / 'failed' (layout
+-- 1's), another queue's '<counter>:<queue>'.
+INSERT INTO "{ns}_meta" (name, shard, value)
+VALUES (CASE WHEN %(queue)s::text = 'default' THEN %(name)s::text
+             ELSE %(name)s::text || ':' || %(queue)s::text END,
+        %(shard)s, %(n)s)
 ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 
 -- name: hold
-SELECT job_id, job_name FROM "{ns}_jobs"
+SELECT job_id, job_name, queue, priority FROM "{ns}_jobs"
 WHERE id = %(id)s AND lease_token = %(token)s
 FOR UPDATE
 
 -- name: insert_retry
-INSERT INTO "{ns}_retry" (job_json, job_id, job_name, retry_at, retry_at_us, last_error)
+INSERT INTO "{ns}_retry"
+    (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
 SELECT %(raw)s::text, %(job_id)s::text, %(job_name)s::text,
-       t.due_us / 1000000, mod(t.due_us, 1000000), %(last_error)s::text
+       t.due_us / 1000000, mod(t.due_us, 1000000), %(last_error)s::text,
+       %(queue)s::text, %(priority)s::smallint
 FROM (SELECT (extract(epoch FROM now()) * 1000000)::bigint + %(delay_us)s::bigint AS due_us) AS t
 
 -- name: insert_dead
-INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error)
-VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s)
+INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error, queue, priority)
+VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s, %(queue)s, %(priority)s)
 
 -- name: release
 UPDATE "{ns}_jobs"
@@ -292,14 +403,14 @@ LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 
 -- name: requeue_scheduled
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
-SELECT job_json, job_id, job_name FROM "{ns}_scheduled"
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
+SELECT job_json, job_id, job_name, queue, priority FROM "{ns}_scheduled"
 WHERE id = ANY(%(ids)s::bigint[])
 ORDER BY run_at, run_at_us, id
 
 -- name: requeue_retry
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name)
-SELECT job_json, job_id, job_name FROM "{ns}_retry"
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
+SELECT job_json, job_id, job_name, queue, priority FROM "{ns}_retry"
 WHERE id = ANY(%(ids)s::bigint[])
 ORDER BY retry_at, retry_at_us, id
 
@@ -333,28 +444,29 @@ DELETE FROM "{ns}_retry" WHERE id = ANY(%(ids)s::bigint[])
 DELETE FROM "{ns}_dead" WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: find_queued
-SELECT id, job_id, job_name, job_json FROM "{ns}_jobs"
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_jobs"
 WHERE lease_token IS NULL
   AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
 FOR UPDATE
 
 -- name: find_scheduled
-SELECT id, job_id, job_name, job_json FROM "{ns}_scheduled"
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_scheduled"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
 -- name: find_retry
-SELECT id, job_id, job_name, job_json FROM "{ns}_retry"
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_retry"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
 -- name: find_dead
-SELECT id, job_id, job_name, job_json FROM "{ns}_dead"
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_dead"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
 -- name: insert_job
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name) VALUES (%(raw)s, %(job_id)s, %(job_name)s)
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
+VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
 
 -- name: delete_queued
 DELETE FROM "{ns}_jobs" WHERE lease_token IS NULL AND job_id = ANY(%(ids)s::text[])
@@ -368,32 +480,64 @@ DELETE FROM "{ns}_retry" WHERE job_id = ANY(%(ids)s::text[])
 -- name: delete_dead
 DELETE FROM "{ns}_dead" WHERE job_id = ANY(%(ids)s::text[])
 
+-- Purges of one state, of one queue or (:queue NULL) of all.
+
 -- name: purge_queued
-DELETE FROM "{ns}_jobs" WHERE lease_token IS NULL
+DELETE FROM "{ns}_jobs"
+WHERE lease_token IS NULL AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
 
 -- name: purge_scheduled
-DELETE FROM "{ns}_scheduled"
+DELETE FROM "{ns}_scheduled" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text
 
 -- name: purge_retry
-DELETE FROM "{ns}_retry"
+DELETE FROM "{ns}_retry" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text
 
 -- name: purge_dead
-DELETE FROM "{ns}_dead"
+DELETE FROM "{ns}_dead" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text
 
 -- name: counts
 SELECT
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NULL),
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NOT NULL),
-    (SELECT count(*) FROM "{ns}_scheduled"),
-    (SELECT count(*) FROM "{ns}_retry"),
-    (SELECT count(*) FROM "{ns}_dead"),
+    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NULL
+     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
+    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
+     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
+    (SELECT count(*) FROM "{ns}_scheduled"
+     WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
+    (SELECT count(*) FROM "{ns}_retry" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
+    (SELECT count(*) FROM "{ns}_dead" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
     (SELECT extract(epoch FROM min(enqueued_at))::float8 FROM "{ns}_jobs"
-     WHERE lease_token IS NULL)
+     WHERE lease_token IS NULL AND (%(queue)s::text IS NULL OR queue = %(queue)s::text))
+
+-- name: counts_by_queue
+-- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
+SELECT queue, 'queued', count(*), extract(epoch FROM min(enqueued_at))::float8
+FROM "{ns}_jobs" WHERE lease_token IS NULL GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*), NULL FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
+GROUP BY queue
+UNION ALL
+SELECT queue, 'scheduled', count(*), NULL FROM "{ns}_scheduled" GROUP BY queue
+UNION ALL
+SELECT queue, 'retry', count(*), NULL FROM "{ns}_retry" GROUP BY queue
+UNION ALL
+SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
 
 -- name: counters
+-- Every queue's counters ('processed' / 'failed': the queue default's; with ':<queue>':
+-- that queue's), summed over their shards.
 SELECT name, sum(value) FROM "{ns}_meta"
-WHERE name IN ('processed', 'failed')
+WHERE split_part(name, ':', 1) IN ('processed', 'failed')
 GROUP BY name
+
+-- name: set_queue_paused
+INSERT INTO "{ns}_queues" (name, paused) VALUES (%(queue)s, %(value)s <> 0)
+ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused
+
+-- name: is_queue_paused
+SELECT paused FROM "{ns}_queues" WHERE name = %(queue)s
+
+-- name: queue_flags
+SELECT name, paused FROM "{ns}_queues"
 
 -- name: set_paused
 INSERT INTO "{ns}_meta" (name, shard, value) VALUES ('paused', 0, %(value)s)
@@ -405,29 +549,30 @@ SELECT value <> 0 FROM "{ns}_meta" WHERE name = 'paused' AND shard = 0
 -- name: get_job
 SELECT CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, job_id, job_json,
        NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
-       extract(epoch FROM coalesce(claimed_at, enqueued_at))::float8
+       extract(epoch FROM coalesce(claimed_at, enqueued_at))::float8, queue, priority
 FROM "{ns}_jobs"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
 SELECT 'scheduled', job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL, NULL,
-       extract(epoch FROM enqueued_at)::float8
+       extract(epoch FROM enqueued_at)::float8, queue, priority
 FROM "{ns}_scheduled"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
 SELECT 'retry', job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL, NULL,
-       extract(epoch FROM enqueued_at)::float8
+       extract(epoch FROM enqueued_at)::float8, queue, priority
 FROM "{ns}_retry"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
-SELECT 'dead', job_id, job_json, NULL, NULL, NULL, extract(epoch FROM died_at)::float8
+SELECT 'dead', job_id, job_json, NULL, NULL, NULL, extract(epoch FROM died_at)::float8, queue, priority
 FROM "{ns}_dead"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 
 -- name: list_queued
 SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
-       extract(epoch FROM enqueued_at)::float8
+       extract(epoch FROM enqueued_at)::float8, queue, priority
 FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -436,9 +581,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_queued_newest
 SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
-       extract(epoch FROM enqueued_at)::float8
+       extract(epoch FROM enqueued_at)::float8, queue, priority
 FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -447,10 +593,11 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_running
 SELECT job_id, job_json, NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
-       extract(epoch FROM claimed_at)::float8
+       extract(epoch FROM claimed_at)::float8, queue, priority
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -459,10 +606,11 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_running_newest
 SELECT job_id, job_json, NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
-       extract(epoch FROM claimed_at)::float8
+       extract(epoch FROM claimed_at)::float8, queue, priority
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -471,9 +619,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_scheduled
 SELECT job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
-       extract(epoch FROM enqueued_at)::float8
+       extract(epoch FROM enqueued_at)::float8, queue, priority
 FROM "{ns}_scheduled"
 WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -482,9 +631,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_scheduled_newest
 SELECT job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
-       extract(epoch FROM enqueued_at)::float8
+       extract(epoch FROM enqueued_at)::float8, queue, priority
 FROM "{ns}_scheduled"
 WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -493,9 +643,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_retry
 SELECT job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
-       extract(epoch FROM enqueued_at)::float8
+       extract(epoch FROM enqueued_at)::float8, queue, priority
 FROM "{ns}_retry"
 WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -504,9 +655,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_retry_newest
 SELECT job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL::float8, NULL::text,
-       extract(epoch FROM enqueued_at)::float8
+       extract(epoch FROM enqueued_at)::float8, queue, priority
 FROM "{ns}_retry"
 WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -515,9 +667,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_dead
 SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
-       extract(epoch FROM died_at)::float8
+       extract(epoch FROM died_at)::float8, queue, priority
 FROM "{ns}_dead"
 WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -526,9 +679,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_dead_newest
 SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
-       extract(epoch FROM died_at)::float8
+       extract(epoch FROM died_at)::float8, queue, priority
 FROM "{ns}_dead"
 WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
           LIKE %(text)s::text)
@@ -541,9 +695,9 @@ SELECT stop_requested FROM "{ns}_workers" WHERE worker_id = %(worker_id)s
 -- name: register_worker
 INSERT INTO "{ns}_workers" AS w
     (worker_id, host, pid, concurrency, running, started_at, last_seen, state,
-     stop_requested, job_names)
+     stop_requested, job_names, queues)
 VALUES (%(worker_id)s, %(host)s, %(pid)s, %(concurrency)s, %(running)s, %(started_at)s, now(),
-        %(state)s, %(stop_requested)s, %(job_names)s)
+        %(state)s, %(stop_requested)s, %(job_names)s, %(queues)s)
 ON CONFLICT (worker_id) DO UPDATE SET
     host = EXCLUDED.host,
     pid = EXCLUDED.pid,
@@ -553,14 +707,15 @@ ON CONFLICT (worker_id) DO UPDATE SET
     last_seen = now(),
     state = EXCLUDED.state,
     stop_requested = w.stop_requested OR EXCLUDED.stop_requested,
-    job_names = EXCLUDED.job_names
+    job_names = EXCLUDED.job_names,
+    queues = EXCLUDED.queues
 
 -- name: unregister_worker
 DELETE FROM "{ns}_workers" WHERE worker_id = %(worker_id)s
 
 -- name: list_workers
 SELECT worker_id, host, pid, concurrency, running, started_at,
-       extract(epoch FROM last_seen)::float8, state, stop_requested, job_names
+       extract(epoch FROM last_seen)::float8, state, stop_requested, job_names, queues
 FROM "{ns}_workers"
 ORDER BY started_at DESC, worker_id
 

@@ -2,16 +2,27 @@
 
 Storage, the same for every dialect (PostgreSQL, MySQL/MariaDB, SQLite)::
 
-    {ns}_jobs       FIFO queue and running jobs: id (autoincrement: the queue order),
-                    job_json (the envelope), job_id, job_name, enqueued_at, and for a
-                    running job lease_token / lease_until / worker_id / claimed_at
+    {ns}_jobs       queued and running jobs: id (autoincrement: the FIFO order),
+                    job_json (the envelope), job_id, job_name, enqueued_at, queue and
+                    priority, and for a running job lease_token / lease_until /
+                    worker_id / claimed_at
     {ns}_scheduled  run_at (Unix seconds, as the Rust wg writes it) + run_at_us
                     (SQLite: run_at_ms, the exact due time in Unix milliseconds)
     {ns}_retry      retry_at (Unix seconds) + retry_at_us (SQLite: retry_at_ms), last_error
     {ns}_dead       last_error, died_at
-    {ns}_workers    the worker registry (heartbeats, stop requests)
-    {ns}_meta       the pause flag and the processed/failed counters (SQLite: one row
-                    with a column each; the servers: sharded rows of name/shard/value)
+    {ns}_workers    the worker registry (heartbeats, stop requests, served queues)
+    {ns}_meta       the namespace's pause flag, layout version and processed/failed
+                    counters (SQLite: one row with a column each; the servers: sharded
+                    rows of name/shard/value, a queue's counters named
+                    ``processed:<queue>``, the queue ``default``'s plain ``processed``)
+    {ns}_queues     one row per queue paused (or once paused) by name; on SQLite also
+                    each queue's processed/failed counters
+
+``queue`` (text, ``default``) and ``priority`` (small integer, 0) are columns of the
+four job tables, defaulted, so that a Rust producer's plain insert is a ``default``/0
+job. Layout versions (``wg_core.backend.LAYOUT_VERSION``): v0 is the Rust wg's tables,
+v1 the first release's (no version recorded), v2 adds queues and priorities; the
+version is recorded in ``{ns}_meta`` (``layout_version``) last, once the upgrade is done.
 
 Time columns are the server's timestamps on PostgreSQL and MySQL, integer Unix
 milliseconds of the backend's clock on SQLite (which has no server clock); each
@@ -51,9 +62,11 @@ __all__ = [
     "SQLITE_COLUMNS",
     "STATE_TABLES",
     "TABLES",
+    "V2_ADDED",
+    "V2_COLUMNS",
 ]
 
-TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta")
+TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta", "queues")
 
 EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs": frozenset(
@@ -67,10 +80,22 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
             "lease_until",
             "worker_id",
             "claimed_at",
+            "queue",
+            "priority",
         }
     ),
     "scheduled": frozenset(
-        {"id", "job_json", "job_id", "job_name", "run_at", "run_at_us", "enqueued_at"}
+        {
+            "id",
+            "job_json",
+            "job_id",
+            "job_name",
+            "run_at",
+            "run_at_us",
+            "enqueued_at",
+            "queue",
+            "priority",
+        }
     ),
     "retry": frozenset(
         {
@@ -82,9 +107,13 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
             "retry_at_us",
             "last_error",
             "enqueued_at",
+            "queue",
+            "priority",
         }
     ),
-    "dead": frozenset({"id", "job_json", "job_id", "job_name", "last_error", "died_at"}),
+    "dead": frozenset(
+        {"id", "job_json", "job_id", "job_name", "last_error", "died_at", "queue", "priority"}
+    ),
     "workers": frozenset(
         {
             "worker_id",
@@ -97,9 +126,11 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
             "state",
             "stop_requested",
             "job_names",
+            "queues",
         }
     ),
     "meta": frozenset({"name", "shard", "value"}),
+    "queues": frozenset({"name", "paused"}),
 }
 """The columns wg needs in each table (``{ns}_<table>``); checked when the backend opens."""
 
@@ -107,9 +138,24 @@ SQLITE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     **EXPECTED_COLUMNS,
     "scheduled": EXPECTED_COLUMNS["scheduled"] - {"run_at_us"} | {"run_at_ms"},
     "retry": EXPECTED_COLUMNS["retry"] - {"retry_at_us"} | {"retry_at_ms"},
-    "meta": frozenset({"id", "paused", "processed", "failed"}),
+    "meta": frozenset({"id", "paused", "processed", "failed", "layout_version"}),
+    "queues": frozenset({"name", "paused", "processed", "failed"}),
 }
-"""SQLite's columns: due times in milliseconds, and one row of counters."""
+"""SQLite's columns: due times in milliseconds, one row of namespace counters, and each
+queue's counters beside its pause flag."""
+
+V2_COLUMNS: Final[Mapping[str, str]] = {
+    "jobs": "queue",
+    "scheduled": "queue",
+    "retry": "queue",
+    "dead": "queue",
+    "workers": "queues",
+}
+"""A column layout 2 added to each table: an existing table without it is upgraded by
+the ``upgrade_v2_<table>`` block."""
+
+V2_ADDED: Final = frozenset({"queue", "priority", "queues", "layout_version"})
+"""Every column layout 2 added (to tell a layout 1 table from a foreign one)."""
 
 RUST_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs": frozenset({"id", "job_json"}),
@@ -131,6 +177,14 @@ SHARED_BLOCKS: Final = frozenset(
         "upgrade_scheduled",
         "upgrade_retry",
         "upgrade_dead",
+        "upgrade_v2_jobs",
+        "upgrade_v2_scheduled",
+        "upgrade_v2_retry",
+        "upgrade_v2_dead",
+        "upgrade_v2_workers",
+        "upgrade_v2_meta",
+        "layout_version",
+        "record_layout_version",
         "drop",
         # producing
         "enqueue_jobs",
@@ -172,9 +226,13 @@ SHARED_BLOCKS: Final = frozenset(
         "purge_dead",
         # admin
         "counts",
+        "counts_by_queue",
         "counters",
         "set_paused",
         "is_paused",
+        "set_queue_paused",
+        "is_queue_paused",
+        "queue_flags",
         "get_job",
         "list_queued",
         "list_queued_newest",

@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS "{ns}_jobs" (
     lease_token TEXT,
     lease_until INTEGER,
     worker_id TEXT,
-    claimed_at INTEGER
+    claimed_at INTEGER,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS "{ns}_scheduled" (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,7 +52,9 @@ CREATE TABLE IF NOT EXISTS "{ns}_scheduled" (
     run_at_ms INTEGER,
     job_id TEXT,
     job_name TEXT,
-    enqueued_at INTEGER
+    enqueued_at INTEGER,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS "{ns}_retry" (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,7 +64,9 @@ CREATE TABLE IF NOT EXISTS "{ns}_retry" (
     job_id TEXT,
     job_name TEXT,
     last_error TEXT,
-    enqueued_at INTEGER
+    enqueued_at INTEGER,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS "{ns}_dead" (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,7 +74,9 @@ CREATE TABLE IF NOT EXISTS "{ns}_dead" (
     job_id TEXT,
     job_name TEXT,
     last_error TEXT,
-    died_at INTEGER
+    died_at INTEGER,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS "{ns}_workers" (
     worker_id TEXT PRIMARY KEY,
@@ -80,15 +88,26 @@ CREATE TABLE IF NOT EXISTS "{ns}_workers" (
     last_seen INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT 'running',
     stop_requested INTEGER NOT NULL DEFAULT 0,
-    job_names TEXT NOT NULL DEFAULT '[]'
+    job_names TEXT NOT NULL DEFAULT '[]',
+    queues TEXT NOT NULL DEFAULT '["default"]'
 );
 CREATE TABLE IF NOT EXISTS "{ns}_meta" (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     paused INTEGER NOT NULL DEFAULT 0,
     processed INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0
+    failed INTEGER NOT NULL DEFAULT 0,
+    layout_version INTEGER NOT NULL DEFAULT 0
 );
 INSERT OR IGNORE INTO "{ns}_meta" (id) VALUES (1);
+CREATE TABLE IF NOT EXISTS "{ns}_queues" (
+    name TEXT PRIMARY KEY,
+    paused INTEGER NOT NULL DEFAULT 0,
+    processed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0
+);
+-- The claim's index: ready jobs of a queue, higher priority first, then FIFO.
+CREATE INDEX IF NOT EXISTS "{ns}_jobs_claim_idx"
+    ON "{ns}_jobs" (queue, priority DESC, id) WHERE lease_token IS NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_jobs_job_id_idx" ON "{ns}_jobs" (job_id);
 CREATE INDEX IF NOT EXISTS "{ns}_jobs_lease_idx"
     ON "{ns}_jobs" (lease_until) WHERE lease_token IS NOT NULL;
@@ -129,7 +148,40 @@ ALTER TABLE "{ns}_dead" ADD COLUMN job_name TEXT;
 ALTER TABLE "{ns}_dead" ADD COLUMN last_error TEXT;
 ALTER TABLE "{ns}_dead" ADD COLUMN died_at INTEGER
 
+-- name: upgrade_v2_jobs
+-- Layout 1 -> 2 (queues and priorities); the whole upgrade is one BEGIN IMMEDIATE
+-- transaction (the schema lock), so it is all done or not at all.
+ALTER TABLE "{ns}_jobs" ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE "{ns}_jobs" ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_scheduled
+ALTER TABLE "{ns}_scheduled" ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE "{ns}_scheduled" ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_retry
+ALTER TABLE "{ns}_retry" ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE "{ns}_retry" ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_dead
+ALTER TABLE "{ns}_dead" ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE "{ns}_dead" ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+
+-- name: upgrade_v2_workers
+ALTER TABLE "{ns}_workers" ADD COLUMN queues TEXT NOT NULL DEFAULT '["default"]'
+
+-- name: upgrade_v2_meta
+-- The layout 1 counters stay where they are (the queue default's, read with the
+-- per-queue rows of {ns}_queues).
+ALTER TABLE "{ns}_meta" ADD COLUMN layout_version INTEGER NOT NULL DEFAULT 0
+
+-- name: layout_version
+SELECT layout_version FROM "{ns}_meta" WHERE id = 1
+
+-- name: record_layout_version
+UPDATE "{ns}_meta" SET layout_version = :version WHERE id = 1
+
 -- name: drop
+DROP TABLE IF EXISTS "{ns}_queues";
 DROP TABLE IF EXISTS "{ns}_jobs";
 DROP TABLE IF EXISTS "{ns}_scheduled";
 DROP TABLE IF EXISTS "{ns}_retry";
@@ -156,21 +208,22 @@ PRAGMA data_version
 -- One new QUEUED job, unless its id is taken: {ns}_jobs's unique index refuses a
 -- duplicate there (an IntegrityError), and an id found in another table makes this insert
 -- nothing (the driver counts the rows stored). One statement: no separate lookup.
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at)
-SELECT :raw, :job_id, :job_name, :now_ms
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
+SELECT :raw, :job_id, :job_name, :now_ms, :queue, :priority
 WHERE NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = :job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = :job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = :job_id)
 
 -- name: enqueue_jobs
 -- A batch, one row at a time (executemany), after the batch's duplicate check below.
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at)
-VALUES (:raw, :job_id, :job_name, :now_ms)
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
+VALUES (:raw, :job_id, :job_name, :now_ms, :queue, :priority)
 
 -- name: enqueue_scheduled
-INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, enqueued_at, run_at_ms, run_at)
+INSERT INTO "{ns}_scheduled"
+    (job_json, job_id, job_name, enqueued_at, run_at_ms, run_at, queue, priority)
 VALUES (:raw, :job_id, :job_name, :now_ms, :now_ms + :delay_us / 1000,
-        (:now_ms + :delay_us / 1000 + 999) / 1000)
+        (:now_ms + :delay_us / 1000 + 999) / 1000, :queue, :priority)
 
 -- Bulk enqueue's duplicate check. A job id stored in the table a batch goes to is
 -- refused by that table's unique index; the other tables are checked per batch, each
@@ -196,25 +249,53 @@ SELECT job_id FROM "{ns}_{table}" WHERE job_id IS NOT NULL
 SELECT job_id FROM "{ns}_{table}" WHERE job_id IN ({ids}) LIMIT 1
 
 -- name: claim
--- The whole claim in one statement (the dialect's fast path, as PostgreSQL's): lease up
--- to :limit queued jobs, oldest first, unless the namespace is paused. Each attempt's
--- token is the batch's random token plus the row id.
+-- The whole claim of one queue in one statement (the dialect's fast path, as
+-- PostgreSQL's): lease up to :limit of the queue's ready jobs, higher priority first,
+-- then oldest first (a range of {ns}_jobs_claim_idx, no sort), unless the namespace or
+-- the queue is paused. Each attempt's token is the batch's random token plus the row id.
 UPDATE "{ns}_jobs"
 SET lease_token = :batch || '-' || id, lease_until = :now_ms + :lease_us / 1000,
     worker_id = :worker_id, claimed_at = :now_ms
 WHERE id IN (
     SELECT id FROM "{ns}_jobs"
-    WHERE lease_token IS NULL
+    WHERE lease_token IS NULL AND queue = :queue
       AND NOT (SELECT paused FROM "{ns}_meta" WHERE id = 1)
-    ORDER BY id
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
+    ORDER BY priority DESC, id
     LIMIT :limit
 )
-RETURNING id, job_json
+RETURNING id, job_json, priority, queue
+
+-- name: claim_queues
+-- The claim of several queues in one statement: one indexed subquery per queue (the
+-- part below repeated per queue by the driver, :queue bound to each in turn and :ord
+-- its position: prepared.py), the first :limit of their rows in the pool's queue order.
+UPDATE "{ns}_jobs"
+SET lease_token = :batch || '-' || id, lease_until = :now_ms + :lease_us / 1000,
+    worker_id = :worker_id, claimed_at = :now_ms
+WHERE id IN (
+    SELECT id FROM (
+        -- for each :queue in :queues, numbered :ord
+        SELECT * FROM (
+            SELECT id, :ord AS ord, priority FROM "{ns}_jobs"
+            WHERE lease_token IS NULL AND queue = :queue
+              AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
+            ORDER BY priority DESC, id
+            LIMIT :limit
+        )
+        -- end for
+    )
+    WHERE NOT (SELECT paused FROM "{ns}_meta" WHERE id = 1)
+    ORDER BY ord, priority DESC, id
+    LIMIT :limit
+)
+RETURNING id, job_json, priority, queue
 
 -- name: claim_select
 SELECT id, job_json FROM "{ns}_jobs"
-WHERE lease_token IS NULL
-ORDER BY id
+WHERE lease_token IS NULL AND queue = :queue
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
+ORDER BY priority DESC, id
 LIMIT :limit
 
 -- name: lease
@@ -227,26 +308,32 @@ WHERE id IN (:ids)
 DELETE FROM "{ns}_jobs"
 WHERE id IN (:ids)
   AND lease_token IN (:tokens)
+RETURNING queue
 
 -- name: bump
--- One row of counters (a single writer at a time: no shards to spread lock waits).
-UPDATE "{ns}_meta"
-SET processed = processed + CASE WHEN :name = 'processed' THEN :n ELSE 0 END,
-    failed = failed + CASE WHEN :name = 'failed' THEN :n ELSE 0 END
-WHERE id = 1
+-- A queue's counters, one row per queue (a single writer at a time: no shards to
+-- spread lock waits). The layout 1 counters in {ns}_meta stay the queue default's.
+INSERT INTO "{ns}_queues" (name, processed, failed)
+VALUES (:queue, CASE WHEN :name = 'processed' THEN :n ELSE 0 END,
+        CASE WHEN :name = 'failed' THEN :n ELSE 0 END)
+ON CONFLICT (name) DO UPDATE SET
+    processed = processed + excluded.processed,
+    failed = failed + excluded.failed
 
 -- name: hold
-SELECT job_id, job_name FROM "{ns}_jobs" WHERE id = :id AND lease_token = :token
+SELECT job_id, job_name, queue, priority FROM "{ns}_jobs"
+WHERE id = :id AND lease_token = :token
 
 -- name: insert_retry
 INSERT INTO "{ns}_retry"
-    (job_json, job_id, job_name, enqueued_at, retry_at_ms, retry_at, last_error)
+    (job_json, job_id, job_name, enqueued_at, retry_at_ms, retry_at, last_error, queue,
+     priority)
 VALUES (:raw, :job_id, :job_name, :now_ms, :now_ms + :delay_us / 1000,
-        (:now_ms + :delay_us / 1000 + 999) / 1000, :last_error)
+        (:now_ms + :delay_us / 1000 + 999) / 1000, :last_error, :queue, :priority)
 
 -- name: insert_dead
-INSERT INTO "{ns}_dead" (job_json, job_id, job_name, died_at, last_error)
-VALUES (:raw, :job_id, :job_name, :now_ms, :last_error)
+INSERT INTO "{ns}_dead" (job_json, job_id, job_name, died_at, last_error, queue, priority)
+VALUES (:raw, :job_id, :job_name, :now_ms, :last_error, :queue, :priority)
 
 -- name: release
 -- Back to QUEUED: the row keeps its id, hence its place at the front of the queue.
@@ -279,14 +366,14 @@ LIMIT :limit
 
 -- name: requeue_scheduled
 -- Rows are inserted in the SELECT's order: the order they were due in.
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at)
-SELECT job_json, job_id, job_name, :now_ms FROM "{ns}_scheduled"
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
+SELECT job_json, job_id, job_name, :now_ms, queue, priority FROM "{ns}_scheduled"
 WHERE id IN (:ids)
 ORDER BY coalesce(run_at_ms, run_at * 1000), id
 
 -- name: requeue_retry
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at)
-SELECT job_json, job_id, job_name, :now_ms FROM "{ns}_retry"
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
+SELECT job_json, job_id, job_name, :now_ms, queue, priority FROM "{ns}_retry"
 WHERE id IN (:ids)
 ORDER BY coalesce(retry_at_ms, retry_at * 1000), id
 
@@ -321,25 +408,25 @@ DELETE FROM "{ns}_dead" WHERE id IN (:ids)
 -- envelope's id is read instead (wg_envelope_id).
 
 -- name: find_queued
-SELECT id, job_id, job_name, job_json FROM "{ns}_jobs"
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_jobs"
 WHERE lease_token IS NULL
   AND (job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id))
 
 -- name: find_scheduled
-SELECT id, job_id, job_name, job_json FROM "{ns}_scheduled"
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_scheduled"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 
 -- name: find_retry
-SELECT id, job_id, job_name, job_json FROM "{ns}_retry"
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_retry"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 
 -- name: find_dead
-SELECT id, job_id, job_name, job_json FROM "{ns}_dead"
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_dead"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 
 -- name: insert_job
-INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at)
-VALUES (:raw, :job_id, :job_name, :now_ms)
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
+VALUES (:raw, :job_id, :job_name, :now_ms, :queue, :priority)
 
 -- name: delete_queued
 DELETE FROM "{ns}_jobs"
@@ -362,31 +449,65 @@ DELETE FROM "{ns}_dead"
 WHERE job_id IN (SELECT value FROM json_each(:ids))
    OR (job_id IS NULL AND wg_envelope_id(job_json) IN (SELECT value FROM json_each(:ids)))
 
+-- Purges of one state, of one queue or (:queue NULL) of all.
+
 -- name: purge_queued
-DELETE FROM "{ns}_jobs" WHERE lease_token IS NULL
+DELETE FROM "{ns}_jobs" WHERE lease_token IS NULL AND (:queue IS NULL OR queue = :queue)
 
 -- name: purge_scheduled
-DELETE FROM "{ns}_scheduled"
+DELETE FROM "{ns}_scheduled" WHERE :queue IS NULL OR queue = :queue
 
 -- name: purge_retry
-DELETE FROM "{ns}_retry"
+DELETE FROM "{ns}_retry" WHERE :queue IS NULL OR queue = :queue
 
 -- name: purge_dead
-DELETE FROM "{ns}_dead"
+DELETE FROM "{ns}_dead" WHERE :queue IS NULL OR queue = :queue
 
 -- name: counts
 SELECT
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NULL),
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NOT NULL),
-    (SELECT count(*) FROM "{ns}_scheduled"),
-    (SELECT count(*) FROM "{ns}_retry"),
-    (SELECT count(*) FROM "{ns}_dead"),
-    (SELECT enqueued_at / 1000.0 FROM "{ns}_jobs" WHERE lease_token IS NULL ORDER BY id LIMIT 1)
+    (SELECT count(*) FROM "{ns}_jobs"
+     WHERE lease_token IS NULL AND (:queue IS NULL OR queue = :queue)),
+    (SELECT count(*) FROM "{ns}_jobs"
+     WHERE lease_token IS NOT NULL AND (:queue IS NULL OR queue = :queue)),
+    (SELECT count(*) FROM "{ns}_scheduled" WHERE :queue IS NULL OR queue = :queue),
+    (SELECT count(*) FROM "{ns}_retry" WHERE :queue IS NULL OR queue = :queue),
+    (SELECT count(*) FROM "{ns}_dead" WHERE :queue IS NULL OR queue = :queue),
+    (SELECT enqueued_at / 1000.0 FROM "{ns}_jobs"
+     WHERE lease_token IS NULL AND (:queue IS NULL OR queue = :queue) ORDER BY id LIMIT 1)
+
+-- name: counts_by_queue
+-- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
+SELECT queue, 'queued', count(*), min(enqueued_at) / 1000.0
+FROM "{ns}_jobs" WHERE lease_token IS NULL GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*), NULL FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
+GROUP BY queue
+UNION ALL
+SELECT queue, 'scheduled', count(*), NULL FROM "{ns}_scheduled" GROUP BY queue
+UNION ALL
+SELECT queue, 'retry', count(*), NULL FROM "{ns}_retry" GROUP BY queue
+UNION ALL
+SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
 
 -- name: counters
+-- The layout 1 counters (the queue default's), then each queue's ('<counter>:<queue>').
 SELECT 'processed', processed FROM "{ns}_meta" WHERE id = 1
 UNION ALL
 SELECT 'failed', failed FROM "{ns}_meta" WHERE id = 1
+UNION ALL
+SELECT 'processed:' || name, processed FROM "{ns}_queues"
+UNION ALL
+SELECT 'failed:' || name, failed FROM "{ns}_queues"
+
+-- name: set_queue_paused
+INSERT INTO "{ns}_queues" (name, paused) VALUES (:queue, :value)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
+
+-- name: is_queue_paused
+SELECT paused FROM "{ns}_queues" WHERE name = :queue
+
+-- name: queue_flags
+SELECT name, paused FROM "{ns}_queues"
 
 -- name: set_paused
 UPDATE "{ns}_meta" SET paused = :value WHERE id = 1
@@ -397,99 +518,115 @@ SELECT paused FROM "{ns}_meta" WHERE id = 1
 -- name: get_job
 -- The job with id :job_id in any state: state, then the listing shape.
 SELECT CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, job_id, job_json,
-       NULL, lease_until / 1000.0, worker_id, coalesce(claimed_at, enqueued_at) / 1000.0
+       NULL, lease_until / 1000.0, worker_id, coalesce(claimed_at, enqueued_at) / 1000.0,
+       queue, priority
 FROM "{ns}_jobs"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 UNION ALL
 SELECT 'scheduled', job_id, job_json, coalesce(run_at_ms, run_at * 1000) / 1000.0, NULL, NULL,
-       enqueued_at / 1000.0
+       enqueued_at / 1000.0, queue, priority
 FROM "{ns}_scheduled"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 UNION ALL
 SELECT 'retry', job_id, job_json, coalesce(retry_at_ms, retry_at * 1000) / 1000.0, NULL, NULL,
-       enqueued_at / 1000.0
+       enqueued_at / 1000.0, queue, priority
 FROM "{ns}_retry"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 UNION ALL
-SELECT 'dead', job_id, job_json, NULL, NULL, NULL, died_at / 1000.0
+SELECT 'dead', job_id, job_json, NULL, NULL, NULL, died_at / 1000.0, queue, priority
 FROM "{ns}_dead"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 
--- Admin listings: job_id, job_json, due, lease_until, worker_id, updated (Unix seconds).
--- Filters: :job_name (or NULL; the envelope's for Rust rows), :text (a LIKE pattern of
--- the stored text, or NULL: SQLite's LIKE folds ASCII case, as the engine asks).
+-- Admin listings: job_id, job_json, due, lease_until, worker_id, updated (Unix seconds),
+-- queue, priority. Filters: :queue (or NULL), :job_name (or NULL; the envelope's for Rust
+-- rows), :text (a LIKE pattern of the stored text, or NULL: SQLite's LIKE folds ASCII
+-- case, as the engine asks).
 
 -- name: list_queued
-SELECT job_id, job_json, NULL, NULL, NULL, enqueued_at / 1000.0 FROM "{ns}_jobs"
+SELECT job_id, job_json, NULL, NULL, NULL, enqueued_at / 1000.0, queue, priority
+FROM "{ns}_jobs"
 WHERE lease_token IS NULL
   AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY id LIMIT :limit OFFSET :offset
 
 -- name: list_queued_newest
-SELECT job_id, job_json, NULL, NULL, NULL, enqueued_at / 1000.0 FROM "{ns}_jobs"
+SELECT job_id, job_json, NULL, NULL, NULL, enqueued_at / 1000.0, queue, priority
+FROM "{ns}_jobs"
 WHERE lease_token IS NULL
   AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY id DESC LIMIT :limit OFFSET :offset
 
 -- name: list_running
-SELECT job_id, job_json, NULL, lease_until / 1000.0, worker_id, claimed_at / 1000.0
+SELECT job_id, job_json, NULL, lease_until / 1000.0, worker_id, claimed_at / 1000.0, queue, priority
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY claimed_at, id LIMIT :limit OFFSET :offset
 
 -- name: list_running_newest
-SELECT job_id, job_json, NULL, lease_until / 1000.0, worker_id, claimed_at / 1000.0
+SELECT job_id, job_json, NULL, lease_until / 1000.0, worker_id, claimed_at / 1000.0, queue, priority
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY claimed_at DESC, id DESC LIMIT :limit OFFSET :offset
 
 -- name: list_scheduled
 SELECT job_id, job_json, coalesce(run_at_ms, run_at * 1000) / 1000.0, NULL, NULL,
-       enqueued_at / 1000.0
+       enqueued_at / 1000.0, queue, priority
 FROM "{ns}_scheduled"
 WHERE (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY coalesce(run_at_ms, run_at * 1000), id LIMIT :limit OFFSET :offset
 
 -- name: list_scheduled_newest
 SELECT job_id, job_json, coalesce(run_at_ms, run_at * 1000) / 1000.0, NULL, NULL,
-       enqueued_at / 1000.0
+       enqueued_at / 1000.0, queue, priority
 FROM "{ns}_scheduled"
 WHERE (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY coalesce(run_at_ms, run_at * 1000) DESC, id DESC LIMIT :limit OFFSET :offset
 
 -- name: list_retry
 SELECT job_id, job_json, coalesce(retry_at_ms, retry_at * 1000) / 1000.0, NULL, NULL,
-       enqueued_at / 1000.0
+       enqueued_at / 1000.0, queue, priority
 FROM "{ns}_retry"
 WHERE (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY coalesce(retry_at_ms, retry_at * 1000), id LIMIT :limit OFFSET :offset
 
 -- name: list_retry_newest
 SELECT job_id, job_json, coalesce(retry_at_ms, retry_at * 1000) / 1000.0, NULL, NULL,
-       enqueued_at / 1000.0
+       enqueued_at / 1000.0, queue, priority
 FROM "{ns}_retry"
 WHERE (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY coalesce(retry_at_ms, retry_at * 1000) DESC, id DESC LIMIT :limit OFFSET :offset
 
 -- name: list_dead
-SELECT job_id, job_json, NULL, NULL, NULL, died_at / 1000.0 FROM "{ns}_dead"
+SELECT job_id, job_json, NULL, NULL, NULL, died_at / 1000.0, queue, priority
+FROM "{ns}_dead"
 WHERE (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY id LIMIT :limit OFFSET :offset
 
 -- name: list_dead_newest
-SELECT job_id, job_json, NULL, NULL, NULL, died_at / 1000.0 FROM "{ns}_dead"
+SELECT job_id, job_json, NULL, NULL, NULL, died_at / 1000.0, queue, priority
+FROM "{ns}_dead"
 WHERE (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY id DESC LIMIT :limit OFFSET :offset
 
@@ -499,9 +636,9 @@ SELECT stop_requested FROM "{ns}_workers" WHERE worker_id = :worker_id
 -- name: register_worker
 INSERT INTO "{ns}_workers"
     (worker_id, host, pid, concurrency, running, started_at, last_seen, state,
-     stop_requested, job_names)
+     stop_requested, job_names, queues)
 VALUES (:worker_id, :host, :pid, :concurrency, :running, CAST(round(:started_at * 1000) AS INTEGER),
-        :now_ms, :state, :stop_requested, :job_names)
+        :now_ms, :state, :stop_requested, :job_names, :queues)
 ON CONFLICT (worker_id) DO UPDATE SET
     host = excluded.host,
     pid = excluded.pid,
@@ -511,14 +648,15 @@ ON CONFLICT (worker_id) DO UPDATE SET
     last_seen = excluded.last_seen,
     state = excluded.state,
     stop_requested = stop_requested OR excluded.stop_requested,
-    job_names = excluded.job_names
+    job_names = excluded.job_names,
+    queues = excluded.queues
 
 -- name: unregister_worker
 DELETE FROM "{ns}_workers" WHERE worker_id = :worker_id
 
 -- name: list_workers
 SELECT worker_id, host, pid, concurrency, running, started_at / 1000.0, last_seen / 1000.0,
-       state, stop_requested, job_names
+       state, stop_requested, job_names, queues
 FROM "{ns}_workers"
 ORDER BY started_at DESC, worker_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import collections
 import json
 import random
 import uuid
@@ -17,6 +18,7 @@ from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
 from wg_core.errors import WgError
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["COUNTER_SHARDS", "WorkVerbs"]
 
@@ -51,7 +53,13 @@ class WorkVerbs(UnitRunner):
 
     @abc.abstractmethod
     async def _wait_for_work(
-        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+        self,
+        timeout: float,
+        generation: int,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: Sequence[str],
     ) -> list[Attempt]:
         """Wait for work (see ``SqlBackend``)."""
 
@@ -103,31 +111,44 @@ class WorkVerbs(UnitRunner):
     # -- claiming ------------------------------------------------------------------------
 
     async def claim(
-        self, *, limit: int, lease: float, worker_id: str, wait: float = 0.0
+        self,
+        *,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        wait: float = 0.0,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> list[Attempt]:
-        """Lease up to ``limit`` queued jobs, oldest first; wait up to ``wait`` seconds
-        for a wake-up when none is ready."""
+        """Lease up to ``limit`` queued jobs of ``queues`` (in their order; within a
+        queue by priority, then oldest first); wait up to ``wait`` seconds for a wake-up
+        when none is ready."""
         await self._settle_orphans()
+        queues = tuple(queues)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
             generation = self._wake_generation
-            attempts = await self._claim_or_release(limit, lease, worker_id)
+            attempts = await self._claim_or_release(limit, lease, worker_id, queues)
             self._claim_succeeded(bool(attempts))
             remaining = deadline - loop.time()
             if attempts or remaining <= 0 or not self._opened:
                 return attempts
-            attempts = await self._wait_for_work(remaining, generation, limit, lease, worker_id)
+            attempts = await self._wait_for_work(
+                remaining, generation, limit, lease, worker_id, queues
+            )
             if attempts or not self._opened:
                 return attempts
 
-    async def _claim_or_release(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def _claim_or_release(
+        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
+    ) -> list[Attempt]:
         """``_claim_now``, but if the caller is cancelled meanwhile, whatever the claim
         leased goes straight back to the front of the queue (by the driver itself where
         units outlive their callers)."""
+        claiming = self._claim_now(limit, lease, worker_id, queues)
         if self.UNITS_OUTLIVE_CALLERS:
-            return await self._claim_now(limit, lease, worker_id)
-        return await self._outliving(self._claim_now(limit, lease, worker_id), self._release_orphan)
+            return await claiming
+        return await self._outliving(claiming, self._release_orphan)
 
     async def _outliving(
         self, work: Awaitable[T], orphaned: Callable[[asyncio.Future[T]], object]
@@ -150,7 +171,9 @@ class WorkVerbs(UnitRunner):
         self._orphans.add(release)
         release.add_done_callback(self._orphan_done)
 
-    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def _claim_now(
+        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
+    ) -> list[Attempt]:
         batch = uuid.uuid4().hex
 
         async def body(session: SqlSession) -> list[Attempt]:
@@ -159,7 +182,14 @@ class WorkVerbs(UnitRunner):
             paused = await session.fetch("is_paused")
             if paused and paused[0][0]:
                 return []
-            rows = await session.fetch("claim_select", {"limit": limit})
+            # One locking read per queue, in the pool's order, until the batch is full
+            # (claim_select skips a paused queue).
+            rows: list[Row] = []
+            for queue in queues:
+                wanted = {"limit": limit - len(rows), "queue": queue}
+                rows.extend(await session.fetch("claim_select", wanted))
+                if len(rows) >= limit:
+                    break
             if not rows:
                 return []
             return await self._lease(session, rows, batch, lease, worker_id)
@@ -189,8 +219,8 @@ class WorkVerbs(UnitRunner):
     def _shard() -> int:
         return random.randrange(COUNTER_SHARDS)
 
-    def _bump(self, counter: str, n: int) -> dict[str, Any]:
-        return {"name": counter, "shard": self._shard(), "n": n}
+    def _bump(self, counter: str, queue: str, n: int) -> dict[str, Any]:
+        return {"name": counter, "queue": queue, "shard": self._shard(), "n": n}
 
     # -- transitions ---------------------------------------------------------------------
 
@@ -200,10 +230,11 @@ class WorkVerbs(UnitRunner):
             return 0
 
         async def body(session: SqlSession) -> int:
-            done = await session.execute("complete", self._handles(attempts))
-            if done:
-                await session.execute("bump", self._bump("processed", done))
-            return done
+            # The deleted rows' queues, each counted in its own counter.
+            done = await session.fetch("complete", self._handles(attempts))
+            for queue, n in collections.Counter(str(row[0]) for row in done).items():
+                await session.execute("bump", self._bump("processed", queue, n))
+            return len(done)
 
         return await self._run(body)
 
@@ -212,10 +243,19 @@ class WorkVerbs(UnitRunner):
             rows = await session.fetch("hold", {"id": int(attempt.key), "token": attempt.token})
             if not rows:
                 return False
-            job_id, job_name = rows[0]
-            await session.execute(block, {**params, "job_id": job_id, "job_name": job_name})
+            job_id, job_name, queue, priority = rows[0]
+            await session.execute(
+                block,
+                {
+                    **params,
+                    "job_id": job_id,
+                    "job_name": job_name,
+                    "queue": queue,
+                    "priority": priority,
+                },
+            )
             await session.execute("remove_jobs", {"ids": [int(attempt.key)]})
-            await session.execute("bump", self._bump("failed", 1))
+            await session.execute("bump", self._bump("failed", queue, 1))
             return True
 
         return await self._run(body)
@@ -273,6 +313,7 @@ class WorkVerbs(UnitRunner):
                     "worker_id": worker.worker_id,
                     "stop_requested": worker.stop_requested,
                     "job_names": json.dumps(list(worker.job_names)),
+                    "queues": json.dumps(list(worker.queues)),
                 },
             )
             return HeartbeatReply(lost=lost, stop_requested=stop)

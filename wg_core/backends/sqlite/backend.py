@@ -63,6 +63,19 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def _row(job: NewJob, now_ms: int) -> dict[str, Any]:
+    """The values the enqueue blocks bind for ``job`` (each uses those it names)."""
+    return {
+        "raw": job.raw,
+        "job_id": job.job_id,
+        "job_name": job.job_name,
+        "delay_us": micros(job.delay),
+        "now_ms": now_ms,
+        "queue": job.queue,
+        "priority": job.priority,
+    }
+
+
 class SqliteBackend(SqlBackend):
     """Jobs in an SQLite database file, shared by every process on this machine.
 
@@ -84,6 +97,7 @@ class SqliteBackend(SqlBackend):
             "pragma_query_only",
             "data_version",
             "claim",
+            "claim_queues",
             "enqueue_job",
             "table_spans",
             "job_ids_in",
@@ -353,7 +367,7 @@ class SqliteBackend(SqlBackend):
             # The common case, one statement: an id taken in another table stores
             # nothing, one taken in {ns}_jobs is refused by its unique index.
             job = jobs[0]
-            row = {"raw": job.raw, "job_id": job.job_id, "job_name": job.job_name, "now_ms": now}
+            row = _row(job, now)
             try:
                 inserted = connection.execute(self._sql["enqueue_job"], row).rowcount
             except sqlite3.IntegrityError as exc:
@@ -363,16 +377,7 @@ class SqliteBackend(SqlBackend):
             if inserted != 1:
                 raise DuplicateJobError(f"job id already stored: {job.job_id}")
             return
-        rows = [
-            {
-                "raw": job.raw,
-                "job_id": job.job_id,
-                "job_name": job.job_name,
-                "delay_us": micros(job.delay),
-                "now_ms": now,
-            }
-            for job in jobs
-        ]
+        rows = [_row(job, now) for job in jobs]
         # An id stored in the table a job goes to raises IntegrityError (its unique
         # index); one stored in another table is looked up for the whole batch at once.
         # Either way the whole batch is refused (rolled back).
@@ -384,19 +389,32 @@ class SqliteBackend(SqlBackend):
 
     # -- claiming ------------------------------------------------------------------------
 
-    async def _claim_now(self, limit: int, lease: float, worker_id: str) -> list[Attempt]:
+    async def _claim_now(
+        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
+    ) -> list[Attempt]:
         # The claim in one UPDATE … RETURNING statement (autocommit when alone: the
         # statement takes the write lock before it reads). Cancelled before it ran, it
         # never runs; cancelled while it ran, its jobs are released.
         if not self._opened:
             raise BackendError(f"{self!r} is not open: call open() first")
         batch = uuid.uuid4().hex
-        params = {"batch": batch, "lease_us": micros(lease), "worker_id": worker_id, "limit": limit}
+        params: dict[str, Any] = {
+            "batch": batch,
+            "lease_us": micros(lease),
+            "worker_id": worker_id,
+            "limit": limit,
+        }
+        if len(queues) == 1:
+            block, params["queue"] = "claim", queues[0]
+        else:
+            block, params["queues"] = "claim_queues", queues
+        order = {queue: position for position, queue in enumerate(queues)}
 
         async def body(session: SqlSession) -> list[Attempt]:
-            rows = await session.fetch("claim", params)
-            rows.sort()  # RETURNING has no defined order: oldest first
-            return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+            rows = await session.fetch(block, params)
+            # RETURNING has no defined order: queue order, priority DESC, oldest first.
+            rows.sort(key=lambda row: (order[row[3]], -row[2], row[0]))
+            return [Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1]) for row in rows]
 
         try:
             return await self._call(
@@ -429,7 +447,13 @@ class SqliteBackend(SqlBackend):
         self._waiters.wake_all()
 
     async def _wait_for_work(
-        self, timeout: float, generation: int, limit: int, lease: float, worker_id: str
+        self,
+        timeout: float,
+        generation: int,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: Sequence[str],
     ) -> list[Attempt]:
         # Woken by this process's enqueues (the shared Waiters) and by the commit
         # watcher, which sees other processes' commits and moves the wake generation on.

@@ -1,0 +1,11 @@
+-- Layout 0: the tables the Rust wg's MySQL backend creates.
+CREATE TABLE `{ns}_jobs` (id BIGINT AUTO_INCREMENT PRIMARY KEY, job_json TEXT NOT NULL,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE `{ns}_scheduled` (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+    job_json TEXT NOT NULL, run_at BIGINT NOT NULL,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, INDEX idx_run_at (run_at));
+CREATE TABLE `{ns}_retry` (id BIGINT AUTO_INCREMENT PRIMARY KEY, job_json TEXT NOT NULL,
+    retry_at BIGINT NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    INDEX idx_retry_at (retry_at));
+CREATE TABLE `{ns}_dead` (id BIGINT AUTO_INCREMENT PRIMARY KEY, job_json TEXT NOT NULL,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)

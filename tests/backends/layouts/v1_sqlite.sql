@@ -1,0 +1,70 @@
+-- Layout 1 of the sqlite dialect: the 'schema' block of wg_core/backends/sql/sqlite.sql as
+-- of commit 1f76d15 (the last commit before layout versions), verbatim.
+CREATE TABLE IF NOT EXISTS "{ns}_jobs" (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_json TEXT NOT NULL,
+    job_id TEXT,
+    job_name TEXT,
+    enqueued_at INTEGER,
+    lease_token TEXT,
+    lease_until INTEGER,
+    worker_id TEXT,
+    claimed_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS "{ns}_scheduled" (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_json TEXT NOT NULL,
+    run_at INTEGER NOT NULL,
+    run_at_ms INTEGER,
+    job_id TEXT,
+    job_name TEXT,
+    enqueued_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS "{ns}_retry" (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_json TEXT NOT NULL,
+    retry_at INTEGER NOT NULL,
+    retry_at_ms INTEGER,
+    job_id TEXT,
+    job_name TEXT,
+    last_error TEXT,
+    enqueued_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS "{ns}_dead" (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_json TEXT NOT NULL,
+    job_id TEXT,
+    job_name TEXT,
+    last_error TEXT,
+    died_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS "{ns}_workers" (
+    worker_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL,
+    running INTEGER NOT NULL DEFAULT 0,
+    started_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'running',
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    job_names TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS "{ns}_meta" (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    paused INTEGER NOT NULL DEFAULT 0,
+    processed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0
+);
+INSERT OR IGNORE INTO "{ns}_meta" (id) VALUES (1);
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_jobs_job_id_idx" ON "{ns}_jobs" (job_id);
+CREATE INDEX IF NOT EXISTS "{ns}_jobs_lease_idx"
+    ON "{ns}_jobs" (lease_until) WHERE lease_token IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_scheduled_job_id_idx" ON "{ns}_scheduled" (job_id);
+CREATE INDEX IF NOT EXISTS "{ns}_scheduled_due_idx"
+    ON "{ns}_scheduled" (coalesce(run_at_ms, run_at * 1000), id);
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_retry_job_id_idx" ON "{ns}_retry" (job_id);
+CREATE INDEX IF NOT EXISTS "{ns}_retry_due_idx"
+    ON "{ns}_retry" (coalesce(retry_at_ms, retry_at * 1000), id);
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_dead_job_id_idx" ON "{ns}_dead" (job_id)
+
