@@ -198,7 +198,8 @@ def test_a_v1_sqlite_namespace_is_refused_then_upgraded(tmp_path: Path) -> None:
     upgraded = runner.invoke(app, [*base, "upgrade", "-o", "json"])
     assert upgraded.exit_code == 0, upgraded.stderr
     doc = json.loads(upgraded.stdout)
-    assert (doc["from_version"], doc["to_version"]) == (1, LAYOUT_VERSION)
+    # The first release recorded no version: it reads as 0, as the Rust wg's does.
+    assert (doc["from_version"], doc["to_version"]) == (0, LAYOUT_VERSION)
     status = json.loads(runner.invoke(app, [*base, "status", "-o", "json"]).stdout)
     assert (status["counts"]["queued"], status["counts"]["dead"]) == (1, 1)
     assert [(q["name"], q["counts"]["total"]) for q in status["queues"]] == [("default", 2)]

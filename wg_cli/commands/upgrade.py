@@ -12,7 +12,9 @@ is created; a current one is left as it is.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
+from typing import Final
 
 import typer
 
@@ -41,21 +43,30 @@ class _Outcome:
     upgraded: bool
 
 
-async def _recorded_version(client: Client) -> int | None:
-    # The reader's open refused the layout; the backend may still answer the question
-    # (asked directly: the client would try to open it again).
+_LAYOUT_IN_MESSAGE: Final = re.compile(r"\blayout (\d+)\b")
+
+
+async def _recorded_version(client: Client, refused: SchemaOutdatedError) -> int | None:
+    """The layout version the reader's open refused, for the message only."""
+    found = getattr(refused, "found", None)  # if the core ever carries it on the error
+    if isinstance(found, int):
+        return found
+    # A backend that stays connected after refusing answers the question (asked
+    # directly: the client would try to open it again); one that disconnected does not,
+    # and its message names the version it found.
     try:
         return await client.backend.layout_version()
     except Exception:
-        return None
+        match = _LAYOUT_IN_MESSAGE.search(str(refused))
+        return int(match.group(1)) if match else None
 
 
 async def _upgrade(url: str, namespace: str, *, dry_run: bool) -> _Outcome:
     reader = Client(backend_from_url(url, namespace), create=False)
     try:
         await reader.open()
-    except SchemaOutdatedError:
-        before = await _recorded_version(reader)
+    except SchemaOutdatedError as refused:
+        before = await _recorded_version(reader, refused)
     else:
         version = await reader.layout_version()
         return _Outcome(before=version, after=version, upgraded=False)
@@ -74,7 +85,12 @@ async def _upgrade(url: str, namespace: str, *, dry_run: bool) -> _Outcome:
 
 
 def _version(value: int | None) -> str:
-    return "an older layout" if value is None else f"layout {value}"
+    if value is None:
+        return "an older layout"
+    if value == 0:
+        # The first release recorded no version, like the Rust wg: both read as 0.
+        return "layout 0 (no version recorded: the Rust wg's, or wg's first release)"
+    return f"layout {value}"
 
 
 @app.command()
@@ -122,14 +138,16 @@ def upgrade(
         )
         (emit if settings.output is OutputFormat.JSON else emit_line)(doc)
         return
+    # One line each, never wrapped inside the URL (soft_wrap): scripts grep them.
     console = stdout_console()
     name = f"Namespace {settings.namespace!r} at {settings.display_url}"
     if current:
-        console.print(f"{name} is current (layout {outcome.after}): nothing to upgrade.")
+        message = f"{name} is current (layout {outcome.after}): nothing to upgrade."
     elif dry_run:
-        console.print(
+        message = (
             f"{name} would be upgraded from {_version(outcome.before)} to layout "
             f"{outcome.after}; nothing changed (dry run)."
         )
     else:
-        console.print(f"{name} upgraded from {_version(outcome.before)} to layout {outcome.after}.")
+        message = f"{name} upgraded from {_version(outcome.before)} to layout {outcome.after}."
+    console.print(message, soft_wrap=True)
