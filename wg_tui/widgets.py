@@ -216,12 +216,14 @@ class _KeyedTable(DataTable[Text | str]):
         """Ids of the rows shown, top to bottom."""
         return list(self._order)
 
-    def set_columns(self, titles: Sequence[str]) -> None:
-        """Replace the columns (and drop every row)."""
+    def set_columns(self, titles: Sequence[str], *, right: Collection[str] = ()) -> None:
+        """Replace the columns (and drop every row); the ``right`` ones are numbers,
+        their titles aligned on the right as their cells are."""
         self.clear(columns=True)
         self._order = []
         for title in titles:
-            self.add_column(title, key=title)
+            label = Text(title, justify="right") if title in right else title
+            self.add_column(label, key=title)
 
     def _apply(self, rows: Sequence[tuple[str, tuple[Text | str, ...]]]) -> None:
         keys = [key for key, _ in rows]
@@ -325,7 +327,7 @@ class QueueTable(_KeyedTable):
     """The named queues, one row each; a paused queue is highlighted."""
 
     def on_mount(self) -> None:
-        self.set_columns(QUEUE_COLUMNS)
+        self.set_columns(QUEUE_COLUMNS, right=QUEUE_COLUMNS[1:6] + QUEUE_COLUMNS[7:])
 
     def show(self, rows: Sequence[QueueRow]) -> None:
         """Show the queues (sorted by name, as the core lists them)."""

@@ -153,7 +153,7 @@ def wg_cli_app() -> Any:
 # -- a namespace really written by the previous release --------------------------------------
 
 
-def _write_v1_namespace(tmp_path: Path, url: str, namespace: str) -> None:
+def write_v1_namespace(tmp_path: Path, url: str, namespace: str) -> None:
     """Enqueue two jobs and bury one with the code of ``V1_COMMIT`` (layout 1)."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs the git history of this repository")
@@ -189,7 +189,7 @@ def _write_v1_namespace(tmp_path: Path, url: str, namespace: str) -> None:
 
 def test_a_v1_sqlite_namespace_is_refused_then_upgraded(tmp_path: Path) -> None:
     url, namespace = f"sqlite:{tmp_path / 'old.db'}", fresh_namespace()
-    _write_v1_namespace(tmp_path, url, namespace)
+    write_v1_namespace(tmp_path, url, namespace)
     runner, app = CliRunner(), wg_cli_app()
     base = ["-u", url, "-n", namespace]
     refused = runner.invoke(app, [*base, "status"])
