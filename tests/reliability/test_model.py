@@ -22,7 +22,7 @@ from wg_core.failures import backoff_delay
 
 MACHINE_SETTINGS = settings(
     max_examples=int(os.environ.get("WG_CHAOS_MODEL_EXAMPLES", "8")),
-    stateful_step_count=15,
+    stateful_step_count=25,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

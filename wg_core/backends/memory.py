@@ -6,9 +6,9 @@ Every operation runs without awaiting in between, so each is atomic with respect
 the event loop; a lock keeps it atomic when the blocking facade calls it from another
 thread. Time comes from an injectable ``clock`` (Unix seconds).
 
-It is also the model the other backends are checked against (``chaos/model.py``): each
-queue has one heap of ready jobs ordered by (priority, descending; sequence number), so
-the claim order is the contract's with nothing else to it. Released jobs take
+It is also the reference the other engines are read against: each queue has one heap of
+ready jobs ordered by (priority, descending; sequence number), so the claim order is
+the contract's with nothing else to it. Released jobs take
 sequence numbers below every enqueued one, which puts them at the front of their
 (queue, priority).
 """

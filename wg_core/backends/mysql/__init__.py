@@ -8,9 +8,12 @@ Guarantees, and how:
   gets its own thread, and a whole unit of work (BEGIN, the statements, COMMIT) runs
   there in one hop while the caller's loop waits on a single future. A small pool of
   such connections serves the backend (``pool_size``).
-* **Atomic, leased, FIFO claims**: one short READ COMMITTED transaction selects the
-  oldest ready ids ``FOR UPDATE SKIP LOCKED``, stamps them with a lease on the server's
-  clock (``UTC_TIMESTAMP(6)``) and a fresh token by primary key, and commits. READ
+* **Atomic, leased claims in queue, priority and FIFO order**: one short READ
+  COMMITTED transaction selects the first ready ids of the pool's first queue (priority
+  DESC, then id) ``FOR UPDATE SKIP LOCKED``, then of the next queues while the batch is
+  short (MariaDB has no ``LATERAL``), skipping paused queues, stamps them with a lease
+  on the server's clock (``UTC_TIMESTAMP(6)``) and a fresh token by primary key, and
+  commits. READ
   COMMITTED (set on wg's own sessions) avoids the gap locks that REPEATABLE READ takes
   on locking reads, which would block concurrent enqueues. A transaction that hits a
   deadlock (1213) or lock-wait timeout (1205) is retried whole, with jittered backoff.

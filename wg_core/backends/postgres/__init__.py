@@ -7,11 +7,14 @@ hot paths).
 
 Guarantees, and how:
 
-* **Atomic, leased, FIFO claims**: one statement locks the oldest ready rows with
-  ``FOR UPDATE SKIP LOCKED`` (in a ``MATERIALIZED`` CTE), stamps them with a lease on the
-  server's clock (``now()``) and a fresh token, and returns them. Concurrent claimers
-  skip each other's rows instead of waiting; no transaction stays open while handlers
-  run (pool connections are in autocommit mode).
+* **Atomic, leased claims in queue, priority and FIFO order**: one statement locks the
+  first ready rows of the pool's queue (priority DESC, then id: a range of the partial
+  index ``{ns}_jobs_claim_idx``) with ``FOR UPDATE SKIP LOCKED`` (in a ``MATERIALIZED``
+  CTE; several queues: a ``LATERAL`` scan per queue over ``unnest(queues) WITH
+  ORDINALITY``, stopped by the batch's ``LIMIT``), skipping paused queues, stamps them
+  with a lease on the server's clock (``now()``) and a fresh token, and returns them.
+  Concurrent claimers skip each other's rows instead of waiting; no transaction stays
+  open while handlers run (pool connections are in autocommit mode).
 * **Compare-and-set transitions** on (row id, token): a worker that lost its lease
   changes nothing. ``complete`` acknowledges a whole batch and bumps the counter in
   one statement.
@@ -25,9 +28,11 @@ Guarantees, and how:
 * **Transactional enqueue**: ``enqueue(jobs, connection=conn)`` writes through your
   ``psycopg.AsyncConnection`` (or a sync ``psycopg.Connection``, for the blocking
   facade) inside your transaction: the job exists if and only if you commit.
-* **Schema**: created on first open under ``pg_advisory_lock``, so processes starting
-  at once do not race on the catalog; an existing table lacking wg's columns is a
-  ``SchemaError``.
+* **Schema**: created, or upgraded in place from an older layout (the Rust wg's, wg's
+  layout 1) and its layout version recorded, on a writer's open under
+  ``pg_advisory_lock``, so processes starting at once do not race on the catalog;
+  readers raise ``SchemaOutdatedError`` on an older layout; an existing table lacking
+  wg's columns is a ``SchemaError``.
 * **Connection loss**: driver errors become ``BackendError`` /
   ``BackendUnavailableError``; the pool drops broken connections (and checks the idle
   ones after an error) and opens new ones, and the caller (the worker pool) retries.

@@ -269,7 +269,10 @@ RETURNING id, job_json, priority, queue
 -- name: claim_queues
 -- The claim of several queues in one statement: one indexed subquery per queue (the
 -- part below repeated per queue by the driver, :queue bound to each in turn and :ord
--- its position: prepared.py), the first :limit of their rows in the pool's queue order.
+-- its position: prepared.py), joined by UNION ALL, which SQLite runs as co-routines in
+-- their order; the outer LIMIT, with no ORDER BY to wait for every queue's rows, stops
+-- them once the batch is full, so a later queue is not read while an earlier one fills
+-- it (EXPLAIN QUERY PLAN: docs/sqlite.md). :ord is there only to keep the parts apart.
 UPDATE "{ns}_jobs"
 SET lease_token = :batch || '-' || id, lease_until = :now_ms + :lease_us / 1000,
     worker_id = :worker_id, claimed_at = :now_ms
@@ -277,7 +280,7 @@ WHERE id IN (
     SELECT id FROM (
         -- for each :queue in :queues, numbered :ord
         SELECT * FROM (
-            SELECT id, :ord AS ord, priority FROM "{ns}_jobs"
+            SELECT id, :ord AS ord FROM "{ns}_jobs"
             WHERE lease_token IS NULL AND queue = :queue
               AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
             ORDER BY priority DESC, id
@@ -286,7 +289,6 @@ WHERE id IN (
         -- end for
     )
     WHERE NOT (SELECT paused FROM "{ns}_meta" WHERE id = 1)
-    ORDER BY ord, priority DESC, id
     LIMIT :limit
 )
 RETURNING id, job_json, priority, queue
@@ -310,9 +312,16 @@ WHERE id IN (:ids)
   AND lease_token IN (:tokens)
 RETURNING queue
 
+-- name: bump_default
+-- The queue default's counters: layout 1's row of {ns}_meta (a single writer at a time:
+-- no shards to spread lock waits), updated by rowid as before.
+UPDATE "{ns}_meta"
+SET processed = processed + CASE WHEN :name = 'processed' THEN :n ELSE 0 END,
+    failed = failed + CASE WHEN :name = 'failed' THEN :n ELSE 0 END
+WHERE id = 1
+
 -- name: bump
--- A queue's counters, one row per queue (a single writer at a time: no shards to
--- spread lock waits). The layout 1 counters in {ns}_meta stay the queue default's.
+-- Another queue's counters, one row per queue in {ns}_queues.
 INSERT INTO "{ns}_queues" (name, processed, failed)
 VALUES (:queue, CASE WHEN :name = 'processed' THEN :n ELSE 0 END,
         CASE WHEN :name = 'failed' THEN :n ELSE 0 END)
@@ -490,7 +499,7 @@ UNION ALL
 SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
 
 -- name: counters
--- The layout 1 counters (the queue default's), then each queue's ('<counter>:<queue>').
+-- The queue default's counters ({ns}_meta), then each other queue's ('<counter>:<queue>').
 SELECT 'processed', processed FROM "{ns}_meta" WHERE id = 1
 UNION ALL
 SELECT 'failed', failed FROM "{ns}_meta" WHERE id = 1

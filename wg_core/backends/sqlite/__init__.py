@@ -8,9 +8,11 @@ Guarantees, and how they are kept:
   last transactions on power loss for speed). Claims, lease renewals and reclaims
   commit without waiting for the disk: losing one on power loss only puts a job back
   in the queue, and the next durable commit carries it to disk anyway.
-* **Atomic leased claims, FIFO.** A claim is one ``UPDATE … WHERE id IN (SELECT … ORDER
-  BY id LIMIT n) RETURNING`` statement under the write lock (the dialect's fast path),
-  so two claimers (threads, backends, processes) never lease the same row. A running
+* **Atomic leased claims in queue, priority and FIFO order.** A claim is one ``UPDATE …
+  WHERE id IN (SELECT … ORDER BY priority DESC, id LIMIT n) RETURNING`` statement (several
+  queues: a ``UNION ALL`` of one such subquery per queue, in order) under the write lock
+  (the dialect's fast path), so two claimers (threads, backends, processes) never lease
+  the same row. A running
   job stays in ``{ns}_jobs`` with its lease set; releasing it clears the lease, so it keeps its
   place at the front.
 * **Compare-and-set transitions.** Complete, retry, bury, release and lease renewal

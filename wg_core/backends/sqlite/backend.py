@@ -19,7 +19,7 @@ from wg_core.backend import Attempt, NewJob
 from wg_core.backends.common import Waiters
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.schema import SQLITE_COLUMNS
-from wg_core.backends.sql.session import Body, SqlSession, drive, micros
+from wg_core.backends.sql.session import Body, Row, SqlSession, drive, micros
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
 from wg_core.backends.sqlite.database import MEMORY, connect, parse_url
 from wg_core.backends.sqlite.inserts import IdLookups, insert_new
@@ -33,6 +33,7 @@ from wg_core.errors import (
     DuplicateJobError,
     WgError,
 )
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["MIN_SQLITE_VERSION", "SqliteBackend"]
 
@@ -61,6 +62,11 @@ def _waiters_for(path: str, namespace: str) -> Waiters:
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
+
+
+def _priority_then_age(row: Row) -> tuple[int, int]:
+    """A claimed row's place in its queue: higher priority first, then lower id."""
+    return -row[2], row[0]
 
 
 def _row(job: NewJob, now_ms: int) -> dict[str, Any]:
@@ -98,6 +104,7 @@ class SqliteBackend(SqlBackend):
             "data_version",
             "claim",
             "claim_queues",
+            "bump_default",
             "enqueue_job",
             "table_spans",
             "job_ids_in",
@@ -389,6 +396,10 @@ class SqliteBackend(SqlBackend):
 
     # -- claiming ------------------------------------------------------------------------
 
+    def _bump_block(self, queue: str) -> str:
+        # The queue default's counters stay in {ns}_meta's one row (a rowid update).
+        return "bump_default" if queue == DEFAULT_QUEUE else "bump"
+
     async def _claim_now(
         self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
     ) -> list[Attempt]:
@@ -406,14 +417,15 @@ class SqliteBackend(SqlBackend):
         }
         if len(queues) == 1:
             block, params["queue"] = "claim", queues[0]
+            key: Callable[[Row], Any] = _priority_then_age
         else:
             block, params["queues"] = "claim_queues", queues
-        order = {queue: position for position, queue in enumerate(queues)}
+            order = {queue: position for position, queue in enumerate(queues)}
+            key = lambda row: (order[row[3]], -row[2], row[0])  # noqa: E731
 
         async def body(session: SqlSession) -> list[Attempt]:
             rows = await session.fetch(block, params)
-            # RETURNING has no defined order: queue order, priority DESC, oldest first.
-            rows.sort(key=lambda row: (order[row[3]], -row[2], row[0]))
+            rows.sort(key=key)  # RETURNING has no defined order: the claim's order
             return [Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1]) for row in rows]
 
         try:
