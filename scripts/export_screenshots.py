@@ -56,7 +56,8 @@ async def build_client(clock: FakeClock) -> Client:
     """A memory backend holding a realistic mix of jobs, workers and counters."""
     client = Client(MemoryBackend("shop", clock=clock), clock=clock)
     await populate(client, clock)
-    # A backlog: the queue has grown over the last three minutes.
+    # A backlog: the queues have grown over the last three minutes; each job name has
+    # its queue, and one in ten jobs is urgent.
     clock.now = NOW - 200
     names = ("send_email", "resize_image", "sync_inventory", "charge_card")
     for batch in range(6):
@@ -66,6 +67,8 @@ async def build_client(clock: FakeClock) -> Client:
                     payload={"batch": batch, "item": k},
                     job_name=names[(batch + k) % len(names)],
                     job_id=_id(f"q{batch}-{k}"),
+                    queue=QUEUE_OF[names[(batch + k) % len(names)]],
+                    priority=10 if k % 10 == 0 else 0,
                 )
                 for k in range(200 + 13 * batch)
             ]
@@ -78,6 +81,7 @@ async def build_client(clock: FakeClock) -> Client:
                 job_name="charge_card",
                 job_id=_id(f"s{k}"),
                 delay=600 + 97 * k,
+                queue="billing",
                 options=JobOptions(max_retries=5),
             )
             for k in range(37)
@@ -85,6 +89,15 @@ async def build_client(clock: FakeClock) -> Client:
     )
     clock.now = NOW
     return client
+
+
+QUEUE_OF = {
+    "send_email": "emails",
+    "resize_image": "default",
+    "sync_inventory": "inventory",
+    "charge_card": "billing",
+}
+"""The queue each job name of the backlog goes to."""
 
 
 async def settle(pilot: Pilot[None]) -> None:
@@ -124,6 +137,24 @@ async def confirm_retry_all(app: WgApp, pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def queues(app: WgApp, pilot: Pilot[None]) -> None:
+    """The queues tab after a few refreshes of work in every queue; inventory paused."""
+    clock = app.settings.clock
+    assert isinstance(clock, FakeClock)
+    backend = app.settings.client.backend
+    await keys("8")(app, pilot)
+    for step in range(3):
+        for queue, done in (("billing", 9), ("emails", 31), ("default", 18), ("inventory", 4)):
+            attempts = await backend.claim(
+                limit=done + step, lease=30, worker_id="web-1:4242:a1b2c3", queues=(queue,)
+            )
+            await backend.complete(attempts)
+        clock.advance(2)
+        app.dashboard.refresh_data()
+        await settle(pilot)
+    await keys("down", "down", "down", "p")(app, pilot)
+
+
 SCENES: dict[str, Scene] = {
     "overview": overview,
     "queued": keys("2"),
@@ -132,6 +163,7 @@ SCENES: dict[str, Scene] = {
     "dead-grouped": keys("6", "g"),
     "job-detail": keys("6", "enter"),
     "workers": keys("7"),
+    "queues": queues,
     "confirm-retry-all": confirm_retry_all,
 }
 

@@ -15,6 +15,8 @@ code  meaning
       create nothing)
 5     refused: a destructive command was not confirmed (no ``--yes`` and stdin is
       not a terminal, or the answer was no)
+6     outdated: the namespace's storage layout is older than this wg reads; readers
+      upgrade nothing: run ``wg upgrade`` (or start a writer, which upgrades it)
 69    the backend is unreachable (connection refused, timeout, DNS): worth retrying
       later (sysexits ``EX_UNAVAILABLE``)
 78    the backend answers but refuses the configuration (wrong password, unknown
@@ -36,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 
 import typer
 
+from wg_cli.output import DOCUMENT_VERSION
 from wg_core import (
     BackendConfigError,
     BackendError,
@@ -45,6 +48,7 @@ from wg_core import (
     MissingDependencyError,
     NamespaceNotFoundError,
     PayloadError,
+    SchemaOutdatedError,
     WgError,
     redact_url,
 )
@@ -52,8 +56,10 @@ from wg_core import (
 __all__ = [
     "CREATE_HINT",
     "EXIT_CODES_HELP",
+    "UPGRADE_HINT",
     "CliError",
     "ExitCode",
+    "outdated_message",
     "redact_text",
     "report_failure",
 ]
@@ -68,6 +74,7 @@ class ExitCode(enum.IntEnum):
     PARTIAL = 3
     NOT_FOUND = 4
     REFUSED = 5
+    OUTDATED = 6
     UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: try again later
     CONFIG = 78  # sysexits.h EX_CONFIG: retrying will not help
 
@@ -76,13 +83,18 @@ EXIT_CODES_HELP: Final = (
     "Exit codes: 0 ok (also when nothing matched) · 1 failure · 2 usage error "
     "(bad option, state, JSON, duration or time) · 3 partial failure in a bulk operation · "
     "4 not found (job, namespace or SQLite file) · 5 refused (destructive command not "
-    "confirmed: no --yes and stdin is not a terminal) · 69 backend unreachable (retry later) · "
+    "confirmed: no --yes and stdin is not a terminal) · 6 storage layout outdated (run wg "
+    "upgrade) · 69 backend unreachable (retry later) · "
     "78 backend refuses the configuration (password, database, access: fix the URL). "
     "WG_DEBUG=1 prints the traceback of an unexpected error."
 )
 
 
 CREATE_HINT: Final = "writers create it: wg enqueue, wg worker, or wg init"
+
+UPGRADE_HINT: Final = (
+    "readers upgrade nothing: run wg upgrade (or start a worker, which upgrades it on open)"
+)
 
 
 class CliError(Exception):
@@ -131,6 +143,8 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str, str]:
         if code is ExitCode.USAGE and command and message:
             message = f"{message} (see '{command} --help')"
         return code, _kind(code), message
+    if isinstance(exc, SchemaOutdatedError):
+        return ExitCode.OUTDATED, "outdated", outdated_message(exc)
     if isinstance(exc, BackendUnavailableError):
         return ExitCode.UNAVAILABLE, "unavailable", f"backend unreachable: {exc}"
     if isinstance(exc, BackendConfigError):
@@ -153,12 +167,19 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str, str]:
     return ExitCode.FAILURE, "internal", f"unexpected {type(exc).__name__}: {exc}"
 
 
+def outdated_message(exc: BaseException) -> str:
+    """The one line for a namespace whose storage layout is older than this wg reads."""
+    detail = str(exc).strip()
+    return f"outdated storage layout{': ' + detail if detail else ''} ({UPGRADE_HINT})"
+
+
 def _kind(code: ExitCode) -> str:
     return {
         ExitCode.USAGE: "usage",
         ExitCode.PARTIAL: "partial",
         ExitCode.NOT_FOUND: "not_found",
         ExitCode.REFUSED: "refused",
+        ExitCode.OUTDATED: "outdated",
         ExitCode.UNAVAILABLE: "unavailable",
         ExitCode.CONFIG: "config",
     }.get(code, "failure")
@@ -178,7 +199,10 @@ def report_failure(exc: BaseException, *, json_mode: bool, urls: tuple[str, ...]
         raise exc
     if json_mode:
         line = json.dumps(
-            {"version": 1, "error": {"code": int(code), "kind": kind, "message": message}}
+            {
+                "version": DOCUMENT_VERSION,
+                "error": {"code": int(code), "kind": kind, "message": message},
+            }
         )
         typer.echo(line, err=True)
     else:

@@ -26,6 +26,7 @@ _CLI_PACKAGES: Final = frozenset({"typer", "click", "rich", "shellingham"})
 # `wg --help`, most used first.
 _COMMAND_MODULES: Final = (
     "status",
+    "queues",
     "inspect",
     "enqueue",
     "retry",
@@ -35,6 +36,7 @@ _COMMAND_MODULES: Final = (
     "worker",
     "demo",
     "namespace",
+    "upgrade",
 )
 
 

@@ -7,7 +7,9 @@ happens. Failures propagate to ``WgGroup.main``, the one place that prints them.
 Commands open as readers unless they write jobs: ``create=False`` connects and creates
 nothing, so ``wg status -u sqlite:typo.db`` says the file does not exist (exit 4)
 instead of creating an empty database and reporting on it. Only writers create a
-namespace: ``wg enqueue``, ``wg worker``, ``wg demo`` and ``wg init``.
+namespace: ``wg enqueue``, ``wg worker``, ``wg demo`` and ``wg init``. Readers upgrade
+nothing either: a namespace of an older storage layout is exit 6, naming ``wg upgrade``
+(writers upgrade it when they open it).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any, TypeVar
 
 import typer
 
-from wg_cli.errors import CREATE_HINT, CliError, ExitCode
+from wg_cli.errors import CREATE_HINT, UPGRADE_HINT, CliError, ExitCode
 from wg_cli.settings import Settings
-from wg_core import Client, NamespaceNotFoundError
+from wg_core import Client, NamespaceNotFoundError, SchemaOutdatedError
 from wg_core.client import is_job_id
 
 __all__ = [
@@ -38,13 +40,21 @@ T = TypeVar("T")
 
 async def connect(settings: Settings, *, create: bool = False) -> Client:
     """A client connected to ``settings``' backend and namespace; ``create``: create the
-    namespace if missing (writers only), else a missing one is exit 4."""
+    namespace if missing and upgrade an older layout (writers only), else a missing one
+    is exit 4 and an outdated one exit 6."""
     try:
         return await Client.connect(settings.url, settings.namespace, create=create)
     except NamespaceNotFoundError as exc:
         raise CliError(
             f"no namespace {settings.namespace!r} at {settings.display_url}: {exc} ({CREATE_HINT})",
             ExitCode.NOT_FOUND,
+        ) from None
+    except SchemaOutdatedError as exc:
+        detail = str(exc).strip()
+        raise CliError(
+            f"namespace {settings.namespace!r} at {settings.display_url} has an older storage "
+            f"layout{': ' + detail if detail else ''} ({UPGRADE_HINT})",
+            ExitCode.OUTDATED,
         ) from None
 
 

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from wg_core import JobInfo, JobState, WorkerInfo
+from wg_core import JobInfo, JobState, QueueInfo, WorkerInfo
 from wg_tui.error_groups import ErrorGroup
 from wg_tui.snapshot import worker_is_stale
 
 __all__ = [
     "GROUP_COLUMNS",
     "JOB_COLUMNS",
+    "QUEUE_COLUMNS",
     "SHORT_ID_LENGTH",
     "WORKER_COLUMNS",
     "GroupRow",
     "JobRow",
+    "QueueRow",
     "WorkerRow",
     "describe_error",
     "format_age",
@@ -36,6 +38,7 @@ __all__ = [
     "one_line",
     "plural",
     "pretty_json",
+    "queue_row",
     "short_id",
     "sparkline",
     "worker_row",
@@ -45,13 +48,28 @@ _ERROR_WIDTH: Final = 60
 _PAYLOAD_WIDTH: Final = 40
 
 JOB_COLUMNS: Final[dict[JobState, tuple[str, ...]]] = {
-    JobState.QUEUED: ("id", "job", "enqueued", "waiting", "attempts", "payload"),
-    JobState.SCHEDULED: ("id", "job", "run at", "due", "attempts", "payload"),
-    JobState.RETRY: ("id", "job", "attempts", "next try", "last error"),
-    JobState.RUNNING: ("id", "job", "worker", "started", "lease", "attempts"),
-    JobState.DEAD: ("id", "job", "died at", "attempts", "last error"),
+    JobState.QUEUED: ("id", "job", "queue", "prio", "enqueued", "waiting", "attempts", "payload"),
+    JobState.SCHEDULED: ("id", "job", "queue", "prio", "run at", "due", "attempts", "payload"),
+    JobState.RETRY: ("id", "job", "queue", "attempts", "next try", "last error"),
+    JobState.RUNNING: ("id", "job", "queue", "worker", "started", "lease", "attempts"),
+    JobState.DEAD: ("id", "job", "queue", "died at", "attempts", "last error"),
 }
-"""Column titles of each state's tab, after the selection marker."""
+"""Column titles of each state's tab, after the selection marker. The priority shows
+where it decides what runs next (waiting and scheduled jobs)."""
+
+QUEUE_COLUMNS: Final = (
+    "queue",
+    "pending",
+    "scheduled",
+    "retry",
+    "running",
+    "dead",
+    "paused",
+    "processed/s",
+    "processed",
+    "failed",
+)
+"""Column titles of the queues tab (``pending``: queued, ready to be claimed)."""
 
 GROUP_COLUMNS: Final = ("jobs", "error (type and message)", "job names", "last died")
 """Column titles of the dead tab grouped by error."""
@@ -65,6 +83,7 @@ WORKER_COLUMNS: Final = (
     "started",
     "heartbeat",
     "state",
+    "queues",
 )
 
 
@@ -184,6 +203,8 @@ def job_row(job: JobInfo, now: float) -> JobRow:
         cells = (
             ident,
             name,
+            job.queue,
+            str(job.priority),
             format_time(enqueued),
             format_age(enqueued, now),
             format_attempts(job),
@@ -194,6 +215,8 @@ def job_row(job: JobInfo, now: float) -> JobRow:
         cells = (
             ident,
             name,
+            job.queue,
+            str(job.priority),
             format_time(run_at),
             format_relative(run_at, now),
             format_attempts(job),
@@ -203,6 +226,7 @@ def job_row(job: JobInfo, now: float) -> JobRow:
         cells = (
             ident,
             name,
+            job.queue,
             format_attempts(job),
             format_relative(job.due_at, now),
             one_line(job.last_error, _ERROR_WIDTH),
@@ -211,6 +235,7 @@ def job_row(job: JobInfo, now: float) -> JobRow:
         cells = (
             ident,
             name,
+            job.queue,
             job.worker_id or "—",
             format_relative(job.updated_at, now),
             format_relative(job.lease_until, now),
@@ -220,6 +245,7 @@ def job_row(job: JobInfo, now: float) -> JobRow:
         cells = (
             ident,
             name,
+            job.queue,
             format_time(job.updated_at),
             format_attempts(job),
             one_line(job.last_error, _ERROR_WIDTH),
@@ -262,6 +288,38 @@ def _scheduled(job: JobInfo) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One named queue as a table row, keyed by its name."""
+
+    key: str
+    cells: tuple[str, ...]
+    paused: bool
+    """The queue is paused on its own (highlighted)."""
+
+
+def queue_row(queue: QueueInfo, rate: float | None) -> QueueRow:
+    """The row for ``queue`` (cells in ``QUEUE_COLUMNS`` order); ``rate``: processed per
+    second over the last refresh interval (``—`` until two refreshes have seen it)."""
+    counts = queue.counts
+    return QueueRow(
+        key=queue.name,
+        cells=(
+            queue.name,
+            f"{counts.queued:,}",
+            f"{counts.scheduled:,}",
+            f"{counts.retry:,}",
+            f"{counts.running:,}",
+            f"{counts.dead:,}",
+            "paused" if queue.paused else "—",
+            "—" if rate is None else f"{rate:,.1f}",
+            f"{queue.counters.processed:,}",
+            f"{queue.counters.failed:,}",
+        ),
+        paused=queue.paused,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerRow:
     """One worker pool as a table row, keyed by its id."""
 
@@ -292,6 +350,7 @@ def worker_row(worker: WorkerInfo, now: float) -> WorkerRow:
             format_time(worker.started_at),
             heartbeat,
             state,
+            ", ".join(worker.queues),
         ),
         stale=stale,
     )

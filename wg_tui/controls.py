@@ -32,13 +32,25 @@ __all__ = ["WRITE_ACTIONS", "ControlledScreen", "read_only_notice", "write_bindi
 T = TypeVar("T")
 
 WRITE_ACTIONS: Final = frozenset(
-    {"retry", "run_now", "delete", "purge", "retry_all", "toggle_pause", "stop_worker"}
+    {
+        "retry",
+        "run_now",
+        "delete",
+        "purge",
+        "retry_all",
+        "toggle_pause",
+        "toggle_queue_pause",
+        "stop_worker",
+    }
 )
 """Actions that change the backend: hidden under ``--read-only``."""
 
 
-def write_binding(screen: Screen[Any], key: str) -> Binding | None:
-    """The binding of ``screen`` that puts ``key`` on a write action, if any.
+def write_binding(
+    screen: Screen[Any], key: str, applies: Callable[[str], bool] = lambda action: True
+) -> Binding | None:
+    """The binding of ``screen`` that puts ``key`` on a write action that ``applies``
+    (to the visible tab: one key may do different things on different tabs), if any.
 
     Under ``--read-only`` those bindings are hidden, and a hidden binding ignores its
     key silently, which reads as a broken key: the screens look the key up here from
@@ -49,6 +61,7 @@ def write_binding(screen: Screen[Any], key: str) -> Binding | None:
             isinstance(binding, Binding)
             and binding.action in WRITE_ACTIONS
             and key in (part.strip() for part in binding.key.split(","))
+            and applies(binding.action)
         ):
             return binding
     return None
@@ -104,6 +117,19 @@ class ControlledScreen(Screen[None]):
     def _highlighted_worker(self) -> str | None:
         """The worker pool under the cursor, if any."""
         raise NotImplementedError
+
+    def _highlighted_queue(self) -> str | None:
+        """The named queue under the cursor of the queues tab, if any."""
+        raise NotImplementedError
+
+    def _queue_filter(self) -> str | None:
+        """The queue the job tabs are narrowed to (``None``: every queue)."""
+        raise NotImplementedError
+
+    def _in_queue(self) -> str:
+        """`` of queue 'x'`` when the job tabs are narrowed to one, for messages."""
+        queue = self._queue_filter()
+        return "" if queue is None else f" of queue {queue!r}"
 
     def _done(self, state: JobState | None) -> None:
         """Called after every write (refresh, clear the selection)."""
@@ -202,15 +228,16 @@ class ControlledScreen(Screen[None]):
 
     @work(group="actions")
     async def _purge(self, state: JobState) -> None:
-        counts = await self._write("Count", self._client.counts())
+        queue = self._queue_filter()
+        counts = await self._write("Count", self._client.counts(queue=queue))
         if counts is None:
             return
         total: int = getattr(counts, state.value)
         if total == 0:
-            self.notify(f"There are no {state.value} jobs.", timeout=3)
+            self.notify(f"There are no {state.value} jobs{self._in_queue()}.", timeout=3)
             return
         question = (
-            f"Delete all {total:,} {state.value} jobs in namespace "
+            f"Delete all {total:,} {state.value} jobs{self._in_queue()} in namespace "
             f"{self._settings.namespace!r}?\n\nThis cannot be undone."
         )
         if any(self._filters()):
@@ -219,7 +246,7 @@ class ControlledScreen(Screen[None]):
             ConfirmScreen(f"Purge {state.value}", question, confirm_label="Purge")
         ):
             return
-        purged = await self._write("Purge", self._client.purge(state))
+        purged = await self._write("Purge", self._client.purge(state, queue=queue))
         if purged is not None:
             self.notify(f"Deleted {plural(purged, state.value + ' job')}.")
         self._done(state)
@@ -233,6 +260,7 @@ class ControlledScreen(Screen[None]):
     @work(group="actions")
     async def _retry_all(self, state: JobState) -> None:
         job_name, error, text = self._filters()
+        queue = self._queue_filter()
         ids: list[str] | None = None
         if text:
             # The core's retry_all cannot search: requeue exactly the ids found.
@@ -244,17 +272,21 @@ class ControlledScreen(Screen[None]):
                     job_name=job_name,
                     error_contains=error,
                     text_contains=text,
+                    queue=queue,
                 ),
             )
             count = None if ids is None else len(ids)
         else:
             count = await self._write(
                 "Count",
-                count_matching(self._client, state, job_name=job_name, error_contains=error),
+                count_matching(
+                    self._client, state, job_name=job_name, error_contains=error, queue=queue
+                ),
             )
         if count is None:
             return
         matching = f" matching {self._filter_text()}" if job_name or error or text else ""
+        matching = self._in_queue() + matching
         if count == 0:
             self.notify(f"No {state.value} jobs{matching}.", timeout=3)
             return
@@ -271,7 +303,7 @@ class ControlledScreen(Screen[None]):
         else:
             moved = await self._write(
                 "Retry all",
-                self._client.retry_all(state, job_name=job_name, error_contains=error),
+                self._client.retry_all(state, job_name=job_name, error_contains=error, queue=queue),
             )
         if moved is not None:
             self.notify(f"Requeued {plural(moved, state.value + ' job')}.")
@@ -282,7 +314,13 @@ class ControlledScreen(Screen[None]):
         job_name, _, text = self._filters()
         ids = await self._write(
             "Collect the group",
-            group_job_ids(self._client, key, job_name=job_name, text_contains=text),
+            group_job_ids(
+                self._client,
+                key,
+                job_name=job_name,
+                text_contains=text,
+                queue=self._queue_filter(),
+            ),
         )
         if ids is None:
             return
@@ -328,6 +366,26 @@ class ControlledScreen(Screen[None]):
                 self.notify(f"Resumed {namespace!r}: workers claim again.")
         elif await self._write_ok("Pause", self._client.pause()):
             self.notify(f"Paused {namespace!r}: workers stop claiming.")
+        self._done(None)
+
+    def action_toggle_queue_pause(self) -> None:
+        """Pause the highlighted named queue (workers skip it) or resume it."""
+        queue = self._highlighted_queue()
+        if queue is None:
+            self.notify("No queue here.", severity="warning", timeout=3)
+            return
+        self._toggle_queue_pause(queue)
+
+    @work(group="actions")
+    async def _toggle_queue_pause(self, queue: str) -> None:
+        paused = await self._write("Pause", self._client.is_paused(queue=queue))
+        if paused is None:
+            return
+        if paused:
+            if await self._write_ok("Resume", self._client.resume(queue=queue)):
+                self.notify(f"Resumed queue {queue!r}: workers claim from it again.")
+        elif await self._write_ok("Pause", self._client.pause(queue=queue)):
+            self.notify(f"Paused queue {queue!r}: workers skip it (running jobs finish).")
         self._done(None)
 
     def action_stop_worker(self) -> None:

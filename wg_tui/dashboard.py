@@ -1,4 +1,5 @@
-"""The dashboard screen: the overview, one tab per state, the workers, and the actions.
+"""The dashboard screen: the overview, one tab per state, the workers, the named queues,
+and the actions.
 
 The screen owns the state (which page of which tab, the filters, the selection, the
 throughput history) and calls the client; widgets are passive. The actions that write
@@ -20,18 +21,25 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Final
 
-from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from wg_core import JobState
-from wg_tui.columns import describe_error, group_row, job_row, plural, worker_row
+from wg_core import JobState, QueueInfo
+from wg_tui.captions import describe_filters, groups_caption, page_caption, queues_caption
+from wg_tui.columns import describe_error, group_row, job_row, queue_row, worker_row
 from wg_tui.controls import WRITE_ACTIONS, ControlledScreen, read_only_notice, write_binding
 from wg_tui.detail import JobDetailScreen
-from wg_tui.dialogs import READ_ONLY_HELP, HelpEntry, HelpScreen, help_entries
+from wg_tui.dialogs import (
+    ALL_QUEUES,
+    READ_ONLY_HELP,
+    HelpEntry,
+    HelpScreen,
+    QueuePickerScreen,
+    help_entries,
+)
 from wg_tui.error_groups import ErrorGroups
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import (
@@ -39,6 +47,7 @@ from wg_tui.snapshot import (
     STATE_TABS,
     JobPage,
     PageRequest,
+    QueueThroughput,
     Snapshot,
     Throughput,
     find_jobs,
@@ -49,6 +58,7 @@ from wg_tui.widgets import (
     FilterBar,
     JobTable,
     OverviewPanel,
+    QueueTable,
     StatusBar,
     WorkerTable,
 )
@@ -57,6 +67,7 @@ __all__ = ["DashboardScreen"]
 
 _STATE_TAB_IDS: Final = frozenset(state.value for state in STATE_TABS)
 _REMOVABLE: Final = frozenset({"queued", "scheduled", "retry", "dead"})
+_BUT_QUEUES: Final = frozenset({"overview", "workers", *_STATE_TAB_IDS})
 
 _APPLIES_TO: Final[dict[str, frozenset[str]]] = {
     "retry": frozenset({"dead", "retry"}),
@@ -65,6 +76,10 @@ _APPLIES_TO: Final[dict[str, frozenset[str]]] = {
     "purge": _REMOVABLE,
     "retry_all": frozenset({"dead", "retry"}),
     "stop_worker": frozenset({"workers"}),
+    # On the queues tab, p pauses the highlighted queue instead of the namespace.
+    "toggle_pause": _BUT_QUEUES,
+    "toggle_queue_pause": frozenset({"queues"}),
+    "pick_queue": frozenset({"queues", *_STATE_TAB_IDS}),
     "toggle_order": _STATE_TAB_IDS,
     "page": _STATE_TAB_IDS,
     "toggle_select": _STATE_TAB_IDS,
@@ -103,7 +118,9 @@ class DashboardScreen(ControlledScreen):
         Binding("5", "show_tab('running')", "Running tab", show=False),
         Binding("6", "show_tab('dead')", "Dead tab", show=False),
         Binding("7", "show_tab('workers')", "Workers tab", show=False),
+        Binding("8", "show_tab('queues')", "Queues tab", show=False),
         Binding("slash", "filter", "Search", key_display="/"),
+        Binding("f", "pick_queue", "Queue filter"),
         Binding("g", "toggle_groups", "Group by error"),
         Binding("escape", "focus_table", "Leave the filter", show=False),
         Binding("o", "toggle_order", "Newest first", show=False),
@@ -116,6 +133,7 @@ class DashboardScreen(ControlledScreen):
         Binding("A", "retry_all", "Retry all", key_display="A"),
         Binding("P", "purge", "Purge", key_display="P"),
         Binding("p", "toggle_pause", "Pause/resume"),
+        Binding("p", "toggle_queue_pause", "Pause/resume queue"),
         Binding("s", "stop_worker", "Stop worker"),
     ]
 
@@ -128,10 +146,12 @@ class DashboardScreen(ControlledScreen):
         self._job_name = ""
         self._error_contains = ""
         self._text = ""
+        self._queue: str | None = None
         self._grouped = False
         self._selected: dict[JobState, set[str]] = {state: set() for state in STATE_TABS}
         self._pages: dict[JobState, JobPage] = {}
         self._throughput = Throughput()
+        self._queue_rates = QueueThroughput()
         self._snapshot: Snapshot | None = None
         self._error: str | None = None
         self._failures = 0
@@ -154,6 +174,9 @@ class DashboardScreen(ControlledScreen):
                     yield Static(id=f"page-{state.value}", classes="page-info")
             with TabPane("Workers", id="workers"):
                 yield WorkerTable(id="table-workers")
+            with TabPane("Queues", id="queues"):
+                yield QueueTable(id="table-queues")
+                yield Static(id="page-queues", classes="page-info")
         yield FilterBar(cursor_blink=self._settings.cursor_blink, id="filter")
         yield Footer()
 
@@ -203,6 +226,8 @@ class DashboardScreen(ControlledScreen):
                 page=self._requests[state] if state is not None else None,
                 workers=tab in ("overview", "workers"),
                 groups=state is JobState.DEAD and self._grouped,
+                queues=tab == "queues",
+                queue=self._queue,
             )
         except Exception as exc:
             # Anything a backend raises, even untranslated, must not take the app down.
@@ -232,7 +257,10 @@ class DashboardScreen(ControlledScreen):
         self._snapshot = snapshot
         self._show_status()
         for state in STATE_TABS:
-            self._label_tab(state.value, f"{state.value.capitalize()} {snapshot.count(state):,}")
+            count = snapshot.shown_count(state)
+            self._label_tab(state.value, f"{state.value.capitalize()} {count:,}")
+        if snapshot.queues is not None:
+            self._show_queues(snapshot.queues, snapshot)
         if snapshot.workers is not None:
             self._label_tab("workers", f"Workers {len(snapshot.workers)}")
             self.query_one(WorkerTable).show(
@@ -249,17 +277,22 @@ class DashboardScreen(ControlledScreen):
         if snapshot.groups is not None and self._grouped:
             self._show_groups(snapshot.groups, snapshot.taken_at)
 
+    def _show_queues(self, queues: tuple[QueueInfo, ...], snapshot: Snapshot) -> None:
+        # Throughput per queue: its processed counter's change since the last refresh
+        # that read the queues (this tab's refreshes).
+        self._queue_rates.add(snapshot.taken_at, queues)
+        self._label_tab("queues", f"Queues {len(queues)}")
+        rows = [queue_row(queue, self._queue_rates.rate(queue.name)) for queue in queues]
+        self.query_one(QueueTable).show(rows)
+        caption = queues_caption(
+            len(queues), namespace_paused=snapshot.paused, read_only=self._settings.read_only
+        )
+        self.query_one("#page-queues", Static).update(caption)
+
     def _show_groups(self, groups: ErrorGroups, now: float) -> None:
         self.query_one(ErrorGroupTable).show([group_row(group, now) for group in groups.groups])
-        info = Text(plural(len(groups.groups), "error"))
-        info.append(f" in {plural(groups.scanned, 'dead job')}")
-        if not groups.complete:
-            info.append(f" (the first {groups.scanned:,} read)", style="bold yellow")
-        if self._requests[JobState.DEAD].filtered:
-            info.append(" matching ")
-            info.append(self._filter_text(), style="bold")
-        info.append("   g jobs  r requeue group  d delete group  enter show its jobs", style="dim")
-        self.query_one("#page-dead", Static).update(info)
+        filters = describe_filters(self._text, self._job_name, self._error_contains, self._queue)
+        self.query_one("#page-dead", Static).update(groups_caption(groups, filters=filters))
 
     def _label_tab(self, pane_id: str, label: str) -> None:
         # Relabelling makes the tab bar lay itself out again: only when the text changes.
@@ -289,35 +322,17 @@ class DashboardScreen(ControlledScreen):
         self._table(state).show([job_row(job, now) for job in page.jobs], self._selected[state])
 
     def _show_page_info(self, state: JobState, page: JobPage, snapshot: Snapshot) -> None:
-        request = page.request
-        info = Text()
-        if page.jobs:
-            first, last = request.offset + 1, request.offset + len(page.jobs)
-            info.append(f"rows {first:,}–{last:,}")
-        else:
-            info.append("no jobs")
-        if request.filtered:
-            info.append(" matching ")
-            info.append(self._filter_text(), style="bold")
-        else:
-            info.append(f" of {snapshot.count(state):,}")
-        info.append(" · newest first" if request.newest_first else " · oldest first")
-        page_number = request.offset // max(1, request.limit) + 1
-        info.append(f" · page {page_number}")
-        info.append("   o order  [ ] pages  space select  enter details", style="dim")
-        if self._selected[state]:
-            info.append(f" · {len(self._selected[state])} selected", style="bold yellow")
-        self.query_one(f"#page-{state.value}", Static).update(info)
+        caption = page_caption(
+            page,
+            snapshot.shown_count(state),
+            filters=self._filter_text() if page.request.filtered else "",
+            queue=page.request.queue,
+            selected=len(self._selected[state]),
+        )
+        self.query_one(f"#page-{state.value}", Static).update(caption)
 
     def _filter_text(self) -> str:
-        parts = []
-        if self._text:
-            parts.append(f"search {self._text!r}")
-        if self._job_name:
-            parts.append(f"job name {self._job_name!r}")
-        if self._error_contains:
-            parts.append(f"error containing {self._error_contains!r}")
-        return " and ".join(parts)
+        return describe_filters(self._text, self._job_name, self._error_contains)
 
     def _show_status(self) -> None:
         every = self._settings.refresh_every
@@ -330,6 +345,7 @@ class DashboardScreen(ControlledScreen):
             paused=self._snapshot.paused if self._snapshot else None,
             read_only=self._settings.read_only,
             retry_in=retry_in,
+            queue=self._queue,
         )
 
     # -- navigation ------------------------------------------------------------------------
@@ -350,6 +366,8 @@ class DashboardScreen(ControlledScreen):
             self._focus_table(state)
         elif self._tab == "workers":
             self.query_one(WorkerTable).focus()
+        elif self._tab == "queues":
+            self.query_one(QueueTable).focus()
         self.refresh_data()
 
     def _applies(self, action: str) -> bool:
@@ -368,8 +386,8 @@ class DashboardScreen(ControlledScreen):
         """Read-only: a write key of this tab says so rather than doing nothing."""
         if not self._settings.read_only:
             return
-        binding = write_binding(self, event.key)
-        if binding is not None and self._applies(binding.action):
+        binding = write_binding(self, event.key, self._applies)
+        if binding is not None:
             event.stop()
             self.notify(read_only_notice(binding), severity="warning", timeout=3)
 
@@ -445,12 +463,39 @@ class DashboardScreen(ControlledScreen):
                 job_name=job_name or None,
                 error_contains=error_contains or None,
                 text_contains=text or None,
+                queue=self._queue,
             )
             self._selected[state].clear()
         active = self._active_state()
         if active is not None and focus:
             self._focus_table(active)
         self.refresh_data()
+
+    def action_pick_queue(self) -> None:
+        """Choose the queue whose jobs the state tabs show (or every queue)."""
+        self._pick_queue()
+
+    @work(exclusive=True, group="pick-queue")
+    async def _pick_queue(self) -> None:
+        try:
+            queues = await self._client.queues()
+        except Exception as exc:
+            self.notify(describe_error(exc), title="Queues", severity="error")
+            return
+        choice = await self.app.push_screen_wait(QueuePickerScreen(queues, self._queue))
+        if choice is not None:
+            self.set_queue_filter(None if choice == ALL_QUEUES else choice)
+
+    def set_queue_filter(self, queue: str | None) -> None:
+        """Narrow the state tabs to ``queue``'s jobs (``None``: every queue)."""
+        self._queue = queue
+        self._show_status()
+        self._apply_filters(self._job_name, self._error_contains, self._text)
+
+    @property
+    def queue_filter(self) -> str | None:
+        """The queue the state tabs are narrowed to, if any."""
+        return self._queue
 
     @work(exclusive=True, group="find")
     async def _find(self, text: str) -> None:
@@ -537,6 +582,10 @@ class DashboardScreen(ControlledScreen):
             self.query_one(FilterBar).set_error(key)
             self._set_grouped(False)
             self._apply_filters(self._job_name, key, self._text)
+        elif isinstance(event.data_table, QueueTable):
+            # A queue's jobs: the state tabs narrowed to it, from its waiting jobs.
+            self.set_queue_filter(key)
+            self.action_show_tab(JobState.QUEUED.value)
         elif isinstance(event.data_table, JobTable):
             self.app.push_screen(JobDetailScreen(self._settings, key))
 
@@ -553,6 +602,13 @@ class DashboardScreen(ControlledScreen):
     def _highlighted_worker(self) -> str | None:
         """The worker pool under the cursor of the workers tab."""
         return self.query_one(WorkerTable).cursor_key
+
+    def _highlighted_queue(self) -> str | None:
+        """The named queue under the cursor of the queues tab."""
+        return self.query_one(QueueTable).cursor_key
+
+    def _queue_filter(self) -> str | None:
+        return self._queue
 
     def _filters(self) -> tuple[str | None, str | None, str | None]:
         """The job-name, error and search filters (``None`` when unset)."""

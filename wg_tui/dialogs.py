@@ -1,4 +1,5 @@
-"""Modal dialogs: the confirmation before destructive actions, and the key help.
+"""Modal dialogs: the confirmation before destructive actions, the queue picker, and
+the key help.
 
 While one of them is open the dashboard does not refresh (it only refreshes when it is
 the screen on top), so what the dialog states stays what the operator confirms.
@@ -6,18 +7,29 @@ the screen on top), so what the dialog states stays what the operator confirms.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Static
+from textual.widgets import Button, OptionList, Static
+from textual.widgets.option_list import Option
 
-__all__ = ["READ_ONLY_HELP", "ConfirmScreen", "HelpEntry", "HelpScreen", "help_entries"]
+from wg_core import QueueInfo
+
+__all__ = [
+    "ALL_QUEUES",
+    "READ_ONLY_HELP",
+    "ConfirmScreen",
+    "HelpEntry",
+    "HelpScreen",
+    "QueuePickerScreen",
+    "help_entries",
+]
 
 READ_ONLY_HELP = (
     "Read-only (--read-only): the keys that retry, run, delete, purge, pause or stop are "
@@ -61,6 +73,54 @@ class ConfirmScreen(ModalScreen[bool]):
     def action_answer(self, answer: bool) -> None:
         """Close the dialog with ``answer``."""
         self.dismiss(answer)
+
+
+ALL_QUEUES: Final = ""
+"""What the queue picker returns for "every queue" (no filter)."""
+
+
+class QueuePickerScreen(ModalScreen[str | None]):
+    """Pick the queue the job tabs show: dismisses with its name, ``ALL_QUEUES`` for
+    every queue, or ``None`` when cancelled. The current choice is highlighted."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, queues: Sequence[QueueInfo], current: str | None) -> None:
+        super().__init__()
+        self._queues = list(queues)
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        options = [Option(Text("every queue", style="italic"), id=ALL_QUEUES)]
+        for queue in self._queues:
+            label = Text(f"{queue.name:<24}", style="bold")
+            counts = queue.counts
+            label.append(
+                f" {counts.queued:>7,} pending  {counts.retry:>5,} retry  {counts.dead:>5,} dead",
+                style="dim",
+            )
+            if queue.paused:
+                label.append("  paused", style="bold yellow")
+            options.append(Option(label, id=queue.name))
+        with Vertical(id="queue-box", classes="dialog"):
+            yield OptionList(*options, id="queue-options")
+            yield Static("enter picks · escape cancels", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#queue-box", Vertical).border_title = "Show the jobs of"
+        options = self.query_one(OptionList)
+        names = [ALL_QUEUES, *(queue.name for queue in self._queues)]
+        current = self._current or ALL_QUEUES
+        options.highlighted = names.index(current) if current in names else 0
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id or ALL_QUEUES)
+
+    def action_cancel(self) -> None:
+        """Close without changing the filter."""
+        self.dismiss(None)
 
 
 @dataclass(frozen=True, slots=True)

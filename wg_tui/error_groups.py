@@ -107,10 +107,12 @@ async def group_dead_jobs(
     job_name: str | None = None,
     error_contains: str | None = None,
     text_contains: str | None = None,
+    queue: str | None = None,
     limit: int = SCAN_LIMIT,
     page: int = SCAN_PAGE,
 ) -> ErrorGroups:
-    """Group the dead jobs (matching the filters) by error, reading at most ``limit``."""
+    """Group the dead jobs (of ``queue``, matching the filters) by error, reading at
+    most ``limit``."""
     tallies: dict[str, _Tally] = {}
     scanned = 0
     while scanned < limit:
@@ -122,6 +124,7 @@ async def group_dead_jobs(
             job_name=job_name,
             error_contains=error_contains,
             text_contains=text_contains,
+            queue=queue,
         )
         for job in jobs:
             tallies.setdefault(error_key(job.last_error), _Tally()).add(job)
@@ -136,6 +139,7 @@ async def group_dead_jobs(
         job_name=job_name,
         error_contains=error_contains,
         text_contains=text_contains,
+        queue=queue,
     )
     return ErrorGroups(groups=_summarise(tallies), scanned=scanned, complete=not more)
 
@@ -146,9 +150,10 @@ async def group_job_ids(
     *,
     job_name: str | None = None,
     text_contains: str | None = None,
+    queue: str | None = None,
     page: int = SCAN_PAGE,
 ) -> list[str]:
-    """The ids of every dead job in the group ``key`` (matching the filters).
+    """The ids of every dead job in the group ``key`` (of ``queue``, matching the filters).
 
     The backend narrows by ``error_contains`` (a substring, so it may return more);
     the exact first line decides. Only ids are kept, so even a large group costs
@@ -164,6 +169,7 @@ async def group_job_ids(
             job_name=job_name,
             error_contains=key or None,
             text_contains=text_contains,
+            queue=queue,
         )
         ids.extend(job.job_id for job in jobs if error_key(job.last_error) == key)
         offset += len(jobs)

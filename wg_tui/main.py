@@ -23,6 +23,7 @@ from wg_core import (
     Client,
     ConfigError,
     NamespaceNotFoundError,
+    SchemaOutdatedError,
     WgError,
     backend_from_url,
     redact_url,
@@ -91,8 +92,8 @@ async def _check_namespace(url: str, namespace: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``wg-tui``; returns the exit status (as ``wg``'s: 2 bad arguments, 4 no such
-    namespace or SQLite file, 69 backend unreachable, 78 configuration refused, 1 any
-    other failure)."""
+    namespace or SQLite file, 6 storage layout older than this wg reads, 69 backend
+    unreachable, 78 configuration refused, 1 any other failure)."""
     args = build_parser().parse_args(argv)
     shown_url = redact_url(args.url)
     try:
@@ -118,6 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 4
+    except SchemaOutdatedError as exc:
+        # A dashboard reads: it upgrades nothing, as `wg status` does (same exit code).
+        print(
+            f"wg-tui: {exc} (the dashboard upgrades nothing: run wg upgrade, or start a "
+            "worker, which upgrades it on open)",
+            file=sys.stderr,
+        )
+        return 6
     except ConfigError as exc:
         print(f"wg-tui: {exc}", file=sys.stderr)
         return 2

@@ -12,15 +12,23 @@ are reproducible in tests and screenshots.
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Final
 
-from wg_core import Client, Counters, JobInfo, JobState, StateCounts, WorkerConfig, WorkerInfo
+from wg_core import (
+    Client,
+    Counters,
+    JobInfo,
+    JobState,
+    QueueInfo,
+    StateCounts,
+    WorkerConfig,
+    WorkerInfo,
+)
 from wg_tui.error_groups import ErrorGroups, group_dead_jobs
+from wg_tui.throughput import QueueThroughput, Throughput
 
 __all__ = [
     "FIND_PER_STATE",
@@ -30,6 +38,7 @@ __all__ = [
     "Clock",
     "JobPage",
     "PageRequest",
+    "QueueThroughput",
     "SearchResult",
     "Snapshot",
     "Throughput",
@@ -81,6 +90,8 @@ class PageRequest:
     error_contains: str | None = None
     text_contains: str | None = None
     """Search: a substring of the stored envelope (id, job name, payload, error)."""
+    queue: str | None = None
+    """Only this named queue's jobs (``None``: every queue)."""
 
     @property
     def filtered(self) -> bool:
@@ -127,10 +138,21 @@ class Snapshot:
     """A page of one state, when a state tab is visible."""
     groups: ErrorGroups | None = None
     """The dead jobs grouped by error, when the dead tab shows groups."""
+    queues: tuple[QueueInfo, ...] | None = None
+    """Every named queue, when the queues tab (or the overview) needs them."""
+    queue: str | None = None
+    """The queue the job tabs are narrowed to, if any."""
+    queue_counts: StateCounts | None = None
+    """That queue's jobs per state (``None`` without a queue filter)."""
 
     def count(self, state: JobState) -> int:
-        """How many jobs are in ``state``."""
+        """How many jobs are in ``state`` (in the namespace)."""
         counts: int = getattr(self.counts, state.value)
+        return counts
+
+    def shown_count(self, state: JobState) -> int:
+        """How many jobs in ``state`` the job tabs cover: the filtered queue's, else all."""
+        counts: int = getattr(self.queue_counts or self.counts, state.value)
         return counts
 
     @property
@@ -153,11 +175,15 @@ async def take_snapshot(
     page: PageRequest | None = None,
     workers: bool = False,
     groups: bool = False,
+    queues: bool = False,
+    queue: str | None = None,
 ) -> Snapshot:
-    """Ask ``client`` for the global facts plus ``page`` and/or the worker registry.
+    """Ask ``client`` for the global facts plus ``page`` and/or the worker registry
+    and/or the named queues (``queues=True``).
 
     ``groups=True`` groups the dead jobs matching ``page``'s filters by error instead
     of fetching ``page`` (``wg_tui.error_groups``; bounded by its ``SCAN_LIMIT``).
+    ``queue``: the job tabs are narrowed to that queue; its counts come too.
 
     The calls run one after the other: backends serialise them on one connection anyway,
     and a failure (``wg_core.errors.BackendError``) propagates to the caller, which
@@ -167,6 +193,8 @@ async def take_snapshot(
     counters = await client.counters()
     paused = await client.is_paused()
     registry = tuple(await client.workers()) if workers else None
+    queue_list = tuple(await client.queues()) if queues else None
+    queue_counts = await client.counts(queue=queue) if queue is not None else None
     job_page: JobPage | None = None
     error_groups: ErrorGroups | None = None
     if groups:
@@ -176,6 +204,7 @@ async def take_snapshot(
             job_name=filters.job_name or None,
             error_contains=filters.error_contains or None,
             text_contains=filters.text_contains or None,
+            queue=filters.queue,
         )
     elif page is not None:
         jobs = await client.list_jobs(
@@ -186,6 +215,7 @@ async def take_snapshot(
             job_name=page.job_name or None,
             error_contains=page.error_contains or None,
             text_contains=page.text_contains or None,
+            queue=page.queue,
         )
         job_page = JobPage(request=page, jobs=tuple(jobs))
     return Snapshot(
@@ -196,6 +226,9 @@ async def take_snapshot(
         workers=registry,
         page=job_page,
         groups=error_groups,
+        queues=queue_list,
+        queue=queue,
+        queue_counts=queue_counts,
     )
 
 
@@ -206,14 +239,17 @@ async def count_matching(
     job_name: str | None = None,
     error_contains: str | None = None,
     text_contains: str | None = None,
+    queue: str | None = None,
 ) -> int:
-    """How many jobs in ``state`` match the filters (for a confirmation dialog).
+    """How many jobs in ``state`` (of ``queue``) match the filters (for a confirmation
+    dialog).
 
-    Unfiltered, this is one ``counts()`` call. The core has no filtered count, so a
-    filtered one pages through the matches, ``_COUNT_PAGE`` at a time.
+    Unfiltered, this is one ``counts()`` call (the core counts per queue). The core has
+    no filtered count, so a filtered one pages through the matches, ``_COUNT_PAGE`` at a
+    time.
     """
     if not (job_name or error_contains or text_contains):
-        counts = await client.counts()
+        counts = await client.counts(queue=queue)
         total: int = getattr(counts, state.value)
         return total
     total = 0
@@ -225,6 +261,7 @@ async def count_matching(
             job_name=job_name or None,
             error_contains=error_contains or None,
             text_contains=text_contains or None,
+            queue=queue,
         )
         total += len(page)
         if len(page) < _COUNT_PAGE:
@@ -238,6 +275,7 @@ async def matching_ids(
     job_name: str | None = None,
     error_contains: str | None = None,
     text_contains: str | None = None,
+    queue: str | None = None,
 ) -> list[str]:
     """The ids of every job in ``state`` matching the filters, read ``_COUNT_PAGE`` at a
     time (ids only: for acting on a search the core's bulk verbs cannot filter by)."""
@@ -250,6 +288,7 @@ async def matching_ids(
             job_name=job_name or None,
             error_contains=error_contains or None,
             text_contains=text_contains or None,
+            queue=queue,
         )
         ids.extend(job.job_id for job in page)
         if len(page) < _COUNT_PAGE:
@@ -304,52 +343,3 @@ def _looks_like_uuid(text: str) -> bool:
         return str(uuid.UUID(text)) == text.lower()
     except ValueError:
         return False
-
-
-@dataclass(slots=True)
-class Throughput:
-    """Processed and failed attempts per refresh interval, from the core's counters.
-
-    The counters are monotonic totals; each sample's difference from the previous one is
-    what happened in between. A counter that went down (the namespace was destroyed and
-    recreated) counts as zero for that interval rather than as a negative spike.
-    """
-
-    capacity: int = 60
-    _samples: deque[tuple[float, Counters]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._samples = deque(maxlen=self.capacity + 1)
-
-    def add(self, taken_at: float, counters: Counters) -> None:
-        """Record the counters read at ``taken_at``."""
-        self._samples.append((taken_at, counters))
-
-    def _deltas(self, pick: Callable[[Counters], int]) -> list[int]:
-        samples = list(self._samples)
-        return [
-            max(0, pick(after) - pick(before))
-            for (_, before), (_, after) in itertools.pairwise(samples)
-        ]
-
-    def processed(self) -> list[int]:
-        """Completed attempts in each interval, oldest first."""
-        return self._deltas(lambda c: c.processed)
-
-    def failed(self) -> list[int]:
-        """Failed attempts (retried or buried) in each interval, oldest first."""
-        return self._deltas(lambda c: c.failed)
-
-    def rates(self) -> tuple[float, float] | None:
-        """(processed, failed) per second over the last interval; ``None`` before two
-        samples, or when the clock did not move between them."""
-        if len(self._samples) < 2:
-            return None
-        (t0, before), (t1, after) = self._samples[-2], self._samples[-1]
-        elapsed = t1 - t0
-        if elapsed <= 0:
-            return None
-        return (
-            max(0, after.processed - before.processed) / elapsed,
-            max(0, after.failed - before.failed) / elapsed,
-        )

@@ -19,9 +19,11 @@ from wg_core import JobState, WorkerInfo
 from wg_tui.columns import (
     GROUP_COLUMNS,
     JOB_COLUMNS,
+    QUEUE_COLUMNS,
     WORKER_COLUMNS,
     GroupRow,
     JobRow,
+    QueueRow,
     WorkerRow,
     format_age,
     format_clock,
@@ -35,6 +37,7 @@ __all__ = [
     "FilterBar",
     "JobTable",
     "OverviewPanel",
+    "QueueTable",
     "StatusBar",
     "WorkerTable",
 ]
@@ -58,8 +61,10 @@ class StatusBar(Static):
         paused: bool | None,
         read_only: bool,
         retry_in: float | None = None,
+        queue: str | None = None,
     ) -> None:
-        """Render the line. ``error`` replaces the connection state while set."""
+        """Render the line. ``error`` replaces the connection state while set; ``queue``:
+        the job tabs are narrowed to that queue (f changes it)."""
         line = Text()
         line.append(" wg ", style="bold reverse")
         line.append(f" {namespace} ", style="bold")
@@ -78,6 +83,9 @@ class StatusBar(Static):
         if paused:
             line.append("  ")
             line.append(" PAUSED ", style="bold black on yellow")
+        if queue is not None:
+            line.append("  ")
+            line.append(f" queue {queue} ", style="bold black on magenta")
         if read_only:
             line.append("  ")
             line.append(" READ-ONLY ", style="bold black on cyan")
@@ -208,12 +216,14 @@ class _KeyedTable(DataTable[Text | str]):
         """Ids of the rows shown, top to bottom."""
         return list(self._order)
 
-    def set_columns(self, titles: Sequence[str]) -> None:
-        """Replace the columns (and drop every row)."""
+    def set_columns(self, titles: Sequence[str], *, right: Collection[str] = ()) -> None:
+        """Replace the columns (and drop every row); the ``right`` ones are numbers,
+        their titles aligned on the right as their cells are."""
         self.clear(columns=True)
         self._order = []
         for title in titles:
-            self.add_column(title, key=title)
+            label = Text(title, justify="right") if title in right else title
+            self.add_column(label, key=title)
 
     def _apply(self, rows: Sequence[tuple[str, tuple[Text | str, ...]]]) -> None:
         keys = [key for key, _ in rows]
@@ -308,6 +318,30 @@ class WorkerTable(_KeyedTable):
                         for index, cell in enumerate(row.cells)
                     ),
                 )
+                for row in rows
+            ]
+        )
+
+
+class QueueTable(_KeyedTable):
+    """The named queues, one row each; a paused queue is highlighted."""
+
+    def on_mount(self) -> None:
+        self.set_columns(QUEUE_COLUMNS, right=QUEUE_COLUMNS[1:6] + QUEUE_COLUMNS[7:])
+
+    def show(self, rows: Sequence[QueueRow]) -> None:
+        """Show the queues (sorted by name, as the core lists them)."""
+        paused_column = QUEUE_COLUMNS.index("paused")
+
+        def cell(index: int, text: str, paused: bool) -> Text | str:
+            if index == paused_column:
+                return Text(text, style="bold yellow") if paused else text
+            # Numbers line up on the right; the name stays on the left.
+            return Text(text, justify="right") if index else text
+
+        self._apply(
+            [
+                (row.key, tuple(cell(i, text, row.paused) for i, text in enumerate(row.cells)))
                 for row in rows
             ]
         )

@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 import pytest
 from typer.testing import CliRunner, Result
 
+import wg_cli.commands.upgrade
+import wg_core.client
 from tests.backends import fresh_namespace
 from wg_cli.main import app
-from wg_core import Client, Envelope
+from wg_core import Backend, Client, Envelope, MemoryBackend
 
 T = TypeVar("T")
 
@@ -61,12 +63,15 @@ class Wg:
 
         return self.core(body)
 
-    def kill(self, count: int = 1, error: str = "boom") -> list[str]:
-        """Claim ``count`` queued jobs and bury them with ``error`` (as a worker would)."""
+    def kill(
+        self, count: int = 1, error: str = "boom", queues: tuple[str, ...] = ("default",)
+    ) -> list[str]:
+        """Claim ``count`` queued jobs of ``queues`` and bury them with ``error`` (as a
+        worker would)."""
 
         async def body(client: Client) -> list[str]:
             backend = client.backend
-            attempts = await backend.claim(limit=count, lease=30, worker_id="test")
+            attempts = await backend.claim(limit=count, lease=30, worker_id="test", queues=queues)
             ids = []
             for attempt in attempts:
                 envelope = Envelope.decode(attempt.raw)
@@ -105,3 +110,37 @@ def wg(tmp_path: Path) -> Wg:
 
     asyncio.run(create())
     return Wg(url, namespace, connect, CliRunner())
+
+
+QUEUE_BACKENDS = ("memory", "sqlite")
+"""Backends the queue commands are tested on through the CLI (the server backends go
+through the same Client calls, covered by the conformance suite)."""
+
+
+@pytest.fixture(params=QUEUE_BACKENDS)
+def wgq(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Wg:
+    """``wg`` on a fresh namespace of each backend in ``QUEUE_BACKENDS``.
+
+    ``memory:`` normally gives every ``wg`` invocation its own empty store; here every
+    connection of the test (the CLI's and the seeding client's) gets the same
+    ``MemoryBackend``, as if it were a server, so that each command sees the last one's
+    work. The backend itself is the real one.
+    """
+    if request.param == "sqlite":
+        return request.getfixturevalue("wg")
+    namespace = fresh_namespace()
+    shared = MemoryBackend(namespace)
+    real = wg_core.client.backend_from_url
+
+    def backend_from_url(url: str, name: str = "wg", **options: Any) -> Backend:
+        if url == "memory:" and name == namespace:
+            return shared
+        return real(url, name, **options)
+
+    monkeypatch.setattr(wg_core.client, "backend_from_url", backend_from_url)
+    monkeypatch.setattr(wg_cli.commands.upgrade, "backend_from_url", backend_from_url)
+
+    async def connect() -> Client:
+        return await Client.connect("memory:", namespace)
+
+    return Wg("memory:", namespace, connect, CliRunner())

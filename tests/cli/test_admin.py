@@ -112,7 +112,7 @@ def test_retry_all_with_filters(wg: Wg) -> None:
     dry = wg.json("retry", "--all", "--error-contains", "RESET", "--dry-run")
     assert dry["dry_run"] is True
     assert dry["from"] == "dead"
-    assert dry["filters"] == {"job_name": None, "error_contains": "RESET"}
+    assert dry["filters"] == {"job_name": None, "error_contains": "RESET", "queue": None}
     assert dry["matched"] == 2
     assert dry["ids"] == reset
     assert wg.counts()["dead"] == 3
@@ -238,7 +238,7 @@ def test_purge_of_an_empty_state_needs_no_confirmation(wg: Wg) -> None:
 
 def test_pause_and_resume(wg: Wg) -> None:
     doc = wg.json("pause")
-    assert (doc["version"], doc["namespace"], doc["paused"]) == (1, wg.namespace, True)
+    assert (doc["version"], doc["namespace"], doc["paused"]) == (2, wg.namespace, True)
     assert wg.json("status")["paused"] is True
     assert wg.json("inspect", "workers")["paused"] is True
     assert "paused" in wg("pause").stdout

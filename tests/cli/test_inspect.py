@@ -26,13 +26,18 @@ def test_inspect_dead_document(wg: Wg) -> None:
     wg.enqueue("resize", {"w": 1})
     assert wg.kill(1, "SMTP [bold]refused[/bold]") == [first]
     doc = wg.json("inspect", "dead")
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert doc["namespace"] == wg.namespace
     assert doc["state"] == "dead"
     assert doc["order"] == "oldest"
     assert doc["limit"] == 50
     assert doc["offset"] == 0
-    assert doc["filters"] == {"job_name": None, "error_contains": None, "search": None}
+    assert doc["filters"] == {
+        "job_name": None,
+        "error_contains": None,
+        "search": None,
+        "queue": None,
+    }
     assert doc["count"] == 1
     assert doc["total"] == 1
     assert doc["next_offset"] is None
@@ -93,7 +98,12 @@ def test_filters(wg: Wg) -> None:
     doc = wg.json("inspect", "dead", "--error-contains", "reset")
     assert [job["id"] for job in doc["jobs"]] == [a]
     assert doc["total"] is None  # unknown with filters
-    assert doc["filters"] == {"job_name": None, "error_contains": "reset", "search": None}
+    assert doc["filters"] == {
+        "job_name": None,
+        "error_contains": "reset",
+        "search": None,
+        "queue": None,
+    }
     doc = wg.json("inspect", "dead", "-j", "beta")
     assert [job["id"] for job in doc["jobs"]] == [b]
 

@@ -16,7 +16,7 @@ def test_status_document(wg: Wg) -> None:
     wg.enqueue("c", {}, delay=600)
     wg.kill(1, "boom")
     doc = wg.json("status")
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert doc["namespace"] == wg.namespace
     assert doc["backend"] == wg.url
     assert doc["paused"] is False

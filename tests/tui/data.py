@@ -42,7 +42,13 @@ def job_id(n: int) -> str:
 
 
 FRESH_WORKER: Final = WorkerInfo(
-    "web-1:4242:a1b2c3", host="web-1", pid=4242, concurrency=8, running=1, started_at=T0
+    "web-1:4242:a1b2c3",
+    host="web-1",
+    pid=4242,
+    concurrency=8,
+    running=1,
+    started_at=T0,
+    queues=("billing", "emails", "default"),
 )
 """The worker pool that heartbeats (the other one went silent)."""
 
@@ -78,12 +84,14 @@ async def _fail(
     clock: FakeClock,
     delay: float = 20,
     fatal: bool = False,
+    queue: str = "default",
 ) -> str:
-    """Claim the next queued job and fail it (retry in ``delay`` s, or bury it).
+    """Claim the next queued job of ``queue`` and fail it (retry in ``delay`` s, or bury
+    it).
 
     As the worker does, a fatal failure buries the job without counting it in
     ``retry_count``."""
-    [attempt] = await backend.claim(limit=1, lease=30, worker_id=worker)
+    [attempt] = await backend.claim(limit=1, lease=30, worker_id=worker, queues=(queue,))
     envelope = Envelope.decode(attempt.raw)
     failed = envelope.evolve(
         retry_count=envelope.retry_count + (0 if fatal else 1),
@@ -114,29 +122,33 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
     await backend.complete(attempts)
 
     # Two dead jobs (one out of retries, one failed fatally on its first run) and two
-    # waiting for a retry.
+    # waiting for a retry. Emails and payments have queues of their own.
     await client.enqueue(
         {"to": "ann@example.com", "subject": "Welcome"},
         job_name="send_email",
         job_id=job_id(31),
         options=JobOptions(max_retries=0),
+        queue="emails",
     )
     await client.enqueue(
         {"invoice": 1017, "amount_cents": 129900},
         job_name="charge_card",
         job_id=job_id(32),
+        queue="billing",
+        priority=10,
     )
     await client.enqueue(
         {"to": "bob@example.com", "subject": "Your invoice"},
         job_name="send_email",
         job_id=job_id(21),
+        queue="emails",
     )
     await client.enqueue(
         {"report": "daily", "day": "2025-12-31"}, job_name="build_report", job_id=job_id(22)
     )
     clock.advance(60)
     dead = (
-        await _fail(backend, fresh, error=TRACEBACK, dead=True, clock=clock),
+        await _fail(backend, fresh, error=TRACEBACK, dead=True, clock=clock, queue="emails"),
         await _fail(
             backend,
             fresh,
@@ -144,11 +156,14 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
             dead=True,
             clock=clock,
             fatal=True,
+            queue="billing",
         ),
     )
     clock.advance(1200)
     retry = (
-        await _fail(backend, fresh, error=TRACEBACK, dead=False, clock=clock, delay=2400),
+        await _fail(
+            backend, fresh, error=TRACEBACK, dead=False, clock=clock, delay=2400, queue="emails"
+        ),
         await _fail(
             backend,
             stale,
@@ -174,27 +189,39 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
             job_name="send_email",
             job_id=job_id(11),
             delay=900,
+            queue="emails",
         ),
         await client.enqueue(
             {"report": "weekly"}, job_name="build_report", job_id=job_id(12), delay=86_400
         ),
     )
     queued = []
-    for n, (name, payload) in enumerate(
+    for n, (name, payload, queue, priority) in enumerate(
         [
-            ("send_email", {"to": "dee@example.com", "subject": "Password reset"}),
-            ("resize_image", {"key": "uploads/cat.png", "width": 640}),
-            ("send_email", {"to": "eve@example.com", "subject": "Receipt #1018"}),
+            ("send_email", {"to": "dee@example.com", "subject": "Password reset"}, "emails", 5),
+            ("resize_image", {"key": "uploads/cat.png", "width": 640}, "default", 0),
+            ("send_email", {"to": "eve@example.com", "subject": "Receipt #1018"}, "emails", 0),
         ],
         start=1,
     ):
         clock.advance(45)
-        queued.append(await client.enqueue(payload, job_name=name, job_id=job_id(n)))
+        queued.append(
+            await client.enqueue(
+                payload, job_name=name, job_id=job_id(n), queue=queue, priority=priority
+            )
+        )
 
     # Workers: one heartbeating now, one silent for five minutes.
     clock.now = NOW - 300
     await backend.heartbeat(
-        WorkerInfo(stale, host="web-2", pid=977, concurrency=4, started_at=T0 - 86_400),
+        WorkerInfo(
+            stale,
+            host="web-2",
+            pid=977,
+            concurrency=4,
+            started_at=T0 - 86_400,
+            queues=("emails", "default"),
+        ),
         attempts=[],
         lease=30,
     )

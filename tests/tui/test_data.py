@@ -117,7 +117,7 @@ async def test_rows_have_one_cell_per_column() -> None:
             assert row.key == job.job_id
             assert len(row.cells) == len(JOB_COLUMNS[state])
     [scheduled, _] = await client.list_jobs(JobState.SCHEDULED)
-    assert job_row(scheduled, NOW).cells[3] == "in 10m"
+    assert job_row(scheduled, NOW).cells[5] == "in 10m"
     [dead, _] = await client.list_jobs(JobState.DEAD)
     assert job_row(dead, NOW).cells[-1].startswith("ConnectionError: SMTP server")
     assert job_row(dead, NOW).failed

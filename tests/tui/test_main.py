@@ -110,3 +110,17 @@ def test_a_mistyped_sqlite_file_is_not_created(
     assert not typo.exists()
     assert list(tmp_path.iterdir()) == []  # no -wal or -shm either
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_outdated_layout_is_exit_6_naming_wg_upgrade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.backends import fresh_namespace
+    from tests.cli.test_upgrade import write_v1_namespace
+
+    url, namespace = f"sqlite:{tmp_path / 'old.db'}", fresh_namespace()
+    write_v1_namespace(tmp_path, url, namespace)
+    assert main(["-u", url, "-n", namespace]) == 6
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("wg-tui: ")
+    assert "run wg upgrade" in line

@@ -17,11 +17,11 @@ class OutageBackend(MemoryBackend):
     down = False
     calls = 0
 
-    async def counts(self) -> StateCounts:
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
         self.calls += 1
         if self.down:
             raise BackendUnavailableError("connection refused")
-        return await super().counts()
+        return await super().counts(queue=queue)
 
 
 async def make(refresh_every: float) -> tuple[WgApp, OutageBackend]:

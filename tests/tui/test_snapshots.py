@@ -20,7 +20,7 @@ from tests.tui.conftest import SIZE
 from tests.tui.data import NOW, TRAFFIC, FakeClock, populate, traffic_step
 from wg_core import BackendUnavailableError, Client, MemoryBackend, StateCounts
 from wg_tui.app import WgApp
-from wg_tui.dialogs import ConfirmScreen
+from wg_tui.dialogs import ConfirmScreen, QueuePickerScreen
 
 SnapCompare = Callable[..., bool]
 
@@ -30,10 +30,10 @@ class _OutageBackend(MemoryBackend):
 
     down = False
 
-    async def counts(self) -> StateCounts:
+    async def counts(self, *, queue: str | None = None) -> StateCounts:
         if self.down:
             raise BackendUnavailableError("connection refused (127.0.0.1:6379)")
-        return await super().counts()
+        return await super().counts(queue=queue)
 
 
 def make_app(
@@ -168,3 +168,45 @@ def test_help_read_only(snap_compare: SnapCompare) -> None:
 def test_dead_tab_grouped_by_error(snap_compare: SnapCompare) -> None:
     app, _ = make_app()
     assert snap_compare(app, terminal_size=SIZE, run_before=pressing("6", "g"))
+
+
+def test_queues_tab_with_a_paused_queue(snap_compare: SnapCompare) -> None:
+    app, clock = make_app()
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pressing("8")(pilot)
+        backend = app.settings.client.backend
+        # Two refreshes apart, the emails queue processed two jobs: its rate shows.
+        attempts = await backend.claim(limit=2, lease=30, worker_id="w", queues=("emails",))
+        await backend.complete(attempts)
+        clock.advance(2)
+        await pressing("ctrl+r", "down", "down", "p")(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def _open_picker(pilot: Pilot[None]) -> None:
+    # The picker waits for an answer inside a worker: wait for it to show, not for the
+    # workers to finish.
+    await pressing("2")(pilot)
+    await pilot.press("f")
+    while not isinstance(pilot.app.screen, QueuePickerScreen):
+        await pilot.pause(0.01)
+    await pilot.pause()
+
+
+def test_queued_tab_filtered_by_queue(snap_compare: SnapCompare) -> None:
+    app, _ = make_app()
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _open_picker(pilot)
+        # Every queue first, then billing, default, emails.
+        await pilot.press("down", "down", "down", "enter")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_queue_picker(snap_compare: SnapCompare) -> None:
+    app, _ = make_app()
+    assert snap_compare(app, terminal_size=SIZE, run_before=_open_picker)

@@ -141,16 +141,26 @@ def report_bulk(
 
 
 async def count_matching(
-    client: Client, state: JobState, job_name: str | None, error_contains: str | None
+    client: Client,
+    state: JobState,
+    job_name: str | None,
+    error_contains: str | None,
+    queue: str | None = None,
 ) -> int:
-    """Jobs in ``state`` matching the filters (the core has no filtered count: page)."""
+    """Jobs in ``state`` (of ``queue``) matching the filters (the core counts per queue
+    but has no filtered count: page)."""
     if job_name is None and error_contains is None:
-        return int(getattr(await client.counts(), str(state)))
+        return int(getattr(await client.counts(queue=queue), str(state)))
     return sum(
         [
             1
             async for _ in iter_jobs(
-                client, state, limit=None, job_name=job_name, error_contains=error_contains
+                client,
+                state,
+                limit=None,
+                job_name=job_name,
+                error_contains=error_contains,
+                queue=queue,
             )
         ]
     )

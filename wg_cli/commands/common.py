@@ -1,15 +1,57 @@
-"""Option parsing shared by several commands: durations, times, JSON payloads."""
+"""Option parsing shared by several commands: durations, times, JSON payloads, queues."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from wg_cli.durations import parse_duration, parse_timestamp
 from wg_cli.errors import CliError, ExitCode
+from wg_core import ConfigError
+from wg_core.queues import validate_priority, validate_queue
 
-__all__ = ["duration_arg", "json_arg", "timestamp_arg"]
+__all__ = [
+    "QueueFilterOpt",
+    "duration_arg",
+    "json_arg",
+    "priority_arg",
+    "queue_arg",
+    "timestamp_arg",
+]
+
+QueueFilterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--queue",
+        metavar="QUEUE",
+        help="Only this queue's jobs (default: every queue).",
+        show_default=False,
+    ),
+]
+
+
+def queue_arg(value: str | None, option: str = "--queue") -> str | None:
+    """``value`` if it is a valid queue name (``wg_core.queues``), or a usage error
+    naming ``option``: checked before anything is read or stored."""
+    if value is None:
+        return None
+    try:
+        return validate_queue(value)
+    except ConfigError as exc:
+        raise CliError(f"invalid {option}: {exc}", ExitCode.USAGE) from None
+
+
+def priority_arg(value: object, option: str = "--priority") -> int | None:
+    """``value`` if it is an allowed priority, or a usage error naming ``option``."""
+    if value is None:
+        return None
+    try:
+        return validate_priority(value)
+    except ConfigError as exc:
+        raise CliError(f"invalid {option}: {exc}", ExitCode.USAGE) from None
 
 
 def duration_arg(value: str | None, option: str) -> float | None:

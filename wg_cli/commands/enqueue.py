@@ -10,7 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from wg_cli.app import app
-from wg_cli.commands.common import duration_arg, json_arg, timestamp_arg
+from wg_cli.commands.common import (
+    duration_arg,
+    json_arg,
+    priority_arg,
+    queue_arg,
+    timestamp_arg,
+)
 from wg_cli.durations import rfc3339
 from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import document, emit, emit_line
@@ -24,14 +30,34 @@ from wg_cli.settings import (
     UrlOpt,
     resolve,
 )
-from wg_core import Client, ConfigError, DuplicateJobError, JobOptions, JobSpec
+from wg_core import (
+    DEFAULT_QUEUE,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Client,
+    ConfigError,
+    DuplicateJobError,
+    JobOptions,
+    JobSpec,
+)
 from wg_core.client import validate_job_id, validate_job_name
 from wg_core.options import to_seconds
 
 __all__ = ["enqueue"]
 
 _LINE_KEYS = frozenset(
-    {"job_name", "payload", "in", "at", "max_retries", "timeout", "retry_delay", "id"}
+    {
+        "job_name",
+        "payload",
+        "in",
+        "at",
+        "max_retries",
+        "timeout",
+        "retry_delay",
+        "id",
+        "queue",
+        "priority",
+    }
 )
 
 
@@ -156,10 +182,21 @@ def _spec_from_line(
         options=line_options or options,
         delay=line_delay if line_delay is not None else delay,
         job_id=job_id,
+        # None: the batch's (--queue/--priority, else default and 0).
+        queue=queue_arg(value.get("queue"), f"'queue' on line {line}"),
+        priority=priority_arg(value.get("priority"), f"'priority' on line {line}"),
     )
 
 
-def _report(settings: Settings, specs: list[JobSpec], ids: list[str], now: float) -> None:
+def _report(
+    settings: Settings,
+    specs: list[JobSpec],
+    ids: list[str],
+    now: float,
+    *,
+    queue: str,
+    priority: int,
+) -> None:
     if settings.output in (OutputFormat.TABLE, OutputFormat.ID):
         for job_id in ids:
             typer.echo(job_id)
@@ -172,6 +209,8 @@ def _report(settings: Settings, specs: list[JobSpec], ids: list[str], now: float
             {
                 "id": job_id,
                 "job_name": spec.job_name,
+                "queue": spec.queue if spec.queue is not None else queue,
+                "priority": spec.priority if spec.priority is not None else priority,
                 "state": "scheduled" if delay > 0 else "queued",
                 "due_at": rfc3339(round(now + delay, 3)) if delay > 0 else None,
             }
@@ -220,6 +259,24 @@ def enqueue(
     job_id: Annotated[
         str | None, typer.Option("--id", help="Use this job id instead of a new UUID.")
     ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue",
+            metavar="QUEUE",
+            help="The named queue [default]: lowercase letters, digits, _ - . (at most 64).",
+            show_default=False,
+        ),
+    ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            "--priority",
+            metavar="N",
+            help=f"Higher runs first within its queue: {MIN_PRIORITY}..{MAX_PRIORITY} [0].",
+            show_default=False,
+        ),
+    ] = None,
     jsonl: Annotated[
         bool,
         typer.Option(
@@ -227,7 +284,7 @@ def enqueue(
             help="Read many jobs from stdin, one JSON line each, and enqueue them in one "
             "atomic batch. With JOB_NAME each line is a payload; without, each line is "
             '{"job_name": ..., "payload": ..., "in"/"at"/"max_retries"/"timeout"/'
-            '"retry_delay"/"id": optional}.',
+            '"retry_delay"/"id"/"queue"/"priority": optional}.',
         ),
     ] = False,
     url: UrlOpt = None,
@@ -237,6 +294,9 @@ def enqueue(
 ) -> None:
     """Add a job; prints its id (one per line with --jsonl)."""
     settings = resolve(ctx, url, namespace, output, json_output)
+    # Checked first: a bad queue or priority stores nothing (exit 2).
+    batch_queue = queue_arg(queue) or DEFAULT_QUEUE
+    batch_priority = priority_arg(priority) or 0
     options = _options(
         max_retries, _timeout_arg(timeout), duration_arg(retry_delay, "--retry-delay")
     )
@@ -278,9 +338,9 @@ def enqueue(
 
     async def body(client: Client) -> list[str]:
         try:
-            return await client.enqueue_many(specs)
+            return await client.enqueue_many(specs, queue=batch_queue, priority=batch_priority)
         except DuplicateJobError as exc:
             raise CliError(f"not enqueued: {exc}", ExitCode.FAILURE) from None
 
     ids = run(settings, body, create=True) if specs else []
-    _report(settings, specs, ids, now)
+    _report(settings, specs, ids, now, queue=batch_queue, priority=batch_priority)

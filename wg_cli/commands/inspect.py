@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wg_cli.app import app
+from wg_cli.commands.common import QueueFilterOpt, queue_arg
 from wg_cli.durations import format_age, format_duration
 from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import (
@@ -68,6 +69,7 @@ async def iter_jobs(
     job_name: str | None = None,
     error_contains: str | None = None,
     text_contains: str | None = None,
+    queue: str | None = None,
 ) -> AsyncIterator[JobInfo]:
     """Up to ``limit`` jobs (all when ``None``) of ``state``, fetched in pages.
 
@@ -85,6 +87,7 @@ async def iter_jobs(
             job_name=job_name,
             error_contains=error_contains,
             text_contains=text_contains,
+            queue=queue,
         )
         for job in page:
             yield job
@@ -104,6 +107,7 @@ def _list_state(
     error_contains: str | None,
     order: Order,
     search: str | None = None,
+    queue: str | None = None,
 ) -> None:
     if every and limit is not None:
         raise CliError("give --limit or --all, not both", ExitCode.USAGE)
@@ -127,6 +131,7 @@ def _list_state(
             job_name=job_name,
             error_contains=error_contains,
             text_contains=search,
+            queue=queue,
         )
         if streaming:
             shown = 0
@@ -142,7 +147,8 @@ def _list_state(
         jobs = [job async for job in jobs_iter]
         more = wanted is not None and len(jobs) > wanted
         jobs = jobs[:wanted] if wanted is not None else jobs
-        total = None if filtered else getattr(await client.counts(), str(state))
+        # A queue alone is not a filter that hides the total: the queue's counts have it.
+        total = None if filtered else getattr(await client.counts(queue=queue), str(state))
         if settings.output is OutputFormat.JSON:
             emit(
                 document(
@@ -155,6 +161,7 @@ def _list_state(
                         "job_name": job_name,
                         "error_contains": error_contains,
                         "search": search,
+                        "queue": queue,
                     },
                     count=len(jobs),
                     total=total,
@@ -164,12 +171,18 @@ def _list_state(
             )
             return
         console = stdout_console()
+        in_queue = "" if queue is None else f" of queue {queue!r}"
         if not jobs:
-            console.print(Text(f"No {state} jobs in namespace {settings.namespace!r}.", "dim"))
+            console.print(
+                Text(f"No {state} jobs{in_queue} in namespace {settings.namespace!r}.", "dim")
+            )
             return
         where = f"{offset + 1}–{offset + len(jobs)}" + ("" if total is None else f" of {total}")
-        title = f"{state} jobs {where}"
-        console.print(jobs_table(jobs, str(state), title=title, width=console.width))
+        title = f"{state} jobs{in_queue} {where}"
+        table = jobs_table(
+            jobs, str(state), title=title, width=console.width, queue_known=queue is not None
+        )
+        console.print(table)
         if more:
             console.print(Text(f"More: --offset {offset + len(jobs)} (or --all)", "dim"))
 
@@ -233,6 +246,7 @@ def _register_state_command(state: JobState) -> None:
         job_name: JobNameOpt = None,
         error_contains: ErrorOpt = None,
         search: SearchOpt = None,
+        queue: QueueFilterOpt = None,
         order: OrderOpt = Order.OLDEST,
         url: UrlOpt = None,
         namespace: NamespaceOpt = None,
@@ -250,6 +264,7 @@ def _register_state_command(state: JobState) -> None:
             error_contains=error_contains,
             order=order,
             search=search,
+            queue=queue_arg(queue),
         )
 
     command.__doc__ = _STATE_HELP[state]
@@ -308,6 +323,8 @@ def _print_job(job: JobInfo) -> None:
         ("id", job.job_id),
         ("job", job.job_name),
         ("state", str(job.state)),
+        ("queue", job.queue),
+        ("priority", str(job.priority)),
         ("status", env.status if env else None),
         # Runs so far of runs allowed, as the TUI shows them (JobInfo.runs).
         ("attempts", f"{job.runs} run of {job.runs_allowed} allowed" if env else None),

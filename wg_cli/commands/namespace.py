@@ -28,7 +28,7 @@ from wg_cli.settings import (
     UrlOpt,
     resolve,
 )
-from wg_core import Client, NamespaceNotFoundError
+from wg_core import Client, NamespaceNotFoundError, SchemaOutdatedError
 
 __all__ = ["drop", "init"]
 
@@ -59,25 +59,31 @@ def init(
     settings = resolve(ctx, url, namespace, output, json_output)
     _no_ids(settings, "init")
 
-    async def existed() -> bool:
+    async def existed() -> tuple[bool, bool]:
+        """(whether the namespace exists, whether its layout is outdated)."""
         try:
             client = await Client.connect(settings.url, settings.namespace, create=False)
         except NamespaceNotFoundError:
-            return False
+            return False, False
+        except SchemaOutdatedError:
+            return True, True
         await client.close()
-        return True
+        return True, False
 
     async def nothing(client: Client) -> None:
         return None
 
-    already = asyncio.run(existed())
+    already, outdated = asyncio.run(existed())
     if not already:
         run(settings, nothing, create=True)
     state = "already exists" if already else "created"
+    # init creates; it does not upgrade behind the operator's back (wg upgrade does).
+    note = " Its storage layout is outdated: run wg upgrade." if outdated else ""
     _print(
         settings,
-        f"Namespace {settings.namespace!r} {state} at {settings.display_url}.",
+        f"Namespace {settings.namespace!r} {state} at {settings.display_url}.{note}",
         created=not already,
+        outdated=outdated,
     )
 
 
@@ -108,7 +114,14 @@ def drop(
         await client.backend.destroy()
         return total
 
-    deleted = run(settings, body)
+    try:
+        deleted = run(settings, body)
+    except CliError as exc:
+        if exc.code is not ExitCode.OUTDATED:
+            raise
+        # Dropping needs no upgrade, but the backend only opens a current layout: let a
+        # writer's open upgrade it (idempotent, loses nothing), then drop it.
+        deleted = run(settings, body, create=True)
     _print(
         settings,
         f"Dropped namespace {settings.namespace!r} ({deleted} job(s) deleted).",

@@ -17,6 +17,7 @@ from wg_cli.commands.bulk import (
     classify,
     report_bulk,
 )
+from wg_cli.commands.common import queue_arg
 from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import document, emit, emit_line, stdout_console
 from wg_cli.session import confirm_destructive, read_ids, run
@@ -103,6 +104,15 @@ def purge(
             show_default=False,
         ),
     ],
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue",
+            metavar="QUEUE",
+            help="Only this queue's jobs (default: every queue).",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     url: UrlOpt = None,
@@ -110,11 +120,14 @@ def purge(
     output: OutputOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Delete every job in a state. Running jobs are never purged."""
+    """Delete every job in a state (of one --queue, or of all). Running jobs are never
+    purged."""
     settings = resolve(ctx, url, namespace, output, json_output)
     if settings.output is OutputFormat.ID:
         raise CliError("purge prints no ids: use -o table, json or jsonl", ExitCode.USAGE)
     target = _purge_target(target_name)
+    queue_name = queue_arg(queue)
+    where = "" if queue_name is None else f" of queue {queue_name!r}"
     states = (
         [JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD]
         if target is PurgeTarget.ALL
@@ -122,7 +135,7 @@ def purge(
     )
 
     async def body(client: Client) -> tuple[dict[str, int], dict[str, int]]:
-        counts = await client.counts()
+        counts = await client.counts(queue=queue_name)
         matched = {str(state): int(getattr(counts, str(state))) for state in states}
         deleted = dict.fromkeys(matched, 0)
         total = sum(matched.values())
@@ -130,12 +143,12 @@ def purge(
             return matched, deleted
         what = "" if target is PurgeTarget.ALL else f" {target}"
         confirm_destructive(
-            f"Delete {total}{what} job(s) from namespace {settings.namespace!r} "
+            f"Delete {total}{what} job(s){where} from namespace {settings.namespace!r} "
             f"({settings.display_url})?",
             yes=yes,
         )
         for state in states:
-            deleted[str(state)] = await client.purge(state)
+            deleted[str(state)] = await client.purge(state, queue=queue_name)
         return matched, deleted
 
     matched, deleted = run(settings, body)
@@ -145,6 +158,7 @@ def purge(
                 settings,
                 action="purge",
                 state=str(target),
+                queue=queue_name,
                 dry_run=dry_run,
                 matched=matched,
                 deleted=deleted,
@@ -156,7 +170,9 @@ def purge(
             emit_line({"state": state, "matched": count, "deleted": deleted[state]})
     elif dry_run:
         parts = ", ".join(f"{n} {s}" for s, n in matched.items())
-        stdout_console().print(f"Would delete {parts} job(s); nothing changed (dry run).")
+        stdout_console().print(f"Would delete {parts} job(s){where}; nothing changed (dry run).")
     else:
         parts = ", ".join(f"{n} {s}" for s, n in deleted.items())
-        stdout_console().print(f"Deleted {parts} job(s) from namespace {settings.namespace!r}.")
+        stdout_console().print(
+            f"Deleted {parts} job(s){where} from namespace {settings.namespace!r}."
+        )

@@ -18,6 +18,7 @@ from wg_cli.commands.bulk import (
     count_matching,
     report_bulk,
 )
+from wg_cli.commands.common import queue_arg
 from wg_cli.commands.inspect import iter_jobs
 from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import document, emit, emit_line, print_ids, stdout_console
@@ -64,6 +65,15 @@ def retry(
             "--error-contains", "-e", help="With --all: only jobs whose error contains TEXT."
         ),
     ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue",
+            metavar="QUEUE",
+            help="With --all: only this queue's jobs.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     url: UrlOpt = None,
@@ -73,17 +83,31 @@ def retry(
 ) -> None:
     """Put dead (or retry, or scheduled) jobs back in the queue now.
 
-    Dead jobs start over with a fresh retry count. Ids come from the arguments or, with
-    -, from stdin: wg inspect dead -o id | wg retry - --yes
+    Dead jobs start over with a fresh retry count, in their own queue at their own
+    priority. Ids come from the arguments or, with -, from stdin:
+    wg inspect dead -o id | wg retry - --yes
     """
     settings = resolve(ctx, url, namespace, output, json_output)
+    queue_name = queue_arg(queue)
     if every:
         if job_ids:
             raise CliError("give ids or --all, not both", ExitCode.USAGE)
-        _retry_all(settings, JobState(source), job_name, error_contains, dry_run=dry_run, yes=yes)
+        _retry_all(
+            settings,
+            JobState(source),
+            job_name,
+            error_contains,
+            queue_name,
+            dry_run=dry_run,
+            yes=yes,
+        )
         return
-    if job_name is not None or error_contains is not None:
-        raise CliError("--job-name and --error-contains filter --all", ExitCode.USAGE)
+    if job_name is not None or error_contains is not None or queue_name is not None:
+        raise CliError(
+            "--job-name, --error-contains and --queue filter --all "
+            "(for ids: wg inspect dead --queue QUEUE -o id | wg retry - --yes)",
+            ExitCode.USAGE,
+        )
     ids, from_stdin = read_ids(job_ids or [])
 
     async def body(client: Client) -> BulkResult:
@@ -110,28 +134,38 @@ def _retry_all(
     state: JobState,
     job_name: str | None,
     error_contains: str | None,
+    queue: str | None,
     *,
     dry_run: bool,
     yes: bool,
 ) -> None:
-    filters = {"job_name": job_name, "error_contains": error_contains}
+    filters = {"job_name": job_name, "error_contains": error_contains, "queue": queue}
 
     async def body(client: Client) -> tuple[int, list[str]]:
         if dry_run:
             ids = [
                 job.job_id
                 async for job in iter_jobs(
-                    client, state, limit=None, job_name=job_name, error_contains=error_contains
+                    client,
+                    state,
+                    limit=None,
+                    job_name=job_name,
+                    error_contains=error_contains,
+                    queue=queue,
                 )
             ]
             return len(ids), ids
-        matched = await count_matching(client, state, job_name, error_contains)
+        matched = await count_matching(client, state, job_name, error_contains, queue)
         if matched == 0:
             return 0, []
+        where = "" if queue is None else f" of queue {queue!r}"
         confirm_destructive(
-            f"Retry {matched} {state} job(s) in namespace {settings.namespace!r}?", yes=yes
+            f"Retry {matched} {state} job(s){where} in namespace {settings.namespace!r}?",
+            yes=yes,
         )
-        moved = await client.retry_all(state, job_name=job_name, error_contains=error_contains)
+        moved = await client.retry_all(
+            state, job_name=job_name, error_contains=error_contains, queue=queue
+        )
         return moved, []
 
     count, ids = run(settings, body)
@@ -147,4 +181,5 @@ def _retry_all(
         print_ids(ids)
     else:
         verb = "would be retried" if dry_run else "retried"
-        stdout_console().print(f"{count} {state} job(s) {verb}.")
+        where = "" if queue is None else f" of queue {queue!r}"
+        stdout_console().print(f"{count} {state} job(s){where} {verb}.")

@@ -1,4 +1,9 @@
-"""``wg status``: the namespace at a glance, once or refreshed (``--watch``)."""
+"""``wg status``: the namespace at a glance, once or refreshed (``--watch``).
+
+Below the namespace's totals, one row per named queue (``Client.queues()``: every
+queue holding a job, a pause flag or a counter, ``default`` always); ``wg queues``
+prints that table alone.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,14 @@ from wg_cli.app import app
 from wg_cli.commands.common import duration_arg
 from wg_cli.durations import format_duration, rfc3339
 from wg_cli.errors import CliError, ExitCode
-from wg_cli.output import document, emit, emit_line, stdout_console
+from wg_cli.output import (
+    document,
+    emit,
+    emit_line,
+    queue_document,
+    queues_table,
+    stdout_console,
+)
 from wg_cli.session import run
 from wg_cli.settings import (
     JsonOpt,
@@ -28,7 +40,7 @@ from wg_cli.settings import (
     UrlOpt,
     resolve,
 )
-from wg_core import Client, Counters, StateCounts, WorkerInfo
+from wg_core import Client, Counters, QueueInfo, StateCounts, WorkerInfo
 
 __all__ = ["Snapshot", "status", "take_snapshot"]
 
@@ -44,6 +56,8 @@ class Snapshot:
     counters: Counters
     workers: list[WorkerInfo]
     paused: bool
+    queues: list[QueueInfo]
+    layout_version: int
 
     @property
     def oldest_queued_age(self) -> float | None:
@@ -68,16 +82,20 @@ class Snapshot:
             concurrency=sum(worker.concurrency for worker in self.workers),
             processed=self.counters.processed,
             failed=self.counters.failed,
+            layout_version=self.layout_version,
+            queues=[queue_document(queue) for queue in self.queues],
         )
 
 
 async def take_snapshot(client: Client) -> Snapshot:
-    """Read counts, counters, workers and the pause flag."""
+    """Read counts, counters, workers, the pause flags, the queues and the layout."""
     counts = await client.counts()
     counters = await client.counters()
     workers = await client.workers()
     paused = await client.is_paused()
-    return Snapshot(time.time(), counts, counters, workers, paused)
+    queues = await client.queues()
+    layout = await client.layout_version()
+    return Snapshot(time.time(), counts, counters, workers, paused, queues, layout)
 
 
 def _render(snapshot: Snapshot, settings: Settings) -> Group:
@@ -106,8 +124,11 @@ def _render(snapshot: Snapshot, settings: Settings) -> Group:
         str(snapshot.counters.processed),
         ("  failed ", "dim"),
         str(snapshot.counters.failed),
+        ("  layout ", "dim"),
+        f"v{snapshot.layout_version}",
     )
-    return Group(header, Text(""), counts, Text(""), facts)
+    queues = queues_table(snapshot.queues, namespace_paused=snapshot.paused)
+    return Group(header, Text(""), counts, Text(""), facts, Text(""), queues)
 
 
 @app.command()
@@ -132,7 +153,8 @@ def status(
     output: OutputOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Jobs per state, age of the oldest queued job, workers, processed/failed totals."""
+    """Jobs per state, age of the oldest queued job, workers, processed/failed totals,
+    and the same per named queue."""
     settings = resolve(ctx, url, namespace, output, json_output)
     if settings.output is OutputFormat.ID:
         raise CliError("status has no ids to print: use -o table, json or jsonl", ExitCode.USAGE)
