@@ -67,8 +67,10 @@ from wg_core.queues import DEFAULT_QUEUE
 
 LAYOUT_VERSION: Final = 2
 """The storage layout this wg writes. 1: the layout of the first release (the Rust wg's
-structures plus wg's leases, workers and counters); 2: named queues and priorities. A
-namespace the Rust wg created (no version recorded) reads as 0."""
+structures plus wg's leases, workers and counters); 2: named queues and priorities.
+0: no version recorded (a namespace the Rust wg created, or an SQL namespace of wg's
+first release, which recorded none; Redis namespaces of layout 1 read as 1). Every one of
+them upgrades in place."""
 
 __all__ = [
     "LAYOUT_VERSION",

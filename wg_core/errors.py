@@ -130,3 +130,8 @@ class JobError(Exception):
 class SchemaOutdatedError(SchemaError):
     """The namespace's storage layout is older than this wg reads: open it as a writer
     (start a worker, enqueue) or run `wg upgrade` to upgrade it in place."""
+
+    def __init__(self, message: str | None = None, *, found: int | None = None) -> None:
+        super().__init__(message)
+        self.found = found
+        """The layout version the namespace records (0: none recorded), if known."""

@@ -136,9 +136,10 @@ async def old(plain: Any) -> AsyncIterator[OldNamespace]:
 async def test_a_reader_refuses_layout_1_and_writes_nothing(plain: Any, old: OldNamespace) -> None:
     before = await snapshot(plain, old.namespace)
     reader = RedisBackend(URLS["redis"], old.namespace)
-    with pytest.raises(SchemaOutdatedError, match="layout 1"):
+    with pytest.raises(SchemaOutdatedError, match="layout 1") as refused:
         await reader.open(create=False)
     await reader.close()
+    assert refused.value.found == 1
     assert await snapshot(plain, old.namespace) == before
 
 

@@ -217,8 +217,9 @@ async def test_a_reader_refuses_layout_1_and_changes_nothing(
     write_v1(raw, namespace)
     before = raw.catalog(namespace)
     reader = make_backend(dialect, namespace, tmp_path)
-    with pytest.raises(SchemaOutdatedError, match="layout 0, older"):
+    with pytest.raises(SchemaOutdatedError, match="layout 0, older") as refused:
         await reader.open(create=False)
+    assert refused.value.found == 0  # layout 1 recorded no version
     assert raw.catalog(namespace) == before
     assert {table for table, _ in before} == {f"{namespace}_{t}" for t in V1_TABLES}
     assert not any(column in {"queue", "priority"} for _, column in before)

@@ -37,7 +37,8 @@ class _V1Memory(MemoryBackend):
         if self.version < LAYOUT_VERSION:
             if not create:
                 raise SchemaOutdatedError(
-                    f"layout {self.version}, this wg reads layout {LAYOUT_VERSION}"
+                    f"layout {self.version}, this wg reads layout {LAYOUT_VERSION}",
+                    found=self.version,
                 )
             self.version = LAYOUT_VERSION
         await super().open(create=create)

@@ -12,9 +12,7 @@ is created; a current one is left as it is.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
-from typing import Final
 
 import typer
 
@@ -43,22 +41,9 @@ class _Outcome:
     upgraded: bool
 
 
-_LAYOUT_IN_MESSAGE: Final = re.compile(r"\blayout (\d+)\b")
-
-
-async def _recorded_version(client: Client, refused: SchemaOutdatedError) -> int | None:
-    """The layout version the reader's open refused, for the message only."""
-    found = getattr(refused, "found", None)  # if the core ever carries it on the error
-    if isinstance(found, int):
-        return found
-    # A backend that stays connected after refusing answers the question (asked
-    # directly: the client would try to open it again); one that disconnected does not,
-    # and its message names the version it found.
-    try:
-        return await client.backend.layout_version()
-    except Exception:
-        match = _LAYOUT_IN_MESSAGE.search(str(refused))
-        return int(match.group(1)) if match else None
+def _recorded_version(refused: SchemaOutdatedError) -> int | None:
+    """The layout version the reader's open refused (the error carries it)."""
+    return refused.found
 
 
 async def _upgrade(url: str, namespace: str, *, dry_run: bool) -> _Outcome:
@@ -66,7 +51,7 @@ async def _upgrade(url: str, namespace: str, *, dry_run: bool) -> _Outcome:
     try:
         await reader.open()
     except SchemaOutdatedError as refused:
-        before = await _recorded_version(reader, refused)
+        before = _recorded_version(refused)
     else:
         version = await reader.layout_version()
         return _Outcome(before=version, after=version, upgraded=False)

@@ -61,7 +61,9 @@ async def open_layout(transport: Transport, keys: Keys, *, create: bool, where: 
     if not create:
         raise SchemaOutdatedError(
             f"namespace {keys.prefix!r} at {where} has layout {version}, older than "
-            f"{LAYOUT_VERSION}: open it with a writer (a worker or producer) to upgrade it"
+            f"{LAYOUT_VERSION}: open it with a writer (a worker, a producer, or `wg upgrade`) "
+            "to upgrade it in place",
+            found=version,
         )
     if version is None:
         # Nothing there: create it at the current layout (HSETNX: one of several

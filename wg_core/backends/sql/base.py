@@ -352,7 +352,8 @@ class SqlBackend(WorkVerbs, AdminVerbs):
             raise SchemaOutdatedError(
                 f"namespace {self._namespace!r} at {self.display_url} has storage layout "
                 f"{recorded}, older than this wg's ({LAYOUT_VERSION}): open it once as a "
-                "writer (start a worker, or run `wg upgrade`) to upgrade it in place"
+                "writer (start a worker, or run `wg upgrade`) to upgrade it in place",
+                found=recorded,
             )
         for table in TABLES:
             missing = self.COLUMNS[table] - found.get(f"{self._namespace}_{table}", set())
