@@ -195,6 +195,21 @@ async def test_a_reaped_job_brings_its_cancel_request_along(backend: Backend) ->
     await assert_cancelled(backend, job, error="cancelled")
 
 
+async def test_releasing_a_cancel_requested_job_cancels_it(backend: Backend) -> None:
+    # A worker shutting down releases what it holds; one whose cancel was requested
+    # must not run again (the cancel reported it as good as done): it ends cancelled,
+    # kept as the cancel asked.
+    job, attempt = await start_job(backend)
+    other, bystander = await start_job(backend)
+    assert await backend.cancel(job.job_id, keep=KEEP) is CancelOutcome.REQUESTED
+    assert await backend.release([attempt, bystander]) == 2
+    await assert_cancelled(backend, job)
+    [again] = await backend.claim(limit=10, lease=LEASE, worker_id="w")
+    assert again.raw == other.raw
+    counters = await backend.counters()
+    assert (counters.processed, counters.failed) == (0, 0)
+
+
 # -- cancel racing completion --------------------------------------------------------------
 
 
