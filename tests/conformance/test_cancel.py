@@ -214,6 +214,27 @@ async def test_releasing_a_cancel_requested_job_cancels_it(backend: Backend) -> 
     assert (counters.processed, counters.failed) == (0, 0)
 
 
+async def test_a_failed_attempt_of_a_cancel_requested_job_is_not_retried(
+    backend: Backend,
+) -> None:
+    # The handler failed before its worker learned of the cancel: the failure counts,
+    # but the job must not run again (the cancel reported it as good as done).
+    job, attempt = await start_job(backend)
+    assert await backend.cancel(job.job_id, keep=KEEP) is CancelOutcome.REQUESTED
+    raw = envelope().evolve(id=job.job_id, retry_count=1, last_error="boom").encode()
+    assert await backend.retry(attempt, raw=raw, delay=0, error="boom")
+    stored = await backend.get_job(job.job_id)
+    assert stored is not None
+    assert stored.state is JobState.CANCELLED
+    assert stored.finished_at is not None
+    assert stored.expires_at == pytest.approx(stored.finished_at + KEEP, abs=1.0)
+    assert await backend.promote(JobState.RETRY, limit=10) == 0
+    assert await backend.claim(limit=1, lease=LEASE, worker_id="w") == []
+    counts = await backend.counts()
+    assert (counts.retry, counts.cancelled) == (0, 1)
+    assert (await backend.counters()).failed == 1
+
+
 # -- cancel racing completion --------------------------------------------------------------
 
 
