@@ -37,14 +37,16 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
+from chaos.model_checks import ModelChecks
 from chaos.model_jobs import (
     FAR,
+    FINISHED,
     GONE,
     LONG_LEASE,
     MAX_RETRIES,
@@ -61,9 +63,8 @@ from chaos.model_jobs import (
     queues,
     raw_envelope,
 )
-from wg_core import Backend, Envelope, JobState, WorkerInfo
-from wg_core.backend import Attempt, CancelOutcome, Completion, Counters, Move, NewJob, Progress
-from wg_core.queues import DEFAULT_QUEUE
+from wg_core import Backend, JobState, WorkerInfo
+from wg_core.backend import Attempt, CancelOutcome, Completion, Move, NewJob, Progress
 
 __all__ = ["BackendMachine", "machine_for"]
 
@@ -79,7 +80,6 @@ WAITING: Final = (
     RETRY_DUE,
     JobState.DEAD.value,
 )
-FINISHED: Final = (JobState.COMPLETED.value, JobState.CANCELLED.value)
 ENDINGS: Final = ("complete", "cancelled", "completed first", "released", "failed")
 """How ``run_one`` ends a run (all but the first after a cancel request)."""
 MovableState = st.sampled_from(
@@ -87,7 +87,7 @@ MovableState = st.sampled_from(
 )
 
 
-class BackendMachine(RuleBasedStateMachine):
+class BackendMachine(ModelChecks, RuleBasedStateMachine):
     """Subclassed per backend by ``machine_for`` (which sets ``make_backend``)."""
 
     make_backend: Callable[[str, Callable[[], float]], Backend]
@@ -114,12 +114,6 @@ class BackendMachine(RuleBasedStateMachine):
     def _clock(self) -> float:
         return time.time() + self.offset
 
-    def _run(self, awaitable: Awaitable[_T]) -> _T:
-        async def wrapped() -> _T:
-            return await awaitable
-
-        return self.loop.run_until_complete(wrapped())
-
     @initialize()
     def open(self) -> None:
         self._run(self.backend.open())
@@ -132,13 +126,6 @@ class BackendMachine(RuleBasedStateMachine):
             self.loop.close()
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _in(self, *states: str, queue: str | None = None) -> list[str]:
-        return [
-            job_id
-            for job_id, job in self.jobs.items()
-            if job.state in states and (queue is None or job.queue == queue)
-        ]
 
     def _held(self, attempt: Attempt) -> ModelJob | None:
         job = self.jobs.get(job_id_of(attempt))
@@ -553,83 +540,6 @@ class BackendMachine(RuleBasedStateMachine):
         assert self._run(self.backend.delete_jobs([job_id])) == (1 if deletable else 0)
         if deletable:
             job.state, job.short_epoch = GONE, None
-
-    # -- the invariant -------------------------------------------------------------------
-
-    def _expected_counts(self, queue: str | None) -> dict[JobState, int]:
-        expected: dict[JobState, int] = {
-            state: len(self._in(state.value, queue=queue))
-            for state in JobState
-            if state is not JobState.RETRY
-        }
-        expected[JobState.RETRY] = len(self._in(JobState.RETRY.value, RETRY_DUE, queue=queue))
-        return expected
-
-    @invariant()
-    def backend_matches_model(self) -> None:
-        if not hasattr(self, "jobs") or self.loop.is_closed():
-            return
-        # The namespace, and one queue per step in turn (queues() covers them all).
-        self.checks += 1
-        for queue in (None, QUEUES[self.checks % len(QUEUES)]):
-            counts = self._run(self.backend.counts(queue=queue))
-            actual = {state: getattr(counts, state.value) for state in JobState}
-            expected = self._expected_counts(queue)
-            assert actual == expected, f"counts of {queue}: {actual} != model {expected}"
-            counters = self._run(self.backend.counters(queue=queue))
-            assert counters == self._expected_counters(queue), f"counters of {queue}"
-        for job_id, job in self.jobs.items():
-            self._check_job(job_id, job)
-
-    def _check_job(self, job_id: str, job: ModelJob) -> None:
-        stored = self._run(self.backend.get_job(job_id))
-        if job.state == GONE:
-            assert stored is None, f"deleted job {job_id} is back as {stored}"
-            return
-        assert stored is not None, f"job {job_id} ({job.state}) vanished"
-        want = JobState.RETRY.value if job.state == RETRY_DUE else job.state
-        assert stored.state.value == want, f"{job_id}: {stored.state} != model {want}"
-        assert (stored.queue, stored.priority) == (job.queue, job.priority), job_id
-        assert stored.cancel_requested == job.cancel_requested, f"{job_id} cancel request"
-        if job.state == JobState.COMPLETED.value:
-            assert stored.result == job.result, f"{job_id}: result {stored.result!r}"
-        if job.state in FINISHED:
-            assert stored.finished_at is not None, f"{job_id} has no finish time"
-            assert stored.expires_at is not None, f"{job_id} has no expiry"
-        if job.state == JobState.CANCELLED.value:
-            # A cancelled job's envelope is as it was; its count of retries is the
-            # backend's business once the cancel won over a retry.
-            assert job.error is None or stored.last_error == job.error, f"{job_id} error"
-            return
-        retry_count = Envelope.decode(stored.raw).retry_count
-        assert retry_count == job.retry_count <= MAX_RETRIES + 1
-
-    def _expected_counters(self, queue: str | None) -> Counters:
-        if queue is None:
-            return Counters(sum(self.processed.values()), sum(self.failed.values()))
-        return Counters(self.processed[queue], self.failed[queue])
-
-    @invariant()
-    def queues_and_pauses_match_model(self) -> None:
-        if not hasattr(self, "jobs") or self.loop.is_closed():
-            return
-        assert self._run(self.backend.is_paused()) == self.paused
-        infos = self._run(self.backend.queues())
-        names = [info.name for info in infos]
-        assert names == sorted(names), f"queues not sorted by name: {names}"
-        # Listed: every queue with a job, a pause flag or a counter, and default. A
-        # backend may also list a queue that had those once (never any other).
-        needed = {DEFAULT_QUEUE, *self.paused_queues}
-        needed |= {q for q in QUEUES if self._expected_counters(q) != Counters()}
-        needed |= {job.queue for job in self.jobs.values() if job.state != GONE}
-        assert needed <= set(names) <= set(QUEUES), f"queues {names}, the model needs {needed}"
-        for info in infos:
-            actual = {state: getattr(info.counts, state.value) for state in JobState}
-            assert actual == self._expected_counts(info.name), f"queues() counts of {info.name}"
-            assert info.counters == self._expected_counters(info.name), info.name
-            assert info.paused == (info.name in self.paused_queues), f"paused flag {info.name}"
-        queue = QUEUES[self.checks % len(QUEUES)]
-        assert self._run(self.backend.is_paused(queue=queue)) == (queue in self.paused_queues)
 
 
 def machine_for(

@@ -9,12 +9,13 @@ from typing import Final
 
 from hypothesis import strategies as st
 
-from wg_core import Envelope
+from wg_core import Envelope, JobState
 from wg_core.backend import Attempt
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 
 __all__ = [
     "FAR",
+    "FINISHED",
     "GONE",
     "LONG_LEASE",
     "MAX_RETRIES",
@@ -41,6 +42,8 @@ MAX_RETRIES: Final = 2
 
 GONE: Final = "gone"
 """A job no longer stored: completed or cancelled with keep 0, purged, deleted, pruned."""
+FINISHED: Final = (JobState.COMPLETED.value, JobState.CANCELLED.value)
+"""The states a job is kept in for a while once it ended, then pruned."""
 RETRY_DUE: Final = "retry-due"
 """A stored RETRY job that is due (the model's own distinction)."""
 
