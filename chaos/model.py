@@ -38,26 +38,31 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from chaos.model_checks import ModelChecks
 from chaos.model_jobs import (
+    ENDINGS,
     FAR,
     FINISHED,
     GONE,
     LONG_LEASE,
     MAX_RETRIES,
     QUEUES,
+    REAL_SHORT_KEEP,
     RELEASED,
     RETRY_DUE,
     SHORT_LEASE,
+    STEP,
+    WAITING,
     Keep,
     ModelJob,
     job_id_of,
     keeps,
+    movable_states,
     priorities,
     queue_lists,
     queues,
@@ -69,22 +74,6 @@ from wg_core.backend import Attempt, CancelOutcome, Completion, Move, NewJob, Pr
 __all__ = ["BackendMachine", "machine_for"]
 
 _T = TypeVar("_T")
-STEP: Final = 60.0
-"""How far a stepped clock moves when time passes (a short keep is half of it)."""
-REAL_SHORT_KEEP: Final = 0.05
-"""A short keep on a real clock: time passing sleeps three times as long."""
-WAITING: Final = (
-    JobState.QUEUED.value,
-    JobState.SCHEDULED.value,
-    JobState.RETRY.value,
-    RETRY_DUE,
-    JobState.DEAD.value,
-)
-ENDINGS: Final = ("complete", "cancelled", "completed first", "released", "failed")
-"""How ``run_one`` ends a run (all but the first after a cancel request)."""
-MovableState = st.sampled_from(
-    (JobState.DEAD, JobState.SCHEDULED, JobState.RETRY, JobState.COMPLETED, JobState.CANCELLED)
-)
 
 
 class BackendMachine(ModelChecks, RuleBasedStateMachine):
@@ -503,7 +492,7 @@ class BackendMachine(ModelChecks, RuleBasedStateMachine):
         )
 
     @precondition(lambda self: bool(self._movable()))
-    @rule(data=st.data(), from_state=MovableState)
+    @rule(data=st.data(), from_state=movable_states)
     def requeue(self, data: st.DataObject, from_state: JobState) -> None:
         """An admin move to the back of the job's queue (requeue dead, run now, run a
         finished job again), from the state the job is in or (refused) another."""

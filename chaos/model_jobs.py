@@ -14,19 +14,24 @@ from wg_core.backend import Attempt
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 
 __all__ = [
+    "ENDINGS",
     "FAR",
     "FINISHED",
     "GONE",
     "LONG_LEASE",
     "MAX_RETRIES",
     "QUEUES",
+    "REAL_SHORT_KEEP",
     "RELEASED",
     "RETRY_DUE",
     "SHORT_LEASE",
+    "STEP",
+    "WAITING",
     "Keep",
     "ModelJob",
     "job_id_of",
     "keeps",
+    "movable_states",
     "priorities",
     "queue_lists",
     "queues",
@@ -46,6 +51,24 @@ FINISHED: Final = (JobState.COMPLETED.value, JobState.CANCELLED.value)
 """The states a job is kept in for a while once it ended, then pruned."""
 RETRY_DUE: Final = "retry-due"
 """A stored RETRY job that is due (the model's own distinction)."""
+
+STEP: Final = 60.0
+"""How far a stepped clock moves when time passes (a short keep is half of it)."""
+REAL_SHORT_KEEP: Final = 0.05
+"""A short keep on a real clock: time passing sleeps three times as long."""
+WAITING: Final = (
+    JobState.QUEUED.value,
+    JobState.SCHEDULED.value,
+    JobState.RETRY.value,
+    RETRY_DUE,
+    JobState.DEAD.value,
+)
+ENDINGS: Final = ("complete", "cancelled", "completed first", "released", "failed")
+"""How ``run_one`` ends a run (all but the first after a cancel request)."""
+movable_states = st.sampled_from(
+    (JobState.DEAD, JobState.SCHEDULED, JobState.RETRY, JobState.COMPLETED, JobState.CANCELLED)
+)
+
 
 QUEUES: Final = (DEFAULT_QUEUE, "emails", "reports")
 PRIORITIES: Final = (0, 1, -1, MIN_PRIORITY, MAX_PRIORITY)
