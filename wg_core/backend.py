@@ -8,13 +8,20 @@ conformance suite (``tests/conformance``).
 
 States and where a job lives::
 
-    enqueue ──► QUEUED ──claim──► RUNNING ──complete──► (deleted, processed += 1)
+    enqueue ──► QUEUED ──claim──► RUNNING ──complete──► COMPLETED, with its result, for
+       │          ▲   ▲              │ │ │               ``keep`` seconds (0: deleted at
+       │          │   │              │ │ │               once), processed += 1
+       │          │   │              │ │ └─finish_cancelled (cancel requested)─► CANCELLED
        │          ▲   ▲              │ │ └──release──► QUEUED (front, no attempt used)
        │          │   │              │ └────bury─────► DEAD (failed += 1)
        └► SCHEDULED   └──promote── RETRY ◄──retry──┘ (failed += 1)
            (promote when due)         ▲
                                       └── reclaim_expired: a RUNNING job whose lease ran out
                                           is re-leased to the reaper, which retries or buries it
+
+    cancel: QUEUED / SCHEDULED / RETRY / DEAD ──► CANCELLED at once; RUNNING: requested,
+    the holding worker learns through its heartbeat and calls ``finish_cancelled``.
+    prune: COMPLETED / CANCELLED jobs whose ``keep`` ran out are deleted.
 
 Guarantees every backend gives:
 
@@ -45,6 +52,15 @@ Guarantees every backend gives:
   moved to QUEUED once.
 * **Counters** (``processed``, ``failed``) change in the same atomic step as the
   transition that causes them.
+* **Results and cancellation** (issue 18). ``complete`` stores each job's result with
+  it for ``keep`` seconds (a bare ``Attempt`` keeps nothing: today's delete).
+  ``cancel`` is a compare-and-set like every transition: a waiting job becomes
+  CANCELLED and is never claimed afterwards; a RUNNING one is marked, and exactly one
+  of its completion and its cancellation takes effect. ``prune`` deletes expired
+  COMPLETED/CANCELLED jobs in bounded batches, each exactly once however many pools
+  prune. ``wait_finished`` and ``wait_cancel_request`` wait on the backend's own
+  signal (LISTEN/NOTIFY, Redis blocking calls or pub/sub, in-process wake-ups), short
+  polling only where the backend has none.
 * **Pause** is stored in the backend, for the whole namespace or one queue: while the
   namespace is paused ``claim`` returns nothing; a paused queue is skipped.
 
@@ -58,199 +74,55 @@ Driver errors are translated at the adapter edge into ``wg_core.errors.BackendEr
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
 from wg_core.queues import DEFAULT_QUEUE
+from wg_core.records import (
+    FINISHED_STATES,
+    Attempt,
+    CancelOutcome,
+    Completion,
+    Counters,
+    HeartbeatReply,
+    JobQuery,
+    JobState,
+    Move,
+    NewJob,
+    Progress,
+    QueueInfo,
+    StateCounts,
+    StoredJob,
+    WorkerInfo,
+)
 
-LAYOUT_VERSION: Final = 2
+LAYOUT_VERSION: Final = 3
 """The storage layout this wg writes. 1: the layout of the first release (the Rust wg's
-structures plus wg's leases, workers and counters); 2: named queues and priorities.
+structures plus wg's leases, workers and counters); 2: named queues and priorities;
+3: completed and cancelled jobs with results, progress and cancel requests.
 0: no version recorded (a namespace the Rust wg created, or an SQL namespace of wg's
 first release, which recorded none; Redis namespaces of layout 1 read as 1). Every one of
 them upgrades in place."""
 
 __all__ = [
+    "FINISHED_STATES",
     "LAYOUT_VERSION",
     "Attempt",
     "Backend",
+    "CancelOutcome",
+    "Completion",
     "Counters",
     "HeartbeatReply",
     "JobQuery",
     "JobState",
     "Move",
     "NewJob",
+    "Progress",
     "QueueInfo",
     "StateCounts",
     "StoredJob",
     "WorkerInfo",
 ]
-
-
-class JobState(enum.StrEnum):
-    """Where a job is. Completed jobs are deleted (and counted), as in the Rust wg."""
-
-    QUEUED = "queued"
-    SCHEDULED = "scheduled"
-    RETRY = "retry"
-    RUNNING = "running"
-    DEAD = "dead"
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """A job to store. ``raw`` is the encoded envelope; ``job_id`` and ``job_name`` are
-    copies of its fields for indexing. ``delay`` > 0 stores it SCHEDULED, due that many
-    seconds from now on the backend's clock; otherwise QUEUED. ``queue`` and
-    ``priority`` are validated by ``Client`` (``wg_core.queues``)."""
-
-    job_id: str
-    job_name: str
-    raw: str
-    delay: float = 0.0
-    queue: str = DEFAULT_QUEUE
-    priority: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One claimed run of a job: the handle for every later transition.
-
-    ``key`` is the backend's own handle for the stored job (a row id, a list entry...),
-    opaque to callers; ``token`` is unique to this attempt; ``raw`` is the stored text
-    exactly as read (it may not even be valid JSON: callers decode it).
-    """
-
-    key: str
-    token: str
-    raw: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredJob:
-    """A job as the admin side sees it.
-
-    ``due_at``: when a SCHEDULED/RETRY job becomes due (Unix seconds, backend clock).
-    ``lease_until`` and ``worker_id``: for RUNNING jobs. ``updated_at``: when the job
-    entered its current state (for DEAD: when it died), if the backend knows.
-    ``queue`` and ``priority``: as stored with the job.
-    """
-
-    job_id: str
-    state: JobState
-    raw: str
-    due_at: float | None = None
-    lease_until: float | None = None
-    worker_id: str | None = None
-    updated_at: float | None = None
-    queue: str = DEFAULT_QUEUE
-    priority: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobQuery:
-    """What ``list_jobs`` returns: a page of the jobs in ``state``.
-
-    Order: for QUEUED, enqueue order (oldest first; a released job keeps its place;
-    priority and queue order are the claim's business, not the listing's), due time for
-    SCHEDULED/RETRY, claim order for RUNNING, burial order for DEAD; ``newest_first``
-    reverses it. Filters (``None``: no filter): ``queue`` exactly; ``job_name`` exactly;
-    ``error_contains`` anywhere in
-    ``last_error``; ``text_contains`` anywhere in the stored envelope text (id, job
-    name, payload, error); both case-insensitively, ASCII case folding. ``offset`` and
-    ``limit`` count matching jobs. Validated by the checked-dispatch layer."""
-
-    state: JobState
-    limit: int
-    offset: int = 0
-    newest_first: bool = False
-    queue: str | None = None
-    job_name: str | None = None
-    error_contains: str | None = None
-    text_contains: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Move:
-    """Admin move of one job from ``from_state`` to QUEUED, replacing its envelope with
-    ``raw`` (e.g. ``retry_count`` reset). Applies only if the job is still in
-    ``from_state``. The job keeps its queue and priority."""
-
-    job_id: str
-    from_state: JobState
-    raw: str
-
-
-@dataclass(frozen=True, slots=True)
-class StateCounts:
-    """How many jobs are in each state, and when the oldest queued one was enqueued
-    (Unix seconds, ``None`` when the queue is empty or the backend cannot tell)."""
-
-    queued: int = 0
-    scheduled: int = 0
-    retry: int = 0
-    running: int = 0
-    dead: int = 0
-    oldest_queued_at: float | None = None
-
-    @property
-    def total(self) -> int:
-        """All jobs not yet completed."""
-        return self.queued + self.scheduled + self.retry + self.running + self.dead
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """Monotonic totals since the namespace was created: completed attempts
-    (``processed``) and failed attempts (``failed``: retried or buried)."""
-
-    processed: int = 0
-    failed: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class QueueInfo:
-    """One named queue: its jobs per state, its totals and whether it is paused (on
-    its own: the namespace-wide pause is ``Backend.is_paused()``)."""
-
-    name: str
-    counts: StateCounts
-    counters: Counters
-    paused: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """A worker pool as registered in the backend (shown by ``wg inspect workers``).
-
-    ``started_at`` and ``last_seen`` are Unix seconds; ``last_seen`` is set by the
-    backend on each heartbeat (its clock), whatever the caller passes.
-    """
-
-    worker_id: str
-    host: str
-    pid: int
-    concurrency: int
-    running: int = 0
-    started_at: float = 0.0
-    last_seen: float = 0.0
-    state: str = "running"
-    """``running`` or ``draining``."""
-    stop_requested: bool = False
-    job_names: tuple[str, ...] = ()
-    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
-    """The queues the pool serves, in its claiming order."""
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatReply:
-    """What a heartbeat learned: tokens whose lease is gone (another worker may own
-    those jobs now) and whether an operator asked this worker to stop."""
-
-    lost: frozenset[str] = field(default_factory=frozenset)
-    stop_requested: bool = False
 
 
 @runtime_checkable
@@ -341,8 +213,11 @@ class Backend(Protocol):
         """
         ...
 
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
-        """Delete finished jobs still held under their tokens; ``processed += n``.
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
+        """Finish jobs still held under their tokens; ``processed += n``. Each one
+        becomes COMPLETED with its ``result`` for ``keep`` seconds (``finished_at``
+        now, ``expires_at`` now + keep), or is deleted at once when ``keep`` is 0 (a
+        bare ``Attempt``). Wakes ``wait_finished`` callers.
 
         Returns how many were still held (the rest lost their lease: nothing changes).
         """
@@ -371,7 +246,28 @@ class Backend(Protocol):
         self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
     ) -> HeartbeatReply:
         """Register/refresh ``worker`` and extend the leases of ``attempts`` to
-        ``lease`` seconds from now. Reports attempts no longer held."""
+        ``lease`` seconds from now. Reports attempts no longer held, and held attempts
+        whose job's cancel was requested."""
+        ...
+
+    async def finish_cancelled(self, attempt: Attempt, *, keep: float, error: str | None) -> bool:
+        """RUNNING → CANCELLED for a held attempt (its cancel was requested), kept
+        ``keep`` seconds (0: deleted at once); ``error`` (e.g. "cancelled by request")
+        is recorded as the job's last error. Not counted as processed or failed.
+        False if the attempt lost its lease."""
+        ...
+
+    async def set_progress(self, attempt: Attempt, progress: Progress) -> bool:
+        """Record a held attempt's progress (``updated_at`` is set by the backend).
+        False if the attempt lost its lease."""
+        ...
+
+    async def wait_cancel_request(self, *, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a cancel request of any RUNNING job of
+        this namespace (the lease keeper then heartbeats at once, so that a cancel
+        reaches its handler within 2 s by default). True if one was signalled. Where
+        the backend has no signal it may poll, at most every 0.5 s, or return False
+        at the timeout."""
         ...
 
     async def unregister_worker(self, worker_id: str) -> None:
@@ -398,6 +294,27 @@ class Backend(Protocol):
         ...
 
     # -- admin -------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str, *, keep: float) -> CancelOutcome:
+        """Cancel one job, atomically with respect to every other transition: a
+        QUEUED, SCHEDULED, RETRY or DEAD job becomes CANCELLED now (kept ``keep``
+        seconds; ``finished_at`` now) and is never claimed afterwards; a RUNNING job
+        is marked (``cancel_requested``) and its worker is signalled (see
+        ``wait_cancel_request``); anything else is ``NOT_CANCELLABLE``. Racing a
+        completion, exactly one of them takes effect."""
+        ...
+
+    async def wait_finished(self, job_id: str, *, timeout: float) -> StoredJob | None:
+        """The job once it is COMPLETED, CANCELLED or DEAD, waiting up to ``timeout``
+        seconds for that on the backend's signal; at the timeout, the job as it is
+        then; ``None`` if no job has that id (never stored, deleted or pruned)."""
+        ...
+
+    async def prune(self, *, limit: int) -> int:
+        """Delete up to ``limit`` COMPLETED/CANCELLED jobs whose ``expires_at`` has
+        passed (backend clock), oldest expiry first; each exactly once across all
+        callers. Returns how many were deleted."""
+        ...
 
     async def counts(self, *, queue: str | None = None) -> StateCounts:
         """Jobs per state, of one queue or (``None``) of the whole namespace."""
@@ -426,7 +343,8 @@ class Backend(Protocol):
         ...
 
     async def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        """Delete jobs by id in any state except RUNNING; returns how many."""
+        """Delete jobs by id in any state except RUNNING (finished ones too);
+        returns how many."""
         ...
 
     async def purge(self, state: JobState, *, queue: str | None = None) -> int:

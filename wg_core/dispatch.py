@@ -20,12 +20,15 @@ from dataclasses import replace
 from wg_core.backend import (
     Attempt,
     Backend,
+    CancelOutcome,
+    Completion,
     Counters,
     HeartbeatReply,
     JobQuery,
     JobState,
     Move,
     NewJob,
+    Progress,
     QueueInfo,
     StateCounts,
     StoredJob,
@@ -55,6 +58,10 @@ def _seconds(name: str, value: float, *, positive: bool) -> None:
 def _count(name: str, value: int, *, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+
+MAX_PROGRESS_MESSAGE = 1000
+"""Characters a progress message may have (the worker cuts longer ones)."""
 
 
 def _queue(queue: str | None) -> str | None:
@@ -146,8 +153,11 @@ class CheckedBackend:
             limit=limit, lease=lease, worker_id=worker_id, wait=wait, queues=validate_queues(queues)
         )
 
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
-        """Acknowledge finished attempts."""
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
+        """Acknowledge finished attempts (with their results)."""
+        for item in attempts:
+            if isinstance(item, Completion):
+                _seconds("keep", item.keep, positive=False)
         return await self._inner.complete(attempts) if attempts else 0
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
@@ -169,6 +179,29 @@ class CheckedBackend:
         """Register the worker and renew leases."""
         _seconds("lease", lease, positive=True)
         return await self._inner.heartbeat(worker, attempts=attempts, lease=lease)
+
+    async def finish_cancelled(self, attempt: Attempt, *, keep: float, error: str | None) -> bool:
+        """RUNNING → CANCELLED for an attempt whose cancel was requested."""
+        _seconds("keep", keep, positive=False)
+        return await self._inner.finish_cancelled(attempt, keep=keep, error=error)
+
+    async def set_progress(self, attempt: Attempt, progress: Progress) -> bool:
+        """Record a held attempt's progress."""
+        fraction = progress.fraction
+        if (
+            not isinstance(fraction, int | float)
+            or isinstance(fraction, bool)
+            or not 0.0 <= fraction <= 1.0
+        ):
+            raise ValueError(f"progress must be a number from 0 to 1, not {fraction!r}")
+        if progress.message is not None and len(progress.message) > MAX_PROGRESS_MESSAGE:
+            raise ValueError(f"a progress message is at most {MAX_PROGRESS_MESSAGE} characters")
+        return await self._inner.set_progress(attempt, progress)
+
+    async def wait_cancel_request(self, *, timeout: float) -> bool:
+        """Wait for a cancel request of a running job."""
+        _seconds("timeout", timeout, positive=False)
+        return await self._inner.wait_cancel_request(timeout=timeout)
 
     async def unregister_worker(self, worker_id: str) -> None:
         """Remove a worker from the registry."""
@@ -198,6 +231,23 @@ class CheckedBackend:
     async def layout_version(self) -> int:
         """The namespace's recorded storage layout version."""
         return await self._inner.layout_version()
+
+    async def cancel(self, job_id: str, *, keep: float) -> CancelOutcome:
+        """Cancel one job (see ``Backend.cancel``)."""
+        _seconds("keep", keep, positive=False)
+        if not job_id:
+            return CancelOutcome.NOT_CANCELLABLE
+        return await self._inner.cancel(job_id, keep=keep)
+
+    async def wait_finished(self, job_id: str, *, timeout: float) -> StoredJob | None:
+        """The job once finished (or as it is at the timeout)."""
+        _seconds("timeout", timeout, positive=False)
+        return await self._inner.wait_finished(job_id, timeout=timeout) if job_id else None
+
+    async def prune(self, *, limit: int) -> int:
+        """Delete expired completed/cancelled jobs."""
+        _count("limit", limit, minimum=1)
+        return await self._inner.prune(limit=limit)
 
     async def counts(self, *, queue: str | None = None) -> StateCounts:
         """Jobs per state (of one queue)."""
