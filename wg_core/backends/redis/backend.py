@@ -304,11 +304,12 @@ class RedisBackend(RedisHistory, RedisAdmin):
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         k = self._keys
-        retry = k.queue(token_queue(attempt.token)).retry
+        q = k.queue(token_queue(attempt.token))
+        keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.stats, q.retry)
+        keys += (k.running_counts,)
+        keys += (k.finished, k.expiry, k.placements, k.aliases, q.cancelled)
         moved = await self._transport.run(
-            "retry",
-            (k.running, k.leases, k.attempts, k.ids, k.stats, retry, k.running_counts),
-            (attempt.token, raw, repr(float(delay))),
+            "retry", keys, (attempt.token, raw, repr(float(delay)), k.finished_channel)
         )
         return bool(moved)
 

@@ -911,15 +911,32 @@ end
 return #items
 
 -- name: retry
--- KEYS: running, leases, attempts, ids, stats, the job's queue's retry, running_counts.
--- ARGV: token, envelope, delay.
+-- KEYS: running, leases, attempts, ids, stats, the job's queue's retry, running_counts,
+-- finished, expiry, placements, aliases, the job's queue's cancelled.
+-- ARGV: token, envelope, delay, finished channel.
+-- A job whose cancel was requested is not retried (its cancel returned, so it must not
+-- run again): the failure counts, and it ends CANCELLED with the new envelope, kept as
+-- long as the cancel asked.
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return 0
 end
-local id, queue = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[7], ARGV[1])
-redis.call('ZADD', KEYS[6], now_seconds() + tonumber(ARGV[3]), ARGV[2])
-if id then
-  redis.call('HSET', KEYS[4], id, 't' .. ARGV[2])
+local meta = redis.call('HGET', KEYS[3], ARGV[1])
+local doc = meta and string.find(meta, '{"keep":', 1, true) and full_record(meta)
+local id, queue, priority = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[7], ARGV[1])
+if doc and type(doc[6]) == 'table' then
+  if id then
+    local keep = tonumber(doc[6].keep) or 0
+    local finished, expires, times = finish_times(now_seconds(), keep)
+    local record = finished_record('cancelled', ARGV[2], nil, nil, meta, times, queue, priority)
+    local k = {finished = KEYS[8], ids = KEYS[4], zset = KEYS[12], expiry = KEYS[9],
+      placements = KEYS[10], aliases = KEYS[11]}
+    finish_job(k, id, 'x', record, finished, expires, keep, ARGV[2], ARGV[4])
+  end
+else
+  redis.call('ZADD', KEYS[6], now_seconds() + tonumber(ARGV[3]), ARGV[2])
+  if id then
+    redis.call('HSET', KEYS[4], id, 't' .. ARGV[2])
+  end
 end
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
 if queue ~= 'default' then
