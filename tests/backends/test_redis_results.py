@@ -74,7 +74,8 @@ async def test_finished_jobs_live_in_wgs_own_keys_and_leave_with_prune(
     await backend.enqueue([waiting])
     assert await backend.cancel(waiting.job_id, keep=0.2) is CancelOutcome.CANCELLED
     text = await spec_text(plain, ns)
-    assert done.job_id not in text and waiting.job_id not in text
+    assert done.job_id not in text
+    assert waiting.job_id not in text
     record = await plain.hget(f"{ns}:finished", done.job_id)
     header, _, raw = record.partition("\n")
     assert raw == done.raw  # the envelope as it ran, byte for byte
@@ -157,7 +158,8 @@ async def test_cancel_takes_a_job_back_from_a_blocking_claims_list(
     assert await backend.cancel(job.job_id, keep=KEEP) is CancelOutcome.CANCELLED
     assert await plain.llen(claiming) == 0
     stored = await backend.get_job(job.job_id)
-    assert stored is not None and stored.state is JobState.CANCELLED
+    assert stored is not None
+    assert stored.state is JobState.CANCELLED
     assert await backend.claim(limit=1, lease=30, worker_id="w") == []
 
 
@@ -167,7 +169,8 @@ async def test_text_with_newlines_is_kept_exactly(backend: Backend) -> None:
     await backend.enqueue([job])
     assert await backend.cancel("odd-one", keep=KEEP) is CancelOutcome.CANCELLED
     stored = await backend.get_job("odd-one")
-    assert stored is not None and (stored.state, stored.raw) == (JobState.CANCELLED, raw)
+    assert stored is not None
+    assert (stored.state, stored.raw) == (JobState.CANCELLED, raw)
     [listed] = await backend.list_jobs(JobQuery(state=JobState.CANCELLED, limit=10))
     assert (listed.job_id, listed.raw) == ("odd-one", raw)
 
@@ -181,8 +184,10 @@ async def test_a_completed_job_of_a_queue_keeps_its_place_and_progress(
     stored = await backend.get_job(job.job_id)
     assert stored is not None
     assert (stored.queue, stored.priority, stored.result) == ("emails", -4, "[1, 2]")
-    assert stored.progress is not None and stored.progress.message == "half"
-    assert stored.started_at is not None and stored.finished_at is not None
+    assert stored.progress is not None
+    assert stored.progress.message == "half"
+    assert stored.started_at is not None
+    assert stored.finished_at is not None
     assert stored.started_at <= stored.finished_at
     counts = await backend.counts(queue="emails")
     assert (counts.completed, (await backend.counts(queue="default")).completed) == (1, 0)
@@ -191,7 +196,8 @@ async def test_a_completed_job_of_a_queue_keeps_its_place_and_progress(
     assert await backend.move_to_queue([Move(job.job_id, JobState.COMPLETED, job.raw)]) == 1
     assert await plain.hexists(f"{backend.namespace}:finished", job.job_id) == 0
     [again] = await backend.claim(limit=1, lease=30, worker_id="w", queues=["emails"])
-    assert again.key == job.job_id and again.queue == "emails"
+    assert again.key == job.job_id
+    assert again.queue == "emails"
     assert (await backend.get_job(job.job_id)).priority == -4  # type: ignore[union-attr]
 
 
@@ -206,7 +212,8 @@ async def test_the_hash_tag_names_every_finished_key_in_the_slot(plain: Any) -> 
         await backend.enqueue([queued])
         assert await backend.cancel(queued.job_id, keep=KEEP) is CancelOutcome.CANCELLED
         names = await keys_of(plain, tag)
-        assert f"{tag}:finished" in names and f"{tag}:queue:emails:completed" in names
+        assert f"{tag}:finished" in names
+        assert f"{tag}:queue:emails:completed" in names
         assert not [key async for key in plain.scan_iter(match=f"{backend.namespace}:*")]
         await asyncio.sleep(0.2)
         assert await backend.prune(limit=10) == 1
