@@ -77,9 +77,10 @@ async def test_finished_jobs_live_in_wgs_own_keys_and_leave_with_prune(
     assert done.job_id not in text
     assert waiting.job_id not in text
     record = await plain.hget(f"{ns}:finished", done.job_id)
-    header, _, raw = record.partition("\n")
-    assert raw == done.raw  # the envelope as it ran, byte for byte
+    header, _, rest = record.partition("\n")
+    assert rest == '{"n":1}' + done.raw  # the result, then the envelope as it ran, verbatim
     assert json.loads(header)["state"] == "completed"
+    assert json.loads(header)["result_bytes"] == len('{"n":1}')
     assert await plain.hget(f"{ns}:ids", done.job_id) == "c"
     assert await plain.zrange(f"{ns}:queue:default:completed", 0, -1) == [done.job_id]
     assert await plain.zrange(f"{ns}:queue:emails:cancelled", 0, -1) == [waiting.job_id]
@@ -180,10 +181,11 @@ async def test_a_completed_job_of_a_queue_keeps_its_place_and_progress(
 ) -> None:
     job, attempt = await start_job(backend, new_job(queue="emails", priority=-4))
     assert await backend.set_progress(attempt, Progress(0.5, "half"))
-    assert await backend.complete([Completion(attempt, result="[1, 2]", keep=KEEP)]) == 1
+    result = '["\u00e9t\u00e9 \u2600", 2]'  # bytes and characters differ in number
+    assert await backend.complete([Completion(attempt, result=result, keep=KEEP)]) == 1
     stored = await backend.get_job(job.job_id)
     assert stored is not None
-    assert (stored.queue, stored.priority, stored.result) == ("emails", -4, "[1, 2]")
+    assert (stored.queue, stored.priority, stored.result) == ("emails", -4, result)
     assert stored.progress is not None
     assert stored.progress.message == "half"
     assert stored.started_at is not None

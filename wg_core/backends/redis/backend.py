@@ -277,22 +277,23 @@ class RedisBackend(RedisHistory, RedisAdmin):
     async def _complete_kept(self, completions: Sequence[Completion]) -> int:
         k = self._keys
         names: dict[str, None] = {}
+        first = completions[0].keep
+        common = all(item.keep == first for item in completions)
         args: list[Any] = []
-        keeps: dict[float, str] = {}
         for item in completions:
-            token, keep = item.attempt.token, item.keep
+            token, result = item.attempt.token, item.result
             if TOKEN_QUEUE_MARK in token:
                 names[token_queue(token)] = None
-            text = keeps.get(keep)
-            if text is None:
-                text = keeps[keep] = repr(float(keep))
-            result = item.result
-            args += (token, "" if result is None else "v" + result, text)
+            if common:
+                args += (token, "" if result is None else "v" + result)
+            else:
+                args += (token, "" if result is None else "v" + result, repr(float(item.keep)))
         queues = [DEFAULT_QUEUE, *names] if DEFAULT_QUEUE not in names else list(names)
         keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.stats)
         keys += (k.running_counts, k.finished, k.expiry)
         keys += tuple(self._completed_key(name) for name in queues)
-        head: list[Any] = [k.finished_channel, len(queues), *queues]
+        keep = repr(float(first)) if common else ""
+        head: list[Any] = [k.finished_channel, len(queues), *queues, keep]
         done: int = await self._transport.run("complete_kept", keys, head + args)
         return done
 

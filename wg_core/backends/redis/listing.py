@@ -508,6 +508,13 @@ def finished_job(job_id: str, record: str) -> StoredJob:
     (scripts.lua's ``finished_record``: a JSON header, a newline, the envelope)."""
     header, _, raw = record.partition("\n")
     doc = json.loads(header)
+    result = doc.get("result")
+    size = doc.get("result_bytes")
+    if isinstance(size, int):
+        # The result, then the envelope: split where the script counted, in bytes.
+        data = raw.encode("utf-8", "surrogateescape")
+        result = data[:size].decode("utf-8", "surrogateescape")
+        raw = data[size:].decode("utf-8", "surrogateescape")
     attempt = doc.get("attempt")
     started_at: float | None = None
     progress: Progress | None = None
@@ -518,7 +525,7 @@ def finished_job(job_id: str, record: str) -> StoredJob:
         priority = attempt[4] if len(attempt) > 4 else 0
         progress = _progress(attempt[6]) if len(attempt) > 6 else None
     finished_at = _seconds(doc.get("finished_at"))
-    result, error = doc.get("result"), doc.get("last_error")
+    error = doc.get("last_error")
     return StoredJob(
         job_id=job_id,
         state=JobState(doc["state"]),

@@ -169,24 +169,27 @@ local function finish_times(now, keep)
 end
 
 -- The record of a finished job in {ns}:finished: a JSON header, a newline, then the
--- envelope as it ran, verbatim. The header holds the state, the `times` members, the
--- attempt's record verbatim (`meta`: claim time, queue, priority, progress) or, for a
--- job that never ran, its queue and priority, then the result and the last error as
--- JSON strings. (cjson escapes newlines, so the header has none.)
+-- result (its length in bytes is in the header) and the envelope as it ran, both
+-- verbatim (escaping them would cost more than the rest of the record). The header
+-- holds the state, the `times` members, the attempt's record verbatim (`meta`: claim
+-- time, queue, priority, progress) or, for a job that never ran, its queue and
+-- priority, and the last error as a JSON string. (cjson escapes newlines, so the
+-- header has none.)
 local function finished_record(state, raw, result, last_error, meta, times, queue, priority)
-  local head = '{"state":"' .. state .. '",' .. times
+  local attempt
   if meta then
-    head = head .. ',"attempt":' .. meta
+    attempt = ',"attempt":' .. meta
   else
-    head = head .. ',"queue":"' .. queue .. '","priority":' .. string.format('%d', priority)
+    attempt = ',"queue":"' .. queue .. '","priority":' .. string.format('%d', priority)
   end
+  local sized, reason = '', ''
   if result then
-    head = head .. ',"result":' .. cjson.encode(result)
+    sized, raw = ',"result_bytes":' .. #result, result .. raw
   end
   if last_error then
-    head = head .. ',"last_error":' .. cjson.encode(last_error)
+    reason = ',"last_error":' .. cjson.encode(last_error)
   end
-  return head .. '}\n' .. raw
+  return '{"state":"' .. state .. '",' .. times .. attempt .. sized .. reason .. '}\n' .. raw
 end
 
 -- Keep job `id` finished in state `letter` ('c' or 'x') until `expires` (keys:
@@ -632,8 +635,9 @@ return #held
 -- name: complete_kept
 -- KEYS: running, leases, attempts, ids, stats, running_counts, finished, expiry, then
 -- per queue named in ARGV: its completed ZSET.
--- ARGV: finished channel, nq, nq queue names, then (token, result, keep) per job: the
--- result is 'v' followed by its JSON text, or '' for none; keep in seconds (> 0).
+-- ARGV: finished channel, nq, nq queue names, the keep of every job in seconds (> 0)
+-- or '' when each has its own, then per job its token, its result ('v' followed by its
+-- JSON text, or '' for none) and, without a common keep, its keep.
 -- complete's transition (processed += n, in total and per queue), but each job stays
 -- COMPLETED for `keep` seconds: its record in {ns}:finished (the envelope as it ran,
 -- the result, claim and finish times, last progress, queue and priority), its id in
@@ -645,14 +649,15 @@ local zsets = {}
 for i = 1, nq do
   zsets[ARGV[2 + i]] = KEYS[8 + i]
 end
+local common = tonumber(ARGV[3 + nq])
 local tokens, results, keeps, unique = {}, {}, {}, {}
-for i = 3 + nq, #ARGV, 3 do
+for i = 4 + nq, #ARGV, common and 2 or 3 do
   local token = ARGV[i]
   if not unique[token] then
     unique[token] = true
     tokens[#tokens + 1] = token
     results[#tokens] = ARGV[i + 1]
-    keeps[#tokens] = tonumber(ARGV[i + 2])
+    keeps[#tokens] = common or tonumber(ARGV[i + 2])
   end
 end
 local present = redis.call('HMGET', KEYS[1], unpack(tokens))
