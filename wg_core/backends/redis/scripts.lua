@@ -697,7 +697,9 @@ if #ids > 0 then
   local now = now_seconds()
   local stamps = {} -- keep -> {finish time, expiry time, record members}, built once
   local current = redis.call('HMGET', KEYS[4], unpack(ids))
+  -- Explicit counts: # is a binary search in Lua 5.1.
   local records, entries, expiries, scored, done = {}, {}, {}, {}, {}
+  local n, counts = 0, {}
   for j, entry in ipairs(current) do
     -- An entry naming something else belongs to another job with this id: leave it.
     if entry == expected[j] or not entry then
@@ -709,24 +711,26 @@ if #ids > 0 then
         stamp = {finish_times(now, keep)}
         stamps[keep] = stamp
       end
-      records[#records + 1] = id
-      records[#records + 1] = finished_record('completed', raws[i], result, nil, metas[i],
-        stamp[3])
-      entries[#entries + 1] = id
-      entries[#entries + 1] = 'c'
-      expiries[#expiries + 1] = stamp[2]
-      expiries[#expiries + 1] = id
+      local pair = 2 * n
+      records[pair + 1] = id
+      records[pair + 2] = finished_record('completed', raws[i], result, nil, metas[i], stamp[3])
+      entries[pair + 1] = id
+      entries[pair + 2] = 'c'
+      expiries[pair + 1] = stamp[2]
+      expiries[pair + 2] = id
+      n = n + 1
+      done[n] = id
       local zset = zsets[queues[j]]
       if zset then
-        local list = scored[zset] or {}
+        local list, m = scored[zset] or {}, counts[zset] or 0
         scored[zset] = list
-        list[#list + 1] = stamp[1]
-        list[#list + 1] = id
+        list[m + 1] = stamp[1]
+        list[m + 2] = id
+        counts[zset] = m + 2
       end
-      done[#done + 1] = id
     end
   end
-  if #done > 0 then
+  if n > 0 then
     redis.call('HSET', KEYS[7], unpack(records))
     redis.call('HSET', KEYS[4], unpack(entries))
     redis.call('ZADD', KEYS[8], unpack(expiries))
