@@ -50,7 +50,8 @@ The package, by noun: ``keys`` (the namespace's and the queues' keys, the hash t
 script lane, bounds, retries and error translation), ``claiming`` (blocking claims),
 ``layout`` (layout versions and the upgrade), ``backend`` (the class and its working
 verbs), ``history`` (finished jobs: cancel, progress, prune, waits), ``signals`` (the
-pub/sub listener behind the waits), ``listing`` (listings and look-ups), ``admin``
+pub/sub listener behind the waits), ``records`` (the attempt and finished-job records,
+read back), ``listing`` (listings and look-ups), ``admin``
 (the other admin verbs).
 
 Completed and cancelled jobs (layout 3) are kept in wg's own keys (``{ns}:finished``,
