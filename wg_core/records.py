@@ -1,0 +1,249 @@
+"""The value types of the backend contract (``wg_core.backend``): what goes in and
+comes out of a ``Backend``'s verbs. Plain frozen dataclasses and enums, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Final
+
+from wg_core.queues import DEFAULT_QUEUE
+
+__all__ = [
+    "FINISHED_STATES",
+    "Attempt",
+    "CancelOutcome",
+    "Completion",
+    "Counters",
+    "HeartbeatReply",
+    "JobQuery",
+    "JobState",
+    "Move",
+    "NewJob",
+    "Progress",
+    "QueueInfo",
+    "StateCounts",
+    "StoredJob",
+    "WorkerInfo",
+]
+
+
+class JobState(enum.StrEnum):
+    """Where a job is. COMPLETED and CANCELLED jobs are kept for their retention
+    (``keep``) in wg's own storage, then pruned."""
+
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    RETRY = "retry"
+    RUNNING = "running"
+    DEAD = "dead"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATES: Final = frozenset({JobState.COMPLETED, JobState.CANCELLED})
+"""The states a job is kept in for ``keep`` seconds and then pruned."""
+
+
+class CancelOutcome(enum.StrEnum):
+    """What ``Backend.cancel`` did: the job is CANCELLED now, its cancel was REQUESTED
+    (it is RUNNING: its worker finishes it), or it is NOT_CANCELLABLE (finished or
+    unknown)."""
+
+    CANCELLED = "cancelled"
+    REQUESTED = "requested"
+    NOT_CANCELLABLE = "not_cancellable"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to store. ``raw`` is the encoded envelope; ``job_id`` and ``job_name`` are
+    copies of its fields for indexing. ``delay`` > 0 stores it SCHEDULED, due that many
+    seconds from now on the backend's clock; otherwise QUEUED. ``queue`` and
+    ``priority`` are validated by ``Client`` (``wg_core.queues``)."""
+
+    job_id: str
+    job_name: str
+    raw: str
+    delay: float = 0.0
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One claimed run of a job: the handle for every later transition.
+
+    ``key`` is the backend's own handle for the stored job (a row id, a list entry...),
+    opaque to callers; ``token`` is unique to this attempt; ``raw`` is the stored text
+    exactly as read (it may not even be valid JSON: callers decode it). ``queue`` is
+    the job's queue. ``cancel_requested``: set on attempts ``reclaim_expired`` returns
+    for a job whose cancel was requested (the reaper finishes it cancelled).
+    """
+
+    key: str
+    token: str
+    raw: str
+    queue: str = DEFAULT_QUEUE
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished attempt with its result: ``result`` is the encoded JSON text of the
+    handler's return value (``None``: no result stored), kept ``keep`` seconds
+    (0: the job is deleted at once, as for a bare ``Attempt``)."""
+
+    attempt: Attempt
+    result: str | None = None
+    keep: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a running job says it is: ``fraction`` from 0 to 1 and an optional
+    message (at most ``MAX_PROGRESS_MESSAGE`` characters). ``updated_at`` (Unix
+    seconds) is set by the backend when it stores it."""
+
+    fraction: float
+    message: str | None = None
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredJob:
+    """A job as the admin side sees it.
+
+    ``due_at``: when a SCHEDULED/RETRY job becomes due (Unix seconds, backend clock).
+    ``lease_until`` and ``worker_id``: for RUNNING jobs. ``updated_at``: when the job
+    entered its current state (for DEAD: when it died), if the backend knows.
+    ``queue`` and ``priority``: as stored with the job. For finished jobs: ``result``
+    (the encoded JSON text, COMPLETED only), ``started_at`` (its last claim),
+    ``finished_at`` and ``expires_at`` (when it will be pruned). ``progress``: the last
+    one a running attempt recorded. ``cancel_requested``: a RUNNING job whose cancel was
+    requested.
+    """
+
+    job_id: str
+    state: JobState
+    raw: str
+    due_at: float | None = None
+    lease_until: float | None = None
+    worker_id: str | None = None
+    updated_at: float | None = None
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    result: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    expires_at: float | None = None
+    progress: Progress | None = None
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobQuery:
+    """What ``list_jobs`` returns: a page of the jobs in ``state``.
+
+    Order: for QUEUED, enqueue order (oldest first; a released job keeps its place;
+    priority and queue order are the claim's business, not the listing's), due time for
+    SCHEDULED/RETRY, claim order for RUNNING, burial order for DEAD, finish order for
+    COMPLETED/CANCELLED; ``newest_first`` reverses it. Filters (``None``: no filter):
+    ``queue`` exactly; ``job_name`` exactly; ``error_contains`` anywhere in
+    ``last_error``; ``text_contains`` anywhere in the stored envelope text (id, job
+    name, payload, error); both case-insensitively, ASCII case folding. ``offset`` and
+    ``limit`` count matching jobs. Validated by the checked-dispatch layer."""
+
+    state: JobState
+    limit: int
+    offset: int = 0
+    newest_first: bool = False
+    queue: str | None = None
+    job_name: str | None = None
+    error_contains: str | None = None
+    text_contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Admin move of one job from ``from_state`` to QUEUED, replacing its envelope with
+    ``raw`` (e.g. ``retry_count`` reset). Applies only if the job is still in
+    ``from_state``. The job keeps its queue and priority."""
+
+    job_id: str
+    from_state: JobState
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateCounts:
+    """How many jobs are in each state, and when the oldest queued one was enqueued
+    (Unix seconds, ``None`` when the queue is empty or the backend cannot tell)."""
+
+    queued: int = 0
+    scheduled: int = 0
+    retry: int = 0
+    running: int = 0
+    dead: int = 0
+    oldest_queued_at: float | None = None
+    completed: int = 0
+    cancelled: int = 0
+
+    @property
+    def total(self) -> int:
+        """All jobs not yet finished (completed and cancelled ones not counted)."""
+        return self.queued + self.scheduled + self.retry + self.running + self.dead
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Monotonic totals since the namespace was created: completed attempts
+    (``processed``) and failed attempts (``failed``: retried or buried)."""
+
+    processed: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """One named queue: its jobs per state, its totals and whether it is paused (on
+    its own: the namespace-wide pause is ``Backend.is_paused()``)."""
+
+    name: str
+    counts: StateCounts
+    counters: Counters
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker pool as registered in the backend (shown by ``wg inspect workers``).
+
+    ``started_at`` and ``last_seen`` are Unix seconds; ``last_seen`` is set by the
+    backend on each heartbeat (its clock), whatever the caller passes.
+    """
+
+    worker_id: str
+    host: str
+    pid: int
+    concurrency: int
+    running: int = 0
+    started_at: float = 0.0
+    last_seen: float = 0.0
+    state: str = "running"
+    """``running`` or ``draining``."""
+    stop_requested: bool = False
+    job_names: tuple[str, ...] = ()
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
+    """The queues the pool serves, in its claiming order."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    """What a heartbeat learned: tokens whose lease is gone (another worker may own
+    those jobs now), tokens of held attempts whose job's cancel was requested, and
+    whether an operator asked this worker to stop."""
+
+    lost: frozenset[str] = field(default_factory=frozenset)
+    stop_requested: bool = False
+    cancelled: frozenset[str] = field(default_factory=frozenset)
