@@ -1,5 +1,5 @@
-"""The value types of the backend contract (``wg_core.backend``): what goes in and
-comes out of a ``Backend``'s verbs. Plain frozen dataclasses and enums, no I/O."""
+"""The value types of the backend contract (``wg_core.backend``): what goes in and out
+of a backend, in domain terms. Plain frozen dataclasses and enums, no behaviour."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ __all__ = [
 
 
 class JobState(enum.StrEnum):
-    """Where a job is. COMPLETED and CANCELLED jobs are kept for their retention
-    (``keep``) in wg's own storage, then pruned."""
+    """Where a job is. COMPLETED and CANCELLED jobs are kept for their ``keep``
+    seconds in wg's own storage (never in the Rust wg's structures), then pruned."""
 
     QUEUED = "queued"
     SCHEDULED = "scheduled"
@@ -42,17 +42,20 @@ class JobState(enum.StrEnum):
 
 
 FINISHED_STATES: Final = frozenset({JobState.COMPLETED, JobState.CANCELLED})
-"""The states a job is kept in for ``keep`` seconds and then pruned."""
+"""The states a job is kept in for a retention period, with ``finished_at`` and
+``expires_at``, and from which ``prune`` deletes it. (A DEAD job has ended too, and
+``wait_finished`` returns it, but it stays until an operator acts.)"""
 
 
 class CancelOutcome(enum.StrEnum):
-    """What ``Backend.cancel`` did: the job is CANCELLED now, its cancel was REQUESTED
-    (it is RUNNING: its worker finishes it), or it is NOT_CANCELLABLE (finished or
-    unknown)."""
+    """What ``Backend.cancel`` did."""
 
     CANCELLED = "cancelled"
+    """The job was waiting (queued, scheduled, retry or dead): it is CANCELLED now."""
     REQUESTED = "requested"
+    """The job is RUNNING: its cancel is requested and its worker signalled."""
     NOT_CANCELLABLE = "not_cancellable"
+    """Already completed or cancelled, or no such job."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +80,8 @@ class Attempt:
     ``key`` is the backend's own handle for the stored job (a row id, a list entry...),
     opaque to callers; ``token`` is unique to this attempt; ``raw`` is the stored text
     exactly as read (it may not even be valid JSON: callers decode it). ``queue`` is
-    the job's queue. ``cancel_requested``: set on attempts ``reclaim_expired`` returns
-    for a job whose cancel was requested (the reaper finishes it cancelled).
+    the job's queue. ``cancel_requested`` is set on an attempt ``reclaim_expired``
+    returns when the job's cancel was requested (the reaper finishes it cancelled).
     """
 
     key: str
@@ -90,9 +93,9 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A finished attempt with its result: ``result`` is the encoded JSON text of the
-    handler's return value (``None``: no result stored), kept ``keep`` seconds
-    (0: the job is deleted at once, as for a bare ``Attempt``)."""
+    """A finished attempt with its result, for ``Backend.complete``: the job is kept
+    COMPLETED with ``result`` (encoded JSON text, ``None`` for none) for ``keep``
+    seconds; ``keep`` 0 deletes it at once, like a bare ``Attempt``."""
 
     attempt: Attempt
     result: str | None = None
@@ -101,9 +104,9 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """How far a running job says it is: ``fraction`` from 0 to 1 and an optional
-    message (at most ``MAX_PROGRESS_MESSAGE`` characters). ``updated_at`` (Unix
-    seconds) is set by the backend when it stores it."""
+    """A running job's progress: ``fraction`` from 0 to 1 and an optional message
+    (at most ``wg_core.dispatch.MAX_PROGRESS_MESSAGE`` characters). ``updated_at`` is
+    set by the backend (its clock) when stored; callers leave it ``None``."""
 
     fraction: float
     message: str | None = None
@@ -116,12 +119,15 @@ class StoredJob:
 
     ``due_at``: when a SCHEDULED/RETRY job becomes due (Unix seconds, backend clock).
     ``lease_until`` and ``worker_id``: for RUNNING jobs. ``updated_at``: when the job
-    entered its current state (for DEAD: when it died), if the backend knows.
-    ``queue`` and ``priority``: as stored with the job. For finished jobs: ``result``
-    (the encoded JSON text, COMPLETED only), ``started_at`` (its last claim),
-    ``finished_at`` and ``expires_at`` (when it will be pruned). ``progress``: the last
-    one a running attempt recorded. ``cancel_requested``: a RUNNING job whose cancel was
-    requested.
+    entered its current state (for DEAD: when it died; for COMPLETED/CANCELLED: when it
+    finished), if the backend knows. ``queue`` and ``priority``: as stored with the job.
+
+    Issue 18: ``result`` (encoded JSON text) of a COMPLETED job; ``started_at`` (when
+    its last attempt was claimed, if the backend knows), ``finished_at`` and
+    ``expires_at`` of a COMPLETED/CANCELLED job; ``progress`` of a RUNNING job (kept as
+    it was when the job finished); ``cancel_requested`` of a RUNNING job whose cancel
+    was requested; ``last_error`` recorded outside the envelope (``finish_cancelled``'s
+    error; the envelope of a finished job is kept as it was when it ran).
     """
 
     job_id: str
@@ -139,6 +145,7 @@ class StoredJob:
     expires_at: float | None = None
     progress: Progress | None = None
     cancel_requested: bool = False
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,7 +175,8 @@ class JobQuery:
 class Move:
     """Admin move of one job from ``from_state`` to QUEUED, replacing its envelope with
     ``raw`` (e.g. ``retry_count`` reset). Applies only if the job is still in
-    ``from_state``. The job keeps its queue and priority."""
+    ``from_state`` (COMPLETED and CANCELLED jobs run again this way). The job keeps
+    its queue and priority."""
 
     job_id: str
     from_state: JobState
@@ -191,14 +199,20 @@ class StateCounts:
 
     @property
     def total(self) -> int:
-        """All jobs not yet finished (completed and cancelled ones not counted)."""
+        """All jobs not yet finished (completed and cancelled ones are not counted)."""
         return self.queued + self.scheduled + self.retry + self.running + self.dead
+
+    @property
+    def finished(self) -> int:
+        """Completed and cancelled jobs still kept."""
+        return self.completed + self.cancelled
 
 
 @dataclass(frozen=True, slots=True)
 class Counters:
     """Monotonic totals since the namespace was created: completed attempts
-    (``processed``) and failed attempts (``failed``: retried or buried)."""
+    (``processed``) and failed attempts (``failed``: retried or buried). A cancel
+    counts as neither."""
 
     processed: int = 0
     failed: int = 0
@@ -241,8 +255,9 @@ class WorkerInfo:
 @dataclass(frozen=True, slots=True)
 class HeartbeatReply:
     """What a heartbeat learned: tokens whose lease is gone (another worker may own
-    those jobs now), tokens of held attempts whose job's cancel was requested, and
-    whether an operator asked this worker to stop."""
+    those jobs now), tokens still held whose job's cancel was requested (the worker
+    cancels their handlers, then calls ``finish_cancelled``), and whether an operator
+    asked this worker to stop."""
 
     lost: frozenset[str] = field(default_factory=frozenset)
     stop_requested: bool = False
