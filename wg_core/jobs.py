@@ -131,6 +131,9 @@ class JobInfo:
     expires_at: float | None = None
     progress: Progress | None = None
     cancel_requested: bool = False
+    recorded_error: str | None = None
+    """An error the backend recorded beside the envelope (a cancelled job's
+    ``cancelled``): ``last_error`` prefers it to the envelope's."""
 
     @classmethod
     def from_stored(cls, stored: StoredJob) -> JobInfo:
@@ -160,6 +163,7 @@ class JobInfo:
             expires_at=stored.expires_at,
             progress=stored.progress,
             cancel_requested=stored.cancel_requested,
+            recorded_error=stored.last_error,
         )
 
     @property
@@ -182,7 +186,10 @@ class JobInfo:
 
     @property
     def last_error(self) -> str | None:
-        """The last failure's message, or the reason the envelope cannot be read."""
+        """The last failure's message (or the reason a job was cancelled), or the
+        reason the envelope cannot be read."""
+        if self.recorded_error is not None:
+            return self.recorded_error
         if self.envelope is None:
             return self.decode_error
         return self.envelope.last_error
