@@ -385,7 +385,8 @@ async def test_a_crashed_workers_job_is_recovered_as_a_failed_attempt(
     assert seen == [2]
     assert (await client.counters()).failed == 1
     info = await client.get_job(job_id)
-    assert info is not None and info.state is JobState.COMPLETED  # kept, with its result
+    assert info is not None
+    assert info.state is JobState.COMPLETED
 
 
 async def test_a_job_that_keeps_killing_its_worker_ends_dead(
@@ -788,7 +789,8 @@ async def test_a_silent_workers_jobs_are_taken_over_before_their_lease_expires(
     await wait_until(lambda: settled(client))
     assert seen == [2]  # the crash counted as a failed attempt
     info = await client.get_job(job_id)
-    assert info is not None and info.state is JobState.COMPLETED  # kept, with its result
+    assert info is not None
+    assert info.state is JobState.COMPLETED
 
 
 async def test_a_worker_busy_in_a_long_sync_handler_is_not_reaped(

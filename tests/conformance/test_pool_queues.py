@@ -197,7 +197,8 @@ async def test_a_retried_job_keeps_its_queue_and_priority(client: Client, start_
     await wait_until(processed(pool, 1))
     assert runs == [(1, "emails", 7, JobState.RUNNING), (2, "emails", 7, JobState.RUNNING)]
     info = await client.get_job(job_id)
-    assert info is not None and info.state is JobState.COMPLETED  # kept, with its result
+    assert info is not None
+    assert info.state is JobState.COMPLETED
     assert (await client.counters(queue="emails")).failed == 1
 
 

@@ -101,9 +101,11 @@ async def test_result_of_async_and_sync_handlers(client: Client, start_pool: Any
     info = await job(client, b)
     assert info.state is JobState.COMPLETED
     assert info.result == 6
-    assert info.finished_at is not None and info.expires_at is not None
+    assert info.finished_at is not None
+    assert info.expires_at is not None
     assert info.expires_at == pytest.approx(info.finished_at + 3600.0, abs=2.0)
-    assert info.run_time is not None and info.run_time >= 0.0
+    assert info.run_time is not None
+    assert info.run_time >= 0.0
 
 
 async def test_result_of_a_retried_job_is_the_final_attempts(
@@ -129,7 +131,8 @@ async def test_result_of_a_dead_job_raises_job_failed(client: Client, start_pool
         await client.result(job_id, timeout=WAIT)
     assert (caught.value.job_id, caught.value.state) == (job_id, JobState.DEAD)
     assert caught.value.last_error == "RuntimeError: smtp down"
-    assert "dead" in str(caught.value) and "smtp down" in str(caught.value)
+    assert "dead" in str(caught.value)
+    assert "smtp down" in str(caught.value)
 
 
 async def test_result_times_out_and_unknown_ids_are_not_found(client: Client) -> None:
@@ -190,8 +193,10 @@ async def test_keep_finished_zero_keeps_nothing(client: Client, start_pool: Any)
     with pytest.raises(JobNotFoundError):
         await client.result(gone, timeout=0.1)
     info = await job(client, kept)  # its own keep_finished wins over the pool's
-    assert info.state is JobState.COMPLETED and info.result == 1
-    assert info.expires_at is not None and info.finished_at is not None
+    assert info.state is JobState.COMPLETED
+    assert info.result == 1
+    assert info.expires_at is not None
+    assert info.finished_at is not None
     assert info.expires_at == pytest.approx(info.finished_at + 60, abs=2.0)
 
 
@@ -359,17 +364,17 @@ async def test_progress_is_visible_while_running(client: Client, start_pool: Any
 
     async def reported(job_id: str, fraction: float) -> bool:
         info = await client.get_job(job_id)
-        return (
-            info is not None and info.progress is not None and info.progress.fraction == fraction
-        )
+        return info is not None and info.progress is not None and info.progress.fraction == fraction
 
     await wait_until(lambda: reported(a, 0.4), timeout=WAIT)
     await wait_until(lambda: reported(b, 0.75), timeout=WAIT)
     info = await job(client, a)
     assert info.state is JobState.RUNNING
-    assert info.progress is not None and info.progress.message == "resized 40 of 100"
+    assert info.progress is not None
+    assert info.progress.message == "resized 40 of 100"
     sync_info = await job(client, b)
-    assert sync_info.progress is not None and sync_info.progress.message == "x" * 1000
+    assert sync_info.progress is not None
+    assert sync_info.progress.message == "x" * 1000
     release.set()
     done_sync.set()
     await client.result(a, timeout=WAIT)
