@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
+from wg_core.backend import Attempt, Completion, HeartbeatReply, JobState, NewJob, WorkerInfo
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.redis.admin import RedisAdmin
 from wg_core.backends.redis.claiming import (
@@ -26,9 +26,11 @@ from wg_core.backends.redis.claiming import (
     ClaimPlan,
     claim_reply,
 )
+from wg_core.backends.redis.history import RedisHistory
 from wg_core.backends.redis.keys import STATE_LETTER, Keys, split_hash_tag, token_queue
 from wg_core.backends.redis.layout import open_layout, read_layout
 from wg_core.backends.redis.scripts import load_scripts
+from wg_core.backends.redis.signals import Signals
 from wg_core.backends.redis.transport import Transport
 from wg_core.errors import BackendError, DuplicateJobError
 from wg_core.namespace import validate_namespace
@@ -40,7 +42,7 @@ __all__ = ["RedisBackend"]
 _MAX_BATCH: Final = 1000
 
 
-class RedisBackend(RedisAdmin):
+class RedisBackend(RedisHistory, RedisAdmin):
     """wg's backend on Redis ≥ 6.2. See the package docstring for the guarantees.
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as
@@ -81,6 +83,7 @@ class RedisBackend(RedisAdmin):
             max_connections=max_connections,
         )
         self._claims = BlockingClaims(self._transport, self._keys, self.release)
+        self._signals = Signals(self._transport, self._keys)
         k = self._keys
         self._enqueue_one_keys = (k.jobs, k.ids, k.aliases)
         self._enqueue_keys = (k.ids, k.aliases, k.placements, k.queues, k.order)
@@ -128,6 +131,7 @@ class RedisBackend(RedisAdmin):
         return RedisBackend(self._given_url, self.namespace, **self._options)
 
     async def close(self) -> None:
+        await self._signals.close()
         await self._transport.close(self._claims.give_back_on_close())
 
     async def destroy(self) -> None:
@@ -239,15 +243,38 @@ class RedisBackend(RedisAdmin):
             raise
         return claim_reply(reply)
 
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
+        # Jobs kept nothing (bare attempts, keep 0) take today's script, unchanged:
+        # retention costs the hot path nothing when it is off.
+        kept = [item for item in attempts if isinstance(item, Completion) and item.keep > 0]
+        gone = [
+            item.attempt if isinstance(item, Completion) else item
+            for item in attempts
+            if not (isinstance(item, Completion) and item.keep > 0)
+        ]
         k = self._keys
         done = 0
-        for start in range(0, len(attempts), _MAX_BATCH):
+        for start in range(0, len(gone), _MAX_BATCH):
             done += await self._transport.run(
                 "complete",
                 (k.running, k.leases, k.attempts, k.ids, k.stats, k.placements, k.running_counts),
-                [attempt.token for attempt in attempts[start : start + _MAX_BATCH]],
+                [attempt.token for attempt in gone[start : start + _MAX_BATCH]],
             )
+        for start in range(0, len(kept), _MAX_BATCH):
+            done += await self._complete_kept(kept[start : start + _MAX_BATCH])
+        return done
+
+    async def _complete_kept(self, completions: Sequence[Completion]) -> int:
+        k = self._keys
+        names = list(dict.fromkeys(token_queue(item.attempt.token) for item in completions))
+        keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.stats)
+        keys += (k.running_counts, k.finished, k.expiry)
+        keys += tuple(k.queue(name).completed for name in names)
+        args: list[Any] = [k.finished_channel, len(names), *names]
+        for item in completions:
+            result = "" if item.result is None else f"v{item.result}"
+            args += (item.attempt.token, result, repr(float(item.keep)))
+        done: int = await self._transport.run("complete_kept", keys, args)
         return done
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
@@ -265,7 +292,9 @@ class RedisBackend(RedisAdmin):
         dead = k.queue(token_queue(attempt.token)).dead
         held = (k.running, k.leases, k.attempts, k.ids, k.stats)
         moved = await self._transport.run(
-            "bury", (*held, dead, k.died, k.aliases, k.running_counts), (attempt.token, raw)
+            "bury",
+            (*held, dead, k.died, k.aliases, k.running_counts),
+            (attempt.token, raw, k.finished_channel),
         )
         return bool(moved)
 
@@ -273,12 +302,13 @@ class RedisBackend(RedisAdmin):
         k = self._keys
         names = list(dict.fromkeys(token_queue(attempt.token) for attempt in attempts))
         keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.order)
-        keys += (k.running_counts,)
+        keys += (k.running_counts, k.finished, k.expiry, k.placements, k.aliases)
         for name in names:
             q = k.queue(name)
-            keys += (q.jobs, q.prio, q.wake)
+            keys += (q.jobs, q.prio, q.wake, q.cancelled)
+        tokens = (attempt.token for attempt in attempts)
         released: int = await self._transport.run(
-            "release", keys, [len(names), *names, *(attempt.token for attempt in attempts)]
+            "release", keys, [k.finished_channel, len(names), *names, *tokens]
         )
         return released
 
@@ -290,7 +320,7 @@ class RedisBackend(RedisAdmin):
         document = json.dumps(fields, separators=(",", ":"))
         reply = await self._transport.run_idempotent(
             "heartbeat",
-            (k.running, k.leases, k.workers, k.seen, k.stopping),
+            (k.running, k.leases, k.workers, k.seen, k.stopping, k.attempts),
             (
                 repr(float(lease)),
                 worker.worker_id,
@@ -299,7 +329,9 @@ class RedisBackend(RedisAdmin):
                 *(attempt.token for attempt in attempts),
             ),
         )
-        return HeartbeatReply(lost=frozenset(reply[1:]), stop_requested=bool(reply[0]))
+        return HeartbeatReply(
+            lost=frozenset(reply[1]), stop_requested=bool(reply[0]), cancelled=frozenset(reply[2])
+        )
 
     async def unregister_worker(self, worker_id: str) -> None:
         k = self._keys
@@ -340,6 +372,12 @@ class RedisBackend(RedisAdmin):
             ),
         )
         return [
-            Attempt(key=reply[i], token=reply[i + 1], raw=reply[i + 2])
-            for i in range(0, len(reply), 3)
+            Attempt(
+                key=reply[i],
+                token=reply[i + 1],
+                raw=reply[i + 2],
+                queue=token_queue(reply[i + 1]),
+                cancel_requested=bool(reply[i + 3]),
+            )
+            for i in range(0, len(reply), 4)
         ]
