@@ -180,7 +180,7 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
             if not _is(job_id, stored_id, raw):
                 continue
             if token is not None:
-                await session.execute("request_cancel", {"id": row_id})
+                await session.execute("request_cancel", {"id": row_id, "keep_us": keep_us})
                 await session.execute("count_cancel")
                 await self._announce_cancel(session)
                 return CancelOutcome.REQUESTED, True

@@ -342,15 +342,29 @@ class WorkVerbs(UnitRunner):
         # first, or the release would win and a finished job would run again.
         await self._settle_orphans()
 
+        handles = self._handles(attempts)
+        cancelled = 0
+
         async def body(session: SqlSession) -> int:
-            released = await session.execute("release", self._handles(attempts))
+            nonlocal cancelled
+            cancelled = 0
+            # A job whose cancel was requested must not run again: it ends cancelled,
+            # kept as the cancel asked (cancel_keep_us), as if its worker had finished it.
+            if ids := [row[0] for row in await session.fetch("held_cancels", handles)]:
+                await session.execute("keep_released", {"ids": ids})
+                await session.execute("remove_jobs", {"ids": ids})
+                await self._announce_finished(session)
+                cancelled = len(ids)
+            released = await session.execute("release", handles)
             if released:
                 await self._announce(session)
-            return released
+            return released + cancelled
 
         released = await self._run(body)
-        if released:
+        if released > cancelled:
             self._signal()
+        if cancelled:
+            self._finished.wake()
         return released
 
     async def heartbeat(
