@@ -29,7 +29,7 @@ from wg_core.backends.sql.admin import AdminVerbs, id_pattern
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.signals import Signal
-from wg_core.backends.sql.verbs import WorkVerbs, split_completions
+from wg_core.backends.sql.verbs import WorkVerbs
 from wg_core.envelope import peek_envelope
 
 __all__ = ["ENDED_STATES", "FinishVerbs"]
