@@ -324,7 +324,7 @@ VALUES (IF(%(queue)s = 'default', %(name)s, CONCAT(%(name)s, ':', %(queue)s)), %
 ON DUPLICATE KEY UPDATE value = value + VALUES(value)
 
 -- name: hold
-SELECT job_id, job_name, queue, priority FROM `{ns}_jobs`
+SELECT job_id, job_name, queue, priority, cancel_requested FROM `{ns}_jobs`
 WHERE id = %(id)s AND lease_token = %(token)s
 FOR UPDATE
 
@@ -455,6 +455,17 @@ SELECT 'cancelled', job_json, job_id, job_name, queue, priority, NULL, %(last_er
        claimed_at, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL %(keep_us)s MICROSECOND,
        progress, progress_message, progress_at
 FROM `{ns}_jobs` WHERE id = %(id)s AND lease_token = %(token)s
+
+-- name: retry_cancelled
+-- A failed attempt of a held job whose cancel was requested (retry): CANCELLED with the
+-- new envelope, kept as the cancel asked, instead of retried.
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', %(raw)s, job_id, job_name, queue, priority, NULL, NULL, claimed_at,
+       UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL cancel_keep_us MICROSECOND,
+       progress, progress_message, progress_at
+FROM `{ns}_jobs` WHERE id = %(id)s AND cancel_keep_us > 0
 
 -- name: drop_held
 DELETE FROM `{ns}_jobs` WHERE id = %(id)s AND lease_token = %(token)s

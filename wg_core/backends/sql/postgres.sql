@@ -357,9 +357,12 @@ SELECT count(*) FROM done
 
 -- name: retry_counted
 -- RUNNING -> RETRY and the failed counter in one statement (compare-and-set on the token).
+-- A job whose cancel was requested is not retried: it ends CANCELLED (kept as the
+-- cancel asked, with the new envelope), its failure counted all the same.
 WITH moved AS (
     DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
-    RETURNING job_id, job_name, queue, priority
+    RETURNING job_id, job_name, queue, priority, cancel_requested, cancel_keep_us,
+              claimed_at, progress, progress_message, progress_at
 ), added AS (
     INSERT INTO "{ns}_retry"
         (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
@@ -369,6 +372,22 @@ WITH moved AS (
     FROM moved,
          (SELECT (extract(epoch FROM now()) * 1000000)::bigint + %(delay_us)s::bigint
           AS due_us) AS t
+    WHERE NOT moved.cancel_requested
+), cancelled AS (
+    INSERT INTO "{ns}_finished" AS f
+        (state, job_json, job_id, job_name, queue, priority, started_at, finished_at,
+         expires_at, progress, progress_message, progress_at)
+    SELECT 'cancelled', %(raw)s::text, job_id, job_name, queue, priority, claimed_at, now(),
+           now() + make_interval(secs => cancel_keep_us / 1000000.0),
+           progress, progress_message, progress_at
+    FROM moved WHERE cancel_requested AND cancel_keep_us > 0
+    ON CONFLICT (job_id) DO UPDATE SET
+        state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+        queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL,
+        last_error = NULL, started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+        progress = EXCLUDED.progress, progress_message = EXCLUDED.progress_message,
+        progress_at = EXCLUDED.progress_at
 ), bumped AS (
     INSERT INTO "{ns}_meta" (name, shard, value)
     SELECT CASE WHEN queue = 'default' THEN 'failed' ELSE 'failed:' || queue END,
@@ -376,7 +395,8 @@ WITH moved AS (
     FROM moved
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
-SELECT count(*) FROM moved
+SELECT (SELECT count(*) FROM moved),
+       (SELECT count(pg_notify('{ns}_finished', '')) FROM moved WHERE cancel_requested)
 
 -- name: bury_counted
 -- RUNNING -> DEAD and the failed counter in one statement (compare-and-set on the token);
@@ -409,7 +429,7 @@ VALUES (CASE WHEN %(queue)s::text = 'default' THEN %(name)s::text
 ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 
 -- name: hold
-SELECT job_id, job_name, queue, priority FROM "{ns}_jobs"
+SELECT job_id, job_name, queue, priority, cancel_requested FROM "{ns}_jobs"
 WHERE id = %(id)s AND lease_token = %(token)s
 FOR UPDATE
 
@@ -568,6 +588,24 @@ ON CONFLICT (job_id) DO UPDATE SET
     finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
     progress = EXCLUDED.progress, progress_message = EXCLUDED.progress_message,
     progress_at = EXCLUDED.progress_at
+
+-- name: retry_cancelled
+-- A failed attempt of a held job whose cancel was requested (the engine's retry; this
+-- dialect's own is retry_counted): CANCELLED with the new envelope, kept as the cancel
+-- asked, instead of retried.
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, started_at, finished_at,
+     expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', %(raw)s::text, job_id, job_name, queue, priority, claimed_at, now(),
+       now() + make_interval(secs => cancel_keep_us / 1000000.0),
+       progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = %(id)s AND cancel_keep_us > 0
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+    expires_at = EXCLUDED.expires_at, progress = EXCLUDED.progress,
+    progress_message = EXCLUDED.progress_message, progress_at = EXCLUDED.progress_at
 
 -- name: drop_held
 DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s

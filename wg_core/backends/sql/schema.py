@@ -266,6 +266,7 @@ SHARED_BLOCKS: Final = frozenset(
         "keep_completed",
         "keep_cancelled",
         "drop_held",
+        "retry_cancelled",
         "find_job",
         "request_cancel",
         "held_cancels",

@@ -381,7 +381,7 @@ ON CONFLICT (name) DO UPDATE SET
     failed = failed + excluded.failed
 
 -- name: hold
-SELECT job_id, job_name, queue, priority FROM "{ns}_jobs"
+SELECT job_id, job_name, queue, priority, cancel_requested FROM "{ns}_jobs"
 WHERE id = :id AND lease_token = :token
 
 -- name: insert_retry
@@ -483,6 +483,16 @@ SELECT 'cancelled', job_json, job_id, job_name, queue, priority, NULL, :last_err
        claimed_at, :now_ms, :now_ms + :keep_us / 1000, progress, progress_message,
        progress_at
 FROM "{ns}_jobs" WHERE id = :id AND lease_token = :token
+
+-- name: retry_cancelled
+-- A failed attempt of a held job whose cancel was requested (retry): CANCELLED with the
+-- new envelope, kept as the cancel asked, instead of retried.
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', :raw, job_id, job_name, queue, priority, NULL, NULL, claimed_at,
+       :now_ms, :now_ms + cancel_keep_us / 1000, progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = :id AND cancel_keep_us > 0
 
 -- name: drop_held
 DELETE FROM "{ns}_jobs" WHERE id = :id AND lease_token = :token

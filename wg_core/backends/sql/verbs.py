@@ -296,31 +296,41 @@ class WorkVerbs(UnitRunner):
     async def _fail(self, attempt: Attempt, block: str, params: dict[str, Any]) -> bool:
         buried = block == "insert_dead"
 
-        async def body(session: SqlSession) -> bool:
+        async def body(session: SqlSession) -> tuple[bool, bool]:
+            """Whether the attempt was held, and whether the job ended (dead, or
+            cancelled instead of retried)."""
             rows = await session.fetch("hold", {"id": int(attempt.key), "token": attempt.token})
             if not rows:
-                return False
-            job_id, job_name, queue, priority = rows[0]
-            await session.execute(
-                block,
-                {
-                    **params,
-                    "job_id": job_id,
-                    "job_name": job_name,
-                    "queue": queue,
-                    "priority": priority,
-                },
-            )
+                return False, False
+            job_id, job_name, queue, priority, cancel_requested = rows[0]
+            ended = buried or bool(cancel_requested)
+            if cancel_requested and not buried:
+                # Its cancel was requested: it must not run again. It ends cancelled
+                # (kept as the cancel asked), its failure counted all the same.
+                await session.execute(
+                    "retry_cancelled", {"id": int(attempt.key), "raw": params["raw"]}
+                )
+            else:
+                await session.execute(
+                    block,
+                    {
+                        **params,
+                        "job_id": job_id,
+                        "job_name": job_name,
+                        "queue": queue,
+                        "priority": priority,
+                    },
+                )
             await session.execute("remove_jobs", {"ids": [int(attempt.key)]})
             await session.execute(self._bump_block(queue), self._bump("failed", queue, 1))
-            if buried:  # its end: wait_finished returns DEAD jobs
+            if ended:  # wait_finished returns DEAD and CANCELLED jobs
                 await self._announce_finished(session)
-            return True
+            return True, ended
 
-        failed = await self._run(body)
-        if failed and buried:
+        held, ended = await self._run(body)
+        if ended:
             self._finished.wake()
-        return failed
+        return held
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         """RUNNING → RETRY due in ``delay`` seconds; ``failed += 1``."""
