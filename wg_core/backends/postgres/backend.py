@@ -391,10 +391,10 @@ class PostgresBackend(SqlBackend):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch(block, values)
 
-        [row] = await self._run(body, transaction=False)
-        if row[0] and block == "bury_counted":
+        [(moved, ended)] = await self._run(body, transaction=False)
+        if ended:  # buried, or cancelled instead of retried
             self._finished.wake()
-        return bool(row[0])
+        return bool(moved)
 
     async def prune(self, *, limit: int) -> int:
         """Delete up to ``limit`` expired finished jobs in one statement (SKIP LOCKED:

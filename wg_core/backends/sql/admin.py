@@ -258,9 +258,7 @@ class AdminVerbs(UnitRunner):
         foreign producer are found through their envelope's text)."""
 
         async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch(
-                "get_job", {"job_id": job_id, "pattern": id_pattern(job_id)}
-            )
+            return await session.fetch("get_job", {"job_id": job_id, "pattern": id_pattern(job_id)})
 
         for state, *row in await self._run(body, read=True):
             stored = self._stored(JobState(state), *row)

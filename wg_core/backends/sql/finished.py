@@ -29,7 +29,7 @@ from wg_core.backends.sql.admin import AdminVerbs, id_pattern
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.signals import Signal
-from wg_core.backends.sql.verbs import WorkVerbs, split_completions
+from wg_core.backends.sql.verbs import WorkVerbs
 from wg_core.envelope import peek_envelope
 
 __all__ = ["ENDED_STATES", "FinishVerbs"]
@@ -180,7 +180,7 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
             if not _is(job_id, stored_id, raw):
                 continue
             if token is not None:
-                await session.execute("request_cancel", {"id": row_id})
+                await session.execute("request_cancel", {"id": row_id, "keep_us": keep_us})
                 await session.execute("count_cancel")
                 await self._announce_cancel(session)
                 return CancelOutcome.REQUESTED, True

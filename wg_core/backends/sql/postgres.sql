@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS "{ns}_jobs" (
     queue TEXT NOT NULL DEFAULT 'default',
     priority SMALLINT NOT NULL DEFAULT 0,
     cancel_requested BOOLEAN NOT NULL DEFAULT false,
+    cancel_keep_us BIGINT,
     progress DOUBLE PRECISION,
     progress_message TEXT,
     progress_at TIMESTAMPTZ
@@ -192,6 +193,7 @@ SELECT 1
 -- constant default: no rewrite, and a Rust producer's plain insert still works.
 ALTER TABLE "{ns}_jobs"
     ADD COLUMN IF NOT EXISTS cancel_requested BOOLEAN NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS cancel_keep_us BIGINT,
     ADD COLUMN IF NOT EXISTS progress DOUBLE PRECISION,
     ADD COLUMN IF NOT EXISTS progress_message TEXT,
     ADD COLUMN IF NOT EXISTS progress_at TIMESTAMPTZ
@@ -355,9 +357,12 @@ SELECT count(*) FROM done
 
 -- name: retry_counted
 -- RUNNING -> RETRY and the failed counter in one statement (compare-and-set on the token).
+-- A job whose cancel was requested is not retried: it ends CANCELLED (kept as the
+-- cancel asked, with the new envelope), its failure counted all the same.
 WITH moved AS (
     DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
-    RETURNING job_id, job_name, queue, priority
+    RETURNING job_id, job_name, queue, priority, cancel_requested, cancel_keep_us,
+              claimed_at, progress, progress_message, progress_at
 ), added AS (
     INSERT INTO "{ns}_retry"
         (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
@@ -367,6 +372,22 @@ WITH moved AS (
     FROM moved,
          (SELECT (extract(epoch FROM now()) * 1000000)::bigint + %(delay_us)s::bigint
           AS due_us) AS t
+    WHERE NOT moved.cancel_requested
+), cancelled AS (
+    INSERT INTO "{ns}_finished" AS f
+        (state, job_json, job_id, job_name, queue, priority, started_at, finished_at,
+         expires_at, progress, progress_message, progress_at)
+    SELECT 'cancelled', %(raw)s::text, job_id, job_name, queue, priority, claimed_at, now(),
+           now() + make_interval(secs => cancel_keep_us / 1000000.0),
+           progress, progress_message, progress_at
+    FROM moved WHERE cancel_requested AND cancel_keep_us > 0
+    ON CONFLICT (job_id) DO UPDATE SET
+        state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+        queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL,
+        last_error = NULL, started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+        progress = EXCLUDED.progress, progress_message = EXCLUDED.progress_message,
+        progress_at = EXCLUDED.progress_at
 ), bumped AS (
     INSERT INTO "{ns}_meta" (name, shard, value)
     SELECT CASE WHEN queue = 'default' THEN 'failed' ELSE 'failed:' || queue END,
@@ -374,7 +395,8 @@ WITH moved AS (
     FROM moved
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
-SELECT count(*) FROM moved
+SELECT (SELECT count(*) FROM moved),
+       (SELECT count(pg_notify('{ns}_finished', '')) FROM moved WHERE cancel_requested)
 
 -- name: bury_counted
 -- RUNNING -> DEAD and the failed counter in one statement (compare-and-set on the token);
@@ -407,7 +429,7 @@ VALUES (CASE WHEN %(queue)s::text = 'default' THEN %(name)s::text
 ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 
 -- name: hold
-SELECT job_id, job_name, queue, priority FROM "{ns}_jobs"
+SELECT job_id, job_name, queue, priority, cancel_requested FROM "{ns}_jobs"
 WHERE id = %(id)s AND lease_token = %(token)s
 FOR UPDATE
 
@@ -424,8 +446,10 @@ INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error, queue, priority
 VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s, %(queue)s, %(priority)s)
 
 -- name: release
+-- Back to QUEUED, without the progress of the run it leaves.
 UPDATE "{ns}_jobs"
-SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL
+SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL,
+    progress = NULL, progress_message = NULL, progress_at = NULL
 WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
 
 -- name: renew
@@ -565,6 +589,24 @@ ON CONFLICT (job_id) DO UPDATE SET
     progress = EXCLUDED.progress, progress_message = EXCLUDED.progress_message,
     progress_at = EXCLUDED.progress_at
 
+-- name: retry_cancelled
+-- A failed attempt of a held job whose cancel was requested (the engine's retry; this
+-- dialect's own is retry_counted): CANCELLED with the new envelope, kept as the cancel
+-- asked, instead of retried.
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, started_at, finished_at,
+     expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', %(raw)s::text, job_id, job_name, queue, priority, claimed_at, now(),
+       now() + make_interval(secs => cancel_keep_us / 1000000.0),
+       progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = %(id)s AND cancel_keep_us > 0
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+    expires_at = EXCLUDED.expires_at, progress = EXCLUDED.progress,
+    progress_message = EXCLUDED.progress_message, progress_at = EXCLUDED.progress_at
+
 -- name: drop_held
 DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
 
@@ -575,8 +617,33 @@ WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
 -- name: request_cancel
-UPDATE "{ns}_jobs" SET cancel_requested = true
+-- With the keep the request asked for: a job released before its worker finished it
+-- cancelled ends cancelled, kept that long.
+UPDATE "{ns}_jobs" SET cancel_requested = true, cancel_keep_us = %(keep_us)s
 WHERE id = %(id)s AND lease_token IS NOT NULL
+
+-- name: held_cancels
+-- Held rows whose cancel was requested, locked (release: they end cancelled).
+SELECT id FROM "{ns}_jobs"
+WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+  AND cancel_requested
+FOR UPDATE
+
+-- name: keep_released
+-- Those of them kept after their cancel (cancel_keep_us > 0), as CANCELLED.
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, started_at, finished_at,
+     expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, job_id, job_name, queue, priority, claimed_at, now(),
+       now() + make_interval(secs => cancel_keep_us / 1000000.0),
+       progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = ANY(%(ids)s::bigint[]) AND cancel_keep_us > 0
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+    expires_at = EXCLUDED.expires_at, progress = EXCLUDED.progress,
+    progress_message = EXCLUDED.progress_message, progress_at = EXCLUDED.progress_at
 
 -- name: count_cancel
 -- The cancel requests' counter (what polling dialects watch; here NOTIFY does it).
@@ -587,7 +654,8 @@ ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + 1
 SELECT value FROM "{ns}_meta" WHERE name = 'cancels' AND shard = 0
 
 -- Waiting jobs cancelled (cancel): the row of each state's table as CANCELLED, under the
--- id the caller looked it up by (a Rust row has none of its own), kept keep_us.
+-- id the caller looked it up by (a Rust row has none of its own), kept keep_us. The
+-- envelope keeps its own last error; the job records none of the cancel's.
 
 -- name: cancel_queued
 INSERT INTO "{ns}_finished" AS f
@@ -615,31 +683,27 @@ ON CONFLICT (job_id) DO UPDATE SET
 
 -- name: cancel_retry
 INSERT INTO "{ns}_finished" AS f
-    (state, job_json, job_id, job_name, queue, priority, last_error, finished_at,
-     expires_at)
-SELECT 'cancelled', job_json, %(job_id)s::text, job_name, queue, priority, last_error,
-       now(), now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0)
+    (state, job_json, job_id, job_name, queue, priority, finished_at, expires_at)
+SELECT 'cancelled', job_json, %(job_id)s::text, job_name, queue, priority, now(),
+       now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0)
 FROM "{ns}_retry" WHERE id = %(id)s
 ON CONFLICT (job_id) DO UPDATE SET
     state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
-    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL,
-    last_error = EXCLUDED.last_error, started_at = NULL, finished_at = EXCLUDED.finished_at,
-    expires_at = EXCLUDED.expires_at, progress = NULL, progress_message = NULL,
-    progress_at = NULL
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = NULL, finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+    progress = NULL, progress_message = NULL, progress_at = NULL
 
 -- name: cancel_dead
 INSERT INTO "{ns}_finished" AS f
-    (state, job_json, job_id, job_name, queue, priority, last_error, finished_at,
-     expires_at)
-SELECT 'cancelled', job_json, %(job_id)s::text, job_name, queue, priority, last_error,
-       now(), now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0)
+    (state, job_json, job_id, job_name, queue, priority, finished_at, expires_at)
+SELECT 'cancelled', job_json, %(job_id)s::text, job_name, queue, priority, now(),
+       now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0)
 FROM "{ns}_dead" WHERE id = %(id)s
 ON CONFLICT (job_id) DO UPDATE SET
     state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
-    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL,
-    last_error = EXCLUDED.last_error, started_at = NULL, finished_at = EXCLUDED.finished_at,
-    expires_at = EXCLUDED.expires_at, progress = NULL, progress_message = NULL,
-    progress_at = NULL
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = NULL, finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+    progress = NULL, progress_message = NULL, progress_at = NULL
 
 -- name: set_progress
 UPDATE "{ns}_jobs"

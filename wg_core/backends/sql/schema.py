@@ -5,8 +5,9 @@ Storage, the same for every dialect (PostgreSQL, MySQL/MariaDB, SQLite)::
     {ns}_jobs       queued and running jobs: id (autoincrement: the FIFO order),
                     job_json (the envelope), job_id, job_name, enqueued_at, queue and
                     priority, and for a running job lease_token / lease_until /
-                    worker_id / claimed_at, cancel_requested and its progress
-                    (progress, progress_message, progress_at)
+                    worker_id / claimed_at, cancel_requested (and the keep the cancel
+                    asked for, cancel_keep_us) and its progress (progress,
+                    progress_message, progress_at)
     {ns}_scheduled  run_at (Unix seconds, as the Rust wg writes it) + run_at_us
                     (SQLite: run_at_ms, the exact due time in Unix milliseconds)
     {ns}_retry      retry_at (Unix seconds) + retry_at_us (SQLite: retry_at_ms), last_error
@@ -99,6 +100,7 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
             "queue",
             "priority",
             "cancel_requested",
+            "cancel_keep_us",
             "progress",
             "progress_message",
             "progress_at",
@@ -204,7 +206,7 @@ SQLITE_V3_COLUMNS: Final[Mapping[str, str]] = {**V3_COLUMNS, "meta": "cancels"}
 """SQLite's: its one-row ``{ns}_meta`` also gains a column."""
 
 V3_ADDED: Final = frozenset(
-    {"cancel_requested", "progress", "progress_message", "progress_at", "cancels"}
+    {"cancel_requested", "cancel_keep_us", "progress", "progress_message", "progress_at", "cancels"}
 )
 """Every column layout 3 added to an existing table."""
 
@@ -264,8 +266,11 @@ SHARED_BLOCKS: Final = frozenset(
         "keep_completed",
         "keep_cancelled",
         "drop_held",
+        "retry_cancelled",
         "find_job",
         "request_cancel",
+        "held_cancels",
+        "keep_released",
         "count_cancel",
         "cancel_requests",
         "cancel_queued",

@@ -296,31 +296,41 @@ class WorkVerbs(UnitRunner):
     async def _fail(self, attempt: Attempt, block: str, params: dict[str, Any]) -> bool:
         buried = block == "insert_dead"
 
-        async def body(session: SqlSession) -> bool:
+        async def body(session: SqlSession) -> tuple[bool, bool]:
+            """Whether the attempt was held, and whether the job ended (dead, or
+            cancelled instead of retried)."""
             rows = await session.fetch("hold", {"id": int(attempt.key), "token": attempt.token})
             if not rows:
-                return False
-            job_id, job_name, queue, priority = rows[0]
-            await session.execute(
-                block,
-                {
-                    **params,
-                    "job_id": job_id,
-                    "job_name": job_name,
-                    "queue": queue,
-                    "priority": priority,
-                },
-            )
+                return False, False
+            job_id, job_name, queue, priority, cancel_requested = rows[0]
+            ended = buried or bool(cancel_requested)
+            if cancel_requested and not buried:
+                # Its cancel was requested: it must not run again. It ends cancelled
+                # (kept as the cancel asked), its failure counted all the same.
+                await session.execute(
+                    "retry_cancelled", {"id": int(attempt.key), "raw": params["raw"]}
+                )
+            else:
+                await session.execute(
+                    block,
+                    {
+                        **params,
+                        "job_id": job_id,
+                        "job_name": job_name,
+                        "queue": queue,
+                        "priority": priority,
+                    },
+                )
             await session.execute("remove_jobs", {"ids": [int(attempt.key)]})
             await session.execute(self._bump_block(queue), self._bump("failed", queue, 1))
-            if buried:  # its end: wait_finished returns DEAD jobs
+            if ended:  # wait_finished returns DEAD and CANCELLED jobs
                 await self._announce_finished(session)
-            return True
+            return True, ended
 
-        failed = await self._run(body)
-        if failed and buried:
+        held, ended = await self._run(body)
+        if ended:
             self._finished.wake()
-        return failed
+        return held
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         """RUNNING → RETRY due in ``delay`` seconds; ``failed += 1``."""
@@ -342,15 +352,29 @@ class WorkVerbs(UnitRunner):
         # first, or the release would win and a finished job would run again.
         await self._settle_orphans()
 
+        handles = self._handles(attempts)
+        cancelled = 0
+
         async def body(session: SqlSession) -> int:
-            released = await session.execute("release", self._handles(attempts))
+            nonlocal cancelled
+            cancelled = 0
+            # A job whose cancel was requested must not run again: it ends cancelled,
+            # kept as the cancel asked (cancel_keep_us), as if its worker had finished it.
+            if ids := [row[0] for row in await session.fetch("held_cancels", handles)]:
+                await session.execute("keep_released", {"ids": ids})
+                await session.execute("remove_jobs", {"ids": ids})
+                await self._announce_finished(session)
+                cancelled = len(ids)
+            released = await session.execute("release", handles)
             if released:
                 await self._announce(session)
-            return released
+            return released + cancelled
 
         released = await self._run(body)
-        if released:
+        if released > cancelled:
             self._signal()
+        if cancelled:
+            self._finished.wake()
         return released
 
     async def heartbeat(
