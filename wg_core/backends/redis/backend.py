@@ -27,7 +27,13 @@ from wg_core.backends.redis.claiming import (
     claim_reply,
 )
 from wg_core.backends.redis.history import RedisHistory
-from wg_core.backends.redis.keys import STATE_LETTER, Keys, split_hash_tag, token_queue
+from wg_core.backends.redis.keys import (
+    STATE_LETTER,
+    TOKEN_QUEUE_MARK,
+    Keys,
+    split_hash_tag,
+    token_queue,
+)
 from wg_core.backends.redis.layout import open_layout, read_layout
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.signals import Signals
@@ -88,6 +94,7 @@ class RedisBackend(RedisHistory, RedisAdmin):
         self._enqueue_one_keys = (k.jobs, k.ids, k.aliases)
         self._enqueue_keys = (k.ids, k.aliases, k.placements, k.queues, k.order)
         self._claim_plans: dict[tuple[str, ...], ClaimPlan] = {}
+        self._completed_keys: dict[str, str] = {}
 
     # -- properties ----------------------------------------------------------------------
 
@@ -244,21 +251,24 @@ class RedisBackend(RedisHistory, RedisAdmin):
         return claim_reply(reply)
 
     async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
-        # Jobs kept nothing (bare attempts, keep 0) take today's script, unchanged:
-        # retention costs the hot path nothing when it is off.
-        kept = [item for item in attempts if isinstance(item, Completion) and item.keep > 0]
-        gone = [
-            item.attempt if isinstance(item, Completion) else item
-            for item in attempts
-            if not (isinstance(item, Completion) and item.keep > 0)
-        ]
+        # Jobs that keep nothing (bare attempts, keep 0) take the script of layout 2,
+        # unchanged: retention costs the hot path nothing when it is off.
+        tokens: list[str] = []
+        kept: list[Completion] = []
+        for item in attempts:
+            if isinstance(item, Completion):
+                if item.keep > 0:
+                    kept.append(item)
+                    continue
+                item = item.attempt
+            tokens.append(item.token)
         k = self._keys
         done = 0
-        for start in range(0, len(gone), _MAX_BATCH):
+        for start in range(0, len(tokens), _MAX_BATCH):
             done += await self._transport.run(
                 "complete",
                 (k.running, k.leases, k.attempts, k.ids, k.stats, k.placements, k.running_counts),
-                [attempt.token for attempt in gone[start : start + _MAX_BATCH]],
+                tokens[start : start + _MAX_BATCH],
             )
         for start in range(0, len(kept), _MAX_BATCH):
             done += await self._complete_kept(kept[start : start + _MAX_BATCH])
@@ -266,24 +276,41 @@ class RedisBackend(RedisHistory, RedisAdmin):
 
     async def _complete_kept(self, completions: Sequence[Completion]) -> int:
         k = self._keys
-        names = list(dict.fromkeys(token_queue(item.attempt.token) for item in completions))
+        names: dict[str, None] = {}
+        first = completions[0].keep
+        common = all(item.keep == first for item in completions)
+        args: list[Any] = []
+        for item in completions:
+            token, result = item.attempt.token, item.result
+            if TOKEN_QUEUE_MARK in token:
+                names[token_queue(token)] = None
+            if common:
+                args += (token, "" if result is None else "v" + result)
+            else:
+                args += (token, "" if result is None else "v" + result, repr(float(item.keep)))
+        queues = [DEFAULT_QUEUE, *names] if DEFAULT_QUEUE not in names else list(names)
         keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.stats)
         keys += (k.running_counts, k.finished, k.expiry)
-        keys += tuple(k.queue(name).completed for name in names)
-        args: list[Any] = [k.finished_channel, len(names), *names]
-        for item in completions:
-            result = "" if item.result is None else f"v{item.result}"
-            args += (item.attempt.token, result, repr(float(item.keep)))
-        done: int = await self._transport.run("complete_kept", keys, args)
+        keys += tuple(self._completed_key(name) for name in queues)
+        keep = repr(float(first)) if common else ""
+        head: list[Any] = [k.finished_channel, len(queues), *queues, keep]
+        done: int = await self._transport.run("complete_kept", keys, head + args)
         return done
+
+    def _completed_key(self, queue: str) -> str:
+        key = self._completed_keys.get(queue)
+        if key is None:
+            key = self._completed_keys[queue] = self._keys.queue(queue).completed
+        return key
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         k = self._keys
-        retry = k.queue(token_queue(attempt.token)).retry
+        q = k.queue(token_queue(attempt.token))
+        keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.stats, q.retry)
+        keys += (k.running_counts,)
+        keys += (k.finished, k.expiry, k.placements, k.aliases, q.cancelled)
         moved = await self._transport.run(
-            "retry",
-            (k.running, k.leases, k.attempts, k.ids, k.stats, retry, k.running_counts),
-            (attempt.token, raw, repr(float(delay))),
+            "retry", keys, (attempt.token, raw, repr(float(delay)), k.finished_channel)
         )
         return bool(moved)
 

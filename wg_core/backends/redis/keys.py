@@ -19,7 +19,15 @@ from wg_core.backend import JobState
 from wg_core.errors import ConfigError
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["LETTER_STATE", "STATE_LETTER", "Keys", "QueueKeys", "split_hash_tag", "token_queue"]
+__all__ = [
+    "LETTER_STATE",
+    "STATE_LETTER",
+    "TOKEN_QUEUE_MARK",
+    "Keys",
+    "QueueKeys",
+    "split_hash_tag",
+    "token_queue",
+]
 
 STATE_LETTER: Final = {
     JobState.QUEUED: "q",

@@ -505,22 +505,39 @@ def attempt_extras(meta: str) -> tuple[bool, Progress | None]:
 
 def finished_job(job_id: str, record: str) -> StoredJob:
     """The completed or cancelled job whose ``{ns}:finished`` record is ``record``
-    (scripts.lua's ``finished_record``)."""
-    doc = json.loads(record)
+    (scripts.lua's ``finished_record``: a JSON header, a newline, the envelope)."""
+    header, _, raw = record.partition("\n")
+    doc = json.loads(header)
+    result = doc.get("result")
+    size = doc.get("result_bytes")
+    if isinstance(size, int):
+        # The result, then the envelope: split where the script counted, in bytes.
+        data = raw.encode("utf-8", "surrogateescape")
+        result = data[:size].decode("utf-8", "surrogateescape")
+        raw = data[size:].decode("utf-8", "surrogateescape")
+    attempt = doc.get("attempt")
+    started_at: float | None = None
+    progress: Progress | None = None
+    queue, priority = doc.get("queue"), doc.get("priority")
+    if isinstance(attempt, list):
+        started_at = _seconds(attempt[2]) if len(attempt) > 2 else None
+        queue = attempt[3] if len(attempt) > 3 else DEFAULT_QUEUE
+        priority = attempt[4] if len(attempt) > 4 else 0
+        progress = _progress(attempt[6]) if len(attempt) > 6 else None
     finished_at = _seconds(doc.get("finished_at"))
-    result, error = doc.get("result"), doc.get("last_error")
+    error = doc.get("last_error")
     return StoredJob(
         job_id=job_id,
         state=JobState(doc["state"]),
-        raw=str(doc["raw"]),
+        raw=raw,
         updated_at=finished_at,
-        queue=str(doc.get("queue") or DEFAULT_QUEUE),
-        priority=int(doc.get("priority") or 0),
+        queue=str(queue or DEFAULT_QUEUE),
+        priority=int(priority or 0),
         result=None if result is None else str(result),
-        started_at=_seconds(doc.get("started_at")),
+        started_at=started_at or None,
         finished_at=finished_at,
         expires_at=_seconds(doc.get("expires_at")),
-        progress=_progress(doc.get("progress")),
+        progress=progress,
         last_error=None if error is None else str(error),
     )
 

@@ -11,8 +11,9 @@
 -- at enqueue; the dead-letter envelope of such a job) has that id in {ns}:aliases
 -- (text -> job id), so that claims, listings and look-ups agree on the job's id.
 -- Layout 3: a completed or cancelled job still kept has the entry 'c' or 'x' (the letter
--- alone), its record in {ns}:finished (job id -> JSON: state, raw, result, last_error,
--- started_at, finished_at, expires_at, progress, queue, priority), its id in its
+-- alone), its record in {ns}:finished (job id -> a JSON header: state, finish and
+-- expiry times, its last attempt's record or its queue and priority, result, last
+-- error; a newline; the envelope as it ran, see finished_record), its id in its
 -- queue's completed or cancelled ZSET (by finish time) and in {ns}:expiry (by expiry
 -- time, for prune); its placement stays until it is pruned or deleted. Finished jobs
 -- never touch the spec's keys.
@@ -158,32 +159,48 @@ local function full_record(meta)
   return doc
 end
 
--- The record of a finished job in {ns}:finished, from its attempt's record `doc` (or
--- nil for a job that never ran). Times are text: cjson keeps 14 significant digits.
-local function finished_record(state, raw, result, last_error, doc, now, keep, queue,
-                               priority)
-  local started, progress = nil, nil
-  if doc then
-    progress = doc[7]
-    if doc[3] ~= 0 then
-      started = string.format('%.6f', doc[3])
-    end
-  end
-  return cjson.encode({state = state, raw = raw, result = result, last_error = last_error,
-    started_at = started, finished_at = string.format('%.6f', now),
-    expires_at = string.format('%.6f', now + keep), progress = progress, queue = queue,
-    priority = priority})
+-- The times of a job finished `now` and kept `keep` seconds, as text: finish time,
+-- expiry time, and the record's members for them. (A Lua number handed to Redis or to
+-- cjson is formatted with snprintf, which costs more than the rest of a record: the
+-- hot path formats these once per batch.)
+local function finish_times(now, keep)
+  local finished, expires = string.format('%.6f', now), string.format('%.6f', now + keep)
+  return finished, expires, '"finished_at":"' .. finished .. '","expires_at":"' .. expires .. '"'
 end
 
--- Keep job `id` finished in state `letter` ('c' or 'x') for `keep` seconds (keys:
+-- The record of a finished job in {ns}:finished: a JSON header, a newline, then the
+-- result (its length in bytes is in the header) and the envelope as it ran, both
+-- verbatim (escaping them would cost more than the rest of the record). The header
+-- holds the state, the `times` members, the attempt's record verbatim (`meta`: claim
+-- time, queue, priority, progress) or, for a job that never ran, its queue and
+-- priority, and the last error as a JSON string. (cjson escapes newlines, so the
+-- header has none.)
+local function finished_record(state, raw, result, last_error, meta, times, queue, priority)
+  local attempt
+  if meta then
+    attempt = ',"attempt":' .. meta
+  else
+    attempt = ',"queue":"' .. queue .. '","priority":' .. string.format('%d', priority)
+  end
+  local sized, reason = '', ''
+  if result then
+    sized, raw = ',"result_bytes":' .. #result, result .. raw
+  end
+  if last_error then
+    reason = ',"last_error":' .. cjson.encode(last_error)
+  end
+  return '{"state":"' .. state .. '",' .. times .. attempt .. sized .. reason .. '}\n' .. raw
+end
+
+-- Keep job `id` finished in state `letter` ('c' or 'x') until `expires` (keys:
 -- finished, ids, expiry, and the queue's ZSET of that state), or (keep 0) forget it:
 -- its index entry, placement and alias. Announces it on the finished channel.
-local function finish_job(k, id, letter, record, now, keep, raw, channel)
+local function finish_job(k, id, letter, record, finished, expires, keep, raw, channel)
   if keep > 0 then
     redis.call('HSET', k.finished, id, record)
     redis.call('HSET', k.ids, id, letter)
-    redis.call('ZADD', k.zset, now, id)
-    redis.call('ZADD', k.expiry, now + keep, id)
+    redis.call('ZADD', k.zset, finished, id)
+    redis.call('ZADD', k.expiry, expires, id)
   else
     redis.call('HDEL', k.ids, id)
     redis.call('HDEL', k.placements, id)
@@ -618,8 +635,9 @@ return #held
 -- name: complete_kept
 -- KEYS: running, leases, attempts, ids, stats, running_counts, finished, expiry, then
 -- per queue named in ARGV: its completed ZSET.
--- ARGV: finished channel, nq, nq queue names, then (token, result, keep) per job: the
--- result is 'v' followed by its JSON text, or '' for none; keep in seconds (> 0).
+-- ARGV: finished channel, nq, nq queue names, the keep of every job in seconds (> 0)
+-- or '' when each has its own, then per job its token, its result ('v' followed by its
+-- JSON text, or '' for none) and, without a common keep, its keep.
 -- complete's transition (processed += n, in total and per queue), but each job stays
 -- COMPLETED for `keep` seconds: its record in {ns}:finished (the envelope as it ran,
 -- the result, claim and finish times, last progress, queue and priority), its id in
@@ -631,14 +649,15 @@ local zsets = {}
 for i = 1, nq do
   zsets[ARGV[2 + i]] = KEYS[8 + i]
 end
+local common = tonumber(ARGV[3 + nq])
 local tokens, results, keeps, unique = {}, {}, {}, {}
-for i = 3 + nq, #ARGV, 3 do
+for i = 4 + nq, #ARGV, common and 2 or 3 do
   local token = ARGV[i]
   if not unique[token] then
     unique[token] = true
     tokens[#tokens + 1] = token
     results[#tokens] = ARGV[i + 1]
-    keeps[#tokens] = tonumber(ARGV[i + 2])
+    keeps[#tokens] = common or tonumber(ARGV[i + 2])
   end
 end
 local present = redis.call('HMGET', KEYS[1], unpack(tokens))
@@ -657,49 +676,61 @@ redis.call('HDEL', KEYS[1], unpack(held))
 redis.call('ZREM', KEYS[2], unpack(held))
 local metas = redis.call('HMGET', KEYS[3], unpack(held))
 redis.call('HDEL', KEYS[3], unpack(held))
-local ids, expected, docs, rows = {}, {}, {}, {}
+local ids, expected, queues, rows = {}, {}, {}, {}
 local per_queue = {}
 for i, meta in ipairs(metas) do
-  local doc = full_record(meta)
-  local queue = doc[4]
+  local id, queue = '', 'default'
+  if meta then
+    id, queue = read_record(meta)
+  end
   if queue ~= 'default' then
     per_queue[queue] = (per_queue[queue] or 0) + 1
   end
-  if doc[1] ~= '' then
-    ids[#ids + 1] = doc[1]
+  if id ~= '' then
+    ids[#ids + 1] = id
     expected[#ids] = 'r' .. held[i]
-    docs[#ids] = doc
+    queues[#ids] = queue
     rows[#ids] = i
   end
 end
 if #ids > 0 then
   local now = now_seconds()
+  local stamps = {} -- keep -> {finish time, expiry time, record members}, built once
   local current = redis.call('HMGET', KEYS[4], unpack(ids))
+  -- Explicit counts: # is a binary search in Lua 5.1.
   local records, entries, expiries, scored, done = {}, {}, {}, {}, {}
+  local n, counts = 0, {}
   for j, entry in ipairs(current) do
     -- An entry naming something else belongs to another job with this id: leave it.
     if entry == expected[j] or not entry then
-      local id, doc, i = ids[j], docs[j], rows[j]
+      local id, i = ids[j], rows[j]
       local result, keep = results[which[i]], keeps[which[i]]
       result = result ~= '' and string.sub(result, 2) or nil
-      records[#records + 1] = id
-      records[#records + 1] = finished_record('completed', raws[i], result, nil, doc, now, keep,
-        doc[4], doc[5])
-      entries[#entries + 1] = id
-      entries[#entries + 1] = 'c'
-      expiries[#expiries + 1] = now + keep
-      expiries[#expiries + 1] = id
-      local zset = zsets[doc[4]]
-      if zset then
-        local list = scored[zset] or {}
-        scored[zset] = list
-        list[#list + 1] = now
-        list[#list + 1] = id
+      local stamp = stamps[keep]
+      if not stamp then
+        stamp = {finish_times(now, keep)}
+        stamps[keep] = stamp
       end
-      done[#done + 1] = id
+      local pair = 2 * n
+      records[pair + 1] = id
+      records[pair + 2] = finished_record('completed', raws[i], result, nil, metas[i], stamp[3])
+      entries[pair + 1] = id
+      entries[pair + 2] = 'c'
+      expiries[pair + 1] = stamp[2]
+      expiries[pair + 2] = id
+      n = n + 1
+      done[n] = id
+      local zset = zsets[queues[j]]
+      if zset then
+        local list, m = scored[zset] or {}, counts[zset] or 0
+        scored[zset] = list
+        list[m + 1] = stamp[1]
+        list[m + 2] = id
+        counts[zset] = m + 2
+      end
     end
   end
-  if #done > 0 then
+  if n > 0 then
     redis.call('HSET', KEYS[7], unpack(records))
     redis.call('HSET', KEYS[4], unpack(entries))
     redis.call('ZADD', KEYS[8], unpack(expiries))
@@ -727,16 +758,16 @@ if not raw then
   return 0
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-local doc = full_record(redis.call('HGET', KEYS[3], ARGV[1]))
+local meta = redis.call('HGET', KEYS[3], ARGV[1]) or nil
 local id, queue, priority = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1])
 if id then
-  local keep, now = tonumber(ARGV[2]), now_seconds()
+  local keep = tonumber(ARGV[2])
+  local finished, expires, times = finish_times(now_seconds(), keep)
   local reason = ARGV[3] ~= '' and string.sub(ARGV[3], 2) or nil
-  local record = keep > 0 and
-    finished_record('cancelled', raw, nil, reason, doc, now, keep, queue, priority)
+  local record = finished_record('cancelled', raw, nil, reason, meta, times, queue, priority)
   local k = {finished = KEYS[6], ids = KEYS[4], zset = KEYS[10], expiry = KEYS[7],
     placements = KEYS[8], aliases = KEYS[9]}
-  finish_job(k, id, 'x', record, now, keep, raw, ARGV[4])
+  finish_job(k, id, 'x', record, finished, expires, keep, raw, ARGV[4])
 end
 return 1
 
@@ -799,12 +830,11 @@ if removed == 0 then
   redis.call('HDEL', KEYS[1], id) -- stale: a program that does not keep the index took it
   return {'unknown'}
 end
-local now = now_seconds()
-local record = keep > 0 and
-  finished_record('cancelled', raw, nil, nil, nil, now, keep, queue, priority)
+local finished, expires, times = finish_times(now_seconds(), keep)
+local record = finished_record('cancelled', raw, nil, nil, nil, times, queue, priority)
 local k = {finished = KEYS[7], ids = KEYS[1], zset = KEYS[15], expiry = KEYS[8],
   placements = KEYS[2], aliases = KEYS[3]}
-finish_job(k, id, 'x', record, now, keep, raw, ARGV[4])
+finish_job(k, id, 'x', record, finished, expires, keep, raw, ARGV[4])
 return {'cancelled'}
 
 -- name: set_progress
@@ -890,15 +920,32 @@ end
 return #items
 
 -- name: retry
--- KEYS: running, leases, attempts, ids, stats, the job's queue's retry, running_counts.
--- ARGV: token, envelope, delay.
+-- KEYS: running, leases, attempts, ids, stats, the job's queue's retry, running_counts,
+-- finished, expiry, placements, aliases, the job's queue's cancelled.
+-- ARGV: token, envelope, delay, finished channel.
+-- A job whose cancel was requested is not retried (its cancel returned, so it must not
+-- run again): the failure counts, and it ends CANCELLED with the new envelope, kept as
+-- long as the cancel asked.
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return 0
 end
-local id, queue = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[7], ARGV[1])
-redis.call('ZADD', KEYS[6], now_seconds() + tonumber(ARGV[3]), ARGV[2])
-if id then
-  redis.call('HSET', KEYS[4], id, 't' .. ARGV[2])
+local meta = redis.call('HGET', KEYS[3], ARGV[1])
+local doc = meta and string.find(meta, '{"keep":', 1, true) and full_record(meta)
+local id, queue, priority = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[7], ARGV[1])
+if doc and type(doc[6]) == 'table' then
+  if id then
+    local keep = tonumber(doc[6].keep) or 0
+    local finished, expires, times = finish_times(now_seconds(), keep)
+    local record = finished_record('cancelled', ARGV[2], nil, nil, meta, times, queue, priority)
+    local k = {finished = KEYS[8], ids = KEYS[4], zset = KEYS[12], expiry = KEYS[9],
+      placements = KEYS[10], aliases = KEYS[11]}
+    finish_job(k, id, 'x', record, finished, expires, keep, ARGV[2], ARGV[4])
+  end
+else
+  redis.call('ZADD', KEYS[6], now_seconds() + tonumber(ARGV[3]), ARGV[2])
+  if id then
+    redis.call('HSET', KEYS[4], id, 't' .. ARGV[2])
+  end
 end
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
 if queue ~= 'default' then
@@ -963,12 +1010,12 @@ for i = #ARGV, nq + 3, -1 do
     local id, queue, priority = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[6], token)
     if doc and type(doc[6]) == 'table' then
       if id then
-        local keep, now = tonumber(doc[6].keep) or 0, now_seconds()
-        local record = keep > 0 and
-          finished_record('cancelled', raw, nil, nil, doc, now, keep, queue, priority)
+        local keep = tonumber(doc[6].keep) or 0
+        local finished, expires, times = finish_times(now_seconds(), keep)
+        local record = finished_record('cancelled', raw, nil, nil, meta, times, queue, priority)
         local k = {finished = KEYS[7], ids = KEYS[4], zset = groups[queue].cancelled,
           expiry = KEYS[8], placements = KEYS[9], aliases = KEYS[10]}
-        finish_job(k, id, 'x', record, now, keep, raw, channel)
+        finish_job(k, id, 'x', record, finished, expires, keep, raw, channel)
       end
     else
       push_job(groups[queue], raw, priority, KEYS[5], true)
