@@ -293,8 +293,8 @@ def _check_cancelled(
     if not cancelled:
         return
     outcomes = Counter(cancel.outcome for cancel in cancelled.values())
-    verdict.details["cancels"] = "/".join(
-        f"{outcomes[outcome]} {outcome}" for outcome in CancelOutcome
+    verdict.details["cancels"] = ",".join(
+        f"{outcome}:{outcomes[outcome]}" for outcome in CancelOutcome
     )
     for job_id, cancel in cancelled.items():
         job = stored.get(job_id)
