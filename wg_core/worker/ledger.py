@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -11,7 +12,15 @@ from wg_core.backend import Attempt
 
 __all__ = ["COUNT_NAMES", "Ledger", "PoolStats"]
 
-COUNT_NAMES: Final = ("processed", "failed", "retried", "dead", "stale_writes", "released")
+COUNT_NAMES: Final = (
+    "processed",
+    "failed",
+    "retried",
+    "dead",
+    "cancelled",
+    "stale_writes",
+    "released",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +31,9 @@ class PoolStats:
     ``stale_writes`` counts outcomes the backend refused because the lease had been
     lost; ``released`` counts jobs put back unrun (at shutdown, and claimed-ahead jobs
     given back because they waited too long or the namespace was paused);
-    ``buffered`` is how many claimed-ahead jobs are waiting for a free slot.
+    ``cancelled`` counts jobs this pool finished as cancelled (their cancel was
+    requested while it held them); ``buffered`` is how many claimed-ahead jobs are
+    waiting for a free slot.
     """
 
     processed: int = 0
@@ -30,6 +41,7 @@ class PoolStats:
     retried: int = 0
     dead: int = 0
     stale_writes: int = 0
+    cancelled: int = 0
     released: int = 0
     running: int = 0
     buffered: int = 0
@@ -48,9 +60,12 @@ class Ledger:
     ``PoolStats`` reports.
     """
 
-    __slots__ = ("_held", "_lock", "active", "counts", "recording")
+    __slots__ = ("_held", "_lock", "active", "counts", "on_first_hold", "recording")
 
     def __init__(self) -> None:
+        self.on_first_hold: Callable[[], None] | None = None
+        """Called when the pool, holding nothing, holds an attempt (the lease keeper
+        starts listening for cancel requests)."""
         self._held: dict[str, Attempt] = {}
         self._lock = threading.Lock()
         self.active: dict[str, asyncio.Task[None]] = {}
@@ -60,14 +75,20 @@ class Ledger:
     def hold(self, attempt: Attempt) -> None:
         """Start renewing ``attempt``'s lease."""
         with self._lock:
+            first = not self._held
             self._held[attempt.token] = attempt
+        if first and self.on_first_hold is not None:
+            self.on_first_hold()
 
     def hold_all(self, attempts: list[Attempt]) -> None:
         """``hold`` each of ``attempts``."""
         with self._lock:
             held = self._held
+            first = not held
             for attempt in attempts:
                 held[attempt.token] = attempt
+        if first and attempts and self.on_first_hold is not None:
+            self.on_first_hold()
 
     def drop(self, token: str) -> None:
         """Stop renewing that attempt's lease (its outcome is written, or it is lost)."""
@@ -80,6 +101,11 @@ class Ledger:
             held = self._held
             for attempt in attempts:
                 held.pop(attempt.token, None)
+
+    @property
+    def holding(self) -> bool:
+        """Whether the pool holds any attempt (safe from any thread)."""
+        return bool(self._held)
 
     def holds(self, token: str) -> bool:
         """Whether the pool still holds that attempt's lease."""
