@@ -2,8 +2,9 @@
 
 ``WgApp`` runs over any ``wg_core.Client``; ``wg-tui`` (``wg_tui.main``) builds one from
 ``--url``/``--namespace``. Layers: ``snapshot`` and ``columns`` fetch and format data
-without Textual; ``widgets`` are passive; ``dashboard``, ``detail`` and ``dialogs`` are
-the screens, which own the state and call the client.
+without Textual, and ``browsing`` is the dashboard's browsing state, without Textual too;
+``widgets`` are passive; ``dashboard``, ``detail`` and ``dialogs`` are the screens, which
+own the state and call the client.
 """
 
 from __future__ import annotations
