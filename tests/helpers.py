@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from wg_core.backend import NewJob
+from wg_core.backend import Attempt, Backend, NewJob
 from wg_core.envelope import Envelope
 from wg_core.queues import DEFAULT_QUEUE
 
@@ -65,3 +65,21 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def start_job(
+    backend: Backend,
+    job: NewJob | None = None,
+    *,
+    lease: float = 30.0,
+    worker_id: str = "w-test",
+) -> tuple[NewJob, Attempt]:
+    """Enqueue ``job`` (a fresh one of the queue ``default`` unless given) and claim it:
+    the job and its attempt. Its queue must have nothing else queued."""
+    job = job or new_job()
+    await backend.enqueue([job])
+    attempts = await backend.claim(limit=1, lease=lease, worker_id=worker_id, queues=[job.queue])
+    assert len(attempts) == 1, "the job was not claimed"
+    [attempt] = attempts
+    assert attempt.raw == job.raw, "another job was claimed"
+    return job, attempt

@@ -10,74 +10,37 @@ It is also the reference the other engines are read against: each queue has one 
 ready jobs ordered by (priority, descending; sequence number), so the claim order is
 the contract's with nothing else to it. Released jobs take
 sequence numbers below every enqueued one, which puts them at the front of their
-(queue, priority).
+(queue, priority). Finished jobs (COMPLETED, CANCELLED) stay in the same dictionary
+until pruned; waiters for a finished job and for a cancel request are woken in process.
+The data, the state moves the verbs share and the admin verbs are in memory_admin.py.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from wg_core.backend import (
-    LAYOUT_VERSION,
     Attempt,
-    Counters,
+    Completion,
     HeartbeatReply,
-    JobQuery,
     JobState,
-    Move,
     NewJob,
-    QueueInfo,
-    StateCounts,
-    StoredJob,
+    Progress,
     WorkerInfo,
 )
-from wg_core.backends.common import (
-    WORKER_FORGET_AFTER_LEASES,
-    Waiters,
-    error_matches,
-    text_matches,
-)
-from wg_core.backends.memory_jobs import (
-    MemoryJob,
-    ReadyJobs,
-    count_states,
-    of_queue,
-    stored_job,
-)
+from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
+from wg_core.backends.memory_admin import MemoryAdmin
+from wg_core.backends.memory_jobs import MemoryJob
 from wg_core.errors import DuplicateJobError
-from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["MemoryBackend"]
 
 
-class MemoryBackend:
+class MemoryBackend(MemoryAdmin):
     """Jobs in dictionaries and heaps, in this process only."""
-
-    def __init__(self, namespace: str = "wg", *, clock: Callable[[], float] = time.time) -> None:
-        self._namespace = validate_namespace(namespace)
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._jobs: dict[str, MemoryJob] = {}
-        self._ready = ReadyJobs()
-        self._running: dict[str, str] = {}  # token -> job_id
-        self._seq = itertools.count(1)
-        # Released jobs go in front of everything: negative, decreasing sequence numbers.
-        self._front_seq = itertools.count(-1, -1)
-        self._dead_seq = itertools.count(1)
-        # Per queue; a queue appears once it has counted something.
-        self._processed: Counter[str] = Counter()
-        self._failed: Counter[str] = Counter()
-        self._paused = False
-        self._paused_queues: set[str] = set()
-        self._workers: dict[str, WorkerInfo] = {}
-        self._waiters = Waiters()
 
     # -- properties ----------------------------------------------------------------------
 
@@ -103,7 +66,8 @@ class MemoryBackend:
         return self
 
     async def close(self) -> None:
-        self._waiters.wake_all()
+        for waiters in (self._waiters, self._finished, self._cancel_requests):
+            waiters.wake_all()
 
     async def destroy(self) -> None:
         with self._lock:
@@ -115,6 +79,7 @@ class MemoryBackend:
             self._failed.clear()
             self._paused = False
             self._paused_queues.clear()
+        self._finished.wake_all()
 
     def __repr__(self) -> str:
         return f"MemoryBackend(namespace={self._namespace!r})"
@@ -188,34 +153,32 @@ class MemoryBackend:
         job.lease_until = now + lease
         job.worker_id = worker_id
         job.updated_at = now
+        job.started_at = now
+        job.progress = None
         self._running[token] = job.job_id
-        return Attempt(key=job.job_id, token=token, raw=job.raw)
+        return Attempt(
+            key=job.job_id,
+            token=token,
+            raw=job.raw,
+            queue=job.queue,
+            cancel_requested=job.cancel_requested,
+        )
 
-    def _held(self, attempt: Attempt) -> MemoryJob | None:
-        job = self._jobs.get(attempt.key)
-        if job is None or job.state is not JobState.RUNNING or job.token != attempt.token:
-            return None
-        return job
-
-    def _leave_running(self, job: MemoryJob) -> None:
-        if job.token is not None:
-            self._running.pop(job.token, None)
-        job.token = None
-        job.lease_until = None
-        job.worker_id = None
-        job.updated_at = self._clock()
-
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
         done = 0
         with self._lock:
-            for attempt in attempts:
-                job = self._held(attempt)
+            for item in attempts:
+                completion = item if isinstance(item, Completion) else Completion(item)
+                job = self._held(completion.attempt)
                 if job is None:
                     continue
                 self._leave_running(job)
-                del self._jobs[job.job_id]
+                job.result = completion.result
+                self._finish(job, JobState.COMPLETED, completion.keep)
                 self._processed[job.queue] += 1
                 done += 1
+        if done:
+            self._finished.wake_all()
         return done
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
@@ -231,6 +194,8 @@ class MemoryBackend:
             if job is not None:
                 job.seq = next(self._dead_seq)
                 job.updated_at = self._clock()
+        if job is not None:
+            self._finished.wake_all()
         return job is not None
 
     def _failed_attempt(self, attempt: Attempt, raw: str, state: JobState) -> MemoryJob | None:
@@ -243,11 +208,12 @@ class MemoryBackend:
         job.raw = raw
         job.state = state
         job.due_at = None
+        job.cancel_requested = False
         self._failed[job.queue] += 1
         return job
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
-        released = 0
+        released = cancelled = 0
         with self._lock:
             # Release in reverse so that the first-claimed job ends up first in line.
             for attempt in reversed(attempts):
@@ -255,43 +221,64 @@ class MemoryBackend:
                 if job is None:
                     continue
                 self._leave_running(job)
-                self._queue_front(job)
+                if job.cancel_requested:
+                    # Its cancel was requested: it must not run again. It ends the way
+                    # the request asked, as if its worker had finished it cancelled.
+                    self._finish(job, JobState.CANCELLED, job.cancel_keep)
+                    cancelled += 1
+                else:
+                    self._queue_front(job)
                 released += 1
-        if released:
+        if released > cancelled:
             self._waiters.wake_all()
+        if cancelled:
+            self._finished.wake_all()
         return released
-
-    def _queue_front(self, job: MemoryJob) -> None:
-        job.state = JobState.QUEUED
-        job.due_at = None
-        job.seq = next(self._front_seq)
-        self._ready.push(job)
-
-    def _queue_back(self, job: MemoryJob) -> None:
-        job.state = JobState.QUEUED
-        job.due_at = None
-        job.seq = next(self._seq)
-        job.updated_at = self._clock()
-        self._ready.push(job)
 
     async def heartbeat(
         self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
     ) -> HeartbeatReply:
         now = self._clock()
         lost: set[str] = set()
+        cancelled: set[str] = set()
         with self._lock:
             for attempt in attempts:
                 job = self._held(attempt)
                 if job is None:
                     lost.add(attempt.token)
-                else:
-                    job.lease_until = now + lease
+                    continue
+                job.lease_until = now + lease
+                if job.cancel_requested:
+                    cancelled.add(attempt.token)
             previous = self._workers.get(worker.worker_id)
             stop = previous.stop_requested if previous else False
             self._workers[worker.worker_id] = replace(
                 worker, last_seen=now, stop_requested=stop or worker.stop_requested
             )
-        return HeartbeatReply(lost=frozenset(lost), stop_requested=stop)
+        return HeartbeatReply(
+            lost=frozenset(lost), stop_requested=stop, cancelled=frozenset(cancelled)
+        )
+
+    async def finish_cancelled(self, attempt: Attempt, *, keep: float, error: str | None) -> bool:
+        with self._lock:
+            job = self._held(attempt)
+            if job is not None:
+                self._leave_running(job)
+                job.last_error = error
+                self._finish(job, JobState.CANCELLED, keep)
+        if job is not None:
+            self._finished.wake_all()
+        return job is not None
+
+    async def set_progress(self, attempt: Attempt, progress: Progress) -> bool:
+        with self._lock:
+            job = self._held(attempt)
+            if job is not None:
+                job.progress = replace(progress, updated_at=self._clock())
+        return job is not None
+
+    async def wait_cancel_request(self, *, timeout: float) -> bool:
+        return await self._cancel_requests.wait(timeout)
 
     async def unregister_worker(self, worker_id: str) -> None:
         with self._lock:
@@ -341,128 +328,3 @@ class MemoryBackend:
             for stale in [w for w in self._workers.values() if w.last_seen < forget_before]:
                 del self._workers[stale.worker_id]
         return attempts
-
-    # -- admin ---------------------------------------------------------------------------
-
-    async def layout_version(self) -> int:
-        # Nothing older can exist in memory: the data is as new as this process.
-        return LAYOUT_VERSION
-
-    async def counts(self, *, queue: str | None = None) -> StateCounts:
-        with self._lock:
-            return count_states(of_queue(self._jobs.values(), queue))
-
-    async def counters(self, *, queue: str | None = None) -> Counters:
-        with self._lock:
-            if queue is None:
-                return Counters(processed=self._processed.total(), failed=self._failed.total())
-            return Counters(processed=self._processed[queue], failed=self._failed[queue])
-
-    async def queues(self) -> list[QueueInfo]:
-        with self._lock:
-            by_queue: dict[str, list[MemoryJob]] = {DEFAULT_QUEUE: []}
-            for job in self._jobs.values():
-                by_queue.setdefault(job.queue, []).append(job)
-            for name in (*self._paused_queues, *self._processed, *self._failed):
-                by_queue.setdefault(name, [])
-            return [
-                QueueInfo(
-                    name=name,
-                    counts=count_states(by_queue[name]),
-                    counters=Counters(processed=self._processed[name], failed=self._failed[name]),
-                    paused=name in self._paused_queues,
-                )
-                for name in sorted(by_queue)
-            ]
-
-    async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
-        with self._lock:
-            jobs = [
-                job
-                for job in self._jobs.values()
-                if job.state is query.state
-                and (query.queue is None or job.queue == query.queue)
-                and (query.job_name is None or job.job_name == query.job_name)
-                and (query.error_contains is None or error_matches(job.raw, query.error_contains))
-                and (query.text_contains is None or text_matches(job.raw, query.text_contains))
-            ]
-            if query.state in (JobState.SCHEDULED, JobState.RETRY):
-                jobs.sort(key=lambda job: (job.due_at or 0.0, job.seq))
-            elif query.state is JobState.RUNNING:
-                jobs.sort(key=lambda job: job.updated_at)
-            else:
-                jobs.sort(key=lambda job: job.seq)
-            if query.newest_first:
-                jobs.reverse()
-            page = jobs[query.offset : query.offset + query.limit]
-            return [stored_job(job) for job in page]
-
-    async def get_job(self, job_id: str) -> StoredJob | None:
-        with self._lock:
-            job = self._jobs.get(job_id)
-            return None if job is None else stored_job(job)
-
-    async def move_to_queue(self, moves: Sequence[Move]) -> int:
-        moved = 0
-        with self._lock:
-            for move in moves:
-                job = self._jobs.get(move.job_id)
-                if job is None or job.state is not move.from_state:
-                    continue
-                if job.state is JobState.RUNNING:
-                    continue
-                job.raw = move.raw
-                self._queue_back(job)
-                moved += 1
-        if moved:
-            self._waiters.wake_all()
-        return moved
-
-    async def delete_jobs(self, job_ids: Sequence[str]) -> int:
-        deleted = 0
-        with self._lock:
-            for job_id in job_ids:
-                job = self._jobs.get(job_id)
-                if job is None or job.state is JobState.RUNNING:
-                    continue
-                del self._jobs[job_id]
-                deleted += 1
-        return deleted
-
-    async def purge(self, state: JobState, *, queue: str | None = None) -> int:
-        if state is JobState.RUNNING:
-            raise ValueError("running jobs cannot be purged; stop their workers first")
-        with self._lock:
-            doomed = [
-                job.job_id for job in of_queue(self._jobs.values(), queue) if job.state is state
-            ]
-            for job_id in doomed:
-                del self._jobs[job_id]
-        return len(doomed)
-
-    async def set_paused(self, paused: bool, *, queue: str | None = None) -> None:
-        with self._lock:
-            if queue is None:
-                self._paused = paused
-            elif paused:
-                self._paused_queues.add(queue)
-            else:
-                self._paused_queues.discard(queue)
-        if not paused:
-            self._waiters.wake_all()
-
-    async def is_paused(self, *, queue: str | None = None) -> bool:
-        with self._lock:
-            return self._paused if queue is None else queue in self._paused_queues
-
-    async def list_workers(self) -> list[WorkerInfo]:
-        with self._lock:
-            return sorted(self._workers.values(), key=lambda w: w.started_at, reverse=True)
-
-    async def request_worker_stop(self, worker_id: str) -> bool:
-        with self._lock:
-            worker = self._workers.get(worker_id)
-            if worker is None:
-                return False
-            self._workers[worker_id] = replace(worker, stop_requested=True)
-        return True

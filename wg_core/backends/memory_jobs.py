@@ -7,10 +7,10 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from wg_core.backend import JobState, StateCounts, StoredJob
+from wg_core.backend import FINISHED_STATES, JobState, Progress, StateCounts, StoredJob
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["MemoryJob", "ReadyJobs", "count_states", "of_queue", "stored_job"]
+__all__ = ["MemoryJob", "ReadyJobs", "count_states", "expired", "of_queue", "stored_job"]
 
 
 @dataclass(slots=True)
@@ -29,6 +29,24 @@ class MemoryJob:
     lease_until: float | None = None
     worker_id: str | None = None
     updated_at: float = 0.0
+    started_at: float | None = None  # when its last attempt was leased
+    progress: Progress | None = None
+    cancel_requested: bool = False
+    cancel_keep: float = 0.0  # the keep the cancel request asked for
+    result: str | None = None
+    finished_at: float | None = None
+    expires_at: float | None = None
+    last_error: str | None = None
+
+    def forget_run(self) -> None:
+        """Drop what the job's last run left (before it runs again)."""
+        self.progress = None
+        self.cancel_requested = False
+        self.cancel_keep = 0.0
+        self.result = None
+        self.finished_at = None
+        self.expires_at = None
+        self.last_error = None
 
 
 class ReadyJobs:
@@ -84,7 +102,21 @@ def count_states(jobs: Iterable[MemoryJob]) -> StateCounts:
         running=tally[JobState.RUNNING],
         dead=tally[JobState.DEAD],
         oldest_queued_at=oldest,
+        completed=tally[JobState.COMPLETED],
+        cancelled=tally[JobState.CANCELLED],
     )
+
+
+def expired(jobs: Iterable[MemoryJob], now: float, limit: int) -> list[MemoryJob]:
+    """Up to ``limit`` finished jobs of ``jobs`` whose keep ran out by ``now``, oldest
+    expiry first."""
+    due = [
+        job
+        for job in jobs
+        if job.state in FINISHED_STATES and job.expires_at is not None and job.expires_at <= now
+    ]
+    due.sort(key=lambda job: (job.expires_at or 0.0, job.seq))
+    return due[:limit]
 
 
 def stored_job(job: MemoryJob) -> StoredJob:
@@ -99,4 +131,11 @@ def stored_job(job: MemoryJob) -> StoredJob:
         updated_at=job.updated_at,
         queue=job.queue,
         priority=job.priority,
+        result=job.result,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        expires_at=job.expires_at,
+        progress=job.progress,
+        cancel_requested=job.cancel_requested,
+        last_error=job.last_error,
     )
