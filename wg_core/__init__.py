@@ -8,12 +8,24 @@ await client.enqueue(ReportJob(day="2026-01-01"), queue="reports", priority=10)
 pool = WorkerPool(handler=process_email, url="sqlite:jobs.db", namespace="myapp")
 # or: WorkerPool(..., queues=["critical", "default"])  (strict order)
 await pool.run()  # until SIGINT/SIGTERM, then drains
+
+job_id = await client.enqueue(ReportJob(day="2026-01-02"))
+print(await client.result(job_id, timeout=60))  # the handler's return value
+await client.cancel(other_id)  # queued: never runs; running: interrupted
 ```
 """
 
 # Types a user meets through Client and WorkerPool. The types for writing a backend
 # (NewJob, Attempt, StoredJob, Move, HeartbeatReply) live in wg_core.backend.
-from wg_core.backend import Backend, Counters, JobState, QueueInfo, StateCounts, WorkerInfo
+from wg_core.backend import (
+    Backend,
+    Counters,
+    JobState,
+    Progress,
+    QueueInfo,
+    StateCounts,
+    WorkerInfo,
+)
 from wg_core.backends.memory import MemoryBackend
 from wg_core.blocking import BlockingClient
 from wg_core.client import Client, JobSpec
@@ -25,6 +37,7 @@ from wg_core.errors import (
     ConfigError,
     DuplicateJobError,
     JobError,
+    JobFailedError,
     JobNotFoundError,
     MissingDependencyError,
     NamespaceNotFoundError,
@@ -34,7 +47,7 @@ from wg_core.errors import (
     WgError,
 )
 from wg_core.jobs import JobContext, JobInfo
-from wg_core.options import JobOptions, WorkerConfig
+from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
 from wg_core.worker import PoolStats, WorkerPool
@@ -46,6 +59,7 @@ __all__ = [
     "DEFAULT_QUEUE",
     "DEFAULT_URL",
     "MAX_PRIORITY",
+    "MAX_RESULT_BYTES",
     "MIN_PRIORITY",
     "Backend",
     "BackendConfigError",
@@ -60,6 +74,7 @@ __all__ = [
     "EnvelopeError",
     "JobContext",
     "JobError",
+    "JobFailedError",
     "JobInfo",
     "JobNotFoundError",
     "JobOptions",
@@ -70,6 +85,7 @@ __all__ = [
     "NamespaceNotFoundError",
     "PayloadError",
     "PoolStats",
+    "Progress",
     "QueueInfo",
     "SchemaError",
     "SchemaOutdatedError",

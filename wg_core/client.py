@@ -21,6 +21,7 @@ from typing import Any, Final, Self
 
 from wg_core.backend import (
     Backend,
+    CancelOutcome,
     Counters,
     JobQuery,
     JobState,
@@ -30,8 +31,9 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.dispatch import checked
-from wg_core.errors import ConfigError
-from wg_core.jobs import JobInfo
+from wg_core.envelope import Envelope, EnvelopeError
+from wg_core.errors import ConfigError, JobFailedError, JobNotFoundError
+from wg_core.jobs import JobInfo, decode_result
 from wg_core.new_jobs import (
     MAX_JOB_NAME_LENGTH,
     JobBuilder,
@@ -40,7 +42,13 @@ from wg_core.new_jobs import (
     validate_job_id,
     validate_job_name,
 )
-from wg_core.options import DEFAULT_MAX_PAYLOAD_BYTES, Duration, JobOptions
+from wg_core.options import (
+    DEFAULT_KEEP_FINISHED,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    Duration,
+    JobOptions,
+    to_seconds,
+)
 from wg_core.queues import DEFAULT_QUEUE
 from wg_core.urls import backend_from_url
 
@@ -55,12 +63,27 @@ __all__ = [
 ]
 
 _ADMIN_PAGE: Final = 500
-_REQUEUEABLE: Final = (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED)
+_WAIT_SLICE: Final = 60.0
+"""Seconds one ``wait_finished`` call may wait: ``result(timeout=None)`` waits in
+slices, so no backend is ever asked to wait for ever."""
+_REQUEUEABLE: Final = (
+    JobState.DEAD,
+    JobState.RETRY,
+    JobState.SCHEDULED,
+    JobState.COMPLETED,
+    JobState.CANCELLED,
+)
+_START_OVER: Final = (JobState.DEAD, JobState.COMPLETED, JobState.CANCELLED)
+"""Requeued from these, a job starts over: its ``retry_count`` back to 0."""
 
 
 class Client:
     """Enqueue and inspect jobs. ``await Client.connect(url, namespace)`` or
-    ``Client(backend)``; use as ``async with`` to close the backend at the end."""
+    ``Client(backend)``; use as ``async with`` to close the backend at the end.
+
+    ``keep_finished``: how long a job this client cancels is kept, as ``cancelled``,
+    when the job sets no ``JobOptions.keep_finished`` of its own (completed jobs are
+    kept as their worker's ``WorkerConfig.keep_finished`` says)."""
 
     def __init__(
         self,
@@ -70,6 +93,7 @@ class Client:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         clock: Callable[[], float] = time.time,
         create: bool = True,
+        keep_finished: Duration = DEFAULT_KEEP_FINISHED,
     ) -> None:
         self.backend: Final[Backend] = backend
         """The backend this client talks to (as given, without the checked layer)."""
@@ -77,6 +101,7 @@ class Client:
         self._backend = checked(backend)
         self._create = create
         self._clock = clock
+        self._keep_finished = to_seconds(keep_finished, name="keep_finished")
         self._jobs = JobBuilder(
             default_options=default_options or JobOptions(),
             max_payload_bytes=max_payload_bytes,
@@ -300,6 +325,34 @@ class Client:
         stored = await (await self._ready()).get_job(job_id)
         return None if stored is None else JobInfo.from_stored(stored)
 
+    async def result(self, job_id: str, *, timeout: Duration | None = None) -> Any:
+        """Wait for the job to finish and return its result: the handler's return value,
+        decoded from JSON (``None`` if it returned nothing).
+
+        Raises ``JobFailedError`` if the job ended dead or cancelled (its ``state`` and
+        ``last_error`` say which and why), ``TimeoutError`` if it has not finished
+        within ``timeout`` (``None``: wait for ever), ``JobNotFoundError`` if no job has
+        that id (never stored, deleted, pruned after its retention, or completed with
+        ``keep_finished=0``, which keeps nothing). Waiting uses
+        the backend's notifications where it has them, short polling elsewhere.
+        """
+        limit = None if timeout is None else to_seconds(timeout, name="timeout")
+        backend = await self._ready()
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            left = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+            stored = await backend.wait_finished(job_id, timeout=max(min(left, _WAIT_SLICE), 0.0))
+            if stored is None:
+                raise JobNotFoundError(f"no job with id {job_id!r}")
+            if stored.state is JobState.COMPLETED:
+                return decode_result(stored.result)
+            if stored.state in (JobState.DEAD, JobState.CANCELLED):
+                raise JobFailedError(job_id, stored.state, JobInfo.from_stored(stored).last_error)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"job {job_id} has not finished within {limit:g}s (it is {stored.state})"
+                )
+
     async def workers(self) -> list[WorkerInfo]:
         """Registered worker pools with their last heartbeat."""
         return await (await self._ready()).list_workers()
@@ -312,10 +365,12 @@ class Client:
     # -- administering -------------------------------------------------------------------
 
     async def retry_jobs(self, job_ids: Sequence[str]) -> int:
-        """Put dead, retry or scheduled jobs back in the queue now; returns how many.
+        """Put dead, retry, scheduled, completed or cancelled jobs back in the queue
+        now (a finished job runs again); returns how many.
 
-        Dead jobs start over (``retry_count`` reset to 0; ``last_error`` is kept for
-        the record). Ids not found or currently running are skipped.
+        Dead, completed and cancelled jobs start over (``retry_count`` reset to 0;
+        ``last_error`` is kept for the record). Ids not found or currently running are
+        skipped.
         """
         backend = await self._ready()
         moves: list[Move] = []
@@ -370,7 +425,7 @@ class Client:
             # bury it again with the decode error.
             return Move(job_id=job.job_id, from_state=job.state, raw=job.raw)
         changes: dict[str, Any] = {"status": "Pending", "scheduled_at": None}
-        if job.state is JobState.DEAD:
+        if job.state in _START_OVER:
             changes["retry_count"] = 0
         return Move(
             job_id=job.job_id, from_state=job.state, raw=envelope.evolve(**changes).encode()
@@ -386,6 +441,41 @@ class Client:
                 continue
             moves.append(self._requeue_move(JobInfo.from_stored(stored)))
         return await backend.move_to_queue(moves) if moves else 0
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel one job. A queued, scheduled, retrying or dead job becomes
+        ``cancelled`` at once and never runs; a running one is stopped by its worker
+        (its async handler cancelled, or ``JobContext.cancelled`` set for a sync one)
+        within about two seconds and ends ``cancelled``, not retried — unless it
+        completes first. True if it was cancelled or its cancel requested; False for
+        a job already completed or cancelled, or no such job. The cancelled job is
+        kept for its ``JobOptions.keep_finished``, else this client's
+        ``keep_finished``."""
+        return await self._cancel(await self._ready(), job_id)
+
+    async def cancel_jobs(self, job_ids: Iterable[str]) -> int:
+        """``cancel`` each job; returns how many were cancelled or had their cancel
+        requested."""
+        backend = await self._ready()
+        cancelled = 0
+        for job_id in dict.fromkeys(job_ids):
+            cancelled += await self._cancel(backend, job_id)
+        return cancelled
+
+    async def _cancel(self, backend: Backend, job_id: str) -> bool:
+        stored = await backend.get_job(job_id)
+        if stored is None:
+            return False
+        outcome = await backend.cancel(job_id, keep=self._keep_for(stored.raw))
+        return outcome is not CancelOutcome.NOT_CANCELLABLE
+
+    def _keep_for(self, raw: str) -> float:
+        """How long a cancelled job is kept: its own ``keep_finished``, else ours."""
+        try:
+            keep = Envelope.decode(raw).keep_finished
+        except EnvelopeError:
+            keep = None
+        return self._keep_finished if keep is None else keep
 
     async def delete_jobs(self, job_ids: Sequence[str]) -> int:
         """Delete jobs by id (not running ones); returns how many."""

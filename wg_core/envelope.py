@@ -7,7 +7,10 @@ One compact JSON object per job, keys in the Rust struct's order::
      "status": "Pending", "created_at": 1767225600, "scheduled_at": null, "last_error": null}
 
 ``timeout`` and ``retry_delay`` are integer milliseconds or null, and all four
-``options`` keys are always written (the Rust reader fails otherwise). Times are Unix
+``options`` keys are always written (the Rust reader fails otherwise). wg adds
+``options.keep_finished`` (integer milliseconds: how long the job is kept once
+finished, ``JobOptions.keep_finished``) only when it is set, so a default envelope is
+byte for byte the Rust wg's; the Rust reader ignores it. Times are Unix
 seconds. The older Rust version wrote no ``job_name``: such jobs read as
 ``DEFAULT_JOB_NAME``. Keys wg does not know, at the top level and inside ``options``,
 are kept and written back unchanged, so Rust and Python programs can share a namespace.
@@ -46,6 +49,8 @@ _KNOWN_KEYS: Final = frozenset(
     {"id", "job_name", "payload", "options", "status", "created_at", "scheduled_at", "last_error"}
 )
 _KNOWN_OPTION_KEYS: Final = frozenset({"max_retries", "retry_count", "timeout", "retry_delay"})
+_KEEP_FINISHED: Final = "keep_finished"
+"""wg's own ``options`` key, written only when set (see the module docstring)."""
 
 
 # ``json.dumps`` with wg's settings (compact, UTF-8 kept, no NaN) builds an encoder and a
@@ -113,7 +118,7 @@ class NewJobText:
 
     Only the id and the payload differ from job to job, so everything else is encoded
     once, here; the result is byte for byte what ``Envelope(...).encode()`` gives for a
-    job with ``retry_count`` 0 and no unknown keys.
+    job with ``retry_count`` 0 (and the same ``keep_finished``) and no unknown keys.
     """
 
     __slots__ = ("_middle", "_tail")
@@ -128,15 +133,17 @@ class NewJobText:
         status: str,
         created_at: int,
         scheduled_at: int | None,
+        keep_finished: float | None = None,
     ) -> None:
-        options = _encode(
-            {
-                "max_retries": max_retries,
-                "retry_count": 0,
-                "timeout": _ms(timeout),
-                "retry_delay": _ms(retry_delay),
-            }
-        )
+        fields: dict[str, Any] = {
+            "max_retries": max_retries,
+            "retry_count": 0,
+            "timeout": _ms(timeout),
+            "retry_delay": _ms(retry_delay),
+        }
+        if keep_finished is not None:
+            fields[_KEEP_FINISHED] = _ms(keep_finished)
+        options = _encode(fields)
         self._middle = f',"job_name":{encode_basestring(job_name)},"payload":'
         self._tail = (
             f',"options":{options},"status":{encode_basestring(status)},'
@@ -220,6 +227,8 @@ class Envelope:
     created_at: int
     scheduled_at: int | None = None
     last_error: str | None = None
+    keep_finished: float | None = None
+    """How long the job is kept once finished (``JobOptions.keep_finished``), if set."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Top-level keys wg does not know, kept for the round trip."""
     extra_options: dict[str, Any] = field(default_factory=dict)
@@ -233,6 +242,8 @@ class Envelope:
             "timeout": _ms(self.timeout),
             "retry_delay": _ms(self.retry_delay),
         }
+        if self.keep_finished is not None:
+            options[_KEEP_FINISHED] = _ms(self.keep_finished)
         options.update(self.extra_options)
         document: dict[str, Any] = {
             "id": self.id,
@@ -313,6 +324,12 @@ class Envelope:
         scheduled_at = document.get("scheduled_at")
         if scheduled_at is not None:
             scheduled_at = _optional_time(scheduled_at, "scheduled_at")
+        # All four known keys are there (checked above): any more is keep_finished or
+        # someone else's.
+        plain_options = len(options) == len(_KNOWN_OPTION_KEYS)
+        keep_finished = (
+            None if plain_options else _optional_ms(options.get(_KEEP_FINISHED), "keep_finished")
+        )
         return cls(
             id=job_id,
             job_name=job_name,
@@ -325,6 +342,7 @@ class Envelope:
             created_at=created_at,
             scheduled_at=scheduled_at,
             last_error=last_error,
+            keep_finished=keep_finished,
             extra=(
                 {}
                 if document.keys() <= _KNOWN_KEYS
@@ -332,8 +350,12 @@ class Envelope:
             ),
             extra_options=(
                 {}
-                if len(options) == len(_KNOWN_OPTION_KEYS)  # all four are there (checked above)
-                else {k: v for k, v in options.items() if k not in _KNOWN_OPTION_KEYS}
+                if plain_options
+                else {
+                    k: v
+                    for k, v in options.items()
+                    if k not in _KNOWN_OPTION_KEYS and k != _KEEP_FINISHED
+                }
             ),
         )
 

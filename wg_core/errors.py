@@ -8,6 +8,7 @@ The tree::
     ├── PayloadError              a job cannot be enqueued: not JSON, too large (also a ValueError)
     ├── DuplicateJobError         a job with that id is already stored (also a ValueError)
     ├── JobNotFoundError          no job with that id (also a LookupError)
+    ├── JobFailedError            ``Client.result`` of a job that ended dead or cancelled
     ├── NamespaceNotFoundError    a reader opened a namespace (or SQLite file) that does
     │                             not exist; nothing was created (also a LookupError)
     └── BackendError              the storage failed; driver errors are translated to this
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigError",
     "DuplicateJobError",
     "JobError",
+    "JobFailedError",
     "JobNotFoundError",
     "MissingDependencyError",
     "NamespaceNotFoundError",
@@ -77,6 +79,21 @@ class DuplicateJobError(WgError, ValueError):
 
 class JobNotFoundError(WgError, LookupError):
     """No job with that id."""
+
+
+class JobFailedError(WgError):
+    """The job did not complete: it is dead or cancelled.
+
+    ``job_id``, ``state`` (a ``JobState``: ``dead`` or ``cancelled``) and ``last_error``
+    (the job's last error, ``None`` if it recorded none) say which and why; the message
+    names the state and the last error."""
+
+    def __init__(self, job_id: str, state: str, last_error: str | None) -> None:
+        reason = f": {last_error}" if last_error else ""
+        super().__init__(f"job {job_id} is {state}{reason}")
+        self.job_id = job_id
+        self.state = state
+        self.last_error = last_error
 
 
 class NamespaceNotFoundError(WgError, LookupError):

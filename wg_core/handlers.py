@@ -80,16 +80,16 @@ class Handler:
         """The payload as the handler's first parameter wants it."""
         return decode_payload(payload, self.payload_type)
 
-    async def call(self, job: Any, context: JobContext, executor: Executor) -> None:
-        """Run the handler once (async on the loop, sync in ``executor``)."""
+    async def call(self, job: Any, context: JobContext, executor: Executor) -> Any:
+        """Run the handler once (async on the loop, sync in ``executor``); its return
+        value (the job's result)."""
         args = (job, context) if self.takes_context else (job,)
         if self.is_async:
-            await self.func(*args)
-            return
+            return await self.func(*args)
         loop = asyncio.get_running_loop()
         # Copy the context so contextvars set by the caller (e.g. logging) reach the thread.
         ctx = contextvars.copy_context()
-        await loop.run_in_executor(executor, functools.partial(ctx.run, self.func, *args))
+        return await loop.run_in_executor(executor, functools.partial(ctx.run, self.func, *args))
 
 
 def build_routes(

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import json
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from wg_core.backend import JobState, StoredJob
+from wg_core.backend import JobState, Progress, StoredJob
+from wg_core.dispatch import MAX_PROGRESS_MESSAGE
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["JobContext", "JobInfo"]
+__all__ = ["MAX_PROGRESS_MESSAGE", "JobContext", "JobInfo", "ProgressSink", "decode_result"]
+
+
+class ProgressSink(Protocol):
+    """Where a ``JobContext`` sends its progress (the pool's per-job reporter, which
+    rate-limits the writes). ``report`` is called on the pool's event loop,
+    ``report_threadsafe`` from a sync handler's thread."""
+
+    def report(self, progress: Progress) -> None:
+        """Record ``progress`` (the latest value wins)."""
+
+    def report_threadsafe(self, progress: Progress) -> None:
+        """``report`` from another thread."""
+
+
+def _progress(fraction: float, message: str | None) -> Progress:
+    """A checked ``Progress`` (a message over ``MAX_PROGRESS_MESSAGE`` characters cut)."""
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, int | float)
+        or math.isnan(fraction)
+        or not 0.0 <= fraction <= 1.0
+    ):
+        raise ValueError(f"progress must be a number from 0 to 1, not {fraction!r}")
+    if message is not None:
+        if not isinstance(message, str):
+            raise TypeError(f"a progress message must be a string, not {type(message).__name__}")
+        message = message[:MAX_PROGRESS_MESSAGE]
+    return Progress(fraction=float(fraction), message=message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,6 +50,10 @@ class JobContext:
 
     ``attempt`` counts from 1. Use ``job_id`` as an idempotency key: delivery is
     at-least-once, so a job whose worker crashed may run again.
+
+    ``progress`` / ``progress_sync`` record how far the job is, and ``cancelled`` says
+    whether someone cancelled it (see each). A context built outside a pool (in a
+    handler's unit test) records progress nowhere and is never cancelled.
     """
 
     job_id: str
@@ -26,6 +62,39 @@ class JobContext:
     max_retries: int
     created_at: int
     worker_id: str
+    cancel_event: threading.Event = field(
+        default_factory=threading.Event, repr=False, compare=False
+    )
+    """Set by the pool when the job's cancel reaches it (read ``cancelled``)."""
+    progress_sink: ProgressSink | None = field(default=None, repr=False, compare=False)
+    """Where ``progress`` goes (the pool's reporter for this job)."""
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether this job was cancelled (``Client.cancel``) while it runs. A sync
+        handler should check it between steps and return (or raise) when it turns
+        True: its thread cannot be interrupted. An async handler is interrupted with
+        ``asyncio.CancelledError`` instead (and sees this True too). Either way the job
+        ends ``cancelled``, whatever the handler returns, and is not retried."""
+        return self.cancel_event.is_set()
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        """Record how far the job is: ``fraction`` from 0 to 1 and an optional message
+        (cut to ``MAX_PROGRESS_MESSAGE``, 1000 characters), shown by ``get_job`` as
+        ``JobInfo.progress``. Cheap to call often: at most one write a second per job
+        reaches the backend, the latest value winning. For async handlers; sync
+        handlers call ``progress_sync``."""
+        sink = self.progress_sink
+        value = _progress(fraction, message)
+        if sink is not None:
+            sink.report(value)
+
+    def progress_sync(self, fraction: float, message: str | None = None) -> None:
+        """``progress`` for sync handlers (call it from the handler's thread)."""
+        sink = self.progress_sink
+        value = _progress(fraction, message)
+        if sink is not None:
+            sink.report_threadsafe(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +105,12 @@ class JobInfo:
     ``envelope`` is ``None`` and ``decode_error`` says why; ``raw`` is always the
     stored text. ``queue`` and ``priority`` are stored beside the envelope (not in it)
     and kept through every state.
+
+    Finished jobs (``completed``, ``cancelled``) carry ``result`` (the handler's return
+    value, decoded from JSON; ``None`` when it returned nothing; ``result_raw`` is the
+    stored text), ``started_at`` (when its last attempt was claimed), ``finished_at``
+    and ``expires_at`` (when the pruner deletes it), all Unix seconds, and ``run_time``.
+    A running job carries its last ``progress`` and whether its ``cancel_requested``.
     """
 
     job_id: str
@@ -49,6 +124,13 @@ class JobInfo:
     updated_at: float | None = None
     queue: str = DEFAULT_QUEUE
     priority: int = 0
+    result: Any = None
+    result_raw: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    expires_at: float | None = None
+    progress: Progress | None = None
+    cancel_requested: bool = False
 
     @classmethod
     def from_stored(cls, stored: StoredJob) -> JobInfo:
@@ -71,7 +153,22 @@ class JobInfo:
             updated_at=stored.updated_at,
             queue=stored.queue,
             priority=stored.priority,
+            result=decode_result(stored.result),
+            result_raw=stored.result,
+            started_at=stored.started_at,
+            finished_at=stored.finished_at,
+            expires_at=stored.expires_at,
+            progress=stored.progress,
+            cancel_requested=stored.cancel_requested,
         )
+
+    @property
+    def run_time(self) -> float | None:
+        """Seconds the job's last attempt ran (``finished_at - started_at``), once
+        finished and when both are known."""
+        if self.finished_at is None or self.started_at is None:
+            return None
+        return max(self.finished_at - self.started_at, 0.0)
 
     @property
     def job_name(self) -> str | None:
@@ -126,3 +223,14 @@ class JobInfo:
     def runs_allowed(self) -> int | None:
         """Attempts the job may run in all: ``max_retries + 1`` (``None`` if undecodable)."""
         return self.envelope.max_retries + 1 if self.envelope else None
+
+
+def decode_result(text: str | None) -> Any:
+    """A stored result, decoded (``None`` for none). Text that is not JSON — written by
+    some other program — is returned as it is, so nothing is silently lost."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text

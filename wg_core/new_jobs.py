@@ -195,6 +195,7 @@ class JobBuilder:
             status="Scheduled" if delay_s > 0 else "Pending",
             created_at=int(now),
             scheduled_at=int(now + delay_s) if delay_s > 0 else None,
+            keep_finished=opts.keep_finished,
         )
 
     def _encode(self, text: NewJobText, job_id: str, job: Any, name: str) -> str:

@@ -25,8 +25,10 @@ from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE, validate_queues
 
 __all__ = [
+    "DEFAULT_KEEP_FINISHED",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "MAX_DURATION",
+    "MAX_RESULT_BYTES",
     "MAX_RETRIES_LIMIT",
     "Duration",
     "JobOptions",
@@ -37,6 +39,16 @@ __all__ = [
 
 DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024
 """Envelopes larger than this are refused at enqueue and buried by workers."""
+
+MAX_RESULT_BYTES: Final = 512 * 1024
+"""The largest result a job may store (its return value, encoded as JSON, in UTF-8
+bytes). A job whose handler returns more goes dead with the reason: a result is never
+stored cut short."""
+
+DEFAULT_KEEP_FINISHED: Final = 3600.0
+"""Seconds completed and cancelled jobs are kept, with their results, unless a job's
+``JobOptions.keep_finished`` or a worker's ``WorkerConfig.keep_finished`` says
+otherwise (one hour)."""
 
 MAX_RETRIES_LIMIT: Final = 2**31 - 1
 """The largest ``max_retries``. The Rust reader decodes ``max_retries`` and
@@ -137,11 +149,16 @@ class JobOptions:
     four runs in all). ``timeout``: a run longer than this is cancelled and counts as a
     failure (``None``: no limit). ``retry_delay``: the first retry's delay; each further
     retry doubles it (capped by ``WorkerConfig.max_retry_delay``, with jitter).
+    ``keep_finished``: how long the job is kept, with its result, once it completed or
+    was cancelled (0: deleted at once; ``None``: the worker's
+    ``WorkerConfig.keep_finished``, or for a cancel the client's ``keep_finished``).
+    Stored in the envelope only when set (the Rust reader ignores it).
     """
 
     max_retries: int = 3
     timeout: float | None = 300.0
     retry_delay: float | None = 10.0
+    keep_finished: float | None = None
 
     def __init__(
         self,
@@ -149,11 +166,13 @@ class JobOptions:
         max_retries: int = 3,
         timeout: Duration | None = 300.0,
         retry_delay: Duration | None = 10.0,
+        keep_finished: Duration | None = None,
     ) -> None:
         _int(max_retries, "max_retries", minimum=0, maximum=MAX_RETRIES_LIMIT)
         object.__setattr__(self, "max_retries", max_retries)
         object.__setattr__(self, "timeout", _optional_seconds(timeout, "timeout"))
         object.__setattr__(self, "retry_delay", _optional_seconds(retry_delay, "retry_delay"))
+        object.__setattr__(self, "keep_finished", _optional_seconds(keep_finished, "keep_finished"))
 
 
 def _positive(value: Duration, name: str) -> float:
@@ -197,6 +216,10 @@ class WorkerConfig:
     ``queues``: the queues the pool claims from, in strict order (a job of a later
     queue only while every earlier one has none ready or is paused; see
     ``wg_core.queues``); any iterable of names, stored as a tuple.
+    ``keep_finished``: how long a completed or cancelled job is kept, with its result
+    (0: deleted at once, as before results existed; a job's own
+    ``JobOptions.keep_finished`` wins); ``prune_interval``: how often the pool deletes
+    the expired ones (``batch_size`` at a time).
     """
 
     namespace: str = "wg"
@@ -219,6 +242,8 @@ class WorkerConfig:
     wait_for_backend: float = 0.0
     prefetch: int | None = None
     prefetch_hold: float = 1.0
+    keep_finished: float = DEFAULT_KEEP_FINISHED
+    prune_interval: float = 30.0
     default_options: JobOptions = field(default_factory=JobOptions)
 
     def __init__(
@@ -244,6 +269,8 @@ class WorkerConfig:
         wait_for_backend: Duration = 0.0,
         prefetch: int | None = None,
         prefetch_hold: Duration = 1.0,
+        keep_finished: Duration = DEFAULT_KEEP_FINISHED,
+        prune_interval: Duration = 30.0,
         default_options: JobOptions | None = None,
     ) -> None:
         validate_namespace(namespace)
@@ -314,6 +341,8 @@ class WorkerConfig:
             "wait_for_backend": to_seconds(wait_for_backend, name="wait_for_backend"),
             "prefetch": prefetch,
             "prefetch_hold": _positive(prefetch_hold, "prefetch_hold"),
+            "keep_finished": to_seconds(keep_finished, name="keep_finished"),
+            "prune_interval": _positive(prune_interval, "prune_interval"),
             "default_options": default_options or JobOptions(),
         }
         for key, value in values.items():

@@ -49,6 +49,9 @@ _HELP: Final = {
     "prefetch": "Jobs held leased beyond the free slots while the queue is deep "
     "(none: the larger of workers and batch_size; 0: off)",
     "prefetch_hold": "A held job not started by then goes back to the front of the queue",
+    "keep_finished": "How long completed and cancelled jobs are kept, with their results "
+    "(0: delete at once)",
+    "prune_interval": "How often expired completed and cancelled jobs are deleted",
     "default_retry_delay": "First retry delay of jobs whose envelope has none (null)",
 }
 

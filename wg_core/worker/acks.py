@@ -1,4 +1,8 @@
-"""Acknowledgements: finished attempts completed in batches, one write for many."""
+"""Acknowledgements: finished attempts completed in batches, one write for many.
+
+An attempt is queued bare when its job keeps nothing (``keep_finished`` 0: the job is
+deleted, as before results existed) or as a ``Completion`` with its encoded result and
+how long to keep it; one ``complete`` call takes a mix of both."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-from wg_core.backend import Attempt
+from wg_core.backend import Attempt, Completion
 from wg_core.errors import BackendError
 from wg_core.worker.backoff import Backoff
 from wg_core.worker.shared import Shared
@@ -39,16 +43,17 @@ class Acknowledger:
         self._shared = shared
         self._batch_size = shared.config.batch_size  # read per job: one hop, not two
         self._going_idle = going_idle  # no other job will finish soon: don't wait
-        self._pending: list[Attempt] = []
-        self._acking: list[Attempt] = []  # the batch being written right now
+        self._pending: list[Attempt | Completion] = []
+        self._acking: list[Attempt | Completion] = []  # the batch being written now
         self._timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._write: asyncio.Task[None] | None = None
 
-    def ack(self, attempt: Attempt) -> None:
-        """Queue a completion."""
+    def ack(self, done: Attempt | Completion) -> None:
+        """Queue a completion (a bare attempt: the job is deleted; a ``Completion``:
+        kept with its result)."""
         pending = self._pending
-        pending.append(attempt)
+        pending.append(done)
         if len(pending) >= self._batch_size or self._going_idle():
             self._wake.set()  # a full batch, or the pool is going idle: write now
         elif self._timer is None:
@@ -56,7 +61,7 @@ class Acknowledger:
 
     def unwritten(self) -> set[str]:
         """Tokens of finished attempts whose completion is not written yet."""
-        return {a.token for a in (*self._pending, *self._acking)}
+        return {_attempt(item).token for item in (*self._pending, *self._acking)}
 
     async def run(self) -> None:
         """Write completions as they are queued (a background task of the pool)."""
@@ -109,8 +114,12 @@ class Acknowledger:
                 continue
             finally:
                 self._acking = []
-            ledger.drop_all(batch)
+            ledger.drop_all([_attempt(item) for item in batch])
             counts["processed"] += done
             if done < len(batch):
                 counts["stale_writes"] += len(batch) - done
                 logger.warning("%d completions refused: their leases were lost", len(batch) - done)
+
+
+def _attempt(item: Attempt | Completion) -> Attempt:
+    return item.attempt if isinstance(item, Completion) else item

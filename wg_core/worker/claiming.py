@@ -233,6 +233,15 @@ class Claimer:
             if self.buffer and not self._stop.is_set():
                 await self.check_paused(timeout=interval / 2)
 
+    def take(self, token: str) -> Attempt | None:
+        """Remove the buffered (claimed ahead, unstarted) attempt with that token and
+        return it, still held; ``None`` if it is not buffered."""
+        for entry in self.buffer:
+            if entry[0].token == token:
+                self.buffer.remove(entry)
+                return entry[0]
+        return None
+
     async def release_buffer(self) -> None:
         """Put every buffered (claimed ahead, unstarted) job back at the queue's front."""
         if not self.buffer:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 __all__ = ["TIMEOUT_GRAIN", "Deadlines", "Overran"]
+
+T = TypeVar("T")
 
 TIMEOUT_GRAIN: Final = 0.05
 """Job timeouts fire up to this late (or 0.1 % of the timeout, if more): jobs whose
@@ -40,13 +42,13 @@ class Deadlines:
         self._slices: dict[float, tuple[set[asyncio.Task[Any]], asyncio.TimerHandle]] = {}
         self._timed_out: set[asyncio.Task[Any]] = set()
 
-    async def run(self, work: Awaitable[None], timeout: float | None) -> None:
-        """Await ``work`` in the current task, cancelled into ``TimeoutError`` once
-        ``timeout`` seconds have passed (``None``: no limit). Work that returns after
-        its deadline all the same raises ``Overran``: a timeout is never a success."""
+    async def run(self, work: Awaitable[T], timeout: float | None) -> T:
+        """Await ``work`` in the current task and return its value, cancelled into
+        ``TimeoutError`` once ``timeout`` seconds have passed (``None``: no limit).
+        Work that returns after its deadline all the same raises ``Overran``: a
+        timeout is never a success."""
         if timeout is None:
-            await work
-            return
+            return await work
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
@@ -60,7 +62,7 @@ class Deadlines:
         tasks.add(task)
         cancelling = task.cancelling()
         try:
-            await work
+            value = await work
         except asyncio.CancelledError:
             # Ours (and nobody else's, e.g. a shutdown's): the job timed out.
             if task in self._timed_out and task.uncancel() <= cancelling:
@@ -70,7 +72,7 @@ class Deadlines:
             if task in self._timed_out:
                 task.uncancel()  # the handler caught our cancellation and returned
             elif loop.time() <= deadline:
-                return
+                return value
             raise Overran(loop.time() - started, timeout)
         finally:
             tasks.discard(task)

@@ -8,8 +8,14 @@ stop with it — the other jobs' leases would lapse and they would run twice, an
 worker would look dead to the others' reapers. The keeper runs its own event loop on
 its own thread with its own connection (``Backend.clone()``), fed a snapshot of the
 held attempts (``Ledger.held``, under a lock); what it learns (lost leases, an
-operator's stop request) is handed to the pool's loop with ``call_soon_threadsafe``.
-A backend that cannot be cloned gets the keeper as a task on the pool's loop instead.
+operator's stop request, cancel requests) is handed to the pool's loop with
+``call_soon_threadsafe``. A backend that cannot be cloned gets the keeper as a task on
+the pool's loop instead.
+
+Cancel requests: between beats, while the pool holds jobs, the keeper waits on the
+backend's cancel signal (``Backend.wait_cancel_request``) and beats at once when it
+comes, so a cancelled running job learns of it within moments, not at the next
+scheduled beat; the reply names the held attempts whose cancel was requested.
 
 Loop stalls: the pool's loop stamps ``tick`` every ``loop_stall_after / 4`` seconds;
 the keeper checks the stamp every ``loop_stall_after / 2`` and, when it is older than
@@ -37,6 +43,10 @@ logger = logging.getLogger("wg.pool")
 _STOP_TIMEOUT: Final = 10.0
 """Seconds the keeper's last heartbeat may take at shutdown before it is cancelled."""
 
+CANCEL_BEAT_GAP: Final = 0.2
+"""Seconds between two beats a cancel signal brings forward, at least: in a namespace
+where jobs are cancelled all the time, the signals must not turn into a beat loop."""
+
 
 def _inner(backend: Backend) -> object:
     """The backend behind the checked-dispatch layer (a clone of in-process data may be
@@ -60,11 +70,14 @@ class LeaseKeeper:
     refreshes the registry entry ``worker_info()`` describes (called on the keeper's
     thread: it reads plain values only), and acts on the reply on the pool's loop
     (lost leases cancel their jobs; an operator's stop request calls
-    ``request_stop``). ``renewed_at``: monotonic time of the last heartbeat that
+    ``request_stop``; each held attempt whose job's cancel was requested is passed to
+    ``cancel_requested``, at every beat until it is finished). ``renewed_at``:
+    monotonic time of the last heartbeat that
     renewed leases, as the pool's loop has learned it. ``jobs`` names the job that
     holds a stalled loop, for the warning."""
 
     __slots__ = (
+        "_cancel_requested",
         "_done",
         "_jobs",
         "_loop",
@@ -88,11 +101,13 @@ class LeaseKeeper:
         *,
         worker_info: Callable[[], WorkerInfo],
         request_stop: Callable[[], None],
+        cancel_requested: Callable[[str], None],
         jobs: LoopJobs,
     ) -> None:
         self._shared = shared
         self._worker_info = worker_info
         self._request_stop = request_stop
+        self._cancel_requested = cancel_requested
         self._jobs = jobs
         self._loop: asyncio.AbstractEventLoop | None = None  # the pool's
         self._thread: threading.Thread | None = None
@@ -169,6 +184,8 @@ class LeaseKeeper:
             if task is not None:
                 logger.warning("lease lost for a running job: cancelling it")
                 task.cancel()
+        for token in reply.cancelled - reply.lost:
+            self._cancel_requested(token)
         if reply.stop_requested:
             self._request_stop()
 
@@ -224,19 +241,59 @@ class LeaseKeeper:
         try:
             if own_loop:
                 await self._open(backend, wake)
-            next_beat = 0.0
+            next_beat = beat_at = 0.0
             while not self._stopping.is_set():
                 if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + config.heartbeat_interval
+                    beat_at = time.monotonic()
+                    next_beat = beat_at + config.heartbeat_interval
                     await self._beat(backend)
                 if own_loop:
                     self._check_stall()
                 timeout = max(min(next_beat - time.monotonic(), check), 0.0)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout)
+                if await self._idle(backend, wake, timeout):
+                    # Beat now, to learn whose cancel it was; but not sooner than
+                    # CANCEL_BEAT_GAP after the last beat.
+                    gap = beat_at + CANCEL_BEAT_GAP - time.monotonic()
+                    if gap > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(wake.wait(), gap)
+                    next_beat = 0.0
         finally:
             if own_loop and _inner(backend) is not _inner(self._shared.backend):
                 await backend.close()
+
+    async def _idle(self, backend: Backend, wake: asyncio.Event, timeout: float) -> bool:
+        """Wait ``timeout`` seconds, or until woken (stopping); while the pool holds
+        jobs, also on the backend's cancel signal: True if one came."""
+        if timeout <= 0:
+            return False
+        deadline = time.monotonic() + timeout
+        if self._shared.ledger.holding:
+            listen = asyncio.ensure_future(backend.wait_cancel_request(timeout=timeout))
+            woken = asyncio.ensure_future(wake.wait())
+            try:
+                await asyncio.wait(
+                    (listen, woken), timeout=timeout + 1.0, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for waiter in (listen, woken):
+                    waiter.cancel()
+                await asyncio.gather(listen, woken, return_exceptions=True)
+            if listen.done() and not listen.cancelled():
+                error = listen.exception()
+                if error is None and listen.result():
+                    return True
+                if isinstance(error, BackendError):
+                    logger.debug("waiting for cancel requests failed: %s", error)
+                elif error is not None:  # a bug: say so; the beats go on regardless
+                    logger.warning("waiting for cancel requests failed", exc_info=error)
+        # Out of signals before the time (none, or one that returned early): wait the
+        # rest out, so that an early answer cannot turn this loop into a spin.
+        left = deadline - time.monotonic()
+        if left > 0 and not wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), left)
+        return False
 
     async def _open(self, backend: Backend, wake: asyncio.Event) -> None:
         while not self._stopping.is_set():

@@ -11,7 +11,15 @@ from wg_core.backend import Attempt
 
 __all__ = ["COUNT_NAMES", "Ledger", "PoolStats"]
 
-COUNT_NAMES: Final = ("processed", "failed", "retried", "dead", "stale_writes", "released")
+COUNT_NAMES: Final = (
+    "processed",
+    "failed",
+    "retried",
+    "dead",
+    "cancelled",
+    "stale_writes",
+    "released",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +30,9 @@ class PoolStats:
     ``stale_writes`` counts outcomes the backend refused because the lease had been
     lost; ``released`` counts jobs put back unrun (at shutdown, and claimed-ahead jobs
     given back because they waited too long or the namespace was paused);
-    ``buffered`` is how many claimed-ahead jobs are waiting for a free slot.
+    ``cancelled`` counts jobs this pool finished as cancelled (their cancel was
+    requested while it held them); ``buffered`` is how many claimed-ahead jobs are
+    waiting for a free slot.
     """
 
     processed: int = 0
@@ -30,6 +40,7 @@ class PoolStats:
     retried: int = 0
     dead: int = 0
     stale_writes: int = 0
+    cancelled: int = 0
     released: int = 0
     running: int = 0
     buffered: int = 0
@@ -80,6 +91,11 @@ class Ledger:
             held = self._held
             for attempt in attempts:
                 held.pop(attempt.token, None)
+
+    @property
+    def holding(self) -> bool:
+        """Whether the pool holds any attempt (safe from any thread)."""
+        return bool(self._held)
 
     def holds(self, token: str) -> bool:
         """Whether the pool still holds that attempt's lease."""

@@ -1,4 +1,5 @@
-"""The pool's housekeeping: promote due scheduled jobs and retries, reap expired leases."""
+"""The pool's housekeeping: promote due scheduled jobs and retries, reap expired
+leases, prune finished jobs whose retention ran out."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ REAPED_ERROR: Final = "lease expired: the worker running this job crashed or sta
 
 
 class Maintenance:
-    """The scheduler, the retrier and the reaper: background loops every pool runs
-    (each move is atomic at the backend, so many pools may run them at once)."""
+    """The scheduler, the retrier, the reaper and the pruner: background loops every
+    pool runs (each move is atomic at the backend, so many pools may run them at
+    once)."""
 
     __slots__ = ("_outcomes", "_shared")
 
@@ -42,12 +44,27 @@ class Maintenance:
                 logger.warning("promoting %s jobs failed: %s", state, exc)
             await asyncio.sleep(interval)
 
+    async def prune(self) -> None:
+        """Delete completed and cancelled jobs whose retention (``keep_finished``) ran
+        out, ``batch_size`` at a time, every ``prune_interval`` seconds (each is
+        deleted once, however many pools prune)."""
+        backend = self._shared.backend
+        config = self._shared.config
+        while True:
+            await asyncio.sleep(config.prune_interval)
+            try:
+                while await backend.prune(limit=config.batch_size) >= config.batch_size:
+                    pass  # a full batch: more may have expired
+            except BackendError as exc:
+                logger.warning("pruning finished jobs failed: %s", exc)
+
     async def reap(self) -> None:
         """Take over jobs whose lease expired, or whose registered worker has been
         silent for ``silent_after`` (it died), and count each as a failed attempt: so
         a job that kills its worker ends dead after ``max_retries``, not in a loop.
         The retry is due at once: waiting for the dead worker to be noticed was its
-        backoff, and a crash says nothing about the job's dependencies being down."""
+        backoff, and a crash says nothing about the job's dependencies being down.
+        A job whose cancel was requested is finished cancelled instead."""
         shared = self._shared
         config = shared.config
         while True:
@@ -66,7 +83,13 @@ class Maintenance:
                 try:
                     envelope = Envelope.decode(attempt.raw)
                 except EnvelopeError as exc:
-                    await self._outcomes.bury_malformed(attempt, f"undecodable envelope: {exc}")
+                    if attempt.cancel_requested:
+                        await self._outcomes.cancel(attempt, None)
+                    else:
+                        await self._outcomes.bury_malformed(attempt, f"undecodable envelope: {exc}")
+                    continue
+                if attempt.cancel_requested:
+                    await self._outcomes.cancel(attempt, envelope)
                     continue
                 logger.warning("job %s: %s", envelope.id, REAPED_ERROR)
                 await self._outcomes.fail(

@@ -1,4 +1,5 @@
-"""Outcomes of failed attempts: retry (with backoff) or bury, written back reliably."""
+"""Outcomes other than success: retry (with backoff), bury, or finish cancelled,
+written back reliably."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 from wg_core.backend import Attempt
 from wg_core.envelope import Envelope
@@ -22,26 +24,28 @@ from wg_core.queues import DEFAULT_QUEUE
 from wg_core.worker.backoff import Backoff
 from wg_core.worker.shared import Shared
 
-__all__ = ["Outcomes", "job_label"]
+__all__ = ["CANCELLED_ERROR", "Outcomes", "job_label"]
 
 logger = logging.getLogger("wg.pool")
 job_log = logging.getLogger("wg.job")
 
+CANCELLED_ERROR = "cancelled"
+"""The last error a job cancelled while running is recorded with."""
 
-def job_label(job_name: str, queue: str | None) -> str:
+
+def job_label(job_name: str, queue: str) -> str:
     """How a job's log lines name it: its job name, and its queue unless that is
-    ``default`` or unknown (``None``)."""
-    if queue is None or queue == DEFAULT_QUEUE:
+    ``default``."""
+    if queue == DEFAULT_QUEUE:
         return job_name
     return f"{job_name}, queue {queue}"
 
 
 class Outcomes:
     """Decides what a failed attempt becomes (``failures`` has the rules) and writes
-    it, retrying the write through backend outages while the pool holds the lease.
-
-    ``queue``: the job's queue when the caller knows it, for the log lines only (a
-    backend moves a job within its own queue whatever is passed)."""
+    it, retrying the write through backend outages while the pool holds the lease;
+    finishes cancelled the attempts whose cancel was requested. Log lines name the
+    job's queue (``Attempt.queue``)."""
 
     __slots__ = ("_rng", "_shared")
 
@@ -56,12 +60,11 @@ class Outcomes:
         failure: Failure,
         *,
         delay: float | None = None,
-        queue: str | None = None,
     ) -> None:
         """Retry the job after its backoff delay (or ``delay``), or bury it if the
         failure is fatal or its retries are used up."""
         if failure.fatal or is_exhausted(envelope):
-            await self.bury(attempt, envelope, failure, queue=queue)
+            await self.bury(attempt, envelope, failure)
             return
         config = self._shared.config
         if delay is None:
@@ -76,31 +79,35 @@ class Outcomes:
         raw = await self._encode(attempt, failed, failure)
         if raw is None:
             return
-        if await self._record(attempt, "retry", raw=raw, delay=delay, error=failed.last_error):
-            self._shared.ledger.counts["retried"] += 1
+        backend = self._shared.backend
+        error = failed.last_error
+        if await self._record(
+            attempt, "retry", lambda: backend.retry(attempt, raw=raw, delay=delay, error=error)
+        ):
+            counts = self._shared.ledger.counts
+            counts["failed"] += 1
+            counts["retried"] += 1
             if job_log.isEnabledFor(logging.WARNING):
                 job_log.warning(
                     "job %s (%s) attempt %d failed, retry in %.1fs: %s",
                     envelope.id,
-                    job_label(envelope.job_name, queue),
+                    job_label(envelope.job_name, attempt.queue),
                     envelope.retry_count + 1,
                     delay,
                     failure.message,
                 )
 
-    async def bury(
-        self, attempt: Attempt, envelope: Envelope, failure: Failure, *, queue: str | None = None
-    ) -> None:
+    async def bury(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
         """Move the job to dead with ``failure`` as its last error."""
         failed = failed_envelope(envelope, failure, dead=True)
         raw = await self._encode(attempt, failed, failure)
         if raw is None:
             return
-        if await self._record(attempt, "bury", raw=raw, error=failed.last_error):
+        if await self._bury(attempt, raw, failed.last_error):
             job_log.warning(
                 "job %s (%s) attempt %d is dead: %s",
                 envelope.id,
-                job_label(envelope.job_name, queue),
+                job_label(envelope.job_name, attempt.queue),
                 envelope.retry_count + 1,
                 failure.message,
             )
@@ -122,21 +129,48 @@ class Outcomes:
     async def bury_malformed(self, attempt: Attempt, reason: str) -> None:
         """Bury stored text that is no usable envelope, keeping it and the reason."""
         dead = malformed_dead_envelope(attempt.raw, reason, now=time.time())
-        if await self._record(attempt, "bury", raw=dead.encode(), error=dead.last_error):
-            job_log.warning("job %s is dead: %s", dead.id, reason)
+        if await self._bury(attempt, dead.encode(), dead.last_error):
+            where = "" if attempt.queue == DEFAULT_QUEUE else f" (queue {attempt.queue})"
+            job_log.warning("job %s%s is dead: %s", dead.id, where, reason)
+
+    async def _bury(self, attempt: Attempt, raw: str, error: str | None) -> bool:
+        backend = self._shared.backend
+        if not await self._record(
+            attempt, "bury", lambda: backend.bury(attempt, raw=raw, error=error)
+        ):
+            return False
+        counts = self._shared.ledger.counts
+        counts["failed"] += 1
+        counts["dead"] += 1
+        return True
+
+    async def cancel(self, attempt: Attempt, envelope: Envelope | None) -> None:
+        """Finish the attempt cancelled (its cancel was requested), kept for the job's
+        ``keep_finished`` (else the pool's); not retried, not counted as failed."""
+        keep = envelope.keep_finished if envelope is not None else None
+        if keep is None:
+            keep = self._shared.config.keep_finished
+        backend = self._shared.backend
+        if await self._record(
+            attempt,
+            "finish_cancelled",
+            lambda: backend.finish_cancelled(attempt, keep=keep, error=CANCELLED_ERROR),
+        ):
+            self._shared.ledger.counts["cancelled"] += 1
+            if job_log.isEnabledFor(logging.INFO):
+                name = envelope.job_name if envelope is not None else "?"
+                job_log.info(
+                    "job %s (%s) cancelled",
+                    envelope.id if envelope is not None else attempt.key,
+                    job_label(name, attempt.queue),
+                )
 
     async def _record(
-        self,
-        attempt: Attempt,
-        verb: str,
-        *,
-        raw: str,
-        error: str | None,
-        delay: float = 0.0,
+        self, attempt: Attempt, verb: str, write: Callable[[], Awaitable[bool]]
     ) -> bool:
-        """Retry or bury, retrying the write through backend outages while we hold it."""
+        """Write an outcome (``verb`` names it for the log), retrying through backend
+        outages while we hold the attempt; whether it took effect."""
         backoff = Backoff()
-        backend = self._shared.backend
         ledger = self._shared.ledger
         # While this write is in flight, a heartbeat racing it sees the job already
         # moved and reports the lease lost: this write, not that report, says who won.
@@ -144,10 +178,7 @@ class Outcomes:
         try:
             while True:
                 try:
-                    if verb == "retry":
-                        ok = await backend.retry(attempt, raw=raw, delay=delay, error=error)
-                    else:
-                        ok = await backend.bury(attempt, raw=raw, error=error)
+                    ok = await write()
                     break
                 except BackendError as exc:
                     if not ledger.holds(attempt.token):
@@ -163,7 +194,4 @@ class Outcomes:
             counts["stale_writes"] += 1
             logger.warning("lease lost before %s of %s: another worker owns it", verb, attempt.key)
             return False
-        counts["failed"] += 1
-        if verb == "bury":
-            counts["dead"] += 1
         return True

@@ -11,13 +11,16 @@ each (this package's modules):
 * one **task per job** (``running``) decodes the envelope, routes it to its handler by
   job name, runs it under the job's timeout (``deadlines``: timers shared by slices)
   and hands on the outcome;
-* the **acknowledger** (``acks``) completes finished attempts in batches;
-* **outcomes** (``outcomes``) turns a failure into a retry or a burial and writes it;
+* the **acknowledger** (``acks``) completes finished attempts in batches, each with
+  its result (``results``) kept ``keep_finished`` seconds;
+* **outcomes** (``outcomes``) turns a failure into a retry or a burial and writes it,
+  and finishes cancelled jobs;
 * the **lease keeper** (``leases``) renews the leases of every held attempt and
   refreshes the worker registry; an attempt whose lease was lost is cancelled there
-  (someone else owns it);
+  (someone else owns it), and one whose job's cancel was requested is interrupted;
 * the **scheduler**, **retrier** and **reaper** (``maintenance``) move due scheduled
-  jobs, due retries and expired leases (a crashed worker's jobs) back to the queue.
+  jobs, due retries and expired leases (a crashed worker's jobs) back to the queue;
+  the **pruner** deletes completed and cancelled jobs whose retention ran out.
 
 Delivery is at-least-once: a job runs again if its worker dies before recording the
 outcome, so handlers should be idempotent (``JobContext.job_id`` is a stable key).
@@ -42,6 +45,7 @@ from typing import Any
 
 from wg_core.backend import Attempt, Backend, JobState, WorkerInfo
 from wg_core.dispatch import checked
+from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.errors import BackendError, BackendUnavailableError, ConfigError
 from wg_core.handlers import HandlerFunc, build_routes
 from wg_core.options import WorkerConfig
@@ -147,9 +151,12 @@ class WorkerPool:
             shared,
             worker_info=self._worker_info,
             request_stop=self._stop_requested,
+            cancel_requested=self._cancel_requested,
             jobs=runner,
         )
+        self._outcomes = outcomes
         self._maintenance = Maintenance(shared, outcomes)
+        self._cancelling: set[asyncio.Task[None]] = set()
 
     # -- public surface ------------------------------------------------------------------
 
@@ -273,6 +280,30 @@ class WorkerPool:
             logger.info("stop requested by an operator: draining")
             self._stop.set()
 
+    def _cancel_requested(self, token: str) -> None:
+        """A held job's cancel was requested (the heartbeat said so): interrupt its
+        handler; a claimed-ahead job that never started is finished cancelled now. A
+        job between the two (starting, or finished with its outcome on its way) is
+        left alone: the next heartbeat says it again if it is still held."""
+        if self._runner.request_cancel(token):
+            return
+        attempt = self._claimer.take(token)
+        if attempt is None:
+            return
+        task = asyncio.create_task(self._cancel_unstarted(attempt), name="wg-cancel")
+        self._cancelling.add(task)
+        task.add_done_callback(self._cancelling.discard)
+
+    async def _cancel_unstarted(self, attempt: Attempt) -> None:
+        try:
+            envelope: Envelope | None = Envelope.decode(attempt.raw)
+        except EnvelopeError:
+            envelope = None
+        try:
+            await self._outcomes.cancel(attempt, envelope)
+        except BackendError as exc:  # its lease expires; the reaper finishes it
+            logger.warning("finishing a cancelled job failed: %s", exc)
+
     def _give_up(self, exc: BaseException) -> None:
         self._crashed = exc
         self._stop.set()
@@ -326,6 +357,7 @@ class WorkerPool:
                 maintenance.promote(JobState.RETRY, config.retrier_interval), name="wg-retrier"
             ),
             asyncio.create_task(maintenance.reap(), name="wg-reaper"),
+            asyncio.create_task(maintenance.prune(), name="wg-pruner"),
         ]
         claimer = asyncio.create_task(self._claimer.run(), name="wg-claimer")
         for task in (*background, claimer):

@@ -1,5 +1,13 @@
 """Running one job: decode its envelope, route it to its handler, run it under its
-timeout, and hand the outcome on (a completion to acknowledge, or a failure)."""
+timeout, and hand the outcome on (a completion with its result to acknowledge, a
+failure, or a cancellation).
+
+Cancellation: when the lease keeper learns that a running job's cancel was requested
+(``request_cancel``), the job's ``JobContext.cancelled`` turns True and, for an async
+handler, its task is cancelled (the handler sees ``asyncio.CancelledError``). Once the
+request has reached the handler the job ends cancelled, whatever the handler does
+next: a sync handler that returns early, or an async one that swallows the
+cancellation, does not complete it."""
 
 from __future__ import annotations
 
@@ -8,9 +16,10 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from wg_core.backend import Attempt
+from wg_core.backend import Attempt, Completion, Progress
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.failures import Failure, describe_exception, failure_from_exception
 from wg_core.handlers import Handler
@@ -19,6 +28,8 @@ from wg_core.payloads import PayloadDecodeError
 from wg_core.worker.acks import Acknowledger
 from wg_core.worker.deadlines import Deadlines, Overran
 from wg_core.worker.outcomes import Outcomes, job_label
+from wg_core.worker.progress import ProgressReporter
+from wg_core.worker.results import ResultError, encode_result
 from wg_core.worker.shared import Shared
 
 __all__ = ["JobRunner"]
@@ -33,6 +44,18 @@ def _describe(envelope: Envelope, number: int) -> str:
     return f"job {envelope.id} ({envelope.job_name}) attempt {number}"
 
 
+@dataclass(slots=True)
+class _Running:
+    """A job whose handler is running now: what ``request_cancel`` acts on."""
+
+    task: asyncio.Task[Any]
+    context: JobContext
+    is_async: bool
+    cancel_requested: bool = False
+    task_cancelled: bool = False
+    """Whether ``request_cancel`` cancelled the task (async handlers)."""
+
+
 class JobRunner:
     """Runs claimed attempts, one task each. Async handlers run on the event loop,
     sync ones in the runner's threads (``open()`` starts them, ``close()`` stops them).
@@ -44,11 +67,12 @@ class JobRunner:
         "_deadlines",
         "_executor",
         "_fallback",
+        "_keep_finished",
         "_max_payload_bytes",
         "_outcomes",
-        "_queue",
         "_renewed_at",
         "_routes",
+        "_running",
         "_shared",
         "_unsafe_after",
     )
@@ -74,14 +98,14 @@ class JobRunner:
         self._executor: ThreadPoolExecutor | None = None
         # Read per job, so kept here rather than looked up through the config.
         self._max_payload_bytes = config.max_payload_bytes
-        # The queue of every job this pool claims, for the log lines, if it serves one
-        # (an attempt does not say which queue it came from).
-        self._queue = config.queues[0] if len(config.queues) == 1 else None
+        self._keep_finished = config.keep_finished
         # A held lease not renewed for this long may have been taken over.
         self._unsafe_after = min(config.lease, config.silent_after)
         # task -> the job it runs, for jobs whose handler runs on the event loop (the
         # lease keeper names the one holding the loop when it stalls)
         self._async_jobs: dict[asyncio.Task[Any], tuple[Envelope, int]] = {}
+        # token -> the job whose handler runs now (for cancel requests)
+        self._running: dict[str, _Running] = {}
 
     @property
     def job_names(self) -> tuple[str, ...]:
@@ -110,6 +134,22 @@ class JobRunner:
     def async_jobs(self) -> list[str]:
         """Every job running an async handler now, described as by ``on_loop``."""
         return [_describe(*job) for job in self._async_jobs.copy().values()]
+
+    def request_cancel(self, token: str) -> bool:
+        """The cancel of the job held under ``token`` was requested: tell its handler
+        (``JobContext.cancelled``; an async handler's task is cancelled). False if no
+        handler of that attempt is running now (not started yet, or finished and its
+        outcome on its way). Idempotent."""
+        running = self._running.get(token)
+        if running is None:
+            return False
+        if not running.cancel_requested:
+            running.cancel_requested = True
+            running.context.cancel_event.set()
+            if running.is_async:
+                running.task_cancelled = True
+                running.task.cancel()
+        return True
 
     async def run(self, attempt: Attempt, claimed_at: float) -> None:
         """Run one attempt to a recorded outcome — completed, retried, dead, or (when
@@ -144,18 +184,20 @@ class JobRunner:
         handler = self._routes.get(envelope.job_name, self._fallback)
         if handler is None:
             reason = f"unknown job name {envelope.job_name!r}: no handler in this pool"
-            await outcomes.bury(
-                attempt, envelope, Failure(message=reason, fatal=True), queue=self._queue
-            )
+            await outcomes.bury(attempt, envelope, Failure(message=reason, fatal=True))
             return
         try:
             job = handler.decode(envelope.payload)
         except PayloadDecodeError as exc:
-            await outcomes.bury(
-                attempt, envelope, Failure(message=str(exc), fatal=True), queue=self._queue
-            )
+            await outcomes.bury(attempt, envelope, Failure(message=str(exc), fatal=True))
             return
         number = envelope.retry_count + 1
+        backend = self._shared.backend
+
+        def write_progress(progress: Progress) -> Any:
+            return backend.set_progress(attempt, progress)
+
+        reporter = ProgressReporter(write_progress, loop=asyncio.get_running_loop())
         context = JobContext(
             job_id=envelope.id,
             job_name=envelope.job_name,
@@ -163,48 +205,62 @@ class JobRunner:
             max_retries=envelope.max_retries,
             created_at=envelope.created_at,
             worker_id=self._shared.worker_id,
+            progress_sink=reporter,
         )
         task = asyncio.current_task()
         assert task is not None
         assert self._executor is not None
         logging_jobs = job_log.isEnabledFor(logging.DEBUG)
         if logging_jobs:
-            label = job_label(envelope.job_name, self._queue)
+            label = job_label(envelope.job_name, attempt.queue)
             job_log.debug("job %s (%s) attempt %d started", envelope.id, label, number)
             started = time.monotonic()
         if handler.is_async:
             self._async_jobs[task] = (envelope, number)
+        running = self._running[attempt.token] = _Running(task, context, handler.is_async)
         cancelling = task.cancelling()
+        error: BaseException | None = None
+        value: Any = None
         try:
-            await self._deadlines.run(handler.call(job, context, self._executor), envelope.timeout)
+            value = await self._deadlines.run(
+                handler.call(job, context, self._executor), envelope.timeout
+            )
         except BaseException as exc:
-            if task.cancelling() > cancelling:
-                # The pool cancelled it (shutdown after the drain timeout, or the lease
-                # was lost), whatever the handler raised on its way out: not ours to
-                # finish. The pool releases it at shutdown if it still holds it.
-                raise asyncio.CancelledError from None
+            error = exc
+        finally:
+            # Before any outcome is written: a cancel request must not cancel that write.
+            del self._running[attempt.token]
+            reporter.close()
+            if handler.is_async:
+                del self._async_jobs[task]
+        if running.task_cancelled:
+            task.uncancel()  # the cancel we were asked for, not the pool's
+        if error is not None and task.cancelling() > cancelling:
+            # The pool cancelled it (shutdown after the drain timeout, or the lease
+            # was lost), whatever the handler raised on its way out: not ours to
+            # finish. The pool releases it at shutdown if it still holds it.
+            raise asyncio.CancelledError from None
+        if running.cancel_requested:
+            await outcomes.cancel(attempt, envelope)
+            return
+        if error is not None:
             # Anything else a handler raises — SystemExit, KeyboardInterrupt, its own
             # CancelledError, any BaseException — is this job's failure, never the
             # worker's: only a signal or shutdown() stops a pool.
-            if isinstance(exc, Overran):
-                logger.warning(
-                    "job %s (%s) attempt %d ran %.2fs, past its %gs timeout, without "
-                    "yielding the event loop: recorded as timed out",
-                    envelope.id,
-                    envelope.job_name,
-                    number,
-                    exc.elapsed,
-                    envelope.timeout,
-                )
-                failure = Failure(message=str(exc), error_type="TimeoutError")
-            else:
-                failure = failure_from_exception(exc)
-            await outcomes.fail(attempt, envelope, failure, queue=self._queue)
+            await outcomes.fail(attempt, envelope, self._failure(error, envelope, number))
             return
-        finally:
-            if handler.is_async:
-                del self._async_jobs[task]
-        self._acks.ack(attempt)
+        keep = envelope.keep_finished
+        if keep is None:
+            keep = self._keep_finished
+        if keep > 0:
+            try:
+                result = encode_result(value)
+            except ResultError as exc:
+                await outcomes.bury(attempt, envelope, Failure(message=str(exc), fatal=True))
+                return
+            self._acks.ack(Completion(attempt, result, keep))
+        else:
+            self._acks.ack(attempt)  # keeps nothing: deleted, as before results existed
         if logging_jobs:
             job_log.debug(
                 "job %s (%s) attempt %d completed in %.3fs",
@@ -213,6 +269,21 @@ class JobRunner:
                 number,
                 time.monotonic() - started,
             )
+
+    @staticmethod
+    def _failure(exc: BaseException, envelope: Envelope, number: int) -> Failure:
+        if isinstance(exc, Overran):
+            logger.warning(
+                "job %s (%s) attempt %d ran %.2fs, past its %gs timeout, without "
+                "yielding the event loop: recorded as timed out",
+                envelope.id,
+                envelope.job_name,
+                number,
+                exc.elapsed,
+                envelope.timeout,
+            )
+            return Failure(message=str(exc), error_type="TimeoutError")
+        return failure_from_exception(exc)
 
     async def _rescue(self, attempt: Attempt, exc: BaseException) -> None:
         """Wg itself failed between claiming a job and recording its outcome (a bug, or
