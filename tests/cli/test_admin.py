@@ -155,7 +155,7 @@ def test_retry_all_with_nothing_matching_is_success(wg: Wg) -> None:
         (["retry", "--all", "--from", "queued"], "'--from'"),
         (["delete"], "give one or more job ids"),
         (["purge", "running"], "running jobs cannot be purged"),
-        (["purge", "everything"], "choose one of queued, scheduled, retry, dead, all"),
+        (["purge", "everything"], "dead, completed, cancelled, all"),
         (["retry", "has space"], "not a job id: 'has space'"),
         (["retry", "notauuid", "--dry-run"], "job ids are UUIDs"),
         (["delete", "--yes", "x"], "not a job id: 'x'"),
