@@ -1,7 +1,8 @@
-"""Layout versions of the SQL engine, on each dialect: a namespace written by the previous
-wg (layout 1: the ``schema`` block as of commit 1f76d15, kept verbatim under
-``layouts/``) or by the Rust wg (layout 0) is refused by readers and upgraded in place by
-a writer's ``open``, losing and re-running nothing."""
+"""Layout versions of the SQL engine, on each dialect: a namespace written by an earlier
+wg (layout 2: the ``schema`` block as of commit 6462b55, kept verbatim under
+``layouts/v2/``; layout 1: as of commit 1f76d15, under ``layouts/``) or by the Rust wg
+(layout 0) is refused by readers and upgraded in place by a writer's ``open``, losing
+and re-running nothing."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ import pytest
 
 from tests.backends import URLS, fresh_namespace, make_backend, unreachable
 from tests.helpers import new_job
-from wg_core.backend import LAYOUT_VERSION, Backend, JobState, Move
+from wg_core.backend import (
+    LAYOUT_VERSION,
+    Backend,
+    CancelOutcome,
+    Completion,
+    JobState,
+    Move,
+    Progress,
+    WorkerInfo,
+)
 from wg_core.errors import BackendUnavailableError, SchemaOutdatedError
 
 LAYOUTS = Path(__file__).parent / "layouts"
@@ -323,3 +333,160 @@ async def test_a_namespace_the_rust_wg_created_is_upgraded(
         assert (stored.queue, stored.priority) == ("default", 0)
     finally:
         await backend.close()
+
+
+# -- layout 2 (queues and priorities) -> 3 (finished jobs, cancel requests, progress) -----
+
+V2_QUEUE, V2_PRIORITY = "mail", 3
+V2_COUNTERS = {
+    # Layout 1's counters of the queue default (above), plus the queue mail's own and a
+    # paused queue, as layout 2 stored them.
+    "postgres": (
+        "INSERT INTO \"{ns}_meta\" (name, shard, value) VALUES ('processed:mail', 1, 4), "
+        "('failed:mail', 5, 1)",
+        "INSERT INTO \"{ns}_queues\" (name, paused) VALUES ('archive', true)",
+        'UPDATE "{ns}_workers" SET queues = \'["mail","default"]\'',
+    ),
+    "mysql": (
+        "INSERT INTO `{ns}_meta` (name, shard, value) VALUES ('processed:mail', 1, 4), "
+        "('failed:mail', 5, 1)",
+        "INSERT INTO `{ns}_queues` (name, paused) VALUES ('archive', TRUE)",
+        'UPDATE `{ns}_workers` SET queues = \'["mail","default"]\'',
+    ),
+    "sqlite": (
+        'INSERT INTO "{ns}_queues" (name, paused, processed, failed) '
+        "VALUES ('mail', 0, 4, 1), ('archive', 1, 0, 0)",
+        'UPDATE "{ns}_workers" SET queues = \'["mail","default"]\'',
+    ),
+}
+V2_TABLES = (*V1_TABLES, "queues")
+
+
+def write_v2(raw: Raw, namespace: str) -> dict[JobState, str]:
+    """A layout 2 namespace (main's DDL before layout 3, kept under layouts/v2/) with one
+    job of the queue mail at priority 3 in each state, counters of two queues, a paused
+    queue and a registered worker; the job ids."""
+    raw.script(f"v2/{raw.dialect}.sql", namespace)
+    ids = {}
+    for state, statement in zip(STATES, V1_ROWS[raw.dialect], strict=True):
+        # Layout 2's rows: layout 1's, with their queue and priority.
+        statement = statement.replace(
+            "(job_json, job_id, job_name", "(job_json, job_id, job_name, queue, priority"
+        ).replace("VALUES (%s, %s, %s", "VALUES (%s, %s, %s, %s, %s")
+        job = new_job(payload={"state": state.value}, queue=V2_QUEUE, priority=V2_PRIORITY)
+        raw.run(
+            statement.replace("{ns}", namespace),
+            (job.raw, job.job_id, job.job_name, V2_QUEUE, V2_PRIORITY),
+        )
+        ids[state] = job.job_id
+    for statement in (*V1_COUNTERS[raw.dialect], *V2_COUNTERS[raw.dialect]):
+        raw.run(statement.replace("{ns}", namespace))
+    return ids
+
+
+async def test_a_reader_refuses_layout_2_and_changes_nothing(
+    dialect: str, raw: Raw, namespace: str, tmp_path: Path
+) -> None:
+    write_v2(raw, namespace)
+    before = raw.catalog(namespace)
+    reader = make_backend(dialect, namespace, tmp_path)
+    with pytest.raises(SchemaOutdatedError, match="layout 2, older") as refused:
+        await reader.open(create=False)
+    assert refused.value.found == 2
+    assert raw.catalog(namespace) == before
+    assert {table for table, _ in before} == {f"{namespace}_{t}" for t in V2_TABLES}
+    assert not any(column == "cancel_requested" for _, column in before)
+
+
+async def test_a_writer_upgrades_layout_2_keeping_every_job_and_counter(
+    dialect: str, raw: Raw, namespace: str, tmp_path: Path
+) -> None:
+    ids = write_v2(raw, namespace)
+    backend = await opened(dialect, namespace, tmp_path)
+    try:
+        assert await backend.layout_version() == LAYOUT_VERSION == 3
+        counts = await backend.counts(queue=V2_QUEUE)
+        assert (counts.queued, counts.running, counts.scheduled, counts.retry, counts.dead) == (
+            1,
+            1,
+            1,
+            1,
+            1,
+        )
+        assert (counts.completed, counts.cancelled) == (0, 0)
+        for state, job_id in ids.items():
+            stored = await backend.get_job(job_id)
+            assert stored is not None
+            assert (stored.state, stored.queue, stored.priority) == (state, V2_QUEUE, V2_PRIORITY)
+            assert (stored.result, stored.progress, stored.cancel_requested) == (None, None, False)
+        counters = await backend.counters()
+        assert (counters.processed, counters.failed) == (7 + 4, 2 + 1)
+        mail = await backend.counters(queue=V2_QUEUE)
+        assert (mail.processed, mail.failed) == (4, 1)
+        assert await backend.is_paused(queue="archive")
+        assert not await backend.is_paused(queue=V2_QUEUE)
+        [worker] = await backend.list_workers()
+        assert worker.queues == (V2_QUEUE, "default")
+
+        # The old jobs take every new path: a waiting one is cancelled, the reaped one
+        # completes with a result, a Rust producer's plain insert still runs.
+        assert await backend.cancel(ids[JobState.QUEUED], keep=60) is CancelOutcome.CANCELLED
+        [reclaimed] = await backend.reclaim_expired(limit=10, lease=30, worker_id="reaper")
+        assert (reclaimed.queue, reclaimed.cancel_requested) == (V2_QUEUE, False)
+        assert await backend.set_progress(reclaimed, Progress(0.5, "half"))
+        assert await backend.complete([Completion(reclaimed, result='"ok"', keep=60)]) == 1
+        done = await backend.get_job(ids[JobState.RUNNING])
+        assert done is not None
+        assert (done.state, done.result, done.queue, done.priority) == (
+            JobState.COMPLETED,
+            '"ok"',
+            V2_QUEUE,
+            V2_PRIORITY,
+        )
+        assert done.progress is not None
+        assert done.progress.message == "half"
+        assert await backend.cancel(ids[JobState.DEAD], keep=60) is CancelOutcome.CANCELLED
+        rust_job = new_job(payload={"from": "rust"})
+        raw.run(RUST_INSERT[dialect].replace("{ns}", namespace), (rust_job.raw,))
+        [claimed] = await backend.claim(limit=10, lease=30, worker_id="w")
+        assert (claimed.raw, claimed.queue) == (rust_job.raw, "default")
+        assert await backend.cancel(rust_job.job_id, keep=60) is CancelOutcome.REQUESTED
+        reply = await backend.heartbeat(WorkerInfo("w", "h", 1, 1), attempts=[claimed], lease=30)
+        assert reply.cancelled == frozenset({claimed.token})
+        counts = await backend.counts(queue=V2_QUEUE)
+        assert (counts.queued, counts.running, counts.completed, counts.cancelled) == (0, 0, 1, 2)
+        assert (await backend.counters(queue=V2_QUEUE)).processed == 4 + 1
+    finally:
+        await backend.close()
+
+    # Opening again changes nothing (and a reader now opens).
+    catalog = raw.catalog(namespace)
+    assert {table for table, _ in catalog} == {f"{namespace}_{t}" for t in (*V2_TABLES, "finished")}
+    again = await opened(dialect, namespace, tmp_path)
+    reader = await opened(dialect, namespace, tmp_path, create=False)
+    try:
+        assert raw.catalog(namespace) == catalog
+        assert await reader.layout_version() == LAYOUT_VERSION
+        assert (await reader.counts()).completed == 1
+    finally:
+        await again.close()
+        await reader.close()
+
+
+async def test_writers_opening_layout_2_at_once_upgrade_it_once(
+    dialect: str, raw: Raw, namespace: str, tmp_path: Path
+) -> None:
+    ids = write_v2(raw, namespace)
+    backends = [make_backend(dialect, namespace, tmp_path) for _ in range(3)]
+    try:
+        await asyncio.gather(*(backend.open() for backend in backends))
+        for backend in backends:
+            assert await backend.layout_version() == LAYOUT_VERSION
+        counts = await backends[0].counts()
+        assert counts.total == len(ids)
+        assert (await backends[1].counters()).processed == 7 + 4
+        columns = [column for table, column in raw.catalog(namespace)]
+        assert columns.count("cancel_requested") == 1
+    finally:
+        for backend in backends:
+            await backend.close()

@@ -183,9 +183,16 @@ class MemoryBackend(MemoryAdmin):
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         with self._lock:
+            requested = (held := self._held(attempt)) is not None and held.cancel_requested
             job = self._failed_attempt(attempt, raw, JobState.RETRY)
-            if job is not None:
+            if job is not None and requested:
+                # A failed attempt (counted) of a job whose cancel was requested: it must
+                # not run again, so it ends cancelled, kept as the cancel asked.
+                self._finish(job, JobState.CANCELLED, job.cancel_keep)
+            elif job is not None:
                 job.due_at = self._clock() + delay
+        if requested:
+            self._finished.wake_all()
         return job is not None
 
     async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:

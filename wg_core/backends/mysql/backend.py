@@ -9,13 +9,14 @@ translation, and waiting for work through the poller (``poller``).
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from wg_core.backend import Attempt, NewJob
+from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
 from wg_core.backends.mysql.driver import (
     CONFIG_REFUSED,
@@ -37,6 +38,7 @@ from wg_core.backends.mysql.sessions import (
 )
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Row, SqlSession, micros
+from wg_core.backends.sql.verbs import split_completions
 from wg_core.errors import (
     BackendConfigError,
     BackendError,
@@ -67,7 +69,9 @@ class MySqlBackend(SqlBackend):
     """
 
     SQL_FILE = "mysql.sql"
-    EXTRA_BLOCKS = frozenset({"version", "probe", "claim_begin", "claim_lease", "complete_counted"})
+    EXTRA_BLOCKS = frozenset(
+        {"version", "probe", "claim_begin", "claim_lease", "complete_counted", "complete_kept"}
+    )
 
     def __init__(
         self,
@@ -284,23 +288,41 @@ class MySqlBackend(SqlBackend):
         batch = uuid.uuid4().hex
         params = {"limit": limit, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id}
         rows = claim(connection, self._claim_sql, params, queues)
-        return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+        return [
+            Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw, queue=queue)
+            for id_, raw, queue in rows
+        ]
 
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
-        """Delete finished jobs still held under their tokens; count them as processed
-        (the shared verb's transaction, in one round trip: see ``complete_counted``)."""
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
+        """Finish jobs still held under their tokens and count them as processed (the
+        shared verb's transaction, in one round trip): deleted (``complete_counted``),
+        or those with a ``keep`` stored with their results (``complete_kept``)."""
         if not attempts:
             return 0
+        held, kept = split_completions(attempts)
+        params: dict[str, Any] = {**self._handles(held), "shard": self._shard()}
         sql = self._sql["complete_counted"]
-        params = {**self._handles(attempts), "shard": self._shard()}
+        if kept:
+            sql = self._sql["complete_kept"]
+            params["kept"] = json.dumps(
+                [
+                    {"id": int(item.attempt.key), "keep_us": micros(item.keep)}
+                    # A JSON null may read back as the text 'null': leave the key out.
+                    | ({} if item.result is None else {"result": item.result})
+                    for item in kept
+                ]
+            )
 
         async def body(session: SqlSession) -> int:
             assert isinstance(session, Session)
-            # START TRANSACTION, the locking SELECT, the counters' INSERT, DELETE (then
-            # COMMIT): the DELETE's count.
-            return session.call(script_counts, sql, params)[3]
+            # START TRANSACTION, the locking SELECT, (the finished rows' REPLACE,) the
+            # counters' INSERT, DELETE (then COMMIT): the DELETE's count.
+            return session.call(script_counts, sql, params)[-1]
 
-        return await self._run(body, transaction=False)
+        done = await self._run(body, transaction=False)
+        if kept:
+            self._finished.wake()
+        return done
 
     def connection_ids(self) -> list[int]:
         """Server-side ids of this backend's open connections (``KILL`` targets)."""

@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from wg_core.backend import Attempt, NewJob
+from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
 from wg_core.backends.postgres.driver import check_url, load_psycopg, query, refuses_config
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Row, SqlSession, micros
+from wg_core.backends.sql.verbs import split_completions
 from wg_core.errors import (
     BackendConfigError,
     BackendError,
@@ -53,11 +54,15 @@ class PostgresBackend(SqlBackend):
             "claim",
             "claim_queues",
             "complete_counted",
+            "complete_kept",
             "retry_counted",
             "bury_counted",
             "listen",
             "notify",
+            "notify_finished",
+            "notify_cancel",
             "enqueue_job",
+            "prune",
         }
     )
 
@@ -264,6 +269,12 @@ class PostgresBackend(SqlBackend):
     async def _announce(self, session: SqlSession) -> None:
         await session.fetch("notify")
 
+    async def _announce_finished(self, session: SqlSession) -> None:
+        await session.fetch("notify_finished")
+
+    async def _announce_cancel(self, session: SqlSession) -> None:
+        await session.fetch("notify_cancel")
+
     # -- errors --------------------------------------------------------------------------
 
     def _translate(self, exc: BaseException) -> WgError | None:
@@ -330,21 +341,34 @@ class PostgresBackend(SqlBackend):
 
         rows = await self._run(body, transaction=False, durable=False)
         # RETURNING has no order; the claim's is queue order, priority DESC, then id.
-        rows.sort(key=lambda row: (row[3] if len(row) > 3 else 0, -row[2], row[0]))
-        return [Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1]) for row in rows]
+        rows.sort(key=lambda row: (row[3], -row[2], row[0]))
+        return [
+            Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1], queue=row[4])
+            for row in rows
+        ]
 
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
-        """Delete finished jobs still held under their tokens and count them, in one
-        statement."""
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
+        """Finish jobs still held under their tokens and count them, in one statement:
+        deleted (``complete_counted``), or those with a ``keep`` stored with their
+        results and the finished channel notified (``complete_kept``)."""
         if not attempts:
             return 0
-        params = {**self._handles(attempts), "shard": self._shard()}
+        held, kept = split_completions(attempts)
+        params = {**self._handles(held), "shard": self._shard()}
+        block = "complete_counted"
+        if kept:
+            block = "complete_kept"
+            params["kept_ids"] = [int(item.attempt.key) for item in kept]
+            params["results"] = [item.result for item in kept]
+            params["keeps_us"] = [micros(item.keep) for item in kept]
 
         async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("complete_counted", params)
+            return await session.fetch(block, params)
 
-        [(done,)] = await self._run(body, transaction=False)
-        return int(done)
+        [row] = await self._run(body, transaction=False)
+        if kept:
+            self._finished.wake()
+        return int(row[0])
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         """RUNNING → RETRY due in ``delay`` seconds, ``failed += 1``, in one statement."""
@@ -367,8 +391,19 @@ class PostgresBackend(SqlBackend):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch(block, values)
 
-        [(moved,)] = await self._run(body, transaction=False)
+        [(moved, ended)] = await self._run(body, transaction=False)
+        if ended:  # buried, or cancelled instead of retried
+            self._finished.wake()
         return bool(moved)
+
+    async def prune(self, *, limit: int) -> int:
+        """Delete up to ``limit`` expired finished jobs in one statement (SKIP LOCKED:
+        each by one pruner)."""
+
+        async def body(session: SqlSession) -> int:
+            return await session.execute("prune", {"limit": limit})
+
+        return await self._run(body, transaction=False)
 
     # -- waiting for work ----------------------------------------------------------------
 
@@ -383,19 +418,46 @@ class PostgresBackend(SqlBackend):
     ) -> list[Attempt]:
         if self._wake_generation != generation:
             return []  # woken while the claim ran: look again at once
-        if self._listener is None or self._listener.done():
-            self._listener_ready = asyncio.Event()
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._listener_ready.wait(), min(timeout, 2.0))
+        if await self._start_listener(min(timeout, 2.0)):
             return []  # LISTEN is in place now: anything enqueued before it needs a look
         if self._wake_generation != generation:
             return []
         await self._waiters.wait(timeout if self._listening else min(timeout, self._poll_interval))
         return []
 
+    async def _start_listener(self, wait: float) -> bool:
+        """Start the LISTEN connection unless it runs (waiting up to ``wait`` seconds
+        for it to listen); whether it was started now."""
+        if self._listener is not None and not self._listener.done():
+            return False
+        self._listener_ready = asyncio.Event()
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._listener_ready.wait(), wait)
+        return True
+
+    async def _start_signals(self) -> None:
+        await self._start_listener(2.0)
+
+    def _signals_live(self) -> bool:
+        return self._listening
+
+    def _wake_everyone(self) -> None:
+        """Notifications may have been missed (LISTEN connection new or lost): idle
+        claimers and ``wait_finished`` look again. (A cancel request missed meanwhile
+        reaches its worker at its next regular heartbeat.)"""
+        self._signal()
+        self._finished.wake()
+
     async def _listen(self) -> None:
-        """Keep one LISTEN connection up; every notification wakes local claimers."""
+        """Keep one LISTEN connection up on the namespace's channels: ready jobs wake
+        local claimers, finished jobs ``wait_finished``, cancel requests
+        ``wait_cancel_request``."""
+        channels = {
+            f"{self.namespace}_jobs": self._signal,
+            f"{self.namespace}_finished": self._finished.wake,
+            f"{self.namespace}_cancel": self._cancels.wake,
+        }
         psycopg, _ = load_psycopg()
         backoff = 0.05
         while self._opened:
@@ -408,10 +470,10 @@ class PostgresBackend(SqlBackend):
                     self._listening = True
                     if self._listener_ready is not None:
                         self._listener_ready.set()
-                    self._signal()  # notifications may have been missed while down
+                    self._wake_everyone()  # notifications may have been missed while down
                     backoff = 0.05
-                    async for _ in connection.notifies():
-                        self._signal()
+                    async for notify in connection.notifies():
+                        channels.get(notify.channel, self._signal)()
             except psycopg.Error as exc:
                 logger.warning(
                     "LISTEN connection to %s lost: %s",
@@ -420,6 +482,6 @@ class PostgresBackend(SqlBackend):
                 )
             finally:
                 self._listening = False
-            self._signal()  # claimers fall back to polling
+            self._wake_everyone()  # waiters fall back to polling
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, 5.0)

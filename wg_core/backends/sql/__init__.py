@@ -1,9 +1,11 @@
 """The SQL engine shared by the PostgreSQL, MySQL/MariaDB and SQLite backends.
 
 ``SqlBackend`` (``base.py``: the dialect hooks, how a unit of work runs, lifecycle;
-``verbs.py``: producing, claiming and transitions; ``admin.py``: the admin verbs) holds
-the logic of every verb; ``schema.py`` describes the tables and lists the SQL blocks;
-``session.py`` is what a dialect runs them on. Each dialect supplies its named SQL
+``verbs.py``: producing, claiming and transitions; ``admin.py``: the admin verbs;
+``finished.py``: results, cancellation, progress, retention and waiting for them, with
+``signals.py``'s in-process wake-ups) holds the logic of every verb; ``schema.py``
+describes the tables and lists the SQL blocks; ``session.py`` is what a dialect runs
+them on. Each dialect supplies its named SQL
 blocks (``postgres.sql``, ``mysql.sql``, ``sqlite.sql``: the same block names) and its
 driver layer (``wg_core.backends.postgres``, ``wg_core.backends.mysql``,
 ``wg_core.backends.sqlite``), overriding only what its engine does differently (how it

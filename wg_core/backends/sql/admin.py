@@ -13,6 +13,7 @@ from wg_core.backend import (
     JobQuery,
     JobState,
     Move,
+    Progress,
     QueueInfo,
     StateCounts,
     StoredJob,
@@ -24,7 +25,7 @@ from wg_core.backends.sql.session import Row, SqlSession, UnitRunner
 from wg_core.envelope import peek_envelope
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["AdminVerbs", "like_pattern"]
+__all__ = ["AdminVerbs", "id_pattern", "like_pattern"]
 
 T = TypeVar("T")
 
@@ -68,7 +69,7 @@ def _counter_totals(rows: Sequence[Row]) -> dict[str, dict[str, int]]:
     return totals
 
 
-def _id_pattern(job_id: str) -> str:
+def id_pattern(job_id: str) -> str:
     """A LIKE pattern finding ``job_id`` in a compact envelope (confirmed by peeking)."""
     return f'%"id":"{_escape_like(job_id)}"%'
 
@@ -82,7 +83,8 @@ class AdminVerbs(UnitRunner):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch("counts", {"queue": queue})
 
-        [(queued, running, scheduled, retry, dead, oldest)] = await self._run(body, read=True)
+        [row] = await self._run(body, read=True)
+        queued, running, scheduled, retry, dead, oldest, completed, cancelled = row
         return StateCounts(
             queued=int(queued),
             scheduled=int(scheduled),
@@ -90,6 +92,8 @@ class AdminVerbs(UnitRunner):
             running=int(running),
             dead=int(dead),
             oldest_queued_at=_seconds(oldest),
+            completed=int(completed),
+            cancelled=int(cancelled),
         )
 
     async def counters(self, *, queue: str | None = None) -> Counters:
@@ -145,6 +149,8 @@ class AdminVerbs(UnitRunner):
                         running=per_state.get("running", 0),
                         dead=per_state.get("dead", 0),
                         oldest_queued_at=oldest.get(name),
+                        completed=per_state.get("completed", 0),
+                        cancelled=per_state.get("cancelled", 0),
                     ),
                     counters=Counters(
                         processed=totals.get(name, {}).get("processed", 0),
@@ -176,7 +182,11 @@ class AdminVerbs(UnitRunner):
             page = await self._list_page(block, state, _ERROR_SCAN_PAGE, scanned, filters)
             scanned += len(page)
             for job in page:
-                if not error_matches(job.raw, error_contains):
+                # A cancelled job's error is its own column (its envelope is as it ran).
+                if not error_matches(job.raw, error_contains) and not (
+                    job.last_error is not None
+                    and error_contains.casefold() in job.last_error.casefold()
+                ):
                     continue
                 if skip:
                     skip -= 1
@@ -208,7 +218,26 @@ class AdminVerbs(UnitRunner):
         updated_at: Any,
         queue: str | None,
         priority: int | None,
+        *history: Any,
     ) -> StoredJob:
+        """A listing row as a ``StoredJob``: the eight columns every listing has, then
+        (running and finished jobs) result, started_at, finished_at, expires_at,
+        progress, progress_message, progress_at, cancel_requested, last_error."""
+        if history:
+            result, started, finished, expires, fraction, message, at, cancel, error = history
+            extra: dict[str, Any] = {
+                "result": result,
+                "started_at": _seconds(started),
+                "finished_at": _seconds(finished),
+                "expires_at": _seconds(expires),
+                "progress": None
+                if fraction is None
+                else Progress(float(fraction), message, _seconds(at)),
+                "cancel_requested": bool(cancel),
+                "last_error": error,
+            }
+        else:
+            extra = {}
         return StoredJob(
             # Rows a foreign producer (the Rust wg) stored carry their id only inside
             # the envelope.
@@ -221,6 +250,7 @@ class AdminVerbs(UnitRunner):
             updated_at=_seconds(updated_at),
             queue=queue or DEFAULT_QUEUE,
             priority=int(priority or 0),
+            **extra,
         )
 
     async def get_job(self, job_id: str) -> StoredJob | None:
@@ -228,9 +258,7 @@ class AdminVerbs(UnitRunner):
         foreign producer are found through their envelope's text)."""
 
         async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch(
-                "get_job", {"job_id": job_id, "pattern": _id_pattern(job_id)}
-            )
+            return await session.fetch("get_job", {"job_id": job_id, "pattern": id_pattern(job_id)})
 
         for state, *row in await self._run(body, read=True):
             stored = self._stored(JobState(state), *row)
@@ -239,7 +267,8 @@ class AdminVerbs(UnitRunner):
         return None
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:
-        """Requeue jobs still in their ``from_state`` at the back, with new envelopes."""
+        """Requeue jobs still in their ``from_state`` at the back, with new envelopes
+        (completed and cancelled ones run again, in their queue at their priority)."""
         moved = 0
         for move in moves:
             if await self._run(functools.partial(self._move, move=move)):
@@ -252,7 +281,7 @@ class AdminVerbs(UnitRunner):
         table = STATE_TABLES[move.from_state]
         rows = await session.fetch(
             f"find_{move.from_state.value}",
-            {"job_id": move.job_id, "pattern": _id_pattern(move.job_id)},
+            {"job_id": move.job_id, "pattern": id_pattern(move.job_id)},
         )
         for row_id, stored_id, job_name, raw, queue, priority in rows:
             if (stored_id if stored_id is not None else peek_envelope(raw).job_id) != move.job_id:
@@ -280,7 +309,7 @@ class AdminVerbs(UnitRunner):
 
         async def body(session: SqlSession) -> int:
             total = 0
-            for state in ("queued", "scheduled", "retry", "dead"):
+            for state in ("queued", "scheduled", "retry", "dead", "finished"):
                 total += await session.execute(f"delete_{state}", ids)
             return total
 

@@ -22,10 +22,18 @@ from typing import Any, ClassVar, Final, Self, TypeVar
 from wg_core.backend import LAYOUT_VERSION, Attempt, NewJob
 from wg_core.backends.common import Waiters
 from wg_core.backends.resources import load_blocks
-from wg_core.backends.sql.admin import AdminVerbs
-from wg_core.backends.sql.schema import EXPECTED_COLUMNS, RUST_COLUMNS, TABLES, V2_ADDED, V2_COLUMNS
+from wg_core.backends.sql.finished import FinishVerbs
+from wg_core.backends.sql.schema import (
+    EXPECTED_COLUMNS,
+    RUST_COLUMNS,
+    TABLES,
+    V2_ADDED,
+    V2_COLUMNS,
+    V3_ADDED,
+    V3_COLUMNS,
+)
 from wg_core.backends.sql.session import Body, SqlSession
-from wg_core.backends.sql.verbs import WorkVerbs
+from wg_core.backends.sql.signals import Signal
 from wg_core.errors import (
     BackendError,
     NamespaceNotFoundError,
@@ -44,7 +52,7 @@ TRANSACTION_ATTEMPTS: Final = 6
 """A transaction that hits a deadlock or lock-wait timeout is retried this many times."""
 
 
-class SqlBackend(WorkVerbs, AdminVerbs):
+class SqlBackend(FinishVerbs):
     """The shared engine. Subclasses name their SQL file and provide the driver layer
     (see the abstract methods; the others are hooks with a default)."""
 
@@ -57,6 +65,8 @@ class SqlBackend(WorkVerbs, AdminVerbs):
     jobs gets an explicit transaction, so that it is all or nothing)."""
     COLUMNS: ClassVar[Mapping[str, frozenset[str]]] = EXPECTED_COLUMNS
     """The columns wg needs in each table, checked when the backend opens."""
+    V3_UPGRADES: ClassVar[Mapping[str, str]] = V3_COLUMNS
+    """A column layout 3 added to each existing table (``upgrade_v3_<table>`` adds it)."""
     DDL_IN_TRANSACTION: ClassVar[bool] = False
     """Whether the schema is created inside one transaction (SQLite: ``BEGIN IMMEDIATE``
     is its lock) rather than statement by statement under ``schema_lock``."""
@@ -84,6 +94,11 @@ class SqlBackend(WorkVerbs, AdminVerbs):
         }
         self._waiters = Waiters()
         self._wake_generation = 0
+        # Jobs finished, cancels requested: this process's wake-ups (finished.py).
+        self._finished = Signal()
+        self._cancels = Signal()
+        self._cancels_seen = 0
+        self._cancel_count_seen: int | None = None
         self._opened = False
         self._schema_ready = False
         self._orphans: set[asyncio.Future[Any]] = set()
@@ -296,11 +311,17 @@ class SqlBackend(WorkVerbs, AdminVerbs):
                 columns = found.get(f"{self._namespace}_{table}")
                 if columns is not None and column not in columns:
                     await self._upgrade_table(session, f"upgrade_v2_{table}", table)
-            if f"{self._namespace}_meta" in found and recorded < LAYOUT_VERSION:
+            if f"{self._namespace}_meta" in found and recorded < 2:
                 await session.script("upgrade_v2_meta")
+            # Layout 2 -> 3 the same way (columns for cancel requests and progress; the
+            # table of finished jobs is created by the schema block).
+            for table, column in self.V3_UPGRADES.items():
+                columns = found.get(f"{self._namespace}_{table}")
+                if columns is not None and column not in columns:
+                    await self._upgrade_table(session, f"upgrade_v3_{table}", table)
             await session.script("schema")
             if recorded != LAYOUT_VERSION:
-                # Last: a namespace records layout 2 only once it has all of it.
+                # Last: a namespace records its layout only once it has all of it.
                 await session.execute("record_layout_version", {"version": LAYOUT_VERSION})
         finally:
             await session.fetch("schema_unlock", lock)
@@ -325,7 +346,7 @@ class SqlBackend(WorkVerbs, AdminVerbs):
     async def _recorded_version(self, session: SqlSession, found: dict[str, set[str]]) -> int:
         """The layout version the namespace records (0 where none is recorded)."""
         meta = found.get(f"{self._namespace}_meta")
-        if meta is None or not self.COLUMNS["meta"] <= meta:
+        if meta is None or not self.COLUMNS["meta"] - V3_ADDED <= meta:
             return 0  # the Rust wg's tables (no meta), or SQLite's layout 1 meta row
         rows = await session.fetch("layout_version")
         return int(rows[0][0]) if rows and rows[0][0] is not None else 0
@@ -380,8 +401,8 @@ class SqlBackend(WorkVerbs, AdminVerbs):
             table = names.get(table_name)
             if table is None:
                 continue
-            # What layout 1 had: layout 2's columns are added by upgrade_v2_<table>.
-            missing = self.COLUMNS[table] - columns - V2_ADDED
+            # What layout 1 had: later layouts' columns are added by upgrade_v<n>_<table>.
+            missing = self.COLUMNS[table] - columns - V2_ADDED - V3_ADDED
             if not missing:
                 continue
             if table in RUST_COLUMNS and RUST_COLUMNS[table] <= columns:

@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS `{ns}_jobs` (
     claimed_at DATETIME(6) NULL,
     queue VARCHAR(64) NOT NULL DEFAULT 'default',
     priority SMALLINT NOT NULL DEFAULT 0,
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    cancel_keep_us BIGINT NULL,
+    progress DOUBLE NULL,
+    progress_message TEXT NULL,
+    progress_at DATETIME(6) NULL,
     UNIQUE KEY `{ns}_jobs_job_id_idx` (job_id),
     KEY `{ns}_jobs_claim_idx` (lease_token, queue, priority DESC, id),
     KEY `{ns}_jobs_lease_idx` (lease_until)
@@ -93,6 +98,27 @@ CREATE TABLE IF NOT EXISTS `{ns}_meta` (
 CREATE TABLE IF NOT EXISTS `{ns}_queues` (
     name VARCHAR(64) NOT NULL PRIMARY KEY,
     paused BOOLEAN NOT NULL DEFAULT FALSE
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_finished` (
+    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    state VARCHAR(16) NOT NULL,
+    job_json MEDIUMTEXT NOT NULL,
+    job_id VARCHAR(255) NULL,
+    job_name VARCHAR(255) NULL,
+    queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0,
+    result MEDIUMTEXT NULL,
+    last_error TEXT NULL,
+    started_at DATETIME(6) NULL,
+    finished_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    expires_at DATETIME(6) NOT NULL,
+    progress DOUBLE NULL,
+    progress_message TEXT NULL,
+    progress_at DATETIME(6) NULL,
+    UNIQUE KEY `{ns}_finished_job_id_idx` (job_id),
+    KEY `{ns}_finished_state_idx` (state, id),
+    KEY `{ns}_finished_queue_idx` (queue, state, id),
+    KEY `{ns}_finished_expires_idx` (expires_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
 
 -- name: upgrade_jobs
@@ -170,6 +196,21 @@ ALTER TABLE `{ns}_workers` ADD COLUMN queues TEXT NULL
 -- Room for a queue's counter rows ('processed:' and a queue name of up to 64).
 ALTER TABLE `{ns}_meta` MODIFY name VARCHAR(128) NOT NULL
 
+-- name: upgrade_v3_jobs
+-- Layout 2 -> 3 (a running job's cancel request and progress): one ALTER, atomic in
+-- InnoDB, run only on a table without cancel_requested. Nullable or defaulted, so a
+-- Rust producer's plain insert still works.
+ALTER TABLE `{ns}_jobs`
+    ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    ADD COLUMN cancel_keep_us BIGINT NULL,
+    ADD COLUMN progress DOUBLE NULL,
+    ADD COLUMN progress_message TEXT NULL,
+    ADD COLUMN progress_at DATETIME(6) NULL
+
+-- name: upgrade_v3_meta
+-- Nothing to change: the cancel requests' counter is a row of its own name.
+SELECT 1
+
 -- name: layout_version
 SELECT value FROM `{ns}_meta` WHERE name = 'layout_version' AND shard = 0
 
@@ -179,7 +220,7 @@ ON DUPLICATE KEY UPDATE value = VALUES(value)
 
 -- name: drop
 DROP TABLE IF EXISTS `{ns}_jobs`, `{ns}_scheduled`, `{ns}_retry`, `{ns}_dead`,
-    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`
+    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`, `{ns}_finished`
 
 -- name: version
 SELECT VERSION()
@@ -212,7 +253,7 @@ SELECT EXISTS (
 -- those rows). A batch it leaves short is filled from the next queues with
 -- claim_select, in the same transaction (MariaDB has no LATERAL).
 START TRANSACTION;
-SELECT id, job_json FROM `{ns}_jobs`
+SELECT id, job_json, queue FROM `{ns}_jobs`
 WHERE lease_token IS NULL AND queue = %(queue)s
   AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
   AND NOT EXISTS (SELECT 1 FROM `{ns}_queues` WHERE name = %(queue)s AND paused)
@@ -253,7 +294,7 @@ DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
 -- name: claim_select
 -- One queue's part of a claim (the MySQL backend's claim after claim_begin, the
 -- engine's generic claim): as claim_begin, without opening the transaction.
-SELECT id, job_json FROM `{ns}_jobs`
+SELECT id, job_json, queue FROM `{ns}_jobs`
 WHERE lease_token IS NULL AND queue = %(queue)s
   AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
   AND NOT EXISTS (SELECT 1 FROM `{ns}_queues` WHERE name = %(queue)s AND paused)
@@ -283,7 +324,7 @@ VALUES (IF(%(queue)s = 'default', %(name)s, CONCAT(%(name)s, ':', %(queue)s)), %
 ON DUPLICATE KEY UPDATE value = value + VALUES(value)
 
 -- name: hold
-SELECT job_id, job_name, queue, priority FROM `{ns}_jobs`
+SELECT job_id, job_name, queue, priority, cancel_requested FROM `{ns}_jobs`
 WHERE id = %(id)s AND lease_token = %(token)s
 FOR UPDATE
 
@@ -299,8 +340,10 @@ INSERT INTO `{ns}_dead` (job_json, job_id, job_name, last_error, queue, priority
 VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s, %(queue)s, %(priority)s)
 
 -- name: release
+-- Back to QUEUED, without the progress of the run it leaves.
 UPDATE `{ns}_jobs`
-SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL
+SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL,
+    progress = NULL, progress_message = NULL, progress_at = NULL
 WHERE id IN %(ids)s AND lease_token IN %(tokens)s
 
 -- name: renew
@@ -309,7 +352,7 @@ SET lease_until = UTC_TIMESTAMP(6) + INTERVAL %(lease_us)s MICROSECOND
 WHERE id IN %(ids)s AND lease_token IN %(tokens)s
 
 -- name: held
-SELECT lease_token FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+SELECT lease_token, cancel_requested FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
 
 -- name: due_scheduled
 SELECT id FROM `{ns}_scheduled`
@@ -343,7 +386,7 @@ ORDER BY retry_at, retry_at_us, id
 -- Running jobs whose lease ran out, and (with silent_us) those of registered workers not
 -- heard from for that long; never an unregistered worker's before its lease ends. The
 -- subquery's rows are not locked (a locking read locks the outer table's rows only).
-SELECT id, job_json FROM `{ns}_jobs`
+SELECT id, job_json, queue, cancel_requested FROM `{ns}_jobs`
 WHERE lease_token IS NOT NULL
   AND (lease_until <= UTC_TIMESTAMP(6)
        OR (%(silent_us)s IS NOT NULL AND worker_id IN (
@@ -357,6 +400,163 @@ FOR UPDATE SKIP LOCKED
 DELETE FROM `{ns}_workers`
 WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL %(forget_us)s MICROSECOND
 
+-- Results, cancellation, progress and retention (layout 3). A finished job's row moves
+-- from its state's table to {ns}_finished in one transaction; a job id finished before
+-- (the same id enqueued again) is replaced by its latest run (REPLACE).
+
+-- name: complete_kept
+-- complete_counted for a batch with results to keep, in the same round trips: lock the
+-- rows still held, store those listed in :kept (a JSON array of id, result, keep_us) as
+-- COMPLETED, count every held one as processed, delete them (the DELETE's row count
+-- is the answer; COMMIT on its own, as for complete_counted). JSON_TABLE: MySQL 8.0.4+,
+-- MariaDB 10.6+.
+START TRANSACTION;
+SELECT id FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s FOR UPDATE;
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'completed', j.job_json, j.job_id, j.job_name, j.queue, j.priority, k.result, NULL,
+       j.claimed_at, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL k.keep_us MICROSECOND,
+       j.progress, j.progress_message, j.progress_at
+FROM `{ns}_jobs` AS j
+JOIN JSON_TABLE(%(kept)s, '$[*]' COLUMNS (
+    id BIGINT PATH '$.id', result LONGTEXT PATH '$.result', keep_us BIGINT PATH '$.keep_us'
+)) AS k ON k.id = j.id
+WHERE j.id IN %(ids)s AND j.lease_token IN %(tokens)s;
+INSERT INTO `{ns}_meta` (name, shard, value)
+SELECT IF(queue = 'default', 'processed', CONCAT('processed:', queue)), %(shard)s, COUNT(*)
+FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+GROUP BY queue
+ON DUPLICATE KEY UPDATE value = value + VALUES(value);
+DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+
+-- name: lock_held
+-- The rows still held under these tokens, locked (the engine's complete with results,
+-- finish_cancelled): nobody moves them before this transaction stores and deletes them.
+SELECT id FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s FOR UPDATE
+
+-- name: keep_completed
+-- One held job as COMPLETED with its result, kept keep_us (the engine's complete; this
+-- dialect's own is complete_kept).
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'completed', job_json, job_id, job_name, queue, priority, %(result)s, NULL, claimed_at,
+       UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL %(keep_us)s MICROSECOND,
+       progress, progress_message, progress_at
+FROM `{ns}_jobs` WHERE id = %(id)s AND lease_token = %(token)s
+
+-- name: keep_cancelled
+-- One held job as CANCELLED (finish_cancelled), with its error, kept keep_us.
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, job_id, job_name, queue, priority, NULL, %(last_error)s,
+       claimed_at, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL %(keep_us)s MICROSECOND,
+       progress, progress_message, progress_at
+FROM `{ns}_jobs` WHERE id = %(id)s AND lease_token = %(token)s
+
+-- name: retry_cancelled
+-- A failed attempt of a held job whose cancel was requested (retry): CANCELLED with the
+-- new envelope, kept as the cancel asked, instead of retried.
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', %(raw)s, job_id, job_name, queue, priority, NULL, NULL, claimed_at,
+       UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL cancel_keep_us MICROSECOND,
+       progress, progress_message, progress_at
+FROM `{ns}_jobs` WHERE id = %(id)s AND cancel_keep_us > 0
+
+-- name: drop_held
+DELETE FROM `{ns}_jobs` WHERE id = %(id)s AND lease_token = %(token)s
+
+-- name: find_job
+-- A queued or running job by id, locked (cancel): its row, envelope and lease.
+SELECT id, job_id, job_json, lease_token FROM `{ns}_jobs`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+FOR UPDATE
+
+-- name: request_cancel
+-- With the keep the request asked for: a job released before its worker finished it
+-- cancelled ends cancelled, kept that long.
+UPDATE `{ns}_jobs` SET cancel_requested = TRUE, cancel_keep_us = %(keep_us)s
+WHERE id = %(id)s AND lease_token IS NOT NULL
+
+-- name: held_cancels
+-- Held rows whose cancel was requested, locked (release: they end cancelled).
+SELECT id FROM `{ns}_jobs`
+WHERE id IN %(ids)s AND lease_token IN %(tokens)s AND cancel_requested
+FOR UPDATE
+
+-- name: keep_released
+-- Those of them kept after their cancel (cancel_keep_us > 0), as CANCELLED.
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, job_id, job_name, queue, priority, NULL, NULL, claimed_at,
+       UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL cancel_keep_us MICROSECOND,
+       progress, progress_message, progress_at
+FROM `{ns}_jobs` WHERE id IN %(ids)s AND cancel_keep_us > 0
+
+-- name: count_cancel
+-- The count of cancel requests, which workers poll (MySQL has no notifications).
+INSERT INTO `{ns}_meta` (name, shard, value) VALUES ('cancels', 0, 1)
+ON DUPLICATE KEY UPDATE value = value + 1
+
+-- name: cancel_requests
+SELECT value FROM `{ns}_meta` WHERE name = 'cancels' AND shard = 0
+
+-- Waiting jobs cancelled (cancel): the row of each state's table as CANCELLED, under the
+-- id the caller looked it up by (a Rust row has none of its own), kept keep_us. The
+-- envelope keeps its own last error; the job records none of the cancel's.
+
+-- name: cancel_queued
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, %(job_id)s, job_name, queue, priority, NULL, NULL, NULL,
+       UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL %(keep_us)s MICROSECOND, NULL, NULL, NULL
+FROM `{ns}_jobs` WHERE id = %(id)s AND lease_token IS NULL
+
+-- name: cancel_scheduled
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, %(job_id)s, job_name, queue, priority, NULL, NULL, NULL,
+       UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL %(keep_us)s MICROSECOND, NULL, NULL, NULL
+FROM `{ns}_scheduled` WHERE id = %(id)s
+
+-- name: cancel_retry
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, %(job_id)s, job_name, queue, priority, NULL, NULL, NULL,
+       UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL %(keep_us)s MICROSECOND, NULL, NULL, NULL
+FROM `{ns}_retry` WHERE id = %(id)s
+
+-- name: cancel_dead
+REPLACE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, %(job_id)s, job_name, queue, priority, NULL, NULL, NULL,
+       UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL %(keep_us)s MICROSECOND, NULL, NULL, NULL
+FROM `{ns}_dead` WHERE id = %(id)s
+
+-- name: set_progress
+UPDATE `{ns}_jobs`
+SET progress = %(fraction)s, progress_message = %(message)s, progress_at = UTC_TIMESTAMP(6)
+WHERE id = %(id)s AND lease_token = %(token)s
+
+-- name: prune_select
+-- Expired finished jobs, oldest expiry first, locked with SKIP LOCKED (so each pruner's
+-- batch is its own), then deleted by id in the same transaction: MySQL refuses a
+-- DELETE whose subquery reads the table it deletes from (EXPLAIN: docs/mysql.md).
+SELECT id FROM `{ns}_finished`
+WHERE expires_at <= UTC_TIMESTAMP(6)
+ORDER BY expires_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
 -- name: remove_jobs
 DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s
 
@@ -368,6 +568,9 @@ DELETE FROM `{ns}_retry` WHERE id IN %(ids)s
 
 -- name: remove_dead
 DELETE FROM `{ns}_dead` WHERE id IN %(ids)s
+
+-- name: remove_finished
+DELETE FROM `{ns}_finished` WHERE id IN %(ids)s
 
 -- name: find_queued
 SELECT id, job_id, job_name, job_json, queue, priority FROM `{ns}_jobs`
@@ -390,6 +593,18 @@ SELECT id, job_id, job_name, job_json, queue, priority FROM `{ns}_dead`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
+-- name: find_completed
+SELECT id, job_id, job_name, job_json, queue, priority FROM `{ns}_finished`
+WHERE state = 'completed'
+  AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
+FOR UPDATE
+
+-- name: find_cancelled
+SELECT id, job_id, job_name, job_json, queue, priority FROM `{ns}_finished`
+WHERE state = 'cancelled'
+  AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
+FOR UPDATE
+
 -- name: insert_job
 INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
 VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
@@ -406,6 +621,9 @@ DELETE FROM `{ns}_retry` WHERE job_id IN %(ids)s
 -- name: delete_dead
 DELETE FROM `{ns}_dead` WHERE job_id IN %(ids)s
 
+-- name: delete_finished
+DELETE FROM `{ns}_finished` WHERE job_id IN %(ids)s
+
 -- Purges of one state, of one queue or (queue NULL) of all.
 
 -- name: purge_queued
@@ -421,6 +639,14 @@ DELETE FROM `{ns}_retry` WHERE %(queue)s IS NULL OR queue = %(queue)s
 -- name: purge_dead
 DELETE FROM `{ns}_dead` WHERE %(queue)s IS NULL OR queue = %(queue)s
 
+-- name: purge_completed
+DELETE FROM `{ns}_finished`
+WHERE state = 'completed' AND (%(queue)s IS NULL OR queue = %(queue)s)
+
+-- name: purge_cancelled
+DELETE FROM `{ns}_finished`
+WHERE state = 'cancelled' AND (%(queue)s IS NULL OR queue = %(queue)s)
+
 -- name: counts
 SELECT
     (SELECT COUNT(*) FROM `{ns}_jobs`
@@ -431,7 +657,11 @@ SELECT
     (SELECT COUNT(*) FROM `{ns}_retry` WHERE %(queue)s IS NULL OR queue = %(queue)s),
     (SELECT COUNT(*) FROM `{ns}_dead` WHERE %(queue)s IS NULL OR queue = %(queue)s),
     (SELECT UNIX_TIMESTAMP(MIN(enqueued_at)) FROM `{ns}_jobs`
-     WHERE lease_token IS NULL AND (%(queue)s IS NULL OR queue = %(queue)s))
+     WHERE lease_token IS NULL AND (%(queue)s IS NULL OR queue = %(queue)s)),
+    (SELECT COUNT(*) FROM `{ns}_finished`
+     WHERE state = 'completed' AND (%(queue)s IS NULL OR queue = %(queue)s)),
+    (SELECT COUNT(*) FROM `{ns}_finished`
+     WHERE state = 'cancelled' AND (%(queue)s IS NULL OR queue = %(queue)s))
 
 -- name: counts_by_queue
 -- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
@@ -446,6 +676,8 @@ UNION ALL
 SELECT queue, 'retry', COUNT(*), NULL FROM `{ns}_retry` GROUP BY queue
 UNION ALL
 SELECT queue, 'dead', COUNT(*), NULL FROM `{ns}_dead` GROUP BY queue
+UNION ALL
+SELECT queue, state, COUNT(*), NULL FROM `{ns}_finished` GROUP BY queue, state
 
 -- name: counters
 -- Every queue's counters ('processed' / 'failed': the queue default's; with ':<queue>':
@@ -472,25 +704,42 @@ ON DUPLICATE KEY UPDATE value = VALUES(value)
 SELECT value <> 0 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0
 
 -- name: get_job
+-- The job with id :job_id in any state: state, then the listing shape (see below).
 SELECT CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, job_id, job_json,
        NULL, UNIX_TIMESTAMP(lease_until), worker_id,
-       UNIX_TIMESTAMP(COALESCE(claimed_at, enqueued_at)), queue, priority
+       UNIX_TIMESTAMP(COALESCE(claimed_at, enqueued_at)), queue, priority,
+       NULL, UNIX_TIMESTAMP(claimed_at), NULL, NULL, progress, progress_message,
+       UNIX_TIMESTAMP(progress_at), cancel_requested, NULL
 FROM `{ns}_jobs`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
 SELECT 'scheduled', job_id, job_json, run_at + run_at_us / 1000000, NULL, NULL,
-       UNIX_TIMESTAMP(enqueued_at), queue, priority
+       UNIX_TIMESTAMP(enqueued_at), queue, priority,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, FALSE, NULL
 FROM `{ns}_scheduled`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
 SELECT 'retry', job_id, job_json, retry_at + retry_at_us / 1000000, NULL, NULL,
-       UNIX_TIMESTAMP(enqueued_at), queue, priority
+       UNIX_TIMESTAMP(enqueued_at), queue, priority,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, FALSE, NULL
 FROM `{ns}_retry`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
-SELECT 'dead', job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at), queue, priority
+SELECT 'dead', job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at), queue, priority,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, FALSE, NULL
 FROM `{ns}_dead`
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+UNION ALL
+SELECT state, job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(finished_at), queue,
+       priority, result, UNIX_TIMESTAMP(started_at), UNIX_TIMESTAMP(finished_at),
+       UNIX_TIMESTAMP(expires_at), progress, progress_message, UNIX_TIMESTAMP(progress_at),
+       FALSE, last_error
+FROM `{ns}_finished`
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+
+-- Admin listings: job_id, job_json, due, lease_until, worker_id, updated (Unix seconds),
+-- queue, priority; the running and finished ones then result, started_at, finished_at,
+-- expires_at, progress, progress_message, progress_at, cancel_requested, last_error.
 
 -- name: list_queued
 SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(enqueued_at), queue, priority
@@ -512,7 +761,8 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_running
 SELECT job_id, job_json, NULL, UNIX_TIMESTAMP(lease_until), worker_id,
-       UNIX_TIMESTAMP(claimed_at), queue, priority
+       UNIX_TIMESTAMP(claimed_at), queue, priority, NULL, UNIX_TIMESTAMP(claimed_at), NULL,
+       NULL, progress, progress_message, UNIX_TIMESTAMP(progress_at), cancel_requested, NULL
 FROM `{ns}_jobs`
 WHERE lease_token IS NOT NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
   AND (%(queue)s IS NULL OR queue = %(queue)s)
@@ -522,7 +772,8 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_running_newest
 SELECT job_id, job_json, NULL, UNIX_TIMESTAMP(lease_until), worker_id,
-       UNIX_TIMESTAMP(claimed_at), queue, priority
+       UNIX_TIMESTAMP(claimed_at), queue, priority, NULL, UNIX_TIMESTAMP(claimed_at), NULL,
+       NULL, progress, progress_message, UNIX_TIMESTAMP(progress_at), cancel_requested, NULL
 FROM `{ns}_jobs`
 WHERE lease_token IS NOT NULL AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
   AND (%(queue)s IS NULL OR queue = %(queue)s)
@@ -583,6 +834,54 @@ LIMIT %(limit)s OFFSET %(offset)s
 SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(died_at), queue, priority
 FROM `{ns}_dead`
 WHERE (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
+ORDER BY id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_completed
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(finished_at), queue, priority,
+       result, UNIX_TIMESTAMP(started_at), UNIX_TIMESTAMP(finished_at),
+       UNIX_TIMESTAMP(expires_at), progress, progress_message, UNIX_TIMESTAMP(progress_at),
+       FALSE, last_error
+FROM `{ns}_finished`
+WHERE state = 'completed' AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
+ORDER BY id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_completed_newest
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(finished_at), queue, priority,
+       result, UNIX_TIMESTAMP(started_at), UNIX_TIMESTAMP(finished_at),
+       UNIX_TIMESTAMP(expires_at), progress, progress_message, UNIX_TIMESTAMP(progress_at),
+       FALSE, last_error
+FROM `{ns}_finished`
+WHERE state = 'completed' AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
+ORDER BY id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_cancelled
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(finished_at), queue, priority,
+       result, UNIX_TIMESTAMP(started_at), UNIX_TIMESTAMP(finished_at),
+       UNIX_TIMESTAMP(expires_at), progress, progress_message, UNIX_TIMESTAMP(progress_at),
+       FALSE, last_error
+FROM `{ns}_finished`
+WHERE state = 'cancelled' AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
+  AND (%(queue)s IS NULL OR queue = %(queue)s)
+  AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
+ORDER BY id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_cancelled_newest
+SELECT job_id, job_json, NULL, NULL, NULL, UNIX_TIMESTAMP(finished_at), queue, priority,
+       result, UNIX_TIMESTAMP(started_at), UNIX_TIMESTAMP(finished_at),
+       UNIX_TIMESTAMP(expires_at), progress, progress_message, UNIX_TIMESTAMP(progress_at),
+       FALSE, last_error
+FROM `{ns}_finished`
+WHERE state = 'cancelled' AND (%(job_name)s IS NULL OR job_name = %(job_name)s)
   AND (%(queue)s IS NULL OR queue = %(queue)s)
   AND (%(text)s IS NULL OR LOWER(job_json) LIKE %(text)s)
 ORDER BY id DESC

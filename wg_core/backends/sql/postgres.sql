@@ -25,7 +25,12 @@ CREATE TABLE IF NOT EXISTS "{ns}_jobs" (
     worker_id TEXT,
     claimed_at TIMESTAMPTZ,
     queue TEXT NOT NULL DEFAULT 'default',
-    priority SMALLINT NOT NULL DEFAULT 0
+    priority SMALLINT NOT NULL DEFAULT 0,
+    cancel_requested BOOLEAN NOT NULL DEFAULT false,
+    cancel_keep_us BIGINT,
+    progress DOUBLE PRECISION,
+    progress_message TEXT,
+    progress_at TIMESTAMPTZ
 ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 500);
 -- The claim's index: ready jobs of a queue, higher priority first, then FIFO.
 CREATE INDEX IF NOT EXISTS "{ns}_jobs_claim_idx" ON "{ns}_jobs" (queue, priority DESC, id)
@@ -94,6 +99,29 @@ CREATE TABLE IF NOT EXISTS "{ns}_queues" (
     name TEXT PRIMARY KEY,
     paused BOOLEAN NOT NULL DEFAULT false
 );
+-- Completed and cancelled jobs, kept until expires_at (layout 3). Listing goes by
+-- state (or queue and state) in finish order (id); pruning by expiry.
+CREATE TABLE IF NOT EXISTS "{ns}_finished" (
+    id BIGSERIAL PRIMARY KEY,
+    state TEXT NOT NULL,
+    job_json TEXT NOT NULL,
+    job_id TEXT,
+    job_name TEXT,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0,
+    result TEXT,
+    last_error TEXT,
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at TIMESTAMPTZ NOT NULL,
+    progress DOUBLE PRECISION,
+    progress_message TEXT,
+    progress_at TIMESTAMPTZ
+) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 500);
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_finished_job_id_idx" ON "{ns}_finished" (job_id);
+CREATE INDEX IF NOT EXISTS "{ns}_finished_state_idx" ON "{ns}_finished" (state, id);
+CREATE INDEX IF NOT EXISTS "{ns}_finished_queue_idx" ON "{ns}_finished" (queue, state, id);
+CREATE INDEX IF NOT EXISTS "{ns}_finished_expires_idx" ON "{ns}_finished" (expires_at);
 
 -- name: upgrade_jobs
 -- A table created by the Rust wg (id, job_json, created_at): add wg's columns.
@@ -160,6 +188,20 @@ ALTER TABLE "{ns}_workers" ADD COLUMN IF NOT EXISTS queues TEXT NOT NULL DEFAULT
 -- Nothing to change: a queue's counters are rows of their own names.
 SELECT 1
 
+-- name: upgrade_v3_jobs
+-- Layout 2 -> 3: a running job's cancel request and progress. Nullable or with a
+-- constant default: no rewrite, and a Rust producer's plain insert still works.
+ALTER TABLE "{ns}_jobs"
+    ADD COLUMN IF NOT EXISTS cancel_requested BOOLEAN NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS cancel_keep_us BIGINT,
+    ADD COLUMN IF NOT EXISTS progress DOUBLE PRECISION,
+    ADD COLUMN IF NOT EXISTS progress_message TEXT,
+    ADD COLUMN IF NOT EXISTS progress_at TIMESTAMPTZ
+
+-- name: upgrade_v3_meta
+-- Nothing to change: the cancel requests' counter is a row of its own name.
+SELECT 1
+
 -- name: layout_version
 SELECT value FROM "{ns}_meta" WHERE name = 'layout_version' AND shard = 0
 
@@ -169,13 +211,22 @@ ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
 
 -- name: drop
 DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
-    "{ns}_workers", "{ns}_meta", "{ns}_queues"
+    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished"
 
 -- name: listen
-LISTEN "{ns}_jobs"
+-- The namespace's channels: jobs became ready, jobs finished, a cancel was requested.
+LISTEN "{ns}_jobs";
+LISTEN "{ns}_finished";
+LISTEN "{ns}_cancel"
 
 -- name: notify
 SELECT pg_notify('{ns}_jobs', '')
+
+-- name: notify_finished
+SELECT pg_notify('{ns}_finished', '')
+
+-- name: notify_cancel
+SELECT pg_notify('{ns}_cancel', '')
 
 -- name: enqueue_jobs
 -- One statement for the whole batch (arrays sent in binary: no escaping of the JSON); the notification is delivered when the
@@ -233,7 +284,7 @@ SET lease_token = %(batch)s::text || '-' || j.id,
     claimed_at = now()
 FROM picked
 WHERE j.id = picked.id
-RETURNING j.id, j.job_json, j.priority
+RETURNING j.id, j.job_json, j.priority, 0, j.queue
 
 -- name: claim_queues
 -- The claim of several queues in one statement: for each queue in the pool's order
@@ -263,11 +314,11 @@ SET lease_token = %(batch)s::text || '-' || j.id,
     claimed_at = now()
 FROM picked
 WHERE j.id = picked.id
-RETURNING j.id, j.job_json, j.priority, picked.ord
+RETURNING j.id, j.job_json, j.priority, picked.ord, j.queue
 
 -- name: claim_select
 -- One queue's part of the engine's generic claim (the dialect claims with claim).
-SELECT id, job_json FROM "{ns}_jobs"
+SELECT id, job_json, queue FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND queue = %(queue)s
   AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = %(queue)s AND paused)
 ORDER BY priority DESC, id
@@ -306,9 +357,12 @@ SELECT count(*) FROM done
 
 -- name: retry_counted
 -- RUNNING -> RETRY and the failed counter in one statement (compare-and-set on the token).
+-- A job whose cancel was requested is not retried: it ends CANCELLED (kept as the
+-- cancel asked, with the new envelope), its failure counted all the same.
 WITH moved AS (
     DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
-    RETURNING job_id, job_name, queue, priority
+    RETURNING job_id, job_name, queue, priority, cancel_requested, cancel_keep_us,
+              claimed_at, progress, progress_message, progress_at
 ), added AS (
     INSERT INTO "{ns}_retry"
         (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
@@ -318,6 +372,22 @@ WITH moved AS (
     FROM moved,
          (SELECT (extract(epoch FROM now()) * 1000000)::bigint + %(delay_us)s::bigint
           AS due_us) AS t
+    WHERE NOT moved.cancel_requested
+), cancelled AS (
+    INSERT INTO "{ns}_finished" AS f
+        (state, job_json, job_id, job_name, queue, priority, started_at, finished_at,
+         expires_at, progress, progress_message, progress_at)
+    SELECT 'cancelled', %(raw)s::text, job_id, job_name, queue, priority, claimed_at, now(),
+           now() + make_interval(secs => cancel_keep_us / 1000000.0),
+           progress, progress_message, progress_at
+    FROM moved WHERE cancel_requested AND cancel_keep_us > 0
+    ON CONFLICT (job_id) DO UPDATE SET
+        state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+        queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL,
+        last_error = NULL, started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+        progress = EXCLUDED.progress, progress_message = EXCLUDED.progress_message,
+        progress_at = EXCLUDED.progress_at
 ), bumped AS (
     INSERT INTO "{ns}_meta" (name, shard, value)
     SELECT CASE WHEN queue = 'default' THEN 'failed' ELSE 'failed:' || queue END,
@@ -325,10 +395,12 @@ WITH moved AS (
     FROM moved
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
-SELECT count(*) FROM moved
+SELECT (SELECT count(*) FROM moved),
+       (SELECT count(pg_notify('{ns}_finished', '')) FROM moved WHERE cancel_requested)
 
 -- name: bury_counted
--- RUNNING -> DEAD and the failed counter in one statement (compare-and-set on the token).
+-- RUNNING -> DEAD and the failed counter in one statement (compare-and-set on the token);
+-- the job has ended: its waiters are notified.
 WITH moved AS (
     DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
     RETURNING job_id, job_name, queue, priority
@@ -344,7 +416,8 @@ WITH moved AS (
     FROM moved
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
-SELECT count(*) FROM moved
+SELECT (SELECT count(*) FROM moved),
+       (SELECT count(pg_notify('{ns}_finished', '')) FROM (SELECT 1 FROM moved LIMIT 1) AS n)
 
 -- name: bump
 -- A queue's counter: the queue default's row is plainly 'processed' / 'failed' (layout
@@ -356,7 +429,7 @@ VALUES (CASE WHEN %(queue)s::text = 'default' THEN %(name)s::text
 ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 
 -- name: hold
-SELECT job_id, job_name, queue, priority FROM "{ns}_jobs"
+SELECT job_id, job_name, queue, priority, cancel_requested FROM "{ns}_jobs"
 WHERE id = %(id)s AND lease_token = %(token)s
 FOR UPDATE
 
@@ -373,8 +446,10 @@ INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error, queue, priority
 VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s, %(queue)s, %(priority)s)
 
 -- name: release
+-- Back to QUEUED, without the progress of the run it leaves.
 UPDATE "{ns}_jobs"
-SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL
+SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL,
+    progress = NULL, progress_message = NULL, progress_at = NULL
 WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
 
 -- name: renew
@@ -383,7 +458,7 @@ SET lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0
 WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
 
 -- name: held
-SELECT lease_token FROM "{ns}_jobs"
+SELECT lease_token, cancel_requested FROM "{ns}_jobs"
 WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
 
 -- name: due_scheduled
@@ -417,7 +492,7 @@ ORDER BY retry_at, retry_at_us, id
 -- name: expired
 -- Running jobs whose lease ran out, and (with silent_us) those of registered workers not
 -- heard from for that long; never an unregistered worker's before its lease ends.
-SELECT id, job_json FROM "{ns}_jobs"
+SELECT id, job_json, queue, cancel_requested FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (lease_until <= now()
        OR (%(silent_us)s::bigint IS NOT NULL AND worker_id IN (
@@ -431,6 +506,231 @@ FOR UPDATE SKIP LOCKED
 DELETE FROM "{ns}_workers"
 WHERE last_seen < now() - make_interval(secs => %(forget_us)s::bigint / 1000000.0)
 
+-- Results, cancellation, progress and retention (layout 3). A finished job's row moves
+-- from its state's table to {ns}_finished in one transaction; a job id finished before
+-- (the same id enqueued again) is replaced by its latest run.
+
+-- name: complete_kept
+-- complete_counted for a batch with results to keep, in one statement: delete the rows
+-- still held, store those with a keep (the arrays kept_ids/results/keeps_us) as
+-- COMPLETED, count every one as processed, and notify the namespace's finished channel
+-- (delivered at commit) once if anything was kept.
+WITH done AS (
+    DELETE FROM "{ns}_jobs"
+    WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+    RETURNING id, job_json, job_id, job_name, queue, priority, claimed_at,
+              progress, progress_message, progress_at
+), kept AS (
+    INSERT INTO "{ns}_finished" AS f
+        (state, job_json, job_id, job_name, queue, priority, result, started_at,
+         finished_at, expires_at, progress, progress_message, progress_at)
+    SELECT 'completed', d.job_json, d.job_id, d.job_name, d.queue, d.priority, k.result,
+           d.claimed_at, now(), now() + make_interval(secs => k.keep_us / 1000000.0),
+           d.progress, d.progress_message, d.progress_at
+    FROM done AS d
+    JOIN unnest(%(kept_ids)s::bigint[], %(results)s::text[], %(keeps_us)s::bigint[])
+        AS k(id, result, keep_us) ON k.id = d.id
+    ON CONFLICT (job_id) DO UPDATE SET
+        state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+        queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = EXCLUDED.result,
+        last_error = NULL, started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+        progress = EXCLUDED.progress, progress_message = EXCLUDED.progress_message,
+        progress_at = EXCLUDED.progress_at
+    RETURNING 1
+), bumped AS (
+    INSERT INTO "{ns}_meta" (name, shard, value)
+    SELECT CASE WHEN queue = 'default' THEN 'processed' ELSE 'processed:' || queue END,
+           %(shard)s, count(*)
+    FROM done GROUP BY queue
+    ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
+)
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify('{ns}_finished', '')) FROM (SELECT 1 FROM kept LIMIT 1) AS n)
+
+-- name: lock_held
+-- The rows still held under these tokens, locked (the engine's complete with results,
+-- finish_cancelled): nobody moves them before this transaction stores and deletes them.
+SELECT id FROM "{ns}_jobs"
+WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+FOR UPDATE
+
+-- name: keep_completed
+-- One held job as COMPLETED with its result, kept keep_us (the engine's complete; this
+-- dialect's own is complete_kept).
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, result, started_at, finished_at,
+     expires_at, progress, progress_message, progress_at)
+SELECT 'completed', job_json, job_id, job_name, queue, priority, %(result)s::text,
+       claimed_at, now(), now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0),
+       progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = EXCLUDED.result,
+    last_error = NULL, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+    expires_at = EXCLUDED.expires_at, progress = EXCLUDED.progress,
+    progress_message = EXCLUDED.progress_message, progress_at = EXCLUDED.progress_at
+
+-- name: keep_cancelled
+-- One held job as CANCELLED (finish_cancelled), with its error, kept keep_us.
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, job_id, job_name, queue, priority, %(last_error)s::text,
+       claimed_at, now(), now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0),
+       progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL,
+    last_error = EXCLUDED.last_error, started_at = EXCLUDED.started_at,
+    finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+    progress = EXCLUDED.progress, progress_message = EXCLUDED.progress_message,
+    progress_at = EXCLUDED.progress_at
+
+-- name: retry_cancelled
+-- A failed attempt of a held job whose cancel was requested (the engine's retry; this
+-- dialect's own is retry_counted): CANCELLED with the new envelope, kept as the cancel
+-- asked, instead of retried.
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, started_at, finished_at,
+     expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', %(raw)s::text, job_id, job_name, queue, priority, claimed_at, now(),
+       now() + make_interval(secs => cancel_keep_us / 1000000.0),
+       progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = %(id)s AND cancel_keep_us > 0
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+    expires_at = EXCLUDED.expires_at, progress = EXCLUDED.progress,
+    progress_message = EXCLUDED.progress_message, progress_at = EXCLUDED.progress_at
+
+-- name: drop_held
+DELETE FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token = %(token)s
+
+-- name: find_job
+-- A queued or running job by id, locked (cancel): its row, envelope and lease.
+SELECT id, job_id, job_json, lease_token FROM "{ns}_jobs"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+FOR UPDATE
+
+-- name: request_cancel
+-- With the keep the request asked for: a job released before its worker finished it
+-- cancelled ends cancelled, kept that long.
+UPDATE "{ns}_jobs" SET cancel_requested = true, cancel_keep_us = %(keep_us)s
+WHERE id = %(id)s AND lease_token IS NOT NULL
+
+-- name: held_cancels
+-- Held rows whose cancel was requested, locked (release: they end cancelled).
+SELECT id FROM "{ns}_jobs"
+WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+  AND cancel_requested
+FOR UPDATE
+
+-- name: keep_released
+-- Those of them kept after their cancel (cancel_keep_us > 0), as CANCELLED.
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, started_at, finished_at,
+     expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, job_id, job_name, queue, priority, claimed_at, now(),
+       now() + make_interval(secs => cancel_keep_us / 1000000.0),
+       progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = ANY(%(ids)s::bigint[]) AND cancel_keep_us > 0
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+    expires_at = EXCLUDED.expires_at, progress = EXCLUDED.progress,
+    progress_message = EXCLUDED.progress_message, progress_at = EXCLUDED.progress_at
+
+-- name: count_cancel
+-- The cancel requests' counter (what polling dialects watch; here NOTIFY does it).
+INSERT INTO "{ns}_meta" (name, shard, value) VALUES ('cancels', 0, 1)
+ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + 1
+
+-- name: cancel_requests
+SELECT value FROM "{ns}_meta" WHERE name = 'cancels' AND shard = 0
+
+-- Waiting jobs cancelled (cancel): the row of each state's table as CANCELLED, under the
+-- id the caller looked it up by (a Rust row has none of its own), kept keep_us. The
+-- envelope keeps its own last error; the job records none of the cancel's.
+
+-- name: cancel_queued
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, finished_at, expires_at)
+SELECT 'cancelled', job_json, %(job_id)s::text, job_name, queue, priority, now(),
+       now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0)
+FROM "{ns}_jobs" WHERE id = %(id)s AND lease_token IS NULL
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = NULL, finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+    progress = NULL, progress_message = NULL, progress_at = NULL
+
+-- name: cancel_scheduled
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, finished_at, expires_at)
+SELECT 'cancelled', job_json, %(job_id)s::text, job_name, queue, priority, now(),
+       now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0)
+FROM "{ns}_scheduled" WHERE id = %(id)s
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = NULL, finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+    progress = NULL, progress_message = NULL, progress_at = NULL
+
+-- name: cancel_retry
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, finished_at, expires_at)
+SELECT 'cancelled', job_json, %(job_id)s::text, job_name, queue, priority, now(),
+       now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0)
+FROM "{ns}_retry" WHERE id = %(id)s
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = NULL, finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+    progress = NULL, progress_message = NULL, progress_at = NULL
+
+-- name: cancel_dead
+INSERT INTO "{ns}_finished" AS f
+    (state, job_json, job_id, job_name, queue, priority, finished_at, expires_at)
+SELECT 'cancelled', job_json, %(job_id)s::text, job_name, queue, priority, now(),
+       now() + make_interval(secs => %(keep_us)s::bigint / 1000000.0)
+FROM "{ns}_dead" WHERE id = %(id)s
+ON CONFLICT (job_id) DO UPDATE SET
+    state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = NULL, last_error = NULL,
+    started_at = NULL, finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at,
+    progress = NULL, progress_message = NULL, progress_at = NULL
+
+-- name: set_progress
+UPDATE "{ns}_jobs"
+SET progress = %(fraction)s, progress_message = %(message)s, progress_at = now()
+WHERE id = %(id)s AND lease_token = %(token)s
+
+-- name: prune
+-- Up to :limit expired finished jobs, oldest expiry first, in one statement: rows
+-- another pruner holds are skipped (SKIP LOCKED), so each is deleted exactly once. A
+-- range of {ns}_finished_expires_idx (EXPLAIN: docs/postgres.md).
+WITH picked AS MATERIALIZED (
+    SELECT id FROM "{ns}_finished"
+    WHERE expires_at <= now()
+    ORDER BY expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM "{ns}_finished" AS f USING picked WHERE f.id = picked.id
+
+-- name: prune_select
+-- The engine's prune, first half (this dialect's own is prune).
+SELECT id FROM "{ns}_finished"
+WHERE expires_at <= now()
+ORDER BY expires_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
 -- name: remove_jobs
 DELETE FROM "{ns}_jobs" WHERE id = ANY(%(ids)s::bigint[])
 
@@ -442,6 +742,9 @@ DELETE FROM "{ns}_retry" WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: remove_dead
 DELETE FROM "{ns}_dead" WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: remove_finished
+DELETE FROM "{ns}_finished" WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: find_queued
 SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_jobs"
@@ -464,6 +767,18 @@ SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_dead"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 FOR UPDATE
 
+-- name: find_completed
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_finished"
+WHERE state = 'completed'
+  AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
+FOR UPDATE
+
+-- name: find_cancelled
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_finished"
+WHERE state = 'cancelled'
+  AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
+FOR UPDATE
+
 -- name: insert_job
 INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
 VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
@@ -480,6 +795,9 @@ DELETE FROM "{ns}_retry" WHERE job_id = ANY(%(ids)s::text[])
 -- name: delete_dead
 DELETE FROM "{ns}_dead" WHERE job_id = ANY(%(ids)s::text[])
 
+-- name: delete_finished
+DELETE FROM "{ns}_finished" WHERE job_id = ANY(%(ids)s::text[])
+
 -- Purges of one state, of one queue or (:queue NULL) of all.
 
 -- name: purge_queued
@@ -495,6 +813,14 @@ DELETE FROM "{ns}_retry" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::tex
 -- name: purge_dead
 DELETE FROM "{ns}_dead" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text
 
+-- name: purge_completed
+DELETE FROM "{ns}_finished"
+WHERE state = 'completed' AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+
+-- name: purge_cancelled
+DELETE FROM "{ns}_finished"
+WHERE state = 'cancelled' AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+
 -- name: counts
 SELECT
     (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NULL
@@ -506,7 +832,11 @@ SELECT
     (SELECT count(*) FROM "{ns}_retry" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
     (SELECT count(*) FROM "{ns}_dead" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
     (SELECT extract(epoch FROM min(enqueued_at))::float8 FROM "{ns}_jobs"
-     WHERE lease_token IS NULL AND (%(queue)s::text IS NULL OR queue = %(queue)s::text))
+     WHERE lease_token IS NULL AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
+    (SELECT count(*) FROM "{ns}_finished" WHERE state = 'completed'
+     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
+    (SELECT count(*) FROM "{ns}_finished" WHERE state = 'cancelled'
+     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text))
 
 -- name: counts_by_queue
 -- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
@@ -521,6 +851,8 @@ UNION ALL
 SELECT queue, 'retry', count(*), NULL FROM "{ns}_retry" GROUP BY queue
 UNION ALL
 SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
+UNION ALL
+SELECT queue, state, count(*), NULL FROM "{ns}_finished" GROUP BY queue, state
 
 -- name: counters
 -- Every queue's counters ('processed' / 'failed': the queue default's; with ':<queue>':
@@ -547,25 +879,43 @@ ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
 SELECT value <> 0 FROM "{ns}_meta" WHERE name = 'paused' AND shard = 0
 
 -- name: get_job
+-- The job with id :job_id in any state: state, then the listing shape (see below).
 SELECT CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, job_id, job_json,
        NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
-       extract(epoch FROM coalesce(claimed_at, enqueued_at))::float8, queue, priority
+       extract(epoch FROM coalesce(claimed_at, enqueued_at))::float8, queue, priority,
+       NULL::text, extract(epoch FROM claimed_at)::float8, NULL::float8, NULL::float8,
+       progress, progress_message, extract(epoch FROM progress_at)::float8,
+       cancel_requested, NULL::text
 FROM "{ns}_jobs"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
 SELECT 'scheduled', job_id, job_json, (run_at + run_at_us / 1000000.0)::float8, NULL, NULL,
-       extract(epoch FROM enqueued_at)::float8, queue, priority
+       extract(epoch FROM enqueued_at)::float8, queue, priority,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, NULL
 FROM "{ns}_scheduled"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
 SELECT 'retry', job_id, job_json, (retry_at + retry_at_us / 1000000.0)::float8, NULL, NULL,
-       extract(epoch FROM enqueued_at)::float8, queue, priority
+       extract(epoch FROM enqueued_at)::float8, queue, priority,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, NULL
 FROM "{ns}_retry"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
 UNION ALL
-SELECT 'dead', job_id, job_json, NULL, NULL, NULL, extract(epoch FROM died_at)::float8, queue, priority
+SELECT 'dead', job_id, job_json, NULL, NULL, NULL, extract(epoch FROM died_at)::float8, queue,
+       priority, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, NULL
 FROM "{ns}_dead"
 WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+UNION ALL
+SELECT state, job_id, job_json, NULL, NULL, NULL, extract(epoch FROM finished_at)::float8,
+       queue, priority, result, extract(epoch FROM started_at)::float8,
+       extract(epoch FROM finished_at)::float8, extract(epoch FROM expires_at)::float8,
+       progress, progress_message, extract(epoch FROM progress_at)::float8, false, last_error
+FROM "{ns}_finished"
+WHERE job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s)
+
+-- Admin listings: job_id, job_json, due, lease_until, worker_id, updated (Unix seconds),
+-- queue, priority; the running and finished ones then result, started_at, finished_at,
+-- expires_at, progress, progress_message, progress_at, cancel_requested, last_error.
 
 -- name: list_queued
 SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
@@ -593,7 +943,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_running
 SELECT job_id, job_json, NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
-       extract(epoch FROM claimed_at)::float8, queue, priority
+       extract(epoch FROM claimed_at)::float8, queue, priority,
+       NULL::text, extract(epoch FROM claimed_at)::float8, NULL::float8, NULL::float8,
+       progress, progress_message, extract(epoch FROM progress_at)::float8,
+       cancel_requested, NULL::text
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
@@ -606,7 +959,10 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_running_newest
 SELECT job_id, job_json, NULL::float8, extract(epoch FROM lease_until)::float8, worker_id,
-       extract(epoch FROM claimed_at)::float8, queue, priority
+       extract(epoch FROM claimed_at)::float8, queue, priority,
+       NULL::text, extract(epoch FROM claimed_at)::float8, NULL::float8, NULL::float8,
+       progress, progress_message, extract(epoch FROM progress_at)::float8,
+       cancel_requested, NULL::text
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
@@ -682,6 +1038,70 @@ SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
        extract(epoch FROM died_at)::float8, queue, priority
 FROM "{ns}_dead"
 WHERE (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_completed
+SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
+       extract(epoch FROM finished_at)::float8, queue, priority,
+       result, extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+       extract(epoch FROM expires_at)::float8, progress, progress_message,
+       extract(epoch FROM progress_at)::float8, false, last_error
+FROM "{ns}_finished"
+WHERE state = 'completed'
+  AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
+ORDER BY id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_completed_newest
+SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
+       extract(epoch FROM finished_at)::float8, queue, priority,
+       result, extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+       extract(epoch FROM expires_at)::float8, progress, progress_message,
+       extract(epoch FROM progress_at)::float8, false, last_error
+FROM "{ns}_finished"
+WHERE state = 'completed'
+  AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_cancelled
+SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
+       extract(epoch FROM finished_at)::float8, queue, priority,
+       result, extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+       extract(epoch FROM expires_at)::float8, progress, progress_message,
+       extract(epoch FROM progress_at)::float8, false, last_error
+FROM "{ns}_finished"
+WHERE state = 'cancelled'
+  AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(text)s::text IS NULL
+       OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+          LIKE %(text)s::text)
+ORDER BY id
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: list_cancelled_newest
+SELECT job_id, job_json, NULL::float8, NULL::float8, NULL::text,
+       extract(epoch FROM finished_at)::float8, queue, priority,
+       result, extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8,
+       extract(epoch FROM expires_at)::float8, progress, progress_message,
+       extract(epoch FROM progress_at)::float8, false, last_error
+FROM "{ns}_finished"
+WHERE state = 'cancelled'
+  AND (%(job_name)s::text IS NULL OR job_name = %(job_name)s::text)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(text)s::text IS NULL
        OR translate(job_json, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')

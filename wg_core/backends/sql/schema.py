@@ -5,11 +5,17 @@ Storage, the same for every dialect (PostgreSQL, MySQL/MariaDB, SQLite)::
     {ns}_jobs       queued and running jobs: id (autoincrement: the FIFO order),
                     job_json (the envelope), job_id, job_name, enqueued_at, queue and
                     priority, and for a running job lease_token / lease_until /
-                    worker_id / claimed_at
+                    worker_id / claimed_at, cancel_requested (and the keep the cancel
+                    asked for, cancel_keep_us) and its progress (progress,
+                    progress_message, progress_at)
     {ns}_scheduled  run_at (Unix seconds, as the Rust wg writes it) + run_at_us
                     (SQLite: run_at_ms, the exact due time in Unix milliseconds)
     {ns}_retry      retry_at (Unix seconds) + retry_at_us (SQLite: retry_at_ms), last_error
     {ns}_dead       last_error, died_at
+    {ns}_finished   COMPLETED and CANCELLED jobs kept for their retention period: state,
+                    the envelope as it ran, job_id (unique), job_name, queue, priority,
+                    result, last_error, started_at, finished_at, expires_at and the
+                    progress it had; wg's own table, which the Rust wg never reads
     {ns}_workers    the worker registry (heartbeats, stop requests, served queues)
     {ns}_meta       the namespace's pause flag, layout version and processed/failed
                     counters (SQLite: one row with a column each; the servers: sharded
@@ -23,6 +29,10 @@ four job tables, defaulted, so that a Rust producer's plain insert is a ``defaul
 job. Layout versions (``wg_core.backend.LAYOUT_VERSION``): v0 is the Rust wg's tables,
 v1 the first release's (no version recorded), v2 adds queues and priorities; the
 version is recorded in ``{ns}_meta`` (``layout_version``) last, once the upgrade is done.
+v3 adds ``{ns}_finished`` and the running-job columns (cancel requests, progress) of
+``{ns}_jobs``, all nullable or defaulted, and a counter of cancel requests
+(``{ns}_meta``: the row ``cancels``; SQLite: the column ``cancels``) that polling
+dialects watch.
 
 Time columns are the server's timestamps on PostgreSQL and MySQL, integer Unix
 milliseconds of the backend's clock on SQLite (which has no server clock); each
@@ -43,6 +53,10 @@ Why it is shaped so:
 * Counters live in rows sharded by a random number and are summed on read, so that
   many workers acknowledging at once do not queue on one hot row; each bump happens in
   the transaction of the transition that causes it.
+* A finished job leaves ``{ns}_jobs`` in the same transaction (PostgreSQL: the same
+  statement) that stores it in ``{ns}_finished``, so the Rust-visible tables only ever
+  hold jobs still to run; ``complete`` with nothing to keep is the layout 2 delete.
+  Finish order is ``{ns}_finished.id`` (rows are inserted when jobs finish).
 * Due times and leases come from the server's clock (SQLite: the backend's injectable
   clock, bound by its driver as ``:now_ms``); callers pass relative seconds, and the
   engine binds durations as whole microseconds (``micros``).
@@ -60,13 +74,16 @@ __all__ = [
     "RUST_COLUMNS",
     "SHARED_BLOCKS",
     "SQLITE_COLUMNS",
+    "SQLITE_V3_COLUMNS",
     "STATE_TABLES",
     "TABLES",
     "V2_ADDED",
     "V2_COLUMNS",
+    "V3_ADDED",
+    "V3_COLUMNS",
 ]
 
-TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta", "queues")
+TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta", "queues", "finished")
 
 EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs": frozenset(
@@ -82,6 +99,11 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
             "claimed_at",
             "queue",
             "priority",
+            "cancel_requested",
+            "cancel_keep_us",
+            "progress",
+            "progress_message",
+            "progress_at",
         }
     ),
     "scheduled": frozenset(
@@ -131,6 +153,25 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     ),
     "meta": frozenset({"name", "shard", "value"}),
     "queues": frozenset({"name", "paused"}),
+    "finished": frozenset(
+        {
+            "id",
+            "state",
+            "job_json",
+            "job_id",
+            "job_name",
+            "queue",
+            "priority",
+            "result",
+            "last_error",
+            "started_at",
+            "finished_at",
+            "expires_at",
+            "progress",
+            "progress_message",
+            "progress_at",
+        }
+    ),
 }
 """The columns wg needs in each table (``{ns}_<table>``); checked when the backend opens."""
 
@@ -138,7 +179,7 @@ SQLITE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     **EXPECTED_COLUMNS,
     "scheduled": EXPECTED_COLUMNS["scheduled"] - {"run_at_us"} | {"run_at_ms"},
     "retry": EXPECTED_COLUMNS["retry"] - {"retry_at_us"} | {"retry_at_ms"},
-    "meta": frozenset({"id", "paused", "processed", "failed", "layout_version"}),
+    "meta": frozenset({"id", "paused", "processed", "failed", "layout_version", "cancels"}),
     "queues": frozenset({"name", "paused", "processed", "failed"}),
 }
 """SQLite's columns: due times in milliseconds, one row of namespace counters, and each
@@ -156,6 +197,18 @@ the ``upgrade_v2_<table>`` block."""
 
 V2_ADDED: Final = frozenset({"queue", "priority", "queues", "layout_version"})
 """Every column layout 2 added (to tell a layout 1 table from a foreign one)."""
+
+V3_COLUMNS: Final[Mapping[str, str]] = {"jobs": "cancel_requested"}
+"""A column layout 3 added to an existing table: a table without it is upgraded by the
+``upgrade_v3_<table>`` block (``{ns}_finished`` is simply created)."""
+
+SQLITE_V3_COLUMNS: Final[Mapping[str, str]] = {**V3_COLUMNS, "meta": "cancels"}
+"""SQLite's: its one-row ``{ns}_meta`` also gains a column."""
+
+V3_ADDED: Final = frozenset(
+    {"cancel_requested", "cancel_keep_us", "progress", "progress_message", "progress_at", "cancels"}
+)
+"""Every column layout 3 added to an existing table."""
 
 RUST_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs": frozenset({"id", "job_json"}),
@@ -183,6 +236,8 @@ SHARED_BLOCKS: Final = frozenset(
         "upgrade_v2_dead",
         "upgrade_v2_workers",
         "upgrade_v2_meta",
+        "upgrade_v3_jobs",
+        "upgrade_v3_meta",
         "layout_version",
         "record_layout_version",
         "drop",
@@ -206,24 +261,48 @@ SHARED_BLOCKS: Final = frozenset(
         "requeue_retry",
         "expired",
         "forget_workers",
+        # results, cancellation, progress, retention
+        "lock_held",
+        "keep_completed",
+        "keep_cancelled",
+        "drop_held",
+        "retry_cancelled",
+        "find_job",
+        "request_cancel",
+        "held_cancels",
+        "keep_released",
+        "count_cancel",
+        "cancel_requests",
+        "cancel_queued",
+        "cancel_scheduled",
+        "cancel_retry",
+        "cancel_dead",
+        "set_progress",
+        "prune_select",
         # moving and deleting rows
         "remove_jobs",
         "remove_scheduled",
         "remove_retry",
         "remove_dead",
+        "remove_finished",
         "find_queued",
         "find_scheduled",
         "find_retry",
         "find_dead",
+        "find_completed",
+        "find_cancelled",
         "insert_job",
         "delete_queued",
         "delete_scheduled",
         "delete_retry",
         "delete_dead",
+        "delete_finished",
         "purge_queued",
         "purge_scheduled",
         "purge_retry",
         "purge_dead",
+        "purge_completed",
+        "purge_cancelled",
         # admin
         "counts",
         "counts_by_queue",
@@ -244,6 +323,10 @@ SHARED_BLOCKS: Final = frozenset(
         "list_retry_newest",
         "list_dead",
         "list_dead_newest",
+        "list_completed",
+        "list_completed_newest",
+        "list_cancelled",
+        "list_cancelled_newest",
         "worker_stop_flag",
         "register_worker",
         "unregister_worker",
@@ -258,5 +341,7 @@ STATE_TABLES: Final = {
     JobState.SCHEDULED: "scheduled",
     JobState.RETRY: "retry",
     JobState.DEAD: "dead",
+    JobState.COMPLETED: "finished",
+    JobState.CANCELLED: "finished",
 }
 """The table holding each state but RUNNING (running jobs stay in ``{ns}_jobs``)."""

@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS "{ns}_jobs" (
     worker_id TEXT,
     claimed_at INTEGER,
     queue TEXT NOT NULL DEFAULT 'default',
-    priority INTEGER NOT NULL DEFAULT 0
+    priority INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    cancel_keep_us INTEGER,
+    progress REAL,
+    progress_message TEXT,
+    progress_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS "{ns}_scheduled" (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,7 +101,8 @@ CREATE TABLE IF NOT EXISTS "{ns}_meta" (
     paused INTEGER NOT NULL DEFAULT 0,
     processed INTEGER NOT NULL DEFAULT 0,
     failed INTEGER NOT NULL DEFAULT 0,
-    layout_version INTEGER NOT NULL DEFAULT 0
+    layout_version INTEGER NOT NULL DEFAULT 0,
+    cancels INTEGER NOT NULL DEFAULT 0
 );
 INSERT OR IGNORE INTO "{ns}_meta" (id) VALUES (1);
 CREATE TABLE IF NOT EXISTS "{ns}_queues" (
@@ -117,7 +123,30 @@ CREATE INDEX IF NOT EXISTS "{ns}_scheduled_due_idx"
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_retry_job_id_idx" ON "{ns}_retry" (job_id);
 CREATE INDEX IF NOT EXISTS "{ns}_retry_due_idx"
     ON "{ns}_retry" (coalesce(retry_at_ms, retry_at * 1000), id);
-CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_dead_job_id_idx" ON "{ns}_dead" (job_id)
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_dead_job_id_idx" ON "{ns}_dead" (job_id);
+-- Completed and cancelled jobs, kept until expires_at (layout 3). Listing goes by
+-- state (or queue and state) in finish order (id); pruning by expiry.
+CREATE TABLE IF NOT EXISTS "{ns}_finished" (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    state TEXT NOT NULL,
+    job_json TEXT NOT NULL,
+    job_id TEXT,
+    job_name TEXT,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority INTEGER NOT NULL DEFAULT 0,
+    result TEXT,
+    last_error TEXT,
+    started_at INTEGER,
+    finished_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    progress REAL,
+    progress_message TEXT,
+    progress_at INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_finished_job_id_idx" ON "{ns}_finished" (job_id);
+CREATE INDEX IF NOT EXISTS "{ns}_finished_state_idx" ON "{ns}_finished" (state, id);
+CREATE INDEX IF NOT EXISTS "{ns}_finished_queue_idx" ON "{ns}_finished" (queue, state, id);
+CREATE INDEX IF NOT EXISTS "{ns}_finished_expires_idx" ON "{ns}_finished" (expires_at)
 
 -- name: upgrade_jobs
 -- Columns wg adds to a {ns}_jobs table the Rust wg created (id, job_json, created_at).
@@ -174,6 +203,19 @@ ALTER TABLE "{ns}_workers" ADD COLUMN queues TEXT NOT NULL DEFAULT '["default"]'
 -- per-queue rows of {ns}_queues).
 ALTER TABLE "{ns}_meta" ADD COLUMN layout_version INTEGER NOT NULL DEFAULT 0
 
+-- name: upgrade_v3_jobs
+-- Layout 2 -> 3: a running job's cancel request and progress (nullable or defaulted:
+-- a Rust producer's plain insert still works), in the schema's one transaction.
+ALTER TABLE "{ns}_jobs" ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE "{ns}_jobs" ADD COLUMN cancel_keep_us INTEGER;
+ALTER TABLE "{ns}_jobs" ADD COLUMN progress REAL;
+ALTER TABLE "{ns}_jobs" ADD COLUMN progress_message TEXT;
+ALTER TABLE "{ns}_jobs" ADD COLUMN progress_at INTEGER
+
+-- name: upgrade_v3_meta
+-- The count of cancel requests, which other processes' workers poll.
+ALTER TABLE "{ns}_meta" ADD COLUMN cancels INTEGER NOT NULL DEFAULT 0
+
 -- name: layout_version
 SELECT layout_version FROM "{ns}_meta" WHERE id = 1
 
@@ -187,7 +229,8 @@ DROP TABLE IF EXISTS "{ns}_scheduled";
 DROP TABLE IF EXISTS "{ns}_retry";
 DROP TABLE IF EXISTS "{ns}_dead";
 DROP TABLE IF EXISTS "{ns}_workers";
-DROP TABLE IF EXISTS "{ns}_meta"
+DROP TABLE IF EXISTS "{ns}_meta";
+DROP TABLE IF EXISTS "{ns}_finished"
 
 -- name: pragma_wal
 PRAGMA journal_mode = WAL
@@ -294,7 +337,7 @@ WHERE id IN (
 RETURNING id, job_json, priority, queue
 
 -- name: claim_select
-SELECT id, job_json FROM "{ns}_jobs"
+SELECT id, job_json, queue FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND queue = :queue
   AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
 ORDER BY priority DESC, id
@@ -338,7 +381,7 @@ ON CONFLICT (name) DO UPDATE SET
     failed = failed + excluded.failed
 
 -- name: hold
-SELECT job_id, job_name, queue, priority FROM "{ns}_jobs"
+SELECT job_id, job_name, queue, priority, cancel_requested FROM "{ns}_jobs"
 WHERE id = :id AND lease_token = :token
 
 -- name: insert_retry
@@ -353,9 +396,11 @@ INSERT INTO "{ns}_dead" (job_json, job_id, job_name, died_at, last_error, queue,
 VALUES (:raw, :job_id, :job_name, :now_ms, :last_error, :queue, :priority)
 
 -- name: release
--- Back to QUEUED: the row keeps its id, hence its place at the front of the queue.
+-- Back to QUEUED: the row keeps its id, hence its place at the front of the queue; the
+-- progress of the run it leaves goes.
 UPDATE "{ns}_jobs"
-SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL
+SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL,
+    progress = NULL, progress_message = NULL, progress_at = NULL
 WHERE id IN (:ids)
   AND lease_token IN (:tokens)
 
@@ -365,7 +410,7 @@ WHERE id IN (:ids)
   AND lease_token IN (:tokens)
 
 -- name: held
-SELECT lease_token FROM "{ns}_jobs"
+SELECT lease_token, cancel_requested FROM "{ns}_jobs"
 WHERE id IN (:ids)
   AND lease_token IN (:tokens)
 
@@ -397,7 +442,7 @@ ORDER BY coalesce(retry_at_ms, retry_at * 1000), id
 -- name: expired
 -- Running jobs whose lease ran out, and (with :silent_us) those of registered workers
 -- not heard from for that long; never an unregistered worker's before its lease ends.
-SELECT id, job_json FROM "{ns}_jobs"
+SELECT id, job_json, queue, cancel_requested FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (lease_until <= :now_ms
        OR (:silent_us IS NOT NULL AND worker_id IN (
@@ -408,6 +453,132 @@ LIMIT :limit
 
 -- name: forget_workers
 DELETE FROM "{ns}_workers" WHERE last_seen < :now_ms - :forget_us / 1000
+
+-- Results, cancellation, progress and retention (layout 3). A finished job's row moves
+-- from its state's table to {ns}_finished in one transaction; a job id finished before
+-- (the same id enqueued again) is replaced by its latest run (OR REPLACE).
+
+-- name: lock_held
+-- The rows still held under these tokens (the other dialects lock them; here the
+-- transaction holds the write lock already).
+SELECT id FROM "{ns}_jobs"
+WHERE id IN (:ids)
+  AND lease_token IN (:tokens)
+
+-- name: keep_completed
+-- One held job as COMPLETED with its result, kept keep_us.
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'completed', job_json, job_id, job_name, queue, priority, :result, NULL, claimed_at,
+       :now_ms, :now_ms + :keep_us / 1000, progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = :id AND lease_token = :token
+
+-- name: keep_cancelled
+-- One held job as CANCELLED (finish_cancelled), with its error, kept keep_us.
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, job_id, job_name, queue, priority, NULL, :last_error,
+       claimed_at, :now_ms, :now_ms + :keep_us / 1000, progress, progress_message,
+       progress_at
+FROM "{ns}_jobs" WHERE id = :id AND lease_token = :token
+
+-- name: retry_cancelled
+-- A failed attempt of a held job whose cancel was requested (retry): CANCELLED with the
+-- new envelope, kept as the cancel asked, instead of retried.
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', :raw, job_id, job_name, queue, priority, NULL, NULL, claimed_at,
+       :now_ms, :now_ms + cancel_keep_us / 1000, progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id = :id AND cancel_keep_us > 0
+
+-- name: drop_held
+DELETE FROM "{ns}_jobs" WHERE id = :id AND lease_token = :token
+
+-- name: find_job
+-- A queued or running job by id (cancel): its row, envelope and lease.
+SELECT id, job_id, job_json, lease_token FROM "{ns}_jobs"
+WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
+
+-- name: request_cancel
+-- With the keep the request asked for: a job released before its worker finished it
+-- cancelled ends cancelled, kept that long.
+UPDATE "{ns}_jobs" SET cancel_requested = 1, cancel_keep_us = :keep_us
+WHERE id = :id AND lease_token IS NOT NULL
+
+-- name: held_cancels
+-- Held rows whose cancel was requested (release: they end cancelled).
+SELECT id FROM "{ns}_jobs"
+WHERE id IN (:ids)
+  AND lease_token IN (:tokens)
+  AND cancel_requested
+
+-- name: keep_released
+-- Those of them kept after their cancel (cancel_keep_us > 0), as CANCELLED.
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, job_id, job_name, queue, priority, NULL, NULL, claimed_at,
+       :now_ms, :now_ms + cancel_keep_us / 1000, progress, progress_message, progress_at
+FROM "{ns}_jobs" WHERE id IN (:ids) AND cancel_keep_us > 0
+
+-- name: count_cancel
+-- The count of cancel requests, which other processes' workers poll.
+UPDATE "{ns}_meta" SET cancels = cancels + 1 WHERE id = 1
+
+-- name: cancel_requests
+SELECT cancels FROM "{ns}_meta" WHERE id = 1
+
+-- Waiting jobs cancelled (cancel): the row of each state's table as CANCELLED, under the
+-- id the caller looked it up by (a Rust row has none of its own), kept keep_us. The
+-- envelope keeps its own last error; the job records none of the cancel's.
+
+-- name: cancel_queued
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, :job_id, job_name, queue, priority, NULL, NULL, NULL, :now_ms,
+       :now_ms + :keep_us / 1000, NULL, NULL, NULL
+FROM "{ns}_jobs" WHERE id = :id AND lease_token IS NULL
+
+-- name: cancel_scheduled
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, :job_id, job_name, queue, priority, NULL, NULL, NULL, :now_ms,
+       :now_ms + :keep_us / 1000, NULL, NULL, NULL
+FROM "{ns}_scheduled" WHERE id = :id
+
+-- name: cancel_retry
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, :job_id, job_name, queue, priority, NULL, NULL, NULL, :now_ms,
+       :now_ms + :keep_us / 1000, NULL, NULL, NULL
+FROM "{ns}_retry" WHERE id = :id
+
+-- name: cancel_dead
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'cancelled', job_json, :job_id, job_name, queue, priority, NULL, NULL, NULL, :now_ms,
+       :now_ms + :keep_us / 1000, NULL, NULL, NULL
+FROM "{ns}_dead" WHERE id = :id
+
+-- name: set_progress
+UPDATE "{ns}_jobs"
+SET progress = :fraction, progress_message = :message, progress_at = :now_ms
+WHERE id = :id AND lease_token = :token
+
+-- name: prune_select
+-- Expired finished jobs, oldest expiry first (a range of {ns}_finished_expires_idx; the
+-- transaction's write lock makes each pruner's batch its own).
+SELECT id FROM "{ns}_finished"
+WHERE expires_at <= :now_ms
+ORDER BY expires_at
+LIMIT :limit
 
 -- name: remove_jobs
 DELETE FROM "{ns}_jobs" WHERE id IN (:ids)
@@ -420,6 +591,9 @@ DELETE FROM "{ns}_retry" WHERE id IN (:ids)
 
 -- name: remove_dead
 DELETE FROM "{ns}_dead" WHERE id IN (:ids)
+
+-- name: remove_finished
+DELETE FROM "{ns}_finished" WHERE id IN (:ids)
 
 -- Admin look-ups by job id. Rows the Rust wg inserted have no job_id value: their
 -- envelope's id is read instead (wg_envelope_id).
@@ -440,6 +614,16 @@ WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id
 -- name: find_dead
 SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_dead"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
+
+-- name: find_completed
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_finished"
+WHERE state = 'completed'
+  AND (job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id))
+
+-- name: find_cancelled
+SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_finished"
+WHERE state = 'cancelled'
+  AND (job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id))
 
 -- name: insert_job
 INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
@@ -466,6 +650,11 @@ DELETE FROM "{ns}_dead"
 WHERE job_id IN (SELECT value FROM json_each(:ids))
    OR (job_id IS NULL AND wg_envelope_id(job_json) IN (SELECT value FROM json_each(:ids)))
 
+-- name: delete_finished
+DELETE FROM "{ns}_finished"
+WHERE job_id IN (SELECT value FROM json_each(:ids))
+   OR (job_id IS NULL AND wg_envelope_id(job_json) IN (SELECT value FROM json_each(:ids)))
+
 -- Purges of one state, of one queue or (:queue NULL) of all.
 
 -- name: purge_queued
@@ -480,6 +669,12 @@ DELETE FROM "{ns}_retry" WHERE :queue IS NULL OR queue = :queue
 -- name: purge_dead
 DELETE FROM "{ns}_dead" WHERE :queue IS NULL OR queue = :queue
 
+-- name: purge_completed
+DELETE FROM "{ns}_finished" WHERE state = 'completed' AND (:queue IS NULL OR queue = :queue)
+
+-- name: purge_cancelled
+DELETE FROM "{ns}_finished" WHERE state = 'cancelled' AND (:queue IS NULL OR queue = :queue)
+
 -- name: counts
 SELECT
     (SELECT count(*) FROM "{ns}_jobs"
@@ -490,7 +685,11 @@ SELECT
     (SELECT count(*) FROM "{ns}_retry" WHERE :queue IS NULL OR queue = :queue),
     (SELECT count(*) FROM "{ns}_dead" WHERE :queue IS NULL OR queue = :queue),
     (SELECT enqueued_at / 1000.0 FROM "{ns}_jobs"
-     WHERE lease_token IS NULL AND (:queue IS NULL OR queue = :queue) ORDER BY id LIMIT 1)
+     WHERE lease_token IS NULL AND (:queue IS NULL OR queue = :queue) ORDER BY id LIMIT 1),
+    (SELECT count(*) FROM "{ns}_finished"
+     WHERE state = 'completed' AND (:queue IS NULL OR queue = :queue)),
+    (SELECT count(*) FROM "{ns}_finished"
+     WHERE state = 'cancelled' AND (:queue IS NULL OR queue = :queue))
 
 -- name: counts_by_queue
 -- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
@@ -505,6 +704,8 @@ UNION ALL
 SELECT queue, 'retry', count(*), NULL FROM "{ns}_retry" GROUP BY queue
 UNION ALL
 SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
+UNION ALL
+SELECT queue, state, count(*), NULL FROM "{ns}_finished" GROUP BY queue, state
 
 -- name: counters
 -- The queue default's counters ({ns}_meta), then each other queue's ('<counter>:<queue>').
@@ -533,29 +734,38 @@ UPDATE "{ns}_meta" SET paused = :value WHERE id = 1
 SELECT paused FROM "{ns}_meta" WHERE id = 1
 
 -- name: get_job
--- The job with id :job_id in any state: state, then the listing shape.
+-- The job with id :job_id in any state: state, then the listing shape (see below).
 SELECT CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, job_id, job_json,
        NULL, lease_until / 1000.0, worker_id, coalesce(claimed_at, enqueued_at) / 1000.0,
-       queue, priority
+       queue, priority, NULL, claimed_at / 1000.0, NULL, NULL, progress, progress_message,
+       progress_at / 1000.0, cancel_requested, NULL
 FROM "{ns}_jobs"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 UNION ALL
 SELECT 'scheduled', job_id, job_json, coalesce(run_at_ms, run_at * 1000) / 1000.0, NULL, NULL,
-       enqueued_at / 1000.0, queue, priority
+       enqueued_at / 1000.0, queue, priority, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL
 FROM "{ns}_scheduled"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 UNION ALL
 SELECT 'retry', job_id, job_json, coalesce(retry_at_ms, retry_at * 1000) / 1000.0, NULL, NULL,
-       enqueued_at / 1000.0, queue, priority
+       enqueued_at / 1000.0, queue, priority, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL
 FROM "{ns}_retry"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 UNION ALL
-SELECT 'dead', job_id, job_json, NULL, NULL, NULL, died_at / 1000.0, queue, priority
+SELECT 'dead', job_id, job_json, NULL, NULL, NULL, died_at / 1000.0, queue, priority,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL
 FROM "{ns}_dead"
+WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
+UNION ALL
+SELECT state, job_id, job_json, NULL, NULL, NULL, finished_at / 1000.0, queue, priority,
+       result, started_at / 1000.0, finished_at / 1000.0, expires_at / 1000.0, progress,
+       progress_message, progress_at / 1000.0, 0, last_error
+FROM "{ns}_finished"
 WHERE job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id)
 
 -- Admin listings: job_id, job_json, due, lease_until, worker_id, updated (Unix seconds),
--- queue, priority. Filters: :queue (or NULL), :job_name (or NULL; the envelope's for Rust
+-- queue, priority; the running and finished ones then result, started_at, finished_at,
+-- expires_at, progress, progress_message, progress_at, cancel_requested, last_error. Filters: :queue (or NULL), :job_name (or NULL; the envelope's for Rust
 -- rows), :text (a LIKE pattern of the stored text, or NULL: SQLite's LIKE folds ASCII
 -- case, as the engine asks).
 
@@ -578,7 +788,9 @@ WHERE lease_token IS NULL
 ORDER BY id DESC LIMIT :limit OFFSET :offset
 
 -- name: list_running
-SELECT job_id, job_json, NULL, lease_until / 1000.0, worker_id, claimed_at / 1000.0, queue, priority
+SELECT job_id, job_json, NULL, lease_until / 1000.0, worker_id, claimed_at / 1000.0, queue,
+       priority, NULL, claimed_at / 1000.0, NULL, NULL, progress, progress_message,
+       progress_at / 1000.0, cancel_requested, NULL
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
@@ -587,7 +799,9 @@ WHERE lease_token IS NOT NULL
 ORDER BY claimed_at, id LIMIT :limit OFFSET :offset
 
 -- name: list_running_newest
-SELECT job_id, job_json, NULL, lease_until / 1000.0, worker_id, claimed_at / 1000.0, queue, priority
+SELECT job_id, job_json, NULL, lease_until / 1000.0, worker_id, claimed_at / 1000.0, queue,
+       priority, NULL, claimed_at / 1000.0, NULL, NULL, progress, progress_message,
+       progress_at / 1000.0, cancel_requested, NULL
 FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
@@ -643,6 +857,50 @@ ORDER BY id LIMIT :limit OFFSET :offset
 SELECT job_id, job_json, NULL, NULL, NULL, died_at / 1000.0, queue, priority
 FROM "{ns}_dead"
 WHERE (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
+ORDER BY id DESC LIMIT :limit OFFSET :offset
+
+-- name: list_completed
+SELECT job_id, job_json, NULL, NULL, NULL, finished_at / 1000.0, queue, priority, result,
+       started_at / 1000.0, finished_at / 1000.0, expires_at / 1000.0, progress,
+       progress_message, progress_at / 1000.0, 0, last_error
+FROM "{ns}_finished"
+WHERE state = 'completed'
+  AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
+ORDER BY id LIMIT :limit OFFSET :offset
+
+-- name: list_completed_newest
+SELECT job_id, job_json, NULL, NULL, NULL, finished_at / 1000.0, queue, priority, result,
+       started_at / 1000.0, finished_at / 1000.0, expires_at / 1000.0, progress,
+       progress_message, progress_at / 1000.0, 0, last_error
+FROM "{ns}_finished"
+WHERE state = 'completed'
+  AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
+ORDER BY id DESC LIMIT :limit OFFSET :offset
+
+-- name: list_cancelled
+SELECT job_id, job_json, NULL, NULL, NULL, finished_at / 1000.0, queue, priority, result,
+       started_at / 1000.0, finished_at / 1000.0, expires_at / 1000.0, progress,
+       progress_message, progress_at / 1000.0, 0, last_error
+FROM "{ns}_finished"
+WHERE state = 'cancelled'
+  AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
+ORDER BY id LIMIT :limit OFFSET :offset
+
+-- name: list_cancelled_newest
+SELECT job_id, job_json, NULL, NULL, NULL, finished_at / 1000.0, queue, priority, result,
+       started_at / 1000.0, finished_at / 1000.0, expires_at / 1000.0, progress,
+       progress_message, progress_at / 1000.0, 0, last_error
+FROM "{ns}_finished"
+WHERE state = 'cancelled'
+  AND (:job_name IS NULL OR coalesce(job_name, wg_job_name(job_json)) = :job_name)
   AND (:queue IS NULL OR queue = :queue)
   AND (:text IS NULL OR job_json LIKE :text ESCAPE '\')
 ORDER BY id DESC LIMIT :limit OFFSET :offset

@@ -13,20 +13,37 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Final, TypeVar
 
-from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
+from wg_core.backend import Attempt, Completion, HeartbeatReply, JobState, NewJob, WorkerInfo
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
+from wg_core.backends.sql.signals import Signal
 from wg_core.errors import WgError
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["COUNTER_SHARDS", "WorkVerbs"]
+__all__ = ["COUNTER_SHARDS", "WorkVerbs", "split_completions"]
 
 T = TypeVar("T")
 
 COUNTER_SHARDS: Final = 16
 """Counter rows per counter; a bump picks one at random (fewer lock waits). Dialects
 with a single writer (SQLite) keep one row and ignore the shard."""
+
+
+def split_completions(
+    items: Sequence[Attempt | Completion],
+) -> tuple[list[Attempt], list[Completion]]:
+    """Every attempt, and the completions with something to keep (``keep`` > 0)."""
+    attempts: list[Attempt] = []
+    kept: list[Completion] = []
+    for item in items:
+        if isinstance(item, Completion):
+            attempts.append(item.attempt)
+            if item.keep > 0:
+                kept.append(item)
+        else:
+            attempts.append(item)
+    return attempts, kept
 
 
 class WorkVerbs(UnitRunner):
@@ -38,6 +55,7 @@ class WorkVerbs(UnitRunner):
     _opened: bool
     _wake_generation: int
     _orphans: set[asyncio.Future[Any]]
+    _finished: Signal
 
     @abc.abstractmethod
     def _foreign(self, connection: object) -> AbstractAsyncContextManager[SqlSession]:
@@ -74,6 +92,14 @@ class WorkVerbs(UnitRunner):
     @abc.abstractmethod
     def _orphan_done(self, task: asyncio.Future[Any]) -> None:
         """Forget a settled orphan (see ``SqlBackend``)."""
+
+    @abc.abstractmethod
+    async def _complete_kept(self, attempts: Sequence[Attempt], kept: Sequence[Completion]) -> int:
+        """Complete with results to keep (see ``FinishVerbs``)."""
+
+    @abc.abstractmethod
+    async def _announce_finished(self, session: SqlSession) -> None:
+        """Tell other processes' waiters that jobs finished (see ``FinishVerbs``)."""
 
     # -- producing -----------------------------------------------------------------------
 
@@ -200,13 +226,23 @@ class WorkVerbs(UnitRunner):
     async def _lease(
         session: SqlSession, rows: Sequence[Row], batch: str, lease: float, worker_id: str
     ) -> list[Attempt]:
-        """Lease the selected ``(id, raw)`` rows to ``worker_id`` as one batch."""
+        """Lease the selected ``(id, raw, queue[, cancel_requested])`` rows to
+        ``worker_id`` as one batch."""
         ids = [row[0] for row in rows]
         await session.execute(
             "lease",
             {"ids": ids, "batch": batch, "lease_us": micros(lease), "worker_id": worker_id},
         )
-        return [Attempt(key=str(id_), token=f"{batch}-{id_}", raw=raw) for id_, raw in rows]
+        return [
+            Attempt(
+                key=str(row[0]),
+                token=f"{batch}-{row[0]}",
+                raw=row[1],
+                queue=row[2],
+                cancel_requested=len(row) > 3 and bool(row[3]),
+            )
+            for row in rows
+        ]
 
     @staticmethod
     def _handles(attempts: Sequence[Attempt]) -> dict[str, Any]:
@@ -228,12 +264,15 @@ class WorkVerbs(UnitRunner):
 
     # -- transitions ---------------------------------------------------------------------
 
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
-        """Delete finished jobs still held under their tokens; count them as processed."""
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
+        """Finish jobs still held under their tokens, count them as processed: kept
+        with their results (``FinishVerbs``), or, with nothing to keep, deleted."""
         if not attempts:
             return 0
-
-        handles = self._handles(attempts)
+        held, kept = split_completions(attempts)
+        if kept:
+            return await self._complete_kept(held, kept)
+        handles = self._handles(held)
 
         async def body(session: SqlSession) -> int:
             return await self._complete_counted(session, handles)
@@ -255,26 +294,43 @@ class WorkVerbs(UnitRunner):
         return len(done)
 
     async def _fail(self, attempt: Attempt, block: str, params: dict[str, Any]) -> bool:
-        async def body(session: SqlSession) -> bool:
+        buried = block == "insert_dead"
+
+        async def body(session: SqlSession) -> tuple[bool, bool]:
+            """Whether the attempt was held, and whether the job ended (dead, or
+            cancelled instead of retried)."""
             rows = await session.fetch("hold", {"id": int(attempt.key), "token": attempt.token})
             if not rows:
-                return False
-            job_id, job_name, queue, priority = rows[0]
-            await session.execute(
-                block,
-                {
-                    **params,
-                    "job_id": job_id,
-                    "job_name": job_name,
-                    "queue": queue,
-                    "priority": priority,
-                },
-            )
+                return False, False
+            job_id, job_name, queue, priority, cancel_requested = rows[0]
+            ended = buried or bool(cancel_requested)
+            if cancel_requested and not buried:
+                # Its cancel was requested: it must not run again. It ends cancelled
+                # (kept as the cancel asked), its failure counted all the same.
+                await session.execute(
+                    "retry_cancelled", {"id": int(attempt.key), "raw": params["raw"]}
+                )
+            else:
+                await session.execute(
+                    block,
+                    {
+                        **params,
+                        "job_id": job_id,
+                        "job_name": job_name,
+                        "queue": queue,
+                        "priority": priority,
+                    },
+                )
             await session.execute("remove_jobs", {"ids": [int(attempt.key)]})
             await session.execute(self._bump_block(queue), self._bump("failed", queue, 1))
-            return True
+            if ended:  # wait_finished returns DEAD and CANCELLED jobs
+                await self._announce_finished(session)
+            return True, ended
 
-        return await self._run(body)
+        held, ended = await self._run(body)
+        if ended:
+            self._finished.wake()
+        return held
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         """RUNNING → RETRY due in ``delay`` seconds; ``failed += 1``."""
@@ -296,30 +352,48 @@ class WorkVerbs(UnitRunner):
         # first, or the release would win and a finished job would run again.
         await self._settle_orphans()
 
+        handles = self._handles(attempts)
+        cancelled = 0
+
         async def body(session: SqlSession) -> int:
-            released = await session.execute("release", self._handles(attempts))
+            nonlocal cancelled
+            cancelled = 0
+            # A job whose cancel was requested must not run again: it ends cancelled,
+            # kept as the cancel asked (cancel_keep_us), as if its worker had finished it.
+            if ids := [row[0] for row in await session.fetch("held_cancels", handles)]:
+                await session.execute("keep_released", {"ids": ids})
+                await session.execute("remove_jobs", {"ids": ids})
+                await self._announce_finished(session)
+                cancelled = len(ids)
+            released = await session.execute("release", handles)
             if released:
                 await self._announce(session)
-            return released
+            return released + cancelled
 
         released = await self._run(body)
-        if released:
+        if released > cancelled:
             self._signal()
+        if cancelled:
+            self._finished.wake()
         return released
 
     async def heartbeat(
         self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
     ) -> HeartbeatReply:
-        """Register ``worker`` and renew the leases of ``attempts``. Not durable: a lost
-        renewal only lets a job run again."""
+        """Register ``worker`` and renew the leases of ``attempts``; report those lost
+        and those whose cancel was requested. Not durable: a lost renewal only lets a
+        job run again."""
 
         async def body(session: SqlSession) -> HeartbeatReply:
             lost: frozenset[str] = frozenset()
+            cancelled: frozenset[str] = frozenset()
             if attempts:
                 handles = self._handles(attempts)
                 await session.execute("renew", {**handles, "lease_us": micros(lease)})
-                held = {row[0] for row in await session.fetch("held", handles)}
+                rows = await session.fetch("held", handles)
+                held = {row[0] for row in rows}
                 lost = frozenset(a.token for a in attempts if a.token not in held)
+                cancelled = frozenset(row[0] for row in rows if row[1])
             rows = await session.fetch("worker_stop_flag", {"worker_id": worker.worker_id})
             stop = bool(rows and rows[0][0])
             await session.execute(
@@ -332,7 +406,7 @@ class WorkVerbs(UnitRunner):
                     "queues": json.dumps(list(worker.queues)),
                 },
             )
-            return HeartbeatReply(lost=lost, stop_requested=stop)
+            return HeartbeatReply(lost=lost, stop_requested=stop, cancelled=cancelled)
 
         return await self._run(body, durable=False)
 
@@ -369,8 +443,9 @@ class WorkVerbs(UnitRunner):
         self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
     ) -> list[Attempt]:
         """Re-lease running jobs whose lease ran out (or whose registered worker has
-        been silent for ``silent_after`` seconds); forget long-silent workers. Not
-        durable: a lost reclaim leaves the job to the next one."""
+        been silent for ``silent_after`` seconds), with their cancel requests; forget
+        long-silent workers. Not durable: a lost reclaim leaves the job to the next
+        one."""
         batch = uuid.uuid4().hex
         forget_us = micros(WORKER_FORGET_AFTER_LEASES * lease)
         silent_us = None if silent_after is None else micros(silent_after)

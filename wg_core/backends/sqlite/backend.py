@@ -5,26 +5,24 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import threading
 import time
-import uuid
-import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal, Self, TypeVar
 
-from wg_core.backend import Attempt, NewJob
-from wg_core.backends.common import Waiters
-from wg_core.backends.sql.base import SqlBackend
-from wg_core.backends.sql.schema import SQLITE_COLUMNS
-from wg_core.backends.sql.session import Body, Row, SqlSession, drive, micros
+from wg_core.backend import Attempt, Completion, NewJob
+from wg_core.backends.sql.schema import SQLITE_COLUMNS, SQLITE_V3_COLUMNS
+from wg_core.backends.sql.session import Body, SqlSession, drive
+from wg_core.backends.sql.verbs import split_completions
+from wg_core.backends.sqlite.claiming import SqliteClaims
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
 from wg_core.backends.sqlite.database import MEMORY, connect, parse_url, translate_error
 from wg_core.backends.sqlite.inserts import IdLookups, insert_new, job_row
 from wg_core.backends.sqlite.prepared import PreparedBlocks
 from wg_core.backends.sqlite.session import SqliteSession
+from wg_core.backends.sqlite.wakeups import Wakeups, wakeups_for
 from wg_core.backends.sqlite.watcher import CommitWatcher
 from wg_core.errors import (
     BackendError,
@@ -39,36 +37,14 @@ __all__ = ["MIN_SQLITE_VERSION", "SqliteBackend"]
 MIN_SQLITE_VERSION: Final = (3, 35, 0)
 """``UPDATE … RETURNING`` appeared in SQLite 3.35."""
 
-_RECHECK_INTERVAL: Final = 0.1  # an idle claimer's safety net against a missed wake-up
 T = TypeVar("T")
-
-# In-process wake-ups shared by every backend on the same (file, namespace).
-_shared_waiters: weakref.WeakValueDictionary[tuple[str, str], Waiters] = (
-    weakref.WeakValueDictionary()
-)
-_shared_lock = threading.Lock()
-
-
-def _waiters_for(path: str, namespace: str) -> Waiters:
-    key = (os.path.realpath(path), namespace)
-    with _shared_lock:
-        waiters = _shared_waiters.get(key)
-        if waiters is None:
-            waiters = Waiters()
-            _shared_waiters[key] = waiters
-        return waiters
 
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def _priority_then_age(row: Row) -> tuple[int, int]:
-    """A claimed row's place in its queue: higher priority first, then lower id."""
-    return -row[2], row[0]
-
-
-class SqliteBackend(SqlBackend):
+class SqliteBackend(SqliteClaims):
     """Jobs in an SQLite database file, shared by every process on this machine.
 
     ``url``: ``sqlite:jobs.db`` (relative to the working directory), ``sqlite:///abs.db``,
@@ -99,6 +75,7 @@ class SqliteBackend(SqlBackend):
         }
     )
     COLUMNS = SQLITE_COLUMNS
+    V3_UPGRADES = SQLITE_V3_COLUMNS
     DDL_IN_TRANSACTION = True  # BEGIN IMMEDIATE is SQLite's schema lock
     UNITS_OUTLIVE_CALLERS = True  # a submitted Call runs to its end (connection.py)
 
@@ -131,7 +108,7 @@ class SqliteBackend(SqlBackend):
         self._sessions: dict[sqlite3.Connection, SqliteSession] = {}
         # An in-memory database is private to this backend (one connection holds it)
         # and to its clones.
-        self._waiters = Waiters() if self._in_memory else _waiters_for(path, self.namespace)
+        self._share(Wakeups() if self._in_memory else wakeups_for(path, self.namespace))
         self._writer: ConnectionThread | None = None
         self._reader: ConnectionThread | None = None
         self._watcher: CommitWatcher | None = None
@@ -165,8 +142,15 @@ class SqliteBackend(SqlBackend):
         twin = super().clone()
         if self._in_memory:
             twin._memory_origin = self._memory_origin or self
-            twin._waiters = self._waiters
+            twin._share(self._wakeups)
         return twin
+
+    def _share(self, wakeups: Wakeups) -> None:
+        """Use ``wakeups``, which the other backends on this database use too."""
+        self._wakeups = wakeups
+        self._waiters = wakeups.waiters
+        self._finished = wakeups.finished
+        self._cancels = wakeups.cancels
 
     # -- connections ---------------------------------------------------------------------
 
@@ -370,134 +354,28 @@ class SqliteBackend(SqlBackend):
         # The queue default's counters stay in {ns}_meta's one row (a rowid update).
         return "bump_default" if queue == DEFAULT_QUEUE else "bump"
 
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
-        """The engine's complete, the queue ``default``'s jobs first without
-        ``RETURNING`` (which costs SQLite a temporary table per statement): a pool
-        serving ``default`` acknowledges in one DELETE and one counter update."""
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
+        """The engine's complete (results to keep: ``FinishVerbs``), its delete the
+        queue ``default``'s jobs first (``_delete_held``)."""
         if not attempts:
             return 0
-        handles = self._handles(attempts)
+        held, kept = split_completions(attempts)
+        if kept:
+            return await self._complete_kept(held, kept)
+        handles = self._handles(held)
 
         async def body(session: SqlSession) -> int:
-            done = await session.execute("complete_default", handles)
-            if done:
-                await session.execute("bump_default", self._bump("processed", DEFAULT_QUEUE, done))
-            if done == len(attempts):
-                return done
-            return done + await self._complete_counted(session, handles)
+            return await self._delete_held(session, handles)
 
         return await self._run(body)
 
-    async def _claim_now(
-        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
-    ) -> list[Attempt]:
-        # The claim in one UPDATE … RETURNING statement (autocommit when alone: the
-        # statement takes the write lock before it reads). Cancelled before it ran, it
-        # never runs; cancelled while it ran, its jobs are released.
-        if not self._opened:
-            raise BackendError(f"{self!r} is not open: call open() first")
-        batch = uuid.uuid4().hex
-        params: dict[str, Any] = {
-            "batch": batch,
-            "lease_us": micros(lease),
-            "worker_id": worker_id,
-            "limit": limit,
-        }
-        if len(queues) == 1:
-            block, params["queue"] = "claim", queues[0]
-            key: Callable[[Row], Any] = _priority_then_age
-        else:
-            block, params["queues"] = "claim_queues", queues
-            order = {queue: position for position, queue in enumerate(queues)}
-            key = lambda row: (order[row[3]], -row[2], row[0])  # noqa: E731
-
-        async def body(session: SqlSession) -> list[Attempt]:
-            rows = await session.fetch(block, params)
-            rows.sort(key=key)  # RETURNING has no defined order: the claim's order
-            return [Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1]) for row in rows]
-
-        try:
-            return await self._call(
-                self._writer,
-                body,
-                write=True,
-                durable=False,
-                atomic=True,
-                on_abandon=self._release_abandoned,
-            )
-        except Exception as exc:
-            translated = self._wg_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
-
-    def _release_abandoned(self, attempts: list[Attempt]) -> None:
-        """Put back what a cancelled claim leased (called on the claimer's loop)."""
-        writer = self._writer
-        if not attempts or writer is None:
-            return
-        now, handles = self._now_ms(), self._handles(attempts)
-
-        def release(connection: sqlite3.Connection) -> int:
-            session = self._session(connection)
-            session.now_ms = now
-            return drive(session.execute("release", handles))
-
-        writer.submit_unawaited(release)
-        self._waiters.wake_all()
-
-    async def _wait_for_work(
-        self,
-        timeout: float,
-        generation: int,
-        limit: int,
-        lease: float,
-        worker_id: str,
-        queues: Sequence[str],
-    ) -> list[Attempt]:
-        # Woken by this process's enqueues (the shared Waiters) and by the commit
-        # watcher, which sees other processes' commits and moves the wake generation on.
-        if self._wake_generation != generation:
-            return []
-        watcher, started = await self._commit_watcher()
-        if started:
-            return []  # commits before the watcher's first look went unseen: look again
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        if watcher is not None:
-            watcher.enter()
-        try:
-            while self._opened and self._wake_generation == generation:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                # The watcher may see a commit just before this claimer starts waiting
-                # and wake nobody: waking up now and then to compare generations closes
-                # that gap.
-                if await self._waiters.wait(min(remaining, _RECHECK_INTERVAL)):
-                    break
-        finally:
-            if watcher is not None:
-                watcher.leave()
-        return []
-
-    async def _commit_watcher(self) -> tuple[CommitWatcher | None, bool]:
-        """The watcher of other processes' commits (started by the first idle claim),
-        and whether it was started just now."""
-        if self._in_memory or self._writer is None:
-            return None, False  # nobody else can write to this database
-        started = self._watcher is None
-        if self._watcher is None:
-            query = self._sql["data_version"]
-            connect_ = partial(sqlite3.connect, self._path, timeout=0, isolation_level=None)
-            self._watcher = CommitWatcher(
-                connect_, query, self._external_change, self._poll_interval
-            )
-        if not self._watcher.ready.done():
-            await asyncio.wrap_future(self._watcher.ready)
-        return self._watcher, started
-
-    def _external_change(self) -> None:
-        """Another connection committed (called on the watcher's thread)."""
-        self._wake_generation += 1
-        self._waiters.wake_all()
+    async def _delete_held(self, session: SqlSession, handles: dict[str, Any]) -> int:
+        """The queue ``default``'s held rows first, without ``RETURNING`` (which costs
+        SQLite a temporary table per statement): a pool serving ``default``
+        acknowledges in one DELETE and one counter update."""
+        done = await session.execute("complete_default", handles)
+        if done:
+            await session.execute("bump_default", self._bump("processed", DEFAULT_QUEUE, done))
+        if done == len(handles["ids"]):
+            return done
+        return done + await self._complete_counted(session, handles)
