@@ -49,7 +49,14 @@ The package, by noun: ``keys`` (the namespace's and the queues' keys, the hash t
 ``scripts`` (loading scripts.lua's named blocks), ``transport`` (connections, the
 script lane, bounds, retries and error translation), ``claiming`` (blocking claims),
 ``layout`` (layout versions and the upgrade), ``backend`` (the class and its working
-verbs), ``listing`` (listings and look-ups), ``admin`` (the other admin verbs).
+verbs), ``history`` (finished jobs: cancel, progress, prune, waits), ``signals`` (the
+pub/sub listener behind the waits), ``records`` (the attempt and finished-job records,
+read back), ``listing`` (listings and look-ups), ``admin``
+(the other admin verbs).
+
+Completed and cancelled jobs (layout 3) are kept in wg's own keys (``{ns}:finished``,
+``{ns}:expiry``, each queue's completed/cancelled ZSETs), never in the spec's; a
+completion that keeps nothing runs layout 2's script unchanged.
 """
 
 from __future__ import annotations

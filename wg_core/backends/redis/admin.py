@@ -15,7 +15,15 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
-from wg_core.backend import Counters, JobState, Move, QueueInfo, StateCounts, WorkerInfo
+from wg_core.backend import (
+    FINISHED_STATES,
+    Counters,
+    JobState,
+    Move,
+    QueueInfo,
+    StateCounts,
+    WorkerInfo,
+)
 from wg_core.backends.redis.keys import STATE_LETTER
 from wg_core.backends.redis.listing import RedisListing, queued_since, score_pairs
 from wg_core.queues import DEFAULT_QUEUE
@@ -41,11 +49,12 @@ class RedisAdmin(RedisListing):
         keys: tuple[str, ...] = (k.running, k.running_counts, k.claimers)
         for name in names:
             q = k.queue(name)
-            keys += (q.jobs, q.prio, q.schedule, q.retry, q.dead)
+            keys += (q.jobs, q.prio, q.schedule, q.retry, q.dead, q.completed, q.cancelled)
         replies = await self._transport.run_idempotent("counts", keys, list(names))
         counts: dict[str, StateCounts] = {}
         for name, reply in zip(names, replies, strict=True):
-            queued, scheduled, retry, running, dead, next_raw, first_prio = reply
+            queued, scheduled, retry, running, dead, next_raw, first_prio = reply[:7]
+            completed, cancelled = reply[7:9]
             since = [queued_since(raw) for raw in (next_raw, first_prio) if raw is not None]
             known = [when for when in since if when is not None]
             counts[name] = StateCounts(
@@ -55,6 +64,8 @@ class RedisAdmin(RedisListing):
                 running=max(0, running),
                 dead=dead,
                 oldest_queued_at=min(known) if known else None,
+                completed=completed,
+                cancelled=cancelled,
             )
         return counts
 
@@ -77,7 +88,12 @@ class RedisAdmin(RedisListing):
             info = QueueInfo(
                 name=name, counts=counts[name], counters=totals(name), paused=flag is not None
             )
-            used = info.counts.total or info.paused or info.counters != Counters()
+            used = (
+                info.counts.total
+                or info.counts.finished
+                or info.paused
+                or info.counters != Counters()
+            )
             if name == DEFAULT_QUEUE or used:
                 infos.append(info)
         return sorted(infos, key=lambda info: info.name)
@@ -138,6 +154,7 @@ class RedisAdmin(RedisListing):
             else:
                 keys += (k.placements,)
                 head = []
+            keys += (k.finished, k.expiry, q.completed, q.cancelled)
             for start in range(0, len(indexes), _ADMIN_CHUNK):
                 chunk = indexes[start : start + _ADMIN_CHUNK]
                 args = head + [value for index in chunk for value in items[index][1]]
@@ -152,6 +169,9 @@ class RedisAdmin(RedisListing):
         total = 0
         for name in names:
             q = k.queue(name)
+            if state in FINISHED_STATES:
+                total += await self._purge_finished(state, q.finished(STATE_LETTER[state]))
+                continue
             structures = {
                 JobState.QUEUED: ((q.jobs, "list"), (q.prio, "zset")),
                 JobState.SCHEDULED: ((q.schedule, "zset"),),
@@ -170,6 +190,20 @@ class RedisAdmin(RedisListing):
                     if removed < _PURGE_CHUNK:
                         break
         return total
+
+    async def _purge_finished(self, state: JobState, key: str) -> int:
+        """Delete every job of one queue's completed or cancelled ZSET, in chunks."""
+        k = self._keys
+        total = 0
+        while True:
+            removed: int = await self._transport.run_idempotent(
+                "purge_finished",
+                (key, k.finished, k.expiry, k.ids, k.placements),
+                (_PURGE_CHUNK, STATE_LETTER[state]),
+            )
+            total += removed
+            if removed < _PURGE_CHUNK:
+                return total
 
     async def set_paused(self, paused: bool, *, queue: str | None = None) -> None:
         k = self._keys
@@ -260,4 +294,6 @@ def _sum_counts(counts: list[StateCounts]) -> StateCounts:
         running=sum(c.running for c in counts),
         dead=sum(c.dead for c in counts),
         oldest_queued_at=min(oldest) if oldest else None,
+        completed=sum(c.completed for c in counts),
+        cancelled=sum(c.cancelled for c in counts),
     )

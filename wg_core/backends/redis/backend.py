@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from wg_core.backend import Attempt, HeartbeatReply, JobState, NewJob, WorkerInfo
+from wg_core.backend import Attempt, Completion, HeartbeatReply, JobState, NewJob, WorkerInfo
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.redis.admin import RedisAdmin
 from wg_core.backends.redis.claiming import (
@@ -26,9 +26,17 @@ from wg_core.backends.redis.claiming import (
     ClaimPlan,
     claim_reply,
 )
-from wg_core.backends.redis.keys import STATE_LETTER, Keys, split_hash_tag, token_queue
+from wg_core.backends.redis.history import RedisHistory
+from wg_core.backends.redis.keys import (
+    STATE_LETTER,
+    TOKEN_QUEUE_MARK,
+    Keys,
+    split_hash_tag,
+    token_queue,
+)
 from wg_core.backends.redis.layout import open_layout, read_layout
 from wg_core.backends.redis.scripts import load_scripts
+from wg_core.backends.redis.signals import Signals
 from wg_core.backends.redis.transport import Transport
 from wg_core.errors import BackendError, DuplicateJobError
 from wg_core.namespace import validate_namespace
@@ -40,7 +48,7 @@ __all__ = ["RedisBackend"]
 _MAX_BATCH: Final = 1000
 
 
-class RedisBackend(RedisAdmin):
+class RedisBackend(RedisHistory, RedisAdmin):
     """wg's backend on Redis ≥ 6.2. See the package docstring for the guarantees.
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as
@@ -81,10 +89,12 @@ class RedisBackend(RedisAdmin):
             max_connections=max_connections,
         )
         self._claims = BlockingClaims(self._transport, self._keys, self.release)
+        self._signals = Signals(self._transport, self._keys)
         k = self._keys
         self._enqueue_one_keys = (k.jobs, k.ids, k.aliases)
         self._enqueue_keys = (k.ids, k.aliases, k.placements, k.queues, k.order)
         self._claim_plans: dict[tuple[str, ...], ClaimPlan] = {}
+        self._completed_keys: dict[str, str] = {}
 
     # -- properties ----------------------------------------------------------------------
 
@@ -128,6 +138,7 @@ class RedisBackend(RedisAdmin):
         return RedisBackend(self._given_url, self.namespace, **self._options)
 
     async def close(self) -> None:
+        await self._signals.close()
         await self._transport.close(self._claims.give_back_on_close())
 
     async def destroy(self) -> None:
@@ -239,24 +250,67 @@ class RedisBackend(RedisAdmin):
             raise
         return claim_reply(reply)
 
-    async def complete(self, attempts: Sequence[Attempt]) -> int:
+    async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
+        # Jobs that keep nothing (bare attempts, keep 0) take the script of layout 2,
+        # unchanged: retention costs the hot path nothing when it is off.
+        tokens: list[str] = []
+        kept: list[Completion] = []
+        for item in attempts:
+            if isinstance(item, Completion):
+                if item.keep > 0:
+                    kept.append(item)
+                    continue
+                item = item.attempt
+            tokens.append(item.token)
         k = self._keys
         done = 0
-        for start in range(0, len(attempts), _MAX_BATCH):
+        for start in range(0, len(tokens), _MAX_BATCH):
             done += await self._transport.run(
                 "complete",
                 (k.running, k.leases, k.attempts, k.ids, k.stats, k.placements, k.running_counts),
-                [attempt.token for attempt in attempts[start : start + _MAX_BATCH]],
+                tokens[start : start + _MAX_BATCH],
             )
+        for start in range(0, len(kept), _MAX_BATCH):
+            done += await self._complete_kept(kept[start : start + _MAX_BATCH])
         return done
+
+    async def _complete_kept(self, completions: Sequence[Completion]) -> int:
+        k = self._keys
+        names: dict[str, None] = {}
+        first = completions[0].keep
+        common = all(item.keep == first for item in completions)
+        args: list[Any] = []
+        for item in completions:
+            token, result = item.attempt.token, item.result
+            if TOKEN_QUEUE_MARK in token:
+                names[token_queue(token)] = None
+            if common:
+                args += (token, "" if result is None else "v" + result)
+            else:
+                args += (token, "" if result is None else "v" + result, repr(float(item.keep)))
+        queues = [DEFAULT_QUEUE, *names] if DEFAULT_QUEUE not in names else list(names)
+        keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.stats)
+        keys += (k.running_counts, k.finished, k.expiry)
+        keys += tuple(self._completed_key(name) for name in queues)
+        keep = repr(float(first)) if common else ""
+        head: list[Any] = [k.finished_channel, len(queues), *queues, keep]
+        done: int = await self._transport.run("complete_kept", keys, head + args)
+        return done
+
+    def _completed_key(self, queue: str) -> str:
+        key = self._completed_keys.get(queue)
+        if key is None:
+            key = self._completed_keys[queue] = self._keys.queue(queue).completed
+        return key
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
         k = self._keys
-        retry = k.queue(token_queue(attempt.token)).retry
+        q = k.queue(token_queue(attempt.token))
+        keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.stats, q.retry)
+        keys += (k.running_counts,)
+        keys += (k.finished, k.expiry, k.placements, k.aliases, q.cancelled)
         moved = await self._transport.run(
-            "retry",
-            (k.running, k.leases, k.attempts, k.ids, k.stats, retry, k.running_counts),
-            (attempt.token, raw, repr(float(delay))),
+            "retry", keys, (attempt.token, raw, repr(float(delay)), k.finished_channel)
         )
         return bool(moved)
 
@@ -265,7 +319,9 @@ class RedisBackend(RedisAdmin):
         dead = k.queue(token_queue(attempt.token)).dead
         held = (k.running, k.leases, k.attempts, k.ids, k.stats)
         moved = await self._transport.run(
-            "bury", (*held, dead, k.died, k.aliases, k.running_counts), (attempt.token, raw)
+            "bury",
+            (*held, dead, k.died, k.aliases, k.running_counts),
+            (attempt.token, raw, k.finished_channel),
         )
         return bool(moved)
 
@@ -273,12 +329,13 @@ class RedisBackend(RedisAdmin):
         k = self._keys
         names = list(dict.fromkeys(token_queue(attempt.token) for attempt in attempts))
         keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.order)
-        keys += (k.running_counts,)
+        keys += (k.running_counts, k.finished, k.expiry, k.placements, k.aliases)
         for name in names:
             q = k.queue(name)
-            keys += (q.jobs, q.prio, q.wake)
+            keys += (q.jobs, q.prio, q.wake, q.cancelled)
+        tokens = (attempt.token for attempt in attempts)
         released: int = await self._transport.run(
-            "release", keys, [len(names), *names, *(attempt.token for attempt in attempts)]
+            "release", keys, [k.finished_channel, len(names), *names, *tokens]
         )
         return released
 
@@ -290,7 +347,7 @@ class RedisBackend(RedisAdmin):
         document = json.dumps(fields, separators=(",", ":"))
         reply = await self._transport.run_idempotent(
             "heartbeat",
-            (k.running, k.leases, k.workers, k.seen, k.stopping),
+            (k.running, k.leases, k.workers, k.seen, k.stopping, k.attempts),
             (
                 repr(float(lease)),
                 worker.worker_id,
@@ -299,7 +356,9 @@ class RedisBackend(RedisAdmin):
                 *(attempt.token for attempt in attempts),
             ),
         )
-        return HeartbeatReply(lost=frozenset(reply[1:]), stop_requested=bool(reply[0]))
+        return HeartbeatReply(
+            lost=frozenset(reply[1]), stop_requested=bool(reply[0]), cancelled=frozenset(reply[2])
+        )
 
     async def unregister_worker(self, worker_id: str) -> None:
         k = self._keys
@@ -340,6 +399,12 @@ class RedisBackend(RedisAdmin):
             ),
         )
         return [
-            Attempt(key=reply[i], token=reply[i + 1], raw=reply[i + 2])
-            for i in range(0, len(reply), 3)
+            Attempt(
+                key=reply[i],
+                token=reply[i + 1],
+                raw=reply[i + 2],
+                queue=token_queue(reply[i + 1]),
+                cancel_requested=bool(reply[i + 3]),
+            )
+            for i in range(0, len(reply), 4)
         ]

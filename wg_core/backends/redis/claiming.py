@@ -38,7 +38,7 @@ from typing import Any, Final
 from redis import exceptions as redis_errors
 
 from wg_core.backend import Attempt
-from wg_core.backends.redis.keys import Keys
+from wg_core.backends.redis.keys import Keys, token_queue
 from wg_core.backends.redis.scripts import ARM
 from wg_core.backends.redis.transport import Lane, Transport, read_reply
 from wg_core.errors import BackendError
@@ -64,7 +64,8 @@ def claim_reply(reply: list[Any]) -> tuple[bool, list[Attempt], list[Any]]:
     empty unless nothing was leased, then the served queues' last wake ids and pause
     flags (see the script)."""
     attempts = [
-        Attempt(key=reply[i], token=reply[i + 1], raw=reply[i + 2]) for i in range(2, len(reply), 3)
+        Attempt(key=reply[i], token=reply[i + 1], raw=reply[i + 2], queue=token_queue(reply[i + 1]))
+        for i in range(2, len(reply), 3)
     ]
     return bool(reply[0]), attempts, list(reply[1]) if len(reply) > 1 else []
 

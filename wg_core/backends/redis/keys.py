@@ -19,7 +19,15 @@ from wg_core.backend import JobState
 from wg_core.errors import ConfigError
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["LETTER_STATE", "STATE_LETTER", "Keys", "QueueKeys", "split_hash_tag", "token_queue"]
+__all__ = [
+    "LETTER_STATE",
+    "STATE_LETTER",
+    "TOKEN_QUEUE_MARK",
+    "Keys",
+    "QueueKeys",
+    "split_hash_tag",
+    "token_queue",
+]
 
 STATE_LETTER: Final = {
     JobState.QUEUED: "q",
@@ -27,8 +35,11 @@ STATE_LETTER: Final = {
     JobState.RETRY: "t",
     JobState.DEAD: "d",
     JobState.RUNNING: "r",
+    JobState.COMPLETED: "c",
+    JobState.CANCELLED: "x",
 }
-"""The letter of each state in the id index (``{ns}:ids``: job id -> letter + where)."""
+"""The letter of each state in the id index (``{ns}:ids``: job id -> letter + where; a
+finished job's entry is its letter alone, its record is in ``{ns}:finished``)."""
 
 LETTER_STATE: Final = {letter: state for state, letter in STATE_LETTER.items()}
 
@@ -52,7 +63,9 @@ class QueueKeys:
     treat every queue alike, and an empty list costs nothing.)
     ``schedule``, ``retry`` and ``dead`` are the spec's structures for this queue;
     ``paused`` is its pause flag; ``wake`` a STREAM appended to whenever a job lands
-    anywhere but ``{ns}:jobs``, which idle claimers block on (XREAD)."""
+    anywhere but ``{ns}:jobs``, which idle claimers block on (XREAD). ``completed`` and
+    ``cancelled`` (layout 3) are ZSETs of the ids of its finished jobs still kept,
+    scored by finish time (their records are in ``Keys.finished``)."""
 
     name: str
     jobs: str
@@ -62,10 +75,26 @@ class QueueKeys:
     dead: str
     paused: str
     wake: str
+    completed: str
+    cancelled: str
 
     def all(self) -> tuple[str, ...]:
         """Every key of the queue."""
-        return (self.jobs, self.prio, self.schedule, self.retry, self.dead, self.paused, self.wake)
+        return (
+            self.jobs,
+            self.prio,
+            self.schedule,
+            self.retry,
+            self.dead,
+            self.paused,
+            self.wake,
+            self.completed,
+            self.cancelled,
+        )
+
+    def finished(self, letter: str) -> str:
+        """The ZSET of this queue's finished jobs of state ``letter`` (``c`` or ``x``)."""
+        return self.completed if letter == "c" else self.cancelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +109,11 @@ class Keys:
     in ``default`` at priority 0 (absent: default, 0, as for every job the Rust wg
     writes); ``queues`` the names of the queues other than ``default`` ever used;
     ``order`` the arrival counters of the priority sets; ``running_counts`` the running
-    jobs of each queue other than ``default`` (default's: the rest)."""
+    jobs of each queue other than ``default`` (default's: the rest). Layout 3:
+    ``finished`` holds the record of each completed or cancelled job still kept (job id
+    -> JSON), ``expiry`` their ids by the time they are pruned; ``finished_channel`` and
+    ``cancel_channel`` are pub/sub channels (not keys) on which the scripts announce
+    finished jobs and cancel requests."""
 
     prefix: str
     jobs: str
@@ -107,6 +140,18 @@ class Keys:
     queues: str
     order: str
     running_counts: str
+    finished: str
+    expiry: str
+
+    @property
+    def finished_channel(self) -> str:
+        """The channel announcing finished jobs (a JSON list of ids per message)."""
+        return f"{self.prefix}:signal:finished"
+
+    @property
+    def cancel_channel(self) -> str:
+        """The channel announcing cancel requests of running jobs."""
+        return f"{self.prefix}:signal:cancel"
 
     @classmethod
     def for_namespace(cls, namespace: str, *, hash_tag: bool) -> Keys:
@@ -138,6 +183,8 @@ class Keys:
             queues=f"{prefix}:queues",
             order=f"{prefix}:order",
             running_counts=f"{prefix}:running_counts",
+            finished=f"{prefix}:finished",
+            expiry=f"{prefix}:expiry",
         )
 
     def queue(self, name: str) -> QueueKeys:
@@ -158,6 +205,8 @@ class Keys:
             dead=dead,
             paused=f"{base}:paused",
             wake=f"{base}:wake",
+            completed=f"{base}:completed",
+            cancelled=f"{base}:cancelled",
         )
 
     def claiming(self, worker_id: str, instance: str, slot: int) -> str:

@@ -1,10 +1,13 @@
 """Layout versions of a namespace on Redis: reading, creating and upgrading them.
 
 ``{ns}:meta`` (a HASH) records the layout under ``layout``: ``1`` for what wg wrote
-before named queues, ``2`` for this code (``LAYOUT_VERSION``); a namespace only the
-Rust wg wrote has no ``{ns}:meta`` and reads as ``0``. Layout 2 reads the data of 0 and
-1 exactly as it is (a job without a placement is the queue ``default``'s at priority 0,
-where those layouts keep every job), so the upgrade records the version, under a lock:
+before named queues, ``2`` with named queues and priorities, ``3`` for this code
+(``LAYOUT_VERSION``: completed and cancelled jobs kept in keys of their own); a
+namespace only the Rust wg wrote has no ``{ns}:meta`` and reads as ``0``. Layout 3
+reads the data of 0, 1 and 2 exactly as it is (a job without a placement is the queue
+``default``'s at priority 0, where layouts 0 and 1 keep every job; an attempt record
+of three or five fields has no cancel request and no progress; the finished jobs' keys
+are new), so the upgrade records the version, under a lock:
 ``SET {ns}:meta_lock <token> NX PX``, so that of several writers opening at once one
 upgrades and the others wait for it (an upgrader that dies lets the lock expire).
 Later upgrades that move data add their steps before the version is recorded.
@@ -79,7 +82,7 @@ async def _upgrade(transport: Transport, keys: Keys, found: int, where: str) -> 
     deadline = time.monotonic() + 2 * _LOCK_MS / 1000
     while True:
         if await transport.command("SET", keys.lock, token, "NX", "PX", _LOCK_MS):
-            # Whatever moves data would go here, before the record; 0/1 -> 2 moves none.
+            # Whatever moves data would go here, before the record; 0/1/2 -> 3 moves none.
             await transport.run(
                 "upgrade_layout", (keys.meta, keys.lock), (token, str(found), str(LAYOUT_VERSION))
             )

@@ -18,17 +18,21 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final
 
-from wg_core.backend import JobQuery, JobState, StoredJob
+from wg_core.backend import FINISHED_STATES, JobQuery, JobState, StoredJob
 from wg_core.backends.common import error_matches, text_matches
 from wg_core.backends.redis.keys import LETTER_STATE, Keys, token_queue
+from wg_core.backends.redis.records import (
+    attempt_extras,
+    attempt_meta,
+    attempt_priority,
+    finished_job,
+)
 from wg_core.backends.redis.transport import Transport
 from wg_core.envelope import peek_envelope
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = [
     "RedisListing",
-    "attempt_meta",
-    "attempt_priority",
     "job_id_of",
     "queued_since",
     "score_pairs",
@@ -66,12 +70,17 @@ class RedisListing:
     async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
         job_name, text, error = query.job_name, query.text_contains, query.error_contains
 
-        def wanted(raw: str) -> bool:
+        def wanted(job: StoredJob) -> bool:
+            raw = job.raw
             if job_name is not None and peek_envelope(raw).job_name != job_name:
                 return False
             if text is not None and not text_matches(raw, text):
                 return False
-            return error is None or error_matches(raw, error)
+            if error is None or error_matches(raw, error):
+                return True
+            # A cancelled job's error is recorded beside its envelope.
+            recorded = job.last_error
+            return recorded is not None and error.casefold() in recorded.casefold()
 
         limit, offset = query.limit, query.offset
         if query.state is JobState.RUNNING:
@@ -79,13 +88,13 @@ class RedisListing:
             if query.queue is not None:
                 jobs = [job for job in jobs if job.queue == query.queue]
             jobs.sort(key=lambda job: job.updated_at or 0.0, reverse=query.newest_first)
-            jobs = [job for job in jobs if wanted(job.raw)]
+            jobs = [job for job in jobs if wanted(job)]
             return jobs[offset : offset + limit]
         names = [query.queue] if query.queue is not None else await self.queue_names()
         found: list[StoredJob] = []
         skip = offset
         async for job in self._merged(query.state, names, newest_first=query.newest_first):
-            if not wanted(job.raw):
+            if not wanted(job):
                 continue
             if skip:
                 skip -= 1
@@ -93,7 +102,9 @@ class RedisListing:
             found.append(job)
             if len(found) >= limit:
                 break
-        return await self._identified(found) if found else found
+        if not found or query.state in FINISHED_STATES:
+            return found  # finished jobs are read from their records, complete already
+        return await self._identified(found)
 
     async def _identified(self, jobs: list[StoredJob]) -> list[StoredJob]:
         """``jobs`` (of one non-running state) under the ids their texts are known by
@@ -127,6 +138,9 @@ class RedisListing:
         if state is JobState.QUEUED:
             streams = [await self._queued(name, newest_first=newest_first) for name in names]
             key = _enqueued
+        elif state in FINISHED_STATES:
+            streams = [self._finished(state, name, newest_first=newest_first) for name in names]
+            key = _finished_at
         else:
             streams = [self._scan(state, name, newest_first=newest_first) for name in names]
             key = _died if state is JobState.DEAD else _due
@@ -177,6 +191,43 @@ class RedisListing:
             segment = self._segment(state, queue, key, ("-inf", "+inf"), newest_first)
         async for job in segment:
             yield job
+
+    async def _finished(
+        self, state: JobState, queue: str, *, newest_first: bool
+    ) -> AsyncIterator[StoredJob]:
+        """The completed or cancelled jobs of one queue in finish order, read in chunks:
+        ids from the queue's ZSET, then their records."""
+        q = self._keys.queue(queue)
+        key = q.completed if state is JobState.COMPLETED else q.cancelled
+        start = 0
+        while True:
+            read, page = await self._transport.guard(
+                functools.partial(self._finished_page, key, start, newest_first),
+                idempotent=True,
+            )
+            for job in page:
+                yield job
+            if read < _SCAN_CHUNK:
+                return
+            start += _SCAN_CHUNK
+
+    async def _finished_page(
+        self, key: str, start: int, newest_first: bool
+    ) -> tuple[int, list[StoredJob]]:
+        """How many ids a chunk of ``key`` held, and their jobs (a record pruned
+        between the two reads is left out: it is gone)."""
+        client: Any = self._transport.ready()
+        command = "ZREVRANGE" if newest_first else "ZRANGE"
+        ids: list[str] = await client.execute_command(command, key, start, start + _SCAN_CHUNK - 1)
+        if not ids:
+            return 0, []
+        records = await client.execute_command("HMGET", self._keys.finished, *ids)
+        jobs = [
+            finished_job(job_id, record)
+            for job_id, record in zip(ids, records, strict=True)
+            if record is not None
+        ]
+        return len(ids), jobs
 
     async def _segment(
         self, state: JobState, queue: str, key: str, scores: tuple[str, str], newest_first: bool
@@ -261,6 +312,7 @@ class RedisListing:
         for token, raw in running.items():
             meta = attempts.get(token, "")
             job_id, worker_id, claimed_at = attempt_meta(meta)
+            cancel_requested, progress = attempt_extras(meta)
             deadline = deadlines.get(token)
             jobs.append(
                 StoredJob(
@@ -272,6 +324,9 @@ class RedisListing:
                     updated_at=claimed_at,
                     queue=token_queue(token),
                     priority=attempt_priority(meta),
+                    started_at=claimed_at,
+                    progress=progress,
+                    cancel_requested=cancel_requested,
                 )
             )
         return jobs
@@ -283,14 +338,17 @@ class RedisListing:
         waiting = (q.jobs, q.schedule, q.retry, q.dead)
         running = (k.running, k.leases, k.attempts, k.claimers)
         reply = await self._transport.run_idempotent(
-            "get_job", (k.ids, *waiting, *running, k.died, q.prio), (job_id,)
+            "get_job", (k.ids, *waiting, *running, k.died, q.prio, k.finished), (job_id,)
         )
         if reply is None:
             return await self._find_unindexed(job_id)
         letter, raw, score, meta = reply
         state = LETTER_STATE[letter]
+        if state in FINISHED_STATES:
+            return finished_job(job_id, raw)  # ``raw`` is the job's record here
         if state is JobState.RUNNING:
             _, worker_id, claimed_at = attempt_meta(meta)
+            cancel_requested, progress = attempt_extras(meta)
             return StoredJob(
                 job_id=job_id,
                 state=state,
@@ -300,6 +358,9 @@ class RedisListing:
                 updated_at=claimed_at,
                 queue=queue,
                 priority=priority,
+                started_at=claimed_at,
+                progress=progress,
+                cancel_requested=cancel_requested,
             )
         return StoredJob(
             job_id=job_id,
@@ -393,6 +454,10 @@ def _died(job: StoredJob) -> tuple[float, str]:
     return (job.updated_at or 0.0, "")
 
 
+def _finished_at(job: StoredJob) -> tuple[float, str]:
+    return (job.finished_at or 0.0, "")
+
+
 def _placement(entry: str | None) -> tuple[str, int]:
     if not entry:
         return DEFAULT_QUEUE, 0
@@ -409,24 +474,6 @@ def job_id_of(raw: str) -> str:
     if match:
         return match.group(1)
     return peek_envelope(raw).job_id or ""
-
-
-def attempt_meta(meta: str) -> tuple[str, str | None, float | None]:
-    """(job id, worker id, claimed at) of an ``:attempts`` entry."""
-    try:
-        fields = json.loads(meta)
-        return str(fields[0]), str(fields[1]), float(fields[2])
-    except (ValueError, TypeError, IndexError, KeyError):
-        return "", None, None
-
-
-def attempt_priority(meta: str) -> int:
-    """The priority an ``:attempts`` entry records (0 when it has three fields)."""
-    try:
-        fields = json.loads(meta)
-        return int(fields[4]) if len(fields) > 4 else 0
-    except (ValueError, TypeError, IndexError, KeyError):
-        return 0
 
 
 def score_pairs(reply: list[Any]) -> list[tuple[str, float]]:

@@ -10,6 +10,13 @@
 -- Stored text whose id cannot be read from it (text that is not an envelope, given an id
 -- at enqueue; the dead-letter envelope of such a job) has that id in {ns}:aliases
 -- (text -> job id), so that claims, listings and look-ups agree on the job's id.
+-- Layout 3: a completed or cancelled job still kept has the entry 'c' or 'x' (the letter
+-- alone), its record in {ns}:finished (job id -> a JSON header: state, finish and
+-- expiry times, its last attempt's record or its queue and priority, result, last
+-- error; a newline; the envelope as it ran, see finished_record), its id in its
+-- queue's completed or cancelled ZSET (by finish time) and in {ns}:expiry (by expiry
+-- time, for prune); its placement stays until it is pruned or deleted. Finished jobs
+-- never touch the spec's keys.
 -- Times are Unix seconds from the server's clock (TIME); Lua numbers are returned as
 -- strings because Redis truncates Lua numbers to integers in replies.
 --
@@ -139,6 +146,69 @@ local function read_record(meta)
   return doc[1], doc[4] or 'default', doc[5] or 0
 end
 
+-- An attempt's record (or false) as a table of six fields or seven: job id, worker,
+-- claim time (0: unknown), queue, priority, the cancel request ({keep = seconds}, or 0
+-- when none was made), then the progress ({fraction, message, updated_at}) if any.
+local function full_record(meta)
+  local doc = meta and cjson.decode(meta) or {''}
+  doc[2] = doc[2] or ''
+  doc[3] = doc[3] or 0
+  doc[4] = doc[4] or 'default'
+  doc[5] = doc[5] or 0
+  doc[6] = doc[6] or 0
+  return doc
+end
+
+-- The times of a job finished `now` and kept `keep` seconds, as text: finish time,
+-- expiry time, and the record's members for them. (A Lua number handed to Redis or to
+-- cjson is formatted with snprintf, which costs more than the rest of a record: the
+-- hot path formats these once per batch.)
+local function finish_times(now, keep)
+  local finished, expires = string.format('%.6f', now), string.format('%.6f', now + keep)
+  return finished, expires, '"finished_at":"' .. finished .. '","expires_at":"' .. expires .. '"'
+end
+
+-- The record of a finished job in {ns}:finished: a JSON header, a newline, then the
+-- result (its length in bytes is in the header) and the envelope as it ran, both
+-- verbatim (escaping them would cost more than the rest of the record). The header
+-- holds the state, the `times` members, the attempt's record verbatim (`meta`: claim
+-- time, queue, priority, progress) or, for a job that never ran, its queue and
+-- priority, and the last error as a JSON string. (cjson escapes newlines, so the
+-- header has none.)
+local function finished_record(state, raw, result, last_error, meta, times, queue, priority)
+  local attempt
+  if meta then
+    attempt = ',"attempt":' .. meta
+  else
+    attempt = ',"queue":"' .. queue .. '","priority":' .. string.format('%d', priority)
+  end
+  local sized, reason = '', ''
+  if result then
+    sized, raw = ',"result_bytes":' .. #result, result .. raw
+  end
+  if last_error then
+    reason = ',"last_error":' .. cjson.encode(last_error)
+  end
+  return '{"state":"' .. state .. '",' .. times .. attempt .. sized .. reason .. '}\n' .. raw
+end
+
+-- Keep job `id` finished in state `letter` ('c' or 'x') until `expires` (keys:
+-- finished, ids, expiry, and the queue's ZSET of that state), or (keep 0) forget it:
+-- its index entry, placement and alias. Announces it on the finished channel.
+local function finish_job(k, id, letter, record, finished, expires, keep, raw, channel)
+  if keep > 0 then
+    redis.call('HSET', k.finished, id, record)
+    redis.call('HSET', k.ids, id, letter)
+    redis.call('ZADD', k.zset, finished, id)
+    redis.call('ZADD', k.expiry, expires, id)
+  else
+    redis.call('HDEL', k.ids, id)
+    redis.call('HDEL', k.placements, id)
+  end
+  redis.call('HDEL', k.aliases, raw)
+  redis.call('PUBLISH', channel, cjson.encode({id}))
+end
+
 -- Forget a running attempt's bookkeeping (the caller has already removed it from
 -- {ns}:running; keys: leases, attempts, ids, running_counts). Returns the job id whose
 -- index entry the caller should rewrite (the entry points at this attempt, or is
@@ -168,9 +238,16 @@ end
 -- Remove one stored envelope from the structure of its state (keys: jobs, schedule,
 -- retry, dead, ids, died, aliases, prio of its queue; a dead job's time of death and an
 -- alias go with it). Lists are searched from the right, the oldest end, where admin
--- commands (requeue the oldest dead jobs first) usually find them at once.
-local function remove_stored(keys, state, raw)
-  if state == 'q' then
+-- commands (requeue the oldest dead jobs first) usually find them at once. A finished
+-- job ('c', 'x': `raw` is then its id) is removed from `done` ({finished=, expiry=,
+-- c=, x=}: the record, the expiry set and its queue's ZSETs).
+local function remove_stored(keys, state, raw, done)
+  if (state == 'c' or state == 'x') and done then
+    local removed = redis.call('HDEL', done.finished, raw)
+    redis.call('ZREM', done[state], raw)
+    redis.call('ZREM', done.expiry, raw)
+    return removed
+  elseif state == 'q' then
     local removed = redis.call('LREM', keys[1], -1, raw)
     if removed == 0 then
       removed = redis.call('ZREM', keys[8], raw)
@@ -555,16 +632,320 @@ for queue, count in pairs(per_queue) do
 end
 return #held
 
+-- name: complete_kept
+-- KEYS: running, leases, attempts, ids, stats, running_counts, finished, expiry, then
+-- per queue named in ARGV: its completed ZSET.
+-- ARGV: finished channel, nq, nq queue names, the keep of every job in seconds (> 0)
+-- or '' when each has its own, then per job its token, its result ('v' followed by its
+-- JSON text, or '' for none) and, without a common keep, its keep.
+-- complete's transition (processed += n, in total and per queue), but each job stays
+-- COMPLETED for `keep` seconds: its record in {ns}:finished (the envelope as it ran,
+-- the result, claim and finish times, last progress, queue and priority), its id in
+-- its queue's completed ZSET and in {ns}:expiry, its index entry 'c' (its placement
+-- stays). The finished ids are announced in one message on the finished channel.
+-- Each key is read and written once for the whole batch.
+local channel, nq = ARGV[1], tonumber(ARGV[2])
+local zsets = {}
+for i = 1, nq do
+  zsets[ARGV[2 + i]] = KEYS[8 + i]
+end
+local common = tonumber(ARGV[3 + nq])
+local tokens, results, keeps, unique = {}, {}, {}, {}
+for i = 4 + nq, #ARGV, common and 2 or 3 do
+  local token = ARGV[i]
+  if not unique[token] then
+    unique[token] = true
+    tokens[#tokens + 1] = token
+    results[#tokens] = ARGV[i + 1]
+    keeps[#tokens] = common or tonumber(ARGV[i + 2])
+  end
+end
+local present = redis.call('HMGET', KEYS[1], unpack(tokens))
+local held, raws, which = {}, {}, {}
+for i, raw in ipairs(present) do
+  if raw then
+    held[#held + 1] = tokens[i]
+    raws[#held] = raw
+    which[#held] = i
+  end
+end
+if #held == 0 then
+  return 0
+end
+redis.call('HDEL', KEYS[1], unpack(held))
+redis.call('ZREM', KEYS[2], unpack(held))
+local metas = redis.call('HMGET', KEYS[3], unpack(held))
+redis.call('HDEL', KEYS[3], unpack(held))
+local ids, expected, queues, rows = {}, {}, {}, {}
+local per_queue = {}
+for i, meta in ipairs(metas) do
+  local id, queue = '', 'default'
+  if meta then
+    id, queue = read_record(meta)
+  end
+  if queue ~= 'default' then
+    per_queue[queue] = (per_queue[queue] or 0) + 1
+  end
+  if id ~= '' then
+    ids[#ids + 1] = id
+    expected[#ids] = 'r' .. held[i]
+    queues[#ids] = queue
+    rows[#ids] = i
+  end
+end
+if #ids > 0 then
+  local now = now_seconds()
+  local stamps = {} -- keep -> {finish time, expiry time, record members}, built once
+  local current = redis.call('HMGET', KEYS[4], unpack(ids))
+  -- Explicit counts: # is a binary search in Lua 5.1.
+  local records, entries, expiries, scored, done = {}, {}, {}, {}, {}
+  local n, counts = 0, {}
+  for j, entry in ipairs(current) do
+    -- An entry naming something else belongs to another job with this id: leave it.
+    if entry == expected[j] or not entry then
+      local id, i = ids[j], rows[j]
+      local result, keep = results[which[i]], keeps[which[i]]
+      result = result ~= '' and string.sub(result, 2) or nil
+      local stamp = stamps[keep]
+      if not stamp then
+        stamp = {finish_times(now, keep)}
+        stamps[keep] = stamp
+      end
+      local pair = 2 * n
+      records[pair + 1] = id
+      records[pair + 2] = finished_record('completed', raws[i], result, nil, metas[i], stamp[3])
+      entries[pair + 1] = id
+      entries[pair + 2] = 'c'
+      expiries[pair + 1] = stamp[2]
+      expiries[pair + 2] = id
+      n = n + 1
+      done[n] = id
+      local zset = zsets[queues[j]]
+      if zset then
+        local list, m = scored[zset] or {}, counts[zset] or 0
+        scored[zset] = list
+        list[m + 1] = stamp[1]
+        list[m + 2] = id
+        counts[zset] = m + 2
+      end
+    end
+  end
+  if n > 0 then
+    redis.call('HSET', KEYS[7], unpack(records))
+    redis.call('HSET', KEYS[4], unpack(entries))
+    redis.call('ZADD', KEYS[8], unpack(expiries))
+    for zset, list in pairs(scored) do
+      redis.call('ZADD', zset, unpack(list))
+    end
+    redis.call('PUBLISH', channel, cjson.encode(done))
+  end
+end
+redis.call('HINCRBY', KEYS[5], 'processed', #held)
+for queue, count in pairs(per_queue) do
+  redis.call('HINCRBY', KEYS[5], 'processed:' .. queue, count)
+  redis.call('HINCRBY', KEYS[6], queue, -count)
+end
+return #held
+
+-- name: finish_cancelled
+-- KEYS: running, leases, attempts, ids, running_counts, finished, expiry, placements,
+-- aliases, the job's queue's cancelled ZSET.
+-- ARGV: token, keep, error ('' for none, else 'v' followed by it), finished channel.
+-- RUNNING -> CANCELLED for an attempt still held (a compare-and-set on its token, like
+-- complete: whichever runs first wins); counted neither processed nor failed.
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then
+  return 0
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local meta = redis.call('HGET', KEYS[3], ARGV[1]) or nil
+local id, queue, priority = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1])
+if id then
+  local keep = tonumber(ARGV[2])
+  local finished, expires, times = finish_times(now_seconds(), keep)
+  local reason = ARGV[3] ~= '' and string.sub(ARGV[3], 2) or nil
+  local record = finished_record('cancelled', raw, nil, reason, meta, times, queue, priority)
+  local k = {finished = KEYS[6], ids = KEYS[4], zset = KEYS[10], expiry = KEYS[7],
+    placements = KEYS[8], aliases = KEYS[9]}
+  finish_job(k, id, 'x', record, finished, expires, keep, raw, ARGV[4])
+end
+return 1
+
+-- name: cancel
+-- KEYS: ids, placements, aliases, died, running, attempts, finished, expiry, claimers,
+-- then the job's queue's jobs, schedule, retry, dead, prio, cancelled.
+-- ARGV: job id, keep, queue name, finished channel, cancel channel, and for a job the
+-- index does not know, its state letter and stored text.
+-- One script, so atomic with respect to every other transition: a waiting job (queued,
+-- also while a blocking claim's BLMOVE holds it in its claiming list; scheduled; retry;
+-- dead) leaves its structure and becomes CANCELLED (kept `keep` seconds, or forgotten);
+-- a running one gets the cancel request in its attempt's record (with `keep`, for a
+-- release or a reaper that finishes it) and its worker is signalled.
+-- Returns {outcome}: 'cancelled', 'requested', 'no' (finished, or gone), 'unknown' (the
+-- index does not know the id: the caller looks for it), or {'elsewhere', queue} when
+-- the job's placement names another queue (the caller calls again with its keys).
+local id, keep, queue = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local placed, priority = placement_of(KEYS[2], id)
+if placed ~= queue then
+  return {'elsewhere', placed}
+end
+local state, raw = ARGV[6], ARGV[7]
+if not state then
+  local entry = redis.call('HGET', KEYS[1], id)
+  if not entry then
+    return {'unknown'}
+  end
+  state, raw = string.sub(entry, 1, 1), string.sub(entry, 2)
+end
+if state == 'r' then
+  if redis.call('HEXISTS', KEYS[5], raw) == 0 then
+    return {'no'}
+  end
+  local doc = full_record(redis.call('HGET', KEYS[6], raw))
+  if doc[6] == 0 then
+    doc[6] = {keep = keep}
+    redis.call('HSET', KEYS[6], raw, cjson.encode(doc))
+  end
+  redis.call('PUBLISH', ARGV[5], id)
+  return {'requested'}
+end
+if state ~= 'q' and state ~= 's' and state ~= 't' and state ~= 'd' then
+  return {'no'}
+end
+local q = {KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[1], KEYS[4], KEYS[3], KEYS[14]}
+local removed = remove_stored(q, state, raw)
+if removed == 0 and state == 'q' then
+  -- Taken by a blocking claim's BLMOVE, not leased yet: take it back from there.
+  for _, claiming in ipairs(redis.call('ZRANGE', KEYS[9], 0, -1)) do
+    removed = redis.call('LREM', claiming, -1, raw)
+    if removed > 0 then
+      break
+    end
+  end
+end
+if removed == 0 then
+  if ARGV[6] then
+    return {'no'}
+  end
+  redis.call('HDEL', KEYS[1], id) -- stale: a program that does not keep the index took it
+  return {'unknown'}
+end
+local finished, expires, times = finish_times(now_seconds(), keep)
+local record = finished_record('cancelled', raw, nil, nil, nil, times, queue, priority)
+local k = {finished = KEYS[7], ids = KEYS[1], zset = KEYS[15], expiry = KEYS[8],
+  placements = KEYS[2], aliases = KEYS[3]}
+finish_job(k, id, 'x', record, finished, expires, keep, raw, ARGV[4])
+return {'cancelled'}
+
+-- name: set_progress
+-- KEYS: running, attempts.  ARGV: token, fraction, message ('' for none, else 'v'
+-- followed by it).
+-- Records a held attempt's progress in its attempt's record (which complete reads, so
+-- a completed job keeps its last progress at no cost to the hot path).
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+local doc = full_record(redis.call('HGET', KEYS[2], ARGV[1]))
+local message = ARGV[3] ~= '' and string.sub(ARGV[3], 2) or nil
+doc[7] = {fraction = tonumber(ARGV[2]), message = message,
+  updated_at = string.format('%.6f', (now_seconds()))}
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(doc))
+return 1
+
+-- name: prune
+-- KEYS: expiry, finished, ids, placements, then per queue named in ARGV: its completed
+-- and cancelled ZSETs.  ARGV: limit, queue names...
+-- Deletes up to `limit` finished jobs whose expiry has passed, oldest expiry first: one
+-- script, so each is deleted exactly once however many pools prune.
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', (now_seconds()), 'LIMIT', 0,
+  tonumber(ARGV[1]))
+if #due == 0 then
+  return 0
+end
+local zsets = {}
+for i = 2, #ARGV do
+  zsets[ARGV[i]] = {c = KEYS[3 + 2 * (i - 1)], x = KEYS[4 + 2 * (i - 1)]}
+end
+redis.call('ZREM', KEYS[1], unpack(due))
+redis.call('HDEL', KEYS[2], unpack(due))
+local entries = redis.call('HMGET', KEYS[3], unpack(due))
+local places = redis.call('HMGET', KEYS[4], unpack(due))
+local forget = {}
+for j, id in ipairs(due) do
+  local entry, queue = entries[j], 'default'
+  if places[j] then
+    queue = string.match(places[j], '^(%S+) ')
+  end
+  local z = zsets[queue]
+  if z then
+    if entry ~= 'x' then
+      redis.call('ZREM', z.c, id)
+    end
+    if entry ~= 'c' then
+      redis.call('ZREM', z.x, id)
+    end
+  end
+  if entry == 'c' or entry == 'x' then
+    forget[#forget + 1] = id
+  end
+end
+if #forget > 0 then
+  redis.call('HDEL', KEYS[3], unpack(forget))
+  redis.call('HDEL', KEYS[4], unpack(forget))
+end
+return #due
+
+-- name: purge_finished
+-- KEYS: a queue's completed or cancelled ZSET, finished, expiry, ids, placements.
+-- ARGV: chunk size, state letter.
+-- Deletes up to a chunk of that state's jobs of one queue (the caller loops).
+local items = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items == 0 then
+  return 0
+end
+redis.call('ZREM', KEYS[1], unpack(items))
+redis.call('HDEL', KEYS[2], unpack(items))
+redis.call('ZREM', KEYS[3], unpack(items))
+local entries = redis.call('HMGET', KEYS[4], unpack(items))
+local forget = {}
+for j, id in ipairs(items) do
+  if entries[j] == ARGV[2] then
+    forget[#forget + 1] = id
+  end
+end
+if #forget > 0 then
+  redis.call('HDEL', KEYS[4], unpack(forget))
+  redis.call('HDEL', KEYS[5], unpack(forget))
+end
+return #items
+
 -- name: retry
--- KEYS: running, leases, attempts, ids, stats, the job's queue's retry, running_counts.
--- ARGV: token, envelope, delay.
+-- KEYS: running, leases, attempts, ids, stats, the job's queue's retry, running_counts,
+-- finished, expiry, placements, aliases, the job's queue's cancelled.
+-- ARGV: token, envelope, delay, finished channel.
+-- A job whose cancel was requested is not retried (its cancel returned, so it must not
+-- run again): the failure counts, and it ends CANCELLED with the new envelope, kept as
+-- long as the cancel asked.
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return 0
 end
-local id, queue = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[7], ARGV[1])
-redis.call('ZADD', KEYS[6], now_seconds() + tonumber(ARGV[3]), ARGV[2])
-if id then
-  redis.call('HSET', KEYS[4], id, 't' .. ARGV[2])
+local meta = redis.call('HGET', KEYS[3], ARGV[1])
+local doc = meta and string.find(meta, '{"keep":', 1, true) and full_record(meta)
+local id, queue, priority = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[7], ARGV[1])
+if doc and type(doc[6]) == 'table' then
+  if id then
+    local keep = tonumber(doc[6].keep) or 0
+    local finished, expires, times = finish_times(now_seconds(), keep)
+    local record = finished_record('cancelled', ARGV[2], nil, nil, meta, times, queue, priority)
+    local k = {finished = KEYS[8], ids = KEYS[4], zset = KEYS[12], expiry = KEYS[9],
+      placements = KEYS[10], aliases = KEYS[11]}
+    finish_job(k, id, 'x', record, finished, expires, keep, ARGV[2], ARGV[4])
+  end
+else
+  redis.call('ZADD', KEYS[6], now_seconds() + tonumber(ARGV[3]), ARGV[2])
+  if id then
+    redis.call('HSET', KEYS[4], id, 't' .. ARGV[2])
+  end
 end
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
 if queue ~= 'default' then
@@ -574,7 +955,7 @@ return 1
 
 -- name: bury
 -- KEYS: running, leases, attempts, ids, stats, the job's queue's dead, died, aliases,
--- running_counts.  ARGV: token, envelope.
+-- running_counts.  ARGV: token, envelope, finished channel.
 -- The dead list grows at the left, like the queue: the oldest burial is at the right.
 -- A dead envelope that does not carry the job's id (the dead-letter entry of text that
 -- was not an envelope) gets an alias. The time of death is kept under the job's id.
@@ -596,6 +977,7 @@ if id then
 end
 if dead_id then
   redis.call('HSET', KEYS[7], dead_id, string.format('%.6f', (now_seconds())))
+  redis.call('PUBLISH', ARGV[3], cjson.encode({dead_id})) -- wait_finished returns DEAD jobs
 end
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
 if queue ~= 'default' then
@@ -604,28 +986,42 @@ end
 return 1
 
 -- name: release
--- KEYS: running, leases, attempts, ids, order, running_counts, then per queue named in
--- ARGV: its jobs, prio, wake.
--- ARGV: nq, nq queue names, tokens in claim order.
+-- KEYS: running, leases, attempts, ids, order, running_counts, finished, expiry,
+-- placements, aliases, then per queue named in ARGV: its jobs, prio, wake, cancelled.
+-- ARGV: finished channel, nq, nq queue names, tokens in claim order.
 -- Puts the jobs back at the front of their queue and priority, the first-claimed
--- frontmost.
-local nq = tonumber(ARGV[1])
+-- frontmost. A job whose cancel was requested is not put back (its cancel returned, so
+-- it must not run again): it becomes CANCELLED, kept as long as the cancel asked.
+local channel, nq = ARGV[1], tonumber(ARGV[2])
 local groups = {}
 for i = 1, nq do
-  local g = 6 + 3 * (i - 1)
-  groups[ARGV[1 + i]] = {jobs = KEYS[g + 1], prio = KEYS[g + 2], wake = KEYS[g + 3],
-    spec = ARGV[1 + i] == 'default'}
+  local g = 10 + 4 * (i - 1)
+  groups[ARGV[2 + i]] = {jobs = KEYS[g + 1], prio = KEYS[g + 2], wake = KEYS[g + 3],
+    spec = ARGV[2 + i] == 'default', cancelled = KEYS[g + 4]}
 end
 local released = 0
-for i = #ARGV, nq + 2, -1 do
+for i = #ARGV, nq + 3, -1 do
   local token = ARGV[i]
   local raw = redis.call('HGET', KEYS[1], token)
   if raw then
     redis.call('HDEL', KEYS[1], token)
+    local meta = redis.call('HGET', KEYS[3], token)
+    local doc = meta and string.find(meta, '{"keep":', 1, true) and full_record(meta)
     local id, queue, priority = end_attempt(KEYS[2], KEYS[3], KEYS[4], KEYS[6], token)
-    push_job(groups[queue], raw, priority, KEYS[5], true)
-    if id then
-      redis.call('HSET', KEYS[4], id, 'q' .. raw)
+    if doc and type(doc[6]) == 'table' then
+      if id then
+        local keep = tonumber(doc[6].keep) or 0
+        local finished, expires, times = finish_times(now_seconds(), keep)
+        local record = finished_record('cancelled', raw, nil, nil, meta, times, queue, priority)
+        local k = {finished = KEYS[7], ids = KEYS[4], zset = groups[queue].cancelled,
+          expiry = KEYS[8], placements = KEYS[9], aliases = KEYS[10]}
+        finish_job(k, id, 'x', record, finished, expires, keep, raw, channel)
+      end
+    else
+      push_job(groups[queue], raw, priority, KEYS[5], true)
+      if id then
+        redis.call('HSET', KEYS[4], id, 'q' .. raw)
+      end
     end
     released = released + 1
   end
@@ -633,27 +1029,38 @@ end
 return released
 
 -- name: heartbeat
--- KEYS: running, leases, workers, seen, stopping.
+-- KEYS: running, leases, workers, seen, stopping, attempts.
 -- ARGV: lease, worker id, worker JSON, stop flag 0|1, tokens...
--- Returns {stop requested before this beat 0|1, lost tokens...}.
+-- Returns {stop requested before this beat 0|1, {lost tokens...}, {held tokens whose
+-- job's cancel was requested...}}.
 local now = now_seconds()
 local deadline = now + tonumber(ARGV[1])
-local reply = {0}
+local lost, held, cancelled = {}, {}, {}
 for i = 5, #ARGV do
   local token = ARGV[i]
   if redis.call('HEXISTS', KEYS[1], token) == 1 then
     redis.call('ZADD', KEYS[2], 'XX', deadline, token)
+    held[#held + 1] = token
   else
-    reply[#reply + 1] = token
+    lost[#lost + 1] = token
   end
 end
-reply[1] = redis.call('SISMEMBER', KEYS[5], ARGV[2])
+if #held > 0 then
+  for i, meta in ipairs(redis.call('HMGET', KEYS[6], unpack(held))) do
+    -- Only records of six fields or more can carry a request: skip decoding the rest.
+    if meta and string.find(meta, '{"keep":', 1, true) and
+        type(cjson.decode(meta)[6]) == 'table' then
+      cancelled[#cancelled + 1] = held[i]
+    end
+  end
+end
+local stop = redis.call('SISMEMBER', KEYS[5], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[4], now, ARGV[2])
 if ARGV[4] == '1' then
   redis.call('SADD', KEYS[5], ARGV[2])
 end
-return reply
+return {stop, lost, cancelled}
 
 -- name: unregister_worker
 -- KEYS: workers, seen, stopping.  ARGV: worker id.
@@ -703,6 +1110,7 @@ return #due
 -- aliases.
 -- ARGV: limit, lease, worker id, forget workers silent for this many seconds, and
 -- silent_after in seconds or ''.
+-- Returns (job id, token, envelope, cancel requested 0|1) per attempt.
 -- Re-leases to the caller (the reaper), under new tokens (of the same queue), expired
 -- attempts and, with silent_after, the attempts of registered workers not heard from
 -- for that long (found by a pass over the attempts, made only when such a worker
@@ -751,17 +1159,22 @@ if #expired > 0 then
     redis.call('ZREM', KEYS[2], old)
     redis.call('HDEL', KEYS[3], old)
     if raw then
-      local id, queue, priority = nil, 'default', 0
-      if meta then
-        id, queue, priority = read_record(meta)
-      end
-      if not id or id == '' then
+      local doc = full_record(meta)
+      local id, queue, priority = doc[1], doc[4], doc[5]
+      if id == '' then
         id = envelope_id(raw) or redis.call('HGET', KEYS[11], raw)
       end
       local token = next_token() .. queue_mark(queue)
       redis.call('HSET', KEYS[1], token, raw)
       redis.call('ZADD', KEYS[2], deadline, token)
-      redis.call('HSET', KEYS[3], token, attempt_record(id, ARGV[3], now, queue, priority))
+      local record
+      if doc[6] ~= 0 or doc[7] then
+        -- The cancel request and the progress go with the job to its new attempt.
+        record = cjson.encode({id or '', ARGV[3], now, queue, priority, doc[6], doc[7]})
+      else
+        record = attempt_record(id, ARGV[3], now, queue, priority)
+      end
+      redis.call('HSET', KEYS[3], token, record)
       if id then
         local current = redis.call('HGET', KEYS[4], id)
         if current == false or current == 'r' .. old then
@@ -771,6 +1184,7 @@ if #expired > 0 then
       out[#out + 1] = id or ''
       out[#out + 1] = token
       out[#out + 1] = raw
+      out[#out + 1] = doc[6] ~= 0 and 1 or 0
     end
   end
 end
@@ -784,9 +1198,10 @@ return out
 
 -- name: counts
 -- KEYS: running, running_counts, claimers, then per queue named in ARGV: its jobs,
--- prio, schedule, retry, dead.  ARGV: queue names.
+-- prio, schedule, retry, dead, completed, cancelled.  ARGV: queue names.
 -- Returns per queue {queued, scheduled, retry, running, dead, next envelope in its list
--- or false, first envelope of its priority set or false}, in one consistent read.
+-- or false, first envelope of its priority set or false, completed, cancelled}, in one
+-- consistent read.
 -- A job a blocking claim's BLMOVE just took into its claiming list is still queued
 -- (the claim script leases it a moment later): counted for default, and next to run,
 -- so that the counts never show a namespace empty while a job is on its way to a
@@ -797,7 +1212,7 @@ for _, count in ipairs(redis.call('HVALS', KEYS[2])) do
 end
 local out = {}
 for i, queue in ipairs(ARGV) do
-  local g = 3 + 5 * (i - 1)
+  local g = 3 + 7 * (i - 1)
   local queued, next_raw = redis.call('LLEN', KEYS[g + 1]), false
   local running
   if queue == 'default' then
@@ -818,15 +1233,15 @@ for i, queue in ipairs(ARGV) do
   local first = redis.call('ZRANGE', KEYS[g + 2], 0, 0)
   out[i] = {queued + redis.call('ZCARD', KEYS[g + 2]), redis.call('ZCARD', KEYS[g + 3]),
     redis.call('ZCARD', KEYS[g + 4]), running, redis.call('LLEN', KEYS[g + 5]), next_raw,
-    first[1] or false}
+    first[1] or false, redis.call('ZCARD', KEYS[g + 6]), redis.call('ZCARD', KEYS[g + 7])}
 end
 return out
 
 -- name: get_job
 -- KEYS: ids, then the job's queue's jobs, schedule, retry, dead, then running, leases,
--- attempts, claimers, died, then the queue's prio.  ARGV: job id.
--- Returns {state letter, envelope, due time or lease deadline or '', attempt meta or
--- time of death or ''},
+-- attempts, claimers, died, then the queue's prio, then finished.  ARGV: job id.
+-- Returns {state letter, envelope (a finished job's record), due time or lease deadline
+-- or '', attempt meta or time of death or ''},
 -- or nil when the index does not know the id. An entry whose job is gone (popped by a
 -- program that does not keep the index, e.g. a Rust worker) is dropped.
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
@@ -853,6 +1268,11 @@ elseif state == 's' or state == 't' then
   if score then
     return {state, rest, score, ''}
   end
+elseif state == 'c' or state == 'x' then
+  local record = redis.call('HGET', KEYS[12], ARGV[1])
+  if record then
+    return {state, record, '', ''}
+  end
 elseif state == 'r' then
   local raw = redis.call('HGET', KEYS[6], rest)
   if raw then
@@ -865,31 +1285,35 @@ return nil
 
 -- name: move_to_queue
 -- KEYS: the queue's jobs, schedule, retry, dead, then ids, died, aliases, then the
--- queue's prio, wake, then placements, order.
+-- queue's prio, wake, then placements, order, then finished, expiry, then the queue's
+-- completed, cancelled.
 -- ARGV: queue name, then (job id, state letter, stored envelope or '', new envelope)...
 -- An empty stored envelope means "where the id index says". Each job moves only if it is
--- still in that state, to the back of its queue and priority. Returns one status per
--- job: 1 moved, 0 not in that state, -1 the index does not know where it is (the
--- caller looks for it and calls again).
+-- still in that state, to the back of its queue and priority (a completed or cancelled
+-- job runs again, its record forgotten). Returns one status per job: 1 moved, 0 not in
+-- that state, -1 the index does not know where it is (the caller looks for it and
+-- calls again).
 local q = {jobs = KEYS[1], prio = KEYS[8], wake = KEYS[9], spec = ARGV[1] == 'default'}
+local done = {finished = KEYS[12], expiry = KEYS[13], c = KEYS[14], x = KEYS[15]}
 local statuses = {}
 for i = 2, #ARGV, 4 do
   local id, state, old, new = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local status, indexed = 0, old == ''
+  local finished = state == 'c' or state == 'x'
   if indexed then
     local entry = redis.call('HGET', KEYS[5], id)
     if not entry then
       status = -1
     elseif string.sub(entry, 1, 1) == state then
-      old = string.sub(entry, 2)
+      old = finished and id or string.sub(entry, 2)
     end
   end
   if old ~= '' then
-    if remove_stored(KEYS, state, old) > 0 then
+    if remove_stored(KEYS, state, old, done) > 0 then
       local _, priority = placement_of(KEYS[10], id)
       push_job(q, new, priority, KEYS[11], false)
       local current = redis.call('HGET', KEYS[5], id)
-      if current == false or current == state .. old then
+      if current == false or current == (finished and state or state .. old) then
         redis.call('HSET', KEYS[5], id, 'q' .. new)
       end
       status = 1
@@ -905,10 +1329,12 @@ return statuses
 
 -- name: delete_jobs
 -- KEYS: the queue's jobs, schedule, retry, dead, then ids, died, aliases, then the
--- queue's prio, then placements.
+-- queue's prio, then placements, then finished, expiry, then the queue's completed,
+-- cancelled.
 -- ARGV: (job id, state letter or '', envelope or '')...
--- Empty state and envelope mean "where the id index says" (never a running job).
--- Returns one status per job, as move_to_queue does.
+-- Empty state and envelope mean "where the id index says" (never a running job; a
+-- completed or cancelled one too). Returns one status per job, as move_to_queue does.
+local done = {finished = KEYS[10], expiry = KEYS[11], c = KEYS[12], x = KEYS[13]}
 local statuses = {}
 for i = 1, #ARGV, 3 do
   local id, state, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -919,11 +1345,15 @@ for i = 1, #ARGV, 3 do
       status = -1
     elseif string.sub(entry, 1, 1) ~= 'r' then
       state, raw = string.sub(entry, 1, 1), string.sub(entry, 2)
+      if state == 'c' or state == 'x' then
+        raw = id
+      end
     end
   end
   if raw ~= '' then
-    if remove_stored(KEYS, state, raw) > 0 then
-      if redis.call('HGET', KEYS[5], id) == state .. raw then
+    local finished = state == 'c' or state == 'x'
+    if remove_stored(KEYS, state, raw, done) > 0 then
+      if redis.call('HGET', KEYS[5], id) == (finished and state or state .. raw) then
         redis.call('HDEL', KEYS[5], id)
         redis.call('HDEL', KEYS[9], id)
       end
@@ -1007,6 +1437,9 @@ return 1
 -- namespace is still at the version it upgraded from; releases the lock. Layout 2 reads
 -- every job of layout 0 and 1 as it is (a job without a placement is default's, at
 -- priority 0; an attempt record of three fields likewise), so recording is the upgrade.
+-- Layout 3 adds keys only (finished jobs, their expiry, per-queue finished ZSETs) and
+-- reads layout 2's records as they are (an attempt record of five fields has no cancel
+-- request and no progress), so recording is that upgrade too.
 -- Returns 1 when recorded, 0 when another writer did it first.
 local found = redis.call('HGET', KEYS[1], 'layout') or '0'
 local recorded = 0
