@@ -4,7 +4,12 @@ Definitions (per job the harness enqueued):
 
 * **lost** — neither completed nor dead: gone from the backend with no run of its
   handler ever returning, or (for a job expected to complete) buried for no reason
-  the scenario explains.
+  the scenario explains, or cancelled though nobody cancelled it. A completed job is
+  either gone (kept for 0 s) or kept ``completed`` with its result (issue 18).
+* **cancelled** (issue 18) — jobs the scenario cancelled, with what ``cancel`` said and
+  when it returned: one cancelled while waiting must end ``cancelled`` and no run of
+  it may start after its cancel returned (illegal otherwise); one cancelled while
+  running must end ``cancelled`` or ``completed`` (or ``dead``: it failed first).
 * **duplicates** — handler runs beyond the first, not counting runs the pool cancelled
   and released at shutdown (those did not finish, and are meant to run again).
   A duplicate is *explained* when all runs but one were in workers the harness killed,
@@ -35,9 +40,9 @@ from typing import Any
 from chaos.effects import EffectsLog
 from chaos.harness import Harness
 from wg_core import DEFAULT_QUEUE, JobInfo, JobState
-from wg_core.backend import Counters, JobQuery, StoredJob
+from wg_core.backend import CancelOutcome, Counters, JobQuery, StoredJob
 
-__all__ = ["Verdict", "check", "final_state"]
+__all__ = ["Cancelled", "Verdict", "check", "final_state"]
 
 _PAGE = 500
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -80,6 +85,15 @@ class Verdict:
         return line + "".join(f"\n    - {problem}" for problem in self.problems)
 
 
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """A cancel the scenario made: what the backend said, and when (``time.time()``,
+    comparable with the effects log's times) the call returned."""
+
+    outcome: CancelOutcome
+    returned_at: float
+
+
 async def final_state(harness: Harness) -> dict[str, StoredJob]:
     """Every job still stored in the namespace, by job id."""
     stored: dict[str, StoredJob] = {}
@@ -107,6 +121,7 @@ async def check(
     settled: bool,
     released_ok: bool = False,
     reclaimed_ok: Collection[str] = (),
+    cancelled: Mapping[str, Cancelled] = {},
 ) -> tuple[EffectsLog, dict[str, StoredJob]]:
     """Fill ``verdict`` from the backend's final state and the effects log.
 
@@ -116,6 +131,7 @@ async def check(
     SIGTERMed past their shutdown timeout, so an attempt cut short by a terminated worker
     may run again under the same number. ``reclaimed_ok``: jobs whose claim a crashed
     server forgot (scenario 12), which may run again under the same attempt number.
+    ``cancelled``: jobs among ``good`` the scenario cancelled (see the module docstring).
     """
     good_ids = set(good)
     log = harness.effects()
@@ -145,13 +161,25 @@ async def check(
     if renamed:
         verdict.details["dead_under_new_id"] = len(renamed)
     stored = {**stored, **renamed}
-    completed_ids = {job_id for job_id in good_ids | set(bad) if job_id not in stored}
+    completed_ids = {
+        job_id
+        for job_id in good_ids | set(bad)
+        if job_id not in stored or stored[job_id].state is JobState.COMPLETED
+    }
     for job_id in good_ids:
         job = stored.get(job_id)
-        if job is None:
+        if job is None or job.state is JobState.COMPLETED:
             if log.completed(job_id) == 0:
                 verdict.lost += 1
-                verdict.fail(f"job {job_id} left the backend without a finished run")
+                verdict.fail(f"job {job_id} completed without a finished run")
+        elif job.state is JobState.CANCELLED:
+            if job_id not in cancelled:
+                verdict.lost += 1
+                verdict.fail(f"job {job_id} is cancelled, but nobody cancelled it")
+        elif job.state is JobState.DEAD and cancelled.get(job_id, _WAITING).outcome is (
+            CancelOutcome.REQUESTED
+        ):
+            pass  # it failed for good before its worker learned of the cancel
         elif job.state is JobState.DEAD:
             verdict.lost += 1
             verdict.fail(f"good job {job_id} is dead: {_last_error(job)}")
@@ -170,9 +198,10 @@ async def check(
             verdict.fail(f"dead job {job_id}: reason {_last_error(job)!r} lacks {reason!r}")
     if verdict.stuck:
         verdict.fail(f"{verdict.stuck} jobs not terminal (settled={settled})")
+    _check_cancelled(verdict, log, stored, cancelled)
 
-    # A completion is a delete plus processed += 1, in one step: any difference is a
-    # completion counted twice, or a stale write accepted.
+    # A completion is a delete (or a move to completed) plus processed += 1, in one
+    # step: any difference is a completion counted twice, or a stale write accepted.
     if counters.processed != len(completed_ids):
         verdict.illegal += abs(counters.processed - len(completed_ids))
         verdict.fail(
@@ -248,6 +277,42 @@ async def _check_placement(
                 f"but {expected_processed[name]} of its jobs completed"
             )
     verdict.details["queues"] = len(queues)
+
+
+_WAITING = Cancelled(CancelOutcome.CANCELLED, 0.0)
+
+
+def _check_cancelled(
+    verdict: Verdict,
+    log: EffectsLog,
+    stored: Mapping[str, StoredJob],
+    cancelled: Mapping[str, Cancelled],
+) -> None:
+    """A job cancelled while waiting ends cancelled and never runs after its cancel
+    returned; one cancelled while running ends cancelled, completed or dead."""
+    if not cancelled:
+        return
+    outcomes = Counter(cancel.outcome for cancel in cancelled.values())
+    verdict.details["cancels"] = ",".join(
+        f"{outcome}:{outcomes[outcome]}" for outcome in CancelOutcome
+    )
+    for job_id, cancel in cancelled.items():
+        job = stored.get(job_id)
+        state = "gone" if job is None else job.state
+        if cancel.outcome is CancelOutcome.CANCELLED:
+            if state is not JobState.CANCELLED:
+                verdict.illegal += 1
+                verdict.fail(f"job {job_id} was cancelled while waiting, but is {state}")
+            late = [run for run in log.runs.get(job_id, []) if run.start > cancel.returned_at]
+            if late:
+                verdict.illegal += 1
+                verdict.fail(f"job {job_id} ran after its cancel returned True: {late}")
+        elif cancel.outcome is CancelOutcome.REQUESTED and state not in (
+            JobState.CANCELLED,
+            JobState.COMPLETED,
+            JobState.DEAD,
+        ):
+            verdict.fail(f"job {job_id} was cancelled while running, but is {state}")
 
 
 def _last_error(job: StoredJob) -> str:

@@ -13,11 +13,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from chaos.checker import Verdict, check
+from chaos.checker import Cancelled, Verdict, check
 from chaos.harness import Harness
 from chaos.placement import place
 from chaos.profiles import Profile
-from wg_core import JobOptions, JobSpec
+from wg_core import JobOptions, JobSpec, JobState
+from wg_core.backend import JobQuery
 
 __all__ = ["LARGE_ONLY", "LEASE", "QUIET", "SCENARIOS", "Scenario", "enqueue_work"]
 
@@ -30,6 +31,10 @@ QUIET_LEASE: Final = 10.0
 latency under that load, so that any duplicate there is a bug, not an expired lease.
 With the 1 s lease, 192 claimers on one SQLite file saw acknowledgements and lease
 renewals wait past the lease (see docs/reliability.md)."""
+CANCELS_PER_KILL: Final = 2
+"""Jobs the kill scenario cancels after each kill (waiting or running ones alike)."""
+KEEP: Final = 3600.0
+"""How long the jobs the scenarios cancel are kept (so the checker sees them)."""
 MAX_RETRIES: Final = 50
 """Good jobs survive this many crashes of their worker before going dead."""
 GOOD: Final = JobOptions(max_retries=MAX_RETRIES, retry_delay=0.05, timeout=60)
@@ -92,6 +97,7 @@ async def _finish(
     *,
     released_ok: bool = False,
     lease: float = LEASE,
+    cancelled: dict[str, Cancelled] | None = None,
 ) -> Verdict:
     settled = await harness.settle(quiet_for=QUIET - LEASE + lease, respawn=True)
     await harness.stop_all()
@@ -102,6 +108,7 @@ async def _finish(
         max_runs=MAX_RETRIES + 1,
         settled=settled,
         released_ok=released_ok,
+        cancelled=cancelled or {},
     )
     stats = harness.stats()
     if stats.get("stale_writes"):
@@ -109,8 +116,25 @@ async def _finish(
     return verdict
 
 
+async def cancel_some(
+    harness: Harness, ids: list[str], cancelled: dict[str, Cancelled], count: int
+) -> None:
+    """Cancel one running job (a killed worker's, as likely as not: its lease has not
+    run out yet) and ``count - 1`` random jobs of ``ids`` (waiting, running or finished:
+    whatever they are by now), recording what each cancel said and when it returned."""
+    running = await harness.backend.list_jobs(JobQuery(state=JobState.RUNNING, limit=1000))
+    held = sorted(job.job_id for job in running if job.job_id not in cancelled)
+    chosen = harness.rng.sample(held, min(1, len(held)))
+    candidates = [job_id for job_id in ids if job_id not in cancelled and job_id not in chosen]
+    chosen += harness.rng.sample(candidates, min(count - len(chosen), len(candidates)))
+    for job_id in chosen:
+        outcome = await harness.backend.cancel(job_id, keep=KEEP)
+        cancelled[job_id] = Cancelled(outcome, time.time())
+
+
 async def kill_respawn(harness: Harness, profile: Profile) -> Verdict:
-    """1. SIGKILL random workers mid-job and respawn them."""
+    """1. SIGKILL random workers mid-job and respawn them; cancel a few jobs after each
+    kill (issue 18: none is lost, none runs after a cancel that found it waiting)."""
     verdict = Verdict("1-sigkill", harness.backend_name, harness.seed)
     concurrency = 8
     harness.worker_args = _worker_args(workers=concurrency)
@@ -119,6 +143,7 @@ async def kill_respawn(harness: Harness, profile: Profile) -> Verdict:
         harness.spawn()
     step = max(1, profile.kill_jobs // (profile.kills + 1))
     in_flight = 0
+    cancelled: dict[str, Cancelled] = {}
     for kill in range(profile.kills):
         try:
             await harness.wait_for_starts((kill + 1) * step, timeout=QUIET * 4)
@@ -134,8 +159,9 @@ async def kill_respawn(harness: Harness, profile: Profile) -> Verdict:
         # Right after the kill the backend still shows what the victim held (running or
         # finished but unacknowledged): nothing touches it before its lease runs out.
         in_flight += await harness.held_by(victim)
+        await cancel_some(harness, ids, cancelled, CANCELS_PER_KILL)
         harness.spawn()
-    await _finish(verdict, harness, ids)
+    await _finish(verdict, harness, ids, cancelled=cancelled)
     verdict.details["in_flight_at_kills"] = in_flight
     if verdict.duplicates > in_flight:
         verdict.fail(f"{verdict.duplicates} duplicates > {in_flight} jobs in flight at the kills")

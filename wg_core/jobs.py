@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,13 +12,18 @@ from wg_core.dispatch import MAX_PROGRESS_MESSAGE
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["MAX_PROGRESS_MESSAGE", "JobContext", "JobInfo", "ProgressSink", "decode_result"]
+__all__ = ["MAX_PROGRESS_MESSAGE", "JobContext", "JobControl", "JobInfo", "decode_result"]
 
 
-class ProgressSink(Protocol):
-    """Where a ``JobContext`` sends its progress (the pool's per-job reporter, which
-    rate-limits the writes). ``report`` is called on the pool's event loop,
-    ``report_threadsafe`` from a sync handler's thread."""
+class JobControl(Protocol):
+    """What a ``JobContext`` asks the pool running its job (one object per running
+    job, the pool's): whether the job's cancel reached it, and where progress goes
+    (``report`` on the pool's event loop, ``report_threadsafe`` from a sync handler's
+    thread; the pool rate-limits the writes)."""
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the job's cancel has reached the pool running it."""
 
     def report(self, progress: Progress) -> None:
         """Record ``progress`` (the latest value wins)."""
@@ -62,12 +66,8 @@ class JobContext:
     max_retries: int
     created_at: int
     worker_id: str
-    cancel_event: threading.Event = field(
-        default_factory=threading.Event, repr=False, compare=False
-    )
-    """Set by the pool when the job's cancel reaches it (read ``cancelled``)."""
-    progress_sink: ProgressSink | None = field(default=None, repr=False, compare=False)
-    """Where ``progress`` goes (the pool's reporter for this job)."""
+    control: JobControl | None = field(default=None, repr=False, compare=False)
+    """The pool's side of the running job (``None`` outside a pool)."""
 
     @property
     def cancelled(self) -> bool:
@@ -76,7 +76,8 @@ class JobContext:
         True: its thread cannot be interrupted. An async handler is interrupted with
         ``asyncio.CancelledError`` instead (and sees this True too). Either way the job
         ends ``cancelled``, whatever the handler returns, and is not retried."""
-        return self.cancel_event.is_set()
+        control = self.control
+        return control is not None and control.cancelled
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
         """Record how far the job is: ``fraction`` from 0 to 1 and an optional message
@@ -84,17 +85,15 @@ class JobContext:
         ``JobInfo.progress``. Cheap to call often: at most one write a second per job
         reaches the backend, the latest value winning. For async handlers; sync
         handlers call ``progress_sync``."""
-        sink = self.progress_sink
         value = _progress(fraction, message)
-        if sink is not None:
-            sink.report(value)
+        if self.control is not None:
+            self.control.report(value)
 
     def progress_sync(self, fraction: float, message: str | None = None) -> None:
         """``progress`` for sync handlers (call it from the handler's thread)."""
-        sink = self.progress_sink
         value = _progress(fraction, message)
-        if sink is not None:
-            sink.report_threadsafe(value)
+        if self.control is not None:
+            self.control.report_threadsafe(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +130,9 @@ class JobInfo:
     expires_at: float | None = None
     progress: Progress | None = None
     cancel_requested: bool = False
+    recorded_error: str | None = None
+    """An error the backend recorded beside the envelope (a cancelled job's
+    ``cancelled``): ``last_error`` prefers it to the envelope's."""
 
     @classmethod
     def from_stored(cls, stored: StoredJob) -> JobInfo:
@@ -160,6 +162,7 @@ class JobInfo:
             expires_at=stored.expires_at,
             progress=stored.progress,
             cancel_requested=stored.cancel_requested,
+            recorded_error=stored.last_error,
         )
 
     @property
@@ -182,7 +185,10 @@ class JobInfo:
 
     @property
     def last_error(self) -> str | None:
-        """The last failure's message, or the reason the envelope cannot be read."""
+        """The last failure's message (or the reason a job was cancelled), or the
+        reason the envelope cannot be read."""
+        if self.recorded_error is not None:
+            return self.recorded_error
         if self.envelope is None:
             return self.decode_error
         return self.envelope.last_error

@@ -384,7 +384,9 @@ async def test_a_crashed_workers_job_is_recovered_as_a_failed_attempt(
     await wait_until(lambda: settled(client))
     assert seen == [2]
     assert (await client.counters()).failed == 1
-    assert await client.get_job(job_id) is None
+    info = await client.get_job(job_id)
+    assert info is not None
+    assert info.state is JobState.COMPLETED
 
 
 async def test_a_job_that_keeps_killing_its_worker_ends_dead(
@@ -786,7 +788,9 @@ async def test_a_silent_workers_jobs_are_taken_over_before_their_lease_expires(
     await start_pool(handle, heartbeat_interval=0.1, silent_after=0.3)
     await wait_until(lambda: settled(client))
     assert seen == [2]  # the crash counted as a failed attempt
-    assert await client.get_job(job_id) is None
+    info = await client.get_job(job_id)
+    assert info is not None
+    assert info.state is JobState.COMPLETED
 
 
 async def test_a_worker_busy_in_a_long_sync_handler_is_not_reaped(

@@ -196,7 +196,9 @@ async def test_a_retried_job_keeps_its_queue_and_priority(client: Client, start_
     pool = await start_pool(handle, workers=1, queues=["emails"])
     await wait_until(processed(pool, 1))
     assert runs == [(1, "emails", 7, JobState.RUNNING), (2, "emails", 7, JobState.RUNNING)]
-    assert await client.get_job(job_id) is None
+    info = await client.get_job(job_id)
+    assert info is not None
+    assert info.state is JobState.COMPLETED
     assert (await client.counters(queue="emails")).failed == 1
 
 

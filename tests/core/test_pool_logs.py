@@ -3,6 +3,7 @@ its job."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -90,27 +91,34 @@ async def test_an_exception_whose_message_cannot_be_read_still_fails_its_job() -
     assert "Unprintable" in (job.last_error or "")
 
 
-async def test_job_lines_name_the_queue_of_a_pool_serving_one(
+async def test_job_lines_name_each_jobs_queue_in_a_pool_serving_several(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="wg.job")
     backend = MemoryBackend("queue_logs")
     client = Client(backend)
 
-    async def handle(job: dict[str, int]) -> None:
+    async def handle(job: dict[str, int], ctx: JobContext) -> None:
         if job["n"] == 2:
             raise RuntimeError("smtp down")
+        if job["n"] == 3:
+            await ctx.progress(0.5)
+            raise asyncio.CancelledError  # its own: a failure like any other
 
     ok = await client.enqueue({"n": 1}, job_name="mail", queue="emails")
     bad = await client.enqueue(
         {"n": 2}, job_name="mail", queue="emails", options=JobOptions(max_retries=0)
     )
-    pool = WorkerPool(handle, backend=backend, queues=["emails"], **FAST)
+    plain = await client.enqueue({"n": 1}, job_name="mail")
+    odd = await client.enqueue(
+        {"n": 3}, job_name="mail", queue="reports", options=JobOptions(max_retries=0)
+    )
+    pool = WorkerPool(handle, backend=backend, queues=["emails", "reports", "default"], **FAST)
     await pool.start()
 
     async def settled() -> bool:
         counts = await client.counts()
-        return counts.queued + counts.running == 0 and counts.dead == 1
+        return counts.queued + counts.running == 0 and counts.dead == 2
 
     await wait_until(settled)
     pool.shutdown()
@@ -118,3 +126,5 @@ async def test_job_lines_name_the_queue_of_a_pool_serving_one(
     lines = [r.getMessage() for r in caplog.records if r.name == "wg.job"]
     assert f"job {ok} (mail, queue emails) attempt 1 started" in lines
     assert f"job {bad} (mail, queue emails) attempt 1 is dead: RuntimeError: smtp down" in lines
+    assert f"job {plain} (mail) attempt 1 started" in lines
+    assert f"job {odd} (mail, queue reports) attempt 1 is dead: CancelledError" in lines

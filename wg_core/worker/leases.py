@@ -81,6 +81,7 @@ class LeaseKeeper:
         "_done",
         "_jobs",
         "_loop",
+        "_nudge",
         "_request_stop",
         "_shared",
         "_stalled",
@@ -112,7 +113,8 @@ class LeaseKeeper:
         self._loop: asyncio.AbstractEventLoop | None = None  # the pool's
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None  # the keeper's
-        self._wake: asyncio.Event | None = None  # on the keeper's loop
+        self._wake: asyncio.Event | None = None  # on the keeper's loop: stop
+        self._nudge: asyncio.Event | None = None  # on the keeper's loop: jobs are held
         self._stopping = threading.Event()
         self._done: asyncio.Future[None] | None = None  # on the pool's loop
         self._task: asyncio.Task[None] | None = None  # the keeper's, on its own loop
@@ -168,6 +170,15 @@ class LeaseKeeper:
         if self._thread is not None:
             self._thread.join(timeout=1.0)
 
+    def holding_started(self) -> None:
+        """The pool, which held nothing, holds a job now: start listening for cancel
+        requests at once (the ledger calls this; thread-safe)."""
+        self._call_keeper(self._nudge_keeper)
+
+    def _nudge_keeper(self) -> None:
+        if self._nudge is not None:
+            self._nudge.set()
+
     def _tick(self) -> None:
         assert self._loop is not None
         self.tick = time.monotonic()
@@ -215,6 +226,7 @@ class LeaseKeeper:
     def _wake_up(self) -> None:
         if self._wake is not None:
             self._wake.set()
+        self._nudge_keeper()
 
     # -- the keeper's side ---------------------------------------------------------------
 
@@ -233,6 +245,7 @@ class LeaseKeeper:
     async def _beats(self, backend: Backend, *, own_loop: bool = False) -> None:
         """Heartbeat until stopped."""
         wake = self._wake = asyncio.Event()
+        self._nudge = asyncio.Event()
         self._task = asyncio.current_task()
         if own_loop:
             self._thread_loop = asyncio.get_running_loop()
@@ -268,25 +281,35 @@ class LeaseKeeper:
         if timeout <= 0:
             return False
         deadline = time.monotonic() + timeout
-        if self._shared.ledger.holding:
-            listen = asyncio.ensure_future(backend.wait_cancel_request(timeout=timeout))
-            woken = asyncio.ensure_future(wake.wait())
-            try:
-                await asyncio.wait(
-                    (listen, woken), timeout=timeout + 1.0, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for waiter in (listen, woken):
-                    waiter.cancel()
-                await asyncio.gather(listen, woken, return_exceptions=True)
-            if listen.done() and not listen.cancelled():
-                error = listen.exception()
-                if error is None and listen.result():
-                    return True
-                if isinstance(error, BackendError):
-                    logger.debug("waiting for cancel requests failed: %s", error)
-                elif error is not None:  # a bug: say so; the beats go on regardless
-                    logger.warning("waiting for cancel requests failed", exc_info=error)
+        nudge = self._nudge
+        assert nudge is not None
+        nudge.clear()  # before looking: a job held from now on nudges us
+        if not self._shared.ledger.holding:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(nudge.wait(), timeout)
+            if wake.is_set() or not self._shared.ledger.holding:
+                return False
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                return False
+        listen = asyncio.ensure_future(backend.wait_cancel_request(timeout=timeout))
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait(
+                (listen, woken), timeout=timeout + 1.0, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in (listen, woken):
+                waiter.cancel()
+            await asyncio.gather(listen, woken, return_exceptions=True)
+        if listen.done() and not listen.cancelled():
+            error = listen.exception()
+            if error is None and listen.result():
+                return True
+            if isinstance(error, BackendError):
+                logger.debug("waiting for cancel requests failed: %s", error)
+            elif error is not None:  # a bug: say so; the beats go on regardless
+                logger.warning("waiting for cancel requests failed", exc_info=error)
         # Out of signals before the time (none, or one that returned early): wait the
         # rest out, so that an early answer cannot turn this loop into a spin.
         left = deadline - time.monotonic()

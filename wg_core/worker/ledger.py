@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -59,9 +60,12 @@ class Ledger:
     ``PoolStats`` reports.
     """
 
-    __slots__ = ("_held", "_lock", "active", "counts", "recording")
+    __slots__ = ("_held", "_lock", "active", "counts", "on_first_hold", "recording")
 
     def __init__(self) -> None:
+        self.on_first_hold: Callable[[], None] | None = None
+        """Called when the pool, holding nothing, holds an attempt (the lease keeper
+        starts listening for cancel requests)."""
         self._held: dict[str, Attempt] = {}
         self._lock = threading.Lock()
         self.active: dict[str, asyncio.Task[None]] = {}
@@ -71,14 +75,20 @@ class Ledger:
     def hold(self, attempt: Attempt) -> None:
         """Start renewing ``attempt``'s lease."""
         with self._lock:
+            first = not self._held
             self._held[attempt.token] = attempt
+        if first and self.on_first_hold is not None:
+            self.on_first_hold()
 
     def hold_all(self, attempts: list[Attempt]) -> None:
         """``hold`` each of ``attempts``."""
         with self._lock:
             held = self._held
+            first = not held
             for attempt in attempts:
                 held[attempt.token] = attempt
+        if first and attempts and self.on_first_hold is not None:
+            self.on_first_hold()
 
     def drop(self, token: str) -> None:
         """Stop renewing that attempt's lease (its outcome is written, or it is lost)."""

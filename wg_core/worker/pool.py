@@ -154,6 +154,7 @@ class WorkerPool:
             cancel_requested=self._cancel_requested,
             jobs=runner,
         )
+        self._ledger.on_first_hold = self._leases.holding_started
         self._outcomes = outcomes
         self._maintenance = Maintenance(shared, outcomes)
         self._cancelling: set[asyncio.Task[None]] = set()

@@ -5,7 +5,6 @@ the backend."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,8 +25,8 @@ class ProgressReporter:
     """One job's progress: ``report`` keeps the latest value and writes it with
     ``write`` (``Backend.set_progress`` for the job's attempt) at once if the last
     write is ``interval`` seconds old, else when it will be. One write at a time;
-    ``close`` (the job ended) drops what is not written yet. Lives on the pool's loop;
-    ``report_threadsafe`` is for sync handlers' threads."""
+    ``close`` (the job ended) drops what is not written yet. Lives on the pool's loop.
+    """
 
     __slots__ = ("_clock", "_closed", "_interval", "_last", "_latest", "_loop", "_task", "_write")
 
@@ -55,11 +54,6 @@ class ProgressReporter:
         self._latest = progress
         if self._task is None:
             self._task = self._loop.create_task(self._run(), name="wg-progress")
-
-    def report_threadsafe(self, progress: Progress) -> None:
-        """``report`` from another thread (a sync handler's)."""
-        with contextlib.suppress(RuntimeError):  # the pool's loop is closed: nobody to tell
-            self._loop.call_soon_threadsafe(self.report, progress)
 
     def close(self) -> None:
         """The job ended: write nothing more (a write under way is left to finish:

@@ -12,14 +12,15 @@ cancellation, does not complete it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-from wg_core.backend import Attempt, Completion, Progress
+from wg_core.backend import Attempt, Backend, Completion, Progress
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.failures import Failure, describe_exception, failure_from_exception
 from wg_core.handlers import Handler
@@ -44,16 +45,46 @@ def _describe(envelope: Envelope, number: int) -> str:
     return f"job {envelope.id} ({envelope.job_name}) attempt {number}"
 
 
-@dataclass(slots=True)
 class _Running:
-    """A job whose handler is running now: what ``request_cancel`` acts on."""
+    """A job whose handler is running now: what ``request_cancel`` acts on, and its
+    ``JobContext``'s ``JobControl`` (the cancel flag, progress). One small object per
+    job; the progress reporter is only made for a job that reports progress."""
 
-    task: asyncio.Task[Any]
-    context: JobContext
-    is_async: bool
-    cancel_requested: bool = False
-    task_cancelled: bool = False
-    """Whether ``request_cancel`` cancelled the task (async handlers)."""
+    __slots__ = ("_attempt", "_backend", "_loop", "_reporter", "cancelled", "is_async", "task",
+                 "task_cancelled")  # fmt: skip
+
+    def __init__(
+        self, task: asyncio.Task[Any], attempt: Attempt, backend: Backend, *, is_async: bool
+    ) -> None:
+        self.task = task
+        self.is_async = is_async
+        self.cancelled = False
+        """Whether the job's cancel reached the pool (``JobContext.cancelled``)."""
+        self.task_cancelled = False
+        """Whether ``request_cancel`` cancelled the task (async handlers)."""
+        self._attempt = attempt
+        self._backend = backend
+        self._loop = task.get_loop()
+        self._reporter: ProgressReporter | None = None
+
+    def report(self, progress: Progress) -> None:
+        """``JobControl.report``: on the pool's loop."""
+        reporter = self._reporter
+        if reporter is None:
+            reporter = self._reporter = ProgressReporter(
+                functools.partial(self._backend.set_progress, self._attempt), loop=self._loop
+            )
+        reporter.report(progress)
+
+    def report_threadsafe(self, progress: Progress) -> None:
+        """``JobControl.report_threadsafe``: from a sync handler's thread."""
+        with contextlib.suppress(RuntimeError):  # the pool's loop is closed: nobody to tell
+            self._loop.call_soon_threadsafe(self.report, progress)
+
+    def close(self) -> None:
+        """The handler returned: no more progress writes."""
+        if self._reporter is not None:
+            self._reporter.close()
 
 
 class JobRunner:
@@ -143,9 +174,8 @@ class JobRunner:
         running = self._running.get(token)
         if running is None:
             return False
-        if not running.cancel_requested:
-            running.cancel_requested = True
-            running.context.cancel_event.set()
+        if not running.cancelled:
+            running.cancelled = True
             if running.is_async:
                 running.task_cancelled = True
                 running.task.cancel()
@@ -192,12 +222,10 @@ class JobRunner:
             await outcomes.bury(attempt, envelope, Failure(message=str(exc), fatal=True))
             return
         number = envelope.retry_count + 1
-        backend = self._shared.backend
-
-        def write_progress(progress: Progress) -> Any:
-            return backend.set_progress(attempt, progress)
-
-        reporter = ProgressReporter(write_progress, loop=asyncio.get_running_loop())
+        task = asyncio.current_task()
+        assert task is not None
+        assert self._executor is not None
+        running = _Running(task, attempt, self._shared.backend, is_async=handler.is_async)
         context = JobContext(
             job_id=envelope.id,
             job_name=envelope.job_name,
@@ -205,11 +233,8 @@ class JobRunner:
             max_retries=envelope.max_retries,
             created_at=envelope.created_at,
             worker_id=self._shared.worker_id,
-            progress_sink=reporter,
+            control=running,
         )
-        task = asyncio.current_task()
-        assert task is not None
-        assert self._executor is not None
         logging_jobs = job_log.isEnabledFor(logging.DEBUG)
         if logging_jobs:
             label = job_label(envelope.job_name, attempt.queue)
@@ -217,7 +242,7 @@ class JobRunner:
             started = time.monotonic()
         if handler.is_async:
             self._async_jobs[task] = (envelope, number)
-        running = self._running[attempt.token] = _Running(task, context, handler.is_async)
+        self._running[attempt.token] = running
         cancelling = task.cancelling()
         error: BaseException | None = None
         value: Any = None
@@ -230,7 +255,7 @@ class JobRunner:
         finally:
             # Before any outcome is written: a cancel request must not cancel that write.
             del self._running[attempt.token]
-            reporter.close()
+            running.close()
             if handler.is_async:
                 del self._async_jobs[task]
         if running.task_cancelled:
@@ -240,7 +265,7 @@ class JobRunner:
             # was lost), whatever the handler raised on its way out: not ours to
             # finish. The pool releases it at shutdown if it still holds it.
             raise asyncio.CancelledError from None
-        if running.cancel_requested:
+        if running.cancelled:
             await outcomes.cancel(attempt, envelope)
             return
         if error is not None:
