@@ -125,9 +125,11 @@ CREATE INDEX IF NOT EXISTS "{ns}_retry_due_idx"
     ON "{ns}_retry" (coalesce(retry_at_ms, retry_at * 1000), id);
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_dead_job_id_idx" ON "{ns}_dead" (job_id);
 -- Completed and cancelled jobs, kept until expires_at (layout 3). Listing goes by
--- state (or queue and state) in finish order (id); pruning by expiry.
+-- state (or queue and state) in finish order (id); pruning by expiry. No AUTOINCREMENT:
+-- a new row's id is still above every kept one's (max + 1), and completing does not
+-- also write sqlite_sequence.
 CREATE TABLE IF NOT EXISTS "{ns}_finished" (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     state TEXT NOT NULL,
     job_json TEXT NOT NULL,
     job_id TEXT,
@@ -459,8 +461,8 @@ DELETE FROM "{ns}_workers" WHERE last_seen < :now_ms - :forget_us / 1000
 -- (the same id enqueued again) is replaced by its latest run (OR REPLACE).
 
 -- name: lock_held
--- The rows still held under these tokens (the other dialects lock them; here the
--- transaction holds the write lock already).
+-- The rows still held under these tokens (the other dialects lock them; the SQLite
+-- backend skips it: its transaction holds the write lock already).
 SELECT id FROM "{ns}_jobs"
 WHERE id IN (:ids)
   AND lease_token IN (:tokens)

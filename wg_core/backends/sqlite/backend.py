@@ -77,6 +77,7 @@ class SqliteBackend(SqliteClaims):
     COLUMNS = SQLITE_COLUMNS
     V3_UPGRADES = SQLITE_V3_COLUMNS
     DDL_IN_TRANSACTION = True  # BEGIN IMMEDIATE is SQLite's schema lock
+    LOCKS_ROWS = False  # every write transaction holds the database's write lock
     UNITS_OUTLIVE_CALLERS = True  # a submitted Call runs to its end (connection.py)
 
     def __init__(
