@@ -467,6 +467,21 @@ SELECT id FROM "{ns}_jobs"
 WHERE id IN (:ids)
   AND lease_token IN (:tokens)
 
+-- name: complete_kept
+-- The held jobs of :kept (a JSON array of [id, token, result, keep_us]) as COMPLETED with
+-- their results, in one statement (the SQLite backend's complete; keep_completed is the
+-- engine's row by row): a row id look-up per job, no per-job statement to bind.
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'completed', j.job_json, j.job_id, j.job_name, j.queue, j.priority,
+       json_extract(k.value, '$[2]'), NULL, j.claimed_at, :now_ms,
+       :now_ms + json_extract(k.value, '$[3]') / 1000, j.progress, j.progress_message,
+       j.progress_at
+FROM json_each(:kept) AS k
+JOIN "{ns}_jobs" AS j
+    ON j.id = json_extract(k.value, '$[0]') AND j.lease_token = json_extract(k.value, '$[1]')
+
 -- name: keep_completed
 -- One held job as COMPLETED with its result, kept keep_us.
 INSERT OR REPLACE INTO "{ns}_finished"
