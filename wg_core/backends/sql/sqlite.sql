@@ -125,7 +125,9 @@ CREATE INDEX IF NOT EXISTS "{ns}_retry_due_idx"
     ON "{ns}_retry" (coalesce(retry_at_ms, retry_at * 1000), id);
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_dead_job_id_idx" ON "{ns}_dead" (job_id);
 -- Completed and cancelled jobs, kept until expires_at (layout 3). Listing goes by
--- state (or queue and state) in finish order (id); pruning by expiry. No AUTOINCREMENT:
+-- state in finish order (id), a queue's filtered on that index (SQLite plans the
+-- listings' ":queue IS NULL OR queue = :queue" once, so a (queue, state, id) index would
+-- never be used: docs/sqlite.md); pruning by expiry. No AUTOINCREMENT:
 -- a new row's id is still above every kept one's (max + 1), and completing does not
 -- also write sqlite_sequence.
 CREATE TABLE IF NOT EXISTS "{ns}_finished" (
@@ -147,7 +149,6 @@ CREATE TABLE IF NOT EXISTS "{ns}_finished" (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_finished_job_id_idx" ON "{ns}_finished" (job_id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_state_idx" ON "{ns}_finished" (state, id);
-CREATE INDEX IF NOT EXISTS "{ns}_finished_queue_idx" ON "{ns}_finished" (queue, state, id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_expires_idx" ON "{ns}_finished" (expires_at)
 
 -- name: upgrade_jobs
