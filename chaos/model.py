@@ -1,23 +1,34 @@
 """9. A Hypothesis state machine over the backend contract, checked against a tiny model.
 
-The model knows, for every job, its state, its queue and priority, its place in line
-and the one attempt token that may move it; and which queues (and whether the whole
+The model knows, for every job, its state, its queue and priority, its place in line,
+the one attempt token that may move it, whether its cancel was requested, and once it
+finished, its result and how long it is kept; and which queues (and whether the whole
 namespace) are paused. Rules call the backend's verbs with any attempt ever issued —
 current or stale — enqueue into random queues at random priorities, claim with random
-lists of queues, pause and resume queues, purge and requeue. Every claim is checked
-against the order the model expects (strict queue order, then priority, then FIFO), and
-the invariant compares the backend with the model after every step: counts per state
-for the namespace and per queue, the ``processed``/``failed`` counters (per queue too),
-the list of queues with their pause flags, and every job's state, queue and priority.
-So a stale attempt that changes anything, a transition out of a terminal state, a job
-claimed out of order or from a queue not served, or a counter moving without its
-transition fails the run, and Hypothesis shrinks it to the shortest sequence of calls
-that shows it.
+lists of queues, complete with a result kept for no time, a short time or for ever,
+cancel jobs in every state, finish cancelled jobs, let the clock step and prune, pause
+and resume queues, purge, delete and requeue. Every claim is checked against the order
+the model expects (strict queue order, then priority, then FIFO), and the invariant
+compares the backend with the model after every step: counts per state (COMPLETED and
+CANCELLED too) for the namespace and per queue, the ``processed``/``failed`` counters
+(per queue too), the list of queues with their pause flags, and every job's state,
+queue, priority, result and cancel request. So a stale attempt that changes anything,
+a transition out of a terminal state, a cancelled job that runs again, both a
+completion and a cancel taking effect, a job claimed out of order or from a queue not
+served, a prune deleting a job that has not expired (or the wrong one first), or a
+counter moving without its transition fails the run, and Hypothesis shrinks it to the
+shortest sequence of calls that shows it.
+
+Time: where the backend takes a clock (memory, SQLite), the machine gives it one that
+it steps forward (``time passes``: no sleeping); elsewhere time passes for real, and a
+short keep is a fraction of a second. A job kept SHORT has surely expired once time has
+passed after it finished; on a real clock one that finished since may have expired too,
+and the model accepts either.
 
 Where the contract leaves an order open, the model does too: jobs released back to the
 same (queue, priority) are tied with each other (all in front of the rest), and so are
 jobs of one (queue, priority) promoted by the same call (their due times are equal to
-the model, not to the backend's clock).
+the model, not to the backend's clock), and jobs finished by one call expire together.
 """
 
 from __future__ import annotations
@@ -26,82 +37,58 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from wg_core import Backend, Envelope, JobState, WorkerInfo
-from wg_core.backend import Attempt, Counters, Move, NewJob
-from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
+from chaos.model_checks import ModelChecks
+from chaos.model_jobs import (
+    ENDINGS,
+    FAR,
+    FINISHED,
+    GONE,
+    LONG_LEASE,
+    MAX_RETRIES,
+    QUEUES,
+    REAL_SHORT_KEEP,
+    RELEASED,
+    RETRY_DUE,
+    SHORT_LEASE,
+    STEP,
+    WAITING,
+    Keep,
+    ModelJob,
+    job_id_of,
+    keeps,
+    movable_states,
+    priorities,
+    queue_lists,
+    queues,
+    raw_envelope,
+)
+from wg_core import Backend, JobState, WorkerInfo
+from wg_core.backend import Attempt, CancelOutcome, Completion, Move, NewJob, Progress
 
 __all__ = ["BackendMachine", "machine_for"]
 
 _T = TypeVar("_T")
-FAR: Final = 3600.0
-"""A delay that never comes due during a run."""
-LONG_LEASE: Final = 60.0
-SHORT_LEASE: Final = 0.05
-MAX_RETRIES: Final = 2
-
-COMPLETED: Final = "completed"
-PURGED: Final = "purged"
-RETRY_DUE: Final = "retry-due"
-
-QUEUES: Final = (DEFAULT_QUEUE, "emails", "reports")
-PRIORITIES: Final = (0, 1, -1, MIN_PRIORITY, MAX_PRIORITY)
-
-# Few values, skewed to the defaults, so that jobs often share a queue and a priority
-# (FIFO and the front of the line get exercised).
-queues = st.just(DEFAULT_QUEUE) | st.sampled_from(QUEUES)
-priorities = st.just(0) | st.sampled_from(PRIORITIES)
-RELEASED: Final = 0
-"""The place in line of a released job: before every other (sequence numbers start at
-1), tied with the other released jobs of its queue and priority."""
-
-queue_lists = st.lists(st.sampled_from(QUEUES), min_size=1, max_size=len(QUEUES), unique=True)
 
 
-@dataclass
-class _Job:
-    state: str  # a JobState value, RETRY_DUE, COMPLETED or PURGED
-    queue: str
-    priority: int
-    seq: int  # place in line while QUEUED: lower runs first (within a queue and priority)
-    retry_count: int = 0
-    token: str | None = None
-
-
-def _raw(job_id: str, retry_count: int) -> str:
-    return Envelope(
-        id=job_id,
-        job_name="model",
-        payload={"n": 1},
-        max_retries=MAX_RETRIES,
-        retry_count=retry_count,
-        timeout=60.0,
-        retry_delay=1.0,
-        status="Pending" if retry_count == 0 else "Retry",
-        created_at=int(time.time()),
-    ).encode()
-
-
-def _id(attempt: Attempt) -> str:
-    return Envelope.decode(attempt.raw).id
-
-
-class BackendMachine(RuleBasedStateMachine):
+class BackendMachine(ModelChecks, RuleBasedStateMachine):
     """Subclassed per backend by ``machine_for`` (which sets ``make_backend``)."""
 
-    make_backend: Callable[[str], Backend]
+    make_backend: Callable[[str, Callable[[], float]], Backend]
+    steps_clock: bool
 
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.backend = self.make_backend("m" + uuid.uuid4().hex[:12])
-        self.jobs: dict[str, _Job] = {}
+        self.offset = 0.0  # how far the stepped clock is ahead of the real one
+        self.epoch = 0  # how many times time has passed
+        self.backend = self.make_backend("m" + uuid.uuid4().hex[:12], self._clock)
+        self.jobs: dict[str, ModelJob] = {}
         self.issued: list[Attempt] = []
         self.processed = dict.fromkeys(QUEUES, 0)
         self.failed = dict.fromkeys(QUEUES, 0)
@@ -113,11 +100,8 @@ class BackendMachine(RuleBasedStateMachine):
             worker_id="model-worker", host="model", pid=1, concurrency=4, queues=QUEUES[::-1]
         )
 
-    def _run(self, awaitable: Awaitable[_T]) -> _T:
-        async def wrapped() -> _T:
-            return await awaitable
-
-        return self.loop.run_until_complete(wrapped())
+    def _clock(self) -> float:
+        return time.time() + self.offset
 
     @initialize()
     def open(self) -> None:
@@ -132,16 +116,20 @@ class BackendMachine(RuleBasedStateMachine):
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _in(self, *states: str, queue: str | None = None) -> list[str]:
-        return [
-            job_id
-            for job_id, job in self.jobs.items()
-            if job.state in states and (queue is None or job.queue == queue)
-        ]
-
-    def _held(self, attempt: Attempt) -> _Job | None:
-        job = self.jobs.get(_id(attempt))
+    def _held(self, attempt: Attempt) -> ModelJob | None:
+        job = self.jobs.get(job_id_of(attempt))
         return job if job is not None and job.token == attempt.token else None
+
+    def _seconds(self, keep: str) -> float:
+        if keep == Keep.SHORT:
+            return STEP / 2 if self.steps_clock else REAL_SHORT_KEEP
+        return 0.0 if keep == Keep.NONE else FAR
+
+    def _attempts(self) -> st.SearchStrategy[Attempt]:
+        """Any attempt ever issued, held ones more often (stale ones change nothing)."""
+        held = [a for a in self.issued if self._held(a) is not None]
+        either = st.sampled_from(self.issued)
+        return st.sampled_from(held) | either if held else either
 
     def _line(self, queues: Sequence[str]) -> dict[str, tuple[int, int, int]]:
         """Every job a pool serving ``queues`` may claim now, with its rank: lower
@@ -162,7 +150,7 @@ class BackendMachine(RuleBasedStateMachine):
         attempts = self._run(
             self.backend.claim(limit=limit, lease=lease, worker_id="m", queues=queues)
         )
-        claimed = [_id(a) for a in attempts]
+        claimed = [job_id_of(a) for a in attempts]
         for job_id in claimed:
             assert job_id in line, f"claimed {job_id}, which {queues} may not claim now"
         expected = sorted(line.values())[:limit]
@@ -170,47 +158,48 @@ class BackendMachine(RuleBasedStateMachine):
             f"claimed in the order {[line[j] for j in claimed]}, the model expects {expected}"
         )
         assert len({a.token for a in attempts}) == len(attempts)
+        assert [a.queue for a in attempts] == [self.jobs[j].queue for j in claimed]
+        assert not any(a.cancel_requested for a in attempts)
         self._take(attempts)
         return attempts
 
     def _take(self, attempts: Sequence[Attempt]) -> None:
         for attempt in attempts:
-            job = self.jobs[_id(attempt)]
+            job = self.jobs[job_id_of(attempt)]
             job.state, job.token = JobState.RUNNING.value, attempt.token
             self.issued.append(attempt)
 
-    def _released(self, job: _Job) -> None:
-        job.state, job.token, job.seq = JobState.QUEUED.value, None, RELEASED
+    def _released(self, job: ModelJob) -> None:
+        if job.cancel_requested:  # never runs again: cancelled as the request asked
+            self._finished(job, JobState.CANCELLED, job.cancel_keep, next(self.seq))
+        else:
+            job.state, job.token, job.seq = JobState.QUEUED.value, None, RELEASED
 
-    def _enqueued(self, job: _Job) -> None:
+    def _enqueued(self, job: ModelJob) -> None:
         job.state, job.token, job.seq = JobState.QUEUED.value, None, next(self.seq)
+
+    def _finished(self, job: ModelJob, state: JobState, keep: str, rank: int) -> None:
+        job.token = None
+        job.cancel_requested = False
+        job.finish_rank = rank
+        job.state = GONE if keep == Keep.NONE else state.value
+        job.short_epoch = self.epoch if keep == Keep.SHORT else None
 
     # -- producing and claiming ----------------------------------------------------------
 
     @rule(
-        jobs=st.lists(
-            st.tuples(queues, priorities),
-            min_size=1,
-            max_size=3,
-        ),
+        jobs=st.lists(st.tuples(queues, priorities), min_size=1, max_size=3),
         scheduled=st.booleans(),
     )
     def enqueue(self, jobs: list[tuple[str, int]], scheduled: bool) -> None:
         new = []
         for queue, priority in jobs:
             job_id = str(uuid.uuid4())
-            new.append(
-                NewJob(
-                    job_id,
-                    "model",
-                    _raw(job_id, 0),
-                    FAR if scheduled else 0.0,
-                    queue=queue,
-                    priority=priority,
-                )
-            )
+            delay = FAR if scheduled else 0.0
+            raw = raw_envelope(job_id, 0)
+            new.append(NewJob(job_id, "model", raw, delay, queue=queue, priority=priority))
             state = JobState.SCHEDULED if scheduled else JobState.QUEUED
-            self.jobs[job_id] = _Job(state.value, queue, priority, next(self.seq))
+            self.jobs[job_id] = ModelJob(state.value, queue, priority, next(self.seq))
         self._run(self.backend.enqueue(new))
 
     @rule(queue=queues, priority=priorities)
@@ -226,7 +215,7 @@ class BackendMachine(RuleBasedStateMachine):
         if attempts:
             assert self._run(self.backend.release(attempts)) == len(attempts)
             for attempt in attempts:
-                self._released(self.jobs[_id(attempt)])
+                self._released(self.jobs[job_id_of(attempt)])
 
     @rule(limit=st.integers(1, 6))
     def claim_everything(self, limit: int) -> None:
@@ -234,75 +223,118 @@ class BackendMachine(RuleBasedStateMachine):
         self._claim(QUEUES[::-1], limit, LONG_LEASE)
 
     @precondition(lambda self: bool(self._in(JobState.QUEUED.value)))
-    @rule(queues=queue_lists)
-    def lease_runs_out(self, queues: list[str]) -> None:
-        """Claim one job under a tiny lease, let it expire, and reclaim it."""
+    @rule(queues=queue_lists, cancel=st.booleans())
+    def lease_runs_out(self, queues: list[str], cancel: bool) -> None:
+        """Claim one job under a tiny lease, maybe request its cancel, let the lease
+        expire, and reclaim it (with its cancel request)."""
         attempts = self._claim(queues, 1, SHORT_LEASE)
         if not attempts:
             return
+        if cancel:
+            self.cancel_job(job_id_of(attempts[0]), Keep.FAR)
         self._run(asyncio.sleep(SHORT_LEASE * 3))
         reclaimed = self._run(
             self.backend.reclaim_expired(limit=10, lease=LONG_LEASE, worker_id="m")
         )
-        assert [_id(a) for a in reclaimed] == [_id(a) for a in attempts], (
+        assert [job_id_of(a) for a in reclaimed] == [job_id_of(a) for a in attempts], (
             "reclaim must return exactly the expired attempt"
         )
         assert {a.token for a in reclaimed}.isdisjoint(a.token for a in attempts)
+        assert [(a.queue, a.cancel_requested) for a in reclaimed] == [
+            (self.jobs[job_id_of(a)].queue, cancel) for a in reclaimed
+        ]
         self._take(reclaimed)
 
     # -- transitions of claimed jobs -----------------------------------------------------
 
     @precondition(lambda self: bool(self.issued))
-    @rule(data=st.data())
-    def complete(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), keep=keeps, bare=st.booleans())
+    def complete(self, data: st.DataObject, keep: str, bare: bool) -> None:
+        """Complete with results (kept ``keep``), or bare attempts (deleted)."""
         chosen = data.draw(
-            st.lists(
-                st.sampled_from(self.issued), min_size=1, max_size=3, unique_by=lambda a: a.token
-            )
+            st.lists(self._attempts(), min_size=1, max_size=3, unique_by=lambda a: a.token)
         )
+        self._complete(chosen, Keep.NONE if bare else keep, bare=bare)
+
+    def _complete(self, chosen: Sequence[Attempt], keep: str, *, bare: bool = False) -> None:
+        results = {a.token: f'{{"token":"{a.token}"}}' for a in chosen}
+        items = [
+            a if bare else Completion(a, result=results[a.token], keep=self._seconds(keep))
+            for a in chosen
+        ]
         held = [a for a in chosen if self._held(a) is not None]
-        done = self._run(self.backend.complete(chosen))
+        done = self._run(self.backend.complete(items))
         assert done == len(held), f"complete reported {done}, {len(held)} were held"
+        rank = next(self.seq)
         for attempt in held:
             job = self._held(attempt)
             assert job is not None
-            job.state, job.token = COMPLETED, None
+            job.result = results[attempt.token]
+            self._finished(job, JobState.COMPLETED, keep, rank)  # wins over a cancel
             self.processed[job.queue] += 1
+
+    @precondition(lambda self: bool(self._in(JobState.QUEUED.value)))
+    @rule(keep=keeps, ending=st.sampled_from(ENDINGS))
+    def run_one(self, keep: str, ending: str) -> None:
+        """A job's whole run: claimed, then completed; or its cancel requested (and
+        seen in a heartbeat) and then cancelled by its worker, or completed first, or
+        released by a worker stopping, or failed (so that finished jobs, and every way a
+        cancel request can meet its job's end, are common)."""
+        attempts = self._claim(QUEUES[::-1], 1, LONG_LEASE)
+        if not attempts:
+            return
+        [attempt] = attempts
+        if ending == "complete":
+            self._complete(attempts, keep)
+            return
+        self.cancel_job(job_id_of(attempt), keep)
+        self.heartbeat()
+        if ending == "cancelled":
+            self._finish_cancelled(attempt, keep)
+        elif ending == "completed first":
+            self._complete(attempts, Keep.FAR)
+            self._finish_cancelled(attempt, keep)  # too late: refused
+        elif ending == "released":
+            assert self._run(self.backend.release(attempts)) == 1
+            self._released(self.jobs[job_id_of(attempt)])
+        else:
+            self._fail(attempt, due_now=True)
 
     @precondition(lambda self: bool(self.issued))
     @rule(data=st.data(), due_now=st.booleans())
     def fail(self, data: st.DataObject, due_now: bool) -> None:
-        attempt = data.draw(st.sampled_from(self.issued))
+        self._fail(data.draw(self._attempts()), due_now=due_now)
+
+    def _fail(self, attempt: Attempt, *, due_now: bool) -> None:
+        """Retry (or, retries spent, bury) ``attempt`` as the pool would."""
         job = self._held(attempt)
         retry_count = job.retry_count if job is not None else 0
-        job_id = _id(attempt)
+        job_id = job_id_of(attempt)
+        raw = raw_envelope(job_id, retry_count + 1)
         if retry_count >= MAX_RETRIES:  # what the pool does: bury once retries are spent
-            ok = self._run(
-                self.backend.bury(attempt, raw=_raw(job_id, retry_count + 1), error=None)
-            )
+            ok = self._run(self.backend.bury(attempt, raw=raw, error=None))
             new_state = JobState.DEAD.value
         else:
             delay = 0.0 if due_now else FAR
-            ok = self._run(
-                self.backend.retry(
-                    attempt, raw=_raw(job_id, retry_count + 1), delay=delay, error=None
-                )
-            )
+            ok = self._run(self.backend.retry(attempt, raw=raw, delay=delay, error=None))
             new_state = RETRY_DUE if due_now else JobState.RETRY.value
         assert ok == (job is not None), (
             f"retry/bury returned {ok} for a {'held' if job else 'stale'} attempt"
         )
-        if job is not None:
-            job.state, job.token = new_state, None
-            job.retry_count += 1
-            self.failed[job.queue] += 1
+        if job is None:
+            return
+        self.failed[job.queue] += 1
+        job.retry_count += 1
+        if job.cancel_requested and new_state != JobState.DEAD.value:
+            # Its cancel was requested: a retry would run it again, so it ends cancelled.
+            self._finished(job, JobState.CANCELLED, job.cancel_keep, next(self.seq))
+        else:
+            job.state, job.token, job.cancel_requested = new_state, None, False
 
     @precondition(lambda self: bool(self.issued))
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
-        held = [a for a in self.issued if self._held(a) is not None]
-        either = st.sampled_from(self.issued)
-        attempt = data.draw(st.sampled_from(held) | either if held else either)
+        attempt = data.draw(self._attempts())
         job = self._held(attempt)
         released = self._run(self.backend.release([attempt]))
         assert released == (1 if job is not None else 0)
@@ -317,8 +349,47 @@ class BackendMachine(RuleBasedStateMachine):
         )
         stale = {a.token for a in self.issued if self._held(a) is None}
         assert set(reply.lost) == stale
+        requested = {
+            a.token for a in self.issued if (job := self._held(a)) and job.cancel_requested
+        }
+        assert set(reply.cancelled) == requested, "heartbeat must report the cancel requests"
         workers = self._run(self.backend.list_workers())
         assert [w.queues for w in workers] == [self.worker.queues]
+
+    def _requested(self) -> list[Attempt]:
+        return [a for a in self.issued if (job := self._held(a)) and job.cancel_requested]
+
+    @precondition(lambda self: bool(self._requested()))
+    @rule(data=st.data(), keep=keeps, stale=st.integers(0, 3))
+    def finish_cancelled(self, data: st.DataObject, keep: str, stale: int) -> None:
+        """The worker of a job whose cancel was requested ends it (or, once in four, a
+        stale attempt of any job tries to)."""
+        stale_ones = [a for a in self.issued if self._held(a) is None]
+        pool = stale_ones if stale == 0 and stale_ones else self._requested()
+        self._finish_cancelled(data.draw(st.sampled_from(pool)), keep)
+
+    def _finish_cancelled(self, attempt: Attempt, keep: str) -> None:
+        job = self._held(attempt)
+        ok = self._run(
+            self.backend.finish_cancelled(attempt, keep=self._seconds(keep), error="cancelled")
+        )
+        assert ok == (job is not None), f"finish_cancelled returned {ok}"
+        if job is not None:
+            job.error = "cancelled"
+            self._finished(job, JobState.CANCELLED, keep, next(self.seq))
+
+    @precondition(lambda self: bool(self.issued))
+    @rule(data=st.data(), fraction=st.sampled_from((0.0, 0.5, 1.0)))
+    def progress(self, data: st.DataObject, fraction: float) -> None:
+        attempt = data.draw(self._attempts())
+        job = self._held(attempt)
+        ok = self._run(self.backend.set_progress(attempt, Progress(fraction, "model")))
+        assert ok == (job is not None), f"set_progress returned {ok}"
+        if job is not None:
+            stored = self._run(self.backend.get_job(job_id_of(attempt)))
+            assert stored is not None
+            assert stored.progress is not None
+            assert (stored.progress.fraction, stored.progress.message) == (fraction, "model")
 
     @precondition(lambda self: bool(self._in(RETRY_DUE)))
     @rule()
@@ -330,6 +401,69 @@ class BackendMachine(RuleBasedStateMachine):
         for job_id in due:
             self.jobs[job_id].state, self.jobs[job_id].seq = JobState.QUEUED.value, batch
         assert self._run(self.backend.promote(JobState.SCHEDULED, limit=100)) == 0
+
+    # -- cancel, time and pruning --------------------------------------------------------
+
+    def cancel_job(self, job_id: str, keep: str) -> None:
+        """Cancel ``job_id`` and check the outcome against the model."""
+        job = self.jobs.get(job_id)
+        if job is not None and job.cancel_requested:
+            keep = job.cancel_keep  # a second request asks for what the first did
+        outcome = self._run(self.backend.cancel(job_id, keep=self._seconds(keep)))
+        if job is None or job.state in (*FINISHED, GONE):
+            assert outcome is CancelOutcome.NOT_CANCELLABLE, f"{outcome} for a finished job"
+        elif job.state == JobState.RUNNING.value:
+            assert outcome is CancelOutcome.REQUESTED, f"{outcome} for a running job"
+            job.cancel_requested, job.cancel_keep = True, keep
+        else:
+            assert outcome is CancelOutcome.CANCELLED, f"{outcome} for a {job.state} job"
+            self._finished(job, JobState.CANCELLED, keep, next(self.seq))
+
+    @precondition(lambda self: bool(self.jobs))
+    @rule(data=st.data(), keep=keeps, unknown=st.integers(0, 7))
+    def cancel(self, data: st.DataObject, keep: str, unknown: int) -> None:
+        """Cancel a job in any state, more often a running or waiting one (now and
+        then one the backend never stored)."""
+        live = self._in(JobState.RUNNING.value, *WAITING)
+        ids = st.sampled_from(live) | st.sampled_from(list(self.jobs)) if live else None
+        job_id = "no-such-job" if unknown == 0 or ids is None else data.draw(ids)
+        self.cancel_job(job_id, keep)
+
+    def _kept_short(self, *, fresh: bool) -> bool:
+        """Whether a job kept SHORT finished since time last passed (``fresh``) or
+        before."""
+        return any(
+            job.short_epoch is not None and (job.short_epoch == self.epoch) == fresh
+            for job in self.jobs.values()
+        )
+
+    @precondition(lambda self: self._kept_short(fresh=True))
+    @rule()
+    def time_passes(self) -> None:
+        """Every job kept SHORT so far expires (a step of the clock, or a short sleep)."""
+        if self.steps_clock:
+            self.offset += STEP
+        else:
+            self._run(asyncio.sleep(REAL_SHORT_KEEP * 3))
+        self.epoch += 1
+
+    @precondition(lambda self: self._kept_short(fresh=True) or self._kept_short(fresh=False))
+    @rule(limit=st.integers(1, 4))
+    def prune(self, limit: int) -> None:
+        short = {j: job for j, job in self.jobs.items() if job.short_epoch is not None}
+        surely = {j for j, job in short.items() if (job.short_epoch or 0) < self.epoch}
+        # On a real clock, one kept SHORT since time last passed may have expired too.
+        maybe = set() if self.steps_clock else set(short) - surely
+        pruned = self._run(self.backend.prune(limit=limit))
+        gone = {j for j in surely | maybe if self._run(self.backend.get_job(j)) is None}
+        assert pruned == len(gone) <= limit, f"prune said {pruned}, deleted {len(gone)}"
+        assert pruned >= min(limit, len(surely)), f"prune left expired jobs: {pruned}"
+        kept = surely - gone
+        if kept:  # oldest expiry first: nothing deleted expires after one kept
+            newest = max(self.jobs[j].finish_rank for j in gone) if gone else 0
+            assert newest <= min(self.jobs[j].finish_rank for j in kept), "prune order"
+        for job_id in gone:
+            self.jobs[job_id].state, self.jobs[job_id].short_epoch = GONE, None
 
     # -- admin ---------------------------------------------------------------------------
 
@@ -350,27 +484,33 @@ class BackendMachine(RuleBasedStateMachine):
 
     def _movable(self) -> list[str]:
         return self._in(
-            JobState.DEAD.value, JobState.SCHEDULED.value, JobState.RETRY.value, RETRY_DUE
+            JobState.DEAD.value,
+            JobState.SCHEDULED.value,
+            JobState.RETRY.value,
+            RETRY_DUE,
+            *FINISHED,
         )
 
     @precondition(lambda self: bool(self._movable()))
-    @rule(data=st.data())
-    def requeue(self, data: st.DataObject) -> None:
-        """An admin move to the back of the job's queue (requeue dead, run now), from
-        the state the job is in or (refused) another."""
+    @rule(data=st.data(), from_state=movable_states)
+    def requeue(self, data: st.DataObject, from_state: JobState) -> None:
+        """An admin move to the back of the job's queue (requeue dead, run now, run a
+        finished job again), from the state the job is in or (refused) another."""
         job_id = data.draw(st.sampled_from(self._movable()))
-        from_state = data.draw(st.sampled_from((JobState.DEAD, JobState.SCHEDULED, JobState.RETRY)))
         job = self.jobs[job_id]
         stored_state = JobState.RETRY.value if job.state == RETRY_DUE else job.state
-        moved = self._run(self.backend.move_to_queue([Move(job_id, from_state, _raw(job_id, 0))]))
+        moved = self._run(
+            self.backend.move_to_queue([Move(job_id, from_state, raw_envelope(job_id, 0))])
+        )
         assert moved == (1 if stored_state == from_state.value else 0)
         if moved:
             self._enqueued(job)
             job.retry_count = 0
+            job.run_again()
 
     @precondition(lambda self: bool(self._movable() or self._in(JobState.QUEUED.value)))
     @rule(
-        state=st.sampled_from((JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD)),
+        state=st.sampled_from([s for s in JobState if s is not JobState.RUNNING]),
         queue=st.none() | st.sampled_from(QUEUES),
     )
     def purge(self, state: JobState, queue: str | None) -> None:
@@ -378,73 +518,27 @@ class BackendMachine(RuleBasedStateMachine):
         doomed = self._in(*states, queue=queue)
         assert self._run(self.backend.purge(state, queue=queue)) == len(doomed)
         for job_id in doomed:
-            self.jobs[job_id].state = PURGED
+            self.jobs[job_id].state, self.jobs[job_id].short_epoch = GONE, None
 
-    # -- the invariant -------------------------------------------------------------------
-
-    def _expected_counts(self, queue: str | None) -> dict[JobState, int]:
-        expected: dict[JobState, int] = {
-            state: len(self._in(state.value, queue=queue))
-            for state in JobState
-            if state is not JobState.RETRY
-        }
-        expected[JobState.RETRY] = len(self._in(JobState.RETRY.value, RETRY_DUE, queue=queue))
-        return expected
-
-    @invariant()
-    def backend_matches_model(self) -> None:
-        if not hasattr(self, "jobs") or self.loop.is_closed():
-            return
-        # The namespace, and one queue per step in turn (queues() covers them all).
-        self.checks += 1
-        for queue in (None, QUEUES[self.checks % len(QUEUES)]):
-            counts = self._run(self.backend.counts(queue=queue))
-            actual = {state: getattr(counts, state.value) for state in JobState}
-            expected = self._expected_counts(queue)
-            assert actual == expected, f"counts of {queue}: {actual} != model {expected}"
-            counters = self._run(self.backend.counters(queue=queue))
-            assert counters == self._expected_counters(queue), f"counters of {queue}"
-        for job_id, job in self.jobs.items():
-            stored = self._run(self.backend.get_job(job_id))
-            if job.state in (COMPLETED, PURGED):
-                assert stored is None, f"{job.state} job {job_id} is back as {stored}"
-                continue
-            assert stored is not None, f"job {job_id} ({job.state}) vanished"
-            want = JobState.RETRY.value if job.state == RETRY_DUE else job.state
-            assert stored.state.value == want, f"{job_id}: {stored.state} != model {want}"
-            assert (stored.queue, stored.priority) == (job.queue, job.priority), job_id
-            retry_count = Envelope.decode(stored.raw).retry_count
-            assert retry_count == job.retry_count <= MAX_RETRIES + 1
-
-    def _expected_counters(self, queue: str | None) -> Counters:
-        if queue is None:
-            return Counters(sum(self.processed.values()), sum(self.failed.values()))
-        return Counters(self.processed[queue], self.failed[queue])
-
-    @invariant()
-    def queues_and_pauses_match_model(self) -> None:
-        if not hasattr(self, "jobs") or self.loop.is_closed():
-            return
-        assert self._run(self.backend.is_paused()) == self.paused
-        infos = self._run(self.backend.queues())
-        names = [info.name for info in infos]
-        assert names == sorted(names), f"queues not sorted by name: {names}"
-        # Listed: every queue with a job, a pause flag or a counter, and default. A
-        # backend may also list a queue that had those once (never any other).
-        needed = {DEFAULT_QUEUE, *self.paused_queues}
-        needed |= {q for q in QUEUES if self._expected_counters(q) != Counters()}
-        needed |= {job.queue for job in self.jobs.values() if job.state not in (COMPLETED, PURGED)}
-        assert needed <= set(names) <= set(QUEUES), f"queues {names}, the model needs {needed}"
-        for info in infos:
-            actual = {state: getattr(info.counts, state.value) for state in JobState}
-            assert actual == self._expected_counts(info.name), f"queues() counts of {info.name}"
-            assert info.counters == self._expected_counters(info.name), info.name
-            assert info.paused == (info.name in self.paused_queues), f"paused flag {info.name}"
-        queue = QUEUES[self.checks % len(QUEUES)]
-        assert self._run(self.backend.is_paused(queue=queue)) == (queue in self.paused_queues)
+    @precondition(lambda self: bool(self.jobs))
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        job_id = data.draw(st.sampled_from(list(self.jobs)))
+        job = self.jobs[job_id]
+        deletable = job.state not in (JobState.RUNNING.value, GONE)
+        assert self._run(self.backend.delete_jobs([job_id])) == (1 if deletable else 0)
+        if deletable:
+            job.state, job.short_epoch = GONE, None
 
 
-def machine_for(make_backend: Callable[[str], Backend], name: str) -> type[BackendMachine]:
-    """A ``BackendMachine`` subclass whose runs use backends from ``make_backend``."""
-    attributes: dict[str, Any] = {"make_backend": staticmethod(make_backend)}
+def machine_for(
+    make_backend: Callable[[str, Callable[[], float]], Backend], name: str, *, steps_clock: bool
+) -> type[BackendMachine]:
+    """A ``BackendMachine`` subclass whose runs use backends from ``make_backend``
+    (namespace, clock). ``steps_clock``: the backend uses that clock, so time passes
+    by stepping it; otherwise (a server's clock) by sleeping."""
+    attributes: dict[str, Any] = {
+        "make_backend": staticmethod(make_backend),
+        "steps_clock": steps_clock,
+    }
     return type(f"{name.capitalize()}Machine", (BackendMachine,), attributes)
