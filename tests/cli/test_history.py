@@ -186,3 +186,11 @@ def test_retry_all_from_completed(wgq: Wg) -> None:
     doc = wgq.json("retry", "--all", "--from", "completed", "--yes")
     assert doc["retried"] == 1
     assert wgq.counts()["queued"] == 1
+
+
+@pytest.mark.parametrize("value", ["soon", "-5s"])
+def test_worker_refuses_a_bad_keep_finished(wg: Wg, value: str) -> None:
+    result = wg("worker", "wg_cli.demo_jobs:send_email", f"--keep-finished={value}")
+    assert result.exit_code == 2
+    assert "--keep-finished" in result.stderr
+    assert "not a duration" in result.stderr
