@@ -137,12 +137,21 @@ async def confirm_retry_all(app: WgApp, pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def confirm_cancel(app: WgApp, pilot: Pilot[None]) -> None:
+    """Cancelling the running job asks first, saying what happens to a running job."""
+    await keys("5")(app, pilot)
+    await pilot.press("c")
+    while not isinstance(app.screen, ConfirmScreen):
+        await pilot.pause(0.01)
+    await pilot.pause()
+
+
 async def queues(app: WgApp, pilot: Pilot[None]) -> None:
     """The queues tab after a few refreshes of work in every queue; inventory paused."""
     clock = app.settings.clock
     assert isinstance(clock, FakeClock)
     backend = app.settings.client.backend
-    await keys("8")(app, pilot)
+    await keys("0")(app, pilot)
     for step in range(3):
         for queue, done in (("billing", 9), ("emails", 31), ("default", 18), ("inventory", 4)):
             attempts = await backend.claim(
@@ -162,7 +171,11 @@ SCENES: dict[str, Scene] = {
     "dead": keys("6", "space"),
     "dead-grouped": keys("6", "g"),
     "job-detail": keys("6", "enter"),
-    "workers": keys("7"),
+    "running": keys("5"),
+    "completed": keys("7"),
+    "completed-detail": keys("7", "down", "down", "enter"),
+    "confirm-cancel": confirm_cancel,
+    "workers": keys("9"),
     "queues": queues,
     "confirm-retry-all": confirm_retry_all,
 }

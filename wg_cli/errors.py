@@ -17,6 +17,10 @@ code  meaning
       not a terminal, or the answer was no)
 6     outdated: the namespace's storage layout is older than this wg reads; readers
       upgrade nothing: run ``wg upgrade`` (or start a writer, which upgrades it)
+7     no result: the job ended without completing, dead (failed for good) or
+      cancelled (``wg result``; the JSON error's ``kind`` says which)
+8     timed out: the job had not finished when ``wg result --wait`` gave up (or, with
+      no ``--wait``, has not finished yet)
 69    the backend is unreachable (connection refused, timeout, DNS): worth retrying
       later (sysexits ``EX_UNAVAILABLE``)
 78    the backend answers but refuses the configuration (wrong password, unknown
@@ -52,6 +56,7 @@ from wg_core import (
     WgError,
     redact_url,
 )
+from wg_core.errors import JobFailedError
 
 __all__ = [
     "CREATE_HINT",
@@ -75,6 +80,8 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 4
     REFUSED = 5
     OUTDATED = 6
+    NO_RESULT = 7
+    TIMED_OUT = 8
     UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: try again later
     CONFIG = 78  # sysexits.h EX_CONFIG: retrying will not help
 
@@ -84,7 +91,8 @@ EXIT_CODES_HELP: Final = (
     "(bad option, state, JSON, duration or time) · 3 partial failure in a bulk operation · "
     "4 not found (job, namespace or SQLite file) · 5 refused (destructive command not "
     "confirmed: no --yes and stdin is not a terminal) · 6 storage layout outdated (run wg "
-    "upgrade) · 69 backend unreachable (retry later) · "
+    "upgrade) · 7 no result: the job is dead or cancelled · 8 timed out waiting for a "
+    "result (wg result) · 69 backend unreachable (retry later) · "
     "78 backend refuses the configuration (password, database, access: fix the URL). "
     "WG_DEBUG=1 prints the traceback of an unexpected error."
 )
@@ -154,6 +162,8 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str, str]:
         return ExitCode.NOT_FOUND, "not_found", f"{exc} ({hint})"
     if isinstance(exc, JobNotFoundError):
         return ExitCode.NOT_FOUND, "not_found", str(exc)
+    if isinstance(exc, JobFailedError):
+        return ExitCode.NO_RESULT, f"job_{exc.state}", str(exc)
     if isinstance(exc, ConfigError | PayloadError):
         return ExitCode.USAGE, "usage", str(exc)
     if isinstance(exc, MissingDependencyError):
@@ -180,6 +190,7 @@ def _kind(code: ExitCode) -> str:
         ExitCode.NOT_FOUND: "not_found",
         ExitCode.REFUSED: "refused",
         ExitCode.OUTDATED: "outdated",
+        ExitCode.TIMED_OUT: "timed_out",
         ExitCode.UNAVAILABLE: "unavailable",
         ExitCode.CONFIG: "config",
     }.get(code, "failure")

@@ -211,15 +211,16 @@ class JobInfo:
         (``JobError.fatal``, or a payload the handler cannot take) buries the job
         without incrementing it, while the failure that uses up the retries does. So a
         dead job whose count is still within ``max_retries`` died of a fatal failure on
-        one more run than it counts; a running job is on run ``retry_count + 1``; a
-        waiting job (queued, scheduled, retry) has run ``retry_count`` times. A dead job
-        requeued by an operator starts over from 0.
+        one more run than it counts; a running job is on run ``retry_count + 1``, and a
+        completed one completed on that run; a waiting job (queued, scheduled, retry)
+        has run ``retry_count`` times. A dead job requeued by an operator starts over
+        from 0.
         """
         envelope = self.envelope
         if envelope is None:
             return None
         count = envelope.retry_count
-        if self.state is JobState.RUNNING:
+        if self.state in (JobState.RUNNING, JobState.COMPLETED):
             return count + 1
         if self.state is JobState.DEAD and count <= envelope.max_retries:
             return count + 1

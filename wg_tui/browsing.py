@@ -26,14 +26,18 @@ __all__ = ["STATE_TAB_IDS", "Browsing", "PageFate"]
 STATE_TAB_IDS: Final = frozenset(state.value for state in STATE_TABS)
 """The ids of the tabs that list the jobs of one state."""
 
-_REMOVABLE: Final = frozenset({"queued", "scheduled", "retry", "dead"})
+_REMOVABLE: Final = frozenset({"queued", "scheduled", "retry", "dead", "completed", "cancelled"})
+_CANCELLABLE: Final = frozenset({"queued", "scheduled", "retry", "running", "dead"})
 _BUT_QUEUES: Final = frozenset({"overview", "workers", *STATE_TAB_IDS})
 
 _APPLIES_TO: Final[dict[str, frozenset[str]]] = {
     "retry": frozenset({"dead", "retry"}),
+    # On the completed and cancelled tabs, r runs the job again.
+    "rerun": frozenset({"completed", "cancelled"}),
     "run_now": frozenset({"scheduled", "retry"}),
     "delete": _REMOVABLE,
     "purge": _REMOVABLE,
+    "cancel": _CANCELLABLE,
     "retry_all": frozenset({"dead", "retry"}),
     "stop_worker": frozenset({"workers"}),
     # On the queues tab, p pauses the highlighted queue instead of the namespace.

@@ -1,4 +1,5 @@
-"""How jobs and workers read as table rows and text: columns per state, ages, times.
+"""How workers, queues and error groups read as table rows, and how times, ages and
+errors read as text (jobs: ``wg_tui.job_rows``).
 
 Plain strings only (no Textual, no Rich): widgets decide the styling. Every function
 takes ``now`` explicitly so the output depends on the injected clock alone. Times are
@@ -12,29 +13,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from wg_core import JobInfo, JobState, QueueInfo, WorkerInfo
+from wg_core import QueueInfo, WorkerInfo
 from wg_tui.error_groups import ErrorGroup
 from wg_tui.snapshot import worker_is_stale
 
 __all__ = [
     "GROUP_COLUMNS",
-    "JOB_COLUMNS",
     "QUEUE_COLUMNS",
     "SHORT_ID_LENGTH",
     "WORKER_COLUMNS",
     "GroupRow",
-    "JobRow",
     "QueueRow",
     "WorkerRow",
     "describe_error",
     "format_age",
-    "format_attempts",
     "format_clock",
     "format_duration",
     "format_relative",
     "format_time",
     "group_row",
-    "job_row",
     "one_line",
     "plural",
     "pretty_json",
@@ -43,19 +40,6 @@ __all__ = [
     "sparkline",
     "worker_row",
 ]
-
-_ERROR_WIDTH: Final = 60
-_PAYLOAD_WIDTH: Final = 40
-
-JOB_COLUMNS: Final[dict[JobState, tuple[str, ...]]] = {
-    JobState.QUEUED: ("id", "job", "queue", "prio", "enqueued", "waiting", "attempts", "payload"),
-    JobState.SCHEDULED: ("id", "job", "queue", "prio", "run at", "due", "attempts", "payload"),
-    JobState.RETRY: ("id", "job", "queue", "attempts", "next try", "last error"),
-    JobState.RUNNING: ("id", "job", "queue", "worker", "started", "lease", "attempts"),
-    JobState.DEAD: ("id", "job", "queue", "died at", "attempts", "last error"),
-}
-"""Column titles of each state's tab, after the selection marker. The priority shows
-where it decides what runs next (waiting and scheduled jobs)."""
 
 QUEUE_COLUMNS: Final = (
     "queue",
@@ -165,95 +149,6 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
-def _payload_preview(job: JobInfo) -> str:
-    if job.envelope is None:
-        return "(undecodable)"
-    return one_line(
-        json.dumps(job.payload, ensure_ascii=False, separators=(",", ":")), _PAYLOAD_WIDTH
-    )
-
-
-def format_attempts(job: JobInfo) -> str:
-    """``runs/allowed``: attempts run so far (``JobInfo.runs``, the running one and a
-    fatal failure's included) against attempts allowed; ``—`` if undecodable."""
-    if job.runs is None or job.runs_allowed is None:
-        return "—"
-    return f"{job.runs}/{job.runs_allowed}"
-
-
-@dataclass(frozen=True, slots=True)
-class JobRow:
-    """One job as a table row, keyed by its id."""
-
-    key: str
-    cells: tuple[str, ...]
-    failed: bool = False
-    """The row shows an error (retry and dead tabs, undecodable jobs)."""
-
-
-def job_row(job: JobInfo, now: float) -> JobRow:
-    """The row for ``job`` in its state's tab (cells in ``JOB_COLUMNS`` order)."""
-    name = job.job_name or "?"
-    ident = short_id(job.job_id)
-    state = job.state
-    envelope = job.envelope
-    cells: tuple[str, ...]
-    if state is JobState.QUEUED:
-        enqueued = job.updated_at if job.updated_at is not None else _created(job)
-        cells = (
-            ident,
-            name,
-            job.queue,
-            str(job.priority),
-            format_time(enqueued),
-            format_age(enqueued, now),
-            format_attempts(job),
-            _payload_preview(job),
-        )
-    elif state is JobState.SCHEDULED:
-        run_at = job.due_at if job.due_at is not None else _scheduled(job)
-        cells = (
-            ident,
-            name,
-            job.queue,
-            str(job.priority),
-            format_time(run_at),
-            format_relative(run_at, now),
-            format_attempts(job),
-            _payload_preview(job),
-        )
-    elif state is JobState.RETRY:
-        cells = (
-            ident,
-            name,
-            job.queue,
-            format_attempts(job),
-            format_relative(job.due_at, now),
-            one_line(job.last_error, _ERROR_WIDTH),
-        )
-    elif state is JobState.RUNNING:
-        cells = (
-            ident,
-            name,
-            job.queue,
-            job.worker_id or "—",
-            format_relative(job.updated_at, now),
-            format_relative(job.lease_until, now),
-            format_attempts(job),
-        )
-    else:
-        cells = (
-            ident,
-            name,
-            job.queue,
-            format_time(job.updated_at),
-            format_attempts(job),
-            one_line(job.last_error, _ERROR_WIDTH),
-        )
-    failed = envelope is None or state in (JobState.RETRY, JobState.DEAD)
-    return JobRow(key=job.job_id, cells=cells, failed=failed)
-
-
 @dataclass(frozen=True, slots=True)
 class GroupRow:
     """One error group as a table row, keyed by the error's first line."""
@@ -275,16 +170,6 @@ def group_row(group: ErrorGroup, now: float) -> GroupRow:
             died,
         ),
     )
-
-
-def _created(job: JobInfo) -> float | None:
-    return float(job.envelope.created_at) if job.envelope else None
-
-
-def _scheduled(job: JobInfo) -> float | None:
-    if job.envelope is None or job.envelope.scheduled_at is None:
-        return None
-    return float(job.envelope.scheduled_at)
 
 
 @dataclass(frozen=True, slots=True)

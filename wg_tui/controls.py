@@ -8,16 +8,15 @@ namespace), calls the client in a worker, reports the outcome in a notification,
 asks for a refresh. A failed call becomes an error notification; the app stays up.
 
 Under ``--read-only`` every one of these is hidden (footer, help, command palette), and
-pressing its key says "read-only" instead of doing nothing (``write_binding``).
+pressing its key says "read-only" instead of doing nothing (``wg_tui.read_only``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 from textual import work
-from textual.binding import Binding
 from textual.screen import Screen
 
 from wg_core import JobState
@@ -27,50 +26,9 @@ from wg_tui.error_groups import group_job_ids
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import count_matching, matching_ids
 
-__all__ = ["WRITE_ACTIONS", "ControlledScreen", "read_only_notice", "write_binding"]
+__all__ = ["ControlledScreen"]
 
 T = TypeVar("T")
-
-WRITE_ACTIONS: Final = frozenset(
-    {
-        "retry",
-        "run_now",
-        "delete",
-        "purge",
-        "retry_all",
-        "toggle_pause",
-        "toggle_queue_pause",
-        "stop_worker",
-    }
-)
-"""Actions that change the backend: hidden under ``--read-only``."""
-
-
-def write_binding(
-    screen: Screen[Any], key: str, applies: Callable[[str], bool] = lambda action: True
-) -> Binding | None:
-    """The binding of ``screen`` that puts ``key`` on a write action that ``applies``
-    (to the visible tab: one key may do different things on different tabs), if any.
-
-    Under ``--read-only`` those bindings are hidden, and a hidden binding ignores its
-    key silently, which reads as a broken key: the screens look the key up here from
-    ``on_key`` and say "read-only" instead (``read_only_notice``).
-    """
-    for binding in type(screen).BINDINGS:
-        if (
-            isinstance(binding, Binding)
-            and binding.action in WRITE_ACTIONS
-            and key in (part.strip() for part in binding.key.split(","))
-            and applies(binding.action)
-        ):
-            return binding
-    return None
-
-
-def read_only_notice(binding: Binding) -> str:
-    """What pressing ``binding``'s key on a read-only dashboard tells the operator."""
-    return f"Read-only: {binding.description.lower()} is disabled (wg-tui --read-only)."
-
 
 _BATCH: Final = 500
 """Ids per call when acting on a whole group or search."""
@@ -179,6 +137,43 @@ class ControlledScreen(Screen[None]):
         moved = await self._write("Retry", self._client.retry_jobs(ids))
         if moved is not None:
             self.notify(f"Requeued {moved} of {plural(len(ids), state.value + ' job')}.")
+        self._done(state)
+
+    def action_rerun(self) -> None:
+        """Run the selected (or highlighted) completed/cancelled jobs again."""
+        if (found := self._targets_or_warn()) is not None:
+            self._retry(*found)
+
+    def action_cancel(self) -> None:
+        """Cancel the selected (or highlighted) jobs, after confirmation: waiting and
+        dead ones at once, running ones by asking their worker."""
+        if (found := self._targets_or_warn()) is not None:
+            self._cancel(*found)
+
+    @work(group="actions")
+    async def _cancel(self, state: JobState, ids: list[str]) -> None:
+        what = (
+            f"the {state.value} job {ids[0]}"
+            if len(ids) == 1
+            else plural(len(ids), f"{state.value} job")
+        )
+        question = f"Cancel {what} in namespace {self._settings.namespace!r}?\n\n" + (
+            "Its worker is asked to stop it (an async handler is cancelled, a sync one "
+            "sees ctx.cancelled); if it completes first, it stays completed."
+            if state is JobState.RUNNING
+            else "It will not run (r on the Cancelled tab runs it again)."
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmScreen("Cancel", question, confirm_label="Cancel")
+        ):
+            return
+        done = await self._write("Cancel", self._client.cancel_jobs(ids))
+        if done is not None:
+            jobs = plural(len(ids), state.value + " job")
+            if state is JobState.RUNNING:
+                self.notify(f"Asked the workers to cancel {done} of {jobs}.")
+            else:
+                self.notify(f"Cancelled {done} of {jobs}.")
         self._done(state)
 
     def action_run_now(self) -> None:

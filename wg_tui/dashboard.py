@@ -21,8 +21,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from wg_core import JobState, QueueInfo
 from wg_tui.browsing import STATE_TAB_IDS, Browsing, PageFate
 from wg_tui.captions import groups_caption, page_caption, queues_caption
-from wg_tui.columns import describe_error, group_row, job_row, queue_row, worker_row
-from wg_tui.controls import WRITE_ACTIONS, read_only_notice, write_binding
+from wg_tui.columns import describe_error, group_row, queue_row, worker_row
 from wg_tui.detail import JobDetailScreen
 from wg_tui.dialogs import (
     ALL_QUEUES,
@@ -33,6 +32,8 @@ from wg_tui.dialogs import (
     help_entries,
 )
 from wg_tui.error_groups import ErrorGroups
+from wg_tui.job_rows import job_row
+from wg_tui.read_only import WRITE_ACTIONS, read_only_notice, write_binding
 from wg_tui.refreshing import RefreshingScreen
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import (
@@ -70,8 +71,10 @@ class DashboardScreen(RefreshingScreen):
         Binding("4", "show_tab('retry')", "Retry tab", show=False),
         Binding("5", "show_tab('running')", "Running tab", show=False),
         Binding("6", "show_tab('dead')", "Dead tab", show=False),
-        Binding("7", "show_tab('workers')", "Workers tab", show=False),
-        Binding("8", "show_tab('queues')", "Queues tab", show=False),
+        Binding("7", "show_tab('completed')", "Completed tab", show=False),
+        Binding("8", "show_tab('cancelled')", "Cancelled tab", show=False),
+        Binding("9", "show_tab('workers')", "Workers tab", show=False),
+        Binding("0", "show_tab('queues')", "Queues tab", show=False),
         Binding("slash", "filter", "Search", key_display="/"),
         Binding("f", "pick_queue", "Queue filter"),
         Binding("g", "toggle_groups", "Group by error"),
@@ -81,6 +84,8 @@ class DashboardScreen(RefreshingScreen):
         Binding("right_square_bracket", "page(1)", "Next page", key_display="]", show=False),
         Binding("space", "toggle_select", "Select", show=False),
         Binding("r", "retry", "Retry"),
+        Binding("r", "rerun", "Run again"),
+        Binding("c", "cancel", "Cancel"),
         Binding("n", "run_now", "Run now"),
         Binding("d", "delete", "Delete"),
         Binding("A", "retry_all", "Retry all", key_display="A"),

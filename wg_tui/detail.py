@@ -6,6 +6,7 @@ not need a timer, and the dashboard underneath does not refresh while this is on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from rich.syntax import Syntax
@@ -20,23 +21,29 @@ from textual.widgets import Footer, Static
 
 from wg_core import JobInfo, JobState
 from wg_tui.columns import describe_error, format_relative, format_time, pretty_json
-from wg_tui.controls import WRITE_ACTIONS, read_only_notice, write_binding
 from wg_tui.dialogs import READ_ONLY_HELP, ConfirmScreen, HelpScreen, help_entries
+from wg_tui.job_rows import format_progress, format_run_time
+from wg_tui.read_only import WRITE_ACTIONS, read_only_notice, write_binding
 from wg_tui.settings import TuiSettings
 
 __all__ = ["JobDetailScreen"]
 
+_WAITING: Final = frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY})
+_FINISHED: Final = frozenset({JobState.COMPLETED, JobState.CANCELLED})
 _APPLIES_TO: Final[dict[str, frozenset[JobState]]] = {
     "retry": frozenset({JobState.DEAD, JobState.RETRY}),
+    "rerun": _FINISHED,
     "run_now": frozenset({JobState.SCHEDULED, JobState.RETRY}),
-    "delete": frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD}),
+    "delete": _WAITING | {JobState.DEAD} | _FINISHED,
+    "cancel": _WAITING | {JobState.RUNNING, JobState.DEAD},
 }
 # Fixed colours keep screenshots identical whatever the terminal's theme.
 _SYNTAX_THEME: Final = "monokai"
 
 
 class JobDetailScreen(Screen[None]):
-    """One job: id, name, state, options, times, last error, payload, raw JSON."""
+    """One job: id, name, state, options, times, progress, last error, result, payload,
+    raw JSON."""
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -44,7 +51,9 @@ class JobDetailScreen(Screen[None]):
         Binding("j", "toggle_raw", "Raw JSON"),
         Binding("ctrl+r", "reload", "Reload"),
         Binding("r", "retry", "Retry"),
+        Binding("r", "rerun", "Run again"),
         Binding("n", "run_now", "Run now"),
+        Binding("c", "cancel", "Cancel"),
         Binding("d", "delete", "Delete"),
     ]
 
@@ -67,6 +76,7 @@ class JobDetailScreen(Screen[None]):
             yield Static(id="detail-facts", classes="box")
             with VerticalScroll(id="detail-error", classes="box"):
                 yield Static(id="detail-error-text")
+            yield Static(id="detail-result", classes="box")
             yield Static(id="detail-payload", classes="box")
             yield Static(id="detail-raw", classes="box")
         yield Footer()
@@ -74,6 +84,7 @@ class JobDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#detail-facts", Static).border_title = "Job"
         self.query_one("#detail-error", VerticalScroll).border_title = "Last error"
+        self.query_one("#detail-result", Static).border_title = "Result"
         self.query_one("#detail-payload", Static).border_title = "Payload"
         self.query_one("#detail-raw", Static).border_title = "Stored JSON (raw)"
         self.query_one("#detail-raw", Static).display = False
@@ -99,8 +110,13 @@ class JobDetailScreen(Screen[None]):
         job = self._job
         facts = self.query_one("#detail-facts", Static)
         if job is None:
-            facts.update(Text("This job no longer exists (completed or deleted).", "italic"))
-            for box in ("#detail-error", "#detail-payload", "#detail-raw"):
+            facts.update(
+                Text(
+                    "This job no longer exists (deleted, or its retention period ran out).",
+                    "italic",
+                )
+            )
+            for box in ("#detail-error", "#detail-result", "#detail-payload", "#detail-raw"):
                 self.query_one(box).display = False
             return
         now = self._settings.clock()
@@ -132,12 +148,14 @@ class JobDetailScreen(Screen[None]):
         # The same field as the dead tab's "died at", on every backend.
         if job.state is JobState.DEAD:
             fact("died", "—" if job.updated_at is None else _when(job.updated_at, now))
-        elif job.updated_at is not None:
+        elif job.updated_at is not None and job.state not in _FINISHED:
+            # A finished job's time in its state is its "finished" (or "cancelled") below.
             fact("in state since", _when(job.updated_at, now))
         if job.worker_id is not None:
             fact("worker", job.worker_id)
         if job.lease_until is not None:
             fact("lease until", _when(job.lease_until, now))
+        _history_facts(job, now, fact)
         text.rstrip()
         facts.update(text)
 
@@ -145,17 +163,15 @@ class JobDetailScreen(Screen[None]):
         error_box.display = bool(job.last_error)
         self.query_one("#detail-error-text", Static).update(Text(job.last_error or "", "red"))
 
+        result = self.query_one("#detail-result", Static)
+        result.display = job.state is JobState.COMPLETED
+        # The whole result (the Completed tab shows a line of it).
+        result.update(_json(job.result))
+
         payload = self.query_one("#detail-payload", Static)
         payload.display = envelope is not None
         if envelope is not None:
-            payload.update(
-                Syntax(
-                    pretty_json(envelope.payload),
-                    "json",
-                    theme=_SYNTAX_THEME,
-                    background_color="default",
-                )
-            )
+            payload.update(_json(envelope.payload))
         raw = self.query_one("#detail-raw", Static)
         raw.display = self._raw
         # Exactly the stored text (it may be what made the job undecodable), wrapped.
@@ -208,6 +224,14 @@ class JobDetailScreen(Screen[None]):
         """Put this job back in the queue."""
         self._act("retry")
 
+    def action_rerun(self) -> None:
+        """Run this completed or cancelled job again."""
+        self._act("retry")
+
+    def action_cancel(self) -> None:
+        """Cancel this job, after confirmation (a running one: ask its worker)."""
+        self._act("cancel")
+
     def action_run_now(self) -> None:
         """Move this scheduled/retry job to the queue now."""
         self._act("run_now")
@@ -232,6 +256,12 @@ class JobDetailScreen(Screen[None]):
                     return
                 done = await self._client.delete_jobs(ids)
                 verb = "Deleted"
+            elif action == "cancel":
+                if not await self.app.push_screen_wait(self._cancel_question()):
+                    return
+                done = await self._client.cancel_jobs(ids)
+                running = self._job is not None and self._job.state is JobState.RUNNING
+                verb = "Cancel requested (its worker stops it)" if running else "Cancelled"
             elif action == "retry":
                 done = await self._client.retry_jobs(ids)
                 verb = "Requeued"
@@ -246,6 +276,48 @@ class JobDetailScreen(Screen[None]):
         else:
             self.notify("The job was no longer in that state.", severity="warning")
         self.load()
+
+    def _cancel_question(self) -> ConfirmScreen:
+        running = self._job is not None and self._job.state is JobState.RUNNING
+        what = (
+            "Its worker is asked to stop it (an async handler is cancelled, a sync one "
+            "sees ctx.cancelled); if it completes first, it stays completed."
+            if running
+            else "It will not run (r runs it again)."
+        )
+        question = f"Cancel job {self._job_id} in namespace {self._settings.namespace!r}?\n\n{what}"
+        return ConfirmScreen("Cancel", question, confirm_label="Cancel")
+
+
+def _history_facts(job: JobInfo, now: float, fact: Callable[..., None]) -> None:
+    """When the job ran and finished, how far it got, and when it is pruned."""
+    if job.started_at is not None:
+        fact("started", _when(job.started_at, now))
+    if job.finished_at is not None:
+        label = "cancelled" if job.state is JobState.CANCELLED else "finished"
+        fact(label, _when(job.finished_at, now))
+    if job.run_time is not None:
+        fact("ran for", format_run_time(job))
+    if job.expires_at is not None:
+        fact("kept until", _when(job.expires_at, now))
+    if job.progress is not None:
+        fact("progress", format_progress(job.progress), "bold")
+        if job.progress.updated_at is not None:
+            fact("reported", _when(job.progress.updated_at, now))
+    if job.cancel_requested:
+        fact("cancel", "requested: the worker is stopping it", "bold yellow")
+
+
+_HIGHLIGHT_LIMIT: Final = 50_000
+"""Characters of JSON worth colouring: a result may be 512 KiB, whose highlighting would
+hold the screen up for seconds; longer text is shown whole, uncoloured."""
+
+
+def _json(value: object) -> Syntax | Text:
+    pretty = pretty_json(value)
+    if len(pretty) > _HIGHLIGHT_LIMIT:
+        return Text(pretty)
+    return Syntax(pretty, "json", theme=_SYNTAX_THEME, background_color="default")
 
 
 def _when(timestamp: float, now: float) -> str:

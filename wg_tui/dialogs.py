@@ -32,8 +32,8 @@ __all__ = [
 ]
 
 READ_ONLY_HELP = (
-    "Read-only (--read-only): the keys that retry, run, delete, purge, pause or stop are "
-    "hidden, and pressing one says so."
+    "Read-only (--read-only): the keys that retry, run, cancel, delete, purge, pause or stop "
+    "are hidden, and pressing one says so."
 )
 """The help's note when the dashboard runs read-only."""
 
@@ -201,5 +201,19 @@ def help_entries(screen: Screen[Any], extra: Iterable[HelpEntry] = ()) -> list[H
         HelpEntry(", ".join(shown), description, enabled[description])
         for description, shown in keys.items()
     ]
+    entries = _one_line_for_the_tabs(entries)
     entries.extend(extra)
     return entries
+
+
+def _one_line_for_the_tabs(entries: list[HelpEntry]) -> list[HelpEntry]:
+    """The tab keys (``1`` Overview tab … ``0`` Queues tab) as one entry: ten lines of
+    them would push the rest of the help out of a 36-line terminal."""
+    tabs = [entry for entry in entries if entry.description.endswith(" tab")]
+    if len(tabs) < 2:
+        return entries
+    names = ", ".join(entry.description.removesuffix(" tab").lower() for entry in tabs)
+    merged = HelpEntry(f"{tabs[0].keys}–{tabs[-1].keys}", f"Tabs: {names}", True)
+    at = entries.index(tabs[0])
+    rest = [entry for entry in entries if entry not in tabs]
+    return [*rest[:at], merged, *rest[at:]]

@@ -61,8 +61,11 @@ STATE_TABS: Final = (
     JobState.RETRY,
     JobState.RUNNING,
     JobState.DEAD,
+    JobState.COMPLETED,
+    JobState.CANCELLED,
 )
-"""The states that get a tab, in the order a job usually travels."""
+"""The states that get a tab: waiting, running and dead jobs in the order a job usually
+travels, then the history (kept for the workers' retention period)."""
 
 # A worker heartbeats every ``heartbeat_interval`` and its jobs' leases run out after
 # ``lease``: a worker not heard from for a whole default lease has missed several

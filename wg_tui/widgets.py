@@ -18,11 +18,9 @@ from textual.widgets.data_table import RowKey
 from wg_core import JobState, WorkerInfo
 from wg_tui.columns import (
     GROUP_COLUMNS,
-    JOB_COLUMNS,
     QUEUE_COLUMNS,
     WORKER_COLUMNS,
     GroupRow,
-    JobRow,
     QueueRow,
     WorkerRow,
     format_age,
@@ -30,6 +28,7 @@ from wg_tui.columns import (
     format_duration,
     sparkline,
 )
+from wg_tui.job_rows import JOB_COLUMNS, JobRow
 from wg_tui.snapshot import STATE_TABS, Snapshot, Throughput, worker_is_stale
 
 __all__ = [
@@ -119,7 +118,8 @@ class OverviewPanel(Vertical):
             style = "bold red" if state.value == "dead" and snapshot.count(state) else "bold"
             counts.append(f"{state.value:<10}")
             counts.append(f"{snapshot.count(state):>10,}\n", style=style)
-        counts.append(f"{'total':<10}{snapshot.counts.total:>10,}", style="dim")
+        # StateCounts.total leaves the history out: say so, as the lines above add up to more.
+        counts.append(f"{'unfinished':<10}{snapshot.counts.total:>10,}", style="dim")
         self.query_one("#overview-counts", Static).update(counts)
 
         facts = Text()
@@ -187,7 +187,7 @@ def _workers_summary(workers: Sequence[WorkerInfo], now: float) -> Text:
         if index < len(shown) - 1:
             text.append("\n")
     if len(workers) > len(shown):
-        text.append(f"\n… and {len(workers) - len(shown)} more (tab 7)", style="dim")
+        text.append(f"\n… and {len(workers) - len(shown)} more (tab 9)", style="dim")
     return text
 
 

@@ -17,6 +17,7 @@ import wg_core.client
 from tests.backends import fresh_namespace
 from wg_cli.main import app
 from wg_core import Backend, Client, Envelope, MemoryBackend
+from wg_core.backend import Attempt, Completion
 
 T = TypeVar("T")
 
@@ -79,6 +80,35 @@ class Wg:
                 assert await backend.bury(attempt, raw=dead.encode(), error=dead.last_error)
                 ids.append(envelope.id)
             return ids
+
+        return self.core(body)
+
+    def complete(
+        self, results: list[Any], *, keep: float = 3600.0, queues: tuple[str, ...] = ("default",)
+    ) -> list[str]:
+        """Claim ``len(results)`` queued jobs of ``queues`` and complete them with
+        ``results`` (kept ``keep`` seconds), as a worker would; returns their ids."""
+
+        async def body(client: Client) -> list[str]:
+            backend = client.backend
+            attempts = await backend.claim(
+                limit=len(results), lease=30, worker_id="test", queues=queues
+            )
+            assert len(attempts) == len(results)
+            done = [
+                Completion(attempt, result=json.dumps(result), keep=keep)
+                for attempt, result in zip(attempts, results, strict=True)
+            ]
+            assert await backend.complete(done) == len(done)
+            return [Envelope.decode(attempt.raw).id for attempt in attempts]
+
+        return self.core(body)
+
+    def claim(self, count: int = 1) -> list[Attempt]:
+        """Claim ``count`` queued jobs for a worker ``test`` (they stay running)."""
+
+        async def body(client: Client) -> list[Attempt]:
+            return await client.backend.claim(limit=count, lease=300, worker_id="test")
 
         return self.core(body)
 

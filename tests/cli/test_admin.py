@@ -155,7 +155,7 @@ def test_retry_all_with_nothing_matching_is_success(wg: Wg) -> None:
         (["retry", "--all", "--from", "queued"], "'--from'"),
         (["delete"], "give one or more job ids"),
         (["purge", "running"], "running jobs cannot be purged"),
-        (["purge", "everything"], "choose one of queued, scheduled, retry, dead, all"),
+        (["purge", "everything"], "dead, completed, cancelled, all"),
         (["retry", "has space"], "not a job id: 'has space'"),
         (["retry", "notauuid", "--dry-run"], "job ids are UUIDs"),
         (["delete", "--yes", "x"], "not a job id: 'x'"),
@@ -207,8 +207,9 @@ def test_purge(wg: Wg, terminal: None) -> None:
     assert dry["action"] == "purge"
     assert dry["state"] == "all"
     assert dry["dry_run"] is True
-    assert dry["matched"] == {"queued": 1, "scheduled": 1, "retry": 0, "dead": 2}
-    assert dry["deleted"] == {"queued": 0, "scheduled": 0, "retry": 0, "dead": 0}
+    history = {"completed": 0, "cancelled": 0}  # purge all empties the history too
+    assert dry["matched"] == {"queued": 1, "scheduled": 1, "retry": 0, "dead": 2, **history}
+    assert dry["deleted"] == {"queued": 0, "scheduled": 0, "retry": 0, "dead": 0, **history}
     assert dry["total"] == 0
     asked = wg("purge", "dead", input="n\n")
     assert asked.exit_code == 5
@@ -218,7 +219,7 @@ def test_purge(wg: Wg, terminal: None) -> None:
     assert done.exit_code == 0
     assert "Deleted 2 dead job(s)" in done.stdout
     doc = wg.json("purge", "all", "--yes")
-    assert doc["deleted"] == {"queued": 1, "scheduled": 1, "retry": 0, "dead": 0}
+    assert doc["deleted"] == {"queued": 1, "scheduled": 1, "retry": 0, "dead": 0, **history}
     assert doc["total"] == 2
     assert sum(wg.counts().values()) == 0
 
@@ -238,7 +239,7 @@ def test_purge_of_an_empty_state_needs_no_confirmation(wg: Wg) -> None:
 
 def test_pause_and_resume(wg: Wg) -> None:
     doc = wg.json("pause")
-    assert (doc["version"], doc["namespace"], doc["paused"]) == (2, wg.namespace, True)
+    assert (doc["version"], doc["namespace"], doc["paused"]) == (3, wg.namespace, True)
     assert wg.json("status")["paused"] is True
     assert wg.json("inspect", "workers")["paused"] is True
     assert "paused" in wg("pause").stdout

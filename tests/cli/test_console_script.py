@@ -93,7 +93,14 @@ def test_round_trip(name: str, tmp_path: Path) -> None:
         assert json.loads(retried.stdout)["retried"] == 2
 
         purged = doc("purge", "all", "--yes")
-        assert purged["matched"] == {"queued": 4, "scheduled": 0, "retry": 0, "dead": 0}
+        assert purged["matched"] == {
+            "queued": 4,
+            "scheduled": 0,
+            "retry": 0,
+            "dead": 0,
+            "completed": 0,
+            "cancelled": 0,
+        }
         assert purged["total"] == 4
     finally:
         _destroy(backend)

@@ -36,7 +36,7 @@ def test_enqueue_prints_the_new_id_and_stores_the_job(wg: Wg) -> None:
 
 def test_enqueue_json_document(wg: Wg) -> None:
     doc = wg.json("enqueue", "report", "[1, 2]", "--in", "1h30m")
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert doc["namespace"] == wg.namespace
     assert len(doc["jobs"]) == 1
     job = doc["jobs"][0]
@@ -169,7 +169,7 @@ def test_bad_input_in_json_mode_is_one_json_line(wg: Wg) -> None:
     result = wg("enqueue", "x", "{bad", "--json")
     assert result.exit_code == 2
     error = json.loads(result.stderr)
-    assert error["version"] == 2
+    assert error["version"] == 3
     assert error["error"]["code"] == 2
     assert error["error"]["kind"] == "usage"
     assert "not valid JSON" in error["error"]["message"]

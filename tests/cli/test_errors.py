@@ -110,7 +110,7 @@ def test_unreachable_backend_in_json_mode(url: str) -> None:
     assert stdout == ""
     error = json.loads(stderr)  # exactly one JSON document
     assert error == {
-        "version": 2,
+        "version": 3,
         "error": {"code": 69, "kind": "unavailable", "message": error["error"]["message"]},
     }
     assert error["error"]["message"].startswith("backend unreachable: ")

@@ -26,7 +26,7 @@ def test_inspect_dead_document(wg: Wg) -> None:
     wg.enqueue("resize", {"w": 1})
     assert wg.kill(1, "SMTP [bold]refused[/bold]") == [first]
     doc = wg.json("inspect", "dead")
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert doc["namespace"] == wg.namespace
     assert doc["state"] == "dead"
     assert doc["order"] == "oldest"
@@ -154,7 +154,7 @@ def test_inspect_unknown_job_is_exit_4(wg: Wg) -> None:
     }
 
 
-@pytest.mark.parametrize("state", ["deadd", "completed", "all"])
+@pytest.mark.parametrize("state", ["deadd", "finished", "all"])
 def test_unknown_state_is_a_usage_error(wg: Wg, state: str) -> None:
     result = wg("inspect", state)
     assert result.exit_code == 2

@@ -40,7 +40,7 @@ def _seed(wg: Wg) -> dict[str, list[str]]:
 def test_enqueue_stores_the_queue_and_priority(wgq: Wg) -> None:
     doc = wgq.json("enqueue", "send_email", "{}", "--queue", "emails", "--priority", "10")
     [reported] = doc["jobs"]
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert (reported["queue"], reported["priority"]) == ("emails", 10)
     job = _job(wgq, reported["id"])
     assert (job.queue, job.priority) == ("emails", 10)
@@ -111,8 +111,8 @@ def test_status_carries_every_queue_and_the_layout(wgq: Wg) -> None:
     _seed(wgq)
     wgq.kill(1, "boom", queues=("emails",))
     doc = wgq.json("status")
-    assert doc["version"] == 2
-    assert doc["layout_version"] == 2
+    assert doc["version"] == 3
+    assert doc["layout_version"] == 3
     queues = {q["name"]: q for q in doc["queues"]}
     assert list(queues) == ["default", "emails"]  # sorted by name
     emails = queues["emails"]
@@ -122,6 +122,8 @@ def test_status_carries_every_queue_and_the_layout(wgq: Wg) -> None:
         "retry": 0,
         "running": 0,
         "dead": 1,
+        "completed": 0,
+        "cancelled": 0,
         "total": 3,
     }
     assert (emails["paused"], emails["processed"], emails["failed"]) == (False, 0, 1)
@@ -137,7 +139,7 @@ def test_status_table_has_a_row_per_queue(wgq: Wg) -> None:
     lines = result.stdout.splitlines()
     emails = next(line for line in lines if line.lstrip().startswith("emails"))
     assert emails.split()[:7] == ["emails", "3", "0", "0", "0", "0", "no"]
-    assert "layout v2" in result.stdout
+    assert "layout v3" in result.stdout
 
 
 def test_queues_command(wgq: Wg) -> None:

@@ -16,7 +16,7 @@ def test_status_document(wg: Wg) -> None:
     wg.enqueue("c", {}, delay=600)
     wg.kill(1, "boom")
     doc = wg.json("status")
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert doc["namespace"] == wg.namespace
     assert doc["backend"] == wg.url
     assert doc["paused"] is False
@@ -26,6 +26,8 @@ def test_status_document(wg: Wg) -> None:
         "retry": 0,
         "running": 0,
         "dead": 1,
+        "completed": 0,
+        "cancelled": 0,
         "total": 3,
     }
     assert doc["oldest_queued_at"].endswith("Z")

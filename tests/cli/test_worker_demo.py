@@ -79,7 +79,7 @@ def test_worker_json_summary(wg: Wg, tmp_path: Path) -> None:
             process.wait()
     assert process.returncode == 0, stderr
     doc = json.loads(stdout)
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert doc["namespace"] == wg.namespace
     assert doc["stats"]["processed"] == 0
     assert doc["worker_id"]
@@ -109,7 +109,7 @@ def test_worker_bad_target_is_a_usage_error(
 @pytest.mark.slow
 def test_demo(wg: Wg) -> None:
     doc = wg.json("demo", "--seed", "1")
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert doc["namespace"] == wg.namespace
     assert doc["enqueued"] == 59
     assert doc["processed"] == 54

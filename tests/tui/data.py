@@ -8,11 +8,13 @@ clock, so snapshots come out identical on every run and every backend.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Final
 
 from wg_core import Backend, Client, Envelope, JobOptions, JobSpec, WorkerInfo
+from wg_core.backend import Completion, Progress
 
 T0: Final = 1_767_225_600.0
 """2026-01-01 00:00:00 UTC: when the story starts."""
@@ -52,6 +54,20 @@ FRESH_WORKER: Final = WorkerInfo(
 )
 """The worker pool that heartbeats (the other one went silent)."""
 
+WEEK: Final = 7 * 86_400.0
+"""How long the fixture keeps its completed jobs."""
+
+RESULTS: Final = (
+    {"thumbnail": "thumbs/1.png", "width": 320, "height": 240},
+    None,
+    {
+        "thumbnails": [f"thumbs/3-{size}.png" for size in (64, 128, 256, 512, 1024)],
+        "bytes": 1_482_113,
+        "note": "[bold]kept as text, never markup[/bold]",
+    },
+)
+"""What the three kept completed jobs returned (one returned nothing)."""
+
 TRACEBACK: Final = """\
 ConnectionError: SMTP server smtp.example.com:587 refused the connection
 Traceback (most recent call last):
@@ -71,6 +87,8 @@ class Fixture:
     retry: tuple[str, ...]
     running: tuple[str, ...]
     dead: tuple[str, ...]
+    completed: tuple[str, ...]
+    cancelled: tuple[str, ...]
     fresh_worker: str
     stale_worker: str
 
@@ -114,12 +132,17 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
     clock.now = T0
     fresh, stale = FRESH_WORKER.worker_id, "web-2:977:d4e5f6"
 
-    # Completed work, for the counters.
+    # Completed work, for the counters and the history: three jobs kept for a week with
+    # their results (one of them long), two kept nothing (as keep_finished=0 does).
     for n in range(1, 6):
         await client.enqueue({"n": n}, job_name="resize_image", job_id=job_id(100 + n))
     attempts = await backend.claim(limit=5, lease=30, worker_id=fresh)
+    for n, attempt in enumerate(attempts[:3], start=1):
+        clock.advance(n * 1.5)
+        result = RESULTS[n - 1]
+        await backend.complete([Completion(attempt, result=json.dumps(result), keep=WEEK)])
     clock.advance(5)
-    await backend.complete(attempts)
+    await backend.complete(attempts[3:])
 
     # Two dead jobs (one out of retries, one failed fatally on its first run) and two
     # waiting for a retry. Emails and payments have queues of their own.
@@ -174,12 +197,24 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
         ),
     )
 
-    # One running job, claimed ten minutes before NOW.
+    # A newsletter cancelled before it ran.
+    clock.now = NOW - 900
+    await client.enqueue(
+        {"list": "customers", "issue": 12}, job_name="send_newsletter", job_id=job_id(51)
+    )
+    clock.advance(20)
+    assert await client.cancel(job_id(51))
+
+    # One running job, claimed ten minutes before NOW, 40 % done a minute ago.
     clock.now = NOW - 600
     await client.enqueue(
         {"video": "intro.mp4", "preset": "1080p"}, job_name="transcode", job_id=job_id(41)
     )
     [running_attempt] = await backend.claim(limit=1, lease=900, worker_id=fresh)
+    clock.now = NOW - 60
+    assert await backend.set_progress(
+        running_attempt, Progress(0.4, "transcoded 24 of 60 segments")
+    )
 
     # Scheduled for later, and three jobs waiting in the queue.
     clock.now = NOW - 300
@@ -237,6 +272,8 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
         retry=retry,
         running=(job_id(41),),
         dead=dead,
+        completed=(job_id(101), job_id(102), job_id(103)),
+        cancelled=(job_id(51),),
         fresh_worker=fresh,
         stale_worker=stale,
     )

@@ -173,7 +173,7 @@ async def test_pause_and_resume(populated: Populated) -> None:
 async def test_stop_a_worker(populated: Populated) -> None:
     app = populated.app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("7")
+        await pilot.press("9")
         await settle(pilot)
         target = app.dashboard.query_one(WorkerTable).cursor_key
         assert target is not None

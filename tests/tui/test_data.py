@@ -11,18 +11,16 @@ from tests.tui.data import NOW, FakeClock, job_id, populate
 from wg_core import Client, Counters, JobState, MemoryBackend, WorkerInfo
 from wg_core.envelope import new_job_ids
 from wg_tui.columns import (
-    JOB_COLUMNS,
     describe_error,
-    format_attempts,
     format_duration,
     format_relative,
-    job_row,
     one_line,
     plural,
     short_id,
     sparkline,
     worker_row,
 )
+from wg_tui.job_rows import JOB_COLUMNS, format_attempts, job_row
 from wg_tui.settings import TuiSettings
 from wg_tui.snapshot import PageRequest, Throughput, count_matching, take_snapshot
 

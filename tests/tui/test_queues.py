@@ -29,7 +29,7 @@ async def test_the_queues_tab_lists_every_queue_with_its_counts(
 ) -> None:
     app = populated_local.app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("8")
+        await pilot.press("0")
         await settle(pilot)
         table = app.dashboard.query_one(QueueTable)
         assert table.row_keys == QUEUES
@@ -48,7 +48,7 @@ async def test_throughput_is_the_processed_counter_per_second_between_refreshes(
     app = populated_local.app()
     backend, clock = populated_local.backend, populated_local.clock
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("8")
+        await pilot.press("0")
         await settle(pilot)
         attempts = await backend.claim(limit=2, lease=30, worker_id="w", queues=("emails",))
         await backend.complete(attempts)
@@ -64,7 +64,7 @@ async def test_p_pauses_and_resumes_the_highlighted_queue(populated_local: Popul
     client = populated_local.client
     app = populated_local.app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("8")
+        await pilot.press("0")
         await settle(pilot)
         await pilot.press("down", "down")  # emails
         await settle(pilot)
@@ -88,7 +88,7 @@ async def test_p_pauses_and_resumes_the_highlighted_queue(populated_local: Popul
 async def test_read_only_cannot_pause_a_queue(populated_local: Populated) -> None:
     app = populated_local.app(read_only=True)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("8")
+        await pilot.press("0")
         await settle(pilot)
         assert app.dashboard.check_action("toggle_queue_pause", ()) is False
         await pilot.press("p")
@@ -136,7 +136,7 @@ async def test_the_job_tabs_filter_by_queue(populated_local: Populated) -> None:
 async def test_enter_on_a_queue_shows_its_jobs(populated_local: Populated) -> None:
     app = populated_local.app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("8")
+        await pilot.press("0")
         await settle(pilot)
         await pilot.press("down", "enter")  # default
         await settle(pilot)

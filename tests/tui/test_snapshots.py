@@ -116,7 +116,7 @@ def test_dead_tab_read_only(snap_compare: SnapCompare) -> None:
 
 def test_workers_tab(snap_compare: SnapCompare) -> None:
     app, _ = make_app()
-    assert snap_compare(app, terminal_size=SIZE, run_before=pressing("7"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=pressing("9"))
 
 
 def test_job_detail(snap_compare: SnapCompare) -> None:
@@ -174,7 +174,7 @@ def test_queues_tab_with_a_paused_queue(snap_compare: SnapCompare) -> None:
     app, clock = make_app()
 
     async def run_before(pilot: Pilot[None]) -> None:
-        await pressing("8")(pilot)
+        await pressing("0")(pilot)
         backend = app.settings.client.backend
         # Two refreshes apart, the emails queue processed two jobs: its rate shows.
         attempts = await backend.claim(limit=2, lease=30, worker_id="w", queues=("emails",))
@@ -210,3 +210,38 @@ def test_queued_tab_filtered_by_queue(snap_compare: SnapCompare) -> None:
 def test_queue_picker(snap_compare: SnapCompare) -> None:
     app, _ = make_app()
     assert snap_compare(app, terminal_size=SIZE, run_before=_open_picker)
+
+
+def test_completed_tab(snap_compare: SnapCompare) -> None:
+    app, _ = make_app()
+    assert snap_compare(app, terminal_size=SIZE, run_before=pressing("7"))
+
+
+def test_cancelled_tab(snap_compare: SnapCompare) -> None:
+    app, _ = make_app()
+    assert snap_compare(app, terminal_size=SIZE, run_before=pressing("8"))
+
+
+def test_completed_job_detail(snap_compare: SnapCompare) -> None:
+    # The third completed job: the one with the long result, shown whole.
+    app, _ = make_app()
+    run_before = pressing("7", "down", "down", "enter")
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_running_job_detail_with_progress(snap_compare: SnapCompare) -> None:
+    app, _ = make_app()
+    assert snap_compare(app, terminal_size=SIZE, run_before=pressing("5", "enter"))
+
+
+def test_cancel_confirmation_of_a_running_job(snap_compare: SnapCompare) -> None:
+    app, _ = make_app()
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pressing("5")(pilot)
+        await pilot.press("c")
+        while not isinstance(app.screen, ConfirmScreen):
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Final
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -21,11 +22,9 @@ from wg_cli.output import (
     emit,
     emit_line,
     job_document,
-    jobs_table,
     print_ids,
     stdout_console,
     worker_document,
-    workers_table,
 )
 from wg_cli.session import check_ids, run
 from wg_cli.settings import (
@@ -37,6 +36,7 @@ from wg_cli.settings import (
     UrlOpt,
     resolve,
 )
+from wg_cli.tables import jobs_table, workers_table
 from wg_core import Client, JobInfo, JobState
 
 __all__ = ["Order", "inspect_app", "iter_jobs"]
@@ -234,6 +234,10 @@ _STATE_HELP = {
     JobState.RETRY: "Jobs waiting to be retried, soonest due first, with their last error.",
     JobState.RUNNING: "Jobs being run now, with their worker and lease.",
     JobState.DEAD: "Jobs that failed for good (the dead-letter queue), first to die first.",
+    JobState.COMPLETED: "Jobs that completed, kept with their result for the retention "
+    "period (the result is cut here: -o json or wg result ID print it whole).",
+    JobState.CANCELLED: "Jobs cancelled before they ran or while they ran, kept for the "
+    "retention period.",
 }
 
 
@@ -338,6 +342,12 @@ def _print_job(job: JobInfo) -> None:
         ("died", _died(job, now))
         if job.state is JobState.DEAD
         else ("updated", _updated(job, now)),
+        ("started", _age(job.started_at, now)),
+        ("finished", _age(job.finished_at, now)),
+        ("run time", None if job.run_time is None else format_duration(job.run_time)),
+        ("expires", _age(job.expires_at, now)),
+        ("progress", _progress(job, now)),
+        ("cancel", "requested (the worker is stopping it)" if job.cancel_requested else None),
     ]
     for label, value in rows:
         if value is not None:
@@ -346,15 +356,38 @@ def _print_job(job: JobInfo) -> None:
     if job.last_error:
         console.print(Text("\nlast error", "dim"))
         console.print(Text(job.last_error, "red"))
+    if job.state is JobState.COMPLETED:
+        console.print(Text("\nresult", "dim"))
+        _print_json(console, job.result)
     if env is None:
         console.print(Text("\nstored text (not a valid envelope)", "dim"))
         console.print(Text(job.raw))
     else:
         console.print(Text("\npayload", "dim"))
-        from rich.syntax import Syntax  # only here: it costs ~50 ms at startup
+        _print_json(console, job.payload)
 
-        pretty = json.dumps(job.payload, indent=2, ensure_ascii=False)
-        console.print(Syntax(pretty, "json", theme="ansi_dark", background_color="default"))
+
+def _print_json(console: Console, value: object) -> None:
+    from rich.syntax import Syntax  # only here: it costs ~50 ms at startup
+
+    pretty = json.dumps(value, indent=2, ensure_ascii=False)
+    console.print(Syntax(pretty, "json", theme="ansi_dark", background_color="default"))
+
+
+def _age(timestamp: float | None, now: float) -> str | None:
+    return None if timestamp is None else format_age(timestamp, now)
+
+
+def _progress(job: JobInfo, now: float) -> str | None:
+    progress = job.progress
+    if progress is None:
+        return None
+    text = f"{progress.fraction:.0%}"
+    if progress.message:
+        text += f" {progress.message}"
+    if progress.updated_at is not None:
+        text += f" ({format_age(progress.updated_at, now)})"
+    return text
 
 
 def _died(job: JobInfo, now: float) -> str:

@@ -13,11 +13,11 @@ from wg_cli.output import (
     emit_line,
     print_ids,
     queue_document,
-    queues_table,
     stdout_console,
 )
 from wg_cli.session import run
 from wg_cli.settings import JsonOpt, NamespaceOpt, OutputFormat, OutputOpt, UrlOpt, resolve
+from wg_cli.tables import queues_table
 from wg_core import Client, QueueInfo
 
 __all__ = ["queues"]

@@ -33,6 +33,16 @@ from wg_core import Client, JobState
 
 __all__ = ["PurgeTarget", "delete", "purge"]
 
+_REMOVABLE = (
+    JobState.QUEUED,
+    JobState.SCHEDULED,
+    JobState.RETRY,
+    JobState.DEAD,
+    JobState.COMPLETED,
+    JobState.CANCELLED,
+)
+"""Every state but running: a worker holds a running job (cancel it instead)."""
+
 
 class PurgeTarget(enum.StrEnum):
     """States ``purge`` empties (``all``: every state but running)."""
@@ -41,6 +51,8 @@ class PurgeTarget(enum.StrEnum):
     SCHEDULED = "scheduled"
     RETRY = "retry"
     DEAD = "dead"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
     ALL = "all"
 
 
@@ -55,10 +67,10 @@ def delete(
     output: OutputOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Delete jobs by id, in any state but running."""
+    """Delete jobs by id, in any state but running (completed and cancelled ones too)."""
     settings = resolve(ctx, url, namespace, output, json_output)
     ids, from_stdin = read_ids(job_ids or [])
-    deletable = (JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD)
+    deletable = _REMOVABLE
 
     async def body(client: Client) -> BulkResult:
         if dry_run:
@@ -82,8 +94,8 @@ def _purge_target(name: str) -> PurgeTarget:
     cleaned = name.strip().lower()
     if cleaned == str(JobState.RUNNING):
         raise CliError(
-            "running jobs cannot be purged: their workers hold them (stop the workers, "
-            "then their jobs are queued again; or wait for them to finish)",
+            "running jobs cannot be purged: their workers hold them (cancel them: "
+            "wg cancel --all --state running; or wait for them to finish)",
             ExitCode.USAGE,
         )
     try:
@@ -99,8 +111,9 @@ def purge(
     target_name: Annotated[
         str,
         typer.Argument(
-            metavar="queued|scheduled|retry|dead|all",
-            help="The state to empty; all = every state but running.",
+            metavar="queued|scheduled|retry|dead|completed|cancelled|all",
+            help="The state to empty; all = every state but running (completed and "
+            "cancelled included).",
             show_default=False,
         ),
     ],
@@ -128,11 +141,7 @@ def purge(
     target = _purge_target(target_name)
     queue_name = queue_arg(queue)
     where = "" if queue_name is None else f" of queue {queue_name!r}"
-    states = (
-        [JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD]
-        if target is PurgeTarget.ALL
-        else [JobState(target)]
-    )
+    states = list(_REMOVABLE) if target is PurgeTarget.ALL else [JobState(target)]
 
     async def body(client: Client) -> tuple[dict[str, int], dict[str, int]]:
         counts = await client.counts(queue=queue_name)

@@ -1,4 +1,5 @@
-"""``wg retry``: put dead (or retry, or scheduled) jobs back in the queue now."""
+"""``wg retry``: put dead (or retry, or scheduled) jobs back in the queue now, or run
+completed and cancelled jobs again."""
 
 from __future__ import annotations
 
@@ -36,7 +37,13 @@ from wg_core import Client, JobState
 
 __all__ = ["RetrySource", "retry"]
 
-_RETRYABLE = (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED)
+_RETRYABLE = (
+    JobState.DEAD,
+    JobState.RETRY,
+    JobState.SCHEDULED,
+    JobState.COMPLETED,
+    JobState.CANCELLED,
+)
 
 
 class RetrySource(enum.StrEnum):
@@ -44,6 +51,8 @@ class RetrySource(enum.StrEnum):
 
     DEAD = "dead"
     RETRY = "retry"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
 
 @app.command()
@@ -81,10 +90,12 @@ def retry(
     output: OutputOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Put dead (or retry, or scheduled) jobs back in the queue now.
+    """Put dead (or retry, or scheduled) jobs back in the queue now; run completed
+    or cancelled jobs again.
 
     Dead jobs start over with a fresh retry count, in their own queue at their own
-    priority. Ids come from the arguments or, with -, from stdin:
+    priority; a completed or cancelled job runs again with the same id and payload.
+    Ids come from the arguments or, with -, from stdin:
     wg inspect dead -o id | wg retry - --yes
     """
     settings = resolve(ctx, url, namespace, output, json_output)

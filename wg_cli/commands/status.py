@@ -23,11 +23,11 @@ from wg_cli.commands.common import duration_arg
 from wg_cli.durations import format_duration, rfc3339
 from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import (
+    COUNTED_STATES,
     document,
     emit,
     emit_line,
     queue_document,
-    queues_table,
     stdout_console,
 )
 from wg_cli.session import run
@@ -40,11 +40,10 @@ from wg_cli.settings import (
     UrlOpt,
     resolve,
 )
+from wg_cli.tables import queues_table
 from wg_core import Client, Counters, QueueInfo, StateCounts, WorkerInfo
 
 __all__ = ["Snapshot", "status", "take_snapshot"]
-
-STATES = ("queued", "scheduled", "retry", "running", "dead")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ class Snapshot:
 
     def to_json(self, settings: Settings) -> dict[str, Any]:
         """The ``status`` document."""
-        counts = {state: getattr(self.counts, state) for state in STATES}
+        counts = {state: getattr(self.counts, state) for state in COUNTED_STATES}
         return document(
             settings,
             generated_at=rfc3339(round(self.taken_at, 3)),
@@ -108,10 +107,10 @@ def _render(snapshot: Snapshot, settings: Settings) -> Group:
     if snapshot.paused:
         header.append("  PAUSED", style="bold yellow")
     counts = Table(show_edge=False, header_style="bold", box=None, padding=(0, 2, 0, 0))
-    styles = {"retry": "yellow", "dead": "red", "running": "green"}
-    for state in STATES:
+    styles = {"retry": "yellow", "dead": "red", "running": "green", "cancelled": "dim"}
+    for state in COUNTED_STATES:
         counts.add_column(state, justify="right", style=styles.get(state))
-    counts.add_row(*(str(getattr(snapshot.counts, state)) for state in STATES))
+    counts.add_row(*(str(getattr(snapshot.counts, state)) for state in COUNTED_STATES))
     age = snapshot.oldest_queued_age
     busy = sum(worker.running for worker in snapshot.workers)
     slots = sum(worker.concurrency for worker in snapshot.workers)

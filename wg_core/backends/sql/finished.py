@@ -54,6 +54,9 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
     """The first pause of a polling waiter (it doubles up to ``WAIT_POLL_MAX``)."""
     WAIT_POLL_MAX: ClassVar[float] = 0.5
     """The longest pause of a polling waiter."""
+    LOCKS_ROWS: ClassVar[bool] = True
+    """Whether a transaction must lock the rows it reads before moving them (SQLite's
+    write transaction holds the only write lock already)."""
 
     _opened: bool
     _finished: Signal
@@ -104,7 +107,8 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
         ]
 
         async def body(session: SqlSession) -> int:
-            await session.fetch("lock_held", handles)
+            if self.LOCKS_ROWS:
+                await session.fetch("lock_held", handles)
             for row in rows:
                 await session.execute("keep_completed", row)
             done = await self._delete_held(session, handles)

@@ -512,9 +512,10 @@ WHERE last_seen < now() - make_interval(secs => %(forget_us)s::bigint / 1000000.
 
 -- name: complete_kept
 -- complete_counted for a batch with results to keep, in one statement: delete the rows
--- still held, store those with a keep (the arrays kept_ids/results/keeps_us) as
--- COMPLETED, count every one as processed, and notify the namespace's finished channel
--- (delivered at commit) once if anything was kept.
+-- still held, store those with a keep (the arrays kept_ids/results/keeps_us, sent in
+-- binary: no quoting of the results' JSON) as COMPLETED, count every one as processed,
+-- and notify the namespace's finished channel (delivered at commit) once if anything
+-- was kept.
 WITH done AS (
     DELETE FROM "{ns}_jobs"
     WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
@@ -528,7 +529,7 @@ WITH done AS (
            d.claimed_at, now(), now() + make_interval(secs => k.keep_us / 1000000.0),
            d.progress, d.progress_message, d.progress_at
     FROM done AS d
-    JOIN unnest(%(kept_ids)s::bigint[], %(results)s::text[], %(keeps_us)s::bigint[])
+    JOIN unnest(%(kept_ids)b::bigint[], %(results)b::text[], %(keeps_us)b::bigint[])
         AS k(id, result, keep_us) ON k.id = d.id
     ON CONFLICT (job_id) DO UPDATE SET
         state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,

@@ -125,9 +125,13 @@ CREATE INDEX IF NOT EXISTS "{ns}_retry_due_idx"
     ON "{ns}_retry" (coalesce(retry_at_ms, retry_at * 1000), id);
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_dead_job_id_idx" ON "{ns}_dead" (job_id);
 -- Completed and cancelled jobs, kept until expires_at (layout 3). Listing goes by
--- state (or queue and state) in finish order (id); pruning by expiry.
+-- state in finish order (id), a queue's filtered on that index (SQLite plans the
+-- listings' ":queue IS NULL OR queue = :queue" once, so a (queue, state, id) index would
+-- never be used: docs/sqlite.md); pruning by expiry. No AUTOINCREMENT:
+-- a new row's id is still above every kept one's (max + 1), and completing does not
+-- also write sqlite_sequence.
 CREATE TABLE IF NOT EXISTS "{ns}_finished" (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     state TEXT NOT NULL,
     job_json TEXT NOT NULL,
     job_id TEXT,
@@ -145,7 +149,6 @@ CREATE TABLE IF NOT EXISTS "{ns}_finished" (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_finished_job_id_idx" ON "{ns}_finished" (job_id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_state_idx" ON "{ns}_finished" (state, id);
-CREATE INDEX IF NOT EXISTS "{ns}_finished_queue_idx" ON "{ns}_finished" (queue, state, id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_expires_idx" ON "{ns}_finished" (expires_at)
 
 -- name: upgrade_jobs
@@ -459,11 +462,26 @@ DELETE FROM "{ns}_workers" WHERE last_seen < :now_ms - :forget_us / 1000
 -- (the same id enqueued again) is replaced by its latest run (OR REPLACE).
 
 -- name: lock_held
--- The rows still held under these tokens (the other dialects lock them; here the
--- transaction holds the write lock already).
+-- The rows still held under these tokens (the other dialects lock them; the SQLite
+-- backend skips it: its transaction holds the write lock already).
 SELECT id FROM "{ns}_jobs"
 WHERE id IN (:ids)
   AND lease_token IN (:tokens)
+
+-- name: complete_kept
+-- The held jobs of :kept (a JSON array of [id, token, result, keep_us]) as COMPLETED with
+-- their results, in one statement (the SQLite backend's complete; keep_completed is the
+-- engine's row by row): a row id look-up per job, no per-job statement to bind.
+INSERT OR REPLACE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT 'completed', j.job_json, j.job_id, j.job_name, j.queue, j.priority,
+       json_extract(k.value, '$[2]'), NULL, j.claimed_at, :now_ms,
+       :now_ms + json_extract(k.value, '$[3]') / 1000, j.progress, j.progress_message,
+       j.progress_at
+FROM json_each(:kept) AS k
+JOIN "{ns}_jobs" AS j
+    ON j.id = json_extract(k.value, '$[0]') AND j.lease_token = json_extract(k.value, '$[1]')
 
 -- name: keep_completed
 -- One held job as COMPLETED with its result, kept keep_us.

@@ -14,7 +14,7 @@ from typing import Any, Final, Literal, Self, TypeVar
 
 from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.sql.schema import SQLITE_COLUMNS, SQLITE_V3_COLUMNS
-from wg_core.backends.sql.session import Body, SqlSession, drive
+from wg_core.backends.sql.session import Body, SqlSession, drive, micros
 from wg_core.backends.sql.verbs import split_completions
 from wg_core.backends.sqlite.claiming import SqliteClaims
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
@@ -68,6 +68,7 @@ class SqliteBackend(SqliteClaims):
             "claim_queues",
             "bump_default",
             "complete_default",
+            "complete_kept",
             "enqueue_job",
             "table_spans",
             "job_ids_in",
@@ -77,6 +78,7 @@ class SqliteBackend(SqliteClaims):
     COLUMNS = SQLITE_COLUMNS
     V3_UPGRADES = SQLITE_V3_COLUMNS
     DDL_IN_TRANSACTION = True  # BEGIN IMMEDIATE is SQLite's schema lock
+    LOCKS_ROWS = False  # every write transaction holds the database's write lock
     UNITS_OUTLIVE_CALLERS = True  # a submitted Call runs to its end (connection.py)
 
     def __init__(
@@ -360,14 +362,26 @@ class SqliteBackend(SqliteClaims):
         if not attempts:
             return 0
         held, kept = split_completions(attempts)
-        if kept:
-            return await self._complete_kept(held, kept)
         handles = self._handles(held)
+        if not kept:
 
-        async def body(session: SqlSession) -> int:
+            async def body(session: SqlSession) -> int:
+                return await self._delete_held(session, handles)
+
+            return await self._run(body)
+        # Those to keep, in one statement (complete_kept), then the same delete.
+        rows = [
+            [int(item.attempt.key), item.attempt.token, item.result, micros(item.keep)]
+            for item in kept
+        ]
+
+        async def kept_body(session: SqlSession) -> int:
+            await session.execute("complete_kept", {"kept": rows})
             return await self._delete_held(session, handles)
 
-        return await self._run(body)
+        done = await self._run(kept_body)
+        self._finished.wake()
+        return done
 
     async def _delete_held(self, session: SqlSession, handles: dict[str, Any]) -> int:
         """The queue ``default``'s held rows first, without ``RETURNING`` (which costs
