@@ -24,8 +24,13 @@ Guarantees, and how:
 * **Compare-and-set transitions** on (row id, token), with the counter bump in the same
   transaction. Connections use ``CLIENT.FOUND_ROWS`` so that an UPDATE reports the rows
   it matched, not only those it changed.
-* **Exactly-once promotion**: due rows are locked with SKIP LOCKED and moved in one
-  transaction.
+* **Exactly-once promotion and pruning**: due (or expired finished) rows are locked
+  with SKIP LOCKED and moved (or deleted) in one transaction.
+* **Results and cancellation**: a completion with results to keep moves the rows into
+  ``{ns}_finished`` in the acknowledgement's transaction; ``cancel`` locks the job's
+  row, so a racing completion or ``finish_cancelled`` takes effect, never both. With no
+  notifications, ``wait_finished`` and ``wait_cancel_request`` poll (at most 0.5 s
+  apart); this process's own finishes and cancels wake them at once.
 * **Wake-ups**: an enqueue, promotion or release in this process wakes its idle
   claimers at once. Jobs enqueued by other processes are found by a *poller*: while
   at least one claimer waits, one dedicated connection (on its own thread, so it never

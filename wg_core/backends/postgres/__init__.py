@@ -2,8 +2,8 @@
 
 The package: ``driver`` (psycopg imported lazily, which errors mean a refused
 configuration, URL checks), ``sessions`` (named blocks on a pooled async connection or
-a caller's sync one), ``backend`` (the dialect: pools, LISTEN/NOTIFY, the one-statement
-hot paths).
+a caller's sync one), ``backend`` (the dialect: pools, the one-statement hot paths),
+``listening`` (the LISTEN connection and the waits it wakes).
 
 Guarantees, and how:
 
@@ -17,19 +17,26 @@ Guarantees, and how:
   open while handlers run (pool connections are in autocommit mode).
 * **Compare-and-set transitions** on (row id, token): a worker that lost its lease
   changes nothing. ``complete`` acknowledges a whole batch and bumps the counter in
-  one statement.
+  one statement; with results to keep, the same statement moves the rows into
+  ``{ns}_finished`` (``DELETE … RETURNING`` feeding the ``INSERT``) and notifies
+  ``{ns}_finished``. ``cancel`` locks the job's row, so a racing completion or
+  ``finish_cancelled`` takes effect, never both.
+* **Exactly-once pruning**: expired finished rows are picked ``FOR UPDATE SKIP LOCKED``
+  and deleted in one statement.
 * **Exactly-once promotion**: due rows are locked with SKIP LOCKED and moved in one
   transaction, so many pools can promote at once.
 * **Wake-ups**: ``pg_notify`` in the enqueue/promote/release statement (delivered on
   commit, so a transactional enqueue wakes workers only if it commits); one dedicated
   autocommit connection ``LISTEN``s and wakes this process's idle claimers. While that
   connection is down, claimers poll every ``poll_interval`` seconds, and re-poll as
-  soon as it is back (notifications sent meanwhile are lost).
+  soon as it is back (notifications sent meanwhile are lost). The same connection
+  listens on ``{ns}_finished`` (``wait_finished``) and ``{ns}_cancel``
+  (``wait_cancel_request``, so a running job's cancel reaches its worker at once).
 * **Transactional enqueue**: ``enqueue(jobs, connection=conn)`` writes through your
   ``psycopg.AsyncConnection`` (or a sync ``psycopg.Connection``, for the blocking
   facade) inside your transaction: the job exists if and only if you commit.
 * **Schema**: created, or upgraded in place from an older layout (the Rust wg's, wg's
-  layout 1) and its layout version recorded, on a writer's open under
+  layouts 1 and 2) and its layout version recorded, on a writer's open under
   ``pg_advisory_lock``, so processes starting at once do not race on the catalog;
   readers raise ``SchemaOutdatedError`` on an older layout; an existing table lacking
   wg's columns is a ``SchemaError``.

@@ -17,6 +17,11 @@ Guarantees, and how they are kept:
   place at the front.
 * **Compare-and-set transitions.** Complete, retry, bury, release and lease renewal
   match the row *and* the attempt's token; counters change in the same transaction.
+  A job kept after it finished moves to ``{ns}_finished`` in that transaction; a
+  cancel and a completion are serialised by the write lock (exactly one wins).
+* **Waiting for a finish or a cancel request**: every backend of a process on the same
+  file shares its wake-ups (``wakeups.py``); other processes' are found by polling
+  (0.05 s doubling to 0.5 s).
 * **Every write transaction takes the write lock up front** and waits for it up to
   ``busy_timeout``: ``BEGIN IMMEDIATE``, or, for a lone one-statement write (a single
   enqueue, a claim), autocommit mode, where the statement's first step does the same.
@@ -34,8 +39,10 @@ and the admin code are the engine's, the queries are ``sql/sqlite.sql`` (the eng
 block names; times bound as integer milliseconds of the injectable ``clock``, lists as
 JSON arrays). This package is only the driver layer:
 
-* ``backend.py``: the dialect's hooks: how a unit of work runs on a connection, the
-  one-statement claim, bulk enqueue's duplicate check, idle claimers' wait;
+* ``backend.py``: the dialect's hooks: connections, how a unit of work runs on one,
+  bulk enqueue's duplicate check, the acknowledgement (with results: one statement);
+* ``claiming.py``: the one-statement claim and idle claimers' wait;
+* ``wakeups.py``: the in-process wake-ups every backend on a file shares;
 * ``connection.py``: one ``sqlite3`` connection on its own thread, with group commit;
 * ``session.py``: the engine's named blocks on such a connection;
 * ``watcher.py``: wake-ups for other processes' commits;
