@@ -29,6 +29,10 @@ Where the contract leaves an order open, the model does too: jobs released back 
 same (queue, priority) are tied with each other (all in front of the rest), and so are
 jobs of one (queue, priority) promoted by the same call (their due times are equal to
 the model, not to the backend's clock), and jobs finished by one call expire together.
+
+The machine is put together from three modules beside this one: ``model_jobs`` (what
+the model knows of a job, the values rules draw), ``model_checks`` (the invariants) and
+``model_admin`` (the rules that pause, requeue, purge and delete).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from chaos.model_checks import ModelChecks
+from chaos.model_admin import ModelAdmin
 from chaos.model_jobs import (
     ENDINGS,
     FAR,
@@ -62,21 +66,20 @@ from chaos.model_jobs import (
     ModelJob,
     job_id_of,
     keeps,
-    movable_states,
     priorities,
     queue_lists,
     queues,
     raw_envelope,
 )
 from wg_core import Backend, JobState, WorkerInfo
-from wg_core.backend import Attempt, CancelOutcome, Completion, Move, NewJob, Progress
+from wg_core.backend import Attempt, CancelOutcome, Completion, NewJob, Progress
 
 __all__ = ["BackendMachine", "machine_for"]
 
 _T = TypeVar("_T")
 
 
-class BackendMachine(ModelChecks, RuleBasedStateMachine):
+class BackendMachine(ModelAdmin, RuleBasedStateMachine):
     """Subclassed per backend by ``machine_for`` (which sets ``make_backend``)."""
 
     make_backend: Callable[[str, Callable[[], float]], Backend]
@@ -174,9 +177,6 @@ class BackendMachine(ModelChecks, RuleBasedStateMachine):
             self._finished(job, JobState.CANCELLED, job.cancel_keep, next(self.seq))
         else:
             job.state, job.token, job.seq = JobState.QUEUED.value, None, RELEASED
-
-    def _enqueued(self, job: ModelJob) -> None:
-        job.state, job.token, job.seq = JobState.QUEUED.value, None, next(self.seq)
 
     def _finished(self, job: ModelJob, state: JobState, keep: str, rank: int) -> None:
         job.token = None
@@ -464,71 +464,6 @@ class BackendMachine(ModelChecks, RuleBasedStateMachine):
             assert newest <= min(self.jobs[j].finish_rank for j in kept), "prune order"
         for job_id in gone:
             self.jobs[job_id].state, self.jobs[job_id].short_epoch = GONE, None
-
-    # -- admin ---------------------------------------------------------------------------
-
-    @rule(queue=st.sampled_from(QUEUES), paused=st.booleans())
-    def pause_queue(self, queue: str, paused: bool) -> None:
-        self._run(self.backend.set_paused(paused, queue=queue))
-        if paused:
-            self.paused_queues.add(queue)
-        else:
-            self.paused_queues.discard(queue)
-
-    # Resuming twice as likely as pausing: a namespace paused half the time would leave
-    # few runs that claim anything.
-    @rule(paused=st.sampled_from((False, True, False)))
-    def pause_namespace(self, paused: bool) -> None:
-        self._run(self.backend.set_paused(paused))
-        self.paused = paused
-
-    def _movable(self) -> list[str]:
-        return self._in(
-            JobState.DEAD.value,
-            JobState.SCHEDULED.value,
-            JobState.RETRY.value,
-            RETRY_DUE,
-            *FINISHED,
-        )
-
-    @precondition(lambda self: bool(self._movable()))
-    @rule(data=st.data(), from_state=movable_states)
-    def requeue(self, data: st.DataObject, from_state: JobState) -> None:
-        """An admin move to the back of the job's queue (requeue dead, run now, run a
-        finished job again), from the state the job is in or (refused) another."""
-        job_id = data.draw(st.sampled_from(self._movable()))
-        job = self.jobs[job_id]
-        stored_state = JobState.RETRY.value if job.state == RETRY_DUE else job.state
-        moved = self._run(
-            self.backend.move_to_queue([Move(job_id, from_state, raw_envelope(job_id, 0))])
-        )
-        assert moved == (1 if stored_state == from_state.value else 0)
-        if moved:
-            self._enqueued(job)
-            job.retry_count = 0
-            job.run_again()
-
-    @precondition(lambda self: bool(self._movable() or self._in(JobState.QUEUED.value)))
-    @rule(
-        state=st.sampled_from([s for s in JobState if s is not JobState.RUNNING]),
-        queue=st.none() | st.sampled_from(QUEUES),
-    )
-    def purge(self, state: JobState, queue: str | None) -> None:
-        states = (state.value, RETRY_DUE) if state is JobState.RETRY else (state.value,)
-        doomed = self._in(*states, queue=queue)
-        assert self._run(self.backend.purge(state, queue=queue)) == len(doomed)
-        for job_id in doomed:
-            self.jobs[job_id].state, self.jobs[job_id].short_epoch = GONE, None
-
-    @precondition(lambda self: bool(self.jobs))
-    @rule(data=st.data())
-    def delete(self, data: st.DataObject) -> None:
-        job_id = data.draw(st.sampled_from(list(self.jobs)))
-        job = self.jobs[job_id]
-        deletable = job.state not in (JobState.RUNNING.value, GONE)
-        assert self._run(self.backend.delete_jobs([job_id])) == (1 if deletable else 0)
-        if deletable:
-            job.state, job.short_epoch = GONE, None
 
 
 def machine_for(

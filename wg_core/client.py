@@ -2,7 +2,7 @@
 
 The client does the cross-cutting work once, above every backend: job ids, the
 envelope's JSON, timestamps, payload size caps, and the read-modify-write of admin
-operations (requeueing a dead job resets its ``retry_count``).
+operations (requeueing a dead job resets its ``retry_count``: ``wg_core.requeueing``).
 
 It also refuses, before any I/O, what no reader could handle (``ConfigError``): job
 names, job ids, queue names and priorities outside their rules (``wg_core.new_jobs``,
@@ -25,7 +25,6 @@ from wg_core.backend import (
     Counters,
     JobQuery,
     JobState,
-    Move,
     QueueInfo,
     StateCounts,
     WorkerInfo,
@@ -50,6 +49,7 @@ from wg_core.options import (
     to_seconds,
 )
 from wg_core.queues import DEFAULT_QUEUE
+from wg_core.requeueing import REQUEUEABLE, RUNNABLE_NOW, requeue_ids, requeue_matching
 from wg_core.urls import backend_from_url
 
 __all__ = [
@@ -62,19 +62,9 @@ __all__ = [
     "validate_job_name",
 ]
 
-_ADMIN_PAGE: Final = 500
 _WAIT_SLICE: Final = 60.0
 """Seconds one ``wait_finished`` call may wait: ``result(timeout=None)`` waits in
 slices, so no backend is ever asked to wait for ever."""
-_REQUEUEABLE: Final = (
-    JobState.DEAD,
-    JobState.RETRY,
-    JobState.SCHEDULED,
-    JobState.COMPLETED,
-    JobState.CANCELLED,
-)
-_START_OVER: Final = (JobState.DEAD, JobState.COMPLETED, JobState.CANCELLED)
-"""Requeued from these, a job starts over: its ``retry_count`` back to 0."""
 
 
 class Client:
@@ -372,14 +362,7 @@ class Client:
         ``last_error`` is kept for the record). Ids not found or currently running are
         skipped.
         """
-        backend = await self._ready()
-        moves: list[Move] = []
-        for job_id in dict.fromkeys(job_ids):
-            stored = await backend.get_job(job_id)
-            if stored is None or stored.state not in _REQUEUEABLE:
-                continue
-            moves.append(self._requeue_move(JobInfo.from_stored(stored)))
-        return await backend.move_to_queue(moves) if moves else 0
+        return await requeue_ids(await self._ready(), job_ids, REQUEUEABLE)
 
     async def retry_all(
         self,
@@ -393,54 +376,19 @@ class Client:
         (``queue``: only that queue's jobs). Each job goes back to its own queue, at its
         own priority."""
         source = JobState(state)
-        if source not in _REQUEUEABLE:
-            raise ConfigError(f"only {', '.join(_REQUEUEABLE)} jobs can be requeued")
-        backend = await self._ready()
-        total = 0
-        while True:
-            # Always read the first page: moved jobs leave the state, so offsets shift.
-            page = await backend.list_jobs(
-                JobQuery(
-                    state=source,
-                    limit=_ADMIN_PAGE,
-                    queue=queue,
-                    job_name=job_name,
-                    error_contains=error_contains,
-                )
-            )
-            if not page:
-                return total
-            moved = await backend.move_to_queue(
-                [self._requeue_move(JobInfo.from_stored(job)) for job in page]
-            )
-            total += moved
-            if moved == 0:
-                return total  # someone else is moving them; do not spin
-
-    @staticmethod
-    def _requeue_move(job: JobInfo) -> Move:
-        envelope = job.envelope
-        if envelope is None:
-            # Not ours to rewrite: move the stored text as it is; the worker will
-            # bury it again with the decode error.
-            return Move(job_id=job.job_id, from_state=job.state, raw=job.raw)
-        changes: dict[str, Any] = {"status": "Pending", "scheduled_at": None}
-        if job.state in _START_OVER:
-            changes["retry_count"] = 0
-        return Move(
-            job_id=job.job_id, from_state=job.state, raw=envelope.evolve(**changes).encode()
+        if source not in REQUEUEABLE:
+            raise ConfigError(f"only {', '.join(REQUEUEABLE)} jobs can be requeued")
+        return await requeue_matching(
+            await self._ready(),
+            source,
+            queue=queue,
+            job_name=job_name,
+            error_contains=error_contains,
         )
 
     async def run_now(self, job_ids: Sequence[str]) -> int:
         """Move scheduled or retry jobs to the queue now (``retry_count`` kept)."""
-        backend = await self._ready()
-        moves: list[Move] = []
-        for job_id in dict.fromkeys(job_ids):
-            stored = await backend.get_job(job_id)
-            if stored is None or stored.state not in (JobState.SCHEDULED, JobState.RETRY):
-                continue
-            moves.append(self._requeue_move(JobInfo.from_stored(stored)))
-        return await backend.move_to_queue(moves) if moves else 0
+        return await requeue_ids(await self._ready(), job_ids, RUNNABLE_NOW)
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel one job. A queued, scheduled, retrying or dead job becomes
