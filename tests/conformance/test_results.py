@@ -92,6 +92,32 @@ async def test_complete_with_a_result_is_compare_and_set(backend: Backend) -> No
     assert (await backend.counters()).processed == 1
 
 
+@pytest.mark.parametrize("stale_first", [True, False], ids=["stale-first", "current-first"])
+async def test_one_batch_with_a_stale_and_the_current_attempt_keeps_the_current_result(
+    backend: Backend, stale_first: bool
+) -> None:
+    # A worker whose lease ran out may acknowledge in the same batch as the job's new
+    # holder (found by the Hypothesis model: one engine stored the stale result, one
+    # failed the whole batch).
+    job, crashed = await start_job(backend, lease=SHORT)
+    reclaimed: list[Attempt] = []
+
+    async def expired() -> bool:
+        reclaimed.extend(await backend.reclaim_expired(limit=1, lease=LEASE, worker_id="reaper"))
+        return bool(reclaimed)
+
+    await wait_until(expired)
+    current = reclaimed[0]
+    order = (crashed, current) if stale_first else (current, crashed)
+    batch = [Completion(attempt, result=f'"{attempt.token}"', keep=KEEP) for attempt in order]
+    assert await backend.complete(batch) == 1
+    stored = await backend.get_job(job.job_id)
+    assert stored is not None
+    assert stored.state is JobState.COMPLETED
+    assert stored.result == f'"{current.token}"'
+    assert (await backend.counters()).processed == 1
+
+
 async def test_the_result_of_a_retried_job_is_the_final_attempts(backend: Backend) -> None:
     job, crashed = await start_job(backend, lease=SHORT)
     reclaimed: list[Attempt] = []

@@ -306,7 +306,12 @@ class MySqlBackend(SqlBackend):
             sql = self._sql["complete_kept"]
             params["kept"] = json.dumps(
                 [
-                    {"id": int(item.attempt.key), "keep_us": micros(item.keep)}
+                    # Matched by token too: a batch may hold a stale attempt of a job.
+                    {
+                        "id": int(item.attempt.key),
+                        "token": item.attempt.token,
+                        "keep_us": micros(item.keep),
+                    }
                     # A JSON null may read back as the text 'null': leave the key out.
                     | ({} if item.result is None else {"result": item.result})
                     for item in kept

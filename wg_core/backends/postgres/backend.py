@@ -358,6 +358,8 @@ class PostgresBackend(Listening):
         if kept:
             block = "complete_kept"
             params["kept_ids"] = [int(item.attempt.key) for item in kept]
+            # Matched by token too: a batch may hold a stale attempt of the same job.
+            params["kept_tokens"] = [item.attempt.token for item in kept]
             params["results"] = [item.result for item in kept]
             params["keeps_us"] = [micros(item.keep) for item in kept]
 

@@ -420,8 +420,9 @@ SELECT 'completed', j.job_json, j.job_id, j.job_name, j.queue, j.priority, k.res
        j.progress, j.progress_message, j.progress_at
 FROM `{ns}_jobs` AS j
 JOIN JSON_TABLE(%(kept)s, '$[*]' COLUMNS (
-    id BIGINT PATH '$.id', result LONGTEXT PATH '$.result', keep_us BIGINT PATH '$.keep_us'
-)) AS k ON k.id = j.id
+    id BIGINT PATH '$.id', token VARCHAR(100) PATH '$.token', result LONGTEXT PATH '$.result',
+    keep_us BIGINT PATH '$.keep_us'
+)) AS k ON k.id = j.id AND k.token = j.lease_token
 WHERE j.id IN %(ids)s AND j.lease_token IN %(tokens)s;
 INSERT INTO `{ns}_meta` (name, shard, value)
 SELECT IF(queue = 'default', 'processed', CONCAT('processed:', queue)), %(shard)s, COUNT(*)

@@ -519,7 +519,7 @@ WHERE last_seen < now() - make_interval(secs => %(forget_us)s::bigint / 1000000.
 WITH done AS (
     DELETE FROM "{ns}_jobs"
     WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
-    RETURNING id, job_json, job_id, job_name, queue, priority, claimed_at,
+    RETURNING id, lease_token, job_json, job_id, job_name, queue, priority, claimed_at,
               progress, progress_message, progress_at
 ), kept AS (
     INSERT INTO "{ns}_finished" AS f
@@ -529,8 +529,9 @@ WITH done AS (
            d.claimed_at, now(), now() + make_interval(secs => k.keep_us / 1000000.0),
            d.progress, d.progress_message, d.progress_at
     FROM done AS d
-    JOIN unnest(%(kept_ids)b::bigint[], %(results)b::text[], %(keeps_us)b::bigint[])
-        AS k(id, result, keep_us) ON k.id = d.id
+    JOIN unnest(%(kept_ids)b::bigint[], %(kept_tokens)b::text[], %(results)b::text[],
+                %(keeps_us)b::bigint[])
+        AS k(id, token, result, keep_us) ON k.id = d.id AND k.token = d.lease_token
     ON CONFLICT (job_id) DO UPDATE SET
         state = EXCLUDED.state, job_json = EXCLUDED.job_json, job_name = EXCLUDED.job_name,
         queue = EXCLUDED.queue, priority = EXCLUDED.priority, result = EXCLUDED.result,
