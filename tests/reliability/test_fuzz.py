@@ -523,9 +523,11 @@ def test_stored_texts_never_wedge_a_worker_pool(texts: list[str]) -> None:
     if before.queued:
         problems.append(f"QUEUED after the drain: {before}")
     for job in outcome["stored"].values():
-        if job.state not in (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED):
+        # A job that ran to its end is kept COMPLETED (issue 18): an end state as good as
+        # dead or waiting for a retry; only those two must say why.
+        if job.state not in (JobState.DEAD, JobState.RETRY, JobState.SCHEDULED, JobState.COMPLETED):
             problems.append(f"{job.job_id} is {job.state.value}")
-        elif job.state is not JobState.SCHEDULED and not peek_envelope(job.raw).last_error:
+        elif job.state in (JobState.DEAD, JobState.RETRY) and not peek_envelope(job.raw).last_error:
             problems.append(f"{job.state.value} with no reason: {job.raw[:300]!r}")
     if problems:
         # No traceback: rendering one after a handler task's failure in this process
