@@ -358,13 +358,14 @@ WHERE id IN (:ids)
   AND lease_token IN (:tokens)
 RETURNING queue
 
--- name: complete_default
--- The queue default's held rows (the SQLite backend's complete: a plain DELETE, no
--- RETURNING); the rest, if any, go through complete.
+-- name: complete_queue
+-- One queue's held rows of a batch (the SQLite backend's complete: a plain DELETE, no
+-- RETURNING, whose row count bumps that queue's counter); the rest, if any (an attempt
+-- whose queue is not its row's), go through complete.
 DELETE FROM "{ns}_jobs"
 WHERE id IN (:ids)
   AND lease_token IN (:tokens)
-  AND queue = 'default'
+  AND queue = :queue
 
 -- name: bump_default
 -- The queue default's counters: layout 1's row of {ns}_meta (a single writer at a time:
