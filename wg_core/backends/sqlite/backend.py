@@ -63,6 +63,7 @@ class SqliteBackend(SqliteClaims):
             "pragma_synchronous_full",
             "pragma_synchronous_normal",
             "pragma_query_only",
+            "pragma_cache_size",
             "data_version",
             "claim",
             "claim_queues",
@@ -182,7 +183,10 @@ class SqliteBackend(SqliteClaims):
             raise
 
     async def _start_connections(self, create: bool) -> None:
-        writes = [self._sql[f"pragma_synchronous_{self._synchronous}"]]
+        writes = [
+            self._sql[f"pragma_synchronous_{self._synchronous}"],
+            self._sql["pragma_cache_size"],
+        ]
         lazy_sync = None
         if not self._in_memory:
             if create:  # a reader never changes the file's journal mode
