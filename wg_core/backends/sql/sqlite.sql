@@ -318,33 +318,6 @@ WHERE id IN (
 )
 RETURNING id, job_json, priority, queue
 
--- name: claim_queues
--- The claim of several queues in one statement: one indexed subquery per queue (the
--- part below repeated per queue by the driver, :queue bound to each in turn and :ord
--- its position: prepared.py), joined by UNION ALL, which SQLite runs as co-routines in
--- their order; the outer LIMIT, with no ORDER BY to wait for every queue's rows, stops
--- them once the batch is full, so a later queue is not read while an earlier one fills
--- it (EXPLAIN QUERY PLAN: docs/sqlite.md). :ord is there only to keep the parts apart.
-UPDATE "{ns}_jobs"
-SET lease_token = :batch || '-' || id, lease_until = :now_ms + :lease_us / 1000,
-    worker_id = :worker_id, claimed_at = :now_ms
-WHERE id IN (
-    SELECT id FROM (
-        -- for each :queue in :queues, numbered :ord
-        SELECT * FROM (
-            SELECT id, :ord AS ord FROM "{ns}_jobs"
-            WHERE lease_token IS NULL AND queue = :queue
-              AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
-            ORDER BY priority DESC, id
-            LIMIT :limit
-        )
-        -- end for
-    )
-    WHERE NOT (SELECT paused FROM "{ns}_meta" WHERE id = 1)
-    LIMIT :limit
-)
-RETURNING id, job_json, priority, queue
-
 -- name: claim_select
 SELECT id, job_json, queue FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND queue = :queue

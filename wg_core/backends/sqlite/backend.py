@@ -66,7 +66,6 @@ class SqliteBackend(SqliteClaims):
             "pragma_cache_size",
             "data_version",
             "claim",
-            "claim_queues",
             "bump_default",
             "complete_queue",
             "complete_kept",
