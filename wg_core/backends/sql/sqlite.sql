@@ -250,6 +250,12 @@ PRAGMA synchronous = NORMAL
 -- a 2 MiB cache their pages were read back from the OS on every transaction.
 PRAGMA cache_size = -16384
 
+-- name: pragma_wal_autocheckpoint
+-- The writer checkpoints the WAL every 4 000 pages (SQLite's default: 1 000), the WAL
+-- file growing to about 16 MiB before it is reused: a drain over interleaved queues
+-- writes many more WAL frames per transaction, hence many more checkpoints.
+PRAGMA wal_autocheckpoint = 4000
+
 -- name: pragma_query_only
 PRAGMA query_only = 1
 

@@ -64,6 +64,7 @@ class SqliteBackend(SqliteClaims):
             "pragma_synchronous_normal",
             "pragma_query_only",
             "pragma_cache_size",
+            "pragma_wal_autocheckpoint",
             "data_version",
             "claim",
             "bump_default",
@@ -185,6 +186,7 @@ class SqliteBackend(SqliteClaims):
         writes = [
             self._sql[f"pragma_synchronous_{self._synchronous}"],
             self._sql["pragma_cache_size"],
+            self._sql["pragma_wal_autocheckpoint"],
         ]
         lazy_sync = None
         if not self._in_memory:
