@@ -363,14 +363,14 @@ class SqliteBackend(SqliteClaims):
 
     async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
         """Those to keep in one statement (``complete_kept``), then every held row
-        deleted and counted per queue (``_delete_held``), in one transaction."""
+        deleted and counted per queue (``_delete_by_queue``), in one transaction."""
         if not attempts:
             return 0
         held, kept = split_completions(attempts)
         if not kept:
 
             async def body(session: SqlSession) -> int:
-                return await self._delete_held(session, held)
+                return await self._delete_by_queue(session, held)
 
             return await self._run(body)
         # Those to keep, in one statement (complete_kept), then the same delete.
@@ -381,13 +381,13 @@ class SqliteBackend(SqliteClaims):
 
         async def kept_body(session: SqlSession) -> int:
             await session.execute("complete_kept", {"kept": rows})
-            return await self._delete_held(session, held)
+            return await self._delete_by_queue(session, held)
 
         done = await self._run(kept_body)
         self._finished.wake()
         return done
 
-    async def _delete_held(self, session: SqlSession, held: Sequence[Attempt]) -> int:
+    async def _delete_by_queue(self, session: SqlSession, held: Sequence[Attempt]) -> int:
         """The held rows, one plain DELETE per queue of the batch (by ``Attempt.queue``;
         no ``RETURNING``, which costs SQLite a temporary table per statement) whose row
         count bumps that queue's counter in the same transaction. An attempt whose
