@@ -70,7 +70,15 @@ class MySqlBackend(SqlBackend):
 
     SQL_FILE = "mysql.sql"
     EXTRA_BLOCKS = frozenset(
-        {"version", "probe", "claim_begin", "claim_lease", "complete_counted", "complete_kept"}
+        {
+            "version",
+            "probe",
+            "claim_begin",
+            "claim_lease",
+            "complete_counted",
+            "complete_queue",
+            "complete_kept",
+        }
     )
 
     def __init__(
@@ -302,8 +310,10 @@ class MySqlBackend(SqlBackend):
         held, kept = split_completions(attempts)
         params: dict[str, Any] = {**self._handles(held), "shard": self._shard()}
         sql = self._sql["complete_counted"]
+        opening = 1  # START TRANSACTION
         if kept:
             sql = self._sql["complete_kept"]
+            opening = 3  # START TRANSACTION, the locking SELECT, the finished rows' REPLACE
             params["kept"] = json.dumps(
                 [
                     # Matched by token too: a batch may hold a stale attempt of a job.
@@ -317,12 +327,25 @@ class MySqlBackend(SqlBackend):
                     for item in kept
                 ]
             )
+        # Then each queue's DELETE and counter (complete_queue, its parameters numbered):
+        # the DELETE's row count is that queue's count, read by no locking SELECT.
+        groups: dict[str, list[Attempt]] = {}
+        for attempt in held:
+            groups.setdefault(attempt.queue, []).append(attempt)
+        parts = [sql]
+        for i, (queue, group) in enumerate(groups.items()):
+            parts.append(self._sql["complete_queue"].replace("{i}", str(i)))
+            params[f"ids{i}"] = [int(attempt.key) for attempt in group]
+            params[f"tokens{i}"] = [attempt.token for attempt in group]
+            params[f"queue{i}"] = queue
+        sql = ";\n".join(part.strip().rstrip(";") for part in parts)
 
         async def body(session: SqlSession) -> int:
             assert isinstance(session, Session)
-            # START TRANSACTION, the locking SELECT, (the finished rows' REPLACE,) the
-            # counters' INSERT, DELETE (then COMMIT): the DELETE's count.
-            return session.call(script_counts, sql, params)[-1]
+            # The opening statements, then per queue DELETE, SET, INSERT (then COMMIT):
+            # the sum of the DELETEs' counts.
+            counts = session.call(script_counts, sql, params)
+            return sum(counts[opening::3])
 
         done = await self._run(body, transaction=False)
         if kept:

@@ -272,24 +272,26 @@ WHERE id IN %(ids)s;
 COMMIT
 
 -- name: complete_counted
--- The acknowledgement's statements in one round trip (a multi-statement on wg's own
--- connections): delete the rows still held under their tokens and count them as
--- processed in the same transaction (the DELETE's row count is the caller's answer).
--- The COMMIT is NOT part of it: it is sent on its own once every result has been read.
--- With the COMMIT inside the multi-statement, a worker killed mid-acknowledgement left
--- deletions committed without their count (chaos 1-sigkill on MariaDB 10.11: 13 of
--- 10 000); a transaction the client never commits is rolled back when it disconnects.
--- The rows still held are locked first, so that each queue's count (read without locks
--- under READ COMMITTED) is exactly what the DELETE then removes; the DELETE is the last
--- statement: its row count is the answer.
-START TRANSACTION;
-SELECT id FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s FOR UPDATE;
+-- The acknowledgement's opening (a multi-statement on wg's own connections, one round
+-- trip): complete_queue follows, once per queue of the batch (the MySQL backend groups
+-- the attempts by their queue). The COMMIT is NOT part of it: it is sent on its own
+-- once every result has been read. With the COMMIT inside the multi-statement, a worker
+-- killed mid-acknowledgement left deletions committed without their count (chaos
+-- 1-sigkill on MariaDB 10.11: 13 of 10 000); a transaction the client never commits is
+-- rolled back when it disconnects.
+START TRANSACTION
+
+-- name: complete_queue
+-- One queue's rows of an acknowledgement still held under their tokens: deleted, and
+-- the DELETE's own row count (ROW_COUNT(), no locking read, no count by queue) added to
+-- that queue's counter in the same transaction. {i} numbers the queue's parameters.
+DELETE FROM `{ns}_jobs` WHERE id IN %(ids{i})s AND lease_token IN %(tokens{i})s;
+SET @wg_done = ROW_COUNT();
 INSERT INTO `{ns}_meta` (name, shard, value)
-SELECT IF(queue = 'default', 'processed', CONCAT('processed:', queue)), %(shard)s, COUNT(*)
-FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
-GROUP BY queue
-ON DUPLICATE KEY UPDATE value = value + VALUES(value);
-DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+SELECT IF(%(queue{i})s = 'default', 'processed', CONCAT('processed:', %(queue{i})s)),
+       %(shard)s, @wg_done
+FROM DUAL WHERE @wg_done > 0
+ON DUPLICATE KEY UPDATE value = value + VALUES(value)
 
 -- name: claim_select
 -- One queue's part of a claim (the MySQL backend's claim after claim_begin, the
@@ -406,10 +408,10 @@ WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL %(forget_us)s MICROSECOND
 
 -- name: complete_kept
 -- complete_counted for a batch with results to keep, in the same round trips: lock the
--- rows still held, store those listed in :kept (a JSON array of id, result, keep_us) as
--- COMPLETED, count every held one as processed, delete them (the DELETE's row count
--- is the answer; COMMIT on its own, as for complete_counted). JSON_TABLE: MySQL 8.0.4+,
--- MariaDB 10.6+.
+-- rows still held (so that none is re-leased between the copy and the delete), store
+-- those listed in :kept (a JSON array of id, token, result, keep_us) as COMPLETED; then
+-- complete_queue per queue counts and deletes them (COMMIT on its own, as for
+-- complete_counted). JSON_TABLE: MySQL 8.0.4+, MariaDB 10.6+.
 START TRANSACTION;
 SELECT id FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s FOR UPDATE;
 REPLACE INTO `{ns}_finished`
@@ -423,13 +425,7 @@ JOIN JSON_TABLE(%(kept)s, '$[*]' COLUMNS (
     id BIGINT PATH '$.id', token VARCHAR(100) PATH '$.token', result LONGTEXT PATH '$.result',
     keep_us BIGINT PATH '$.keep_us'
 )) AS k ON k.id = j.id AND k.token = j.lease_token
-WHERE j.id IN %(ids)s AND j.lease_token IN %(tokens)s;
-INSERT INTO `{ns}_meta` (name, shard, value)
-SELECT IF(queue = 'default', 'processed', CONCAT('processed:', queue)), %(shard)s, COUNT(*)
-FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
-GROUP BY queue
-ON DUPLICATE KEY UPDATE value = value + VALUES(value);
-DELETE FROM `{ns}_jobs` WHERE id IN %(ids)s AND lease_token IN %(tokens)s
+WHERE j.id IN %(ids)s AND j.lease_token IN %(tokens)s
 
 -- name: lock_held
 -- The rows still held under these tokens, locked (the engine's complete with results,

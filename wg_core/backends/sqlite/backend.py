@@ -63,11 +63,12 @@ class SqliteBackend(SqliteClaims):
             "pragma_synchronous_full",
             "pragma_synchronous_normal",
             "pragma_query_only",
+            "pragma_cache_size",
+            "pragma_wal_autocheckpoint",
             "data_version",
             "claim",
-            "claim_queues",
             "bump_default",
-            "complete_default",
+            "complete_queue",
             "complete_kept",
             "enqueue_job",
             "table_spans",
@@ -182,7 +183,11 @@ class SqliteBackend(SqliteClaims):
             raise
 
     async def _start_connections(self, create: bool) -> None:
-        writes = [self._sql[f"pragma_synchronous_{self._synchronous}"]]
+        writes = [
+            self._sql[f"pragma_synchronous_{self._synchronous}"],
+            self._sql["pragma_cache_size"],
+            self._sql["pragma_wal_autocheckpoint"],
+        ]
         lazy_sync = None
         if not self._in_memory:
             if create:  # a reader never changes the file's journal mode
@@ -357,16 +362,15 @@ class SqliteBackend(SqliteClaims):
         return "bump_default" if queue == DEFAULT_QUEUE else "bump"
 
     async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
-        """The engine's complete (results to keep: ``FinishVerbs``), its delete the
-        queue ``default``'s jobs first (``_delete_held``)."""
+        """Those to keep in one statement (``complete_kept``), then every held row
+        deleted and counted per queue (``_delete_by_queue``), in one transaction."""
         if not attempts:
             return 0
         held, kept = split_completions(attempts)
-        handles = self._handles(held)
         if not kept:
 
             async def body(session: SqlSession) -> int:
-                return await self._delete_held(session, handles)
+                return await self._delete_by_queue(session, held)
 
             return await self._run(body)
         # Those to keep, in one statement (complete_kept), then the same delete.
@@ -377,19 +381,30 @@ class SqliteBackend(SqliteClaims):
 
         async def kept_body(session: SqlSession) -> int:
             await session.execute("complete_kept", {"kept": rows})
-            return await self._delete_held(session, handles)
+            return await self._delete_by_queue(session, held)
 
         done = await self._run(kept_body)
         self._finished.wake()
         return done
 
-    async def _delete_held(self, session: SqlSession, handles: dict[str, Any]) -> int:
-        """The queue ``default``'s held rows first, without ``RETURNING`` (which costs
-        SQLite a temporary table per statement): a pool serving ``default``
-        acknowledges in one DELETE and one counter update."""
-        done = await session.execute("complete_default", handles)
-        if done:
-            await session.execute("bump_default", self._bump("processed", DEFAULT_QUEUE, done))
-        if done == len(handles["ids"]):
+    async def _delete_by_queue(self, session: SqlSession, held: Sequence[Attempt]) -> int:
+        """The held rows, one plain DELETE per queue of the batch (by ``Attempt.queue``;
+        no ``RETURNING``, which costs SQLite a temporary table per statement) whose row
+        count bumps that queue's counter in the same transaction. An attempt whose
+        queue is not its row's (none the engine hands out) is left to the engine's
+        ``complete``, which reads each row's queue."""
+        groups: dict[str, list[Attempt]] = {}
+        for attempt in held:
+            groups.setdefault(attempt.queue, []).append(attempt)
+        done = 0
+        for queue, attempts in groups.items():
+            deleted = await session.execute(
+                "complete_queue", {**self._handles(attempts), "queue": queue}
+            )
+            if deleted:
+                bump = self._bump("processed", queue, deleted)
+                await session.execute(self._bump_block(queue), bump)
+                done += deleted
+        if done == len(held):
             return done
-        return done + await self._complete_counted(session, handles)
+        return done + await self._complete_counted(session, self._handles(held))
