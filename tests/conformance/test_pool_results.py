@@ -309,6 +309,7 @@ async def test_a_sync_handler_sees_ctx_cancelled(client: Client, start_pool: Any
     with pytest.raises(JobFailedError) as caught:
         await client.result(job_id, timeout=WAIT)
     assert caught.value.state is JobState.CANCELLED  # not completed, though it returned
+
     # The pool counts the cancel once finish_cancelled has returned, which a waiter may
     # see before the pool does (it raced that on MySQL under load).
     async def counted() -> bool:
