@@ -89,7 +89,8 @@ class RedisBackend(RedisHistory, RedisAdmin):
             max_connections=max_connections,
         )
         self._claims = BlockingClaims(self._transport, self._keys, self.release)
-        self._signals = Signals(self._transport, self._keys)
+        self._signals = Signals(self._transport, self._keys, cancel=False)
+        self._cancel_signals = Signals(self._transport, self._keys, cancel=True)
         k = self._keys
         self._enqueue_one_keys = (k.jobs, k.ids, k.aliases)
         self._enqueue_keys = (k.ids, k.aliases, k.placements, k.queues, k.order)
@@ -139,6 +140,7 @@ class RedisBackend(RedisHistory, RedisAdmin):
 
     async def close(self) -> None:
         await self._signals.close()
+        await self._cancel_signals.close()
         await self._transport.close(self._claims.give_back_on_close())
 
     async def destroy(self) -> None:

@@ -41,6 +41,7 @@ class RedisHistory(RedisListing):
     """Cancellation, progress, pruning and waits of ``RedisBackend`` (a mixin)."""
 
     _signals: Signals
+    _cancel_signals: Signals
 
     async def cancel(self, job_id: str, *, keep: float) -> CancelOutcome:
         k = self._keys
@@ -131,4 +132,4 @@ class RedisHistory(RedisListing):
             signals.unwatch(job_id, event)
 
     async def wait_cancel_request(self, *, timeout: float) -> bool:
-        return await self._signals.wait_cancel(timeout)
+        return await self._cancel_signals.wait_cancel(timeout)

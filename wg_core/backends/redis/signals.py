@@ -8,7 +8,10 @@ and burial) and ``{ns}:signal:cancel`` (the id of a running job whose cancel was
 requested). A ``PUBLISH`` nobody listens to costs the server about a microsecond, and
 ``complete`` with ``keep`` 0 (a bare ``Attempt``) sends none.
 
-Each backend instance listens on one connection of its own, opened at the first wait
+A backend instance has two listeners, one per channel, each on a connection of its own
+opened at its first wait: a worker pool waits only for cancel requests, and must not
+receive (and decode) a message for every batch of jobs it completes; a client waiting
+for a result listens to finished jobs only. Each listens from its first wait
 and kept until ``close``, so that a wait costs no subscribe round trip and nothing
 published between two waits is missed: a cancel request that arrives while nobody waits
 makes the next ``wait_cancel_request`` return at once. Messages are delivered only
@@ -44,10 +47,12 @@ _RETRY_MAX: Final = 2.0
 class Signals:
     """The pub/sub listener of one backend instance (used from one event loop)."""
 
-    def __init__(self, transport: Transport, keys: Keys) -> None:
+    def __init__(self, transport: Transport, keys: Keys, *, cancel: bool) -> None:
         self._transport = transport
         self._finished_channel = keys.finished_channel
         self._cancel_channel = keys.cancel_channel
+        # The one channel this listener subscribes to (see the module docstring).
+        self._channel = keys.cancel_channel if cancel else keys.finished_channel
         self._watchers: dict[str, set[asyncio.Event]] = {}
         self._cancel = asyncio.Event()
         self._ready = asyncio.Event()
@@ -119,19 +124,16 @@ class Signals:
             client = self._transport.connect()
             pubsub: Any = client.pubsub()
             try:
-                await pubsub.subscribe(self._finished_channel, self._cancel_channel)
-                subscribed = 0
+                await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
                     kind = message.get("type")
                     if kind == "subscribe":
-                        subscribed += 1
-                        if subscribed == 2:
-                            self._ready.set()
-                            delay = _RETRY_FIRST
-                            if not first:
-                                # Messages sent while disconnected are lost: check again.
-                                self._wake_everyone()
-                            first = False
+                        self._ready.set()
+                        delay = _RETRY_FIRST
+                        if not first:
+                            # Messages sent while disconnected are lost: check again.
+                            self._wake_everyone()
+                        first = False
                     elif kind == "message":
                         self._deliver(message.get("channel"), message.get("data"))
             except asyncio.CancelledError:
