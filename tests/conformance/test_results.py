@@ -24,9 +24,11 @@ from wg_core.backend import (
     JobQuery,
     JobState,
     Move,
+    NewJob,
     Progress,
 )
 from wg_core.dispatch import checked
+from wg_core.errors import DuplicateJobError
 
 LEASE = 30.0
 KEEP = 3600.0
@@ -205,6 +207,32 @@ async def test_delete_and_purge_finished_jobs(backend: Backend) -> None:
     assert await backend.get_job(fourth) is None
     assert (await backend.counts()).completed == 0
     assert (await backend.counters()).processed == 4  # deleting does not uncount
+
+
+async def test_a_kept_job_id_is_refused_until_the_job_is_deleted(backend: Backend) -> None:
+    job_id = await completed(backend)
+    # Another job under the kept id (Redis takes a byte-identical re-send for a retry).
+    raw = envelope(payload={"again": True}, job_id=job_id).encode()
+    before = await backend.counts()
+    fresh = new_job()
+    for batch in (
+        [NewJob(job_id=job_id, job_name="job", raw=raw)],
+        [fresh, NewJob(job_id=job_id, job_name="job", raw=raw)],
+        [NewJob(job_id=job_id, job_name="job", raw=raw, delay=60.0)],
+        [fresh, new_job(delay=60.0), NewJob(job_id=job_id, job_name="job", raw=raw, delay=60.0)],
+    ):
+        with pytest.raises(DuplicateJobError):
+            await backend.enqueue(batch)
+        assert await backend.counts() == before
+        assert await backend.get_job(fresh.job_id) is None
+    stored = await backend.get_job(job_id)
+    assert stored is not None
+    assert (stored.state, stored.result) == (JobState.COMPLETED, RESULT)
+    assert await backend.delete_jobs([job_id]) == 1
+    await backend.enqueue([NewJob(job_id=job_id, job_name="job", raw=raw)])
+    stored = await backend.get_job(job_id)
+    assert stored is not None
+    assert (stored.state, stored.raw) == (JobState.QUEUED, raw)
 
 
 # -- prune ---------------------------------------------------------------------------------

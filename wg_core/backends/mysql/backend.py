@@ -38,7 +38,7 @@ from wg_core.backends.mysql.sessions import (
 )
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Row, SqlSession, micros
-from wg_core.backends.sql.verbs import split_completions
+from wg_core.backends.sql.verbs import kept_id_error, split_completions
 from wg_core.errors import (
     BackendConfigError,
     BackendError,
@@ -73,6 +73,8 @@ class MySqlBackend(SqlBackend):
         {
             "version",
             "probe",
+            "enqueue_job",
+            "enqueue_taken",
             "claim_begin",
             "claim_lease",
             "complete_counted",
@@ -272,9 +274,14 @@ class MySqlBackend(SqlBackend):
         # class opens one: ONE_STATEMENT_BATCHES is False).
         assert isinstance(session, Session | ForeignSession)
         if len(rows) == 1:
-            await session.execute(block, rows[0])  # no executemany rewriting for one row
-        else:
-            await session.execute_many(block, rows)
+            # One statement, no executemany rewriting: it stores nothing when the id is
+            # kept in {ns}_finished.
+            one = "enqueue_job" if block == "enqueue_jobs" else block
+            if not await session.execute(one, rows[0]):
+                raise kept_id_error(jobs[0].job_id)
+            return
+        await self._refuse_kept(session, jobs)  # in the batch's transaction
+        await session.execute_many(block, rows)
 
     async def _claim_now(
         self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]

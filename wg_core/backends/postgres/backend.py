@@ -15,7 +15,7 @@ from wg_core.backends.postgres.driver import check_url, load_psycopg, query, ref
 from wg_core.backends.postgres.listening import Listening
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.session import Row, SqlSession, micros
-from wg_core.backends.sql.verbs import split_completions
+from wg_core.backends.sql.verbs import kept_id_error, split_completions
 from wg_core.errors import (
     BackendConfigError,
     BackendError,
@@ -51,6 +51,7 @@ class PostgresBackend(Listening):
     EXTRA_BLOCKS = frozenset(
         {
             "claim",
+            "enqueue_taken",
             "claim_queues",
             "complete_counted",
             "complete_kept",
@@ -191,19 +192,24 @@ class PostgresBackend(Listening):
             # One-at-a-time enqueue, the most common call: three scalars are much cheaper
             # to adapt than three one-element binary arrays (same INSERT and NOTIFY).
             [job] = jobs
-            await session.execute("enqueue_job", self._job_params(job))
+            if not await session.execute("enqueue_job", self._job_params(job)):
+                raise kept_id_error(job.job_id)
             return
-        await session.execute(
+        job_ids = [job.job_id for job in jobs]
+        stored = await session.execute(
             block,
             {
                 "raws": [job.raw for job in jobs],
-                "job_ids": [job.job_id for job in jobs],
+                "job_ids": job_ids,
                 "job_names": [job.job_name for job in jobs],
                 "delays_us": [micros(job.delay) for job in jobs],
                 "queues": [job.queue for job in jobs],
                 "priorities": [job.priority for job in jobs],
             },
         )
+        if not stored:  # one of the ids is kept in {ns}_finished: the block stored nothing
+            await self._refuse_kept(session, jobs)  # raises, naming it
+            raise kept_id_error(job_ids[0])  # deleted meanwhile: still refused
 
     @staticmethod
     def _job_params(job: NewJob) -> dict[str, Any]:
@@ -246,6 +252,7 @@ class PostgresBackend(Listening):
                 # goes back to the pool idle. The job is then stored or not, and the
                 # caller was told neither.
                 await cursor.execute(query(self._sql["enqueue_job"]), params)
+                stored = cursor.rowcount
             finally:
                 await pool.putconn(conn)
         except Exception as exc:
@@ -253,6 +260,8 @@ class PostgresBackend(Listening):
             if translated is None:
                 raise
             raise translated from exc
+        if not stored:
+            raise kept_id_error(job.job_id)
 
     def _producer_cursor(
         self, connection: psycopg.AsyncConnection[Any]

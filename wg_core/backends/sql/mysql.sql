@@ -225,15 +225,36 @@ DROP TABLE IF EXISTS `{ns}_jobs`, `{ns}_scheduled`, `{ns}_retry`, `{ns}_dead`,
 -- name: version
 SELECT VERSION()
 
+-- A COMPLETED or CANCELLED job kept in {ns}_finished holds its id until it is pruned or
+-- deleted: one job is inserted only if its id is not there (enqueue_job,
+-- enqueue_scheduled: a probe of the unique job_id index inside the INSERT, a consistent
+-- read under READ COMMITTED; no row stored is a DuplicateJobError); a batch looks its ids
+-- up first (enqueue_taken), in its transaction. An id stored in the table the job goes to
+-- is refused by that table's unique index.
+
 -- name: enqueue_jobs
+-- A batch (PyMySQL sends multi-row INSERTs of this plain VALUES form), after enqueue_taken.
 INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
 VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
 
+-- name: enqueue_job
+-- One queued job, unless its id is kept in {ns}_finished.
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
+SELECT %(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM `{ns}_finished` WHERE job_id = %(job_id)s)
+
 -- name: enqueue_scheduled
+-- One scheduled job (a batch runs it row by row), unless its id is kept in {ns}_finished.
 INSERT INTO `{ns}_scheduled` (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
 SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 1000000),
        %(queue)s, %(priority)s
 FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS due_us) AS t
+WHERE NOT EXISTS (SELECT 1 FROM `{ns}_finished` WHERE job_id = %(job_id)s)
+
+-- name: enqueue_taken
+-- The first of a batch's ids kept in {ns}_finished (%(job_ids)s: PyMySQL writes a list
+-- as a parenthesized list of quoted values).
+SELECT job_id FROM `{ns}_finished` WHERE job_id IN %(job_ids)s LIMIT 1
 
 -- name: probe
 -- The poller's look for claimable jobs of the waiting claimers' queues (mysql/poller.py):

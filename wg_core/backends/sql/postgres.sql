@@ -228,29 +228,42 @@ SELECT pg_notify('{ns}_finished', '')
 -- name: notify_cancel
 SELECT pg_notify('{ns}_cancel', '')
 
+-- The enqueue blocks store nothing when one of their ids is kept in {ns}_finished (a
+-- COMPLETED or CANCELLED job holds its id until it is pruned or deleted): one probe of
+-- its unique job_id index inside the INSERT, no round trip of its own. Each block then
+-- returns no row (enqueue_jobs, enqueue_job) or stores no row (enqueue_scheduled), which
+-- the driver reports as a DuplicateJobError. An id stored in the table the job goes to
+-- is refused by that table's unique index.
+
 -- name: enqueue_jobs
--- One statement for the whole batch (arrays sent in binary: no escaping of the JSON); the notification is delivered when the
--- surrounding transaction commits (the caller's, for transactional enqueue).
+-- One statement for the whole batch (arrays sent in binary: no escaping of the JSON); the
+-- notification (one row: the jobs were stored) is delivered when the surrounding
+-- transaction commits (the caller's, for transactional enqueue).
 WITH added AS (
     INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
     SELECT u.raw, u.job_id, u.job_name, u.queue, u.priority
     FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
                 %(queues)b::text[], %(priorities)b::smallint[])
         WITH ORDINALITY AS u(raw, job_id, job_name, queue, priority, ord)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM "{ns}_finished" WHERE job_id = ANY(%(job_ids)b::text[])
+    )
     ORDER BY u.ord
     RETURNING 1
 )
-SELECT pg_notify('{ns}_jobs', '')
+SELECT pg_notify('{ns}_jobs', '') FROM (SELECT 1 FROM added LIMIT 1) AS stored
 
 -- name: enqueue_job
 -- One queued job (the common one-at-a-time enqueue): scalar parameters, no arrays to
--- build and send; the same notification as enqueue_jobs.
+-- build and send; the same notification (and row) as enqueue_jobs.
 WITH added AS (
     INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
-    VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
+    SELECT %(raw)s::text, %(job_id)s::text, %(job_name)s::text, %(queue)s::text,
+           %(priority)s::smallint
+    WHERE NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = %(job_id)s::text)
     RETURNING 1
 )
-SELECT pg_notify('{ns}_jobs', '')
+SELECT pg_notify('{ns}_jobs', '') FROM added
 
 -- name: enqueue_scheduled
 INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
@@ -261,7 +274,12 @@ FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
             %(delays_us)b::bigint[], %(queues)b::text[], %(priorities)b::smallint[])
         WITH ORDINALITY AS u(raw, job_id, job_name, delay_us, queue, priority, ord),
      (SELECT (extract(epoch FROM now()) * 1000000)::bigint AS now_us) AS t
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = ANY(%(job_ids)b::text[]))
 ORDER BY u.ord
+
+-- name: enqueue_taken
+-- A refused batch's kept id, for the error (run only once the batch was refused).
+SELECT job_id FROM "{ns}_finished" WHERE job_id = ANY(%(job_ids)b::text[]) LIMIT 1
 
 -- name: claim
 -- The whole claim of one queue in one statement: lock the first ready rows of the

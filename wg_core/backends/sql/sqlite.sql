@@ -271,6 +271,7 @@ SELECT :raw, :job_id, :job_name, :now_ms, :queue, :priority
 WHERE NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = :job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = :job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = :job_id)
 
 -- name: enqueue_jobs
 -- A batch, one row at a time (executemany), after the batch's duplicate check below.
@@ -287,7 +288,8 @@ VALUES (:raw, :job_id, :job_name, :now_ms, :now_ms + :delay_us / 1000,
 -- refused by that table's unique index; the other tables are checked per batch, each
 -- the cheaper way: read all of a table's ids when it is no larger than the batch
 -- (often: it is empty), else probe its index with the batch's ids. {table} is one of
--- jobs, scheduled, retry, dead (substituted by the driver).
+-- jobs, scheduled, retry, dead, finished (substituted by the driver): a COMPLETED or
+-- CANCELLED job kept in {ns}_finished holds its id until it is pruned or deleted.
 
 -- name: table_spans
 -- An upper bound of each table's row count, from its id range (two index look-ups each,
@@ -296,7 +298,8 @@ SELECT
     (SELECT max(id) FROM "{ns}_jobs") - (SELECT min(id) FROM "{ns}_jobs") + 1,
     (SELECT max(id) FROM "{ns}_scheduled") - (SELECT min(id) FROM "{ns}_scheduled") + 1,
     (SELECT max(id) FROM "{ns}_retry") - (SELECT min(id) FROM "{ns}_retry") + 1,
-    (SELECT max(id) FROM "{ns}_dead") - (SELECT min(id) FROM "{ns}_dead") + 1
+    (SELECT max(id) FROM "{ns}_dead") - (SELECT min(id) FROM "{ns}_dead") + 1,
+    (SELECT max(id) FROM "{ns}_finished") - (SELECT min(id) FROM "{ns}_finished") + 1
 
 -- name: job_ids_in
 SELECT job_id FROM "{ns}_{table}" WHERE job_id IS NOT NULL

@@ -18,10 +18,10 @@ from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
 from wg_core.backends.sql.signals import Signal
-from wg_core.errors import WgError
+from wg_core.errors import DuplicateJobError, WgError
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["COUNTER_SHARDS", "WorkVerbs", "split_completions"]
+__all__ = ["COUNTER_SHARDS", "WorkVerbs", "kept_id_error", "split_completions"]
 
 T = TypeVar("T")
 
@@ -44,6 +44,11 @@ def split_completions(
         else:
             attempts.append(item)
     return attempts, kept
+
+
+def kept_id_error(job_id: str) -> DuplicateJobError:
+    """The refusal of a new job whose id a kept COMPLETED or CANCELLED job holds."""
+    return DuplicateJobError(f"job id already stored (a finished job kept): {job_id}")
 
 
 class WorkVerbs(UnitRunner):
@@ -119,6 +124,12 @@ class WorkVerbs(UnitRunner):
         if connection is not None:
             try:
                 async with self._foreign(connection) as session:
+                    if queued and scheduled:
+                        # Each insert stores nothing when one of its ids is a kept
+                        # finished job's, but the caller's transaction would keep the
+                        # queued ones stored before the scheduled ones were refused
+                        # (wg's own transaction is rolled back instead).
+                        await self._refuse_kept(session, scheduled)
                     await body(session)
             except Exception as exc:
                 translated = self._wg_error(exc)
@@ -133,6 +144,14 @@ class WorkVerbs(UnitRunner):
             await self._run(body, transaction=several_statements)
         if queued:
             self._signal()
+
+    async def _refuse_kept(self, session: SqlSession, jobs: Sequence[NewJob]) -> None:
+        """Raise ``DuplicateJobError`` if one of ``jobs``' ids is held by a COMPLETED or
+        CANCELLED job kept in ``{ns}_finished`` (block ``enqueue_taken`` of the dialects
+        that write through a caller's connection)."""
+        rows = await session.fetch("enqueue_taken", {"job_ids": [job.job_id for job in jobs]})
+        if rows:
+            raise kept_id_error(rows[0][0])
 
     # -- claiming ------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Bulk enqueue's duplicate checks: a batch is refused whole if any of its ids is stored
-in another table (each table's unique index covers its own)."""
+in another table (each table's unique index covers its own), ``{ns}_finished`` included:
+a kept COMPLETED or CANCELLED job holds its id until it is pruned or deleted."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from wg_core.errors import DuplicateJobError
 __all__ = ["IdLookups", "insert_new", "job_row"]
 
 _ID_CHUNK: Final = 512  # job ids looked up by one statement at most (a power of two)
-_TABLES: Final = ("jobs", "scheduled", "retry", "dead")  # the order of table_spans
+_TABLES: Final = ("jobs", "scheduled", "retry", "dead", "finished")  # table_spans's order
 
 
 def job_row(job: NewJob, now_ms: int) -> dict[str, Any]:
