@@ -14,13 +14,6 @@ value, which leaves the ``IN`` set unchanged). Each variant is built once and ca
 Lists longer than ``MAX_LIST`` are run in chunks of it (the blocks that take lists run
 inside a transaction, so the chunks commit together). Parameters read with
 ``json_each(:name)`` (cold admin blocks) are bound as JSON arrays.
-
-A block may repeat a part once per value of a list (the claim of several queues: one
-indexed subquery per queue, joined by ``UNION ALL``). The lines between
-``-- for each :item in :items, numbered :pos`` and ``-- end for`` are copied once per
-value of ``items``, ``:item`` becoming ``:item_0``, ``:item_1``… (bound to the values:
-never pasted into the text) and ``:pos`` the copy's number; one variant per list length,
-built once and kept.
 """
 
 from __future__ import annotations
@@ -42,11 +35,6 @@ _PARAM: Final = re.compile(
     r"IN \(:([a-z_][a-z0-9_]*)\)|json_each\(:([a-z_][a-z0-9_]*)\)|:([a-z_][a-z0-9_]*)"
 )
 _NOW: Final = "now_ms"
-_FOR_EACH: Final = re.compile(
-    r"^[ \t]*-- for each :([a-z_]+) in :([a-z_]+), numbered :([a-z_]+)\n(.*?)^[ \t]*-- end for\n",
-    re.MULTILINE | re.DOTALL,
-)
-
 # How each parameter of a statement is bound.
 _SCALAR: Final = 0  # as is (a list given anyway is bound as a JSON array, as before)
 _JSON: Final = 1  # read with json_each(): a JSON array
@@ -95,20 +83,6 @@ def _compile(block: str, width: int) -> Statement:
     return Statement(text, tuple(plan), width)
 
 
-def _expand(block: str, count: int) -> str:
-    """``block`` with its ``for each`` part repeated ``count`` times (``UNION ALL``)."""
-
-    def repeat(match: re.Match[str]) -> str:
-        item, _, position, part = match.groups()
-        copies = [
-            re.sub(rf":{position}\b", str(i), re.sub(rf":{item}\b", f":{item}_{i}", part))
-            for i in range(count)
-        ]
-        return "UNION ALL\n".join(copies)
-
-    return _FOR_EACH.sub(repeat, block)
-
-
 def _has_lists(block: str) -> bool:
     return any(match.group(1) for match in _PARAM.finditer(block))
 
@@ -118,32 +92,13 @@ class PreparedBlocks:
     (shared by the backend's connection threads: a variant built twice at once is the
     same text)."""
 
-    __slots__ = ("_each", "_fixed", "_listed", "_repeating", "_sized", "_sql")
+    __slots__ = ("_fixed", "_listed", "_sized", "_sql")
 
     def __init__(self, sql: Mapping[str, str]) -> None:
         self._sql = sql
         self._fixed: dict[str, Statement] = {}  # blocks without list parameters
         self._listed: set[str] = set()  # blocks with some
         self._sized: dict[tuple[str, int], Statement] = {}
-        self._each: dict[tuple[str, int], Statement] = {}  # repeated parts, by length
-        self._repeating: set[str] = set()  # blocks with a 'for each' part
-
-    def bind_each(
-        self, block: str, params: Mapping[str, Any], now_ms: int
-    ) -> tuple[str, tuple[Any, ...]]:
-        """The statement and arguments running ``block``, whose ``for each`` part is
-        repeated once per value of its list parameter (see the module docstring)."""
-        match = _FOR_EACH.search(self._sql[block])
-        if match is None:
-            raise ValueError(f"block {block!r} has no 'for each' part")
-        item, items = match.group(1), match.group(2)
-        values = list(params[items])
-        key = (block, len(values))
-        statement = self._each.get(key)
-        if statement is None:
-            statement = self._each[key] = _compile(_expand(self._sql[block], len(values)), 0)
-        expanded = {**params, **{f"{item}_{i}": value for i, value in enumerate(values)}}
-        return statement.text, _arguments(statement, expanded, now_ms, 0, 0)
 
     def bind(
         self, block: str, params: Mapping[str, Any] | None, now_ms: int
@@ -151,12 +106,7 @@ class PreparedBlocks:
         """The statements (one, unless a list is longer than ``MAX_LIST``) and their
         arguments that run ``block`` with ``params``."""
         statement = self._fixed.get(block)
-        if statement is None and block in self._repeating and params is not None:
-            return [self.bind_each(block, params, now_ms)]
         if statement is None and block not in self._listed:
-            if params is not None and _FOR_EACH.search(self._sql[block]):
-                self._repeating.add(block)
-                return [self.bind_each(block, params, now_ms)]
             if _has_lists(self._sql[block]):
                 self._listed.add(block)
             else:
