@@ -49,6 +49,7 @@ from wg_core.errors import (
 from wg_core.jobs import JobContext, JobInfo
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
+from wg_core.unique import UNIQUE_BY_PAYLOAD, EnqueueResult, derive_unique_key
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
 from wg_core.worker import PoolStats, WorkerPool
 
@@ -61,6 +62,7 @@ __all__ = [
     "MAX_PRIORITY",
     "MAX_RESULT_BYTES",
     "MIN_PRIORITY",
+    "UNIQUE_BY_PAYLOAD",
     "Backend",
     "BackendConfigError",
     "BackendError",
@@ -70,6 +72,7 @@ __all__ = [
     "ConfigError",
     "Counters",
     "DuplicateJobError",
+    "EnqueueResult",
     "Envelope",
     "EnvelopeError",
     "JobContext",
@@ -96,6 +99,7 @@ __all__ = [
     "WorkerPool",
     "__version__",
     "backend_from_url",
+    "derive_unique_key",
     "redact_url",
 ]
 

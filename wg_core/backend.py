@@ -96,10 +96,11 @@ from wg_core.records import (
     WorkerInfo,
 )
 
-LAYOUT_VERSION: Final = 3
+LAYOUT_VERSION: Final = 4
 """The storage layout this wg writes. 1: the layout of the first release (the Rust wg's
 structures plus wg's leases, workers and counters); 2: named queues and priorities;
-3: completed and cancelled jobs with results, progress and cancel requests.
+3: completed and cancelled jobs with results, progress and cancel requests; 4: unique
+keys' holds (``{ns}_unique``, Redis ``{ns}:unique``).
 0: no version recorded (a namespace the Rust wg created, or an SQL namespace of wg's
 first release, which recorded none; Redis namespaces of layout 1 read as 1). Every one of
 them upgrades in place."""
@@ -182,9 +183,19 @@ class Backend(Protocol):
 
     # -- producing ---------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[str]:
         """Store ``jobs`` in one atomic step (all or none) and wake idle claimers.
         A job id already stored raises ``DuplicateJobError`` and stores nothing.
+
+        Unique keys (``NewJob.unique_key``, see ``wg_core.unique``): a job whose key is
+        held by another job is not stored (a duplicate, not an error); a later job of
+        the batch with the key of an earlier one is a duplicate of it. Taking a key,
+        taking over an expired hold and storing the job are one atomic step with
+        respect to every other producer (a unique index, one script), never a check
+        followed by an insert. Returns one id per job, in order: the job's own id if
+        it was stored, else the id of the job that holds its key.
 
         With ``connection`` (only where ``supports_transactional_enqueue``), write through
         the caller's connection inside the caller's transaction.

@@ -164,6 +164,7 @@ class BlockingClient:
     # APIs cannot drift apart.
 
     enqueue = _blocking(Client.enqueue)
+    enqueue_unique = _blocking(Client.enqueue_unique)
     schedule = _blocking(Client.schedule)
     enqueue_with_options = _blocking(Client.enqueue_with_options)
     enqueue_many = _blocking(Client.enqueue_many)

@@ -50,6 +50,7 @@ from wg_core.options import (
 )
 from wg_core.queues import DEFAULT_QUEUE
 from wg_core.requeueing import REQUEUEABLE, RUNNABLE_NOW, requeue_ids, requeue_matching
+from wg_core.unique import UNIQUE_BY_PAYLOAD, EnqueueResult, UniqueKey
 from wg_core.urls import backend_from_url
 
 __all__ = [
@@ -160,6 +161,8 @@ class Client:
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
         connection: object | None = None,
+        unique_key: UniqueKey | None = None,
+        unique_for: Duration | None = None,
     ) -> str:
         """Store ``job`` for processing now (or after ``delay`` / at ``at``); returns its id.
 
@@ -170,7 +173,46 @@ class Client:
         runs first within its queue, FIFO within one priority (see ``wg_core.queues``).
         ``connection``: the caller's own database connection, so the job is stored
         inside the caller's transaction (backends that support it).
+        ``unique_key``: store nothing if a job holds that key (queued, scheduled,
+        retrying or running; ``UNIQUE_BY_PAYLOAD`` derives the key from the job name and
+        payload) and return that job's id instead; ``unique_for``: keep the key held
+        that long after this enqueue, even once the job ended (``wg_core.unique``).
+        ``enqueue_unique`` says whether a job was stored.
         """
+        return (
+            await self.enqueue_unique(
+                job,
+                unique_key=unique_key,
+                unique_for=unique_for,
+                job_name=job_name,
+                options=options,
+                delay=delay,
+                at=at,
+                job_id=job_id,
+                queue=queue,
+                priority=priority,
+                connection=connection,
+            )
+        ).job_id
+
+    async def enqueue_unique(
+        self,
+        job: Any,
+        *,
+        unique_key: UniqueKey | None = UNIQUE_BY_PAYLOAD,
+        unique_for: Duration | None = None,
+        job_name: str | None = None,
+        options: JobOptions | None = None,
+        delay: Duration | None = None,
+        at: datetime | None = None,
+        job_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        connection: object | None = None,
+    ) -> EnqueueResult:
+        """``enqueue``, telling whether the job was stored: ``created`` is False when
+        a job already held its unique key (``job_id`` is then that job's, and nothing
+        was stored). The key defaults to ``UNIQUE_BY_PAYLOAD`` (job name + payload)."""
         if delay is not None and at is not None:
             raise ConfigError("give delay or at, not both")
         if at is not None:
@@ -183,10 +225,12 @@ class Client:
             job_id=job_id,
             queue=queue,
             priority=priority,
+            unique_key=unique_key,
+            unique_for=unique_for,
         )
         backend = await self._ready()
-        await backend.enqueue([new], connection=connection)
-        return new.job_id
+        [stored_id] = await backend.enqueue([new], connection=connection)
+        return EnqueueResult(stored_id, stored_id == new.job_id)
 
     async def schedule(
         self,
@@ -198,9 +242,12 @@ class Client:
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
         connection: object | None = None,
+        unique_key: UniqueKey | None = None,
+        unique_for: Duration | None = None,
     ) -> str:
         """Store ``job`` to run after ``when`` (a delay) or at ``when`` (a datetime), in
-        ``queue`` at ``priority`` (kept when it becomes due)."""
+        ``queue`` at ``priority`` (kept when it becomes due); ``unique_key`` and
+        ``unique_for`` as for ``enqueue`` (a scheduled job holds its key)."""
         at, delay = (when, None) if isinstance(when, datetime) else (None, when)
         return await self.enqueue(
             job,
@@ -211,6 +258,8 @@ class Client:
             queue=queue,
             priority=priority,
             connection=connection,
+            unique_key=unique_key,
+            unique_for=unique_for,
         )
 
     async def enqueue_with_options(
@@ -221,10 +270,18 @@ class Client:
         job_name: str | None = None,
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
+        unique_key: UniqueKey | None = None,
+        unique_for: Duration | None = None,
     ) -> str:
         """``enqueue`` with explicit ``JobOptions`` (the spec's ``enqueue_with_options``)."""
         return await self.enqueue(
-            job, job_name=job_name, options=options, queue=queue, priority=priority
+            job,
+            job_name=job_name,
+            options=options,
+            queue=queue,
+            priority=priority,
+            unique_key=unique_key,
+            unique_for=unique_for,
         )
 
     async def enqueue_many(
@@ -237,19 +294,31 @@ class Client:
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
         connection: object | None = None,
+        unique_key: UniqueKey | None = None,
+        unique_for: Duration | None = None,
     ) -> list[str]:
         """Store many jobs in one atomic round trip; returns their ids in order.
 
-        Items may be ``JobSpec``s to vary name, options, delay, queue or priority per
-        job; the keywords are the batch's defaults. One invalid job stores none.
+        Items may be ``JobSpec``s to vary name, options, delay, queue, priority or
+        unique key per job; the keywords are the batch's defaults. One invalid job
+        stores none. A job whose unique key is held (by a stored job, or by an earlier
+        job of the batch: the first wins) is not stored: its place in the list holds
+        the holder's id.
         """
         batch = self._jobs.many(
-            jobs, job_name=job_name, options=options, delay=delay, queue=queue, priority=priority
+            jobs,
+            job_name=job_name,
+            options=options,
+            delay=delay,
+            queue=queue,
+            priority=priority,
+            unique_key=unique_key,
+            unique_for=unique_for,
         )
-        if batch:
-            backend = await self._ready()
-            await backend.enqueue(batch, connection=connection)
-        return [new.job_id for new in batch]
+        if not batch:
+            return []
+        backend = await self._ready()
+        return await backend.enqueue(batch, connection=connection)
 
     def _delay_until(self, at: datetime) -> float:
         if at.tzinfo is None:

@@ -35,6 +35,7 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.queues import DEFAULT_QUEUE, validate_priority, validate_queue, validate_queues
+from wg_core.unique import validate_unique_key
 
 __all__ = ["CheckedBackend", "checked"]
 
@@ -62,6 +63,14 @@ def _count(name: str, value: int, *, minimum: int) -> None:
 
 MAX_PROGRESS_MESSAGE = 1000
 """Characters a progress message may have (the worker cuts longer ones)."""
+
+
+def _unique(job: NewJob) -> None:
+    """A job's unique key (1 to ``MAX_UNIQUE_KEY_LENGTH`` characters) and hold."""
+    if job.unique_key is None:
+        raise ValueError("unique_for needs a unique_key")
+    validate_unique_key(job.unique_key)
+    _seconds("unique_for", job.unique_for, positive=False)
 
 
 def _queue(queue: str | None) -> str | None:
@@ -120,19 +129,24 @@ class CheckedBackend:
 
     # -- producing -----------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
-        """Store ``jobs`` atomically (nothing to do for an empty batch)."""
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[str]:
+        """Store ``jobs`` atomically (nothing to do for an empty batch); per job, its
+        id or the id of the job holding its unique key."""
         if not jobs:
-            return
+            return []
         for job in jobs:
             if not job.job_id:
                 raise ValueError("a job to store needs a job id")
             _seconds("delay", job.delay, positive=False)
             validate_queue(job.queue)
             validate_priority(job.priority)
+            if job.unique_key is not None or job.unique_for:
+                _unique(job)
         if connection is not None and not self._inner.supports_transactional_enqueue:
             raise TypeError(f"{type(self._inner).__name__} cannot enqueue through a connection")
-        await self._inner.enqueue(jobs, connection=connection)
+        return await self._inner.enqueue(jobs, connection=connection)
 
     # -- working -------------------------------------------------------------------------
 

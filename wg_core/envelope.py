@@ -359,6 +359,13 @@ class Envelope:
             ),
         )
 
+    @property
+    def unique_key(self) -> str | None:
+        """The job's unique key (``wg_core.unique``): wg's top-level key ``unique_key``,
+        kept with the other keys the Rust wg does not know."""
+        key = self.extra.get("unique_key")
+        return key if isinstance(key, str) else None
+
     def evolve(self, **changes: Any) -> Envelope:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""
         return replace(self, **changes)

@@ -179,6 +179,11 @@ class JobInfo:
         return self.envelope.job_name if self.envelope else None
 
     @property
+    def unique_key(self) -> str | None:
+        """The job's unique key, if it was enqueued with one (``wg_core.unique``)."""
+        return self.envelope.unique_key if self.envelope else None
+
+    @property
     def payload(self) -> Any:
         """The envelope's payload (``None`` if undecodable)."""
         return self.envelope.payload if self.envelope else None

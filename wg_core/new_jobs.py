@@ -32,6 +32,13 @@ from wg_core.errors import ConfigError, PayloadError
 from wg_core.options import Duration, JobOptions, to_seconds
 from wg_core.payloads import encode_payload, job_name_for
 from wg_core.queues import validate_priority, validate_queue
+from wg_core.unique import (
+    UniqueKey,
+    UniqueKeyRule,
+    derive_unique_key,
+    validate_unique_key,
+    with_unique_key,
+)
 
 __all__ = [
     "MAX_JOB_NAME_LENGTH",
@@ -87,6 +94,8 @@ class JobSpec:
     job_id: str | None = None
     queue: str | None = None
     priority: int | None = None
+    unique_key: UniqueKey | None = None
+    unique_for: Duration | None = None
 
 
 class JobBuilder:
@@ -116,6 +125,8 @@ class JobBuilder:
         queue: str,
         priority: int,
         job_id: str | None = None,
+        unique_key: UniqueKey | None = None,
+        unique_for: Duration | None = None,
     ) -> NewJob:
         """One validated job, ready to store."""
         name = validate_job_name(job_name_for(job) if job_name is None else job_name)
@@ -124,13 +135,40 @@ class JobBuilder:
         delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
         text = self._text_for(name, options, delay_s)
         new_id = new_job_id() if job_id is None else validate_job_id(job_id)
-        return NewJob(
+        new = NewJob(
             job_id=new_id,
             job_name=name,
             raw=self._encode(text, new_id, job, name),
             delay=delay_s,
             queue=queue,
             priority=priority,
+        )
+        if unique_key is None and unique_for is None:
+            return new
+        return self._unique(new, job, unique_key, unique_for)
+
+    @staticmethod
+    def _unique(
+        new: NewJob, job: Any, unique_key: UniqueKey | None, unique_for: Duration | None
+    ) -> NewJob:
+        """``new`` holding its unique key (given, or derived from name and payload),
+        the key also written into its envelope (``wg_core.unique``)."""
+        if unique_key is None:
+            raise ConfigError("unique_for needs a unique_key")
+        if isinstance(unique_key, UniqueKeyRule):
+            key = derive_unique_key(new.job_name, encode_payload(job))
+        else:
+            key = validate_unique_key(unique_key)
+        hold = 0.0 if unique_for is None else to_seconds(unique_for, name="unique_for")
+        return NewJob(
+            job_id=new.job_id,
+            job_name=new.job_name,
+            raw=with_unique_key(new.raw, key),
+            delay=new.delay,
+            queue=new.queue,
+            priority=new.priority,
+            unique_key=key,
+            unique_for=hold,
         )
 
     def many(
@@ -142,10 +180,14 @@ class JobBuilder:
         delay: Duration | None,
         queue: str,
         priority: int,
+        unique_key: UniqueKey | None = None,
+        unique_for: Duration | None = None,
     ) -> list[NewJob]:
         """``one`` for each item (``JobSpec`` items vary it), sharing what a batch has
         in common (the clock reading, the text templates, one read of the random source
-        for the ids): a bulk enqueue is bounded by this loop."""
+        for the ids): a bulk enqueue is bounded by this loop. ``unique_key`` and
+        ``unique_for`` are the batch's (a key given as text makes every job after the
+        first a duplicate of it: ``UNIQUE_BY_PAYLOAD`` is the useful batch rule)."""
         items = list(jobs)
         queue = validate_queue(queue)
         priority = validate_priority(priority)
@@ -164,6 +206,8 @@ class JobBuilder:
                         job_id=job.job_id,
                         queue=queue if job.queue is None else job.queue,
                         priority=priority if job.priority is None else job.priority,
+                        unique_key=unique_key if job.unique_key is None else job.unique_key,
+                        unique_for=unique_for if job.unique_for is None else job.unique_for,
                     )
                 )
                 continue
@@ -172,16 +216,17 @@ class JobBuilder:
             if text is None:
                 # Once per distinct name: the bulk path stays one dict lookup per job.
                 text = texts[validate_job_name(name)] = self._text_for(name, options, delay_s)
-            batch.append(
-                NewJob(
-                    job_id=new_id,
-                    job_name=name,
-                    raw=self._encode(text, new_id, job, name),
-                    delay=delay_s,
-                    queue=queue,
-                    priority=priority,
-                )
+            new = NewJob(
+                job_id=new_id,
+                job_name=name,
+                raw=self._encode(text, new_id, job, name),
+                delay=delay_s,
+                queue=queue,
+                priority=priority,
             )
+            if unique_key is not None or unique_for is not None:
+                new = self._unique(new, job, unique_key, unique_for)
+            batch.append(new)
         return batch
 
     def _text_for(self, name: str, options: JobOptions | None, delay_s: float) -> NewJobText:

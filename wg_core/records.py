@@ -63,7 +63,11 @@ class NewJob:
     """A job to store. ``raw`` is the encoded envelope; ``job_id`` and ``job_name`` are
     copies of its fields for indexing. ``delay`` > 0 stores it SCHEDULED, due that many
     seconds from now on the backend's clock; otherwise QUEUED. ``queue`` and
-    ``priority`` are validated by ``Client`` (``wg_core.queues``)."""
+    ``priority`` are validated by ``Client`` (``wg_core.queues``).
+
+    ``unique_key`` (issue 19): store the job only if no job holds that key (see
+    ``wg_core.unique`` for when a key is held); ``unique_for`` > 0 keeps the key held
+    that many seconds after this enqueue (backend clock), even once the job ended."""
 
     job_id: str
     job_name: str
@@ -71,6 +75,8 @@ class NewJob:
     delay: float = 0.0
     queue: str = DEFAULT_QUEUE
     priority: int = 0
+    unique_key: str | None = None
+    unique_for: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

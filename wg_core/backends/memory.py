@@ -73,6 +73,7 @@ class MemoryBackend(MemoryAdmin):
         with self._lock:
             self._jobs.clear()
             self._ready.clear()
+            self._unique.clear()
             self._running.clear()
             self._workers.clear()
             self._processed.clear()
@@ -86,7 +87,9 @@ class MemoryBackend(MemoryAdmin):
 
     # -- producing -----------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[str]:
         if connection is not None:
             raise TypeError("MemoryBackend has no transactions: pass no connection")
         now = self._clock()
@@ -94,7 +97,10 @@ class MemoryBackend(MemoryAdmin):
             duplicates = [job.job_id for job in jobs if job.job_id in self._jobs]
             if duplicates:
                 raise DuplicateJobError(f"job id already stored: {duplicates[0]}")
-            for job in jobs:
+            ids = self._unique.resolve(jobs, self._jobs, now)
+            for job, stored_id in zip(jobs, ids, strict=True):
+                if stored_id != job.job_id:
+                    continue  # its unique key is held: a duplicate, nothing stored
                 scheduled = job.delay > 0
                 stored = MemoryJob(
                     job_id=job.job_id,
@@ -108,9 +114,11 @@ class MemoryBackend(MemoryAdmin):
                     updated_at=now,
                 )
                 self._jobs[job.job_id] = stored
+                self._unique.take(job, now)
                 if not scheduled:
                     self._ready.push(stored)
         self._waiters.wake_all()
+        return ids
 
     # -- working -------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from wg_core.backends.common import Waiters, error_matches, text_matches
 from wg_core.backends.memory_jobs import (
     MemoryJob,
     ReadyJobs,
+    UniqueHolds,
     count_states,
     expired,
     of_queue,
@@ -56,6 +57,7 @@ class MemoryAdmin:
         self._lock = threading.RLock()
         self._jobs: dict[str, MemoryJob] = {}
         self._ready = ReadyJobs()
+        self._unique = UniqueHolds()
         self._running: dict[str, str] = {}  # token -> job_id
         self._seq = itertools.count(1)
         # Released jobs go in front of everything: negative, decreasing sequence numbers.
@@ -158,9 +160,11 @@ class MemoryAdmin:
 
     async def prune(self, *, limit: int) -> int:
         with self._lock:
-            doomed = expired(self._jobs.values(), self._clock(), limit)
+            now = self._clock()
+            doomed = expired(self._jobs.values(), now, limit)
             for job in doomed:
                 del self._jobs[job.job_id]
+            self._unique.forget_free(self._jobs, now)
         return len(doomed)
 
     async def counts(self, *, queue: str | None = None) -> StateCounts:

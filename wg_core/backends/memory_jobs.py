@@ -4,13 +4,24 @@ tallies that read them (``MemoryBackend``'s data, apart from its verbs)."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from wg_core.backend import FINISHED_STATES, JobState, Progress, StateCounts, StoredJob
+from wg_core.backend import FINISHED_STATES, JobState, NewJob, Progress, StateCounts, StoredJob
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["MemoryJob", "ReadyJobs", "count_states", "expired", "of_queue", "stored_job"]
+__all__ = [
+    "MemoryJob",
+    "ReadyJobs",
+    "UniqueHolds",
+    "count_states",
+    "expired",
+    "of_queue",
+    "stored_job",
+]
+
+_HOLDING_STATES = frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.RUNNING})
+"""The states in which a job holds its unique key (``wg_core.unique``)."""
 
 
 @dataclass(slots=True)
@@ -80,6 +91,59 @@ class ReadyJobs:
     def clear(self) -> None:
         """Forget every queue's ready jobs."""
         self._heaps.clear()
+
+
+class UniqueHolds:
+    """Unique keys' holds: key -> (the job that took it, held at least until).
+
+    The model of every engine's ``{ns}_unique``: a hold is *taken* while its job is in
+    a holding state or its time has not run out; otherwise the next enqueue of the key
+    takes it over. A hold is never released by the transitions themselves: a job that
+    leaves the holding states frees its key by that very move.
+    """
+
+    __slots__ = ("_holds",)
+
+    def __init__(self) -> None:
+        self._holds: dict[str, tuple[str, float]] = {}
+
+    def resolve(self, new: Sequence[NewJob], jobs: dict[str, MemoryJob], now: float) -> list[str]:
+        """Per new job, its own id if it may be stored, else the id of the job holding
+        its key (an earlier job of the batch included: the first wins)."""
+        ids: list[str] = []
+        batch: dict[str, str] = {}
+        for job in new:
+            key = job.unique_key
+            holder = None if key is None else batch.get(key) or self._holder(key, jobs, now)
+            if key is not None and holder is None:
+                batch[key] = job.job_id
+            ids.append(job.job_id if holder is None else holder)
+        return ids
+
+    def _holder(self, key: str, jobs: dict[str, MemoryJob], now: float) -> str | None:
+        held = self._holds.get(key)
+        if held is None:
+            return None
+        job_id, until = held
+        job = jobs.get(job_id)
+        if until > now or (job is not None and job.state in _HOLDING_STATES):
+            return job_id
+        return None
+
+    def take(self, job: NewJob, now: float) -> None:
+        """``job`` (just stored, with a key nobody holds) holds its key."""
+        if job.unique_key is not None:
+            self._holds[job.unique_key] = (job.job_id, now + job.unique_for)
+
+    def forget_free(self, jobs: dict[str, MemoryJob], now: float) -> None:
+        """Drop the holds nobody holds any more (the pruner's chore)."""
+        free = [key for key in self._holds if self._holder(key, jobs, now) is None]
+        for key in free:
+            del self._holds[key]
+
+    def clear(self) -> None:
+        """Forget every hold."""
+        self._holds.clear()
 
 
 def of_queue(jobs: Iterable[MemoryJob], queue: str | None) -> Iterable[MemoryJob]:
