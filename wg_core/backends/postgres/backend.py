@@ -221,18 +221,25 @@ class PostgresBackend(Listening):
             "priority": job.priority,
         }
 
-    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[str]:
         """Store ``jobs`` in one transaction (the caller's, with ``connection``).
 
         One job to queue now, on wg's own connections (the one-at-a-time producer's
         call), is a single autocommit statement on a connection taken straight from the
         pool: one round trip and one (durable) commit, without the retry machinery that
         several-statement units need."""
-        if connection is None and len(jobs) == 1 and jobs[0].delay <= 0:
+        if (
+            connection is None
+            and len(jobs) == 1
+            and jobs[0].delay <= 0
+            and jobs[0].unique_key is None
+        ):
             await self._enqueue_one(jobs[0])
             self._signal()
-            return
-        await super().enqueue(jobs, connection=connection)
+            return [jobs[0].job_id]
+        return await super().enqueue(jobs, connection=connection)
 
     async def _enqueue_one(self, job: NewJob) -> None:
         if not self._opened:

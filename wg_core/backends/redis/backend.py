@@ -152,20 +152,25 @@ class RedisBackend(RedisHistory, RedisAdmin):
 
     # -- producing -----------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[str]:
         keys: tuple[str, ...]
         args: list[Any]
         first = jobs[0]
+        unique = any(job.unique_key is not None for job in jobs)
         if (
             len(jobs) == 1
             and first.delay <= 0
             and first.queue == DEFAULT_QUEUE
             and not first.priority
+            and not unique
         ):
             name, keys, args = "enqueue_one", self._enqueue_one_keys, [first.job_id, first.raw]
         else:
             # Columns rather than rows: ids, envelopes, queue numbers, priorities, then
-            # (if any job is scheduled) delays, which the script reads in chunks.
+            # (if any job is scheduled) delays, which the script reads in chunks, then
+            # (if any job has one) unique keys and their holds.
             timed = any(job.delay > 0 for job in jobs)
             names = list(dict.fromkeys(job.queue for job in jobs))
             # A batch of one queue at priority 0 (the usual bulk) sends no such columns.
@@ -183,9 +188,13 @@ class RedisBackend(RedisHistory, RedisAdmin):
                 args += [str(job.priority) for job in jobs]
             if timed:
                 args += [repr(job.delay) if job.delay > 0 else "0" for job in jobs]
+            if unique:
+                keys += (self._keys.unique,)
+                args += [job.unique_key or "" for job in jobs]
+                args += [repr(job.unique_for) for job in jobs]
         try:
             # Repeating the call is harmless: the scripts recognise jobs they already stored.
-            await self._transport.run_idempotent(name, keys, args)
+            reply = await self._transport.run_idempotent(name, keys, args)
         except BackendError as exc:
             message = str(exc)
             named = [job.job_id for job in jobs if f"WGDUP {job.job_id}" in message]
@@ -193,6 +202,10 @@ class RedisBackend(RedisHistory, RedisAdmin):
                 duplicate = max(named, key=len)  # "a" is in "WGDUP ab" too
                 raise DuplicateJobError(f"job id already stored: {duplicate}") from None
             raise
+        if not unique:
+            return [job.job_id for job in jobs]
+        # Per job: '' (stored) or the id of the job holding its unique key.
+        return [holder or job.job_id for job, holder in zip(jobs, reply, strict=True)]
 
     # -- working -------------------------------------------------------------------------
 

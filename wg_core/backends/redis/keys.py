@@ -113,7 +113,8 @@ class Keys:
     ``finished`` holds the record of each completed or cancelled job still kept (job id
     -> JSON), ``expiry`` their ids by the time they are pruned; ``finished_channel`` and
     ``cancel_channel`` are pub/sub channels (not keys) on which the scripts announce
-    finished jobs and cancel requests."""
+    finished jobs and cancel requests. Layout 4: ``unique`` holds unique keys' holds
+    (key -> ``<job id> <hold until, Unix seconds, 0 for none>``, ``wg_core.unique``)."""
 
     prefix: str
     jobs: str
@@ -142,6 +143,7 @@ class Keys:
     running_counts: str
     finished: str
     expiry: str
+    unique: str
 
     @property
     def finished_channel(self) -> str:
@@ -185,6 +187,7 @@ class Keys:
             running_counts=f"{prefix}:running_counts",
             finished=f"{prefix}:finished",
             expiry=f"{prefix}:expiry",
+            unique=f"{prefix}:unique",
         )
 
     def queue(self, name: str) -> QueueKeys:

@@ -273,14 +273,21 @@ end
 
 -- name: enqueue
 -- KEYS: ids, aliases, placements, queues, order, then per queue named in ARGV: its
--- jobs, prio, schedule, wake.
+-- jobs, prio, schedule, wake, and last, for a batch with unique keys, {ns}:unique.
 -- ARGV: n, timed 0|1, mixed 0|1, nq, nq queue names, then columns of n: job ids,
 -- envelopes, when mixed queue numbers (1-based) and priorities (else every job is the
--- first queue's at priority 0), and when timed delays in seconds.
+-- first queue's at priority 0), when timed delays in seconds, and with {ns}:unique
+-- unique keys ('' for none) and their holds in seconds (0 for none).
 -- All or nothing: a duplicate id fails the whole batch before anything is written. The
 -- same job sent twice (a retried call whose first reply was lost) is not a duplicate.
 -- Each key is read and written in commands of many jobs (unpack() is bounded by the C
 -- stack, hence the chunks), not one command per job.
+-- Unique keys (layout 4, wg_core.unique): {ns}:unique maps a key to "<job id> <hold
+-- until>" (Unix seconds, 0: none). A key is held while that job's entry in the id
+-- index is q, s, t or r (queued, scheduled, retry, running: the transitions that end a
+-- job free its key by that move alone), or until the hold. A job whose key is held (or
+-- taken by an earlier job of the batch) is not stored: the reply then lists, per job,
+-- '' (stored) or the id holding its key.
 local n, timed, mixed, nq = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3] == '1', tonumber(ARGV[4])
 local base = 4 + nq
 local delays = base + (mixed and 4 or 2) * n
@@ -311,6 +318,44 @@ for first = 1, n, chunk do
   end
 end
 local now = nil -- TIME only when a job is scheduled: the common enqueue needs no clock
+local unique = KEYS[6 + 4 * nq]
+local holders, holds = {}, {}
+if unique then
+  local keys = delays + (timed and n or 0)
+  now = now_seconds()
+  local firsts = {}
+  for i = 1, n do
+    local key = ARGV[keys + i]
+    if key ~= '' then
+      local id = ARGV[base + i]
+      local holder = firsts[key]
+      if not holder then
+        local held = redis.call('HGET', unique, key)
+        if held then
+          local space = string.find(held, ' ', 1, true)
+          local taker = string.sub(held, 1, space - 1)
+          -- The key taken by this very job: a retried call, the job is stored already.
+          if taker ~= id then
+            local entry = redis.call('HGET', KEYS[1], taker)
+            local letter = entry and string.sub(entry, 1, 1)
+            if tonumber(string.sub(held, space + 1)) > now or letter == 'q' or letter == 's'
+                or letter == 't' or letter == 'r' then
+              holder = taker
+            end
+          end
+        end
+      end
+      if holder then
+        holders[i] = holder
+      else
+        firsts[key] = id
+        local hold = tonumber(ARGV[keys + n + i])
+        holds[#holds + 1] = key
+        holds[#holds + 1] = id .. ' ' .. (hold > 0 and string.format('%.6f', now + hold) or '0')
+      end
+    end
+  end
+end
 local rung, named = {}, {}
 for first = 1, n, chunk do
   local last = math.min(n, first + chunk - 1)
@@ -318,7 +363,7 @@ for first = 1, n, chunk do
   local index, aliases, placed = {}, {}, {}
   local ni, na, np = 0, 0, 0 -- explicit counts: # is not O(1) in Lua 5.1
   for i = first, last do
-    if not again[i] then
+    if not again[i] and not holders[i] then
       local id, raw = ARGV[base + i], ARGV[base + n + i]
       local qi, priority = 1, 0
       if mixed then
@@ -403,7 +448,17 @@ for qi = 1, nq do
     redis.call('XADD', KEYS[5 + 4 * qi], 'MAXLEN', '1', '*', 'j', '1')
   end
 end
-return n
+if not unique then
+  return n
+end
+for first = 1, #holds, 2 * chunk do
+  redis.call('HSET', unique, unpack(holds, first, math.min(#holds, first + 2 * chunk - 1)))
+end
+local reply = {}
+for i = 1, n do
+  reply[i] = holders[i] or ''
+end
+return reply
 
 -- name: enqueue_one
 -- KEYS: jobs, ids, aliases.  ARGV: job id, envelope.

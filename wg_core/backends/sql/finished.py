@@ -216,9 +216,11 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
     async def prune(self, *, limit: int) -> int:
         """Delete up to ``limit`` expired finished jobs, oldest expiry first: the rows
         are locked (SKIP LOCKED, or SQLite's write lock) and deleted in one transaction,
-        so each is deleted by one pruner."""
+        so each is deleted by one pruner. Unique keys' holds that nobody holds any more
+        go too, up to ``limit`` of them (``sql/unique.py``)."""
 
         async def body(session: SqlSession) -> int:
+            await session.execute("unique_forget", {"limit": limit})
             rows = await session.fetch("prune_select", {"limit": limit})
             if not rows:
                 return 0

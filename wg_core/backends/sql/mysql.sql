@@ -119,6 +119,15 @@ CREATE TABLE IF NOT EXISTS `{ns}_finished` (
     KEY `{ns}_finished_state_idx` (state, id),
     KEY `{ns}_finished_queue_idx` (queue, state, id),
     KEY `{ns}_finished_expires_idx` (expires_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+-- Unique keys' holds (layout 4, sql/unique.py): the job that took each key, and until
+-- when unique_for holds it (NULL: only while that job waits or runs). The key is bytes
+-- (up to 255 characters of UTF-8), compared exactly: no case folding, no trailing-space
+-- padding, as on every other backend.
+CREATE TABLE IF NOT EXISTS `{ns}_unique` (
+    unique_key VARBINARY(1020) NOT NULL PRIMARY KEY,
+    job_id VARCHAR(255) NOT NULL,
+    hold_until DATETIME(6) NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
 
 -- name: upgrade_jobs
@@ -220,7 +229,7 @@ ON DUPLICATE KEY UPDATE value = VALUES(value)
 
 -- name: drop
 DROP TABLE IF EXISTS `{ns}_jobs`, `{ns}_scheduled`, `{ns}_retry`, `{ns}_dead`,
-    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`, `{ns}_finished`
+    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`, `{ns}_finished`, `{ns}_unique`
 
 -- name: version
 SELECT VERSION()
@@ -313,6 +322,41 @@ SELECT IF(%(queue{i})s = 'default', 'processed', CONCAT('processed:', %(queue{i}
        %(shard)s, @wg_done
 FROM DUAL WHERE @wg_done > 0
 ON DUPLICATE KEY UPDATE value = value + VALUES(value)
+
+-- Unique keys (layout 4): see sql/unique.py for the order these run in, inside the
+-- enqueue's transaction. A key is held while its job is in {ns}_jobs (queued or
+-- running), {ns}_scheduled or {ns}_retry, or until hold_until.
+
+-- name: unique_holder
+SELECT job_id FROM `{ns}_unique` WHERE unique_key = %(key)s FOR UPDATE
+
+-- name: unique_take
+INSERT IGNORE INTO `{ns}_unique` (unique_key, job_id, hold_until)
+VALUES (%(key)s, %(job_id)s,
+        IF(%(hold_us)s > 0, UTC_TIMESTAMP(6) + INTERVAL %(hold_us)s MICROSECOND, NULL))
+
+-- name: unique_take_over
+UPDATE `{ns}_unique`
+SET job_id = %(job_id)s,
+    hold_until = IF(%(hold_us)s > 0, UTC_TIMESTAMP(6) + INTERVAL %(hold_us)s MICROSECOND, NULL)
+WHERE unique_key = %(key)s AND job_id = %(old)s
+  AND (hold_until IS NULL OR hold_until <= UTC_TIMESTAMP(6))
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE job_id = %(old)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_scheduled` WHERE job_id = %(old)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_retry` WHERE job_id = %(old)s)
+
+-- name: unique_forget
+-- The pruner's chore: up to limit holds nobody holds any more (each row is checked
+-- again as it is deleted: a hold taken over meanwhile stays).
+DELETE u FROM `{ns}_unique` AS u
+JOIN (
+    SELECT f.unique_key, f.job_id FROM `{ns}_unique` AS f
+    WHERE (f.hold_until IS NULL OR f.hold_until <= UTC_TIMESTAMP(6))
+      AND NOT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE job_id = f.job_id)
+      AND NOT EXISTS (SELECT 1 FROM `{ns}_scheduled` WHERE job_id = f.job_id)
+      AND NOT EXISTS (SELECT 1 FROM `{ns}_retry` WHERE job_id = f.job_id)
+    LIMIT %(limit)s
+) AS free ON free.unique_key = u.unique_key AND free.job_id = u.job_id
 
 -- name: claim_select
 -- One queue's part of a claim (the MySQL backend's claim after claim_begin, the

@@ -122,6 +122,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_finished_job_id_idx" ON "{ns}_finished" 
 CREATE INDEX IF NOT EXISTS "{ns}_finished_state_idx" ON "{ns}_finished" (state, id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_queue_idx" ON "{ns}_finished" (queue, state, id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_expires_idx" ON "{ns}_finished" (expires_at);
+-- Unique keys' holds (layout 4, sql/unique.py): the job that took each key, and until
+-- when unique_for holds it (NULL: only while that job waits or runs).
+CREATE TABLE IF NOT EXISTS "{ns}_unique" (
+    unique_key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    hold_until TIMESTAMPTZ
+);
 
 -- name: upgrade_jobs
 -- A table created by the Rust wg (id, job_json, created_at): add wg's columns.
@@ -211,7 +218,7 @@ ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
 
 -- name: drop
 DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
-    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished"
+    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished", "{ns}_unique"
 
 -- name: listen
 -- The namespace's channels: jobs became ready, jobs finished, a cancel was requested.
@@ -280,6 +287,44 @@ ORDER BY u.ord
 -- name: enqueue_taken
 -- A refused batch's kept id, for the error (run only once the batch was refused).
 SELECT job_id FROM "{ns}_finished" WHERE job_id = ANY(%(job_ids)b::text[]) LIMIT 1
+
+-- Unique keys (layout 4): see sql/unique.py for the order these run in, inside the
+-- enqueue's transaction. A key is held while its job is in {ns}_jobs (queued or
+-- running), {ns}_scheduled or {ns}_retry, or until hold_until.
+
+-- name: unique_holder
+SELECT job_id FROM "{ns}_unique" WHERE unique_key = %(key)s FOR UPDATE
+
+-- name: unique_take
+INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
+VALUES (%(key)s, %(job_id)s,
+        CASE WHEN %(hold_us)s::bigint > 0
+             THEN now() + make_interval(secs => %(hold_us)s::bigint / 1000000.0) END)
+ON CONFLICT (unique_key) DO NOTHING
+
+-- name: unique_take_over
+UPDATE "{ns}_unique"
+SET job_id = %(job_id)s,
+    hold_until = CASE WHEN %(hold_us)s::bigint > 0
+                      THEN now() + make_interval(secs => %(hold_us)s::bigint / 1000000.0) END
+WHERE unique_key = %(key)s AND job_id = %(old)s
+  AND (hold_until IS NULL OR hold_until <= now())
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = %(old)s)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = %(old)s)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = %(old)s)
+
+-- name: unique_forget
+-- The pruner's chore: up to limit holds nobody holds any more. The (key, job id) pair
+-- is checked again on the row deleted, so a hold taken over meanwhile stays.
+DELETE FROM "{ns}_unique"
+WHERE (unique_key, job_id) IN (
+    SELECT u.unique_key, u.job_id FROM "{ns}_unique" AS u
+    WHERE (u.hold_until IS NULL OR u.hold_until <= now())
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = u.job_id)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = u.job_id)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = u.job_id)
+    LIMIT %(limit)s
+)
 
 -- name: claim
 -- The whole claim of one queue in one statement: lock the first ready rows of the

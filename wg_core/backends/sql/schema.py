@@ -21,6 +21,9 @@ Storage, the same for every dialect (PostgreSQL, MySQL/MariaDB, SQLite)::
                     counters (SQLite: one row with a column each; the servers: sharded
                     rows of name/shard/value, a queue's counters named
                     ``processed:<queue>``, the queue ``default``'s plain ``processed``)
+    {ns}_unique     unique keys' holds (layout 4): unique_key (primary key), the job_id
+                    that took it, hold_until (unique_for's end, NULL for none); see
+                    sql/unique.py
     {ns}_queues     one row per queue paused (or once paused) by name; on SQLite also
                     each queue's processed/failed counters
 
@@ -83,7 +86,17 @@ __all__ = [
     "V3_COLUMNS",
 ]
 
-TABLES: Final = ("jobs", "scheduled", "retry", "dead", "workers", "meta", "queues", "finished")
+TABLES: Final = (
+    "jobs",
+    "scheduled",
+    "retry",
+    "dead",
+    "workers",
+    "meta",
+    "queues",
+    "finished",
+    "unique",
+)
 
 EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs": frozenset(
@@ -172,6 +185,7 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
             "progress_at",
         }
     ),
+    "unique": frozenset({"unique_key", "job_id", "hold_until"}),
 }
 """The columns wg needs in each table (``{ns}_<table>``); checked when the backend opens."""
 
@@ -244,6 +258,11 @@ SHARED_BLOCKS: Final = frozenset(
         # producing
         "enqueue_jobs",
         "enqueue_scheduled",
+        # unique keys (layout 4, sql/unique.py)
+        "unique_holder",
+        "unique_take",
+        "unique_take_over",
+        "unique_forget",
         # working
         "claim_select",
         "lease",

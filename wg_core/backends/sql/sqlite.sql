@@ -149,7 +149,14 @@ CREATE TABLE IF NOT EXISTS "{ns}_finished" (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_finished_job_id_idx" ON "{ns}_finished" (job_id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_state_idx" ON "{ns}_finished" (state, id);
-CREATE INDEX IF NOT EXISTS "{ns}_finished_expires_idx" ON "{ns}_finished" (expires_at)
+CREATE INDEX IF NOT EXISTS "{ns}_finished_expires_idx" ON "{ns}_finished" (expires_at);
+-- Unique keys' holds (layout 4, sql/unique.py): the job that took each key, and until
+-- when unique_for holds it (Unix milliseconds, NULL: only while that job waits or runs).
+CREATE TABLE IF NOT EXISTS "{ns}_unique" (
+    unique_key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    hold_until INTEGER
+)
 
 -- name: upgrade_jobs
 -- Columns wg adds to a {ns}_jobs table the Rust wg created (id, job_json, created_at).
@@ -233,7 +240,8 @@ DROP TABLE IF EXISTS "{ns}_retry";
 DROP TABLE IF EXISTS "{ns}_dead";
 DROP TABLE IF EXISTS "{ns}_workers";
 DROP TABLE IF EXISTS "{ns}_meta";
-DROP TABLE IF EXISTS "{ns}_finished"
+DROP TABLE IF EXISTS "{ns}_finished";
+DROP TABLE IF EXISTS "{ns}_unique"
 
 -- name: pragma_wal
 PRAGMA journal_mode = WAL
@@ -326,6 +334,40 @@ WHERE id IN (
     LIMIT :limit
 )
 RETURNING id, job_json, priority, queue
+
+-- Unique keys (layout 4): see sql/unique.py for the order these run in, inside the
+-- enqueue's transaction (BEGIN IMMEDIATE: no other writer runs meanwhile). A key is
+-- held while its job is in {ns}_jobs (queued or running), {ns}_scheduled or
+-- {ns}_retry, or until hold_until.
+
+-- name: unique_holder
+SELECT job_id FROM "{ns}_unique" WHERE unique_key = :key
+
+-- name: unique_take
+INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
+VALUES (:key, :job_id, CASE WHEN :hold_us > 0 THEN :now_ms + :hold_us / 1000 END)
+ON CONFLICT (unique_key) DO NOTHING
+
+-- name: unique_take_over
+UPDATE "{ns}_unique"
+SET job_id = :job_id, hold_until = CASE WHEN :hold_us > 0 THEN :now_ms + :hold_us / 1000 END
+WHERE unique_key = :key AND job_id = :old
+  AND (hold_until IS NULL OR hold_until <= :now_ms)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = :old)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = :old)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = :old)
+
+-- name: unique_forget
+-- The pruner's chore: up to limit holds nobody holds any more.
+DELETE FROM "{ns}_unique"
+WHERE unique_key IN (
+    SELECT u.unique_key FROM "{ns}_unique" AS u
+    WHERE (u.hold_until IS NULL OR u.hold_until <= :now_ms)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = u.job_id)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = u.job_id)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = u.job_id)
+    LIMIT :limit
+)
 
 -- name: claim_select
 SELECT id, job_json, queue FROM "{ns}_jobs"

@@ -18,6 +18,7 @@ from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
 from wg_core.backends.sql.signals import Signal
+from wg_core.backends.sql.unique import take_unique_keys
 from wg_core.errors import DuplicateJobError, WgError
 from wg_core.queues import DEFAULT_QUEUE
 
@@ -108,14 +109,25 @@ class WorkVerbs(UnitRunner):
 
     # -- producing -----------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob], *, connection: object | None = None) -> None:
-        """Store ``jobs`` in one transaction (the caller's, with ``connection``)."""
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[str]:
+        """Store ``jobs`` in one transaction (the caller's, with ``connection``); a
+        batch with unique keys takes them in the same transaction (``sql/unique.py``)."""
         if not jobs:
-            return
+            return []
+        unique = any(job.unique_key is not None for job in jobs)
+        ids = [job.job_id for job in jobs]
         queued = [job for job in jobs if job.delay <= 0]
         scheduled = [job for job in jobs if job.delay > 0]
 
         async def body(session: SqlSession) -> None:
+            nonlocal ids, queued, scheduled
+            if unique:
+                ids = await take_unique_keys(session, jobs)
+                new = [job for job, held in zip(jobs, ids, strict=True) if held == job.job_id]
+                queued = [job for job in new if job.delay <= 0]
+                scheduled = [job for job in new if job.delay > 0]
             if queued:
                 await self._insert(session, "enqueue_jobs", queued)
             if scheduled:
@@ -138,12 +150,15 @@ class WorkVerbs(UnitRunner):
                 raise translated from exc
         else:
             # A batch that is one INSERT statement needs no explicit transaction.
-            several_statements = (bool(queued) and bool(scheduled)) or (
-                len(jobs) > 1 and not self.ONE_STATEMENT_BATCHES
+            several_statements = (
+                unique
+                or (bool(queued) and bool(scheduled))
+                or (len(jobs) > 1 and not self.ONE_STATEMENT_BATCHES)
             )
             await self._run(body, transaction=several_statements)
         if queued:
             self._signal()
+        return ids
 
     async def _refuse_kept(self, session: SqlSession, jobs: Sequence[NewJob]) -> None:
         """Raise ``DuplicateJobError`` if one of ``jobs``' ids is held by a COMPLETED or
