@@ -30,7 +30,7 @@ KEY = "invoice:42"
 
 @pytest.fixture
 async def client(backend: Backend) -> AsyncIterator[Client]:
-    yield Client(backend)
+    return Client(backend)
 
 
 def keyed(key: str = KEY, *, unique_for: float = 0.0, delay: float = 0.0) -> NewJob:
@@ -63,7 +63,8 @@ async def test_a_duplicate_stores_nothing_and_returns_the_holder(client: Client)
     assert info is not None
     assert (info.unique_key, info.payload) == (KEY, {"n": 1})
     fresh = await client.enqueue_unique({"n": 3}, job_name="invoice", unique_key="invoice:43")
-    assert fresh.created and fresh.job_id != first
+    assert fresh.created
+    assert fresh.job_id != first
 
 
 async def test_the_key_is_held_while_scheduled_running_and_retrying(backend: Backend) -> None:
@@ -135,7 +136,9 @@ async def test_an_expired_hold_is_taken_over(backend_name: str, tmp_path: Path) 
         assert await backend.enqueue([keyed()]) == [successor.job_id]
 
 
-async def test_an_expired_hold_of_a_running_job_still_holds(backend_name: str, tmp_path: Path) -> None:
+async def test_an_expired_hold_of_a_running_job_still_holds(
+    backend_name: str, tmp_path: Path
+) -> None:
     now = [1_800_000_000.0]
     if backend_name not in ("memory", "sqlite"):
         pytest.skip("needs an injectable clock: the rule is the same code on the servers")
@@ -157,7 +160,8 @@ async def test_a_batch_stores_its_first_job_of_each_key(client: Client) -> None:
         ],
         job_name="batch",
     )
-    assert ids[2] == ids[0] and ids[4] == ids[1]
+    assert ids[2] == ids[0]
+    assert ids[4] == ids[1]
     assert len(set(ids)) == 3
     assert (await client.counts()).queued == 3
     again = await client.enqueue_many([{"n": 1}], job_name="batch", unique_key="a")
@@ -171,14 +175,16 @@ async def test_a_key_derived_from_name_and_payload(client: Client) -> None:
     other = await client.enqueue_unique({"a": 1, "b": 3}, job_name="report")
     renamed = await client.enqueue_unique({"a": 1, "b": 2}, job_name="summary")
     assert same == first.job_id
-    assert other.created and renamed.created
+    assert other.created
+    assert renamed.created
     info = await client.get_job(first.job_id)
     assert info is not None
     assert info.unique_key == derive_unique_key("report", {"a": 1, "b": 2})
     ids = await client.enqueue_many(
         [{"a": 1, "b": 2}, {"x": 1}, {"x": 1}], job_name="report", unique_key=UNIQUE_BY_PAYLOAD
     )
-    assert ids[0] == first.job_id and ids[1] == ids[2] != first.job_id
+    assert ids[0] == first.job_id
+    assert ids[1] == ids[2] != first.job_id
 
 
 async def test_schedule_and_with_options_take_the_keywords(client: Client) -> None:
@@ -187,7 +193,9 @@ async def test_schedule_and_with_options_take_the_keywords(client: Client) -> No
         scheduled
     )
     info = await client.get_job(scheduled)
-    assert info is not None and info.state is JobState.SCHEDULED and info.unique_key == "k"
+    assert info is not None
+    assert info.state is JobState.SCHEDULED
+    assert info.unique_key == "k"
 
 
 async def test_bad_unique_keys_are_refused_before_anything_is_stored(
