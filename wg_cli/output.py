@@ -94,6 +94,7 @@ def job_document(job: JobInfo, *, envelope: bool = False) -> dict[str, Any]:
         "state": str(job.state),
         "queue": job.queue,
         "priority": job.priority,
+        "unique_key": job.unique_key,
         "status": env.status if env else None,
         "payload": job.payload,
         "retry_count": job.retry_count,

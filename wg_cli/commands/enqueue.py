@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -41,7 +42,9 @@ from wg_core import (
     JobSpec,
 )
 from wg_core.client import validate_job_id, validate_job_name
+from wg_core.envelope import new_job_id
 from wg_core.options import to_seconds
+from wg_core.unique import validate_unique_key
 
 __all__ = ["enqueue"]
 
@@ -57,6 +60,8 @@ _LINE_KEYS = frozenset(
         "id",
         "queue",
         "priority",
+        "unique_key",
+        "unique_for",
     }
 )
 
@@ -185,7 +190,18 @@ def _spec_from_line(
         # None: the batch's (--queue/--priority, else default and 0).
         queue=queue_arg(value.get("queue"), f"'queue' on line {line}"),
         priority=priority_arg(value.get("priority"), f"'priority' on line {line}"),
+        unique_key=_line_unique_key(value.get("unique_key"), line),
+        unique_for=_line_duration(value.get("unique_for"), "unique_for", line),
     )
+
+
+def _line_unique_key(value: Any, line: int) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise CliError(f"line {line}: unique_key must be a string", ExitCode.USAGE)
+    try:
+        return None if value is None else validate_unique_key(value)
+    except ConfigError as exc:
+        raise CliError(f"line {line}: {exc}", ExitCode.USAGE) from None
 
 
 def _report(
@@ -198,8 +214,10 @@ def _report(
     priority: int,
 ) -> None:
     if settings.output in (OutputFormat.TABLE, OutputFormat.ID):
-        for job_id in ids:
+        for spec, job_id in zip(specs, ids, strict=True):
             typer.echo(job_id)
+            if job_id != spec.job_id and settings.output is OutputFormat.TABLE:
+                typer.echo(f"not stored: job {job_id} holds its unique key", err=True)
         return
     jobs = []
     for spec, job_id in zip(specs, ids, strict=True):
@@ -208,6 +226,9 @@ def _report(
         jobs.append(
             {
                 "id": job_id,
+                # False for a duplicate: its unique key was held by the job ``id`` names.
+                "created": job_id == spec.job_id,
+                "unique_key": spec.unique_key,
                 "job_name": spec.job_name,
                 "queue": spec.queue if spec.queue is not None else queue,
                 "priority": spec.priority if spec.priority is not None else priority,
@@ -277,6 +298,26 @@ def enqueue(
             show_default=False,
         ),
     ] = None,
+    unique_key: Annotated[
+        str | None,
+        typer.Option(
+            "--unique-key",
+            metavar="KEY",
+            help="Store the job only if no job holds KEY (queued, scheduled, retrying or "
+            "running); else print that job's id and store nothing.",
+            show_default=False,
+        ),
+    ] = None,
+    unique_for: Annotated[
+        str | None,
+        typer.Option(
+            "--unique-for",
+            metavar="DURATION",
+            help="Keep --unique-key held this long after the enqueue, even once the job "
+            "ended: 30s, 5m, 1h.",
+            show_default=False,
+        ),
+    ] = None,
     jsonl: Annotated[
         bool,
         typer.Option(
@@ -284,7 +325,7 @@ def enqueue(
             help="Read many jobs from stdin, one JSON line each, and enqueue them in one "
             "atomic batch. With JOB_NAME each line is a payload; without, each line is "
             '{"job_name": ..., "payload": ..., "in"/"at"/"max_retries"/"timeout"/'
-            '"retry_delay"/"id"/"queue"/"priority": optional}.',
+            '"retry_delay"/"id"/"queue"/"priority"/"unique_key"/"unique_for": optional}.',
         ),
     ] = False,
     url: UrlOpt = None,
@@ -308,6 +349,11 @@ def enqueue(
         validate_job_name(job_name)  # a ConfigError is a usage error (exit 2)
     if job_id is not None:
         job_id = validate_job_id(job_id)
+    hold = duration_arg(unique_for, "--unique-for")
+    if unique_key is not None:
+        validate_unique_key(unique_key)  # a ConfigError is a usage error (exit 2)
+    elif hold is not None:
+        raise CliError("--unique-for needs --unique-key", ExitCode.USAGE)
     specs: list[JobSpec]
     if jsonl:
         if payload is not None:
@@ -335,6 +381,19 @@ def enqueue(
         specs = [
             JobSpec(payload=value, job_name=job_name, options=options, delay=delay, job_id=job_id)
         ]
+
+    # Every job gets its id here, so that a duplicate (the id of the job holding its
+    # unique key comes back instead) can be told from a stored job.
+    # --unique-key and --unique-for are each job's unless its line gives its own.
+    specs = [
+        replace(
+            spec,
+            job_id=spec.job_id or new_job_id(),
+            unique_key=unique_key if spec.unique_key is None else spec.unique_key,
+            unique_for=hold if spec.unique_for is None else spec.unique_for,
+        )
+        for spec in specs
+    ]
 
     async def body(client: Client) -> list[str]:
         try:

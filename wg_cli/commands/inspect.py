@@ -329,6 +329,7 @@ def _print_job(job: JobInfo) -> None:
         ("state", str(job.state)),
         ("queue", job.queue),
         ("priority", str(job.priority)),
+        ("unique key", job.unique_key),
         ("status", env.status if env else None),
         # Runs so far of runs allowed, as the TUI shows them (JobInfo.runs).
         ("attempts", f"{job.runs} run of {job.runs_allowed} allowed" if env else None),
