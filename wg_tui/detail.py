@@ -130,6 +130,8 @@ class JobDetailScreen(Screen[None]):
         fact("id", job.job_id, "bold")
         fact("job name", job.job_name or "?", "bold")
         fact("state", job.state.value, "bold red" if job.state is JobState.DEAD else "bold")
+        if job.unique_key is not None:  # only jobs enqueued with one (issue 19)
+            fact("unique key", job.unique_key)
         if envelope is not None:
             fact("status", envelope.status)
             fact("attempts", f"{job.runs} run of {job.runs_allowed} allowed")

@@ -12,6 +12,7 @@ from textual.widgets import Static
 from tests.tui.conftest import SIZE, Populated, settle, wait_for
 from tests.tui.data import RESULTS
 from tests.tui.test_actions import confirm, state_of, table
+from tests.tui.test_search_and_groups import search
 from wg_core import JobState
 from wg_tui.detail import JobDetailScreen
 
@@ -157,3 +158,18 @@ async def test_read_only_cannot_cancel(populated_local: Populated) -> None:
     job = await populated_local.client.get_job(running)
     assert job is not None
     assert not job.cancel_requested
+
+
+async def test_the_detail_shows_a_unique_key(populated_local: Populated) -> None:
+    job_id = await populated_local.client.enqueue(
+        {"invoice": 42}, job_name="invoice", unique_key="invoice:42"
+    )
+    app = populated_local.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await search(pilot, job_id)
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        facts = app.screen.query_one("#detail-facts").render().plain  # type: ignore[attr-defined]
+        assert "unique key" in facts
+        assert "invoice:42" in facts
