@@ -20,7 +20,8 @@ def test_a_duplicate_prints_the_holder_and_stores_nothing(wg: Wg) -> None:
     assert job["unique_key"] == "invoice:42"
     assert job["envelope"]["unique_key"] == "invoice:42"
     table = wg("inspect", "job", job_id)
-    assert "unique key" in table.stdout and "invoice:42" in table.stdout
+    assert "unique key" in table.stdout
+    assert "invoice:42" in table.stdout
 
 
 def test_the_json_document_says_whether_the_job_was_created(wg: Wg) -> None:
