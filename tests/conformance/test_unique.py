@@ -244,3 +244,20 @@ async def test_concurrent_producers_store_one_job_per_key(
             await view.close()
     assert (await backend.counts()).queued == keys
     assert len(set(itertools.chain.from_iterable(results))) == keys
+
+
+async def test_prune_forgets_free_holds_and_keeps_the_others(backend: Backend) -> None:
+    held = keyed("held", unique_for=3600)
+    running_job = keyed("running")
+    await running(backend, running_job)
+    ended = keyed("ended")
+    assert await backend.enqueue([held, ended]) == [held.job_id, ended.job_id]
+    assert await backend.delete_jobs([held.job_id, ended.job_id]) == 2
+    for _ in range(3):  # Redis resumes its scan where the last prune stopped
+        await backend.prune(limit=100)
+    assert await backend.enqueue([keyed("held"), keyed("running")]) == [
+        held.job_id,
+        running_job.job_id,
+    ]
+    successor = keyed("ended")
+    assert await backend.enqueue([successor]) == [successor.job_id]

@@ -415,9 +415,11 @@ class PostgresBackend(Listening):
 
     async def prune(self, *, limit: int) -> int:
         """Delete up to ``limit`` expired finished jobs in one statement (SKIP LOCKED:
-        each by one pruner)."""
+        each by one pruner), and up to ``limit`` unique keys' holds nobody holds any
+        more in another (``sql/unique.py``)."""
 
         async def body(session: SqlSession) -> int:
+            await session.execute("unique_forget", {"limit": limit})
             return await session.execute("prune", {"limit": limit})
 
         return await self._run(body, transaction=False)

@@ -93,6 +93,8 @@ class RedisHistory(RedisListing):
 
     async def prune(self, *, limit: int) -> int:
         k = self._keys
+        # Unique keys' holds nobody holds any more go with the pruning (layout 4).
+        await self._transport.run_idempotent("forget_unique", (k.unique, k.ids), (limit,))
         names = await self.queue_names()
         keys: tuple[str, ...] = (k.expiry, k.finished, k.ids, k.placements)
         for name in names:

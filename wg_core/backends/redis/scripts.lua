@@ -907,6 +907,39 @@ doc[7] = {fraction = tonumber(ARGV[2]), message = message,
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(doc))
 return 1
 
+-- name: forget_unique
+-- KEYS: unique, ids.  ARGV: limit.
+-- The pruner's chore (layout 4): look at up to about `limit` holds of {ns}:unique,
+-- resuming where the last call stopped (its HSCAN cursor is kept in the hash under the
+-- empty field, which no unique key can be), and delete those nobody holds any more:
+-- the hold ran out and its job is not queued, scheduled, retrying or running.
+local cursor = redis.call('HGET', KEYS[1], '') or '0'
+local scan = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', tonumber(ARGV[1]))
+local now = now_seconds()
+local items, forget = scan[2], {}
+for j = 1, #items, 2 do
+  local key, held = items[j], items[j + 1]
+  if key ~= '' then
+    local space = string.find(held, ' ', 1, true)
+    if tonumber(string.sub(held, space + 1)) <= now then
+      local entry = redis.call('HGET', KEYS[2], string.sub(held, 1, space - 1))
+      local letter = entry and string.sub(entry, 1, 1)
+      if not (letter == 'q' or letter == 's' or letter == 't' or letter == 'r') then
+        forget[#forget + 1] = key
+      end
+    end
+  end
+end
+if #forget > 0 then
+  redis.call('HDEL', KEYS[1], unpack(forget))
+end
+if scan[1] == '0' then
+  redis.call('HDEL', KEYS[1], '')
+else
+  redis.call('HSET', KEYS[1], '', scan[1])
+end
+return #forget
+
 -- name: prune
 -- KEYS: expiry, finished, ids, placements, then per queue named in ARGV: its completed
 -- and cancelled ZSETs.  ARGV: limit, queue names...
