@@ -30,7 +30,7 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.dispatch import checked
-from wg_core.envelope import Envelope, EnvelopeError
+from wg_core.envelope import Envelope, EnvelopeError, new_job_id
 from wg_core.errors import ConfigError, JobFailedError, JobNotFoundError
 from wg_core.jobs import JobInfo, decode_result
 from wg_core.new_jobs import (
@@ -173,27 +173,27 @@ class Client:
         runs first within its queue, FIFO within one priority (see ``wg_core.queues``).
         ``connection``: the caller's own database connection, so the job is stored
         inside the caller's transaction (backends that support it).
-        ``unique_key``: store nothing if a job holds that key (queued, scheduled,
-        retrying or running; ``UNIQUE_BY_PAYLOAD`` derives the key from the job name and
-        payload) and return that job's id instead; ``unique_for``: keep the key held
-        that long after this enqueue, even once the job ended (``wg_core.unique``).
-        ``enqueue_unique`` says whether a job was stored.
+        ``unique_key`` (or ``UNIQUE_BY_PAYLOAD``), ``unique_for``: store nothing and
+        return the id of the job holding the key, if one does (``wg_core.unique``).
         """
-        return (
-            await self.enqueue_unique(
-                job,
-                unique_key=unique_key,
-                unique_for=unique_for,
-                job_name=job_name,
-                options=options,
-                delay=delay,
-                at=at,
-                job_id=job_id,
-                queue=queue,
-                priority=priority,
-                connection=connection,
-            )
-        ).job_id
+        if delay is not None and at is not None:
+            raise ConfigError("give delay or at, not both")
+        if at is not None:
+            delay = self._delay_until(at)
+        new = self._jobs.one(
+            job,
+            job_name=job_name,
+            options=options,
+            delay=delay,
+            job_id=job_id,
+            queue=queue,
+            priority=priority,
+            unique_key=unique_key,
+            unique_for=unique_for,
+        )
+        backend = await self._ready()
+        [stored_id] = await backend.enqueue([new], connection=connection)
+        return stored_id
 
     async def enqueue_unique(
         self,
@@ -213,24 +213,22 @@ class Client:
         """``enqueue``, telling whether the job was stored: ``created`` is False when
         a job already held its unique key (``job_id`` is then that job's, and nothing
         was stored). The key defaults to ``UNIQUE_BY_PAYLOAD`` (job name + payload)."""
-        if delay is not None and at is not None:
-            raise ConfigError("give delay or at, not both")
-        if at is not None:
-            delay = self._delay_until(at)
-        new = self._jobs.one(
+        # Chosen here: a duplicate returns the holder's id instead of this one.
+        new_id = new_job_id() if job_id is None else validate_job_id(job_id)
+        stored_id = await self.enqueue(
             job,
             job_name=job_name,
             options=options,
             delay=delay,
-            job_id=job_id,
+            at=at,
+            job_id=new_id,
             queue=queue,
             priority=priority,
+            connection=connection,
             unique_key=unique_key,
             unique_for=unique_for,
         )
-        backend = await self._ready()
-        [stored_id] = await backend.enqueue([new], connection=connection)
-        return EnqueueResult(stored_id, stored_id == new.job_id)
+        return EnqueueResult(stored_id, stored_id == new_id)
 
     async def schedule(
         self,
@@ -246,8 +244,7 @@ class Client:
         unique_for: Duration | None = None,
     ) -> str:
         """Store ``job`` to run after ``when`` (a delay) or at ``when`` (a datetime), in
-        ``queue`` at ``priority`` (kept when it becomes due); ``unique_key`` and
-        ``unique_for`` as for ``enqueue`` (a scheduled job holds its key)."""
+        ``queue`` at ``priority`` (kept when it becomes due); unique keys as ``enqueue``."""
         at, delay = (when, None) if isinstance(when, datetime) else (None, when)
         return await self.enqueue(
             job,
@@ -301,10 +298,8 @@ class Client:
 
         Items may be ``JobSpec``s to vary name, options, delay, queue, priority or
         unique key per job; the keywords are the batch's defaults. One invalid job
-        stores none. A job whose unique key is held (by a stored job, or by an earlier
-        job of the batch: the first wins) is not stored: its place in the list holds
-        the holder's id.
-        """
+        stores none. A job whose unique key is held (the batch's first job of a key
+        wins) is not stored: the holder's id stands in its place."""
         batch = self._jobs.many(
             jobs,
             job_name=job_name,
