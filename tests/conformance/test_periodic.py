@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -135,8 +136,10 @@ async def test_a_refused_job_claims_no_tick(backend: Backend) -> None:
     await backend.register_periodic([entry()], now=NOW)
     taken = new_job()
     await backend.enqueue([taken])
+    # Another job under a stored id (an identical one is a repeated call to Redis).
+    clash = replace(new_job(payload={"other": True}), job_id=taken.job_id)
     with pytest.raises(DuplicateJobError):
-        await backend.fire_periodic("digest", tick=NOW, job=taken, now=NOW, next_run=None)
+        await backend.fire_periodic("digest", tick=NOW, job=clash, now=NOW, next_run=None)
     unchanged = await info(backend)
     assert (unchanged.last_tick, unchanged.last_job_id) == (NOW - 60, None)
     assert await backend.fire_periodic("digest", tick=NOW, job=new_job(), now=NOW, next_run=None)

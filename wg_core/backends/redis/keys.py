@@ -113,7 +113,10 @@ class Keys:
     ``finished`` holds the record of each completed or cancelled job still kept (job id
     -> JSON), ``expiry`` their ids by the time they are pruned; ``finished_channel`` and
     ``cancel_channel`` are pub/sub channels (not keys) on which the scripts announce
-    finished jobs and cancel requests."""
+    finished jobs and cancel requests. Layout 4: ``periodic`` holds the definition of
+    each registered periodic entry (name -> JSON), ``periodic_runs`` its runs (name ->
+    ``<last tick> <last run at> <next run> <last job id>``, ``-`` for none: the texts
+    the pools sent, so ticks compare exactly)."""
 
     prefix: str
     jobs: str
@@ -142,6 +145,8 @@ class Keys:
     running_counts: str
     finished: str
     expiry: str
+    periodic: str
+    periodic_runs: str
 
     @property
     def finished_channel(self) -> str:
@@ -185,6 +190,8 @@ class Keys:
             running_counts=f"{prefix}:running_counts",
             finished=f"{prefix}:finished",
             expiry=f"{prefix}:expiry",
+            periodic=f"{prefix}:periodic",
+            periodic_runs=f"{prefix}:periodic_runs",
         )
 
     def queue(self, name: str) -> QueueKeys:
