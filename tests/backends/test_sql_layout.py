@@ -404,7 +404,7 @@ async def test_a_writer_upgrades_layout_2_keeping_every_job_and_counter(
     ids = write_v2(raw, namespace)
     backend = await opened(dialect, namespace, tmp_path)
     try:
-        assert await backend.layout_version() == LAYOUT_VERSION == 3
+        assert await backend.layout_version() == LAYOUT_VERSION
         counts = await backend.counts(queue=V2_QUEUE)
         assert (counts.queued, counts.running, counts.scheduled, counts.retry, counts.dead) == (
             1,
@@ -461,7 +461,8 @@ async def test_a_writer_upgrades_layout_2_keeping_every_job_and_counter(
 
     # Opening again changes nothing (and a reader now opens).
     catalog = raw.catalog(namespace)
-    assert {table for table, _ in catalog} == {f"{namespace}_{t}" for t in (*V2_TABLES, "finished")}
+    added = ("finished", "periodic")  # layouts 3 and 4
+    assert {table for table, _ in catalog} == {f"{namespace}_{t}" for t in (*V2_TABLES, *added)}
     again = await opened(dialect, namespace, tmp_path)
     reader = await opened(dialect, namespace, tmp_path, create=False)
     try:
