@@ -76,10 +76,10 @@ class PeriodicScheduler:
         known = {info.name: info.last_tick for info in await self._backend.periodic_entries()}
         self._last = {entry.name: known.get(entry.name) for entry in self._entries}
 
-    async def run_once(self) -> int:
-        """Offer every entry's due tick to the backend; how many runs this scheduler
-        stored (the other pools stored the rest)."""
-        stored = 0
+    async def run_once(self) -> list[tuple[str, float]]:
+        """Offer every entry's due tick to the backend; the (entry name, tick) of each
+        run this scheduler stored (other pools stored the rest)."""
+        stored: list[tuple[str, float]] = []
         for entry in self._entries:
             now = self._clock()
             tick = entry.latest_tick(now)
@@ -105,7 +105,7 @@ class PeriodicScheduler:
                 continue
             self._last[entry.name] = tick
             if fired:
-                stored += 1
+                stored.append((entry.name, tick))
                 logger.info("periodic entry %r: enqueued its run of %s", entry.name, tick)
         return stored
 
