@@ -31,7 +31,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -201,8 +201,10 @@ class Periodic:
         """The latest tick at or before ``now`` (Unix seconds); ``None`` if there is none."""
         if self.every is not None:
             return math.floor(now / self.every) * self.every
-        # cronsim's reverse iteration yields ticks strictly before its start.
-        start = datetime.fromtimestamp(now, self._zone) + timedelta(microseconds=1)
+        # cronsim's reverse iteration yields ticks strictly before its start. (From the
+        # timestamp, not by adding a timedelta: that would drop the fold of a repeated
+        # hour and land an hour off.)
+        start = datetime.fromtimestamp(now + 1e-6, self._zone)
         try:
             tick: datetime = next(self._cron.CronSim(self.cron, start, reverse=True))
         except StopIteration:
