@@ -35,8 +35,8 @@ from datetime import datetime
 from typing import Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from wg_core.backend import NewJob
-from wg_core.errors import ConfigError, MissingDependencyError, PayloadError
+from wg_core.backend import Backend, NewJob
+from wg_core.errors import ConfigError, JobNotFoundError, MissingDependencyError, PayloadError
 from wg_core.new_jobs import JobBuilder, validate_job_name
 from wg_core.options import Duration, JobOptions, to_seconds
 from wg_core.payloads import encode_payload, job_name_for
@@ -49,6 +49,7 @@ __all__ = [
     "CatchUp",
     "Periodic",
     "job_from_template",
+    "run_registered",
     "unique_names",
     "validate_periodic_name",
 ]
@@ -286,3 +287,16 @@ def job_from_template(info: PeriodicInfo, jobs: JobBuilder) -> NewJob:
         queue=info.queue,
         priority=info.priority,
     )
+
+
+async def run_registered(backend: Backend, jobs: JobBuilder, name: str, *, now: float) -> str:
+    """Enqueue one run of registered entry ``name`` now, from its stored template,
+    recorded as its last run (its ticks untouched); the job id. ``JobNotFoundError``
+    when no such entry is registered."""
+    found = [info for info in await backend.periodic_entries() if info.name == name]
+    if not found:
+        raise JobNotFoundError(f"no periodic entry named {name!r} is registered")
+    job = job_from_template(found[0], jobs)
+    if not await backend.fire_periodic(name, tick=None, job=job, now=now, next_run=None):
+        raise JobNotFoundError(f"periodic entry {name!r} was removed meanwhile")
+    return job.job_id
