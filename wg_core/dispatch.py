@@ -361,9 +361,7 @@ class CheckedBackend:
         for label, value in (("tick", tick), ("now", now), ("next_run", next_run)):
             if value is not None:
                 _time(label, value)
-        return await self._inner.fire_periodic(
-            name, tick=tick, job=job, now=now, next_run=next_run
-        )
+        return await self._inner.fire_periodic(name, tick=tick, job=job, now=now, next_run=next_run)
 
     async def periodic_entries(self) -> list[PeriodicInfo]:
         """The registered periodic entries, by name."""

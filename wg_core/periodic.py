@@ -107,7 +107,9 @@ def _zone(name: object) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r} (use an IANA name like 'Europe/Berlin')") from None
+        raise ConfigError(
+            f"unknown time zone {name!r} (use an IANA name like 'Europe/Berlin')"
+        ) from None
 
 
 def _seconds_text(seconds: float) -> str:
@@ -165,7 +167,9 @@ class Periodic:
         self.catch_up: Final[CatchUp] = catch_up
         self.every: Final = None if every is None else to_seconds(every, name="every")
         if self.every is not None and self.every < MIN_EVERY:
-            raise ConfigError(f"every must be at least {MIN_EVERY} s (a millisecond), not {every!r}")
+            raise ConfigError(
+                f"every must be at least {MIN_EVERY} s (a millisecond), not {every!r}"
+            )
         self.cron: Final = cron
         self._cron: Any = None
         if cron is not None:
@@ -176,7 +180,9 @@ class Periodic:
                 self._cron.CronSim(cron, datetime.now(self._zone))
             except self._cron.CronSimError as exc:
                 raise ConfigError(f"invalid cron expression {cron!r}: {exc}") from None
-        self.job_name: Final = validate_job_name(job_name_for(job) if job_name is None else job_name)
+        self.job_name: Final = validate_job_name(
+            job_name_for(job) if job_name is None else job_name
+        )
         self.queue: Final = validate_queue(queue)
         self.priority: Final = validate_priority(priority)
         self.options: Final = options
@@ -278,7 +284,9 @@ def job_from_template(info: PeriodicInfo, jobs: JobBuilder) -> NewJob:
         options = None if stored is None else JobOptions(**stored)
         payload = template["payload"]
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
-        raise ConfigError(f"periodic entry {info.name!r} has an unreadable job template: {exc}") from None
+        raise ConfigError(
+            f"periodic entry {info.name!r} has an unreadable job template: {exc}"
+        ) from None
     return jobs.one(
         payload,
         job_name=info.job_name,

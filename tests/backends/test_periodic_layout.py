@@ -4,6 +4,9 @@ namespace of layout 3 (SQL: main's ``schema`` block before layout 4, kept under
 wrote) is refused by readers and upgraded in place by a writer, its jobs kept, and its
 registry then works."""
 
+# The SQL fixtures (dialect, raw, namespace) are test_sql_layout's, imported by name.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import asyncio
@@ -85,7 +88,8 @@ async def test_a_writer_upgrades_sql_layout_3_in_place(
         assert before < after
         assert {table for table, _ in after - before} == {f"{namespace}_periodic"}
         stored = await backend.get_job(job_id)
-        assert stored is not None and stored.state is JobState.QUEUED
+        assert stored is not None
+        assert stored.state is JobState.QUEUED
         await registry_works(backend)
     finally:
         for writer in writers:
@@ -147,7 +151,8 @@ async def test_a_writer_upgrades_redis_layout_3_in_place(plain: Any, v3: tuple[s
         assert (meta["layout"], meta["upgraded_from"], meta["upgrades"]) == ("4", "3", "1")
         backend = writers[0]
         stored = await backend.get_job(job_id)
-        assert stored is not None and stored.state is JobState.QUEUED
+        assert stored is not None
+        assert stored.state is JobState.QUEUED
         await registry_works(backend)
         assert await plain.hexists(f"{ns}:periodic", "digest")
     finally:

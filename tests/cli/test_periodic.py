@@ -38,7 +38,8 @@ def test_ls_lists_the_registered_entries(wg: Wg) -> None:
         "health",
         5,
     )
-    assert ping["last_run_at"] is None and ping["last_job_id"] is None
+    assert ping["last_run_at"] is None
+    assert ping["last_job_id"] is None
     assert ping["next_run"].endswith("Z")
     assert wg("periodic", "ls", "-o", "id").stdout.split() == ["digest", "ping"]
 
@@ -74,9 +75,11 @@ def test_run_enqueues_the_registered_job_now_and_records_it(wg: Wg) -> None:
     )
     assert job.payload == {"to": "ops"}
     assert entry.last_job_id == job_id
-    assert entry.last_run_at is not None and abs(entry.last_run_at - time.time()) < 60
+    assert entry.last_run_at is not None
+    assert abs(entry.last_run_at - time.time()) < 60
     doc = wg.json("periodic", "run", "digest")
-    assert doc["periodic"] == "digest" and doc["id"] != job_id
+    assert doc["periodic"] == "digest"
+    assert doc["id"] != job_id
 
 
 def test_run_of_an_unknown_entry_is_exit_4(wg: Wg) -> None:

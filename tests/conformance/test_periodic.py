@@ -54,7 +54,9 @@ async def test_registered_entries_are_listed_by_name(backend: Backend) -> None:
 async def test_fire_claims_the_tick_and_stores_its_job(backend: Backend) -> None:
     await backend.register_periodic([entry()], now=NOW)
     job = new_job("digest", {"n": 1}, queue="reports", priority=3)
-    assert await backend.fire_periodic("digest", tick=NOW, job=job, now=NOW + 0.5, next_run=NOW + 60)
+    assert await backend.fire_periodic(
+        "digest", tick=NOW, job=job, now=NOW + 0.5, next_run=NOW + 60
+    )
     stored = await backend.get_job(job.job_id)
     assert stored is not None
     assert (stored.state, stored.queue, stored.priority) == (JobState.QUEUED, "reports", 3)
@@ -112,7 +114,8 @@ async def test_a_scheduled_job_of_a_fire_waits_for_its_time(backend: Backend) ->
     job = new_job(delay=3600)
     assert await backend.fire_periodic("digest", tick=NOW, job=job, now=NOW, next_run=None)
     stored = await backend.get_job(job.job_id)
-    assert stored is not None and stored.state is JobState.SCHEDULED
+    assert stored is not None
+    assert stored.state is JobState.SCHEDULED
 
 
 async def test_concurrent_fires_of_one_tick_store_one_job(backend: Backend, twin: Backend) -> None:
@@ -152,7 +155,11 @@ async def test_registering_again_keeps_the_runs_and_deletes_undeclared_entries(
     job = new_job()
     await backend.fire_periodic("digest", tick=NOW, job=job, now=NOW, next_run=None)
     await backend.register_periodic(
-        [entry("digest", job_name="digest2", queue="other", baseline=NOW + 600, next_run=NOW + 660)],
+        [
+            entry(
+                "digest", job_name="digest2", queue="other", baseline=NOW + 600, next_run=NOW + 660
+            )
+        ],
         now=NOW + 1,
     )
     [kept] = await backend.periodic_entries()

@@ -129,4 +129,5 @@ async def test_a_pool_runs_its_periodic_entries(backend: Backend) -> None:
     assert ran[0] == {"n": 1}
     [info] = await backend.periodic_entries()
     assert (info.name, info.schedule, info.job_name) == ("fast", "every 0.1s", "fast")
-    assert info.last_job_id is not None and info.last_run_at is not None
+    assert info.last_job_id is not None
+    assert info.last_run_at is not None

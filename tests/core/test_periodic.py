@@ -4,6 +4,7 @@ daylight-saving transitions of a cron entry in Europe/Berlin, on a stepped clock
 from __future__ import annotations
 
 import builtins
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wg_core import ConfigError, JobOptions, MemoryBackend, Periodic, PayloadError, WorkerPool
+from wg_core import ConfigError, JobOptions, MemoryBackend, PayloadError, Periodic, WorkerPool
 from wg_core.errors import MissingDependencyError
 from wg_core.new_jobs import JobBuilder
 from wg_core.periodic import job_from_template
@@ -67,7 +68,10 @@ def test_a_payload_that_is_not_json_is_refused() -> None:
 
 
 def test_two_entries_with_one_name_are_refused_by_the_pool() -> None:
-    entries = [Periodic(Digest(), every=30, name="digest"), Periodic(Digest(), every=60, name="digest")]
+    entries = [
+        Periodic(Digest(), every=30, name="digest"),
+        Periodic(Digest(), every=60, name="digest"),
+    ]
     with pytest.raises(ConfigError, match="two periodic entries are named 'digest'"):
         WorkerPool(handler=lambda job: None, backend=MemoryBackend(), periodic=entries)
 
@@ -112,7 +116,9 @@ def test_cron_ticks_follow_the_expression_in_its_time_zone() -> None:
 
 def test_the_template_rebuilds_the_same_job() -> None:
     options = JobOptions(max_retries=7, timeout=60, retry_delay=None, keep_finished=10)
-    entry = Periodic(Digest("monday"), every=60, name="digest", queue="reports", priority=4, options=options)
+    entry = Periodic(
+        Digest("monday"), every=60, name="digest", queue="reports", priority=4, options=options
+    )
     jobs = JobBuilder(default_options=JobOptions(), max_payload_bytes=65536, clock=lambda: 1e9)
     info = PeriodicInfo(
         name="digest",
@@ -181,7 +187,11 @@ async def test_a_daily_run_in_the_hour_repeated_in_october_runs_once() -> None:
 async def test_an_hourly_run_keeps_real_hours_across_both_switches() -> None:
     entry = Periodic(Digest(), cron="0 * * * *", name="hourly", timezone="Europe/Berlin")
     spring = await fired_over(entry, at(2026, 3, 29, 0, 30), hours=3)
-    assert [tick.strftime("%H:%M%z") for tick in spring] == ["01:00+0100", "03:00+0200", "04:00+0200"]
+    assert [tick.strftime("%H:%M%z") for tick in spring] == [
+        "01:00+0100",
+        "03:00+0200",
+        "04:00+0200",
+    ]
     autumn = await fired_over(entry, at(2026, 10, 25, 0, 30), hours=4)
     assert [tick.strftime("%H:%M%z") for tick in autumn] == [
         "01:00+0200",
@@ -191,5 +201,5 @@ async def test_an_hourly_run_keeps_real_hours_across_both_switches() -> None:
     ]
     # One real hour apart, every one of them.
     for ticks in (spring, autumn):
-        gaps = {(b.timestamp() - a.timestamp()) for a, b in zip(ticks, ticks[1:], strict=False)}
+        gaps = {(b.timestamp() - a.timestamp()) for a, b in itertools.pairwise(ticks)}
         assert gaps == {3600.0}

@@ -31,8 +31,8 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
-from wg_core.backends.memory_periodic import MemoryPeriodic
 from wg_core.backends.memory_jobs import MemoryJob
+from wg_core.backends.memory_periodic import MemoryPeriodic
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["MemoryBackend"]

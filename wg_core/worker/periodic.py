@@ -72,7 +72,9 @@ class PeriodicScheduler:
         """Make the registry hold this pool's entries (see ``Backend.register_periodic``)
         and learn their last ticks."""
         now = self._clock()
-        await self._backend.register_periodic([entry.entry(now) for entry in self._entries], now=now)
+        await self._backend.register_periodic(
+            [entry.entry(now) for entry in self._entries], now=now
+        )
         known = {info.name: info.last_tick for info in await self._backend.periodic_entries()}
         self._last = {entry.name: known.get(entry.name) for entry in self._entries}
 
@@ -101,7 +103,9 @@ class PeriodicScheduler:
             except BackendError as exc:
                 # Not remembered as offered: the next look tries again (the backend's
                 # compare-and-set keeps it once).
-                logger.warning("periodic entry %r: firing tick %s failed: %s", entry.name, tick, exc)
+                logger.warning(
+                    "periodic entry %r: firing tick %s failed: %s", entry.name, tick, exc
+                )
                 continue
             self._last[entry.name] = tick
             if fired:

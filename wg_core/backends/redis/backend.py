@@ -39,7 +39,7 @@ from wg_core.backends.redis.periodic import RedisPeriodic
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.signals import Signals
 from wg_core.backends.redis.transport import Transport
-from wg_core.errors import BackendError, DuplicateJobError
+from wg_core.errors import BackendError, DuplicateJobError, WgError
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
 
@@ -173,7 +173,7 @@ class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
         except BackendError as exc:
             raise self._duplicate(exc, jobs) from None
 
-    def _duplicate(self, exc: BackendError, jobs: Sequence[NewJob]) -> BackendError:
+    def _duplicate(self, exc: BackendError, jobs: Sequence[NewJob]) -> WgError:
         """``DuplicateJobError`` naming the job a script refused as a duplicate (its
         ``WGDUP`` error), else ``exc`` itself."""
         message = str(exc)
@@ -191,11 +191,17 @@ class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
         names = list(dict.fromkeys(job.queue for job in jobs))
         # A batch of one queue at priority 0 (the usual bulk) sends no such columns.
         mixed = len(names) > 1 or any(job.priority for job in jobs)
-        keys = self._enqueue_keys
+        keys: tuple[str, ...] = self._enqueue_keys
         for queue in names:
             q = self._keys.queue(queue)
             keys += (q.jobs, q.prio, q.schedule, q.wake)
-        args: list[Any] = [len(jobs), "1" if timed else "0", "1" if mixed else "0", len(names), *names]
+        args: list[Any] = [
+            len(jobs),
+            "1" if timed else "0",
+            "1" if mixed else "0",
+            len(names),
+            *names,
+        ]
         args += [job.job_id for job in jobs]
         args += [job.raw for job in jobs]
         if mixed:

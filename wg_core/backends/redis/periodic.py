@@ -15,7 +15,7 @@ from typing import Any
 from wg_core.backend import NewJob, PeriodicEntry, PeriodicInfo
 from wg_core.backends.redis.keys import Keys
 from wg_core.backends.redis.transport import Transport
-from wg_core.errors import BackendError
+from wg_core.errors import BackendError, WgError
 
 __all__ = ["RedisPeriodic"]
 
@@ -41,7 +41,7 @@ class RedisPeriodic:
     def _enqueue_script(self, jobs: Sequence[NewJob]) -> tuple[tuple[str, ...], list[Any]]:
         raise NotImplementedError  # RedisBackend's
 
-    def _duplicate(self, exc: BackendError, jobs: Sequence[NewJob]) -> BackendError:
+    def _duplicate(self, exc: BackendError, jobs: Sequence[NewJob]) -> WgError:
         raise NotImplementedError  # RedisBackend's
 
     async def register_periodic(self, entries: Sequence[PeriodicEntry], *, now: float) -> None:
@@ -63,7 +63,9 @@ class RedisPeriodic:
                 _text(entry.next_run),
             ]
         k = self._keys
-        await self._transport.run_idempotent("periodic_register", (k.periodic, k.periodic_runs), args)
+        await self._transport.run_idempotent(
+            "periodic_register", (k.periodic, k.periodic_runs), args
+        )
 
     async def fire_periodic(
         self,
@@ -97,7 +99,9 @@ class RedisPeriodic:
                 doc = json.loads(definitions[name])
                 last_tick, last_run, next_run, last_job = runs.get(name, "- - - -").split(" ")
             except ValueError as exc:
-                raise BackendError(f"periodic entry {name!r} in {k.periodic} is unreadable: {exc}") from None
+                raise BackendError(
+                    f"periodic entry {name!r} in {k.periodic} is unreadable: {exc}"
+                ) from None
             entries.append(
                 PeriodicInfo(
                     name=name,

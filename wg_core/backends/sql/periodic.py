@@ -83,7 +83,9 @@ class PeriodicVerbs(UnitRunner):
             )
             if claimed != 1:
                 return False
-            await self._insert(session, "enqueue_scheduled" if job.delay > 0 else "enqueue_jobs", [job])
+            await self._insert(
+                session, "enqueue_scheduled" if job.delay > 0 else "enqueue_jobs", [job]
+            )
             return True
 
         fired = await self._run(body)
