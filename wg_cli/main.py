@@ -35,6 +35,7 @@ _COMMAND_MODULES: Final = (
     "removal",
     "pause",
     "health",
+    "periodic",
     "worker",
     "demo",
     "namespace",

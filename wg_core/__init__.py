@@ -48,6 +48,8 @@ from wg_core.errors import (
 )
 from wg_core.jobs import JobContext, JobInfo
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
+from wg_core.periodic import Periodic
+from wg_core.periodic_records import PeriodicInfo
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 from wg_core.unique import UNIQUE_BY_PAYLOAD, EnqueueResult, derive_unique_key
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
@@ -87,6 +89,8 @@ __all__ = [
     "MissingDependencyError",
     "NamespaceNotFoundError",
     "PayloadError",
+    "Periodic",
+    "PeriodicInfo",
     "PoolStats",
     "Progress",
     "QueueInfo",

@@ -61,6 +61,11 @@ Guarantees every backend gives:
   prune. ``wait_finished`` and ``wait_cancel_request`` wait on the backend's own
   signal (LISTEN/NOTIFY, Redis blocking calls or pub/sub, in-process wake-ups), short
   polling only where the backend has none.
+* **Periodic entries** (issue 19, layout 4). ``register_periodic`` makes the
+  namespace's registry of periodic entries the given list (one transaction / script);
+  ``fire_periodic`` claims one tick of an entry and stores its job in ONE atomic step,
+  a compare-and-set on the entry's last tick: however many pools fire the same tick
+  at once, exactly one stores its job.
 * **Pause** is stored in the backend, for the whole namespace or one queue: while the
   namespace is paused ``claim`` returns nothing; a paused queue is skipped.
 
@@ -77,6 +82,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, Protocol, runtime_checkable
 
+from wg_core.periodic_records import PeriodicEntry, PeriodicInfo
 from wg_core.queues import DEFAULT_QUEUE
 from wg_core.records import (
     FINISHED_STATES,
@@ -99,8 +105,9 @@ from wg_core.records import (
 LAYOUT_VERSION: Final = 4
 """The storage layout this wg writes. 1: the layout of the first release (the Rust wg's
 structures plus wg's leases, workers and counters); 2: named queues and priorities;
-3: completed and cancelled jobs with results, progress and cancel requests; 4: unique
-keys' holds (``{ns}_unique``, Redis ``{ns}:unique``).
+3: completed and cancelled jobs with results, progress and cancel requests;
+4: unique keys' holds (``{ns}_unique``, Redis ``{ns}:unique``) and the registry of
+periodic entries (``{ns}_periodic``; Redis ``{ns}:periodic`` and ``{ns}:periodic_runs``).
 0: no version recorded (a namespace the Rust wg created, or an SQL namespace of wg's
 first release, which recorded none; Redis namespaces of layout 1 read as 1). Every one of
 them upgrades in place."""
@@ -118,6 +125,8 @@ __all__ = [
     "JobState",
     "Move",
     "NewJob",
+    "PeriodicEntry",
+    "PeriodicInfo",
     "Progress",
     "QueueInfo",
     "StateCounts",
@@ -380,4 +389,37 @@ class Backend(Protocol):
 
     async def request_worker_stop(self, worker_id: str) -> bool:
         """Ask a worker to drain and stop (it learns at its next heartbeat)."""
+        ...
+
+    # -- periodic entries (layout 4) -----------------------------------------------------
+
+    async def register_periodic(self, entries: Sequence[PeriodicEntry], *, now: float) -> None:
+        """Make the registry hold exactly ``entries``, in one atomic step: a new entry
+        is stored with ``last_tick`` = its ``baseline``; an existing one gets its new
+        definition and ``next_run`` and keeps its last tick, run and job, except that a
+        changed ``schedule`` starts again from the given ``baseline``; every other entry
+        of the namespace is deleted. ``registered_at`` becomes ``now``."""
+        ...
+
+    async def fire_periodic(
+        self,
+        name: str,
+        *,
+        tick: float | None,
+        job: NewJob,
+        now: float,
+        next_run: float | None,
+    ) -> bool:
+        """Claim ``tick`` of entry ``name`` and store ``job``, in ONE atomic step (one
+        transaction, one script): only if the entry is registered and its last tick is
+        older than ``tick`` (or it has none), set ``last_tick`` = ``tick``,
+        ``last_run_at`` = ``now``, ``last_job_id`` = the job's id, ``next_run`` (when
+        given) and store the job as ``enqueue`` would. Concurrent calls for one tick:
+        exactly one returns True. ``tick=None`` is a run by hand: the job is stored
+        and recorded as the last run, the last tick is left alone. False (nothing
+        stored) when the entry is not registered or the tick was claimed already."""
+        ...
+
+    async def periodic_entries(self) -> list[PeriodicInfo]:
+        """The registered periodic entries, by name."""
         ...

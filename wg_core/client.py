@@ -48,6 +48,8 @@ from wg_core.options import (
     JobOptions,
     to_seconds,
 )
+from wg_core.periodic import run_registered
+from wg_core.periodic_records import PeriodicInfo
 from wg_core.queues import DEFAULT_QUEUE
 from wg_core.requeueing import REQUEUEABLE, RUNNABLE_NOW, requeue_ids, requeue_matching
 from wg_core.unique import UNIQUE_BY_PAYLOAD, EnqueueResult, UniqueKey
@@ -416,7 +418,17 @@ class Client:
         that queue is paused on its own, whatever the namespace's flag)."""
         return await (await self._ready()).is_paused(queue=queue)
 
+    async def periodic_entries(self) -> list[PeriodicInfo]:
+        """The periodic entries pools registered in this namespace, by name."""
+        return await (await self._ready()).periodic_entries()
+
     # -- administering -------------------------------------------------------------------
+
+    async def run_periodic(self, name: str) -> str:
+        """Enqueue one run of the registered periodic entry ``name`` now, as its pools
+        would (the job the registry keeps); recorded as its last run, its schedule
+        untouched. Returns the job id; ``JobNotFoundError`` if no such entry."""
+        return await run_registered(await self._ready(), self._jobs, name, now=self._clock())
 
     async def retry_jobs(self, job_ids: Sequence[str]) -> int:
         """Put dead, retry, scheduled, completed or cancelled jobs back in the queue

@@ -28,6 +28,8 @@ from wg_core.backend import (
     JobState,
     Move,
     NewJob,
+    PeriodicEntry,
+    PeriodicInfo,
     Progress,
     QueueInfo,
     StateCounts,
@@ -59,6 +61,17 @@ def _seconds(name: str, value: float, *, positive: bool) -> None:
 def _count(name: str, value: int, *, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+
+def _time(name: str, value: float) -> None:
+    """A point in time (Unix seconds): a finite number."""
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or math.isnan(value)
+        or math.isinf(value)
+    ):
+        raise ValueError(f"{name} must be a finite number of Unix seconds, not {value!r}")
 
 
 MAX_PROGRESS_MESSAGE = 1000
@@ -327,3 +340,43 @@ class CheckedBackend:
     async def request_worker_stop(self, worker_id: str) -> bool:
         """Ask a worker to drain and stop."""
         return await self._inner.request_worker_stop(worker_id)
+
+    # -- periodic entries ----------------------------------------------------------------
+
+    async def register_periodic(self, entries: Sequence[PeriodicEntry], *, now: float) -> None:
+        """Make the registry hold exactly ``entries`` (names must differ)."""
+        names = [entry.name for entry in entries]
+        if len(set(names)) != len(names):
+            raise ValueError("two periodic entries share a name")
+        for entry in entries:
+            if not entry.name:
+                raise ValueError("a periodic entry needs a name")
+            validate_queue(entry.queue)
+            validate_priority(entry.priority)
+        _time("now", now)
+        await self._inner.register_periodic(entries, now=now)
+
+    async def fire_periodic(
+        self,
+        name: str,
+        *,
+        tick: float | None,
+        job: NewJob,
+        now: float,
+        next_run: float | None,
+    ) -> bool:
+        """Claim one tick of an entry and store its job, atomically."""
+        if not name:
+            raise ValueError("fire_periodic needs an entry name")
+        if not job.job_id:
+            raise ValueError("a job to store needs a job id")
+        validate_queue(job.queue)
+        validate_priority(job.priority)
+        for label, value in (("tick", tick), ("now", now), ("next_run", next_run)):
+            if value is not None:
+                _time(label, value)
+        return await self._inner.fire_periodic(name, tick=tick, job=job, now=now, next_run=next_run)
+
+    async def periodic_entries(self) -> list[PeriodicInfo]:
+        """The registered periodic entries, by name."""
+        return await self._inner.periodic_entries()

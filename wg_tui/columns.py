@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from wg_core import QueueInfo, WorkerInfo
+from wg_core import PeriodicInfo, QueueInfo, WorkerInfo
 from wg_tui.error_groups import ErrorGroup
 from wg_tui.snapshot import worker_is_stale
 
 __all__ = [
     "GROUP_COLUMNS",
+    "PERIODIC_COLUMNS",
     "QUEUE_COLUMNS",
     "SHORT_ID_LENGTH",
     "WORKER_COLUMNS",
     "GroupRow",
+    "PeriodicRow",
     "QueueRow",
     "WorkerRow",
     "describe_error",
@@ -33,6 +35,7 @@ __all__ = [
     "format_time",
     "group_row",
     "one_line",
+    "periodic_row",
     "plural",
     "pretty_json",
     "queue_row",
@@ -57,6 +60,17 @@ QUEUE_COLUMNS: Final = (
 
 GROUP_COLUMNS: Final = ("jobs", "error (type and message)", "job names", "last died")
 """Column titles of the dead tab grouped by error."""
+
+PERIODIC_COLUMNS: Final = (
+    "periodic entry",
+    "schedule",
+    "queue",
+    "job",
+    "next run",
+    "last run",
+    "last job",
+)
+"""Column titles of the periodic entries, under the scheduled jobs."""
 
 WORKER_COLUMNS: Final = (
     "id",
@@ -265,3 +279,28 @@ def sparkline(values: list[int], width: int) -> str:
         _BARS[0] if value <= 0 else _BARS[max(1, round(value / peak * top))] for value in shown
     )
     return bars.rjust(width)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicRow:
+    """One periodic entry as a table row, keyed by its name."""
+
+    key: str
+    cells: tuple[str, ...]
+
+
+def periodic_row(entry: PeriodicInfo, now: float) -> PeriodicRow:
+    """The row for ``entry`` (cells in ``PERIODIC_COLUMNS`` order)."""
+    queue = entry.queue if not entry.priority else f"{entry.queue} ({entry.priority:+d})"
+    return PeriodicRow(
+        key=entry.name,
+        cells=(
+            entry.name,
+            entry.schedule,
+            queue,
+            entry.job_name,
+            format_relative(entry.next_run, now),
+            "never" if entry.last_run_at is None else format_relative(entry.last_run_at, now),
+            "—" if entry.last_job_id is None else short_id(entry.last_job_id),
+        ),
+    )

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from wg_core import JobState, QueueInfo
 from wg_tui.browsing import STATE_TAB_IDS, Browsing, PageFate
 from wg_tui.captions import groups_caption, page_caption, queues_caption
-from wg_tui.columns import describe_error, group_row, queue_row, worker_row
+from wg_tui.columns import describe_error, group_row, periodic_row, queue_row, worker_row
 from wg_tui.detail import JobDetailScreen
 from wg_tui.dialogs import (
     ALL_QUEUES,
@@ -51,6 +51,7 @@ from wg_tui.widgets import (
     FilterBar,
     JobTable,
     OverviewPanel,
+    PeriodicTable,
     QueueTable,
     StatusBar,
     WorkerTable,
@@ -114,6 +115,8 @@ class DashboardScreen(RefreshingScreen):
                     if state is JobState.DEAD:
                         yield ErrorGroupTable(id="table-groups")
                     yield Static(id=f"page-{state.value}", classes="page-info")
+                    if state is JobState.SCHEDULED:
+                        yield PeriodicTable(id="table-periodic")
             with TabPane("Workers", id="workers"):
                 yield WorkerTable(id="table-workers")
             with TabPane("Queues", id="queues"):
@@ -143,6 +146,7 @@ class DashboardScreen(RefreshingScreen):
             groups=browsing.shows_groups,
             queues=browsing.tab == "queues",
             queue=browsing.queue,
+            periodic=browsing.tab == JobState.SCHEDULED.value,
         )
 
     def _show(self, snapshot: Snapshot) -> None:
@@ -164,6 +168,9 @@ class DashboardScreen(RefreshingScreen):
                 url=self._settings.display_url,
                 namespace=self._settings.namespace,
             )
+        if snapshot.periodic is not None:
+            rows = [periodic_row(entry, snapshot.taken_at) for entry in snapshot.periodic]
+            self.query_one(PeriodicTable).show(rows)
         if snapshot.page is not None:
             self._show_page(snapshot.page, snapshot)
         if snapshot.groups is not None and self._browsing.grouped:

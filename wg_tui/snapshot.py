@@ -22,6 +22,7 @@ from wg_core import (
     Counters,
     JobInfo,
     JobState,
+    PeriodicInfo,
     QueueInfo,
     StateCounts,
     WorkerConfig,
@@ -147,6 +148,8 @@ class Snapshot:
     """The queue the job tabs are narrowed to, if any."""
     queue_counts: StateCounts | None = None
     """That queue's jobs per state (``None`` without a queue filter)."""
+    periodic: tuple[PeriodicInfo, ...] | None = None
+    """The registered periodic entries, when the scheduled tab is visible."""
 
     def count(self, state: JobState) -> int:
         """How many jobs are in ``state`` (in the namespace)."""
@@ -180,6 +183,7 @@ async def take_snapshot(
     groups: bool = False,
     queues: bool = False,
     queue: str | None = None,
+    periodic: bool = False,
 ) -> Snapshot:
     """Ask ``client`` for the global facts plus ``page`` and/or the worker registry
     and/or the named queues (``queues=True``).
@@ -187,6 +191,7 @@ async def take_snapshot(
     ``groups=True`` groups the dead jobs matching ``page``'s filters by error instead
     of fetching ``page`` (``wg_tui.error_groups``; bounded by its ``SCAN_LIMIT``).
     ``queue``: the job tabs are narrowed to that queue; its counts come too.
+    ``periodic=True``: the registered periodic entries come too.
 
     The calls run one after the other: backends serialise them on one connection anyway,
     and a failure (``wg_core.errors.BackendError``) propagates to the caller, which
@@ -198,6 +203,7 @@ async def take_snapshot(
     registry = tuple(await client.workers()) if workers else None
     queue_list = tuple(await client.queues()) if queues else None
     queue_counts = await client.counts(queue=queue) if queue is not None else None
+    entries = tuple(await client.periodic_entries()) if periodic else None
     job_page: JobPage | None = None
     error_groups: ErrorGroups | None = None
     if groups:
@@ -232,6 +238,7 @@ async def take_snapshot(
         queues=queue_list,
         queue=queue,
         queue_counts=queue_counts,
+        periodic=entries,
     )
 
 

@@ -18,9 +18,11 @@ from textual.widgets.data_table import RowKey
 from wg_core import JobState, WorkerInfo
 from wg_tui.columns import (
     GROUP_COLUMNS,
+    PERIODIC_COLUMNS,
     QUEUE_COLUMNS,
     WORKER_COLUMNS,
     GroupRow,
+    PeriodicRow,
     QueueRow,
     WorkerRow,
     format_age,
@@ -36,6 +38,7 @@ __all__ = [
     "FilterBar",
     "JobTable",
     "OverviewPanel",
+    "PeriodicTable",
     "QueueTable",
     "StatusBar",
     "WorkerTable",
@@ -345,6 +348,19 @@ class QueueTable(_KeyedTable):
                 for row in rows
             ]
         )
+
+
+class PeriodicTable(_KeyedTable):
+    """The registered periodic entries, one row each (under the scheduled jobs)."""
+
+    def on_mount(self) -> None:
+        self.border_title = "Periodic entries"
+        self.set_columns(PERIODIC_COLUMNS)
+
+    def show(self, rows: Sequence[PeriodicRow]) -> None:
+        """Show the entries (by name, as the core lists them); hidden when none."""
+        self.display = bool(rows)
+        self._apply([(row.key, row.cells) for row in rows])
 
 
 class FilterBar(Horizontal):

@@ -461,9 +461,8 @@ async def test_a_writer_upgrades_layout_2_keeping_every_job_and_counter(
 
     # Opening again changes nothing (and a reader now opens).
     catalog = raw.catalog(namespace)
-    assert {table for table, _ in catalog} == {
-        f"{namespace}_{t}" for t in (*V2_TABLES, "finished", "unique")
-    }
+    added = ("finished", "unique", "periodic")  # layouts 3 and 4
+    assert {table for table, _ in catalog} == {f"{namespace}_{t}" for t in (*V2_TABLES, *added)}
     again = await opened(dialect, namespace, tmp_path)
     reader = await opened(dialect, namespace, tmp_path, create=False)
     try:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.cli.conftest import Wg
 from wg_core import Client, JobInfo, JobState
+from wg_core.backend import LAYOUT_VERSION
 
 
 def _job(wg: Wg, job_id: str) -> JobInfo:
@@ -112,7 +113,7 @@ def test_status_carries_every_queue_and_the_layout(wgq: Wg) -> None:
     wgq.kill(1, "boom", queues=("emails",))
     doc = wgq.json("status")
     assert doc["version"] == 3
-    assert doc["layout_version"] == 3
+    assert doc["layout_version"] == LAYOUT_VERSION
     queues = {q["name"]: q for q in doc["queues"]}
     assert list(queues) == ["default", "emails"]  # sorted by name
     emails = queues["emails"]

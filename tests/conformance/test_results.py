@@ -393,8 +393,8 @@ async def test_attempts_carry_their_queue(backend: Backend) -> None:
 
 
 async def test_layout_version_is_current(backend: Backend) -> None:
-    assert LAYOUT_VERSION >= 3  # 3: finished jobs (this module's); later layouts add more
-    assert await backend.layout_version() == LAYOUT_VERSION
+    # 3 kept finished jobs; 4 added unique keys' holds and the periodic entries' registry.
+    assert await backend.layout_version() == LAYOUT_VERSION >= 3
 
 
 async def test_the_checked_layer_refuses_bad_arguments(backend: Backend) -> None:

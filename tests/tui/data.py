@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from wg_core import Backend, Client, Envelope, JobOptions, JobSpec, WorkerInfo
-from wg_core.backend import Completion, Progress
+from wg_core.backend import Completion, NewJob, PeriodicEntry, Progress
 
 T0: Final = 1_767_225_600.0
 """2026-01-01 00:00:00 UTC: when the story starts."""
@@ -245,6 +245,49 @@ async def populate(client: Client, clock: FakeClock) -> Fixture:
                 payload, job_name=name, job_id=job_id(n), queue=queue, priority=priority
             )
         )
+
+    # Periodic entries the pools registered: a daily digest that last ran at midnight
+    # (its job done and not kept), and a sweep every 15 minutes that has not run yet.
+    await backend.register_periodic(
+        [
+            PeriodicEntry(
+                name="daily-digest",
+                schedule="0 0 * * * UTC",
+                job_name="send_digest",
+                queue="emails",
+                baseline=T0 - 86_400,
+                next_run=T0,
+            ),
+            PeriodicEntry(
+                name="sweep-carts",
+                schedule="every 900s",
+                job_name="sweep_carts",
+                priority=-5,
+                baseline=NOW - 900,
+                next_run=NOW + 900,
+            ),
+        ],
+        now=T0 - 60,
+    )
+    digest = Envelope(
+        id=job_id(61),
+        job_name="send_digest",
+        payload={"day": "2025-12-31"},
+        max_retries=3,
+        retry_count=0,
+        timeout=300,
+        retry_delay=10,
+        status="Pending",
+        created_at=int(T0),
+    )
+    await backend.fire_periodic(
+        "daily-digest",
+        tick=T0,
+        job=NewJob(job_id=digest.id, job_name="send_digest", raw=digest.encode(), queue="emails"),
+        now=T0 + 0.4,
+        next_run=T0 + 86_400,
+    )
+    await backend.delete_jobs([digest.id])
 
     # Workers: one heartbeating now, one silent for five minutes.
     clock.now = NOW - 300

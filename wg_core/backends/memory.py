@@ -31,15 +31,14 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
-from wg_core.backends.memory_admin import MemoryAdmin
 from wg_core.backends.memory_jobs import MemoryJob
-from wg_core.errors import DuplicateJobError
+from wg_core.backends.memory_periodic import MemoryPeriodic
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["MemoryBackend"]
 
 
-class MemoryBackend(MemoryAdmin):
+class MemoryBackend(MemoryPeriodic):
     """Jobs in dictionaries and heaps, in this process only."""
 
     # -- properties ----------------------------------------------------------------------
@@ -80,6 +79,7 @@ class MemoryBackend(MemoryAdmin):
             self._failed.clear()
             self._paused = False
             self._paused_queues.clear()
+            self._periodic.clear()
         self._finished.wake_all()
 
     def __repr__(self) -> str:
@@ -92,31 +92,8 @@ class MemoryBackend(MemoryAdmin):
     ) -> list[str]:
         if connection is not None:
             raise TypeError("MemoryBackend has no transactions: pass no connection")
-        now = self._clock()
         with self._lock:
-            duplicates = [job.job_id for job in jobs if job.job_id in self._jobs]
-            if duplicates:
-                raise DuplicateJobError(f"job id already stored: {duplicates[0]}")
-            ids = self._unique.resolve(jobs, self._jobs, now)
-            for job, stored_id in zip(jobs, ids, strict=True):
-                if stored_id != job.job_id:
-                    continue  # its unique key is held: a duplicate, nothing stored
-                scheduled = job.delay > 0
-                stored = MemoryJob(
-                    job_id=job.job_id,
-                    job_name=job.job_name,
-                    raw=job.raw,
-                    state=JobState.SCHEDULED if scheduled else JobState.QUEUED,
-                    seq=next(self._seq),
-                    queue=job.queue,
-                    priority=job.priority,
-                    due_at=now + job.delay if scheduled else None,
-                    updated_at=now,
-                )
-                self._jobs[job.job_id] = stored
-                self._unique.take(job, now)
-                if not scheduled:
-                    self._ready.push(stored)
+            ids = self._store_new(jobs)
         self._waiters.wake_all()
         return ids
 

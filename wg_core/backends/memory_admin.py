@@ -22,6 +22,7 @@ from wg_core.backend import (
     JobQuery,
     JobState,
     Move,
+    NewJob,
     QueueInfo,
     StateCounts,
     StoredJob,
@@ -37,6 +38,7 @@ from wg_core.backends.memory_jobs import (
     of_queue,
     stored_job,
 )
+from wg_core.errors import DuplicateJobError
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
 
@@ -81,6 +83,36 @@ class MemoryAdmin:
         if job is None or job.state is not JobState.RUNNING or job.token != attempt.token:
             return None
         return job
+
+    def _store_new(self, jobs: Sequence[NewJob]) -> list[str]:
+        """Store new jobs (under the lock), all or none: an id already stored raises
+        ``DuplicateJobError``; a job whose unique key is held is not stored. One id per
+        job, as ``enqueue`` returns them. The caller wakes the claimers."""
+        now = self._clock()
+        duplicates = [job.job_id for job in jobs if job.job_id in self._jobs]
+        if duplicates:
+            raise DuplicateJobError(f"job id already stored: {duplicates[0]}")
+        ids = self._unique.resolve(jobs, self._jobs, now)
+        for job, stored_id in zip(jobs, ids, strict=True):
+            if stored_id != job.job_id:
+                continue  # its unique key is held: a duplicate, nothing stored
+            scheduled = job.delay > 0
+            stored = MemoryJob(
+                job_id=job.job_id,
+                job_name=job.job_name,
+                raw=job.raw,
+                state=JobState.SCHEDULED if scheduled else JobState.QUEUED,
+                seq=next(self._seq),
+                queue=job.queue,
+                priority=job.priority,
+                due_at=now + job.delay if scheduled else None,
+                updated_at=now,
+            )
+            self._jobs[job.job_id] = stored
+            self._unique.take(job, now)
+            if not scheduled:
+                self._ready.push(stored)
+        return ids
 
     def _leave_running(self, job: MemoryJob) -> None:
         if job.token is not None:

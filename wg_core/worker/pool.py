@@ -40,7 +40,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wg_core.backend import Attempt, Backend, JobState, WorkerInfo
@@ -49,6 +49,7 @@ from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.errors import BackendError, BackendUnavailableError, ConfigError
 from wg_core.handlers import HandlerFunc, build_routes
 from wg_core.options import WorkerConfig
+from wg_core.periodic import Periodic
 from wg_core.urls import backend_from_url, redact_url
 from wg_core.worker.acks import Acknowledger
 from wg_core.worker.backoff import Backoff
@@ -57,6 +58,7 @@ from wg_core.worker.leases import LeaseKeeper
 from wg_core.worker.ledger import Ledger, PoolStats
 from wg_core.worker.maintenance import Maintenance
 from wg_core.worker.outcomes import Outcomes
+from wg_core.worker.periodic import PeriodicScheduler
 from wg_core.worker.running import JobRunner
 from wg_core.worker.shared import Shared
 
@@ -87,6 +89,10 @@ class WorkerPool:
     heartbeat, or a claim that came back short) or starts to stop, is released to the
     front of the queue at once, without using an attempt. If the worker dies instead,
     they come back like its running jobs, when their leases expire, as a failed attempt.
+
+    ``periodic``: ``Periodic`` entries this pool enqueues on their schedules (names
+    must differ); on start the pool makes the namespace's registry hold exactly these
+    entries. Each tick is enqueued once however many pools run them (docs/periodic.md).
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class WorkerPool:
         url: str | None = None,
         backend: Backend | None = None,
         config: WorkerConfig | None = None,
+        periodic: Sequence[Periodic] = (),
         **config_fields: Any,
     ) -> None:
         if config is not None and config_fields:
@@ -157,6 +164,16 @@ class WorkerPool:
         self._ledger.on_first_hold = self._leases.holding_started
         self._outcomes = outcomes
         self._maintenance = Maintenance(shared, outcomes)
+        self._periodic = (
+            PeriodicScheduler(
+                shared.backend,
+                periodic,
+                max_payload_bytes=config.max_payload_bytes,
+                interval=config.scheduler_interval,
+            )
+            if periodic
+            else None
+        )
         self._cancelling: set[asyncio.Task[None]] = set()
 
     # -- public surface ------------------------------------------------------------------
@@ -360,6 +377,8 @@ class WorkerPool:
             asyncio.create_task(maintenance.reap(), name="wg-reaper"),
             asyncio.create_task(maintenance.prune(), name="wg-pruner"),
         ]
+        if self._periodic is not None:
+            background.append(asyncio.create_task(self._periodic.run(), name="wg-periodic"))
         claimer = asyncio.create_task(self._claimer.run(), name="wg-claimer")
         for task in (*background, claimer):
             task.add_done_callback(self._check_crash)

@@ -35,10 +35,11 @@ from wg_core.backends.redis.keys import (
     token_queue,
 )
 from wg_core.backends.redis.layout import open_layout, read_layout
+from wg_core.backends.redis.periodic import RedisPeriodic
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.signals import Signals
 from wg_core.backends.redis.transport import Transport
-from wg_core.errors import BackendError, DuplicateJobError
+from wg_core.errors import BackendError, DuplicateJobError, WgError
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
 
@@ -48,7 +49,7 @@ __all__ = ["RedisBackend"]
 _MAX_BATCH: Final = 1000
 
 
-class RedisBackend(RedisHistory, RedisAdmin):
+class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
     """wg's backend on Redis ≥ 6.2. See the package docstring for the guarantees.
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as
@@ -168,44 +169,61 @@ class RedisBackend(RedisHistory, RedisAdmin):
         ):
             name, keys, args = "enqueue_one", self._enqueue_one_keys, [first.job_id, first.raw]
         else:
-            # Columns rather than rows: ids, envelopes, queue numbers, priorities, then
-            # (if any job is scheduled) delays, which the script reads in chunks, then
-            # (if any job has one) unique keys and their holds.
-            timed = any(job.delay > 0 for job in jobs)
-            names = list(dict.fromkeys(job.queue for job in jobs))
-            # A batch of one queue at priority 0 (the usual bulk) sends no such columns.
-            mixed = len(names) > 1 or any(job.priority for job in jobs)
-            name, keys = "enqueue", self._enqueue_keys
-            for queue in names:
-                q = self._keys.queue(queue)
-                keys += (q.jobs, q.prio, q.schedule, q.wake)
-            args = [len(jobs), "1" if timed else "0", "1" if mixed else "0", len(names), *names]
-            args += [job.job_id for job in jobs]
-            args += [job.raw for job in jobs]
-            if mixed:
-                number = {queue: str(index) for index, queue in enumerate(names, start=1)}
-                args += [number[job.queue] for job in jobs]
-                args += [str(job.priority) for job in jobs]
-            if timed:
-                args += [repr(job.delay) if job.delay > 0 else "0" for job in jobs]
-            if unique:
-                keys += (self._keys.unique,)
-                args += [job.unique_key or "" for job in jobs]
-                args += [repr(job.unique_for) for job in jobs]
+            name = "enqueue"
+            keys, args = self._enqueue_script(jobs)
         try:
             # Repeating the call is harmless: the scripts recognise jobs they already stored.
             reply = await self._transport.run_idempotent(name, keys, args)
         except BackendError as exc:
-            message = str(exc)
-            named = [job.job_id for job in jobs if f"WGDUP {job.job_id}" in message]
-            if named:
-                duplicate = max(named, key=len)  # "a" is in "WGDUP ab" too
-                raise DuplicateJobError(f"job id already stored: {duplicate}") from None
-            raise
+            raise self._duplicate(exc, jobs) from None
         if not unique:
             return [job.job_id for job in jobs]
         # Per job: '' (stored) or the id of the job holding its unique key.
         return [holder or job.job_id for job, holder in zip(jobs, reply, strict=True)]
+
+    def _duplicate(self, exc: BackendError, jobs: Sequence[NewJob]) -> WgError:
+        """``DuplicateJobError`` naming the job a script refused as a duplicate (its
+        ``WGDUP`` error), else ``exc`` itself."""
+        message = str(exc)
+        named = [job.job_id for job in jobs if f"WGDUP {job.job_id}" in message]
+        if named:
+            duplicate = max(named, key=len)  # "a" is in "WGDUP ab" too
+            return DuplicateJobError(f"job id already stored: {duplicate}")
+        return exc
+
+    def _enqueue_script(self, jobs: Sequence[NewJob]) -> tuple[tuple[str, ...], list[Any]]:
+        """The keys and arguments of the ``enqueue`` script for ``jobs``."""
+        # Columns rather than rows: ids, envelopes, queue numbers, priorities, then
+        # (if any job is scheduled) delays, which the script reads in chunks, then
+        # (if any job has one) unique keys and their holds.
+        timed = any(job.delay > 0 for job in jobs)
+        names = list(dict.fromkeys(job.queue for job in jobs))
+        # A batch of one queue at priority 0 (the usual bulk) sends no such columns.
+        mixed = len(names) > 1 or any(job.priority for job in jobs)
+        keys: tuple[str, ...] = self._enqueue_keys
+        for queue in names:
+            q = self._keys.queue(queue)
+            keys += (q.jobs, q.prio, q.schedule, q.wake)
+        args: list[Any] = [
+            len(jobs),
+            "1" if timed else "0",
+            "1" if mixed else "0",
+            len(names),
+            *names,
+        ]
+        args += [job.job_id for job in jobs]
+        args += [job.raw for job in jobs]
+        if mixed:
+            number = {queue: str(index) for index, queue in enumerate(names, start=1)}
+            args += [number[job.queue] for job in jobs]
+            args += [str(job.priority) for job in jobs]
+        if timed:
+            args += [repr(job.delay) if job.delay > 0 else "0" for job in jobs]
+        if any(job.unique_key is not None for job in jobs):
+            keys += (self._keys.unique,)
+            args += [job.unique_key or "" for job in jobs]
+            args += [repr(job.unique_for) for job in jobs]
+        return keys, args
 
     # -- working -------------------------------------------------------------------------
 

@@ -114,7 +114,11 @@ class Keys:
     -> JSON), ``expiry`` their ids by the time they are pruned; ``finished_channel`` and
     ``cancel_channel`` are pub/sub channels (not keys) on which the scripts announce
     finished jobs and cancel requests. Layout 4: ``unique`` holds unique keys' holds
-    (key -> ``<job id> <hold until, Unix seconds, 0 for none>``, ``wg_core.unique``)."""
+    (key -> ``<job id> <hold until, Unix seconds, 0 for none>``, ``wg_core.unique``);
+    ``periodic`` holds the definition of
+    each registered periodic entry (name -> JSON), ``periodic_runs`` its runs (name ->
+    ``<last tick> <last run at> <next run> <last job id>``, ``-`` for none: the texts
+    the pools sent, so ticks compare exactly)."""
 
     prefix: str
     jobs: str
@@ -144,6 +148,8 @@ class Keys:
     finished: str
     expiry: str
     unique: str
+    periodic: str
+    periodic_runs: str
 
     @property
     def finished_channel(self) -> str:
@@ -188,6 +194,8 @@ class Keys:
             finished=f"{prefix}:finished",
             expiry=f"{prefix}:expiry",
             unique=f"{prefix}:unique",
+            periodic=f"{prefix}:periodic",
+            periodic_runs=f"{prefix}:periodic_runs",
         )
 
     def queue(self, name: str) -> QueueKeys:

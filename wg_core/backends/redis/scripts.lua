@@ -318,7 +318,9 @@ for first = 1, n, chunk do
   end
 end
 local now = nil -- TIME only when a job is scheduled: the common enqueue needs no clock
-local unique = KEYS[6 + 4 * nq]
+-- Only a batch with unique keys passes {ns}:unique, as its last key (periodic_fire,
+-- which includes this block, passes keys of its own after enqueue's).
+local unique = #KEYS == 6 + 4 * nq and KEYS[6 + 4 * nq] or nil
 local holders, holds = {}, {}
 if unique then
   local keys = delays + (timed and n or 0)
@@ -1540,3 +1542,78 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
 end
 return recorded
+
+-- Periodic entries (layout 4; wg_core/backends/redis/periodic.py). {ns}:periodic holds
+-- each entry's definition (name -> JSON, written by the pool), {ns}:periodic_runs its
+-- runs (name -> "<last tick> <last run at> <next run> <last job id>", '-' for none).
+-- Ticks stay the decimal text the pools sent, compared with tonumber: Lua's own number
+-- formatting would round them.
+
+-- name: periodic_register
+-- KEYS: periodic, periodic_runs.
+-- ARGV: n, then per entry: name, definition JSON, schedule, baseline tick, next run.
+-- Makes the registry hold exactly these entries: a new entry starts from its baseline,
+-- a changed schedule starts again from it (its last run and job stay), an unchanged
+-- one keeps its last tick; every undeclared entry is deleted.
+local n = tonumber(ARGV[1])
+local declared = {}
+for i = 0, n - 1 do
+  local b = 2 + 5 * i
+  local name, definition, schedule = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  local baseline, next_run = ARGV[b + 3], ARGV[b + 4]
+  declared[name] = true
+  local old = redis.call('HGET', KEYS[1], name)
+  local record = redis.call('HGET', KEYS[2], name) or '- - - -'
+  local last_tick, last_run, _, last_job = string.match(record, '^(%S+) (%S+) (%S+) (%S+)$')
+  local ok, doc = pcall(cjson.decode, old or '')
+  if not (ok and type(doc) == 'table' and doc.schedule == schedule) then
+    last_tick = baseline
+  end
+  redis.call('HSET', KEYS[1], name, definition)
+  redis.call('HSET', KEYS[2], name, table.concat({last_tick, last_run, next_run, last_job}, ' '))
+end
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if not declared[name] then
+    redis.call('HDEL', KEYS[1], name)
+    redis.call('HDEL', KEYS[2], name)
+  end
+end
+return n
+
+-- name: periodic_fire
+-- KEYS: enqueue's for one job (ids, aliases, placements, queues, order, then its
+-- queue's jobs, prio, schedule, wake), then periodic, periodic_runs.
+-- ARGV: enqueue's for that job, then the entry's name, the tick ('-': a run by hand),
+-- now, the next run ('-': keep) and the job's id.
+-- Claims the tick (a compare-and-set on the last tick) and stores the job with
+-- enqueue's own code, in this one script: the record is written only once the job is
+-- stored (enqueue refuses a duplicate before writing anything). Returns 1 when the job
+-- was stored (or this very call already stored it: a repeated call), 0 when the entry
+-- is not registered or the tick was claimed already.
+local a = #ARGV - 5
+local name, tick, now, next_run, job_id = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+if redis.call('HEXISTS', KEYS[#KEYS - 1], name) == 0 then
+  return 0
+end
+local record = redis.call('HGET', KEYS[#KEYS], name) or '- - - -'
+local last_tick, _, stored_next, last_job = string.match(record, '^(%S+) (%S+) (%S+) (%S+)$')
+if tick ~= '-' and last_tick ~= '-' and tonumber(last_tick) >= tonumber(tick) then
+  if last_tick == tick and last_job == job_id then
+    return 1
+  end
+  return 0
+end
+local stored = (function()
+--@include enqueue
+end)()
+if type(stored) == 'table' then
+  return stored -- enqueue's error (a duplicate id): nothing was written
+end
+if tick == '-' then
+  tick = last_tick
+end
+if next_run == '-' then
+  next_run = stored_next
+end
+redis.call('HSET', KEYS[#KEYS], name, table.concat({tick, now, next_run, job_id}, ' '))
+return 1

@@ -71,13 +71,23 @@ def _helpers_for(prelude: str, body: str) -> str:
     return "".join(f"{text}\n\n" for name, text in helpers.items() if name in wanted)
 
 
+_INCLUDE: Final = re.compile(r"^--@include (\w+)$", re.MULTILINE)
+
+
+def _included(body: str, blocks: dict[str, str]) -> str:
+    """``body`` with each ``--@include <block>`` line replaced by that block's text: a
+    script that must do what another does in the same atomic call (a periodic fire
+    stores its job exactly as ``enqueue`` does) runs that code, not a copy of it."""
+    return _INCLUDE.sub(lambda match: blocks[match.group(1)], body)
+
+
 @functools.cache
 def load_scripts() -> dict[str, Script]:
     """Every script of scripts.lua by name (but the prelude and ``arm``)."""
     blocks = load_blocks(_PACKAGE, _FILE)
     prelude = blocks["prelude"]
     return {
-        name: Script(name, prelude, body)
+        name: Script(name, prelude, _included(body, blocks))
         for name, body in blocks.items()
         if name not in ("prelude", "arm")
     }

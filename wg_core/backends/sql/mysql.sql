@@ -128,6 +128,22 @@ CREATE TABLE IF NOT EXISTS `{ns}_unique` (
     unique_key VARBINARY(1020) NOT NULL PRIMARY KEY,
     job_id VARCHAR(255) NOT NULL,
     hold_until DATETIME(6) NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+-- Periodic entries (layout 4): one row per entry, times in Unix seconds by the pool
+-- clocks. A fire is a compare-and-set on last_tick in the transaction storing its job.
+CREATE TABLE IF NOT EXISTS `{ns}_periodic` (
+    name VARCHAR(128) NOT NULL PRIMARY KEY,
+    schedule TEXT NOT NULL,
+    job_name VARCHAR(255) NOT NULL,
+    queue VARCHAR(64) NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0,
+    job MEDIUMTEXT NOT NULL,
+    next_run DOUBLE NULL,
+    last_tick DOUBLE NULL,
+    last_run_at DOUBLE NULL,
+    last_job_id VARCHAR(255) NULL,
+    registration VARCHAR(64) NOT NULL,
+    registered_at DOUBLE NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
 
 -- name: upgrade_jobs
@@ -229,7 +245,7 @@ ON DUPLICATE KEY UPDATE value = VALUES(value)
 
 -- name: drop
 DROP TABLE IF EXISTS `{ns}_jobs`, `{ns}_scheduled`, `{ns}_retry`, `{ns}_dead`,
-    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`, `{ns}_finished`, `{ns}_unique`
+    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`, `{ns}_finished`, `{ns}_unique`, `{ns}_periodic`
 
 -- name: version
 SELECT VERSION()
@@ -981,3 +997,46 @@ ORDER BY started_at DESC, worker_id
 
 -- name: request_stop
 UPDATE `{ns}_workers` SET stop_requested = TRUE WHERE worker_id = %(worker_id)s
+
+-- Periodic entries (layout 4; wg_core/backends/sql/periodic.py).
+
+-- name: periodic_register
+-- One entry of a registration: a new entry starts from its baseline tick, a changed
+-- schedule starts again from it, otherwise the last tick, run and job are kept.
+INSERT INTO `{ns}_periodic`
+    (name, schedule, job_name, queue, priority, job, next_run, last_tick, registration,
+     registered_at)
+VALUES (%(name)s, %(schedule)s, %(job_name)s, %(queue)s, %(priority)s, %(job)s,
+        %(next_run)s, %(baseline)s, %(registration)s, %(now)s)
+ON DUPLICATE KEY UPDATE
+    -- First: MySQL assigns left to right, and later expressions see earlier values.
+    last_tick = IF(schedule = VALUES(schedule), last_tick, VALUES(last_tick)),
+    schedule = VALUES(schedule),
+    job_name = VALUES(job_name),
+    queue = VALUES(queue),
+    priority = VALUES(priority),
+    job = VALUES(job),
+    next_run = VALUES(next_run),
+    registration = VALUES(registration),
+    registered_at = VALUES(registered_at)
+
+-- name: periodic_forget
+-- Entries the registration in progress did not declare.
+DELETE FROM `{ns}_periodic` WHERE registration <> %(registration)s
+
+-- name: periodic_fire
+-- Claims a tick: the compare-and-set on last_tick (a NULL tick is a run by hand). The
+-- row lock serialises concurrent fires; the loser re-reads the winner's tick and
+-- matches no row. The job is stored in the same transaction when one row matched.
+UPDATE `{ns}_periodic` SET
+    last_tick = COALESCE(%(tick)s, last_tick),
+    last_run_at = %(now)s,
+    last_job_id = %(job_id)s,
+    next_run = COALESCE(%(next_run)s, next_run)
+WHERE name = %(name)s AND (%(tick)s IS NULL OR last_tick IS NULL OR last_tick < %(tick)s)
+
+-- name: periodic_list
+SELECT name, schedule, job_name, queue, priority, job, next_run, last_tick, last_run_at,
+    last_job_id, registered_at
+FROM `{ns}_periodic`
+ORDER BY name

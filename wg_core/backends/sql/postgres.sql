@@ -129,6 +129,22 @@ CREATE TABLE IF NOT EXISTS "{ns}_unique" (
     job_id TEXT NOT NULL,
     hold_until TIMESTAMPTZ
 );
+-- Periodic entries (layout 4): one row per entry, times in Unix seconds by the pool
+-- clocks. A fire is a compare-and-set on last_tick in the transaction storing its job.
+CREATE TABLE IF NOT EXISTS "{ns}_periodic" (
+    name TEXT PRIMARY KEY,
+    schedule TEXT NOT NULL,
+    job_name TEXT NOT NULL,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority SMALLINT NOT NULL DEFAULT 0,
+    job TEXT NOT NULL,
+    next_run DOUBLE PRECISION,
+    last_tick DOUBLE PRECISION,
+    last_run_at DOUBLE PRECISION,
+    last_job_id TEXT,
+    registration TEXT NOT NULL,
+    registered_at DOUBLE PRECISION NOT NULL
+)
 
 -- name: upgrade_jobs
 -- A table created by the Rust wg (id, job_json, created_at): add wg's columns.
@@ -218,7 +234,7 @@ ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
 
 -- name: drop
 DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
-    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished", "{ns}_unique"
+    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished", "{ns}_unique", "{ns}_periodic"
 
 -- name: listen
 -- The namespace's channels: jobs became ready, jobs finished, a cancel was requested.
@@ -1206,3 +1222,45 @@ ORDER BY started_at DESC, worker_id
 
 -- name: request_stop
 UPDATE "{ns}_workers" SET stop_requested = true WHERE worker_id = %(worker_id)s
+
+-- Periodic entries (layout 4; wg_core/backends/sql/periodic.py).
+
+-- name: periodic_register
+-- One entry of a registration: a new entry starts from its baseline tick, a changed
+-- schedule starts again from it, otherwise the last tick, run and job are kept.
+INSERT INTO "{ns}_periodic" AS p
+    (name, schedule, job_name, queue, priority, job, next_run, last_tick, registration,
+     registered_at)
+VALUES (%(name)s, %(schedule)s, %(job_name)s, %(queue)s, %(priority)s, %(job)s,
+        %(next_run)s::float8, %(baseline)s::float8, %(registration)s, %(now)s)
+ON CONFLICT (name) DO UPDATE SET
+    last_tick = CASE WHEN p.schedule = EXCLUDED.schedule THEN p.last_tick ELSE EXCLUDED.last_tick END,
+    schedule = EXCLUDED.schedule,
+    job_name = EXCLUDED.job_name,
+    queue = EXCLUDED.queue,
+    priority = EXCLUDED.priority,
+    job = EXCLUDED.job,
+    next_run = EXCLUDED.next_run,
+    registration = EXCLUDED.registration,
+    registered_at = EXCLUDED.registered_at
+
+-- name: periodic_forget
+-- Entries the registration in progress did not declare.
+DELETE FROM "{ns}_periodic" WHERE registration <> %(registration)s
+
+-- name: periodic_fire
+-- Claims a tick: the compare-and-set on last_tick (a NULL tick is a run by hand). The
+-- row lock serialises concurrent fires; the loser re-reads the winner's tick and
+-- matches no row. The job is stored in the same transaction when one row matched.
+UPDATE "{ns}_periodic" SET
+    last_tick = COALESCE(%(tick)s::float8, last_tick),
+    last_run_at = %(now)s,
+    last_job_id = %(job_id)s,
+    next_run = COALESCE(%(next_run)s::float8, next_run)
+WHERE name = %(name)s AND (%(tick)s::float8 IS NULL OR last_tick IS NULL OR last_tick < %(tick)s::float8)
+
+-- name: periodic_list
+SELECT name, schedule, job_name, queue, priority, job, next_run, last_tick, last_run_at,
+    last_job_id, registered_at
+FROM "{ns}_periodic"
+ORDER BY name

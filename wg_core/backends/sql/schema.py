@@ -26,6 +26,10 @@ Storage, the same for every dialect (PostgreSQL, MySQL/MariaDB, SQLite)::
                     sql/unique.py
     {ns}_queues     one row per queue paused (or once paused) by name; on SQLite also
                     each queue's processed/failed counters
+    {ns}_periodic   the registry of periodic entries (layout 4): name (key), schedule,
+                    the job's name, queue, priority and template (``job``), next_run,
+                    last_tick, last_run_at, last_job_id, the registration that last
+                    declared it and when; times are Unix seconds of the pools' clocks
 
 ``queue`` (text, ``default``) and ``priority`` (small integer, 0) are columns of the
 four job tables, defaulted, so that a Rust producer's plain insert is a ``default``/0
@@ -35,7 +39,8 @@ version is recorded in ``{ns}_meta`` (``layout_version``) last, once the upgrade
 v3 adds ``{ns}_finished`` and the running-job columns (cancel requests, progress) of
 ``{ns}_jobs``, all nullable or defaulted, and a counter of cancel requests
 (``{ns}_meta``: the row ``cancels``; SQLite: the column ``cancels``) that polling
-dialects watch.
+dialects watch. v4 adds ``{ns}_periodic`` (created by the schema block; no existing
+table changes).
 
 Time columns are the server's timestamps on PostgreSQL and MySQL, integer Unix
 milliseconds of the backend's clock on SQLite (which has no server clock); each
@@ -96,6 +101,7 @@ TABLES: Final = (
     "queues",
     "finished",
     "unique",
+    "periodic",
 )
 
 EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
@@ -186,6 +192,22 @@ EXPECTED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
         }
     ),
     "unique": frozenset({"unique_key", "job_id", "hold_until"}),
+    "periodic": frozenset(
+        {
+            "name",
+            "schedule",
+            "job_name",
+            "queue",
+            "priority",
+            "job",
+            "next_run",
+            "last_tick",
+            "last_run_at",
+            "last_job_id",
+            "registration",
+            "registered_at",
+        }
+    ),
 }
 """The columns wg needs in each table (``{ns}_<table>``); checked when the backend opens."""
 
@@ -351,6 +373,11 @@ SHARED_BLOCKS: Final = frozenset(
         "unregister_worker",
         "list_workers",
         "request_stop",
+        # periodic entries (layout 4)
+        "periodic_register",
+        "periodic_forget",
+        "periodic_fire",
+        "periodic_list",
     }
 )
 """The blocks ``SqlBackend`` runs: every dialect's ``.sql`` file defines all of them."""

@@ -156,6 +156,22 @@ CREATE TABLE IF NOT EXISTS "{ns}_unique" (
     unique_key TEXT PRIMARY KEY,
     job_id TEXT NOT NULL,
     hold_until INTEGER
+);
+-- Periodic entries (layout 4): one row per entry, times in Unix seconds by the pool
+-- clocks. A fire is a compare-and-set on last_tick in the transaction storing its job.
+CREATE TABLE IF NOT EXISTS "{ns}_periodic" (
+    name TEXT PRIMARY KEY,
+    schedule TEXT NOT NULL,
+    job_name TEXT NOT NULL,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority INTEGER NOT NULL DEFAULT 0,
+    job TEXT NOT NULL,
+    next_run REAL,
+    last_tick REAL,
+    last_run_at REAL,
+    last_job_id TEXT,
+    registration TEXT NOT NULL,
+    registered_at REAL NOT NULL
 )
 
 -- name: upgrade_jobs
@@ -241,7 +257,8 @@ DROP TABLE IF EXISTS "{ns}_dead";
 DROP TABLE IF EXISTS "{ns}_workers";
 DROP TABLE IF EXISTS "{ns}_meta";
 DROP TABLE IF EXISTS "{ns}_finished";
-DROP TABLE IF EXISTS "{ns}_unique"
+DROP TABLE IF EXISTS "{ns}_unique";
+DROP TABLE IF EXISTS "{ns}_periodic"
 
 -- name: pragma_wal
 PRAGMA journal_mode = WAL
@@ -986,3 +1003,45 @@ ORDER BY started_at DESC, worker_id
 
 -- name: request_stop
 UPDATE "{ns}_workers" SET stop_requested = 1 WHERE worker_id = :worker_id
+
+-- Periodic entries (layout 4; wg_core/backends/sql/periodic.py).
+
+-- name: periodic_register
+-- One entry of a registration: a new entry starts from its baseline tick, a changed
+-- schedule starts again from it, otherwise the last tick, run and job are kept.
+INSERT INTO "{ns}_periodic"
+    (name, schedule, job_name, queue, priority, job, next_run, last_tick, registration,
+     registered_at)
+VALUES (:name, :schedule, :job_name, :queue, :priority, :job,
+        :next_run, :baseline, :registration, :now)
+ON CONFLICT (name) DO UPDATE SET
+    last_tick = CASE WHEN schedule = excluded.schedule THEN last_tick ELSE excluded.last_tick END,
+    schedule = excluded.schedule,
+    job_name = excluded.job_name,
+    queue = excluded.queue,
+    priority = excluded.priority,
+    job = excluded.job,
+    next_run = excluded.next_run,
+    registration = excluded.registration,
+    registered_at = excluded.registered_at
+
+-- name: periodic_forget
+-- Entries the registration in progress did not declare.
+DELETE FROM "{ns}_periodic" WHERE registration <> :registration
+
+-- name: periodic_fire
+-- Claims a tick: the compare-and-set on last_tick (a NULL tick is a run by hand). The
+-- row lock serialises concurrent fires; the loser re-reads the winner's tick and
+-- matches no row. The job is stored in the same transaction when one row matched.
+UPDATE "{ns}_periodic" SET
+    last_tick = COALESCE(:tick, last_tick),
+    last_run_at = :now,
+    last_job_id = :job_id,
+    next_run = COALESCE(:next_run, next_run)
+WHERE name = :name AND (:tick IS NULL OR last_tick IS NULL OR last_tick < :tick)
+
+-- name: periodic_list
+SELECT name, schedule, job_name, queue, priority, job, next_run, last_tick, last_run_at,
+    last_job_id, registered_at
+FROM "{ns}_periodic"
+ORDER BY name

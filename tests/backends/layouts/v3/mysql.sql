@@ -1,4 +1,4 @@
--- Layout 3 of the mysql dialect: main's schema block before layout 4 (unique keys),
+-- Layout 3 of the mysql dialect: main's schema block before layout 4,
 -- and the version it recorded. Used by tests/backends/test_sql_layout.py.
 CREATE TABLE IF NOT EXISTS `{ns}_jobs` (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,

@@ -1,0 +1,89 @@
+"""``wg periodic ls`` and ``wg periodic run NAME`` (issue 19), through ``CliRunner``."""
+
+from __future__ import annotations
+
+import time
+
+from tests.cli.conftest import Wg
+from wg_core import Client, JobInfo, JobState, Periodic, PeriodicInfo
+from wg_core.worker.periodic import PeriodicScheduler
+
+
+def register(wg: Wg, *entries: Periodic) -> None:
+    """Register ``entries`` as a pool starting now would."""
+
+    async def body(client: Client) -> None:
+        pool = PeriodicScheduler(client.backend, entries, max_payload_bytes=65536)
+        await pool.register()
+
+    wg.core(body)
+
+
+def test_ls_lists_the_registered_entries(wg: Wg) -> None:
+    register(
+        wg,
+        Periodic({"to": "ops"}, cron="0 9 * * *", name="digest", timezone="Europe/Berlin"),
+        Periodic({}, every=30, name="ping", job_name="ping", queue="health", priority=5),
+    )
+    said = wg("periodic", "ls")
+    assert said.exit_code == 0, said.stderr
+    for text in ("digest", "0 9 * * * Europe/Berlin", "ping", "every 30s", "health (+5)", "never"):
+        assert text in said.stdout
+    doc = wg.json("periodic", "ls")
+    assert [entry["name"] for entry in doc["periodic"]] == ["digest", "ping"]
+    ping = doc["periodic"][1]
+    assert (ping["schedule"], ping["job_name"], ping["queue"], ping["priority"]) == (
+        "every 30s",
+        "ping",
+        "health",
+        5,
+    )
+    assert ping["last_run_at"] is None
+    assert ping["last_job_id"] is None
+    assert ping["next_run"].endswith("Z")
+    assert wg("periodic", "ls", "-o", "id").stdout.split() == ["digest", "ping"]
+
+
+def test_ls_of_a_namespace_without_entries_says_so(wg: Wg) -> None:
+    said = wg("periodic", "ls")
+    assert said.exit_code == 0
+    assert "No periodic entries" in said.stdout
+    assert wg.json("periodic", "ls")["periodic"] == []
+
+
+def test_run_enqueues_the_registered_job_now_and_records_it(wg: Wg) -> None:
+    register(
+        wg,
+        Periodic(
+            {"to": "ops"}, every=3600, name="digest", job_name="mail", queue="reports", priority=2
+        ),
+    )
+    said = wg("periodic", "run", "digest")
+    assert said.exit_code == 0, said.stderr
+    job_id = said.stdout.strip()
+
+    async def body(client: Client) -> tuple[JobInfo | None, PeriodicInfo]:
+        return await client.get_job(job_id), (await client.periodic_entries())[0]
+
+    job, entry = wg.core(body)
+    assert job is not None
+    assert (job.state, job.queue, job.priority, job.job_name) == (
+        JobState.QUEUED,
+        "reports",
+        2,
+        "mail",
+    )
+    assert job.payload == {"to": "ops"}
+    assert entry.last_job_id == job_id
+    assert entry.last_run_at is not None
+    assert abs(entry.last_run_at - time.time()) < 60
+    doc = wg.json("periodic", "run", "digest")
+    assert doc["periodic"] == "digest"
+    assert doc["id"] != job_id
+
+
+def test_run_of_an_unknown_entry_is_exit_4(wg: Wg) -> None:
+    register(wg, Periodic({}, every=60, name="digest"))
+    said = wg("periodic", "run", "nope")
+    assert said.exit_code == 4
+    assert "no periodic entry named 'nope'" in said.stderr

@@ -1,0 +1,120 @@
+"""The registry of periodic entries on Redis (layout 4): ``{ns}:periodic`` (name ->
+the entry's definition, JSON) and ``{ns}:periodic_runs`` (name -> its last tick, last
+run, next run and last job id, as text). Registration is one script
+(``periodic_register``); a fire is one script (``periodic_fire``) that claims the tick
+with a compare-and-set and stores the job with the ``enqueue`` script's own code, so
+the two happen together or not at all, and a repeated call (its reply lost) is
+recognised by its job id instead of failing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from wg_core.backend import NewJob, PeriodicEntry, PeriodicInfo
+from wg_core.backends.redis.keys import Keys
+from wg_core.backends.redis.transport import Transport
+from wg_core.errors import BackendError, WgError
+
+__all__ = ["RedisPeriodic"]
+
+_NONE = "-"
+
+
+def _text(value: float | None) -> str:
+    # repr: the shortest text that reads back as the same float, in Lua as in Python.
+    return _NONE if value is None else repr(float(value))
+
+
+def _number(text: str) -> float | None:
+    return None if text == _NONE else float(text)
+
+
+class RedisPeriodic:
+    """The periodic verbs of ``RedisBackend`` (a mixin: it needs the transport, the
+    keys and the enqueue script's arguments)."""
+
+    _keys: Keys
+    _transport: Transport
+
+    def _enqueue_script(self, jobs: Sequence[NewJob]) -> tuple[tuple[str, ...], list[Any]]:
+        raise NotImplementedError  # RedisBackend's
+
+    def _duplicate(self, exc: BackendError, jobs: Sequence[NewJob]) -> WgError:
+        raise NotImplementedError  # RedisBackend's
+
+    async def register_periodic(self, entries: Sequence[PeriodicEntry], *, now: float) -> None:
+        args: list[Any] = [len(entries)]
+        for entry in entries:
+            definition = {
+                "schedule": entry.schedule,
+                "job_name": entry.job_name,
+                "queue": entry.queue,
+                "priority": entry.priority,
+                "template": entry.template,
+                "registered_at": now,
+            }
+            args += [
+                entry.name,
+                json.dumps(definition, separators=(",", ":")),
+                entry.schedule,
+                _text(entry.baseline),
+                _text(entry.next_run),
+            ]
+        k = self._keys
+        await self._transport.run_idempotent(
+            "periodic_register", (k.periodic, k.periodic_runs), args
+        )
+
+    async def fire_periodic(
+        self,
+        name: str,
+        *,
+        tick: float | None,
+        job: NewJob,
+        now: float,
+        next_run: float | None,
+    ) -> bool:
+        keys, args = self._enqueue_script([job])
+        k = self._keys
+        try:
+            fired = await self._transport.run_idempotent(
+                "periodic_fire",
+                (*keys, k.periodic, k.periodic_runs),
+                [*args, name, _text(tick), _text(now), _text(next_run), job.job_id],
+            )
+        except BackendError as exc:
+            raise self._duplicate(exc, [job]) from None
+        return bool(fired)
+
+    async def periodic_entries(self) -> list[PeriodicInfo]:
+        k = self._keys
+        definitions, runs = await self._transport.snapshot(
+            ("HGETALL", k.periodic), ("HGETALL", k.periodic_runs)
+        )
+        entries: list[PeriodicInfo] = []
+        for name in sorted(definitions):
+            try:
+                doc = json.loads(definitions[name])
+                last_tick, last_run, next_run, last_job = runs.get(name, "- - - -").split(" ")
+            except ValueError as exc:
+                raise BackendError(
+                    f"periodic entry {name!r} in {k.periodic} is unreadable: {exc}"
+                ) from None
+            entries.append(
+                PeriodicInfo(
+                    name=name,
+                    schedule=str(doc["schedule"]),
+                    job_name=str(doc["job_name"]),
+                    queue=str(doc["queue"]),
+                    priority=int(doc["priority"]),
+                    template=str(doc["template"]),
+                    next_run=_number(next_run),
+                    last_tick=_number(last_tick),
+                    last_run_at=_number(last_run),
+                    last_job_id=None if last_job == _NONE else last_job,
+                    registered_at=float(doc["registered_at"]),
+                )
+            )
+        return entries

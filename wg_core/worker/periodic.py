@@ -1,0 +1,128 @@
+"""The pool's periodic scheduler: register the pool's ``Periodic`` entries, then fire
+each tick as it comes due.
+
+Every pool that declares entries runs one. Each computes the same ticks (they depend
+only on the schedule) and offers each due tick to the backend's ``fire_periodic``,
+whose compare-and-set on the entry's last tick lets exactly one pool store the run's
+job; the others learn the tick is taken and move on. A scheduler only remembers the
+last tick it offered, so a pool joining late, or restarting, simply finds the
+registry's last tick and carries on from there.
+
+Catch-up (``Periodic.catch_up``): a scheduler only ever offers the *latest* due tick,
+so after an outage of every pool, ``"one"`` fires that latest tick alone (one late run
+for the whole outage, the missed ones before it are skipped); ``"none"`` fires it only
+if it is at most ``late_after`` seconds old (on time, give or take the scheduler's own
+delay), and otherwise skips it and waits for the next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from wg_core.backend import Backend
+from wg_core.errors import BackendError
+from wg_core.new_jobs import JobBuilder
+from wg_core.options import JobOptions
+from wg_core.periodic import Periodic, unique_names
+
+__all__ = ["PeriodicScheduler"]
+
+logger = logging.getLogger("wg.pool")
+
+
+class PeriodicScheduler:
+    """Fires the ticks of ``entries`` on ``backend`` (behind the checked layer).
+
+    ``clock``: Unix seconds (injectable: tests step it); ``interval``: seconds between
+    looks (the pool's ``scheduler_interval``); ``late_after``: how late a tick may be
+    found and still count as on time for ``catch_up="none"`` (default: twice the
+    interval plus a second)."""
+
+    __slots__ = ("_backend", "_clock", "_entries", "_interval", "_jobs", "_last", "late_after")
+
+    def __init__(
+        self,
+        backend: Backend,
+        entries: Sequence[Periodic],
+        *,
+        max_payload_bytes: int,
+        clock: Callable[[], float] = time.time,
+        interval: float = 1.0,
+        late_after: float | None = None,
+    ) -> None:
+        self._backend = backend
+        self._entries = unique_names(entries)
+        self._clock = clock
+        self._interval = interval
+        self.late_after = 2 * interval + 1.0 if late_after is None else late_after
+        self._jobs = JobBuilder(
+            default_options=JobOptions(), max_payload_bytes=max_payload_bytes, clock=clock
+        )
+        self._last: dict[str, float | None] = {}
+
+    @property
+    def entries(self) -> tuple[Periodic, ...]:
+        """The entries this scheduler fires."""
+        return self._entries
+
+    async def register(self) -> None:
+        """Make the registry hold this pool's entries (see ``Backend.register_periodic``)
+        and learn their last ticks."""
+        now = self._clock()
+        await self._backend.register_periodic(
+            [entry.entry(now) for entry in self._entries], now=now
+        )
+        known = {info.name: info.last_tick for info in await self._backend.periodic_entries()}
+        self._last = {entry.name: known.get(entry.name) for entry in self._entries}
+
+    async def run_once(self) -> list[tuple[str, float]]:
+        """Offer every entry's due tick to the backend; the (entry name, tick) of each
+        run this scheduler stored (other pools stored the rest)."""
+        stored: list[tuple[str, float]] = []
+        for entry in self._entries:
+            now = self._clock()
+            tick = entry.latest_tick(now)
+            last = self._last.get(entry.name)
+            if tick is None or (last is not None and tick <= last):
+                continue
+            if entry.catch_up == "none" and now - tick > self.late_after:
+                # Every pool was down at the tick: skip it, wait for the next one.
+                self._last[entry.name] = tick
+                continue
+            try:
+                fired = await self._backend.fire_periodic(
+                    entry.name,
+                    tick=tick,
+                    job=entry.job(self._jobs),
+                    now=now,
+                    next_run=entry.next_tick(tick),
+                )
+            except BackendError as exc:
+                # Not remembered as offered: the next look tries again (the backend's
+                # compare-and-set keeps it once).
+                logger.warning(
+                    "periodic entry %r: firing tick %s failed: %s", entry.name, tick, exc
+                )
+                continue
+            self._last[entry.name] = tick
+            if fired:
+                stored.append((entry.name, tick))
+                logger.info("periodic entry %r: enqueued its run of %s", entry.name, tick)
+        return stored
+
+    async def run(self) -> None:
+        """Register, then look every ``interval`` seconds until cancelled (a failed
+        registration is retried at the next look)."""
+        registered = False
+        while True:
+            try:
+                if not registered:
+                    await self.register()
+                    registered = True
+                await self.run_once()
+            except BackendError as exc:
+                logger.warning("periodic entries: %s", exc)
+            await asyncio.sleep(self._interval)
