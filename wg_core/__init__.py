@@ -47,6 +47,7 @@ from wg_core.errors import (
     WgError,
 )
 from wg_core.jobs import JobContext, JobInfo
+from wg_core.limits import QueueLimit
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
@@ -87,6 +88,7 @@ __all__ = [
     "PoolStats",
     "Progress",
     "QueueInfo",
+    "QueueLimit",
     "SchemaError",
     "SchemaOutdatedError",
     "StateCounts",

@@ -33,6 +33,7 @@ from wg_core.dispatch import checked
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.errors import ConfigError, JobFailedError, JobNotFoundError
 from wg_core.jobs import JobInfo, decode_result
+from wg_core.limits import QueueLimit, make_limit
 from wg_core.new_jobs import (
     MAX_JOB_NAME_LENGTH,
     JobBuilder,
@@ -160,6 +161,7 @@ class Client:
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
         connection: object | None = None,
+        limit_key: str | None = None,
     ) -> str:
         """Store ``job`` for processing now (or after ``delay`` / at ``at``); returns its id.
 
@@ -168,6 +170,8 @@ class Client:
         ``queue``: the named queue it waits in (pools serving that queue run it);
         ``priority``: from ``MIN_PRIORITY`` to ``MAX_PRIORITY`` (-1000 to 1000), higher
         runs first within its queue, FIFO within one priority (see ``wg_core.queues``).
+        ``limit_key``: the key a per-key limit of the queue counts it under
+        (``set_limit(..., per_key=True)``; accepted on any queue).
         ``connection``: the caller's own database connection, so the job is stored
         inside the caller's transaction (backends that support it).
         """
@@ -183,6 +187,7 @@ class Client:
             job_id=job_id,
             queue=queue,
             priority=priority,
+            limit_key=limit_key,
         )
         backend = await self._ready()
         await backend.enqueue([new], connection=connection)
@@ -198,6 +203,7 @@ class Client:
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
         connection: object | None = None,
+        limit_key: str | None = None,
     ) -> str:
         """Store ``job`` to run after ``when`` (a delay) or at ``when`` (a datetime), in
         ``queue`` at ``priority`` (kept when it becomes due)."""
@@ -211,6 +217,7 @@ class Client:
             queue=queue,
             priority=priority,
             connection=connection,
+            limit_key=limit_key,
         )
 
     async def enqueue_with_options(
@@ -221,10 +228,16 @@ class Client:
         job_name: str | None = None,
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
+        limit_key: str | None = None,
     ) -> str:
         """``enqueue`` with explicit ``JobOptions`` (the spec's ``enqueue_with_options``)."""
         return await self.enqueue(
-            job, job_name=job_name, options=options, queue=queue, priority=priority
+            job,
+            job_name=job_name,
+            options=options,
+            queue=queue,
+            priority=priority,
+            limit_key=limit_key,
         )
 
     async def enqueue_many(
@@ -237,6 +250,7 @@ class Client:
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
         connection: object | None = None,
+        limit_key: str | None = None,
     ) -> list[str]:
         """Store many jobs in one atomic round trip; returns their ids in order.
 
@@ -244,7 +258,13 @@ class Client:
         job; the keywords are the batch's defaults. One invalid job stores none.
         """
         batch = self._jobs.many(
-            jobs, job_name=job_name, options=options, delay=delay, queue=queue, priority=priority
+            jobs,
+            job_name=job_name,
+            options=options,
+            delay=delay,
+            queue=queue,
+            priority=priority,
+            limit_key=limit_key,
         )
         if batch:
             backend = await self._ready()
@@ -342,6 +362,34 @@ class Client:
                 raise TimeoutError(
                     f"job {job_id} has not finished within {limit:g}s (it is {stored.state})"
                 )
+
+    # -- limits (issue 20: wg_core.limits) ------------------------------------------------
+
+    async def set_limit(
+        self,
+        queue: str,
+        *,
+        concurrency: int | None = None,
+        rate: int | None = None,
+        per: Duration | None = None,
+        per_key: bool = False,
+    ) -> QueueLimit:
+        """Limit ``queue`` across every pool of the namespace: at most ``concurrency``
+        jobs running at once, at most ``rate`` started per ``per`` (seconds or a
+        ``timedelta``; 1 s by default) in any window; with ``per_key``, for each
+        ``limit_key`` separately. Replaces the queue's limit; ``ValueError`` for a
+        count or window ≤ 0. The queue need not exist yet."""
+        limit = make_limit(queue, concurrency=concurrency, rate=rate, per=per, per_key=per_key)
+        await (await self._ready()).set_limit(limit)
+        return limit
+
+    async def limits(self) -> list[QueueLimit]:
+        """Every queue limit, with how much of it is in use now."""
+        return await (await self._ready()).limits()
+
+    async def clear_limit(self, queue: str) -> bool:
+        """Remove ``queue``'s limit; whether it had one."""
+        return await (await self._ready()).clear_limit(queue)
 
     async def workers(self) -> list[WorkerInfo]:
         """Registered worker pools with their last heartbeat."""

@@ -30,10 +30,12 @@ from wg_core.backend import (
     NewJob,
     Progress,
     QueueInfo,
+    QueueLimit,
     StateCounts,
     StoredJob,
     WorkerInfo,
 )
+from wg_core.limits import validate_limit, validate_limit_key
 from wg_core.queues import DEFAULT_QUEUE, validate_priority, validate_queue, validate_queues
 
 __all__ = ["CheckedBackend", "checked"]
@@ -130,6 +132,7 @@ class CheckedBackend:
             _seconds("delay", job.delay, positive=False)
             validate_queue(job.queue)
             validate_priority(job.priority)
+            validate_limit_key(job.limit_key)
         if connection is not None and not self._inner.supports_transactional_enqueue:
             raise TypeError(f"{type(self._inner).__name__} cannot enqueue through a connection")
         await self._inner.enqueue(jobs, connection=connection)
@@ -313,3 +316,15 @@ class CheckedBackend:
     async def request_worker_stop(self, worker_id: str) -> bool:
         """Ask a worker to drain and stop."""
         return await self._inner.request_worker_stop(worker_id)
+
+    async def set_limit(self, limit: QueueLimit) -> None:
+        """Store a queue's limit (validated: ``wg_core.limits.validate_limit``)."""
+        await self._inner.set_limit(validate_limit(limit))
+
+    async def clear_limit(self, queue: str) -> bool:
+        """Remove a queue's limit."""
+        return await self._inner.clear_limit(validate_queue(queue))
+
+    async def limits(self) -> list[QueueLimit]:
+        """Every queue limit with its use."""
+        return await self._inner.limits()

@@ -31,6 +31,7 @@ from wg_core.envelope import NewJobText, new_job_id, new_job_ids, new_job_text
 from wg_core.errors import ConfigError, PayloadError
 from wg_core.options import Duration, JobOptions, to_seconds
 from wg_core.payloads import encode_payload, job_name_for
+from wg_core.limits import validate_limit_key
 from wg_core.queues import validate_priority, validate_queue
 
 __all__ = [
@@ -87,6 +88,7 @@ class JobSpec:
     job_id: str | None = None
     queue: str | None = None
     priority: int | None = None
+    limit_key: str | None = None
 
 
 class JobBuilder:
@@ -116,6 +118,7 @@ class JobBuilder:
         queue: str,
         priority: int,
         job_id: str | None = None,
+        limit_key: str | None = None,
     ) -> NewJob:
         """One validated job, ready to store."""
         name = validate_job_name(job_name_for(job) if job_name is None else job_name)
@@ -131,6 +134,7 @@ class JobBuilder:
             delay=delay_s,
             queue=queue,
             priority=priority,
+            limit_key=validate_limit_key(limit_key),
         )
 
     def many(
@@ -142,6 +146,7 @@ class JobBuilder:
         delay: Duration | None,
         queue: str,
         priority: int,
+        limit_key: str | None = None,
     ) -> list[NewJob]:
         """``one`` for each item (``JobSpec`` items vary it), sharing what a batch has
         in common (the clock reading, the text templates, one read of the random source
@@ -149,6 +154,7 @@ class JobBuilder:
         items = list(jobs)
         queue = validate_queue(queue)
         priority = validate_priority(priority)
+        limit_key = validate_limit_key(limit_key)
         ids = new_job_ids(len(items))
         delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
         texts: dict[str, NewJobText] = {}
@@ -164,6 +170,7 @@ class JobBuilder:
                         job_id=job.job_id,
                         queue=queue if job.queue is None else job.queue,
                         priority=priority if job.priority is None else job.priority,
+                        limit_key=limit_key if job.limit_key is None else job.limit_key,
                     )
                 )
                 continue
@@ -180,6 +187,7 @@ class JobBuilder:
                     delay=delay_s,
                     queue=queue,
                     priority=priority,
+                    limit_key=limit_key,
                 )
             )
         return batch

@@ -63,7 +63,8 @@ class NewJob:
     """A job to store. ``raw`` is the encoded envelope; ``job_id`` and ``job_name`` are
     copies of its fields for indexing. ``delay`` > 0 stores it SCHEDULED, due that many
     seconds from now on the backend's clock; otherwise QUEUED. ``queue`` and
-    ``priority`` are validated by ``Client`` (``wg_core.queues``)."""
+    ``priority`` are validated by ``Client`` (``wg_core.queues``), ``limit_key`` too
+(``wg_core.limits``)."""
 
     job_id: str
     job_name: str
@@ -71,6 +72,9 @@ class NewJob:
     delay: float = 0.0
     queue: str = DEFAULT_QUEUE
     priority: int = 0
+    limit_key: str | None = None
+    """The key a per-key limit of ``queue`` counts the job under (``wg_core.limits``);
+    stored in wg's own storage, never in the envelope."""
 
 
 @dataclass(frozen=True, slots=True)
