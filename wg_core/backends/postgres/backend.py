@@ -48,6 +48,7 @@ class PostgresBackend(Listening):
 
     SQL_FILE = "postgres.sql"
     ONE_STATEMENT_BATCHES = True  # unnest() of arrays: any batch is one INSERT
+    ANNOUNCES_FREED = True  # a freed slot of a limited queue is NOTIFYed
     EXTRA_BLOCKS = frozenset(
         {
             "claim",
@@ -228,7 +229,12 @@ class PostgresBackend(Listening):
         call), is a single autocommit statement on a connection taken straight from the
         pool: one round trip and one (durable) commit, without the retry machinery that
         several-statement units need."""
-        if connection is None and len(jobs) == 1 and jobs[0].delay <= 0:
+        if (
+            connection is None
+            and len(jobs) == 1
+            and jobs[0].delay <= 0
+            and jobs[0].limit_key is None
+        ):
             await self._enqueue_one(jobs[0])
             self._signal()
             return
@@ -378,6 +384,7 @@ class PostgresBackend(Listening):
         [row] = await self._run(body, transaction=False)
         if kept:
             self._finished.wake()
+        await self._slots_freed(attempt.queue for attempt in held)
         return int(row[0])
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
@@ -404,6 +411,7 @@ class PostgresBackend(Listening):
         [(moved, ended)] = await self._run(body, transaction=False)
         if ended:  # buried, or cancelled instead of retried
             self._finished.wake()
+        await self._slots_freed((attempt.queue,))
         return bool(moved)
 
     async def prune(self, *, limit: int) -> int:
@@ -413,4 +421,6 @@ class PostgresBackend(Listening):
         async def body(session: SqlSession) -> int:
             return await session.execute("prune", {"limit": limit})
 
-        return await self._run(body, transaction=False)
+        pruned = await self._run(body, transaction=False)
+        await self._prune_limit_keys()
+        return pruned
