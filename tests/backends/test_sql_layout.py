@@ -360,6 +360,7 @@ V2_COUNTERS = {
     ),
 }
 V2_TABLES = (*V1_TABLES, "queues")
+LIMIT_TABLES = ("limits", "starts", "limit_keys")  # layout 4 (issue 20)
 
 
 def write_v2(raw: Raw, namespace: str) -> dict[JobState, str]:
@@ -404,7 +405,7 @@ async def test_a_writer_upgrades_layout_2_keeping_every_job_and_counter(
     ids = write_v2(raw, namespace)
     backend = await opened(dialect, namespace, tmp_path)
     try:
-        assert await backend.layout_version() == LAYOUT_VERSION == 3
+        assert await backend.layout_version() == LAYOUT_VERSION
         counts = await backend.counts(queue=V2_QUEUE)
         assert (counts.queued, counts.running, counts.scheduled, counts.retry, counts.dead) == (
             1,
@@ -461,7 +462,8 @@ async def test_a_writer_upgrades_layout_2_keeping_every_job_and_counter(
 
     # Opening again changes nothing (and a reader now opens).
     catalog = raw.catalog(namespace)
-    assert {table for table, _ in catalog} == {f"{namespace}_{t}" for t in (*V2_TABLES, "finished")}
+    tables = (*V2_TABLES, "finished", *LIMIT_TABLES)
+    assert {table for table, _ in catalog} == {f"{namespace}_{t}" for t in tables}
     again = await opened(dialect, namespace, tmp_path)
     reader = await opened(dialect, namespace, tmp_path, create=False)
     try:
