@@ -65,7 +65,10 @@ class QueueKeys:
     ``paused`` is its pause flag; ``wake`` a STREAM appended to whenever a job lands
     anywhere but ``{ns}:jobs``, which idle claimers block on (XREAD). ``completed`` and
     ``cancelled`` (layout 3) are ZSETs of the ids of its finished jobs still kept,
-    scored by finish time (their records are in ``Keys.finished``)."""
+    scored by finish time (their records are in ``Keys.finished``). ``holders`` and
+    ``starts`` (layout 4, a limited queue's): ZSETs of ``"<token> <bucket>"`` of the
+    attempts its limited claims leased (pruned once their token is gone) and of its
+    starts within the rate's window, scored by start time (``limiting.py``)."""
 
     name: str
     jobs: str
@@ -77,6 +80,8 @@ class QueueKeys:
     wake: str
     completed: str
     cancelled: str
+    holders: str
+    starts: str
 
     def all(self) -> tuple[str, ...]:
         """Every key of the queue."""
@@ -90,6 +95,8 @@ class QueueKeys:
             self.wake,
             self.completed,
             self.cancelled,
+            self.holders,
+            self.starts,
         )
 
     def finished(self, letter: str) -> str:
@@ -113,7 +120,8 @@ class Keys:
     ``finished`` holds the record of each completed or cancelled job still kept (job id
     -> JSON), ``expiry`` their ids by the time they are pruned; ``finished_channel`` and
     ``cancel_channel`` are pub/sub channels (not keys) on which the scripts announce
-    finished jobs and cancel requests."""
+    finished jobs and cancel requests. Layout 4: ``limits`` holds each limited queue's
+    limits (queue -> JSON), ``limit_keys`` each job's limit key (job id -> key)."""
 
     prefix: str
     jobs: str
@@ -142,6 +150,8 @@ class Keys:
     running_counts: str
     finished: str
     expiry: str
+    limits: str
+    limit_keys: str
 
     @property
     def finished_channel(self) -> str:
@@ -185,6 +195,8 @@ class Keys:
             running_counts=f"{prefix}:running_counts",
             finished=f"{prefix}:finished",
             expiry=f"{prefix}:expiry",
+            limits=f"{prefix}:limits",
+            limit_keys=f"{prefix}:limit_keys",
         )
 
     def queue(self, name: str) -> QueueKeys:
@@ -207,6 +219,8 @@ class Keys:
             wake=f"{base}:wake",
             completed=f"{base}:completed",
             cancelled=f"{base}:cancelled",
+            holders=f"{base}:limit_holders",
+            starts=f"{base}:limit_starts",
         )
 
     def claiming(self, worker_id: str, instance: str, slot: int) -> str:
