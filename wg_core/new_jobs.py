@@ -29,9 +29,9 @@ from typing import Any, Final
 from wg_core.backend import NewJob
 from wg_core.envelope import NewJobText, new_job_id, new_job_ids, new_job_text
 from wg_core.errors import ConfigError, PayloadError
+from wg_core.limits import validate_limit_key
 from wg_core.options import Duration, JobOptions, to_seconds
 from wg_core.payloads import encode_payload, job_name_for
-from wg_core.limits import validate_limit_key
 from wg_core.queues import validate_priority, validate_queue
 
 __all__ = [

@@ -61,10 +61,10 @@ class CancelOutcome(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class NewJob:
     """A job to store. ``raw`` is the encoded envelope; ``job_id`` and ``job_name`` are
-    copies of its fields for indexing. ``delay`` > 0 stores it SCHEDULED, due that many
-    seconds from now on the backend's clock; otherwise QUEUED. ``queue`` and
-    ``priority`` are validated by ``Client`` (``wg_core.queues``), ``limit_key`` too
-(``wg_core.limits``)."""
+        copies of its fields for indexing. ``delay`` > 0 stores it SCHEDULED, due that many
+        seconds from now on the backend's clock; otherwise QUEUED. ``queue`` and
+        ``priority`` are validated by ``Client`` (``wg_core.queues``), ``limit_key`` too
+    (``wg_core.limits``)."""
 
     job_id: str
     job_name: str

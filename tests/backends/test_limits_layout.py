@@ -19,7 +19,8 @@ __all__ = ["dialect", "namespace", "raw"]  # the fixtures, shared with test_sql_
 
 LIMIT_TABLES = ("limits", "starts", "limit_keys")
 JOB_INSERT = {
-    "postgres": 'INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue) VALUES (%s, %s, %s, %s)',
+    "postgres": 'INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue) '
+    "VALUES (%s, %s, %s, %s)",
     "mysql": "INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue) VALUES (%s, %s, %s, %s)",
     "sqlite": 'INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, enqueued_at) '
     "VALUES (%s, %s, %s, %s, 1000)",
@@ -80,3 +81,44 @@ async def test_a_writer_upgrades_layout_3_and_limits_its_jobs(
     finally:
         await again.close()
         await reader.close()
+
+
+# -- Redis: layout 3 -> 4 adds keys only, so a layout 3 namespace is any namespace whose
+# meta records 3 (scripts.lua, upgrade_layout).
+
+
+async def test_redis_upgrades_layout_3_and_limits_its_jobs() -> None:
+    import redis.asyncio as redis_asyncio
+
+    from tests.backends import URLS, fresh_namespace
+    from wg_core.backends.redis import RedisBackend
+
+    plain = redis_asyncio.Redis.from_url(URLS["redis"], decode_responses=True)
+    try:
+        await plain.ping()
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"redis server unreachable: {exc}")
+    ns = fresh_namespace()
+    writer = RedisBackend(URLS["redis"], ns)
+    await writer.open()
+    try:
+        await writer.enqueue([new_job(queue="api") for _ in range(3)])
+        await plain.hset(f"{ns}:meta", "layout", "3")  # as the wg before limits left it
+        reader = RedisBackend(URLS["redis"], ns)
+        with pytest.raises(SchemaOutdatedError, match="layout 3"):
+            await reader.open(create=False)
+        await reader.close()
+        upgraded = RedisBackend(URLS["redis"], ns)
+        await upgraded.open()
+        try:
+            meta = await plain.hgetall(f"{ns}:meta")
+            assert (meta["layout"], meta["upgraded_from"]) == (str(LAYOUT_VERSION), "3")
+            await upgraded.set_limit(QueueLimit(queue="api", concurrency=2))
+            claimed = await upgraded.claim(limit=10, lease=30, worker_id="w", queues=["api"])
+            assert len(claimed) == 2
+        finally:
+            await upgraded.close()
+    finally:
+        await writer.destroy()
+        await writer.close()
+        await plain.aclose()

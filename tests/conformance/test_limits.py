@@ -227,7 +227,7 @@ async def test_clearing_a_limit_frees_the_queue(backend: Backend) -> None:
     ],
 )
 async def test_bad_limits_are_refused(backend: Backend, limit: QueueLimit) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"concurrency|rate|per|queue"):
         await checked(backend).set_limit(limit)
     assert await backend.limits() == []
 

@@ -109,7 +109,11 @@ class RedisLimits(RedisListing):
         """Every limit with its use now."""
         k = self._keys
         stored = await self._transport.command("HGETALL", k.limits)
-        pairs = stored.items() if isinstance(stored, dict) else zip(stored[::2], stored[1::2])
+        pairs = (
+            stored.items()
+            if isinstance(stored, dict)
+            else zip(stored[::2], stored[1::2], strict=True)
+        )
         found = sorted((str(queue), _limit_of(str(queue), doc)) for queue, doc in pairs)
         if not found:
             return []
@@ -117,9 +121,7 @@ class RedisLimits(RedisListing):
         for queue, _ in found:
             q = k.queue(queue)
             keys += [q.holders, q.starts]
-        use = await self._transport.run_idempotent(
-            "limit_use", keys, [queue for queue, _ in found]
-        )
+        use = await self._transport.run_idempotent("limit_use", keys, [queue for queue, _ in found])
         listed: list[QueueLimit] = []
         for (_, limit), (running, started, buckets) in zip(found, use, strict=True):
             listed.append(
@@ -196,7 +198,8 @@ class RedisLimits(RedisListing):
                 break
             q = k.queue(queue)
             if queue in self._limited:
-                keys = (k.running, k.leases, k.attempts, k.ids, k.seq, k.paused, k.aliases)
+                keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.seq)
+                keys += (k.paused, k.aliases)
                 keys += (k.running_counts, k.limits, k.limit_keys)
                 keys += (q.jobs, q.prio, q.paused, q.wake, q.holders, q.starts)
                 reply = await self._claim_call(

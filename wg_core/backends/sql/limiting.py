@@ -233,7 +233,9 @@ class LimitVerbs(UnitRunner):
                 gate, picked = await self._admit(session, queue_limit, wanted)
                 rows.extend(row[:3] for row in picked)
                 if queue_limit.rate is not None:
-                    started.extend((queue, str(row[3]) if queue_limit.per_key else "") for row in picked)
+                    started.extend(
+                        (queue, str(row[3]) if queue_limit.per_key else "") for row in picked
+                    )
                 wait = gate.next_start()
                 if wait is not None:
                     waits.append(wait)
