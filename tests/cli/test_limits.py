@@ -82,3 +82,17 @@ def test_rates_read_as_people_write_them() -> None:
     assert parse_rate("7") == (7, 1.0)
     with pytest.raises(ValueError, match="N/WINDOW"):
         parse_rate("x/1s")
+
+
+def test_enqueue_takes_a_limit_key(wgq: Wg) -> None:
+    wgq.json("limit", "set", "cust", "-c", "1", "--per-key")
+    for key in ("a", "a", "b"):
+        wgq.json("enqueue", "sync", "{}", "--queue", "cust", "--limit-key", key)
+
+    async def claim(client: Client) -> int:
+        claimed = await client.backend.claim(limit=5, lease=300, worker_id="t", queues=["cust"])
+        return len(claimed)
+
+    assert wgq.core(claim) == 2  # one of key a, one of key b
+    refused = wgq("enqueue", "sync", "{}", "--limit-key", "x" * 300)
+    assert refused.exit_code == 2
