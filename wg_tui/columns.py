@@ -186,7 +186,7 @@ class QueueRow:
 
 def limit_text(limit: QueueLimit | None) -> str:
     """A queue's limit and its use: ``2/3 running``, ``7/10 per 1s``, both, with ``per
-    key`` (then running counts every key); ``—`` without a limit."""
+    key`` (the counts are over every key); ``—`` without a limit."""
     if limit is None:
         return "—"
     parts = []
@@ -195,7 +195,7 @@ def limit_text(limit: QueueLimit | None) -> str:
     if limit.rate is not None and limit.per is not None:
         parts.append(f"{limit.started}/{limit.rate} per {format_duration(limit.per)}")
     text = ", ".join(parts)
-    return f"{text} per key ({limit.keys} keys)" if limit.per_key else text
+    return f"{text}, per key" if limit.per_key else text
 
 
 def queue_row(queue: QueueInfo, rate: float | None, limit: QueueLimit | None = None) -> QueueRow:
