@@ -147,7 +147,8 @@ async def confirm_cancel(app: WgApp, pilot: Pilot[None]) -> None:
 
 
 async def queues(app: WgApp, pilot: Pilot[None]) -> None:
-    """The queues tab after a few refreshes of work in every queue; inventory paused."""
+    """The queues tab after a few refreshes of work in every queue; inventory paused;
+    limits on three queues."""
     clock = app.settings.clock
     assert isinstance(clock, FakeClock)
     backend = app.settings.client.backend
@@ -161,6 +162,15 @@ async def queues(app: WgApp, pilot: Pilot[None]) -> None:
         clock.advance(2)
         app.dashboard.refresh_data()
         await settle(pilot)
+    # Limits with their use (issue 20): three emails running of four, a per-key limit
+    # on billing, one ahead of its jobs on reports.
+    client = app.settings.client
+    await client.set_limit("emails", concurrency=4, rate=600, per=60)
+    await client.set_limit("billing", concurrency=1, per_key=True)
+    await client.set_limit("reports", rate=10, per=1)
+    await backend.claim(limit=3, lease=30, worker_id="web-1:4242:a1b2c3", queues=("emails",))
+    app.dashboard.refresh_data()
+    await settle(pilot)
     await keys("down", "down", "down", "p")(app, pilot)
 
 

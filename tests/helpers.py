@@ -43,6 +43,7 @@ def new_job(
     delay: float = 0.0,
     queue: str = DEFAULT_QUEUE,
     priority: int = 0,
+    limit_key: str | None = None,
 ) -> NewJob:
     """A ``NewJob`` ready for ``Backend.enqueue``, in ``queue`` at ``priority``."""
     env = envelope(job_name, payload)
@@ -53,6 +54,7 @@ def new_job(
         delay=delay,
         queue=queue,
         priority=priority,
+        limit_key=limit_key,
     )
 
 

@@ -34,6 +34,7 @@ _COMMAND_MODULES: Final = (
     "cancel",
     "removal",
     "pause",
+    "limits",
     "health",
     "periodic",
     "worker",

@@ -47,6 +47,7 @@ from wg_core.errors import (
     WgError,
 )
 from wg_core.jobs import JobContext, JobInfo
+from wg_core.limits import QueueLimit
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.periodic import Periodic
 from wg_core.periodic_records import PeriodicInfo
@@ -94,6 +95,7 @@ __all__ = [
     "PoolStats",
     "Progress",
     "QueueInfo",
+    "QueueLimit",
     "SchemaError",
     "SchemaOutdatedError",
     "StateCounts",

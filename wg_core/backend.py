@@ -66,6 +66,13 @@ Guarantees every backend gives:
   ``fire_periodic`` claims one tick of an entry and stores its job in ONE atomic step,
   a compare-and-set on the entry's last tick: however many pools fire the same tick
   at once, exactly one stores its job.
+* **Limits** (issue 20, ``wg_core.limits``): a queue's concurrency and rate limits,
+  whole or per ``limit_key``, are enforced by ``claim`` atomically with the claim
+  (running jobs under a live lease counted, starts logged in a sliding window), so
+  every pool of the namespace obeys them and a crashed worker's slots come back with
+  its expired leases. A claim blocked by a limit takes from its later queues; its
+  wait ends when a slot frees (a transition of a limited queue wakes claimers) or the
+  rate's window frees a start, not at a polling interval.
 * **Pause** is stored in the backend, for the whole namespace or one queue: while the
   namespace is paused ``claim`` returns nothing; a paused queue is skipped.
 
@@ -83,6 +90,7 @@ from collections.abc import Sequence
 from typing import Final, Protocol, runtime_checkable
 
 from wg_core.periodic_records import PeriodicEntry, PeriodicInfo
+from wg_core.limits import QueueLimit
 from wg_core.queues import DEFAULT_QUEUE
 from wg_core.records import (
     FINISHED_STATES,
@@ -106,8 +114,9 @@ LAYOUT_VERSION: Final = 4
 """The storage layout this wg writes. 1: the layout of the first release (the Rust wg's
 structures plus wg's leases, workers and counters); 2: named queues and priorities;
 3: completed and cancelled jobs with results, progress and cancel requests;
-4: unique keys' holds (``{ns}_unique``, Redis ``{ns}:unique``) and the registry of
-periodic entries (``{ns}_periodic``; Redis ``{ns}:periodic`` and ``{ns}:periodic_runs``).
+4: unique keys' holds (``{ns}_unique``, Redis ``{ns}:unique``), the registry of
+periodic entries (``{ns}_periodic``; Redis ``{ns}:periodic`` and ``{ns}:periodic_runs``)
+and queue limits (each engine's limits, start log and jobs' limit keys).
 0: no version recorded (a namespace the Rust wg created, or an SQL namespace of wg's
 first release, which recorded none; Redis namespaces of layout 1 read as 1). Every one of
 them upgrades in place."""
@@ -129,6 +138,7 @@ __all__ = [
     "PeriodicInfo",
     "Progress",
     "QueueInfo",
+    "QueueLimit",
     "StateCounts",
     "StoredJob",
     "WorkerInfo",
@@ -385,6 +395,21 @@ class Backend(Protocol):
 
     async def list_workers(self) -> list[WorkerInfo]:
         """Registered workers, most recently started first."""
+        ...
+
+    async def set_limit(self, limit: QueueLimit) -> None:
+        """Store ``limit`` for its queue, replacing any limit it had (the start log is
+        kept, so a changed rate counts the starts already made). Claims obey it from
+        their next transaction on (a claimer of another process within a second)."""
+        ...
+
+    async def clear_limit(self, queue: str) -> bool:
+        """Remove the limit of ``queue``; whether it had one."""
+        ...
+
+    async def limits(self) -> list[QueueLimit]:
+        """Every queue limit, by queue name, with its use now (``running``,
+        ``started`` in the window, ``keys`` running)."""
         ...
 
     async def request_worker_stop(self, worker_id: str) -> bool:

@@ -187,3 +187,6 @@ class BlockingClient:
     pause = _blocking(Client.pause)
     resume = _blocking(Client.resume)
     stop_worker = _blocking(Client.stop_worker)
+    set_limit = _blocking(Client.set_limit)
+    limits = _blocking(Client.limits)
+    clear_limit = _blocking(Client.clear_limit)

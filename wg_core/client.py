@@ -33,6 +33,7 @@ from wg_core.dispatch import checked
 from wg_core.envelope import Envelope, EnvelopeError, new_job_id
 from wg_core.errors import ConfigError, JobFailedError, JobNotFoundError
 from wg_core.jobs import JobInfo, decode_result
+from wg_core.limits import QueueLimit, make_limit
 from wg_core.new_jobs import (
     MAX_JOB_NAME_LENGTH,
     JobBuilder,
@@ -165,6 +166,7 @@ class Client:
         connection: object | None = None,
         unique_key: UniqueKey | None = None,
         unique_for: Duration | None = None,
+        limit_key: str | None = None,
     ) -> str:
         """Store ``job`` for processing now (or after ``delay`` / at ``at``); returns its id.
 
@@ -173,6 +175,8 @@ class Client:
         ``queue``: the named queue it waits in (pools serving that queue run it);
         ``priority``: from ``MIN_PRIORITY`` to ``MAX_PRIORITY`` (-1000 to 1000), higher
         runs first within its queue, FIFO within one priority (see ``wg_core.queues``).
+        ``limit_key``: the key a per-key limit of the queue counts it under
+        (``set_limit(..., per_key=True)``; accepted on any queue).
         ``connection``: the caller's own database connection, so the job is stored
         inside the caller's transaction (backends that support it).
         ``unique_key`` (or ``UNIQUE_BY_PAYLOAD``), ``unique_for``: store nothing and
@@ -192,6 +196,7 @@ class Client:
             priority=priority,
             unique_key=unique_key,
             unique_for=unique_for,
+            limit_key=limit_key,
         )
         backend = await self._ready()
         [stored_id] = await backend.enqueue([new], connection=connection)
@@ -211,6 +216,7 @@ class Client:
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
         connection: object | None = None,
+        limit_key: str | None = None,
     ) -> EnqueueResult:
         """``enqueue``, telling whether the job was stored: ``created`` is False when
         a job already held its unique key (``job_id`` is then that job's, and nothing
@@ -229,6 +235,7 @@ class Client:
             connection=connection,
             unique_key=unique_key,
             unique_for=unique_for,
+            limit_key=limit_key,
         )
         return EnqueueResult(stored_id, stored_id == new_id)
 
@@ -244,6 +251,7 @@ class Client:
         connection: object | None = None,
         unique_key: UniqueKey | None = None,
         unique_for: Duration | None = None,
+        limit_key: str | None = None,
     ) -> str:
         """Store ``job`` to run after ``when`` (a delay) or at ``when`` (a datetime), in
         ``queue`` at ``priority`` (kept when it becomes due); unique keys as ``enqueue``."""
@@ -259,6 +267,7 @@ class Client:
             connection=connection,
             unique_key=unique_key,
             unique_for=unique_for,
+            limit_key=limit_key,
         )
 
     async def enqueue_with_options(
@@ -271,6 +280,7 @@ class Client:
         priority: int = 0,
         unique_key: UniqueKey | None = None,
         unique_for: Duration | None = None,
+        limit_key: str | None = None,
     ) -> str:
         """``enqueue`` with explicit ``JobOptions`` (the spec's ``enqueue_with_options``)."""
         return await self.enqueue(
@@ -281,6 +291,7 @@ class Client:
             priority=priority,
             unique_key=unique_key,
             unique_for=unique_for,
+            limit_key=limit_key,
         )
 
     async def enqueue_many(
@@ -295,6 +306,7 @@ class Client:
         connection: object | None = None,
         unique_key: UniqueKey | None = None,
         unique_for: Duration | None = None,
+        limit_key: str | None = None,
     ) -> list[str]:
         """Store many jobs in one atomic round trip; returns their ids in order.
 
@@ -311,6 +323,7 @@ class Client:
             priority=priority,
             unique_key=unique_key,
             unique_for=unique_for,
+            limit_key=limit_key,
         )
         if not batch:
             return []
@@ -408,6 +421,34 @@ class Client:
                 raise TimeoutError(
                     f"job {job_id} has not finished within {limit:g}s (it is {stored.state})"
                 )
+
+    # -- limits (issue 20: wg_core.limits) ------------------------------------------------
+
+    async def set_limit(
+        self,
+        queue: str,
+        *,
+        concurrency: int | None = None,
+        rate: int | None = None,
+        per: Duration | None = None,
+        per_key: bool = False,
+    ) -> QueueLimit:
+        """Limit ``queue`` across every pool of the namespace: at most ``concurrency``
+        jobs running at once, at most ``rate`` started per ``per`` (seconds or a
+        ``timedelta``; 1 s by default) in any window; with ``per_key``, for each
+        ``limit_key`` separately. Replaces the queue's limit; ``ValueError`` for a
+        count or window ≤ 0. The queue need not exist yet."""
+        limit = make_limit(queue, concurrency=concurrency, rate=rate, per=per, per_key=per_key)
+        await (await self._ready()).set_limit(limit)
+        return limit
+
+    async def limits(self) -> list[QueueLimit]:
+        """Every queue limit, with how much of it is in use now."""
+        return await (await self._ready()).limits()
+
+    async def clear_limit(self, queue: str) -> bool:
+        """Remove ``queue``'s limit; whether it had one."""
+        return await (await self._ready()).clear_limit(queue)
 
     async def workers(self) -> list[WorkerInfo]:
         """Registered worker pools with their last heartbeat."""

@@ -32,10 +32,12 @@ from wg_core.backend import (
     PeriodicInfo,
     Progress,
     QueueInfo,
+    QueueLimit,
     StateCounts,
     StoredJob,
     WorkerInfo,
 )
+from wg_core.limits import validate_limit, validate_limit_key
 from wg_core.queues import DEFAULT_QUEUE, validate_priority, validate_queue, validate_queues
 from wg_core.unique import validate_unique_key
 
@@ -157,6 +159,7 @@ class CheckedBackend:
             validate_priority(job.priority)
             if job.unique_key is not None or job.unique_for:
                 _unique(job)
+            validate_limit_key(job.limit_key)
         if connection is not None and not self._inner.supports_transactional_enqueue:
             raise TypeError(f"{type(self._inner).__name__} cannot enqueue through a connection")
         return await self._inner.enqueue(jobs, connection=connection)
@@ -380,3 +383,14 @@ class CheckedBackend:
     async def periodic_entries(self) -> list[PeriodicInfo]:
         """The registered periodic entries, by name."""
         return await self._inner.periodic_entries()
+    async def set_limit(self, limit: QueueLimit) -> None:
+        """Store a queue's limit (validated: ``wg_core.limits.validate_limit``)."""
+        await self._inner.set_limit(validate_limit(limit))
+
+    async def clear_limit(self, queue: str) -> bool:
+        """Remove a queue's limit."""
+        return await self._inner.clear_limit(validate_queue(queue))
+
+    async def limits(self) -> list[QueueLimit]:
+        """Every queue limit with its use."""
+        return await self._inner.limits()

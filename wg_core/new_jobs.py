@@ -29,6 +29,7 @@ from typing import Any, Final
 from wg_core.backend import NewJob
 from wg_core.envelope import NewJobText, new_job_id, new_job_ids, new_job_text
 from wg_core.errors import ConfigError, PayloadError
+from wg_core.limits import validate_limit_key
 from wg_core.options import Duration, JobOptions, to_seconds
 from wg_core.payloads import encode_payload, job_name_for
 from wg_core.queues import validate_priority, validate_queue
@@ -96,6 +97,7 @@ class JobSpec:
     priority: int | None = None
     unique_key: UniqueKey | None = None
     unique_for: Duration | None = None
+    limit_key: str | None = None
 
 
 class JobBuilder:
@@ -127,6 +129,7 @@ class JobBuilder:
         job_id: str | None = None,
         unique_key: UniqueKey | None = None,
         unique_for: Duration | None = None,
+        limit_key: str | None = None,
     ) -> NewJob:
         """One validated job, ready to store."""
         name = validate_job_name(job_name_for(job) if job_name is None else job_name)
@@ -142,6 +145,7 @@ class JobBuilder:
             delay=delay_s,
             queue=queue,
             priority=priority,
+            limit_key=validate_limit_key(limit_key),
         )
         if unique_key is None and unique_for is None:
             return new
@@ -169,6 +173,7 @@ class JobBuilder:
             priority=new.priority,
             unique_key=key,
             unique_for=hold,
+            limit_key=new.limit_key,
         )
 
     def many(
@@ -182,6 +187,7 @@ class JobBuilder:
         priority: int,
         unique_key: UniqueKey | None = None,
         unique_for: Duration | None = None,
+        limit_key: str | None = None,
     ) -> list[NewJob]:
         """``one`` for each item (``JobSpec`` items vary it), sharing what a batch has
         in common (the clock reading, the text templates, one read of the random source
@@ -191,6 +197,7 @@ class JobBuilder:
         items = list(jobs)
         queue = validate_queue(queue)
         priority = validate_priority(priority)
+        limit_key = validate_limit_key(limit_key)
         ids = new_job_ids(len(items))
         delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
         texts: dict[str, NewJobText] = {}
@@ -208,6 +215,7 @@ class JobBuilder:
                         priority=priority if job.priority is None else job.priority,
                         unique_key=unique_key if job.unique_key is None else job.unique_key,
                         unique_for=unique_for if job.unique_for is None else job.unique_for,
+                        limit_key=limit_key if job.limit_key is None else job.limit_key,
                     )
                 )
                 continue
@@ -223,6 +231,7 @@ class JobBuilder:
                 delay=delay_s,
                 queue=queue,
                 priority=priority,
+                limit_key=limit_key,
             )
             if unique_key is not None or unique_for is not None:
                 new = self._unique(new, job, unique_key, unique_for)

@@ -67,7 +67,10 @@ class NewJob:
 
     ``unique_key`` (issue 19): store the job only if no job holds that key (see
     ``wg_core.unique`` for when a key is held); ``unique_for`` > 0 keeps the key held
-    that many seconds after this enqueue (backend clock), even once the job ended."""
+    that many seconds after this enqueue (backend clock), even once the job ended.
+
+    ``limit_key``: the key a per-key limit of ``queue`` counts the job under
+    (``wg_core.limits``), validated by ``Client`` too."""
 
     job_id: str
     job_name: str
@@ -77,6 +80,9 @@ class NewJob:
     priority: int = 0
     unique_key: str | None = None
     unique_for: float = 0.0
+    limit_key: str | None = None
+    """The key a per-key limit of ``queue`` counts the job under (``wg_core.limits``);
+    stored in wg's own storage, never in the envelope."""
 
 
 @dataclass(frozen=True, slots=True)

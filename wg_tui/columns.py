@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from wg_core import PeriodicInfo, QueueInfo, WorkerInfo
+from wg_core import PeriodicInfo, QueueInfo, QueueLimit, WorkerInfo
 from wg_tui.error_groups import ErrorGroup
 from wg_tui.snapshot import worker_is_stale
 
@@ -34,6 +34,7 @@ __all__ = [
     "format_relative",
     "format_time",
     "group_row",
+    "limit_text",
     "one_line",
     "periodic_row",
     "plural",
@@ -55,6 +56,7 @@ QUEUE_COLUMNS: Final = (
     "processed/s",
     "processed",
     "failed",
+    "limit",
 )
 """Column titles of the queues tab (``pending``: queued, ready to be claimed)."""
 
@@ -196,9 +198,24 @@ class QueueRow:
     """The queue is paused on its own (highlighted)."""
 
 
-def queue_row(queue: QueueInfo, rate: float | None) -> QueueRow:
+def limit_text(limit: QueueLimit | None) -> str:
+    """A queue's limit and its use: ``2/3 running``, ``7/10 per 1s``, both, with ``per
+    key`` (the counts are over every key); ``—`` without a limit."""
+    if limit is None:
+        return "—"
+    parts = []
+    if limit.concurrency is not None:
+        parts.append(f"{limit.running}/{limit.concurrency} running")
+    if limit.rate is not None and limit.per is not None:
+        parts.append(f"{limit.started}/{limit.rate} per {format_duration(limit.per)}")
+    text = ", ".join(parts)
+    return f"{text}, per key" if limit.per_key else text
+
+
+def queue_row(queue: QueueInfo, rate: float | None, limit: QueueLimit | None = None) -> QueueRow:
     """The row for ``queue`` (cells in ``QUEUE_COLUMNS`` order); ``rate``: processed per
-    second over the last refresh interval (``—`` until two refreshes have seen it)."""
+    second over the last refresh interval (``—`` until two refreshes have seen it);
+    ``limit``: its limit with its use, if it has one."""
     counts = queue.counts
     return QueueRow(
         key=queue.name,
@@ -213,6 +230,7 @@ def queue_row(queue: QueueInfo, rate: float | None) -> QueueRow:
             "—" if rate is None else f"{rate:,.1f}",
             f"{queue.counters.processed:,}",
             f"{queue.counters.failed:,}",
+            limit_text(limit),
         ),
         paused=queue.paused,
     )

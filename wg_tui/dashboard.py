@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from wg_core import JobState, QueueInfo
+from wg_core import Counters, JobState, QueueInfo, StateCounts
 from wg_tui.browsing import STATE_TAB_IDS, Browsing, PageFate
 from wg_tui.captions import groups_caption, page_caption, queues_caption
 from wg_tui.columns import describe_error, group_row, periodic_row, queue_row, worker_row
@@ -181,7 +181,14 @@ class DashboardScreen(RefreshingScreen):
         # that read the queues (this tab's refreshes).
         self._queue_rates.add(snapshot.taken_at, queues)
         self._label_tab("queues", f"Queues {len(queues)}")
-        rows = [queue_row(queue, self._queue_rates.rate(queue.name)) for queue in queues]
+        limits = {limit.queue: limit for limit in snapshot.limits or ()}
+        # A limit may be set on a queue that holds nothing yet: it gets a row too.
+        listed = {queue.name for queue in queues}
+        idle = [QueueInfo(name, StateCounts(), Counters()) for name in limits if name not in listed]
+        rows = [
+            queue_row(queue, self._queue_rates.rate(queue.name), limits.get(queue.name))
+            for queue in sorted((*queues, *idle), key=lambda queue: queue.name)
+        ]
         self.query_one(QueueTable).show(rows)
         caption = queues_caption(
             len(queues), namespace_paused=snapshot.paused, read_only=self._settings.read_only

@@ -24,6 +24,7 @@ from wg_core import (
     JobState,
     PeriodicInfo,
     QueueInfo,
+    QueueLimit,
     StateCounts,
     WorkerConfig,
     WorkerInfo,
@@ -144,6 +145,8 @@ class Snapshot:
     """The dead jobs grouped by error, when the dead tab shows groups."""
     queues: tuple[QueueInfo, ...] | None = None
     """Every named queue, when the queues tab (or the overview) needs them."""
+    limits: tuple[QueueLimit, ...] | None = None
+    """Every queue limit with its use, with the queues."""
     queue: str | None = None
     """The queue the job tabs are narrowed to, if any."""
     queue_counts: StateCounts | None = None
@@ -202,6 +205,7 @@ async def take_snapshot(
     paused = await client.is_paused()
     registry = tuple(await client.workers()) if workers else None
     queue_list = tuple(await client.queues()) if queues else None
+    limit_list = tuple(await client.limits()) if queues else None
     queue_counts = await client.counts(queue=queue) if queue is not None else None
     entries = tuple(await client.periodic_entries()) if periodic else None
     job_page: JobPage | None = None
@@ -236,6 +240,7 @@ async def take_snapshot(
         page=job_page,
         groups=error_groups,
         queues=queue_list,
+        limits=limit_list,
         queue=queue,
         queue_counts=queue_counts,
         periodic=entries,

@@ -330,15 +330,18 @@ class QueueTable(_KeyedTable):
     """The named queues, one row each; a paused queue is highlighted."""
 
     def on_mount(self) -> None:
-        self.set_columns(QUEUE_COLUMNS, right=QUEUE_COLUMNS[1:6] + QUEUE_COLUMNS[7:])
+        self.set_columns(QUEUE_COLUMNS, right=QUEUE_COLUMNS[1:6] + QUEUE_COLUMNS[7:-1])
 
     def show(self, rows: Sequence[QueueRow]) -> None:
         """Show the queues (sorted by name, as the core lists them)."""
         paused_column = QUEUE_COLUMNS.index("paused")
+        limit_column = QUEUE_COLUMNS.index("limit")
 
         def cell(index: int, text: str, paused: bool) -> Text | str:
             if index == paused_column:
                 return Text(text, style="bold yellow") if paused else text
+            if index == limit_column:
+                return text
             # Numbers line up on the right; the name stays on the left.
             return Text(text, justify="right") if index else text
 

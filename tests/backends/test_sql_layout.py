@@ -360,6 +360,7 @@ V2_COUNTERS = {
     ),
 }
 V2_TABLES = (*V1_TABLES, "queues")
+LIMIT_TABLES = ("limits", "starts", "limit_keys")  # layout 4 (issue 20)
 
 
 def write_v2(raw: Raw, namespace: str) -> dict[JobState, str]:
@@ -461,8 +462,8 @@ async def test_a_writer_upgrades_layout_2_keeping_every_job_and_counter(
 
     # Opening again changes nothing (and a reader now opens).
     catalog = raw.catalog(namespace)
-    added = ("finished", "unique", "periodic")  # layouts 3 and 4
-    assert {table for table, _ in catalog} == {f"{namespace}_{t}" for t in (*V2_TABLES, *added)}
+    tables = (*V2_TABLES, "finished", "unique", "periodic", *LIMIT_TABLES)  # layouts 3, 4
+    assert {table for table, _ in catalog} == {f"{namespace}_{t}" for t in tables}
     again = await opened(dialect, namespace, tmp_path)
     reader = await opened(dialect, namespace, tmp_path, create=False)
     try:

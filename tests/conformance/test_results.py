@@ -393,8 +393,9 @@ async def test_attempts_carry_their_queue(backend: Backend) -> None:
 
 
 async def test_layout_version_is_current(backend: Backend) -> None:
-    # 3 kept finished jobs; 4 added unique keys' holds and the periodic entries' registry.
-    assert await backend.layout_version() == LAYOUT_VERSION >= 3
+    # 3: finished jobs kept; 4: unique keys' holds, periodic entries, queue limits.
+    assert LAYOUT_VERSION == 4
+    assert await backend.layout_version() == LAYOUT_VERSION
 
 
 async def test_the_checked_layer_refuses_bad_arguments(backend: Backend) -> None:

@@ -33,13 +33,36 @@ async def test_the_queues_tab_lists_every_queue_with_its_counts(
         await settle(pilot)
         table = app.dashboard.query_one(QueueTable)
         assert table.row_keys == QUEUES
-        # queue, pending, scheduled, retry, running, dead, paused, rate, processed, failed
-        assert _cells(table, "emails") == ["emails", "2", "1", "1", "0", "1", "—", "—", "0", "2"]
+        # queue, pending, scheduled, retry, running, dead, paused, rate, processed, failed,
+        # limit
+        assert _cells(table, "emails") == [
+            "emails",
+            *("2", "1", "1", "0", "1"),
+            *("—", "—", "0", "2"),
+            "—",
+        ]
         assert _cells(table, "default")[:6] == ["default", "1", "1", "1", "1", "0"]
         assert _cells(table, "default")[8] == "5"  # processed
         assert _cells(table, "billing")[5] == "1"  # its dead job
         tabs = app.dashboard.query_one("#tabs")
         assert "Queues 3" in str(tabs.get_tab("queues").label)  # type: ignore[attr-defined]
+
+
+async def test_the_queues_tab_shows_each_limit_and_its_use(populated_local: Populated) -> None:
+    app = populated_local.app()
+    backend = populated_local.backend
+    client = app.settings.client
+    await client.set_limit("emails", concurrency=3, rate=5, per=60)
+    await client.set_limit("later", concurrency=2, per_key=True)  # no job there yet
+    await backend.claim(limit=10, lease=30, worker_id="w", queues=("emails",))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("0")
+        await settle(pilot)
+        table = app.dashboard.query_one(QueueTable)
+        assert table.row_keys == [*QUEUES, "later"]
+        assert _cells(table, "emails")[10] == "2/3 running, 2/5 per 1m"
+        assert _cells(table, "later")[10] == "0/2 running, per key"
+        assert _cells(table, "billing")[10] == "—"
 
 
 async def test_throughput_is_the_processed_counter_per_second_between_refreshes(

@@ -176,8 +176,13 @@ def test_queues_tab_with_a_paused_queue(snap_compare: SnapCompare) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await pressing("0")(pilot)
         backend = app.settings.client.backend
+        # Limits with their use (issue 20): emails' shows two of four running and two
+        # starts of ten a minute; reports holds no job yet and has a row for its limit.
+        await app.settings.client.set_limit("emails", concurrency=4, rate=10, per=60)
+        await app.settings.client.set_limit("reports", concurrency=1, per_key=True)
         # Two refreshes apart, the emails queue processed two jobs: its rate shows.
         attempts = await backend.claim(limit=2, lease=30, worker_id="w", queues=("emails",))
+        await backend.claim(limit=2, lease=30, worker_id="w", queues=("emails",))
         await backend.complete(attempts)
         clock.advance(2)
         await pressing("ctrl+r", "down", "down", "p")(pilot)

@@ -43,6 +43,7 @@ from wg_core import (
 )
 from wg_core.client import validate_job_id, validate_job_name
 from wg_core.envelope import new_job_id
+from wg_core.limits import validate_limit_key
 from wg_core.options import to_seconds
 from wg_core.unique import validate_unique_key
 
@@ -318,6 +319,15 @@ def enqueue(
             show_default=False,
         ),
     ] = None,
+    limit_key: Annotated[
+        str | None,
+        typer.Option(
+            "--limit-key",
+            metavar="KEY",
+            help="The key a per-key limit of the queue counts the job(s) under (wg limit).",
+            show_default=False,
+        ),
+    ] = None,
     jsonl: Annotated[
         bool,
         typer.Option(
@@ -338,6 +348,10 @@ def enqueue(
     # Checked first: a bad queue or priority stores nothing (exit 2).
     batch_queue = queue_arg(queue) or DEFAULT_QUEUE
     batch_priority = priority_arg(priority) or 0
+    try:
+        batch_key = validate_limit_key(limit_key)
+    except ConfigError as exc:
+        raise CliError(f"invalid --limit-key: {exc}", ExitCode.USAGE) from None
     options = _options(
         max_retries, _timeout_arg(timeout), duration_arg(retry_delay, "--retry-delay")
     )
@@ -397,7 +411,9 @@ def enqueue(
 
     async def body(client: Client) -> list[str]:
         try:
-            return await client.enqueue_many(specs, queue=batch_queue, priority=batch_priority)
+            return await client.enqueue_many(
+                specs, queue=batch_queue, priority=batch_priority, limit_key=batch_key
+            )
         except DuplicateJobError as exc:
             raise CliError(f"not enqueued: {exc}", ExitCode.FAILURE) from None
 

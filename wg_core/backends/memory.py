@@ -17,6 +17,8 @@ The data, the state moves the verbs share and the admin verbs are in memory_admi
 
 from __future__ import annotations
 
+import asyncio
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -80,6 +82,7 @@ class MemoryBackend(MemoryPeriodic):
             self._paused = False
             self._paused_queues.clear()
             self._periodic.clear()
+            self._limits.reset()
         self._finished.wake_all()
 
     def __repr__(self) -> str:
@@ -108,26 +111,76 @@ class MemoryBackend(MemoryPeriodic):
         wait: float = 0.0,
         queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> list[Attempt]:
-        attempts = self._claim_now(limit, lease, worker_id, queues)
-        if attempts or wait <= 0:
-            return attempts
-        await self._waiters.wait(wait)
-        return self._claim_now(limit, lease, worker_id, queues)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            attempts, blocked = self._claim_now(limit, lease, worker_id, queues)
+            remaining = deadline - loop.time()
+            if attempts or remaining <= 0:
+                return attempts
+            if blocked is None:
+                await self._waiters.wait(remaining)
+                return self._claim_now(limit, lease, worker_id, queues)[0]
+            # Held back by a limit: woken when a slot frees, or when the rate's window
+            # lets the next job start (the clock's business, not a wake-up's).
+            await self._waiters.wait(min(remaining, blocked))
 
     def _claim_now(
         self, limit: int, lease: float, worker_id: str, queues: Sequence[str]
-    ) -> list[Attempt]:
+    ) -> tuple[list[Attempt], float | None]:
+        """The claim, and whether a limit held a queue back: ``None`` if not, else the
+        seconds until its rate lets a job start (``inf``: until a slot frees)."""
         now = self._clock()
         attempts: list[Attempt] = []
+        blocked: float | None = None
         with self._lock:
             if self._paused:
-                return attempts
+                return attempts, None
             for queue in queues:
                 if queue in self._paused_queues:
                     continue
+                if queue in self._limits:
+                    held = self._claim_limited(queue, limit, lease, worker_id, now, attempts)
+                    if held is not None:
+                        blocked = held if blocked is None else min(blocked, held)
+                    continue
                 while len(attempts) < limit and (job := self._ready.pop(queue, self._jobs)):
                     attempts.append(self._lease(job, lease, worker_id, now))
-        return attempts
+        return attempts, blocked
+
+    def _claim_limited(
+        self,
+        queue: str,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        now: float,
+        attempts: list[Attempt],
+    ) -> float | None:
+        """Claim ``queue``'s jobs its limit admits into ``attempts`` (under the lock).
+        ``None`` if the limit held no ready job back, else the seconds until its rate
+        lets one more start (``inf``: until a slot frees)."""
+        running = (self._jobs[job_id] for job_id in self._running.values())
+        gate = self._limits.gate(queue, running, now)
+        if gate is None:
+            return None
+        skipped: list[MemoryJob] = []
+        held = False
+        while len(attempts) < limit and (job := self._ready.pop(queue, self._jobs)):
+            if not gate.admit(job.limit_key):
+                skipped.append(job)  # its bucket is full: it keeps its place
+                held = True
+                if gate.closed:
+                    break
+                continue
+            self._limits.started(queue, job.limit_key, now)
+            attempts.append(self._lease(job, lease, worker_id, now))
+        for job in skipped:
+            self._ready.push(job)
+        if not held:
+            return None
+        next_start = gate.next_start()
+        return math.inf if next_start is None else next_start
 
     def _lease(self, job: MemoryJob, lease: float, worker_id: str, now: float) -> Attempt:
         if job.token is not None:

@@ -39,6 +39,8 @@ from wg_core.backends.memory_jobs import (
     stored_job,
 )
 from wg_core.errors import DuplicateJobError
+from wg_core.backends.memory_limits import MemoryLimits
+from wg_core.limits import QueueLimit
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
 
@@ -72,6 +74,7 @@ class MemoryAdmin:
         self._paused = False
         self._paused_queues: set[str] = set()
         self._workers: dict[str, WorkerInfo] = {}
+        self._limits = MemoryLimits()
         self._waiters = Waiters()  # idle claimers
         self._finished = Waiters()  # wait_finished callers
         self._cancel_requests = Waiters()  # lease keepers (wait_cancel_request)
@@ -107,6 +110,7 @@ class MemoryAdmin:
                 priority=job.priority,
                 due_at=now + job.delay if scheduled else None,
                 updated_at=now,
+                limit_key=job.limit_key,
             )
             self._jobs[job.job_id] = stored
             self._unique.take(job, now)
@@ -121,6 +125,9 @@ class MemoryAdmin:
         job.lease_until = None
         job.worker_id = None
         job.updated_at = self._clock()
+        if job.queue in self._limits:
+            # A slot of a limited queue is free: its claimers need not wait to poll.
+            self._waiters.wake_all()
 
     def _finish(self, job: MemoryJob, state: JobState, keep: float) -> None:
         """``job`` (out of RUNNING, or waiting) becomes ``state`` (COMPLETED or
@@ -317,3 +324,21 @@ class MemoryAdmin:
                 return False
             self._workers[worker_id] = replace(worker, stop_requested=True)
         return True
+
+    # -- limits (issue 20) ---------------------------------------------------------------
+
+    async def set_limit(self, limit: QueueLimit) -> None:
+        with self._lock:
+            self._limits.set(limit)
+        self._waiters.wake_all()  # a raised limit may let a waiting claimer start
+
+    async def clear_limit(self, queue: str) -> bool:
+        with self._lock:
+            had = self._limits.clear(queue)
+        self._waiters.wake_all()
+        return had
+
+    async def limits(self) -> list[QueueLimit]:
+        with self._lock:
+            running = [self._jobs[job_id] for job_id in self._running.values()]
+            return self._limits.listing(running, self._clock())

@@ -48,6 +48,7 @@ class MemoryJob:
     finished_at: float | None = None
     expires_at: float | None = None
     last_error: str | None = None
+    limit_key: str | None = None  # issue 20: the key a per-key limit counts it under
 
     def forget_run(self) -> None:
         """Drop what the job's last run left (before it runs again)."""

@@ -48,6 +48,7 @@ class PostgresBackend(Listening):
 
     SQL_FILE = "postgres.sql"
     ONE_STATEMENT_BATCHES = True  # unnest() of arrays: any batch is one INSERT
+    ANNOUNCES_FREED = True  # a freed slot of a limited queue is NOTIFYed
     EXTRA_BLOCKS = frozenset(
         {
             "claim",
@@ -235,6 +236,7 @@ class PostgresBackend(Listening):
             and len(jobs) == 1
             and jobs[0].delay <= 0
             and jobs[0].unique_key is None
+            and jobs[0].limit_key is None
         ):
             await self._enqueue_one(jobs[0])
             self._signal()
@@ -385,6 +387,7 @@ class PostgresBackend(Listening):
         [row] = await self._run(body, transaction=False)
         if kept:
             self._finished.wake()
+        await self._slots_freed(attempt.queue for attempt in held)
         return int(row[0])
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
@@ -411,6 +414,7 @@ class PostgresBackend(Listening):
         [(moved, ended)] = await self._run(body, transaction=False)
         if ended:  # buried, or cancelled instead of retried
             self._finished.wake()
+        await self._slots_freed((attempt.queue,))
         return bool(moved)
 
     async def prune(self, *, limit: int) -> int:
@@ -422,4 +426,6 @@ class PostgresBackend(Listening):
             await session.execute("unique_forget", {"limit": limit})
             return await session.execute("prune", {"limit": limit})
 
-        return await self._run(body, transaction=False)
+        pruned = await self._run(body, transaction=False)
+        await self._prune_limit_keys()
+        return pruned

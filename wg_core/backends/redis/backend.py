@@ -36,6 +36,7 @@ from wg_core.backends.redis.keys import (
 )
 from wg_core.backends.redis.layout import open_layout, read_layout
 from wg_core.backends.redis.periodic import RedisPeriodic
+from wg_core.backends.redis.limiting import RedisLimits
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.signals import Signals
 from wg_core.backends.redis.transport import Transport
@@ -49,7 +50,11 @@ __all__ = ["RedisBackend"]
 _MAX_BATCH: Final = 1000
 
 
-class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
+def _attempts(items: Sequence[Attempt | Completion]) -> list[Attempt]:
+    return [item.attempt if isinstance(item, Completion) else item for item in items]
+
+
+class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin):
     """wg's backend on Redis ≥ 6.2. See the package docstring for the guarantees.
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as
@@ -171,11 +176,16 @@ class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
         else:
             name = "enqueue"
             keys, args = self._enqueue_script(jobs)
+        keyed = any(job.limit_key is not None for job in jobs)
+        if keyed:
+            await self._store_limit_keys(jobs, after=False)
         try:
             # Repeating the call is harmless: the scripts recognise jobs they already stored.
             reply = await self._transport.run_idempotent(name, keys, args)
         except BackendError as exc:
             raise self._duplicate(exc, jobs) from None
+        if keyed:
+            await self._store_limit_keys(jobs, after=True)
         if not unique:
             return [job.job_id for job in jobs]
         # Per job: '' (stored) or the id of the job holding its unique key.
@@ -237,12 +247,22 @@ class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
         queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> list[Attempt]:
         limit = min(limit, _MAX_BATCH)
-        plan = self._plan(tuple(queues))
+        queues = tuple(queues)
         deadline = time.monotonic() + wait
+        if await self._limits_view(queues, short=False):
+            return await self._claim_limited(queues, limit, lease, worker_id, wait)
+        plan = self._plan(queues)
         while True:
             if self._transport.closing:
                 return []  # closed while waiting, as the memory backend's close() wakes it
             paused, attempts, idle = await self._claim_now(plan, limit, lease, worker_id)
+            if len(attempts) < limit and await self._limits_view(queues, short=True):
+                # A queue became limited: the plain claim skipped it.
+                remaining = max(0.0, deadline - time.monotonic()) if not attempts else 0.0
+                more = await self._claim_limited(
+                    queues, limit - len(attempts), lease, worker_id, remaining
+                )
+                return attempts + more
             if attempts:
                 return attempts
             remaining = deadline - time.monotonic()
@@ -305,6 +325,8 @@ class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
             )
         for start in range(0, len(kept), _MAX_BATCH):
             done += await self._complete_kept(kept[start : start + _MAX_BATCH])
+        if self._limited:
+            await self._slots_freed(token_queue(item.token) for item in _attempts(attempts))
         return done
 
     async def _complete_kept(self, completions: Sequence[Completion]) -> int:
@@ -345,6 +367,7 @@ class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
         moved = await self._transport.run(
             "retry", keys, (attempt.token, raw, repr(float(delay)), k.finished_channel)
         )
+        await self._slots_freed((token_queue(attempt.token),))
         return bool(moved)
 
     async def bury(self, attempt: Attempt, *, raw: str, error: str | None) -> bool:
@@ -356,6 +379,7 @@ class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
             (*held, dead, k.died, k.aliases, k.running_counts),
             (attempt.token, raw, k.finished_channel),
         )
+        await self._slots_freed((token_queue(attempt.token),))
         return bool(moved)
 
     async def release(self, attempts: Sequence[Attempt]) -> int:
@@ -370,7 +394,18 @@ class RedisBackend(RedisPeriodic, RedisHistory, RedisAdmin):
         released: int = await self._transport.run(
             "release", keys, [k.finished_channel, len(names), *names, *tokens]
         )
+        await self._slots_freed(names)
         return released
+
+    async def finish_cancelled(self, attempt: Attempt, *, keep: float, error: str | None) -> bool:
+        done = await super().finish_cancelled(attempt, keep=keep, error=error)
+        await self._slots_freed((token_queue(attempt.token),))
+        return done
+
+    async def prune(self, *, limit: int) -> int:
+        pruned = await super().prune(limit=limit)
+        await self._prune_limit_keys()  # a step of the walk over the limit keys
+        return pruned
 
     async def heartbeat(
         self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float

@@ -84,7 +84,7 @@ class ClaimPlan:
     def for_queues(cls, k: Keys, queues: tuple[str, ...]) -> ClaimPlan:
         """The plan of a claim over ``queues`` (validated, in order)."""
         keys: tuple[str, ...] = (k.running, k.leases, k.attempts, k.ids, k.seq, k.paused)
-        keys += (k.resumed, k.aliases, k.running_counts, k.jobs)
+        keys += (k.resumed, k.aliases, k.running_counts, k.jobs, k.limits)
         for name in queues:
             q = k.queue(name)
             keys += (q.jobs, q.prio, q.paused, q.wake)

@@ -65,7 +65,10 @@ class QueueKeys:
     ``paused`` is its pause flag; ``wake`` a STREAM appended to whenever a job lands
     anywhere but ``{ns}:jobs``, which idle claimers block on (XREAD). ``completed`` and
     ``cancelled`` (layout 3) are ZSETs of the ids of its finished jobs still kept,
-    scored by finish time (their records are in ``Keys.finished``)."""
+    scored by finish time (their records are in ``Keys.finished``). ``holders`` and
+    ``starts`` (layout 4, a limited queue's): ZSETs of ``"<token> <bucket>"`` of the
+    attempts its limited claims leased (pruned once their token is gone) and of its
+    starts within the rate's window, scored by start time (``limiting.py``)."""
 
     name: str
     jobs: str
@@ -77,6 +80,8 @@ class QueueKeys:
     wake: str
     completed: str
     cancelled: str
+    holders: str
+    starts: str
 
     def all(self) -> tuple[str, ...]:
         """Every key of the queue."""
@@ -90,6 +95,8 @@ class QueueKeys:
             self.wake,
             self.completed,
             self.cancelled,
+            self.holders,
+            self.starts,
         )
 
     def finished(self, letter: str) -> str:
@@ -118,7 +125,8 @@ class Keys:
     ``periodic`` holds the definition of
     each registered periodic entry (name -> JSON), ``periodic_runs`` its runs (name ->
     ``<last tick> <last run at> <next run> <last job id>``, ``-`` for none: the texts
-    the pools sent, so ticks compare exactly)."""
+    the pools sent, so ticks compare exactly); ``limits`` holds each limited queue's
+    limits (queue -> JSON), ``limit_keys`` each job's limit key (job id -> key)."""
 
     prefix: str
     jobs: str
@@ -150,6 +158,8 @@ class Keys:
     unique: str
     periodic: str
     periodic_runs: str
+    limits: str
+    limit_keys: str
 
     @property
     def finished_channel(self) -> str:
@@ -196,6 +206,8 @@ class Keys:
             unique=f"{prefix}:unique",
             periodic=f"{prefix}:periodic",
             periodic_runs=f"{prefix}:periodic_runs",
+            limits=f"{prefix}:limits",
+            limit_keys=f"{prefix}:limit_keys",
         )
 
     def queue(self, name: str) -> QueueKeys:
@@ -218,6 +230,8 @@ class Keys:
             wake=f"{base}:wake",
             completed=f"{base}:completed",
             cancelled=f"{base}:cancelled",
+            holders=f"{base}:limit_holders",
+            starts=f"{base}:limit_starts",
         )
 
     def claiming(self, worker_id: str, instance: str, slot: int) -> str:

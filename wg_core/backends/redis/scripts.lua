@@ -486,7 +486,7 @@ return redis.error_reply('WGDUP ' .. ARGV[1])
 
 -- name: claim
 -- KEYS: running, leases, attempts, ids, seq, paused, resumed, aliases, running_counts,
--- {ns}:jobs, then per queue served, in order: its jobs, prio, paused, wake; and for a
+-- {ns}:jobs, limits, then per queue served, in order: its jobs, prio, paused, wake; and for a
 -- claim that blocked on {ns}:jobs: its claiming list and claimers.
 -- ARGV: limit, lease, worker id, nq, nq queue names, blocked 0|1.
 -- Leases up to `limit` jobs, queue by queue (a paused queue is skipped), within a queue
@@ -500,7 +500,7 @@ return redis.error_reply('WGDUP ' .. ARGV[1])
 local limit, nq = tonumber(ARGV[1]), tonumber(ARGV[4])
 local claiming, claimers = nil, nil
 if ARGV[5 + nq] == '1' then
-  claiming, claimers = KEYS[10 + 4 * nq + 1], KEYS[10 + 4 * nq + 2]
+  claiming, claimers = KEYS[11 + 4 * nq + 1], KEYS[11 + 4 * nq + 2]
   redis.call('ZREM', claimers, claiming)
   -- Back to the front, in the order they were taken.
   while redis.call('LMOVE', claiming, KEYS[10], 'LEFT', 'RIGHT') do
@@ -523,10 +523,14 @@ local function take(items, queue, scored)
   end
 end
 for i = 1, nq do
-  local g = 10 + 4 * (i - 1)
+  local g = 11 + 4 * (i - 1)
   local queue = ARGV[4 + i]
   if redis.call('EXISTS', KEYS[g + 3]) == 1 then
     paused[i] = 1
+  elseif redis.call('HEXISTS', KEYS[11], queue) == 1 then
+    -- A limited queue is claimed by claim_limited only (a pool serving it claims it
+    -- there); here it is skipped, as if it had nothing ready.
+    paused[i] = 0
   else
     paused[i] = 0
     local prio = KEYS[g + 2]
@@ -560,7 +564,7 @@ end
 if #raws == 0 then
   local idle = {}
   for i = 1, nq do
-    local last = redis.call('XREVRANGE', KEYS[10 + 4 * (i - 1) + 4], '+', '-', 'COUNT', 1)
+    local last = redis.call('XREVRANGE', KEYS[11 + 4 * (i - 1) + 4], '+', '-', 'COUNT', 1)
     idle[i] = last[1] and last[1][1] or '0-0'
     idle[nq + i] = paused[i]
   end
@@ -1530,6 +1534,8 @@ return 1
 -- Layout 3 adds keys only (finished jobs, their expiry, per-queue finished ZSETs) and
 -- reads layout 2's records as they are (an attempt record of five fields has no cancel
 -- request and no progress), so recording is that upgrade too.
+-- Layout 4 adds keys only (queue limits: {ns}:limits, {ns}:limit_keys, each limited
+-- queue's holders and starts), so recording is that upgrade as well.
 -- Returns 1 when recorded, 0 when another writer did it first.
 local found = redis.call('HGET', KEYS[1], 'layout') or '0'
 local recorded = 0
@@ -1617,3 +1623,220 @@ if next_run == '-' then
 end
 redis.call('HSET', KEYS[#KEYS], name, table.concat({tick, now, next_run, job_id}, ' '))
 return 1
+
+-- Queue limits (issue 20, layout 4): {ns}:limits (queue -> JSON {c, r, p, k}:
+-- concurrency, rate, window in seconds, per key), {ns}:limit_keys (job id -> limit key),
+-- and per limited queue two ZSETs of "<token> <bucket>": holders (attempts its limited
+-- claims leased; one whose token left {ns}:leases is pruned, one whose lease ran out
+-- is not counted) and starts (scored by start time, pruned past the window). A bucket
+-- is the job's limit key under a per-key limit, '' otherwise.
+
+-- name: claim_limited
+-- KEYS: running, leases, attempts, ids, seq, paused, aliases, running_counts, limits,
+-- limit_keys, then the queue's jobs, prio, paused, wake, holders, starts.
+-- ARGV: limit, lease, worker id, queue.
+-- The claim of one limited queue: counts its live holders and its starts in the window
+-- per bucket, then leases, in claim order (higher priority, then FIFO), the ready jobs
+-- whose bucket has room, skipping the others (they keep their place). Only jobs among
+-- the first few of each part of the queue (`scan` of them) are looked at.
+-- Returns {paused 0|1, {seconds until the rate lets a job start or '', last wake id},
+-- (job id or '', token, envelope)...}.
+local limit, queue = tonumber(ARGV[1]), ARGV[4]
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return {1, {'', '0-0'}}
+end
+local last = redis.call('XREVRANGE', KEYS[14], '+', '-', 'COUNT', 1)
+local wake_id = last[1] and last[1][1] or '0-0'
+if redis.call('EXISTS', KEYS[13]) == 1 then
+  return {0, {'', wake_id}}
+end
+local conc, rate, per, per_key = nil, nil, nil, false
+local spec = redis.call('HGET', KEYS[9], queue)
+if spec then
+  local doc = cjson.decode(spec)
+  if doc.c ~= cjson.null then conc = tonumber(doc.c) end
+  if doc.r ~= cjson.null then rate, per = tonumber(doc.r), tonumber(doc.p) end
+  per_key = doc.k == 1
+end
+local now, t = now_seconds()
+local function split(member)
+  local space = string.find(member, ' ', 1, true)
+  return string.sub(member, 1, space - 1), string.sub(member, space + 1)
+end
+local running, gone = {}, {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[15], 0, -1)) do
+  local token, bucket = split(member)
+  local lease_until = redis.call('ZSCORE', KEYS[2], token)
+  if not lease_until then
+    gone[#gone + 1] = member
+  elseif tonumber(lease_until) > now then
+    running[bucket] = (running[bucket] or 0) + 1
+  end
+end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[15], unpack(gone))
+end
+local started, oldest = {}, {}
+if rate then
+  redis.call('ZREMRANGEBYSCORE', KEYS[16], '-inf', now - per)
+  local log = redis.call('ZRANGE', KEYS[16], 0, -1, 'WITHSCORES')
+  for j = 1, #log, 2 do
+    local _, bucket = split(log[j])
+    started[bucket] = (started[bucket] or 0) + 1
+    if not oldest[bucket] then
+      oldest[bucket] = tonumber(log[j + 1])
+    end
+  end
+end
+local function room(bucket)
+  if conc and (running[bucket] or 0) >= conc then
+    return false
+  end
+  if rate and (started[bucket] or 0) >= rate then
+    return false
+  end
+  return true
+end
+local wait = nil
+local function held(bucket)
+  if rate and (started[bucket] or 0) >= rate and oldest[bucket] then
+    local w = oldest[bucket] + per - now
+    if not wait or w < wait then
+      wait = w
+    end
+  end
+end
+local scan = per_key and (limit * 4 + 64) or limit
+local taken = {}
+local function consider(raw, priority, remove)
+  local id = envelope_id(raw) or redis.call('HGET', KEYS[7], raw)
+  local bucket = ''
+  if per_key and id then
+    bucket = redis.call('HGET', KEYS[10], id) or ''
+  end
+  if not room(bucket) then
+    held(bucket)
+    return
+  end
+  remove()
+  running[bucket] = (running[bucket] or 0) + 1
+  if rate then
+    started[bucket] = (started[bucket] or 0) + 1
+    oldest[bucket] = oldest[bucket] or now
+  end
+  taken[#taken + 1] = {raw, priority, id, bucket}
+end
+local function closed()
+  return #taken >= limit or (not per_key and not room(''))
+end
+local prio, jobs = KEYS[12], KEYS[11]
+local higher = redis.call('ZRANGEBYSCORE', prio, '-inf', '(0', 'WITHSCORES', 'LIMIT', 0, scan)
+for j = 1, #higher, 2 do
+  if closed() then break end
+  consider(higher[j], score_priority(higher[j + 1]), function() redis.call('ZREM', prio, higher[j]) end)
+end
+if not closed() then
+  local listed = redis.call('LRANGE', jobs, -scan, -1)
+  for j = #listed, 1, -1 do
+    if closed() then break end
+    consider(listed[j], 0, function() redis.call('LREM', jobs, -1, listed[j]) end)
+  end
+end
+if not closed() then
+  local lower = redis.call('ZRANGEBYSCORE', prio, '0', '+inf', 'WITHSCORES', 'LIMIT', 0, scan)
+  for j = 1, #lower, 2 do
+    if closed() then break end
+    consider(lower[j], score_priority(lower[j + 1]), function() redis.call('ZREM', prio, lower[j]) end)
+  end
+end
+if not per_key and not room('') then
+  held('')
+end
+local out = {0, {wait and tostring(wait) or '', wake_id}}
+if #taken == 0 then
+  return out
+end
+local deadline = now + tonumber(ARGV[2])
+local next_token = token_factory(KEYS[5], #taken, t)
+for _, job in ipairs(taken) do
+  local raw, priority, id, bucket = job[1], job[2], job[3], job[4]
+  local token = next_token() .. queue_mark(queue)
+  redis.call('HSET', KEYS[1], token, raw)
+  redis.call('ZADD', KEYS[2], deadline, token)
+  redis.call('HSET', KEYS[3], token, attempt_record(id, ARGV[3], now, queue, priority))
+  if id then
+    redis.call('HSET', KEYS[4], id, 'r' .. token)
+  end
+  redis.call('ZADD', KEYS[15], now, token .. ' ' .. bucket)
+  if rate then
+    redis.call('ZADD', KEYS[16], now, token .. ' ' .. bucket)
+  end
+  out[#out + 1] = id or ''
+  out[#out + 1] = token
+  out[#out + 1] = raw
+end
+if queue ~= 'default' then
+  redis.call('HINCRBY', KEYS[8], queue, #taken)
+end
+return out
+
+-- name: limit_use
+-- KEYS: leases, limits, then per queue: holders, starts.  ARGV: queues.
+-- Each queue's use of its limit: {running, started in the window, keys running}...
+local now = now_seconds()
+local out = {}
+for i, queue in ipairs(ARGV) do
+  local spec = redis.call('HGET', KEYS[2], queue)
+  local doc = spec and cjson.decode(spec) or {}
+  local running, buckets, nbuckets = 0, {}, 0
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[2 * i + 1], 0, -1)) do
+    local space = string.find(member, ' ', 1, true)
+    local token = string.sub(member, 1, space - 1)
+    local lease_until = redis.call('ZSCORE', KEYS[1], token)
+    if lease_until and tonumber(lease_until) > now then
+      running = running + 1
+      local bucket = string.sub(member, space + 1)
+      if not buckets[bucket] then
+        buckets[bucket] = true
+        nbuckets = nbuckets + 1
+      end
+    end
+  end
+  local started = 0
+  if doc.r and doc.r ~= cjson.null then
+    started = redis.call('ZCOUNT', KEYS[2 * i + 2], '(' .. (now - tonumber(doc.p)), '+inf')
+  end
+  out[#out + 1] = {running, started, nbuckets}
+end
+return out
+
+-- name: limit_keys_prune
+-- KEYS: limit_keys, ids.  ARGV: cursor, count.
+-- One HSCAN step over the limit keys: those of jobs no longer stored are deleted.
+-- Returns {next cursor, deleted}.
+local step = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', tonumber(ARGV[2]))
+local doomed = {}
+local fields = step[2]
+for j = 1, #fields, 2 do
+  if redis.call('HEXISTS', KEYS[2], fields[j]) == 0 then
+    doomed[#doomed + 1] = fields[j]
+  end
+end
+if #doomed > 0 then
+  redis.call('HDEL', KEYS[1], unpack(doomed))
+end
+return {step[1], #doomed}
+
+-- name: limit_keys_set
+-- KEYS: limit_keys, ids.  ARGV: after 0|1, then job id, limit key pairs.
+-- Before an enqueue (after = 0): each key of a job id not stored yet; after it (1): each
+-- key of a job id stored now (a prune between the two may have taken the first).
+local after = ARGV[1] == '1'
+local set = 0
+for j = 2, #ARGV, 2 do
+  if (redis.call('HEXISTS', KEYS[2], ARGV[j]) == 1) == after then
+    redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1])
+    set = set + 1
+  end
+end
+return set

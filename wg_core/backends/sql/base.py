@@ -321,6 +321,8 @@ class SqlBackend(PeriodicVerbs, FinishVerbs):
                 if columns is not None and column not in columns:
                     await self._upgrade_table(session, f"upgrade_v3_{table}", table)
             await session.script("schema")
+            # Layout 3 -> 4: queue limits live in tables of their own (sql/limiting.py).
+            await session.script("schema_limits")
             if recorded != LAYOUT_VERSION:
                 # Last: a namespace records its layout only once it has all of it.
                 await session.execute("record_layout_version", {"version": LAYOUT_VERSION})
@@ -430,6 +432,7 @@ class SqlBackend(PeriodicVerbs, FinishVerbs):
 
         async def body(session: SqlSession) -> None:
             await session.script("drop")
+            await session.script("drop_limits")
 
         await self._run(body, transaction=False)
         self._schema_ready = False

@@ -117,6 +117,7 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
 
         done = await self._run(body)
         self._finished.wake()
+        await self._slots_freed(attempt.queue for attempt in attempts)
         return done
 
     async def finish_cancelled(self, attempt: Attempt, *, keep: float, error: str | None) -> bool:
@@ -136,6 +137,7 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
             return True
 
         finished = await self._run(body)
+        await self._slots_freed((attempt.queue,))
         if finished:
             self._finished.wake()
         return finished
@@ -227,7 +229,9 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
             await session.execute("remove_finished", {"ids": [row[0] for row in rows]})
             return len(rows)
 
-        return await self._run(body)
+        pruned = await self._run(body)
+        await self._prune_limit_keys()
+        return pruned
 
     # -- waiting --------------------------------------------------------------------------
 

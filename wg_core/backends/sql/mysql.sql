@@ -303,6 +303,7 @@ SELECT id, job_json, queue FROM `{ns}_jobs`
 WHERE lease_token IS NULL AND queue = %(queue)s
   AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
   AND NOT EXISTS (SELECT 1 FROM `{ns}_queues` WHERE name = %(queue)s AND paused)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_limits` WHERE queue = %(queue)s)
 ORDER BY priority DESC, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -381,6 +382,7 @@ SELECT id, job_json, queue FROM `{ns}_jobs`
 WHERE lease_token IS NULL AND queue = %(queue)s
   AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
   AND NOT EXISTS (SELECT 1 FROM `{ns}_queues` WHERE name = %(queue)s AND paused)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_limits` WHERE queue = %(queue)s)
 ORDER BY priority DESC, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -1040,3 +1042,108 @@ SELECT name, schedule, job_name, queue, priority, job, next_run, last_tick, last
     last_job_id, registered_at
 FROM `{ns}_periodic`
 ORDER BY name
+
+-- Queue limits (issue 20, layout 4): see postgres.sql for the design. Limit keys are
+-- compared exactly (utf8mb4_bin), as queue names are.
+
+-- name: schema_limits
+CREATE TABLE IF NOT EXISTS `{ns}_limits` (
+    queue VARCHAR(64) NOT NULL PRIMARY KEY,
+    concurrency INT NULL,
+    rate INT NULL,
+    per_us BIGINT NULL,
+    per_key BOOLEAN NOT NULL DEFAULT FALSE
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_starts` (
+    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    queue VARCHAR(64) NOT NULL,
+    limit_key VARCHAR(255) NOT NULL DEFAULT '',
+    started_at DATETIME(6) NOT NULL,
+    KEY `{ns}_starts_queue_idx` (queue, started_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `{ns}_limit_keys` (
+    job_id VARCHAR(255) NOT NULL PRIMARY KEY,
+    limit_key VARCHAR(255) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
+
+-- name: drop_limits
+DROP TABLE IF EXISTS `{ns}_limits`, `{ns}_starts`, `{ns}_limit_keys`
+
+-- name: limit_set
+INSERT INTO `{ns}_limits` (queue, concurrency, rate, per_us, per_key)
+VALUES (%(queue)s, %(concurrency)s, %(rate)s, %(per_us)s, %(per_key)s)
+ON DUPLICATE KEY UPDATE
+    concurrency = VALUES(concurrency), rate = VALUES(rate),
+    per_us = VALUES(per_us), per_key = VALUES(per_key)
+
+-- name: limit_clear
+DELETE FROM `{ns}_limits` WHERE queue = %(queue)s
+
+-- name: limit_clear_starts
+DELETE FROM `{ns}_starts` WHERE queue = %(queue)s
+
+-- name: limit_queues
+SELECT queue FROM `{ns}_limits`
+
+-- name: limit_lock
+SELECT concurrency, rate, per_us, per_key FROM `{ns}_limits` WHERE queue = %(queue)s
+FOR UPDATE
+
+-- name: limit_running
+SELECT COALESCE(k.limit_key, ''), COUNT(*)
+FROM `{ns}_jobs` AS j LEFT JOIN `{ns}_limit_keys` AS k ON k.job_id = j.job_id
+WHERE j.lease_until > UTC_TIMESTAMP(6) AND j.queue = %(queue)s AND j.lease_token IS NOT NULL
+GROUP BY 1
+
+-- name: limit_prune_starts
+DELETE FROM `{ns}_starts`
+WHERE queue = %(queue)s AND started_at <= UTC_TIMESTAMP(6) - INTERVAL %(per_us)s MICROSECOND
+
+-- name: limit_starts
+SELECT limit_key, COUNT(*),
+       TIMESTAMPDIFF(MICROSECOND, MIN(started_at), UTC_TIMESTAMP(6)) / 1000000.0
+FROM `{ns}_starts` WHERE queue = %(queue)s
+GROUP BY limit_key
+
+-- name: limit_candidates
+SELECT j.id, j.job_json, j.queue, COALESCE(k.limit_key, '')
+FROM `{ns}_jobs` AS j LEFT JOIN `{ns}_limit_keys` AS k ON k.job_id = j.job_id
+WHERE j.lease_token IS NULL AND j.queue = %(queue)s
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_queues` WHERE name = %(queue)s AND paused)
+  AND NOT JSON_CONTAINS(%(blocked)s, JSON_QUOTE(COALESCE(k.limit_key, '')))
+ORDER BY j.priority DESC, j.id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: limit_record_start
+INSERT INTO `{ns}_starts` (queue, limit_key, started_at)
+VALUES (%(queue)s, %(limit_key)s, UTC_TIMESTAMP(6))
+
+-- name: limit_key_insert
+INSERT INTO `{ns}_limit_keys` (job_id, limit_key) VALUES (%(job_id)s, %(limit_key)s)
+ON DUPLICATE KEY UPDATE limit_key = VALUES(limit_key)
+
+-- name: limit_list
+SELECT l.queue, l.concurrency, l.rate, l.per_us, l.per_key,
+    (SELECT COUNT(*) FROM `{ns}_jobs` AS j
+     WHERE j.lease_until > UTC_TIMESTAMP(6) AND j.queue = l.queue AND j.lease_token IS NOT NULL),
+    (SELECT COUNT(*) FROM `{ns}_starts` AS s
+     WHERE s.queue = l.queue
+       AND s.started_at > UTC_TIMESTAMP(6) - INTERVAL COALESCE(l.per_us, 0) MICROSECOND),
+    (SELECT COUNT(DISTINCT COALESCE(k.limit_key, ''))
+     FROM `{ns}_jobs` AS j LEFT JOIN `{ns}_limit_keys` AS k ON k.job_id = j.job_id
+     WHERE j.lease_until > UTC_TIMESTAMP(6) AND j.queue = l.queue AND j.lease_token IS NOT NULL)
+FROM `{ns}_limits` AS l
+ORDER BY l.queue
+
+-- name: limit_keys_scan
+SELECT job_id FROM `{ns}_limit_keys` WHERE job_id > %(after)s ORDER BY job_id LIMIT %(limit)s
+
+-- name: limit_keys_prune
+DELETE FROM `{ns}_limit_keys`
+WHERE job_id IN %(ids)s
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_jobs` AS t WHERE t.job_id = `{ns}_limit_keys`.job_id)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_scheduled` AS t WHERE t.job_id = `{ns}_limit_keys`.job_id)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_retry` AS t WHERE t.job_id = `{ns}_limit_keys`.job_id)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_dead` AS t WHERE t.job_id = `{ns}_limit_keys`.job_id)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_finished` AS t WHERE t.job_id = `{ns}_limit_keys`.job_id)

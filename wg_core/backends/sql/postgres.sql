@@ -352,6 +352,7 @@ WITH picked AS MATERIALIZED (
     WHERE lease_token IS NULL AND queue = %(queue)s
       AND NOT EXISTS (SELECT 1 FROM "{ns}_meta" WHERE name = 'paused' AND value <> 0)
       AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = %(queue)s AND paused)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_limits" WHERE queue = %(queue)s)
     ORDER BY priority DESC, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -384,6 +385,7 @@ WITH picked AS MATERIALIZED (
     ) AS p
     WHERE NOT EXISTS (SELECT 1 FROM "{ns}_meta" WHERE name = 'paused' AND value <> 0)
       AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" AS f WHERE f.name = q.name AND f.paused)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_limits" AS l WHERE l.queue = q.name)
     LIMIT %(limit)s
 )
 UPDATE "{ns}_jobs" AS j
@@ -400,6 +402,7 @@ RETURNING j.id, j.job_json, j.priority, picked.ord, j.queue
 SELECT id, job_json, queue FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND queue = %(queue)s
   AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = %(queue)s AND paused)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_limits" WHERE queue = %(queue)s)
 ORDER BY priority DESC, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -1264,3 +1267,122 @@ SELECT name, schedule, job_name, queue, priority, job, next_run, last_tick, last
     last_job_id, registered_at
 FROM "{ns}_periodic"
 ORDER BY name
+
+-- Queue limits (issue 20, layout 4): wg's own tables, created beside the schema.
+-- {ns}_limits holds each limited queue's limits; {ns}_starts the log of claims of
+-- rate-limited queues (pruned by each limited claim: a sliding window); {ns}_limit_keys
+-- each job's limit key by job id, so that it travels with the job through every table
+-- without a column in the Rust wg's tables (rows of jobs gone are pruned by prune).
+-- A limited queue is claimed in one transaction that locks its {ns}_limits row (the
+-- queue's limited claimers take turns), counts its running jobs under a live lease and
+-- its starts in the window, and leases what the limit admits. The fast claims (claim,
+-- claim_queues, and the other dialects' claim_select) skip a limited queue.
+
+-- name: schema_limits
+CREATE TABLE IF NOT EXISTS "{ns}_limits" (
+    queue TEXT PRIMARY KEY,
+    concurrency INTEGER,
+    rate INTEGER,
+    per_us BIGINT,
+    per_key BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS "{ns}_starts" (
+    id BIGSERIAL PRIMARY KEY,
+    queue TEXT NOT NULL,
+    limit_key TEXT NOT NULL DEFAULT '',
+    started_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS "{ns}_starts_queue_idx" ON "{ns}_starts" (queue, started_at);
+CREATE TABLE IF NOT EXISTS "{ns}_limit_keys" (
+    job_id TEXT PRIMARY KEY,
+    limit_key TEXT NOT NULL
+)
+
+-- name: drop_limits
+DROP TABLE IF EXISTS "{ns}_limits", "{ns}_starts", "{ns}_limit_keys"
+
+-- name: limit_set
+INSERT INTO "{ns}_limits" (queue, concurrency, rate, per_us, per_key)
+VALUES (%(queue)s, %(concurrency)s, %(rate)s, %(per_us)s, %(per_key)s)
+ON CONFLICT (queue) DO UPDATE SET
+    concurrency = EXCLUDED.concurrency, rate = EXCLUDED.rate,
+    per_us = EXCLUDED.per_us, per_key = EXCLUDED.per_key
+
+-- name: limit_clear
+DELETE FROM "{ns}_limits" WHERE queue = %(queue)s
+
+-- name: limit_clear_starts
+DELETE FROM "{ns}_starts" WHERE queue = %(queue)s
+
+-- name: limit_queues
+SELECT queue FROM "{ns}_limits"
+
+-- name: limit_lock
+SELECT concurrency, rate, per_us, per_key FROM "{ns}_limits" WHERE queue = %(queue)s
+FOR UPDATE
+
+-- name: limit_running
+-- The queue's jobs running under a live lease, by limit key (a range of the lease index).
+SELECT COALESCE(k.limit_key, ''), count(*)
+FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
+WHERE j.lease_until > now() AND j.queue = %(queue)s AND j.lease_token IS NOT NULL
+GROUP BY 1
+
+-- name: limit_prune_starts
+DELETE FROM "{ns}_starts"
+WHERE queue = %(queue)s
+  AND started_at <= now() - make_interval(secs => %(per_us)s::bigint / 1000000.0)
+
+-- name: limit_starts
+-- The starts in the window by limit key: how many, and the oldest one's age in seconds.
+SELECT limit_key, count(*), extract(epoch FROM now() - min(started_at))::float8
+FROM "{ns}_starts" WHERE queue = %(queue)s
+GROUP BY limit_key
+
+-- name: limit_candidates
+-- Ready jobs of a limited queue in claim order, with their keys, but those of keys
+-- already at their limit (:blocked, a JSON array).
+SELECT j.id, j.job_json, j.queue, COALESCE(k.limit_key, '')
+FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
+WHERE j.lease_token IS NULL AND j.queue = %(queue)s
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = %(queue)s AND paused)
+  AND COALESCE(k.limit_key, '') NOT IN (SELECT jsonb_array_elements_text(%(blocked)s::jsonb))
+ORDER BY j.priority DESC, j.id
+LIMIT %(limit)s
+FOR UPDATE OF j SKIP LOCKED
+
+-- name: limit_record_start
+INSERT INTO "{ns}_starts" (queue, limit_key) VALUES (%(queue)s, %(limit_key)s)
+
+-- name: limit_key_insert
+INSERT INTO "{ns}_limit_keys" (job_id, limit_key) VALUES (%(job_id)s, %(limit_key)s)
+ON CONFLICT (job_id) DO UPDATE SET limit_key = EXCLUDED.limit_key
+
+-- name: limit_list
+-- Every limit with its use: running jobs under a live lease, starts in the window,
+-- keys with a running job.
+SELECT l.queue, l.concurrency, l.rate, l.per_us, l.per_key,
+    (SELECT count(*) FROM "{ns}_jobs" AS j
+     WHERE j.lease_until > now() AND j.queue = l.queue AND j.lease_token IS NOT NULL),
+    (SELECT count(*) FROM "{ns}_starts" AS s
+     WHERE s.queue = l.queue
+       AND s.started_at > now() - make_interval(secs => COALESCE(l.per_us, 0) / 1000000.0)),
+    (SELECT count(DISTINCT COALESCE(k.limit_key, ''))
+     FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
+     WHERE j.lease_until > now() AND j.queue = l.queue AND j.lease_token IS NOT NULL)
+FROM "{ns}_limits" AS l
+ORDER BY l.queue
+
+-- name: limit_keys_scan
+-- The next :limit limit keys after :after (prune's cursor walks the table).
+SELECT job_id FROM "{ns}_limit_keys" WHERE job_id > %(after)s ORDER BY job_id LIMIT %(limit)s
+
+-- name: limit_keys_prune
+-- Of the limit keys scanned, those of jobs no longer stored in any state.
+DELETE FROM "{ns}_limit_keys" AS k
+WHERE k.job_id = ANY(%(ids)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_jobs" AS t WHERE t.job_id = k.job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" AS t WHERE t.job_id = k.job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" AS t WHERE t.job_id = k.job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" AS t WHERE t.job_id = k.job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" AS t WHERE t.job_id = k.job_id)

@@ -378,6 +378,23 @@ SHARED_BLOCKS: Final = frozenset(
         "periodic_forget",
         "periodic_fire",
         "periodic_list",
+        # queue limits (issue 20, layout 4)
+        "schema_limits",
+        "drop_limits",
+        "limit_set",
+        "limit_clear",
+        "limit_clear_starts",
+        "limit_queues",
+        "limit_lock",
+        "limit_running",
+        "limit_prune_starts",
+        "limit_starts",
+        "limit_candidates",
+        "limit_record_start",
+        "limit_key_insert",
+        "limit_list",
+        "limit_keys_scan",
+        "limit_keys_prune",
     }
 )
 """The blocks ``SqlBackend`` runs: every dialect's ``.sql`` file defines all of them."""

@@ -347,6 +347,7 @@ WHERE id IN (
     WHERE lease_token IS NULL AND queue = :queue
       AND NOT (SELECT paused FROM "{ns}_meta" WHERE id = 1)
       AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_limits" WHERE queue = :queue)
     ORDER BY priority DESC, id
     LIMIT :limit
 )
@@ -390,6 +391,7 @@ WHERE unique_key IN (
 SELECT id, job_json, queue FROM "{ns}_jobs"
 WHERE lease_token IS NULL AND queue = :queue
   AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_limits" WHERE queue = :queue)
 ORDER BY priority DESC, id
 LIMIT :limit
 
@@ -1045,3 +1047,105 @@ SELECT name, schedule, job_name, queue, priority, job, next_run, last_tick, last
     last_job_id, registered_at
 FROM "{ns}_periodic"
 ORDER BY name
+
+-- Queue limits (issue 20, layout 4): see postgres.sql for the design. BEGIN IMMEDIATE
+-- is the limit's lock here; times are the backend clock's milliseconds (:now_ms).
+
+-- name: schema_limits
+CREATE TABLE IF NOT EXISTS "{ns}_limits" (
+    queue TEXT PRIMARY KEY,
+    concurrency INTEGER,
+    rate INTEGER,
+    per_us INTEGER,
+    per_key INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS "{ns}_starts" (
+    id INTEGER PRIMARY KEY,
+    queue TEXT NOT NULL,
+    limit_key TEXT NOT NULL DEFAULT '',
+    started_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "{ns}_starts_queue_idx" ON "{ns}_starts" (queue, started_at);
+CREATE TABLE IF NOT EXISTS "{ns}_limit_keys" (
+    job_id TEXT PRIMARY KEY,
+    limit_key TEXT NOT NULL
+) WITHOUT ROWID
+
+-- name: drop_limits
+DROP TABLE IF EXISTS "{ns}_limits";
+DROP TABLE IF EXISTS "{ns}_starts";
+DROP TABLE IF EXISTS "{ns}_limit_keys"
+
+-- name: limit_set
+INSERT INTO "{ns}_limits" (queue, concurrency, rate, per_us, per_key)
+VALUES (:queue, :concurrency, :rate, :per_us, :per_key)
+ON CONFLICT (queue) DO UPDATE SET
+    concurrency = excluded.concurrency, rate = excluded.rate,
+    per_us = excluded.per_us, per_key = excluded.per_key
+
+-- name: limit_clear
+DELETE FROM "{ns}_limits" WHERE queue = :queue
+
+-- name: limit_clear_starts
+DELETE FROM "{ns}_starts" WHERE queue = :queue
+
+-- name: limit_queues
+SELECT queue FROM "{ns}_limits"
+
+-- name: limit_lock
+SELECT concurrency, rate, per_us, per_key FROM "{ns}_limits" WHERE queue = :queue
+
+-- name: limit_running
+SELECT COALESCE(k.limit_key, ''), count(*)
+FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
+WHERE j.lease_until > :now_ms AND j.queue = :queue AND j.lease_token IS NOT NULL
+GROUP BY 1
+
+-- name: limit_prune_starts
+DELETE FROM "{ns}_starts"
+WHERE queue = :queue AND started_at <= :now_ms - :per_us / 1000
+
+-- name: limit_starts
+SELECT limit_key, count(*), (:now_ms - min(started_at)) / 1000.0
+FROM "{ns}_starts" WHERE queue = :queue
+GROUP BY limit_key
+
+-- name: limit_candidates
+SELECT j.id, j.job_json, j.queue, COALESCE(k.limit_key, '')
+FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
+WHERE j.lease_token IS NULL AND j.queue = :queue
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = :queue AND paused)
+  AND COALESCE(k.limit_key, '') NOT IN (SELECT value FROM json_each(:blocked))
+ORDER BY j.priority DESC, j.id
+LIMIT :limit
+
+-- name: limit_record_start
+INSERT INTO "{ns}_starts" (queue, limit_key, started_at) VALUES (:queue, :limit_key, :now_ms)
+
+-- name: limit_key_insert
+INSERT INTO "{ns}_limit_keys" (job_id, limit_key) VALUES (:job_id, :limit_key)
+ON CONFLICT (job_id) DO UPDATE SET limit_key = excluded.limit_key
+
+-- name: limit_list
+SELECT l.queue, l.concurrency, l.rate, l.per_us, l.per_key,
+    (SELECT count(*) FROM "{ns}_jobs" AS j
+     WHERE j.lease_until > :now_ms AND j.queue = l.queue AND j.lease_token IS NOT NULL),
+    (SELECT count(*) FROM "{ns}_starts" AS s
+     WHERE s.queue = l.queue AND s.started_at > :now_ms - COALESCE(l.per_us, 0) / 1000),
+    (SELECT count(DISTINCT COALESCE(k.limit_key, ''))
+     FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
+     WHERE j.lease_until > :now_ms AND j.queue = l.queue AND j.lease_token IS NOT NULL)
+FROM "{ns}_limits" AS l
+ORDER BY l.queue
+
+-- name: limit_keys_scan
+SELECT job_id FROM "{ns}_limit_keys" WHERE job_id > :after ORDER BY job_id LIMIT :limit
+
+-- name: limit_keys_prune
+DELETE FROM "{ns}_limit_keys"
+WHERE job_id IN (:ids)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_jobs" AS t WHERE t.job_id = "{ns}_limit_keys".job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" AS t WHERE t.job_id = "{ns}_limit_keys".job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" AS t WHERE t.job_id = "{ns}_limit_keys".job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" AS t WHERE t.job_id = "{ns}_limit_keys".job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" AS t WHERE t.job_id = "{ns}_limit_keys".job_id)

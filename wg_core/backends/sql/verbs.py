@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from wg_core.backend import Attempt, Completion, HeartbeatReply, JobState, NewJob, WorkerInfo
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
+from wg_core.backends.sql.limiting import LimitVerbs
 from wg_core.backends.sql.schema import STATE_TABLES
-from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
+from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.signals import Signal
 from wg_core.backends.sql.unique import take_unique_keys
 from wg_core.errors import DuplicateJobError, WgError
@@ -52,7 +53,7 @@ def kept_id_error(job_id: str) -> DuplicateJobError:
     return DuplicateJobError(f"job id already stored (a finished job kept): {job_id}")
 
 
-class WorkVerbs(UnitRunner):
+class WorkVerbs(LimitVerbs):
     """The producing and working verbs, written over ``_run``; ``SqlBackend`` provides
     the plumbing named here."""
 
@@ -120,6 +121,7 @@ class WorkVerbs(UnitRunner):
         ids = [job.job_id for job in jobs]
         queued = [job for job in jobs if job.delay <= 0]
         scheduled = [job for job in jobs if job.delay > 0]
+        keyed = any(job.limit_key is not None for job in jobs)
 
         async def body(session: SqlSession) -> None:
             nonlocal ids, queued, scheduled
@@ -132,6 +134,8 @@ class WorkVerbs(UnitRunner):
                 await self._insert(session, "enqueue_jobs", queued)
             if scheduled:
                 await self._insert(session, "enqueue_scheduled", scheduled)
+            if keyed:  # of the jobs stored (not of duplicates of a unique key)
+                await self._store_limit_keys(session, [*queued, *scheduled])
 
         if connection is not None:
             try:
@@ -154,6 +158,7 @@ class WorkVerbs(UnitRunner):
                 unique
                 or (bool(queued) and bool(scheduled))
                 or (len(jobs) > 1 and not self.ONE_STATEMENT_BATCHES)
+                or keyed
             )
             await self._run(body, transaction=several_statements)
         if queued:
@@ -186,26 +191,38 @@ class WorkVerbs(UnitRunner):
         queues = tuple(queues)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        limited = await self._limits_view(queues, short=False)
         while True:
             generation = self._wake_generation
-            attempts = await self._claim_or_release(limit, lease, worker_id, queues)
+            waits: list[float] = []
+            if limited:
+                claiming = self._claim_limited(limit, lease, worker_id, queues, waits)
+                attempts = await self._claim_or_release(claiming)
+            else:
+                claiming = self._claim_now(limit, lease, worker_id, queues)
+                attempts = await self._claim_or_release(claiming)
+                if len(attempts) < limit and await self._limits_view(queues, short=True):
+                    # A queue became limited: the fast claim skipped it. Look again now.
+                    limited = True
+                    if not attempts:
+                        continue
             self._claim_succeeded(bool(attempts))
             remaining = deadline - loop.time()
             if attempts or remaining <= 0 or not self._opened:
                 return attempts
+            if waits:  # a rate holds a queue back: its window frees a start then
+                remaining = min(remaining, max(min(waits), 0.001))
             attempts = await self._wait_for_work(
                 remaining, generation, limit, lease, worker_id, queues
             )
             if attempts or not self._opened:
                 return attempts
+            limited = await self._limits_view(queues, short=False)
 
-    async def _claim_or_release(
-        self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
-    ) -> list[Attempt]:
-        """``_claim_now``, but if the caller is cancelled meanwhile, whatever the claim
+    async def _claim_or_release(self, claiming: Awaitable[list[Attempt]]) -> list[Attempt]:
+        """Await a claim, but if the caller is cancelled meanwhile, whatever the claim
         leased goes straight back to the front of the queue (by the driver itself where
         units outlive their callers)."""
-        claiming = self._claim_now(limit, lease, worker_id, queues)
         if self.UNITS_OUTLIVE_CALLERS:
             return await claiming
         return await self._outliving(claiming, self._release_orphan)
@@ -311,7 +328,9 @@ class WorkVerbs(UnitRunner):
         async def body(session: SqlSession) -> int:
             return await self._complete_counted(session, handles)
 
-        return await self._run(body)
+        done = await self._run(body)
+        await self._slots_freed(attempt.queue for attempt in held)
+        return done
 
     async def _complete_counted(self, session: SqlSession, handles: dict[str, Any]) -> int:
         """Delete the held rows of ``handles`` and count each queue's in its counter."""
@@ -364,6 +383,7 @@ class WorkVerbs(UnitRunner):
         held, ended = await self._run(body)
         if ended:
             self._finished.wake()
+        await self._slots_freed((attempt.queue,))
         return held
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:
@@ -409,6 +429,7 @@ class WorkVerbs(UnitRunner):
             self._signal()
         if cancelled:
             self._finished.wake()
+        await self._slots_freed(attempt.queue for attempt in attempts)
         return released
 
     async def heartbeat(

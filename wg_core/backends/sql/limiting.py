@@ -1,0 +1,280 @@
+"""Queue limits in the SQL engine (issue 20; mixed into ``SqlBackend``): storing them,
+claiming a limited queue, waking its claimers when a slot frees, and the limit keys.
+
+Tables (layout 4, created by the ``schema_limits`` block of each dialect): ``{ns}_limits``
+(one row per limited queue), ``{ns}_starts`` (the log of starts of rate-limited queues,
+pruned by each limited claim: a sliding window, exact) and ``{ns}_limit_keys`` (each
+job's ``limit_key`` by job id: wg's own table, so the key travels with the job through
+every table without a column in the Rust wg's; rows of jobs gone are pruned a batch at
+a time by ``prune``).
+
+The claim of a limited queue is one transaction: lock the queue's ``{ns}_limits`` row
+(its limited claimers take turns; SQLite's write lock is that already), count the
+queue's jobs RUNNING under a live lease and its starts in the window (per key), lock
+ready jobs in claim order leaving out keys at their limit, admit them one by one
+(``LimitGate``), lease them and log their starts. A crashed worker's slots come back
+when its leases expire, because running jobs are counted, never tallied.
+
+The fast claims (PostgreSQL's one statement, MySQL's two round trips, SQLite's
+``UPDATE … RETURNING``) stay as they are, but skip a queue that has a row in
+``{ns}_limits`` (one probe of a tiny table's primary key): a stale view of which queues
+are limited can delay a queue's jobs, never exceed its limit. Each backend keeps that
+view (``_limited``), read again when a claim comes back short and the view is older
+than ``LIMITS_FRESH`` seconds, and always after ``LIMITS_STALE``.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Final
+
+from wg_core.backend import Attempt, NewJob
+from wg_core.backends.limit_gate import LimitGate
+from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
+from wg_core.limits import QueueLimit
+
+__all__ = ["LIMITS_FRESH", "LIMITS_STALE", "LimitVerbs"]
+
+LIMITS_FRESH: Final = 0.25
+"""Seconds a view of the limited queues is trusted after a short claim."""
+LIMITS_STALE: Final = 5.0
+"""Seconds after which the view is read again whatever the claims found."""
+KEYS_PRUNED: Final = 500
+"""Limit keys ``prune`` looks at per call (a cursor walks the table)."""
+PER_KEY_LOOKAHEAD: Final = 4
+"""A per-key claim locks up to this many ready jobs per wanted one (plus 16): jobs of
+keys at their limit are left out by the query; this covers keys that fill up within
+the batch."""
+
+
+def _limit_of(queue: str, row: Row) -> QueueLimit:
+    concurrency, rate, per_us, per_key = row
+    return QueueLimit(
+        queue=queue,
+        concurrency=None if concurrency is None else int(concurrency),
+        rate=None if rate is None else int(rate),
+        per=None if per_us is None else int(per_us) / 1_000_000,
+        per_key=bool(per_key),
+    )
+
+
+class LimitVerbs(UnitRunner):
+    """The limits' verbs and the limited claim, over ``_run`` (``WorkVerbs`` builds on
+    it)."""
+
+    ANNOUNCES_FREED: ClassVar[bool] = False
+    """Whether a freed slot is announced to other processes' claimers with
+    ``_announce`` (a dialect with a native signal: PostgreSQL's NOTIFY)."""
+
+    _limited: frozenset[str] = frozenset()
+    _limited_read_at: float = -math.inf
+    _keys_cursor: str = ""
+
+    @staticmethod
+    @abc.abstractmethod
+    async def _lease(
+        session: SqlSession, rows: Sequence[Row], batch: str, lease: float, worker_id: str
+    ) -> list[Attempt]:
+        """Lease selected rows as one batch (see ``WorkVerbs``)."""
+
+    # -- which queues are limited --------------------------------------------------------
+
+    async def _read_limited(self) -> frozenset[str]:
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch("limit_queues")
+
+        self._limited = frozenset(str(row[0]) for row in await self._run(body, read=True))
+        self._limited_read_at = time.monotonic()
+        return self._limited
+
+    async def _limits_view(self, queues: Sequence[str], *, short: bool) -> bool:
+        """Whether one of ``queues`` is limited, in this backend's view, read again if
+        it is older than ``LIMITS_STALE`` (or ``LIMITS_FRESH`` after a short claim)."""
+        age = time.monotonic() - self._limited_read_at
+        if age > LIMITS_STALE or (short and age > LIMITS_FRESH):
+            await self._read_limited()
+        return not self._limited.isdisjoint(queues)
+
+    async def _slots_freed(self, queues: Iterable[str]) -> None:
+        """Wake the claimers of a limited queue (here, and where the dialect can, in
+        other processes) after jobs of ``queues`` left RUNNING."""
+        if not self._limited or self._limited.isdisjoint(queues):
+            return
+        self._signal()
+        if self.ANNOUNCES_FREED:
+
+            async def body(session: SqlSession) -> None:
+                await self._announce(session)
+
+            await self._run(body, transaction=False, durable=False)
+
+    # -- the verbs -----------------------------------------------------------------------
+
+    async def set_limit(self, limit: QueueLimit) -> None:
+        """Store ``limit`` (replacing the queue's); claimers are woken to obey it."""
+        params = {
+            "queue": limit.queue,
+            "concurrency": limit.concurrency,
+            "rate": limit.rate,
+            "per_us": None if limit.per is None else micros(limit.per),
+            "per_key": limit.per_key,
+        }
+
+        async def body(session: SqlSession) -> None:
+            await session.execute("limit_set", params)
+            await self._announce(session)
+
+        await self._run(body)
+        self._limited = self._limited | {limit.queue}
+        self._signal()
+
+    async def clear_limit(self, queue: str) -> bool:
+        """Remove ``queue``'s limit and its log of starts."""
+
+        async def body(session: SqlSession) -> int:
+            had = await session.execute("limit_clear", {"queue": queue})
+            await session.execute("limit_clear_starts", {"queue": queue})
+            await self._announce(session)
+            return had
+
+        had = await self._run(body)
+        self._limited = self._limited - {queue}
+        self._signal()
+        return bool(had)
+
+    async def limits(self) -> list[QueueLimit]:
+        """Every limit with its use now."""
+
+        async def body(session: SqlSession) -> list[Row]:
+            return await session.fetch("limit_list")
+
+        listed: list[QueueLimit] = []
+        for row in await self._run(body, read=True):
+            limit = _limit_of(str(row[0]), row[1:5])
+            running, started, keys = (int(value or 0) for value in row[5:8])
+            listed.append(
+                QueueLimit(
+                    queue=limit.queue,
+                    concurrency=limit.concurrency,
+                    rate=limit.rate,
+                    per=limit.per,
+                    per_key=limit.per_key,
+                    running=running,
+                    started=started if limit.rate is not None else 0,
+                    keys=keys if limit.per_key else 0,
+                )
+            )
+        return listed
+
+    # -- limit keys ----------------------------------------------------------------------
+
+    @staticmethod
+    async def _store_limit_keys(session: SqlSession, jobs: Sequence[NewJob]) -> None:
+        """Store the limit keys of ``jobs`` (in the enqueue's transaction)."""
+        for job in jobs:
+            if job.limit_key is not None:
+                await session.execute(
+                    "limit_key_insert", {"job_id": job.job_id, "limit_key": job.limit_key}
+                )
+
+    async def _prune_limit_keys(self) -> int:
+        """Delete the limit keys of up to ``KEYS_PRUNED`` jobs no longer stored, walking
+        the table from where the last call stopped."""
+
+        async def body(session: SqlSession) -> int:
+            rows = await session.fetch(
+                "limit_keys_scan", {"after": self._keys_cursor, "limit": KEYS_PRUNED}
+            )
+            self._keys_cursor = str(rows[-1][0]) if len(rows) == KEYS_PRUNED else ""
+            if not rows:
+                return 0
+            return await session.execute("limit_keys_prune", {"ids": [row[0] for row in rows]})
+
+        return await self._run(body, durable=False)
+
+    # -- the limited claim ---------------------------------------------------------------
+
+    async def _claim_limited(
+        self,
+        limit: int,
+        lease: float,
+        worker_id: str,
+        queues: Sequence[str],
+        waits: list[float],
+    ) -> list[Attempt]:
+        """Lease up to ``limit`` jobs of ``queues`` in order, limited queues within
+        their limits, in one transaction; appends to ``waits`` the seconds until a
+        rate-limited queue may start a job again, if that held one back."""
+        batch = uuid.uuid4().hex
+
+        async def body(session: SqlSession) -> list[Attempt]:
+            waits.clear()
+            paused = await session.fetch("is_paused")
+            if paused and paused[0][0]:
+                return []
+            rows: list[Row] = []
+            started: list[tuple[str, str]] = []
+            for queue in queues:
+                wanted = limit - len(rows)
+                if wanted <= 0:
+                    break
+                locked = await session.fetch("limit_lock", {"queue": queue})
+                if not locked:
+                    rows.extend(
+                        await session.fetch("claim_select", {"limit": wanted, "queue": queue})
+                    )
+                    continue
+                queue_limit = _limit_of(queue, locked[0])
+                gate, picked = await self._admit(session, queue_limit, wanted)
+                rows.extend(row[:3] for row in picked)
+                if queue_limit.rate is not None:
+                    started.extend(
+                        (queue, str(row[3]) if queue_limit.per_key else "") for row in picked
+                    )
+                wait = gate.next_start()
+                if wait is not None:
+                    waits.append(wait)
+            if not rows:
+                return []
+            attempts = await self._lease(session, rows, batch, lease, worker_id)
+            for queue, key in started:
+                await session.execute("limit_record_start", {"queue": queue, "limit_key": key})
+            return attempts
+
+        return await self._run(body)
+
+    @staticmethod
+    async def _admit(
+        session: SqlSession, limit: QueueLimit, wanted: int
+    ) -> tuple[LimitGate, list[Row]]:
+        """The gate of ``limit``'s queue and up to ``wanted`` ready rows ``(id, raw,
+        queue, limit_key)`` it admits, in claim order (the limit's row is locked)."""
+        queue = {"queue": limit.queue}
+        running = await session.fetch("limit_running", queue)
+        windows: list[tuple[Any, int, float | None]] = []
+        if limit.rate is not None and limit.per is not None:
+            await session.execute("limit_prune_starts", {**queue, "per_us": micros(limit.per)})
+            # Ages, not times: the gate runs at "now" 0 on the server's clock.
+            windows = [
+                (row[0], int(row[1]), -float(row[2]))
+                for row in await session.fetch("limit_starts", queue)
+            ]
+        gate = LimitGate.build(limit, 0.0, ((row[0], int(row[1])) for row in running), windows)
+        if gate.closed:
+            return gate, []
+        size = wanted * PER_KEY_LOOKAHEAD + 16 if limit.per_key else wanted
+        candidates = await session.fetch(
+            "limit_candidates", {**queue, "limit": size, "blocked": json.dumps(gate.blocked())}
+        )
+        picked: list[Row] = []
+        for row in candidates:
+            if len(picked) >= wanted:
+                break
+            if gate.admit(row[3]):
+                picked.append(row)
+        return gate, picked
