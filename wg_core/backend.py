@@ -89,8 +89,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, Protocol, runtime_checkable
 
-from wg_core.periodic_records import PeriodicEntry, PeriodicInfo
 from wg_core.limits import QueueLimit
+from wg_core.periodic_records import PeriodicEntry, PeriodicInfo
 from wg_core.queues import DEFAULT_QUEUE
 from wg_core.records import (
     FINISHED_STATES,

@@ -383,6 +383,7 @@ class CheckedBackend:
     async def periodic_entries(self) -> list[PeriodicInfo]:
         """The registered periodic entries, by name."""
         return await self._inner.periodic_entries()
+
     async def set_limit(self, limit: QueueLimit) -> None:
         """Store a queue's limit (validated: ``wg_core.limits.validate_limit``)."""
         await self._inner.set_limit(validate_limit(limit))

@@ -38,8 +38,8 @@ from wg_core.backends.memory_jobs import (
     of_queue,
     stored_job,
 )
-from wg_core.errors import DuplicateJobError
 from wg_core.backends.memory_limits import MemoryLimits
+from wg_core.errors import DuplicateJobError
 from wg_core.limits import QueueLimit
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE

@@ -35,8 +35,8 @@ from wg_core.backends.redis.keys import (
     token_queue,
 )
 from wg_core.backends.redis.layout import open_layout, read_layout
-from wg_core.backends.redis.periodic import RedisPeriodic
 from wg_core.backends.redis.limiting import RedisLimits
+from wg_core.backends.redis.periodic import RedisPeriodic
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.signals import Signals
 from wg_core.backends.redis.transport import Transport
