@@ -1,7 +1,9 @@
 """Query and script text kept in resource files of named blocks.
 
 A file holds blocks introduced by a ``-- name: <block>`` line (SQL and Lua both use
-``--`` comments); the text up to the next such line is the block. Names are the same
+``--`` comments); the text up to the next such line is the block, less the comment lines at its end
+(they introduce what follows, and a comment left at the end of a statement would
+swallow the separator of a multi-statement built from blocks). Names are the same
 across dialects so that a test can check every dialect defines every block. ``{ns}``
 in a block is replaced by the already-validated, quoted namespace prefix when the
 backend formats its queries, once, at construction.
@@ -29,5 +31,12 @@ def load_blocks(package: str, filename: str) -> dict[str, str]:
         name = match.group(1)
         if name in blocks:
             raise ValueError(f"{filename}: block {name!r} defined twice")
-        blocks[name] = text[match.end() : end].strip()
+        blocks[name] = _without_trailing_comments(text[match.end() : end])
     return blocks
+
+
+def _without_trailing_comments(body: str) -> str:
+    lines = body.strip().splitlines()
+    while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+        lines.pop()
+    return "\n".join(lines)
