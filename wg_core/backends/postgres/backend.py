@@ -16,6 +16,7 @@ from wg_core.backends.postgres.listening import Listening
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.verbs import kept_id_error, split_completions
+from wg_core.backends.sql.unique import unique_hold
 from wg_core.errors import (
     BackendConfigError,
     BackendError,
@@ -230,22 +231,26 @@ class PostgresBackend(Listening):
         call), is a single autocommit statement on a connection taken straight from the
         pool: one round trip and one (durable) commit, without the retry machinery that
         several-statement units need."""
-        if (
-            connection is None
-            and len(jobs) == 1
-            and jobs[0].delay <= 0
-            and jobs[0].unique_key is None
-        ):
-            await self._enqueue_one(jobs[0])
-            self._signal()
-            return [jobs[0].job_id]
+        if connection is None and len(jobs) == 1 and jobs[0].delay <= 0:
+            job = jobs[0]
+            if job.unique_key is None:
+                if not await self._enqueue_one("enqueue_job", self._job_params(job)):
+                    raise kept_id_error(job.job_id)
+                self._signal()
+                return [job.job_id]
+            # A key nobody holds: one statement too. Else the engine's transaction.
+            params = {**self._job_params(job), **unique_hold(job)}
+            if await self._enqueue_one("enqueue_unique_job", params):
+                self._signal()
+                return [job.job_id]
         return await super().enqueue(jobs, connection=connection)
 
-    async def _enqueue_one(self, job: NewJob) -> None:
+    async def _enqueue_one(self, block: str, params: dict[str, Any]) -> int:
+        """Run ``block`` for one job on a pooled connection's kept cursor: the rows it
+        returned (1: stored)."""
         if not self._opened:
             raise BackendError(f"{self!r} is not open: call open() first")
         pool = self._require_pool()
-        params = self._job_params(job)
         try:
             conn = await pool.getconn()
             try:
@@ -258,7 +263,7 @@ class PostgresBackend(Listening):
                 # server and waits (at most ~10 s) for it to end, so the connection
                 # goes back to the pool idle. The job is then stored or not, and the
                 # caller was told neither.
-                await cursor.execute(query(self._sql["enqueue_job"]), params)
+                await cursor.execute(query(self._sql[block]), params)
                 stored = cursor.rowcount
             finally:
                 await pool.putconn(conn)
@@ -267,8 +272,7 @@ class PostgresBackend(Listening):
             if translated is None:
                 raise
             raise translated from exc
-        if not stored:
-            raise kept_id_error(job.job_id)
+        return stored
 
     def _producer_cursor(
         self, connection: psycopg.AsyncConnection[Any]

@@ -159,14 +159,12 @@ class RedisBackend(RedisHistory, RedisAdmin):
         args: list[Any]
         first = jobs[0]
         unique = any(job.unique_key is not None for job in jobs)
-        if (
-            len(jobs) == 1
-            and first.delay <= 0
-            and first.queue == DEFAULT_QUEUE
-            and not first.priority
-            and not unique
-        ):
+        one = len(jobs) == 1 and first.delay <= 0 and first.queue == DEFAULT_QUEUE
+        if one and not first.priority and not unique:
             name, keys, args = "enqueue_one", self._enqueue_one_keys, [first.job_id, first.raw]
+        elif one and not first.priority:
+            name, keys = "enqueue_one_unique", (*self._enqueue_one_keys, self._keys.unique)
+            args = [first.job_id, first.raw, first.unique_key, repr(first.unique_for)]
         else:
             # Columns rather than rows: ids, envelopes, queue numbers, priorities, then
             # (if any job is scheduled) delays, which the script reads in chunks, then
@@ -204,6 +202,8 @@ class RedisBackend(RedisHistory, RedisAdmin):
             raise
         if not unique:
             return [job.job_id for job in jobs]
+        if name == "enqueue_one_unique":  # 1 (stored) or the id holding the key
+            return [first.job_id if reply == 1 else reply]
         # Per job: '' (stored) or the id of the job holding its unique key.
         return [holder or job.job_id for job, holder in zip(jobs, reply, strict=True)]
 
