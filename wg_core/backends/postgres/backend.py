@@ -53,6 +53,7 @@ class PostgresBackend(Listening):
         {
             "claim",
             "enqueue_taken",
+            "enqueue_unique_job",
             "claim_queues",
             "complete_counted",
             "complete_kept",

@@ -44,43 +44,64 @@ _TRIES: Final = 3
 the read and the insert): each try is one read and one write."""
 
 
-async def take_unique_keys(session: SqlSession, jobs: Sequence[NewJob]) -> list[str]:
+async def take_unique_keys(
+    session: SqlSession, jobs: Sequence[NewJob], *, read_first: bool = False
+) -> list[str]:
     """Per job of ``jobs``, its own id if it may be stored (its key is now its own, or
     it has none), else the id of the job holding its key. Runs inside the enqueue's
-    transaction."""
+    transaction. ``read_first``: read the rows locked before inserting (MySQL, whose
+    ``INSERT IGNORE`` of an existing key takes a shared lock that a later ``FOR
+    UPDATE`` of two producers would deadlock on)."""
     firsts: dict[str, NewJob] = {}
     for job in jobs:
         if job.unique_key is not None and job.unique_key not in firsts:
             firsts[job.unique_key] = job
     keys = sorted(firsts)
     holders: dict[str, str] = {}
-    if not keys:
-        return [job.job_id for job in jobs]
-    # The usual case first: no key of the batch is held, and one statement takes them all.
-    if len(keys) == 1:  # scalars: cheaper to bind than a batch's columns
-        taken = await session.execute("unique_take", unique_hold(firsts[keys[0]]))
+    if read_first:
+        held = await _holders(session, keys) if keys else {}
+        fresh = [key for key in keys if key not in held]
+        if fresh and await _take_many(session, firsts, fresh) == len(fresh):
+            holders.update((key, firsts[key].job_id) for key in fresh)
+        else:  # a concurrent producer inserted some of them first: each alone
+            for key in fresh:
+                holders[key] = await _take(session, firsts[key]) or firsts[key].job_id
+    elif keys:
+        # The usual case first: no key of the batch has a row, one statement takes all.
+        if await _take_many(session, firsts, keys) == len(keys):
+            holders.update((key, firsts[key].job_id) for key in keys)
+            held = {}
+        else:
+            held = await _holders(session, keys)  # our own new rows among them
     else:
-        taken = await session.execute("unique_take_many", _new_holds(firsts, keys))
-    if taken < len(keys):
-        rows = await session.fetch("unique_holders", {"keys": keys})
-        held = {str(key): str(job_id) for key, job_id in rows}
-        for key in keys:
-            first = firsts[key]
-            old = held.get(key)
-            if old is None:  # pruned between the two statements: alone, from the start
-                holders[key] = await _take(session, first) or first.job_id
-            elif old == first.job_id:  # inserted by this batch's statement
-                holders[key] = old
-            elif await session.execute("unique_take_over", {**unique_hold(first), "old": old}):
-                holders[key] = first.job_id
-            else:
-                holders[key] = old
-    return [
-        job.job_id
-        if job.unique_key is None
-        else holders.get(job.unique_key, firsts[job.unique_key].job_id)
-        for job in jobs
-    ]
+        held = {}
+    for key, old in held.items():
+        first = firsts[key]
+        if key in holders:
+            continue
+        if old == first.job_id:
+            holders[key] = old
+        elif await session.execute("unique_take_over", {**unique_hold(first), "old": old}):
+            holders[key] = first.job_id
+        else:
+            holders[key] = old
+    for key in keys:
+        if key not in holders:  # its row was pruned between two statements: alone
+            holders[key] = await _take(session, firsts[key]) or firsts[key].job_id
+    return [job.job_id if job.unique_key is None else holders[job.unique_key] for job in jobs]
+
+
+async def _holders(session: SqlSession, keys: list[str]) -> dict[str, str]:
+    """The rows of ``keys`` (key -> job id), locked."""
+    rows = await session.fetch("unique_holders", {"keys": keys})
+    return {str(key): str(job_id) for key, job_id in rows}
+
+
+async def _take_many(session: SqlSession, firsts: dict[str, NewJob], keys: list[str]) -> int:
+    """Insert a row for each of ``keys`` that has none: how many were inserted."""
+    if len(keys) == 1:  # scalars: cheaper to bind than a batch's columns
+        return await session.execute("unique_take", unique_hold(firsts[keys[0]]))
+    return await session.execute("unique_take_many", _new_holds(firsts, keys))
 
 
 def unique_hold(job: NewJob) -> dict[str, Any]:
