@@ -69,6 +69,10 @@ class MySqlBackend(SqlBackend):
     """
 
     SQL_FILE = "mysql.sql"
+    # INSERT IGNORE of an existing key takes a shared lock: two producers of one key
+    # would then deadlock on its FOR UPDATE. Reading the rows locked first takes the
+    # exclusive lock at once (sql/unique.py).
+    UNIQUE_READ_FIRST = True
     EXTRA_BLOCKS = frozenset(
         {
             "version",

@@ -15,6 +15,7 @@ from wg_core.backends.postgres.driver import check_url, load_psycopg, query, ref
 from wg_core.backends.postgres.listening import Listening
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.session import Row, SqlSession, micros
+from wg_core.backends.sql.unique import unique_hold
 from wg_core.backends.sql.verbs import kept_id_error, split_completions
 from wg_core.errors import (
     BackendConfigError,
@@ -53,6 +54,7 @@ class PostgresBackend(Listening):
         {
             "claim",
             "enqueue_taken",
+            "enqueue_unique_job",
             "claim_queues",
             "complete_counted",
             "complete_kept",
@@ -235,19 +237,27 @@ class PostgresBackend(Listening):
             connection is None
             and len(jobs) == 1
             and jobs[0].delay <= 0
-            and jobs[0].unique_key is None
             and jobs[0].limit_key is None
         ):
-            await self._enqueue_one(jobs[0])
-            self._signal()
-            return [jobs[0].job_id]
+            job = jobs[0]
+            if job.unique_key is None:
+                if not await self._enqueue_one("enqueue_job", self._job_params(job)):
+                    raise kept_id_error(job.job_id)
+                self._signal()
+                return [job.job_id]
+            # A key nobody holds: one statement too. Else the engine's transaction.
+            params = {**self._job_params(job), **unique_hold(job)}
+            if await self._enqueue_one("enqueue_unique_job", params):
+                self._signal()
+                return [job.job_id]
         return await super().enqueue(jobs, connection=connection)
 
-    async def _enqueue_one(self, job: NewJob) -> None:
+    async def _enqueue_one(self, block: str, params: dict[str, Any]) -> int:
+        """Run ``block`` for one job on a pooled connection's kept cursor: the rows it
+        returned (1: stored)."""
         if not self._opened:
             raise BackendError(f"{self!r} is not open: call open() first")
         pool = self._require_pool()
-        params = self._job_params(job)
         try:
             conn = await pool.getconn()
             try:
@@ -260,7 +270,7 @@ class PostgresBackend(Listening):
                 # server and waits (at most ~10 s) for it to end, so the connection
                 # goes back to the pool idle. The job is then stored or not, and the
                 # caller was told neither.
-                await cursor.execute(query(self._sql["enqueue_job"]), params)
+                await cursor.execute(query(self._sql[block]), params)
                 stored = cursor.rowcount
             finally:
                 await pool.putconn(conn)
@@ -269,8 +279,7 @@ class PostgresBackend(Listening):
             if translated is None:
                 raise
             raise translated from exc
-        if not stored:
-            raise kept_id_error(job.job_id)
+        return stored
 
     def _producer_cursor(
         self, connection: psycopg.AsyncConnection[Any]

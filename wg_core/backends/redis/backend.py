@@ -165,14 +165,12 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin):
         args: list[Any]
         first = jobs[0]
         unique = any(job.unique_key is not None for job in jobs)
-        if (
-            len(jobs) == 1
-            and first.delay <= 0
-            and first.queue == DEFAULT_QUEUE
-            and not first.priority
-            and not unique
-        ):
+        one = len(jobs) == 1 and first.delay <= 0 and first.queue == DEFAULT_QUEUE
+        if one and not first.priority and not unique:
             name, keys, args = "enqueue_one", self._enqueue_one_keys, [first.job_id, first.raw]
+        elif one and not first.priority:
+            name, keys = "enqueue_one_unique", (*self._enqueue_one_keys, self._keys.unique)
+            args = [first.job_id, first.raw, first.unique_key, repr(first.unique_for)]
         else:
             name = "enqueue"
             keys, args = self._enqueue_script(jobs)
@@ -188,6 +186,8 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin):
             await self._store_limit_keys(jobs, after=True)
         if not unique:
             return [job.job_id for job in jobs]
+        if name == "enqueue_one_unique":  # 1 (stored) or the id holding the key
+            return [first.job_id if reply == 1 else reply]
         # Per job: '' (stored) or the id of the job holding its unique key.
         return [holder or job.job_id for job, holder in zip(jobs, reply, strict=True)]
 

@@ -484,6 +484,48 @@ if redis.call('HGET', KEYS[2], ARGV[1]) == entry then
 end
 return redis.error_reply('WGDUP ' .. ARGV[1])
 
+-- name: enqueue_one_unique
+-- KEYS: jobs, ids, aliases, unique.  ARGV: job id, envelope, unique key, hold seconds.
+-- enqueue_one for a job with a unique key (see enqueue for when a key is held):
+-- returns 1 when stored (or already stored: a retried call), else the id holding it.
+local held = redis.call('HGET', KEYS[4], ARGV[3])
+local now = nil
+if held then
+  local space = string.find(held, ' ', 1, true)
+  local taker = string.sub(held, 1, space - 1)
+  if taker ~= ARGV[1] then
+    local entry = redis.call('HGET', KEYS[2], taker)
+    local letter = entry and string.sub(entry, 1, 1)
+    if letter == 'q' or letter == 's' or letter == 't' or letter == 'r' then
+      return taker
+    end
+    now = now_seconds()
+    if tonumber(string.sub(held, space + 1)) > now then
+      return taker
+    end
+  end
+end
+local entry = 'q' .. ARGV[2]
+if redis.call('HSETNX', KEYS[2], ARGV[1], entry) == 1 then
+  redis.call('LPUSH', KEYS[1], ARGV[2])
+  if string.sub(ARGV[2], 1, #ARGV[1] + 8) ~= '{"id":"' .. ARGV[1] .. '"' then
+    local ok, doc = pcall(cjson.decode, ARGV[2])
+    if not (ok and type(doc) == 'table' and doc.id == ARGV[1]) then
+      redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+    end
+  end
+elseif redis.call('HGET', KEYS[2], ARGV[1]) ~= entry then
+  return redis.error_reply('WGDUP ' .. ARGV[1])
+end
+local hold = tonumber(ARGV[4])
+local until_ = '0'
+if hold > 0 then
+  now = now or now_seconds()
+  until_ = string.format('%.6f', now + hold)
+end
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[1] .. ' ' .. until_)
+return 1
+
 -- name: claim
 -- KEYS: running, leases, attempts, ids, seq, paused, resumed, aliases, running_counts,
 -- {ns}:jobs, limits, then per queue served, in order: its jobs, prio, paused, wake; and for a

@@ -64,6 +64,9 @@ class SqlBackend(PeriodicVerbs, FinishVerbs):
     ONE_STATEMENT_BATCHES: ClassVar[bool] = False
     """Whether ``_insert`` stores any batch in one statement (else a batch of several
     jobs gets an explicit transaction, so that it is all or nothing)."""
+    UNIQUE_READ_FIRST: ClassVar[bool] = False
+    """Whether an enqueue reads unique keys' rows locked before inserting the missing
+    ones (``sql/unique.py``; MySQL), rather than inserting first."""
     COLUMNS: ClassVar[Mapping[str, frozenset[str]]] = EXPECTED_COLUMNS
     """The columns wg needs in each table, checked when the backend opens."""
     V3_UPGRADES: ClassVar[Mapping[str, str]] = V3_COLUMNS

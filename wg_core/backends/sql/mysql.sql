@@ -347,6 +347,23 @@ ON DUPLICATE KEY UPDATE value = value + VALUES(value)
 -- name: unique_holder
 SELECT job_id FROM `{ns}_unique` WHERE unique_key = %(key)s FOR UPDATE
 
+-- name: unique_holders
+SELECT CONVERT(unique_key USING utf8mb4), job_id FROM `{ns}_unique`
+WHERE unique_key IN %(keys)s
+ORDER BY unique_key
+FOR UPDATE
+
+-- name: unique_take_many
+-- The keys no row holds yet, in one statement (a key a concurrent producer took
+-- meanwhile inserts nothing: the engine settles those one by one).
+INSERT IGNORE INTO `{ns}_unique` (unique_key, job_id, hold_until)
+SELECT r.k, r.id, IF(r.hold > 0, UTC_TIMESTAMP(6) + INTERVAL r.hold MICROSECOND, NULL)
+FROM JSON_TABLE(%(rows_json)s, '$[*]' COLUMNS (
+    k VARCHAR(255) CHARACTER SET utf8mb4 PATH '$[0]',
+    id VARCHAR(255) PATH '$[1]',
+    hold BIGINT PATH '$[2]'
+)) AS r
+
 -- name: unique_take
 INSERT IGNORE INTO `{ns}_unique` (unique_key, job_id, hold_until)
 VALUES (%(key)s, %(job_id)s,

@@ -288,6 +288,28 @@ WITH added AS (
 )
 SELECT pg_notify('{ns}_jobs', '') FROM added
 
+-- name: enqueue_unique_job
+-- One queued job with a unique key nobody holds (the usual unique enqueue) in one
+-- autocommit statement: the key's row and the job are inserted together. When the key
+-- has a row (held, or to be taken over) or the id is kept in {ns}_finished, nothing is
+-- inserted and no row returned: the engine's transaction settles it (sql/unique.py).
+WITH taken AS (
+    INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
+    SELECT %(key)s::text, %(job_id)s::text,
+           CASE WHEN %(hold_us)s::bigint > 0
+                THEN now() + make_interval(secs => %(hold_us)s::bigint / 1000000.0) END
+    WHERE NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = %(job_id)s::text)
+    ON CONFLICT (unique_key) DO NOTHING
+    RETURNING 1
+), added AS (
+    INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
+    SELECT %(raw)s::text, %(job_id)s::text, %(job_name)s::text, %(queue)s::text,
+           %(priority)s::smallint
+    FROM taken
+    RETURNING 1
+)
+SELECT pg_notify('{ns}_jobs', '') FROM added
+
 -- name: enqueue_scheduled
 INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
 SELECT u.raw, u.job_id, u.job_name,
@@ -310,6 +332,24 @@ SELECT job_id FROM "{ns}_finished" WHERE job_id = ANY(%(job_ids)b::text[]) LIMIT
 
 -- name: unique_holder
 SELECT job_id FROM "{ns}_unique" WHERE unique_key = %(key)s FOR UPDATE
+
+-- name: unique_holders
+SELECT unique_key, job_id FROM "{ns}_unique"
+WHERE unique_key = ANY(%(keys)s::text[])
+ORDER BY unique_key
+FOR UPDATE
+
+-- name: unique_take_many
+-- The keys no row holds yet, in one statement (a key a concurrent producer took
+-- meanwhile inserts nothing: the engine settles those one by one).
+INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
+SELECT u.key, u.job_id,
+       CASE WHEN u.hold_us > 0
+            THEN now() + make_interval(secs => u.hold_us / 1000000.0) END
+FROM unnest(%(keys)s::text[], %(job_ids)s::text[], %(holds_us)s::bigint[])
+    AS u(key, job_id, hold_us)
+ORDER BY u.key
+ON CONFLICT (unique_key) DO NOTHING
 
 -- name: unique_take
 INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)

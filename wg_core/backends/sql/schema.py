@@ -282,6 +282,8 @@ SHARED_BLOCKS: Final = frozenset(
         "enqueue_scheduled",
         # unique keys (layout 4, sql/unique.py)
         "unique_holder",
+        "unique_holders",
+        "unique_take_many",
         "unique_take",
         "unique_take_over",
         "unique_forget",

@@ -361,6 +361,19 @@ RETURNING id, job_json, priority, queue
 -- name: unique_holder
 SELECT job_id FROM "{ns}_unique" WHERE unique_key = :key
 
+-- name: unique_holders
+SELECT unique_key, job_id FROM "{ns}_unique" WHERE unique_key IN (:keys)
+
+-- name: unique_take_many
+-- The keys no row holds yet, in one statement (rows: a JSON array of [key, job id,
+-- hold in microseconds]). WHERE true: SQLite's parser needs it before ON CONFLICT.
+INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+       CASE WHEN json_extract(value, '$[2]') > 0
+            THEN :now_ms + json_extract(value, '$[2]') / 1000 END
+FROM json_each(:rows) WHERE true
+ON CONFLICT (unique_key) DO NOTHING
+
 -- name: unique_take
 INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
 VALUES (:key, :job_id, CASE WHEN :hold_us > 0 THEN :now_ms + :hold_us / 1000 END)

@@ -5,67 +5,140 @@
 that job is in ``{ns}_jobs`` (queued or running), ``{ns}_scheduled`` or ``{ns}_retry``,
 or until ``hold_until``. The transitions that end a job (complete, bury, cancel,
 delete, purge, prune) free its key by the move itself, in their own transaction:
-nothing else to write, and nothing to forget when a job moves between tables.
+nothing else to write, and nothing to forget when a job moves between tables. The
+pruner deletes the rows nobody holds any more (``unique_forget``).
 
-An enqueue takes each distinct key of its batch inside the enqueue's transaction,
-before inserting the jobs, so the key and the job are stored together or not at all:
+An enqueue takes the distinct keys of its batch inside the enqueue's transaction,
+before inserting the jobs, so that keys and jobs are stored together or not at all:
 
-1. ``unique_holder`` reads the key's row *locked* (``FOR UPDATE``; SQLite's writers
-   are serialised by ``BEGIN IMMEDIATE`` anyway), so concurrent producers of one key
-   queue here, and each sees the row as the previous one committed it;
-2. no row: ``unique_take`` inserts it (``ON CONFLICT DO NOTHING`` / ``INSERT IGNORE``:
-   a concurrent first insert of the key makes this one insert nothing, and the key is
-   read again);
-3. a row: ``unique_take_over`` replaces it only if its hold ran out and its job is in
-   none of the holding tables, a statement that starts after the lock was granted,
-   so it sees every move committed before (READ COMMITTED on the servers).
+1. ``unique_take_many`` inserts a row for every key in one statement (``ON CONFLICT DO
+   NOTHING`` / ``INSERT IGNORE``, in key order): a key whose row exists, or that a
+   concurrent producer's uncommitted insert has (the statement waits for it), inserts
+   nothing. When every row was inserted (the usual case) the keys are the batch's;
+2. otherwise ``unique_holders`` reads the batch's rows *locked* (``FOR UPDATE``, in key
+   order so that two batches sharing keys cannot deadlock; SQLite's writers are
+   serialised by ``BEGIN IMMEDIATE`` anyway): concurrent producers of one key queue
+   here, and each sees the row as the previous one committed it;
+3. a row of another job whose hold ran out and whose job is in none of the holding
+   tables is taken over (``unique_take_over``, a compare-and-set on the job id read in
+   step 2, in a statement that starts after the lock was granted, so that it sees
+   every move committed before: READ COMMITTED on the servers).
 
-Keys are taken in sorted order so that two batches sharing keys cannot deadlock on
-them; the batch's own duplicates (the first wins) are settled here, in Python, before
-any statement.
+The batch's own duplicates (its first job of a key wins) are settled here, in Python,
+before any statement.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from wg_core.backend import NewJob
 from wg_core.backends.sql.session import SqlSession, micros
 
-__all__ = ["take_unique_keys"]
+__all__ = ["take_unique_keys", "unique_hold"]
 
 _TRIES: Final = 3
 """Reads of a key's row before giving up on a row that keeps vanishing (pruned between
 the read and the insert): each try is one read and one write."""
 
 
-async def take_unique_keys(session: SqlSession, jobs: Sequence[NewJob]) -> list[str]:
+async def take_unique_keys(
+    session: SqlSession, jobs: Sequence[NewJob], *, read_first: bool = False
+) -> list[str]:
     """Per job of ``jobs``, its own id if it may be stored (its key is now its own, or
     it has none), else the id of the job holding its key. Runs inside the enqueue's
-    transaction."""
+    transaction. ``read_first``: read the rows locked before inserting (MySQL, whose
+    ``INSERT IGNORE`` of an existing key takes a shared lock that a later ``FOR
+    UPDATE`` of two producers would deadlock on)."""
     firsts: dict[str, NewJob] = {}
     for job in jobs:
         if job.unique_key is not None and job.unique_key not in firsts:
             firsts[job.unique_key] = job
+    keys = sorted(firsts)
     holders: dict[str, str] = {}
-    for key in sorted(firsts):
+    if read_first:
+        held = await _holders(session, keys) if keys else {}
+        fresh = [key for key in keys if key not in held]
+        if fresh and await _take_many(session, firsts, fresh) == len(fresh):
+            holders.update((key, firsts[key].job_id) for key in fresh)
+        else:  # a concurrent producer inserted some of them first: each alone
+            for key in fresh:
+                holders[key] = await _take(session, firsts[key]) or firsts[key].job_id
+    elif keys:
+        # The usual case first: no key of the batch has a row, one statement takes all.
+        if await _take_many(session, firsts, keys) == len(keys):
+            holders.update((key, firsts[key].job_id) for key in keys)
+            held = {}
+        else:
+            held = await _holders(session, keys)  # our own new rows among them
+    else:
+        held = {}
+    for key, old in held.items():
         first = firsts[key]
-        holders[key] = await _take(session, first) or first.job_id
+        if key in holders:
+            continue
+        if old == first.job_id:
+            holders[key] = old
+        elif await session.execute("unique_take_over", {**unique_hold(first), "old": old}):
+            holders[key] = first.job_id
+        else:
+            holders[key] = old
+    for key in keys:
+        if key not in holders:  # its row was pruned between two statements: alone
+            holders[key] = await _take(session, firsts[key]) or firsts[key].job_id
     return [job.job_id if job.unique_key is None else holders[job.unique_key] for job in jobs]
 
 
+async def _holders(session: SqlSession, keys: list[str]) -> dict[str, str]:
+    """The rows of ``keys`` (key -> job id), locked."""
+    rows = await session.fetch("unique_holders", {"keys": keys})
+    return {str(key): str(job_id) for key, job_id in rows}
+
+
+async def _take_many(session: SqlSession, firsts: dict[str, NewJob], keys: list[str]) -> int:
+    """Insert a row for each of ``keys`` that has none: how many were inserted."""
+    if len(keys) == 1:  # scalars: cheaper to bind than a batch's columns
+        return await session.execute("unique_take", unique_hold(firsts[keys[0]]))
+    return await session.execute("unique_take_many", _new_holds(firsts, keys))
+
+
+def unique_hold(job: NewJob) -> dict[str, Any]:
+    """The parameters that name ``job``'s key and hold (``key``, ``job_id``, ``hold_us``)."""
+    return {"key": job.unique_key, "job_id": job.job_id, "hold_us": micros(job.unique_for)}
+
+
+def _new_holds(firsts: dict[str, NewJob], keys: list[str]) -> dict[str, Any]:
+    """``unique_take_many``'s parameters: columns (PostgreSQL), rows (SQLite binds
+    them as JSON) or rows as JSON text (MySQL)."""
+    jobs = [firsts[key] for key in keys]
+    holds = [micros(job.unique_for) for job in jobs]
+    ids = [job.job_id for job in jobs]
+    rows = [list(row) for row in zip(keys, ids, holds, strict=True)]
+    return {
+        "keys": keys,
+        "job_ids": ids,
+        "holds_us": holds,
+        "rows": rows,
+        "rows_json": json.dumps(rows, ensure_ascii=False),
+    }
+
+
 async def _take(session: SqlSession, job: NewJob) -> str | None:
-    """Take ``job``'s key for it: ``None`` if taken, else the id of the job holding it."""
-    params = {"key": job.unique_key, "job_id": job.job_id, "hold_us": micros(job.unique_for)}
+    """Take ``job``'s key for it alone: ``None`` if taken (or already its own), else the
+    id of the job holding it."""
+    params = unique_hold(job)
     holder: str | None = None
     for _ in range(_TRIES):
         rows = await session.fetch("unique_holder", {"key": job.unique_key})
         if rows:
             holder = str(rows[0][0])
+            if holder == job.job_id:
+                return None
             if await session.execute("unique_take_over", {**params, "old": holder}):
                 return None
             return holder
         if await session.execute("unique_take", params):
             return None
-    return holder or job.job_id  # vanished every time: held by no one we could name
+    return holder

@@ -58,6 +58,7 @@ class WorkVerbs(LimitVerbs):
     the plumbing named here."""
 
     ONE_STATEMENT_BATCHES: ClassVar[bool]
+    UNIQUE_READ_FIRST: ClassVar[bool]
     UNITS_OUTLIVE_CALLERS: ClassVar[bool]
     _opened: bool
     _wake_generation: int
@@ -126,7 +127,7 @@ class WorkVerbs(LimitVerbs):
         async def body(session: SqlSession) -> None:
             nonlocal ids, queued, scheduled
             if unique:
-                ids = await take_unique_keys(session, jobs)
+                ids = await take_unique_keys(session, jobs, read_first=self.UNIQUE_READ_FIRST)
                 new = [job for job, held in zip(jobs, ids, strict=True) if held == job.job_id]
                 queued = [job for job in new if job.delay <= 0]
                 scheduled = [job for job in new if job.delay > 0]
