@@ -25,6 +25,7 @@ await client.cancel(other_id)  # queued: never runs; running: interrupted
 
 # Types a user meets through Client and WorkerPool. The types for writing a backend
 # (NewJob, Attempt, StoredJob, Move, HeartbeatReply) live in wg_core.backend.
+from wg_core.app import App
 from wg_core.backend import (
     Backend,
     Counters,
@@ -34,7 +35,6 @@ from wg_core.backend import (
     StateCounts,
     WorkerInfo,
 )
-from wg_core.app import App
 from wg_core.backends.memory import MemoryBackend
 from wg_core.blocking import BlockingClient
 from wg_core.client import Client, JobSpec

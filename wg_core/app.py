@@ -9,7 +9,7 @@ app = App()  # WG_URL, else sqlite:wg.db; namespace "wg"
 async def add(a: int, b: int) -> int:
     return a + b
 
-@app.task(queue="reports", max_retries=5, timeout="10m")
+@app.task(queue="reports", max_retries=5, timeout=600)
 def report(day: str, ctx: JobContext) -> str:
     ...
 
@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, overload
 
+from wg_core.backend import Backend
 from wg_core.blocking import BlockingClient
 from wg_core.client import Client
 from wg_core.errors import ConfigError
@@ -52,7 +53,8 @@ _DEFAULTS = JobOptions()
 
 
 class App:
-    """Tasks of one namespace. ``url=None``: the ``WG_URL`` environment variable, else
+    """Tasks of one namespace (``backend=``: an existing backend instead of a URL, its
+    namespace taken). ``url=None``: the ``WG_URL`` environment variable, else
     the embedded SQLite default (``sqlite:wg.db``), as the ``wg`` command does — read
     when the app first connects, so setting ``WG_URL`` after import works.
 
@@ -61,9 +63,15 @@ class App:
     ``BlockingClient`` (``blocking``) per process.
     """
 
-    def __init__(self, url: str | None = None, namespace: str = "wg") -> None:
+    def __init__(
+        self, url: str | None = None, namespace: str = "wg", *, backend: Backend | None = None
+    ) -> None:
+        if url is not None and backend is not None:
+            raise ConfigError("give url= or backend=, not both")
         self._url = url
-        self.namespace = validate_namespace(namespace)
+        self._backend = backend
+        """A backend to use instead of connecting to ``url`` (tests; its namespace)."""
+        self.namespace = validate_namespace(namespace if backend is None else backend.namespace)
         """The namespace its jobs are stored under."""
         self._tasks: dict[str, Task[Any, Any]] = {}
         self._client: Client | None = None
@@ -164,7 +172,8 @@ class App:
         Its connections belong to the event loop that first uses it: open it with
         ``async with app`` in that loop (a web app's lifespan), which also closes it."""
         if self._client is None:
-            self._client = Client(backend_from_url(self.url, self.namespace))
+            backend = self._backend or backend_from_url(self.url, self.namespace)
+            self._client = Client(backend)
         return self._client
 
     async def __aenter__(self) -> Self:
@@ -196,7 +205,10 @@ class App:
         forked child). ``close_blocking()`` closes it."""
         with self._blocking_lock:
             if self._blocking is None:
-                self._blocking = BlockingClient.connect(self.url, self.namespace)
+                if self._backend is not None:
+                    self._blocking = BlockingClient(self._backend)
+                else:
+                    self._blocking = BlockingClient.connect(self.url, self.namespace)
             return self._blocking
 
     def close_blocking(self) -> None:
@@ -214,9 +226,11 @@ class App:
         ``WorkerConfig`` fields (``workers=8``, ``queues=[...]``) or ``config=``;
         ``url=`` or ``backend=`` to work elsewhere."""
         if "backend" not in config and "url" not in config:
-            config["url"] = self.url
+            if self._backend is not None:
+                config["backend"] = self._backend
+            else:
+                config["url"] = self.url
         if "config" not in config:
             config.setdefault("namespace", self.namespace)
             config.setdefault("queues", list(self.queues))
         return WorkerPool(handlers=self.handlers(), **config)
-

@@ -54,9 +54,7 @@ def default_task_name(func: Callable[..., Any]) -> str:
     if module == "__main__":
         module = _main_module_name()
     if not module or not qualname or "<" in qualname:
-        raise ConfigError(
-            f"{func!r} has no stable module-level name: give @app.task(name=...)"
-        )
+        raise ConfigError(f"{func!r} has no stable module-level name: give @app.task(name=...)")
     return f"{module}.{qualname}"
 
 
