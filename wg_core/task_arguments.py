@@ -142,7 +142,7 @@ class TaskSignature:
         # In the full signature's order, so the context parameter lands where it is
         # declared, wherever that is.
         ordered = {name: arguments[name] for name in self._full.parameters if name in arguments}
-        bound = inspect.BoundArguments(self._full, ordered)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self._full, ordered)
         try:
             self._full.bind(*bound.args, **bound.kwargs)  # every required one given
         except TypeError as exc:

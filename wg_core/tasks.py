@@ -62,10 +62,11 @@ def _main_module_name() -> str | None:
     """What a worker imports ``__main__`` as: the ``-m`` module, else the script's stem."""
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    if spec is not None and spec.name:
-        return str(spec.name)
+    name = getattr(spec, "name", None)
+    if isinstance(name, str) and name:
+        return name
     path = getattr(main, "__file__", None)
-    if not path:
+    if not isinstance(path, str) or not path:
         return None  # an interactive session
     return os.path.splitext(os.path.basename(path))[0]
 
@@ -172,7 +173,7 @@ class Task(Generic[P, R]):
             queue=validate_queue(DEFAULT_QUEUE if queue is None else queue),
             priority=validate_priority(priority),
         )
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)
 
     @property
     def queue(self) -> str:

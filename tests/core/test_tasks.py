@@ -102,7 +102,7 @@ def test_arguments_are_checked_before_anything_is_stored() -> None:
     assert isinstance(error.value, TypeError)
     assert isinstance(error.value, ValueError)
     assert "argument 'name': expected str, got int" in str(error.value)
-    with pytest.raises(TaskArgumentError, match="not JSON|cannot enqueue"):
+    with pytest.raises(TaskArgumentError, match=r"cannot enqueue a set"):
         task.signature.encode(({1, 2},), {})  # a set is not JSON: refused at the call
 
 
