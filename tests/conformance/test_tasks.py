@@ -172,3 +172,27 @@ async def test_a_stored_payload_that_does_not_fit_goes_dead(
     assert info is not None
     assert info.envelope is not None
     assert info.envelope.retry_count == 0
+
+
+# -- burst mode ----------------------------------------------------------------------------
+
+
+async def test_burst_runs_what_is_ready_and_stops(tasks: Tasks, backend: Backend) -> None:
+    app, client = tasks.app, tasks.app.client()
+    ready = [await tasks.add.enqueue(n) for n in range(8)]
+    due = await tasks.add.with_options(delay=0.01).enqueue(100)  # due, not yet promoted
+    # Fails once, due again 0.05 s later: under the 0.1 s between two idle looks.
+    retried = await tasks.flaky.enqueue(fail_until=2)
+    later = await tasks.add.with_options(delay=3600).enqueue(1)
+    paused = await tasks.add.with_options(queue="held").enqueue(1)
+    await client.pause(queue="held")
+    await asyncio.sleep(0.05)  # the delayed job is due now
+    # Its own scheduler and retrier are slow: burst mode promotes due jobs itself.
+    slow = {**FAST, "scheduler_interval": 3600.0, "retrier_interval": 3600.0}
+    pool = app.pool(workers=2, queues=[*app.queues, "held"], **slow)
+    await asyncio.wait_for(pool.run(burst=True), timeout=60)
+    for job_id in [*ready, due]:
+        assert (await client.get_job(job_id)).state is JobState.COMPLETED  # type: ignore[union-attr]
+    assert await app.result(retried, timeout=1) == 2
+    assert (await client.get_job(later)).state is JobState.SCHEDULED  # type: ignore[union-attr]
+    assert (await client.get_job(paused)).state is JobState.QUEUED  # type: ignore[union-attr]
