@@ -22,13 +22,15 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from wg_core.errors import ConfigError, PayloadError
 from wg_core.jobs import JobContext
 from wg_core.payloads import PayloadDecodeError, decode_payload, encode_payload
 
 __all__ = ["TaskArgumentError", "TaskSignature"]
+
+_SCALARS: Final = frozenset({str, int, float, bool})
 
 
 class TaskArgumentError(ConfigError, TypeError):
@@ -99,6 +101,8 @@ class TaskSignature:
 
     def _encode_one(self, name: str, value: Any, annotation_of: str | None = None) -> Any:
         annotation = self._annotations[annotation_of or name]
+        if type(value) is annotation and annotation in _SCALARS:
+            return value  # the common case: nothing to convert, nothing else to check
         try:
             encoded = encode_payload(value)
             decode_payload(encoded, annotation)
