@@ -82,6 +82,23 @@ class _CallOptions:
     job_id: str | None = None
     connection: object | None = None
 
+    def enqueue_arguments(
+        self, task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The payload of ``task(*args, **kwargs)`` (checked) and the keywords of
+        ``Client.enqueue`` (and ``BlockingClient.enqueue``) that store it."""
+        payload = task.signature.encode(args, kwargs)
+        return payload, {
+            "job_name": task.name,
+            "options": task.options,
+            "queue": self.queue,
+            "priority": self.priority,
+            "delay": self.delay,
+            "at": self.at,
+            "job_id": self.job_id,
+            "connection": self.connection,
+        }
+
 
 class TaskCall:
     """A task with options for one call: ``add.with_options(delay=60).enqueue(2, 3)``.
@@ -95,20 +112,8 @@ class TaskCall:
 
     async def enqueue(self, *args: Any, **kwargs: Any) -> str:
         """Check the arguments, store the job, return its id (see ``Task.enqueue``)."""
-        task = self._task
-        payload = task.signature.encode(args, kwargs)
-        call = self._call
-        return await task.app.client().enqueue(
-            payload,
-            job_name=task.name,
-            options=task.options,
-            queue=call.queue,
-            priority=call.priority,
-            delay=call.delay,
-            at=call.at,
-            job_id=call.job_id,
-            connection=call.connection,
-        )
+        payload, settings = self._call.enqueue_arguments(self._task, args, kwargs)
+        return await self._task.app.client().enqueue(payload, **settings)
 
     @property
     def blocking(self) -> BlockingTaskCall:
@@ -127,20 +132,8 @@ class BlockingTaskCall:
 
     def enqueue(self, *args: Any, **kwargs: Any) -> str:
         """``Task.enqueue``, blocking (from any thread, no event loop needed)."""
-        task = self._task
-        payload = task.signature.encode(args, kwargs)
-        call = self._call
-        return task.app.blocking.enqueue(
-            payload,
-            job_name=task.name,
-            options=task.options,
-            queue=call.queue,
-            priority=call.priority,
-            delay=call.delay,
-            at=call.at,
-            job_id=call.job_id,
-            connection=call.connection,
-        )
+        payload, settings = self._call.enqueue_arguments(self._task, args, kwargs)
+        return self._task.app.blocking.enqueue(payload, **settings)
 
 
 class Task(Generic[P, R]):
