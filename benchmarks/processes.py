@@ -6,7 +6,8 @@ N of ``--processes`` (default ``1,2``), ``--runs`` times each, alternating. The 
 time is read from the jobs themselves: from the first job's start to the last one's
 finish (the kept completed jobs' ``started_at`` and ``finished_at``), so the processes'
 start-up and the burst run's final looks are not counted. Prints jobs/s per N (the
-median run) and each N's ratio to the first.
+median run) and each N's ratio to the first, and the CPU the worker processes used per
+job (all of ``wg worker``'s processes, start-up included: steadier than jobs/s).
 
     python -m benchmarks.processes postgresql://postgres@127.0.0.1:5432/test
     python -m benchmarks.processes redis://127.0.0.1:6379/0 --jobs 20000 --processes 1,2,4
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,13 +45,17 @@ async def _fill(url: str, namespace: str, jobs: int) -> None:
         await client.close()
 
 
-def _burst(url: str, namespace: str, processes: int, workers: int) -> None:
+def _burst(url: str, namespace: str, processes: int, workers: int) -> float:
+    """Run the burst worker; the CPU seconds it and its processes used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [*_wg(), "-u", url, "-n", namespace, "--log-level", "WARNING", "worker",
          "benchmarks.task_app:app", "--burst", "--processes", str(processes),
          "--workers", str(workers)],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 async def _drain_seconds(url: str, namespace: str, jobs: int) -> float:
@@ -83,18 +89,20 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.processes.split(",")]
     rates: dict[int, list[float]] = {n: [] for n in counts}
+    cpu: dict[int, list[float]] = {n: [] for n in counts}
     for _ in range(args.runs):
         for n in counts:
             namespace = f"bp{uuid.uuid4().hex[:10]}"
             try:
                 asyncio.run(_fill(args.url, namespace, args.jobs))
                 started = time.monotonic()
-                _burst(args.url, namespace, n, args.workers)
+                used = _burst(args.url, namespace, n, args.workers)
                 wall = time.monotonic() - started
                 seconds = asyncio.run(_drain_seconds(args.url, namespace, args.jobs))
             finally:
                 _drop(args.url, namespace)
             rates[n].append(args.jobs / max(seconds, 1e-3))
+            cpu[n].append(used / args.jobs * 1e6)
             print(
                 f"  {n} process(es): drained in {seconds:.2f}s ({wall:.2f}s in all)",
                 file=sys.stderr,
@@ -102,7 +110,11 @@ def main() -> None:
     first = statistics.median(rates[counts[0]])
     for n in counts:
         rate = statistics.median(rates[n])
-        print(f"--processes {n}: {rate:8.0f} jobs/s  ({rate / first:.2f}x)")
+        per_job = statistics.median(cpu[n])
+        print(
+            f"--processes {n}: {rate:8.0f} jobs/s  ({rate / first:.2f}x), "
+            f"worker CPU {per_job:.0f} µs/job (start-up included)"
+        )
 
 
 if __name__ == "__main__":
