@@ -171,6 +171,24 @@ def test_processes_restart_a_dead_child_and_drain_on_sigterm(wg: Wg) -> None:
     wait_for(lambda: not any(alive(pid) for pid in children), what="no child left")
 
 
+@pytest.mark.slow
+def test_children_stop_when_the_supervisor_is_killed(wg: Wg) -> None:
+    supervisor = subprocess.Popen(
+        [*wg_command(), "-u", wg.url, "-n", wg.namespace, "worker", "tests.workers.task_app:app",
+         "--processes", "1", *FAST],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: any(alive(i.pid) for i in wg.core(lambda c: c.workers())), what="a worker")
+        [child] = [i.pid for i in wg.core(lambda c: c.workers())]
+    finally:
+        supervisor.kill()  # SIGKILL: no chance to forward anything
+        supervisor.wait()
+    wait_for(lambda: not alive(child), what="the orphaned child to stop by itself")
+    assert wg.core(lambda c: c.workers()) == []  # it drained and unregistered
+
+
 def test_supervisor_gives_up_when_children_keep_dying() -> None:
     supervisor = Supervisor(
         [sys.executable, "-c", "import sys; sys.exit(3)"],
