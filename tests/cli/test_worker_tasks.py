@@ -17,6 +17,7 @@ import pytest
 import tests.workers.task_app as task_app
 from tests.cli.conftest import Wg
 from tests.cli.processes import wait_for, wg_command
+from wg_cli.main import app as wg_app
 from wg_cli.supervisor import GaveUpError, Supervisor
 from wg_core import App, Client
 
@@ -81,23 +82,21 @@ def test_the_apps_own_url_and_namespace_unless_given(
             return await task.enqueue(20, 22)
 
     job_id = asyncio.run(produce())
-    result = wg.runner.invoke(
-        wg_cli_app(), ["worker", "tests.workers.task_app:own", "--burst", "-o", "json", *FAST]
-    )
+    own_target = ["worker", "tests.workers.task_app:own", "--burst", "-o", "json", *FAST]
+    # --namespace on the command line wins over the app's: nothing to do there.
+    elsewhere = wg.runner.invoke(wg_app, [*own_target, "-n", "another_app"])
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert json.loads(elsewhere.stdout)["stats"]["processed"] == 0
+    result = wg.runner.invoke(wg_app, own_target)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["namespace"] == "own_app"
+    doc = json.loads(result.stdout)
+    assert (doc["namespace"], doc["stats"]["processed"]) == ("own_app", 1)
 
     async def read() -> Any:
         async with own:
             return await own.result(job_id, timeout=5)
 
     assert asyncio.run(read()) == 42
-
-
-def wg_cli_app() -> Any:
-    from wg_cli.main import app
-
-    return app
 
 
 def test_a_wrong_app_target_is_a_usage_error(wg: Wg) -> None:
