@@ -58,6 +58,16 @@ def default_task_name(func: Callable[..., Any]) -> str:
     return f"{module}.{qualname}"
 
 
+def _task_name(func: Callable[..., Any], name: str | None) -> str:
+    if name is not None:
+        return validate_job_name(name)
+    default = default_task_name(func)
+    try:
+        return validate_job_name(default)
+    except ConfigError as exc:  # e.g. a module or function name with non-ASCII letters
+        raise ConfigError(f"{exc}; give @app.task(name=...)") from None
+
+
 def _main_module_name() -> str | None:
     """What a worker imports ``__main__`` as: the ``-m`` module, else the script's stem."""
     main = sys.modules.get("__main__")
@@ -155,7 +165,7 @@ class Task(Generic[P, R]):
         """The function itself."""
         self.app = app
         """The app the task belongs to (where it is enqueued)."""
-        self.name: str = validate_job_name(default_task_name(func) if name is None else name)
+        self.name: str = _task_name(func, name)
         """The job name its jobs are stored under."""
         self.options = options
         """Retries, timeout and retry delay of its jobs."""

@@ -177,3 +177,15 @@ async def test_async_with_app_opens_and_closes_its_client(tmp_path: Path) -> Non
     async with app:
         assert app.client() is not first  # a fresh client on each entry
         assert (await app.client().counts()).queued == 1
+
+
+def test_a_default_name_outside_the_rules_asks_for_a_name() -> None:
+    def café(x: int) -> int:
+        return x
+
+    café.__qualname__ = "café"
+    app = App(backend=MemoryBackend("t"))
+    with pytest.raises(
+        ConfigError, match=r"invalid job name 'tests\.core\.test_tasks\.café'.*name="
+    ):
+        app.task(café)
