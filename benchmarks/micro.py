@@ -11,6 +11,10 @@ CPU time (``time.process_time``), median of 5 rounds, so other tenants matter li
 enqueue, a claim-10/complete loop, a claim-1/complete-1 loop. It uses only the backend
 contract, so the same script measures another checkout side by side:
 ``PYTHONPATH=/other/checkout python benchmarks/micro.py sqlite``.
+
+``python -m benchmarks.micro tasks``: what a task's enqueue adds (binding the arguments
+to the signature, checking them against the annotations) to ``Client.enqueue`` of the
+same payload, on the memory backend so that no storage cost hides it (issue 21).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from wg_core import JobOptions
 from wg_core.backend import NewJob
@@ -131,8 +136,56 @@ async def sqlite_main(directory: str) -> None:
         print(f"{name:34} {median:6.1f} µs/job (min {least:6.1f})")
 
 
+async def bench_task(i: int, t: float) -> None:
+    """The task whose enqueue ``tasks_main`` measures (never run)."""
+
+
+async def _enqueue_round(n: int = 20_000) -> dict[str, float]:
+    from wg_core import App
+
+    costs: dict[str, float] = {}
+    # A fresh store for each: the memory backend's cost grows with what it holds.
+    client = App(backend=_memory()).client()
+    await client.open()
+    started = time.process_time()
+    for i in range(n):
+        await client.enqueue({"i": i, "t": 1.0}, job_name="bench")
+    costs["Client.enqueue (memory)"] = (time.process_time() - started) / n * 1e6
+    app = App(backend=_memory())
+    task = app.task(name="bench")(bench_task)
+    await app.client().open()
+    started = time.process_time()
+    for i in range(n):
+        await task.enqueue(i, t=1.0)
+    costs["Task.enqueue (memory)"] = (time.process_time() - started) / n * 1e6
+    started = time.process_time()
+    for i in range(n):
+        task.signature.encode((i,), {"t": 1.0})
+    costs["TaskSignature.encode alone"] = (time.process_time() - started) / n * 1e6
+    return costs
+
+
+def _memory() -> Any:
+    from wg_core import MemoryBackend
+
+    return MemoryBackend("micro")
+
+
+async def tasks_main() -> None:
+    """Print the CPU µs per enqueue of a task and of ``Client.enqueue`` (median of the
+    rounds), and their ratio."""
+    rounds = [await _enqueue_round() for _ in range(ROUNDS)]
+    medians = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+    for name, cost in medians.items():
+        print(f"{name:34} {cost:6.1f} µs/job")
+    ratio = medians["Task.enqueue (memory)"] / medians["Client.enqueue (memory)"]
+    print(f"{'task / client':34} {ratio:6.2f}x")
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["sqlite"]:
+    if sys.argv[1:2] == ["tasks"]:
+        asyncio.run(tasks_main())
+    elif sys.argv[1:2] == ["sqlite"]:
         default = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
         asyncio.run(sqlite_main(sys.argv[2] if len(sys.argv) > 2 else default))
     else:

@@ -5,6 +5,14 @@ client = await Client.connect("sqlite:jobs.db", "myapp")
 await client.enqueue(EmailJob(to="a@b.c", subject="Hi", body="..."))
 await client.enqueue(ReportJob(day="2026-01-01"), queue="reports", priority=10)
 
+app = App("sqlite:jobs.db", "myapp")  # or tasks: @app.task on functions
+
+@app.task
+async def add(a: int, b: int) -> int:
+    return a + b
+
+job_id = await add.enqueue(2, b=3)  # `wg worker myapp.tasks:app` runs it
+
 pool = WorkerPool(handler=process_email, url="sqlite:jobs.db", namespace="myapp")
 # or: WorkerPool(..., queues=["critical", "default"])  (strict order)
 await pool.run()  # until SIGINT/SIGTERM, then drains
@@ -17,6 +25,7 @@ await client.cancel(other_id)  # queued: never runs; running: interrupted
 
 # Types a user meets through Client and WorkerPool. The types for writing a backend
 # (NewJob, Attempt, StoredJob, Move, HeartbeatReply) live in wg_core.backend.
+from wg_core.app import App
 from wg_core.backend import (
     Backend,
     Counters,
@@ -52,6 +61,8 @@ from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.periodic import Periodic
 from wg_core.periodic_records import PeriodicInfo
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
+from wg_core.task_arguments import TaskArgumentError
+from wg_core.tasks import Task
 from wg_core.unique import UNIQUE_BY_PAYLOAD, EnqueueResult, derive_unique_key
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
 from wg_core.worker import PoolStats, WorkerPool
@@ -66,6 +77,7 @@ __all__ = [
     "MAX_RESULT_BYTES",
     "MIN_PRIORITY",
     "UNIQUE_BY_PAYLOAD",
+    "App",
     "Backend",
     "BackendConfigError",
     "BackendError",
@@ -99,6 +111,8 @@ __all__ = [
     "SchemaError",
     "SchemaOutdatedError",
     "StateCounts",
+    "Task",
+    "TaskArgumentError",
     "WgError",
     "WorkerConfig",
     "WorkerInfo",

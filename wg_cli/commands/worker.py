@@ -1,11 +1,15 @@
-"""``wg worker MODULE:HANDLER``: run a ``WorkerPool`` with handlers from your code.
+"""``wg worker TARGET``: run a ``WorkerPool`` with handlers from your code.
 
-``HANDLER`` names a function (it serves every job name, or only the ``--job-name``
-ones) or a mapping ``{job_name: function}``. The current directory is put on
-``sys.path`` first, as ``python -m`` does, so ``wg worker myapp.jobs:handlers`` finds
-``./myapp/jobs.py``. SIGINT/SIGTERM drain: no new claims, running jobs get up to
+``TARGET`` is ``MODULE:HANDLER``: a function (it serves every job name, or only the
+``--job-name`` ones) or a mapping ``{job_name: function}``; or ``MODULE:APP``, a
+``wg_core.App`` whose tasks it serves, on the app's URL and namespace unless
+``--url``/``--namespace`` are given (see ``wg_cli.serving``). The current directory is
+put on ``sys.path`` first, as ``python -m`` does, so ``wg worker myapp.jobs:handlers``
+finds ``./myapp/jobs.py``. SIGINT/SIGTERM drain: no new claims, running jobs get up to
 ``--shutdown-timeout`` to finish, the rest go back to the front of the queue; a second
-signal stops at once. Exit 0 after a clean drain.
+signal stops at once. Exit 0 after a clean drain. ``--burst`` stops once nothing is
+ready; ``--processes N`` runs N worker processes under a supervisor
+(``wg_cli.supervisor``).
 
 Every ``WorkerConfig`` setting is a flag (``--lease 1m``) and a ``WG_*`` variable
 (``WG_LEASE=1m``), derived from ``wg_core.settings.worker_settings()``: the flag wins,
@@ -14,19 +18,19 @@ then the variable, then the default.
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import inspect
+import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Annotated, Any, Final
 
 import typer
 
 from wg_cli.app import app
 from wg_cli.errors import CliError, ExitCode
-from wg_cli.output import document, emit, emit_line, stderr_console
+from wg_cli.output import document, emit, emit_line
+from wg_cli.serving import SETTING_FLAGS, ServeSpec, load_target, serve
 from wg_cli.settings import (
     JsonOpt,
     LogLevelOpt,
@@ -37,67 +41,11 @@ from wg_cli.settings import (
     configure_logging,
     resolve,
 )
-from wg_core import ConfigError, PoolStats, WgError, WorkerConfig, WorkerPool
-from wg_core.settings import WorkerSetting, settings_to_fields, worker_settings
+from wg_cli.supervisor import GaveUpError, Supervisor
+from wg_core.settings import WorkerSetting
 
 __all__ = ["load_target", "worker"]
 
-Routes = tuple[Callable[..., Any] | None, dict[str, Callable[..., Any]] | None]
-
-
-def load_target(target: str, job_names: list[str]) -> Routes:
-    """``(handler, handlers)`` for ``WorkerPool`` from ``MODULE:ATTRIBUTE``."""
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise CliError(
-            f"expected MODULE:HANDLER (e.g. myapp.jobs:send_email), got {target!r}", ExitCode.USAGE
-        )
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise CliError(f"cannot import {module_name!r}: {exc}", ExitCode.USAGE) from None
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise CliError(
-                f"{module_name!r} has no attribute {attribute!r}", ExitCode.USAGE
-            ) from None
-    if isinstance(obj, Mapping):
-        routes = dict(obj)
-        if job_names:
-            missing = [name for name in job_names if name not in routes]
-            if missing:
-                raise CliError(
-                    f"{target} has no handler for {', '.join(missing)}; "
-                    f"it has {', '.join(sorted(routes))}",
-                    ExitCode.USAGE,
-                )
-            routes = {name: routes[name] for name in job_names}
-        return None, routes
-    if not callable(obj):
-        raise CliError(f"{target} is neither a function nor a mapping of them", ExitCode.USAGE)
-    if job_names:
-        return None, dict.fromkeys(job_names, obj)
-    return obj, None
-
-
-def _stats_document(stats: PoolStats) -> dict[str, int]:
-    return {
-        "processed": stats.processed,
-        "failed": stats.failed,
-        "retried": stats.retried,
-        "dead": stats.dead,
-        "released": stats.released,
-        "stale_writes": stats.stale_writes,
-    }
-
-
-_SETTING_FLAGS: Final = tuple(s for s in worker_settings() if s.name != "namespace")
-"""Every ``WorkerConfig`` setting but the namespace (the global ``-n``) as a flag."""
 PANEL: Final = "Worker settings (flag > WG_* variable > default)"
 
 
@@ -124,26 +72,15 @@ def _setting_parameter(setting: WorkerSetting) -> inspect.Parameter:
     )
 
 
-def _name_the_source(message: str, given: Mapping[str, object]) -> str:
-    """``message`` (about a field, "lease must be …") prefixed with the flag or the
-    variable that set that field."""
-    for setting in _SETTING_FLAGS:
-        if message.startswith(f"{setting.name} "):
-            if setting.name in given:
-                return f"{setting.flag}: {message}"
-            if os.environ.get(setting.env, "").strip():
-                return f"{setting.env}: {message}"
-    return message
-
-
 def worker(
     ctx: typer.Context,
     target: Annotated[
         str,
         typer.Argument(
-            metavar="MODULE:HANDLER",
-            help="A handler function, or a {job_name: function} mapping, in an importable "
-            "module (e.g. wg_cli.demo_jobs:handlers).",
+            metavar="MODULE:HANDLER|MODULE:APP",
+            help="A handler function, a {job_name: function} mapping, or a wg App (every "
+            "task), in an importable module (e.g. wg_cli.demo_jobs:handlers, "
+            "myapp.tasks:app).",
         ),
     ],
     job_names: Annotated[
@@ -155,6 +92,24 @@ def worker(
             "pool claims go to the dead-letter queue, as with WorkerPool(handlers=...).",
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            metavar="N",
+            help="Run N worker processes under a supervisor that restarts any that dies, "
+            "forwards SIGINT/SIGTERM so all drain, and exits 0 once they have.",
+            show_default=False,
+        ),
+    ] = None,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst",
+            help="Process the jobs that are ready (including scheduled jobs and retries "
+            "that come due meanwhile), then exit 0 once nothing is ready (CI, cron).",
+        ),
+    ] = False,
     log_level: LogLevelOpt = None,
     url: UrlOpt = None,
     namespace: NamespaceOpt = None,
@@ -162,43 +117,91 @@ def worker(
     json_output: JsonOpt = False,
     **setting_flags: str | list[str] | None,
 ) -> None:
-    """Process jobs until SIGINT/SIGTERM, then drain and exit 0.
+    """Process jobs until SIGINT/SIGTERM (or, with --burst, until none is ready), then
+    drain and exit 0.
 
     Every WorkerConfig setting is a flag below and a WG_* environment variable
     (flag first, then the variable, then the default), e.g. --lease 1m or WG_LEASE=1m.
     """
     settings = resolve(ctx, url, namespace, output, json_output)
-    configure_logging(log_level or settings.log_level or "INFO")
-    given = {
-        setting.name: setting.parse(text, source=setting.flag)
-        for setting in _SETTING_FLAGS
-        if (text := setting_flags.get(setting.name)) is not None
-    }
-    try:
-        config = WorkerConfig.from_env(namespace=settings.namespace, **settings_to_fields(given))
-    except ConfigError as exc:
-        raise CliError(_name_the_source(str(exc), given), ExitCode.USAGE) from None
-    handler, handlers = load_target(target, job_names or [])
-    pool = WorkerPool(handler, handlers=handlers, url=settings.url, config=config)
-    # The pool logs its start (after connecting) and its stop on stderr.
-    try:
-        asyncio.run(pool.run())
-    except RuntimeError as exc:
-        # The pool stops when a background task crashes; report the cause (e.g. the
-        # backend went away) with its own exit code.
-        if isinstance(exc.__cause__, WgError):
-            raise exc.__cause__ from None
-        raise
-    stats = pool.stats
-    if settings.output is OutputFormat.JSON:
-        emit(document(settings, worker_id=pool.worker_id, stats=_stats_document(stats)))
-    elif settings.output is OutputFormat.JSONL:
-        emit_line(document(settings, worker_id=pool.worker_id, stats=_stats_document(stats)))
-    else:
-        stderr_console().print(
-            f"worker {pool.worker_id} stopped: {stats.processed} processed, "
-            f"{stats.retried} retried, {stats.dead} dead, {stats.released} released."
+    if processes is not None and processes < 1:
+        raise CliError(f"--processes must be at least 1, got {processes}", ExitCode.USAGE)
+    level = log_level or settings.log_level or "INFO"
+    configure_logging(level)
+    flags = {name: text for name, text in setting_flags.items() if text is not None}
+    spec = ServeSpec(
+        target=target,
+        job_names=job_names or [],
+        url=settings.url,
+        namespace=settings.namespace,
+        flags=flags,
+        burst=burst,
+        output=settings.output.value,
+        log_level=level,
+    )
+    spec.config()  # refuse bad settings before importing anything
+    loaded = load_target(target, spec.job_names)
+    if loaded.app is not None:
+        # The app's URL, namespace and queues, unless given here.
+        spec = replace(
+            spec,
+            url=settings.url if _given(ctx, "url", url) else loaded.app.url,
+            namespace=(
+                settings.namespace if _given(ctx, "namespace", namespace) else loaded.app.namespace
+            ),
+            flags=_with_app_queues(flags, loaded.app.queues),
         )
+    if processes is None:
+        serve(spec)
+    else:
+        _supervise(spec, processes)
+
+
+def _given(ctx: typer.Context, name: str, value: object) -> bool:
+    """Whether the option was given on the command line (after the command, or before
+    it to the root ``wg``)."""
+    if value is not None:
+        return True
+    # (Compared by name: Typer may carry its own copy of Click's enum.)
+    source = ctx.find_root().get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _with_app_queues(flags: dict[str, Any], queues: tuple[str, ...]) -> dict[str, Any]:
+    if "queues" in flags or os.environ.get("WG_QUEUES", "").strip():
+        return flags
+    return {**flags, "queues": list(queues)}
+
+
+def _supervise(spec: ServeSpec, processes: int) -> None:
+    machine = spec.output != OutputFormat.TABLE.value
+    child = replace(
+        spec,
+        supervised=True,
+        # One JSON line per child, gathered into one document here.
+        output=OutputFormat.JSONL.value if machine else spec.output,
+    )
+    supervisor = Supervisor(
+        [sys.executable, "-m", "wg_cli.serving"],
+        processes,
+        stdin=child.to_json().encode(),
+        capture=machine,
+    )
+    try:
+        code = supervisor.run()
+    except GaveUpError as exc:
+        raise CliError(str(exc), ExitCode.FAILURE) from None
+    if machine:
+        workers = [json.loads(line) for line in supervisor.outputs if line.startswith("{")]
+        doc = document(
+            spec.settings,
+            processes=processes,
+            restarts=supervisor.restarts,
+            workers=[{"worker_id": w.get("worker_id"), "stats": w.get("stats")} for w in workers],
+        )
+        (emit if spec.output == OutputFormat.JSON.value else emit_line)(doc)
+    if code != 0:
+        raise CliError("a worker process did not stop cleanly (see above)", ExitCode.FAILURE)
 
 
 # Typer reads the signature: the settings' flags join the declared parameters, so a
@@ -206,6 +209,6 @@ def worker(
 _signature = inspect.signature(worker, eval_str=True)
 _declared = [p for p in _signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
 worker.__signature__ = _signature.replace(  # type: ignore[attr-defined]
-    parameters=[*_declared, *(_setting_parameter(s) for s in _SETTING_FLAGS)]
+    parameters=[*_declared, *(_setting_parameter(s) for s in SETTING_FLAGS)]
 )
 app.command()(worker)

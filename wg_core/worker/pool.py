@@ -53,6 +53,7 @@ from wg_core.periodic import Periodic
 from wg_core.urls import backend_from_url, redact_url
 from wg_core.worker.acks import Acknowledger
 from wg_core.worker.backoff import Backoff
+from wg_core.worker.burst import watch_burst
 from wg_core.worker.claiming import Claimer
 from wg_core.worker.leases import LeaseKeeper
 from wg_core.worker.ledger import Ledger, PoolStats
@@ -227,9 +228,14 @@ class WorkerPool:
                 logger.warning("backend unreachable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
 
-    async def run(self) -> None:
-        """Start, process jobs until SIGINT/SIGTERM or ``shutdown()``, drain, return."""
+    async def run(self, *, burst: bool = False) -> None:
+        """Start, process jobs until SIGINT/SIGTERM or ``shutdown()``, drain, return.
+
+        ``burst=True``: also stop once no job is ready for this pool (``worker.burst``)."""
         await self.start()
+        if burst:
+            watcher = asyncio.create_task(watch_burst(self._shared, self.shutdown), name="wg-burst")
+            self._main.add_done_callback(lambda _: watcher.cancel())  # type: ignore[union-attr]
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
