@@ -27,6 +27,7 @@ from wg_core.backends.redis.claiming import (
     claim_reply,
 )
 from wg_core.backends.redis.history import RedisHistory
+from wg_core.backends.redis.imports import RedisImports
 from wg_core.backends.redis.keys import (
     STATE_LETTER,
     TOKEN_QUEUE_MARK,
@@ -48,7 +49,7 @@ __all__ = ["RedisBackend"]
 _MAX_BATCH: Final = 1000
 
 
-class RedisBackend(RedisHistory, RedisAdmin):
+class RedisBackend(RedisHistory, RedisAdmin, RedisImports):
     """wg's backend on Redis ≥ 6.2. See the package docstring for the guarantees.
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as

@@ -799,6 +799,73 @@ WHERE state = 'cancelled'
   AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
 FOR UPDATE
 
+-- Import (wg migrate): one job in its own state with its times (bound as Unix
+-- microseconds, NULL for "now"), unless its id is stored in any table already: a NOT
+-- EXISTS probe of the other tables' job_id indexes, and the target table's own unique
+-- index (ON CONFLICT DO NOTHING, so that a racing import skips instead of failing).
+-- Each returns its row count: 1 stored, 0 skipped.
+
+-- name: import_queued
+INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
+SELECT %(raw)s::text, %(job_id)s::text, %(job_name)s::text,
+       coalesce(to_timestamp(%(at_us)s::bigint / 1000000.0), now()), %(queue)s::text,
+       %(priority)s::smallint
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = %(job_id)s::text)
+ON CONFLICT DO NOTHING
+
+-- name: import_scheduled
+INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
+SELECT %(raw)s::text, %(job_id)s::text, %(job_name)s::text, %(due_us)s::bigint / 1000000,
+       mod(%(due_us)s::bigint, 1000000), %(queue)s::text, %(priority)s::smallint
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = %(job_id)s::text)
+ON CONFLICT DO NOTHING
+
+-- name: import_retry
+INSERT INTO "{ns}_retry"
+    (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
+SELECT %(raw)s::text, %(job_id)s::text, %(job_name)s::text, %(due_us)s::bigint / 1000000,
+       mod(%(due_us)s::bigint, 1000000), %(last_error)s::text, %(queue)s::text,
+       %(priority)s::smallint
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = %(job_id)s::text)
+ON CONFLICT DO NOTHING
+
+-- name: import_dead
+INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error, died_at, queue, priority)
+SELECT %(raw)s::text, %(job_id)s::text, %(job_name)s::text, %(last_error)s::text,
+       coalesce(to_timestamp(%(at_us)s::bigint / 1000000.0), now()), %(queue)s::text,
+       %(priority)s::smallint
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = %(job_id)s::text)
+ON CONFLICT DO NOTHING
+
+-- name: import_finished
+INSERT INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT %(state)s::text, %(raw)s::text, %(job_id)s::text, %(job_name)s::text,
+       %(queue)s::text, %(priority)s::smallint, %(result)s::text, %(last_error)s::text,
+       to_timestamp(%(started_us)s::bigint / 1000000.0),
+       to_timestamp(%(finished_us)s::bigint / 1000000.0),
+       to_timestamp(%(expires_us)s::bigint / 1000000.0),
+       %(progress)s::float8, %(progress_message)s::text,
+       to_timestamp(%(progress_us)s::bigint / 1000000.0)
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = %(job_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = %(job_id)s::text)
+ON CONFLICT DO NOTHING
+
 -- name: insert_job
 INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
 VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)
