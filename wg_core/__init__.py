@@ -31,6 +31,7 @@ from wg_core.blocking import BlockingClient
 from wg_core.client import Client, JobSpec
 from wg_core.envelope import DEFAULT_JOB_NAME, Envelope, EnvelopeError
 from wg_core.errors import (
+    ActiveWorkersError,
     BackendConfigError,
     BackendError,
     BackendUnavailableError,
@@ -47,6 +48,7 @@ from wg_core.errors import (
     WgError,
 )
 from wg_core.jobs import JobContext, JobInfo
+from wg_core.migrating import MigrationReport, migrate, migrate_urls
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
@@ -61,6 +63,7 @@ __all__ = [
     "MAX_PRIORITY",
     "MAX_RESULT_BYTES",
     "MIN_PRIORITY",
+    "ActiveWorkersError",
     "Backend",
     "BackendConfigError",
     "BackendError",
@@ -81,6 +84,7 @@ __all__ = [
     "JobSpec",
     "JobState",
     "MemoryBackend",
+    "MigrationReport",
     "MissingDependencyError",
     "NamespaceNotFoundError",
     "PayloadError",
@@ -96,6 +100,8 @@ __all__ = [
     "WorkerPool",
     "__version__",
     "backend_from_url",
+    "migrate",
+    "migrate_urls",
     "redact_url",
 ]
 
