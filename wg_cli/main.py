@@ -39,6 +39,7 @@ _COMMAND_MODULES: Final = (
     "demo",
     "namespace",
     "upgrade",
+    "migrate",
 )
 
 
