@@ -28,8 +28,10 @@ state; each page is one ``import_jobs`` call on the target.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -43,6 +45,7 @@ from wg_core.urls import backend_from_url, redact_url
 __all__ = [
     "ACTIVE_WITHIN",
     "COPIED_STATES",
+    "DEFAULT_BATCH",
     "MigrationReport",
     "imported",
     "migrate",
@@ -63,7 +66,7 @@ ACTIVE_WITHIN: Final = 60.0
 """Seconds since a worker's last heartbeat within which it counts as active (a worker
 heartbeats every few seconds; one silent for longer has stopped or crashed)."""
 
-DEFAULT_BATCH: Final = 500
+DEFAULT_BATCH: Final = 2000
 """Jobs per page read from the source and per ``import_jobs`` call on the target."""
 
 Progress = Callable[[int, int], None]
@@ -238,14 +241,44 @@ async def migrate(
     total = report.total_found
     report.found = _per_state()  # counted again as read: the source may change meanwhile
     done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if on_progress is not None:
+            on_progress(done, max(total, done))
+
     for state in COPIED_STATES:
-        offset = 0
-        while True:
-            page = await source.list_jobs(
-                JobQuery(state=state, limit=batch_size, offset=offset, queue=queue)
-            )
-            if not page:
-                break
+        await _copy_state(source, target, state, queue, batch_size, move, report, advance)
+    await _copy_pauses(source, target, queue, report)
+    return report
+
+
+async def _copy_state(
+    source: Backend,
+    target: Backend,
+    state: JobState,
+    queue: str | None,
+    batch_size: int,
+    move: bool,
+    report: MigrationReport,
+    advance: Callable[[int], None],
+) -> None:
+    """Copy (or move) every job of ``state``, page by page."""
+
+    def read(offset: int) -> Coroutine[Any, Any, list[StoredJob]]:
+        return source.list_jobs(JobQuery(state=state, limit=batch_size, offset=offset, queue=queue))
+
+    offset = 0
+    ahead: asyncio.Future[list[StoredJob]] | None = None
+    try:
+        page = await read(0)
+        while page:
+            full = len(page) == batch_size
+            if full and not move:
+                # A copy knows where the next page starts: read it while this one is
+                # converted and written. (A move learns it only once it has deleted.)
+                ahead = asyncio.ensure_future(read(offset + len(page)))
             stored = await target.import_jobs([imported(job) for job in page])
             report.found[state] += len(page)
             report.copied[state] += stored
@@ -257,13 +290,15 @@ async def migrate(
                 offset += len(page) - gone
             else:
                 offset += len(page)
-            done += len(page)
-            if on_progress is not None:
-                on_progress(done, max(total, done))
-            if len(page) < batch_size:
-                break
-    await _copy_pauses(source, target, queue, report)
-    return report
+            advance(len(page))
+            if not full:
+                return
+            page, ahead = (await ahead if ahead is not None else await read(offset)), None
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead
 
 
 async def _copy_pauses(

@@ -22,7 +22,7 @@ from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import document, emit, emit_line, stderr_console, stdout_console
 from wg_cli.settings import JsonOpt, NamespaceOpt, OutputFormat, OutputOpt, resolve
 from wg_core import ActiveWorkersError, MigrationReport, migrate_urls
-from wg_core.migrating import COPIED_STATES
+from wg_core.migrating import COPIED_STATES, DEFAULT_BATCH
 
 __all__ = ["migrate"]
 
@@ -36,6 +36,7 @@ def _run(
     dry_run: bool,
     move: bool,
     force: bool,
+    batch_size: int,
     show_progress: bool,
 ) -> MigrationReport:
     console = stderr_console()
@@ -62,6 +63,7 @@ def _run(
                 dry_run=dry_run,
                 move=move,
                 force=force,
+                batch_size=batch_size,
                 on_progress=advance,
             )
         )
@@ -86,6 +88,10 @@ def migrate(
         bool,
         typer.Option("--force", help="Run even though workers of the source are active."),
     ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", min=1, help="Jobs per page read from the source and written."),
+    ] = DEFAULT_BATCH,
     dry_run: DryRunOpt = False,
     namespace: NamespaceOpt = None,
     output: OutputOpt = None,
@@ -111,6 +117,7 @@ def migrate(
             dry_run=dry_run,
             move=move,
             force=force,
+            batch_size=batch_size,
             show_progress=not settings.machine,
         )
     except ActiveWorkersError as exc:

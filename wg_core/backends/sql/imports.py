@@ -52,19 +52,40 @@ def _params(job: ImportedJob) -> dict[str, Any]:
     }
 
 
+def _runs(jobs: Sequence[ImportedJob]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``jobs`` as runs of one block each, in order (a page of one state is one run)."""
+    runs: list[tuple[str, list[dict[str, Any]]]] = []
+    for job in jobs:
+        block = _BLOCKS[JobState(job.state)]
+        if not runs or runs[-1][0] != block:
+            runs.append((block, []))
+        runs[-1][1].append(_params(job))
+    return runs
+
+
 class ImportVerbs(UnitRunner):
     """``import_jobs``, written over ``_run``; ``SqlBackend`` provides it."""
 
+    async def _import_rows(
+        self, session: SqlSession, block: str, rows: Sequence[dict[str, Any]]
+    ) -> int:
+        """Run ``block`` once per row; how many rows it stored. A dialect may send them
+        all at once (PostgreSQL: one pipelined ``executemany``)."""
+        stored = 0
+        for params in rows:
+            stored += await session.execute(block, params)
+        return stored
+
     async def import_jobs(self, jobs: Sequence[ImportedJob]) -> int:
         """Store each job in its state unless its id is stored already; how many were."""
-        work = [(_BLOCKS[JobState(job.state)], _params(job)) for job in jobs]
+        runs = _runs(jobs)
 
         async def body(session: SqlSession) -> tuple[int, bool]:
             stored, ready = 0, False
-            for (block, params), job in zip(work, jobs, strict=True):
-                if await session.execute(block, params):
-                    stored += 1
-                    ready = ready or job.state is JobState.QUEUED
+            for block, rows in runs:
+                count = await self._import_rows(session, block, rows)
+                stored += count
+                ready = ready or (count > 0 and block == _BLOCKS[JobState.QUEUED])
             if ready:
                 await self._announce(session)
             return stored, ready
