@@ -41,6 +41,7 @@ _COMMAND_MODULES: Final = (
     "demo",
     "namespace",
     "upgrade",
+    "migrate",
 )
 
 

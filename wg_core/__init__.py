@@ -40,6 +40,7 @@ from wg_core.blocking import BlockingClient
 from wg_core.client import Client, JobSpec
 from wg_core.envelope import DEFAULT_JOB_NAME, Envelope, EnvelopeError
 from wg_core.errors import (
+    ActiveWorkersError,
     BackendConfigError,
     BackendError,
     BackendUnavailableError,
@@ -57,6 +58,7 @@ from wg_core.errors import (
 )
 from wg_core.jobs import JobContext, JobInfo
 from wg_core.limits import QueueLimit
+from wg_core.migrating import MigrationReport, migrate, migrate_urls
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.periodic import Periodic
 from wg_core.periodic_records import PeriodicInfo
@@ -77,6 +79,7 @@ __all__ = [
     "MAX_RESULT_BYTES",
     "MIN_PRIORITY",
     "UNIQUE_BY_PAYLOAD",
+    "ActiveWorkersError",
     "App",
     "Backend",
     "BackendConfigError",
@@ -99,6 +102,7 @@ __all__ = [
     "JobSpec",
     "JobState",
     "MemoryBackend",
+    "MigrationReport",
     "MissingDependencyError",
     "NamespaceNotFoundError",
     "PayloadError",
@@ -120,6 +124,8 @@ __all__ = [
     "__version__",
     "backend_from_url",
     "derive_unique_key",
+    "migrate",
+    "migrate_urls",
     "redact_url",
 ]
 

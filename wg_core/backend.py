@@ -99,6 +99,7 @@ from wg_core.records import (
     Completion,
     Counters,
     HeartbeatReply,
+    ImportedJob,
     JobQuery,
     JobState,
     Move,
@@ -130,6 +131,7 @@ __all__ = [
     "Completion",
     "Counters",
     "HeartbeatReply",
+    "ImportedJob",
     "JobQuery",
     "JobState",
     "Move",
@@ -365,6 +367,18 @@ class Backend(Protocol):
 
     async def get_job(self, job_id: str) -> StoredJob | None:
         """The job with that id in any state, or ``None``."""
+        ...
+
+    async def import_jobs(self, jobs: Sequence[ImportedJob]) -> int:
+        """Store jobs copied from another namespace, each in its own state with its
+        times (``ImportedJob``), for ``wg migrate``. A job whose id is already stored
+        here, in any state, is skipped, atomically (the id's unique index, one script:
+        never a check in Python then a write), so that importing the same jobs twice
+        stores each once. The batch is one transaction / script call. QUEUED jobs go to
+        the back of their queue and priority in the order given, and wake idle
+        claimers; DEAD and finished jobs follow those already there in listing order.
+        Counters, pause flags and workers are not touched. Returns how many were
+        stored."""
         ...
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:

@@ -18,12 +18,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from wg_core.backend import (
+    FINISHED_STATES,
     Attempt,
     Backend,
     CancelOutcome,
     Completion,
     Counters,
     HeartbeatReply,
+    ImportedJob,
     JobQuery,
     JobState,
     Move,
@@ -58,6 +60,38 @@ def _seconds(name: str, value: float, *, positive: bool) -> None:
     if math.isinf(value) or value < 0 or (positive and value == 0):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name} must be finite and {bound}, not {value!r}")
+
+
+def _instant(name: str, value: float | None, *, required: bool) -> None:
+    """A point in time (Unix seconds): a finite number, or ``None`` where allowed."""
+    if value is None:
+        if required:
+            raise ValueError(f"{name} is required for this state")
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of Unix seconds, not {value!r}")
+
+
+def _check_imported(jobs: Sequence[ImportedJob]) -> None:
+    """Guards of ``import_jobs``: every job complete for its state, ids distinct."""
+    seen: set[str] = set()
+    for job in jobs:
+        if not job.job_id:
+            raise ValueError("a job to import needs a job id")
+        if job.job_id in seen:
+            raise ValueError(f"job id {job.job_id!r} appears twice in one import batch")
+        seen.add(job.job_id)
+        state = JobState(job.state)
+        if state is JobState.RUNNING:
+            raise ValueError("running jobs cannot be imported; stop their workers first")
+        validate_queue(job.queue)
+        validate_priority(job.priority)
+        _instant("due_at", job.due_at, required=state in _DUE_STATES)
+        finished = state in FINISHED_STATES
+        _instant("updated_at", job.updated_at, required=False)
+        _instant("started_at", job.started_at, required=False)
+        _instant("finished_at", job.finished_at, required=finished)
+        _instant("expires_at", job.expires_at, required=finished)
 
 
 def _count(name: str, value: int, *, minimum: int) -> None:
@@ -311,6 +345,11 @@ class CheckedBackend:
     async def get_job(self, job_id: str) -> StoredJob | None:
         """The job with that id, or ``None``."""
         return await self._inner.get_job(job_id) if job_id else None
+
+    async def import_jobs(self, jobs: Sequence[ImportedJob]) -> int:
+        """Store jobs copied from another namespace (ids already here are skipped)."""
+        _check_imported(jobs)
+        return await self._inner.import_jobs(jobs) if jobs else 0
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:
         """Apply admin moves to QUEUED."""

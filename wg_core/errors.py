@@ -11,6 +11,8 @@ The tree::
     ├── JobFailedError            ``Client.result`` of a job that ended dead or cancelled
     ├── NamespaceNotFoundError    a reader opened a namespace (or SQLite file) that does
     │                             not exist; nothing was created (also a LookupError)
+    ├── ActiveWorkersError        ``migrate`` refused: the source namespace has workers
+    │                             that heartbeat (stop them, or pass ``force``)
     └── BackendError              the storage failed; driver errors are translated to this
         ├── BackendUnavailableError   cannot reach the server (refused, timeout, DNS):
         │                             worth retrying later
@@ -31,6 +33,7 @@ failure of wg. Any other exception raised by a handler counts as retryable.
 from __future__ import annotations
 
 __all__ = [
+    "ActiveWorkersError",
     "BackendConfigError",
     "BackendError",
     "BackendUnavailableError",
@@ -152,3 +155,7 @@ class SchemaOutdatedError(SchemaError):
         super().__init__(message)
         self.found = found
         """The layout version the namespace records (0: none recorded), if known."""
+
+
+class ActiveWorkersError(WgError):
+    """The source namespace has active workers: stop them before migrating (or force)."""

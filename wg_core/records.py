@@ -16,6 +16,7 @@ __all__ = [
     "Completion",
     "Counters",
     "HeartbeatReply",
+    "ImportedJob",
     "JobQuery",
     "JobState",
     "Move",
@@ -158,6 +159,38 @@ class StoredJob:
     progress: Progress | None = None
     cancel_requested: bool = False
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportedJob:
+    """A job to store as it stands in another namespace (``Backend.import_jobs``, which
+    ``wg migrate`` calls): in ``state`` (any but RUNNING), with its id, queue, priority
+    and times kept. Every time is absolute Unix seconds (the source backend's clock).
+
+    ``due_at``: when a SCHEDULED or RETRY job is due (required for those states; a
+    time already passed makes it due at once). ``updated_at``: when a QUEUED job was
+    enqueued or a DEAD job died (``None``: now). ``last_error``: a RETRY or DEAD job's
+    error (as its envelope carries it, for the backends that index it), a CANCELLED
+    job's recorded reason. ``result``, ``started_at``, ``finished_at``, ``expires_at``
+    (both required for COMPLETED and CANCELLED) and ``progress``: as ``StoredJob``'s.
+
+    Fields other helpers add to stored jobs (a unique key, a limit key) belong here
+    too, copied in ``wg_core.migrating.imported``."""
+
+    job_id: str
+    job_name: str
+    raw: str
+    state: JobState
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    due_at: float | None = None
+    updated_at: float | None = None
+    last_error: str | None = None
+    result: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    expires_at: float | None = None
+    progress: Progress | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,6 +2,8 @@
 
 ==========================  ==================================
 ``redis://``, ``rediss://``  ``RedisBackend``   (``wg[redis]``)
+``redis+sentinel://``,
+``rediss+sentinel://``       ``RedisBackend`` through Sentinel (``wg[redis]``)
 ``postgres://``,
 ``postgresql://``            ``PostgresBackend`` (``wg[postgres]``)
 ``mysql://``                 ``MySqlBackend``    (``wg[mysql]``)
@@ -31,6 +33,8 @@ DEFAULT_URL = "sqlite:wg.db"
 _BACKENDS: dict[str, tuple[str, str]] = {
     "redis": ("wg_core.backends.redis", "RedisBackend"),
     "rediss": ("wg_core.backends.redis", "RedisBackend"),
+    "redis+sentinel": ("wg_core.backends.redis", "RedisBackend"),
+    "rediss+sentinel": ("wg_core.backends.redis", "RedisBackend"),
     "postgres": ("wg_core.backends.postgres", "PostgresBackend"),
     "postgresql": ("wg_core.backends.postgres", "PostgresBackend"),
     "mysql": ("wg_core.backends.mysql", "MySqlBackend"),

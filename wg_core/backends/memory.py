@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from wg_core.backend import (
+    FINISHED_STATES,
     Attempt,
     Completion,
     HeartbeatReply,
+    ImportedJob,
     JobState,
     NewJob,
     Progress,
@@ -99,6 +101,51 @@ class MemoryBackend(MemoryPeriodic):
             ids = self._store_new(jobs)
         self._waiters.wake_all()
         return ids
+
+    async def import_jobs(self, jobs: Sequence[ImportedJob]) -> int:
+        now = self._clock()
+        stored = 0
+        with self._lock:
+            for job in jobs:
+                if job.job_id in self._jobs:
+                    continue  # already here, in any state: importing again stores nothing
+                self._jobs[job.job_id] = self._imported(job, now)
+                stored += 1
+        self._waiters.wake_all()
+        return stored
+
+    def _imported(self, job: ImportedJob, now: float) -> MemoryJob:
+        """The stored form of an imported job, in the order its state lists by (under
+        the lock); a QUEUED one is made ready."""
+        state = JobState(job.state)
+        finished = state in FINISHED_STATES
+        if state is JobState.DEAD:
+            seq = next(self._dead_seq)
+        elif finished:
+            seq = next(self._finish_seq)
+        else:
+            seq = next(self._seq)
+        stored = MemoryJob(
+            job_id=job.job_id,
+            job_name=job.job_name,
+            raw=job.raw,
+            state=state,
+            seq=seq,
+            queue=job.queue,
+            priority=job.priority,
+            due_at=job.due_at if state in (JobState.SCHEDULED, JobState.RETRY) else None,
+            updated_at=(job.finished_at if finished else job.updated_at) or now,
+        )
+        if finished:
+            stored.result = job.result
+            stored.started_at = job.started_at
+            stored.finished_at = job.finished_at
+            stored.expires_at = job.expires_at
+            stored.progress = job.progress
+            stored.last_error = job.last_error
+        if state is JobState.QUEUED:
+            self._ready.push(stored)
+        return stored
 
     # -- working -------------------------------------------------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
@@ -31,6 +31,32 @@ if TYPE_CHECKING:
     import psycopg_pool
 
 __all__ = ["PostgresBackend"]
+
+_COLUMN_NAMES: Final = {
+    "raw": "raws",
+    "job_id": "job_ids",
+    "job_name": "job_names",
+    "queue": "queues",
+    "priority": "priorities",
+    "state": "states",
+    "due_us": "due_us",
+    "at_us": "at_us",
+    "last_error": "last_errors",
+    "result": "results",
+    "started_us": "started_us",
+    "finished_us": "finished_us",
+    "expires_us": "expires_us",
+    "progress": "progresses",
+    "progress_message": "progress_messages",
+    "progress_us": "progress_us",
+}
+"""Each import parameter of the engine (one row) and the array the blocks take it in."""
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The engine's rows of import parameters as the arrays the PostgreSQL blocks take."""
+    return {column: [row[name] for row in rows] for name, column in _COLUMN_NAMES.items()}
+
 
 T = TypeVar("T")
 
@@ -189,6 +215,12 @@ class PostgresBackend(Listening):
                 "PostgresBackend enqueues through a psycopg (3) connection, "
                 f"not {type(connection).__name__}"
             )
+
+    async def _import_rows(
+        self, session: SqlSession, block: str, rows: Sequence[dict[str, Any]]
+    ) -> int:
+        # One statement for the page: its columns as arrays (see the import blocks).
+        return await session.execute(block, _columns(rows))
 
     async def _insert(self, session: SqlSession, block: str, jobs: Sequence[NewJob]) -> None:
         if block == "enqueue_jobs" and len(jobs) == 1:

@@ -27,6 +27,7 @@ from wg_core.backends.redis.claiming import (
     claim_reply,
 )
 from wg_core.backends.redis.history import RedisHistory
+from wg_core.backends.redis.imports import RedisImports
 from wg_core.backends.redis.keys import (
     STATE_LETTER,
     TOKEN_QUEUE_MARK,
@@ -54,7 +55,7 @@ def _attempts(items: Sequence[Attempt | Completion]) -> list[Attempt]:
     return [item.attempt if isinstance(item, Completion) else item for item in items]
 
 
-class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin):
+class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisImports):
     """wg's backend on Redis ≥ 6.2. See the package docstring for the guarantees.
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as

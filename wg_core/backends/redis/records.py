@@ -9,10 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wg_core.backend import JobState, Progress, StoredJob
+from wg_core.backend import ImportedJob, JobState, Progress, StoredJob
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["attempt_extras", "attempt_meta", "attempt_priority", "finished_job"]
+__all__ = [
+    "attempt_extras",
+    "attempt_meta",
+    "attempt_priority",
+    "finished_job",
+    "finished_record",
+]
 
 
 def attempt_meta(meta: str) -> tuple[str, str | None, float | None]:
@@ -81,6 +87,35 @@ def finished_job(job_id: str, record: str) -> StoredJob:
         progress=progress,
         last_error=None if error is None else str(error),
     )
+
+
+def finished_record(job: ImportedJob) -> str:
+    """The ``{ns}:finished`` record of an imported COMPLETED or CANCELLED job, as
+    scripts.lua's ``finished_record`` writes one (``finished_job`` reads it back): its
+    start time and progress go in an attempt's record of seven fields."""
+    progress = job.progress
+    attempt: list[Any] = [job.job_id, "", job.started_at or 0, job.queue, job.priority, 0]
+    if progress is not None:
+        attempt.append(
+            {
+                "fraction": progress.fraction,
+                "message": progress.message,
+                "updated_at": progress.updated_at,
+            }
+        )
+    header: dict[str, Any] = {
+        "state": str(job.state),
+        "finished_at": f"{job.finished_at:.6f}",
+        "expires_at": f"{job.expires_at:.6f}",
+        "attempt": attempt,
+    }
+    body = job.raw
+    if job.result is not None:
+        header["result_bytes"] = len(job.result.encode("utf-8", "surrogateescape"))
+        body = job.result + job.raw
+    if job.last_error is not None:
+        header["last_error"] = job.last_error
+    return json.dumps(header, separators=(",", ":")) + "\n" + body
 
 
 def _seconds(value: Any) -> float | None:

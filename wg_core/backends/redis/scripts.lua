@@ -1419,6 +1419,57 @@ end
 redis.call('HDEL', KEYS[1], ARGV[1])
 return nil
 
+-- name: import_jobs
+-- KEYS: ids, aliases, placements, queues, order, died, finished, expiry, then the
+-- queue's jobs, prio, schedule, retry, dead, wake, completed, cancelled.
+-- ARGV: queue name, then rows of 6: job id, state letter (q s t d c x), priority, time
+-- (s, t: due; d: death, '' for now; c, x: finish), expiry (c, x; else ''), text (the
+-- envelope; for c, x the finished record, see finished_record).
+-- wg migrate's import: each job lands in its state's structure unless its id is in the
+-- index already (any state: skipped), so that importing twice stores each job once.
+-- Returns how many were stored.
+local queue = ARGV[1]
+local q = {jobs = KEYS[9], prio = KEYS[10], wake = KEYS[14], spec = queue == 'default'}
+local stored, named = 0, false
+for i = 2, #ARGV, 6 do
+  local id, letter, priority = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local at, expires, text = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  if redis.call('HSETNX', KEYS[1], id, letter) == 1 then
+    stored = stored + 1
+    if letter == 'c' or letter == 'x' then
+      redis.call('HSET', KEYS[7], id, text)
+      redis.call('ZADD', letter == 'c' and KEYS[15] or KEYS[16], at, id)
+      redis.call('ZADD', KEYS[8], expires, id)
+    else
+      redis.call('HSET', KEYS[1], id, letter .. text)
+      if letter == 'q' then
+        push_job(q, text, priority, KEYS[5], false)
+      elseif letter == 's' then
+        redis.call('ZADD', KEYS[11], at, text)
+      elseif letter == 't' then
+        redis.call('ZADD', KEYS[12], at, text)
+      else
+        redis.call('LPUSH', KEYS[13], text)
+        if at == '' then
+          at = string.format('%.6f', (now_seconds()))
+        end
+        redis.call('HSET', KEYS[6], id, at)
+      end
+      if not says_id(text, id) then
+        redis.call('HSET', KEYS[2], text, id)
+      end
+    end
+    if queue ~= 'default' or priority ~= 0 then
+      redis.call('HSET', KEYS[3], id, queue .. ' ' .. priority)
+      if queue ~= 'default' and not named then
+        named = true
+        redis.call('SADD', KEYS[4], queue)
+      end
+    end
+  end
+end
+return stored
+
 -- name: move_to_queue
 -- KEYS: the queue's jobs, schedule, retry, dead, then ids, died, aliases, then the
 -- queue's prio, wake, then placements, order, then finished, expiry, then the queue's

@@ -27,9 +27,11 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from wg_core.backends.redis.scripts import Script
+from wg_core.backends.redis.sentinel import SentinelUrl, is_sentinel_url, parse_sentinel_url
 from wg_core.errors import (
     BackendConfigError,
     BackendError,
@@ -91,6 +93,11 @@ class Lane:
         idle = self.idle
         connection = idle.pop() if idle else await self._pool.get_connection()
         try:
+            if not connection.is_connected:
+                # connect() rather than the implicit reconnect of a send: through
+                # Sentinel it asks where the master is now (after a failover, not the
+                # address this connection last had).
+                await connection.connect()
             await connection.send_packed_command(packed, check_health=False)
             reply = await connection.read_response()
         except redis_errors.ResponseError:
@@ -132,6 +139,17 @@ async def read_reply(connection: Any) -> Any:
 _REFUSALS: Final = ("NOAUTH", "WRONGPASS", "NOPERM", "DB index is out of range", "ERR AUTH")
 
 
+# Error replies of a server that is changing roles or not ready yet (a Sentinel
+# failover: a demoted master, one that lost its replicas; a restart loading its data):
+# a later call, on a fresh connection, succeeds.
+_TRANSIENT: Final = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING")
+
+
+def _changing_roles(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error reply of a server changing roles (``_TRANSIENT``)."""
+    return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(_TRANSIENT)
+
+
 def _refuses_config(exc: BaseException) -> bool:
     if isinstance(
         exc,
@@ -171,7 +189,12 @@ class Transport:
         connect_timeout: float,
         max_connections: int | None,
     ) -> None:
-        check_url(url)
+        self._sentinel: SentinelUrl | None = None
+        if is_sentinel_url(url):
+            self._sentinel = parse_sentinel_url(url)
+        else:
+            check_url(url)
+        self._manager: Sentinel | None = None  # the clients of the sentinels, made once
         self.url = url
         self.display_url = redact_url(url)
         self._namespace = namespace
@@ -188,9 +211,10 @@ class Transport:
     # -- connections ---------------------------------------------------------------------
 
     def connect(self) -> aioredis.Redis:
-        """A new redis-py client (and pool) for this URL, with wg's settings."""
-        client: aioredis.Redis = aioredis.Redis.from_url(
-            self.url,
+        """A new redis-py client (and pool) for this URL, with wg's settings; through
+        Sentinel, a client of the service's master that asks the sentinels where it is
+        on every new connection."""
+        options: dict[str, Any] = dict(
             decode_responses=True,
             # Stored text that is not UTF-8 (another program's bytes) must reach the worker,
             # which buries it, instead of failing every claim; it is written back byte for
@@ -207,7 +231,28 @@ class Transport:
             max_connections=self._max_connections,
             retry=Retry(NoBackoff(), 0),
         )
-        return client
+        if self._sentinel is None:
+            client: aioredis.Redis = aioredis.Redis.from_url(self.url, **options)
+            return client
+        found = self._sentinel
+        if self._manager is None:
+            self._manager = Sentinel(
+                list(found.sentinels),
+                # Asking the sentinels is bounded (one that does not answer is skipped).
+                sentinel_kwargs={
+                    "socket_timeout": self._connect_timeout,
+                    "socket_connect_timeout": self._connect_timeout,
+                    **found.sentinel_options(),
+                },
+            )
+        manager = self._manager
+        master: aioredis.Redis = manager.master_for(
+            found.service,
+            redis_class=aioredis.Redis,
+            **options,
+            **found.server_options(),
+        )
+        return master
 
     async def open(self) -> None:
         """Connect and check the server (idempotent)."""
@@ -274,6 +319,9 @@ class Transport:
                 await give_back(lane)
             # The lane's connections are the pool's, in use: aclose closes them too.
             await client.aclose()
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            await manager.aclose()
 
     def ready(self) -> aioredis.Redis:
         """The plain-command client; raises if the backend is not open."""
@@ -305,6 +353,8 @@ class Transport:
             return BackendConfigError(f"Redis at {where} refuses this configuration: {reason}")
         if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError | OSError):
             return BackendUnavailableError(f"Redis at {where} is unreachable: {reason}")
+        if _changing_roles(exc):
+            return BackendUnavailableError(f"Redis at {where} is not writable now: {reason}")
         if isinstance(exc, redis_errors.ResponseError) and reason.startswith("WRONGTYPE"):
             return SchemaError(f"a key of namespace {self._namespace!r} at {where}: {reason}")
         return BackendError(f"Redis at {where} failed: {reason}")
@@ -329,7 +379,15 @@ class Transport:
             if not idempotent or self.closing or _refuses_config(exc):
                 raise self.translate(exc) from exc
         except redis_errors.RedisError as exc:
-            raise self.translate(exc) from exc
+            if not _changing_roles(exc):
+                raise self.translate(exc) from exc
+            # A failover: the server these connections reach was demoted or lost its
+            # replicas (the call did nothing: a replica refuses every write, and a
+            # master without replicas refuses a script at its first write). Reconnect:
+            # through Sentinel, to whichever server is the master now.
+            await self.drop_idle_connections()
+            if not idempotent or self.closing:
+                raise self.translate(exc) from exc
         except UnicodeEncodeError as exc:
             # Text that no byte sequence represents (a lone surrogate): refuse it here,
             # before anything was sent.

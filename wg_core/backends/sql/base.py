@@ -23,6 +23,7 @@ from wg_core.backend import LAYOUT_VERSION, Attempt, NewJob
 from wg_core.backends.common import Waiters
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql.finished import FinishVerbs
+from wg_core.backends.sql.imports import ImportVerbs
 from wg_core.backends.sql.periodic import PeriodicVerbs
 from wg_core.backends.sql.schema import (
     EXPECTED_COLUMNS,
@@ -53,7 +54,7 @@ TRANSACTION_ATTEMPTS: Final = 6
 """A transaction that hits a deadlock or lock-wait timeout is retried this many times."""
 
 
-class SqlBackend(PeriodicVerbs, FinishVerbs):
+class SqlBackend(PeriodicVerbs, FinishVerbs, ImportVerbs):
     """The shared engine. Subclasses name their SQL file and provide the driver layer
     (see the abstract methods; the others are hooks with a default)."""
 

@@ -702,6 +702,74 @@ WHERE state = 'cancelled'
   AND (job_id = %(job_id)s OR (job_id IS NULL AND job_json LIKE %(pattern)s))
 FOR UPDATE
 
+-- Import (wg migrate): one job in its own state with its times (bound as Unix
+-- microseconds, NULL for "now"), unless its id is stored in any table already: a NOT
+-- EXISTS probe of the other tables' job_id indexes, and the target table's own unique
+-- index (INSERT IGNORE, so that a racing import skips instead of failing).
+-- Each returns its row count: 1 stored, 0 skipped.
+
+-- name: import_queued
+INSERT IGNORE INTO `{ns}_jobs` (job_json, job_id, job_name, enqueued_at, queue, priority)
+SELECT %(raw)s, %(job_id)s, %(job_name)s,
+       COALESCE(TIMESTAMPADD(MICROSECOND, %(at_us)s, '1970-01-01'), UTC_TIMESTAMP(6)),
+       %(queue)s, %(priority)s
+FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM `{ns}_scheduled` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_retry` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_dead` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_finished` WHERE job_id = %(job_id)s)
+
+-- name: import_scheduled
+INSERT IGNORE INTO `{ns}_scheduled`
+    (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
+SELECT %(raw)s, %(job_id)s, %(job_name)s, %(due_us)s DIV 1000000,
+       MOD(%(due_us)s, 1000000), %(queue)s, %(priority)s
+FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_retry` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_dead` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_finished` WHERE job_id = %(job_id)s)
+
+-- name: import_retry
+INSERT IGNORE INTO `{ns}_retry`
+    (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
+SELECT %(raw)s, %(job_id)s, %(job_name)s, %(due_us)s DIV 1000000,
+       MOD(%(due_us)s, 1000000), %(last_error)s, %(queue)s,
+       %(priority)s
+FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_scheduled` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_dead` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_finished` WHERE job_id = %(job_id)s)
+
+-- name: import_dead
+INSERT IGNORE INTO `{ns}_dead` (job_json, job_id, job_name, last_error, died_at, queue, priority)
+SELECT %(raw)s, %(job_id)s, %(job_name)s, %(last_error)s,
+       COALESCE(TIMESTAMPADD(MICROSECOND, %(at_us)s, '1970-01-01'), UTC_TIMESTAMP(6)),
+       %(queue)s, %(priority)s
+FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_scheduled` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_retry` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_finished` WHERE job_id = %(job_id)s)
+
+-- name: import_finished
+INSERT IGNORE INTO `{ns}_finished`
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT %(state)s, %(raw)s, %(job_id)s, %(job_name)s,
+       %(queue)s, %(priority)s, %(result)s, %(last_error)s,
+       TIMESTAMPADD(MICROSECOND, %(started_us)s, '1970-01-01'),
+       TIMESTAMPADD(MICROSECOND, %(finished_us)s, '1970-01-01'),
+       TIMESTAMPADD(MICROSECOND, %(expires_us)s, '1970-01-01'),
+       %(progress)s, %(progress_message)s,
+       TIMESTAMPADD(MICROSECOND, %(progress_us)s, '1970-01-01')
+FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM `{ns}_jobs` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_scheduled` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_retry` WHERE job_id = %(job_id)s)
+  AND NOT EXISTS (SELECT 1 FROM `{ns}_dead` WHERE job_id = %(job_id)s)
+
 -- name: insert_job
 INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
 VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s)

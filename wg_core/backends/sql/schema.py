@@ -346,6 +346,12 @@ SHARED_BLOCKS: Final = frozenset(
         "purge_dead",
         "purge_completed",
         "purge_cancelled",
+        # importing (wg migrate)
+        "import_queued",
+        "import_scheduled",
+        "import_retry",
+        "import_dead",
+        "import_finished",
         # admin
         "counts",
         "counts_by_queue",

@@ -706,6 +706,67 @@ SELECT id, job_id, job_name, job_json, queue, priority FROM "{ns}_finished"
 WHERE state = 'cancelled'
   AND (job_id = :job_id OR (job_id IS NULL AND wg_envelope_id(job_json) = :job_id))
 
+-- Import (wg migrate): one job in its own state with its times (bound as Unix
+-- microseconds, NULL for "now"; stored as milliseconds), unless its id is stored in any
+-- table already: a NOT EXISTS probe of the other tables' job_id indexes, and the target
+-- table's own unique index (INSERT OR IGNORE, so that a racing import skips instead).
+-- Each returns its row count: 1 stored, 0 skipped.
+
+-- name: import_queued
+INSERT OR IGNORE INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
+SELECT :raw, :job_id, :job_name, coalesce(:at_us / 1000, :now_ms), :queue, :priority
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = :job_id)
+
+-- name: import_scheduled
+INSERT OR IGNORE INTO "{ns}_scheduled"
+    (job_json, job_id, job_name, enqueued_at, run_at_ms, run_at, queue, priority)
+SELECT :raw, :job_id, :job_name, :now_ms, :due_us / 1000, (:due_us / 1000 + 999) / 1000,
+       :queue, :priority
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = :job_id)
+
+-- name: import_retry
+INSERT OR IGNORE INTO "{ns}_retry"
+    (job_json, job_id, job_name, enqueued_at, retry_at_ms, retry_at, last_error, queue,
+     priority)
+SELECT :raw, :job_id, :job_name, :now_ms, :due_us / 1000, (:due_us / 1000 + 999) / 1000,
+       :last_error, :queue, :priority
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = :job_id)
+
+-- name: import_dead
+INSERT OR IGNORE INTO "{ns}_dead"
+    (job_json, job_id, job_name, last_error, died_at, queue, priority)
+SELECT :raw, :job_id, :job_name, :last_error, coalesce(:at_us / 1000, :now_ms), :queue,
+       :priority
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" WHERE job_id = :job_id)
+
+-- name: import_finished
+INSERT OR IGNORE INTO "{ns}_finished"
+    (state, job_json, job_id, job_name, queue, priority, result, last_error, started_at,
+     finished_at, expires_at, progress, progress_message, progress_at)
+SELECT :state, :raw, :job_id, :job_name,
+       :queue, :priority, :result, :last_error,
+       :started_us / 1000,
+       :finished_us / 1000,
+       :expires_us / 1000,
+       :progress, :progress_message,
+       :progress_us / 1000
+WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" WHERE job_id = :job_id)
+  AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" WHERE job_id = :job_id)
+
 -- name: insert_job
 INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
 VALUES (:raw, :job_id, :job_name, :now_ms, :queue, :priority)

@@ -1,0 +1,174 @@
+"""A private Redis Sentinel deployment for the tests: 1 master, 1 replica, 3 sentinels,
+each a process on a free loopback port with its files in the test's directory, started
+and stopped by process id (never the shared server).
+
+The servers run with ``min-replicas-to-write 1``: a master that has lost its replica
+(the moment a failover promotes it) refuses writes (``NOREPLICAS``) instead of
+acknowledging writes the new master will never see, which is how a deployment keeps a
+manual failover from losing anything (docs/redis.md). ``failover()`` runs ``SENTINEL
+FAILOVER`` and waits until the sentinels name the new master and it takes writes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.servers import RedisServer, free_port
+
+__all__ = ["SERVICE", "SentinelSet", "sentinel_set"]
+
+SERVICE = "wgmaster"
+_TIMEOUT = 20.0
+_SAFE_WRITES = (
+    "--min-replicas-to-write", "1",
+    "--min-replicas-max-lag", "5",
+    # A full sync starts at once (the default waits 5 s for more replicas to join).
+    "--repl-diskless-sync-delay", "0",
+)  # fmt: skip
+
+
+def _ask(port: int, *args: str) -> Any:
+    """One command's reply from the server or sentinel on ``port``."""
+    with redis.Redis(port=port, socket_timeout=2.0, decode_responses=True) as client:
+        return client.execute_command(*args)
+
+
+def _wait(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + _TIMEOUT
+    while True:
+        try:
+            if condition():
+                return
+        except (OSError, redis.RedisError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the private sentinel set: {what} did not happen")
+        time.sleep(0.05)
+
+
+class SentinelSet:
+    """1 master, 1 replica, 3 sentinels monitoring them as ``SERVICE``."""
+
+    def __init__(self, directory: Path) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            pytest.skip("redis-server is not installed")
+        self._executable = executable
+        self.directory = directory
+        for name in ("master", "replica", "sentinels"):
+            (directory / name).mkdir(exist_ok=True)
+        self.master = RedisServer(directory / "master", args=_SAFE_WRITES)
+        # The replica's promotion must not wait for the old master to be attached to it
+        # again (Sentinel 7.0 leaves a demoted master alone for about 8 s): it takes
+        # writes at once, with no replica to require.
+        self.replica = RedisServer(
+            directory / "replica",
+            args=("--replicaof", "127.0.0.1", str(self.master.port), *_SAFE_WRITES[4:]),
+        )
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self._sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def servers(self) -> dict[int, RedisServer]:
+        """The two data servers by port."""
+        return {self.master.port: self.master, self.replica.port: self.replica}
+
+    def url(self, *, db: int = 0) -> str:
+        """``redis+sentinel://`` URL of the service, every sentinel listed."""
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{SERVICE}/{db}"
+
+    def start(self) -> None:
+        """Start everything and wait until the replica is in sync and every sentinel
+        knows the master and its replica."""
+        self.master.start()
+        self.replica.start()
+        _wait(self._in_sync, "replication")
+        for port in self.sentinel_ports:
+            config = self.directory / "sentinels" / f"{port}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {self.directory / 'sentinels'}\n"
+                f"sentinel monitor {SERVICE} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                f"sentinel failover-timeout {SERVICE} 4000\n"
+            )
+            self._sentinels.append(
+                subprocess.Popen(
+                    [self._executable, str(config), "--sentinel"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in self.sentinel_ports:
+            _wait(lambda port=port: self._knows_replica(port), f"sentinel {port} ready")
+
+    def master_port(self) -> int:
+        """The master's port as the first sentinel reports it."""
+        reply = _ask(self.sentinel_ports[0], "SENTINEL", "get-master-addr-by-name", SERVICE)
+        return int(reply[1])
+
+    def failover(self) -> int:
+        """``SENTINEL FAILOVER``, then wait until the sentinels name the new master and
+        it acts as one; the new master's port. (The old master becomes its replica
+        later, which nothing here waits for.)"""
+        old = self.master_port()
+        _ask(self.sentinel_ports[0], "SENTINEL", "FAILOVER", SERVICE)
+        _wait(lambda: self.master_port() != old, "the switch to the new master")
+        new = self.master_port()
+        _wait(lambda: _ask(new, "INFO", "replication").get("role") == "master", "promotion")
+        return new
+
+    def _in_sync(self) -> bool:
+        infos = [_ask(port, "INFO", "replication") for port in self.servers]
+        masters = [info for info in infos if info.get("role") == "master"]
+        replicas = [info for info in infos if info.get("role") == "slave"]
+        return (
+            len(masters) == 1
+            and masters[0].get("connected_slaves") == 1
+            and len(replicas) == 1
+            and replicas[0].get("master_link_status") == "up"
+        )
+
+    def _knows_replica(self, port: int) -> bool:
+        replicas = _ask(port, "SENTINEL", "REPLICAS", SERVICE)
+        return (
+            len(replicas) == 1
+            and replicas[0].get("flags") == "slave"
+            and replicas[0].get("master-link-status") == "ok"
+        )
+
+    def stop(self) -> None:
+        """Stop every process (by pid) this set started."""
+        sentinels, self._sentinels = self._sentinels, []
+        for process in sentinels:
+            os.kill(process.pid, signal.SIGTERM)
+        for process in sentinels:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.replica.stop()
+        self.master.stop()
+
+
+@contextmanager
+def sentinel_set(directory: Path) -> Iterator[SentinelSet]:
+    """A started ``SentinelSet``, stopped at the end."""
+    deployment = SentinelSet(directory)
+    try:
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.stop()
