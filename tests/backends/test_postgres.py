@@ -32,9 +32,10 @@ psycopg = pytest.importorskip("psycopg")
 
 from wg_core.backends.mysql import MySqlBackend  # noqa: E402
 from wg_core.backends.postgres import PostgresBackend  # noqa: E402
+from wg_core.backends.sql.schema import TABLES  # noqa: E402
 
 URL = URLS["postgres"]
-SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta", "queues", "finished")
+SPEC_TABLES = TABLES  # every table the schema block creates (schema.py)
 LIMIT_TABLES = ("limits", "starts", "limit_keys")  # layout 4, issue 20
 RUST_JOB = (
     '{"id":"5e2d8a41-7c3b-4e9f-8a1d-2b3c4d5e6f70","payload":{"to":"user@example.com"},'
