@@ -32,7 +32,17 @@ from wg_core.errors import (
 from wg_core.urls import backend_from_url
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_TABLES = {"jobs", "scheduled", "retry", "dead", "workers", "meta", "queues", "finished"}
+SPEC_TABLES = {
+    "jobs",
+    "scheduled",
+    "retry",
+    "dead",
+    "workers",
+    "meta",
+    "queues",
+    "finished",
+    "unique",
+}
 
 # The Rust wg's own table definitions (its SQLite backend creates exactly these).
 RUST_DDL = """
