@@ -53,6 +53,7 @@ from chaos.model_jobs import (
     FAR,
     FINISHED,
     GONE,
+    HOLDING,
     LONG_LEASE,
     MAX_RETRIES,
     QUEUES,
@@ -73,6 +74,7 @@ from chaos.model_jobs import (
 )
 from wg_core import Backend, JobState, WorkerInfo
 from wg_core.backend import Attempt, CancelOutcome, Completion, NewJob, Progress
+from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["BackendMachine", "machine_for"]
 
@@ -97,6 +99,7 @@ class BackendMachine(ModelAdmin, RuleBasedStateMachine):
         self.failed = dict.fromkeys(QUEUES, 0)
         self.paused = False
         self.paused_queues: set[str] = set()
+        self.holds: dict[str, tuple[str, bool]] = {}  # unique key -> (job id, held for ever)
         self.seq = itertools.count(RELEASED + 1)
         self.checks = 0
         self.worker = WorkerInfo(
@@ -206,6 +209,41 @@ class BackendMachine(ModelAdmin, RuleBasedStateMachine):
     def enqueue_one(self, queue: str, priority: int) -> None:
         """One job on its own (some backends have a statement for just that)."""
         self.enqueue([(queue, priority)], scheduled=False)
+
+    @rule(
+        keys=st.lists(st.sampled_from(("a", "b")), min_size=1, max_size=3),
+        hold=st.sampled_from((0.0, 0.0, FAR)),
+        scheduled=st.booleans(),
+    )
+    def enqueue_unique(self, keys: list[str], hold: float, scheduled: bool) -> None:
+        """Jobs with unique keys (wg_core.unique): each stored only if its key is free
+        (its holder ended, or was never there, and no hold runs), the batch's first of
+        a key wins; a duplicate is answered with the holder's id."""
+        new, expected = [], []
+        taken = dict(self.holds)
+        batch: set[str] = set()
+        for key in keys:
+            job_id = str(uuid.uuid4())
+            holder = taken.get(key)
+            holding = holder is not None and (
+                holder[1]
+                or holder[0] in batch
+                or getattr(self.jobs.get(holder[0]), "state", GONE) in HOLDING
+            )
+            delay = FAR if scheduled else 0.0
+            raw = raw_envelope(job_id, 0)
+            new.append(NewJob(job_id, "model", raw, delay, unique_key=key, unique_for=hold))
+            expected.append(holder[0] if holder is not None and holding else job_id)
+            if expected[-1] == job_id:
+                taken[key] = (job_id, hold > 0)
+                batch.add(job_id)
+        answered = self._run(self.backend.enqueue(new))
+        assert answered == expected, f"unique enqueue answered {answered}, expected {expected}"
+        state = JobState.SCHEDULED if scheduled else JobState.QUEUED
+        for job, job_id in zip(new, answered, strict=True):
+            if job_id == job.job_id:
+                self.jobs[job_id] = ModelJob(state.value, DEFAULT_QUEUE, 0, next(self.seq))
+        self.holds = taken
 
     @rule(limit=st.integers(1, 4), queues=queue_lists, give_back=st.integers(0, 2))
     def claim(self, limit: int, queues: list[str], give_back: int) -> None:

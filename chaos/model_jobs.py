@@ -18,6 +18,7 @@ __all__ = [
     "FAR",
     "FINISHED",
     "GONE",
+    "HOLDING",
     "LONG_LEASE",
     "MAX_RETRIES",
     "QUEUES",
@@ -63,6 +64,14 @@ WAITING: Final = (
     RETRY_DUE,
     JobState.DEAD.value,
 )
+HOLDING: Final = (
+    JobState.QUEUED.value,
+    JobState.SCHEDULED.value,
+    JobState.RETRY.value,
+    RETRY_DUE,
+    JobState.RUNNING.value,
+)
+"""The states in which a job holds its unique key (``wg_core.unique``)."""
 ENDINGS: Final = ("complete", "cancelled", "completed first", "released", "failed")
 """How ``run_one`` ends a run (all but the first after a cancel request)."""
 movable_states = st.sampled_from(

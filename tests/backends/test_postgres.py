@@ -126,6 +126,24 @@ async def test_transactional_enqueue_commits_or_rolls_back_with_the_caller(
     assert [a.raw for a in await drain(backend)] == [committed.raw]
 
 
+async def test_a_unique_key_taken_in_a_rolled_back_transaction_stays_free(
+    backend: PostgresBackend,
+) -> None:
+    def keyed(key: str) -> NewJob:
+        job = new_job()
+        return NewJob(job.job_id, job.job_name, job.raw, unique_key=key)
+
+    kept, dropped = keyed("kept"), keyed("dropped")
+    async with await psycopg.AsyncConnection.connect(URL) as connection:
+        async with connection.transaction():
+            assert await backend.enqueue([kept], connection=connection) == [kept.job_id]
+        assert await backend.enqueue([dropped], connection=connection) == [dropped.job_id]
+        await connection.rollback()
+    again = keyed("dropped")
+    assert await backend.enqueue([again]) == [again.job_id]
+    assert await backend.enqueue([keyed("kept")]) == [kept.job_id]
+
+
 async def test_transactional_enqueue_through_a_sync_connection(backend: PostgresBackend) -> None:
     committed, rolled_back = new_job(), new_job()
     with psycopg.Connection.connect(URL) as connection:

@@ -20,6 +20,7 @@ from tests.helpers import envelope, new_job, wait_until
 from wg_core.backend import Attempt, JobQuery, JobState, Move, NewJob, WorkerInfo
 from wg_core.backends.resources import load_blocks
 from wg_core.backends.sql import SHARED_BLOCKS
+from wg_core.backends.sql.schema import TABLES
 from wg_core.backends.sqlite import SqliteBackend
 from wg_core.errors import (
     BackendError,
@@ -32,7 +33,7 @@ from wg_core.errors import (
 from wg_core.urls import backend_from_url
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_TABLES = {"jobs", "scheduled", "retry", "dead", "workers", "meta", "queues", "finished"}
+SPEC_TABLES = set(TABLES)  # every table of a namespace (schema.py)
 
 # The Rust wg's own table definitions (its SQLite backend creates exactly these).
 RUST_DDL = """

@@ -35,6 +35,29 @@ local function now_seconds()
   return tonumber(t[1]) + tonumber(t[2]) / 1000000, t
 end
 
+-- Unique keys (layout 4): who holds a key, from its entry `held` in {ns}:unique ("<job
+-- id> <hold until>"): the job, while it is queued, scheduled, retrying or running (its
+-- entry in the id index `ids`) or until its hold runs out; nil when the key is free, or
+-- is held by `mine` (the job asking: a retried call). `now` is read from TIME only when
+-- needed (pass nil), and returned for the caller's next use.
+local function unique_taker(held, ids, mine, now)
+  local space = string.find(held, ' ', 1, true)
+  local taker = string.sub(held, 1, space - 1)
+  if taker == mine then
+    return nil, now
+  end
+  local entry = redis.call('HGET', ids, taker)
+  local letter = entry and string.sub(entry, 1, 1)
+  if letter == 'q' or letter == 's' or letter == 't' or letter == 'r' then
+    return taker, now
+  end
+  now = now or now_seconds()
+  if tonumber(string.sub(held, space + 1)) > now then
+    return taker, now
+  end
+  return nil, now
+end
+
 -- The job id of an envelope: a pattern for the usual compact layout (both the Rust and
 -- the Python writers put "id" first), else a full decode; nil for text that is not an
 -- envelope (the worker buries it with the decode error).
@@ -324,7 +347,6 @@ local unique = #KEYS == 6 + 4 * nq and KEYS[6 + 4 * nq] or nil
 local holders, holds = {}, {}
 if unique then
   local keys = delays + (timed and n or 0)
-  now = now_seconds()
   local firsts = {}
   for i = 1, n do
     local key = ARGV[keys + i]
@@ -334,17 +356,7 @@ if unique then
       if not holder then
         local held = redis.call('HGET', unique, key)
         if held then
-          local space = string.find(held, ' ', 1, true)
-          local taker = string.sub(held, 1, space - 1)
-          -- The key taken by this very job: a retried call, the job is stored already.
-          if taker ~= id then
-            local entry = redis.call('HGET', KEYS[1], taker)
-            local letter = entry and string.sub(entry, 1, 1)
-            if tonumber(string.sub(held, space + 1)) > now or letter == 'q' or letter == 's'
-                or letter == 't' or letter == 'r' then
-              holder = taker
-            end
-          end
+          holder, now = unique_taker(held, KEYS[1], id, now)
         end
       end
       if holder then
@@ -353,7 +365,12 @@ if unique then
         firsts[key] = id
         local hold = tonumber(ARGV[keys + n + i])
         holds[#holds + 1] = key
-        holds[#holds + 1] = id .. ' ' .. (hold > 0 and string.format('%.6f', now + hold) or '0')
+        if hold > 0 then
+          now = now or now_seconds()
+          holds[#holds + 1] = id .. ' ' .. string.format('%.6f', now + hold)
+        else
+          holds[#holds + 1] = id .. ' 0'
+        end
       end
     end
   end
@@ -491,18 +508,10 @@ return redis.error_reply('WGDUP ' .. ARGV[1])
 local held = redis.call('HGET', KEYS[4], ARGV[3])
 local now = nil
 if held then
-  local space = string.find(held, ' ', 1, true)
-  local taker = string.sub(held, 1, space - 1)
-  if taker ~= ARGV[1] then
-    local entry = redis.call('HGET', KEYS[2], taker)
-    local letter = entry and string.sub(entry, 1, 1)
-    if letter == 'q' or letter == 's' or letter == 't' or letter == 'r' then
-      return taker
-    end
-    now = now_seconds()
-    if tonumber(string.sub(held, space + 1)) > now then
-      return taker
-    end
+  local taker
+  taker, now = unique_taker(held, KEYS[2], ARGV[1], now)
+  if taker then
+    return taker
   end
 end
 local entry = 'q' .. ARGV[2]
@@ -966,16 +975,9 @@ local scan = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', tonumber(ARGV[1]))
 local now = now_seconds()
 local items, forget = scan[2], {}
 for j = 1, #items, 2 do
-  local key, held = items[j], items[j + 1]
-  if key ~= '' then
-    local space = string.find(held, ' ', 1, true)
-    if tonumber(string.sub(held, space + 1)) <= now then
-      local entry = redis.call('HGET', KEYS[2], string.sub(held, 1, space - 1))
-      local letter = entry and string.sub(entry, 1, 1)
-      if not (letter == 'q' or letter == 's' or letter == 't' or letter == 'r') then
-        forget[#forget + 1] = key
-      end
-    end
+  local key = items[j]
+  if key ~= '' and not unique_taker(items[j + 1], KEYS[2], nil, now) then
+    forget[#forget + 1] = key
   end
 end
 if #forget > 0 then
