@@ -22,8 +22,8 @@ Job names it serves:
   must record the failure like any other and keep running.
 
 ``--periodic-every S`` also runs the periodic entry ``chaos-tick``: a ``work`` job every
-S seconds (scenario 13). Any other job name has no handler (dead at once). On a graceful exit the pool's stats
-are written to ``STATS_DIR/<pid>.json``.
+S seconds (scenario 13). Any other job name has no handler (dead at once). On a
+graceful exit the pool's stats are written to ``STATS_DIR/<pid>.json``.
 """
 
 from __future__ import annotations
