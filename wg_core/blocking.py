@@ -186,3 +186,5 @@ class BlockingClient:
     pause = _blocking(Client.pause)
     resume = _blocking(Client.resume)
     stop_worker = _blocking(Client.stop_worker)
+    periodic_entries = _blocking(Client.periodic_entries)
+    run_periodic = _blocking(Client.run_periodic)
