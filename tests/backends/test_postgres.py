@@ -34,7 +34,17 @@ from wg_core.backends.mysql import MySqlBackend  # noqa: E402
 from wg_core.backends.postgres import PostgresBackend  # noqa: E402
 
 URL = URLS["postgres"]
-SPEC_TABLES = ("jobs", "scheduled", "retry", "dead", "workers", "meta", "queues", "finished")
+SPEC_TABLES = (
+    "jobs",
+    "scheduled",
+    "retry",
+    "dead",
+    "workers",
+    "meta",
+    "queues",
+    "finished",
+    "periodic",
+)
 RUST_JOB = (
     '{"id":"5e2d8a41-7c3b-4e9f-8a1d-2b3c4d5e6f70","payload":{"to":"user@example.com"},'
     '"options":{"max_retries":5,"retry_count":0,"timeout":60000,"retry_delay":30000},'
