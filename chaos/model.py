@@ -49,7 +49,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from chaos.model_admin import ModelAdmin
-from chaos.model_periodic import ModelPeriodic
 from chaos.model_jobs import (
     ENDINGS,
     FAR,
@@ -73,6 +72,7 @@ from chaos.model_jobs import (
     queues,
     raw_envelope,
 )
+from chaos.model_periodic import ModelPeriodic
 from wg_core import Backend, JobState, WorkerInfo
 from wg_core.backend import Attempt, CancelOutcome, Completion, NewJob, Progress
 
