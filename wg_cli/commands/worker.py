@@ -3,9 +3,11 @@
 ``HANDLER`` names a function (it serves every job name, or only the ``--job-name``
 ones) or a mapping ``{job_name: function}``. The current directory is put on
 ``sys.path`` first, as ``python -m`` does, so ``wg worker myapp.jobs:handlers`` finds
-``./myapp/jobs.py``. SIGINT/SIGTERM drain: no new claims, running jobs get up to
-``--shutdown-timeout`` to finish, the rest go back to the front of the queue; a second
-signal stops at once. Exit 0 after a clean drain.
+``./myapp/jobs.py``. ``--periodic MODULE:ENTRIES`` adds ``Periodic`` entries (a
+``Periodic`` or a list of them) that the pool enqueues on their schedules.
+SIGINT/SIGTERM drain: no new claims, running jobs get up to ``--shutdown-timeout`` to
+finish, the rest go back to the front of the queue; a second signal stops at once.
+Exit 0 after a clean drain.
 
 Every ``WorkerConfig`` setting is a flag (``--lease 1m``) and a ``WG_*`` variable
 (``WG_LEASE=1m``), derived from ``wg_core.settings.worker_settings()``: the flag wins,
@@ -37,21 +39,19 @@ from wg_cli.settings import (
     configure_logging,
     resolve,
 )
-from wg_core import ConfigError, PoolStats, WgError, WorkerConfig, WorkerPool
+from wg_core import ConfigError, Periodic, PoolStats, WgError, WorkerConfig, WorkerPool
 from wg_core.settings import WorkerSetting, settings_to_fields, worker_settings
 
-__all__ = ["load_target", "worker"]
+__all__ = ["load_periodic", "load_target", "worker"]
 
 Routes = tuple[Callable[..., Any] | None, dict[str, Callable[..., Any]] | None]
 
 
-def load_target(target: str, job_names: list[str]) -> Routes:
-    """``(handler, handlers)`` for ``WorkerPool`` from ``MODULE:ATTRIBUTE``."""
+def _import_target(target: str, example: str) -> Any:
+    """The object ``MODULE:ATTRIBUTE`` names (``example``: what the usage error shows)."""
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
-        raise CliError(
-            f"expected MODULE:HANDLER (e.g. myapp.jobs:send_email), got {target!r}", ExitCode.USAGE
-        )
+        raise CliError(f"expected {example}, got {target!r}", ExitCode.USAGE)
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
@@ -66,6 +66,12 @@ def load_target(target: str, job_names: list[str]) -> Routes:
             raise CliError(
                 f"{module_name!r} has no attribute {attribute!r}", ExitCode.USAGE
             ) from None
+    return obj
+
+
+def load_target(target: str, job_names: list[str]) -> Routes:
+    """``(handler, handlers)`` for ``WorkerPool`` from ``MODULE:ATTRIBUTE``."""
+    obj = _import_target(target, "MODULE:HANDLER (e.g. myapp.jobs:send_email)")
     if isinstance(obj, Mapping):
         routes = dict(obj)
         if job_names:
@@ -83,6 +89,19 @@ def load_target(target: str, job_names: list[str]) -> Routes:
     if job_names:
         return None, dict.fromkeys(job_names, obj)
     return obj, None
+
+
+def load_periodic(targets: list[str]) -> list[Periodic]:
+    """The ``Periodic`` entries that ``MODULE:ATTRIBUTE`` targets name (each a
+    ``Periodic`` or a list of them)."""
+    entries: list[Periodic] = []
+    for target in targets:
+        obj = _import_target(target, "MODULE:ENTRIES (e.g. myapp.jobs:PERIODIC)")
+        items = list(obj) if isinstance(obj, list | tuple) else [obj]
+        if not all(isinstance(item, Periodic) for item in items):
+            raise CliError(f"{target} is neither a Periodic nor a list of them", ExitCode.USAGE)
+        entries += items
+    return entries
 
 
 def _stats_document(stats: PoolStats) -> dict[str, int]:
@@ -155,6 +174,15 @@ def worker(
             "pool claims go to the dead-letter queue, as with WorkerPool(handlers=...).",
         ),
     ] = None,
+    periodic: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--periodic",
+            metavar="MODULE:ENTRIES",
+            help="Periodic entries this pool also enqueues on their schedules: a Periodic or "
+            "a list of them (repeatable; docs/periodic.md).",
+        ),
+    ] = None,
     log_level: LogLevelOpt = None,
     url: UrlOpt = None,
     namespace: NamespaceOpt = None,
@@ -179,7 +207,8 @@ def worker(
     except ConfigError as exc:
         raise CliError(_name_the_source(str(exc), given), ExitCode.USAGE) from None
     handler, handlers = load_target(target, job_names or [])
-    pool = WorkerPool(handler, handlers=handlers, url=settings.url, config=config)
+    entries = load_periodic(periodic or [])
+    pool = WorkerPool(handler, handlers=handlers, url=settings.url, config=config, periodic=entries)
     # The pool logs its start (after connecting) and its stop on stderr.
     try:
         asyncio.run(pool.run())
