@@ -32,7 +32,8 @@ the model, not to the backend's clock), and jobs finished by one call expire tog
 
 The machine is put together from three modules beside this one: ``model_jobs`` (what
 the model knows of a job, the values rules draw), ``model_checks`` (the invariants) and
-``model_admin`` (the rules that pause, requeue, purge and delete).
+``model_admin`` (the rules that pause, requeue, purge and delete) and ``model_periodic``
+(registering periodic entries and firing their ticks, issue 19).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ from chaos.model_jobs import (
     queues,
     raw_envelope,
 )
+from chaos.model_periodic import ModelPeriodic
 from wg_core import Backend, JobState, WorkerInfo
 from wg_core.backend import Attempt, CancelOutcome, Completion, NewJob, Progress
 from wg_core.queues import DEFAULT_QUEUE
@@ -81,7 +83,7 @@ __all__ = ["BackendMachine", "machine_for"]
 _T = TypeVar("_T")
 
 
-class BackendMachine(ModelAdmin, RuleBasedStateMachine):
+class BackendMachine(ModelPeriodic, ModelAdmin, RuleBasedStateMachine):
     """Subclassed per backend by ``machine_for`` (which sets ``make_backend``)."""
 
     make_backend: Callable[[str, Callable[[], float]], Backend]

@@ -332,8 +332,18 @@ def _server_crash(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
 
 
 SCENARIOS["12-server-crash"] = _server_crash
-LARGE_ONLY: Final = ("11-soak", "12-server-crash")
+
+
+def _periodic(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
+    from chaos.periodic import periodic_kills
+
+    return periodic_kills(harness, profile)
+
+
+SCENARIOS["13-periodic"] = _periodic
+LARGE_ONLY: Final = ("11-soak", "12-server-crash", "13-periodic")
 """Scenarios left out of the default ``pytest`` run and of ``--profile ci`` without
 ``--scenario``: the soak only means something at the large profile's size; the server
 crashes take 10–25 s per backend here (their private servers have a cheap smoke test,
-tests/reliability/test_servers.py)."""
+tests/reliability/test_servers.py); the periodic kills run ~12 s of real time per
+backend (their logic is tested on a stepped clock: tests/conformance/test_pool_periodic.py)."""

@@ -21,8 +21,9 @@ Job names it serves:
   ``CancelledError``, ``GeneratorExit``), in the event loop or in a thread. The pool
   must record the failure like any other and keep running.
 
-Any other job name has no handler (dead at once). On a graceful exit the pool's stats
-are written to ``STATS_DIR/<pid>.json``.
+``--periodic-every S`` also runs the periodic entry ``chaos-tick``: a ``work`` job every
+S seconds (scenario 13). Any other job name has no handler (dead at once). On a
+graceful exit the pool's stats are written to ``STATS_DIR/<pid>.json``.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ from typing import Any, Final
 
 from chaos.effects import EffectsWriter
 from chaos.placement import QUEUES
-from wg_core import JobContext, JobOptions, WorkerPool
+from wg_core import JobContext, JobOptions, Periodic, WorkerPool
 
-__all__ = ["CRASH_EXIT_CODE", "ZOO", "ZOO_EXIT_CODE", "WorkJob", "main"]
+__all__ = ["CRASH_EXIT_CODE", "PERIODIC_ENTRY", "ZOO", "ZOO_EXIT_CODE", "WorkJob", "main"]
 
 CRASH_EXIT_CODE: Final = 17
+PERIODIC_ENTRY: Final = "chaos-tick"
+"""The periodic entry of ``--periodic-every`` (scenario 13)."""
 ZOO_EXIT_CODE: Final = 3
 """What a pool that let a handler's ``SystemExit(3)`` through would exit with."""
 
@@ -87,6 +90,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--promote-interval", type=float, default=0.05)
     parser.add_argument(
         "--queue", action="append", dest="queues", help=f"(repeatable) default: {QUEUES}"
+    )
+    parser.add_argument(
+        "--periodic-every",
+        type=float,
+        default=None,
+        help="also run the periodic entry 'chaos-tick': a 'work' job every S seconds",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(process)d %(name)s: %(message)s")
@@ -144,6 +153,18 @@ def main(argv: list[str] | None = None) -> None:
         max_retry_delay=0.5,
         retry_jitter=0.0,
         default_options=JobOptions(retry_delay=0.05),
+        periodic=[]
+        if args.periodic_every is None
+        else [
+            Periodic(
+                {"n": -1, "ms": 0},
+                every=args.periodic_every,
+                name=PERIODIC_ENTRY,
+                job_name="work",
+                queue=(args.queues or QUEUES)[-1],
+                options=JobOptions(max_retries=50, retry_delay=0.05, timeout=60),
+            )
+        ],
     )
     asyncio.run(pool.run())
     stats = json.dumps(dataclasses.asdict(pool.stats))

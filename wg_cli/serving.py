@@ -27,7 +27,7 @@ from typing import Any, Final
 from wg_cli.errors import CliError, ExitCode, report_failure
 from wg_cli.output import document, emit, emit_line, stderr_console
 from wg_cli.settings import OutputFormat, Settings, configure_logging
-from wg_core import App, ConfigError, PoolStats, WgError, WorkerConfig, WorkerPool
+from wg_core import App, ConfigError, Periodic, PoolStats, WgError, WorkerConfig, WorkerPool
 from wg_core.settings import settings_to_fields, worker_settings
 
 __all__ = [
@@ -80,6 +80,19 @@ def _import_attribute(target: str) -> Any:
     return obj
 
 
+def load_periodic(targets: list[str]) -> list[Periodic]:
+    """The ``Periodic`` entries that ``MODULE:ATTRIBUTE`` targets name (each a
+    ``Periodic`` or a list of them)."""
+    entries: list[Periodic] = []
+    for target in targets:
+        obj = _import_attribute(target)
+        items = list(obj) if isinstance(obj, list | tuple) else [obj]
+        if not all(isinstance(item, Periodic) for item in items):
+            raise CliError(f"{target} is neither a Periodic nor a list of them", ExitCode.USAGE)
+        entries += items
+    return entries
+
+
 def _only(routes: dict[str, Any], job_names: list[str], target: str) -> dict[str, Any]:
     if not job_names:
         return routes
@@ -123,6 +136,8 @@ class ServeSpec:
     flags: dict[str, str | list[str]] = field(default_factory=dict)
     """Raw ``--setting`` texts by setting name, parsed in each process alike."""
     burst: bool = False
+    periodic: list[str] = field(default_factory=list)
+    """``MODULE:ENTRIES`` targets of ``Periodic`` entries the pool enqueues."""
     output: str = OutputFormat.TABLE.value
     log_level: str = "INFO"
     supervised: bool = False
@@ -183,7 +198,13 @@ def serve(spec: ServeSpec) -> None:
     nothing left), then print its counts."""
     config = spec.config()
     target = load_target(spec.target, spec.job_names)
-    pool = WorkerPool(target.handler, handlers=target.handlers, url=spec.url, config=config)
+    pool = WorkerPool(
+        target.handler,
+        handlers=target.handlers,
+        url=spec.url,
+        config=config,
+        periodic=load_periodic(spec.periodic),
+    )
     # The pool logs its start (after connecting) and its stop on stderr.
     try:
         asyncio.run(_run(pool, burst=spec.burst, supervised=spec.supervised))

@@ -190,3 +190,5 @@ class BlockingClient:
     set_limit = _blocking(Client.set_limit)
     limits = _blocking(Client.limits)
     clear_limit = _blocking(Client.clear_limit)
+    periodic_entries = _blocking(Client.periodic_entries)
+    run_periodic = _blocking(Client.run_periodic)

@@ -4,7 +4,8 @@ namespace of layout 3 (SQL: main's ``schema`` block before layout 4, kept under
 wrote) is refused by readers and upgraded in place by a writer, its jobs kept, and its
 registry then works."""
 
-# The SQL fixtures (dialect, raw, namespace) are test_sql_layout's, imported by name.
+# The fixtures (dialect, raw, namespace; plain) are test_sql_layout's and
+# test_redis_layout's, imported by name.
 # ruff: noqa: F811
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as redis_asyncio
 
 from tests.backends import URLS, fresh_namespace, make_backend
+from tests.backends.test_redis_layout import plain  # noqa: F401  (a fixture)
 from tests.backends.test_sql_layout import (  # noqa: F401  (fixtures)
     RUST_INSERT,
     Raw,
@@ -102,17 +103,6 @@ async def test_a_writer_upgrades_sql_layout_3_in_place(
 
 
 # -- Redis -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def plain() -> AsyncIterator[Any]:
-    client = redis_asyncio.Redis.from_url(URLS["redis"], decode_responses=True)
-    try:
-        await client.ping()
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"redis server unreachable: {exc}")
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import textwrap
 import time
+from pathlib import Path
+
+import pytest
 
 from tests.cli.conftest import Wg
+from tests.cli.processes import wait_for, wg_command
 from wg_core import Client, JobInfo, JobState, Periodic, PeriodicInfo
 from wg_core.worker.periodic import PeriodicScheduler
 
@@ -87,3 +94,60 @@ def test_run_of_an_unknown_entry_is_exit_4(wg: Wg) -> None:
     said = wg("periodic", "run", "nope")
     assert said.exit_code == 4
     assert "no periodic entry named 'nope'" in said.stderr
+
+
+ENTRIES = textwrap.dedent(
+    """
+    from pathlib import Path
+    from wg_core import Periodic
+
+    def tick(job: dict) -> None:
+        Path(job["dir"], "ticked").touch()
+
+    PERIODIC = [Periodic({"dir": DIR}, every=0.2, name="tick", job_name="tick")]
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_worker_runs_the_periodic_entries_it_is_given(wg: Wg, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (tmp_path / "cli_periodic_jobs.py").write_text(ENTRIES.replace("DIR", repr(str(marks))))
+    process = subprocess.Popen(
+        [
+            *wg_command(),
+            *("-u", wg.url, "-n", wg.namespace, "worker", "cli_periodic_jobs:tick"),
+            *("--periodic", "cli_periodic_jobs:PERIODIC", "--scheduler-interval", "0.05"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: (marks / "ticked").exists(), what="a periodic run")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    [entry] = wg.json("periodic", "ls")["periodic"]
+    assert (entry["name"], entry["schedule"], entry["job_name"]) == ("tick", "every 0.2s", "tick")
+    assert entry["last_job_id"] is not None
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("wg_cli.demo_jobs", "expected MODULE:ENTRIES"),
+        ("wg_cli.demo_jobs:handlers", "is neither a Periodic nor a list of them"),
+        ("wg_cli.demo_jobs:nope", "has no attribute 'nope'"),
+    ],
+)
+def test_a_bad_periodic_target_is_a_usage_error(wg: Wg, target: str, message: str) -> None:
+    result = wg("worker", "wg_cli.demo_jobs:handlers", "--periodic", target)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr

@@ -3,6 +3,7 @@ daylight-saving transitions of a cron entry in Europe/Berlin, on a stepped clock
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import itertools
 import json
@@ -13,7 +14,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wg_core import ConfigError, JobOptions, MemoryBackend, PayloadError, Periodic, WorkerPool
+from wg_core import (
+    BlockingClient,
+    ConfigError,
+    JobOptions,
+    MemoryBackend,
+    PayloadError,
+    Periodic,
+    WorkerPool,
+)
 from wg_core.errors import MissingDependencyError
 from wg_core.new_jobs import JobBuilder
 from wg_core.periodic import job_from_template
@@ -203,3 +212,17 @@ async def test_an_hourly_run_keeps_real_hours_across_both_switches() -> None:
     for ticks in (spring, autumn):
         gaps = {(b.timestamp() - a.timestamp()) for a, b in itertools.pairwise(ticks)}
         assert gaps == {3600.0}
+
+
+def test_the_blocking_client_lists_and_runs_entries() -> None:
+    backend = MemoryBackend()
+    entry = Periodic({"a": 1}, every=60, name="digest", job_name="digest")
+    asyncio.run(PeriodicScheduler(backend, [entry], max_payload_bytes=65536).register())
+    with BlockingClient(backend) as client:
+        [listed] = client.periodic_entries()
+        assert (listed.name, listed.schedule) == ("digest", "every 60s")
+        job_id = client.run_periodic("digest")
+        job = client.get_job(job_id)
+        assert job is not None
+        assert job.payload == {"a": 1}
+        assert client.periodic_entries()[0].last_job_id == job_id

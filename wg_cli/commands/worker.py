@@ -8,8 +8,9 @@ put on ``sys.path`` first, as ``python -m`` does, so ``wg worker myapp.jobs:hand
 finds ``./myapp/jobs.py``. SIGINT/SIGTERM drain: no new claims, running jobs get up to
 ``--shutdown-timeout`` to finish, the rest go back to the front of the queue; a second
 signal stops at once. Exit 0 after a clean drain. ``--burst`` stops once nothing is
-ready; ``--processes N`` runs N worker processes under a supervisor
-(``wg_cli.supervisor``).
+ready; ``--periodic MODULE:ENTRIES`` adds ``Periodic`` entries (a ``Periodic``
+or a list of them) that the pool enqueues on their schedules; ``--processes N`` runs
+N worker processes under a supervisor (``wg_cli.supervisor``).
 
 Every ``WorkerConfig`` setting is a flag (``--lease 1m``) and a ``WG_*`` variable
 (``WG_LEASE=1m``), derived from ``wg_core.settings.worker_settings()``: the flag wins,
@@ -30,7 +31,7 @@ import typer
 from wg_cli.app import app
 from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import document, emit, emit_line
-from wg_cli.serving import SETTING_FLAGS, ServeSpec, load_target, serve
+from wg_cli.serving import SETTING_FLAGS, ServeSpec, load_periodic, load_target, serve
 from wg_cli.settings import (
     JsonOpt,
     LogLevelOpt,
@@ -44,7 +45,7 @@ from wg_cli.settings import (
 from wg_cli.supervisor import GaveUpError, Supervisor
 from wg_core.settings import WorkerSetting
 
-__all__ = ["load_target", "worker"]
+__all__ = ["load_periodic", "load_target", "worker"]
 
 PANEL: Final = "Worker settings (flag > WG_* variable > default)"
 
@@ -110,6 +111,15 @@ def worker(
             "that come due meanwhile), then exit 0 once nothing is ready (CI, cron).",
         ),
     ] = False,
+    periodic: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--periodic",
+            metavar="MODULE:ENTRIES",
+            help="Periodic entries this pool also enqueues on their schedules: a Periodic or "
+            "a list of them (repeatable; docs/periodic.md).",
+        ),
+    ] = None,
     log_level: LogLevelOpt = None,
     url: UrlOpt = None,
     namespace: NamespaceOpt = None,
@@ -136,11 +146,13 @@ def worker(
         namespace=settings.namespace,
         flags=flags,
         burst=burst,
+        periodic=periodic or [],
         output=settings.output.value,
         log_level=level,
     )
     spec.config()  # refuse bad settings before importing anything
     loaded = load_target(target, spec.job_names)
+    load_periodic(spec.periodic)  # a bad --periodic is a usage error before any process starts
     if loaded.app is not None:
         # The app's URL, namespace and queues, unless given here.
         spec = replace(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from wg_core.backend import NewJob, PeriodicEntry, PeriodicInfo
 from wg_core.backends.sql.session import Row, SqlSession, UnitRunner
@@ -22,8 +23,8 @@ from wg_core.backends.sql.session import Row, SqlSession, UnitRunner
 __all__ = ["PeriodicVerbs"]
 
 
-def _time(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+def _time(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class PeriodicVerbs(UnitRunner):
