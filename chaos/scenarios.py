@@ -332,8 +332,18 @@ def _server_crash(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
 
 
 SCENARIOS["12-server-crash"] = _server_crash
-LARGE_ONLY: Final = ("11-soak", "12-server-crash")
+
+
+def _limit_kill(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
+    from chaos.limits import limit_kill
+
+    return limit_kill(harness, profile)
+
+
+SCENARIOS["13-limit-kill"] = _limit_kill
+LARGE_ONLY: Final = ("11-soak", "12-server-crash", "13-limit-kill")
 """Scenarios left out of the default ``pytest`` run and of ``--profile ci`` without
 ``--scenario``: the soak only means something at the large profile's size; the server
 crashes take 10–25 s per backend here (their private servers have a cheap smoke test,
-tests/reliability/test_servers.py)."""
+tests/reliability/test_servers.py); the limits' kills (``chaos.limits``) about 10 s per
+backend, which the conformance suite's pool tests of limits cover in short."""
