@@ -4,7 +4,7 @@ queue again and again; the limit is never exceeded and no job is lost.
 Every job goes to the queue ``bulk`` (concurrency 3, all pools together) or to
 ``critical`` (concurrency 1 per limit key, four keys); three worker processes of 8
 slots each serve them. The handlers' own log (``chaos.effects``) is the judge: at no
-instant do more than 3 runs of ``bulk``, or 2 runs of one ``critical`` key, overlap. A
+instant do more than 3 runs of ``bulk``, or two runs of one ``critical`` key, overlap. A
 killed worker's run is taken to last until its kill (its job then comes back when the
 lease runs out, and only then may another worker run it). The usual checker proves
 nothing lost, nothing run twice unexplained, nothing stuck.
