@@ -157,18 +157,7 @@ class LimitVerbs(UnitRunner):
         for row in await self._run(body, read=True):
             limit = _limit_of(str(row[0]), row[1:5])
             running, started, keys = (int(value or 0) for value in row[5:8])
-            listed.append(
-                QueueLimit(
-                    queue=limit.queue,
-                    concurrency=limit.concurrency,
-                    rate=limit.rate,
-                    per=limit.per,
-                    per_key=limit.per_key,
-                    running=running,
-                    started=started if limit.rate is not None else 0,
-                    keys=keys if limit.per_key else 0,
-                )
-            )
+            listed.append(limit.with_use(running=running, started=started, keys=keys))
         return listed
 
     # -- limit keys ----------------------------------------------------------------------
