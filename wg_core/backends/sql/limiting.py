@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Final
 
 from wg_core.backend import Attempt, NewJob
 from wg_core.backends.limit_gate import LimitGate
-from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
+from wg_core.backends.sql.session import Body, Row, SqlSession, UnitRunner, micros
 from wg_core.limits import QueueLimit
 
 __all__ = ["LIMITS_FRESH", "LIMITS_STALE", "LimitVerbs"]
@@ -235,6 +235,11 @@ class LimitVerbs(UnitRunner):
                 await session.execute("limit_record_start", {"queue": queue, "limit_key": key})
             return attempts
 
+        return await self._claim_unit(body)
+
+    async def _claim_unit(self, body: Body[list[Attempt]]) -> list[Attempt]:
+        """Run a limited claim's unit of work (a dialect whose units outlive their
+        callers gives back what a cancelled claim leased, as its own claim does)."""
         return await self._run(body)
 
     @staticmethod
