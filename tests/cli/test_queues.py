@@ -9,6 +9,7 @@ import pytest
 
 from tests.cli.conftest import Wg
 from wg_core import Client, JobInfo, JobState
+from wg_core.backend import LAYOUT_VERSION
 
 
 def _job(wg: Wg, job_id: str) -> JobInfo:
@@ -112,7 +113,7 @@ def test_status_carries_every_queue_and_the_layout(wgq: Wg) -> None:
     wgq.kill(1, "boom", queues=("emails",))
     doc = wgq.json("status")
     assert doc["version"] == 3
-    assert doc["layout_version"] == 3
+    assert doc["layout_version"] == LAYOUT_VERSION
     queues = {q["name"]: q for q in doc["queues"]}
     assert list(queues) == ["default", "emails"]  # sorted by name
     emails = queues["emails"]
@@ -139,7 +140,7 @@ def test_status_table_has_a_row_per_queue(wgq: Wg) -> None:
     lines = result.stdout.splitlines()
     emails = next(line for line in lines if line.lstrip().startswith("emails"))
     assert emails.split()[:7] == ["emails", "3", "0", "0", "0", "0", "no"]
-    assert "layout v3" in result.stdout
+    assert f"layout v{LAYOUT_VERSION}" in result.stdout
 
 
 def test_queues_command(wgq: Wg) -> None:
