@@ -46,7 +46,8 @@ async def drain(url: str, limited: bool) -> tuple[float, float]:
             await client.set_limit("api", concurrency=3)
             await client.set_limit("cust", rate=10, per=1, per_key=True)
         for start in range(0, N, 1000):
-            await client.enqueue_many([{"n": n} for n in range(start, start + 1000)], job_name="noop")
+            batch = [{"n": n} for n in range(start, start + 1000)]
+            await client.enqueue_many(batch, job_name="noop")
         done = asyncio.Event()
         count = 0
         first: list[float] = []
@@ -73,9 +74,12 @@ async def drain(url: str, limited: bool) -> tuple[float, float]:
         await client.close()
 
 
+SCRATCH = "/dev/shm" if Path("/dev/shm").exists() else None
+
+
 async def main(names: list[str]) -> None:
     has_limits = hasattr(Client, "set_limit")
-    with tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").exists() else None) as d:
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as d:
         urls = {**URLS, "sqlite": f"sqlite:{d}/bench.db"}
         for name in names or ["memory", "sqlite", "redis", "postgres", "mysql"]:
             samples: dict[bool, list[tuple[float, float]]] = {False: [], True: []}

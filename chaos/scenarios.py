@@ -340,10 +340,19 @@ def _periodic(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
     return periodic_kills(harness, profile)
 
 
+def _limit_kill(harness: Harness, profile: Profile) -> Awaitable[Verdict]:
+    from chaos.limits import limit_kill
+
+    return limit_kill(harness, profile)
+
+
 SCENARIOS["13-periodic"] = _periodic
-LARGE_ONLY: Final = ("11-soak", "12-server-crash", "13-periodic")
+SCENARIOS["14-limit-kill"] = _limit_kill
+LARGE_ONLY: Final = ("11-soak", "12-server-crash", "13-periodic", "14-limit-kill")
 """Scenarios left out of the default ``pytest`` run and of ``--profile ci`` without
 ``--scenario``: the soak only means something at the large profile's size; the server
 crashes take 10–25 s per backend here (their private servers have a cheap smoke test,
 tests/reliability/test_servers.py); the periodic kills run ~12 s of real time per
-backend (their logic is tested on a stepped clock: tests/conformance/test_pool_periodic.py)."""
+backend (their logic is tested on a stepped clock: tests/conformance/test_pool_periodic.py);
+the limits' kills (``chaos.limits``) about 10 s per backend, which the conformance
+suite's pool tests of limits cover in short."""

@@ -25,7 +25,7 @@ that holds no job yet.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from wg_core.errors import ConfigError
@@ -63,6 +63,16 @@ class QueueLimit:
     running: int = 0
     started: int = 0
     keys: int = 0
+
+    def with_use(self, *, running: int, started: int, keys: int) -> QueueLimit:
+        """This limit with its use (``started`` only under a rate, ``keys`` only per
+        key: 0 otherwise, whatever a backend counted)."""
+        return replace(
+            self,
+            running=running,
+            started=started if self.rate is not None else 0,
+            keys=keys if self.per_key else 0,
+        )
 
 
 def _positive_count(name: str, value: object) -> int:

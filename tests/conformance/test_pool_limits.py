@@ -129,10 +129,11 @@ async def test_a_pool_blocked_by_a_limit_serves_its_other_queues(
 async def test_a_rate_limit_spreads_starts(
     client: Client, start_pool: Any, backend_name: str
 ) -> None:
-    """20 jobs at 10 per 0.5 s across 2 pools: no 0.5 s window of the handlers' starts
-    holds more than 10 (a margin of the clocks' disagreement aside), and they take at
-    least one window."""
-    await client.set_limit("api", rate=10, per=0.5)
+    """20 jobs at 10 per second across 2 pools: no window of the handlers' starts holds
+    more than 10 (a window shorter by a margin for the time from claim to start on a
+    busy machine, and the server's clock and this process's), and they take at least
+    one window."""
+    await client.set_limit("api", rate=10, per=1.0)
     log = Log()
     await client.enqueue_many(
         [{"sleep": 0.0, "n": n} for n in range(20)], job_name="call", queue="api"
@@ -140,7 +141,7 @@ async def test_a_rate_limit_spreads_starts(
     pools = [await start_pool(log.handle, workers=4, queues=["api"], prefetch=0) for _ in range(2)]
     await wait_until(total(pools, 20), timeout=60)
     starts = sorted(log.starts)
-    print(f"\n[limits] {backend_name}: 20 starts at 10/0.5s over {starts[-1] - starts[0]:.2f} s")
-    assert starts[-1] - starts[0] >= 0.4
-    window = 0.5 - 0.05  # the server's clock and this process's may differ a little
+    print(f"\n[limits] {backend_name}: 20 starts at 10/1s over {starts[-1] - starts[0]:.2f} s")
+    assert starts[-1] - starts[0] >= 0.8
+    window = 1.0 - 0.2
     assert max(sum(1 for s in starts if t <= s < t + window) for t in starts) <= 10

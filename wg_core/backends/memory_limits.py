@@ -28,13 +28,7 @@ class MemoryLimits:
 
     def set(self, limit: QueueLimit) -> None:
         """Store ``limit`` (its use fields are not stored)."""
-        self._limits[limit.queue] = QueueLimit(
-            queue=limit.queue,
-            concurrency=limit.concurrency,
-            rate=limit.rate,
-            per=limit.per,
-            per_key=limit.per_key,
-        )
+        self._limits[limit.queue] = limit.with_use(running=0, started=0, keys=0)
 
     def clear(self, queue: str) -> bool:
         """Remove ``queue``'s limit and its log; whether it had one."""
@@ -89,15 +83,10 @@ class MemoryLimits:
             live = [j for j in running if j.queue == queue and (j.lease_until or 0.0) > now]
             window = self._window(limit, now)
             listed.append(
-                QueueLimit(
-                    queue=queue,
-                    concurrency=limit.concurrency,
-                    rate=limit.rate,
-                    per=limit.per,
-                    per_key=limit.per_key,
+                limit.with_use(
                     running=len(live),
                     started=sum(n for _, n, _ in window),
-                    keys=len({j.limit_key or "" for j in live}) if limit.per_key else 0,
+                    keys=len({j.limit_key or "" for j in live}),
                 )
             )
         return listed

@@ -125,16 +125,7 @@ class RedisLimits(RedisListing):
         listed: list[QueueLimit] = []
         for (_, limit), (running, started, buckets) in zip(found, use, strict=True):
             listed.append(
-                QueueLimit(
-                    queue=limit.queue,
-                    concurrency=limit.concurrency,
-                    rate=limit.rate,
-                    per=limit.per,
-                    per_key=limit.per_key,
-                    running=int(running),
-                    started=int(started),
-                    keys=int(buckets) if limit.per_key else 0,
-                )
+                limit.with_use(running=int(running), started=int(started), keys=int(buckets))
             )
         return listed
 

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Final
 
 from wg_core.backend import Attempt, NewJob
 from wg_core.backends.limit_gate import LimitGate
-from wg_core.backends.sql.session import Row, SqlSession, UnitRunner, micros
+from wg_core.backends.sql.session import Body, Row, SqlSession, UnitRunner, micros
 from wg_core.limits import QueueLimit
 
 __all__ = ["LIMITS_FRESH", "LIMITS_STALE", "LimitVerbs"]
@@ -157,18 +157,7 @@ class LimitVerbs(UnitRunner):
         for row in await self._run(body, read=True):
             limit = _limit_of(str(row[0]), row[1:5])
             running, started, keys = (int(value or 0) for value in row[5:8])
-            listed.append(
-                QueueLimit(
-                    queue=limit.queue,
-                    concurrency=limit.concurrency,
-                    rate=limit.rate,
-                    per=limit.per,
-                    per_key=limit.per_key,
-                    running=running,
-                    started=started if limit.rate is not None else 0,
-                    keys=keys if limit.per_key else 0,
-                )
-            )
+            listed.append(limit.with_use(running=running, started=started, keys=keys))
         return listed
 
     # -- limit keys ----------------------------------------------------------------------
@@ -246,6 +235,11 @@ class LimitVerbs(UnitRunner):
                 await session.execute("limit_record_start", {"queue": queue, "limit_key": key})
             return attempts
 
+        return await self._claim_unit(body)
+
+    async def _claim_unit(self, body: Body[list[Attempt]]) -> list[Attempt]:
+        """Run a limited claim's unit of work (a dialect whose units outlive their
+        callers gives back what a cancelled claim leased, as its own claim does)."""
         return await self._run(body)
 
     @staticmethod

@@ -1407,6 +1407,9 @@ ORDER BY name
 -- queue's limited claimers take turns), counts its running jobs under a live lease and
 -- its starts in the window, and leases what the limit admits. The fast claims (claim,
 -- claim_queues, and the other dialects' claim_select) skip a limited queue.
+-- Times here are clock_timestamp(), not now(): now() is the transaction's start, and a
+-- limited claim may wait for the limit's row lock after it began; a start logged (or a
+-- window pruned) at that earlier time would let the window free a start too soon.
 
 -- name: schema_limits
 CREATE TABLE IF NOT EXISTS "{ns}_limits" (
@@ -1420,7 +1423,7 @@ CREATE TABLE IF NOT EXISTS "{ns}_starts" (
     id BIGSERIAL PRIMARY KEY,
     queue TEXT NOT NULL,
     limit_key TEXT NOT NULL DEFAULT '',
-    started_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    started_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX IF NOT EXISTS "{ns}_starts_queue_idx" ON "{ns}_starts" (queue, started_at);
 CREATE TABLE IF NOT EXISTS "{ns}_limit_keys" (
@@ -1455,17 +1458,17 @@ FOR UPDATE
 -- The queue's jobs running under a live lease, by limit key (a range of the lease index).
 SELECT COALESCE(k.limit_key, ''), count(*)
 FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
-WHERE j.lease_until > now() AND j.queue = %(queue)s AND j.lease_token IS NOT NULL
+WHERE j.lease_until > clock_timestamp() AND j.queue = %(queue)s AND j.lease_token IS NOT NULL
 GROUP BY 1
 
 -- name: limit_prune_starts
 DELETE FROM "{ns}_starts"
 WHERE queue = %(queue)s
-  AND started_at <= now() - make_interval(secs => %(per_us)s::bigint / 1000000.0)
+  AND started_at <= clock_timestamp() - make_interval(secs => %(per_us)s::bigint / 1000000.0)
 
 -- name: limit_starts
 -- The starts in the window by limit key: how many, and the oldest one's age in seconds.
-SELECT limit_key, count(*), extract(epoch FROM now() - min(started_at))::float8
+SELECT limit_key, count(*), extract(epoch FROM clock_timestamp() - min(started_at))::float8
 FROM "{ns}_starts" WHERE queue = %(queue)s
 GROUP BY limit_key
 
@@ -1482,7 +1485,8 @@ LIMIT %(limit)s
 FOR UPDATE OF j SKIP LOCKED
 
 -- name: limit_record_start
-INSERT INTO "{ns}_starts" (queue, limit_key) VALUES (%(queue)s, %(limit_key)s)
+INSERT INTO "{ns}_starts" (queue, limit_key, started_at)
+VALUES (%(queue)s, %(limit_key)s, clock_timestamp())
 
 -- name: limit_key_insert
 INSERT INTO "{ns}_limit_keys" (job_id, limit_key) VALUES (%(job_id)s, %(limit_key)s)
@@ -1493,13 +1497,13 @@ ON CONFLICT (job_id) DO UPDATE SET limit_key = EXCLUDED.limit_key
 -- keys with a running job.
 SELECT l.queue, l.concurrency, l.rate, l.per_us, l.per_key,
     (SELECT count(*) FROM "{ns}_jobs" AS j
-     WHERE j.lease_until > now() AND j.queue = l.queue AND j.lease_token IS NOT NULL),
+     WHERE j.lease_until > clock_timestamp() AND j.queue = l.queue AND j.lease_token IS NOT NULL),
     (SELECT count(*) FROM "{ns}_starts" AS s
      WHERE s.queue = l.queue
-       AND s.started_at > now() - make_interval(secs => COALESCE(l.per_us, 0) / 1000000.0)),
+       AND s.started_at > clock_timestamp() - make_interval(secs => COALESCE(l.per_us, 0) / 1000000.0)),
     (SELECT count(DISTINCT COALESCE(k.limit_key, ''))
      FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
-     WHERE j.lease_until > now() AND j.queue = l.queue AND j.lease_token IS NOT NULL)
+     WHERE j.lease_until > clock_timestamp() AND j.queue = l.queue AND j.lease_token IS NOT NULL)
 FROM "{ns}_limits" AS l
 ORDER BY l.queue
 

@@ -196,17 +196,16 @@ class WorkVerbs(LimitVerbs):
         while True:
             generation = self._wake_generation
             waits: list[float] = []
-            if limited:
-                claiming = self._claim_limited(limit, lease, worker_id, queues, waits)
-                attempts = await self._claim_or_release(claiming)
-            else:
-                claiming = self._claim_now(limit, lease, worker_id, queues)
-                attempts = await self._claim_or_release(claiming)
-                if len(attempts) < limit and await self._limits_view(queues, short=True):
-                    # A queue became limited: the fast claim skipped it. Look again now.
-                    limited = True
-                    if not attempts:
-                        continue
+            attempts = await self._claim_or_release(
+                self._claim_limited(limit, lease, worker_id, queues, waits)
+                if limited
+                else self._claim_now(limit, lease, worker_id, queues)
+            )
+            if not limited and len(attempts) < limit:
+                # A queue that became limited is skipped by the fast claim: look again.
+                limited = await self._limits_view(queues, short=True)
+                if limited and not attempts:
+                    continue
             self._claim_succeeded(bool(attempts))
             remaining = deadline - loop.time()
             if attempts or remaining <= 0 or not self._opened:

@@ -113,6 +113,21 @@ class SqliteClaims(SqlBackend):
                 raise
             raise translated from exc
 
+    async def _claim_unit(self, body: Body[list[Attempt]]) -> list[Attempt]:
+        # A limited claim (sql/limiting.py): one write transaction, and what it leased
+        # for a caller cancelled meanwhile is given back, as by the claim above.
+        if not self._opened:
+            raise BackendError(f"{self!r} is not open: call open() first")
+        try:
+            return await self._call(
+                self._writer, body, write=True, durable=False, on_abandon=self._release_abandoned
+            )
+        except Exception as exc:
+            translated = self._wg_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
     def _release_abandoned(self, attempts: list[Attempt]) -> None:
         """Put back what a cancelled claim leased (called on the claimer's loop)."""
         writer = self._writer
