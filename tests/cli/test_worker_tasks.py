@@ -134,15 +134,20 @@ def alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.slow
-def test_processes_restart_a_dead_child_and_drain_on_sigterm(wg: Wg) -> None:
-    supervisor = subprocess.Popen(
+def supervise(wg: Wg, processes: int, stderr: int) -> subprocess.Popen[str]:
+    """``wg worker tests.workers.task_app:app --processes N``, started in the background."""
+    return subprocess.Popen(
         [*wg_command(), "-u", wg.url, "-n", wg.namespace, "worker", "tests.workers.task_app:app",
-         "--processes", "2", *FAST],
+         "--processes", str(processes), *FAST],
         cwd=ROOT,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_processes_restart_a_dead_child_and_drain_on_sigterm(wg: Wg) -> None:
+    supervisor = supervise(wg, 2, subprocess.PIPE)
 
     def worker_pids() -> set[int]:
         infos = wg.core(lambda client: client.workers())
@@ -172,12 +177,7 @@ def test_processes_restart_a_dead_child_and_drain_on_sigterm(wg: Wg) -> None:
 
 @pytest.mark.slow
 def test_children_stop_when_the_supervisor_is_killed(wg: Wg) -> None:
-    supervisor = subprocess.Popen(
-        [*wg_command(), "-u", wg.url, "-n", wg.namespace, "worker", "tests.workers.task_app:app",
-         "--processes", "1", *FAST],
-        cwd=ROOT,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    supervisor = supervise(wg, 1, subprocess.DEVNULL)
     try:
         wait_for(lambda: any(alive(i.pid) for i in wg.core(lambda c: c.workers())), what="a worker")
         [child] = [i.pid for i in wg.core(lambda c: c.workers())]
