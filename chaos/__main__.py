@@ -1,4 +1,5 @@
-"""``python -m chaos run --backend sqlite --profile large --seed N [--scenario NAME]``.
+"""``python -m chaos run --backend sqlite --profile large --seed N [--scenario NAME]``;
+``python -m chaos failover [--jobs N --failovers K]`` (Redis Sentinel, chaos/failover.py).
 
 Prints one verdict line per scenario and backend (seed included), then a Markdown
 table for docs/reliability.md; exits 1 if any pass criterion was violated.
@@ -10,6 +11,7 @@ import argparse
 import asyncio
 import sys
 
+from chaos import failover
 from chaos.checker import Verdict
 from chaos.harness import BACKENDS, BackendMissing, available_backends
 from chaos.profiles import PROFILES
@@ -66,7 +68,10 @@ def main() -> None:
     run.add_argument("--profile", choices=sorted(PROFILES), default="ci")
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    failover.add_parser(commands)
     args = parser.parse_args()
+    if args.command == "failover":
+        sys.exit(asyncio.run(failover.run(args)))
     sys.exit(asyncio.run(_run(args)))
 
 

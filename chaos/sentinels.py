@@ -1,6 +1,6 @@
-"""A private Redis Sentinel deployment for the tests: 1 master, 1 replica, 3 sentinels,
-each a process on a free loopback port with its files in the test's directory, started
-and stopped by process id (never the shared server).
+"""A private Redis Sentinel deployment for the tests and the failover scenario: 1 master,
+1 replica, 3 sentinels, each a process on a free loopback port with its files in a
+directory of the caller's, started and stopped by process id (never the shared server).
 
 The servers run with ``min-replicas-to-write 1``: a master that has lost its replica
 (the moment a failover promotes it) refuses writes (``NOREPLICAS``) instead of
@@ -11,6 +11,7 @@ FAILOVER`` and waits until the sentinels name the new master and it takes writes
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -21,12 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
-from tests.servers import RedisServer, free_port
+from chaos.servers import ServerMissing, free_port
 
-__all__ = ["SERVICE", "SentinelSet", "sentinel_set"]
+__all__ = ["SERVICE", "DataServer", "SentinelSet", "sentinel_set"]
 
 SERVICE = "wgmaster"
 _TIMEOUT = 20.0
@@ -57,30 +57,70 @@ def _wait(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
+class DataServer:
+    """One ``redis-server`` of the deployment (no persistence: replication is the point)."""
+
+    def __init__(self, executable: str, directory: Path, args: tuple[str, ...]) -> None:
+        self.port = free_port()
+        self._command = [
+            executable,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(directory),
+            "--save", "",
+            "--appendonly", "no",
+            *args,
+        ]  # fmt: skip
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it and wait until it answers."""
+        self._process = subprocess.Popen(
+            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait(lambda: _ask(self.port, "PING") is True, f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        """Stop it by pid (SIGKILL if it does not stop in time)."""
+        process, self._process = self._process, None
+        if process is not None:
+            _end(process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 class SentinelSet:
     """1 master, 1 replica, 3 sentinels monitoring them as ``SERVICE``."""
 
     def __init__(self, directory: Path) -> None:
         executable = shutil.which("redis-server")
         if executable is None:
-            pytest.skip("redis-server is not installed")
+            raise ServerMissing("redis-server is not installed")
         self._executable = executable
         self.directory = directory
         for name in ("master", "replica", "sentinels"):
             (directory / name).mkdir(exist_ok=True)
-        self.master = RedisServer(directory / "master", args=_SAFE_WRITES)
+        self.master = DataServer(executable, directory / "master", _SAFE_WRITES)
         # The replica's promotion must not wait for the old master to be attached to it
         # again (Sentinel 7.0 leaves a demoted master alone for about 8 s): it takes
-        # writes at once, with no replica to require.
-        self.replica = RedisServer(
+        # writes at once, with no replica to require (failover() sets both again).
+        self.replica = DataServer(
+            executable,
             directory / "replica",
-            args=("--replicaof", "127.0.0.1", str(self.master.port), *_SAFE_WRITES[4:]),
+            ("--replicaof", "127.0.0.1", str(self.master.port), *_SAFE_WRITES[4:]),
         )
         self.sentinel_ports = [free_port() for _ in range(3)]
         self._sentinels: list[subprocess.Popen[bytes]] = []
 
     @property
-    def servers(self) -> dict[int, RedisServer]:
+    def servers(self) -> dict[int, DataServer]:
         """The two data servers by port."""
         return {self.master.port: self.master, self.replica.port: self.replica}
 
@@ -110,8 +150,11 @@ class SentinelSet:
                     stderr=subprocess.DEVNULL,
                 )
             )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
         for port in self.sentinel_ports:
-            _wait(lambda port=port: self._knows_replica(port), f"sentinel {port} ready")
+            _wait(functools.partial(self._knows_replica, port), f"sentinel {port} ready")
 
     def master_port(self) -> int:
         """The master's port as the first sentinel reports it."""
@@ -121,13 +164,30 @@ class SentinelSet:
     def failover(self) -> int:
         """``SENTINEL FAILOVER``, then wait until the sentinels name the new master and
         it acts as one; the new master's port. (The old master becomes its replica
-        later, which nothing here waits for.)"""
+        later, which nothing here waits for; a second failover waits for that first,
+        about 10 s with Sentinel 7.0, and then requires a replica on that master too.)"""
+        _wait(self._in_sync, "a replica in sync")
+        self._wait_ready()
         old = self.master_port()
-        _ask(self.sentinel_ports[0], "SENTINEL", "FAILOVER", SERVICE)
+        # The master refuses writes once its replica leaves (the promotion); the replica
+        # to be promoted takes writes at once, requiring no replica of its own.
+        for port in self.servers:
+            required = "1" if port == old else "0"
+            _ask(port, "CONFIG", "SET", "min-replicas-to-write", required)
+        _wait(functools.partial(self._failover_accepted), "SENTINEL FAILOVER accepted")
         _wait(lambda: self.master_port() != old, "the switch to the new master")
         new = self.master_port()
         _wait(lambda: _ask(new, "INFO", "replication").get("role") == "master", "promotion")
         return new
+
+    def _failover_accepted(self) -> bool:
+        try:
+            _ask(self.sentinel_ports[0], "SENTINEL", "FAILOVER", SERVICE)
+        except redis.ResponseError as exc:
+            if str(exc).startswith(("INPROG", "NOGOODSLAVE")):
+                return False  # the last one is still being completed
+            raise
+        return True
 
     def _in_sync(self) -> bool:
         infos = [_ask(port, "INFO", "replication") for port in self.servers]
@@ -152,13 +212,7 @@ class SentinelSet:
         """Stop every process (by pid) this set started."""
         sentinels, self._sentinels = self._sentinels, []
         for process in sentinels:
-            os.kill(process.pid, signal.SIGTERM)
-        for process in sentinels:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+            _end(process)
         self.replica.stop()
         self.master.stop()
 

@@ -1,0 +1,150 @@
+"""Redis Sentinel failovers in the middle of a drain (issue 23).
+
+``python -m chaos failover [--jobs 5000] [--failovers 3] [--pools 3] [--workers 8]``
+
+A private deployment (chaos/sentinels.py: 1 master, 1 replica, 3 sentinels; the master
+runs with ``min-replicas-to-write 1``), ``--jobs`` jobs enqueued through the sentinels,
+``--pools`` worker pools in this process draining them, and a ``SENTINEL FAILOVER``
+each time another share of the jobs has run. Every pool must follow each new master
+without a restart.
+
+It reports the longest pause between two job runs (what a failover costs the drain).
+Pass: 0 lost (every job ran and none is left stored), nothing stuck, and duplicates no
+more than the jobs in flight at the failovers: each pool's slots and their unwritten
+acknowledgements (``2 × pools × workers`` per failover; pools claim for free slots only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from chaos.sentinels import SentinelSet, sentinel_set
+from wg_core import BackendUnavailableError, Client, WorkerPool, backend_from_url
+from wg_core.backend import StateCounts
+
+__all__ = ["run"]
+
+_SETTINGS: dict[str, Any] = {
+    "fetch_timeout": 0.5,
+    "reaper_interval": 0.2,
+    "heartbeat_interval": 0.3,
+    # Longer than the pools' backoff through the failover (acknowledgements retried
+    # up to 5 s apart): a job whose acknowledgement waits out the outage is not
+    # reaped and run again meanwhile.
+    "lease": 10.0,
+    "shutdown_timeout": 5.0,
+    "prefetch": 0,
+}
+
+
+async def _counts(url: str, namespace: str) -> StateCounts:
+    """The counts through a new connection (one opened before a failover may read the
+    old master until Sentinel demotes it), once the master answers."""
+    for _ in range(300):
+        reader = backend_from_url(url, namespace)
+        try:
+            await reader.open(create=False)
+            return await reader.counts()
+        except BackendUnavailableError:
+            await asyncio.sleep(0.1)
+        finally:
+            await reader.close()
+    raise RuntimeError("the master never answered")
+
+
+async def _drain(deployment: SentinelSet, args: argparse.Namespace) -> dict[str, Any]:
+    url, namespace = deployment.url(), "chaos_" + uuid.uuid4().hex[:8]
+    client = await Client.connect(url, namespace)
+    runs: collections.Counter[int] = collections.Counter()
+    rng = random.Random(args.seed)
+    progressed = asyncio.Event()
+
+    last_run, longest_pause = time.monotonic(), 0.0
+
+    async def handler(job: dict[str, Any]) -> None:
+        nonlocal last_run, longest_pause
+        now = time.monotonic()
+        longest_pause, last_run = max(longest_pause, now - last_run), now
+        runs[job["n"]] += 1
+        progressed.set()
+        await asyncio.sleep(rng.uniform(0.001, 0.01))
+
+    async def ran(count: int, *, within: float) -> bool:
+        """Wait until ``count`` jobs have run (at most ``within`` seconds)."""
+        deadline = time.monotonic() + within
+        while len(runs) < count and time.monotonic() < deadline:
+            progressed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(progressed.wait(), timeout=0.1)
+        return len(runs) >= count
+
+    for first in range(0, args.jobs, 1000):
+        numbers = range(first, min(args.jobs, first + 1000))
+        await client.enqueue_many([{"n": n} for n in numbers], job_name="work")
+    pools = [
+        WorkerPool(handler, url=url, namespace=namespace, workers=args.workers, **_SETTINGS)
+        for _ in range(args.pools)
+    ]
+    started = time.monotonic()
+    for pool in pools:
+        await pool.start()
+    last_run = time.monotonic()
+    try:
+        for failover in range(1, args.failovers + 1):
+            await ran(args.jobs * failover // (args.failovers + 1), within=120)
+            await asyncio.to_thread(deployment.failover)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if len(runs) == args.jobs and (await _counts(url, namespace)).total == 0:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        for pool in pools:
+            pool.shutdown()
+        for pool in pools:
+            await pool.wait_closed()
+    counts = await _counts(url, namespace)
+    await client.close()
+    return {
+        "jobs": args.jobs,
+        "failovers": args.failovers,
+        "lost": args.jobs - len(runs),
+        "stuck": counts.total,
+        "duplicates": sum(count - 1 for count in runs.values()),
+        "bound": 2 * args.pools * args.workers * args.failovers,
+        "seconds": round(time.monotonic() - started, 1),
+        "longest_pause": round(longest_pause, 2),
+    }
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the scenario, print its verdict line; 0 when it passed."""
+    with (
+        tempfile.TemporaryDirectory(prefix="wg-failover-") as directory,
+        sentinel_set(Path(directory)) as deployment,
+    ):
+        result = await _drain(deployment, args)
+    passed = result["lost"] == 0 and result["stuck"] == 0
+    passed = passed and result["duplicates"] <= result["bound"]
+    fields = " ".join(f"{name}={value}" for name, value in result.items())
+    print(f"{'PASS' if passed else 'FAIL'} sentinel-failover seed={args.seed} {fields}")
+    return 0 if passed else 1
+
+
+def add_parser(commands: Any) -> None:
+    """The ``failover`` command of ``python -m chaos``."""
+    parser = commands.add_parser("failover", help="Redis Sentinel failovers mid-drain")
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--failovers", type=int, default=3)
+    parser.add_argument("--pools", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=random.randrange(2**31))
