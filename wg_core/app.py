@@ -40,7 +40,8 @@ from wg_core.handlers import HandlerFunc
 from wg_core.namespace import validate_namespace
 from wg_core.options import Duration, JobOptions
 from wg_core.queues import DEFAULT_QUEUE
-from wg_core.tasks import Task
+from wg_core.tasks import KeySpec, Task
+from wg_core.unique import UniqueKey
 from wg_core.urls import DEFAULT_URL, backend_from_url
 from wg_core.worker import WorkerPool
 
@@ -106,6 +107,9 @@ class App:
         timeout: Duration | None = _DEFAULTS.timeout,
         retry_delay: Duration | None = _DEFAULTS.retry_delay,
         keep_finished: Duration | None = None,
+        unique_key: KeySpec[UniqueKey] | None = None,
+        unique_for: Duration | None = None,
+        limit_key: KeySpec[str] | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -120,10 +124,16 @@ class App:
         timeout: Duration | None = _DEFAULTS.timeout,
         retry_delay: Duration | None = _DEFAULTS.retry_delay,
         keep_finished: Duration | None = None,
+        unique_key: KeySpec[UniqueKey] | None = None,
+        unique_for: Duration | None = None,
+        limit_key: KeySpec[str] | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register ``func`` (async or sync) as a task: bare ``@app.task`` or
         ``@app.task(name=..., queue=..., priority=..., max_retries=..., timeout=...,
-        retry_delay=..., keep_finished=...)``. The name defaults to the function's
+        retry_delay=..., keep_finished=..., unique_key=..., unique_for=..., limit_key=...)``
+        (``unique_key`` and ``limit_key``: a key, ``UNIQUE_BY_PAYLOAD``, or a function of
+        the task's arguments returning the key; see ``wg_core.unique``, ``wg_core.limits``).
+        The name defaults to the function's
         module-qualified name (``myapp.tasks.add``; see ``wg_core.tasks``). Every option
         is checked here (``ConfigError``), and so is a second task of the same name."""
         options = JobOptions(
@@ -135,7 +145,15 @@ class App:
 
         def register(function: Callable[P, R]) -> Task[P, R]:
             task = Task(
-                function, app=self, name=name, queue=queue, priority=priority, options=options
+                function,
+                app=self,
+                name=name,
+                queue=queue,
+                priority=priority,
+                options=options,
+                unique_key=unique_key,
+                unique_for=unique_for,
+                limit_key=limit_key,
             )
             if task.name in self._tasks:
                 raise ConfigError(

@@ -27,7 +27,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar
 
 from wg_core.errors import ConfigError, JobError
 from wg_core.handlers import HandlerFunc
@@ -37,6 +37,7 @@ from wg_core.options import Duration, JobOptions
 from wg_core.payloads import PayloadDecodeError
 from wg_core.queues import DEFAULT_QUEUE, validate_priority, validate_queue
 from wg_core.task_arguments import TaskArgumentError, TaskSignature
+from wg_core.unique import UniqueKey, UniqueKeyRule
 
 if TYPE_CHECKING:
     from wg_core.app import App
@@ -81,6 +82,23 @@ def _main_module_name() -> str | None:
     return os.path.splitext(os.path.basename(path))[0]
 
 
+K = TypeVar("K")
+
+KeySpec: TypeAlias = K | Callable[..., K]
+"""A key, or a function of the task's own arguments that returns it: a task's
+``unique_key=lambda invoice_id: f"invoice:{invoice_id}"`` keys each call by its
+arguments."""
+
+
+def _key(spec: KeySpec[K] | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> K | None:
+    """``spec``, or what it returns for these arguments when it is a function."""
+    if spec is None or isinstance(spec, str | UniqueKeyRule):
+        return spec
+    if callable(spec):
+        return spec(*args, **kwargs)
+    return spec
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class _CallOptions:
     """Where and when one enqueue puts the job (``with_options``)."""
@@ -91,6 +109,9 @@ class _CallOptions:
     at: datetime | None = None
     job_id: str | None = None
     connection: object | None = None
+    unique_key: KeySpec[UniqueKey] | None = None
+    unique_for: Duration | None = None
+    limit_key: KeySpec[str] | None = None
 
     def enqueue_arguments(
         self, task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -107,6 +128,9 @@ class _CallOptions:
             "at": self.at,
             "job_id": self.job_id,
             "connection": self.connection,
+            "unique_key": _key(self.unique_key, args, kwargs),
+            "unique_for": self.unique_for,
+            "limit_key": _key(self.limit_key, args, kwargs),
         }
 
 
@@ -158,6 +182,9 @@ class Task(Generic[P, R]):
         queue: str | None = None,
         priority: int = 0,
         options: JobOptions,
+        unique_key: KeySpec[UniqueKey] | None = None,
+        unique_for: Duration | None = None,
+        limit_key: KeySpec[str] | None = None,
     ) -> None:
         if not callable(func):
             raise ConfigError(f"a task must be a function, got {func!r}")
@@ -175,7 +202,12 @@ class Task(Generic[P, R]):
         self._default = _CallOptions(
             queue=validate_queue(DEFAULT_QUEUE if queue is None else queue),
             priority=validate_priority(priority),
+            unique_key=unique_key,
+            unique_for=unique_for,
+            limit_key=limit_key,
         )
+        if unique_for is not None and unique_key is None:
+            raise ConfigError(f"task {self.name}: unique_for needs a unique_key")
         functools.update_wrapper(self, func)
 
     @property
@@ -218,11 +250,16 @@ class Task(Generic[P, R]):
         priority: int | None = None,
         job_id: str | None = None,
         connection: object | None = None,
+        unique_key: KeySpec[UniqueKey] | None = None,
+        unique_for: Duration | None = None,
+        limit_key: KeySpec[str] | None = None,
     ) -> TaskCall:
         """This task with options for one call: run after ``delay`` (or ``at``), in
         ``queue`` at ``priority``, under the caller's ``job_id``, stored through the
         caller's database ``connection`` (inside its transaction, on backends that
-        support it). Checked here, before anything is stored."""
+        support it); with this call's ``unique_key`` / ``unique_for`` / ``limit_key``
+        instead of the task's (a key, or a function of the task's arguments). Checked
+        here, before anything is stored."""
         if delay is not None and at is not None:
             raise ConfigError("give delay or at, not both")
         return TaskCall(
@@ -234,6 +271,9 @@ class Task(Generic[P, R]):
                 at=at,
                 job_id=job_id,
                 connection=connection,
+                unique_key=self._default.unique_key if unique_key is None else unique_key,
+                unique_for=self._default.unique_for if unique_for is None else unique_for,
+                limit_key=self._default.limit_key if limit_key is None else limit_key,
             ),
         )
 

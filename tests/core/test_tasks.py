@@ -189,3 +189,29 @@ def test_a_default_name_outside_the_rules_asks_for_a_name() -> None:
         ConfigError, match=r"invalid job name 'tests\.core\.test_tasks\.café'.*name="
     ):
         app.task(café)
+
+
+def charge(invoice: int, amount: float) -> None:
+    del invoice, amount
+
+
+async def test_a_task_keyed_by_its_arguments_stores_one_job_per_key() -> None:
+    app = App(backend=MemoryBackend("t"))
+    task = app.task(unique_key=lambda invoice, amount: f"invoice:{invoice}")(charge)
+    first = await task.enqueue(42, 10.0)
+    assert await task.enqueue(42, amount=99.0) == first  # the holder's id: nothing stored
+    other = await task.enqueue(43, 10.0)
+    assert other != first
+    jobs = await app.client().list_jobs("queued")
+    assert sorted(job.unique_key or "" for job in jobs) == ["invoice:42", "invoice:43"]
+
+
+async def test_one_call_can_key_a_task_its_own_way() -> None:
+    app = App(backend=MemoryBackend("t"))
+    task = app.task(charge)
+    first = await task.with_options(unique_key="nightly").enqueue(1, 1.0)
+    assert await task.with_options(unique_key="nightly").enqueue(2, 2.0) == first
+    assert await task.enqueue(3, 3.0) != first  # no key: always stored
+    assert (await app.client().counts()).queued == 2
+    with pytest.raises(ConfigError, match="unique_for needs a unique_key"):
+        app.task(name="charge.held", unique_for=60)(charge)
