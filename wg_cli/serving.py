@@ -56,13 +56,13 @@ class Target:
     app: App | None = None
 
 
-def _import_attribute(target: str) -> Any:
+def _import_attribute(
+    target: str, example: str = "MODULE:HANDLER or MODULE:APP (e.g. myapp.tasks:app)"
+) -> Any:
+    """The object ``MODULE:ATTRIBUTE`` names (``example``: what a usage error shows)."""
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
-        raise CliError(
-            f"expected MODULE:HANDLER or MODULE:APP (e.g. myapp.tasks:app), got {target!r}",
-            ExitCode.USAGE,
-        )
+        raise CliError(f"expected {example}, got {target!r}", ExitCode.USAGE)
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
@@ -85,7 +85,7 @@ def load_periodic(targets: list[str]) -> list[Periodic]:
     ``Periodic`` or a list of them)."""
     entries: list[Periodic] = []
     for target in targets:
-        obj = _import_attribute(target)
+        obj = _import_attribute(target, "MODULE:ENTRIES (e.g. myapp.jobs:PERIODIC)")
         items = list(obj) if isinstance(obj, list | tuple) else [obj]
         if not all(isinstance(item, Periodic) for item in items):
             raise CliError(f"{target} is neither a Periodic nor a list of them", ExitCode.USAGE)
