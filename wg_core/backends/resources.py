@@ -20,7 +20,10 @@ _HEADER = re.compile(r"^--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", re.MULTILINE
 
 @cache
 def load_blocks(package: str, filename: str) -> dict[str, str]:
-    """The named blocks of ``filename`` inside ``package``, in file order."""
+    """The named blocks of ``filename`` inside ``package``, in file order. Comment lines
+    at the end of a block are dropped: they introduce the blocks below them (and a
+    block joined to another in one round trip must not end in a comment, which would
+    swallow the separator that follows)."""
     text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     blocks: dict[str, str] = {}
     matches = list(_HEADER.finditer(text))
@@ -29,5 +32,8 @@ def load_blocks(package: str, filename: str) -> dict[str, str]:
         name = match.group(1)
         if name in blocks:
             raise ValueError(f"{filename}: block {name!r} defined twice")
-        blocks[name] = text[match.end() : end].strip()
+        lines = text[match.end() : end].strip().splitlines()
+        while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+            lines.pop()
+        blocks[name] = "\n".join(lines)
     return blocks
