@@ -78,6 +78,17 @@ def test_every_dialect_defines_the_same_blocks(filename: str, dialect: type[SqlB
     assert names - SHARED_BLOCKS == dialect.EXTRA_BLOCKS
 
 
+@pytest.mark.parametrize("filename", ["postgres.sql", "mysql.sql", "sqlite.sql"])
+def test_no_block_ends_in_a_comment(filename: str) -> None:
+    # A comment paragraph above a block's "-- name:" line is the end of the block before
+    # it in the file: blocks joined into one round trip (MySQL's acknowledgement, one
+    # statement group per queue) would comment out the ";" that follows. The loader
+    # drops such lines.
+    for name, text in load_blocks("wg_core.backends.sql", filename).items():
+        lines = [line.strip() for line in text.strip().splitlines()]
+        assert not lines[-1].startswith("--"), f"{filename}: block {name} ends in a comment"
+
+
 async def test_the_spec_tables_exist_after_first_use(backend: PostgresBackend, admin: Any) -> None:
     cursor = await admin.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_name LIKE %s",

@@ -1,9 +1,7 @@
 """Query and script text kept in resource files of named blocks.
 
 A file holds blocks introduced by a ``-- name: <block>`` line (SQL and Lua both use
-``--`` comments); the text up to the next such line is the block, less the comment lines at its end
-(they introduce what follows, and a comment left at the end of a statement would
-swallow the separator of a multi-statement built from blocks). Names are the same
+``--`` comments); the text up to the next such line is the block. Names are the same
 across dialects so that a test can check every dialect defines every block. ``{ns}``
 in a block is replaced by the already-validated, quoted namespace prefix when the
 backend formats its queries, once, at construction.
@@ -22,7 +20,10 @@ _HEADER = re.compile(r"^--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", re.MULTILINE
 
 @cache
 def load_blocks(package: str, filename: str) -> dict[str, str]:
-    """The named blocks of ``filename`` inside ``package``, in file order."""
+    """The named blocks of ``filename`` inside ``package``, in file order. Comment lines
+    at the end of a block are dropped: they introduce the blocks below them (and a
+    block joined to another in one round trip must not end in a comment, which would
+    swallow the separator that follows)."""
     text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     blocks: dict[str, str] = {}
     matches = list(_HEADER.finditer(text))
@@ -31,12 +32,8 @@ def load_blocks(package: str, filename: str) -> dict[str, str]:
         name = match.group(1)
         if name in blocks:
             raise ValueError(f"{filename}: block {name!r} defined twice")
-        blocks[name] = _without_trailing_comments(text[match.end() : end])
+        lines = text[match.end() : end].strip().splitlines()
+        while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+            lines.pop()
+        blocks[name] = "\n".join(lines)
     return blocks
-
-
-def _without_trailing_comments(body: str) -> str:
-    lines = body.strip().splitlines()
-    while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
-        lines.pop()
-    return "\n".join(lines)

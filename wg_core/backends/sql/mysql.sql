@@ -340,11 +340,10 @@ SELECT IF(%(queue{i})s = 'default', 'processed', CONCAT('processed:', %(queue{i}
 FROM DUAL WHERE @wg_done > 0
 ON DUPLICATE KEY UPDATE value = value + VALUES(value)
 
+-- name: unique_holder
 -- Unique keys (layout 4): see sql/unique.py for the order these run in, inside the
 -- enqueue's transaction. A key is held while its job is in {ns}_jobs (queued or
 -- running), {ns}_scheduled or {ns}_retry, or until hold_until.
-
--- name: unique_holder
 SELECT job_id FROM `{ns}_unique` WHERE unique_key = %(key)s FOR UPDATE
 
 -- name: unique_holders

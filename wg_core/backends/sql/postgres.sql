@@ -326,11 +326,10 @@ ORDER BY u.ord
 -- A refused batch's kept id, for the error (run only once the batch was refused).
 SELECT job_id FROM "{ns}_finished" WHERE job_id = ANY(%(job_ids)b::text[]) LIMIT 1
 
+-- name: unique_holder
 -- Unique keys (layout 4): see sql/unique.py for the order these run in, inside the
 -- enqueue's transaction. A key is held while its job is in {ns}_jobs (queued or
 -- running), {ns}_scheduled or {ns}_retry, or until hold_until.
-
--- name: unique_holder
 SELECT job_id FROM "{ns}_unique" WHERE unique_key = %(key)s FOR UPDATE
 
 -- name: unique_holders

@@ -353,12 +353,11 @@ WHERE id IN (
 )
 RETURNING id, job_json, priority, queue
 
+-- name: unique_holder
 -- Unique keys (layout 4): see sql/unique.py for the order these run in, inside the
 -- enqueue's transaction (BEGIN IMMEDIATE: no other writer runs meanwhile). A key is
 -- held while its job is in {ns}_jobs (queued or running), {ns}_scheduled or
 -- {ns}_retry, or until hold_until.
-
--- name: unique_holder
 SELECT job_id FROM "{ns}_unique" WHERE unique_key = :key
 
 -- name: unique_holders
