@@ -36,7 +36,10 @@ __all__ = ["run"]
 _SETTINGS: dict[str, Any] = {
     "fetch_timeout": 0.5,
     "reaper_interval": 0.2,
-    "heartbeat_interval": 0.3,
+    "heartbeat_interval": 0.5,
+    # Heartbeats fail for about a second during a failover: not long enough to count a
+    # pool as dead and take its jobs.
+    "silent_after": 5.0,
     # Longer than the pools' backoff through the failover (acknowledgements retried
     # up to 5 s apart): a job whose acknowledgement waits out the outage is not
     # reaped and run again meanwhile.

@@ -15,6 +15,7 @@ import functools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from typing import Any
 
 import redis
 
-from chaos.servers import ServerMissing, free_port
+from chaos.servers import ServerMissing
 
 __all__ = ["SERVICE", "DataServer", "SentinelSet", "sentinel_set"]
 
@@ -57,11 +58,24 @@ def _wait(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open until all are chosen, so that
+    none is picked twice)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 class DataServer:
     """One ``redis-server`` of the deployment (no persistence: replication is the point)."""
 
-    def __init__(self, executable: str, directory: Path, args: tuple[str, ...]) -> None:
-        self.port = free_port()
+    def __init__(self, executable: str, directory: Path, args: tuple[str, ...], port: int) -> None:
+        self.port = port
         self._command = [
             executable,
             "--port", str(self.port),
@@ -107,7 +121,8 @@ class SentinelSet:
         self.directory = directory
         for name in ("master", "replica", "sentinels"):
             (directory / name).mkdir(exist_ok=True)
-        self.master = DataServer(executable, directory / "master", _SAFE_WRITES)
+        master_port, replica_port, *self.sentinel_ports = _free_ports(5)
+        self.master = DataServer(executable, directory / "master", _SAFE_WRITES, master_port)
         # The replica's promotion must not wait for the old master to be attached to it
         # again (Sentinel 7.0 leaves a demoted master alone for about 8 s): it takes
         # writes at once, with no replica to require (failover() sets both again).
@@ -115,8 +130,8 @@ class SentinelSet:
             executable,
             directory / "replica",
             ("--replicaof", "127.0.0.1", str(self.master.port), *_SAFE_WRITES[4:]),
+            replica_port,
         )
-        self.sentinel_ports = [free_port() for _ in range(3)]
         self._sentinels: list[subprocess.Popen[bytes]] = []
 
     @property

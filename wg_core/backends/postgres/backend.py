@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
@@ -32,30 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresBackend"]
 
-_COLUMN_NAMES: Final = {
-    "raw": "raws",
-    "job_id": "job_ids",
-    "job_name": "job_names",
-    "queue": "queues",
-    "priority": "priorities",
-    "state": "states",
-    "due_us": "due_us",
-    "at_us": "at_us",
-    "last_error": "last_errors",
-    "result": "results",
-    "started_us": "started_us",
-    "finished_us": "finished_us",
-    "expires_us": "expires_us",
-    "progress": "progresses",
-    "progress_message": "progress_messages",
-    "progress_us": "progress_us",
-}
-"""Each import parameter of the engine (one row) and the array the blocks take it in."""
-
-
 def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """The engine's rows of import parameters as the arrays the PostgreSQL blocks take."""
-    return {column: [row[name] for row in rows] for name, column in _COLUMN_NAMES.items()}
+    """The engine's rows of import parameters as the arrays the PostgreSQL blocks take,
+    one per parameter, of the same name."""
+    return {name: [row[name] for row in rows] for name in rows[0]} if rows else {}
 
 
 T = TypeVar("T")

@@ -82,6 +82,8 @@ class Lane:
         self._keep_at_most = keep  # idle connections kept here; more go back to the pool
         self._pool = client.connection_pool
         self.idle: list[Any] = []
+        self._busy: set[Any] = set()  # taken by a call now
+        self._stale: set[Any] = set()  # busy ones to close once their call is over
         # Text is encoded as redis-py would (the URL may name another encoding).
         options = self._pool.connection_kwargs
         self._encoding: str = options.get("encoding", "utf-8")
@@ -92,6 +94,7 @@ class Lane:
         packed = _pack(args, self._encoding, self._errors)  # before taking a connection
         idle = self.idle
         connection = idle.pop() if idle else await self._pool.get_connection()
+        self._busy.add(connection)
         try:
             if not connection.is_connected:
                 # connect() rather than the implicit reconnect of a send: through
@@ -107,23 +110,32 @@ class Lane:
             await connection.disconnect(nowait=True)
             await self._keep(connection)
             raise
-        if len(idle) < self._keep_at_most:
+        if len(idle) < self._keep_at_most and not self._stale:
+            self._busy.discard(connection)
             idle.append(connection)
         else:
             await self._keep(connection)
         return reply
 
     async def _keep(self, connection: Any) -> None:
+        self._busy.discard(connection)
+        if connection in self._stale:
+            self._stale.discard(connection)
+            await connection.disconnect(nowait=True)
         if len(self.idle) < self._keep_at_most:
             self.idle.append(connection)
         else:
             # A burst of concurrent calls is over: give the extra connection back.
             await self._pool.release(connection)
 
-    async def disconnect(self) -> None:
-        """Close the idle connections (the server restarted): they reconnect on use."""
+    async def disconnect(self, *, in_use: bool = False) -> None:
+        """Close the idle connections (the server restarted): they reconnect on use.
+        ``in_use``: those busy now too, once their call is over (the master changed:
+        a connection to the old one would go on reading it)."""
         for connection in self.idle:
             await connection.disconnect(nowait=True)
+        if in_use:
+            self._stale |= self._busy
 
 
 async def read_reply(connection: Any) -> Any:
@@ -335,13 +347,17 @@ class Transport:
             raise BackendError("the Redis backend is not open: call open() first")
         return self.lane
 
-    async def drop_idle_connections(self) -> None:
-        """Close every idle connection (the server restarted or the network dropped)."""
+    async def drop_idle_connections(self, *, in_use: bool = False) -> None:
+        """Close every idle connection (the server restarted or the network dropped);
+        ``in_use``: every connection (a failover: the server they reach is no longer
+        the master, and one that only reads would never notice)."""
         for client in (self.client, self.blocking):
             if client is not None:
-                await client.connection_pool.disconnect(inuse_connections=False)
+                await client.connection_pool.disconnect(
+                    inuse_connections=in_use and client is self.client
+                )
         if self.lane is not None:
-            await self.lane.disconnect()
+            await self.lane.disconnect(in_use=in_use)
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -385,7 +401,7 @@ class Transport:
             # replicas (the call did nothing: a replica refuses every write, and a
             # master without replicas refuses a script at its first write). Reconnect:
             # through Sentinel, to whichever server is the master now.
-            await self.drop_idle_connections()
+            await self.drop_idle_connections(in_use=True)
             if not idempotent or self.closing:
                 raise self.translate(exc) from exc
         except UnicodeEncodeError as exc:

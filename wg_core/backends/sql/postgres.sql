@@ -903,8 +903,8 @@ WHERE state = 'cancelled'
 FOR UPDATE
 
 -- Import (wg migrate): a page of jobs of one state, each with its times (bound as Unix
--- microseconds, NULL for "now"), sent as columns (arrays; the driver builds them from
--- the engine's rows), in one statement. A job whose id is stored in any table already
+-- microseconds, NULL for "now"), sent as columns (an array per parameter, named as the
+-- engine's row parameters: the driver builds them), in one statement. A job whose id is stored in any table already
 -- is skipped: a NOT EXISTS probe of the other tables' job_id indexes, and the target
 -- table's own unique index (ON CONFLICT DO NOTHING, so that a racing import skips
 -- instead of failing). The row count is how many were stored; ORDER BY keeps the
@@ -914,8 +914,8 @@ FOR UPDATE
 INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, enqueued_at, queue, priority)
 SELECT u.raw, u.job_id, u.job_name, coalesce(to_timestamp(u.at_us / 1000000.0), now()),
        u.queue, u.priority
-FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
-            %(at_us)s::bigint[], %(queues)b::text[], %(priorities)b::smallint[])
+FROM unnest(%(raw)b::text[], %(job_id)b::text[], %(job_name)b::text[],
+            %(at_us)s::bigint[], %(queue)b::text[], %(priority)b::smallint[])
         WITH ORDINALITY AS u(raw, job_id, job_name, at_us, queue, priority, ord)
 WHERE NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" AS o WHERE o.job_id = u.job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" AS o WHERE o.job_id = u.job_id)
@@ -928,8 +928,8 @@ ON CONFLICT DO NOTHING
 INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
 SELECT u.raw, u.job_id, u.job_name, u.due_us / 1000000, mod(u.due_us, 1000000), u.queue,
        u.priority
-FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
-            %(due_us)s::bigint[], %(queues)b::text[], %(priorities)b::smallint[])
+FROM unnest(%(raw)b::text[], %(job_id)b::text[], %(job_name)b::text[],
+            %(due_us)s::bigint[], %(queue)b::text[], %(priority)b::smallint[])
         WITH ORDINALITY AS u(raw, job_id, job_name, due_us, queue, priority, ord)
 WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" AS o WHERE o.job_id = u.job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" AS o WHERE o.job_id = u.job_id)
@@ -943,9 +943,9 @@ INSERT INTO "{ns}_retry"
     (job_json, job_id, job_name, retry_at, retry_at_us, last_error, queue, priority)
 SELECT u.raw, u.job_id, u.job_name, u.due_us / 1000000, mod(u.due_us, 1000000),
        u.last_error, u.queue, u.priority
-FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
-            %(due_us)s::bigint[], %(last_errors)s::text[], %(queues)b::text[],
-            %(priorities)b::smallint[])
+FROM unnest(%(raw)b::text[], %(job_id)b::text[], %(job_name)b::text[],
+            %(due_us)s::bigint[], %(last_error)s::text[], %(queue)b::text[],
+            %(priority)b::smallint[])
         WITH ORDINALITY AS u(raw, job_id, job_name, due_us, last_error, queue, priority, ord)
 WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" AS o WHERE o.job_id = u.job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" AS o WHERE o.job_id = u.job_id)
@@ -958,9 +958,9 @@ ON CONFLICT DO NOTHING
 INSERT INTO "{ns}_dead" (job_json, job_id, job_name, last_error, died_at, queue, priority)
 SELECT u.raw, u.job_id, u.job_name, u.last_error,
        coalesce(to_timestamp(u.at_us / 1000000.0), now()), u.queue, u.priority
-FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
-            %(last_errors)s::text[], %(at_us)s::bigint[], %(queues)b::text[],
-            %(priorities)b::smallint[])
+FROM unnest(%(raw)b::text[], %(job_id)b::text[], %(job_name)b::text[],
+            %(last_error)s::text[], %(at_us)s::bigint[], %(queue)b::text[],
+            %(priority)b::smallint[])
         WITH ORDINALITY AS u(raw, job_id, job_name, last_error, at_us, queue, priority, ord)
 WHERE NOT EXISTS (SELECT 1 FROM "{ns}_jobs" AS o WHERE o.job_id = u.job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_scheduled" AS o WHERE o.job_id = u.job_id)
@@ -977,11 +977,11 @@ SELECT u.state, u.raw, u.job_id, u.job_name, u.queue, u.priority, u.result, u.la
        to_timestamp(u.started_us / 1000000.0), to_timestamp(u.finished_us / 1000000.0),
        to_timestamp(u.expires_us / 1000000.0), u.progress, u.progress_message,
        to_timestamp(u.progress_us / 1000000.0)
-FROM unnest(%(states)s::text[], %(raws)b::text[], %(job_ids)b::text[],
-            %(job_names)b::text[], %(queues)b::text[], %(priorities)b::smallint[],
-            %(results)s::text[], %(last_errors)s::text[], %(started_us)s::bigint[],
-            %(finished_us)s::bigint[], %(expires_us)s::bigint[], %(progresses)s::float8[],
-            %(progress_messages)s::text[], %(progress_us)s::bigint[])
+FROM unnest(%(state)s::text[], %(raw)b::text[], %(job_id)b::text[],
+            %(job_name)b::text[], %(queue)b::text[], %(priority)b::smallint[],
+            %(result)s::text[], %(last_error)s::text[], %(started_us)s::bigint[],
+            %(finished_us)s::bigint[], %(expires_us)s::bigint[], %(progress)s::float8[],
+            %(progress_message)s::text[], %(progress_us)s::bigint[])
         WITH ORDINALITY AS u(state, raw, job_id, job_name, queue, priority, result,
                              last_error, started_us, finished_us, expires_us, progress,
                              progress_message, progress_us, ord)
