@@ -18,6 +18,7 @@ default rows to drain at least 0.8x the ``nokeep`` ones.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -97,6 +98,8 @@ class WgAdapter(Adapter):
             settings["queues"] = list(QUEUES)
         if self.variant == "nokeep":
             settings["keep_finished"] = 0
+        # A/B knob: WorkerPool settings as JSON, e.g. BENCH_WG_SETTINGS='{"prefetch": 500}'
+        settings.update(json.loads(os.environ.get("BENCH_WG_SETTINGS") or "{}"))
         pool = WorkerPool(
             handler=handle, url=self.url, namespace=NAMESPACE, workers=concurrency, **settings
         )
