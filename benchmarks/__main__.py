@@ -7,6 +7,8 @@ Examples::
     python -m benchmarks run --systems wg-redis,raw-redis,saq-redis --workloads drain,latency
     python -m benchmarks table benchmarks/results/<stamp>.jsonl   # re-render a past run
     python -m benchmarks list                             # the systems and their keys
+    python -m benchmarks counts --backend postgres --n 1000000   # counts() at 1M jobs
+    python -m benchmarks scale --backend redis --n 1000000 --processes 2
 
 Any Python ≥ 3.11 can start it: it creates ``benchmarks/.venv`` (wg from this checkout
 with all backend extras, plus ``benchmarks/requirements.txt``) on first use and re-runs
@@ -307,6 +309,12 @@ def main() -> int:
     prof.add_argument("--mysql-url", default="mysql://root@127.0.0.1:3306")
     prof.add_argument("--no-venv", action="store_true")
     prof.add_argument("-v", "--verbose", action="store_true")
+    sub.add_parser("counts", help="counts() at N queued jobs (see benchmarks/scale.py)")
+    sub.add_parser("scale", help="N jobs streamed in, drained by P processes (scale.py)")
+    if len(sys.argv) > 1 and sys.argv[1] in ("counts", "scale"):
+        from benchmarks.scale import main as scale_main
+
+        return scale_main(sys.argv[1:])
     args = parser.parse_args()
     if args.command in ("run", "profile") and not args.no_venv:
         ensure_venv()

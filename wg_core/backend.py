@@ -96,10 +96,12 @@ from wg_core.records import (
     WorkerInfo,
 )
 
-LAYOUT_VERSION: Final = 3
+LAYOUT_VERSION: Final = 4
 """The storage layout this wg writes. 1: the layout of the first release (the Rust wg's
 structures plus wg's leases, workers and counters); 2: named queues and priorities;
-3: completed and cancelled jobs with results, progress and cancel requests.
+3: completed and cancelled jobs with results, progress and cancel requests;
+4: this round's additions, each self-contained (PostgreSQL: per-queue state counts
+kept by triggers, ``{ns}_state_counts``).
 0: no version recorded (a namespace the Rust wg created, or an SQL namespace of wg's
 first release, which recorded none; Redis namespaces of layout 1 read as 1). Every one of
 them upgrades in place."""

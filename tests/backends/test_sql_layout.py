@@ -404,7 +404,7 @@ async def test_a_writer_upgrades_layout_2_keeping_every_job_and_counter(
     ids = write_v2(raw, namespace)
     backend = await opened(dialect, namespace, tmp_path)
     try:
-        assert await backend.layout_version() == LAYOUT_VERSION == 3
+        assert await backend.layout_version() == LAYOUT_VERSION == 4
         counts = await backend.counts(queue=V2_QUEUE)
         assert (counts.queued, counts.running, counts.scheduled, counts.retry, counts.dead) == (
             1,

@@ -112,7 +112,7 @@ def test_status_carries_every_queue_and_the_layout(wgq: Wg) -> None:
     wgq.kill(1, "boom", queues=("emails",))
     doc = wgq.json("status")
     assert doc["version"] == 3
-    assert doc["layout_version"] == 3
+    assert doc["layout_version"] == 4
     queues = {q["name"]: q for q in doc["queues"]}
     assert list(queues) == ["default", "emails"]  # sorted by name
     emails = queues["emails"]

@@ -392,9 +392,9 @@ async def test_attempts_carry_their_queue(backend: Backend) -> None:
     assert [(a.key, a.queue, a.cancel_requested) for a in reclaimed] == [(mail.key, "mail", False)]
 
 
-async def test_layout_version_is_3(backend: Backend) -> None:
-    assert LAYOUT_VERSION == 3
-    assert await backend.layout_version() == 3
+async def test_layout_version_is_recorded(backend: Backend) -> None:
+    assert LAYOUT_VERSION == 4
+    assert await backend.layout_version() == 4
 
 
 async def test_the_checked_layer_refuses_bad_arguments(backend: Backend) -> None:

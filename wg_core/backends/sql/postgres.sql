@@ -122,6 +122,163 @@ CREATE UNIQUE INDEX IF NOT EXISTS "{ns}_finished_job_id_idx" ON "{ns}_finished" 
 CREATE INDEX IF NOT EXISTS "{ns}_finished_state_idx" ON "{ns}_finished" (state, id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_queue_idx" ON "{ns}_finished" (queue, state, id);
 CREATE INDEX IF NOT EXISTS "{ns}_finished_expires_idx" ON "{ns}_finished" (expires_at);
+-- Layout 4: jobs per queue and state, kept exact by statement-level triggers on the
+-- five job tables (one upsert per statement and state, whatever the batch size), so
+-- counts() reads a few rows instead of counting a million. Rows are sharded by the
+-- session (pg_backend_pid() % 16) so that concurrent writers seldom wait on one row;
+-- counts() sums the shards. Triggers see every writer, the Rust wg's plain INSERTs too.
+CREATE TABLE IF NOT EXISTS "{ns}_state_counts" (
+    queue TEXT NOT NULL,
+    state TEXT NOT NULL,
+    shard SMALLINT NOT NULL,
+    n BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (queue, state, shard)
+);
+CREATE OR REPLACE FUNCTION "{ns}_count_jobs"() RETURNS trigger
+LANGUAGE plpgsql AS $wg$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, pg_backend_pid() % 16, count(*) FROM new_rows
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, pg_backend_pid() % 16, -count(*) FROM old_rows
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    ELSE
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, state, pg_backend_pid() % 16, sum(d) FROM (
+            SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END AS state, 1 AS d FROM new_rows
+            UNION ALL
+            SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, -1 FROM old_rows
+        ) AS delta
+        GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    END IF;
+    RETURN NULL;
+END
+$wg$;
+CREATE OR REPLACE FUNCTION "{ns}_count_finished"() RETURNS trigger
+LANGUAGE plpgsql AS $wg$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, state, pg_backend_pid() % 16, count(*) FROM new_rows
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, state, pg_backend_pid() % 16, -count(*) FROM old_rows
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    ELSE
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, state, pg_backend_pid() % 16, sum(d) FROM (
+            SELECT queue, state AS state, 1 AS d FROM new_rows
+            UNION ALL
+            SELECT queue, state, -1 FROM old_rows
+        ) AS delta
+        GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    END IF;
+    RETURN NULL;
+END
+$wg$;
+CREATE OR REPLACE FUNCTION "{ns}_count_fixed"() RETURNS trigger
+LANGUAGE plpgsql AS $wg$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, TG_ARGV[0], pg_backend_pid() % 16, count(*) FROM new_rows
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, TG_ARGV[0], pg_backend_pid() % 16, -count(*) FROM old_rows
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    ELSE
+        INSERT INTO "{ns}_state_counts" AS c (queue, state, shard, n)
+        SELECT queue, state, pg_backend_pid() % 16, sum(d) FROM (
+            SELECT queue, TG_ARGV[0] AS state, 1 AS d FROM new_rows
+            UNION ALL
+            SELECT queue, TG_ARGV[0], -1 FROM old_rows
+        ) AS delta
+        GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
+        ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + excluded.n;
+    END IF;
+    RETURN NULL;
+END
+$wg$;
+-- Created once, with the counts of the rows already there, the tables locked against
+-- writers meanwhile (SHARE ROW EXCLUSIVE: readers go on), so the counts start exact;
+-- later opens find the trigger and take no lock.
+DO $wg$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = '"{ns}_jobs"'::regclass
+                   AND tgname = '{ns}_jobs_count_insert') THEN
+        LOCK TABLE "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead", "{ns}_finished"
+            IN SHARE ROW EXCLUSIVE MODE;
+        CREATE TRIGGER "{ns}_jobs_count_insert" AFTER INSERT ON "{ns}_jobs"
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_jobs"();
+        CREATE TRIGGER "{ns}_jobs_count_delete" AFTER DELETE ON "{ns}_jobs"
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_jobs"();
+        CREATE TRIGGER "{ns}_jobs_count_update" AFTER UPDATE ON "{ns}_jobs"
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_jobs"();
+        CREATE TRIGGER "{ns}_finished_count_insert" AFTER INSERT ON "{ns}_finished"
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_finished"();
+        CREATE TRIGGER "{ns}_finished_count_delete" AFTER DELETE ON "{ns}_finished"
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_finished"();
+        CREATE TRIGGER "{ns}_finished_count_update" AFTER UPDATE ON "{ns}_finished"
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_finished"();
+        CREATE TRIGGER "{ns}_scheduled_count_insert" AFTER INSERT ON "{ns}_scheduled"
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('scheduled');
+        CREATE TRIGGER "{ns}_scheduled_count_delete" AFTER DELETE ON "{ns}_scheduled"
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('scheduled');
+        CREATE TRIGGER "{ns}_scheduled_count_update" AFTER UPDATE ON "{ns}_scheduled"
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('scheduled');
+        CREATE TRIGGER "{ns}_retry_count_insert" AFTER INSERT ON "{ns}_retry"
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('retry');
+        CREATE TRIGGER "{ns}_retry_count_delete" AFTER DELETE ON "{ns}_retry"
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('retry');
+        CREATE TRIGGER "{ns}_retry_count_update" AFTER UPDATE ON "{ns}_retry"
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('retry');
+        CREATE TRIGGER "{ns}_dead_count_insert" AFTER INSERT ON "{ns}_dead"
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('dead');
+        CREATE TRIGGER "{ns}_dead_count_delete" AFTER DELETE ON "{ns}_dead"
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('dead');
+        CREATE TRIGGER "{ns}_dead_count_update" AFTER UPDATE ON "{ns}_dead"
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION "{ns}_count_fixed"('dead');
+        DELETE FROM "{ns}_state_counts";
+        INSERT INTO "{ns}_state_counts" (queue, state, shard, n)
+        SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, 0,
+               count(*)
+        FROM "{ns}_jobs" GROUP BY 1, 2
+        UNION ALL SELECT queue, 'scheduled', 0, count(*) FROM "{ns}_scheduled" GROUP BY 1
+        UNION ALL SELECT queue, 'retry', 0, count(*) FROM "{ns}_retry" GROUP BY 1
+        UNION ALL SELECT queue, 'dead', 0, count(*) FROM "{ns}_dead" GROUP BY 1
+        UNION ALL SELECT queue, state, 0, count(*) FROM "{ns}_finished" GROUP BY 1, 2;
+    END IF;
+END
+$wg$;
 
 -- name: upgrade_jobs
 -- A table created by the Rust wg (id, job_json, created_at): add wg's columns.
@@ -211,7 +368,8 @@ ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
 
 -- name: drop
 DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
-    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished"
+    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished", "{ns}_state_counts";
+DROP FUNCTION IF EXISTS "{ns}_count_jobs"(), "{ns}_count_finished"(), "{ns}_count_fixed"()
 
 -- name: listen
 -- The namespace's channels: jobs became ready, jobs finished, a cancel was requested.
@@ -842,37 +1000,37 @@ DELETE FROM "{ns}_finished"
 WHERE state = 'cancelled' AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
 
 -- name: counts
+-- From the counts the triggers keep (layout 4): a few rows per queue, never a scan.
+-- The oldest queued job is each queue's next one to run (the claim index's first
+-- entry), as on Redis.
 SELECT
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NULL
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_scheduled"
-     WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT count(*) FROM "{ns}_retry" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT count(*) FROM "{ns}_dead" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT extract(epoch FROM min(enqueued_at))::float8 FROM "{ns}_jobs"
-     WHERE lease_token IS NULL AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_finished" WHERE state = 'completed'
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_finished" WHERE state = 'cancelled'
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text))
+    coalesce(sum(n) FILTER (WHERE state = 'queued'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'running'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'scheduled'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'retry'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'dead'), 0),
+    (SELECT extract(epoch FROM min(
+         (SELECT j.enqueued_at FROM "{ns}_jobs" j
+          WHERE j.lease_token IS NULL AND j.queue = q.queue
+          ORDER BY j.priority DESC, j.id LIMIT 1)))::float8
+     FROM (SELECT queue FROM "{ns}_state_counts"
+           WHERE state = 'queued' AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+           GROUP BY queue HAVING sum(n) > 0) AS q),
+    coalesce(sum(n) FILTER (WHERE state = 'completed'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'cancelled'), 0)
+FROM "{ns}_state_counts"
+WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text
 
 -- name: counts_by_queue
--- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
-SELECT queue, 'queued', count(*), extract(epoch FROM min(enqueued_at))::float8
-FROM "{ns}_jobs" WHERE lease_token IS NULL GROUP BY queue
-UNION ALL
-SELECT queue, 'running', count(*), NULL FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
-GROUP BY queue
-UNION ALL
-SELECT queue, 'scheduled', count(*), NULL FROM "{ns}_scheduled" GROUP BY queue
-UNION ALL
-SELECT queue, 'retry', count(*), NULL FROM "{ns}_retry" GROUP BY queue
-UNION ALL
-SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
-UNION ALL
-SELECT queue, state, count(*), NULL FROM "{ns}_finished" GROUP BY queue, state
+-- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued'), from
+-- the trigger-kept counts.
+SELECT c.queue, c.state, sum(c.n),
+    CASE WHEN c.state = 'queued' THEN
+        extract(epoch FROM (SELECT j.enqueued_at FROM "{ns}_jobs" j
+                            WHERE j.lease_token IS NULL AND j.queue = c.queue
+                            ORDER BY j.priority DESC, j.id LIMIT 1))::float8
+    END
+FROM "{ns}_state_counts" c GROUP BY c.queue, c.state HAVING sum(c.n) <> 0
 
 -- name: counters
 -- Every queue's counters ('processed' / 'failed': the queue default's; with ':<queue>':
