@@ -79,6 +79,11 @@ async def time_counts(url: str, rounds: int = 5) -> dict[str, float]:
             "counts_ms_max": max(times)}  # fmt: skip
 
 
+def _spawn(code: str) -> subprocess.Popen[bytes]:
+    """A worker process (started from the event loop's thread before anything awaits)."""
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
 def _rss_mb(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -101,7 +106,7 @@ async def drain(url: str, n: int, processes: int) -> dict[str, float]:
         f"asyncio.run(WorkerPool(handler=handle, url={url!r}, namespace={NAMESPACE!r},"
         " workers=10, keep_finished=0).run())\n"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+    procs = [_spawn(code) for _ in range(processes)]
     pids = [p.pid for p in procs]
     rates: list[float] = []
     rss: list[float] = []

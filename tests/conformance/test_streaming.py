@@ -55,7 +55,9 @@ async def test_a_bad_job_stops_the_stream_with_earlier_chunks_stored(client: Cli
 
 
 @pytest.mark.parametrize("size", [0, -1, 1.5, True])
-async def test_chunk_size_is_checked_before_anything_is_stored(client: Client, size: object) -> None:
+async def test_chunk_size_is_checked_before_anything_is_stored(
+    client: Client, size: object
+) -> None:
     with pytest.raises(ConfigError, match="chunk_size"):
         await client.enqueue_stream([{"n": 1}], chunk_size=size)  # type: ignore[arg-type]
     assert (await client.counts()).queued == 0
