@@ -18,6 +18,7 @@ itself inside it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -146,6 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         keys = [s.key for s in SYSTEMS if backends is None or s.backend in backends]
     workloads = args.workloads.split(",") if args.workloads else list(WORKLOADS)
     profile = PROFILES[args.profile]
+    if args.drain is not None:
+        profile = dataclasses.replace(profile, drain=args.drain)
+    if args.concurrency is not None:
+        profile = dataclasses.replace(profile, concurrency=args.concurrency)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = RESULTS / f"{stamp}.jsonl"
@@ -288,6 +293,10 @@ def main() -> int:
     run.add_argument("--workloads", help="comma-separated: enqueue,bulk,drain,io,latency,memory")
     run.add_argument("--runs", type=int, default=3)
     run.add_argument("--profile", choices=["quick", "full"], default="quick")
+    run.add_argument("--drain", type=int, help="jobs per drain (instead of the profile's)")
+    run.add_argument(
+        "--concurrency", type=int, help="worker concurrency for drain and latency (default 10)"
+    )
     run.add_argument(
         "--redis-url",
         help="use this Redis (DBs 1-21 are FLUSHed!) instead of a private redis-server",
