@@ -469,7 +469,11 @@ async def test_concurrent_writers_upgrade_layout_2_once(plain: Any, v2: Layout2)
     try:
         await asyncio.gather(*(backend.open() for backend in openers))
         meta = await plain.hgetall(f"{v2.namespace}:meta")
-        assert (meta["layout"], meta["upgraded_from"], meta["upgrades"]) == ("3", "2", "2")
+        assert (meta["layout"], meta["upgraded_from"], meta["upgrades"]) == (
+            str(LAYOUT_VERSION),
+            "2",
+            "2",
+        )
         assert await plain.exists(f"{v2.namespace}:meta_lock") == 0
         reader = RedisBackend(URLS["redis"], v2.namespace)
         await reader.open(create=False)
