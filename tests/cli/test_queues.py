@@ -139,7 +139,7 @@ def test_status_table_has_a_row_per_queue(wgq: Wg) -> None:
     lines = result.stdout.splitlines()
     emails = next(line for line in lines if line.lstrip().startswith("emails"))
     assert emails.split()[:7] == ["emails", "3", "0", "0", "0", "0", "no"]
-    assert "layout v3" in result.stdout
+    assert "layout v4" in result.stdout
 
 
 def test_queues_command(wgq: Wg) -> None:
