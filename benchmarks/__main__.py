@@ -7,6 +7,8 @@ Examples::
     python -m benchmarks run --systems wg-redis,raw-redis,saq-redis --workloads drain,latency
     python -m benchmarks table benchmarks/results/<stamp>.jsonl   # re-render a past run
     python -m benchmarks list                             # the systems and their keys
+    python -m benchmarks counts --backend postgres --n 1000000   # counts() at 1M jobs
+    python -m benchmarks scale --backend redis --n 1000000 --processes 2
 
 Any Python ≥ 3.11 can start it: it creates ``benchmarks/.venv`` (wg from this checkout
 with all backend extras, plus ``benchmarks/requirements.txt``) on first use and re-runs
@@ -16,6 +18,7 @@ itself inside it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -144,6 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         keys = [s.key for s in SYSTEMS if backends is None or s.backend in backends]
     workloads = args.workloads.split(",") if args.workloads else list(WORKLOADS)
     profile = PROFILES[args.profile]
+    if args.drain is not None:
+        profile = dataclasses.replace(profile, drain=args.drain)
+    if args.concurrency is not None:
+        profile = dataclasses.replace(profile, concurrency=args.concurrency)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = RESULTS / f"{stamp}.jsonl"
@@ -286,6 +293,10 @@ def main() -> int:
     run.add_argument("--workloads", help="comma-separated: enqueue,bulk,drain,io,latency,memory")
     run.add_argument("--runs", type=int, default=3)
     run.add_argument("--profile", choices=["quick", "full"], default="quick")
+    run.add_argument("--drain", type=int, help="jobs per drain (instead of the profile's)")
+    run.add_argument(
+        "--concurrency", type=int, help="worker concurrency for drain and latency (default 10)"
+    )
     run.add_argument(
         "--redis-url",
         help="use this Redis (DBs 1-21 are FLUSHed!) instead of a private redis-server",
@@ -307,6 +318,12 @@ def main() -> int:
     prof.add_argument("--mysql-url", default="mysql://root@127.0.0.1:3306")
     prof.add_argument("--no-venv", action="store_true")
     prof.add_argument("-v", "--verbose", action="store_true")
+    sub.add_parser("counts", help="counts() at N queued jobs (see benchmarks/scale.py)")
+    sub.add_parser("scale", help="N jobs streamed in, drained by P processes (scale.py)")
+    if len(sys.argv) > 1 and sys.argv[1] in ("counts", "scale"):
+        from benchmarks.scale import main as scale_main
+
+        return scale_main(sys.argv[1:])
     args = parser.parse_args()
     if args.command in ("run", "profile") and not args.no_venv:
         ensure_venv()

@@ -168,6 +168,7 @@ class BlockingClient:
     schedule = _blocking(Client.schedule)
     enqueue_with_options = _blocking(Client.enqueue_with_options)
     enqueue_many = _blocking(Client.enqueue_many)
+    enqueue_stream = _blocking(Client.enqueue_stream)
     layout_version = _blocking(Client.layout_version)
     counts = _blocking(Client.counts)
     counters = _blocking(Client.counters)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Self
@@ -53,6 +53,7 @@ from wg_core.periodic import run_registered
 from wg_core.periodic_records import PeriodicInfo
 from wg_core.queues import DEFAULT_QUEUE
 from wg_core.requeueing import REQUEUEABLE, RUNNABLE_NOW, requeue_ids, requeue_matching
+from wg_core.streaming import DEFAULT_STREAM_CHUNK, enqueue_stream, validate_chunk_size
 from wg_core.unique import UNIQUE_BY_PAYLOAD, EnqueueResult, UniqueKey
 from wg_core.urls import backend_from_url
 
@@ -329,6 +330,35 @@ class Client:
             return []
         backend = await self._ready()
         return await backend.enqueue(batch, connection=connection)
+
+    async def enqueue_stream(
+        self,
+        jobs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        chunk_size: int = DEFAULT_STREAM_CHUNK,
+        job_name: str | None = None,
+        options: JobOptions | None = None,
+        delay: Duration | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+    ) -> int:
+        """Store any number of jobs (an iterable or async iterable, e.g. a generator) in
+        atomic chunks of ``chunk_size``, holding one chunk at a time; returns how many
+        were stored. Keywords as for ``enqueue_many``. An error stops the stream with
+        the earlier chunks stored (its note says how many); see ``wg_core.streaming``."""
+        validate_chunk_size(chunk_size)
+
+        async def store(chunk: Sequence[Any]) -> None:
+            await self.enqueue_many(
+                chunk,
+                job_name=job_name,
+                options=options,
+                delay=delay,
+                queue=queue,
+                priority=priority,
+            )
+
+        return await enqueue_stream(store, jobs, chunk_size)
 
     def _delay_until(self, at: datetime) -> float:
         if at.tzinfo is None:

@@ -22,10 +22,13 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
+
+from wg_core.codec import fast_decoder
 
 __all__ = [
     "DEFAULT_JOB_NAME",
@@ -173,8 +176,20 @@ def _refuse_constant(name: str) -> Any:
     raise EnvelopeError(f"envelope is not JSON: {name} is not a JSON number")
 
 
-_DECODE: Final = json.JSONDecoder(parse_constant=_refuse_constant).decode
+_STDLIB_DECODE: Final = json.JSONDecoder(parse_constant=_refuse_constant).decode
 """``json.loads`` refusing NaN and infinities (built once: as fast as ``json.loads``)."""
+
+
+def _first_decode(raw: str | bytes) -> Any:
+    # orjson (the ``fast`` extra) is looked for on the first decode, not at import:
+    # wg_core imports only the standard library until it is used.
+    global _DECODE
+    _DECODE = fast_decoder(_STDLIB_DECODE)
+    return _DECODE(raw)
+
+
+_DECODE: Callable[[str | bytes], Any] = _first_decode
+"""Decodes an envelope's text or bytes (see ``wg_core.codec``)."""
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -269,7 +284,7 @@ class Envelope:
         a job can run, but if it fails its envelope cannot be written back, and the
         worker buries it with its stored text and the reason."""
         try:
-            document = _DECODE(raw if isinstance(raw, str) else raw.decode())
+            document = _DECODE(raw)
         except EnvelopeError:
             raise
         except RecursionError:

@@ -208,7 +208,8 @@ class WorkerConfig:
     reported immediately; raise it for workers that may start before their server).
     ``prefetch``: while the queue is deep, how many jobs beyond the free slots a pool
     may hold leased in a local buffer, so a slot that frees starts its next job at once
-    (``None``: the larger of ``workers`` and ``batch_size``; 0: claim only for free
+    (``None``: the largest of ``workers``, ``batch_size`` and 500 (``PREFETCH_CAP``);
+    the pool holds at most what it finishes in 50 ms anyway; 0: claim only for free
     slots, e.g. for long jobs spread over many workers). ``prefetch_hold``: a buffered
     job not started within this many seconds is released to the front of the queue
     (capped at half the lease); if the worker dies, its buffered jobs come back when

@@ -47,7 +47,7 @@ _HELP: Final = {
     "max_payload_bytes": "Envelopes bigger than this are buried unread",
     "wait_for_backend": "How long starting keeps trying an unreachable backend (0: fail at once)",
     "prefetch": "Jobs held leased beyond the free slots while the queue is deep "
-    "(none: the larger of workers and batch_size; 0: off)",
+    "(none: the largest of workers, batch_size and 500; 0: off)",
     "prefetch_hold": "A held job not started by then goes back to the front of the queue",
     "keep_finished": "How long completed and cancelled jobs are kept, with their results "
     "(0: delete at once)",

@@ -40,6 +40,8 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("huey-redis", "redis", "huey_adapter"),
     SystemSpec("celery", "redis", "celery_adapter"),
     SystemSpec("celery-prefork", "redis", "celery_adapter", "prefork"),
+    SystemSpec("bullmq", "redis", "node_adapter"),
+    SystemSpec("taskiq-redis", "redis", "taskiq_adapter"),
     # PostgreSQL
     SystemSpec("wg-postgres", "postgres", "wg_adapter", group="wg"),
     SystemSpec("wg-postgres-queues", "postgres", "wg_adapter", "queues", group="wg"),
@@ -49,6 +51,12 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("procrastinate", "postgres", "procrastinate_adapter"),
     SystemSpec("pgqueuer", "postgres", "pgqueuer_adapter"),
     SystemSpec("saq-postgres", "postgres", "saq_adapter"),
+    SystemSpec("graphile", "postgres", "node_adapter"),
+    SystemSpec("graphile-batch", "postgres", "node_adapter", "batch"),
+    SystemSpec("pgboss", "postgres", "node_adapter"),
+    SystemSpec("pgboss-tuned", "postgres", "node_adapter", "tuned"),
+    SystemSpec("chancy", "postgres", "chancy_adapter"),
+    SystemSpec("oban", "postgres", "oban_adapter"),
     # SQLite
     SystemSpec("wg-sqlite", "sqlite", "wg_adapter", group="wg"),
     SystemSpec("wg-sqlite-queues", "sqlite", "wg_adapter", "queues", group="wg"),

@@ -48,6 +48,8 @@ _ORDER = [
     "huey-redis",
     "celery",
     "celery-prefork",
+    "bullmq",
+    "taskiq-redis",
 ]
 
 

@@ -22,6 +22,7 @@ key costs, not deduplication. Issue 19 asks for enqueue at least 0.7x the plain 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -110,6 +111,8 @@ class WgAdapter(Adapter):
             settings["queues"] = list(QUEUES)
         if self.variant == "nokeep":
             settings["keep_finished"] = 0
+        # A/B knob: WorkerPool settings as JSON, e.g. BENCH_WG_SETTINGS='{"prefetch": 500}'
+        settings.update(json.loads(os.environ.get("BENCH_WG_SETTINGS") or "{}"))
         pool = WorkerPool(
             handler=handle, url=self.url, namespace=NAMESPACE, workers=concurrency, **settings
         )

@@ -82,8 +82,8 @@ class WorkerPool:
 
     While the queue is deep (its last claim came back full) the pool claims ahead: it
     holds up to ``workers`` jobs beyond its free slots leased, waiting for a slot, and
-    more, up to ``WorkerConfig.prefetch`` (default: the larger of ``workers`` and
-    ``batch_size``; 0 turns claiming ahead off), when it finishes jobs fast enough to
+    more, up to ``WorkerConfig.prefetch`` (default: the largest of ``workers``,
+    ``batch_size`` and 500; 0 turns claiming ahead off), when it finishes jobs fast enough to
     start them within ``PREFETCH_HORIZON``. Those jobs are this worker's: the heartbeat
     renews their leases; one not started within ``prefetch_hold`` seconds, and every
     one once the pool learns the namespace, or one of its queues, is paused (at its next

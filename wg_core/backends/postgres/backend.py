@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresBackend"]
 
+
 def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """The engine's rows of import parameters as the arrays the PostgreSQL blocks take,
     one per parameter, of the same name."""
