@@ -47,6 +47,7 @@ from wg_core.errors import (
     WgError,
 )
 from wg_core.jobs import JobContext, JobInfo
+from wg_core.middleware import JobMiddleware, Middleware, OutgoingJob, Outcome, RunningJob
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
@@ -76,17 +77,22 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobInfo",
+    "JobMiddleware",
     "JobNotFoundError",
     "JobOptions",
     "JobSpec",
     "JobState",
     "MemoryBackend",
+    "Middleware",
     "MissingDependencyError",
     "NamespaceNotFoundError",
+    "OutgoingJob",
+    "Outcome",
     "PayloadError",
     "PoolStats",
     "Progress",
     "QueueInfo",
+    "RunningJob",
     "SchemaError",
     "SchemaOutdatedError",
     "StateCounts",

@@ -25,6 +25,7 @@ from wg_core.backend import (
     Counters,
     JobQuery,
     JobState,
+    NewJob,
     QueueInfo,
     StateCounts,
     WorkerInfo,
@@ -33,6 +34,7 @@ from wg_core.dispatch import checked
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.errors import ConfigError, JobFailedError, JobNotFoundError
 from wg_core.jobs import JobInfo, decode_result
+from wg_core.middleware import JobMiddleware, MiddlewareChain
 from wg_core.new_jobs import (
     MAX_JOB_NAME_LENGTH,
     JobBuilder,
@@ -73,7 +75,10 @@ class Client:
 
     ``keep_finished``: how long a job this client cancels is kept, as ``cancelled``,
     when the job sets no ``JobOptions.keep_finished`` of its own (completed jobs are
-    kept as their worker's ``WorkerConfig.keep_finished`` says)."""
+    kept as their worker's ``WorkerConfig.keep_finished`` says).
+
+    ``middleware``: ``JobMiddleware`` objects whose ``before_enqueue`` /
+    ``after_enqueue`` hooks run around every enqueue (``wg_core.middleware``)."""
 
     def __init__(
         self,
@@ -84,6 +89,7 @@ class Client:
         clock: Callable[[], float] = time.time,
         create: bool = True,
         keep_finished: Duration = DEFAULT_KEEP_FINISHED,
+        middleware: Sequence[JobMiddleware] | None = None,
     ) -> None:
         self.backend: Final[Backend] = backend
         """The backend this client talks to (as given, without the checked layer)."""
@@ -97,6 +103,8 @@ class Client:
             max_payload_bytes=max_payload_bytes,
             clock=clock,
         )
+        self._max_payload_bytes = max_payload_bytes
+        self._middleware = MiddlewareChain.of(middleware)
         self._opened = False
         self._open_lock: asyncio.Lock | None = None
 
@@ -184,8 +192,7 @@ class Client:
             queue=queue,
             priority=priority,
         )
-        backend = await self._ready()
-        await backend.enqueue([new], connection=connection)
+        await self._store([new], connection)
         return new.job_id
 
     async def schedule(
@@ -247,9 +254,22 @@ class Client:
             jobs, job_name=job_name, options=options, delay=delay, queue=queue, priority=priority
         )
         if batch:
-            backend = await self._ready()
-            await backend.enqueue(batch, connection=connection)
+            await self._store(batch, connection)
         return [new.job_id for new in batch]
+
+    async def _store(self, batch: list[NewJob], connection: object | None) -> None:
+        """Store new jobs, through the enqueue hooks of the middleware if any."""
+        chain = self._middleware
+        if chain is None:
+            await (await self._ready()).enqueue(batch, connection=connection)
+            return
+        batch, outgoing = await chain.enqueuing(batch, max_bytes=self._max_payload_bytes)
+        try:
+            await (await self._ready()).enqueue(batch, connection=connection)
+        except BaseException as exc:
+            await chain.enqueued(outgoing, exc)
+            raise
+        await chain.enqueued(outgoing, None)
 
     def _delay_until(self, at: datetime) -> float:
         if at.tzinfo is None:
