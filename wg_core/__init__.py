@@ -47,7 +47,7 @@ from wg_core.errors import (
     WgError,
 )
 from wg_core.jobs import JobContext, JobInfo
-from wg_core.middleware import JobMiddleware, Middleware, OutgoingJob, Outcome, RunningJob
+from wg_core.middleware import JobMiddleware, Middleware, Outcome, OutgoingJob, RunningJob
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.queues import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 from wg_core.urls import DEFAULT_URL, backend_from_url, redact_url
@@ -86,8 +86,8 @@ __all__ = [
     "Middleware",
     "MissingDependencyError",
     "NamespaceNotFoundError",
-    "OutgoingJob",
     "Outcome",
+    "OutgoingJob",
     "PayloadError",
     "PoolStats",
     "Progress",

@@ -19,8 +19,8 @@ from wg_core import (
     JobOptions,
     JobState,
     Middleware,
-    OutgoingJob,
     Outcome,
+    OutgoingJob,
     RunningJob,
     WorkerPool,
 )
@@ -161,7 +161,8 @@ async def test_metadata_is_an_added_envelope_key_kept_through_retries(backend: B
     client = Client(backend, middleware=[Recorder()])
     job_id = await client.enqueue({"n": 1}, job_name="later", delay=3600)
     stored = await backend.get_job(job_id)
-    assert stored is not None and stored.state is JobState.SCHEDULED
+    assert stored is not None
+    assert stored.state is JobState.SCHEDULED
     document = Envelope.decode(stored.raw)
     assert document.id == job_id
     assert document.extra == {"metadata": {"request_id": "req-later"}}
@@ -175,7 +176,7 @@ async def test_bad_metadata_is_refused_before_anything_is_stored(backend: Backen
             job.metadata["when"] = object()
 
     client = Client(backend, middleware=[Bad()])
-    with pytest.raises(ValueError, match="metadata of job .* is not JSON"):
+    with pytest.raises(ValueError, match=r"metadata of job .* is not JSON"):
         await client.enqueue({"n": 1}, job_name="bad")
     assert (await client.counts()).queued == 0
 
