@@ -15,6 +15,7 @@ then the variable, then the default.
 from __future__ import annotations
 
 import asyncio
+import enum
 import importlib
 import inspect
 import os
@@ -37,7 +38,7 @@ from wg_cli.settings import (
     configure_logging,
     resolve,
 )
-from wg_core import ConfigError, PoolStats, WgError, WorkerConfig, WorkerPool
+from wg_core import ConfigError, Middleware, PoolStats, WgError, WorkerConfig, WorkerPool
 from wg_core.settings import WorkerSetting, settings_to_fields, worker_settings
 
 __all__ = ["load_target", "worker"]
@@ -94,6 +95,34 @@ def _stats_document(stats: PoolStats) -> dict[str, int]:
         "released": stats.released,
         "stale_writes": stats.stale_writes,
     }
+
+
+class LogFormat(enum.StrEnum):
+    """How ``wg worker`` writes its log lines on stderr."""
+
+    PLAIN = "plain"
+    JSON = "json"
+
+
+def observers(log_format: LogFormat, metrics_port: int | None) -> list[Middleware]:
+    """The pool's middleware for ``--log-format json`` (each line names its job) and
+    ``--metrics-port`` (Prometheus metrics, served from here on)."""
+    middleware: list[Middleware] = []
+    if log_format is LogFormat.JSON:
+        from wg_core.logs import JobLogContext
+
+        middleware.append(JobLogContext())
+    if metrics_port is not None:
+        from wg_core.metrics import PrometheusMetrics, serve_metrics
+
+        try:
+            middleware.append(PrometheusMetrics())
+            serve_metrics(metrics_port)
+        except ImportError as exc:  # MissingDependencyError: its message has the pip command
+            raise CliError(str(exc), ExitCode.USAGE) from None
+        except OSError as exc:
+            raise CliError(f"--metrics-port {metrics_port}: {exc}", ExitCode.USAGE) from None
+    return middleware
 
 
 _SETTING_FLAGS: Final = tuple(s for s in worker_settings() if s.name != "namespace")
@@ -155,6 +184,28 @@ def worker(
             "pool claims go to the dead-letter queue, as with WorkerPool(handlers=...).",
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            envvar="WG_LOG_FORMAT",
+            case_sensitive=False,
+            help="plain (for people) or json (one object per line on stderr, naming the "
+            "job a line was logged for).",
+        ),
+    ] = LogFormat.PLAIN,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="WG_METRICS_PORT",
+            metavar="PORT",
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics "
+            "(needs pip install 'wg[metrics]'; see docs/metrics.md).",
+        ),
+    ] = None,
     log_level: LogLevelOpt = None,
     url: UrlOpt = None,
     namespace: NamespaceOpt = None,
@@ -168,7 +219,9 @@ def worker(
     (flag first, then the variable, then the default), e.g. --lease 1m or WG_LEASE=1m.
     """
     settings = resolve(ctx, url, namespace, output, json_output)
-    configure_logging(log_level or settings.log_level or "INFO")
+    configure_logging(
+        log_level or settings.log_level or "INFO", json_lines=log_format is LogFormat.JSON
+    )
     given = {
         setting.name: setting.parse(text, source=setting.flag)
         for setting in _SETTING_FLAGS
@@ -179,7 +232,13 @@ def worker(
     except ConfigError as exc:
         raise CliError(_name_the_source(str(exc), given), ExitCode.USAGE) from None
     handler, handlers = load_target(target, job_names or [])
-    pool = WorkerPool(handler, handlers=handlers, url=settings.url, config=config)
+    pool = WorkerPool(
+        handler,
+        handlers=handlers,
+        url=settings.url,
+        config=config,
+        middleware=observers(log_format, metrics_port),
+    )
     # The pool logs its start (after connecting) and its stop on stderr.
     try:
         asyncio.run(pool.run())
