@@ -75,6 +75,10 @@ async def test_a_pool_counts_outcomes_durations_waits_and_slots() -> None:
     )
     await pool.start()
     ns = {"namespace": "metrics"}
+
+    def jobs(queue: str, name: str, outcome: str) -> float:
+        return value(registry, "wg_jobs_total", **ns, queue=queue, job_name=name, outcome=outcome)
+
     try:
         await wait_until(holds(lambda: value(registry, "wg_worker_busy", **ns) == 1), timeout=10)
         assert value(registry, "wg_worker_slots", **ns) == 4
@@ -89,28 +93,10 @@ async def test_a_pool_counts_outcomes_durations_waits_and_slots() -> None:
             timeout=10,
         )
         release.set()
-        await wait_until(
-            holds(
-                lambda: (
-                    value(
-                        registry,
-                        "wg_jobs_total",
-                        **ns,
-                        queue="default",
-                        job_name="slow",
-                        outcome="completed",
-                    )
-                    == 1
-                )  # fmt: skip
-            ),
-            timeout=10,
-        )
+        await wait_until(holds(lambda: jobs("default", "slow", "completed") == 1), timeout=10)
     finally:
         pool.shutdown()
         await pool.wait_closed()
-
-    def jobs(queue: str, name: str, outcome: str) -> float:
-        return value(registry, "wg_jobs_total", **ns, queue=queue, job_name=name, outcome=outcome)
 
     assert jobs("mail", "ok", "completed") == 3
     assert jobs("default", "flaky", "retried") == 1
