@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from wg_core.errors import MissingDependencyError
-from wg_core.middleware import Middleware, OutgoingJob, Outcome, RunningJob
+from wg_core.middleware import Middleware, Outcome, OutgoingJob, RunningJob
 
 __all__ = ["MESSAGING_SYSTEM", "Tracing"]
 
