@@ -253,7 +253,7 @@ def worker(
         emit(document(settings, worker_id=pool.worker_id, stats=_stats_document(stats)))
     elif settings.output is OutputFormat.JSONL:
         emit_line(document(settings, worker_id=pool.worker_id, stats=_stats_document(stats)))
-    else:
+    elif log_format is LogFormat.PLAIN:  # (in JSON, the pool's own last line says it)
         stderr_console().print(
             f"worker {pool.worker_id} stopped: {stats.processed} processed, "
             f"{stats.retried} retried, {stats.dead} dead, {stats.released} released."
