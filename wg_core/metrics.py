@@ -15,7 +15,8 @@
 of the five ``Outcome`` values, ``state`` one of ``QUEUE_STATES``, and a pool labels at
 most ``max_job_names`` distinct job names (later ones are counted as ``other``); job
 ids are never labels. Queue gauges come from one ``Backend.queues()`` call every
-``queue_interval`` seconds (5 by default) per pool.
+``queue_interval`` seconds (5 by default) per pool; the rest is written every
+``flush_interval`` seconds (1 by default) from tallies kept in plain Python.
 
 Serving them: ``wg worker ... --metrics-port 9100``, or ``serve_metrics(port)`` in your
 own process, or mount ``prometheus_client.make_asgi_app(registry=collecting_registry())``
@@ -31,8 +32,9 @@ work for them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import bisect
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -136,17 +138,62 @@ class _Families:
         return families
 
 
-class _JobSeries:
-    """The children of one (namespace, queue, job name): looked up once, not per job."""
+class _Tally:
+    """Observations of one histogram child since the last flush, bucketed as
+    prometheus-client buckets them (the first bound >= the value)."""
 
-    __slots__ = ("duration", "outcomes", "wait")
+    __slots__ = ("bounds", "child", "counts", "total")
+
+    def __init__(self, child: Any, bounds: tuple[float, ...]) -> None:
+        self.child = child
+        self.bounds = (*bounds, math.inf)
+        self.counts = [0] * len(self.bounds)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def flush(self) -> None:
+        # prometheus-client has no public way to add many observations at once, and
+        # observe() per value (a lock and a bucket search each) was most of the cost
+        # of metrics per job. These are the two things observe() itself updates (the
+        # same in multiprocess mode); tests/core/test_metrics.py checks the result.
+        counts = self.counts
+        if not any(counts):
+            return
+        child = self.child
+        for i, count in enumerate(counts):
+            if count:
+                child._buckets[i].inc(count)
+                counts[i] = 0
+        child._sum.inc(self.total)
+        self.total = 0.0
+
+
+class _JobSeries:
+    """One (namespace, queue, job name): its metric children, looked up once, and
+    what its runs added since the last flush (a run costs a few list operations;
+    prometheus-client's locks are paid once per flush)."""
+
+    __slots__ = ("counted", "duration", "outcomes", "wait")
 
     def __init__(self, families: _Families, labels: tuple[str, str, str]) -> None:
-        self.duration = families.duration.labels(*labels)
-        self.wait = families.wait.labels(*labels)
+        self.duration = _Tally(families.duration.labels(*labels), DURATION_BUCKETS)
+        self.wait = _Tally(families.wait.labels(*labels), WAIT_BUCKETS)
         self.outcomes = {
             outcome: families.jobs.labels(*labels, outcome.value) for outcome in Outcome
         }
+        self.counted: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+
+    def flush(self) -> None:
+        self.duration.flush()
+        self.wait.flush()
+        counted = self.counted
+        for outcome, count in counted.items():
+            if count:
+                counted[outcome] = 0
+                self.outcomes[outcome].inc(count)
 
 
 class PrometheusMetrics(Middleware):
@@ -154,9 +201,11 @@ class PrometheusMetrics(Middleware):
     middleware=[PrometheusMetrics()])``); one instance may serve several pools.
 
     ``registry``: where the metrics live (prometheus-client's default ``REGISTRY``
-    unless given). ``queue_interval``: seconds between two refreshes of the queue
-    gauges (each is one ``Backend.queues()`` call; 0 turns them off).
-    ``max_job_names``: distinct job names labelled before the rest count as
+    unless given). Runs are tallied in plain Python and written to the metrics every
+    ``flush_interval`` seconds (1 by default) and when a pool stops, so a run costs a
+    few microseconds; a scrape may lag that much. ``queue_interval``: seconds between
+    two refreshes of the queue gauges (each is one ``Backend.queues()`` call; 0 turns
+    them off). ``max_job_names``: distinct job names labelled before the rest count as
     ``other``, so a producer inventing names cannot grow the series without bound."""
 
     def __init__(
@@ -164,43 +213,69 @@ class PrometheusMetrics(Middleware):
         *,
         registry: CollectorRegistry | None = None,
         queue_interval: float = 5.0,
+        flush_interval: float = 1.0,
         max_job_names: int = 200,
     ) -> None:
         prom = _prometheus()
         if queue_interval < 0:
             raise ValueError(f"queue_interval must be >= 0, not {queue_interval!r}")
+        if not flush_interval > 0:
+            raise ValueError(f"flush_interval must be > 0, not {flush_interval!r}")
         if max_job_names < 1:
             raise ValueError(f"max_job_names must be >= 1, not {max_job_names!r}")
         self.registry: CollectorRegistry = registry if registry is not None else prom.REGISTRY
         self._families = _Families.of(self.registry)
         self._queue_interval = queue_interval
+        self._flush_interval = flush_interval
         self._max_job_names = max_job_names
         self._job_names: set[str] = set()
         self._series: dict[tuple[str, str, str], _JobSeries] = {}
-        self._refreshers: dict[int, asyncio.Task[None]] = {}
-        self._slots: dict[int, tuple[str, int]] = {}
+        self._tasks: dict[int, list[asyncio.Task[None]]] = {}
+        self._pools: dict[int, PoolView] = {}
 
     # -- the pool's lifecycle ------------------------------------------------------------
 
     async def started(self, pool: PoolView) -> None:
-        """Count the pool's slots; start refreshing its namespace's queue gauges."""
-        namespace, workers = pool.config.namespace, pool.config.workers
-        self._families.slots.labels(namespace).inc(workers)
-        self._slots[id(pool)] = (namespace, workers)
+        """Count the pool's slots; start flushing, and refreshing its queue gauges."""
+        self._families.slots.labels(pool.config.namespace).inc(pool.config.workers)
+        self._pools[id(pool)] = pool
+        tasks = [asyncio.create_task(self._flushing(), name="wg-metrics-flush")]
         if self._queue_interval > 0:
-            self._refreshers[id(pool)] = asyncio.create_task(
-                self._refresh_queues(pool), name="wg-metrics-queues"
-            )
+            tasks.append(asyncio.create_task(self._refresh_queues(pool), name="wg-metrics-queues"))
+        self._tasks[id(pool)] = tasks
 
     async def stopped(self, pool: PoolView) -> None:
-        """Uncount the pool's slots; stop its refresher."""
-        namespace, workers = self._slots.pop(id(pool), (pool.config.namespace, 0))
-        self._families.slots.labels(namespace).dec(workers)
-        task = self._refreshers.pop(id(pool), None)
-        if task is not None:
+        """Stop the pool's tasks; flush; uncount its slots."""
+        tasks = self._tasks.pop(id(pool), [])
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.flush()
+        if self._pools.pop(id(pool), None) is not None:
+            self._families.slots.labels(pool.config.namespace).dec(pool.config.workers)
+            self._families.busy.labels(pool.config.namespace).dec(0)  # (made, if never run)
+        self._flush_busy()
+
+    def flush(self) -> None:
+        """Write what runs added since the last flush to the metrics (done every
+        ``flush_interval`` seconds while a pool runs, and when it stops)."""
+        for series in list(self._series.values()):
+            series.flush()
+        self._flush_busy()
+
+    def _flush_busy(self) -> None:
+        # Read from the pools (their running jobs) once per flush, not counted per job.
+        busy: dict[str, int] = {}
+        for pool in self._pools.values():
+            namespace = pool.config.namespace
+            busy[namespace] = busy.get(namespace, 0) + pool.stats.running
+        for namespace, running in busy.items():
+            self._families.busy.labels(namespace).set(running)
+
+    async def _flushing(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            self.flush()
 
     async def _refresh_queues(self, pool: PoolView) -> None:
         gauge = self._families.queue_jobs
@@ -232,19 +307,14 @@ class PrometheusMetrics(Middleware):
             series = self._series[key] = _JobSeries(self._families, key)
         return series
 
-    async def before(self, job: RunningJob) -> None:
-        """A slot is busy; a first attempt waited this long (a retry's envelope does
-        not record when it fell due, so retries are not observed)."""
-        self._families.busy.labels(job.namespace).inc()
-        if job.attempt == 1:
-            self._series_of(job).wait.observe(max(0.0, job.started_at - job.due_at))
-
     async def after(self, job: RunningJob, outcome: Outcome) -> None:
-        """The slot is free; count the outcome and the duration."""
-        self._families.busy.labels(job.namespace).dec()
+        """Count the outcome and the duration, and how long a first attempt waited
+        (a retry's envelope does not record when it fell due: retries are not)."""
         series = self._series_of(job)
-        series.outcomes[outcome].inc()
+        series.counted[outcome] += 1
         series.duration.observe(time.monotonic() - job.started_monotonic)
+        if job.attempt == 1:
+            series.wait.observe(max(0.0, job.started_at - job.due_at))
 
 
 def collecting_registry() -> CollectorRegistry:

@@ -109,7 +109,7 @@ class OutgoingJob:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class RunningJob:
     """One run of a job, as ``before`` / ``on_error`` / ``after`` see it.
 
@@ -129,10 +129,19 @@ class RunningJob:
     enqueued_at: float
     due_at: float
     started_at: float
+    # (positional order: MiddlewareChain.running builds it so)
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     state: dict[str, Any] = field(default_factory=dict)
     started_monotonic: float = 0.0
     """``time.monotonic()`` when this run started (for durations)."""
+
+
+class RunningCount(Protocol):
+    """The part of ``PoolStats`` middleware reads."""
+
+    @property
+    def running(self) -> int:
+        """Jobs the pool runs now."""
 
 
 class PoolView(Protocol):
@@ -149,6 +158,10 @@ class PoolView(Protocol):
     @property
     def worker_id(self) -> str:
         """The pool's id in the worker registry."""
+
+    @property
+    def stats(self) -> RunningCount:
+        """Counts of what the pool has done so far, and how many jobs it runs now."""
 
 
 @runtime_checkable
@@ -225,7 +238,7 @@ class MiddlewareChain:
     (a hook nobody overrides is never called). Every call is guarded: a hook that
     raises is logged and the rest run."""
 
-    __slots__ = ("_hooks", "middleware")
+    __slots__ = ("_after", "_before", "_hooks", "_on_error", "middleware")
 
     def __init__(self, middleware: Sequence[JobMiddleware]) -> None:
         for item in middleware:
@@ -246,6 +259,9 @@ class MiddlewareChain:
             if name in ("stopped", "after_enqueue", "on_error", "after"):
                 bound.reverse()
             self._hooks[name] = tuple(bound)
+        self._before = self._hooks["before"]
+        self._on_error = self._hooks["on_error"]
+        self._after = self._hooks["after"]
 
     @classmethod
     def of(cls, middleware: Sequence[JobMiddleware] | None) -> MiddlewareChain | None:
@@ -261,7 +277,7 @@ class MiddlewareChain:
             try:
                 await hook(*args)
             except Exception:
-                logger.exception("middleware %s.%s failed", type(hook.__self__).__name__, name)
+                _failed(hook, name)
 
     # -- the pool's lifecycle ------------------------------------------------------------
 
@@ -313,33 +329,55 @@ class MiddlewareChain:
         attempt: Attempt, envelope: Envelope, *, namespace: str, worker_id: str
     ) -> RunningJob:
         """The ``RunningJob`` of a run about to start."""
-        due = envelope.scheduled_at if envelope.scheduled_at is not None else envelope.created_at
+        created = envelope.created_at
+        due = envelope.scheduled_at
+        # Positional: this runs per job, and keywords cost more than the rest of it.
         return RunningJob(
-            job_id=envelope.id,
-            job_name=envelope.job_name,
-            queue=attempt.queue,
-            attempt=envelope.retry_count + 1,
-            max_retries=envelope.max_retries,
-            namespace=namespace,
-            worker_id=worker_id,
-            enqueued_at=float(envelope.created_at),
-            due_at=float(due),
-            started_at=time.time(),
-            metadata=metadata_of(envelope),
-            started_monotonic=time.monotonic(),
+            envelope.id,
+            envelope.job_name,
+            attempt.queue,
+            envelope.retry_count + 1,
+            envelope.max_retries,
+            namespace,
+            worker_id,
+            created,
+            created if due is None else due,
+            time.time(),
+            metadata_of(envelope),
+            {},
+            time.monotonic(),
         )
+
+    # The three run hooks are called per job: their loops are written out, without
+    # going through _call, to save a coroutine per hook.
 
     async def before(self, job: RunningJob) -> None:
         """``before`` of each middleware."""
-        await self._call("before", job)
+        for hook in self._before:
+            try:
+                await hook(job)
+            except Exception:
+                _failed(hook, "before")
 
     async def on_error(self, job: RunningJob, exc: BaseException) -> None:
         """``on_error`` of each middleware, last first."""
-        await self._call("on_error", job, exc)
+        for hook in self._on_error:
+            try:
+                await hook(job, exc)
+            except Exception:
+                _failed(hook, "on_error")
 
     async def after(self, job: RunningJob, outcome: Outcome) -> None:
         """``after`` of each middleware, last first."""
-        await self._call("after", job, outcome)
+        for hook in self._after:
+            try:
+                await hook(job, outcome)
+            except Exception:
+                _failed(hook, "after")
+
+
+def _failed(hook: Any, name: str) -> None:
+    logger.exception("middleware %s.%s failed", type(hook.__self__).__name__, name)
 
 
 def _with_metadata(new: NewJob, metadata: dict[str, Any], max_bytes: int) -> NewJob:

@@ -13,6 +13,10 @@ The ``nokeep`` variant (rows ``wg-<backend>-nokeep``) runs the pool with
 ``keep_finished=0``: completed jobs are deleted at once, as before issue 18, while the
 default rows keep them (and their results) for the default hour. Issue 18 asks the
 default rows to drain at least 0.8x the ``nokeep`` ones.
+
+The ``observed`` variant (rows ``wg-<backend>-observed``) runs the pool with Prometheus
+metrics (``PrometheusMetrics``, queue gauges refreshed every 5 s) and one no-op
+middleware: issue 22 asks it to drain at least 0.9x the plain rows.
 """
 
 from __future__ import annotations
@@ -39,6 +43,24 @@ def placement(job: Job) -> tuple[str, int]:
 async def handle(job: dict[str, Any]) -> None:
     """The no-op (or sleep) job."""
     await run_job(job["t"])
+
+
+def observers() -> list[Any]:
+    """Metrics and one no-op middleware (every run hook overridden, doing nothing)."""
+    from wg_core import Middleware
+    from wg_core.metrics import PrometheusMetrics
+
+    class NoOp(Middleware):
+        async def before(self, job: Any) -> None:
+            return None
+
+        async def on_error(self, job: Any, exc: BaseException) -> None:
+            return None
+
+        async def after(self, job: Any, outcome: Any) -> None:
+            return None
+
+    return [PrometheusMetrics(), NoOp()]
 
 
 class WgAdapter(Adapter):
@@ -97,6 +119,8 @@ class WgAdapter(Adapter):
             settings["queues"] = list(QUEUES)
         if self.variant == "nokeep":
             settings["keep_finished"] = 0
+        if self.variant == "observed":
+            settings["middleware"] = observers()
         pool = WorkerPool(
             handler=handle, url=self.url, namespace=NAMESPACE, workers=concurrency, **settings
         )
@@ -119,6 +143,10 @@ class WgAdapter(Adapter):
 
 def make(key: str, backend: str, variant: str, servers: Servers) -> Adapter:
     adapter = WgAdapter(key, backend, variant, servers)
-    suffix = {"queues": ", 3 queues x 3 priorities", "nokeep": ", keep_finished=0"}.get(variant, "")
+    suffix = {
+        "queues": ", 3 queues x 3 priorities",
+        "nokeep": ", keep_finished=0",
+        "observed": ", metrics + a no-op middleware",
+    }.get(variant, "")
     adapter.label = f"**wg** ({backend}{suffix})"
     return adapter

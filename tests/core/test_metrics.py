@@ -41,7 +41,7 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 async def test_a_pool_counts_outcomes_durations_waits_and_slots() -> None:
     registry = CollectorRegistry()
-    metrics = PrometheusMetrics(registry=registry, queue_interval=0.02)
+    metrics = PrometheusMetrics(registry=registry, queue_interval=0.02, flush_interval=0.02)
     backend = MemoryBackend("metrics")
     client = Client(backend)
     release = asyncio.Event()
@@ -138,6 +138,8 @@ async def test_job_name_labels_are_bounded() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="queue_interval"):
         PrometheusMetrics(registry=CollectorRegistry(), queue_interval=-1)
+    with pytest.raises(ValueError, match="flush_interval"):
+        PrometheusMetrics(registry=CollectorRegistry(), flush_interval=0)
     with pytest.raises(ValueError, match="max_job_names"):
         PrometheusMetrics(registry=CollectorRegistry(), max_job_names=0)
 
@@ -160,18 +162,20 @@ def test_a_missing_prometheus_client_names_the_extra(monkeypatch: pytest.MonkeyP
 
 CHILD = """
 import asyncio, sys
+from types import SimpleNamespace
+from wg_core import WorkerConfig
 from wg_core.metrics import PrometheusMetrics
 from wg_core.middleware import Outcome, RunningJob
 
 async def main():
     metrics = PrometheusMetrics(queue_interval=0)
-    job = RunningJob(job_id="x", job_name="send", queue="default", attempt=1,
-                     max_retries=0, namespace="mp", worker_id="w", enqueued_at=0,
-                     due_at=0, started_at=0)
+    pool = SimpleNamespace(config=WorkerConfig(namespace="mp", workers=4),
+                           stats=SimpleNamespace(running=1))  # one job still runs
+    await metrics.started(pool)
+    job = RunningJob("x", "send", "default", 1, 0, "mp", "w", 0, 0, 0)
     for _ in range(int(sys.argv[1])):
-        await metrics.before(job)
         await metrics.after(job, Outcome.COMPLETED)
-    await metrics.before(job)  # still busy when the process ends
+    metrics.flush()  # and the process ends without stopping the pool
 
 asyncio.run(main())
 """
@@ -204,6 +208,8 @@ def test_multiprocess_mode_sums_the_processes(
     labels = {"namespace": "mp", "queue": "default", "job_name": "send", "outcome": "completed"}
     assert registry.get_sample_value("wg_jobs_total", labels) == 5
     assert registry.get_sample_value("wg_worker_busy", {"namespace": "mp"}) == 2
+    assert registry.get_sample_value("wg_worker_slots", {"namespace": "mp"}) == 8
     process_exited(pids[0])
     registry = collecting_registry()
     assert registry.get_sample_value("wg_worker_busy", {"namespace": "mp"}) == 1
+    assert registry.get_sample_value("wg_worker_slots", {"namespace": "mp"}) == 4
