@@ -9,6 +9,7 @@ shown in UTC, so that screenshots and operators in different zones read the same
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -21,6 +22,7 @@ __all__ = [
     "GROUP_COLUMNS",
     "QUEUE_COLUMNS",
     "SHORT_ID_LENGTH",
+    "TREND_WIDTH",
     "WORKER_COLUMNS",
     "GroupRow",
     "QueueRow",
@@ -52,8 +54,14 @@ QUEUE_COLUMNS: Final = (
     "processed/s",
     "processed",
     "failed",
+    "processed/s trend",
+    "pending trend",
 )
-"""Column titles of the queues tab (``pending``: queued, ready to be claimed)."""
+"""Column titles of the queues tab (``pending``: queued, ready to be claimed; the
+trends: sparklines over the last ``TREND_WIDTH`` refreshes of the tab)."""
+
+TREND_WIDTH: Final = 20
+"""Refreshes a queue's trend columns show (one character each, newest on the right)."""
 
 GROUP_COLUMNS: Final = ("jobs", "error (type and message)", "job names", "last died")
 """Column titles of the dead tab grouped by error."""
@@ -182,9 +190,15 @@ class QueueRow:
     """The queue is paused on its own (highlighted)."""
 
 
-def queue_row(queue: QueueInfo, rate: float | None) -> QueueRow:
+def queue_row(
+    queue: QueueInfo,
+    rate: float | None,
+    rates: Sequence[float] = (),
+    depths: Sequence[int] = (),
+) -> QueueRow:
     """The row for ``queue`` (cells in ``QUEUE_COLUMNS`` order); ``rate``: processed per
-    second over the last refresh interval (``—`` until two refreshes have seen it)."""
+    second over the last refresh interval (``—`` until two refreshes have seen it);
+    ``rates`` and ``depths``: its history, drawn as the trend sparklines."""
     counts = queue.counts
     return QueueRow(
         key=queue.name,
@@ -199,6 +213,8 @@ def queue_row(queue: QueueInfo, rate: float | None) -> QueueRow:
             "—" if rate is None else f"{rate:,.1f}",
             f"{queue.counters.processed:,}",
             f"{queue.counters.failed:,}",
+            sparkline(rates, TREND_WIDTH),
+            sparkline(depths, TREND_WIDTH),
         ),
         paused=queue.paused,
     )
@@ -250,7 +266,7 @@ def describe_error(exc: BaseException) -> str:
 _BARS: Final = " ▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: list[int], width: int) -> str:
+def sparkline(values: Sequence[float], width: int) -> str:
     """The last ``width`` values as bars scaled from zero to the largest (newest right).
 
     Zero is a blank and any non-zero value shows at least the lowest bar, so a quiet

@@ -146,7 +146,7 @@ class DashboardScreen(RefreshingScreen):
         )
 
     def _show(self, snapshot: Snapshot) -> None:
-        self._throughput.add(snapshot.taken_at, snapshot.counters)
+        self._throughput.add(snapshot.taken_at, snapshot.counters, queued=snapshot.counts.queued)
         self._show_status()
         for state in STATE_TABS:
             count = snapshot.shown_count(state)
@@ -174,7 +174,16 @@ class DashboardScreen(RefreshingScreen):
         # that read the queues (this tab's refreshes).
         self._queue_rates.add(snapshot.taken_at, queues)
         self._label_tab("queues", f"Queues {len(queues)}")
-        rows = [queue_row(queue, self._queue_rates.rate(queue.name)) for queue in queues]
+        history = self._queue_rates
+        rows = [
+            queue_row(
+                queue,
+                history.rate(queue.name),
+                history.rates(queue.name),
+                history.depths(queue.name),
+            )
+            for queue in queues
+        ]
         self.query_one(QueueTable).show(rows)
         caption = queues_caption(
             len(queues), namespace_paused=snapshot.paused, read_only=self._settings.read_only

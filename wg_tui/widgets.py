@@ -44,7 +44,8 @@ __all__ = [
 _SELECTED = "●"
 _OVERVIEW_WORKERS = 8
 SPARK_WIDTH = 60
-"""Intervals the throughput sparklines show (one column each, newest on the right)."""
+"""Refreshes the overview's sparklines show (one column each, newest on the right):
+processed and failed attempts per second, and the jobs queued."""
 
 
 class StatusBar(Static):
@@ -102,6 +103,7 @@ class OverviewPanel(Vertical):
         with Vertical(id="overview-throughput", classes="box"):
             yield Static(id="spark-processed", classes="spark")
             yield Static(id="spark-failed", classes="spark")
+            yield Static(id="spark-queued", classes="spark")
             yield Static(id="overview-rates")
         yield Static(id="overview-workers", classes="box")
 
@@ -142,8 +144,9 @@ class OverviewPanel(Vertical):
         self.query_one("#overview-facts", Static).update(facts)
 
         processed, failed = throughput.processed(), throughput.failed()
-        self._spark("#spark-processed", "processed", processed, "green")
-        self._spark("#spark-failed", "failed", failed, "red")
+        self._spark("#spark-processed", "processed/s", throughput.processed_per_second(), "green")
+        self._spark("#spark-failed", "failed/s", throughput.failed_per_second(), "red")
+        self._spark("#spark-queued", "queued", throughput.queued(), "cyan", unit="")
         rates = throughput.rates()
         line = Text()
         if rates is None:
@@ -159,12 +162,16 @@ class OverviewPanel(Vertical):
             _workers_summary(snapshot.workers or (), snapshot.taken_at)
         )
 
-    def _spark(self, selector: str, label: str, values: list[int], colour: str) -> None:
+    def _spark(
+        self, selector: str, label: str, values: Sequence[float], colour: str, *, unit: str = "/s"
+    ) -> None:
         widget = self.query_one(selector, Static)
         line = Text(no_wrap=True, overflow="crop")
-        line.append(f"{label:<10}", style="bold")
+        line.append(f"{label:<12}", style="bold")
         line.append(sparkline(values, SPARK_WIDTH), style=f"{colour} on grey15")
-        line.append(f"  peak {max(values, default=0):>6,}", style="dim")
+        peak = max(values, default=0)
+        shown = f"{peak:,.1f}" if unit else f"{peak:,.0f}"
+        line.append(f"  peak {shown:>8}{unit}", style="dim")
         widget.update(line)
 
 
