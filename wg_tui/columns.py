@@ -54,13 +54,14 @@ QUEUE_COLUMNS: Final = (
     "processed/s",
     "processed",
     "failed",
-    "processed/s trend",
-    "pending trend",
+    "rate trend",
+    "depth trend",
 )
 """Column titles of the queues tab (``pending``: queued, ready to be claimed; the
-trends: sparklines over the last ``TREND_WIDTH`` refreshes of the tab)."""
+trends: sparklines of processed/s and of pending jobs over the last ``TREND_WIDTH``
+refreshes of the tab)."""
 
-TREND_WIDTH: Final = 20
+TREND_WIDTH: Final = 10
 """Refreshes a queue's trend columns show (one character each, newest on the right)."""
 
 GROUP_COLUMNS: Final = ("jobs", "error (type and message)", "job names", "last died")

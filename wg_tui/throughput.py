@@ -106,7 +106,7 @@ class QueueThroughput:
     it instead of adding an interval of no length.
     """
 
-    capacity: int = 30
+    capacity: int = 10  # the refreshes the trend columns show
     _samples: deque[tuple[float, dict[str, tuple[int, int]]]] = field(init=False)
 
     def __post_init__(self) -> None:

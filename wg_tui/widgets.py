@@ -339,10 +339,16 @@ class QueueTable(_KeyedTable):
     def show(self, rows: Sequence[QueueRow]) -> None:
         """Show the queues (sorted by name, as the core lists them)."""
         paused_column = QUEUE_COLUMNS.index("paused")
+        trends = {
+            QUEUE_COLUMNS.index("rate trend"): "green",
+            QUEUE_COLUMNS.index("depth trend"): "cyan",
+        }
 
         def cell(index: int, text: str, paused: bool) -> Text | str:
             if index == paused_column:
                 return Text(text, style="bold yellow") if paused else text
+            if index in trends:
+                return Text(text, style=f"{trends[index]} on grey15", no_wrap=True)
             # Numbers line up on the right; the name stays on the left.
             return Text(text, justify="right") if index else text
 
