@@ -166,54 +166,42 @@ class PoolView(Protocol):
 
 @runtime_checkable
 class JobMiddleware(Protocol):
-    """The hooks a middleware has (subclass ``Middleware`` to get no-op defaults).
-    Every hook is awaited; see the module docstring for the order and for errors."""
+    """The hooks a middleware has. Every hook is awaited; see the module docstring for
+    the order and for errors. (The bodies do nothing: they are ``Middleware``'s
+    defaults.)"""
 
     async def started(self, pool: PoolView) -> None:
         """The pool opened its backend and starts working."""
+        return None
 
     async def stopped(self, pool: PoolView) -> None:
         """The pool drained and stops."""
+        return None
 
     async def before_enqueue(self, job: OutgoingJob) -> None:
         """Before ``job`` is stored: may add to ``job.metadata``."""
+        return None
 
     async def after_enqueue(self, job: OutgoingJob, error: BaseException | None) -> None:
         """After the store of ``job`` returned (``error`` is what it raised, if it did)."""
+        return None
 
     async def before(self, job: RunningJob) -> None:
         """Before the handler runs (after the envelope decoded)."""
+        return None
 
     async def on_error(self, job: RunningJob, exc: BaseException) -> None:
         """The handler raised ``exc`` (before its outcome is decided)."""
+        return None
 
     async def after(self, job: RunningJob, outcome: Outcome) -> None:
         """The run ended with ``outcome`` (written, or being acknowledged)."""
+        return None
 
 
-class Middleware:
-    """A ``JobMiddleware`` whose hooks do nothing: override the ones you need."""
-
-    async def started(self, pool: PoolView) -> None:
-        """The pool opened its backend and starts working."""
-
-    async def stopped(self, pool: PoolView) -> None:
-        """The pool drained and stops."""
-
-    async def before_enqueue(self, job: OutgoingJob) -> None:
-        """Before ``job`` is stored: may add to ``job.metadata``."""
-
-    async def after_enqueue(self, job: OutgoingJob, error: BaseException | None) -> None:
-        """After the store of ``job`` returned (``error`` is what it raised, if it did)."""
-
-    async def before(self, job: RunningJob) -> None:
-        """Before the handler runs (after the envelope decoded)."""
-
-    async def on_error(self, job: RunningJob, exc: BaseException) -> None:
-        """The handler raised ``exc`` (before its outcome is decided)."""
-
-    async def after(self, job: RunningJob, outcome: Outcome) -> None:
-        """The run ended with ``outcome`` (written, or being acknowledged)."""
+class Middleware(JobMiddleware):
+    """A ``JobMiddleware`` whose hooks do nothing: override the ones you need (a pool
+    calls only those)."""
 
 
 _HOOKS: Final = (
