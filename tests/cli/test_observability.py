@@ -86,3 +86,13 @@ def test_worker_json_logs_and_metrics(wg: Wg, tmp_path: Path) -> None:
     started = [line for line in lines if "started:" in line["message"]]
     assert started
     assert "job_id" not in started[0]  # logged outside any job
+
+
+def test_a_taken_metrics_port_is_a_configuration_error(wg: Wg, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = wg("worker", "wg_cli.demo_jobs:handlers", "--metrics-port", str(port))
+    assert result.exit_code == 78, (result.stdout, result.stderr)
+    assert f"--metrics-port {port}" in result.stderr

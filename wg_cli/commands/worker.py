@@ -119,9 +119,9 @@ def observers(log_format: LogFormat, metrics_port: int | None) -> list[Middlewar
             middleware.append(PrometheusMetrics())
             serve_metrics(metrics_port)
         except ImportError as exc:  # MissingDependencyError: its message has the pip command
-            raise CliError(str(exc), ExitCode.USAGE) from None
-        except OSError as exc:
-            raise CliError(f"--metrics-port {metrics_port}: {exc}", ExitCode.USAGE) from None
+            raise CliError(str(exc), ExitCode.CONFIG) from None
+        except OSError as exc:  # the port is taken, say
+            raise CliError(f"--metrics-port {metrics_port}: {exc}", ExitCode.CONFIG) from None
     return middleware
 
 
