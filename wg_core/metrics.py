@@ -32,11 +32,11 @@ work for them.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import math
 import os
 import time
+from bisect import bisect_left
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -151,7 +151,7 @@ class _Tally:
         self.total = 0.0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
 
     def flush(self) -> None:
@@ -294,7 +294,7 @@ class PrometheusMetrics(Middleware):
 
     # -- runs ----------------------------------------------------------------------------
 
-    def _series_of(self, job: RunningJob) -> _JobSeries:
+    def _new_series(self, job: RunningJob) -> _JobSeries:
         name = job.job_name
         if name not in self._job_names:
             if len(self._job_names) >= self._max_job_names:
@@ -310,11 +310,20 @@ class PrometheusMetrics(Middleware):
     async def after(self, job: RunningJob, outcome: Outcome) -> None:
         """Count the outcome and the duration, and how long a first attempt waited
         (a retry's envelope does not record when it fell due: retries are not)."""
-        series = self._series_of(job)
+        series = self._series.get((job.namespace, job.queue, job.job_name))
+        if series is None:  # a new series, or a name past max_job_names ("other")
+            series = self._new_series(job)
         series.counted[outcome] += 1
-        series.duration.observe(time.monotonic() - job.started_monotonic)
+        # Tally.observe, written out: this is the per-job cost of metrics.
+        tally = series.duration
+        value = time.monotonic() - job.started_monotonic
+        tally.counts[bisect_left(tally.bounds, value)] += 1
+        tally.total += value
         if job.attempt == 1:
-            series.wait.observe(max(0.0, job.started_at - job.due_at))
+            tally = series.wait
+            value = max(0.0, job.started_at - job.due_at)
+            tally.counts[bisect_left(tally.bounds, value)] += 1
+            tally.total += value
 
 
 def collecting_registry() -> CollectorRegistry:
