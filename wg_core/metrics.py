@@ -253,7 +253,8 @@ class PrometheusMetrics(Middleware):
         self.flush()
         if self._pools.pop(id(pool), None) is not None:
             self._families.slots.labels(pool.config.namespace).dec(pool.config.workers)
-            self._families.busy.labels(pool.config.namespace).dec(0)  # (made, if never run)
+            # Nothing runs here any more (another pool of the namespace re-sets it).
+            self._families.busy.labels(pool.config.namespace).set(0)
         self._flush_busy()
 
     def flush(self) -> None:
