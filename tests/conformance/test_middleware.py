@@ -168,6 +168,12 @@ async def test_metadata_is_an_added_envelope_key_kept_through_retries(backend: B
     assert document.extra == {"metadata": {"request_id": "req-later"}}
     # The known keys are exactly the Rust wg's, in its order; metadata comes last.
     assert stored.raw.index('"last_error"') < stored.raw.index('"metadata"')
+    # An admin move rewrites the envelope: the metadata goes with it.
+    assert await client.run_now([job_id]) == 1
+    moved = await backend.get_job(job_id)
+    assert moved is not None
+    assert moved.state is JobState.QUEUED
+    assert Envelope.decode(moved.raw).extra == {"metadata": {"request_id": "req-later"}}
 
 
 async def test_bad_metadata_is_refused_before_anything_is_stored(backend: Backend) -> None:
