@@ -110,13 +110,20 @@ class Client:
 
     @classmethod
     async def connect(
-        cls, url: str, namespace: str = "wg", *, create: bool = True, **backend_options: Any
+        cls,
+        url: str,
+        namespace: str = "wg",
+        *,
+        create: bool = True,
+        middleware: Sequence[JobMiddleware] | None = None,
+        **backend_options: Any,
     ) -> Client:
         """Open the backend named by ``url`` (see ``wg_core.urls``) and return a client.
 
         ``create=False`` opens as a reader: nothing is created, and a namespace (or
         SQLite file) that does not exist raises ``NamespaceNotFoundError``."""
-        client = cls(backend_from_url(url, namespace, **backend_options), create=create)
+        backend = backend_from_url(url, namespace, **backend_options)
+        client = cls(backend, create=create, middleware=middleware)
         await client.open()
         return client
 
