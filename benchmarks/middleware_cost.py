@@ -5,8 +5,7 @@ A ``WorkerPool`` (10 slots, ``keep_finished=0``) drains 20 000 no-op jobs; the p
 CPU time (``time.process_time``) per job is the figure, median of 6 rounds of four
 variants taken in turn: no middleware, one no-op middleware (``before``, ``on_error``,
 ``after``), ``PrometheusMetrics`` alone, both. docs/benchmarks.md ("Observability")
-reports it. It uses only the public API, so another checkout is measured with
-``PYTHONPATH=/other/checkout`` (the no-middleware variant only, before issue 22).
+reports it.
 """
 
 from __future__ import annotations
@@ -45,31 +44,15 @@ async def drain(middleware: list[Any] | None) -> float:
 
 
 def variants() -> dict[str, Any]:
-    """What each variant's pool gets (a factory: each round a fresh instance)."""
-    try:
-        from prometheus_client import CollectorRegistry
+    """What each variant's pool gets (a factory: each round fresh instances; the
+    middleware of the benchmark's ``observed`` rows)."""
+    from benchmarks.adapters.wg_adapter import observers
 
-        from wg_core import Middleware
-        from wg_core.metrics import PrometheusMetrics
-    except ImportError:  # a checkout before issue 22
-        return {"none": lambda: None}
-
-    class NoOp(Middleware):
-        async def before(self, job: Any) -> None:
-            return None
-
-        async def on_error(self, job: Any, exc: BaseException) -> None:
-            return None
-
-        async def after(self, job: Any, outcome: Any) -> None:
-            return None
-
-    registry = CollectorRegistry()
     return {
         "none": lambda: None,
-        "no-op middleware": lambda: [NoOp()],
-        "metrics": lambda: [PrometheusMetrics(registry=registry)],
-        "metrics + no-op": lambda: [PrometheusMetrics(registry=registry), NoOp()],
+        "no-op middleware": lambda: observers()[1:],
+        "metrics": lambda: observers()[:1],
+        "metrics + no-op": observers,
     }
 
 
