@@ -147,16 +147,19 @@ async def confirm_cancel(app: WgApp, pilot: Pilot[None]) -> None:
 
 
 async def queues(app: WgApp, pilot: Pilot[None]) -> None:
-    """The queues tab after a few refreshes of work in every queue; inventory paused;
-    limits on three queues."""
+    """The queues tab after ten refreshes of uneven work in every queue (the trend
+    columns fill); inventory paused; limits on three queues."""
     clock = app.settings.clock
     assert isinstance(clock, FakeClock)
     backend = app.settings.client.backend
     await keys("0")(app, pilot)
-    for step in range(3):
+    for step in range(10):
         for queue, done in (("billing", 9), ("emails", 31), ("default", 18), ("inventory", 4)):
             attempts = await backend.claim(
-                limit=done + step, lease=30, worker_id="web-1:4242:a1b2c3", queues=(queue,)
+                limit=done + (step * 7) % 11,
+                lease=30,
+                worker_id="web-1:4242:a1b2c3",
+                queues=(queue,),
             )
             await backend.complete(attempts)
         clock.advance(2)

@@ -16,6 +16,7 @@ or ``WG_QUEUES`` says otherwise).
 from __future__ import annotations
 
 import asyncio
+import enum
 import importlib
 import json
 import os
@@ -27,7 +28,16 @@ from typing import Any, Final
 from wg_cli.errors import CliError, ExitCode, report_failure
 from wg_cli.output import document, emit, emit_line, stderr_console
 from wg_cli.settings import OutputFormat, Settings, configure_logging
-from wg_core import App, ConfigError, Periodic, PoolStats, WgError, WorkerConfig, WorkerPool
+from wg_core import (
+    App,
+    ConfigError,
+    Middleware,
+    Periodic,
+    PoolStats,
+    WgError,
+    WorkerConfig,
+    WorkerPool,
+)
 from wg_core.settings import settings_to_fields, worker_settings
 
 __all__ = [
@@ -138,6 +148,11 @@ class ServeSpec:
     burst: bool = False
     periodic: list[str] = field(default_factory=list)
     """``MODULE:ENTRIES`` targets of ``Periodic`` entries the pool enqueues."""
+    log_format: str = "plain"
+    metrics_port: int | None = None
+    """Serve Prometheus metrics here (a supervised child records, never serves)."""
+    metrics: bool = False
+    """Record Prometheus metrics (``wg_core.metrics.PrometheusMetrics``)."""
     output: str = OutputFormat.TABLE.value
     log_level: str = "INFO"
     supervised: bool = False
@@ -193,6 +208,38 @@ def stats_document(stats: PoolStats) -> dict[str, int]:
     }
 
 
+class LogFormat(enum.StrEnum):
+    """How ``wg worker`` writes its log lines on stderr."""
+
+    PLAIN = "plain"
+    JSON = "json"
+
+
+def observers(
+    log_format: LogFormat, metrics_port: int | None, *, metrics: bool = False
+) -> list[Middleware]:
+    """The pool's middleware for ``--log-format json`` (each line names its job) and
+    ``--metrics-port`` (Prometheus metrics, served from here on; ``metrics`` without a
+    port: recorded for a supervisor to serve)."""
+    middleware: list[Middleware] = []
+    if log_format is LogFormat.JSON:
+        from wg_core.logs import JobLogContext
+
+        middleware.append(JobLogContext())
+    if metrics or metrics_port is not None:
+        from wg_core.metrics import PrometheusMetrics, serve_metrics
+
+        try:
+            middleware.append(PrometheusMetrics())
+            if metrics_port is not None:
+                serve_metrics(metrics_port)
+        except ImportError as exc:  # MissingDependencyError: its message has the pip command
+            raise CliError(str(exc), ExitCode.CONFIG) from None
+        except OSError as exc:  # the port is taken, say
+            raise CliError(f"--metrics-port {metrics_port}: {exc}", ExitCode.CONFIG) from None
+    return middleware
+
+
 def serve(spec: ServeSpec) -> None:
     """Run one pool in this process until it is told to stop (or, in burst mode, has
     nothing left), then print its counts."""
@@ -204,6 +251,7 @@ def serve(spec: ServeSpec) -> None:
         url=spec.url,
         config=config,
         periodic=load_periodic(spec.periodic),
+        middleware=observers(LogFormat(spec.log_format), spec.metrics_port, metrics=spec.metrics),
     )
     # The pool logs its start (after connecting) and its stop on stderr.
     try:
@@ -219,7 +267,7 @@ def serve(spec: ServeSpec) -> None:
     if settings.output in (OutputFormat.JSON, OutputFormat.JSONL):
         doc = document(settings, worker_id=pool.worker_id, stats=stats_document(stats))
         (emit if settings.output is OutputFormat.JSON else emit_line)(doc)
-    else:
+    elif spec.log_format == LogFormat.PLAIN.value:  # (in JSON, the pool's last line says it)
         stderr_console().print(
             f"worker {pool.worker_id} stopped: {stats.processed} processed, "
             f"{stats.retried} retried, {stats.dead} dead, {stats.released} released."
@@ -249,7 +297,7 @@ def main() -> None:
     sys.stdin.close()
     json_mode = spec.output in (OutputFormat.JSON.value, OutputFormat.JSONL.value)
     try:
-        configure_logging(spec.log_level)
+        configure_logging(spec.log_level, json_lines=spec.log_format == LogFormat.JSON.value)
         serve(spec)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -111,9 +111,10 @@ JsonOpt = Annotated[
 ]
 
 
-def configure_logging(level_name: str) -> None:
+def configure_logging(level_name: str, *, json_lines: bool = False) -> None:
     """Send the ``wg`` loggers' records at ``level_name`` and above to stderr (never
-    stdout: it carries the JSON documents)."""
+    stdout: it carries the JSON documents); ``json_lines``: as one JSON object per
+    line (``wg_core.logs.JsonFormatter``), replacing any plain handler set before."""
     level = logging.getLevelName(level_name.strip().upper())
     if not isinstance(level, int):
         from wg_cli.errors import CliError, ExitCode
@@ -122,9 +123,18 @@ def configure_logging(level_name: str) -> None:
             f"invalid --log-level {level_name!r}: use DEBUG, INFO, WARNING or ERROR",
             ExitCode.USAGE,
         )
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if json_lines:
+        from wg_core.logs import JsonFormatter
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level, handlers=[handler], force=True)
+    else:
+        logging.basicConfig(
+            level=level,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     logging.getLogger("wg").setLevel(level)
 
 

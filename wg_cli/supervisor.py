@@ -26,7 +26,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, Final
@@ -60,7 +60,7 @@ class Supervisor:
     """Runs ``command`` ``processes`` times over, writing ``stdin`` to each child.
 
     ``capture=True`` collects each child's standard output lines (``outputs``) instead
-    of letting them through."""
+    of letting them through; ``on_exit`` is told the pid of each child that ended."""
 
     def __init__(
         self,
@@ -69,6 +69,7 @@ class Supervisor:
         *,
         stdin: bytes = b"",
         capture: bool = False,
+        on_exit: Callable[[int], None] | None = None,
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
         stable_after: float = 10.0,
@@ -79,6 +80,7 @@ class Supervisor:
         self._command = list(command)
         self._stdin = stdin
         self._capture = capture
+        self._on_exit = on_exit
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self._stable_after = stable_after
@@ -176,6 +178,8 @@ class Supervisor:
                     continue
                 slot.process = None
                 pid = process.pid
+                if self._on_exit is not None:
+                    self._on_exit(pid)
                 if status == 0 or self._stopping:
                     slot.done = True
                     code = code or (0 if status == 0 else 1)

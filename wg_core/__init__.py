@@ -58,6 +58,7 @@ from wg_core.errors import (
 )
 from wg_core.jobs import JobContext, JobInfo
 from wg_core.limits import QueueLimit
+from wg_core.middleware import JobMiddleware, Middleware, Outcome, OutgoingJob, RunningJob
 from wg_core.migrating import MigrationReport, migrate, migrate_urls
 from wg_core.options import MAX_RESULT_BYTES, JobOptions, WorkerConfig
 from wg_core.periodic import Periodic
@@ -97,14 +98,18 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobInfo",
+    "JobMiddleware",
     "JobNotFoundError",
     "JobOptions",
     "JobSpec",
     "JobState",
     "MemoryBackend",
+    "Middleware",
     "MigrationReport",
     "MissingDependencyError",
     "NamespaceNotFoundError",
+    "Outcome",
+    "OutgoingJob",
     "PayloadError",
     "Periodic",
     "PeriodicInfo",
@@ -112,6 +117,7 @@ __all__ = [
     "Progress",
     "QueueInfo",
     "QueueLimit",
+    "RunningJob",
     "SchemaError",
     "SchemaOutdatedError",
     "StateCounts",

@@ -25,12 +25,13 @@ import asyncio
 import inspect
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from wg_core.backend import Backend
 from wg_core.client import Client
+from wg_core.middleware import JobMiddleware
 
 __all__ = ["BlockingClient"]
 
@@ -101,13 +102,21 @@ class BlockingClient:
 
     @classmethod
     def connect(
-        cls, url: str, namespace: str = "wg", *, create: bool = True, **backend_options: Any
+        cls,
+        url: str,
+        namespace: str = "wg",
+        *,
+        create: bool = True,
+        middleware: Sequence[JobMiddleware] | None = None,
+        **backend_options: Any,
     ) -> BlockingClient:
         """Open the backend named by ``url`` and return a blocking client
-        (``create=False``: as a reader, see ``Client.connect``)."""
+        (``create=False``: as a reader, see ``Client.connect``; ``middleware``: its
+        enqueue hooks, see ``wg_core.middleware``)."""
         from wg_core.urls import backend_from_url
 
-        client = cls(backend_from_url(url, namespace, **backend_options), create=create)
+        backend = backend_from_url(url, namespace, **backend_options)
+        client = cls(backend, create=create, middleware=middleware)
         try:
             client.open()
         except BaseException:

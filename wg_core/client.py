@@ -25,6 +25,7 @@ from wg_core.backend import (
     Counters,
     JobQuery,
     JobState,
+    NewJob,
     QueueInfo,
     StateCounts,
 )
@@ -32,6 +33,7 @@ from wg_core.dispatch import checked
 from wg_core.envelope import new_job_id
 from wg_core.errors import ConfigError, JobFailedError, JobNotFoundError
 from wg_core.jobs import JobInfo, decode_result
+from wg_core.middleware import JobMiddleware, MiddlewareChain
 from wg_core.new_jobs import (
     MAX_JOB_NAME_LENGTH,
     JobBuilder,
@@ -73,7 +75,10 @@ class Client(Administration):
 
     ``keep_finished``: how long a job this client cancels is kept, as ``cancelled``,
     when the job sets no ``JobOptions.keep_finished`` of its own (completed jobs are
-    kept as their worker's ``WorkerConfig.keep_finished`` says)."""
+    kept as their worker's ``WorkerConfig.keep_finished`` says).
+
+    ``middleware``: ``JobMiddleware`` objects whose ``before_enqueue`` /
+    ``after_enqueue`` hooks run around every enqueue (``wg_core.middleware``)."""
 
     def __init__(
         self,
@@ -84,6 +89,7 @@ class Client(Administration):
         clock: Callable[[], float] = time.time,
         create: bool = True,
         keep_finished: Duration = DEFAULT_KEEP_FINISHED,
+        middleware: Sequence[JobMiddleware] | None = None,
     ) -> None:
         self.backend: Final[Backend] = backend
         """The backend this client talks to (as given, without the checked layer)."""
@@ -97,18 +103,27 @@ class Client(Administration):
             max_payload_bytes=max_payload_bytes,
             clock=clock,
         )
+        self._max_payload_bytes = max_payload_bytes
+        self._middleware = MiddlewareChain.of(middleware)
         self._opened = False
         self._open_lock: asyncio.Lock | None = None
 
     @classmethod
     async def connect(
-        cls, url: str, namespace: str = "wg", *, create: bool = True, **backend_options: Any
+        cls,
+        url: str,
+        namespace: str = "wg",
+        *,
+        create: bool = True,
+        middleware: Sequence[JobMiddleware] | None = None,
+        **backend_options: Any,
     ) -> Client:
         """Open the backend named by ``url`` (see ``wg_core.urls``) and return a client.
 
         ``create=False`` opens as a reader: nothing is created, and a namespace (or
         SQLite file) that does not exist raises ``NamespaceNotFoundError``."""
-        client = cls(backend_from_url(url, namespace, **backend_options), create=create)
+        backend = backend_from_url(url, namespace, **backend_options)
+        client = cls(backend, create=create, middleware=middleware)
         await client.open()
         return client
 
@@ -194,8 +209,7 @@ class Client(Administration):
             unique_for=unique_for,
             limit_key=limit_key,
         )
-        backend = await self._ready()
-        [stored_id] = await backend.enqueue([new], connection=connection)
+        [stored_id] = await self._store([new], connection)
         return stored_id
 
     async def enqueue_unique(
@@ -323,8 +337,7 @@ class Client(Administration):
         )
         if not batch:
             return []
-        backend = await self._ready()
-        return await backend.enqueue(batch, connection=connection)
+        return await self._store(batch, connection)
 
     async def enqueue_stream(
         self,
@@ -354,6 +367,22 @@ class Client(Administration):
             )
 
         return await enqueue_stream(store, jobs, chunk_size)
+
+    async def _store(self, batch: list[NewJob], connection: object | None) -> list[str]:
+        """Store new jobs, through the enqueue hooks of the middleware if any; one id
+        per job, as ``Backend.enqueue`` returns them (a unique key's holder's id for a
+        duplicate)."""
+        chain = self._middleware
+        if chain is None:
+            return await (await self._ready()).enqueue(batch, connection=connection)
+        batch, outgoing = await chain.enqueuing(batch, max_bytes=self._max_payload_bytes)
+        try:
+            ids = await (await self._ready()).enqueue(batch, connection=connection)
+        except BaseException as exc:
+            await chain.enqueued(outgoing, exc)
+            raise
+        await chain.enqueued(outgoing, None)
+        return ids
 
     def _delay_until(self, at: datetime) -> float:
         if at.tzinfo is None:

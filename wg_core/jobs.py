@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -66,6 +67,10 @@ class JobContext:
     max_retries: int
     created_at: int
     worker_id: str
+    queue: str = DEFAULT_QUEUE
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """What the enqueue hooks of the producer's middleware stored with the job (trace
+    context, tenant, request id...; ``wg_core.middleware``), read-only; empty if none."""
     control: JobControl | None = field(default=None, repr=False, compare=False)
     """The pool's side of the running job (``None`` outside a pool)."""
 

@@ -9,6 +9,7 @@ shown in UTC, so that screenshots and operators in different zones read the same
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -22,6 +23,7 @@ __all__ = [
     "PERIODIC_COLUMNS",
     "QUEUE_COLUMNS",
     "SHORT_ID_LENGTH",
+    "TREND_WIDTH",
     "WORKER_COLUMNS",
     "GroupRow",
     "PeriodicRow",
@@ -57,8 +59,15 @@ QUEUE_COLUMNS: Final = (
     "processed",
     "failed",
     "limit",
+    "rate trend",
+    "depth trend",
 )
-"""Column titles of the queues tab (``pending``: queued, ready to be claimed)."""
+"""Column titles of the queues tab (``pending``: queued, ready to be claimed; the
+trends: sparklines of processed/s and of pending jobs over the last ``TREND_WIDTH``
+refreshes of the tab)."""
+
+TREND_WIDTH: Final = 10
+"""Refreshes a queue's trend columns show (one character each, newest on the right)."""
 
 GROUP_COLUMNS: Final = ("jobs", "error (type and message)", "job names", "last died")
 """Column titles of the dead tab grouped by error."""
@@ -212,10 +221,17 @@ def limit_text(limit: QueueLimit | None) -> str:
     return f"{text}, per key" if limit.per_key else text
 
 
-def queue_row(queue: QueueInfo, rate: float | None, limit: QueueLimit | None = None) -> QueueRow:
+def queue_row(
+    queue: QueueInfo,
+    rate: float | None,
+    limit: QueueLimit | None = None,
+    rates: Sequence[float] = (),
+    depths: Sequence[int] = (),
+) -> QueueRow:
     """The row for ``queue`` (cells in ``QUEUE_COLUMNS`` order); ``rate``: processed per
     second over the last refresh interval (``—`` until two refreshes have seen it);
-    ``limit``: its limit with its use, if it has one."""
+    ``limit``: its limit with its use, if it has one; ``rates`` and ``depths``: its
+    history, drawn as the trend sparklines."""
     counts = queue.counts
     return QueueRow(
         key=queue.name,
@@ -231,6 +247,8 @@ def queue_row(queue: QueueInfo, rate: float | None, limit: QueueLimit | None = N
             f"{queue.counters.processed:,}",
             f"{queue.counters.failed:,}",
             limit_text(limit),
+            sparkline(rates, TREND_WIDTH),
+            sparkline(depths, TREND_WIDTH),
         ),
         paused=queue.paused,
     )
@@ -282,7 +300,7 @@ def describe_error(exc: BaseException) -> str:
 _BARS: Final = " ▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: list[int], width: int) -> str:
+def sparkline(values: Sequence[float], width: int) -> str:
     """The last ``width`` values as bars scaled from zero to the largest (newest right).
 
     Zero is a blank and any non-zero value shows at least the lowest bar, so a quiet

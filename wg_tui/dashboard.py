@@ -150,7 +150,7 @@ class DashboardScreen(RefreshingScreen):
         )
 
     def _show(self, snapshot: Snapshot) -> None:
-        self._throughput.add(snapshot.taken_at, snapshot.counters)
+        self._throughput.add(snapshot.taken_at, snapshot.counters, queued=snapshot.counts.queued)
         self._show_status()
         for state in STATE_TABS:
             count = snapshot.shown_count(state)
@@ -185,8 +185,15 @@ class DashboardScreen(RefreshingScreen):
         # A limit may be set on a queue that holds nothing yet: it gets a row too.
         listed = {queue.name for queue in queues}
         idle = [QueueInfo(name, StateCounts(), Counters()) for name in limits if name not in listed]
+        history = self._queue_rates
         rows = [
-            queue_row(queue, self._queue_rates.rate(queue.name), limits.get(queue.name))
+            queue_row(
+                queue,
+                history.rate(queue.name),
+                limits.get(queue.name),
+                history.rates(queue.name),
+                history.depths(queue.name),
+            )
             for queue in sorted((*queues, *idle), key=lambda queue: queue.name)
         ]
         self.query_one(QueueTable).show(rows)

@@ -47,7 +47,8 @@ __all__ = [
 _SELECTED = "●"
 _OVERVIEW_WORKERS = 8
 SPARK_WIDTH = 60
-"""Intervals the throughput sparklines show (one column each, newest on the right)."""
+"""Refreshes the overview's sparklines show (one column each, newest on the right):
+processed and failed attempts per second, and the jobs queued."""
 
 
 class StatusBar(Static):
@@ -105,6 +106,7 @@ class OverviewPanel(Vertical):
         with Vertical(id="overview-throughput", classes="box"):
             yield Static(id="spark-processed", classes="spark")
             yield Static(id="spark-failed", classes="spark")
+            yield Static(id="spark-queued", classes="spark")
             yield Static(id="overview-rates")
         yield Static(id="overview-workers", classes="box")
 
@@ -145,8 +147,9 @@ class OverviewPanel(Vertical):
         self.query_one("#overview-facts", Static).update(facts)
 
         processed, failed = throughput.processed(), throughput.failed()
-        self._spark("#spark-processed", "processed", processed, "green")
-        self._spark("#spark-failed", "failed", failed, "red")
+        self._spark("#spark-processed", "processed/s", throughput.processed_per_second(), "green")
+        self._spark("#spark-failed", "failed/s", throughput.failed_per_second(), "red")
+        self._spark("#spark-queued", "queued", throughput.queued(), "cyan", unit="")
         rates = throughput.rates()
         line = Text()
         if rates is None:
@@ -162,12 +165,16 @@ class OverviewPanel(Vertical):
             _workers_summary(snapshot.workers or (), snapshot.taken_at)
         )
 
-    def _spark(self, selector: str, label: str, values: list[int], colour: str) -> None:
+    def _spark(
+        self, selector: str, label: str, values: Sequence[float], colour: str, *, unit: str = "/s"
+    ) -> None:
         widget = self.query_one(selector, Static)
         line = Text(no_wrap=True, overflow="crop")
-        line.append(f"{label:<10}", style="bold")
+        line.append(f"{label:<12}", style="bold")
         line.append(sparkline(values, SPARK_WIDTH), style=f"{colour} on grey15")
-        line.append(f"  peak {max(values, default=0):>6,}", style="dim")
+        peak = max(values, default=0)
+        shown = f"{peak:,.1f}" if unit else f"{peak:,.0f}"
+        line.append(f"  peak {shown:>8}{unit}", style="dim")
         widget.update(line)
 
 
@@ -336,12 +343,18 @@ class QueueTable(_KeyedTable):
         """Show the queues (sorted by name, as the core lists them)."""
         paused_column = QUEUE_COLUMNS.index("paused")
         limit_column = QUEUE_COLUMNS.index("limit")
+        trends = {
+            QUEUE_COLUMNS.index("rate trend"): "green",
+            QUEUE_COLUMNS.index("depth trend"): "cyan",
+        }
 
         def cell(index: int, text: str, paused: bool) -> Text | str:
             if index == paused_column:
                 return Text(text, style="bold yellow") if paused else text
             if index == limit_column:
                 return text
+            if index in trends:
+                return Text(text, style=f"{trends[index]} on grey15", no_wrap=True)
             # Numbers line up on the right; the name stays on the left.
             return Text(text, justify="right") if index else text
 

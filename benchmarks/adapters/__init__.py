@@ -29,6 +29,7 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("wg-redis-queues", "redis", "wg_adapter", "queues", group="wg"),
     SystemSpec("wg-redis-nokeep", "redis", "wg_adapter", "nokeep", group="wg"),
     SystemSpec("wg-redis-unique", "redis", "wg_adapter", "unique", group="wg"),
+    SystemSpec("wg-redis-observed", "redis", "wg_adapter", "observed", group="wg"),
     SystemSpec("raw-redis", "redis", "raw_redis", group="raw"),
     SystemSpec("arq", "redis", "arq_adapter"),
     SystemSpec("arq-tuned", "redis", "arq_adapter", "tuned"),
@@ -47,6 +48,7 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("wg-postgres-queues", "postgres", "wg_adapter", "queues", group="wg"),
     SystemSpec("wg-postgres-nokeep", "postgres", "wg_adapter", "nokeep", group="wg"),
     SystemSpec("wg-postgres-unique", "postgres", "wg_adapter", "unique", group="wg"),
+    SystemSpec("wg-postgres-observed", "postgres", "wg_adapter", "observed", group="wg"),
     SystemSpec("raw-postgres", "postgres", "raw_sql", group="raw"),
     SystemSpec("procrastinate", "postgres", "procrastinate_adapter"),
     SystemSpec("pgqueuer", "postgres", "pgqueuer_adapter"),
@@ -62,6 +64,7 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("wg-sqlite-queues", "sqlite", "wg_adapter", "queues", group="wg"),
     SystemSpec("wg-sqlite-nokeep", "sqlite", "wg_adapter", "nokeep", group="wg"),
     SystemSpec("wg-sqlite-unique", "sqlite", "wg_adapter", "unique", group="wg"),
+    SystemSpec("wg-sqlite-observed", "sqlite", "wg_adapter", "observed", group="wg"),
     SystemSpec("raw-sqlite", "sqlite", "raw_sql", group="raw"),
     SystemSpec("huey-sqlite", "sqlite", "huey_adapter"),
     SystemSpec("huey-sqlite-tuned", "sqlite", "huey_adapter", "tuned"),
@@ -70,6 +73,7 @@ SYSTEMS: tuple[SystemSpec, ...] = (
     SystemSpec("wg-mysql-queues", "mysql", "wg_adapter", "queues", group="wg"),
     SystemSpec("wg-mysql-nokeep", "mysql", "wg_adapter", "nokeep", group="wg"),
     SystemSpec("wg-mysql-unique", "mysql", "wg_adapter", "unique", group="wg"),
+    SystemSpec("wg-mysql-observed", "mysql", "wg_adapter", "observed", group="wg"),
     SystemSpec("raw-mysql", "mysql", "raw_sql", group="raw"),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -13,7 +14,16 @@ from typing import TypedDict
 
 import pytest
 
-from wg_core import BlockingClient, Client, ConfigError, JobSpec, MemoryBackend, PayloadError
+from wg_core import (
+    BlockingClient,
+    Client,
+    ConfigError,
+    JobSpec,
+    MemoryBackend,
+    Middleware,
+    OutgoingJob,
+    PayloadError,
+)
 from wg_core.backends.sqlite import SqliteBackend
 from wg_core.client import is_job_id
 from wg_core.payloads import PayloadDecodeError, decode_payload, job_name_for
@@ -203,3 +213,15 @@ def test_blocking_client_keeps_working_in_a_forked_child(tmp_path: Path) -> None
         assert client.counts().queued == 2  # the parent's loop and connections still work
         payloads = sorted(job.payload["from"] for job in client.list_jobs("queued"))
         assert payloads == ["child", "parent"]
+
+
+def test_the_blocking_client_takes_middleware_too(tmp_path: Path) -> None:
+    class Stamp(Middleware):
+        async def before_enqueue(self, job: OutgoingJob) -> None:
+            job.metadata["from"] = "sync"
+
+    with BlockingClient.connect(f"sqlite:{tmp_path}/jobs.db", "sync", middleware=[Stamp()]) as c:
+        job_id = c.enqueue({}, job_name="stamped")
+        info = c.get_job(job_id)
+    assert info is not None
+    assert json.loads(info.raw)["metadata"] == {"from": "sync"}

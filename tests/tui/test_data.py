@@ -8,7 +8,7 @@ import pytest
 
 from tests.backends import open_backend
 from tests.tui.data import NOW, FakeClock, job_id, populate
-from wg_core import Client, Counters, JobState, MemoryBackend, WorkerInfo
+from wg_core import Client, Counters, JobState, MemoryBackend, QueueInfo, StateCounts, WorkerInfo
 from wg_core.envelope import new_job_ids
 from wg_tui.columns import (
     describe_error,
@@ -22,7 +22,13 @@ from wg_tui.columns import (
 )
 from wg_tui.job_rows import JOB_COLUMNS, format_attempts, job_row
 from wg_tui.settings import TuiSettings
-from wg_tui.snapshot import PageRequest, Throughput, count_matching, take_snapshot
+from wg_tui.snapshot import (
+    PageRequest,
+    QueueThroughput,
+    Throughput,
+    count_matching,
+    take_snapshot,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +74,33 @@ def test_throughput_from_counter_deltas() -> None:
     assert throughput.rates() == (0.5, 2.0)
     throughput.add(106.0, Counters())  # namespace recreated: no negative spike
     assert throughput.processed()[-1] == 0
+    assert throughput.processed_per_second() == [10.0, 0.5, 0.0]
+    assert throughput.failed_per_second() == [0.0, 2.0, 0.0]
+
+
+def test_queue_depth_and_per_queue_history() -> None:
+    throughput = Throughput()
+    throughput.add(100.0, Counters(), queued=5)
+    throughput.add(102.0, Counters(), queued=7)
+    assert throughput.queued() == [5, 7]
+    history = QueueThroughput(capacity=3)
+
+    def queue(name: str, processed: int, queued: int) -> QueueInfo:
+        return QueueInfo(
+            name=name, counts=StateCounts(queued=queued), counters=Counters(processed=processed)
+        )
+
+    history.add(10.0, [queue("a", 0, 4)])
+    assert history.rate("a") is None
+    assert history.rates("a") == []
+    history.add(12.0, [queue("a", 4, 3), queue("b", 0, 1)])
+    history.add(12.0, [queue("a", 6, 2), queue("b", 0, 1)])  # same instant: replaces
+    history.add(14.0, [queue("a", 6, 0), queue("b", 2, 0)])
+    assert history.rates("a") == [3.0, 0.0]
+    assert history.rate("b") == 1.0
+    assert history.rates("b") == [1.0]
+    assert history.depths("a") == [4, 2, 0]
+    assert history.depths("b") == [1, 0]
 
 
 async def test_snapshot_fetches_only_what_the_tab_needs() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from tests.tui.conftest import SIZE, Populated, settle, wait_for
+from wg_tui.columns import TREND_WIDTH, sparkline
 from wg_tui.dialogs import ConfirmScreen, QueuePickerScreen
 from wg_tui.widgets import JobTable, QueueTable, StatusBar
 
@@ -34,8 +35,8 @@ async def test_the_queues_tab_lists_every_queue_with_its_counts(
         table = app.dashboard.query_one(QueueTable)
         assert table.row_keys == QUEUES
         # queue, pending, scheduled, retry, running, dead, paused, rate, processed, failed,
-        # limit
-        assert _cells(table, "emails") == [
+        # limit (then the trends)
+        assert _cells(table, "emails")[:11] == [
             "emails",
             *("2", "1", "1", "0", "1"),
             *("—", "—", "0", "2"),
@@ -81,6 +82,13 @@ async def test_throughput_is_the_processed_counter_per_second_between_refreshes(
         table = app.dashboard.query_one(QueueTable)
         assert _cells(table, "emails")[7] == "0.5"  # 2 jobs in 4 seconds
         assert _cells(table, "default")[7] == "0.0"
+        # The trends: the one interval's processed/s, and the pending jobs at each of
+        # the two refreshes (the claim took both of the emails queue's).
+        assert _cells(table, "emails")[10:] == [
+            sparkline([0.5], TREND_WIDTH),
+            sparkline([2, 0], TREND_WIDTH),
+        ]
+        assert _cells(table, "default")[10] == sparkline([0.0], TREND_WIDTH)
 
 
 async def test_p_pauses_and_resumes_the_highlighted_queue(populated_local: Populated) -> None:

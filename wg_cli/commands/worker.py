@@ -23,6 +23,8 @@ import inspect
 import json
 import os
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any, Final
 
@@ -31,7 +33,14 @@ import typer
 from wg_cli.app import app
 from wg_cli.errors import CliError, ExitCode
 from wg_cli.output import document, emit, emit_line
-from wg_cli.serving import SETTING_FLAGS, ServeSpec, load_periodic, load_target, serve
+from wg_cli.serving import (
+    SETTING_FLAGS,
+    LogFormat,
+    ServeSpec,
+    load_periodic,
+    load_target,
+    serve,
+)
 from wg_cli.settings import (
     JsonOpt,
     LogLevelOpt,
@@ -120,6 +129,28 @@ def worker(
             "a list of them (repeatable; docs/periodic.md).",
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            envvar="WG_LOG_FORMAT",
+            case_sensitive=False,
+            help="plain (for people) or json (one object per line on stderr, naming the "
+            "job a line was logged for).",
+        ),
+    ] = LogFormat.PLAIN,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="WG_METRICS_PORT",
+            metavar="PORT",
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics "
+            "(needs pip install 'wg[metrics]'; see docs/metrics.md).",
+        ),
+    ] = None,
     log_level: LogLevelOpt = None,
     url: UrlOpt = None,
     namespace: NamespaceOpt = None,
@@ -137,7 +168,7 @@ def worker(
     if processes is not None and processes < 1:
         raise CliError(f"--processes must be at least 1, got {processes}", ExitCode.USAGE)
     level = log_level or settings.log_level or "INFO"
-    configure_logging(level)
+    configure_logging(level, json_lines=log_format is LogFormat.JSON)
     flags = {name: text for name, text in setting_flags.items() if text is not None}
     spec = ServeSpec(
         target=target,
@@ -147,6 +178,9 @@ def worker(
         flags=flags,
         burst=burst,
         periodic=periodic or [],
+        log_format=log_format.value,
+        metrics_port=metrics_port,
+        metrics=metrics_port is not None,
         output=settings.output.value,
         log_level=level,
     )
@@ -185,11 +219,29 @@ def _with_app_queues(flags: dict[str, Any], queues: tuple[str, ...]) -> dict[str
     return {**flags, "queues": list(queues)}
 
 
+def _serve_merged_metrics(port: int) -> Callable[[int], None]:
+    """Serve the sum of the worker processes' metrics on ``port`` from the supervisor
+    (prometheus-client's multiprocess mode, in a fresh directory the children inherit);
+    what to call when a child exits."""
+    try:
+        from wg_core.metrics import prepare_multiprocess, process_exited, serve_metrics
+
+        prepare_multiprocess(tempfile.mkdtemp(prefix="wg-metrics-"))
+        serve_metrics(port)
+    except ImportError as exc:  # MissingDependencyError: its message has the pip command
+        raise CliError(str(exc), ExitCode.CONFIG) from None
+    except OSError as exc:  # the port is taken, say
+        raise CliError(f"--metrics-port {port}: {exc}", ExitCode.CONFIG) from None
+    return process_exited
+
+
 def _supervise(spec: ServeSpec, processes: int) -> None:
     machine = spec.output != OutputFormat.TABLE.value
+    on_exit = _serve_merged_metrics(spec.metrics_port) if spec.metrics_port is not None else None
     child = replace(
         spec,
         supervised=True,
+        metrics_port=None,  # the children record; the supervisor serves their sum
         # One JSON line per child, gathered into one document here.
         output=OutputFormat.JSONL.value if machine else spec.output,
     )
@@ -198,6 +250,7 @@ def _supervise(spec: ServeSpec, processes: int) -> None:
         processes,
         stdin=child.to_json().encode(),
         capture=machine,
+        on_exit=on_exit,
     )
     try:
         code = supervisor.run()

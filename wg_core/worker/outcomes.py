@@ -20,6 +20,7 @@ from wg_core.failures import (
     is_exhausted,
     malformed_dead_envelope,
 )
+from wg_core.middleware import Outcome
 from wg_core.queues import DEFAULT_QUEUE
 from wg_core.worker.backoff import Backoff
 from wg_core.worker.shared import Shared
@@ -60,12 +61,12 @@ class Outcomes:
         failure: Failure,
         *,
         delay: float | None = None,
-    ) -> None:
+    ) -> Outcome:
         """Retry the job after its backoff delay (or ``delay``), or bury it if the
-        failure is fatal or its retries are used up."""
+        failure is fatal or its retries are used up; the outcome written (``FAILED``
+        if none could be)."""
         if failure.fatal or is_exhausted(envelope):
-            await self.bury(attempt, envelope, failure)
-            return
+            return await self.bury(attempt, envelope, failure)
         config = self._shared.config
         if delay is None:
             delay = backoff_delay(
@@ -78,7 +79,7 @@ class Outcomes:
         failed = failed_envelope(envelope, failure, dead=False)
         raw = await self._encode(attempt, failed, failure)
         if raw is None:
-            return
+            return Outcome.DEAD
         backend = self._shared.backend
         error = failed.last_error
         if await self._record(
@@ -96,21 +97,26 @@ class Outcomes:
                     delay,
                     failure.message,
                 )
+            return Outcome.RETRIED
+        return Outcome.FAILED
 
-    async def bury(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> None:
-        """Move the job to dead with ``failure`` as its last error."""
+    async def bury(self, attempt: Attempt, envelope: Envelope, failure: Failure) -> Outcome:
+        """Move the job to dead with ``failure`` as its last error; ``DEAD``, or
+        ``FAILED`` if the lease was lost first."""
         failed = failed_envelope(envelope, failure, dead=True)
         raw = await self._encode(attempt, failed, failure)
         if raw is None:
-            return
-        if await self._bury(attempt, raw, failed.last_error):
-            job_log.warning(
-                "job %s (%s) attempt %d is dead: %s",
-                envelope.id,
-                job_label(envelope.job_name, attempt.queue),
-                envelope.retry_count + 1,
-                failure.message,
-            )
+            return Outcome.DEAD
+        if not await self._bury(attempt, raw, failed.last_error):
+            return Outcome.FAILED
+        job_log.warning(
+            "job %s (%s) attempt %d is dead: %s",
+            envelope.id,
+            job_label(envelope.job_name, attempt.queue),
+            envelope.retry_count + 1,
+            failure.message,
+        )
+        return Outcome.DEAD
 
     async def _encode(self, attempt: Attempt, failed: Envelope, failure: Failure) -> str | None:
         """The failed envelope's text; ``None`` if it cannot be written (a payload
@@ -144,9 +150,10 @@ class Outcomes:
         counts["dead"] += 1
         return True
 
-    async def cancel(self, attempt: Attempt, envelope: Envelope | None) -> None:
+    async def cancel(self, attempt: Attempt, envelope: Envelope | None) -> Outcome:
         """Finish the attempt cancelled (its cancel was requested), kept for the job's
-        ``keep_finished`` (else the pool's); not retried, not counted as failed."""
+        ``keep_finished`` (else the pool's); not retried, not counted as failed.
+        ``CANCELLED``, or ``FAILED`` if the lease was lost first."""
         keep = envelope.keep_finished if envelope is not None else None
         if keep is None:
             keep = self._shared.config.keep_finished
@@ -164,6 +171,8 @@ class Outcomes:
                     envelope.id if envelope is not None else attempt.key,
                     job_label(name, attempt.queue),
                 )
+            return Outcome.CANCELLED
+        return Outcome.FAILED
 
     async def _record(
         self, attempt: Attempt, verb: str, write: Callable[[], Awaitable[bool]]

@@ -48,6 +48,7 @@ from wg_core.dispatch import checked
 from wg_core.envelope import Envelope, EnvelopeError
 from wg_core.errors import BackendError, BackendUnavailableError, ConfigError
 from wg_core.handlers import HandlerFunc, build_routes
+from wg_core.middleware import JobMiddleware, MiddlewareChain
 from wg_core.options import WorkerConfig
 from wg_core.periodic import Periodic
 from wg_core.urls import backend_from_url, redact_url
@@ -94,6 +95,9 @@ class WorkerPool:
     ``periodic``: ``Periodic`` entries this pool enqueues on their schedules (names
     must differ); on start the pool makes the namespace's registry hold exactly these
     entries. Each tick is enqueued once however many pools run them (docs/periodic.md).
+    ``middleware``: ``JobMiddleware`` objects run around every job (``before``,
+    ``on_error``, ``after`` with the outcome) and told when the pool starts and stops
+    (``wg_core.middleware``; metrics, tracing and JSON log context are middleware).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class WorkerPool:
         backend: Backend | None = None,
         config: WorkerConfig | None = None,
         periodic: Sequence[Periodic] = (),
+        middleware: Sequence[JobMiddleware] | None = None,
         **config_fields: Any,
     ) -> None:
         if config is not None and config_fields:
@@ -141,6 +146,7 @@ class WorkerPool:
         self._main: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         outcomes = Outcomes(shared)
+        self._middleware = MiddlewareChain.of(middleware)
         self._claimer = Claimer(
             shared, stop=self._stop, start_job=self._start_job, give_up=self._give_up
         )
@@ -154,6 +160,7 @@ class WorkerPool:
             outcomes=outcomes,
             acks=self._acks,
             renewed_at=lambda: self._leases.renewed_at,
+            middleware=self._middleware,
         )
         self._leases = LeaseKeeper(
             shared,
@@ -202,6 +209,8 @@ class WorkerPool:
         await self._open_backend()
         self._started_at = time.time()
         self._runner.open()
+        if self._middleware is not None:
+            await self._middleware.started(self)
         self._main = asyncio.create_task(self._supervise(), name=f"wg-pool-{self.worker_id}")
         logger.info(
             "worker %s started: %s namespace %r, queues %s, %d workers",
@@ -416,6 +425,8 @@ class WorkerPool:
             await self._acks.abandon()
             self._claimer.close()
             self._runner.close()
+            if self._middleware is not None:
+                await self._middleware.stopped(self)
             if self._owns_backend:
                 await self._quietly(self._shared.backend.close())
             logger.info("worker %s stopped: %s", self.worker_id, self.stats)
