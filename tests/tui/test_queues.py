@@ -84,11 +84,11 @@ async def test_throughput_is_the_processed_counter_per_second_between_refreshes(
         assert _cells(table, "default")[7] == "0.0"
         # The trends: the one interval's processed/s, and the pending jobs at each of
         # the two refreshes (the claim took both of the emails queue's).
-        assert _cells(table, "emails")[10:] == [
+        assert _cells(table, "emails")[11:] == [
             sparkline([0.5], TREND_WIDTH),
             sparkline([2, 0], TREND_WIDTH),
         ]
-        assert _cells(table, "default")[10] == sparkline([0.0], TREND_WIDTH)
+        assert _cells(table, "default")[11] == sparkline([0.0], TREND_WIDTH)
 
 
 async def test_p_pauses_and_resumes_the_highlighted_queue(populated_local: Populated) -> None:
