@@ -42,6 +42,9 @@ from wg_tui.app import WgApp  # noqa: E402
 from wg_tui.dialogs import ConfirmScreen  # noqa: E402
 
 SIZE = (120, 36)
+WIDE: dict[str, tuple[int, int]] = {"queues": (150, 36)}
+"""Scenes shown on a wider terminal: the queues tab's limit column follows its trends
+(on 120 columns it is reached by scrolling right)."""
 _CALIBRATION_CHARS = 200
 
 Scene = Callable[[WgApp, Pilot[None]], Awaitable[None]]
@@ -198,7 +201,7 @@ async def export(name: str, scene: Scene, out: Path) -> Path:
     clock = FakeClock()
     client = await build_client(clock)
     app = WgApp(client, refresh_every=None, clock=clock, cursor_blink=False, url="sqlite:wg.db")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=WIDE.get(name, SIZE)) as pilot:
         await settle(pilot)
         await scene(app, pilot)
         app.title = f"wg-tui — {name}"

@@ -58,13 +58,13 @@ QUEUE_COLUMNS: Final = (
     "processed/s",
     "processed",
     "failed",
-    "limit",
     "rate trend",
     "depth trend",
+    "limit",
 )
 """Column titles of the queues tab (``pending``: queued, ready to be claimed; the
 trends: sparklines of processed/s and of pending jobs over the last ``TREND_WIDTH``
-refreshes of the tab)."""
+refreshes of the tab; the limit last, as its text is the longest)."""
 
 TREND_WIDTH: Final = 10
 """Refreshes a queue's trend columns show (one character each, newest on the right)."""
@@ -246,9 +246,9 @@ def queue_row(
             "—" if rate is None else f"{rate:,.1f}",
             f"{queue.counters.processed:,}",
             f"{queue.counters.failed:,}",
-            limit_text(limit),
             sparkline(rates, TREND_WIDTH),
             sparkline(depths, TREND_WIDTH),
+            limit_text(limit),
         ),
         paused=queue.paused,
     )

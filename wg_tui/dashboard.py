@@ -180,11 +180,12 @@ class DashboardScreen(RefreshingScreen):
         # Throughput per queue: its processed counter's change since the last refresh
         # that read the queues (this tab's refreshes).
         self._queue_rates.add(snapshot.taken_at, queues)
-        self._label_tab("queues", f"Queues {len(queues)}")
         limits = {limit.queue: limit for limit in snapshot.limits or ()}
         # A limit may be set on a queue that holds nothing yet: it gets a row too.
         listed = {queue.name for queue in queues}
         idle = [QueueInfo(name, StateCounts(), Counters()) for name in limits if name not in listed]
+        shown = len(queues) + len(idle)
+        self._label_tab("queues", f"Queues {shown}")
         history = self._queue_rates
         rows = [
             queue_row(
@@ -198,7 +199,7 @@ class DashboardScreen(RefreshingScreen):
         ]
         self.query_one(QueueTable).show(rows)
         caption = queues_caption(
-            len(queues), namespace_paused=snapshot.paused, read_only=self._settings.read_only
+            shown, namespace_paused=snapshot.paused, read_only=self._settings.read_only
         )
         self.query_one("#page-queues", Static).update(caption)
 

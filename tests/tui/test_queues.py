@@ -35,13 +35,13 @@ async def test_the_queues_tab_lists_every_queue_with_its_counts(
         table = app.dashboard.query_one(QueueTable)
         assert table.row_keys == QUEUES
         # queue, pending, scheduled, retry, running, dead, paused, rate, processed, failed,
-        # limit (then the trends)
-        assert _cells(table, "emails")[:11] == [
+        # (then the trends and the limit)
+        assert _cells(table, "emails")[:10] == [
             "emails",
             *("2", "1", "1", "0", "1"),
             *("—", "—", "0", "2"),
-            "—",
         ]
+        assert _cells(table, "emails")[12] == "—"  # no limit
         assert _cells(table, "default")[:6] == ["default", "1", "1", "1", "1", "0"]
         assert _cells(table, "default")[8] == "5"  # processed
         assert _cells(table, "billing")[5] == "1"  # its dead job
@@ -61,9 +61,9 @@ async def test_the_queues_tab_shows_each_limit_and_its_use(populated_local: Popu
         await settle(pilot)
         table = app.dashboard.query_one(QueueTable)
         assert table.row_keys == [*QUEUES, "later"]
-        assert _cells(table, "emails")[10] == "2/3 running, 2/5 per 1m"
-        assert _cells(table, "later")[10] == "0/2 running, per key"
-        assert _cells(table, "billing")[10] == "—"
+        assert _cells(table, "emails")[12] == "2/3 running, 2/5 per 1m"
+        assert _cells(table, "later")[12] == "0/2 running, per key"
+        assert _cells(table, "billing")[12] == "—"
 
 
 async def test_throughput_is_the_processed_counter_per_second_between_refreshes(
@@ -84,11 +84,11 @@ async def test_throughput_is_the_processed_counter_per_second_between_refreshes(
         assert _cells(table, "default")[7] == "0.0"
         # The trends: the one interval's processed/s, and the pending jobs at each of
         # the two refreshes (the claim took both of the emails queue's).
-        assert _cells(table, "emails")[11:] == [
+        assert _cells(table, "emails")[10:12] == [
             sparkline([0.5], TREND_WIDTH),
             sparkline([2, 0], TREND_WIDTH),
         ]
-        assert _cells(table, "default")[11] == sparkline([0.0], TREND_WIDTH)
+        assert _cells(table, "default")[10] == sparkline([0.0], TREND_WIDTH)
 
 
 async def test_p_pauses_and_resumes_the_highlighted_queue(populated_local: Populated) -> None:
