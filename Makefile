@@ -24,8 +24,9 @@ demo: $(BIN)/.demo-installed
 example: $(BIN)/.demo-installed
 	$(BIN)/python examples/quickstart.py
 
+# Four test processes (pytest-xdist): most of the suite waits on servers, not the CPU.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4
 
 lint: $(BIN)/.installed
 	$(BIN)/python -m ruff check .
