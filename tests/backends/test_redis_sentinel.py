@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -145,6 +146,13 @@ async def answered(call: Callable[[], Awaitable[T]]) -> T:
     return await call()
 
 
+@pytest.mark.skipif(
+    not os.environ.get("WG_TEST_FAILOVER"),
+    reason="a real Sentinel failover mid-drain: set WG_TEST_FAILOVER=1 (or run "
+    "`python -m chaos failover`); out of the default run because the new master refuses "
+    "writes (min-replicas-to-write 1) until the demoted one has re-synced, which on a "
+    "loaded machine took longer than the test waits (docs/reliability.md)",
+)
 async def test_a_pool_follows_a_failover_mid_drain(tmp_path: Path) -> None:
     with deployed(tmp_path) as own:
         namespace = fresh_namespace()
