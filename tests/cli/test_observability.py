@@ -96,3 +96,41 @@ def test_a_taken_metrics_port_is_a_configuration_error(wg: Wg, tmp_path: Path) -
         result = wg("worker", "wg_cli.demo_jobs:handlers", "--metrics-port", str(port))
     assert result.exit_code == 78, (result.stdout, result.stderr)
     assert f"--metrics-port {port}" in result.stderr
+
+
+def test_supervised_processes_serve_the_sum_of_their_metrics(wg: Wg, tmp_path: Path) -> None:
+    (tmp_path / "cli_obs_jobs.py").write_text(HANDLERS)
+    for word in ("a", "b", "c", "d"):
+        wg.enqueue("shout", {"word": word})
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *wg_command(),
+            *("-u", wg.url, "-n", wg.namespace, "worker", "cli_obs_jobs:shout"),
+            *("--processes", "2", "--log-format", "json", "--metrics-port", str(port)),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    completed = (
+        f'wg_jobs_total{{job_name="shout",namespace="{wg.namespace}",'
+        'outcome="completed",queue="default"} 4.0'
+    )
+    try:
+        # Served by the supervisor: the children's counts, summed (whichever ran them).
+        wait_for(lambda: completed in scrape(port), what="the summed metric")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert len(lines) == len(stderr.splitlines()), stderr  # children's lines are JSON too
+    shouts = [line for line in lines if line["logger"] == "app"]
+    assert sorted(line["message"] for line in shouts) == [f"shouting {w}" for w in "abcd"]
+    assert all(line["job_name"] == "shout" for line in shouts)
