@@ -800,11 +800,13 @@ async def test_a_worker_busy_in_a_long_sync_handler_is_not_reaped(
 
     def slow(job: dict[str, int], ctx: JobContext) -> None:
         runs.append(ctx.attempt)
-        time.sleep(1.0)  # a thread: the lease keeper keeps heartbeating
+        time.sleep(2.0)  # a thread: the lease keeper keeps heartbeating
 
+    # The run outlasts both the lease and silent_after; each is still several
+    # heartbeats long, so a loaded machine's scheduling delays do not look like a death.
     await client.enqueue({"n": 1}, options=QUICK_RETRY)
-    pool = await start_pool(slow, heartbeat_interval=0.1, silent_after=0.3, lease=0.5)
-    other = await start_pool(slow, heartbeat_interval=0.1, silent_after=0.3, lease=0.5)
+    pool = await start_pool(slow, heartbeat_interval=0.1, silent_after=0.8, lease=1.2)
+    other = await start_pool(slow, heartbeat_interval=0.1, silent_after=0.8, lease=1.2)
     await wait_until(lambda: settled(client))
 
     # Either pool may have run it: wait for the one acknowledgement, whichever wrote it.
