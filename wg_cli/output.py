@@ -95,6 +95,7 @@ def job_document(job: JobInfo, *, envelope: bool = False) -> dict[str, Any]:
         "queue": job.queue,
         "priority": job.priority,
         "unique_key": job.unique_key,
+        "limit_key": job.limit_key,
         "status": env.status if env else None,
         "payload": job.payload,
         "retry_count": job.retry_count,

@@ -92,6 +92,9 @@ def _check_imported(jobs: Sequence[ImportedJob]) -> None:
         _instant("started_at", job.started_at, required=False)
         _instant("finished_at", job.finished_at, required=finished)
         _instant("expires_at", job.expires_at, required=finished)
+        if job.unique_key is not None:
+            validate_unique_key(job.unique_key)
+        validate_limit_key(job.limit_key)
 
 
 def _count(name: str, value: int, *, minimum: int) -> None:

@@ -398,13 +398,15 @@ class EnvelopePeek:
     last_error: str | None = None
     created_at: float | None = None
     scheduled_at: float | None = None
+    unique_key: str | None = None
+    """wg's top-level ``unique_key`` (``Envelope.unique_key``)."""
 
 
 _NOTHING: Final = EnvelopePeek()
 
 
 def peek_envelope(raw: str | bytes) -> EnvelopePeek:
-    """Read ``id``, ``job_name``, ``last_error`` and the two times from stored text,
+    """Read ``id``, ``job_name``, ``last_error``, the two times and ``unique_key`` from stored text,
     leniently (never raises: text that is not a JSON object peeks as all ``None``). The
     one place that sniffs stored text; everything that must *run* a job uses
     ``Envelope.decode``."""
@@ -432,4 +434,5 @@ def peek_envelope(raw: str | bytes) -> EnvelopePeek:
         last_error=text("last_error"),
         created_at=seconds("created_at"),
         scheduled_at=seconds("scheduled_at"),
+        unique_key=text("unique_key"),
     )

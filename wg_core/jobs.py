@@ -138,6 +138,9 @@ class JobInfo:
     recorded_error: str | None = None
     """An error the backend recorded beside the envelope (a cancelled job's
     ``cancelled``): ``last_error`` prefers it to the envelope's."""
+    limit_key: str | None = None
+    """The key a per-key limit of its queue counts the job under (``wg_core.limits``),
+    if it was enqueued with one; stored beside the envelope, in every state."""
 
     @classmethod
     def from_stored(cls, stored: StoredJob) -> JobInfo:
@@ -168,6 +171,7 @@ class JobInfo:
             progress=stored.progress,
             cancel_requested=stored.cancel_requested,
             recorded_error=stored.last_error,
+            limit_key=stored.limit_key,
         )
 
     @property

@@ -21,6 +21,14 @@ state; each page is one ``import_jobs`` call on the target.
   heartbeat (``ActiveWorkersError``) unless ``force``: with workers running, jobs move
   between states while the pages are read, so a job may be copied in a state it has
   since left (a later run does not fix that: the id is taken).
+* **Keys travel with their jobs**: a job's limit key is stored with it on the target;
+  a queued, scheduled or retry job with a unique key (its envelope's ``unique_key``)
+  takes the key's hold on the target in the same transaction / script as it is
+  stored, so that a duplicate enqueue on the target is refused as it was on the
+  source. A key some other job holds on the target already stays that job's (the
+  copied job is stored all the same: refusing it would lose a job). A hold's
+  ``unique_for`` remainder is not copied (the contract cannot read it): a dead or
+  finished job takes no hold, and a waiting job's hold ends with its job.
 * **Pause flags are copied** (a paused namespace or queue stays paused on the target:
   it was paused for a reason); **counters and the worker registry are not** (they
   count and describe the source's workers, not the jobs).
@@ -40,6 +48,7 @@ from wg_core.dispatch import CheckedBackend, checked
 from wg_core.envelope import DEFAULT_JOB_NAME, peek_envelope
 from wg_core.errors import ActiveWorkersError
 from wg_core.queues import validate_queue
+from wg_core.unique import validate_unique_key
 from wg_core.urls import backend_from_url, redact_url
 
 __all__ = [
@@ -101,7 +110,18 @@ def imported(job: StoredJob) -> ImportedJob:
         finished_at=finished_at if finished else None,
         expires_at=(job.expires_at or finished_at) if finished else None,
         progress=job.progress if finished else None,
+        unique_key=_unique_key(peek.unique_key),
+        limit_key=job.limit_key,
     )
+
+
+def _unique_key(key: str | None) -> str | None:
+    """An envelope's unique key, if it is one wg accepts (a foreign writer's bad key is
+    left in the envelope, not held: the job is copied all the same)."""
+    try:
+        return None if key is None else validate_unique_key(key)
+    except ValueError:
+        return None
 
 
 def _per_state() -> dict[JobState, int]:

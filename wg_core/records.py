@@ -141,6 +141,9 @@ class StoredJob:
     it was when the job finished); ``cancel_requested`` of a RUNNING job whose cancel
     was requested; ``last_error`` recorded outside the envelope (``finish_cancelled``'s
     error; the envelope of a finished job is kept as it was when it ran).
+
+    Issue 20: ``limit_key``, the key a per-key limit counts the job under, as it was
+    enqueued with (kept in wg's own storage by job id, in every state).
     """
 
     job_id: str
@@ -159,6 +162,7 @@ class StoredJob:
     progress: Progress | None = None
     cancel_requested: bool = False
     last_error: str | None = None
+    limit_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,8 +178,15 @@ class ImportedJob:
     job's recorded reason. ``result``, ``started_at``, ``finished_at``, ``expires_at``
     (both required for COMPLETED and CANCELLED) and ``progress``: as ``StoredJob``'s.
 
-    Fields other helpers add to stored jobs (a unique key, a limit key) belong here
-    too, copied in ``wg_core.migrating.imported``."""
+    ``limit_key``: stored with the job as ``NewJob.limit_key`` is. ``unique_key``: the
+    key the envelope carries (``Envelope.unique_key``); a QUEUED, SCHEDULED or RETRY
+    job takes its hold in the same transaction / script as it is stored, unless another
+    job holds the key here (then the job is stored all the same and the other job keeps
+    the hold). The hold has no ``unique_for`` part: the source's expiry is not readable
+    through the contract. Other states take no hold (they hold none without it).
+
+    Fields other helpers add to stored jobs belong here too, copied in
+    ``wg_core.migrating.imported``."""
 
     job_id: str
     job_name: str
@@ -191,6 +202,8 @@ class ImportedJob:
     finished_at: float | None = None
     expires_at: float | None = None
     progress: Progress | None = None
+    unique_key: str | None = None
+    limit_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

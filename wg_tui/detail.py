@@ -132,6 +132,8 @@ class JobDetailScreen(Screen[None]):
         fact("state", job.state.value, "bold red" if job.state is JobState.DEAD else "bold")
         if job.unique_key is not None:  # only jobs enqueued with one (issue 19)
             fact("unique key", job.unique_key)
+        if job.limit_key is not None:  # only jobs enqueued with one (issue 20)
+            fact("limit key", job.limit_key)
         if envelope is not None:
             fact("status", envelope.status)
             fact("attempts", f"{job.runs} run of {job.runs_allowed} allowed")

@@ -1,7 +1,9 @@
 """Importing jobs in their own states (``Backend.import_jobs``, which ``wg migrate``
 calls), on every backend: each state lands where it lists, with its id, queue,
 priority and times; ids already stored (in any state) are skipped, so a second import
-stores nothing; bad records are refused before anything is stored (issue 23)."""
+stores nothing; bad records are refused before anything is stored (issue 23). A job's
+limit key is stored with it, and a waiting job takes its unique key's hold unless
+another job holds it here."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from dataclasses import replace
 import pytest
 
 from tests.helpers import envelope, new_job
-from wg_core.backend import Backend, ImportedJob, JobQuery, JobState, Progress
+from wg_core.backend import Backend, ImportedJob, JobQuery, JobState, NewJob, Progress
 from wg_core.dispatch import checked
+from wg_core.unique import with_unique_key
 
 LEASE = 30.0
 
@@ -46,6 +49,7 @@ def imported(state: JobState, **fields: object) -> ImportedJob:
 
 
 WAITING = (JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY, JobState.DEAD)
+FINISHED_OR_DEAD = (JobState.DEAD, JobState.COMPLETED, JobState.CANCELLED)
 
 
 async def test_every_state_lands_where_it_lists(backend: Backend) -> None:
@@ -151,6 +155,8 @@ async def test_finished_jobs_keep_their_progress_and_are_pruned(backend: Backend
         ({"due_at": float("nan"), "state": JobState.RETRY}, "finite number"),
         ({"job_id": ""}, "needs a job id"),
         ({"queue": "Bad Queue"}, "queue"),
+        ({"unique_key": ""}, "unique key"),
+        ({"limit_key": "x" * 300}, "limit_key"),
     ],
 )
 async def test_bad_records_are_refused(
@@ -167,3 +173,66 @@ async def test_one_id_twice_in_a_batch_is_refused(backend: Backend) -> None:
     job = imported(JobState.QUEUED)
     with pytest.raises(ValueError, match="twice"):
         await checked(backend).import_jobs([job, job])
+
+
+def holding(state: JobState, key: str, **fields: object) -> ImportedJob:
+    """A job to import in ``state`` whose envelope carries unique key ``key``."""
+    job = imported(state, **fields)
+    return replace(job, raw=with_unique_key(job.raw, key), unique_key=key)
+
+
+def duplicate(key: str) -> NewJob:
+    """A new job asking for ``key``."""
+    return replace(new_job(), unique_key=key)
+
+
+@pytest.mark.parametrize("state", [JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY])
+async def test_a_waiting_job_takes_its_unique_key_with_it(
+    backend: Backend, state: JobState
+) -> None:
+    job = holding(state, "invoice:7")
+    assert await backend.import_jobs([job]) == 1
+    assert await backend.enqueue([dup := duplicate("invoice:7")]) == [job.job_id]
+    assert await backend.get_job(dup.job_id) is None
+    # Importing it again changes nothing: the hold is still the job's own.
+    assert await backend.import_jobs([job]) == 0
+    assert await backend.enqueue([duplicate("invoice:7")]) == [job.job_id]
+
+
+async def test_dead_and_finished_jobs_take_no_hold(backend: Backend) -> None:
+    jobs = [holding(state, f"k{n}") for n, state in enumerate(FINISHED_OR_DEAD)]
+    assert await backend.import_jobs(jobs) == len(jobs)
+    for n in range(len(jobs)):
+        fresh = duplicate(f"k{n}")
+        assert await backend.enqueue([fresh]) == [fresh.job_id]
+
+
+async def test_a_key_held_here_stays_with_its_holder(backend: Backend) -> None:
+    holder = duplicate("report:1")
+    assert await backend.enqueue([holder]) == [holder.job_id]
+    # Two copied jobs of one key (an operator's requeue can make them): the first takes a
+    # free key; a key held here stays its holder's. Both jobs are stored all the same.
+    first, second = holding(JobState.QUEUED, "report:2"), holding(JobState.QUEUED, "report:2")
+    held = holding(JobState.SCHEDULED, "report:1")
+    assert await backend.import_jobs([held, first, second]) == 3
+    assert await backend.enqueue([duplicate("report:1")]) == [holder.job_id]
+    assert await backend.enqueue([duplicate("report:2")]) == [first.job_id]
+    assert (await backend.counts()).queued == 3
+
+
+async def test_limit_keys_are_stored_with_their_jobs(backend: Backend) -> None:
+    jobs = [
+        imported(state, limit_key=f"tenant:{n}")
+        for n, state in enumerate((*WAITING, JobState.COMPLETED))
+    ]
+    plain = imported(JobState.QUEUED)
+    assert await backend.import_jobs([*jobs, plain]) == len(jobs) + 1
+    for n, job in enumerate(jobs):
+        stored = await backend.get_job(job.job_id)
+        assert stored is not None
+        assert stored.limit_key == f"tenant:{n}"
+    [listed] = await backend.list_jobs(JobQuery(state=JobState.DEAD, limit=5))
+    assert listed.limit_key == "tenant:3"
+    stored = await backend.get_job(plain.job_id)
+    assert stored is not None
+    assert stored.limit_key is None

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pytest
 
 from tests.helpers import new_job, wait_until
-from wg_core.backend import Attempt, Backend, JobState, QueueLimit
+from wg_core.backend import Attempt, Backend, Completion, JobQuery, JobState, QueueLimit
 from wg_core.backends.memory import MemoryBackend
 from wg_core.dispatch import checked
 from wg_core.queues import DEFAULT_QUEUE
@@ -140,6 +140,35 @@ async def test_a_limit_key_travels_with_its_job(backend: Backend) -> None:
     [again] = await claim(backend)  # the retried job went to the back: the key's next
     assert ids([again]) == [second]
     assert await claim(backend) == []  # the retried job is still under its key
+
+
+async def test_a_limit_key_is_read_back_in_every_state(backend: Backend) -> None:
+    # No limit on the queue: the key is stored and shown all the same.
+    plain, waiting = new_job(queue=API), new_job(queue=API, limit_key="tenant:1")
+    [to_run, to_bury, to_finish] = [new_job(queue=API, limit_key=f"k{n}") for n in range(3)]
+    await backend.enqueue([to_run, to_bury, to_finish])
+    attempts = {a.raw: a for a in await claim(backend, 3)}
+    await backend.bury(attempts[to_bury.raw], raw=to_bury.raw, error="no")
+    await backend.complete([Completion(attempt=attempts[to_finish.raw], keep=3600)])
+    later = new_job(queue=API, limit_key="tenant:2", delay=3600)
+    await backend.enqueue([plain, waiting, later])
+    expected = {
+        plain.job_id: None,
+        waiting.job_id: "tenant:1",
+        later.job_id: "tenant:2",
+        to_run.job_id: "k0",
+        to_bury.job_id: "k1",
+        to_finish.job_id: "k2",
+    }
+    for job_id, key in expected.items():
+        stored = await backend.get_job(job_id)
+        assert stored is not None
+        assert stored.limit_key == key, stored.state
+    listed = {}
+    for state in JobState:
+        for job in await backend.list_jobs(JobQuery(state=state, limit=10, queue=API)):
+            listed[job.job_id] = job.limit_key
+    assert listed == expected
 
 
 async def _promoted(backend: Backend) -> bool:

@@ -1,13 +1,15 @@
 """``migrate`` with every backend as the source and as the target (the memory backend
 on the other side): every state arrives with its id, queue, priority, times, errors
 and results; a second run copies nothing; ``move`` empties the source of what the
-target holds; RUNNING jobs stay behind and are counted (issue 23)."""
+target holds; RUNNING jobs stay behind and are counted (issue 23); limit keys and
+waiting jobs' unique keys' holds come along."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.helpers import envelope, new_job
+from wg_core import Client
 from wg_core.backend import Backend, Completion, JobQuery, JobState, StoredJob
 from wg_core.backends.memory import MemoryBackend
 from wg_core.migrating import COPIED_STATES, migrate
@@ -116,3 +118,25 @@ async def test_a_dry_run_writes_nothing(backend: Backend) -> None:
     assert report.total_copied == report.deleted == 0
     assert (await target.counts()).total == 0
     assert (await backend.counts()).total == 7  # 6 waiting or dead, 1 running
+
+
+@pytest.mark.parametrize("direction", ["from", "to"])
+async def test_unique_and_limit_keys_travel(backend: Backend, direction: str) -> None:
+    memory = MemoryBackend(backend.namespace)
+    source, target = (backend, memory) if direction == "from" else (memory, backend)
+    source_client, target_client = Client(source), Client(target)
+    held = await source_client.enqueue({"n": 1}, job_name="bill", unique_key="bill:1")
+    later = await source_client.schedule(
+        {"n": 2}, 3600, job_name="bill", unique_key="bill:2", limit_key="tenant:9"
+    )
+    # A key held on the target already stays its holder's; the copy is stored anyway.
+    holder = await target_client.enqueue({"n": 3}, job_name="bill", unique_key="bill:2")
+    report = await migrate(source, target)
+    assert report.total_copied == 2
+    again = await target_client.enqueue_unique({"n": 4}, job_name="bill", unique_key="bill:1")
+    assert (again.job_id, again.created) == (held, False)
+    other = await target_client.enqueue_unique({"n": 5}, job_name="bill", unique_key="bill:2")
+    assert (other.job_id, other.created) == (holder, False)
+    info = await target_client.get_job(later)
+    assert info is not None
+    assert (info.unique_key, info.limit_key) == ("bill:2", "tenant:9")

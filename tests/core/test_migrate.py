@@ -11,10 +11,12 @@ import pytest
 
 from tests.helpers import new_job
 from wg_core import ActiveWorkersError, migrate, migrate_urls
-from wg_core.backend import ImportedJob, JobState, WorkerInfo
+from wg_core.backend import ImportedJob, JobState, StoredJob, WorkerInfo
 from wg_core.backends.memory import MemoryBackend
 from wg_core.backends.sqlite import SqliteBackend
 from wg_core.errors import BackendUnavailableError
+from wg_core.migrating import imported
+from wg_core.unique import with_unique_key
 
 
 def worker(last_seen: float) -> WorkerInfo:
@@ -112,3 +114,18 @@ async def test_urls_sqlite_to_sqlite(tmp_path: Path) -> None:
     report = await migrate_urls(source_url, target_url, namespace="ns")
     assert report.copied[JobState.SCHEDULED] == 1
     assert report.total_copied == 2
+
+
+@pytest.mark.parametrize(("key", "carried"), [("bill:1", "bill:1"), ("", None), ("k" * 256, None)])
+def test_the_import_record_carries_the_keys(key: str, carried: str | None) -> None:
+    job = new_job()
+    stored = StoredJob(
+        job_id=job.job_id,
+        state=JobState.QUEUED,
+        raw=with_unique_key(job.raw, key),
+        limit_key="tenant:3",
+    )
+    record = imported(stored)
+    # A key wg would refuse (a foreign writer's) stays in the envelope, but holds nothing.
+    assert (record.unique_key, record.limit_key) == (carried, "tenant:3")
+    assert record.raw == stored.raw

@@ -160,9 +160,9 @@ async def test_read_only_cannot_cancel(populated_local: Populated) -> None:
     assert not job.cancel_requested
 
 
-async def test_the_detail_shows_a_unique_key(populated_local: Populated) -> None:
+async def test_the_detail_shows_the_unique_and_limit_keys(populated_local: Populated) -> None:
     job_id = await populated_local.client.enqueue(
-        {"invoice": 42}, job_name="invoice", unique_key="invoice:42"
+        {"invoice": 42}, job_name="invoice", unique_key="invoice:42", limit_key="tenant:7"
     )
     app = populated_local.app()
     async with app.run_test(size=SIZE) as pilot:
@@ -173,3 +173,5 @@ async def test_the_detail_shows_a_unique_key(populated_local: Populated) -> None
         facts = app.screen.query_one("#detail-facts").render().plain  # type: ignore[attr-defined]
         assert "unique key" in facts
         assert "invoice:42" in facts
+        assert "limit key" in facts
+        assert "tenant:7" in facts

@@ -63,6 +63,7 @@ _LINE_KEYS = frozenset(
         "priority",
         "unique_key",
         "unique_for",
+        "limit_key",
     }
 )
 
@@ -193,6 +194,7 @@ def _spec_from_line(
         priority=priority_arg(value.get("priority"), f"'priority' on line {line}"),
         unique_key=_line_unique_key(value.get("unique_key"), line),
         unique_for=_line_duration(value.get("unique_for"), "unique_for", line),
+        limit_key=_line_limit_key(value.get("limit_key"), line),
     )
 
 
@@ -205,6 +207,13 @@ def _line_unique_key(value: Any, line: int) -> str | None:
         raise CliError(f"line {line}: {exc}", ExitCode.USAGE) from None
 
 
+def _line_limit_key(value: Any, line: int) -> str | None:
+    try:
+        return validate_limit_key(value)
+    except ConfigError as exc:
+        raise CliError(f"line {line}: {exc}", ExitCode.USAGE) from None
+
+
 def _report(
     settings: Settings,
     specs: list[JobSpec],
@@ -213,6 +222,7 @@ def _report(
     *,
     queue: str,
     priority: int,
+    limit_key: str | None,
 ) -> None:
     if settings.output in (OutputFormat.TABLE, OutputFormat.ID):
         for spec, job_id in zip(specs, ids, strict=True):
@@ -230,6 +240,7 @@ def _report(
                 # False for a duplicate: its unique key was held by the job ``id`` names.
                 "created": job_id == spec.job_id,
                 "unique_key": spec.unique_key,
+                "limit_key": spec.limit_key if spec.limit_key is not None else limit_key,
                 "job_name": spec.job_name,
                 "queue": spec.queue if spec.queue is not None else queue,
                 "priority": spec.priority if spec.priority is not None else priority,
@@ -335,7 +346,8 @@ def enqueue(
             help="Read many jobs from stdin, one JSON line each, and enqueue them in one "
             "atomic batch. With JOB_NAME each line is a payload; without, each line is "
             '{"job_name": ..., "payload": ..., "in"/"at"/"max_retries"/"timeout"/'
-            '"retry_delay"/"id"/"queue"/"priority"/"unique_key"/"unique_for": optional}.',
+            '"retry_delay"/"id"/"queue"/"priority"/"unique_key"/"unique_for"/"limit_key":'
+            " optional}.",
         ),
     ] = False,
     url: UrlOpt = None,
@@ -418,4 +430,6 @@ def enqueue(
             raise CliError(f"not enqueued: {exc}", ExitCode.FAILURE) from None
 
     ids = run(settings, body, create=True) if specs else []
-    _report(settings, specs, ids, now, queue=batch_queue, priority=batch_priority)
+    _report(
+        settings, specs, ids, now, queue=batch_queue, priority=batch_priority, limit_key=batch_key
+    )

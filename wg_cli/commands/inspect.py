@@ -330,6 +330,7 @@ def _print_job(job: JobInfo) -> None:
         ("queue", job.queue),
         ("priority", str(job.priority)),
         ("unique key", job.unique_key),
+        ("limit key", job.limit_key),
         ("status", env.status if env else None),
         # Runs so far of runs allowed, as the TUI shows them (JobInfo.runs).
         ("attempts", f"{job.runs} run of {job.runs_allowed} allowed" if env else None),

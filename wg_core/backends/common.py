@@ -8,7 +8,7 @@ import contextlib
 import threading
 from typing import Any, Final
 
-from wg_core.backend import WorkerInfo
+from wg_core.backend import ImportedJob, JobState, WorkerInfo
 from wg_core.envelope import peek_envelope
 from wg_core.urls import scrub_secrets
 
@@ -16,6 +16,7 @@ __all__ = [
     "WORKER_FORGET_AFTER_LEASES",
     "Waiters",
     "error_matches",
+    "import_hold",
     "registry_fields",
     "scrub_exception",
     "text_matches",
@@ -23,6 +24,16 @@ __all__ = [
 
 WORKER_FORGET_AFTER_LEASES: Final = 10
 """A worker silent for this many lease durations is dropped from the registry."""
+
+
+_IMPORT_HOLDING: Final = frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRY})
+"""The states in which an imported job takes its unique key's hold (``ImportedJob``)."""
+
+
+def import_hold(job: ImportedJob) -> str | None:
+    """The unique key whose hold an imported job takes with it, if any: its key, when
+    the job waits (a dead or finished job holds none; a running one is not imported)."""
+    return job.unique_key if JobState(job.state) in _IMPORT_HOLDING else None
 
 
 class Waiters:

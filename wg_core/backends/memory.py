@@ -34,7 +34,7 @@ from wg_core.backend import (
     Progress,
     WorkerInfo,
 )
-from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES
+from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, import_hold
 from wg_core.backends.memory_jobs import MemoryJob
 from wg_core.backends.memory_periodic import MemoryPeriodic
 from wg_core.queues import DEFAULT_QUEUE
@@ -109,6 +109,9 @@ class MemoryBackend(MemoryPeriodic):
             for job in jobs:
                 if job.job_id in self._jobs:
                     continue  # already here, in any state: importing again stores nothing
+                key = import_hold(job)
+                if key is not None:
+                    self._unique.take_imported(key, job.job_id, self._jobs, now)
                 self._jobs[job.job_id] = self._imported(job, now)
                 stored += 1
         self._waiters.wake_all()
@@ -135,6 +138,7 @@ class MemoryBackend(MemoryPeriodic):
             priority=job.priority,
             due_at=job.due_at if state in (JobState.SCHEDULED, JobState.RETRY) else None,
             updated_at=(job.finished_at if finished else job.updated_at) or now,
+            limit_key=job.limit_key,
         )
         if finished:
             stored.result = job.result

@@ -136,6 +136,15 @@ class UniqueHolds:
         if job.unique_key is not None:
             self._holds[job.unique_key] = (job.job_id, now + job.unique_for)
 
+    def take_imported(self, key: str, job_id: str, jobs: dict[str, MemoryJob], now: float) -> bool:
+        """An imported waiting job (``Backend.import_jobs``) takes ``key`` unless
+        another job holds it (then that job keeps it); no timed hold. Whether taken."""
+        holder = self._holder(key, jobs, now)
+        if holder is not None and holder != job_id:
+            return False
+        self._holds[key] = (job_id, now)
+        return True
+
     def forget_free(self, jobs: dict[str, MemoryJob], now: float) -> None:
         """Drop the holds nobody holds any more (the pruner's chore)."""
         free = [key for key in self._holds if self._holder(key, jobs, now) is None]
@@ -203,4 +212,5 @@ def stored_job(job: MemoryJob) -> StoredJob:
         progress=job.progress,
         cancel_requested=job.cancel_requested,
         last_error=job.last_error,
+        limit_key=job.limit_key,
     )

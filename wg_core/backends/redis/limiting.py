@@ -11,19 +11,22 @@ limited (``_limited``, read again as in the SQL engine) delays jobs, never excee
 limit. A pool serving a limited queue claims its queues one script each, in order, and
 when nothing is claimable waits on the queues' wake streams (``XREAD BLOCK``) for at
 most the time until a rate frees a start; every transition of a limited queue's job
-appends to its wake stream, so a freed slot wakes its claimers at once.
+appends to its wake stream, so a freed slot wakes its claimers at once. Listings and
+look-ups read each job's limit key after the job (``HMGET``; a job's key never
+changes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from wg_core.backend import Attempt, NewJob
+from wg_core.backend import Attempt, JobQuery, NewJob, StoredJob
 from wg_core.backends.redis.claiming import MIN_BLOCK, ClaimPlan, claim_reply
 from wg_core.backends.redis.listing import RedisListing
 from wg_core.errors import BackendError
@@ -141,6 +144,24 @@ class RedisLimits(RedisListing):
         if len(args) > 1:
             k = self._keys
             await self._transport.run_idempotent("limit_keys_set", (k.limit_keys, k.ids), args)
+
+    async def list_jobs(self, query: JobQuery) -> list[StoredJob]:
+        return await self._with_limit_keys(await super().list_jobs(query))
+
+    async def get_job(self, job_id: str) -> StoredJob | None:
+        job = await super().get_job(job_id)
+        return None if job is None else (await self._with_limit_keys([job]))[0]
+
+    async def _with_limit_keys(self, jobs: list[StoredJob]) -> list[StoredJob]:
+        """``jobs`` with their limit keys (read after them: a job's key never changes)."""
+        if not jobs:
+            return jobs
+        ids = [job.job_id for job in jobs]
+        keys = await self._transport.command("HMGET", self._keys.limit_keys, *ids)
+        return [
+            job if key is None else dataclasses.replace(job, limit_key=key)
+            for job, key in zip(jobs, keys, strict=True)
+        ]
 
     async def _prune_limit_keys(self) -> None:
         """One step of a walk over the limit keys, deleting those of jobs gone."""

@@ -1423,19 +1423,23 @@ return nil
 
 -- name: import_jobs
 -- KEYS: ids, aliases, placements, queues, order, died, finished, expiry, then the
--- queue's jobs, prio, schedule, retry, dead, wake, completed, cancelled.
--- ARGV: queue name, then rows of 6: job id, state letter (q s t d c x), priority, time
+-- queue's jobs, prio, schedule, retry, dead, wake, completed, cancelled, then unique,
+-- limit_keys.
+-- ARGV: queue name, then rows of 8: job id, state letter (q s t d c x), priority, time
 -- (s, t: due; d: death, '' for now; c, x: finish), expiry (c, x; else ''), text (the
--- envelope; for c, x the finished record, see finished_record).
+-- envelope; for c, x the finished record, see finished_record), unique key whose hold
+-- the job takes ('' for none: sent for q, s, t only), limit key ('' for none).
 -- wg migrate's import: each job lands in its state's structure unless its id is in the
--- index already (any state: skipped), so that importing twice stores each job once.
--- Returns how many were stored.
+-- index already (any state: skipped), so that importing twice stores each job once. A
+-- stored job takes its unique key's hold (no timed part) unless another job holds it
+-- (see unique_taker), and its limit key is set. Returns how many were stored.
 local queue = ARGV[1]
 local q = {jobs = KEYS[9], prio = KEYS[10], wake = KEYS[14], spec = queue == 'default'}
-local stored, named = 0, false
-for i = 2, #ARGV, 6 do
+local stored, named, now = 0, false, nil
+for i = 2, #ARGV, 8 do
   local id, letter, priority = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local at, expires, text = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local unique, limit_key = ARGV[i + 6], ARGV[i + 7]
   if redis.call('HSETNX', KEYS[1], id, letter) == 1 then
     stored = stored + 1
     if letter == 'c' or letter == 'x' then
@@ -1467,6 +1471,18 @@ for i = 2, #ARGV, 6 do
         named = true
         redis.call('SADD', KEYS[4], queue)
       end
+    end
+    if unique ~= '' then
+      local held, taker = redis.call('HGET', KEYS[17], unique), nil
+      if held then
+        taker, now = unique_taker(held, KEYS[1], id, now)
+      end
+      if not taker then
+        redis.call('HSET', KEYS[17], unique, id .. ' 0')
+      end
+    end
+    if limit_key ~= '' then
+      redis.call('HSET', KEYS[18], id, limit_key)
     end
   end
 end

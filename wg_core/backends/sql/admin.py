@@ -20,6 +20,7 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.common import error_matches
+from wg_core.backends.sql.limiting import with_limit_keys
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, UnitRunner
 from wg_core.envelope import peek_envelope
@@ -201,11 +202,11 @@ class AdminVerbs(UnitRunner):
     async def _list_page(
         self, block: str, state: JobState, limit: int, offset: int, filters: dict[str, Any]
     ) -> list[StoredJob]:
-        async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch(block, {"limit": limit, "offset": offset, **filters})
+        async def body(session: SqlSession) -> list[StoredJob]:
+            rows = await session.fetch(block, {"limit": limit, "offset": offset, **filters})
+            return await with_limit_keys(session, [self._stored(state, *row) for row in rows])
 
-        rows = await self._run(body, read=True)
-        return [self._stored(state, *row) for row in rows]
+        return await self._run(body, read=True)
 
     @staticmethod
     def _stored(
@@ -257,14 +258,13 @@ class AdminVerbs(UnitRunner):
         """The job with that id in any state (rows stored without ``job_id`` by a
         foreign producer are found through their envelope's text)."""
 
-        async def body(session: SqlSession) -> list[Row]:
-            return await session.fetch("get_job", {"job_id": job_id, "pattern": id_pattern(job_id)})
+        async def body(session: SqlSession) -> list[StoredJob]:
+            rows = await session.fetch("get_job", {"job_id": job_id, "pattern": id_pattern(job_id)})
+            found = [self._stored(JobState(state), *row) for state, *row in rows]
+            return await with_limit_keys(session, [job for job in found if job.job_id == job_id])
 
-        for state, *row in await self._run(body, read=True):
-            stored = self._stored(JobState(state), *row)
-            if stored.job_id == job_id:
-                return stored
-        return None
+        found = await self._run(body, read=True)
+        return found[0] if found else None
 
     async def move_to_queue(self, moves: Sequence[Move]) -> int:
         """Requeue jobs still in their ``from_state`` at the back, with new envelopes

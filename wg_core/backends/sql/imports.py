@@ -2,15 +2,20 @@
 job is one INSERT of its state's ``import_<state>`` block, which stores nothing when
 the id is already in any table (a NOT EXISTS probe of the other tables and the target
 table's unique index, in the statement: no read in Python first). A batch is one
-transaction."""
+transaction, which also stores the jobs' limit keys and takes the unique keys' holds
+of its waiting jobs (``sql/unique.py``'s step, as an enqueue takes them: a key another
+job holds stays that job's, and the imported job is stored all the same)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-from wg_core.backend import ImportedJob, JobState
+from wg_core.backend import ImportedJob, JobState, NewJob
+from wg_core.backends.common import import_hold
+from wg_core.backends.sql.limiting import store_limit_keys
 from wg_core.backends.sql.session import SqlSession, UnitRunner
+from wg_core.backends.sql.unique import take_unique_keys
 
 __all__ = ["ImportVerbs"]
 
@@ -63,8 +68,21 @@ def _runs(jobs: Sequence[ImportedJob]) -> list[tuple[str, list[dict[str, Any]]]]
     return runs
 
 
+def _holds(jobs: Sequence[ImportedJob]) -> list[NewJob]:
+    """The waiting jobs of ``jobs`` that take their unique key's hold, as the enqueue's
+    unique step takes them (no ``unique_for``: see ``ImportedJob``)."""
+    holds: list[NewJob] = []
+    for job in jobs:
+        key = import_hold(job)
+        if key is not None:
+            holds.append(NewJob(job_id=job.job_id, job_name=job.job_name, raw="", unique_key=key))
+    return holds
+
+
 class ImportVerbs(UnitRunner):
     """``import_jobs``, written over ``_run``; ``SqlBackend`` provides it."""
+
+    UNIQUE_READ_FIRST: ClassVar[bool]
 
     async def _import_rows(
         self, session: SqlSession, block: str, rows: Sequence[dict[str, Any]]
@@ -80,12 +98,18 @@ class ImportVerbs(UnitRunner):
         """Store each job in its state unless its id is stored already; how many were."""
         runs = _runs(jobs)
 
+        holds = _holds(jobs)
+        keyed = [job for job in jobs if job.limit_key is not None]
+
         async def body(session: SqlSession) -> tuple[int, bool]:
             stored, ready = 0, False
             for block, rows in runs:
                 count = await self._import_rows(session, block, rows)
                 stored += count
                 ready = ready or (count > 0 and block == _BLOCKS[JobState.QUEUED])
+            if holds:  # the enqueue's own step; a key held by another job stays its
+                await take_unique_keys(session, holds, read_first=self.UNIQUE_READ_FIRST)
+            await store_limit_keys(session, keyed)
             if ready:
                 await self._announce(session)
             return stored, ready

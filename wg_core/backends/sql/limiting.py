@@ -26,6 +26,7 @@ than ``LIMITS_FRESH`` seconds, and always after ``LIMITS_STALE``.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import json
 import math
 import time
@@ -33,12 +34,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Final
 
-from wg_core.backend import Attempt, NewJob
+from wg_core.backend import Attempt, ImportedJob, NewJob, StoredJob
 from wg_core.backends.limit_gate import LimitGate
 from wg_core.backends.sql.session import Body, Row, SqlSession, UnitRunner, micros
 from wg_core.limits import QueueLimit
 
-__all__ = ["LIMITS_FRESH", "LIMITS_STALE", "LimitVerbs"]
+__all__ = ["LIMITS_FRESH", "LIMITS_STALE", "LimitVerbs", "store_limit_keys", "with_limit_keys"]
 
 LIMITS_FRESH: Final = 0.25
 """Seconds a view of the limited queues is trusted after a short claim."""
@@ -50,6 +51,29 @@ PER_KEY_LOOKAHEAD: Final = 4
 """A per-key claim locks up to this many ready jobs per wanted one (plus 16): jobs of
 keys at their limit are left out by the query; this covers keys that fill up within
 the batch."""
+
+
+async def store_limit_keys(session: SqlSession, jobs: Sequence[NewJob | ImportedJob]) -> None:
+    """Store the limit keys of ``jobs`` (in the transaction that stores the jobs)."""
+    for job in jobs:
+        if job.limit_key is not None:
+            await session.execute(
+                "limit_key_insert", {"job_id": job.job_id, "limit_key": job.limit_key}
+            )
+
+
+async def with_limit_keys(session: SqlSession, jobs: list[StoredJob]) -> list[StoredJob]:
+    """``jobs`` (read in ``session``) with their limit keys, read in the same one."""
+    if not jobs:
+        return jobs
+    rows = await session.fetch("limit_keys_of", {"ids": [job.job_id for job in jobs]})
+    keys = {str(job_id): str(key) for job_id, key in rows}
+    if not keys:
+        return jobs
+    return [
+        job if job.job_id not in keys else dataclasses.replace(job, limit_key=keys[job.job_id])
+        for job in jobs
+    ]
 
 
 def _limit_of(queue: str, row: Row) -> QueueLimit:
@@ -165,11 +189,7 @@ class LimitVerbs(UnitRunner):
     @staticmethod
     async def _store_limit_keys(session: SqlSession, jobs: Sequence[NewJob]) -> None:
         """Store the limit keys of ``jobs`` (in the enqueue's transaction)."""
-        for job in jobs:
-            if job.limit_key is not None:
-                await session.execute(
-                    "limit_key_insert", {"job_id": job.job_id, "limit_key": job.limit_key}
-                )
+        await store_limit_keys(session, jobs)
 
     async def _prune_limit_keys(self) -> int:
         """Delete the limit keys of up to ``KEYS_PRUNED`` jobs no longer stored, walking

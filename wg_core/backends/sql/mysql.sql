@@ -1220,6 +1220,10 @@ SELECT l.queue, l.concurrency, l.rate, l.per_us, l.per_key,
 FROM `{ns}_limits` AS l
 ORDER BY l.queue
 
+-- name: limit_keys_of
+-- The limit keys of a page of listed jobs (get_job, list_jobs), by job id.
+SELECT job_id, limit_key FROM `{ns}_limit_keys` WHERE job_id IN %(ids)s
+
 -- name: limit_keys_scan
 SELECT job_id FROM `{ns}_limit_keys` WHERE job_id > %(after)s ORDER BY job_id LIMIT %(limit)s
 

@@ -1506,6 +1506,10 @@ SELECT l.queue, l.concurrency, l.rate, l.per_us, l.per_key,
 FROM "{ns}_limits" AS l
 ORDER BY l.queue
 
+-- name: limit_keys_of
+-- The limit keys of a page of listed jobs (get_job, list_jobs), by job id.
+SELECT job_id, limit_key FROM "{ns}_limit_keys" WHERE job_id = ANY(%(ids)s::text[])
+
 -- name: limit_keys_scan
 -- The next :limit limit keys after :after (prune's cursor walks the table).
 SELECT job_id FROM "{ns}_limit_keys" WHERE job_id > %(after)s ORDER BY job_id LIMIT %(limit)s

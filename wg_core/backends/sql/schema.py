@@ -403,6 +403,7 @@ SHARED_BLOCKS: Final = frozenset(
         "limit_list",
         "limit_keys_scan",
         "limit_keys_prune",
+        "limit_keys_of",
     }
 )
 """The blocks ``SqlBackend`` runs: every dialect's ``.sql`` file defines all of them."""
