@@ -1,6 +1,7 @@
 """The periodic rules of the Hypothesis model (chaos/model.py, issue 19): register a
 set of periodic entries (the registry then holds exactly them), and fire ticks of
-registered, removed and unknown entries, by hand or old, new and repeated ticks; each
+registered, removed and unknown entries, by hand or old, new and repeated ticks, with
+or without the firing pool's definition (which re-creates a missing entry); each
 checked against the model's registry (name -> schedule and last tick). A fire that
 stores its job puts it QUEUED in the model, so every invariant of the machine (counts,
 claim order, states) covers it too."""
@@ -61,14 +62,26 @@ class ModelPeriodic(ModelChecks):
         tick=TICKS,
         queue=queues,
         priority=priorities,
+        defined=st.one_of(st.none(), st.sampled_from(SCHEDULES)),
     )
-    def fire_periodic(self, name: str, tick: float | None, queue: str, priority: int) -> None:
+    def fire_periodic(
+        self, name: str, tick: float | None, queue: str, priority: int, defined: str | None
+    ) -> None:
+        """Fire a tick; with ``defined`` (and a tick) the fire carries the pool's
+        definition, which re-creates the entry when it is missing."""
         job_id = str(uuid.uuid4())
         job = NewJob(job_id, "model", raw_envelope(job_id, 0), queue=queue, priority=priority)
+        entry = None
+        if defined is not None and tick is not None:
+            entry = PeriodicEntry(name=name, schedule=defined, job_name="model", baseline=9.0)
         known = self.registry.get(name)
+        if known is None and entry is not None:
+            known = (defined or "", None)  # re-created from this tick, not its baseline
         expected = known is not None and (tick is None or known[1] is None or tick > known[1])
         fired = self._run(
-            self.backend.fire_periodic(name, tick=tick, job=job, now=2.0, next_run=None)
+            self.backend.fire_periodic(
+                name, tick=tick, job=job, now=2.0, next_run=None, entry=entry
+            )
         )
         assert fired == expected, f"fire of {name!r} at {tick}: {fired}, expected {expected}"
         if expected and known is not None:

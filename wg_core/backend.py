@@ -65,7 +65,9 @@ Guarantees every backend gives:
   namespace's registry of periodic entries the given list (one transaction / script);
   ``fire_periodic`` claims one tick of an entry and stores its job in ONE atomic step,
   a compare-and-set on the entry's last tick: however many pools fire the same tick
-  at once, exactly one stores its job.
+  at once, exactly one stores its job. A fire carries the pool's definition of the
+  entry and re-creates it in that same step when a registration of another pool
+  (declaring another list) deleted it, so that no live pool's tick is lost.
 * **Limits** (issue 20, ``wg_core.limits``): a queue's concurrency and rate limits,
   whole or per ``limit_key``, are enforced by ``claim`` atomically with the claim
   (running jobs under a live lease counted, starts logged in a sliding window), so
@@ -448,6 +450,7 @@ class Backend(Protocol):
         job: NewJob,
         now: float,
         next_run: float | None,
+        entry: PeriodicEntry | None = None,
     ) -> bool:
         """Claim ``tick`` of entry ``name`` and store ``job``, in ONE atomic step (one
         transaction, one script): only if the entry is registered and its last tick is
@@ -456,7 +459,16 @@ class Backend(Protocol):
         given) and store the job as ``enqueue`` would. Concurrent calls for one tick:
         exactly one returns True. ``tick=None`` is a run by hand: the job is stored
         and recorded as the last run, the last tick is left alone. False (nothing
-        stored) when the entry is not registered or the tick was claimed already."""
+        stored) when the entry is not registered or the tick was claimed already.
+
+        ``entry``: the definition the calling pool registered (named ``name``; only
+        with a ``tick``). When the entry is missing from the registry (another pool,
+        declaring another list, registered since and deleted it), it is re-created from
+        ``entry`` in the same atomic step, its ``last_tick`` this ``tick`` (its
+        ``baseline`` is ignored), ``registered_at`` = ``now``, and the job is stored:
+        an entry some live pool declares never loses a tick. Concurrent re-creations
+        of one tick: exactly one returns True. An existing entry is left as it is
+        registered (its definition is not replaced)."""
         ...
 
     async def periodic_entries(self) -> list[PeriodicInfo]:

@@ -102,6 +102,13 @@ def _count(name: str, value: int, *, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
 
 
+def _periodic_entry(entry: PeriodicEntry) -> None:
+    if not entry.name:
+        raise ValueError("a periodic entry needs a name")
+    validate_queue(entry.queue)
+    validate_priority(entry.priority)
+
+
 def _time(name: str, value: float) -> None:
     """A point in time (Unix seconds): a finite number."""
     if (
@@ -394,10 +401,7 @@ class CheckedBackend:
         if len(set(names)) != len(names):
             raise ValueError("two periodic entries share a name")
         for entry in entries:
-            if not entry.name:
-                raise ValueError("a periodic entry needs a name")
-            validate_queue(entry.queue)
-            validate_priority(entry.priority)
+            _periodic_entry(entry)
         _time("now", now)
         await self._inner.register_periodic(entries, now=now)
 
@@ -409,8 +413,10 @@ class CheckedBackend:
         job: NewJob,
         now: float,
         next_run: float | None,
+        entry: PeriodicEntry | None = None,
     ) -> bool:
-        """Claim one tick of an entry and store its job, atomically."""
+        """Claim one tick of an entry and store its job, atomically (re-creating the
+        entry from ``entry`` when it is missing)."""
         if not name:
             raise ValueError("fire_periodic needs an entry name")
         if not job.job_id:
@@ -420,7 +426,15 @@ class CheckedBackend:
         for label, value in (("tick", tick), ("now", now), ("next_run", next_run)):
             if value is not None:
                 _time(label, value)
-        return await self._inner.fire_periodic(name, tick=tick, job=job, now=now, next_run=next_run)
+        if entry is not None:
+            _periodic_entry(entry)
+            if entry.name != name:
+                raise ValueError(f"fire_periodic of {name!r} got the definition of {entry.name!r}")
+            if tick is None:
+                raise ValueError("a run by hand (tick=None) re-creates no entry: pass no entry")
+        return await self._inner.fire_periodic(
+            name, tick=tick, job=job, now=now, next_run=next_run, entry=entry
+        )
 
     async def periodic_entries(self) -> list[PeriodicInfo]:
         """The registered periodic entries, by name."""

@@ -93,6 +93,95 @@ async def test_an_unregistered_entry_fires_nothing(backend: Backend) -> None:
     assert await backend.get_job(job.job_id) is None
 
 
+async def test_a_fire_re_creates_its_missing_entry_from_the_pool_definition(
+    backend: Backend,
+) -> None:
+    # Another service's registration declared only "cleanup": "digest" was deleted.
+    await backend.register_periodic([entry("digest"), entry("cleanup")], now=NOW)
+    await backend.register_periodic([entry("cleanup")], now=NOW + 1)
+    job = new_job("digest", {"n": 1}, queue="reports")
+    definition = entry(queue="reports", priority=2, baseline=NOW + 3600, next_run=NOW + 120)
+    assert await backend.fire_periodic(
+        "digest", tick=NOW + 60, job=job, now=NOW + 61, next_run=None, entry=definition
+    )
+    assert await backend.get_job(job.job_id) is not None
+    revived = await info(backend)
+    assert (revived.schedule, revived.job_name, revived.queue, revived.priority) == (
+        "every 60s",
+        "digest",
+        "reports",
+        2,
+    )
+    assert revived.template == definition.template
+    # From this tick (not the definition's baseline), with this run.
+    assert (revived.last_tick, revived.last_run_at, revived.last_job_id) == (
+        NOW + 60,
+        NOW + 61,
+        job.job_id,
+    )
+    assert (revived.next_run, revived.registered_at) == (NOW + 120, NOW + 61)
+    # The tick is taken like any other; the next one is not.
+    again = new_job()
+    assert not await backend.fire_periodic(
+        "digest", tick=NOW + 60, job=again, now=NOW + 61, next_run=None, entry=definition
+    )
+    assert await backend.get_job(again.job_id) is None
+    assert await backend.fire_periodic(
+        "digest", tick=NOW + 120, job=new_job(), now=NOW + 121, next_run=NOW + 180, entry=definition
+    )
+    assert (await info(backend)).next_run == NOW + 180
+    # A registration that does not declare it deletes it again.
+    await backend.register_periodic([entry("cleanup")], now=NOW + 130)
+    assert [item.name for item in await backend.periodic_entries()] == ["cleanup"]
+    assert (await backend.counts()).queued == 2
+
+
+async def test_a_fire_leaves_a_registered_definition_alone(backend: Backend) -> None:
+    await backend.register_periodic([entry()], now=NOW)
+    other = entry(schedule="every 30s", job_name="other", queue="elsewhere", baseline=NOW + 90)
+    assert await backend.fire_periodic(
+        "digest", tick=NOW, job=new_job(), now=NOW, next_run=None, entry=other
+    )
+    kept = await info(backend)
+    assert (kept.schedule, kept.job_name, kept.queue, kept.registered_at) == (
+        "every 60s",
+        "digest",
+        "default",
+        NOW,
+    )
+    assert (kept.last_tick, kept.next_run) == (NOW, NOW + 60)
+
+
+async def test_concurrent_re_creations_of_one_tick_store_one_job(
+    backend: Backend, twin: Backend
+) -> None:
+    jobs = [new_job() for _ in range(12)]
+    results = await asyncio.gather(
+        *(
+            (backend if index % 2 else twin).fire_periodic(
+                "digest", tick=NOW, job=job, now=NOW, next_run=None, entry=entry()
+            )
+            for index, job in enumerate(jobs)
+        )
+    )
+    assert sum(results) == 1
+    winner = jobs[results.index(True)]
+    assert (await backend.counts()).queued == 1
+    revived = await info(backend)
+    assert (revived.last_tick, revived.last_job_id) == (NOW, winner.job_id)
+
+
+async def test_a_refused_job_re_creates_no_entry(backend: Backend) -> None:
+    taken = new_job()
+    await backend.enqueue([taken])
+    clash = replace(new_job(payload={"other": True}), job_id=taken.job_id)
+    with pytest.raises(DuplicateJobError):
+        await backend.fire_periodic(
+            "digest", tick=NOW, job=clash, now=NOW, next_run=None, entry=entry()
+        )
+    assert await backend.periodic_entries() == []
+
+
 async def test_a_run_by_hand_is_recorded_but_claims_no_tick(backend: Backend) -> None:
     await backend.register_periodic([entry()], now=NOW)
     first, second = new_job(), new_job()
@@ -204,4 +293,16 @@ async def test_the_checked_layer_refuses_bad_arguments(backend: Backend) -> None
         )
     with pytest.raises(ValueError, match="entry name"):
         await guarded.fire_periodic("", tick=NOW, job=new_job(), now=NOW, next_run=None)
+    with pytest.raises(ValueError, match="definition of 'cleanup'"):
+        await guarded.fire_periodic(
+            "digest", tick=NOW, job=new_job(), now=NOW, next_run=None, entry=entry("cleanup")
+        )
+    with pytest.raises(ValueError, match="by hand"):
+        await guarded.fire_periodic(
+            "digest", tick=None, job=new_job(), now=NOW, next_run=None, entry=entry()
+        )
+    with pytest.raises(ValueError, match="queue"):
+        await guarded.fire_periodic(
+            "digest", tick=NOW, job=new_job(), now=NOW, next_run=None, entry=entry(queue="")
+        )
     assert await backend.periodic_entries() == []

@@ -1,7 +1,7 @@
 """Periodic entries run by pools, on every backend (issue 19): each tick enqueued exactly
-once whatever number of pools run the entry, the catch-up policy after an outage, and a
-real pool running an entry. The schedulers' clock is injected and stepped: no test
-waits on a timer."""
+once whatever number of pools run the entry, services declaring different entries
+losing no tick, the catch-up policy after an outage, and a real pool running an entry.
+The schedulers' clock is injected and stepped: no test waits on a timer."""
 
 from __future__ import annotations
 
@@ -53,6 +53,70 @@ async def test_three_pools_enqueue_each_tick_of_a_minute_once(
     [info] = await backend.periodic_entries()
     assert info.last_tick == max(ticks)
     assert info.next_run == max(ticks) + 1
+
+
+async def test_two_services_with_different_entries_lose_no_tick(
+    backend: Backend, twin: Backend
+) -> None:
+    # Service A declares [a], service B [b]: each start of a pool deletes the other
+    # service's entry, which that service's next fire re-creates.
+    clock = Clock(START + 0.25)
+    declared = {
+        "A": Periodic({"from": "A"}, every=1, name="a", job_name="a"),
+        "B": Periodic({"from": "B"}, every=1, name="b", job_name="b"),
+    }
+    pools = [
+        (service, view, scheduler(view, clock, declared[service]))
+        for service, view in (("A", backend), ("B", twin), ("A", twin), ("B", backend))
+    ]
+    for _, _, pool in pools:
+        await pool.register()
+    rng = random.Random(20)
+    fired: list[tuple[str, float]] = []
+    restarts = 0
+    while clock.now < START + 60:
+        clock.now += rng.uniform(0.2, 0.7)
+        rng.shuffle(pools)
+        for runs in await asyncio.gather(*(pool.run_once() for _, _, pool in pools)):
+            fired.extend(runs)
+        if rng.random() < 0.25:
+            # A pool restarts (between looks): it registers its service's list alone.
+            service, view, _ = pools[0]
+            pools[0] = (service, view, scheduler(view, clock, declared[service]))
+            await pools[0][2].register()
+            restarts += 1
+    # One more tick, whoever registered last: its fire lists the other entry again.
+    clock.now += 1
+    for runs in await asyncio.gather(*(pool.run_once() for _, _, pool in pools)):
+        fired.extend(runs)
+    assert {info.name for info in await backend.periodic_entries()} == {"a", "b"}
+    assert restarts >= 10
+    assert len(fired) == len(set(fired))  # none twice
+    for name in ("a", "b"):
+        ticks = sorted(tick for fired_name, tick in fired if fired_name == name)
+        # Every second of the minute, none skipped.
+        assert ticks == [START + second for second in range(1, len(ticks) + 1)]
+        assert 60 <= len(ticks) <= 61
+    assert (await backend.counts()).queued == len(fired)
+
+
+async def test_an_entry_no_pool_declares_is_deleted_and_stays_deleted(
+    backend: Backend, twin: Backend
+) -> None:
+    clock = Clock(START + 0.5)
+    old = Periodic({}, every=1, name="old", job_name="old")
+    kept = Periodic({}, every=1, name="kept", job_name="kept")
+    retired = scheduler(backend, clock, old, kept)
+    await retired.register()
+    clock.now += 1
+    assert len(await retired.run_once()) == 2
+    # The new code drops "old"; the last pool of the old code has stopped.
+    current = scheduler(twin, clock, kept)
+    await current.register()
+    for _ in range(5):
+        clock.now += 1
+        assert [name for name, _ in await current.run_once()] == ["kept"]
+    assert [info.name for info in await backend.periodic_entries()] == ["kept"]
 
 
 async def test_after_an_outage_catch_up_one_runs_the_latest_tick_once(backend: Backend) -> None:

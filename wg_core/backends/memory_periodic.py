@@ -15,6 +15,21 @@ from wg_core.backends.memory_admin import MemoryAdmin
 __all__ = ["MemoryPeriodic"]
 
 
+def _info(entry: PeriodicEntry, *, registered_at: float) -> PeriodicInfo:
+    """``entry`` as newly registered: its definition, ``last_tick`` its baseline."""
+    return PeriodicInfo(
+        name=entry.name,
+        schedule=entry.schedule,
+        job_name=entry.job_name,
+        queue=entry.queue,
+        priority=entry.priority,
+        template=entry.template,
+        next_run=entry.next_run,
+        last_tick=entry.baseline,
+        registered_at=registered_at,
+    )
+
+
 class MemoryPeriodic(MemoryAdmin):
     """``MemoryAdmin`` with the periodic verbs; ``MemoryBackend`` adds producing and
     working."""
@@ -29,18 +44,11 @@ class MemoryPeriodic(MemoryAdmin):
             for entry in entries:
                 known = self._periodic.get(entry.name)
                 fresh = known is None or known.schedule != entry.schedule
-                registry[entry.name] = PeriodicInfo(
-                    name=entry.name,
-                    schedule=entry.schedule,
-                    job_name=entry.job_name,
-                    queue=entry.queue,
-                    priority=entry.priority,
-                    template=entry.template,
-                    next_run=entry.next_run,
+                registry[entry.name] = replace(
+                    _info(entry, registered_at=now),
                     last_tick=entry.baseline if fresh or known is None else known.last_tick,
                     last_run_at=None if known is None else known.last_run_at,
                     last_job_id=None if known is None else known.last_job_id,
-                    registered_at=now,
                 )
             self._periodic = registry
 
@@ -52,11 +60,16 @@ class MemoryPeriodic(MemoryAdmin):
         job: NewJob,
         now: float,
         next_run: float | None,
+        entry: PeriodicEntry | None = None,
     ) -> bool:
         with self._lock:
             known = self._periodic.get(name)
             if known is None:
-                return False
+                if entry is None or tick is None:
+                    return False
+                # Deleted by another pool's registration: re-created from this pool's
+                # definition, from this tick (its baseline does not apply).
+                known = replace(_info(entry, registered_at=now), last_tick=None)
             if tick is not None and known.last_tick is not None and known.last_tick >= tick:
                 return False
             self._store_new([job])

@@ -8,6 +8,11 @@ job; the others learn the tick is taken and move on. A scheduler only remembers 
 last tick it offered, so a pool joining late, or restarting, simply finds the
 registry's last tick and carries on from there.
 
+Each offer carries the pool's definition of the entry: services of one namespace may
+declare different lists, and a registration deletes the entries it does not declare,
+so the backend re-creates a missing entry from the offer (in the fire's atomic step)
+rather than dropping the tick of a pool that still declares it.
+
 Catch-up (``Periodic.catch_up``): a scheduler only ever offers the *latest* due tick,
 so after an outage of every pool, ``"one"`` fires that latest tick alone (one late run
 for the whole outage, the missed ones before it are skipped); ``"none"`` fires it only
@@ -99,6 +104,8 @@ class PeriodicScheduler:
                     job=entry.job(self._jobs),
                     now=now,
                     next_run=entry.next_tick(tick),
+                    # Re-created from it if a pool declaring another list deleted it.
+                    entry=entry.entry(now),
                 )
             except BackendError as exc:
                 # Not remembered as offered: the next look tries again (the backend's

@@ -4,7 +4,10 @@ run, next run and last job id, as text). Registration is one script
 (``periodic_register``); a fire is one script (``periodic_fire``) that claims the tick
 with a compare-and-set and stores the job with the ``enqueue`` script's own code, so
 the two happen together or not at all, and a repeated call (its reply lost) is
-recognised by its job id instead of failing."""
+recognised by its job id instead of failing. A fire carries the pool's definition of
+the entry, which the script stores when the entry is missing (another pool's
+registration deleted it), so that the tick is claimed and the entry re-created in that
+same call."""
 
 from __future__ import annotations
 
@@ -31,6 +34,19 @@ def _number(text: str) -> float | None:
     return None if text == _NONE else float(text)
 
 
+def _definition(entry: PeriodicEntry, *, registered_at: float) -> str:
+    """What ``{ns}:periodic`` keeps of ``entry`` (JSON)."""
+    definition = {
+        "schedule": entry.schedule,
+        "job_name": entry.job_name,
+        "queue": entry.queue,
+        "priority": entry.priority,
+        "template": entry.template,
+        "registered_at": registered_at,
+    }
+    return json.dumps(definition, separators=(",", ":"))
+
+
 class RedisPeriodic:
     """The periodic verbs of ``RedisBackend`` (a mixin: it needs the transport, the
     keys and the enqueue script's arguments)."""
@@ -47,17 +63,9 @@ class RedisPeriodic:
     async def register_periodic(self, entries: Sequence[PeriodicEntry], *, now: float) -> None:
         args: list[Any] = [len(entries)]
         for entry in entries:
-            definition = {
-                "schedule": entry.schedule,
-                "job_name": entry.job_name,
-                "queue": entry.queue,
-                "priority": entry.priority,
-                "template": entry.template,
-                "registered_at": now,
-            }
             args += [
                 entry.name,
-                json.dumps(definition, separators=(",", ":")),
+                _definition(entry, registered_at=now),
                 entry.schedule,
                 _text(entry.baseline),
                 _text(entry.next_run),
@@ -75,14 +83,26 @@ class RedisPeriodic:
         job: NewJob,
         now: float,
         next_run: float | None,
+        entry: PeriodicEntry | None = None,
     ) -> bool:
         keys, args = self._enqueue_script([job])
         k = self._keys
+        definition = _NONE if entry is None else _definition(entry, registered_at=now)
+        defined_next = _NONE if entry is None else _text(entry.next_run)
         try:
             fired = await self._transport.run_idempotent(
                 "periodic_fire",
                 (*keys, k.periodic, k.periodic_runs),
-                [*args, name, _text(tick), _text(now), _text(next_run), job.job_id],
+                [
+                    *args,
+                    name,
+                    _text(tick),
+                    _text(now),
+                    _text(next_run),
+                    job.job_id,
+                    definition,
+                    defined_next,
+                ],
             )
         except BackendError as exc:
             raise self._duplicate(exc, [job]) from None

@@ -1701,18 +1701,24 @@ return n
 -- KEYS: enqueue's for one job (ids, aliases, placements, queues, order, then its
 -- queue's jobs, prio, schedule, wake), then periodic, periodic_runs.
 -- ARGV: enqueue's for that job, then the entry's name, the tick ('-': a run by hand),
--- now, the next run ('-': keep) and the job's id.
+-- now, the next run ('-': keep), the job's id, and the firing pool's definition of the
+-- entry ('-': none; else its JSON as periodic_register stores it) and next run.
 -- Claims the tick (a compare-and-set on the last tick) and stores the job with
 -- enqueue's own code, in this one script: the record is written only once the job is
--- stored (enqueue refuses a duplicate before writing anything). Returns 1 when the job
+-- stored (enqueue refuses a duplicate before writing anything). An entry missing from
+-- the registry (a registration of a pool declaring another list deleted it) is
+-- re-created from the definition, with this tick as its first. Returns 1 when the job
 -- was stored (or this very call already stored it: a repeated call), 0 when the entry
--- is not registered or the tick was claimed already.
-local a = #ARGV - 5
+-- is not registered (and no definition came) or the tick was claimed already.
+local a = #ARGV - 7
 local name, tick, now, next_run, job_id = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-if redis.call('HEXISTS', KEYS[#KEYS - 1], name) == 0 then
+local definition, defined_next = ARGV[a + 6], ARGV[a + 7]
+local revive = redis.call('HEXISTS', KEYS[#KEYS - 1], name) == 0
+if revive and (definition == '-' or tick == '-') then
   return 0
 end
-local record = redis.call('HGET', KEYS[#KEYS], name) or '- - - -'
+local record = revive and ('- - ' .. defined_next .. ' -')
+  or redis.call('HGET', KEYS[#KEYS], name) or '- - - -'
 local last_tick, _, stored_next, last_job = string.match(record, '^(%S+) (%S+) (%S+) (%S+)$')
 if tick ~= '-' and last_tick ~= '-' and tonumber(last_tick) >= tonumber(tick) then
   if last_tick == tick and last_job == job_id then
@@ -1731,6 +1737,9 @@ if tick == '-' then
 end
 if next_run == '-' then
   next_run = stored_next
+end
+if revive then
+  redis.call('HSET', KEYS[#KEYS - 1], name, definition)
 end
 redis.call('HSET', KEYS[#KEYS], name, table.concat({tick, now, next_run, job_id}, ' '))
 return 1

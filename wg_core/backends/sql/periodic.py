@@ -8,6 +8,10 @@ entry's ``last_tick`` (``periodic_fire``, an UPDATE whose row lock makes concurr
 fires of one tick wait, then match nothing) and, when it matched, the job's INSERT
 through the dialect's ``_insert``, exactly as ``enqueue`` stores it. Commit or roll
 back together: a tick is never claimed without its job, nor its job stored twice.
+When the UPDATE matched nothing and the fire carries the pool's definition, the row
+is re-created if it is missing (``periodic_revive``, an insert that does nothing on
+an existing name; of concurrent re-creations the unique key admits one, the others
+wait for it and insert nothing), its tick claimed, and the job stored the same way.
 """
 
 from __future__ import annotations
@@ -68,20 +72,29 @@ class PeriodicVerbs(UnitRunner):
         job: NewJob,
         now: float,
         next_run: float | None,
+        entry: PeriodicEntry | None = None,
     ) -> bool:
-        """Claim ``tick`` of ``name`` and store ``job`` in one transaction."""
+        """Claim ``tick`` of ``name`` and store ``job`` in one transaction (re-creating
+        the entry from ``entry`` when it is missing)."""
+        claim = {"name": name, "tick": tick, "now": now, "job_id": job.job_id}
 
         async def body(session: SqlSession) -> bool:
-            claimed = await session.execute(
-                "periodic_fire",
-                {
-                    "name": name,
-                    "tick": tick,
-                    "now": now,
-                    "job_id": job.job_id,
-                    "next_run": next_run,
-                },
-            )
+            claimed = await session.execute("periodic_fire", {**claim, "next_run": next_run})
+            if claimed != 1 and entry is not None and tick is not None:
+                # Matched nothing: the tick is taken, or the entry is missing. Only the
+                # latter inserts a row (one extra statement for a pool that lost a tick).
+                claimed = await session.execute(
+                    "periodic_revive",
+                    {
+                        **claim,
+                        "schedule": entry.schedule,
+                        "job_name": entry.job_name,
+                        "queue": entry.queue,
+                        "priority": entry.priority,
+                        "job": entry.template,
+                        "next_run": entry.next_run if next_run is None else next_run,
+                    },
+                )
             if claimed != 1:
                 return False
             await self._insert(

@@ -1391,6 +1391,20 @@ UPDATE "{ns}_periodic" SET
     next_run = COALESCE(%(next_run)s::float8, next_run)
 WHERE name = %(name)s AND (%(tick)s::float8 IS NULL OR last_tick IS NULL OR last_tick < %(tick)s::float8)
 
+-- name: periodic_revive
+-- A fire's entry that is missing (a registration of a pool declaring another list
+-- deleted it), re-created from the firing pool's definition with this tick claimed, in
+-- the fire's transaction (the job is stored next when one row was inserted). An
+-- existing row, or one a concurrent fire re-creates first, inserts nothing: the
+-- compare-and-set of that fire decided the tick. Registration '' is none: the next
+-- registration deletes the row unless it declares the entry.
+INSERT INTO "{ns}_periodic"
+    (name, schedule, job_name, queue, priority, job, next_run, last_tick, last_run_at,
+     last_job_id, registration, registered_at)
+VALUES (%(name)s, %(schedule)s, %(job_name)s, %(queue)s, %(priority)s, %(job)s,
+        %(next_run)s::float8, %(tick)s::float8, %(now)s, %(job_id)s, '', %(now)s)
+ON CONFLICT (name) DO NOTHING
+
 -- name: periodic_list
 SELECT name, schedule, job_name, queue, priority, job, next_run, last_tick, last_run_at,
     last_job_id, registered_at

@@ -385,6 +385,7 @@ SHARED_BLOCKS: Final = frozenset(
         "periodic_register",
         "periodic_forget",
         "periodic_fire",
+        "periodic_revive",
         "periodic_list",
         # queue limits (issue 20, layout 4)
         "schema_limits",
