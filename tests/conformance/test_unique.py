@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.backends import make_backend, open_backend
-from tests.helpers import new_job
+from tests.helpers import envelope, new_job
 from wg_core import UNIQUE_BY_PAYLOAD, Client, JobOptions, JobSpec, derive_unique_key
 from wg_core.backend import Attempt, Backend, Completion, JobState, NewJob
 from wg_core.dispatch import checked
-from wg_core.errors import ConfigError
+from wg_core.errors import ConfigError, DuplicateJobError
 from wg_core.unique import MAX_UNIQUE_KEY_LENGTH
 
 LEASE = 30.0
@@ -65,6 +65,20 @@ async def test_a_duplicate_stores_nothing_and_returns_the_holder(client: Client)
     fresh = await client.enqueue_unique({"n": 3}, job_name="invoice", unique_key="invoice:43")
     assert fresh.created
     assert fresh.job_id != first
+
+
+async def test_a_refused_id_takes_no_key(backend: Backend) -> None:
+    # The one-statement fast paths insert the key's row before the job: a job refused
+    # for its id must leave the key free (its row rolled back with it).
+    first = new_job()
+    await backend.enqueue([first])
+    other = envelope(payload={"other": True}).evolve(id=first.job_id).encode()
+    again = NewJob(job_id=first.job_id, job_name="job", raw=other, unique_key=KEY)
+    with pytest.raises(DuplicateJobError):
+        await backend.enqueue([again])
+    fresh = keyed()
+    assert await backend.enqueue([fresh]) == [fresh.job_id]
+    assert (await backend.counts()).queued == 2
 
 
 async def test_the_key_is_held_while_scheduled_running_and_retrying(backend: Backend) -> None:

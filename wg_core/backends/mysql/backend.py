@@ -38,6 +38,7 @@ from wg_core.backends.mysql.sessions import (
 )
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Row, SqlSession, micros
+from wg_core.backends.sql.unique import unique_hold
 from wg_core.backends.sql.verbs import kept_id_error, split_completions
 from wg_core.errors import (
     BackendConfigError,
@@ -78,6 +79,7 @@ class MySqlBackend(SqlBackend):
             "version",
             "probe",
             "enqueue_job",
+            "enqueue_unique_job",
             "enqueue_taken",
             "claim_begin",
             "claim_lease",
@@ -259,6 +261,36 @@ class MySqlBackend(SqlBackend):
                 f"{type(connection).__name__}"
             )
         yield ForeignSession(connection, self._sql)
+
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[str]:
+        """Store ``jobs`` (the engine's ``enqueue``). One job to queue now with a unique
+        key nobody holds, on wg's own connections (the one-at-a-time unique producer's
+        call), is one multi-statement transaction: one round trip, one commit
+        (``enqueue_unique_job``); a key with a row takes the engine's path."""
+        if connection is None and len(jobs) == 1:
+            job = jobs[0]
+            if job.unique_key is not None and job.delay <= 0 and job.limit_key is None:
+                params = {
+                    "raw": job.raw,
+                    "job_id": job.job_id,
+                    "job_name": job.job_name,
+                    "queue": job.queue,
+                    "priority": job.priority,
+                    **unique_hold(job),
+                }
+                sql = self._sql["enqueue_unique_job"]
+
+                async def body(session: SqlSession) -> int:
+                    assert isinstance(session, Session)
+                    # START TRANSACTION, the key, SET, the job, COMMIT: the job's count.
+                    return session.call(script_counts, sql, params, True)[3]
+
+                if await self._run(body, transaction=False):
+                    self._signal()
+                    return [job.job_id]
+        return await super().enqueue(jobs, connection=connection)
 
     async def _insert(self, session: SqlSession, block: str, jobs: Sequence[NewJob]) -> None:
         rows = [

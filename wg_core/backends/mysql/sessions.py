@@ -95,11 +95,14 @@ def claim(
     return rows
 
 
-def script_counts(connection: Any, sql: str, params: dict[str, Any]) -> list[int]:
+def script_counts(
+    connection: Any, sql: str, params: dict[str, Any], commits: bool = False
+) -> list[int]:
     """Run a multi-statement transaction (``START TRANSACTION; …``) in one round trip,
-    then ``COMMIT`` once every result is read (two round trips); each statement's
-    affected-row count. On any error the rest of the statements did not run: the open
-    transaction is rolled back."""
+    then ``COMMIT`` once every result is read (two round trips; one if the script
+    ``commits`` itself, its last statement); each statement's affected-row count. On
+    any error the rest of the statements did not run: the open transaction is rolled
+    back."""
     counts: list[int] = []
     try:
         with connection.cursor() as cursor:
@@ -107,7 +110,8 @@ def script_counts(connection: Any, sql: str, params: dict[str, Any]) -> list[int
             counts.append(cursor.rowcount)
             while cursor.nextset():  # reads (and raises) each statement's result
                 counts.append(cursor.rowcount)
-        connection.commit()
+        if not commits:
+            connection.commit()
     except BaseException:
         with suppress(Exception):  # a dead connection has no transaction to roll back
             connection.rollback()

@@ -276,6 +276,26 @@ SELECT %(raw)s, %(job_id)s, %(job_name)s, t.due_us DIV 1000000, MOD(t.due_us, 10
 FROM (SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) + %(delay_us)s AS due_us) AS t
 WHERE NOT EXISTS (SELECT 1 FROM `{ns}_finished` WHERE job_id = %(job_id)s)
 
+-- name: enqueue_unique_job
+-- One queued job with a unique key nobody holds (the usual unique enqueue) in one round
+-- trip and one commit, on wg's own connections (a multi-statement): the key's row, then
+-- the job only if that row went in. A key with a row (held, or to be taken over) or an id
+-- kept in {ns}_finished stores nothing (the engine's transaction settles it,
+-- sql/unique.py); INSERT IGNORE's shared lock on the existing key ends with the COMMIT.
+-- An id refused by {ns}_jobs's unique index stops the script before its COMMIT: the
+-- driver rolls the key's row back with it.
+START TRANSACTION;
+INSERT IGNORE INTO `{ns}_unique` (unique_key, job_id, hold_until)
+SELECT %(key)s, %(job_id)s,
+       IF(%(hold_us)s > 0, UTC_TIMESTAMP(6) + INTERVAL %(hold_us)s MICROSECOND, NULL)
+FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM `{ns}_finished` WHERE job_id = %(job_id)s);
+SET @wg_took = ROW_COUNT();
+INSERT INTO `{ns}_jobs` (job_json, job_id, job_name, queue, priority)
+SELECT %(raw)s, %(job_id)s, %(job_name)s, %(queue)s, %(priority)s FROM DUAL
+WHERE @wg_took = 1;
+COMMIT
+
 -- name: enqueue_taken
 -- The first of a batch's ids kept in {ns}_finished (%(job_ids)s: PyMySQL writes a list
 -- as a parenthesized list of quoted values).
