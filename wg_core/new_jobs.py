@@ -138,43 +138,46 @@ class JobBuilder:
         delay_s = 0.0 if delay is None else to_seconds(delay, name="delay")
         text = self._text_for(name, options, delay_s)
         new_id = new_job_id() if job_id is None else validate_job_id(job_id)
-        new = NewJob(
+        limit = validate_limit_key(limit_key)
+        raw = self._encode(text, new_id, job, name)
+        if unique_key is None and unique_for is None:
+            return NewJob(
+                job_id=new_id,
+                job_name=name,
+                raw=raw,
+                delay=delay_s,
+                queue=queue,
+                priority=priority,
+                limit_key=limit,
+            )
+        # One NewJob built, not two: a bulk enqueue of unique jobs does this per job.
+        key, hold = self._unique(name, job, unique_key, unique_for)
+        return NewJob(
             job_id=new_id,
             job_name=name,
-            raw=self._encode(text, new_id, job, name),
+            raw=with_unique_key(raw, key),
             delay=delay_s,
             queue=queue,
             priority=priority,
-            limit_key=validate_limit_key(limit_key),
+            unique_key=key,
+            unique_for=hold,
+            limit_key=limit,
         )
-        if unique_key is None and unique_for is None:
-            return new
-        return self._unique(new, job, unique_key, unique_for)
 
     @staticmethod
     def _unique(
-        new: NewJob, job: Any, unique_key: UniqueKey | None, unique_for: Duration | None
-    ) -> NewJob:
-        """``new`` holding its unique key (given, or derived from name and payload),
-        the key also written into its envelope (``wg_core.unique``)."""
+        name: str, job: Any, unique_key: UniqueKey | None, unique_for: Duration | None
+    ) -> tuple[str, float]:
+        """The job's unique key (given, or derived from its name and payload) and
+        ``unique_for`` in seconds (``wg_core.unique``)."""
         if unique_key is None:
             raise ConfigError("unique_for needs a unique_key")
         if isinstance(unique_key, UniqueKeyRule):
-            key = derive_unique_key(new.job_name, encode_payload(job))
+            key = derive_unique_key(name, encode_payload(job))
         else:
             key = validate_unique_key(unique_key)
         hold = 0.0 if unique_for is None else to_seconds(unique_for, name="unique_for")
-        return NewJob(
-            job_id=new.job_id,
-            job_name=new.job_name,
-            raw=with_unique_key(new.raw, key),
-            delay=new.delay,
-            queue=new.queue,
-            priority=new.priority,
-            unique_key=key,
-            unique_for=hold,
-            limit_key=new.limit_key,
-        )
+        return key, hold
 
     def many(
         self,
@@ -224,18 +227,24 @@ class JobBuilder:
             if text is None:
                 # Once per distinct name: the bulk path stays one dict lookup per job.
                 text = texts[validate_job_name(name)] = self._text_for(name, options, delay_s)
-            new = NewJob(
-                job_id=new_id,
-                job_name=name,
-                raw=self._encode(text, new_id, job, name),
-                delay=delay_s,
-                queue=queue,
-                priority=priority,
-                limit_key=limit_key,
-            )
+            raw = self._encode(text, new_id, job, name)
+            key, hold = None, 0.0
             if unique_key is not None or unique_for is not None:
-                new = self._unique(new, job, unique_key, unique_for)
-            batch.append(new)
+                key, hold = self._unique(name, job, unique_key, unique_for)
+                raw = with_unique_key(raw, key)
+            batch.append(
+                NewJob(
+                    job_id=new_id,
+                    job_name=name,
+                    raw=raw,
+                    delay=delay_s,
+                    queue=queue,
+                    priority=priority,
+                    unique_key=key,
+                    unique_for=hold,
+                    limit_key=limit_key,
+                )
+            )
         return batch
 
     def _text_for(self, name: str, options: JobOptions | None, delay_s: float) -> NewJobText:
