@@ -340,12 +340,13 @@ FOR UPDATE
 
 -- name: unique_take_many
 -- The keys no row holds yet, in one statement (a key a concurrent producer took
--- meanwhile inserts nothing: the engine settles those one by one).
+-- meanwhile inserts nothing: the engine settles those one by one). Arrays in binary, as
+-- enqueue_jobs's: cheaper to dump than text arrays (no quoting of each element).
 INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
 SELECT u.key, u.job_id,
        CASE WHEN u.hold_us > 0
             THEN now() + make_interval(secs => u.hold_us / 1000000.0) END
-FROM unnest(%(keys)s::text[], %(job_ids)s::text[], %(holds_us)s::bigint[])
+FROM unnest(%(keys)b::text[], %(job_ids)b::text[], %(holds_us)b::bigint[])
     AS u(key, job_id, hold_us)
 ORDER BY u.key
 ON CONFLICT (unique_key) DO NOTHING
