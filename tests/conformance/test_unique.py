@@ -67,6 +67,19 @@ async def test_a_duplicate_stores_nothing_and_returns_the_holder(client: Client)
     assert fresh.job_id != first
 
 
+async def test_a_batch_of_distinct_keys_one_held(backend: Backend) -> None:
+    # The one-statement bulk paths take every key or none: one held key sends the
+    # batch down the key-by-key path, which stores the others.
+    held = keyed()
+    await backend.enqueue([held])
+    batch = [keyed("invoice:1", unique_for=60.0), keyed(), keyed("invoice:2")]
+    ids = await backend.enqueue(batch)
+    assert ids == [batch[0].job_id, held.job_id, batch[2].job_id]
+    assert (await backend.counts()).queued == 3
+    again = await backend.enqueue([keyed("invoice:1"), keyed("invoice:2")])
+    assert again == [batch[0].job_id, batch[2].job_id]
+
+
 async def test_a_refused_id_takes_no_key(backend: Backend) -> None:
     # The one-statement fast paths insert the key's row before the job: a job refused
     # for its id must leave the key free (its row rolled back with it).

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from wg_core.backend import Attempt, Completion, NewJob
@@ -44,6 +45,22 @@ T = TypeVar("T")
 logger = logging.getLogger("wg.postgres")
 
 
+class _KeyHeld(Exception):
+    """A key of a batch had a row: roll back what the batch's statement took."""
+
+
+def _keyed_batch(jobs: Sequence[NewJob]) -> bool:
+    """Whether ``jobs`` are several jobs to queue now, without limit keys, each with a
+    unique key of its own (``enqueue_unique_jobs``'s batches)."""
+    keys = {job.unique_key for job in jobs}
+    return (
+        len(jobs) > 1
+        and len(keys) == len(jobs)
+        and None not in keys
+        and all(job.delay <= 0 and job.limit_key is None for job in jobs)
+    )
+
+
 class PostgresBackend(Listening):
     """Jobs in PostgreSQL tables ``{namespace}_jobs``, ``_scheduled``, ``_retry``,
     ``_dead`` (+ ``_workers``, ``_meta``).
@@ -62,6 +79,7 @@ class PostgresBackend(Listening):
             "claim",
             "enqueue_taken",
             "enqueue_unique_job",
+            "enqueue_unique_jobs",
             "claim_queues",
             "complete_counted",
             "complete_kept",
@@ -263,7 +281,32 @@ class PostgresBackend(Listening):
             if await self._enqueue_one("enqueue_unique_job", params):
                 self._signal()
                 return [job.job_id]
+        elif connection is None and _keyed_batch(jobs):
+            # Keys nobody holds: one statement too (enqueue_unique_jobs), in a
+            # transaction rolled back when a key has a row. Else the engine's path.
+            try:
+                await self._run(partial(self._enqueue_keyed, jobs))
+            except _KeyHeld:
+                pass
+            else:
+                self._signal()
+                return [job.job_id for job in jobs]
         return await super().enqueue(jobs, connection=connection)
+
+    async def _enqueue_keyed(self, jobs: Sequence[NewJob], session: SqlSession) -> None:
+        """Store ``jobs`` (see ``_keyed_batch``) and take their keys, or raise
+        ``_KeyHeld`` (storing nothing once the transaction is rolled back)."""
+        params = {
+            "raws": [job.raw for job in jobs],
+            "job_ids": [job.job_id for job in jobs],
+            "job_names": [job.job_name for job in jobs],
+            "queues": [job.queue for job in jobs],
+            "priorities": [job.priority for job in jobs],
+            "keys": [job.unique_key for job in jobs],
+            "holds_us": [micros(job.unique_for) for job in jobs],
+        }
+        if not await session.execute("enqueue_unique_jobs", params):
+            raise _KeyHeld
 
     async def _enqueue_one(self, block: str, params: dict[str, Any]) -> int:
         """Run ``block`` for one job on a pooled connection's kept cursor: the rows it

@@ -310,6 +310,37 @@ WITH taken AS (
 )
 SELECT pg_notify('{ns}_jobs', '') FROM added
 
+-- name: enqueue_unique_jobs
+-- A batch to queue now whose jobs each have a key of their own (the usual bulk unique
+-- enqueue) in one statement: every key's row, then the jobs only if every row went in
+-- (then one row returned, as enqueue_jobs). Otherwise the jobs are not inserted and the
+-- engine rolls the transaction back (the rows taken with it) and settles the batch key
+-- by key (sql/unique.py). Keys are inserted in key order, as unique_take_many's.
+WITH taken AS (
+    INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
+    SELECT k.key, k.job_id,
+           CASE WHEN k.hold_us > 0
+                THEN now() + make_interval(secs => k.hold_us / 1000000.0) END
+    FROM unnest(%(keys)b::text[], %(job_ids)b::text[], %(holds_us)b::bigint[])
+        AS k(key, job_id, hold_us)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM "{ns}_finished" WHERE job_id = ANY(%(job_ids)b::text[])
+    )
+    ORDER BY k.key
+    ON CONFLICT (unique_key) DO NOTHING
+    RETURNING 1
+), added AS (
+    INSERT INTO "{ns}_jobs" (job_json, job_id, job_name, queue, priority)
+    SELECT u.raw, u.job_id, u.job_name, u.queue, u.priority
+    FROM unnest(%(raws)b::text[], %(job_ids)b::text[], %(job_names)b::text[],
+                %(queues)b::text[], %(priorities)b::smallint[])
+        WITH ORDINALITY AS u(raw, job_id, job_name, queue, priority, ord)
+    WHERE (SELECT count(*) FROM taken) = cardinality(%(job_ids)b::text[])
+    ORDER BY u.ord
+    RETURNING 1
+)
+SELECT pg_notify('{ns}_jobs', '') FROM (SELECT 1 FROM added LIMIT 1) AS stored
+
 -- name: enqueue_scheduled
 INSERT INTO "{ns}_scheduled" (job_json, job_id, job_name, run_at, run_at_us, queue, priority)
 SELECT u.raw, u.job_id, u.job_name,
