@@ -16,7 +16,7 @@ from wg_core.backends.postgres.driver import check_url, load_psycopg, query, ref
 from wg_core.backends.postgres.listening import Listening
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.session import Row, SqlSession, micros
-from wg_core.backends.sql.unique import unique_hold
+from wg_core.backends.sql.unique import KeyHeld, keyed_batch, unique_hold
 from wg_core.backends.sql.verbs import kept_id_error, split_completions
 from wg_core.errors import (
     BackendConfigError,
@@ -43,22 +43,6 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
 T = TypeVar("T")
 
 logger = logging.getLogger("wg.postgres")
-
-
-class _KeyHeld(Exception):
-    """A key of a batch had a row: roll back what the batch's statement took."""
-
-
-def _keyed_batch(jobs: Sequence[NewJob]) -> bool:
-    """Whether ``jobs`` are several jobs to queue now, without limit keys, each with a
-    unique key of its own (``enqueue_unique_jobs``'s batches)."""
-    keys = {job.unique_key for job in jobs}
-    return (
-        len(jobs) > 1
-        and len(keys) == len(jobs)
-        and None not in keys
-        and all(job.delay <= 0 and job.limit_key is None for job in jobs)
-    )
 
 
 class PostgresBackend(Listening):
@@ -281,12 +265,12 @@ class PostgresBackend(Listening):
             if await self._enqueue_one("enqueue_unique_job", params):
                 self._signal()
                 return [job.job_id]
-        elif connection is None and _keyed_batch(jobs):
+        elif connection is None and keyed_batch(jobs):
             # Keys nobody holds: one statement too (enqueue_unique_jobs), in a
             # transaction rolled back when a key has a row. Else the engine's path.
             try:
                 await self._run(partial(self._enqueue_keyed, jobs))
-            except _KeyHeld:
+            except KeyHeld:
                 pass
             else:
                 self._signal()
@@ -295,7 +279,7 @@ class PostgresBackend(Listening):
 
     async def _enqueue_keyed(self, jobs: Sequence[NewJob], session: SqlSession) -> None:
         """Store ``jobs`` (see ``_keyed_batch``) and take their keys, or raise
-        ``_KeyHeld`` (storing nothing once the transaction is rolled back)."""
+        ``KeyHeld`` (storing nothing once the transaction is rolled back)."""
         params = {
             "raws": [job.raw for job in jobs],
             "job_ids": [job.job_id for job in jobs],
@@ -306,7 +290,7 @@ class PostgresBackend(Listening):
             "holds_us": [micros(job.unique_for) for job in jobs],
         }
         if not await session.execute("enqueue_unique_jobs", params):
-            raise _KeyHeld
+            raise KeyHeld
 
     async def _enqueue_one(self, block: str, params: dict[str, Any]) -> int:
         """Run ``block`` for one job on a pooled connection's kept cursor: the rows it

@@ -37,11 +37,29 @@ from typing import Any, Final
 from wg_core.backend import NewJob
 from wg_core.backends.sql.session import SqlSession, micros
 
-__all__ = ["take_unique_keys", "unique_hold"]
+__all__ = ["KeyHeld", "keyed_batch", "take_unique_keys", "unique_hold"]
 
 _TRIES: Final = 3
 """Reads of a key's row before giving up on a row that keeps vanishing (pruned between
 the read and the insert): each try is one read and one write."""
+
+
+class KeyHeld(Exception):
+    """A key of a batch had a row: roll back what the batch's one-statement fast path
+    took (``keyed_batch``), then settle the batch with ``take_unique_keys``."""
+
+
+def keyed_batch(jobs: Sequence[NewJob]) -> bool:
+    """Whether ``jobs`` are several jobs to queue now, without limit keys, each with a
+    unique key of its own: the batches a dialect may store by inserting every key's
+    row and the jobs at once, falling back (``KeyHeld``) when a key has a row."""
+    keys = {job.unique_key for job in jobs}
+    return (
+        len(jobs) > 1
+        and len(keys) == len(jobs)
+        and None not in keys
+        and all(job.delay <= 0 and job.limit_key is None for job in jobs)
+    )
 
 
 async def take_unique_keys(
