@@ -364,13 +364,13 @@ SELECT job_id FROM "{ns}_unique" WHERE unique_key = :key
 SELECT unique_key, job_id FROM "{ns}_unique" WHERE unique_key IN (:keys)
 
 -- name: unique_take_many
--- The keys no row holds yet, in one statement (rows: a JSON array of [key, job id,
+-- The keys no row holds yet, in one statement (rows_json: a JSON array of [key, job id,
 -- hold in microseconds]). WHERE true: SQLite's parser needs it before ON CONFLICT.
 INSERT INTO "{ns}_unique" (unique_key, job_id, hold_until)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
        CASE WHEN json_extract(value, '$[2]') > 0
             THEN :now_ms + json_extract(value, '$[2]') / 1000 END
-FROM json_each(:rows) WHERE true
+FROM json_each(:rows_json) WHERE true
 ON CONFLICT (unique_key) DO NOTHING
 
 -- name: unique_take

@@ -128,18 +128,16 @@ def unique_hold(job: NewJob) -> dict[str, Any]:
 
 
 def _new_holds(firsts: dict[str, NewJob], keys: list[str]) -> dict[str, Any]:
-    """``unique_take_many``'s parameters: columns (PostgreSQL), rows (SQLite binds
-    them as JSON) or rows as JSON text (MySQL)."""
+    """``unique_take_many``'s parameters: columns (PostgreSQL) or rows as JSON text
+    (SQLite, MySQL)."""
     jobs = [firsts[key] for key in keys]
     holds = [micros(job.unique_for) for job in jobs]
     ids = [job.job_id for job in jobs]
-    rows = [list(row) for row in zip(keys, ids, holds, strict=True)]
     return {
         "keys": keys,
         "job_ids": ids,
         "holds_us": holds,
-        "rows": rows,
-        "rows_json": json.dumps(rows, ensure_ascii=False),
+        "rows_json": json.dumps(list(zip(keys, ids, holds, strict=True)), ensure_ascii=False),
     }
 
 

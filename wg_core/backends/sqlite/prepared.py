@@ -153,6 +153,8 @@ def _arguments(
             values.extend(chunk)
             if size < statement.width:
                 values.extend([chunk[-1]] * (statement.width - size))
+        elif kind == _JSON and isinstance(value, str):  # already JSON text
+            values.append(value)
         elif kind == _JSON or isinstance(value, list | tuple):
             values.append(_json_array(value))
         else:
