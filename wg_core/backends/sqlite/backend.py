@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, Self, TypeVar
 from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.sql.schema import SQLITE_COLUMNS, SQLITE_V3_COLUMNS
 from wg_core.backends.sql.session import Body, SqlSession, drive, micros
+from wg_core.backends.sql.unique import unique_hold
 from wg_core.backends.sql.verbs import split_completions
 from wg_core.backends.sqlite.claiming import SqliteClaims
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
@@ -327,6 +328,38 @@ class SqliteBackend(SqliteClaims):
         return False  # a busy database was already waited for (busy_timeout)
 
     # -- producing -----------------------------------------------------------------------
+
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[str]:
+        """Store ``jobs`` (the engine's ``enqueue``). One job to queue now with a unique
+        key nobody holds (the one-at-a-time unique producer's call) skips the engine's
+        general path: the key's row and the job in one unit of the writer (its own
+        transaction, or a savepoint of the group commit it shares)."""
+        job = jobs[0] if len(jobs) == 1 else None
+        if (
+            connection is None
+            and job is not None
+            and job.unique_key is not None
+            and job.delay <= 0
+            and job.limit_key is None
+            and await self._run(partial(self._enqueue_unique_one, job))
+        ):
+            self._signal()
+            return [job.job_id]
+        # Else (a key with a row: held, or to be taken over) the general path.
+        return await super().enqueue(jobs, connection=connection)
+
+    async def _enqueue_unique_one(self, job: NewJob, session: SqlSession) -> bool:
+        """Take ``job``'s key if no row holds it and store ``job``: False (nothing
+        stored) if the key has a row. An id already stored raises ``DuplicateJobError``,
+        which rolls the key's row back with the unit."""
+        assert isinstance(session, SqliteSession)
+        params = {**unique_hold(job), "now_ms": session.now_ms}
+        if not session.connection.execute(self._sql["unique_take"], params).rowcount:
+            return False
+        await self._insert(session, "enqueue_jobs", [job])
+        return True
 
     async def _insert(self, session: SqlSession, block: str, jobs: Sequence[NewJob]) -> None:
         assert isinstance(session, SqliteSession)
