@@ -140,23 +140,31 @@ class JobBuilder:
         new_id = new_job_id() if job_id is None else validate_job_id(job_id)
         limit = validate_limit_key(limit_key)
         raw = self._encode(text, new_id, job, name)
-        if unique_key is None and unique_for is None:
-            return NewJob(
-                job_id=new_id,
-                job_name=name,
-                raw=raw,
-                delay=delay_s,
-                queue=queue,
-                priority=priority,
-                limit_key=limit,
-            )
-        # One NewJob built, not two: a bulk enqueue of unique jobs does this per job.
-        key, hold = self._unique(name, job, unique_key, unique_for)
+        return self._new_job(
+            (new_id, name, raw, delay_s, queue, priority, limit), job, unique_key, unique_for
+        )
+
+    @classmethod
+    def _new_job(
+        cls,
+        fields: tuple[str, str, str, float, str, int, str | None],
+        job: Any,
+        unique_key: UniqueKey | None,
+        unique_for: Duration | None,
+    ) -> NewJob:
+        """The NewJob of ``fields`` (id, name, envelope, delay, queue, priority, limit
+        key), holding its unique key if it has one (the key also written into its
+        envelope): one NewJob built per job, as a bulk enqueue builds thousands."""
+        job_id, name, raw, delay, queue, priority, limit = fields
+        key, hold = None, 0.0
+        if unique_key is not None or unique_for is not None:
+            key, hold = cls._unique(name, job, unique_key, unique_for)
+            raw = with_unique_key(raw, key)
         return NewJob(
-            job_id=new_id,
+            job_id=job_id,
             job_name=name,
-            raw=with_unique_key(raw, key),
-            delay=delay_s,
+            raw=raw,
+            delay=delay,
             queue=queue,
             priority=priority,
             unique_key=key,
@@ -228,23 +236,8 @@ class JobBuilder:
                 # Once per distinct name: the bulk path stays one dict lookup per job.
                 text = texts[validate_job_name(name)] = self._text_for(name, options, delay_s)
             raw = self._encode(text, new_id, job, name)
-            key, hold = None, 0.0
-            if unique_key is not None or unique_for is not None:
-                key, hold = self._unique(name, job, unique_key, unique_for)
-                raw = with_unique_key(raw, key)
-            batch.append(
-                NewJob(
-                    job_id=new_id,
-                    job_name=name,
-                    raw=raw,
-                    delay=delay_s,
-                    queue=queue,
-                    priority=priority,
-                    unique_key=key,
-                    unique_for=hold,
-                    limit_key=limit_key,
-                )
-            )
+            fields = (new_id, name, raw, delay_s, queue, priority, limit_key)
+            batch.append(self._new_job(fields, job, unique_key, unique_for))
         return batch
 
     def _text_for(self, name: str, options: JobOptions | None, delay_s: float) -> NewJobText:
