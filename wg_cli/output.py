@@ -11,14 +11,14 @@ version goes up when what a document means changes (docs/cli.md keeps the histor
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 import typer
 from rich.console import Console
 
 from wg_cli.durations import rfc3339
-from wg_cli.settings import Settings
+from wg_cli.settings import OutputFormat, Settings
 from wg_core import JobInfo, QueueInfo, WorkerInfo
 from wg_core.backend import Progress
 
@@ -173,3 +173,31 @@ def print_ids(ids: Iterable[str]) -> None:
     """One id per line (``-o id``)."""
     for job_id in ids:
         typer.echo(job_id)
+
+
+T = TypeVar("T")
+
+
+def emit_listing(
+    settings: Settings,
+    key: str,
+    items: Sequence[T],
+    *,
+    to_document: Callable[[T], dict[str, Any]],
+    to_id: Callable[[T], str],
+    empty: str,
+    table: Callable[[Sequence[T]], Any],
+) -> None:
+    """Print a listing as ``-o`` asks: one JSON document with the items under ``key``,
+    a JSON line each, their ids, or a table (``empty``, dimmed, when there is none)."""
+    if settings.output is OutputFormat.JSON:
+        emit(document(settings, **{key: [to_document(item) for item in items]}))
+    elif settings.output is OutputFormat.JSONL:
+        for item in items:
+            emit_line(to_document(item))
+    elif settings.output is OutputFormat.ID:
+        print_ids(to_id(item) for item in items)
+    elif not items:
+        stdout_console().print(empty, style="dim")
+    else:
+        stdout_console().print(table(items))

@@ -4,6 +4,7 @@ counts it when a job is claimed (``wg_core.limits``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +14,7 @@ from wg_cli.app import app
 from wg_cli.commands.common import queue_arg
 from wg_cli.durations import format_duration, parse_duration
 from wg_cli.errors import CliError, ExitCode
-from wg_cli.output import document, emit, emit_line, print_ids, stdout_console
+from wg_cli.output import document, emit, emit_line, emit_listing, print_ids, stdout_console
 from wg_cli.session import run
 from wg_cli.settings import JsonOpt, NamespaceOpt, OutputFormat, OutputOpt, UrlOpt, resolve
 from wg_core import Client, QueueLimit
@@ -66,7 +67,7 @@ def limit_document(limit: QueueLimit) -> dict[str, Any]:
     }
 
 
-def limits_table(limits: list[QueueLimit]) -> Table:
+def limits_table(limits: Sequence[QueueLimit]) -> Table:
     """The limits with their use, one row per queue."""
     table = Table(title="Queue limits", title_justify="left")
     for column in ("queue", "concurrency", "running", "rate", "started", "per key"):
@@ -159,18 +160,15 @@ def limit_ls(
     async def body(client: Client) -> list[QueueLimit]:
         return await client.limits()
 
-    found = run(settings, body)
-    if settings.output is OutputFormat.JSON:
-        emit(document(settings, limits=[limit_document(limit) for limit in found]))
-    elif settings.output is OutputFormat.JSONL:
-        for limit in found:
-            emit_line(limit_document(limit))
-    elif settings.output is OutputFormat.ID:
-        print_ids(limit.queue for limit in found)
-    elif not found:
-        stdout_console().print(f"No queue limits in namespace {settings.namespace!r}.", style="dim")
-    else:
-        stdout_console().print(limits_table(found))
+    emit_listing(
+        settings,
+        "limits",
+        run(settings, body),
+        to_document=limit_document,
+        to_id=lambda limit: limit.queue,
+        empty=f"No queue limits in namespace {settings.namespace!r}.",
+        table=limits_table,
+    )
 
 
 @limit_app.command("clear")

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from wg_cli.app import app
 from wg_cli.durations import format_age, rfc3339
-from wg_cli.output import document, emit, emit_line, print_ids, stdout_console
+from wg_cli.output import document, emit, emit_line, emit_listing
 from wg_cli.session import run
 from wg_cli.settings import JsonOpt, NamespaceOpt, OutputFormat, OutputOpt, UrlOpt, resolve
 from wg_core import Client, PeriodicInfo
@@ -79,20 +79,15 @@ def periodic_ls(
     async def body(client: Client) -> list[PeriodicInfo]:
         return await client.periodic_entries()
 
-    entries = run(settings, body)
-    if settings.output is OutputFormat.JSON:
-        emit(document(settings, periodic=[periodic_document(entry) for entry in entries]))
-    elif settings.output is OutputFormat.JSONL:
-        for entry in entries:
-            emit_line(periodic_document(entry))
-    elif settings.output is OutputFormat.ID:
-        print_ids(entry.name for entry in entries)
-    elif not entries:
-        stdout_console().print(
-            Text("No periodic entries: pools register theirs when they start.", "dim")
-        )
-    else:
-        stdout_console().print(periodic_table(entries))
+    emit_listing(
+        settings,
+        "periodic",
+        run(settings, body),
+        to_document=periodic_document,
+        to_id=lambda entry: entry.name,
+        empty="No periodic entries: pools register theirs when they start.",
+        table=periodic_table,
+    )
 
 
 @periodic_app.command("run")
