@@ -4,6 +4,8 @@
 ``redis://``, ``rediss://``  ``RedisBackend``   (``wg[redis]``)
 ``redis+sentinel://``,
 ``rediss+sentinel://``       ``RedisBackend`` through Sentinel (``wg[redis]``)
+``redis+cluster://``,
+``rediss+cluster://``        ``RedisBackend`` on Redis Cluster (``wg[redis]``)
 ``postgres://``,
 ``postgresql://``            ``PostgresBackend`` (``wg[postgres]``)
 ``mysql://``                 ``MySqlBackend``    (``wg[mysql]``)
@@ -35,6 +37,8 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "rediss": ("wg_core.backends.redis", "RedisBackend"),
     "redis+sentinel": ("wg_core.backends.redis", "RedisBackend"),
     "rediss+sentinel": ("wg_core.backends.redis", "RedisBackend"),
+    "redis+cluster": ("wg_core.backends.redis", "RedisBackend"),
+    "rediss+cluster": ("wg_core.backends.redis", "RedisBackend"),
     "postgres": ("wg_core.backends.postgres", "PostgresBackend"),
     "postgresql": ("wg_core.backends.postgres", "PostgresBackend"),
     "mysql": ("wg_core.backends.mysql", "MySqlBackend"),

@@ -1,15 +1,20 @@
 """Test backends: one factory per backend name, a fresh namespace per test.
 
 Server URLs come from ``WG_TEST_REDIS_URL``, ``WG_TEST_POSTGRES_URL`` and
-``WG_TEST_MYSQL_URL`` (defaults: the local servers of this project's machines). A
+``WG_TEST_MYSQL_URL`` (defaults: the local servers of this project's machines).
+``WG_TEST_CLUSTER`` adds the backend ``redis-cluster`` (off by default: it starts six
+servers): ``1`` for a private 6-node Redis Cluster started once per test process
+(chaos/clusters.py, stopped by pid at exit), or a ``redis+cluster://`` URL. A
 backend whose server is unreachable is skipped with the reason on a laptop, and fails
 the run when ``CI=true``. A backend whose module does not exist yet is skipped.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +26,11 @@ import pytest
 from wg_core.backend import Backend
 from wg_core.errors import BackendUnavailableError
 
-ALL_BACKENDS = ("memory", "sqlite", "redis", "postgres", "mysql")
+_CLUSTER = os.environ.get("WG_TEST_CLUSTER", "")
+
+ALL_BACKENDS: tuple[str, ...] = ("memory", "sqlite", "redis", "postgres", "mysql")
+if _CLUSTER:
+    ALL_BACKENDS += ("redis-cluster",)
 
 URLS = {
     "redis": os.environ.get("WG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -33,6 +42,7 @@ _MODULES = {
     "memory": ("wg_core.backends.memory", "MemoryBackend"),
     "sqlite": ("wg_core.backends.sqlite", "SqliteBackend"),
     "redis": ("wg_core.backends.redis", "RedisBackend"),
+    "redis-cluster": ("wg_core.backends.redis", "RedisBackend"),
     "postgres": ("wg_core.backends.postgres", "PostgresBackend"),
     "mysql": ("wg_core.backends.mysql", "MySqlBackend"),
 }
@@ -43,8 +53,30 @@ def fresh_namespace() -> str:
     return "t" + uuid.uuid4().hex[:12]
 
 
+_started_cluster: list[str] = []
+
+
+def cluster_url() -> str:
+    """The ``redis+cluster://`` URL of ``WG_TEST_CLUSTER``: the private cluster of this
+    process, started on first use."""
+    if _CLUSTER != "1":
+        return _CLUSTER
+    if not _started_cluster:
+        from chaos.clusters import RedisClusterSet
+
+        directory = tempfile.TemporaryDirectory(prefix="wg-cluster-")
+        deployment = RedisClusterSet(Path(directory.name))
+        atexit.register(directory.cleanup)
+        atexit.register(deployment.stop)  # runs first: the nodes, by pid
+        deployment.start()
+        _started_cluster.append(deployment.url())
+    return _started_cluster[0]
+
+
 def backend_url(name: str, tmp_path: Path) -> str:
     """The URL a test process (e.g. a worker subprocess) uses for backend ``name``."""
+    if name == "redis-cluster":
+        return cluster_url()
     if name == "sqlite":
         return f"sqlite:{tmp_path / 'wg.db'}"
     if name == "memory":

@@ -41,7 +41,7 @@ from wg_core.backends.redis.periodic import RedisPeriodic
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.signals import Signals
 from wg_core.backends.redis.transport import Transport
-from wg_core.errors import BackendError, DuplicateJobError, WgError
+from wg_core.errors import BackendError, ConfigError, DuplicateJobError, WgError
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
 
@@ -59,7 +59,8 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
     """wg's backend on Redis ≥ 6.2. See the package docstring for the guarantees.
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as
-    redis-py reads them). ``hash_tag``: name keys ``{ns}:…`` so that the namespace lives
+    redis-py reads them), ``redis+sentinel://`` (sentinel.py) or ``redis+cluster://``
+    (cluster.py; the hash tag is then always on). ``hash_tag``: name keys ``{ns}:…`` so that the namespace lives
     in one Redis Cluster slot; ``?hash_tag=true`` in the URL does the same, for the CLI
     and TUI. ``socket_timeout`` bounds every non-blocking command.
     """
@@ -85,8 +86,6 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         self._given_url = url
         url, url_hash_tag = split_hash_tag(url)
         self.namespace: Final = validate_namespace(namespace)
-        self._hash_tag = hash_tag or url_hash_tag
-        self._keys = Keys.for_namespace(self.namespace, hash_tag=self._hash_tag)
         self._transport = Transport(
             url,
             self.namespace,
@@ -95,6 +94,17 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
             connect_timeout=connect_timeout,
             max_connections=max_connections,
         )
+        self._hash_tag = hash_tag or url_hash_tag
+        if self._transport.clustered:
+            if url != self._given_url and not url_hash_tag:
+                raise ConfigError(
+                    "hash_tag=false cannot be used with Redis Cluster: a namespace's keys "
+                    "must share one slot there"
+                )
+            # On a cluster every script's keys must share a slot: the namespace's tag.
+            self._hash_tag = True
+        self._keys = Keys.for_namespace(self.namespace, hash_tag=self._hash_tag)
+        self._transport.slot_key = self._keys.meta
         self._claims = BlockingClaims(self._transport, self._keys, self.release)
         self._signals = Signals(self._transport, self._keys, cancel=False)
         self._cancel_signals = Signals(self._transport, self._keys, cancel=True)

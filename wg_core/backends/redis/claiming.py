@@ -110,9 +110,12 @@ class _Doorbell:
     once the claim's connection id is known; ``stop`` ends it, and returns only once
     nothing it sent can reach that connection any more."""
 
-    def __init__(self, transport: Transport, claim_id: int) -> None:
+    def __init__(self, transport: Transport, claim_id: int, client: Any, blocking: Any) -> None:
         self._transport = transport
         self._claim_id = claim_id
+        # The claim's server's clients (on a cluster, of the namespace slot's master).
+        self._client = client
+        self._blocking = blocking
         self._bell_id: int | None = None
         self._claim_done = False
         self._ringing = False
@@ -122,9 +125,8 @@ class _Doorbell:
         self._task = asyncio.ensure_future(self._run(streams, ids, timeout))
 
     async def _run(self, streams: Sequence[str], ids: Sequence[str], timeout: float) -> None:
-        blocking: Any = self._transport.blocking
-        client: Any = self._transport.client
-        if blocking is None or client is None:
+        blocking, client = self._blocking, self._client
+        if self._transport.closing:
             return
         pool = blocking.connection_pool
         try:
@@ -183,8 +185,8 @@ class _Doorbell:
         task = self._task
         if task is None or task.done():
             return
-        client: Any = self._transport.client
-        if not self._ringing and self._bell_id is not None and client is not None:
+        client: Any = self._client
+        if not self._ringing and self._bell_id is not None and not self._transport.closing:
             with contextlib.suppress(Exception):
                 await client.execute_command("CLIENT", "UNBLOCK", self._bell_id)
         if self._bell_id is None and not self._ringing:
@@ -267,8 +269,7 @@ class BlockingClaims:
         timeout: float,
     ) -> tuple[bool, list[Attempt]]:
         transport = self._transport
-        blocking: Any = transport.blocking
-        client: Any = transport.client
+        client, blocking = await transport.slot_clients()
         lane = transport.lane
         if blocking is None or client is None or lane is None:
             raise BackendError("the Redis backend is not open: call open() first")
@@ -298,7 +299,7 @@ class BlockingClaims:
                 await connection.send_packed_command(packed, check_health=False)
                 replies.append(await read_reply(connection))
                 if fast and isinstance(replies[0], int):
-                    doorbell = _Doorbell(transport, replies[0])
+                    doorbell = _Doorbell(transport, replies[0], client, blocking)
                     doorbell.start(plan.wakes, wake_ids, timeout)
                 while len(replies) < expected:
                     replies.append(await read_reply(connection))
@@ -387,7 +388,7 @@ class BlockingClaims:
     async def block_until_pushed(self, key: str, timeout: float) -> None:
         """Wait until ``key`` (a list) is non-empty, without taking anything from it."""
         transport = self._transport
-        blocking: Any = transport.blocking
+        blocking: Any = (await transport.slot_clients())[1]
         if blocking is None:
             raise BackendError("the Redis backend is not open: call open() first")
         try:

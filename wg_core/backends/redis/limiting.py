@@ -254,7 +254,7 @@ class RedisLimits(RedisListing):
     async def _wait_for_wakes(self, wakes: dict[str, str], timeout: float) -> None:
         """``XREAD BLOCK`` on the wake streams from their last ids, up to ``timeout``."""
         transport = self._transport
-        blocking: Any = transport.blocking
+        blocking: Any = (await transport.slot_clients())[1]
         if blocking is None:
             raise BackendError("the Redis backend is not open: call open() first")
         streams, ids = list(wakes), list(wakes.values())

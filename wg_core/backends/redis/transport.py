@@ -5,6 +5,11 @@
 * **Plain commands** (admin reads, ``destroy``) use redis-py's client and its pool.
 * **Blocking claims** have a client (and pool) of their own, so that a waiting BLMOVE
   never holds a connection that a script call needs (``claiming.py`` uses it).
+* **Redis Cluster** (``redis+cluster://``): plain commands and script calls go through
+  redis-py's ``RedisCluster``, which routes each by its keys' slot and follows
+  ``MOVED``; what needs one connection to the server that owns the namespace's slot
+  (blocking claims, ``CLIENT UNBLOCK``, ``MULTI`` reads) uses a client of that master
+  (``slot_clients``), found again after a failover moves the slot.
 * **Errors**: redis-py's own command retries are switched off, because re-sending a
   claim whose reply was lost would leave jobs leased to nobody; calls that are safe to
   repeat are retried once on a fresh connection, the rest raise
@@ -25,11 +30,13 @@ from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
+from wg_core.backends.redis.cluster import ClusterUrl, is_cluster_url, parse_cluster_url
 from wg_core.backends.redis.scripts import Script
 from wg_core.backends.redis.sentinel import SentinelUrl, is_sentinel_url, parse_sentinel_url
 from wg_core.errors import (
@@ -138,6 +145,22 @@ class Lane:
             self._stale |= self._busy
 
 
+class ClusterLane(Lane):
+    """Script calls on a Redis Cluster: through ``RedisCluster.execute_command``, which
+    sends each to the master of its keys' slot (and ``SCRIPT LOAD`` to every master)."""
+
+    def __init__(self, client: RedisCluster) -> None:  # noqa: D107 - no pool to take from
+        self._client = client
+        self.idle = []
+
+    async def execute(self, *args: Any) -> Any:
+        """Send one command to the master of its keys and read its reply."""
+        return await self._client.execute_command(*args)
+
+    async def disconnect(self, *, in_use: bool = False) -> None:
+        """Nothing to drop: the cluster client reconnects each node itself."""
+
+
 async def read_reply(connection: Any) -> Any:
     """The next reply of a pipeline on ``connection``; an error reply is returned, not
     raised, so that the replies after it can still be read."""
@@ -157,8 +180,22 @@ _REFUSALS: Final = ("NOAUTH", "WRONGPASS", "NOPERM", "DB index is out of range",
 _TRANSIENT: Final = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING")
 
 
+# Errors of a cluster whose slots are moving (a failover, a resharding): a later call,
+# once the slot map is read again, reaches the slot's new master.
+_CLUSTER_MOVING: Final = (
+    redis_errors.MovedError,
+    redis_errors.AskError,
+    redis_errors.TryAgainError,
+    redis_errors.ClusterDownError,
+    redis_errors.MasterDownError,
+)
+
+
 def _changing_roles(exc: BaseException) -> bool:
-    """Whether ``exc`` is an error reply of a server changing roles (``_TRANSIENT``)."""
+    """Whether ``exc`` is an error reply of a server changing roles (``_TRANSIENT``), or
+    of a cluster moving a slot."""
+    if isinstance(exc, _CLUSTER_MOVING):
+        return True
     return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(_TRANSIENT)
 
 
@@ -202,8 +239,11 @@ class Transport:
         max_connections: int | None,
     ) -> None:
         self._sentinel: SentinelUrl | None = None
+        self._cluster: ClusterUrl | None = None
         if is_sentinel_url(url):
             self._sentinel = parse_sentinel_url(url)
+        elif is_cluster_url(url):
+            self._cluster = parse_cluster_url(url)
         else:
             check_url(url)
         self._manager: Sentinel | None = None  # the clients of the sentinels, made once
@@ -217,16 +257,24 @@ class Transport:
         self.client: aioredis.Redis | None = None
         self.lane: Lane | None = None
         self.blocking: aioredis.Redis | None = None
+        # On a cluster: the master owning the namespace's slot, and a plain and a blocking
+        # client of it; ``_slot_moved`` says to ask the cluster again.
+        self.slot_key: str | None = None
+        self._slot_node: str | None = None
+        self._slot_plain: aioredis.Redis | None = None
+        self._slot_moved = False
         self.closing = False
         self._open_lock = asyncio.Lock()
 
     # -- connections ---------------------------------------------------------------------
 
-    def connect(self) -> aioredis.Redis:
-        """A new redis-py client (and pool) for this URL, with wg's settings; through
-        Sentinel, a client of the service's master that asks the sentinels where it is
-        on every new connection."""
-        options: dict[str, Any] = dict(
+    @property
+    def clustered(self) -> bool:
+        """Whether the URL names a Redis Cluster."""
+        return self._cluster is not None
+
+    def _options(self) -> dict[str, Any]:
+        return dict(
             decode_responses=True,
             # Stored text that is not UTF-8 (another program's bytes) must reach the worker,
             # which buries it, instead of failing every claim; it is written back byte for
@@ -240,9 +288,61 @@ class Transport:
             socket_timeout=None,
             socket_keepalive=True,
             socket_connect_timeout=self._connect_timeout,
-            max_connections=self._max_connections,
             retry=Retry(NoBackoff(), 0),
         )
+
+    def _connect_cluster(self, found: ClusterUrl) -> Any:
+        """A ``RedisCluster`` over the URL's startup nodes. Its own retries are off, as
+        for a single server (a claim sent twice would lease jobs to nobody); it still
+        follows ``MOVED`` and ``ASK`` replies, which say the command did not run."""
+        options = self._options()
+        if self._max_connections is not None:
+            options["max_connections"] = self._max_connections
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in found.nodes],
+            **options,
+            **found.client_options(),
+        )
+
+    def _connect_node(self, host: str, port: int) -> aioredis.Redis:
+        """A plain client of one node of the cluster."""
+        assert self._cluster is not None
+        options = self._options()
+        options["max_connections"] = self._max_connections
+        return aioredis.Redis(host=host, port=port, **options, **self._cluster.client_options())
+
+    async def slot_clients(self) -> tuple[Any, Any]:
+        """A plain and a blocking client of the server that holds the namespace: the
+        backend's own on a single server, on a cluster clients of the master that owns
+        the namespace's slot now (asked again after a call met a moving slot)."""
+        if self._cluster is None:
+            return self.client, self.blocking
+        cluster: Any = self.client
+        if cluster is None or self.slot_key is None:
+            return None, None
+        if self._slot_moved:
+            self._slot_moved = False
+            await self.guard(lambda: cluster.nodes_manager.initialize(), idempotent=True)
+        node = cluster.get_node_from_key(self.slot_key)
+        if node.name != self._slot_node or self._slot_plain is None:
+            old = (self._slot_plain, self.blocking)
+            self._slot_node = node.name
+            self._slot_plain = self._connect_node(node.host, node.port)
+            self.blocking = self._connect_node(node.host, node.port)
+            for client in old:
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+        return self._slot_plain, self.blocking
+
+    def connect(self) -> Any:
+        """A new redis-py client (and pool) for this URL, with wg's settings; through
+        Sentinel, a client of the service's master that asks the sentinels where it is
+        on every new connection."""
+        if self._cluster is not None:
+            return self._connect_cluster(self._cluster)
+        options = self._options()
+        options["max_connections"] = self._max_connections
         if self._sentinel is None:
             client: aioredis.Redis = aioredis.Redis.from_url(self.url, **options)
             return client
@@ -279,14 +379,24 @@ class Transport:
                 await client.aclose()
                 raise
             self.client = client
+            if self._cluster is not None:
+                self.lane = ClusterLane(client)
+                self._slot_node = None
+                return  # the slot's clients are made on first use (slot_clients)
             # With a cap on connections, keeping some out of the pool could starve the
             # plain commands: then every call gives its connection back.
             self.lane = Lane(client, keep=_LANE_KEEP if self._max_connections is None else 0)
             self.blocking = self.connect()
 
-    async def _check_server(self, client: aioredis.Redis) -> None:
+    async def _check_server(self, client: Any) -> None:
+        # On a cluster, every master answers: the oldest one decides.
+        masters = {"target_nodes": RedisCluster.PRIMARIES} if self.clustered else {}
         try:
-            info: dict[str, Any] = await self.guard(lambda: client.info("server"), idempotent=True)
+            info: dict[str, Any] = await self.guard(
+                lambda: client.info("server", **masters), idempotent=True
+            )
+            if self.clustered:
+                info = min(info.values(), key=lambda i: _parse_version(i["redis_version"]))
         except BackendError as exc:
             if isinstance(exc, BackendUnavailableError | BackendConfigError):
                 raise
@@ -302,15 +412,17 @@ class Transport:
                 f"{floor} or newer (RPOP with a count, BLMOVE, ZADD XX)"
             )
         try:
-            config: dict[Any, Any] = await client.config_get("maxmemory-policy")
+            config: dict[Any, Any] = await client.config_get("maxmemory-policy", **masters)
         except redis_errors.ResponseError:
             # CONFIG is often disabled or renamed on managed Redis: nothing to check.
             _log.debug("cannot read maxmemory-policy at %s", self.display_url)
             return
         except redis_errors.RedisError as exc:
             raise self.translate(exc) from exc
-        policy = config.get("maxmemory-policy")
-        if policy is not None and policy != "noeviction":
+        # A cluster answers one setting per master when they differ.
+        settings = config.values() if all(isinstance(v, dict) for v in config.values()) else ()
+        found = {config.get("maxmemory-policy")} | {c.get("maxmemory-policy") for c in settings}
+        for policy in sorted(p for p in found if p is not None and p != "noeviction"):
             _log.warning(
                 "Redis at %s has maxmemory-policy=%s: under memory pressure it may silently "
                 "delete queued jobs; set it to noeviction",
@@ -324,8 +436,11 @@ class Transport:
         self.closing = True
         client, blocking, lane = self.client, self.blocking, self.lane
         self.client = self.blocking = self.lane = None
+        slot_plain, self._slot_plain, self._slot_node = self._slot_plain, None, None
         if blocking is not None:
             await blocking.aclose()
+        if slot_plain is not None:
+            await slot_plain.aclose()
         if client is not None and lane is not None:
             with contextlib.suppress(Exception):
                 await give_back(lane)
@@ -351,6 +466,14 @@ class Transport:
         """Close every idle connection (the server restarted or the network dropped);
         ``in_use``: every connection (a failover: the server they reach is no longer
         the master, and one that only reads would never notice)."""
+        if self._cluster is not None:
+            # The cluster client reconnects its nodes itself; the slot's own clients are
+            # made again once the cluster says where the slot is now.
+            self._slot_moved = True
+            for client in (self._slot_plain, self.blocking):
+                if client is not None:
+                    await client.connection_pool.disconnect(inuse_connections=in_use)
+            return
         for client in (self.client, self.blocking):
             if client is not None:
                 await client.connection_pool.disconnect(
@@ -365,9 +488,17 @@ class Transport:
         """The wg error for a driver error, its message scrubbed of the URL's secrets."""
         where = self.display_url
         reason = scrub_secrets(str(exc), self.url)
+        if isinstance(exc, _CLUSTER_MOVING):
+            self._slot_moved = True  # the slot's own clients must ask where it is now
         if _refuses_config(exc):
             return BackendConfigError(f"Redis at {where} refuses this configuration: {reason}")
-        if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError | OSError):
+        if isinstance(
+            exc,
+            redis_errors.ConnectionError
+            | redis_errors.TimeoutError
+            | OSError
+            | redis_errors.RedisClusterException,
+        ):
             return BackendUnavailableError(f"Redis at {where} is unreachable: {reason}")
         if _changing_roles(exc):
             return BackendUnavailableError(f"Redis at {where} is not writable now: {reason}")
@@ -388,7 +519,12 @@ class Transport:
         try:
             async with asyncio.timeout(limit):
                 return await call()
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+        except (
+            redis_errors.ConnectionError,
+            redis_errors.TimeoutError,
+            OSError,
+            redis_errors.RedisClusterException,  # no node reachable, a slot not served
+        ) as exc:
             # The server restarted or the network dropped: pooled idle connections are
             # as dead as this one, so drop them all and let the next call reconnect.
             await self.drop_idle_connections()
@@ -411,7 +547,7 @@ class Transport:
         try:
             async with asyncio.timeout(limit):
                 return await call()
-        except (redis_errors.RedisError, OSError) as exc:
+        except (redis_errors.RedisError, OSError, redis_errors.RedisClusterException) as exc:
             raise self.translate(exc) from exc
 
     async def command(self, *args: Any) -> Any:
@@ -420,10 +556,12 @@ class Transport:
         return await self.guard(lambda: client.execute_command(*args), idempotent=True)
 
     async def snapshot(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Several read commands in one MULTI, so that they see one consistent state."""
-        client: Any = self.ready()
+        """Several read commands in one MULTI, so that they see one consistent state (on
+        a cluster, on the master of the namespace's slot, which holds every key read)."""
+        self.ready()
 
         async def read() -> list[Any]:
+            client: Any = (await self.slot_clients())[0]
             async with client.pipeline(transaction=True) as pipe:
                 for command in commands:
                     pipe.execute_command(*command)
