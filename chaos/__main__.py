@@ -1,5 +1,6 @@
 """``python -m chaos run --backend sqlite --profile large --seed N [--scenario NAME]``;
-``python -m chaos failover [--jobs N --failovers K]`` (Redis Sentinel, chaos/failover.py).
+``python -m chaos failover [--jobs N --failovers K]`` (Redis Sentinel, chaos/failover.py);
+``python -m chaos cluster-failover [--jobs N --failovers K]`` (Redis Cluster, same module).
 
 Prints one verdict line per scenario and backend (seed included), then a Markdown
 table for docs/reliability.md; exits 1 if any pass criterion was violated.
@@ -70,7 +71,7 @@ def main() -> None:
     run.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     failover.add_parser(commands)
     args = parser.parse_args()
-    if args.command == "failover":
+    if args.command in ("failover", "cluster-failover"):
         sys.exit(asyncio.run(failover.run(args)))
     sys.exit(asyncio.run(_run(args)))
 

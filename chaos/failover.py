@@ -1,12 +1,15 @@
-"""Redis Sentinel failovers in the middle of a drain (issue 23).
+"""Redis Sentinel and Redis Cluster failovers in the middle of a drain (issue 23).
 
 ``python -m chaos failover [--jobs 5000] [--failovers 3] [--pools 3] [--workers 8]``
+``python -m chaos cluster-failover [same options]``
 
 A private deployment (chaos/sentinels.py: 1 master, 1 replica, 3 sentinels; the master
 runs with ``min-replicas-to-write 1``), ``--jobs`` jobs enqueued through the sentinels,
 ``--pools`` worker pools in this process draining them, and a ``SENTINEL FAILOVER``
 each time another share of the jobs has run. Every pool must follow each new master
-without a restart.
+without a restart. ``cluster-failover`` does the same on a private Redis Cluster
+(chaos/clusters.py: 3 masters, 3 replicas, ``min-replicas-to-write 1``) with a
+``CLUSTER FAILOVER`` on a replica of the master that holds the namespace's slot.
 
 It reports the longest pause between two job runs (what a failover costs the drain).
 Pass: 0 lost (every job ran and none is left stored), nothing stuck, and duplicates no
@@ -24,10 +27,12 @@ import random
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chaos.sentinels import SentinelSet, sentinel_set
+from chaos.clusters import cluster_set
+from chaos.sentinels import sentinel_set
 from wg_core import BackendUnavailableError, Client, WorkerPool, backend_from_url
 from wg_core.backend import StateCounts
 
@@ -64,8 +69,9 @@ async def _counts(url: str, namespace: str) -> StateCounts:
     raise RuntimeError("the master never answered")
 
 
-async def _drain(deployment: SentinelSet, args: argparse.Namespace) -> dict[str, Any]:
-    url, namespace = deployment.url(), "chaos_" + uuid.uuid4().hex[:8]
+async def _drain(
+    url: str, namespace: str, fail_over: Callable[[], object], args: argparse.Namespace
+) -> dict[str, Any]:
     client = await Client.connect(url, namespace)
     runs: collections.Counter[int] = collections.Counter()
     rng = random.Random(args.seed)
@@ -104,7 +110,7 @@ async def _drain(deployment: SentinelSet, args: argparse.Namespace) -> dict[str,
     try:
         for failover in range(1, args.failovers + 1):
             await ran(args.jobs * failover // (args.failovers + 1), within=120)
-            await asyncio.to_thread(deployment.failover)
+            await asyncio.to_thread(fail_over)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if len(runs) == args.jobs and (await _counts(url, namespace)).total == 0:
@@ -131,23 +137,35 @@ async def _drain(deployment: SentinelSet, args: argparse.Namespace) -> dict[str,
 
 async def run(args: argparse.Namespace) -> int:
     """Run the scenario, print its verdict line; 0 when it passed."""
-    with (
-        tempfile.TemporaryDirectory(prefix="wg-failover-") as directory,
-        sentinel_set(Path(directory)) as deployment,
-    ):
-        result = await _drain(deployment, args)
+    namespace = "chaos_" + uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="wg-failover-") as directory:
+        if args.command == "cluster-failover":
+            with cluster_set(Path(directory)) as cluster:
+
+                def fail_over() -> int:
+                    return cluster.failover(cluster.master_of(f"{{{namespace}}}:jobs"))
+
+                result = await _drain(cluster.url(), namespace, fail_over, args)
+        else:
+            with sentinel_set(Path(directory)) as sentinels:
+                result = await _drain(sentinels.url(), namespace, sentinels.failover, args)
     passed = result["lost"] == 0 and result["stuck"] == 0
     passed = passed and result["duplicates"] <= result["bound"]
     fields = " ".join(f"{name}={value}" for name, value in result.items())
-    print(f"{'PASS' if passed else 'FAIL'} sentinel-failover seed={args.seed} {fields}")
+    name = "cluster-failover" if args.command == "cluster-failover" else "sentinel-failover"
+    print(f"{'PASS' if passed else 'FAIL'} {name} seed={args.seed} {fields}")
     return 0 if passed else 1
 
 
 def add_parser(commands: Any) -> None:
-    """The ``failover`` command of ``python -m chaos``."""
-    parser = commands.add_parser("failover", help="Redis Sentinel failovers mid-drain")
-    parser.add_argument("--jobs", type=int, default=5000)
-    parser.add_argument("--failovers", type=int, default=3)
-    parser.add_argument("--pools", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=random.randrange(2**31))
+    """The ``failover`` and ``cluster-failover`` commands of ``python -m chaos``."""
+    for command, what in (
+        ("failover", "Redis Sentinel failovers mid-drain"),
+        ("cluster-failover", "Redis Cluster failovers (CLUSTER FAILOVER) mid-drain"),
+    ):
+        parser = commands.add_parser(command, help=what)
+        parser.add_argument("--jobs", type=int, default=5000)
+        parser.add_argument("--failovers", type=int, default=3)
+        parser.add_argument("--pools", type=int, default=3)
+        parser.add_argument("--workers", type=int, default=8)
+        parser.add_argument("--seed", type=int, default=random.randrange(2**31))

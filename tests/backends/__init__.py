@@ -56,10 +56,16 @@ def fresh_namespace() -> str:
 _started_cluster: list[str] = []
 
 
+def use_cluster(url: str) -> None:
+    """Make ``url`` the cluster of the backend ``redis-cluster`` in this process (a test
+    module's own cluster)."""
+    _started_cluster[:] = [url]
+
+
 def cluster_url() -> str:
-    """The ``redis+cluster://`` URL of ``WG_TEST_CLUSTER``: the private cluster of this
-    process, started on first use."""
-    if _CLUSTER != "1":
+    """The ``redis+cluster://`` URL of the backend ``redis-cluster``: ``WG_TEST_CLUSTER``'s,
+    or the private cluster of this process, started on first use."""
+    if _CLUSTER not in ("", "1"):
         return _CLUSTER
     if not _started_cluster:
         from chaos.clusters import RedisClusterSet

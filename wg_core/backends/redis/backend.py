@@ -60,9 +60,9 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as
     redis-py reads them), ``redis+sentinel://`` (sentinel.py) or ``redis+cluster://``
-    (cluster.py; the hash tag is then always on). ``hash_tag``: name keys ``{ns}:…`` so that the namespace lives
-    in one Redis Cluster slot; ``?hash_tag=true`` in the URL does the same, for the CLI
-    and TUI. ``socket_timeout`` bounds every non-blocking command.
+    (cluster.py; the hash tag is then always on). ``hash_tag``: name keys ``{ns}:…``
+    so that the namespace lives in one Redis Cluster slot; ``?hash_tag=true`` in the URL
+    does the same, for the CLI and TUI. ``socket_timeout`` bounds every non-blocking command.
     """
 
     supports_transactional_enqueue: Final = False  # Redis has no transaction to join

@@ -1,0 +1,257 @@
+"""Redis Cluster (issue 23): the ``redis+cluster://`` URL, a part of the conformance
+suite on a private 6-node cluster (3 masters, 3 replicas: chaos/clusters.py), where the
+namespaces' keys land, and a worker pool that follows a ``CLUSTER FAILOVER`` in the
+middle of a drain: nothing lost, duplicates no more than the jobs in flight.
+
+The whole conformance suite runs on a cluster with ``WG_TEST_CLUSTER=1`` (the backend
+``redis-cluster``, tests/backends/__init__.py); the larger failover scenario is
+``python -m chaos cluster-failover`` (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from chaos.clusters import RedisClusterSet, cluster_set
+from chaos.servers import ServerMissing
+from tests.backends import fresh_namespace, use_cluster
+from tests.conformance.conftest import twin  # noqa: F401  (the imported tests use it)
+from tests.conformance.test_cancel import (  # noqa: F401  (run here on a cluster too)
+    test_cancel_a_queued_job,
+    test_cancel_a_running_job_through_its_heartbeat,
+)
+from tests.conformance.test_contract import (  # noqa: F401
+    test_bury_keeps_the_job_with_its_error,
+    test_claim_is_fifo_and_returns_the_stored_text,
+    test_complete_deletes_counts_and_is_compare_and_set,
+    test_counts_get_and_list_cover_every_state,
+    test_delete_and_purge,
+    test_expired_leases_are_reclaimed_and_stale_writes_refused,
+    test_release_puts_jobs_back_at_the_front_unchanged,
+    test_retry_stores_the_new_envelope_until_due,
+    test_scheduled_jobs_wait_for_their_time,
+    test_waiting_claim_times_out_empty,
+)
+from tests.conformance.test_limits import (  # noqa: F401
+    test_concurrency_caps_running_jobs,
+    test_every_transition_frees_its_slot,
+)
+from tests.conformance.test_periodic import (  # noqa: F401
+    test_a_tick_is_claimed_once_and_only_newer_ticks_after_it,
+    test_fire_claims_the_tick_and_stores_its_job,
+)
+from tests.conformance.test_queue_admin import (  # noqa: F401
+    test_pausing_a_queue_skips_only_that_queue,
+    test_queues_lists_every_queue_with_its_counts_counters_and_pause,
+)
+from tests.conformance.test_queues import (  # noqa: F401
+    test_higher_priority_runs_first_within_a_queue,
+    test_queues_are_served_in_strict_order,
+)
+from tests.conformance.test_unique import (  # noqa: F401
+    client,
+    test_a_duplicate_stores_nothing_and_returns_the_holder,
+    test_retry_keeps_the_key_and_complete_frees_it,
+)
+from tests.servers import free_port
+from wg_core import Client, WorkerPool, backend_from_url
+from wg_core.backend import Backend, StateCounts
+from wg_core.errors import BackendUnavailableError, ConfigError
+
+pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def deployed(directory: Path) -> Iterator[RedisClusterSet]:
+    """A started cluster (skipped where redis-server is not installed)."""
+    try:
+        with cluster_set(directory) as started:
+            yield started
+    except ServerMissing as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSet]:
+    """One cluster for the module's tests (none of them fails over)."""
+    with deployed(tmp_path_factory.mktemp("cluster")) as started:
+        use_cluster(started.url())
+        yield started
+
+
+@pytest.fixture
+def backend_name() -> str:
+    """The imported conformance tests' backend kind (their ``twin`` is made from it)."""
+    return "redis-cluster"
+
+
+@pytest.fixture
+async def backend(deployment: RedisClusterSet) -> AsyncIterator[Backend]:
+    """A RedisBackend on the cluster."""
+    opened = backend_from_url(deployment.url(), fresh_namespace())
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        try:
+            await opened.destroy()
+        finally:
+            await opened.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+cluster://", "no node"),
+        ("redis+cluster://127.0.0.1:x", "port must be a number"),
+        ("redis+cluster://h:1,:2", "has no host"),
+        ("redis+cluster://h:1/2", "only the database 0"),
+        ("redis+cluster://h:1?socket_timeout=1", "unknown option"),
+        ("redis+cluster://h:1?hash_tag=false", "hash_tag=false"),
+        ("redis+cluster://h:1?hash_tag=maybe", "hash_tag must be true or false"),
+    ],
+)
+def test_bad_urls_are_refused_before_connecting(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        backend_from_url(url, "ns")
+
+
+def test_a_cluster_keeps_each_namespace_in_one_slot() -> None:
+    backend: Any = backend_from_url("redis+cluster://h1:1,h2:2/?hash_tag=true", "ns")
+    assert backend.keys[0] == "{ns}:jobs"
+    assert all(key.startswith("{ns}:") for key in backend.keys)
+    assert backend_from_url("rediss+cluster://h1:1/0", "ns").keys[0] == "{ns}:jobs"
+
+
+def test_passwords_never_reach_a_message() -> None:
+    url = "redis+cluster://u:s3cret-1@h1:1,h2:2/5"
+    with pytest.raises(ConfigError) as refused:
+        backend_from_url(url, "ns")
+    assert "s3cret" not in str(refused.value)
+    shown = backend_from_url(url.replace("/5", ""), "ns").display_url
+    assert shown == "redis+cluster://u:***@h1:1,h2:2"
+
+
+async def test_an_unreachable_cluster_is_a_transient_error() -> None:
+    backend = backend_from_url(f"redis+cluster://127.0.0.1:{free_port()}", "ns")
+    with pytest.raises(BackendUnavailableError):
+        await backend.open()
+    await backend.close()
+
+
+async def test_namespaces_spread_over_the_masters(deployment: RedisClusterSet) -> None:
+    """Each namespace lives on the master of its slot: 30 namespaces reach all 3."""
+    names = [f"spread{n}" for n in range(30)]
+    backends = [backend_from_url(deployment.url(), name) for name in names]
+    try:
+        for backend in backends:
+            await backend.open()  # records its layout: one key on its master
+        homes = {name: deployment.master_of(f"{{{name}}}:meta") for name in names}
+        assert set(homes.values()) == set(deployment.masters())
+        per_master = deployment.keys_per_master()
+        assert all(count > 0 for count in per_master.values()), per_master
+    finally:
+        for backend in backends:
+            await backend.destroy()
+            await backend.close()
+
+
+JOBS = 120
+WORKERS = 4
+FAST = {
+    "workers": WORKERS,
+    "fetch_timeout": 0.5,
+    "reaper_interval": 0.1,
+    "heartbeat_interval": 0.5,
+    # A failover silences heartbeats for a moment: not long enough to count the pool as
+    # dead and take its jobs.
+    "silent_after": 5.0,
+    # Longer than the pool's backoff through the failover, so that a finished job
+    # waiting for its acknowledgement is not reaped and run again meanwhile.
+    "lease": 6.0,
+    "shutdown_timeout": 5.0,
+    "retry_jitter": 0.0,
+    # Claim only for free slots: what a pool holds is what it runs, which bounds what a
+    # failover can make run twice.
+    "prefetch": 0,
+}
+
+
+async def answered(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``'s result once the cluster answers (the test's own calls see the
+    failover too)."""
+    for _ in range(100):
+        try:
+            return await call()
+        except BackendUnavailableError:
+            await asyncio.sleep(0.1)
+    return await call()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("WG_TEST_FAILOVER"),
+    reason="a real CLUSTER FAILOVER mid-drain (starts a cluster of its own): set "
+    "WG_TEST_FAILOVER=1 (or run `python -m chaos cluster-failover`)",
+)
+async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path) -> None:
+    with deployed(tmp_path) as own:
+        namespace = fresh_namespace()
+        client = await Client.connect(own.url(), namespace)
+        runs: collections.Counter[int] = collections.Counter()
+
+        async def fresh_counts() -> StateCounts:
+            reader = backend_from_url(own.url(), namespace)
+            await reader.open(create=False)
+            try:
+                return await reader.counts()
+            finally:
+                await reader.close()
+
+        half = asyncio.Event()
+
+        async def handler(job: dict[str, Any]) -> None:
+            runs[job["n"]] += 1
+            if len(runs) >= JOBS // 3:
+                half.set()
+            await asyncio.sleep(0.02)
+
+        try:
+            await client.enqueue_many([{"n": n} for n in range(JOBS)], job_name="work")
+            pool = WorkerPool(handler, url=own.url(), namespace=namespace, **FAST)
+            await pool.start()
+            try:
+                await asyncio.wait_for(half.wait(), timeout=30)
+                before = own.master_of(f"{{{namespace}}}:jobs")
+                after = await asyncio.to_thread(own.failover, before)
+                assert own.master_of(f"{{{namespace}}}:jobs") == after != before
+                assert len(runs) < JOBS  # the drain was cut in the middle
+                deadline = asyncio.get_running_loop().time() + 30
+                left = None
+                while len(runs) < JOBS or (left := await answered(fresh_counts)).total:
+                    assert asyncio.get_running_loop().time() < deadline, (
+                        f"the drain stalled: {len(runs)} of {JOBS} ran, {left}"
+                    )
+                    await asyncio.sleep(0.1)
+            finally:
+                pool.shutdown()
+                await asyncio.wait_for(pool.wait_closed(), timeout=30)
+            counts = await answered(fresh_counts)
+            assert sorted(runs) == list(range(JOBS)), "lost jobs"
+            assert counts.total == 0
+            duplicates = sum(count - 1 for count in runs.values())
+            print(f"cluster failover mid-drain: {duplicates} duplicate(s)")
+            # At most every slot's job and every slot's unwritten acknowledgement.
+            assert duplicates <= 2 * WORKERS
+        finally:
+            await answered(client.backend.destroy)
+            await client.close()
