@@ -79,6 +79,7 @@ class RedisClusterSet:
                 "--repl-diskless-sync-delay", "0",
             )  # fmt: skip
             self.nodes[port] = DataServer(executable, home, args, port)
+        self.asks: list[int] = []  # per failover, how many CLUSTER FAILOVER it took
 
     def url(self) -> str:
         """``redis+cluster://`` URL naming every node as a startup node."""
@@ -143,13 +144,14 @@ class RedisClusterSet:
         every node agrees on the promoted replica; its port."""
         self.wait_ready()
         replica = self.replica_of(master)
-        for _ in range(5):
+        for asks in range(1, 6):
             # A manual failover the replica cannot finish in time (5 s: a loaded machine)
             # is abandoned, and the master takes writes again: ask once more.
             _ask(replica, "CLUSTER", "FAILOVER")
             deadline = time.monotonic() + 8.0
             while time.monotonic() < deadline:
                 if _ask(replica, "INFO", "replication").get("role") == "master":
+                    self.asks.append(asks)
                     self.wait_ready()
                     return replica
                 time.sleep(0.05)

@@ -146,6 +146,7 @@ async def run(args: argparse.Namespace) -> int:
                     return cluster.failover(cluster.master_of(f"{{{namespace}}}:jobs"))
 
                 result = await _drain(cluster.url(), namespace, fail_over, args)
+                result["failover_asks"] = "+".join(map(str, cluster.asks))
         else:
             with sentinel_set(Path(directory)) as sentinels:
                 result = await _drain(sentinels.url(), namespace, sentinels.failover, args)

@@ -217,12 +217,15 @@ async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path) -> No
             finally:
                 await reader.close()
 
-        half = asyncio.Event()
+        half, failed_over = asyncio.Event(), asyncio.Event()
 
         async def handler(job: dict[str, Any]) -> None:
             runs[job["n"]] += 1
             if len(runs) >= JOBS // 3:
                 half.set()
+                # The jobs in flight wait out the failover, so that it always falls in
+                # the middle of the drain (their acknowledgements reach the new master).
+                await asyncio.wait_for(failed_over.wait(), timeout=60)
             await asyncio.sleep(0.02)
 
         try:
@@ -233,6 +236,7 @@ async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path) -> No
                 await asyncio.wait_for(half.wait(), timeout=30)
                 before = own.master_of(f"{{{namespace}}}:jobs")
                 after = await asyncio.to_thread(own.failover, before)
+                failed_over.set()
                 assert own.master_of(f"{{{namespace}}}:jobs") == after != before
                 assert len(runs) < JOBS  # the drain was cut in the middle
                 deadline = asyncio.get_running_loop().time() + 30

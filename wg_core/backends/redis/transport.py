@@ -153,6 +153,7 @@ class Transport:
         self._slot_node: str | None = None
         self._slot_plain: aioredis.Redis | None = None
         self._slot_moved = False
+        self._slot_moved_to: tuple[str, int] | None = None
         self.closing = False
         self._open_lock = asyncio.Lock()
 
@@ -210,15 +211,22 @@ class Transport:
         cluster: Any = self.client
         if cluster is None or self.slot_key is None:
             return None, None
-        if self._slot_moved:
+        moved_to, self._slot_moved_to = self._slot_moved_to, None
+        if moved_to is not None:
+            # A MOVED reply named the slot's new master: no need to ask the cluster.
             self._slot_moved = False
-            await self.guard(lambda: cluster.nodes_manager.initialize(), idempotent=True)
-        node = cluster.get_node_from_key(self.slot_key)
-        if node.name != self._slot_node or self._slot_plain is None:
+            host, port = moved_to
+        else:
+            if self._slot_moved:
+                self._slot_moved = False
+                await self.guard(lambda: cluster.nodes_manager.initialize(), idempotent=True)
+            node = cluster.get_node_from_key(self.slot_key)
+            host, port = node.host, node.port
+        if f"{host}:{port}" != self._slot_node or self._slot_plain is None:
             old = (self._slot_plain, self.blocking)
-            self._slot_node = node.name
-            self._slot_plain = self._connect_node(node.host, node.port)
-            self.blocking = self._connect_node(node.host, node.port)
+            self._slot_node = f"{host}:{port}"
+            self._slot_plain = self._connect_node(host, port)
+            self.blocking = self._connect_node(host, port)
             for client in old:
                 if client is not None:
                     with contextlib.suppress(Exception):
@@ -380,6 +388,8 @@ class Transport:
         reason = scrub_secrets(str(exc), self.url)
         if isinstance(exc, _CLUSTER_MOVING):
             self._slot_moved = True  # the slot's own clients must ask where it is now
+            if isinstance(exc, redis_errors.MovedError):
+                self._slot_moved_to = exc.node_addr  # the new master, as the old one says
         if _refuses_config(exc):
             return BackendConfigError(f"Redis at {where} refuses this configuration: {reason}")
         if isinstance(
@@ -390,6 +400,11 @@ class Transport:
             | redis_errors.RedisClusterException,
         ):
             return BackendUnavailableError(f"Redis at {where} is unreachable: {reason}")
+        if isinstance(exc, _CLUSTER_MOVING):
+            return BackendUnavailableError(
+                f"Redis Cluster at {where} is moving the namespace's slot "
+                f"({type(exc).__name__}: {reason})"
+            )
         if _changing_roles(exc):
             return BackendUnavailableError(f"Redis at {where} is not writable now: {reason}")
         if isinstance(exc, redis_errors.ResponseError) and reason.startswith("WRONGTYPE"):

@@ -1,0 +1,131 @@
+"""``python -m benchmarks.cluster``: Redis Cluster against one Redis (issue 23).
+
+Starts a private 6-node cluster (3 masters, 3 replicas: chaos/clusters.py) and a private
+single ``redis-server`` with the same settings (no persistence), on this machine: the
+figures show the cluster's overhead, not its scale (every node shares the same cores).
+
+* **Drain**: N no-op jobs spread evenly over 3 queues, one pool serving all three
+  (16 workers), first claim to last completion; the two systems alternate, ``ROUNDS``
+  times each; medians and the ratio cluster / single.
+* **Keys per master**: after enqueueing 100 jobs in each of 10 queues of one namespace,
+  and after enqueueing 100 jobs in each of 10 namespaces (one queue each).
+
+Run from the checkout: ``PYTHONPATH=. .venv/bin/python -m benchmarks.cluster [N] [ROUNDS]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from chaos.clusters import RedisClusterSet, cluster_set
+from chaos.sentinels import DataServer, _free_ports
+from wg_core import Client, WorkerPool
+from wg_core.urls import backend_from_url
+
+N = 3000
+ROUNDS = 3
+QUEUES = ("alpha", "beta", "gamma")
+
+
+async def drain(url: str, n: int) -> tuple[float, float]:
+    """(jobs/s, this process's CPU µs per job) of one drain of ``n`` jobs over ``QUEUES``."""
+    namespace = "b" + uuid.uuid4().hex[:12]
+    backend = backend_from_url(url, namespace)
+    client = Client(backend)
+    await client.open()
+    try:
+        for queue in QUEUES:
+            share = n // len(QUEUES)
+            for start in range(0, share, 1000):
+                batch = [{"n": i} for i in range(start, min(share, start + 1000))]
+                await client.enqueue_many(batch, job_name="noop", queue=queue)
+        total = n // len(QUEUES) * len(QUEUES)
+        done = asyncio.Event()
+        count = 0
+        first: list[float] = []
+
+        async def handle(job: dict[str, Any]) -> None:
+            nonlocal count
+            if not first:
+                first.append(time.perf_counter())
+            count += 1
+            if count >= total:
+                done.set()
+
+        pool = WorkerPool(
+            handle, backend=backend, workers=16, fetch_timeout=0.5, queues=list(QUEUES)
+        )
+        cpu = time.process_time()
+        await pool.start()
+        await asyncio.wait_for(done.wait(), timeout=600)
+        elapsed = time.perf_counter() - first[0]
+        cpu = time.process_time() - cpu
+        pool.shutdown()
+        await pool.wait_closed()
+        return total / elapsed, cpu / total * 1e6
+    finally:
+        await backend.destroy()
+        await client.close()
+
+
+async def keys_per_master(cluster: RedisClusterSet) -> None:
+    """Print the keys each master holds after filling 10 queues, then 10 namespaces."""
+    url = cluster.url()
+    one = Client(backend_from_url(url, "kqueues"))
+    await one.open()
+    for q in range(10):
+        await one.enqueue_many([{"n": i} for i in range(100)], job_name="x", queue=f"q{q}")
+    print("10 queues of one namespace, keys per master:", cluster.keys_per_master())
+    await one.backend.destroy()
+    await one.close()
+    clients = [Client(backend_from_url(url, f"kns{n}")) for n in range(10)]
+    for client in clients:
+        await client.open()
+        await client.enqueue_many([{"n": i} for i in range(100)], job_name="x")
+    print("10 namespaces, keys per master:           ", cluster.keys_per_master())
+    for client in clients:
+        await client.backend.destroy()
+        await client.close()
+
+
+async def main(n: int, rounds: int) -> None:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise SystemExit("redis-server is not installed")
+    with tempfile.TemporaryDirectory(prefix="wg-bench-cluster-") as d:
+        (Path(d) / "single").mkdir()
+        (Path(d) / "cluster").mkdir()
+        [port] = _free_ports(1)
+        single = DataServer(executable, Path(d) / "single", (), port)
+        single.start()
+        try:
+            with cluster_set(Path(d) / "cluster") as cluster:
+                urls = {"single": f"redis://127.0.0.1:{port}/0", "cluster": cluster.url()}
+                samples: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
+                for _ in range(rounds):
+                    for name, url in urls.items():
+                        samples[name].append(await drain(url, n))
+                rate = {k: statistics.median(r for r, _ in runs) for k, runs in samples.items()}
+                cpu = {k: statistics.median(c for _, c in runs) for k, runs in samples.items()}
+                for name, runs in samples.items():
+                    shown = ", ".join(f"{r:,.0f}" for r, _ in runs)
+                    print(f"drain {n} jobs over 3 queues, {name:7}: median {rate[name]:,.0f}"
+                          f" jobs/s, {cpu[name]:,.0f} CPU µs/job (runs: {shown})")  # fmt: skip
+                print(f"cluster / single: {rate['cluster'] / rate['single']:.2f} jobs/s, "
+                      f"{cpu['cluster'] / cpu['single']:.2f} CPU per job")  # fmt: skip
+                await keys_per_master(cluster)
+        finally:
+            single.stop()
+
+
+if __name__ == "__main__":
+    arguments = [int(a) for a in sys.argv[1:]]
+    asyncio.run(main(*(arguments + [N, ROUNDS][len(arguments) :])))
