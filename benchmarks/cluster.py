@@ -5,8 +5,10 @@ single ``redis-server`` with the same settings (no persistence), on this machine
 figures show the cluster's overhead, not its scale (every node shares the same cores).
 
 * **Drain**: N no-op jobs spread evenly over 3 queues, one pool serving all three
-  (16 workers), first claim to last completion; the two systems alternate, ``ROUNDS``
-  times each; medians and the ratio cluster / single.
+  (16 workers), first claim to last completion; the two systems alternate (each first
+  in every other round), ``ROUNDS`` times each; medians of the rate, of this process's
+  CPU per job and of the script calls per job the servers counted, and the ratios
+  cluster / single.
 * **Keys per master**: after enqueueing 100 jobs in each of 10 queues of one namespace,
   and after enqueueing 100 jobs in each of 10 namespaces (one queue each).
 
@@ -25,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from chaos.clusters import RedisClusterSet, cluster_set
+from chaos.clusters import RedisClusterSet, _ask, cluster_set
 from chaos.sentinels import DataServer, _free_ports
 from wg_core import Client, WorkerPool
 from wg_core.urls import backend_from_url
@@ -35,8 +37,21 @@ ROUNDS = 3
 QUEUES = ("alpha", "beta", "gamma")
 
 
-async def drain(url: str, n: int) -> tuple[float, float]:
-    """(jobs/s, this process's CPU µs per job) of one drain of ``n`` jobs over ``QUEUES``."""
+def script_calls(ports: list[int], *, reset: bool = False) -> int:
+    """Script calls (``EVALSHA`` and ``EVAL``) the servers on ``ports`` ran since the last
+    reset (and reset them)."""
+    total = 0
+    for port in ports:
+        stats = _ask(port, "INFO", "commandstats")
+        total += sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
+        if reset:
+            _ask(port, "CONFIG", "RESETSTAT")
+    return total
+
+
+async def drain(url: str, n: int, ports: list[int]) -> tuple[float, float, float]:
+    """(jobs/s, this process's CPU µs per job, script calls per job) of one drain of
+    ``n`` jobs over ``QUEUES`` (the servers on ``ports`` are asked for the calls)."""
     namespace = "b" + uuid.uuid4().hex[:12]
     backend = backend_from_url(url, namespace)
     client = Client(backend)
@@ -63,14 +78,16 @@ async def drain(url: str, n: int) -> tuple[float, float]:
         pool = WorkerPool(
             handle, backend=backend, workers=16, fetch_timeout=0.5, queues=list(QUEUES)
         )
+        script_calls(ports, reset=True)
         cpu = time.process_time()
         await pool.start()
         await asyncio.wait_for(done.wait(), timeout=600)
         elapsed = time.perf_counter() - first[0]
         cpu = time.process_time() - cpu
+        calls = script_calls(ports)
         pool.shutdown()
         await pool.wait_closed()
-        return total / elapsed, cpu / total * 1e6
+        return total / elapsed, cpu / total * 1e6, calls / total
     finally:
         await backend.destroy()
         await client.close()
@@ -109,16 +126,20 @@ async def main(n: int, rounds: int) -> None:
         try:
             with cluster_set(Path(d) / "cluster") as cluster:
                 urls = {"single": f"redis://127.0.0.1:{port}/0", "cluster": cluster.url()}
-                samples: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
-                for _ in range(rounds):
-                    for name, url in urls.items():
-                        samples[name].append(await drain(url, n))
-                rate = {k: statistics.median(r for r, _ in runs) for k, runs in samples.items()}
-                cpu = {k: statistics.median(c for _, c in runs) for k, runs in samples.items()}
+                ports = {"single": [port], "cluster": cluster.ports}
+                samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in urls}
+                for round_ in range(rounds):
+                    order = list(urls) if round_ % 2 == 0 else list(reversed(urls))
+                    for name in order:  # each first in every other round
+                        samples[name].append(await drain(urls[name], n, ports[name]))
+                rate = {k: statistics.median(r[0] for r in runs) for k, runs in samples.items()}
+                cpu = {k: statistics.median(r[1] for r in runs) for k, runs in samples.items()}
+                calls = {k: statistics.median(r[2] for r in runs) for k, runs in samples.items()}
                 for name, runs in samples.items():
-                    shown = ", ".join(f"{r:,.0f}" for r, _ in runs)
+                    shown = ", ".join(f"{r[0]:,.0f}" for r in runs)
                     print(f"drain {n} jobs over 3 queues, {name:7}: median {rate[name]:,.0f}"
-                          f" jobs/s, {cpu[name]:,.0f} CPU µs/job (runs: {shown})")  # fmt: skip
+                          f" jobs/s, {cpu[name]:,.0f} CPU µs/job, {calls[name]:.2f} script"
+                          f" calls/job (runs: {shown})")  # fmt: skip
                 print(f"cluster / single: {rate['cluster'] / rate['single']:.2f} jobs/s, "
                       f"{cpu['cluster'] / cpu['single']:.2f} CPU per job")  # fmt: skip
                 await keys_per_master(cluster)
