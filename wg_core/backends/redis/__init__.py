@@ -18,7 +18,8 @@ Guarantees, and how they are kept:
   counters, the pause flags, the worker registry, and the claiming lists of blocking
   claims (``:claimers``, a ZSET of list name → deadline, and the short-lived
   ``:claiming:…`` lists it names). ``hash_tag=True`` names every key ``{ns}:…`` so that
-  a namespace lives in one Redis Cluster slot.
+  a namespace lives in one Redis Cluster slot; on a cluster (``redis+cluster://``,
+  cluster.py) it is always on, so every script stays single-slot there too.
 * **Layout versions** (layout.py): ``{ns}:meta`` records the layout; a writer's
   ``open`` upgrades an older namespace in place under a ``SET NX`` lock, a reader's
   refuses it.
