@@ -9,7 +9,9 @@ failover, in which the master stops taking writes, the replica catches up with e
 write the master acknowledged and only then takes over, so nothing is lost (no
 ``min-replicas-to-write`` is needed for that, unlike Sentinel's failover; a master that
 *crashes* is another matter: docs/redis.md). It waits until every node agrees on the
-new master and the old one is its replica, in sync.
+new master and the old one is its replica, in sync. ``crash(port)`` SIGKILLs that
+master instead: the cluster promotes its replica once ``cluster-node-timeout`` (2 s
+here) has passed, and the killed node, started again, rejoins as a replica.
 """
 
 from __future__ import annotations
@@ -156,6 +158,18 @@ class RedisClusterSet:
                     return replica
                 time.sleep(0.05)
         raise RuntimeError(f"the private Redis Cluster: {replica} was never promoted")
+
+    def crash(self, master: int) -> int:
+        """SIGKILL the master on ``master``; wait until the cluster promotes its replica
+        (after ``cluster-node-timeout``), then start the killed node again, which
+        rejoins as the new master's replica. The promoted replica's port."""
+        self.wait_ready()
+        replica = self.replica_of(master)
+        self.nodes[master].kill()
+        _wait(lambda: _ask(replica, "INFO", "replication").get("role") == "master", "promotion")
+        self.nodes[master].start()
+        self.wait_ready()
+        return replica
 
     def keys_per_master(self) -> dict[int, int]:
         """How many keys each master holds."""

@@ -1,7 +1,7 @@
 """Redis Sentinel and Redis Cluster failovers in the middle of a drain (issue 23).
 
 ``python -m chaos failover [--jobs 5000] [--failovers 3] [--pools 3] [--workers 8]``
-``python -m chaos cluster-failover [same options]``
+``python -m chaos cluster-failover [same options] [--crash]``
 
 A private deployment (chaos/sentinels.py: 1 master, 1 replica, 3 sentinels; the master
 runs with ``min-replicas-to-write 1``), ``--jobs`` jobs enqueued through the sentinels,
@@ -9,7 +9,10 @@ runs with ``min-replicas-to-write 1``), ``--jobs`` jobs enqueued through the sen
 each time another share of the jobs has run. Every pool must follow each new master
 without a restart. ``cluster-failover`` does the same on a private Redis Cluster
 (chaos/clusters.py: 3 masters, 3 replicas, ``min-replicas-to-write 1``) with a
-``CLUSTER FAILOVER`` on a replica of the master that holds the namespace's slot.
+``CLUSTER FAILOVER`` on a replica of the master that holds the namespace's slot; with
+``--crash``, a SIGKILL of that master instead (the cluster fails over by itself after
+``cluster-node-timeout``; the killed node restarts as a replica): what a crash loses to
+asynchronous replication shows as ``lost``.
 
 It reports the longest pause between two job runs (what a failover costs the drain).
 Pass: 0 lost (every job ran and none is left stored), nothing stuck, and duplicates no
@@ -143,10 +146,14 @@ async def run(args: argparse.Namespace) -> int:
             with cluster_set(Path(directory)) as cluster:
 
                 def fail_over() -> int:
-                    return cluster.failover(cluster.master_of(f"{{{namespace}}}:jobs"))
+                    master = cluster.master_of(f"{{{namespace}}}:jobs")
+                    if args.crash:
+                        return cluster.crash(master)
+                    return cluster.failover(master)
 
                 result = await _drain(cluster.url(), namespace, fail_over, args)
-                result["failover_asks"] = "+".join(map(str, cluster.asks))
+                if not args.crash:
+                    result["failover_asks"] = "+".join(map(str, cluster.asks))
         else:
             with sentinel_set(Path(directory)) as sentinels:
                 result = await _drain(sentinels.url(), namespace, sentinels.failover, args)
@@ -154,6 +161,8 @@ async def run(args: argparse.Namespace) -> int:
     passed = passed and result["duplicates"] <= result["bound"]
     fields = " ".join(f"{name}={value}" for name, value in result.items())
     name = "cluster-failover" if args.command == "cluster-failover" else "sentinel-failover"
+    if getattr(args, "crash", False):
+        name = "cluster-crash"
     print(f"{'PASS' if passed else 'FAIL'} {name} seed={args.seed} {fields}")
     return 0 if passed else 1
 
@@ -170,3 +179,10 @@ def add_parser(commands: Any) -> None:
         parser.add_argument("--pools", type=int, default=3)
         parser.add_argument("--workers", type=int, default=8)
         parser.add_argument("--seed", type=int, default=random.randrange(2**31))
+        if command == "cluster-failover":
+            parser.add_argument(
+                "--crash",
+                action="store_true",
+                help="SIGKILL the namespace's master instead (an automatic failover): "
+                "measures what asynchronous replication loses",
+            )

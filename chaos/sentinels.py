@@ -100,6 +100,13 @@ class DataServer:
         if process is not None:
             _end(process)
 
+    def kill(self) -> None:
+        """Crash it: SIGKILL by pid (``start`` runs it again on the same directory)."""
+        process, self._process = self._process, None
+        if process is not None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
 
 def _end(process: subprocess.Popen[bytes]) -> None:
     os.kill(process.pid, signal.SIGTERM)
