@@ -16,8 +16,8 @@ import importlib
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +56,16 @@ def fresh_namespace() -> str:
 _started_cluster: list[str] = []
 
 
-def use_cluster(url: str) -> None:
-    """Make ``url`` the cluster of the backend ``redis-cluster`` in this process (a test
-    module's own cluster)."""
+@contextmanager
+def use_cluster(url: str) -> Iterator[None]:
+    """Make ``url`` the cluster of the backend ``redis-cluster`` in this process while
+    in the block (a test module's own cluster), then the one before again."""
+    before = list(_started_cluster)
     _started_cluster[:] = [url]
+    try:
+        yield
+    finally:
+        _started_cluster[:] = before
 
 
 def cluster_url() -> str:

@@ -84,8 +84,7 @@ def deployed(directory: Path) -> Iterator[RedisClusterSet]:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSet]:
     """One cluster for the module's tests (none of them fails over)."""
-    with deployed(tmp_path_factory.mktemp("cluster")) as started:
-        use_cluster(started.url())
+    with deployed(tmp_path_factory.mktemp("cluster")) as started, use_cluster(started.url()):
         yield started
 
 
