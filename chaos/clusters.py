@@ -171,6 +171,14 @@ class RedisClusterSet:
         self.wait_ready()
         return replica
 
+    def protect(self, password: str) -> None:
+        """Require ``password`` on every node from now on (and use it between them).
+        The set's own helpers (``wait_ready``, ``failover``…) cannot talk to it after."""
+        for port in self.ports:
+            _ask(port, "CONFIG", "SET", "masterauth", password)
+        for port in self.ports:
+            _ask(port, "CONFIG", "SET", "requirepass", password)
+
     def keys_per_master(self) -> dict[int, int]:
         """How many keys each master holds."""
         return {port: int(_ask(port, "DBSIZE")) for port in self.masters()}

@@ -64,7 +64,7 @@ from tests.conformance.test_unique import (  # noqa: F401
 from tests.servers import free_port
 from wg_core import Client, WorkerPool, backend_from_url
 from wg_core.backend import Backend, StateCounts
-from wg_core.errors import BackendUnavailableError, ConfigError
+from wg_core.errors import BackendConfigError, BackendUnavailableError, ConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -146,6 +146,31 @@ async def test_an_unreachable_cluster_is_a_transient_error() -> None:
     with pytest.raises(BackendUnavailableError):
         await backend.open()
     await backend.close()
+
+
+async def test_a_password_reaches_every_node_and_a_wrong_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    with deployed(tmp_path) as own:
+        own.protect("s3cret-pw")
+        namespace = fresh_namespace()
+        protected = backend_from_url(own.url().replace("//", "//:s3cret-pw@"), namespace)
+        await protected.open()
+        try:
+            client = Client(protected)
+            await client.enqueue({"n": 1}, job_name="x", queue="emails")
+            [attempt] = await protected.claim(
+                limit=5, lease=30.0, worker_id="w", queues=["emails"], wait=0.5
+            )
+            assert await protected.complete([attempt]) == 1
+        finally:
+            await protected.destroy()
+            await protected.close()
+        wrong = backend_from_url(own.url().replace("//", "//:not-it@"), namespace)
+        with pytest.raises(BackendConfigError) as refused:
+            await wrong.open()
+        await wrong.close()
+        assert "not-it" not in str(refused.value)
 
 
 async def test_namespaces_spread_over_the_masters(deployment: RedisClusterSet) -> None:

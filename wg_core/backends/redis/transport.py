@@ -90,6 +90,11 @@ def _changing_roles(exc: BaseException) -> bool:
 
 
 def _refuses_config(exc: BaseException) -> bool:
+    if isinstance(exc, redis_errors.RedisClusterException):
+        # The cluster client wraps what its startup nodes answered ("cannot be
+        # connected"): a refusal there is a refusal, not an unreachable cluster.
+        cause = exc.__cause__ or exc.__context__
+        return cause is not None and _refuses_config(cause)
     if isinstance(
         exc,
         redis_errors.AuthenticationError
