@@ -298,8 +298,9 @@ class Transport:
             info: dict[str, Any] = await self.guard(
                 lambda: client.info("server", **masters), idempotent=True
             )
-            if self.clustered:
-                info = min(info.values(), key=lambda i: _parse_version(i["redis_version"]))
+            nodes = [i for i in info.values() if isinstance(i, dict) and "redis_version" in i]
+            if nodes:  # one reply per master (a cluster of one master answers as a server)
+                info = min(nodes, key=lambda i: _parse_version(str(i["redis_version"])))
         except BackendError as exc:
             if isinstance(exc, BackendUnavailableError | BackendConfigError):
                 raise
