@@ -208,10 +208,13 @@ class Periodic:
         """The latest tick at or before ``now`` (Unix seconds); ``None`` if there is none."""
         if self.every is not None:
             return math.floor(now / self.every) * self.every
-        # cronsim's reverse iteration yields ticks strictly before its start. (From the
-        # timestamp, not by adding a timedelta: that would drop the fold of a repeated
-        # hour and land an hour off.)
-        start = datetime.fromtimestamp(now + 1e-6, self._zone)
+        # cronsim's reverse iteration yields ticks strictly before its start, and cron
+        # ticks are whole seconds: those before the next whole second are those at or
+        # before now. (Not now plus an epsilon: within it of a tick, that tick came out
+        # as the latest while still ahead, and a pool registering then counted it as
+        # done. From the timestamp, not by adding a timedelta: that would drop the fold
+        # of a repeated hour and land an hour off.)
+        start = datetime.fromtimestamp(math.floor(now) + 1, self._zone)
         try:
             tick: datetime = next(self._cron.CronSim(self.cron, start, reverse=True))
         except StopIteration:
@@ -223,7 +226,10 @@ class Periodic:
         if self.every is not None:
             tick = (math.floor(after / self.every) + 1) * self.every
             return tick if tick > after else tick + self.every
-        start = datetime.fromtimestamp(after, self._zone)
+        # Forward iteration yields ticks strictly after its start: from the whole
+        # second (``fromtimestamp`` rounds to the microsecond, so a time just before a
+        # tick would start on it and skip it).
+        start = datetime.fromtimestamp(math.floor(after), self._zone)
         found: datetime = next(self._cron.CronSim(self.cron, start))
         return found.timestamp()
 

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
 
 from tests.helpers import wait_until
 from wg_core import Periodic, WorkerPool
-from wg_core.backend import Backend
+from wg_core.backend import Backend, PeriodicEntry
+from wg_core.errors import BackendUnavailableError
 from wg_core.worker.periodic import PeriodicScheduler
 
 START = 1_800_000_000.0  # a whole minute
@@ -28,6 +33,24 @@ class Clock:
 
 def scheduler(backend: Backend, clock: Clock, *entries: Periodic) -> PeriodicScheduler:
     return PeriodicScheduler(backend, entries, max_payload_bytes=65536, clock=clock)
+
+
+class LostAtStart:
+    """``backend`` whose first registration fails, as when the connection drops while a
+    pool starts (every other verb passes through)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.failures = 1
+
+    async def register_periodic(self, entries: Sequence[PeriodicEntry], *, now: float) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise BackendUnavailableError("connection lost")
+        await self.backend.register_periodic(entries, now=now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
 
 
 async def test_three_pools_enqueue_each_tick_of_a_minute_once(
@@ -177,3 +200,74 @@ async def test_a_pool_runs_its_periodic_entries(backend: Backend) -> None:
     assert (info.name, info.schedule, info.job_name) == ("fast", "every 0.1s", "fast")
     assert info.last_job_id is not None
     assert info.last_run_at is not None
+
+
+async def test_a_registration_retried_after_a_tick_still_runs_that_tick(backend: Backend) -> None:
+    # The pool starts half a second before a tick; its registration fails and the retry
+    # (the scheduler's next look) comes after the tick. The entry counts from the start:
+    # the tick at +1 is the new entry's first run, not skipped as one from before it.
+    clock = Clock(START + 0.5)
+    entry = Periodic({}, every=1, name="ping", job_name="ping")
+    pool = scheduler(cast(Backend, LostAtStart(backend)), clock, entry)
+    with pytest.raises(BackendUnavailableError):
+        await pool.register()
+    clock.now = START + 1.5
+    await pool.register()
+    assert await pool.run_once() == [("ping", START + 1)]
+    clock.now = START + 2.1
+    assert await pool.run_once() == [("ping", START + 2)]
+    assert (await backend.counts()).queued == 2
+
+
+async def test_start_registers_and_a_failed_start_is_retried_by_the_loop(
+    backend: Backend,
+) -> None:
+    clock = Clock(START + 0.5)
+    entry = Periodic({}, every=1, name="ping", job_name="ping")
+    flaky = scheduler(cast(Backend, LostAtStart(backend)), clock, entry)
+    await flaky.start()  # logged, not raised: the pool starts all the same
+    assert not flaky.registered
+    assert await backend.periodic_entries() == []
+    clock.now = START + 1.5
+    looking = asyncio.create_task(flaky.run())
+    try:
+
+        async def ran() -> bool:
+            return (await backend.counts()).queued == 1
+
+        await wait_until(ran)
+    finally:
+        looking.cancel()
+        await asyncio.gather(looking, return_exceptions=True)
+    [info] = await backend.periodic_entries()
+    assert info.last_tick == START + 1  # counted from the start, not from the retry
+    steady = scheduler(backend, clock, entry)
+    await steady.start()
+    assert steady.registered
+
+
+async def test_a_started_pool_lists_its_entries_before_their_first_tick(backend: Backend) -> None:
+    daily = Periodic({}, every=86400, name="daily", job_name="digest")
+    hourly = Periodic({}, every=3600, name="hourly", job_name="ping")
+    pool = WorkerPool(
+        handlers={"digest": _nothing, "ping": _nothing},
+        backend=backend,
+        periodic=[daily, hourly],
+        fetch_timeout=0.05,
+    )
+    await pool.start()
+    try:
+        # Nothing awaited since start() returned: only what start() itself did counts.
+        listed = await backend.periodic_entries()
+    finally:
+        pool.shutdown()
+        await pool.wait_closed()
+    assert [(info.name, info.schedule) for info in listed] == [
+        ("daily", "every 86400s"),
+        ("hourly", "every 3600s"),
+    ]
+    assert all(info.last_job_id is None and info.next_run is not None for info in listed)
+
+
+async def _nothing(payload: object) -> None:
+    return None

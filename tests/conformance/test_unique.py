@@ -19,7 +19,7 @@ import pytest
 from tests.backends import make_backend, open_backend
 from tests.helpers import envelope, new_job
 from wg_core import UNIQUE_BY_PAYLOAD, Client, JobOptions, JobSpec, derive_unique_key
-from wg_core.backend import Attempt, Backend, Completion, JobState, NewJob
+from wg_core.backend import Attempt, Backend, Completion, JobQuery, JobState, NewJob
 from wg_core.dispatch import checked
 from wg_core.errors import ConfigError, DuplicateJobError
 from wg_core.unique import MAX_UNIQUE_KEY_LENGTH
@@ -247,7 +247,7 @@ async def test_concurrent_producers_store_one_job_per_key(
     backend_name: str, backend: Backend, tmp_path: Path
 ) -> None:
     # The figure is 50 producers x 1,000 enqueues over 100 keys; the default
-    # suite runs 20 x 50 over 25 keys (benchmarks/unique_race.py runs the full size).
+    # suite runs 20 x 50 over 25 keys (`python -m benchmarks.unique race`: the full size).
     producers, per_producer, keys = 20, 50, 25
     views = [backend]
     if backend_name != "memory":
@@ -271,6 +271,46 @@ async def test_concurrent_producers_store_one_job_per_key(
             await view.close()
     assert (await backend.counts()).queued == keys
     assert len(set(itertools.chain.from_iterable(results))) == keys
+
+
+async def test_concurrent_batches_of_distinct_keys_store_one_job_per_key(
+    backend_name: str, backend: Backend, tmp_path: Path
+) -> None:
+    # Batches whose keys are all their own take the one-statement bulk paths, racing
+    # over shared keys from several connections: whoever wins a key, every batch is
+    # answered its holder, and each key is stored once (no lost key, no deadlock).
+    producers, batches, keys = 8, 6, 12
+    views = [backend]
+    if backend_name != "memory":
+        for _ in range(3):
+            other = make_backend(backend_name, backend.namespace, tmp_path)
+            await other.open()
+            views.append(other)
+
+    async def produce(n: int) -> list[tuple[str, str]]:
+        view = views[n % len(views)]
+        answers: list[tuple[str, str]] = []
+        for b in range(batches):
+            # Each batch in its own order: ascending or descending, shifted.
+            names = [f"k{(n + b + i) % keys}" for i in range(keys // 2)]
+            names = names[::-1] if (n + b) % 2 else names
+            ids = await view.enqueue([keyed(name) for name in names])
+            answers.extend(zip(names, ids, strict=True))
+        return answers
+
+    try:
+        results = await asyncio.gather(*(produce(n) for n in range(producers)))
+    finally:
+        for view in views[1:]:
+            await view.close()
+    holders: dict[str, set[str]] = {}
+    for name, job_id in itertools.chain.from_iterable(results):
+        holders.setdefault(name, set()).add(job_id)
+    assert len(holders) == keys
+    assert all(len(ids) == 1 for ids in holders.values())
+    assert (await backend.counts()).queued == keys
+    page = await backend.list_jobs(JobQuery(state=JobState.QUEUED, limit=100))
+    assert {job.job_id for job in page} == set().union(*holders.values())
 
 
 async def test_prune_forgets_free_holds_and_keeps_the_others(backend: Backend) -> None:

@@ -123,6 +123,32 @@ def test_cron_ticks_follow_the_expression_in_its_time_zone() -> None:
     assert daily.latest_tick(noon) == at(2026, 6, 1, 9, 0)
 
 
+def test_cron_ticks_just_before_a_tick_are_the_previous_and_that_one() -> None:
+    entry = Periodic(Digest(), cron="* * * * *", name="minutely")
+    tick = 1_800_000_000.0  # a whole minute
+    for before in (tick - 5e-7, tick - 1e-6, tick - 0.5):  # under a microsecond, and more
+        assert entry.latest_tick(before) == tick - 60
+        assert entry.next_tick(before) == tick
+    assert entry.latest_tick(tick) == tick
+    assert entry.next_tick(tick) == tick + 60
+
+
+async def test_a_pool_registering_just_before_a_cron_tick_runs_that_tick() -> None:
+    # The pool starts a fraction of a microsecond before the minute: the minute is its
+    # entry's first tick (it was counted as done, and so lost, when "the latest tick"
+    # was computed a microsecond ahead).
+    tick = 1_800_000_000.0
+    clock = Clock(tick - 5e-7)
+    backend = MemoryBackend(clock=clock)
+    entry = Periodic(Digest(), cron="* * * * *", name="minutely")
+    pool = PeriodicScheduler(backend, [entry], max_payload_bytes=65536, clock=clock)
+    await pool.register()
+    [info] = await backend.periodic_entries()
+    assert (info.last_tick, info.next_run) == (tick - 60, tick)
+    clock.now = tick + 0.5
+    assert await pool.run_once() == [("minutely", tick)]
+
+
 def test_the_template_rebuilds_the_same_job() -> None:
     options = JobOptions(max_retries=7, timeout=60, retry_delay=None, keep_finished=10)
     entry = Periodic(

@@ -48,11 +48,16 @@ def periodic_document(entry: PeriodicInfo) -> dict[str, Any]:
 def periodic_table(entries: Iterable[PeriodicInfo]) -> Table:
     """One row per periodic entry, for people (the job names are in ``-o json``)."""
     now = time.time()
-    table = Table(header_style="bold")
-    for column in ("name", "schedule", "queue", "next run", "last run"):
+    # No borders, two spaces between columns (as ``wg queues``). On a narrow terminal
+    # (80 columns: a pipe) the schedule wraps at its spaces (its time zone on a line of
+    # its own) and the job id folds in two halves, whole (-o json has it on one line),
+    # rather than a few characters a line.
+    table = Table(header_style="bold", box=None, padding=(0, 2, 0, 0), show_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("schedule", min_width=len("0 0 * * *"))
+    for column in ("queue", "next run", "last run"):
         table.add_column(column, no_wrap=True)
-    # A job id is long: it folds rather than squeeze the schedule (-o json has it whole).
-    table.add_column("last job id", overflow="fold")
+    table.add_column("last job id", overflow="fold", min_width=18)
     for entry in entries:
         table.add_row(
             Text(entry.name, style="cyan"),

@@ -13,6 +13,12 @@ declare different lists, and a registration deletes the entries it does not decl
 so the backend re-creates a missing entry from the offer (in the fire's atomic step)
 rather than dropping the tick of a pool that still declares it.
 
+Start-up: the pool registers its entries before its ``start`` returns (``start``), so
+operators list them (``wg periodic ls``) as soon as the pool runs, not from their first
+tick. A new entry's first run is its first tick after the pool *started*: the start
+time is pinned at the first attempt, so a registration that fails and is retried at a
+later look still counts from it, rather than skipping the ticks that passed meanwhile.
+
 Catch-up (``Periodic.catch_up``): a scheduler only ever offers the *latest* due tick,
 so after an outage of every pool, ``"one"`` fires that latest tick alone (one late run
 for the whole outage, the missed ones before it are skipped); ``"none"`` fires it only
@@ -46,7 +52,17 @@ class PeriodicScheduler:
     found and still count as on time for ``catch_up="none"`` (default: twice the
     interval plus a second)."""
 
-    __slots__ = ("_backend", "_clock", "_entries", "_interval", "_jobs", "_last", "late_after")
+    __slots__ = (
+        "_backend",
+        "_clock",
+        "_entries",
+        "_interval",
+        "_jobs",
+        "_last",
+        "_registered",
+        "_since",
+        "late_after",
+    )
 
     def __init__(
         self,
@@ -67,21 +83,42 @@ class PeriodicScheduler:
             default_options=JobOptions(), max_payload_bytes=max_payload_bytes, clock=clock
         )
         self._last: dict[str, float | None] = {}
+        self._since: float | None = None  # the first registration attempt's time
+        self._registered = False
 
     @property
     def entries(self) -> tuple[Periodic, ...]:
         """The entries this scheduler fires."""
         return self._entries
 
+    @property
+    def registered(self) -> bool:
+        """Whether the entries were registered (``register`` succeeded once)."""
+        return self._registered
+
+    async def start(self) -> None:
+        """Register the entries now, as the pool starts; a backend failure is logged and
+        the registration retried by ``run`` at its next look (from this start time)."""
+        try:
+            await self.register()
+        except BackendError as exc:
+            logger.warning("periodic entries: registering failed, retrying: %s", exc)
+
     async def register(self) -> None:
         """Make the registry hold this pool's entries (see ``Backend.register_periodic``)
-        and learn their last ticks."""
+        and learn their last ticks. A new (or rescheduled) entry starts from the time of
+        this scheduler's first registration attempt (see the module docstring)."""
         now = self._clock()
-        await self._backend.register_periodic(
-            [entry.entry(now) for entry in self._entries], now=now
-        )
+        if self._since is None:
+            self._since = now
+        since = self._since
+        entries = [entry.entry(since) for entry in self._entries]
+        await self._backend.register_periodic(entries, now=now)
         known = {info.name: info.last_tick for info in await self._backend.periodic_entries()}
-        self._last = {entry.name: known.get(entry.name) for entry in self._entries}
+        # An entry missing from the read (another service's start deleted it since)
+        # counts from its baseline: its tick from before this pool started is not run.
+        self._last = {entry.name: known.get(entry.name, entry.baseline) for entry in entries}
+        self._registered = True
 
     async def run_once(self) -> list[tuple[str, float]]:
         """Offer every entry's due tick to the backend; the (entry name, tick) of each
@@ -121,14 +158,12 @@ class PeriodicScheduler:
         return stored
 
     async def run(self) -> None:
-        """Register, then look every ``interval`` seconds until cancelled (a failed
-        registration is retried at the next look)."""
-        registered = False
+        """Register (unless ``start`` did), then look every ``interval`` seconds until
+        cancelled (a failed registration is retried at the next look)."""
         while True:
             try:
-                if not registered:
+                if not self._registered:
                     await self.register()
-                    registered = True
                 await self.run_once()
             except BackendError as exc:
                 logger.warning("periodic entries: %s", exc)

@@ -202,11 +202,14 @@ class WorkerPool:
         return self._main is not None and not self._main.done()
 
     async def start(self) -> None:
-        """Open the backend and start working in the background."""
+        """Open the backend, register the periodic entries (listed from then on), and
+        start working in the background."""
         if self._main is not None:
             raise RuntimeError("this WorkerPool has already been started")
         self._loop = asyncio.get_running_loop()
         await self._open_backend()
+        if self._periodic is not None:
+            await self._periodic.start()
         self._started_at = time.time()
         self._runner.open()
         if self._middleware is not None:

@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -38,7 +39,7 @@ from wg_core.backends.mysql.sessions import (
 )
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.session import Row, SqlSession, micros
-from wg_core.backends.sql.unique import unique_hold
+from wg_core.backends.sql.unique import KeyHeld, keyed_batch, take_new_keys, unique_hold
 from wg_core.backends.sql.verbs import kept_id_error, split_completions
 from wg_core.errors import (
     BackendConfigError,
@@ -71,8 +72,10 @@ class MySqlBackend(SqlBackend):
 
     SQL_FILE = "mysql.sql"
     # INSERT IGNORE of an existing key takes a shared lock: two producers of one key
-    # would then deadlock on its FOR UPDATE. Reading the rows locked first takes the
-    # exclusive lock at once (sql/unique.py).
+    # would then deadlock on its FOR UPDATE. The engine's path (a key with a row)
+    # therefore reads the rows locked first, taking the exclusive lock at once
+    # (sql/unique.py); the usual enqueue, keys nobody holds, inserts first and rolls
+    # back on a key with a row, before any FOR UPDATE (``enqueue``).
     UNIQUE_READ_FIRST = True
     EXTRA_BLOCKS = frozenset(
         {
@@ -290,7 +293,23 @@ class MySqlBackend(SqlBackend):
                 if await self._run(body, transaction=False):
                     self._signal()
                     return [job.job_id]
+        elif connection is None and keyed_batch(jobs):
+            # Keys nobody holds (the usual batch): the keys' rows in one statement, then
+            # the jobs, with no locked read of the keys first; a key with a row rolls
+            # the transaction back, and the engine's path settles the batch.
+            try:
+                await self._run(partial(self._enqueue_keyed, jobs))
+            except KeyHeld:
+                pass
+            else:
+                self._signal()
+                return [job.job_id for job in jobs]
         return await super().enqueue(jobs, connection=connection)
+
+    async def _enqueue_keyed(self, jobs: Sequence[NewJob], session: SqlSession) -> None:
+        """Take every key of ``jobs`` and store them, or raise ``KeyHeld``."""
+        await take_new_keys(session, jobs)
+        await self._insert(session, "enqueue_jobs", jobs)
 
     async def _insert(self, session: SqlSession, block: str, jobs: Sequence[NewJob]) -> None:
         rows = [

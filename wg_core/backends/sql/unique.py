@@ -37,7 +37,7 @@ from typing import Any, Final
 from wg_core.backend import NewJob
 from wg_core.backends.sql.session import SqlSession, micros
 
-__all__ = ["KeyHeld", "keyed_batch", "take_unique_keys", "unique_hold"]
+__all__ = ["KeyHeld", "keyed_batch", "take_new_keys", "take_unique_keys", "unique_hold"]
 
 _TRIES: Final = 3
 """Reads of a key's row before giving up on a row that keeps vanishing (pruned between
@@ -60,6 +60,17 @@ def keyed_batch(jobs: Sequence[NewJob]) -> bool:
         and None not in keys
         and all(job.delay <= 0 and job.limit_key is None for job in jobs)
     )
+
+
+async def take_new_keys(session: SqlSession, jobs: Sequence[NewJob]) -> None:
+    """Take the keys of ``jobs`` (a ``keyed_batch``) in one statement, inside the
+    enqueue's transaction, or raise ``KeyHeld`` if any key has a row: the caller then
+    rolls back (releasing what the statement took or locked, so no lock of this
+    transaction is held when ``take_unique_keys`` settles the batch in the next)."""
+    firsts = {job.unique_key: job for job in jobs if job.unique_key is not None}
+    keys = sorted(firsts)  # concurrent batches lock shared keys in one order
+    if await _take_many(session, firsts, keys) != len(keys):
+        raise KeyHeld
 
 
 async def take_unique_keys(
