@@ -221,6 +221,10 @@ class PrometheusMetrics(Middleware):
         self._books[id(pool)] = (pool.config.namespace, pool.run_books())
         tasks = [asyncio.create_task(self._flushing(), name="wg-metrics-flush")]
         if self._queue_interval > 0:
+            # The first count now, before the pool claims anything: the gauges are there
+            # for the first scrape, and a count (a scan of the backend's jobs on some
+            # engines) does not compete with the pool's first claims.
+            await self._count_queues(pool)
             tasks.append(asyncio.create_task(self._refresh_queues(pool), name="wg-metrics-queues"))
         self._tasks[id(pool)] = tasks
 
@@ -267,19 +271,23 @@ class PrometheusMetrics(Middleware):
             self.flush()
 
     async def _refresh_queues(self, pool: PoolView) -> None:
+        while True:
+            await asyncio.sleep(self._queue_interval)
+            await self._count_queues(pool)
+
+    async def _count_queues(self, pool: PoolView) -> None:
+        """Set the queue gauges from one ``Backend.queues()`` call."""
+        try:
+            queues = await pool.backend.queues()
+        except BackendError as exc:  # the pool says so itself; keep the last values
+            logger.debug("queue gauges not refreshed: %s", exc)
+            return
         gauge = self._families.queue_jobs
         namespace = pool.config.namespace
-        while True:
-            try:
-                queues = await pool.backend.queues()
-            except BackendError as exc:  # the pool says so itself; keep the last values
-                logger.debug("queue gauges not refreshed: %s", exc)
-            else:
-                for info in queues:
-                    counts = info.counts
-                    for state in QUEUE_STATES:
-                        gauge.labels(namespace, info.name, state).set(getattr(counts, state))
-            await asyncio.sleep(self._queue_interval)
+        for info in queues:
+            counts = info.counts
+            for state in QUEUE_STATES:
+                gauge.labels(namespace, info.name, state).set(getattr(counts, state))
 
     # -- runs ----------------------------------------------------------------------------
 
