@@ -16,7 +16,8 @@ of the five ``Outcome`` values, ``state`` one of ``QUEUE_STATES``, and a pool la
 most ``max_job_names`` distinct job names (later ones are counted as ``other``); job
 ids are never labels. Queue gauges come from one ``Backend.queues()`` call every
 ``queue_interval`` seconds (5 by default) per pool; the rest is written every
-``flush_interval`` seconds (1 by default) from tallies kept in plain Python.
+``flush_interval`` seconds (1 by default) from the pools' run books
+(``WorkerPool.run_books()``: the pool records each run itself; no hook per job).
 
 Serving them: ``wg worker ... --metrics-port 9100``, or ``serve_metrics(port)`` in your
 own process, or mount ``prometheus_client.make_asgi_app(registry=collecting_registry())``
@@ -177,9 +178,9 @@ class PrometheusMetrics(Middleware):
     middleware=[PrometheusMetrics()])``); one instance may serve several pools.
 
     ``registry``: where the metrics live (prometheus-client's default ``REGISTRY``
-    unless given). Runs are tallied in plain Python and written to the metrics every
-    ``flush_interval`` seconds (1 by default) and when a pool stops, so a run costs a
-    few microseconds; a scrape may lag that much. ``queue_interval``: seconds between
+    unless given). Each pool records its runs in run books (``pool.run_books()``), read
+    and written to the metrics every ``flush_interval`` seconds (1 by default) and when
+    a pool stops, so a run costs about a microsecond; a scrape may lag that much. ``queue_interval``: seconds between
     two refreshes of the queue gauges (each is one ``Backend.queues()`` call; 0 turns
     them off). ``max_job_names``: distinct job names labelled before the rest count as
     ``other``, so a producer inventing names cannot grow the series without bound."""
