@@ -170,6 +170,26 @@ async def test_recorded_runs_land_in_the_buckets_observe_would_put_them_in() -> 
     await metrics.stopped(pool)  # type: ignore[arg-type]
 
 
+async def test_two_metrics_on_one_pool_each_count_every_run() -> None:
+    """Each PrometheusMetrics of a pool gets its own run books: neither takes the
+    other's runs."""
+    registries = [CollectorRegistry(), CollectorRegistry()]
+    backend = MemoryBackend("twice")
+    client = Client(backend)
+    await client.enqueue_many([{}] * 5, job_name="send")
+
+    async def send(job: Any) -> None:
+        return None
+
+    metrics = [PrometheusMetrics(registry=r, queue_interval=0) for r in registries]
+    async with WorkerPool(send, backend=backend, middleware=metrics, **FAST) as pool:
+        await wait_until(holds(lambda: pool.stats.processed == 5), timeout=10)
+    labels = {"namespace": "twice", "queue": "default", "job_name": "send"}
+    for registry in registries:
+        assert value(registry, "wg_jobs_total", **labels, outcome="completed") == 5
+        assert value(registry, "wg_job_duration_seconds_count", **labels) == 5
+
+
 async def test_job_name_labels_are_bounded() -> None:
     registry = CollectorRegistry()
     metrics = PrometheusMetrics(registry=registry, queue_interval=0, max_job_names=2)
