@@ -180,10 +180,11 @@ class PrometheusMetrics(Middleware):
     ``registry``: where the metrics live (prometheus-client's default ``REGISTRY``
     unless given). Each pool records its runs in run books (``pool.run_books()``), read
     and written to the metrics every ``flush_interval`` seconds (1 by default) and when
-    a pool stops, so a run costs about a microsecond; a scrape may lag that much. ``queue_interval``: seconds between
-    two refreshes of the queue gauges (each is one ``Backend.queues()`` call; 0 turns
-    them off). ``max_job_names``: distinct job names labelled before the rest count as
-    ``other``, so a producer inventing names cannot grow the series without bound."""
+    a pool stops, so a run costs about a microsecond; a scrape may lag that much.
+    ``queue_interval``: seconds between two refreshes of the queue gauges (each is one
+    ``Backend.queues()`` call, the first when the pool starts; 0 turns them off).
+    ``max_job_names``: distinct job names labelled before the rest count as ``other``,
+    so a producer inventing names cannot grow the series without bound."""
 
     def __init__(
         self,
