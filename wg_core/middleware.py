@@ -429,7 +429,8 @@ class MiddlewareChain:
 
 def hook_failed(hook: Any, name: str) -> None:
     """Log that the bound hook ``hook`` (named ``name``) raised (with the traceback)."""
-    logger.exception("middleware %s.%s failed", type(hook.__self__).__name__, name)
+    owner = getattr(hook, "__self__", hook)  # a bound method, as the chain looks them up
+    logger.exception("middleware %s.%s failed", type(owner).__name__, name)
 
 
 def _with_metadata(new: NewJob, metadata: dict[str, Any], max_bytes: int) -> NewJob:
