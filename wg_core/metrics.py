@@ -16,7 +16,8 @@ of the five ``Outcome`` values, ``state`` one of ``QUEUE_STATES``, and a pool la
 most ``max_job_names`` distinct job names (later ones are counted as ``other``); job
 ids are never labels. Queue gauges come from one ``Backend.queues()`` call every
 ``queue_interval`` seconds (5 by default) per pool; the rest is written every
-``flush_interval`` seconds (1 by default) from tallies kept in plain Python.
+``flush_interval`` seconds (1 by default) from the pools' run books
+(``WorkerPool.run_books()``: the pool records each run itself; no hook per job).
 
 Serving them: ``wg worker ... --metrics-port 9100``, or ``serve_metrics(port)`` in your
 own process, or mount ``prometheus_client.make_asgi_app(registry=collecting_registry())``
@@ -35,13 +36,13 @@ import asyncio
 import logging
 import math
 import os
-import time
-from bisect import bisect_left
+from bisect import bisect_right
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from wg_core.errors import BackendError, MissingDependencyError
-from wg_core.middleware import Middleware, Outcome, PoolView, RunningJob
+from wg_core.middleware import Middleware, Outcome, PoolView
+from wg_core.run_books import RunBooks
 
 if TYPE_CHECKING:  # pragma: no cover
     from prometheus_client import CollectorRegistry
@@ -138,62 +139,38 @@ class _Families:
         return families
 
 
-class _Tally:
-    """Observations of one histogram child since the last flush, bucketed as
-    prometheus-client buckets them (the first bound >= the value)."""
-
-    __slots__ = ("bounds", "child", "counts", "total")
-
-    def __init__(self, child: Any, bounds: tuple[float, ...]) -> None:
-        self.child = child
-        self.bounds = (*bounds, math.inf)
-        self.counts = [0] * len(self.bounds)
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
-
-    def flush(self) -> None:
-        # prometheus-client has no public way to add many observations at once, and
-        # observe() per value (a lock and a bucket search each) was most of the cost
-        # of metrics per job. These are the two things observe() itself updates (the
-        # same in multiprocess mode); tests/core/test_metrics.py checks the result.
-        counts = self.counts
-        if not any(counts):
-            return
-        child = self.child
-        for i, count in enumerate(counts):
-            if count:
-                child._buckets[i].inc(count)
-                counts[i] = 0
-        child._sum.inc(self.total)
-        self.total = 0.0
+def _observe_many(child: Any, bounds: tuple[float, ...], values: list[float]) -> None:
+    """Add ``values`` to the histogram child ``child`` (buckets ``bounds``, +Inf
+    implied) as ``observe()`` per value would: each in the first bucket whose bound is
+    >= it. Sorted once, each bucket's count is two bisections."""
+    # prometheus-client has no public way to add many observations at once, and
+    # observe() per value (a lock and a bucket search each) was most of the cost of
+    # metrics per job. These are the two things observe() itself updates (the same in
+    # multiprocess mode); tests/core/test_metrics.py checks the result.
+    ordered = sorted(values)
+    below = 0
+    buckets = child._buckets
+    for i, bound in enumerate(bounds):
+        upto = bisect_right(ordered, bound, below)
+        if upto > below:
+            buckets[i].inc(upto - below)
+            below = upto
+    if below < len(ordered):
+        buckets[len(bounds)].inc(len(ordered) - below)
+    child._sum.inc(math.fsum(ordered))
 
 
 class _JobSeries:
-    """One (namespace, queue, job name): its metric children, looked up once, and
-    what its runs added since the last flush (a run costs a few list operations;
-    prometheus-client's locks are paid once per flush)."""
+    """One (namespace, queue, job name): its metric children, looked up once."""
 
-    __slots__ = ("counted", "duration", "outcomes", "wait")
+    __slots__ = ("duration", "outcomes", "wait")
 
     def __init__(self, families: _Families, labels: tuple[str, str, str]) -> None:
-        self.duration = _Tally(families.duration.labels(*labels), DURATION_BUCKETS)
-        self.wait = _Tally(families.wait.labels(*labels), WAIT_BUCKETS)
+        self.duration = families.duration.labels(*labels)
+        self.wait = families.wait.labels(*labels)
         self.outcomes = {
             outcome: families.jobs.labels(*labels, outcome.value) for outcome in Outcome
         }
-        self.counted: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
-
-    def flush(self) -> None:
-        self.duration.flush()
-        self.wait.flush()
-        counted = self.counted
-        for outcome, count in counted.items():
-            if count:
-                counted[outcome] = 0
-                self.outcomes[outcome].inc(count)
 
 
 class PrometheusMetrics(Middleware):
@@ -201,12 +178,13 @@ class PrometheusMetrics(Middleware):
     middleware=[PrometheusMetrics()])``); one instance may serve several pools.
 
     ``registry``: where the metrics live (prometheus-client's default ``REGISTRY``
-    unless given). Runs are tallied in plain Python and written to the metrics every
-    ``flush_interval`` seconds (1 by default) and when a pool stops, so a run costs a
-    few microseconds; a scrape may lag that much. ``queue_interval``: seconds between
-    two refreshes of the queue gauges (each is one ``Backend.queues()`` call; 0 turns
-    them off). ``max_job_names``: distinct job names labelled before the rest count as
-    ``other``, so a producer inventing names cannot grow the series without bound."""
+    unless given). Each pool records its runs in run books (``pool.run_books()``), read
+    and written to the metrics every ``flush_interval`` seconds (1 by default) and when
+    a pool stops, so a run costs about a microsecond; a scrape may lag that much.
+    ``queue_interval``: seconds between two refreshes of the queue gauges (each is one
+    ``Backend.queues()`` call, the first when the pool starts; 0 turns them off).
+    ``max_job_names``: distinct job names labelled before the rest count as ``other``,
+    so a producer inventing names cannot grow the series without bound."""
 
     def __init__(
         self,
@@ -232,15 +210,23 @@ class PrometheusMetrics(Middleware):
         self._series: dict[tuple[str, str, str], _JobSeries] = {}
         self._tasks: dict[int, list[asyncio.Task[None]]] = {}
         self._pools: dict[int, PoolView] = {}
+        self._books: dict[int, tuple[str, RunBooks]] = {}
 
     # -- the pool's lifecycle ------------------------------------------------------------
 
     async def started(self, pool: PoolView) -> None:
-        """Count the pool's slots; start flushing, and refreshing its queue gauges."""
+        """Count the pool's slots; have it keep run books (``pool.run_books()``: how
+        its runs end, their durations and waits, read at each flush); start flushing,
+        and refreshing its queue gauges."""
         self._families.slots.labels(pool.config.namespace).inc(pool.config.workers)
         self._pools[id(pool)] = pool
+        self._books[id(pool)] = (pool.config.namespace, pool.run_books())
         tasks = [asyncio.create_task(self._flushing(), name="wg-metrics-flush")]
         if self._queue_interval > 0:
+            # The first count now, before the pool claims anything: the gauges are there
+            # for the first scrape, and a count (a scan of the backend's jobs on some
+            # engines) does not compete with the pool's first claims.
+            await self._count_queues(pool)
             tasks.append(asyncio.create_task(self._refresh_queues(pool), name="wg-metrics-queues"))
         self._tasks[id(pool)] = tasks
 
@@ -251,6 +237,7 @@ class PrometheusMetrics(Middleware):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.flush()
+        self._books.pop(id(pool), None)
         if self._pools.pop(id(pool), None) is not None:
             self._families.slots.labels(pool.config.namespace).dec(pool.config.workers)
             # Nothing runs here any more (another pool of the namespace re-sets it).
@@ -258,10 +245,17 @@ class PrometheusMetrics(Middleware):
         self._flush_busy()
 
     def flush(self) -> None:
-        """Write what runs added since the last flush to the metrics (done every
-        ``flush_interval`` seconds while a pool runs, and when it stops)."""
-        for series in list(self._series.values()):
-            series.flush()
+        """Write the runs the pools recorded since the last flush to the metrics (done
+        every ``flush_interval`` seconds while a pool runs, and when it stops)."""
+        for namespace, books in list(self._books.values()):
+            durations, waits = books.take()
+            for (queue, job_name, outcome), values in durations.items():
+                series = self._series_of(namespace, queue, job_name)
+                series.outcomes[outcome].inc(len(values))
+                _observe_many(series.duration, DURATION_BUCKETS, values)
+            for (queue, job_name), values in waits.items():
+                _observe_many(self._series_of(namespace, queue, job_name).wait, WAIT_BUCKETS,
+                              values)  # fmt: skip
         self._flush_busy()
 
     def _flush_busy(self) -> None:
@@ -279,52 +273,38 @@ class PrometheusMetrics(Middleware):
             self.flush()
 
     async def _refresh_queues(self, pool: PoolView) -> None:
+        while True:
+            await asyncio.sleep(self._queue_interval)
+            await self._count_queues(pool)
+
+    async def _count_queues(self, pool: PoolView) -> None:
+        """Set the queue gauges from one ``Backend.queues()`` call."""
+        try:
+            queues = await pool.backend.queues()
+        except BackendError as exc:  # the pool says so itself; keep the last values
+            logger.debug("queue gauges not refreshed: %s", exc)
+            return
         gauge = self._families.queue_jobs
         namespace = pool.config.namespace
-        while True:
-            try:
-                queues = await pool.backend.queues()
-            except BackendError as exc:  # the pool says so itself; keep the last values
-                logger.debug("queue gauges not refreshed: %s", exc)
-            else:
-                for info in queues:
-                    counts = info.counts
-                    for state in QUEUE_STATES:
-                        gauge.labels(namespace, info.name, state).set(getattr(counts, state))
-            await asyncio.sleep(self._queue_interval)
+        for info in queues:
+            counts = info.counts
+            for state in QUEUE_STATES:
+                gauge.labels(namespace, info.name, state).set(getattr(counts, state))
 
     # -- runs ----------------------------------------------------------------------------
 
-    def _new_series(self, job: RunningJob) -> _JobSeries:
-        name = job.job_name
-        if name not in self._job_names:
+    def _series_of(self, namespace: str, queue: str, job_name: str) -> _JobSeries:
+        """The series of a job name (``other`` past ``max_job_names`` names)."""
+        if job_name not in self._job_names:
             if len(self._job_names) >= self._max_job_names:
-                name = OTHER
+                job_name = OTHER
             else:
-                self._job_names.add(name)
-        key = (job.namespace, job.queue, name)
+                self._job_names.add(job_name)
+        key = (namespace, queue, job_name)
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = _JobSeries(self._families, key)
         return series
-
-    async def after(self, job: RunningJob, outcome: Outcome) -> None:
-        """Count the outcome and the duration, and how long a first attempt waited
-        (a retry's envelope does not record when it fell due: retries are not)."""
-        series = self._series.get((job.namespace, job.queue, job.job_name))
-        if series is None:  # a new series, or a name past max_job_names ("other")
-            series = self._new_series(job)
-        series.counted[outcome] += 1
-        # Tally.observe, written out: this is the per-job cost of metrics.
-        tally = series.duration
-        value = time.monotonic() - job.started_monotonic
-        tally.counts[bisect_left(tally.bounds, value)] += 1
-        tally.total += value
-        if job.attempt == 1:
-            tally = series.wait
-            value = max(0.0, job.started_at - job.due_at)
-            tally.counts[bisect_left(tally.bounds, value)] += 1
-            tally.total += value
 
 
 def collecting_registry() -> CollectorRegistry:

@@ -41,16 +41,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from wg_core.backend import Attempt, Backend, NewJob
 from wg_core.envelope import Envelope
 from wg_core.errors import PayloadError
 from wg_core.options import WorkerConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from wg_core.run_books import RunBooks
 
 __all__ = [
     "METADATA_KEY",
@@ -61,6 +64,7 @@ __all__ = [
     "OutgoingJob",
     "PoolView",
     "RunningJob",
+    "hook_failed",
     "metadata_of",
 ]
 
@@ -109,31 +113,98 @@ class OutgoingJob:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
 class RunningJob:
-    """One run of a job, as ``before`` / ``on_error`` / ``after`` see it.
+    """One run of a job, as ``before`` / ``on_error`` / ``after`` see it (the pool
+    builds it; the job's fields are read from its envelope when asked, since most
+    middleware reads few of them and this is built per job).
 
     ``attempt`` counts from 1. ``enqueued_at`` is the envelope's ``created_at`` and
     ``due_at`` when it became runnable (its ``scheduled_at``, else ``created_at``),
     both Unix seconds to the second as the envelope records them; ``started_at`` is
-    when this run started (Unix seconds). ``metadata`` is read-only; ``state`` is the
+    when this run started (Unix seconds) and ``started_monotonic`` the same moment by
+    ``time.monotonic()`` (for durations). ``metadata`` is read-only; ``state`` is the
     middleware's scratch space between the hooks of one run."""
 
-    job_id: str
-    job_name: str
-    queue: str
-    attempt: int
-    max_retries: int
-    namespace: str
-    worker_id: str
-    enqueued_at: float
-    due_at: float
-    started_at: float
-    # (positional order: MiddlewareChain.running builds it so)
-    metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    state: dict[str, Any] = field(default_factory=dict)
-    started_monotonic: float = 0.0
-    """``time.monotonic()`` when this run started (for durations)."""
+    __slots__ = ("_attempt", "_envelope", "_metadata", "_state", "namespace", "started_at",
+                 "started_monotonic", "worker_id")  # fmt: skip
+
+    def __init__(
+        self,
+        attempt: Attempt,
+        envelope: Envelope,
+        namespace: str,
+        worker_id: str,
+        started_monotonic: float | None = None,
+    ) -> None:
+        """The run of ``attempt`` (decoded as ``envelope``) by the pool ``worker_id`` of
+        ``namespace``, starting now (or at ``started_monotonic``, a reading of
+        ``time.monotonic()`` a moment ago)."""
+        self._attempt = attempt
+        self._envelope = envelope
+        self._metadata: Mapping[str, Any] | None = None
+        self._state: dict[str, Any] | None = None
+        self.namespace = namespace
+        self.worker_id = worker_id
+        self.started_at = time.time()
+        self.started_monotonic = (
+            time.monotonic() if started_monotonic is None else started_monotonic
+        )
+
+    @property
+    def job_id(self) -> str:
+        """The job's id."""
+        return self._envelope.id
+
+    @property
+    def job_name(self) -> str:
+        """The job's name (which handler runs it)."""
+        return self._envelope.job_name
+
+    @property
+    def queue(self) -> str:
+        """The queue it was claimed from."""
+        return self._attempt.queue
+
+    @property
+    def attempt(self) -> int:
+        """This run's attempt number, from 1."""
+        return self._envelope.retry_count + 1
+
+    @property
+    def max_retries(self) -> int:
+        """How many times a failed run is retried before the job is dead."""
+        return self._envelope.max_retries
+
+    @property
+    def enqueued_at(self) -> float:
+        """When it was enqueued (the envelope's ``created_at``, Unix seconds)."""
+        return self._envelope.created_at
+
+    @property
+    def due_at(self) -> float:
+        """When it became runnable: its ``scheduled_at``, else its ``created_at``."""
+        due = self._envelope.scheduled_at
+        return self._envelope.created_at if due is None else due
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The job's metadata (read-only; empty when it has none)."""
+        if self._metadata is None:
+            self._metadata = metadata_of(self._envelope)
+        return self._metadata
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The middleware's own scratch space for this run (never stored)."""
+        if self._state is None:
+            self._state = {}
+        return self._state
+
+    def __repr__(self) -> str:
+        return (
+            f"RunningJob(job_id={self.job_id!r}, job_name={self.job_name!r}, "
+            f"queue={self.queue!r}, attempt={self.attempt})"
+        )
 
 
 class RunningCount(Protocol):
@@ -162,6 +233,10 @@ class PoolView(Protocol):
     @property
     def stats(self) -> RunningCount:
         """Counts of what the pool has done so far, and how many jobs it runs now."""
+
+    def run_books(self) -> RunBooks:
+        """New books in which the pool records every run from now on
+        (``wg_core.run_books``)."""
 
 
 @runtime_checkable
@@ -226,7 +301,7 @@ class MiddlewareChain:
     (a hook nobody overrides is never called). Every call is guarded: a hook that
     raises is logged and the rest run."""
 
-    __slots__ = ("_after", "_before", "_hooks", "_on_error", "middleware")
+    __slots__ = ("_hooks", "after_hooks", "before_hooks", "middleware", "on_error_hooks")
 
     def __init__(self, middleware: Sequence[JobMiddleware]) -> None:
         for item in middleware:
@@ -247,9 +322,18 @@ class MiddlewareChain:
             if name in ("stopped", "after_enqueue", "on_error", "after"):
                 bound.reverse()
             self._hooks[name] = tuple(bound)
-        self._before = self._hooks["before"]
-        self._on_error = self._hooks["on_error"]
-        self._after = self._hooks["after"]
+        # The run hooks, in calling order: the pool's runner loops over them itself
+        # (a coroutine per hook and none per chain call), guarding each with
+        # ``hook_failed``.
+        self.before_hooks: tuple[Callable[[RunningJob], Awaitable[None]], ...] = self._hooks[
+            "before"
+        ]
+        self.on_error_hooks: tuple[Callable[[RunningJob, BaseException], Awaitable[None]], ...] = (
+            self._hooks["on_error"]
+        )
+        self.after_hooks: tuple[Callable[[RunningJob, Outcome], Awaitable[None]], ...] = (
+            self._hooks["after"]
+        )
 
     @classmethod
     def of(cls, middleware: Sequence[JobMiddleware] | None) -> MiddlewareChain | None:
@@ -260,12 +344,18 @@ class MiddlewareChain:
         """Whether any middleware overrides hook ``name``."""
         return bool(self._hooks[name])
 
+    @property
+    def hooks_runs(self) -> bool:
+        """Whether any middleware overrides ``before``, ``on_error`` or ``after`` (if
+        none does, a pool builds no ``RunningJob``)."""
+        return bool(self.before_hooks or self.on_error_hooks or self.after_hooks)
+
     async def _call(self, name: str, *args: Any) -> None:
         for hook in self._hooks[name]:
             try:
                 await hook(*args)
             except Exception:
-                _failed(hook, name)
+                hook_failed(hook, name)
 
     # -- the pool's lifecycle ------------------------------------------------------------
 
@@ -312,60 +402,35 @@ class MiddlewareChain:
 
     # -- runs ----------------------------------------------------------------------------
 
-    @staticmethod
-    def running(
-        attempt: Attempt, envelope: Envelope, *, namespace: str, worker_id: str
-    ) -> RunningJob:
-        """The ``RunningJob`` of a run about to start."""
-        created = envelope.created_at
-        due = envelope.scheduled_at
-        # Positional: this runs per job, and keywords cost more than the rest of it.
-        return RunningJob(
-            envelope.id,
-            envelope.job_name,
-            attempt.queue,
-            envelope.retry_count + 1,
-            envelope.max_retries,
-            namespace,
-            worker_id,
-            created,
-            created if due is None else due,
-            time.time(),
-            metadata_of(envelope),
-            {},
-            time.monotonic(),
-        )
-
-    # The three run hooks are called per job: their loops are written out, without
-    # going through _call, to save a coroutine per hook.
-
     async def before(self, job: RunningJob) -> None:
         """``before`` of each middleware."""
-        for hook in self._before:
+        for hook in self.before_hooks:
             try:
                 await hook(job)
             except Exception:
-                _failed(hook, "before")
+                hook_failed(hook, "before")
 
     async def on_error(self, job: RunningJob, exc: BaseException) -> None:
         """``on_error`` of each middleware, last first."""
-        for hook in self._on_error:
+        for hook in self.on_error_hooks:
             try:
                 await hook(job, exc)
             except Exception:
-                _failed(hook, "on_error")
+                hook_failed(hook, "on_error")
 
     async def after(self, job: RunningJob, outcome: Outcome) -> None:
         """``after`` of each middleware, last first."""
-        for hook in self._after:
+        for hook in self.after_hooks:
             try:
                 await hook(job, outcome)
             except Exception:
-                _failed(hook, "after")
+                hook_failed(hook, "after")
 
 
-def _failed(hook: Any, name: str) -> None:
-    logger.exception("middleware %s.%s failed", type(hook.__self__).__name__, name)
+def hook_failed(hook: Any, name: str) -> None:
+    """Log that the bound hook ``hook`` (named ``name``) raised (with the traceback)."""
+    owner = getattr(hook, "__self__", hook)  # a bound method, as the chain looks them up
+    logger.exception("middleware %s.%s failed", type(owner).__name__, name)
 
 
 def _with_metadata(new: NewJob, metadata: dict[str, Any], max_bytes: int) -> NewJob:

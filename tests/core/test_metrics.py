@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from wg_core import (
     JobOptions,
     MemoryBackend,
     MissingDependencyError,
+    WorkerConfig,
     WorkerPool,
 )
 from wg_core.metrics import (
@@ -113,6 +115,81 @@ async def test_a_pool_counts_outcomes_durations_waits_and_slots() -> None:
     assert value(registry, "wg_worker_slots", **ns) == 0  # the pool stopped
 
 
+async def test_recorded_runs_land_in_the_buckets_observe_would_put_them_in() -> None:
+    """The pool's run books are bucketed in bulk at each flush: the same counts, buckets
+    and sums as prometheus-client's own ``observe()`` per value, bounds included."""
+    from prometheus_client import Histogram
+
+    from wg_core.metrics import DURATION_BUCKETS, WAIT_BUCKETS
+    from wg_core.middleware import Outcome
+    from wg_core.run_books import RunBooks
+
+    registry = CollectorRegistry()
+    metrics = PrometheusMetrics(registry=registry, queue_interval=0)
+    books = RunBooks()
+    pool = SimpleNamespace(
+        config=WorkerConfig(namespace="bulk", workers=2),
+        stats=SimpleNamespace(running=0),
+        run_books=lambda: books,
+    )
+    await metrics.started(pool)  # type: ignore[arg-type]
+    durations = [0.0, 0.004, 0.005, 0.0051, 0.3, 0.3, 2.5, 299.0, 300.0, 301.0, 1e6]
+    waits = [-1.0, 0.0, 0.1, 0.10001, 3600.0, 7200.0]
+    reference = CollectorRegistry()
+    by_job = ("namespace", "queue", "job_name")
+    duration = Histogram("ref_duration", "", by_job, buckets=DURATION_BUCKETS, registry=reference)
+    wait = Histogram("ref_wait", "", by_job, buckets=WAIT_BUCKETS, registry=reference)
+    labels = ("bulk", "q", "send")
+    for i, seconds in enumerate(durations):
+        # The first len(waits) runs are first attempts; the rest retries (no wait kept).
+        first = i < len(waits)
+        outcome = Outcome.COMPLETED if i % 2 else Outcome.RETRIED
+        books.record("q", "send", outcome, seconds, 1 if first else 2, waits[i] if first else 9.0)
+        duration.labels(*labels).observe(seconds)
+        if first:
+            wait.labels(*labels).observe(max(0.0, waits[i]))
+    for _ in range(2):  # the second flush finds the books empty and adds nothing
+        metrics.flush()
+    ours = {"namespace": "bulk", "queue": "q", "job_name": "send"}
+    compared = (
+        ("wg_job_duration_seconds", "ref_duration", DURATION_BUCKETS),
+        ("wg_job_wait_seconds", "ref_wait", WAIT_BUCKETS),
+    )
+    for name, ref, bounds in compared:
+        for bound in (*bounds, float("inf")):
+            le = {"le": str(float(bound)) if bound != float("inf") else "+Inf"}
+            assert value(registry, f"{name}_bucket", **ours, **le) == value(
+                reference, f"{ref}_bucket", **ours, **le
+            ), (name, bound)
+        assert value(registry, f"{name}_sum", **ours) == pytest.approx(
+            value(reference, f"{ref}_sum", **ours)
+        )
+        assert value(registry, f"{name}_count", **ours) == value(reference, f"{ref}_count", **ours)
+    assert value(registry, "wg_jobs_total", **ours, outcome="completed") == 5
+    assert value(registry, "wg_jobs_total", **ours, outcome="retried") == 6
+    await metrics.stopped(pool)  # type: ignore[arg-type]
+
+
+async def test_two_metrics_on_one_pool_each_count_every_run() -> None:
+    """Each PrometheusMetrics of a pool gets its own run books: neither takes the
+    other's runs."""
+    registries = [CollectorRegistry(), CollectorRegistry()]
+    backend = MemoryBackend("twice")
+    client = Client(backend)
+    await client.enqueue_many([{}] * 5, job_name="send")
+
+    async def send(job: Any) -> None:
+        return None
+
+    metrics = [PrometheusMetrics(registry=r, queue_interval=0) for r in registries]
+    async with WorkerPool(send, backend=backend, middleware=metrics, **FAST) as pool:
+        await wait_until(holds(lambda: pool.stats.processed == 5), timeout=10)
+    labels = {"namespace": "twice", "queue": "default", "job_name": "send"}
+    for registry in registries:
+        assert value(registry, "wg_jobs_total", **labels, outcome="completed") == 5
+        assert value(registry, "wg_job_duration_seconds_count", **labels) == 5
+
+
 async def test_job_name_labels_are_bounded() -> None:
     registry = CollectorRegistry()
     metrics = PrometheusMetrics(registry=registry, queue_interval=0, max_job_names=2)
@@ -165,16 +242,18 @@ import asyncio, sys
 from types import SimpleNamespace
 from wg_core import WorkerConfig
 from wg_core.metrics import PrometheusMetrics
-from wg_core.middleware import Outcome, RunningJob
+from wg_core.middleware import Outcome
+from wg_core.run_books import RunBooks
 
 async def main():
     metrics = PrometheusMetrics(queue_interval=0)
+    books = RunBooks()
     pool = SimpleNamespace(config=WorkerConfig(namespace="mp", workers=4),
-                           stats=SimpleNamespace(running=1))  # one job still runs
+                           stats=SimpleNamespace(running=1),  # one job still runs
+                           run_books=lambda: books)
     await metrics.started(pool)
-    job = RunningJob("x", "send", "default", 1, 0, "mp", "w", 0, 0, 0)
     for _ in range(int(sys.argv[1])):
-        await metrics.after(job, Outcome.COMPLETED)
+        books.record("default", "send", Outcome.COMPLETED, 0.01, 1, 0.0)
     metrics.flush()  # and the process ends without stopping the pool
 
 asyncio.run(main())

@@ -51,6 +51,7 @@ from wg_core.handlers import HandlerFunc, build_routes
 from wg_core.middleware import JobMiddleware, MiddlewareChain
 from wg_core.options import WorkerConfig
 from wg_core.periodic import Periodic
+from wg_core.run_books import RunBooks
 from wg_core.urls import backend_from_url, redact_url
 from wg_core.worker.acks import Acknowledger
 from wg_core.worker.backoff import Backoff
@@ -195,6 +196,15 @@ class WorkerPool:
     def stats(self) -> PoolStats:
         """Counts of what this pool has done so far."""
         return self._ledger.stats(buffered=len(self._claimer.buffer))
+
+    def run_books(self) -> RunBooks:
+        """New run books in which this pool records every run from now on (how it
+        ended, how long it took and waited; ``wg_core.run_books``). For a reader that
+        needs only those figures, such as the Prometheus metrics: cheaper per run than
+        a middleware's ``after`` hook. A pool keeps no books until asked."""
+        books = RunBooks()
+        self._runner.books.append(books)
+        return books
 
     @property
     def running(self) -> bool:
