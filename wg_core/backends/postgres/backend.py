@@ -26,6 +26,7 @@ from wg_core.errors import (
     DuplicateJobError,
     WgError,
 )
+from wg_core.records import claimed_attempt
 
 if TYPE_CHECKING:
     import psycopg
@@ -411,8 +412,8 @@ class PostgresBackend(Listening):
         prefix = batch + "-"
         if len(queues) == 1:
             queue = queues[0]
-            return [Attempt(key, prefix + key, raw, queue) for key, raw in rows]
-        return [Attempt(key, prefix + key, raw, queue) for key, raw, queue in rows]
+            return [claimed_attempt(key, prefix + key, raw, queue) for key, raw in rows]
+        return [claimed_attempt(key, prefix + key, raw, queue) for key, raw, queue in rows]
 
     async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
         """Finish jobs still held under their tokens and count them, in one statement:
