@@ -80,10 +80,9 @@ class Handler:
         """The payload as the handler's first parameter wants it."""
         return decode_payload(payload, self.payload_type)
 
-    async def call(self, job: Any, context: JobContext | None, executor: Executor) -> Any:
+    async def call(self, job: Any, context: JobContext, executor: Executor) -> Any:
         """Run the handler once (async on the loop, sync in ``executor``); its return
-        value (the job's result). ``context`` is ``None`` only for a handler that does
-        not take one."""
+        value (the job's result)."""
         args = (job, context) if self.takes_context else (job,)
         if self.is_async:
             return await self.func(*args)

@@ -253,22 +253,16 @@ class JobRunner:
         assert task is not None
         assert self._executor is not None
         running = _Running(task, attempt, self._shared.backend, is_async=handler.is_async)
-        # Only a handler that takes (job, context) can see its JobContext: ~2-5 us a job
-        # (docs/benchmarks.md) are not spent building one nobody reads.
-        context = (
-            JobContext(
-                job_id=envelope.id,
-                job_name=envelope.job_name,
-                attempt=number,
-                max_retries=envelope.max_retries,
-                created_at=envelope.created_at,
-                worker_id=self._shared.worker_id,
-                queue=attempt.queue,
-                metadata=metadata_of(envelope),
-                control=running,
-            )
-            if handler.takes_context
-            else None
+        context = JobContext(
+            job_id=envelope.id,
+            job_name=envelope.job_name,
+            attempt=number,
+            max_retries=envelope.max_retries,
+            created_at=envelope.created_at,
+            worker_id=self._shared.worker_id,
+            queue=attempt.queue,
+            metadata=metadata_of(envelope),
+            control=running,
         )
         logging_jobs = job_log.isEnabledFor(logging.DEBUG)
         if logging_jobs:
