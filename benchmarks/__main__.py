@@ -207,13 +207,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _cleanup(harness: Harness, key: str) -> None:
     """Leave nothing behind: empty the system's storage and drop its database."""
     from benchmarks.adapters import BY_KEY
+    from benchmarks.adapters.base import database_name
     from benchmarks.storage import drop_mysql, drop_postgres
 
     try:
         harness.reset(key)
         backend = BY_KEY[key].backend
         servers = harness.servers
-        name = f"bench_{key.replace('-', '_')}"
+        name = database_name(key)
         if backend == "postgres":
             drop_postgres(servers.postgres_url, name)
         elif backend == "mysql":

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.adapters import BY_KEY
-from benchmarks.adapters.base import Servers
+from benchmarks.adapters.base import Servers, database_name
+from benchmarks.server_cpu import backend_cpu, spent
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -204,15 +205,20 @@ class Harness:
         self.reset(key)
         self.prefill(key, n)
         begun_at: list[tuple[int, float]] = []  # (jobs done, CPU s) once work has begun
+        database = self._database(key)
+        server_at: list[dict[int, float] | None] = []
         with self.worker(key, name, concurrency, sleep) as (proc, record):
 
             def begun(count: int) -> None:
                 if count and not begun_at:
                     begun_at.append((count, _group_cpu(proc.pid)))
+                    if database is not None:
+                        server_at.append(backend_cpu(self.servers.postgres_url, database))
 
             deadline = time.monotonic() + self.profile.cap
             done = self.wait_lines(proc, record, n, deadline, on_poll=begun)
             cpu = _group_cpu(proc.pid)
+            server_end = backend_cpu(self.servers.postgres_url, database) if database else None
         lines = _read_record(record)
         if not lines:
             return {}, f"no job finished within {self.profile.cap:.0f} s"
@@ -224,11 +230,21 @@ class Harness:
             # CPU the worker's processes used per job after start-up: far less sensitive
             # to the other tenants of a shared machine than a wall-clock rate.
             values["cpu_us"] = (cpu - begun_at[0][1]) / (done - begun_at[0][0]) * 1e6
+            if server_at and server_at[0] is not None and server_end is not None:
+                # The PostgreSQL server's own CPU per job (its backends of this
+                # system's database): on 2 cores it is taken from the worker.
+                server = spent(server_at[0], server_end)
+                values["db_cpu_us"] = server / (done - begun_at[0][0]) * 1e6
         if sleep:
             ideal = n * sleep / concurrency
             values["efficiency"] = ideal / seconds if done >= n else 0.0
         note = "" if done >= n else f"cut at {self.profile.cap:.0f} s: {done}/{n} done"
         return values, note
+
+    @staticmethod
+    def _database(key: str) -> str | None:
+        """The system's PostgreSQL database, if it uses PostgreSQL."""
+        return database_name(key) if BY_KEY[key].backend == "postgres" else None
 
     def run_latency(self, key: str, name: str) -> tuple[dict[str, float], str]:
         self.reset(key)

@@ -13,6 +13,7 @@ COLUMNS: tuple[tuple[str, str, str, bool, str], ...] = (
     ("bulk", "rate", "bulk/s", True, "{:,.0f}"),
     ("drain", "rate", "drain/s", True, "{:,.0f}"),
     ("drain", "cpu_us", "drain CPU µs/job", False, "{:,.0f}"),
+    ("drain", "db_cpu_us", "PG server CPU µs/job", False, "{:,.0f}"),
     ("io", "efficiency", "io eff.", True, "{:.0%}"),
     ("latency", "p50", "p50 ms", False, "{:.1f}"),
     ("latency", "p99", "p99 ms", False, "{:.1f}"),

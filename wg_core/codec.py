@@ -10,9 +10,10 @@ that a document means exactly what it meant before:
   that is not UTF-8, nesting deeper than 1024) is decoded again by ``json``, which
   accepts or reports it as it always did;
 - integers beyond 64 bits, which orjson reads as floats: a document holding any float
-  of magnitude 2**64 or more is decoded again by ``json`` (a walk over the decoded
-  values: ~1 us for an envelope, where a regular-expression scan of the text cost more
-  than the decode itself).
+  of 2**64 or more, or of -2**63 or less (orjson reads integers down to int64's
+  minimum, and ``-9223372036854775809`` as the float ``-2**63``), is decoded again by
+  ``json`` (a walk over the decoded values: ~1 us for an envelope, where a
+  regular-expression scan of the text cost more than the decode itself).
 
 ``WG_JSON=stdlib`` in the environment turns orjson off (for A/B measurements).
 """
@@ -25,22 +26,23 @@ from typing import Any, Final
 
 __all__ = ["fast_decoder"]
 
-_BEYOND_INT64: Final = float(2**64)
+_BEYOND_UINT64: Final = float(2**64)
+_INT64_MIN: Final = float(-(2**63))
 
 
 def _has_huge_float(value: Any) -> bool:
-    """Whether a float of magnitude >= 2**64 is anywhere in ``value`` (orjson's reading
-    of an integer too large for 64 bits, or a float literal json reads the same)."""
+    """Whether a float >= 2**64 or <= -2**63 is anywhere in ``value``: orjson's reading
+    of an integer beyond 64 bits (or a float literal, which json reads the same)."""
     kind = type(value)
     if kind is dict:
         value = value.values()
     elif kind is not list:
-        return kind is float and not -_BEYOND_INT64 < value < _BEYOND_INT64
+        return kind is float and not _INT64_MIN < value < _BEYOND_UINT64
     # Plain loops, not any(<generator>): this runs once per claimed job.
     for item in value:
         kind = type(item)
         if kind is float:
-            if not -_BEYOND_INT64 < item < _BEYOND_INT64:
+            if not _INT64_MIN < item < _BEYOND_UINT64:
                 return True
         elif (kind is dict or kind is list) and _has_huge_float(item):
             return True

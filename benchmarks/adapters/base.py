@@ -11,12 +11,24 @@ same way.
 from __future__ import annotations
 
 import abc
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 Job = dict[str, Any]
+
+#: Databases are named ``<prefix>_<system>``. Sessions benchmarking side by side on one
+#: server set ``BENCH_DB_PREFIX`` each, or one drops the other's database mid-run.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX") or "bench"
+if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", DB_PREFIX):
+    raise SystemExit(f"BENCH_DB_PREFIX must be lowercase letters, digits and _: {DB_PREFIX!r}")
+
+
+def database_name(key: str) -> str:
+    """The PostgreSQL / MySQL database of system ``key``."""
+    return f"{DB_PREFIX}_" + re.sub(r"[^a-z0-9]+", "_", key.lower())
 
 
 class NotSupported(Exception):
@@ -84,7 +96,7 @@ class Adapter(abc.ABC):
 
     @property
     def database(self) -> str:
-        return f"bench_{self.slug}"
+        return database_name(self.key)
 
     @property
     def postgres_url(self) -> str:

@@ -26,6 +26,7 @@ from wg_core.errors import (
     DuplicateJobError,
     WgError,
 )
+from wg_core.records import claimed_attempt
 
 if TYPE_CHECKING:
     import psycopg
@@ -405,13 +406,14 @@ class PostgresBackend(Listening):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch(block, params)
 
+        # Rows in the claim's order (queue order, priority DESC, then id), the id as
+        # text: the attempt's key, and its token's tail (the SQL builds the same one).
         rows = await self._run(body, transaction=False, durable=False)
-        # RETURNING has no order; the claim's is queue order, priority DESC, then id.
-        rows.sort(key=lambda row: (row[3], -row[2], row[0]))
-        return [
-            Attempt(key=str(row[0]), token=f"{batch}-{row[0]}", raw=row[1], queue=row[4])
-            for row in rows
-        ]
+        prefix = batch + "-"
+        if len(queues) == 1:
+            queue = queues[0]
+            return [claimed_attempt(key, prefix + key, raw, queue) for key, raw in rows]
+        return [claimed_attempt(key, prefix + key, raw, queue) for key, raw, queue in rows]
 
     async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
         """Finish jobs still held under their tokens and count them, in one statement:

@@ -417,7 +417,10 @@ WHERE (unique_key, job_id) IN (
 -- The whole claim of one queue in one statement: lock the first ready rows of the
 -- queue (priority DESC, then FIFO) no one else is locking, lease them, return them.
 -- An index range scan of {ns}_jobs_claim_idx, no sort. MATERIALIZED keeps the planner
--- from inlining the CTE (and so from locking more rows than LIMIT).
+-- from inlining the CTE (and so from locking more rows than LIMIT). RETURNING has no
+-- order: the rows come back sorted here (a sort of one batch on the server costs less
+-- than a key function per row in the worker), as id text (the attempt's key) and the
+-- envelope, nothing the worker knows already (the queue).
 WITH picked AS MATERIALIZED (
     SELECT id FROM "{ns}_jobs"
     WHERE lease_token IS NULL AND queue = %(queue)s
@@ -427,15 +430,17 @@ WITH picked AS MATERIALIZED (
     ORDER BY priority DESC, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE "{ns}_jobs" AS j
+    SET lease_token = %(batch)s::text || '-' || j.id,
+        lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
+        worker_id = %(worker_id)s,
+        claimed_at = now()
+    FROM picked
+    WHERE j.id = picked.id
+    RETURNING j.id, j.job_json, j.priority
 )
-UPDATE "{ns}_jobs" AS j
-SET lease_token = %(batch)s::text || '-' || j.id,
-    lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
-    worker_id = %(worker_id)s,
-    claimed_at = now()
-FROM picked
-WHERE j.id = picked.id
-RETURNING j.id, j.job_json, j.priority, 0, j.queue
+SELECT id::text AS key, job_json FROM leased ORDER BY priority DESC, id
 
 -- name: claim_queues
 -- The claim of several queues in one statement: for each queue in the pool's order
@@ -443,7 +448,8 @@ RETURNING j.id, j.job_json, j.priority, 0, j.queue
 -- with SKIP LOCKED. The nested loop runs the queues in order and the outer LIMIT stops
 -- it once the batch is full, so a later queue is not even read while an earlier one
 -- fills the batch (no ORDER BY above the loop, which would need every queue's rows;
--- checked with EXPLAIN, docs/postgres.md). Paused queues are skipped.
+-- checked with EXPLAIN, docs/postgres.md). Paused queues are skipped. The leased rows
+-- (one batch) come back sorted, in the claim's order.
 WITH picked AS MATERIALIZED (
     SELECT p.id, q.ord
     FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, ord)
@@ -458,15 +464,17 @@ WITH picked AS MATERIALIZED (
       AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" AS f WHERE f.name = q.name AND f.paused)
       AND NOT EXISTS (SELECT 1 FROM "{ns}_limits" AS l WHERE l.queue = q.name)
     LIMIT %(limit)s
+), leased AS (
+    UPDATE "{ns}_jobs" AS j
+    SET lease_token = %(batch)s::text || '-' || j.id,
+        lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
+        worker_id = %(worker_id)s,
+        claimed_at = now()
+    FROM picked
+    WHERE j.id = picked.id
+    RETURNING j.id, j.job_json, j.priority, picked.ord, j.queue
 )
-UPDATE "{ns}_jobs" AS j
-SET lease_token = %(batch)s::text || '-' || j.id,
-    lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
-    worker_id = %(worker_id)s,
-    claimed_at = now()
-FROM picked
-WHERE j.id = picked.id
-RETURNING j.id, j.job_json, j.priority, picked.ord, j.queue
+SELECT id::text AS key, job_json, queue FROM leased ORDER BY ord, priority DESC, id
 
 -- name: claim_select
 -- One queue's part of the engine's generic claim (the dialect claims with claim).
@@ -488,7 +496,7 @@ WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: complete
 DELETE FROM "{ns}_jobs"
-WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
 RETURNING queue
 
 -- name: complete_counted
@@ -497,7 +505,7 @@ RETURNING queue
 -- layout 1; another queue's is 'processed:<queue>').
 WITH done AS (
     DELETE FROM "{ns}_jobs"
-    WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+    WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
     RETURNING queue
 ), bumped AS (
     INSERT INTO "{ns}_meta" (name, shard, value)
@@ -603,16 +611,16 @@ VALUES (%(raw)s, %(job_id)s, %(job_name)s, %(last_error)s, %(queue)s, %(priority
 UPDATE "{ns}_jobs"
 SET lease_token = NULL, lease_until = NULL, worker_id = NULL, claimed_at = NULL,
     progress = NULL, progress_message = NULL, progress_at = NULL
-WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
 
 -- name: renew
 UPDATE "{ns}_jobs"
 SET lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0)
-WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
 
 -- name: held
 SELECT lease_token, cancel_requested FROM "{ns}_jobs"
-WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
 
 -- name: due_scheduled
 SELECT id FROM "{ns}_scheduled"
@@ -671,7 +679,7 @@ WHERE last_seen < now() - make_interval(secs => %(forget_us)s::bigint / 1000000.
 -- was kept.
 WITH done AS (
     DELETE FROM "{ns}_jobs"
-    WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+    WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
     RETURNING id, lease_token, job_json, job_id, job_name, queue, priority, claimed_at,
               progress, progress_message, progress_at
 ), kept AS (
@@ -707,7 +715,7 @@ SELECT (SELECT count(*) FROM done),
 -- The rows still held under these tokens, locked (the engine's complete with results,
 -- finish_cancelled): nobody moves them before this transaction stores and deletes them.
 SELECT id FROM "{ns}_jobs"
-WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
 FOR UPDATE
 
 -- name: keep_completed
@@ -780,7 +788,7 @@ WHERE id = %(id)s AND lease_token IS NOT NULL
 -- name: held_cancels
 -- Held rows whose cancel was requested, locked (release: they end cancelled).
 SELECT id FROM "{ns}_jobs"
-WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = ANY(%(tokens)s::text[])
+WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
   AND cancel_requested
 FOR UPDATE
 
