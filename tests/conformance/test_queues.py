@@ -125,6 +125,19 @@ async def test_one_priority_is_fifo_across_single_and_batch_enqueues(backend: Ba
     assert claimed == job_ids(singles + batch + lower)
 
 
+async def test_a_batch_over_queues_and_priorities_keeps_each_ones_fifo(backend: Backend) -> None:
+    # One batch, nine queue/priority classes interleaved (SQL stores it grouped by
+    # class): the ids come back in the batch's order, and each class is FIFO.
+    jobs = [
+        new_job(payload={"n": n}, queue=("a", "b", "c")[n % 3], priority=(5, 0, -5)[n // 3 % 3])
+        for n in range(45)
+    ]
+    assert await backend.enqueue(jobs) == job_ids(jobs)
+    claimed = ids(await claim(backend, 100, queues=["a", "b", "c"]))
+    expected = sorted(jobs, key=lambda job: (job.queue, -job.priority))  # stable
+    assert claimed == job_ids(expected)
+
+
 async def test_a_pool_never_claims_a_queue_it_does_not_serve(backend: Backend) -> None:
     foreign = [new_job(queue="other", priority=MAX_PRIORITY) for _ in range(5)]
     served = [new_job(queue="emails") for _ in range(3)] + [new_job() for _ in range(2)]

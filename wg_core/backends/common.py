@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Sequence
 from typing import Any, Final
 
-from wg_core.backend import ImportedJob, JobState, WorkerInfo
+from wg_core.backend import ImportedJob, JobState, NewJob, WorkerInfo
 from wg_core.envelope import peek_envelope
 from wg_core.urls import scrub_secrets
 
@@ -16,6 +17,7 @@ __all__ = [
     "WORKER_FORGET_AFTER_LEASES",
     "Waiters",
     "error_matches",
+    "grouped_by_class",
     "import_hold",
     "registry_fields",
     "scrub_exception",
@@ -127,3 +129,18 @@ def registry_fields(worker: WorkerInfo) -> dict[str, Any]:
         "state": worker.state,
         "job_names": list(worker.job_names),
     }
+
+
+def grouped_by_class(jobs: Sequence[NewJob]) -> Sequence[NewJob]:
+    """``jobs`` in stored order for one insert: grouped by queue and priority, each
+    group in the batch's order (a stable sort), so FIFO within a priority is kept.
+
+    Why: a claim takes one queue's highest priority first, and an acknowledgement
+    deletes what it took. Rows of nine interleaved classes put every class on every
+    table page, so each claim and delete rewrites pages shared with the others (SQLite
+    measured 1.36 WAL pages per job against 0.35 for one queue; benchmarks/queue_layout.py).
+    Order across classes is never observable: claims order by queue, then priority."""
+    first = jobs[0] if jobs else None
+    if first is None or all(j.queue == first.queue and j.priority == first.priority for j in jobs):
+        return jobs
+    return sorted(jobs, key=lambda job: (job.queue, -job.priority))

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Final, TypeVar
 
 from wg_core.backend import Attempt, Completion, HeartbeatReply, JobState, NewJob, WorkerInfo
-from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
+from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, grouped_by_class, registry_fields
 from wg_core.backends.sql.limiting import LimitVerbs
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, micros
@@ -132,7 +132,7 @@ class WorkVerbs(LimitVerbs):
                 queued = [job for job in new if job.delay <= 0]
                 scheduled = [job for job in new if job.delay > 0]
             if queued:
-                await self._insert(session, "enqueue_jobs", queued)
+                await self._insert(session, "enqueue_jobs", grouped_by_class(queued))
             if scheduled:
                 await self._insert(session, "enqueue_scheduled", scheduled)
             if keyed:  # of the jobs stored (not of duplicates of a unique key)
