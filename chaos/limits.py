@@ -78,7 +78,7 @@ async def limit_kill(harness: Harness, profile: Profile) -> Verdict:
         key = f"k{n % KEYS}" if queue == "critical" else None
         specs.append(
             JobSpec(
-                payload={"n": n, "ms": rng.randint(10, 40)},
+                payload={"n": n, "ms": rng.randint(50, 200)},
                 job_name="work",
                 options=GOOD,
                 queue=queue,
