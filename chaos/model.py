@@ -50,6 +50,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from chaos.model_admin import ModelAdmin
 from chaos.model_claims import ModelClaims
+from chaos.model_imports import ModelImports
 from chaos.model_jobs import (
     ENDINGS,
     FAR,
@@ -85,7 +86,7 @@ __all__ = ["BackendMachine", "machine_for"]
 _T = TypeVar("_T")
 
 
-class BackendMachine(ModelPeriodic, ModelAdmin, ModelClaims, RuleBasedStateMachine):
+class BackendMachine(ModelPeriodic, ModelAdmin, ModelImports, ModelClaims, RuleBasedStateMachine):
     """Subclassed per backend by ``machine_for`` (which sets ``make_backend``)."""
 
     make_backend: Callable[[str, Callable[[], float]], Backend]
