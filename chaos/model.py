@@ -1,23 +1,26 @@
 """9. A Hypothesis state machine over the backend contract, checked against a tiny model.
 
-The model knows, for every job, its state, its queue and priority, its place in line,
-the one attempt token that may move it, whether its cancel was requested, and once it
-finished, its result and how long it is kept; and which queues (and whether the whole
-namespace) are paused. Rules call the backend's verbs with any attempt ever issued —
-current or stale — enqueue into random queues at random priorities, claim with random
-lists of queues, complete with a result kept for no time, a short time or for ever,
-cancel jobs in every state, finish cancelled jobs, let the clock step and prune, pause
-and resume queues, purge, delete and requeue. Every claim is checked against the order
-the model expects (strict queue order, then priority, then FIFO), and the invariant
-compares the backend with the model after every step: counts per state (COMPLETED and
-CANCELLED too) for the namespace and per queue, the ``processed``/``failed`` counters
-(per queue too), the list of queues with their pause flags, and every job's state,
-queue, priority, result and cancel request. So a stale attempt that changes anything,
-a transition out of a terminal state, a cancelled job that runs again, both a
-completion and a cancel taking effect, a job claimed out of order or from a queue not
-served, a prune deleting a job that has not expired (or the wrong one first), or a
-counter moving without its transition fails the run, and Hypothesis shrinks it to the
-shortest sequence of calls that shows it.
+The model knows, for every job, its state, its queue and priority, its limit key, its
+place in line, the one attempt token that may move it, whether its cancel was
+requested, and once it finished, its result and how long it is kept; which queues (and
+whether the whole namespace) are paused; and each queue's limit with its log of starts.
+Rules call the backend's verbs with any attempt ever issued — current or stale —
+enqueue into random queues at random priorities with or without a limit key, import
+jobs in every state, claim with random lists of queues, complete with a result kept
+for no time, a short time or for ever, cancel jobs in every state, finish cancelled
+jobs, let the clock step and prune, pause and resume queues, purge, delete and
+requeue, set and clear limits. Every claim is checked against the order the model
+expects (strict queue order, then priority, then FIFO) and against the limits (what a
+limited queue's limit admits, and nothing more), and the invariant compares the backend
+with the model after every step: counts per state (COMPLETED and CANCELLED too) for the
+namespace and per queue, the ``processed``/``failed`` counters (per queue too), the
+list of queues with their pause flags, every limit with its use, and every job's
+state, queue, priority, limit key, result and cancel request. So a stale attempt that
+changes anything, a transition out of a terminal state, a cancelled job that runs
+again, both a completion and a cancel taking effect, a job claimed out of order, from a
+queue not served or over its limit, a prune deleting a job that has not expired (or the
+wrong one first), or a counter moving without its transition fails the run, and
+Hypothesis shrinks it to the shortest sequence of calls that shows it.
 
 Time: where the backend takes a clock (memory, SQLite), the machine gives it one that
 it steps forward (``time passes``: no sleeping); elsewhere time passes for real, and a
@@ -30,10 +33,12 @@ same (queue, priority) are tied with each other (all in front of the rest), and 
 jobs of one (queue, priority) promoted by the same call (their due times are equal to
 the model, not to the backend's clock), and jobs finished by one call expire together.
 
-The machine is put together from three modules beside this one: ``model_jobs`` (what
-the model knows of a job, the values rules draw), ``model_checks`` (the invariants) and
-``model_admin`` (the rules that pause, requeue, purge and delete) and ``model_periodic``
-(registering periodic entries and firing their ticks, issue 19).
+The machine is put together from modules beside this one: ``model_jobs`` (what the
+model knows of a job, the values rules draw), ``model_checks`` (the invariants),
+``model_claims`` (the line, the claim check and the claim rules), ``model_limits``
+(queue limits, issue 20), ``model_admin`` (the rules that pause, requeue, purge and
+delete), ``model_imports`` (``import_jobs``, what ``wg migrate`` writes) and
+``model_periodic`` (registering periodic entries and firing their ticks, issue 19).
 """
 
 from __future__ import annotations

@@ -136,11 +136,9 @@ class ModelClaims(ModelLimits):
         for job_id in claimed:
             assert job_id in line, f"claimed {job_id}, which {queues} may not claim now"
             job = self.jobs[job_id]
-            gate = (
-                gates[job.queue]
-                if job.queue in gates
-                else gates.setdefault(job.queue, self.gate(job.queue))
-            )
+            if job.queue not in gates:
+                gates[job.queue] = self.gate(job.queue)
+            gate = gates[job.queue]
             assert gate is None or gate.admit(job.limit_key), (
                 f"claimed {job_id} of {job.queue} (key {job.limit_key!r}) over its limit "
                 f"{gate.limit if gate else None}"
