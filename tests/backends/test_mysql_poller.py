@@ -291,3 +291,21 @@ async def test_a_queue_held_back_by_its_limit_sets_off_no_claims_until_a_slot_fr
     assert not waiter.done()
     await other.complete([running])
     assert len(await asyncio.wait_for(waiter, 10)) == 1
+
+
+async def test_a_claimer_of_an_empty_limited_queue_finds_another_process_job(
+    pair: tuple[MySqlBackend, MySqlBackend],
+) -> None:
+    # Jobs coming into an empty limited queue are not "found" (only the limited claim
+    # may take them): the poller's mark notes that the queue now holds jobs.
+    waiting, other = pair
+    await other.set_limit(QueueLimit(queue="api", concurrency=2))
+    # The poller is up (its connection open) and has seen the queue empty.
+    assert await waiting.claim(limit=1, lease=30, worker_id="w", queues=["api"], wait=0.5) == []
+    waiter = asyncio.create_task(
+        waiting.claim(limit=1, lease=30, worker_id="w", queues=["api"], wait=60)
+    )
+    await asyncio.sleep(0.1)
+    assert not waiter.done()
+    await other.enqueue([new_job(queue="api")])
+    assert len(await asyncio.wait_for(waiter, 10)) == 1

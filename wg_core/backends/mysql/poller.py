@@ -21,9 +21,10 @@ themselves.
 Limited queues (issue 20): their claims are the backend's limited claim, which the
 poller does not run; jobs waiting in such a queue are not "found". The probe also reads
 a *mark* of the waited limited queues (their limits, the ids of their jobs running
-under a live lease, under a per-key limit the newest job id): when it changes (a job
-of theirs finished, was released, started, its lease ran out, a limit changed), the
-poller wakes this process's claimers, which run the limited claim. The last mark is
+under a live lease, under a per-key limit the newest job id) and whether one holds
+ready jobs: when that changes (a job of theirs finished, was released, started, its
+lease ran out, jobs came into an empty one, a limit changed), the poller wakes this
+process's claimers, which run the limited claim. The last mark is
 kept while the poller stops, so a change made meanwhile is seen by its next probe; a
 change seen before a claimer enlisted moved the backend's wake generation, which that
 claimer's wait checks first. A claimer held back by a *rate* waits only until the
@@ -139,7 +140,7 @@ class Poller:
         self._idle_after = idle_after
         self._held_poll = max(held_interval, min_interval)
         self._poll = min_interval  # the current interval (backs off)
-        self._mark: object = _UNSEEN  # the waited limited queues' mark at the last probe
+        self._mark: object = _UNSEEN  # (held, mark) of the waited limited queues, last probe
         self._last_found = 0.0  # monotonic time a claim or probe last found jobs
         # Its link, whether its loop runs, the claimers that wait for it.
         self._link: Link | None = None
@@ -277,11 +278,11 @@ class Poller:
                 self._poll = self._min_poll
             if held:
                 self._poll = min(self._poll, self._held_poll)
-            if mark != self._mark:
-                # Room may have come in a limited queue (or its limit changed): the
-                # claimers look, with the limited claim (this also moves the wake
-                # generation for one about to wait).
-                self._mark = mark
+            if (held, mark) != self._mark:
+                # Room may have come in a limited queue, or jobs into an empty one (or
+                # a limit changed): the claimers look, with the limited claim (this
+                # also moves the wake generation for one about to wait).
+                self._mark = (held, mark)
                 if mark is not None:
                     self._wake()
 
