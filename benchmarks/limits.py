@@ -1,5 +1,6 @@
 """``python -m benchmarks.limits [BACKEND...]``: what queue limits cost a queue that has
-none (issue 20).
+none (issue 20); ``python -m benchmarks.limits busy [BACKEND...]``: whether limited
+queues keep their slots busy across processes (``limits_busy.py``).
 
 Drains N no-op jobs of the queue ``default`` with one pool (16 workers) on a fresh
 namespace, with no limit anywhere ("none") and with limits set on two *other* queues
@@ -96,4 +97,9 @@ async def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    if sys.argv[1:2] == ["busy"]:
+        from benchmarks.limits_busy import main as busy
+
+        busy(sys.argv[2:])
+    else:
+        asyncio.run(main(sys.argv[1:]))

@@ -1,4 +1,4 @@
-"""13. Worker kills under a queue limit (issue 20): SIGKILL busy workers of a limited
+"""14. Worker kills under a queue limit (issue 20): SIGKILL busy workers of a limited
 queue again and again; the limit is never exceeded and no job is lost.
 
 Every job goes to the queue ``bulk`` (concurrency 3, all pools together) or to
@@ -26,7 +26,7 @@ from chaos.profiles import Profile
 from chaos.scenarios import GOOD, QUIET, _finish, _worker_args
 from wg_core import JobSpec
 
-__all__ = ["limit_kill"]
+__all__ = ["check_limit", "limit_kill", "peak"]
 
 CONCURRENCY: Final = 3
 KEYS: Final = 4
@@ -50,8 +50,19 @@ def peak(runs: list[Run], killed_at: dict[int, float]) -> int:
     return highest
 
 
+def check_limit(
+    verdict: Verdict, what: str, runs: list[Run], killed_at: dict[int, float], most: int
+) -> int:
+    """Fail ``verdict`` if more than ``most`` of ``runs`` (the handlers' own log of
+    ``what``) overlapped at one instant; the most that did."""
+    highest = peak(runs, killed_at)
+    if highest > most:
+        verdict.fail(f"{highest} {what} ran at once (limit {most})")
+    return highest
+
+
 async def limit_kill(harness: Harness, profile: Profile) -> Verdict:
-    """13. Kill busy workers of limited queues; the limits hold, nothing is lost."""
+    """14. Kill busy workers of limited queues; the limits hold, nothing is lost."""
     verdict = Verdict("14-limit-kill", harness.backend_name, harness.seed)
     client = harness.client
     await client.set_limit("bulk", concurrency=CONCURRENCY)
@@ -67,7 +78,7 @@ async def limit_kill(harness: Harness, profile: Profile) -> Verdict:
         key = f"k{n % KEYS}" if queue == "critical" else None
         specs.append(
             JobSpec(
-                payload={"n": n, "ms": rng.randint(10, 40)},
+                payload={"n": n, "ms": rng.randint(50, 200)},
                 job_name="work",
                 options=GOOD,
                 queue=queue,
@@ -100,15 +111,12 @@ async def limit_kill(harness: Harness, profile: Profile) -> Verdict:
     await _finish(verdict, harness, ids, lease=LEASE)
     log = harness.effects()
     bulk = [run for job_id in ids if key_of[job_id] is None for run in log.runs.get(job_id, [])]
-    verdict.details["bulk_peak"] = peak(bulk, killed_at)
-    if verdict.details["bulk_peak"] > CONCURRENCY:
-        verdict.fail(f"{verdict.details['bulk_peak']} bulk jobs ran at once (limit {CONCURRENCY})")
+    verdict.details["bulk_peak"] = check_limit(verdict, "bulk jobs", bulk, killed_at, CONCURRENCY)
     for k in range(KEYS):
         runs = [
             run for job_id in ids if key_of[job_id] == f"k{k}" for run in log.runs.get(job_id, [])
         ]
-        if (most := peak(runs, killed_at)) > 1:
-            verdict.fail(f"{most} jobs of key k{k} ran at once (limit 1 per key)")
+        check_limit(verdict, f"jobs of key k{k}", runs, killed_at, 1)
     verdict.details["in_flight_at_kills"] = in_flight
     if verdict.duplicates > in_flight:
         verdict.fail(f"{verdict.duplicates} duplicates > {in_flight} jobs in flight at the kills")

@@ -81,6 +81,7 @@ class ModelChecks:
         want = JobState.RETRY.value if job.state == RETRY_DUE else job.state
         assert stored.state.value == want, f"{job_id}: {stored.state} != model {want}"
         assert (stored.queue, stored.priority) == (job.queue, job.priority), job_id
+        assert stored.limit_key == job.limit_key, f"{job_id}: limit key {stored.limit_key!r}"
         assert stored.cancel_requested == job.cancel_requested, f"{job_id} cancel request"
         if job.state == JobState.COMPLETED.value:
             assert stored.result == job.result, f"{job_id}: result {stored.result!r}"

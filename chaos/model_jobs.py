@@ -120,6 +120,8 @@ class ModelJob:
     error: str | None = None  # of a CANCELLED job, recorded beside the envelope
     finish_rank: int = 0  # finishing order (equal within one verb call)
     short_epoch: int | None = None  # kept SHORT: the clock epoch it finished in
+    limit_key: str | None = None  # what a per-key limit counts it under
+    reclaimed: bool = False  # RUNNING under an attempt taken over by reclaim_expired
 
     def run_again(self) -> None:
         """Forget the last run's outcome (requeued)."""

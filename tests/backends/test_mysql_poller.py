@@ -2,7 +2,9 @@
 claims for them (on its own connection), handing them the attempts. The guarantees a
 user relies on: the claim's limit holds, no job goes to two claimers, attempts whose
 claimer left meanwhile (cancelled) are released at once, not stranded until their lease
-expires, a paused queue sets off no claims, and nothing polls while no claimer waits.
+expires, a paused queue (or one held back by its limit) sets off no claims, a slot freed
+in another process wakes a claimer held back by a limit, and nothing polls while no
+claimer waits.
 Runs against the local server; another backend instance stands for another process.
 The poller's claim is held in flight from the server's side (a table lock), and what
 the poller does is seen there too (the process list)."""
@@ -20,7 +22,7 @@ import pytest
 from tests.backends import open_backend
 from tests.backends.mysql_admin import admin_connection, sql
 from tests.helpers import new_job, wait_until
-from wg_core.backend import Attempt
+from wg_core.backend import Attempt, QueueLimit
 
 pytest.importorskip("pymysql")
 
@@ -258,3 +260,52 @@ async def test_the_poller_stops_when_no_claimer_waits(backend: MySqlBackend, adm
         return bool(states) and all(cmd == "Sleep" and ms >= 300 for cmd, ms, _ in states)
 
     await wait_until(all_idle, timeout=10)
+
+
+async def test_a_queue_held_back_by_its_limit_sets_off_no_claims_until_a_slot_frees(
+    pair: tuple[MySqlBackend, MySqlBackend],
+) -> None:
+    # Jobs wait in a limited queue whose slot is taken: the poller sees them, but wakes
+    # the claimer only when the queue's running jobs change (each wake-up is a whole
+    # limited claim, every poll interval); a slot freed by another process then wakes
+    # it at once, long before its own wait ends.
+    waiting, other = pair
+    await other.set_limit(QueueLimit(queue="api", concurrency=1))
+    await other.enqueue([new_job(queue="api") for _ in range(3)])
+    [running] = await other.claim(limit=1, lease=30, worker_id="o", queues=["api"])
+    claims = 0
+    claim_limited = waiting._claim_limited
+
+    async def counting(*args: Any) -> list[Attempt]:
+        nonlocal claims
+        claims += 1
+        return await claim_limited(*args)
+
+    waiting._claim_limited = counting  # type: ignore[method-assign]
+    assert await waiting.claim(limit=1, lease=30, worker_id="w", queues=["api"], wait=0.3) == []
+    assert claims <= 3  # the first look, the poller's first mark, the deadline's edge
+    waiter = asyncio.create_task(
+        waiting.claim(limit=1, lease=30, worker_id="w", queues=["api"], wait=60)
+    )
+    await asyncio.sleep(0.1)
+    assert not waiter.done()
+    await other.complete([running])
+    assert len(await asyncio.wait_for(waiter, 10)) == 1
+
+
+async def test_a_claimer_of_an_empty_limited_queue_finds_another_process_job(
+    pair: tuple[MySqlBackend, MySqlBackend],
+) -> None:
+    # Jobs coming into an empty limited queue are not "found" (only the limited claim
+    # may take them): the poller's mark notes that the queue now holds jobs.
+    waiting, other = pair
+    await other.set_limit(QueueLimit(queue="api", concurrency=2))
+    # The poller is up (its connection open) and has seen the queue empty.
+    assert await waiting.claim(limit=1, lease=30, worker_id="w", queues=["api"], wait=0.5) == []
+    waiter = asyncio.create_task(
+        waiting.claim(limit=1, lease=30, worker_id="w", queues=["api"], wait=60)
+    )
+    await asyncio.sleep(0.1)
+    assert not waiter.done()
+    await other.enqueue([new_job(queue="api")])
+    assert len(await asyncio.wait_for(waiter, 10)) == 1

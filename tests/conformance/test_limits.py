@@ -175,6 +175,36 @@ async def _promoted(backend: Backend) -> bool:
     return await backend.promote(JobState.RETRY, limit=10) > 0
 
 
+async def test_a_limit_set_on_a_busy_queue_counts_the_jobs_already_running(
+    backend: Backend,
+) -> None:
+    # Found by the Hypothesis model: on Redis, jobs claimed before the limit was set
+    # were not counted, so a queue running 3 jobs took 2 more under a limit of 2.
+    await fill(backend, 5)
+    running = await claim(backend, 3)
+    await backend.set_limit(QueueLimit(queue=API, concurrency=2))
+    [listed] = await backend.limits()
+    assert listed.running == 3
+    assert await claim(backend) == []
+    await backend.complete(running[:2])
+    assert len(await claim(backend)) == 1
+
+
+async def test_a_replaced_limit_counts_running_jobs_by_its_own_buckets(
+    backend: Backend,
+) -> None:
+    await backend.set_limit(QueueLimit(queue=API, concurrency=1))
+    await fill(backend, 2, key="a")
+    await fill(backend, 2, key="b")
+    [first] = await claim(backend)  # a job of key a
+    await backend.set_limit(QueueLimit(queue=API, concurrency=1, per_key=True))
+    [second] = await claim(backend)  # key a is busy: a job of key b
+    assert ids([second]) != ids([first])
+    assert await claim(backend) == []
+    await backend.set_limit(QueueLimit(queue=API, concurrency=3))  # the whole queue again
+    assert len(await claim(backend)) == 1
+
+
 async def test_rate_caps_starts_in_the_window(backend: Backend) -> None:
     await backend.set_limit(QueueLimit(queue=API, rate=3, per=60.0))
     await fill(backend, 6)

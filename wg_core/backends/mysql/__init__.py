@@ -50,7 +50,11 @@ Guarantees, and how:
   while it lasts: a probe is roughly 0.1 ms of worker CPU and as much of the server's,
   so 1 ms polling is about a tenth of a core on each side (measured on a busy 2-core
   machine); raise ``min_poll_interval`` or lower ``idle_after`` to trade latency for
-  it.
+  it. Limited queues (docs/limits.md): their waiting jobs are not "found" (only the
+  limited claim may take them); the probe also reads a mark of the waited limited
+  queues (limits, jobs running under a live lease, the newest id under a per-key
+  limit), and a new mark wakes the claimers, so a slot freed in another process is
+  taken within one probe, every 5 ms at most while such a queue holds ready jobs.
 * **Transactional enqueue**: ``enqueue(jobs, connection=conn)`` writes through your
   PyMySQL connection inside your transaction (it is not committed for you).
 * **Refuses old servers**: without ``SKIP LOCKED`` (MariaDB < 10.6, MySQL < 8.0.1)

@@ -18,8 +18,23 @@ out a lease. A claimer whose wait ends while it is taken waits for that claim an
 its attempts. A local wake-up (``wake_all``) ends every wait: those claimers look for
 themselves.
 
+Limited queues (issue 20): their claims are the backend's limited claim, which the
+poller does not run; jobs waiting in such a queue are not "found". The probe also reads
+a *mark* of the waited limited queues (their limits, the ids of their jobs running
+under a live lease, under a per-key limit the newest job id) and whether one holds
+ready jobs: when that changes (a job of theirs finished, was released, started, its
+lease ran out, jobs came into an empty one, a limit changed), the poller wakes this
+process's claimers, which run the limited claim. The last mark is
+kept while the poller stops, so a change made meanwhile is seen by its next probe; a
+change seen before a claimer enlisted moved the backend's wake generation, which that
+claimer's wait checks first. A claimer held back by a *rate* waits only until the
+window lets the next job start (the engine's claim loop), not for the poller.
+
 Cadence: every ``min_interval`` while jobs were found in the last ``idle_after``
-seconds, then doubling up to ``max_interval``; the poller stops while no claimer waits.
+seconds, then doubling up to ``max_interval``; every ``held_interval`` (at most) while a
+waited limited queue holds ready jobs (a slot that frees in another process is then
+seen within that time: the probe is a few index reads, about 0.1 ms of each side's
+CPU); the poller stops while no claimer waits.
 """
 
 from __future__ import annotations
@@ -34,11 +49,15 @@ from typing import Any, Final
 
 from wg_core.backend import Attempt
 from wg_core.backends.mysql.link import Link
-from wg_core.backends.mysql.sessions import probe, run
+from wg_core.backends.mysql.sessions import fetch_one, run
 from wg_core.backends.sql.session import Params
 from wg_core.errors import BackendError
 
-__all__ = ["Poller", "Request"]
+__all__ = ["HELD_INTERVAL", "Poller", "Request"]
+
+HELD_INTERVAL: Final = 0.005
+"""Seconds between probes, at most, while a waited limited queue holds ready jobs."""
+_UNSEEN: Final = object()  # the mark before the first probe: any mark is news
 
 WAITING: Final = "waiting"  # in the poller's queue
 TAKEN: Final = "taken"  # the poller runs a claim for it
@@ -109,6 +128,7 @@ class Poller:
         min_interval: float,
         idle_after: float,
         max_interval: float,
+        held_interval: float = HELD_INTERVAL,
     ) -> None:
         self._sql = sql
         self._claim = claim
@@ -118,7 +138,9 @@ class Poller:
         self._min_poll = min_interval
         self._max_poll = max_interval
         self._idle_after = idle_after
+        self._held_poll = max(held_interval, min_interval)
         self._poll = min_interval  # the current interval (backs off)
+        self._mark: object = _UNSEEN  # (held, mark) of the waited limited queues, last probe
         self._last_found = 0.0  # monotonic time a claim or probe last found jobs
         # Its link, whether its loop runs, the claimers that wait for it.
         self._link: Link | None = None
@@ -240,10 +262,11 @@ class Poller:
                 # The queues someone waits for, in no particular order.
                 queues = sorted({queue for request in self._requests for queue in request.queues})
             try:
-                found = link.call(probe, probe_sql, {"queues": queues})
+                row = link.call(fetch_one, probe_sql, {"queues": queues})
             except Exception:  # the claimers' own claims report server trouble
                 self._poll = min(self._poll * 2, self._max_poll)  # don't hammer a sick server
                 continue
+            found, held, mark = row if row is not None else (False, False, None)
             now = time.monotonic()
             if found:
                 self._last_found = now
@@ -253,6 +276,15 @@ class Poller:
                 self._poll = min(self._poll * 2, self._max_poll)
             else:
                 self._poll = self._min_poll
+            if held:
+                self._poll = min(self._poll, self._held_poll)
+            if (held, mark) != self._mark:
+                # Room may have come in a limited queue, or jobs into an empty one (or
+                # a limit changed): the claimers look, with the limited claim (this
+                # also moves the wake generation for one about to wait).
+                self._mark = (held, mark)
+                if mark is not None:
+                    self._wake()
 
     def _claim_for_waiting(self, link: Link) -> None:
         """Run the claim for the oldest waiting claimer, with its limit and lease, on

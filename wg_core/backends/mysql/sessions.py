@@ -19,7 +19,7 @@ __all__ = [
     "begin",
     "claim",
     "commit",
-    "probe",
+    "fetch_one",
     "run",
     "script_counts",
 ]
@@ -52,12 +52,12 @@ def script(connection: Any, statements: list[str]) -> None:
             cursor.execute(statement)
 
 
-def probe(connection: Any, sql: str, params: Params | None = None) -> bool:
-    """Whether a one-value query answers true."""
+def fetch_one(connection: Any, sql: str, params: Params | None = None) -> Row | None:
+    """A query's first row (``None`` if it has none)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return bool(row and row[0])
+        row: Row | None = cursor.fetchone()
+    return row
 
 
 def claim(

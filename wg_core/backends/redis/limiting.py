@@ -93,9 +93,12 @@ class RedisLimits(RedisListing):
     # -- the verbs -----------------------------------------------------------------------
 
     async def set_limit(self, limit: QueueLimit) -> None:
-        """Store ``limit``; the queue's claimers are woken to obey it."""
+        """Store ``limit`` and count the queue's running jobs as its holders (script
+        ``limit_set``); the queue's claimers are woken to obey it."""
         k = self._keys
-        await self._transport.command("HSET", k.limits, limit.queue, _limit_document(limit))
+        keys = (k.limits, k.leases, k.attempts, k.limit_keys, k.queue(limit.queue).holders)
+        args = (limit.queue, _limit_document(limit), int(limit.per_key))
+        await self._transport.run_idempotent("limit_set", keys, args)
         self._limited = self._limited | {limit.queue}
         await self._slots_freed((limit.queue,))
 

@@ -1747,8 +1747,8 @@ return 1
 -- Queue limits (issue 20, layout 4): {ns}:limits (queue -> JSON {c, r, p, k}:
 -- concurrency, rate, window in seconds, per key), {ns}:limit_keys (job id -> limit key),
 -- and per limited queue two ZSETs of "<token> <bucket>": holders (attempts its limited
--- claims leased; one whose token left {ns}:leases is pruned, one whose lease ran out
--- is not counted) and starts (scored by start time, pruned past the window). A bucket
+-- claims leased, and those running when the limit was set: limit_set; one whose token
+-- left {ns}:leases is pruned, one whose lease ran out is not counted) and starts (scored by start time, pruned past the window). A bucket
 -- is the job's limit key under a per-key limit, '' otherwise.
 
 -- name: claim_limited
@@ -1899,6 +1899,35 @@ if queue ~= 'default' then
   redis.call('HINCRBY', KEYS[8], queue, #taken)
 end
 return out
+
+-- name: limit_set
+-- KEYS: limits, leases, attempts, limit_keys, then the queue's holders.
+-- ARGV: queue, the limit's JSON, per key 0|1.
+-- Store a queue's limit (replacing it) and make the queue's jobs running under a live
+-- lease its holders, each under its bucket as this limit reads it: a limit set on a
+-- busy queue counts the jobs claimed before it (and a replaced limit's holders are
+-- counted by the new one's buckets), as SQL and memory count running jobs.
+-- Returns how many jobs of the queue run now.
+local queue, per_key = ARGV[1], ARGV[3] == '1'
+redis.call('HSET', KEYS[1], queue, ARGV[2])
+redis.call('DEL', KEYS[5])
+local now = now_seconds()
+local held = 0
+for _, token in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
+  local meta = redis.call('HGET', KEYS[3], token)
+  if meta then
+    local id, of = read_record(meta)
+    if of == queue then
+      local bucket = ''
+      if per_key and id ~= '' then
+        bucket = redis.call('HGET', KEYS[4], id) or ''
+      end
+      redis.call('ZADD', KEYS[5], now, token .. ' ' .. bucket)
+      held = held + 1
+    end
+  end
+end
+return held
 
 -- name: limit_use
 -- KEYS: leases, limits, then per queue: holders, starts.  ARGV: queues.

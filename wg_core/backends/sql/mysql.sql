@@ -302,14 +302,45 @@ COMMIT
 SELECT job_id FROM `{ns}_finished` WHERE job_id IN %(job_ids)s LIMIT 1
 
 -- name: probe
--- The poller's look for claimable jobs of the waiting claimers' queues (mysql/poller.py):
--- one plain read of the claim index, no lock, no transaction. False while the namespace
--- or those queues are paused, so that paused jobs do not set off claim after claim.
-SELECT EXISTS (
-    SELECT 1 FROM `{ns}_jobs`
-    WHERE lease_token IS NULL AND queue IN %(queues)s
-      AND queue NOT IN (SELECT name FROM `{ns}_queues` WHERE paused))
-   AND NOT EXISTS (SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0)
+-- The poller's look for the waiting claimers' queues (mysql/poller.py): plain reads of
+-- indexes and of the tiny limits table, no lock, no transaction. All false or NULL while
+-- the namespace is paused; a paused queue counts for nothing.
+-- 1. found: an unlimited queue has a ready job (the poller claims it).
+-- 2. held: a limited queue has a ready job (its claimers wait for room: the poller looks
+--    often while it does).
+-- 3. mark: what may give a limited queue room, as one string: the queues' limits, the
+--    ids of their jobs running under a live lease (a finish, release, expiry or start
+--    changes it), and, under a per-key limit, the newest job id (a job of a fresh key).
+--    A new mark wakes the claimers (the limited claim decides).
+SELECT
+    EXISTS (
+        SELECT 1 FROM `{ns}_jobs`
+        WHERE lease_token IS NULL AND queue IN %(queues)s
+          AND queue NOT IN (SELECT name FROM `{ns}_queues` WHERE paused)
+          AND queue NOT IN (SELECT queue FROM `{ns}_limits`)) AND NOT p.paused,
+    EXISTS (
+        SELECT 1 FROM `{ns}_limits` AS l
+        WHERE l.queue IN %(queues)s
+          AND l.queue NOT IN (SELECT name FROM `{ns}_queues` WHERE paused)
+          AND EXISTS (
+              SELECT 1 FROM `{ns}_jobs` AS j WHERE j.lease_token IS NULL AND j.queue = l.queue
+          )) AND NOT p.paused,
+    IF(p.paused, NULL, (
+        SELECT CONCAT_WS('|',
+            GROUP_CONCAT(CONCAT_WS(',', l.queue, COALESCE(l.concurrency, '-'),
+                COALESCE(l.rate, '-'), COALESCE(l.per_us, '-'), l.per_key)
+                ORDER BY l.queue SEPARATOR ';'),
+            (SELECT CONCAT(COUNT(*), ':', COALESCE(BIT_XOR(j.id), 0)) FROM `{ns}_jobs` AS j
+             WHERE j.lease_token IS NOT NULL AND j.lease_until > UTC_TIMESTAMP(6)
+               AND j.queue IN (SELECT queue FROM `{ns}_limits` WHERE queue IN %(queues)s)),
+            IF(MAX(l.per_key), (SELECT MAX(id) FROM `{ns}_jobs`), 0))
+        FROM `{ns}_limits` AS l
+        WHERE l.queue IN %(queues)s
+          AND l.queue NOT IN (SELECT name FROM `{ns}_queues` WHERE paused)
+        HAVING COUNT(*) > 0))
+FROM (SELECT EXISTS (
+          SELECT 1 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0 AND value <> 0
+      ) AS paused) AS p
 
 -- name: claim_begin
 -- The claim's first round trip (a multi-statement, on wg's own connections): open the

@@ -487,11 +487,14 @@ LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 
 -- name: lease
+-- The engine's claim (the limited claim, sql/limiting.py): its transaction may have
+-- waited for the limit's row lock, so the claim's time is the clock's now, not the
+-- transaction's start (the start log of a rate, limit_record_start, reads it too).
 UPDATE "{ns}_jobs"
 SET lease_token = %(batch)s::text || '-' || id,
-    lease_until = now() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
+    lease_until = clock_timestamp() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
     worker_id = %(worker_id)s,
-    claimed_at = now()
+    claimed_at = clock_timestamp()
 WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: complete
