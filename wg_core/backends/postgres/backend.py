@@ -58,6 +58,7 @@ class PostgresBackend(Listening):
     SQL_FILE = "postgres.sql"
     ONE_STATEMENT_BATCHES = True  # unnest() of arrays: any batch is one INSERT
     ANNOUNCES_FREED = True  # a freed slot of a limited queue is NOTIFYed
+    KEEPS_COUNTS = True  # {ns}_counts, kept by statement-level triggers (sql/counting.py)
     EXTRA_BLOCKS = frozenset(
         {
             "claim",
@@ -75,6 +76,8 @@ class PostgresBackend(Listening):
             "notify_cancel",
             "enqueue_job",
             "prune",
+            "schema_counts",
+            "fold_counts",
         }
     )
 

@@ -234,7 +234,10 @@ ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
 
 -- name: drop
 DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
-    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished", "{ns}_unique", "{ns}_periodic"
+    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished", "{ns}_unique", "{ns}_periodic",
+    "{ns}_counts";
+DROP FUNCTION IF EXISTS "{ns}_count_jobs"(), "{ns}_count_state"(), "{ns}_count_finished"(),
+    "{ns}_count_truncate"()
 
 -- name: listen
 -- The namespace's channels: jobs became ready, jobs finished, a cancel was requested.
@@ -1067,37 +1070,47 @@ DELETE FROM "{ns}_finished"
 WHERE state = 'cancelled' AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
 
 -- name: counts
+-- Summed from {ns}_counts (layout 5): O(queues × states × priorities × live sessions),
+-- whatever the number of jobs. The oldest queued job: the first ready row (lowest id)
+-- of each queue and priority holding queued jobs, one probe of the claim's index each.
+WITH c AS (
+    SELECT queue, state, priority, sum(n) AS n FROM "{ns}_counts"
+    WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text
+    GROUP BY queue, state, priority
+)
 SELECT
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NULL
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_scheduled"
-     WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT count(*) FROM "{ns}_retry" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT count(*) FROM "{ns}_dead" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT extract(epoch FROM min(enqueued_at))::float8 FROM "{ns}_jobs"
-     WHERE lease_token IS NULL AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_finished" WHERE state = 'completed'
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_finished" WHERE state = 'cancelled'
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text))
+    coalesce(sum(n) FILTER (WHERE state = 'queued'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'running'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'scheduled'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'retry'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'dead'), 0),
+    (SELECT extract(epoch FROM min(h.enqueued_at))::float8
+     FROM c AS r CROSS JOIN LATERAL (
+         SELECT j.enqueued_at FROM "{ns}_jobs" AS j
+         WHERE j.lease_token IS NULL AND j.queue = r.queue AND j.priority = r.priority
+         ORDER BY j.id LIMIT 1
+     ) AS h
+     WHERE r.state = 'queued' AND r.n > 0),
+    coalesce(sum(n) FILTER (WHERE state = 'completed'), 0),
+    coalesce(sum(n) FILTER (WHERE state = 'cancelled'), 0)
+FROM c
 
 -- name: counts_by_queue
--- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
-SELECT queue, 'queued', count(*), extract(epoch FROM min(enqueued_at))::float8
-FROM "{ns}_jobs" WHERE lease_token IS NULL GROUP BY queue
-UNION ALL
-SELECT queue, 'running', count(*), NULL FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
-GROUP BY queue
-UNION ALL
-SELECT queue, 'scheduled', count(*), NULL FROM "{ns}_scheduled" GROUP BY queue
-UNION ALL
-SELECT queue, 'retry', count(*), NULL FROM "{ns}_retry" GROUP BY queue
-UNION ALL
-SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
-UNION ALL
-SELECT queue, state, count(*), NULL FROM "{ns}_finished" GROUP BY queue, state
+-- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued'), from
+-- {ns}_counts as counts is, states with no job left out.
+WITH c AS (
+    SELECT queue, state, priority, sum(n) AS n FROM "{ns}_counts"
+    GROUP BY queue, state, priority
+)
+SELECT c.queue, c.state, sum(c.n), extract(epoch FROM min(h.enqueued_at))::float8
+FROM c LEFT JOIN LATERAL (
+    SELECT j.enqueued_at FROM "{ns}_jobs" AS j
+    WHERE c.state = 'queued' AND c.n > 0
+      AND j.lease_token IS NULL AND j.queue = c.queue AND j.priority = c.priority
+    ORDER BY j.id LIMIT 1
+) AS h ON true
+GROUP BY c.queue, c.state
+HAVING sum(c.n) <> 0
 
 -- name: counters
 -- Every queue's counters ('processed' / 'failed': the queue default's; with ':<queue>':
@@ -1569,3 +1582,217 @@ WHERE k.job_id = ANY(%(ids)s::text[])
   AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" AS t WHERE t.job_id = k.job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" AS t WHERE t.job_id = k.job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" AS t WHERE t.job_id = k.job_id)
+
+-- State counts (layout 5, sql/counting.py): {ns}_counts holds, per queue, state and
+-- priority, deltas kept by statement-level triggers of the five job tables, one row
+-- per writing session (shard = pg_backend_pid(): no two live sessions share a row, so
+-- concurrent producers and workers never wait on each other's counts), summed on read.
+-- A trigger sees the statement's rows once, in its transition tables (added / removed),
+-- and writes one upsert per (queue, state, priority) the statement touched: a bulk
+-- enqueue or a claim batch costs one counter write, not one per row. Any writer is
+-- counted, a Rust producer's plain INSERT included. fold_counts moves finished
+-- sessions' rows into shard 0 (the pruner's chore).
+
+-- name: schema_counts
+-- Created, and the counts taken from the rows, in one transaction (one simple query)
+-- that first locks the job tables against writes: every row written before is in the
+-- count, every row written after fires the triggers. Re-running it recounts.
+CREATE TABLE IF NOT EXISTS "{ns}_counts" (
+    queue TEXT NOT NULL,
+    state TEXT NOT NULL,
+    priority SMALLINT NOT NULL,
+    shard INTEGER NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (queue, state, priority, shard)
+);
+LOCK TABLE "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead", "{ns}_finished",
+    "{ns}_counts" IN SHARE ROW EXCLUSIVE MODE;
+CREATE OR REPLACE FUNCTION "{ns}_count_jobs"() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END,
+               priority, pg_backend_pid(), count(*)
+        FROM added GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END,
+               priority, pg_backend_pid(), -count(*)
+        FROM removed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSE
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, state, priority, pg_backend_pid(), sum(d)
+        FROM (SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END
+                     AS state, priority, 1 AS d FROM added
+              UNION ALL
+              SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END,
+                     priority, -1 FROM removed) AS moved
+        GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    END IF;
+    RETURN NULL;
+END
+$body$;
+-- {ns}_scheduled, {ns}_retry and {ns}_dead: one state per table (the trigger's argument).
+CREATE OR REPLACE FUNCTION "{ns}_count_state"() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, TG_ARGV[0], priority, pg_backend_pid(), count(*)
+        FROM added GROUP BY 1, 3 ORDER BY 1, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, TG_ARGV[0], priority, pg_backend_pid(), -count(*)
+        FROM removed GROUP BY 1, 3 ORDER BY 1, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSE
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, TG_ARGV[0], priority, pg_backend_pid(), sum(d)
+        FROM (SELECT queue, priority, 1 AS d FROM added
+              UNION ALL SELECT queue, priority, -1 FROM removed) AS moved
+        GROUP BY 1, 3 HAVING sum(d) <> 0 ORDER BY 1, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    END IF;
+    RETURN NULL;
+END
+$body$;
+-- {ns}_finished: the state is the row's own (completed or cancelled).
+CREATE OR REPLACE FUNCTION "{ns}_count_finished"() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, state, priority, pg_backend_pid(), count(*)
+        FROM added GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, state, priority, pg_backend_pid(), -count(*)
+        FROM removed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSE
+        INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+        SELECT queue, state, priority, pg_backend_pid(), sum(d)
+        FROM (SELECT queue, state, priority, 1 AS d FROM added
+              UNION ALL SELECT queue, state, priority, -1 FROM removed) AS moved
+        GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    END IF;
+    RETURN NULL;
+END
+$body$;
+-- TRUNCATE has no transition table: it forgets the table's states (the arguments).
+CREATE OR REPLACE FUNCTION "{ns}_count_truncate"() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    DELETE FROM "{ns}_counts" WHERE state = ANY(TG_ARGV);
+    RETURN NULL;
+END
+$body$;
+DROP TRIGGER IF EXISTS "{ns}_jobs_added" ON "{ns}_jobs";
+DROP TRIGGER IF EXISTS "{ns}_jobs_removed" ON "{ns}_jobs";
+DROP TRIGGER IF EXISTS "{ns}_jobs_changed" ON "{ns}_jobs";
+DROP TRIGGER IF EXISTS "{ns}_jobs_truncated" ON "{ns}_jobs";
+CREATE TRIGGER "{ns}_jobs_added" AFTER INSERT ON "{ns}_jobs"
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_jobs"();
+CREATE TRIGGER "{ns}_jobs_removed" AFTER DELETE ON "{ns}_jobs"
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_jobs"();
+CREATE TRIGGER "{ns}_jobs_changed" AFTER UPDATE ON "{ns}_jobs"
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_jobs"();
+CREATE TRIGGER "{ns}_jobs_truncated" AFTER TRUNCATE ON "{ns}_jobs"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncate"('queued', 'running');
+DROP TRIGGER IF EXISTS "{ns}_scheduled_added" ON "{ns}_scheduled";
+DROP TRIGGER IF EXISTS "{ns}_scheduled_removed" ON "{ns}_scheduled";
+DROP TRIGGER IF EXISTS "{ns}_scheduled_changed" ON "{ns}_scheduled";
+DROP TRIGGER IF EXISTS "{ns}_scheduled_truncated" ON "{ns}_scheduled";
+CREATE TRIGGER "{ns}_scheduled_added" AFTER INSERT ON "{ns}_scheduled"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('scheduled');
+CREATE TRIGGER "{ns}_scheduled_removed" AFTER DELETE ON "{ns}_scheduled"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('scheduled');
+CREATE TRIGGER "{ns}_scheduled_changed" AFTER UPDATE ON "{ns}_scheduled"
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('scheduled');
+CREATE TRIGGER "{ns}_scheduled_truncated" AFTER TRUNCATE ON "{ns}_scheduled"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncate"('scheduled');
+DROP TRIGGER IF EXISTS "{ns}_retry_added" ON "{ns}_retry";
+DROP TRIGGER IF EXISTS "{ns}_retry_removed" ON "{ns}_retry";
+DROP TRIGGER IF EXISTS "{ns}_retry_changed" ON "{ns}_retry";
+DROP TRIGGER IF EXISTS "{ns}_retry_truncated" ON "{ns}_retry";
+CREATE TRIGGER "{ns}_retry_added" AFTER INSERT ON "{ns}_retry"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('retry');
+CREATE TRIGGER "{ns}_retry_removed" AFTER DELETE ON "{ns}_retry"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('retry');
+CREATE TRIGGER "{ns}_retry_changed" AFTER UPDATE ON "{ns}_retry"
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('retry');
+CREATE TRIGGER "{ns}_retry_truncated" AFTER TRUNCATE ON "{ns}_retry"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncate"('retry');
+DROP TRIGGER IF EXISTS "{ns}_dead_added" ON "{ns}_dead";
+DROP TRIGGER IF EXISTS "{ns}_dead_removed" ON "{ns}_dead";
+DROP TRIGGER IF EXISTS "{ns}_dead_changed" ON "{ns}_dead";
+DROP TRIGGER IF EXISTS "{ns}_dead_truncated" ON "{ns}_dead";
+CREATE TRIGGER "{ns}_dead_added" AFTER INSERT ON "{ns}_dead"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('dead');
+CREATE TRIGGER "{ns}_dead_removed" AFTER DELETE ON "{ns}_dead"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('dead');
+CREATE TRIGGER "{ns}_dead_changed" AFTER UPDATE ON "{ns}_dead"
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_state"('dead');
+CREATE TRIGGER "{ns}_dead_truncated" AFTER TRUNCATE ON "{ns}_dead"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncate"('dead');
+DROP TRIGGER IF EXISTS "{ns}_finished_added" ON "{ns}_finished";
+DROP TRIGGER IF EXISTS "{ns}_finished_removed" ON "{ns}_finished";
+DROP TRIGGER IF EXISTS "{ns}_finished_changed" ON "{ns}_finished";
+DROP TRIGGER IF EXISTS "{ns}_finished_truncated" ON "{ns}_finished";
+CREATE TRIGGER "{ns}_finished_added" AFTER INSERT ON "{ns}_finished"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_finished"();
+CREATE TRIGGER "{ns}_finished_removed" AFTER DELETE ON "{ns}_finished"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_finished"();
+CREATE TRIGGER "{ns}_finished_changed" AFTER UPDATE ON "{ns}_finished"
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_finished"();
+CREATE TRIGGER "{ns}_finished_truncated" AFTER TRUNCATE ON "{ns}_finished"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncate"('completed', 'cancelled');
+-- The count of the rows there already (layout 4 -> 5), under the lock taken above.
+DELETE FROM "{ns}_counts";
+INSERT INTO "{ns}_counts" (queue, state, priority, shard, n)
+SELECT queue, CASE WHEN lease_token IS NULL THEN 'queued' ELSE 'running' END, priority, 0,
+       count(*)
+FROM "{ns}_jobs" GROUP BY 1, 2, 3
+UNION ALL
+SELECT queue, 'scheduled', priority, 0, count(*) FROM "{ns}_scheduled" GROUP BY 1, 3
+UNION ALL
+SELECT queue, 'retry', priority, 0, count(*) FROM "{ns}_retry" GROUP BY 1, 3
+UNION ALL
+SELECT queue, 'dead', priority, 0, count(*) FROM "{ns}_dead" GROUP BY 1, 3
+UNION ALL
+SELECT queue, state, priority, 0, count(*) FROM "{ns}_finished" GROUP BY 1, 2, 3
+
+-- name: fold_counts
+-- Rows of sessions gone (no live backend has that pid) added into shard 0, in one
+-- statement. The rows are locked SKIP LOCKED (a pid reused meanwhile keeps its row);
+-- only folders write shard 0, so this waits on nobody but another folder.
+WITH gone AS (
+    DELETE FROM "{ns}_counts"
+    WHERE (queue, state, priority, shard) IN (
+        SELECT queue, state, priority, shard FROM "{ns}_counts"
+        WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity)
+        ORDER BY queue, state, priority, shard
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING queue, state, priority, n
+)
+INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+SELECT queue, state, priority, 0, sum(n) FROM gone GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n

@@ -1,0 +1,75 @@
+"""State counts of the SQL engine (layout 5): ``counts()`` in O(1) of the jobs stored.
+
+``{ns}_counts`` holds signed deltas per (queue, state, priority, shard), summed on read
+(the ``counts`` and ``counts_by_queue`` blocks). They are written by triggers on the
+five job tables (``{ns}_jobs``: queued when ``lease_token`` is NULL, else running;
+``{ns}_scheduled``, ``{ns}_retry``, ``{ns}_dead``; ``{ns}_finished`` by its ``state``),
+in the transaction of the write that moves a job, so the counts are exact at every
+commit, and so any writer is counted: wg's own statements, a Rust producer's plain
+``INSERT``, an operator's ``DELETE``. How each dialect keeps them cheap:
+
+* **PostgreSQL**: statement-level triggers with transition tables. A statement that
+  moves 500 jobs (a bulk enqueue, a claim batch, an acknowledged batch) writes one
+  counter row per (queue, state, priority) it touched, not one per job. The shard is
+  ``pg_backend_pid()``: two live sessions never share a counter row, so concurrent
+  producers and workers never wait on each other's counts (and cannot deadlock over
+  them); ``TRUNCATE`` forgets its table's states.
+* **MySQL / MariaDB** and **SQLite** count each table when asked (``KEEPS_COUNTS``
+  false): they have row-level triggers only, and a row trigger's upsert measured +260 %
+  on MariaDB's bulk insert and +52 % on SQLite's (docs/benchmarks.md). SQLite's
+  ``count(*)`` reads its smallest index and stays under the 50 ms target at a million
+  jobs; MariaDB's does not (see docs/mysql.md for what is left to do there).
+
+The shards of sessions that are gone are folded into shard 0 by the pruner
+(``fold_counts``: rows locked ``SKIP LOCKED``, deleted and added into shard 0 in one
+statement), which keeps the table at a few rows per queue, state and live session.
+
+The oldest queued job (``oldest_queued_at``) is the first ready row, in id order, of
+each (queue, priority) that holds queued jobs, one probe of the claim's index each (ids
+are the FIFO order), the earliest of those.
+
+Upgrading from layout 4 (``CountVerbs._install_counts``) creates the table and the
+triggers and counts the rows already stored, exactly: in one transaction (one simple
+query) that first locks the five job tables against writes (``SHARE ROW EXCLUSIVE``),
+so a write committed before is in the count and one after fires the triggers. At a
+million jobs that lock holds writers back for the count's duration (about a second).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final
+
+from wg_core.backends.sql.session import SqlSession, UnitRunner
+
+__all__ = ["CountVerbs"]
+
+FOLDED: Final = 1000
+"""Counter rows of finished sessions folded per pruner pass."""
+
+
+class CountVerbs(UnitRunner):
+    """The counters' upgrade and chore, written over ``_run``; ``SqlBackend`` provides
+    it."""
+
+    KEEPS_COUNTS: ClassVar[bool] = False
+    """Whether the dialect keeps ``{ns}_counts`` (its blocks ``schema_counts`` and
+    ``fold_counts``), rather than counting each table when asked."""
+
+    async def _install_counts(self, session: SqlSession) -> None:
+        """Create ``{ns}_counts`` and the triggers keeping it, and count the rows already
+        there, so that no write between the count and the triggers is lost or counted
+        twice (``schema_counts``: one transaction that locks the job tables first, or
+        runs inside SQLite's ``BEGIN IMMEDIATE``; a dialect whose DDL commits on its own
+        overrides this). Runs under the schema lock."""
+        if self.KEEPS_COUNTS:
+            await session.script("schema_counts")
+
+    async def _fold_counts(self) -> int:
+        """Fold up to ``FOLDED`` counter rows of sessions gone into shard 0."""
+        if not self.KEEPS_COUNTS:
+            return 0
+
+        async def body(session: SqlSession) -> int:
+            return await session.execute("fold_counts", {"limit": FOLDED})
+
+        return await self._run(body, transaction=False)
