@@ -15,6 +15,7 @@ from wg_core.backends.common import scrub_exception
 from wg_core.backends.postgres.driver import check_url, load_psycopg, query, refuses_config
 from wg_core.backends.postgres.listening import Listening
 from wg_core.backends.postgres.sessions import Session, ThreadSession
+from wg_core.backends.sql.counting import FOLDED
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.unique import KeyHeld, keyed_batch, unique_hold
 from wg_core.backends.sql.verbs import kept_id_error, split_completions
@@ -471,11 +472,13 @@ class PostgresBackend(Listening):
 
     async def prune(self, *, limit: int) -> int:
         """Delete up to ``limit`` expired finished jobs in one statement (SKIP LOCKED:
-        each by one pruner), and up to ``limit`` unique keys' holds nobody holds any
-        more in another (``sql/unique.py``)."""
+        each by one pruner), up to ``limit`` unique keys' holds nobody holds any more
+        in another (``sql/unique.py``), and the state counts of sessions gone folded
+        in a third (``sql/counting.py``)."""
 
         async def body(session: SqlSession) -> int:
             await session.execute("unique_forget", {"limit": limit})
+            await session.execute("fold_counts", {"limit": FOLDED})
             return await session.execute("prune", {"limit": limit})
 
         pruned = await self._run(body, transaction=False)
