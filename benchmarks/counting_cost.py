@@ -7,7 +7,11 @@ round runs, on each namespace in turn (alternating which goes first): ``--single
 one-at-a-time ``Client.enqueue``, ``--bulk`` jobs through ``Client.enqueue_many`` in
 batches of ``--batch``, then a drain of everything through the backend's own
 ``claim(limit=100)`` + ``complete`` (the worker's path without the handler). Prints
-per round the jobs/s of each, then the medians and the ratio counted/bare.
+per round the jobs/s of each, then the medians and the ratio counted/bare. On
+PostgreSQL also the server's CPU per job: user + system time of the backend processes
+serving each namespace's pool (wg names them ``wg:<namespace>``), read from ``/proc``
+(the server runs on this machine), which other tenants of a busy machine disturb far
+less than the wall clock.
 
     python -m benchmarks.counting_cost postgres mysql sqlite --rounds 5
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -43,7 +48,15 @@ def _drop_triggers(name: str, namespace: str, scratch: Path) -> None:
         import psycopg
 
         with psycopg.connect(URLS["postgres"], autocommit=True) as connection:
-            for function in ("count_jobs", "count_state", "count_finished", "count_truncate"):
+            for function in (
+                "count_added",
+                "count_removed",
+                "count_finished_added",
+                "count_finished_removed",
+                "count_moved",
+                "count_finished_moved",
+                "count_truncated",
+            ):
                 connection.execute(f'DROP FUNCTION "{namespace}_{function}"() CASCADE')
     elif name == "mysql":
         import pymysql
@@ -67,8 +80,34 @@ def _drop_triggers(name: str, namespace: str, scratch: Path) -> None:
 
 
 def _backend(name: str, namespace: str, scratch: Path) -> Backend:
-    url = f"sqlite:{scratch / f'{namespace}.db'}" if name == "sqlite" else URLS[name]
-    return backend_from_url(url, namespace)
+    if name == "sqlite":
+        return backend_from_url(f"sqlite:{scratch / f'{namespace}.db'}", namespace)
+    return backend_from_url(URLS[name], namespace)
+
+
+def _server_cpu(name: str, namespace: str) -> float:
+    """Seconds of CPU the server processes of ``namespace``'s connections used so far
+    (PostgreSQL only; 0 elsewhere)."""
+    if name != "postgres":
+        return 0.0
+    import psycopg
+
+    with psycopg.connect(URLS["postgres"], autocommit=True) as connection:
+        pids = [
+            int(pid)
+            for (pid,) in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [f"wg:{namespace}"]
+            ).fetchall()
+        ]
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _single(client: Client, n: int) -> float:
@@ -104,14 +143,26 @@ async def _compare(name: str, args: argparse.Namespace, scratch: Path) -> dict[s
     rates: dict[str, dict[str, list[float]]] = {
         kind: {"single": [], "bulk": [], "drain": []} for kind in backends
     }
+    cpu: dict[str, dict[str, list[float]]] = {
+        kind: {"single": [], "bulk": [], "drain": []} for kind in backends
+    }
     try:
         for round_ in range(args.rounds):
             order = list(backends) if round_ % 2 == 0 else list(reversed(backends))
             for kind in order:
                 client = Client(backends[kind])
-                rates[kind]["single"].append(await _single(client, args.single))
-                rates[kind]["bulk"].append(await _bulk(client, args.bulk, args.batch))
-                rates[kind]["drain"].append(await _drain(backends[kind]))
+                ns = namespaces[kind]
+                for workload, n in (("single", args.single), ("bulk", args.bulk),
+                                    ("drain", args.single + args.bulk)):  # fmt: skip
+                    before = _server_cpu(name, ns)
+                    if workload == "single":
+                        rate = await _single(client, n)
+                    elif workload == "bulk":
+                        rate = await _bulk(client, n, args.batch)
+                    else:
+                        rate = await _drain(backends[kind])
+                    rates[kind][workload].append(rate)
+                    cpu[kind][workload].append((_server_cpu(name, ns) - before) / n * 1e6)
             print(json.dumps({"backend": name, "round": round_, **{
                 kind: {w: round(r[-1]) for w, r in per.items()} for kind, per in rates.items()
             }}), flush=True)  # fmt: skip
@@ -124,11 +175,15 @@ async def _compare(name: str, args: argparse.Namespace, scratch: Path) -> dict[s
     medians = {
         kind: {w: statistics.median(r) for w, r in per.items()} for kind, per in rates.items()
     }
+    cpu_medians = {k: {w: statistics.median(c) for w, c in per.items()} for k, per in cpu.items()}
     return {
         "backend": name,
         "median_jobs_per_s": {k: {w: round(v) for w, v in m.items()} for k, m in medians.items()},
         "counted_over_bare": {
             w: round(medians["counted"][w] / medians["bare"][w], 3) for w in medians["bare"]
+        },
+        "server_cpu_us_per_job": {
+            k: {w: round(v, 1) for w, v in m.items()} for k, m in cpu_medians.items()
         },
     }
 

@@ -1,19 +1,24 @@
 """State counts of the SQL engine (layout 5): ``counts()`` in O(1) of the jobs stored.
 
 ``{ns}_counts`` holds signed deltas per (queue, state, priority, shard), summed on read
-(the ``counts`` and ``counts_by_queue`` blocks). They are written by triggers on the
-five job tables (``{ns}_jobs``: queued when ``lease_token`` is NULL, else running;
-``{ns}_scheduled``, ``{ns}_retry``, ``{ns}_dead``; ``{ns}_finished`` by its ``state``),
-in the transaction of the write that moves a job, so the counts are exact at every
-commit, and so any writer is counted: wg's own statements, a Rust producer's plain
-``INSERT``, an operator's ``DELETE``. How each dialect keeps them cheap:
+(the ``counts`` and ``counts_by_queue`` blocks). They count the rows of each job table
+(``{ns}_jobs`` as ``jobs``: queued and running together; ``{ns}_scheduled``,
+``{ns}_retry``, ``{ns}_dead``; ``{ns}_finished`` by its ``state``) and are written by
+triggers in the transaction of the write that moves a job, so the counts are exact at
+every commit, and any writer is counted: wg's own statements, a Rust producer's plain
+``INSERT``, an operator's ``DELETE``. Running jobs are counted when asked, from the
+lease index (their rows only: bounded by the workers' slots, not by the backlog), and
+queued = ``jobs`` - running. How each dialect keeps this cheap:
 
-* **PostgreSQL**: statement-level triggers with transition tables. A statement that
-  moves 500 jobs (a bulk enqueue, a claim batch, an acknowledged batch) writes one
-  counter row per (queue, state, priority) it touched, not one per job. The shard is
-  ``pg_backend_pid()``: two live sessions never share a counter row, so concurrent
-  producers and workers never wait on each other's counts (and cannot deadlock over
-  them); ``TRUNCATE`` forgets its table's states.
+* **PostgreSQL**: statement-level ``INSERT`` / ``DELETE`` triggers with transition
+  tables. A statement that moves 500 jobs (a bulk enqueue, an acknowledged batch)
+  writes one counter row per (queue, priority) it touched, not one per job. A claim or
+  a release is an ``UPDATE`` of the lease columns only: it changes no count and fires
+  no trigger (the ``UPDATE`` triggers are row-level, on ``queue`` and ``priority``, and
+  a finished job's ``state``: columns wg's own updates never set, except a finished
+  job's replacement). The shard is ``pg_backend_pid()``: two live sessions never share
+  a counter row, so concurrent producers and workers never wait on each other's counts
+  (and cannot deadlock over them); ``TRUNCATE`` forgets its table's states.
 * **MySQL / MariaDB** and **SQLite** count each table when asked (``KEEPS_COUNTS``
   false): they have row-level triggers only, and a row trigger's upsert measured +260 %
   on MariaDB's bulk insert and +52 % on SQLite's (docs/benchmarks.md). SQLite's
