@@ -842,8 +842,10 @@ WHERE state = 'cancelled' AND (%(queue)s IS NULL OR queue = %(queue)s)
 -- From {ns}_counts (layout 5): O(queues x states x connections), plus the running jobs,
 -- an index-only range of the claim index (lease_token IS NOT NULL: the running rows
 -- only), whatever the number of jobs queued; queued = the rows of {ns}_jobs - running.
--- The oldest queued job: the first ready row (lowest id) of each queue and priority (a
--- loose scan of the claim index, one probe per group), the earliest of those.
+-- The oldest queued job: the first ready row in id order (the FIFO order), walking the
+-- primary key past the running rows only; for a queue whose jobs sit behind a large
+-- backlog of other queues' that walk is long (docs/mysql.md). MariaDB neither
+-- skip-scans the claim index's descending priority nor ranges a dependent subquery on it.
 SELECT
     COALESCE(SUM(IF(c.state = 'jobs', c.n, 0)), 0) - (
         SELECT COUNT(*) FROM `{ns}_jobs`
@@ -853,10 +855,9 @@ SELECT
     COALESCE(SUM(IF(c.state = 'scheduled', c.n, 0)), 0),
     COALESCE(SUM(IF(c.state = 'retry', c.n, 0)), 0),
     COALESCE(SUM(IF(c.state = 'dead', c.n, 0)), 0),
-    (SELECT UNIX_TIMESTAMP(MIN(j.enqueued_at)) FROM `{ns}_jobs` AS j
-     JOIN (SELECT MIN(id) AS id FROM `{ns}_jobs`
-           WHERE lease_token IS NULL AND (%(queue)s IS NULL OR queue = %(queue)s)
-           GROUP BY queue, priority) AS heads ON j.id = heads.id),
+    (SELECT UNIX_TIMESTAMP(j.enqueued_at) FROM `{ns}_jobs` AS j FORCE INDEX (PRIMARY)
+     WHERE j.lease_token IS NULL AND (%(queue)s IS NULL OR j.queue = %(queue)s)
+     ORDER BY j.id LIMIT 1),
     COALESCE(SUM(IF(c.state = 'completed', c.n, 0)), 0),
     COALESCE(SUM(IF(c.state = 'cancelled', c.n, 0)), 0)
 FROM `{ns}_counts` AS c
@@ -865,14 +866,13 @@ WHERE %(queue)s IS NULL OR c.queue = %(queue)s
 -- name: counts_by_queue
 -- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued'), read
 -- as counts is, states with no job left out.
-SELECT t.queue, 'queued', t.n - COALESCE(r.n, 0), UNIX_TIMESTAMP(o.oldest)
+SELECT t.queue, 'queued', t.n - COALESCE(r.n, 0),
+    (SELECT UNIX_TIMESTAMP(j.enqueued_at) FROM `{ns}_jobs` AS j FORCE INDEX (PRIMARY)
+     WHERE j.lease_token IS NULL AND j.queue = t.queue
+     ORDER BY j.id LIMIT 1)
 FROM (SELECT queue, SUM(n) AS n FROM `{ns}_counts` WHERE state = 'jobs' GROUP BY queue) AS t
 LEFT JOIN (SELECT queue, COUNT(*) AS n FROM `{ns}_jobs` WHERE lease_token IS NOT NULL
            GROUP BY queue) AS r ON r.queue = t.queue
-LEFT JOIN (SELECT heads.queue, MIN(j.enqueued_at) AS oldest FROM `{ns}_jobs` AS j
-           JOIN (SELECT queue, MIN(id) AS id FROM `{ns}_jobs` WHERE lease_token IS NULL
-                 GROUP BY queue, priority) AS heads ON j.id = heads.id
-           GROUP BY heads.queue) AS o ON o.queue = t.queue
 WHERE t.n - COALESCE(r.n, 0) <> 0
 UNION ALL
 SELECT queue, 'running', COUNT(*), NULL FROM `{ns}_jobs` WHERE lease_token IS NOT NULL
