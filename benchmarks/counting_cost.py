@@ -64,7 +64,7 @@ def _drop_triggers(name: str, namespace: str, scratch: Path) -> None:
         connection = pymysql.connect(host="127.0.0.1", user="root", database="test")
         with connection.cursor() as cursor:
             for table in TABLES:
-                for event in ("added", "removed", "changed"):
+                for event in ("added", "removed", "moved"):
                     cursor.execute(f"DROP TRIGGER IF EXISTS `{namespace}_{table}_{event}`")
         connection.close()
     else:
