@@ -113,13 +113,16 @@ from wg_core.records import (
     WorkerInfo,
 )
 
-LAYOUT_VERSION: Final = 4
+LAYOUT_VERSION: Final = 5
 """The storage layout this wg writes. 1: the layout of the first release (the Rust wg's
 structures plus wg's leases, workers and counters); 2: named queues and priorities;
 3: completed and cancelled jobs with results, progress and cancel requests;
 4: unique keys' holds (``{ns}_unique``, Redis ``{ns}:unique``), the registry of
 periodic entries (``{ns}_periodic``; Redis ``{ns}:periodic`` and ``{ns}:periodic_runs``)
-and queue limits (each engine's limits, start log and jobs' limit keys).
+and queue limits (each engine's limits, start log and jobs' limit keys); 5: the SQL
+servers' state counts kept by triggers (``{ns}_counts`` on PostgreSQL and MySQL; nothing
+changes on SQLite, whose counts read its indexes, or Redis, whose counts were always
+O(1)).
 0: no version recorded (a namespace the Rust wg created, or an SQL namespace of wg's
 first release, which recorded none; Redis namespaces of layout 1 read as 1). Every one of
 them upgrades in place."""

@@ -38,6 +38,7 @@ from wg_core.backends.sql.schema import TABLES  # noqa: E402
 URL = URLS["mysql"]
 SPEC_TABLES = TABLES  # every table the schema block creates (schema.py)
 LIMIT_TABLES = ("limits", "starts", "limit_keys")  # layout 4, issue 20
+COUNT_TABLES = ("counts",)  # layout 5, issue 24
 RUST_JOB = (
     '{"id":"5e2d8a41-7c3b-4e9f-8a1d-2b3c4d5e6f70","payload":{"to":"user@example.com"},'
     '"options":{"max_retries":5,"retry_count":0,"timeout":60000,"retry_delay":30000},'
@@ -88,7 +89,7 @@ async def test_the_spec_tables_exist_after_first_use(backend: MySqlBackend, admi
         "WHERE table_schema = DATABASE() AND table_name LIKE %s",
         f"{backend.namespace}\\_%",
     )
-    expected = SPEC_TABLES + LIMIT_TABLES
+    expected = SPEC_TABLES + LIMIT_TABLES + COUNT_TABLES
     assert {row[0] for row in rows} == {f"{backend.namespace}_{table}" for table in expected}
     assert {(row[1], row[2].split("_")[0]) for row in rows} == {("InnoDB", "utf8mb4")}
 
@@ -225,7 +226,7 @@ def test_the_blocking_client_enqueues_inside_a_sync_transaction() -> None:
                 [job] = client.list_jobs("queued")
                 assert job.job_name == "kept"
         finally:
-            for table in SPEC_TABLES + LIMIT_TABLES:
+            for table in SPEC_TABLES + LIMIT_TABLES + COUNT_TABLES:
                 sql(admin, f"DROP TABLE IF EXISTS `{namespace}_{table}`")
 
 

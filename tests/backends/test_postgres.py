@@ -37,6 +37,7 @@ from wg_core.backends.sql.schema import TABLES  # noqa: E402
 URL = URLS["postgres"]
 SPEC_TABLES = TABLES  # every table the schema block creates (schema.py)
 LIMIT_TABLES = ("limits", "starts", "limit_keys")  # layout 4, issue 20
+COUNT_TABLES = ("counts",)  # layout 5, issue 24
 RUST_JOB = (
     '{"id":"5e2d8a41-7c3b-4e9f-8a1d-2b3c4d5e6f70","payload":{"to":"user@example.com"},'
     '"options":{"max_retries":5,"retry_count":0,"timeout":60000,"retry_delay":30000},'
@@ -95,7 +96,8 @@ async def test_the_spec_tables_exist_after_first_use(backend: PostgresBackend, a
         [f"{backend.namespace}\\_%"],
     )
     names = {row[0] for row in await cursor.fetchall()}
-    assert names == {f"{backend.namespace}_{table}" for table in SPEC_TABLES + LIMIT_TABLES}
+    tables = SPEC_TABLES + LIMIT_TABLES + COUNT_TABLES
+    assert names == {f"{backend.namespace}_{table}" for table in tables}
 
 
 async def test_a_table_of_the_wrong_shape_is_a_schema_error(admin: Any) -> None:
@@ -277,7 +279,7 @@ def test_the_blocking_client_enqueues_inside_a_sync_transaction() -> None:
             [job] = client.list_jobs("queued")
             assert job.job_name == "kept"
     finally:
-        for table in SPEC_TABLES + LIMIT_TABLES:
+        for table in SPEC_TABLES + LIMIT_TABLES + COUNT_TABLES:
             admin.execute(f'DROP TABLE IF EXISTS "{namespace}_{table}"')
         admin.close()
 

@@ -43,7 +43,7 @@ async def test_layout_3_is_refused_by_a_reader_and_upgraded_by_a_writer(plain: A
         try:
             meta = await plain.hgetall(f"{ns}:meta")
             assert (meta["layout"], meta["upgraded_from"]) == (str(LAYOUT_VERSION), "3")
-            assert LAYOUT_VERSION == 4
+            assert LAYOUT_VERSION >= 4
             assert (await backend.counts()).queued == 2
             job = new_job()
             keyed = NewJob(job.job_id, job.job_name, job.raw, unique_key="k")

@@ -9,16 +9,18 @@ translation, and waiting for work through the poller (``poller``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
+from wg_core.backends.mysql.counting import MySqlCountVerbs
 from wg_core.backends.mysql.driver import (
     CONFIG_REFUSED,
     DUPLICATE_KEY,
@@ -55,7 +57,7 @@ __all__ = ["MySqlBackend"]
 T = TypeVar("T")
 
 
-class MySqlBackend(SqlBackend):
+class MySqlBackend(MySqlCountVerbs, SqlBackend):
     """Jobs in MySQL/MariaDB tables ``{namespace}_jobs``, ``_scheduled``, ``_retry``,
     ``_dead`` (+ ``_workers``, ``_meta``).
 
@@ -89,8 +91,18 @@ class MySqlBackend(SqlBackend):
             "complete_counted",
             "complete_queue",
             "complete_kept",
+            "schema_counts",
+            "count_rows",
+            "count_unlock",
+            "counting_off",
+            "count_enqueued",
+            "counting_on",
+            "fold_counts",
+            "fold_counts_delete",
+            "fold_counts_add",
         }
     )
+    KEEPS_COUNTS = True  # {ns}_counts: row triggers, and wg's hot paths count themselves
 
     def __init__(
         self,
@@ -336,7 +348,19 @@ class MySqlBackend(SqlBackend):
                 raise kept_id_error(jobs[0].job_id)
             return
         await self._refuse_kept(session, jobs)  # in the batch's transaction
-        await session.execute_many(block, rows)
+        if block != "enqueue_jobs" or not isinstance(session, Session):
+            await session.execute_many(block, rows)  # counted by the triggers, row by row
+            return
+        # The batch counts itself, one row per queue, instead of one trigger's upsert per
+        # job (several times the INSERT's own cost on MariaDB; sql/counting.py).
+        await session.execute("counting_off")
+        try:
+            await session.execute_many(block, rows)
+        finally:
+            await session.execute("counting_on")
+        per_queue = collections.Counter(job.queue for job in jobs)
+        moves = [{"queue": queue, "n": n} for queue, n in sorted(per_queue.items())]
+        await session.execute("count_enqueued", {"moves": json.dumps(moves)})
 
     async def _claim_now(
         self, limit: int, lease: float, worker_id: str, queues: tuple[str, ...]
@@ -404,10 +428,17 @@ class MySqlBackend(SqlBackend):
 
         async def body(session: SqlSession) -> int:
             assert isinstance(session, Session)
-            # The opening statements, then per queue DELETE, SET, INSERT (then COMMIT):
-            # the sum of the DELETEs' counts.
-            counts = session.call(script_counts, sql, params)
-            return sum(counts[opening::3])
+            # The opening statements, then per queue SET, DELETE, SET, INSERT, INSERT
+            # (then COMMIT): the sum of the DELETEs' counts.
+            try:
+                counts = session.call(script_counts, sql, params)
+            except BaseException:
+                # Stopped between complete_queue's SET @wg_counting = 1 and its reset
+                # (a DELETE that failed): the triggers must count this connection again.
+                with suppress(Exception):  # a dead connection is dropped anyway
+                    await session.execute("counting_on")
+                raise
+            return sum(counts[opening + 1 :: 5])
 
         done = await self._run(body, transaction=False)
         if kept:

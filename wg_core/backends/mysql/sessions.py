@@ -6,9 +6,10 @@ runners they use: plain functions of a PyMySQL connection, called on a link's th
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from wg_core.backends.mysql.link import Link
 from wg_core.backends.sql.session import Params, Row
@@ -28,8 +29,12 @@ T = TypeVar("T")
 
 
 def split_statements(text: str) -> list[str]:
-    """The statements of a block, for drivers that run one statement a call."""
-    return [statement.strip() for statement in text.split(";") if statement.strip()]
+    """The statements of a block, for drivers that run one statement a call: split at
+    each semicolon that ends a line (a trigger's body keeps its inner ones mid-line)."""
+    return [statement.strip() for statement in _STATEMENT_END.split(text) if statement.strip()]
+
+
+_STATEMENT_END: Final = re.compile(r";[ \t]*(?:\n|$)")
 
 
 def run(connection: Any, sql: str, params: Params | None, fetch: bool) -> Any:

@@ -15,6 +15,7 @@ from wg_core.backends.common import scrub_exception
 from wg_core.backends.postgres.driver import check_url, load_psycopg, query, refuses_config
 from wg_core.backends.postgres.listening import Listening
 from wg_core.backends.postgres.sessions import Session, ThreadSession
+from wg_core.backends.sql.counting import FOLDED
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.unique import KeyHeld, keyed_batch, unique_hold
 from wg_core.backends.sql.verbs import kept_id_error, split_completions
@@ -59,6 +60,7 @@ class PostgresBackend(Listening):
     SQL_FILE = "postgres.sql"
     ONE_STATEMENT_BATCHES = True  # unnest() of arrays: any batch is one INSERT
     ANNOUNCES_FREED = True  # a freed slot of a limited queue is NOTIFYed
+    KEEPS_COUNTS = True  # {ns}_counts, kept by statement-level triggers (sql/counting.py)
     EXTRA_BLOCKS = frozenset(
         {
             "claim",
@@ -76,6 +78,8 @@ class PostgresBackend(Listening):
             "notify_cancel",
             "enqueue_job",
             "prune",
+            "schema_counts",
+            "fold_counts",
         }
     )
 
@@ -470,11 +474,13 @@ class PostgresBackend(Listening):
 
     async def prune(self, *, limit: int) -> int:
         """Delete up to ``limit`` expired finished jobs in one statement (SKIP LOCKED:
-        each by one pruner), and up to ``limit`` unique keys' holds nobody holds any
-        more in another (``sql/unique.py``)."""
+        each by one pruner), up to ``limit`` unique keys' holds nobody holds any more
+        in another (``sql/unique.py``), and the state counts of sessions gone folded
+        in a third (``sql/counting.py``)."""
 
         async def body(session: SqlSession) -> int:
             await session.execute("unique_forget", {"limit": limit})
+            await session.execute("fold_counts", {"limit": FOLDED})
             return await session.execute("prune", {"limit": limit})
 
         pruned = await self._run(body, transaction=False)

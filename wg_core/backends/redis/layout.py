@@ -2,10 +2,11 @@
 
 ``{ns}:meta`` (a HASH) records the layout under ``layout``: ``1`` for what wg wrote
 before named queues, ``2`` with named queues and priorities, ``3`` with completed and
-cancelled jobs kept in keys of their own, ``4`` for this code (``LAYOUT_VERSION``:
-unique keys' holds in ``{ns}:unique``, a new key: nothing moves); a
-namespace only the Rust wg wrote has no ``{ns}:meta`` and reads as ``0``. Layout 4
-reads the data of 0, 1, 2 and 3 exactly as it is (a job without a placement is the queue
+cancelled jobs kept in keys of their own, ``4`` with unique keys' holds in
+``{ns}:unique`` (a new key: nothing moves), ``5`` for this code (``LAYOUT_VERSION``: the
+SQL engine's trigger-kept counts; nothing changes on Redis, whose counts were always
+O(1)); a namespace only the Rust wg wrote has no ``{ns}:meta`` and reads as ``0``.
+Layout 5 reads the data of 0 to 4 exactly as it is (a job without a placement is the queue
 ``default``'s at priority 0, where layouts 0 and 1 keep every job; an attempt record
 of three or five fields has no cancel request and no progress; the finished jobs' keys
 are new), so the upgrade records the version, under a lock:

@@ -1646,7 +1646,8 @@ return 1
 -- reads layout 2's records as they are (an attempt record of five fields has no cancel
 -- request and no progress), so recording is that upgrade too.
 -- Layout 4 adds keys only (queue limits: {ns}:limits, {ns}:limit_keys, each limited
--- queue's holders and starts), so recording is that upgrade as well.
+-- queue's holders and starts), so recording is that upgrade as well; so is layout 5
+-- (it changes the SQL engine only).
 -- Returns 1 when recorded, 0 when another writer did it first.
 local found = redis.call('HGET', KEYS[1], 'layout') or '0'
 local recorded = 0

@@ -327,6 +327,9 @@ class SqlBackend(PeriodicVerbs, FinishVerbs, ImportVerbs):
             await session.script("schema")
             # Layout 3 -> 4: queue limits live in tables of their own (sql/limiting.py).
             await session.script("schema_limits")
+            if recorded < 5:
+                # Layout 4 -> 5: state counts kept by triggers, counted from the rows once.
+                await self._install_counts(session)
             if recorded != LAYOUT_VERSION:
                 # Last: a namespace records its layout only once it has all of it.
                 await session.execute("record_layout_version", {"version": LAYOUT_VERSION})

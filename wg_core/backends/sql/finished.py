@@ -26,6 +26,7 @@ from wg_core.backend import (
     StoredJob,
 )
 from wg_core.backends.sql.admin import AdminVerbs, id_pattern
+from wg_core.backends.sql.counting import CountVerbs
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.signals import Signal
@@ -46,7 +47,7 @@ CANCEL_PASSES: Final = 3
 two tables while it looks (promoted, requeued) may be missed by one pass."""
 
 
-class FinishVerbs(WorkVerbs, AdminVerbs):
+class FinishVerbs(WorkVerbs, AdminVerbs, CountVerbs):
     """Results, cancellation, progress, retention and waiting, written over ``_run``
     and the other verbs."""
 
@@ -219,7 +220,8 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
         """Delete up to ``limit`` expired finished jobs, oldest expiry first: the rows
         are locked (SKIP LOCKED, or SQLite's write lock) and deleted in one transaction,
         so each is deleted by one pruner. Unique keys' holds that nobody holds any more
-        go too, up to ``limit`` of them (``sql/unique.py``)."""
+        go too, up to ``limit`` of them (``sql/unique.py``), and the state counters of
+        sessions gone are folded together (``sql/counting.py``)."""
 
         async def body(session: SqlSession) -> int:
             await session.execute("unique_forget", {"limit": limit})
@@ -231,6 +233,7 @@ class FinishVerbs(WorkVerbs, AdminVerbs):
 
         pruned = await self._run(body)
         await self._prune_limit_keys()
+        await self._fold_counts()
         return pruned
 
     # -- waiting --------------------------------------------------------------------------

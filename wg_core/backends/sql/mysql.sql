@@ -245,7 +245,8 @@ ON DUPLICATE KEY UPDATE value = VALUES(value)
 
 -- name: drop
 DROP TABLE IF EXISTS `{ns}_jobs`, `{ns}_scheduled`, `{ns}_retry`, `{ns}_dead`,
-    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`, `{ns}_finished`, `{ns}_unique`, `{ns}_periodic`
+    `{ns}_workers`, `{ns}_meta`, `{ns}_queues`, `{ns}_finished`, `{ns}_unique`, `{ns}_periodic`,
+    `{ns}_counts`
 
 -- name: version
 SELECT VERSION()
@@ -382,14 +383,20 @@ START TRANSACTION
 -- name: complete_queue
 -- One queue's rows of an acknowledgement still held under their tokens: deleted, and
 -- the DELETE's own row count (ROW_COUNT(), no locking read, no count by queue) added to
--- that queue's counter in the same transaction. {i} numbers the queue's parameters.
+-- that queue's counter and taken from its state count ({ns}_counts, layout 5: the
+-- triggers skip the DELETE's rows) in the same transaction. {i} numbers the queue's
+-- parameters. Five statements: the engine reads the DELETE's count, the second.
+SET @wg_counting = 1;
 DELETE FROM `{ns}_jobs` WHERE id IN %(ids{i})s AND lease_token IN %(tokens{i})s;
-SET @wg_done = ROW_COUNT();
+SET @wg_done = ROW_COUNT(), @wg_counting = NULL;
 INSERT INTO `{ns}_meta` (name, shard, value)
 SELECT IF(%(queue{i})s = 'default', 'processed', CONCAT('processed:', %(queue{i})s)),
        %(shard)s, @wg_done
 FROM DUAL WHERE @wg_done > 0
-ON DUPLICATE KEY UPDATE value = value + VALUES(value)
+ON DUPLICATE KEY UPDATE value = value + VALUES(value);
+INSERT INTO `{ns}_counts` (queue, state, shard, n)
+SELECT %(queue{i})s, 'jobs', CONNECTION_ID(), -@wg_done FROM DUAL WHERE @wg_done > 0
+ON DUPLICATE KEY UPDATE n = n + VALUES(n)
 
 -- name: unique_holder
 -- Unique keys (layout 4): see sql/unique.py for the order these run in, inside the
@@ -863,36 +870,47 @@ DELETE FROM `{ns}_finished`
 WHERE state = 'cancelled' AND (%(queue)s IS NULL OR queue = %(queue)s)
 
 -- name: counts
+-- From {ns}_counts (layout 5): O(queues x states x connections), plus the running jobs,
+-- an index-only range of the claim index (lease_token IS NOT NULL: the running rows
+-- only), whatever the number of jobs queued; queued = the rows of {ns}_jobs - running.
+-- The oldest queued job: the first ready row in id order (the FIFO order), walking the
+-- primary key past the running rows only; for a queue whose jobs sit behind a large
+-- backlog of other queues' that walk is long (docs/mysql.md). MariaDB neither
+-- skip-scans the claim index's descending priority nor ranges a dependent subquery on it.
 SELECT
-    (SELECT COUNT(*) FROM `{ns}_jobs`
-     WHERE lease_token IS NULL AND (%(queue)s IS NULL OR queue = %(queue)s)),
+    COALESCE(SUM(IF(c.state = 'jobs', c.n, 0)), 0) - (
+        SELECT COUNT(*) FROM `{ns}_jobs`
+        WHERE lease_token IS NOT NULL AND (%(queue)s IS NULL OR queue = %(queue)s)),
     (SELECT COUNT(*) FROM `{ns}_jobs`
      WHERE lease_token IS NOT NULL AND (%(queue)s IS NULL OR queue = %(queue)s)),
-    (SELECT COUNT(*) FROM `{ns}_scheduled` WHERE %(queue)s IS NULL OR queue = %(queue)s),
-    (SELECT COUNT(*) FROM `{ns}_retry` WHERE %(queue)s IS NULL OR queue = %(queue)s),
-    (SELECT COUNT(*) FROM `{ns}_dead` WHERE %(queue)s IS NULL OR queue = %(queue)s),
-    (SELECT UNIX_TIMESTAMP(MIN(enqueued_at)) FROM `{ns}_jobs`
-     WHERE lease_token IS NULL AND (%(queue)s IS NULL OR queue = %(queue)s)),
-    (SELECT COUNT(*) FROM `{ns}_finished`
-     WHERE state = 'completed' AND (%(queue)s IS NULL OR queue = %(queue)s)),
-    (SELECT COUNT(*) FROM `{ns}_finished`
-     WHERE state = 'cancelled' AND (%(queue)s IS NULL OR queue = %(queue)s))
+    COALESCE(SUM(IF(c.state = 'scheduled', c.n, 0)), 0),
+    COALESCE(SUM(IF(c.state = 'retry', c.n, 0)), 0),
+    COALESCE(SUM(IF(c.state = 'dead', c.n, 0)), 0),
+    (SELECT UNIX_TIMESTAMP(j.enqueued_at) FROM `{ns}_jobs` AS j FORCE INDEX (PRIMARY)
+     WHERE j.lease_token IS NULL AND (%(queue)s IS NULL OR j.queue = %(queue)s)
+     ORDER BY j.id LIMIT 1),
+    COALESCE(SUM(IF(c.state = 'completed', c.n, 0)), 0),
+    COALESCE(SUM(IF(c.state = 'cancelled', c.n, 0)), 0)
+FROM `{ns}_counts` AS c
+WHERE %(queue)s IS NULL OR c.queue = %(queue)s
 
 -- name: counts_by_queue
--- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
-SELECT queue, 'queued', COUNT(*), UNIX_TIMESTAMP(MIN(enqueued_at))
-FROM `{ns}_jobs` WHERE lease_token IS NULL GROUP BY queue
+-- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued'), read
+-- as counts is, states with no job left out.
+SELECT t.queue, 'queued', t.n - COALESCE(r.n, 0),
+    (SELECT UNIX_TIMESTAMP(j.enqueued_at) FROM `{ns}_jobs` AS j FORCE INDEX (PRIMARY)
+     WHERE j.lease_token IS NULL AND j.queue = t.queue
+     ORDER BY j.id LIMIT 1)
+FROM (SELECT queue, SUM(n) AS n FROM `{ns}_counts` WHERE state = 'jobs' GROUP BY queue) AS t
+LEFT JOIN (SELECT queue, COUNT(*) AS n FROM `{ns}_jobs` WHERE lease_token IS NOT NULL
+           GROUP BY queue) AS r ON r.queue = t.queue
+WHERE t.n - COALESCE(r.n, 0) <> 0
 UNION ALL
 SELECT queue, 'running', COUNT(*), NULL FROM `{ns}_jobs` WHERE lease_token IS NOT NULL
 GROUP BY queue
 UNION ALL
-SELECT queue, 'scheduled', COUNT(*), NULL FROM `{ns}_scheduled` GROUP BY queue
-UNION ALL
-SELECT queue, 'retry', COUNT(*), NULL FROM `{ns}_retry` GROUP BY queue
-UNION ALL
-SELECT queue, 'dead', COUNT(*), NULL FROM `{ns}_dead` GROUP BY queue
-UNION ALL
-SELECT queue, state, COUNT(*), NULL FROM `{ns}_finished` GROUP BY queue, state
+SELECT queue, state, SUM(n), NULL FROM `{ns}_counts` WHERE state <> 'jobs'
+GROUP BY queue, state HAVING SUM(n) <> 0
 
 -- name: counters
 -- Every queue's counters ('processed' / 'failed': the queue default's; with ':<queue>':
@@ -1299,3 +1317,130 @@ WHERE job_id IN %(ids)s
   AND NOT EXISTS (SELECT 1 FROM `{ns}_retry` AS t WHERE t.job_id = `{ns}_limit_keys`.job_id)
   AND NOT EXISTS (SELECT 1 FROM `{ns}_dead` AS t WHERE t.job_id = `{ns}_limit_keys`.job_id)
   AND NOT EXISTS (SELECT 1 FROM `{ns}_finished` AS t WHERE t.job_id = `{ns}_limit_keys`.job_id)
+
+-- State counts (layout 5, sql/counting.py): {ns}_counts holds, per queue and state, the
+-- rows of each job table ({ns}_jobs as 'jobs': queued and running together; running
+-- jobs are counted when asked, from the claim index), as deltas per connection (shard =
+-- CONNECTION_ID(): no two live connections share a row), summed on read. MySQL has
+-- row-level triggers only, and a row trigger's upsert costs a multi-row insert several
+-- times its own time, so the triggers count only the writers that do not count
+-- themselves (@wg_counting unset: a Rust producer, an operator's SQL, wg's less frequent
+-- statements); wg's bulk enqueue and its acknowledgement set @wg_counting around their
+-- INSERT / DELETE and add the counts in the same transaction, one row per queue
+-- (count_enqueued, complete_queue). A claim changes no count (UPDATE triggers count only
+-- a change of queue or finished state). Each trigger is on one line: the blocks are
+-- split on semicolons at the ends of lines.
+
+-- name: schema_counts
+-- The table and its triggers (each DDL statement commits on its own): the rows already
+-- stored are counted afterwards under LOCK TABLES (count_rows).
+CREATE TABLE IF NOT EXISTS `{ns}_counts` (
+    queue VARCHAR(64) NOT NULL,
+    state VARCHAR(16) NOT NULL,
+    shard BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (queue, state, shard)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+DROP TRIGGER IF EXISTS `{ns}_jobs_added`;
+DROP TRIGGER IF EXISTS `{ns}_jobs_removed`;
+DROP TRIGGER IF EXISTS `{ns}_jobs_moved`;
+CREATE TRIGGER `{ns}_jobs_added` AFTER INSERT ON `{ns}_jobs` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (NEW.queue, 'jobs', CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + 1; END IF;
+CREATE TRIGGER `{ns}_jobs_removed` AFTER DELETE ON `{ns}_jobs` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, 'jobs', CONNECTION_ID(), -1) ON DUPLICATE KEY UPDATE n = n - 1; END IF;
+CREATE TRIGGER `{ns}_jobs_moved` AFTER UPDATE ON `{ns}_jobs` FOR EACH ROW
+IF OLD.queue <> NEW.queue THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, 'jobs', CONNECTION_ID(), -1), (NEW.queue, 'jobs', CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + VALUES(n); END IF;
+DROP TRIGGER IF EXISTS `{ns}_scheduled_added`;
+DROP TRIGGER IF EXISTS `{ns}_scheduled_removed`;
+DROP TRIGGER IF EXISTS `{ns}_scheduled_moved`;
+CREATE TRIGGER `{ns}_scheduled_added` AFTER INSERT ON `{ns}_scheduled` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (NEW.queue, 'scheduled', CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + 1; END IF;
+CREATE TRIGGER `{ns}_scheduled_removed` AFTER DELETE ON `{ns}_scheduled` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, 'scheduled', CONNECTION_ID(), -1) ON DUPLICATE KEY UPDATE n = n - 1; END IF;
+CREATE TRIGGER `{ns}_scheduled_moved` AFTER UPDATE ON `{ns}_scheduled` FOR EACH ROW
+IF OLD.queue <> NEW.queue THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, 'scheduled', CONNECTION_ID(), -1), (NEW.queue, 'scheduled', CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + VALUES(n); END IF;
+DROP TRIGGER IF EXISTS `{ns}_retry_added`;
+DROP TRIGGER IF EXISTS `{ns}_retry_removed`;
+DROP TRIGGER IF EXISTS `{ns}_retry_moved`;
+CREATE TRIGGER `{ns}_retry_added` AFTER INSERT ON `{ns}_retry` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (NEW.queue, 'retry', CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + 1; END IF;
+CREATE TRIGGER `{ns}_retry_removed` AFTER DELETE ON `{ns}_retry` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, 'retry', CONNECTION_ID(), -1) ON DUPLICATE KEY UPDATE n = n - 1; END IF;
+CREATE TRIGGER `{ns}_retry_moved` AFTER UPDATE ON `{ns}_retry` FOR EACH ROW
+IF OLD.queue <> NEW.queue THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, 'retry', CONNECTION_ID(), -1), (NEW.queue, 'retry', CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + VALUES(n); END IF;
+DROP TRIGGER IF EXISTS `{ns}_dead_added`;
+DROP TRIGGER IF EXISTS `{ns}_dead_removed`;
+DROP TRIGGER IF EXISTS `{ns}_dead_moved`;
+CREATE TRIGGER `{ns}_dead_added` AFTER INSERT ON `{ns}_dead` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (NEW.queue, 'dead', CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + 1; END IF;
+CREATE TRIGGER `{ns}_dead_removed` AFTER DELETE ON `{ns}_dead` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, 'dead', CONNECTION_ID(), -1) ON DUPLICATE KEY UPDATE n = n - 1; END IF;
+CREATE TRIGGER `{ns}_dead_moved` AFTER UPDATE ON `{ns}_dead` FOR EACH ROW
+IF OLD.queue <> NEW.queue THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, 'dead', CONNECTION_ID(), -1), (NEW.queue, 'dead', CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + VALUES(n); END IF;
+DROP TRIGGER IF EXISTS `{ns}_finished_added`;
+DROP TRIGGER IF EXISTS `{ns}_finished_removed`;
+DROP TRIGGER IF EXISTS `{ns}_finished_moved`;
+CREATE TRIGGER `{ns}_finished_added` AFTER INSERT ON `{ns}_finished` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (NEW.queue, NEW.state, CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + 1; END IF;
+CREATE TRIGGER `{ns}_finished_removed` AFTER DELETE ON `{ns}_finished` FOR EACH ROW
+IF @wg_counting IS NULL THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, OLD.state, CONNECTION_ID(), -1) ON DUPLICATE KEY UPDATE n = n - 1; END IF;
+CREATE TRIGGER `{ns}_finished_moved` AFTER UPDATE ON `{ns}_finished` FOR EACH ROW
+IF OLD.queue <> NEW.queue OR OLD.state <> NEW.state THEN INSERT INTO `{ns}_counts` (queue, state, shard, n) VALUES (OLD.queue, OLD.state, CONNECTION_ID(), -1), (NEW.queue, NEW.state, CONNECTION_ID(), 1) ON DUPLICATE KEY UPDATE n = n + VALUES(n); END IF
+
+-- name: count_rows
+-- Layout 4 -> 5: the rows already there, counted while LOCK TABLES keeps every other
+-- session out (taken once the triggers exist: what was written before is in this count,
+-- what is written after fires them). count_unlock follows, whatever happens.
+LOCK TABLES `{ns}_jobs` WRITE, `{ns}_scheduled` WRITE, `{ns}_retry` WRITE, `{ns}_dead` WRITE,
+    `{ns}_finished` WRITE, `{ns}_counts` WRITE;
+DELETE FROM `{ns}_counts`;
+INSERT INTO `{ns}_counts` (queue, state, shard, n)
+SELECT queue, 'jobs', 0, COUNT(*) FROM `{ns}_jobs` GROUP BY queue
+UNION ALL
+SELECT queue, 'scheduled', 0, COUNT(*) FROM `{ns}_scheduled` GROUP BY queue
+UNION ALL
+SELECT queue, 'retry', 0, COUNT(*) FROM `{ns}_retry` GROUP BY queue
+UNION ALL
+SELECT queue, 'dead', 0, COUNT(*) FROM `{ns}_dead` GROUP BY queue
+UNION ALL
+SELECT queue, state, 0, COUNT(*) FROM `{ns}_finished` GROUP BY queue, state
+
+-- name: count_unlock
+UNLOCK TABLES
+
+-- name: counting_off
+-- Before a statement whose rows wg counts itself (in the same transaction).
+SET @wg_counting = 1
+
+-- name: count_enqueued
+-- After a bulk enqueue's INSERTs (and counting_on): the batch's jobs per queue (:moves,
+-- a JSON array of queue and n), in its transaction.
+INSERT INTO `{ns}_counts` (queue, state, shard, n)
+SELECT m.queue, 'jobs', CONNECTION_ID(), m.n
+FROM JSON_TABLE(%(moves)s, '$[*]' COLUMNS (
+    queue VARCHAR(64) PATH '$.queue', n BIGINT PATH '$.n'
+)) AS m
+ON DUPLICATE KEY UPDATE n = `{ns}_counts`.n + VALUES(n)
+
+-- name: counting_on
+SET @wg_counting = NULL
+
+-- name: fold_counts
+-- The counter rows of connections gone (and of other users' connections, which
+-- PROCESSLIST may hide: folding a live row is as exact, it only costs that connection
+-- a fresh row), locked SKIP LOCKED: fold_counts_delete and fold_counts_add move them
+-- into shard 0 in the same transaction.
+SELECT queue, state, shard, n FROM `{ns}_counts`
+WHERE shard <> 0
+  AND shard NOT IN (SELECT ID FROM information_schema.PROCESSLIST)
+ORDER BY queue, state, shard
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: fold_counts_delete
+DELETE FROM `{ns}_counts` WHERE (queue, state, shard) IN %(keys)s
+
+-- name: fold_counts_add
+INSERT INTO `{ns}_counts` (queue, state, shard, n)
+VALUES (%(queue)s, %(state)s, 0, %(n)s)
+ON DUPLICATE KEY UPDATE n = n + VALUES(n)

@@ -234,7 +234,11 @@ ON CONFLICT (name, shard) DO UPDATE SET value = EXCLUDED.value
 
 -- name: drop
 DROP TABLE IF EXISTS "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead",
-    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished", "{ns}_unique", "{ns}_periodic"
+    "{ns}_workers", "{ns}_meta", "{ns}_queues", "{ns}_finished", "{ns}_unique", "{ns}_periodic",
+    "{ns}_counts";
+DROP FUNCTION IF EXISTS "{ns}_count_added"(), "{ns}_count_removed"(),
+    "{ns}_count_finished_added"(), "{ns}_count_finished_removed"(), "{ns}_count_moved"(),
+    "{ns}_count_finished_moved"(), "{ns}_count_truncated"(), "{ns}_running"()
 
 -- name: listen
 -- The namespace's channels: jobs became ready, jobs finished, a cancel was requested.
@@ -1078,37 +1082,65 @@ DELETE FROM "{ns}_finished"
 WHERE state = 'cancelled' AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
 
 -- name: counts
+-- From {ns}_counts (layout 5): O(queues x states x priorities x live sessions) plus the
+-- running jobs, read from the lease index (queued = the rows of {ns}_jobs - running),
+-- whatever the number of jobs queued. The oldest queued job: the first ready row
+-- (lowest id) of each queue and priority holding queued jobs, one probe of the claim's
+-- index each.
+WITH c AS (
+    SELECT queue, state, priority, sum(n) AS n FROM "{ns}_counts"
+    WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text
+    GROUP BY queue, state, priority
+), running AS (
+    SELECT queue, priority, n FROM "{ns}_running"()
+    WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text
+), ready AS (
+    SELECT c.queue, c.priority, c.n - coalesce(r.n, 0) AS n
+    FROM c LEFT JOIN running AS r ON r.queue = c.queue AND r.priority = c.priority
+    WHERE c.state = 'jobs'
+)
 SELECT
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NULL
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_scheduled"
-     WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT count(*) FROM "{ns}_retry" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT count(*) FROM "{ns}_dead" WHERE %(queue)s::text IS NULL OR queue = %(queue)s::text),
-    (SELECT extract(epoch FROM min(enqueued_at))::float8 FROM "{ns}_jobs"
-     WHERE lease_token IS NULL AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_finished" WHERE state = 'completed'
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)),
-    (SELECT count(*) FROM "{ns}_finished" WHERE state = 'cancelled'
-     AND (%(queue)s::text IS NULL OR queue = %(queue)s::text))
+    coalesce((SELECT sum(n) FROM ready), 0),
+    coalesce((SELECT sum(n) FROM running), 0),
+    coalesce((SELECT sum(n) FROM c WHERE state = 'scheduled'), 0),
+    coalesce((SELECT sum(n) FROM c WHERE state = 'retry'), 0),
+    coalesce((SELECT sum(n) FROM c WHERE state = 'dead'), 0),
+    (SELECT extract(epoch FROM min(h.enqueued_at))::float8
+     FROM ready AS r CROSS JOIN LATERAL (
+         SELECT j.enqueued_at FROM "{ns}_jobs" AS j
+         WHERE j.lease_token IS NULL AND j.queue = r.queue AND j.priority = r.priority
+         ORDER BY j.id LIMIT 1
+     ) AS h
+     WHERE r.n > 0),
+    coalesce((SELECT sum(n) FROM c WHERE state = 'completed'), 0),
+    coalesce((SELECT sum(n) FROM c WHERE state = 'cancelled'), 0)
 
 -- name: counts_by_queue
--- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued').
-SELECT queue, 'queued', count(*), extract(epoch FROM min(enqueued_at))::float8
-FROM "{ns}_jobs" WHERE lease_token IS NULL GROUP BY queue
+-- Each queue's jobs per state: (queue, state, count, oldest enqueue for 'queued'), read
+-- as counts is, states with no job left out.
+WITH c AS (
+    SELECT queue, state, priority, sum(n) AS n FROM "{ns}_counts"
+    GROUP BY queue, state, priority
+), running AS (
+    SELECT queue, priority, n FROM "{ns}_running"()
+), ready AS (
+    SELECT c.queue, c.priority, c.n - coalesce(r.n, 0) AS n
+    FROM c LEFT JOIN running AS r ON r.queue = c.queue AND r.priority = c.priority
+    WHERE c.state = 'jobs'
+)
+SELECT r.queue, 'queued', sum(r.n), extract(epoch FROM min(h.enqueued_at))::float8
+FROM ready AS r LEFT JOIN LATERAL (
+    SELECT j.enqueued_at FROM "{ns}_jobs" AS j
+    WHERE r.n > 0
+      AND j.lease_token IS NULL AND j.queue = r.queue AND j.priority = r.priority
+    ORDER BY j.id LIMIT 1
+) AS h ON true
+GROUP BY r.queue HAVING sum(r.n) <> 0
 UNION ALL
-SELECT queue, 'running', count(*), NULL FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
-GROUP BY queue
+SELECT queue, 'running', sum(n), NULL FROM running GROUP BY queue
 UNION ALL
-SELECT queue, 'scheduled', count(*), NULL FROM "{ns}_scheduled" GROUP BY queue
-UNION ALL
-SELECT queue, 'retry', count(*), NULL FROM "{ns}_retry" GROUP BY queue
-UNION ALL
-SELECT queue, 'dead', count(*), NULL FROM "{ns}_dead" GROUP BY queue
-UNION ALL
-SELECT queue, state, count(*), NULL FROM "{ns}_finished" GROUP BY queue, state
+SELECT queue, state, sum(n), NULL FROM c WHERE state <> 'jobs'
+GROUP BY queue, state HAVING sum(n) <> 0
 
 -- name: counters
 -- Every queue's counters ('processed' / 'failed': the queue default's; with ':<queue>':
@@ -1580,3 +1612,225 @@ WHERE k.job_id = ANY(%(ids)s::text[])
   AND NOT EXISTS (SELECT 1 FROM "{ns}_retry" AS t WHERE t.job_id = k.job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_dead" AS t WHERE t.job_id = k.job_id)
   AND NOT EXISTS (SELECT 1 FROM "{ns}_finished" AS t WHERE t.job_id = k.job_id)
+
+-- State counts (layout 5, sql/counting.py): {ns}_counts holds, per queue, state and
+-- priority, the rows of each job table ({ns}_jobs's as 'jobs': queued and running
+-- together), as deltas kept by statement-level triggers, one row per writing session
+-- (shard = pg_backend_pid(): no two live sessions share a row, so concurrent producers
+-- and workers never wait on each other's counts), summed on read. A trigger sees the
+-- statement's rows once, in its transition table (added / removed), and writes one
+-- upsert per (queue, priority) the statement touched: a bulk enqueue or an acknowledged
+-- batch costs one counter write, not one per row. A claim or a release changes no
+-- count (the counts block subtracts the running rows, read from the lease index), so
+-- it fires nothing: UPDATE triggers are row-level on queue and priority (and a finished
+-- job's state) only, which wg's own updates never set. Any writer is counted, a Rust
+-- producer's plain INSERT included. fold_counts moves the rows of sessions gone into
+-- shard 0 (the pruner's chore).
+
+-- name: schema_counts
+-- Created, and the counts taken from the rows, in one transaction (one simple query)
+-- that first locks the job tables against writes: every row written before is in the
+-- count, every row written after fires the triggers. Re-running it recounts.
+CREATE TABLE IF NOT EXISTS "{ns}_counts" (
+    queue TEXT NOT NULL,
+    state TEXT NOT NULL,
+    priority SMALLINT NOT NULL,
+    shard INTEGER NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (queue, state, priority, shard)
+);
+LOCK TABLE "{ns}_jobs", "{ns}_scheduled", "{ns}_retry", "{ns}_dead", "{ns}_finished",
+    "{ns}_counts" IN SHARE ROW EXCLUSIVE MODE;
+-- The rows a statement added to a table of one state (the trigger's argument).
+CREATE OR REPLACE FUNCTION "{ns}_count_added"() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+    SELECT queue, TG_ARGV[0], priority, pg_backend_pid(), count(*)
+    FROM added GROUP BY queue, priority ORDER BY queue, priority
+    ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    RETURN NULL;
+END
+$body$;
+CREATE OR REPLACE FUNCTION "{ns}_count_removed"() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+    SELECT queue, TG_ARGV[0], priority, pg_backend_pid(), -count(*)
+    FROM removed GROUP BY queue, priority ORDER BY queue, priority
+    ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    RETURN NULL;
+END
+$body$;
+-- {ns}_finished: the state is the row's own (completed or cancelled).
+CREATE OR REPLACE FUNCTION "{ns}_count_finished_added"() RETURNS trigger LANGUAGE plpgsql
+AS $body$
+BEGIN
+    INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+    SELECT queue, state, priority, pg_backend_pid(), count(*)
+    FROM added GROUP BY queue, state, priority ORDER BY queue, state, priority
+    ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    RETURN NULL;
+END
+$body$;
+CREATE OR REPLACE FUNCTION "{ns}_count_finished_removed"() RETURNS trigger LANGUAGE plpgsql
+AS $body$
+BEGIN
+    INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+    SELECT queue, state, priority, pg_backend_pid(), -count(*)
+    FROM removed GROUP BY queue, state, priority ORDER BY queue, state, priority
+    ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    RETURN NULL;
+END
+$body$;
+-- A row whose queue or priority an UPDATE changed (row-level: rare, never wg's own).
+CREATE OR REPLACE FUNCTION "{ns}_count_moved"() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+    VALUES (OLD.queue, TG_ARGV[0], OLD.priority, pg_backend_pid(), -1)
+    ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+    VALUES (NEW.queue, TG_ARGV[1], NEW.priority, pg_backend_pid(), 1)
+    ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    RETURN NULL;
+END
+$body$;
+CREATE OR REPLACE FUNCTION "{ns}_count_finished_moved"() RETURNS trigger LANGUAGE plpgsql
+AS $body$
+BEGIN
+    INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+    VALUES (OLD.queue, OLD.state, OLD.priority, pg_backend_pid(), -1)
+    ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+    VALUES (NEW.queue, NEW.state, NEW.priority, pg_backend_pid(), 1)
+    ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    RETURN NULL;
+END
+$body$;
+-- The running jobs per queue and priority, for the counts blocks: a scan of the lease
+-- index, whose rows are the running ones only (bounded by the workers' slots and
+-- prefetch, not by the backlog). Forced, for this function only: on a table not
+-- analyzed since it filled, the planner takes every row for a running one and scans the
+-- whole table (enable_seqscan off), or starts parallel workers for it, which alone
+-- took 20-60 ms here (max_parallel_workers_per_gather 0).
+CREATE OR REPLACE FUNCTION "{ns}_running"()
+RETURNS TABLE (queue TEXT, priority SMALLINT, n BIGINT)
+LANGUAGE sql STABLE SET enable_seqscan = off SET max_parallel_workers_per_gather = 0
+AS $body$
+    SELECT queue, priority, count(*) FROM "{ns}_jobs" WHERE lease_token IS NOT NULL
+    GROUP BY queue, priority
+$body$;
+-- TRUNCATE has no transition table: it forgets the table's states (the arguments).
+CREATE OR REPLACE FUNCTION "{ns}_count_truncated"() RETURNS trigger LANGUAGE plpgsql
+AS $body$
+BEGIN
+    DELETE FROM "{ns}_counts" WHERE state = ANY(TG_ARGV);
+    RETURN NULL;
+END
+$body$;
+DROP TRIGGER IF EXISTS "{ns}_jobs_added" ON "{ns}_jobs";
+DROP TRIGGER IF EXISTS "{ns}_jobs_removed" ON "{ns}_jobs";
+DROP TRIGGER IF EXISTS "{ns}_jobs_moved" ON "{ns}_jobs";
+DROP TRIGGER IF EXISTS "{ns}_jobs_truncated" ON "{ns}_jobs";
+CREATE TRIGGER "{ns}_jobs_added" AFTER INSERT ON "{ns}_jobs"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_added"('jobs');
+CREATE TRIGGER "{ns}_jobs_removed" AFTER DELETE ON "{ns}_jobs"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_removed"('jobs');
+CREATE TRIGGER "{ns}_jobs_moved" AFTER UPDATE OF queue, priority ON "{ns}_jobs" FOR EACH ROW
+    WHEN (OLD.queue IS DISTINCT FROM NEW.queue OR OLD.priority IS DISTINCT FROM NEW.priority)
+    EXECUTE FUNCTION "{ns}_count_moved"('jobs', 'jobs');
+CREATE TRIGGER "{ns}_jobs_truncated" AFTER TRUNCATE ON "{ns}_jobs"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('jobs');
+DROP TRIGGER IF EXISTS "{ns}_scheduled_added" ON "{ns}_scheduled";
+DROP TRIGGER IF EXISTS "{ns}_scheduled_removed" ON "{ns}_scheduled";
+DROP TRIGGER IF EXISTS "{ns}_scheduled_moved" ON "{ns}_scheduled";
+DROP TRIGGER IF EXISTS "{ns}_scheduled_truncated" ON "{ns}_scheduled";
+CREATE TRIGGER "{ns}_scheduled_added" AFTER INSERT ON "{ns}_scheduled"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_added"('scheduled');
+CREATE TRIGGER "{ns}_scheduled_removed" AFTER DELETE ON "{ns}_scheduled"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_removed"('scheduled');
+CREATE TRIGGER "{ns}_scheduled_moved" AFTER UPDATE OF queue, priority ON "{ns}_scheduled" FOR EACH ROW
+    WHEN (OLD.queue IS DISTINCT FROM NEW.queue OR OLD.priority IS DISTINCT FROM NEW.priority)
+    EXECUTE FUNCTION "{ns}_count_moved"('scheduled', 'scheduled');
+CREATE TRIGGER "{ns}_scheduled_truncated" AFTER TRUNCATE ON "{ns}_scheduled"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('scheduled');
+DROP TRIGGER IF EXISTS "{ns}_retry_added" ON "{ns}_retry";
+DROP TRIGGER IF EXISTS "{ns}_retry_removed" ON "{ns}_retry";
+DROP TRIGGER IF EXISTS "{ns}_retry_moved" ON "{ns}_retry";
+DROP TRIGGER IF EXISTS "{ns}_retry_truncated" ON "{ns}_retry";
+CREATE TRIGGER "{ns}_retry_added" AFTER INSERT ON "{ns}_retry"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_added"('retry');
+CREATE TRIGGER "{ns}_retry_removed" AFTER DELETE ON "{ns}_retry"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_removed"('retry');
+CREATE TRIGGER "{ns}_retry_moved" AFTER UPDATE OF queue, priority ON "{ns}_retry" FOR EACH ROW
+    WHEN (OLD.queue IS DISTINCT FROM NEW.queue OR OLD.priority IS DISTINCT FROM NEW.priority)
+    EXECUTE FUNCTION "{ns}_count_moved"('retry', 'retry');
+CREATE TRIGGER "{ns}_retry_truncated" AFTER TRUNCATE ON "{ns}_retry"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('retry');
+DROP TRIGGER IF EXISTS "{ns}_dead_added" ON "{ns}_dead";
+DROP TRIGGER IF EXISTS "{ns}_dead_removed" ON "{ns}_dead";
+DROP TRIGGER IF EXISTS "{ns}_dead_moved" ON "{ns}_dead";
+DROP TRIGGER IF EXISTS "{ns}_dead_truncated" ON "{ns}_dead";
+CREATE TRIGGER "{ns}_dead_added" AFTER INSERT ON "{ns}_dead"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_added"('dead');
+CREATE TRIGGER "{ns}_dead_removed" AFTER DELETE ON "{ns}_dead"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_removed"('dead');
+CREATE TRIGGER "{ns}_dead_moved" AFTER UPDATE OF queue, priority ON "{ns}_dead" FOR EACH ROW
+    WHEN (OLD.queue IS DISTINCT FROM NEW.queue OR OLD.priority IS DISTINCT FROM NEW.priority)
+    EXECUTE FUNCTION "{ns}_count_moved"('dead', 'dead');
+CREATE TRIGGER "{ns}_dead_truncated" AFTER TRUNCATE ON "{ns}_dead"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('dead');
+DROP TRIGGER IF EXISTS "{ns}_finished_added" ON "{ns}_finished";
+DROP TRIGGER IF EXISTS "{ns}_finished_removed" ON "{ns}_finished";
+DROP TRIGGER IF EXISTS "{ns}_finished_moved" ON "{ns}_finished";
+DROP TRIGGER IF EXISTS "{ns}_finished_truncated" ON "{ns}_finished";
+CREATE TRIGGER "{ns}_finished_added" AFTER INSERT ON "{ns}_finished"
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_finished_added"();
+CREATE TRIGGER "{ns}_finished_removed" AFTER DELETE ON "{ns}_finished"
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_finished_removed"();
+CREATE TRIGGER "{ns}_finished_moved" AFTER UPDATE OF state, queue, priority ON "{ns}_finished"
+    FOR EACH ROW
+    WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.queue IS DISTINCT FROM NEW.queue
+          OR OLD.priority IS DISTINCT FROM NEW.priority)
+    EXECUTE FUNCTION "{ns}_count_finished_moved"();
+CREATE TRIGGER "{ns}_finished_truncated" AFTER TRUNCATE ON "{ns}_finished"
+    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('completed', 'cancelled');
+-- The count of the rows there already (layout 4 -> 5), under the lock taken above.
+DELETE FROM "{ns}_counts";
+INSERT INTO "{ns}_counts" (queue, state, priority, shard, n)
+SELECT queue, 'jobs', priority, 0, count(*) FROM "{ns}_jobs" GROUP BY 1, 3
+UNION ALL
+SELECT queue, 'scheduled', priority, 0, count(*) FROM "{ns}_scheduled" GROUP BY 1, 3
+UNION ALL
+SELECT queue, 'retry', priority, 0, count(*) FROM "{ns}_retry" GROUP BY 1, 3
+UNION ALL
+SELECT queue, 'dead', priority, 0, count(*) FROM "{ns}_dead" GROUP BY 1, 3
+UNION ALL
+SELECT queue, state, priority, 0, count(*) FROM "{ns}_finished" GROUP BY 1, 2, 3
+
+-- name: fold_counts
+-- Rows of sessions gone (no live backend has that pid) added into shard 0, in one
+-- statement. The rows are locked SKIP LOCKED (a pid reused meanwhile keeps its row);
+-- only folders write shard 0, so this waits on nobody but another folder.
+WITH gone AS (
+    DELETE FROM "{ns}_counts"
+    WHERE (queue, state, priority, shard) IN (
+        SELECT queue, state, priority, shard FROM "{ns}_counts"
+        WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity)
+        ORDER BY queue, state, priority, shard
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING queue, state, priority, n
+)
+INSERT INTO "{ns}_counts" AS c (queue, state, priority, shard, n)
+SELECT queue, state, priority, 0, sum(n) FROM gone GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (queue, state, priority, shard) DO UPDATE SET n = c.n + EXCLUDED.n

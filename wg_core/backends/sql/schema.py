@@ -30,6 +30,9 @@ Storage, the same for every dialect (PostgreSQL, MySQL/MariaDB, SQLite)::
                     the job's name, queue, priority and template (``job``), next_run,
                     last_tick, last_run_at, last_job_id, the registration that last
                     declared it and when; times are Unix seconds of the pools' clocks
+    {ns}_counts     PostgreSQL and MySQL (layout 5): the rows of each job table per
+                    queue and state (PostgreSQL: and priority), as signed deltas per
+                    session kept by triggers and summed on read; see sql/counting.py
 
 ``queue`` (text, ``default``) and ``priority`` (small integer, 0) are columns of the
 four job tables, defaulted, so that a Rust producer's plain insert is a ``default``/0
@@ -40,7 +43,8 @@ v3 adds ``{ns}_finished`` and the running-job columns (cancel requests, progress
 ``{ns}_jobs``, all nullable or defaulted, and a counter of cancel requests
 (``{ns}_meta``: the row ``cancels``; SQLite: the column ``cancels``) that polling
 dialects watch. v4 adds ``{ns}_periodic`` (created by the schema block; no existing
-table changes).
+table changes). v5 adds, on PostgreSQL and MySQL, ``{ns}_counts`` and the triggers keeping it (the
+``schema_counts`` block; the rows there are counted under a lock); no table changes.
 
 Time columns are the server's timestamps on PostgreSQL and MySQL, integer Unix
 milliseconds of the backend's clock on SQLite (which has no server clock); each
