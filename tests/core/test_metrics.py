@@ -283,6 +283,8 @@ def test_multiprocess_mode_sums_the_processes(
             timeout=60,
         )
         pids.append(int(child.stdout.strip()))
+    # A process that has just created its file and not sized it yet: the scrape goes on.
+    (directory / "counter_12345.db").write_bytes(b"")
     registry = collecting_registry()
     labels = {"namespace": "mp", "queue": "default", "job_name": "send", "outcome": "completed"}
     assert registry.get_sample_value("wg_jobs_total", labels) == 5

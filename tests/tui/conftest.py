@@ -84,6 +84,21 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], timeout: f
         await pilot.pause(0.01)
 
 
+def record_notices(app: WgApp) -> list[str]:
+    """Every message ``app`` shows as a notification from now on, in order. Read this,
+    not ``app._notifications``: a notice leaves that list when its few seconds are up,
+    which on a loaded machine can come before the test's next step does."""
+    seen: list[str] = []
+    notify = app.notify
+
+    def record(message: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(message)
+        notify(message, *args, **kwargs)
+
+    app.notify = record  # type: ignore[method-assign]
+    return seen
+
+
 async def settle(pilot: Pilot[None]) -> None:
     """Let every started worker (refresh, action) finish and the screen repaint."""
     await pilot.pause()

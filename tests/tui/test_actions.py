@@ -10,7 +10,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input
 
-from tests.tui.conftest import SIZE, Populated, settle, wait_for
+from tests.tui.conftest import SIZE, Populated, record_notices, settle, wait_for
 from wg_core import JobState
 from wg_tui.app import WgApp
 from wg_tui.dashboard import DashboardScreen
@@ -189,6 +189,7 @@ async def test_stop_a_worker(populated: Populated) -> None:
 async def test_read_only_disables_every_write(populated_local: Populated) -> None:
     first = populated_local.fixture.dead[0]
     app = populated_local.app(read_only=True)
+    seen = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
         await settle(pilot)
@@ -201,7 +202,7 @@ async def test_read_only_disables_every_write(populated_local: Populated) -> Non
         await settle(pilot)
         assert app.screen is screen  # no dialog opened
         # Each key says why it did nothing, rather than nothing.
-        notices = [notification.message for notification in app._notifications]
+        notices = list(seen)
         assert len(notices) == 5
         assert all(notice.startswith("Read-only: ") for notice in notices)
         assert "Read-only: delete is disabled" in notices[1]
@@ -211,7 +212,7 @@ async def test_read_only_disables_every_write(populated_local: Populated) -> Non
         assert app.screen is not screen
         await pilot.press("r")
         await settle(pilot)
-        assert len(app._notifications) == 6
+        assert len(seen) == 6
     assert await state_of(populated_local, first) is JobState.DEAD
     assert (await populated_local.client.counts()).dead == 2
     assert not await populated_local.client.is_paused()

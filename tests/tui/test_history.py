@@ -9,7 +9,7 @@ import json
 from rich.syntax import Syntax
 from textual.widgets import Static
 
-from tests.tui.conftest import SIZE, Populated, settle, wait_for
+from tests.tui.conftest import SIZE, Populated, record_notices, settle, wait_for
 from tests.tui.data import RESULTS
 from tests.tui.test_actions import confirm, state_of, table
 from tests.tui.test_search_and_groups import search
@@ -91,14 +91,15 @@ async def test_cancel_a_queued_job_after_confirmation(populated: Populated) -> N
 async def test_cancel_a_running_job_requests_it(populated: Populated) -> None:
     [running] = populated.fixture.running
     app = populated.app()
+    seen = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await settle(pilot)
         await pilot.press("c")
         question = await confirm(pilot, "y")
         assert "Its worker is asked to stop it" in question
-        notices = [notification.message for notification in app._notifications]
-        assert "Asked the workers to cancel 1 of 1 running job." in notices
+        await settle(pilot)
+        assert "Asked the workers to cancel 1 of 1 running job." in seen
     job = await populated.client.get_job(running)
     assert job is not None
     assert (job.state, job.cancel_requested) == (JobState.RUNNING, True)
@@ -140,6 +141,7 @@ async def test_read_only_cannot_cancel(populated_local: Populated) -> None:
     queued = populated_local.fixture.queued[0]
     [running] = populated_local.fixture.running
     app = populated_local.app(read_only=True)
+    seen = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await settle(pilot)
@@ -152,8 +154,7 @@ async def test_read_only_cannot_cancel(populated_local: Populated) -> None:
         await pilot.press("c")
         await settle(pilot)
         assert isinstance(app.screen, JobDetailScreen)
-        notices = [notification.message for notification in app._notifications]
-        assert notices == ["Read-only: cancel is disabled (wg-tui --read-only)."] * 2
+        assert seen == ["Read-only: cancel is disabled (wg-tui --read-only)."] * 2
     assert await state_of(populated_local, queued) is JobState.QUEUED
     job = await populated_local.client.get_job(running)
     assert job is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from tests.tui.conftest import SIZE, Populated, settle, wait_for
+from tests.tui.conftest import SIZE, Populated, record_notices, settle, wait_for
 from wg_tui.columns import TREND_WIDTH, sparkline
 from wg_tui.dialogs import ConfirmScreen, QueuePickerScreen
 from wg_tui.widgets import JobTable, QueueTable, StatusBar
@@ -118,14 +118,14 @@ async def test_p_pauses_and_resumes_the_highlighted_queue(populated_local: Popul
 
 async def test_read_only_cannot_pause_a_queue(populated_local: Populated) -> None:
     app = populated_local.app(read_only=True)
+    seen = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("0")
         await settle(pilot)
         assert app.dashboard.check_action("toggle_queue_pause", ()) is False
         await pilot.press("p")
         await settle(pilot)
-        notices = [notification.message for notification in app._notifications]
-        assert notices == ["Read-only: pause/resume queue is disabled (wg-tui --read-only)."]
+        assert seen == ["Read-only: pause/resume queue is disabled (wg-tui --read-only)."]
     for queue in QUEUES:
         assert not await populated_local.client.is_paused(queue=queue)
     assert not await populated_local.client.is_paused()

@@ -10,7 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tests.backends import ALL_BACKENDS, open_backend
-from tests.tui.conftest import SIZE, Populated, _populated, settle, wait_for
+from tests.tui.conftest import SIZE, Populated, _populated, record_notices, settle, wait_for
 from tests.tui.data import NOW, FakeClock
 from wg_core import Client, Envelope, JobOptions, JobState
 from wg_tui.app import WgApp
@@ -66,6 +66,7 @@ async def test_a_whole_id_opens_the_job_in_any_state(populated_local: Populated)
 async def test_text_in_payloads_narrows_the_tabs_and_says_where(searchable: Populated) -> None:
     fixture = searchable.fixture
     app = searchable.app()
+    seen = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")  # no running job matches: the search moves to the first
         await settle(pilot)  # tab that has matches
@@ -74,19 +75,17 @@ async def test_text_in_payloads_narrows_the_tabs_and_says_where(searchable: Popu
         await settle(pilot)
         queued = app.dashboard.query_one("#table-queued", JobTable)
         assert queued.row_keys == [fixture.queued[0], fixture.queued[2]]
-        notices = [n.message for n in app._notifications]
-        assert any("queued (2+), scheduled (1), retry (1), dead (1)" in n for n in notices)
+        assert any("queued (2+), scheduled (1), retry (1), dead (1)" in n for n in seen)
 
 
 async def test_nothing_found_says_so(searchable: Populated) -> None:
     app = searchable.app()
+    seen = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await settle(pilot)
         await search(pilot, "no-such-thing")
-        await wait_for(
-            pilot, lambda: any("No job matches" in n.message for n in app._notifications)
-        )
+        await wait_for(pilot, lambda: any("No job matches" in n for n in seen))
         assert app.dashboard.query_one("#table-queued", JobTable).row_keys == []
 
 
