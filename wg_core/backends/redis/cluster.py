@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from wg_core.backends.redis.hostlist import parse_hostlist
 from wg_core.errors import ConfigError
 from wg_core.urls import redact_url
 
@@ -59,22 +60,6 @@ def _refuse(url: str, reason: str) -> ConfigError:
     return ConfigError(f"invalid Redis Cluster URL {redact_url(url)!r}: {reason}")
 
 
-def _host(url: str, text: str) -> tuple[str, int]:
-    """One ``host[:port]`` of the node list (``[v6]:port`` for IPv6)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port_text = text.rpartition(":") if ":" in text else (text, "", "")
-    if not host:
-        raise _refuse(url, f"a node address has no host: {text!r}")
-    if not port_text:
-        return host, DEFAULT_NODE_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise _refuse(url, f"a node port must be a number from 1 to 65535: {text!r}")
-    return host, int(port_text)
-
-
 def parse_cluster_url(url: str) -> ClusterUrl:
     """``url`` (``redis+cluster://…``, without wg's ``hash_tag``) parsed, or a
     ``ConfigError`` saying what is wrong (with the URL redacted)."""
@@ -95,7 +80,10 @@ def parse_cluster_url(url: str) -> ClusterUrl:
         password = unquote(secret) if colon else None
     if not hostlist:
         raise _refuse(url, "no node given (host:port[,host:port…])")
-    nodes = tuple(_host(url, text) for text in hostlist.split(",") if text)
+    try:
+        nodes = parse_hostlist(hostlist, DEFAULT_NODE_PORT, "node")
+    except ValueError as exc:
+        raise _refuse(url, str(exc)) from None
     if not nodes:
         raise _refuse(url, "no node given (host:port[,host:port…])")
     path = parts.path.strip("/")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from wg_core.backends.redis.hostlist import parse_hostlist
 from wg_core.errors import ConfigError
 from wg_core.urls import redact_url
 
@@ -82,22 +83,6 @@ def _refuse(url: str, reason: str) -> ConfigError:
     return ConfigError(f"invalid Redis Sentinel URL {redact_url(url)!r}: {reason}")
 
 
-def _host(url: str, text: str) -> tuple[str, int]:
-    """One ``host[:port]`` of the sentinel list (``[v6]:port`` for IPv6)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port_text = text.rpartition(":") if ":" in text else (text, "", "")
-    if not host:
-        raise _refuse(url, f"a sentinel address has no host: {text!r}")
-    if not port_text:
-        return host, DEFAULT_SENTINEL_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise _refuse(url, f"a sentinel port must be a number from 1 to 65535: {text!r}")
-    return host, int(port_text)
-
-
 def _db(url: str, text: str) -> int:
     if not text.isdigit():
         raise _refuse(url, f"the database must be a number, not {text!r}")
@@ -124,7 +109,10 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
         password = unquote(secret) if colon else None
     if not hostlist:
         raise _refuse(url, "no sentinel given (host:port[,host:port…])")
-    sentinels = tuple(_host(url, text) for text in hostlist.split(",") if text)
+    try:
+        sentinels = parse_hostlist(hostlist, DEFAULT_SENTINEL_PORT, "sentinel")
+    except ValueError as exc:
+        raise _refuse(url, str(exc)) from None
     segments = [unquote(s) for s in parts.path.split("/") if s]
     if not segments:
         raise _refuse(url, "no service name: add /<master name> after the sentinels")
