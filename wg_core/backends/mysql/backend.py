@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
@@ -26,6 +25,7 @@ from wg_core.backends.mysql.driver import (
     DUPLICATE_KEY,
     TRANSIENT,
     UNREACHABLE,
+    connect_args,
     load_pymysql,
     server_supports_skip_locked,
 )
@@ -122,7 +122,7 @@ class MySqlBackend(MySqlCountVerbs, SqlBackend):
             raise ConfigError("need 0 < min_poll_interval <= max_poll_interval")
         if idle_after < 0:
             raise ConfigError("idle_after must not be negative")
-        self._connect_args = self._parse(url, connect_timeout)
+        self._connect_args = connect_args(url, self.display_url, connect_timeout)
         self._claim_sql = (
             self._sql["claim_begin"],
             self._sql["claim_select"],
@@ -142,31 +142,6 @@ class MySqlBackend(MySqlCountVerbs, SqlBackend):
             idle_after=idle_after,
             max_interval=max_poll_interval,
         )
-
-    def _parse(self, url: str, connect_timeout: float) -> dict[str, Any]:
-        try:
-            parts = urlsplit(url)
-            port = parts.port  # parsed on first use: a bad one raises here
-        except ValueError as exc:  # a port out of range or not a number, a broken host
-            raise ConfigError(
-                f"malformed MySQL URL {self.display_url}: {scrub_exception(exc, url)}"
-            ) from None
-        if parts.scheme != "mysql":
-            raise ConfigError(f"not a mysql:// URL: {self.display_url}")
-        args: dict[str, Any] = {
-            "host": parts.hostname or "127.0.0.1",
-            "port": port or 3306,
-            "user": unquote(parts.username) if parts.username else "root",
-            "password": unquote(parts.password) if parts.password else "",
-            "database": unquote(parts.path.lstrip("/")) or None,
-            "connect_timeout": connect_timeout,
-        }
-        for key, values in parse_qs(parts.query).items():
-            if key in ("unix_socket", "ssl_ca", "ssl_cert", "ssl_key"):
-                args[key] = values[-1]
-        if args["database"] is None:
-            raise ConfigError(f"the MySQL URL needs a database: {self.display_url}")
-        return args
 
     # -- connections ---------------------------------------------------------------------
 

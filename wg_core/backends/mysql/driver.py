@@ -1,18 +1,22 @@
-"""PyMySQL itself for the MySQL backend: its lazy import, the server's error codes wg
-tells apart, and the server version check (wg needs ``SKIP LOCKED``)."""
+"""PyMySQL itself for the MySQL backend: its lazy import, its connection arguments from
+a ``mysql://`` URL, the server's error codes wg tells apart, and the server version
+check (wg needs ``SKIP LOCKED``)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, Final
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from wg_core.errors import MissingDependencyError
+from wg_core.backends.common import scrub_exception
+from wg_core.errors import ConfigError, MissingDependencyError
 
 __all__ = [
     "CONFIG_REFUSED",
     "DUPLICATE_KEY",
     "TRANSIENT",
     "UNREACHABLE",
+    "connect_args",
     "load_pymysql",
     "server_supports_skip_locked",
 ]
@@ -70,3 +74,31 @@ def server_supports_skip_locked(version: str) -> bool:
     if "mariadb" in version.lower():
         return (major, minor) >= (10, 6)
     return (major, minor, patch) >= (8, 0, 1)
+
+
+def connect_args(url: str, display_url: str, connect_timeout: float) -> dict[str, Any]:
+    """PyMySQL's ``connect()`` arguments for a ``mysql://`` URL, or a ``ConfigError``
+    saying what is wrong (``display_url``, the URL without its password, in messages)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed on first use: a bad one raises here
+    except ValueError as exc:  # a port out of range or not a number, a broken host
+        raise ConfigError(
+            f"malformed MySQL URL {display_url}: {scrub_exception(exc, url)}"
+        ) from None
+    if parts.scheme != "mysql":
+        raise ConfigError(f"not a mysql:// URL: {display_url}")
+    args: dict[str, Any] = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": port or 3306,
+        "user": unquote(parts.username) if parts.username else "root",
+        "password": unquote(parts.password) if parts.password else "",
+        "database": unquote(parts.path.lstrip("/")) or None,
+        "connect_timeout": connect_timeout,
+    }
+    for key, values in parse_qs(parts.query).items():
+        if key in ("unix_socket", "ssl_ca", "ssl_cert", "ssl_key"):
+            args[key] = values[-1]
+    if args["database"] is None:
+        raise ConfigError(f"the MySQL URL needs a database: {display_url}")
+    return args
