@@ -40,9 +40,9 @@ from wg_core.backends.mysql.sessions import (
     script_counts,
 )
 from wg_core.backends.sql.base import SqlBackend
+from wg_core.backends.sql.kept import kept_id_error, split_completions
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.unique import KeyHeld, keyed_batch, take_new_keys, unique_hold
-from wg_core.backends.sql.verbs import kept_id_error, split_completions
 from wg_core.errors import (
     BackendConfigError,
     BackendError,

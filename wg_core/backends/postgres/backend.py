@@ -16,9 +16,9 @@ from wg_core.backends.postgres.driver import check_url, load_psycopg, query, ref
 from wg_core.backends.postgres.listening import Listening
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.counting import FOLDED
+from wg_core.backends.sql.kept import kept_id_error, split_completions
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.unique import KeyHeld, keyed_batch, unique_hold
-from wg_core.backends.sql.verbs import kept_id_error, split_completions
 from wg_core.errors import (
     BackendConfigError,
     BackendError,

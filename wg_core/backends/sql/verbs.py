@@ -15,42 +15,22 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from wg_core.backend import Attempt, Completion, HeartbeatReply, JobState, NewJob, WorkerInfo
 from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, grouped_by_class, registry_fields
+from wg_core.backends.sql.kept import kept_id_error, split_completions
 from wg_core.backends.sql.limiting import LimitVerbs
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.signals import Signal
 from wg_core.backends.sql.unique import take_unique_keys
-from wg_core.errors import DuplicateJobError, WgError
+from wg_core.errors import WgError
 from wg_core.queues import DEFAULT_QUEUE
 
-__all__ = ["COUNTER_SHARDS", "WorkVerbs", "kept_id_error", "split_completions"]
+__all__ = ["COUNTER_SHARDS", "WorkVerbs"]
 
 T = TypeVar("T")
 
 COUNTER_SHARDS: Final = 16
 """Counter rows per counter; a bump picks one at random (fewer lock waits). Dialects
 with a single writer (SQLite) keep one row and ignore the shard."""
-
-
-def split_completions(
-    items: Sequence[Attempt | Completion],
-) -> tuple[list[Attempt], list[Completion]]:
-    """Every attempt, and the completions with something to keep (``keep`` > 0)."""
-    attempts: list[Attempt] = []
-    kept: list[Completion] = []
-    for item in items:
-        if isinstance(item, Completion):
-            attempts.append(item.attempt)
-            if item.keep > 0:
-                kept.append(item)
-        else:
-            attempts.append(item)
-    return attempts, kept
-
-
-def kept_id_error(job_id: str) -> DuplicateJobError:
-    """The refusal of a new job whose id a kept COMPLETED or CANCELLED job holds."""
-    return DuplicateJobError(f"job id already stored (a finished job kept): {job_id}")
 
 
 class WorkVerbs(LimitVerbs):

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Final, Literal, Self, TypeVar
 
 from wg_core.backend import Attempt, Completion, NewJob
+from wg_core.backends.sql.kept import split_completions
 from wg_core.backends.sql.schema import SQLITE_COLUMNS, SQLITE_V3_COLUMNS
 from wg_core.backends.sql.session import Body, SqlSession, drive, micros
 from wg_core.backends.sql.unique import unique_hold
-from wg_core.backends.sql.verbs import split_completions
 from wg_core.backends.sqlite.claiming import SqliteClaims
 from wg_core.backends.sqlite.connection import Call, ConnectionThread
 from wg_core.backends.sqlite.database import MEMORY, connect, parse_url, translate_error
