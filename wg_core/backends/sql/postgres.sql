@@ -1726,66 +1726,34 @@ BEGIN
     RETURN NULL;
 END
 $body$;
-DROP TRIGGER IF EXISTS "{ns}_jobs_added" ON "{ns}_jobs";
-DROP TRIGGER IF EXISTS "{ns}_jobs_removed" ON "{ns}_jobs";
-DROP TRIGGER IF EXISTS "{ns}_jobs_moved" ON "{ns}_jobs";
-DROP TRIGGER IF EXISTS "{ns}_jobs_truncated" ON "{ns}_jobs";
-CREATE TRIGGER "{ns}_jobs_added" AFTER INSERT ON "{ns}_jobs"
-    REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_added"('jobs');
-CREATE TRIGGER "{ns}_jobs_removed" AFTER DELETE ON "{ns}_jobs"
-    REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_removed"('jobs');
-CREATE TRIGGER "{ns}_jobs_moved" AFTER UPDATE OF queue, priority ON "{ns}_jobs" FOR EACH ROW
-    WHEN (OLD.queue IS DISTINCT FROM NEW.queue OR OLD.priority IS DISTINCT FROM NEW.priority)
-    EXECUTE FUNCTION "{ns}_count_moved"('jobs', 'jobs');
-CREATE TRIGGER "{ns}_jobs_truncated" AFTER TRUNCATE ON "{ns}_jobs"
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('jobs');
-DROP TRIGGER IF EXISTS "{ns}_scheduled_added" ON "{ns}_scheduled";
-DROP TRIGGER IF EXISTS "{ns}_scheduled_removed" ON "{ns}_scheduled";
-DROP TRIGGER IF EXISTS "{ns}_scheduled_moved" ON "{ns}_scheduled";
-DROP TRIGGER IF EXISTS "{ns}_scheduled_truncated" ON "{ns}_scheduled";
-CREATE TRIGGER "{ns}_scheduled_added" AFTER INSERT ON "{ns}_scheduled"
-    REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_added"('scheduled');
-CREATE TRIGGER "{ns}_scheduled_removed" AFTER DELETE ON "{ns}_scheduled"
-    REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_removed"('scheduled');
-CREATE TRIGGER "{ns}_scheduled_moved" AFTER UPDATE OF queue, priority ON "{ns}_scheduled" FOR EACH ROW
-    WHEN (OLD.queue IS DISTINCT FROM NEW.queue OR OLD.priority IS DISTINCT FROM NEW.priority)
-    EXECUTE FUNCTION "{ns}_count_moved"('scheduled', 'scheduled');
-CREATE TRIGGER "{ns}_scheduled_truncated" AFTER TRUNCATE ON "{ns}_scheduled"
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('scheduled');
-DROP TRIGGER IF EXISTS "{ns}_retry_added" ON "{ns}_retry";
-DROP TRIGGER IF EXISTS "{ns}_retry_removed" ON "{ns}_retry";
-DROP TRIGGER IF EXISTS "{ns}_retry_moved" ON "{ns}_retry";
-DROP TRIGGER IF EXISTS "{ns}_retry_truncated" ON "{ns}_retry";
-CREATE TRIGGER "{ns}_retry_added" AFTER INSERT ON "{ns}_retry"
-    REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_added"('retry');
-CREATE TRIGGER "{ns}_retry_removed" AFTER DELETE ON "{ns}_retry"
-    REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_removed"('retry');
-CREATE TRIGGER "{ns}_retry_moved" AFTER UPDATE OF queue, priority ON "{ns}_retry" FOR EACH ROW
-    WHEN (OLD.queue IS DISTINCT FROM NEW.queue OR OLD.priority IS DISTINCT FROM NEW.priority)
-    EXECUTE FUNCTION "{ns}_count_moved"('retry', 'retry');
-CREATE TRIGGER "{ns}_retry_truncated" AFTER TRUNCATE ON "{ns}_retry"
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('retry');
-DROP TRIGGER IF EXISTS "{ns}_dead_added" ON "{ns}_dead";
-DROP TRIGGER IF EXISTS "{ns}_dead_removed" ON "{ns}_dead";
-DROP TRIGGER IF EXISTS "{ns}_dead_moved" ON "{ns}_dead";
-DROP TRIGGER IF EXISTS "{ns}_dead_truncated" ON "{ns}_dead";
-CREATE TRIGGER "{ns}_dead_added" AFTER INSERT ON "{ns}_dead"
-    REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_added"('dead');
-CREATE TRIGGER "{ns}_dead_removed" AFTER DELETE ON "{ns}_dead"
-    REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_removed"('dead');
-CREATE TRIGGER "{ns}_dead_moved" AFTER UPDATE OF queue, priority ON "{ns}_dead" FOR EACH ROW
-    WHEN (OLD.queue IS DISTINCT FROM NEW.queue OR OLD.priority IS DISTINCT FROM NEW.priority)
-    EXECUTE FUNCTION "{ns}_count_moved"('dead', 'dead');
-CREATE TRIGGER "{ns}_dead_truncated" AFTER TRUNCATE ON "{ns}_dead"
-    FOR EACH STATEMENT EXECUTE FUNCTION "{ns}_count_truncated"('dead');
+-- The same four triggers on each of the four live-state tables (the table's name is its
+-- state in {ns}_counts): one loop, so the four cannot drift apart.
+DO $triggers$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['jobs', 'scheduled', 'retry', 'dead'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', '{ns}_' || t || '_added', '{ns}_' || t);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', '{ns}_' || t || '_removed', '{ns}_' || t);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', '{ns}_' || t || '_moved', '{ns}_' || t);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', '{ns}_' || t || '_truncated', '{ns}_' || t);
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %I REFERENCING NEW TABLE AS added '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I(%L)',
+                       '{ns}_' || t || '_added', '{ns}_' || t, '{ns}_count_added', t);
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %I REFERENCING OLD TABLE AS removed '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I(%L)',
+                       '{ns}_' || t || '_removed', '{ns}_' || t, '{ns}_count_removed', t);
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE OF queue, priority ON %I FOR EACH ROW '
+                       'WHEN (OLD.queue IS DISTINCT FROM NEW.queue '
+                       'OR OLD.priority IS DISTINCT FROM NEW.priority) '
+                       'EXECUTE FUNCTION %I(%L, %L)',
+                       '{ns}_' || t || '_moved', '{ns}_' || t, '{ns}_count_moved', t, t);
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I(%L)',
+                       '{ns}_' || t || '_truncated', '{ns}_' || t, '{ns}_count_truncated', t);
+    END LOOP;
+END
+$triggers$;
 DROP TRIGGER IF EXISTS "{ns}_finished_added" ON "{ns}_finished";
 DROP TRIGGER IF EXISTS "{ns}_finished_removed" ON "{ns}_finished";
 DROP TRIGGER IF EXISTS "{ns}_finished_moved" ON "{ns}_finished";
