@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from wg_core.backends.redis.hostlist import parse_hostlist
+from wg_core.backends.redis.hostlist import parse_hostlist, split_netloc
 from wg_core.errors import ConfigError
 from wg_core.urls import redact_url
 
@@ -70,14 +70,7 @@ def parse_cluster_url(url: str) -> ClusterUrl:
     scheme = parts.scheme.lower()
     if scheme not in CLUSTER_SCHEMES:
         raise _refuse(url, f"the scheme must be one of {', '.join(CLUSTER_SCHEMES)}")
-    userinfo, at, hostlist = parts.netloc.rpartition("@")
-    if not at:
-        userinfo, hostlist = "", parts.netloc
-    username = password = None
-    if userinfo:
-        user, colon, secret = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if colon else None
+    username, password, hostlist = split_netloc(parts.netloc)
     if not hostlist:
         raise _refuse(url, "no node given (host:port[,host:port…])")
     try:

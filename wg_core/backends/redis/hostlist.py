@@ -1,8 +1,21 @@
-"""The ``host[:port],host[:port]…`` list of a Redis Sentinel or Redis Cluster URL."""
+"""The ``[user:password@]host[:port],host[:port]…`` part of a Redis Sentinel or Redis
+Cluster URL."""
 
 from __future__ import annotations
 
-__all__ = ["parse_hostlist"]
+from urllib.parse import unquote
+
+__all__ = ["parse_hostlist", "split_netloc"]
+
+
+def split_netloc(netloc: str) -> tuple[str | None, str | None, str]:
+    """``netloc``'s user name and password (percent-decoded, ``None`` where absent) and
+    its host list, still to be parsed (``parse_hostlist``)."""
+    userinfo, at, hostlist = netloc.rpartition("@")
+    if not at:
+        return None, None, netloc
+    user, colon, secret = userinfo.partition(":")
+    return unquote(user) or None, unquote(secret) if colon else None, hostlist
 
 
 def parse_hostlist(hostlist: str, default_port: int, what: str) -> tuple[tuple[str, int], ...]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from wg_core.backends.redis.hostlist import parse_hostlist
+from wg_core.backends.redis.hostlist import parse_hostlist, split_netloc
 from wg_core.errors import ConfigError
 from wg_core.urls import redact_url
 
@@ -99,14 +99,7 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     scheme = parts.scheme.lower()
     if scheme not in SENTINEL_SCHEMES:
         raise _refuse(url, f"the scheme must be one of {', '.join(SENTINEL_SCHEMES)}")
-    userinfo, at, hostlist = parts.netloc.rpartition("@")
-    if not at:
-        userinfo, hostlist = "", parts.netloc
-    username = password = None
-    if userinfo:
-        user, colon, secret = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if colon else None
+    username, password, hostlist = split_netloc(parts.netloc)
     if not hostlist:
         raise _refuse(url, "no sentinel given (host:port[,host:port…])")
     try:
