@@ -9,6 +9,7 @@ Examples::
     python -m benchmarks list                             # the systems and their keys
     python -m benchmarks counts --backend postgres --n 1000000   # counts() at 1M jobs
     python -m benchmarks scale --backend redis --n 1000000 --processes 2
+    python -m benchmarks enqueue postgres redis --rounds 5   # wg vs the bare driver
 
 Any Python ≥ 3.11 can start it: it creates ``benchmarks/.venv`` (wg from this checkout
 with all backend extras, plus ``benchmarks/requirements.txt``) on first use and re-runs
@@ -321,6 +322,12 @@ def main() -> int:
     prof.add_argument("-v", "--verbose", action="store_true")
     sub.add_parser("counts", help="counts() at N queued jobs (see benchmarks/scale.py)")
     sub.add_parser("scale", help="N jobs streamed in, drained by P processes (scale.py)")
+    sub.add_parser("enqueue", help="wg's enqueue vs the bare driver path (enqueue.py)")
+    if len(sys.argv) > 1 and sys.argv[1] == "enqueue":
+        from benchmarks.enqueue import main as enqueue_main
+
+        enqueue_main(sys.argv[2:])
+        return 0
     if len(sys.argv) > 1 and sys.argv[1] in ("counts", "scale"):
         from benchmarks.scale import main as scale_main
 
