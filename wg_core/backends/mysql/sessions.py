@@ -45,9 +45,15 @@ def run(connection: Any, sql: str, params: Params | None, fetch: bool) -> Any:
 
 
 def run_many(connection: Any, sql: str, rows: Sequence[Params]) -> int:
-    """One statement for each of ``rows`` (PyMySQL batches a plain INSERT)."""
+    """One statement for each of ``rows``; a plain ``INSERT … VALUES`` is sent as
+    multi-row INSERTs instead (PyMySQL's rewriting)."""
     with connection.cursor() as cursor:
-        return int(cursor.executemany(sql, rows) or 0)
+        # PyMySQL rewrites only a text that starts with INSERT: a block's leading
+        # comment made it send one INSERT (and one round trip) per row.
+        return int(cursor.executemany(_LEADING_COMMENTS.sub("", sql), rows) or 0)
+
+
+_LEADING_COMMENTS: Final = re.compile(r"\A(?:[ \t]*(?:--[^\n]*)?\n)+")
 
 
 def script(connection: Any, statements: list[str]) -> None:
