@@ -23,11 +23,13 @@ producer's CPU µs per job (``time.process_time``: other tenants of a busy machi
 disturb it little), then the medians and the ratio wg / bare.
 
     python -m benchmarks enqueue postgres mysql sqlite redis --rounds 5
-    python -m benchmarks enqueue --million redis     # 1 000 000 through one call: RSS
+    python -m benchmarks enqueue --million redis    # 1 000 000 through one call: RSS
 
-``--million``: one ``Client.enqueue_many`` call of a generator of 1 000 000 payloads
-(``--n`` to change it), with the process's RSS sampled every 50 ms; prints the rate,
-the peak RSS above the start, and the RSS at the end.
+``--million``: one ``Client.enqueue_stream`` call of a generator of 1 000 000 payloads
+(``--n`` to change it; chunks of 5 000, each one atomic ``enqueue_many``), with the
+process's RSS sampled every 50 ms; prints the rate and the peak RSS above the start.
+``--call many`` makes it one ``enqueue_many`` call instead: one atomic batch, which
+holds every job and returns every id, so its memory grows with ``--n`` by design.
 """
 
 from __future__ import annotations
@@ -148,15 +150,19 @@ class Bare:
             cur.execute(sql, row)
 
     async def many(self, first: int, n: int) -> None:
-        rows = [(raw, job_id, NAME, "default", 0) for job_id, raw in map(_envelope, range(first, first + n))]  # fmt: skip
+        envelopes = map(_envelope, range(first, first + n))
+        rows = [(raw, job_id, NAME, "default", 0) for job_id, raw in envelopes]
         if self.backend == "redis":
             await self.conn.lpush(f"{self.ns}:jobs", *(row[0] for row in rows))
         elif self.backend == "postgres":
             copy = f'COPY "{self.ns}_jobs" (job_json, job_id, job_name, queue, priority) FROM STDIN'
-            async with self.conn.transaction(), self.conn.cursor() as cur:
-                async with cur.copy(copy) as writer:
-                    for row in rows:
-                        await writer.write_row(row)
+            async with (
+                self.conn.transaction(),
+                self.conn.cursor() as cur,
+                cur.copy(copy) as writer,
+            ):
+                for row in rows:
+                    await writer.write_row(row)
         elif self.backend == "mysql":
             await asyncio.to_thread(self._my_many, rows)
         else:
@@ -252,8 +258,9 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-async def _million(name: str, n: int, scratch: Path) -> dict[str, Any]:
-    """One ``enqueue_many`` call of a generator of ``n`` payloads; RSS sampled meanwhile."""
+async def _million(name: str, n: int, call: str, scratch: Path) -> dict[str, Any]:
+    """One ``enqueue_stream`` (or ``enqueue_many``) call of a generator of ``n``
+    payloads; RSS sampled meanwhile."""
     backend = _backend(name, "m" + uuid.uuid4().hex[:12], scratch)
     client = Client(backend)
     await client.open()
@@ -272,15 +279,18 @@ async def _million(name: str, n: int, scratch: Path) -> dict[str, Any]:
     sampler = asyncio.create_task(sample())
     try:
         started = time.perf_counter()
-        stored = await client.enqueue_many(payloads(), job_name=NAME)
+        if call == "many":
+            stored = len(await client.enqueue_many(payloads(), job_name=NAME))
+        else:
+            stored = await client.enqueue_stream(payloads(), job_name=NAME)
         elapsed = time.perf_counter() - started
         done.set()
         await sampler
         counts = await client.counts()
         return {
             "backend": name,
-            "n": n,
-            "returned_ids": len(stored),
+            "call": call,
+            "stored": stored,
             "queued": counts.queued,
             "jobs_per_s": round(n / elapsed),
             "rss_start_mb": round(start_rss, 1),
@@ -301,11 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--million", action="store_true", help="one call of --n jobs: RSS")
     parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--call", choices=["stream", "many"], default="stream")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.backends:
             if args.million:
-                result = asyncio.run(_million(name, args.n, Path(scratch)))
+                result = asyncio.run(_million(name, args.n, args.call, Path(scratch)))
             else:
                 result = asyncio.run(_compare(name, args, Path(scratch)))
             print(json.dumps(result), flush=True)
