@@ -69,7 +69,21 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise MissingDependencyError.for_extra("redis", "redis") from exc
 
+from typing import Any
+
 from wg_core.backends.redis.backend import RedisBackend
+from wg_core.backends.redis.keys import split_slots
+from wg_core.backends.redis.slots import RedisQueueSlots
 from wg_core.backends.redis.transport import MIN_REDIS_VERSION
 
-__all__ = ["MIN_REDIS_VERSION", "RedisBackend"]
+__all__ = ["MIN_REDIS_VERSION", "RedisBackend", "RedisQueueSlots", "redis_backend"]
+
+
+def redis_backend(
+    url: str, namespace: str = "wg", *, slot_per_queue: bool = False, **options: Any
+) -> RedisBackend | RedisQueueSlots:
+    """The backend of a Redis URL: ``RedisQueueSlots`` (a slot per queue) when the URL
+    says ``slots=queue`` or ``slot_per_queue`` is true, else ``RedisBackend``."""
+    if slot_per_queue or split_slots(url)[1]:
+        return RedisQueueSlots(url, namespace, **options)
+    return RedisBackend(url, namespace, **options)

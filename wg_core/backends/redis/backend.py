@@ -33,6 +33,7 @@ from wg_core.backends.redis.keys import (
     TOKEN_QUEUE_MARK,
     Keys,
     split_hash_tag,
+    split_slots,
     token_queue,
 )
 from wg_core.backends.redis.layout import open_layout, read_layout
@@ -63,6 +64,11 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
     (cluster.py; the hash tag is then always on). ``hash_tag``: name keys ``{ns}:…``
     so that the namespace lives in one Redis Cluster slot; ``?hash_tag=true`` in the URL
     does the same, for the CLI and TUI. ``socket_timeout`` bounds every non-blocking command.
+    ``slot``: for ``RedisQueueSlots`` (slots.py) only, which makes one backend per slot
+    of a slot-per-queue namespace: ``""`` the namespace's own slot (queue ``default``
+    and the namespace's registries), a queue's name that queue's slot (``{ns:queue}``).
+    A backend without it refuses a namespace created with a slot per queue (its other
+    queues' jobs are where it would not look).
     """
 
     supports_transactional_enqueue: Final = False  # Redis has no transaction to join
@@ -76,15 +82,24 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         socket_timeout: float = 10.0,
         connect_timeout: float = 5.0,
         max_connections: int | None = None,
+        slot: str | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             "hash_tag": hash_tag,
+            "slot": slot,
             "socket_timeout": socket_timeout,
             "connect_timeout": connect_timeout,
             "max_connections": max_connections,
         }
         self._given_url = url
         url, url_hash_tag = split_hash_tag(url)
+        url, per_queue = split_slots(url)
+        if per_queue and slot is None:
+            raise ConfigError(
+                "slots=queue is served by RedisQueueSlots: open the URL with "
+                "wg_core.backend_from_url (or use RedisQueueSlots)"
+            )
+        self._slot = slot
         self.namespace: Final = validate_namespace(namespace)
         self._transport = Transport(
             url,
@@ -94,7 +109,9 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
             connect_timeout=connect_timeout,
             max_connections=max_connections,
         )
-        self._hash_tag = hash_tag or url_hash_tag
+        # A slot-per-queue namespace names every key with a hash tag, on a single
+        # server too: the same keys as on a cluster.
+        self._hash_tag = hash_tag or url_hash_tag or slot is not None
         if self._transport.clustered:
             if url != self._given_url and not url_hash_tag:
                 raise ConfigError(
@@ -103,7 +120,7 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
                 )
             # On a cluster every script's keys must share a slot: the namespace's tag.
             self._hash_tag = True
-        self._keys = Keys.for_namespace(self.namespace, hash_tag=self._hash_tag)
+        self._keys = Keys.for_namespace(self.namespace, hash_tag=self._hash_tag, slot=slot)
         self._transport.slot_key = self._keys.meta
         self._claims = BlockingClaims(self._transport, self._keys, self.release)
         self._signals = Signals(self._transport, self._keys, cancel=False)
@@ -143,9 +160,19 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         await transport.open()
         try:
             await open_layout(transport, self._keys, create=create, where=self.display_url)
+            if self._slot is None and await self._slots_recorded():
+                raise ConfigError(
+                    f"namespace {self.namespace!r} at {self.display_url} was created with a "
+                    "slot per queue: open it with slots=queue in the URL (RedisQueueSlots)"
+                )
         except BaseException:
             await self.close()
             raise
+
+    async def _slots_recorded(self) -> bool:
+        """Whether the namespace's meta records a slot per queue (``slots.py``)."""
+        recorded: object = await self._transport.command("HGET", self._keys.meta, "slots")
+        return recorded == "queue"
 
     async def layout_version(self) -> int:
         """The layout version recorded for this namespace (0: none recorded)."""
