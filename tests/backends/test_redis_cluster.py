@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 
 from chaos.clusters import RedisClusterSet, cluster_set
 from chaos.servers import ServerMissing
@@ -188,6 +189,39 @@ async def test_namespaces_spread_over_the_masters(deployment: RedisClusterSet) -
         for backend in backends:
             await backend.destroy()
             await backend.close()
+
+
+async def test_a_namespaces_queues_spread_over_the_masters_with_a_slot_per_queue(
+    deployment: RedisClusterSet,
+) -> None:
+    """With ``slots=queue`` each queue's keys share one slot of their own: the 10 queues
+    of one namespace reach more than one master, and each queue's jobs and bookkeeping
+    are on its own slot's master (a claim and its completion there too)."""
+    namespace = fresh_namespace()
+    backend = backend_from_url(deployment.url() + "?slots=queue", namespace)
+    await backend.open()
+    queues = [f"q{n}" for n in range(10)]
+    try:
+        client = Client(backend)
+        for queue in queues:
+            await client.enqueue_many([{"n": n} for n in range(3)], job_name="x", queue=queue)
+        attempts = await backend.claim(limit=30, lease=30.0, worker_id="w", queues=queues)
+        assert len(attempts) == 30
+        assert [attempt.queue for attempt in attempts] == [q for q in queues for _ in range(3)]
+        homes = {queue: deployment.master_of(f"{{{namespace}:{queue}}}:ids") for queue in queues}
+        assert len(set(homes.values())) > 1, homes
+        for queue in queues:
+            master = homes[queue]
+            for key in ("ids", "running", "leases", f"queue:{queue}:prio"):
+                assert deployment.master_of(f"{{{namespace}:{queue}}}:{key}") == master
+            # Where the claim left its bookkeeping: the queue's own slot.
+            with redis.Redis(port=master, decode_responses=True) as node:
+                assert node.zcard(f"{{{namespace}:{queue}}}:leases") == 3
+        assert await backend.complete(attempts) == 30
+        assert (await backend.counters()).processed == 30
+    finally:
+        await backend.destroy()
+        await backend.close()
 
 
 JOBS = 120
