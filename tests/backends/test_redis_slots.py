@@ -18,7 +18,7 @@ from redis.crc import key_slot
 from tests.backends import URLS, fresh_namespace
 from tests.helpers import envelope
 from wg_core import backend_from_url
-from wg_core.backend import Attempt, JobQuery, JobState, NewJob
+from wg_core.backend import Attempt, JobQuery, JobState, NewJob, PeriodicEntry
 from wg_core.backends.redis import RedisBackend, RedisQueueSlots
 from wg_core.errors import ConfigError, DuplicateJobError
 
@@ -196,3 +196,33 @@ async def test_a_waiting_claim_over_several_slots_wakes_on_any(
         assert (await slots.counts()).running == 1
     finally:
         await producer.close()
+
+
+async def test_a_tick_of_another_queue_is_claimed_once_and_its_job_stored_in_its_slot(
+    slots: RedisQueueSlots, plain: Any
+) -> None:
+    now = 1_800_000_000.0
+    digest = PeriodicEntry(
+        name="digest",
+        schedule="every 60s",
+        job_name="job",
+        template='{"options":null,"payload":{}}',
+        baseline=now - 60,
+        next_run=now,
+        queue="reports",
+    )
+    await slots.register_periodic([digest], now=now)
+    job = new_job(job_id="tick1", queue="reports")
+    assert await slots.fire_periodic("digest", tick=now, job=job, now=now, next_run=now + 60)
+    # A repeated call (a retry after a lost reply) is the same fire, stores nothing more.
+    assert await slots.fire_periodic("digest", tick=now, job=job, now=now, next_run=now + 60)
+    # Another pool firing the same tick with its own job: refused, nothing stored.
+    rival = new_job(job_id="tick1b", queue="reports")
+    assert not await slots.fire_periodic("digest", tick=now, job=rival, now=now, next_run=None)
+    assert (await slots.counts(queue="reports")).queued == 1
+    assert await plain.hexists(f"{{{slots.namespace}:reports}}:ids", "tick1")
+    # A job id stored already is a duplicate, and claims no tick.
+    with pytest.raises(DuplicateJobError):
+        await slots.fire_periodic("digest", tick=now + 60, job=job, now=now, next_run=None)
+    [info] = await slots.periodic_entries()
+    assert (info.last_tick, info.last_job_id) == (now, "tick1")

@@ -252,6 +252,10 @@ class SlotReads:
             )
         # The tick is claimed in the namespace slot, then the job stored in its queue's.
         if await backend.get_job(job.job_id) is not None:
+            runs = self._home._keys.periodic_runs
+            record = await self._home._transport.command("HGET", runs, name) or ""
+            if tick is not None and record.split(" ")[::3] == [repr(float(tick)), job.job_id]:
+                return True  # a repeated call: this tick stored this job already
             raise DuplicateJobError(f"job id already stored: {job.job_id}")
         fired = await self._home._fire(
             name, tick=tick, job=job, now=now, next_run=next_run, entry=entry, store=False

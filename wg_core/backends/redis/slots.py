@@ -150,6 +150,11 @@ class RedisQueueSlots(SlotReads):
                 await backend.destroy()
         await self._home._transport.command("UNLINK", self._registry)
         await self._home.destroy()
+        # The slots are made (and registered) again on their next use.
+        slots = list(self._slots.values())
+        self._slots.clear()
+        for backend in slots:
+            await backend.close()
 
     # -- the slots ----------------------------------------------------------------------
 
