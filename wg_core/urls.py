@@ -14,6 +14,9 @@
 ``sqlite::memory:``          ``SqliteBackend``   (``wg[sqlite]``)
 ``memory:``                  ``MemoryBackend``   (no dependency)
 ==========================  ==================================
+
+Any Redis URL with ``slots=queue`` (or the option ``slot_per_queue=True``) gives
+``RedisQueueSlots`` instead: a slot per queue (``wg_core/backends/redis/slots.py``).
 """
 
 from __future__ import annotations

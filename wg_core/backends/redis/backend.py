@@ -36,7 +36,7 @@ from wg_core.backends.redis.keys import (
     split_slots,
     token_queue,
 )
-from wg_core.backends.redis.layout import open_layout, read_layout
+from wg_core.backends.redis.layout import open_layout, read_layout, refuse_slot_per_queue
 from wg_core.backends.redis.limiting import RedisLimits
 from wg_core.backends.redis.periodic import RedisPeriodic
 from wg_core.backends.redis.scripts import load_scripts
@@ -64,11 +64,8 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
     (cluster.py; the hash tag is then always on). ``hash_tag``: name keys ``{ns}:…``
     so that the namespace lives in one Redis Cluster slot; ``?hash_tag=true`` in the URL
     does the same, for the CLI and TUI. ``socket_timeout`` bounds every non-blocking command.
-    ``slot``: for ``RedisQueueSlots`` (slots.py) only, which makes one backend per slot
-    of a slot-per-queue namespace: ``""`` the namespace's own slot (queue ``default``
-    and the namespace's registries), a queue's name that queue's slot (``{ns:queue}``).
-    A backend without it refuses a namespace created with a slot per queue (its other
-    queues' jobs are where it would not look).
+    ``slot`` (``RedisQueueSlots``' own, slots.py): ``""`` the namespace slot of a
+    namespace with a slot per queue, a queue's name that queue's slot (``{ns:queue}``).
     """
 
     supports_transactional_enqueue: Final = False  # Redis has no transaction to join
@@ -95,10 +92,7 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         url, url_hash_tag = split_hash_tag(url)
         url, per_queue = split_slots(url)
         if per_queue and slot is None:
-            raise ConfigError(
-                "slots=queue is served by RedisQueueSlots: open the URL with "
-                "wg_core.backend_from_url (or use RedisQueueSlots)"
-            )
+            raise ConfigError("slots=queue is RedisQueueSlots': open it with backend_from_url")
         self._slot = slot
         self.namespace: Final = validate_namespace(namespace)
         self._transport = Transport(
@@ -160,19 +154,11 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         await transport.open()
         try:
             await open_layout(transport, self._keys, create=create, where=self.display_url)
-            if self._slot is None and await self._slots_recorded():
-                raise ConfigError(
-                    f"namespace {self.namespace!r} at {self.display_url} was created with a "
-                    "slot per queue: open it with slots=queue in the URL (RedisQueueSlots)"
-                )
+            if self._slot is None:
+                await refuse_slot_per_queue(transport, self._keys, where=self.display_url)
         except BaseException:
             await self.close()
             raise
-
-    async def _slots_recorded(self) -> bool:
-        """Whether the namespace's meta records a slot per queue (``slots.py``)."""
-        recorded: object = await self._transport.command("HGET", self._keys.meta, "slots")
-        return recorded == "queue"
 
     async def layout_version(self) -> int:
         """The layout version recorded for this namespace (0: none recorded)."""

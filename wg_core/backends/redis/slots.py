@@ -52,6 +52,7 @@ from wg_core.backend import (
 from wg_core.backends.redis.backend import RedisBackend
 from wg_core.backends.redis.claiming import MIN_BLOCK
 from wg_core.backends.redis.keys import split_slots, token_queue
+from wg_core.backends.redis.layout import slots_recorded
 from wg_core.backends.redis.slot_reads import SlotReads
 from wg_core.errors import NamespaceNotFoundError
 from wg_core.namespace import validate_namespace
@@ -125,7 +126,7 @@ class RedisQueueSlots(SlotReads):
                     # (HSETNX: of several openers, the first one's record holds).
                     await transport.command("HSETNX", self._keys.meta, _SLOTS_FIELD, _PER_QUEUE)
             await self._home.open(create=create)
-            self._per_queue = await self._home._slots_recorded()
+            self._per_queue = await slots_recorded(transport, self._keys)
         except BaseException:
             await self.close()
             raise
