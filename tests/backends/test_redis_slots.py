@@ -226,3 +226,25 @@ async def test_a_tick_of_another_queue_is_claimed_once_and_its_job_stored_in_its
         await slots.fire_periodic("digest", tick=now + 60, job=job, now=now, next_run=None)
     [info] = await slots.periodic_entries()
     assert (info.last_tick, info.last_job_id) == (now, "tick1")
+
+
+async def test_a_claim_cancelled_between_two_slots_gives_back_what_it_leased(
+    slots: RedisQueueSlots, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await slots.enqueue([new_job(job_id="a1", queue="a")])
+    second = await slots._writer("b")
+    reached = asyncio.Event()
+
+    async def slow_claim(**_: Any) -> list[Attempt]:
+        reached.set()  # the first queue's job is leased by now
+        await asyncio.sleep(3600)
+        return []
+
+    monkeypatch.setattr(second, "claim", slow_claim)
+    claiming = asyncio.create_task(slots.claim(limit=5, lease=30, worker_id="w", queues=["a", "b"]))
+    await asyncio.wait_for(reached.wait(), timeout=30)
+    claiming.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await claiming
+    counts = await slots.counts(queue="a")
+    assert (counts.queued, counts.running) == (1, 0)

@@ -35,6 +35,7 @@ namespace created with a slot per queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
@@ -258,12 +259,24 @@ class RedisQueueSlots(SlotReads):
         deadline = time.monotonic() + wait
         while True:
             attempts: list[Attempt] = []
-            for queue, backend in slots:  # strict order: one script per queue
-                attempts += await backend.claim(
-                    limit=limit - len(attempts), lease=lease, worker_id=worker_id, queues=(queue,)
-                )
-                if len(attempts) >= limit:
-                    break
+            try:
+                for queue, backend in slots:  # strict order: one script per queue
+                    attempts += await backend.claim(
+                        limit=limit - len(attempts),
+                        lease=lease,
+                        worker_id=worker_id,
+                        queues=(queue,),
+                    )
+                    if len(attempts) >= limit:
+                        break
+            except asyncio.CancelledError:
+                # Cancelled after earlier queues leased: put those back at the front
+                # rather than leave them to wait out their lease (each slot's own
+                # claim does the same for what its script leased).
+                if attempts:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self.release(attempts))
+                raise
             remaining = deadline - time.monotonic()
             if attempts or remaining < MIN_BLOCK:
                 return attempts
