@@ -188,6 +188,9 @@ class RedisQueueSlots(SlotReads):
 
     async def _open_slot(self, queue: str) -> RedisBackend:
         backend = RedisBackend(self._url, self.namespace, slot=queue, **self._options)
+        if self._home._transport.clustered:
+            # Every slot's calls through the namespace's one RedisCluster client.
+            backend._transport.shares = self._home._transport
         try:
             if self._create:
                 # Registered before the flag is read: a pause written meanwhile either
