@@ -20,7 +20,7 @@ from tests.helpers import envelope
 from wg_core import backend_from_url
 from wg_core.backend import Attempt, JobQuery, JobState, NewJob, PeriodicEntry
 from wg_core.backends.redis import RedisBackend, RedisQueueSlots
-from wg_core.errors import ConfigError, DuplicateJobError
+from wg_core.errors import BackendUnavailableError, ConfigError, DuplicateJobError
 
 SLOTS_URL = URLS["redis"] + "?slots=queue"
 
@@ -248,3 +248,34 @@ async def test_a_claim_cancelled_between_two_slots_gives_back_what_it_leased(
         await claiming
     counts = await slots.counts(queue="a")
     assert (counts.queued, counts.running) == (1, 0)
+
+
+async def test_a_claimed_tick_stores_its_job_through_a_moment_its_slot_is_unreachable(
+    slots: RedisQueueSlots, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = 1_800_000_000.0
+    digest = PeriodicEntry(
+        name="digest",
+        schedule="every 60s",
+        job_name="job",
+        template='{"options":null,"payload":{}}',
+        baseline=now - 60,
+        next_run=now,
+        queue="reports",
+    )
+    await slots.register_periodic([digest], now=now)
+    reports = await slots._writer("reports")
+    store = reports.enqueue
+    failures = [BackendUnavailableError("the master is failing over")] * 2
+
+    async def flaky_enqueue(jobs: Any, **options: Any) -> list[str]:
+        if failures:
+            raise failures.pop()
+        return await store(jobs, **options)
+
+    monkeypatch.setattr(reports, "enqueue", flaky_enqueue)
+    monkeypatch.setattr("wg_core.backends.redis.slot_reads.STORE_TICK_RETRIES", (0.0, 0.0, 0.0))
+    job = new_job(job_id="tick1", queue="reports")
+    assert await slots.fire_periodic("digest", tick=now, job=job, now=now, next_run=None)
+    assert failures == []
+    assert (await slots.get_job("tick1")) is not None

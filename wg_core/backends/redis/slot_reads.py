@@ -5,10 +5,10 @@ namespace slot's workers and periodic entries.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from wg_core.backend import (
     CancelOutcome,
@@ -26,12 +26,17 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.redis.backend import RedisBackend
-from wg_core.errors import DuplicateJobError
+from wg_core.errors import BackendUnavailableError, DuplicateJobError
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["SlotReads"]
 
 T = TypeVar("T")
+
+STORE_TICK_RETRIES: Final = (0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+"""Pauses (seconds) between the tries to store a claimed tick's job in its queue's
+slot while that slot cannot be reached (a failover of its master): once its tick is
+claimed, only this call can store the job."""
 
 
 def _enqueued_at(raw: str) -> float:
@@ -261,6 +266,21 @@ class SlotReads:
             name, tick=tick, job=job, now=now, next_run=next_run, entry=entry, store=False
         )
         if fired:
-            with contextlib.suppress(DuplicateJobError):  # a repeated call stored it already
-                await backend.enqueue([job])
+            await _store_tick_job(backend, job)
         return fired
+
+
+async def _store_tick_job(backend: RedisBackend, job: NewJob) -> None:
+    """Store the job of a claimed tick in its queue's slot, trying again while the slot
+    is unreachable (``STORE_TICK_RETRIES``); storing it twice is refused as a
+    duplicate of itself."""
+    for pause in (*STORE_TICK_RETRIES, None):
+        try:
+            await backend.enqueue([job])
+            return
+        except DuplicateJobError:
+            return  # a repeated call (or an earlier try whose reply was lost) stored it
+        except BackendUnavailableError:
+            if pause is None:
+                raise
+            await asyncio.sleep(pause)
