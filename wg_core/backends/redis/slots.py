@@ -24,7 +24,8 @@ guarantees hold across queues; in short:
   the pause sees the queue or the queue sees the pause;
 - a periodic tick of an entry whose queue is not ``default``: the tick is claimed in
   the namespace slot (exactly once across pools), then its job is stored in the
-  queue's slot; a crash between the two loses that tick's job.
+  queue's slot (tried again while that slot is unreachable); a pool that dies between
+  the two steps loses that tick's job.
 
 A namespace keeps the layout it was created with: ``{ns}:meta`` records ``slots`` =
 ``queue`` when this class creates it; opened here, a namespace created with one slot
