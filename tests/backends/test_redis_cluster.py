@@ -261,14 +261,20 @@ async def answered(call: Callable[[], Awaitable[T]]) -> T:
     reason="a real CLUSTER FAILOVER mid-drain (starts a cluster of its own): set "
     "WG_TEST_FAILOVER=1 (or run `python -m chaos cluster-failover`)",
 )
-async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path) -> None:
+@pytest.mark.parametrize("slots", ["", "?slots=queue"], ids=["one-slot", "slot-per-queue"])
+async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path, slots: str) -> None:
+    """With a slot per queue the jobs are spread over three queues, and the master that
+    fails over is the one of the first queue's slot (other queues' masters go on)."""
+    queues = ["default"] if not slots else ["fo1", "fo2", "fo3"]
     with deployed(tmp_path) as own:
+        url = own.url() + slots
         namespace = fresh_namespace()
-        client = await Client.connect(own.url(), namespace)
+        slot_of = f"{{{namespace}}}:jobs" if not slots else f"{{{namespace}:fo1}}:ids"
+        client = await Client.connect(url, namespace)
         runs: collections.Counter[int] = collections.Counter()
 
         async def fresh_counts() -> StateCounts:
-            reader = backend_from_url(own.url(), namespace)
+            reader = backend_from_url(url, namespace)
             await reader.open(create=False)
             try:
                 return await reader.counts()
@@ -287,15 +293,17 @@ async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path) -> No
             await asyncio.sleep(0.02)
 
         try:
-            await client.enqueue_many([{"n": n} for n in range(JOBS)], job_name="work")
-            pool = WorkerPool(handler, url=own.url(), namespace=namespace, **FAST)
+            for index, queue in enumerate(queues):
+                share = [{"n": n} for n in range(JOBS) if n % len(queues) == index]
+                await client.enqueue_many(share, job_name="work", queue=queue)
+            pool = WorkerPool(handler, url=url, namespace=namespace, queues=queues, **FAST)
             await pool.start()
             try:
                 await asyncio.wait_for(half.wait(), timeout=30)
-                before = own.master_of(f"{{{namespace}}}:jobs")
+                before = own.master_of(slot_of)
                 after = await asyncio.to_thread(own.failover, before)
                 failed_over.set()
-                assert own.master_of(f"{{{namespace}}}:jobs") == after != before
+                assert own.master_of(slot_of) == after != before
                 assert len(runs) < JOBS  # the drain was cut in the middle
                 deadline = asyncio.get_running_loop().time() + 30
                 left = None
