@@ -18,9 +18,14 @@ from redis.crc import key_slot
 from tests.backends import URLS, fresh_namespace
 from tests.helpers import envelope
 from wg_core import backend_from_url
-from wg_core.backend import Attempt, JobQuery, JobState, NewJob, PeriodicEntry
+from wg_core.backend import LAYOUT_VERSION, Attempt, JobQuery, JobState, NewJob, PeriodicEntry
 from wg_core.backends.redis import RedisBackend, RedisQueueSlots
-from wg_core.errors import BackendUnavailableError, ConfigError, DuplicateJobError
+from wg_core.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    DuplicateJobError,
+    SchemaOutdatedError,
+)
 
 SLOTS_URL = URLS["redis"] + "?slots=queue"
 
@@ -279,3 +284,28 @@ async def test_a_claimed_tick_stores_its_job_through_a_moment_its_slot_is_unreac
     assert await slots.fire_periodic("digest", tick=now, job=job, now=now, next_run=None)
     assert failures == []
     assert (await slots.get_job("tick1")) is not None
+
+
+async def test_a_writers_open_upgrades_every_queues_slot(
+    slots: RedisQueueSlots, plain: Any
+) -> None:
+    await slots.enqueue([new_job(job_id="r1", queue="reports")])
+    slot_meta = f"{{{slots.namespace}:reports}}:meta"
+    await plain.hset(slot_meta, "layout", str(LAYOUT_VERSION - 1))  # as an older wg left it
+    reader = slots.clone()
+    await reader.open(create=False)
+    try:
+        with pytest.raises(SchemaOutdatedError):
+            await reader.counts(queue="reports")
+    finally:
+        await reader.close()
+    writer = slots.clone()
+    await writer.open()
+    await writer.close()
+    assert await plain.hget(slot_meta, "layout") == str(LAYOUT_VERSION)
+    reader = slots.clone()
+    await reader.open(create=False)
+    try:
+        assert (await reader.counts(queue="reports")).queued == 1
+    finally:
+        await reader.close()

@@ -114,7 +114,8 @@ class RedisQueueSlots(SlotReads):
 
     async def open(self, *, create: bool = True) -> None:
         """Open the namespace slot (creating it, recording ``slots=queue``, when
-        nothing is there and ``create``); the queues' slots open on first use."""
+        nothing is there and ``create``). A writer also opens, and so upgrades, every
+        registered queue's slot; a reader opens them on first use."""
         self._create = create
         transport = self._home._transport
         await transport.open()
@@ -129,6 +130,12 @@ class RedisQueueSlots(SlotReads):
                     await transport.command("HSETNX", self._keys.meta, _SLOTS_FIELD, _PER_QUEUE)
             await self._home.open(create=create)
             self._per_queue = await slots_recorded(transport, self._keys)
+            if create:
+                # Each queue's slot records its own layout version: a writer's open
+                # upgrades them all, as it does one namespace (readers then find them
+                # current).
+                for name in await self._registered():
+                    await self._slot(name)
         except BaseException:
             await self.close()
             raise
