@@ -110,6 +110,17 @@ async def test_a_namespace_keeps_the_layout_it_was_created_with(plain: Any) -> N
         await old.destroy()
         await old.close()
 
+    untagged = RedisBackend(URLS["redis"], fresh_namespace())  # a single server's default
+    await untagged.open()
+    try:
+        beside = RedisQueueSlots(SLOTS_URL, untagged.namespace)
+        with pytest.raises(ConfigError, match="without the hash tag"):
+            await beside.open()
+        assert await plain.exists(f"{{{untagged.namespace}}}:meta") == 0
+    finally:
+        await untagged.destroy()
+        await untagged.close()
+
     per_queue = RedisQueueSlots(SLOTS_URL, fresh_namespace())
     await per_queue.open()
     try:

@@ -53,10 +53,10 @@ from wg_core.backend import (
 )
 from wg_core.backends.redis.backend import RedisBackend
 from wg_core.backends.redis.claiming import MIN_BLOCK
-from wg_core.backends.redis.keys import split_slots, token_queue
+from wg_core.backends.redis.keys import Keys, split_slots, token_queue
 from wg_core.backends.redis.layout import slots_recorded
 from wg_core.backends.redis.slot_reads import SlotReads
-from wg_core.errors import NamespaceNotFoundError
+from wg_core.errors import ConfigError, NamespaceNotFoundError
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
 
@@ -125,6 +125,7 @@ class RedisQueueSlots(SlotReads):
                 if recorded is None and not await transport.command(
                     "EXISTS", *self._keys.existing_marks()
                 ):
+                    await self._refuse_untagged()
                     # A new namespace: record the layout before anything else is written
                     # (HSETNX: of several openers, the first one's record holds).
                     await transport.command("HSETNX", self._keys.meta, _SLOTS_FIELD, _PER_QUEUE)
@@ -139,6 +140,18 @@ class RedisQueueSlots(SlotReads):
         except BaseException:
             await self.close()
             raise
+
+    async def _refuse_untagged(self) -> None:
+        """Refuse to create the namespace beside one of the same name stored without the
+        hash tag (``ns:jobs``…, a single server's default): its jobs would not be seen."""
+        if self._home._transport.clustered:
+            return  # a cluster never holds a namespace without the tag
+        untagged = Keys.for_namespace(self.namespace, hash_tag=False).existing_marks()
+        if await self._home._transport.command("EXISTS", *untagged):
+            raise ConfigError(
+                f"namespace {self.namespace!r} at {self.display_url} exists without the hash "
+                "tag (one slot): it keeps that layout; open it without slots=queue"
+            )
 
     async def layout_version(self) -> int:
         return await self._home.layout_version()
