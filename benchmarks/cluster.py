@@ -5,12 +5,14 @@ single ``redis-server`` with the same settings (no persistence), on this machine
 figures show the cluster's overhead, not its scale (every node shares the same cores).
 
 * **Drain**: N no-op jobs spread evenly over 3 queues, one pool serving all three
-  (16 workers), first claim to last completion; the two systems alternate (each first
-  in every other round), ``ROUNDS`` times each; medians of the rate, of this process's
-  CPU per job and of the script calls per job the servers counted, and the ratios
-  cluster / single.
-* **Keys per master**: after enqueueing 100 jobs in each of 10 queues of one namespace,
-  and after enqueueing 100 jobs in each of 10 namespaces (one queue each).
+  (16 workers), first claim to last completion, on four systems: the single server and
+  the cluster, each with the namespace in one slot and with a slot per queue
+  (``?slots=queue``, ``RedisQueueSlots``). The systems rotate (each one first in turn),
+  ``ROUNDS`` times each; medians of the rate, of this process's CPU per job and of the
+  script calls per job the servers counted, and the ratios to the single server.
+* **Keys per master**: after enqueueing 100 jobs in each of 10 queues of one namespace
+  (one slot, then a slot per queue), and after enqueueing 100 jobs in each of 10
+  namespaces (one queue each).
 
 Run from the checkout: ``PYTHONPATH=. .venv/bin/python -m benchmarks.cluster [N] [ROUNDS]``.
 """
@@ -96,13 +98,14 @@ async def drain(url: str, n: int, ports: list[int]) -> tuple[float, float, float
 async def keys_per_master(cluster: RedisClusterSet) -> None:
     """Print the keys each master holds after filling 10 queues, then 10 namespaces."""
     url = cluster.url()
-    one = Client(backend_from_url(url, "kqueues"))
-    await one.open()
-    for q in range(10):
-        await one.enqueue_many([{"n": i} for i in range(100)], job_name="x", queue=f"q{q}")
-    print("10 queues of one namespace, keys per master:", cluster.keys_per_master())
-    await one.backend.destroy()
-    await one.close()
+    for layout, suffix in (("one slot", ""), ("a slot per queue", "?slots=queue")):
+        one = Client(backend_from_url(url + suffix, "kqueues"))
+        await one.open()
+        for q in range(10):
+            await one.enqueue_many([{"n": i} for i in range(100)], job_name="x", queue=f"q{q}")
+        print(f"10 queues of one namespace, {layout}, keys per master:", cluster.keys_per_master())
+        await one.backend.destroy()
+        await one.close()
     clients = [Client(backend_from_url(url, f"kns{n}")) for n in range(10)]
     for client in clients:
         await client.open()
@@ -125,23 +128,31 @@ async def main(n: int, rounds: int) -> None:
         single.start()
         try:
             with cluster_set(Path(d) / "cluster") as cluster:
-                urls = {"single": f"redis://127.0.0.1:{port}/0", "cluster": cluster.url()}
-                ports = {"single": [port], "cluster": cluster.ports}
+                single_url = f"redis://127.0.0.1:{port}/0"
+                urls = {
+                    "single": single_url,
+                    "single, slot per queue": single_url + "?slots=queue",
+                    "cluster": cluster.url(),
+                    "cluster, slot per queue": cluster.url() + "?slots=queue",
+                }
+                ports = {k: [port] if k.startswith("single") else cluster.ports for k in urls}
                 samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in urls}
+                names = list(urls)
                 for round_ in range(rounds):
-                    order = list(urls) if round_ % 2 == 0 else list(reversed(urls))
-                    for name in order:  # each first in every other round
+                    shift = round_ % len(names)
+                    for name in names[shift:] + names[:shift]:  # each first in turn
                         samples[name].append(await drain(urls[name], n, ports[name]))
                 rate = {k: statistics.median(r[0] for r in runs) for k, runs in samples.items()}
                 cpu = {k: statistics.median(r[1] for r in runs) for k, runs in samples.items()}
                 calls = {k: statistics.median(r[2] for r in runs) for k, runs in samples.items()}
                 for name, runs in samples.items():
                     shown = ", ".join(f"{r[0]:,.0f}" for r in runs)
-                    print(f"drain {n} jobs over 3 queues, {name:7}: median {rate[name]:,.0f}"
+                    print(f"drain {n} jobs over 3 queues, {name:23}: median {rate[name]:,.0f}"
                           f" jobs/s, {cpu[name]:,.0f} CPU µs/job, {calls[name]:.2f} script"
                           f" calls/job (runs: {shown})")  # fmt: skip
-                print(f"cluster / single: {rate['cluster'] / rate['single']:.2f} jobs/s, "
-                      f"{cpu['cluster'] / cpu['single']:.2f} CPU per job")  # fmt: skip
+                for name in names[1:]:
+                    print(f"{name} / single: {rate[name] / rate['single']:.2f} jobs/s, "
+                          f"{cpu[name] / cpu['single']:.2f} CPU per job")  # fmt: skip
                 await keys_per_master(cluster)
         finally:
             single.stop()

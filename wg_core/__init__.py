@@ -142,6 +142,7 @@ def __getattr__(name: str) -> object:
     lazy = {
         "SqliteBackend": "wg_core.backends.sqlite",
         "RedisBackend": "wg_core.backends.redis",
+        "RedisQueueSlots": "wg_core.backends.redis",
         "PostgresBackend": "wg_core.backends.postgres",
         "MySqlBackend": "wg_core.backends.mysql",
     }

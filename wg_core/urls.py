@@ -14,6 +14,9 @@
 ``sqlite::memory:``          ``SqliteBackend``   (``wg[sqlite]``)
 ``memory:``                  ``MemoryBackend``   (no dependency)
 ==========================  ==================================
+
+Any Redis URL with ``slots=queue`` (or the option ``slot_per_queue=True``) gives
+``RedisQueueSlots`` instead: a slot per queue (``wg_core/backends/redis/slots.py``).
 """
 
 from __future__ import annotations
@@ -31,14 +34,14 @@ __all__ = ["DEFAULT_URL", "backend_from_url", "redact_url", "scrub_secrets"]
 DEFAULT_URL = "sqlite:wg.db"
 """The URL the CLI and TUI use when given none: an embedded SQLite file."""
 
-# scheme -> (module, class name)
+# scheme -> (module, class name or factory)
 _BACKENDS: dict[str, tuple[str, str]] = {
-    "redis": ("wg_core.backends.redis", "RedisBackend"),
-    "rediss": ("wg_core.backends.redis", "RedisBackend"),
-    "redis+sentinel": ("wg_core.backends.redis", "RedisBackend"),
-    "rediss+sentinel": ("wg_core.backends.redis", "RedisBackend"),
-    "redis+cluster": ("wg_core.backends.redis", "RedisBackend"),
-    "rediss+cluster": ("wg_core.backends.redis", "RedisBackend"),
+    "redis": ("wg_core.backends.redis", "redis_backend"),
+    "rediss": ("wg_core.backends.redis", "redis_backend"),
+    "redis+sentinel": ("wg_core.backends.redis", "redis_backend"),
+    "rediss+sentinel": ("wg_core.backends.redis", "redis_backend"),
+    "redis+cluster": ("wg_core.backends.redis", "redis_backend"),
+    "rediss+cluster": ("wg_core.backends.redis", "redis_backend"),
     "postgres": ("wg_core.backends.postgres", "PostgresBackend"),
     "postgresql": ("wg_core.backends.postgres", "PostgresBackend"),
     "mysql": ("wg_core.backends.mysql", "MySqlBackend"),

@@ -2,6 +2,8 @@
 
 Server URLs come from ``WG_TEST_REDIS_URL``, ``WG_TEST_POSTGRES_URL`` and
 ``WG_TEST_MYSQL_URL`` (defaults: the local servers of this project's machines).
+``WG_TEST_SLOTS=1`` adds the backend ``redis-slots`` (``RedisQueueSlots``: a slot per
+queue, on the single server) and runs ``redis-cluster`` with a slot per queue too.
 ``WG_TEST_CLUSTER`` adds the backend ``redis-cluster`` (off by default: it starts six
 servers): ``1`` for a private 6-node Redis Cluster started once per test process
 (chaos/clusters.py, stopped by pid at exit), or a ``redis+cluster://`` URL. A
@@ -27,8 +29,11 @@ from wg_core.backend import Backend
 from wg_core.errors import BackendUnavailableError
 
 _CLUSTER = os.environ.get("WG_TEST_CLUSTER", "")
+_SLOTS = os.environ.get("WG_TEST_SLOTS", "") not in ("", "0")
 
 ALL_BACKENDS: tuple[str, ...] = ("memory", "sqlite", "redis", "postgres", "mysql")
+if _SLOTS:
+    ALL_BACKENDS += ("redis-slots",)
 if _CLUSTER:
     ALL_BACKENDS += ("redis-cluster",)
 
@@ -42,7 +47,11 @@ _MODULES = {
     "memory": ("wg_core.backends.memory", "MemoryBackend"),
     "sqlite": ("wg_core.backends.sqlite", "SqliteBackend"),
     "redis": ("wg_core.backends.redis", "RedisBackend"),
-    "redis-cluster": ("wg_core.backends.redis", "RedisBackend"),
+    "redis-slots": ("wg_core.backends.redis", "RedisQueueSlots"),
+    "redis-cluster": (
+        "wg_core.backends.redis",
+        "RedisQueueSlots" if _SLOTS else "RedisBackend",
+    ),
     "postgres": ("wg_core.backends.postgres", "PostgresBackend"),
     "mysql": ("wg_core.backends.mysql", "MySqlBackend"),
 }
@@ -88,7 +97,9 @@ def cluster_url() -> str:
 def backend_url(name: str, tmp_path: Path) -> str:
     """The URL a test process (e.g. a worker subprocess) uses for backend ``name``."""
     if name == "redis-cluster":
-        return cluster_url()
+        return cluster_url() + ("?slots=queue" if _SLOTS else "")
+    if name == "redis-slots":
+        return URLS["redis"] + "?slots=queue"
     if name == "sqlite":
         return f"sqlite:{tmp_path / 'wg.db'}"
     if name == "memory":

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 
 from chaos.clusters import RedisClusterSet, cluster_set
 from chaos.servers import ServerMissing
@@ -190,6 +191,39 @@ async def test_namespaces_spread_over_the_masters(deployment: RedisClusterSet) -
             await backend.close()
 
 
+async def test_a_namespaces_queues_spread_over_the_masters_with_a_slot_per_queue(
+    deployment: RedisClusterSet,
+) -> None:
+    """With ``slots=queue`` each queue's keys share one slot of their own: the 10 queues
+    of one namespace reach more than one master, and each queue's jobs and bookkeeping
+    are on its own slot's master (a claim and its completion there too)."""
+    namespace = fresh_namespace()
+    backend = backend_from_url(deployment.url() + "?slots=queue", namespace)
+    await backend.open()
+    queues = [f"q{n}" for n in range(10)]
+    try:
+        client = Client(backend)
+        for queue in queues:
+            await client.enqueue_many([{"n": n} for n in range(3)], job_name="x", queue=queue)
+        attempts = await backend.claim(limit=30, lease=30.0, worker_id="w", queues=queues)
+        assert len(attempts) == 30
+        assert [attempt.queue for attempt in attempts] == [q for q in queues for _ in range(3)]
+        homes = {queue: deployment.master_of(f"{{{namespace}:{queue}}}:ids") for queue in queues}
+        assert len(set(homes.values())) > 1, homes
+        for queue in queues:
+            master = homes[queue]
+            for key in ("ids", "running", "leases", f"queue:{queue}:prio"):
+                assert deployment.master_of(f"{{{namespace}:{queue}}}:{key}") == master
+            # Where the claim left its bookkeeping: the queue's own slot.
+            with redis.Redis(port=master, decode_responses=True) as node:
+                assert node.zcard(f"{{{namespace}:{queue}}}:leases") == 3
+        assert await backend.complete(attempts) == 30
+        assert (await backend.counters()).processed == 30
+    finally:
+        await backend.destroy()
+        await backend.close()
+
+
 JOBS = 120
 WORKERS = 4
 FAST = {
@@ -227,14 +261,20 @@ async def answered(call: Callable[[], Awaitable[T]]) -> T:
     reason="a real CLUSTER FAILOVER mid-drain (starts a cluster of its own): set "
     "WG_TEST_FAILOVER=1 (or run `python -m chaos cluster-failover`)",
 )
-async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path) -> None:
+@pytest.mark.parametrize("slots", ["", "?slots=queue"], ids=["one-slot", "slot-per-queue"])
+async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path, slots: str) -> None:
+    """With a slot per queue the jobs are spread over three queues, and the master that
+    fails over is the one of the first queue's slot (other queues' masters go on)."""
+    queues = ["default"] if not slots else ["fo1", "fo2", "fo3"]
     with deployed(tmp_path) as own:
+        url = own.url() + slots
         namespace = fresh_namespace()
-        client = await Client.connect(own.url(), namespace)
+        slot_of = f"{{{namespace}}}:jobs" if not slots else f"{{{namespace}:fo1}}:ids"
+        client = await Client.connect(url, namespace)
         runs: collections.Counter[int] = collections.Counter()
 
         async def fresh_counts() -> StateCounts:
-            reader = backend_from_url(own.url(), namespace)
+            reader = backend_from_url(url, namespace)
             await reader.open(create=False)
             try:
                 return await reader.counts()
@@ -253,15 +293,17 @@ async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path) -> No
             await asyncio.sleep(0.02)
 
         try:
-            await client.enqueue_many([{"n": n} for n in range(JOBS)], job_name="work")
-            pool = WorkerPool(handler, url=own.url(), namespace=namespace, **FAST)
+            for index, queue in enumerate(queues):
+                share = [{"n": n} for n in range(JOBS) if n % len(queues) == index]
+                await client.enqueue_many(share, job_name="work", queue=queue)
+            pool = WorkerPool(handler, url=url, namespace=namespace, queues=queues, **FAST)
             await pool.start()
             try:
                 await asyncio.wait_for(half.wait(), timeout=30)
-                before = own.master_of(f"{{{namespace}}}:jobs")
+                before = own.master_of(slot_of)
                 after = await asyncio.to_thread(own.failover, before)
                 failed_over.set()
-                assert own.master_of(f"{{{namespace}}}:jobs") == after != before
+                assert own.master_of(slot_of) == after != before
                 assert len(runs) < JOBS  # the drain was cut in the middle
                 deadline = asyncio.get_running_loop().time() + 30
                 left = None

@@ -33,9 +33,10 @@ from wg_core.backends.redis.keys import (
     TOKEN_QUEUE_MARK,
     Keys,
     split_hash_tag,
+    split_slots,
     token_queue,
 )
-from wg_core.backends.redis.layout import open_layout, read_layout
+from wg_core.backends.redis.layout import open_layout, read_layout, refuse_slot_per_queue
 from wg_core.backends.redis.limiting import RedisLimits
 from wg_core.backends.redis.periodic import RedisPeriodic
 from wg_core.backends.redis.scripts import load_scripts
@@ -63,6 +64,8 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
     (cluster.py; the hash tag is then always on). ``hash_tag``: name keys ``{ns}:…``
     so that the namespace lives in one Redis Cluster slot; ``?hash_tag=true`` in the URL
     does the same, for the CLI and TUI. ``socket_timeout`` bounds every non-blocking command.
+    ``slot`` (``RedisQueueSlots``' own, slots.py): ``""`` the namespace slot of a
+    namespace with a slot per queue, a queue's name that queue's slot (``{ns:queue}``).
     """
 
     supports_transactional_enqueue: Final = False  # Redis has no transaction to join
@@ -76,15 +79,21 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         socket_timeout: float = 10.0,
         connect_timeout: float = 5.0,
         max_connections: int | None = None,
+        slot: str | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             "hash_tag": hash_tag,
+            "slot": slot,
             "socket_timeout": socket_timeout,
             "connect_timeout": connect_timeout,
             "max_connections": max_connections,
         }
         self._given_url = url
         url, url_hash_tag = split_hash_tag(url)
+        url, per_queue = split_slots(url)
+        if per_queue and slot is None:
+            raise ConfigError("slots=queue is RedisQueueSlots': open it with backend_from_url")
+        self._slot = slot
         self.namespace: Final = validate_namespace(namespace)
         self._transport = Transport(
             url,
@@ -94,7 +103,9 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
             connect_timeout=connect_timeout,
             max_connections=max_connections,
         )
-        self._hash_tag = hash_tag or url_hash_tag
+        # A slot-per-queue namespace names every key with a hash tag, on a single
+        # server too: the same keys as on a cluster.
+        self._hash_tag = hash_tag or url_hash_tag or slot is not None
         if self._transport.clustered:
             if url != self._given_url and not url_hash_tag:
                 raise ConfigError(
@@ -103,7 +114,7 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
                 )
             # On a cluster every script's keys must share a slot: the namespace's tag.
             self._hash_tag = True
-        self._keys = Keys.for_namespace(self.namespace, hash_tag=self._hash_tag)
+        self._keys = Keys.for_namespace(self.namespace, hash_tag=self._hash_tag, slot=slot)
         self._transport.slot_key = self._keys.meta
         self._claims = BlockingClaims(self._transport, self._keys, self.release)
         self._signals = Signals(self._transport, self._keys, cancel=False)
@@ -143,6 +154,8 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         await transport.open()
         try:
             await open_layout(transport, self._keys, create=create, where=self.display_url)
+            if self._slot is None:
+                await refuse_slot_per_queue(transport, self._keys, where=self.display_url)
         except BaseException:
             await self.close()
             raise

@@ -26,6 +26,7 @@ __all__ = [
     "Keys",
     "QueueKeys",
     "split_hash_tag",
+    "split_slots",
     "token_queue",
 ]
 
@@ -172,9 +173,14 @@ class Keys:
         return f"{self.prefix}:signal:cancel"
 
     @classmethod
-    def for_namespace(cls, namespace: str, *, hash_tag: bool) -> Keys:
-        """The keys of ``namespace`` (already validated)."""
-        prefix = f"{{{namespace}}}" if hash_tag else namespace
+    def for_namespace(cls, namespace: str, *, hash_tag: bool, slot: str | None = None) -> Keys:
+        """The keys of ``namespace`` (already validated). ``slot``: the keys of that
+        queue's own slot of a slot-per-queue namespace (``slots.py``), ``{ns:queue}:…``
+        (a namespace has no ``:``, so no namespace's tag is ever a queue slot's)."""
+        if slot:
+            prefix = f"{{{namespace}:{slot}}}"
+        else:
+            prefix = f"{{{namespace}}}" if hash_tag else namespace
         return cls(
             prefix=prefix,
             jobs=f"{prefix}:jobs",
@@ -262,6 +268,21 @@ class Keys:
 
 _TRUE: Final = ("1", "true", "yes", "on")
 _FALSE: Final = ("0", "false", "no", "off")
+
+
+def split_slots(url: str) -> tuple[str, bool]:
+    """``url`` without wg's own ``slots`` query parameter, and whether it asked for a
+    slot per queue (``slots=queue``; ``slots=namespace`` is the one-slot default)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    wanted = [value for name, value in query if name == "slots"]
+    if not wanted:
+        return url, False
+    value = wanted[-1].lower()
+    if value not in ("queue", "namespace"):
+        raise ConfigError(f"slots must be queue or namespace in the Redis URL, not {value!r}")
+    rest = urlencode([(name, v) for name, v in query if name != "slots"])
+    return urlunsplit(parts._replace(query=rest)), value == "queue"
 
 
 def split_hash_tag(url: str) -> tuple[str, bool]:

@@ -1,6 +1,7 @@
 """Layout versions of a namespace on Redis: reading, creating and upgrading them.
 
-``{ns}:meta`` (a HASH) records the layout under ``layout``: ``1`` for what wg wrote
+``{ns}:meta`` (a HASH) records the layout under ``layout`` (and ``slots`` = ``queue``
+for a namespace made with a slot per queue, slots.py): ``1`` for what wg wrote
 before named queues, ``2`` with named queues and priorities, ``3`` with completed and
 cancelled jobs kept in keys of their own, ``4`` with unique keys' holds in
 ``{ns}:unique`` (a new key: nothing moves), ``5`` for this code (``LAYOUT_VERSION``: the
@@ -25,9 +26,15 @@ from typing import Final
 from wg_core.backend import LAYOUT_VERSION
 from wg_core.backends.redis.keys import Keys
 from wg_core.backends.redis.transport import Transport
-from wg_core.errors import BackendError, NamespaceNotFoundError, SchemaError, SchemaOutdatedError
+from wg_core.errors import (
+    BackendError,
+    ConfigError,
+    NamespaceNotFoundError,
+    SchemaError,
+    SchemaOutdatedError,
+)
 
-__all__ = ["open_layout", "read_layout"]
+__all__ = ["open_layout", "read_layout", "refuse_slot_per_queue", "slots_recorded"]
 
 _LOCK_MS: Final = 30_000
 _LOCK_POLL: Final = 0.02
@@ -45,6 +52,23 @@ async def read_layout(transport: Transport, keys: Keys) -> int | None:
     if await transport.command("EXISTS", *keys.existing_marks()):
         return 0
     return None
+
+
+async def slots_recorded(transport: Transport, keys: Keys) -> bool:
+    """Whether the namespace's meta records a slot per queue (``slots`` = ``queue``,
+    written when ``RedisQueueSlots`` created it: slots.py)."""
+    recorded: object = await transport.command("HGET", keys.meta, "slots")
+    return recorded == "queue"
+
+
+async def refuse_slot_per_queue(transport: Transport, keys: Keys, *, where: str) -> None:
+    """Raise ``ConfigError`` if the namespace was created with a slot per queue: a
+    backend of one slot would not see its other queues' jobs."""
+    if await slots_recorded(transport, keys):
+        raise ConfigError(
+            f"namespace {keys.prefix!r} at {where} was created with a slot per queue: "
+            "open it with slots=queue in the URL (RedisQueueSlots)"
+        )
 
 
 async def open_layout(transport: Transport, keys: Keys, *, create: bool, where: str) -> int:

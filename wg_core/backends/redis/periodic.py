@@ -85,6 +85,22 @@ class RedisPeriodic:
         next_run: float | None,
         entry: PeriodicEntry | None = None,
     ) -> bool:
+        return await self._fire(name, tick=tick, job=job, now=now, next_run=next_run, entry=entry)
+
+    async def _fire(
+        self,
+        name: str,
+        *,
+        tick: float | None,
+        job: NewJob,
+        now: float,
+        next_run: float | None,
+        entry: PeriodicEntry | None,
+        store: bool = True,
+    ) -> bool:
+        """``fire_periodic``; with ``store=False`` the tick is claimed and recorded (the
+        job's id its last job) but the job is not stored: the caller stores it in its
+        queue's own slot (slots.py)."""
         keys, args = self._enqueue_script([job])
         k = self._keys
         definition = _NONE if entry is None else _definition(entry, registered_at=now)
@@ -102,6 +118,7 @@ class RedisPeriodic:
                     job.job_id,
                     definition,
                     defined_next,
+                    "1" if store else "0",
                 ],
             )
         except BackendError as exc:

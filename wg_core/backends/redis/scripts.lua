@@ -1703,7 +1703,9 @@ return n
 -- queue's jobs, prio, schedule, wake), then periodic, periodic_runs.
 -- ARGV: enqueue's for that job, then the entry's name, the tick ('-': a run by hand),
 -- now, the next run ('-': keep), the job's id, and the firing pool's definition of the
--- entry ('-': none; else its JSON as periodic_register stores it) and next run.
+-- entry ('-': none; else its JSON as periodic_register stores it) and next run, and
+-- '1' to store the job ('0': claim the tick only, for a job whose queue has a slot of
+-- its own, which the caller stores next: slots.py).
 -- Claims the tick (a compare-and-set on the last tick) and stores the job with
 -- enqueue's own code, in this one script: the record is written only once the job is
 -- stored (enqueue refuses a duplicate before writing anything). An entry missing from
@@ -1711,9 +1713,9 @@ return n
 -- re-created from the definition, with this tick as its first. Returns 1 when the job
 -- was stored (or this very call already stored it: a repeated call), 0 when the entry
 -- is not registered (and no definition came) or the tick was claimed already.
-local a = #ARGV - 7
+local a = #ARGV - 8
 local name, tick, now, next_run, job_id = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-local definition, defined_next = ARGV[a + 6], ARGV[a + 7]
+local definition, defined_next, store = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
 local revive = redis.call('HEXISTS', KEYS[#KEYS - 1], name) == 0
 if revive and (definition == '-' or tick == '-') then
   return 0
@@ -1727,7 +1729,7 @@ if tick ~= '-' and last_tick ~= '-' and tonumber(last_tick) >= tonumber(tick) th
   end
   return 0
 end
-local stored = (function()
+local stored = store == '0' and 1 or (function()
 --@include enqueue
 end)()
 if type(stored) == 'table' then

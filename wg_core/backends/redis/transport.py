@@ -161,6 +161,9 @@ class Transport:
         self._slot_moved_to: tuple[str, int] | None = None
         self.closing = False
         self._open_lock = asyncio.Lock()
+        # On a cluster, another transport whose RedisCluster client this one uses (the
+        # slots of one namespace, slots.py): one slot map and one pool per node.
+        self.shares: Transport | None = None
 
     # -- connections ---------------------------------------------------------------------
 
@@ -275,9 +278,11 @@ class Transport:
             if self.client is not None:
                 return
             self.closing = False
-            client = self.connect()
+            shared = None if self.shares is None else self.shares.client
+            client: Any = self.connect() if shared is None else shared
             try:
-                await self._check_server(client)
+                if shared is None:
+                    await self._check_server(client)
             except BaseException:
                 await client.aclose()
                 raise
@@ -348,8 +353,10 @@ class Transport:
         if client is not None and lane is not None:
             with contextlib.suppress(Exception):
                 await give_back(lane)
-            # The lane's connections are the pool's, in use: aclose closes them too.
-            await client.aclose()
+            # The lane's connections are the pool's, in use: aclose closes them too
+            # (a shared cluster client is its owner's to close).
+            if self.shares is None:
+                await client.aclose()
         manager, self._manager = self._manager, None
         if manager is not None:
             await manager.aclose()
