@@ -135,17 +135,19 @@ class RunningJob:
         namespace: str,
         worker_id: str,
         started_monotonic: float | None = None,
+        started_at: float | None = None,
     ) -> None:
         """The run of ``attempt`` (decoded as ``envelope``) by the pool ``worker_id`` of
-        ``namespace``, starting now (or at ``started_monotonic``, a reading of
-        ``time.monotonic()`` a moment ago)."""
+        ``namespace``, starting now (or at ``started_monotonic`` and ``started_at``,
+        readings of ``time.monotonic()`` and ``time.time()`` a moment ago: the pool
+        reads the clocks once per run for the hooks and its run books)."""
         self._attempt = attempt
         self._envelope = envelope
         self._metadata: Mapping[str, Any] | None = None
         self._state: dict[str, Any] | None = None
         self.namespace = namespace
         self.worker_id = worker_id
-        self.started_at = time.time()
+        self.started_at = time.time() if started_at is None else started_at
         self.started_monotonic = (
             time.monotonic() if started_monotonic is None else started_monotonic
         )

@@ -234,10 +234,15 @@ class JobRunner:
         if chain is None and not books:  # no per-job cost without middleware or books
             await self._run_envelope(attempt, envelope, None)
             return
+        # The clocks are read once at the start (and the monotonic one at the end) for
+        # the hooks and the books alike.
         started = time.monotonic()
+        started_at = time.time()
         observed: RunningJob | None = None
         if chain is not None:
-            observed = RunningJob(attempt, envelope, self._namespace, self._worker_id, started)
+            observed = RunningJob(
+                attempt, envelope, self._namespace, self._worker_id, started, started_at
+            )
             # The hooks' loops are written out here, not awaited through the chain:
             # that saves a coroutine per job and hook list.
             for hook in chain.before_hooks:
@@ -256,18 +261,16 @@ class JobRunner:
                     except Exception:
                         hook_failed(after, "after")
             if books:
-                ended = time.monotonic()
+                duration = time.monotonic() - started
                 number = envelope.retry_count + 1
                 if number == 1:
                     due = envelope.scheduled_at
-                    # The wall time at the start is now, less the run's duration.
-                    wait = time.time() - (ended - started)
-                    wait -= envelope.created_at if due is None else due
+                    wait = started_at - (envelope.created_at if due is None else due)
                 else:
                     wait = 0.0
                 queue, name = attempt.queue, envelope.job_name
                 for book in books:
-                    book.record(queue, name, outcome, ended - started, number, wait)
+                    book.record(queue, name, outcome, duration, number, wait)
 
     async def _run_envelope(
         self, attempt: Attempt, envelope: Envelope, observed: RunningJob | None
