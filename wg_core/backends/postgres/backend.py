@@ -422,7 +422,8 @@ class PostgresBackend(Listening):
     async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
         """Finish jobs still held under their tokens and count them, in one statement:
         deleted (``complete_counted``), or those with a ``keep`` stored with their
-        results and the finished channel notified (``complete_kept``)."""
+        results and the finished channel notified (``complete_kept``); either notifies
+        the jobs channel if it freed a limited queue's slot."""
         if not attempts:
             return 0
         held, kept = split_completions(attempts)
@@ -442,7 +443,8 @@ class PostgresBackend(Listening):
         [row] = await self._run(body, transaction=False)
         if kept:
             self._finished.wake()
-        await self._slots_freed(attempt.queue for attempt in held)
+        # Other processes were notified by the statement itself if it freed a slot.
+        self._slots_freed_here(attempt.queue for attempt in held)
         return int(row[0])
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:

@@ -124,12 +124,19 @@ class LimitVerbs(UnitRunner):
             await self._read_limited()
         return not self._limited.isdisjoint(queues)
 
+    def _slots_freed_here(self, queues: Iterable[str]) -> bool:
+        """Wake this process's claimers if one of ``queues`` is limited (in this
+        backend's view), after jobs of ``queues`` left RUNNING; whether it did."""
+        if not self._limited or self._limited.isdisjoint(queues):
+            return False
+        self._signal()
+        return True
+
     async def _slots_freed(self, queues: Iterable[str]) -> None:
         """Wake the claimers of a limited queue (here, and where the dialect can, in
         other processes) after jobs of ``queues`` left RUNNING."""
-        if not self._limited or self._limited.isdisjoint(queues):
+        if not self._slots_freed_here(queues):
             return
-        self._signal()
         if self.ANNOUNCES_FREED:
 
             async def body(session: SqlSession) -> None:
@@ -220,9 +227,13 @@ class LimitVerbs(UnitRunner):
         their limits, in one transaction; appends to ``waits`` the seconds until a
         rate-limited queue may start a job again, if that held one back."""
         batch = uuid.uuid4().hex
+        full, held_back = await self._full_queues(queues)
+        if len(full) == len(queues):
+            waits[:] = held_back
+            return []
 
         async def body(session: SqlSession) -> list[Attempt]:
-            waits.clear()
+            waits[:] = held_back
             paused = await session.fetch("is_paused")
             if paused and paused[0][0]:
                 return []
@@ -232,6 +243,8 @@ class LimitVerbs(UnitRunner):
                 wanted = limit - len(rows)
                 if wanted <= 0:
                     break
+                if queue in full:
+                    continue
                 locked = await session.fetch("limit_lock", {"queue": queue})
                 if not locked:
                     rows.extend(
@@ -256,6 +269,44 @@ class LimitVerbs(UnitRunner):
             return attempts
 
         return await self._claim_unit(body)
+
+    async def _full_queues(self, queues: Sequence[str]) -> tuple[frozenset[str], list[float]]:
+        """The limited queues of ``queues`` (in this backend's view) that are full now
+        by a look without a lock (``limit_room``), and the seconds until a rate lets
+        each of those that a rate holds back start a job again.
+
+        A queue found full is left out of the claim's transaction: its claimers no
+        longer queue on its row lock only to count the same use again, which kept the
+        claim that a freed slot was waiting for in that queue. Skipping a queue can only
+        delay its jobs, never exceed its limit; and the commit that frees a slot wakes
+        the claimers (this process's at once, others' through the dialect's signal)
+        after it, so a claimer that read the queue full before it looks again."""
+        checked = [queue for queue in queues if queue in self._limited]
+        if not checked:
+            return frozenset(), []
+
+        async def body(session: SqlSession) -> list[tuple[str, Row]]:
+            found: list[tuple[str, Row]] = []
+            for queue in checked:
+                found.extend(
+                    (queue, row) for row in await session.fetch("limit_room", {"queue": queue})
+                )
+            return found
+
+        full: set[str] = set()
+        waits: list[float] = []
+        for queue, row in await self._run(body, transaction=False, read=True):
+            limit = _limit_of(queue, row[:4])
+            if limit.per_key:  # a key not seen yet always has room: claim to know
+                continue
+            starts = [("", int(row[5]), -float(row[6]))] if row[6] is not None else []
+            gate = LimitGate.build(limit, 0.0, [("", int(row[4]))], starts)
+            if gate.closed:
+                full.add(queue)
+                wait = gate.next_start()
+                if wait is not None:
+                    waits.append(wait)
+        return frozenset(full), waits
 
     async def _claim_unit(self, body: Body[list[Attempt]]) -> list[Attempt]:
         """Run a limited claim's unit of work (a dialect whose units outlive their
