@@ -12,7 +12,7 @@ from contextlib import suppress
 from typing import Any, Final, TypeVar
 
 from wg_core.backends.mysql.link import Link
-from wg_core.backends.sql.session import Params, Row
+from wg_core.backends.sql.session import Call, Params, Row, fetch_each
 
 __all__ = [
     "ForeignSession",
@@ -124,6 +124,22 @@ def script_counts(
     return counts
 
 
+def fetch_joined(
+    connection: Any, sqls: Sequence[str], params: Sequence[Params | None]
+) -> list[list[Row]]:
+    """Several statements' rows, sent as one multi-statement query (one round trip):
+    each bound on the client, as ``run`` binds one."""
+    with connection.cursor() as cursor:
+        text = ";\n".join(
+            cursor.mogrify(sql, values or {}) for sql, values in zip(sqls, params, strict=True)
+        )
+        cursor.execute(text)
+        results: list[list[Row]] = [list(cursor.fetchall())]
+        while cursor.nextset():
+            results.append(list(cursor.fetchall()))
+    return results
+
+
 def begin(connection: Any) -> None:
     """Open a transaction."""
     connection.begin()
@@ -156,6 +172,11 @@ class Session:
         """``block`` once for each of ``rows``."""
         return self._link.call(run_many, self._sql[block], rows)
 
+    async def fetch_many(self, calls: Sequence[Call]) -> list[list[Row]]:
+        """The rows of each block, in one round trip (a multi-statement query)."""
+        sqls = [self._sql[block] for block, _ in calls]
+        return self._link.call(fetch_joined, sqls, [params for _, params in calls])
+
     async def script(self, block: str) -> None:
         """Every statement of ``block``."""
         self._link.call(script, split_statements(self._sql[block]))
@@ -187,6 +208,10 @@ class ForeignSession:
     async def execute_many(self, block: str, rows: Sequence[Params]) -> int:
         """``block`` once for each of ``rows``."""
         return await asyncio.to_thread(run_many, self._connection, self._sql[block], rows)
+
+    async def fetch_many(self, calls: Sequence[Call]) -> list[list[Row]]:
+        """The rows of each block, one statement at a time."""
+        return await fetch_each(self, calls)
 
     async def script(self, block: str) -> None:
         """Every statement of ``block``."""

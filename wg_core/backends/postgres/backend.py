@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
 from wg_core.backends.postgres.driver import check_url, load_psycopg, query, refuses_config
-from wg_core.backends.postgres.listening import Listening
+from wg_core.backends.postgres.limited import PipelinedLimits
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.counting import FOLDED
 from wg_core.backends.sql.kept import kept_id_error, split_completions
@@ -47,7 +47,7 @@ T = TypeVar("T")
 logger = logging.getLogger("wg.postgres")
 
 
-class PostgresBackend(Listening):
+class PostgresBackend(PipelinedLimits):
     """Jobs in PostgreSQL tables ``{namespace}_jobs``, ``_scheduled``, ``_retry``,
     ``_dead`` (+ ``_workers``, ``_meta``).
 
@@ -68,6 +68,7 @@ class PostgresBackend(Listening):
             "enqueue_unique_job",
             "enqueue_unique_jobs",
             "claim_queues",
+            "limit_lease",
             "complete_counted",
             "complete_kept",
             "retry_counted",

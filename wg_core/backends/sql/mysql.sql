@@ -1268,7 +1268,8 @@ SELECT l.concurrency, l.rate, l.per_us, l.per_key,
        (SELECT TIMESTAMPDIFF(MICROSECOND, MIN(s.started_at), UTC_TIMESTAMP(6)) / 1000000.0
         FROM `{ns}_starts` AS s
         WHERE s.queue = l.queue AND l.per_us IS NOT NULL
-          AND s.started_at > UTC_TIMESTAMP(6) - INTERVAL l.per_us MICROSECOND)
+          AND s.started_at > UTC_TIMESTAMP(6) - INTERVAL l.per_us MICROSECOND),
+       (SELECT value <> 0 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0)
 FROM `{ns}_limits` AS l
 WHERE l.queue = %(queue)s
 

@@ -1193,7 +1193,8 @@ SELECT l.concurrency, l.rate, l.per_us, l.per_key,
           AND s.started_at > :now_ms - l.per_us / 1000),
        (SELECT (:now_ms - min(s.started_at)) / 1000.0 FROM "{ns}_starts" AS s
         WHERE s.queue = l.queue AND l.per_us IS NOT NULL
-          AND s.started_at > :now_ms - l.per_us / 1000)
+          AND s.started_at > :now_ms - l.per_us / 1000),
+       (SELECT paused FROM "{ns}_meta" WHERE id = 1)
 FROM "{ns}_limits" AS l
 WHERE l.queue = :queue
 
