@@ -418,6 +418,9 @@ class MySqlBackend(MySqlCountVerbs, SqlBackend):
         done = await self._run(body, transaction=False)
         if kept:
             self._finished.wake()
+        # This process's claimers of a limited queue at once (other processes' see the
+        # poller's mark change).
+        await self._slots_freed(attempt.queue for attempt in held)
         return done
 
     def connection_ids(self) -> list[int]:
