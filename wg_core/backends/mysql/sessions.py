@@ -12,15 +12,19 @@ from contextlib import suppress
 from typing import Any, Final, TypeVar
 
 from wg_core.backends.mysql.link import Link
-from wg_core.backends.sql.session import Call, Params, Row, fetch_each
+from wg_core.backends.sql.session import Body, Call, Params, Row, SqlSession, fetch_each
 
 __all__ = [
+    "BatchedTransaction",
     "ForeignSession",
     "Session",
+    "batched",
     "begin",
     "claim",
     "commit",
+    "fetch_joined",
     "fetch_one",
+    "rollback",
     "run",
     "script_counts",
 ]
@@ -150,6 +154,12 @@ def commit(connection: Any) -> None:
     connection.commit()
 
 
+def rollback(connection: Any) -> None:
+    """Roll the open transaction back (none on a dead connection)."""
+    with suppress(Exception):
+        connection.rollback()
+
+
 class Session:
     """Runs named blocks on a link, from the link's own thread (so each call simply
     blocks that thread, which exists for this)."""
@@ -184,6 +194,63 @@ class Session:
     def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(connection, *args)`` on the link's thread (it already is)."""
         return self._link.call(function, *args)
+
+
+class BatchedTransaction:
+    """One transaction on a ``Session`` in few round trips, for a body that reads no
+    count of the statements it only executes (the limited claim): ``START
+    TRANSACTION`` goes out with the first statement whose rows are read, each run of
+    executed statements with the next read, the last ones with ``COMMIT``
+    (``commit``). Each statement still runs on its own, in order, in one
+    multi-statement query."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._pending: list[tuple[str, Params | None]] = [("START TRANSACTION", None)]
+
+    def _send(self, calls: Sequence[Call]) -> list[list[Row]]:
+        sent = [*self._pending, *((self._session._sql[block], p) for block, p in calls)]
+        self._pending = []
+        results = self._session.call(
+            fetch_joined, [sql for sql, _ in sent], [params for _, params in sent]
+        )
+        return results[len(results) - len(calls) :]
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        """The rows of ``block`` (sent with the statements pending)."""
+        return self._send([(block, params)])[0]
+
+    async def fetch_many(self, calls: Sequence[Call]) -> list[list[Row]]:
+        """The rows of each block (sent with the statements pending)."""
+        return self._send(calls)
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        """Queue ``block`` for the next round trip; its count is not known (0)."""
+        self._pending.append((self._session._sql[block], params))
+        return 0
+
+    async def script(self, block: str) -> None:
+        """Not for a batched transaction."""
+        raise NotImplementedError(block)
+
+    def commit(self) -> None:
+        """Send what is pending, and ``COMMIT``."""
+        self._pending.append(("COMMIT", None))
+        self._send([])
+
+
+async def batched(body: Body[T], session: SqlSession) -> T:
+    """``body`` as a ``BatchedTransaction`` on ``session`` (a ``Session``): committed,
+    or rolled back if it fails."""
+    assert isinstance(session, Session)  # what MySqlBackend._unit gives its bodies
+    transaction = BatchedTransaction(session)
+    try:
+        result = await body(transaction)
+        transaction.commit()
+    except BaseException:
+        session.call(rollback)
+        raise
+    return result
 
 
 class ForeignSession:
