@@ -27,6 +27,7 @@ class PipelinedLimits(Listening):
     """The limited claim's units of work in pipeline mode (see the module docstring)."""
 
     LEASES_LIMITED_AT_ONCE = True  # limit_lease
+    WAKES_ON_FREED_SLOTS = True  # NOTIFY: a freed slot, a job enqueued, a limit changed
 
     async def _lease_at_once(
         self, queue: str, params: dict[str, Any]

@@ -118,12 +118,19 @@ class LimitVerbs(UnitRunner):
     limit (without a rate or keys) has, in one statement run after the limit's lock
     (PostgreSQL; others select the candidates, then lease them)."""
 
+    WAKES_ON_FREED_SLOTS: ClassVar[bool] = False
+    """Whether a limited queue's claimers are woken only when a slot may have freed
+    (PostgreSQL's NOTIFY), so a woken one skips the first look; where any commit wakes
+    them (SQLite's commit watcher, MySQL's mark, which a start changes too) they
+    look first, without the lock."""
+
     ANNOUNCES_FREED: ClassVar[bool] = False
     """Whether a freed slot is announced to other processes' claimers with
     ``_announce`` (a dialect with a native signal: PostgreSQL's NOTIFY)."""
 
     _limited: frozenset[str] = frozenset()
     _not_at_once: frozenset[str] = frozenset()  # limited by a rate or per key, last seen
+    _wake_generation: int  # (SqlBackend's) moved by each wake-up of the claimers
     _limited_read_at: float = -math.inf
     _keys_cursor: str = ""
 
@@ -160,6 +167,14 @@ class LimitVerbs(UnitRunner):
             return False
         self._signal()
         return True
+
+    def _woken_for_room(self, generation: int, waits: Sequence[float]) -> bool:
+        """Whether a claimer that waited since ``generation`` would find room by a look
+        without the lock (so skips it): a rate's window moved on, or it was woken where
+        a wake-up means a slot freed (``WAKES_ON_FREED_SLOTS``)."""
+        if waits:
+            return True
+        return self.WAKES_ON_FREED_SLOTS and self._wake_generation != generation
 
     async def _slots_freed(self, queues: Iterable[str]) -> None:
         """Wake the claimers of a limited queue (here, and where the dialect can, in

@@ -198,9 +198,7 @@ class WorkVerbs(LimitVerbs):
             )
             if attempts or not self._opened:
                 return attempts
-            # Woken (most likely a slot freed) or a rate's window moved on: a look
-            # without the lock would find room.
-            woken = self._wake_generation != generation or bool(waits)
+            woken = self._woken_for_room(generation, waits)
             limited = await self._limits_view(queues, short=False)
 
     async def _claim_or_release(self, claiming: Awaitable[list[Attempt]]) -> list[Attempt]:
