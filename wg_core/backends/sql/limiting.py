@@ -283,8 +283,10 @@ class LimitVerbs(UnitRunner):
         rate-limited queue may start a job again, if that held one back.
 
         ``look_first``: look at the limited queues' use without a lock first
-        (``_first_look``), leaving those found full; a claimer woken because a slot
-        freed goes for the lock at once instead (that look would find room)."""
+        (``_first_look``), leaving those found full; a claimer that would find room
+        that way goes for the lock at once instead (``_woken_for_room``). A dialect
+        with ``LEASES_LIMITED_AT_ONCE`` claims a pool's one queue limited by
+        concurrency alone in one round trip (``_lease_at_once``), with no look."""
         batch = uuid.uuid4().hex
         lease_params = {"batch": batch, "lease_us": micros(lease), "worker_id": worker_id}
         if self.LEASES_LIMITED_AT_ONCE and len(queues) == 1 and queues[0] not in self._not_at_once:
@@ -313,7 +315,7 @@ class LimitVerbs(UnitRunner):
                 # lease of a concurrency limit's room), sent together where it can.
                 params = {"queue": queue}
                 calls: list[Call] = [("limit_lock", params), ("limit_running", params)]
-                if self.LEASES_LIMITED_AT_ONCE:
+                if self.LEASES_LIMITED_AT_ONCE and queue not in self._not_at_once:
                     calls.append(("limit_lease", {**params, **lease_params, "limit": wanted}))
                 if look.paused is None:  # once, with the first queue's
                     calls.insert(0, ("is_paused", None))
