@@ -276,10 +276,10 @@ async def test_a_queue_held_back_by_its_limit_sets_off_no_claims_until_a_slot_fr
     claims = 0
     claim_limited = waiting._claim_limited
 
-    async def counting(*args: Any) -> list[Attempt]:
+    async def counting(*args: Any, **kwargs: Any) -> list[Attempt]:
         nonlocal claims
         claims += 1
-        return await claim_limited(*args)
+        return await claim_limited(*args, **kwargs)
 
     waiting._claim_limited = counting  # type: ignore[method-assign]
     assert await waiting.claim(limit=1, lease=30, worker_id="w", queues=["api"], wait=0.3) == []

@@ -8,6 +8,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from wg_core.backend import Attempt
 from wg_core.errors import BackendError, BackendUnavailableError
@@ -15,9 +16,13 @@ from wg_core.worker.backoff import Backoff
 from wg_core.worker.prefetch import PrefetchPolicy
 from wg_core.worker.shared import Shared
 
-__all__ = ["Claimer"]
+__all__ = ["WAITING_FOR_WORK", "Claimer"]
 
 logger = logging.getLogger("wg.pool")
+
+WAITING_FOR_WORK: Final = 0.02
+"""Seconds a claim has waited for work (longer than one that finds jobs takes, even on
+a loaded machine) after which finished jobs' completions are written at once."""
 
 
 class Claimer:
@@ -38,6 +43,7 @@ class Claimer:
         "_slot_free",
         "_start_job",
         "_stop",
+        "_waiting_since",
         "buffer",
         "paused",
         "prefetch",
@@ -63,6 +69,8 @@ class Claimer:
         self._hold_timer: asyncio.TimerHandle | None = None
         self._hold_expired = False
         self._slot_free = asyncio.Event()
+        # When the claim in flight began, if it may block (wait > 0); else None.
+        self._waiting_since: float | None = None
 
     # -- the claim loop ------------------------------------------------------------------
 
@@ -81,16 +89,19 @@ class Claimer:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
+            wait = 0.0 if self.buffer else config.fetch_timeout
+            self._waiting_since = time.monotonic() if wait > 0 else None
             try:
                 attempts = await shared.backend.claim(
                     limit=want,
                     lease=config.lease,
                     worker_id=shared.worker_id,
                     # Holding jobs already: don't block (a short answer may mean paused).
-                    wait=0.0 if self.buffer else config.fetch_timeout,
+                    wait=wait,
                     queues=config.queues,
                 )
             except BackendError as exc:
+                self._waiting_since = None
                 now = time.monotonic()
                 failing_since = failing_since or now
                 outage = config.max_backend_outage
@@ -106,6 +117,7 @@ class Claimer:
                 logger.warning("claim failed (%s); retrying in %.2fs", exc, delay)
                 await self._pause(delay)
                 continue
+            self._waiting_since = None
             failing_since = None
             backoff.reset()
             claimed_at = time.monotonic()
@@ -127,6 +139,19 @@ class Claimer:
         """Sleep, waking early when the pool is asked to stop."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    def going_idle(self, active: int) -> bool:
+        """Whether a finished job's completion should be written at once, not gathered
+        with others' (``active``: jobs running, that one included): no other job will
+        finish soon, or the claim loop has waited for work for over
+        ``WAITING_FOR_WORK`` (nothing it may claim is ready, an empty queue or a limited
+        one at its limit: no backlog makes a batch worth waiting for, and the slot this
+        job frees may be what a claimer of a limited queue, here or in another process,
+        waits for)."""
+        if active <= 1 and not self.buffer:
+            return True
+        since = self._waiting_since
+        return since is not None and time.monotonic() - since > WAITING_FOR_WORK
 
     def wanted(self) -> int:
         """How many jobs to claim now; 0 to wait for slots to free first."""

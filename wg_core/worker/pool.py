@@ -370,7 +370,7 @@ class WorkerPool:
             self._claimer.slot_freed()
 
     def _going_idle(self) -> bool:
-        return len(self._ledger.active) <= 1 and not self._claimer.buffer
+        return self._claimer.going_idle(len(self._ledger.active))
 
     def _worker_info(self) -> WorkerInfo:
         return WorkerInfo(

@@ -34,6 +34,7 @@ from wg_core.backends.mysql.poller import Poller
 from wg_core.backends.mysql.sessions import (
     ForeignSession,
     Session,
+    batched,
     begin,
     claim,
     commit,
@@ -41,7 +42,7 @@ from wg_core.backends.mysql.sessions import (
 )
 from wg_core.backends.sql.base import SqlBackend
 from wg_core.backends.sql.kept import kept_id_error, split_completions
-from wg_core.backends.sql.session import Row, SqlSession, micros
+from wg_core.backends.sql.session import Body, Row, SqlSession, micros
 from wg_core.backends.sql.unique import KeyHeld, keyed_batch, take_new_keys, unique_hold
 from wg_core.errors import (
     BackendConfigError,
@@ -418,6 +419,9 @@ class MySqlBackend(MySqlCountVerbs, SqlBackend):
         done = await self._run(body, transaction=False)
         if kept:
             self._finished.wake()
+        # This process's claimers of a limited queue at once (other processes' see the
+        # poller's mark change).
+        await self._slots_freed(attempt.queue for attempt in held)
         return done
 
     def connection_ids(self) -> list[int]:
@@ -451,6 +455,10 @@ class MySqlBackend(MySqlCountVerbs, SqlBackend):
         )
 
     # -- waiting for work ----------------------------------------------------------------
+
+    async def _claim_unit(self, body: Body[list[Attempt]]) -> list[Attempt]:
+        # The limited claim (sql/limiting.py) as a BatchedTransaction: three round trips.
+        return await self._run(partial(batched, body), transaction=False, durable=False)
 
     def _claim_succeeded(self, found: bool) -> None:
         if found:

@@ -12,15 +12,19 @@ from contextlib import suppress
 from typing import Any, Final, TypeVar
 
 from wg_core.backends.mysql.link import Link
-from wg_core.backends.sql.session import Params, Row
+from wg_core.backends.sql.session import Body, Call, Params, Row, SqlSession, fetch_each
 
 __all__ = [
+    "BatchedTransaction",
     "ForeignSession",
     "Session",
+    "batched",
     "begin",
     "claim",
     "commit",
+    "fetch_joined",
     "fetch_one",
+    "rollback",
     "run",
     "script_counts",
 ]
@@ -130,6 +134,22 @@ def script_counts(
     return counts
 
 
+def fetch_joined(
+    connection: Any, sqls: Sequence[str], params: Sequence[Params | None]
+) -> list[list[Row]]:
+    """Several statements' rows, sent as one multi-statement query (one round trip):
+    each bound on the client, as ``run`` binds one."""
+    with connection.cursor() as cursor:
+        text = ";\n".join(
+            cursor.mogrify(sql, values or {}) for sql, values in zip(sqls, params, strict=True)
+        )
+        cursor.execute(text)
+        results: list[list[Row]] = [list(cursor.fetchall())]
+        while cursor.nextset():
+            results.append(list(cursor.fetchall()))
+    return results
+
+
 def begin(connection: Any) -> None:
     """Open a transaction."""
     connection.begin()
@@ -138,6 +158,12 @@ def begin(connection: Any) -> None:
 def commit(connection: Any) -> None:
     """Commit the open transaction."""
     connection.commit()
+
+
+def rollback(connection: Any) -> None:
+    """Roll the open transaction back (none on a dead connection)."""
+    with suppress(Exception):
+        connection.rollback()
 
 
 class Session:
@@ -162,6 +188,11 @@ class Session:
         """``block`` once for each of ``rows``."""
         return self._link.call(run_many, self._sql[block], rows)
 
+    async def fetch_many(self, calls: Sequence[Call]) -> list[list[Row]]:
+        """The rows of each block, in one round trip (a multi-statement query)."""
+        sqls = [self._sql[block] for block, _ in calls]
+        return self._link.call(fetch_joined, sqls, [params for _, params in calls])
+
     async def script(self, block: str) -> None:
         """Every statement of ``block``."""
         self._link.call(script, split_statements(self._sql[block]))
@@ -169,6 +200,63 @@ class Session:
     def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(connection, *args)`` on the link's thread (it already is)."""
         return self._link.call(function, *args)
+
+
+class BatchedTransaction:
+    """One transaction on a ``Session`` in few round trips, for a body that reads no
+    count of the statements it only executes (the limited claim): ``START
+    TRANSACTION`` goes out with the first statement whose rows are read, each run of
+    executed statements with the next read, the last ones with ``COMMIT``
+    (``commit``). Each statement still runs on its own, in order, in one
+    multi-statement query."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._pending: list[tuple[str, Params | None]] = [("START TRANSACTION", None)]
+
+    def _send(self, calls: Sequence[Call]) -> list[list[Row]]:
+        sent = [*self._pending, *((self._session._sql[block], p) for block, p in calls)]
+        self._pending = []
+        results = self._session.call(
+            fetch_joined, [sql for sql, _ in sent], [params for _, params in sent]
+        )
+        return results[len(results) - len(calls) :]
+
+    async def fetch(self, block: str, params: Params | None = None) -> list[Row]:
+        """The rows of ``block`` (sent with the statements pending)."""
+        return self._send([(block, params)])[0]
+
+    async def fetch_many(self, calls: Sequence[Call]) -> list[list[Row]]:
+        """The rows of each block (sent with the statements pending)."""
+        return self._send(calls)
+
+    async def execute(self, block: str, params: Params | None = None) -> int:
+        """Queue ``block`` for the next round trip; its count is not known (0)."""
+        self._pending.append((self._session._sql[block], params))
+        return 0
+
+    async def script(self, block: str) -> None:
+        """Not for a batched transaction."""
+        raise NotImplementedError(block)
+
+    def commit(self) -> None:
+        """Send what is pending, and ``COMMIT``."""
+        self._pending.append(("COMMIT", None))
+        self._send([])
+
+
+async def batched(body: Body[T], session: SqlSession) -> T:
+    """``body`` as a ``BatchedTransaction`` on ``session`` (a ``Session``): committed,
+    or rolled back if it fails."""
+    assert isinstance(session, Session)  # what MySqlBackend._unit gives its bodies
+    transaction = BatchedTransaction(session)
+    try:
+        result = await body(transaction)
+        transaction.commit()
+    except BaseException:
+        session.call(rollback)
+        raise
+    return result
 
 
 class ForeignSession:
@@ -193,6 +281,10 @@ class ForeignSession:
     async def execute_many(self, block: str, rows: Sequence[Params]) -> int:
         """``block`` once for each of ``rows``."""
         return await asyncio.to_thread(run_many, self._connection, self._sql[block], rows)
+
+    async def fetch_many(self, calls: Sequence[Call]) -> list[list[Row]]:
+        """The rows of each block, one statement at a time."""
+        return await fetch_each(self, calls)
 
     async def script(self, block: str) -> None:
         """Every statement of ``block``."""

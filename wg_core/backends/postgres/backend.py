@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
 from wg_core.backends.postgres.driver import check_url, load_psycopg, query, refuses_config
-from wg_core.backends.postgres.listening import Listening
+from wg_core.backends.postgres.limited import PipelinedLimits
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.counting import FOLDED
 from wg_core.backends.sql.kept import kept_id_error, split_completions
@@ -47,7 +47,7 @@ T = TypeVar("T")
 logger = logging.getLogger("wg.postgres")
 
 
-class PostgresBackend(Listening):
+class PostgresBackend(PipelinedLimits):
     """Jobs in PostgreSQL tables ``{namespace}_jobs``, ``_scheduled``, ``_retry``,
     ``_dead`` (+ ``_workers``, ``_meta``).
 
@@ -68,6 +68,7 @@ class PostgresBackend(Listening):
             "enqueue_unique_job",
             "enqueue_unique_jobs",
             "claim_queues",
+            "limit_lease",
             "complete_counted",
             "complete_kept",
             "retry_counted",
@@ -422,7 +423,8 @@ class PostgresBackend(Listening):
     async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
         """Finish jobs still held under their tokens and count them, in one statement:
         deleted (``complete_counted``), or those with a ``keep`` stored with their
-        results and the finished channel notified (``complete_kept``)."""
+        results and the finished channel notified (``complete_kept``); either notifies
+        the jobs channel if it freed a limited queue's slot."""
         if not attempts:
             return 0
         held, kept = split_completions(attempts)
@@ -439,10 +441,15 @@ class PostgresBackend(Listening):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch(block, params)
 
-        [row] = await self._run(body, transaction=False)
+        # Freeing a limited slot, it commits without waiting for the WAL flush (as the
+        # limited claim does): the next start waits for it. A server crash losing it
+        # brings the job back to run again when its lease expires, its slot taken till then.
+        frees = not self._limited.isdisjoint(attempt.queue for attempt in held)
+        [row] = await self._run(body, transaction=False, durable=not frees)
         if kept:
             self._finished.wake()
-        await self._slots_freed(attempt.queue for attempt in held)
+        # Other processes were notified by the statement itself if it freed a slot.
+        self._slots_freed_here(attempt.queue for attempt in held)
         return int(row[0])
 
     async def retry(self, attempt: Attempt, *, raw: str, delay: float, error: str | None) -> bool:

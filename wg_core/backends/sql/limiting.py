@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Final
 
 from wg_core.backend import Attempt, ImportedJob, NewJob, StoredJob
 from wg_core.backends.limit_gate import LimitGate
-from wg_core.backends.sql.session import Body, Row, SqlSession, UnitRunner, micros
+from wg_core.backends.sql.session import Body, Call, Row, SqlSession, UnitRunner, micros
 from wg_core.limits import QueueLimit
 
 __all__ = ["LIMITS_FRESH", "LIMITS_STALE", "LimitVerbs", "store_limit_keys", "with_limit_keys"]
@@ -76,6 +76,28 @@ async def with_limit_keys(session: SqlSession, jobs: list[StoredJob]) -> list[St
     ]
 
 
+@dataclasses.dataclass(slots=True)
+class FirstLook:
+    """What a limited claim's first look (``limit_room``) found: the queues full now,
+    the seconds until a rate lets each of those it holds back start a job again, and
+    the namespace's pause flag (``None``: not read, no queue had a limit's row)."""
+
+    full: frozenset[str] = frozenset()
+    waits: list[float] = dataclasses.field(default_factory=list)
+    paused: bool | None = None
+
+
+def leases_at_once(limit: QueueLimit) -> bool:
+    """Whether ``limit_lease`` leases ``limit``'s room (the shape it handles)."""
+    return limit.rate is None and not limit.per_key
+
+
+def leased_attempt(row: Row, batch: str) -> Attempt:
+    """The attempt of a row ``(id, raw, queue)`` that ``limit_lease`` leased."""
+    key = str(row[0])
+    return Attempt(key=key, token=f"{batch}-{key}", raw=row[1], queue=row[2])
+
+
 def _limit_of(queue: str, row: Row) -> QueueLimit:
     concurrency, rate, per_us, per_key = row
     return QueueLimit(
@@ -91,11 +113,24 @@ class LimitVerbs(UnitRunner):
     """The limits' verbs and the limited claim, over ``_run`` (``WorkVerbs`` builds on
     it)."""
 
+    LEASES_LIMITED_AT_ONCE: ClassVar[bool] = False
+    """Whether the dialect has ``limit_lease``: the lease of the room a concurrency
+    limit (without a rate or keys) has, in one statement run after the limit's lock
+    (PostgreSQL; others select the candidates, then lease them)."""
+
+    WAKES_ON_FREED_SLOTS: ClassVar[bool] = False
+    """Whether a limited queue's claimers are woken only when a slot may have freed
+    (PostgreSQL's NOTIFY), so a woken one skips the first look; where any commit wakes
+    them (SQLite's commit watcher, MySQL's mark, which a start changes too) they
+    look first, without the lock."""
+
     ANNOUNCES_FREED: ClassVar[bool] = False
     """Whether a freed slot is announced to other processes' claimers with
     ``_announce`` (a dialect with a native signal: PostgreSQL's NOTIFY)."""
 
     _limited: frozenset[str] = frozenset()
+    _not_at_once: frozenset[str] = frozenset()  # limited by a rate or per key, last seen
+    _wake_generation: int  # (SqlBackend's) moved by each wake-up of the claimers
     _limited_read_at: float = -math.inf
     _keys_cursor: str = ""
 
@@ -114,6 +149,7 @@ class LimitVerbs(UnitRunner):
 
         self._limited = frozenset(str(row[0]) for row in await self._run(body, read=True))
         self._limited_read_at = time.monotonic()
+        self._not_at_once = frozenset()  # a limit's shape may have changed: see again
         return self._limited
 
     async def _limits_view(self, queues: Sequence[str], *, short: bool) -> bool:
@@ -124,18 +160,42 @@ class LimitVerbs(UnitRunner):
             await self._read_limited()
         return not self._limited.isdisjoint(queues)
 
+    def _slots_freed_here(self, queues: Iterable[str]) -> bool:
+        """Wake this process's claimers if one of ``queues`` is limited (in this
+        backend's view), after jobs of ``queues`` left RUNNING; whether it did."""
+        if not self._limited or self._limited.isdisjoint(queues):
+            return False
+        self._signal()
+        return True
+
+    def _woken_for_room(self, generation: int, waits: Sequence[float]) -> bool:
+        """Whether a claimer that waited since ``generation`` would find room by a look
+        without the lock (so skips it): a rate's window moved on, or it was woken where
+        a wake-up means a slot freed (``WAKES_ON_FREED_SLOTS``)."""
+        if waits:
+            return True
+        return self.WAKES_ON_FREED_SLOTS and self._wake_generation != generation
+
     async def _slots_freed(self, queues: Iterable[str]) -> None:
         """Wake the claimers of a limited queue (here, and where the dialect can, in
         other processes) after jobs of ``queues`` left RUNNING."""
-        if not self._limited or self._limited.isdisjoint(queues):
+        if not self._slots_freed_here(queues):
             return
-        self._signal()
         if self.ANNOUNCES_FREED:
 
             async def body(session: SqlSession) -> None:
                 await self._announce(session)
 
             await self._run(body, transaction=False, durable=False)
+
+    async def _lease_at_once(
+        self, queue: str, params: dict[str, Any]
+    ) -> tuple[list[Row], list[Row]]:
+        """``limit_lock`` then ``limit_lease`` of ``queue`` (``params``: its values) in
+        one transaction sent as one round trip, so the limit's lock is held only while
+        the server runs it: the limit's row (none: not limited) and the rows leased
+        (``id, raw, queue``). Dialects with ``LEASES_LIMITED_AT_ONCE`` only."""
+        raise NotImplementedError
 
     # -- the verbs -----------------------------------------------------------------------
 
@@ -215,31 +275,67 @@ class LimitVerbs(UnitRunner):
         worker_id: str,
         queues: Sequence[str],
         waits: list[float],
+        *,
+        look_first: bool = True,
     ) -> list[Attempt]:
         """Lease up to ``limit`` jobs of ``queues`` in order, limited queues within
         their limits, in one transaction; appends to ``waits`` the seconds until a
-        rate-limited queue may start a job again, if that held one back."""
+        rate-limited queue may start a job again, if that held one back.
+
+        ``look_first``: look at the limited queues' use without a lock first
+        (``_first_look``), leaving those found full; a claimer that would find room
+        that way goes for the lock at once instead (``_woken_for_room``). A dialect
+        with ``LEASES_LIMITED_AT_ONCE`` claims a pool's one queue limited by
+        concurrency alone in one round trip (``_lease_at_once``), with no look."""
         batch = uuid.uuid4().hex
+        lease_params = {"batch": batch, "lease_us": micros(lease), "worker_id": worker_id}
+        if self.LEASES_LIMITED_AT_ONCE and len(queues) == 1 and queues[0] not in self._not_at_once:
+            queue = queues[0]
+            params = {"queue": queue, "limit": limit, **lease_params}
+            locked, leased = await self._lease_at_once(queue, params)
+            if locked:
+                if leases_at_once(_limit_of(queue, locked[0])):
+                    return [leased_attempt(row, batch) for row in leased]
+                self._not_at_once = self._not_at_once | {queue}  # claimed below from now on
+        look = await self._first_look(queues) if look_first else FirstLook()
+        if look.paused or len(look.full) == len(queues):
+            waits[:] = look.waits
+            return []
 
         async def body(session: SqlSession) -> list[Attempt]:
-            waits.clear()
-            paused = await session.fetch("is_paused")
-            if paused and paused[0][0]:
-                return []
-            rows: list[Row] = []
+            waits[:] = look.waits
+            rows: list[Row] = []  # selected, to lease at the end
+            leased: list[Row] = []  # leased already (limit_lease)
             started: list[tuple[str, str]] = []
             for queue in queues:
-                wanted = limit - len(rows)
-                if wanted <= 0:
-                    break
-                locked = await session.fetch("limit_lock", {"queue": queue})
+                wanted = limit - len(rows) - len(leased)
+                if wanted <= 0 or queue in look.full:
+                    continue
+                # The lock, then the count under it (and where the dialect can, the
+                # lease of a concurrency limit's room), sent together where it can.
+                params = {"queue": queue}
+                calls: list[Call] = [("limit_lock", params), ("limit_running", params)]
+                if self.LEASES_LIMITED_AT_ONCE and queue not in self._not_at_once:
+                    calls.append(("limit_lease", {**params, **lease_params, "limit": wanted}))
+                if look.paused is None:  # once, with the first queue's
+                    calls.insert(0, ("is_paused", None))
+                results = await session.fetch_many(calls)
+                if look.paused is None:
+                    paused = results.pop(0)
+                    look.paused = bool(paused and paused[0][0])
+                    if look.paused:  # (limit_lease leased nothing then)
+                        return []
+                locked, running = results[0], results[1]
                 if not locked:
                     rows.extend(
                         await session.fetch("claim_select", {"limit": wanted, "queue": queue})
                     )
                     continue
                 queue_limit = _limit_of(queue, locked[0])
-                gate, picked = await self._admit(session, queue_limit, wanted)
+                if len(results) > 2 and leases_at_once(queue_limit):
+                    leased.extend(results[2])
+                    continue
+                gate, picked = await self._admit(session, queue_limit, running, wanted)
                 rows.extend(row[:3] for row in picked)
                 if queue_limit.rate is not None:
                     started.extend(
@@ -248,14 +344,53 @@ class LimitVerbs(UnitRunner):
                 wait = gate.next_start()
                 if wait is not None:
                     waits.append(wait)
-            if not rows:
-                return []
-            attempts = await self._lease(session, rows, batch, lease, worker_id)
+            attempts = [leased_attempt(row, batch) for row in leased]
+            if rows:
+                attempts.extend(await self._lease(session, rows, batch, lease, worker_id))
             for queue, key in started:
                 await session.execute("limit_record_start", {"queue": queue, "limit_key": key})
             return attempts
 
         return await self._claim_unit(body)
+
+    async def _first_look(self, queues: Sequence[str]) -> FirstLook:
+        """The limited queues of ``queues`` (in this backend's view) that are full now,
+        by a look without a lock or a transaction (``limit_room``).
+
+        A queue found full is left out of the claim's transaction: its claimers no
+        longer queue on its row lock only to count the same use again, which kept the
+        claim that a freed slot was waiting for in that queue. Skipping a queue can only
+        delay its jobs, never exceed its limit; and the commit that frees a slot wakes
+        the claimers (this process's at once, others' through the dialect's signal)
+        after it, so a claimer that read the queue full before it looks again."""
+        checked = [queue for queue in queues if queue in self._limited]
+        if not checked:
+            return FirstLook()
+
+        async def body(session: SqlSession) -> list[list[Row]]:
+            return await session.fetch_many([("limit_room", {"queue": q}) for q in checked])
+
+        look = FirstLook(full=frozenset())
+        full: set[str] = set()
+        for queue, rows in zip(
+            checked, await self._run(body, transaction=False, read=True), strict=True
+        ):
+            if not rows:
+                continue  # not limited any more
+            [row] = rows
+            look.paused = bool(row[7])
+            limit = _limit_of(queue, row[:4])
+            if limit.per_key:  # a key not seen yet always has room: claim to know
+                continue
+            starts = [("", int(row[5]), -float(row[6]))] if row[6] is not None else []
+            gate = LimitGate.build(limit, 0.0, [("", int(row[4]))], starts)
+            if gate.closed:
+                full.add(queue)
+                wait = gate.next_start()
+                if wait is not None:
+                    look.waits.append(wait)
+        look.full = frozenset(full)
+        return look
 
     async def _claim_unit(self, body: Body[list[Attempt]]) -> list[Attempt]:
         """Run a limited claim's unit of work (a dialect whose units outlive their
@@ -270,12 +405,12 @@ class LimitVerbs(UnitRunner):
 
     @staticmethod
     async def _admit(
-        session: SqlSession, limit: QueueLimit, wanted: int
+        session: SqlSession, limit: QueueLimit, running: list[Row], wanted: int
     ) -> tuple[LimitGate, list[Row]]:
-        """The gate of ``limit``'s queue and up to ``wanted`` ready rows ``(id, raw,
-        queue, limit_key)`` it admits, in claim order (the limit's row is locked)."""
+        """The gate of ``limit``'s queue over its ``running`` jobs by key (counted
+        under the limit's row lock) and up to ``wanted`` ready rows ``(id, raw, queue,
+        limit_key)`` it admits, in claim order."""
         queue = {"queue": limit.queue}
-        running = await session.fetch("limit_running", queue)
         windows: list[tuple[Any, int, float | None]] = []
         if limit.rate is not None and limit.per is not None:
             await session.execute("limit_prune_starts", {**queue, "per_us": micros(limit.per)})

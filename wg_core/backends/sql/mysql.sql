@@ -1255,6 +1255,24 @@ SELECT queue FROM `{ns}_limits`
 SELECT concurrency, rate, per_us, per_key FROM `{ns}_limits` WHERE queue = %(queue)s
 FOR UPDATE
 
+-- name: limit_room
+-- A limited queue's limit and its use now, read without a lock or a transaction: the
+-- limited claim's first look (see the PostgreSQL dialect).
+SELECT l.concurrency, l.rate, l.per_us, l.per_key,
+       (SELECT COUNT(*) FROM `{ns}_jobs` AS j
+        WHERE j.lease_until > UTC_TIMESTAMP(6) AND j.queue = l.queue
+          AND j.lease_token IS NOT NULL),
+       (SELECT COUNT(*) FROM `{ns}_starts` AS s
+        WHERE s.queue = l.queue AND l.per_us IS NOT NULL
+          AND s.started_at > UTC_TIMESTAMP(6) - INTERVAL l.per_us MICROSECOND),
+       (SELECT TIMESTAMPDIFF(MICROSECOND, MIN(s.started_at), UTC_TIMESTAMP(6)) / 1000000.0
+        FROM `{ns}_starts` AS s
+        WHERE s.queue = l.queue AND l.per_us IS NOT NULL
+          AND s.started_at > UTC_TIMESTAMP(6) - INTERVAL l.per_us MICROSECOND),
+       (SELECT value <> 0 FROM `{ns}_meta` WHERE name = 'paused' AND shard = 0)
+FROM `{ns}_limits` AS l
+WHERE l.queue = %(queue)s
+
 -- name: limit_running
 SELECT COALESCE(k.limit_key, ''), COUNT(*)
 FROM `{ns}_jobs` AS j LEFT JOIN `{ns}_limit_keys` AS k ON k.job_id = j.job_id

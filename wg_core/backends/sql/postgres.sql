@@ -509,7 +509,9 @@ RETURNING queue
 -- name: complete_counted
 -- complete + bump in one statement (one round trip per acknowledged batch): each
 -- queue's processed counter (the queue default's row is plainly 'processed', as in
--- layout 1; another queue's is 'processed:<queue>').
+-- layout 1; another queue's is 'processed:<queue>'). A job of a limited queue freed
+-- its slot: the namespace's jobs channel is notified (once, delivered at commit), so
+-- other processes' claimers of that queue look again without another round trip.
 WITH done AS (
     DELETE FROM "{ns}_jobs"
     WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
@@ -521,7 +523,10 @@ WITH done AS (
     FROM done GROUP BY queue
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
-SELECT count(*) FROM done
+SELECT (SELECT count(*) FROM done),
+       (SELECT count(pg_notify('{ns}_jobs', '')) FROM (
+            SELECT 1 FROM "{ns}_limits" WHERE queue IN (SELECT queue FROM done) LIMIT 1
+        ) AS freed)
 
 -- name: retry_counted
 -- RUNNING -> RETRY and the failed counter in one statement (compare-and-set on the token).
@@ -683,7 +688,7 @@ WHERE last_seen < now() - make_interval(secs => %(forget_us)s::bigint / 1000000.
 -- still held, store those with a keep (the arrays kept_ids/results/keeps_us, sent in
 -- binary: no quoting of the results' JSON) as COMPLETED, count every one as processed,
 -- and notify the namespace's finished channel (delivered at commit) once if anything
--- was kept.
+-- was kept, and the jobs channel once if a limited queue's slot was freed.
 WITH done AS (
     DELETE FROM "{ns}_jobs"
     WHERE id = ANY(%(ids)b::bigint[]) AND lease_token = ANY(%(tokens)b::text[])
@@ -716,7 +721,10 @@ WITH done AS (
     ON CONFLICT (name, shard) DO UPDATE SET value = "{ns}_meta".value + EXCLUDED.value
 )
 SELECT (SELECT count(*) FROM done),
-       (SELECT count(pg_notify('{ns}_finished', '')) FROM (SELECT 1 FROM kept LIMIT 1) AS n)
+       (SELECT count(pg_notify('{ns}_finished', '')) FROM (SELECT 1 FROM kept LIMIT 1) AS n),
+       (SELECT count(pg_notify('{ns}_jobs', '')) FROM (
+            SELECT 1 FROM "{ns}_limits" WHERE queue IN (SELECT queue FROM done) LIMIT 1
+        ) AS freed)
 
 -- name: lock_held
 -- The rows still held under these tokens, locked (the engine's complete with results,
@@ -1542,12 +1550,68 @@ SELECT queue FROM "{ns}_limits"
 SELECT concurrency, rate, per_us, per_key FROM "{ns}_limits" WHERE queue = %(queue)s
 FOR UPDATE
 
+-- name: limit_room
+-- A limited queue's limit and its use now, read without a lock or a transaction: the
+-- limited claim's first look. A queue found full is left without taking its row lock
+-- (its claimers stop queueing on that lock for nothing); one with room is claimed in
+-- the locked transaction, which counts again. Starts are those within the window;
+-- the namespace's pause flag comes along (the claim reads it without a lock anyway).
+SELECT l.concurrency, l.rate, l.per_us, l.per_key,
+       (SELECT count(*) FROM "{ns}_jobs" AS j
+        WHERE j.lease_until > clock_timestamp() AND j.queue = l.queue
+          AND j.lease_token IS NOT NULL),
+       s.n, s.age,
+       (SELECT value <> 0 FROM "{ns}_meta" WHERE name = 'paused' AND shard = 0)
+FROM "{ns}_limits" AS l
+LEFT JOIN LATERAL (
+    SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(started_at))::float8 AS age
+    FROM "{ns}_starts"
+    WHERE queue = l.queue AND l.per_us IS NOT NULL
+      AND started_at > clock_timestamp() - make_interval(secs => l.per_us / 1000000.0)
+) AS s ON true
+WHERE l.queue = %(queue)s
+
 -- name: limit_running
 -- The queue's jobs running under a live lease, by limit key (a range of the lease index).
 SELECT COALESCE(k.limit_key, ''), count(*)
 FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id
 WHERE j.lease_until > clock_timestamp() AND j.queue = %(queue)s AND j.lease_token IS NOT NULL
 GROUP BY 1
+
+-- name: limit_lease
+-- The limited claim of a queue limited by concurrency alone (no rate, no keys), after
+-- limit_lock in the same transaction (so its counts read what was committed when the
+-- lock was granted): lease the first ready jobs, as many as the limit has room for,
+-- in claim order. Leases nothing if the namespace or the queue is paused, or the
+-- limit has another shape (the engine then admits them itself).
+WITH picked AS (
+    SELECT j.id FROM "{ns}_jobs" AS j
+    WHERE j.lease_token IS NULL AND j.queue = %(queue)s
+      AND NOT EXISTS (SELECT 1 FROM "{ns}_queues" WHERE name = %(queue)s AND paused)
+      AND NOT EXISTS (
+          SELECT 1 FROM "{ns}_meta" WHERE name = 'paused' AND shard = 0 AND value <> 0
+      )
+    ORDER BY j.priority DESC, j.id
+    LIMIT COALESCE((
+        SELECT GREATEST(0, LEAST(%(limit)s::bigint, l.concurrency - (
+            SELECT count(*) FROM "{ns}_jobs" AS r
+            WHERE r.lease_until > clock_timestamp() AND r.queue = l.queue
+              AND r.lease_token IS NOT NULL
+        )))
+        FROM "{ns}_limits" AS l
+        WHERE l.queue = %(queue)s AND l.rate IS NULL AND NOT l.per_key
+    ), 0)
+    FOR UPDATE OF j SKIP LOCKED
+), leased AS (
+    UPDATE "{ns}_jobs" AS j
+    SET lease_token = %(batch)s::text || '-' || j.id,
+        lease_until = clock_timestamp() + make_interval(secs => %(lease_us)s::bigint / 1000000.0),
+        worker_id = %(worker_id)s,
+        claimed_at = clock_timestamp()
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.job_json, j.queue, j.priority
+)
+SELECT id, job_json, queue FROM leased ORDER BY priority DESC, id
 
 -- name: limit_prune_starts
 DELETE FROM "{ns}_starts"

@@ -398,6 +398,7 @@ SHARED_BLOCKS: Final = frozenset(
         "limit_clear",
         "limit_clear_starts",
         "limit_queues",
+        "limit_room",
         "limit_lock",
         "limit_running",
         "limit_prune_starts",

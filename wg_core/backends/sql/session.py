@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, TypeVar
 
-__all__ = ["Body", "Params", "Row", "SqlSession", "UnitRunner", "drive", "micros"]
+__all__ = [
+    "Body",
+    "Call",
+    "Params",
+    "Row",
+    "SqlSession",
+    "UnitRunner",
+    "drive",
+    "fetch_each",
+    "micros",
+]
 
 T = TypeVar("T")
 
 Row = tuple[Any, ...]
 Params = Mapping[str, Any]
+Call: TypeAlias = tuple[str, "Params | None"]
+"""A block to run and its values."""
 
 
 class SqlSession(Protocol):
@@ -23,6 +35,13 @@ class SqlSession(Protocol):
 
     async def execute(self, block: str, params: Params | None = None) -> int:
         """Run ``block``; returns the number of rows it matched."""
+        ...
+
+    async def fetch_many(self, calls: Sequence[Call]) -> list[list[Row]]:
+        """Run each ``(block, params)`` in order, each a statement of its own (under
+        READ COMMITTED, each reads what was committed when it starts: after the locks
+        the ones before it took), and return each one's rows. A dialect whose driver
+        can sends them in one round trip."""
         ...
 
     async def script(self, block: str) -> None:
@@ -51,6 +70,11 @@ class UnitRunner(abc.ABC):
     @abc.abstractmethod
     async def _announce(self, session: SqlSession) -> None:
         """Tell other processes that jobs became ready (see ``SqlBackend``)."""
+
+
+async def fetch_each(session: SqlSession, calls: Sequence[Call]) -> list[list[Row]]:
+    """``fetch_many`` one statement at a time (for a driver that cannot do better)."""
+    return [await session.fetch(block, params) for block, params in calls]
 
 
 def micros(seconds: float) -> int:

@@ -1182,6 +1182,22 @@ SELECT queue FROM "{ns}_limits"
 -- name: limit_lock
 SELECT concurrency, rate, per_us, per_key FROM "{ns}_limits" WHERE queue = :queue
 
+-- name: limit_room
+-- A limited queue's limit and its use now, read before the claim's write transaction:
+-- the limited claim's first look (see the PostgreSQL dialect).
+SELECT l.concurrency, l.rate, l.per_us, l.per_key,
+       (SELECT count(*) FROM "{ns}_jobs" AS j
+        WHERE j.lease_until > :now_ms AND j.queue = l.queue AND j.lease_token IS NOT NULL),
+       (SELECT count(*) FROM "{ns}_starts" AS s
+        WHERE s.queue = l.queue AND l.per_us IS NOT NULL
+          AND s.started_at > :now_ms - l.per_us / 1000),
+       (SELECT (:now_ms - min(s.started_at)) / 1000.0 FROM "{ns}_starts" AS s
+        WHERE s.queue = l.queue AND l.per_us IS NOT NULL
+          AND s.started_at > :now_ms - l.per_us / 1000),
+       (SELECT paused FROM "{ns}_meta" WHERE id = 1)
+FROM "{ns}_limits" AS l
+WHERE l.queue = :queue
+
 -- name: limit_running
 SELECT COALESCE(k.limit_key, ''), count(*)
 FROM "{ns}_jobs" AS j LEFT JOIN "{ns}_limit_keys" AS k ON k.job_id = j.job_id

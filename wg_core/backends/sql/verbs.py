@@ -173,11 +173,12 @@ class WorkVerbs(LimitVerbs):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         limited = await self._limits_view(queues, short=False)
+        woken = False
         while True:
             generation = self._wake_generation
             waits: list[float] = []
             attempts = await self._claim_or_release(
-                self._claim_limited(limit, lease, worker_id, queues, waits)
+                self._claim_limited(limit, lease, worker_id, queues, waits, look_first=not woken)
                 if limited
                 else self._claim_now(limit, lease, worker_id, queues)
             )
@@ -197,6 +198,7 @@ class WorkVerbs(LimitVerbs):
             )
             if attempts or not self._opened:
                 return attempts
+            woken = self._woken_for_room(generation, waits)
             limited = await self._limits_view(queues, short=False)
 
     async def _claim_or_release(self, claiming: Awaitable[list[Attempt]]) -> list[Attempt]:

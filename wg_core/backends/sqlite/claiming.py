@@ -118,9 +118,24 @@ class SqliteClaims(SqlBackend):
         # for a caller cancelled meanwhile is given back, as by the claim above.
         if not self._opened:
             raise BackendError(f"{self!r} is not open: call open() first")
+
+        async def now_locked(session: SqlSession) -> list[Attempt]:
+            # Its "now" is read under the write lock, not when the unit was queued: a
+            # rate's starts are then logged in the order they commit. With the time it
+            # was queued (maybe long before it got the lock), a start could be logged
+            # earlier than starts another process had pruned with a later time in the
+            # meantime, and windows by the log held more starts than the rate.
+            assert isinstance(session, SqliteSession)
+            session.now_ms = self._now_ms()
+            return await body(session)
+
         try:
             return await self._call(
-                self._writer, body, write=True, durable=False, on_abandon=self._release_abandoned
+                self._writer,
+                now_locked,
+                write=True,
+                durable=False,
+                on_abandon=self._release_abandoned,
             )
         except Exception as exc:
             translated = self._wg_error(exc)

@@ -4,8 +4,9 @@ connection's own thread."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
-from wg_core.backends.sql.session import Params, Row
+from wg_core.backends.sql.session import Call, Params, Row, fetch_each
 from wg_core.backends.sqlite.database import statements
 from wg_core.backends.sqlite.prepared import PreparedBlocks
 
@@ -50,6 +51,10 @@ class SqliteSession:
             execute(text, arguments).rowcount
             for text, arguments in self._blocks.bind(block, params, self.now_ms)
         )
+
+    async def fetch_many(self, calls: Sequence[Call]) -> list[list[Row]]:
+        """Each block's rows, one after the other (no round trips to save)."""
+        return await fetch_each(self, calls)
 
     async def script(self, block: str) -> None:
         """Run a block of several statements (DDL), inside the unit's transaction."""
