@@ -441,11 +441,7 @@ class PostgresBackend(PipelinedLimits):
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch(block, params)
 
-        # Freeing a limited slot, it commits without waiting for the WAL flush (as the
-        # limited claim does): the next start waits for it. A server crash losing it
-        # brings the job back to run again when its lease expires, its slot taken till then.
-        frees = not self._limited.isdisjoint(attempt.queue for attempt in held)
-        [row] = await self._run(body, transaction=False, durable=not frees)
+        [row] = await self._run(body, transaction=False)
         if kept:
             self._finished.wake()
         # Other processes were notified by the statement itself if it freed a slot.
