@@ -1,0 +1,39 @@
+"""The server-crash scenario's judge (chaos/crashes.py, issue 16): which reruns a fault
+explains though no RUNNING snapshot showed the job (claimed after the snapshot before
+the fault), and which reran under the same attempt number (a claim the crash forgot)."""
+
+from __future__ import annotations
+
+from chaos.crashes import attempt_repeated, claimed_after_snapshot
+from chaos.effects import EffectsLog, Run
+
+FAULT = (10.0, 11.0, 12.0)
+"""(snapshot, begun, end)"""
+
+
+def effects(**runs: list[tuple[int, float]]) -> EffectsLog:
+    log = EffectsLog()
+    for job_id, starts in runs.items():
+        log.runs[job_id] = [Run(job_id, attempt, 1, start, None) for attempt, start in starts]
+    return log
+
+
+def test_a_job_claimed_between_the_snapshot_and_the_end_of_the_fault_was_in_flight() -> None:
+    log = effects(late=[(1, 10.5), (2, 12.5)], during=[(1, 11.5), (2, 13.0)])
+    assert claimed_after_snapshot(log, [FAULT]) == {"late", "during"}
+
+
+def test_a_rerun_of_a_job_that_ran_before_the_snapshot_is_not_explained() -> None:
+    # Its claim was visible to the snapshot: if the snapshot did not show the job, it had
+    # finished, and running it again after the fault is a duplicate no fault excuses.
+    log = effects(
+        early=[(1, 2.0), (2, 12.5)],  # long before the fault
+        after=[(1, 12.5), (2, 13.0)],  # both runs after the fault
+        once=[(1, 10.5)],
+    )
+    assert claimed_after_snapshot(log, [FAULT]) == set()
+
+
+def test_a_second_run_under_the_same_attempt_number_is_told_apart() -> None:
+    assert attempt_repeated(effects(j=[(1, 10.5), (1, 12.5)]).runs["j"])
+    assert not attempt_repeated(effects(j=[(1, 10.5), (2, 12.5)]).runs["j"])
