@@ -4,7 +4,7 @@ the fault), and which reran under the same attempt number (a claim the crash for
 
 from __future__ import annotations
 
-from chaos.crashes import attempt_repeated, claimed_after_snapshot
+from chaos.crashes import acked_at_the_crash, attempt_repeated, claimed_after_snapshot
 from chaos.effects import EffectsLog, Run
 
 FAULT = (10.0, 11.0, 12.0)
@@ -37,3 +37,14 @@ def test_a_rerun_of_a_job_that_ran_before_the_snapshot_is_not_explained() -> Non
 def test_a_second_run_under_the_same_attempt_number_is_told_apart() -> None:
     assert attempt_repeated(effects(j=[(1, 10.5), (1, 12.5)]).runs["j"])
     assert not attempt_repeated(effects(j=[(1, 10.5), (2, 12.5)]).runs["j"])
+
+
+def test_a_job_acknowledged_just_before_the_fault_may_have_had_its_ack_undone() -> None:
+    log = EffectsLog()
+    log.runs["undone"] = [Run("undone", 1, 1, 9.0, 10.8), Run("undone", 2, 1, 12.5, 12.6)]
+    log.runs["long_ago"] = [Run("long_ago", 1, 1, 2.0, 3.0), Run("long_ago", 2, 1, 12.5, None)]
+    log.runs["before_fault"] = [
+        Run("before_fault", 1, 1, 9.0, 10.8),
+        Run("before_fault", 2, 1, 10.9, 11.0),
+    ]
+    assert acked_at_the_crash(log, [FAULT], window=1.0) == {"undone"}
