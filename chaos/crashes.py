@@ -118,10 +118,16 @@ def acked_at_the_crash(
     return found
 
 
-def attempt_repeated(runs: list[Run]) -> bool:
-    """Whether two of a job's runs had the same attempt number."""
-    attempts = [run.attempt for run in runs]
-    return len(set(attempts)) < len(attempts)
+def attempt_repeated(runs: list[Run], fault_times: list[tuple[float, float, float]]) -> bool:
+    """Whether a run of a job and its next had the same attempt number, the first
+    started before a fault was over and the next after it began: a claim the crash
+    forgot (PostgreSQL's claims commit before they are durable, and are visible to a
+    snapshot meanwhile)."""
+    return any(
+        first.attempt == second.attempt
+        and any(first.start < end and second.start > begun for _, begun, end in fault_times)
+        for first, second in itertools.pairwise(runs)
+    )
 
 
 async def _running_ids(harness: Harness) -> set[str]:
@@ -181,14 +187,19 @@ async def _crash_mid_drain(
     exits = dict(harness.exits)
     await harness.stop_all()
     # Claimed after the snapshot and still running (or unacknowledged) at the fault:
-    # in flight, though neither snapshot may show it (see claimed_after_snapshot). Its
-    # next run is normally a new attempt (reaped: a failed attempt). But a claim the
-    # crashed server forgot leaves the job queued under the same attempt number:
-    # PostgreSQL claims with synchronous_commit=off by design (docs/postgres.md);
-    # at-least-once holds, and the job was in flight. Only there may an attempt run twice.
+    # in flight, though neither snapshot may show it (see claimed_after_snapshot). A
+    # job in flight is normally run again as a new attempt (reaped: a failed attempt).
+    # But a claim the crashed server forgot leaves it queued under the same attempt
+    # number, whether a snapshot saw the claim or not: PostgreSQL claims with
+    # synchronous_commit=off by design (docs/postgres.md); at-least-once holds, and the
+    # job was in flight. Only there may an attempt run twice.
     effects = harness.effects()
     claimed_late = claimed_after_snapshot(effects, fault_times) - in_flight
-    forgotten = {job_id for job_id in claimed_late if attempt_repeated(effects.runs[job_id])}
+    forgotten = {
+        job_id
+        for job_id in in_flight | claimed_late
+        if attempt_repeated(effects.runs.get(job_id, []), fault_times)
+    }
     allowed = forgotten if harness.backend_name in FORGETS_CLAIMS else set()
     log, _ = await check(
         verdict,

@@ -34,9 +34,15 @@ def test_a_rerun_of_a_job_that_ran_before_the_snapshot_is_not_explained() -> Non
     assert claimed_after_snapshot(log, [FAULT]) == set()
 
 
-def test_a_second_run_under_the_same_attempt_number_is_told_apart() -> None:
-    assert attempt_repeated(effects(j=[(1, 10.5), (1, 12.5)]).runs["j"])
-    assert not attempt_repeated(effects(j=[(1, 10.5), (2, 12.5)]).runs["j"])
+def test_an_attempt_run_again_across_a_fault_is_told_apart() -> None:
+    log = effects(
+        forgotten=[(1, 10.5), (1, 12.5)],
+        seen_by_the_snapshot=[(1, 9.0), (1, 12.5)],  # the snapshot saw the claim
+        reaped=[(1, 10.5), (2, 12.5)],
+        not_across=[(1, 12.2), (1, 12.5)],  # both after the fault: no excuse
+    )
+    repeated = {job for job, runs in log.runs.items() if attempt_repeated(runs, [FAULT])}
+    assert repeated == {"forgotten", "seen_by_the_snapshot"}
 
 
 def test_a_job_acknowledged_just_before_the_fault_may_have_had_its_ack_undone() -> None:
