@@ -25,6 +25,7 @@ import itertools
 import time
 
 from chaos.checker import Verdict, check
+from chaos.effects import EffectsLog, Run
 from chaos.harness import BackendMissing, Harness
 from chaos.profiles import Profile
 from chaos.scenarios import LEASE, MAX_RETRIES, QUIET, REAPER, enqueue_work
@@ -33,11 +34,18 @@ from wg_core import JobState
 from wg_core.backend import JobQuery
 from wg_core.errors import BackendError
 
-__all__ = ["server_crash"]
+__all__ = ["acked_at_the_crash", "attempt_repeated", "claimed_after_snapshot", "server_crash"]
 
 NAME = "12-server-crash"
 FORGETS_CLAIMS = frozenset({"postgres"})
 """Backends that commit claims without waiting for durability (documented)."""
+VISIBLE_BEFORE_DURABLE = frozenset({"mysql"})
+"""Backends whose readers may see a commit before it is durable: InnoDB without a binary
+log makes a transaction visible, then flushes its redo log (MySQL bug #74303), so a
+crash in between undoes a write a RUNNING snapshot already saw."""
+ACK_WINDOW = LEASE
+"""How long before a fault an acknowledgement may have committed without yet being
+durable (a redo-log flush under load; generously)."""
 RECONNECT_LIMIT = 30.0
 """How long the harness's own client may take to see the restarted server."""
 
@@ -68,29 +76,58 @@ async def server_crash(harness: Harness, profile: Profile) -> Verdict:
     return verdict
 
 
-def _across_a_fault(
-    harness: Harness, fault_times: list[tuple[float, float, float]], *, claimed_late: bool = False
+def claimed_after_snapshot(
+    effects: EffectsLog, fault_times: list[tuple[float, float, float]]
 ) -> set[str]:
-    """Jobs with a run started before a fault was over and the next run after it began
-    (a handler may start on a claim while the server is going down).
+    """Jobs with a run started between the RUNNING snapshot before a fault and the end
+    of that fault, and the next run after the fault began (a handler may start on a
+    claim while the server is going down).
 
     ``fault_times`` holds ``(snapshot, begun, end)``: when the RUNNING snapshot before
-    the fault was asked for, when the fault began and when it was over. With
-    ``claimed_late``, only runs started after the snapshot count: jobs claimed between
-    the snapshot and the fault, which no snapshot can show (the restarted server has
-    them RUNNING, but the workers' reapers may have run them again and finished before
-    the harness reads it)."""
+    the fault was asked for, when the fault began and when it was over. A run that
+    started before the snapshot was claimed before it, so the snapshot showed its job
+    RUNNING unless the job had finished (and a finish is a durable write, which no
+    crash forgets): only jobs claimed after the snapshot can be in flight at the fault
+    without a snapshot showing them — whether the restarted server has them RUNNING
+    (the workers' reapers may run them again and finish before the harness reads it)
+    or QUEUED (a claim the crash forgot)."""
     found: set[str] = set()
-    for job_id, runs in harness.effects().runs.items():
+    for job_id, runs in effects.runs.items():
         for first, second in itertools.pairwise(runs):
             if any(
-                first.start < end
-                and second.start > begun
-                and (not claimed_late or first.start >= snapshot)
+                snapshot <= first.start < end and second.start > begun
                 for snapshot, begun, end in fault_times
             ):
                 found.add(job_id)
     return found
+
+
+def acked_at_the_crash(
+    effects: EffectsLog, fault_times: list[tuple[float, float, float]], window: float
+) -> set[str]:
+    """Jobs with a run that returned within ``window`` seconds before a fault began
+    and a next run after it began: their acknowledgement may have been a commit the
+    snapshot saw (the job gone) and the crash undid (see ``VISIBLE_BEFORE_DURABLE``)."""
+    found: set[str] = set()
+    for job_id, runs in effects.runs.items():
+        for first, second in itertools.pairwise(runs):
+            if first.end is not None and any(
+                begun - window <= first.end <= begun < second.start for _, begun, _ in fault_times
+            ):
+                found.add(job_id)
+    return found
+
+
+def attempt_repeated(runs: list[Run], fault_times: list[tuple[float, float, float]]) -> bool:
+    """Whether a run of a job and its next had the same attempt number, the first
+    started before a fault was over and the next after it began: a claim the crash
+    forgot (PostgreSQL's claims commit before they are durable, and are visible to a
+    snapshot meanwhile)."""
+    return any(
+        first.attempt == second.attempt
+        and any(first.start < end and second.start > begun for _, begun, end in fault_times)
+        for first, second in itertools.pairwise(runs)
+    )
 
 
 async def _running_ids(harness: Harness) -> set[str]:
@@ -149,11 +186,20 @@ async def _crash_mid_drain(
     harness.reap_exits()
     exits = dict(harness.exits)
     await harness.stop_all()
-    # A claim the crashed server forgot: the job ran before the fault, the recovered
-    # server shows it queued, not running, and it runs again under the same attempt
-    # number. PostgreSQL claims with synchronous_commit=off by design (docs/postgres.md):
-    # at-least-once holds, and the job was in flight, but no snapshot can show it.
-    forgotten = _across_a_fault(harness, fault_times) - in_flight
+    # Claimed after the snapshot and still running (or unacknowledged) at the fault:
+    # in flight, though neither snapshot may show it (see claimed_after_snapshot). A
+    # job in flight is normally run again as a new attempt (reaped: a failed attempt).
+    # But a claim the crashed server forgot leaves it queued under the same attempt
+    # number, whether a snapshot saw the claim or not: PostgreSQL claims with
+    # synchronous_commit=off by design (docs/postgres.md); at-least-once holds, and the
+    # job was in flight. Only there may an attempt run twice.
+    effects = harness.effects()
+    claimed_late = claimed_after_snapshot(effects, fault_times) - in_flight
+    forgotten = {
+        job_id
+        for job_id in in_flight | claimed_late
+        if attempt_repeated(effects.runs.get(job_id, []), fault_times)
+    }
     allowed = forgotten if harness.backend_name in FORGETS_CLAIMS else set()
     log, _ = await check(
         verdict,
@@ -165,14 +211,18 @@ async def _crash_mid_drain(
     )
     if forgotten:
         verdict.details["claims_forgotten"] = len(forgotten)
-    in_flight |= allowed
-    # Claimed after the snapshot, still running (or unacknowledged) at the fault: in
-    # flight, though neither snapshot may show it (see _across_a_fault). Its second run
-    # is a new attempt: the check above still refuses a rerun under the same number.
-    claimed_late = _across_a_fault(harness, fault_times, claimed_late=True) - in_flight
-    if claimed_late:
-        verdict.details["claimed_after_snapshot"] = len(claimed_late)
+    if claimed_late - forgotten:
+        verdict.details["claimed_after_snapshot"] = len(claimed_late - forgotten)
     in_flight |= claimed_late
+    # Finished just before the fault, its acknowledgement committed but not yet durable:
+    # the snapshot no longer showed the job, the recovered server has it RUNNING again,
+    # and a reaper may run it again before the harness reads that state. The rerun is
+    # a new attempt (reaped), which the check above holds it to.
+    if harness.backend_name in VISIBLE_BEFORE_DURABLE:
+        undone = acked_at_the_crash(effects, fault_times, ACK_WINDOW) - in_flight
+        if undone:
+            verdict.details["acks_undone"] = len(undone)
+        in_flight |= undone
     verdict.details["in_flight_at_faults"] = len(in_flight)
     duplicated = {job_id for job_id, runs in log.runs.items() if len(runs) > 1}
     if verdict.duplicates > len(in_flight):

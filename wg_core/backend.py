@@ -326,8 +326,11 @@ class Backend(Protocol):
         With ``silent_after``, also take over jobs whose lease has not expired yet but
         whose worker is registered and has not heartbeaten for ``silent_after`` seconds
         (it died: recover its jobs without waiting out the lease). A job whose worker
-        has no registry entry, or was seen within ``silent_after``, is never taken
-        before its lease expires."""
+        has no registry entry, or was seen within ``silent_after``, or that was
+        claimed within ``silent_after`` (a claim is a sign of life: after a server
+        restart a pool's claims may come back before its heartbeats do), or whose
+        worker is ``worker_id`` itself (the caller is running), is never taken before
+        its lease expires."""
         ...
 
     # -- admin -------------------------------------------------------------------------

@@ -191,7 +191,9 @@ class WorkerConfig:
     (from a thread of its own, so a blocked event loop cannot stop it);
     ``silent_after``: a registered worker not heard from for this long is dead, and
     any pool's reaper (every ``reaper_interval``) takes its jobs over at once, without
-    waiting out their leases (``None``: three heartbeat intervals; it must exceed one).
+    waiting out their leases (``None``: three heartbeat intervals; it must exceed one);
+    a job claimed within ``silent_after`` is not taken for silence (a claim is a sign
+    of life), nor by its own pool's reaper.
     With the defaults a SIGKILLed worker's jobs run again within about 9 s
     (``silent_after`` + ``reaper_interval`` + ``retrier_interval``); a worker that is
     not registered (or a backend that keeps no registry) is recovered when the lease

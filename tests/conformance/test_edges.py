@@ -98,6 +98,42 @@ async def test_jobs_of_a_silent_worker_are_reclaimed_before_their_lease_ends(
     assert await backend.complete(taken) == 1
 
 
+async def test_a_job_claimed_since_its_worker_fell_silent_is_not_reclaimed(
+    backend: Backend,
+) -> None:
+    # After a server restart a pool's claims come back before its heartbeat does: the
+    # registry says silent, but a fresh claim shows the worker alive.
+    await backend.enqueue([new_job(), new_job()])
+    await backend.heartbeat(worker("w-quiet"), attempts=[], lease=LEASE)
+    old_job = (await backend.claim(limit=1, lease=LEASE, worker_id="w-quiet"))[0]
+    await asyncio.sleep(0.4)
+    fresh_job = (await backend.claim(limit=1, lease=LEASE, worker_id="w-quiet"))[0]
+    taken = await backend.reclaim_expired(
+        limit=10, lease=LEASE, worker_id="reaper", silent_after=0.3
+    )
+    assert [a.raw for a in taken] == [old_job.raw]  # claimed before the silence
+    assert await backend.complete([fresh_job]) == 1
+
+
+async def test_a_reaper_never_takes_its_own_workers_jobs_for_silence(
+    backend: Backend,
+) -> None:
+    # A reaper that runs is a pool that runs, whatever its heartbeat's connection says.
+    await backend.enqueue([new_job()])
+    await backend.heartbeat(worker("w-self"), attempts=[], lease=LEASE)
+    attempt = (await backend.claim(limit=1, lease=LEASE, worker_id="w-self"))[0]
+    await asyncio.sleep(0.4)
+    assert (
+        await backend.reclaim_expired(limit=10, lease=LEASE, worker_id="w-self", silent_after=0.3)
+        == []
+    )
+    taken = await backend.reclaim_expired(
+        limit=10, lease=LEASE, worker_id="w-other", silent_after=0.3
+    )
+    assert [a.raw for a in taken] == [attempt.raw]
+    assert not await backend.complete([attempt])
+
+
 async def test_an_unregistered_claimer_keeps_its_jobs_until_the_lease_ends(
     backend: Backend,
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from rich.syntax import Syntax
+from textual.pilot import Pilot
 from textual.widgets import Static
 
 from tests.tui.conftest import SIZE, Populated, record_notices, settle, wait_for
@@ -14,7 +15,26 @@ from tests.tui.data import RESULTS
 from tests.tui.test_actions import confirm, state_of, table
 from tests.tui.test_search_and_groups import search
 from wg_core import JobState
+from wg_tui.app import WgApp
 from wg_tui.detail import JobDetailScreen
+
+
+async def open_detail(pilot: Pilot[None], app: WgApp, state: JobState, job_id: str) -> None:
+    """Open ``job_id``'s detail from its state's tab, as a user would: once the tab
+    shows the job (a tab's rows arrive from a worker of their own: an Enter pressed
+    before them selects nothing), and return once the detail has loaded it (its keys
+    apply to the loaded job only)."""
+    await pilot.press(_TAB_KEYS[state])
+    rows = table(app, state)
+    await wait_for(pilot, lambda: job_id in rows.row_keys)
+    rows.move_cursor(row=rows.row_keys.index(job_id))
+    await pilot.press("enter")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None
+    )
+
+
+_TAB_KEYS = {JobState.SCHEDULED: "3", JobState.RUNNING: "5", JobState.COMPLETED: "7"}
 
 
 async def test_completed_and_cancelled_tabs(populated_local: Populated) -> None:
@@ -43,8 +63,7 @@ async def test_completed_and_cancelled_tabs(populated_local: Populated) -> None:
 async def test_the_detail_shows_the_whole_result(populated_local: Populated) -> None:
     app = populated_local.app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("7", "down", "down", "enter")
-        await settle(pilot)
+        await open_detail(pilot, app, JobState.COMPLETED, populated_local.fixture.completed[2])
         detail = app.screen
         assert isinstance(detail, JobDetailScreen)
         shown = detail.query_one("#detail-result", Static).content
@@ -109,9 +128,7 @@ async def test_cancel_from_the_job_detail(populated: Populated) -> None:
     scheduled = populated.fixture.scheduled[0]
     app = populated.app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3", "enter")
-        await settle(pilot)
-        assert isinstance(app.screen, JobDetailScreen)
+        await open_detail(pilot, app, JobState.SCHEDULED, scheduled)
         await pilot.press("c")
         await confirm(pilot, "y")
         await wait_for(pilot, lambda: "state           cancelled" in _facts(app))
@@ -149,8 +166,7 @@ async def test_read_only_cannot_cancel(populated_local: Populated) -> None:
         await pilot.press("c")
         await settle(pilot)
         assert app.screen is app.dashboard  # no dialog
-        await pilot.press("5", "enter")
-        await settle(pilot)
+        await open_detail(pilot, app, JobState.RUNNING, running)
         await pilot.press("c")
         await settle(pilot)
         assert isinstance(app.screen, JobDetailScreen)

@@ -415,7 +415,13 @@ class MemoryBackend(MemoryPeriodic):
                 (
                     job
                     for job in (self._jobs[job_id] for job_id in self._running.values())
-                    if (job.lease_until or 0.0) <= now or job.worker_id in silent
+                    if (job.lease_until or 0.0) <= now
+                    or (
+                        # a claim is a sign of life too; and the reaper's worker is alive
+                        job.worker_id in silent
+                        and job.worker_id != worker_id
+                        and (job.started_at or 0.0) < now - (silent_after or 0.0)
+                    )
                 ),
                 key=lambda job: job.lease_until or 0.0,
             )[:limit]

@@ -1250,9 +1250,9 @@ return #due
 -- silent_after in seconds or ''.
 -- Returns (job id, token, envelope, cancel requested 0|1) per attempt.
 -- Re-leases to the caller (the reaper), under new tokens (of the same queue), expired
--- attempts and, with silent_after, the attempts of registered workers not heard from
--- for that long (found by a pass over the attempts, made only when such a worker
--- exists); puts jobs stranded in the claiming list of a claimer that died between its
+-- attempts and, with silent_after, the attempts claimed that long ago by registered
+-- workers not heard from for that long, other than the caller (found by a pass over the
+-- attempts, made only when such a worker exists); puts jobs stranded in the claiming list of a claimer that died between its
 -- BLMOVE and its claim script back at the front of {ns}:jobs (their index entries still
 -- say queued); and drops workers that stopped heartbeating long ago.
 local now, t = now_seconds()
@@ -1265,7 +1265,8 @@ end
 local limit = tonumber(ARGV[1])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 if ARGV[5] ~= '' and #expired < limit then
-  local quiet = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[5]))
+  local claimed_before = now - tonumber(ARGV[5])
+  local quiet = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', claimed_before)
   if #quiet > 0 then
     local silent, taken = {}, {}
     for _, worker in ipairs(quiet) do
@@ -1280,7 +1281,11 @@ if ARGV[5] ~= '' and #expired < limit then
         break
       end
       local token = metas[i]
-      if not taken[token] and silent[cjson.decode(metas[i + 1])[2]] then
+      local record = cjson.decode(metas[i + 1])
+      -- A claim is a sign of life too (after a restart a pool claims before its
+      -- heartbeat is through), and the reaper's own worker is alive.
+      if not taken[token] and silent[record[2]] and record[2] ~= ARGV[3]
+          and (record[3] or 0) < claimed_before then
         expired[#expired + 1] = token
       end
     end

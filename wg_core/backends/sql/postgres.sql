@@ -664,11 +664,17 @@ ORDER BY retry_at, retry_at_us, id
 
 -- name: expired
 -- Running jobs whose lease ran out, and (with silent_us) those of registered workers not
--- heard from for that long; never an unregistered worker's before its lease ends.
+-- heard from for that long; never an unregistered worker's before its lease ends. A
+-- claim is a sign of life too: a job claimed within silent_us is not taken for its
+-- worker's silence (after a server restart a pool claims before its heartbeat's own
+-- connection is back), nor is one of the reaper's own worker (it is running).
 SELECT id, job_json, queue, cancel_requested FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (lease_until <= now()
-       OR (%(silent_us)s::bigint IS NOT NULL AND worker_id IN (
+       OR (%(silent_us)s::bigint IS NOT NULL
+           AND worker_id <> %(worker_id)s::text
+           AND claimed_at < now() - make_interval(secs => %(silent_us)s::bigint / 1000000.0)
+           AND worker_id IN (
            SELECT worker_id FROM "{ns}_workers"
            WHERE last_seen < now() - make_interval(secs => %(silent_us)s::bigint / 1000000.0))))
 ORDER BY lease_until

@@ -507,10 +507,15 @@ ORDER BY coalesce(retry_at_ms, retry_at * 1000), id
 -- name: expired
 -- Running jobs whose lease ran out, and (with :silent_us) those of registered workers
 -- not heard from for that long; never an unregistered worker's before its lease ends.
+-- A claim is a sign of life too: a job claimed within :silent_us is not taken for its
+-- worker's silence, nor is one of the reaper's own worker (it is running).
 SELECT id, job_json, queue, cancel_requested FROM "{ns}_jobs"
 WHERE lease_token IS NOT NULL
   AND (lease_until <= :now_ms
-       OR (:silent_us IS NOT NULL AND worker_id IN (
+       OR (:silent_us IS NOT NULL
+           AND worker_id <> :worker_id
+           AND claimed_at < :now_ms - :silent_us / 1000
+           AND worker_id IN (
            SELECT worker_id FROM "{ns}_workers"
            WHERE last_seen < :now_ms - :silent_us / 1000)))
 ORDER BY lease_until, id

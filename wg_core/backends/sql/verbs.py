@@ -489,7 +489,9 @@ class WorkVerbs(LimitVerbs):
 
         async def body(session: SqlSession) -> list[Attempt]:
             await session.execute("forget_workers", {"forget_us": forget_us})
-            rows = await session.fetch("expired", {"limit": limit, "silent_us": silent_us})
+            rows = await session.fetch(
+                "expired", {"limit": limit, "silent_us": silent_us, "worker_id": worker_id}
+            )
             if not rows:
                 return []
             return await self._lease(session, rows, batch, lease, worker_id)
