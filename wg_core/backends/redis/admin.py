@@ -25,7 +25,8 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.redis.keys import STATE_LETTER
-from wg_core.backends.redis.listing import RedisListing, queued_since, score_pairs
+from wg_core.backends.redis.listing import RedisListing, score_pairs
+from wg_core.backends.redis.records import queued_since
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["RedisAdmin"]
