@@ -186,3 +186,43 @@ async def test_a_failed_batch_leaves_the_connection_counted(raw: Raw, dialect: s
     finally:
         await backend.destroy()
         await backend.close()
+
+
+async def test_a_truncate_is_repaired_by_recount(dialect: str, backend: Backend, raw: Raw) -> None:
+    """MySQL's TRUNCATE fires no trigger: the counts go wrong until ``recount``, which
+    makes them the tables' count again (on PostgreSQL they were right all along)."""
+    ns = backend.namespace
+    await backend.enqueue([new_job() for _ in range(3)])
+    await backend.enqueue([new_job(delay=3600) for _ in range(2)])
+    raw.run(f"TRUNCATE {table(raw, ns, 'scheduled')}")
+    before = kept(await backend.counts())
+    assert before == ((3, 0, 2, 0, 0, 0, 0) if dialect == "mysql" else (3, 0, 0, 0, 0, 0, 0))
+    assert await backend.recount() is True
+    assert kept(await backend.counts()) == scanned(raw, ns) == (3, 0, 0, 0, 0, 0, 0)
+    # Counted again from there: the triggers still count every write.
+    await backend.enqueue([new_job(delay=3600)])
+    assert kept(await backend.counts()) == scanned(raw, ns) == (3, 0, 1, 0, 0, 0, 0)
+
+
+def skew(raw: Raw, ns: str, state: str, n: int) -> None:
+    """A counter row no write made (``n`` more ``state`` jobs in ``default``), as a
+    writer that bypassed the triggers would leave them wrong."""
+    columns, values = "queue, state, shard, n", "'default', %s, -7, %s"
+    if raw.dialect == "postgres":
+        columns, values = "queue, state, priority, shard, n", "'default', %s, 0, -7, %s"
+    raw.run(f"INSERT INTO {table(raw, ns, 'counts')} ({columns}) VALUES ({values})", (state, n))
+
+
+async def test_counts_that_cannot_be_right_are_recounted_when_read(
+    backend: Backend, raw: Raw
+) -> None:
+    """A negative count, or queued jobs counted while no queued row is left (the jobs
+    table emptied behind the triggers' back, as MySQL's TRUNCATE does): ``counts``
+    recounts before it answers."""
+    ns = backend.namespace
+    await backend.enqueue([new_job() for _ in range(4)])
+    skew(raw, ns, "dead", -2)
+    assert kept(await backend.counts()) == scanned(raw, ns) == (4, 0, 0, 0, 0, 0, 0)
+    raw.run(f"TRUNCATE {table(raw, ns, 'jobs')}")
+    skew(raw, ns, "jobs", 3)
+    assert kept(await backend.counts()) == scanned(raw, ns) == (0,) * 7

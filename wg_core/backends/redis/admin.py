@@ -45,6 +45,9 @@ class RedisAdmin(RedisListing):
         per_queue = await self._queue_counts(names)
         return _sum_counts(list(per_queue.values()))
 
+    async def recount(self) -> bool:
+        return False  # counts() reads the lengths of the structures that hold the jobs
+
     async def _queue_counts(self, names: Sequence[str]) -> dict[str, StateCounts]:
         k = self._keys
         keys: tuple[str, ...] = (k.running, k.running_counts, k.claimers)
