@@ -135,14 +135,25 @@ class SentinelSet:
         return True
 
     def _in_sync(self) -> bool:
-        infos = [ask(port, "INFO", "replication") for port in self.servers]
-        masters = [info for info in infos if info.get("role") == "master"]
-        replicas = [info for info in infos if info.get("role") == "slave"]
+        """One master, and its one replica linked and holding every write the master
+        had made when asked. A link that is up is not enough: a replica that has just
+        loaded a full sync gets nothing more until its first ``REPLCONF ACK`` (Redis 7
+        streams to it only then, up to a second later), while the master already
+        counts it as a good replica (``min-replicas-to-write`` lets writes through).
+        Promoted then, it is a master without any of them: the failover test's "stall"
+        (issue 23) was that, a new master holding none of the jobs."""
+        roles = {port: ask(port, "INFO", "replication") for port in self.servers}
+        masters = [port for port, info in roles.items() if info.get("role") == "master"]
+        replicas = [port for port, info in roles.items() if info.get("role") == "slave"]
+        if len(masters) != 1 or len(replicas) != 1:
+            return False
+        # The master's offset first: the replica must have applied at least that much.
+        written = ask(masters[0], "INFO", "replication")
+        applied = ask(replicas[0], "INFO", "replication")
         return (
-            len(masters) == 1
-            and masters[0].get("connected_slaves") == 1
-            and len(replicas) == 1
-            and replicas[0].get("master_link_status") == "up"
+            written.get("connected_slaves") == 1
+            and applied.get("master_link_status") == "up"
+            and int(applied.get("slave_repl_offset", -1)) >= int(written["master_repl_offset"])
         )
 
     def _knows_replica(self, port: int) -> bool:
