@@ -78,7 +78,7 @@ class SentinelSet:
         knows the master and its replica."""
         self.master.start()
         self.replica.start()
-        _wait(self._in_sync, "replication")
+        _wait(self.in_sync, "replication")
         for port in self.sentinel_ports:
             config = self.directory / "sentinels" / f"{port}.conf"
             config.write_text(
@@ -111,7 +111,7 @@ class SentinelSet:
         it acts as one; the new master's port. (The old master becomes its replica
         later, which nothing here waits for; a second failover waits for that first,
         about 10 s with Sentinel 7.0, and then requires a replica on that master too.)"""
-        _wait(self._in_sync, "a replica in sync")
+        _wait(self.in_sync, "a replica in sync")
         self._wait_ready()
         old = self.master_port()
         # The master refuses writes once its replica leaves (the promotion); the replica
@@ -134,7 +134,7 @@ class SentinelSet:
             raise
         return True
 
-    def _in_sync(self) -> bool:
+    def in_sync(self) -> bool:
         """One master, and its one replica linked and holding every write the master
         had made when asked. A link that is up is not enough: a replica that has just
         loaded a full sync gets nothing more until its first ``REPLCONF ACK`` (Redis 7
