@@ -14,6 +14,7 @@ import pytest
 from tests.backends import URLS, fresh_namespace, make_backend
 from tests.backends.test_sql_layout import Raw, opened
 from tests.helpers import new_job, wait_until
+from wg_core import backend_from_url
 from wg_core.backend import Backend, StateCounts
 from wg_core.errors import DuplicateJobError
 
@@ -226,3 +227,38 @@ async def test_counts_that_cannot_be_right_are_recounted_when_read(
     raw.run(f"TRUNCATE {table(raw, ns, 'jobs')}")
     skew(raw, ns, "jobs", 3)
     assert kept(await backend.counts()) == scanned(raw, ns) == (0,) * 7
+
+
+async def test_a_role_that_cannot_recount_still_reads_its_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The repair on read is best effort: on PostgreSQL a role that writes jobs but does
+    not own the tables cannot re-create the triggers; its ``counts`` answer (as kept),
+    and the log says whom to ask."""
+    raw = Raw("postgres", tmp_path)
+    namespace, role = fresh_namespace(), "wg" + fresh_namespace()
+    owner = await opened("postgres", namespace, tmp_path)
+    try:
+        raw.run(f"CREATE ROLE {role} LOGIN")
+        try:
+            raw.run(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+            )
+            await owner.enqueue([new_job()])
+            skew(raw, namespace, "dead", -1)
+            url = URLS["postgres"].replace("postgres@", f"{role}@", 1)
+            writer = backend_from_url(url, namespace)
+            await writer.open(create=False)
+            try:
+                assert kept(await writer.counts())[:5] == (1, 0, 0, 0, -1)
+            finally:
+                await writer.close()
+            assert "run `wg status --recount` as the owner" in caplog.text
+            assert kept(await owner.counts()) == (1, 0, 0, 0, 0, 0, 0)  # the owner repairs
+        finally:
+            raw.run(f"DROP OWNED BY {role}")
+            raw.run(f"DROP ROLE {role}")
+    finally:
+        await owner.destroy()
+        await owner.close()
+        raw.close()
