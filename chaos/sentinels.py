@@ -137,11 +137,12 @@ class SentinelSet:
     def in_sync(self) -> bool:
         """One master, and its one replica linked and holding every write the master
         had made when asked. A link that is up is not enough: a replica that has just
-        loaded a full sync gets nothing more until its first ``REPLCONF ACK`` (Redis 7
-        streams to it only then, up to a second later), while the master already
-        counts it as a good replica (``min-replicas-to-write`` lets writes through).
-        Promoted then, it is a master without any of them: the failover test's "stall"
-        (issue 23) was that, a new master holding none of the jobs."""
+        loaded a (diskless) full sync may not be streamed to yet (the master logs
+        "Waiting for REPLCONF ACK from slave to enable streaming"), while the master
+        already counts it as a good replica (``min-replicas-to-write`` lets writes
+        through). Promoted then, it is a master without any of them: the failover
+        test's "stall" (issue 23) was that, a replica still at offset 0 promoted 0.8 s
+        after its sync, a new master holding none of the jobs."""
         roles = {port: ask(port, "INFO", "replication") for port in self.servers}
         masters = [port for port, info in roles.items() if info.get("role") == "master"]
         replicas = [port for port, info in roles.items() if info.get("role") == "slave"]
