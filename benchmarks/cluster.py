@@ -29,8 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from chaos.clusters import RedisClusterSet, _ask, cluster_set
-from chaos.sentinels import DataServer, _free_ports
+from chaos.clusters import RedisClusterSet, cluster_set
+from chaos.redis_nodes import DataServer, ask, free_ports
 from wg_core import Client, WorkerPool
 from wg_core.urls import backend_from_url
 
@@ -44,10 +44,10 @@ def script_calls(ports: list[int], *, reset: bool = False) -> int:
     reset (and reset them)."""
     total = 0
     for port in ports:
-        stats = _ask(port, "INFO", "commandstats")
+        stats = ask(port, "INFO", "commandstats")
         total += sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
         if reset:
-            _ask(port, "CONFIG", "RESETSTAT")
+            ask(port, "CONFIG", "RESETSTAT")
     return total
 
 
@@ -123,7 +123,7 @@ async def main(n: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="wg-bench-cluster-") as d:
         (Path(d) / "single").mkdir()
         (Path(d) / "cluster").mkdir()
-        [port] = _free_ports(1)
+        [port] = free_ports(1)
         single = DataServer(executable, Path(d) / "single", (), port)
         single.start()
         try:

@@ -23,11 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import redis
-
-from chaos.sentinels import DataServer, _free_ports
+from chaos.redis_nodes import DataServer, ask, free_ports, wait_for
 from chaos.servers import ServerMissing
 
 __all__ = ["NODES", "RedisClusterSet", "cluster_set"]
@@ -36,23 +33,8 @@ NODES = 6
 _TIMEOUT = 30.0
 
 
-def _ask(port: int, *args: str) -> Any:
-    """One command's reply from the node on ``port``."""
-    with redis.Redis(port=port, socket_timeout=2.0, decode_responses=True) as client:
-        return client.execute_command(*args)
-
-
 def _wait(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + _TIMEOUT
-    while True:
-        try:
-            if condition():
-                return
-        except (OSError, redis.RedisError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the private Redis Cluster: {what} did not happen")
-        time.sleep(0.05)
+    wait_for(condition, f"the private Redis Cluster: {what}", timeout=_TIMEOUT)
 
 
 class RedisClusterSet:
@@ -67,7 +49,7 @@ class RedisClusterSet:
         self.directory = directory
         # The cluster bus gets a port of its own (by default it is the port + 10000,
         # which may be taken, or too high).
-        ports = _free_ports(2 * NODES)
+        ports = free_ports(2 * NODES)
         self.ports = ports[:NODES]
         self.nodes: dict[int, DataServer] = {}
         for port, bus in zip(self.ports, ports[NODES:], strict=True):
@@ -112,23 +94,23 @@ class RedisClusterSet:
             _wait(functools.partial(self._ok, port), f"node {port} ready")
 
     def _ok(self, port: int) -> bool:
-        text = _ask(port, "CLUSTER", "INFO")
+        text = ask(port, "CLUSTER", "INFO")
         info = dict(line.split(":", 1) for line in text.split() if ":" in line)
         if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != NODES:
             return False
-        replication = _ask(port, "INFO", "replication")
+        replication = ask(port, "INFO", "replication")
         if replication.get("role") == "slave":
             return bool(replication.get("master_link_status") == "up")
         return int(replication.get("connected_slaves", 0)) == 1
 
     def masters(self) -> list[int]:
         """The masters' ports, as each node reports its own role."""
-        return [p for p in self.ports if _ask(p, "INFO", "replication").get("role") == "master"]
+        return [p for p in self.ports if ask(p, "INFO", "replication").get("role") == "master"]
 
     def master_of(self, key: str) -> int:
         """The port of the master serving ``key``'s slot now."""
-        slot = int(_ask(self.ports[0], "CLUSTER", "KEYSLOT", key))
-        for start, end, master, *_ in _ask(self.ports[0], "CLUSTER", "SLOTS"):
+        slot = int(ask(self.ports[0], "CLUSTER", "KEYSLOT", key))
+        for start, end, master, *_ in ask(self.ports[0], "CLUSTER", "SLOTS"):
             if start <= slot <= end:
                 return int(master[1])
         raise RuntimeError(f"no master serves slot {slot}")
@@ -136,7 +118,7 @@ class RedisClusterSet:
     def replica_of(self, master: int) -> int:
         """The port of a replica of the master on ``master``."""
         for port in self.ports:
-            info = _ask(port, "INFO", "replication")
+            info = ask(port, "INFO", "replication")
             if info.get("role") == "slave" and int(info.get("master_port", 0)) == master:
                 return port
         raise RuntimeError(f"the master on port {master} has no replica")
@@ -149,10 +131,10 @@ class RedisClusterSet:
         for asks in range(1, 6):
             # A manual failover the replica cannot finish in time (5 s: a loaded machine)
             # is abandoned, and the master takes writes again: ask once more.
-            _ask(replica, "CLUSTER", "FAILOVER")
+            ask(replica, "CLUSTER", "FAILOVER")
             deadline = time.monotonic() + 8.0
             while time.monotonic() < deadline:
-                if _ask(replica, "INFO", "replication").get("role") == "master":
+                if ask(replica, "INFO", "replication").get("role") == "master":
                     self.asks.append(asks)
                     self.wait_ready()
                     return replica
@@ -166,7 +148,7 @@ class RedisClusterSet:
         self.wait_ready()
         replica = self.replica_of(master)
         self.nodes[master].kill()
-        _wait(lambda: _ask(replica, "INFO", "replication").get("role") == "master", "promotion")
+        _wait(lambda: ask(replica, "INFO", "replication").get("role") == "master", "promotion")
         self.nodes[master].start()
         self.wait_ready()
         return replica
@@ -175,13 +157,13 @@ class RedisClusterSet:
         """Require ``password`` on every node from now on (and use it between them).
         The set's own helpers (``wait_ready``, ``failover``…) cannot talk to it after."""
         for port in self.ports:
-            _ask(port, "CONFIG", "SET", "masterauth", password)
+            ask(port, "CONFIG", "SET", "masterauth", password)
         for port in self.ports:
-            _ask(port, "CONFIG", "SET", "requirepass", password)
+            ask(port, "CONFIG", "SET", "requirepass", password)
 
     def keys_per_master(self) -> dict[int, int]:
         """How many keys each master holds."""
-        return {port: int(_ask(port, "DBSIZE")) for port in self.masters()}
+        return {port: int(ask(port, "DBSIZE")) for port in self.masters()}
 
     def stop(self) -> None:
         """Stop every node (by pid) this set started."""

@@ -12,19 +12,15 @@ FAILOVER`` and waits until the sentinels name the new master and it takes writes
 from __future__ import annotations
 
 import functools
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import redis
 
+from chaos.redis_nodes import DataServer, ask, end, free_ports, wait_for
 from chaos.servers import ServerMissing
 
 __all__ = ["SERVICE", "DataServer", "SentinelSet", "sentinel_set"]
@@ -39,82 +35,8 @@ _SAFE_WRITES = (
 )  # fmt: skip
 
 
-def _ask(port: int, *args: str) -> Any:
-    """One command's reply from the server or sentinel on ``port``."""
-    with redis.Redis(port=port, socket_timeout=2.0, decode_responses=True) as client:
-        return client.execute_command(*args)
-
-
 def _wait(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + _TIMEOUT
-    while True:
-        try:
-            if condition():
-                return
-        except (OSError, redis.RedisError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the private sentinel set: {what} did not happen")
-        time.sleep(0.05)
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (held open until all are chosen, so that
-    none is picked twice)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
-
-
-class DataServer:
-    """One ``redis-server`` of the deployment (no persistence: replication is the point)."""
-
-    def __init__(self, executable: str, directory: Path, args: tuple[str, ...], port: int) -> None:
-        self.port = port
-        self._command = [
-            executable,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(directory),
-            "--save", "",
-            "--appendonly", "no",
-            *args,
-        ]  # fmt: skip
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start it and wait until it answers."""
-        self._process = subprocess.Popen(
-            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        _wait(lambda: _ask(self.port, "PING") is True, f"redis-server on port {self.port}")
-
-    def stop(self) -> None:
-        """Stop it by pid (SIGKILL if it does not stop in time)."""
-        process, self._process = self._process, None
-        if process is not None:
-            _end(process)
-
-    def kill(self) -> None:
-        """Crash it: SIGKILL by pid (``start`` runs it again on the same directory)."""
-        process, self._process = self._process, None
-        if process is not None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def _end(process: subprocess.Popen[bytes]) -> None:
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+    wait_for(condition, f"the private sentinel set: {what}", timeout=_TIMEOUT)
 
 
 class SentinelSet:
@@ -128,7 +50,7 @@ class SentinelSet:
         self.directory = directory
         for name in ("master", "replica", "sentinels"):
             (directory / name).mkdir(exist_ok=True)
-        master_port, replica_port, *self.sentinel_ports = _free_ports(5)
+        master_port, replica_port, *self.sentinel_ports = free_ports(5)
         self.master = DataServer(executable, directory / "master", _SAFE_WRITES, master_port)
         # The replica's promotion must not wait for the old master to be attached to it
         # again (Sentinel 7.0 leaves a demoted master alone for about 8 s): it takes
@@ -156,11 +78,12 @@ class SentinelSet:
         knows the master and its replica."""
         self.master.start()
         self.replica.start()
-        _wait(self._in_sync, "replication")
+        _wait(self.in_sync, "replication")
         for port in self.sentinel_ports:
             config = self.directory / "sentinels" / f"{port}.conf"
             config.write_text(
                 f"port {port}\nbind 127.0.0.1\ndir {self.directory / 'sentinels'}\n"
+                f"logfile {self.directory / 'sentinels' / f'{port}.log'}\n"
                 f"sentinel monitor {SERVICE} 127.0.0.1 {self.master.port} 2\n"
                 f"sentinel down-after-milliseconds {SERVICE} 1000\n"
                 f"sentinel failover-timeout {SERVICE} 4000\n"
@@ -180,7 +103,7 @@ class SentinelSet:
 
     def master_port(self) -> int:
         """The master's port as the first sentinel reports it."""
-        reply = _ask(self.sentinel_ports[0], "SENTINEL", "get-master-addr-by-name", SERVICE)
+        reply = ask(self.sentinel_ports[0], "SENTINEL", "get-master-addr-by-name", SERVICE)
         return int(reply[1])
 
     def failover(self) -> int:
@@ -188,42 +111,54 @@ class SentinelSet:
         it acts as one; the new master's port. (The old master becomes its replica
         later, which nothing here waits for; a second failover waits for that first,
         about 10 s with Sentinel 7.0, and then requires a replica on that master too.)"""
-        _wait(self._in_sync, "a replica in sync")
+        _wait(self.in_sync, "a replica in sync")
         self._wait_ready()
         old = self.master_port()
         # The master refuses writes once its replica leaves (the promotion); the replica
         # to be promoted takes writes at once, requiring no replica of its own.
         for port in self.servers:
             required = "1" if port == old else "0"
-            _ask(port, "CONFIG", "SET", "min-replicas-to-write", required)
+            ask(port, "CONFIG", "SET", "min-replicas-to-write", required)
         _wait(functools.partial(self._failover_accepted), "SENTINEL FAILOVER accepted")
         _wait(lambda: self.master_port() != old, "the switch to the new master")
         new = self.master_port()
-        _wait(lambda: _ask(new, "INFO", "replication").get("role") == "master", "promotion")
+        _wait(lambda: ask(new, "INFO", "replication").get("role") == "master", "promotion")
         return new
 
     def _failover_accepted(self) -> bool:
         try:
-            _ask(self.sentinel_ports[0], "SENTINEL", "FAILOVER", SERVICE)
+            ask(self.sentinel_ports[0], "SENTINEL", "FAILOVER", SERVICE)
         except redis.ResponseError as exc:
             if str(exc).startswith(("INPROG", "NOGOODSLAVE")):
                 return False  # the last one is still being completed
             raise
         return True
 
-    def _in_sync(self) -> bool:
-        infos = [_ask(port, "INFO", "replication") for port in self.servers]
-        masters = [info for info in infos if info.get("role") == "master"]
-        replicas = [info for info in infos if info.get("role") == "slave"]
+    def in_sync(self) -> bool:
+        """One master, and its one replica linked and holding every write the master
+        had made when asked. A link that is up is not enough: a replica that has just
+        loaded a (diskless) full sync may not be streamed to yet (the master logs
+        "Waiting for REPLCONF ACK from slave to enable streaming"), while the master
+        already counts it as a good replica (``min-replicas-to-write`` lets writes
+        through). Promoted then, it is a master without any of them: the failover
+        test's "stall" (issue 23) was that, a replica still at offset 0 promoted 0.8 s
+        after its sync, a new master holding none of the jobs."""
+        roles = {port: ask(port, "INFO", "replication") for port in self.servers}
+        masters = [port for port, info in roles.items() if info.get("role") == "master"]
+        replicas = [port for port, info in roles.items() if info.get("role") == "slave"]
+        if len(masters) != 1 or len(replicas) != 1:
+            return False
+        # The master's offset first: the replica must have applied at least that much.
+        written = ask(masters[0], "INFO", "replication")
+        applied = ask(replicas[0], "INFO", "replication")
         return (
-            len(masters) == 1
-            and masters[0].get("connected_slaves") == 1
-            and len(replicas) == 1
-            and replicas[0].get("master_link_status") == "up"
+            written.get("connected_slaves") == 1
+            and applied.get("master_link_status") == "up"
+            and int(applied.get("slave_repl_offset", -1)) >= int(written["master_repl_offset"])
         )
 
     def _knows_replica(self, port: int) -> bool:
-        replicas = _ask(port, "SENTINEL", "REPLICAS", SERVICE)
+        replicas = ask(port, "SENTINEL", "REPLICAS", SERVICE)
         return (
             len(replicas) == 1
             and replicas[0].get("flags") == "slave"
@@ -234,7 +169,7 @@ class SentinelSet:
         """Stop every process (by pid) this set started."""
         sentinels, self._sentinels = self._sentinels, []
         for process in sentinels:
-            _end(process)
+            end(process)
         self.replica.stop()
         self.master.stop()
 

@@ -364,6 +364,13 @@ class Backend(Protocol):
         """Processed/failed totals, of one queue or of the whole namespace."""
         ...
 
+    async def recount(self) -> bool:
+        """Count the stored jobs again and replace the kept state counts with that count
+        (a backend that keeps counts beside the jobs: what a writer that bypassed them
+        made wrong, e.g. a ``TRUNCATE`` on MySQL). Safe while workers run. Returns
+        ``False`` where ``counts`` counts the jobs themselves (nothing to repair)."""
+        ...
+
     async def queues(self) -> list[QueueInfo]:
         """Every queue that holds a job in any state, is paused, or has counted a
         processed or failed job; by name. The queue ``default`` is always listed."""

@@ -181,6 +181,7 @@ class BlockingClient:
     layout_version = _blocking(Client.layout_version)
     counts = _blocking(Client.counts)
     counters = _blocking(Client.counters)
+    recount = _blocking(Client.recount)
     queues = _blocking(Client.queues)
     list_jobs = _blocking(Client.list_jobs)
     get_job = _blocking(Client.get_job)

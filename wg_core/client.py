@@ -401,6 +401,13 @@ class Client(Administration):
         namespace or of one ``queue``."""
         return await (await self._ready()).counts(queue=queue)
 
+    async def recount(self) -> bool:
+        """Count the stored jobs again and replace the state counts kept beside them
+        (PostgreSQL and MySQL/MariaDB keep them with triggers; a writer that bypasses
+        those, such as MySQL's ``TRUNCATE``, leaves them wrong). ``False`` where the
+        backend counts the jobs on every ``counts`` (nothing to repair)."""
+        return await (await self._ready()).recount()
+
     async def counters(self, *, queue: str | None = None) -> Counters:
         """Processed and failed totals (sample twice for throughput), of the whole
         namespace or of one ``queue``."""

@@ -331,6 +331,10 @@ class CheckedBackend:
         """Processed/failed totals (of one queue)."""
         return await self._inner.counters(queue=_queue(queue))
 
+    async def recount(self) -> bool:
+        """Recount the kept state counts."""
+        return await self._inner.recount()
+
     async def queues(self) -> list[QueueInfo]:
         """The namespace's queues."""
         return await self._inner.queues()

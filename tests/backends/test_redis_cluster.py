@@ -11,19 +11,17 @@ The whole conformance suite runs on a cluster with ``WG_TEST_CLUSTER=1`` (the ba
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
 
 from chaos.clusters import RedisClusterSet, cluster_set
-from chaos.servers import ServerMissing
 from tests.backends import fresh_namespace, use_cluster
+from tests.backends.redis_deployments import JOBS, answered, deployed, drain_across_failover
 from tests.conformance.conftest import twin  # noqa: F401  (the imported tests use it)
 from tests.conformance.test_cancel import (  # noqa: F401  (run here on a cluster too)
     test_cancel_a_queued_job,
@@ -63,29 +61,20 @@ from tests.conformance.test_unique import (  # noqa: F401
     test_retry_keeps_the_key_and_complete_frees_it,
 )
 from tests.servers import free_port
-from wg_core import Client, WorkerPool, backend_from_url
-from wg_core.backend import Backend, StateCounts
+from wg_core import Client, backend_from_url
+from wg_core.backend import Backend
 from wg_core.errors import BackendConfigError, BackendUnavailableError, ConfigError
 
 pytestmark = pytest.mark.slow
-
-T = TypeVar("T")
-
-
-@contextlib.contextmanager
-def deployed(directory: Path) -> Iterator[RedisClusterSet]:
-    """A started cluster (skipped where redis-server is not installed)."""
-    try:
-        with cluster_set(directory) as started:
-            yield started
-    except ServerMissing as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSet]:
     """One cluster for the module's tests (none of them fails over)."""
-    with deployed(tmp_path_factory.mktemp("cluster")) as started, use_cluster(started.url()):
+    with (
+        deployed(cluster_set, tmp_path_factory.mktemp("cluster")) as started,
+        use_cluster(started.url()),
+    ):
         yield started
 
 
@@ -152,7 +141,7 @@ async def test_an_unreachable_cluster_is_a_transient_error() -> None:
 async def test_a_password_reaches_every_node_and_a_wrong_one_is_refused(
     tmp_path: Path,
 ) -> None:
-    with deployed(tmp_path) as own:
+    with deployed(cluster_set, tmp_path) as own:
         own.protect("s3cret-pw")
         namespace = fresh_namespace()
         protected = backend_from_url(own.url().replace("//", "//:s3cret-pw@"), namespace)
@@ -224,38 +213,6 @@ async def test_a_namespaces_queues_spread_over_the_masters_with_a_slot_per_queue
         await backend.close()
 
 
-JOBS = 120
-WORKERS = 4
-FAST = {
-    "workers": WORKERS,
-    "fetch_timeout": 0.5,
-    "reaper_interval": 0.1,
-    "heartbeat_interval": 0.5,
-    # A failover silences heartbeats for a moment: not long enough to count the pool as
-    # dead and take its jobs.
-    "silent_after": 5.0,
-    # Longer than the pool's backoff through the failover, so that a finished job
-    # waiting for its acknowledgement is not reaped and run again meanwhile.
-    "lease": 6.0,
-    "shutdown_timeout": 5.0,
-    "retry_jitter": 0.0,
-    # Claim only for free slots: what a pool holds is what it runs, which bounds what a
-    # failover can make run twice.
-    "prefetch": 0,
-}
-
-
-async def answered(call: Callable[[], Awaitable[T]]) -> T:
-    """``call()``'s result once the cluster answers (the test's own calls see the
-    failover too)."""
-    for _ in range(100):
-        try:
-            return await call()
-        except BackendUnavailableError:
-            await asyncio.sleep(0.1)
-    return await call()
-
-
 @pytest.mark.skipif(
     not os.environ.get("WG_TEST_FAILOVER"),
     reason="a real CLUSTER FAILOVER mid-drain (starts a cluster of its own): set "
@@ -265,67 +222,24 @@ async def answered(call: Callable[[], Awaitable[T]]) -> T:
 async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path, slots: str) -> None:
     """With a slot per queue the jobs are spread over three queues, and the master that
     fails over is the one of the first queue's slot (other queues' masters go on)."""
-    queues = ["default"] if not slots else ["fo1", "fo2", "fo3"]
-    with deployed(tmp_path) as own:
+    queues = ("default",) if not slots else ("fo1", "fo2", "fo3")
+    with deployed(cluster_set, tmp_path) as own:
         url = own.url() + slots
         namespace = fresh_namespace()
         slot_of = f"{{{namespace}}}:jobs" if not slots else f"{{{namespace}:fo1}}:ids"
         client = await Client.connect(url, namespace)
-        runs: collections.Counter[int] = collections.Counter()
 
-        async def fresh_counts() -> StateCounts:
-            reader = backend_from_url(url, namespace)
-            await reader.open(create=False)
-            try:
-                return await reader.counts()
-            finally:
-                await reader.close()
-
-        half, failed_over = asyncio.Event(), asyncio.Event()
-
-        async def handler(job: dict[str, Any]) -> None:
-            runs[job["n"]] += 1
-            if len(runs) >= JOBS // 3:
-                half.set()
-                # The jobs in flight wait out the failover, so that it always falls in
-                # the middle of the drain (their acknowledgements reach the new master).
-                await asyncio.wait_for(failed_over.wait(), timeout=60)
-            await asyncio.sleep(0.02)
+        async def fail_over() -> None:
+            before = own.master_of(slot_of)
+            after = await asyncio.to_thread(own.failover, before)
+            assert own.master_of(slot_of) == after != before
 
         try:
-            for index, queue in enumerate(queues):
-                share = [{"n": n} for n in range(JOBS) if n % len(queues) == index]
-                await client.enqueue_many(share, job_name="work", queue=queue)
-            pool = WorkerPool(handler, url=url, namespace=namespace, queues=queues, **FAST)
-            await pool.start()
-            try:
-                await asyncio.wait_for(half.wait(), timeout=30)
-                before = own.master_of(slot_of)
-                after = await asyncio.to_thread(own.failover, before)
-                failed_over.set()
-                assert own.master_of(slot_of) == after != before
-                assert len(runs) < JOBS  # the drain was cut in the middle
-                deadline = asyncio.get_running_loop().time() + 30
-                left = None
-                while len(runs) < JOBS or (left := await answered(fresh_counts)).total:
-                    assert asyncio.get_running_loop().time() < deadline, (
-                        f"the drain stalled: {len(runs)} of {JOBS} ran, {left}"
-                    )
-                    await asyncio.sleep(0.1)
-            finally:
-                pool.shutdown()
-                await asyncio.wait_for(pool.wait_closed(), timeout=30)
-            counts = await answered(fresh_counts)
-            assert sorted(runs) == list(range(JOBS)), "lost jobs"
-            assert counts.total == 0
+            await drain_across_failover(client, url, fail_over, queues=queues)
             # The client opened before the failover reads the new master too (its
             # MULTI reads go to the slot's master, found again after the move).
             assert (await answered(client.counts)).total == 0
             assert (await answered(client.counters)).processed == JOBS
-            duplicates = sum(count - 1 for count in runs.values())
-            print(f"cluster failover mid-drain: {duplicates} duplicate(s)")
-            # At most every slot's job and every slot's unwritten acknowledgement.
-            assert duplicates <= 2 * WORKERS
         finally:
             await answered(client.backend.destroy)
             await client.close()

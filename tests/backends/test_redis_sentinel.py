@@ -1,6 +1,6 @@
 """Redis through Sentinel (issue 23): the ``redis+sentinel://`` URL, a part of the
 conformance suite on a private deployment (1 master, 1 replica, 3 sentinels:
-tests/sentinels.py), and a worker pool that follows a ``SENTINEL FAILOVER`` in the
+chaos/sentinels.py), and a worker pool that follows a ``SENTINEL FAILOVER`` in the
 middle of a drain: nothing lost, duplicates no more than the jobs in flight.
 
 The harness is chaos/sentinels.py; the larger scenario, with repeated failovers and
@@ -10,18 +10,17 @@ several pools, is ``python -m chaos failover`` (docs/reliability.md).
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
+import redis
 
+from chaos.redis_nodes import ask, wait_for
 from chaos.sentinels import SentinelSet, sentinel_set
-from chaos.servers import ServerMissing
 from tests.backends import fresh_namespace
+from tests.backends.redis_deployments import answered, deployed, drain_across_failover
 from tests.conformance.test_contract import (  # noqa: F401  (run here on Sentinel too)
     test_bury_keeps_the_job_with_its_error,
     test_claim_is_fifo_and_returns_the_stored_text,
@@ -39,29 +38,17 @@ from tests.conformance.test_import import (  # noqa: F401
     test_every_state_lands_where_it_lists,
 )
 from tests.servers import free_port
-from wg_core import Client, WorkerPool, backend_from_url
-from wg_core.backend import Backend, StateCounts
+from wg_core import Client, backend_from_url
+from wg_core.backend import Backend
 from wg_core.errors import BackendUnavailableError, ConfigError
 
 pytestmark = pytest.mark.slow
-
-T = TypeVar("T")
-
-
-@contextlib.contextmanager
-def deployed(directory: Path) -> Iterator[SentinelSet]:
-    """A started deployment (skipped where redis-server is not installed)."""
-    try:
-        with sentinel_set(directory) as started:
-            yield started
-    except ServerMissing as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
     """One deployment for the module's conformance tests (none of them fails over)."""
-    with deployed(tmp_path_factory.mktemp("sentinel")) as started:
+    with deployed(sentinel_set, tmp_path_factory.mktemp("sentinel")) as started:
         yield started
 
 
@@ -105,7 +92,6 @@ def test_passwords_never_reach_a_message() -> None:
 
 
 async def test_unreachable_sentinels_are_a_transient_error() -> None:
-    from wg_core.errors import BackendUnavailableError
 
     backend = backend_from_url(f"redis+sentinel://127.0.0.1:{free_port()}/svc", "ns")
     with pytest.raises(BackendUnavailableError):
@@ -113,98 +99,47 @@ async def test_unreachable_sentinels_are_a_transient_error() -> None:
     await backend.close()
 
 
-JOBS = 120
-WORKERS = 4
-FAST = {
-    "workers": WORKERS,
-    "fetch_timeout": 0.5,
-    "reaper_interval": 0.1,
-    "heartbeat_interval": 0.5,
-    # A failover silences heartbeats for about a second: not long enough to count the
-    # pool as dead and take its jobs (the default is 3 heartbeats).
-    "silent_after": 5.0,
-    # Longer than the pool's backoff through the failover (acknowledgements retried up
-    # to 5 s apart), so that a finished job waiting for its acknowledgement is not
-    # reaped and run again meanwhile.
-    "lease": 6.0,
-    "shutdown_timeout": 5.0,
-    "retry_jitter": 0.0,
-    # Claim only for free slots: the jobs a pool holds are the ones it runs (and their
-    # acknowledgements, batched), which bounds what a failover can make run twice.
-    "prefetch": 0,
-}
+def test_a_failover_right_after_a_full_sync_keeps_every_write(tmp_path: Path) -> None:
+    """The harness promotes a replica only once it holds every write the master made
+    (``in_sync``), not as soon as its link is up: in the drain test's rare "stall"
+    (issue 23) a replica linked a moment before had applied none of the stream, and
+    the promoted master held none of the jobs. A restarted replica, its link up, and
+    the master's writes: a failover then keeps them all. (Here the replica got the
+    stream at once in 10 runs on the old harness too: the window of the stalled runs,
+    a deployment failed over within a second of its start, could not be opened at
+    will; the looped drain test is the evidence, docs/reliability.md.)"""
+    with deployed(sentinel_set, tmp_path) as own:
+        own.replica.stop()
+        own.replica.start()  # no cached master: a full sync
 
+        def linked() -> bool:
+            return bool(ask(own.replica.port, "INFO", "replication")["master_link_status"] == "up")
 
-async def answered(call: Callable[[], Awaitable[T]]) -> T:
-    """``call()``'s result once the server answers (the test's own calls see the
-    failover too)."""
-    for _ in range(100):
-        try:
-            return await call()
-        except BackendUnavailableError:
-            await asyncio.sleep(0.1)
-    return await call()
+        wait_for(linked, "the replica's full sync", timeout=20)
+        with redis.Redis(port=own.master.port) as master:
+            master.mset({f"k{n}": n for n in range(100)})
+        wait_for(own.in_sync, "the replica catching up", timeout=20)
+        assert ask(own.replica.port, "DBSIZE") == 100
+        assert own.failover() == own.replica.port
+        assert ask(own.replica.port, "DBSIZE") == 100
 
 
 @pytest.mark.skipif(
     not os.environ.get("WG_TEST_FAILOVER"),
-    reason="a real Sentinel failover mid-drain: set WG_TEST_FAILOVER=1 (or run "
-    "`python -m chaos failover`); out of the default run because the new master refuses "
-    "writes (min-replicas-to-write 1) until the demoted one has re-synced, which on a "
-    "loaded machine took longer than the test waits (docs/reliability.md)",
+    reason="a real Sentinel failover mid-drain (a deployment of its own, 5-15 s): set "
+    "WG_TEST_FAILOVER=1 (or run `python -m chaos failover`), as for the Cluster's",
 )
 async def test_a_pool_follows_a_failover_mid_drain(tmp_path: Path) -> None:
-    with deployed(tmp_path) as own:
-        namespace = fresh_namespace()
-        client = await Client.connect(own.url(), namespace)
-        runs: collections.Counter[int] = collections.Counter()
+    with deployed(sentinel_set, tmp_path) as own:
+        client = await Client.connect(own.url(), fresh_namespace())
 
-        async def fresh_counts() -> StateCounts:
-            # A new connection asks the sentinels: one opened before the failover may
-            # still read the old master until Sentinel demotes it (about 10 s).
-            reader = backend_from_url(own.url(), namespace)
-            await reader.open(create=False)
-            try:
-                return await reader.counts()
-            finally:
-                await reader.close()
-
-        half = asyncio.Event()
-
-        async def handler(job: dict[str, Any]) -> None:
-            runs[job["n"]] += 1
-            if len(runs) >= JOBS // 3:
-                half.set()
-            await asyncio.sleep(0.02)
+        async def fail_over() -> None:
+            before = own.master_port()
+            after = await asyncio.to_thread(own.failover)
+            assert after != before
 
         try:
-            await client.enqueue_many([{"n": n} for n in range(JOBS)], job_name="work")
-            pool = WorkerPool(handler, url=own.url(), namespace=namespace, **FAST)
-            await pool.start()
-            try:
-                await asyncio.wait_for(half.wait(), timeout=30)
-                before = own.master_port()
-                after = await asyncio.to_thread(own.failover)
-                assert after != before
-                # The drain was cut in the middle: jobs remain for the new master.
-                assert len(runs) < JOBS
-                deadline = asyncio.get_running_loop().time() + 30
-                left = None
-                while len(runs) < JOBS or (left := await answered(fresh_counts)).total:
-                    assert asyncio.get_running_loop().time() < deadline, (
-                        f"the drain stalled: {len(runs)} of {JOBS} ran, {left}"
-                    )
-                    await asyncio.sleep(0.1)
-            finally:
-                pool.shutdown()
-                await asyncio.wait_for(pool.wait_closed(), timeout=30)
-            counts = await answered(fresh_counts)
-            assert sorted(runs) == list(range(JOBS)), "lost jobs"
-            assert counts.total == 0
-            duplicates = sum(count - 1 for count in runs.values())
-            print(f"sentinel failover mid-drain: {duplicates} duplicate(s)")
-            # At most every slot's job and every slot's unwritten acknowledgement.
-            assert duplicates <= 2 * WORKERS
+            await drain_across_failover(client, own.url(), fail_over)
         finally:
             await answered(client.backend.destroy)
             await client.close()

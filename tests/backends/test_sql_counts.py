@@ -14,6 +14,7 @@ import pytest
 from tests.backends import URLS, fresh_namespace, make_backend
 from tests.backends.test_sql_layout import Raw, opened
 from tests.helpers import new_job, wait_until
+from wg_core import backend_from_url
 from wg_core.backend import Backend, StateCounts
 from wg_core.errors import DuplicateJobError
 
@@ -186,3 +187,78 @@ async def test_a_failed_batch_leaves_the_connection_counted(raw: Raw, dialect: s
     finally:
         await backend.destroy()
         await backend.close()
+
+
+async def test_a_truncate_is_repaired_by_recount(dialect: str, backend: Backend, raw: Raw) -> None:
+    """MySQL's TRUNCATE fires no trigger: the counts go wrong until ``recount``, which
+    makes them the tables' count again (on PostgreSQL they were right all along)."""
+    ns = backend.namespace
+    await backend.enqueue([new_job() for _ in range(3)])
+    await backend.enqueue([new_job(delay=3600) for _ in range(2)])
+    raw.run(f"TRUNCATE {table(raw, ns, 'scheduled')}")
+    before = kept(await backend.counts())
+    assert before == ((3, 0, 2, 0, 0, 0, 0) if dialect == "mysql" else (3, 0, 0, 0, 0, 0, 0))
+    assert await backend.recount() is True
+    assert kept(await backend.counts()) == scanned(raw, ns) == (3, 0, 0, 0, 0, 0, 0)
+    # Counted again from there: the triggers still count every write.
+    await backend.enqueue([new_job(delay=3600)])
+    assert kept(await backend.counts()) == scanned(raw, ns) == (3, 0, 1, 0, 0, 0, 0)
+
+
+def skew(raw: Raw, ns: str, state: str, n: int) -> None:
+    """A counter row no write made (``n`` more ``state`` jobs in ``default``), as a
+    writer that bypassed the triggers would leave them wrong."""
+    columns, values = "queue, state, shard, n", "'default', %s, -7, %s"
+    if raw.dialect == "postgres":
+        columns, values = "queue, state, priority, shard, n", "'default', %s, 0, -7, %s"
+    raw.run(f"INSERT INTO {table(raw, ns, 'counts')} ({columns}) VALUES ({values})", (state, n))
+
+
+async def test_counts_that_cannot_be_right_are_recounted_when_read(
+    backend: Backend, raw: Raw
+) -> None:
+    """A negative count, or queued jobs counted while no queued row is left (the jobs
+    table emptied behind the triggers' back, as MySQL's TRUNCATE does): ``counts``
+    recounts before it answers."""
+    ns = backend.namespace
+    await backend.enqueue([new_job() for _ in range(4)])
+    skew(raw, ns, "dead", -2)
+    assert kept(await backend.counts()) == scanned(raw, ns) == (4, 0, 0, 0, 0, 0, 0)
+    raw.run(f"TRUNCATE {table(raw, ns, 'jobs')}")
+    skew(raw, ns, "jobs", 3)
+    assert kept(await backend.counts()) == scanned(raw, ns) == (0,) * 7
+
+
+async def test_a_role_that_cannot_recount_still_reads_its_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The repair on read is best effort: on PostgreSQL a role that writes jobs but does
+    not own the tables cannot re-create the triggers; its ``counts`` answer (as kept),
+    and the log says whom to ask."""
+    raw = Raw("postgres", tmp_path)
+    namespace, role = fresh_namespace(), "wg" + fresh_namespace()
+    owner = await opened("postgres", namespace, tmp_path)
+    try:
+        raw.run(f"CREATE ROLE {role} LOGIN")
+        try:
+            raw.run(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+            )
+            await owner.enqueue([new_job()])
+            skew(raw, namespace, "dead", -1)
+            url = URLS["postgres"].replace("postgres@", f"{role}@", 1)
+            writer = backend_from_url(url, namespace)
+            await writer.open(create=False)
+            try:
+                assert kept(await writer.counts())[:5] == (1, 0, 0, 0, -1)
+            finally:
+                await writer.close()
+            assert "run `wg status --recount` as the owner" in caplog.text
+            assert kept(await owner.counts()) == (1, 0, 0, 0, 0, 0, 0)  # the owner repairs
+        finally:
+            raw.run(f"DROP OWNED BY {role}")
+            raw.run(f"DROP ROLE {role}")
+    finally:
+        await owner.destroy()
+        await owner.close()
+        raw.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,10 +14,11 @@ from typer.testing import CliRunner, Result
 
 import wg_cli.commands.upgrade
 import wg_core.client
-from tests.backends import fresh_namespace
+from tests.backends import ALL_BACKENDS, backend_url, fresh_namespace, unreachable
 from wg_cli.main import app
 from wg_core import Backend, Client, Envelope, MemoryBackend
 from wg_core.backend import Attempt, Completion
+from wg_core.errors import BackendUnavailableError
 
 T = TypeVar("T")
 
@@ -158,6 +159,12 @@ def wgq(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
     """
     if request.param == "sqlite":
         return request.getfixturevalue("wg")
+    return _shared_memory(monkeypatch)
+
+
+def _shared_memory(monkeypatch: pytest.MonkeyPatch) -> Wg:
+    """``wg`` on ``memory:`` with one ``MemoryBackend`` behind every connection of the
+    namespace (see ``wgq``)."""
     namespace = fresh_namespace()
     shared = MemoryBackend(namespace)
     real = wg_core.client.backend_from_url
@@ -174,3 +181,43 @@ def wgq(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
         return await Client.connect("memory:", namespace)
 
     return Wg("memory:", namespace, connect, CliRunner())
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def wga(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Wg]:
+    """``wg`` on a fresh namespace of every backend (``tests.backends.ALL_BACKENDS``): for
+    what a backend stores that only the CLI shows. The server backends' namespaces are
+    destroyed afterwards; an unreachable server skips (fails under ``CI=true``)."""
+    name: str = request.param
+    if name == "memory":
+        yield _shared_memory(monkeypatch)
+        return
+    if name == "sqlite":
+        yield request.getfixturevalue("wg")
+        return
+    namespace = fresh_namespace()
+    url = backend_url(name, tmp_path)
+
+    async def connect() -> Client:
+        return await Client.connect(url, namespace)
+
+    async def create() -> None:
+        await (await connect()).close()
+
+    async def destroy() -> None:
+        client = await connect()
+        try:
+            await client.backend.destroy()
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(create())
+    except BackendUnavailableError as exc:
+        unreachable(name, exc)
+    try:
+        yield Wg(url, namespace, connect, CliRunner())
+    finally:
+        asyncio.run(destroy())

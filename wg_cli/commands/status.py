@@ -28,6 +28,7 @@ from wg_cli.output import (
     emit,
     emit_line,
     queue_document,
+    stderr_console,
     stdout_console,
 )
 from wg_cli.session import run
@@ -147,6 +148,15 @@ def status(
         int | None,
         typer.Option("--count", min=1, help="With --watch: stop after this many refreshes."),
     ] = None,
+    recount: Annotated[
+        bool,
+        typer.Option(
+            "--recount",
+            help="First count the stored jobs again and repair the kept state counts "
+            "(PostgreSQL, MySQL/MariaDB: after a TRUNCATE or another writer that "
+            "bypassed the counting triggers).",
+        ),
+    ] = False,
     url: UrlOpt = None,
     namespace: NamespaceOpt = None,
     output: OutputOpt = None,
@@ -161,7 +171,15 @@ def status(
     if interval is not None and interval <= 0:
         raise CliError("invalid --watch: the interval must be positive", ExitCode.USAGE)
 
+    async def repair(client: Client) -> None:
+        if await client.recount():
+            stderr_console().print("recounted the stored jobs: the state counts are exact")
+        else:
+            stderr_console().print("nothing to recount: this backend counts the jobs each time")
+
     async def once(client: Client) -> None:
+        if recount:
+            await repair(client)
         snapshot = await take_snapshot(client)
         if settings.output is OutputFormat.JSON:
             emit(snapshot.to_json(settings))
@@ -173,6 +191,8 @@ def status(
     async def watching(client: Client) -> None:
         assert interval is not None
         refreshes = 0
+        if recount:
+            await repair(client)
         if settings.machine:
             while count is None or refreshes < count:
                 if refreshes:

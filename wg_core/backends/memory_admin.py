@@ -210,6 +210,9 @@ class MemoryAdmin:
         with self._lock:
             return count_states(of_queue(self._jobs.values(), queue))
 
+    async def recount(self) -> bool:
+        return False  # counts() counts the jobs themselves
+
     async def counters(self, *, queue: str | None = None) -> Counters:
         with self._lock:
             if queue is None:

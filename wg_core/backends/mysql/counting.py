@@ -7,6 +7,7 @@ from contextlib import suppress
 
 from wg_core.backends.sql.counting import FOLDED, CountVerbs
 from wg_core.backends.sql.session import Row, SqlSession
+from wg_core.errors import BackendConfigError
 
 __all__ = ["MySqlCountVerbs"]
 
@@ -19,7 +20,17 @@ class MySqlCountVerbs(CountVerbs):
         TABLES`` (which waits for every transaction writing those tables and keeps the
         rest out): a write committed before the lock is in the count, one after it
         fires the triggers, so no job is missed or counted twice."""
-        await session.script("schema_counts")
+        try:
+            await session.script("schema_counts")
+        except Exception as exc:
+            if _denied_triggers(exc):
+                raise BackendConfigError(_NO_TRIGGER_PRIVILEGE.format(exc=exc)) from exc
+            raise
+        await self._count_rows(session)
+
+    async def _count_rows(self, session: SqlSession) -> None:
+        """``count_rows`` (``LOCK TABLES``, then the count), and ``count_unlock``
+        whatever happens."""
         try:
             await session.script("count_rows")
         finally:
@@ -43,6 +54,20 @@ class MySqlCountVerbs(CountVerbs):
             return len(rows)
 
         return await self._run(body)
+
+
+_NO_TRIGGER_PRIVILEGE = (
+    "creating the namespace needs the TRIGGER privilege once (its state counts are kept "
+    "by triggers, docs/mysql.md): GRANT TRIGGER to this user, or create the namespace "
+    "with a user that has it (`wg init`); workers and producers then need no TRIGGER "
+    "privilege ({exc})"
+)
+
+
+def _denied_triggers(exc: BaseException) -> bool:
+    """Whether ``exc`` is MySQL's refusal to create a trigger (error 1142 on TRIGGER)."""
+    args = exc.args
+    return len(args) >= 2 and args[0] == 1142 and "TRIGGER" in str(args[1])
 
 
 def _sums(rows: list[Row]) -> dict[tuple[str, str], int]:

@@ -25,7 +25,8 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.redis.keys import STATE_LETTER
-from wg_core.backends.redis.listing import RedisListing, queued_since, score_pairs
+from wg_core.backends.redis.listing import RedisListing, score_pairs
+from wg_core.backends.redis.records import queued_since
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["RedisAdmin"]
@@ -43,6 +44,9 @@ class RedisAdmin(RedisListing):
         names = [queue] if queue is not None else await self.queue_names()
         per_queue = await self._queue_counts(names)
         return _sum_counts(list(per_queue.values()))
+
+    async def recount(self) -> bool:
+        return False  # counts() reads the lengths of the structures that hold the jobs
 
     async def _queue_counts(self, names: Sequence[str]) -> dict[str, StateCounts]:
         k = self._keys

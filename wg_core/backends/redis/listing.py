@@ -25,7 +25,9 @@ from wg_core.backends.redis.records import (
     attempt_extras,
     attempt_meta,
     attempt_priority,
+    entered_at,
     finished_job,
+    queued_since,
 )
 from wg_core.backends.redis.transport import Transport
 from wg_core.envelope import peek_envelope
@@ -34,7 +36,6 @@ from wg_core.queues import DEFAULT_QUEUE
 __all__ = [
     "RedisListing",
     "job_id_of",
-    "queued_since",
     "score_pairs",
     "score_priority",
 ]
@@ -264,8 +265,12 @@ class RedisListing:
             else:
                 raws = await client.execute_command("LRANGE", key, -stop - 1, -start - 1)
                 raws.reverse()
+            since = queued_since if state is JobState.QUEUED else _unknown_time
             jobs = [
-                StoredJob(job_id=job_id_of(raw), state=state, raw=raw, queue=queue) for raw in raws
+                StoredJob(
+                    job_id=job_id_of(raw), state=state, raw=raw, queue=queue, updated_at=since(raw)
+                )
+                for raw in raws
             ]
             if state is JobState.DEAD and jobs:
                 died = await client.execute_command(
@@ -292,6 +297,7 @@ class RedisListing:
                     queue=queue,
                     priority=score_priority(score),
                     due_at=score + score_priority(score) * _PRIO_UNIT,
+                    updated_at=queued_since(raw),
                 )
                 for raw, score in score_pairs(scored)
             ]
@@ -367,7 +373,7 @@ class RedisListing:
             state=state,
             raw=raw,
             due_at=float(score) if score else None,
-            updated_at=float(meta) if state is JobState.DEAD and meta else None,
+            updated_at=entered_at(state, raw, meta),
             queue=queue,
             priority=priority,
         )
@@ -484,9 +490,5 @@ def score_pairs(reply: list[Any]) -> list[tuple[str, float]]:
     return [(member, float(score)) for member, score in zip(reply[::2], reply[1::2], strict=True)]
 
 
-def queued_since(raw: str) -> float | None:
-    """When a queued job entered the queue, as far as its envelope tells: its
-    scheduled time if it had one, else its creation time."""
-    peek = peek_envelope(raw)
-    times = [when for when in (peek.created_at, peek.scheduled_at) if when is not None]
-    return max(times) if times else None
+def _unknown_time(raw: str) -> None:
+    return None

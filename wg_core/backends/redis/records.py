@@ -10,14 +10,17 @@ import json
 from typing import Any
 
 from wg_core.backend import ImportedJob, JobState, Progress, StoredJob
+from wg_core.envelope import peek_envelope
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = [
     "attempt_extras",
     "attempt_meta",
     "attempt_priority",
+    "entered_at",
     "finished_job",
     "finished_record",
+    "queued_since",
 ]
 
 
@@ -138,3 +141,19 @@ def _progress(value: Any) -> Progress | None:
         message=None if message is None else str(message),
         updated_at=_seconds(value.get("updated_at")),
     )
+
+
+def entered_at(state: JobState, raw: str, meta: str) -> float | None:
+    """When a job read by ``get_job`` entered ``state``, as far as Redis keeps it: a
+    dead job's time of death (``meta``), a queued job's ``queued_since``."""
+    if state is JobState.DEAD:
+        return float(meta) if meta else None
+    return queued_since(raw) if state is JobState.QUEUED else None
+
+
+def queued_since(raw: str) -> float | None:
+    """When a queued job entered the queue, as far as its envelope tells: its
+    scheduled time if it had one, else its creation time."""
+    peek = peek_envelope(raw)
+    times = [when for when in (peek.created_at, peek.scheduled_at) if when is not None]
+    return max(times) if times else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
@@ -20,11 +21,15 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.common import error_matches
+from wg_core.backends.sql.counting import CountVerbs
 from wg_core.backends.sql.limiting import with_limit_keys
 from wg_core.backends.sql.schema import STATE_TABLES
-from wg_core.backends.sql.session import Row, SqlSession, UnitRunner
+from wg_core.backends.sql.session import Row, SqlSession
 from wg_core.envelope import peek_envelope
+from wg_core.errors import BackendError
 from wg_core.queues import DEFAULT_QUEUE
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["AdminVerbs", "id_pattern", "like_pattern"]
 
@@ -70,21 +75,46 @@ def _counter_totals(rows: Sequence[Row]) -> dict[str, dict[str, int]]:
     return totals
 
 
+def _impossible(row: Row) -> bool:
+    """Whether a ``counts`` row cannot be right: a count below 0, or jobs counted queued
+    while no queued row holds a time (the oldest of them)."""
+    queued, running, scheduled, retry, dead, oldest = row[:6]
+    if min(int(n) for n in (queued, running, scheduled, retry, dead, *row[6:])) < 0:
+        return True
+    return int(queued) > 0 and oldest is None
+
+
 def id_pattern(job_id: str) -> str:
     """A LIKE pattern finding ``job_id`` in a compact envelope (confirmed by peeking)."""
     return f'%"id":"{_escape_like(job_id)}"%'
 
 
-class AdminVerbs(UnitRunner):
+class AdminVerbs(CountVerbs):
     """Admin verbs written over ``_run``; ``SqlBackend`` provides it."""
 
     async def counts(self, *, queue: str | None = None) -> StateCounts:
-        """Jobs per state, of one queue or of all."""
+        """Jobs per state, of one queue or of all. Kept counts that cannot be right (a
+        negative one, or queued jobs without a queued row) are recounted first: a
+        writer bypassed the triggers (MySQL's ``TRUNCATE``)."""
 
         async def body(session: SqlSession) -> list[Row]:
             return await session.fetch("counts", {"queue": queue})
 
         [row] = await self._run(body, read=True)
+        if self.KEEPS_COUNTS and _impossible(row):
+            _log.warning(
+                "the kept state counts were wrong (%s): recounting the jobs; a writer "
+                "bypassed the counting triggers (a TRUNCATE on MySQL?)",
+                ", ".join(map(str, row[:5])),
+            )
+            try:
+                await self.recount()
+            except BackendError as exc:
+                # Best effort: a role that may read but not lock or re-create the
+                # triggers (PostgreSQL's needs the tables' owner) still gets its counts.
+                _log.warning("recounting failed (%s): run `wg status --recount` as the owner", exc)
+            else:
+                [row] = await self._run(body, read=True)
         queued, running, scheduled, retry, dead, oldest, completed, cancelled = row
         return StateCounts(
             queued=int(queued),

@@ -26,7 +26,6 @@ from wg_core.backend import (
     StoredJob,
 )
 from wg_core.backends.sql.admin import AdminVerbs, id_pattern
-from wg_core.backends.sql.counting import CountVerbs
 from wg_core.backends.sql.schema import STATE_TABLES
 from wg_core.backends.sql.session import Row, SqlSession, micros
 from wg_core.backends.sql.signals import Signal
@@ -47,7 +46,7 @@ CANCEL_PASSES: Final = 3
 two tables while it looks (promoted, requeued) may be missed by one pass."""
 
 
-class FinishVerbs(WorkVerbs, AdminVerbs, CountVerbs):
+class FinishVerbs(WorkVerbs, AdminVerbs):
     """Results, cancellation, progress, retention and waiting, written over ``_run``
     and the other verbs."""
 
