@@ -89,8 +89,9 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
             "max_connections": max_connections,
         }
         self._given_url = url
-        url, url_hash_tag = split_hash_tag(url)
-        url, per_queue = split_slots(url)
+        untagged, url_hash_tag = split_hash_tag(url)
+        tag_refused = untagged != url and not url_hash_tag
+        url, per_queue = split_slots(untagged)
         if per_queue and slot is None:
             raise ConfigError("slots=queue is RedisQueueSlots': open it with backend_from_url")
         self._slot = slot
@@ -107,7 +108,7 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         # server too: the same keys as on a cluster.
         self._hash_tag = hash_tag or url_hash_tag or slot is not None
         if self._transport.clustered:
-            if url != self._given_url and not url_hash_tag:
+            if tag_refused:
                 raise ConfigError(
                     "hash_tag=false cannot be used with Redis Cluster: a namespace's keys "
                     "must share one slot there"
