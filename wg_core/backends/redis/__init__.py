@@ -52,9 +52,10 @@ warns about it.
 
 The package, by noun: ``keys`` (the namespace's and the queues' keys, the hash tag),
 ``scripts`` (loading scripts.lua's named blocks), ``transport`` (connections, the
-script lane, bounds, retries and error translation), ``claiming`` (blocking claims),
-``layout`` (layout versions and the upgrade), ``backend`` (the class and its working
-verbs), ``history`` (finished jobs: cancel, progress, prune, waits), ``signals`` (the
+script lane, bounds, retries), ``driver_errors`` (redis-py's errors translated),
+``claiming`` (blocking claims), ``layout`` (layout versions and the upgrade),
+``backend`` (the class and its working verbs), ``upkeep`` (heartbeat, promote,
+reclaim), ``history`` (finished jobs: cancel, progress, prune, waits), ``signals`` (the
 pub/sub listener behind the waits), ``records`` (the attempt and finished-job records,
 read back), ``listing`` (listings and look-ups), ``admin``
 (the other admin verbs), ``slots``, ``slot_reads`` and ``slot_ticks`` (a slot per queue).
