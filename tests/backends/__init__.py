@@ -61,6 +61,12 @@ _MODULES = {
 }
 
 
+def ids_per_queue(name: str) -> bool:
+    """Whether backend ``name`` keeps job ids unique within a queue only (Redis with a
+    slot per queue: docs/redis.md)."""
+    return name == "redis-slots" or (name == "redis-cluster" and not _CLUSTER_ONE_SLOT)
+
+
 def fresh_namespace() -> str:
     """A namespace no other test uses."""
     return "t" + uuid.uuid4().hex[:12]
