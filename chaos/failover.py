@@ -216,7 +216,7 @@ def add_parser(commands: Any) -> None:
             parser.add_argument(
                 "--crash",
                 action="store_true",
-                help="SIGKILL the namespace's master instead (an automatic failover): "
+                help="SIGKILL the master instead (an automatic failover): "
                 "measures what asynchronous replication loses",
             )
             parser.add_argument(
