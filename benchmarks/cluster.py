@@ -6,8 +6,9 @@ figures show the cluster's overhead, not its scale (every node shares the same c
 
 * **Drain**: N no-op jobs spread evenly over 3 queues, one pool serving all three
   (16 workers), first claim to last completion, on four systems: the single server and
-  the cluster, each with the namespace in one slot and with a slot per queue
-  (``?slots=queue``, ``RedisQueueSlots``). The systems rotate (each one first in turn),
+  the cluster, each with the namespace in one slot (``?slots=namespace``, the single
+  server's default) and with a slot per queue (``?slots=queue``, ``RedisQueueSlots``,
+  the cluster's default). The systems rotate (each one first in turn),
   ``ROUNDS`` times each; medians of the rate, of this process's CPU per job and of the
   script calls per job the servers counted, and the ratios to the single server.
 * **Keys per master**: after enqueueing 100 jobs in each of 10 queues of one namespace
@@ -98,7 +99,7 @@ async def drain(url: str, n: int, ports: list[int]) -> tuple[float, float, float
 async def keys_per_master(cluster: RedisClusterSet) -> None:
     """Print the keys each master holds after filling 10 queues, then 10 namespaces."""
     url = cluster.url()
-    for layout, suffix in (("one slot", ""), ("a slot per queue", "?slots=queue")):
+    for layout, suffix in (("one slot", "?slots=namespace"), ("a slot per queue", "?slots=queue")):
         one = Client(backend_from_url(url + suffix, "kqueues"))
         await one.open()
         for q in range(10):
@@ -106,7 +107,7 @@ async def keys_per_master(cluster: RedisClusterSet) -> None:
         print(f"10 queues of one namespace, {layout}, keys per master:", cluster.keys_per_master())
         await one.backend.destroy()
         await one.close()
-    clients = [Client(backend_from_url(url, f"kns{n}")) for n in range(10)]
+    clients = [Client(backend_from_url(url + "?slots=namespace", f"kns{n}")) for n in range(10)]
     for client in clients:
         await client.open()
         await client.enqueue_many([{"n": i} for i in range(100)], job_name="x")
@@ -132,7 +133,7 @@ async def main(n: int, rounds: int) -> None:
                 urls = {
                     "single": single_url,
                     "single, slot per queue": single_url + "?slots=queue",
-                    "cluster": cluster.url(),
+                    "cluster": cluster.url() + "?slots=namespace",
                     "cluster, slot per queue": cluster.url() + "?slots=queue",
                 }
                 ports = {k: [port] if k.startswith("single") else cluster.ports for k in urls}

@@ -1,7 +1,8 @@
 """Redis Sentinel and Redis Cluster failovers in the middle of a drain (issue 23).
 
 ``python -m chaos failover [--jobs 5000] [--failovers 3] [--pools 3] [--workers 8]``
-``python -m chaos cluster-failover [same options] [--crash]``
+``python -m chaos cluster-failover [same options] [--crash] [--slots queue|namespace]
+[--queues 3]``
 
 A private deployment (chaos/sentinels.py: 1 master, 1 replica, 3 sentinels; the master
 runs with ``min-replicas-to-write 1``), ``--jobs`` jobs enqueued through the sentinels,
@@ -12,7 +13,9 @@ without a restart. ``cluster-failover`` does the same on a private Redis Cluster
 ``CLUSTER FAILOVER`` on a replica of the master that holds the namespace's slot; with
 ``--crash``, a SIGKILL of that master instead (the cluster fails over by itself after
 ``cluster-node-timeout``; the killed node restarts as a replica): what a crash loses to
-asynchronous replication shows as ``lost``.
+asynchronous replication shows as ``lost``. The cluster's namespace has a slot per
+queue (the cluster URL's default; ``--slots namespace``: one slot), its jobs spread over
+``--queues`` queues, and each failover takes the master of the next queue's slot.
 
 It reports the longest pause between two job runs (what a failover costs the drain).
 Pass: 0 lost (every job ran and none is left stored), nothing stuck, and duplicates no
@@ -57,6 +60,13 @@ _SETTINGS: dict[str, Any] = {
 }
 
 
+def _queues(args: argparse.Namespace) -> list[str]:
+    """The queues the jobs spread over: ``default`` alone but on a cluster."""
+    if getattr(args, "queues", 1) <= 1:
+        return ["default"]
+    return [f"q{n}" for n in range(args.queues)]
+
+
 async def _counts(url: str, namespace: str) -> StateCounts:
     """The counts through a new connection (one opened before a failover may read the
     old master until Sentinel demotes it), once the master answers."""
@@ -76,6 +86,7 @@ async def _drain(
     url: str, namespace: str, fail_over: Callable[[], object], args: argparse.Namespace
 ) -> dict[str, Any]:
     client = await Client.connect(url, namespace)
+    queues = _queues(args)
     runs: collections.Counter[int] = collections.Counter()
     rng = random.Random(args.seed)
     progressed = asyncio.Event()
@@ -100,10 +111,19 @@ async def _drain(
         return len(runs) >= count
 
     for first in range(0, args.jobs, 1000):
-        numbers = range(first, min(args.jobs, first + 1000))
-        await client.enqueue_many([{"n": n} for n in numbers], job_name="work")
+        for index, queue in enumerate(queues):
+            numbers = range(first, min(args.jobs, first + 1000))
+            share = [{"n": n} for n in numbers if n % len(queues) == index]
+            await client.enqueue_many(share, job_name="work", queue=queue)
     pools = [
-        WorkerPool(handler, url=url, namespace=namespace, workers=args.workers, **_SETTINGS)
+        WorkerPool(
+            handler,
+            url=url,
+            namespace=namespace,
+            workers=args.workers,
+            queues=queues,
+            **_SETTINGS,
+        )
         for _ in range(args.pools)
     ]
     started = time.monotonic()
@@ -128,6 +148,7 @@ async def _drain(
     await client.close()
     return {
         "jobs": args.jobs,
+        "queues": len(queues),
         "failovers": args.failovers,
         "lost": args.jobs - len(runs),
         "stuck": counts.total,
@@ -144,14 +165,26 @@ async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="wg-failover-") as directory:
         if args.command == "cluster-failover":
             with cluster_set(Path(directory)) as cluster:
+                queues = _queues(args)
+                done = [0]
 
                 def fail_over() -> int:
-                    master = cluster.master_of(f"{{{namespace}}}:jobs")
+                    # Each failover takes the master of the next queue's slot.
+                    queue = queues[done[0] % len(queues)]
+                    done[0] += 1
+                    tag = (
+                        namespace
+                        if args.slots == "namespace" or queue == "default"
+                        else (f"{namespace}:{queue}")
+                    )
+                    master = cluster.master_of(f"{{{tag}}}:ids")
                     if args.crash:
                         return cluster.crash(master)
                     return cluster.failover(master)
 
-                result = await _drain(cluster.url(), namespace, fail_over, args)
+                url = cluster.url() + f"?slots={args.slots}"
+                result = await _drain(url, namespace, fail_over, args)
+                result["slots"] = args.slots
                 if not args.crash:
                     result["failover_asks"] = "+".join(map(str, cluster.asks))
         else:
@@ -183,6 +216,13 @@ def add_parser(commands: Any) -> None:
             parser.add_argument(
                 "--crash",
                 action="store_true",
-                help="SIGKILL the namespace's master instead (an automatic failover): "
+                help="SIGKILL the master instead (an automatic failover): "
                 "measures what asynchronous replication loses",
             )
+            parser.add_argument(
+                "--slots",
+                choices=["queue", "namespace"],
+                default="queue",
+                help="the namespace's layout: a slot per queue (the cluster default) or one",
+            )
+            parser.add_argument("--queues", type=int, default=3, help="queues the jobs spread over")

@@ -96,6 +96,9 @@ class BackendMachine(ModelPeriodic, ModelAdmin, ModelImports, ModelClaims, RuleB
 
     make_backend: Callable[[str, Callable[[], float]], Backend]
     steps_clock: bool
+    ids_per_queue: bool = False
+    """The backend keeps job ids unique within a queue only (Redis with a slot per
+    queue, docs/redis.md): an id stored in one queue is new to another."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -444,13 +447,19 @@ class BackendMachine(ModelPeriodic, ModelAdmin, ModelImports, ModelClaims, RuleB
 
 
 def machine_for(
-    make_backend: Callable[[str, Callable[[], float]], Backend], name: str, *, steps_clock: bool
+    make_backend: Callable[[str, Callable[[], float]], Backend],
+    name: str,
+    *,
+    steps_clock: bool,
+    ids_per_queue: bool = False,
 ) -> type[BackendMachine]:
     """A ``BackendMachine`` subclass whose runs use backends from ``make_backend``
     (namespace, clock). ``steps_clock``: the backend uses that clock, so time passes
-    by stepping it; otherwise (a server's clock) by sleeping."""
+    by stepping it; otherwise (a server's clock) by sleeping. ``ids_per_queue``: the
+    backend's job ids are unique within a queue only."""
     attributes: dict[str, Any] = {
         "make_backend": staticmethod(make_backend),
         "steps_clock": steps_clock,
+        "ids_per_queue": ids_per_queue,
     }
     return type(f"{name.capitalize()}Machine", (BackendMachine,), attributes)

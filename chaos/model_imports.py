@@ -68,6 +68,7 @@ class ModelImports(ModelChecks):
     """The import rule of ``BackendMachine`` (which holds this state)."""
 
     seq: Iterator[int]
+    ids_per_queue: bool
 
     @rule(
         data=st.data(),
@@ -90,7 +91,9 @@ class ModelImports(ModelChecks):
         batch = [job for job, _ in fresh]
         if stored and again:
             for job_id in data.draw(st.lists(st.sampled_from(stored), max_size=again, unique=True)):
-                skipped = imported(job_id, JobState.QUEUED.value, "default", 0, None)
+                # Where ids are unique per queue, a stored id is skipped in its own queue.
+                queue = self.jobs[job_id].queue if self.ids_per_queue else "default"
+                skipped = imported(job_id, JobState.QUEUED.value, queue, 0, None)
                 batch.insert(data.draw(st.integers(0, len(batch))), skipped)
         count = self._run(self.backend.import_jobs(batch))
         assert count == len(fresh), f"import_jobs stored {count} of {len(fresh)} new jobs"

@@ -122,7 +122,10 @@ def root(
             "--url",
             "-u",
             envvar="WG_URL",
-            help="Backend URL: redis://, postgresql://, mysql://, sqlite:PATH.",
+            help=(
+                "Backend URL: redis://, redis+sentinel://, redis+cluster:// (a slot per "
+                "queue; ?slots=namespace for one), postgresql://, mysql://, sqlite:PATH."
+            ),
             rich_help_panel="Connection and output",
         ),
     ] = DEFAULT_URL,

@@ -5,7 +5,7 @@
 ``redis+sentinel://``,
 ``rediss+sentinel://``       ``RedisBackend`` through Sentinel (``wg[redis]``)
 ``redis+cluster://``,
-``rediss+cluster://``        ``RedisBackend`` on Redis Cluster (``wg[redis]``)
+``rediss+cluster://``        ``RedisQueueSlots`` on Redis Cluster (``wg[redis]``)
 ``postgres://``,
 ``postgresql://``            ``PostgresBackend`` (``wg[postgres]``)
 ``mysql://``                 ``MySqlBackend``    (``wg[mysql]``)
@@ -16,7 +16,9 @@
 ==========================  ==================================
 
 Any Redis URL with ``slots=queue`` (or the option ``slot_per_queue=True``) gives
-``RedisQueueSlots`` instead: a slot per queue (``wg_core/backends/redis/slots.py``).
+``RedisQueueSlots``: a slot per queue (``wg_core/backends/redis/slots.py``), the default
+of a cluster URL; ``slots=namespace`` (or ``slot_per_queue=False``) gives
+``RedisBackend``, one slot. A namespace keeps the layout it was created with.
 """
 
 from __future__ import annotations

@@ -3,10 +3,12 @@
 Server URLs come from ``WG_TEST_REDIS_URL``, ``WG_TEST_POSTGRES_URL`` and
 ``WG_TEST_MYSQL_URL`` (defaults: the local servers of this project's machines).
 ``WG_TEST_SLOTS=1`` adds the backend ``redis-slots`` (``RedisQueueSlots``: a slot per
-queue, on the single server) and runs ``redis-cluster`` with a slot per queue too.
+queue, on the single server).
 ``WG_TEST_CLUSTER`` adds the backend ``redis-cluster`` (off by default: it starts six
 servers): ``1`` for a private 6-node Redis Cluster started once per test process
-(chaos/clusters.py, stopped by pid at exit), or a ``redis+cluster://`` URL. A
+(chaos/clusters.py, stopped by pid at exit), or a ``redis+cluster://`` URL. It runs the
+cluster URL's default, a slot per queue (``RedisQueueSlots``);
+``WG_TEST_CLUSTER_SLOTS=namespace`` runs it with one slot (``RedisBackend``). A
 backend whose server is unreachable is skipped with the reason on a laptop, and fails
 the run when ``CI=true``. A backend whose module does not exist yet is skipped.
 """
@@ -30,6 +32,8 @@ from wg_core.errors import BackendUnavailableError
 
 _CLUSTER = os.environ.get("WG_TEST_CLUSTER", "")
 _SLOTS = os.environ.get("WG_TEST_SLOTS", "") not in ("", "0")
+# The cluster's layout: its URL's default (a slot per queue) or ``namespace`` (one slot).
+_CLUSTER_ONE_SLOT = os.environ.get("WG_TEST_CLUSTER_SLOTS", "queue") == "namespace"
 
 ALL_BACKENDS: tuple[str, ...] = ("memory", "sqlite", "redis", "postgres", "mysql")
 if _SLOTS:
@@ -50,11 +54,17 @@ _MODULES = {
     "redis-slots": ("wg_core.backends.redis", "RedisQueueSlots"),
     "redis-cluster": (
         "wg_core.backends.redis",
-        "RedisQueueSlots" if _SLOTS else "RedisBackend",
+        "RedisBackend" if _CLUSTER_ONE_SLOT else "RedisQueueSlots",
     ),
     "postgres": ("wg_core.backends.postgres", "PostgresBackend"),
     "mysql": ("wg_core.backends.mysql", "MySqlBackend"),
 }
+
+
+def ids_per_queue(name: str) -> bool:
+    """Whether backend ``name`` keeps job ids unique within a queue only (Redis with a
+    slot per queue: docs/redis.md)."""
+    return name == "redis-slots" or (name == "redis-cluster" and not _CLUSTER_ONE_SLOT)
 
 
 def fresh_namespace() -> str:
@@ -97,7 +107,8 @@ def cluster_url() -> str:
 def backend_url(name: str, tmp_path: Path) -> str:
     """The URL a test process (e.g. a worker subprocess) uses for backend ``name``."""
     if name == "redis-cluster":
-        return cluster_url() + ("?slots=queue" if _SLOTS else "")
+        # No slots option by default: what the cluster URL gives a new namespace.
+        return cluster_url() + ("?slots=namespace" if _CLUSTER_ONE_SLOT else "")
     if name == "redis-slots":
         return URLS["redis"] + "?slots=queue"
     if name == "sqlite":

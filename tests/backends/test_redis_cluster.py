@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from chaos.clusters import RedisClusterSet, cluster_set
 from tests.backends import fresh_namespace, use_cluster
@@ -63,6 +64,7 @@ from tests.conformance.test_unique import (  # noqa: F401
 from tests.servers import free_port
 from wg_core import Client, backend_from_url
 from wg_core.backend import Backend
+from wg_core.backends.redis import RedisBackend, RedisQueueSlots
 from wg_core.errors import BackendConfigError, BackendUnavailableError, ConfigError
 
 pytestmark = pytest.mark.slow
@@ -86,7 +88,7 @@ def backend_name() -> str:
 
 @pytest.fixture
 async def backend(deployment: RedisClusterSet) -> AsyncIterator[Backend]:
-    """A RedisBackend on the cluster."""
+    """The cluster URL's backend (a slot per queue, the default for a new namespace)."""
     opened = backend_from_url(deployment.url(), fresh_namespace())
     await opened.open()
     try:
@@ -115,11 +117,24 @@ def test_bad_urls_are_refused_before_connecting(url: str, message: str) -> None:
         backend_from_url(url, "ns")
 
 
-def test_a_cluster_keeps_each_namespace_in_one_slot() -> None:
-    backend: Any = backend_from_url("redis+cluster://h1:1,h2:2/?hash_tag=true", "ns")
+def test_a_cluster_url_gives_a_slot_per_queue_unless_it_says_one_slot() -> None:
+    assert isinstance(backend_from_url("redis+cluster://h1:1,h2:2", "ns"), RedisQueueSlots)
+    assert isinstance(backend_from_url("redis+cluster://h1:1?slots=namespace", "ns"), RedisBackend)
+    assert isinstance(
+        backend_from_url("redis+cluster://h1:1", "ns", slot_per_queue=False), RedisBackend
+    )
+    # On a single server one slot stays the default; slots=queue opts in.
+    assert isinstance(backend_from_url("redis://h1:1/0", "ns"), RedisBackend)
+    assert isinstance(backend_from_url("redis://h1:1/0?slots=queue", "ns"), RedisQueueSlots)
+
+
+def test_a_one_slot_cluster_namespace_keeps_each_key_in_its_slot() -> None:
+    url = "redis+cluster://h1:1,h2:2/?hash_tag=true&slots=namespace"
+    backend: Any = backend_from_url(url, "ns")
     assert backend.keys[0] == "{ns}:jobs"
     assert all(key.startswith("{ns}:") for key in backend.keys)
-    assert backend_from_url("rediss+cluster://h1:1/0", "ns").keys[0] == "{ns}:jobs"
+    one_slot = backend_from_url("rediss+cluster://h1:1/0?slots=namespace", "ns")
+    assert one_slot.keys[0] == "{ns}:jobs"  # type: ignore[attr-defined]
 
 
 def test_passwords_never_reach_a_message() -> None:
@@ -213,20 +228,66 @@ async def test_a_namespaces_queues_spread_over_the_masters_with_a_slot_per_queue
         await backend.close()
 
 
+async def test_a_new_cluster_namespace_gets_a_slot_per_queue_and_an_old_one_keeps_one_slot(
+    deployment: RedisClusterSet,
+) -> None:
+    """The cluster URL's default (a slot per queue) is for new namespaces only: one
+    created with one slot (by the wg before this default, whose cluster URL gave
+    ``RedisBackend``) is served with one slot, every key in ``{ns}``."""
+    new, old = fresh_namespace(), fresh_namespace()
+    created = backend_from_url(deployment.url(), new)
+    await created.open()
+    earlier = RedisBackend(deployment.url(), old)  # as the cluster URL gave before
+    await earlier.open()
+    try:
+        await Client(created).enqueue({"n": 1}, job_name="x", queue="reports")
+        with redis.Redis(port=deployment.master_of(f"{{{new}}}:meta")) as node:
+            assert node.hget(f"{{{new}}}:meta", "slots") == b"queue"
+        master = deployment.master_of(f"{{{new}}}:queue_slots")
+        with redis.Redis(port=master, decode_responses=True) as node:
+            assert node.smembers(f"{{{new}}}:queue_slots") == {"reports"}
+        await Client(earlier).enqueue_many([{"n": 1}, {"n": 2}], job_name="x", queue="reports")
+        await Client(earlier).enqueue({"n": 3}, job_name="x")
+        reopened = backend_from_url(deployment.url(), old)
+        assert isinstance(reopened, RedisQueueSlots)
+        await reopened.open()
+        try:
+            await Client(reopened).enqueue({"n": 4}, job_name="x", queue="reports")
+            attempts = await reopened.claim(
+                limit=10, lease=30.0, worker_id="w", queues=["reports", "default"]
+            )
+            assert [attempt.queue for attempt in attempts] == ["reports"] * 3 + ["default"]
+            assert await reopened.complete(attempts) == 4
+            # Nothing was written outside the namespace's one slot.
+            slot = key_slot(f"{{{old}}}:jobs".encode())
+            for port in deployment.masters():
+                with redis.Redis(port=port, decode_responses=True) as node:
+                    for key in node.scan_iter(match=f"*{old}*"):
+                        assert key_slot(key.encode()) == slot, key
+        finally:
+            await reopened.close()
+        assert (await earlier.counters()).processed == 4
+    finally:
+        for backend in (created, earlier):
+            await backend.destroy()
+            await backend.close()
+
+
 @pytest.mark.skipif(
     not os.environ.get("WG_TEST_FAILOVER"),
     reason="a real CLUSTER FAILOVER mid-drain (starts a cluster of its own): set "
     "WG_TEST_FAILOVER=1 (or run `python -m chaos cluster-failover`)",
 )
-@pytest.mark.parametrize("slots", ["", "?slots=queue"], ids=["one-slot", "slot-per-queue"])
+@pytest.mark.parametrize("slots", ["?slots=namespace", ""], ids=["one-slot", "slot-per-queue"])
 async def test_a_pool_follows_a_cluster_failover_mid_drain(tmp_path: Path, slots: str) -> None:
-    """With a slot per queue the jobs are spread over three queues, and the master that
-    fails over is the one of the first queue's slot (other queues' masters go on)."""
-    queues = ("default",) if not slots else ("fo1", "fo2", "fo3")
+    """With a slot per queue (the cluster's default) the jobs are spread over three
+    queues, and the master that fails over is the one of the first queue's slot (other
+    queues' masters go on)."""
+    queues = ("default",) if slots else ("fo1", "fo2", "fo3")
     with deployed(cluster_set, tmp_path) as own:
         url = own.url() + slots
         namespace = fresh_namespace()
-        slot_of = f"{{{namespace}}}:jobs" if not slots else f"{{{namespace}:fo1}}:ids"
+        slot_of = f"{{{namespace}}}:jobs" if slots else f"{{{namespace}:fo1}}:ids"
         client = await Client.connect(url, namespace)
 
         async def fail_over() -> None:

@@ -290,7 +290,7 @@ async def test_a_claimed_tick_stores_its_job_through_a_moment_its_slot_is_unreac
         return await store(jobs, **options)
 
     monkeypatch.setattr(reports, "enqueue", flaky_enqueue)
-    monkeypatch.setattr("wg_core.backends.redis.slot_reads.STORE_TICK_RETRIES", (0.0, 0.0, 0.0))
+    monkeypatch.setattr("wg_core.backends.redis.slot_ticks.STORE_TICK_RETRIES", (0.0, 0.0, 0.0))
     job = new_job(job_id="tick1", queue="reports")
     assert await slots.fire_periodic("digest", tick=now, job=job, now=now, next_run=None)
     assert failures == []
@@ -320,3 +320,119 @@ async def test_a_writers_open_upgrades_every_queues_slot(
         assert (await reader.counts(queue="reports")).queued == 1
     finally:
         await reader.close()
+
+
+def _digest(now: float) -> PeriodicEntry:
+    return PeriodicEntry(
+        name="digest",
+        schedule="every 60s",
+        job_name="job",
+        template='{"options":null,"payload":{}}',
+        baseline=now - 60,
+        next_run=now,
+        queue="reports",
+    )
+
+
+class _Crash(Exception):
+    """A pool dying between claiming a tick and storing its job."""
+
+
+async def test_a_tick_whose_pool_died_before_storing_its_job_is_finished_by_a_later_fire(
+    slots: RedisQueueSlots, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = 1_800_000_000.0
+    await slots.register_periodic([_digest(now)], now=now)
+    reports = await slots._writer("reports")
+
+    async def crash(jobs: Any, **options: Any) -> list[str]:
+        raise _Crash
+
+    monkeypatch.setattr(reports, "enqueue", crash)
+    with pytest.raises(_Crash):
+        await slots.fire_periodic(
+            "digest",
+            tick=now,
+            job=new_job(job_id="tick1", queue="reports"),
+            now=now,
+            next_run=now + 60,
+        )
+    monkeypatch.undo()
+    # The tick is claimed (no pool fires it again) and its job is nowhere yet.
+    assert not await slots.fire_periodic(
+        "digest", tick=now, job=new_job(job_id="tick1b", queue="reports"), now=now, next_run=None
+    )
+    assert await slots.get_job("tick1") is None
+    other = RedisQueueSlots(SLOTS_URL, slots.namespace, tick_grace=30.0)  # another pool
+    await other.open()
+    try:
+        # Within the grace the dead pool might still be storing it: left alone.
+        assert await other.fire_periodic(
+            "digest",
+            tick=now + 60,
+            job=new_job(job_id="tick2", queue="reports"),
+            now=now + 29,
+            next_run=now + 120,
+        )
+        assert await other.get_job("tick1") is None
+        # Past the grace, the next fire stores it under the id the tick recorded, once.
+        assert await other.fire_periodic(
+            "digest",
+            tick=now + 120,
+            job=new_job(job_id="tick3", queue="reports"),
+            now=now + 31,
+            next_run=now + 180,
+        )
+        stored = await other.get_job("tick1")
+        assert stored is not None
+        assert stored.queue == "reports"
+        assert await other.fire_periodic(
+            "digest",
+            tick=now + 180,
+            job=new_job(job_id="tick4", queue="reports"),
+            now=now + 200,
+            next_run=None,
+        )
+        ids = [
+            job.job_id for job in await other.list_jobs(JobQuery(state=JobState.QUEUED, limit=100))
+        ]
+        assert sorted(ids) == ["tick1", "tick2", "tick3", "tick4"]
+    finally:
+        await other.close()
+
+
+async def test_a_tick_whose_pool_died_after_storing_its_job_is_not_stored_twice(
+    slots: RedisQueueSlots, plain: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = 1_800_000_000.0
+    await slots.register_periodic([_digest(now)], now=now)
+    transport = slots._home._transport
+    command = transport.command
+
+    async def crash_on_done(*args: Any) -> Any:
+        if args[0] == "HDEL":
+            raise _Crash  # the job is stored; the pool dies before marking the tick done
+        return await command(*args)
+
+    monkeypatch.setattr(transport, "command", crash_on_done)
+    with pytest.raises(_Crash):
+        await slots.fire_periodic(
+            "digest",
+            tick=now,
+            job=new_job(job_id="tick1", queue="reports"),
+            now=now,
+            next_run=now + 60,
+        )
+    monkeypatch.undo()
+    pending = f"{{{slots.namespace}}}:periodic_pending"
+    assert await plain.hkeys(pending) == ["tick1"]
+    # Still known to its queue (here: queued): finishing the record stores nothing more.
+    assert await slots.fire_periodic(
+        "digest",
+        tick=now + 60,
+        job=new_job(job_id="tick2", queue="reports"),
+        now=now + 10_000,
+        next_run=None,
+    )
+    assert await plain.hkeys(pending) == []
+    assert (await slots.counts(queue="reports")).queued == 2

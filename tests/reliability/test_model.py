@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 from chaos.model import machine_for
-from tests.backends import ALL_BACKENDS, make_backend, unreachable
+from tests.backends import ALL_BACKENDS, ids_per_queue, make_backend, unreachable
 from wg_core import Backend, Envelope
 from wg_core.errors import BackendUnavailableError
 from wg_core.failures import backoff_delay
@@ -46,7 +46,9 @@ def test_backend_contract_state_machine(name: str, tmp_path: Path) -> None:
         options: dict[str, Any] = {"clock": clock} if name in CLOCKED else {}
         return make_backend(name, namespace, Path(tempfile.mkdtemp(dir=tmp_path)), **options)
 
-    machine = machine_for(factory, name, steps_clock=name in CLOCKED)
+    machine = machine_for(
+        factory, name, steps_clock=name in CLOCKED, ids_per_queue=ids_per_queue(name)
+    )
     # Memory runs cost next to nothing: many more of them find rarer sequences.
     examples = MACHINE_SETTINGS.max_examples * (MEMORY_FACTOR if name == "memory" else 1)
     try:

@@ -20,9 +20,10 @@ Guarantees, and how they are kept:
   ``:claiming:…`` lists it names). ``hash_tag=True`` names every key ``{ns}:…`` so that
   a namespace lives in one Redis Cluster slot; on a cluster (``redis+cluster://``,
   cluster.py) it is always on, so every script stays single-slot there too.
-  ``RedisQueueSlots`` (slots.py, ``?slots=queue``) gives each queue other than
-  ``default`` a slot of its own, ``{ns:<queue>}``, jobs and bookkeeping, with one
-  ``RedisBackend`` per slot; ids, unique keys and batches are then per queue.
+  ``RedisQueueSlots`` (slots.py; the default of a new namespace on a cluster URL,
+  ``?slots=queue`` elsewhere) gives each queue other than ``default`` a slot of its
+  own, ``{ns:<queue>}``, jobs and bookkeeping, with one ``RedisBackend`` per slot; ids,
+  unique keys and batches are then per queue. ``?slots=namespace`` keeps one slot.
 * **Layout versions** (layout.py): ``{ns}:meta`` records the layout; a writer's
   ``open`` upgrades an older namespace in place under a ``SET NX`` lock, a reader's
   refuses it.
@@ -51,12 +52,13 @@ warns about it.
 
 The package, by noun: ``keys`` (the namespace's and the queues' keys, the hash tag),
 ``scripts`` (loading scripts.lua's named blocks), ``transport`` (connections, the
-script lane, bounds, retries and error translation), ``claiming`` (blocking claims),
-``layout`` (layout versions and the upgrade), ``backend`` (the class and its working
-verbs), ``history`` (finished jobs: cancel, progress, prune, waits), ``signals`` (the
+script lane, bounds, retries), ``driver_errors`` (redis-py's errors translated),
+``claiming`` (blocking claims), ``layout`` (layout versions and the upgrade),
+``backend`` (the class and its working verbs), ``upkeep`` (heartbeat, promote,
+reclaim), ``history`` (finished jobs: cancel, progress, prune, waits), ``signals`` (the
 pub/sub listener behind the waits), ``records`` (the attempt and finished-job records,
 read back), ``listing`` (listings and look-ups), ``admin``
-(the other admin verbs), ``slots`` and ``slot_reads`` (a slot per queue).
+(the other admin verbs), ``slots``, ``slot_reads`` and ``slot_ticks`` (a slot per queue).
 
 Completed and cancelled jobs (layout 3) are kept in wg's own keys (``{ns}:finished``,
 ``{ns}:expiry``, each queue's completed/cancelled ZSETs), never in the spec's; a
@@ -75,6 +77,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 from typing import Any
 
 from wg_core.backends.redis.backend import RedisBackend
+from wg_core.backends.redis.cluster import is_cluster_url
 from wg_core.backends.redis.keys import split_slots
 from wg_core.backends.redis.slots import RedisQueueSlots
 from wg_core.backends.redis.transport import MIN_REDIS_VERSION
@@ -83,10 +86,17 @@ __all__ = ["MIN_REDIS_VERSION", "RedisBackend", "RedisQueueSlots", "redis_backen
 
 
 def redis_backend(
-    url: str, namespace: str = "wg", *, slot_per_queue: bool = False, **options: Any
+    url: str, namespace: str = "wg", *, slot_per_queue: bool | None = None, **options: Any
 ) -> RedisBackend | RedisQueueSlots:
     """The backend of a Redis URL: ``RedisQueueSlots`` (a slot per queue) when the URL
-    says ``slots=queue`` or ``slot_per_queue`` is true, else ``RedisBackend``."""
-    if slot_per_queue or split_slots(url)[1]:
+    says ``slots=queue`` or ``slot_per_queue`` is true, ``RedisBackend`` (one slot) when
+    it says ``slots=namespace`` or ``slot_per_queue`` is false. Saying neither, a
+    cluster URL (``redis+cluster://``) gets ``RedisQueueSlots`` and any other
+    ``RedisBackend``. Either keeps the layout an existing namespace records: a
+    namespace created with one slot stays so under ``RedisQueueSlots``."""
+    wanted = split_slots(url)[1] if slot_per_queue is None else slot_per_queue
+    if wanted is None:
+        wanted = is_cluster_url(url)
+    if wanted:
         return RedisQueueSlots(url, namespace, **options)
     return RedisBackend(url, namespace, **options)

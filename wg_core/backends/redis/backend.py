@@ -2,22 +2,21 @@
 
 The package docstring (``wg_core.backends.redis``) says which guarantees it gives and
 how. This module holds the class, its lifecycle and the verbs a worker and a producer
-call (enqueue, claim, the acknowledgements, heartbeat, promote, reclaim); the admin
-verbs are ``RedisAdmin``'s (admin.py), the blocking claims ``BlockingClaims``'
-(claiming.py), the connections and error handling ``Transport``'s (transport.py).
+call (enqueue, claim, the acknowledgements); the pools' upkeep (heartbeat, promote,
+reclaim) is ``RedisUpkeep``'s (upkeep.py), the admin verbs ``RedisAdmin``'s
+(admin.py), the blocking claims ``BlockingClaims``' (claiming.py), the connections and
+error handling ``Transport``'s (transport.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from wg_core.backend import Attempt, Completion, HeartbeatReply, JobState, NewJob, WorkerInfo
-from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, registry_fields
+from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.redis.admin import RedisAdmin
 from wg_core.backends.redis.claiming import (
     BLOCK_SLICE,
@@ -29,7 +28,6 @@ from wg_core.backends.redis.claiming import (
 from wg_core.backends.redis.history import RedisHistory
 from wg_core.backends.redis.imports import RedisImports
 from wg_core.backends.redis.keys import (
-    STATE_LETTER,
     TOKEN_QUEUE_MARK,
     Keys,
     split_hash_tag,
@@ -42,6 +40,7 @@ from wg_core.backends.redis.periodic import RedisPeriodic
 from wg_core.backends.redis.scripts import load_scripts
 from wg_core.backends.redis.signals import Signals
 from wg_core.backends.redis.transport import Transport
+from wg_core.backends.redis.upkeep import RedisUpkeep
 from wg_core.errors import BackendError, ConfigError, DuplicateJobError, WgError
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
@@ -56,7 +55,7 @@ def _attempts(items: Sequence[Attempt | Completion]) -> list[Attempt]:
     return [item.attempt if isinstance(item, Completion) else item for item in items]
 
 
-class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisImports):
+class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisUpkeep, RedisAdmin, RedisImports):
     """wg's backend on Redis ≥ 6.2. See the package docstring for the guarantees.
 
     ``url``: a ``redis://`` or ``rediss://`` URL (database, password and TLS options as
@@ -89,8 +88,9 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
             "max_connections": max_connections,
         }
         self._given_url = url
-        url, url_hash_tag = split_hash_tag(url)
-        url, per_queue = split_slots(url)
+        untagged, url_hash_tag = split_hash_tag(url)
+        tag_refused = untagged != url and not url_hash_tag
+        url, per_queue = split_slots(untagged)
         if per_queue and slot is None:
             raise ConfigError("slots=queue is RedisQueueSlots': open it with backend_from_url")
         self._slot = slot
@@ -107,7 +107,7 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         # server too: the same keys as on a cluster.
         self._hash_tag = hash_tag or url_hash_tag or slot is not None
         if self._transport.clustered:
-            if url != self._given_url and not url_hash_tag:
+            if tag_refused:
                 raise ConfigError(
                     "hash_tag=false cannot be used with Redis Cluster: a namespace's keys "
                     "must share one slot there"
@@ -430,73 +430,3 @@ class RedisBackend(RedisPeriodic, RedisLimits, RedisHistory, RedisAdmin, RedisIm
         pruned = await super().prune(limit=limit)
         await self._prune_limit_keys()  # a step of the walk over the limit keys
         return pruned
-
-    async def heartbeat(
-        self, worker: WorkerInfo, *, attempts: Sequence[Attempt], lease: float
-    ) -> HeartbeatReply:
-        k = self._keys
-        fields = registry_fields(worker) | {"queues": list(worker.queues)}
-        document = json.dumps(fields, separators=(",", ":"))
-        reply = await self._transport.run_idempotent(
-            "heartbeat",
-            (k.running, k.leases, k.workers, k.seen, k.stopping, k.attempts),
-            (
-                repr(float(lease)),
-                worker.worker_id,
-                document,
-                "1" if worker.stop_requested else "0",
-                *(attempt.token for attempt in attempts),
-            ),
-        )
-        return HeartbeatReply(
-            lost=frozenset(reply[1]), stop_requested=bool(reply[0]), cancelled=frozenset(reply[2])
-        )
-
-    async def unregister_worker(self, worker_id: str) -> None:
-        k = self._keys
-        await self._transport.run_idempotent(
-            "unregister_worker", (k.workers, k.seen, k.stopping), (worker_id,)
-        )
-
-    async def promote(self, state: JobState, *, limit: int) -> int:
-        k = self._keys
-        moved = 0
-        for name in await self.queue_names():
-            q = k.queue(name)
-            source = q.schedule if state is JobState.SCHEDULED else q.retry
-            moved += await self._transport.run_idempotent(
-                "promote",
-                (source, q.jobs, q.prio, q.wake, k.ids, k.aliases, k.placements, k.order),
-                (limit - moved, STATE_LETTER[state], name),
-            )
-            if moved >= limit:
-                break
-        return moved
-
-    async def reclaim_expired(
-        self, *, limit: int, lease: float, worker_id: str, silent_after: float | None = None
-    ) -> list[Attempt]:
-        k = self._keys
-        held = (k.running, k.leases, k.attempts, k.ids, k.seq)
-        registry = (k.workers, k.seen, k.stopping, k.claimers)
-        reply = await self._transport.run(
-            "reclaim_expired",
-            (*held, *registry, k.jobs, k.aliases),
-            (
-                limit,
-                repr(float(lease)),
-                worker_id,
-                repr(WORKER_FORGET_AFTER_LEASES * float(lease)),
-                "" if silent_after is None else repr(float(silent_after)),
-            ),
-        )
-        return [
-            Attempt(
-                key=reply[i],
-                token=reply[i + 1],
-                raw=reply[i + 2],
-                queue=token_queue(reply[i + 1]),
-                cancel_requested=bool(reply[i + 3]),
-            )
-            for i in range(0, len(reply), 4)
-        ]

@@ -126,7 +126,10 @@ class Keys:
     ``periodic`` holds the definition of
     each registered periodic entry (name -> JSON), ``periodic_runs`` its runs (name ->
     ``<last tick> <last run at> <next run> <last job id>``, ``-`` for none: the texts
-    the pools sent, so ticks compare exactly); ``limits`` holds each limited queue's
+    the pools sent, so ticks compare exactly); ``periodic_pending`` the ticks claimed for
+    a queue with a slot of its own whose job is not yet known stored there (job id ->
+    JSON: the entry, the claim time and the job; ``slots.py``, no layout change: an
+    absent key is an empty one); ``limits`` holds each limited queue's
     limits (queue -> JSON), ``limit_keys`` each job's limit key (job id -> key)."""
 
     prefix: str
@@ -159,6 +162,7 @@ class Keys:
     unique: str
     periodic: str
     periodic_runs: str
+    periodic_pending: str
     limits: str
     limit_keys: str
 
@@ -212,6 +216,7 @@ class Keys:
             unique=f"{prefix}:unique",
             periodic=f"{prefix}:periodic",
             periodic_runs=f"{prefix}:periodic_runs",
+            periodic_pending=f"{prefix}:periodic_pending",
             limits=f"{prefix}:limits",
             limit_keys=f"{prefix}:limit_keys",
         )
@@ -270,14 +275,15 @@ _TRUE: Final = ("1", "true", "yes", "on")
 _FALSE: Final = ("0", "false", "no", "off")
 
 
-def split_slots(url: str) -> tuple[str, bool]:
+def split_slots(url: str) -> tuple[str, bool | None]:
     """``url`` without wg's own ``slots`` query parameter, and whether it asked for a
-    slot per queue (``slots=queue``; ``slots=namespace`` is the one-slot default)."""
+    slot per queue (``slots=queue``: True; ``slots=namespace``, one slot: False; None
+    when it says neither, and the scheme decides: ``wg_core.backends.redis``)."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     wanted = [value for name, value in query if name == "slots"]
     if not wanted:
-        return url, False
+        return url, None
     value = wanted[-1].lower()
     if value not in ("queue", "namespace"):
         raise ConfigError(f"slots must be queue or namespace in the Redis URL, not {value!r}")

@@ -96,11 +96,12 @@ class RedisPeriodic:
         now: float,
         next_run: float | None,
         entry: PeriodicEntry | None,
-        store: bool = True,
+        pending: str | None = None,
     ) -> bool:
-        """``fire_periodic``; with ``store=False`` the tick is claimed and recorded (the
-        job's id its last job) but the job is not stored: the caller stores it in its
-        queue's own slot (slots.py)."""
+        """``fire_periodic``; given ``pending`` (a tick's pending record, JSON), the tick
+        is claimed and recorded (the job's id its last job) and ``pending`` kept in
+        ``{ns}:periodic_pending`` under the job's id, but the job is not stored: the
+        caller stores it in its queue's own slot, then deletes the record (slots.py)."""
         keys, args = self._enqueue_script([job])
         k = self._keys
         definition = _NONE if entry is None else _definition(entry, registered_at=now)
@@ -108,7 +109,7 @@ class RedisPeriodic:
         try:
             fired = await self._transport.run_idempotent(
                 "periodic_fire",
-                (*keys, k.periodic, k.periodic_runs),
+                (*keys, k.periodic, k.periodic_runs, k.periodic_pending),
                 [
                     *args,
                     name,
@@ -118,7 +119,7 @@ class RedisPeriodic:
                     job.job_id,
                     definition,
                     defined_next,
-                    "1" if store else "0",
+                    "1" if pending is None else pending,
                 ],
             )
         except BackendError as exc:

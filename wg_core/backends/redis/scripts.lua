@@ -1705,12 +1705,13 @@ return n
 
 -- name: periodic_fire
 -- KEYS: enqueue's for one job (ids, aliases, placements, queues, order, then its
--- queue's jobs, prio, schedule, wake), then periodic, periodic_runs.
+-- queue's jobs, prio, schedule, wake), then periodic, periodic_runs, periodic_pending.
 -- ARGV: enqueue's for that job, then the entry's name, the tick ('-': a run by hand),
 -- now, the next run ('-': keep), the job's id, and the firing pool's definition of the
 -- entry ('-': none; else its JSON as periodic_register stores it) and next run, and
--- '1' to store the job ('0': claim the tick only, for a job whose queue has a slot of
--- its own, which the caller stores next: slots.py).
+-- '1' to store the job, or else the tick's pending record: claim the tick only and
+-- record it pending under the job's id, for a job whose queue has a slot of its own,
+-- which the caller stores next and then un-records (slots.py).
 -- Claims the tick (a compare-and-set on the last tick) and stores the job with
 -- enqueue's own code, in this one script: the record is written only once the job is
 -- stored (enqueue refuses a duplicate before writing anything). An entry missing from
@@ -1721,12 +1722,13 @@ return n
 local a = #ARGV - 8
 local name, tick, now, next_run, job_id = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
 local definition, defined_next, store = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
-local revive = redis.call('HEXISTS', KEYS[#KEYS - 1], name) == 0
+local entries, runs, pending = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+local revive = redis.call('HEXISTS', entries, name) == 0
 if revive and (definition == '-' or tick == '-') then
   return 0
 end
 local record = revive and ('- - ' .. defined_next .. ' -')
-  or redis.call('HGET', KEYS[#KEYS], name) or '- - - -'
+  or redis.call('HGET', runs, name) or '- - - -'
 local last_tick, _, stored_next, last_job = string.match(record, '^(%S+) (%S+) (%S+) (%S+)$')
 if tick ~= '-' and last_tick ~= '-' and tonumber(last_tick) >= tonumber(tick) then
   if last_tick == tick and last_job == job_id then
@@ -1734,7 +1736,7 @@ if tick ~= '-' and last_tick ~= '-' and tonumber(last_tick) >= tonumber(tick) th
   end
   return 0
 end
-local stored = store == '0' and 1 or (function()
+local stored = store ~= '1' and 1 or (function()
 --@include enqueue
 end)()
 if type(stored) == 'table' then
@@ -1747,9 +1749,12 @@ if next_run == '-' then
   next_run = stored_next
 end
 if revive then
-  redis.call('HSET', KEYS[#KEYS - 1], name, definition)
+  redis.call('HSET', entries, name, definition)
 end
-redis.call('HSET', KEYS[#KEYS], name, table.concat({tick, now, next_run, job_id}, ' '))
+if store ~= '1' then
+  redis.call('HSET', pending, job_id, store)
+end
+redis.call('HSET', runs, name, table.concat({tick, now, next_run, job_id}, ' '))
 return 1
 
 -- Queue limits (issue 20, layout 4): {ns}:limits (queue -> JSON {c, r, p, k}:

@@ -1,14 +1,13 @@
 """The namespace-wide verbs of ``RedisQueueSlots`` (slots.py): look-ups by id (each
 queue's slot asked in turn), reads merged from every slot, pause and limits, and the
-namespace slot's workers and periodic entries.
+namespace slot's workers (its periodic entries: slot_ticks.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from wg_core.backend import (
     CancelOutcome,
@@ -16,9 +15,6 @@ from wg_core.backend import (
     JobQuery,
     JobState,
     Move,
-    NewJob,
-    PeriodicEntry,
-    PeriodicInfo,
     QueueInfo,
     QueueLimit,
     StateCounts,
@@ -26,17 +22,11 @@ from wg_core.backend import (
     WorkerInfo,
 )
 from wg_core.backends.redis.backend import RedisBackend
-from wg_core.errors import BackendUnavailableError, DuplicateJobError
 from wg_core.queues import DEFAULT_QUEUE
 
 __all__ = ["SlotReads"]
 
 T = TypeVar("T")
-
-STORE_TICK_RETRIES: Final = (0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
-"""Pauses (seconds) between the tries to store a claimed tick's job in its queue's
-slot while that slot cannot be reached (a failover of its master): once its tick is
-claimed, only this call can store the job."""
 
 
 def _enqueued_at(raw: str) -> float:
@@ -226,61 +216,10 @@ class SlotReads:
             found += [limit for limit in await backend.limits() if limit.queue == name]
         return sorted(found, key=lambda limit: limit.queue)
 
-    # -- workers and periodic entries (the namespace slot's) -------------------------------
+    # -- workers (the namespace slot's) ---------------------------------------------------
 
     async def list_workers(self) -> list[WorkerInfo]:
         return await self._home.list_workers()
 
     async def request_worker_stop(self, worker_id: str) -> bool:
         return await self._home.request_worker_stop(worker_id)
-
-    async def register_periodic(self, entries: Sequence[PeriodicEntry], *, now: float) -> None:
-        await self._home.register_periodic(entries, now=now)
-
-    async def periodic_entries(self) -> list[PeriodicInfo]:
-        return await self._home.periodic_entries()
-
-    async def fire_periodic(
-        self,
-        name: str,
-        *,
-        tick: float | None,
-        job: NewJob,
-        now: float,
-        next_run: float | None,
-        entry: PeriodicEntry | None = None,
-    ) -> bool:
-        backend = await self._writer(job.queue)
-        if backend is self._home:
-            return await self._home.fire_periodic(
-                name, tick=tick, job=job, now=now, next_run=next_run, entry=entry
-            )
-        # The tick is claimed in the namespace slot, then the job stored in its queue's.
-        if await backend.get_job(job.job_id) is not None:
-            runs = self._home._keys.periodic_runs
-            record = await self._home._transport.command("HGET", runs, name) or ""
-            if tick is not None and record.split(" ")[::3] == [repr(float(tick)), job.job_id]:
-                return True  # a repeated call: this tick stored this job already
-            raise DuplicateJobError(f"job id already stored: {job.job_id}")
-        fired = await self._home._fire(
-            name, tick=tick, job=job, now=now, next_run=next_run, entry=entry, store=False
-        )
-        if fired:
-            await _store_tick_job(backend, job)
-        return fired
-
-
-async def _store_tick_job(backend: RedisBackend, job: NewJob) -> None:
-    """Store the job of a claimed tick in its queue's slot, trying again while the slot
-    is unreachable (``STORE_TICK_RETRIES``); storing it twice is refused as a
-    duplicate of itself."""
-    for pause in (*STORE_TICK_RETRIES, None):
-        try:
-            await backend.enqueue([job])
-            return
-        except DuplicateJobError:
-            return  # a repeated call (or an earlier try whose reply was lost) stored it
-        except BackendUnavailableError:
-            if pause is None:
-                raise
-            await asyncio.sleep(pause)

@@ -23,9 +23,11 @@ guarantees hold across queues; in short:
   queue's slot; a queue is registered before its slot copies the flag, so that either
   the pause sees the queue or the queue sees the pause;
 - a periodic tick of an entry whose queue is not ``default``: the tick is claimed in
-  the namespace slot (exactly once across pools), then its job is stored in the
-  queue's slot (tried again while that slot is unreachable); a pool that dies between
-  the two steps loses that tick's job.
+  the namespace slot (exactly once across pools) and recorded pending there, then its
+  job is stored in the queue's slot under the id the tick recorded, then the record is
+  deleted; a pool that dies in between leaves the record, and a later fire finishes it
+  (slot_ticks.py): never lost, run twice only if the pool died after storing the job
+  and the job was already forgotten when the record was finished.
 
 A namespace keeps the layout it was created with: ``{ns}:meta`` records ``slots`` =
 ``queue`` when this class creates it; opened here, a namespace created with one slot
@@ -56,6 +58,7 @@ from wg_core.backends.redis.claiming import MIN_BLOCK
 from wg_core.backends.redis.keys import Keys, split_slots, token_queue
 from wg_core.backends.redis.layout import slots_recorded
 from wg_core.backends.redis.slot_reads import SlotReads
+from wg_core.backends.redis.slot_ticks import TICK_GRACE, SlotTicks
 from wg_core.errors import ConfigError, NamespaceNotFoundError
 from wg_core.namespace import validate_namespace
 from wg_core.queues import DEFAULT_QUEUE
@@ -81,17 +84,22 @@ def _token_queue(item: Attempt | Completion) -> str:
     return token_queue(attempt.token)
 
 
-class RedisQueueSlots(SlotReads):
+class RedisQueueSlots(SlotReads, SlotTicks):
     """wg's backend on Redis with a slot per queue (see the module docstring).
 
     ``url`` as ``RedisBackend``'s (``slots=queue`` in it is accepted and dropped);
-    the options go to each slot's ``RedisBackend``.
+    ``tick_grace``: seconds after which another pool finishes a periodic tick whose job
+    its pool did not store (slot_ticks.py); the other options go to each slot's
+    ``RedisBackend``.
     """
 
     supports_transactional_enqueue: Final = False
 
-    def __init__(self, url: str, namespace: str = "wg", **options: Any) -> None:
+    def __init__(
+        self, url: str, namespace: str = "wg", *, tick_grace: float = TICK_GRACE, **options: Any
+    ) -> None:
         self._url, _ = split_slots(url)
+        self._tick_grace = tick_grace
         self._given_url = url
         self._options = options
         self.namespace: Final = validate_namespace(namespace)
@@ -157,7 +165,9 @@ class RedisQueueSlots(SlotReads):
         return await self._home.layout_version()
 
     def clone(self) -> RedisQueueSlots:
-        return RedisQueueSlots(self._given_url, self.namespace, **self._options)
+        return RedisQueueSlots(
+            self._given_url, self.namespace, tick_grace=self._tick_grace, **self._options
+        )
 
     async def close(self) -> None:
         slots = list(self._slots.values())

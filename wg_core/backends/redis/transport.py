@@ -10,9 +10,10 @@
   ``MOVED``; what needs one connection to the server that owns the namespace's slot
   (blocking claims, ``CLIENT UNBLOCK``, ``MULTI`` reads) uses a client of that master
   (``slot_clients``), found again after a failover moves the slot.
-* **Errors**: redis-py's own command retries are switched off, because re-sending a
-  claim whose reply was lost would leave jobs leased to nobody; calls that are safe to
-  repeat are retried once on a fresh connection, the rest raise
+* **Errors** (classified and translated: driver_errors.py): redis-py's own command
+  retries are switched off, because re-sending a claim whose reply was lost would leave
+  jobs leased to nobody; calls that are safe to repeat are retried once on a fresh
+  connection, the rest raise
   ``BackendUnavailableError`` and the worker pool backs off and calls again. After a
   connection error every idle connection is dropped, and they reconnect on the next
   call once the server is back. Every call is bounded by ``asyncio.timeout`` rather
@@ -37,6 +38,12 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from wg_core.backends.redis.cluster import ClusterUrl, is_cluster_url, parse_cluster_url
+from wg_core.backends.redis.driver_errors import (
+    CLUSTER_MOVING,
+    changing_roles,
+    refuses_config,
+    translate_error,
+)
 from wg_core.backends.redis.lanes import ClusterLane, Lane, read_reply
 from wg_core.backends.redis.scripts import Script
 from wg_core.backends.redis.sentinel import SentinelUrl, is_sentinel_url, parse_sentinel_url
@@ -45,7 +52,6 @@ from wg_core.errors import (
     BackendError,
     BackendUnavailableError,
     ConfigError,
-    SchemaError,
 )
 from wg_core.urls import redact_url, scrub_secrets
 
@@ -59,51 +65,6 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 _LANE_KEEP: Final = 16
-
-# Replies that say the server refuses this configuration: retrying cannot help.
-_REFUSALS: Final = ("NOAUTH", "WRONGPASS", "NOPERM", "DB index is out of range", "ERR AUTH")
-
-
-# Error replies of a server that is changing roles or not ready yet (a Sentinel
-# failover: a demoted master, one that lost its replicas; a restart loading its data):
-# a later call, on a fresh connection, succeeds.
-_TRANSIENT: Final = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING")
-
-
-# Errors of a cluster whose slots are moving (a failover, a resharding): a later call,
-# once the slot map is read again, reaches the slot's new master.
-_CLUSTER_MOVING: Final = (
-    redis_errors.MovedError,
-    redis_errors.AskError,
-    redis_errors.TryAgainError,
-    redis_errors.ClusterDownError,
-    redis_errors.MasterDownError,
-)
-
-
-def _changing_roles(exc: BaseException) -> bool:
-    """Whether ``exc`` is an error reply of a server changing roles (``_TRANSIENT``), or
-    of a cluster moving a slot."""
-    if isinstance(exc, _CLUSTER_MOVING):
-        return True
-    return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(_TRANSIENT)
-
-
-def _refuses_config(exc: BaseException) -> bool:
-    if isinstance(exc, redis_errors.RedisClusterException):
-        # The cluster client wraps what its startup nodes answered ("cannot be
-        # connected"): a refusal there is a refusal, not an unreachable cluster.
-        cause = exc.__cause__ or exc.__context__
-        return cause is not None and _refuses_config(cause)
-    if isinstance(
-        exc,
-        redis_errors.AuthenticationError
-        | redis_errors.AuthorizationError
-        | redis_errors.NoPermissionError
-        | redis_errors.AuthenticationWrongNumberOfArgsError,
-    ):
-        return True
-    return isinstance(exc, redis_errors.RedisError) and str(exc).startswith(_REFUSALS)
 
 
 def check_url(url: str) -> None:
@@ -397,32 +358,11 @@ class Transport:
 
     def translate(self, exc: BaseException) -> BackendError:
         """The wg error for a driver error, its message scrubbed of the URL's secrets."""
-        where = self.display_url
-        reason = scrub_secrets(str(exc), self.url)
-        if isinstance(exc, _CLUSTER_MOVING):
+        if isinstance(exc, CLUSTER_MOVING):
             self._slot_moved = True  # the slot's own clients must ask where it is now
             if isinstance(exc, redis_errors.MovedError):
                 self._slot_moved_to = exc.node_addr  # the new master, as the old one says
-        if _refuses_config(exc):
-            return BackendConfigError(f"Redis at {where} refuses this configuration: {reason}")
-        if isinstance(
-            exc,
-            redis_errors.ConnectionError
-            | redis_errors.TimeoutError
-            | OSError
-            | redis_errors.RedisClusterException,
-        ):
-            return BackendUnavailableError(f"Redis at {where} is unreachable: {reason}")
-        if isinstance(exc, _CLUSTER_MOVING):
-            return BackendUnavailableError(
-                f"Redis Cluster at {where} is moving the namespace's slot "
-                f"({type(exc).__name__}: {reason})"
-            )
-        if _changing_roles(exc):
-            return BackendUnavailableError(f"Redis at {where} is not writable now: {reason}")
-        if isinstance(exc, redis_errors.ResponseError) and reason.startswith("WRONGTYPE"):
-            return SchemaError(f"a key of namespace {self._namespace!r} at {where}: {reason}")
-        return BackendError(f"Redis at {where} failed: {reason}")
+        return translate_error(exc, where=self.display_url, url=self.url, namespace=self._namespace)
 
     async def guard(
         self,
@@ -446,10 +386,10 @@ class Transport:
             # The server restarted or the network dropped: pooled idle connections are
             # as dead as this one, so drop them all and let the next call reconnect.
             await self.drop_idle_connections()
-            if not idempotent or self.closing or _refuses_config(exc):
+            if not idempotent or self.closing or refuses_config(exc):
                 raise self.translate(exc) from exc
         except redis_errors.RedisError as exc:
-            if not _changing_roles(exc):
+            if not changing_roles(exc):
                 raise self.translate(exc) from exc
             # A failover: the server these connections reach was demoted or lost its
             # replicas (the call did nothing: a replica refuses every write, and a
