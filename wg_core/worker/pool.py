@@ -161,6 +161,7 @@ class WorkerPool:
             outcomes=outcomes,
             acks=self._acks,
             renewed_at=lambda: self._leases.renewed_at,
+            finished=self._job_done,
             middleware=self._middleware,
         )
         self._leases = LeaseKeeper(
@@ -357,17 +358,25 @@ class WorkerPool:
     # -- the parts' glue -----------------------------------------------------------------
 
     def _start_job(self, attempt: Attempt, claimed_at: float) -> None:
-        self._ledger.active[attempt.token] = asyncio.create_task(
-            self._job(attempt, claimed_at), name=f"wg-job-{attempt.key}"
-        )
+        # The job's own task (each job gets a fresh copy of the contextvars context),
+        # running the runner's coroutine straight, with no wrapper coroutine of ours.
+        # Made by the Task class itself unless the loop has a task factory: the loop's
+        # create_task is one more Python call per job.
+        coro = self._runner.job(attempt, claimed_at)
+        name = f"wg-job-{attempt.key}"
+        loop = self._loop
+        assert loop is not None
+        if loop.get_task_factory() is None:
+            task = asyncio.Task(coro, loop=loop, name=name)
+        else:
+            task = loop.create_task(coro, name=name)
+        self._ledger.active[attempt.token] = task
 
-    async def _job(self, attempt: Attempt, claimed_at: float) -> None:
-        try:
-            await self._runner.run(attempt, claimed_at)
-        finally:
-            # The slot is free: hand it the next buffered job now, and wake the claimer.
-            self._ledger.active.pop(attempt.token, None)
-            self._claimer.slot_freed()
+    def _job_done(self, attempt: Attempt) -> None:
+        """The job's task is ending: its slot is free. Hand it the next buffered job
+        now, and wake the claimer."""
+        self._ledger.active.pop(attempt.token, None)
+        self._claimer.slot_freed()
 
     def _going_idle(self) -> bool:
         return len(self._ledger.active) <= 1 and not self._claimer.buffer
