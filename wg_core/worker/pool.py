@@ -34,6 +34,7 @@ its thread runs on after a timeout or a forced stop, and the job may run again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import signal
@@ -146,6 +147,7 @@ class WorkerPool:
         self._crashed: BaseException | None = None
         self._main: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._context = contextvars.Context()
         outcomes = Outcomes(shared)
         self._middleware = MiddlewareChain.of(middleware)
         self._claimer = Claimer(
@@ -225,6 +227,8 @@ class WorkerPool:
         self._runner.open()
         if self._middleware is not None:
             await self._middleware.started(self)
+        # What the claimer's task sees too: each job's context starts as a copy of it.
+        self._context = contextvars.copy_context()
         self._main = asyncio.create_task(self._supervise(), name=f"wg-pool-{self.worker_id}")
         logger.info(
             "worker %s started: %s namespace %r, queues %s, %d workers",
@@ -362,14 +366,18 @@ class WorkerPool:
         # running the runner's coroutine straight, with no wrapper coroutine of ours.
         # Made by the Task class itself unless the loop has a task factory: the loop's
         # create_task is one more Python call per job.
+        # Its context is a copy of the pool's as it started, not of the caller's: a
+        # job is mostly started from the previous job's task as that one ends (its
+        # slot freed), and a value that job set must not reach this one.
         coro = self._runner.job(attempt, claimed_at)
         name = f"wg-job-{attempt.key}"
         loop = self._loop
         assert loop is not None
+        context = self._context.copy()
         if loop.get_task_factory() is None:
-            task = asyncio.Task(coro, loop=loop, name=name)
+            task = asyncio.Task(coro, loop=loop, name=name, context=context)
         else:
-            task = loop.create_task(coro, name=name)
+            task = loop.create_task(coro, name=name, context=context)
         self._ledger.active[attempt.token] = task
 
     def _job_done(self, attempt: Attempt) -> None:
