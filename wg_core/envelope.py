@@ -325,9 +325,11 @@ class Envelope:
         last_error = document.get("last_error")
         if last_error is not None and not isinstance(last_error, str):
             raise EnvelopeError(f"last_error must be a string or null, got {last_error!r}")
-        created_at = _optional_time(document.get("created_at"), "created_at")
-        if created_at is None:
-            raise EnvelopeError("envelope has no 'created_at'")
+        created_at = document.get("created_at")
+        if type(created_at) is not int:  # the usual case skips the call
+            created_at = _optional_time(created_at, "created_at")
+            if created_at is None:
+                raise EnvelopeError("envelope has no 'created_at'")
         # Every job a worker claims is decoded, so the usual shapes (no unknown keys,
         # plain ints) take a shorter path; anything else gets the full checks.
         max_retries = options["max_retries"]
@@ -349,14 +351,24 @@ class Envelope:
         # keyword arguments costs twice as much, and every claimed job is decoded
         # (docs/benchmarks.md). Written out, not a loop over zip(): that loop cost
         # about a microsecond of its own per decode ("hotpath2").
+        timeout = options["timeout"]
+        if type(timeout) is int and timeout >= 0:  # _optional_ms's usual case, inline
+            timeout = float(timeout) / 1000.0
+        else:
+            timeout = _optional_ms(timeout, "timeout")
+        retry_delay = options["retry_delay"]
+        if type(retry_delay) is int and retry_delay >= 0:
+            retry_delay = float(retry_delay) / 1000.0
+        else:
+            retry_delay = _optional_ms(retry_delay, "retry_delay")
         envelope: Envelope = _new(cls)
         _set_id(envelope, job_id)
         _set_job_name(envelope, job_name)
         _set_payload(envelope, document["payload"])
         _set_max_retries(envelope, max_retries)
         _set_retry_count(envelope, retry_count)
-        _set_timeout(envelope, _optional_ms(options["timeout"], "timeout"))
-        _set_retry_delay(envelope, _optional_ms(options["retry_delay"], "retry_delay"))
+        _set_timeout(envelope, timeout)
+        _set_retry_delay(envelope, retry_delay)
         _set_status(envelope, status)
         _set_created_at(envelope, created_at)
         _set_scheduled_at(envelope, scheduled_at)

@@ -89,9 +89,11 @@ async def test_a_timeout_fails_only_its_own_job_and_the_next_job_in_its_slot_run
     assert (stats.processed, stats.dead) == (1, 1)
     slow_info = await client.get_job(slow)
     quick_info = await client.get_job(quick)
-    assert slow_info is not None and quick_info is not None
+    assert slow_info is not None
+    assert quick_info is not None
     assert slow_info.state is JobState.DEAD
-    assert slow_info.last_error is not None and "timed out" in slow_info.last_error
+    assert slow_info.last_error is not None
+    assert "timed out" in slow_info.last_error
     assert quick_info.state is JobState.COMPLETED
 
 

@@ -227,8 +227,7 @@ class WorkerPool:
         self._runner.open()
         if self._middleware is not None:
             await self._middleware.started(self)
-        # What the claimer's task sees too: each job's context starts as a copy of it.
-        self._context = contextvars.copy_context()
+        self._context = contextvars.copy_context()  # each job's starts as a copy of it
         self._main = asyncio.create_task(self._supervise(), name=f"wg-pool-{self.worker_id}")
         logger.info(
             "worker %s started: %s namespace %r, queues %s, %d workers",
@@ -362,27 +361,12 @@ class WorkerPool:
     # -- the parts' glue -----------------------------------------------------------------
 
     def _start_job(self, attempt: Attempt, claimed_at: float) -> None:
-        # The job's own task (each job gets a fresh copy of the contextvars context),
-        # running the runner's coroutine straight, with no wrapper coroutine of ours.
-        # Made by the Task class itself unless the loop has a task factory: the loop's
-        # create_task is one more Python call per job.
-        # Its context is a copy of the pool's as it started, not of the caller's: a
-        # job is mostly started from the previous job's task as that one ends (its
-        # slot freed), and a value that job set must not reach this one.
-        coro = self._runner.job(attempt, claimed_at)
-        name = f"wg-job-{attempt.key}"
-        loop = self._loop
-        assert loop is not None
+        # Not the caller's context: mostly the task of the job before it in its slot.
         context = self._context.copy()
-        if loop.get_task_factory() is None:
-            task = asyncio.Task(coro, loop=loop, name=name, context=context)
-        else:
-            task = loop.create_task(coro, name=name, context=context)
-        self._ledger.active[attempt.token] = task
+        self._ledger.active[attempt.token] = self._runner.task(attempt, claimed_at, context)
 
     def _job_done(self, attempt: Attempt) -> None:
-        """The job's task is ending: its slot is free. Hand it the next buffered job
-        now, and wake the claimer."""
+        """A job's task is ending: its slot is free (see ``Claimer.slot_freed``)."""
         self._ledger.active.pop(attempt.token, None)
         self._claimer.slot_freed()
 
