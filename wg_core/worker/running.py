@@ -326,7 +326,7 @@ class JobRunner:
             reason = f"unknown job name {envelope.job_name!r}: no handler in this pool"
             return await outcomes.bury(attempt, envelope, Failure(message=reason, fatal=True))
         try:
-            job = handler.decode(envelope.payload)
+            job = handler.decode_payload(envelope.payload)
         except PayloadDecodeError as exc:
             return await outcomes.bury(attempt, envelope, Failure(message=str(exc), fatal=True))
         number = envelope.retry_count + 1
