@@ -15,12 +15,12 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wg_core.errors import ConfigError
 from wg_core.jobs import JobContext
-from wg_core.payloads import decode_payload
+from wg_core.payloads import payload_decoder
 
 __all__ = ["Handler", "HandlerFunc", "build_routes"]
 
@@ -37,6 +37,11 @@ class Handler:
     payload_type: Any
     takes_context: bool
     is_async: bool
+    decode_payload: Callable[[Any], Any] = field(init=False, compare=False, repr=False)
+    """``decode`` itself: ``payload_decoder(payload_type)``, worked out once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decode_payload", payload_decoder(self.payload_type))
 
     @classmethod
     def inspect(cls, func: HandlerFunc) -> Handler:
@@ -78,7 +83,7 @@ class Handler:
 
     def decode(self, payload: Any) -> Any:
         """The payload as the handler's first parameter wants it."""
-        return decode_payload(payload, self.payload_type)
+        return self.decode_payload(payload)
 
     async def call(self, job: Any, context: JobContext | None, executor: Executor) -> Any:
         """Run the handler once (async on the loop, sync in ``executor``); its return

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -38,6 +37,7 @@ from wg_core.backends.common import WORKER_FORGET_AFTER_LEASES, import_hold
 from wg_core.backends.memory_jobs import MemoryJob
 from wg_core.backends.memory_periodic import MemoryPeriodic
 from wg_core.queues import DEFAULT_QUEUE
+from wg_core.records import claimed_attempt
 
 __all__ = ["MemoryBackend"]
 
@@ -236,7 +236,7 @@ class MemoryBackend(MemoryPeriodic):
     def _lease(self, job: MemoryJob, lease: float, worker_id: str, now: float) -> Attempt:
         if job.token is not None:
             self._running.pop(job.token, None)
-        token = uuid.uuid4().hex
+        token = f"{self._token_prefix}{next(self._token_count)}"
         job.state = JobState.RUNNING
         job.token = token
         job.lease_until = now + lease
@@ -245,13 +245,10 @@ class MemoryBackend(MemoryPeriodic):
         job.started_at = now
         job.progress = None
         self._running[token] = job.job_id
-        return Attempt(
-            key=job.job_id,
-            token=token,
-            raw=job.raw,
-            queue=job.queue,
-            cancel_requested=job.cancel_requested,
-        )
+        attempt = claimed_attempt(job.job_id, token, job.raw, job.queue)
+        if job.cancel_requested:
+            attempt = replace(attempt, cancel_requested=True)
+        return attempt
 
     async def complete(self, attempts: Sequence[Attempt | Completion]) -> int:
         done = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -63,6 +64,10 @@ class MemoryAdmin:
         self._ready = ReadyJobs()
         self._unique = UniqueHolds()
         self._running: dict[str, str] = {}  # token -> job_id
+        # Lease tokens: this store's random prefix and a count, unique for the store's
+        # life (a uuid4 per claimed job cost a microsecond and a half of each job).
+        self._token_prefix = uuid.uuid4().hex + "-"
+        self._token_count = itertools.count()
         self._seq = itertools.count(1)
         # Released jobs go in front of everything: negative, decreasing sequence numbers.
         self._front_seq = itertools.count(-1, -1)

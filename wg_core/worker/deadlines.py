@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 __all__ = ["TIMEOUT_GRAIN", "Deadlines", "Overran"]
-
-T = TypeVar("T")
 
 TIMEOUT_GRAIN: Final = 0.05
 """Job timeouts fire up to this late (or 0.1 % of the timeout, if more): jobs whose
 deadlines fall in the same slice share one timer instead of arming one each."""
+
+
+_GRAIN_LIMIT: Final = TIMEOUT_GRAIN * 1000
+"""Timeouts above this use a grain of a thousandth of themselves."""
 
 
 class Overran(TimeoutError):
@@ -30,10 +31,10 @@ class Overran(TimeoutError):
 
 
 class Deadlines:
-    """Cancels a job's task into a ``TimeoutError`` once its timeout has passed (like
-    ``asyncio.timeout``), with one timer per slice of deadlines shared by every job
-    that ends in it: a pool running thousands of jobs arms a few timers, not thousands.
-    """
+    """Cancels a job's task once its timeout has passed (the runner turns that into a
+    ``TimeoutError``, like ``asyncio.timeout``), with one timer per slice of deadlines
+    shared by every job that ends in it: a pool running thousands of jobs arms a few
+    timers, not thousands."""
 
     __slots__ = ("_slices", "_timed_out")
 
@@ -42,41 +43,33 @@ class Deadlines:
         self._slices: dict[float, tuple[set[asyncio.Task[Any]], asyncio.TimerHandle]] = {}
         self._timed_out: set[asyncio.Task[Any]] = set()
 
-    async def run(self, work: Awaitable[T], timeout: float | None) -> T:
-        """Await ``work`` in the current task and return its value, cancelled into
-        ``TimeoutError`` once ``timeout`` seconds have passed (``None``: no limit).
-        Work that returns after its deadline all the same raises ``Overran``: a
-        timeout is never a success."""
-        if timeout is None:
-            return await work
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        grain = max(TIMEOUT_GRAIN, timeout / 1000)
-        deadline = math.ceil((started + timeout) / grain) * grain
+    def arm(self, task: asyncio.Task[Any], timeout: float, now: float) -> float:
+        """Cancel ``task`` (into a timeout: see ``timed_out``) once ``timeout`` seconds
+        from ``now`` (loop time) have passed; the deadline, for ``disarm``. Called
+        inline by the runner, with no coroutine of its own: it runs for every job."""
+        grain = TIMEOUT_GRAIN if timeout <= _GRAIN_LIMIT else timeout / 1000
+        deadline = math.ceil((now + timeout) / grain) * grain
         entry = self._slices.get(deadline)
         if entry is None:
-            entry = self._slices[deadline] = (set(), loop.call_at(deadline, self._expire, deadline))
-        tasks = entry[0]
-        tasks.add(task)
-        cancelling = task.cancelling()
-        try:
-            value = await work
-        except asyncio.CancelledError:
-            # Ours (and nobody else's, e.g. a shutdown's): the job timed out.
-            if task in self._timed_out and task.uncancel() <= cancelling:
-                raise TimeoutError from None
-            raise
+            entry = self._slices[deadline] = (
+                {task},
+                task.get_loop().call_at(deadline, self._expire, deadline),
+            )
         else:
-            if task in self._timed_out:
-                task.uncancel()  # the handler caught our cancellation and returned
-            elif loop.time() <= deadline:
-                return value
-            raise Overran(loop.time() - started, timeout)
-        finally:
-            tasks.discard(task)
-            self._timed_out.discard(task)
+            entry[0].add(task)
+        return deadline
+
+    def disarm(self, task: asyncio.Task[Any], deadline: float) -> bool:
+        """Stop timing ``task`` (armed for ``deadline``); whether its deadline fired
+        (then the task was cancelled by this, and the caller uncancels it)."""
+        entry = self._slices.get(deadline)
+        if entry is not None:
+            entry[0].discard(task)
+        timed_out = self._timed_out
+        if task in timed_out:
+            timed_out.discard(task)
+            return True
+        return False
 
     def _expire(self, deadline: float) -> None:
         entry = self._slices.pop(deadline, None)

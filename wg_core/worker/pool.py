@@ -34,6 +34,7 @@ its thread runs on after a timeout or a forced stop, and the job may run again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import signal
@@ -146,6 +147,7 @@ class WorkerPool:
         self._crashed: BaseException | None = None
         self._main: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._context = contextvars.Context()
         outcomes = Outcomes(shared)
         self._middleware = MiddlewareChain.of(middleware)
         self._claimer = Claimer(
@@ -161,6 +163,7 @@ class WorkerPool:
             outcomes=outcomes,
             acks=self._acks,
             renewed_at=lambda: self._leases.renewed_at,
+            finished=self._job_done,
             middleware=self._middleware,
         )
         self._leases = LeaseKeeper(
@@ -224,6 +227,7 @@ class WorkerPool:
         self._runner.open()
         if self._middleware is not None:
             await self._middleware.started(self)
+        self._context = contextvars.copy_context()  # each job's starts as a copy of it
         self._main = asyncio.create_task(self._supervise(), name=f"wg-pool-{self.worker_id}")
         logger.info(
             "worker %s started: %s namespace %r, queues %s, %d workers",
@@ -357,17 +361,14 @@ class WorkerPool:
     # -- the parts' glue -----------------------------------------------------------------
 
     def _start_job(self, attempt: Attempt, claimed_at: float) -> None:
-        self._ledger.active[attempt.token] = asyncio.create_task(
-            self._job(attempt, claimed_at), name=f"wg-job-{attempt.key}"
-        )
+        # Not the caller's context: mostly the task of the job before it in its slot.
+        context = self._context.copy()
+        self._ledger.active[attempt.token] = self._runner.task(attempt, claimed_at, context)
 
-    async def _job(self, attempt: Attempt, claimed_at: float) -> None:
-        try:
-            await self._runner.run(attempt, claimed_at)
-        finally:
-            # The slot is free: hand it the next buffered job now, and wake the claimer.
-            self._ledger.active.pop(attempt.token, None)
-            self._claimer.slot_freed()
+    def _job_done(self, attempt: Attempt) -> None:
+        """A job's task is ending: its slot is free (see ``Claimer.slot_freed``)."""
+        self._ledger.active.pop(attempt.token, None)
+        self._claimer.slot_freed()
 
     def _going_idle(self) -> bool:
         return self._claimer.going_idle(len(self._ledger.active))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import time
@@ -57,7 +58,7 @@ class _Running:
     ``JobContext``'s ``JobControl`` (the cancel flag, progress). One small object per
     job; the progress reporter is only made for a job that reports progress."""
 
-    __slots__ = ("_attempt", "_backend", "_loop", "_reporter", "cancelled", "is_async", "task",
+    __slots__ = ("_attempt", "_backend", "_reporter", "cancelled", "is_async", "task",
                  "task_cancelled")  # fmt: skip
 
     def __init__(
@@ -71,7 +72,6 @@ class _Running:
         """Whether ``request_cancel`` cancelled the task (async handlers)."""
         self._attempt = attempt
         self._backend = backend
-        self._loop = task.get_loop()
         self._reporter: ProgressReporter | None = None
 
     def report(self, progress: Progress) -> None:
@@ -79,14 +79,15 @@ class _Running:
         reporter = self._reporter
         if reporter is None:
             reporter = self._reporter = ProgressReporter(
-                functools.partial(self._backend.set_progress, self._attempt), loop=self._loop
+                functools.partial(self._backend.set_progress, self._attempt),
+                loop=self.task.get_loop(),
             )
         reporter.report(progress)
 
     def report_threadsafe(self, progress: Progress) -> None:
         """``JobControl.report_threadsafe``: from a sync handler's thread."""
         with contextlib.suppress(RuntimeError):  # the pool's loop is closed: nobody to tell
-            self._loop.call_soon_threadsafe(self.report, progress)
+            self.task.get_loop().call_soon_threadsafe(self.report, progress)
 
     def close(self) -> None:
         """The handler returned: no more progress writes."""
@@ -103,9 +104,13 @@ class JobRunner:
         "_acks",
         "_async_jobs",
         "_deadlines",
+        "_decode_freely",
         "_executor",
         "_fallback",
+        "_finished",
         "_keep_finished",
+        "_loop",
+        "_loop_time",
         "_max_payload_bytes",
         "_middleware",
         "_namespace",
@@ -128,6 +133,7 @@ class JobRunner:
         outcomes: Outcomes,
         acks: Acknowledger,
         renewed_at: Callable[[], float],
+        finished: Callable[[Attempt], None],
         middleware: MiddlewareChain | None = None,
     ) -> None:
         config = shared.config
@@ -143,10 +149,16 @@ class JobRunner:
         self._outcomes = outcomes
         self._acks = acks
         self._renewed_at = renewed_at
+        self._finished = finished
         self._deadlines = Deadlines()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the pool's, once open
+        self._loop_time: Callable[[], float] = time.monotonic  # the loop's, once open
         self._executor: ThreadPoolExecutor | None = None
         # Read per job, so kept here rather than looked up through the config.
         self._max_payload_bytes = config.max_payload_bytes
+        # Text this long or shorter is under the cap whatever its characters (at most
+        # four bytes each): only longer text is measured.
+        self._decode_freely = config.max_payload_bytes // 4
         self._keep_finished = config.keep_finished
         # A held lease not renewed for this long may have been taken over.
         self._unsafe_after = min(config.lease, config.silent_after)
@@ -162,7 +174,12 @@ class JobRunner:
         return tuple(sorted(self._routes))
 
     def open(self) -> None:
-        """Start the threads sync handlers run in."""
+        """Start the threads sync handlers run in (on the pool's loop)."""
+        self._loop = loop = asyncio.get_running_loop()
+        # asyncio's own loops read time.monotonic(): called straight, twice per job,
+        # that saves a Python method call each time.
+        base_time = asyncio.BaseEventLoop.time
+        self._loop_time = time.monotonic if type(loop).time is base_time else loop.time
         self._executor = ThreadPoolExecutor(
             max_workers=self._shared.config.workers, thread_name_prefix="wg-handler"
         )
@@ -199,19 +216,49 @@ class JobRunner:
                 running.task.cancel()
         return True
 
-    async def run(self, attempt: Attempt, claimed_at: float) -> None:
-        """Run one attempt to a recorded outcome — completed, retried, dead, or (when
-        the pool cancels it) left held for the pool to release — whatever raises on
-        the way. Cancels from the pool (shutdown, a lost lease) propagate."""
+    def task(
+        self, attempt: Attempt, claimed_at: float, context: contextvars.Context
+    ) -> asyncio.Task[None]:
+        """The task that runs ``attempt`` (``job``), started in ``context``: each job
+        has its task and its own context. Made by the Task class itself unless the
+        loop has a task factory (the loop's create_task is one more call per job)."""
+        coro = self.job(attempt, claimed_at)
+        name = f"wg-job-{attempt.key}"
+        loop = self._loop
+        assert loop is not None
+        if loop.get_task_factory() is None:
+            return asyncio.Task(coro, loop=loop, name=name, context=context)
+        return loop.create_task(coro, name=name, context=context)
+
+    async def job(self, attempt: Attempt, claimed_at: float) -> None:
+        """A job's task: run one attempt to a recorded outcome — completed, retried,
+        dead, or (when the pool cancels it) left held for the pool to release —
+        whatever raises on the way, then tell the pool its slot is free. Cancels from
+        the pool (shutdown, a lost lease) propagate.
+
+        Every step of a job is a plain call or awaited straight from here, with no
+        coroutine of its own: each coroutine layer of a job's path cost about half
+        a microsecond of every job's CPU (docs/benchmarks.md, "hotpath2")."""
         try:
-            await self._run(attempt, claimed_at)
+            prepared = self._prepare(attempt, claimed_at)
+            if isinstance(prepared, str):
+                await self._outcomes.bury_malformed(attempt, prepared)
+            elif prepared is None:
+                pass
+            elif self._middleware is None and not self.books:
+                await self._run_envelope(attempt, prepared, None)
+            else:
+                await self._observed(attempt, prepared)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a bug on wg's side of the job: still end it
             await self._rescue(attempt, exc)
+        finally:
+            self._finished(attempt)
 
-    async def _run(self, attempt: Attempt, claimed_at: float) -> None:
-        outcomes = self._outcomes
+    def _prepare(self, attempt: Attempt, claimed_at: float) -> Envelope | str | None:
+        """The attempt's envelope; or why its text is to be buried as it is; or
+        ``None``: not to be run at all (its lease may be someone else's by now)."""
         # A process frozen (SIGSTOP, a VM pause) between claiming and starting must not
         # start a job whose lease may be someone else's by now: others take it over
         # once its lease expires, or once this worker has been silent for silent_after.
@@ -219,21 +266,21 @@ class JobRunner:
         if time.monotonic() - renewed_at > self._unsafe_after:
             logger.warning("lease of job %s ran out before it started: skipped", attempt.key)
             self._shared.ledger.drop(attempt.token)
-            return
-        oversized = self._oversized(attempt.raw)
-        if oversized:
-            await outcomes.bury_malformed(attempt, oversized)
-            return
+            return None
+        raw = attempt.raw
+        if len(raw) > self._decode_freely:
+            oversized = self._oversized(raw)
+            if oversized:
+                return oversized
         try:
-            envelope = Envelope.decode(attempt.raw)
+            return Envelope.decode(raw)
         except EnvelopeError as exc:
-            await outcomes.bury_malformed(attempt, f"undecodable envelope: {exc}")
-            return
+            return f"undecodable envelope: {exc}"
+
+    async def _observed(self, attempt: Attempt, envelope: Envelope) -> None:
+        """``_run_envelope`` with the middleware's run hooks and the run books."""
         chain = self._middleware
         books = self.books
-        if chain is None and not books:  # no per-job cost without middleware or books
-            await self._run_envelope(attempt, envelope, None)
-            return
         # The clocks are read once at the start (and the monotonic one at the end) for
         # the hooks and the books alike.
         started = time.monotonic()
@@ -282,14 +329,14 @@ class JobRunner:
             reason = f"unknown job name {envelope.job_name!r}: no handler in this pool"
             return await outcomes.bury(attempt, envelope, Failure(message=reason, fatal=True))
         try:
-            job = handler.decode(envelope.payload)
+            job = handler.decode_payload(envelope.payload)
         except PayloadDecodeError as exc:
             return await outcomes.bury(attempt, envelope, Failure(message=str(exc), fatal=True))
         number = envelope.retry_count + 1
         task = asyncio.current_task()
         assert task is not None
-        assert self._executor is not None
-        running = _Running(task, attempt, self._shared.backend, is_async=handler.is_async)
+        is_async = handler.is_async
+        running = _Running(task, attempt, self._shared.backend, is_async=is_async)
         # A frozen dataclass of nine fields costs a microsecond: only for the handlers
         # that take it (cancellation and progress go through ``running`` either way).
         context = (
@@ -312,24 +359,52 @@ class JobRunner:
             label = job_label(envelope.job_name, attempt.queue)
             job_log.debug("job %s (%s) attempt %d started", envelope.id, label, number)
             started = time.monotonic()
-        if handler.is_async:
+        if is_async:
             self._async_jobs[task] = (envelope, number)
-        self._running[attempt.token] = running
+        token = attempt.token
+        self._running[token] = running
         cancelling = task.cancelling()
         error: BaseException | None = None
         value: Any = None
+        # The timeout is armed and checked here, inline (``Deadlines``): no coroutine
+        # of its own around the handler's.
+        timeout = envelope.timeout
+        if timeout is not None:
+            began = self._loop_time()
+            deadline = self._deadlines.arm(task, timeout, began)
         try:
-            value = await self._deadlines.run(
-                handler.call(job, context, self._executor), envelope.timeout
-            )
+            if not is_async:
+                assert self._executor is not None  # opened by the pool's start
+                value = await handler.call(job, context, self._executor)
+            elif context is None:
+                value = await handler.func(job)
+            else:
+                value = await handler.func(job, context)
         except BaseException as exc:
             error = exc
         finally:
             # Before any outcome is written: a cancel request must not cancel that write.
-            del self._running[attempt.token]
+            del self._running[token]
             running.close()
-            if handler.is_async:
+            if is_async:
                 del self._async_jobs[task]
+        if timeout is not None:
+            fired = self._deadlines.disarm(task, deadline)
+            if error is None:
+                # Work that returns after its deadline all the same overran: a timeout
+                # is never a success.
+                if fired:
+                    task.uncancel()  # the handler caught our cancellation and returned
+                    error = Overran(self._loop_time() - began, timeout)
+                elif self._loop_time() > deadline:
+                    error = Overran(self._loop_time() - began, timeout)
+            elif (
+                fired
+                and isinstance(error, asyncio.CancelledError)
+                and task.uncancel() <= cancelling
+            ):
+                # Ours (and nobody else's, e.g. a shutdown's): the job timed out.
+                error = TimeoutError()
         if running.task_cancelled:
             task.uncancel()  # the cancel we were asked for, not the pool's
         if error is not None and task.cancelling() > cancelling:
@@ -399,10 +474,9 @@ class JobRunner:
 
     def _oversized(self, raw: str) -> str | None:
         """Why ``raw`` is too big to decode, or ``None``. (Characters are at most four
-        bytes, so the exact byte count is only computed near the cap.)"""
+        bytes, so the exact byte count is only computed near the cap: ``_prepare``
+        calls this only for text longer than ``_decode_freely``.)"""
         cap = self._max_payload_bytes
-        if len(raw) <= cap // 4:
-            return None
         size = len(raw.encode(errors="surrogateescape"))
         if size <= cap:
             return None
