@@ -115,6 +115,17 @@ async def test_a_blocked_queue_lets_the_next_queue_be_served(backend: Backend) -
     assert first[0].queue == API
 
 
+async def test_a_claim_over_plain_and_limited_queues_keeps_the_queue_order(
+    backend: Backend,
+) -> None:
+    """A limited queue with room, named after a plain one, comes after it in the
+    claim (PostgreSQL leases the limited queue's room in a statement of its own)."""
+    await backend.set_limit(QueueLimit(queue=API, concurrency=5))
+    limited = await fill(backend, 2)
+    plain = await fill(backend, 2, queue="plain")
+    assert ids(await claim(backend, queues=("plain", API))) == plain + limited
+
+
 async def test_per_key_limits_run_keys_side_by_side_and_one_key_in_order(
     backend: Backend,
 ) -> None:

@@ -347,6 +347,9 @@ class LimitVerbs(UnitRunner):
             attempts = [leased_attempt(row, batch) for row in leased]
             if rows:
                 attempts.extend(await self._lease(session, rows, batch, lease, worker_id))
+                if leased:  # each queue gave one list or the other: back in queue order
+                    position = {queue: index for index, queue in enumerate(queues)}
+                    attempts.sort(key=lambda attempt: position[attempt.queue])
             for queue, key in started:
                 await session.execute("limit_record_start", {"queue": queue, "limit_key": key})
             return attempts
