@@ -61,6 +61,7 @@ class PostgresBackend(PipelinedLimits):
     ONE_STATEMENT_BATCHES = True  # unnest() of arrays: any batch is one INSERT
     ANNOUNCES_FREED = True  # a freed slot of a limited queue is NOTIFYed
     KEEPS_COUNTS = True  # {ns}_counts, kept by statement-level triggers (sql/counting.py)
+    HEARTBEAT_IN_TRANSACTION = False  # no row lock held across round trips (base.py)
     EXTRA_BLOCKS = frozenset(
         {
             "claim",
