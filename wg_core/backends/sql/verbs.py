@@ -446,9 +446,7 @@ class WorkVerbs(LimitVerbs):
             )
             return HeartbeatReply(lost=lost, stop_requested=stop, cancelled=cancelled)
 
-        # Without a transaction the reply is as good: "held" reads the renewal just
-        # committed (a lease lost before it is lost either way), and the registration
-        # keeps a stop already requested (OR).
+        # Autocommitted, "held" still reads the renewal just made; register ORs the stop.
         return await self._run(body, transaction=self.HEARTBEAT_IN_TRANSACTION, durable=False)
 
     async def unregister_worker(self, worker_id: str) -> None:
