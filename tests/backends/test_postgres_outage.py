@@ -26,10 +26,10 @@ from wg_core.backends.postgres.pools import RECONNECT_DELAY_MAX, pool_class
 pytestmark = pytest.mark.slow
 
 WORKER = WorkerInfo(worker_id="w-outage", host="h", pid=1, concurrency=1, started_at=1.0)
-FAILED_RECONNECTS = 4
+FAILED_RECONNECTS = 5
 """Reconnections each pool sees fail before the server is back: psycopg_pool's own
-backoff would then wait 8 s before the next one."""
-SERVE_WITHIN = 3.0
+backoff would then wait 16 s before the next one."""
+SERVE_WITHIN = 6.0
 """Seconds a call may wait for a pooled connection after the server is back (the
 backend's connect_timeout): well above the capped wait, well below the uncapped one."""
 
@@ -82,7 +82,7 @@ async def test_every_pool_serves_soon_after_a_long_outage() -> None:
                     for pool in _pools(backend)
                 )
 
-            # Uncapped, this takes 1 + 2 + 4 s; capped, about 4 * RECONNECT_DELAY_MAX.
+            # Uncapped, this takes 1 + 2 + 4 + 8 s; capped, about 5 * RECONNECT_DELAY_MAX.
             await wait_until(reconnects_failed, timeout=60, interval=0.05)
             await server.start()
 
