@@ -21,11 +21,19 @@ class FlakyBackend(MemoryBackend):
         if self.down:
             raise BackendUnavailableError("connection refused (injected)")
 
+    failed_claims = 0
+
     async def claim(self, **kwargs: Any) -> list[Attempt]:
+        if self.down:
+            self.failed_claims += 1
         self._check()
         return await super().claim(**kwargs)
 
+    failed_completes = 0
+
     async def complete(self, attempts: Any) -> int:
+        if self.down:
+            self.failed_completes += 1
         self._check()
         return await super().complete(attempts)
 
@@ -57,6 +65,53 @@ async def test_a_short_outage_is_ridden_out_and_nothing_is_lost() -> None:
     await pool.wait_closed()
     assert sorted(done) == [1, 2]
     assert pool.stats.processed == 2
+
+
+class _LongBackoff:
+    """The acknowledger's backoff, as after many failures: a minute to the next try."""
+
+    def next(self) -> float:
+        return 60.0
+
+    def reset(self) -> None:
+        pass
+
+
+async def test_acknowledgements_resume_as_soon_as_a_claim_gets_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After an outage the acknowledger must not sleep out its own backoff while the
+    # claim loop, back already, claims jobs whose leases then run out unacknowledged
+    # (docs/reliability.md, finding 25): a claim that gets through wakes it.
+    import wg_core.worker.acks
+
+    monkeypatch.setattr(wg_core.worker.acks, "Backoff", _LongBackoff)
+    backend = FlakyBackend("recover")
+    client = Client(backend)
+    gate = asyncio.Event()
+
+    async def handle(job: dict[str, int]) -> None:
+        await gate.wait()
+
+    await client.enqueue({"n": 1})
+    pool = WorkerPool(handle, backend=backend, max_backend_outage=120, **FAST)
+    await pool.start()
+    try:
+        await wait_until(lambda: _running(client))
+        backend.down = True
+        gate.set()  # job 1 finishes; its acknowledgement fails and waits a minute
+
+        async def both_failed() -> bool:
+            return backend.failed_claims > 0 and backend.failed_completes > 0
+
+        await wait_until(both_failed)
+        backend.down = False
+        await client.enqueue({"n": 2})
+        await wait_until(lambda: _empty(client))  # within seconds, not a minute
+        assert pool.stats.processed == 2
+    finally:
+        pool.shutdown()
+        await pool.wait_closed()
 
 
 async def test_a_long_outage_stops_the_pool_with_an_error() -> None:

@@ -100,20 +100,27 @@ class Acknowledger:
         backend = self._shared.backend
         ledger = self._shared.ledger
         counts = ledger.counts
+        recovery = self._shared.recovery
+        failed = False
         while self._pending:
             batch, self._pending = self._pending, []
             self._acking = batch
             try:
                 done = await backend.complete(batch)
             except BackendError as exc:
-                # Still held (the lease keeper keeps renewing them): try again.
+                # Still held (the lease keeper keeps renewing them): try again, at the
+                # latest when another call finds the backend back.
                 self._pending[:0] = batch
                 delay = backoff.next()
                 logger.warning("acknowledging failed (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
+                failed = True
+                await recovery.pause(delay)
                 continue
             finally:
                 self._acking = []
+            if failed:
+                failed = False
+                recovery.answered()
             # (Written out, not through _attempt(): one call per job saved.)
             ledger.drop_all(
                 [item.attempt if isinstance(item, Completion) else item for item in batch]

@@ -118,6 +118,8 @@ class Claimer:
                 await self._pause(delay)
                 continue
             self._waiting_since = None
+            if failing_since is not None:  # back after an outage: so may the others be
+                shared.recovery.answered()
             failing_since = None
             backoff.reset()
             claimed_at = time.monotonic()

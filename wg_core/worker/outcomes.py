@@ -3,7 +3,6 @@ written back reliably."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
@@ -184,7 +183,9 @@ class Outcomes:
         # While this write is in flight, a heartbeat racing it sees the job already
         # moved and reports the lease lost: this write, not that report, says who won.
         ledger.recording.add(attempt.token)
+        recovery = self._shared.recovery
         try:
+            failed = False
             while True:
                 try:
                     ok = await write()
@@ -194,7 +195,10 @@ class Outcomes:
                         return False
                     pause = backoff.next()
                     logger.warning("%s failed (%s); retrying in %.2fs", verb, exc, pause)
-                    await asyncio.sleep(pause)
+                    failed = True
+                    await recovery.pause(pause)  # or until another call gets through
+            if failed:
+                recovery.answered()
         finally:
             ledger.recording.discard(attempt.token)
         ledger.drop(attempt.token)

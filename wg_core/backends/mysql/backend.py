@@ -80,6 +80,7 @@ class MySqlBackend(MySqlCountVerbs, SqlBackend):
     # (sql/unique.py); the usual enqueue, keys nobody holds, inserts first and rolls
     # back on a key with a row, before any FOR UPDATE (``enqueue``).
     UNIQUE_READ_FIRST = True
+    HEARTBEAT_IN_TRANSACTION = False  # no row lock held across round trips (base.py)
     EXTRA_BLOCKS = frozenset(
         {
             "version",

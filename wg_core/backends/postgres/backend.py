@@ -14,6 +14,7 @@ from wg_core.backend import Attempt, Completion, NewJob
 from wg_core.backends.common import scrub_exception
 from wg_core.backends.postgres.driver import check_url, load_psycopg, query, refuses_config
 from wg_core.backends.postgres.limited import PipelinedLimits
+from wg_core.backends.postgres.pools import pool_class
 from wg_core.backends.postgres.sessions import Session, ThreadSession
 from wg_core.backends.sql.counting import FOLDED
 from wg_core.backends.sql.kept import kept_id_error, split_completions
@@ -61,6 +62,7 @@ class PostgresBackend(PipelinedLimits):
     ONE_STATEMENT_BATCHES = True  # unnest() of arrays: any batch is one INSERT
     ANNOUNCES_FREED = True  # a freed slot of a limited queue is NOTIFYed
     KEEPS_COUNTS = True  # {ns}_counts, kept by statement-level triggers (sql/counting.py)
+    HEARTBEAT_IN_TRANSACTION = False  # no row lock held across round trips (base.py)
     EXTRA_BLOCKS = frozenset(
         {
             "claim",
@@ -120,7 +122,7 @@ class PostgresBackend(PipelinedLimits):
         }
 
     async def _connect(self) -> None:
-        psycopg, psycopg_pool = load_psycopg()
+        psycopg, _ = load_psycopg()  # both installed, or a message saying what to install
         # Connect once directly first: a refused connection or a bad password gives its
         # real message here, instead of a pool timeout later.
         try:
@@ -135,7 +137,7 @@ class PostgresBackend(PipelinedLimits):
                 f"cannot connect to PostgreSQL at {self.display_url}: {message}"
             ) from None
         await probe.close()
-        pool = psycopg_pool.AsyncConnectionPool(
+        pool = pool_class()(
             self._url,
             min_size=min(2, self._pool_size),
             max_size=self._pool_size,
@@ -151,7 +153,7 @@ class PostgresBackend(PipelinedLimits):
         # moments; the job is then simply queued again and runs again: at-least-once,
         # as after a worker crash. Everything else (enqueue, complete, retry, bury...)
         # commits durably. This removes one fsync wait from every claim.
-        lease_pool = psycopg_pool.AsyncConnectionPool(
+        lease_pool = pool_class()(
             self._url,
             min_size=1,
             max_size=2,

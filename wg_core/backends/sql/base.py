@@ -80,6 +80,13 @@ class SqlBackend(PeriodicVerbs, FinishVerbs, ImportVerbs):
     its caller is cancelled (and releases the jobs of an abandoned claim). Otherwise the
     engine runs each unit as a shielded task and settles such orphans itself."""
 
+    HEARTBEAT_IN_TRANSACTION: ClassVar[bool] = True
+    """Whether a heartbeat's statements (renew, held, stop flag, register) share one
+    transaction. A server dialect says no: a worker frozen (SIGSTOP) between two of
+    its round trips would hold the renewed rows' locks, and other workers' reapers
+    (``SKIP LOCKED``) could not take its jobs over until it resumed. Each statement
+    then commits on its own and no lock outlives a round trip."""
+
     _init_arguments: tuple[tuple[Any, ...], dict[str, Any]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:

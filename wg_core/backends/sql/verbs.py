@@ -40,6 +40,7 @@ class WorkVerbs(LimitVerbs):
     ONE_STATEMENT_BATCHES: ClassVar[bool]
     UNIQUE_READ_FIRST: ClassVar[bool]
     UNITS_OUTLIVE_CALLERS: ClassVar[bool]
+    HEARTBEAT_IN_TRANSACTION: ClassVar[bool]
     _opened: bool
     _wake_generation: int
     _orphans: set[asyncio.Future[Any]]
@@ -445,7 +446,8 @@ class WorkVerbs(LimitVerbs):
             )
             return HeartbeatReply(lost=lost, stop_requested=stop, cancelled=cancelled)
 
-        return await self._run(body, durable=False)
+        # Autocommitted, "held" still reads the renewal just made; register ORs the stop.
+        return await self._run(body, transaction=self.HEARTBEAT_IN_TRANSACTION, durable=False)
 
     async def unregister_worker(self, worker_id: str) -> None:
         """Remove a worker from the registry."""
