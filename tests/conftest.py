@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import ALL_BACKENDS, open_backend
+from tests.backends import CONTRACT_BACKENDS, open_backend
 from wg_core.backend import Backend
 
 
-@pytest.fixture(params=ALL_BACKENDS)
+@pytest.fixture(params=CONTRACT_BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
     """Each backend in turn."""
     name: str = request.param

@@ -2,8 +2,10 @@
 
 Server URLs come from ``WG_TEST_REDIS_URL``, ``WG_TEST_POSTGRES_URL`` and
 ``WG_TEST_MYSQL_URL`` (defaults: the local servers of this project's machines).
-``WG_TEST_SLOTS=1`` adds the backend ``redis-slots`` (``RedisQueueSlots``: a slot per
-queue, on the single server).
+The tests taking the ``backend`` fixture (the conformance suite) also run on
+``redis-slots`` (``RedisQueueSlots``: a slot per queue, the cluster URL's default
+layout, on the single server); ``WG_TEST_SLOTS=1`` adds it to every other backend-wide
+test too (CLI, TUI, the model), ``WG_TEST_SLOTS=0`` leaves it out.
 ``WG_TEST_CLUSTER`` adds the backend ``redis-cluster`` (off by default: it starts six
 servers): ``1`` for a private 6-node Redis Cluster started once per test process
 (chaos/clusters.py, stopped by pid at exit), or a ``redis+cluster://`` URL. It runs the
@@ -31,7 +33,8 @@ from wg_core.backend import Backend
 from wg_core.errors import BackendUnavailableError
 
 _CLUSTER = os.environ.get("WG_TEST_CLUSTER", "")
-_SLOTS = os.environ.get("WG_TEST_SLOTS", "") not in ("", "0")
+_SLOTS_SETTING = os.environ.get("WG_TEST_SLOTS", "")
+_SLOTS = _SLOTS_SETTING not in ("", "0")
 # The cluster's layout: its URL's default (a slot per queue) or ``namespace`` (one slot).
 _CLUSTER_ONE_SLOT = os.environ.get("WG_TEST_CLUSTER_SLOTS", "queue") == "namespace"
 
@@ -40,6 +43,12 @@ if _SLOTS:
     ALL_BACKENDS += ("redis-slots",)
 if _CLUSTER:
     ALL_BACKENDS += ("redis-cluster",)
+
+CONTRACT_BACKENDS: tuple[str, ...] = ALL_BACKENDS
+"""The backends of the ``backend`` fixture: a slot per queue is a layout of its own
+(``RedisQueueSlots`` routes every verb), so the contract runs on it by default."""
+if _SLOTS_SETTING == "":
+    CONTRACT_BACKENDS += ("redis-slots",)
 
 URLS = {
     "redis": os.environ.get("WG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
