@@ -214,11 +214,9 @@ async def test_a_waiting_claim_over_several_slots_wakes_on_any(
         await producer.close()
 
 
-async def test_a_tick_of_another_queue_is_claimed_once_and_its_job_stored_in_its_slot(
-    slots: RedisQueueSlots, plain: Any
-) -> None:
-    now = 1_800_000_000.0
-    digest = PeriodicEntry(
+def _digest(now: float) -> PeriodicEntry:
+    """An entry of queue ``reports`` due at ``now``, every minute."""
+    return PeriodicEntry(
         name="digest",
         schedule="every 60s",
         job_name="job",
@@ -227,7 +225,13 @@ async def test_a_tick_of_another_queue_is_claimed_once_and_its_job_stored_in_its
         next_run=now,
         queue="reports",
     )
-    await slots.register_periodic([digest], now=now)
+
+
+async def test_a_tick_of_another_queue_is_claimed_once_and_its_job_stored_in_its_slot(
+    slots: RedisQueueSlots, plain: Any
+) -> None:
+    now = 1_800_000_000.0
+    await slots.register_periodic([_digest(now)], now=now)
     job = new_job(job_id="tick1", queue="reports")
     assert await slots.fire_periodic("digest", tick=now, job=job, now=now, next_run=now + 60)
     # A repeated call (a retry after a lost reply) is the same fire, stores nothing more.
@@ -270,16 +274,7 @@ async def test_a_claimed_tick_stores_its_job_through_a_moment_its_slot_is_unreac
     slots: RedisQueueSlots, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = 1_800_000_000.0
-    digest = PeriodicEntry(
-        name="digest",
-        schedule="every 60s",
-        job_name="job",
-        template='{"options":null,"payload":{}}',
-        baseline=now - 60,
-        next_run=now,
-        queue="reports",
-    )
-    await slots.register_periodic([digest], now=now)
+    await slots.register_periodic([_digest(now)], now=now)
     reports = await slots._writer("reports")
     store = reports.enqueue
     failures = [BackendUnavailableError("the master is failing over")] * 2
@@ -320,18 +315,6 @@ async def test_a_writers_open_upgrades_every_queues_slot(
         assert (await reader.counts(queue="reports")).queued == 1
     finally:
         await reader.close()
-
-
-def _digest(now: float) -> PeriodicEntry:
-    return PeriodicEntry(
-        name="digest",
-        schedule="every 60s",
-        job_name="job",
-        template='{"options":null,"payload":{}}',
-        baseline=now - 60,
-        next_run=now,
-        queue="reports",
-    )
 
 
 class _Crash(Exception):
